@@ -1,0 +1,182 @@
+//! The catalog: every named item (tables, views, materialized views,
+//! indexes, sources), its schema, its dependencies, and name resolution
+//! through the `search_path`.
+//!
+//! The catalog is in memory; its durable form is the `CREATE` statement of
+//! each item in the durable store, replayed in id order at start-up.
+
+use std::collections::BTreeMap;
+
+use datafusion_common::TableReference;
+
+use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
+use crate::repr::RelationDesc;
+use crate::sql::plan::{ResolvedItem, Resolver};
+
+/// The one schema that exists so far.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// What kind of item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A table.
+    Table,
+    /// A view (inlined where read).
+    View,
+    /// A materialized view (maintained by a dataflow).
+    MaterializedView,
+    /// An index (an arrangement of another item).
+    Index,
+    /// A source.
+    Source,
+}
+
+impl ItemKind {
+    /// The SQL name of the kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ItemKind::Table => "table",
+            ItemKind::View => "view",
+            ItemKind::MaterializedView => "materialized view",
+            ItemKind::Index => "index",
+            ItemKind::Source => "source",
+        }
+    }
+}
+
+/// A table column's default and constraint.
+#[derive(Debug, Clone)]
+pub struct TableColumn {
+    /// The default expression (evaluated on an empty row), if any.
+    pub default: Option<ScalarExpr>,
+}
+
+/// A catalog item.
+#[derive(Debug, Clone)]
+pub struct CatalogItem {
+    /// Its id.
+    pub id: GlobalId,
+    /// Its (unqualified) name, in schema `public`.
+    pub name: String,
+    /// Its kind.
+    pub kind: ItemKind,
+    /// Its schema (for an index: the indexed item's).
+    pub desc: RelationDesc,
+    /// The statement that created it.
+    pub create_sql: String,
+    /// The items it reads.
+    pub depends_on: Vec<GlobalId>,
+    /// For views: the plan that is inlined; for materialized views: the plan
+    /// the dataflow maintains.
+    pub plan: Option<RelationExpr>,
+    /// For tables: per-column defaults.
+    pub table_columns: Vec<TableColumn>,
+    /// For indexes: the indexed item, and the key expressions and their text.
+    pub index: Option<IndexInfo>,
+    /// Whether Freshet created it on its own (a source's subsource, a
+    /// default index) rather than a user statement.
+    pub owned_by: Option<GlobalId>,
+}
+
+/// What an index indexes.
+#[derive(Debug, Clone)]
+pub struct IndexInfo {
+    /// The indexed item.
+    pub on: GlobalId,
+    /// The key expressions over the item's rows.
+    pub key: Vec<ScalarExpr>,
+    /// The key expressions as written.
+    pub key_text: Vec<String>,
+}
+
+/// The catalog.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    items: BTreeMap<GlobalId, CatalogItem>,
+    by_name: BTreeMap<String, GlobalId>,
+}
+
+impl Catalog {
+    /// Adds an item.
+    pub fn insert(&mut self, item: CatalogItem) {
+        self.by_name.insert(item.name.clone(), item.id);
+        self.items.insert(item.id, item);
+    }
+
+    /// Removes an item.
+    pub fn remove(&mut self, id: GlobalId) -> Option<CatalogItem> {
+        let item = self.items.remove(&id)?;
+        self.by_name.remove(&item.name);
+        Some(item)
+    }
+
+    /// The item with this id.
+    pub fn get(&self, id: GlobalId) -> Option<&CatalogItem> {
+        self.items.get(&id)
+    }
+
+    /// Looks up a name: `name` or `public.name` (or
+    /// `materialize.public.name`, for clients written against Materialize).
+    pub fn lookup(&self, name: &TableReference) -> Option<&CatalogItem> {
+        match name {
+            TableReference::Bare { table } => self.by_name.get(table.as_ref()),
+            TableReference::Partial { schema, table } if schema.as_ref() == DEFAULT_SCHEMA => {
+                self.by_name.get(table.as_ref())
+            }
+            TableReference::Full { schema, table, .. } if schema.as_ref() == DEFAULT_SCHEMA => {
+                self.by_name.get(table.as_ref())
+            }
+            _ => None,
+        }
+        .and_then(|id| self.items.get(id))
+    }
+
+    /// All items, in id order.
+    pub fn items(&self) -> impl Iterator<Item = &CatalogItem> {
+        self.items.values()
+    }
+
+    /// The items that depend on `id`, directly or indirectly, in an order
+    /// where dependents come before what they depend on.
+    pub fn dependents(&self, id: GlobalId) -> Vec<GlobalId> {
+        let mut out = Vec::new();
+        self.collect_dependents(id, &mut out);
+        out
+    }
+
+    fn collect_dependents(&self, id: GlobalId, out: &mut Vec<GlobalId>) {
+        // Later ids can only depend on earlier ones; walk newest first.
+        for item in self.items.values().rev() {
+            if item.depends_on.contains(&id) && !out.contains(&item.id) {
+                self.collect_dependents(item.id, out);
+                out.push(item.id);
+            }
+        }
+    }
+
+    /// The index on `on` whose key is exactly the given columns, if any.
+    pub fn indexes_on(&self, on: GlobalId) -> Vec<&CatalogItem> {
+        self.items
+            .values()
+            .filter(|i| i.index.as_ref().is_some_and(|x| x.on == on))
+            .collect()
+    }
+}
+
+impl Resolver for Catalog {
+    fn resolve(&self, name: &TableReference) -> Option<ResolvedItem> {
+        let item = self.lookup(name)?;
+        if item.kind == ItemKind::Index {
+            return None;
+        }
+        Some(ResolvedItem {
+            id: item.id,
+            name: item.name.clone(),
+            desc: item.desc.clone(),
+            view: match item.kind {
+                ItemKind::View => item.plan.clone(),
+                _ => None,
+            },
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! The compute layer: timely workers that render [`RelationExpr`]s into
+//! differential dataflows, maintain their arrangements, and answer peeks and
+//! subscribes.
+//!
+//! * [`controller`]: the coordinator's handle on the workers; broadcasts
+//!   [`Command`]s, gathers replies.
+//! * [`worker`]: the loop each timely worker runs.
+//! * [`render`]: `RelationExpr` → differential operators.
+//!
+//! [`RelationExpr`]: crate::expr::RelationExpr
+
+pub mod controller;
+pub mod render;
+pub mod worker;
+
+pub use controller::{ComputeController, SubscribeUpdate};
+pub use worker::Command;

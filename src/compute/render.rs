@@ -1,0 +1,517 @@
+//! Renders a [`RelationExpr`] into differential dataflow operators.
+//!
+//! Every rendered collection is a pair: the rows (`oks`) and, in parallel,
+//! the errors that evaluating expressions on rows produced (`errs`). A
+//! division by zero on one row becomes one error in `errs`, so reading the
+//! view reports it instead of crashing or silently dropping the row.
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::AsCollection;
+use differential_dataflow::VecCollection;
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::implementations::ValSpine;
+use timely::dataflow::Scope;
+use timely::dataflow::operators::vec::ToStream;
+
+use crate::expr::relation::{TableFunc, compare_by_keys};
+use crate::expr::{
+    AggregateExpr, AggregateFunc, EvalError, GlobalId, JoinKind, RelationExpr, ScalarExpr,
+};
+use crate::repr::{Datum, Diff, Row, Timestamp};
+
+/// The rows of a collection in a dataflow.
+pub type OkCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
+/// The errors of a collection in a dataflow.
+pub type ErrCollection<'s> = VecCollection<'s, Timestamp, EvalError, Diff>;
+/// An arrangement of rows: `(key, value)` pairs.
+pub type RowSpine = ValSpine<Row, Row, Timestamp, Diff>;
+/// An arrangement of errors.
+pub type ErrSpine = ValSpine<EvalError, (), Timestamp, Diff>;
+/// A shared handle to an arrangement of rows.
+pub type RowTrace = TraceAgent<RowSpine>;
+/// A shared handle to an arrangement of errors.
+pub type ErrTrace = TraceAgent<ErrSpine>;
+
+/// An arranged collection that later dataflows can import.
+#[derive(Clone)]
+pub struct ArrangedTraces {
+    /// The rows. Keyed by the whole row (values empty) when `key` is `None`,
+    /// else keyed by `key` evaluated on the row, with the row as value.
+    pub oks: RowTrace,
+    /// The errors.
+    pub errs: ErrTrace,
+    /// The key expressions of an index.
+    pub key: Option<Vec<ScalarExpr>>,
+}
+
+/// Renders `expr` in `scope`, reading the arrangements in `imports`.
+pub fn render<'s>(
+    scope: Scope<'s, Timestamp>,
+    expr: &RelationExpr,
+    imports: &mut BTreeMap<GlobalId, ArrangedTraces>,
+) -> Result<(OkCollection<'s>, ErrCollection<'s>), String> {
+    Ok(match expr {
+        RelationExpr::Get { id, name } => {
+            let traces = imports
+                .get_mut(id)
+                .ok_or_else(|| format!("collection {name} ({id}) is not installed"))?;
+            let key_is_row = traces.key.is_none();
+            let oks = traces
+                .oks
+                .import(scope)
+                .as_collection(
+                    move |k: &Row, v: &Row| if key_is_row { k.clone() } else { v.clone() },
+                );
+            let errs = traces
+                .errs
+                .import(scope)
+                .as_collection(|k: &EvalError, _v: &()| k.clone());
+            (oks, errs)
+        }
+        RelationExpr::Constant { rows, .. } => {
+            // Constants enter on worker 0 only; every worker renders the plan.
+            let rows: &[(Row, Diff)] = if scope.index() == 0 { rows } else { &[] };
+            let oks = rows
+                .iter()
+                .map(|(r, d)| (r.clone(), 0 as Timestamp, *d))
+                .collect::<Vec<_>>()
+                .to_stream(scope)
+                .as_collection();
+            (oks, empty_errs(scope))
+        }
+        RelationExpr::Mfp {
+            input,
+            exprs,
+            predicates,
+            projection,
+        } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            let mfp = Mfp {
+                exprs: exprs.clone(),
+                predicates: predicates.clone(),
+                projection: projection.clone(),
+            };
+            let results = oks.flat_map(move |row| mfp.apply(row));
+            split(results, errs)
+        }
+        RelationExpr::Join {
+            left,
+            right,
+            kind,
+            left_keys,
+            right_keys,
+            null_equal,
+            filter,
+            left_arity,
+            right_arity,
+        } => {
+            let (lo, le) = render(scope, left, imports)?;
+            let (ro, re) = render(scope, right, imports)?;
+            render_join(
+                lo,
+                ro,
+                le.concat(re),
+                *kind,
+                left_keys.clone(),
+                right_keys.clone(),
+                *null_equal,
+                filter.clone(),
+                *left_arity,
+                *right_arity,
+            )
+        }
+        RelationExpr::Reduce {
+            input,
+            group_key,
+            aggregates,
+            global,
+        } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            render_reduce(
+                scope,
+                oks,
+                errs,
+                group_key.clone(),
+                aggregates.clone(),
+                *global,
+            )
+        }
+        RelationExpr::Distinct { input } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            let oks = oks
+                .map(|r| (r, ()))
+                .reduce(|_k, vals, out: &mut Vec<((), Diff)>| {
+                    if vals.iter().any(|(_, d)| *d > 0) {
+                        out.push(((), 1));
+                    }
+                })
+                .map(|(r, ())| r);
+            (oks, errs)
+        }
+        RelationExpr::Union { inputs } => {
+            let mut oks_all = Vec::new();
+            let mut errs_all = Vec::new();
+            for i in inputs {
+                let (o, e) = render(scope, i, imports)?;
+                oks_all.push(o);
+                errs_all.push(e);
+            }
+            (
+                differential_dataflow::collection::concatenate(scope, oks_all),
+                differential_dataflow::collection::concatenate(scope, errs_all),
+            )
+        }
+        RelationExpr::TopK {
+            input,
+            order_by,
+            limit,
+            offset,
+        } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            let order_by = order_by.clone();
+            let (limit, offset) = (*limit, *offset);
+            let oks = oks
+                .map(|r| ((), r))
+                .reduce(
+                    move |_k, vals: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
+                        let mut rows: Vec<(&Row, Diff)> = vals
+                            .iter()
+                            .filter(|(_, d)| *d > 0)
+                            .map(|(r, d)| (*r, *d))
+                            .collect();
+                        rows.sort_by(|a, b| {
+                            compare_by_keys(&order_by, a.0, b.0).then(a.0.cmp(b.0))
+                        });
+                        let mut skip = offset as i64;
+                        let mut take = limit.map(|l| l as i64).unwrap_or(i64::MAX);
+                        for (r, d) in rows {
+                            let skipped = skip.min(d);
+                            skip -= skipped;
+                            let n = (d - skipped).min(take);
+                            if n > 0 {
+                                out.push((r.clone(), n));
+                                take -= n;
+                            }
+                            if take == 0 {
+                                break;
+                            }
+                        }
+                    },
+                )
+                .map(|((), r)| r);
+            (oks, errs)
+        }
+        RelationExpr::FlatMap { input, func, exprs } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            let func = func.clone();
+            let exprs = exprs.clone();
+            let results = oks.flat_map(move |row| table_func(&func, &exprs, row));
+            split(results, errs)
+        }
+        RelationExpr::CheckSingleRow { input } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            let checked = oks
+                .map(|r| ((), r))
+                .reduce(
+                    |_k, vals: &[(&Row, Diff)], out: &mut Vec<(Result<Row, EvalError>, Diff)>| {
+                        let n: Diff = vals.iter().map(|(_, d)| *d).sum();
+                        if n > 1 {
+                            out.push((Err(EvalError::MultipleRowsFromSubquery), 1));
+                        } else {
+                            for (r, d) in vals {
+                                out.push((Ok((*r).clone()), *d));
+                            }
+                        }
+                    },
+                )
+                .map(|((), r)| r);
+            split(checked, errs)
+        }
+    })
+}
+
+/// An empty error collection.
+fn empty_errs<'s>(scope: Scope<'s, Timestamp>) -> ErrCollection<'s> {
+    Vec::<(EvalError, Timestamp, Diff)>::new()
+        .to_stream(scope)
+        .as_collection()
+}
+
+/// Splits results into rows and errors, adding the errors to `errs`.
+fn split<'s>(
+    results: VecCollection<'s, Timestamp, Result<Row, EvalError>, Diff>,
+    errs: ErrCollection<'s>,
+) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let oks = results.clone().flat_map(|r| r.ok());
+    let new_errs = results.flat_map(|r| r.err());
+    (oks, errs.concat(new_errs))
+}
+
+/// A fused map/filter/project, applied row by row.
+#[derive(Clone)]
+pub struct Mfp {
+    /// Expressions appended to the row.
+    pub exprs: Vec<ScalarExpr>,
+    /// Predicates that must all be true.
+    pub predicates: Vec<ScalarExpr>,
+    /// The output columns.
+    pub projection: Vec<usize>,
+}
+
+impl Mfp {
+    /// Applies the map/filter/project to one row: `None` if filtered out.
+    pub fn apply(&self, row: Row) -> Option<Result<Row, EvalError>> {
+        let mut datums = row.0;
+        for e in &self.exprs {
+            match e.eval(&datums) {
+                Ok(d) => datums.push(d),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        for p in &self.predicates {
+            match p.eval(&datums) {
+                Ok(Datum::Bool(true)) => {}
+                Ok(_) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok(Row(self
+            .projection
+            .iter()
+            .map(|c| datums[*c].clone())
+            .collect())))
+    }
+}
+
+/// Evaluates key expressions; `None` if a key is NULL and NULLs never match.
+fn eval_key(keys: &[ScalarExpr], row: &Row, null_equal: bool) -> Option<Result<Row, EvalError>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        match k.eval(row) {
+            Ok(Datum::Null) if !null_equal => return None,
+            Ok(d) => out.push(d),
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(Row(out)))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_join<'s>(
+    left: OkCollection<'s>,
+    right: OkCollection<'s>,
+    errs: ErrCollection<'s>,
+    kind: JoinKind,
+    left_keys: Vec<ScalarExpr>,
+    right_keys: Vec<ScalarExpr>,
+    null_equal: bool,
+    filter: Option<ScalarExpr>,
+    left_arity: usize,
+    right_arity: usize,
+) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let lk = left
+        .clone()
+        .flat_map(move |r| eval_key(&left_keys, &r, null_equal).map(|k| k.map(|k| (k, r))));
+    let rk = right
+        .clone()
+        .flat_map(move |r| eval_key(&right_keys, &r, null_equal).map(|k| k.map(|k| (k, r))));
+    let key_errs = lk
+        .clone()
+        .flat_map(|r| r.err())
+        .concat(rk.clone().flat_map(|r| r.err()));
+    let lk = lk.flat_map(|r| r.ok());
+    let rk = rk.flat_map(|r| r.ok());
+    let joined = lk.join_core(rk.arrange_by_key(), |_k, l: &Row, r: &Row| {
+        Some(l.concat(r))
+    });
+    let joined = match filter {
+        None => joined.map(Ok),
+        Some(f) => joined.flat_map(move |row| match f.eval(&row) {
+            Ok(Datum::Bool(true)) => Some(Ok(row)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }),
+    };
+    let (matched, errs) = split(joined, errs.concat(key_errs));
+
+    // Rows of `side` that have at least one match, with their multiplicity.
+    let with_match = |side: OkCollection<'s>, columns: std::ops::Range<usize>| {
+        let keys = matched
+            .clone()
+            .map(move |r| Row(r.0[columns.clone()].to_vec()))
+            .map(|r| (r, ()))
+            .reduce(|_k, _v, out: &mut Vec<((), Diff)>| out.push(((), 1)))
+            .map(|(r, ())| r);
+        side.map(|r| (r, ())).semijoin(keys).map(|(r, ())| r)
+    };
+    let nulls = |n: usize| Row(vec![Datum::Null; n]);
+    let oks = match kind {
+        JoinKind::Inner => matched,
+        JoinKind::LeftSemi => with_match(left, 0..left_arity),
+        JoinKind::LeftAnti => {
+            let semi = with_match(left.clone(), 0..left_arity);
+            left.concat(semi.negate())
+        }
+        JoinKind::LeftOuter | JoinKind::RightOuter | JoinKind::FullOuter => {
+            let mut parts = vec![matched.clone()];
+            if matches!(kind, JoinKind::LeftOuter | JoinKind::FullOuter) {
+                let semi = with_match(left.clone(), 0..left_arity);
+                let pad = nulls(right_arity);
+                parts.push(left.concat(semi.negate()).map(move |r| r.concat(&pad)));
+            }
+            if matches!(kind, JoinKind::RightOuter | JoinKind::FullOuter) {
+                let semi = with_match(right.clone(), left_arity..left_arity + right_arity);
+                let pad = nulls(left_arity);
+                parts.push(right.concat(semi.negate()).map(move |r| pad.concat(&r)));
+            }
+            let scope = parts[0].scope();
+            differential_dataflow::collection::concatenate(scope, parts)
+        }
+    };
+    (oks, errs)
+}
+
+fn render_reduce<'s>(
+    scope: Scope<'s, Timestamp>,
+    oks: OkCollection<'s>,
+    errs: ErrCollection<'s>,
+    group_key: Vec<ScalarExpr>,
+    aggregates: Vec<AggregateExpr>,
+    global: bool,
+) -> (OkCollection<'s>, ErrCollection<'s>) {
+    // Each input row becomes (group key, the aggregates' inputs): for each
+    // aggregate a flag (FILTER passed) and its argument values.
+    let aggs_for_input = aggregates.clone();
+    let keyed = oks.flat_map(move |row| {
+        let mut key = Vec::with_capacity(group_key.len());
+        for k in &group_key {
+            match k.eval(&row) {
+                Ok(d) => key.push(d),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let mut vals = Vec::new();
+        for a in &aggs_for_input {
+            let pass = match &a.filter {
+                None => true,
+                Some(f) => match f.eval(&row) {
+                    Ok(d) => d == Datum::Bool(true),
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            vals.push(Datum::Bool(pass));
+            for e in &a.exprs {
+                match e.eval(&row) {
+                    Ok(d) => vals.push(d),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        }
+        Some(Ok((Row(key), Row(vals))))
+    });
+    let input_errs = keyed.clone().flat_map(|r| r.err());
+    let keyed = keyed.flat_map(|r| r.ok());
+    let aggs = aggregates.clone();
+    let reduced = keyed
+        .reduce(
+            move |key: &Row,
+                  vals: &[(&Row, Diff)],
+                  out: &mut Vec<(Result<Row, EvalError>, Diff)>| {
+                out.push((aggregate_group(key, vals, &aggs), 1));
+            },
+        )
+        .map(|(_k, r)| r);
+    let (mut oks, errs) = split(reduced, errs.concat(input_errs));
+    if global {
+        // An aggregate without GROUP BY has one row even over no input.
+        let default = Row(aggregates
+            .iter()
+            .map(|a| match a.func {
+                AggregateFunc::Count | AggregateFunc::CountStar => Datum::Int64(0),
+                _ => Datum::Null,
+            })
+            .collect());
+        let default_for_map = default.clone();
+        let retract = oks.clone().map(move |_| default_for_map.clone()).negate();
+        let defaults = if scope.index() == 0 {
+            vec![(default, 0 as Timestamp, 1 as Diff)]
+        } else {
+            vec![]
+        };
+        let constant = defaults.to_stream(scope).as_collection();
+        oks = differential_dataflow::collection::concatenate(scope, vec![oks, constant, retract]);
+    }
+    (oks, errs)
+}
+
+/// Computes a group's output row: the key, then each aggregate.
+fn aggregate_group(
+    key: &Row,
+    vals: &[(&Row, Diff)],
+    aggs: &[AggregateExpr],
+) -> Result<Row, EvalError> {
+    let mut out = key.0.clone();
+    let mut offset = 0;
+    for a in aggs {
+        let width = a.exprs.len();
+        let start = offset + 1;
+        let values = vals.iter().filter_map(|(row, d)| {
+            let slice = row.0.get(start..start + width)?;
+            (row.0.get(offset) == Some(&Datum::Bool(true))).then_some((slice, *d))
+        });
+        out.push(a.eval(values)?);
+        offset += 1 + width;
+    }
+    Ok(Row(out))
+}
+
+/// Applies a table function to one row.
+fn table_func(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Row, EvalError>> {
+    let args = match exprs
+        .iter()
+        .map(|e| e.eval(&row))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(a) => a,
+        Err(e) => return vec![Err(e)],
+    };
+    match func {
+        TableFunc::GenerateSeries => {
+            let as_i64 = |d: &Datum| match d {
+                Datum::Int16(v) => Some(*v as i64),
+                Datum::Int32(v) => Some(*v as i64),
+                Datum::Int64(v) => Some(*v),
+                _ => None,
+            };
+            let (Some(start), Some(stop)) =
+                (args.first().and_then(as_i64), args.get(1).and_then(as_i64))
+            else {
+                return vec![];
+            };
+            let step = match args.get(2) {
+                None => 1,
+                Some(d) => match as_i64(d) {
+                    Some(s) => s,
+                    None => return vec![],
+                },
+            };
+            if step == 0 {
+                return vec![Err(EvalError::InvalidParameter(
+                    "step size cannot equal zero".into(),
+                ))];
+            }
+            let mut out = Vec::new();
+            let mut v = start;
+            while (step > 0 && v <= stop) || (step < 0 && v >= stop) {
+                out.push(Ok(row.concat(&Row(vec![Datum::Int64(v)]))));
+                match v.checked_add(step) {
+                    Some(n) => v = n,
+                    None => break,
+                }
+            }
+            out
+        }
+        TableFunc::Unnest => vec![Err(EvalError::Unsupported("unnest".into()))],
+    }
+}

@@ -1,0 +1,489 @@
+//! The loop each timely worker runs: apply commands from the coordinator (in
+//! the same order on every worker), step the dataflows, answer peeks whose
+//! timestamp has become complete, and stream subscribe updates.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::cursor::{Cursor, cursor_list};
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::progress::Antichain;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
+use crate::repr::{Diff, Row, Timestamp};
+
+use super::render::{ArrangedTraces, ErrTrace, RowTrace, render};
+
+/// The result of a peek on one worker.
+pub type PeekResult = Result<Vec<(Row, Diff)>, EvalError>;
+
+/// A batch of subscribe output from one worker: updates at times before
+/// `upper`, and the worker's new frontier.
+#[derive(Debug)]
+pub struct WorkerSubscribeBatch {
+    /// The worker that sends it.
+    pub worker: usize,
+    /// Updates `(row, time, diff)`, or the error that ended the subscribe.
+    pub updates: Result<Vec<(Row, Timestamp, Diff)>, EvalError>,
+    /// The worker's frontier: no later batch has updates before it. `None`
+    /// when the collection is complete (its frontier is empty).
+    pub upper: Option<Timestamp>,
+}
+
+/// A command from the coordinator. Every worker receives every command in
+/// the same order, so they build the same dataflows.
+#[derive(Clone)]
+pub enum Command {
+    /// Create an input collection (a table, or a source's output).
+    CreateInput {
+        /// Its id.
+        id: GlobalId,
+    },
+    /// Apply updates at `ts`, then advance every input to `ts + 1`.
+    Write {
+        /// The updates (applied by worker 0 only).
+        updates: Vec<(GlobalId, Row, Diff)>,
+        /// The timestamp.
+        ts: Timestamp,
+    },
+    /// Render a dataflow and arrange its output as `id`.
+    CreateDataflow {
+        /// The id of the output arrangement.
+        id: GlobalId,
+        /// The plan.
+        plan: RelationExpr,
+        /// Index key expressions; `None` arranges by the whole row.
+        key: Option<Vec<ScalarExpr>>,
+    },
+    /// Read the arrangement `id` at `ts`, once `ts` is complete.
+    Peek {
+        /// The arrangement.
+        id: GlobalId,
+        /// The read timestamp.
+        ts: Timestamp,
+        /// A key to look up (in an index), instead of a full scan.
+        key: Option<Row>,
+        /// Where to reply, tagged with the worker index.
+        reply: UnboundedSender<(usize, PeekResult)>,
+    },
+    /// Stream the changes of arrangement `id` from `as_of` on.
+    Subscribe {
+        /// The subscribe's id (used to drop it).
+        subscribe_id: u64,
+        /// The arrangement.
+        id: GlobalId,
+        /// The first timestamp reported; earlier updates are reported at it
+        /// (or not at all, without a snapshot).
+        as_of: Timestamp,
+        /// Whether to report the contents at `as_of`.
+        snapshot: bool,
+        /// Where updates go.
+        reply: UnboundedSender<WorkerSubscribeBatch>,
+    },
+    /// Stop a subscribe.
+    DropSubscribe {
+        /// The subscribe's id.
+        subscribe_id: u64,
+    },
+    /// Drop a collection (input or dataflow) and release its memory.
+    Drop {
+        /// Its id.
+        id: GlobalId,
+    },
+    /// Stop the worker.
+    Shutdown,
+}
+
+struct Installed {
+    traces: ArrangedTraces,
+    dataflow: usize,
+}
+
+struct PendingPeek {
+    id: GlobalId,
+    ts: Timestamp,
+    key: Option<Row>,
+    reply: UnboundedSender<(usize, PeekResult)>,
+}
+
+struct ActiveSubscribe {
+    dataflow: usize,
+    probe: ProbeHandle<Timestamp>,
+    buffer: std::rc::Rc<std::cell::RefCell<Vec<(Result<Row, EvalError>, Timestamp, Diff)>>>,
+    as_of: Timestamp,
+    snapshot: bool,
+    reported: Option<Option<Timestamp>>,
+    reply: UnboundedSender<WorkerSubscribeBatch>,
+}
+
+/// Runs one timely worker until `Shutdown` or the coordinator goes away.
+pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Command>) {
+    let index = timely.index();
+    let mut inputs: BTreeMap<GlobalId, (InputSession<Timestamp, Row, Diff>, usize)> =
+        BTreeMap::new();
+    let mut installed: BTreeMap<GlobalId, Installed> = BTreeMap::new();
+    let mut peeks: Vec<PendingPeek> = Vec::new();
+    let mut subscribes: BTreeMap<u64, ActiveSubscribe> = BTreeMap::new();
+    // The time every input is at: updates happen here.
+    let mut now: Timestamp = 0;
+    let mut since: Timestamp = 0;
+
+    loop {
+        // Apply every queued command.
+        loop {
+            let command = match commands.try_recv() {
+                Ok(c) => c,
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+            };
+            match command {
+                Command::Shutdown => return,
+                Command::CreateInput { id } => {
+                    let dataflow = timely.next_dataflow_index();
+                    let (input, traces) = timely.dataflow::<Timestamp, _, _>(|scope| {
+                        let (mut input, rows) = scope.new_collection::<Row, Diff>();
+                        input.advance_to(now);
+                        input.flush();
+                        let (mut err_input, errs) = scope.new_collection::<(EvalError, ()), Diff>();
+                        err_input.advance_to(now);
+                        drop(err_input);
+                        let oks = rows.map(|r| (r, Row::empty())).arrange_by_key();
+                        let errs = errs.arrange_by_key();
+                        (
+                            input,
+                            ArrangedTraces {
+                                oks: oks.trace,
+                                errs: errs.trace,
+                                key: None,
+                            },
+                        )
+                    });
+                    inputs.insert(id, (input, dataflow));
+                    installed.insert(id, Installed { traces, dataflow });
+                }
+                Command::Write { updates, ts } => {
+                    for (input, _) in inputs.values_mut() {
+                        input.advance_to(ts.max(now));
+                    }
+                    if index == 0 {
+                        for (id, row, diff) in updates {
+                            if let Some((input, _)) = inputs.get_mut(&id) {
+                                input.update(row, diff);
+                            }
+                        }
+                    }
+                    now = now.max(ts + 1);
+                    for (input, _) in inputs.values_mut() {
+                        input.advance_to(now);
+                        input.flush();
+                    }
+                }
+                Command::CreateDataflow { id, plan, key } => {
+                    let mut imports = BTreeMap::new();
+                    let mut deps = Vec::new();
+                    plan.depends_on(&mut deps);
+                    for dep in deps {
+                        if let Some(i) = installed.get(&dep) {
+                            imports.insert(dep, i.traces.clone());
+                        }
+                    }
+                    let dataflow = timely.next_dataflow_index();
+                    let key_for_dataflow = key.clone();
+                    let traces = timely.dataflow::<Timestamp, _, _>(|scope| {
+                        let (oks, errs) = match render(scope, &plan, &mut imports) {
+                            Ok(c) => c,
+                            Err(message) => {
+                                // The coordinator only sends plans over installed
+                                // collections; report the bug through the view.
+                                let err = EvalError::Internal(message);
+                                let (mut input, errs) = scope.new_collection::<EvalError, Diff>();
+                                if index == 0 {
+                                    input.update(err, 1);
+                                }
+                                drop(input);
+                                let (rows_input, rows) = scope.new_collection::<Row, Diff>();
+                                drop(rows_input);
+                                (rows, errs)
+                            }
+                        };
+                        let (oks, key_errs) = match key_for_dataflow {
+                            None => (oks.map(|r| Ok((r, Row::empty()))), None),
+                            Some(key) => {
+                                let keyed = oks.map(move |r| {
+                                    let k = key
+                                        .iter()
+                                        .map(|e| e.eval(&r))
+                                        .collect::<Result<Vec<_>, _>>()?;
+                                    Ok::<_, EvalError>((Row(k), r))
+                                });
+                                (keyed.clone(), Some(keyed.flat_map(|r| r.err())))
+                            }
+                        };
+                        let errs = match key_errs {
+                            Some(k) => errs.concat(k),
+                            None => errs,
+                        };
+                        let oks = oks.flat_map(|r| r.ok()).arrange_by_key();
+                        let errs = errs.map(|e| (e, ())).arrange_by_key();
+                        ArrangedTraces {
+                            oks: oks.trace,
+                            errs: errs.trace,
+                            key,
+                        }
+                    });
+                    installed.insert(id, Installed { traces, dataflow });
+                }
+                Command::Peek { id, ts, key, reply } => {
+                    peeks.push(PendingPeek { id, ts, key, reply });
+                }
+                Command::Subscribe {
+                    subscribe_id,
+                    id,
+                    as_of,
+                    snapshot,
+                    reply,
+                } => {
+                    let Some(target) = installed.get(&id) else {
+                        let _ = reply.send(WorkerSubscribeBatch {
+                            worker: index,
+                            updates: Err(EvalError::Internal(format!("{id} is not installed"))),
+                            upper: None,
+                        });
+                        continue;
+                    };
+                    let mut traces = target.traces.clone();
+                    let buffer = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+                    let sink = buffer.clone();
+                    let err_sink = buffer.clone();
+                    let dataflow = timely.next_dataflow_index();
+                    let key_is_row = traces.key.is_none();
+                    let probe = timely.dataflow::<Timestamp, _, _>(|scope| {
+                        let oks =
+                            traces
+                                .oks
+                                .import(scope)
+                                .as_collection(
+                                    move |k: &Row, v: &Row| {
+                                        if key_is_row { k.clone() } else { v.clone() }
+                                    },
+                                );
+                        let errs = traces
+                            .errs
+                            .import(scope)
+                            .as_collection(|e: &EvalError, _: &()| e.clone());
+                        let errs = errs.inspect(move |(e, t, d)| {
+                            err_sink.borrow_mut().push((Err(e.clone()), *t, *d));
+                        });
+                        let oks = oks.inspect(move |(r, t, d)| {
+                            sink.borrow_mut().push((Ok(r.clone()), *t, *d));
+                        });
+                        let (probe, _) = oks
+                            .concat(errs.map(|_| Row::empty()).filter(|_| false))
+                            .probe();
+                        probe
+                    });
+                    subscribes.insert(
+                        subscribe_id,
+                        ActiveSubscribe {
+                            dataflow,
+                            probe,
+                            buffer,
+                            as_of,
+                            snapshot,
+                            reported: None,
+                            reply,
+                        },
+                    );
+                }
+                Command::DropSubscribe { subscribe_id } => {
+                    if let Some(s) = subscribes.remove(&subscribe_id) {
+                        timely.drop_dataflow(s.dataflow);
+                    }
+                }
+                Command::Drop { id } => {
+                    inputs.remove(&id);
+                    if let Some(i) = installed.remove(&id) {
+                        drop(i.traces);
+                        timely.drop_dataflow(i.dataflow);
+                    }
+                }
+            }
+        }
+
+        // Allow compaction up to the earliest time anyone may still read.
+        let mut new_since = now.saturating_sub(1);
+        for p in &peeks {
+            new_since = new_since.min(p.ts);
+        }
+        for s in subscribes.values() {
+            new_since = new_since.min(s.as_of);
+        }
+        if new_since > since {
+            since = new_since;
+            let frontier = Antichain::from_elem(since);
+            for i in installed.values_mut() {
+                i.traces.oks.set_logical_compaction(frontier.borrow());
+                i.traces.oks.set_physical_compaction(frontier.borrow());
+                i.traces.errs.set_logical_compaction(frontier.borrow());
+                i.traces.errs.set_physical_compaction(frontier.borrow());
+            }
+        }
+
+        // Answer the peeks whose timestamp is complete.
+        peeks.retain_mut(|peek| {
+            let Some(target) = installed.get_mut(&peek.id) else {
+                let _ = peek.reply.send((
+                    index,
+                    Err(EvalError::Internal(format!("{} is not installed", peek.id))),
+                ));
+                return false;
+            };
+            if !is_complete(&mut target.traces.oks, peek.ts)
+                || !is_complete_errs(&mut target.traces.errs, peek.ts)
+            {
+                return true;
+            }
+            let result = read_errors(&mut target.traces.errs, peek.ts)
+                .and_then(|()| Ok(read_rows(&mut target.traces, peek.ts, peek.key.as_ref())));
+            let _ = peek.reply.send((index, result));
+            false
+        });
+
+        // Stream subscribe updates that are complete.
+        let mut ended = Vec::new();
+        for (sid, s) in subscribes.iter_mut() {
+            let upper = s.probe.with_frontier(|f| f.first().copied());
+            if s.reported == Some(upper) {
+                continue;
+            }
+            let mut buffer = s.buffer.borrow_mut();
+            let mut ready = Vec::new();
+            let mut error = None;
+            buffer.retain(|(r, t, d)| {
+                if upper.is_some_and(|u| *t >= u) {
+                    return true;
+                }
+                let t = (*t).max(s.as_of);
+                if !s.snapshot && t <= s.as_of {
+                    return false;
+                }
+                match r {
+                    Ok(row) => ready.push((row.clone(), t, *d)),
+                    Err(e) if *d > 0 => error = Some(e.clone()),
+                    Err(_) => {}
+                }
+                false
+            });
+            let updates = match error {
+                Some(e) => Err(e),
+                None => Ok(ready),
+            };
+            let failed = updates.is_err();
+            let sent = s.reply.send(WorkerSubscribeBatch {
+                worker: index,
+                updates,
+                upper,
+            });
+            s.reported = Some(upper);
+            if sent.is_err() || failed {
+                ended.push(*sid);
+            }
+        }
+        for sid in ended {
+            if let Some(s) = subscribes.remove(&sid) {
+                timely.drop_dataflow(s.dataflow);
+            }
+        }
+
+        let wait = if peeks.is_empty() {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_millis(1)
+        };
+        timely.step_or_park(Some(wait));
+    }
+}
+
+fn is_complete(trace: &mut RowTrace, ts: Timestamp) -> bool {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    !upper.less_equal(&ts)
+}
+
+fn is_complete_errs(trace: &mut ErrTrace, ts: Timestamp) -> bool {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    !upper.less_equal(&ts)
+}
+
+/// Returns the first error present at `ts`, if any.
+fn read_errors(trace: &mut ErrTrace, ts: Timestamp) -> Result<(), EvalError> {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let Some(batches) = trace.batches_through(upper.borrow()) else {
+        return Ok(());
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    while cursor.key_valid(&storage) {
+        let mut count: Diff = 0;
+        while cursor.val_valid(&storage) {
+            cursor.map_times(&storage, |t, d| {
+                if *t <= ts {
+                    count += *d;
+                }
+            });
+            cursor.step_val(&storage);
+        }
+        if count > 0 {
+            return Err(cursor.key(&storage).clone());
+        }
+        cursor.step_key(&storage);
+    }
+    Ok(())
+}
+
+/// Reads the rows present at `ts` (with a key, only that key's rows).
+fn read_rows(traces: &mut ArrangedTraces, ts: Timestamp, key: Option<&Row>) -> Vec<(Row, Diff)> {
+    let key_is_row = traces.key.is_none();
+    let mut upper = Antichain::new();
+    traces.oks.read_upper(&mut upper);
+    let Some(batches) = traces.oks.batches_through(upper.borrow()) else {
+        return Vec::new();
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    let mut out = Vec::new();
+    if let Some(k) = key {
+        cursor.seek_key(&storage, k);
+    }
+    while cursor.key_valid(&storage) {
+        let k: &Row = cursor.key(&storage);
+        if let Some(want) = key
+            && k != want
+        {
+            break;
+        }
+        while cursor.val_valid(&storage) {
+            let mut count: Diff = 0;
+            cursor.map_times(&storage, |t, d| {
+                if *t <= ts {
+                    count += *d;
+                }
+            });
+            if count != 0 {
+                let row = if key_is_row {
+                    k.clone()
+                } else {
+                    cursor.val(&storage).clone()
+                };
+                out.push((row, count));
+            }
+            cursor.step_val(&storage);
+        }
+        cursor.step_key(&storage);
+    }
+    out
+}

@@ -1,0 +1,727 @@
+//! `CREATE` and `DROP`, and the start-up replay that recreates every item
+//! from its `CREATE` statement in the durable store.
+
+use std::sync::Arc;
+
+use sqlparser::ast::{ColumnOption, CreateIndex, CreateTable, CreateView, ObjectName, Statement};
+
+use crate::catalog::{CatalogItem, IndexInfo, ItemKind, TableColumn};
+use crate::compute::Command;
+use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
+use crate::repr::{ColumnDesc, RelationDesc, Row};
+use crate::sql::PlanError;
+use crate::sql::parse::{FreshetStatement, LoadGeneratorStatement, parse_statements};
+use crate::storage::durable::{CatalogRecord, Commit};
+use crate::storage::loadgen;
+
+use super::sequence::ExecuteResponse;
+use super::{AdapterError, CoordState, Coordinator};
+
+/// A running load generator.
+pub struct RunningSource {
+    /// The ticks produced so far (durable).
+    pub offset: u64,
+    /// The generator.
+    pub statement: LoadGeneratorStatement,
+    /// Its output collections.
+    pub outputs: Vec<GlobalId>,
+    /// The task producing ticks.
+    pub task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The unqualified name of an object name (`public.t` → `t`).
+pub fn item_name(name: &ObjectName) -> Result<String, PlanError> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map(|i| normalize(&i.value, i.quote_style.is_some()))
+                .unwrap_or_default()
+        })
+        .collect();
+    match parts.as_slice() {
+        [n] => Ok(n.clone()),
+        [s, n] if s == crate::catalog::DEFAULT_SCHEMA => Ok(n.clone()),
+        [_, s, n] if s == crate::catalog::DEFAULT_SCHEMA => Ok(n.clone()),
+        _ => Err(PlanError::Planning(format!(
+            "schema in \"{name}\" does not exist"
+        ))),
+    }
+}
+
+fn normalize(s: &str, quoted: bool) -> String {
+    if quoted {
+        s.to_string()
+    } else {
+        s.to_lowercase()
+    }
+}
+
+impl CoordState {
+    fn check_name_free(&self, name: &str) -> Result<(), PlanError> {
+        if let Some(existing) = self
+            .catalog
+            .lookup(&datafusion_common::TableReference::bare(name))
+        {
+            return Err(PlanError::AlreadyExists {
+                kind: existing.kind.name(),
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A new item id: `forced` during replay, else the next one.
+    fn allocate_id(&mut self, forced: Option<GlobalId>) -> GlobalId {
+        match forced {
+            Some(id) => {
+                self.next_id = self.next_id.max(id.0 + 1);
+                id
+            }
+            None => {
+                let id = GlobalId(self.next_id);
+                self.next_id += 1;
+                id
+            }
+        }
+    }
+
+    /// Persists a new item (unless replaying).
+    fn persist_item(
+        &mut self,
+        id: GlobalId,
+        name: &str,
+        sql: &str,
+        replay: bool,
+    ) -> Result<(), AdapterError> {
+        if replay {
+            return Ok(());
+        }
+        self.store
+            .commit(Commit {
+                put_items: vec![(
+                    id,
+                    CatalogRecord {
+                        name: name.to_string(),
+                        create_sql: sql.to_string(),
+                    },
+                )],
+                next_id: Some(self.next_id),
+                ..Default::default()
+            })
+            .map_err(|e| AdapterError::Storage(e.to_string()))
+    }
+}
+
+impl Coordinator {
+    /// Recreates every item in the durable store, with table contents and
+    /// source offsets, at one timestamp.
+    pub(crate) async fn bootstrap(self: Arc<Self>) -> Result<(), AdapterError> {
+        let snapshot = {
+            let state = self.state.lock().await;
+            state
+                .store
+                .snapshot()
+                .map_err(|e| AdapterError::Storage(e.to_string()))?
+        };
+        for (id, record) in &snapshot.items {
+            let statements = parse_statements(&record.create_sql)?;
+            for stmt in statements {
+                self.clone()
+                    .execute_ddl(stmt, &record.create_sql, Some(*id))
+                    .await?;
+            }
+        }
+        let mut state = self.state.lock().await;
+        state.next_id = state.next_id.max(snapshot.next_id);
+        let mut updates: Vec<(GlobalId, Row, i64)> = snapshot.rows;
+        for (id, offset) in snapshot.offsets {
+            if let Some(source) = state.sources.get_mut(&id) {
+                source.offset = offset;
+                for tick in 1..=offset {
+                    for (output, row, diff) in
+                        loadgen::tick(&source.statement.kind, source.statement.seed, tick)
+                    {
+                        updates.push((source.outputs[output], row, diff));
+                    }
+                }
+            }
+        }
+        let ts = state.oracle.write_ts();
+        self.compute.send(Command::Write { updates, ts });
+        let ids: Vec<GlobalId> = state.sources.keys().copied().collect();
+        drop(state);
+        for id in ids {
+            self.clone().start_source_task(id).await;
+        }
+        Ok(())
+    }
+
+    /// Executes a DDL statement. `replay_id` is set when recreating an item
+    /// at start-up: it keeps its id and nothing is persisted again.
+    pub async fn execute_ddl(
+        self: Arc<Self>,
+        stmt: FreshetStatement,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let replay = replay_id.is_some();
+        let mut state = self.state.lock().await;
+        match stmt {
+            FreshetStatement::Sql(s) => match *s {
+                Statement::CreateTable(ct) => self.create_table(&mut state, ct, sql, replay_id),
+                Statement::CreateView(cv) => self.create_view(&mut state, cv, sql, replay_id),
+                Statement::CreateIndex(ci) => self.create_index(&mut state, ci, sql, replay_id),
+                other => Err(AdapterError::Internal(format!(
+                    "not a DDL statement: {other}"
+                ))),
+            },
+            FreshetStatement::CreateDefaultIndex {
+                name,
+                on,
+                if_not_exists,
+            } => {
+                let on_name = item_name(&on)?;
+                let Some(item) = state
+                    .catalog
+                    .lookup(&datafusion_common::TableReference::bare(on_name.as_str()))
+                    .cloned()
+                else {
+                    return Err(PlanError::UnknownItem {
+                        kind: "relation",
+                        name: on_name,
+                    }
+                    .into());
+                };
+                let index_name = match name {
+                    Some(n) => item_name(&n)?,
+                    None => format!("{}_primary_idx", item.name),
+                };
+                if if_not_exists
+                    && state
+                        .catalog
+                        .lookup(&datafusion_common::TableReference::bare(
+                            index_name.as_str(),
+                        ))
+                        .is_some()
+                {
+                    return Ok(ExecuteResponse::command("CREATE INDEX"));
+                }
+                let keys = (0..item.desc.arity()).map(ScalarExpr::Column).collect();
+                let key_text = item.desc.columns.iter().map(|c| c.name.clone()).collect();
+                self.install_index(&mut state, index_name, item, keys, key_text, sql, replay_id)
+            }
+            FreshetStatement::CreateLoadGenerator(lg) => {
+                let name = item_name(&lg.name)?;
+                if state
+                    .catalog
+                    .lookup(&datafusion_common::TableReference::bare(name.as_str()))
+                    .is_some()
+                {
+                    if lg.if_not_exists {
+                        return Ok(ExecuteResponse::command("CREATE SOURCE"));
+                    }
+                    state.check_name_free(&name)?;
+                }
+                let outputs = loadgen::outputs(&lg.kind);
+                if outputs.is_empty() {
+                    return Err(
+                        PlanError::Unsupported(format!("LOAD GENERATOR {:?}", lg.kind)).into(),
+                    );
+                }
+                for o in &outputs {
+                    if let Some(n) = o.name {
+                        state.check_name_free(n)?;
+                    }
+                }
+                let id = state.allocate_id(replay_id);
+                let mut output_ids = Vec::new();
+                for o in &outputs {
+                    let (oid, oname) = match o.name {
+                        None => (id, name.clone()),
+                        Some(n) => {
+                            let forced = replay_id.map(|_| GlobalId(state.next_id));
+                            (state.allocate_id(forced), n.to_string())
+                        }
+                    };
+                    self.compute.send(Command::CreateInput { id: oid });
+                    state.catalog.insert(CatalogItem {
+                        id: oid,
+                        name: oname,
+                        kind: ItemKind::Source,
+                        desc: o.desc.clone(),
+                        create_sql: sql.to_string(),
+                        depends_on: vec![],
+                        plan: None,
+                        table_columns: vec![],
+                        index: None,
+                        owned_by: if oid == id { None } else { Some(id) },
+                    });
+                    output_ids.push(oid);
+                }
+                state.persist_item(id, &name, sql, replay)?;
+                state.sources.insert(
+                    id,
+                    RunningSource {
+                        offset: 0,
+                        statement: lg,
+                        outputs: output_ids,
+                        task: None,
+                    },
+                );
+                if !replay {
+                    drop(state);
+                    self.clone().start_source_task(id).await;
+                }
+                Ok(ExecuteResponse::command("CREATE SOURCE"))
+            }
+            _ => Err(AdapterError::Internal("not a DDL statement".into())),
+        }
+    }
+
+    fn create_table(
+        &self,
+        state: &mut CoordState,
+        ct: CreateTable,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let name = item_name(&ct.name)?;
+        if state
+            .catalog
+            .lookup(&datafusion_common::TableReference::bare(name.as_str()))
+            .is_some()
+            && ct.if_not_exists
+        {
+            return Ok(ExecuteResponse::command("CREATE TABLE"));
+        }
+        state.check_name_free(&name)?;
+        if ct.query.is_some() {
+            return Err(PlanError::Unsupported("CREATE TABLE ... AS".into()).into());
+        }
+        if !ct.constraints.is_empty() {
+            return Err(PlanError::Unsupported("table constraints".into()).into());
+        }
+        let mut columns = Vec::new();
+        let mut table_columns = Vec::new();
+        for c in &ct.columns {
+            let cname = normalize(&c.name.value, c.name.quote_style.is_some());
+            if columns.iter().any(|x: &ColumnDesc| x.name == cname) {
+                return Err(AdapterError::Variable {
+                    code: crate::repr::SqlState::DUPLICATE_COLUMN,
+                    message: format!("column \"{cname}\" specified more than once"),
+                });
+            }
+            let typ = crate::sql::types::scalar_type_from_sql(&c.data_type)?;
+            let mut nullable = true;
+            let mut default = None;
+            for opt in &c.options {
+                match &opt.option {
+                    ColumnOption::NotNull => nullable = false,
+                    ColumnOption::Null => nullable = true,
+                    ColumnOption::Default(e) => {
+                        let expr = super::sequence::plan_constant_expr(&state.catalog, e, &typ)?;
+                        default = Some(expr);
+                    }
+                    other => {
+                        return Err(PlanError::Unsupported(format!("column option {other}")).into());
+                    }
+                }
+            }
+            columns.push(ColumnDesc {
+                name: cname,
+                typ,
+                nullable,
+            });
+            table_columns.push(TableColumn { default });
+        }
+        let id = state.allocate_id(replay_id);
+        state.persist_item(id, &name, sql, replay_id.is_some())?;
+        self.compute.send(Command::CreateInput { id });
+        state.catalog.insert(CatalogItem {
+            id,
+            name,
+            kind: ItemKind::Table,
+            desc: RelationDesc { columns },
+            create_sql: sql.to_string(),
+            depends_on: vec![],
+            plan: None,
+            table_columns,
+            index: None,
+            owned_by: None,
+        });
+        Ok(ExecuteResponse::command("CREATE TABLE"))
+    }
+
+    fn create_view(
+        &self,
+        state: &mut CoordState,
+        cv: CreateView,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let name = item_name(&cv.name)?;
+        let tag = if cv.materialized {
+            "CREATE MATERIALIZED VIEW"
+        } else {
+            "CREATE VIEW"
+        };
+        if state
+            .catalog
+            .lookup(&datafusion_common::TableReference::bare(name.as_str()))
+            .is_some()
+        {
+            if cv.if_not_exists {
+                return Ok(ExecuteResponse::command(tag));
+            }
+            if !cv.or_replace {
+                state.check_name_free(&name)?;
+            }
+        }
+        if cv.or_replace
+            && state
+                .catalog
+                .lookup(&datafusion_common::TableReference::bare(name.as_str()))
+                .is_some()
+        {
+            return Err(
+                PlanError::Unsupported("CREATE OR REPLACE for an existing view".into()).into(),
+            );
+        }
+        let plan =
+            crate::sql::plan::plan_query(&state.catalog, Statement::Query(cv.query.clone()))?;
+        let mut desc = crate::sql::plan::plan_desc(&plan)?;
+        if !cv.columns.is_empty() {
+            if cv.columns.len() != desc.arity() {
+                return Err(PlanError::Planning(format!(
+                    "view \"{name}\" has {} columns but {} column names were given",
+                    desc.arity(),
+                    cv.columns.len()
+                ))
+                .into());
+            }
+            for (c, n) in desc.columns.iter_mut().zip(&cv.columns) {
+                c.name = normalize(&n.name.value, n.name.quote_style.is_some());
+            }
+        }
+        for (i, c) in desc.columns.iter().enumerate() {
+            if desc.columns[..i].iter().any(|x| x.name == c.name) {
+                return Err(AdapterError::Variable {
+                    code: crate::repr::SqlState::DUPLICATE_COLUMN,
+                    message: format!("column \"{}\" specified more than once", c.name),
+                });
+            }
+        }
+        let expr = crate::sql::lower::lower(&plan)?;
+        let mut depends_on = Vec::new();
+        expr.depends_on(&mut depends_on);
+        let id = state.allocate_id(replay_id);
+        state.persist_item(id, &name, sql, replay_id.is_some())?;
+        let kind = if cv.materialized {
+            ItemKind::MaterializedView
+        } else {
+            ItemKind::View
+        };
+        if cv.materialized {
+            self.compute.send(Command::CreateDataflow {
+                id,
+                plan: expr.clone(),
+                key: None,
+            });
+        }
+        state.catalog.insert(CatalogItem {
+            id,
+            name,
+            kind,
+            desc,
+            create_sql: sql.to_string(),
+            depends_on,
+            plan: Some(expr),
+            table_columns: vec![],
+            index: None,
+            owned_by: None,
+        });
+        Ok(ExecuteResponse::command(tag))
+    }
+
+    fn create_index(
+        &self,
+        state: &mut CoordState,
+        ci: CreateIndex,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let on_name = item_name(&ci.table_name)?;
+        let Some(item) = state
+            .catalog
+            .lookup(&datafusion_common::TableReference::bare(on_name.as_str()))
+            .cloned()
+        else {
+            return Err(PlanError::UnknownItem {
+                kind: "relation",
+                name: on_name,
+            }
+            .into());
+        };
+        if item.kind == ItemKind::Index {
+            return Err(
+                PlanError::WrongObjectType(format!("\"{}\" is an index", item.name)).into(),
+            );
+        }
+        let index_name = match &ci.name {
+            Some(n) => item_name(n)?,
+            None => {
+                let cols: Vec<String> = ci
+                    .columns
+                    .iter()
+                    .map(|c| c.column.expr.to_string().to_lowercase())
+                    .collect();
+                format!("{}_{}_idx", item.name, cols.join("_"))
+            }
+        };
+        if state
+            .catalog
+            .lookup(&datafusion_common::TableReference::bare(
+                index_name.as_str(),
+            ))
+            .is_some()
+            && ci.if_not_exists
+        {
+            return Ok(ExecuteResponse::command("CREATE INDEX"));
+        }
+        let mut keys = Vec::new();
+        let mut key_text = Vec::new();
+        for c in &ci.columns {
+            keys.push(super::sequence::plan_expr_over(
+                &state.catalog,
+                &item,
+                &c.column.expr,
+            )?);
+            key_text.push(c.column.expr.to_string());
+        }
+        if keys.is_empty() {
+            return Err(PlanError::Planning("an index needs at least one key".into()).into());
+        }
+        self.install_index(state, index_name, item, keys, key_text, sql, replay_id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn install_index(
+        &self,
+        state: &mut CoordState,
+        index_name: String,
+        item: CatalogItem,
+        keys: Vec<ScalarExpr>,
+        key_text: Vec<String>,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        state.check_name_free(&index_name)?;
+        let id = state.allocate_id(replay_id);
+        state.persist_item(id, &index_name, sql, replay_id.is_some())?;
+        let source = match (&item.kind, &item.plan) {
+            (ItemKind::View, Some(plan)) => plan.clone(),
+            _ => RelationExpr::Get {
+                id: item.id,
+                name: item.name.clone(),
+            },
+        };
+        let mut depends_on = Vec::new();
+        source.depends_on(&mut depends_on);
+        if !depends_on.contains(&item.id) {
+            depends_on.push(item.id);
+        }
+        self.compute.send(Command::CreateDataflow {
+            id,
+            plan: source,
+            key: Some(keys.clone()),
+        });
+        state.catalog.insert(CatalogItem {
+            id,
+            name: index_name,
+            kind: ItemKind::Index,
+            desc: item.desc.clone(),
+            create_sql: sql.to_string(),
+            depends_on,
+            plan: None,
+            table_columns: vec![],
+            index: Some(IndexInfo {
+                on: item.id,
+                key: keys,
+                key_text,
+            }),
+            owned_by: None,
+        });
+        Ok(ExecuteResponse::command("CREATE INDEX"))
+    }
+
+    /// `DROP kind [IF EXISTS] names [CASCADE | RESTRICT]`.
+    pub async fn drop_objects(
+        &self,
+        kind: ItemKind,
+        if_exists: bool,
+        names: &[ObjectName],
+        cascade: bool,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let tag = match kind {
+            ItemKind::Table => "DROP TABLE",
+            ItemKind::View => "DROP VIEW",
+            ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
+            ItemKind::Index => "DROP INDEX",
+            ItemKind::Source => "DROP SOURCE",
+        };
+        let mut state = self.state.lock().await;
+        let mut to_drop: Vec<GlobalId> = Vec::new();
+        for name in names {
+            let n = item_name(name)?;
+            let Some(item) = state
+                .catalog
+                .lookup(&datafusion_common::TableReference::bare(n.as_str()))
+            else {
+                if if_exists {
+                    continue;
+                }
+                return Err(PlanError::UnknownItem {
+                    kind: kind.name(),
+                    name: n,
+                }
+                .into());
+            };
+            if item.kind != kind {
+                return Err(PlanError::WrongObjectType(format!(
+                    "\"{}\" is not a {}",
+                    n,
+                    kind.name()
+                ))
+                .into());
+            }
+            if item.owned_by.is_some() {
+                return Err(PlanError::WrongObjectType(format!(
+                    "cannot drop \"{n}\": it belongs to a source; drop the source instead"
+                ))
+                .into());
+            }
+            let id = item.id;
+            // A source's outputs go with it.
+            let mut family = vec![id];
+            family.extend(
+                state
+                    .catalog
+                    .items()
+                    .filter(|i| i.owned_by == Some(id))
+                    .map(|i| i.id),
+            );
+            for member in family.clone() {
+                let dependents: Vec<GlobalId> = state
+                    .catalog
+                    .dependents(member)
+                    .into_iter()
+                    .filter(|d| !family.contains(d))
+                    .collect();
+                let blocking: Vec<&CatalogItem> = dependents
+                    .iter()
+                    .filter_map(|d| state.catalog.get(*d))
+                    .filter(|d| {
+                        cascade
+                            || d.kind != ItemKind::Index
+                            || d.index.as_ref().is_some_and(|i| i.on != member)
+                    })
+                    .collect();
+                if !cascade && !blocking.is_empty() {
+                    // Indexes on the dropped item itself go with it.
+                    let real: Vec<&&CatalogItem> = blocking
+                        .iter()
+                        .filter(|d| {
+                            !(d.kind == ItemKind::Index
+                                && d.index.as_ref().is_some_and(|i| i.on == member))
+                        })
+                        .collect();
+                    if !real.is_empty() {
+                        return Err(PlanError::DependentObjects {
+                            name: format!("{} \"{}\"", kind.name(), n),
+                        }
+                        .into());
+                    }
+                }
+                for d in dependents {
+                    if !to_drop.contains(&d) {
+                        to_drop.push(d);
+                    }
+                }
+            }
+            for member in family.into_iter().rev() {
+                if !to_drop.contains(&member) {
+                    to_drop.push(member);
+                }
+            }
+        }
+        if to_drop.is_empty() {
+            return Ok(ExecuteResponse::command(tag));
+        }
+        state
+            .store
+            .commit(Commit {
+                delete_items: to_drop.clone(),
+                ..Default::default()
+            })
+            .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        for id in to_drop {
+            if let Some(mut source) = state.sources.remove(&id)
+                && let Some(task) = source.task.take()
+            {
+                task.abort();
+            }
+            state.catalog.remove(id);
+            self.compute.send(Command::Drop { id });
+        }
+        Ok(ExecuteResponse::command(tag))
+    }
+
+    /// Starts the task that produces a load generator's ticks: each tick's
+    /// rows and the new offset are committed together, then written.
+    pub(crate) async fn start_source_task(self: Arc<Self>, id: GlobalId) {
+        let coord = self.clone();
+        let mut state = self.state.lock().await;
+        let Some(source) = state.sources.get_mut(&id) else {
+            return;
+        };
+        let tick_ms = source.statement.tick_ms;
+        let task = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let mut state = coord.state.lock().await;
+                let Some(source) = state.sources.get(&id) else {
+                    return;
+                };
+                if source.statement.up_to.is_some_and(|u| source.offset >= u) {
+                    return;
+                }
+                let next = source.offset + 1;
+                let updates: Vec<(GlobalId, Row, i64)> =
+                    loadgen::tick(&source.statement.kind, source.statement.seed, next)
+                        .into_iter()
+                        .map(|(o, r, d)| (source.outputs[o], r, d))
+                        .collect();
+                let commit = Commit {
+                    offsets: vec![(id, next)],
+                    ..Default::default()
+                };
+                if let Err(e) = state.store.commit(commit) {
+                    tracing::error!("load generator {id}: {e}; retrying");
+                    continue;
+                }
+                if let Some(s) = state.sources.get_mut(&id) {
+                    s.offset = next;
+                }
+                let ts = state.oracle.write_ts();
+                coord.compute.send(Command::Write { updates, ts });
+            }
+        });
+        if let Some(source) = state.sources.get_mut(&id) {
+            source.task = Some(task);
+        }
+    }
+}

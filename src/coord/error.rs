@@ -1,0 +1,48 @@
+//! [`AdapterError`]: everything a statement can fail with, as the client
+//! sees it.
+
+use crate::expr::EvalError;
+use crate::repr::SqlState;
+use crate::sql::PlanError;
+
+/// An error executing a statement.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdapterError {
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Evaluation failed.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The durable store failed.
+    #[error("{0}")]
+    Storage(String),
+    /// A statement not allowed in the current transaction state.
+    #[error("{0}")]
+    Transaction(String),
+    /// A session variable problem.
+    #[error("{message}")]
+    Variable {
+        /// The SQLSTATE.
+        code: SqlState,
+        /// The message.
+        message: String,
+    },
+    /// A bug in Freshet.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AdapterError {
+    /// The SQLSTATE.
+    pub fn code(&self) -> SqlState {
+        match self {
+            AdapterError::Plan(e) => e.code(),
+            AdapterError::Eval(e) => e.code(),
+            AdapterError::Storage(_) => SqlState::IO_ERROR,
+            AdapterError::Transaction(_) => SqlState::ACTIVE_SQL_TRANSACTION,
+            AdapterError::Variable { code, .. } => *code,
+            AdapterError::Internal(_) => SqlState::INTERNAL_ERROR,
+        }
+    }
+}

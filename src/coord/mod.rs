@@ -1,0 +1,75 @@
+//! The coordinator: sequences statements from all sessions, assigns
+//! timestamps, owns the catalog and the durable store, and drives the
+//! compute workers.
+//!
+//! * [`session`]: per-connection state (variables, transaction status).
+//! * [`sequence`]: statement execution, by statement kind.
+//! * [`ddl`]: `CREATE`/`DROP` and start-up replay of the catalog.
+//! * [`timestamp`]: the timestamp oracle.
+
+pub mod ddl;
+pub mod error;
+pub mod sequence;
+pub mod session;
+pub mod timestamp;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use crate::catalog::Catalog;
+use crate::compute::ComputeController;
+use crate::storage::durable::DurableStore;
+
+pub use error::AdapterError;
+pub use sequence::{ExecuteResponse, SubscribeResponse};
+pub use session::Session;
+
+/// The coordinator's state, guarded by one lock: catalog changes and writes
+/// happen one at a time.
+pub struct CoordState {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// The durable store.
+    pub store: DurableStore,
+    /// The next user item id.
+    pub next_id: u64,
+    /// The next transient dataflow id.
+    pub next_transient: u64,
+    /// The timestamp oracle.
+    pub oracle: timestamp::TimestampOracle,
+    /// Running sources, by source id.
+    pub sources: std::collections::BTreeMap<crate::expr::GlobalId, ddl::RunningSource>,
+}
+
+/// The coordinator.
+pub struct Coordinator {
+    /// The state.
+    pub state: Mutex<CoordState>,
+    /// The compute workers.
+    pub compute: Arc<ComputeController>,
+}
+
+impl Coordinator {
+    /// Opens the durable store in `data_dir`, starts `workers` compute
+    /// workers, and recreates every item the store holds.
+    pub async fn start(data_dir: &Path, workers: usize) -> Result<Arc<Coordinator>, AdapterError> {
+        let store =
+            DurableStore::open(data_dir).map_err(|e| AdapterError::Storage(e.to_string()))?;
+        let compute = Arc::new(ComputeController::start(workers).map_err(AdapterError::Internal)?);
+        let coord = Arc::new(Coordinator {
+            state: Mutex::new(CoordState {
+                catalog: Catalog::default(),
+                store,
+                next_id: 1,
+                next_transient: 1 << 62,
+                oracle: timestamp::TimestampOracle::default(),
+                sources: Default::default(),
+            }),
+            compute,
+        });
+        coord.clone().bootstrap().await?;
+        Ok(coord)
+    }
+}

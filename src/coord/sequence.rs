@@ -1,0 +1,958 @@
+//! Statement execution: queries (peeks), DML, SHOW/SET, transactions,
+//! EXPLAIN and SUBSCRIBE. DDL lives in [`super::ddl`].
+
+use std::sync::Arc;
+
+use datafusion_expr::LogicalPlan;
+use datafusion_expr::logical_plan::{Projection, WriteOp};
+use sqlparser::ast::{Expr as SqlExpr, SetExpr, Statement};
+
+use crate::catalog::{Catalog, CatalogItem, ItemKind};
+use crate::compute::Command;
+use crate::compute::controller::SubscribeStream;
+use crate::expr::relation::compare_by_keys;
+use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
+use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, Timestamp};
+use crate::sql::PlanError;
+use crate::sql::lower::{Finishing, lower, lower_expr, lower_query};
+use crate::sql::parse::{FreshetStatement, ShowStatement, SubscribeRelation, SubscribeStatement};
+use crate::sql::plan::{optimize, plan_desc, plan_query, plan_statement};
+use crate::storage::durable::Commit;
+
+use super::ddl::item_name;
+use super::session::{Session, TransactionState};
+use super::{AdapterError, CoordState, Coordinator};
+
+/// What a statement returns to the client.
+pub enum ExecuteResponse {
+    /// Rows, with their schema.
+    Rows {
+        /// The schema.
+        desc: RelationDesc,
+        /// The rows.
+        rows: Vec<Row>,
+    },
+    /// The rows of `COPY ... TO STDOUT`.
+    CopyRows {
+        /// The schema.
+        desc: RelationDesc,
+        /// The rows.
+        rows: Vec<Row>,
+    },
+    /// A completed command: its tag and affected row count.
+    Command {
+        /// The command tag, e.g. `INSERT 0` or `CREATE TABLE`.
+        tag: String,
+        /// Rows affected, where the tag reports them.
+        rows: Option<usize>,
+    },
+    /// `BEGIN`.
+    TransactionStart,
+    /// `COMMIT` / `ROLLBACK`.
+    TransactionEnd(&'static str),
+    /// A running SUBSCRIBE.
+    Subscribe(SubscribeResponse),
+}
+
+impl ExecuteResponse {
+    /// A command without a row count.
+    pub fn command(tag: &str) -> ExecuteResponse {
+        ExecuteResponse::Command {
+            tag: tag.to_string(),
+            rows: None,
+        }
+    }
+}
+
+/// A running SUBSCRIBE: its output schema and the stream of updates. Dropping
+/// it stops the subscribe and its dataflow.
+pub struct SubscribeResponse {
+    /// The columns after `mz_timestamp`, `mz_progressed`, `mz_diff`.
+    pub desc: RelationDesc,
+    /// Whether progress rows are wanted.
+    pub progress: bool,
+    /// Whether output goes through `COPY`.
+    pub copy: bool,
+    /// The updates.
+    pub stream: SubscribeStream,
+    guard: SubscribeGuard,
+}
+
+impl SubscribeResponse {
+    /// The subscribe's id.
+    pub fn id(&self) -> u64 {
+        self.guard.subscribe_id
+    }
+}
+
+struct SubscribeGuard {
+    coord: Arc<Coordinator>,
+    subscribe_id: u64,
+    transient: Option<GlobalId>,
+}
+
+impl Drop for SubscribeGuard {
+    fn drop(&mut self) {
+        self.coord.compute.drop_subscribe(self.subscribe_id);
+        if let Some(id) = self.transient {
+            self.coord.compute.send(Command::Drop { id });
+        }
+    }
+}
+
+/// Plans a constant expression cast to `typ` (a column DEFAULT).
+pub fn plan_constant_expr(
+    catalog: &Catalog,
+    e: &SqlExpr,
+    typ: &ScalarType,
+) -> Result<ScalarExpr, PlanError> {
+    let sql = format!("SELECT CAST(({e}) AS {})", typ.name());
+    let stmt = crate::sql::parse::parse_statements(&sql)?;
+    let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
+        return Err(PlanError::Internal("default did not parse".into()));
+    };
+    let plan = plan_statement(catalog, *s)?;
+    let plan = datafusion_optimizer::Analyzer::new()
+        .execute_and_check(
+            plan,
+            &datafusion_common::config::ConfigOptions::default(),
+            |_, _| {},
+        )
+        .map_err(PlanError::from_datafusion)?;
+    match &plan {
+        LogicalPlan::Projection(p) if p.expr.len() == 1 => {
+            let e = lower_expr(&p.expr[0], p.input.schema())?;
+            if !e.is_constant() {
+                return Err(PlanError::Unsupported(
+                    "a DEFAULT that is not constant".into(),
+                ));
+            }
+            Ok(e)
+        }
+        _ => Err(PlanError::Internal("unexpected plan for a DEFAULT".into())),
+    }
+}
+
+/// Plans an expression over the rows of `item` (an index key).
+pub fn plan_expr_over(
+    catalog: &Catalog,
+    item: &CatalogItem,
+    e: &SqlExpr,
+) -> Result<ScalarExpr, PlanError> {
+    let sql = format!("SELECT {e} FROM \"{}\"", item.name);
+    let stmt = crate::sql::parse::parse_statements(&sql)?;
+    let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
+        return Err(PlanError::Internal("index key did not parse".into()));
+    };
+    let plan = plan_statement(catalog, *s)?;
+    let plan = datafusion_optimizer::Analyzer::new()
+        .execute_and_check(
+            plan,
+            &datafusion_common::config::ConfigOptions::default(),
+            |_, _| {},
+        )
+        .map_err(PlanError::from_datafusion)?;
+    match &plan {
+        LogicalPlan::Projection(p) if p.expr.len() == 1 => lower_expr(&p.expr[0], p.input.schema()),
+        _ => Err(PlanError::Internal(
+            "unexpected plan for an index key".into(),
+        )),
+    }
+}
+
+/// The columns of a SHOW statement's result.
+pub fn show_desc(show: &ShowStatement) -> RelationDesc {
+    text_desc(match show {
+        ShowStatement::Tables | ShowStatement::Views | ShowStatement::MaterializedViews => {
+            &["name"]
+        }
+        ShowStatement::Sources => &["name", "type"],
+        ShowStatement::Indexes(_) => &["name", "on", "key"],
+        ShowStatement::Columns(_) => &["name", "nullable", "type"],
+        ShowStatement::Create(_) => &["name", "create_sql"],
+    })
+}
+
+/// The columns of EXPLAIN's result.
+pub fn explain_desc() -> RelationDesc {
+    text_desc(&["logical_plan", "dataflow_plan"])
+}
+
+/// A relation of text columns.
+pub fn text_desc(names: &[&str]) -> RelationDesc {
+    RelationDesc {
+        columns: names
+            .iter()
+            .map(|n| ColumnDesc {
+                name: n.to_string(),
+                typ: ScalarType::Text,
+                nullable: false,
+            })
+            .collect(),
+    }
+}
+
+fn text_row(values: &[&str]) -> Row {
+    Row(values
+        .iter()
+        .map(|v| Datum::String(v.to_string()))
+        .collect())
+}
+
+/// Applies a query's finishing (ORDER BY, OFFSET, LIMIT, final projection)
+/// to its rows.
+fn finish(rows: Vec<(Row, i64)>, finishing: &Finishing) -> Result<Vec<Row>, EvalError> {
+    let mut expanded: Vec<Row> = Vec::new();
+    for (r, d) in rows {
+        if d < 0 {
+            return Err(EvalError::NegativeMultiplicity("query result".into()));
+        }
+        for _ in 0..d {
+            expanded.push(r.clone());
+        }
+    }
+    if !finishing.order_by.is_empty() {
+        expanded.sort_by(|a, b| compare_by_keys(&finishing.order_by, a, b));
+    }
+    let iter = expanded.into_iter().skip(finishing.offset);
+    let limited: Vec<Row> = match finishing.limit {
+        Some(l) => iter.take(l).collect(),
+        None => iter.collect(),
+    };
+    match &finishing.project {
+        None => Ok(limited),
+        Some(exprs) => limited
+            .into_iter()
+            .map(|r| {
+                exprs
+                    .iter()
+                    .map(|e| e.eval(&r))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Row)
+            })
+            .collect(),
+    }
+}
+
+impl Coordinator {
+    /// Executes one statement for a session.
+    pub async fn execute(
+        self: &Arc<Self>,
+        session: &mut Session,
+        stmt: FreshetStatement,
+        sql: &str,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        if session.transaction == TransactionState::Failed {
+            let ends = matches!(&stmt, FreshetStatement::Sql(s) if matches!(**s, Statement::Commit { .. } | Statement::Rollback { .. }));
+            if !ends {
+                return Err(AdapterError::Variable {
+                    code: crate::repr::SqlState::IN_FAILED_SQL_TRANSACTION,
+                    message: "current transaction is aborted, commands ignored until end of transaction block".into(),
+                });
+            }
+        }
+        let result = self.execute_inner(session, stmt, sql).await;
+        if result.is_err() && session.transaction == TransactionState::InTransaction {
+            session.transaction = TransactionState::Failed;
+        }
+        result
+    }
+
+    async fn execute_inner(
+        self: &Arc<Self>,
+        session: &mut Session,
+        stmt: FreshetStatement,
+        sql: &str,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        match stmt {
+            FreshetStatement::Sql(s) => self.execute_sql(session, *s, sql).await,
+            FreshetStatement::Show(show) => self.show(show).await,
+            FreshetStatement::CreateLoadGenerator(_)
+            | FreshetStatement::CreateDefaultIndex { .. } => {
+                self.clone().execute_ddl(stmt, sql, None).await
+            }
+            FreshetStatement::DropSource {
+                if_exists,
+                names,
+                cascade,
+            } => {
+                self.drop_objects(ItemKind::Source, if_exists, &names, cascade)
+                    .await
+            }
+            FreshetStatement::Subscribe(s) => self.subscribe(s, false).await,
+            FreshetStatement::CopySubscribe(s) => self.subscribe(s, true).await,
+            FreshetStatement::CopyQuery(q) => match self.query(Statement::Query(q)).await? {
+                ExecuteResponse::Rows { desc, rows } => {
+                    Ok(ExecuteResponse::CopyRows { desc, rows })
+                }
+                other => Ok(other),
+            },
+        }
+    }
+
+    async fn execute_sql(
+        self: &Arc<Self>,
+        session: &mut Session,
+        stmt: Statement,
+        sql: &str,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        match stmt {
+            Statement::Query(_) => self.query(stmt).await,
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+                self.dml(stmt).await
+            }
+            Statement::CreateTable(_) | Statement::CreateView(_) | Statement::CreateIndex(_) => {
+                self.clone()
+                    .execute_ddl(FreshetStatement::Sql(Box::new(stmt)), sql, None)
+                    .await
+            }
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => {
+                use sqlparser::ast::ObjectType;
+                let kind = match object_type {
+                    ObjectType::Table => ItemKind::Table,
+                    ObjectType::View => ItemKind::View,
+                    ObjectType::MaterializedView => ItemKind::MaterializedView,
+                    ObjectType::Index => ItemKind::Index,
+                    other => return Err(PlanError::Unsupported(format!("DROP {other}")).into()),
+                };
+                self.drop_objects(kind, if_exists, &names, cascade).await
+            }
+            Statement::StartTransaction { .. } => {
+                session.transaction = TransactionState::InTransaction;
+                Ok(ExecuteResponse::TransactionStart)
+            }
+            Statement::Commit { .. } => {
+                let tag = if session.transaction == TransactionState::Failed {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                };
+                session.transaction = TransactionState::Idle;
+                Ok(ExecuteResponse::TransactionEnd(tag))
+            }
+            Statement::Rollback { .. } => {
+                session.transaction = TransactionState::Idle;
+                Ok(ExecuteResponse::TransactionEnd("ROLLBACK"))
+            }
+            Statement::Set(set) => {
+                use sqlparser::ast::Set;
+                match set {
+                    Set::SingleAssignment {
+                        variable, values, ..
+                    } => {
+                        let value = values
+                            .iter()
+                            .map(|v| match v {
+                                SqlExpr::Value(v) => match &v.value {
+                                    sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+                                    other => other.to_string(),
+                                },
+                                SqlExpr::Identifier(i) => i.value.clone(),
+                                other => other.to_string(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let name = variable.to_string();
+                        if value.eq_ignore_ascii_case("default") {
+                            session.reset(&name)?;
+                        } else {
+                            session.set(&name, &value)?;
+                        }
+                        Ok(ExecuteResponse::command("SET"))
+                    }
+                    Set::SetTimeZone { value, .. } => {
+                        let v = match value {
+                            SqlExpr::Value(v) => match &v.value {
+                                sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                            other => other.to_string(),
+                        };
+                        session.set("timezone", &v)?;
+                        Ok(ExecuteResponse::command("SET"))
+                    }
+                    Set::SetTransaction { .. } => Ok(ExecuteResponse::command("SET")),
+                    Set::SetNames { charset_name, .. } => {
+                        session.set("client_encoding", &charset_name.to_string())?;
+                        Ok(ExecuteResponse::command("SET"))
+                    }
+                    other => Err(PlanError::Unsupported(format!("{other}")).into()),
+                }
+            }
+            Statement::Reset(r) => {
+                use sqlparser::ast::Reset;
+                match r.reset {
+                    Reset::ALL => session.reset("all")?,
+                    Reset::ConfigurationParameter(name) => session.reset(&name.to_string())?,
+                }
+                Ok(ExecuteResponse::command("RESET"))
+            }
+            Statement::ShowVariable { variable } => {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                if name == "all" {
+                    let rows = session.all().map(|(k, v)| text_row(&[k, v])).collect();
+                    return Ok(ExecuteResponse::Rows {
+                        desc: text_desc(&["name", "setting"]),
+                        rows,
+                    });
+                }
+                let name = if name == "time zone" {
+                    "timezone".to_string()
+                } else {
+                    name
+                };
+                let value = session.get(&name)?.to_string();
+                Ok(ExecuteResponse::Rows {
+                    desc: text_desc(&[&name]),
+                    rows: vec![text_row(&[&value])],
+                })
+            }
+            Statement::Discard { .. } => {
+                session.reset("all")?;
+                Ok(ExecuteResponse::command("DISCARD ALL"))
+            }
+            Statement::Explain { statement, .. } => self.explain(*statement).await,
+            other => {
+                Err(PlanError::Unsupported(format!("statement {}", statement_kind(&other))).into())
+            }
+        }
+    }
+
+    /// Runs a one-shot query.
+    pub async fn query(self: &Arc<Self>, stmt: Statement) -> Result<ExecuteResponse, AdapterError> {
+        let (expr, finishing, desc, ts) = {
+            let state = self.state.lock().await;
+            let plan = plan_query(&state.catalog, stmt)?;
+            let desc = plan_desc(&plan)?;
+            let (expr, finishing) = lower_query(&plan)?;
+            (expr, finishing, desc, state.oracle.read_ts())
+        };
+        let rows = self.peek_expr(expr, ts).await?;
+        let rows = finish(rows, &finishing)?;
+        Ok(ExecuteResponse::Rows { desc, rows })
+    }
+
+    /// Computes `expr` at `ts`: reads an arrangement directly where the plan
+    /// is one, else through a transient dataflow.
+    async fn peek_expr(
+        self: &Arc<Self>,
+        expr: RelationExpr,
+        ts: Timestamp,
+    ) -> Result<Vec<(Row, i64)>, AdapterError> {
+        if let RelationExpr::Get { id, .. } = &expr {
+            return Ok(self.compute.peek(*id, ts, None).await?);
+        }
+        let id = {
+            let mut state = self.state.lock().await;
+            let id = GlobalId(state.next_transient);
+            state.next_transient += 1;
+            id
+        };
+        self.compute.send(Command::CreateDataflow {
+            id,
+            plan: expr,
+            key: None,
+        });
+        let result = self.compute.peek(id, ts, None).await;
+        self.compute.send(Command::Drop { id });
+        Ok(result?)
+    }
+
+    /// INSERT, UPDATE and DELETE: compute the changes at the current read
+    /// timestamp, commit them durably, then write them at a new timestamp,
+    /// all under the coordinator lock so no other write interleaves.
+    async fn dml(self: &Arc<Self>, stmt: Statement) -> Result<ExecuteResponse, AdapterError> {
+        let mut state = self.state.lock().await;
+        let (table, updates, tag) = match &stmt {
+            Statement::Insert(insert) => {
+                let name = match &insert.table {
+                    sqlparser::ast::TableObject::TableName(n) => item_name(n)?,
+                    other => {
+                        return Err(PlanError::Unsupported(format!("INSERT INTO {other}")).into());
+                    }
+                };
+                let table = self.table_for_dml(&state, &name)?;
+                let Some(source) = &insert.source else {
+                    return Err(
+                        PlanError::Unsupported("INSERT without VALUES or SELECT".into()).into(),
+                    );
+                };
+                if insert.returning.is_some() {
+                    return Err(PlanError::Unsupported("INSERT ... RETURNING".into()).into());
+                }
+                if insert.on.is_some() {
+                    return Err(PlanError::Unsupported("INSERT ... ON CONFLICT".into()).into());
+                }
+                // Column list → positions in the table.
+                let positions: Vec<usize> = if insert.columns.is_empty() {
+                    (0..table.desc.arity()).collect()
+                } else {
+                    insert
+                        .columns
+                        .iter()
+                        .map(|c| {
+                            let n = c.to_string().to_lowercase().trim_matches('"').to_string();
+                            table
+                                .desc
+                                .columns
+                                .iter()
+                                .position(|x| x.name == n)
+                                .ok_or_else(|| {
+                                    PlanError::UnknownColumn(format!(
+                                        "\"{n}\" of relation \"{}\"",
+                                        table.name
+                                    ))
+                                })
+                        })
+                        .collect::<Result<_, _>>()?
+                };
+                let plan = plan_query(&state.catalog, Statement::Query(source.clone()))?;
+                let arity = plan.schema().fields().len();
+                if arity > positions.len() {
+                    return Err(PlanError::Planning(
+                        "INSERT has more expressions than target columns".into(),
+                    )
+                    .into());
+                }
+                let (expr, finishing) = lower_query(&plan)?;
+                let ts = state.oracle.read_ts();
+                let rows = finish(
+                    self.peek_expr_locked(&mut state, expr, ts).await?,
+                    &finishing,
+                )?;
+                let mut updates = Vec::new();
+                for r in rows {
+                    let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
+                    for (i, d) in r.0.into_iter().enumerate() {
+                        full[positions[i]] = Some(d);
+                    }
+                    let mut out = Vec::with_capacity(full.len());
+                    for (i, d) in full.into_iter().enumerate() {
+                        let d = match d {
+                            Some(d) => d,
+                            None => {
+                                match table.table_columns.get(i).and_then(|c| c.default.as_ref()) {
+                                    Some(e) => e.eval(&[])?,
+                                    None => Datum::Null,
+                                }
+                            }
+                        };
+                        out.push(d);
+                    }
+                    updates.push((check_row(&table, out)?, 1));
+                }
+                (table, updates, "INSERT 0")
+            }
+            Statement::Update(_) | Statement::Delete(_) => {
+                let plan = plan_statement(&state.catalog, stmt.clone())?;
+                let LogicalPlan::Dml(dml) = plan else {
+                    return Err(
+                        PlanError::Internal("UPDATE/DELETE did not plan as DML".into()).into(),
+                    );
+                };
+                let name = dml.table_name.table().to_string();
+                let table = self.table_for_dml(&state, &name)?;
+                let arity = table.desc.arity();
+                let is_update = matches!(dml.op, WriteOp::Update);
+                let input = if is_update {
+                    // Keep the old row next to the new one.
+                    let LogicalPlan::Projection(p) = dml.input.as_ref() else {
+                        return Err(PlanError::Internal("unexpected UPDATE plan".into()).into());
+                    };
+                    let old_schema = p.input.schema();
+                    let mut exprs: Vec<datafusion_expr::Expr> = old_schema
+                        .columns()
+                        .into_iter()
+                        .take(arity)
+                        .enumerate()
+                        .map(|(i, c)| datafusion_expr::Expr::Column(c).alias(format!("__old_{i}")))
+                        .collect();
+                    exprs.extend(p.expr.iter().cloned());
+                    LogicalPlan::Projection(
+                        Projection::try_new(exprs, p.input.clone())
+                            .map_err(PlanError::from_datafusion)?,
+                    )
+                } else {
+                    dml.input.as_ref().clone()
+                };
+                let plan = optimize(input)?;
+                let expr = lower(&plan)?;
+                let ts = state.oracle.read_ts();
+                let rows = self.peek_expr_locked(&mut state, expr, ts).await?;
+                let mut updates = Vec::new();
+                for (r, d) in rows {
+                    if is_update {
+                        let old = Row(r.0[..arity].to_vec());
+                        let mut new = Vec::with_capacity(arity);
+                        for (i, datum) in r.0[arity..].iter().enumerate() {
+                            new.push(crate::expr::func::cast(
+                                datum.clone(),
+                                &table.desc.columns[i].typ,
+                            )?);
+                        }
+                        updates.push((old, -d));
+                        updates.push((check_row(&table, new)?, d));
+                    } else {
+                        updates.push((Row(r.0[..arity].to_vec()), -d));
+                    }
+                }
+                (table, updates, if is_update { "UPDATE" } else { "DELETE" })
+            }
+            _ => return Err(AdapterError::Internal("not DML".into())),
+        };
+        let affected: i64 = updates
+            .iter()
+            .filter(|(_, d)| *d > 0 || tag == "DELETE")
+            .map(|(_, d)| d.abs())
+            .sum();
+        let affected = if tag == "UPDATE" { affected } else { affected };
+        if !updates.is_empty() {
+            let row_updates: Vec<(GlobalId, Row, i64)> = updates
+                .iter()
+                .map(|(r, d)| (table.id, r.clone(), *d))
+                .collect();
+            state
+                .store
+                .commit(Commit {
+                    row_updates: row_updates.clone(),
+                    ..Default::default()
+                })
+                .map_err(|e| AdapterError::Storage(e.to_string()))?;
+            let ts = state.oracle.write_ts();
+            self.compute.send(Command::Write {
+                updates: row_updates,
+                ts,
+            });
+        }
+        Ok(ExecuteResponse::Command {
+            tag: tag.to_string(),
+            rows: Some(affected as usize),
+        })
+    }
+
+    fn table_for_dml(&self, state: &CoordState, name: &str) -> Result<CatalogItem, AdapterError> {
+        let Some(item) = state
+            .catalog
+            .lookup(&datafusion_common::TableReference::bare(name))
+        else {
+            return Err(PlanError::UnknownItem {
+                kind: "relation",
+                name: name.to_string(),
+            }
+            .into());
+        };
+        if item.kind != ItemKind::Table {
+            return Err(PlanError::WrongObjectType(format!(
+                "cannot modify {} \"{}\"",
+                item.kind.name(),
+                item.name
+            ))
+            .into());
+        }
+        Ok(item.clone())
+    }
+
+    /// [`Coordinator::peek_expr`] while holding the state lock.
+    async fn peek_expr_locked(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        expr: RelationExpr,
+        ts: Timestamp,
+    ) -> Result<Vec<(Row, i64)>, AdapterError> {
+        if let RelationExpr::Get { id, .. } = &expr {
+            return Ok(self.compute.peek(*id, ts, None).await?);
+        }
+        let id = GlobalId(state.next_transient);
+        state.next_transient += 1;
+        self.compute.send(Command::CreateDataflow {
+            id,
+            plan: expr,
+            key: None,
+        });
+        let result = self.compute.peek(id, ts, None).await;
+        self.compute.send(Command::Drop { id });
+        Ok(result?)
+    }
+
+    async fn show(self: &Arc<Self>, show: ShowStatement) -> Result<ExecuteResponse, AdapterError> {
+        let state = self.state.lock().await;
+        let list = |kind: ItemKind| {
+            let mut rows: Vec<Row> = state
+                .catalog
+                .items()
+                .filter(|i| i.kind == kind)
+                .map(|i| text_row(&[&i.name]))
+                .collect();
+            rows.sort();
+            ExecuteResponse::Rows {
+                desc: text_desc(&["name"]),
+                rows,
+            }
+        };
+        Ok(match show {
+            ShowStatement::Tables => list(ItemKind::Table),
+            ShowStatement::Views => list(ItemKind::View),
+            ShowStatement::MaterializedViews => list(ItemKind::MaterializedView),
+            ShowStatement::Sources => {
+                let mut rows: Vec<Row> = state
+                    .catalog
+                    .items()
+                    .filter(|i| i.kind == ItemKind::Source)
+                    .map(|i| {
+                        let typ = if i.owned_by.is_some() {
+                            "subsource"
+                        } else {
+                            "load-generator"
+                        };
+                        text_row(&[&i.name, typ])
+                    })
+                    .collect();
+                rows.sort();
+                ExecuteResponse::Rows {
+                    desc: text_desc(&["name", "type"]),
+                    rows,
+                }
+            }
+            ShowStatement::Indexes(on) => {
+                let on_id = match on {
+                    Some(n) => {
+                        let name = item_name(&n)?;
+                        match state
+                            .catalog
+                            .lookup(&datafusion_common::TableReference::bare(name.as_str()))
+                        {
+                            Some(i) => Some(i.id),
+                            None => {
+                                return Err(PlanError::UnknownItem {
+                                    kind: "relation",
+                                    name,
+                                }
+                                .into());
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let mut rows: Vec<Row> = state
+                    .catalog
+                    .items()
+                    .filter_map(|i| {
+                        let info = i.index.as_ref()?;
+                        if on_id.is_some_and(|o| o != info.on) {
+                            return None;
+                        }
+                        let on_name = state
+                            .catalog
+                            .get(info.on)
+                            .map(|x| x.name.clone())
+                            .unwrap_or_default();
+                        Some(text_row(&[
+                            &i.name,
+                            &on_name,
+                            &format!("{{{}}}", info.key_text.join(",")),
+                        ]))
+                    })
+                    .collect();
+                rows.sort();
+                ExecuteResponse::Rows {
+                    desc: text_desc(&["name", "on", "key"]),
+                    rows,
+                }
+            }
+            ShowStatement::Columns(name) => {
+                let n = item_name(&name)?;
+                let Some(item) = state
+                    .catalog
+                    .lookup(&datafusion_common::TableReference::bare(n.as_str()))
+                else {
+                    return Err(PlanError::UnknownItem {
+                        kind: "relation",
+                        name: n,
+                    }
+                    .into());
+                };
+                let rows = item
+                    .desc
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        text_row(&[&c.name, if c.nullable { "t" } else { "f" }, &c.typ.name()])
+                    })
+                    .collect();
+                ExecuteResponse::Rows {
+                    desc: text_desc(&["name", "nullable", "type"]),
+                    rows,
+                }
+            }
+            ShowStatement::Create(name) => {
+                let n = item_name(&name)?;
+                let Some(item) = state
+                    .catalog
+                    .lookup(&datafusion_common::TableReference::bare(n.as_str()))
+                else {
+                    return Err(PlanError::UnknownItem {
+                        kind: "relation",
+                        name: n,
+                    }
+                    .into());
+                };
+                ExecuteResponse::Rows {
+                    desc: text_desc(&["name", "create_sql"]),
+                    rows: vec![text_row(&[
+                        &format!("materialize.public.{}", item.name),
+                        &item.create_sql,
+                    ])],
+                }
+            }
+        })
+    }
+
+    async fn explain(self: &Arc<Self>, stmt: Statement) -> Result<ExecuteResponse, AdapterError> {
+        let state = self.state.lock().await;
+        let query = match stmt {
+            Statement::Query(_) => stmt,
+            Statement::CreateView(cv) => Statement::Query(cv.query),
+            other => {
+                return Err(
+                    PlanError::Unsupported(format!("EXPLAIN {}", statement_kind(&other))).into(),
+                );
+            }
+        };
+        let plan = plan_query(&state.catalog, query)?;
+        let (expr, finishing) = lower_query(&plan)?;
+        let mut dataflow = String::new();
+        expr.explain(0, &mut dataflow);
+        if !finishing.order_by.is_empty() || finishing.limit.is_some() || finishing.offset > 0 {
+            dataflow.push_str(&format!(
+                "Finish order_by=[{}] limit={:?} offset={}\n",
+                finishing
+                    .order_by
+                    .iter()
+                    .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                finishing.limit,
+                finishing.offset
+            ));
+        }
+        let logical = format!("{}", plan.display_indent());
+        Ok(ExecuteResponse::Rows {
+            desc: text_desc(&["logical_plan", "dataflow_plan"]),
+            rows: vec![text_row(&[&logical, &dataflow])],
+        })
+    }
+
+    async fn subscribe(
+        self: &Arc<Self>,
+        s: SubscribeStatement,
+        copy: bool,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let (id, desc, transient, ts) = {
+            let mut state = self.state.lock().await;
+            let ts = state.oracle.read_ts();
+            let (expr, desc) = match &s.relation {
+                SubscribeRelation::Name(name) => {
+                    let n = item_name(name)?;
+                    let Some(item) = state
+                        .catalog
+                        .lookup(&datafusion_common::TableReference::bare(n.as_str()))
+                    else {
+                        return Err(PlanError::UnknownItem {
+                            kind: "relation",
+                            name: n,
+                        }
+                        .into());
+                    };
+                    let expr = match (&item.kind, &item.plan) {
+                        (ItemKind::View, Some(p)) => p.clone(),
+                        _ => RelationExpr::Get {
+                            id: item.id,
+                            name: item.name.clone(),
+                        },
+                    };
+                    (expr, item.desc.clone())
+                }
+                SubscribeRelation::Query(q) => {
+                    let plan = plan_query(&state.catalog, Statement::Query(q.clone()))?;
+                    (lower(&plan)?, plan_desc(&plan)?)
+                }
+            };
+            match expr {
+                RelationExpr::Get { id, .. } => (id, desc, None, ts),
+                other => {
+                    let id = GlobalId(state.next_transient);
+                    state.next_transient += 1;
+                    self.compute.send(Command::CreateDataflow {
+                        id,
+                        plan: other,
+                        key: None,
+                    });
+                    (id, desc, Some(id), ts)
+                }
+            }
+        };
+        let as_of = match s.as_of {
+            Some(a) if a < ts => {
+                if let Some(t) = transient {
+                    self.compute.send(Command::Drop { id: t });
+                }
+                return Err(PlanError::InvalidParameter(format!(
+                    "AS OF {a} is before the earliest readable time {ts}"
+                ))
+                .into());
+            }
+            Some(a) => a,
+            None => ts,
+        };
+        let (subscribe_id, stream) = self.compute.subscribe(id, as_of, s.snapshot);
+        Ok(ExecuteResponse::Subscribe(SubscribeResponse {
+            desc,
+            progress: s.progress,
+            copy,
+            stream,
+            guard: SubscribeGuard {
+                coord: self.clone(),
+                subscribe_id,
+                transient,
+            },
+        }))
+    }
+}
+
+/// Checks NOT NULL and applies each column's type (with its modifiers) to
+/// a row about to be written to `table`.
+fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
+    let mut out = Vec::with_capacity(datums.len());
+    for (d, c) in datums.into_iter().zip(&table.desc.columns) {
+        if d.is_null() && !c.nullable {
+            return Err(EvalError::NotNullViolation(c.name.clone()).into());
+        }
+        let d = crate::expr::func::assign_cast(d, &c.typ)?;
+        out.push(d);
+    }
+    Ok(Row(out))
+}
+
+fn statement_kind(s: &Statement) -> String {
+    let text = s.to_string();
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[allow(dead_code)]
+fn set_expr_is_values(s: &SetExpr) -> bool {
+    matches!(s, SetExpr::Values(_))
+}

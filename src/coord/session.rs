@@ -1,0 +1,161 @@
+//! Per-connection state: session variables and the transaction status.
+
+use std::collections::BTreeMap;
+
+use crate::repr::SqlState;
+
+use super::AdapterError;
+
+/// The session variables clients set or read at start-up, with their
+/// defaults. Values are kept as text, as PostgreSQL reports them.
+pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("cluster", "default"),
+    ("database", "materialize"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "strict serializable"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("search_path", "public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "15.0.0"),
+    ("server_version_num", "150000"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "strict serializable"),
+];
+
+/// Where the session is in a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransactionState {
+    /// No explicit transaction.
+    #[default]
+    Idle,
+    /// Inside `BEGIN ... COMMIT`.
+    InTransaction,
+    /// A statement in the transaction failed; only ROLLBACK/COMMIT work.
+    Failed,
+}
+
+/// One client connection's state.
+#[derive(Debug, Clone)]
+pub struct Session {
+    vars: BTreeMap<String, String>,
+    /// The transaction state.
+    pub transaction: TransactionState,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            vars: DEFAULT_VARIABLES
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            transaction: TransactionState::Idle,
+        }
+    }
+}
+
+impl Session {
+    /// The value of a variable.
+    pub fn get(&self, name: &str) -> Result<&str, AdapterError> {
+        self.vars
+            .get(&name.to_lowercase())
+            .map(|s| s.as_str())
+            .ok_or_else(|| AdapterError::Variable {
+                code: SqlState::UNDEFINED_OBJECT,
+                message: format!(
+                    "unrecognized configuration parameter \"{}\"",
+                    name.to_lowercase()
+                ),
+            })
+    }
+
+    /// Sets a variable, validating the values Freshet depends on.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), AdapterError> {
+        let name = name.to_lowercase();
+        if !self.vars.contains_key(&name) {
+            return Err(AdapterError::Variable {
+                code: SqlState::UNDEFINED_OBJECT,
+                message: format!("unrecognized configuration parameter \"{name}\""),
+            });
+        }
+        let invalid = |allowed: &str| AdapterError::Variable {
+            code: SqlState::INVALID_PARAMETER_VALUE,
+            message: format!("invalid value for parameter \"{name}\": \"{value}\"{allowed}"),
+        };
+        let value = match name.as_str() {
+            "server_version" | "server_version_num" | "server_encoding" | "integer_datetimes" => {
+                return Err(AdapterError::Variable {
+                    code: SqlState::CANT_CHANGE_RUNTIME_PARAM,
+                    message: format!("parameter \"{name}\" cannot be changed"),
+                });
+            }
+            "client_encoding" => {
+                let v = value.to_uppercase().replace(['-', '_'], "");
+                if v != "UTF8" && v != "UNICODE" {
+                    return Err(invalid(" (only UTF8 is supported)"));
+                }
+                "UTF8".to_string()
+            }
+            "timezone" => {
+                let v = value.to_uppercase();
+                if !matches!(v.as_str(), "UTC" | "GMT" | "+00:00" | "ETC/UTC" | "Z" | "0") {
+                    return Err(invalid(" (only UTC is supported)"));
+                }
+                "UTC".to_string()
+            }
+            "datestyle" => {
+                let v = value.to_uppercase();
+                if !v.contains("ISO") && !v.trim().is_empty() && v != "MDY" {
+                    return Err(invalid(" (only ISO is supported)"));
+                }
+                "ISO, MDY".to_string()
+            }
+            "extra_float_digits" => {
+                value.trim().parse::<i32>().map_err(|_| invalid(""))?;
+                value.trim().to_string()
+            }
+            "standard_conforming_strings" => {
+                if !matches!(value.to_lowercase().as_str(), "on" | "true") {
+                    return Err(invalid(" (only on is supported)"));
+                }
+                "on".to_string()
+            }
+            "search_path" => value.trim().to_string(),
+            _ => value.to_string(),
+        };
+        self.vars.insert(name, value);
+        Ok(())
+    }
+
+    /// Resets a variable to its default.
+    pub fn reset(&mut self, name: &str) -> Result<(), AdapterError> {
+        let name = name.to_lowercase();
+        if name == "all" {
+            *self = Session {
+                transaction: self.transaction,
+                ..Session::default()
+            };
+            return Ok(());
+        }
+        let Some((_, default)) = DEFAULT_VARIABLES.iter().find(|(k, _)| *k == name) else {
+            return Err(AdapterError::Variable {
+                code: SqlState::UNDEFINED_OBJECT,
+                message: format!("unrecognized configuration parameter \"{name}\""),
+            });
+        };
+        self.vars.insert(name, default.to_string());
+        Ok(())
+    }
+
+    /// All variables, for `SHOW ALL`.
+    pub fn all(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.vars.iter()
+    }
+}

@@ -1,0 +1,80 @@
+//! [`EvalError`]: what can go wrong evaluating an expression on one row.
+//!
+//! These errors travel through dataflows as data (in a collection parallel to
+//! the rows), so they are ordered and serialisable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::repr::SqlState;
+use crate::repr::strconv::ParseError;
+
+/// An error evaluating an expression on a row.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error,
+)]
+pub enum EvalError {
+    /// Division (or modulo) by zero.
+    #[error("division by zero")]
+    DivisionByZero,
+    /// An integer or float result outside the range of its type; holds the
+    /// type name (`"integer"`, `"bigint"`, ...).
+    #[error("{0} out of range")]
+    OutOfRange(String),
+    /// A numeric result beyond the representable precision.
+    #[error("value overflows numeric format")]
+    NumericOverflow,
+    /// A value that does not convert to the target type.
+    #[error("{message}")]
+    Parse {
+        /// The SQLSTATE chosen by the parser.
+        code: SqlState,
+        /// The PostgreSQL-style message.
+        message: String,
+    },
+    /// An argument outside the domain of a function.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// A scalar subquery produced more than one row.
+    #[error("more than one row returned by a subquery used as an expression")]
+    MultipleRowsFromSubquery,
+    /// A `NOT NULL` column received NULL.
+    #[error("null value in column \"{0}\" violates not-null constraint")]
+    NotNullViolation(String),
+    /// A construct that the evaluator does not implement.
+    #[error("{0} not supported")]
+    Unsupported(String),
+    /// A collection reached a negative multiplicity: a bug, or a retraction of
+    /// data that was never inserted.
+    #[error("invalid negative multiplicity in {0}")]
+    NegativeMultiplicity(String),
+    /// A bug in Freshet.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EvalError {
+    /// The SQLSTATE this error reports.
+    pub fn code(&self) -> SqlState {
+        match self {
+            EvalError::DivisionByZero => SqlState::DIVISION_BY_ZERO,
+            EvalError::OutOfRange(_) | EvalError::NumericOverflow => {
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+            }
+            EvalError::Parse { code, .. } => *code,
+            EvalError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
+            EvalError::MultipleRowsFromSubquery => SqlState::CARDINALITY_VIOLATION,
+            EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,
+            EvalError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+            EvalError::NegativeMultiplicity(_) | EvalError::Internal(_) => SqlState::INTERNAL_ERROR,
+        }
+    }
+}
+
+impl From<ParseError> for EvalError {
+    fn from(e: ParseError) -> EvalError {
+        EvalError::Parse {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}

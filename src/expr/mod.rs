@@ -1,0 +1,21 @@
+//! Freshet's own expression and relation IR, lowered from DataFusion's logical
+//! plan and interpreted identically by one-shot SELECTs and maintained views.
+//!
+//! * [`scalar`]: row-at-a-time scalar expressions ([`ScalarExpr`]) and their
+//!   evaluation with PostgreSQL semantics (overflow is an error, NULL follows
+//!   three-valued logic).
+//! * [`func`]: the built-in functions scalar expressions call.
+//! * [`aggregate`]: aggregate functions and their evaluation over a group.
+//! * [`relation`]: the relational IR ([`RelationExpr`]) that `compute` renders
+//!   into differential dataflow.
+
+pub mod aggregate;
+pub mod error;
+pub mod func;
+pub mod relation;
+pub mod scalar;
+
+pub use aggregate::{AggregateExpr, AggregateFunc};
+pub use error::EvalError;
+pub use relation::{GlobalId, JoinKind, RelationExpr, SortKey};
+pub use scalar::ScalarExpr;

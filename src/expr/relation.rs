@@ -1,0 +1,348 @@
+//! [`RelationExpr`]: the relational IR that `compute` renders into a
+//! differential dataflow. It is what `EXPLAIN` shows as the dataflow plan.
+
+use std::fmt;
+
+use crate::repr::{Datum, Diff, Row};
+
+use super::{AggregateExpr, ScalarExpr};
+
+/// The identifier of a catalog item or a transient dataflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GlobalId(pub u64);
+
+impl fmt::Display for GlobalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "u{}", self.0)
+    }
+}
+
+/// The kind of a join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JoinKind {
+    /// Matching pairs.
+    Inner,
+    /// Matching pairs, and unmatched left rows padded with nulls.
+    LeftOuter,
+    /// Matching pairs, and unmatched right rows padded with nulls.
+    RightOuter,
+    /// Both of the above.
+    FullOuter,
+    /// Left rows with at least one match (each once).
+    LeftSemi,
+    /// Left rows with no match.
+    LeftAnti,
+}
+
+/// One key of an `ORDER BY`.
+#[derive(Clone, Debug)]
+pub struct SortKey {
+    /// The value to order by.
+    pub expr: ScalarExpr,
+    /// `ASC` (or `DESC`).
+    pub asc: bool,
+    /// `NULLS FIRST` (or `NULLS LAST`).
+    pub nulls_first: bool,
+}
+
+/// A relational expression: a multiset of rows, changing over time.
+#[derive(Clone, Debug)]
+pub enum RelationExpr {
+    /// The contents of a catalog item (a table, source, or materialized view).
+    Get {
+        /// The item.
+        id: GlobalId,
+        /// Its name, for `EXPLAIN`.
+        name: String,
+    },
+    /// Constant rows.
+    Constant {
+        /// The rows and their multiplicities.
+        rows: Vec<(Row, Diff)>,
+        /// The number of columns.
+        arity: usize,
+    },
+    /// Fused map, filter and project: append `exprs` (each may read the
+    /// previous ones), keep rows where every predicate is true, then keep the
+    /// `projection` columns.
+    Mfp {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// Expressions appended to each row, in order.
+        exprs: Vec<ScalarExpr>,
+        /// Predicates over the extended row.
+        predicates: Vec<ScalarExpr>,
+        /// The output columns of the extended row.
+        projection: Vec<usize>,
+    },
+    /// A join of two inputs on equal keys, then a filter.
+    Join {
+        /// The left input.
+        left: Box<RelationExpr>,
+        /// The right input.
+        right: Box<RelationExpr>,
+        /// The join kind.
+        kind: JoinKind,
+        /// Key expressions over left rows.
+        left_keys: Vec<ScalarExpr>,
+        /// Key expressions over right rows.
+        right_keys: Vec<ScalarExpr>,
+        /// Whether NULL keys match each other (`IS NOT DISTINCT FROM`).
+        null_equal: bool,
+        /// A further condition over the concatenated row.
+        filter: Option<ScalarExpr>,
+        /// The number of left columns.
+        left_arity: usize,
+        /// The number of right columns.
+        right_arity: usize,
+    },
+    /// Grouping and aggregation.
+    Reduce {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// The grouping key expressions.
+        group_key: Vec<ScalarExpr>,
+        /// The aggregates.
+        aggregates: Vec<AggregateExpr>,
+        /// Without `GROUP BY`, an empty input still produces one row.
+        global: bool,
+    },
+    /// Distinct rows.
+    Distinct {
+        /// The input.
+        input: Box<RelationExpr>,
+    },
+    /// The multiset sum of the inputs (`UNION ALL`).
+    Union {
+        /// The inputs.
+        inputs: Vec<RelationExpr>,
+    },
+    /// The first `limit` rows after `offset`, in `order_by` order.
+    TopK {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// The order.
+        order_by: Vec<SortKey>,
+        /// The number of rows to keep, if limited.
+        limit: Option<usize>,
+        /// The number of rows to skip.
+        offset: usize,
+    },
+    /// Each input row followed by each row a table function produces from it.
+    FlatMap {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// The function.
+        func: TableFunc,
+        /// The function's arguments, over the input row.
+        exprs: Vec<ScalarExpr>,
+    },
+    /// A scalar subquery's result, checked to have at most one row.
+    ///
+    /// Produces the input unchanged, or an error if it has more than one row.
+    CheckSingleRow {
+        /// The input.
+        input: Box<RelationExpr>,
+    },
+}
+
+/// A function from values to rows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TableFunc {
+    /// `generate_series(start, stop[, step])` over integers.
+    GenerateSeries,
+    /// `unnest(array)`. Placeholder until arrays exist.
+    Unnest,
+}
+
+impl RelationExpr {
+    /// A fused map/filter/project over `input`.
+    pub fn mfp(
+        input: RelationExpr,
+        exprs: Vec<ScalarExpr>,
+        predicates: Vec<ScalarExpr>,
+        projection: Vec<usize>,
+    ) -> RelationExpr {
+        RelationExpr::Mfp {
+            input: Box::new(input),
+            exprs,
+            predicates,
+            projection,
+        }
+    }
+
+    /// The single row with no columns.
+    pub fn unit() -> RelationExpr {
+        RelationExpr::Constant {
+            rows: vec![(Row::empty(), 1)],
+            arity: 0,
+        }
+    }
+
+    /// The items this expression reads.
+    pub fn depends_on(&self, out: &mut Vec<GlobalId>) {
+        match self {
+            RelationExpr::Get { id, .. } => {
+                if !out.contains(id) {
+                    out.push(*id)
+                }
+            }
+            RelationExpr::Constant { .. } => {}
+            RelationExpr::Mfp { input, .. }
+            | RelationExpr::Reduce { input, .. }
+            | RelationExpr::Distinct { input }
+            | RelationExpr::TopK { input, .. }
+            | RelationExpr::FlatMap { input, .. }
+            | RelationExpr::CheckSingleRow { input } => input.depends_on(out),
+            RelationExpr::Join { left, right, .. } => {
+                left.depends_on(out);
+                right.depends_on(out);
+            }
+            RelationExpr::Union { inputs } => inputs.iter().for_each(|i| i.depends_on(out)),
+        }
+    }
+
+    /// Writes the plan as an indented tree, for `EXPLAIN`.
+    pub fn explain(&self, depth: usize, out: &mut String) {
+        let pad = "  ".repeat(depth);
+        let list = |es: &[ScalarExpr]| {
+            es.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            RelationExpr::Get { id, name } => out.push_str(&format!("{pad}Get {name} ({id})\n")),
+            RelationExpr::Constant { rows, .. } => {
+                out.push_str(&format!("{pad}Constant ({} rows)\n", rows.len()))
+            }
+            RelationExpr::Mfp {
+                input,
+                exprs,
+                predicates,
+                projection,
+            } => {
+                out.push_str(&format!("{pad}Map/Filter/Project\n"));
+                if !exprs.is_empty() {
+                    out.push_str(&format!("{pad}  map: {}\n", list(exprs)));
+                }
+                if !predicates.is_empty() {
+                    out.push_str(&format!("{pad}  filter: {}\n", list(predicates)));
+                }
+                out.push_str(&format!("{pad}  project: {projection:?}\n"));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::Join {
+                left,
+                right,
+                kind,
+                left_keys,
+                right_keys,
+                filter,
+                ..
+            } => {
+                out.push_str(&format!(
+                    "{pad}Join {kind:?} on ({}) = ({})",
+                    list(left_keys),
+                    list(right_keys)
+                ));
+                if let Some(f) = filter {
+                    out.push_str(&format!(" filter {f}"));
+                }
+                out.push('\n');
+                left.explain(depth + 1, out);
+                right.explain(depth + 1, out);
+            }
+            RelationExpr::Reduce {
+                input,
+                group_key,
+                aggregates,
+                ..
+            } => {
+                let aggs = aggregates
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{:?}({}{})",
+                            a.func,
+                            if a.distinct { "DISTINCT " } else { "" },
+                            list(&a.exprs)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                out.push_str(&format!(
+                    "{pad}Reduce group_by=[{}] aggregates=[{aggs}]\n",
+                    list(group_key)
+                ));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::Distinct { input } => {
+                out.push_str(&format!("{pad}Distinct\n"));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::Union { inputs } => {
+                out.push_str(&format!("{pad}Union\n"));
+                inputs.iter().for_each(|i| i.explain(depth + 1, out));
+            }
+            RelationExpr::TopK {
+                input,
+                order_by,
+                limit,
+                offset,
+            } => {
+                let keys = order_by
+                    .iter()
+                    .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                out.push_str(&format!(
+                    "{pad}TopK order_by=[{keys}] limit={limit:?} offset={offset}\n"
+                ));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::FlatMap { input, func, exprs } => {
+                out.push_str(&format!("{pad}FlatMap {func:?}({})\n", list(exprs)));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::CheckSingleRow { input } => {
+                out.push_str(&format!("{pad}CheckSingleRow\n"));
+                input.explain(depth + 1, out);
+            }
+        }
+    }
+}
+
+/// Compares rows by sort keys, with PostgreSQL's NULL placement.
+pub fn compare_by_keys(keys: &[SortKey], a: &[Datum], b: &[Datum]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for k in keys {
+        let x = k.expr.eval(a).unwrap_or(Datum::Null);
+        let y = k.expr.eval(b).unwrap_or(Datum::Null);
+        let ord = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => {
+                if k.nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (false, true) => {
+                if k.nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (false, false) => {
+                let o = super::func::compare(&x, &y).unwrap_or_else(|_| x.cmp(&y));
+                if k.asc { o } else { o.reverse() }
+            }
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}

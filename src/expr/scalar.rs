@@ -1,0 +1,216 @@
+//! [`ScalarExpr`]: a scalar expression over the columns of one row.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::repr::{Datum, ScalarType};
+
+use super::EvalError;
+use super::func::{self, BinaryFunc, UnaryFunc, VariadicFunc};
+
+/// A scalar expression, evaluated against one row.
+#[derive(Clone, Debug)]
+pub enum ScalarExpr {
+    /// The value of a column of the input row.
+    Column(usize),
+    /// A constant.
+    Literal(Datum),
+    /// A function of one argument.
+    CallUnary {
+        /// The function.
+        func: UnaryFunc,
+        /// Its argument.
+        expr: Box<ScalarExpr>,
+    },
+    /// A function of two arguments.
+    CallBinary {
+        /// The function.
+        func: BinaryFunc,
+        /// The first argument.
+        left: Box<ScalarExpr>,
+        /// The second argument.
+        right: Box<ScalarExpr>,
+    },
+    /// A function of any number of arguments.
+    CallVariadic {
+        /// The function.
+        func: VariadicFunc,
+        /// The arguments.
+        exprs: Vec<ScalarExpr>,
+    },
+    /// `CASE WHEN cond THEN then ELSE els END`; only the chosen branch is
+    /// evaluated, so `CASE WHEN x = 0 THEN 0 ELSE 1 / x END` never divides by
+    /// zero.
+    If {
+        /// The condition; NULL counts as false.
+        cond: Box<ScalarExpr>,
+        /// The value where the condition holds.
+        then: Box<ScalarExpr>,
+        /// The value elsewhere.
+        els: Box<ScalarExpr>,
+    },
+    /// A scalar function that DataFusion implements and Freshet does not:
+    /// evaluated through DataFusion's implementation one row at a time.
+    External(Arc<func::ExternalFunc>),
+}
+
+impl ScalarExpr {
+    /// A column reference.
+    pub fn column(c: usize) -> ScalarExpr {
+        ScalarExpr::Column(c)
+    }
+
+    /// `NULL`.
+    pub fn null() -> ScalarExpr {
+        ScalarExpr::Literal(Datum::Null)
+    }
+
+    /// Applies a unary function to this expression.
+    pub fn call_unary(self, func: UnaryFunc) -> ScalarExpr {
+        ScalarExpr::CallUnary {
+            func,
+            expr: Box::new(self),
+        }
+    }
+
+    /// Applies a binary function to this expression and `other`.
+    pub fn call_binary(self, other: ScalarExpr, func: BinaryFunc) -> ScalarExpr {
+        ScalarExpr::CallBinary {
+            func,
+            left: Box::new(self),
+            right: Box::new(other),
+        }
+    }
+
+    /// A cast of this expression to `to`.
+    pub fn cast(self, to: ScalarType) -> ScalarExpr {
+        self.call_unary(UnaryFunc::Cast(to))
+    }
+
+    /// Evaluates the expression against `row`.
+    pub fn eval(&self, row: &[Datum]) -> Result<Datum, EvalError> {
+        match self {
+            ScalarExpr::Column(c) => row
+                .get(*c)
+                .cloned()
+                .ok_or_else(|| EvalError::Internal(format!("column {c} out of range"))),
+            ScalarExpr::Literal(d) => Ok(d.clone()),
+            ScalarExpr::CallUnary { func, expr } => func.eval(expr.eval(row)?),
+            ScalarExpr::CallBinary { func, left, right } => match func {
+                // AND and OR evaluate lazily, as PostgreSQL may: FALSE AND
+                // <error> is FALSE.
+                BinaryFunc::And => {
+                    let l = left.eval(row)?;
+                    if l == Datum::Bool(false) {
+                        return Ok(l);
+                    }
+                    let r = right.eval(row)?;
+                    func::and(l, r)
+                }
+                BinaryFunc::Or => {
+                    let l = left.eval(row)?;
+                    if l == Datum::Bool(true) {
+                        return Ok(l);
+                    }
+                    let r = right.eval(row)?;
+                    func::or(l, r)
+                }
+                _ => func.eval(left.eval(row)?, right.eval(row)?),
+            },
+            ScalarExpr::CallVariadic { func, exprs } => func.eval(exprs, row),
+            ScalarExpr::If { cond, then, els } => {
+                if cond.eval(row)? == Datum::Bool(true) {
+                    then.eval(row)
+                } else {
+                    els.eval(row)
+                }
+            }
+            ScalarExpr::External(f) => {
+                let args = f
+                    .args
+                    .iter()
+                    .map(|a| a.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                f.invoke(args)
+            }
+        }
+    }
+
+    /// Whether the expression reads no column (so it can be folded).
+    pub fn is_constant(&self) -> bool {
+        match self {
+            ScalarExpr::Column(_) => false,
+            ScalarExpr::Literal(_) => true,
+            ScalarExpr::CallUnary { expr, .. } => expr.is_constant(),
+            ScalarExpr::CallBinary { left, right, .. } => left.is_constant() && right.is_constant(),
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter().all(|e| e.is_constant()),
+            ScalarExpr::If { cond, then, els } => {
+                cond.is_constant() && then.is_constant() && els.is_constant()
+            }
+            ScalarExpr::External(f) => f.args.iter().all(|e| e.is_constant()),
+        }
+    }
+
+    /// Rewrites every column reference `c` to `map(c)`.
+    pub fn permute(&mut self, map: &impl Fn(usize) -> usize) {
+        match self {
+            ScalarExpr::Column(c) => *c = map(*c),
+            ScalarExpr::Literal(_) => {}
+            ScalarExpr::CallUnary { expr, .. } => expr.permute(map),
+            ScalarExpr::CallBinary { left, right, .. } => {
+                left.permute(map);
+                right.permute(map);
+            }
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(|e| e.permute(map)),
+            ScalarExpr::If { cond, then, els } => {
+                cond.permute(map);
+                then.permute(map);
+                els.permute(map);
+            }
+            ScalarExpr::External(f) => {
+                let mut f2 = (**f).clone();
+                f2.args.iter_mut().for_each(|e| e.permute(map));
+                *f = Arc::new(f2);
+            }
+        }
+    }
+}
+
+impl fmt::Display for ScalarExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScalarExpr::Column(c) => write!(f, "#{c}"),
+            ScalarExpr::Literal(d) => match crate::repr::strconv::format(d) {
+                Some(s) => write!(f, "{s:?}"),
+                None => write!(f, "null"),
+            },
+            ScalarExpr::CallUnary { func, expr } => write!(f, "{func:?}({expr})"),
+            ScalarExpr::CallBinary { func, left, right } => {
+                write!(f, "({left} {} {right})", func.symbol())
+            }
+            ScalarExpr::CallVariadic { func, exprs } => {
+                write!(f, "{func:?}(")?;
+                for (i, e) in exprs.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                write!(f, ")")
+            }
+            ScalarExpr::If { cond, then, els } => {
+                write!(f, "if {cond} then {then} else {els}")
+            }
+            ScalarExpr::External(func) => {
+                write!(f, "{}(", func.udf.name())?;
+                for (i, e) in func.args.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Freshet: a streaming SQL database. It maintains SQL views over changing
+//! data incrementally, with differential dataflow, and serves them over the
+//! PostgreSQL wire protocol.
+//!
+//! Modules in the order a statement travels through them:
+//!
+//! * [`pgwire`]: the PostgreSQL wire protocol front end (sessions, encodings).
+//! * [`coord`]: the coordinator: sequences statements, assigns timestamps,
+//!   owns the catalog and durable state.
+//! * [`sql`]: parsing, planning with DataFusion, and lowering to [`expr`].
+//! * [`expr`]: Freshet's scalar and relational IR and its evaluator.
+//! * [`compute`]: timely workers rendering the IR into differential dataflow.
+//! * [`storage`]: the durable store, and sources (load generators).
+//! * [`catalog`]: the items (tables, views, indexes, sources) and their names.
+//! * [`repr`]: values, rows, types.
+
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod compute;
+pub mod coord;
+pub mod expr;
+pub mod pgwire;
+pub mod repr;
+pub mod sql;
+pub mod storage;

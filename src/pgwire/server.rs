@@ -1,0 +1,807 @@
+//! The PostgreSQL wire protocol server, on the `pgwire` crate: simple and
+//! extended query protocols, `COPY ... TO STDOUT`, and streamed SUBSCRIBE
+//! output. Any user and database are accepted (authentication is a later
+//! issue).
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Sink, SinkExt, stream};
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
+    Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::data::{DataRow, FieldDescription, RowDescription};
+use sqlparser::ast::{Expr as SqlExpr, Value, VisitMut, VisitorMut};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+
+use crate::coord::{AdapterError, Coordinator, ExecuteResponse, Session, SubscribeResponse};
+use crate::repr::{Datum, RelationDesc, Row, ScalarType, strconv};
+use crate::sql::parse::{FreshetStatement, parse_statements};
+
+use super::codec;
+
+/// Serves clients on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, coord: Arc<Coordinator>) -> std::io::Result<()> {
+    let factory = Arc::new(Handlers {
+        backend: Arc::new(Backend { coord }),
+    });
+    loop {
+        let (socket, _) = listener.accept().await?;
+        let _ = socket.set_nodelay(true);
+        let factory = factory.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, factory).await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+}
+
+struct Handlers {
+    backend: Arc<Backend>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.backend.clone()
+    }
+}
+
+/// The query handlers, shared by every connection.
+pub struct Backend {
+    coord: Arc<Coordinator>,
+}
+
+impl NoopStartupHandler for Backend {}
+
+type SessionHandle = Arc<Mutex<Session>>;
+
+fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
+    client
+        .session_extensions()
+        .get_or_insert_with(|| Mutex::new(Session::default()))
+}
+
+fn error_info(e: &AdapterError) -> ErrorInfo {
+    ErrorInfo::new(
+        "ERROR".to_string(),
+        e.code().as_str().to_string(),
+        e.to_string(),
+    )
+}
+
+fn user_error(e: AdapterError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(&e)))
+}
+
+/// The wire type of a Freshet type.
+fn pg_type(t: &ScalarType) -> Type {
+    Type::from_oid(t.oid()).unwrap_or(Type::TEXT)
+}
+
+fn fields(desc: &RelationDesc, format: &Format) -> Vec<FieldInfo> {
+    desc.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            FieldInfo::new(
+                c.name.clone(),
+                None,
+                None,
+                pg_type(&c.typ),
+                format.format_for(i),
+            )
+        })
+        .collect()
+}
+
+/// Encodes a row as a DataRow in the given per-column formats.
+fn data_row(row: &Row, formats: &[FieldFormat]) -> DataRow {
+    let mut buf = BytesMut::new();
+    for (i, d) in row.iter().enumerate() {
+        if d.is_null() {
+            buf.put_i32(-1);
+            continue;
+        }
+        let bytes = match formats.get(i) {
+            Some(FieldFormat::Binary) => {
+                let mut out = Vec::new();
+                codec::encode_binary(d, &mut out);
+                out
+            }
+            _ => strconv::format(d).unwrap_or_default().into_bytes(),
+        };
+        buf.put_i32(bytes.len() as i32);
+        buf.put_slice(&bytes);
+    }
+    DataRow::new(buf, row.len() as i16)
+}
+
+fn rows_response(desc: &RelationDesc, rows: Vec<Row>, format: &Format) -> Response {
+    let fields = Arc::new(fields(desc, format));
+    let formats: Vec<FieldFormat> = (0..desc.arity()).map(|i| format.format_for(i)).collect();
+    let data: Vec<PgWireResult<DataRow>> = rows.iter().map(|r| Ok(data_row(r, &formats))).collect();
+    Response::Query(QueryResponse::new(fields, stream::iter(data)))
+}
+
+/// One line of `COPY ... TO STDOUT` text format.
+fn copy_line(datums: &[Datum]) -> Vec<u8> {
+    let mut line = String::new();
+    for (i, d) in datums.iter().enumerate() {
+        if i > 0 {
+            line.push('\t');
+        }
+        match strconv::format(d) {
+            None => line.push_str("\\N"),
+            Some(s) => {
+                for c in s.chars() {
+                    match c {
+                        '\\' => line.push_str("\\\\"),
+                        '\t' => line.push_str("\\t"),
+                        '\n' => line.push_str("\\n"),
+                        '\r' => line.push_str("\\r"),
+                        c => line.push(c),
+                    }
+                }
+            }
+        }
+    }
+    line.push('\n');
+    line.into_bytes()
+}
+
+fn command_response(tag: &str, rows: Option<usize>) -> Response {
+    let t = Tag::new(tag);
+    Response::Execution(match rows {
+        Some(n) => t.with_rows(n),
+        None => t,
+    })
+}
+
+impl Backend {
+    /// Turns a statement's result into wire responses. SUBSCRIBE output is
+    /// sent here directly, flushed per timestamp, until the subscribe ends
+    /// or the client goes away.
+    async fn respond<C>(
+        &self,
+        client: &mut C,
+        response: ExecuteResponse,
+        format: &Format,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Ok(match response {
+            ExecuteResponse::Rows { desc, rows } => rows_response(&desc, rows, format),
+            ExecuteResponse::CopyRows { desc, rows } => {
+                client
+                    .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+                        0,
+                        desc.arity() as i16,
+                        vec![0; desc.arity()],
+                    )))
+                    .await?;
+                let n = rows.len();
+                for r in rows {
+                    client
+                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
+                            copy_line(&r),
+                        ))))
+                        .await?;
+                }
+                client
+                    .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
+                    .await?;
+                command_response("COPY", Some(n))
+            }
+            ExecuteResponse::Command { tag, rows } => command_response(&tag, rows),
+            ExecuteResponse::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
+            ExecuteResponse::TransactionEnd(tag) => Response::TransactionEnd(Tag::new(tag)),
+            ExecuteResponse::Subscribe(s) => self.stream_subscribe(client, s).await?,
+        })
+    }
+
+    async fn stream_subscribe<C>(
+        &self,
+        client: &mut C,
+        mut s: SubscribeResponse,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut columns: Vec<(String, ScalarType)> = vec![(
+            "mz_timestamp".into(),
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+        )];
+        if s.progress {
+            columns.push(("mz_progressed".into(), ScalarType::Bool));
+        }
+        columns.push(("mz_diff".into(), ScalarType::Int64));
+        for c in &s.desc.columns {
+            columns.push((c.name.clone(), c.typ.clone()));
+        }
+        if s.copy {
+            client
+                .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+                    0,
+                    columns.len() as i16,
+                    vec![0; columns.len()],
+                )))
+                .await?;
+        } else {
+            let fields = columns
+                .iter()
+                .map(|(n, t)| FieldDescription::new(n.clone(), 0, 0, t.oid(), -1, -1, 0))
+                .collect();
+            client
+                .send(PgWireBackendMessage::RowDescription(RowDescription::new(
+                    fields,
+                )))
+                .await?;
+        }
+        let formats = vec![FieldFormat::Text; columns.len()];
+        let mut count = 0usize;
+        let mut heartbeat = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            let next = tokio::select! {
+                n = s.stream.next() => n,
+                _ = heartbeat.tick() => {
+                    // Notice a client that went away even when no update flows.
+                    client.flush().await?;
+                    continue;
+                }
+            };
+            let update = match next {
+                Ok(Some(u)) => u,
+                Ok(None) => break,
+                Err(e) => {
+                    let err = AdapterError::Eval(e);
+                    if s.copy {
+                        client
+                            .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
+                            .await?;
+                    }
+                    return Ok(Response::Error(Box::new(error_info(&err))));
+                }
+            };
+            for (row, ts, diff) in &update.updates {
+                let mut datums = vec![Datum::Numeric((*ts).into())];
+                if s.progress {
+                    datums.push(Datum::Bool(false));
+                }
+                datums.push(Datum::Int64(*diff));
+                datums.extend(row.iter().cloned());
+                count += 1;
+                if s.copy {
+                    client
+                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
+                            copy_line(&datums),
+                        ))))
+                        .await?;
+                } else {
+                    client
+                        .feed(PgWireBackendMessage::DataRow(data_row(
+                            &Row(datums),
+                            &formats,
+                        )))
+                        .await?;
+                }
+            }
+            if s.progress
+                && let Some(upper) = update.upper
+            {
+                let mut datums = vec![Datum::Numeric(upper.into()), Datum::Bool(true), Datum::Null];
+                datums.extend(s.desc.columns.iter().map(|_| Datum::Null));
+                if s.copy {
+                    client
+                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
+                            copy_line(&datums),
+                        ))))
+                        .await?;
+                } else {
+                    client
+                        .feed(PgWireBackendMessage::DataRow(data_row(
+                            &Row(datums),
+                            &formats,
+                        )))
+                        .await?;
+                }
+            }
+            client.flush().await?;
+            if update.upper.is_none() {
+                break;
+            }
+        }
+        if s.copy {
+            client
+                .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
+                .await?;
+            Ok(command_response("COPY", Some(count)))
+        } else {
+            Ok(command_response("SUBSCRIBE", Some(count)))
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Backend {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client);
+        let statements = match parse_statements(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e.into())))]),
+        };
+        let mut responses = Vec::new();
+        for stmt in statements {
+            let result = {
+                let mut session = session.lock().await;
+                self.coord.execute(&mut session, stmt, query).await
+            };
+            match result {
+                Ok(r) => {
+                    let r = self.respond(client, r, &Format::UnifiedText).await?;
+                    let is_error = matches!(r, Response::Error(_));
+                    responses.push(r);
+                    if is_error {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    responses.push(Response::Error(Box::new(error_info(&e))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// A statement prepared through the extended protocol.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The SQL text.
+    pub sql: String,
+    /// Parameter types, as declared or inferred.
+    pub param_types: Vec<Type>,
+    /// The result schema, for statements that return rows.
+    pub desc: Option<RelationDesc>,
+}
+
+#[async_trait]
+impl QueryParser for Backend {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let statements = parse_statements(sql).map_err(|e| user_error(e.into()))?;
+        if statements.len() > 1 {
+            return Err(user_error(AdapterError::Plan(
+                crate::sql::PlanError::Syntax(
+                    "cannot insert multiple commands into a prepared statement".into(),
+                ),
+            )));
+        }
+        let Some(stmt) = statements.into_iter().next() else {
+            return Ok(None);
+        };
+        let (desc, inferred) = self.describe(&stmt).await;
+        let n = inferred.len().max(types.len()).max(max_placeholder(sql));
+        let param_types = (0..n)
+            .map(|i| {
+                types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| inferred.get(i).cloned().flatten())
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect();
+        Ok(Some(Prepared {
+            sql: sql.to_string(),
+            param_types,
+            desc,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.param_types.clone())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(match &stmt.desc {
+            Some(d) => fields(d, format.unwrap_or(&Format::UnifiedText)),
+            None => vec![],
+        })
+    }
+}
+
+/// The highest `$n` in a statement.
+fn max_placeholder(sql: &str) -> usize {
+    let mut max = 0;
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let start = i + 1;
+            let mut j = start;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j > start
+                && let Ok(n) = sql[start..j].parse::<usize>()
+            {
+                max = max.max(n);
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    max
+}
+
+impl Backend {
+    /// The result schema and parameter types of a statement, where planning
+    /// can tell them.
+    async fn describe(&self, stmt: &FreshetStatement) -> (Option<RelationDesc>, Vec<Option<Type>>) {
+        let (desc, mut params) = self.describe_inner(stmt).await;
+        // `$n::type` and `CAST($n AS type)` name the parameter's type.
+        if let FreshetStatement::Sql(s) = stmt {
+            let mut casts = CastedParams::default();
+            let _ = sqlparser::ast::Visit::visit(s.as_ref(), &mut casts);
+            for (n, t) in casts.found {
+                if params.len() < n {
+                    params.resize(n, None);
+                }
+                if params[n - 1].is_none() {
+                    params[n - 1] = Some(pg_type(&t));
+                }
+            }
+        }
+        (desc, params)
+    }
+
+    async fn describe_inner(
+        &self,
+        stmt: &FreshetStatement,
+    ) -> (Option<RelationDesc>, Vec<Option<Type>>) {
+        let s = match stmt {
+            FreshetStatement::Sql(s) => s,
+            FreshetStatement::Show(show) => {
+                return (Some(crate::coord::sequence::show_desc(show)), vec![]);
+            }
+            _ => return (None, vec![]),
+        };
+        if let sqlparser::ast::Statement::Explain { .. } = s.as_ref() {
+            return (Some(crate::coord::sequence::explain_desc()), vec![]);
+        }
+        let state = self.coord.state.lock().await;
+        match s.as_ref() {
+            sqlparser::ast::Statement::Query(_) => {
+                match crate::sql::plan::plan_statement(&state.catalog, (**s).clone()) {
+                    Ok(plan) => {
+                        let params = plan
+                            .get_parameter_types()
+                            .map(|m| {
+                                let mut v: Vec<(usize, Option<Type>)> = m
+                                    .into_iter()
+                                    .filter_map(|(k, t)| {
+                                        let i: usize = k.trim_start_matches('$').parse().ok()?;
+                                        let t = t
+                                            .and_then(|t| ScalarType::from_arrow(&t).ok())
+                                            .map(|t| pg_type(&t));
+                                        Some((i, t))
+                                    })
+                                    .collect();
+                                v.sort_by_key(|x| x.0);
+                                let n = v.last().map(|x| x.0).unwrap_or(0);
+                                let mut out = vec![None; n];
+                                for (i, t) in v {
+                                    if i >= 1 {
+                                        out[i - 1] = t;
+                                    }
+                                }
+                                out
+                            })
+                            .unwrap_or_default();
+                        (crate::sql::plan::plan_desc(&plan).ok(), params)
+                    }
+                    Err(_) => (None, vec![]),
+                }
+            }
+            sqlparser::ast::Statement::ShowVariable { variable } => {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                if name == "all" {
+                    return (
+                        Some(crate::coord::sequence::text_desc(&["name", "setting"])),
+                        vec![],
+                    );
+                }
+                let name = if name == "time zone" {
+                    "timezone".to_string()
+                } else {
+                    name
+                };
+                (
+                    Some(RelationDesc {
+                        columns: vec![crate::repr::ColumnDesc {
+                            name,
+                            typ: ScalarType::Text,
+                            nullable: false,
+                        }],
+                    }),
+                    vec![],
+                )
+            }
+            _ => (None, vec![]),
+        }
+    }
+}
+
+/// Collects `$n::type` casts, which tell a parameter's type.
+#[derive(Default)]
+struct CastedParams {
+    found: Vec<(usize, ScalarType)>,
+}
+
+impl sqlparser::ast::Visitor for CastedParams {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &SqlExpr) -> std::ops::ControlFlow<()> {
+        if let SqlExpr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && let SqlExpr::Value(v) = inner.as_ref()
+            && let Value::Placeholder(p) = &v.value
+            && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            && n >= 1
+            && let Ok(t) = crate::sql::types::scalar_type_from_sql(data_type)
+        {
+            self.found.push((n, t));
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+/// Replaces `$n` placeholders with typed literals.
+struct Substitute<'a> {
+    values: &'a [Option<(String, ScalarType)>],
+    error: Option<String>,
+}
+
+impl VisitorMut for Substitute<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut SqlExpr) -> std::ops::ControlFlow<()> {
+        if let SqlExpr::Value(v) = expr
+            && let Value::Placeholder(p) = &v.value
+        {
+            let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+                return std::ops::ControlFlow::Continue(());
+            };
+            let replacement = match self.values.get(n.wrapping_sub(1)) {
+                Some(Some((text, typ))) => {
+                    format!("CAST('{}' AS {})", text.replace('\'', "''"), typ.name())
+                }
+                Some(None) => "NULL".to_string(),
+                None => {
+                    self.error = Some(format!("there is no parameter ${n}"));
+                    return std::ops::ControlFlow::Break(());
+                }
+            };
+            if let Ok(mut parser) =
+                sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                    .try_with_sql(&replacement)
+                && let Ok(e) = parser.parse_expr()
+            {
+                *expr = e;
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Backend {
+    type Statement = Prepared;
+    type QueryParser = Backend;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::new(Backend {
+            coord: self.coord.clone(),
+        })
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        // Decode the parameters.
+        let mut values = Vec::new();
+        for (i, raw) in portal.parameters.iter().enumerate() {
+            let typ = prepared
+                .param_types
+                .get(i)
+                .and_then(|t| scalar_type_of_oid(t.oid()))
+                .unwrap_or(ScalarType::Text);
+            let Some(bytes) = raw else {
+                values.push(None);
+                continue;
+            };
+            let datum = if portal.parameter_format.is_binary(i) {
+                codec::decode_binary(bytes, &typ)
+            } else {
+                let text = std::str::from_utf8(bytes).unwrap_or_default();
+                strconv::parse(text, &typ)
+            };
+            match datum {
+                Ok(d) => values.push(strconv::format(&d).map(|t| (t, typ))),
+                Err(e) => {
+                    return Ok(Response::Error(Box::new(error_info(&AdapterError::Eval(
+                        e.into(),
+                    )))));
+                }
+            }
+        }
+        let mut statements = match parse_statements(&prepared.sql) {
+            Ok(s) => s,
+            Err(e) => return Ok(Response::Error(Box::new(error_info(&e.into())))),
+        };
+        let Some(mut stmt) = statements.pop() else {
+            return Ok(Response::EmptyQuery);
+        };
+        if let FreshetStatement::Sql(s) = &mut stmt {
+            let mut sub = Substitute {
+                values: &values,
+                error: None,
+            };
+            let _ = s.visit(&mut sub);
+            if let Some(e) = sub.error {
+                return Ok(Response::Error(Box::new(error_info(&AdapterError::Plan(
+                    crate::sql::PlanError::InvalidParameter(e),
+                )))));
+            }
+        }
+        let session = session_of(client);
+        let result = {
+            let mut session = session.lock().await;
+            self.coord.execute(&mut session, stmt, &prepared.sql).await
+        };
+        match result {
+            Ok(r) => self.respond(client, r, &portal.result_column_format).await,
+            Err(e) => Ok(Response::Error(Box::new(error_info(&e)))),
+        }
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let p = &target.statement;
+        let fields = p
+            .desc
+            .as_ref()
+            .map(|d| fields(d, &Format::UnifiedBinary))
+            .unwrap_or_default();
+        Ok(DescribeStatementResponse::new(
+            p.param_types.clone(),
+            fields,
+        ))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        target: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let p = &target.statement.statement;
+        let fields = p
+            .desc
+            .as_ref()
+            .map(|d| fields(d, &target.result_column_format))
+            .unwrap_or_default();
+        Ok(DescribePortalResponse::new(fields))
+    }
+}
+
+/// The Freshet type of a wire type OID.
+fn scalar_type_of_oid(oid: u32) -> Option<ScalarType> {
+    Some(match oid {
+        16 => ScalarType::Bool,
+        21 => ScalarType::Int16,
+        23 => ScalarType::Int32,
+        20 => ScalarType::Int64,
+        700 => ScalarType::Float32,
+        701 => ScalarType::Float64,
+        1700 => ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        },
+        25 | 705 => ScalarType::Text,
+        1043 => ScalarType::VarChar(None),
+        1042 => ScalarType::Char(None),
+        17 => ScalarType::Bytea,
+        1082 => ScalarType::Date,
+        1083 => ScalarType::Time,
+        1114 => ScalarType::Timestamp,
+        1184 => ScalarType::TimestampTz,
+        1186 => ScalarType::Interval,
+        3802 | 114 => ScalarType::Jsonb,
+        2950 => ScalarType::Uuid,
+        _ => return None,
+    })
+}

@@ -1,0 +1,23 @@
+//! The representation of data: scalar values ([`Datum`]), rows ([`Row`]),
+//! their SQL types ([`ScalarType`], [`RelationDesc`]) and SQLSTATE codes.
+//!
+//! Everything above depends on this module; it depends on nothing of ours.
+
+mod datum;
+mod row;
+mod sqlstate;
+pub mod strconv;
+mod types;
+
+pub use datum::{Datum, Interval, OrdF32, OrdF64};
+pub use row::Row;
+pub use sqlstate::SqlState;
+pub use strconv::ParseError;
+pub use types::{ColumnDesc, RelationDesc, ScalarType};
+
+/// A Freshet timestamp: milliseconds since the Unix epoch, assigned by the
+/// timestamp oracle. Every update in every dataflow carries one.
+pub type Timestamp = u64;
+
+/// The multiplicity change of an update (`+1` insert, `-1` delete).
+pub type Diff = i64;

@@ -1,0 +1,232 @@
+//! SQL types ([`ScalarType`]) and relation schemas ([`RelationDesc`]), and
+//! their mapping to Arrow types (what DataFusion's planner reasons about) and
+//! PostgreSQL type OIDs (what the wire reports).
+
+use datafusion_common::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// The SQL type of a value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ScalarType {
+    /// `boolean`.
+    Bool,
+    /// `smallint`.
+    Int16,
+    /// `integer`.
+    Int32,
+    /// `bigint`.
+    Int64,
+    /// `real`.
+    Float32,
+    /// `double precision`.
+    Float64,
+    /// `numeric(p, s)`; `None` where the type modifier was omitted.
+    Numeric {
+        /// Total significant digits.
+        precision: Option<u8>,
+        /// Digits after the decimal point.
+        scale: Option<u8>,
+    },
+    /// `text`.
+    Text,
+    /// `varchar(n)`.
+    VarChar(Option<u32>),
+    /// `char(n)` (`bpchar`).
+    Char(Option<u32>),
+    /// `bytea`.
+    Bytea,
+    /// `date`.
+    Date,
+    /// `time`.
+    Time,
+    /// `timestamp`.
+    Timestamp,
+    /// `timestamptz`.
+    TimestampTz,
+    /// `interval`.
+    Interval,
+    /// `jsonb`.
+    Jsonb,
+    /// `uuid`.
+    Uuid,
+}
+
+/// Arrow has no JSON type; `jsonb` travels through DataFusion's planner as
+/// a dictionary of `Utf8` keyed by `Int8`, which neither Freshet's types nor
+/// DataFusion's functions produce (DataFusion's string functions do produce
+/// `LargeUtf8` and `Utf8View`, so those stay text).
+pub fn jsonb_arrow_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8))
+}
+
+impl ScalarType {
+    /// The PostgreSQL name of the type, as `format_type` prints it.
+    pub fn name(&self) -> String {
+        match self {
+            ScalarType::Bool => "boolean".into(),
+            ScalarType::Int16 => "smallint".into(),
+            ScalarType::Int32 => "integer".into(),
+            ScalarType::Int64 => "bigint".into(),
+            ScalarType::Float32 => "real".into(),
+            ScalarType::Float64 => "double precision".into(),
+            ScalarType::Numeric {
+                precision: Some(p),
+                scale,
+            } => {
+                format!("numeric({},{})", p, scale.unwrap_or(0))
+            }
+            ScalarType::Numeric { .. } => "numeric".into(),
+            ScalarType::Text => "text".into(),
+            ScalarType::VarChar(Some(n)) => format!("character varying({n})"),
+            ScalarType::VarChar(None) => "character varying".into(),
+            ScalarType::Char(n) => format!("character({})", n.unwrap_or(1)),
+            ScalarType::Bytea => "bytea".into(),
+            ScalarType::Date => "date".into(),
+            ScalarType::Time => "time without time zone".into(),
+            ScalarType::Timestamp => "timestamp without time zone".into(),
+            ScalarType::TimestampTz => "timestamp with time zone".into(),
+            ScalarType::Interval => "interval".into(),
+            ScalarType::Jsonb => "jsonb".into(),
+            ScalarType::Uuid => "uuid".into(),
+        }
+    }
+
+    /// The PostgreSQL type OID.
+    pub fn oid(&self) -> u32 {
+        match self {
+            ScalarType::Bool => 16,
+            ScalarType::Int16 => 21,
+            ScalarType::Int32 => 23,
+            ScalarType::Int64 => 20,
+            ScalarType::Float32 => 700,
+            ScalarType::Float64 => 701,
+            ScalarType::Numeric { .. } => 1700,
+            ScalarType::Text => 25,
+            ScalarType::VarChar(_) => 1043,
+            ScalarType::Char(_) => 1042,
+            ScalarType::Bytea => 17,
+            ScalarType::Date => 1082,
+            ScalarType::Time => 1083,
+            ScalarType::Timestamp => 1114,
+            ScalarType::TimestampTz => 1184,
+            ScalarType::Interval => 1186,
+            ScalarType::Jsonb => 3802,
+            ScalarType::Uuid => 2950,
+        }
+    }
+
+    /// Whether values of this type are strings (`text`, `varchar`, `char`).
+    pub fn is_string(&self) -> bool {
+        matches!(
+            self,
+            ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_)
+        )
+    }
+
+    /// The Arrow type DataFusion's planner sees for this type.
+    pub fn to_arrow(&self) -> DataType {
+        match self {
+            ScalarType::Bool => DataType::Boolean,
+            ScalarType::Int16 => DataType::Int16,
+            ScalarType::Int32 => DataType::Int32,
+            ScalarType::Int64 => DataType::Int64,
+            ScalarType::Float32 => DataType::Float32,
+            ScalarType::Float64 => DataType::Float64,
+            ScalarType::Numeric { precision, scale } => match precision {
+                Some(p) => DataType::Decimal128(*p, scale.unwrap_or(0) as i8),
+                None => DataType::Decimal128(38, 10),
+            },
+            ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => DataType::Utf8,
+            ScalarType::Bytea => DataType::Binary,
+            ScalarType::Date => DataType::Date32,
+            ScalarType::Time => DataType::Time64(TimeUnit::Microsecond),
+            ScalarType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ScalarType::TimestampTz => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
+            }
+            ScalarType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            ScalarType::Jsonb => jsonb_arrow_type(),
+            ScalarType::Uuid => DataType::FixedSizeBinary(16),
+        }
+    }
+
+    /// The SQL type for an Arrow type that DataFusion's planner produced.
+    pub fn from_arrow(data_type: &DataType) -> Result<ScalarType, String> {
+        Ok(match data_type {
+            DataType::Boolean => ScalarType::Bool,
+            DataType::Int8 | DataType::Int16 | DataType::UInt8 => ScalarType::Int16,
+            DataType::Int32 | DataType::UInt16 => ScalarType::Int32,
+            DataType::Int64 | DataType::UInt32 => ScalarType::Int64,
+            DataType::UInt64 => ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            DataType::Float16 | DataType::Float32 => ScalarType::Float32,
+            DataType::Float64 => ScalarType::Float64,
+            DataType::Decimal32(p, s)
+            | DataType::Decimal64(p, s)
+            | DataType::Decimal128(p, s)
+            | DataType::Decimal256(p, s) => {
+                if *p == 38 && *s == 10 {
+                    ScalarType::Numeric {
+                        precision: None,
+                        scale: None,
+                    }
+                } else {
+                    ScalarType::Numeric {
+                        precision: Some(*p),
+                        scale: Some((*s).max(0) as u8),
+                    }
+                }
+            }
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
+                ScalarType::Text
+            }
+            t if *t == jsonb_arrow_type() => ScalarType::Jsonb,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ScalarType::Bytea,
+            DataType::FixedSizeBinary(16) => ScalarType::Uuid,
+            DataType::Date32 | DataType::Date64 => ScalarType::Date,
+            DataType::Time32(_) | DataType::Time64(_) => ScalarType::Time,
+            DataType::Timestamp(_, None) => ScalarType::Timestamp,
+            DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz,
+            DataType::Interval(_) | DataType::Duration(_) => ScalarType::Interval,
+            other => return Err(format!("type {other} is not supported")),
+        })
+    }
+}
+
+/// One column of a relation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ColumnDesc {
+    /// The column name.
+    pub name: String,
+    /// The column type.
+    pub typ: ScalarType,
+    /// Whether the column may hold `NULL`.
+    pub nullable: bool,
+}
+
+/// The schema of a relation: its columns in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct RelationDesc {
+    /// The columns.
+    pub columns: Vec<ColumnDesc>,
+}
+
+impl RelationDesc {
+    /// The arity of the relation.
+    pub fn arity(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The Arrow schema DataFusion plans against.
+    pub fn to_arrow_schema(&self) -> datafusion_common::arrow::datatypes::Schema {
+        use datafusion_common::arrow::datatypes::Field;
+        datafusion_common::arrow::datatypes::Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.typ.to_arrow(), c.nullable))
+                .collect::<Vec<_>>(),
+        )
+    }
+}

@@ -1,0 +1,124 @@
+//! [`PlanError`]: a statement that cannot be planned.
+
+use crate::repr::SqlState;
+
+/// A statement that cannot be parsed or planned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// The SQL does not parse.
+    #[error("{0}")]
+    Syntax(String),
+    /// A relation that does not exist.
+    #[error("{kind} \"{name}\" does not exist")]
+    UnknownItem {
+        /// `relation`, `table`, `view`, ...
+        kind: &'static str,
+        /// The name as written.
+        name: String,
+    },
+    /// A column that does not exist.
+    #[error("column {0} does not exist")]
+    UnknownColumn(String),
+    /// A function that does not exist.
+    #[error("function {0} does not exist")]
+    UnknownFunction(String),
+    /// A name already in use.
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists {
+        /// `table`, `view`, ...
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Operand types that do not fit.
+    #[error("{0}")]
+    TypeMismatch(String),
+    /// A construct Freshet does not support yet.
+    #[error("{0} not supported")]
+    Unsupported(String),
+    /// An object of the wrong kind for the statement.
+    #[error("{0}")]
+    WrongObjectType(String),
+    /// Dependent objects block a DROP.
+    #[error("cannot drop {name} because other objects depend on it")]
+    DependentObjects {
+        /// The object.
+        name: String,
+    },
+    /// A semantic error DataFusion reported while planning.
+    #[error("{0}")]
+    Planning(String),
+    /// An invalid value for a parameter or option.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// A constraint or column definition problem.
+    #[error("{0}")]
+    InvalidDefinition(String),
+    /// A bug in Freshet.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PlanError {
+    /// The SQLSTATE this error reports.
+    pub fn code(&self) -> SqlState {
+        match self {
+            PlanError::Syntax(_) => SqlState::SYNTAX_ERROR,
+            PlanError::UnknownItem { .. } => SqlState::UNDEFINED_TABLE,
+            PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
+            PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
+            PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
+            PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
+            PlanError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+            PlanError::WrongObjectType(_) => SqlState::WRONG_OBJECT_TYPE,
+            PlanError::DependentObjects { .. } => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+            PlanError::Planning(_) => SqlState::SYNTAX_ERROR,
+            PlanError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
+            PlanError::InvalidDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
+            PlanError::Internal(_) => SqlState::INTERNAL_ERROR,
+        }
+    }
+
+    /// Classifies an error DataFusion's planner reported.
+    pub fn from_datafusion(e: datafusion_common::DataFusionError) -> PlanError {
+        use datafusion_common::DataFusionError as D;
+        let text = crate::expr::func::clean_datafusion_error(&e.to_string());
+        match e.find_root() {
+            D::NotImplemented(m) => {
+                PlanError::Unsupported(crate::expr::func::clean_datafusion_error(m))
+            }
+            D::SQL(..) => PlanError::Syntax(text),
+            D::SchemaError(se, _) => {
+                use datafusion_common::SchemaError as S;
+                match se.as_ref() {
+                    S::FieldNotFound { field, .. } => {
+                        PlanError::UnknownColumn(format!("\"{}\"", field.name()))
+                    }
+                    S::AmbiguousReference { field } => PlanError::Planning(format!(
+                        "column reference \"{}\" is ambiguous",
+                        field.name()
+                    )),
+                    _ => PlanError::Planning(text),
+                }
+            }
+            _ => {
+                if text.contains("table") && text.contains("not found") {
+                    PlanError::UnknownItem {
+                        kind: "relation",
+                        name: text,
+                    }
+                } else if let Some(rest) = text.split("nvalid function '").nth(1) {
+                    let name = rest.split('\'').next().unwrap_or(rest);
+                    PlanError::UnknownFunction(name.to_string())
+                } else if text.contains("Cannot") && text.contains("coerce")
+                    || text.contains("cannot be cast")
+                    || text.contains("No function matches")
+                {
+                    PlanError::TypeMismatch(text)
+                } else {
+                    PlanError::Planning(text)
+                }
+            }
+        }
+    }
+}

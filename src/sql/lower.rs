@@ -1,0 +1,682 @@
+//! Lowering DataFusion's optimized [`LogicalPlan`] into Freshet's
+//! [`RelationExpr`], and DataFusion [`Expr`]s into [`ScalarExpr`]s.
+//!
+//! A construct without a lowering fails with `0A000` naming it: never a
+//! wrong answer.
+
+use std::sync::Arc;
+
+use datafusion_common::{DFSchema, ScalarValue};
+use datafusion_expr::expr::{
+    AggregateFunction, Alias, Case, Cast, InList, Like, ScalarFunction, TryCast,
+};
+use datafusion_expr::logical_plan::{Distinct, FetchType, JoinType, SkipType};
+use datafusion_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, TableSource};
+
+use crate::expr::func::{BinaryFunc, ExternalFunc, UnaryFunc, VariadicFunc, scalar_to_datum};
+use crate::expr::relation::TableFunc;
+use crate::expr::{AggregateExpr, AggregateFunc, JoinKind, RelationExpr, ScalarExpr, SortKey};
+use crate::repr::{Datum, Row, ScalarType};
+
+use super::PlanError;
+use super::plan::{CatalogTableSource, TableFunctionSource};
+
+/// The part of a one-shot query applied to its result rows, outside the
+/// dataflow: ordering, offset, limit and a final projection.
+#[derive(Clone, Debug, Default)]
+pub struct Finishing {
+    /// The order of the output rows.
+    pub order_by: Vec<SortKey>,
+    /// Rows to skip.
+    pub offset: usize,
+    /// Rows to return, if limited.
+    pub limit: Option<usize>,
+    /// Expressions over the dataflow's rows that form the output rows, if
+    /// not the rows themselves.
+    pub project: Option<Vec<ScalarExpr>>,
+}
+
+/// Lowers a plan for a one-shot query: the top ORDER BY/LIMIT become a
+/// [`Finishing`], the rest a dataflow.
+pub fn lower_query(plan: &LogicalPlan) -> Result<(RelationExpr, Finishing), PlanError> {
+    let mut finishing = Finishing::default();
+    let mut plan = plan;
+    // Peel Projection? → Limit? → Sort? off the top.
+    let mut project = None;
+    if let LogicalPlan::Projection(p) = plan
+        && matches!(
+            p.input.as_ref(),
+            LogicalPlan::Sort(_) | LogicalPlan::Limit(_)
+        )
+    {
+        let schema = p.input.schema();
+        project = Some(
+            p.expr
+                .iter()
+                .map(|e| lower_expr(e, schema))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        plan = p.input.as_ref();
+    }
+    if let LogicalPlan::Limit(l) = plan {
+        finishing.offset = skip_of(l)?;
+        finishing.limit = fetch_of(l)?;
+        plan = l.input.as_ref();
+    }
+    if let LogicalPlan::Sort(s) = plan {
+        let schema = s.input.schema();
+        finishing.order_by = sort_keys(&s.expr, schema)?;
+        if let Some(f) = s.fetch {
+            finishing.limit = Some(finishing.limit.map_or(f, |l| l.min(f)));
+        }
+        plan = s.input.as_ref();
+    }
+    finishing.project = project;
+    Ok((lower(plan)?, finishing))
+}
+
+fn skip_of(l: &datafusion_expr::logical_plan::Limit) -> Result<usize, PlanError> {
+    match l.get_skip_type().map_err(PlanError::from_datafusion)? {
+        SkipType::Literal(n) => Ok(n),
+        SkipType::UnsupportedExpr => Err(PlanError::Unsupported("non-constant OFFSET".into())),
+    }
+}
+
+fn fetch_of(l: &datafusion_expr::logical_plan::Limit) -> Result<Option<usize>, PlanError> {
+    match l.get_fetch_type().map_err(PlanError::from_datafusion)? {
+        FetchType::Literal(n) => Ok(n),
+        FetchType::UnsupportedExpr => Err(PlanError::Unsupported("non-constant LIMIT".into())),
+    }
+}
+
+fn sort_keys(
+    exprs: &[datafusion_expr::SortExpr],
+    schema: &DFSchema,
+) -> Result<Vec<SortKey>, PlanError> {
+    exprs
+        .iter()
+        .map(|s| {
+            Ok(SortKey {
+                expr: lower_expr(&s.expr, schema)?,
+                asc: s.asc,
+                nulls_first: s.nulls_first,
+            })
+        })
+        .collect()
+}
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T, PlanError> {
+    Err(PlanError::Unsupported(what.into()))
+}
+
+/// Lowers a plan into a dataflow plan (ORDER BY without LIMIT is dropped:
+/// a maintained relation has no order).
+pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
+    Ok(match plan {
+        LogicalPlan::Projection(p) => {
+            let input = lower(&p.input)?;
+            let schema = p.input.schema();
+            let arity = schema.fields().len();
+            let exprs = p
+                .expr
+                .iter()
+                .map(|e| lower_expr(e, schema))
+                .collect::<Result<Vec<_>, _>>()?;
+            let projection = (arity..arity + exprs.len()).collect();
+            RelationExpr::mfp(input, exprs, vec![], projection)
+        }
+        LogicalPlan::Filter(f) => {
+            let input = lower(&f.input)?;
+            let schema = f.input.schema();
+            let arity = schema.fields().len();
+            let predicate = lower_expr(&f.predicate, schema)?;
+            RelationExpr::mfp(input, vec![], split_and(predicate), (0..arity).collect())
+        }
+        LogicalPlan::TableScan(scan) => {
+            if let Some(f) = scan.source.downcast_ref::<TableFunctionSource>() {
+                let empty = DFSchema::empty();
+                let args = f
+                    .args
+                    .iter()
+                    .map(|a| lower_expr(a, &empty))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let args = args
+                    .into_iter()
+                    .map(|a| a.cast(ScalarType::Int64))
+                    .collect();
+                let series = RelationExpr::FlatMap {
+                    input: Box::new(RelationExpr::unit()),
+                    func: f.func.clone(),
+                    exprs: args,
+                };
+                return Ok(match &scan.projection {
+                    Some(p) if p.is_empty() => RelationExpr::mfp(series, vec![], vec![], vec![]),
+                    _ => series,
+                });
+            }
+            let Some(source) = scan.source.downcast_ref::<CatalogTableSource>() else {
+                return Err(PlanError::Internal(format!(
+                    "unknown table source for {}",
+                    scan.table_name
+                )));
+            };
+            let base = match &source.item.view {
+                Some(view) => view.clone(),
+                None => RelationExpr::Get {
+                    id: source.item.id,
+                    name: source.item.name.clone(),
+                },
+            };
+            let arity = source.item.desc.arity();
+            let projection = scan
+                .projection
+                .clone()
+                .unwrap_or_else(|| (0..arity).collect());
+            let mut expr = base;
+            if !scan.filters.is_empty() {
+                let full =
+                    DFSchema::try_from_qualified_schema(scan.table_name.clone(), &source.schema())
+                        .map_err(PlanError::from_datafusion)?;
+                let preds = scan
+                    .filters
+                    .iter()
+                    .map(|f| lower_expr(f, &full))
+                    .collect::<Result<Vec<_>, _>>()?;
+                expr = RelationExpr::mfp(expr, vec![], preds, (0..arity).collect());
+            }
+            if projection != (0..arity).collect::<Vec<_>>() {
+                expr = RelationExpr::mfp(expr, vec![], vec![], projection);
+            }
+            if let Some(fetch) = scan.fetch {
+                expr = RelationExpr::TopK {
+                    input: Box::new(expr),
+                    order_by: vec![],
+                    limit: Some(fetch),
+                    offset: 0,
+                };
+            }
+            expr
+        }
+        LogicalPlan::SubqueryAlias(a) => lower(&a.input)?,
+        LogicalPlan::Subquery(s) => lower(&s.subquery)?,
+        LogicalPlan::EmptyRelation(e) => {
+            if e.produce_one_row {
+                RelationExpr::Constant {
+                    rows: vec![(Row::empty(), 1)],
+                    arity: 0,
+                }
+            } else {
+                RelationExpr::Constant {
+                    rows: vec![],
+                    arity: e.schema.fields().len(),
+                }
+            }
+        }
+        LogicalPlan::Values(v) => {
+            let empty = DFSchema::empty();
+            let arity = v.schema.fields().len();
+            let mut constant_rows = Vec::new();
+            let mut all_constant = true;
+            let mut rows = Vec::new();
+            for row in &v.values {
+                let exprs = row
+                    .iter()
+                    .map(|e| lower_expr(e, &empty))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if exprs.iter().all(|e| matches!(e, ScalarExpr::Literal(_))) {
+                    constant_rows.push((
+                        Row(exprs
+                            .iter()
+                            .map(|e| match e {
+                                ScalarExpr::Literal(d) => d.clone(),
+                                _ => Datum::Null,
+                            })
+                            .collect()),
+                        1,
+                    ));
+                } else {
+                    all_constant = false;
+                }
+                rows.push(exprs);
+            }
+            if all_constant {
+                RelationExpr::Constant {
+                    rows: constant_rows,
+                    arity,
+                }
+            } else {
+                // Expressions that may fail at runtime (say 1/0) are evaluated
+                // in the dataflow, so their errors surface like any other.
+                RelationExpr::Union {
+                    inputs: rows
+                        .into_iter()
+                        .map(|exprs| {
+                            RelationExpr::mfp(
+                                RelationExpr::unit(),
+                                exprs,
+                                vec![],
+                                (0..arity).collect(),
+                            )
+                        })
+                        .collect(),
+                }
+            }
+        }
+        LogicalPlan::Union(u) => {
+            let mut inputs = Vec::new();
+            for i in &u.inputs {
+                inputs.push(lower(i)?);
+            }
+            RelationExpr::Union { inputs }
+        }
+        LogicalPlan::Distinct(Distinct::All(input)) => RelationExpr::Distinct {
+            input: Box::new(lower(input)?),
+        },
+        LogicalPlan::Distinct(Distinct::On(_)) => return unsupported("DISTINCT ON"),
+        LogicalPlan::Sort(s) => {
+            let input = lower(&s.input)?;
+            match s.fetch {
+                None => input,
+                Some(fetch) => RelationExpr::TopK {
+                    input: Box::new(input),
+                    order_by: sort_keys(&s.expr, s.input.schema())?,
+                    limit: Some(fetch),
+                    offset: 0,
+                },
+            }
+        }
+        LogicalPlan::Limit(l) => {
+            let offset = skip_of(l)?;
+            let limit = fetch_of(l)?;
+            let (input, order_by) = match l.input.as_ref() {
+                LogicalPlan::Sort(s) => (lower(&s.input)?, sort_keys(&s.expr, s.input.schema())?),
+                other => (lower(other)?, vec![]),
+            };
+            RelationExpr::TopK {
+                input: Box::new(input),
+                order_by,
+                limit,
+                offset,
+            }
+        }
+        LogicalPlan::Aggregate(a) => lower_aggregate(a)?,
+        LogicalPlan::Join(j) => lower_join(j)?,
+        LogicalPlan::Unnest(_) => return unsupported("UNNEST"),
+        LogicalPlan::Window(_) => return unsupported("window functions"),
+        LogicalPlan::RecursiveQuery(_) => return unsupported("WITH RECURSIVE"),
+        LogicalPlan::Repartition(r) => lower(&r.input)?,
+        LogicalPlan::Extension(e) => return unsupported(format!("plan node {}", e.node.name())),
+        other => return unsupported(format!("{} in a query", other.display())),
+    })
+}
+
+/// Splits a conjunction into its conjuncts.
+fn split_and(e: ScalarExpr) -> Vec<ScalarExpr> {
+    match e {
+        ScalarExpr::CallBinary {
+            func: BinaryFunc::And,
+            left,
+            right,
+        } => {
+            let mut out = split_and(*left);
+            out.extend(split_and(*right));
+            out
+        }
+        other => vec![other],
+    }
+}
+
+fn lower_aggregate(
+    a: &datafusion_expr::logical_plan::Aggregate,
+) -> Result<RelationExpr, PlanError> {
+    let schema = a.input.schema();
+    let input = lower(&a.input)?;
+    let mut group_key = Vec::new();
+    for g in &a.group_expr {
+        if matches!(g, Expr::GroupingSet(_)) {
+            return unsupported("GROUPING SETS, ROLLUP and CUBE");
+        }
+        group_key.push(lower_expr(g, schema)?);
+    }
+    let mut aggregates = Vec::new();
+    let out_fields = a.schema.fields();
+    for (i, e) in a.aggr_expr.iter().enumerate() {
+        let e = strip_alias(e);
+        let Expr::AggregateFunction(AggregateFunction { func, params }) = e else {
+            return unsupported(format!("aggregate expression {e}"));
+        };
+        if !params.order_by.is_empty() {
+            return unsupported("ORDER BY in an aggregate");
+        }
+        let name = func.name().to_lowercase();
+        let args = params
+            .args
+            .iter()
+            .map(|x| lower_expr(x, schema))
+            .collect::<Result<Vec<_>, _>>()?;
+        let is_star = args.is_empty()
+            || (name == "count"
+                && params.args.len() == 1
+                && matches!(&params.args[0], Expr::Literal(v, _) if !v.is_null()));
+        let agg_func = match name.as_str() {
+            "count" if is_star && !params.distinct => AggregateFunc::CountStar,
+            "count" => AggregateFunc::Count,
+            "sum" => AggregateFunc::Sum,
+            "avg" | "mean" => AggregateFunc::Avg,
+            "min" => AggregateFunc::Min,
+            "max" => AggregateFunc::Max,
+            "bool_and" => AggregateFunc::BoolAnd,
+            "bool_or" => AggregateFunc::BoolOr,
+            "string_agg" => AggregateFunc::StringAgg,
+            other => return unsupported(format!("aggregate function {other}")),
+        };
+        let exprs = if agg_func == AggregateFunc::CountStar {
+            vec![]
+        } else {
+            args
+        };
+        let filter = params
+            .filter
+            .as_ref()
+            .map(|f| lower_expr(f, schema))
+            .transpose()?;
+        let field = &out_fields[a.group_expr.len() + i];
+        let output_type =
+            ScalarType::from_arrow(field.data_type()).map_err(PlanError::Unsupported)?;
+        aggregates.push(AggregateExpr {
+            func: agg_func,
+            exprs,
+            distinct: params.distinct,
+            filter,
+            output_type,
+        });
+    }
+    Ok(RelationExpr::Reduce {
+        input: Box::new(input),
+        global: group_key.is_empty(),
+        group_key,
+        aggregates,
+    })
+}
+
+fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, PlanError> {
+    if j.null_aware {
+        return unsupported("NOT IN with a subquery that may produce NULL");
+    }
+    let (mut left_plan, mut right_plan) = (&j.left, &j.right);
+    let (kind, swap) = match j.join_type {
+        JoinType::Inner => (JoinKind::Inner, false),
+        JoinType::Left => (JoinKind::LeftOuter, false),
+        JoinType::Right => (JoinKind::RightOuter, false),
+        JoinType::Full => (JoinKind::FullOuter, false),
+        JoinType::LeftSemi => (JoinKind::LeftSemi, false),
+        JoinType::LeftAnti => (JoinKind::LeftAnti, false),
+        JoinType::RightSemi => (JoinKind::LeftSemi, true),
+        JoinType::RightAnti => (JoinKind::LeftAnti, true),
+        JoinType::LeftMark | JoinType::RightMark => {
+            return unsupported("EXISTS or IN subqueries under OR");
+        }
+    };
+    let mut on = j.on.clone();
+    if swap {
+        std::mem::swap(&mut left_plan, &mut right_plan);
+        on = on.into_iter().map(|(l, r)| (r, l)).collect();
+    }
+    let left_schema = left_plan.schema();
+    let right_schema = right_plan.schema();
+    let left_arity = left_schema.fields().len();
+    let right_arity = right_schema.fields().len();
+    let mut left_keys = Vec::new();
+    let mut right_keys = Vec::new();
+    for (l, r) in &on {
+        left_keys.push(lower_expr(l, left_schema)?);
+        right_keys.push(lower_expr(r, right_schema)?);
+    }
+    let joined = left_schema
+        .join(right_schema)
+        .map_err(PlanError::from_datafusion)?;
+    let filter = j
+        .filter
+        .as_ref()
+        .map(|f| lower_expr(f, &joined))
+        .transpose()?;
+    Ok(RelationExpr::Join {
+        left: Box::new(lower(left_plan)?),
+        right: Box::new(lower(right_plan)?),
+        kind,
+        left_keys,
+        right_keys,
+        null_equal: j.null_equality == datafusion_common::NullEquality::NullEqualsNull,
+        filter,
+        left_arity,
+        right_arity,
+    })
+}
+
+fn strip_alias(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(Alias { expr, .. }) => strip_alias(expr),
+        other => other,
+    }
+}
+
+/// Lowers a DataFusion expression over `schema` into a [`ScalarExpr`].
+pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> {
+    let lower = |x: &Expr| lower_expr(x, schema);
+    Ok(match e {
+        Expr::Alias(Alias { expr, .. }) => lower(expr)?,
+        Expr::Column(c) => {
+            let i = schema
+                .index_of_column(c)
+                .map_err(|_| PlanError::UnknownColumn(format!("\"{}\"", c.name)))?;
+            ScalarExpr::Column(i)
+        }
+        Expr::Literal(v, _) => ScalarExpr::Literal(literal(v)?),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let func = match op {
+                Operator::Eq => BinaryFunc::Eq,
+                Operator::NotEq => BinaryFunc::NotEq,
+                Operator::Lt => BinaryFunc::Lt,
+                Operator::LtEq => BinaryFunc::LtEq,
+                Operator::Gt => BinaryFunc::Gt,
+                Operator::GtEq => BinaryFunc::GtEq,
+                Operator::Plus => BinaryFunc::Add,
+                Operator::Minus => BinaryFunc::Sub,
+                Operator::Multiply => BinaryFunc::Mul,
+                Operator::Divide => BinaryFunc::Div,
+                Operator::Modulo => BinaryFunc::Mod,
+                Operator::And => BinaryFunc::And,
+                Operator::Or => BinaryFunc::Or,
+                Operator::IsDistinctFrom => BinaryFunc::IsDistinctFrom,
+                Operator::IsNotDistinctFrom => BinaryFunc::IsNotDistinctFrom,
+                Operator::StringConcat => BinaryFunc::Concat,
+                Operator::LikeMatch => BinaryFunc::Like {
+                    negated: false,
+                    case_insensitive: false,
+                },
+                Operator::ILikeMatch => BinaryFunc::Like {
+                    negated: false,
+                    case_insensitive: true,
+                },
+                Operator::NotLikeMatch => BinaryFunc::Like {
+                    negated: true,
+                    case_insensitive: false,
+                },
+                Operator::NotILikeMatch => BinaryFunc::Like {
+                    negated: true,
+                    case_insensitive: true,
+                },
+                other => return unsupported(format!("operator {other}")),
+            };
+            lower(left)?.call_binary(lower(right)?, func)
+        }
+        Expr::Like(Like {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            case_insensitive,
+        }) => {
+            if escape_char.is_some_and(|c| c != '\\') {
+                return unsupported("LIKE with a custom ESCAPE character");
+            }
+            lower(expr)?.call_binary(
+                lower(pattern)?,
+                BinaryFunc::Like {
+                    negated: *negated,
+                    case_insensitive: *case_insensitive,
+                },
+            )
+        }
+        Expr::Not(x) => lower(x)?.call_unary(UnaryFunc::Not),
+        Expr::IsNull(x) => lower(x)?.call_unary(UnaryFunc::IsNull),
+        Expr::IsNotNull(x) => lower(x)?.call_unary(UnaryFunc::IsNotNull),
+        Expr::IsTrue(x) => lower(x)?.call_unary(UnaryFunc::IsTrue),
+        Expr::IsFalse(x) => lower(x)?.call_unary(UnaryFunc::IsFalse),
+        Expr::IsNotTrue(x) => lower(x)?.call_unary(UnaryFunc::IsNotTrue),
+        Expr::IsNotFalse(x) => lower(x)?.call_unary(UnaryFunc::IsNotFalse),
+        Expr::IsUnknown(x) => lower(x)?.call_unary(UnaryFunc::IsNull),
+        Expr::IsNotUnknown(x) => lower(x)?.call_unary(UnaryFunc::IsNotNull),
+        Expr::Negative(x) => lower(x)?.call_unary(UnaryFunc::Neg),
+        Expr::Between(b) => {
+            let x = lower(&b.expr)?;
+            let both = x
+                .clone()
+                .call_binary(lower(&b.low)?, BinaryFunc::GtEq)
+                .call_binary(
+                    x.call_binary(lower(&b.high)?, BinaryFunc::LtEq),
+                    BinaryFunc::And,
+                );
+            if b.negated {
+                both.call_unary(UnaryFunc::Not)
+            } else {
+                both
+            }
+        }
+        Expr::Case(Case {
+            expr,
+            when_then_expr,
+            else_expr,
+        }) => {
+            let operand = expr.as_ref().map(|x| lower(x)).transpose()?;
+            let mut result = match else_expr {
+                Some(x) => lower(x)?,
+                None => ScalarExpr::null(),
+            };
+            for (when, then) in when_then_expr.iter().rev() {
+                let mut cond = lower(when)?;
+                if let Some(op) = &operand {
+                    cond = op.clone().call_binary(cond, BinaryFunc::Eq);
+                }
+                result = ScalarExpr::If {
+                    cond: Box::new(cond),
+                    then: Box::new(lower(then)?),
+                    els: Box::new(result),
+                };
+            }
+            result
+        }
+        Expr::Cast(Cast { expr, field }) => {
+            let to = ScalarType::from_arrow(field.data_type()).map_err(PlanError::Unsupported)?;
+            lower(expr)?.cast(to)
+        }
+        Expr::TryCast(TryCast { .. }) => return unsupported("TRY_CAST"),
+        Expr::InList(InList {
+            expr,
+            list,
+            negated,
+        }) => {
+            let mut exprs = vec![lower(expr)?];
+            for x in list {
+                exprs.push(lower(x)?);
+            }
+            ScalarExpr::CallVariadic {
+                func: VariadicFunc::InList { negated: *negated },
+                exprs,
+            }
+        }
+        Expr::ScalarFunction(ScalarFunction { func, args }) => {
+            let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
+            let name = func.name().to_lowercase();
+            let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
+                (a.len() == 1).then(|| a.remove(0).call_unary(f))
+            };
+            let native = match name.as_str() {
+                "coalesce" => Some(ScalarExpr::CallVariadic {
+                    func: VariadicFunc::Coalesce,
+                    exprs: lowered.clone(),
+                }),
+                "greatest" => Some(ScalarExpr::CallVariadic {
+                    func: VariadicFunc::Greatest,
+                    exprs: lowered.clone(),
+                }),
+                "least" => Some(ScalarExpr::CallVariadic {
+                    func: VariadicFunc::Least,
+                    exprs: lowered.clone(),
+                }),
+                "nullif" if lowered.len() == 2 => Some(ScalarExpr::CallVariadic {
+                    func: VariadicFunc::NullIf,
+                    exprs: lowered.clone(),
+                }),
+                "concat" => Some(ScalarExpr::CallVariadic {
+                    func: VariadicFunc::Concat,
+                    exprs: lowered.clone(),
+                }),
+                "lower" => unary(UnaryFunc::Lower, lowered.clone()),
+                "upper" => unary(UnaryFunc::Upper, lowered.clone()),
+                "abs" => unary(UnaryFunc::Abs, lowered.clone()),
+                "character_length" | "char_length" | "length" => {
+                    unary(UnaryFunc::CharLength, lowered.clone())
+                }
+                _ => None,
+            };
+            match native {
+                Some(n) => n,
+                None => {
+                    let arg_types = args
+                        .iter()
+                        .map(|a| a.get_type(schema))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(PlanError::from_datafusion)?;
+                    let return_type = e.get_type(schema).map_err(PlanError::from_datafusion)?;
+                    if func.signature().volatility == datafusion_expr::Volatility::Volatile {
+                        return unsupported(format!("volatile function {name}"));
+                    }
+                    ScalarExpr::External(Arc::new(ExternalFunc {
+                        udf: func.clone(),
+                        args: lowered,
+                        arg_types,
+                        return_type,
+                    }))
+                }
+            }
+        }
+        Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => {
+            return unsupported("this form of subquery");
+        }
+        Expr::Placeholder(p) => {
+            return Err(PlanError::InvalidParameter(format!(
+                "there is no parameter {}",
+                p.id
+            )));
+        }
+        Expr::AggregateFunction(_) => return unsupported("aggregate function in this position"),
+        Expr::WindowFunction(_) => return unsupported("window functions"),
+        Expr::SimilarTo(_) => return unsupported("SIMILAR TO"),
+        other => return unsupported(format!("expression {other}")),
+    })
+}
+
+fn literal(v: &ScalarValue) -> Result<Datum, PlanError> {
+    scalar_to_datum(v).map_err(|e| PlanError::Unsupported(e.to_string()))
+}
+
+/// Builds a `generate_series` flat map: used when the planner meets the
+/// table function in FROM.
+pub fn generate_series(input: RelationExpr, args: Vec<ScalarExpr>) -> RelationExpr {
+    RelationExpr::FlatMap {
+        input: Box::new(input),
+        func: TableFunc::GenerateSeries,
+        exprs: args,
+    }
+}

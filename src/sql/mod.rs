@@ -1,0 +1,16 @@
+//! The SQL layer: parsing statements (with Freshet's extensions to
+//! sqlparser's grammar), planning queries with DataFusion's planner and
+//! optimizer, and lowering DataFusion's logical plan into [`crate::expr`].
+//!
+//! * [`parse`]: statement splitting and Freshet-specific statements
+//!   (`SUBSCRIBE`, `CREATE SOURCE ... FROM LOAD GENERATOR`, `SHOW ...`).
+//! * [`plan`]: DataFusion planning against the catalog.
+//! * [`lower`]: DataFusion `LogicalPlan` → [`crate::expr::RelationExpr`].
+
+pub mod error;
+pub mod lower;
+pub mod parse;
+pub mod plan;
+pub mod types;
+
+pub use error::PlanError;

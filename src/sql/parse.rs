@@ -1,0 +1,489 @@
+//! Statement parsing: sqlparser's PostgreSQL dialect, plus the statements
+//! Freshet adds (Materialize's syntax): `SUBSCRIBE`, `SHOW <objects>`,
+//! `CREATE SOURCE ... FROM LOAD GENERATOR`, `CREATE DEFAULT INDEX`,
+//! `COPY (SUBSCRIBE ...) TO STDOUT`.
+
+use sqlparser::ast::{ObjectName, Query, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
+
+use super::PlanError;
+
+/// A parsed statement.
+#[derive(Debug, Clone)]
+pub enum FreshetStatement {
+    /// A statement sqlparser understands.
+    Sql(Box<Statement>),
+    /// `SUBSCRIBE ...`.
+    Subscribe(SubscribeStatement),
+    /// `COPY (SUBSCRIBE ...) TO STDOUT`.
+    CopySubscribe(SubscribeStatement),
+    /// `COPY (query) TO STDOUT` or `COPY t TO STDOUT`.
+    CopyQuery(Box<Query>),
+    /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS | SOURCES | INDEXES | COLUMNS FROM x | CREATE ...`.
+    Show(ShowStatement),
+    /// `CREATE SOURCE name FROM LOAD GENERATOR ...`.
+    CreateLoadGenerator(LoadGeneratorStatement),
+    /// `DROP SOURCE [IF EXISTS] names [CASCADE | RESTRICT]`.
+    DropSource {
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// The sources.
+        names: Vec<ObjectName>,
+        /// `CASCADE`.
+        cascade: bool,
+    },
+    /// `CREATE DEFAULT INDEX [IF NOT EXISTS] [name] ON obj`.
+    CreateDefaultIndex {
+        /// The index name, if given.
+        name: Option<ObjectName>,
+        /// The indexed object.
+        on: ObjectName,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+    },
+}
+
+/// `SUBSCRIBE [TO] obj | (query) [WITH (SNAPSHOT = b, PROGRESS = b)] [AS OF t]`.
+#[derive(Debug, Clone)]
+pub struct SubscribeStatement {
+    /// What to subscribe to.
+    pub relation: SubscribeRelation,
+    /// Emit the contents at the start (default true).
+    pub snapshot: bool,
+    /// Emit progress rows (default false).
+    pub progress: bool,
+    /// The first timestamp.
+    pub as_of: Option<u64>,
+}
+
+/// What a SUBSCRIBE reads.
+#[derive(Debug, Clone)]
+pub enum SubscribeRelation {
+    /// A named object.
+    Name(ObjectName),
+    /// A query.
+    Query(Box<Query>),
+}
+
+/// A SHOW statement over catalog objects.
+#[derive(Debug, Clone)]
+pub enum ShowStatement {
+    /// `SHOW TABLES`.
+    Tables,
+    /// `SHOW VIEWS`.
+    Views,
+    /// `SHOW MATERIALIZED VIEWS`.
+    MaterializedViews,
+    /// `SHOW SOURCES`.
+    Sources,
+    /// `SHOW INDEXES [ON|FROM|IN obj]`.
+    Indexes(Option<ObjectName>),
+    /// `SHOW COLUMNS FROM obj`.
+    Columns(ObjectName),
+    /// `SHOW CREATE TABLE|VIEW|MATERIALIZED VIEW|SOURCE|INDEX obj`.
+    Create(ObjectName),
+}
+
+/// The load generator kinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadGeneratorKind {
+    /// `COUNTER`: one row per tick, 1, 2, 3, ...
+    Counter,
+    /// `AUCTION`: Materialize's auction schema.
+    Auction,
+}
+
+/// `CREATE SOURCE name FROM LOAD GENERATOR kind [(TICK INTERVAL 'i', ...)] [FOR ALL TABLES]`.
+#[derive(Debug, Clone)]
+pub struct LoadGeneratorStatement {
+    /// The source name.
+    pub name: ObjectName,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// The generator.
+    pub kind: LoadGeneratorKind,
+    /// The tick interval, in milliseconds.
+    pub tick_ms: u64,
+    /// `UP TO n`: stop after n ticks.
+    pub up_to: Option<u64>,
+    /// The random seed.
+    pub seed: u64,
+}
+
+fn syntax(e: ParserError) -> PlanError {
+    let s = e.to_string();
+    let s = s.strip_prefix("sql parser error: ").unwrap_or(&s);
+    PlanError::Syntax(s.to_string())
+}
+
+/// Parses a string of `;`-separated statements.
+pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let mut out = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token().token == Token::EOF {
+            break;
+        }
+        out.push(parse_one(&mut parser).map_err(syntax)?);
+        if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
+            let t = parser.peek_token();
+            return Err(PlanError::Syntax(format!(
+                "syntax error at or near \"{}\"",
+                t.token
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn word_is(t: &Token, w: &str) -> bool {
+    matches!(t, Token::Word(word) if word.value.eq_ignore_ascii_case(w))
+}
+
+fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
+    let t0 = parser.peek_token().token;
+    let t1 = parser.peek_nth_token(1).token;
+    let t2 = parser.peek_nth_token(2).token;
+    if word_is(&t0, "SUBSCRIBE") {
+        parser.next_token();
+        return parse_subscribe(parser).map(FreshetStatement::Subscribe);
+    }
+    if word_is(&t0, "COPY") && t1 == Token::LParen && word_is(&t2, "SUBSCRIBE") {
+        parser.next_token();
+        parser.next_token();
+        parser.next_token();
+        let s = parse_subscribe(parser)?;
+        parser.expect_token(&Token::RParen)?;
+        expect_to_stdout(parser)?;
+        return Ok(FreshetStatement::CopySubscribe(s));
+    }
+    if word_is(&t0, "COPY") && t1 == Token::LParen {
+        parser.next_token();
+        parser.next_token();
+        let q = parser.parse_query()?;
+        parser.expect_token(&Token::RParen)?;
+        expect_to_stdout(parser)?;
+        return Ok(FreshetStatement::CopyQuery(q));
+    }
+    if word_is(&t0, "SHOW") {
+        if let Some(show) = parse_show(parser)? {
+            return Ok(FreshetStatement::Show(show));
+        }
+    }
+    if word_is(&t0, "CREATE") && word_is(&t1, "SOURCE") {
+        parser.next_token();
+        parser.next_token();
+        return parse_create_source(parser).map(FreshetStatement::CreateLoadGenerator);
+    }
+    if word_is(&t0, "DROP") && word_is(&t1, "SOURCE") {
+        parser.next_token();
+        parser.next_token();
+        let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let names = parser.parse_comma_separated(|p| p.parse_object_name(false))?;
+        let cascade = parser.parse_keyword(Keyword::CASCADE);
+        if !cascade {
+            let _ = parser.parse_keyword(Keyword::RESTRICT);
+        }
+        return Ok(FreshetStatement::DropSource {
+            if_exists,
+            names,
+            cascade,
+        });
+    }
+    if word_is(&t0, "CREATE") && word_is(&t1, "DEFAULT") && word_is(&t2, "INDEX") {
+        parser.next_token();
+        parser.next_token();
+        parser.next_token();
+        let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = if parser.parse_keyword(Keyword::ON) {
+            None
+        } else {
+            let n = parser.parse_object_name(false)?;
+            parser.expect_keyword(Keyword::ON)?;
+            Some(n)
+        };
+        let on = parser.parse_object_name(false)?;
+        return Ok(FreshetStatement::CreateDefaultIndex {
+            name,
+            on,
+            if_not_exists,
+        });
+    }
+    Ok(FreshetStatement::Sql(Box::new(parser.parse_statement()?)))
+}
+
+fn expect_to_stdout(parser: &mut Parser) -> Result<(), ParserError> {
+    parser.expect_keyword(Keyword::TO)?;
+    parser.expect_keyword(Keyword::STDOUT)?;
+    // Options such as WITH (FORMAT text) are accepted and ignored when they
+    // ask for the text format.
+    if parser.parse_keyword(Keyword::WITH) {
+        parser.expect_token(&Token::LParen)?;
+        let mut depth = 1;
+        while depth > 0 {
+            match parser.next_token().token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                Token::Word(w)
+                    if w.value.eq_ignore_ascii_case("binary")
+                        || w.value.eq_ignore_ascii_case("csv") =>
+                {
+                    return Err(ParserError::ParserError(
+                        "COPY TO STDOUT supports only the text format".into(),
+                    ));
+                }
+                Token::EOF => {
+                    return Err(ParserError::ParserError("unexpected end of input".into()));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_subscribe(parser: &mut Parser) -> Result<SubscribeStatement, ParserError> {
+    let _ = parser.parse_keyword(Keyword::TO);
+    let relation = if parser.consume_token(&Token::LParen) {
+        let q = parser.parse_query()?;
+        parser.expect_token(&Token::RParen)?;
+        SubscribeRelation::Query(q)
+    } else {
+        SubscribeRelation::Name(parser.parse_object_name(false)?)
+    };
+    let mut s = SubscribeStatement {
+        relation,
+        snapshot: true,
+        progress: false,
+        as_of: None,
+    };
+    loop {
+        if parser.parse_keyword(Keyword::WITH) {
+            parser.expect_token(&Token::LParen)?;
+            loop {
+                let name = parser.parse_identifier()?.value.to_uppercase();
+                let value = if parser.consume_token(&Token::Eq)
+                    || matches!(parser.peek_token().token, Token::Word(_))
+                {
+                    match parser.next_token().token {
+                        Token::Word(w) => match w.value.to_lowercase().as_str() {
+                            "true" | "on" => true,
+                            "false" | "off" => false,
+                            other => {
+                                return Err(ParserError::ParserError(format!(
+                                    "invalid value for {name}: {other}"
+                                )));
+                            }
+                        },
+                        other => {
+                            return Err(ParserError::ParserError(format!(
+                                "invalid value for {name}: {other}"
+                            )));
+                        }
+                    }
+                } else {
+                    true
+                };
+                match name.as_str() {
+                    "SNAPSHOT" => s.snapshot = value,
+                    "PROGRESS" => s.progress = value,
+                    other => {
+                        return Err(ParserError::ParserError(format!(
+                            "unrecognized SUBSCRIBE option {other}"
+                        )));
+                    }
+                }
+                if !parser.consume_token(&Token::Comma) {
+                    break;
+                }
+            }
+            parser.expect_token(&Token::RParen)?;
+        } else if parser.parse_keywords(&[Keyword::AS, Keyword::OF]) {
+            s.as_of = Some(parser.parse_literal_uint()?);
+        } else {
+            break;
+        }
+    }
+    Ok(s)
+}
+
+fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError> {
+    let t1 = parser.peek_nth_token(1).token;
+    let t2 = parser.peek_nth_token(2).token;
+    let simple = |w: &str| word_is(&t1, w);
+    let show = if simple("TABLES") {
+        Some((2, ShowStatement::Tables))
+    } else if simple("VIEWS") {
+        Some((2, ShowStatement::Views))
+    } else if simple("MATERIALIZED") && word_is(&t2, "VIEWS") {
+        Some((3, ShowStatement::MaterializedViews))
+    } else if simple("SOURCES") {
+        Some((2, ShowStatement::Sources))
+    } else {
+        None
+    };
+    if let Some((n, s)) = show {
+        for _ in 0..n {
+            parser.next_token();
+        }
+        return Ok(Some(s));
+    }
+    if simple("INDEXES") || simple("INDEX") {
+        parser.next_token();
+        parser.next_token();
+        let on = if parser
+            .parse_one_of_keywords(&[Keyword::ON, Keyword::FROM, Keyword::IN])
+            .is_some()
+        {
+            Some(parser.parse_object_name(false)?)
+        } else {
+            None
+        };
+        return Ok(Some(ShowStatement::Indexes(on)));
+    }
+    if simple("COLUMNS") {
+        parser.next_token();
+        parser.next_token();
+        let _ = parser.parse_one_of_keywords(&[Keyword::FROM, Keyword::IN]);
+        return Ok(Some(ShowStatement::Columns(
+            parser.parse_object_name(false)?,
+        )));
+    }
+    if simple("CREATE") {
+        parser.next_token();
+        parser.next_token();
+        let _ = parser.parse_keyword(Keyword::MATERIALIZED);
+        if parser
+            .parse_one_of_keywords(&[
+                Keyword::TABLE,
+                Keyword::VIEW,
+                Keyword::SOURCE,
+                Keyword::INDEX,
+            ])
+            .is_none()
+        {
+            return Err(ParserError::ParserError(
+                "expected TABLE, VIEW, MATERIALIZED VIEW, SOURCE or INDEX after SHOW CREATE".into(),
+            ));
+        }
+        return Ok(Some(ShowStatement::Create(
+            parser.parse_object_name(false)?,
+        )));
+    }
+    Ok(None)
+}
+
+fn parse_create_source(parser: &mut Parser) -> Result<LoadGeneratorStatement, ParserError> {
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    parser.expect_keyword(Keyword::FROM)?;
+    let t = parser.next_token().token;
+    if !word_is(&t, "LOAD") {
+        return Err(ParserError::ParserError(
+            "only LOAD GENERATOR sources are supported so far (Kafka and PostgreSQL sources are planned)".into(),
+        ));
+    }
+    let t = parser.next_token().token;
+    if !word_is(&t, "GENERATOR") {
+        return Err(ParserError::ParserError(
+            "expected GENERATOR after LOAD".into(),
+        ));
+    }
+    let kind = match parser.next_token().token {
+        Token::Word(w) if w.value.eq_ignore_ascii_case("COUNTER") => LoadGeneratorKind::Counter,
+        Token::Word(w) if w.value.eq_ignore_ascii_case("AUCTION") => LoadGeneratorKind::Auction,
+        other => {
+            return Err(ParserError::ParserError(format!(
+                "unsupported load generator {other}"
+            )));
+        }
+    };
+    let mut stmt = LoadGeneratorStatement {
+        name,
+        if_not_exists,
+        kind,
+        tick_ms: 1000,
+        up_to: None,
+        seed: 0,
+    };
+    if parser.consume_token(&Token::LParen) {
+        loop {
+            let w1 = parser.parse_identifier()?.value.to_uppercase();
+            match w1.as_str() {
+                "TICK" => {
+                    let w2 = parser.parse_identifier()?.value.to_uppercase();
+                    if w2 != "INTERVAL" {
+                        return Err(ParserError::ParserError(
+                            "expected INTERVAL after TICK".into(),
+                        ));
+                    }
+                    let _ = parser.consume_token(&Token::Eq);
+                    let text = parser.parse_literal_string()?;
+                    stmt.tick_ms = parse_interval_ms(&text)?;
+                }
+                "UP" => {
+                    parser.expect_keyword(Keyword::TO)?;
+                    let _ = parser.consume_token(&Token::Eq);
+                    stmt.up_to = Some(parser.parse_literal_uint()?);
+                }
+                "SEED" => {
+                    let _ = parser.consume_token(&Token::Eq);
+                    stmt.seed = parser.parse_literal_uint()?;
+                }
+                other => {
+                    return Err(ParserError::ParserError(format!(
+                        "unrecognized load generator option {other}"
+                    )));
+                }
+            }
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        parser.expect_token(&Token::RParen)?;
+    }
+    if parser.parse_keyword(Keyword::FOR) {
+        parser.expect_keyword(Keyword::ALL)?;
+        let t = parser.next_token().token;
+        if !word_is(&t, "TABLES") {
+            return Err(ParserError::ParserError(
+                "expected TABLES after FOR ALL".into(),
+            ));
+        }
+    }
+    Ok(stmt)
+}
+
+/// Parses a simple interval such as `100ms`, `1s`, `2 seconds`.
+fn parse_interval_ms(text: &str) -> Result<u64, ParserError> {
+    let t = text.trim().to_lowercase();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| ParserError::ParserError(format!("invalid TICK INTERVAL '{text}'")))?;
+    let ms = match unit.trim() {
+        "ms" | "millisecond" | "milliseconds" => n,
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000.0,
+        other => {
+            return Err(ParserError::ParserError(format!(
+                "invalid TICK INTERVAL unit '{other}'"
+            )));
+        }
+    };
+    if ms < 1.0 {
+        return Err(ParserError::ParserError(
+            "TICK INTERVAL must be at least 1ms".into(),
+        ));
+    }
+    Ok(ms as u64)
+}

@@ -1,0 +1,314 @@
+//! Planning with DataFusion: a [`ContextProvider`] over Freshet's catalog,
+//! DataFusion's SQL planner, analyzer (type coercion) and optimizer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use datafusion_common::arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{Result as DfResult, TableReference};
+use datafusion_expr::planner::{ContextProvider, ExprPlanner};
+use datafusion_expr::{
+    AggregateUDF, HigherOrderUDF, LogicalPlan, ScalarUDF, TableSource, WindowUDF,
+};
+use datafusion_optimizer::{Analyzer, Optimizer, OptimizerContext};
+use datafusion_sql::planner::{ParserOptions, SqlToRel};
+use sqlparser::ast::Statement;
+
+use crate::expr::{GlobalId, RelationExpr};
+use crate::repr::RelationDesc;
+
+use super::PlanError;
+
+/// What planning needs to know about a catalog item.
+#[derive(Clone, Debug)]
+pub struct ResolvedItem {
+    /// The item's id.
+    pub id: GlobalId,
+    /// Its name.
+    pub name: String,
+    /// Its schema.
+    pub desc: RelationDesc,
+    /// For a (non-materialized) view: its plan, inlined where it is read.
+    pub view: Option<RelationExpr>,
+}
+
+/// A table function in FROM, as DataFusion's planner sees it.
+#[derive(Debug)]
+pub struct TableFunctionSource {
+    /// The function.
+    pub func: crate::expr::relation::TableFunc,
+    /// Its (constant) arguments.
+    pub args: Vec<datafusion_expr::Expr>,
+    schema: SchemaRef,
+}
+
+impl TableSource for TableFunctionSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// Name resolution, implemented by the catalog.
+pub trait Resolver: Send + Sync {
+    /// Resolves a possibly-qualified relation name.
+    fn resolve(&self, name: &TableReference) -> Option<ResolvedItem>;
+}
+
+/// A catalog item as DataFusion's planner sees it: a schema and an id.
+#[derive(Debug)]
+pub struct CatalogTableSource {
+    /// The resolved item.
+    pub item: ResolvedItem,
+    schema: SchemaRef,
+}
+
+impl TableSource for CatalogTableSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+struct Functions {
+    scalars: HashMap<String, Arc<ScalarUDF>>,
+    aggregates: HashMap<String, Arc<AggregateUDF>>,
+    planners: Vec<Arc<dyn ExprPlanner>>,
+    options: ConfigOptions,
+}
+
+static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
+    let mut scalars = HashMap::new();
+    for f in datafusion_functions::all_default_functions() {
+        scalars.insert(f.name().to_string(), f.clone());
+        for alias in f.aliases() {
+            scalars.insert(alias.clone(), f.clone());
+        }
+    }
+    let mut aggregates = HashMap::new();
+    for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+        aggregates.insert(f.name().to_string(), f.clone());
+        for alias in f.aliases() {
+            aggregates.insert(alias.clone(), f.clone());
+        }
+    }
+    let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+        Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+        Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+        Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+        Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+    ];
+    let mut options = ConfigOptions::default();
+    options.sql_parser.dialect = datafusion_common::config::Dialect::PostgreSQL;
+    options.sql_parser.parse_float_as_decimal = true;
+    options.sql_parser.enable_ident_normalization = true;
+    options.optimizer.skip_failed_rules = false;
+    // Every scalar subquery becomes a join that the dataflow maintains.
+    options
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery = false;
+    options.execution.time_zone = Some("+00:00".into());
+    Functions {
+        scalars,
+        aggregates,
+        planners,
+        options,
+    }
+});
+
+/// A [`ContextProvider`] over a [`Resolver`].
+pub struct PlanContext<'a> {
+    resolver: &'a dyn Resolver,
+}
+
+impl<'a> PlanContext<'a> {
+    /// A context resolving names through `resolver`.
+    pub fn new(resolver: &'a dyn Resolver) -> Self {
+        PlanContext { resolver }
+    }
+}
+
+impl ContextProvider for PlanContext<'_> {
+    fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
+        match self.resolver.resolve(&name) {
+            Some(item) => {
+                let schema = Arc::new(item.desc.to_arrow_schema());
+                Ok(Arc::new(CatalogTableSource { item, schema }))
+            }
+            None => Err(datafusion_common::DataFusionError::Plan(format!(
+                "relation \"{}\" does not exist",
+                name.table()
+            ))),
+        }
+    }
+
+    fn get_table_function_source(
+        &self,
+        name: &str,
+        args: Vec<datafusion_expr::Expr>,
+    ) -> DfResult<Arc<dyn TableSource>> {
+        match name.to_lowercase().as_str() {
+            "generate_series" => {
+                if !(2..=3).contains(&args.len()) {
+                    return Err(datafusion_common::DataFusionError::Plan(
+                        "function generate_series takes 2 or 3 arguments".into(),
+                    ));
+                }
+                let schema = Arc::new(datafusion_common::arrow::datatypes::Schema::new(vec![
+                    Field::new("generate_series", DataType::Int64, false),
+                ]));
+                Ok(Arc::new(TableFunctionSource {
+                    func: crate::expr::relation::TableFunc::GenerateSeries,
+                    args,
+                    schema,
+                }))
+            }
+            other => Err(datafusion_common::DataFusionError::NotImplemented(format!(
+                "table function {other}"
+            ))),
+        }
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &FUNCTIONS.planners
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        FUNCTIONS.scalars.get(name).cloned()
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
+        None
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        FUNCTIONS.aggregates.get(name).cloned()
+    }
+
+    fn get_window_meta(&self, _name: &str) -> Option<Arc<WindowUDF>> {
+        None
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn get_variable_field(&self, _variable_names: &[String]) -> Option<FieldRef> {
+        None::<Arc<Field>>
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &FUNCTIONS.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        FUNCTIONS.scalars.keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        FUNCTIONS.aggregates.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+fn parser_options() -> ParserOptions {
+    ParserOptions {
+        parse_float_as_decimal: true,
+        enable_ident_normalization: true,
+        support_varchar_with_length: true,
+        enable_options_value_normalization: false,
+        collect_spans: false,
+        map_string_types_to_utf8view: false,
+        default_null_ordering: datafusion_sql::planner::NullOrdering::NullsMax,
+    }
+}
+
+/// Plans a statement (a query, or DML whose source DataFusion plans) into an
+/// analyzed but unoptimized logical plan.
+pub fn plan_statement(
+    resolver: &dyn Resolver,
+    statement: Statement,
+) -> Result<LogicalPlan, PlanError> {
+    let context = PlanContext::new(resolver);
+    let planner = SqlToRel::new_with_options(&context, parser_options());
+    let plan = planner
+        .sql_statement_to_plan(statement)
+        .map_err(PlanError::from_datafusion)?;
+    Ok(plan)
+}
+
+/// Plans and optimizes a query.
+pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<LogicalPlan, PlanError> {
+    let plan = plan_statement(resolver, statement)?;
+    optimize(plan)
+}
+
+/// Runs DataFusion's analyzer (type coercion, subquery checks) and optimizer
+/// (decorrelation, predicate pushdown, projection pruning, simplification).
+pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    let analyzed = Analyzer::new()
+        .execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
+        .map_err(PlanError::from_datafusion)?;
+    let config = OptimizerContext::new_with_config_options(Arc::new(FUNCTIONS.options.clone()))
+        .with_skip_failing_rules(false);
+    // DataFusion's expression simplifier folds constants with Arrow's
+    // arithmetic, which wraps on overflow: `i64::MAX + 1` would become a
+    // wrong answer instead of an error. Freshet evaluates every expression
+    // itself, so the rule is left out.
+    let rules = Optimizer::new()
+        .rules
+        .into_iter()
+        .filter(|r| r.name() != "simplify_expressions")
+        .collect();
+    Optimizer::with_rules(rules)
+        .optimize(analyzed, &config, |_, _| {})
+        .map_err(PlanError::from_datafusion)
+}
+
+/// The output schema of a plan, as Freshet types.
+pub fn plan_desc(plan: &LogicalPlan) -> Result<RelationDesc, PlanError> {
+    let schema = plan.schema();
+    let mut columns = Vec::new();
+    for field in schema.fields() {
+        let typ = crate::repr::ScalarType::from_arrow(field.data_type())
+            .map_err(PlanError::Unsupported)?;
+        columns.push(crate::repr::ColumnDesc {
+            name: column_name(field.name()),
+            typ,
+            nullable: field.is_nullable(),
+        });
+    }
+    Ok(RelationDesc { columns })
+}
+
+/// PostgreSQL's name for an output column that DataFusion named after its
+/// expression: `sum(t.v)` is `sum`, `t.k` is `k`, other expressions are
+/// `?column?`.
+fn column_name(name: &str) -> String {
+    let is_ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if is_ident(name) {
+        return name.to_string();
+    }
+    if let Some((func, _)) = name.split_once('(')
+        && is_ident(func)
+        && name.ends_with(')')
+    {
+        return match func.to_lowercase().as_str() {
+            "cast" | "try_cast" => "?column?".to_string(),
+            f => f.to_string(),
+        };
+    }
+    if let Some((qualifier, column)) = name.rsplit_once('.')
+        && is_ident(column)
+        && qualifier.split('.').all(is_ident)
+    {
+        return column.to_string();
+    }
+    "?column?".to_string()
+}

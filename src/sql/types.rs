@@ -1,0 +1,98 @@
+//! SQL type names (sqlparser's [`DataType`]) → [`ScalarType`].
+
+use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
+
+use crate::repr::ScalarType;
+
+use super::PlanError;
+
+fn char_len(l: &Option<CharacterLength>) -> Option<u32> {
+    match l {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length as u32),
+        _ => None,
+    }
+}
+
+/// The Freshet type a column definition or cast names.
+pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
+    Ok(match t {
+        DataType::Bool | DataType::Boolean => ScalarType::Bool,
+        DataType::SmallInt(_) | DataType::Int2(_) => ScalarType::Int16,
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => ScalarType::Int32,
+        DataType::BigInt(_) | DataType::Int8(_) => ScalarType::Int64,
+        DataType::Real | DataType::Float4 => ScalarType::Float32,
+        DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 => ScalarType::Float64,
+        DataType::Float(info) => match info {
+            ExactNumberInfo::Precision(p) if *p <= 24 => ScalarType::Float32,
+            _ => ScalarType::Float64,
+        },
+        DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => match info {
+            ExactNumberInfo::None => ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            ExactNumberInfo::Precision(p) => numeric(*p, 0)?,
+            ExactNumberInfo::PrecisionAndScale(p, s) => numeric(*p, *s)?,
+        },
+        DataType::Text | DataType::String(None) => ScalarType::Text,
+        DataType::Varchar(l) | DataType::CharacterVarying(l) | DataType::CharVarying(l) => {
+            ScalarType::VarChar(char_len(l))
+        }
+        DataType::Char(l) | DataType::Character(l) => {
+            ScalarType::Char(Some(char_len(l).unwrap_or(1)))
+        }
+        DataType::Bytea => ScalarType::Bytea,
+        DataType::Date => ScalarType::Date,
+        DataType::Time(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+            return Err(PlanError::Unsupported("type time with time zone".into()));
+        }
+        DataType::Time(_, _) => ScalarType::Time,
+        DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+            ScalarType::TimestampTz
+        }
+        DataType::Timestamp(_, _) => ScalarType::Timestamp,
+        DataType::Interval { .. } => ScalarType::Interval,
+        DataType::JSONB => ScalarType::Jsonb,
+        DataType::JSON => ScalarType::Jsonb,
+        DataType::Uuid => ScalarType::Uuid,
+        DataType::Custom(name, modifiers) => {
+            let n = name.to_string().to_lowercase();
+            let n = n.trim_start_matches("pg_catalog.");
+            match n {
+                "timestamptz" => ScalarType::TimestampTz,
+                "bpchar" => {
+                    ScalarType::Char(modifiers.first().and_then(|m| m.parse().ok()).or(Some(1)))
+                }
+                "int2" => ScalarType::Int16,
+                "int4" => ScalarType::Int32,
+                "int8" => ScalarType::Int64,
+                "float4" => ScalarType::Float32,
+                "float8" => ScalarType::Float64,
+                "string" => ScalarType::Text,
+                other => {
+                    return Err(PlanError::Planning(format!(
+                        "type \"{other}\" does not exist"
+                    )));
+                }
+            }
+        }
+        other => return Err(PlanError::Unsupported(format!("type {other}"))),
+    })
+}
+
+fn numeric(p: u64, s: i64) -> Result<ScalarType, PlanError> {
+    if p == 0 || p > 38 {
+        return Err(PlanError::InvalidParameter(format!(
+            "NUMERIC precision {p} must be between 1 and 38"
+        )));
+    }
+    if s < 0 || s as u64 > p {
+        return Err(PlanError::InvalidParameter(format!(
+            "NUMERIC scale {s} must be between 0 and precision {p}"
+        )));
+    }
+    Ok(ScalarType::Numeric {
+        precision: Some(p as u8),
+        scale: Some(s as u8),
+    })
+}
