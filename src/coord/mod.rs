@@ -9,6 +9,7 @@
 
 pub mod ddl;
 pub mod error;
+pub mod peek;
 pub mod sequence;
 pub mod session;
 pub mod timestamp;

@@ -20,6 +20,7 @@ use crate::sql::plan::{optimize, plan_desc, plan_query, plan_statement};
 use crate::storage::durable::Commit;
 
 use super::ddl::item_name;
+use super::peek::{PeekPlan, apply_stages};
 use super::session::{Session, TransactionState};
 use super::{AdapterError, CoordState, Coordinator};
 
@@ -450,23 +451,45 @@ impl Coordinator {
         expr: RelationExpr,
         ts: Timestamp,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
-        if let RelationExpr::Get { id, .. } = &expr {
-            return Ok(self.compute.peek(*id, ts, None).await?);
-        }
-        let id = {
-            let mut state = self.state.lock().await;
-            let id = GlobalId(state.next_transient);
-            state.next_transient += 1;
-            id
+        let mut state = self.state.lock().await;
+        let plan = PeekPlan::new(expr, &state.catalog);
+        let transient = match &plan {
+            PeekPlan::Dataflow(_) => {
+                let id = GlobalId(state.next_transient);
+                state.next_transient += 1;
+                Some(id)
+            }
+            PeekPlan::Fast { .. } => None,
         };
-        self.compute.send(Command::CreateDataflow {
-            id,
-            plan: expr,
-            key: None,
-        });
-        let result = self.compute.peek(id, ts, None).await;
-        self.compute.send(Command::Drop { id });
-        Ok(result?)
+        drop(state);
+        self.run_peek(plan, transient, ts).await
+    }
+
+    /// Answers a planned peek at `ts`.
+    async fn run_peek(
+        self: &Arc<Self>,
+        plan: PeekPlan,
+        transient: Option<GlobalId>,
+        ts: Timestamp,
+    ) -> Result<Vec<(Row, i64)>, AdapterError> {
+        match plan {
+            PeekPlan::Fast { id, key, stages } => {
+                let rows = self.compute.peek(id, ts, key).await?;
+                Ok(apply_stages(rows, &stages)?)
+            }
+            PeekPlan::Dataflow(expr) => {
+                let id = transient
+                    .ok_or_else(|| AdapterError::Internal("transient id missing".into()))?;
+                self.compute.send(Command::CreateDataflow {
+                    id,
+                    plan: expr,
+                    key: None,
+                });
+                let result = self.compute.peek(id, ts, None).await;
+                self.compute.send(Command::Drop { id });
+                Ok(result?)
+            }
+        }
     }
 
     /// INSERT, UPDATE and DELETE: compute the changes at the current read
@@ -670,19 +693,16 @@ impl Coordinator {
         expr: RelationExpr,
         ts: Timestamp,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
-        if let RelationExpr::Get { id, .. } = &expr {
-            return Ok(self.compute.peek(*id, ts, None).await?);
-        }
-        let id = GlobalId(state.next_transient);
-        state.next_transient += 1;
-        self.compute.send(Command::CreateDataflow {
-            id,
-            plan: expr,
-            key: None,
-        });
-        let result = self.compute.peek(id, ts, None).await;
-        self.compute.send(Command::Drop { id });
-        Ok(result?)
+        let plan = PeekPlan::new(expr, &state.catalog);
+        let transient = match &plan {
+            PeekPlan::Dataflow(_) => {
+                let id = GlobalId(state.next_transient);
+                state.next_transient += 1;
+                Some(id)
+            }
+            PeekPlan::Fast { .. } => None,
+        };
+        self.run_peek(plan, transient, ts).await
     }
 
     async fn show(self: &Arc<Self>, show: ShowStatement) -> Result<ExecuteResponse, AdapterError> {
@@ -845,6 +865,27 @@ impl Coordinator {
                 finishing.limit,
                 finishing.offset
             ));
+        }
+        match PeekPlan::new(expr, &state.catalog) {
+            PeekPlan::Fast { id, key, stages } => {
+                let name = state
+                    .catalog
+                    .get(id)
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default();
+                match key {
+                    Some(k) => dataflow.push_str(&format!(
+                        "Peek: index lookup in {name} for key {}, then {} map/filter/project stage(s)\n",
+                        k.iter().map(|d| crate::repr::strconv::format(d).unwrap_or("null".into())).collect::<Vec<_>>().join(", "),
+                        stages.len()
+                    )),
+                    None => dataflow.push_str(&format!(
+                        "Peek: read of {name}, then {} map/filter/project stage(s)\n",
+                        stages.len()
+                    )),
+                }
+            }
+            PeekPlan::Dataflow(_) => dataflow.push_str("Peek: transient dataflow\n"),
         }
         let logical = format!("{}", plan.display_indent());
         Ok(ExecuteResponse::Rows {

@@ -25,8 +25,9 @@
 //!   organization as its user, a random balance).
 //! * Every tick `n` inserts auction `n` (a random seller, an item from a
 //!   small list, `end_time` = the tick's timestamp + 10 seconds) and
-//!   [`AUCTION_BIDS_PER_TICK`] bids with ids `(n - 1) * AUCTION_BIDS_PER_TICK
-//!   + 1 ..= n * AUCTION_BIDS_PER_TICK`. A bid is on an auction still open at
+//!   [`AUCTION_BIDS_PER_TICK`] bids with ids
+//!   `(n - 1) * AUCTION_BIDS_PER_TICK + 1 ..= n * AUCTION_BIDS_PER_TICK`
+//!   (contiguous across ticks). A bid is on an auction still open at
 //!   tick `n` (one of the last [`AUCTION_OPEN_TICKS`] auctions), by a user who
 //!   is not its seller, for an amount that grows with the auction's age, at
 //!   the tick's timestamp.

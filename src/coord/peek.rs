@@ -1,0 +1,171 @@
+//! Planning a one-shot read: a *fast path* reads an existing arrangement
+//! directly (a point lookup when an index's key is pinned by the query's
+//! equality predicates) and applies the remaining map/filter/project in the
+//! coordinator, with the same evaluation code a dataflow would run;
+//! everything else gets a transient dataflow.
+
+use crate::catalog::Catalog;
+use crate::compute::render::Mfp;
+use crate::expr::func::BinaryFunc;
+use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
+use crate::repr::{Datum, Row};
+
+/// How a one-shot read is answered.
+pub enum PeekPlan {
+    /// Read an arrangement, then apply map/filter/project stages.
+    Fast {
+        /// The arrangement to read.
+        id: GlobalId,
+        /// The index key to look up, instead of a full read.
+        key: Option<Row>,
+        /// The stages, innermost first.
+        stages: Vec<Mfp>,
+    },
+    /// Build a transient dataflow.
+    Dataflow(RelationExpr),
+}
+
+impl PeekPlan {
+    /// Chooses how to answer `expr`.
+    pub fn new(expr: RelationExpr, catalog: &Catalog) -> PeekPlan {
+        // Collect the Mfp chain down to a Get.
+        let mut stages = Vec::new();
+        let mut current = &expr;
+        let base = loop {
+            match current {
+                RelationExpr::Mfp {
+                    input,
+                    exprs,
+                    predicates,
+                    projection,
+                } => {
+                    stages.push(Mfp {
+                        exprs: exprs.clone(),
+                        predicates: predicates.clone(),
+                        projection: projection.clone(),
+                    });
+                    current = input;
+                }
+                RelationExpr::Get { id, .. } => break Some(*id),
+                _ => break None,
+            }
+        };
+        let Some(id) = base else {
+            return PeekPlan::Dataflow(expr);
+        };
+        stages.reverse();
+        let (id, key) = match find_index_lookup(id, &stages, catalog) {
+            Some((index, key)) => (index, Some(key)),
+            None => (id, None),
+        };
+        PeekPlan::Fast { id, key, stages }
+    }
+}
+
+/// Applies the stages to peeked rows.
+pub fn apply_stages(rows: Vec<(Row, i64)>, stages: &[Mfp]) -> Result<Vec<(Row, i64)>, EvalError> {
+    let mut out = Vec::with_capacity(rows.len());
+    'rows: for (row, diff) in rows {
+        let mut row = row;
+        for stage in stages {
+            match stage.apply(row) {
+                None => continue 'rows,
+                Some(Ok(r)) => row = r,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        out.push((row, diff));
+    }
+    Ok(out)
+}
+
+/// Finds an index on `id` whose key columns are all pinned to constants by
+/// equality predicates in `stages`; returns the index and the key to look up.
+fn find_index_lookup(id: GlobalId, stages: &[Mfp], catalog: &Catalog) -> Option<(GlobalId, Row)> {
+    // `origin[c]`: the base column that column `c` of the current stage's
+    // input is, if it is one.
+    let arity = catalog.get(id)?.desc.arity();
+    let mut origin: Vec<Option<usize>> = (0..arity).map(Some).collect();
+    // (base column, value, the type the column was cast to before the
+    // comparison, if it was).
+    let mut pinned: Vec<(usize, Datum, Option<crate::repr::ScalarType>)> = Vec::new();
+    for stage in stages {
+        let mut extended = origin.clone();
+        for e in &stage.exprs {
+            extended.push(match e {
+                ScalarExpr::Column(c) => extended.get(*c).copied().flatten(),
+                _ => None,
+            });
+        }
+        for p in &stage.predicates {
+            if let ScalarExpr::CallBinary {
+                func: BinaryFunc::Eq,
+                left,
+                right,
+            } = p
+            {
+                // `col = constant`, or `CAST(col AS t) = constant` where the
+                // planner widened the column to the constant's type.
+                let column_of = |e: &ScalarExpr| match e {
+                    ScalarExpr::Column(c) => Some((*c, None)),
+                    ScalarExpr::CallUnary {
+                        func: crate::expr::func::UnaryFunc::Cast(t),
+                        expr,
+                    } => match expr.as_ref() {
+                        ScalarExpr::Column(c) => Some((*c, Some(t.clone()))),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let ((col, cast), value) = match (column_of(left), column_of(right)) {
+                    (Some(c), None) if right.is_constant() => (c, right.as_ref()),
+                    (None, Some(c)) if left.is_constant() => (c, left.as_ref()),
+                    _ => continue,
+                };
+                if let (Some(Some(base)), Ok(d)) = (extended.get(col), value.eval(&[]))
+                    && !d.is_null()
+                {
+                    pinned.push((*base, d, cast));
+                }
+            }
+        }
+        origin = stage
+            .projection
+            .iter()
+            .map(|c| extended.get(*c).copied().flatten())
+            .collect();
+    }
+    if pinned.is_empty() {
+        return None;
+    }
+    for index in catalog.indexes_on(id) {
+        let info = index.index.as_ref()?;
+        let mut key = Vec::new();
+        for k in &info.key {
+            let ScalarExpr::Column(c) = k else { break };
+            let Some((_, d, cast)) = pinned.iter().find(|(base, _, _)| base == c) else {
+                break;
+            };
+            // The key's datum must have the column's type for the lookup
+            // to find it; where the column was cast for the comparison, the
+            // value must survive the round trip (2.5 is no integer key).
+            let typ = &index.desc.columns.get(*c)?.typ;
+            let Ok(k) = crate::expr::func::cast(d.clone(), typ) else {
+                break;
+            };
+            if let Some(t) = cast {
+                match crate::expr::func::cast(k.clone(), t) {
+                    Ok(back)
+                        if crate::expr::func::compare(&back, d).ok()
+                            == Some(std::cmp::Ordering::Equal) => {}
+                    _ => break,
+                }
+            }
+            key.push(k);
+        }
+        if key.len() == info.key.len() {
+            return Some((index.id, Row(key)));
+        }
+    }
+    None
+}
