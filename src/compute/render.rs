@@ -276,11 +276,18 @@ impl Mfp {
                 Err(e) => return Some(Err(e)),
             }
         }
-        Some(Ok(Row(self
-            .projection
-            .iter()
-            .map(|c| datums[*c].clone())
-            .collect())))
+        let mut out = Vec::with_capacity(self.projection.len());
+        for c in &self.projection {
+            match datums.get(*c) {
+                Some(d) => out.push(d.clone()),
+                None => {
+                    return Some(Err(EvalError::Internal(format!(
+                        "projection of missing column {c}"
+                    ))));
+                }
+            }
+        }
+        Some(Ok(Row(out)))
     }
 }
 
@@ -339,7 +346,13 @@ fn render_join<'s>(
     let with_match = |side: OkCollection<'s>, columns: std::ops::Range<usize>| {
         let keys = matched
             .clone()
-            .map(move |r| Row(r.0[columns.clone()].to_vec()))
+            .map(move |r| {
+                Row(r
+                    .0
+                    .get(columns.clone())
+                    .map(|s| s.to_vec())
+                    .unwrap_or_default())
+            })
             .map(|r| (r, ()))
             .reduce(|_k, _v, out: &mut Vec<((), Diff)>| out.push(((), 1)))
             .map(|(r, ())| r);

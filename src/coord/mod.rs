@@ -13,6 +13,7 @@ pub mod peek;
 pub mod sequence;
 pub mod session;
 pub mod timestamp;
+pub mod txn;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -267,6 +267,29 @@ impl Coordinator {
     ) -> Result<ExecuteResponse, AdapterError> {
         match stmt {
             FreshetStatement::Sql(s) => self.execute_sql(session, *s, sql).await,
+            FreshetStatement::Declare { name, statement } => {
+                self.declare(session, name, *statement).await
+            }
+            FreshetStatement::Fetch {
+                name,
+                count,
+                timeout,
+            } => self.fetch(session, &name, count, timeout).await,
+            FreshetStatement::Close { name } => {
+                match name {
+                    Some(n) => {
+                        if session.cursors.remove(&n).is_none() {
+                            return Err(AdapterError::Variable {
+                                code: crate::repr::SqlState::INVALID_CURSOR_NAME,
+                                message: format!("cursor \"{n}\" does not exist"),
+                            });
+                        }
+                    }
+                    None => session.cursors.clear(),
+                }
+                Ok(ExecuteResponse::command("CLOSE CURSOR"))
+            }
+            _ if !session.pending_writes.is_empty() => Err(write_only()),
             FreshetStatement::Show(show) => self.show(show).await,
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {
@@ -298,9 +321,19 @@ impl Coordinator {
         sql: &str,
     ) -> Result<ExecuteResponse, AdapterError> {
         match stmt {
+            Statement::Query(_)
+            | Statement::CreateTable(_)
+            | Statement::CreateView(_)
+            | Statement::CreateIndex(_)
+            | Statement::Drop { .. }
+            | Statement::Explain { .. }
+                if !session.pending_writes.is_empty() =>
+            {
+                Err(write_only())
+            }
             Statement::Query(_) => self.query(stmt).await,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
-                self.dml(stmt).await
+                self.dml(session, stmt).await
             }
             Statement::CreateTable(_) | Statement::CreateView(_) | Statement::CreateIndex(_) => {
                 self.clone()
@@ -325,20 +358,28 @@ impl Coordinator {
                 self.drop_objects(kind, if_exists, &names, cascade).await
             }
             Statement::StartTransaction { .. } => {
-                session.transaction = TransactionState::InTransaction;
+                if session.transaction == TransactionState::Idle {
+                    session.transaction = TransactionState::InTransaction;
+                }
                 Ok(ExecuteResponse::TransactionStart)
             }
             Statement::Commit { .. } => {
-                let tag = if session.transaction == TransactionState::Failed {
+                let failed = session.transaction == TransactionState::Failed;
+                let result = if failed {
+                    Ok(())
+                } else {
+                    self.commit_pending(session).await
+                };
+                session.end_transaction();
+                result?;
+                Ok(ExecuteResponse::TransactionEnd(if failed {
                     "ROLLBACK"
                 } else {
                     "COMMIT"
-                };
-                session.transaction = TransactionState::Idle;
-                Ok(ExecuteResponse::TransactionEnd(tag))
+                }))
             }
             Statement::Rollback { .. } => {
-                session.transaction = TransactionState::Idle;
+                session.end_transaction();
                 Ok(ExecuteResponse::TransactionEnd("ROLLBACK"))
             }
             Statement::Set(set) => {
@@ -424,6 +465,49 @@ impl Coordinator {
                 Ok(ExecuteResponse::command("DISCARD ALL"))
             }
             Statement::Explain { statement, .. } => self.explain(*statement).await,
+            Statement::Copy {
+                source,
+                to: true,
+                target: sqlparser::ast::CopyTarget::Stdout,
+                options,
+                legacy_options,
+                ..
+            } => {
+                if !options.is_empty() || !legacy_options.is_empty() {
+                    return Err(PlanError::Unsupported("COPY options".into()).into());
+                }
+                let sql = match source {
+                    sqlparser::ast::CopySource::Table {
+                        table_name,
+                        columns,
+                    } => {
+                        let cols = if columns.is_empty() {
+                            "*".to_string()
+                        } else {
+                            columns
+                                .iter()
+                                .map(|c| c.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        format!("SELECT {cols} FROM {table_name}")
+                    }
+                    sqlparser::ast::CopySource::Query(q) => q.to_string(),
+                };
+                let mut parsed = crate::sql::parse::parse_statements(&sql)?;
+                let Some(FreshetStatement::Sql(q)) = parsed.pop() else {
+                    return Err(AdapterError::Internal("COPY source did not parse".into()));
+                };
+                match self.query(*q).await? {
+                    ExecuteResponse::Rows { desc, rows } => {
+                        Ok(ExecuteResponse::CopyRows { desc, rows })
+                    }
+                    other => Ok(other),
+                }
+            }
+            Statement::Copy { .. } => {
+                Err(PlanError::Unsupported("COPY other than COPY ... TO STDOUT".into()).into())
+            }
             other => {
                 Err(PlanError::Unsupported(format!("statement {}", statement_kind(&other))).into())
             }
@@ -495,7 +579,11 @@ impl Coordinator {
     /// INSERT, UPDATE and DELETE: compute the changes at the current read
     /// timestamp, commit them durably, then write them at a new timestamp,
     /// all under the coordinator lock so no other write interleaves.
-    async fn dml(self: &Arc<Self>, stmt: Statement) -> Result<ExecuteResponse, AdapterError> {
+    async fn dml(
+        self: &Arc<Self>,
+        session: &mut Session,
+        stmt: Statement,
+    ) -> Result<ExecuteResponse, AdapterError> {
         let mut state = self.state.lock().await;
         let (table, updates, tag) = match &stmt {
             Statement::Insert(insert) => {
@@ -616,6 +704,11 @@ impl Coordinator {
                 let mut updates = Vec::new();
                 for (r, d) in rows {
                     if is_update {
+                        if r.0.len() != 2 * arity {
+                            return Err(AdapterError::Internal(
+                                "UPDATE row has the wrong width".into(),
+                            ));
+                        }
                         let old = Row(r.0[..arity].to_vec());
                         let mut new = Vec::with_capacity(arity);
                         for (i, datum) in r.0[arity..].iter().enumerate() {
@@ -627,7 +720,7 @@ impl Coordinator {
                         updates.push((old, -d));
                         updates.push((check_row(&table, new)?, d));
                     } else {
-                        updates.push((Row(r.0[..arity].to_vec()), -d));
+                        updates.push((Row(r.0.get(..arity).unwrap_or_default().to_vec()), -d));
                     }
                 }
                 (table, updates, if is_update { "UPDATE" } else { "DELETE" })
@@ -639,7 +732,29 @@ impl Coordinator {
             .filter(|(_, d)| *d > 0 || tag == "DELETE")
             .map(|(_, d)| d.abs())
             .sum();
-        let affected = if tag == "UPDATE" { affected } else { affected };
+        if session.transaction == TransactionState::InTransaction {
+            // Writes in an explicit transaction wait for COMMIT. UPDATE and
+            // DELETE compute from committed data, so they may not follow
+            // earlier writes of the same transaction to the same table.
+            if tag != "INSERT 0"
+                && session
+                    .pending_writes
+                    .iter()
+                    .any(|(id, _, _)| *id == table.id)
+            {
+                return Err(PlanError::Unsupported(format!(
+                    "{tag} of a table that this transaction already changed"
+                ))
+                .into());
+            }
+            session
+                .pending_writes
+                .extend(updates.iter().map(|(r, d)| (table.id, r.clone(), *d)));
+            return Ok(ExecuteResponse::Command {
+                tag: tag.to_string(),
+                rows: Some(affected as usize),
+            });
+        }
         if !updates.is_empty() {
             let row_updates: Vec<(GlobalId, Row, i64)> = updates
                 .iter()
@@ -894,7 +1009,7 @@ impl Coordinator {
         })
     }
 
-    async fn subscribe(
+    pub(crate) async fn subscribe(
         self: &Arc<Self>,
         s: SubscribeStatement,
         copy: bool,
@@ -968,6 +1083,14 @@ impl Coordinator {
                 transient,
             },
         }))
+    }
+}
+
+/// The error for a read or DDL in a transaction that has written.
+fn write_only() -> AdapterError {
+    AdapterError::Variable {
+        code: crate::repr::SqlState::ACTIVE_SQL_TRANSACTION,
+        message: "transaction in write-only mode".into(),
     }
 }
 

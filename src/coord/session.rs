@@ -2,9 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::repr::SqlState;
+use std::collections::VecDeque;
 
-use super::AdapterError;
+use crate::expr::GlobalId;
+use crate::repr::{Diff, RelationDesc, Row, SqlState};
+
+use super::{AdapterError, SubscribeResponse};
 
 /// The session variables clients set or read at start-up, with their
 /// defaults. Values are kept as text, as PostgreSQL reports them.
@@ -42,11 +45,42 @@ pub enum TransactionState {
 }
 
 /// One client connection's state.
-#[derive(Debug, Clone)]
 pub struct Session {
     vars: BTreeMap<String, String>,
     /// The transaction state.
     pub transaction: TransactionState,
+    /// Writes of the open transaction, applied together at COMMIT.
+    pub pending_writes: Vec<(GlobalId, Row, Diff)>,
+    /// Open cursors, by name.
+    pub cursors: BTreeMap<String, Cursor>,
+}
+
+/// An open cursor (`DECLARE`).
+pub enum Cursor {
+    /// A query's rows, not yet fetched.
+    Rows {
+        /// The schema.
+        desc: RelationDesc,
+        /// The rows left.
+        rows: VecDeque<Row>,
+    },
+    /// A running SUBSCRIBE, with rows received but not yet fetched.
+    Subscribe {
+        /// The subscribe.
+        subscribe: SubscribeResponse,
+        /// Rows received, not yet fetched.
+        buffered: VecDeque<Row>,
+    },
+}
+
+impl Cursor {
+    /// The schema of the rows FETCH returns.
+    pub fn desc(&self) -> RelationDesc {
+        match self {
+            Cursor::Rows { desc, .. } => desc.clone(),
+            Cursor::Subscribe { subscribe, .. } => subscribe.output_desc(),
+        }
+    }
 }
 
 impl Default for Session {
@@ -57,6 +91,8 @@ impl Default for Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             transaction: TransactionState::Idle,
+            pending_writes: Vec::new(),
+            cursors: BTreeMap::new(),
         }
     }
 }
@@ -138,10 +174,7 @@ impl Session {
     pub fn reset(&mut self, name: &str) -> Result<(), AdapterError> {
         let name = name.to_lowercase();
         if name == "all" {
-            *self = Session {
-                transaction: self.transaction,
-                ..Session::default()
-            };
+            self.vars = Session::default().vars;
             return Ok(());
         }
         let Some((_, default)) = DEFAULT_VARIABLES.iter().find(|(k, _)| *k == name) else {
@@ -152,6 +185,14 @@ impl Session {
         };
         self.vars.insert(name, default.to_string());
         Ok(())
+    }
+
+    /// Ends the transaction: pending writes are dropped (COMMIT applies
+    /// them first) and cursors closed.
+    pub fn end_transaction(&mut self) {
+        self.transaction = TransactionState::Idle;
+        self.pending_writes.clear();
+        self.cursors.clear();
     }
 
     /// All variables, for `SHOW ALL`.

@@ -234,32 +234,20 @@ impl Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut columns: Vec<(String, ScalarType)> = vec![(
-            "mz_timestamp".into(),
-            ScalarType::Numeric {
-                precision: None,
-                scale: None,
-            },
-        )];
-        if s.progress {
-            columns.push(("mz_progressed".into(), ScalarType::Bool));
-        }
-        columns.push(("mz_diff".into(), ScalarType::Int64));
-        for c in &s.desc.columns {
-            columns.push((c.name.clone(), c.typ.clone()));
-        }
+        let desc = s.output_desc();
         if s.copy {
             client
                 .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
                     0,
-                    columns.len() as i16,
-                    vec![0; columns.len()],
+                    desc.arity() as i16,
+                    vec![0; desc.arity()],
                 )))
                 .await?;
         } else {
-            let fields = columns
+            let fields = desc
+                .columns
                 .iter()
-                .map(|(n, t)| FieldDescription::new(n.clone(), 0, 0, t.oid(), -1, -1, 0))
+                .map(|c| FieldDescription::new(c.name.clone(), 0, 0, c.typ.oid(), -1, -1, 0))
                 .collect();
             client
                 .send(PgWireBackendMessage::RowDescription(RowDescription::new(
@@ -267,78 +255,45 @@ impl Backend {
                 )))
                 .await?;
         }
-        let formats = vec![FieldFormat::Text; columns.len()];
+        let formats = vec![FieldFormat::Text; desc.arity()];
         let mut count = 0usize;
         let mut heartbeat = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             let next = tokio::select! {
-                n = s.stream.next() => n,
+                n = s.next_rows() => n,
                 _ = heartbeat.tick() => {
                     // Notice a client that went away even when no update flows.
                     client.flush().await?;
                     continue;
                 }
             };
-            let update = match next {
-                Ok(Some(u)) => u,
+            let rows = match next {
+                Ok(Some(rows)) => rows,
                 Ok(None) => break,
                 Err(e) => {
-                    let err = AdapterError::Eval(e);
                     if s.copy {
                         client
                             .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
                             .await?;
                     }
-                    return Ok(Response::Error(Box::new(error_info(&err))));
+                    return Ok(Response::Error(Box::new(error_info(&e))));
                 }
             };
-            for (row, ts, diff) in &update.updates {
-                let mut datums = vec![Datum::Numeric((*ts).into())];
-                if s.progress {
-                    datums.push(Datum::Bool(false));
-                }
-                datums.push(Datum::Int64(*diff));
-                datums.extend(row.iter().cloned());
+            for row in &rows {
                 count += 1;
                 if s.copy {
                     client
                         .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                            copy_line(&datums),
+                            copy_line(row),
                         ))))
                         .await?;
                 } else {
                     client
-                        .feed(PgWireBackendMessage::DataRow(data_row(
-                            &Row(datums),
-                            &formats,
-                        )))
-                        .await?;
-                }
-            }
-            if s.progress
-                && let Some(upper) = update.upper
-            {
-                let mut datums = vec![Datum::Numeric(upper.into()), Datum::Bool(true), Datum::Null];
-                datums.extend(s.desc.columns.iter().map(|_| Datum::Null));
-                if s.copy {
-                    client
-                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                            copy_line(&datums),
-                        ))))
-                        .await?;
-                } else {
-                    client
-                        .feed(PgWireBackendMessage::DataRow(data_row(
-                            &Row(datums),
-                            &formats,
-                        )))
+                        .feed(PgWireBackendMessage::DataRow(data_row(row, &formats)))
                         .await?;
                 }
             }
             client.flush().await?;
-            if update.upper.is_none() {
-                break;
-            }
         }
         if s.copy {
             client
@@ -407,7 +362,7 @@ impl QueryParser for Backend {
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         types: &[Option<Type>],
     ) -> PgWireResult<Option<Prepared>>
@@ -425,7 +380,12 @@ impl QueryParser for Backend {
         let Some(stmt) = statements.into_iter().next() else {
             return Ok(None);
         };
-        let (desc, inferred) = self.describe(&stmt).await;
+        let (mut desc, inferred) = self.describe(&stmt).await;
+        if let FreshetStatement::Fetch { name, .. } = &stmt {
+            let session = session_of(client);
+            let session = session.lock().await;
+            desc = session.cursors.get(name).map(|c| c.desc());
+        }
         let n = inferred.len().max(types.len()).max(max_placeholder(sql));
         let param_types = (0..n)
             .map(|i| {

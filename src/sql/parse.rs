@@ -26,6 +26,28 @@ pub enum FreshetStatement {
     Show(ShowStatement),
     /// `CREATE SOURCE name FROM LOAD GENERATOR ...`.
     CreateLoadGenerator(LoadGeneratorStatement),
+    /// `DECLARE name CURSOR [WITHOUT HOLD] FOR query | SUBSCRIBE ...`.
+    Declare {
+        /// The cursor name.
+        name: String,
+        /// What it reads.
+        statement: Box<FreshetStatement>,
+    },
+    /// `FETCH [FORWARD] [n | ALL | NEXT] [FROM | IN] name [WITH (TIMEOUT = 'interval')]`.
+    Fetch {
+        /// The cursor name.
+        name: String,
+        /// How many rows; `None` for ALL.
+        count: Option<u64>,
+        /// How long to wait for a first row of a subscribe; `None` waits
+        /// until there is one.
+        timeout: Option<std::time::Duration>,
+    },
+    /// `CLOSE name | ALL`.
+    Close {
+        /// The cursor name; `None` for ALL.
+        name: Option<String>,
+    },
     /// `DROP SOURCE [IF EXISTS] names [CASCADE | RESTRICT]`.
     DropSource {
         /// `IF EXISTS`.
@@ -180,6 +202,72 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         return parse_create_source(parser).map(FreshetStatement::CreateLoadGenerator);
     }
+    if word_is(&t0, "DECLARE") {
+        parser.next_token();
+        let name = ident_name(parser.parse_identifier()?);
+        let _ = parser.parse_keyword(Keyword::NO);
+        let _ = parser.parse_keyword(Keyword::SCROLL);
+        parser.expect_keyword(Keyword::CURSOR)?;
+        if parser.parse_keyword(Keyword::WITH) || parser.parse_keyword(Keyword::WITHOUT) {
+            parser.expect_keyword(Keyword::HOLD)?;
+        }
+        parser.expect_keyword(Keyword::FOR)?;
+        let inner = if word_is(&parser.peek_token().token, "SUBSCRIBE") {
+            parser.next_token();
+            FreshetStatement::Subscribe(parse_subscribe(parser)?)
+        } else {
+            FreshetStatement::Sql(Box::new(Statement::Query(parser.parse_query()?)))
+        };
+        return Ok(FreshetStatement::Declare {
+            name,
+            statement: Box::new(inner),
+        });
+    }
+    if word_is(&t0, "FETCH") {
+        parser.next_token();
+        let _ = parser.parse_keyword(Keyword::FORWARD);
+        let count = if parser.parse_keyword(Keyword::ALL) {
+            None
+        } else if parser.parse_keyword(Keyword::NEXT) {
+            Some(1)
+        } else if let Token::Number(_, _) = parser.peek_token().token {
+            Some(parser.parse_literal_uint()?)
+        } else {
+            Some(1)
+        };
+        let _ = parser.parse_one_of_keywords(&[Keyword::FROM, Keyword::IN]);
+        let name = ident_name(parser.parse_identifier()?);
+        let mut timeout = None;
+        if parser.parse_keyword(Keyword::WITH) {
+            parser.expect_token(&Token::LParen)?;
+            let option = parser.parse_identifier()?.value.to_lowercase();
+            if option != "timeout" {
+                return Err(ParserError::ParserError(format!(
+                    "unrecognized FETCH option {option}"
+                )));
+            }
+            let _ = parser.consume_token(&Token::Eq);
+            let text = parser.parse_literal_string()?;
+            timeout = Some(std::time::Duration::from_millis(
+                parse_interval_ms_allow_zero(&text)?,
+            ));
+            parser.expect_token(&Token::RParen)?;
+        }
+        return Ok(FreshetStatement::Fetch {
+            name,
+            count,
+            timeout,
+        });
+    }
+    if word_is(&t0, "CLOSE") {
+        parser.next_token();
+        if parser.parse_keyword(Keyword::ALL) {
+            return Ok(FreshetStatement::Close { name: None });
+        }
+        return Ok(FreshetStatement::Close {
+            name: Some(ident_name(parser.parse_identifier()?)),
+        });
+    }
     if word_is(&t0, "DROP") && word_is(&t1, "SOURCE") {
         parser.next_token();
         parser.next_token();
@@ -215,6 +303,15 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         });
     }
     Ok(FreshetStatement::Sql(Box::new(parser.parse_statement()?)))
+}
+
+/// An identifier as PostgreSQL folds it: lower case unless quoted.
+fn ident_name(ident: sqlparser::ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value
+    } else {
+        ident.value.to_lowercase()
+    }
 }
 
 fn expect_to_stdout(parser: &mut Parser) -> Result<(), ParserError> {
@@ -457,6 +554,18 @@ fn parse_create_source(parser: &mut Parser) -> Result<LoadGeneratorStatement, Pa
         }
     }
     Ok(stmt)
+}
+
+/// Parses a FETCH timeout: an interval that may be zero.
+fn parse_interval_ms_allow_zero(text: &str) -> Result<u64, ParserError> {
+    let t = text.trim();
+    if t.trim_end_matches(|c: char| c.is_alphabetic() || c.is_whitespace())
+        .parse::<f64>()
+        == Ok(0.0)
+    {
+        return Ok(0);
+    }
+    parse_interval_ms(t)
 }
 
 /// Parses a simple interval such as `100ms`, `1s`, `2 seconds`.
