@@ -90,17 +90,41 @@ impl ComputeController {
         ts: Timestamp,
         key: Option<Row>,
     ) -> Result<Vec<(Row, Diff)>, EvalError> {
-        let (tx, mut rx) = unbounded_channel::<(usize, PeekResult)>();
+        self.start_peek(id, ts, key).wait().await
+    }
+
+    /// Sends a peek and returns a handle to wait for its result. Sending
+    /// it before any later write holds compaction back at `ts`, so the
+    /// coordinator sends peeks while it still holds the lock under which it
+    /// chose `ts`.
+    pub fn start_peek(&self, id: GlobalId, ts: Timestamp, key: Option<Row>) -> PendingPeek {
+        let (tx, rx) = unbounded_channel::<(usize, PeekResult)>();
         self.send(Command::Peek {
             id,
             ts,
             key,
             reply: tx,
         });
+        PendingPeek {
+            rx,
+            workers: self.workers,
+        }
+    }
+}
+
+/// A peek sent to the workers, not yet answered.
+pub struct PendingPeek {
+    rx: UnboundedReceiver<(usize, PeekResult)>,
+    workers: usize,
+}
+
+impl PendingPeek {
+    /// Waits for every worker's shard and merges them.
+    pub async fn wait(mut self) -> Result<Vec<(Row, Diff)>, EvalError> {
         let mut rows = Vec::new();
         let mut error = None;
         for _ in 0..self.workers {
-            match rx.recv().await {
+            match self.rx.recv().await {
                 Some((_, Ok(mut r))) => rows.append(&mut r),
                 Some((_, Err(e))) => error = Some(e),
                 None => return Err(EvalError::Internal("compute worker stopped".into())),
@@ -111,7 +135,9 @@ impl ComputeController {
             None => Ok(rows),
         }
     }
+}
 
+impl ComputeController {
     /// Starts a subscribe to arrangement `id`; returns its id (for
     /// [`ComputeController::drop_subscribe`]) and a stream of complete
     /// updates.

@@ -319,18 +319,24 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
         for p in &peeks {
             new_since = new_since.min(p.ts);
         }
-        for s in subscribes.values() {
-            new_since = new_since.min(s.as_of);
-        }
+        // Subscribes need no hold: their dataflows imported the traces when
+        // created (at an `as_of` no earlier than `since`), and an imported
+        // trace keeps what its dataflow has yet to read.
         if new_since > since {
             since = new_since;
             let frontier = Antichain::from_elem(since);
             for i in installed.values_mut() {
                 i.traces.oks.set_logical_compaction(frontier.borrow());
-                i.traces.oks.set_physical_compaction(frontier.borrow());
                 i.traces.errs.set_logical_compaction(frontier.borrow());
-                i.traces.errs.set_physical_compaction(frontier.borrow());
             }
+        }
+        // Physical compaction may not pass a trace's upper (a dataflow that
+        // lags behind its inputs), or reads through that upper fail.
+        for i in installed.values_mut() {
+            let physical = physical_frontier(&mut i.traces.oks, since);
+            i.traces.oks.set_physical_compaction(physical.borrow());
+            let physical = physical_frontier(&mut i.traces.errs, since);
+            i.traces.errs.set_physical_compaction(physical.borrow());
         }
 
         // Answer the peeks whose timestamp is complete.
@@ -406,6 +412,26 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
         };
         timely.step_or_park(Some(wait));
     }
+}
+
+/// `since`, held back to the trace's upper where that is earlier; never
+/// behind the trace's current physical compaction.
+fn physical_frontier<Tr: TraceReader<Time = Timestamp>>(
+    trace: &mut Tr,
+    since: Timestamp,
+) -> Antichain<Timestamp> {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let target = match upper.first() {
+        Some(u) if *u < since => *u,
+        _ => since,
+    };
+    let current = trace
+        .get_physical_compaction()
+        .first()
+        .copied()
+        .unwrap_or(target);
+    Antichain::from_elem(target.max(current))
 }
 
 fn is_complete(trace: &mut RowTrace, ts: Timestamp) -> bool {

@@ -166,6 +166,14 @@ impl Coordinator {
         sql: &str,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
+        // What is stored is this statement alone, not the whole query string
+        // it came in (which may hold several statements).
+        let own_sql = if replay_id.is_some() {
+            sql.to_string()
+        } else {
+            stmt.to_sql()
+        };
+        let sql = own_sql.as_str();
         let replay = replay_id.is_some();
         let mut state = self.state.lock().await;
         match stmt {

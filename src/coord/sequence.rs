@@ -516,64 +516,55 @@ impl Coordinator {
 
     /// Runs a one-shot query.
     pub async fn query(self: &Arc<Self>, stmt: Statement) -> Result<ExecuteResponse, AdapterError> {
-        let (expr, finishing, desc, ts) = {
-            let state = self.state.lock().await;
-            let plan = plan_query(&state.catalog, stmt)?;
-            let desc = plan_desc(&plan)?;
-            let (expr, finishing) = lower_query(&plan)?;
-            (expr, finishing, desc, state.oracle.read_ts())
-        };
-        let rows = self.peek_expr(expr, ts).await?;
+        let mut state = self.state.lock().await;
+        let plan = plan_query(&state.catalog, stmt)?;
+        let desc = plan_desc(&plan)?;
+        let (expr, finishing) = lower_query(&plan)?;
+        let ts = state.oracle.read_ts();
+        let started = self.start_peek(&mut state, expr, ts);
+        drop(state);
+        let rows = self.finish_peek(started).await?;
         let rows = finish(rows, &finishing)?;
         Ok(ExecuteResponse::Rows { desc, rows })
     }
 
-    /// Computes `expr` at `ts`: reads an arrangement directly where the plan
-    /// is one, else through a transient dataflow.
-    async fn peek_expr(
-        self: &Arc<Self>,
-        expr: RelationExpr,
-        ts: Timestamp,
-    ) -> Result<Vec<(Row, i64)>, AdapterError> {
-        let mut state = self.state.lock().await;
-        let plan = PeekPlan::new(expr, &state.catalog);
-        let transient = match &plan {
-            PeekPlan::Dataflow(_) => {
+    /// Sends the commands that answer `expr` at `ts`: a direct read of an
+    /// arrangement where the plan allows one, else a transient dataflow.
+    /// Called under the state lock that chose `ts`, so that no later write
+    /// reaches the workers (and lets them compact past `ts`) before the
+    /// peek does.
+    fn start_peek(&self, state: &mut CoordState, expr: RelationExpr, ts: Timestamp) -> StartedPeek {
+        match PeekPlan::new(expr, &state.catalog) {
+            PeekPlan::Fast { id, key, stages } => StartedPeek {
+                pending: self.compute.start_peek(id, ts, key),
+                stages,
+                transient: None,
+            },
+            PeekPlan::Dataflow(expr) => {
                 let id = GlobalId(state.next_transient);
                 state.next_transient += 1;
-                Some(id)
-            }
-            PeekPlan::Fast { .. } => None,
-        };
-        drop(state);
-        self.run_peek(plan, transient, ts).await
-    }
-
-    /// Answers a planned peek at `ts`.
-    async fn run_peek(
-        self: &Arc<Self>,
-        plan: PeekPlan,
-        transient: Option<GlobalId>,
-        ts: Timestamp,
-    ) -> Result<Vec<(Row, i64)>, AdapterError> {
-        match plan {
-            PeekPlan::Fast { id, key, stages } => {
-                let rows = self.compute.peek(id, ts, key).await?;
-                Ok(apply_stages(rows, &stages)?)
-            }
-            PeekPlan::Dataflow(expr) => {
-                let id = transient
-                    .ok_or_else(|| AdapterError::Internal("transient id missing".into()))?;
                 self.compute.send(Command::CreateDataflow {
                     id,
                     plan: expr,
                     key: None,
                 });
-                let result = self.compute.peek(id, ts, None).await;
-                self.compute.send(Command::Drop { id });
-                Ok(result?)
+                StartedPeek {
+                    pending: self.compute.start_peek(id, ts, None),
+                    stages: Vec::new(),
+                    transient: Some(id),
+                }
             }
         }
+    }
+
+    /// Waits for a started peek, releases its transient dataflow, and
+    /// applies the remaining stages.
+    async fn finish_peek(&self, started: StartedPeek) -> Result<Vec<(Row, i64)>, AdapterError> {
+        let result = started.pending.wait().await;
+        if let Some(id) = started.transient {
+            self.compute.send(Command::Drop { id });
+        }
+        Ok(apply_stages(result?, &started.stages)?)
     }
 
     /// INSERT, UPDATE and DELETE: compute the changes at the current read
@@ -801,23 +792,15 @@ impl Coordinator {
         Ok(item.clone())
     }
 
-    /// [`Coordinator::peek_expr`] while holding the state lock.
+    /// Computes `expr` at `ts` while holding the state lock.
     async fn peek_expr_locked(
         self: &Arc<Self>,
         state: &mut CoordState,
         expr: RelationExpr,
         ts: Timestamp,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
-        let plan = PeekPlan::new(expr, &state.catalog);
-        let transient = match &plan {
-            PeekPlan::Dataflow(_) => {
-                let id = GlobalId(state.next_transient);
-                state.next_transient += 1;
-                Some(id)
-            }
-            PeekPlan::Fast { .. } => None,
-        };
-        self.run_peek(plan, transient, ts).await
+        let started = self.start_peek(state, expr, ts);
+        self.finish_peek(started).await
     }
 
     async fn show(self: &Arc<Self>, show: ShowStatement) -> Result<ExecuteResponse, AdapterError> {
@@ -1014,7 +997,7 @@ impl Coordinator {
         s: SubscribeStatement,
         copy: bool,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let (id, desc, transient, ts) = {
+        let (subscribe_id, stream, desc, transient) = {
             let mut state = self.state.lock().await;
             let ts = state.oracle.read_ts();
             let (expr, desc) = match &s.relation {
@@ -1044,8 +1027,18 @@ impl Coordinator {
                     (lower(&plan)?, plan_desc(&plan)?)
                 }
             };
-            match expr {
-                RelationExpr::Get { id, .. } => (id, desc, None, ts),
+            let as_of = match s.as_of {
+                Some(a) if a < ts => {
+                    return Err(PlanError::InvalidParameter(format!(
+                        "AS OF {a} is before the earliest readable time {ts}"
+                    ))
+                    .into());
+                }
+                Some(a) => a,
+                None => ts,
+            };
+            let (id, transient) = match expr {
+                RelationExpr::Get { id, .. } => (id, None),
                 other => {
                     let id = GlobalId(state.next_transient);
                     state.next_transient += 1;
@@ -1054,24 +1047,14 @@ impl Coordinator {
                         plan: other,
                         key: None,
                     });
-                    (id, desc, Some(id), ts)
+                    (id, Some(id))
                 }
-            }
+            };
+            // Sent under the lock that chose `as_of`: no later write can let
+            // the workers compact past it first.
+            let (subscribe_id, stream) = self.compute.subscribe(id, as_of, s.snapshot);
+            (subscribe_id, stream, desc, transient)
         };
-        let as_of = match s.as_of {
-            Some(a) if a < ts => {
-                if let Some(t) = transient {
-                    self.compute.send(Command::Drop { id: t });
-                }
-                return Err(PlanError::InvalidParameter(format!(
-                    "AS OF {a} is before the earliest readable time {ts}"
-                ))
-                .into());
-            }
-            Some(a) => a,
-            None => ts,
-        };
-        let (subscribe_id, stream) = self.compute.subscribe(id, as_of, s.snapshot);
         Ok(ExecuteResponse::Subscribe(SubscribeResponse {
             desc,
             progress: s.progress,
@@ -1084,6 +1067,13 @@ impl Coordinator {
             },
         }))
     }
+}
+
+/// A peek whose commands have been sent.
+struct StartedPeek {
+    pending: crate::compute::controller::PendingPeek,
+    stages: Vec<crate::compute::render::Mfp>,
+    transient: Option<GlobalId>,
 }
 
 /// The error for a read or DDL in a transaction that has written.

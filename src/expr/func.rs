@@ -737,6 +737,9 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         (d, T::Text | T::VarChar(_) | T::Char(_)) => {
             let s = match d {
                 Datum::String(s) => s,
+                // The text output of a boolean is t/f, but its cast to text
+                // is true/false.
+                Datum::Bool(b) => if b { "true" } else { "false" }.to_string(),
                 other => strconv::format(&other).unwrap_or_default(),
             };
             let s = match to {

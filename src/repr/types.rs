@@ -51,6 +51,9 @@ pub enum ScalarType {
     Uuid,
 }
 
+/// The Arrow field metadata key that holds a field's exact SQL type.
+pub const TYPE_METADATA_KEY: &str = "freshet.type";
+
 /// Arrow has no JSON type; `jsonb` travels through DataFusion's planner as
 /// a dictionary of `Utf8` keyed by `Int8`, which neither Freshet's types nor
 /// DataFusion's functions produce (DataFusion's string functions do produce
@@ -150,6 +153,41 @@ impl ScalarType {
         }
     }
 
+    /// An Arrow field of this type. The exact SQL type (with modifiers such
+    /// as `varchar(10)`, which Arrow types cannot tell apart) rides along in
+    /// the field's metadata, which DataFusion's planner carries through
+    /// column references and casts.
+    pub fn to_field(
+        &self,
+        name: &str,
+        nullable: bool,
+    ) -> datafusion_common::arrow::datatypes::Field {
+        // Only where the Arrow type loses information: DataFusion insists
+        // on equal metadata across the rows of a VALUES list.
+        let mut metadata = std::collections::HashMap::new();
+        if matches!(self, ScalarType::VarChar(_) | ScalarType::Char(_))
+            && let Ok(json) = serde_json::to_string(self)
+        {
+            metadata.insert(TYPE_METADATA_KEY.to_string(), json);
+        }
+        datafusion_common::arrow::datatypes::Field::new(name, self.to_arrow(), nullable)
+            .with_metadata(metadata)
+    }
+
+    /// The SQL type of an Arrow field: the exact type from its metadata when
+    /// that still describes the field's Arrow type, else from the Arrow type.
+    pub fn from_field(
+        field: &datafusion_common::arrow::datatypes::Field,
+    ) -> Result<ScalarType, String> {
+        if let Some(json) = field.metadata().get(TYPE_METADATA_KEY)
+            && let Ok(typ) = serde_json::from_str::<ScalarType>(json)
+            && typ.to_arrow() == *field.data_type()
+        {
+            return Ok(typ);
+        }
+        ScalarType::from_arrow(field.data_type())
+    }
+
     /// The SQL type for an Arrow type that DataFusion's planner produced.
     pub fn from_arrow(data_type: &DataType) -> Result<ScalarType, String> {
         Ok(match data_type {
@@ -221,11 +259,10 @@ impl RelationDesc {
 
     /// The Arrow schema DataFusion plans against.
     pub fn to_arrow_schema(&self) -> datafusion_common::arrow::datatypes::Schema {
-        use datafusion_common::arrow::datatypes::Field;
         datafusion_common::arrow::datatypes::Schema::new(
             self.columns
                 .iter()
-                .map(|c| Field::new(&c.name, c.typ.to_arrow(), c.nullable))
+                .map(|c| c.typ.to_field(&c.name, c.nullable))
                 .collect::<Vec<_>>(),
         )
     }

@@ -102,7 +102,14 @@ impl PlanError {
                 }
             }
             _ => {
-                if text.contains("table") && text.contains("not found") {
+                if let Some(rest) = text.strip_prefix("relation \"")
+                    && let Some(name) = rest.strip_suffix("\" does not exist")
+                {
+                    PlanError::UnknownItem {
+                        kind: "relation",
+                        name: name.to_string(),
+                    }
+                } else if text.contains("table") && text.contains("not found") {
                     PlanError::UnknownItem {
                         kind: "relation",
                         name: text,

@@ -381,8 +381,7 @@ fn lower_aggregate(
             .map(|f| lower_expr(f, schema))
             .transpose()?;
         let field = &out_fields[a.group_expr.len() + i];
-        let output_type =
-            ScalarType::from_arrow(field.data_type()).map_err(PlanError::Unsupported)?;
+        let output_type = ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
         aggregates.push(AggregateExpr {
             func: agg_func,
             exprs,
@@ -577,7 +576,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             result
         }
         Expr::Cast(Cast { expr, field }) => {
-            let to = ScalarType::from_arrow(field.data_type()).map_err(PlanError::Unsupported)?;
+            let to = ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
             lower(expr)?.cast(to)
         }
         Expr::TryCast(TryCast { .. }) => return unsupported("TRY_CAST"),

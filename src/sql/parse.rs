@@ -68,6 +68,53 @@ pub enum FreshetStatement {
     },
 }
 
+impl FreshetStatement {
+    /// The statement as SQL text that parses back to it (what the catalog
+    /// stores for the objects a statement creates).
+    pub fn to_sql(&self) -> String {
+        match self {
+            FreshetStatement::Sql(s) => s.to_string(),
+            FreshetStatement::CreateLoadGenerator(lg) => {
+                let mut sql = format!(
+                    "CREATE SOURCE {}{} FROM LOAD GENERATOR {} (TICK INTERVAL '{}ms'",
+                    if lg.if_not_exists {
+                        "IF NOT EXISTS "
+                    } else {
+                        ""
+                    },
+                    lg.name,
+                    match lg.kind {
+                        LoadGeneratorKind::Counter => "COUNTER",
+                        LoadGeneratorKind::Auction => "AUCTION",
+                    },
+                    lg.tick_ms
+                );
+                if let Some(u) = lg.up_to {
+                    sql.push_str(&format!(", UP TO {u}"));
+                }
+                if lg.seed != 0 {
+                    sql.push_str(&format!(", SEED {}", lg.seed));
+                }
+                sql.push(')');
+                if lg.kind == LoadGeneratorKind::Auction {
+                    sql.push_str(" FOR ALL TABLES");
+                }
+                sql
+            }
+            FreshetStatement::CreateDefaultIndex {
+                name,
+                on,
+                if_not_exists,
+            } => format!(
+                "CREATE DEFAULT INDEX {}{}ON {on}",
+                if *if_not_exists { "IF NOT EXISTS " } else { "" },
+                name.as_ref().map(|n| format!("{n} ")).unwrap_or_default()
+            ),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
 /// `SUBSCRIBE [TO] obj | (query) [WITH (SNAPSHOT = b, PROGRESS = b)] [AS OF t]`.
 #[derive(Debug, Clone)]
 pub struct SubscribeStatement {

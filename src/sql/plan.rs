@@ -168,6 +168,10 @@ impl ContextProvider for PlanContext<'_> {
         }
     }
 
+    fn get_type_planner(&self) -> Option<Arc<dyn datafusion_expr::planner::TypePlanner>> {
+        Some(Arc::new(FreshetTypePlanner))
+    }
+
     fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
         &FUNCTIONS.planners
     }
@@ -217,6 +221,127 @@ impl ContextProvider for PlanContext<'_> {
     }
 }
 
+/// Maps SQL type names to Freshet's types (and their Arrow form, with the
+/// exact type in the field metadata): `time` and `timestamp` are
+/// microseconds, as in PostgreSQL (DataFusion's default is nanoseconds);
+/// `jsonb`, `uuid`, `varchar(n)`, `char(n)` keep what they are.
+#[derive(Debug)]
+struct FreshetTypePlanner;
+
+impl datafusion_expr::planner::TypePlanner for FreshetTypePlanner {
+    fn plan_type_field(&self, sql_type: &sqlparser::ast::DataType) -> DfResult<Option<FieldRef>> {
+        Ok(super::types::scalar_type_from_sql(sql_type)
+            .ok()
+            .map(|t| Arc::new(t.to_field("", true))))
+    }
+}
+
+/// PostgreSQL types an integer literal as `integer` when it fits, and
+/// DataFusion as `bigint`: `2147483647 + 1` must overflow. Literals that fit
+/// are wrapped in a cast to `int4`, except where a bare integer means a
+/// position (`ORDER BY 1`, `GROUP BY 1`) or a count (`LIMIT`, `OFFSET`).
+struct IntegerLiterals;
+
+fn is_int4_literal_cast(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr> {
+    use sqlparser::ast::{CastKind, DataType as SqlType, Expr};
+    match e {
+        Expr::Cast {
+            kind: CastKind::DoubleColon,
+            expr,
+            data_type: SqlType::Int4(None),
+            ..
+        } if matches!(expr.as_ref(), Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Number(..))) => {
+            Some((**expr).clone())
+        }
+        _ => None,
+    }
+}
+
+fn unwrap_positions(body: &mut sqlparser::ast::SetExpr) {
+    use sqlparser::ast::{GroupByExpr, SetExpr};
+    match body {
+        SetExpr::Select(select) => {
+            if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+                for e in exprs.iter_mut() {
+                    if let Some(inner) = is_int4_literal_cast(e) {
+                        *e = inner;
+                    }
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            unwrap_positions(left);
+            unwrap_positions(right);
+        }
+        _ => {}
+    }
+}
+
+impl sqlparser::ast::VisitorMut for IntegerLiterals {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut sqlparser::ast::Expr) -> std::ops::ControlFlow<()> {
+        use sqlparser::ast::{CastKind, DataType as SqlType, Expr, Value};
+        if let Expr::Value(v) = expr
+            && let Value::Number(n, false) = &v.value
+            && n.parse::<i32>().is_ok()
+        {
+            *expr = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(expr.clone()),
+                data_type: SqlType::Int4(None),
+                array: false,
+                format: None,
+            };
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> std::ops::ControlFlow<()> {
+        use sqlparser::ast::{LimitClause, OrderByKind};
+        unwrap_positions(&mut query.body);
+        if let Some(order_by) = &mut query.order_by
+            && let OrderByKind::Expressions(exprs) = &mut order_by.kind
+        {
+            for o in exprs.iter_mut() {
+                if let Some(inner) = is_int4_literal_cast(&o.expr) {
+                    o.expr = inner;
+                }
+            }
+        }
+        match &mut query.limit_clause {
+            Some(LimitClause::LimitOffset { limit, offset, .. }) => {
+                if let Some(l) = limit
+                    && let Some(inner) = is_int4_literal_cast(l)
+                {
+                    *l = inner;
+                }
+                if let Some(o) = offset
+                    && let Some(inner) = is_int4_literal_cast(&o.value)
+                {
+                    o.value = inner;
+                }
+            }
+            Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+                if let Some(inner) = is_int4_literal_cast(offset) {
+                    *offset = inner;
+                }
+                if let Some(inner) = is_int4_literal_cast(limit) {
+                    *limit = inner;
+                }
+            }
+            None => {}
+        }
+        if let Some(fetch) = &mut query.fetch
+            && let Some(q) = &mut fetch.quantity
+            && let Some(inner) = is_int4_literal_cast(q)
+        {
+            *q = inner;
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
 fn parser_options() -> ParserOptions {
     ParserOptions {
         parse_float_as_decimal: true,
@@ -233,8 +358,9 @@ fn parser_options() -> ParserOptions {
 /// analyzed but unoptimized logical plan.
 pub fn plan_statement(
     resolver: &dyn Resolver,
-    statement: Statement,
+    mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
+    let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
     let plan = planner
@@ -276,8 +402,7 @@ pub fn plan_desc(plan: &LogicalPlan) -> Result<RelationDesc, PlanError> {
     let schema = plan.schema();
     let mut columns = Vec::new();
     for field in schema.fields() {
-        let typ = crate::repr::ScalarType::from_arrow(field.data_type())
-            .map_err(PlanError::Unsupported)?;
+        let typ = crate::repr::ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
         columns.push(crate::repr::ColumnDesc {
             name: column_name(field.name()),
             typ,
