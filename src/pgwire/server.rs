@@ -262,8 +262,19 @@ impl Backend {
             let next = tokio::select! {
                 n = s.next_rows() => n,
                 _ = heartbeat.tick() => {
-                    // Notice a client that went away even when no update flows.
-                    client.flush().await?;
+                    // Notice a client that went away even when no update
+                    // flows: a write to a closed socket fails (the second
+                    // one at the latest). ParameterStatus may arrive at any
+                    // time and clients absorb it silently; this one repeats
+                    // a value that never changes.
+                    client
+                        .send(PgWireBackendMessage::ParameterStatus(
+                            pgwire::messages::startup::ParameterStatus::new(
+                                "standard_conforming_strings".to_string(),
+                                "on".to_string(),
+                            ),
+                        ))
+                        .await?;
                     continue;
                 }
             };
@@ -481,8 +492,14 @@ impl Backend {
             return (Some(crate::coord::sequence::explain_desc()), vec![]);
         }
         let state = self.coord.state.lock().await;
+        if let sqlparser::ast::Statement::Insert(insert) = s.as_ref() {
+            return (None, insert_parameter_types(&state.catalog, insert));
+        }
         match s.as_ref() {
-            sqlparser::ast::Statement::Query(_) => {
+            sqlparser::ast::Statement::Query(_)
+            | sqlparser::ast::Statement::Update(_)
+            | sqlparser::ast::Statement::Delete(_) => {
+                let is_query = matches!(s.as_ref(), sqlparser::ast::Statement::Query(_));
                 match crate::sql::plan::plan_statement(&state.catalog, (**s).clone()) {
                     Ok(plan) => {
                         let params = plan
@@ -509,7 +526,12 @@ impl Backend {
                                 out
                             })
                             .unwrap_or_default();
-                        (crate::sql::plan::plan_desc(&plan).ok(), params)
+                        let desc = if is_query {
+                            crate::sql::plan::plan_desc(&plan).ok()
+                        } else {
+                            None
+                        };
+                        (desc, params)
                     }
                     Err(_) => (None, vec![]),
                 }
@@ -546,6 +568,60 @@ impl Backend {
             _ => (None, vec![]),
         }
     }
+}
+
+/// The types of `$n` parameters that stand for whole values in an INSERT's
+/// VALUES list: their target columns' types.
+fn insert_parameter_types(
+    catalog: &crate::catalog::Catalog,
+    insert: &sqlparser::ast::Insert,
+) -> Vec<Option<Type>> {
+    let mut out: Vec<Option<Type>> = Vec::new();
+    let sqlparser::ast::TableObject::TableName(name) = &insert.table else {
+        return out;
+    };
+    let Ok(name) = crate::coord::ddl::item_name(name) else {
+        return out;
+    };
+    let Some(table) = catalog.lookup(&datafusion_common::TableReference::bare(name.as_str()))
+    else {
+        return out;
+    };
+    let positions: Vec<Option<usize>> = if insert.columns.is_empty() {
+        (0..table.desc.arity()).map(Some).collect()
+    } else {
+        insert
+            .columns
+            .iter()
+            .map(|c| {
+                let n = c.to_string().to_lowercase();
+                let n = n.trim_matches('"');
+                table.desc.columns.iter().position(|x| x.name == n)
+            })
+            .collect()
+    };
+    let Some(source) = &insert.source else {
+        return out;
+    };
+    let sqlparser::ast::SetExpr::Values(values) = source.body.as_ref() else {
+        return out;
+    };
+    for row in &values.rows {
+        for (i, e) in row.iter().enumerate() {
+            if let SqlExpr::Value(v) = e
+                && let Value::Placeholder(p) = &v.value
+                && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+                && n >= 1
+                && let Some(Some(col)) = positions.get(i)
+            {
+                if out.len() < n {
+                    out.resize(n, None);
+                }
+                out[n - 1] = Some(pg_type(&table.desc.columns[*col].typ));
+            }
+        }
+    }
+    out
 }
 
 /// Collects `$n::type` casts, which tell a parameter's type.
