@@ -73,7 +73,58 @@ pub struct Backend {
     coord: Arc<Coordinator>,
 }
 
-impl NoopStartupHandler for Backend {}
+#[async_trait]
+impl NoopStartupHandler for Backend {
+    /// After pgwire's own start-up (any user, no password), reports
+    /// Freshet's values of the parameters drivers read (a later
+    /// ParameterStatus replaces an earlier one) and starts the session with
+    /// the client's `application_name`.
+    async fn post_startup<C>(
+        &self,
+        client: &mut C,
+        _message: pgwire::messages::PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut session = Session::default();
+        if let Some(name) = client.metadata().get("application_name") {
+            let _ = session.set("application_name", name);
+        }
+        let mut reported: Vec<(&str, String)> = vec![
+            (
+                "server_version",
+                session
+                    .get("server_version")
+                    .unwrap_or("15.0.0")
+                    .to_string(),
+            ),
+            ("TimeZone", "UTC".to_string()),
+            ("DateStyle", "ISO, MDY".to_string()),
+            ("IntervalStyle", "postgres".to_string()),
+            ("integer_datetimes", "on".to_string()),
+            ("standard_conforming_strings", "on".to_string()),
+            ("client_encoding", "UTF8".to_string()),
+            ("server_encoding", "UTF8".to_string()),
+            ("is_superuser", "off".to_string()),
+        ];
+        reported.push((
+            "application_name",
+            session.get("application_name").unwrap_or("").to_string(),
+        ));
+        for (name, value) in reported {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(
+                    pgwire::messages::startup::ParameterStatus::new(name.to_string(), value),
+                ))
+                .await?;
+        }
+        client.session_extensions().insert(Mutex::new(session));
+        Ok(())
+    }
+}
 
 type SessionHandle = Arc<Mutex<Session>>;
 

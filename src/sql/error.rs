@@ -116,7 +116,24 @@ impl PlanError {
                     }
                 } else if let Some(rest) = text.split("nvalid function '").nth(1) {
                     let name = rest.split('\'').next().unwrap_or(rest);
-                    PlanError::UnknownFunction(name.to_string())
+                    const WINDOW_FUNCTIONS: &[&str] = &[
+                        "row_number",
+                        "rank",
+                        "dense_rank",
+                        "percent_rank",
+                        "cume_dist",
+                        "ntile",
+                        "lag",
+                        "lead",
+                        "first_value",
+                        "last_value",
+                        "nth_value",
+                    ];
+                    if WINDOW_FUNCTIONS.contains(&name) {
+                        PlanError::Unsupported(format!("window function {name}"))
+                    } else {
+                        PlanError::UnknownFunction(name.to_string())
+                    }
                 } else if text.contains("Cannot") && text.contains("coerce")
                     || text.contains("cannot be cast")
                     || text.contains("No function matches")

@@ -423,6 +423,9 @@ fn column_name(name: &str) -> String {
     if let Some((func, _)) = name.split_once('(')
         && is_ident(func)
         && name.ends_with(')')
+        // DataFusion names literals after their Arrow type (`Int64(1)`);
+        // its functions are lower case.
+        && !func.starts_with(|c: char| c.is_ascii_uppercase())
     {
         return match func.to_lowercase().as_str() {
             "cast" | "try_cast" => "?column?".to_string(),
