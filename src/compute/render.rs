@@ -209,10 +209,18 @@ pub fn render<'s>(
             let results = oks.flat_map(move |row| table_func(&func, &exprs, row));
             split(results, errs)
         }
-        RelationExpr::CheckSingleRow { input } => {
+        RelationExpr::CheckSingleRow { input, key } => {
             let (oks, errs) = render(scope, input, imports)?;
-            let checked = oks
-                .map(|r| ((), r))
+            let key = key.clone();
+            let keyed = oks.map(move |r| {
+                // A key that fails to evaluate fails the join it feeds too.
+                let k: Vec<Datum> = key
+                    .iter()
+                    .map(|e| e.eval(&r).unwrap_or(Datum::Null))
+                    .collect();
+                (Row(k), r)
+            });
+            let checked = keyed
                 .reduce(
                     |_k, vals: &[(&Row, Diff)], out: &mut Vec<(Result<Row, EvalError>, Diff)>| {
                         let n: Diff = vals.iter().map(|(_, d)| *d).sum();
@@ -225,7 +233,7 @@ pub fn render<'s>(
                         }
                     },
                 )
-                .map(|((), r)| r);
+                .map(|(_k, r)| r);
             split(checked, errs)
         }
     })

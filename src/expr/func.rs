@@ -897,15 +897,20 @@ impl ExternalFunc {
             .enumerate()
             .map(|(i, t)| Arc::new(Field::new(format!("arg{i}"), t.clone(), true)))
             .collect();
-        let result = self
-            .udf
-            .invoke_with_args(ScalarFunctionArgs {
-                args: values,
-                arg_fields,
-                number_rows: 1,
-                return_field: Arc::new(Field::new("result", self.return_type.clone(), true)),
-                config_options: Arc::new(ConfigOptions::default()),
-            })
+        let args = ScalarFunctionArgs {
+            args: values,
+            arg_fields,
+            number_rows: 1,
+            return_field: Arc::new(Field::new("result", self.return_type.clone(), true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        };
+        // A panic in a library function must not take down the worker that
+        // runs every dataflow: it becomes this row's error.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.udf.invoke_with_args(args)
+        }))
+        .map_err(|_| EvalError::Internal(format!("function {} panicked", self.udf.name())))?;
+        let result = outcome
             .map_err(|e| EvalError::InvalidParameter(clean_datafusion_error(&e.to_string())))?;
         let scalar = match result {
             ColumnarValue::Scalar(s) => s,

@@ -137,12 +137,16 @@ pub enum RelationExpr {
         /// The function's arguments, over the input row.
         exprs: Vec<ScalarExpr>,
     },
-    /// A scalar subquery's result, checked to have at most one row.
+    /// A scalar subquery's result, checked to have at most one row per
+    /// value of `key` (the correlation columns; none when uncorrelated).
     ///
-    /// Produces the input unchanged, or an error if it has more than one row.
+    /// Produces the input unchanged, with an error for each key that has
+    /// more than one row.
     CheckSingleRow {
         /// The input.
         input: Box<RelationExpr>,
+        /// The key expressions.
+        key: Vec<ScalarExpr>,
     },
 }
 
@@ -193,7 +197,7 @@ impl RelationExpr {
             | RelationExpr::Distinct { input }
             | RelationExpr::TopK { input, .. }
             | RelationExpr::FlatMap { input, .. }
-            | RelationExpr::CheckSingleRow { input } => input.depends_on(out),
+            | RelationExpr::CheckSingleRow { input, .. } => input.depends_on(out),
             RelationExpr::Join { left, right, .. } => {
                 left.depends_on(out);
                 right.depends_on(out);
@@ -305,8 +309,8 @@ impl RelationExpr {
                 out.push_str(&format!("{pad}FlatMap {func:?}({})\n", list(exprs)));
                 input.explain(depth + 1, out);
             }
-            RelationExpr::CheckSingleRow { input } => {
-                out.push_str(&format!("{pad}CheckSingleRow\n"));
+            RelationExpr::CheckSingleRow { input, key } => {
+                out.push_str(&format!("{pad}CheckSingleRow key=[{}]\n", list(key)));
                 input.explain(depth + 1, out);
             }
         }

@@ -36,6 +36,10 @@ pub enum PlanError {
     /// A construct Freshet does not support yet.
     #[error("{0} not supported")]
     Unsupported(String),
+    /// A construct DataFusion's planner does not implement; the message is
+    /// DataFusion's own sentence.
+    #[error("{0}")]
+    NotImplemented(String),
     /// An object of the wrong kind for the statement.
     #[error("{0}")]
     WrongObjectType(String),
@@ -69,7 +73,9 @@ impl PlanError {
             PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
-            PlanError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+            PlanError::Unsupported(_) | PlanError::NotImplemented(_) => {
+                SqlState::FEATURE_NOT_SUPPORTED
+            }
             PlanError::WrongObjectType(_) => SqlState::WRONG_OBJECT_TYPE,
             PlanError::DependentObjects { .. } => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
             PlanError::Planning(_) => SqlState::SYNTAX_ERROR,
@@ -85,7 +91,7 @@ impl PlanError {
         let text = crate::expr::func::clean_datafusion_error(&e.to_string());
         match e.find_root() {
             D::NotImplemented(m) => {
-                PlanError::Unsupported(crate::expr::func::clean_datafusion_error(m))
+                PlanError::NotImplemented(crate::expr::func::clean_datafusion_error(m))
             }
             D::SQL(..) => PlanError::Syntax(text),
             D::SchemaError(se, _) => {
@@ -100,6 +106,11 @@ impl PlanError {
                     )),
                     _ => PlanError::Planning(text),
                 }
+            }
+            _ if text.contains("Correlated scalar subquery must be aggregated") => {
+                PlanError::Unsupported(
+                    "correlated scalar subqueries that are not aggregated".into(),
+                )
             }
             _ => {
                 if let Some(rest) = text.strip_prefix("relation \"")

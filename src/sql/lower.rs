@@ -439,9 +439,20 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
         .as_ref()
         .map(|f| lower_expr(f, &joined))
         .transpose()?;
+    let mut right = lower(right_plan)?;
+    // A scalar subquery that DataFusion turned into this join must yield at
+    // most one row (per correlation key), or the query fails.
+    if let LogicalPlan::SubqueryAlias(alias) = right_plan.as_ref()
+        && alias.alias.table().starts_with("__scalar_sq")
+    {
+        right = RelationExpr::CheckSingleRow {
+            input: Box::new(right),
+            key: right_keys.clone(),
+        };
+    }
     Ok(RelationExpr::Join {
         left: Box::new(lower(left_plan)?),
-        right: Box::new(lower(right_plan)?),
+        right: Box::new(right),
         kind,
         left_keys,
         right_keys,

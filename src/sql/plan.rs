@@ -363,8 +363,7 @@ pub fn plan_statement(
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
-    let plan = planner
-        .sql_statement_to_plan(statement)
+    let plan = guard_panics("planner", || planner.sql_statement_to_plan(statement))?
         .map_err(PlanError::from_datafusion)?;
     Ok(plan)
 }
@@ -378,9 +377,10 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 /// Runs DataFusion's analyzer (type coercion, subquery checks) and optimizer
 /// (decorrelation, predicate pushdown, projection pruning, simplification).
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
-    let analyzed = Analyzer::new()
-        .execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
-        .map_err(PlanError::from_datafusion)?;
+    let analyzed = guard_panics("analyzer", || {
+        Analyzer::new().execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
+    })?
+    .map_err(PlanError::from_datafusion)?;
     let config = OptimizerContext::new_with_config_options(Arc::new(FUNCTIONS.options.clone()))
         .with_skip_failing_rules(false);
     // DataFusion's expression simplifier folds constants with Arrow's
@@ -392,9 +392,25 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
         .into_iter()
         .filter(|r| r.name() != "simplify_expressions")
         .collect();
-    Optimizer::with_rules(rules)
-        .optimize(analyzed, &config, |_, _| {})
-        .map_err(PlanError::from_datafusion)
+    guard_panics("optimizer", || {
+        Optimizer::with_rules(rules).optimize(analyzed, &config, |_, _| {})
+    })?
+    .map_err(PlanError::from_datafusion)
+}
+
+/// Runs a DataFusion planning step, turning a panic in it (a DataFusion bug
+/// on an unusual query) into an error for this statement alone.
+fn guard_panics<T>(step: &str, f: impl FnOnce() -> T) -> Result<T, PlanError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let detail = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        PlanError::Internal(format!(
+            "the DataFusion {step} failed on this query: {detail}"
+        ))
+    })
 }
 
 /// The output schema of a plan, as Freshet types.
