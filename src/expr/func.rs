@@ -84,6 +84,12 @@ pub enum BinaryFunc {
     IsNotDistinctFrom,
     /// `a || b`.
     Concat,
+    /// `a -> b` (`text: false`) and `a ->> b` (`text: true`) on `jsonb`:
+    /// the member `b` of an object, or the element `b` of an array.
+    JsonbGet {
+        /// `->>`: the result as text.
+        text: bool,
+    },
     /// `a [NOT] [I]LIKE b`.
     Like {
         /// `NOT LIKE`.
@@ -245,6 +251,8 @@ impl BinaryFunc {
             BinaryFunc::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
             BinaryFunc::Concat => "||",
             BinaryFunc::Like { .. } => "LIKE",
+            BinaryFunc::JsonbGet { text: false } => "->",
+            BinaryFunc::JsonbGet { text: true } => "->>",
         }
     }
 
@@ -277,6 +285,7 @@ impl BinaryFunc {
                 s.push_str(&strconv::format(&b).unwrap_or_default());
                 Ok(Datum::String(s))
             }
+            BinaryFunc::JsonbGet { text } => jsonb_get(a, b, *text),
             BinaryFunc::Like {
                 negated,
                 case_insensitive,
@@ -293,6 +302,45 @@ impl BinaryFunc {
             | BinaryFunc::IsNotDistinctFrom => Err(EvalError::Internal("unreachable".into())),
         }
     }
+}
+
+/// `jsonb -> key` / `jsonb ->> key`: NULL where the member or element is
+/// missing (or the value is of the wrong shape), as in PostgreSQL.
+fn jsonb_get(doc: Datum, key: Datum, text: bool) -> Result<Datum, EvalError> {
+    let Datum::Jsonb(doc) = doc else {
+        return Err(type_error("->", &doc));
+    };
+    let value: serde_json::Value = serde_json::from_str(&doc)
+        .map_err(|e| EvalError::Internal(format!("stored jsonb does not parse: {e}")))?;
+    let found = match (&value, &key) {
+        (serde_json::Value::Object(map), Datum::String(k)) => map.get(k),
+        (serde_json::Value::Array(items), d) => {
+            let index = match d {
+                Datum::Int16(i) => Some(*i as i64),
+                Datum::Int32(i) => Some(*i as i64),
+                Datum::Int64(i) => Some(*i),
+                _ => None,
+            };
+            index.and_then(|i| {
+                let i = if i < 0 { items.len() as i64 + i } else { i };
+                usize::try_from(i).ok().and_then(|i| items.get(i))
+            })
+        }
+        _ => None,
+    };
+    Ok(match found {
+        None => Datum::Null,
+        Some(serde_json::Value::Null) if text => Datum::Null,
+        Some(serde_json::Value::String(s)) if text => Datum::String(s.clone()),
+        Some(v) => {
+            let canonical = strconv::canonical_jsonb(&v.to_string())?;
+            if text {
+                Datum::String(canonical)
+            } else {
+                Datum::Jsonb(canonical)
+            }
+        }
+    })
 }
 
 /// Equality where NULL equals NULL (`IS NOT DISTINCT FROM`).

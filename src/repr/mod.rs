@@ -7,7 +7,7 @@ mod datum;
 mod row;
 mod sqlstate;
 pub mod strconv;
-mod types;
+pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
 pub use row::Row;

@@ -612,6 +612,18 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 (a.len() == 1).then(|| a.remove(0).call_unary(f))
             };
             let native = match name.as_str() {
+                super::jsonb::JSONB_GET | super::jsonb::JSONB_GET_TEXT if lowered.len() == 2 => {
+                    let mut args = lowered.clone().into_iter();
+                    match (args.next(), args.next()) {
+                        (Some(a), Some(b)) => Some(a.call_binary(
+                            b,
+                            BinaryFunc::JsonbGet {
+                                text: name == super::jsonb::JSONB_GET_TEXT,
+                            },
+                        )),
+                        _ => None,
+                    }
+                }
                 "coalesce" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Coalesce,
                     exprs: lowered.clone(),

@@ -8,6 +8,7 @@
 //! * [`lower`]: DataFusion `LogicalPlan` → [`crate::expr::RelationExpr`].
 
 pub mod error;
+pub mod jsonb;
 pub mod lower;
 pub mod parse;
 pub mod plan;

@@ -92,6 +92,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         }
     }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+        Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
         Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
         Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
@@ -445,6 +446,7 @@ fn column_name(name: &str) -> String {
     {
         return match func.to_lowercase().as_str() {
             "cast" | "try_cast" => "?column?".to_string(),
+            f if f.starts_with("freshet_") => "?column?".to_string(),
             f => f.to_string(),
         };
     }
