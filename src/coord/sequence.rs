@@ -541,13 +541,7 @@ impl Coordinator {
                 transient: None,
             },
             PeekPlan::Dataflow(expr) => {
-                let id = GlobalId(state.next_transient);
-                state.next_transient += 1;
-                self.compute.send(Command::CreateDataflow {
-                    id,
-                    plan: expr,
-                    key: None,
-                });
+                let id = self.create_transient(state, expr);
                 StartedPeek {
                     pending: self.compute.start_peek(id, ts, None),
                     stages: Vec::new(),
@@ -555,6 +549,19 @@ impl Coordinator {
                 }
             }
         }
+    }
+
+    /// Builds a transient dataflow for `plan`, arranged by whole rows;
+    /// the caller drops it (`Command::Drop`) when done.
+    fn create_transient(&self, state: &mut CoordState, plan: RelationExpr) -> GlobalId {
+        let id = GlobalId(state.next_transient);
+        state.next_transient += 1;
+        self.compute.send(Command::CreateDataflow {
+            id,
+            plan,
+            key: None,
+        });
+        id
     }
 
     /// Waits for a started peek, releases its transient dataflow, and
@@ -1040,13 +1047,7 @@ impl Coordinator {
             let (id, transient) = match expr {
                 RelationExpr::Get { id, .. } => (id, None),
                 other => {
-                    let id = GlobalId(state.next_transient);
-                    state.next_transient += 1;
-                    self.compute.send(Command::CreateDataflow {
-                        id,
-                        plan: other,
-                        key: None,
-                    });
+                    let id = self.create_transient(&mut state, other);
                     (id, Some(id))
                 }
             };
