@@ -606,7 +606,11 @@ fn run_freshet(cfg: &Config, workers: usize) -> anyhow::Result<Measurement> {
             updates += rows.len() as u64;
             batches += 1;
             let ts = coord.state.lock().await.oracle.write_ts();
-            coord.compute.send(Command::Write { updates: rows, ts });
+            coord.compute.send(Command::Write {
+                updates: rows,
+                errors: Vec::new(),
+                ts,
+            });
             in_flight.push_back(ts);
             last_ts = Some(ts);
             while in_flight.len() > cfg.inflight {

@@ -29,6 +29,10 @@ pub enum ItemKind {
     Index,
     /// A source.
     Source,
+    /// A connection to an external system.
+    Connection,
+    /// A secret (a password or key a connection uses).
+    Secret,
 }
 
 impl ItemKind {
@@ -40,6 +44,8 @@ impl ItemKind {
             ItemKind::MaterializedView => "materialized view",
             ItemKind::Index => "index",
             ItemKind::Source => "source",
+            ItemKind::Connection => "connection",
+            ItemKind::Secret => "secret",
         }
     }
 }
@@ -166,7 +172,10 @@ impl Catalog {
 impl Resolver for Catalog {
     fn resolve(&self, name: &TableReference) -> Option<ResolvedItem> {
         let item = self.lookup(name)?;
-        if item.kind == ItemKind::Index {
+        if matches!(
+            item.kind,
+            ItemKind::Index | ItemKind::Connection | ItemKind::Secret
+        ) {
             return None;
         }
         Some(ResolvedItem {

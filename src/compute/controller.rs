@@ -71,9 +71,25 @@ impl ComputeController {
 
     /// Sends `command` to every worker, in order, and wakes them.
     pub fn send(&self, command: Command) {
-        for s in &self.senders {
-            if let Ok(s) = s.lock() {
-                let _ = s.send(command.clone());
+        // Only worker 0 applies a write's updates: the others get the
+        // timestamp alone, not a copy of the data.
+        let others = match &command {
+            Command::Write { ts, .. } => Command::Write {
+                updates: Vec::new(),
+                errors: Vec::new(),
+                ts: *ts,
+            },
+            other => other.clone(),
+        };
+        let mut command = Some(command);
+        for (i, s) in self.senders.iter().enumerate().rev() {
+            let c = if i == 0 {
+                command.take()
+            } else {
+                Some(others.clone())
+            };
+            if let (Ok(s), Some(c)) = (s.lock(), c) {
+                let _ = s.send(c);
             }
         }
         if let Ok(threads) = self.threads.lock() {

@@ -45,8 +45,12 @@ pub enum Command {
     },
     /// Apply updates at `ts`, then advance every input to `ts + 1`.
     Write {
-        /// The updates (applied by worker 0 only).
+        /// The updates (applied by worker 0 only; the controller sends the
+        /// other workers an empty list).
         updates: Vec<(GlobalId, Row, Diff)>,
+        /// Errors to add to (or remove from) inputs' error collections
+        /// (a source's undecodable records).
+        errors: Vec<(GlobalId, EvalError, Diff)>,
         /// The timestamp.
         ts: Timestamp,
     },
@@ -98,6 +102,23 @@ pub enum Command {
     Shutdown,
 }
 
+/// An input collection: its rows and its errors.
+struct InputHandles {
+    rows: InputSession<Timestamp, Row, Diff>,
+    errs: InputSession<Timestamp, (EvalError, ()), Diff>,
+}
+
+impl InputHandles {
+    fn advance_to(&mut self, t: Timestamp) {
+        self.rows.advance_to(t);
+        self.errs.advance_to(t);
+    }
+    fn flush(&mut self) {
+        self.rows.flush();
+        self.errs.flush();
+    }
+}
+
 struct Installed {
     traces: ArrangedTraces,
     dataflow: usize,
@@ -123,8 +144,7 @@ struct ActiveSubscribe {
 /// Runs one timely worker until `Shutdown` or the coordinator goes away.
 pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Command>) {
     let index = timely.index();
-    let mut inputs: BTreeMap<GlobalId, (InputSession<Timestamp, Row, Diff>, usize)> =
-        BTreeMap::new();
+    let mut inputs: BTreeMap<GlobalId, InputHandles> = BTreeMap::new();
     let mut installed: BTreeMap<GlobalId, Installed> = BTreeMap::new();
     let mut peeks: Vec<PendingPeek> = Vec::new();
     let mut subscribes: BTreeMap<u64, ActiveSubscribe> = BTreeMap::new();
@@ -150,11 +170,14 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                         input.flush();
                         let (mut err_input, errs) = scope.new_collection::<(EvalError, ()), Diff>();
                         err_input.advance_to(now);
-                        drop(err_input);
+                        err_input.flush();
                         let oks = rows.map(|r| (r, Row::empty())).arrange_by_key();
                         let errs = errs.arrange_by_key();
                         (
-                            input,
+                            InputHandles {
+                                rows: input,
+                                errs: err_input,
+                            },
                             ArrangedTraces {
                                 oks: oks.trace,
                                 errs: errs.trace,
@@ -162,22 +185,29 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                             },
                         )
                     });
-                    inputs.insert(id, (input, dataflow));
+                    inputs.insert(id, input);
                     installed.insert(id, Installed { traces, dataflow });
                 }
-                Command::Write { updates, ts } => {
-                    for (input, _) in inputs.values_mut() {
+                Command::Write {
+                    updates,
+                    errors,
+                    ts,
+                } => {
+                    for input in inputs.values_mut() {
                         input.advance_to(ts.max(now));
                     }
-                    if index == 0 {
-                        for (id, row, diff) in updates {
-                            if let Some((input, _)) = inputs.get_mut(&id) {
-                                input.update(row, diff);
-                            }
+                    for (id, row, diff) in updates {
+                        if let Some(input) = inputs.get_mut(&id) {
+                            input.rows.update(row, diff);
+                        }
+                    }
+                    for (id, err, diff) in errors {
+                        if let Some(input) = inputs.get_mut(&id) {
+                            input.errs.update((err, ()), diff);
                         }
                     }
                     now = now.max(ts + 1);
-                    for (input, _) in inputs.values_mut() {
+                    for input in inputs.values_mut() {
                         input.advance_to(now);
                         input.flush();
                     }

@@ -59,7 +59,7 @@ fn normalize(s: &str, quoted: bool) -> String {
 }
 
 impl CoordState {
-    fn check_name_free(&self, name: &str) -> Result<(), PlanError> {
+    pub(crate) fn check_name_free(&self, name: &str) -> Result<(), PlanError> {
         if let Some(existing) = self
             .catalog
             .lookup(&datafusion_common::TableReference::bare(name))
@@ -73,7 +73,7 @@ impl CoordState {
     }
 
     /// A new item id: `forced` during replay, else the next one.
-    fn allocate_id(&mut self, forced: Option<GlobalId>) -> GlobalId {
+    pub(crate) fn allocate_id(&mut self, forced: Option<GlobalId>) -> GlobalId {
         match forced {
             Some(id) => {
                 self.next_id = self.next_id.max(id.0 + 1);
@@ -88,7 +88,7 @@ impl CoordState {
     }
 
     /// Persists a new item (unless replaying).
-    fn persist_item(
+    pub(crate) fn persist_item(
         &mut self,
         id: GlobalId,
         name: &str,
@@ -148,8 +148,27 @@ impl Coordinator {
                 }
             }
         }
+        let mut errors = Vec::new();
+        let mut resume = Vec::new();
+        for id in state.kafka_sources.keys().copied().collect::<Vec<_>>() {
+            let snapshot = state
+                .store
+                .source_snapshot(id)
+                .map_err(|e| AdapterError::Storage(e.to_string()))?;
+            let (rows, errs) = super::source::split_changes(id, snapshot.updates);
+            updates.extend(rows);
+            errors.extend(errs);
+            resume.push((id, snapshot.offsets.into_iter().collect()));
+        }
         let ts = state.oracle.write_ts();
-        self.compute.send(Command::Write { updates, ts });
+        self.compute.send(Command::Write {
+            updates,
+            errors,
+            ts,
+        });
+        for (id, offsets) in resume {
+            self.start_kafka_source(&mut state, id, offsets)?;
+        }
         let ids: Vec<GlobalId> = state.sources.keys().copied().collect();
         drop(state);
         for id in ids {
@@ -185,6 +204,13 @@ impl Coordinator {
                     "not a DDL statement: {other}"
                 ))),
             },
+            FreshetStatement::CreateSecret(s) => self.create_secret(&mut state, s, sql, replay_id),
+            FreshetStatement::CreateConnection(c) => {
+                self.create_connection(&mut state, c, sql, replay_id)
+            }
+            FreshetStatement::CreateKafkaSource(k) => {
+                self.create_kafka_source(&mut state, k, sql, replay_id)
+            }
             FreshetStatement::CreateDefaultIndex {
                 name,
                 on,
@@ -578,6 +604,8 @@ impl Coordinator {
             ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
             ItemKind::Index => "DROP INDEX",
             ItemKind::Source => "DROP SOURCE",
+            ItemKind::Connection => "DROP CONNECTION",
+            ItemKind::Secret => "DROP SECRET",
         };
         let mut state = self.state.lock().await;
         let mut to_drop: Vec<GlobalId> = Vec::new();
@@ -667,6 +695,8 @@ impl Coordinator {
         if to_drop.is_empty() {
             return Ok(ExecuteResponse::command(tag));
         }
+        // No dropped source commits another batch after this.
+        Coordinator::stop_kafka_sources(&mut state, &to_drop);
         state
             .store
             .commit(Commit {
@@ -725,7 +755,11 @@ impl Coordinator {
                     s.offset = next;
                 }
                 let ts = state.oracle.write_ts();
-                coord.compute.send(Command::Write { updates, ts });
+                coord.compute.send(Command::Write {
+                    updates,
+                    errors: Vec::new(),
+                    ts,
+                });
             }
         });
         if let Some(source) = state.sources.get_mut(&id) {

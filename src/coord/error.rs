@@ -28,6 +28,9 @@ pub enum AdapterError {
         /// The message.
         message: String,
     },
+    /// An external system (a Kafka broker) could not be reached.
+    #[error("{0}")]
+    Connection(String),
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -42,6 +45,7 @@ impl AdapterError {
             AdapterError::Storage(_) => SqlState::IO_ERROR,
             AdapterError::Transaction(_) => SqlState::ACTIVE_SQL_TRANSACTION,
             AdapterError::Variable { code, .. } => *code,
+            AdapterError::Connection(_) => SqlState::CONNECTION_EXCEPTION,
             AdapterError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod peek;
 pub mod sequence;
 pub mod session;
+pub mod source;
 pub mod timestamp;
 pub mod txn;
 
@@ -34,15 +35,24 @@ pub struct CoordState {
     /// The catalog.
     pub catalog: Catalog,
     /// The durable store.
-    pub store: DurableStore,
+    pub store: Arc<DurableStore>,
     /// The next user item id.
     pub next_id: u64,
     /// The next transient dataflow id.
     pub next_transient: u64,
     /// The timestamp oracle.
     pub oracle: timestamp::TimestampOracle,
-    /// Running sources, by source id.
+    /// Running load generators, by source id.
     pub sources: std::collections::BTreeMap<crate::expr::GlobalId, ddl::RunningSource>,
+    /// Running Kafka sources, by source id.
+    pub kafka_sources: std::collections::BTreeMap<crate::expr::GlobalId, source::KafkaSource>,
+    /// Secrets, by id.
+    pub secrets: std::collections::BTreeMap<crate::expr::GlobalId, String>,
+    /// Connections, by id.
+    pub connections: std::collections::BTreeMap<
+        crate::expr::GlobalId,
+        crate::sql::source::CreateConnectionStatement,
+    >,
 }
 
 /// The coordinator.
@@ -63,11 +73,14 @@ impl Coordinator {
         let coord = Arc::new(Coordinator {
             state: Mutex::new(CoordState {
                 catalog: Catalog::default(),
-                store,
+                store: Arc::new(store),
                 next_id: 1,
                 next_transient: 1 << 62,
                 oracle: timestamp::TimestampOracle::default(),
                 sources: Default::default(),
+                kafka_sources: Default::default(),
+                secrets: Default::default(),
+                connections: Default::default(),
             }),
             compute,
         });

@@ -15,7 +15,9 @@ use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::lower::{Finishing, lower, lower_expr, lower_query};
-use crate::sql::parse::{FreshetStatement, ShowStatement, SubscribeRelation, SubscribeStatement};
+use crate::sql::parse::{
+    DropKind, FreshetStatement, ShowStatement, SubscribeRelation, SubscribeStatement,
+};
 use crate::sql::plan::{optimize, plan_desc, plan_query, plan_statement};
 use crate::storage::durable::Commit;
 
@@ -164,10 +166,12 @@ pub fn plan_expr_over(
 /// The columns of a SHOW statement's result.
 pub fn show_desc(show: &ShowStatement) -> RelationDesc {
     text_desc(match show {
-        ShowStatement::Tables | ShowStatement::Views | ShowStatement::MaterializedViews => {
-            &["name"]
-        }
-        ShowStatement::Sources => &["name", "type"],
+        ShowStatement::Tables
+        | ShowStatement::Views
+        | ShowStatement::MaterializedViews
+        | ShowStatement::Secrets => &["name"],
+        ShowStatement::Sources => &["name", "type", "status"],
+        ShowStatement::Connections => &["name", "type"],
         ShowStatement::Indexes(_) => &["name", "on", "key"],
         ShowStatement::Columns(_) => &["name", "nullable", "type"],
         ShowStatement::Create(_) => &["name", "create_sql"],
@@ -291,17 +295,28 @@ impl Coordinator {
             }
             _ if !session.pending_writes.is_empty() => Err(write_only()),
             FreshetStatement::Show(show) => self.show(show).await,
+            FreshetStatement::CreateConnection(ref c) => {
+                self.validate_connection(c).await?;
+                self.clone().execute_ddl(stmt, sql, None).await
+            }
             FreshetStatement::CreateLoadGenerator(_)
+            | FreshetStatement::CreateSecret(_)
+            | FreshetStatement::CreateKafkaSource(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {
                 self.clone().execute_ddl(stmt, sql, None).await
             }
-            FreshetStatement::DropSource {
+            FreshetStatement::DropObjects {
+                kind,
                 if_exists,
                 names,
                 cascade,
             } => {
-                self.drop_objects(ItemKind::Source, if_exists, &names, cascade)
-                    .await
+                let kind = match kind {
+                    DropKind::Source => ItemKind::Source,
+                    DropKind::Connection => ItemKind::Connection,
+                    DropKind::Secret => ItemKind::Secret,
+                };
+                self.drop_objects(kind, if_exists, &names, cascade).await
             }
             FreshetStatement::Subscribe(s) => self.subscribe(s, false).await,
             FreshetStatement::CopySubscribe(s) => self.subscribe(s, true).await,
@@ -768,6 +783,7 @@ impl Coordinator {
             let ts = state.oracle.write_ts();
             self.compute.send(Command::Write {
                 updates: row_updates,
+                errors: Vec::new(),
                 ts,
             });
         }
@@ -835,10 +851,42 @@ impl Coordinator {
                     .items()
                     .filter(|i| i.kind == ItemKind::Source)
                     .map(|i| {
-                        let typ = if i.owned_by.is_some() {
-                            "subsource"
+                        let (typ, status) = if i.owned_by.is_some() {
+                            ("subsource", "running".to_string())
+                        } else if let Some(k) = state.kafka_sources.get(&i.id) {
+                            let status = k
+                                .control
+                                .status
+                                .lock()
+                                .map(|s| match &s.error {
+                                    Some(e) => format!("{}: {e}", s.status),
+                                    None => s.status.to_string(),
+                                })
+                                .unwrap_or_default();
+                            ("kafka", status)
                         } else {
-                            "load-generator"
+                            ("load-generator", "running".to_string())
+                        };
+                        text_row(&[&i.name, typ, &status])
+                    })
+                    .collect();
+                rows.sort();
+                ExecuteResponse::Rows {
+                    desc: text_desc(&["name", "type", "status"]),
+                    rows,
+                }
+            }
+            ShowStatement::Connections => {
+                let mut rows: Vec<Row> = state
+                    .catalog
+                    .items()
+                    .filter(|i| i.kind == ItemKind::Connection)
+                    .map(|i| {
+                        let typ = match state.connections.get(&i.id).map(|c| c.kind) {
+                            Some(crate::sql::source::ConnectionKind::SchemaRegistry) => {
+                                "confluent-schema-registry"
+                            }
+                            _ => "kafka",
                         };
                         text_row(&[&i.name, typ])
                     })
@@ -849,6 +897,7 @@ impl Coordinator {
                     rows,
                 }
             }
+            ShowStatement::Secrets => list(ItemKind::Secret),
             ShowStatement::Indexes(on) => {
                 let on_id = match on {
                     Some(n) => {

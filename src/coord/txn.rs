@@ -118,7 +118,11 @@ impl Coordinator {
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))?;
         let ts = state.oracle.write_ts();
-        self.compute.send(Command::Write { updates, ts });
+        self.compute.send(Command::Write {
+            updates,
+            errors: Vec::new(),
+            ts,
+        });
         Ok(())
     }
 

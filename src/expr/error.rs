@@ -47,6 +47,9 @@ pub enum EvalError {
     /// data that was never inserted.
     #[error("invalid negative multiplicity in {0}")]
     NegativeMultiplicity(String),
+    /// A source record that could not be decoded (or applied).
+    #[error("Decode error: {0}")]
+    Decode(String),
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -65,6 +68,7 @@ impl EvalError {
             EvalError::MultipleRowsFromSubquery => SqlState::CARDINALITY_VIOLATION,
             EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,
             EvalError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+            EvalError::Decode(_) => SqlState::DATA_EXCEPTION,
             EvalError::NegativeMultiplicity(_) | EvalError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

@@ -8,7 +8,7 @@ use crate::repr::{Datum, Diff, Row};
 use super::{AggregateExpr, ScalarExpr};
 
 /// The identifier of a catalog item or a transient dataflow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GlobalId(pub u64);
 
 impl fmt::Display for GlobalId {

@@ -48,8 +48,16 @@ pub enum FreshetStatement {
         /// The cursor name; `None` for ALL.
         name: Option<String>,
     },
-    /// `DROP SOURCE [IF EXISTS] names [CASCADE | RESTRICT]`.
-    DropSource {
+    /// `CREATE SECRET ...`.
+    CreateSecret(super::source::CreateSecretStatement),
+    /// `CREATE CONNECTION ... TO KAFKA | CONFLUENT SCHEMA REGISTRY ...`.
+    CreateConnection(super::source::CreateConnectionStatement),
+    /// `CREATE SOURCE ... FROM KAFKA CONNECTION ...`.
+    CreateKafkaSource(super::source::CreateKafkaSourceStatement),
+    /// `DROP SOURCE | CONNECTION | SECRET [IF EXISTS] names [CASCADE | RESTRICT]`.
+    DropObjects {
+        /// `SOURCE`, `CONNECTION` or `SECRET`.
+        kind: DropKind,
         /// `IF EXISTS`.
         if_exists: bool,
         /// The sources.
@@ -110,9 +118,23 @@ impl FreshetStatement {
                 if *if_not_exists { "IF NOT EXISTS " } else { "" },
                 name.as_ref().map(|n| format!("{n} ")).unwrap_or_default()
             ),
+            FreshetStatement::CreateSecret(s) => s.to_string(),
+            FreshetStatement::CreateConnection(c) => c.to_string(),
+            FreshetStatement::CreateKafkaSource(k) => k.to_string(),
             other => format!("{other:?}"),
         }
     }
+}
+
+/// The objects Freshet's own `DROP` statements drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropKind {
+    /// `DROP SOURCE`.
+    Source,
+    /// `DROP CONNECTION`.
+    Connection,
+    /// `DROP SECRET`.
+    Secret,
 }
 
 /// `SUBSCRIBE [TO] obj | (query) [WITH (SNAPSHOT = b, PROGRESS = b)] [AS OF t]`.
@@ -148,6 +170,10 @@ pub enum ShowStatement {
     MaterializedViews,
     /// `SHOW SOURCES`.
     Sources,
+    /// `SHOW CONNECTIONS`.
+    Connections,
+    /// `SHOW SECRETS`.
+    Secrets,
     /// `SHOW INDEXES [ON|FROM|IN obj]`.
     Indexes(Option<ObjectName>),
     /// `SHOW COLUMNS FROM obj`.
@@ -247,7 +273,18 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
     if word_is(&t0, "CREATE") && word_is(&t1, "SOURCE") {
         parser.next_token();
         parser.next_token();
-        return parse_create_source(parser).map(FreshetStatement::CreateLoadGenerator);
+        return parse_create_source(parser);
+    }
+    if word_is(&t0, "CREATE") && word_is(&t1, "SECRET") {
+        parser.next_token();
+        parser.next_token();
+        return super::source::parse_create_secret(parser).map(FreshetStatement::CreateSecret);
+    }
+    if word_is(&t0, "CREATE") && word_is(&t1, "CONNECTION") {
+        parser.next_token();
+        parser.next_token();
+        return super::source::parse_create_connection(parser)
+            .map(FreshetStatement::CreateConnection);
     }
     if word_is(&t0, "DECLARE") {
         parser.next_token();
@@ -315,7 +352,16 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
             name: Some(ident_name(parser.parse_identifier()?)),
         });
     }
-    if word_is(&t0, "DROP") && word_is(&t1, "SOURCE") {
+    let drop_kind = if word_is(&t1, "SOURCE") {
+        Some(DropKind::Source)
+    } else if word_is(&t1, "CONNECTION") {
+        Some(DropKind::Connection)
+    } else if word_is(&t1, "SECRET") {
+        Some(DropKind::Secret)
+    } else {
+        None
+    };
+    if let (true, Some(kind)) = (word_is(&t0, "DROP"), drop_kind) {
         parser.next_token();
         parser.next_token();
         let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
@@ -324,7 +370,8 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         if !cascade {
             let _ = parser.parse_keyword(Keyword::RESTRICT);
         }
-        return Ok(FreshetStatement::DropSource {
+        return Ok(FreshetStatement::DropObjects {
+            kind,
             if_exists,
             names,
             cascade,
@@ -468,6 +515,10 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
         Some((3, ShowStatement::MaterializedViews))
     } else if simple("SOURCES") {
         Some((2, ShowStatement::Sources))
+    } else if simple("CONNECTIONS") {
+        Some((2, ShowStatement::Connections))
+    } else if simple("SECRETS") {
+        Some((2, ShowStatement::Secrets))
     } else {
         None
     };
@@ -522,15 +573,19 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
     Ok(None)
 }
 
-fn parse_create_source(parser: &mut Parser) -> Result<LoadGeneratorStatement, ParserError> {
+fn parse_create_source(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
     let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parser.parse_object_name(false)?;
     parser.expect_keyword(Keyword::FROM)?;
     let t = parser.next_token().token;
+    if word_is(&t, "KAFKA") {
+        return super::source::parse_kafka_source(parser, name, if_not_exists)
+            .map(FreshetStatement::CreateKafkaSource);
+    }
     if !word_is(&t, "LOAD") {
-        return Err(ParserError::ParserError(
-            "only LOAD GENERATOR sources are supported so far (Kafka and PostgreSQL sources are planned)".into(),
-        ));
+        return Err(ParserError::ParserError(format!(
+            "Expected: KAFKA or LOAD GENERATOR, found: {t}"
+        )));
     }
     let t = parser.next_token().token;
     if !word_is(&t, "GENERATOR") {
@@ -600,7 +655,7 @@ fn parse_create_source(parser: &mut Parser) -> Result<LoadGeneratorStatement, Pa
             ));
         }
     }
-    Ok(stmt)
+    Ok(FreshetStatement::CreateLoadGenerator(stmt))
 }
 
 /// Parses a FETCH timeout: an interval that may be zero.

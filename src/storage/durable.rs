@@ -4,7 +4,13 @@
 //!
 //! * `catalog`: item id → the item's `CREATE` statement and name;
 //! * `table_rows`: (table id, encoded row) → multiplicity;
-//! * `offsets`: source id → how far the source has been ingested;
+//! * `offsets`: load generator id → ticks produced;
+//! * `source_log`: (source id, batch number) → an append-only source's
+//!   updates (rows and decode errors) in that batch;
+//! * `upsert_state`: (source id, encoded key) → the key's current value (a
+//!   row or an error): an upsert or Debezium source's whole contents, one
+//!   entry per key, and the state its next record is applied against;
+//! * `kafka_offsets`: (source id, partition) → the next offset to read;
 //! * `meta`: counters such as the next item id.
 //!
 //! A [`Commit`] is applied in one write transaction, fsynced before
@@ -17,13 +23,60 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::expr::GlobalId;
+use crate::expr::{EvalError, GlobalId};
 use crate::repr::{Diff, Row};
 
 const CATALOG: TableDefinition<u64, &[u8]> = TableDefinition::new("catalog");
 const TABLE_ROWS: TableDefinition<(u64, &[u8]), i64> = TableDefinition::new("table_rows");
 const OFFSETS: TableDefinition<u64, u64> = TableDefinition::new("offsets");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const SOURCE_LOG: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("source_log");
+const UPSERT_STATE: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("upsert_state");
+const KAFKA_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("kafka_offsets");
+
+/// A source's value for a key or record: a row, or the error decoding it.
+pub type SourceValue = Result<Row, EvalError>;
+
+/// A change an ingested record makes to its source's contents.
+#[derive(Debug, Clone)]
+pub enum SourceChange {
+    /// Append a row or an error with a multiplicity (envelope `NONE`).
+    Append(SourceValue, Diff),
+    /// Several appends (a keyless Debezium update: retract `before`, add
+    /// `after`).
+    Many(Vec<(SourceValue, Diff)>),
+    /// Nothing (a Debezium tombstone).
+    Nothing,
+    /// Set (or, with `None`, delete) the value of a key (envelopes `UPSERT`
+    /// and `DEBEZIUM`).
+    Upsert {
+        /// The encoded key.
+        key: Vec<u8>,
+        /// The new value.
+        value: Option<SourceValue>,
+    },
+}
+
+/// One batch of ingested records, committed atomically with the offsets
+/// after them.
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    /// The source.
+    pub source: GlobalId,
+    /// The changes, in the order the records were read.
+    pub changes: Vec<SourceChange>,
+    /// The next offset to read, per partition.
+    pub offsets: Vec<(i32, i64)>,
+}
+
+/// A source's contents, read back at start-up.
+#[derive(Debug, Default)]
+pub struct SourceSnapshot {
+    /// Rows and errors with multiplicities.
+    pub updates: Vec<(SourceValue, Diff)>,
+    /// The next offset per partition.
+    pub offsets: Vec<(i32, i64)>,
+}
 
 /// An error of the durable store.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +159,10 @@ impl DurableStore {
             let mut rows = txn.open_table(TABLE_ROWS).map_err(err)?;
             let mut offsets = txn.open_table(OFFSETS).map_err(err)?;
             let mut meta = txn.open_table(META).map_err(err)?;
+            // Created here so that reads find them.
+            txn.open_table(SOURCE_LOG).map_err(err)?;
+            txn.open_table(UPSERT_STATE).map_err(err)?;
+            txn.open_table(KAFKA_OFFSETS).map_err(err)?;
             for (id, record) in &commit.put_items {
                 let bytes = serde_json::to_vec(record).map_err(err)?;
                 catalog.insert(id.0, bytes.as_slice()).map_err(err)?;
@@ -113,6 +170,17 @@ impl DurableStore {
             for id in &commit.delete_items {
                 catalog.remove(id.0).map_err(err)?;
                 offsets.remove(id.0).map_err(err)?;
+                let mut log = txn.open_table(SOURCE_LOG).map_err(err)?;
+                log.retain_in((id.0, 0)..=(id.0, u64::MAX), |_, _| false)
+                    .map_err(err)?;
+                let mut upsert = txn.open_table(UPSERT_STATE).map_err(err)?;
+                upsert
+                    .retain_in((id.0, &[][..])..(id.0 + 1, &[][..]), |_, _| false)
+                    .map_err(err)?;
+                let mut kafka = txn.open_table(KAFKA_OFFSETS).map_err(err)?;
+                kafka
+                    .retain_in((id.0, i32::MIN)..=(id.0, i32::MAX), |_, _| false)
+                    .map_err(err)?;
                 let keys: Vec<Vec<u8>> = rows
                     .range((id.0, &[][..])..(id.0 + 1, &[][..]))
                     .map_err(err)?
@@ -144,6 +212,125 @@ impl DurableStore {
             }
         }
         txn.commit().map_err(err)
+    }
+
+    /// Applies an ingested batch and its offsets atomically and durably, and
+    /// returns the changes it makes to the source's contents (for upserts,
+    /// the retraction of each key's old value and its new value).
+    pub fn commit_ingest(
+        &self,
+        batch: IngestBatch,
+    ) -> Result<Vec<(SourceValue, Diff)>, StorageError> {
+        let id = batch.source.0;
+        let mut out = Vec::new();
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut appended = Vec::new();
+            let mut upsert = txn.open_table(UPSERT_STATE).map_err(err)?;
+            for change in batch.changes {
+                match change {
+                    SourceChange::Append(v, d) => appended.push((v, d)),
+                    SourceChange::Many(changes) => appended.extend(changes),
+                    SourceChange::Nothing => {}
+                    SourceChange::Upsert { key, value } => {
+                        let old = upsert
+                            .get((id, key.as_slice()))
+                            .map_err(err)?
+                            .map(|v| bincode::deserialize::<SourceValue>(v.value()))
+                            .transpose()
+                            .map_err(err)?;
+                        if old == value {
+                            continue;
+                        }
+                        match &value {
+                            Some(v) => {
+                                let bytes = bincode::serialize(v).map_err(err)?;
+                                upsert
+                                    .insert((id, key.as_slice()), bytes.as_slice())
+                                    .map_err(err)?;
+                            }
+                            None => {
+                                upsert.remove((id, key.as_slice())).map_err(err)?;
+                            }
+                        }
+                        if let Some(old) = old {
+                            out.push((old, -1));
+                        }
+                        if let Some(new) = value {
+                            out.push((new, 1));
+                        }
+                    }
+                }
+            }
+            if !appended.is_empty() {
+                let mut log = txn.open_table(SOURCE_LOG).map_err(err)?;
+                let next = log
+                    .range((id, 0)..=(id, u64::MAX))
+                    .map_err(err)?
+                    .next_back()
+                    .transpose()
+                    .map_err(err)?
+                    .map(|(k, _)| k.value().1 + 1)
+                    .unwrap_or(0);
+                let bytes = bincode::serialize(&appended).map_err(err)?;
+                log.insert((id, next), bytes.as_slice()).map_err(err)?;
+                out.extend(appended);
+            }
+            let mut offsets = txn.open_table(KAFKA_OFFSETS).map_err(err)?;
+            for (partition, offset) in &batch.offsets {
+                offsets.insert((id, *partition), *offset).map_err(err)?;
+            }
+        }
+        txn.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    /// Reads a source's contents and offsets.
+    pub fn source_snapshot(&self, source: GlobalId) -> Result<SourceSnapshot, StorageError> {
+        let id = source.0;
+        let txn = self.db.begin_read().map_err(err)?;
+        let mut snap = SourceSnapshot::default();
+        let log = txn.open_table(SOURCE_LOG).map_err(err)?;
+        for entry in log.range((id, 0)..=(id, u64::MAX)).map_err(err)? {
+            let (_, v) = entry.map_err(err)?;
+            let batch: Vec<(SourceValue, Diff)> = bincode::deserialize(v.value()).map_err(err)?;
+            snap.updates.extend(batch);
+        }
+        let upsert = txn.open_table(UPSERT_STATE).map_err(err)?;
+        for entry in upsert
+            .range((id, &[][..])..(id + 1, &[][..]))
+            .map_err(err)?
+        {
+            let (_, v) = entry.map_err(err)?;
+            let value: SourceValue = bincode::deserialize(v.value()).map_err(err)?;
+            snap.updates.push((value, 1));
+        }
+        let offsets = txn.open_table(KAFKA_OFFSETS).map_err(err)?;
+        for entry in offsets
+            .range((id, i32::MIN)..=(id, i32::MAX))
+            .map_err(err)?
+        {
+            let (k, v) = entry.map_err(err)?;
+            snap.offsets.push((k.value().1, v.value()));
+        }
+        Ok(snap)
+    }
+
+    /// The number of keys and the bytes of an upsert source's state.
+    pub fn upsert_state_size(&self, source: GlobalId) -> Result<(u64, u64), StorageError> {
+        let id = source.0;
+        let txn = self.db.begin_read().map_err(err)?;
+        let upsert = txn.open_table(UPSERT_STATE).map_err(err)?;
+        let (mut keys, mut bytes) = (0u64, 0u64);
+        for entry in upsert
+            .range((id, &[][..])..(id + 1, &[][..]))
+            .map_err(err)?
+        {
+            let (k, v) = entry.map_err(err)?;
+            keys += 1;
+            bytes += (k.value().1.len() + v.value().len()) as u64;
+        }
+        Ok((keys, bytes))
     }
 
     /// Reads everything in the store.

@@ -2,5 +2,7 @@
 //! contents and source offsets, and the built-in load generators
 //! ([`loadgen`]).
 
+pub mod decode;
 pub mod durable;
+pub mod kafka;
 pub mod loadgen;

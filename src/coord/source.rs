@@ -1,0 +1,386 @@
+//! Secrets, connections and Kafka sources: their `CREATE` statements, and
+//! the glue between a source's ingestion thread and the rest of the
+//! coordinator (durable commit, then a write at a fresh timestamp).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion_common::TableReference;
+use sqlparser::ast::ObjectName;
+
+use crate::catalog::{CatalogItem, ItemKind};
+use crate::compute::Command;
+use crate::expr::{EvalError, GlobalId};
+use crate::repr::{RelationDesc, Row};
+use crate::sql::PlanError;
+use crate::sql::source::{
+    ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement, CreateSecretStatement,
+    OptionValue,
+};
+use crate::storage::decode::{DefinitionError, SourceDecoder};
+use crate::storage::durable::{IngestBatch, SourceValue};
+use crate::storage::kafka::{self, IngestControl, IngestParams};
+
+use super::ddl::item_name;
+use super::sequence::ExecuteResponse;
+use super::{AdapterError, CoordState, Coordinator};
+
+/// A Kafka source and its ingestion thread.
+pub struct KafkaSource {
+    /// Its definition.
+    pub statement: CreateKafkaSourceStatement,
+    /// Stops the thread and reports its status.
+    pub control: Arc<IngestControl>,
+}
+
+impl From<DefinitionError> for AdapterError {
+    fn from(e: DefinitionError) -> AdapterError {
+        match e {
+            DefinitionError::Unsupported(what) => PlanError::Unsupported(what).into(),
+            DefinitionError::Invalid(msg) => PlanError::InvalidDefinition(msg).into(),
+        }
+    }
+}
+
+impl CoordState {
+    fn lookup_kind(&self, name: &ObjectName, kind: ItemKind) -> Result<&CatalogItem, AdapterError> {
+        let n = item_name(name)?;
+        match self.catalog.lookup(&TableReference::bare(n.as_str())) {
+            Some(item) if item.kind == kind => Ok(item),
+            Some(_) => {
+                Err(PlanError::WrongObjectType(format!("\"{n}\" is not a {}", kind.name())).into())
+            }
+            None => Err(PlanError::UnknownItem {
+                kind: kind.name(),
+                name: n,
+            }
+            .into()),
+        }
+    }
+
+    fn secret_value(
+        &self,
+        name: &ObjectName,
+        uses: &mut Vec<GlobalId>,
+    ) -> Result<String, AdapterError> {
+        let item = self.lookup_kind(name, ItemKind::Secret)?;
+        uses.push(item.id);
+        Ok(self.secrets.get(&item.id).cloned().unwrap_or_default())
+    }
+
+    /// librdkafka options for a Kafka connection, secrets resolved; also
+    /// the secrets it uses.
+    pub fn kafka_options(
+        &self,
+        stmt: &CreateConnectionStatement,
+    ) -> Result<(BTreeMap<String, String>, Vec<GlobalId>), AdapterError> {
+        let mut out = BTreeMap::new();
+        let mut uses = Vec::new();
+        for (name, value) in &stmt.options {
+            let text =
+                |v: &OptionValue, uses: &mut Vec<GlobalId>| -> Result<String, AdapterError> {
+                    match v {
+                        OptionValue::Value(s) => Ok(s.clone()),
+                        OptionValue::Secret(s) => self.secret_value(s, uses),
+                        OptionValue::List(l) => Ok(l.join(",")),
+                    }
+                };
+            let key = match name.as_str() {
+                "BROKER" | "BROKERS" => "bootstrap.servers",
+                "SECURITY PROTOCOL" => "security.protocol",
+                "SASL MECHANISMS" => "sasl.mechanisms",
+                "SASL USERNAME" => "sasl.username",
+                "SASL PASSWORD" => "sasl.password",
+                "SSL CERTIFICATE AUTHORITY" => "ssl.ca.pem",
+                "SSL CERTIFICATE" => "ssl.certificate.pem",
+                "SSL KEY" => "ssl.key.pem",
+                "PROGRESS TOPIC" | "PROGRESS TOPIC REPLICATION FACTOR" => continue,
+                other => {
+                    return Err(PlanError::InvalidDefinition(format!(
+                        "unrecognized Kafka connection option {other}"
+                    ))
+                    .into());
+                }
+            };
+            out.insert(key.to_string(), text(value, &mut uses)?);
+        }
+        if !out.contains_key("bootstrap.servers") {
+            return Err(PlanError::InvalidDefinition(
+                "a Kafka connection needs BROKER or BROKERS".into(),
+            )
+            .into());
+        }
+        Ok((out, uses))
+    }
+
+    fn connection_for(
+        &self,
+        name: &ObjectName,
+        kind: ConnectionKind,
+    ) -> Result<(GlobalId, CreateConnectionStatement), AdapterError> {
+        let item = self.lookup_kind(name, ItemKind::Connection)?;
+        let Some(stmt) = self.connections.get(&item.id) else {
+            return Err(AdapterError::Internal(format!(
+                "connection {} has no definition",
+                item.id
+            )));
+        };
+        if stmt.kind != kind {
+            return Err(PlanError::WrongObjectType(format!(
+                "\"{}\" is not a {} connection",
+                item.name,
+                match kind {
+                    ConnectionKind::Kafka => "Kafka",
+                    ConnectionKind::SchemaRegistry => "schema registry",
+                }
+            ))
+            .into());
+        }
+        Ok((item.id, stmt.clone()))
+    }
+
+    /// Whether `name` is taken and `IF NOT EXISTS` makes that fine; an
+    /// error if it is taken otherwise.
+    fn exists_already(&self, name: &str, if_not_exists: bool) -> Result<bool, AdapterError> {
+        if if_not_exists && self.catalog.lookup(&TableReference::bare(name)).is_some() {
+            return Ok(true);
+        }
+        self.check_name_free(name)?;
+        Ok(false)
+    }
+
+    /// Adds a non-relation item (a secret or connection) to the catalog.
+    fn insert_object(
+        &mut self,
+        name: &str,
+        kind: ItemKind,
+        sql: &str,
+        depends_on: Vec<GlobalId>,
+        replay_id: Option<GlobalId>,
+    ) -> Result<GlobalId, AdapterError> {
+        let id = self.allocate_id(replay_id);
+        self.catalog.insert(CatalogItem {
+            id,
+            name: name.to_string(),
+            kind,
+            desc: RelationDesc { columns: vec![] },
+            create_sql: sql.to_string(),
+            depends_on,
+            plan: None,
+            table_columns: vec![],
+            index: None,
+            owned_by: None,
+        });
+        self.persist_item(id, name, sql, replay_id.is_some())?;
+        Ok(id)
+    }
+}
+
+impl Coordinator {
+    /// `CREATE SECRET`.
+    pub(crate) fn create_secret(
+        &self,
+        state: &mut CoordState,
+        stmt: CreateSecretStatement,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let name = item_name(&stmt.name)?;
+        if state.exists_already(&name, stmt.if_not_exists)? {
+            return Ok(ExecuteResponse::command("CREATE SECRET"));
+        }
+        let id = state.insert_object(&name, ItemKind::Secret, sql, vec![], replay_id)?;
+        state.secrets.insert(id, stmt.value);
+        Ok(ExecuteResponse::command("CREATE SECRET"))
+    }
+
+    /// Checks a new connection's options (and, unless `VALIDATE = false`,
+    /// that the broker answers) without holding the coordinator's lock.
+    pub(crate) async fn validate_connection(
+        &self,
+        stmt: &CreateConnectionStatement,
+    ) -> Result<(), AdapterError> {
+        let options = {
+            let state = self.state.lock().await;
+            match stmt.kind {
+                ConnectionKind::Kafka => Some(state.kafka_options(stmt)?.0),
+                ConnectionKind::SchemaRegistry => {
+                    return Err(PlanError::Unsupported(
+                        "CONFLUENT SCHEMA REGISTRY connections".into(),
+                    )
+                    .into());
+                }
+            }
+        };
+        if let (Some(options), true) = (options, stmt.validate) {
+            tokio::task::spawn_blocking(move || {
+                kafka::validate(&options, std::time::Duration::from_secs(10))
+            })
+            .await
+            .map_err(|e| AdapterError::Internal(e.to_string()))?
+            .map_err(AdapterError::Connection)?;
+        }
+        Ok(())
+    }
+
+    /// `CREATE CONNECTION` (validated beforehand).
+    pub(crate) fn create_connection(
+        &self,
+        state: &mut CoordState,
+        stmt: CreateConnectionStatement,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let name = item_name(&stmt.name)?;
+        if state.exists_already(&name, stmt.if_not_exists)? {
+            return Ok(ExecuteResponse::command("CREATE CONNECTION"));
+        }
+        let uses = match stmt.kind {
+            ConnectionKind::Kafka => state.kafka_options(&stmt)?.1,
+            ConnectionKind::SchemaRegistry => vec![],
+        };
+        let id = state.insert_object(&name, ItemKind::Connection, sql, uses, replay_id)?;
+        state.connections.insert(id, stmt);
+        Ok(ExecuteResponse::command("CREATE CONNECTION"))
+    }
+
+    /// `CREATE SOURCE ... FROM KAFKA`. At start-up (`replay_id` set) the
+    /// thread is started by [`Coordinator::start_kafka_source`] once the
+    /// source's stored contents are loaded.
+    pub(crate) fn create_kafka_source(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        stmt: CreateKafkaSourceStatement,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let name = item_name(&stmt.name)?;
+        if state.exists_already(&name, stmt.if_not_exists)? {
+            return Ok(ExecuteResponse::command("CREATE SOURCE"));
+        }
+        let (connection, conn_stmt) =
+            state.connection_for(&stmt.connection, ConnectionKind::Kafka)?;
+        // Checks the options (and secrets) resolve.
+        state.kafka_options(&conn_stmt)?;
+        let decoder = SourceDecoder::new(&stmt)?;
+        let id = state.allocate_id(replay_id);
+        self.compute.send(Command::CreateInput { id });
+        state.catalog.insert(CatalogItem {
+            id,
+            name: name.clone(),
+            kind: ItemKind::Source,
+            desc: decoder.desc().clone(),
+            create_sql: sql.to_string(),
+            depends_on: vec![connection],
+            plan: None,
+            table_columns: vec![],
+            index: None,
+            owned_by: None,
+        });
+        state.persist_item(id, &name, sql, replay_id.is_some())?;
+        state.kafka_sources.insert(
+            id,
+            KafkaSource {
+                statement: stmt,
+                control: Arc::new(IngestControl::default()),
+            },
+        );
+        if replay_id.is_none() {
+            self.start_kafka_source(state, id, BTreeMap::new())?;
+        }
+        Ok(ExecuteResponse::command("CREATE SOURCE"))
+    }
+
+    /// Starts the ingestion thread of Kafka source `id`, resuming at the
+    /// given offsets.
+    pub(crate) fn start_kafka_source(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        id: GlobalId,
+        resume: BTreeMap<i32, i64>,
+    ) -> Result<(), AdapterError> {
+        let Some(source) = state.kafka_sources.get(&id) else {
+            return Ok(());
+        };
+        let stmt = source.statement.clone();
+        let control = source.control.clone();
+        let (_, conn_stmt) = state.connection_for(&stmt.connection, ConnectionKind::Kafka)?;
+        let (options, _) = state.kafka_options(&conn_stmt)?;
+        let decoder = SourceDecoder::new(&stmt)?;
+        let params = IngestParams {
+            id,
+            options,
+            topic: stmt.topic.clone(),
+            start_offsets: stmt.start_offsets.clone(),
+            start_timestamp: stmt.start_timestamp,
+            resume,
+            decoder,
+        };
+        let coord = self.clone();
+        let store = state.store.clone();
+        let deliver_control = control.clone();
+        kafka::spawn(params, control, move |batch: IngestBatch| {
+            let changes = {
+                let Ok(_guard) = deliver_control.commit_lock.lock() else {
+                    return Ok(false);
+                };
+                if deliver_control.cancelled.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                store
+                    .commit_ingest(batch)
+                    .map_err(|e| format!("committing ingested data: {e}"))?
+            };
+            let mut state = coord.state.blocking_lock();
+            if !state.kafka_sources.contains_key(&id) {
+                return Ok(false);
+            }
+            if changes.is_empty() {
+                return Ok(true);
+            }
+            let (updates, errors) = split_changes(id, changes);
+            let ts = state.oracle.write_ts();
+            coord.compute.send(Command::Write {
+                updates,
+                errors,
+                ts,
+            });
+            Ok(true)
+        });
+        Ok(())
+    }
+
+    /// Stops the threads of the Kafka sources among `ids`: after this, none
+    /// of them commits another batch.
+    pub(crate) fn stop_kafka_sources(state: &mut CoordState, ids: &[GlobalId]) {
+        for id in ids {
+            if let Some(source) = state.kafka_sources.remove(id) {
+                source.control.cancelled.store(true, Ordering::SeqCst);
+                // Wait for a batch being committed to finish.
+                drop(source.control.commit_lock.lock());
+                if let Ok(mut s) = source.control.status.lock() {
+                    s.status = "dropped";
+                }
+            }
+            state.connections.remove(id);
+            state.secrets.remove(id);
+        }
+    }
+}
+
+/// Row updates and error updates for the workers.
+type WriteParts = (Vec<(GlobalId, Row, i64)>, Vec<(GlobalId, EvalError, i64)>);
+
+/// Splits a source's changes into rows and errors.
+pub fn split_changes(id: GlobalId, changes: Vec<(SourceValue, i64)>) -> WriteParts {
+    let mut updates = Vec::new();
+    let mut errors = Vec::new();
+    for (value, diff) in changes {
+        match value {
+            Ok(row) => updates.push((id, row, diff)),
+            Err(e) => errors.push((id, e, diff)),
+        }
+    }
+    (updates, errors)
+}

@@ -1,0 +1,658 @@
+//! Decoding Kafka records into a source's rows: formats (`JSON`, `TEXT`,
+//! `BYTES`, `CSV`) for keys and values, the included metadata columns, and
+//! envelopes (`NONE`, `UPSERT`, `DEBEZIUM`).
+//!
+//! A record that cannot be decoded becomes an error value, never a panic
+//! and never a silently dropped record: for `NONE` the error is appended to
+//! the source's errors; for `UPSERT` and `DEBEZIUM` it becomes the key's
+//! value until a later record for the key replaces it.
+
+use crate::expr::EvalError;
+use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
+use crate::sql::source::{CreateKafkaSourceStatement, Envelope, Format, IncludeKind};
+use crate::storage::durable::{SourceChange, SourceValue};
+
+/// A Kafka record, borrowed from the consumer.
+#[derive(Debug, Clone, Copy)]
+pub struct KafkaRecord<'a> {
+    /// The key, if the record has one.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The record's timestamp, milliseconds since the epoch.
+    pub timestamp: Option<i64>,
+}
+
+/// An upsert key (encoded, and its columns), or the key under which an
+/// error is kept and the error.
+type UpsertKey = Result<(Vec<u8>, Vec<Datum>), (Vec<u8>, EvalError)>;
+
+/// Why a source definition is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefinitionError {
+    /// A construct not implemented yet (SQLSTATE 0A000).
+    Unsupported(String),
+    /// A definition that makes no sense (SQLSTATE 42P16).
+    Invalid(String),
+}
+
+/// Decodes one format.
+#[derive(Debug, Clone)]
+struct FormatDecoder {
+    format: Format,
+}
+
+impl FormatDecoder {
+    /// The columns the format produces; `key` names a key's single column.
+    fn columns(&self, key: bool) -> Result<Vec<ColumnDesc>, DefinitionError> {
+        let one = |name: &str, typ: ScalarType| {
+            Ok(vec![ColumnDesc {
+                name: if key { "key".into() } else { name.into() },
+                typ,
+                nullable: true,
+            }])
+        };
+        match &self.format {
+            Format::Json => one("data", ScalarType::Jsonb),
+            Format::Text => one("text", ScalarType::Text),
+            Format::Bytes => one("data", ScalarType::Bytea),
+            Format::Csv { columns, .. } => Ok(columns
+                .iter()
+                .map(|c| ColumnDesc {
+                    name: c.clone(),
+                    typ: ScalarType::Text,
+                    nullable: true,
+                })
+                .collect()),
+            Format::Avro { .. } => Err(DefinitionError::Unsupported(
+                "FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY".into(),
+            )),
+        }
+    }
+
+    /// Decodes `bytes` into the format's columns.
+    fn decode(&self, bytes: &[u8], what: &str) -> Result<Vec<Datum>, EvalError> {
+        match &self.format {
+            Format::Bytes => Ok(vec![Datum::Bytes(bytes.to_vec())]),
+            Format::Text => std::str::from_utf8(bytes)
+                .map(|s| vec![Datum::String(s.to_string())])
+                .map_err(|e| EvalError::Decode(format!("Text: {what} is not valid UTF-8: {e}"))),
+            Format::Json => {
+                let text = std::str::from_utf8(bytes).map_err(|e| {
+                    EvalError::Decode(format!("JSON: {what} is not valid UTF-8: {e}"))
+                })?;
+                crate::repr::strconv::canonical_jsonb(text)
+                    .map(|j| vec![Datum::Jsonb(j)])
+                    .map_err(|e| EvalError::Decode(format!("JSON: {what}: {}", e.message)))
+            }
+            Format::Csv {
+                columns, delimiter, ..
+            } => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .delimiter(*delimiter)
+                    .flexible(true)
+                    .from_reader(bytes);
+                let mut record = csv::ByteRecord::new();
+                match reader.read_byte_record(&mut record) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(EvalError::Decode(format!(
+                            "CSV: {what} is empty, expected {} columns",
+                            columns.len()
+                        )));
+                    }
+                    Err(e) => return Err(EvalError::Decode(format!("CSV: {what}: {e}"))),
+                }
+                if record.len() != columns.len() {
+                    return Err(EvalError::Decode(format!(
+                        "CSV: {what} has {} columns, expected {}",
+                        record.len(),
+                        columns.len()
+                    )));
+                }
+                record
+                    .iter()
+                    .map(|f| {
+                        std::str::from_utf8(f)
+                            .map(|s| Datum::String(s.to_string()))
+                            .map_err(|e| {
+                                EvalError::Decode(format!("CSV: {what} is not valid UTF-8: {e}"))
+                            })
+                    })
+                    .collect()
+            }
+            Format::Avro { .. } => Err(EvalError::Decode("Avro is not supported yet".into())),
+        }
+    }
+}
+
+/// Turns Kafka records into changes of a source's contents.
+#[derive(Debug, Clone)]
+pub struct SourceDecoder {
+    key: Option<FormatDecoder>,
+    value: FormatDecoder,
+    /// Whether the key's columns lead the output row.
+    key_in_output: bool,
+    /// Metadata columns after the value's, in `INCLUDE` order.
+    metadata: Vec<IncludeKind>,
+    envelope: Envelope,
+    desc: RelationDesc,
+    /// Value columns in the output (fills `NULL`s for an inline error).
+    value_arity: usize,
+}
+
+impl SourceDecoder {
+    /// Plans the decoding of a source.
+    pub fn new(stmt: &CreateKafkaSourceStatement) -> Result<SourceDecoder, DefinitionError> {
+        let key = stmt
+            .key_format
+            .clone()
+            .map(|format| FormatDecoder { format });
+        let value = FormatDecoder {
+            format: stmt.value_format.clone(),
+        };
+        let include_key = stmt
+            .include
+            .iter()
+            .find(|(k, _)| *k == IncludeKind::Key)
+            .map(|(_, alias)| alias.clone());
+        let upsert = matches!(stmt.envelope, Envelope::Upsert { .. });
+        let key_in_output = include_key.is_some() || upsert;
+        if matches!(stmt.envelope, Envelope::Debezium) && !matches!(stmt.value_format, Format::Json)
+        {
+            return Err(DefinitionError::Unsupported(format!(
+                "ENVELOPE DEBEZIUM with FORMAT {}",
+                stmt.value_format
+            )));
+        }
+        let mut columns = Vec::new();
+        if key_in_output {
+            let Some(key) = &key else {
+                return Err(DefinitionError::Invalid(
+                    "INCLUDE KEY and ENVELOPE UPSERT need a KEY FORMAT".into(),
+                ));
+            };
+            let mut key_columns = key.columns(true)?;
+            if let Some(Some(alias)) = &include_key {
+                if key_columns.len() != 1 {
+                    return Err(DefinitionError::Invalid(
+                        "INCLUDE KEY AS names a single-column key only".into(),
+                    ));
+                }
+                key_columns[0].name = alias.clone();
+            }
+            if upsert {
+                for c in &mut key_columns {
+                    c.nullable = false;
+                }
+            }
+            columns.extend(key_columns);
+        }
+        let value_columns = value.columns(false)?;
+        let value_arity = value_columns.len();
+        columns.extend(value_columns);
+        let mut metadata = Vec::new();
+        for (kind, alias) in &stmt.include {
+            let (name, typ) = match kind {
+                IncludeKind::Key => continue,
+                IncludeKind::Partition => ("partition", ScalarType::Int32),
+                IncludeKind::Offset => ("offset", ScalarType::Int64),
+                IncludeKind::Timestamp => ("timestamp", ScalarType::Timestamp),
+                IncludeKind::Headers => {
+                    return Err(DefinitionError::Unsupported(
+                        "INCLUDE HEADERS (it needs list and record types)".into(),
+                    ));
+                }
+            };
+            columns.push(ColumnDesc {
+                name: alias.clone().unwrap_or_else(|| name.to_string()),
+                typ,
+                nullable: *kind == IncludeKind::Timestamp,
+            });
+            metadata.push(*kind);
+        }
+        if let Envelope::Upsert {
+            inline_errors: Some(name),
+        } = &stmt.envelope
+        {
+            columns.push(ColumnDesc {
+                name: name.clone(),
+                typ: ScalarType::Text,
+                nullable: true,
+            });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &columns {
+            if !seen.insert(c.name.clone()) {
+                return Err(DefinitionError::Invalid(format!(
+                    "column \"{}\" specified more than once (rename one with AS)",
+                    c.name
+                )));
+            }
+        }
+        Ok(SourceDecoder {
+            key,
+            value,
+            key_in_output,
+            metadata,
+            envelope: stmt.envelope.clone(),
+            desc: RelationDesc { columns },
+            value_arity,
+        })
+    }
+
+    /// The source's columns.
+    pub fn desc(&self) -> &RelationDesc {
+        &self.desc
+    }
+
+    fn metadata(&self, record: &KafkaRecord) -> Vec<Datum> {
+        self.metadata
+            .iter()
+            .map(|kind| match kind {
+                IncludeKind::Partition => Datum::Int32(record.partition),
+                IncludeKind::Offset => Datum::Int64(record.offset),
+                IncludeKind::Timestamp => record
+                    .timestamp
+                    .map(|ms| Datum::Timestamp(ms.saturating_mul(1000)))
+                    .unwrap_or(Datum::Null),
+                IncludeKind::Key | IncludeKind::Headers => Datum::Null,
+            })
+            .collect()
+    }
+
+    fn where_(record: &KafkaRecord) -> String {
+        format!("partition {} offset {}", record.partition, record.offset)
+    }
+
+    /// Decodes the key into its columns (`NULL`s for a missing key).
+    fn key_datums(&self, record: &KafkaRecord) -> Result<Option<Vec<Datum>>, EvalError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        match record.key {
+            Some(bytes) => key
+                .decode(bytes, &format!("key at {}", Self::where_(record)))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The change one record makes.
+    pub fn decode(&self, record: &KafkaRecord) -> SourceChange {
+        match &self.envelope {
+            Envelope::None => SourceChange::Append(self.decode_append(record), 1),
+            Envelope::Upsert { inline_errors } => {
+                self.decode_upsert(record, inline_errors.is_some())
+            }
+            Envelope::Debezium => self.decode_debezium(record),
+        }
+    }
+
+    fn value_datums(&self, record: &KafkaRecord) -> Result<Vec<Datum>, EvalError> {
+        match record.value {
+            Some(bytes) => self
+                .value
+                .decode(bytes, &format!("value at {}", Self::where_(record))),
+            None => Ok(vec![Datum::Null; self.value_arity]),
+        }
+    }
+
+    fn decode_append(&self, record: &KafkaRecord) -> SourceValue {
+        let mut datums = Vec::with_capacity(self.desc.columns.len());
+        if self.key_in_output {
+            match self.key_datums(record)? {
+                Some(k) => datums.extend(k),
+                None => {
+                    let n = self.key.as_ref().map(|k| k.columns(true).map(|c| c.len()));
+                    datums.extend(std::iter::repeat_n(
+                        Datum::Null,
+                        n.and_then(Result::ok).unwrap_or(1),
+                    ));
+                }
+            }
+        }
+        datums.extend(self.value_datums(record)?);
+        datums.extend(self.metadata(record));
+        Ok(Row::new(datums))
+    }
+
+    /// The upsert key: the decoded key, encoded; an undecodable key keys
+    /// on its bytes (so a later good record for the same bytes heals it).
+    /// `Err` with an empty key: the record has no key at all.
+    fn upsert_key(&self, record: &KafkaRecord) -> UpsertKey {
+        let Some(bytes) = record.key else {
+            return Err((
+                Vec::new(),
+                EvalError::Decode(format!(
+                    "record with a NULL key at {} in an upsert source",
+                    Self::where_(record)
+                )),
+            ));
+        };
+        match self.key_datums(record) {
+            Ok(Some(datums)) => {
+                let mut key = vec![0u8];
+                key.extend(Row::new(datums.clone()).encode());
+                Ok((key, datums))
+            }
+            // No key format: the key's bytes are the key.
+            Ok(None) => {
+                let mut key = vec![2u8];
+                key.extend_from_slice(bytes);
+                Ok((key, Vec::new()))
+            }
+            Err(e) => {
+                let mut key = vec![1u8];
+                key.extend_from_slice(bytes);
+                Err((key, e))
+            }
+        }
+    }
+
+    fn decode_upsert(&self, record: &KafkaRecord, inline: bool) -> SourceChange {
+        let (key, key_datums) = match self.upsert_key(record) {
+            Ok(k) => k,
+            Err((key, e)) if key.is_empty() => return SourceChange::Append(Err(e), 1),
+            Err((key, e)) => {
+                return SourceChange::Upsert {
+                    key,
+                    value: record.value.map(|_| Err(e)),
+                };
+            }
+        };
+        let Some(_) = record.value else {
+            return SourceChange::Upsert { key, value: None };
+        };
+        let value = match self.value_datums(record) {
+            Ok(v) => {
+                let mut datums = key_datums;
+                datums.extend(v);
+                datums.extend(self.metadata(record));
+                if inline {
+                    datums.push(Datum::Null);
+                }
+                Ok(Row::new(datums))
+            }
+            Err(e) if inline => {
+                let mut datums = key_datums;
+                datums.extend(std::iter::repeat_n(Datum::Null, self.value_arity));
+                datums.extend(self.metadata(record));
+                datums.push(Datum::String(e.to_string()));
+                Ok(Row::new(datums))
+            }
+            Err(e) => Err(e),
+        };
+        SourceChange::Upsert {
+            key,
+            value: Some(value),
+        }
+    }
+
+    fn decode_debezium(&self, record: &KafkaRecord) -> SourceChange {
+        // A tombstone follows a delete so that compaction can drop the key;
+        // the delete itself already removed the row.
+        let Some(bytes) = record.value else {
+            return SourceChange::Nothing;
+        };
+        let at = Self::where_(record);
+        let event = match parse_debezium(bytes, &at) {
+            Ok(e) => e,
+            Err(e) => {
+                return match self.upsert_key(record) {
+                    Ok((key, _)) => SourceChange::Upsert {
+                        key,
+                        value: Some(Err(e)),
+                    },
+                    Err(_) => SourceChange::Append(Err(e), 1),
+                };
+            }
+        };
+        let key_datums = if self.key_in_output {
+            match self.key_datums(record) {
+                Ok(Some(k)) => Some(k),
+                Ok(None) => Some(vec![Datum::Null]),
+                Err(e) => return SourceChange::Append(Err(e), 1),
+            }
+        } else {
+            None
+        };
+        let row = |image: &serde_json::Value| -> SourceValue {
+            let mut datums = key_datums.clone().unwrap_or_default();
+            let text = image.to_string();
+            let jsonb = crate::repr::strconv::canonical_jsonb(&text)
+                .map_err(|e| EvalError::Decode(format!("Debezium: {at}: {}", e.message)))?;
+            datums.push(Datum::Jsonb(jsonb));
+            datums.extend(self.metadata(record));
+            Ok(Row::new(datums))
+        };
+        let after = match event.op.as_str() {
+            "c" | "r" | "u" => match &event.after {
+                Some(a) if a.is_object() => Some(row(a)),
+                _ => Some(Err(EvalError::Decode(format!(
+                    "Debezium: event at {at} with op \"{}\" has no \"after\" record",
+                    event.op
+                )))),
+            },
+            "d" => None,
+            "t" => {
+                return SourceChange::Append(
+                    Err(EvalError::Decode(format!(
+                        "Debezium: truncate event at {at}: TRUNCATE is not supported"
+                    ))),
+                    1,
+                );
+            }
+            other => Some(Err(EvalError::Decode(format!(
+                "Debezium: event at {at} has unknown op \"{other}\""
+            )))),
+        };
+        match (record.key, self.upsert_key(record)) {
+            (Some(_), Ok((key, _))) => SourceChange::Upsert { key, value: after },
+            (Some(_), Err((key, e))) => SourceChange::Upsert {
+                key,
+                value: Some(Err(e)),
+            },
+            // A table without a primary key: Debezium sends no key, and the
+            // `before` image (REPLICA IDENTITY FULL) says what to retract.
+            (None, _) => {
+                let mut changes = Vec::new();
+                if matches!(event.op.as_str(), "u" | "d") {
+                    match &event.before {
+                        Some(b) if b.is_object() => changes.push((row(b), -1)),
+                        _ => changes.push((
+                            Err(EvalError::Decode(format!(
+                                "Debezium: {} event at {at} without a key has no \"before\" record",
+                                event.op
+                            ))),
+                            1,
+                        )),
+                    }
+                }
+                if let Some(a) = after {
+                    changes.push((a, 1));
+                }
+                SourceChange::Many(changes)
+            }
+        }
+    }
+}
+
+/// The parts of a Debezium event Freshet uses.
+#[derive(Debug)]
+struct DebeziumEvent {
+    op: String,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+}
+
+/// Parses a Debezium event from the JSON converter, with or without the
+/// `{"schema": ..., "payload": ...}` wrapping.
+fn parse_debezium(bytes: &[u8], at: &str) -> Result<DebeziumEvent, EvalError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| EvalError::Decode(format!("Debezium: value at {at} is not JSON: {e}")))?;
+    let mut value = value;
+    if let serde_json::Value::Object(map) = &mut value
+        && map.contains_key("schema")
+        && let Some(payload) = map.remove("payload")
+    {
+        value = payload;
+    }
+    let serde_json::Value::Object(mut map) = value else {
+        return Err(EvalError::Decode(format!(
+            "Debezium: value at {at} is not a JSON object"
+        )));
+    };
+    let op = match map.get("op") {
+        Some(serde_json::Value::String(op)) => op.clone(),
+        _ => {
+            return Err(EvalError::Decode(format!(
+                "Debezium: value at {at} has no \"op\" field"
+            )));
+        }
+    };
+    let take = |m: &mut serde_json::Map<String, serde_json::Value>, k: &str| {
+        m.remove(k).filter(|v| !v.is_null())
+    };
+    Ok(DebeziumEvent {
+        op,
+        before: take(&mut map, "before"),
+        after: take(&mut map, "after"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::parse::{FreshetStatement, parse_statements};
+
+    fn decoder(sql: &str) -> SourceDecoder {
+        match parse_statements(sql).unwrap().remove(0) {
+            FreshetStatement::CreateKafkaSource(s) => SourceDecoder::new(&s).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rec<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> KafkaRecord<'a> {
+        KafkaRecord {
+            key,
+            value,
+            partition: 2,
+            offset: 7,
+            timestamp: Some(1_700_000_000_123),
+        }
+    }
+
+    #[test]
+    fn json_with_metadata() {
+        let d = decoder(
+            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON \
+             INCLUDE PARTITION, OFFSET AS o, TIMESTAMP AS ts",
+        );
+        let names: Vec<&str> = d.desc().columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["data", "partition", "o", "ts"]);
+        match d.decode(&rec(None, Some(br#"{"b": 1, "a": [1.50]}"#))) {
+            SourceChange::Append(Ok(row), 1) => assert_eq!(
+                row.0,
+                vec![
+                    Datum::Jsonb(r#"{"a": [1.50], "b": 1}"#.into()),
+                    Datum::Int32(2),
+                    Datum::Int64(7),
+                    Datum::Timestamp(1_700_000_000_123_000),
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        match d.decode(&rec(None, Some(b"{not json"))) {
+            SourceChange::Append(Err(EvalError::Decode(m)), 1) => {
+                assert!(m.contains("partition 2 offset 7"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn upsert_text_key() {
+        let d = decoder(
+            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
+             KEY FORMAT TEXT VALUE FORMAT JSON ENVELOPE UPSERT",
+        );
+        let names: Vec<&str> = d.desc().columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["key", "data"]);
+        let SourceChange::Upsert { key: k1, value } = d.decode(&rec(Some(b"a"), Some(b"1"))) else {
+            panic!()
+        };
+        assert_eq!(
+            value,
+            Some(Ok(Row::new(vec![
+                Datum::String("a".into()),
+                Datum::Jsonb("1".into())
+            ])))
+        );
+        let SourceChange::Upsert { key: k2, value } = d.decode(&rec(Some(b"a"), None)) else {
+            panic!()
+        };
+        assert_eq!((k1, value), (k2, None));
+        assert!(matches!(
+            d.decode(&rec(None, Some(b"1"))),
+            SourceChange::Append(Err(_), 1)
+        ));
+    }
+
+    #[test]
+    fn csv_columns() {
+        let d = decoder(
+            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT CSV WITH 2 COLUMNS",
+        );
+        match d.decode(&rec(None, Some(b"a,\"b,c\""))) {
+            SourceChange::Append(Ok(row), 1) => assert_eq!(
+                row.0,
+                vec![Datum::String("a".into()), Datum::String("b,c".into())]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            d.decode(&rec(None, Some(b"a,b,c"))),
+            SourceChange::Append(Err(_), 1)
+        ));
+    }
+
+    #[test]
+    fn debezium_json() {
+        let d = decoder(
+            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
+             KEY FORMAT JSON VALUE FORMAT JSON ENVELOPE DEBEZIUM",
+        );
+        let key: &[u8] = br#"{"id": 1}"#;
+        let create = br#"{"schema": {"type": "struct"}, "payload": {"before": null, "after": {"id": 1, "x": "a"}, "source": {"connector": "postgresql"}, "op": "c", "ts_ms": 1}}"#;
+        match d.decode(&rec(Some(key), Some(create))) {
+            SourceChange::Upsert {
+                value: Some(Ok(row)),
+                ..
+            } => assert_eq!(row.0, vec![Datum::Jsonb(r#"{"x": "a", "id": 1}"#.into())]),
+            other => panic!("{other:?}"),
+        }
+        let delete = br#"{"before": {"id": 1, "x": "a"}, "after": null, "source": {}, "op": "d", "ts_ms": 2}"#;
+        assert!(matches!(
+            d.decode(&rec(Some(key), Some(delete))),
+            SourceChange::Upsert { value: None, .. }
+        ));
+        assert!(matches!(
+            d.decode(&rec(Some(key), None)),
+            SourceChange::Nothing
+        ));
+        let no_after = br#"{"before": null, "after": null, "op": "u"}"#;
+        assert!(matches!(
+            d.decode(&rec(Some(key), Some(no_after))),
+            SourceChange::Upsert {
+                value: Some(Err(_)),
+                ..
+            }
+        ));
+    }
+}
