@@ -277,6 +277,37 @@ async fn json_source_with_metadata_and_view() {
             &["2", "100", "0", "99", "100", "100"],
         ])
     );
+    // Introspection: per partition, everything read, no lag, bytes as produced.
+    let mut bytes = [0usize; 3];
+    for (p, v) in &payloads {
+        bytes[*p as usize] += v.len();
+    }
+    let stats: Vec<[String; 8]> = (0..3)
+        .map(|p| {
+            [
+                "purchases".to_string(),
+                p.to_string(),
+                "100".into(),
+                "100".into(),
+                "0".into(),
+                "100".into(),
+                bytes[p].to_string(),
+                "0".into(),
+            ]
+        })
+        .collect();
+    let stats: Vec<Vec<&str>> = stats
+        .iter()
+        .map(|r| r.iter().map(|s| s.as_str()).collect())
+        .collect();
+    let stats: Vec<&[&str]> = stats.iter().map(|r| r.as_slice()).collect();
+    wait_for_rows(
+        &c,
+        "SELECT source, partition, next_offset, high_watermark, lag, records, bytes, decode_errors \
+         FROM mz_internal.mz_source_statistics ORDER BY partition",
+        &expect_rows(&stats),
+    )
+    .await;
     let sources = text_rows(&c, "SHOW SOURCES").await;
     assert_eq!(
         sources,
@@ -414,6 +445,15 @@ async fn upsert_updates_deletes_and_tombstones() {
         })
         .collect();
     assert_eq!(keys, expected_keys, "upsert source contents vs the model");
+    // The upsert state's size is reported.
+    let keys_sql = "SELECT upsert_keys, upsert_bytes > 0 FROM mz_source_statistics \
+                    WHERE source = 'customers' GROUP BY 1, 2";
+    wait_for_rows(
+        &c,
+        keys_sql,
+        &expect_rows(&[&[&model.len().to_string(), "t"]]),
+    )
+    .await;
 }
 
 /// A Debezium event as the JSON converter writes it.

@@ -16,6 +16,10 @@ use crate::sql::plan::{ResolvedItem, Resolver};
 /// The one schema that exists so far.
 pub const DEFAULT_SCHEMA: &str = "public";
 
+/// The schema Materialize keeps introspection relations in; Freshet's system
+/// relations answer to it as well as to `public`.
+pub const SYSTEM_SCHEMA: &str = "mz_internal";
+
 /// What kind of item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemKind {
@@ -131,6 +135,10 @@ impl Catalog {
             }
             TableReference::Full { schema, table, .. } if schema.as_ref() == DEFAULT_SCHEMA => {
                 self.by_name.get(table.as_ref())
+            }
+            // System relations also answer to Materialize's schema for them.
+            TableReference::Partial { schema, table } if schema.as_ref() == SYSTEM_SCHEMA => {
+                self.by_name.get(table.as_ref()).filter(|id| id.is_system())
             }
             _ => None,
         }

@@ -632,6 +632,12 @@ impl Coordinator {
                 ))
                 .into());
             }
+            if item.id.is_system() {
+                return Err(PlanError::WrongObjectType(format!(
+                    "cannot drop \"{n}\": it is a system relation"
+                ))
+                .into());
+            }
             if item.owned_by.is_some() {
                 return Err(PlanError::WrongObjectType(format!(
                     "cannot drop \"{n}\": it belongs to a source; drop the source instead"

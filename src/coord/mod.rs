@@ -9,6 +9,7 @@
 
 pub mod ddl;
 pub mod error;
+pub mod introspection;
 pub mod peek;
 pub mod sequence;
 pub mod session;
@@ -84,7 +85,12 @@ impl Coordinator {
             }),
             compute,
         });
+        {
+            let mut state = coord.state.lock().await;
+            coord.install_introspection(&mut state);
+        }
         coord.clone().bootstrap().await?;
+        coord.start_introspection();
         Ok(coord)
     }
 }

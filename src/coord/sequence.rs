@@ -849,7 +849,7 @@ impl Coordinator {
                 let mut rows: Vec<Row> = state
                     .catalog
                     .items()
-                    .filter(|i| i.kind == ItemKind::Source)
+                    .filter(|i| i.kind == ItemKind::Source && !i.id.is_system())
                     .map(|i| {
                         let (typ, status) = if i.owned_by.is_some() {
                             ("subsource", "running".to_string())

@@ -320,8 +320,14 @@ impl Coordinator {
         let coord = self.clone();
         let store = state.store.clone();
         let deliver_control = control.clone();
+        if let (Ok((keys, bytes)), Ok(mut status)) =
+            (state.store.upsert_state_size(id), control.status.lock())
+        {
+            status.upsert_keys = keys as i64;
+            status.upsert_bytes = bytes as i64;
+        }
         kafka::spawn(params, control, move |batch: IngestBatch| {
-            let changes = {
+            let outcome = {
                 let Ok(_guard) = deliver_control.commit_lock.lock() else {
                     return Ok(false);
                 };
@@ -336,16 +342,23 @@ impl Coordinator {
             if !state.kafka_sources.contains_key(&id) {
                 return Ok(false);
             }
-            if changes.is_empty() {
-                return Ok(true);
+            let ts = if outcome.changes.is_empty() {
+                state.oracle.read_ts()
+            } else {
+                let (updates, errors) = split_changes(id, outcome.changes);
+                let ts = state.oracle.write_ts();
+                coord.compute.send(Command::Write {
+                    updates,
+                    errors,
+                    ts,
+                });
+                ts
+            };
+            if let Ok(mut status) = deliver_control.status.lock() {
+                status.frontier = ts;
+                status.upsert_keys += outcome.keys_delta;
+                status.upsert_bytes += outcome.bytes_delta;
             }
-            let (updates, errors) = split_changes(id, changes);
-            let ts = state.oracle.write_ts();
-            coord.compute.send(Command::Write {
-                updates,
-                errors,
-                ts,
-            });
             Ok(true)
         });
         Ok(())

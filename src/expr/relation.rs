@@ -11,6 +11,14 @@ use super::{AggregateExpr, ScalarExpr};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GlobalId(pub u64);
 
+impl GlobalId {
+    /// Whether this is a system item (an introspection relation): ids from
+    /// 2^61 up to the transient ids at 2^62.
+    pub fn is_system(&self) -> bool {
+        (1 << 61..1 << 62).contains(&self.0)
+    }
+}
+
 impl fmt::Display for GlobalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "u{}", self.0)

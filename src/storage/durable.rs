@@ -69,6 +69,18 @@ pub struct IngestBatch {
     pub offsets: Vec<(i32, i64)>,
 }
 
+/// What committing an ingested batch did.
+#[derive(Debug, Default)]
+pub struct IngestOutcome {
+    /// The changes to the source's contents (for upserts, each key's old
+    /// value retracted and its new value added).
+    pub changes: Vec<(SourceValue, Diff)>,
+    /// The change in the number of keys in the upsert state.
+    pub keys_delta: i64,
+    /// The change in the bytes of the upsert state (keys and values).
+    pub bytes_delta: i64,
+}
+
 /// A source's contents, read back at start-up.
 #[derive(Debug, Default)]
 pub struct SourceSnapshot {
@@ -215,14 +227,11 @@ impl DurableStore {
     }
 
     /// Applies an ingested batch and its offsets atomically and durably, and
-    /// returns the changes it makes to the source's contents (for upserts,
-    /// the retraction of each key's old value and its new value).
-    pub fn commit_ingest(
-        &self,
-        batch: IngestBatch,
-    ) -> Result<Vec<(SourceValue, Diff)>, StorageError> {
+    /// says what that changed.
+    pub fn commit_ingest(&self, batch: IngestBatch) -> Result<IngestOutcome, StorageError> {
         let id = batch.source.0;
         let mut out = Vec::new();
+        let (mut keys_delta, mut bytes_delta) = (0i64, 0i64);
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut appended = Vec::new();
@@ -233,14 +242,20 @@ impl DurableStore {
                     SourceChange::Many(changes) => appended.extend(changes),
                     SourceChange::Nothing => {}
                     SourceChange::Upsert { key, value } => {
-                        let old = upsert
-                            .get((id, key.as_slice()))
-                            .map_err(err)?
-                            .map(|v| bincode::deserialize::<SourceValue>(v.value()))
-                            .transpose()
-                            .map_err(err)?;
+                        let (old, old_len) = match upsert.get((id, key.as_slice())).map_err(err)? {
+                            Some(v) => (
+                                Some(bincode::deserialize::<SourceValue>(v.value()).map_err(err)?),
+                                v.value().len() as i64,
+                            ),
+                            None => (None, 0),
+                        };
                         if old == value {
                             continue;
+                        }
+                        let key_len = key.len() as i64;
+                        if old.is_some() {
+                            keys_delta -= 1;
+                            bytes_delta -= key_len + old_len;
                         }
                         match &value {
                             Some(v) => {
@@ -248,6 +263,8 @@ impl DurableStore {
                                 upsert
                                     .insert((id, key.as_slice()), bytes.as_slice())
                                     .map_err(err)?;
+                                keys_delta += 1;
+                                bytes_delta += key_len + bytes.len() as i64;
                             }
                             None => {
                                 upsert.remove((id, key.as_slice())).map_err(err)?;
@@ -282,7 +299,11 @@ impl DurableStore {
             }
         }
         txn.commit().map_err(err)?;
-        Ok(out)
+        Ok(IngestOutcome {
+            changes: out,
+            keys_delta,
+            bytes_delta,
+        })
     }
 
     /// Reads a source's contents and offsets.

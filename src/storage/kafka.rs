@@ -78,6 +78,13 @@ pub struct SourceStatus {
     pub error: Option<String>,
     /// Statistics per partition.
     pub partitions: BTreeMap<i32, PartitionStats>,
+    /// The Freshet timestamp of the source's last write: its contents are
+    /// complete through it.
+    pub frontier: u64,
+    /// Keys in the upsert state (upsert and Debezium sources).
+    pub upsert_keys: i64,
+    /// Bytes of the upsert state's keys and values, as stored.
+    pub upsert_bytes: i64,
 }
 
 /// Controls a running source thread.
