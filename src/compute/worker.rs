@@ -131,10 +131,14 @@ struct PendingPeek {
     reply: UnboundedSender<(usize, PeekResult)>,
 }
 
+/// Updates a subscribe's dataflow has produced and not yet sent.
+type SubscribeBuffer =
+    std::rc::Rc<std::cell::RefCell<Vec<(Result<Row, EvalError>, Timestamp, Diff)>>>;
+
 struct ActiveSubscribe {
     dataflow: usize,
     probe: ProbeHandle<Timestamp>,
-    buffer: std::rc::Rc<std::cell::RefCell<Vec<(Result<Row, EvalError>, Timestamp, Diff)>>>,
+    buffer: SubscribeBuffer,
     as_of: Timestamp,
     snapshot: bool,
     reported: Option<Option<Timestamp>>,
@@ -384,7 +388,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                 return true;
             }
             let result = read_errors(&mut target.traces.errs, peek.ts)
-                .and_then(|()| Ok(read_rows(&mut target.traces, peek.ts, peek.key.as_ref())));
+                .map(|()| read_rows(&mut target.traces, peek.ts, peek.key.as_ref()));
             let _ = peek.reply.send((index, result));
             false
         });

@@ -4,6 +4,8 @@
 // Each test crate uses a subset of the helpers.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::Write as _;
@@ -23,7 +25,7 @@ use tokio_postgres::{Client, CopyOutStream, NoTls, SimpleQueryMessage};
 /// The server binary under test, built by Cargo for integration tests.
 const SERVER_BIN: &str = env!("CARGO_BIN_EXE_freshet");
 /// Worker threads each server runs with.
-const WORKERS: &str = "2";
+const WORKERS: usize = 2;
 /// How long a server may take to start answering queries.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause between two probes of a polled condition.
@@ -157,6 +159,7 @@ impl Drop for ScratchDir {
 /// the test is failing, the tail of the server log is printed first.
 pub struct TestServer {
     name: String,
+    workers: usize,
     child: Option<Child>,
     port: u16,
     data_dir: PathBuf,
@@ -169,11 +172,17 @@ impl TestServer {
     /// Starts a server on a free port with a fresh data directory and waits until it answers
     /// `SELECT 1`.
     pub async fn start(name: &str) -> TestServer {
+        TestServer::start_with_workers(name, WORKERS).await
+    }
+
+    /// [`TestServer::start`] with `workers` timely workers.
+    pub async fn start_with_workers(name: &str, workers: usize) -> TestServer {
         let scratch = ScratchDir::create(name);
         let data_dir = scratch.path.join("data");
         let log_path = scratch.path.join("server.log");
         let mut server = TestServer {
             name: name.to_string(),
+            workers,
             child: None,
             port: 0,
             data_dir,
@@ -207,7 +216,7 @@ impl TestServer {
                 .arg("--data-dir")
                 .arg(&self.data_dir)
                 .arg("--workers")
-                .arg(WORKERS)
+                .arg(self.workers.to_string())
                 .stdin(Stdio::null())
                 .stdout(log)
                 .stderr(stderr)

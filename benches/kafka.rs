@@ -1,0 +1,458 @@
+//! Benchmark: JSON events from Kafka into a maintained `GROUP BY` view, end to
+//! end (issue #3, part 10). A reproducible benchmark, not a timed test: it
+//! prints figures and fails only if an answer is wrong.
+//!
+//! ```sh
+//! cargo bench --bench kafka                 # full run (a few minutes)
+//! cargo test --bench kafka                  # quick correctness run (small sizes)
+//! cargo bench --bench kafka -- --events 500000 --seconds 5 --workers 2
+//! ```
+//!
+//! Each run starts a `tansu` broker (in-memory storage, as the Kafka tests do)
+//! and a `freshet` server process (`--workers 1` unless `--workers` says
+//! otherwise), both on free ports.
+//!
+//! **Throughput**, per event size (~200 B and ~1 KB JSON objects): `N` events
+//! (default 1 000 000 and 300 000) are produced into a 2-partition topic
+//! first; then
+//! `CREATE SOURCE … FORMAT JSON` and
+//! `CREATE MATERIALIZED VIEW v AS SELECT (data->>'user_id')::bigint AS user_id,
+//! count(*) AS n, sum((data->>'amount')::bigint) AS total FROM events GROUP BY 1`
+//! are created, and the clock runs until `SELECT sum(n) FROM v` equals `N`.
+//! Reported: events/s (wall clock), events per CPU-second of the Freshet
+//! process (user + system time from `/proc`, i.e. per core), Freshet's peak
+//! RSS, and the broker's CPU time over the same interval. The answer is then
+//! checked against the totals computed while producing.
+//!
+//! **Latency**, at a fixed rate of 10 000 events/s and at half the maximum
+//! rate measured above (200 B events): a view `SELECT (data->>'g')::bigint AS
+//! g, max((data->>'sent_us')::bigint) AS sent FROM lat GROUP BY 1` over 100 000
+//! groups is read with `COPY (SUBSCRIBE lat_v WITH (SNAPSHOT = false)) TO
+//! STDOUT`; every event carries the wall-clock time it was handed to the
+//! producer, and each inserted row of the subscription gives `arrival − sent`
+//! for the newest event of its group in that timestamp (with 100 000 groups,
+//! two events of one group rarely share a timestamp, so nearly every event is
+//! measured). Reported: p50, p99 and max over `S` seconds (default 10) after a
+//! 1-second warm-up, and the number of events measured.
+//!
+//! The broker, the producer and Freshet share the machine; the broker's CPU
+//! share is printed so that the figures can be read with it in mind.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow, bail};
+use futures::StreamExt;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use support::TestServer;
+use support::kafka::Broker;
+
+/// Run configuration.
+#[derive(Debug, Clone)]
+struct Config {
+    full: bool,
+    /// Events for the ~200 B throughput run (the ~1 KB run uses 30 %).
+    events: u64,
+    /// Seconds measured at each latency rate.
+    seconds: u64,
+    /// Timely workers of the Freshet server.
+    workers: usize,
+}
+
+impl Config {
+    fn from_args(args: &[String]) -> anyhow::Result<Config> {
+        let full = args.iter().any(|a| a == "--bench");
+        let mut cfg = Config {
+            full,
+            events: if full { 1_000_000 } else { 5_000 },
+            seconds: if full { 10 } else { 1 },
+            workers: 1,
+        };
+        let mut i = 0;
+        while i < args.len() {
+            let value = || {
+                args.get(i + 1)
+                    .ok_or_else(|| anyhow!("{} needs a value", args[i]))
+            };
+            match args[i].as_str() {
+                "--events" => {
+                    cfg.events = value()?.parse()?;
+                    i += 1;
+                }
+                "--seconds" => {
+                    cfg.seconds = value()?.parse()?;
+                    i += 1;
+                }
+                "--workers" => {
+                    cfg.workers = value()?.parse()?;
+                    i += 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Ok(cfg)
+    }
+}
+
+/// User + system CPU seconds and peak RSS (bytes) of a process.
+fn process_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which is in parentheses).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow!("unexpected /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after ")".
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    Ok((ticks as f64 / clock_ticks() as f64, hwm_kb * 1024))
+}
+
+fn clock_ticks() -> u64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn producer(broker: &Broker) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    Ok(broker
+        .config()
+        .set("linger.ms", "2")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("message.timeout.ms", "60000")
+        .create()?)
+}
+
+/// An event of about `size` bytes.
+fn event(i: u64, size: usize) -> (i64, i64, String) {
+    let user = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) as i64 % 10_000;
+    let amount = (i % 997) as i64;
+    let mut s = format!(
+        r#"{{"user_id": {user}, "amount": {amount}, "event_id": {i}, "kind": "purchase", "currency": "EUR", "note": ""#
+    );
+    while s.len() + 3 < size {
+        s.push('x');
+    }
+    s.push_str("\"}");
+    (user, amount, s)
+}
+
+async fn exec(client: &tokio_postgres::Client, sql: &str) -> anyhow::Result<()> {
+    client
+        .batch_execute(sql)
+        .await
+        .with_context(|| format!("`{sql}`"))
+}
+
+async fn scalar(client: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Option<String>> {
+    let rows = support::try_text_rows(client, sql)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    Ok(rows.first().and_then(|r| r.first().cloned()).flatten())
+}
+
+/// Figures of one throughput run.
+struct Throughput {
+    events_per_sec: f64,
+}
+
+async fn throughput(
+    cfg: &Config,
+    broker: &Broker,
+    size: usize,
+    events: u64,
+) -> anyhow::Result<Throughput> {
+    let topic = format!("events_{size}");
+    broker.create_topic(&topic, 2).await;
+    // Produce everything first, computing the expected answer.
+    let mut expected: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    let p = producer(broker)?;
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for i in 0..events {
+        let (user, amount, payload) = event(i, size);
+        bytes += payload.len();
+        let e = expected.entry(user).or_default();
+        e.0 += 1;
+        e.1 += amount;
+        let mut record: BaseRecord<'_, [u8], str> = BaseRecord::to(&topic)
+            .payload(payload.as_str())
+            .partition((i % 2) as i32);
+        loop {
+            match p.send(record) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => bail!("producing: {e}"),
+            }
+        }
+    }
+    p.flush(Duration::from_secs(120))?;
+    let produce_secs = started.elapsed().as_secs_f64();
+    println!(
+        "kafka: produced {events} events of ~{} B ({:.1} MB) in {produce_secs:.2}s",
+        bytes / events.max(1) as usize,
+        bytes as f64 / 1e6
+    );
+
+    let server = TestServer::start_with_workers(&format!("bench-{size}"), cfg.workers).await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &format!(
+            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+            broker.address()
+        ),
+    )
+    .await?;
+    let (cpu0, _) = process_usage(server.pid())?;
+    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let t0 = Instant::now();
+    exec(
+        &c,
+        &format!("CREATE SOURCE events FROM KAFKA CONNECTION kafka (TOPIC '{topic}') FORMAT JSON"),
+    )
+    .await?;
+    exec(
+        &c,
+        "CREATE MATERIALIZED VIEW v AS SELECT (data->>'user_id')::bigint AS user_id, \
+         count(*) AS n, sum((data->>'amount')::bigint) AS total FROM events GROUP BY 1",
+    )
+    .await?;
+    let target = events.to_string();
+    loop {
+        if scalar(&c, "SELECT sum(n) FROM v").await?.as_deref() == Some(target.as_str()) {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(1800) {
+            bail!("the view did not reach {events} events in 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu1, rss) = process_usage(server.pid())?;
+    let (broker_cpu1, _) = process_usage(broker.pid())?;
+    // Check the answer.
+    let rows = support::try_text_rows(&c, "SELECT user_id, n, total FROM v ORDER BY user_id")
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let got: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            let f = |i: usize| r[i].as_deref().unwrap_or("0").parse::<i64>().unwrap_or(-1);
+            (f(0), f(1), f(2))
+        })
+        .collect();
+    let want: Vec<(i64, i64, i64)> = expected.iter().map(|(u, (n, t))| (*u, *n, *t)).collect();
+    if got != want {
+        bail!(
+            "wrong answer for {size} B events: {} groups, expected {}",
+            got.len(),
+            want.len()
+        );
+    }
+    let cpu = cpu1 - cpu0;
+    let per_sec = events as f64 / secs;
+    println!(
+        "kafka: ~{size} B events: {events} in {secs:.2}s = {:.0} events/s wall; Freshet CPU {cpu:.2}s = {:.0} events per CPU-second (per core); peak RSS {:.0} MiB; broker CPU {:.2}s ({:.0}% of the interval); workers {}",
+        per_sec,
+        events as f64 / cpu.max(1e-9),
+        rss as f64 / (1024.0 * 1024.0),
+        broker_cpu1 - broker_cpu0,
+        100.0 * (broker_cpu1 - broker_cpu0) / secs,
+        cfg.workers
+    );
+    Ok(Throughput {
+        events_per_sec: per_sec,
+    })
+}
+
+/// Produces at `rate` events/s for `seconds` (after a 1 s warm-up) and
+/// measures produce-to-SUBSCRIBE latency.
+async fn latency(
+    cfg: &Config,
+    broker: &Broker,
+    server: &TestServer,
+    c: &tokio_postgres::Client,
+    topic: &str,
+    rate: u64,
+) -> anyhow::Result<()> {
+    broker.create_topic(topic, 2).await;
+    let view = format!("{topic}_v");
+    exec(
+        c,
+        &format!("CREATE SOURCE {topic} FROM KAFKA CONNECTION kafka (TOPIC '{topic}') FORMAT JSON"),
+    )
+    .await?;
+    exec(
+        c,
+        &format!(
+            "CREATE MATERIALIZED VIEW {view} AS SELECT (data->>'g')::bigint AS g, \
+             max((data->>'sent_us')::bigint) AS sent FROM {topic} GROUP BY 1"
+        ),
+    )
+    .await?;
+    // The subscription has a connection of its own: a connection streaming
+    // COPY data answers no other query until the COPY ends.
+    let subscriber = server.connect().await;
+    let copy = subscriber
+        .copy_out(&format!(
+            "COPY (SUBSCRIBE {view} WITH (SNAPSHOT = false)) TO STDOUT"
+        ))
+        .await?;
+    let warmup = Duration::from_secs(1);
+    let total = warmup + Duration::from_secs(cfg.seconds);
+    let total_events = rate * total.as_secs();
+    // The producer runs on its own thread, paced per millisecond.
+    let p = producer(broker)?;
+    let topic_owned = topic.to_string();
+    let producing = std::thread::spawn(move || -> anyhow::Result<u64> {
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while sent < total_events {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            while sent < due.min(total_events) {
+                let payload = format!(
+                    r#"{{"g": {}, "sent_us": {}, "user_id": {}, "amount": {}, "kind": "purchase", "currency": "EUR", "pad": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#,
+                    sent % 100_000,
+                    now_us(),
+                    sent % 10_000,
+                    sent % 997
+                );
+                let record: BaseRecord<'_, [u8], str> = BaseRecord::to(&topic_owned)
+                    .payload(payload.as_str())
+                    .partition((sent % 2) as i32);
+                if let Err((e, _)) = p.send(record) {
+                    bail!("producing: {e}");
+                }
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        p.flush(Duration::from_secs(60))?;
+        Ok(sent)
+    });
+    let measure_from = now_us() + warmup.as_micros() as i64;
+    let mut latencies: Vec<i64> = Vec::new();
+    let mut last_sent_seen = 0i64;
+    let mut lines = copy.boxed();
+    let deadline = Instant::now() + total + Duration::from_secs(60);
+    let mut buffer = Vec::new();
+    let mut groups_seen = 0u64;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), lines.next()).await {
+            Ok(Some(chunk)) => {
+                let arrival = now_us();
+                buffer.extend_from_slice(&chunk?);
+                while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=pos).collect();
+                    let text = String::from_utf8_lossy(&line);
+                    let fields: Vec<&str> = text.trim_end().split('\t').collect();
+                    // mz_timestamp, mz_diff, g, sent
+                    if fields.len() == 4 && fields[1] == "1" {
+                        let sent: i64 = fields[3].parse().unwrap_or(0);
+                        groups_seen += 1;
+                        last_sent_seen = last_sent_seen.max(sent);
+                        if sent >= measure_from {
+                            latencies.push(arrival - sent);
+                        }
+                    }
+                }
+            }
+            Ok(None) => bail!("the subscription ended"),
+            Err(_) => {}
+        }
+        if producing.is_finished() && last_sent_seen > 0 {
+            // Everything produced has arrived once the newest event has.
+            let newest = scalar(c, &format!("SELECT max(sent) FROM {view}")).await?;
+            if newest.and_then(|s| s.parse::<i64>().ok()) == Some(last_sent_seen) {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the latency run at {rate}/s did not finish in time");
+        }
+    }
+    let sent = producing
+        .join()
+        .map_err(|_| anyhow!("the producer thread panicked"))??;
+    let in_view = scalar(c, &format!("SELECT count(*) FROM {topic}")).await?;
+    if in_view != Some(sent.to_string()) {
+        bail!("latency run at {rate}/s: produced {sent}, the source has {in_view:?}");
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[i] as f64 / 1000.0
+    };
+    println!(
+        "kafka: latency at {rate} events/s for {}s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events measured, {} subscription rows, {sent} produced)",
+        cfg.seconds,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        latencies.len(),
+        groups_seen
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cfg = Config::from_args(&args)?;
+    if !cfg.full {
+        println!("kafka: not run by `cargo bench` (no --bench): a quick correctness run");
+    }
+    let broker = Broker::start("bench").await;
+    let small = throughput(&cfg, &broker, 200, cfg.events).await?;
+    throughput(&cfg, &broker, 1000, (cfg.events * 3 / 10).max(1)).await?;
+
+    let server = TestServer::start_with_workers("bench-latency", cfg.workers).await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &format!(
+            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+            broker.address()
+        ),
+    )
+    .await?;
+    let fixed = if cfg.full { 10_000 } else { 1_000 };
+    latency(&cfg, &broker, &server, &c, "lat_fixed", fixed).await?;
+    let half = ((small.events_per_sec / 2.0) as u64).max(1);
+    latency(&cfg, &broker, &server, &c, "lat_half", half).await?;
+    Ok(())
+}
