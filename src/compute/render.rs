@@ -12,6 +12,7 @@ use differential_dataflow::VecCollection;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::ValSpine;
 use timely::dataflow::Scope;
+use timely::dataflow::operators::OkErr;
 use timely::dataflow::operators::vec::ToStream;
 
 use crate::expr::relation::{TableFunc, compare_by_keys};
@@ -251,9 +252,24 @@ fn split<'s>(
     results: VecCollection<'s, Timestamp, Result<Row, EvalError>, Diff>,
     errs: ErrCollection<'s>,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
-    let oks = results.clone().flat_map(|r| r.ok());
-    let new_errs = results.flat_map(|r| r.err());
+    let (oks, new_errs) = split_results(results);
     (oks, errs.concat(new_errs))
+}
+
+/// Splits a collection of results into its values and its errors with one
+/// two-output operator (timely's `ok_err`): each record moves to one side;
+/// none is cloned, as consuming the collection twice would (a tee copies
+/// every record).
+pub fn split_results<'s, D: Clone + 'static>(
+    results: VecCollection<'s, Timestamp, Result<D, EvalError>, Diff>,
+) -> (VecCollection<'s, Timestamp, D, Diff>, ErrCollection<'s>) {
+    let (oks, errs) = results
+        .inner
+        .ok_err::<Vec<_>, _, Vec<_>, _, _>(|(r, t, d)| match r {
+            Ok(v) => Ok((v, t, d)),
+            Err(e) => Err((e, t, d)),
+        });
+    (oks.as_collection(), errs.as_collection())
 }
 
 /// A fused map/filter/project, applied row by row.
@@ -331,12 +347,9 @@ fn render_join<'s>(
     let rk = right
         .clone()
         .flat_map(move |r| eval_key(&right_keys, &r, null_equal).map(|k| k.map(|k| (k, r))));
-    let key_errs = lk
-        .clone()
-        .flat_map(|r| r.err())
-        .concat(rk.clone().flat_map(|r| r.err()));
-    let lk = lk.flat_map(|r| r.ok());
-    let rk = rk.flat_map(|r| r.ok());
+    let (lk, left_key_errs) = split_results(lk);
+    let (rk, right_key_errs) = split_results(rk);
+    let key_errs = left_key_errs.concat(right_key_errs);
     let joined = lk.join_core(rk.arrange_by_key(), |_k, l: &Row, r: &Row| {
         Some(l.concat(r))
     });
@@ -431,8 +444,7 @@ fn render_reduce<'s>(
         }
         Some(Ok((Row(key), Row(vals))))
     });
-    let input_errs = keyed.clone().flat_map(|r| r.err());
-    let keyed = keyed.flat_map(|r| r.ok());
+    let (keyed, input_errs) = split_results(keyed);
     let aggs = aggregates.clone();
     let reduced = keyed
         .reduce(

@@ -244,8 +244,8 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                                 (rows, errs)
                             }
                         };
-                        let (oks, key_errs) = match key_for_dataflow {
-                            None => (oks.map(|r| Ok((r, Row::empty()))), None),
+                        let (oks, errs) = match key_for_dataflow {
+                            None => (oks.map(|r| (r, Row::empty())), errs),
                             Some(key) => {
                                 let keyed = oks.map(move |r| {
                                     let k = key
@@ -254,14 +254,12 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                                         .collect::<Result<Vec<_>, _>>()?;
                                     Ok::<_, EvalError>((Row(k), r))
                                 });
-                                (keyed.clone(), Some(keyed.flat_map(|r| r.err())))
+                                let (keyed, key_errs) =
+                                    crate::compute::render::split_results(keyed);
+                                (keyed, errs.concat(key_errs))
                             }
                         };
-                        let errs = match key_errs {
-                            Some(k) => errs.concat(k),
-                            None => errs,
-                        };
-                        let oks = oks.flat_map(|r| r.ok()).arrange_by_key();
+                        let oks = oks.arrange_by_key();
                         let errs = errs.map(|e| (e, ())).arrange_by_key();
                         ArrangedTraces {
                             oks: oks.trace,
