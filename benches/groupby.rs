@@ -104,7 +104,6 @@
 //! | | `FRESHET_BENCH_EXPLAIN=1` (print Freshet's plan) | off |
 //! | | `FRESHET_BENCH_TRACE=1` (print progress per batch) | off |
 
-
 /// The allocator the `freshet` binary uses, so that the in-process variants
 /// measure what the server runs.
 #[cfg(not(target_env = "msvc"))]

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::VecCollection;
+use differential_dataflow::operators::CountTotal;
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::ValSpine;
 use timely::dataflow::Scope;
@@ -446,6 +447,25 @@ fn render_reduce<'s>(
     });
     let (keyed, input_errs) = split_results(keyed);
     let aggs = aggregates.clone();
+    if let Some(slots) = crate::expr::aggregate::accumulable_slots(&aggregates) {
+        // count/sum: the aggregates' accumulators ride along as the
+        // difference and are summed per group by `count_total`.
+        let (slots_in, aggs_in) = (slots.clone(), aggs.clone());
+        let accumulated = keyed.map(move |(key, vals): (Row, Row)| {
+            crate::expr::aggregate::accumulate(&slots_in, &aggs_in, &vals.0).map(|a| (key, a))
+        });
+        let (accumulated, accumulate_errs) = split_results(accumulated);
+        let reduced = accumulated
+            .explode(|(key, acc)| Some((key, acc)))
+            .count_total_core::<Diff>()
+            .map(move |(key, acc)| {
+                let mut row = key.0;
+                row.extend(crate::expr::aggregate::finish_accums(&slots, &acc)?);
+                Ok(Row(row))
+            });
+        let (oks, errs) = split(reduced, errs.concat(input_errs).concat(accumulate_errs));
+        return with_global_default(scope, oks, errs, &aggregates, global);
+    }
     let reduced = keyed
         .reduce(
             move |key: &Row,
@@ -455,7 +475,19 @@ fn render_reduce<'s>(
             },
         )
         .map(|(_k, r)| r);
-    let (mut oks, errs) = split(reduced, errs.concat(input_errs));
+    let (oks, errs) = split(reduced, errs.concat(input_errs));
+    with_global_default(scope, oks, errs, &aggregates, global)
+}
+
+/// For an aggregate without `GROUP BY` (`global`), adds the row it has over
+/// no input (counts 0, the rest NULL) while the input is empty.
+fn with_global_default<'s>(
+    scope: Scope<'s, Timestamp>,
+    mut oks: OkCollection<'s>,
+    errs: ErrCollection<'s>,
+    aggregates: &[AggregateExpr],
+    global: bool,
+) -> (OkCollection<'s>, ErrCollection<'s>) {
     if global {
         // An aggregate without GROUP BY has one row even over no input.
         let default = Row(aggregates
