@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests (`tests/server.rs`, `tests/kafka.rs`): a server
-//! process per test, connections, deadline-bounded polling, result conversion, and a reader for `COPY (SUBSCRIBE ...) TO STDOUT`.
+//! process per test, connections, deadline-bounded polling, result conversion, a reader for
+//! `COPY (SUBSCRIBE ...) TO STDOUT`, and a schema registry stand-in ([`registry`]).
 
 // Each test crate uses a subset of the helpers.
 #![allow(dead_code)]
+
+pub mod registry;
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
