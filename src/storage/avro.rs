@@ -49,12 +49,38 @@ pub enum AvroError {
 }
 
 /// A parsed Avro schema and its named types (what `Ref`s point to).
+///
+/// # Invariants
+///
+/// `resolution` is `schema` with every `bytes`-backed `decimal` read as
+/// plain `bytes`, and otherwise the same shape: values read with it walk
+/// `schema` in step (see [`AvroSchema::parse`] for why).
 #[derive(Debug)]
 pub struct AvroSchema {
     /// The schema.
     pub schema: Schema,
+    /// What records are read and resolved with.
+    resolution: Schema,
     /// Named types by full name.
     names: HashMap<Name, Schema>,
+}
+
+/// Removes `"logicalType": "decimal"` from `bytes` types, in place.
+fn decimals_as_bytes(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::Object(map) => {
+            if map.get("type").and_then(|t| t.as_str()) == Some("bytes")
+                && map.get("logicalType").and_then(|t| t.as_str()) == Some("decimal")
+            {
+                map.remove("logicalType");
+            }
+            for v in map.values_mut() {
+                decimals_as_bytes(v);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(decimals_as_bytes),
+        _ => {}
+    }
 }
 
 fn kind(schema: &Schema) -> String {
@@ -63,15 +89,30 @@ fn kind(schema: &Schema) -> String {
 
 impl AvroSchema {
     /// Parses an Avro schema from its JSON text.
+    ///
+    /// Records are read with a copy in which `bytes`-backed decimals are
+    /// plain `bytes`: apache-avro's schema resolution refuses a decimal
+    /// whose two's complement bytes are shorter than its precision could
+    /// need, which is how Java writers (Debezium's included) encode every
+    /// small value. The conversion to `numeric` reads the bytes itself.
     pub fn parse(text: &str) -> Result<AvroSchema, String> {
         let schema = Schema::parse_str(text).map_err(|e| format!("invalid Avro schema: {e}"))?;
+        let mut json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("invalid Avro schema: {e}"))?;
+        decimals_as_bytes(&mut json);
+        let resolution =
+            Schema::parse(&json).map_err(|e| format!("invalid Avro schema: {e}"))?;
         let names = ResolvedSchema::try_from(&schema)
             .map_err(|e| format!("invalid Avro schema: {e}"))?
             .get_names()
             .iter()
             .map(|(n, s)| (n.clone(), (*s).clone()))
             .collect();
-        Ok(AvroSchema { schema, names })
+        Ok(AvroSchema {
+            schema,
+            resolution,
+            names,
+        })
     }
 
     /// `schema`, with a reference to a named type replaced by the type.
@@ -252,6 +293,10 @@ impl AvroSchema {
             }
             (Schema::Decimal(d), Value::Decimal(v)) => {
                 let bytes = <Vec<u8>>::try_from(&v).map_err(|e| e.to_string())?;
+                Datum::Numeric(decimal_from_bytes(&bytes, d.scale)?)
+            }
+            // Read with the `resolution` schema (see `AvroSchema::parse`).
+            (Schema::Decimal(d), Value::Bytes(bytes)) => {
                 Datum::Numeric(decimal_from_bytes(&bytes, d.scale)?)
             }
             (Schema::BigDecimal, Value::BigDecimal(b)) => {
@@ -504,8 +549,8 @@ impl ConfluentAvroDecoder {
     pub fn decode(&self, bytes: &[u8]) -> Result<Value, AvroError> {
         let (id, mut datum) = split_confluent_frame(bytes).map_err(AvroError::Record)?;
         let writer = self.writer(id)?;
-        let reader = GenericDatumReader::builder(&writer.schema)
-            .reader_schema(&self.reader.schema)
+        let reader = GenericDatumReader::builder(&writer.resolution)
+            .reader_schema(&self.reader.resolution)
             .build()
             .map_err(|e| AvroError::Record(format!("schema {id}: {e}")))?;
         let value = reader
