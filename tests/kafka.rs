@@ -22,6 +22,22 @@
 //!   CONNECTION` (SQLSTATE 08000) unless `VALIDATE = false`; such a source reports it in `SHOW
 //!   SOURCES`.
 //!
+//! Avro through a schema registry, served by the stand-in in `support/registry.rs`, with
+//! records in the Confluent wire format:
+//!
+//! * [`avro_typed_columns_from_the_registry`]: the latest `<topic>-value` schema gives typed
+//!   columns, stored as `SEED VALUE SCHEMA` in the definition; a view agrees with one-shot.
+//! * [`avro_schema_evolution_and_decode_errors`]: records of an older and a newer writer
+//!   schema read through one reader schema; an unknown schema id, a datum that does not
+//!   decode and a wrong magic byte are decode errors of the source.
+//! * [`avro_debezium_postgres`]: Debezium's PostgreSQL envelope in Avro (`before`/`after`,
+//!   `source`, `op` r/c/u/d, `ts_ms`, `transaction`, tombstones, a redelivery).
+//! * [`avro_upsert_with_avro_key`]: `ENVELOPE UPSERT` with a record key, against a model.
+//! * [`avro_restart_without_the_registry`]: basic authentication with a secret; after `kill
+//!   -9` with the registry down, the source's columns and rows are back without asking the
+//!   registry; a new record stalls the source until the registry answers again.
+//! * [`avro_registry_connection_validation`]: an unreachable registry is refused (08000).
+//!
 //! The broker binary is found through `FRESHET_TANSU`, then `~/.cache/freshet-tools/bin/tansu`
 //! (where `.ci/run` installs it), then `PATH`.
 
@@ -1572,6 +1588,14 @@ async fn avro_upsert_with_avro_key() {
         &expected,
     )
     .await;
+    // The source depends on its registry connection.
+    let e = c
+        .batch_execute("DROP CONNECTION csr")
+        .await
+        .expect_err("the connection is in use");
+    assert_eq!(sqlstate(&e).as_deref(), Some("2BP01"), "{e:?}");
+    exec(&c, &["DROP CONNECTION csr CASCADE"]).await;
+    assert_eq!(text_rows(&c, "SHOW SOURCES").await, expect_rows(&[]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

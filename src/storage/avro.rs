@@ -100,8 +100,7 @@ impl AvroSchema {
         let mut json: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("invalid Avro schema: {e}"))?;
         decimals_as_bytes(&mut json);
-        let resolution =
-            Schema::parse(&json).map_err(|e| format!("invalid Avro schema: {e}"))?;
+        let resolution = Schema::parse(&json).map_err(|e| format!("invalid Avro schema: {e}"))?;
         let names = ResolvedSchema::try_from(&schema)
             .map_err(|e| format!("invalid Avro schema: {e}"))?
             .get_names()
