@@ -893,9 +893,7 @@ fn reading(id: i64, label: Option<&str>) -> apache_avro::types::Value {
         ("color", Value::Enum(1, "GREEN".into())),
         (
             "price",
-            Value::Decimal(apache_avro::Decimal::from(
-                (12345 * id as i32).to_be_bytes(),
-            )),
+            Value::Decimal(apache_avro::Decimal::from(java_bytes(12345 * id as i32))),
         ),
         ("day", Value::Date(19_723)),
         ("at", Value::TimeMicros(45_296_500_000)),
@@ -1287,6 +1285,20 @@ const DEBEZIUM_ENVELOPE: &str = r#"{
 /// An `orders` row: id, item, qty, price in cents.
 type OrderRow = (i32, &'static str, i32, i32);
 
+/// The unscaled value of a decimal as Java's `BigInteger.toByteArray()` writes it (and so
+/// Debezium): the shortest two's complement, big-endian.
+fn java_bytes(unscaled: i32) -> Vec<u8> {
+    let bytes = unscaled.to_be_bytes();
+    let mut start = 0;
+    while start < 3
+        && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+            || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
+    {
+        start += 1;
+    }
+    bytes[start..].to_vec()
+}
+
 /// A Debezium change event for `orders`, as the PostgreSQL connector writes it.
 fn debezium_avro_event(
     op: &str,
@@ -1308,7 +1320,7 @@ fn debezium_avro_event(
                     "price",
                     branch(
                         1,
-                        Value::Decimal(apache_avro::Decimal::from(cents.to_be_bytes())),
+                        Value::Decimal(apache_avro::Decimal::from(java_bytes(cents))),
                     ),
                 ),
             ]),
