@@ -31,34 +31,12 @@ use std::time::Duration;
 
 use support::kafka::{Broker, Record, produce};
 use support::{
-    TestServer, expect_rows, free_port, message, poll_until, sqlstate, text_rows, try_text_rows,
+    TestServer, exec, expect_rows, free_port, message, poll_until, sqlstate, text_rows,
+    try_text_rows, wait_for_rows,
 };
 
 /// How long a test waits for ingested data to show.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Runs `sql` statements one by one.
-async fn exec(client: &tokio_postgres::Client, statements: &[&str]) {
-    for sql in statements {
-        client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("`{sql}`: {e:?}"));
-    }
-}
-
-/// Polls `sql` until it returns `expected`.
-async fn wait_for_rows(client: &tokio_postgres::Client, sql: &str, expected: &support::Rows) {
-    poll_until(&format!("`{sql}` to return {expected:?}"), WAIT, || async {
-        let rows = try_text_rows(client, sql).await?;
-        if &rows == expected {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_source_with_metadata_and_view() {

@@ -299,9 +299,16 @@ impl Coordinator {
                 self.validate_connection(c).await?;
                 self.clone().execute_ddl(stmt, sql, None).await
             }
+            FreshetStatement::CreateKafkaSource(k) => {
+                // Fetches Avro schemas into the statement (outside the
+                // coordinator lock) before it is planned and stored.
+                let k = self.purify_kafka_source(k).await?;
+                self.clone()
+                    .execute_ddl(FreshetStatement::CreateKafkaSource(k), sql, None)
+                    .await
+            }
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::CreateSecret(_)
-            | FreshetStatement::CreateKafkaSource(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {
                 self.clone().execute_ddl(stmt, sql, None).await
             }

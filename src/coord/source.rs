@@ -16,11 +16,12 @@ use crate::repr::{RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::source::{
     ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement, CreateSecretStatement,
-    OptionValue,
+    Format, OptionValue,
 };
-use crate::storage::decode::{DefinitionError, SourceDecoder};
+use crate::storage::decode::{self, DefinitionError, SourceDecoder};
 use crate::storage::durable::{IngestBatch, SourceValue};
 use crate::storage::kafka::{self, IngestControl, IngestParams};
+use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError, SchemaLookup};
 
 use super::ddl::item_name;
 use super::sequence::ExecuteResponse;
@@ -112,6 +113,99 @@ impl CoordState {
             .into());
         }
         Ok((out, uses))
+    }
+
+    /// The resolved options of a schema registry connection; also the
+    /// secrets it uses.
+    pub fn registry_config(
+        &self,
+        stmt: &CreateConnectionStatement,
+    ) -> Result<(RegistryConfig, Vec<GlobalId>), AdapterError> {
+        let mut uses = Vec::new();
+        let mut url = None;
+        let mut user = None;
+        let mut password = None;
+        for (name, value) in &stmt.options {
+            let text = match value {
+                OptionValue::Value(s) => s.clone(),
+                OptionValue::Secret(s) => self.secret_value(s, &mut uses)?,
+                OptionValue::List(_) => {
+                    return Err(PlanError::InvalidDefinition(format!(
+                        "schema registry option {name} takes one value"
+                    ))
+                    .into());
+                }
+            };
+            match name.as_str() {
+                "URL" => url = Some(text),
+                "USERNAME" => user = Some(text),
+                "PASSWORD" => password = Some(text),
+                "SSL CERTIFICATE AUTHORITY"
+                | "SSL CERTIFICATE"
+                | "SSL KEY"
+                | "AWS PRIVATELINK"
+                | "SSH TUNNEL" => {
+                    return Err(PlanError::Unsupported(format!(
+                        "schema registry connection option {name}"
+                    ))
+                    .into());
+                }
+                other => {
+                    return Err(PlanError::InvalidDefinition(format!(
+                        "unrecognized schema registry connection option {other}"
+                    ))
+                    .into());
+                }
+            }
+        }
+        let Some(url) = url else {
+            return Err(PlanError::InvalidDefinition(
+                "a schema registry connection needs a URL".into(),
+            )
+            .into());
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(PlanError::InvalidDefinition(format!(
+                "invalid schema registry URL \"{url}\": it must start with http:// or https://"
+            ))
+            .into());
+        }
+        let auth = match (user, password) {
+            (Some(u), p) => Some((u, p.unwrap_or_default())),
+            (None, Some(_)) => {
+                return Err(PlanError::InvalidDefinition(
+                    "a schema registry PASSWORD needs a USERNAME".into(),
+                )
+                .into());
+            }
+            (None, None) => None,
+        };
+        Ok((
+            RegistryConfig {
+                url: url.trim_end_matches('/').to_string(),
+                auth,
+            },
+            uses,
+        ))
+    }
+
+    /// The registry connections of a source's Avro formats.
+    fn registry_connections(
+        &self,
+        stmt: &CreateKafkaSourceStatement,
+    ) -> Result<Vec<(ObjectName, GlobalId, RegistryConfig)>, AdapterError> {
+        let mut out: Vec<(ObjectName, GlobalId, RegistryConfig)> = Vec::new();
+        for format in stmt.key_format.iter().chain([&stmt.value_format]) {
+            if let Format::Avro { connection, .. } = format {
+                if out.iter().any(|(n, _, _)| n == connection) {
+                    continue;
+                }
+                let (id, conn) = self.connection_for(connection, ConnectionKind::SchemaRegistry)?;
+                let (config, _) = self.registry_config(&conn)?;
+                out.push((connection.clone(), id, config));
+            }
+        }
+        Ok(out)
     }
 
     fn connection_for(
@@ -206,10 +300,19 @@ impl Coordinator {
             match stmt.kind {
                 ConnectionKind::Kafka => Some(state.kafka_options(stmt)?.0),
                 ConnectionKind::SchemaRegistry => {
-                    return Err(PlanError::Unsupported(
-                        "CONFLUENT SCHEMA REGISTRY connections".into(),
-                    )
-                    .into());
+                    let (config, _) = state.registry_config(stmt)?;
+                    drop(state);
+                    if stmt.validate {
+                        tokio::task::spawn_blocking(move || RegistryClient::new(config).validate())
+                            .await
+                            .map_err(|e| AdapterError::Internal(e.to_string()))?
+                            .map_err(|e| {
+                                AdapterError::Connection(format!(
+                                    "cannot reach the schema registry: {e}"
+                                ))
+                            })?;
+                    }
+                    None
                 }
             }
         };
@@ -238,11 +341,99 @@ impl Coordinator {
         }
         let uses = match stmt.kind {
             ConnectionKind::Kafka => state.kafka_options(&stmt)?.1,
-            ConnectionKind::SchemaRegistry => vec![],
+            ConnectionKind::SchemaRegistry => state.registry_config(&stmt)?.1,
         };
         let id = state.insert_object(&name, ItemKind::Connection, sql, uses, replay_id)?;
         state.connections.insert(id, stmt);
         Ok(ExecuteResponse::command("CREATE CONNECTION"))
+    }
+
+    /// Materialize's "purification" of `CREATE SOURCE`: fetches the latest
+    /// schema of each Avro format without one (subjects `<topic>-value`
+    /// and, when the key is needed, `<topic>-key`) and writes it into the
+    /// statement as its seed. The stored statement then defines the
+    /// columns by itself: a restart does not ask the registry for them.
+    pub(crate) async fn purify_kafka_source(
+        &self,
+        mut stmt: CreateKafkaSourceStatement,
+    ) -> Result<CreateKafkaSourceStatement, AdapterError> {
+        let unseeded = |f: &Format| matches!(f, Format::Avro { schema: None, .. });
+        let key_needed = decode::key_needed(&stmt);
+        let fetch_key = key_needed && stmt.key_format.as_ref().is_some_and(unseeded);
+        let fetch_value = unseeded(&stmt.value_format);
+        if !fetch_key && !fetch_value {
+            return Ok(stmt);
+        }
+        let registries = {
+            let state = self.state.lock().await;
+            let name = item_name(&stmt.name)?;
+            if stmt.if_not_exists
+                && state
+                    .catalog
+                    .lookup(&TableReference::bare(name.as_str()))
+                    .is_some()
+            {
+                return Ok(stmt);
+            }
+            state.registry_connections(&stmt)?
+        };
+        let config_of = |f: &Option<Format>| -> Option<RegistryConfig> {
+            let Some(Format::Avro { connection, .. }) = f else {
+                return None;
+            };
+            registries
+                .iter()
+                .find(|(n, _, _)| n == connection)
+                .map(|(_, _, c)| c.clone())
+        };
+        let key_config = config_of(&stmt.key_format).filter(|_| fetch_key);
+        let value_config = config_of(&Some(stmt.value_format.clone())).filter(|_| fetch_value);
+        let topic = stmt.topic.clone();
+        let (key_schema, value_schema) = tokio::task::spawn_blocking(move || {
+            let fetch = |config: Option<RegistryConfig>, subject: String| {
+                config
+                    .map(|c| RegistryClient::new(c).latest(&subject).map(|s| s.schema))
+                    .transpose()
+            };
+            let value = fetch(value_config, format!("{topic}-value"));
+            let key = fetch(key_config, format!("{topic}-key"));
+            (key, value)
+        })
+        .await
+        .map_err(|e| AdapterError::Internal(e.to_string()))?;
+        let fetched =
+            |r: Result<Option<String>, RegistryError>, subject: &str, required: bool| match r {
+                Ok(s) => Ok(s),
+                Err(RegistryError::NotFound(_)) if !required => Ok(None),
+                Err(RegistryError::NotFound(m)) => {
+                    Err(AdapterError::from(PlanError::InvalidDefinition(format!(
+                        "no schema for subject \"{subject}\" in the schema registry ({m})"
+                    ))))
+                }
+                Err(e) => Err(AdapterError::Connection(format!(
+                    "fetching the schema of subject \"{subject}\": {e}"
+                ))),
+            };
+        let value_schema = fetched(value_schema, &format!("{}-value", stmt.topic), true)?;
+        // A Debezium source keys on the key's bytes when there is no key
+        // schema; INCLUDE KEY and UPSERT need the key's columns.
+        let key_required = !matches!(stmt.envelope, crate::sql::source::Envelope::Debezium)
+            || stmt
+                .include
+                .iter()
+                .any(|(k, _)| *k == crate::sql::source::IncludeKind::Key);
+        let key_schema = fetched(key_schema, &format!("{}-key", stmt.topic), key_required)?;
+        if let (Some(schema), Format::Avro { schema: seed, .. }) =
+            (value_schema, &mut stmt.value_format)
+        {
+            *seed = Some(schema);
+        }
+        if let (Some(schema), Some(Format::Avro { schema: seed, .. })) =
+            (key_schema, &mut stmt.key_format)
+        {
+            *seed = Some(schema);
+        }
+        Ok(stmt)
     }
 
     /// `CREATE SOURCE ... FROM KAFKA`. At start-up (`replay_id` set) the
@@ -263,6 +454,7 @@ impl Coordinator {
             state.connection_for(&stmt.connection, ConnectionKind::Kafka)?;
         // Checks the options (and secrets) resolve.
         state.kafka_options(&conn_stmt)?;
+        let registries = state.registry_connections(&stmt)?;
         let decoder = SourceDecoder::new(&stmt)?;
         let id = state.allocate_id(replay_id);
         self.compute.send(Command::CreateInput { id });
@@ -272,7 +464,9 @@ impl Coordinator {
             kind: ItemKind::Source,
             desc: decoder.desc().clone(),
             create_sql: sql.to_string(),
-            depends_on: vec![connection],
+            depends_on: std::iter::once(connection)
+                .chain(registries.iter().map(|(_, id, _)| *id))
+                .collect(),
             plan: None,
             table_columns: vec![],
             index: None,
@@ -307,7 +501,20 @@ impl Coordinator {
         let control = source.control.clone();
         let (_, conn_stmt) = state.connection_for(&stmt.connection, ConnectionKind::Kafka)?;
         let (options, _) = state.kafka_options(&conn_stmt)?;
-        let decoder = SourceDecoder::new(&stmt)?;
+        let lookups: Vec<(ObjectName, Arc<dyn SchemaLookup>)> = state
+            .registry_connections(&stmt)?
+            .into_iter()
+            .map(|(name, _, config)| {
+                let client: Arc<dyn SchemaLookup> = Arc::new(RegistryClient::new(config));
+                (name, client)
+            })
+            .collect();
+        let decoder = SourceDecoder::with_registries(&stmt, &|name| {
+            lookups
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, l)| l.clone())
+        })?;
         let params = IngestParams {
             id,
             options,

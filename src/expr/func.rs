@@ -1163,6 +1163,18 @@ fn ts_datum(micros: i64, tz: bool) -> Datum {
     }
 }
 
+/// A cast for assignment to a column (INSERT, UPDATE): like [`cast`], except
+/// that a string too long for `varchar(n)`/`char(n)` is an error rather than
+/// truncated, as in PostgreSQL.
+pub fn assign_cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
+    match (&d, to) {
+        (Datum::String(_), ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Text) => {
+            Ok(strconv::apply_typmod(d, to)?)
+        }
+        _ => cast(d, to),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1227,17 +1239,5 @@ mod tests {
             cast(Datum::Numeric("2.5".parse().unwrap()), &ScalarType::Int32),
             Ok(Datum::Int32(3))
         );
-    }
-}
-
-/// A cast for assignment to a column (INSERT, UPDATE): like [`cast`], except
-/// that a string too long for `varchar(n)`/`char(n)` is an error rather than
-/// truncated, as in PostgreSQL.
-pub fn assign_cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
-    match (&d, to) {
-        (Datum::String(_), ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Text) => {
-            Ok(strconv::apply_typmod(d, to)?)
-        }
-        _ => cast(d, to),
     }
 }

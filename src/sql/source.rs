@@ -77,11 +77,44 @@ pub enum Format {
         /// The field delimiter.
         delimiter: u8,
     },
-    /// `AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION c`.
+    /// `AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION c [SEED [KEY
+    /// SCHEMA 'k'] [VALUE SCHEMA 'v']]`.
     Avro {
         /// The registry connection.
         connection: ObjectName,
+        /// The reader schema (Avro JSON) of this key or value: fetched from
+        /// the registry when the source is created and kept in the stored
+        /// statement (`SEED KEY SCHEMA` / `SEED VALUE SCHEMA`, like
+        /// Materialize's purification), so the columns never depend on
+        /// the registry again. `None` before that, and for a key whose
+        /// subject the registry does not have.
+        schema: Option<String>,
     },
+}
+
+impl Format {
+    /// The SQL for this format as the key's (`key`) or the value's format:
+    /// an Avro format's seed says which one it is.
+    pub fn to_sql(&self, key: bool) -> String {
+        match self {
+            Format::Avro {
+                connection,
+                schema: Some(schema),
+            } => format!(
+                "AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION {connection} SEED {} SCHEMA {}",
+                if key { "KEY" } else { "VALUE" },
+                quote_literal(schema)
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The `SEED` clause after an Avro format: key and value schemas.
+#[derive(Debug, Default)]
+struct AvroSeed {
+    key: Option<String>,
+    value: Option<String>,
 }
 
 /// How records change the source's contents.
@@ -311,7 +344,60 @@ pub fn parse_create_connection(
     })
 }
 
-fn parse_format(parser: &mut Parser) -> Result<Format, ParserError> {
+/// Parses `SEED [KEY SCHEMA 'k'] [VALUE SCHEMA 'v']`, if present.
+fn parse_avro_seed(parser: &mut Parser) -> Result<AvroSeed, ParserError> {
+    let mut seed = AvroSeed::default();
+    if !parse_word(parser, "SEED") {
+        return Ok(seed);
+    }
+    if parse_word(parser, "KEY") {
+        expect_word(parser, "SCHEMA")?;
+        seed.key = Some(parser.parse_literal_string()?);
+    }
+    // `KEY FORMAT AVRO ... SEED KEY SCHEMA 'k' VALUE FORMAT ...`: `VALUE`
+    // then starts the value's format, not a seed.
+    let value_seed = matches!(
+        (parser.peek_nth_token(0).token, parser.peek_nth_token(1).token),
+        (a, b) if word_is(&a, "VALUE") && word_is(&b, "SCHEMA")
+    );
+    if value_seed {
+        parser.next_token();
+        parser.next_token();
+        seed.value = Some(parser.parse_literal_string()?);
+    }
+    if seed.key.is_none() && seed.value.is_none() {
+        return Err(ParserError::ParserError(format!(
+            "Expected: KEY SCHEMA or VALUE SCHEMA after SEED, found: {}",
+            parser.peek_token().token
+        )));
+    }
+    Ok(seed)
+}
+
+/// Parses a format; an Avro format's `SEED` clause is returned beside it
+/// (the caller knows whether the format is the key's, the value's or both).
+fn parse_format(parser: &mut Parser) -> Result<(Format, AvroSeed), ParserError> {
+    let format = parse_format_only(parser)?;
+    let seed = if matches!(format, Format::Avro { .. }) {
+        parse_avro_seed(parser)?
+    } else {
+        AvroSeed::default()
+    };
+    Ok((format, seed))
+}
+
+/// Gives an Avro format its seed schema.
+fn with_schema(format: Format, seed: Option<String>) -> Format {
+    match format {
+        Format::Avro { connection, .. } => Format::Avro {
+            connection,
+            schema: seed,
+        },
+        other => other,
+    }
+}
+
+fn parse_format_only(parser: &mut Parser) -> Result<Format, ParserError> {
     let t = parser.next_token().token;
     if word_is(&t, "JSON") {
         Ok(Format::Json)
@@ -367,7 +453,10 @@ fn parse_format(parser: &mut Parser) -> Result<Format, ParserError> {
         expect_word(parser, "REGISTRY")?;
         expect_word(parser, "CONNECTION")?;
         let connection = parser.parse_object_name(false)?;
-        Ok(Format::Avro { connection })
+        Ok(Format::Avro {
+            connection,
+            schema: None,
+        })
     } else if word_is(&t, "PROTOBUF") || word_is(&t, "REGEX") {
         Err(ParserError::ParserError(format!(
             "FORMAT {t} is not supported"
@@ -424,21 +513,23 @@ pub fn parse_kafka_source(
     let value_format;
     if parse_word(parser, "KEY") {
         expect_word(parser, "FORMAT")?;
-        key_format = Some(parse_format(parser)?);
+        let (f, seed) = parse_format(parser)?;
+        key_format = Some(with_schema(f, seed.key));
         expect_word(parser, "VALUE")?;
         expect_word(parser, "FORMAT")?;
-        value_format = parse_format(parser)?;
+        let (f, seed) = parse_format(parser)?;
+        value_format = with_schema(f, seed.value);
     } else if parse_word(parser, "FORMAT") {
-        let f = parse_format(parser)?;
+        let (f, seed) = parse_format(parser)?;
         // Like Materialize: `FORMAT f` applies to the key too, for the
         // formats that can decode any key.
         if matches!(
             f,
             Format::Json | Format::Text | Format::Bytes | Format::Avro { .. }
         ) {
-            key_format = Some(f.clone());
+            key_format = Some(with_schema(f.clone(), seed.key));
         }
-        value_format = f;
+        value_format = with_schema(f, seed.value);
     } else {
         value_format = Format::Bytes;
         key_format = Some(Format::Bytes);
@@ -619,7 +710,7 @@ impl fmt::Display for Format {
                 }
                 Ok(())
             }
-            Format::Avro { connection } => {
+            Format::Avro { connection, .. } => {
                 write!(
                     f,
                     "AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION {connection}"
@@ -656,8 +747,13 @@ impl fmt::Display for CreateKafkaSourceStatement {
         }
         write!(f, ")")?;
         match &self.key_format {
-            Some(k) => write!(f, " KEY FORMAT {k} VALUE FORMAT {}", self.value_format)?,
-            None => write!(f, " FORMAT {}", self.value_format)?,
+            Some(k) => write!(
+                f,
+                " KEY FORMAT {} VALUE FORMAT {}",
+                k.to_sql(true),
+                self.value_format.to_sql(false)
+            )?,
+            None => write!(f, " FORMAT {}", self.value_format.to_sql(false))?,
         }
         if !self.include.is_empty() {
             let items: Vec<String> = self

@@ -1,16 +1,38 @@
 //! Decoding Kafka records into a source's rows: formats (`JSON`, `TEXT`,
-//! `BYTES`, `CSV`) for keys and values, the included metadata columns, and
-//! envelopes (`NONE`, `UPSERT`, `DEBEZIUM`).
+//! `BYTES`, `CSV`, `AVRO` through a schema registry) for keys and values,
+//! the included metadata columns, and envelopes (`NONE`, `UPSERT`,
+//! `DEBEZIUM` in JSON or Avro).
 //!
 //! A record that cannot be decoded becomes an error value, never a panic
 //! and never a silently dropped record: for `NONE` the error is appended to
 //! the source's errors; for `UPSERT` and `DEBEZIUM` it becomes the key's
-//! value until a later record for the key replaces it.
+//! value until a later record for the key replaces it. A record that cannot
+//! be decoded *yet* (the schema registry does not answer) is a [`Stall`]:
+//! the source retries it instead of storing an error for a good record.
+
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use sqlparser::ast::ObjectName;
 
 use crate::expr::EvalError;
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
 use crate::sql::source::{CreateKafkaSourceStatement, Envelope, Format, IncludeKind};
+use crate::storage::avro::{self, AvroError, AvroSchema, ConfluentAvroDecoder};
 use crate::storage::durable::{SourceChange, SourceValue};
+use crate::storage::registry::SchemaLookup;
+
+/// Decoding a record could not finish for a reason outside the record (the
+/// schema registry could not be reached): the source stalls, reports this,
+/// and reads the record again later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stall(pub String);
+
+/// A decoding result: the record's value or its error, or a stall.
+type Decoded<T> = Result<Result<T, EvalError>, Stall>;
+
+/// Finds the writer schemas of a registry connection (by its name).
+pub type LookupResolver<'a> = &'a dyn Fn(&ObjectName) -> Option<Arc<dyn SchemaLookup>>;
 
 /// A Kafka record, borrowed from the consumer.
 #[derive(Debug, Clone, Copy)]
@@ -44,9 +66,29 @@ pub enum DefinitionError {
 #[derive(Debug, Clone)]
 struct FormatDecoder {
     format: Format,
+    /// For Avro: the reader schema and the writer schemas seen so far
+    /// (shared by the clones of a source's decoder).
+    avro: Option<Arc<ConfluentAvroDecoder>>,
 }
 
 impl FormatDecoder {
+    fn new(format: Format, lookups: LookupResolver) -> Result<FormatDecoder, DefinitionError> {
+        let avro = match &format {
+            Format::Avro {
+                connection,
+                schema: Some(schema),
+            } => {
+                let reader = AvroSchema::parse(schema).map_err(DefinitionError::Invalid)?;
+                Some(Arc::new(ConfluentAvroDecoder::new(
+                    Arc::new(reader),
+                    lookups(connection),
+                )))
+            }
+            _ => None,
+        };
+        Ok(FormatDecoder { format, avro })
+    }
+
     /// The columns the format produces; `key` names a key's single column.
     fn columns(&self, key: bool) -> Result<Vec<ColumnDesc>, DefinitionError> {
         let one = |name: &str, typ: ScalarType| {
@@ -68,14 +110,52 @@ impl FormatDecoder {
                     nullable: true,
                 })
                 .collect()),
-            Format::Avro { .. } => Err(DefinitionError::Unsupported(
-                "FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY".into(),
-            )),
+            Format::Avro { .. } => match &self.avro {
+                Some(avro) => avro
+                    .reader
+                    .columns_of(&avro.reader.schema, if key { "key" } else { "data" })
+                    .map_err(|e| {
+                        DefinitionError::Invalid(format!(
+                            "the Avro {} schema: {e}",
+                            if key { "key" } else { "value" }
+                        ))
+                    }),
+                None => Err(DefinitionError::Invalid(format!(
+                    "the {} schema is unknown: the schema registry has no subject for it",
+                    if key { "key" } else { "value" }
+                ))),
+            },
+        }
+    }
+
+    /// Decodes Confluent-framed Avro into a value of the reader schema.
+    fn decode_avro(&self, bytes: &[u8], what: &str) -> Decoded<apache_avro::types::Value> {
+        let Some(avro) = &self.avro else {
+            return Ok(Err(EvalError::Decode(format!(
+                "Avro: {what}: the schema is unknown"
+            ))));
+        };
+        match avro.decode(bytes) {
+            Ok(v) => Ok(Ok(v)),
+            Err(AvroError::Record(e)) => Ok(Err(EvalError::Decode(format!("Avro: {what}: {e}")))),
+            Err(AvroError::Transient(e)) => Err(Stall(format!("Avro: {what}: {e}"))),
         }
     }
 
     /// Decodes `bytes` into the format's columns.
-    fn decode(&self, bytes: &[u8], what: &str) -> Result<Vec<Datum>, EvalError> {
+    fn decode(&self, bytes: &[u8], what: &str) -> Decoded<Vec<Datum>> {
+        if let (Format::Avro { .. }, Some(avro)) = (&self.format, &self.avro) {
+            return Ok(self.decode_avro(bytes, what)?.and_then(|value| {
+                avro.reader
+                    .datums_of(value, &avro.reader.schema)
+                    .map_err(|e| EvalError::Decode(format!("Avro: {what}: {e}")))
+            }));
+        }
+        Ok(self.decode_plain(bytes, what))
+    }
+
+    /// Decodes the formats that need nothing but the bytes.
+    fn decode_plain(&self, bytes: &[u8], what: &str) -> Result<Vec<Datum>, EvalError> {
         match &self.format {
             Format::Bytes => Ok(vec![Datum::Bytes(bytes.to_vec())]),
             Format::Text => std::str::from_utf8(bytes)
@@ -126,7 +206,9 @@ impl FormatDecoder {
                     })
                     .collect()
             }
-            Format::Avro { .. } => Err(EvalError::Decode("Avro is not supported yet".into())),
+            Format::Avro { .. } => Err(EvalError::Decode(format!(
+                "Avro: {what}: the schema is unknown"
+            ))),
         }
     }
 }
@@ -144,18 +226,32 @@ pub struct SourceDecoder {
     desc: RelationDesc,
     /// Value columns in the output (fills `NULL`s for an inline error).
     value_arity: usize,
+    /// `ENVELOPE DEBEZIUM` with Avro: the row schema inside the envelope's
+    /// `before` and `after`.
+    debezium_row: Option<Arc<Schema>>,
+}
+
+/// Whether a source needs its key decoded: for its output (`INCLUDE KEY`,
+/// `UPSERT`) or as the identity of rows (`DEBEZIUM`).
+pub fn key_needed(stmt: &CreateKafkaSourceStatement) -> bool {
+    stmt.include.iter().any(|(k, _)| *k == IncludeKind::Key)
+        || !matches!(stmt.envelope, Envelope::None)
 }
 
 impl SourceDecoder {
-    /// Plans the decoding of a source.
+    /// Plans the decoding of a source (its columns; an Avro source decodes
+    /// nothing until it gets its registry through
+    /// [`SourceDecoder::with_registries`]).
     pub fn new(stmt: &CreateKafkaSourceStatement) -> Result<SourceDecoder, DefinitionError> {
-        let key = stmt
-            .key_format
-            .clone()
-            .map(|format| FormatDecoder { format });
-        let value = FormatDecoder {
-            format: stmt.value_format.clone(),
-        };
+        SourceDecoder::with_registries(stmt, &|_| None)
+    }
+
+    /// Plans the decoding of a source whose Avro formats look writer
+    /// schemas up in the registries `lookups` finds.
+    pub fn with_registries(
+        stmt: &CreateKafkaSourceStatement,
+        lookups: LookupResolver,
+    ) -> Result<SourceDecoder, DefinitionError> {
         let include_key = stmt
             .include
             .iter()
@@ -163,13 +259,31 @@ impl SourceDecoder {
             .map(|(_, alias)| alias.clone());
         let upsert = matches!(stmt.envelope, Envelope::Upsert { .. });
         let key_in_output = include_key.is_some() || upsert;
-        if matches!(stmt.envelope, Envelope::Debezium) && !matches!(stmt.value_format, Format::Json)
-        {
-            return Err(DefinitionError::Unsupported(format!(
-                "ENVELOPE DEBEZIUM with FORMAT {}",
-                stmt.value_format
-            )));
-        }
+        let key = match &stmt.key_format {
+            // An Avro key without a schema (the registry had no key subject
+            // and nothing needs the key's columns) is not decoded: a
+            // Debezium source then keys rows on the key's bytes.
+            Some(Format::Avro { schema: None, .. }) if !key_in_output => None,
+            Some(format) => Some(FormatDecoder::new(format.clone(), lookups)?),
+            None => None,
+        };
+        let value = FormatDecoder::new(stmt.value_format.clone(), lookups)?;
+        let debezium = matches!(stmt.envelope, Envelope::Debezium);
+        let debezium_row = match (&stmt.value_format, &value.avro) {
+            _ if !debezium => None,
+            (Format::Json, _) => None,
+            (Format::Avro { .. }, Some(avro)) => Some(Arc::new(
+                avro::debezium_row_schema(&avro.reader)
+                    .map_err(DefinitionError::Invalid)?
+                    .clone(),
+            )),
+            _ => {
+                return Err(DefinitionError::Unsupported(format!(
+                    "ENVELOPE DEBEZIUM with FORMAT {}",
+                    stmt.value_format
+                )));
+            }
+        };
         let mut columns = Vec::new();
         if key_in_output {
             let Some(key) = &key else {
@@ -193,7 +307,13 @@ impl SourceDecoder {
             }
             columns.extend(key_columns);
         }
-        let value_columns = value.columns(false)?;
+        let value_columns = match (&debezium_row, &value.avro) {
+            (Some(row), Some(avro)) => avro
+                .reader
+                .columns_of(row, "data")
+                .map_err(|e| DefinitionError::Invalid(format!("the Debezium row schema: {e}")))?,
+            _ => value.columns(false)?,
+        };
         let value_arity = value_columns.len();
         columns.extend(value_columns);
         let mut metadata = Vec::new();
@@ -243,6 +363,7 @@ impl SourceDecoder {
             envelope: stmt.envelope.clone(),
             desc: RelationDesc { columns },
             value_arity,
+            debezium_row,
         })
     }
 
@@ -270,72 +391,78 @@ impl SourceDecoder {
         format!("partition {} offset {}", record.partition, record.offset)
     }
 
-    /// Decodes the key into its columns (`NULL`s for a missing key).
-    fn key_datums(&self, record: &KafkaRecord) -> Result<Option<Vec<Datum>>, EvalError> {
+    /// Decodes the key into its columns (`None` for a missing key, or
+    /// when the key is not decoded).
+    fn key_datums(&self, record: &KafkaRecord) -> Decoded<Option<Vec<Datum>>> {
         let Some(key) = &self.key else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
         match record.key {
-            Some(bytes) => key
-                .decode(bytes, &format!("key at {}", Self::where_(record)))
-                .map(Some),
-            None => Ok(None),
+            Some(bytes) => Ok(key
+                .decode(bytes, &format!("key at {}", Self::where_(record)))?
+                .map(Some)),
+            None => Ok(Ok(None)),
         }
     }
 
-    /// The change one record makes.
-    pub fn decode(&self, record: &KafkaRecord) -> SourceChange {
-        match &self.envelope {
-            Envelope::None => SourceChange::Append(self.decode_append(record), 1),
+    /// The change one record makes, or a [`Stall`] when the record cannot
+    /// be decoded yet.
+    pub fn decode(&self, record: &KafkaRecord) -> Result<SourceChange, Stall> {
+        Ok(match &self.envelope {
+            Envelope::None => SourceChange::Append(self.decode_append(record)?, 1),
             Envelope::Upsert { inline_errors } => {
-                self.decode_upsert(record, inline_errors.is_some())
+                self.decode_upsert(record, inline_errors.is_some())?
             }
-            Envelope::Debezium => self.decode_debezium(record),
-        }
+            Envelope::Debezium => self.decode_debezium(record)?,
+        })
     }
 
-    fn value_datums(&self, record: &KafkaRecord) -> Result<Vec<Datum>, EvalError> {
+    fn value_datums(&self, record: &KafkaRecord) -> Decoded<Vec<Datum>> {
         match record.value {
             Some(bytes) => self
                 .value
                 .decode(bytes, &format!("value at {}", Self::where_(record))),
-            None => Ok(vec![Datum::Null; self.value_arity]),
+            None => Ok(Ok(vec![Datum::Null; self.value_arity])),
         }
     }
 
-    fn decode_append(&self, record: &KafkaRecord) -> SourceValue {
+    fn decode_append(&self, record: &KafkaRecord) -> Result<SourceValue, Stall> {
         let mut datums = Vec::with_capacity(self.desc.columns.len());
         if self.key_in_output {
             match self.key_datums(record)? {
-                Some(k) => datums.extend(k),
-                None => {
+                Ok(Some(k)) => datums.extend(k),
+                Ok(None) => {
                     let n = self.key.as_ref().map(|k| k.columns(true).map(|c| c.len()));
                     datums.extend(std::iter::repeat_n(
                         Datum::Null,
                         n.and_then(Result::ok).unwrap_or(1),
                     ));
                 }
+                Err(e) => return Ok(Err(e)),
             }
         }
-        datums.extend(self.value_datums(record)?);
+        match self.value_datums(record)? {
+            Ok(v) => datums.extend(v),
+            Err(e) => return Ok(Err(e)),
+        }
         datums.extend(self.metadata(record));
-        Ok(Row::new(datums))
+        Ok(Ok(Row::new(datums)))
     }
 
     /// The upsert key: the decoded key, encoded; an undecodable key keys
     /// on its bytes (so a later good record for the same bytes heals it).
     /// `Err` with an empty key: the record has no key at all.
-    fn upsert_key(&self, record: &KafkaRecord) -> UpsertKey {
+    fn upsert_key(&self, record: &KafkaRecord) -> Result<UpsertKey, Stall> {
         let Some(bytes) = record.key else {
-            return Err((
+            return Ok(Err((
                 Vec::new(),
                 EvalError::Decode(format!(
                     "record with a NULL key at {} in an upsert source",
                     Self::where_(record)
                 )),
-            ));
+            )));
         };
-        match self.key_datums(record) {
+        Ok(match self.key_datums(record)? {
             Ok(Some(datums)) => {
                 let mut key = vec![0u8];
                 key.extend(Row::new(datums.clone()).encode());
@@ -352,24 +479,24 @@ impl SourceDecoder {
                 key.extend_from_slice(bytes);
                 Err((key, e))
             }
-        }
+        })
     }
 
-    fn decode_upsert(&self, record: &KafkaRecord, inline: bool) -> SourceChange {
-        let (key, key_datums) = match self.upsert_key(record) {
+    fn decode_upsert(&self, record: &KafkaRecord, inline: bool) -> Result<SourceChange, Stall> {
+        let (key, key_datums) = match self.upsert_key(record)? {
             Ok(k) => k,
-            Err((key, e)) if key.is_empty() => return SourceChange::Append(Err(e), 1),
+            Err((key, e)) if key.is_empty() => return Ok(SourceChange::Append(Err(e), 1)),
             Err((key, e)) => {
-                return SourceChange::Upsert {
+                return Ok(SourceChange::Upsert {
                     key,
                     value: record.value.map(|_| Err(e)),
-                };
+                });
             }
         };
         let Some(_) = record.value else {
-            return SourceChange::Upsert { key, value: None };
+            return Ok(SourceChange::Upsert { key, value: None });
         };
-        let value = match self.value_datums(record) {
+        let value = match self.value_datums(record)? {
             Ok(v) => {
                 let mut datums = key_datums;
                 datums.extend(v);
@@ -388,71 +515,80 @@ impl SourceDecoder {
             }
             Err(e) => Err(e),
         };
-        SourceChange::Upsert {
+        Ok(SourceChange::Upsert {
             key,
             value: Some(value),
-        }
+        })
     }
 
-    fn decode_debezium(&self, record: &KafkaRecord) -> SourceChange {
+    /// Parses a Debezium event (JSON, or Avro with the envelope schema).
+    fn debezium_event(&self, bytes: &[u8], at: &str) -> Decoded<DebeziumEvent> {
+        let (Some(row), Some(avro)) = (&self.debezium_row, &self.value.avro) else {
+            return Ok(parse_debezium(bytes, at));
+        };
+        let value = match self.value.decode_avro(bytes, &format!("value at {at}"))? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(debezium_avro_event(&avro.reader, row, value, at))
+    }
+
+    fn decode_debezium(&self, record: &KafkaRecord) -> Result<SourceChange, Stall> {
         // A tombstone follows a delete so that compaction can drop the key;
         // the delete itself already removed the row.
         let Some(bytes) = record.value else {
-            return SourceChange::Nothing;
+            return Ok(SourceChange::Nothing);
         };
         let at = Self::where_(record);
-        let event = match parse_debezium(bytes, &at) {
+        let event = match self.debezium_event(bytes, &at)? {
             Ok(e) => e,
             Err(e) => {
-                return match self.upsert_key(record) {
+                return Ok(match self.upsert_key(record)? {
                     Ok((key, _)) => SourceChange::Upsert {
                         key,
                         value: Some(Err(e)),
                     },
                     Err(_) => SourceChange::Append(Err(e), 1),
-                };
+                });
             }
         };
         let key_datums = if self.key_in_output {
-            match self.key_datums(record) {
+            match self.key_datums(record)? {
                 Ok(Some(k)) => Some(k),
                 Ok(None) => Some(vec![Datum::Null]),
-                Err(e) => return SourceChange::Append(Err(e), 1),
+                Err(e) => return Ok(SourceChange::Append(Err(e), 1)),
             }
         } else {
             None
         };
-        let row = |image: &serde_json::Value| -> SourceValue {
+        let row = |image: &[Datum]| -> SourceValue {
             let mut datums = key_datums.clone().unwrap_or_default();
-            let text = image.to_string();
-            let jsonb = crate::repr::strconv::canonical_jsonb(&text)
-                .map_err(|e| EvalError::Decode(format!("Debezium: {at}: {}", e.message)))?;
-            datums.push(Datum::Jsonb(jsonb));
+            datums.extend_from_slice(image);
             datums.extend(self.metadata(record));
             Ok(Row::new(datums))
         };
         let after = match event.op.as_str() {
             "c" | "r" | "u" => match &event.after {
-                Some(a) if a.is_object() => Some(row(a)),
-                _ => Some(Err(EvalError::Decode(format!(
+                Some(a) => Some(row(a)),
+                None => Some(Err(EvalError::Decode(format!(
                     "Debezium: event at {at} with op \"{}\" has no \"after\" record",
                     event.op
                 )))),
             },
             "d" => None,
             "t" => {
-                return SourceChange::Append(
+                return Ok(SourceChange::Append(
                     Err(EvalError::Decode(format!(
                         "Debezium: truncate event at {at}: TRUNCATE is not supported"
                     ))),
                     1,
-                );
+                ));
             }
             other => Some(Err(EvalError::Decode(format!(
                 "Debezium: event at {at} has unknown op \"{other}\""
             )))),
         };
-        match (record.key, self.upsert_key(record)) {
+        Ok(match (record.key, self.upsert_key(record)?) {
             (Some(_), Ok((key, _))) => SourceChange::Upsert { key, value: after },
             (Some(_), Err((key, e))) => SourceChange::Upsert {
                 key,
@@ -464,7 +600,7 @@ impl SourceDecoder {
                 let mut changes = Vec::new();
                 if matches!(event.op.as_str(), "u" | "d") {
                     match &event.before {
-                        Some(b) if b.is_object() => changes.push((row(b), -1)),
+                        Some(b) => changes.push((row(b), -1)),
                         _ => changes.push((
                             Err(EvalError::Decode(format!(
                                 "Debezium: {} event at {at} without a key has no \"before\" record",
@@ -479,16 +615,39 @@ impl SourceDecoder {
                 }
                 SourceChange::Many(changes)
             }
-        }
+        })
     }
 }
 
-/// The parts of a Debezium event Freshet uses.
+/// The parts of a Debezium event Freshet uses: the operation and the row
+/// images as the source's value columns (`None` when absent or null).
 #[derive(Debug)]
 struct DebeziumEvent {
     op: String,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
+    before: Option<Vec<Datum>>,
+    after: Option<Vec<Datum>>,
+}
+
+/// The parts of a Debezium event decoded with the envelope's Avro schema;
+/// the images become the columns of the `row` schema.
+fn debezium_avro_event(
+    reader: &AvroSchema,
+    row: &Schema,
+    value: apache_avro::types::Value,
+    at: &str,
+) -> Result<DebeziumEvent, EvalError> {
+    let (op, before, after) = avro::debezium_parts(value)
+        .map_err(|e| EvalError::Decode(format!("Debezium: value at {at}: {e}")))?;
+    let image = |v: Option<apache_avro::types::Value>| {
+        v.map(|v| reader.datums_of(v, row))
+            .transpose()
+            .map_err(|e| EvalError::Decode(format!("Debezium: {at}: {e}")))
+    };
+    Ok(DebeziumEvent {
+        op,
+        before: image(before)?,
+        after: image(after)?,
+    })
 }
 
 /// Parses a Debezium event from the JSON converter, with or without the
@@ -516,143 +675,22 @@ fn parse_debezium(bytes: &[u8], at: &str) -> Result<DebeziumEvent, EvalError> {
             )));
         }
     };
-    let take = |m: &mut serde_json::Map<String, serde_json::Value>, k: &str| {
-        m.remove(k).filter(|v| !v.is_null())
+    // An image is a JSON object, kept whole as the `jsonb` column `data`.
+    let image = |m: &mut serde_json::Map<String, serde_json::Value>, k: &str| match m
+        .remove(k)
+        .filter(|v| v.is_object())
+    {
+        Some(v) => crate::repr::strconv::canonical_jsonb(&v.to_string())
+            .map(|j| Some(vec![Datum::Jsonb(j)]))
+            .map_err(|e| EvalError::Decode(format!("Debezium: {at}: {}", e.message))),
+        None => Ok(None),
     };
     Ok(DebeziumEvent {
         op,
-        before: take(&mut map, "before"),
-        after: take(&mut map, "after"),
+        before: image(&mut map, "before")?,
+        after: image(&mut map, "after")?,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sql::parse::{FreshetStatement, parse_statements};
-
-    fn decoder(sql: &str) -> SourceDecoder {
-        match parse_statements(sql).unwrap().remove(0) {
-            FreshetStatement::CreateKafkaSource(s) => SourceDecoder::new(&s).unwrap(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn rec<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> KafkaRecord<'a> {
-        KafkaRecord {
-            key,
-            value,
-            partition: 2,
-            offset: 7,
-            timestamp: Some(1_700_000_000_123),
-        }
-    }
-
-    #[test]
-    fn json_with_metadata() {
-        let d = decoder(
-            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON \
-             INCLUDE PARTITION, OFFSET AS o, TIMESTAMP AS ts",
-        );
-        let names: Vec<&str> = d.desc().columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["data", "partition", "o", "ts"]);
-        match d.decode(&rec(None, Some(br#"{"b": 1, "a": [1.50]}"#))) {
-            SourceChange::Append(Ok(row), 1) => assert_eq!(
-                row.0,
-                vec![
-                    Datum::Jsonb(r#"{"a": [1.50], "b": 1}"#.into()),
-                    Datum::Int32(2),
-                    Datum::Int64(7),
-                    Datum::Timestamp(1_700_000_000_123_000),
-                ]
-            ),
-            other => panic!("{other:?}"),
-        }
-        match d.decode(&rec(None, Some(b"{not json"))) {
-            SourceChange::Append(Err(EvalError::Decode(m)), 1) => {
-                assert!(m.contains("partition 2 offset 7"), "{m}")
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn upsert_text_key() {
-        let d = decoder(
-            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
-             KEY FORMAT TEXT VALUE FORMAT JSON ENVELOPE UPSERT",
-        );
-        let names: Vec<&str> = d.desc().columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["key", "data"]);
-        let SourceChange::Upsert { key: k1, value } = d.decode(&rec(Some(b"a"), Some(b"1"))) else {
-            panic!()
-        };
-        assert_eq!(
-            value,
-            Some(Ok(Row::new(vec![
-                Datum::String("a".into()),
-                Datum::Jsonb("1".into())
-            ])))
-        );
-        let SourceChange::Upsert { key: k2, value } = d.decode(&rec(Some(b"a"), None)) else {
-            panic!()
-        };
-        assert_eq!((k1, value), (k2, None));
-        assert!(matches!(
-            d.decode(&rec(None, Some(b"1"))),
-            SourceChange::Append(Err(_), 1)
-        ));
-    }
-
-    #[test]
-    fn csv_columns() {
-        let d = decoder(
-            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT CSV WITH 2 COLUMNS",
-        );
-        match d.decode(&rec(None, Some(b"a,\"b,c\""))) {
-            SourceChange::Append(Ok(row), 1) => assert_eq!(
-                row.0,
-                vec![Datum::String("a".into()), Datum::String("b,c".into())]
-            ),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            d.decode(&rec(None, Some(b"a,b,c"))),
-            SourceChange::Append(Err(_), 1)
-        ));
-    }
-
-    #[test]
-    fn debezium_json() {
-        let d = decoder(
-            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
-             KEY FORMAT JSON VALUE FORMAT JSON ENVELOPE DEBEZIUM",
-        );
-        let key: &[u8] = br#"{"id": 1}"#;
-        let create = br#"{"schema": {"type": "struct"}, "payload": {"before": null, "after": {"id": 1, "x": "a"}, "source": {"connector": "postgresql"}, "op": "c", "ts_ms": 1}}"#;
-        match d.decode(&rec(Some(key), Some(create))) {
-            SourceChange::Upsert {
-                value: Some(Ok(row)),
-                ..
-            } => assert_eq!(row.0, vec![Datum::Jsonb(r#"{"x": "a", "id": 1}"#.into())]),
-            other => panic!("{other:?}"),
-        }
-        let delete = br#"{"before": {"id": 1, "x": "a"}, "after": null, "source": {}, "op": "d", "ts_ms": 2}"#;
-        assert!(matches!(
-            d.decode(&rec(Some(key), Some(delete))),
-            SourceChange::Upsert { value: None, .. }
-        ));
-        assert!(matches!(
-            d.decode(&rec(Some(key), None)),
-            SourceChange::Nothing
-        ));
-        let no_after = br#"{"before": null, "after": null, "op": "u"}"#;
-        assert!(matches!(
-            d.decode(&rec(Some(key), Some(no_after))),
-            SourceChange::Upsert {
-                value: Some(Err(_)),
-                ..
-            }
-        ));
-    }
-}
+mod tests;

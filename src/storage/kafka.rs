@@ -19,7 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::decode::{KafkaRecord, SourceDecoder};
+use super::decode::{KafkaRecord, SourceDecoder, Stall};
 use super::durable::{IngestBatch, SourceChange};
 use crate::expr::GlobalId;
 
@@ -327,7 +327,10 @@ fn ingest(
                 offset: message.offset(),
                 timestamp: message.timestamp().to_millis(),
             };
-            let change = params.decoder.decode(&record);
+            // A record that cannot be decoded yet (the schema registry
+            // does not answer) ends this attempt: the batch so far is
+            // dropped uncommitted and read again after the backoff.
+            let change = params.decoder.decode(&record).map_err(|Stall(e)| e)?;
             let s = stats.entry(record.partition).or_default();
             s.records += 1;
             s.bytes +=

@@ -1,8 +1,12 @@
 //! Storage: the durable store ([`durable`]) that holds the catalog, table
-//! contents and source offsets, and the built-in load generators
+//! contents and source offsets, Kafka sources ([`kafka`] reads, [`decode`]
+//! turns records into rows, [`avro`] and [`registry`] handle Avro through a
+//! Confluent Schema Registry), and the built-in load generators
 //! ([`loadgen`]).
 
+pub mod avro;
 pub mod decode;
 pub mod durable;
 pub mod kafka;
 pub mod loadgen;
+pub mod registry;

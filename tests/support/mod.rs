@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests (`tests/server.rs`, `tests/kafka.rs`): a server
-//! process per test, connections, deadline-bounded polling, result conversion, and a reader for `COPY (SUBSCRIBE ...) TO STDOUT`.
+//! process per test, connections, deadline-bounded polling, result conversion, a reader for
+//! `COPY (SUBSCRIBE ...) TO STDOUT`, and a schema registry stand-in ([`registry`]).
 
 // Each test crate uses a subset of the helpers.
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod registry;
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
@@ -601,4 +603,34 @@ pub fn unescape_copy_field(field: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// How long [`wait_for_rows`] waits.
+const ROWS_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs `statements` one by one; panics on the first error.
+pub async fn exec(client: &Client, statements: &[&str]) {
+    for sql in statements {
+        client
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("`{sql}`: {e:?}"));
+    }
+}
+
+/// Polls `sql` until it returns `expected` (at most a minute).
+pub async fn wait_for_rows(client: &Client, sql: &str, expected: &Rows) {
+    poll_until(
+        &format!("`{sql}` to return {expected:?}"),
+        ROWS_WAIT,
+        || async {
+            let rows = try_text_rows(client, sql).await?;
+            if &rows == expected {
+                Ok(())
+            } else {
+                Err(format!("{rows:?}"))
+            }
+        },
+    )
+    .await;
 }

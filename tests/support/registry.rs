@@ -1,0 +1,270 @@
+//! A stand-in for a Confluent Schema Registry, for tests: an HTTP/1.1 server on a free port
+//! that serves the REST endpoints Freshet calls, with Confluent's response shapes
+//! (`GET /subjects`, `GET /subjects/{subject}/versions/latest`, `GET /schemas/ids/{id}`, and
+//! `{"error_code": …, "message": …}` errors). It records the paths it was asked for, can
+//! require basic authentication, and can play an outage (every request answers 503).
+//!
+//! Also [`confluent_avro`]: a value in the Confluent wire format, as a Kafka Avro serializer
+//! writes it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+#[derive(Default)]
+struct State {
+    /// Schema ids of each subject's versions, oldest first.
+    subjects: BTreeMap<String, Vec<i32>>,
+    /// Schemas by id - 1.
+    schemas: Vec<String>,
+    /// Request paths, in order.
+    requests: Vec<String>,
+    /// Whether to answer every request with 503.
+    down: bool,
+    /// The expected `Authorization` header, if any.
+    auth: Option<String>,
+}
+
+/// A running registry stand-in; stops when dropped.
+pub struct SchemaRegistry {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    task: JoinHandle<()>,
+}
+
+impl SchemaRegistry {
+    /// Starts serving on a free port of 127.0.0.1.
+    pub async fn start() -> SchemaRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the registry port");
+        let port = listener.local_addr().expect("local address").port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve(socket, state).await;
+                });
+            }
+        });
+        SchemaRegistry { port, state, task }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Registers `schema` as the next version of `subject` and returns its id (an identical
+    /// schema keeps its id, as in the real registry).
+    pub fn register(&self, subject: &str, schema: &str) -> i32 {
+        let canonical = Schema::parse_str(schema)
+            .unwrap_or_else(|e| panic!("registering an invalid schema: {e}"))
+            .canonical_form();
+        let mut state = self.state.lock().unwrap();
+        let existing = state.schemas.iter().position(|s| {
+            Schema::parse_str(s).map(|p| p.canonical_form()).ok() == Some(canonical.clone())
+        });
+        let id = match existing {
+            Some(i) => i as i32 + 1,
+            None => {
+                state.schemas.push(schema.to_string());
+                state.schemas.len() as i32
+            }
+        };
+        let versions = state.subjects.entry(subject.to_string()).or_default();
+        if !versions.contains(&id) {
+            versions.push(id);
+        }
+        id
+    }
+
+    /// The paths requested so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Makes every request fail with 503 (`true`) or serves again (`false`).
+    pub fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    /// Requires basic authentication with these credentials.
+    pub fn require_auth(&self, user: &str, password: &str) {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.state.lock().unwrap().auth = Some(format!("Basic {token}"));
+    }
+}
+
+impl Drop for SchemaRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn error(status: &'static str, code: u32, message: String) -> (&'static str, String) {
+    (
+        status,
+        serde_json::json!({"error_code": code, "message": message}).to_string(),
+    )
+}
+
+/// The response to a request head.
+fn respond(head: &str, state: &Mutex<State>) -> (&'static str, String) {
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let authorization = lines.find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("authorization")
+            .then(|| value.trim().to_string())
+    });
+    let mut state = state.lock().unwrap();
+    state.requests.push(path.to_string());
+    if state.down {
+        return error(
+            "503 Service Unavailable",
+            50003,
+            "Error while forwarding the request to the leader".into(),
+        );
+    }
+    if state.auth.is_some() && state.auth != authorization {
+        return error("401 Unauthorized", 40101, "Unauthorized".into());
+    }
+    if method != "GET" {
+        return error(
+            "405 Method Not Allowed",
+            405,
+            format!("{method} is not served"),
+        );
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["subjects"] => (
+            "200 OK",
+            serde_json::json!(state.subjects.keys().collect::<Vec<_>>()).to_string(),
+        ),
+        ["subjects", subject, "versions", "latest"] => {
+            let subject = percent_decode(subject);
+            match state.subjects.get(&subject) {
+                Some(versions) if !versions.is_empty() => {
+                    let id = *versions.last().unwrap();
+                    (
+                        "200 OK",
+                        serde_json::json!({
+                            "subject": subject,
+                            "version": versions.len(),
+                            "id": id,
+                            "schema": state.schemas[id as usize - 1],
+                        })
+                        .to_string(),
+                    )
+                }
+                _ => error(
+                    "404 Not Found",
+                    40401,
+                    format!("Subject '{subject}' not found."),
+                ),
+            }
+        }
+        ["schemas", "ids", id] => match id.parse::<usize>() {
+            Ok(i) if i >= 1 && i <= state.schemas.len() => (
+                "200 OK",
+                serde_json::json!({"schema": state.schemas[i - 1]}).to_string(),
+            ),
+            _ => error("404 Not Found", 40403, format!("Schema {id} not found")),
+        },
+        _ => error("404 Not Found", 404, "HTTP 404 Not Found".into()),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Serves requests on one connection (keep-alive) until the client closes it.
+async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(p) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+        buffer.drain(..end);
+        let (status, body) = respond(&head, &state);
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(response.as_bytes()).await?;
+    }
+}
+
+/// `value` written with `schema` in the Confluent wire format: magic byte 0, the schema id
+/// (4 bytes, big-endian), the Avro binary datum.
+pub fn confluent_avro(id: i32, schema: &str, value: Value) -> Vec<u8> {
+    let schema = Schema::parse_str(schema).expect("a valid schema");
+    let datum = GenericDatumWriter::builder(&schema)
+        .build()
+        .expect("a datum writer")
+        .write_value_to_vec(value)
+        .unwrap_or_else(|e| panic!("the value does not match its schema: {e}"));
+    let mut out = vec![0];
+    out.extend(id.to_be_bytes());
+    out.extend(datum);
+    out
+}
+
+/// An Avro record value from `(field, value)` pairs.
+pub fn record(fields: Vec<(&str, Value)>) -> Value {
+    Value::Record(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
+/// The union branch `branch` holding `value`.
+pub fn branch(branch: u32, value: Value) -> Value {
+    Value::Union(branch, Box::new(value))
+}
+
+/// A null in a `["null", …]` union.
+pub fn null() -> Value {
+    Value::Union(0, Box::new(Value::Null))
+}
