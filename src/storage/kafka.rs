@@ -157,9 +157,15 @@ fn run(
     // commit; partitions without one start per the source's options.
     let mut next: BTreeMap<i32, i64> = params.resume.clone();
     while !control.cancelled.load(Ordering::SeqCst) {
+        let before = next.clone();
         match ingest(&params, &control, &mut next, &mut deliver) {
             Ok(()) => return,
             Err(e) => {
+                // A connection that delivered data before failing starts
+                // the backoff over.
+                if next != before {
+                    backoff = Duration::from_millis(100);
+                }
                 control.set_status("stalled", Some(e));
                 let deadline = Instant::now() + backoff;
                 while Instant::now() < deadline {
