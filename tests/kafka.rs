@@ -18,6 +18,9 @@
 //!   the key gets a good value.
 //! * [`restart_mid_stream_is_exactly_once`]: `kill -9` while records stream in; after the
 //!   restart every record is there once (counted by partition and offset).
+//! * [`inline_decoding_errors_and_start_offset`]: `VALUE DECODING ERRORS = (INLINE AS bad)`
+//!   keeps an undecodable upsert value as a row with the error in `bad` until the key gets a
+//!   good value; `START OFFSET (2, 1)` starts each partition where it says.
 //! * [`connection_validation_and_status`]: an unreachable broker is refused at `CREATE
 //!   CONNECTION` (SQLSTATE 08000) unless `VALIDATE = false`; such a source reports it in `SHOW
 //!   SOURCES`.
@@ -715,4 +718,91 @@ async fn connection_validation_and_status() {
     assert_eq!(sqlstate(&e).as_deref(), Some("2BP01"), "{e:?}");
     exec(&c, &["DROP CONNECTION k CASCADE", "DROP SECRET pw"]).await;
     assert_eq!(text_rows(&c, "SHOW SOURCES").await, expect_rows(&[]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_decoding_errors_and_start_offset() {
+    let broker = Broker::start("inline").await;
+    broker.create_topic("kv", 1).await;
+    broker.create_topic("log", 2).await;
+    let producer = broker.producer();
+    produce(
+        &producer,
+        "log",
+        &[
+            (0, None, Some(b"p0-a")),
+            (0, None, Some(b"p0-b")),
+            (0, None, Some(b"p0-c")),
+            (1, None, Some(b"p1-a")),
+            (1, None, Some(b"p1-b")),
+        ],
+    )
+    .await;
+    let server = TestServer::start("kafka-inline").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &format!(
+                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+                broker.address()
+            ),
+            "CREATE SOURCE kv FROM KAFKA CONNECTION kafka (TOPIC 'kv') \
+             KEY FORMAT TEXT VALUE FORMAT JSON \
+             ENVELOPE UPSERT (VALUE DECODING ERRORS = (INLINE AS bad))",
+            // Partition 0 from offset 2, partition 1 from offset 1.
+            "CREATE SOURCE log FROM KAFKA CONNECTION kafka (TOPIC 'log', START OFFSET (2, 1)) \
+             FORMAT TEXT INCLUDE PARTITION, OFFSET",
+        ],
+    )
+    .await;
+    produce(
+        &producer,
+        "kv",
+        &[
+            (0, Some(b"a"), Some(b"{\"v\": 1}")),
+            (0, Some(b"b"), Some(b"{oops")),
+            (0, Some(b"c"), Some(b"{\"v\": 3}")),
+        ],
+    )
+    .await;
+    // The bad value is a row with the error in its column, not a source error.
+    poll_until("the inline error row", WAIT, || async {
+        let rows = try_text_rows(
+            &c,
+            "SELECT key, data->>'v', bad IS NOT NULL FROM kv ORDER BY key",
+        )
+        .await?;
+        let want = expect_rows(&[&["a", "1", "f"], &["b", "NULL", "t"], &["c", "3", "f"]]);
+        if rows == want {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    })
+    .await;
+    let bad = text_rows(&c, "SELECT bad FROM kv WHERE key = 'b'").await;
+    let msg = bad[0][0].clone().unwrap_or_default();
+    assert!(
+        msg.contains("Decode error") && msg.contains("offset 1"),
+        "{msg}"
+    );
+    // A good value for the key replaces the error row.
+    produce(&producer, "kv", &[(0, Some(b"b"), Some(b"{\"v\": 2}"))]).await;
+    wait_for_rows(
+        &c,
+        "SELECT key, data->>'v', bad FROM kv ORDER BY key",
+        &expect_rows(&[
+            &["a", "1", "NULL"],
+            &["b", "2", "NULL"],
+            &["c", "3", "NULL"],
+        ]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT partition, \"offset\", text FROM log ORDER BY 1, 2",
+        &expect_rows(&[&["0", "2", "p0-c"], &["1", "1", "p1-b"]]),
+    )
+    .await;
 }
