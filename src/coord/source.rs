@@ -114,7 +114,7 @@ impl CoordState {
         Ok((out, uses))
     }
 
-    fn connection_for(
+    pub(crate) fn connection_for(
         &self,
         name: &ObjectName,
         kind: ConnectionKind,
