@@ -10,7 +10,7 @@ use datafusion_common::TableReference;
 
 use crate::catalog::{Catalog, CatalogItem, ItemKind};
 use crate::compute::controller::SubscribeStream;
-use crate::expr::{GlobalId, RelationExpr};
+use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{RelationDesc, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::sink::{CreateSinkStatement, SinkEnvelope, SinkFormat};
@@ -43,8 +43,25 @@ struct SinkPlan {
     key: Option<Vec<usize>>,
 }
 
+/// The number of columns of `expr`, where it is easy to see.
+fn arity(catalog: &Catalog, expr: &RelationExpr) -> Option<usize> {
+    match expr {
+        RelationExpr::Get { id, .. } => catalog.get(*id).map(|i| i.desc.arity()),
+        RelationExpr::Reduce {
+            group_key,
+            aggregates,
+            ..
+        } => Some(group_key.len() + aggregates.len()),
+        RelationExpr::Mfp { projection, .. } => Some(projection.len()),
+        RelationExpr::CheckSingleRow { input, .. } | RelationExpr::Distinct { input } => {
+            arity(catalog, input)
+        }
+        _ => None,
+    }
+}
+
 /// The unique keys of `expr`'s output that are easy to see: the grouping
-/// columns of a `GROUP BY`, carried through projections and filters and
+/// columns of a `GROUP BY`, carried through maps, filters, projections and
 /// materialized views. Not finding a key is no proof there is none.
 fn unique_keys(catalog: &Catalog, expr: &RelationExpr) -> Vec<Vec<usize>> {
     match expr {
@@ -58,16 +75,38 @@ fn unique_keys(catalog: &Catalog, expr: &RelationExpr) -> Vec<Vec<usize>> {
             _ => Vec::new(),
         },
         RelationExpr::Reduce { group_key, .. } => vec![(0..group_key.len()).collect()],
+        RelationExpr::Distinct { input } => arity(catalog, input)
+            .map(|n| vec![(0..n).collect()])
+            .unwrap_or_default(),
         RelationExpr::Mfp {
-            input, projection, ..
-        } => unique_keys(catalog, input)
-            .into_iter()
-            .filter_map(|key| {
-                key.iter()
-                    .map(|c| projection.iter().position(|p| p == c))
-                    .collect::<Option<Vec<usize>>>()
-            })
-            .collect(),
+            input,
+            exprs,
+            projection,
+            ..
+        } => {
+            let Some(input_arity) = arity(catalog, input) else {
+                return Vec::new();
+            };
+            // The input column an extended column copies, if it does.
+            let source = |mut c: usize| {
+                while c >= input_arity {
+                    match exprs.get(c - input_arity) {
+                        Some(ScalarExpr::Column(d)) if *d < c => c = *d,
+                        _ => return None,
+                    }
+                }
+                Some(c)
+            };
+            let outputs: Vec<Option<usize>> = projection.iter().map(|p| source(*p)).collect();
+            unique_keys(catalog, input)
+                .into_iter()
+                .filter_map(|key| {
+                    key.iter()
+                        .map(|c| outputs.iter().position(|o| *o == Some(*c)))
+                        .collect::<Option<Vec<usize>>>()
+                })
+                .collect()
+        }
         RelationExpr::CheckSingleRow { input, .. } => unique_keys(catalog, input),
         _ => Vec::new(),
     }

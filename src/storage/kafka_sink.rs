@@ -425,12 +425,13 @@ fn read_to_end(
             .fetch_watermarks(topic, p, Duration::from_secs(10))
             .map_err(|e| format!("fetching offsets of topic \"{topic}\": {e}"))?;
         ends.insert(p, high);
-        let from = start.get(&p).copied().unwrap_or(low).max(low);
-        if from < high {
-            tpl.add_partition_offset(topic, p, Offset::Offset(from))
-                .map_err(|e| e.to_string())?;
-            remaining.insert(p);
+        if high == 0 {
+            continue;
         }
+        let from = start.get(&p).copied().unwrap_or(low).max(low);
+        tpl.add_partition_offset(topic, p, Offset::Offset(from))
+            .map_err(|e| e.to_string())?;
+        remaining.insert(p);
     }
     if remaining.is_empty() {
         return Ok(ends);
@@ -438,6 +439,9 @@ fn read_to_end(
     consumer
         .assign(&tpl)
         .map_err(|e| format!("assigning partitions: {e}"))?;
+    // The end is where librdkafka reports it (the last stable offset, under
+    // `read_committed`), not the high watermark fetched above: some brokers
+    // (tansu 0.6) report a watermark inside the last batch.
     let deadline = Instant::now() + READ_BACK_TIMEOUT;
     while !remaining.is_empty() {
         if Instant::now() > deadline {
@@ -453,9 +457,8 @@ fn read_to_end(
             Some(Err(e)) => return Err(format!("reading topic \"{topic}\" back: {e}")),
             Some(Ok(m)) => {
                 f(&m)?;
-                if ends.get(&m.partition()).is_some_and(|h| m.offset() + 1 >= *h) {
-                    remaining.remove(&m.partition());
-                }
+                let e = ends.entry(m.partition()).or_default();
+                *e = (*e).max(m.offset() + 1);
             }
         }
     }
