@@ -858,6 +858,7 @@ fn read_topic(bootstrap: &str, topic: &str) -> Result<Vec<SinkRecord>, String> {
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
         .set("log_level", "3")
         .create()
         .map_err(|e| e.to_string())?;
@@ -946,7 +947,11 @@ fn row_text(row: &serde_json::Value, columns: &[&str]) -> Vec<Option<String>> {
 fn upsert_rows(records: &[SinkRecord], columns: &[&str]) -> support::Rows {
     let mut latest: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
     for r in records {
-        let key = r.key.as_ref().expect("upsert messages have keys").to_string();
+        let key = r
+            .key
+            .as_ref()
+            .expect("upsert messages have keys")
+            .to_string();
         latest.insert(key, r.value.clone());
     }
     let mut rows: support::Rows = latest
@@ -963,7 +968,10 @@ fn upsert_rows(records: &[SinkRecord], columns: &[&str]) -> support::Rows {
 fn debezium_rows(records: &[SinkRecord], columns: &[&str]) -> Result<support::Rows, String> {
     let mut rows: BTreeMap<Vec<Option<String>>, i64> = BTreeMap::new();
     for r in records {
-        let value = r.value.as_ref().ok_or("a Debezium message without a value")?;
+        let value = r
+            .value
+            .as_ref()
+            .ok_or("a Debezium message without a value")?;
         if !value["before"].is_null() {
             let before = row_text(&value["before"], columns);
             let n = rows.entry(before.clone()).or_default();
@@ -1023,28 +1031,24 @@ async fn wait_for_sink(
     columns: &[&str],
     sql: &str,
 ) -> Vec<SinkRecord> {
-    poll_until(
-        &format!("topic {topic} to hold `{sql}`"),
-        WAIT,
-        || async {
-            let mut expected = try_text_rows(c, sql).await?;
-            expected.sort();
-            let (b, t) = (bootstrap.to_string(), topic.to_string());
-            let records = tokio::task::spawn_blocking(move || read_topic(&b, &t))
-                .await
-                .map_err(|e| e.to_string())??;
-            let got = if upsert {
-                upsert_rows(&records, columns)
-            } else {
-                debezium_rows(&records, columns)?
-            };
-            if got == expected {
-                Ok(records)
-            } else {
-                Err(format!("topic: {got:?}\nview: {expected:?}"))
-            }
-        },
-    )
+    poll_until(&format!("topic {topic} to hold `{sql}`"), WAIT, || async {
+        let mut expected = try_text_rows(c, sql).await?;
+        expected.sort();
+        let (b, t) = (bootstrap.to_string(), topic.to_string());
+        let records = tokio::task::spawn_blocking(move || read_topic(&b, &t))
+            .await
+            .map_err(|e| e.to_string())??;
+        let got = if upsert {
+            upsert_rows(&records, columns)
+        } else {
+            debezium_rows(&records, columns)?
+        };
+        if got == expected {
+            Ok(records)
+        } else {
+            Err(format!("topic: {got:?}\nview: {expected:?}"))
+        }
+    })
     .await
 }
 
@@ -1080,7 +1084,8 @@ async fn sink_upsert_and_debezium_follow_a_table() {
     .await;
     let addr = broker.address();
     let order_columns = ["id", "item", "qty", "price", "at"];
-    let orders_sql = "SELECT id, item, qty, price, (extract(epoch from at) * 1000)::bigint FROM orders";
+    let orders_sql =
+        "SELECT id, item, qty, price, (extract(epoch from at) * 1000)::bigint FROM orders";
     let check_all = || async {
         wait_for_sink(
             &c,
@@ -1096,8 +1101,7 @@ async fn sink_upsert_and_debezium_follow_a_table() {
             ("orders-dbz", false),
             ("orders-dbz-nokey", false),
         ] {
-            let records =
-                wait_for_sink(&c, &addr, topic, upsert, &order_columns, orders_sql).await;
+            let records = wait_for_sink(&c, &addr, topic, upsert, &order_columns, orders_sql).await;
             check_timestamps(&records).unwrap_or_else(|e| panic!("{topic}: {e}"));
         }
     };
@@ -1111,8 +1115,10 @@ async fn sink_upsert_and_debezium_follow_a_table() {
         .expect("the row with id 1");
     assert_eq!(
         apple.value,
-        Some(serde_json::json!({"id": 1, "item": "apple", "qty": 3, "price": "1.50",
-                                "at": "1704164645678"}))
+        Some(
+            serde_json::json!({"id": 1, "item": "apple", "qty": 3, "price": "1.50",
+                                "at": "1704164645678"})
+        )
     );
     // Inserts, updates and deletes, each statement at its own timestamp.
     for i in 4..40 {
@@ -1127,7 +1133,10 @@ async fn sink_upsert_and_debezium_follow_a_table() {
         if i % 3 == 0 {
             exec(
                 &c,
-                &[&format!("UPDATE orders SET qty = qty + 1 WHERE id = {}", i - 2)],
+                &[&format!(
+                    "UPDATE orders SET qty = qty + 1 WHERE id = {}",
+                    i - 2
+                )],
             )
             .await;
         }
@@ -1198,9 +1207,19 @@ async fn sink_upsert_and_debezium_follow_a_table() {
         assert_eq!(sqlstate(&e).as_deref(), Some(code), "{sql}: {e:?}");
     }
     // A sink holds its input: DROP needs CASCADE, and DROP SINK stops it.
-    let e = c.batch_execute("DROP TABLE orders").await.expect_err("dependent sinks");
+    let e = c
+        .batch_execute("DROP TABLE orders")
+        .await
+        .expect_err("dependent sinks");
     assert_eq!(sqlstate(&e).as_deref(), Some("2BP01"), "{e:?}");
-    exec(&c, &["DROP SINK orders_upsert", "DROP SINK IF EXISTS orders_upsert"]).await;
+    exec(
+        &c,
+        &[
+            "DROP SINK orders_upsert",
+            "DROP SINK IF EXISTS orders_upsert",
+        ],
+    )
+    .await;
     let before = read_topic(&addr, "orders-upsert").unwrap().len();
     exec(&c, &["INSERT INTO orders VALUES (100, 'late', 1, 1, NULL)"]).await;
     wait_for_sink(&c, &addr, "orders-dbz", false, &order_columns, orders_sql).await;
@@ -1211,4 +1230,141 @@ async fn sink_upsert_and_debezium_follow_a_table() {
     );
     exec(&c, &["DROP TABLE orders CASCADE"]).await;
     assert_eq!(text_rows(&c, "SHOW SINKS").await, expect_rows(&[]));
+}
+
+/// Writes to `orders` until `stop` is set: inserts, updates and deletes, one statement (one
+/// timestamp) at a time. Errors (the server being killed) end it.
+fn write_orders(
+    server_conn: support::Conn,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut n = 0;
+        for i in 1000.. {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let sql = match i % 3 {
+                0 => format!("UPDATE orders SET qty = qty + 1 WHERE id = {}", i - 1),
+                1 => format!(
+                    "INSERT INTO orders VALUES ({i}, 'w{}', {i}, 1.00, NULL)",
+                    i % 5
+                ),
+                _ => format!("DELETE FROM orders WHERE id = {}", i - 10),
+            };
+            if server_conn.batch_execute(&sql).await.is_err() {
+                break;
+            }
+            n += 1;
+        }
+        n
+    })
+}
+
+/// Kills the server with `kill -9` while a writer changes the table the sinks read, restarts
+/// it, and checks the topics against the table. `transactional` says whether the broker
+/// supports transactions: then no timestamp is lost or written twice.
+async fn sink_restart(name: &str, bootstrap: &str, extra_options: &str, transactional: bool) {
+    let mut server = TestServer::start(name).await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &format!("CREATE CONNECTION kafka TO KAFKA (BROKER '{bootstrap}'{extra_options})"),
+            "CREATE TABLE orders (id int, item text, qty int, price numeric(10,2), at timestamp)",
+            "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, NULL), (2, 'pear', 5, 0.75, NULL)",
+            "CREATE SINK upsert FROM orders INTO KAFKA CONNECTION kafka (TOPIC 'orders-upsert') \
+             KEY (id) NOT ENFORCED FORMAT JSON ENVELOPE UPSERT",
+            "CREATE SINK dbz FROM orders INTO KAFKA CONNECTION kafka (TOPIC 'orders-dbz') \
+             KEY (id) NOT ENFORCED FORMAT JSON ENVELOPE DEBEZIUM",
+        ],
+    )
+    .await;
+    let columns = ["id", "item", "qty", "price"];
+    let sql = "SELECT id, item, qty, price FROM orders";
+    wait_for_sink(&c, bootstrap, "orders-upsert", true, &columns, sql).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = write_orders(server.connect().await, stop.clone());
+    // Let the sinks write a while, then kill the server mid-stream.
+    poll_until("the sink to write some changes", WAIT, || async {
+        let b = bootstrap.to_string();
+        let n = tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::{BaseConsumer, Consumer};
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &b)
+                .create()
+                .map_err(|e| e.to_string())?;
+            let mut n = 0;
+            for p in 0..2 {
+                n += consumer
+                    .fetch_watermarks("orders-dbz", p, Duration::from_secs(10))
+                    .map(|(_, high)| high)
+                    .unwrap_or(0);
+            }
+            Ok::<i64, String>(n)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        if n > 60 {
+            Ok(())
+        } else {
+            Err(format!("{n} messages"))
+        }
+    })
+    .await;
+    drop(c);
+    server.kill9();
+    let written = writer.await.expect("the writer");
+    assert!(written > 0);
+    server.restart().await;
+    let c = server.connect().await;
+    // More changes after the restart.
+    let writer = write_orders(server.connect().await, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.await.expect("the writer");
+    let upsert = wait_for_sink(&c, bootstrap, "orders-upsert", true, &columns, sql).await;
+    // Debezium is replayed strictly: a lost or repeated message fails the replay.
+    let dbz = wait_for_sink(&c, bootstrap, "orders-dbz", false, &columns, sql).await;
+    if transactional {
+        for (topic, records) in [("orders-upsert", &upsert), ("orders-dbz", &dbz)] {
+            check_timestamps(records).unwrap_or_else(|e| panic!("{topic}: {e}"));
+        }
+    }
+    assert_eq!(
+        text_rows(&c, "SHOW SINKS").await,
+        expect_rows(&[
+            &["dbz", "kafka", "running"],
+            &["upsert", "kafka", "running"]
+        ])
+    );
+}
+
+/// The fallback for brokers without transactions (tansu): after a `kill -9` mid-stream the
+/// topics again describe the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_restart_without_transactions() {
+    let broker = Broker::start("sink-restart").await;
+    sink_restart("kafka-sink-restart", &broker.address(), "", false).await;
+}
+
+/// The transactional path, against librdkafka's mock cluster (which implements
+/// transactions) running in this test process; the server reaches its TCP listeners like a
+/// real broker's. A `kill -9` mid-stream loses and repeats no timestamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_restart_with_transactions_is_exactly_once() {
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("starting the mock cluster");
+    // The mock cluster does not implement CreateTopics: create the topics here.
+    for (topic, partitions) in [("orders-upsert", 2), ("orders-dbz", 2), ("progress", 1)] {
+        mock.create_topic(topic, partitions, 1)
+            .expect("creating a mock topic");
+    }
+    let bootstrap = mock.bootstrap_servers();
+    sink_restart(
+        "kafka-sink-txn",
+        &bootstrap,
+        ", PROGRESS TOPIC = 'progress'",
+        true,
+    )
+    .await;
 }

@@ -215,7 +215,9 @@ impl Coordinator {
             FreshetStatement::CreateKafkaSource(k) => {
                 self.create_kafka_source(&mut state, k, sql, replay_id)
             }
-            FreshetStatement::CreateSink(s) => self.create_sink(&mut state, s, sql, replay_id, None),
+            FreshetStatement::CreateSink(s) => {
+                self.create_sink(&mut state, s, sql, replay_id, None)
+            }
             FreshetStatement::CreateDefaultIndex {
                 name,
                 on,

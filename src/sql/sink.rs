@@ -73,9 +73,7 @@ fn parse_int_option(name: &str, value: OptionValue) -> Result<i32, ParserError> 
             .ok()
             .filter(|n| *n > 0 || *n == -1)
             .ok_or_else(|| ParserError::ParserError(format!("invalid {name} {v}"))),
-        other => Err(ParserError::ParserError(format!(
-            "invalid {name} {other}"
-        ))),
+        other => Err(ParserError::ParserError(format!("invalid {name} {other}"))),
     }
 }
 
@@ -202,7 +200,11 @@ impl fmt::Display for CreateSinkStatement {
             quote_literal(&self.topic)
         )?;
         if let Some(n) = self.partition_count {
-            write!(f, ", TOPIC PARTITION COUNT {}", quote_literal(&n.to_string()))?;
+            write!(
+                f,
+                ", TOPIC PARTITION COUNT {}",
+                quote_literal(&n.to_string())
+            )?;
         }
         if let Some(n) = self.replication_factor {
             write!(

@@ -216,7 +216,9 @@ fn parse_scalar(parser: &mut Parser) -> Result<String, ParserError> {
 }
 
 /// Parses `( NAME WORDS [=] value, ... )`.
-pub(crate) fn parse_option_list(parser: &mut Parser) -> Result<Vec<(String, OptionValue)>, ParserError> {
+pub(crate) fn parse_option_list(
+    parser: &mut Parser,
+) -> Result<Vec<(String, OptionValue)>, ParserError> {
     parser.expect_token(&Token::LParen)?;
     let mut options = Vec::new();
     loop {

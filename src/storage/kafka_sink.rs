@@ -265,11 +265,9 @@ fn is_unsupported(e: &KafkaError) -> bool {
 
 /// Commits a transaction holding one record without a value (key
 /// `freshet-probe`, a tombstone in the compacted progress topic): `Ok(true)`
-/// if the broker supports transactions, `Ok(false)` if it does not.
+/// if the broker supports transactions, `Ok(false)` if it does not. The
+/// producer's transactions are initialized.
 fn probe(producer: &SinkProducer, progress_topic: &str) -> Result<bool, String> {
-    producer
-        .init_transactions(KAFKA_TIMEOUT)
-        .map_err(|e| format!("initializing Kafka transactions: {e}"))?;
     producer
         .begin_transaction()
         .map_err(|e| format!("beginning a Kafka transaction: {e}"))?;
@@ -308,6 +306,8 @@ pub fn check(
         .unwrap_or(0);
     let id = format!("freshet-sink-probe-{}-{nonce}", std::process::id());
     let p = producer(options, Some(&id))?;
+    p.init_transactions(KAFKA_TIMEOUT)
+        .map_err(|e| format!("initializing Kafka transactions: {e}"))?;
     probe(&p, progress_topic)
 }
 
@@ -394,20 +394,32 @@ fn ensure_topics(
     Ok(())
 }
 
-/// Reads `topic` (committed messages only) from `start` (per partition;
-/// the log start where absent) to its end as of the call, calling `f` with
-/// each message. Returns the end offsets.
+/// Reads `topic` (committed messages only, if `committed`) from `start`
+/// (per partition; the log start where absent) to its end as of the call,
+/// calling `f` with each message. Returns the end offsets.
+///
+/// Without transactions every message counts: a broker that does not
+/// implement them (tansu) still marks the probe's batch transactional, and
+/// `read_committed` would wait for a commit marker that never comes.
 fn read_to_end(
     options: &BTreeMap<String, String>,
     group: &str,
     topic: &str,
     start: &BTreeMap<i32, i64>,
+    committed: bool,
     mut f: impl FnMut(&BorrowedMessage<'_>) -> Result<(), String>,
 ) -> Result<BTreeMap<i32, i64>, String> {
     let mut config = client_config(options);
     config
         .set("group.id", group)
-        .set("isolation.level", "read_committed")
+        .set(
+            "isolation.level",
+            if committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "10");
@@ -486,7 +498,7 @@ fn end_offsets(
 }
 
 /// The sink's last progress record, if it ever wrote one.
-fn read_progress(params: &SinkParams) -> Result<Option<Progress>, String> {
+fn read_progress(params: &SinkParams, committed: bool) -> Result<Option<Progress>, String> {
     let key = progress_key(params.id);
     let mut last = None;
     read_to_end(
@@ -494,13 +506,15 @@ fn read_progress(params: &SinkParams) -> Result<Option<Progress>, String> {
         &transactional_id(params.id),
         &params.progress_topic,
         &BTreeMap::new(),
+        committed,
         |m| {
             if m.key() == Some(key.as_bytes())
                 && let Some(payload) = m.payload()
             {
-                last = Some(serde_json::from_slice::<Progress>(payload).map_err(|e| {
-                    format!("an unreadable progress record for {key}: {e}")
-                })?);
+                last = Some(
+                    serde_json::from_slice::<Progress>(payload)
+                        .map_err(|e| format!("an unreadable progress record for {key}: {e}"))?,
+                );
             }
             Ok(())
         },
@@ -553,7 +567,7 @@ fn session(
     if let Ok(mut s) = control.status.lock() {
         s.transactional = Some(transactional);
     }
-    let progress = read_progress(params)?;
+    let progress = read_progress(params, transactional)?;
     // The sink's contents: wait for the snapshot.
     while core.applied.is_none() {
         match next_input(control, input)? {
@@ -598,6 +612,7 @@ fn session(
         &txn_id,
         &params.topic,
         &progress.start_offsets,
+        transactional,
         |m| {
             reader.apply(m.key(), m.payload()).map_err(|e| {
                 format!(
@@ -672,7 +687,10 @@ fn record_written(control: &SinkControl, ts: Timestamp, batch: &[(Timestamp, Vec
 
 /// Waits for the next input, checking for cancellation; `None` when
 /// cancelled.
-fn next_input(control: &SinkControl, input: &Receiver<SinkInput>) -> Result<Option<SinkInput>, String> {
+fn next_input(
+    control: &SinkControl,
+    input: &Receiver<SinkInput>,
+) -> Result<Option<SinkInput>, String> {
     loop {
         if control.cancelled() {
             return Ok(None);

@@ -326,10 +326,7 @@ impl TopicReader {
             Envelope::Upsert => {
                 self.groups.remove(&group);
                 if let Some(v) = value {
-                    self.groups
-                        .entry(group)
-                        .or_default()
-                        .insert(v.to_vec(), 1);
+                    self.groups.entry(group).or_default().insert(v.to_vec(), 1);
                 }
             }
             Envelope::Debezium => {
@@ -339,7 +336,9 @@ impl TopicReader {
                 for (field, diff) in [("before", -1), ("after", 1)] {
                     match parsed.get(field) {
                         Some(Value::Null) => {}
-                        Some(row) => add(&mut self.groups, &group, row.to_string().as_bytes(), diff),
+                        Some(row) => {
+                            add(&mut self.groups, &group, row.to_string().as_bytes(), diff)
+                        }
                         None => return Err(format!("a Debezium message without \"{field}\"")),
                     }
                 }
@@ -414,7 +413,10 @@ mod tests {
             ("foobar", -790332482),
             ("a-little-bit-long-string", -985981536),
             ("a-little-bit-longer-string", -1486304829),
-            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (
+                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58897971,
+            ),
             ("abc", 479470107),
         ];
         for (input, expected) in cases {
@@ -444,7 +446,10 @@ mod tests {
             String::from_utf8(enc.key(&row)).unwrap(),
             r#"{"t":"q\"t","i":-7}"#
         );
-        assert_eq!(datum_json(&Datum::f64(f64::NAN)), Value::String("NaN".into()));
+        assert_eq!(
+            datum_json(&Datum::f64(f64::NAN)),
+            Value::String("NaN".into())
+        );
     }
 
     fn change(k: &str, v: &str, d: i64) -> (Vec<u8>, Vec<u8>, i64) {
@@ -463,7 +468,11 @@ mod tests {
         let mut s = SinkState::new(Envelope::Upsert, true);
         let m = s.apply(&[change("1", "a", 1), change("2", "b", 1)]);
         assert_eq!(m.len(), 2);
-        let m = s.apply(&[change("1", "a", -1), change("1", "c", 1), change("2", "b", -1)]);
+        let m = s.apply(&[
+            change("1", "a", -1),
+            change("1", "c", 1),
+            change("2", "b", -1),
+        ]);
         let m: Vec<_> = m.iter().map(text).collect();
         assert_eq!(
             m,
@@ -473,7 +482,10 @@ mod tests {
             ]
         );
         // An unchanged value emits nothing.
-        assert!(s.apply(&[change("1", "c", -1), change("1", "c", 1)]).is_empty());
+        assert!(
+            s.apply(&[change("1", "c", -1), change("1", "c", 1)])
+                .is_empty()
+        );
     }
 
     /// Replaying a topic's messages through a [`TopicReader`] gives the
@@ -490,25 +502,23 @@ mod tests {
             let mut stale = None;
             let rows = |i: i64| format!(r#"{{"k":{},"v":{}}}"#, i % 5, i);
             for step in 0..40i64 {
-                let mut changes = vec![(
-                    format!(r#"{{"k":{}}}"#, step % 5),
-                    rows(step),
-                    1,
-                )];
+                let mut changes = vec![(format!(r#"{{"k":{}}}"#, step % 5), rows(step), 1)];
                 if step >= 5 {
                     changes.push((format!(r#"{{"k":{}}}"#, (step - 5) % 5), rows(step - 5), -1));
                 }
                 let encoded: Vec<_> = changes
                     .iter()
                     .map(|(k, v, d)| {
-                        let k = if keyed { k.as_bytes().to_vec() } else { Vec::new() };
+                        let k = if keyed {
+                            k.as_bytes().to_vec()
+                        } else {
+                            Vec::new()
+                        };
                         (k, v.as_bytes().to_vec(), *d)
                     })
                     .collect();
                 for m in s.apply(&encoded) {
-                    reader
-                        .apply(m.key.as_deref(), m.value.as_deref())
-                        .unwrap();
+                    reader.apply(m.key.as_deref(), m.value.as_deref()).unwrap();
                 }
                 assert_eq!(&reader.groups, s.groups(), "{envelope:?} step {step}");
                 if step == 20 {
