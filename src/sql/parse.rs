@@ -272,10 +272,10 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         expect_to_stdout(parser)?;
         return Ok(FreshetStatement::CopyQuery(q));
     }
-    if word_is(&t0, "SHOW") {
-        if let Some(show) = parse_show(parser)? {
-            return Ok(FreshetStatement::Show(show));
-        }
+    if word_is(&t0, "SHOW")
+        && let Some(show) = parse_show(parser)?
+    {
+        return Ok(FreshetStatement::Show(show));
     }
     if word_is(&t0, "CREATE") && word_is(&t1, "SOURCE") {
         parser.next_token();

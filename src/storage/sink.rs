@@ -384,7 +384,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// The partition for a message, as Kafka's default partitioner picks it.
 pub fn partition_for(partition_by: &[u8], partitions: i32) -> i32 {
-    ((murmur2(partition_by) & 0x7fff_ffff) % partitions.max(1)) as i32
+    (murmur2(partition_by) & 0x7fff_ffff) % partitions.max(1)
 }
 
 #[cfg(test)]
