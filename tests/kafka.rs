@@ -21,6 +21,15 @@
 //! * [`connection_validation_and_status`]: an unreachable broker is refused at `CREATE
 //!   CONNECTION` (SQLSTATE 08000) unless `VALIDATE = false`; such a source reports it in `SHOW
 //!   SOURCES`.
+//! * [`sink_upsert_and_debezium_follow_a_table`]: upsert and Debezium (keyed and keyless)
+//!   sinks, read back with rdkafka, describe the table (and a `GROUP BY` view) after the
+//!   snapshot and after inserts, updates and deletes; the JSON encoding; what `CREATE SINK`
+//!   refuses; `DROP SINK`.
+//! * [`sink_restart_without_transactions`]: `kill -9` mid-stream against tansu (no
+//!   transactions): after the restart the topics again describe the table.
+//! * [`sink_restart_with_transactions_is_exactly_once`]: the same against librdkafka's mock
+//!   cluster (in the test process), which implements transactions: a strict Debezium replay
+//!   and the `freshet-timestamp` headers show no lost and no repeated timestamp.
 //!
 //! The broker binary is found through `FRESHET_TANSU`, then `~/.cache/freshet-tools/bin/tansu`
 //! (where `.ci/run` installs it), then `PATH`.
