@@ -37,6 +37,8 @@ pub enum ItemKind {
     Connection,
     /// A secret (a password or key a connection uses).
     Secret,
+    /// A sink (writes another item's changes to Kafka).
+    Sink,
 }
 
 impl ItemKind {
@@ -50,6 +52,7 @@ impl ItemKind {
             ItemKind::Source => "source",
             ItemKind::Connection => "connection",
             ItemKind::Secret => "secret",
+            ItemKind::Sink => "sink",
         }
     }
 }
@@ -182,7 +185,7 @@ impl Resolver for Catalog {
         let item = self.lookup(name)?;
         if matches!(
             item.kind,
-            ItemKind::Index | ItemKind::Connection | ItemKind::Secret
+            ItemKind::Index | ItemKind::Connection | ItemKind::Secret | ItemKind::Sink
         ) {
             return None;
         }

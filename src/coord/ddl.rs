@@ -169,6 +169,10 @@ impl Coordinator {
         for (id, offsets) in resume {
             self.start_kafka_source(&mut state, id, offsets)?;
         }
+        // Sinks start from everything just loaded: their snapshot is at `ts`.
+        for id in state.sinks.keys().copied().collect::<Vec<_>>() {
+            self.start_sink(&mut state, id, None)?;
+        }
         let ids: Vec<GlobalId> = state.sources.keys().copied().collect();
         drop(state);
         for id in ids {
@@ -210,6 +214,9 @@ impl Coordinator {
             }
             FreshetStatement::CreateKafkaSource(k) => {
                 self.create_kafka_source(&mut state, k, sql, replay_id)
+            }
+            FreshetStatement::CreateSink(s) => {
+                self.create_sink(&mut state, s, sql, replay_id, None)
             }
             FreshetStatement::CreateDefaultIndex {
                 name,
@@ -606,6 +613,7 @@ impl Coordinator {
             ItemKind::Source => "DROP SOURCE",
             ItemKind::Connection => "DROP CONNECTION",
             ItemKind::Secret => "DROP SECRET",
+            ItemKind::Sink => "DROP SINK",
         };
         let mut state = self.state.lock().await;
         let mut to_drop: Vec<GlobalId> = Vec::new();
@@ -703,6 +711,7 @@ impl Coordinator {
         }
         // No dropped source commits another batch after this.
         Coordinator::stop_kafka_sources(&mut state, &to_drop);
+        self.stop_sinks(&mut state, &to_drop);
         state
             .store
             .commit(Commit {

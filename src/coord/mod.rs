@@ -5,6 +5,8 @@
 //! * [`session`]: per-connection state (variables, transaction status).
 //! * [`sequence`]: statement execution, by statement kind.
 //! * [`ddl`]: `CREATE`/`DROP` and start-up replay of the catalog.
+//! * [`source`]: secrets, connections and Kafka sources.
+//! * [`sink`]: Kafka sinks.
 //! * [`timestamp`]: the timestamp oracle.
 
 pub mod ddl;
@@ -13,6 +15,7 @@ pub mod introspection;
 pub mod peek;
 pub mod sequence;
 pub mod session;
+pub mod sink;
 pub mod source;
 pub mod timestamp;
 pub mod txn;
@@ -47,6 +50,8 @@ pub struct CoordState {
     pub sources: std::collections::BTreeMap<crate::expr::GlobalId, ddl::RunningSource>,
     /// Running Kafka sources, by source id.
     pub kafka_sources: std::collections::BTreeMap<crate::expr::GlobalId, source::KafkaSource>,
+    /// Kafka sinks, by sink id.
+    pub sinks: std::collections::BTreeMap<crate::expr::GlobalId, sink::KafkaSink>,
     /// Secrets, by id.
     pub secrets: std::collections::BTreeMap<crate::expr::GlobalId, String>,
     /// Connections, by id.
@@ -80,6 +85,7 @@ impl Coordinator {
                 oracle: timestamp::TimestampOracle::default(),
                 sources: Default::default(),
                 kafka_sources: Default::default(),
+                sinks: Default::default(),
                 secrets: Default::default(),
                 connections: Default::default(),
             }),

@@ -53,6 +53,13 @@ pub enum ExecuteResponse {
     TransactionStart,
     /// `COMMIT` / `ROLLBACK`.
     TransactionEnd(&'static str),
+    /// A completed command with a notice for the client.
+    CommandWithNotice {
+        /// The command tag.
+        tag: String,
+        /// The notice.
+        notice: String,
+    },
     /// A running SUBSCRIBE.
     Subscribe(SubscribeResponse),
 }
@@ -170,7 +177,7 @@ pub fn show_desc(show: &ShowStatement) -> RelationDesc {
         | ShowStatement::Views
         | ShowStatement::MaterializedViews
         | ShowStatement::Secrets => &["name"],
-        ShowStatement::Sources => &["name", "type", "status"],
+        ShowStatement::Sources | ShowStatement::Sinks => &["name", "type", "status"],
         ShowStatement::Connections => &["name", "type"],
         ShowStatement::Indexes(_) => &["name", "on", "key"],
         ShowStatement::Columns(_) => &["name", "nullable", "type"],
@@ -307,6 +314,7 @@ impl Coordinator {
                     .execute_ddl(FreshetStatement::CreateKafkaSource(k), sql, None)
                     .await
             }
+            FreshetStatement::CreateSink(s) => self.create_sink_checked(s).await,
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::CreateSecret(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {
@@ -320,6 +328,7 @@ impl Coordinator {
             } => {
                 let kind = match kind {
                     DropKind::Source => ItemKind::Source,
+                    DropKind::Sink => ItemKind::Sink,
                     DropKind::Connection => ItemKind::Connection,
                     DropKind::Secret => ItemKind::Secret,
                 };
@@ -876,6 +885,19 @@ impl Coordinator {
                         };
                         text_row(&[&i.name, typ, &status])
                     })
+                    .collect();
+                rows.sort();
+                ExecuteResponse::Rows {
+                    desc: text_desc(&["name", "type", "status"]),
+                    rows,
+                }
+            }
+            ShowStatement::Sinks => {
+                let mut rows: Vec<Row> = state
+                    .catalog
+                    .items()
+                    .filter(|i| i.kind == ItemKind::Sink)
+                    .map(|i| text_row(&[&i.name, "kafka", &state.sink_status(i.id)]))
                     .collect();
                 rows.sort();
                 ExecuteResponse::Rows {

@@ -208,7 +208,7 @@ impl CoordState {
         Ok(out)
     }
 
-    fn connection_for(
+    pub(crate) fn connection_for(
         &self,
         name: &ObjectName,
         kind: ConnectionKind,

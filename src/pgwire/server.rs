@@ -269,6 +269,13 @@ impl Backend {
                 command_response("COPY", Some(n))
             }
             ExecuteResponse::Command { tag, rows } => command_response(&tag, rows),
+            ExecuteResponse::CommandWithNotice { tag, notice } => {
+                let info = ErrorInfo::new("NOTICE".into(), "00000".into(), notice);
+                client
+                    .send(PgWireBackendMessage::NoticeResponse(info.into()))
+                    .await?;
+                command_response(&tag, None)
+            }
             ExecuteResponse::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
             ExecuteResponse::TransactionEnd(tag) => Response::TransactionEnd(Tag::new(tag)),
             ExecuteResponse::Subscribe(s) => self.stream_subscribe(client, s).await?,

@@ -12,6 +12,7 @@ pub mod jsonb;
 pub mod lower;
 pub mod parse;
 pub mod plan;
+pub mod sink;
 pub mod source;
 pub mod types;
 

@@ -54,7 +54,9 @@ pub enum FreshetStatement {
     CreateConnection(super::source::CreateConnectionStatement),
     /// `CREATE SOURCE ... FROM KAFKA CONNECTION ...`.
     CreateKafkaSource(super::source::CreateKafkaSourceStatement),
-    /// `DROP SOURCE | CONNECTION | SECRET [IF EXISTS] names [CASCADE | RESTRICT]`.
+    /// `CREATE SINK ... INTO KAFKA CONNECTION ...`.
+    CreateSink(super::sink::CreateSinkStatement),
+    /// `DROP SOURCE | SINK | CONNECTION | SECRET [IF EXISTS] names [CASCADE | RESTRICT]`.
     DropObjects {
         /// `SOURCE`, `CONNECTION` or `SECRET`.
         kind: DropKind,
@@ -121,6 +123,7 @@ impl FreshetStatement {
             FreshetStatement::CreateSecret(s) => s.to_string(),
             FreshetStatement::CreateConnection(c) => c.to_string(),
             FreshetStatement::CreateKafkaSource(k) => k.to_string(),
+            FreshetStatement::CreateSink(k) => k.to_string(),
             other => format!("{other:?}"),
         }
     }
@@ -131,6 +134,8 @@ impl FreshetStatement {
 pub enum DropKind {
     /// `DROP SOURCE`.
     Source,
+    /// `DROP SINK`.
+    Sink,
     /// `DROP CONNECTION`.
     Connection,
     /// `DROP SECRET`.
@@ -170,6 +175,8 @@ pub enum ShowStatement {
     MaterializedViews,
     /// `SHOW SOURCES`.
     Sources,
+    /// `SHOW SINKS`.
+    Sinks,
     /// `SHOW CONNECTIONS`.
     Connections,
     /// `SHOW SECRETS`.
@@ -275,6 +282,11 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         return parse_create_source(parser);
     }
+    if word_is(&t0, "CREATE") && word_is(&t1, "SINK") {
+        parser.next_token();
+        parser.next_token();
+        return super::sink::parse_create_sink(parser).map(FreshetStatement::CreateSink);
+    }
     if word_is(&t0, "CREATE") && word_is(&t1, "SECRET") {
         parser.next_token();
         parser.next_token();
@@ -354,6 +366,8 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
     }
     let drop_kind = if word_is(&t1, "SOURCE") {
         Some(DropKind::Source)
+    } else if word_is(&t1, "SINK") {
+        Some(DropKind::Sink)
     } else if word_is(&t1, "CONNECTION") {
         Some(DropKind::Connection)
     } else if word_is(&t1, "SECRET") {
@@ -515,6 +529,8 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
         Some((3, ShowStatement::MaterializedViews))
     } else if simple("SOURCES") {
         Some((2, ShowStatement::Sources))
+    } else if simple("SINKS") {
+        Some((2, ShowStatement::Sinks))
     } else if simple("CONNECTIONS") {
         Some((2, ShowStatement::Connections))
     } else if simple("SECRETS") {

@@ -188,11 +188,11 @@ pub struct CreateKafkaSourceStatement {
     pub envelope: Envelope,
 }
 
-fn word_is(t: &Token, w: &str) -> bool {
+pub(crate) fn word_is(t: &Token, w: &str) -> bool {
     matches!(t, Token::Word(word) if word.value.eq_ignore_ascii_case(w))
 }
 
-fn expect_word(parser: &mut Parser, w: &str) -> Result<(), ParserError> {
+pub(crate) fn expect_word(parser: &mut Parser, w: &str) -> Result<(), ParserError> {
     let t = parser.next_token();
     if word_is(&t.token, w) {
         Ok(())
@@ -204,7 +204,7 @@ fn expect_word(parser: &mut Parser, w: &str) -> Result<(), ParserError> {
     }
 }
 
-fn parse_word(parser: &mut Parser, w: &str) -> bool {
+pub(crate) fn parse_word(parser: &mut Parser, w: &str) -> bool {
     if word_is(&parser.peek_token().token, w) {
         parser.next_token();
         true
@@ -213,7 +213,7 @@ fn parse_word(parser: &mut Parser, w: &str) -> bool {
     }
 }
 
-fn ident_text(parser: &mut Parser) -> Result<String, ParserError> {
+pub(crate) fn ident_text(parser: &mut Parser) -> Result<String, ParserError> {
     let i = parser.parse_identifier()?;
     Ok(if i.quote_style.is_some() {
         i.value
@@ -249,7 +249,9 @@ fn parse_scalar(parser: &mut Parser) -> Result<String, ParserError> {
 }
 
 /// Parses `( NAME WORDS [=] value, ... )`.
-fn parse_option_list(parser: &mut Parser) -> Result<Vec<(String, OptionValue)>, ParserError> {
+pub(crate) fn parse_option_list(
+    parser: &mut Parser,
+) -> Result<Vec<(String, OptionValue)>, ParserError> {
     parser.expect_token(&Token::LParen)?;
     let mut options = Vec::new();
     loop {
@@ -621,7 +623,7 @@ pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn quote_ident(s: &str) -> String {
+pub(crate) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
