@@ -236,15 +236,9 @@ impl Coordinator {
         let (options, progress_topic) = {
             let state = self.state.lock().await;
             let name = item_name(&stmt.name)?;
-            if stmt.if_not_exists
-                && state
-                    .catalog
-                    .lookup(&TableReference::bare(name.as_str()))
-                    .is_some()
-            {
+            if state.exists_already(&name, stmt.if_not_exists)? {
                 return Ok(ExecuteResponse::command("CREATE SINK"));
             }
-            state.check_name_free(&name)?;
             let plan = state.plan_sink(&stmt)?;
             (plan.options, plan.progress_topic)
         };
@@ -288,15 +282,9 @@ impl Coordinator {
         transactional: Option<bool>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let name = item_name(&stmt.name)?;
-        if stmt.if_not_exists
-            && state
-                .catalog
-                .lookup(&TableReference::bare(name.as_str()))
-                .is_some()
-        {
+        if state.exists_already(&name, stmt.if_not_exists)? {
             return Ok(ExecuteResponse::command("CREATE SINK"));
         }
-        state.check_name_free(&name)?;
         let plan = state.plan_sink(&stmt)?;
         let id = state.allocate_id(replay_id);
         state.persist_item(id, &name, sql, replay_id.is_some())?;
