@@ -236,7 +236,11 @@ impl CoordState {
 
     /// Whether `name` is taken and `IF NOT EXISTS` makes that fine; an
     /// error if it is taken otherwise.
-    pub(crate) fn exists_already(&self, name: &str, if_not_exists: bool) -> Result<bool, AdapterError> {
+    pub(crate) fn exists_already(
+        &self,
+        name: &str,
+        if_not_exists: bool,
+    ) -> Result<bool, AdapterError> {
         if if_not_exists && self.catalog.lookup(&TableReference::bare(name)).is_some() {
             return Ok(true);
         }
