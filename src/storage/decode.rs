@@ -226,6 +226,8 @@ pub struct SourceDecoder {
     desc: RelationDesc,
     /// Value columns in the output (fills `NULL`s for an inline error).
     value_arity: usize,
+    /// Key columns in the output (fills `NULL`s for a record without a key).
+    key_arity: usize,
     /// `ENVELOPE DEBEZIUM` with Avro: the row schema inside the envelope's
     /// `before` and `after`.
     debezium_row: Option<Arc<Schema>>,
@@ -285,6 +287,7 @@ impl SourceDecoder {
             }
         };
         let mut columns = Vec::new();
+        let mut key_arity = 0;
         if key_in_output {
             let Some(key) = &key else {
                 return Err(DefinitionError::Invalid(
@@ -305,6 +308,7 @@ impl SourceDecoder {
                     c.nullable = false;
                 }
             }
+            key_arity = key_columns.len();
             columns.extend(key_columns);
         }
         let value_columns = match (&debezium_row, &value.avro) {
@@ -363,6 +367,7 @@ impl SourceDecoder {
             envelope: stmt.envelope.clone(),
             desc: RelationDesc { columns },
             value_arity,
+            key_arity,
             debezium_row,
         })
     }
@@ -431,13 +436,7 @@ impl SourceDecoder {
         if self.key_in_output {
             match self.key_datums(record)? {
                 Ok(Some(k)) => datums.extend(k),
-                Ok(None) => {
-                    let n = self.key.as_ref().map(|k| k.columns(true).map(|c| c.len()));
-                    datums.extend(std::iter::repeat_n(
-                        Datum::Null,
-                        n.and_then(Result::ok).unwrap_or(1),
-                    ));
-                }
+                Ok(None) => datums.extend(std::iter::repeat_n(Datum::Null, self.key_arity)),
                 Err(e) => return Ok(Err(e)),
             }
         }
@@ -650,45 +649,51 @@ fn debezium_avro_event(
     })
 }
 
+/// The fields of a Debezium JSON event Freshet reads; values stay raw text.
+#[derive(serde::Deserialize)]
+struct DebeziumJson<'a> {
+    #[serde(borrow, default)]
+    schema: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    op: Option<String>,
+    #[serde(borrow, default)]
+    before: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    after: Option<&'a serde_json::value::RawValue>,
+}
+
 /// Parses a Debezium event from the JSON converter, with or without the
-/// `{"schema": ..., "payload": ...}` wrapping.
+/// `{"schema": ..., "payload": ...}` wrapping. The images are kept as raw
+/// text and parsed once, by the jsonb canonicaliser.
 fn parse_debezium(bytes: &[u8], at: &str) -> Result<DebeziumEvent, EvalError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| EvalError::Decode(format!("Debezium: value at {at} is not JSON: {e}")))?;
-    let mut value = value;
-    if let serde_json::Value::Object(map) = &mut value
-        && map.contains_key("schema")
-        && let Some(payload) = map.remove("payload")
-    {
-        value = payload;
+    let not_json = |e: serde_json::Error| {
+        EvalError::Decode(format!("Debezium: value at {at} is not a JSON object: {e}"))
+    };
+    let mut event: DebeziumJson<'_> = serde_json::from_slice(bytes).map_err(not_json)?;
+    if let (Some(_), Some(payload)) = (event.schema, event.payload) {
+        event = serde_json::from_str(payload.get()).map_err(not_json)?;
     }
-    let serde_json::Value::Object(mut map) = value else {
+    let Some(op) = event.op else {
         return Err(EvalError::Decode(format!(
-            "Debezium: value at {at} is not a JSON object"
+            "Debezium: value at {at} has no \"op\" field"
         )));
     };
-    let op = match map.get("op") {
-        Some(serde_json::Value::String(op)) => op.clone(),
-        _ => {
-            return Err(EvalError::Decode(format!(
-                "Debezium: value at {at} has no \"op\" field"
-            )));
-        }
-    };
     // An image is a JSON object, kept whole as the `jsonb` column `data`.
-    let image = |m: &mut serde_json::Map<String, serde_json::Value>, k: &str| match m
-        .remove(k)
-        .filter(|v| v.is_object())
+    let image = |raw: Option<&serde_json::value::RawValue>| match raw
+        .map(|r| r.get())
+        .filter(|text| text.starts_with('{'))
     {
-        Some(v) => crate::repr::strconv::canonical_jsonb(&v.to_string())
+        Some(text) => crate::repr::strconv::canonical_jsonb(text)
             .map(|j| Some(vec![Datum::Jsonb(j)]))
             .map_err(|e| EvalError::Decode(format!("Debezium: {at}: {}", e.message))),
         None => Ok(None),
     };
     Ok(DebeziumEvent {
         op,
-        before: image(&mut map, "before")?,
-        after: image(&mut map, "after")?,
+        before: image(event.before)?,
+        after: image(event.after)?,
     })
 }
 
