@@ -137,10 +137,10 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
                     .error
                     .as_ref()
                     .map_or(Datum::Null, |e| Datum::String(e.clone())),
-                if status.frontier == 0 {
+                if status.last_ingest_ts == 0 {
                     Datum::Null
                 } else {
-                    Datum::Int64(status.frontier as i64)
+                    Datum::Int64(status.last_ingest_ts as i64)
                 },
                 Datum::Int64(status.upsert_keys),
                 Datum::Int64(status.upsert_bytes),

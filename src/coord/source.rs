@@ -566,7 +566,7 @@ impl Coordinator {
                 ts
             };
             if let Ok(mut status) = deliver_control.status.lock() {
-                status.frontier = ts;
+                status.last_ingest_ts = ts;
                 status.upsert_keys += outcome.keys_delta;
                 status.upsert_bytes += outcome.bytes_delta;
             }

@@ -78,9 +78,10 @@ pub struct SourceStatus {
     pub error: Option<String>,
     /// Statistics per partition.
     pub partitions: BTreeMap<i32, PartitionStats>,
-    /// The Freshet timestamp of the source's last write: its contents are
-    /// complete through it.
-    pub frontier: u64,
+    /// The Freshet timestamp of the source's last ingested batch (0 before
+    /// the first). Sources never hold reads back (all inputs advance
+    /// together); how far behind a source is shows as its offset lag.
+    pub last_ingest_ts: u64,
     /// Keys in the upsert state (upsert and Debezium sources).
     pub upsert_keys: i64,
     /// Bytes of the upsert state's keys and values, as stored.
