@@ -225,13 +225,15 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
                     .collect::<Result<Vec<_>, _>>()?;
                 if exprs.iter().all(|e| matches!(e, ScalarExpr::Literal(_))) {
                     constant_rows.push((
-                        Row(exprs
-                            .iter()
-                            .map(|e| match e {
-                                ScalarExpr::Literal(d) => d.clone(),
-                                _ => Datum::Null,
-                            })
-                            .collect()),
+                        Row::new(
+                            exprs
+                                .iter()
+                                .map(|e| match e {
+                                    ScalarExpr::Literal(d) => d.clone(),
+                                    _ => Datum::Null,
+                                })
+                                .collect(),
+                        ),
                         1,
                     ));
                 } else {

@@ -79,8 +79,8 @@ impl RowEncoder {
     fn object(&self, row: &Row, columns: impl Iterator<Item = usize>) -> Vec<u8> {
         let mut map = serde_json::Map::new();
         for i in columns {
-            let datum = row.0.get(i).unwrap_or(&Datum::Null);
-            map.insert(self.names[i].clone(), datum_json(datum));
+            let datum = row.get(i).unwrap_or(Datum::Null);
+            map.insert(self.names[i].clone(), datum_json(&datum));
         }
         Value::Object(map).to_string().into_bytes()
     }
@@ -427,7 +427,7 @@ mod tests {
     #[test]
     fn json_encoding_follows_materialize() {
         let d = desc(&["i", "f", "n", "ts", "j", "t", "b", "z"]);
-        let row = Row(vec![
+        let row = Row::new(vec![
             Datum::Int64(-7),
             Datum::f64(1.5),
             Datum::Numeric("12.50".parse().unwrap()),
