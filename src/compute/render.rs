@@ -457,44 +457,34 @@ fn render_reduce<'s>(
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
     // Each input row becomes (group key, the aggregates' inputs): for each
     // aggregate a flag (FILTER passed) and its argument values.
-    let aggs_for_input = aggregates.clone();
     let group_key = KeyExprs::new(group_key);
-    let keyed = oks.flat_map(move |row| {
+    let aggs_for_input = aggregates.clone();
+    let eval_input = move |row: &Row| -> Result<(Row, Vec<Datum>), EvalError> {
         let datums = row.unpack();
-        let key = match group_key.eval_unpacked(&datums) {
-            Ok(key) => key,
-            Err(e) => return Some(Err(e)),
-        };
-        let mut vals = RowPacker::new();
+        let key = group_key.eval_unpacked(&datums)?;
+        let mut vals = Vec::new();
         for a in &aggs_for_input {
             let pass = match &a.filter {
                 None => true,
-                Some(f) => match f.eval(&datums) {
-                    Ok(d) => d == Datum::Bool(true),
-                    Err(e) => return Some(Err(e)),
-                },
+                Some(f) => f.eval(&datums)? == Datum::Bool(true),
             };
-            vals.push(&Datum::Bool(pass));
+            vals.push(Datum::Bool(pass));
             for e in &a.exprs {
-                match e.eval(&datums) {
-                    Ok(d) => vals.push(&d),
-                    Err(e) => return Some(Err(e)),
-                }
+                vals.push(e.eval(&datums)?);
             }
         }
-        Some(Ok((key, vals.finish())))
-    });
-    let (keyed, input_errs) = split_results(keyed);
+        Ok((key, vals))
+    };
     let aggs = aggregates.clone();
     if let Some(slots) = crate::expr::aggregate::accumulable_slots(&aggregates) {
         // count/sum: the aggregates' accumulators ride along as the
         // difference and are summed per group by `count_total`.
         let (slots_in, aggs_in) = (slots.clone(), aggs.clone());
-        let accumulated = keyed.map(move |(key, vals): (Row, Row)| {
-            crate::expr::aggregate::accumulate(&slots_in, &aggs_in, &vals.unpack())
-                .map(|a| (key, a))
+        let accumulated = oks.map(move |row| {
+            let (key, vals) = eval_input(&row)?;
+            crate::expr::aggregate::accumulate(&slots_in, &aggs_in, &vals).map(|a| (key, a))
         });
-        let (accumulated, accumulate_errs) = split_results(accumulated);
+        let (accumulated, input_errs) = split_results(accumulated);
         let reduced = accumulated
             .explode(|(key, acc)| Some((key, acc)))
             .count_total_core::<Diff>()
@@ -505,9 +495,14 @@ fn render_reduce<'s>(
                 }
                 Ok(row.finish())
             });
-        let (oks, errs) = split(reduced, errs.concat(input_errs).concat(accumulate_errs));
+        let (oks, errs) = split(reduced, errs.concat(input_errs));
         return with_global_default(scope, oks, errs, &aggregates, global);
     }
+    let keyed = oks.map(move |row| {
+        let (key, vals) = eval_input(&row)?;
+        Ok((key, Row::pack(&vals)))
+    });
+    let (keyed, input_errs) = split_results(keyed);
     let reduced = keyed
         .reduce(
             move |key: &Row,

@@ -502,6 +502,33 @@ impl Iterator for Spans<'_> {
     }
 }
 
+/// Lexicographic byte order, eight bytes at a time: rows are short, and a
+/// `memcmp` call costs more than the comparison itself (a fifth of a
+/// `GROUP BY` benchmark's profile went to `Row::cmp` and `memcmp`).
+#[inline]
+fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let (mut x, mut y) = (&a[..n], &b[..n]);
+    while x.len() >= 8 {
+        let (xh, xt) = x.split_at(8);
+        let (yh, yt) = y.split_at(8);
+        let (xv, yv) = (
+            u64::from_be_bytes(xh.try_into().unwrap_or_default()),
+            u64::from_be_bytes(yh.try_into().unwrap_or_default()),
+        );
+        if xv != yv {
+            return xv.cmp(&yv);
+        }
+        (x, y) = (xt, yt);
+    }
+    for (p, q) in x.iter().zip(y) {
+        if p != q {
+            return p.cmp(q);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Compares two datum encodings of a [`SEMANTIC`] row: floats, numerics and
 /// intervals of the same type by value, everything else by bytes.
 fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
@@ -515,7 +542,7 @@ fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
             _ => read_interval(a).cmp(&read_interval(b)),
         }
     } else {
-        a.cmp(b)
+        cmp_bytes(a, b)
     }
 }
 
@@ -524,7 +551,7 @@ impl PartialEq for Row {
         if self.semantic() || other.semantic() {
             self.cmp(other) == Ordering::Equal
         } else {
-            self.data == other.data
+            self.data.len() == other.data.len() && cmp_bytes(&self.data, &other.data).is_eq()
         }
     }
 }
@@ -540,7 +567,7 @@ impl PartialOrd for Row {
 impl Ord for Row {
     fn cmp(&self, other: &Row) -> Ordering {
         if !self.semantic() && !other.semantic() {
-            return self.data.cmp(&other.data);
+            return cmp_bytes(&self.data, &other.data);
         }
         let mut a = self.spans();
         let mut b = other.spans();
