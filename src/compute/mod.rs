@@ -10,6 +10,7 @@
 //! [`RelationExpr`]: crate::expr::RelationExpr
 
 pub mod controller;
+pub mod input;
 pub mod render;
 pub mod worker;
 

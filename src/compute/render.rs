@@ -22,6 +22,8 @@ use crate::expr::{
 };
 use crate::repr::{Datum, Diff, Row, RowPacker, Timestamp};
 
+use super::input::InputReads;
+
 /// The rows of a collection in a dataflow.
 pub type OkCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
 /// The errors of a collection in a dataflow.
@@ -47,15 +49,29 @@ pub struct ArrangedTraces {
     pub key: Option<Vec<ScalarExpr>>,
 }
 
-/// Renders `expr` in `scope`, reading the arrangements in `imports`.
+/// What a dataflow being rendered can read: other dataflows' arrangements,
+/// and inputs (read through sessions of its own).
+pub struct Imports<'a> {
+    /// Arrangements, by the id of the dataflow that maintains them.
+    pub arranged: BTreeMap<GlobalId, ArrangedTraces>,
+    /// Inputs.
+    pub inputs: InputReads<'a>,
+}
+
+/// Renders `expr` in `scope`, reading the arrangements and inputs in
+/// `imports`.
 pub fn render<'s>(
     scope: Scope<'s, Timestamp>,
     expr: &RelationExpr,
-    imports: &mut BTreeMap<GlobalId, ArrangedTraces>,
+    imports: &mut Imports<'_>,
 ) -> Result<(OkCollection<'s>, ErrCollection<'s>), String> {
     Ok(match expr {
         RelationExpr::Get { id, name } => {
+            if let Some(read) = imports.inputs.read(scope, *id) {
+                return Ok(read);
+            }
             let traces = imports
+                .arranged
                 .get_mut(id)
                 .ok_or_else(|| format!("collection {name} ({id}) is not installed"))?;
             let key_is_row = traces.key.is_none();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::input::Input;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, cursor_list};
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
@@ -16,7 +16,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{Diff, Row, Timestamp};
 
-use super::render::{ArrangedTraces, ErrTrace, RowTrace, render};
+use super::input::{InputReads, InputState, ReaderOwner};
+use super::render::{ArrangedTraces, ErrTrace, Imports, RowTrace, render};
 
 /// The result of a peek on one worker.
 pub type PeekResult = Result<Vec<(Row, Diff)>, EvalError>;
@@ -102,23 +103,6 @@ pub enum Command {
     Shutdown,
 }
 
-/// An input collection: its rows and its errors.
-struct InputHandles {
-    rows: InputSession<Timestamp, Row, Diff>,
-    errs: InputSession<Timestamp, (EvalError, ()), Diff>,
-}
-
-impl InputHandles {
-    fn advance_to(&mut self, t: Timestamp) {
-        self.rows.advance_to(t);
-        self.errs.advance_to(t);
-    }
-    fn flush(&mut self) {
-        self.rows.flush();
-        self.errs.flush();
-    }
-}
-
 struct Installed {
     traces: ArrangedTraces,
     dataflow: usize,
@@ -148,7 +132,7 @@ struct ActiveSubscribe {
 /// Runs one timely worker until `Shutdown` or the coordinator goes away.
 pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Command>) {
     let index = timely.index();
-    let mut inputs: BTreeMap<GlobalId, InputHandles> = BTreeMap::new();
+    let mut inputs: BTreeMap<GlobalId, InputState> = BTreeMap::new();
     let mut installed: BTreeMap<GlobalId, Installed> = BTreeMap::new();
     let mut peeks: Vec<PendingPeek> = Vec::new();
     let mut subscribes: BTreeMap<u64, ActiveSubscribe> = BTreeMap::new();
@@ -167,64 +151,51 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
             match command {
                 Command::Shutdown => return,
                 Command::CreateInput { id } => {
-                    let dataflow = timely.next_dataflow_index();
-                    let (input, traces) = timely.dataflow::<Timestamp, _, _>(|scope| {
-                        let (mut input, rows) = scope.new_collection::<Row, Diff>();
-                        input.advance_to(now);
-                        input.flush();
-                        let (mut err_input, errs) = scope.new_collection::<(EvalError, ()), Diff>();
-                        err_input.advance_to(now);
-                        err_input.flush();
-                        let oks = rows.map(|r| (r, Row::empty())).arrange_by_key();
-                        let errs = errs.arrange_by_key();
-                        (
-                            InputHandles {
-                                rows: input,
-                                errs: err_input,
-                            },
-                            ArrangedTraces {
-                                oks: oks.trace,
-                                errs: errs.trace,
-                                key: None,
-                            },
-                        )
-                    });
-                    inputs.insert(id, input);
-                    installed.insert(id, Installed { traces, dataflow });
+                    inputs.insert(id, InputState::default());
                 }
                 Command::Write {
                     updates,
                     errors,
                     ts,
                 } => {
-                    for input in inputs.values_mut() {
-                        input.advance_to(ts.max(now));
+                    for r in inputs.values_mut().flat_map(|i| i.readers.iter_mut()) {
+                        r.advance_to(ts.max(now));
                     }
                     for (id, row, diff) in updates {
                         if let Some(input) = inputs.get_mut(&id) {
-                            input.rows.update(row, diff);
+                            input.update_row(row, diff);
                         }
                     }
                     for (id, err, diff) in errors {
                         if let Some(input) = inputs.get_mut(&id) {
-                            input.errs.update((err, ()), diff);
+                            input.update_err(err, diff);
                         }
                     }
                     now = now.max(ts + 1);
-                    for input in inputs.values_mut() {
-                        input.advance_to(now);
-                        input.flush();
+                    for r in inputs.values_mut().flat_map(|i| i.readers.iter_mut()) {
+                        r.advance_to(now);
+                        r.flush();
                     }
                 }
                 Command::CreateDataflow { id, plan, key } => {
-                    let mut imports = BTreeMap::new();
+                    let mut arranged = BTreeMap::new();
                     let mut deps = Vec::new();
                     plan.depends_on(&mut deps);
                     for dep in deps {
                         if let Some(i) = installed.get(&dep) {
-                            imports.insert(dep, i.traces.clone());
+                            arranged.insert(dep, i.traces.clone());
                         }
                     }
+                    let mut imports = Imports {
+                        arranged,
+                        inputs: InputReads {
+                            inputs: &inputs,
+                            as_of: now.saturating_sub(1),
+                            now,
+                            owner: ReaderOwner::Dataflow(id),
+                            created: Vec::new(),
+                        },
+                    };
                     let dataflow = timely.next_dataflow_index();
                     let key_for_dataflow = key.clone();
                     let traces = timely.dataflow::<Timestamp, _, _>(|scope| {
@@ -268,10 +239,20 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                             key,
                         }
                     });
+                    let created = std::mem::take(&mut imports.inputs.created);
+                    drop(imports);
+                    register_readers(&mut inputs, created);
                     installed.insert(id, Installed { traces, dataflow });
                 }
                 Command::Peek { id, ts, key, reply } => {
-                    peeks.push(PendingPeek { id, ts, key, reply });
+                    match inputs.get(&id) {
+                        // Every write sent before this peek has been applied,
+                        // and none after it.
+                        Some(input) => {
+                            let _ = reply.send((index, input.contents.read()));
+                        }
+                        None => peeks.push(PendingPeek { id, ts, key, reply }),
+                    }
                 }
                 Command::Subscribe {
                     subscribe_id,
@@ -280,34 +261,39 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                     snapshot,
                     reply,
                 } => {
-                    let Some(target) = installed.get(&id) else {
+                    if !installed.contains_key(&id) && !inputs.contains_key(&id) {
                         let _ = reply.send(WorkerSubscribeBatch {
                             worker: index,
                             updates: Err(EvalError::Internal(format!("{id} is not installed"))),
                             upper: None,
                         });
                         continue;
+                    }
+                    let mut imports = Imports {
+                        arranged: installed
+                            .get(&id)
+                            .map(|t| (id, t.traces.clone()))
+                            .into_iter()
+                            .collect(),
+                        inputs: InputReads {
+                            inputs: &inputs,
+                            as_of: now.saturating_sub(1),
+                            now,
+                            owner: ReaderOwner::Subscribe(subscribe_id),
+                            created: Vec::new(),
+                        },
                     };
-                    let mut traces = target.traces.clone();
                     let buffer = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
                     let sink = buffer.clone();
                     let err_sink = buffer.clone();
                     let dataflow = timely.next_dataflow_index();
-                    let key_is_row = traces.key.is_none();
+                    let get = RelationExpr::Get {
+                        id,
+                        name: id.to_string(),
+                    };
                     let probe = timely.dataflow::<Timestamp, _, _>(|scope| {
-                        let oks =
-                            traces
-                                .oks
-                                .import(scope)
-                                .as_collection(
-                                    move |k: &Row, v: &Row| {
-                                        if key_is_row { k.clone() } else { v.clone() }
-                                    },
-                                );
-                        let errs = traces
-                            .errs
-                            .import(scope)
-                            .as_collection(|e: &EvalError, _: &()| e.clone());
+                        // Checked above: the collection exists.
+                        let (oks, errs) = render(scope, &get, &mut imports).ok()?;
                         let errs = errs.inspect(move |(e, t, d)| {
                             err_sink.borrow_mut().push((Err(e.clone()), *t, *d));
                         });
@@ -317,8 +303,15 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                         let (probe, _) = oks
                             .concat(errs.map(|_| Row::empty()).filter(|_| false))
                             .probe();
-                        probe
+                        Some(probe)
                     });
+                    let created = std::mem::take(&mut imports.inputs.created);
+                    drop(imports);
+                    register_readers(&mut inputs, created);
+                    let Some(probe) = probe else {
+                        timely.drop_dataflow(dataflow);
+                        continue;
+                    };
                     subscribes.insert(
                         subscribe_id,
                         ActiveSubscribe {
@@ -334,11 +327,13 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                 }
                 Command::DropSubscribe { subscribe_id } => {
                     if let Some(s) = subscribes.remove(&subscribe_id) {
+                        drop_readers(&mut inputs, ReaderOwner::Subscribe(subscribe_id));
                         timely.drop_dataflow(s.dataflow);
                     }
                 }
                 Command::Drop { id } => {
                     inputs.remove(&id);
+                    drop_readers(&mut inputs, ReaderOwner::Dataflow(id));
                     if let Some(i) = installed.remove(&id) {
                         drop(i.traces);
                         timely.drop_dataflow(i.dataflow);
@@ -434,6 +429,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
         }
         for sid in ended {
             if let Some(s) = subscribes.remove(&sid) {
+                drop_readers(&mut inputs, ReaderOwner::Subscribe(sid));
                 timely.drop_dataflow(s.dataflow);
             }
         }
@@ -444,6 +440,25 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
             Duration::from_millis(1)
         };
         timely.step_or_park(Some(wait));
+    }
+}
+
+/// Adds readers created by a new dataflow to their inputs.
+fn register_readers(
+    inputs: &mut BTreeMap<GlobalId, InputState>,
+    created: Vec<super::input::InputReader>,
+) {
+    for reader in created {
+        if let Some(input) = inputs.get_mut(&reader.id) {
+            input.readers.push(reader);
+        }
+    }
+}
+
+/// Drops the readers that feed `owner`'s dataflow.
+fn drop_readers(inputs: &mut BTreeMap<GlobalId, InputState>, owner: ReaderOwner) {
+    for input in inputs.values_mut() {
+        input.readers.retain(|r| r.owner != owner);
     }
 }
 
