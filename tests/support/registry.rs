@@ -1,6 +1,7 @@
 //! A stand-in for a Confluent Schema Registry, for tests: an HTTP/1.1 server on a free port
 //! that serves the REST endpoints Freshet calls, with Confluent's response shapes
-//! (`GET /subjects`, `GET /subjects/{subject}/versions/latest`, `GET /schemas/ids/{id}`, and
+//! (`GET /subjects`, `GET /subjects/{subject}/versions/latest`, `GET /schemas/ids/{id}`,
+//! `POST /subjects/{subject}/versions` with `{"schema": "..."}` answering `{"id": n}`, and
 //! `{"error_code": …, "message": …}` errors). It records the paths it was asked for, can
 //! require basic authentication, and can play an outage (every request answers 503).
 //!
@@ -66,25 +67,24 @@ impl SchemaRegistry {
     /// Registers `schema` as the next version of `subject` and returns its id (an identical
     /// schema keeps its id, as in the real registry).
     pub fn register(&self, subject: &str, schema: &str) -> i32 {
-        let canonical = Schema::parse_str(schema)
-            .unwrap_or_else(|e| panic!("registering an invalid schema: {e}"))
-            .canonical_form();
         let mut state = self.state.lock().unwrap();
-        let existing = state.schemas.iter().position(|s| {
-            Schema::parse_str(s).map(|p| p.canonical_form()).ok() == Some(canonical.clone())
-        });
-        let id = match existing {
-            Some(i) => i as i32 + 1,
-            None => {
-                state.schemas.push(schema.to_string());
-                state.schemas.len() as i32
-            }
-        };
-        let versions = state.subjects.entry(subject.to_string()).or_default();
-        if !versions.contains(&id) {
-            versions.push(id);
-        }
-        id
+        register(&mut state, subject, schema)
+            .unwrap_or_else(|e| panic!("registering an invalid schema: {e}"))
+    }
+
+    /// The schema (Avro JSON) with id `id`, as a consumer fetches it by the id in a message.
+    pub fn schema_by_id(&self, id: i32) -> Option<String> {
+        let state = self.state.lock().unwrap();
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| state.schemas.get(i).cloned())
+    }
+
+    /// The ids of `subject`'s versions, oldest first.
+    pub fn versions(&self, subject: &str) -> Vec<i32> {
+        let state = self.state.lock().unwrap();
+        state.subjects.get(subject).cloned().unwrap_or_default()
     }
 
     /// The paths requested so far.
@@ -111,6 +111,28 @@ impl Drop for SchemaRegistry {
     }
 }
 
+/// Registers `schema` as the next version of `subject`: its id, or why it is not a schema.
+fn register(state: &mut State, subject: &str, schema: &str) -> Result<i32, String> {
+    let canonical = Schema::parse_str(schema)
+        .map_err(|e| e.to_string())?
+        .canonical_form();
+    let existing = state.schemas.iter().position(|s| {
+        Schema::parse_str(s).map(|p| p.canonical_form()).ok() == Some(canonical.clone())
+    });
+    let id = match existing {
+        Some(i) => i as i32 + 1,
+        None => {
+            state.schemas.push(schema.to_string());
+            state.schemas.len() as i32
+        }
+    };
+    let versions = state.subjects.entry(subject.to_string()).or_default();
+    if !versions.contains(&id) {
+        versions.push(id);
+    }
+    Ok(id)
+}
+
 fn error(status: &'static str, code: u32, message: String) -> (&'static str, String) {
     (
         status,
@@ -118,8 +140,8 @@ fn error(status: &'static str, code: u32, message: String) -> (&'static str, Str
     )
 }
 
-/// The response to a request head.
-fn respond(head: &str, state: &Mutex<State>) -> (&'static str, String) {
+/// The response to a request (its head and body).
+fn respond(head: &str, body: &[u8], state: &Mutex<State>) -> (&'static str, String) {
     let mut lines = head.lines();
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split_whitespace();
@@ -141,6 +163,27 @@ fn respond(head: &str, state: &Mutex<State>) -> (&'static str, String) {
     if state.auth.is_some() && state.auth != authorization {
         return error("401 Unauthorized", 40101, "Unauthorized".into());
     }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if method == "POST" {
+        let ["subjects", subject, "versions"] = segments.as_slice() else {
+            return error("404 Not Found", 404, "HTTP 404 Not Found".into());
+        };
+        let subject = percent_decode(subject);
+        let schema = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("schema")?.as_str().map(str::to_string));
+        let Some(schema) = schema else {
+            return error("422 Unprocessable Entity", 42201, "Invalid schema".into());
+        };
+        return match register(&mut state, &subject, &schema) {
+            Ok(id) => ("200 OK", serde_json::json!({ "id": id }).to_string()),
+            Err(e) => error(
+                "422 Unprocessable Entity",
+                42201,
+                format!("Invalid schema {schema}: {e}"),
+            ),
+        };
+    }
     if method != "GET" {
         return error(
             "405 Method Not Allowed",
@@ -148,7 +191,6 @@ fn respond(head: &str, state: &Mutex<State>) -> (&'static str, String) {
             format!("{method} is not served"),
         );
     }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["subjects"] => (
             "200 OK",
@@ -224,7 +266,23 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
         };
         let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
         buffer.drain(..end);
-        let (status, body) = respond(&head, &state);
+        let length = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while buffer.len() < length {
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        let request_body: Vec<u8> = buffer.drain(..length).collect();
+        let (status, body) = respond(&head, &request_body, &state);
         let response = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\n\
              Content-Length: {}\r\n\r\n{body}",
