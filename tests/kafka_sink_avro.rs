@@ -21,121 +21,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::schema::{DecimalSchema, RecordSchema};
 use apache_avro::types::Value;
 use num_bigint::BigInt;
 use rdkafka::ClientConfig;
 use support::kafka::{Broker, TopicMessage, read_topic};
-use support::registry::SchemaRegistry;
+use support::registry::{SchemaRegistry, decode, row_schema, row_texts};
 use support::{TestServer, exec, poll_until, sqlstate, text_rows, try_text_rows};
 
 /// How long a test waits for data to show.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A message key or value decoded: the schema id it names and the datum, read with the
-/// schema the registry holds under that id.
-#[derive(Debug, Clone)]
-struct Decoded {
-    id: i32,
-    schema: Schema,
-    value: Value,
-}
-
-/// Decodes a message part in the Confluent wire format with the writer schema from
-/// `registry`.
-fn decode(registry: &SchemaRegistry, bytes: &[u8]) -> Result<Decoded, String> {
-    if bytes.len() < 5 || bytes[0] != 0 {
-        return Err(format!("not the Confluent wire format: {bytes:?}"));
-    }
-    let id = i32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    let text = registry
-        .schema_by_id(id)
-        .ok_or_else(|| format!("no schema with id {id} in the registry"))?;
-    let schema = Schema::parse_str(&text).map_err(|e| e.to_string())?;
-    let mut rest = &bytes[5..];
-    let value = GenericDatumReader::builder(&schema)
-        .build()
-        .and_then(|r| r.read_value(&mut rest))
-        .map_err(|e| format!("decoding with schema {id}: {e}"))?;
-    if !rest.is_empty() {
-        return Err(format!("{} bytes after the datum", rest.len()));
-    }
-    Ok(Decoded { id, schema, value })
-}
-
-/// The record schema of a row: the schema itself, or (a Debezium envelope) the record in
-/// its `before` union.
-fn row_schema(schema: &Schema) -> &RecordSchema {
-    let Schema::Record(record) = schema else {
-        panic!("not a record schema: {schema:?}")
-    };
-    if record.name.name() != "envelope" || record.fields.first().map(|f| f.name.as_str()) != Some("before") {
-        return record;
-    }
-    let Schema::Union(union) = &record.fields[0].schema else {
-        panic!("before is not a union")
-    };
-    match &union.variants()[1] {
-        Schema::Record(row) => row,
-        other => panic!("before holds {other:?}"),
-    }
-}
-
-/// An unscaled decimal with `scale` as the simple query protocol prints it.
-fn decimal_text(unscaled: &BigInt, scale: usize) -> String {
-    let digits = unscaled.magnitude().to_string();
-    let digits = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = digits.split_at(digits.len() - scale);
-    let sign = if unscaled.sign() == num_bigint::Sign::Minus {
-        "-"
-    } else {
-        ""
-    };
-    if scale == 0 {
-        format!("{sign}{int}")
-    } else {
-        format!("{sign}{int}.{frac}")
-    }
-}
-
-/// An Avro value as text, in the forms the tests' queries select: numbers and strings as
-/// printed, decimals at their scale, timestamps as milliseconds since the epoch.
-fn text(value: &Value, schema: &Schema) -> Option<String> {
-    match (value, schema) {
-        (Value::Union(_, inner), Schema::Union(union)) => {
-            let non_null = union
-                .variants()
-                .iter()
-                .find(|v| !matches!(v, Schema::Null))
-                .expect("a non-null variant");
-            text(inner, non_null)
-        }
-        (Value::Null, _) => None,
-        (Value::Boolean(b), _) => Some(if *b { "t" } else { "f" }.into()),
-        (Value::Int(i), _) => Some(i.to_string()),
-        (Value::Long(l), _) => Some(l.to_string()),
-        (Value::String(s), _) => Some(s.clone()),
-        (Value::Decimal(d), Schema::Decimal(DecimalSchema { scale, .. })) => {
-            let bytes = Vec::<u8>::try_from(d).expect("decimal bytes");
-            Some(decimal_text(&BigInt::from_signed_bytes_be(&bytes), *scale))
-        }
-        (Value::TimestampMicros(t), _) => Some(t.div_euclid(1000).to_string()),
-        (other, schema) => panic!("no text for {other:?} of {schema:?}"),
-    }
-}
-
-/// A row record as texts, in field order.
-fn row_texts(record: &Value, schema: &RecordSchema) -> Vec<Option<String>> {
-    let Value::Record(fields) = record else {
-        panic!("not a record: {record:?}")
-    };
-    fields
-        .iter()
-        .zip(&schema.fields)
-        .map(|((_, v), f)| text(v, &f.schema))
-        .collect()
-}
 
 /// The rows an Avro upsert topic holds: the last value per key. Each key must be the key
 /// columns (`key_fields`, positions in the row) of its value.
@@ -146,7 +40,10 @@ fn upsert_rows(
 ) -> Result<support::Rows, String> {
     let mut latest: BTreeMap<Vec<Option<String>>, Option<Vec<Option<String>>>> = BTreeMap::new();
     for m in messages {
-        let key = decode(registry, m.key.as_deref().ok_or("an upsert message without a key")?)?;
+        let key = decode(
+            registry,
+            m.key.as_deref().ok_or("an upsert message without a key")?,
+        )?;
         let key_row = row_texts(&key.value, row_schema(&key.schema));
         let value = match &m.value {
             None => None,
@@ -174,7 +71,10 @@ fn debezium_rows(
 ) -> Result<support::Rows, String> {
     let mut rows: BTreeMap<Vec<Option<String>>, i64> = BTreeMap::new();
     for m in messages {
-        let d = decode(registry, m.value.as_deref().ok_or("a message without a value")?)?;
+        let d = decode(
+            registry,
+            m.value.as_deref().ok_or("a message without a value")?,
+        )?;
         let row_schema = row_schema(&d.schema);
         let Value::Record(fields) = &d.value else {
             return Err(format!("not a record: {:?}", d.value));
@@ -274,7 +174,11 @@ fn check_schema_ids(registry: &SchemaRegistry, topic: &str, messages: &[TopicMes
     let key_versions = registry.versions(&format!("{topic}-key"));
     for m in messages {
         if let Some(v) = &m.value {
-            assert_eq!(decode(registry, v).unwrap().id, value_versions[0], "{topic}");
+            assert_eq!(
+                decode(registry, v).unwrap().id,
+                value_versions[0],
+                "{topic}"
+            );
         }
         if let Some(k) = &m.key {
             assert_eq!(key_versions.len(), 1, "{topic}-key: {key_versions:?}");
@@ -345,7 +249,10 @@ async fn avro_sinks_follow_a_table_and_a_view() {
     // The schemas: Materialize's record names, a key of the KEY columns, no key subject
     // without KEY.
     let schema = |subject: &str| -> serde_json::Value {
-        let id = *registry.versions(subject).last().expect("a registered subject");
+        let id = *registry
+            .versions(subject)
+            .last()
+            .expect("a registered subject");
         serde_json::from_str(&registry.schema_by_id(id).unwrap()).unwrap()
     };
     assert_eq!(
@@ -400,9 +307,7 @@ async fn avro_sinks_follow_a_table_and_a_view() {
             let Value::Record(fields) = d.value else {
                 return false;
             };
-            fields
-                .iter()
-                .all(|(_, v)| matches!(v, Value::Union(1, _)))
+            fields.iter().all(|(_, v)| matches!(v, Value::Union(1, _)))
         }),
         "no update events"
     );
@@ -413,9 +318,7 @@ async fn avro_sinks_follow_a_table_and_a_view() {
     assert!(messages.iter().any(|m| m.value.is_none()), "no tombstones");
     let statuses = text_rows(&c, "SHOW SINKS").await;
     assert!(
-        statuses
-            .iter()
-            .all(|r| r[2].as_deref() == Some("running")),
+        statuses.iter().all(|r| r[2].as_deref() == Some("running")),
         "{statuses:?}"
     );
     // The registry connection is a dependency of the sinks.
@@ -478,7 +381,11 @@ async fn avro_sink_types_round_trip() {
             .iter()
             .find(|m| {
                 let key = decode(&registry, m.key.as_ref().unwrap()).unwrap();
-                key.value == Value::Record(vec![("id".into(), Value::Union(1, Box::new(Value::Int(id))))])
+                key.value
+                    == Value::Record(vec![(
+                        "id".into(),
+                        Value::Union(1, Box::new(Value::Int(id))),
+                    )])
             })
             .unwrap_or_else(|| panic!("no message for id {id}"));
         let d = decode(&registry, m.value.as_ref().unwrap()).unwrap();
@@ -667,7 +574,15 @@ async fn avro_sink_restart(
     )
     .await;
     let (upsert, dbz) = (Read::Upsert(&[0]), Read::Debezium);
-    wait_for_sink(&c, bootstrap, &registry, "orders-upsert", upsert, ORDERS_SQL).await;
+    wait_for_sink(
+        &c,
+        bootstrap,
+        &registry,
+        "orders-upsert",
+        upsert,
+        ORDERS_SQL,
+    )
+    .await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = write_orders(server.connect().await, stop.clone());
     // Let the sinks write a while, then kill the server mid-stream.
@@ -729,13 +644,22 @@ async fn avro_sink_restart(
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.await.expect("the writer");
-    let upsert_messages =
-        wait_for_sink(&c, bootstrap, &registry, "orders-upsert", upsert, ORDERS_SQL).await;
+    let upsert_messages = wait_for_sink(
+        &c,
+        bootstrap,
+        &registry,
+        "orders-upsert",
+        upsert,
+        ORDERS_SQL,
+    )
+    .await;
     // Debezium is replayed strictly: a lost or repeated message fails the replay.
     let dbz_messages = wait_for_sink(&c, bootstrap, &registry, "orders-dbz", dbz, ORDERS_SQL).await;
     // Registering again after the restart found the same schemas: one version each.
-    for (topic, messages) in [("orders-upsert", &upsert_messages), ("orders-dbz", &dbz_messages)]
-    {
+    for (topic, messages) in [
+        ("orders-upsert", &upsert_messages),
+        ("orders-dbz", &dbz_messages),
+    ] {
         check_schema_ids(&registry, topic, messages);
         if transactional {
             check_timestamps(messages).unwrap_or_else(|e| panic!("{topic}: {e}"));
@@ -757,7 +681,14 @@ async fn avro_sink_restart(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn avro_sink_restart_without_transactions() {
     let broker = Broker::start("avro-sink-restart").await;
-    avro_sink_restart("kafka-avro-sink-restart", &broker.address(), "", false, true).await;
+    avro_sink_restart(
+        "kafka-avro-sink-restart",
+        &broker.address(),
+        "",
+        false,
+        true,
+    )
+    .await;
 }
 
 /// The transactional path, against librdkafka's mock cluster in this test process: a

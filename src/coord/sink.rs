@@ -15,10 +15,10 @@ use crate::repr::{RelationDesc, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::sink::{CreateSinkStatement, SinkEnvelope, SinkFormat};
 use crate::sql::source::{ConnectionKind, OptionValue};
-use crate::storage::avro_sink::{self, AvroSinkSchemas, SchemaIds};
-use crate::storage::kafka_sink::{self, SinkControl, SinkEncoding, SinkInput, SinkParams};
+use crate::storage::avro_sink::{self, AvroSinkSchemas, AvroSinkSpec, SchemaIds};
+use crate::storage::kafka_sink::{self, SinkControl, SinkInput, SinkParams};
 use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError};
-use crate::storage::sink::{Envelope, RowEncoder};
+use crate::storage::sink::{Envelope, RowEncoder, SinkEncoding};
 
 use super::ddl::item_name;
 use super::sequence::ExecuteResponse;
@@ -261,7 +261,11 @@ impl CoordState {
             self.connection_for(connection, ConnectionKind::SchemaRegistry)?;
         let (registry, _) = self.registry_config(&conn_stmt)?;
         let invalid = |m: &str| AdapterError::from(PlanError::InvalidParameter(m.into()));
-        match (key.is_some(), key_fullname.is_some(), value_fullname.is_some()) {
+        match (
+            key.is_some(),
+            key_fullname.is_some(),
+            value_fullname.is_some(),
+        ) {
             (false, true, _) => {
                 return Err(invalid(
                     "AVRO KEY FULLNAME needs a KEY: the sink's messages have no key",
@@ -445,13 +449,13 @@ impl Coordinator {
         let plan = state.plan_sink_replayed(&stmt)?;
         let encoding = match plan.avro {
             None => SinkEncoding::Json(RowEncoder::new(&plan.from.desc, plan.key)),
-            Some(a) => SinkEncoding::Avro {
+            Some(a) => SinkEncoding::Avro(Box::new(AvroSinkSpec {
                 desc: plan.from.desc.clone(),
                 key: plan.key,
                 schemas: a.schemas,
                 registry: a.registry,
                 ids: schema_ids,
-            },
+            })),
         };
         let params = SinkParams {
             id,

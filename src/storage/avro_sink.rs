@@ -47,7 +47,8 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use num_bigint::BigInt;
 use serde_json::json;
 
-use super::registry::{RegistryClient, RegistryError};
+use super::registry::{RegistryClient, RegistryConfig, RegistryError};
+use super::sink::RowEncoder;
 use crate::repr::{Datum, RelationDesc, Row, ScalarType, strconv};
 
 /// The name Materialize gives the `fixed` type of `interval` columns.
@@ -90,6 +91,9 @@ pub struct AvroSinkSchemas {
     /// Whether the value is a Debezium envelope.
     pub debezium: bool,
 }
+
+/// The row encodings of a Debezium message: `before` and `after`.
+pub type DebeziumRows = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// The registry ids of a sink's schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +255,40 @@ pub fn sink_schemas(
         columns,
         debezium,
     })
+}
+
+/// What a sink's thread needs to write Avro: the schemas, where to
+/// register them, and their ids if `CREATE SINK` registered them already.
+#[derive(Debug, Clone)]
+pub struct AvroSinkSpec {
+    /// The relation the sink writes.
+    pub desc: RelationDesc,
+    /// The key columns.
+    pub key: Option<Vec<usize>>,
+    /// The generated schemas.
+    pub schemas: AvroSinkSchemas,
+    /// The schema registry.
+    pub registry: RegistryConfig,
+    /// The schemas' ids, if already registered.
+    pub ids: Option<SchemaIds>,
+}
+
+impl AvroSinkSpec {
+    /// The row encoder, registering the schemas (under `<topic>-key` and
+    /// `<topic>-value`) unless their ids are known.
+    pub fn encoder(&self, topic: &str) -> Result<RowEncoder, String> {
+        let ids = match self.ids {
+            Some(ids) => ids,
+            None => register(
+                &RegistryClient::new(self.registry.clone()),
+                topic,
+                &self.schemas,
+            )
+            .map_err(|e| format!("registering the sink's Avro schemas: {e}"))?,
+        };
+        let avro = AvroEncoder::new(self.schemas.clone(), ids)?;
+        Ok(RowEncoder::avro(&self.desc, self.key.clone(), avro))
+    }
 }
 
 /// Registers `schemas` for a sink writing to `topic`: the key schema under
@@ -574,10 +612,7 @@ impl AvroEncoder {
     }
 
     /// The row datums of a Debezium message value: `before` and `after`.
-    pub fn debezium_rows(
-        &self,
-        message: &[u8],
-    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), String> {
+    pub fn debezium_rows(&self, message: &[u8]) -> Result<DebeziumRows, String> {
         let datum = Self::unframe(self.ids.value, message)?;
         let Value::Record(fields) = read(&self.value_schema, datum)? else {
             return Err("a Debezium message that is not a record".into());

@@ -33,12 +33,12 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::avro_sink::{self, AvroEncoder, AvroSinkSchemas, SchemaIds};
 use super::kafka::client_config;
-use super::registry::{RegistryClient, RegistryConfig};
-use super::sink::{Envelope, RowEncoder, SinkMessage, SinkState, TopicReader, partition_for};
+use super::sink::{
+    Envelope, RowEncoder, SinkEncoding, SinkMessage, SinkState, TopicReader, partition_for,
+};
 use crate::expr::GlobalId;
-use crate::repr::{Diff, RelationDesc, Row, Timestamp};
+use crate::repr::{Diff, Row, Timestamp};
 
 /// The header every message carries: the timestamp of its change.
 pub const TIMESTAMP_HEADER: &str = "freshet-timestamp";
@@ -123,62 +123,6 @@ impl SinkControl {
 
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
-    }
-}
-
-/// How a sink encodes rows.
-#[derive(Debug, Clone)]
-pub enum SinkEncoding {
-    /// JSON.
-    Json(RowEncoder),
-    /// Avro, with schemas the thread registers (under `<topic>-key` and
-    /// `<topic>-value`) before it writes, unless their ids are known.
-    Avro {
-        /// The relation the sink writes.
-        desc: RelationDesc,
-        /// The key columns.
-        key: Option<Vec<usize>>,
-        /// The generated schemas.
-        schemas: AvroSinkSchemas,
-        /// The schema registry.
-        registry: RegistryConfig,
-        /// The schemas' ids, if already registered (by `CREATE SINK`).
-        ids: Option<SchemaIds>,
-    },
-}
-
-impl SinkEncoding {
-    /// Whether messages have a key.
-    pub fn keyed(&self) -> bool {
-        match self {
-            SinkEncoding::Json(e) => e.keyed(),
-            SinkEncoding::Avro { key, .. } => key.is_some(),
-        }
-    }
-
-    /// The row encoder, registering the Avro schemas where their ids are
-    /// not known yet.
-    fn encoder(&self, topic: &str) -> Result<RowEncoder, String> {
-        match self {
-            SinkEncoding::Json(e) => Ok(e.clone()),
-            SinkEncoding::Avro {
-                desc,
-                key,
-                schemas,
-                registry,
-                ids,
-            } => {
-                let ids = match ids {
-                    Some(ids) => *ids,
-                    None => {
-                        avro_sink::register(&RegistryClient::new(registry.clone()), topic, schemas)
-                            .map_err(|e| format!("registering the sink's Avro schemas: {e}"))?
-                    }
-                };
-                let avro = AvroEncoder::new(schemas.clone(), ids)?;
-                Ok(RowEncoder::avro(desc, key.clone(), avro))
-            }
-        }
     }
 }
 
@@ -679,11 +623,7 @@ fn session(
         }
     };
     // Bring the topic from what it holds to the sink's contents.
-    let mut reader = TopicReader::new(
-        params.envelope,
-        core.encoder.keyed(),
-        core.encoder.codec(),
-    );
+    let mut reader = TopicReader::new(params.envelope, core.encoder.keyed(), core.encoder.codec());
     read_to_end(
         &params.options,
         &txn_id,

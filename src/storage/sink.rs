@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::avro_sink::AvroEncoder;
+use super::avro_sink::{AvroEncoder, AvroSinkSpec, DebeziumRows};
 use crate::repr::{Datum, Diff, RelationDesc, Row, strconv};
 
 /// The envelope of a sink.
@@ -127,8 +127,7 @@ impl MessageCodec {
     }
 
     /// The row encodings `before` and `after` of a Debezium message value.
-    #[allow(clippy::type_complexity)]
-    fn debezium_rows(&self, message: &[u8]) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), String> {
+    fn debezium_rows(&self, message: &[u8]) -> Result<DebeziumRows, String> {
         match self {
             MessageCodec::Json => {
                 let parsed: Value = serde_json::from_slice(message)
@@ -227,6 +226,26 @@ impl RowEncoder {
             .zip(changes)
             .map(|((k, v), (_, d))| (k, v, *d))
             .collect())
+    }
+}
+
+/// How a sink encodes rows.
+#[derive(Debug, Clone)]
+pub enum SinkEncoding {
+    /// JSON.
+    Json(RowEncoder),
+    /// Avro, with schemas the thread registers before it writes, unless
+    /// their ids are known.
+    Avro(Box<AvroSinkSpec>),
+}
+
+impl SinkEncoding {
+    /// The row encoder (for Avro, once the schemas are registered).
+    pub fn encoder(&self, topic: &str) -> Result<RowEncoder, String> {
+        match self {
+            SinkEncoding::Json(e) => Ok(e.clone()),
+            SinkEncoding::Avro(spec) => spec.encoder(topic),
+        }
     }
 }
 
@@ -573,10 +592,7 @@ mod tests {
             String::from_utf8(value).unwrap(),
             r#"{"i":-7,"f":1.5,"n":"12.50","ts":"1700000000123","j":{"a":[1,2.50]},"t":"q\"t","b":true,"z":null}"#
         );
-        assert_eq!(
-            String::from_utf8(key).unwrap(),
-            r#"{"t":"q\"t","i":-7}"#
-        );
+        assert_eq!(String::from_utf8(key).unwrap(), r#"{"t":"q\"t","i":-7}"#);
         assert_eq!(
             datum_json(&Datum::f64(f64::NAN)),
             Value::String("NaN".into())
@@ -711,11 +727,17 @@ mod tests {
                 assert_eq!(&behind.groups, s.groups(), "{what} resync");
                 assert!(s.resync(s.groups()).unwrap().is_empty());
                 // A message this sink could not have written is refused.
-                let alien = if avro { b"{}".to_vec() } else { b"nope".to_vec() };
+                let alien = if avro {
+                    b"{}".to_vec()
+                } else {
+                    b"nope".to_vec()
+                };
                 let alien_key = keyed.then_some(alien.as_slice());
                 if avro || envelope == Envelope::Debezium {
                     assert!(
-                        reader.apply(alien_key.or(Some(b"k")), Some(&alien)).is_err(),
+                        reader
+                            .apply(alien_key.or(Some(b"k")), Some(&alien))
+                            .is_err(),
                         "{what}"
                     );
                 }

@@ -6,14 +6,19 @@
 //! require basic authentication, and can play an outage (every request answers 503).
 //!
 //! Also [`confluent_avro`]: a value in the Confluent wire format, as a Kafka Avro serializer
-//! writes it.
+//! writes it; and [`decode`], which reads one as a Confluent consumer does (the writer schema
+//! fetched by the id in the message), with [`row_texts`] to compare a decoded row with a
+//! query's text output.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::{DecimalSchema, RecordSchema};
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
+use num_bigint::BigInt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -325,4 +330,110 @@ pub fn branch(branch: u32, value: Value) -> Value {
 /// A null in a `["null", …]` union.
 pub fn null() -> Value {
     Value::Union(0, Box::new(Value::Null))
+}
+
+/// A message key or value decoded: the schema id it names and the datum, read with the
+/// schema the registry holds under that id.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub id: i32,
+    pub schema: Schema,
+    pub value: Value,
+}
+
+/// Decodes a message part in the Confluent wire format with the writer schema from
+/// `registry`.
+pub fn decode(registry: &SchemaRegistry, bytes: &[u8]) -> Result<Decoded, String> {
+    if bytes.len() < 5 || bytes[0] != 0 {
+        return Err(format!("not the Confluent wire format: {bytes:?}"));
+    }
+    let id = i32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+    let text = registry
+        .schema_by_id(id)
+        .ok_or_else(|| format!("no schema with id {id} in the registry"))?;
+    let schema = Schema::parse_str(&text).map_err(|e| e.to_string())?;
+    let mut rest = &bytes[5..];
+    let value = GenericDatumReader::builder(&schema)
+        .build()
+        .and_then(|r| r.read_value(&mut rest))
+        .map_err(|e| format!("decoding with schema {id}: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the datum", rest.len()));
+    }
+    Ok(Decoded { id, schema, value })
+}
+
+/// The record schema of a row: the schema itself, or (a Debezium envelope) the record in
+/// its `before` union.
+pub fn row_schema(schema: &Schema) -> &RecordSchema {
+    let Schema::Record(record) = schema else {
+        panic!("not a record schema: {schema:?}")
+    };
+    if record.name.name() != "envelope"
+        || record.fields.first().map(|f| f.name.as_str()) != Some("before")
+    {
+        return record;
+    }
+    let Schema::Union(union) = &record.fields[0].schema else {
+        panic!("before is not a union")
+    };
+    match &union.variants()[1] {
+        Schema::Record(row) => row,
+        other => panic!("before holds {other:?}"),
+    }
+}
+
+/// An unscaled decimal with `scale` as the simple query protocol prints it.
+pub fn decimal_text(unscaled: &BigInt, scale: usize) -> String {
+    let digits = unscaled.magnitude().to_string();
+    let digits = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = digits.split_at(digits.len() - scale);
+    let sign = if unscaled.sign() == num_bigint::Sign::Minus {
+        "-"
+    } else {
+        ""
+    };
+    if scale == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+/// An Avro value as text, in the forms the tests' queries select: numbers and strings as
+/// printed, decimals at their scale, timestamps as milliseconds since the epoch.
+pub fn text(value: &Value, schema: &Schema) -> Option<String> {
+    match (value, schema) {
+        (Value::Union(_, inner), Schema::Union(union)) => {
+            let non_null = union
+                .variants()
+                .iter()
+                .find(|v| !matches!(v, Schema::Null))
+                .expect("a non-null variant");
+            text(inner, non_null)
+        }
+        (Value::Null, _) => None,
+        (Value::Boolean(b), _) => Some(if *b { "t" } else { "f" }.into()),
+        (Value::Int(i), _) => Some(i.to_string()),
+        (Value::Long(l), _) => Some(l.to_string()),
+        (Value::String(s), _) => Some(s.clone()),
+        (Value::Decimal(d), Schema::Decimal(DecimalSchema { scale, .. })) => {
+            let bytes = Vec::<u8>::try_from(d).expect("decimal bytes");
+            Some(decimal_text(&BigInt::from_signed_bytes_be(&bytes), *scale))
+        }
+        (Value::TimestampMicros(t), _) => Some(t.div_euclid(1000).to_string()),
+        (other, schema) => panic!("no text for {other:?} of {schema:?}"),
+    }
+}
+
+/// A row record as texts, in field order.
+pub fn row_texts(record: &Value, schema: &RecordSchema) -> Vec<Option<String>> {
+    let Value::Record(fields) = record else {
+        panic!("not a record: {record:?}")
+    };
+    fields
+        .iter()
+        .zip(&schema.fields)
+        .map(|((_, v), f)| text(v, &f.schema))
+        .collect()
 }

@@ -96,10 +96,7 @@ fn upsert_value_and_key_schemas_follow_materialize() {
     assert_eq!(value["name"], "envelope");
     let fields = value["fields"].as_array().unwrap();
     assert_eq!(fields.len(), expected_types.len());
-    for ((field, column), expected) in fields
-        .iter()
-        .zip(&every_type().columns)
-        .zip(expected_types)
+    for ((field, column), expected) in fields.iter().zip(&every_type().columns).zip(expected_types)
     {
         assert_eq!(field["name"], column.name.as_str());
         assert_eq!(field["type"], expected, "column {}", column.name);
@@ -329,11 +326,21 @@ fn debezium_messages_wrap_rows_and_unwrap_to_the_same_bytes() {
     };
     let schemas = sink_schemas(&desc, None, true, None, None).unwrap();
     let envelope = schemas.value.clone();
-    let encoder = AvroEncoder::new(schemas, SchemaIds { key: None, value: 9 }).unwrap();
+    let encoder = AvroEncoder::new(
+        schemas,
+        SchemaIds {
+            key: None,
+            value: 9,
+        },
+    )
+    .unwrap();
     let rows = encoder
         .rows(
             [
-                &Row::new(vec![Datum::Int64(1), Datum::Numeric("0.1".parse().unwrap())]),
+                &Row::new(vec![
+                    Datum::Int64(1),
+                    Datum::Numeric("0.1".parse().unwrap()),
+                ]),
                 &Row::new(vec![Datum::Int64(2), Datum::Null]),
             ]
             .into_iter(),
@@ -374,7 +381,14 @@ fn values_a_column_cannot_hold_are_errors() {
         ],
     };
     let schemas = sink_schemas(&desc, None, false, None, None).unwrap();
-    let encoder = AvroEncoder::new(schemas, SchemaIds { key: None, value: 1 }).unwrap();
+    let encoder = AvroEncoder::new(
+        schemas,
+        SchemaIds {
+            key: None,
+            value: 1,
+        },
+    )
+    .unwrap();
     let encode = |datums: Vec<Datum>| encoder.rows([&Row::new(datums)].into_iter());
     let e = encode(vec![Datum::Null, Datum::Null]).unwrap_err();
     assert!(e.contains("\"a\"") && e.contains("NULL"), "{e}");
