@@ -571,7 +571,7 @@ fn run_freshet(cfg: &Config, workers: usize) -> anyhow::Result<Measurement> {
                     coord.execute(&mut session, stmt, sql).await?
                 {
                     for r in rows {
-                        for d in r.0 {
+                        for d in r.iter() {
                             if let Datum::String(s) = d {
                                 eprintln!("{s}");
                             }
@@ -594,7 +594,7 @@ fn run_freshet(cfg: &Config, workers: usize) -> anyhow::Result<Measurement> {
         };
         // A key no row has: `Null` sorts before every bigint, so the peek
         // seeks once, finds nothing, and returns once `ts` is complete.
-        let absent = Row(vec![Datum::Null]);
+        let absent = Row::new(vec![Datum::Null]);
 
         let trace = std::env::var("FRESHET_BENCH_TRACE").is_ok();
         let mut generator = Generator::new(cfg);
@@ -607,7 +607,13 @@ fn run_freshet(cfg: &Config, workers: usize) -> anyhow::Result<Measurement> {
         while generator.next_batch(&mut batch) {
             let rows: Vec<(GlobalId, Row, Diff)> = batch
                 .iter()
-                .map(|&(k, v, d)| (table, Row(vec![Datum::Int64(k as i64), Datum::Int64(v)]), d))
+                .map(|&(k, v, d)| {
+                    (
+                        table,
+                        Row::new(vec![Datum::Int64(k as i64), Datum::Int64(v)]),
+                        d,
+                    )
+                })
                 .collect();
             updates += rows.len() as u64;
             batches += 1;
@@ -653,7 +659,8 @@ fn run_freshet(cfg: &Config, workers: usize) -> anyhow::Result<Measurement> {
                     other => bail!("unexpected datum {other:?}"),
                 }
             };
-            let [k, n, s] = &row.0[..] else {
+            let datums = row.unpack();
+            let [k, n, s] = &datums[..] else {
                 bail!("unexpected row {row:?}");
             };
             got.add_row(int(k)? as u64, int(n)?, int(s)?, *mult);
@@ -765,7 +772,7 @@ fn read_native(
     part
 }
 
-/// Reads a `Row([k]) -> Row([n, s])` arrangement (this worker's shard).
+/// Reads a `[k] -> [n, s]` arrangement (this worker's shard).
 fn read_rows(
     trace: &mut differential_dataflow::operators::arrange::TraceAgent<RowSpine>,
 ) -> Summary {
@@ -782,10 +789,13 @@ fn read_rows(
     if let Some(batches) = trace.batches_through(upper.borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
         while cursor.key_valid(&storage) {
-            let k = int(&cursor.key(&storage).0[0]) as u64;
+            let k = int(&cursor.key(&storage).get(0).unwrap_or_default()) as u64;
             while cursor.val_valid(&storage) {
                 let v = cursor.val(&storage);
-                let (n, s) = (int(&v.0[0]), int(&v.0[1]));
+                let (n, s) = (
+                    int(&v.get(0).unwrap_or_default()),
+                    int(&v.get(1).unwrap_or_default()),
+                );
                 let mut mult: DdDiff = 0;
                 cursor.map_times(&storage, |_t, d| mult += *d);
                 if mult != 0 {
@@ -947,7 +957,7 @@ fn run_dd(cfg: &Config, workers: usize, variant: &str) -> anyhow::Result<Measure
                     let (input, probe, mut trace) = worker.dataflow::<DdTime, _, _>(|scope| {
                         let (input, records) = scope.new_collection::<Row, DdDiff>();
                         let reduced = records
-                            .map(|r: Row| (Row(vec![r.0[0].clone()]), Row(vec![r.0[1].clone()])))
+                            .map(|r: Row| (r.project(&[0]), r.project(&[1])))
                             .arrange_by_key_named("Arrange: Reduce")
                             .reduce_abelian::<_, differential_dataflow::trace::implementations::ValBuilder<Row, Row, DdTime, DdDiff>, RowSpine, _, _>(
                                 "Reduce",
@@ -955,12 +965,12 @@ fn run_dd(cfg: &Config, workers: usize, variant: &str) -> anyhow::Result<Measure
                                     let (mut n, mut s) = (0i64, 0i64);
                                     for (v, d) in vals {
                                         n += d;
-                                        if let Datum::Int64(x) = v.0[0] {
+                                        if let Some(Datum::Int64(x)) = v.get(0) {
                                             s += x * d;
                                         }
                                     }
                                     if n != 0 {
-                                        out.push((Row(vec![Datum::Int64(n), Datum::Int64(s)]), 1));
+                                        out.push((Row::new(vec![Datum::Int64(n), Datum::Int64(s)]), 1));
                                     }
                                 },
                                 |vec, key: &Row, upds| {
@@ -978,7 +988,7 @@ fn run_dd(cfg: &Config, workers: usize, variant: &str) -> anyhow::Result<Measure
                         done,
                         &probe,
                         |t| compact_to(&mut trace, t),
-                        |k, v| Row(vec![Datum::Int64(k as i64), Datum::Int64(v)]),
+                        |k, v| Row::new(vec![Datum::Int64(k as i64), Datum::Int64(v)]),
                     );
                     read_rows(&mut trace)
                 }

@@ -20,7 +20,7 @@ use crate::expr::relation::{TableFunc, compare_by_keys};
 use crate::expr::{
     AggregateExpr, AggregateFunc, EvalError, GlobalId, JoinKind, RelationExpr, ScalarExpr,
 };
-use crate::repr::{Datum, Diff, Row, Timestamp};
+use crate::repr::{Datum, Diff, Row, RowPacker, Timestamp};
 
 /// The rows of a collection in a dataflow.
 pub type OkCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
@@ -177,17 +177,20 @@ pub fn render<'s>(
                 .map(|r| ((), r))
                 .reduce(
                     move |_k, vals: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
-                        let mut rows: Vec<(&Row, Diff)> = vals
+                        let rows: Vec<(&Row, Diff)> = vals
                             .iter()
                             .filter(|(_, d)| *d > 0)
                             .map(|(r, d)| (*r, *d))
                             .collect();
+                        // ORDER BY compares values: unpack each row once.
+                        let mut rows: Vec<(Vec<Datum>, &Row, Diff)> =
+                            rows.into_iter().map(|(r, d)| (r.unpack(), r, d)).collect();
                         rows.sort_by(|a, b| {
-                            compare_by_keys(&order_by, a.0, b.0).then(a.0.cmp(b.0))
+                            compare_by_keys(&order_by, &a.0, &b.0).then(a.1.cmp(b.1))
                         });
                         let mut skip = offset as i64;
                         let mut take = limit.map(|l| l as i64).unwrap_or(i64::MAX);
-                        for (r, d) in rows {
+                        for (_, r, d) in rows {
                             let skipped = skip.min(d);
                             skip -= skipped;
                             let n = (d - skipped).min(take);
@@ -216,11 +219,12 @@ pub fn render<'s>(
             let key = key.clone();
             let keyed = oks.map(move |r| {
                 // A key that fails to evaluate fails the join it feeds too.
-                let k: Vec<Datum> = key
+                let datums = r.unpack();
+                let k: Row = key
                     .iter()
-                    .map(|e| e.eval(&r).unwrap_or(Datum::Null))
+                    .map(|e| e.eval(&datums).unwrap_or(Datum::Null))
                     .collect();
-                (Row(k), r)
+                (k, r)
             });
             let checked = keyed
                 .reduce(
@@ -287,7 +291,14 @@ pub struct Mfp {
 impl Mfp {
     /// Applies the map/filter/project to one row: `None` if filtered out.
     pub fn apply(&self, row: Row) -> Option<Result<Row, EvalError>> {
-        let mut datums = row.0;
+        if self.exprs.is_empty() && self.predicates.is_empty() {
+            // A projection alone copies bytes.
+            return Some(
+                row.try_project(&self.projection)
+                    .ok_or_else(|| EvalError::Internal("projection of a missing column".into())),
+            );
+        }
+        let mut datums = row.unpack();
         for e in &self.exprs {
             match e.eval(&datums) {
                 Ok(d) => datums.push(d),
@@ -301,10 +312,10 @@ impl Mfp {
                 Err(e) => return Some(Err(e)),
             }
         }
-        let mut out = Vec::with_capacity(self.projection.len());
+        let mut out = RowPacker::new();
         for c in &self.projection {
             match datums.get(*c) {
-                Some(d) => out.push(d.clone()),
+                Some(d) => out.push(d),
                 None => {
                     return Some(Err(EvalError::Internal(format!(
                         "projection of missing column {c}"
@@ -312,21 +323,55 @@ impl Mfp {
                 }
             }
         }
-        Some(Ok(Row(out)))
+        Some(Ok(out.finish()))
     }
 }
 
 /// Evaluates key expressions; `None` if a key is NULL and NULLs never match.
-fn eval_key(keys: &[ScalarExpr], row: &Row, null_equal: bool) -> Option<Result<Row, EvalError>> {
-    let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        match k.eval(row) {
-            Ok(Datum::Null) if !null_equal => return None,
-            Ok(d) => out.push(d),
-            Err(e) => return Some(Err(e)),
-        }
+fn eval_key(keys: &KeyExprs, row: &Row, null_equal: bool) -> Option<Result<Row, EvalError>> {
+    match keys.eval(row) {
+        Ok(key) if !null_equal && key.iter().any(|d| d.is_null()) => None,
+        result => Some(result),
     }
-    Some(Ok(Row(out)))
+}
+
+/// Expressions that build a row (a join or group key) from an input row.
+/// When all of them are column references the key's bytes are copied out
+/// of the input row, which is not unpacked.
+#[derive(Clone)]
+struct KeyExprs {
+    exprs: Vec<ScalarExpr>,
+    columns: Option<Vec<usize>>,
+}
+
+impl KeyExprs {
+    fn new(exprs: Vec<ScalarExpr>) -> KeyExprs {
+        let columns = exprs
+            .iter()
+            .map(|e| match e {
+                ScalarExpr::Column(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        KeyExprs { exprs, columns }
+    }
+
+    fn eval(&self, row: &Row) -> Result<Row, EvalError> {
+        if let Some(columns) = &self.columns {
+            return row
+                .try_project(columns)
+                .ok_or_else(|| EvalError::Internal("key of a missing column".into()));
+        }
+        self.eval_unpacked(&row.unpack())
+    }
+
+    fn eval_unpacked(&self, datums: &[Datum]) -> Result<Row, EvalError> {
+        let mut out = RowPacker::new();
+        for e in &self.exprs {
+            out.push(&e.eval(datums)?);
+        }
+        Ok(out.finish())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -342,6 +387,7 @@ fn render_join<'s>(
     left_arity: usize,
     right_arity: usize,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let (left_keys, right_keys) = (KeyExprs::new(left_keys), KeyExprs::new(right_keys));
     let lk = left
         .clone()
         .flat_map(move |r| eval_key(&left_keys, &r, null_equal).map(|k| k.map(|k| (k, r))));
@@ -356,7 +402,7 @@ fn render_join<'s>(
     });
     let joined = match filter {
         None => joined.map(Ok),
-        Some(f) => joined.flat_map(move |row| match f.eval(&row) {
+        Some(f) => joined.flat_map(move |row| match f.eval(&row.unpack()) {
             Ok(Datum::Bool(true)) => Some(Ok(row)),
             Ok(_) => None,
             Err(e) => Some(Err(e)),
@@ -368,19 +414,13 @@ fn render_join<'s>(
     let with_match = |side: OkCollection<'s>, columns: std::ops::Range<usize>| {
         let keys = matched
             .clone()
-            .map(move |r| {
-                Row(r
-                    .0
-                    .get(columns.clone())
-                    .map(|s| s.to_vec())
-                    .unwrap_or_default())
-            })
+            .map(move |r| r.project(&columns.clone().collect::<Vec<_>>()))
             .map(|r| (r, ()))
             .reduce(|_k, _v, out: &mut Vec<((), Diff)>| out.push(((), 1)))
             .map(|(r, ())| r);
         side.map(|r| (r, ())).semijoin(keys).map(|(r, ())| r)
     };
-    let nulls = |n: usize| Row(vec![Datum::Null; n]);
+    let nulls = |n: usize| Row::new(vec![Datum::Null; n]);
     let oks = match kind {
         JoinKind::Inner => matched,
         JoinKind::LeftSemi => with_match(left, 0..left_arity),
@@ -417,55 +457,52 @@ fn render_reduce<'s>(
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
     // Each input row becomes (group key, the aggregates' inputs): for each
     // aggregate a flag (FILTER passed) and its argument values.
+    let group_key = KeyExprs::new(group_key);
     let aggs_for_input = aggregates.clone();
-    let keyed = oks.flat_map(move |row| {
-        let mut key = Vec::with_capacity(group_key.len());
-        for k in &group_key {
-            match k.eval(&row) {
-                Ok(d) => key.push(d),
-                Err(e) => return Some(Err(e)),
-            }
-        }
+    let eval_input = move |row: &Row| -> Result<(Row, Vec<Datum>), EvalError> {
+        let datums = row.unpack();
+        let key = group_key.eval_unpacked(&datums)?;
         let mut vals = Vec::new();
         for a in &aggs_for_input {
             let pass = match &a.filter {
                 None => true,
-                Some(f) => match f.eval(&row) {
-                    Ok(d) => d == Datum::Bool(true),
-                    Err(e) => return Some(Err(e)),
-                },
+                Some(f) => f.eval(&datums)? == Datum::Bool(true),
             };
             vals.push(Datum::Bool(pass));
             for e in &a.exprs {
-                match e.eval(&row) {
-                    Ok(d) => vals.push(d),
-                    Err(e) => return Some(Err(e)),
-                }
+                vals.push(e.eval(&datums)?);
             }
         }
-        Some(Ok((Row(key), Row(vals))))
-    });
-    let (keyed, input_errs) = split_results(keyed);
+        Ok((key, vals))
+    };
     let aggs = aggregates.clone();
     if let Some(slots) = crate::expr::aggregate::accumulable_slots(&aggregates) {
         // count/sum: the aggregates' accumulators ride along as the
         // difference and are summed per group by `count_total`.
         let (slots_in, aggs_in) = (slots.clone(), aggs.clone());
-        let accumulated = keyed.map(move |(key, vals): (Row, Row)| {
-            crate::expr::aggregate::accumulate(&slots_in, &aggs_in, &vals.0).map(|a| (key, a))
+        let accumulated = oks.map(move |row| {
+            let (key, vals) = eval_input(&row)?;
+            crate::expr::aggregate::accumulate(&slots_in, &aggs_in, &vals).map(|a| (key, a))
         });
-        let (accumulated, accumulate_errs) = split_results(accumulated);
+        let (accumulated, input_errs) = split_results(accumulated);
         let reduced = accumulated
             .explode(|(key, acc)| Some((key, acc)))
             .count_total_core::<Diff>()
             .map(move |(key, acc)| {
-                let mut row = key.0;
-                row.extend(crate::expr::aggregate::finish_accums(&slots, &acc)?);
-                Ok(Row(row))
+                let mut row = RowPacker::from_row(&key);
+                for d in crate::expr::aggregate::finish_accums(&slots, &acc)? {
+                    row.push(&d);
+                }
+                Ok(row.finish())
             });
-        let (oks, errs) = split(reduced, errs.concat(input_errs).concat(accumulate_errs));
+        let (oks, errs) = split(reduced, errs.concat(input_errs));
         return with_global_default(scope, oks, errs, &aggregates, global);
     }
+    let keyed = oks.map(move |row| {
+        let (key, vals) = eval_input(&row)?;
+        Ok((key, Row::pack(&vals)))
+    });
+    let (keyed, input_errs) = split_results(keyed);
     let reduced = keyed
         .reduce(
             move |key: &Row,
@@ -490,13 +527,15 @@ fn with_global_default<'s>(
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
     if global {
         // An aggregate without GROUP BY has one row even over no input.
-        let default = Row(aggregates
-            .iter()
-            .map(|a| match a.func {
-                AggregateFunc::Count | AggregateFunc::CountStar => Datum::Int64(0),
-                _ => Datum::Null,
-            })
-            .collect());
+        let default = Row::new(
+            aggregates
+                .iter()
+                .map(|a| match a.func {
+                    AggregateFunc::Count | AggregateFunc::CountStar => Datum::Int64(0),
+                    _ => Datum::Null,
+                })
+                .collect(),
+        );
         let default_for_map = default.clone();
         let retract = oks.clone().map(move |_| default_for_map.clone()).negate();
         let defaults = if scope.index() == 0 {
@@ -516,26 +555,28 @@ fn aggregate_group(
     vals: &[(&Row, Diff)],
     aggs: &[AggregateExpr],
 ) -> Result<Row, EvalError> {
-    let mut out = key.0.clone();
+    let mut out = RowPacker::from_row(key);
+    let vals: Vec<(Vec<Datum>, Diff)> = vals.iter().map(|(r, d)| (r.unpack(), *d)).collect();
     let mut offset = 0;
     for a in aggs {
         let width = a.exprs.len();
         let start = offset + 1;
         let values = vals.iter().filter_map(|(row, d)| {
-            let slice = row.0.get(start..start + width)?;
-            (row.0.get(offset) == Some(&Datum::Bool(true))).then_some((slice, *d))
+            let slice = row.get(start..start + width)?;
+            (row.get(offset) == Some(&Datum::Bool(true))).then_some((slice, *d))
         });
-        out.push(a.eval(values)?);
+        out.push(&a.eval(values)?);
         offset += 1 + width;
     }
-    Ok(Row(out))
+    Ok(out.finish())
 }
 
 /// Applies a table function to one row.
 fn table_func(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Row, EvalError>> {
+    let datums = row.unpack();
     let args = match exprs
         .iter()
-        .map(|e| e.eval(&row))
+        .map(|e| e.eval(&datums))
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(a) => a,
@@ -569,7 +610,7 @@ fn table_func(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Ro
             let mut out = Vec::new();
             let mut v = start;
             while (step > 0 && v <= stop) || (step < 0 && v >= stop) {
-                out.push(Ok(row.concat(&Row(vec![Datum::Int64(v)]))));
+                out.push(Ok(row.concat(&Row::new(vec![Datum::Int64(v)]))));
                 match v.checked_add(step) {
                     Some(n) => v = n,
                     None => break,

@@ -248,11 +248,12 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                             None => (oks.map(|r| (r, Row::empty())), errs),
                             Some(key) => {
                                 let keyed = oks.map(move |r| {
+                                    let datums = r.unpack();
                                     let k = key
                                         .iter()
-                                        .map(|e| e.eval(&r))
-                                        .collect::<Result<Vec<_>, _>>()?;
-                                    Ok::<_, EvalError>((Row(k), r))
+                                        .map(|e| e.eval(&datums))
+                                        .collect::<Result<Row, _>>()?;
+                                    Ok::<_, EvalError>((k, r))
                                 });
                                 let (keyed, key_errs) =
                                     crate::compute::render::split_results(keyed);

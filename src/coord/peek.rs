@@ -164,7 +164,7 @@ fn find_index_lookup(id: GlobalId, stages: &[Mfp], catalog: &Catalog) -> Option<
             key.push(k);
         }
         if key.len() == info.key.len() {
-            return Some((index.id, Row(key)));
+            return Some((index.id, Row::new(key)));
         }
     }
     None

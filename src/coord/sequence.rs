@@ -204,11 +204,19 @@ pub fn text_desc(names: &[&str]) -> RelationDesc {
     }
 }
 
+/// Sorts rows by their values (SHOW output is ordered by name; `Row`'s own
+/// order is only a storage order).
+fn sort_by_values(rows: &mut [Row]) {
+    rows.sort_by_cached_key(|r| r.unpack());
+}
+
 fn text_row(values: &[&str]) -> Row {
-    Row(values
-        .iter()
-        .map(|v| Datum::String(v.to_string()))
-        .collect())
+    Row::new(
+        values
+            .iter()
+            .map(|v| Datum::String(v.to_string()))
+            .collect(),
+    )
 }
 
 /// Applies a query's finishing (ORDER BY, OFFSET, LIMIT, final projection)
@@ -224,7 +232,11 @@ fn finish(rows: Vec<(Row, i64)>, finishing: &Finishing) -> Result<Vec<Row>, Eval
         }
     }
     if !finishing.order_by.is_empty() {
-        expanded.sort_by(|a, b| compare_by_keys(&finishing.order_by, a, b));
+        // ORDER BY compares values: unpack each row once.
+        let mut unpacked: Vec<(Vec<Datum>, Row)> =
+            expanded.into_iter().map(|r| (r.unpack(), r)).collect();
+        unpacked.sort_by(|a, b| compare_by_keys(&finishing.order_by, &a.0, &b.0));
+        expanded = unpacked.into_iter().map(|(_, r)| r).collect();
     }
     let iter = expanded.into_iter().skip(finishing.offset);
     let limited: Vec<Row> = match finishing.limit {
@@ -236,11 +248,8 @@ fn finish(rows: Vec<(Row, i64)>, finishing: &Finishing) -> Result<Vec<Row>, Eval
         Some(exprs) => limited
             .into_iter()
             .map(|r| {
-                exprs
-                    .iter()
-                    .map(|e| e.eval(&r))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Row)
+                let datums = r.unpack();
+                exprs.iter().map(|e| e.eval(&datums)).collect()
             })
             .collect(),
     }
@@ -674,7 +683,7 @@ impl Coordinator {
                 let mut updates = Vec::new();
                 for r in rows {
                     let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
-                    for (i, d) in r.0.into_iter().enumerate() {
+                    for (i, d) in r.iter().enumerate() {
                         full[positions[i]] = Some(d);
                     }
                     let mut out = Vec::with_capacity(full.len());
@@ -732,15 +741,16 @@ impl Coordinator {
                 let rows = self.peek_expr_locked(&mut state, expr, ts).await?;
                 let mut updates = Vec::new();
                 for (r, d) in rows {
+                    let r = r.unpack();
                     if is_update {
-                        if r.0.len() != 2 * arity {
+                        if r.len() != 2 * arity {
                             return Err(AdapterError::Internal(
                                 "UPDATE row has the wrong width".into(),
                             ));
                         }
-                        let old = Row(r.0[..arity].to_vec());
+                        let old = Row::pack(&r[..arity]);
                         let mut new = Vec::with_capacity(arity);
-                        for (i, datum) in r.0[arity..].iter().enumerate() {
+                        for (i, datum) in r[arity..].iter().enumerate() {
                             new.push(crate::expr::func::cast(
                                 datum.clone(),
                                 &table.desc.columns[i].typ,
@@ -749,7 +759,7 @@ impl Coordinator {
                         updates.push((old, -d));
                         updates.push((check_row(&table, new)?, d));
                     } else {
-                        updates.push((Row(r.0.get(..arity).unwrap_or_default().to_vec()), -d));
+                        updates.push((Row::pack(r.get(..arity).unwrap_or_default()), -d));
                     }
                 }
                 (table, updates, if is_update { "UPDATE" } else { "DELETE" })
@@ -851,7 +861,7 @@ impl Coordinator {
                 .filter(|i| i.kind == kind)
                 .map(|i| text_row(&[&i.name]))
                 .collect();
-            rows.sort();
+            sort_by_values(&mut rows);
             ExecuteResponse::Rows {
                 desc: text_desc(&["name"]),
                 rows,
@@ -886,7 +896,7 @@ impl Coordinator {
                         text_row(&[&i.name, typ, &status])
                     })
                     .collect();
-                rows.sort();
+                sort_by_values(&mut rows);
                 ExecuteResponse::Rows {
                     desc: text_desc(&["name", "type", "status"]),
                     rows,
@@ -899,7 +909,7 @@ impl Coordinator {
                     .filter(|i| i.kind == ItemKind::Sink)
                     .map(|i| text_row(&[&i.name, "kafka", &state.sink_status(i.id)]))
                     .collect();
-                rows.sort();
+                sort_by_values(&mut rows);
                 ExecuteResponse::Rows {
                     desc: text_desc(&["name", "type", "status"]),
                     rows,
@@ -920,7 +930,7 @@ impl Coordinator {
                         text_row(&[&i.name, typ])
                     })
                     .collect();
-                rows.sort();
+                sort_by_values(&mut rows);
                 ExecuteResponse::Rows {
                     desc: text_desc(&["name", "type"]),
                     rows,
@@ -967,7 +977,7 @@ impl Coordinator {
                         ]))
                     })
                     .collect();
-                rows.sort();
+                sort_by_values(&mut rows);
                 ExecuteResponse::Rows {
                     desc: text_desc(&["name", "on", "key"]),
                     rows,
@@ -1059,7 +1069,7 @@ impl Coordinator {
                 match key {
                     Some(k) => dataflow.push_str(&format!(
                         "Peek: index lookup in {name} for key {}, then {} map/filter/project stage(s)\n",
-                        k.iter().map(|d| crate::repr::strconv::format(d).unwrap_or("null".into())).collect::<Vec<_>>().join(", "),
+                        k.iter().map(|d| crate::repr::strconv::format(&d).unwrap_or("null".into())).collect::<Vec<_>>().join(", "),
                         stages.len()
                     )),
                     None => dataflow.push_str(&format!(
@@ -1174,7 +1184,7 @@ fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterErro
         let d = crate::expr::func::assign_cast(d, &c.typ)?;
         out.push(d);
     }
-    Ok(Row(out))
+    Ok(Row::new(out))
 }
 
 fn statement_kind(s: &Statement) -> String {

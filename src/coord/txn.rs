@@ -76,15 +76,15 @@ impl SubscribeResponse {
                 datums.push(Datum::Bool(false));
             }
             datums.push(Datum::Int64(*diff));
-            datums.extend(row.iter().cloned());
-            rows.push(Row(datums));
+            datums.extend(row.iter());
+            rows.push(Row::new(datums));
         }
         if self.progress
             && let Some(upper) = update.upper
         {
             let mut datums = vec![Datum::Numeric(upper.into()), Datum::Bool(true), Datum::Null];
             datums.extend(self.desc.columns.iter().map(|_| Datum::Null));
-            rows.push(Row(datums));
+            rows.push(Row::new(datums));
         }
         rows
     }

@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 
 use crate::repr::{Datum, Diff};
 
@@ -219,7 +220,7 @@ fn multiply(v: Datum, n: Diff, output: &crate::repr::ScalarType) -> Result<Datum
     serde::Serialize,
     serde::Deserialize,
 )]
-pub struct Accums(pub Vec<i128>);
+pub struct Accums(pub SmallVec<[i128; 4]>);
 
 impl differential_dataflow::difference::IsZero for Accums {
     fn is_zero(&self) -> bool {
@@ -240,7 +241,7 @@ impl differential_dataflow::difference::Semigroup for Accums {
 
 impl differential_dataflow::difference::Monoid for Accums {
     fn zero() -> Self {
-        Accums(Vec::new())
+        Accums(SmallVec::new())
     }
 }
 
@@ -302,7 +303,7 @@ pub fn accumulate(
     aggs: &[AggregateExpr],
     vals: &[Datum],
 ) -> Result<Accums, EvalError> {
-    let mut out = Vec::with_capacity(1 + slots.iter().map(AccumSlot::width).sum::<usize>());
+    let mut out = SmallVec::new();
     out.push(1);
     let mut offset = 0;
     for (slot, agg) in slots.iter().zip(aggs) {

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
 use crate::coord::{AdapterError, Coordinator, ExecuteResponse, Session, SubscribeResponse};
-use crate::repr::{Datum, RelationDesc, Row, ScalarType, strconv};
+use crate::repr::{RelationDesc, Row, ScalarType, strconv};
 use crate::sql::parse::{FreshetStatement, parse_statements};
 
 use super::codec;
@@ -178,10 +178,10 @@ fn data_row(row: &Row, formats: &[FieldFormat]) -> DataRow {
         let bytes = match formats.get(i) {
             Some(FieldFormat::Binary) => {
                 let mut out = Vec::new();
-                codec::encode_binary(d, &mut out);
+                codec::encode_binary(&d, &mut out);
                 out
             }
-            _ => strconv::format(d).unwrap_or_default().into_bytes(),
+            _ => strconv::format(&d).unwrap_or_default().into_bytes(),
         };
         buf.put_i32(bytes.len() as i32);
         buf.put_slice(&bytes);
@@ -197,13 +197,13 @@ fn rows_response(desc: &RelationDesc, rows: Vec<Row>, format: &Format) -> Respon
 }
 
 /// One line of `COPY ... TO STDOUT` text format.
-fn copy_line(datums: &[Datum]) -> Vec<u8> {
+fn copy_line(row: &Row) -> Vec<u8> {
     let mut line = String::new();
-    for (i, d) in datums.iter().enumerate() {
+    for (i, d) in row.iter().enumerate() {
         if i > 0 {
             line.push('\t');
         }
-        match strconv::format(d) {
+        match strconv::format(&d) {
             None => line.push_str("\\N"),
             Some(s) => {
                 for c in s.chars() {

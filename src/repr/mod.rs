@@ -10,7 +10,7 @@ pub mod strconv;
 pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
-pub use row::Row;
+pub use row::{Row, RowDecodeError, RowPacker};
 pub use sqlstate::SqlState;
 pub use strconv::ParseError;
 pub use types::{ColumnDesc, RelationDesc, ScalarType};

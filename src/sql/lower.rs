@@ -117,13 +117,24 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             let input = lower(&p.input)?;
             let schema = p.input.schema();
             let arity = schema.fields().len();
-            let exprs = p
-                .expr
-                .iter()
-                .map(|e| lower_expr(e, schema))
-                .collect::<Result<Vec<_>, _>>()?;
-            let projection = (arity..arity + exprs.len()).collect();
-            RelationExpr::mfp(input, exprs, vec![], projection)
+            // Column references are projected, not evaluated; a projection
+            // that keeps every column in order is no operator at all.
+            let mut exprs = Vec::new();
+            let mut projection = Vec::with_capacity(p.expr.len());
+            for e in &p.expr {
+                match lower_expr(e, schema)? {
+                    ScalarExpr::Column(c) => projection.push(c),
+                    other => {
+                        projection.push(arity + exprs.len());
+                        exprs.push(other);
+                    }
+                }
+            }
+            if exprs.is_empty() && projection.iter().copied().eq(0..arity) {
+                input
+            } else {
+                RelationExpr::mfp(input, exprs, vec![], projection)
+            }
         }
         LogicalPlan::Filter(f) => {
             let input = lower(&f.input)?;
@@ -225,13 +236,15 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
                     .collect::<Result<Vec<_>, _>>()?;
                 if exprs.iter().all(|e| matches!(e, ScalarExpr::Literal(_))) {
                     constant_rows.push((
-                        Row(exprs
-                            .iter()
-                            .map(|e| match e {
-                                ScalarExpr::Literal(d) => d.clone(),
-                                _ => Datum::Null,
-                            })
-                            .collect()),
+                        Row::new(
+                            exprs
+                                .iter()
+                                .map(|e| match e {
+                                    ScalarExpr::Literal(d) => d.clone(),
+                                    _ => Datum::Null,
+                                })
+                                .collect(),
+                        ),
                         1,
                     ));
                 } else {

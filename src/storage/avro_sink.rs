@@ -499,15 +499,11 @@ impl AvroEncoder {
             .build()
             .map_err(|e| format!("encoding Avro: {e}"))?;
         rows.map(|row| {
-            let datums: Vec<_> = row.iter().collect();
             let fields = columns
                 .iter()
                 .map(|c| {
-                    let value = match datums.get(c.index) {
-                        Some(d) => datum_value(d, c)?,
-                        None => datum_value(&Datum::Null, c)?,
-                    };
-                    Ok((c.name.clone(), value))
+                    let datum = row.get(c.index).unwrap_or(Datum::Null);
+                    Ok((c.name.clone(), datum_value(&datum, c)?))
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             writer

@@ -83,7 +83,7 @@ pub fn outputs(kind: &LoadGeneratorKind) -> Vec<GeneratorOutput> {
 /// The updates of tick `tick` (numbered from 1), per output index.
 pub fn tick(kind: &LoadGeneratorKind, seed: u64, tick: u64) -> Vec<(usize, Row, Diff)> {
     match kind {
-        LoadGeneratorKind::Counter => vec![(0, Row(vec![Datum::Int64(tick as i64)]), 1)],
+        LoadGeneratorKind::Counter => vec![(0, Row::new(vec![Datum::Int64(tick as i64)]), 1)],
         LoadGeneratorKind::Auction => auction_tick(seed, tick),
     }
 }
@@ -293,7 +293,7 @@ fn auction_static(seed: u64, out: &mut Vec<(usize, Row, Diff)>) {
     for (i, name) in COMPANIES.iter().enumerate() {
         out.push((
             ORGANIZATIONS,
-            Row(vec![
+            Row::new(vec![
                 Datum::Int64(i as i64 + 1),
                 Datum::String((*name).into()),
             ]),
@@ -308,7 +308,7 @@ fn auction_static(seed: u64, out: &mut Vec<(usize, Row, Diff)>) {
             let balance = rng.range(1_000, 1_000_000);
             out.push((
                 USERS,
-                Row(vec![
+                Row::new(vec![
                     Datum::Int64(id),
                     Datum::Int64(org_id),
                     Datum::String(format!("{first} {last}")),
@@ -317,7 +317,7 @@ fn auction_static(seed: u64, out: &mut Vec<(usize, Row, Diff)>) {
             ));
             out.push((
                 ACCOUNTS,
-                Row(vec![
+                Row::new(vec![
                     Datum::Int64(id),
                     Datum::Int64(org_id),
                     Datum::Int64(balance),
@@ -335,9 +335,9 @@ fn auction_tick(seed: u64, n: u64) -> Vec<(usize, Row, Diff)> {
     }
     // Progress.
     if n > 1 {
-        out.push((PROGRESS, Row(vec![Datum::Int64(int64(n - 1))]), -1));
+        out.push((PROGRESS, Row::new(vec![Datum::Int64(int64(n - 1))]), -1));
     }
-    out.push((PROGRESS, Row(vec![Datum::Int64(int64(n))]), 1));
+    out.push((PROGRESS, Row::new(vec![Datum::Int64(int64(n))]), 1));
     if n == 1 {
         auction_static(seed, &mut out);
     }
@@ -346,7 +346,7 @@ fn auction_tick(seed: u64, n: u64) -> Vec<(usize, Row, Diff)> {
     let (seller, item) = auction_at(seed, n);
     out.push((
         AUCTIONS,
-        Row(vec![
+        Row::new(vec![
             Datum::Int64(int64(n)),
             Datum::Int64(int64(seller)),
             Datum::String(item.into()),
@@ -375,7 +375,7 @@ fn auction_tick(seed: u64, n: u64) -> Vec<(usize, Row, Diff)> {
         let amount = (age + 1) * 10 + rng.range(0, 19) as i32;
         out.push((
             BIDS,
-            Row(vec![
+            Row::new(vec![
                 Datum::Int64(int64(first_id.saturating_add(j))),
                 Datum::Int64(int64(buyer)),
                 Datum::Int64(int64(auction)),
@@ -438,7 +438,7 @@ mod tests {
         assert_eq!(outputs(&LoadGeneratorKind::Counter).len(), 1);
         assert_eq!(
             tick(&LoadGeneratorKind::Counter, 0, 7),
-            vec![(0, Row(vec![Datum::Int64(7)]), 1)]
+            vec![(0, Row::new(vec![Datum::Int64(7)]), 1)]
         );
     }
 
@@ -479,17 +479,20 @@ mod tests {
                 .filter(|(o, _, _)| *o == PROGRESS)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(p(1), vec![(0, Row(vec![Datum::Int64(1)]), 1)]);
+        assert_eq!(p(1), vec![(0, Row::new(vec![Datum::Int64(1)]), 1)]);
         assert_eq!(
             p(2),
             vec![
-                (0, Row(vec![Datum::Int64(1)]), -1),
-                (0, Row(vec![Datum::Int64(2)]), 1)
+                (0, Row::new(vec![Datum::Int64(1)]), -1),
+                (0, Row::new(vec![Datum::Int64(2)]), 1)
             ]
         );
         let rels = replay(SEED, 25);
         assert_eq!(rels[PROGRESS].len(), 1);
-        assert_eq!(rels[PROGRESS].get(&Row(vec![Datum::Int64(25)])), Some(&1));
+        assert_eq!(
+            rels[PROGRESS].get(&Row::new(vec![Datum::Int64(25)])),
+            Some(&1)
+        );
         assert!(auction(SEED, 0).is_empty());
     }
 
@@ -515,6 +518,7 @@ mod tests {
                 let desc = &outs[o].desc;
                 assert_eq!(row.len(), desc.arity(), "output {o}");
                 for (d, c) in row.iter().zip(&desc.columns) {
+                    let d = &d;
                     assert!(
                         matches_type(d, &c.typ),
                         "output {o} column {}: {d:?}",
@@ -541,25 +545,32 @@ mod tests {
     #[test]
     fn auction_referential_integrity() {
         let rels = replay(SEED, 200);
-        let ids = |o: usize| rels[o].keys().map(|r| int(&r[0])).collect::<BTreeSet<_>>();
+        let ids = |o: usize| {
+            rels[o]
+                .keys()
+                .map(|r| int(&r.get(0).unwrap()))
+                .collect::<BTreeSet<_>>()
+        };
         let orgs = ids(ORGANIZATIONS);
         let users = ids(USERS);
         let accounts = ids(ACCOUNTS);
         assert_eq!(users, accounts);
         for r in rels[USERS].keys().chain(rels[ACCOUNTS].keys()) {
-            assert!(orgs.contains(&int(&r[1])));
+            assert!(orgs.contains(&int(&r.get(1).unwrap())));
         }
         // Unique ids everywhere.
         for o in [ORGANIZATIONS, USERS, ACCOUNTS, AUCTIONS, BIDS] {
             assert_eq!(ids(o).len(), rels[o].len(), "output {o}");
             assert!(rels[o].values().all(|d| *d == 1));
         }
-        let auctions: BTreeMap<i64, &Row> =
-            rels[AUCTIONS].keys().map(|r| (int(&r[0]), r)).collect();
+        let auctions: BTreeMap<i64, &Row> = rels[AUCTIONS]
+            .keys()
+            .map(|r| (int(&r.get(0).unwrap()), r))
+            .collect();
         assert_eq!(auctions.len(), 200);
         for a in auctions.values() {
-            assert!(users.contains(&int(&a[1])));
-            assert!(ITEMS.contains(&match &a[2] {
+            assert!(users.contains(&int(&a.get(1).unwrap())));
+            assert!(ITEMS.contains(&match &a.get(2).unwrap() {
                 Datum::String(s) => s.as_str(),
                 _ => "",
             }));
@@ -569,21 +580,20 @@ mod tests {
         let bids = ids(BIDS);
         assert_eq!(bids, (1..=200 * AUCTION_BIDS_PER_TICK as i64).collect());
         for b in rels[BIDS].keys() {
-            let buyer = int(&b[1]);
+            let buyer = int(&b.get(1).unwrap());
             assert!(users.contains(&buyer));
-            let Some(a) = auctions.get(&int(&b[2])) else {
+            let Some(a) = auctions.get(&int(&b.get(2).unwrap())) else {
                 panic!("bid on a missing auction: {b:?}")
             };
-            assert_ne!(int(&a[1]), buyer);
-            let (Datum::TimestampTz(end), Datum::TimestampTz(at)) = (&a[3], &b[4]) else {
+            assert_ne!(int(&a.get(1).unwrap()), buyer);
+            let (Some(Datum::TimestampTz(end)), Some(Datum::TimestampTz(at))) =
+                (a.get(3), b.get(4))
+            else {
                 panic!()
             };
             let created = end - AUCTION_OPEN_TICKS as i64 * MICROS_PER_SECOND;
-            assert!(
-                created <= *at && *at < *end,
-                "bid {b:?} outside auction {a:?}"
-            );
-            assert!(int(&b[3]) > 0);
+            assert!(created <= at && at < end, "bid {b:?} outside auction {a:?}");
+            assert!(int(&b.get(3).unwrap()) > 0);
         }
     }
 
@@ -594,11 +604,11 @@ mod tests {
             panic!()
         };
         // 2026-01-01 00:00:01 UTC + 10 s.
-        assert_eq!(a[3], Datum::TimestampTz(1_767_225_611_000_000));
+        assert_eq!(a.get(3).unwrap(), Datum::TimestampTz(1_767_225_611_000_000));
         let Some((_, b, _)) = rows.iter().find(|(o, _, _)| *o == BIDS) else {
             panic!()
         };
-        assert_eq!(b[4], Datum::TimestampTz(1_767_225_601_000_000));
-        assert_eq!(b[2], Datum::Int64(1));
+        assert_eq!(b.get(4).unwrap(), Datum::TimestampTz(1_767_225_601_000_000));
+        assert_eq!(b.get(2).unwrap(), Datum::Int64(1));
     }
 }

@@ -183,14 +183,10 @@ impl RowEncoder {
     }
 
     fn object(&self, row: &Row, columns: impl Iterator<Item = usize>) -> Vec<u8> {
-        let datums: Vec<_> = row.iter().collect();
         let mut map = serde_json::Map::new();
         for i in columns {
-            let value = match datums.get(i) {
-                Some(d) => datum_json(d),
-                None => Value::Null,
-            };
-            map.insert(self.names[i].clone(), value);
+            let datum = row.get(i).unwrap_or(Datum::Null);
+            map.insert(self.names[i].clone(), datum_json(&datum));
         }
         Value::Object(map).to_string().into_bytes()
     }

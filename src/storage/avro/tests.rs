@@ -502,7 +502,10 @@ fn debezium_avro_columns_are_the_row_fields() {
         SourceChange::Upsert {
             value: Some(Ok(row)),
             ..
-        } => assert_eq!(row.0, vec![Datum::Int32(1), Datum::String("apple".into())]),
+        } => assert_eq!(
+            row.unpack(),
+            vec![Datum::Int32(1), Datum::String("apple".into())]
+        ),
         other => panic!("{other:?}"),
     }
     let delete = frame(2, &envelope, debezium_event("d", Some((1, "apple")), None));

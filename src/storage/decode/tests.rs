@@ -36,7 +36,7 @@ fn json_with_metadata() {
     assert_eq!(names, ["data", "partition", "o", "ts"]);
     match d.decode_now(&rec(None, Some(br#"{"b": 1, "a": [1.50]}"#))) {
         SourceChange::Append(Ok(row), 1) => assert_eq!(
-            row.0,
+            row.unpack(),
             vec![
                 Datum::Jsonb(r#"{"a": [1.50], "b": 1}"#.into()),
                 Datum::Int32(2),
@@ -88,7 +88,7 @@ fn csv_columns() {
         decoder("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT CSV WITH 2 COLUMNS");
     match d.decode_now(&rec(None, Some(b"a,\"b,c\""))) {
         SourceChange::Append(Ok(row), 1) => assert_eq!(
-            row.0,
+            row.unpack(),
             vec![Datum::String("a".into()), Datum::String("b,c".into())]
         ),
         other => panic!("{other:?}"),
@@ -111,7 +111,10 @@ fn debezium_json() {
         SourceChange::Upsert {
             value: Some(Ok(row)),
             ..
-        } => assert_eq!(row.0, vec![Datum::Jsonb(r#"{"x": "a", "id": 1}"#.into())]),
+        } => assert_eq!(
+            row.unpack(),
+            vec![Datum::Jsonb(r#"{"x": "a", "id": 1}"#.into())]
+        ),
         other => panic!("{other:?}"),
     }
     let delete =

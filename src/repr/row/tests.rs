@@ -1,0 +1,224 @@
+//! Tests of the packed row: round trips, PostgreSQL equality, a total order
+//! consistent with equality and hashing, and no panic on malformed bytes.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use super::*;
+use crate::repr::Interval;
+
+fn every_variant() -> Vec<Datum> {
+    vec![
+        Datum::Null,
+        Datum::Bool(true),
+        Datum::Bool(false),
+        Datum::Int16(-3),
+        Datum::Int32(i32::MIN),
+        Datum::Int64(i64::MAX),
+        Datum::Int64(-1),
+        Datum::Int64(300),
+        Datum::Int64(-70_000),
+        Datum::f32(1.5),
+        Datum::f64(f64::INFINITY),
+        Datum::Numeric("123.4500".parse().unwrap()),
+        Datum::String("héllo".into()),
+        Datum::String("x".repeat(300)),
+        Datum::Bytes(vec![0, 255]),
+        Datum::Bytes(vec![7; 256]),
+        Datum::Date(-1),
+        Datum::Time(3_600_000_000),
+        Datum::Timestamp(1),
+        Datum::TimestampTz(-1),
+        Datum::Interval(Interval {
+            months: 1,
+            days: 2,
+            micros: 3,
+        }),
+        Datum::Jsonb("{\"a\":1}".into()),
+        Datum::Uuid(uuid::Uuid::from_u128(7)),
+    ]
+}
+
+fn hash_of(row: &Row) -> u64 {
+    let mut h = DefaultHasher::new();
+    row.hash(&mut h);
+    h.finish()
+}
+
+#[test]
+fn pack_round_trips_every_variant() {
+    let datums = every_variant();
+    let row = Row::new(datums.clone());
+    assert_eq!(row.unpack(), datums);
+    assert_eq!(row.len(), datums.len());
+    for (i, d) in datums.iter().enumerate() {
+        assert_eq!(row.get(i).as_ref(), Some(d));
+    }
+    assert_eq!(row.get(datums.len()), None);
+    assert_eq!(Row::decode(&row.encode()).unwrap(), row);
+    let bytes = bincode::serialize(&row).unwrap();
+    assert_eq!(bincode::deserialize::<Row>(&bytes).unwrap(), row);
+}
+
+#[test]
+fn int64_uses_the_narrowest_width() {
+    for (v, len) in [(0i64, 3), (-128, 3), (128, 4), (40_000, 6), (1 << 40, 10)] {
+        let row = Row::new(vec![Datum::Int64(v)]);
+        assert_eq!(row.byte_len(), len, "{v}");
+        assert_eq!(row.unpack(), vec![Datum::Int64(v)]);
+    }
+    // Small rows stay inline.
+    assert!(
+        !Row::new(vec![Datum::Int64(1), Datum::Int64(1 << 40)])
+            .data
+            .spilled()
+    );
+}
+
+#[test]
+fn postgres_equality_across_encodings() {
+    let pairs = [
+        (
+            Datum::Numeric("1.0".parse().unwrap()),
+            Datum::Numeric("1.00".parse().unwrap()),
+        ),
+        (Datum::f64(-0.0), Datum::f64(0.0)),
+        (Datum::f64(f64::NAN), Datum::f64(-f64::NAN)),
+        (Datum::f32(-0.0), Datum::f32(0.0)),
+        (
+            Datum::Interval(Interval {
+                months: 1,
+                days: 0,
+                micros: 0,
+            }),
+            Datum::Interval(Interval {
+                months: 0,
+                days: 30,
+                micros: 0,
+            }),
+        ),
+    ];
+    for (a, b) in pairs {
+        let (ra, rb) = (
+            Row::new(vec![Datum::Int64(1), a.clone(), Datum::String("z".into())]),
+            Row::new(vec![Datum::Int64(1), b.clone(), Datum::String("z".into())]),
+        );
+        assert_ne!(ra.encode(), rb.encode(), "{a:?} and {b:?} keep their bits");
+        assert_eq!(ra, rb, "{a:?} = {b:?}");
+        assert_eq!(ra.cmp(&rb), Ordering::Equal);
+        assert_eq!(hash_of(&ra), hash_of(&rb));
+        // What the user wrote comes back.
+        assert_eq!(ra.get(1), Some(a));
+    }
+    let one = Row::new(vec![Datum::Numeric("1".parse().unwrap())]);
+    let two = Row::new(vec![Datum::Numeric("2.0".parse().unwrap())]);
+    assert!(one < two);
+}
+
+/// Many small rows, plain and semantic, mixed.
+fn sample_rows() -> Vec<Row> {
+    let values = [
+        Datum::Null,
+        Datum::Int64(0),
+        Datum::Int64(1),
+        Datum::Int64(-1),
+        Datum::Int64(1000),
+        Datum::String(String::new()),
+        Datum::String("a".into()),
+        Datum::String("ab".into()),
+        Datum::f64(0.0),
+        Datum::f64(-0.0),
+        Datum::f64(2.5),
+        Datum::Numeric("1.0".parse().unwrap()),
+        Datum::Numeric("1".parse().unwrap()),
+        Datum::Numeric("-3.5".parse().unwrap()),
+    ];
+    let mut rows = vec![Row::empty()];
+    for a in &values {
+        rows.push(Row::new(vec![a.clone()]));
+        for b in &values {
+            rows.push(Row::new(vec![a.clone(), b.clone()]));
+        }
+    }
+    rows
+}
+
+#[test]
+fn order_is_total_and_consistent_with_equality_and_hash() {
+    let rows = sample_rows();
+    for a in &rows {
+        for b in &rows {
+            let ab = a.cmp(b);
+            assert_eq!(ab, b.cmp(a).reverse(), "antisymmetry {a:?} {b:?}");
+            assert_eq!(ab == Ordering::Equal, a == b);
+            if a == b {
+                assert_eq!(hash_of(a), hash_of(b), "{a:?} {b:?}");
+            }
+        }
+    }
+    // Transitivity: sorting then checking every pair in order.
+    let mut sorted = rows.clone();
+    sorted.sort();
+    for i in 0..sorted.len() {
+        for j in i + 1..sorted.len() {
+            assert_ne!(sorted[i].cmp(&sorted[j]), Ordering::Greater);
+        }
+    }
+}
+
+#[test]
+fn project_and_concat_match_their_unpacked_meaning() {
+    let datums = every_variant();
+    let row = Row::new(datums.clone());
+    let columns = [11, 0, 12, 12, 22];
+    let projected = row.project(&columns);
+    let expected: Vec<Datum> = columns.iter().map(|c| datums[*c].clone()).collect();
+    assert_eq!(projected.unpack(), expected);
+    assert_eq!(projected, Row::new(expected));
+    let plain = row.project(&[0, 4]);
+    assert_eq!(plain.data[0], 0, "no semantic datum, no flag");
+    let both = plain.concat(&projected);
+    let mut joined = plain.unpack();
+    joined.extend(projected.unpack());
+    assert_eq!(both, Row::new(joined));
+    assert_eq!(both.data[0], SEMANTIC);
+    let mut packer = RowPacker::new();
+    packer.push_from(&row, 12);
+    packer.push(&Datum::Int32(5));
+    assert_eq!(
+        packer.finish().unpack(),
+        vec![datums[12].clone(), Datum::Int32(5)]
+    );
+}
+
+#[test]
+fn decode_refuses_malformed_bytes_without_panicking() {
+    let good = Row::new(every_variant()).encode();
+    assert!(Row::decode(&[]).is_err());
+    assert!(Row::decode(&[2]).is_err(), "unknown flag");
+    assert!(Row::decode(&[0, 99]).is_err(), "unknown tag");
+    assert!(
+        Row::decode(&[0, tag::STRING_SHORT, 2, 0xff, 0xfe]).is_err(),
+        "not UTF-8"
+    );
+    assert!(
+        Row::decode(&[0, tag::FLOAT64, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(),
+        "flag missing"
+    );
+    // Every truncation and single-byte corruption either decodes to a row
+    // whose values can be read, or is refused.
+    for cut in 0..good.len() {
+        if let Ok(row) = Row::decode(&good[..cut]) {
+            let _ = row.unpack();
+        }
+    }
+    for i in 0..good.len() {
+        for v in [0u8, 1, 5, 12, 13, 0x7f, 0xff] {
+            let mut bytes = good.clone();
+            bytes[i] = v;
+            if let Ok(row) = Row::decode(&bytes) {
+                let _ = (row.unpack(), hash_of(&row), row.cmp(&Row::empty()));
+            }
+        }
+    }
+}
