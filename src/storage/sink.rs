@@ -60,6 +60,9 @@ pub fn datum_json(datum: &Datum) -> Value {
     }
 }
 
+/// One change in encoded form: `(key, row, diff)`.
+pub type EncodedChange = (Vec<u8>, Vec<u8>, i64);
+
 /// How messages are made from the encodings a [`SinkState`] keeps (rows and
 /// keys) and taken apart again when a topic is read back.
 #[derive(Debug, Clone, Default)]
@@ -194,8 +197,7 @@ impl RowEncoder {
     /// Encodes changes: `(key, row, diff)`, the key empty without `KEY`. An
     /// error for a row that cannot be encoded (an Avro column holding a
     /// value its type does not allow).
-    #[allow(clippy::type_complexity)]
-    pub fn encode(&self, changes: &[(Row, Diff)]) -> Result<Vec<(Vec<u8>, Vec<u8>, i64)>, String> {
+    pub fn encode(&self, changes: &[(Row, Diff)]) -> Result<Vec<EncodedChange>, String> {
         let (keys, rows) = match &self.codec {
             MessageCodec::Json => {
                 let rows = changes
@@ -382,10 +384,7 @@ impl SinkState {
     /// returns the messages that describe them. An error (a row encoding
     /// the codec cannot read, which is a bug) leaves the state part-applied:
     /// the sink stops.
-    pub fn apply(
-        &mut self,
-        changes: &[(Vec<u8>, Vec<u8>, i64)],
-    ) -> Result<Vec<SinkMessage>, String> {
+    pub fn apply(&mut self, changes: &[EncodedChange]) -> Result<Vec<SinkMessage>, String> {
         // The changes per key, consolidated.
         let mut delta = Groups::new();
         for (k, v, d) in changes {
