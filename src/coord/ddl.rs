@@ -171,7 +171,7 @@ impl Coordinator {
         }
         // Sinks start from everything just loaded: their snapshot is at `ts`.
         for id in state.sinks.keys().copied().collect::<Vec<_>>() {
-            self.start_sink(&mut state, id, None)?;
+            self.start_sink(&mut state, id, None, None)?;
         }
         let ids: Vec<GlobalId> = state.sources.keys().copied().collect();
         drop(state);
@@ -216,7 +216,7 @@ impl Coordinator {
                 self.create_kafka_source(&mut state, k, sql, replay_id)
             }
             FreshetStatement::CreateSink(s) => {
-                self.create_sink(&mut state, s, sql, replay_id, None)
+                self.create_sink(&mut state, s, sql, replay_id, None, None)
             }
             FreshetStatement::CreateDefaultIndex {
                 name,

@@ -15,8 +15,10 @@ use crate::repr::{RelationDesc, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::sink::{CreateSinkStatement, SinkEnvelope, SinkFormat};
 use crate::sql::source::{ConnectionKind, OptionValue};
+use crate::storage::avro_sink::{self, AvroSinkSchemas, AvroSinkSpec, SchemaIds};
 use crate::storage::kafka_sink::{self, SinkControl, SinkInput, SinkParams};
-use crate::storage::sink::{Envelope, RowEncoder};
+use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError};
+use crate::storage::sink::{Envelope, RowEncoder, SinkEncoding};
 
 use super::ddl::item_name;
 use super::sequence::ExecuteResponse;
@@ -41,6 +43,14 @@ struct SinkPlan {
     options: BTreeMap<String, String>,
     progress_topic: String,
     key: Option<Vec<usize>>,
+    avro: Option<AvroPlan>,
+}
+
+/// An Avro sink's registry and generated schemas.
+struct AvroPlan {
+    connection: GlobalId,
+    registry: RegistryConfig,
+    schemas: AvroSinkSchemas,
 }
 
 /// The number of columns of `expr`, where it is easy to see.
@@ -115,9 +125,6 @@ fn unique_keys(catalog: &Catalog, expr: &RelationExpr) -> Vec<Vec<usize>> {
 impl CoordState {
     /// Resolves a sink's definition; the errors `CREATE SINK` reports.
     fn plan_sink(&self, stmt: &CreateSinkStatement) -> Result<SinkPlan, AdapterError> {
-        if let SinkFormat::Avro { .. } = stmt.format {
-            return Err(PlanError::Unsupported("FORMAT AVRO for sinks".into()).into());
-        }
         let from_name = item_name(&stmt.from)?;
         let Some(from) = self
             .catalog
@@ -214,14 +221,104 @@ impl CoordState {
                 }
             }
         }
+        let avro = match &stmt.format {
+            SinkFormat::Json => None,
+            SinkFormat::Avro {
+                connection,
+                key_fullname,
+                value_fullname,
+            } => Some(self.plan_avro(
+                stmt,
+                &from,
+                key.as_deref(),
+                connection,
+                key_fullname.as_deref(),
+                value_fullname.as_deref(),
+            )?),
+        };
         Ok(SinkPlan {
             from,
             connection,
             options,
             progress_topic,
             key,
+            avro,
         })
     }
+
+    /// The registry and the schemas of an Avro sink; Materialize's rules
+    /// for the `AVRO ... FULLNAME` options.
+    fn plan_avro(
+        &self,
+        stmt: &CreateSinkStatement,
+        from: &CatalogItem,
+        key: Option<&[usize]>,
+        connection: &sqlparser::ast::ObjectName,
+        key_fullname: Option<&str>,
+        value_fullname: Option<&str>,
+    ) -> Result<AvroPlan, AdapterError> {
+        let (connection, conn_stmt) =
+            self.connection_for(connection, ConnectionKind::SchemaRegistry)?;
+        let (registry, _) = self.registry_config(&conn_stmt)?;
+        let invalid = |m: &str| AdapterError::from(PlanError::InvalidParameter(m.into()));
+        match (
+            key.is_some(),
+            key_fullname.is_some(),
+            value_fullname.is_some(),
+        ) {
+            (false, true, _) => {
+                return Err(invalid(
+                    "AVRO KEY FULLNAME needs a KEY: the sink's messages have no key",
+                ));
+            }
+            (true, true, false) => {
+                return Err(invalid(
+                    "AVRO KEY FULLNAME needs AVRO VALUE FULLNAME as well",
+                ));
+            }
+            (true, false, true) => {
+                return Err(invalid(
+                    "AVRO VALUE FULLNAME needs AVRO KEY FULLNAME as well when the sink has a KEY",
+                ));
+            }
+            _ => {}
+        }
+        let schemas = avro_sink::sink_schemas(
+            &from.desc,
+            key,
+            stmt.envelope == SinkEnvelope::Debezium,
+            key_fullname,
+            value_fullname,
+        )
+        .map_err(|e| invalid(&e))?;
+        Ok(AvroPlan {
+            connection,
+            registry,
+            schemas,
+        })
+    }
+}
+
+/// Registers an Avro sink's schemas for `CREATE SINK`: the errors it
+/// reports.
+async fn register_schemas(
+    registry: RegistryConfig,
+    topic: String,
+    schemas: AvroSinkSchemas,
+) -> Result<SchemaIds, AdapterError> {
+    let result = tokio::task::spawn_blocking(move || {
+        avro_sink::register(&RegistryClient::new(registry), &topic, &schemas)
+    })
+    .await
+    .map_err(|e| AdapterError::Internal(e.to_string()))?;
+    result.map_err(|e| match e {
+        RegistryError::Rejected(m) => AdapterError::from(PlanError::InvalidDefinition(format!(
+            "the schema registry refused the sink's Avro schema: {m}"
+        ))),
+        other => AdapterError::Connection(format!(
+            "registering the sink's Avro schemas with the schema registry: {other}"
+        )),
+    })
 }
 
 impl Coordinator {
@@ -233,14 +330,20 @@ impl Coordinator {
         self: &Arc<Self>,
         stmt: CreateSinkStatement,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let (options, progress_topic) = {
+        let (options, progress_topic, avro) = {
             let state = self.state.lock().await;
             let name = item_name(&stmt.name)?;
             if state.exists_already(&name, stmt.if_not_exists)? {
                 return Ok(ExecuteResponse::command("CREATE SINK"));
             }
             let plan = state.plan_sink(&stmt)?;
-            (plan.options, plan.progress_topic)
+            (plan.options, plan.progress_topic, plan.avro)
+        };
+        // The schemas first: a registry that cannot be reached or that
+        // refuses them is reported before any topic is created.
+        let schema_ids = match avro {
+            Some(a) => Some(register_schemas(a.registry, stmt.topic.clone(), a.schemas).await?),
+            None => None,
         };
         let (topic, partitions, replication) = (
             stmt.topic.clone(),
@@ -256,7 +359,14 @@ impl Coordinator {
         let sql = stmt.to_string();
         let name = item_name(&stmt.name)?;
         let mut state = self.state.lock().await;
-        let response = self.create_sink(&mut state, stmt, &sql, None, Some(transactional))?;
+        let response = self.create_sink(
+            &mut state,
+            stmt,
+            &sql,
+            None,
+            Some(transactional),
+            schema_ids,
+        )?;
         if transactional {
             return Ok(response);
         }
@@ -273,6 +383,8 @@ impl Coordinator {
 
     /// `CREATE SINK`. At start-up (`replay_id` set) the thread is started
     /// by [`Coordinator::start_sink`] once the stored data is loaded.
+    /// `schema_ids` are the ids of an Avro sink's schemas, if `CREATE SINK`
+    /// registered them already.
     pub(crate) fn create_sink(
         &self,
         state: &mut CoordState,
@@ -280,6 +392,7 @@ impl Coordinator {
         sql: &str,
         replay_id: Option<GlobalId>,
         transactional: Option<bool>,
+        schema_ids: Option<SchemaIds>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let name = item_name(&stmt.name)?;
         if state.exists_already(&name, stmt.if_not_exists)? {
@@ -294,7 +407,10 @@ impl Coordinator {
             kind: ItemKind::Sink,
             desc: RelationDesc { columns: vec![] },
             create_sql: sql.to_string(),
-            depends_on: vec![plan.from.id, plan.connection],
+            depends_on: [plan.from.id, plan.connection]
+                .into_iter()
+                .chain(plan.avro.as_ref().map(|a| a.connection))
+                .collect(),
             plan: None,
             table_columns: vec![],
             index: None,
@@ -310,18 +426,20 @@ impl Coordinator {
             },
         );
         if replay_id.is_none() {
-            self.start_sink(state, id, transactional)?;
+            self.start_sink(state, id, transactional, schema_ids)?;
         }
         Ok(ExecuteResponse::command("CREATE SINK"))
     }
 
     /// Starts sink `id`: subscribes to its input at the current read
-    /// timestamp (with a snapshot) and starts its thread.
+    /// timestamp (with a snapshot) and starts its thread (which registers an
+    /// Avro sink's schemas unless `schema_ids` has their ids).
     pub(crate) fn start_sink(
         &self,
         state: &mut CoordState,
         id: GlobalId,
         transactional: Option<bool>,
+        schema_ids: Option<SchemaIds>,
     ) -> Result<(), AdapterError> {
         let Some(sink) = state.sinks.get(&id) else {
             return Ok(());
@@ -329,6 +447,16 @@ impl Coordinator {
         let stmt = sink.statement.clone();
         let control = sink.control.clone();
         let plan = state.plan_sink_replayed(&stmt)?;
+        let encoding = match plan.avro {
+            None => SinkEncoding::Json(RowEncoder::new(&plan.from.desc, plan.key)),
+            Some(a) => SinkEncoding::Avro(Box::new(AvroSinkSpec {
+                desc: plan.from.desc.clone(),
+                key: plan.key,
+                schemas: a.schemas,
+                registry: a.registry,
+                ids: schema_ids,
+            })),
+        };
         let params = SinkParams {
             id,
             options: plan.options,
@@ -336,7 +464,7 @@ impl Coordinator {
             partition_count: stmt.partition_count,
             replication_factor: stmt.replication_factor,
             progress_topic: plan.progress_topic,
-            encoder: RowEncoder::new(&plan.from.desc, plan.key),
+            encoding,
             envelope: match stmt.envelope {
                 SinkEnvelope::Upsert => Envelope::Upsert,
                 SinkEnvelope::Debezium => Envelope::Debezium,

@@ -19,11 +19,17 @@ use super::source::{
 pub enum SinkFormat {
     /// `FORMAT JSON`.
     Json,
-    /// `FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION c`: parsed,
-    /// refused when planned (not built yet).
+    /// `FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION c [(AVRO KEY
+    /// FULLNAME 'k', AVRO VALUE FULLNAME 'v')]`.
     Avro {
         /// The registry connection.
         connection: ObjectName,
+        /// `AVRO KEY FULLNAME`: the key schema's record name (`row` by
+        /// default).
+        key_fullname: Option<String>,
+        /// `AVRO VALUE FULLNAME`: the value schema's record name
+        /// (`envelope` by default).
+        value_fullname: Option<String>,
     },
 }
 
@@ -146,8 +152,42 @@ pub fn parse_create_sink(parser: &mut Parser) -> Result<CreateSinkStatement, Par
         expect_word(parser, "SCHEMA")?;
         expect_word(parser, "REGISTRY")?;
         expect_word(parser, "CONNECTION")?;
+        let connection = parser.parse_object_name(false)?;
+        let mut key_fullname = None;
+        let mut value_fullname = None;
+        if parser.peek_token().token == Token::LParen {
+            for (option, value) in parse_option_list(parser)? {
+                let target = match option.as_str() {
+                    "AVRO KEY FULLNAME" => &mut key_fullname,
+                    "AVRO VALUE FULLNAME" => &mut value_fullname,
+                    "NULL DEFAULTS"
+                    | "DOC ON"
+                    | "KEY COMPATIBILITY LEVEL"
+                    | "VALUE COMPATIBILITY LEVEL" => {
+                        return Err(ParserError::ParserError(format!(
+                            "the Avro sink option {option} is not supported"
+                        )));
+                    }
+                    other => {
+                        return Err(ParserError::ParserError(format!(
+                            "unrecognized Avro sink option {other}"
+                        )));
+                    }
+                };
+                match value {
+                    OptionValue::Value(v) => *target = Some(v),
+                    other => {
+                        return Err(ParserError::ParserError(format!(
+                            "invalid {option} {other}"
+                        )));
+                    }
+                }
+            }
+        }
         SinkFormat::Avro {
-            connection: parser.parse_object_name(false)?,
+            connection,
+            key_fullname,
+            value_fullname,
         }
     } else {
         return Err(ParserError::ParserError(format!(
@@ -223,10 +263,26 @@ impl fmt::Display for CreateSinkStatement {
         }
         match &self.format {
             SinkFormat::Json => write!(f, " FORMAT JSON")?,
-            SinkFormat::Avro { connection } => write!(
-                f,
-                " FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION {connection}"
-            )?,
+            SinkFormat::Avro {
+                connection,
+                key_fullname,
+                value_fullname,
+            } => {
+                write!(
+                    f,
+                    " FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION {connection}"
+                )?;
+                let options: Vec<String> = [
+                    ("AVRO KEY FULLNAME", key_fullname),
+                    ("AVRO VALUE FULLNAME", value_fullname),
+                ]
+                .into_iter()
+                .filter_map(|(name, v)| v.as_ref().map(|v| format!("{name} {}", quote_literal(v))))
+                .collect();
+                if !options.is_empty() {
+                    write!(f, " ({})", options.join(", "))?;
+                }
+            }
         }
         match self.envelope {
             SinkEnvelope::Upsert => write!(f, " ENVELOPE UPSERT"),
@@ -259,6 +315,9 @@ mod tests {
              FORMAT JSON ENVELOPE DEBEZIUM",
             "CREATE SINK s FROM v INTO KAFKA CONNECTION k (TOPIC 't') FORMAT AVRO USING \
              CONFLUENT SCHEMA REGISTRY CONNECTION csr ENVELOPE DEBEZIUM",
+            "CREATE SINK s FROM v INTO KAFKA CONNECTION k (TOPIC 't') KEY (\"a\") FORMAT AVRO \
+             USING CONFLUENT SCHEMA REGISTRY CONNECTION csr (AVRO KEY FULLNAME 'com.x.k', \
+             AVRO VALUE FULLNAME 'com.x.v') ENVELOPE UPSERT",
         ] {
             let stmt = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
             assert_eq!(stmt.to_string(), sql);
@@ -274,6 +333,26 @@ mod tests {
         .unwrap();
         assert_eq!(stmt.key, Some(vec!["id".to_string()]));
         assert!(parse("CREATE SINK s FROM v INTO KAFKA CONNECTION k () FORMAT JSON").is_err());
+        let stmt = parse(
+            "CREATE SINK s FROM v INTO KAFKA CONNECTION k (TOPIC 't') FORMAT AVRO USING \
+             CONFLUENT SCHEMA REGISTRY CONNECTION csr (AVRO VALUE FULLNAME = 'v') ENVELOPE \
+             DEBEZIUM",
+        )
+        .unwrap();
+        assert!(matches!(
+            stmt.format,
+            SinkFormat::Avro { key_fullname: None, value_fullname: Some(ref v), .. } if v == "v"
+        ));
+        assert!(
+            parse(
+                "CREATE SINK s FROM v INTO KAFKA CONNECTION k (TOPIC 't') FORMAT AVRO USING \
+                 CONFLUENT SCHEMA REGISTRY CONNECTION csr (KEY COMPATIBILITY LEVEL 'NONE') \
+                 ENVELOPE DEBEZIUM"
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("not supported")
+        );
         assert!(
             parse("CREATE SINK s FROM v INTO KAFKA CONNECTION k (TOPIC 't') FORMAT JSON")
                 .unwrap_err()

@@ -34,7 +34,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use super::kafka::client_config;
-use super::sink::{Envelope, RowEncoder, SinkMessage, SinkState, TopicReader, partition_for};
+use super::sink::{
+    Envelope, RowEncoder, SinkEncoding, SinkMessage, SinkState, TopicReader, partition_for,
+};
 use crate::expr::GlobalId;
 use crate::repr::{Diff, Row, Timestamp};
 
@@ -139,8 +141,8 @@ pub struct SinkParams {
     pub replication_factor: Option<i32>,
     /// The connection's progress topic.
     pub progress_topic: String,
-    /// Encodes rows.
-    pub encoder: RowEncoder,
+    /// How rows are encoded.
+    pub encoding: SinkEncoding,
     /// The envelope.
     pub envelope: Envelope,
     /// Whether the broker supports transactions, if already known (checked
@@ -163,6 +165,7 @@ pub fn spawn(
 /// The sink's contents and how far its input has been applied: kept across
 /// sessions.
 struct Core {
+    encoder: RowEncoder,
     state: SinkState,
     /// The last timestamp applied to `state`.
     applied: Option<Timestamp>,
@@ -172,19 +175,31 @@ struct Core {
 /// How a session ended without an error.
 enum End {
     Cancelled,
+    /// The input failed (an error in the view) or a change could not be
+    /// encoded: the sink stops, as it cannot skip a change.
     InputFailed(String),
 }
 
 fn run(params: SinkParams, control: Arc<SinkControl>, input: Receiver<SinkInput>) {
     control.set_status("starting", None);
-    let mut core = Core {
-        state: SinkState::new(params.envelope, params.encoder.keyed()),
-        applied: None,
-        transactional: params.transactional,
-    };
+    let mut core: Option<Core> = None;
     let mut backoff = Duration::from_millis(100);
     while !control.cancelled() {
-        match session(&params, &control, &mut core, &input) {
+        // The encoder first (for Avro, the schemas are registered): a
+        // registry that cannot be reached stalls the sink like a broker.
+        let result = match core.as_mut() {
+            Some(core) => session(&params, &control, core, &input),
+            None => params.encoding.encoder(&params.topic).and_then(|encoder| {
+                let core = core.insert(Core {
+                    state: SinkState::new(params.envelope, encoder.keyed(), encoder.codec()),
+                    encoder,
+                    applied: None,
+                    transactional: params.transactional,
+                });
+                session(&params, &control, core, &input)
+            }),
+        };
+        match result {
             Ok(End::Cancelled) => return,
             Ok(End::InputFailed(e)) => {
                 control.set_status("failed", Some(e));
@@ -572,7 +587,9 @@ fn session(
     while core.applied.is_none() {
         match next_input(control, input)? {
             Some(SinkInput::Updates { ts, changes }) => {
-                apply(params, core, ts, &changes);
+                if let Err(e) = apply(core, ts, &changes) {
+                    return Ok(End::InputFailed(e));
+                }
             }
             Some(SinkInput::Failed(e)) => return Ok(End::InputFailed(e)),
             None => return Ok(End::Cancelled),
@@ -606,7 +623,7 @@ fn session(
         }
     };
     // Bring the topic from what it holds to the sink's contents.
-    let mut reader = TopicReader::new(params.envelope, params.encoder.keyed());
+    let mut reader = TopicReader::new(params.envelope, core.encoder.keyed(), core.encoder.codec());
     read_to_end(
         &params.options,
         &txn_id,
@@ -630,7 +647,10 @@ fn session(
         timestamp: core.applied,
         start_offsets: progress.start_offsets.clone(),
     };
-    let messages = core.state.resync(&topic);
+    let messages = match core.state.resync(&topic) {
+        Ok(m) => m,
+        Err(e) => return Ok(End::InputFailed(e)),
+    };
     let Some(ts) = core.applied else {
         return Ok(End::Cancelled);
     };
@@ -660,8 +680,10 @@ fn session(
             match item {
                 SinkInput::Updates { ts, changes } => {
                     changes_in_batch += changes.len();
-                    let messages = apply(params, core, ts, &changes);
-                    batch.push((ts, messages));
+                    match apply(core, ts, &changes) {
+                        Ok(messages) => batch.push((ts, messages)),
+                        Err(e) => return Ok(End::InputFailed(e)),
+                    }
                 }
                 SinkInput::Failed(e) => return Ok(End::InputFailed(e)),
             }
@@ -703,17 +725,17 @@ fn next_input(
     }
 }
 
-/// Applies one timestamp's changes to the sink's contents.
+/// Applies one timestamp's changes to the sink's contents. An error (a row
+/// the format cannot encode) stops the sink: it cannot skip a change.
 fn apply(
-    params: &SinkParams,
     core: &mut Core,
     ts: Timestamp,
     changes: &[(Row, Diff)],
-) -> Vec<SinkMessage> {
-    let encoded: Vec<(Vec<u8>, Vec<u8>, i64)> = changes
-        .iter()
-        .map(|(row, diff)| (params.encoder.key(row), params.encoder.value(row), *diff))
-        .collect();
+) -> Result<Vec<SinkMessage>, String> {
+    let encoded = core
+        .encoder
+        .encode(changes)
+        .map_err(|e| format!("encoding a change at timestamp {ts}: {e}"))?;
     core.applied = Some(ts);
     core.state.apply(&encoded)
 }

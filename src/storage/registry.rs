@@ -1,10 +1,11 @@
 //! A client for a Confluent Schema Registry's REST API: the few calls a
 //! source needs (the latest schema of a subject when the source is created,
 //! a schema by id for each new writer schema while reading, and a cheap
-//! request to validate a connection).
+//! request to validate a connection), and the one a sink needs (registering
+//! the schemas it generates).
 //!
-//! The client is blocking (ureq): it runs on a source's ingestion thread,
-//! and at `CREATE` time inside `spawn_blocking`.
+//! The client is blocking (ureq): it runs on a source's ingestion thread or
+//! a sink's thread, and at `CREATE` time inside `spawn_blocking`.
 
 use std::fmt;
 use std::time::Duration;
@@ -46,12 +47,18 @@ pub enum RegistryError {
     /// The registry answered with something that is not what its API
     /// documents (a body that is not the expected JSON).
     Invalid(String),
+    /// The registry refused a schema it was asked to register (HTTP 409,
+    /// incompatible with the subject's earlier versions, or 422, invalid): a
+    /// definite answer.
+    Rejected(String),
 }
 
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegistryError::NotFound(m) | RegistryError::Unavailable(m) => write!(f, "{m}"),
+            RegistryError::NotFound(m)
+            | RegistryError::Unavailable(m)
+            | RegistryError::Rejected(m) => write!(f, "{m}"),
             RegistryError::Invalid(m) => write!(f, "invalid schema registry response: {m}"),
         }
     }
@@ -115,17 +122,44 @@ impl RegistryClient {
 
     /// `GET path`, parsed as JSON.
     fn get(&self, path: &str) -> Result<serde_json::Value, RegistryError> {
+        self.call("GET", path, None)
+    }
+
+    /// `method path` (with `body`, JSON, for a `POST`), parsed as JSON.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<serde_json::Value, RegistryError> {
         let url = format!("{}{path}", self.config.url);
-        let mut request = self
-            .agent
-            .get(&url)
-            .header("Accept", "application/vnd.schemaregistry.v1+json");
-        if let Some((user, password)) = &self.config.auth {
+        let token = self.config.auth.as_ref().map(|(user, password)| {
             let token =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            request = request.header("Authorization", format!("Basic {token}"));
-        }
-        let mut response = request.call().map_err(|e| {
+            format!("Basic {token}")
+        });
+        const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+        let sent = match body {
+            None => {
+                let mut request = self.agent.get(&url).header("Accept", MEDIA_TYPE);
+                if let Some(t) = &token {
+                    request = request.header("Authorization", t);
+                }
+                request.call()
+            }
+            Some(body) => {
+                let mut request = self
+                    .agent
+                    .post(&url)
+                    .header("Accept", MEDIA_TYPE)
+                    .header("Content-Type", MEDIA_TYPE);
+                if let Some(t) = &token {
+                    request = request.header("Authorization", t);
+                }
+                request.send(body)
+            }
+        };
+        let mut response = sent.map_err(|e| {
             RegistryError::Unavailable(format!("cannot reach the schema registry at {url}: {e}"))
         })?;
         let status = response.status().as_u16();
@@ -144,13 +178,17 @@ impl RegistryClient {
         };
         match status {
             200..=299 => serde_json::from_str(&body)
-                .map_err(|e| RegistryError::Invalid(format!("GET {url}: {e}"))),
+                .map_err(|e| RegistryError::Invalid(format!("{method} {url}: {e}"))),
             404 => Err(RegistryError::NotFound(format!(
-                "schema registry: GET {url}: {}",
+                "schema registry: {method} {url}: {}",
+                message()
+            ))),
+            409 | 422 if method == "POST" => Err(RegistryError::Rejected(format!(
+                "schema registry: {method} {url}: HTTP {status}: {}",
                 message()
             ))),
             _ => Err(RegistryError::Unavailable(format!(
-                "schema registry: GET {url}: HTTP {status}: {}",
+                "schema registry: {method} {url}: HTTP {status}: {}",
                 message()
             ))),
         }
@@ -192,6 +230,26 @@ impl RegistryClient {
                 "the latest version of subject \"{subject}\" has no \"id\" and \"schema\""
             ))),
         }
+    }
+
+    /// Registers `schema` (Avro JSON) under `subject` and returns its global
+    /// id: `POST /subjects/{subject}/versions`. Registering a schema the
+    /// subject already has returns its existing id, so this is idempotent.
+    pub fn register(&self, subject: &str, schema: &str) -> Result<i32, RegistryError> {
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        let v = self.call(
+            "POST",
+            &format!("/subjects/{}/versions", encode_segment(subject)),
+            Some(&body),
+        )?;
+        v.get("id")
+            .and_then(|i| i.as_i64())
+            .and_then(|i| i32::try_from(i).ok())
+            .ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "registering a schema under subject \"{subject}\" returned {v}, without an \"id\""
+                ))
+            })
     }
 }
 

@@ -1,19 +1,25 @@
-//! What a Kafka sink writes, independent of Kafka: the JSON encoding of rows
-//! (Materialize's), the envelopes, and [`SinkState`], the sink's contents
-//! in encoded form, which turns a timestamp's changes into messages and
-//! brings a topic read back from Kafka up to date.
+//! What a Kafka sink writes, independent of Kafka: the encoding of rows
+//! (Materialize's JSON here, its Avro in [`crate::storage::avro_sink`]),
+//! the envelopes, and [`SinkState`], the sink's contents in encoded form,
+//! which turns a timestamp's changes into messages and brings a topic read
+//! back from Kafka up to date.
 //!
 //! Everything here works on encoded bytes, so what the sink computes from
 //! the view and what it reads back from its topic compare directly: the
-//! encoding is deterministic (columns in order, `serde_json` keeps number
-//! text and object order), and re-serialising a parsed message gives the
-//! bytes that were sent.
+//! encodings are deterministic (JSON: columns in order, `serde_json` keeps
+//! number text and object order; Avro: a datum has one binary form), and
+//! re-serialising a parsed message gives the bytes that were sent. A
+//! [`MessageCodec`] turns the encodings [`SinkState`] keeps into messages
+//! (the identity for JSON; for Avro the Confluent framing and the Debezium
+//! envelope record) and back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::repr::{Datum, RelationDesc, Row, strconv};
+use super::avro_sink::{AvroEncoder, AvroSinkSpec, DebeziumRows};
+use crate::repr::{Datum, Diff, RelationDesc, Row, strconv};
 
 /// The envelope of a sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,26 +60,129 @@ pub fn datum_json(datum: &Datum) -> Value {
     }
 }
 
+/// One change in encoded form: `(key, row, diff)`.
+pub type EncodedChange = (Vec<u8>, Vec<u8>, i64);
+
+/// How messages are made from the encodings a [`SinkState`] keeps (rows and
+/// keys) and taken apart again when a topic is read back.
+#[derive(Debug, Clone, Default)]
+pub enum MessageCodec {
+    /// JSON: a key is the message key, a row the upsert value, and a
+    /// Debezium value is `{"before": row | null, "after": row | null}`.
+    #[default]
+    Json,
+    /// Avro datums in the Confluent wire format.
+    Avro(Arc<AvroEncoder>),
+}
+
+impl MessageCodec {
+    /// The message key for the key encoding `key`.
+    fn key_message(&self, key: &[u8]) -> Vec<u8> {
+        match self {
+            MessageCodec::Json => key.to_vec(),
+            MessageCodec::Avro(a) => a.key_message(key),
+        }
+    }
+
+    /// The key encoding of a message key.
+    fn key_of(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            MessageCodec::Json => Ok(message.to_vec()),
+            MessageCodec::Avro(a) => a.key_datum(message),
+        }
+    }
+
+    /// The upsert message value for the row encoding `row`.
+    fn upsert_message(&self, row: &[u8]) -> Vec<u8> {
+        match self {
+            MessageCodec::Json => row.to_vec(),
+            MessageCodec::Avro(a) => a.upsert_message(row),
+        }
+    }
+
+    /// The row encoding of an upsert message value.
+    fn upsert_row(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            MessageCodec::Json => Ok(message.to_vec()),
+            MessageCodec::Avro(a) => a.upsert_row(message),
+        }
+    }
+
+    /// The Debezium message value for the row encodings `before` and
+    /// `after`.
+    fn debezium_message(
+        &self,
+        before: Option<&[u8]>,
+        after: Option<&[u8]>,
+    ) -> Result<Vec<u8>, String> {
+        match self {
+            MessageCodec::Json => {
+                let mut out = Vec::with_capacity(32);
+                out.extend_from_slice(b"{\"before\":");
+                out.extend_from_slice(before.unwrap_or(b"null"));
+                out.extend_from_slice(b",\"after\":");
+                out.extend_from_slice(after.unwrap_or(b"null"));
+                out.push(b'}');
+                Ok(out)
+            }
+            MessageCodec::Avro(a) => a.debezium_message(before, after),
+        }
+    }
+
+    /// The row encodings `before` and `after` of a Debezium message value.
+    fn debezium_rows(&self, message: &[u8]) -> Result<DebeziumRows, String> {
+        match self {
+            MessageCodec::Json => {
+                let parsed: Value = serde_json::from_slice(message)
+                    .map_err(|e| format!("a message that is not JSON: {e}"))?;
+                let side = |field: &str| match parsed.get(field) {
+                    Some(Value::Null) => Ok(None),
+                    Some(row) => Ok(Some(row.to_string().into_bytes())),
+                    None => Err(format!("a Debezium message without \"{field}\"")),
+                };
+                Ok((side("before")?, side("after")?))
+            }
+            MessageCodec::Avro(a) => a.debezium_rows(message),
+        }
+    }
+}
+
 /// Encodes rows of one relation: the value (every column) and the key (the
-/// key columns), each a JSON object with the column names in order.
+/// key columns): JSON objects with the column names in order, or Avro
+/// records.
 #[derive(Debug, Clone)]
 pub struct RowEncoder {
     names: Vec<String>,
     key: Option<Vec<usize>>,
+    codec: MessageCodec,
 }
 
 impl RowEncoder {
-    /// An encoder for rows of `desc`, keyed by the columns `key`.
+    /// A JSON encoder for rows of `desc`, keyed by the columns `key`.
     pub fn new(desc: &RelationDesc, key: Option<Vec<usize>>) -> RowEncoder {
         RowEncoder {
             names: desc.columns.iter().map(|c| c.name.clone()).collect(),
             key,
+            codec: MessageCodec::Json,
+        }
+    }
+
+    /// An Avro encoder for rows of `desc`, keyed by the columns `key`.
+    pub fn avro(desc: &RelationDesc, key: Option<Vec<usize>>, avro: AvroEncoder) -> RowEncoder {
+        RowEncoder {
+            codec: MessageCodec::Avro(Arc::new(avro)),
+            ..RowEncoder::new(desc, key)
         }
     }
 
     /// Whether messages have a key.
     pub fn keyed(&self) -> bool {
         self.key.is_some()
+    }
+
+    /// How messages are made from this encoder's encodings.
+    pub fn codec(&self) -> MessageCodec {
+        self.codec.clone()
     }
 
     fn object(&self, row: &Row, columns: impl Iterator<Item = usize>) -> Vec<u8> {
@@ -85,16 +194,55 @@ impl RowEncoder {
         Value::Object(map).to_string().into_bytes()
     }
 
-    /// The value: every column.
-    pub fn value(&self, row: &Row) -> Vec<u8> {
-        self.object(row, 0..self.names.len())
+    /// Encodes changes: `(key, row, diff)`, the key empty without `KEY`. An
+    /// error for a row that cannot be encoded (an Avro column holding a
+    /// value its type does not allow).
+    pub fn encode(&self, changes: &[(Row, Diff)]) -> Result<Vec<EncodedChange>, String> {
+        let (keys, rows) = match &self.codec {
+            MessageCodec::Json => {
+                let rows = changes
+                    .iter()
+                    .map(|(row, _)| self.object(row, 0..self.names.len()))
+                    .collect::<Vec<_>>();
+                let keys = changes
+                    .iter()
+                    .map(|(row, _)| match &self.key {
+                        Some(k) => self.object(row, k.iter().copied()),
+                        None => Vec::new(),
+                    })
+                    .collect::<Vec<_>>();
+                (keys, rows)
+            }
+            MessageCodec::Avro(a) => (
+                a.keys(changes.iter().map(|(r, _)| r))?,
+                a.rows(changes.iter().map(|(r, _)| r))?,
+            ),
+        };
+        Ok(keys
+            .into_iter()
+            .zip(rows)
+            .zip(changes)
+            .map(|((k, v), (_, d))| (k, v, *d))
+            .collect())
     }
+}
 
-    /// The key (empty without `KEY`).
-    pub fn key(&self, row: &Row) -> Vec<u8> {
-        match &self.key {
-            Some(k) => self.object(row, k.iter().copied()),
-            None => Vec::new(),
+/// How a sink encodes rows.
+#[derive(Debug, Clone)]
+pub enum SinkEncoding {
+    /// JSON.
+    Json(RowEncoder),
+    /// Avro, with schemas the thread registers before it writes, unless
+    /// their ids are known.
+    Avro(Box<AvroSinkSpec>),
+}
+
+impl SinkEncoding {
+    /// The row encoder (for Avro, once the schemas are registered).
+    pub fn encoder(&self, topic: &str) -> Result<RowEncoder, String> {
+        match self {
+            SinkEncoding::Json(e) => Ok(e.clone()),
+            SinkEncoding::Avro(spec) => spec.encoder(topic),
         }
     }
 }
@@ -126,6 +274,7 @@ pub type Groups = BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, i64>>;
 pub struct SinkState {
     envelope: Envelope,
     keyed: bool,
+    codec: MessageCodec,
     groups: Groups,
 }
 
@@ -148,22 +297,13 @@ fn upsert_value(group: Option<&BTreeMap<Vec<u8>, i64>>) -> Option<&Vec<u8>> {
     group?.iter().rev().find(|(_, n)| **n > 0).map(|(v, _)| v)
 }
 
-fn debezium_value(before: Option<&[u8]>, after: Option<&[u8]>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32);
-    out.extend_from_slice(b"{\"before\":");
-    out.extend_from_slice(before.unwrap_or(b"null"));
-    out.extend_from_slice(b",\"after\":");
-    out.extend_from_slice(after.unwrap_or(b"null"));
-    out.push(b'}');
-    out
-}
-
 impl SinkState {
-    /// An empty sink.
-    pub fn new(envelope: Envelope, keyed: bool) -> SinkState {
+    /// An empty sink whose messages `codec` makes.
+    pub fn new(envelope: Envelope, keyed: bool, codec: MessageCodec) -> SinkState {
         SinkState {
             envelope,
             keyed,
+            codec,
             groups: Groups::new(),
         }
     }
@@ -180,16 +320,16 @@ impl SinkState {
         from: Option<&BTreeMap<Vec<u8>, i64>>,
         to: Option<&BTreeMap<Vec<u8>, i64>>,
         out: &mut Vec<SinkMessage>,
-    ) {
-        let message_key = self.keyed.then(|| key.to_vec());
+    ) -> Result<(), String> {
+        let message_key = self.keyed.then(|| self.codec.key_message(key));
         match self.envelope {
             Envelope::Upsert => {
                 let (old, new) = (upsert_value(from), upsert_value(to));
                 if old != new {
                     out.push(SinkMessage {
+                        partition_by: message_key.clone().unwrap_or_default(),
                         key: message_key,
-                        value: new.cloned(),
-                        partition_by: key.to_vec(),
+                        value: new.map(|v| self.codec.upsert_message(v)),
                     });
                 }
             }
@@ -213,34 +353,38 @@ impl SinkState {
                 } else {
                     0
                 };
-                let message = |before: Option<&Vec<u8>>, after: Option<&Vec<u8>>| SinkMessage {
-                    key: message_key.clone(),
-                    value: Some(debezium_value(
-                        before.map(|b| b.as_slice()),
-                        after.map(|a| a.as_slice()),
-                    )),
-                    partition_by: if self.keyed {
-                        key.to_vec()
-                    } else {
-                        before.or(after).cloned().unwrap_or_default()
-                    },
+                let message = |before: Option<&Vec<u8>>, after: Option<&Vec<u8>>| {
+                    Ok::<_, String>(SinkMessage {
+                        key: message_key.clone(),
+                        value: Some(self.codec.debezium_message(
+                            before.map(|b| b.as_slice()),
+                            after.map(|a| a.as_slice()),
+                        )?),
+                        partition_by: match &message_key {
+                            Some(k) => k.clone(),
+                            None => before.or(after).cloned().unwrap_or_default(),
+                        },
+                    })
                 };
                 for i in 0..paired {
-                    out.push(message(Some(deleted[i]), Some(inserted[i])));
+                    out.push(message(Some(deleted[i]), Some(inserted[i]))?);
                 }
                 for d in &deleted[paired..] {
-                    out.push(message(Some(d), None));
+                    out.push(message(Some(d), None)?);
                 }
                 for i in &inserted[paired..] {
-                    out.push(message(None, Some(i)));
+                    out.push(message(None, Some(i))?);
                 }
             }
         }
+        Ok(())
     }
 
     /// Applies one timestamp's changes, `(key, value, diff)` encoded, and
-    /// returns the messages that describe them.
-    pub fn apply(&mut self, changes: &[(Vec<u8>, Vec<u8>, i64)]) -> Vec<SinkMessage> {
+    /// returns the messages that describe them. An error (a row encoding
+    /// the codec cannot read, which is a bug) leaves the state part-applied:
+    /// the sink stops.
+    pub fn apply(&mut self, changes: &[EncodedChange]) -> Result<Vec<SinkMessage>, String> {
         // The changes per key, consolidated.
         let mut delta = Groups::new();
         for (k, v, d) in changes {
@@ -255,7 +399,7 @@ impl SinkState {
                         add(&mut self.groups, key, v, *d);
                     }
                     let after = self.groups.get(key).cloned();
-                    self.group_messages(key, before.as_ref(), after.as_ref(), &mut out);
+                    self.group_messages(key, before.as_ref(), after.as_ref(), &mut out)?;
                 }
                 Envelope::Debezium => {
                     // Consolidated, a row is only deleted or only inserted:
@@ -270,27 +414,27 @@ impl SinkState {
                         .filter(|(_, d)| **d > 0)
                         .map(|(v, d)| (v.clone(), *d))
                         .collect();
-                    self.group_messages(key, Some(&removed), Some(&added), &mut out);
+                    self.group_messages(key, Some(&removed), Some(&added), &mut out)?;
                     for (v, d) in rows {
                         add(&mut self.groups, key, v, *d);
                     }
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// The messages that bring a topic whose messages add up to `topic`
     /// (see [`TopicReader`]) to this state.
-    pub fn resync(&self, topic: &Groups) -> Vec<SinkMessage> {
+    pub fn resync(&self, topic: &Groups) -> Result<Vec<SinkMessage>, String> {
         let mut out = Vec::new();
         let mut keys: Vec<&Vec<u8>> = topic.keys().chain(self.groups.keys()).collect();
         keys.sort();
         keys.dedup();
         for key in keys {
-            self.group_messages(key, topic.get(key), self.groups.get(key), &mut out);
+            self.group_messages(key, topic.get(key), self.groups.get(key), &mut out)?;
         }
-        out
+        Ok(out)
     }
 }
 
@@ -300,16 +444,18 @@ impl SinkState {
 pub struct TopicReader {
     envelope: Envelope,
     keyed: bool,
+    codec: MessageCodec,
     /// The contents so far.
     pub groups: Groups,
 }
 
 impl TopicReader {
-    /// An empty topic.
-    pub fn new(envelope: Envelope, keyed: bool) -> TopicReader {
+    /// An empty topic whose messages `codec` takes apart.
+    pub fn new(envelope: Envelope, keyed: bool, codec: MessageCodec) -> TopicReader {
         TopicReader {
             envelope,
             keyed,
+            codec,
             groups: Groups::new(),
         }
     }
@@ -318,29 +464,26 @@ impl TopicReader {
     /// written.
     pub fn apply(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), String> {
         let group: Vec<u8> = if self.keyed {
-            key.ok_or("a message without a key")?.to_vec()
+            self.codec.key_of(key.ok_or("a message without a key")?)?
         } else {
             Vec::new()
         };
         match self.envelope {
             Envelope::Upsert => {
+                let row = value.map(|v| self.codec.upsert_row(v)).transpose()?;
                 self.groups.remove(&group);
-                if let Some(v) = value {
-                    self.groups.entry(group).or_default().insert(v.to_vec(), 1);
+                if let Some(row) = row {
+                    self.groups.entry(group).or_default().insert(row, 1);
                 }
             }
             Envelope::Debezium => {
                 let value = value.ok_or("a Debezium message without a value")?;
-                let parsed: Value = serde_json::from_slice(value)
-                    .map_err(|e| format!("a message that is not JSON: {e}"))?;
-                for (field, diff) in [("before", -1), ("after", 1)] {
-                    match parsed.get(field) {
-                        Some(Value::Null) => {}
-                        Some(row) => {
-                            add(&mut self.groups, &group, row.to_string().as_bytes(), diff)
-                        }
-                        None => return Err(format!("a Debezium message without \"{field}\"")),
-                    }
+                let (before, after) = self.codec.debezium_rows(value)?;
+                if let Some(row) = before {
+                    add(&mut self.groups, &group, &row, -1);
+                }
+                if let Some(row) = after {
+                    add(&mut self.groups, &group, &row, 1);
                 }
             }
         }
@@ -438,14 +581,13 @@ mod tests {
             Datum::Null,
         ]);
         let enc = RowEncoder::new(&d, Some(vec![5, 0]));
+        let (key, value, diff) = enc.encode(&[(row, 1)]).unwrap().remove(0);
+        assert_eq!(diff, 1);
         assert_eq!(
-            String::from_utf8(enc.value(&row)).unwrap(),
+            String::from_utf8(value).unwrap(),
             r#"{"i":-7,"f":1.5,"n":"12.50","ts":"1700000000123","j":{"a":[1,2.50]},"t":"q\"t","b":true,"z":null}"#
         );
-        assert_eq!(
-            String::from_utf8(enc.key(&row)).unwrap(),
-            r#"{"t":"q\"t","i":-7}"#
-        );
+        assert_eq!(String::from_utf8(key).unwrap(), r#"{"t":"q\"t","i":-7}"#);
         assert_eq!(
             datum_json(&Datum::f64(f64::NAN)),
             Value::String("NaN".into())
@@ -465,14 +607,18 @@ mod tests {
 
     #[test]
     fn upsert_emits_new_values_and_tombstones() {
-        let mut s = SinkState::new(Envelope::Upsert, true);
-        let m = s.apply(&[change("1", "a", 1), change("2", "b", 1)]);
+        let mut s = SinkState::new(Envelope::Upsert, true, MessageCodec::Json);
+        let m = s
+            .apply(&[change("1", "a", 1), change("2", "b", 1)])
+            .unwrap();
         assert_eq!(m.len(), 2);
-        let m = s.apply(&[
-            change("1", "a", -1),
-            change("1", "c", 1),
-            change("2", "b", -1),
-        ]);
+        let m = s
+            .apply(&[
+                change("1", "a", -1),
+                change("1", "c", 1),
+                change("2", "b", -1),
+            ])
+            .unwrap();
         let m: Vec<_> = m.iter().map(text).collect();
         assert_eq!(
             m,
@@ -484,65 +630,123 @@ mod tests {
         // An unchanged value emits nothing.
         assert!(
             s.apply(&[change("1", "c", -1), change("1", "c", 1)])
+                .unwrap()
                 .is_empty()
         );
     }
 
+    /// The encoder of rows `(k integer, v bigint, t text NULL)`, keyed by
+    /// `k` if `keyed`: JSON, or Avro with made-up schema ids.
+    fn encoder(keyed: bool, envelope: Envelope, avro: bool) -> RowEncoder {
+        use crate::repr::{ColumnDesc, ScalarType};
+        use crate::storage::avro_sink::{SchemaIds, sink_schemas};
+        let column = |name: &str, typ, nullable| ColumnDesc {
+            name: name.into(),
+            typ,
+            nullable,
+        };
+        let desc = RelationDesc {
+            columns: vec![
+                column("k", ScalarType::Int32, false),
+                column("v", ScalarType::Int64, false),
+                column("t", ScalarType::Text, true),
+            ],
+        };
+        let key = keyed.then(|| vec![0]);
+        if !avro {
+            return RowEncoder::new(&desc, key);
+        }
+        let schemas = sink_schemas(
+            &desc,
+            key.as_deref(),
+            envelope == Envelope::Debezium,
+            None,
+            None,
+        )
+        .unwrap();
+        let ids = SchemaIds {
+            key: keyed.then_some(7),
+            value: 8,
+        };
+        RowEncoder::avro(&desc, key, AvroEncoder::new(schemas, ids).unwrap())
+    }
+
     /// Replaying a topic's messages through a [`TopicReader`] gives the
-    /// state that wrote them, and `resync` from any topic state reaches it.
+    /// state that wrote them, and `resync` from any topic state reaches it,
+    /// in JSON and in Avro.
     #[test]
     fn messages_replay_to_the_state_and_resync_converges() {
-        for (envelope, keyed) in [
-            (Envelope::Upsert, true),
-            (Envelope::Debezium, true),
-            (Envelope::Debezium, false),
-        ] {
-            let mut s = SinkState::new(envelope, keyed);
-            let mut reader = TopicReader::new(envelope, keyed);
-            let mut stale = None;
-            let rows = |i: i64| format!(r#"{{"k":{},"v":{}}}"#, i % 5, i);
-            for step in 0..40i64 {
-                let mut changes = vec![(format!(r#"{{"k":{}}}"#, step % 5), rows(step), 1)];
-                if step >= 5 {
-                    changes.push((format!(r#"{{"k":{}}}"#, (step - 5) % 5), rows(step - 5), -1));
+        for avro in [false, true] {
+            for (envelope, keyed) in [
+                (Envelope::Upsert, true),
+                (Envelope::Debezium, true),
+                (Envelope::Debezium, false),
+            ] {
+                let what = format!("{envelope:?} keyed {keyed} avro {avro}");
+                let enc = encoder(keyed, envelope, avro);
+                let mut s = SinkState::new(envelope, keyed, enc.codec());
+                let mut reader = TopicReader::new(envelope, keyed, enc.codec());
+                let mut stale = None;
+                let row = |i: i64| {
+                    let t = if i % 3 == 0 {
+                        Datum::Null
+                    } else {
+                        Datum::String(format!("t{i}"))
+                    };
+                    Row::new(vec![Datum::Int32((i % 5) as i32), Datum::Int64(i), t])
+                };
+                for step in 0..40i64 {
+                    let mut changes = vec![(row(step), 1)];
+                    if step >= 5 {
+                        changes.push((row(step - 5), -1));
+                    }
+                    let encoded = enc.encode(&changes).unwrap();
+                    for m in s.apply(&encoded).unwrap() {
+                        if avro && let Some(v) = &m.value {
+                            assert_eq!(v[..1], [0], "{what}: the magic byte");
+                        }
+                        reader.apply(m.key.as_deref(), m.value.as_deref()).unwrap();
+                    }
+                    assert_eq!(&reader.groups, s.groups(), "{what} step {step}");
+                    if step == 20 {
+                        stale = Some(reader.groups.clone());
+                    }
                 }
-                let encoded: Vec<_> = changes
-                    .iter()
-                    .map(|(k, v, d)| {
-                        let k = if keyed {
-                            k.as_bytes().to_vec()
-                        } else {
-                            Vec::new()
-                        };
-                        (k, v.as_bytes().to_vec(), *d)
-                    })
-                    .collect();
-                for m in s.apply(&encoded) {
-                    reader.apply(m.key.as_deref(), m.value.as_deref()).unwrap();
+                // A topic left behind at step 20 catches up with one resync.
+                let stale = stale.unwrap();
+                let mut behind = TopicReader::new(envelope, keyed, enc.codec());
+                behind.groups = stale.clone();
+                for m in s.resync(&stale).unwrap() {
+                    behind.apply(m.key.as_deref(), m.value.as_deref()).unwrap();
                 }
-                assert_eq!(&reader.groups, s.groups(), "{envelope:?} step {step}");
-                if step == 20 {
-                    stale = Some(reader.groups.clone());
+                assert_eq!(&behind.groups, s.groups(), "{what} resync");
+                assert!(s.resync(s.groups()).unwrap().is_empty());
+                // A message this sink could not have written is refused.
+                let alien = if avro {
+                    b"{}".to_vec()
+                } else {
+                    b"nope".to_vec()
+                };
+                let alien_key = keyed.then_some(alien.as_slice());
+                if avro || envelope == Envelope::Debezium {
+                    assert!(
+                        reader
+                            .apply(alien_key.or(Some(b"k")), Some(&alien))
+                            .is_err(),
+                        "{what}"
+                    );
                 }
             }
-            // A topic left behind at step 20 catches up with one resync.
-            let stale = stale.unwrap();
-            let mut behind = TopicReader::new(envelope, keyed);
-            behind.groups = stale.clone();
-            for m in s.resync(&stale) {
-                behind.apply(m.key.as_deref(), m.value.as_deref()).unwrap();
-            }
-            assert_eq!(&behind.groups, s.groups(), "{envelope:?} resync");
-            assert!(s.resync(s.groups()).is_empty());
         }
     }
 
     #[test]
     fn debezium_pairs_updates_by_key() {
-        let mut s = SinkState::new(Envelope::Debezium, true);
-        s.apply(&[change("k", "1", 1)]);
+        let mut s = SinkState::new(Envelope::Debezium, true, MessageCodec::Json);
+        s.apply(&[change("k", "1", 1)]).unwrap();
         let m: Vec<_> = s
             .apply(&[change("k", "1", -1), change("k", "2", 1)])
+            .unwrap()
             .iter()
             .map(text)
             .collect();

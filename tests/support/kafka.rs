@@ -1,4 +1,5 @@
-//! A tansu Kafka broker per test (or benchmark), and producing records to it.
+//! A tansu Kafka broker per test (or benchmark), producing records to it, and reading a
+//! sink's topic back ([`read_topic`]).
 //!
 //! The broker binary is found through `FRESHET_TANSU`, then
 //! `~/.cache/freshet-tools/bin/tansu` (where `scripts/test` installs it), then `PATH`.
@@ -149,4 +150,92 @@ pub async fn produce(producer: &FutureProducer, topic: &str, records: &[Record<'
             .await
             .unwrap_or_else(|(e, _)| panic!("producing to {topic}: {e}"));
     }
+}
+
+/// One message read back from a sink's topic.
+#[derive(Debug, Clone)]
+pub struct TopicMessage {
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    /// The `freshet-timestamp` header.
+    pub ts: u64,
+}
+
+/// Reads every committed message of `topic` (all partitions, from the start to the current
+/// end), in offset order per partition.
+pub fn read_topic(bootstrap: &str, topic: &str) -> Result<Vec<TopicMessage>, String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "freshet-test-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} has no partitions"));
+    }
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut remaining = std::collections::BTreeSet::new();
+    for p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *p, Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        // tansu 0.6 reports a high watermark inside the last batch: read to the end of
+        // file, as librdkafka reports it.
+        if high > 0 {
+            tpl.add_partition_offset(topic, *p, rdkafka::Offset::Offset(low))
+                .map_err(|e| e.to_string())?;
+            remaining.insert(*p);
+        }
+    }
+    let mut out = Vec::new();
+    if remaining.is_empty() {
+        return Ok(out);
+    }
+    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !remaining.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("reading {topic}: timed out; {} read", out.len()));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                remaining.remove(&p);
+            }
+            Some(Err(e)) => return Err(e.to_string()),
+            Some(Ok(m)) => {
+                let ts = m
+                    .headers()
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|h| h.key == "freshet-timestamp")
+                            .and_then(|h| h.value)
+                            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                    })
+                    .expect("a freshet-timestamp header");
+                out.push(TopicMessage {
+                    partition: m.partition(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    ts,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
