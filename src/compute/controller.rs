@@ -1,4 +1,6 @@
 //! [`ComputeController`]: the coordinator's handle on the timely workers.
+//! It sends every command to every worker in one order; a write's data goes
+//! to the one worker it is addressed to, the others get its timestamp.
 
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -71,19 +73,23 @@ impl ComputeController {
 
     /// Sends `command` to every worker, in order, and wakes them.
     pub fn send(&self, command: Command) {
-        // Only worker 0 applies a write's updates: the others get the
-        // timestamp alone, not a copy of the data.
-        let others = match &command {
-            Command::Write { ts, .. } => Command::Write {
-                updates: Vec::new(),
-                errors: Vec::new(),
-                ts: *ts,
-            },
-            other => other.clone(),
+        // Only the addressed worker applies a write's updates: the others
+        // get the timestamp alone, not a copy of the data.
+        let (target, others) = match &command {
+            Command::Write { ts, worker, .. } => (
+                worker % self.workers,
+                Command::Write {
+                    updates: Vec::new(),
+                    errors: Vec::new(),
+                    ts: *ts,
+                    worker: *worker,
+                },
+            ),
+            other => (0, other.clone()),
         };
         let mut command = Some(command);
-        for (i, s) in self.senders.iter().enumerate().rev() {
-            let c = if i == 0 {
+        for (i, s) in self.senders.iter().enumerate() {
+            let c = if i == target {
                 command.take()
             } else {
                 Some(others.clone())

@@ -45,14 +45,19 @@ pub enum Command {
     },
     /// Apply updates at `ts`, then advance every input to `ts + 1`.
     Write {
-        /// The updates (applied by worker 0 only; the controller sends the
-        /// other workers an empty list).
+        /// The updates (applied by worker `worker` only; the controller
+        /// sends the other workers an empty list, and the timestamp).
         updates: Vec<(GlobalId, Row, Diff)>,
         /// Errors to add to (or remove from) inputs' error collections
         /// (a source's undecodable records).
         errors: Vec<(GlobalId, EvalError, Diff)>,
         /// The timestamp.
         ts: Timestamp,
+        /// The worker that applies the updates (modulo the number of
+        /// workers): a Kafka source's reader `i` feeds worker `i`, other
+        /// writes use worker 0. Arrangements exchange rows by key, so
+        /// which worker feeds an input changes only where the work is done.
+        worker: usize,
     },
     /// Render a dataflow and arrange its output as `id`.
     CreateDataflow {
@@ -196,6 +201,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                     updates,
                     errors,
                     ts,
+                    worker: _,
                 } => {
                     for input in inputs.values_mut() {
                         input.advance_to(ts.max(now));

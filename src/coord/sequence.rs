@@ -801,6 +801,7 @@ impl Coordinator {
                 updates: row_updates,
                 errors: Vec::new(),
                 ts,
+                worker: 0,
             });
         }
         Ok(ExecuteResponse::Command {
@@ -874,9 +875,9 @@ impl Coordinator {
                                 .control
                                 .status
                                 .lock()
-                                .map(|s| match &s.error {
-                                    Some(e) => format!("{}: {e}", s.status),
-                                    None => s.status.to_string(),
+                                .map(|s| match s.error() {
+                                    Some(e) => format!("{}: {e}", s.status()),
+                                    None => s.status().to_string(),
                                 })
                                 .unwrap_or_default();
                             ("kafka", status)

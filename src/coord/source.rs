@@ -1,6 +1,7 @@
 //! Secrets, connections and Kafka sources: their `CREATE` statements, and
-//! the glue between a source's ingestion thread and the rest of the
-//! coordinator (durable commit, then a write at a fresh timestamp).
+//! the glue between a source's readers and the rest of the coordinator:
+//! each batch is committed durably, then written at a fresh timestamp to
+//! the timely worker of the reader that read it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,11 +28,11 @@ use super::ddl::item_name;
 use super::sequence::ExecuteResponse;
 use super::{AdapterError, CoordState, Coordinator};
 
-/// A Kafka source and its ingestion thread.
+/// A Kafka source and its readers (one thread per timely worker).
 pub struct KafkaSource {
     /// Its definition.
     pub statement: CreateKafkaSourceStatement,
-    /// Stops the thread and reports its status.
+    /// Stops the readers and reports their status.
     pub control: Arc<IngestControl>,
 }
 
@@ -441,7 +442,7 @@ impl Coordinator {
     }
 
     /// `CREATE SOURCE ... FROM KAFKA`. At start-up (`replay_id` set) the
-    /// thread is started by [`Coordinator::start_kafka_source`] once the
+    /// readers are started by [`Coordinator::start_kafka_source`] once the
     /// source's stored contents are loaded.
     pub(crate) fn create_kafka_source(
         self: &Arc<Self>,
@@ -490,8 +491,8 @@ impl Coordinator {
         Ok(ExecuteResponse::command("CREATE SOURCE"))
     }
 
-    /// Starts the ingestion thread of Kafka source `id`, resuming at the
-    /// given offsets.
+    /// Starts the readers of Kafka source `id` (one per timely worker),
+    /// resuming at the given offsets.
     pub(crate) fn start_kafka_source(
         self: &Arc<Self>,
         state: &mut CoordState,
@@ -527,6 +528,7 @@ impl Coordinator {
             start_timestamp: stmt.start_timestamp,
             resume,
             decoder,
+            readers: self.compute.workers(),
         };
         let coord = self.clone();
         let store = state.store.clone();
@@ -537,7 +539,14 @@ impl Coordinator {
             status.upsert_keys = keys as i64;
             status.upsert_bytes = bytes as i64;
         }
-        kafka::spawn(params, control, move |batch: IngestBatch| {
+        let deliver = move |reader: usize, batch: IngestBatch| -> kafka::DeliverResult {
+            // From commit to timestamp, one batch of the source at a time
+            // (see `IngestControl::order_lock`). The drop of the source
+            // takes the commit lock, not this one, while holding the
+            // coordinator's: no lock cycle.
+            let Ok(_order) = deliver_control.order_lock.lock() else {
+                return Ok(false);
+            };
             let outcome = {
                 let Ok(_guard) = deliver_control.commit_lock.lock() else {
                     return Ok(false);
@@ -558,24 +567,28 @@ impl Coordinator {
             } else {
                 let (updates, errors) = split_changes(id, outcome.changes);
                 let ts = state.oracle.write_ts();
+                // The reader's rows go to its own worker.
                 coord.compute.send(Command::Write {
                     updates,
                     errors,
                     ts,
+                    worker: reader,
                 });
                 ts
             };
+            drop(state);
             if let Ok(mut status) = deliver_control.status.lock() {
-                status.last_ingest_ts = ts;
+                status.last_ingest_ts = status.last_ingest_ts.max(ts);
                 status.upsert_keys += outcome.keys_delta;
                 status.upsert_bytes += outcome.bytes_delta;
             }
             Ok(true)
-        });
+        };
+        kafka::spawn(params, control, Arc::new(deliver));
         Ok(())
     }
 
-    /// Stops the threads of the Kafka sources among `ids`: after this, none
+    /// Stops the readers of the Kafka sources among `ids`: after this, none
     /// of them commits another batch.
     pub(crate) fn stop_kafka_sources(state: &mut CoordState, ids: &[GlobalId]) {
         for id in ids {
@@ -584,7 +597,7 @@ impl Coordinator {
                 // Wait for a batch being committed to finish.
                 drop(source.control.commit_lock.lock());
                 if let Ok(mut s) = source.control.status.lock() {
-                    s.status = "dropped";
+                    s.dropped = true;
                 }
             }
             state.connections.remove(id);

@@ -1,6 +1,7 @@
 //! Storage: the durable store ([`durable`]) that holds the catalog, table
-//! contents and source offsets, Kafka sources ([`kafka`] reads, [`decode`]
-//! turns records into rows, [`avro`] and [`registry`] handle Avro through a
+//! contents and source offsets, Kafka sources ([`kafka`] spreads a source's
+//! partitions over readers, [`kafka_reader`] reads them, [`decode`] turns
+//! records into rows, [`avro`] and [`registry`] handle Avro through a
 //! Confluent Schema Registry), Kafka sinks ([`sink`]: encoding and state;
 //! [`kafka_sink`]: the producer thread), and the built-in load generators
 //! ([`loadgen`]).
@@ -9,6 +10,7 @@ pub mod avro;
 pub mod decode;
 pub mod durable;
 pub mod kafka;
+pub mod kafka_reader;
 pub mod kafka_sink;
 pub mod loadgen;
 pub mod registry;
