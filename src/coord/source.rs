@@ -17,16 +17,22 @@ use crate::repr::{RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::source::{
     ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement, CreateSecretStatement,
-    Format, OptionValue,
+    Envelope, Format, OptionValue,
 };
 use crate::storage::decode::{self, DefinitionError, SourceDecoder};
 use crate::storage::durable::{IngestBatch, SourceValue};
-use crate::storage::kafka::{self, IngestControl, IngestParams};
+use crate::storage::kafka::{self, IngestControl, IngestParams, TransactionTopic};
+use crate::storage::kafka_txn::Grouping;
 use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError, SchemaLookup};
 
 use super::ddl::item_name;
 use super::sequence::ExecuteResponse;
 use super::{AdapterError, CoordState, Coordinator};
+
+/// How long a Debezium source holds back a partition's trailing run of
+/// events of one transaction once no more records arrive (without
+/// `TRANSACTION METADATA`, a run's end is only known from what follows it).
+const RUN_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A Kafka source and its readers (one thread per timely worker).
 pub struct KafkaSource {
@@ -207,6 +213,53 @@ impl CoordState {
             }
         }
         Ok(out)
+    }
+
+    /// `TRANSACTION METADATA`: the transaction source's id and its topic,
+    /// checked (a JSON Kafka source on the same connection, for a JSON
+    /// Debezium source).
+    fn transaction_topic(
+        &self,
+        stmt: &CreateKafkaSourceStatement,
+    ) -> Result<Option<(GlobalId, TransactionTopic)>, AdapterError> {
+        let Some(metadata) = &stmt.transaction_metadata else {
+            return Ok(None);
+        };
+        if stmt.value_format != Format::Json {
+            return Err(PlanError::Unsupported(
+                "TRANSACTION METADATA with a value format other than JSON".into(),
+            )
+            .into());
+        }
+        let item = self.lookup_kind(&metadata.source, ItemKind::Source)?;
+        let Some(tx) = self.kafka_sources.get(&item.id) else {
+            return Err(PlanError::WrongObjectType(format!(
+                "\"{}\" is not a Kafka source",
+                item.name
+            ))
+            .into());
+        };
+        if tx.statement.value_format != Format::Json {
+            return Err(PlanError::Unsupported(
+                "a TRANSACTION METADATA source with a format other than JSON".into(),
+            )
+            .into());
+        }
+        let (ours, _) = self.connection_for(&stmt.connection, ConnectionKind::Kafka)?;
+        let (theirs, _) = self.connection_for(&tx.statement.connection, ConnectionKind::Kafka)?;
+        if ours != theirs {
+            return Err(PlanError::Unsupported(
+                "a TRANSACTION METADATA source on another Kafka connection".into(),
+            )
+            .into());
+        }
+        Ok(Some((
+            item.id,
+            TransactionTopic {
+                topic: tx.statement.topic.clone(),
+                collection: metadata.collection.clone(),
+            },
+        )))
     }
 
     pub(crate) fn connection_for(
@@ -460,6 +513,7 @@ impl Coordinator {
         // Checks the options (and secrets) resolve.
         state.kafka_options(&conn_stmt)?;
         let registries = state.registry_connections(&stmt)?;
+        let transaction_source = state.transaction_topic(&stmt)?.map(|(id, _)| id);
         let decoder = SourceDecoder::new(&stmt)?;
         let id = state.allocate_id(replay_id);
         self.compute.send(Command::CreateInput { id });
@@ -471,6 +525,7 @@ impl Coordinator {
             create_sql: sql.to_string(),
             depends_on: std::iter::once(connection)
                 .chain(registries.iter().map(|(_, id, _)| *id))
+                .chain(transaction_source)
                 .collect(),
             plan: None,
             table_columns: vec![],
@@ -520,6 +575,14 @@ impl Coordinator {
                 .find(|(n, _)| n == name)
                 .map(|(_, l)| l.clone())
         })?;
+        let transactions = state.transaction_topic(&stmt)?.map(|(_, t)| t);
+        let grouping = if transactions.is_some() {
+            Grouping::Metadata
+        } else if stmt.envelope == Envelope::Debezium && stmt.value_format == Format::Json {
+            Grouping::Runs { idle: RUN_IDLE }
+        } else {
+            Grouping::None
+        };
         let params = IngestParams {
             id,
             options,
@@ -528,7 +591,15 @@ impl Coordinator {
             start_timestamp: stmt.start_timestamp,
             resume,
             decoder,
-            readers: self.compute.workers(),
+            // A transaction's events may span partitions: they are grouped
+            // by one reader.
+            readers: if transactions.is_some() {
+                1
+            } else {
+                self.compute.workers()
+            },
+            grouping,
+            transactions,
         };
         let coord = self.clone();
         let store = state.store.clone();

@@ -22,6 +22,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use super::decode::SourceDecoder;
 use super::durable::IngestBatch;
 use super::kafka_reader;
+use super::kafka_txn::Grouping;
 use crate::expr::GlobalId;
 
 /// Builds a librdkafka client configuration from resolved connection
@@ -181,8 +182,24 @@ pub struct IngestParams {
     pub resume: BTreeMap<i32, i64>,
     /// The decoder (each reader gets a clone).
     pub decoder: SourceDecoder,
-    /// The number of readers: the number of timely workers.
+    /// The number of readers: the number of timely workers (1 for a
+    /// source with `TRANSACTION METADATA`, whose transactions may span
+    /// partitions).
     pub readers: usize,
+    /// How events are grouped by source transaction.
+    pub grouping: Grouping,
+    /// `TRANSACTION METADATA`: the transaction topic, read from its
+    /// beginning by the same consumer, and the collection to count.
+    pub transactions: Option<TransactionTopic>,
+}
+
+/// The transaction topic of a source with `TRANSACTION METADATA`.
+#[derive(Debug, Clone)]
+pub struct TransactionTopic {
+    /// The topic (on the source's connection).
+    pub topic: String,
+    /// The source's `data_collection` in the `END` records.
+    pub collection: String,
 }
 
 /// Commits a batch and makes it visible: `Ok(false)` when the source is

@@ -7,6 +7,13 @@
 //! offsets after it, to the source's `deliver`, which commits both in one
 //! durable transaction before the data becomes visible: a restart resumes
 //! each partition exactly after its last committed record.
+//!
+//! Decoded records pass through a [`TransactionBuffer`] that may hold some
+//! back to keep a Debezium source transaction together (see
+//! [`kafka_txn`](super::kafka_txn)); a partition's committed offset then
+//! stops at its first held record. With `TRANSACTION METADATA` the same
+//! consumer also reads the transaction topic, from its beginning in every
+//! attempt, for the `END` records.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +29,7 @@ use super::durable::{IngestBatch, SourceChange};
 use super::kafka::{
     Deliver, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
 };
+use super::kafka_txn::{HeldRecord, TransactionBuffer, parse_end};
 
 /// The most records in one batch.
 const MAX_BATCH_RECORDS: usize = 100_000;
@@ -73,6 +81,20 @@ pub(crate) fn run(
     }
 }
 
+/// Where a reader's consumer is, within one attempt.
+#[derive(Debug, Default)]
+struct Positions {
+    /// The source topic's partitions the reader owns.
+    parts: Vec<i32>,
+    /// The transaction topic's partitions (`TRANSACTION METADATA`).
+    transaction_parts: Vec<i32>,
+    /// Per source partition, the offset after the last record read.
+    read: BTreeMap<i32, i64>,
+    /// Per transaction topic partition, the offset after the last record
+    /// read.
+    transaction_read: BTreeMap<i32, i64>,
+}
+
 /// A reader's fixed context.
 struct Reader<'a> {
     params: &'a IngestParams,
@@ -111,9 +133,8 @@ impl Reader<'_> {
         Ok(Offset::Beginning)
     }
 
-    /// The partitions of the topic this reader owns.
-    fn partitions(&self, consumer: &BaseConsumer) -> Result<Vec<i32>, String> {
-        let topic = &self.params.topic;
+    /// The partitions of `topic`.
+    fn topic_partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, String> {
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .map_err(|e| format!("fetching metadata of topic \"{topic}\": {e}"))?;
@@ -126,31 +147,46 @@ impl Reader<'_> {
                 rdkafka::error::RDKafkaErrorCode::from(e)
             ));
         }
-        let mut ids: Vec<i32> = t
-            .partitions()
-            .iter()
-            .map(|p| p.id())
-            .filter(|p| reader_of(*p, self.params.readers) == self.reader)
-            .collect();
+        let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
         ids.sort();
         Ok(ids)
     }
 
-    /// Assigns the reader's partitions, each at its next offset.
+    /// The partitions of the source's topic this reader owns.
+    fn partitions(&self, consumer: &BaseConsumer) -> Result<Vec<i32>, String> {
+        let mut ids = Self::topic_partitions(consumer, &self.params.topic)?;
+        ids.retain(|p| reader_of(*p, self.params.readers) == self.reader);
+        Ok(ids)
+    }
+
+    /// Assigns the reader's partitions, each after its last record read in
+    /// this attempt, else at its committed offset, else where the source
+    /// starts; and the transaction topic's partitions, from the beginning
+    /// unless read already.
     fn assign(
         &self,
         consumer: &BaseConsumer,
         next: &BTreeMap<i32, i64>,
-        parts: &[i32],
+        positions: &Positions,
     ) -> Result<(), String> {
         let mut tpl = TopicPartitionList::new();
-        for p in parts {
-            let offset = match next.get(p) {
+        for p in &positions.parts {
+            let offset = match positions.read.get(p).or(next.get(p)) {
                 Some(o) => Offset::Offset(*o),
                 None => self.start_offset(consumer, *p)?,
             };
             tpl.add_partition_offset(&self.params.topic, *p, offset)
                 .map_err(|e| e.to_string())?;
+        }
+        if let Some(t) = &self.params.transactions {
+            for p in &positions.transaction_parts {
+                let offset = positions
+                    .transaction_read
+                    .get(p)
+                    .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+                tpl.add_partition_offset(&t.topic, *p, offset)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         consumer
             .assign(&tpl)
@@ -170,10 +206,20 @@ impl Reader<'_> {
         let consumer: BaseConsumer = config
             .create()
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
-        let mut parts = self.partitions(&consumer)?;
-        self.assign(&consumer, next, &parts)?;
-        self.refresh_watermarks(&consumer, &parts);
+        let mut positions = Positions {
+            parts: self.partitions(&consumer)?,
+            transaction_parts: match &params.transactions {
+                Some(t) => Self::topic_partitions(&consumer, &t.topic)?,
+                None => Vec::new(),
+            },
+            ..Default::default()
+        };
+        self.assign(&consumer, next, &positions)?;
+        self.refresh_watermarks(&consumer, &positions.parts);
         control.set_status(self.reader, "running", None);
+        // Records read in this attempt and not committed yet; a new
+        // attempt starts from the committed offsets, so it starts empty.
+        let mut buffer = TransactionBuffer::new(params.grouping);
         let mut last_metadata = Instant::now();
         loop {
             if control.cancelled.load(Ordering::SeqCst) {
@@ -182,20 +228,15 @@ impl Reader<'_> {
             if last_metadata.elapsed() >= METADATA_INTERVAL {
                 last_metadata = Instant::now();
                 let now = self.partitions(&consumer)?;
-                if now != parts {
-                    parts = now;
-                    self.assign(&consumer, next, &parts)?;
+                if now != positions.parts {
+                    positions.parts = now;
+                    self.assign(&consumer, next, &positions)?;
                 }
-                self.refresh_watermarks(&consumer, &parts);
+                self.refresh_watermarks(&consumer, &positions.parts);
             }
-            let mut batch = IngestBatch {
-                source: params.id,
-                ..Default::default()
-            };
-            let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
-            let mut stats: BTreeMap<i32, PartitionStats> = BTreeMap::new();
             let mut started: Option<Instant> = None;
-            while batch.changes.len() < MAX_BATCH_RECORDS {
+            let mut polled = 0;
+            while polled < MAX_BATCH_RECORDS {
                 let timeout = match started {
                     None => Duration::from_millis(100),
                     Some(s) => match MAX_BATCH_WAIT.checked_sub(s.elapsed()) {
@@ -204,7 +245,8 @@ impl Reader<'_> {
                     },
                 };
                 let Some(message) = consumer.poll(timeout) else {
-                    if started.is_some() {
+                    // Held records may be due for release.
+                    if started.is_some() || buffer.held() > 0 {
                         break;
                     }
                     if control.cancelled.load(Ordering::SeqCst)
@@ -227,6 +269,20 @@ impl Reader<'_> {
                     }
                 };
                 started.get_or_insert_with(Instant::now);
+                if let Some(t) = &params.transactions
+                    && message.topic() == t.topic
+                {
+                    positions
+                        .transaction_read
+                        .insert(message.partition(), message.offset() + 1);
+                    if let Some((id, count)) =
+                        message.payload().and_then(|b| parse_end(b, &t.collection))
+                    {
+                        buffer.end(id, count);
+                    }
+                    continue;
+                }
+                polled += 1;
                 let record = KafkaRecord {
                     key: message.key(),
                     value: message.payload(),
@@ -235,20 +291,44 @@ impl Reader<'_> {
                     timestamp: message.timestamp().to_millis(),
                 };
                 // A record that cannot be decoded yet (the schema registry
-                // does not answer) ends this attempt: the batch so far is
+                // does not answer) ends this attempt: what was read is
                 // dropped uncommitted and read again after the backoff.
-                let change = params.decoder.decode(&record).map_err(|Stall(e)| e)?;
-                let s = stats.entry(record.partition).or_default();
-                s.records += 1;
-                s.bytes += (record.key.map_or(0, |k| k.len()) + record.value.map_or(0, |v| v.len()))
-                    as u64;
-                if change_has_error(&change) {
-                    s.decode_errors += 1;
-                }
-                batch.changes.push(change);
-                offsets.insert(record.partition, record.offset + 1);
+                let (change, transaction) = params
+                    .decoder
+                    .decode_with_transaction(&record)
+                    .map_err(|Stall(e)| e)?;
+                let held = HeldRecord {
+                    decode_error: change_has_error(&change),
+                    change,
+                    transaction,
+                    offset: record.offset,
+                    bytes: (record.key.map_or(0, |k| k.len()) + record.value.map_or(0, |v| v.len()))
+                        as u64,
+                };
+                buffer.push(record.partition, held, Instant::now());
+                positions.read.insert(record.partition, record.offset + 1);
             }
-            if offsets.is_empty() {
+            let mut batch = IngestBatch {
+                source: params.id,
+                ..Default::default()
+            };
+            let mut stats: BTreeMap<i32, PartitionStats> = BTreeMap::new();
+            for (p, r) in buffer.release(Instant::now()) {
+                let s = stats.entry(p).or_default();
+                s.records += 1;
+                s.bytes += r.bytes;
+                s.decode_errors += u64::from(r.decode_error);
+                batch.changes.push(r.change);
+            }
+            // A partition's offset advances to its first held record, so
+            // that what is held is read again after a crash.
+            let offsets: BTreeMap<i32, i64> = positions
+                .read
+                .iter()
+                .map(|(p, o)| (*p, buffer.first_held(*p).unwrap_or(*o)))
+                .filter(|(p, o)| next.get(p) != Some(o))
+                .collect();
+            if offsets.is_empty() && batch.changes.is_empty() {
                 continue;
             }
             batch.offsets = offsets.iter().map(|(p, o)| (*p, *o)).collect();

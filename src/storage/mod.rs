@@ -1,8 +1,9 @@
 //! Storage: the durable store ([`durable`]) that holds the catalog, table
 //! contents and source offsets, Kafka sources ([`kafka`] spreads a source's
-//! partitions over readers, [`kafka_reader`] reads them, [`decode`] turns
-//! records into rows, [`avro`] and [`registry`] handle Avro through a
-//! Confluent Schema Registry), Kafka sinks ([`sink`]: encoding and state;
+//! partitions over readers, [`kafka_reader`] reads them, [`kafka_txn`]
+//! groups Debezium events by transaction, [`decode`] turns records into
+//! rows, [`avro`] and [`registry`] handle Avro through a Confluent Schema
+//! Registry), Kafka sinks ([`sink`]: encoding and state;
 //! [`kafka_sink`]: the producer thread), and the built-in load generators
 //! ([`loadgen`]).
 
@@ -12,6 +13,7 @@ pub mod durable;
 pub mod kafka;
 pub mod kafka_reader;
 pub mod kafka_sink;
+pub mod kafka_txn;
 pub mod loadgen;
 pub mod registry;
 pub mod sink;
