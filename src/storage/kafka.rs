@@ -244,3 +244,44 @@ pub fn spawn(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_map_to_readers_round_robin() {
+        let owners: Vec<usize> = (0..6).map(|p| reader_of(p, 2)).collect();
+        assert_eq!(owners, [0, 1, 0, 1, 0, 1]);
+        assert!((0..10).all(|p| reader_of(p, 1) == 0));
+        // Zero readers is treated as one rather than dividing by zero.
+        assert_eq!(reader_of(5, 0), 0);
+    }
+
+    #[test]
+    fn source_status_is_the_worst_of_its_readers() {
+        let reader = |status, error: Option<&str>| ReaderStatus {
+            status,
+            error: error.map(str::to_string),
+        };
+        let mut s = SourceStatus::default();
+        assert_eq!(s.status(), "starting");
+        s.readers = vec![reader("running", None), reader("starting", None)];
+        assert_eq!((s.status(), s.error()), ("starting", None));
+        s.readers[1] = reader("running", None);
+        assert_eq!(s.status(), "running");
+        s.readers = vec![
+            reader("stalled", Some("broker down")),
+            reader("stalled", Some("broker down")),
+        ];
+        assert_eq!(
+            (s.status(), s.error().as_deref()),
+            ("stalled", Some("broker down"))
+        );
+        s.readers[0] = reader("running", None);
+        s.readers.push(reader("stalled", Some("topic gone")));
+        assert_eq!(s.error().as_deref(), Some("broker down; topic gone"));
+        s.dropped = true;
+        assert_eq!(s.status(), "dropped");
+    }
+}
