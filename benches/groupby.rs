@@ -622,6 +622,7 @@ fn run_freshet(cfg: &Config, workers: usize) -> anyhow::Result<Measurement> {
                 updates: rows,
                 errors: Vec::new(),
                 ts,
+                worker: 0,
             });
             in_flight.push_back(ts);
             last_ts = Some(ts);

@@ -1,4 +1,6 @@
 //! [`ComputeController`]: the coordinator's handle on the timely workers.
+//! It sends every command to every worker in one order; a write's data goes
+//! to the one worker it is addressed to, the others get its timestamp.
 
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -71,19 +73,23 @@ impl ComputeController {
 
     /// Sends `command` to every worker, in order, and wakes them.
     pub fn send(&self, command: Command) {
-        // Only worker 0 applies a write's updates: the others get the
-        // timestamp alone, not a copy of the data.
-        let others = match &command {
-            Command::Write { ts, .. } => Command::Write {
-                updates: Vec::new(),
-                errors: Vec::new(),
-                ts: *ts,
-            },
-            other => other.clone(),
+        // Only the addressed worker applies a write's updates: the others
+        // get the timestamp alone, not a copy of the data.
+        let (target, others) = match &command {
+            Command::Write { ts, worker, .. } => (
+                worker % self.workers,
+                Command::Write {
+                    updates: Vec::new(),
+                    errors: Vec::new(),
+                    ts: *ts,
+                    worker: *worker,
+                },
+            ),
+            other => (0, other.clone()),
         };
         let mut command = Some(command);
-        for (i, s) in self.senders.iter().enumerate().rev() {
-            let c = if i == 0 {
+        for (i, s) in self.senders.iter().enumerate() {
+            let c = if i == target {
                 command.take()
             } else {
                 Some(others.clone())
@@ -138,18 +144,29 @@ impl PendingPeek {
     /// Waits for every worker's shard and merges them.
     pub async fn wait(mut self) -> Result<Vec<(Row, Diff)>, EvalError> {
         let mut rows = Vec::new();
-        let mut error = None;
+        let mut errors = Vec::new();
+        let mut failure = None;
         for _ in 0..self.workers {
             match self.rx.recv().await {
-                Some((_, Ok(mut r))) => rows.append(&mut r),
-                Some((_, Err(e))) => error = Some(e),
+                Some((_, Ok(mut shard))) => {
+                    rows.append(&mut shard.rows);
+                    errors.append(&mut shard.errors);
+                }
+                Some((_, Err(e))) => failure = Some(e),
                 None => return Err(EvalError::Internal("compute worker stopped".into())),
             }
         }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(rows),
+        if let Some(e) = failure {
+            return Err(e);
         }
+        differential_dataflow::consolidation::consolidate(&mut errors);
+        if let Some((e, _)) = errors.into_iter().find(|(_, d)| *d > 0) {
+            return Err(e);
+        }
+        if self.workers > 1 {
+            differential_dataflow::consolidation::consolidate(&mut rows);
+        }
+        Ok(rows)
     }
 }
 

@@ -63,13 +63,12 @@ impl InputContents {
         }
     }
 
-    /// The contents as a peek answers them: the first error, if any, else
-    /// the rows and their multiplicities.
-    pub fn read(&self) -> Result<Vec<(Row, Diff)>, EvalError> {
-        if let Some((err, _)) = self.errs.iter().find(|(_, d)| **d > 0) {
-            return Err(err.clone());
+    /// The contents, for a peek.
+    pub fn read(&self) -> super::worker::PeekShard {
+        super::worker::PeekShard {
+            rows: self.rows.iter().map(|(r, d)| (r.clone(), *d)).collect(),
+            errors: self.errs.iter().map(|(e, d)| (e.clone(), *d)).collect(),
         }
-        Ok(self.rows.iter().map(|(r, d)| (r.clone(), *d)).collect())
     }
 }
 
@@ -248,7 +247,7 @@ mod tests {
                 worker.step();
             }
             assert_eq!(upper(&mut trace), Some(13));
-            assert_eq!(input.contents.read().unwrap().len(), 3);
+            assert_eq!(input.contents.read().rows.len(), 3);
         });
     }
 }

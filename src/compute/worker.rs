@@ -19,8 +19,21 @@ use crate::repr::{Diff, Row, Timestamp};
 use super::input::{InputReads, InputState, ReaderOwner};
 use super::render::{ArrangedTraces, ErrTrace, Imports, RowTrace, render};
 
-/// The result of a peek on one worker.
-pub type PeekResult = Result<Vec<(Row, Diff)>, EvalError>;
+/// One worker's share of a peek: rows and errors with their
+/// multiplicities. A row or an error can be in several workers' shares
+/// (an input's writes may reach it through different workers); the
+/// controller adds the shares up.
+#[derive(Debug, Default)]
+pub struct PeekShard {
+    /// Rows and their multiplicities.
+    pub rows: Vec<(Row, Diff)>,
+    /// Errors and their multiplicities.
+    pub errors: Vec<(EvalError, Diff)>,
+}
+
+/// The result of a peek on one worker (an error when the collection is
+/// not there).
+pub type PeekResult = Result<PeekShard, EvalError>;
 
 /// A batch of subscribe output from one worker: updates at times before
 /// `upper`, and the worker's new frontier.
@@ -46,14 +59,19 @@ pub enum Command {
     },
     /// Apply updates at `ts`, then advance every input to `ts + 1`.
     Write {
-        /// The updates (applied by worker 0 only; the controller sends the
-        /// other workers an empty list).
+        /// The updates (applied by worker `worker` only; the controller
+        /// sends the other workers an empty list, and the timestamp).
         updates: Vec<(GlobalId, Row, Diff)>,
         /// Errors to add to (or remove from) inputs' error collections
         /// (a source's undecodable records).
         errors: Vec<(GlobalId, EvalError, Diff)>,
         /// The timestamp.
         ts: Timestamp,
+        /// The worker that applies the updates (modulo the number of
+        /// workers): a Kafka source's reader `i` feeds worker `i`, other
+        /// writes use worker 0. Arrangements exchange rows by key, so
+        /// which worker feeds an input changes only where the work is done.
+        worker: usize,
     },
     /// Render a dataflow and arrange its output as `id`.
     CreateDataflow {
@@ -157,6 +175,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                     updates,
                     errors,
                     ts,
+                    worker: _,
                 } => {
                     for r in inputs.values_mut().flat_map(|i| i.readers.iter_mut()) {
                         r.advance_to(ts.max(now));
@@ -249,7 +268,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                         // Every write sent before this peek has been applied,
                         // and none after it.
                         Some(input) => {
-                            let _ = reply.send((index, input.contents.read()));
+                            let _ = reply.send((index, Ok(input.contents.read())));
                         }
                         None => peeks.push(PendingPeek { id, ts, key, reply }),
                     }
@@ -381,8 +400,16 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
             {
                 return true;
             }
-            let result = read_errors(&mut target.traces.errs, peek.ts)
-                .map(|()| read_rows(&mut target.traces, peek.ts, peek.key.as_ref()));
+            let result = Ok(match read_errors(&mut target.traces.errs, peek.ts) {
+                Err(e) => PeekShard {
+                    rows: Vec::new(),
+                    errors: vec![(e, 1)],
+                },
+                Ok(()) => PeekShard {
+                    rows: read_rows(&mut target.traces, peek.ts, peek.key.as_ref()),
+                    errors: Vec::new(),
+                },
+            });
             let _ = peek.reply.send((index, result));
             false
         });

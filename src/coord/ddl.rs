@@ -165,6 +165,7 @@ impl Coordinator {
             updates,
             errors,
             ts,
+            worker: 0,
         });
         for (id, offsets) in resume {
             self.start_kafka_source(&mut state, id, offsets)?;
@@ -774,6 +775,7 @@ impl Coordinator {
                     updates,
                     errors: Vec::new(),
                     ts,
+                    worker: 0,
                 });
             }
         });

@@ -2,7 +2,8 @@
 //! refreshes, queryable (and subscribable) like any source.
 //!
 //! `mz_source_statistics` (also `mz_internal.mz_source_statistics`) has one
-//! row per Kafka source and partition: how far the source has read, the
+//! row per Kafka source and partition: the reader (and timely worker) that
+//! reads the partition, how far the source has read, the
 //! partition's high watermark and the lag between them, records, bytes and
 //! decode errors since the server started, the source's status, the
 //! timestamp of its last ingested batch, and the size of its upsert state.
@@ -50,6 +51,7 @@ fn desc() -> RelationDesc {
             col("last_ingest_ts", ScalarType::Int64, true),
             col("upsert_keys", ScalarType::Int64, false),
             col("upsert_bytes", ScalarType::Int64, false),
+            col("worker", ScalarType::Int32, true),
         ],
     }
 }
@@ -100,6 +102,7 @@ impl Coordinator {
                     updates,
                     errors: Vec::new(),
                     ts,
+                    worker: 0,
                 });
             }
         });
@@ -116,7 +119,9 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
         let Ok(status) = source.control.status.lock() else {
             continue;
         };
+        let (status_text, error) = (status.status(), status.error());
         let common = |partition: Datum,
+                      worker: Option<usize>,
                       next: Option<i64>,
                       high: Option<i64>,
                       records: u64,
@@ -132,9 +137,8 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
                 Datum::Int64(records as i64),
                 Datum::Int64(bytes as i64),
                 Datum::Int64(errors as i64),
-                Datum::String(status.status.to_string()),
-                status
-                    .error
+                Datum::String(status_text.to_string()),
+                error
                     .as_ref()
                     .map_or(Datum::Null, |e| Datum::String(e.clone())),
                 if status.last_ingest_ts == 0 {
@@ -144,14 +148,16 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
                 },
                 Datum::Int64(status.upsert_keys),
                 Datum::Int64(status.upsert_bytes),
+                worker.map_or(Datum::Null, |w| Datum::Int32(w as i32)),
             ])
         };
         if status.partitions.is_empty() {
-            rows.push(common(Datum::Null, None, None, 0, 0, 0));
+            rows.push(common(Datum::Null, None, None, None, 0, 0, 0));
         }
         for (p, s) in &status.partitions {
             rows.push(common(
                 Datum::Int32(*p),
+                Some(s.reader),
                 Some(s.next_offset),
                 s.high_watermark,
                 s.records,

@@ -811,6 +811,7 @@ impl Coordinator {
                 updates: row_updates,
                 errors: Vec::new(),
                 ts,
+                worker: 0,
             });
         }
         Ok(ExecuteResponse::Command {
@@ -884,9 +885,9 @@ impl Coordinator {
                                 .control
                                 .status
                                 .lock()
-                                .map(|s| match &s.error {
-                                    Some(e) => format!("{}: {e}", s.status),
-                                    None => s.status.to_string(),
+                                .map(|s| match s.error() {
+                                    Some(e) => format!("{}: {e}", s.status()),
+                                    None => s.status().to_string(),
                                 })
                                 .unwrap_or_default();
                             ("kafka", status)

@@ -1,6 +1,7 @@
 //! Secrets, connections and Kafka sources: their `CREATE` statements, and
-//! the glue between a source's ingestion thread and the rest of the
-//! coordinator (durable commit, then a write at a fresh timestamp).
+//! the glue between a source's readers and the rest of the coordinator:
+//! each batch is committed durably, then written at a fresh timestamp to
+//! the timely worker of the reader that read it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,22 +17,28 @@ use crate::repr::{RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::source::{
     ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement, CreateSecretStatement,
-    Format, OptionValue,
+    Envelope, Format, OptionValue,
 };
 use crate::storage::decode::{self, DefinitionError, SourceDecoder};
 use crate::storage::durable::{IngestBatch, SourceValue};
-use crate::storage::kafka::{self, IngestControl, IngestParams};
+use crate::storage::kafka::{self, IngestControl, IngestParams, TransactionTopic};
+use crate::storage::kafka_txn::Grouping;
 use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError, SchemaLookup};
 
 use super::ddl::item_name;
 use super::sequence::ExecuteResponse;
 use super::{AdapterError, CoordState, Coordinator};
 
-/// A Kafka source and its ingestion thread.
+/// How long a Debezium source holds back a partition's trailing run of
+/// events of one transaction once no more records arrive (without
+/// `TRANSACTION METADATA`, a run's end is only known from what follows it).
+const RUN_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A Kafka source and its readers (one thread per timely worker).
 pub struct KafkaSource {
     /// Its definition.
     pub statement: CreateKafkaSourceStatement,
-    /// Stops the thread and reports its status.
+    /// Stops the readers and reports their status.
     pub control: Arc<IngestControl>,
 }
 
@@ -206,6 +213,53 @@ impl CoordState {
             }
         }
         Ok(out)
+    }
+
+    /// `TRANSACTION METADATA`: the transaction source's id and its topic,
+    /// checked (a JSON Kafka source on the same connection, for a JSON
+    /// Debezium source).
+    fn transaction_topic(
+        &self,
+        stmt: &CreateKafkaSourceStatement,
+    ) -> Result<Option<(GlobalId, TransactionTopic)>, AdapterError> {
+        let Some(metadata) = &stmt.transaction_metadata else {
+            return Ok(None);
+        };
+        if stmt.value_format != Format::Json {
+            return Err(PlanError::Unsupported(
+                "TRANSACTION METADATA with a value format other than JSON".into(),
+            )
+            .into());
+        }
+        let item = self.lookup_kind(&metadata.source, ItemKind::Source)?;
+        let Some(tx) = self.kafka_sources.get(&item.id) else {
+            return Err(PlanError::WrongObjectType(format!(
+                "\"{}\" is not a Kafka source",
+                item.name
+            ))
+            .into());
+        };
+        if tx.statement.value_format != Format::Json {
+            return Err(PlanError::Unsupported(
+                "a TRANSACTION METADATA source with a format other than JSON".into(),
+            )
+            .into());
+        }
+        let (ours, _) = self.connection_for(&stmt.connection, ConnectionKind::Kafka)?;
+        let (theirs, _) = self.connection_for(&tx.statement.connection, ConnectionKind::Kafka)?;
+        if ours != theirs {
+            return Err(PlanError::Unsupported(
+                "a TRANSACTION METADATA source on another Kafka connection".into(),
+            )
+            .into());
+        }
+        Ok(Some((
+            item.id,
+            TransactionTopic {
+                topic: tx.statement.topic.clone(),
+                collection: metadata.collection.clone(),
+            },
+        )))
     }
 
     pub(crate) fn connection_for(
@@ -441,7 +495,7 @@ impl Coordinator {
     }
 
     /// `CREATE SOURCE ... FROM KAFKA`. At start-up (`replay_id` set) the
-    /// thread is started by [`Coordinator::start_kafka_source`] once the
+    /// readers are started by [`Coordinator::start_kafka_source`] once the
     /// source's stored contents are loaded.
     pub(crate) fn create_kafka_source(
         self: &Arc<Self>,
@@ -459,6 +513,7 @@ impl Coordinator {
         // Checks the options (and secrets) resolve.
         state.kafka_options(&conn_stmt)?;
         let registries = state.registry_connections(&stmt)?;
+        let transaction_source = state.transaction_topic(&stmt)?.map(|(id, _)| id);
         let decoder = SourceDecoder::new(&stmt)?;
         let id = state.allocate_id(replay_id);
         self.compute.send(Command::CreateInput { id });
@@ -470,6 +525,7 @@ impl Coordinator {
             create_sql: sql.to_string(),
             depends_on: std::iter::once(connection)
                 .chain(registries.iter().map(|(_, id, _)| *id))
+                .chain(transaction_source)
                 .collect(),
             plan: None,
             table_columns: vec![],
@@ -490,8 +546,8 @@ impl Coordinator {
         Ok(ExecuteResponse::command("CREATE SOURCE"))
     }
 
-    /// Starts the ingestion thread of Kafka source `id`, resuming at the
-    /// given offsets.
+    /// Starts the readers of Kafka source `id` (one per timely worker),
+    /// resuming at the given offsets.
     pub(crate) fn start_kafka_source(
         self: &Arc<Self>,
         state: &mut CoordState,
@@ -519,6 +575,14 @@ impl Coordinator {
                 .find(|(n, _)| n == name)
                 .map(|(_, l)| l.clone())
         })?;
+        let transactions = state.transaction_topic(&stmt)?.map(|(_, t)| t);
+        let grouping = if transactions.is_some() {
+            Grouping::Metadata
+        } else if stmt.envelope == Envelope::Debezium && stmt.value_format == Format::Json {
+            Grouping::Runs { idle: RUN_IDLE }
+        } else {
+            Grouping::None
+        };
         let params = IngestParams {
             id,
             options,
@@ -527,6 +591,15 @@ impl Coordinator {
             start_timestamp: stmt.start_timestamp,
             resume,
             decoder,
+            // A transaction's events may span partitions: they are grouped
+            // by one reader.
+            readers: if transactions.is_some() {
+                1
+            } else {
+                self.compute.workers()
+            },
+            grouping,
+            transactions,
         };
         let coord = self.clone();
         let store = state.store.clone();
@@ -537,7 +610,14 @@ impl Coordinator {
             status.upsert_keys = keys as i64;
             status.upsert_bytes = bytes as i64;
         }
-        kafka::spawn(params, control, move |batch: IngestBatch| {
+        let deliver = move |reader: usize, batch: IngestBatch| -> kafka::DeliverResult {
+            // From commit to timestamp, one batch of the source at a time
+            // (see `IngestControl::order_lock`). The drop of the source
+            // takes the commit lock, not this one, while holding the
+            // coordinator's: no lock cycle.
+            let Ok(_order) = deliver_control.order_lock.lock() else {
+                return Ok(false);
+            };
             let outcome = {
                 let Ok(_guard) = deliver_control.commit_lock.lock() else {
                     return Ok(false);
@@ -558,24 +638,28 @@ impl Coordinator {
             } else {
                 let (updates, errors) = split_changes(id, outcome.changes);
                 let ts = state.oracle.write_ts();
+                // The reader's rows go to its own worker.
                 coord.compute.send(Command::Write {
                     updates,
                     errors,
                     ts,
+                    worker: reader,
                 });
                 ts
             };
+            drop(state);
             if let Ok(mut status) = deliver_control.status.lock() {
-                status.last_ingest_ts = ts;
+                status.last_ingest_ts = status.last_ingest_ts.max(ts);
                 status.upsert_keys += outcome.keys_delta;
                 status.upsert_bytes += outcome.bytes_delta;
             }
             Ok(true)
-        });
+        };
+        kafka::spawn(params, control, Arc::new(deliver));
         Ok(())
     }
 
-    /// Stops the threads of the Kafka sources among `ids`: after this, none
+    /// Stops the readers of the Kafka sources among `ids`: after this, none
     /// of them commits another batch.
     pub(crate) fn stop_kafka_sources(state: &mut CoordState, ids: &[GlobalId]) {
         for id in ids {
@@ -584,7 +668,7 @@ impl Coordinator {
                 // Wait for a batch being committed to finish.
                 drop(source.control.commit_lock.lock());
                 if let Ok(mut s) = source.control.status.lock() {
-                    s.status = "dropped";
+                    s.dropped = true;
                 }
             }
             state.connections.remove(id);

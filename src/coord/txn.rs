@@ -122,6 +122,7 @@ impl Coordinator {
             updates,
             errors: Vec::new(),
             ts,
+            worker: 0,
         });
         Ok(())
     }

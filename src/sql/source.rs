@@ -162,7 +162,8 @@ impl IncludeKind {
 
 /// `CREATE SOURCE [IF NOT EXISTS] name FROM KAFKA CONNECTION c (TOPIC 't'
 /// [, START OFFSET (o, ...)] [, START TIMESTAMP ms]) [KEY FORMAT f VALUE
-/// FORMAT f | FORMAT f] [INCLUDE ...] [ENVELOPE NONE | UPSERT | DEBEZIUM]`.
+/// FORMAT f | FORMAT f] [INCLUDE ...] [ENVELOPE NONE | UPSERT | DEBEZIUM
+/// [(TRANSACTION METADATA (...))]]`.
 #[derive(Debug, Clone)]
 pub struct CreateKafkaSourceStatement {
     /// The source's name.
@@ -186,6 +187,8 @@ pub struct CreateKafkaSourceStatement {
     pub include: Vec<(IncludeKind, Option<String>)>,
     /// The envelope.
     pub envelope: Envelope,
+    /// `ENVELOPE DEBEZIUM (TRANSACTION METADATA (...))`.
+    pub transaction_metadata: Option<super::debezium::TransactionMetadata>,
 }
 
 pub(crate) fn word_is(t: &Token, w: &str) -> bool {
@@ -573,6 +576,7 @@ pub fn parse_kafka_source(
         }
     }
     let mut envelope = Envelope::None;
+    let mut transaction_metadata = None;
     if parse_word(parser, "ENVELOPE") {
         let t = parser.next_token().token;
         envelope = if word_is(&t, "NONE") {
@@ -597,6 +601,7 @@ pub fn parse_kafka_source(
             }
             Envelope::Upsert { inline_errors }
         } else if word_is(&t, "DEBEZIUM") {
+            transaction_metadata = super::debezium::parse_debezium_options(parser)?;
             Envelope::Debezium
         } else {
             return Err(ParserError::ParserError(format!(
@@ -615,6 +620,7 @@ pub fn parse_kafka_source(
         value_format,
         include,
         envelope,
+        transaction_metadata,
     })
 }
 
@@ -780,7 +786,10 @@ impl fmt::Display for CreateKafkaSourceStatement {
                 " ENVELOPE UPSERT (VALUE DECODING ERRORS = (INLINE AS {}))",
                 quote_ident(a)
             ),
-            Envelope::Debezium => write!(f, " ENVELOPE DEBEZIUM"),
+            Envelope::Debezium => match &self.transaction_metadata {
+                Some(m) => write!(f, " ENVELOPE DEBEZIUM {m}"),
+                None => write!(f, " ENVELOPE DEBEZIUM"),
+            },
         }
     }
 }

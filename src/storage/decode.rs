@@ -413,10 +413,20 @@ impl SourceDecoder {
     /// The change one record makes, or a [`Stall`] when the record cannot
     /// be decoded yet.
     pub fn decode(&self, record: &KafkaRecord) -> Result<SourceChange, Stall> {
+        Ok(self.decode_with_transaction(record)?.0)
+    }
+
+    /// [`SourceDecoder::decode`], and the id of the source transaction
+    /// the record belongs to: the `transaction.id` of a Debezium JSON
+    /// event, `None` for events without one and other envelopes.
+    pub fn decode_with_transaction(
+        &self,
+        record: &KafkaRecord,
+    ) -> Result<(SourceChange, Option<String>), Stall> {
         Ok(match &self.envelope {
-            Envelope::None => SourceChange::Append(self.decode_append(record)?, 1),
+            Envelope::None => (SourceChange::Append(self.decode_append(record)?, 1), None),
             Envelope::Upsert { inline_errors } => {
-                self.decode_upsert(record, inline_errors.is_some())?
+                (self.decode_upsert(record, inline_errors.is_some())?, None)
             }
             Envelope::Debezium => self.decode_debezium(record)?,
         })
@@ -532,25 +542,42 @@ impl SourceDecoder {
         Ok(debezium_avro_event(&avro.reader, row, value, at))
     }
 
-    fn decode_debezium(&self, record: &KafkaRecord) -> Result<SourceChange, Stall> {
+    fn decode_debezium(
+        &self,
+        record: &KafkaRecord,
+    ) -> Result<(SourceChange, Option<String>), Stall> {
         // A tombstone follows a delete so that compaction can drop the key;
         // the delete itself already removed the row.
         let Some(bytes) = record.value else {
-            return Ok(SourceChange::Nothing);
+            return Ok((SourceChange::Nothing, None));
         };
         let at = Self::where_(record);
-        let event = match self.debezium_event(bytes, &at)? {
+        let mut event = match self.debezium_event(bytes, &at)? {
             Ok(e) => e,
             Err(e) => {
-                return Ok(match self.upsert_key(record)? {
-                    Ok((key, _)) => SourceChange::Upsert {
-                        key,
-                        value: Some(Err(e)),
+                return Ok((
+                    match self.upsert_key(record)? {
+                        Ok((key, _)) => SourceChange::Upsert {
+                            key,
+                            value: Some(Err(e)),
+                        },
+                        Err(_) => SourceChange::Append(Err(e), 1),
                     },
-                    Err(_) => SourceChange::Append(Err(e), 1),
-                });
+                    None,
+                ));
             }
         };
+        let transaction = event.transaction.take();
+        Ok((self.debezium_change(record, &at, event)?, transaction))
+    }
+
+    /// The change a parsed Debezium event makes.
+    fn debezium_change(
+        &self,
+        record: &KafkaRecord,
+        at: &str,
+        event: DebeziumEvent,
+    ) -> Result<SourceChange, Stall> {
         let key_datums = if self.key_in_output {
             match self.key_datums(record)? {
                 Ok(Some(k)) => Some(k),
@@ -625,6 +652,8 @@ struct DebeziumEvent {
     op: String,
     before: Option<Vec<Datum>>,
     after: Option<Vec<Datum>>,
+    /// `transaction.id`, when the connector provides transaction metadata.
+    transaction: Option<String>,
 }
 
 /// The parts of a Debezium event decoded with the envelope's Avro schema;
@@ -646,6 +675,7 @@ fn debezium_avro_event(
         op,
         before: image(before)?,
         after: image(after)?,
+        transaction: None,
     })
 }
 
@@ -662,6 +692,26 @@ struct DebeziumJson<'a> {
     before: Option<&'a serde_json::value::RawValue>,
     #[serde(borrow, default)]
     after: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    transaction: Option<DebeziumTransactionJson<'a>>,
+}
+
+/// The `transaction` block of a Debezium event (`total_order` and
+/// `data_collection_order` are not needed to group events).
+#[derive(serde::Deserialize)]
+struct DebeziumTransactionJson<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A JSON string's text, or another JSON value's text (an id written as a
+/// number); `None` for `null`.
+pub(crate) fn json_id(raw: &serde_json::value::RawValue) -> Option<String> {
+    match raw.get() {
+        "null" => None,
+        text if text.starts_with('"') => serde_json::from_str::<String>(text).ok(),
+        text => Some(text.to_string()),
+    }
 }
 
 /// Parses a Debezium event from the JSON converter, with or without the
@@ -694,6 +744,7 @@ fn parse_debezium(bytes: &[u8], at: &str) -> Result<DebeziumEvent, EvalError> {
         op,
         before: image(event.before)?,
         after: image(event.after)?,
+        transaction: event.transaction.and_then(|t| t.id).and_then(json_id),
     })
 }
 

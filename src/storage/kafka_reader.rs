@@ -1,0 +1,401 @@
+//! One reader of a Kafka source: a thread with its own consumer and decoder
+//! that reads the partitions the source's [`spawn`](super::kafka::spawn)
+//! gave it (`p mod readers = reader`), checking for new ones every few
+//! seconds, each from the offset the durable store recorded (else `START
+//! OFFSET`, `START TIMESTAMP`, or the beginning). It reads records in
+//! batches, decodes them, and hands each batch, with its partitions'
+//! offsets after it, to the source's `deliver`, which commits both in one
+//! durable transaction before the data becomes visible: a restart resumes
+//! each partition exactly after its last committed record.
+//!
+//! Decoded records pass through a [`TransactionBuffer`] that may hold some
+//! back to keep a Debezium source transaction together (see
+//! [`kafka_txn`](super::kafka_txn)); a partition's committed offset then
+//! stops at its first held record. With `TRANSACTION METADATA` the same
+//! consumer also reads the transaction topic, from its beginning in every
+//! attempt, for the `END` records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::decode::{KafkaRecord, Stall};
+use super::durable::{IngestBatch, SourceChange};
+use super::kafka::{
+    Deliver, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
+};
+use super::kafka_txn::{HeldRecord, TransactionBuffer, parse_end};
+
+/// The most records in one batch.
+const MAX_BATCH_RECORDS: usize = 100_000;
+/// The longest a batch collects records once it has one.
+const MAX_BATCH_WAIT: Duration = Duration::from_millis(5);
+/// How often partitions and high watermarks are refreshed.
+const METADATA_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Runs reader `reader` of a source until the source is cancelled,
+/// retrying broker problems with exponential backoff.
+pub(crate) fn run(
+    params: IngestParams,
+    reader: usize,
+    control: Arc<IngestControl>,
+    deliver: Deliver,
+) {
+    control.set_status(reader, "starting", None);
+    let mut backoff = Duration::from_millis(100);
+    // Offsets to resume from: what the store recorded, updated as batches
+    // commit; partitions without one start per the source's options.
+    let mut next: BTreeMap<i32, i64> = params.resume.clone();
+    let reader = Reader {
+        params: &params,
+        reader,
+        control: &control,
+        deliver: &*deliver,
+    };
+    while !control.cancelled.load(Ordering::SeqCst) {
+        let before = next.clone();
+        match reader.ingest(&mut next) {
+            Ok(()) => return,
+            Err(e) => {
+                // A connection that delivered data before failing starts
+                // the backoff over.
+                if next != before {
+                    backoff = Duration::from_millis(100);
+                }
+                control.set_status(reader.reader, "stalled", Some(e));
+                let deadline = Instant::now() + backoff;
+                while Instant::now() < deadline {
+                    if control.cancelled.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Where a reader's consumer is, within one attempt.
+#[derive(Debug, Default)]
+struct Positions {
+    /// The source topic's partitions the reader owns.
+    parts: Vec<i32>,
+    /// The transaction topic's partitions (`TRANSACTION METADATA`).
+    transaction_parts: Vec<i32>,
+    /// Per source partition, the offset after the last record read.
+    read: BTreeMap<i32, i64>,
+    /// Per transaction topic partition, the offset after the last record
+    /// read.
+    transaction_read: BTreeMap<i32, i64>,
+}
+
+/// A reader's fixed context.
+struct Reader<'a> {
+    params: &'a IngestParams,
+    reader: usize,
+    control: &'a IngestControl,
+    deliver: &'a (dyn Fn(usize, IngestBatch) -> super::kafka::DeliverResult + Send + Sync),
+}
+
+impl Reader<'_> {
+    /// Where a partition without a recorded offset starts.
+    fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<Offset, String> {
+        let params = self.params;
+        if let Some(o) = params.start_offsets.get(partition as usize) {
+            return Ok(Offset::Offset(*o));
+        }
+        if let Some(ts) = params.start_timestamp {
+            let ts = if ts < 0 {
+                chrono::Utc::now().timestamp_millis() + ts
+            } else {
+                ts
+            };
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&params.topic, partition, Offset::Offset(ts))
+                .map_err(|e| e.to_string())?;
+            let found = consumer
+                .offsets_for_times(tpl, Duration::from_secs(10))
+                .map_err(|e| format!("looking up START TIMESTAMP: {e}"))?;
+            if let Some(elem) = found.find_partition(&params.topic, partition) {
+                return Ok(match elem.offset() {
+                    Offset::Offset(o) => Offset::Offset(o),
+                    _ => Offset::End,
+                });
+            }
+            return Ok(Offset::End);
+        }
+        Ok(Offset::Beginning)
+    }
+
+    /// The partitions of `topic`.
+    fn topic_partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, String> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| format!("fetching metadata of topic \"{topic}\": {e}"))?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Err(format!("topic \"{topic}\" does not exist"));
+        };
+        if let Some(e) = t.error() {
+            return Err(format!(
+                "topic \"{topic}\": {}",
+                rdkafka::error::RDKafkaErrorCode::from(e)
+            ));
+        }
+        let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The partitions of the source's topic this reader owns.
+    fn partitions(&self, consumer: &BaseConsumer) -> Result<Vec<i32>, String> {
+        let mut ids = Self::topic_partitions(consumer, &self.params.topic)?;
+        ids.retain(|p| reader_of(*p, self.params.readers) == self.reader);
+        Ok(ids)
+    }
+
+    /// Assigns the reader's partitions, each after its last record read in
+    /// this attempt, else at its committed offset, else where the source
+    /// starts; and the transaction topic's partitions, from the beginning
+    /// unless read already.
+    fn assign(
+        &self,
+        consumer: &BaseConsumer,
+        next: &BTreeMap<i32, i64>,
+        positions: &Positions,
+    ) -> Result<(), String> {
+        let mut tpl = TopicPartitionList::new();
+        for p in &positions.parts {
+            let offset = match positions.read.get(p).or(next.get(p)) {
+                Some(o) => Offset::Offset(*o),
+                None => self.start_offset(consumer, *p)?,
+            };
+            tpl.add_partition_offset(&self.params.topic, *p, offset)
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(t) = &self.params.transactions {
+            for p in &positions.transaction_parts {
+                let offset = positions
+                    .transaction_read
+                    .get(p)
+                    .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+                tpl.add_partition_offset(&t.topic, *p, offset)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| format!("assigning partitions: {e}"))
+    }
+
+    /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
+    fn ingest(&self, next: &mut BTreeMap<i32, i64>) -> Result<(), String> {
+        let (params, control) = (self.params, self.control);
+        let mut config = client_config(&params.options);
+        config
+            .set("group.id", format!("freshet-source-{}", params.id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "10");
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
+        let mut positions = Positions {
+            parts: self.partitions(&consumer)?,
+            transaction_parts: match &params.transactions {
+                Some(t) => Self::topic_partitions(&consumer, &t.topic)?,
+                None => Vec::new(),
+            },
+            ..Default::default()
+        };
+        self.assign(&consumer, next, &positions)?;
+        self.refresh_watermarks(&consumer, &positions.parts);
+        control.set_status(self.reader, "running", None);
+        // Records read in this attempt and not committed yet; a new
+        // attempt starts from the committed offsets, so it starts empty.
+        let mut buffer = TransactionBuffer::new(params.grouping);
+        let mut last_metadata = Instant::now();
+        loop {
+            if control.cancelled.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if last_metadata.elapsed() >= METADATA_INTERVAL {
+                last_metadata = Instant::now();
+                let now = self.partitions(&consumer)?;
+                if now != positions.parts {
+                    positions.parts = now;
+                    self.assign(&consumer, next, &positions)?;
+                }
+                self.refresh_watermarks(&consumer, &positions.parts);
+            }
+            let mut started: Option<Instant> = None;
+            let mut polled = 0;
+            while polled < MAX_BATCH_RECORDS {
+                let timeout = match started {
+                    None => Duration::from_millis(100),
+                    Some(s) => match MAX_BATCH_WAIT.checked_sub(s.elapsed()) {
+                        Some(left) => left,
+                        None => break,
+                    },
+                };
+                let Some(message) = consumer.poll(timeout) else {
+                    // Held records may be due for release.
+                    if started.is_some() || buffer.held() > 0 {
+                        break;
+                    }
+                    if control.cancelled.load(Ordering::SeqCst)
+                        || last_metadata.elapsed() >= METADATA_INTERVAL
+                    {
+                        break;
+                    }
+                    continue;
+                };
+                let message = match message {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // librdkafka retries broker connections itself;
+                        // report the problem and keep polling.
+                        control.set_status(self.reader, "stalled", Some(format!("Kafka: {e}")));
+                        if started.is_some() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                started.get_or_insert_with(Instant::now);
+                if let Some(t) = &params.transactions
+                    && message.topic() == t.topic
+                {
+                    positions
+                        .transaction_read
+                        .insert(message.partition(), message.offset() + 1);
+                    if let Some((id, count)) =
+                        message.payload().and_then(|b| parse_end(b, &t.collection))
+                    {
+                        buffer.end(id, count);
+                    }
+                    continue;
+                }
+                polled += 1;
+                let record = KafkaRecord {
+                    key: message.key(),
+                    value: message.payload(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    timestamp: message.timestamp().to_millis(),
+                };
+                // A record that cannot be decoded yet (the schema registry
+                // does not answer) ends this attempt: what was read is
+                // dropped uncommitted and read again after the backoff.
+                let (change, transaction) = params
+                    .decoder
+                    .decode_with_transaction(&record)
+                    .map_err(|Stall(e)| e)?;
+                let held = HeldRecord {
+                    decode_error: change_has_error(&change),
+                    change,
+                    transaction,
+                    offset: record.offset,
+                    bytes: (record.key.map_or(0, |k| k.len()) + record.value.map_or(0, |v| v.len()))
+                        as u64,
+                };
+                buffer.push(record.partition, held, Instant::now());
+                positions.read.insert(record.partition, record.offset + 1);
+            }
+            let mut batch = IngestBatch {
+                source: params.id,
+                ..Default::default()
+            };
+            let mut stats: BTreeMap<i32, PartitionStats> = BTreeMap::new();
+            for (p, r) in buffer.release(Instant::now()) {
+                let s = stats.entry(p).or_default();
+                s.records += 1;
+                s.bytes += r.bytes;
+                s.decode_errors += u64::from(r.decode_error);
+                batch.changes.push(r.change);
+            }
+            // A partition's offset advances to its first held record, so
+            // that what is held is read again after a crash.
+            let offsets: BTreeMap<i32, i64> = positions
+                .read
+                .iter()
+                .map(|(p, o)| (*p, buffer.first_held(*p).unwrap_or(*o)))
+                .filter(|(p, o)| next.get(p) != Some(o))
+                .collect();
+            if offsets.is_empty() && batch.changes.is_empty() {
+                continue;
+            }
+            batch.offsets = offsets.iter().map(|(p, o)| (*p, *o)).collect();
+            if !(self.deliver)(self.reader, batch)? {
+                return Ok(());
+            }
+            next.extend(offsets.iter().map(|(p, o)| (*p, *o)));
+            self.record_delivery(stats, &offsets);
+        }
+    }
+
+    /// Updates the reader's status and its partitions' statistics after a
+    /// delivered batch.
+    fn record_delivery(&self, stats: BTreeMap<i32, PartitionStats>, offsets: &BTreeMap<i32, i64>) {
+        let Ok(mut status) = self.control.status.lock() else {
+            return;
+        };
+        if let Some(r) = status.readers.get_mut(self.reader)
+            && r.status != "running"
+        {
+            r.status = "running";
+            r.error = None;
+        }
+        for (p, s) in stats {
+            let e = status.partitions.entry(p).or_default();
+            e.reader = self.reader;
+            e.records += s.records;
+            e.bytes += s.bytes;
+            e.decode_errors += s.decode_errors;
+        }
+        for (p, o) in offsets {
+            let e = status.partitions.entry(*p).or_default();
+            e.next_offset = *o;
+            if e.high_watermark.is_some_and(|h| h < *o) {
+                e.high_watermark = Some(*o);
+            }
+        }
+    }
+
+    /// Fetches the high watermarks of the reader's partitions.
+    fn refresh_watermarks(&self, consumer: &BaseConsumer, parts: &[i32]) {
+        let mut marks = Vec::new();
+        for p in parts {
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(&self.params.topic, *p, Duration::from_secs(2))
+            {
+                marks.push((*p, high));
+            }
+        }
+        if let Ok(mut status) = self.control.status.lock() {
+            for (p, high) in marks {
+                let e = status.partitions.entry(p).or_default();
+                e.reader = self.reader;
+                e.high_watermark = Some(high);
+                if e.next_offset == 0 {
+                    e.next_offset = self.params.resume.get(&p).copied().unwrap_or(0);
+                }
+            }
+        }
+    }
+}
+
+fn change_has_error(change: &SourceChange) -> bool {
+    match change {
+        SourceChange::Append(v, _) => v.is_err(),
+        SourceChange::Many(v) => v.iter().any(|(v, _)| v.is_err()),
+        SourceChange::Upsert { value, .. } => matches!(value, Some(Err(_))),
+        SourceChange::Nothing => false,
+    }
+}

@@ -1,0 +1,462 @@
+//! Debezium sources and source transactions, with events as Debezium's PostgreSQL connector
+//! writes them (JSON converter) when `provide.transaction.metadata` is on: data events carry
+//! `transaction: {id, total_order, data_collection_order}`, and the `dbserver1.transaction`
+//! topic has a `BEGIN` and an `END` record per transaction, the `END` counting its events per
+//! data collection.
+//!
+//! * [`transaction_metadata_makes_transfers_atomic`]: `ENVELOPE DEBEZIUM (TRANSACTION
+//!   METADATA (SOURCE tx, COLLECTION 'public.accounts'))`; transfers between accounts whose
+//!   events span two partitions and several polls. A reader polling all along never sees the
+//!   total balance change, and the final balances match a model.
+//! * [`incomplete_transaction_waits_for_its_end`]: a transaction's events without their `END`
+//!   stay invisible (while a later event of another partition shows), survive a `kill -9`
+//!   uncommitted, and show, whole and once, when the `END` arrives after the restart.
+//! * [`runs_of_a_transaction_are_not_split`]: without `TRANSACTION METADATA`, the events of a
+//!   transaction that arrive in one partition without pauses become visible together.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rdkafka::producer::FutureProducer;
+use support::kafka::{Broker, produce};
+use support::{TestServer, exec, expect_rows, poll_until, try_text_rows, wait_for_rows};
+
+/// How long a test waits for ingested data to show.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The PostgreSQL connector's `source` block.
+fn source_block(tx_id: Option<i64>, lsn: i64, snapshot: bool) -> serde_json::Value {
+    serde_json::json!({
+        "version": "2.5.0.Final", "connector": "postgresql", "name": "dbserver1",
+        "ts_ms": 1700000000000i64 + lsn, "snapshot": if snapshot { "true" } else { "false" },
+        "db": "bank", "sequence": format!("[null,\"{lsn}\"]"), "schema": "public",
+        "table": "accounts", "txId": tx_id, "lsn": lsn, "xmin": null
+    })
+}
+
+/// A data event for account `id`: `before`/`after` balances, in transaction `tx` (its id,
+/// the event's position in the transaction, and in the collection) or, for a snapshot
+/// read, in none.
+fn account_event(
+    id: i64,
+    before: Option<i64>,
+    after: Option<i64>,
+    tx: Option<(&str, i64)>,
+    lsn: i64,
+) -> String {
+    let image = |b: Option<i64>| b.map(|b| serde_json::json!({"id": id, "balance": b}));
+    let op = match (before, after, tx) {
+        (None, Some(_), None) => "r",
+        (None, Some(_), Some(_)) => "c",
+        (Some(_), Some(_), _) => "u",
+        _ => "d",
+    };
+    let tx_id = tx.map(|(t, _)| t.split(':').next().unwrap().parse::<i64>().unwrap());
+    serde_json::json!({
+        "before": image(before), "after": image(after),
+        "source": source_block(tx_id, lsn, tx.is_none()),
+        "op": op, "ts_ms": 1700000000005i64 + lsn,
+        "transaction": tx.map(|(t, order)| serde_json::json!({
+            "id": t, "total_order": order, "data_collection_order": order
+        })),
+    })
+    .to_string()
+}
+
+fn account_key(id: i64) -> String {
+    serde_json::json!({"id": id}).to_string()
+}
+
+/// The `BEGIN` record of a transaction.
+fn begin_record(tx: &str) -> String {
+    serde_json::json!({
+        "status": "BEGIN", "id": tx, "ts_ms": 1700000000000i64,
+        "event_count": null, "data_collections": null
+    })
+    .to_string()
+}
+
+/// The `END` record of a transaction with `events` events in `public.accounts` (and, to
+/// check that only this source's collection counts, one in `public.audit`), wrapped as the
+/// JSON converter does with schemas enabled.
+fn end_record(tx: &str, events: i64) -> String {
+    serde_json::json!({
+        "schema": {"type": "struct", "optional": false,
+                   "name": "io.debezium.connector.common.TransactionMetadataValue",
+                   "fields": [{"type": "string", "optional": false, "field": "status"},
+                              {"type": "string", "optional": false, "field": "id"}]},
+        "payload": {
+            "status": "END", "id": tx, "ts_ms": 1700000000000i64, "event_count": events + 1,
+            "data_collections": [
+                {"data_collection": "public.accounts", "event_count": events},
+                {"data_collection": "public.audit", "event_count": 1}
+            ]
+        }
+    })
+    .to_string()
+}
+
+/// Produces one record to `topic`.
+async fn send(producer: &FutureProducer, topic: &str, partition: i32, key: &str, value: &str) {
+    produce(
+        producer,
+        topic,
+        &[(partition, Some(key.as_bytes()), Some(value.as_bytes()))],
+    )
+    .await;
+}
+
+/// Starts a task that reads `sql` (one row: account count, total balance) until `stop`, and
+/// counts reads and the rows that differ from `expected`.
+fn watch_invariant(
+    client: support::Conn,
+    sql: &'static str,
+    expected: Vec<Option<String>>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, Vec<support::Rows>)> {
+    tokio::spawn(async move {
+        let mut reads = 0;
+        let mut violations = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(rows) = try_text_rows(&client, sql).await {
+                reads += 1;
+                if rows != vec![expected.clone()] {
+                    violations.push(rows);
+                }
+            }
+        }
+        (reads, violations)
+    })
+}
+
+async fn setup(broker: &Broker, c: &tokio_postgres::Client, partitions: i32, metadata: bool) {
+    broker
+        .create_topic("dbserver1.public.accounts", partitions)
+        .await;
+    broker.create_topic("dbserver1.transaction", 1).await;
+    let envelope = if metadata {
+        "ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE tx, COLLECTION 'public.accounts'))"
+    } else {
+        "ENVELOPE DEBEZIUM"
+    };
+    exec(
+        c,
+        &[
+            &format!(
+                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+                broker.address()
+            ),
+            "CREATE SOURCE tx FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.transaction') \
+             FORMAT JSON",
+            &format!(
+                "CREATE SOURCE accounts FROM KAFKA CONNECTION kafka \
+                 (TOPIC 'dbserver1.public.accounts') KEY FORMAT JSON VALUE FORMAT JSON {envelope}"
+            ),
+            "CREATE MATERIALIZED VIEW totals AS \
+             SELECT count(*) AS n, sum((data->>'balance')::bigint) AS total FROM accounts",
+        ],
+    )
+    .await;
+}
+
+/// The snapshot: `accounts` accounts with 1000 each, account `id` in partition
+/// `id mod partitions`.
+async fn snapshot(producer: &FutureProducer, accounts: i64, partitions: i32) {
+    for id in 0..accounts {
+        let event = account_event(id, None, Some(1000), None, id);
+        send(
+            producer,
+            "dbserver1.public.accounts",
+            (id % partitions as i64) as i32,
+            &account_key(id),
+            &event,
+        )
+        .await;
+    }
+}
+
+fn balances_rows(model: &BTreeMap<i64, i64>) -> support::Rows {
+    model
+        .iter()
+        .map(|(id, b)| vec![Some(id.to_string()), Some(b.to_string())])
+        .collect()
+}
+
+const BALANCES: &str =
+    "SELECT (data->>'id')::bigint, (data->>'balance')::bigint FROM accounts ORDER BY 1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_metadata_makes_transfers_atomic() {
+    let broker = Broker::start("dbz-tx").await;
+    let server = TestServer::start_with_workers("kafka-dbz-tx", 2).await;
+    let c = server.connect().await;
+    setup(&broker, &c, 2, true).await;
+    let producer = broker.producer();
+    let accounts = 10i64;
+    snapshot(&producer, accounts, 2).await;
+    let mut model: BTreeMap<i64, i64> = (0..accounts).map(|id| (id, 1000)).collect();
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let expected = vec![
+        Some(accounts.to_string()),
+        Some((accounts * 1000).to_string()),
+    ];
+    let mut watchers = Vec::new();
+    for sql in [
+        "SELECT n, total FROM totals",
+        "SELECT count(*), sum((data->>'balance')::bigint) FROM accounts",
+    ] {
+        watchers.push(watch_invariant(
+            server.connect().await,
+            sql,
+            expected.clone(),
+            stop.clone(),
+        ));
+    }
+    let produced_events = Arc::new(AtomicUsize::new(0));
+    let mut lsn = 1000;
+    for i in 0..25i64 {
+        // Three accounts: `from` pays `to` and `fee`; they are spread over both partitions.
+        let (from, to, fee) = (i % accounts, (i * 3 + 1) % accounts, (i * 7 + 2) % accounts);
+        if from == to || to == fee || from == fee {
+            continue;
+        }
+        let amount = 10 + i;
+        let tx = format!("{}:{}", 800 + i, lsn);
+        send(
+            &producer,
+            "dbserver1.transaction",
+            0,
+            &format!(r#"{{"id":"{tx}"}}"#),
+            &begin_record(&tx),
+        )
+        .await;
+        let moves = [(from, -amount - 1), (to, amount), (fee, 1)];
+        for (order, (id, delta)) in moves.iter().enumerate() {
+            let before = model[id];
+            let after = before + delta;
+            model.insert(*id, after);
+            lsn += 8;
+            let event = account_event(
+                *id,
+                Some(before),
+                Some(after),
+                Some((&tx, order as i64 + 1)),
+                lsn,
+            );
+            send(
+                &producer,
+                "dbserver1.public.accounts",
+                (*id % 2) as i32,
+                &account_key(*id),
+                &event,
+            )
+            .await;
+            produced_events.fetch_add(1, Ordering::SeqCst);
+            // Let the reader poll between the events of a transaction: this shapes the
+            // workload (a transaction split across polls); nothing waits on it.
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        send(
+            &producer,
+            "dbserver1.transaction",
+            0,
+            &format!(r#"{{"id":"{tx}"}}"#),
+            &end_record(&tx, moves.len() as i64),
+        )
+        .await;
+    }
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+    stop.store(true, Ordering::SeqCst);
+    for w in watchers {
+        let (reads, violations) = w.await.expect("the watcher");
+        assert!(reads > 20, "the watcher read only {reads} times");
+        assert!(
+            violations.is_empty(),
+            "partial transactions were visible: {violations:?}"
+        );
+    }
+    assert!(produced_events.load(Ordering::SeqCst) > 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_transaction_waits_for_its_end() {
+    let broker = Broker::start("dbz-incomplete").await;
+    let mut server = TestServer::start_with_workers("kafka-dbz-incomplete", 2).await;
+    let c = server.connect().await;
+    setup(&broker, &c, 3, true).await;
+    // The transaction source must be a JSON Kafka source, and cannot go while used.
+    for (sql, code) in [
+        (
+            "CREATE SOURCE bad FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.public.accounts') \
+             KEY FORMAT JSON VALUE FORMAT JSON \
+             ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE totals, COLLECTION 'public.accounts'))",
+            "42809",
+        ),
+        (
+            "CREATE SOURCE bad FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.public.accounts') \
+             KEY FORMAT TEXT VALUE FORMAT TEXT \
+             ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE tx, COLLECTION 'public.accounts'))",
+            "0A000",
+        ),
+        (
+            "CREATE SOURCE bad FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.public.accounts') \
+             FORMAT JSON ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE tx))",
+            "42601",
+        ),
+        ("DROP SOURCE tx", "2BP01"),
+    ] {
+        let e = c.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(support::sqlstate(&e).as_deref(), Some(code), "{sql}: {e:?}");
+    }
+    let producer = broker.producer();
+    snapshot(&producer, 6, 3).await;
+    let mut model: BTreeMap<i64, i64> = (0..6).map(|id| (id, 1000)).collect();
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+
+    // Transaction 900 moves 100 from account 0 (partition 0) to account 1 (partition 1);
+    // its END is not there yet.
+    let tx = "900:5000";
+    send(
+        &producer,
+        "dbserver1.transaction",
+        0,
+        r#"{"id":"900:5000"}"#,
+        &begin_record(tx),
+    )
+    .await;
+    let debit = account_event(0, Some(1000), Some(900), Some((tx, 1)), 5000);
+    let credit = account_event(1, Some(1000), Some(1100), Some((tx, 2)), 5008);
+    send(
+        &producer,
+        "dbserver1.public.accounts",
+        0,
+        &account_key(0),
+        &debit,
+    )
+    .await;
+    send(
+        &producer,
+        "dbserver1.public.accounts",
+        1,
+        &account_key(1),
+        &credit,
+    )
+    .await;
+    // A later event outside any transaction, in partition 2: once it shows, the reader has
+    // fetched past the transaction's events (one broker answers for all partitions).
+    let marker = account_event(6, None, Some(5), None, 5016);
+    send(
+        &producer,
+        "dbserver1.public.accounts",
+        2,
+        &account_key(6),
+        &marker,
+    )
+    .await;
+    model.insert(6, 5);
+    let without_tx = balances_rows(&model);
+    wait_for_rows(&c, BALANCES, &without_tx).await;
+    // And the transaction stays invisible for as long as its END is missing: watched for a
+    // while (a negative check needs a window), every read must be the state before it.
+    for _ in 0..25 {
+        let rows = try_text_rows(&c, BALANCES).await.expect("reading balances");
+        assert_eq!(rows, without_tx, "an incomplete transaction became visible");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    // The held events were never committed: after kill -9 they are read again.
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    wait_for_rows(&c, BALANCES, &without_tx).await;
+    send(
+        &producer,
+        "dbserver1.transaction",
+        0,
+        r#"{"id":"900:5000"}"#,
+        &end_record(tx, 2),
+    )
+    .await;
+    model.insert(0, 900);
+    model.insert(1, 1100);
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+    wait_for_rows(
+        &c,
+        "SELECT n, total FROM totals",
+        &expect_rows(&[&["7", "6005"]]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_a_transaction_are_not_split() {
+    let broker = Broker::start("dbz-runs").await;
+    let server = TestServer::start_with_workers("kafka-dbz-runs", 2).await;
+    let c = server.connect().await;
+    setup(&broker, &c, 1, false).await;
+    let producer = broker.producer();
+    let accounts = 6i64;
+    snapshot(&producer, accounts, 1).await;
+    let mut model: BTreeMap<i64, i64> = (0..accounts).map(|id| (id, 1000)).collect();
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch_invariant(
+        server.connect().await,
+        "SELECT n, total FROM totals",
+        vec![
+            Some(accounts.to_string()),
+            Some((accounts * 1000).to_string()),
+        ],
+        stop.clone(),
+    );
+    let mut lsn = 2000;
+    for i in 0..20i64 {
+        let (from, to) = (i % accounts, (i + 1) % accounts);
+        let tx = format!("{}:{}", 700 + i, lsn);
+        for (order, (id, delta)) in [(from, -5), (to, 5)].iter().enumerate() {
+            let before = model[id];
+            model.insert(*id, before + delta);
+            lsn += 8;
+            let event = account_event(
+                *id,
+                Some(before),
+                Some(before + delta),
+                Some((&tx, order as i64 + 1)),
+                lsn,
+            );
+            send(
+                &producer,
+                "dbserver1.public.accounts",
+                0,
+                &account_key(*id),
+                &event,
+            )
+            .await;
+            // Several polls within the transaction, no pause long enough to end a run.
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    }
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (reads, violations) = watcher.await.expect("the watcher");
+    assert!(reads > 20, "the watcher read only {reads} times");
+    assert!(
+        violations.is_empty(),
+        "a transaction was split: {violations:?}"
+    );
+    poll_until("the source to be running", WAIT, || async {
+        let rows = try_text_rows(&c, "SHOW SOURCES").await?;
+        if rows.iter().all(|r| r[2].as_deref() == Some("running")) {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    })
+    .await;
+}
