@@ -235,11 +235,9 @@ impl Row {
                     std::str::from_utf8(payload(d))
                         .map_err(|_| RowDecodeError("text is not UTF-8"))?;
                 }
-                tag::NUMERIC => {
-                    // The scale lives in bits 16..24 of the flags word.
-                    if d[3] > 28 {
-                        return Err(RowDecodeError("numeric scale out of range"));
-                    }
+                // The scale lives in bits 16..24 of the flags word.
+                tag::NUMERIC if d[3] > 28 => {
+                    return Err(RowDecodeError("numeric scale out of range"));
                 }
                 _ => {}
             }
@@ -254,6 +252,7 @@ impl Row {
         })
     }
 
+    #[inline]
     fn semantic(&self) -> bool {
         self.data[0] & SEMANTIC != 0
     }
@@ -547,6 +546,7 @@ fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 impl PartialEq for Row {
+    #[inline]
     fn eq(&self, other: &Row) -> bool {
         if self.semantic() || other.semantic() {
             self.cmp(other) == Ordering::Equal
@@ -565,6 +565,7 @@ impl PartialOrd for Row {
 }
 
 impl Ord for Row {
+    #[inline]
     fn cmp(&self, other: &Row) -> Ordering {
         if !self.semantic() && !other.semantic() {
             return cmp_bytes(&self.data, &other.data);
@@ -588,6 +589,7 @@ impl Ord for Row {
 }
 
 impl Hash for Row {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         if !self.semantic() {
             self.data.hash(state);
