@@ -362,11 +362,38 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
+    check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
     let plan = guard_panics("planner", || planner.sql_statement_to_plan(statement))?
         .map_err(PlanError::from_datafusion)?;
     Ok(plan)
+}
+
+/// Refuses a scalar subquery with no columns (`(SELECT FROM t)`), as
+/// PostgreSQL does, before DataFusion's planner indexes its first column.
+fn check_scalar_subqueries(statement: &Statement) -> Result<(), PlanError> {
+    use sqlparser::ast::{Expr, SetExpr, Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Check;
+    impl Visitor for Check {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Subquery(q) = e
+                && let SetExpr::Select(select) = q.body.as_ref()
+                && select.projection.is_empty()
+            {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    match statement.visit(&mut Check) {
+        ControlFlow::Break(()) => Err(PlanError::Syntax(
+            "subquery must return only one column".into(),
+        )),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// Plans and optimizes a query.
@@ -399,10 +426,32 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     .map_err(PlanError::from_datafusion)
 }
 
+thread_local! {
+    /// Set while a DataFusion step runs under [`guard_panics`].
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs a panic hook that reports a panic caught by [`guard_panics`] as
+/// a warning (the statement fails, the server carries on) and leaves every
+/// other panic to the default hook.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if GUARDED.with(|g| g.get()) {
+            tracing::warn!("caught a DataFusion panic, the statement fails: {info}");
+        } else {
+            default(info)
+        }
+    }));
+}
+
 /// Runs a DataFusion planning step, turning a panic in it (a DataFusion bug
 /// on an unusual query) into an error for this statement alone.
 fn guard_panics<T>(step: &str, f: impl FnOnce() -> T) -> Result<T, PlanError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+    let was = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    result.map_err(|payload| {
         let detail = payload
             .downcast_ref::<String>()
             .cloned()
