@@ -21,10 +21,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::decode::{KafkaRecord, Stall};
+use super::decode::{KafkaHeader, KafkaRecord, Stall};
 use super::durable::{IngestBatch, SourceChange};
 use super::kafka::{
     Deliver, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
@@ -283,12 +283,23 @@ impl Reader<'_> {
                     continue;
                 }
                 polled += 1;
+                let headers: Vec<KafkaHeader<'_>> = match message.headers() {
+                    Some(h) if params.decoder.reads_headers() => h
+                        .iter()
+                        .map(|h| KafkaHeader {
+                            key: h.key,
+                            value: h.value,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 let record = KafkaRecord {
                     key: message.key(),
                     value: message.payload(),
                     partition: message.partition(),
                     offset: message.offset(),
                     timestamp: message.timestamp().to_millis(),
+                    headers: &headers,
                 };
                 // A record that cannot be decoded yet (the schema registry
                 // does not answer) ends this attempt: what was read is
