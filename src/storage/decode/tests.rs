@@ -231,7 +231,7 @@ fn header_that_is_not_utf8_is_a_decode_error() {
     // (which are for the value's decoding errors).
     for envelope in [
         "ENVELOPE UPSERT",
-        "ENVELOPE UPSERT (VALUE DECODING ERRORS = INLINE)",
+        "ENVELOPE UPSERT (VALUE DECODING ERRORS = (INLINE))",
     ] {
         let d = decoder(&format!(
             "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
