@@ -135,7 +135,11 @@ async fn header_columns_in_append_and_upsert_sources() {
             record(
                 None,
                 "b",
-                &[("client_id", b"1"), ("client_id", b"2"), ("Client_Id", b"3")],
+                &[
+                    ("client_id", b"1"),
+                    ("client_id", b"2"),
+                    ("Client_Id", b"3"),
+                ],
             ),
             record(None, "c", &[]),
             HeaderRecord {

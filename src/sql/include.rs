@@ -203,7 +203,8 @@ mod tests {
             ("INCLUDE HEADER 'client_id' BYTES", "Expected: AS"),
             ("INCLUDE KEY, KEY AS k", "INCLUDE KEY given twice"),
         ] {
-            let sql = format!("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON {sql}");
+            let sql =
+                format!("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON {sql}");
             let e = parse_statements(&sql).unwrap_err().to_string();
             assert!(e.contains(expected), "{sql}: {e}");
         }

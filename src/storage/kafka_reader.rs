@@ -117,7 +117,11 @@ pub(crate) fn resolve_start_offset(
     let Some(ts) = start_timestamp else {
         return Ok(Offset::Beginning);
     };
-    let ts = if ts < 0 { now_ms.saturating_add(ts) } else { ts };
+    let ts = if ts < 0 {
+        now_ms.saturating_add(ts)
+    } else {
+        ts
+    };
     Ok(match offset_for_time(ts)? {
         Some(o) => Offset::Offset(o),
         None => Offset::End,

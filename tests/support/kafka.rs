@@ -172,7 +172,8 @@ pub async fn produce_with_headers(
 ) {
     use rdkafka::message::{Header, OwnedHeaders};
     for r in records {
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(r.partition);
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(topic).partition(r.partition);
         if let Some(k) = r.key {
             record = record.key(k);
         }

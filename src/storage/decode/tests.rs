@@ -269,7 +269,10 @@ fn header_in_debezium_rows() {
             ..
         } => assert_eq!(
             row.unpack(),
-            vec![Datum::Jsonb(r#"{"id": 1}"#.into()), Datum::String("x".into())]
+            vec![
+                Datum::Jsonb(r#"{"id": 1}"#.into()),
+                Datum::String("x".into())
+            ]
         ),
         other => panic!("{other:?}"),
     }
@@ -293,5 +296,7 @@ fn all_headers_are_refused_with_a_pointer_to_header() {
         other => panic!("{other:?}"),
     }
     // Sources without header columns do not ask the reader for headers.
-    assert!(!decoder("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON").reads_headers());
+    assert!(
+        !decoder("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON").reads_headers()
+    );
 }
