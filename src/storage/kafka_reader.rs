@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedHeaders, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::decode::{KafkaHeader, KafkaRecord, Stall};
@@ -126,6 +126,24 @@ pub(crate) fn resolve_start_offset(
         Some(o) => Offset::Offset(o),
         None => Offset::End,
     })
+}
+
+/// The headers of a message, in order. rdkafka's `Headers::try_get` panics
+/// on a key that is not UTF-8; such a header cannot be the one an `INCLUDE
+/// HEADER` names (its key is a UTF-8 string), so it is skipped instead of
+/// ending the reader's thread.
+fn message_headers(headers: &BorrowedHeaders) -> Vec<KafkaHeader<'_>> {
+    (0..headers.count())
+        .filter_map(|i| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| headers.try_get(i)))
+                .ok()
+                .flatten()
+        })
+        .map(|h| KafkaHeader {
+            key: h.key,
+            value: h.value,
+        })
+        .collect()
 }
 
 /// A reader's fixed context.
@@ -315,14 +333,8 @@ impl Reader<'_> {
                     continue;
                 }
                 polled += 1;
-                let headers: Vec<KafkaHeader<'_>> = match message.headers() {
-                    Some(h) if params.decoder.reads_headers() => h
-                        .iter()
-                        .map(|h| KafkaHeader {
-                            key: h.key,
-                            value: h.value,
-                        })
-                        .collect(),
+                let headers = match message.headers() {
+                    Some(h) if params.decoder.reads_headers() => message_headers(h),
                     _ => Vec::new(),
                 };
                 let record = KafkaRecord {
