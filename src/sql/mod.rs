@@ -9,6 +9,7 @@
 
 pub mod debezium;
 pub mod error;
+pub mod include;
 pub mod jsonb;
 pub mod lower;
 pub mod parse;

@@ -132,33 +132,7 @@ pub enum Envelope {
     Debezium,
 }
 
-/// A metadata column a Kafka source can include.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IncludeKind {
-    /// The message key.
-    Key,
-    /// The partition.
-    Partition,
-    /// The offset.
-    Offset,
-    /// The message timestamp.
-    Timestamp,
-    /// The headers.
-    Headers,
-}
-
-impl IncludeKind {
-    /// The keyword, which is also the column's default name (lower-cased).
-    pub fn keyword(&self) -> &'static str {
-        match self {
-            IncludeKind::Key => "KEY",
-            IncludeKind::Partition => "PARTITION",
-            IncludeKind::Offset => "OFFSET",
-            IncludeKind::Timestamp => "TIMESTAMP",
-            IncludeKind::Headers => "HEADERS",
-        }
-    }
-}
+pub use super::include::IncludeKind;
 
 /// `CREATE SOURCE [IF NOT EXISTS] name FROM KAFKA CONNECTION c (TOPIC 't'
 /// [, START OFFSET (o, ...)] [, START TIMESTAMP ms]) [KEY FORMAT f VALUE
@@ -539,42 +513,11 @@ pub fn parse_kafka_source(
         value_format = Format::Bytes;
         key_format = Some(Format::Bytes);
     }
-    let mut include = Vec::new();
-    if parser.parse_keyword(Keyword::INCLUDE) {
-        loop {
-            let t = parser.next_token().token;
-            let kind = if word_is(&t, "KEY") {
-                IncludeKind::Key
-            } else if word_is(&t, "PARTITION") {
-                IncludeKind::Partition
-            } else if word_is(&t, "OFFSET") {
-                IncludeKind::Offset
-            } else if word_is(&t, "TIMESTAMP") {
-                IncludeKind::Timestamp
-            } else if word_is(&t, "HEADERS") {
-                IncludeKind::Headers
-            } else {
-                return Err(ParserError::ParserError(format!(
-                    "Expected: KEY, PARTITION, OFFSET, TIMESTAMP or HEADERS, found: {t}"
-                )));
-            };
-            let alias = if parser.parse_keyword(Keyword::AS) {
-                Some(ident_text(parser)?)
-            } else {
-                None
-            };
-            if include.iter().any(|(k, _)| *k == kind) {
-                return Err(ParserError::ParserError(format!(
-                    "INCLUDE {} given twice",
-                    kind.keyword()
-                )));
-            }
-            include.push((kind, alias));
-            if !parser.consume_token(&Token::Comma) {
-                break;
-            }
-        }
-    }
+    let include = if parser.parse_keyword(Keyword::INCLUDE) {
+        super::include::parse_include(parser)?
+    } else {
+        Vec::new()
+    };
     let mut envelope = Envelope::None;
     let mut transaction_metadata = None;
     if parse_word(parser, "ENVELOPE") {
@@ -764,15 +707,7 @@ impl fmt::Display for CreateKafkaSourceStatement {
             None => write!(f, " FORMAT {}", self.value_format.to_sql(false))?,
         }
         if !self.include.is_empty() {
-            let items: Vec<String> = self
-                .include
-                .iter()
-                .map(|(k, alias)| match alias {
-                    Some(a) => format!("{} AS {}", k.keyword(), quote_ident(a)),
-                    None => k.keyword().to_string(),
-                })
-                .collect();
-            write!(f, " INCLUDE {}", items.join(", "))?;
+            write!(f, " INCLUDE {}", super::include::include_sql(&self.include))?;
         }
         match &self.envelope {
             Envelope::None => write!(f, " ENVELOPE NONE"),

@@ -22,6 +22,11 @@ use crate::storage::avro::{self, AvroError, AvroSchema, ConfluentAvroDecoder};
 use crate::storage::durable::{SourceChange, SourceValue};
 use crate::storage::registry::SchemaLookup;
 
+mod metadata;
+
+pub use metadata::KafkaHeader;
+use metadata::MetadataColumn;
+
 /// Decoding a record could not finish for a reason outside the record (the
 /// schema registry could not be reached): the source stalls, reports this,
 /// and reads the record again later.
@@ -47,6 +52,9 @@ pub struct KafkaRecord<'a> {
     pub offset: i64,
     /// The record's timestamp, milliseconds since the epoch.
     pub timestamp: Option<i64>,
+    /// The record's headers, in order (empty unless the source
+    /// [reads headers](SourceDecoder::reads_headers)).
+    pub headers: &'a [KafkaHeader<'a>],
 }
 
 /// An upsert key (encoded, and its columns), or the key under which an
@@ -221,7 +229,7 @@ pub struct SourceDecoder {
     /// Whether the key's columns lead the output row.
     key_in_output: bool,
     /// Metadata columns after the value's, in `INCLUDE` order.
-    metadata: Vec<IncludeKind>,
+    metadata: Vec<MetadataColumn>,
     envelope: Envelope,
     desc: RelationDesc,
     /// Value columns in the output (fills `NULL`s for an inline error).
@@ -321,24 +329,9 @@ impl SourceDecoder {
         let value_arity = value_columns.len();
         columns.extend(value_columns);
         let mut metadata = Vec::new();
-        for (kind, alias) in &stmt.include {
-            let (name, typ) = match kind {
-                IncludeKind::Key => continue,
-                IncludeKind::Partition => ("partition", ScalarType::Int32),
-                IncludeKind::Offset => ("offset", ScalarType::Int64),
-                IncludeKind::Timestamp => ("timestamp", ScalarType::Timestamp),
-                IncludeKind::Headers => {
-                    return Err(DefinitionError::Unsupported(
-                        "INCLUDE HEADERS (it needs list and record types)".into(),
-                    ));
-                }
-            };
-            columns.push(ColumnDesc {
-                name: alias.clone().unwrap_or_else(|| name.to_string()),
-                typ,
-                nullable: *kind == IncludeKind::Timestamp,
-            });
-            metadata.push(*kind);
+        for (column, desc) in metadata::metadata_columns(stmt)? {
+            metadata.push(column);
+            columns.push(desc);
         }
         if let Envelope::Upsert {
             inline_errors: Some(name),
@@ -377,19 +370,14 @@ impl SourceDecoder {
         &self.desc
     }
 
-    fn metadata(&self, record: &KafkaRecord) -> Vec<Datum> {
-        self.metadata
-            .iter()
-            .map(|kind| match kind {
-                IncludeKind::Partition => Datum::Int32(record.partition),
-                IncludeKind::Offset => Datum::Int64(record.offset),
-                IncludeKind::Timestamp => record
-                    .timestamp
-                    .map(|ms| Datum::Timestamp(ms.saturating_mul(1000)))
-                    .unwrap_or(Datum::Null),
-                IncludeKind::Key | IncludeKind::Headers => Datum::Null,
-            })
-            .collect()
+    /// Whether the source reads its records' headers (`INCLUDE HEADER`):
+    /// the reader collects them only then.
+    pub fn reads_headers(&self) -> bool {
+        metadata::reads_headers(&self.metadata)
+    }
+
+    fn metadata(&self, record: &KafkaRecord) -> Result<Vec<Datum>, EvalError> {
+        metadata::metadata_datums(&self.metadata, record)
     }
 
     fn where_(record: &KafkaRecord) -> String {
@@ -454,7 +442,10 @@ impl SourceDecoder {
             Ok(v) => datums.extend(v),
             Err(e) => return Ok(Err(e)),
         }
-        datums.extend(self.metadata(record));
+        match self.metadata(record) {
+            Ok(m) => datums.extend(m),
+            Err(e) => return Ok(Err(e)),
+        }
         Ok(Ok(Row::new(datums)))
     }
 
@@ -505,24 +496,27 @@ impl SourceDecoder {
         let Some(_) = record.value else {
             return Ok(SourceChange::Upsert { key, value: None });
         };
-        let value = match self.value_datums(record)? {
-            Ok(v) => {
+        // A header that cannot be decoded is the key's error even with
+        // inline errors, which are for the value's decoding errors only.
+        let value = match (self.value_datums(record)?, self.metadata(record)) {
+            (Err(e), _) if !inline => Err(e),
+            (_, Err(e)) => Err(e),
+            (Ok(v), Ok(metadata)) => {
                 let mut datums = key_datums;
                 datums.extend(v);
-                datums.extend(self.metadata(record));
+                datums.extend(metadata);
                 if inline {
                     datums.push(Datum::Null);
                 }
                 Ok(Row::new(datums))
             }
-            Err(e) if inline => {
+            (Err(e), Ok(metadata)) => {
                 let mut datums = key_datums;
                 datums.extend(std::iter::repeat_n(Datum::Null, self.value_arity));
-                datums.extend(self.metadata(record));
+                datums.extend(metadata);
                 datums.push(Datum::String(e.to_string()));
                 Ok(Row::new(datums))
             }
-            Err(e) => Err(e),
         };
         Ok(SourceChange::Upsert {
             key,
@@ -590,7 +584,7 @@ impl SourceDecoder {
         let row = |image: &[Datum]| -> SourceValue {
             let mut datums = key_datums.clone().unwrap_or_default();
             datums.extend_from_slice(image);
-            datums.extend(self.metadata(record));
+            datums.extend(self.metadata(record)?);
             Ok(Row::new(datums))
         };
         let after = match event.op.as_str() {

@@ -21,10 +21,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedHeaders, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::decode::{KafkaRecord, Stall};
+use super::decode::{KafkaHeader, KafkaRecord, Stall};
 use super::durable::{IngestBatch, SourceChange};
 use super::kafka::{
     Deliver, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
@@ -95,6 +95,57 @@ struct Positions {
     transaction_read: BTreeMap<i32, i64>,
 }
 
+/// Where a partition without a recorded offset starts: its `START OFFSET`
+/// (given per partition, 0, 1, ...); else, with `START TIMESTAMP`, the first
+/// offset whose record's timestamp is at or after it, as `offset_for_time`
+/// finds it (a negative timestamp is that many milliseconds before
+/// `now_ms`, as in Materialize; no such record: the partition's end); else
+/// the partition's beginning.
+pub(crate) fn resolve_start_offset(
+    start_offsets: &[i64],
+    start_timestamp: Option<i64>,
+    partition: i32,
+    now_ms: i64,
+    offset_for_time: impl FnOnce(i64) -> Result<Option<i64>, String>,
+) -> Result<Offset, String> {
+    if let Some(o) = usize::try_from(partition)
+        .ok()
+        .and_then(|p| start_offsets.get(p))
+    {
+        return Ok(Offset::Offset(*o));
+    }
+    let Some(ts) = start_timestamp else {
+        return Ok(Offset::Beginning);
+    };
+    let ts = if ts < 0 {
+        now_ms.saturating_add(ts)
+    } else {
+        ts
+    };
+    Ok(match offset_for_time(ts)? {
+        Some(o) => Offset::Offset(o),
+        None => Offset::End,
+    })
+}
+
+/// The headers of a message, in order. rdkafka's `Headers::try_get` panics
+/// on a key that is not UTF-8; such a header cannot be the one an `INCLUDE
+/// HEADER` names (its key is a UTF-8 string), so it is skipped instead of
+/// ending the reader's thread.
+fn message_headers(headers: &BorrowedHeaders) -> Vec<KafkaHeader<'_>> {
+    (0..headers.count())
+        .filter_map(|i| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| headers.try_get(i)))
+                .ok()
+                .flatten()
+        })
+        .map(|h| KafkaHeader {
+            key: h.key,
+            value: h.value,
+        })
+        .collect()
+}
+
 /// A reader's fixed context.
 struct Reader<'a> {
     params: &'a IngestParams,
@@ -104,33 +155,32 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Where a partition without a recorded offset starts.
+    /// Where a partition without a recorded offset starts (see
+    /// [`resolve_start_offset`]), asking the brokers for the offset of
+    /// `START TIMESTAMP`.
     fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<Offset, String> {
         let params = self.params;
-        if let Some(o) = params.start_offsets.get(partition as usize) {
-            return Ok(Offset::Offset(*o));
-        }
-        if let Some(ts) = params.start_timestamp {
-            let ts = if ts < 0 {
-                chrono::Utc::now().timestamp_millis() + ts
-            } else {
-                ts
-            };
+        let offset_for_time = |ts: i64| -> Result<Option<i64>, String> {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&params.topic, partition, Offset::Offset(ts))
                 .map_err(|e| e.to_string())?;
             let found = consumer
                 .offsets_for_times(tpl, Duration::from_secs(10))
                 .map_err(|e| format!("looking up START TIMESTAMP: {e}"))?;
-            if let Some(elem) = found.find_partition(&params.topic, partition) {
-                return Ok(match elem.offset() {
-                    Offset::Offset(o) => Offset::Offset(o),
-                    _ => Offset::End,
-                });
-            }
-            return Ok(Offset::End);
-        }
-        Ok(Offset::Beginning)
+            Ok(found
+                .find_partition(&params.topic, partition)
+                .and_then(|elem| match elem.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                }))
+        };
+        resolve_start_offset(
+            &params.start_offsets,
+            params.start_timestamp,
+            partition,
+            chrono::Utc::now().timestamp_millis(),
+            offset_for_time,
+        )
     }
 
     /// The partitions of `topic`.
@@ -283,12 +333,17 @@ impl Reader<'_> {
                     continue;
                 }
                 polled += 1;
+                let headers = match message.headers() {
+                    Some(h) if params.decoder.reads_headers() => message_headers(h),
+                    _ => Vec::new(),
+                };
                 let record = KafkaRecord {
                     key: message.key(),
                     value: message.payload(),
                     partition: message.partition(),
                     offset: message.offset(),
                     timestamp: message.timestamp().to_millis(),
+                    headers: &headers,
                 };
                 // A record that cannot be decoded yet (the schema registry
                 // does not answer) ends this attempt: what was read is
@@ -397,5 +452,62 @@ fn change_has_error(change: &SourceChange) -> bool {
         SourceChange::Many(v) => v.iter().any(|(v, _)| v.is_err()),
         SourceChange::Upsert { value, .. } => matches!(value, Some(Err(_))),
         SourceChange::Nothing => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partition whose records have the timestamps `times` (offset =
+    /// index): the first offset at or after `ts`, as a broker answers.
+    fn lookup(times: &[i64]) -> impl Fn(i64) -> Result<Option<i64>, String> + '_ {
+        |ts| Ok(times.iter().position(|t| *t >= ts).map(|o| o as i64))
+    }
+
+    #[test]
+    fn start_timestamp_resolves_to_the_first_record_at_or_after_it() {
+        let times = [1_000, 2_000, 2_000, 3_000];
+        let start = |ts| resolve_start_offset(&[], Some(ts), 0, 10_000, lookup(&times));
+        assert_eq!(start(0), Ok(Offset::Offset(0)));
+        assert_eq!(start(1_500), Ok(Offset::Offset(1)));
+        assert_eq!(start(2_000), Ok(Offset::Offset(1)));
+        assert_eq!(start(3_000), Ok(Offset::Offset(3)));
+        // No record that late: the partition's end.
+        assert_eq!(start(3_001), Ok(Offset::End));
+        // Negative: relative to now (10 000 ms): -8 500 ms is 1 500.
+        assert_eq!(start(-8_500), Ok(Offset::Offset(1)));
+        assert_eq!(start(-7_000), Ok(Offset::Offset(3)));
+        assert_eq!(start(-1), Ok(Offset::End));
+    }
+
+    #[test]
+    fn start_offset_wins_and_the_default_is_the_beginning() {
+        let asked = std::cell::Cell::new(false);
+        let never = |_| {
+            asked.set(true);
+            Ok(Some(99))
+        };
+        // START OFFSET covers partitions 0 and 1; 2 falls back to the
+        // timestamp.
+        assert_eq!(
+            resolve_start_offset(&[5, 6], Some(1), 1, 0, never),
+            Ok(Offset::Offset(6))
+        );
+        assert!(!asked.get(), "START OFFSET needs no lookup");
+        assert_eq!(
+            resolve_start_offset(&[5, 6], Some(1), 2, 0, |ts| Ok(Some(ts + 40))),
+            Ok(Offset::Offset(41))
+        );
+        assert_eq!(
+            resolve_start_offset(&[], None, 0, 0, never),
+            Ok(Offset::Beginning)
+        );
+        assert!(!asked.get());
+        // A failed lookup is the attempt's error (retried with backoff).
+        assert_eq!(
+            resolve_start_offset(&[], Some(1), 0, 0, |_| Err("timed out".into())),
+            Err("timed out".to_string())
+        );
     }
 }

@@ -152,6 +152,53 @@ pub async fn produce(producer: &FutureProducer, topic: &str, records: &[Record<'
     }
 }
 
+/// A record to produce with headers (in order, repeats allowed) and, optionally, an explicit
+/// timestamp (milliseconds since the epoch; else the producer's clock).
+#[derive(Debug, Clone, Default)]
+pub struct HeaderRecord<'a> {
+    pub partition: i32,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    pub timestamp: Option<i64>,
+}
+
+/// Produces `records` (with their headers and timestamps) in order and waits for each
+/// acknowledgement.
+pub async fn produce_with_headers(
+    producer: &FutureProducer,
+    topic: &str,
+    records: &[HeaderRecord<'_>],
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    for r in records {
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(topic).partition(r.partition);
+        if let Some(k) = r.key {
+            record = record.key(k);
+        }
+        if let Some(v) = r.value {
+            record = record.payload(v);
+        }
+        if let Some(ts) = r.timestamp {
+            record = record.timestamp(ts);
+        }
+        if !r.headers.is_empty() {
+            let headers = r
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |h, (key, value)| {
+                    h.insert(Header { key, value: *value })
+                });
+            record = record.headers(headers);
+        }
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|(e, _)| panic!("producing to {topic}: {e}"));
+    }
+}
+
 /// One message read back from a sink's topic.
 #[derive(Debug, Clone)]
 pub struct TopicMessage {

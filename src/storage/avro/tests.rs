@@ -366,6 +366,7 @@ fn rec<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> KafkaRecord<'a> {
         partition: 0,
         offset: 3,
         timestamp: None,
+        headers: &[],
     }
 }
 

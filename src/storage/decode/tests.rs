@@ -23,6 +23,7 @@ fn rec<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> KafkaRecord<'a> {
         partition: 2,
         offset: 7,
         timestamp: Some(1_700_000_000_123),
+        headers: &[],
     }
 }
 
@@ -135,4 +136,167 @@ fn debezium_json() {
             ..
         }
     ));
+}
+
+fn headers_rec<'a>(
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: &'a [KafkaHeader<'a>],
+) -> KafkaRecord<'a> {
+    KafkaRecord {
+        headers,
+        ..rec(key, value)
+    }
+}
+
+fn header<'a>(key: &'a str, value: Option<&'a [u8]>) -> KafkaHeader<'a> {
+    KafkaHeader { key, value }
+}
+
+#[test]
+fn header_columns_take_the_last_value() {
+    let d = decoder(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT TEXT \
+         INCLUDE HEADER 'client_id' AS client_id, OFFSET, HEADER 'raw' AS raw BYTES",
+    );
+    assert!(d.reads_headers());
+    let columns: Vec<(&str, ScalarType, bool)> = d
+        .desc()
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.typ.clone(), c.nullable))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("text", ScalarType::Text, true),
+            ("client_id", ScalarType::Text, true),
+            ("offset", ScalarType::Int64, false),
+            ("raw", ScalarType::Bytea, true),
+        ]
+    );
+    let row = |headers: &[KafkaHeader]| match d.decode_now(&headers_rec(None, Some(b"v"), headers))
+    {
+        SourceChange::Append(Ok(row), 1) => row.unpack(),
+        other => panic!("{other:?}"),
+    };
+    let text = |s: &str| Datum::String(s.into());
+    // The last of repeated keys wins; keys compare exactly; `BYTES` keeps
+    // bytes that are not UTF-8.
+    assert_eq!(
+        row(&[
+            header("client_id", Some(b"1")),
+            header("raw", Some(b"\xff\x00")),
+            header("Client_Id", Some(b"other")),
+            header("client_id", Some(b"2")),
+        ]),
+        vec![
+            text("v"),
+            text("2"),
+            Datum::Int64(7),
+            Datum::Bytes(vec![0xff, 0]),
+        ]
+    );
+    // Missing headers, a null value, and no headers at all are NULL.
+    assert_eq!(
+        row(&[header("client_id", None), header("other", Some(b"x"))]),
+        vec![text("v"), Datum::Null, Datum::Int64(7), Datum::Null]
+    );
+    assert_eq!(
+        row(&[]),
+        vec![text("v"), Datum::Null, Datum::Int64(7), Datum::Null]
+    );
+    // A null value after a value is the last value.
+    assert_eq!(
+        row(&[header("raw", Some(b"x")), header("raw", None)])[3],
+        Datum::Null
+    );
+}
+
+#[test]
+fn header_that_is_not_utf8_is_a_decode_error() {
+    let bad = [header("client_id", Some(b"\xff"))];
+    let d = decoder(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT TEXT \
+         INCLUDE HEADER 'client_id' AS client_id",
+    );
+    match d.decode_now(&headers_rec(None, Some(b"v"), &bad)) {
+        SourceChange::Append(Err(EvalError::Decode(m)), 1) => assert!(
+            m.contains("header \"client_id\" at partition 2 offset 7 is not valid UTF-8"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Upsert: the error is the key's value, also with inline errors
+    // (which are for the value's decoding errors).
+    for envelope in [
+        "ENVELOPE UPSERT",
+        "ENVELOPE UPSERT (VALUE DECODING ERRORS = (INLINE))",
+    ] {
+        let d = decoder(&format!(
+            "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
+             KEY FORMAT TEXT VALUE FORMAT TEXT INCLUDE HEADER 'client_id' AS c {envelope}"
+        ));
+        match d.decode_now(&headers_rec(Some(b"k"), Some(b"v"), &bad)) {
+            SourceChange::Upsert {
+                value: Some(Err(EvalError::Decode(m))),
+                ..
+            } => assert!(m.contains("not valid UTF-8"), "{m}"),
+            other => panic!("{envelope}: {other:?}"),
+        }
+        let good = [header("client_id", Some(b"42"))];
+        match d.decode_now(&headers_rec(Some(b"k"), Some(b"v"), &good)) {
+            SourceChange::Upsert {
+                value: Some(Ok(row)),
+                ..
+            } => assert_eq!(row.unpack()[2], Datum::String("42".into())),
+            other => panic!("{envelope}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn header_in_debezium_rows() {
+    let d = decoder(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
+         KEY FORMAT JSON VALUE FORMAT JSON INCLUDE HEADER 'h' AS h ENVELOPE DEBEZIUM",
+    );
+    let create = br#"{"before": null, "after": {"id": 1}, "op": "c"}"#;
+    let headers = [header("h", Some(b"x"))];
+    match d.decode_now(&headers_rec(Some(br#"{"id": 1}"#), Some(create), &headers)) {
+        SourceChange::Upsert {
+            value: Some(Ok(row)),
+            ..
+        } => assert_eq!(
+            row.unpack(),
+            vec![
+                Datum::Jsonb(r#"{"id": 1}"#.into()),
+                Datum::String("x".into())
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn all_headers_are_refused_with_a_pointer_to_header() {
+    let stmt = match parse_statements(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON INCLUDE HEADERS",
+    )
+    .unwrap()
+    .remove(0)
+    {
+        FreshetStatement::CreateKafkaSource(s) => s,
+        other => panic!("{other:?}"),
+    };
+    match SourceDecoder::new(&stmt) {
+        Err(DefinitionError::Unsupported(m)) => {
+            assert!(m.contains("INCLUDE HEADER '<key>' AS <name>"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Sources without header columns do not ask the reader for headers.
+    assert!(
+        !decoder("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON").reads_headers()
+    );
 }

@@ -1,0 +1,145 @@
+//! The metadata columns of a Kafka source, after its value's (`INCLUDE
+//! PARTITION, OFFSET, TIMESTAMP, HEADER 'key' AS name [BYTES]`): their
+//! descriptions, and their values for one record.
+//!
+//! A header column follows Materialize: the value of the *last* header with
+//! the key (keys compare exactly), as `text` or, with `BYTES`, as `bytea`;
+//! a header whose value is not UTF-8 makes the record a decode error like
+//! any other. A record without the header gives `NULL` (Materialize makes
+//! that an error when the record has other headers, and `NULL` when it has
+//! none; Freshet gives `NULL` in both cases, so that one producer that
+//! leaves a header out does not make the whole source unreadable).
+
+use super::{DefinitionError, KafkaRecord, SourceDecoder};
+use crate::expr::EvalError;
+use crate::repr::{ColumnDesc, Datum, ScalarType};
+use crate::sql::source::{CreateKafkaSourceStatement, IncludeKind};
+
+/// One header of a Kafka record, borrowed from the consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaHeader<'a> {
+    /// The header's key.
+    pub key: &'a str,
+    /// The header's value; `None` for a null value.
+    pub value: Option<&'a [u8]>,
+}
+
+/// A metadata column (`INCLUDE KEY` is not one: the key's columns lead the
+/// row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum MetadataColumn {
+    /// The partition (`int4`).
+    Partition,
+    /// The offset (`int8`).
+    Offset,
+    /// The record's timestamp (`timestamp`, `NULL` when the record has none).
+    Timestamp,
+    /// The last header named `key`: `text`, or `bytea` with `bytes`.
+    Header { key: String, bytes: bool },
+}
+
+/// The metadata columns of a source, in `INCLUDE` order, with their
+/// descriptions.
+pub(super) fn metadata_columns(
+    stmt: &CreateKafkaSourceStatement,
+) -> Result<Vec<(MetadataColumn, ColumnDesc)>, DefinitionError> {
+    let mut out = Vec::new();
+    for (kind, alias) in &stmt.include {
+        let (column, name, typ, nullable) = match kind {
+            IncludeKind::Key => continue,
+            IncludeKind::Partition => (
+                MetadataColumn::Partition,
+                "partition",
+                ScalarType::Int32,
+                false,
+            ),
+            IncludeKind::Offset => (MetadataColumn::Offset, "offset", ScalarType::Int64, false),
+            IncludeKind::Timestamp => (
+                MetadataColumn::Timestamp,
+                "timestamp",
+                ScalarType::Timestamp,
+                true,
+            ),
+            IncludeKind::Header { key, bytes } => (
+                MetadataColumn::Header {
+                    key: key.clone(),
+                    bytes: *bytes,
+                },
+                "header",
+                if *bytes {
+                    ScalarType::Bytea
+                } else {
+                    ScalarType::Text
+                },
+                true,
+            ),
+            IncludeKind::Headers => {
+                return Err(DefinitionError::Unsupported(
+                    "INCLUDE HEADERS (a list of all headers; include one header \
+                     with INCLUDE HEADER '<key>' AS <name> [BYTES])"
+                        .into(),
+                ));
+            }
+        };
+        out.push((
+            column,
+            ColumnDesc {
+                name: alias.clone().unwrap_or_else(|| name.to_string()),
+                typ,
+                nullable,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether any of `columns` reads the record's headers.
+pub(super) fn reads_headers(columns: &[MetadataColumn]) -> bool {
+    columns
+        .iter()
+        .any(|c| matches!(c, MetadataColumn::Header { .. }))
+}
+
+/// The values of `columns` for `record`, or the record's decode error (a
+/// header that is not UTF-8).
+pub(super) fn metadata_datums(
+    columns: &[MetadataColumn],
+    record: &KafkaRecord,
+) -> Result<Vec<Datum>, EvalError> {
+    columns
+        .iter()
+        .map(|column| match column {
+            MetadataColumn::Partition => Ok(Datum::Int32(record.partition)),
+            MetadataColumn::Offset => Ok(Datum::Int64(record.offset)),
+            MetadataColumn::Timestamp => Ok(record
+                .timestamp
+                .map(|ms| Datum::Timestamp(ms.saturating_mul(1000)))
+                .unwrap_or(Datum::Null)),
+            MetadataColumn::Header { key, bytes } => header_datum(record, key, *bytes),
+        })
+        .collect()
+}
+
+/// The value of the last header named `key`.
+fn header_datum(record: &KafkaRecord, key: &str, bytes: bool) -> Result<Datum, EvalError> {
+    let Some(value) = record
+        .headers
+        .iter()
+        .rev()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+    else {
+        return Ok(Datum::Null);
+    };
+    if bytes {
+        return Ok(Datum::Bytes(value.to_vec()));
+    }
+    std::str::from_utf8(value)
+        .map(|s| Datum::String(s.to_string()))
+        .map_err(|e| {
+            EvalError::Decode(format!(
+                "header \"{key}\" at {} is not valid UTF-8: {e}",
+                SourceDecoder::where_(record)
+            ))
+        })
+}
