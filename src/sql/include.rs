@@ -195,6 +195,32 @@ mod tests {
         assert_eq!(include_of(&stored), include);
     }
 
+    /// Materialize documents `VALUE DECODING ERRORS = INLINE`; the
+    /// parenthesised form with an alias parses too.
+    #[test]
+    fn upsert_inline_errors_both_forms() {
+        use crate::sql::source::Envelope;
+        for (options, alias) in [
+            ("VALUE DECODING ERRORS = INLINE", "error"),
+            ("VALUE DECODING ERRORS = (INLINE)", "error"),
+            ("VALUE DECODING ERRORS = (INLINE AS bad)", "bad"),
+        ] {
+            let sql = format!(
+                "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
+                 KEY FORMAT TEXT VALUE FORMAT JSON ENVELOPE UPSERT ({options})"
+            );
+            match parse_statements(&sql).unwrap().remove(0) {
+                FreshetStatement::CreateKafkaSource(s) => match &s.envelope {
+                    Envelope::Upsert { inline_errors } => {
+                        assert_eq!(inline_errors.as_deref(), Some(alias), "{sql}")
+                    }
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn header_needs_a_string_key_and_a_name() {
         for (sql, expected) in [

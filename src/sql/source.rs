@@ -531,14 +531,17 @@ pub fn parse_kafka_source(
                 expect_word(parser, "DECODING")?;
                 expect_word(parser, "ERRORS")?;
                 let _ = parser.consume_token(&Token::Eq);
-                let _ = parser.consume_token(&Token::LParen);
+                // `= INLINE` and `= (INLINE [AS name])` both parse.
+                let inner = parser.consume_token(&Token::LParen);
                 expect_word(parser, "INLINE")?;
                 let alias = if parser.parse_keyword(Keyword::AS) {
                     ident_text(parser)?
                 } else {
                     "error".to_string()
                 };
-                let _ = parser.consume_token(&Token::RParen);
+                if inner {
+                    parser.expect_token(&Token::RParen)?;
+                }
                 parser.expect_token(&Token::RParen)?;
                 inline_errors = Some(alias);
             }
