@@ -9,7 +9,8 @@
 //!   of it again after a `kill -9` and restart, which replays the stored statements.
 //! * [`start_timestamp_after_every_record_starts_at_the_end`]: `START TIMESTAMP` relative to
 //!   now, later than every record in the topic, starts at the partition's end (Materialize:
-//!   "If no such offset exists for a partition, the partition's end offset will be used").
+//!   "If no such offset exists for a partition, the partition's end offset will be used"),
+//!   and the relative time is stored as the absolute time it meant at creation.
 //!   The mock cluster answers every ListOffsets by timestamp with -1 (librdkafka 2.12.1,
 //!   `src/rdkafka_mock_handlers.c`: `else /* FIXME: by timestamp */ Offset = -1;`), and tansu's
 //!   answer is wrong, so this is the one case of `START TIMESTAMP` a test broker answers
@@ -290,6 +291,22 @@ async fn start_timestamp_after_every_record_starts_at_the_end() {
         ],
     )
     .await;
+    // The relative time was fixed when the source was created: the stored
+    // statement names an absolute time ten seconds before that.
+    let created = text_rows(&c, "SHOW CREATE SOURCE recent").await;
+    let stored = created[0][1].clone().unwrap_or_default();
+    let start: i64 = stored
+        .split("START TIMESTAMP ")
+        .nth(1)
+        .map(|rest| rest.trim_start_matches('\''))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no absolute START TIMESTAMP in {stored}"));
+    let after = chrono::Utc::now().timestamp_millis();
+    assert!(
+        (now - 10_000..=after - 10_000).contains(&start),
+        "START TIMESTAMP {start} is not ten seconds before creation ({now}..{after})"
+    );
     wait_for_rows(
         &c,
         "SELECT text FROM everything ORDER BY text",

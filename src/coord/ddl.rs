@@ -190,6 +190,20 @@ impl Coordinator {
         sql: &str,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
+        let mut stmt = stmt;
+        // `START TIMESTAMP -n` means n ms before the source is created
+        // (Materialize): fixed now, so a reader that retries, or a restart,
+        // starts from the same offsets instead of a later "now".
+        if replay_id.is_none()
+            && let FreshetStatement::CreateKafkaSource(k) = &mut stmt
+            && let Some(ts) = k.start_timestamp.filter(|ts| *ts < 0)
+        {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            k.start_timestamp = Some(now_ms.saturating_add(ts).max(0));
+        }
         // What is stored is this statement alone, not the whole query string
         // it came in (which may hold several statements).
         let own_sql = if replay_id.is_some() {
