@@ -23,8 +23,7 @@ use std::time::Duration;
 use apache_avro::Schema;
 use apache_avro::types::Value;
 use num_bigint::BigInt;
-use rdkafka::ClientConfig;
-use support::kafka::{Broker, TopicMessage, read_topic};
+use support::kafka::{Broker, TopicMessage, read_topic, wait_for_messages};
 use support::registry::{SchemaRegistry, decode, row_schema, row_texts};
 use support::{TestServer, exec, poll_until, sqlstate, text_rows, try_text_rows};
 
@@ -514,13 +513,16 @@ async fn avro_sink_types_round_trip() {
 
 /// Writes to `orders` until `stop` is set: inserts, updates and deletes, one statement (one
 /// timestamp) at a time. Errors (the server being killed) end it.
+/// Inserted ids start at `first_id`: two runs must not overlap, since the sinks' `KEY (id)`
+/// is `NOT ENFORCED` and a repeated id is two rows the upsert topic cannot tell apart.
 fn write_orders(
     server_conn: support::Conn,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    first_id: i64,
 ) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
         let mut n = 0;
-        for i in 1000.. {
+        for i in first_id.. {
             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 break;
             }
@@ -584,34 +586,9 @@ async fn avro_sink_restart(
     )
     .await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = write_orders(server.connect().await, stop.clone());
+    let writer = write_orders(server.connect().await, stop.clone(), 1000);
     // Let the sinks write a while, then kill the server mid-stream.
-    poll_until("the sink to write some changes", WAIT, || async {
-        let b = bootstrap.to_string();
-        let n = tokio::task::spawn_blocking(move || {
-            use rdkafka::consumer::{BaseConsumer, Consumer};
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &b)
-                .create()
-                .map_err(|e| e.to_string())?;
-            let mut n = 0;
-            for p in 0..2 {
-                n += consumer
-                    .fetch_watermarks("orders-dbz", p, Duration::from_secs(10))
-                    .map(|(_, high)| high)
-                    .unwrap_or(0);
-            }
-            Ok::<i64, String>(n)
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        if n > 60 {
-            Ok(())
-        } else {
-            Err(format!("{n} messages"))
-        }
-    })
-    .await;
+    wait_for_messages(bootstrap, "orders-dbz", 2, 61, WAIT).await;
     drop(c);
     server.kill9();
     let written = writer.await.expect("the writer");
@@ -640,7 +617,7 @@ async fn avro_sink_restart(
         registry.set_down(false);
     }
     // More changes after the restart.
-    let writer = write_orders(server.connect().await, stop.clone());
+    let writer = write_orders(server.connect().await, stop.clone(), 1_000_000);
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.await.expect("the writer");

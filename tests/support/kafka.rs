@@ -286,3 +286,41 @@ pub fn read_topic(bootstrap: &str, topic: &str) -> Result<Vec<TopicMessage>, Str
     }
     Ok(out)
 }
+
+/// Waits until `topic`'s partitions `0..partitions` hold at least
+/// `at_least` messages in all (the sum of their high watermarks).
+pub async fn wait_for_messages(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    at_least: i64,
+    timeout: Duration,
+) {
+    poll_until("the sink to write some changes", timeout, || async {
+        let (b, t) = (bootstrap.to_string(), topic.to_string());
+        let n = tokio::task::spawn_blocking(move || {
+            let t = t.as_str();
+            use rdkafka::consumer::{BaseConsumer, Consumer};
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &b)
+                .create()
+                .map_err(|e| e.to_string())?;
+            let mut n = 0;
+            for p in 0..partitions {
+                n += consumer
+                    .fetch_watermarks(t, p, Duration::from_secs(10))
+                    .map(|(_, high)| high)
+                    .unwrap_or(0);
+            }
+            Ok::<i64, String>(n)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        if n >= at_least {
+            Ok(())
+        } else {
+            Err(format!("{n} messages in {topic}"))
+        }
+    })
+    .await;
+}
