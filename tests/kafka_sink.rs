@@ -355,38 +355,6 @@ async fn sink_upsert_and_debezium_follow_a_table() {
     assert_eq!(text_rows(&c, "SHOW SINKS").await, expect_rows(&[]));
 }
 
-/// Writes to `orders` until `stop` is set: inserts, updates and deletes, one statement (one
-/// timestamp) at a time. Errors (the server being killed) end it.
-/// Inserted ids start at `first_id`: two runs must not overlap, since the sinks' `KEY (id)`
-/// is `NOT ENFORCED` and a repeated id is two rows the upsert topic cannot tell apart.
-fn write_orders(
-    server_conn: support::Conn,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    first_id: i64,
-) -> tokio::task::JoinHandle<usize> {
-    tokio::spawn(async move {
-        let mut n = 0;
-        for i in first_id.. {
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
-            }
-            let sql = match i % 3 {
-                0 => format!("UPDATE orders SET qty = qty + 1 WHERE id = {}", i - 1),
-                1 => format!(
-                    "INSERT INTO orders VALUES ({i}, 'w{}', {i}, 1.00, NULL)",
-                    i % 5
-                ),
-                _ => format!("DELETE FROM orders WHERE id = {}", i - 10),
-            };
-            if server_conn.batch_execute(&sql).await.is_err() {
-                break;
-            }
-            n += 1;
-        }
-        n
-    })
-}
-
 /// Kills the server with `kill -9` while a writer changes the table the sinks read, restarts
 /// it, and checks the topics against the table. `transactional` says whether the broker
 /// supports transactions: then no timestamp is lost or written twice.
@@ -410,7 +378,7 @@ async fn sink_restart(name: &str, bootstrap: &str, extra_options: &str, transact
     let sql = "SELECT id, item, qty, price FROM orders";
     wait_for_sink(&c, bootstrap, "orders-upsert", true, &columns, sql).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = write_orders(server.connect().await, stop.clone(), 1000);
+    let writer = support::write_orders(server.connect().await, stop.clone(), 1000);
     // Let the sinks write a while, then kill the server mid-stream.
     wait_for_messages(bootstrap, "orders-dbz", 2, 61, WAIT).await;
     drop(c);
@@ -420,7 +388,7 @@ async fn sink_restart(name: &str, bootstrap: &str, extra_options: &str, transact
     server.restart().await;
     let c = server.connect().await;
     // More changes after the restart.
-    let writer = write_orders(server.connect().await, stop.clone(), 1_000_000);
+    let writer = support::write_orders(server.connect().await, stop.clone(), 1_000_000);
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.await.expect("the writer");

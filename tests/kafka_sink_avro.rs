@@ -511,38 +511,6 @@ async fn avro_sink_types_round_trip() {
     assert_eq!(sinks.len(), 1, "{sinks:?}");
 }
 
-/// Writes to `orders` until `stop` is set: inserts, updates and deletes, one statement (one
-/// timestamp) at a time. Errors (the server being killed) end it.
-/// Inserted ids start at `first_id`: two runs must not overlap, since the sinks' `KEY (id)`
-/// is `NOT ENFORCED` and a repeated id is two rows the upsert topic cannot tell apart.
-fn write_orders(
-    server_conn: support::Conn,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    first_id: i64,
-) -> tokio::task::JoinHandle<usize> {
-    tokio::spawn(async move {
-        let mut n = 0;
-        for i in first_id.. {
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
-            }
-            let sql = match i % 3 {
-                0 => format!("UPDATE orders SET qty = qty + 1 WHERE id = {}", i - 1),
-                1 => format!(
-                    "INSERT INTO orders VALUES ({i}, 'w{}', {i}, 1.00, NULL)",
-                    i % 5
-                ),
-                _ => format!("DELETE FROM orders WHERE id = {}", i - 10),
-            };
-            if server_conn.batch_execute(&sql).await.is_err() {
-                break;
-            }
-            n += 1;
-        }
-        n
-    })
-}
-
 /// Kills the server with `kill -9` while a writer changes the table the Avro sinks read,
 /// restarts it (with the registry down first, if `registry_outage`), and checks the topics
 /// against the table. `transactional`: no timestamp may be lost or written twice.
@@ -586,7 +554,7 @@ async fn avro_sink_restart(
     )
     .await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = write_orders(server.connect().await, stop.clone(), 1000);
+    let writer = support::write_orders(server.connect().await, stop.clone(), 1000);
     // Let the sinks write a while, then kill the server mid-stream.
     wait_for_messages(bootstrap, "orders-dbz", 2, 61, WAIT).await;
     drop(c);
@@ -617,7 +585,7 @@ async fn avro_sink_restart(
         registry.set_down(false);
     }
     // More changes after the restart.
-    let writer = write_orders(server.connect().await, stop.clone(), 1_000_000);
+    let writer = support::write_orders(server.connect().await, stop.clone(), 1_000_000);
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.await.expect("the writer");

@@ -634,3 +634,35 @@ pub async fn wait_for_rows(client: &Client, sql: &str, expected: &Rows) {
     )
     .await;
 }
+
+/// Writes to `orders` until `stop` is set: inserts, updates and deletes, one statement (one
+/// timestamp) at a time. Errors (the server being killed) end it.
+/// Inserted ids start at `first_id`: two runs must not overlap, since the sinks' `KEY (id)`
+/// is `NOT ENFORCED` and a repeated id is two rows the upsert topic cannot tell apart.
+pub fn write_orders(
+    server_conn: Conn,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    first_id: i64,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut n = 0;
+        for i in first_id.. {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let sql = match i % 3 {
+                0 => format!("UPDATE orders SET qty = qty + 1 WHERE id = {}", i - 1),
+                1 => format!(
+                    "INSERT INTO orders VALUES ({i}, 'w{}', {i}, 1.00, NULL)",
+                    i % 5
+                ),
+                _ => format!("DELETE FROM orders WHERE id = {}", i - 10),
+            };
+            if server_conn.batch_execute(&sql).await.is_err() {
+                break;
+            }
+            n += 1;
+        }
+        n
+    })
+}
