@@ -34,6 +34,13 @@
 //! two events of one group rarely share a timestamp, so nearly every event is
 //! measured). Reported: p50, p99 and max over `S` seconds (default 10) after a
 //! 1-second warm-up, and the number of events measured.
+//! A *baseline* runs alongside: a bare librdkafka consumer in the bench
+//! process, with the settings of Freshet's source readers, reads the same
+//! topic and reports its own produce-to-poll latency. That is what the
+//! producer, the broker and the client library take before Freshet could
+//! see an event; the difference is Freshet's share (tansu 0.6 answers every
+//! fetch only after the consumer's whole `fetch.wait.max.ms`, data or not,
+//! so its share is large).
 //!
 //! The broker, the producer and Freshet share the machine; the broker's CPU
 //! share is printed so that the figures can be read with it in mind.
@@ -296,6 +303,75 @@ async fn throughput(
     })
 }
 
+/// The `"sent_us"` field of a latency event's JSON payload.
+fn sent_us_of(payload: &[u8]) -> Option<i64> {
+    const FIELD: &[u8] = b"\"sent_us\": ";
+    let at = payload.windows(FIELD.len()).position(|w| w == FIELD)? + FIELD.len();
+    let digits = payload[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&payload[at..at + digits]).ok()?.parse().ok()
+}
+
+/// The baseline of a latency run: a bare librdkafka consumer with the
+/// settings of Freshet's source readers (`fetch.wait.max.ms` 10, no
+/// consumer group coordination, partitions assigned from the start), reading
+/// the same topic at the same time as Freshet. Its produce-to-poll latency
+/// is what the producer, the broker and the client library add before
+/// Freshet sees an event; the difference to the SUBSCRIBE latency is
+/// Freshet's share. Returns `arrival − sent` (µs) of each event sent at or
+/// after `measure_from`, once `expected` events have arrived.
+fn baseline_consumer(
+    config: rdkafka::ClientConfig,
+    topic: &str,
+    partitions: i32,
+    expected: u64,
+    measure_from: i64,
+    deadline: Instant,
+) -> anyhow::Result<Vec<i64>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", format!("bench-baseline-{topic}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut latencies = Vec::new();
+    let mut seen = 0u64;
+    while seen < expected {
+        if Instant::now() > deadline {
+            bail!("the baseline consumer of {topic} saw {seen} of {expected} events in time");
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        let arrival = now_us();
+        seen += 1;
+        if let Some(sent) = message.payload().and_then(sent_us_of)
+            && sent >= measure_from
+        {
+            latencies.push(arrival - sent);
+        }
+    }
+    Ok(latencies)
+}
+
+/// The `p`-quantile of sorted latencies (µs), in milliseconds.
+fn quantile_ms(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
 /// Produces at `rate` events/s for `seconds` (after a 1 s warm-up) and
 /// measures produce-to-SUBSCRIBE latency.
 async fn latency(
@@ -362,10 +438,17 @@ async fn latency(
         Ok(sent)
     });
     let measure_from = now_us() + warmup.as_micros() as i64;
+    let deadline = Instant::now() + total + Duration::from_secs(60);
+    let baseline = {
+        let config = broker.config();
+        let topic = topic.to_string();
+        std::thread::spawn(move || {
+            baseline_consumer(config, &topic, 2, total_events, measure_from, deadline)
+        })
+    };
     let mut latencies: Vec<i64> = Vec::new();
     let mut last_sent_seen = 0i64;
     let mut lines = copy.boxed();
-    let deadline = Instant::now() + total + Duration::from_secs(60);
     let mut buffer = Vec::new();
     let mut groups_seen = 0u64;
     loop {
@@ -409,14 +492,12 @@ async fn latency(
     if in_view != Some(sent.to_string()) {
         bail!("latency run at {rate}/s: produced {sent}, the source has {in_view:?}");
     }
+    let mut base = baseline
+        .join()
+        .map_err(|_| anyhow!("the baseline consumer panicked"))??;
+    base.sort_unstable();
     latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[i] as f64 / 1000.0
-    };
+    let pct = |p: f64| quantile_ms(&latencies, p);
     println!(
         "kafka: latency at {rate} events/s for {}s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events measured, {} subscription rows, {sent} produced)",
         cfg.seconds,
@@ -425,6 +506,13 @@ async fn latency(
         pct(1.0),
         latencies.len(),
         groups_seen
+    );
+    println!(
+        "kafka: baseline at {rate} events/s (a bare rdkafka consumer, Freshet's reader settings): produce to poll p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events measured)",
+        quantile_ms(&base, 0.5),
+        quantile_ms(&base, 0.99),
+        quantile_ms(&base, 1.0),
+        base.len()
     );
     Ok(())
 }

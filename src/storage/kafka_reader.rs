@@ -33,7 +33,8 @@ use super::kafka_txn::{HeldRecord, TransactionBuffer, parse_end};
 
 /// The most records in one batch.
 const MAX_BATCH_RECORDS: usize = 100_000;
-/// The longest a batch collects records once it has one.
+/// The longest a batch collects records once it has one (it closes sooner
+/// when no more are waiting).
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(5);
 /// How often partitions and high watermarks are refreshed.
 const METADATA_INTERVAL: Duration = Duration::from_secs(2);
@@ -287,12 +288,14 @@ impl Reader<'_> {
             let mut started: Option<Instant> = None;
             let mut polled = 0;
             while polled < MAX_BATCH_RECORDS {
+                // Once a batch has a record, it takes only what librdkafka
+                // already holds: waiting for more would add its wait to
+                // every record's latency. Under load, records pile up while
+                // the previous batch commits, so batches grow by themselves.
                 let timeout = match started {
                     None => Duration::from_millis(100),
-                    Some(s) => match MAX_BATCH_WAIT.checked_sub(s.elapsed()) {
-                        Some(left) => left,
-                        None => break,
-                    },
+                    Some(s) if s.elapsed() >= MAX_BATCH_WAIT => break,
+                    Some(_) => Duration::ZERO,
                 };
                 let Some(message) = consumer.poll(timeout) else {
                     // Held records may be due for release.
