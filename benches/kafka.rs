@@ -307,8 +307,14 @@ async fn throughput(
 fn sent_us_of(payload: &[u8]) -> Option<i64> {
     const FIELD: &[u8] = b"\"sent_us\": ";
     let at = payload.windows(FIELD.len()).position(|w| w == FIELD)? + FIELD.len();
-    let digits = payload[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&payload[at..at + digits]).ok()?.parse().ok()
+    let digits = payload[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&payload[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The baseline of a latency run: a bare librdkafka consumer with the

@@ -11,6 +11,8 @@
 //!   decode and a wrong magic byte are decode errors of the source.
 //! * [`avro_debezium_postgres`]: Debezium's PostgreSQL envelope in Avro (`before`/`after`,
 //!   `source`, `op` r/c/u/d, `ts_ms`, `transaction`, tombstones, a redelivery).
+//! * [`avro_debezium_transaction_metadata`]: `TRANSACTION METADATA` with an Avro transaction
+//!   topic: a transaction's events show only with its `END`, together.
 //! * [`avro_upsert_with_avro_key`]: `ENVELOPE UPSERT` with a record key, against a model.
 //! * [`avro_restart_without_the_registry`]: basic authentication with a secret; after `kill
 //!   -9` with the registry down, the source's columns and rows are back without asking the
@@ -477,12 +479,15 @@ fn java_bytes(unscaled: i32) -> Vec<u8> {
     bytes[start..].to_vec()
 }
 
-/// A Debezium change event for `orders`, as the PostgreSQL connector writes it.
+/// A Debezium change event for `orders`, as the PostgreSQL connector writes it; `transaction`
+/// is the `transaction` block's id and the event's position in the transaction (both
+/// overall and in `orders`, the only table the tests' transactions touch).
 fn debezium_avro_event(
     op: &str,
     before: Option<OrderRow>,
     after: Option<OrderRow>,
     ts_ms: i64,
+    transaction: Option<(&str, i64)>,
 ) -> apache_avro::types::Value {
     use apache_avro::types::Value;
     use support::registry::{branch, null, record};
@@ -538,7 +543,20 @@ fn debezium_avro_event(
         ),
         ("op", Value::String(op.into())),
         ("ts_ms", branch(1, Value::Long(ts_ms + 5))),
-        ("transaction", null()),
+        (
+            "transaction",
+            match transaction {
+                None => null(),
+                Some((id, order)) => branch(
+                    1,
+                    record(vec![
+                        ("id", Value::String(id.into())),
+                        ("total_order", Value::Long(order)),
+                        ("data_collection_order", Value::Long(order)),
+                    ]),
+                ),
+            },
+        ),
     ])
 }
 
@@ -594,7 +612,7 @@ async fn avro_debezium_postgres() {
         Some(confluent_avro(
             value_id,
             DEBEZIUM_ENVELOPE,
-            debezium_avro_event(op, before, after, ts),
+            debezium_avro_event(op, before, after, ts, None),
         ))
     };
     let events: Vec<(Vec<u8>, Option<Vec<u8>>)> = vec![
@@ -658,6 +676,170 @@ async fn avro_debezium_postgres() {
         &c,
         "SELECT item, qty, value FROM totals ORDER BY item",
         &expect_rows(&[&["plum", "8", "2.40"]]),
+    )
+    .await;
+}
+
+/// The value schema of Debezium's transaction topic (`<server>.transaction`) through the
+/// Avro converter: a `BEGIN` and an `END` record per transaction, the `END` counting its
+/// events per table.
+const DEBEZIUM_TRANSACTION: &str = r#"{
+  "type": "record", "name": "TransactionMetadataValue", "namespace": "io.debezium.connector.common",
+  "fields": [
+    {"name": "status", "type": "string"},
+    {"name": "id", "type": "string"},
+    {"name": "event_count", "type": ["null", "long"], "default": null},
+    {"name": "data_collections", "type": ["null", {"type": "array", "items": {
+      "type": "record", "name": "ConnectDefault", "namespace": "io.confluent.connect.avro",
+      "fields": [
+        {"name": "data_collection", "type": "string"},
+        {"name": "event_count", "type": "long"}
+      ]}}], "default": null},
+    {"name": "ts_ms", "type": "long"}
+  ],
+  "connect.version": 1, "connect.name": "io.debezium.connector.common.TransactionMetadataValue"
+}"#;
+
+/// A record of the transaction topic: `BEGIN`, or `END` with `orders` events in
+/// `inventory.orders`.
+fn transaction_record(status: &str, id: &str, orders: Option<i64>) -> apache_avro::types::Value {
+    use apache_avro::types::Value;
+    use support::registry::{branch, null, record};
+    let (count, collections) = match orders {
+        None => (null(), null()),
+        Some(n) => (
+            branch(1, Value::Long(n)),
+            branch(
+                1,
+                Value::Array(vec![record(vec![
+                    ("data_collection", Value::String("inventory.orders".into())),
+                    ("event_count", Value::Long(n)),
+                ])]),
+            ),
+        ),
+    };
+    record(vec![
+        ("status", Value::String(status.into())),
+        ("id", Value::String(id.into())),
+        ("event_count", count),
+        ("data_collections", collections),
+        ("ts_ms", Value::Long(1_700_000_000_000)),
+    ])
+}
+
+/// `ENVELOPE DEBEZIUM (TRANSACTION METADATA …)` with Avro events and an Avro transaction
+/// topic: a transaction's events stay invisible until its `END` is read, then show together;
+/// events outside transactions show at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_debezium_transaction_metadata() {
+    use support::registry::{confluent_avro, record};
+    let topic = "dbserver1.inventory.orders";
+    let tx_topic = "dbserver1.transaction";
+    let broker = Broker::start("avro-debezium-tx").await;
+    broker.create_topic(topic, 2).await;
+    broker.create_topic(tx_topic, 1).await;
+    let registry = support::registry::SchemaRegistry::start().await;
+    let key_id = registry.register(&format!("{topic}-key"), DEBEZIUM_KEY);
+    let value_id = registry.register(&format!("{topic}-value"), DEBEZIUM_ENVELOPE);
+    let tx_id = registry.register(&format!("{tx_topic}-value"), DEBEZIUM_TRANSACTION);
+    let server = TestServer::start("kafka-avro-debezium-tx").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &format!(
+                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+                broker.address()
+            ),
+            &format!(
+                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
+                registry.url()
+            ),
+            &format!(
+                "CREATE SOURCE tx FROM KAFKA CONNECTION kafka (TOPIC '{tx_topic}') \
+                 FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr"
+            ),
+            &format!(
+                "CREATE SOURCE orders FROM KAFKA CONNECTION kafka (TOPIC '{topic}') \
+                 FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr \
+                 ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE tx, COLLECTION 'inventory.orders'))"
+            ),
+        ],
+    )
+    .await;
+    let key = |id: i32| {
+        confluent_avro(
+            key_id,
+            DEBEZIUM_KEY,
+            record(vec![("id", apache_avro::types::Value::Int(id))]),
+        )
+    };
+    let event = |op, before, after, ts, transaction| {
+        confluent_avro(
+            value_id,
+            DEBEZIUM_ENVELOPE,
+            debezium_avro_event(op, before, after, ts, transaction),
+        )
+    };
+    let tx_record = |status, id, orders| {
+        confluent_avro(
+            tx_id,
+            DEBEZIUM_TRANSACTION,
+            transaction_record(status, id, orders),
+        )
+    };
+    let producer = broker.producer();
+    // Transaction 571 inserts two orders; its END is not written yet.
+    let begin = tx_record("BEGIN", "571:34120944", None);
+    produce(&producer, tx_topic, &[(0, None, Some(&begin[..]))]).await;
+    let (k1, k2, k3) = (key(1), key(2), key(3));
+    let first = event(
+        "c",
+        None,
+        Some((1, "apple", 3, 150)),
+        1000,
+        Some(("571:34120944", 1)),
+    );
+    let second = event(
+        "c",
+        None,
+        Some((2, "pear", 5, 99)),
+        1000,
+        Some(("571:34120944", 2)),
+    );
+    // A snapshot read outside any transaction, produced after them into the other partition
+    // (a held event holds back the rest of its own partition).
+    let outside = event("r", None, Some((3, "plum", 7, 25)), 900, None);
+    produce(
+        &producer,
+        topic,
+        &[
+            (0, Some(&k1[..]), Some(&first[..])),
+            (0, Some(&k2[..]), Some(&second[..])),
+            (1, Some(&k3[..]), Some(&outside[..])),
+        ],
+    )
+    .await;
+    // The event outside the transaction shows; once it has, the reader has fetched past the
+    // transaction's events (one broker answers for both partitions), which must not show
+    // without their END.
+    let query = "SELECT id, item FROM orders ORDER BY id";
+    wait_for_rows(&c, query, &expect_rows(&[&["3", "plum"]])).await;
+    for _ in 0..5 {
+        assert_eq!(
+            text_rows(&c, query).await,
+            expect_rows(&[&["3", "plum"]]),
+            "an incomplete transaction became visible"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its END (two events in inventory.orders) releases both events together.
+    let end = tx_record("END", "571:34120944", Some(2));
+    produce(&producer, tx_topic, &[(0, None, Some(&end[..]))]).await;
+    wait_for_rows(
+        &c,
+        query,
+        &expect_rows(&[&["1", "apple"], &["2", "pear"], &["3", "plum"]]),
     )
     .await;
 }

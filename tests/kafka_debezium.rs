@@ -290,7 +290,7 @@ async fn incomplete_transaction_waits_for_its_end() {
     let mut server = TestServer::start_with_workers("kafka-dbz-incomplete", 2).await;
     let c = server.connect().await;
     setup(&broker, &c, 3, true).await;
-    // The transaction source must be a JSON Kafka source, and cannot go while used.
+    // The transaction source must be a JSON or Avro Kafka source, and cannot go while used.
     for (sql, code) in [
         (
             "CREATE SOURCE bad FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.public.accounts') \

@@ -215,9 +215,30 @@ impl CoordState {
         Ok(out)
     }
 
+    /// A source's decoder, with clients of its schema registries.
+    fn source_decoder(
+        &self,
+        stmt: &CreateKafkaSourceStatement,
+    ) -> Result<SourceDecoder, AdapterError> {
+        let lookups: Vec<(ObjectName, Arc<dyn SchemaLookup>)> = self
+            .registry_connections(stmt)?
+            .into_iter()
+            .map(|(name, _, config)| {
+                let client: Arc<dyn SchemaLookup> = Arc::new(RegistryClient::new(config));
+                (name, client)
+            })
+            .collect();
+        Ok(SourceDecoder::with_registries(stmt, &|name| {
+            lookups
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, l)| l.clone())
+        })?)
+    }
+
     /// `TRANSACTION METADATA`: the transaction source's id and its topic,
-    /// checked (a JSON Kafka source on the same connection, for a JSON
-    /// Debezium source).
+    /// checked (a JSON or Avro Kafka source on the same connection, for a
+    /// JSON or Avro Debezium source).
     fn transaction_topic(
         &self,
         stmt: &CreateKafkaSourceStatement,
@@ -225,9 +246,10 @@ impl CoordState {
         let Some(metadata) = &stmt.transaction_metadata else {
             return Ok(None);
         };
-        if stmt.value_format != Format::Json {
+        let json_or_avro = |f: &Format| matches!(f, Format::Json | Format::Avro { .. });
+        if !json_or_avro(&stmt.value_format) {
             return Err(PlanError::Unsupported(
-                "TRANSACTION METADATA with a value format other than JSON".into(),
+                "TRANSACTION METADATA with a value format other than JSON or Avro".into(),
             )
             .into());
         }
@@ -239,9 +261,9 @@ impl CoordState {
             ))
             .into());
         };
-        if tx.statement.value_format != Format::Json {
+        if !json_or_avro(&tx.statement.value_format) {
             return Err(PlanError::Unsupported(
-                "a TRANSACTION METADATA source with a format other than JSON".into(),
+                "a TRANSACTION METADATA source with a format other than JSON or Avro".into(),
             )
             .into());
         }
@@ -258,6 +280,7 @@ impl CoordState {
             TransactionTopic {
                 topic: tx.statement.topic.clone(),
                 collection: metadata.collection.clone(),
+                decoder: self.source_decoder(&tx.statement)?,
             },
         )))
     }
@@ -561,24 +584,13 @@ impl Coordinator {
         let control = source.control.clone();
         let (_, conn_stmt) = state.connection_for(&stmt.connection, ConnectionKind::Kafka)?;
         let (options, _) = state.kafka_options(&conn_stmt)?;
-        let lookups: Vec<(ObjectName, Arc<dyn SchemaLookup>)> = state
-            .registry_connections(&stmt)?
-            .into_iter()
-            .map(|(name, _, config)| {
-                let client: Arc<dyn SchemaLookup> = Arc::new(RegistryClient::new(config));
-                (name, client)
-            })
-            .collect();
-        let decoder = SourceDecoder::with_registries(&stmt, &|name| {
-            lookups
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, l)| l.clone())
-        })?;
+        let decoder = state.source_decoder(&stmt)?;
         let transactions = state.transaction_topic(&stmt)?.map(|(_, t)| t);
         let grouping = if transactions.is_some() {
             Grouping::Metadata
-        } else if stmt.envelope == Envelope::Debezium && stmt.value_format == Format::Json {
+        } else if stmt.envelope == Envelope::Debezium
+            && matches!(stmt.value_format, Format::Json | Format::Avro { .. })
+        {
             Grouping::Runs { idle: RUN_IDLE }
         } else {
             Grouping::None

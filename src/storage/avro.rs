@@ -588,38 +588,114 @@ pub fn debezium_row_schema(envelope: &AvroSchema) -> Result<&Schema, String> {
     }
 }
 
-/// The parts of a Debezium event in Avro: `op`, and the `before` and
-/// `after` images as values of the row schema (`None` when null).
-pub fn debezium_parts(value: Value) -> Result<(String, Option<Value>, Option<Value>), String> {
-    let Value::Record(fields) = value else {
-        return Err("the Debezium event is not a record".into());
-    };
-    let mut op = None;
-    let mut before = None;
-    let mut after = None;
-    let unwrap = |v: Value| match v {
+/// The parts of a Debezium event in Avro that Freshet reads.
+#[derive(Debug)]
+pub struct DebeziumParts {
+    /// `op`: `c`, `r`, `u`, `d` or `t`.
+    pub op: String,
+    /// The `before` image, a value of the row schema (`None` when null).
+    pub before: Option<Value>,
+    /// The `after` image (`None` when null).
+    pub after: Option<Value>,
+    /// The `transaction` block's `id` (`None` outside a transaction, or
+    /// when the connector does not provide transaction metadata).
+    pub transaction: Option<String>,
+}
+
+/// A union's value, or `None` for null.
+fn non_null(v: Value) -> Option<Value> {
+    match v {
         Value::Union(_, inner) => match *inner {
             Value::Null => None,
             other => Some(other),
         },
         Value::Null => None,
         other => Some(other),
+    }
+}
+
+/// Splits a Debezium event in Avro into its parts.
+pub fn debezium_parts(value: Value) -> Result<DebeziumParts, String> {
+    let Value::Record(fields) = value else {
+        return Err("the Debezium event is not a record".into());
     };
+    let mut op = None;
+    let mut before = None;
+    let mut after = None;
+    let mut transaction = None;
     for (name, v) in fields {
         match name.as_str() {
             "op" => {
-                op = match unwrap(v) {
+                op = match non_null(v) {
                     Some(Value::String(s)) => Some(s),
                     _ => None,
                 }
             }
-            "before" => before = unwrap(v),
-            "after" => after = unwrap(v),
+            "before" => before = non_null(v),
+            "after" => after = non_null(v),
+            "transaction" => {
+                if let Some(Value::Record(block)) = non_null(v) {
+                    transaction = block.into_iter().find_map(|(n, v)| match (n.as_str(), v) {
+                        ("id", Value::String(id)) => Some(id),
+                        _ => None,
+                    });
+                }
+            }
             _ => {}
         }
     }
     let op = op.ok_or("the Debezium event has no \"op\"")?;
-    Ok((op, before, after))
+    Ok(DebeziumParts {
+        op,
+        before,
+        after,
+        transaction,
+    })
+}
+
+/// Reads a record of Debezium's transaction topic in Avro: for an `END`
+/// record, the transaction id and its event count for `collection` (0 when
+/// the transaction did not touch it); `None` for `BEGIN` and anything else.
+pub fn transaction_end(value: Value, collection: &str) -> Option<(String, u64)> {
+    let Value::Record(fields) = value else {
+        return None;
+    };
+    let mut status = None;
+    let mut id = None;
+    let mut count = 0u64;
+    for (name, v) in fields {
+        match (name.as_str(), non_null(v)) {
+            ("status", Some(Value::String(s))) => status = Some(s),
+            ("id", Some(Value::String(s))) => id = Some(s),
+            ("data_collections", Some(Value::Array(items))) => {
+                for item in items {
+                    let Some(Value::Record(parts)) = non_null(item) else {
+                        continue;
+                    };
+                    let mut name = None;
+                    let mut events = 0u64;
+                    for (n, v) in parts {
+                        match (n.as_str(), non_null(v)) {
+                            ("data_collection", Some(Value::String(c))) => name = Some(c),
+                            ("event_count", Some(Value::Long(n))) => {
+                                events = u64::try_from(n).unwrap_or(0)
+                            }
+                            ("event_count", Some(Value::Int(n))) => {
+                                events = u64::try_from(n).unwrap_or(0)
+                            }
+                            _ => {}
+                        }
+                    }
+                    if name.as_deref() == Some(collection) {
+                        count += events;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (status.as_deref() == Some("END")).then_some(())?;
+    Some((id?, count))
 }
 
 #[cfg(test)]

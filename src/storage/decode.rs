@@ -404,9 +404,28 @@ impl SourceDecoder {
         Ok(self.decode_with_transaction(record)?.0)
     }
 
+    /// For a source over Debezium's transaction topic (JSON or Avro): an
+    /// `END` record's transaction id and its event count for `collection`;
+    /// `None` for `BEGIN` records and records that do not decode (they
+    /// carry no boundary to wait for). A [`Stall`] when the record cannot
+    /// be decoded yet (the schema registry does not answer).
+    pub fn transaction_end(
+        &self,
+        bytes: &[u8],
+        collection: &str,
+    ) -> Result<Option<(String, u64)>, Stall> {
+        if !matches!(self.value.format, Format::Avro { .. }) {
+            return Ok(super::kafka_txn::parse_end(bytes, collection));
+        }
+        Ok(match self.value.decode_avro(bytes, "transaction record")? {
+            Ok(value) => avro::transaction_end(value, collection),
+            Err(_) => None,
+        })
+    }
+
     /// [`SourceDecoder::decode`], and the id of the source transaction
-    /// the record belongs to: the `transaction.id` of a Debezium JSON
-    /// event, `None` for events without one and other envelopes.
+    /// the record belongs to: the `transaction.id` of a Debezium event
+    /// (JSON or Avro), `None` for events without one and other envelopes.
     pub fn decode_with_transaction(
         &self,
         record: &KafkaRecord,
@@ -658,7 +677,7 @@ fn debezium_avro_event(
     value: apache_avro::types::Value,
     at: &str,
 ) -> Result<DebeziumEvent, EvalError> {
-    let (op, before, after) = avro::debezium_parts(value)
+    let parts = avro::debezium_parts(value)
         .map_err(|e| EvalError::Decode(format!("Debezium: value at {at}: {e}")))?;
     let image = |v: Option<apache_avro::types::Value>| {
         v.map(|v| reader.datums_of(v, row))
@@ -666,10 +685,10 @@ fn debezium_avro_event(
             .map_err(|e| EvalError::Decode(format!("Debezium: {at}: {e}")))
     };
     Ok(DebeziumEvent {
-        op,
-        before: image(before)?,
-        after: image(after)?,
-        transaction: None,
+        op: parts.op,
+        before: image(parts.before)?,
+        after: image(parts.after)?,
+        transaction: parts.transaction,
     })
 }
 

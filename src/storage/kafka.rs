@@ -200,6 +200,9 @@ pub struct TransactionTopic {
     pub topic: String,
     /// The source's `data_collection` in the `END` records.
     pub collection: String,
+    /// The transaction source's decoder (its topic's records are JSON or
+    /// Avro, whatever the data source's format).
+    pub decoder: SourceDecoder,
 }
 
 /// Commits a batch and makes it visible: `Ok(false)` when the source is

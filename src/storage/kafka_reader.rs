@@ -29,7 +29,7 @@ use super::durable::{IngestBatch, SourceChange};
 use super::kafka::{
     Deliver, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
 };
-use super::kafka_txn::{HeldRecord, TransactionBuffer, parse_end};
+use super::kafka_txn::{HeldRecord, TransactionBuffer};
 
 /// The most records in one batch.
 const MAX_BATCH_RECORDS: usize = 100_000;
@@ -328,9 +328,16 @@ impl Reader<'_> {
                     positions
                         .transaction_read
                         .insert(message.partition(), message.offset() + 1);
-                    if let Some((id, count)) =
-                        message.payload().and_then(|b| parse_end(b, &t.collection))
-                    {
+                    // An END that cannot be decoded yet ends this attempt,
+                    // as a data record does.
+                    let end = match message.payload() {
+                        Some(b) => t
+                            .decoder
+                            .transaction_end(b, &t.collection)
+                            .map_err(|Stall(e)| e)?,
+                        None => None,
+                    };
+                    if let Some((id, count)) = end {
                         buffer.end(id, count);
                     }
                     continue;

@@ -566,3 +566,69 @@ fn debezium_needs_an_envelope_schema() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn debezium_parts_carry_the_transaction_id() {
+    let block = |id: &str| {
+        some(
+            1,
+            record(vec![
+                ("id", Value::String(id.into())),
+                ("total_order", Value::Long(1)),
+                ("data_collection_order", Value::Long(1)),
+            ]),
+        )
+    };
+    let event = |transaction: Value| {
+        record(vec![
+            ("before", null()),
+            ("after", null()),
+            ("op", Value::String("c".into())),
+            ("transaction", transaction),
+        ])
+    };
+    let parts = debezium_parts(event(block("571:34120944"))).unwrap();
+    assert_eq!(parts.op, "c");
+    assert_eq!(parts.transaction.as_deref(), Some("571:34120944"));
+    assert_eq!(debezium_parts(event(null())).unwrap().transaction, None);
+}
+
+#[test]
+fn transaction_end_counts_the_collection_events() {
+    let collection = |name: &str, n: i64| {
+        record(vec![
+            ("data_collection", Value::String(name.into())),
+            ("event_count", Value::Long(n)),
+        ])
+    };
+    let tx = |status: &str, collections: Value| {
+        record(vec![
+            ("status", Value::String(status.into())),
+            ("id", Value::String("571".into())),
+            ("event_count", some(1, Value::Long(5))),
+            ("data_collections", collections),
+            ("ts_ms", Value::Long(0)),
+        ])
+    };
+    let both = some(
+        1,
+        Value::Array(vec![
+            collection("inventory.orders", 2),
+            collection("inventory.customers", 3),
+        ]),
+    );
+    assert_eq!(
+        transaction_end(tx("END", both.clone()), "inventory.orders"),
+        Some(("571".to_string(), 2))
+    );
+    // A transaction that did not touch the collection counts 0 events for it.
+    assert_eq!(
+        transaction_end(tx("END", both.clone()), "inventory.items"),
+        Some(("571".to_string(), 0))
+    );
+    assert_eq!(
+        transaction_end(tx("BEGIN", null()), "inventory.orders"),
+        None
+    );
+    assert_eq!(transaction_end(Value::Null, "inventory.orders"), None);
+}
