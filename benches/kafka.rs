@@ -42,6 +42,12 @@
 //! fetch only after the consumer's whole `fetch.wait.max.ms`, data or not,
 //! so its share is large).
 //!
+//! **UPSERT state** (`--upsert-keys K`, default 10 000 000; 0 skips it): `K`
+//! keys with ~100 B JSON values, then a new value for every 10th key and a
+//! delete for every 50th, ingested through `ENVELOPE UPSERT`; reported: the
+//! ingest rate, the state size Freshet reports (`mz_source_statistics`) and
+//! Freshet's resident memory per live key (see [`upsert_state`]).
+//!
 //! The broker, the producer and Freshet share the machine; the broker's CPU
 //! share is printed so that the figures can be read with it in mind.
 
@@ -67,6 +73,8 @@ struct Config {
     seconds: u64,
     /// Timely workers of the Freshet server.
     workers: usize,
+    /// Keys of the `UPSERT` state run (0 skips it).
+    upsert_keys: u64,
 }
 
 impl Config {
@@ -77,6 +85,7 @@ impl Config {
             events: if full { 1_000_000 } else { 5_000 },
             seconds: if full { 10 } else { 1 },
             workers: 1,
+            upsert_keys: if full { 10_000_000 } else { 5_000 },
         };
         let mut i = 0;
         while i < args.len() {
@@ -95,6 +104,10 @@ impl Config {
                 }
                 "--workers" => {
                     cfg.workers = value()?.parse()?;
+                    i += 1;
+                }
+                "--upsert-keys" => {
+                    cfg.upsert_keys = value()?.parse()?;
                     i += 1;
                 }
                 _ => {}
@@ -301,6 +314,204 @@ async fn throughput(
     Ok(Throughput {
         events_per_sec: per_sec,
     })
+}
+
+/// Resident memory (bytes) of a process now.
+fn rss_now(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))?;
+    Ok(kb * 1024)
+}
+
+/// Sends one record, waiting while the producer's queue is full.
+fn send_record(
+    p: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, str, str>,
+) -> anyhow::Result<()> {
+    loop {
+        match p.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => bail!("producing: {e}"),
+        }
+    }
+}
+
+/// The `UPSERT` state run: `K` keys (text, `key-<i>`) with ~100 B JSON
+/// values into a 2-partition topic, then a new value for every 10th key
+/// and a delete (null value) for every 50th, all produced before the
+/// source is created. Reported: the time and Freshet CPU to ingest it all,
+/// the source's state size as Freshet reports it (`upsert_keys`,
+/// `upsert_bytes` in `mz_source_statistics`), Freshet's resident memory
+/// with the state loaded and its peak, both per live key. A global
+/// `count`/`sum` view checks the answer against the generator's.
+async fn upsert_state(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
+    let keys = cfg.upsert_keys;
+    let topic = "upsert_state";
+    broker.create_topic(topic, 2).await;
+    let p = producer(broker)?;
+    let value = |i: u64, version: u64| {
+        format!(
+            r#"{{"id": {i}, "v": {}, "version": {version}, "pad": "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"}}"#,
+            (i * 7 + version * 13) % 1000
+        )
+    };
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    for i in 0..keys {
+        let key = format!("key-{i}");
+        let v = value(i, 0);
+        bytes += (key.len() + v.len()) as u64;
+        send_record(
+            &p,
+            BaseRecord::to(topic)
+                .key(key.as_str())
+                .payload(v.as_str())
+                .partition((i % 2) as i32),
+        )?;
+    }
+    let mut live: u64 = keys;
+    let mut sum: i64 = (0..keys).map(|i| ((i * 7) % 1000) as i64).sum();
+    let mut changes = 0u64;
+    for i in (0..keys).step_by(10) {
+        let key = format!("key-{i}");
+        let v = value(i, 1);
+        send_record(
+            &p,
+            BaseRecord::to(topic)
+                .key(key.as_str())
+                .payload(v.as_str())
+                .partition((i % 2) as i32),
+        )?;
+        sum += ((i * 7 + 13) % 1000) as i64 - ((i * 7) % 1000) as i64;
+        changes += 1;
+    }
+    for i in (0..keys).step_by(50) {
+        let key = format!("key-{i}");
+        send_record(
+            &p,
+            BaseRecord::to(topic)
+                .key(key.as_str())
+                .partition((i % 2) as i32),
+        )?;
+        // Every 50th key is also a 10th: its current value is version 1.
+        sum -= ((i * 7 + 13) % 1000) as i64;
+        live -= 1;
+        changes += 1;
+    }
+    p.flush(Duration::from_secs(300))?;
+    println!(
+        "kafka: upsert: produced {keys} keys ({:.1} MB of keys and values) and {changes} updates and deletes in {:.1}s",
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+
+    let server = TestServer::start_with_workers("bench-upsert", cfg.workers).await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &format!(
+            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+            broker.address()
+        ),
+    )
+    .await?;
+    let rss_before = rss_now(server.pid())?;
+    let (cpu0, _) = process_usage(server.pid())?;
+    let t0 = Instant::now();
+    exec(
+        &c,
+        &format!(
+            "CREATE SOURCE u FROM KAFKA CONNECTION kafka (TOPIC '{topic}') \
+             KEY FORMAT TEXT VALUE FORMAT JSON ENVELOPE UPSERT"
+        ),
+    )
+    .await?;
+    exec(
+        &c,
+        "CREATE MATERIALIZED VIEW uv AS SELECT count(*) AS n, sum((data->>'v')::bigint) AS s FROM u",
+    )
+    .await?;
+    let want = format!("{live} {sum}");
+    let total = keys + changes;
+    loop {
+        // Every record is in once the offsets read reach the end of both partitions.
+        let read = scalar(
+            &c,
+            "SELECT sum(next_offset) FROM mz_source_statistics WHERE source = 'u'",
+        )
+        .await?;
+        if read.as_deref() == Some(total.to_string().as_str()) {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(3600) {
+            bail!("the upsert source did not read {total} records in an hour");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = loop {
+        let rows = support::try_text_rows(&c, "SELECT n, s FROM uv")
+            .await
+            .map_err(|e| anyhow!(e))?;
+        let got = rows
+            .first()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        if got == want || t0.elapsed() > Duration::from_secs(3600) {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu1, peak) = process_usage(server.pid())?;
+    if got != want {
+        bail!("upsert: the view has (n, s) = {got}, expected {want}");
+    }
+    let rss = rss_now(server.pid())?;
+    let state = support::try_text_rows(
+        &c,
+        "SELECT max(upsert_keys), max(upsert_bytes) FROM mz_source_statistics WHERE source = 'u'",
+    )
+    .await
+    .map_err(|e| anyhow!(e))?;
+    let field = |i: usize| -> String {
+        state
+            .first()
+            .and_then(|r| r[i].clone())
+            .unwrap_or_default()
+    };
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "kafka: upsert: {total} records ({live} live keys) in {secs:.1}s = {:.0} records/s wall, Freshet CPU {:.1}s; state as reported: {} keys, {:.1} MiB (upsert_bytes {}); Freshet RSS {:.0} MiB with the state loaded ({:.0} MiB before the source, {:.0} B per live key), peak {:.0} MiB; workers {}",
+        total as f64 / secs,
+        cpu1 - cpu0,
+        field(0),
+        field(1).parse::<f64>().unwrap_or(f64::NAN) / (1024.0 * 1024.0),
+        field(1),
+        mib(rss),
+        mib(rss_before),
+        (rss.saturating_sub(rss_before)) as f64 / live.max(1) as f64,
+        mib(peak),
+        cfg.workers
+    );
+    Ok(())
 }
 
 /// The `"sent_us"` field of a latency event's JSON payload.
@@ -548,5 +759,10 @@ async fn main() -> anyhow::Result<()> {
     latency(&cfg, &broker, &server, &c, "lat_fixed", fixed).await?;
     let half = ((small.events_per_sec / 2.0) as u64).max(1);
     latency(&cfg, &broker, &server, &c, "lat_half", half).await?;
+    drop(c);
+    drop(server);
+    if cfg.upsert_keys > 0 {
+        upsert_state(&cfg, &broker).await?;
+    }
     Ok(())
 }
