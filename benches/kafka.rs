@@ -217,24 +217,10 @@ async fn throughput(
         let e = expected.entry(user).or_default();
         e.0 += 1;
         e.1 += amount;
-        let mut record: BaseRecord<'_, [u8], str> = BaseRecord::to(&topic)
+        let record: BaseRecord<'_, [u8], str> = BaseRecord::to(&topic)
             .payload(payload.as_str())
             .partition((i % 2) as i32);
-        loop {
-            match p.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    r,
-                )) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => bail!("producing: {e}"),
-            }
-        }
+        send_record(&p, record)?;
     }
     p.flush(Duration::from_secs(120))?;
     let produce_secs = started.elapsed().as_secs_f64();
@@ -328,10 +314,14 @@ fn rss_now(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// Sends one record, waiting while the producer's queue is full.
-fn send_record(
+fn send_record<K, P>(
     p: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, str, str>,
-) -> anyhow::Result<()> {
+    mut record: BaseRecord<'_, K, P>,
+) -> anyhow::Result<()>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
     loop {
         match p.send(record) {
             Ok(()) => return Ok(()),
@@ -402,7 +392,7 @@ async fn upsert_state(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
         let key = format!("key-{i}");
         send_record(
             &p,
-            BaseRecord::to(topic)
+            BaseRecord::<'_, str, str>::to(topic)
                 .key(key.as_str())
                 .partition((i % 2) as i32),
         )?;
@@ -491,12 +481,8 @@ async fn upsert_state(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow!(e))?;
-    let field = |i: usize| -> String {
-        state
-            .first()
-            .and_then(|r| r[i].clone())
-            .unwrap_or_default()
-    };
+    let field =
+        |i: usize| -> String { state.first().and_then(|r| r[i].clone()).unwrap_or_default() };
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
         "kafka: upsert: {total} records ({live} live keys) in {secs:.1}s = {:.0} records/s wall, Freshet CPU {:.1}s; state as reported: {} keys, {:.1} MiB (upsert_bytes {}); Freshet RSS {:.0} MiB with the state loaded ({:.0} MiB before the source, {:.0} B per live key), peak {:.0} MiB; workers {}",
