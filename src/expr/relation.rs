@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::repr::{Datum, Diff, Row};
 
+use super::window::WindowExpr;
 use super::{AggregateExpr, ScalarExpr};
 
 /// The identifier of a catalog item or a transient dataflow.
@@ -136,6 +137,29 @@ pub enum RelationExpr {
         /// The number of rows to skip.
         offset: usize,
     },
+    /// `DISTINCT ON (key)`: one row per value of `key`, the first in
+    /// `order_by` order (ties broken by the rows themselves).
+    DistinctOn {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// The `DISTINCT ON` expressions.
+        key: Vec<ScalarExpr>,
+        /// The order that picks each group's row.
+        order_by: Vec<SortKey>,
+    },
+    /// Window functions: every input row, extended with the value of each
+    /// function over the row's partition (`partition_by`; one partition
+    /// when empty) in `order_by` order.
+    Window {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// The `PARTITION BY` expressions.
+        partition_by: Vec<ScalarExpr>,
+        /// The `ORDER BY` of the window.
+        order_by: Vec<SortKey>,
+        /// The functions, one output column each.
+        funcs: Vec<WindowExpr>,
+    },
     /// Each input row followed by each row a table function produces from it.
     FlatMap {
         /// The input.
@@ -204,6 +228,8 @@ impl RelationExpr {
             | RelationExpr::Reduce { input, .. }
             | RelationExpr::Distinct { input }
             | RelationExpr::TopK { input, .. }
+            | RelationExpr::DistinctOn { input, .. }
+            | RelationExpr::Window { input, .. }
             | RelationExpr::FlatMap { input, .. }
             | RelationExpr::CheckSingleRow { input, .. } => input.depends_on(out),
             RelationExpr::Join { left, right, .. } => {
@@ -303,13 +329,39 @@ impl RelationExpr {
                 limit,
                 offset,
             } => {
-                let keys = order_by
+                out.push_str(&format!(
+                    "{pad}TopK order_by=[{}] limit={limit:?} offset={offset}\n",
+                    sort_list(order_by)
+                ));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::DistinctOn {
+                input,
+                key,
+                order_by,
+            } => {
+                out.push_str(&format!(
+                    "{pad}DistinctOn key=[{}] order_by=[{}]\n",
+                    list(key),
+                    sort_list(order_by)
+                ));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::Window {
+                input,
+                partition_by,
+                order_by,
+                funcs,
+            } => {
+                let funcs = funcs
                     .iter()
-                    .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
+                    .map(|f| format!("{}({})", f.name(), list(&f.exprs)))
                     .collect::<Vec<_>>()
                     .join(", ");
                 out.push_str(&format!(
-                    "{pad}TopK order_by=[{keys}] limit={limit:?} offset={offset}\n"
+                    "{pad}Window partition_by=[{}] order_by=[{}] funcs=[{funcs}]\n",
+                    list(partition_by),
+                    sort_list(order_by)
                 ));
                 input.explain(depth + 1, out);
             }
@@ -323,6 +375,14 @@ impl RelationExpr {
             }
         }
     }
+}
+
+/// Writes sort keys as `expr ASC|DESC`, for `EXPLAIN`.
+fn sort_list(keys: &[SortKey]) -> String {
+    keys.iter()
+        .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Compares rows by sort keys, with PostgreSQL's NULL placement.
