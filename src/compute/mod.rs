@@ -7,11 +7,13 @@
 //! * [`worker`]: the loop each timely worker runs.
 //! * [`render`]: `RelationExpr` → differential operators.
 //! * [`window`]: the rendering of window functions and `DISTINCT ON`.
+//! * [`recursive`]: the rendering of `WITH RECURSIVE` as an iterative scope.
 //!
 //! [`RelationExpr`]: crate::expr::RelationExpr
 
 pub mod controller;
 pub mod input;
+pub mod recursive;
 pub mod render;
 pub mod window;
 pub mod worker;

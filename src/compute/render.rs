@@ -246,6 +246,17 @@ pub fn render<'s>(
                 funcs.clone(),
             )
         }
+        RelationExpr::Recursive {
+            name,
+            base,
+            recursive,
+            distinct,
+        } => super::recursive::render_recursive(scope, name, base, recursive, *distinct, imports)?,
+        RelationExpr::WorkTable { name } => {
+            return Err(format!(
+                "the work table of {name} is read outside its recursive query"
+            ));
+        }
         RelationExpr::FlatMap { input, func, exprs } => {
             let (oks, errs) = render(scope, input, imports)?;
             let func = func.clone();
@@ -611,7 +622,11 @@ fn aggregate_group(
 }
 
 /// Applies a table function to one row.
-fn table_func(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Row, EvalError>> {
+pub(super) fn table_func(
+    func: &TableFunc,
+    exprs: &[ScalarExpr],
+    row: Row,
+) -> Vec<Result<Row, EvalError>> {
     let datums = row.unpack();
     let args = match exprs
         .iter()

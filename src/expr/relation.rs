@@ -160,6 +160,26 @@ pub enum RelationExpr {
         /// The functions, one output column each.
         funcs: Vec<WindowExpr>,
     },
+    /// `WITH RECURSIVE name AS (base UNION [ALL] recursive)`: the fixpoint
+    /// of `r = base + recursive(r)` (`UNION ALL`) or `r = distinct(base +
+    /// recursive(r))` (`UNION`), where `recursive` reads `r` through
+    /// [`RelationExpr::WorkTable`] `name` exactly once and is linear in it.
+    Recursive {
+        /// The CTE's name, which its [`RelationExpr::WorkTable`] reads.
+        name: String,
+        /// The non-recursive term.
+        base: Box<RelationExpr>,
+        /// The recursive term.
+        recursive: Box<RelationExpr>,
+        /// `UNION` (rather than `UNION ALL`).
+        distinct: bool,
+    },
+    /// The contents of the innermost enclosing [`RelationExpr::Recursive`]
+    /// called `name`, inside its recursive term.
+    WorkTable {
+        /// The CTE's name.
+        name: String,
+    },
     /// Each input row followed by each row a table function produces from it.
     FlatMap {
         /// The input.
@@ -215,6 +235,48 @@ impl RelationExpr {
         }
     }
 
+    /// The expression's inputs.
+    pub fn children(&self) -> Vec<&RelationExpr> {
+        match self {
+            RelationExpr::Get { .. }
+            | RelationExpr::Constant { .. }
+            | RelationExpr::WorkTable { .. } => vec![],
+            RelationExpr::Mfp { input, .. }
+            | RelationExpr::Reduce { input, .. }
+            | RelationExpr::Distinct { input }
+            | RelationExpr::TopK { input, .. }
+            | RelationExpr::DistinctOn { input, .. }
+            | RelationExpr::Window { input, .. }
+            | RelationExpr::FlatMap { input, .. }
+            | RelationExpr::CheckSingleRow { input, .. } => vec![input],
+            RelationExpr::Join { left, right, .. } => vec![left, right],
+            RelationExpr::Union { inputs } => inputs.iter().collect(),
+            RelationExpr::Recursive {
+                base, recursive, ..
+            } => vec![base, recursive],
+        }
+    }
+
+    /// How many times this expression reads the work table `name` (of the
+    /// recursive query it is part of).
+    pub fn work_table_reads(&self, name: &str) -> usize {
+        match self {
+            RelationExpr::WorkTable { name: n } => usize::from(n == name),
+            // An inner recursive query of the same name shadows it.
+            RelationExpr::Recursive {
+                name: n,
+                base,
+                recursive,
+                ..
+            } if n == name => base.work_table_reads(name),
+            other => other
+                .children()
+                .iter()
+                .map(|c| c.work_table_reads(name))
+                .sum(),
+        }
+    }
+
     /// The items this expression reads.
     pub fn depends_on(&self, out: &mut Vec<GlobalId>) {
         match self {
@@ -223,7 +285,13 @@ impl RelationExpr {
                     out.push(*id)
                 }
             }
-            RelationExpr::Constant { .. } => {}
+            RelationExpr::Constant { .. } | RelationExpr::WorkTable { .. } => {}
+            RelationExpr::Recursive {
+                base, recursive, ..
+            } => {
+                base.depends_on(out);
+                recursive.depends_on(out);
+            }
             RelationExpr::Mfp { input, .. }
             | RelationExpr::Reduce { input, .. }
             | RelationExpr::Distinct { input }
@@ -364,6 +432,20 @@ impl RelationExpr {
                     sort_list(order_by)
                 ));
                 input.explain(depth + 1, out);
+            }
+            RelationExpr::Recursive {
+                name,
+                base,
+                recursive,
+                distinct,
+            } => {
+                let union = if *distinct { "UNION" } else { "UNION ALL" };
+                out.push_str(&format!("{pad}Recursive {name} ({union})\n"));
+                base.explain(depth + 1, out);
+                recursive.explain(depth + 1, out);
+            }
+            RelationExpr::WorkTable { name } => {
+                out.push_str(&format!("{pad}WorkTable {name}\n"));
             }
             RelationExpr::FlatMap { input, func, exprs } => {
                 out.push_str(&format!("{pad}FlatMap {func:?}({})\n", list(exprs)));

@@ -62,6 +62,9 @@ pub enum PlanError {
     /// expressions that do not lead the `ORDER BY`).
     #[error("{0}")]
     InvalidColumnReference(String),
+    /// A recursive query that is not recursive in the way SQL allows.
+    #[error("{0}")]
+    InvalidRecursion(String),
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,6 +89,7 @@ impl PlanError {
             PlanError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
             PlanError::InvalidDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
             PlanError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
+            PlanError::InvalidRecursion(_) => SqlState::INVALID_RECURSION,
             PlanError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

@@ -176,6 +176,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
                     _ => series,
                 });
             }
+            if let Some(work) = scan.source.downcast_ref::<super::plan::WorkTableSource>() {
+                return super::lower_recursive::lower_work_table_scan(scan, work);
+            }
             let Some(source) = scan.source.downcast_ref::<CatalogTableSource>() else {
                 return Err(PlanError::Internal(format!(
                     "unknown table source for {}",
@@ -327,7 +330,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         LogicalPlan::Join(j) => lower_join(j)?,
         LogicalPlan::Unnest(_) => return unsupported("UNNEST"),
         LogicalPlan::Window(w) => super::lower_window::lower_window(w)?,
-        LogicalPlan::RecursiveQuery(_) => return unsupported("WITH RECURSIVE"),
+        LogicalPlan::RecursiveQuery(r) => super::lower_recursive::lower_recursive_query(r)?,
         LogicalPlan::Repartition(r) => lower(&r.input)?,
         LogicalPlan::Extension(e) => return unsupported(format!("plan node {}", e.node.name())),
         other => return unsupported(format!("{} in a query", other.display())),

@@ -49,6 +49,21 @@ impl TableSource for TableFunctionSource {
     }
 }
 
+/// The work table of a recursive CTE: what its recursive term reads of
+/// the CTE itself.
+#[derive(Debug)]
+pub struct WorkTableSource {
+    /// The CTE's name.
+    pub name: String,
+    schema: SchemaRef,
+}
+
+impl TableSource for WorkTableSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
 /// Name resolution, implemented by the catalog.
 pub trait Resolver: Send + Sync {
     /// Resolves a possibly-qualified relation name.
@@ -169,6 +184,17 @@ impl ContextProvider for PlanContext<'_> {
                 "table function {other}"
             ))),
         }
+    }
+
+    fn create_cte_work_table(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+    ) -> DfResult<Arc<dyn TableSource>> {
+        Ok(Arc::new(WorkTableSource {
+            name: name.to_string(),
+            schema,
+        }))
     }
 
     fn get_type_planner(&self) -> Option<Arc<dyn datafusion_expr::planner::TypePlanner>> {
