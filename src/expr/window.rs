@@ -22,6 +22,8 @@ use super::func;
 use super::relation::SortKey;
 use super::scalar::ScalarExpr;
 
+mod frame_aggregate;
+
 /// A window function.
 #[derive(Clone, Debug)]
 pub enum WindowFunc {
@@ -429,23 +431,8 @@ fn eval_func(
                     None
                 });
             }
-            // Rows with the same frame (peers under RANGE, every row of a
-            // whole-partition frame) share one evaluation.
-            let mut last: Option<((usize, usize), Datum)> = None;
-            for i in 0..n {
-                let bounds = f.frame.bounds(i, n, peers);
-                let value = match &last {
-                    Some((b, v)) if *b == bounds => v.clone(),
-                    _ => {
-                        let values = inputs[bounds.0..bounds.1]
-                            .iter()
-                            .filter_map(|v| v.as_deref().map(|v| (v, 1 as Diff)));
-                        agg.eval(values)?
-                    }
-                };
-                out.push(value.clone());
-                last = Some((bounds, value));
-            }
+            let frames: Vec<(usize, usize)> = (0..n).map(|i| f.frame.bounds(i, n, peers)).collect();
+            out = frame_aggregate::aggregate_frames(agg, &inputs, &frames)?;
         }
     }
     Ok(out)

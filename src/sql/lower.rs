@@ -317,6 +317,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             let limit = fetch_of(l)?;
             let (input, order_by) = match l.input.as_ref() {
                 LogicalPlan::Sort(s) => (lower(&s.input)?, sort_keys(&s.expr, s.input.schema())?),
+                LogicalPlan::Distinct(Distinct::On(on)) => {
+                    return super::lower_window::lower_distinct_on_limit(on, offset, limit);
+                }
                 other => (lower(other)?, vec![]),
             };
             RelationExpr::TopK {

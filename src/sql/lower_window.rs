@@ -223,7 +223,37 @@ pub fn lower_distinct_on_parts(
 /// `SELECT` list.
 pub fn lower_distinct_on(on: &DistinctOn) -> Result<RelationExpr, PlanError> {
     let (rows, _order_by, select) = lower_distinct_on_parts(on)?;
-    let arity = on.input.schema().fields().len();
+    Ok(project_select(
+        rows,
+        select,
+        on.input.schema().fields().len(),
+    ))
+}
+
+/// Lowers `DISTINCT ON … ORDER BY … LIMIT/OFFSET` inside a query: the
+/// limit applies in the `ORDER BY` order, which is over the rows before
+/// the `SELECT` list.
+pub fn lower_distinct_on_limit(
+    on: &DistinctOn,
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<RelationExpr, PlanError> {
+    let (rows, order_by, select) = lower_distinct_on_parts(on)?;
+    let limited = RelationExpr::TopK {
+        input: Box::new(rows),
+        order_by,
+        limit,
+        offset,
+    };
+    Ok(project_select(
+        limited,
+        select,
+        on.input.schema().fields().len(),
+    ))
+}
+
+/// Projects rows of `arity` columns to the `SELECT` list `select`.
+fn project_select(rows: RelationExpr, select: Vec<ScalarExpr>, arity: usize) -> RelationExpr {
     let mut exprs = Vec::new();
     let mut projection = Vec::with_capacity(select.len());
     for e in select {
@@ -235,5 +265,5 @@ pub fn lower_distinct_on(on: &DistinctOn) -> Result<RelationExpr, PlanError> {
             }
         }
     }
-    Ok(RelationExpr::mfp(rows, exprs, vec![], projection))
+    RelationExpr::mfp(rows, exprs, vec![], projection)
 }
