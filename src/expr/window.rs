@@ -33,6 +33,13 @@ pub enum WindowFunc {
     Rank,
     /// `dense_rank()`: the number of peer groups up to the row's.
     DenseRank,
+    /// `percent_rank()`: `(rank - 1) / (rows - 1)`, 0 for a single row.
+    PercentRank,
+    /// `cume_dist()`: the fraction of rows up to the row's last peer.
+    CumeDist,
+    /// `ntile(buckets)`: the bucket, from 1, when the partition is split
+    /// into `buckets` parts as equal as possible (the first ones larger).
+    Ntile,
     /// `lag(value [, offset [, default]])`: `value` at the row `offset`
     /// rows before (the arguments are `exprs` of the [`WindowExpr`]).
     Lag,
@@ -150,6 +157,9 @@ impl WindowExpr {
             WindowFunc::RowNumber => "row_number".into(),
             WindowFunc::Rank => "rank".into(),
             WindowFunc::DenseRank => "dense_rank".into(),
+            WindowFunc::PercentRank => "percent_rank".into(),
+            WindowFunc::CumeDist => "cume_dist".into(),
+            WindowFunc::Ntile => "ntile".into(),
             WindowFunc::Lag => "lag".into(),
             WindowFunc::Lead => "lead".into(),
             WindowFunc::FirstValue => "first_value".into(),
@@ -357,6 +367,48 @@ fn eval_func(
                 out.push(Datum::Int64(rank));
             }
         }
+        WindowFunc::PercentRank => {
+            out.extend((0..n).map(|i| {
+                Datum::f64(if n > 1 {
+                    peers.start[i] as f64 / (n - 1) as f64
+                } else {
+                    0.0
+                })
+            }));
+        }
+        WindowFunc::CumeDist => {
+            out.extend((0..n).map(|i| Datum::f64(peers.end[i] as f64 / n as f64)));
+        }
+        WindowFunc::Ntile => {
+            // PostgreSQL reads the bucket count on the partition's first row.
+            let buckets = match n {
+                0 => None,
+                _ => int_arg(f.exprs.first(), partition.columns(0), 1)?,
+            };
+            match buckets {
+                None => out.extend((0..n).map(|_| Datum::Null)),
+                Some(b) if b <= 0 => {
+                    return Err(EvalError::Parse {
+                        code: SqlState(*b"22014"),
+                        message: "argument of ntile must be greater than zero".into(),
+                    });
+                }
+                Some(b) => {
+                    let b = usize::try_from(b).unwrap_or(usize::MAX);
+                    let (size, larger) = (n / b, n % b);
+                    let mut bucket: i32 = 1;
+                    let mut left = size + usize::from(larger > 0);
+                    for _ in 0..n {
+                        if left == 0 {
+                            bucket += 1;
+                            left = size + usize::from((bucket as usize) <= larger);
+                        }
+                        out.push(Datum::Int32(bucket));
+                        left = left.saturating_sub(1);
+                    }
+                }
+            }
+        }
         WindowFunc::Lag | WindowFunc::Lead => {
             for i in 0..n {
                 let row = partition.columns(i);
@@ -515,6 +567,38 @@ mod tests {
             call(WindowFunc::DenseRank, vec![], frame),
         ));
         assert_eq!(dense, vec![Some(1), Some(2), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn distribution_functions() {
+        let input = rows(&[
+            (Some(1), 1),
+            (Some(2), 2),
+            (Some(2), 3),
+            (Some(3), 4),
+            (Some(4), 5),
+        ]);
+        let order = order_by_first(true, false);
+        let frame = WindowFrame::default_frame();
+        let ntile = |k: i32| {
+            call(
+                WindowFunc::Ntile,
+                vec![ScalarExpr::Literal(Datum::Int32(k))],
+                frame,
+            )
+        };
+        let buckets = third(eval(&input, &order, ntile(2)));
+        assert_eq!(buckets, vec![Some(1), Some(1), Some(1), Some(2), Some(2)]);
+        let buckets = third(eval(&input, &order, ntile(7)));
+        assert_eq!(buckets, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
+        let percent = eval(&input, &order, call(WindowFunc::PercentRank, vec![], frame));
+        let percent: Vec<Datum> = percent.into_iter().map(|(_, _, d)| d).collect();
+        assert_eq!(percent[1], Datum::f64(0.25));
+        assert_eq!(percent[2], Datum::f64(0.25));
+        let cume = eval(&input, &order, call(WindowFunc::CumeDist, vec![], frame));
+        assert_eq!(cume[1].2, Datum::f64(0.6));
+        let with_diffs: Vec<(&Row, Diff)> = input.iter().map(|r| (r, 1)).collect();
+        assert!(eval_partition(&with_diffs, &order, &[ntile(0)]).is_err());
     }
 
     #[test]

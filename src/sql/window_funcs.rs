@@ -1,6 +1,6 @@
 //! The window functions DataFusion's planner may resolve (`row_number`,
-//! `rank`, `dense_rank`, `lag`, `lead`, `first_value`, `last_value`,
-//! `nth_value`), as planning-only [`WindowUDF`]s: they give each call its
+//! `rank`, `dense_rank`, `percent_rank`, `cume_dist`, `ntile`, `lag`,
+//! `lead`, `first_value`, `last_value`, `nth_value`), as planning-only [`WindowUDF`]s: they give each call its
 //! argument coercion and result type. Freshet never asks them to evaluate;
 //! `lower` turns each call into an [`crate::expr::window::WindowExpr`].
 
@@ -18,6 +18,11 @@ use datafusion_expr::{PartitionEvaluator, Signature, Volatility, WindowUDF, Wind
 enum Kind {
     /// No arguments, a `bigint` result (`row_number`, `rank`, `dense_rank`).
     Ranking,
+    /// No arguments, a `double precision` result (`percent_rank`,
+    /// `cume_dist`).
+    Fraction,
+    /// `(buckets)`, an `integer` result (`ntile`).
+    Ntile,
     /// `(value [, offset [, default]])`, the value's type (`lag`, `lead`).
     Offset,
     /// `(value)`, the value's type (`first_value`, `last_value`).
@@ -53,7 +58,8 @@ impl WindowUDFImpl for PlanningWindowFunc {
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
         let name = self.name;
         match (self.kind, arg_types) {
-            (Kind::Ranking, []) => Ok(vec![]),
+            (Kind::Ranking | Kind::Fraction, []) => Ok(vec![]),
+            (Kind::Ntile, [_]) => Ok(vec![DataType::Int64]),
             (Kind::Value, [t]) => Ok(vec![t.clone()]),
             (Kind::Nth, [t, _]) => Ok(vec![t.clone(), DataType::Int64]),
             (Kind::Offset, [t]) => Ok(vec![t.clone()]),
@@ -93,6 +99,8 @@ impl WindowUDFImpl for PlanningWindowFunc {
         let name = field_args.name();
         match (self.kind, field_args.get_input_field(0)) {
             (Kind::Ranking, _) => Ok(Arc::new(Field::new(name, DataType::Int64, false))),
+            (Kind::Fraction, _) => Ok(Arc::new(Field::new(name, DataType::Float64, false))),
+            (Kind::Ntile, _) => Ok(Arc::new(Field::new(name, DataType::Int32, true))),
             // The value's field, metadata included, so `varchar(n)` or
             // `jsonb` come out as what went in.
             (_, Some(value)) => Ok(Arc::new(
@@ -109,6 +117,9 @@ pub fn window_functions() -> HashMap<String, Arc<WindowUDF>> {
         ("row_number", Kind::Ranking),
         ("rank", Kind::Ranking),
         ("dense_rank", Kind::Ranking),
+        ("percent_rank", Kind::Fraction),
+        ("cume_dist", Kind::Fraction),
+        ("ntile", Kind::Ntile),
         ("lag", Kind::Offset),
         ("lead", Kind::Offset),
         ("first_value", Kind::Value),
@@ -119,7 +130,7 @@ pub fn window_functions() -> HashMap<String, Arc<WindowUDF>> {
         .into_iter()
         .map(|(name, kind)| {
             let signature = match kind {
-                Kind::Ranking => Signature::nullary(Volatility::Immutable),
+                Kind::Ranking | Kind::Fraction => Signature::nullary(Volatility::Immutable),
                 _ => Signature::user_defined(Volatility::Immutable),
             };
             let udf = WindowUDF::new_from_impl(PlanningWindowFunc {
