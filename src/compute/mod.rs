@@ -6,12 +6,16 @@
 //!   [`Command`]s, gathers replies.
 //! * [`worker`]: the loop each timely worker runs.
 //! * [`render`]: `RelationExpr` → differential operators.
+//! * [`window`]: the rendering of window functions and `DISTINCT ON`.
+//! * [`recursive`]: the rendering of `WITH RECURSIVE` as an iterative scope.
 //!
 //! [`RelationExpr`]: crate::expr::RelationExpr
 
 pub mod controller;
 pub mod input;
+pub mod recursive;
 pub mod render;
+pub mod window;
 pub mod worker;
 
 pub use controller::{ComputeController, SubscribeUpdate};

@@ -223,6 +223,40 @@ pub fn render<'s>(
                 .map(|((), r)| r);
             (oks, errs)
         }
+        RelationExpr::DistinctOn {
+            input,
+            key,
+            order_by,
+        } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            super::window::render_distinct_on(oks, errs, key.clone(), order_by.clone())
+        }
+        RelationExpr::Window {
+            input,
+            partition_by,
+            order_by,
+            funcs,
+        } => {
+            let (oks, errs) = render(scope, input, imports)?;
+            super::window::render_window(
+                oks,
+                errs,
+                partition_by.clone(),
+                order_by.clone(),
+                funcs.clone(),
+            )
+        }
+        RelationExpr::Recursive {
+            name,
+            base,
+            recursive,
+            distinct,
+        } => super::recursive::render_recursive(scope, name, base, recursive, *distinct, imports)?,
+        RelationExpr::WorkTable { name } => {
+            return Err(format!(
+                "the work table of {name} is read outside its recursive query"
+            ));
+        }
         RelationExpr::FlatMap { input, func, exprs } => {
             let (oks, errs) = render(scope, input, imports)?;
             let func = func.clone();
@@ -269,7 +303,7 @@ fn empty_errs<'s>(scope: Scope<'s, Timestamp>) -> ErrCollection<'s> {
 }
 
 /// Splits results into rows and errors, adding the errors to `errs`.
-fn split<'s>(
+pub(super) fn split<'s>(
     results: VecCollection<'s, Timestamp, Result<Row, EvalError>, Diff>,
     errs: ErrCollection<'s>,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
@@ -355,13 +389,13 @@ fn eval_key(keys: &KeyExprs, row: &Row, null_equal: bool) -> Option<Result<Row, 
 /// When all of them are column references the key's bytes are copied out
 /// of the input row, which is not unpacked.
 #[derive(Clone)]
-struct KeyExprs {
+pub(super) struct KeyExprs {
     exprs: Vec<ScalarExpr>,
     columns: Option<Vec<usize>>,
 }
 
 impl KeyExprs {
-    fn new(exprs: Vec<ScalarExpr>) -> KeyExprs {
+    pub(super) fn new(exprs: Vec<ScalarExpr>) -> KeyExprs {
         let columns = exprs
             .iter()
             .map(|e| match e {
@@ -372,7 +406,7 @@ impl KeyExprs {
         KeyExprs { exprs, columns }
     }
 
-    fn eval(&self, row: &Row) -> Result<Row, EvalError> {
+    pub(super) fn eval(&self, row: &Row) -> Result<Row, EvalError> {
         if let Some(columns) = &self.columns {
             return row
                 .try_project(columns)
@@ -588,7 +622,11 @@ fn aggregate_group(
 }
 
 /// Applies a table function to one row.
-fn table_func(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Row, EvalError>> {
+pub(super) fn table_func(
+    func: &TableFunc,
+    exprs: &[ScalarExpr],
+    row: Row,
+) -> Vec<Result<Row, EvalError>> {
     let datums = row.unpack();
     let args = match exprs
         .iter()

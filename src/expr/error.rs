@@ -50,6 +50,9 @@ pub enum EvalError {
     /// A source record that could not be decoded (or applied).
     #[error("Decode error: {0}")]
     Decode(String),
+    /// A recursive query still producing rows after this many iterations.
+    #[error("recursive query exceeded the recursion limit of {0} iterations")]
+    RecursionLimit(u64),
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,6 +72,7 @@ impl EvalError {
             EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,
             EvalError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
             EvalError::Decode(_) => SqlState::DATA_EXCEPTION,
+            EvalError::RecursionLimit(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
             EvalError::NegativeMultiplicity(_) | EvalError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

@@ -6,6 +6,7 @@
 //!   three-valued logic).
 //! * [`func`]: the built-in functions scalar expressions call.
 //! * [`aggregate`]: aggregate functions and their evaluation over a group.
+//! * [`window`]: window functions and their evaluation over a partition.
 //! * [`relation`]: the relational IR ([`RelationExpr`]) that `compute` renders
 //!   into differential dataflow.
 
@@ -14,6 +15,7 @@ pub mod error;
 pub mod func;
 pub mod relation;
 pub mod scalar;
+pub mod window;
 
 pub use aggregate::{AggregateExpr, AggregateFunc};
 pub use error::EvalError;

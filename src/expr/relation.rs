@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::repr::{Datum, Diff, Row};
 
+use super::window::WindowExpr;
 use super::{AggregateExpr, ScalarExpr};
 
 /// The identifier of a catalog item or a transient dataflow.
@@ -136,6 +137,49 @@ pub enum RelationExpr {
         /// The number of rows to skip.
         offset: usize,
     },
+    /// `DISTINCT ON (key)`: one row per value of `key`, the first in
+    /// `order_by` order (ties broken by the rows themselves).
+    DistinctOn {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// The `DISTINCT ON` expressions.
+        key: Vec<ScalarExpr>,
+        /// The order that picks each group's row.
+        order_by: Vec<SortKey>,
+    },
+    /// Window functions: every input row, extended with the value of each
+    /// function over the row's partition (`partition_by`; one partition
+    /// when empty) in `order_by` order.
+    Window {
+        /// The input.
+        input: Box<RelationExpr>,
+        /// The `PARTITION BY` expressions.
+        partition_by: Vec<ScalarExpr>,
+        /// The `ORDER BY` of the window.
+        order_by: Vec<SortKey>,
+        /// The functions, one output column each.
+        funcs: Vec<WindowExpr>,
+    },
+    /// `WITH RECURSIVE name AS (base UNION [ALL] recursive)`: the fixpoint
+    /// of `r = base + recursive(r)` (`UNION ALL`) or `r = distinct(base +
+    /// recursive(r))` (`UNION`), where `recursive` reads `r` through
+    /// [`RelationExpr::WorkTable`] `name` exactly once and is linear in it.
+    Recursive {
+        /// The CTE's name, which its [`RelationExpr::WorkTable`] reads.
+        name: String,
+        /// The non-recursive term.
+        base: Box<RelationExpr>,
+        /// The recursive term.
+        recursive: Box<RelationExpr>,
+        /// `UNION` (rather than `UNION ALL`).
+        distinct: bool,
+    },
+    /// The contents of the innermost enclosing [`RelationExpr::Recursive`]
+    /// called `name`, inside its recursive term.
+    WorkTable {
+        /// The CTE's name.
+        name: String,
+    },
     /// Each input row followed by each row a table function produces from it.
     FlatMap {
         /// The input.
@@ -191,6 +235,48 @@ impl RelationExpr {
         }
     }
 
+    /// The expression's inputs.
+    pub fn children(&self) -> Vec<&RelationExpr> {
+        match self {
+            RelationExpr::Get { .. }
+            | RelationExpr::Constant { .. }
+            | RelationExpr::WorkTable { .. } => vec![],
+            RelationExpr::Mfp { input, .. }
+            | RelationExpr::Reduce { input, .. }
+            | RelationExpr::Distinct { input }
+            | RelationExpr::TopK { input, .. }
+            | RelationExpr::DistinctOn { input, .. }
+            | RelationExpr::Window { input, .. }
+            | RelationExpr::FlatMap { input, .. }
+            | RelationExpr::CheckSingleRow { input, .. } => vec![input],
+            RelationExpr::Join { left, right, .. } => vec![left, right],
+            RelationExpr::Union { inputs } => inputs.iter().collect(),
+            RelationExpr::Recursive {
+                base, recursive, ..
+            } => vec![base, recursive],
+        }
+    }
+
+    /// How many times this expression reads the work table `name` (of the
+    /// recursive query it is part of).
+    pub fn work_table_reads(&self, name: &str) -> usize {
+        match self {
+            RelationExpr::WorkTable { name: n } => usize::from(n == name),
+            // An inner recursive query of the same name shadows it.
+            RelationExpr::Recursive {
+                name: n,
+                base,
+                recursive,
+                ..
+            } if n == name => base.work_table_reads(name),
+            other => other
+                .children()
+                .iter()
+                .map(|c| c.work_table_reads(name))
+                .sum(),
+        }
+    }
+
     /// The items this expression reads.
     pub fn depends_on(&self, out: &mut Vec<GlobalId>) {
         match self {
@@ -199,11 +285,19 @@ impl RelationExpr {
                     out.push(*id)
                 }
             }
-            RelationExpr::Constant { .. } => {}
+            RelationExpr::Constant { .. } | RelationExpr::WorkTable { .. } => {}
+            RelationExpr::Recursive {
+                base, recursive, ..
+            } => {
+                base.depends_on(out);
+                recursive.depends_on(out);
+            }
             RelationExpr::Mfp { input, .. }
             | RelationExpr::Reduce { input, .. }
             | RelationExpr::Distinct { input }
             | RelationExpr::TopK { input, .. }
+            | RelationExpr::DistinctOn { input, .. }
+            | RelationExpr::Window { input, .. }
             | RelationExpr::FlatMap { input, .. }
             | RelationExpr::CheckSingleRow { input, .. } => input.depends_on(out),
             RelationExpr::Join { left, right, .. } => {
@@ -303,15 +397,55 @@ impl RelationExpr {
                 limit,
                 offset,
             } => {
-                let keys = order_by
+                out.push_str(&format!(
+                    "{pad}TopK order_by=[{}] limit={limit:?} offset={offset}\n",
+                    sort_list(order_by)
+                ));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::DistinctOn {
+                input,
+                key,
+                order_by,
+            } => {
+                out.push_str(&format!(
+                    "{pad}DistinctOn key=[{}] order_by=[{}]\n",
+                    list(key),
+                    sort_list(order_by)
+                ));
+                input.explain(depth + 1, out);
+            }
+            RelationExpr::Window {
+                input,
+                partition_by,
+                order_by,
+                funcs,
+            } => {
+                let funcs = funcs
                     .iter()
-                    .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
+                    .map(|f| format!("{}({})", f.name(), list(&f.exprs)))
                     .collect::<Vec<_>>()
                     .join(", ");
                 out.push_str(&format!(
-                    "{pad}TopK order_by=[{keys}] limit={limit:?} offset={offset}\n"
+                    "{pad}Window partition_by=[{}] order_by=[{}] funcs=[{funcs}]\n",
+                    list(partition_by),
+                    sort_list(order_by)
                 ));
                 input.explain(depth + 1, out);
+            }
+            RelationExpr::Recursive {
+                name,
+                base,
+                recursive,
+                distinct,
+            } => {
+                let union = if *distinct { "UNION" } else { "UNION ALL" };
+                out.push_str(&format!("{pad}Recursive {name} ({union})\n"));
+                base.explain(depth + 1, out);
+                recursive.explain(depth + 1, out);
+            }
+            RelationExpr::WorkTable { name } => {
+                out.push_str(&format!("{pad}WorkTable {name}\n"));
             }
             RelationExpr::FlatMap { input, func, exprs } => {
                 out.push_str(&format!("{pad}FlatMap {func:?}({})\n", list(exprs)));
@@ -323,6 +457,14 @@ impl RelationExpr {
             }
         }
     }
+}
+
+/// Writes sort keys as `expr ASC|DESC`, for `EXPLAIN`.
+fn sort_list(keys: &[SortKey]) -> String {
+    keys.iter()
+        .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Compares rows by sort keys, with PostgreSQL's NULL placement.

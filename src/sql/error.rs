@@ -58,6 +58,13 @@ pub enum PlanError {
     /// A constraint or column definition problem.
     #[error("{0}")]
     InvalidDefinition(String),
+    /// A reference to a column where it may not be used (`DISTINCT ON`
+    /// expressions that do not lead the `ORDER BY`).
+    #[error("{0}")]
+    InvalidColumnReference(String),
+    /// A recursive query that is not recursive in the way SQL allows.
+    #[error("{0}")]
+    InvalidRecursion(String),
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -81,6 +88,8 @@ impl PlanError {
             PlanError::Planning(_) => SqlState::SYNTAX_ERROR,
             PlanError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
             PlanError::InvalidDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
+            PlanError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
+            PlanError::InvalidRecursion(_) => SqlState::INVALID_RECURSION,
             PlanError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }
@@ -106,6 +115,11 @@ impl PlanError {
                     )),
                     _ => PlanError::Planning(text),
                 }
+            }
+            _ if text.contains("DISTINCT ON expressions must match initial ORDER BY") => {
+                PlanError::InvalidColumnReference(
+                    "SELECT DISTINCT ON expressions must match initial ORDER BY expressions".into(),
+                )
             }
             _ if text.contains("Correlated scalar subquery must be aggregated") => {
                 PlanError::Unsupported(

@@ -71,6 +71,17 @@ pub fn lower_query(plan: &LogicalPlan) -> Result<(RelationExpr, Finishing), Plan
         }
         plan = s.input.as_ref();
     }
+    if project.is_none()
+        && finishing.order_by.is_empty()
+        && let LogicalPlan::Distinct(Distinct::On(on)) = plan
+    {
+        // DISTINCT ON carries the query's ORDER BY: the result rows are in
+        // that order, then projected.
+        let (rows, order_by, select) = super::lower_window::lower_distinct_on_parts(on)?;
+        finishing.order_by = order_by;
+        finishing.project = Some(select);
+        return Ok((rows, finishing));
+    }
     finishing.project = project;
     Ok((lower(plan)?, finishing))
 }
@@ -89,7 +100,7 @@ fn fetch_of(l: &datafusion_expr::logical_plan::Limit) -> Result<Option<usize>, P
     }
 }
 
-fn sort_keys(
+pub(super) fn sort_keys(
     exprs: &[datafusion_expr::SortExpr],
     schema: &DFSchema,
 ) -> Result<Vec<SortKey>, PlanError> {
@@ -164,6 +175,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
                     Some(p) if p.is_empty() => RelationExpr::mfp(series, vec![], vec![], vec![]),
                     _ => series,
                 });
+            }
+            if let Some(work) = scan.source.downcast_ref::<super::plan::WorkTableSource>() {
+                return super::lower_recursive::lower_work_table_scan(scan, work);
             }
             let Some(source) = scan.source.downcast_ref::<CatalogTableSource>() else {
                 return Err(PlanError::Internal(format!(
@@ -285,7 +299,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         LogicalPlan::Distinct(Distinct::All(input)) => RelationExpr::Distinct {
             input: Box::new(lower(input)?),
         },
-        LogicalPlan::Distinct(Distinct::On(_)) => return unsupported("DISTINCT ON"),
+        LogicalPlan::Distinct(Distinct::On(on)) => super::lower_window::lower_distinct_on(on)?,
         LogicalPlan::Sort(s) => {
             let input = lower(&s.input)?;
             match s.fetch {
@@ -303,6 +317,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             let limit = fetch_of(l)?;
             let (input, order_by) = match l.input.as_ref() {
                 LogicalPlan::Sort(s) => (lower(&s.input)?, sort_keys(&s.expr, s.input.schema())?),
+                LogicalPlan::Distinct(Distinct::On(on)) => {
+                    return super::lower_window::lower_distinct_on_limit(on, offset, limit);
+                }
                 other => (lower(other)?, vec![]),
             };
             RelationExpr::TopK {
@@ -315,8 +332,8 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         LogicalPlan::Aggregate(a) => lower_aggregate(a)?,
         LogicalPlan::Join(j) => lower_join(j)?,
         LogicalPlan::Unnest(_) => return unsupported("UNNEST"),
-        LogicalPlan::Window(_) => return unsupported("window functions"),
-        LogicalPlan::RecursiveQuery(_) => return unsupported("WITH RECURSIVE"),
+        LogicalPlan::Window(w) => super::lower_window::lower_window(w)?,
+        LogicalPlan::RecursiveQuery(r) => super::lower_recursive::lower_recursive_query(r)?,
         LogicalPlan::Repartition(r) => lower(&r.input)?,
         LogicalPlan::Extension(e) => return unsupported(format!("plan node {}", e.node.name())),
         other => return unsupported(format!("{} in a query", other.display())),
@@ -361,28 +378,12 @@ fn lower_aggregate(
         if !params.order_by.is_empty() {
             return unsupported("ORDER BY in an aggregate");
         }
-        let name = func.name().to_lowercase();
         let args = params
             .args
             .iter()
             .map(|x| lower_expr(x, schema))
             .collect::<Result<Vec<_>, _>>()?;
-        let is_star = args.is_empty()
-            || (name == "count"
-                && params.args.len() == 1
-                && matches!(&params.args[0], Expr::Literal(v, _) if !v.is_null()));
-        let agg_func = match name.as_str() {
-            "count" if is_star && !params.distinct => AggregateFunc::CountStar,
-            "count" => AggregateFunc::Count,
-            "sum" => AggregateFunc::Sum,
-            "avg" | "mean" => AggregateFunc::Avg,
-            "min" => AggregateFunc::Min,
-            "max" => AggregateFunc::Max,
-            "bool_and" => AggregateFunc::BoolAnd,
-            "bool_or" => AggregateFunc::BoolOr,
-            "string_agg" => AggregateFunc::StringAgg,
-            other => return unsupported(format!("aggregate function {other}")),
-        };
+        let agg_func = aggregate_func(func.name(), &params.args, params.distinct)?;
         let exprs = if agg_func == AggregateFunc::CountStar {
             vec![]
         } else {
@@ -408,6 +409,31 @@ fn lower_aggregate(
         global: group_key.is_empty(),
         group_key,
         aggregates,
+    })
+}
+
+/// The aggregate function DataFusion's `name` called with `args` is.
+pub(super) fn aggregate_func(
+    name: &str,
+    args: &[Expr],
+    distinct: bool,
+) -> Result<AggregateFunc, PlanError> {
+    let name = name.to_lowercase();
+    let is_star = args.is_empty()
+        || (name == "count"
+            && args.len() == 1
+            && matches!(&args[0], Expr::Literal(v, _) if !v.is_null()));
+    Ok(match name.as_str() {
+        "count" if is_star && !distinct => AggregateFunc::CountStar,
+        "count" => AggregateFunc::Count,
+        "sum" => AggregateFunc::Sum,
+        "avg" | "mean" => AggregateFunc::Avg,
+        "min" => AggregateFunc::Min,
+        "max" => AggregateFunc::Max,
+        "bool_and" => AggregateFunc::BoolAnd,
+        "bool_or" => AggregateFunc::BoolOr,
+        "string_agg" => AggregateFunc::StringAgg,
+        other => return unsupported(format!("aggregate function {other}")),
     })
 }
 
@@ -476,7 +502,7 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     })
 }
 
-fn strip_alias(e: &Expr) -> &Expr {
+pub(super) fn strip_alias(e: &Expr) -> &Expr {
     match e {
         Expr::Alias(Alias { expr, .. }) => strip_alias(expr),
         other => other,

@@ -5,17 +5,23 @@
 //! * [`parse`]: statement splitting and Freshet-specific statements
 //!   (`SUBSCRIBE`, `CREATE SOURCE ... FROM LOAD GENERATOR`, `SHOW ...`).
 //! * [`plan`]: DataFusion planning against the catalog.
-//! * [`lower`]: DataFusion `LogicalPlan` → [`crate::expr::RelationExpr`].
+//! * [`lower`]: DataFusion `LogicalPlan` → [`crate::expr::RelationExpr`];
+//!   [`lower_window`] lowers window functions and `DISTINCT ON`,
+//!   [`lower_recursive`] `WITH RECURSIVE`.
+//! * [`window_funcs`]: the window functions the planner resolves.
 
 pub mod debezium;
 pub mod error;
 pub mod include;
 pub mod jsonb;
 pub mod lower;
+pub mod lower_recursive;
+pub mod lower_window;
 pub mod parse;
 pub mod plan;
 pub mod sink;
 pub mod source;
 pub mod types;
+pub mod window_funcs;
 
 pub use error::PlanError;

@@ -11,7 +11,7 @@ use datafusion_expr::planner::{ContextProvider, ExprPlanner};
 use datafusion_expr::{
     AggregateUDF, HigherOrderUDF, LogicalPlan, ScalarUDF, TableSource, WindowUDF,
 };
-use datafusion_optimizer::{Analyzer, Optimizer, OptimizerContext};
+use datafusion_optimizer::{Analyzer, Optimizer, OptimizerContext, OptimizerRule};
 use datafusion_sql::planner::{ParserOptions, SqlToRel};
 use sqlparser::ast::Statement;
 
@@ -49,6 +49,21 @@ impl TableSource for TableFunctionSource {
     }
 }
 
+/// The work table of a recursive CTE: what its recursive term reads of
+/// the CTE itself.
+#[derive(Debug)]
+pub struct WorkTableSource {
+    /// The CTE's name.
+    pub name: String,
+    schema: SchemaRef,
+}
+
+impl TableSource for WorkTableSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
 /// Name resolution, implemented by the catalog.
 pub trait Resolver: Send + Sync {
     /// Resolves a possibly-qualified relation name.
@@ -72,6 +87,7 @@ impl TableSource for CatalogTableSource {
 struct Functions {
     scalars: HashMap<String, Arc<ScalarUDF>>,
     aggregates: HashMap<String, Arc<AggregateUDF>>,
+    windows: HashMap<String, Arc<WindowUDF>>,
     planners: Vec<Arc<dyn ExprPlanner>>,
     options: ConfigOptions,
 }
@@ -111,6 +127,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     Functions {
         scalars,
         aggregates,
+        windows: super::window_funcs::window_functions(),
         planners,
         options,
     }
@@ -169,6 +186,17 @@ impl ContextProvider for PlanContext<'_> {
         }
     }
 
+    fn create_cte_work_table(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+    ) -> DfResult<Arc<dyn TableSource>> {
+        Ok(Arc::new(WorkTableSource {
+            name: name.to_string(),
+            schema,
+        }))
+    }
+
     fn get_type_planner(&self) -> Option<Arc<dyn datafusion_expr::planner::TypePlanner>> {
         Some(Arc::new(FreshetTypePlanner))
     }
@@ -189,8 +217,8 @@ impl ContextProvider for PlanContext<'_> {
         FUNCTIONS.aggregates.get(name).cloned()
     }
 
-    fn get_window_meta(&self, _name: &str) -> Option<Arc<WindowUDF>> {
-        None
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        FUNCTIONS.windows.get(name).cloned()
     }
 
     fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
@@ -218,7 +246,7 @@ impl ContextProvider for PlanContext<'_> {
     }
 
     fn udwf_names(&self) -> Vec<String> {
-        Vec::new()
+        FUNCTIONS.windows.keys().cloned().collect()
     }
 }
 
@@ -258,6 +286,25 @@ fn is_int4_literal_cast(e: &sqlparser::ast::Expr) -> Option<sqlparser::ast::Expr
     }
 }
 
+/// A window frame's offsets (`ROWS 2 PRECEDING`) are counts, which
+/// DataFusion reads only as bare numbers.
+fn unwrap_frame_offsets(expr: &mut sqlparser::ast::Expr) {
+    use sqlparser::ast::{Expr, WindowFrameBound, WindowType};
+    if let Expr::Function(f) = expr
+        && let Some(WindowType::WindowSpec(spec)) = &mut f.over
+        && let Some(frame) = &mut spec.window_frame
+    {
+        for bound in std::iter::once(&mut frame.start_bound).chain(frame.end_bound.as_mut()) {
+            if let WindowFrameBound::Preceding(Some(e)) | WindowFrameBound::Following(Some(e)) =
+                bound
+                && let Some(inner) = is_int4_literal_cast(e)
+            {
+                **e = inner;
+            }
+        }
+    }
+}
+
 fn unwrap_positions(body: &mut sqlparser::ast::SetExpr) {
     use sqlparser::ast::{GroupByExpr, SetExpr};
     match body {
@@ -283,6 +330,7 @@ impl sqlparser::ast::VisitorMut for IntegerLiterals {
 
     fn post_visit_expr(&mut self, expr: &mut sqlparser::ast::Expr) -> std::ops::ControlFlow<()> {
         use sqlparser::ast::{CastKind, DataType as SqlType, Expr, Value};
+        unwrap_frame_offsets(expr);
         if let Expr::Value(v) = expr
             && let Value::Number(n, false) = &v.value
             && n.parse::<i32>().is_ok()
@@ -415,15 +463,53 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // arithmetic, which wraps on overflow: `i64::MAX + 1` would become a
     // wrong answer instead of an error. Freshet evaluates every expression
     // itself, so the rule is left out.
+    // `DISTINCT ON` is lowered as a top-1 per group, not as DataFusion's
+    // `first_value` aggregates.
     let rules = Optimizer::new()
         .rules
         .into_iter()
         .filter(|r| r.name() != "simplify_expressions")
+        .map(|r| -> Arc<dyn OptimizerRule + Send + Sync> {
+            if r.name() == "replace_distinct_aggregate" {
+                Arc::new(KeepDistinctOn(r))
+            } else {
+                r
+            }
+        })
         .collect();
     guard_panics("optimizer", || {
         Optimizer::with_rules(rules).optimize(analyzed, &config, |_, _| {})
     })?
     .map_err(PlanError::from_datafusion)
+}
+
+/// An optimizer rule that leaves `DISTINCT ON` alone and applies the rule
+/// it wraps to every other node.
+#[derive(Debug)]
+struct KeepDistinctOn(Arc<dyn OptimizerRule + Send + Sync>);
+
+impl OptimizerRule for KeepDistinctOn {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn apply_order(&self) -> Option<datafusion_optimizer::ApplyOrder> {
+        self.0.apply_order()
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        config: &dyn datafusion_optimizer::OptimizerConfig,
+    ) -> DfResult<datafusion_common::tree_node::Transformed<LogicalPlan>> {
+        if matches!(
+            plan,
+            LogicalPlan::Distinct(datafusion_expr::Distinct::On(_))
+        ) {
+            return Ok(datafusion_common::tree_node::Transformed::no(plan));
+        }
+        self.0.rewrite(plan, config)
+    }
 }
 
 thread_local! {
@@ -498,6 +584,21 @@ fn column_name(name: &str) -> String {
             f if f.starts_with("freshet_") => "?column?".to_string(),
             f => f.to_string(),
         };
+    }
+    // A window function's name carries its window after the call.
+    const WINDOW_MARKERS: &[&str] = &[
+        ") PARTITION BY [",
+        ") ORDER BY [",
+        ") ROWS BETWEEN ",
+        ") RANGE BETWEEN ",
+        ") GROUPS BETWEEN ",
+    ];
+    if let Some((func, _)) = name.split_once('(')
+        && is_ident(func)
+        && !func.starts_with(|c: char| c.is_ascii_uppercase())
+        && WINDOW_MARKERS.iter().any(|m| name.contains(m))
+    {
+        return func.to_lowercase();
     }
     if let Some((qualifier, column)) = name.rsplit_once('.')
         && is_ident(column)

@@ -1,0 +1,272 @@
+//! Lowering DataFusion's window plans (`LogicalPlan::Window`) and
+//! `DISTINCT ON` into [`RelationExpr::Window`] and
+//! [`RelationExpr::DistinctOn`].
+//!
+//! A `Window` node appends one column per window expression to its input's
+//! rows. Expressions that share `PARTITION BY` and `ORDER BY` become one
+//! [`RelationExpr::Window`]; a different window stacks another one on top,
+//! each appending its columns after the previous ones, so the columns come
+//! out in the plan's order.
+
+use datafusion_common::{DFSchema, ScalarValue};
+use datafusion_expr::expr::{WindowFunction, WindowFunctionDefinition};
+use datafusion_expr::logical_plan::{DistinctOn, Window};
+use datafusion_expr::{Expr, WindowFrameBound, WindowFrameUnits};
+
+use crate::expr::window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc};
+use crate::expr::{AggregateExpr, RelationExpr, ScalarExpr, SortKey};
+use crate::repr::ScalarType;
+
+use super::PlanError;
+use super::lower::{aggregate_func, lower, lower_expr, sort_keys, strip_alias};
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T, PlanError> {
+    Err(PlanError::Unsupported(what.into()))
+}
+
+/// Lowers a `Window` node.
+pub fn lower_window(w: &Window) -> Result<RelationExpr, PlanError> {
+    let schema = w.input.schema();
+    let input_arity = schema.fields().len();
+    let mut expr = lower(&w.input)?;
+    // The (PARTITION BY, ORDER BY) of the node being built, and its functions.
+    let mut current: Option<(&[Expr], &[datafusion_expr::SortExpr])> = None;
+    let mut funcs = Vec::new();
+    let mut partition_by = Vec::new();
+    let mut order_by = Vec::new();
+    for (i, e) in w.window_expr.iter().enumerate() {
+        let Expr::WindowFunction(wf) = strip_alias(e) else {
+            return unsupported(format!("window expression {e}"));
+        };
+        let params = &wf.params;
+        let window = (params.partition_by.as_slice(), params.order_by.as_slice());
+        if current != Some(window) {
+            if current.is_some() {
+                expr = RelationExpr::Window {
+                    input: Box::new(expr),
+                    partition_by: std::mem::take(&mut partition_by),
+                    order_by: std::mem::take(&mut order_by),
+                    funcs: std::mem::take(&mut funcs),
+                };
+            }
+            partition_by = params
+                .partition_by
+                .iter()
+                .map(|p| lower_expr(p, schema))
+                .collect::<Result<Vec<_>, _>>()?;
+            order_by = sort_keys(&params.order_by, schema)?;
+            current = Some(window);
+        }
+        let field = &w.schema.fields()[input_arity + i];
+        let output_type = ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
+        funcs.push(lower_window_func(wf, schema, output_type)?);
+    }
+    if funcs.is_empty() {
+        return Ok(expr);
+    }
+    Ok(RelationExpr::Window {
+        input: Box::new(expr),
+        partition_by,
+        order_by,
+        funcs,
+    })
+}
+
+/// Lowers one window function call over rows of `schema`.
+fn lower_window_func(
+    wf: &WindowFunction,
+    schema: &DFSchema,
+    output_type: ScalarType,
+) -> Result<WindowExpr, PlanError> {
+    let params = &wf.params;
+    let name = wf.fun.name().to_lowercase();
+    if params.distinct {
+        return unsupported(format!("DISTINCT in window function {name}"));
+    }
+    if params.null_treatment.is_some() {
+        return unsupported(format!(
+            "IGNORE NULLS or RESPECT NULLS in window function {name}"
+        ));
+    }
+    // `count(*) OVER (…)` keeps its `*`, which counts rows.
+    #[allow(deprecated)]
+    let star = matches!(params.args.as_slice(), [Expr::Wildcard { .. }]);
+    let arg_exprs = if star { &[][..] } else { &params.args[..] };
+    let args = arg_exprs
+        .iter()
+        .map(|a| lower_expr(a, schema))
+        .collect::<Result<Vec<_>, _>>()?;
+    let frame = lower_frame(&params.window_frame)?;
+    let (func, exprs) = match &wf.fun {
+        WindowFunctionDefinition::AggregateUDF(udaf) => {
+            let agg = aggregate_func(udaf.name(), arg_exprs, false)?;
+            let filter = params
+                .filter
+                .as_ref()
+                .map(|f| lower_expr(f, schema))
+                .transpose()?;
+            let exprs = if agg == crate::expr::AggregateFunc::CountStar {
+                vec![]
+            } else {
+                args
+            };
+            let agg = AggregateExpr {
+                func: agg,
+                exprs,
+                distinct: false,
+                filter,
+                output_type: output_type.clone(),
+            };
+            (WindowFunc::Aggregate(agg), vec![])
+        }
+        WindowFunctionDefinition::WindowUDF(_) => {
+            if params.filter.is_some() {
+                return unsupported(format!("FILTER in non-aggregate window function {name}"));
+            }
+            let func = match name.as_str() {
+                "row_number" => WindowFunc::RowNumber,
+                "rank" => WindowFunc::Rank,
+                "dense_rank" => WindowFunc::DenseRank,
+                "percent_rank" => WindowFunc::PercentRank,
+                "cume_dist" => WindowFunc::CumeDist,
+                "ntile" => WindowFunc::Ntile,
+                "lag" => WindowFunc::Lag,
+                "lead" => WindowFunc::Lead,
+                "first_value" => WindowFunc::FirstValue,
+                "last_value" => WindowFunc::LastValue,
+                "nth_value" => WindowFunc::NthValue,
+                other => return unsupported(format!("window function {other}")),
+            };
+            (func, args)
+        }
+    };
+    Ok(WindowExpr {
+        func,
+        exprs,
+        frame,
+        output_type,
+    })
+}
+
+/// Lowers a frame: `ROWS` with any bounds, `RANGE` with `UNBOUNDED` and
+/// `CURRENT ROW` bounds; other frames are refused.
+fn lower_frame(frame: &datafusion_expr::WindowFrame) -> Result<WindowFrame, PlanError> {
+    let units = match frame.units {
+        WindowFrameUnits::Rows => FrameUnits::Rows,
+        WindowFrameUnits::Range => FrameUnits::Range,
+        WindowFrameUnits::Groups => return unsupported("GROUPS window frames"),
+    };
+    let offset = |v: &ScalarValue| -> Result<Option<u64>, PlanError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        if units == FrameUnits::Range {
+            return unsupported("RANGE window frames with an offset");
+        }
+        match v {
+            ScalarValue::UInt64(Some(n)) => Ok(Some(*n)),
+            other => match other.to_string().parse::<u64>() {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => Err(PlanError::InvalidParameter(
+                    "frame starting or ending offset must not be negative".into(),
+                )),
+            },
+        }
+    };
+    let bound = |b: &WindowFrameBound| -> Result<FrameBound, PlanError> {
+        Ok(match b {
+            WindowFrameBound::Preceding(v) => match offset(v)? {
+                None => FrameBound::UnboundedPreceding,
+                Some(n) => FrameBound::Preceding(n),
+            },
+            WindowFrameBound::CurrentRow => FrameBound::CurrentRow,
+            WindowFrameBound::Following(v) => match offset(v)? {
+                None => FrameBound::UnboundedFollowing,
+                Some(n) => FrameBound::Following(n),
+            },
+        })
+    };
+    Ok(WindowFrame {
+        units,
+        start: bound(&frame.start_bound)?,
+        end: bound(&frame.end_bound)?,
+    })
+}
+
+/// Lowers `DISTINCT ON` into the rows it keeps (rows of its input), the
+/// order of its `ORDER BY` over them, and the `SELECT` list over them.
+pub fn lower_distinct_on_parts(
+    on: &DistinctOn,
+) -> Result<(RelationExpr, Vec<SortKey>, Vec<ScalarExpr>), PlanError> {
+    let schema = on.input.schema();
+    let input = lower(&on.input)?;
+    let key = on
+        .on_expr
+        .iter()
+        .map(|e| lower_expr(e, schema))
+        .collect::<Result<Vec<_>, _>>()?;
+    let order_by = match &on.sort_expr {
+        Some(s) => sort_keys(s, schema)?,
+        None => vec![],
+    };
+    let select = on
+        .select_expr
+        .iter()
+        .map(|e| lower_expr(e, schema))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows = RelationExpr::DistinctOn {
+        input: Box::new(input),
+        key,
+        order_by: order_by.clone(),
+    };
+    Ok((rows, order_by, select))
+}
+
+/// Lowers `DISTINCT ON` inside a query: the kept rows, projected to the
+/// `SELECT` list.
+pub fn lower_distinct_on(on: &DistinctOn) -> Result<RelationExpr, PlanError> {
+    let (rows, _order_by, select) = lower_distinct_on_parts(on)?;
+    Ok(project_select(
+        rows,
+        select,
+        on.input.schema().fields().len(),
+    ))
+}
+
+/// Lowers `DISTINCT ON … ORDER BY … LIMIT/OFFSET` inside a query: the
+/// limit applies in the `ORDER BY` order, which is over the rows before
+/// the `SELECT` list.
+pub fn lower_distinct_on_limit(
+    on: &DistinctOn,
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<RelationExpr, PlanError> {
+    let (rows, order_by, select) = lower_distinct_on_parts(on)?;
+    let limited = RelationExpr::TopK {
+        input: Box::new(rows),
+        order_by,
+        limit,
+        offset,
+    };
+    Ok(project_select(
+        limited,
+        select,
+        on.input.schema().fields().len(),
+    ))
+}
+
+/// Projects rows of `arity` columns to the `SELECT` list `select`.
+fn project_select(rows: RelationExpr, select: Vec<ScalarExpr>, arity: usize) -> RelationExpr {
+    let mut exprs = Vec::new();
+    let mut projection = Vec::with_capacity(select.len());
+    for e in select {
+        match e {
+            ScalarExpr::Column(c) => projection.push(c),
+            other => {
+                projection.push(arity + exprs.len());
+                exprs.push(other);
+            }
+        }
+    }
+    RelationExpr::mfp(rows, exprs, vec![], projection)
+}
