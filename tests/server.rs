@@ -340,6 +340,41 @@ async fn restart_keeps_schemas() {
         expect_rows(&[&["2", "S TWO", "public two"]])
     );
 
+    // SUBSCRIBE resolves through the session's search_path.
+    let sub = server.connect().await;
+    sub.batch_execute("SET search_path = s")
+        .await
+        .expect("SET search_path");
+    let mut lines = SubscribeLines::start(&sub, "COPY (SUBSCRIBE mv) TO STDOUT", false).await;
+    let snapshot = lines.read_n(1, WAIT, "the snapshot of s.mv").await;
+    let row = |k: &str, v: &str| {
+        vec![
+            Some(k.to_string()),
+            Some(v.into()),
+            Some("public two".into()),
+        ]
+    };
+    assert_eq!(
+        (snapshot[0].diff, snapshot[0].values.clone()),
+        (Some(1), row("2", "S TWO"))
+    );
+    c.batch_execute("UPDATE s.t SET v = 's 2' WHERE k = 2")
+        .await
+        .expect("UPDATE under a subscribe");
+    let mut changes: Vec<(Option<i64>, Vec<Option<String>>)> = lines
+        .read_n(2, WAIT, "the update of s.mv")
+        .await
+        .into_iter()
+        .map(|l| (l.diff, l.values))
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        vec![(Some(-1), row("2", "S TWO")), (Some(1), row("2", "s 2"))]
+    );
+    drop(lines);
+    drop(sub);
+
     // A dropped public stays dropped; s keeps its objects.
     c.batch_execute("DROP SCHEMA public CASCADE")
         .await
@@ -355,7 +390,7 @@ async fn restart_keeps_schemas() {
     );
     assert_eq!(
         text_rows(&c, "SELECT * FROM s.v").await,
-        expect_rows(&[&["2", "S TWO"]])
+        expect_rows(&[&["2", "s 2"]])
     );
     let none = c.simple_query("CREATE TABLE x (a int)").await.unwrap_err();
     assert_eq!(sqlstate(&none).as_deref(), Some("3F000"), "{none}");
