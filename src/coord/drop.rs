@@ -223,6 +223,11 @@ impl Coordinator {
         };
         // `super::names` checked a database part and removed it.
         let name = PartialName::from_object_name(&name)?.item;
+        if !state.catalog.schema_exists(&name)
+            && (name.starts_with("mz_") || name.starts_with("pg_"))
+        {
+            return Err(PlanError::ReservedSchemaName(name).into());
+        }
         if state.catalog.schema_exists(&name) {
             if if_not_exists {
                 return Ok(ExecuteResponse::CommandWithNotice {

@@ -31,6 +31,11 @@ pub enum PlanError {
     /// A system schema (`mz_internal`), which users cannot change.
     #[error("system schema \"{0}\" cannot be modified")]
     SystemSchema(String),
+    /// A schema name with a prefix reserved for system schemas.
+    #[error(
+        "unacceptable schema name \"{0}\": the prefixes \"mz_\" and \"pg_\" are reserved for system schemas"
+    )]
+    ReservedSchemaName(String),
     /// A name with more parts than `database.schema.item`.
     #[error("improper qualified name (too many dotted names): {0}")]
     ImproperName(String),
@@ -93,6 +98,7 @@ impl PlanError {
             PlanError::UnknownDatabase(_) => SqlState::INVALID_CATALOG_NAME,
             PlanError::SchemaAlreadyExists(_) => SqlState::DUPLICATE_SCHEMA,
             PlanError::SystemSchema(_) => SqlState::INSUFFICIENT_PRIVILEGE,
+            PlanError::ReservedSchemaName(_) => SqlState::RESERVED_NAME,
             PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
             PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
