@@ -11,7 +11,8 @@
 //! * [`expr`]: Freshet's scalar and relational IR and its evaluator.
 //! * [`compute`]: timely workers rendering the IR into differential dataflow.
 //! * [`storage`]: the durable store, and sources (load generators).
-//! * [`catalog`]: the items (tables, views, indexes, sources) and their names.
+//! * [`catalog`]: schemas, the items in them (tables, views, indexes,
+//!   sources, ...), and name resolution through the `search_path`.
 //! * [`repr`]: values, rows, types.
 
 #![forbid(unsafe_code)]

@@ -8,6 +8,9 @@
 //!   `INSERT` followed at once by `kill -9` is not lost.
 //! * [`restart_after_multi_statement_ddl`]: the same for DDL and DML sent together in one
 //!   simple-protocol query string.
+//! * [`restart_keeps_schemas`]: schemas, objects in them, and views whose definitions resolved
+//!   names through a `search_path` survive `kill -9` and mean the same objects afterwards; a
+//!   dropped schema (`public` included) stays dropped.
 //! * [`subscribe_copy_streams_updates_in_timestamp_order`]: `COPY (SUBSCRIBE ...) TO STDOUT`
 //!   streams the snapshot, then the changes, in timestamp order, with `SNAPSHOT = false` and
 //!   `PROGRESS = true`.
@@ -252,6 +255,145 @@ async fn restart_after_multi_statement_ddl() {
         expect_rows(&[&["two"]]),
         "index lookup after restart"
     );
+}
+
+/// Schemas and what is in them survive `kill -9`. Views created under `search_path = s, public`
+/// read `s.t` through the bare name `t`: after the restart (whose sessions have the default
+/// path, `public`, where another `t` exists) they still read `s.t`, because their stored
+/// definitions name their objects qualified. A dropped schema stays dropped, `public` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_schemas() {
+    let mut server = TestServer::start("restart-schemas").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        r#"CREATE SCHEMA s;
+         CREATE SCHEMA "Mixed Case";
+         CREATE SCHEMA gone;
+         CREATE TABLE s.t (k int, v text);
+         CREATE TABLE public.t (k int, v text);
+         CREATE TABLE "Mixed Case"."Odd" (x int);
+         CREATE TABLE gone.t (a int);
+         DROP SCHEMA gone CASCADE;
+         INSERT INTO s.t VALUES (1, 's one'), (2, 's two');
+         INSERT INTO public.t VALUES (1, 'public one');
+         INSERT INTO "Mixed Case"."Odd" VALUES (7);
+         SET search_path = s, public;
+         CREATE VIEW v AS SELECT k, v FROM t;
+         CREATE MATERIALIZED VIEW mv AS SELECT t.k, t.v, p.v AS pv FROM t JOIN public.t p ON t.k = p.k;
+         CREATE INDEX t_k ON t (k);
+         RESET search_path;"#,
+    )
+    .await
+    .expect("schemas and objects in them");
+    let view = expect_rows(&[&["1", "s one"], &["2", "s two"]]);
+    let mv = expect_rows(&[&["1", "s one", "public one"]]);
+    assert_eq!(text_rows(&c, "SELECT * FROM s.v ORDER BY k").await, view);
+    assert_eq!(text_rows(&c, "SELECT * FROM s.mv").await, mv);
+    c.batch_execute("INSERT INTO public.t VALUES (2, 'public two')")
+        .await
+        .expect("INSERT just before kill -9");
+    drop(c);
+    server.kill9();
+    server.restart().await;
+
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(&c, "SHOW SCHEMAS").await,
+        expect_rows(&[&["Mixed Case"], &["mz_internal"], &["public"], &["s"]]),
+        "schemas after restart"
+    );
+    assert_eq!(
+        text_rows(&c, "SHOW search_path").await,
+        expect_rows(&[&["public"]])
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT * FROM s.v ORDER BY k").await,
+        view,
+        "the view in s still reads s.t"
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT * FROM s.mv ORDER BY k").await,
+        expect_rows(&[&["1", "s one", "public one"], &["2", "s two", "public two"]]),
+        "the materialized view in s, with the row inserted just before kill -9"
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT v FROM t").await,
+        expect_rows(&[&["public one"], &["public two"]]),
+        "bare t is public.t under the default path"
+    );
+    assert_eq!(
+        text_rows(&c, r#"SELECT x FROM "Mixed Case"."Odd""#).await,
+        expect_rows(&[&["7"]])
+    );
+    assert_eq!(
+        text_rows(&c, "SHOW INDEXES FROM s").await,
+        expect_rows(&[&["t_k", "t", "default", "{k}"]])
+    );
+    let gone = c.simple_query("SELECT * FROM gone.t").await.unwrap_err();
+    assert_eq!(sqlstate(&gone).as_deref(), Some("3F000"), "{gone}");
+    // The restarted server maintains the views in s.
+    c.batch_execute("UPDATE s.t SET v = 'S TWO' WHERE k = 2; DELETE FROM s.t WHERE k = 1")
+        .await
+        .expect("writes after restart");
+    assert_eq!(
+        text_rows(&c, "SELECT * FROM s.mv").await,
+        expect_rows(&[&["2", "S TWO", "public two"]])
+    );
+
+    // SUBSCRIBE resolves through the session's search_path.
+    let sub = server.connect().await;
+    sub.batch_execute("SET search_path = s")
+        .await
+        .expect("SET search_path");
+    let mut lines = SubscribeLines::start(&sub, "COPY (SUBSCRIBE mv) TO STDOUT", false).await;
+    let snapshot = lines.read_n(1, WAIT, "the snapshot of s.mv").await;
+    let row = |k: &str, v: &str| {
+        vec![
+            Some(k.to_string()),
+            Some(v.into()),
+            Some("public two".into()),
+        ]
+    };
+    assert_eq!(
+        (snapshot[0].diff, snapshot[0].values.clone()),
+        (Some(1), row("2", "S TWO"))
+    );
+    c.batch_execute("UPDATE s.t SET v = 's 2' WHERE k = 2")
+        .await
+        .expect("UPDATE under a subscribe");
+    let mut changes: Vec<(Option<i64>, Vec<Option<String>>)> = lines
+        .read_n(2, WAIT, "the update of s.mv")
+        .await
+        .into_iter()
+        .map(|l| (l.diff, l.values))
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        vec![(Some(-1), row("2", "S TWO")), (Some(1), row("2", "s 2"))]
+    );
+    drop(lines);
+    drop(sub);
+
+    // A dropped public stays dropped; s keeps its objects.
+    c.batch_execute("DROP SCHEMA public CASCADE")
+        .await
+        .expect("DROP SCHEMA public CASCADE");
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(&c, "SHOW SCHEMAS").await,
+        expect_rows(&[&["Mixed Case"], &["mz_internal"], &["s"]]),
+        "public stays dropped"
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT * FROM s.v").await,
+        expect_rows(&[&["2", "s 2"]])
+    );
+    let none = c.simple_query("CREATE TABLE x (a int)").await.unwrap_err();
+    assert_eq!(sqlstate(&none).as_deref(), Some("3F000"), "{none}");
 }
 
 /// `count(*)`, `count(DISTINCT counter)`, `min(counter)`, `max(counter)` of a COUNTER source.

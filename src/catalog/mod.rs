@@ -3,21 +3,28 @@
 //! through the `search_path`.
 //!
 //! The catalog is in memory; its durable form is the `CREATE` statement of
-//! each item in the durable store, replayed in id order at start-up.
+//! each item (and `CREATE SCHEMA` of each schema) in the durable store,
+//! replayed in id order at start-up.
+//!
+//! Items live in schemas of the one database; names are unique per schema.
+//! [`names`] resolves possibly-qualified names through a session's
+//! `search_path`.
+
+pub mod names;
 
 use std::collections::BTreeMap;
 
-use datafusion_common::TableReference;
-
 use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::RelationDesc;
-use crate::sql::plan::{ResolvedItem, Resolver};
 
-/// The one schema that exists so far.
+pub use names::{QualifiedName, Scope, SearchPath};
+
+/// The schema every catalog starts with (it can be dropped, as in
+/// PostgreSQL and Materialize).
 pub const DEFAULT_SCHEMA: &str = "public";
 
 /// The schema Materialize keeps introspection relations in; Freshet's system
-/// relations answer to it as well as to `public`.
+/// relations live there. Users cannot create or drop anything in it.
 pub const SYSTEM_SCHEMA: &str = "mz_internal";
 
 /// What kind of item.
@@ -69,8 +76,11 @@ pub struct TableColumn {
 pub struct CatalogItem {
     /// Its id.
     pub id: GlobalId,
-    /// Its (unqualified) name, in schema `public`.
+    /// Its (unqualified) name, unique in its schema.
     pub name: String,
+    /// Its schema (for an index: the indexed item's; for a source's
+    /// outputs: the source's).
+    pub schema: String,
     /// Its kind.
     pub kind: ItemKind,
     /// Its schema (for an index: the indexed item's).
@@ -106,20 +116,26 @@ pub struct IndexInfo {
 #[derive(Debug, Default)]
 pub struct Catalog {
     items: BTreeMap<GlobalId, CatalogItem>,
-    by_name: BTreeMap<String, GlobalId>,
+    /// (schema, name) → item.
+    by_name: BTreeMap<(String, String), GlobalId>,
+    /// User schemas (not the system schema), with the id of their durable
+    /// record.
+    schemas: BTreeMap<String, GlobalId>,
 }
 
 impl Catalog {
     /// Adds an item.
     pub fn insert(&mut self, item: CatalogItem) {
-        self.by_name.insert(item.name.clone(), item.id);
+        self.by_name
+            .insert((item.schema.clone(), item.name.clone()), item.id);
         self.items.insert(item.id, item);
     }
 
     /// Removes an item.
     pub fn remove(&mut self, id: GlobalId) -> Option<CatalogItem> {
         let item = self.items.remove(&id)?;
-        self.by_name.remove(&item.name);
+        self.by_name
+            .remove(&(item.schema.clone(), item.name.clone()));
         Some(item)
     }
 
@@ -128,24 +144,40 @@ impl Catalog {
         self.items.get(&id)
     }
 
-    /// Looks up a name: `name` or `public.name` (or
-    /// `materialize.public.name`, for clients written against Materialize).
-    pub fn lookup(&self, name: &TableReference) -> Option<&CatalogItem> {
-        match name {
-            TableReference::Bare { table } => self.by_name.get(table.as_ref()),
-            TableReference::Partial { schema, table } if schema.as_ref() == DEFAULT_SCHEMA => {
-                self.by_name.get(table.as_ref())
-            }
-            TableReference::Full { schema, table, .. } if schema.as_ref() == DEFAULT_SCHEMA => {
-                self.by_name.get(table.as_ref())
-            }
-            // System relations also answer to Materialize's schema for them.
-            TableReference::Partial { schema, table } if schema.as_ref() == SYSTEM_SCHEMA => {
-                self.by_name.get(table.as_ref()).filter(|id| id.is_system())
-            }
-            _ => None,
-        }
-        .and_then(|id| self.items.get(id))
+    /// The item named `name` in `schema`.
+    pub fn lookup_in(&self, schema: &str, name: &str) -> Option<&CatalogItem> {
+        self.by_name
+            .get(&(schema.to_string(), name.to_string()))
+            .and_then(|id| self.items.get(id))
+    }
+
+    /// Adds a user schema.
+    pub fn insert_schema(&mut self, name: String, id: GlobalId) {
+        self.schemas.insert(name, id);
+    }
+
+    /// Removes a user schema (its items must be gone already); returns the
+    /// id of its durable record.
+    pub fn remove_schema(&mut self, name: &str) -> Option<GlobalId> {
+        self.schemas.remove(name)
+    }
+
+    /// The id of a user schema's durable record.
+    pub fn schema_id(&self, name: &str) -> Option<GlobalId> {
+        self.schemas.get(name).copied()
+    }
+
+    /// Whether a schema exists (a user schema or the system schema).
+    pub fn schema_exists(&self, name: &str) -> bool {
+        name == SYSTEM_SCHEMA || self.schemas.contains_key(name)
+    }
+
+    /// All schemas, user schemas and the system schema, by name.
+    pub fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.schemas.keys().cloned().collect();
+        names.push(SYSTEM_SCHEMA.to_string());
+        names.sort();
+        names
     }
 
     /// All items, in id order.
@@ -177,26 +209,5 @@ impl Catalog {
             .values()
             .filter(|i| i.index.as_ref().is_some_and(|x| x.on == on))
             .collect()
-    }
-}
-
-impl Resolver for Catalog {
-    fn resolve(&self, name: &TableReference) -> Option<ResolvedItem> {
-        let item = self.lookup(name)?;
-        if matches!(
-            item.kind,
-            ItemKind::Index | ItemKind::Connection | ItemKind::Secret | ItemKind::Sink
-        ) {
-            return None;
-        }
-        Some(ResolvedItem {
-            id: item.id,
-            name: item.name.clone(),
-            desc: item.desc.clone(),
-            view: match item.kind {
-                ItemKind::View => item.plan.clone(),
-                _ => None,
-            },
-        })
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use sqlparser::ast::{ColumnOption, CreateIndex, CreateTable, CreateView, ObjectName, Statement};
 
-use crate::catalog::{CatalogItem, IndexInfo, ItemKind, TableColumn};
+use crate::catalog::names::PartialName;
+use crate::catalog::{CatalogItem, IndexInfo, ItemKind, QualifiedName, SearchPath, TableColumn};
 use crate::compute::Command;
 use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{ColumnDesc, RelationDesc, Row};
@@ -14,6 +15,7 @@ use crate::sql::parse::{FreshetStatement, LoadGeneratorStatement, parse_statemen
 use crate::storage::durable::{CatalogRecord, Commit};
 use crate::storage::loadgen;
 
+use super::names::{qualified, qualify_statement};
 use super::sequence::ExecuteResponse;
 use super::{AdapterError, CoordState, Coordinator};
 
@@ -29,23 +31,17 @@ pub struct RunningSource {
     pub task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// The unqualified name of an object name (`public.t` → `t`).
-pub fn item_name(name: &ObjectName) -> Result<String, PlanError> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|p| {
-            p.as_ident()
-                .map(|i| normalize(&i.value, i.quote_style.is_some()))
-                .unwrap_or_default()
-        })
-        .collect();
-    match parts.as_slice() {
-        [n] => Ok(n.clone()),
-        [s, n] if s == crate::catalog::DEFAULT_SCHEMA => Ok(n.clone()),
-        [_, s, n] if s == crate::catalog::DEFAULT_SCHEMA => Ok(n.clone()),
-        _ => Err(PlanError::Planning(format!(
-            "schema in \"{name}\" does not exist"
+/// The schema and name of an object name that [`super::names`] qualified
+/// (`schema.item`).
+pub fn item_name(name: &ObjectName) -> Result<QualifiedName, PlanError> {
+    let partial = PartialName::from_object_name(name)?;
+    match partial.schema {
+        Some(schema) => Ok(QualifiedName {
+            schema,
+            item: partial.item,
+        }),
+        None => Err(PlanError::Internal(format!(
+            "the name \"{name}\" reached DDL unqualified"
         ))),
     }
 }
@@ -59,17 +55,13 @@ fn normalize(s: &str, quoted: bool) -> String {
 }
 
 impl CoordState {
-    pub(crate) fn check_name_free(&self, name: &str) -> Result<(), PlanError> {
-        if let Some(existing) = self
-            .catalog
-            .lookup(&datafusion_common::TableReference::bare(name))
-        {
-            return Err(PlanError::AlreadyExists {
-                kind: existing.kind.name(),
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+    pub(crate) fn check_name_free(&self, name: &QualifiedName) -> Result<(), PlanError> {
+        self.catalog.check_name_free(name)
+    }
+
+    /// The item an already-qualified name names, if any.
+    pub(crate) fn lookup(&self, name: &ObjectName) -> Result<Option<&CatalogItem>, PlanError> {
+        self.catalog.resolve(&qualified(), name)
     }
 
     /// A new item id: `forced` during replay, else the next one.
@@ -118,18 +110,37 @@ impl Coordinator {
     /// Recreates every item in the durable store, with table contents and
     /// source offsets, at one timestamp.
     pub(crate) async fn bootstrap(self: Arc<Self>) -> Result<(), AdapterError> {
-        let snapshot = {
+        let mut snapshot = {
             let state = self.state.lock().await;
             state
                 .store
                 .snapshot()
                 .map_err(|e| AdapterError::Storage(e.to_string()))?
         };
+        if !snapshot.schemas_initialized {
+            // A new store (or one from before schemas) starts with `public`.
+            let record = super::drop::public_schema_record();
+            let state = self.state.lock().await;
+            state
+                .store
+                .commit(Commit {
+                    put_items: vec![(super::drop::PUBLIC_SCHEMA_ID, record.clone())],
+                    schemas_initialized: true,
+                    ..Default::default()
+                })
+                .map_err(|e| AdapterError::Storage(e.to_string()))?;
+            snapshot
+                .items
+                .insert(0, (super::drop::PUBLIC_SCHEMA_ID, record));
+        }
+        // Stored statements name their objects qualified; older ones
+        // resolve through the default path (`public`).
+        let path = SearchPath::default();
         for (id, record) in &snapshot.items {
             let statements = parse_statements(&record.create_sql)?;
             for stmt in statements {
                 self.clone()
-                    .execute_ddl(stmt, &record.create_sql, Some(*id))
+                    .execute_ddl(stmt, &record.create_sql, Some(*id), &path)
                     .await?;
             }
         }
@@ -184,13 +195,18 @@ impl Coordinator {
 
     /// Executes a DDL statement. `replay_id` is set when recreating an item
     /// at start-up: it keeps its id and nothing is persisted again.
+    /// Names resolve through `path` (the session's; at start-up, the
+    /// default path, for statements stored before names were qualified).
     pub async fn execute_ddl(
         self: Arc<Self>,
         stmt: FreshetStatement,
         sql: &str,
         replay_id: Option<GlobalId>,
+        path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
         let mut stmt = stmt;
+        let mut state = self.state.lock().await;
+        qualify_statement(&state.catalog, path, &mut stmt)?;
         // `START TIMESTAMP -n` means n ms before the source is created
         // (Materialize): fixed now, so a reader that retries, or a restart,
         // starts from the same offsets instead of a later "now".
@@ -213,9 +229,13 @@ impl Coordinator {
         };
         let sql = own_sql.as_str();
         let replay = replay_id.is_some();
-        let mut state = self.state.lock().await;
         match stmt {
             FreshetStatement::Sql(s) => match *s {
+                Statement::CreateSchema {
+                    schema_name,
+                    if_not_exists,
+                    ..
+                } => self.create_schema(&mut state, schema_name, if_not_exists, sql, replay_id),
                 Statement::CreateTable(ct) => self.create_table(&mut state, ct, sql, replay_id),
                 Statement::CreateView(cv) => self.create_view(&mut state, cv, sql, replay_id),
                 Statement::CreateIndex(ci) => self.create_index(&mut state, ci, sql, replay_id),
@@ -238,28 +258,21 @@ impl Coordinator {
                 on,
                 if_not_exists,
             } => {
-                let on_name = item_name(&on)?;
-                let Some(item) = state
+                let item = state
                     .catalog
-                    .lookup(&datafusion_common::TableReference::bare(on_name.as_str()))
-                    .cloned()
-                else {
-                    return Err(PlanError::UnknownItem {
-                        kind: "relation",
-                        name: on_name,
-                    }
-                    .into());
-                };
-                let index_name = match name {
-                    Some(n) => item_name(&n)?,
-                    None => format!("{}_primary_idx", item.name),
+                    .resolve_existing(&qualified(), &on, "relation")?
+                    .clone();
+                let index_name = QualifiedName {
+                    schema: item.schema.clone(),
+                    item: match name {
+                        Some(n) => PartialName::from_object_name(&n)?.item,
+                        None => format!("{}_primary_idx", item.name),
+                    },
                 };
                 if if_not_exists
                     && state
                         .catalog
-                        .lookup(&datafusion_common::TableReference::bare(
-                            index_name.as_str(),
-                        ))
+                        .lookup_in(&index_name.schema, &index_name.item)
                         .is_some()
                 {
                     return Ok(ExecuteResponse::command("CREATE INDEX"));
@@ -270,11 +283,7 @@ impl Coordinator {
             }
             FreshetStatement::CreateLoadGenerator(lg) => {
                 let name = item_name(&lg.name)?;
-                if state
-                    .catalog
-                    .lookup(&datafusion_common::TableReference::bare(name.as_str()))
-                    .is_some()
-                {
+                if state.lookup(&lg.name)?.is_some() {
                     if lg.if_not_exists {
                         return Ok(ExecuteResponse::command("CREATE SOURCE"));
                     }
@@ -288,14 +297,17 @@ impl Coordinator {
                 }
                 for o in &outputs {
                     if let Some(n) = o.name {
-                        state.check_name_free(n)?;
+                        state.check_name_free(&QualifiedName {
+                            schema: name.schema.clone(),
+                            item: n.to_string(),
+                        })?;
                     }
                 }
                 let id = state.allocate_id(replay_id);
                 let mut output_ids = Vec::new();
                 for o in &outputs {
                     let (oid, oname) = match o.name {
-                        None => (id, name.clone()),
+                        None => (id, name.item.clone()),
                         Some(n) => {
                             let forced = replay_id.map(|_| GlobalId(state.next_id));
                             (state.allocate_id(forced), n.to_string())
@@ -305,6 +317,7 @@ impl Coordinator {
                     state.catalog.insert(CatalogItem {
                         id: oid,
                         name: oname,
+                        schema: name.schema.clone(),
                         kind: ItemKind::Source,
                         desc: o.desc.clone(),
                         create_sql: sql.to_string(),
@@ -316,7 +329,7 @@ impl Coordinator {
                     });
                     output_ids.push(oid);
                 }
-                state.persist_item(id, &name, sql, replay)?;
+                state.persist_item(id, &name.item, sql, replay)?;
                 state.sources.insert(
                     id,
                     RunningSource {
@@ -344,12 +357,7 @@ impl Coordinator {
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let name = item_name(&ct.name)?;
-        if state
-            .catalog
-            .lookup(&datafusion_common::TableReference::bare(name.as_str()))
-            .is_some()
-            && ct.if_not_exists
-        {
+        if state.lookup(&ct.name)?.is_some() && ct.if_not_exists {
             return Ok(ExecuteResponse::command("CREATE TABLE"));
         }
         state.check_name_free(&name)?;
@@ -393,11 +401,12 @@ impl Coordinator {
             table_columns.push(TableColumn { default });
         }
         let id = state.allocate_id(replay_id);
-        state.persist_item(id, &name, sql, replay_id.is_some())?;
+        state.persist_item(id, &name.item, sql, replay_id.is_some())?;
         self.compute.send(Command::CreateInput { id });
         state.catalog.insert(CatalogItem {
             id,
-            name,
+            name: name.item,
+            schema: name.schema,
             kind: ItemKind::Table,
             desc: RelationDesc { columns },
             create_sql: sql.to_string(),
@@ -423,11 +432,7 @@ impl Coordinator {
         } else {
             "CREATE VIEW"
         };
-        if state
-            .catalog
-            .lookup(&datafusion_common::TableReference::bare(name.as_str()))
-            .is_some()
-        {
+        if state.lookup(&cv.name)?.is_some() {
             if cv.if_not_exists {
                 return Ok(ExecuteResponse::command(tag));
             }
@@ -435,23 +440,23 @@ impl Coordinator {
                 state.check_name_free(&name)?;
             }
         }
-        if cv.or_replace
-            && state
-                .catalog
-                .lookup(&datafusion_common::TableReference::bare(name.as_str()))
-                .is_some()
-        {
+        if cv.or_replace && state.lookup(&cv.name)?.is_some() {
             return Err(
                 PlanError::Unsupported("CREATE OR REPLACE for an existing view".into()).into(),
             );
         }
-        let plan =
-            crate::sql::plan::plan_query(&state.catalog, Statement::Query(cv.query.clone()))?;
+        // The query's relations are qualified: any path resolves them.
+        let path = qualified();
+        let plan = crate::sql::plan::plan_query(
+            &state.catalog.scope(&path),
+            Statement::Query(cv.query.clone()),
+        )?;
         let mut desc = crate::sql::plan::plan_desc(&plan)?;
         if !cv.columns.is_empty() {
             if cv.columns.len() != desc.arity() {
                 return Err(PlanError::Planning(format!(
-                    "view \"{name}\" has {} columns but {} column names were given",
+                    "view \"{}\" has {} columns but {} column names were given",
+                    name.item,
                     desc.arity(),
                     cv.columns.len()
                 ))
@@ -473,7 +478,7 @@ impl Coordinator {
         let mut depends_on = Vec::new();
         expr.depends_on(&mut depends_on);
         let id = state.allocate_id(replay_id);
-        state.persist_item(id, &name, sql, replay_id.is_some())?;
+        state.persist_item(id, &name.item, sql, replay_id.is_some())?;
         let kind = if cv.materialized {
             ItemKind::MaterializedView
         } else {
@@ -488,7 +493,8 @@ impl Coordinator {
         }
         state.catalog.insert(CatalogItem {
             id,
-            name,
+            name: name.item,
+            schema: name.schema,
             kind,
             desc,
             create_sql: sql.to_string(),
@@ -508,25 +514,17 @@ impl Coordinator {
         sql: &str,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let on_name = item_name(&ci.table_name)?;
-        let Some(item) = state
+        let item = state
             .catalog
-            .lookup(&datafusion_common::TableReference::bare(on_name.as_str()))
-            .cloned()
-        else {
-            return Err(PlanError::UnknownItem {
-                kind: "relation",
-                name: on_name,
-            }
-            .into());
-        };
+            .resolve_existing(&qualified(), &ci.table_name, "relation")?
+            .clone();
         if item.kind == ItemKind::Index {
             return Err(
                 PlanError::WrongObjectType(format!("\"{}\" is an index", item.name)).into(),
             );
         }
         let index_name = match &ci.name {
-            Some(n) => item_name(n)?,
+            Some(n) => PartialName::from_object_name(n)?.item,
             None => {
                 let cols: Vec<String> = ci
                     .columns
@@ -536,11 +534,13 @@ impl Coordinator {
                 format!("{}_{}_idx", item.name, cols.join("_"))
             }
         };
+        let index_name = QualifiedName {
+            schema: item.schema.clone(),
+            item: index_name,
+        };
         if state
             .catalog
-            .lookup(&datafusion_common::TableReference::bare(
-                index_name.as_str(),
-            ))
+            .lookup_in(&index_name.schema, &index_name.item)
             .is_some()
             && ci.if_not_exists
         {
@@ -566,7 +566,7 @@ impl Coordinator {
     fn install_index(
         &self,
         state: &mut CoordState,
-        index_name: String,
+        index_name: QualifiedName,
         item: CatalogItem,
         keys: Vec<ScalarExpr>,
         key_text: Vec<String>,
@@ -575,7 +575,7 @@ impl Coordinator {
     ) -> Result<ExecuteResponse, AdapterError> {
         state.check_name_free(&index_name)?;
         let id = state.allocate_id(replay_id);
-        state.persist_item(id, &index_name, sql, replay_id.is_some())?;
+        state.persist_item(id, &index_name.item, sql, replay_id.is_some())?;
         let source = match (&item.kind, &item.plan) {
             (ItemKind::View, Some(plan)) => plan.clone(),
             _ => RelationExpr::Get {
@@ -595,7 +595,8 @@ impl Coordinator {
         });
         state.catalog.insert(CatalogItem {
             id,
-            name: index_name,
+            name: index_name.item,
+            schema: index_name.schema,
             kind: ItemKind::Index,
             desc: item.desc.clone(),
             create_sql: sql.to_string(),
@@ -610,140 +611,6 @@ impl Coordinator {
             owned_by: None,
         });
         Ok(ExecuteResponse::command("CREATE INDEX"))
-    }
-
-    /// `DROP kind [IF EXISTS] names [CASCADE | RESTRICT]`.
-    pub async fn drop_objects(
-        &self,
-        kind: ItemKind,
-        if_exists: bool,
-        names: &[ObjectName],
-        cascade: bool,
-    ) -> Result<ExecuteResponse, AdapterError> {
-        let tag = match kind {
-            ItemKind::Table => "DROP TABLE",
-            ItemKind::View => "DROP VIEW",
-            ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
-            ItemKind::Index => "DROP INDEX",
-            ItemKind::Source => "DROP SOURCE",
-            ItemKind::Connection => "DROP CONNECTION",
-            ItemKind::Secret => "DROP SECRET",
-            ItemKind::Sink => "DROP SINK",
-        };
-        let mut state = self.state.lock().await;
-        let mut to_drop: Vec<GlobalId> = Vec::new();
-        for name in names {
-            let n = item_name(name)?;
-            let Some(item) = state
-                .catalog
-                .lookup(&datafusion_common::TableReference::bare(n.as_str()))
-            else {
-                if if_exists {
-                    continue;
-                }
-                return Err(PlanError::UnknownItem {
-                    kind: kind.name(),
-                    name: n,
-                }
-                .into());
-            };
-            if item.kind != kind {
-                return Err(PlanError::WrongObjectType(format!(
-                    "\"{}\" is not a {}",
-                    n,
-                    kind.name()
-                ))
-                .into());
-            }
-            if item.id.is_system() {
-                return Err(PlanError::WrongObjectType(format!(
-                    "cannot drop \"{n}\": it is a system relation"
-                ))
-                .into());
-            }
-            if item.owned_by.is_some() {
-                return Err(PlanError::WrongObjectType(format!(
-                    "cannot drop \"{n}\": it belongs to a source; drop the source instead"
-                ))
-                .into());
-            }
-            let id = item.id;
-            // A source's outputs go with it.
-            let mut family = vec![id];
-            family.extend(
-                state
-                    .catalog
-                    .items()
-                    .filter(|i| i.owned_by == Some(id))
-                    .map(|i| i.id),
-            );
-            for member in family.clone() {
-                let dependents: Vec<GlobalId> = state
-                    .catalog
-                    .dependents(member)
-                    .into_iter()
-                    .filter(|d| !family.contains(d))
-                    .collect();
-                let blocking: Vec<&CatalogItem> = dependents
-                    .iter()
-                    .filter_map(|d| state.catalog.get(*d))
-                    .filter(|d| {
-                        cascade
-                            || d.kind != ItemKind::Index
-                            || d.index.as_ref().is_some_and(|i| i.on != member)
-                    })
-                    .collect();
-                if !cascade && !blocking.is_empty() {
-                    // Indexes on the dropped item itself go with it.
-                    let real: Vec<&&CatalogItem> = blocking
-                        .iter()
-                        .filter(|d| {
-                            !(d.kind == ItemKind::Index
-                                && d.index.as_ref().is_some_and(|i| i.on == member))
-                        })
-                        .collect();
-                    if !real.is_empty() {
-                        return Err(PlanError::DependentObjects {
-                            name: format!("{} \"{}\"", kind.name(), n),
-                        }
-                        .into());
-                    }
-                }
-                for d in dependents {
-                    if !to_drop.contains(&d) {
-                        to_drop.push(d);
-                    }
-                }
-            }
-            for member in family.into_iter().rev() {
-                if !to_drop.contains(&member) {
-                    to_drop.push(member);
-                }
-            }
-        }
-        if to_drop.is_empty() {
-            return Ok(ExecuteResponse::command(tag));
-        }
-        // No dropped source commits another batch after this.
-        Coordinator::stop_kafka_sources(&mut state, &to_drop);
-        self.stop_sinks(&mut state, &to_drop);
-        state
-            .store
-            .commit(Commit {
-                delete_items: to_drop.clone(),
-                ..Default::default()
-            })
-            .map_err(|e| AdapterError::Storage(e.to_string()))?;
-        for id in to_drop {
-            if let Some(mut source) = state.sources.remove(&id)
-                && let Some(task) = source.task.take()
-            {
-                task.abort();
-            }
-            state.catalog.remove(id);
-            self.compute.send(Command::Drop { id });
-        }
-        Ok(ExecuteResponse::command(tag))
     }
 
     /// Starts the task that produces a load generator's ticks: each tick's

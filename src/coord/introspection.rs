@@ -65,6 +65,7 @@ impl Coordinator {
         state.catalog.insert(CatalogItem {
             id: SOURCE_STATISTICS_ID,
             name: SOURCE_STATISTICS.to_string(),
+            schema: crate::catalog::SYSTEM_SCHEMA.to_string(),
             kind: ItemKind::Source,
             desc: desc(),
             create_sql: String::new(),

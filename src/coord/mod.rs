@@ -4,17 +4,24 @@
 //!
 //! * [`session`]: per-connection state (variables, transaction status).
 //! * [`sequence`]: statement execution, by statement kind.
-//! * [`ddl`]: `CREATE`/`DROP` and start-up replay of the catalog.
+//! * [`ddl`]: `CREATE` and start-up replay of the catalog.
+//! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
+//! * [`names`]: qualifying the names in a `CREATE` statement before it is
+//!   executed and stored.
+//! * [`show`]: `SHOW` over the catalog.
 //! * [`source`]: secrets, connections and Kafka sources.
 //! * [`sink`]: Kafka sinks.
 //! * [`timestamp`]: the timestamp oracle.
 
 pub mod ddl;
+pub mod drop;
 pub mod error;
 pub mod introspection;
+pub mod names;
 pub mod peek;
 pub mod sequence;
 pub mod session;
+pub mod show;
 pub mod sink;
 pub mod source;
 pub mod timestamp;

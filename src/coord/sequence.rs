@@ -7,7 +7,8 @@ use datafusion_expr::LogicalPlan;
 use datafusion_expr::logical_plan::{Projection, WriteOp};
 use sqlparser::ast::{Expr as SqlExpr, SetExpr, Statement};
 
-use crate::catalog::{Catalog, CatalogItem, ItemKind};
+use crate::catalog::names::PartialName;
+use crate::catalog::{Catalog, CatalogItem, ItemKind, SearchPath};
 use crate::compute::Command;
 use crate::compute::controller::SubscribeStream;
 use crate::expr::relation::compare_by_keys;
@@ -15,13 +16,10 @@ use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::lower::{Finishing, lower, lower_expr, lower_query};
-use crate::sql::parse::{
-    DropKind, FreshetStatement, ShowStatement, SubscribeRelation, SubscribeStatement,
-};
+use crate::sql::parse::{DropKind, FreshetStatement, SubscribeRelation, SubscribeStatement};
 use crate::sql::plan::{optimize, plan_desc, plan_query, plan_statement};
 use crate::storage::durable::Commit;
 
-use super::ddl::item_name;
 use super::peek::{PeekPlan, apply_stages};
 use super::session::{Session, TransactionState};
 use super::{AdapterError, CoordState, Coordinator};
@@ -121,7 +119,9 @@ pub fn plan_constant_expr(
     let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
         return Err(PlanError::Internal("default did not parse".into()));
     };
-    let plan = plan_statement(catalog, *s)?;
+    // A constant reads no relation: no schema needs to be visible.
+    let path = super::names::qualified();
+    let plan = plan_statement(&catalog.scope(&path), *s)?;
     let plan = datafusion_optimizer::Analyzer::new()
         .execute_and_check(
             plan,
@@ -149,12 +149,17 @@ pub fn plan_expr_over(
     item: &CatalogItem,
     e: &SqlExpr,
 ) -> Result<ScalarExpr, PlanError> {
-    let sql = format!("SELECT {e} FROM \"{}\"", item.name);
+    let name = crate::catalog::QualifiedName {
+        schema: item.schema.clone(),
+        item: item.name.clone(),
+    };
+    let sql = format!("SELECT {e} FROM {}", name.to_object_name());
     let stmt = crate::sql::parse::parse_statements(&sql)?;
     let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
         return Err(PlanError::Internal("index key did not parse".into()));
     };
-    let plan = plan_statement(catalog, *s)?;
+    let path = super::names::qualified();
+    let plan = plan_statement(&catalog.scope(&path), *s)?;
     let plan = datafusion_optimizer::Analyzer::new()
         .execute_and_check(
             plan,
@@ -170,20 +175,7 @@ pub fn plan_expr_over(
     }
 }
 
-/// The columns of a SHOW statement's result.
-pub fn show_desc(show: &ShowStatement) -> RelationDesc {
-    text_desc(match show {
-        ShowStatement::Tables
-        | ShowStatement::Views
-        | ShowStatement::MaterializedViews
-        | ShowStatement::Secrets => &["name"],
-        ShowStatement::Sources | ShowStatement::Sinks => &["name", "type", "status"],
-        ShowStatement::Connections => &["name", "type"],
-        ShowStatement::Indexes(_) => &["name", "on", "key"],
-        ShowStatement::Columns(_) => &["name", "nullable", "type"],
-        ShowStatement::Create(_) => &["name", "create_sql"],
-    })
-}
+pub use super::show::show_desc;
 
 /// The columns of EXPLAIN's result.
 pub fn explain_desc() -> RelationDesc {
@@ -204,13 +196,8 @@ pub fn text_desc(names: &[&str]) -> RelationDesc {
     }
 }
 
-/// Sorts rows by their values (SHOW output is ordered by name; `Row`'s own
-/// order is only a storage order).
-fn sort_by_values(rows: &mut [Row]) {
-    rows.sort_by_cached_key(|r| r.unpack());
-}
-
-fn text_row(values: &[&str]) -> Row {
+/// A row of text values.
+pub(crate) fn text_row(values: &[&str]) -> Row {
     Row::new(
         values
             .iter()
@@ -285,6 +272,7 @@ impl Coordinator {
         stmt: FreshetStatement,
         sql: &str,
     ) -> Result<ExecuteResponse, AdapterError> {
+        let path = session.search_path();
         match stmt {
             FreshetStatement::Sql(s) => self.execute_sql(session, *s, sql).await,
             FreshetStatement::Declare { name, statement } => {
@@ -310,24 +298,36 @@ impl Coordinator {
                 Ok(ExecuteResponse::command("CLOSE CURSOR"))
             }
             _ if !session.pending_writes.is_empty() => Err(write_only()),
-            FreshetStatement::Show(show) => self.show(show).await,
-            FreshetStatement::CreateConnection(ref c) => {
-                self.validate_connection(c).await?;
-                self.clone().execute_ddl(stmt, sql, None).await
+            FreshetStatement::Show(show) => self.show(show, &path).await,
+            FreshetStatement::CreateConnection(_) => {
+                let stmt = self.qualify(stmt, &path).await?;
+                if let FreshetStatement::CreateConnection(c) = &stmt {
+                    self.validate_connection(c).await?;
+                }
+                self.clone().execute_ddl(stmt, sql, None, &path).await
             }
-            FreshetStatement::CreateKafkaSource(k) => {
+            FreshetStatement::CreateKafkaSource(_) => {
+                let FreshetStatement::CreateKafkaSource(k) = self.qualify(stmt, &path).await?
+                else {
+                    return Err(AdapterError::Internal("CREATE SOURCE changed kind".into()));
+                };
                 // Fetches Avro schemas into the statement (outside the
                 // coordinator lock) before it is planned and stored.
                 let k = self.purify_kafka_source(k).await?;
                 self.clone()
-                    .execute_ddl(FreshetStatement::CreateKafkaSource(k), sql, None)
+                    .execute_ddl(FreshetStatement::CreateKafkaSource(k), sql, None, &path)
                     .await
             }
-            FreshetStatement::CreateSink(s) => self.create_sink_checked(s).await,
+            FreshetStatement::CreateSink(_) => {
+                let FreshetStatement::CreateSink(s) = self.qualify(stmt, &path).await? else {
+                    return Err(AdapterError::Internal("CREATE SINK changed kind".into()));
+                };
+                self.create_sink_checked(s).await
+            }
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::CreateSecret(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {
-                self.clone().execute_ddl(stmt, sql, None).await
+                self.clone().execute_ddl(stmt, sql, None, &path).await
             }
             FreshetStatement::DropObjects {
                 kind,
@@ -341,11 +341,12 @@ impl Coordinator {
                     DropKind::Connection => ItemKind::Connection,
                     DropKind::Secret => ItemKind::Secret,
                 };
-                self.drop_objects(kind, if_exists, &names, cascade).await
+                self.drop_objects(kind, if_exists, &names, cascade, &path)
+                    .await
             }
-            FreshetStatement::Subscribe(s) => self.subscribe(s, false).await,
-            FreshetStatement::CopySubscribe(s) => self.subscribe(s, true).await,
-            FreshetStatement::CopyQuery(q) => match self.query(Statement::Query(q)).await? {
+            FreshetStatement::Subscribe(s) => self.subscribe(s, false, &path).await,
+            FreshetStatement::CopySubscribe(s) => self.subscribe(s, true, &path).await,
+            FreshetStatement::CopyQuery(q) => match self.query(Statement::Query(q), &path).await? {
                 ExecuteResponse::Rows { desc, rows } => {
                     Ok(ExecuteResponse::CopyRows { desc, rows })
                 }
@@ -360,24 +361,29 @@ impl Coordinator {
         stmt: Statement,
         sql: &str,
     ) -> Result<ExecuteResponse, AdapterError> {
+        let path = session.search_path();
         match stmt {
             Statement::Query(_)
             | Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
+            | Statement::CreateSchema { .. }
             | Statement::Drop { .. }
             | Statement::Explain { .. }
                 if !session.pending_writes.is_empty() =>
             {
                 Err(write_only())
             }
-            Statement::Query(_) => self.query(stmt).await,
+            Statement::Query(_) => self.query(stmt, &path).await,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 self.dml(session, stmt).await
             }
-            Statement::CreateTable(_) | Statement::CreateView(_) | Statement::CreateIndex(_) => {
+            Statement::CreateTable(_)
+            | Statement::CreateView(_)
+            | Statement::CreateIndex(_)
+            | Statement::CreateSchema { .. } => {
                 self.clone()
-                    .execute_ddl(FreshetStatement::Sql(Box::new(stmt)), sql, None)
+                    .execute_ddl(FreshetStatement::Sql(Box::new(stmt)), sql, None, &path)
                     .await
             }
             Statement::Drop {
@@ -388,6 +394,9 @@ impl Coordinator {
                 ..
             } => {
                 use sqlparser::ast::ObjectType;
+                if object_type == ObjectType::Schema {
+                    return self.drop_schemas(if_exists, &names, cascade, &path).await;
+                }
                 let kind = match object_type {
                     ObjectType::Table => ItemKind::Table,
                     ObjectType::View => ItemKind::View,
@@ -395,7 +404,8 @@ impl Coordinator {
                     ObjectType::Index => ItemKind::Index,
                     other => return Err(PlanError::Unsupported(format!("DROP {other}")).into()),
                 };
-                self.drop_objects(kind, if_exists, &names, cascade).await
+                self.drop_objects(kind, if_exists, &names, cascade, &path)
+                    .await
             }
             Statement::StartTransaction { .. } => {
                 if session.transaction == TransactionState::Idle {
@@ -428,19 +438,28 @@ impl Coordinator {
                     Set::SingleAssignment {
                         variable, values, ..
                     } => {
+                        let name = variable.to_string();
+                        // `search_path` is a list of names: a quoted name or
+                        // a string stays one name, as written.
+                        let list = name.eq_ignore_ascii_case("search_path");
                         let value = values
                             .iter()
                             .map(|v| match v {
                                 SqlExpr::Value(v) => match &v.value {
+                                    sqlparser::ast::Value::SingleQuotedString(s) if list => {
+                                        crate::catalog::names::quote_schema(s)
+                                    }
                                     sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
                                     other => other.to_string(),
                                 },
+                                SqlExpr::Identifier(i) if list && i.quote_style.is_some() => {
+                                    crate::catalog::names::quote_schema(&i.value)
+                                }
                                 SqlExpr::Identifier(i) => i.value.clone(),
                                 other => other.to_string(),
                             })
                             .collect::<Vec<_>>()
                             .join(", ");
-                        let name = variable.to_string();
                         if value.eq_ignore_ascii_case("default") {
                             session.reset(&name)?;
                         } else {
@@ -504,7 +523,7 @@ impl Coordinator {
                 session.reset("all")?;
                 Ok(ExecuteResponse::command("DISCARD ALL"))
             }
-            Statement::Explain { statement, .. } => self.explain(*statement).await,
+            Statement::Explain { statement, .. } => self.explain(*statement, &path).await,
             Statement::Copy {
                 source,
                 to: true,
@@ -538,7 +557,7 @@ impl Coordinator {
                 let Some(FreshetStatement::Sql(q)) = parsed.pop() else {
                     return Err(AdapterError::Internal("COPY source did not parse".into()));
                 };
-                match self.query(*q).await? {
+                match self.query(*q, &path).await? {
                     ExecuteResponse::Rows { desc, rows } => {
                         Ok(ExecuteResponse::CopyRows { desc, rows })
                     }
@@ -555,9 +574,13 @@ impl Coordinator {
     }
 
     /// Runs a one-shot query.
-    pub async fn query(self: &Arc<Self>, stmt: Statement) -> Result<ExecuteResponse, AdapterError> {
+    pub async fn query(
+        self: &Arc<Self>,
+        stmt: Statement,
+        path: &SearchPath,
+    ) -> Result<ExecuteResponse, AdapterError> {
         let mut state = self.state.lock().await;
-        let plan = plan_query(&state.catalog, stmt)?;
+        let plan = plan_query(&state.catalog.scope(path), stmt)?;
         let desc = plan_desc(&plan)?;
         let (expr, finishing) = lower_query(&plan)?;
         let ts = state.oracle.read_ts();
@@ -622,16 +645,17 @@ impl Coordinator {
         session: &mut Session,
         stmt: Statement,
     ) -> Result<ExecuteResponse, AdapterError> {
+        let path = session.search_path();
         let mut state = self.state.lock().await;
         let (table, updates, tag) = match &stmt {
             Statement::Insert(insert) => {
                 let name = match &insert.table {
-                    sqlparser::ast::TableObject::TableName(n) => item_name(n)?,
+                    sqlparser::ast::TableObject::TableName(n) => PartialName::from_object_name(n)?,
                     other => {
                         return Err(PlanError::Unsupported(format!("INSERT INTO {other}")).into());
                     }
                 };
-                let table = self.table_for_dml(&state, &name)?;
+                let table = self.table_for_dml(&state, &path, &name)?;
                 let Some(source) = &insert.source else {
                     return Err(
                         PlanError::Unsupported("INSERT without VALUES or SELECT".into()).into(),
@@ -666,7 +690,10 @@ impl Coordinator {
                         })
                         .collect::<Result<_, _>>()?
                 };
-                let plan = plan_query(&state.catalog, Statement::Query(source.clone()))?;
+                let plan = plan_query(
+                    &state.catalog.scope(&path),
+                    Statement::Query(source.clone()),
+                )?;
                 let arity = plan.schema().fields().len();
                 if arity > positions.len() {
                     return Err(PlanError::Planning(
@@ -704,14 +731,14 @@ impl Coordinator {
                 (table, updates, "INSERT 0")
             }
             Statement::Update(_) | Statement::Delete(_) => {
-                let plan = plan_statement(&state.catalog, stmt.clone())?;
+                let plan = plan_statement(&state.catalog.scope(&path), stmt.clone())?;
                 let LogicalPlan::Dml(dml) = plan else {
                     return Err(
                         PlanError::Internal("UPDATE/DELETE did not plan as DML".into()).into(),
                     );
                 };
-                let name = dml.table_name.table().to_string();
-                let table = self.table_for_dml(&state, &name)?;
+                let name = PartialName::from_table_reference(&dml.table_name);
+                let table = self.table_for_dml(&state, &path, &name)?;
                 let arity = table.desc.arity();
                 let is_update = matches!(dml.op, WriteOp::Update);
                 let input = if is_update {
@@ -820,14 +847,19 @@ impl Coordinator {
         })
     }
 
-    fn table_for_dml(&self, state: &CoordState, name: &str) -> Result<CatalogItem, AdapterError> {
-        let Some(item) = state
-            .catalog
-            .lookup(&datafusion_common::TableReference::bare(name))
-        else {
+    fn table_for_dml(
+        &self,
+        state: &CoordState,
+        path: &SearchPath,
+        name: &PartialName,
+    ) -> Result<CatalogItem, AdapterError> {
+        let Some(item) = state.catalog.resolve_partial(path, name)? else {
             return Err(PlanError::UnknownItem {
                 kind: "relation",
-                name: name.to_string(),
+                name: match &name.schema {
+                    Some(schema) => format!("{schema}.{}", name.item),
+                    None => name.item.clone(),
+                },
             }
             .into());
         };
@@ -853,186 +885,11 @@ impl Coordinator {
         self.finish_peek(started).await
     }
 
-    async fn show(self: &Arc<Self>, show: ShowStatement) -> Result<ExecuteResponse, AdapterError> {
-        let state = self.state.lock().await;
-        let list = |kind: ItemKind| {
-            let mut rows: Vec<Row> = state
-                .catalog
-                .items()
-                .filter(|i| i.kind == kind)
-                .map(|i| text_row(&[&i.name]))
-                .collect();
-            sort_by_values(&mut rows);
-            ExecuteResponse::Rows {
-                desc: text_desc(&["name"]),
-                rows,
-            }
-        };
-        Ok(match show {
-            ShowStatement::Tables => list(ItemKind::Table),
-            ShowStatement::Views => list(ItemKind::View),
-            ShowStatement::MaterializedViews => list(ItemKind::MaterializedView),
-            ShowStatement::Sources => {
-                let mut rows: Vec<Row> = state
-                    .catalog
-                    .items()
-                    .filter(|i| i.kind == ItemKind::Source && !i.id.is_system())
-                    .map(|i| {
-                        let (typ, status) = if i.owned_by.is_some() {
-                            ("subsource", "running".to_string())
-                        } else if let Some(k) = state.kafka_sources.get(&i.id) {
-                            let status = k
-                                .control
-                                .status
-                                .lock()
-                                .map(|s| match s.error() {
-                                    Some(e) => format!("{}: {e}", s.status()),
-                                    None => s.status().to_string(),
-                                })
-                                .unwrap_or_default();
-                            ("kafka", status)
-                        } else {
-                            ("load-generator", "running".to_string())
-                        };
-                        text_row(&[&i.name, typ, &status])
-                    })
-                    .collect();
-                sort_by_values(&mut rows);
-                ExecuteResponse::Rows {
-                    desc: text_desc(&["name", "type", "status"]),
-                    rows,
-                }
-            }
-            ShowStatement::Sinks => {
-                let mut rows: Vec<Row> = state
-                    .catalog
-                    .items()
-                    .filter(|i| i.kind == ItemKind::Sink)
-                    .map(|i| text_row(&[&i.name, "kafka", &state.sink_status(i.id)]))
-                    .collect();
-                sort_by_values(&mut rows);
-                ExecuteResponse::Rows {
-                    desc: text_desc(&["name", "type", "status"]),
-                    rows,
-                }
-            }
-            ShowStatement::Connections => {
-                let mut rows: Vec<Row> = state
-                    .catalog
-                    .items()
-                    .filter(|i| i.kind == ItemKind::Connection)
-                    .map(|i| {
-                        let typ = match state.connections.get(&i.id).map(|c| c.kind) {
-                            Some(crate::sql::source::ConnectionKind::SchemaRegistry) => {
-                                "confluent-schema-registry"
-                            }
-                            _ => "kafka",
-                        };
-                        text_row(&[&i.name, typ])
-                    })
-                    .collect();
-                sort_by_values(&mut rows);
-                ExecuteResponse::Rows {
-                    desc: text_desc(&["name", "type"]),
-                    rows,
-                }
-            }
-            ShowStatement::Secrets => list(ItemKind::Secret),
-            ShowStatement::Indexes(on) => {
-                let on_id = match on {
-                    Some(n) => {
-                        let name = item_name(&n)?;
-                        match state
-                            .catalog
-                            .lookup(&datafusion_common::TableReference::bare(name.as_str()))
-                        {
-                            Some(i) => Some(i.id),
-                            None => {
-                                return Err(PlanError::UnknownItem {
-                                    kind: "relation",
-                                    name,
-                                }
-                                .into());
-                            }
-                        }
-                    }
-                    None => None,
-                };
-                let mut rows: Vec<Row> = state
-                    .catalog
-                    .items()
-                    .filter_map(|i| {
-                        let info = i.index.as_ref()?;
-                        if on_id.is_some_and(|o| o != info.on) {
-                            return None;
-                        }
-                        let on_name = state
-                            .catalog
-                            .get(info.on)
-                            .map(|x| x.name.clone())
-                            .unwrap_or_default();
-                        Some(text_row(&[
-                            &i.name,
-                            &on_name,
-                            &format!("{{{}}}", info.key_text.join(",")),
-                        ]))
-                    })
-                    .collect();
-                sort_by_values(&mut rows);
-                ExecuteResponse::Rows {
-                    desc: text_desc(&["name", "on", "key"]),
-                    rows,
-                }
-            }
-            ShowStatement::Columns(name) => {
-                let n = item_name(&name)?;
-                let Some(item) = state
-                    .catalog
-                    .lookup(&datafusion_common::TableReference::bare(n.as_str()))
-                else {
-                    return Err(PlanError::UnknownItem {
-                        kind: "relation",
-                        name: n,
-                    }
-                    .into());
-                };
-                let rows = item
-                    .desc
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        text_row(&[&c.name, if c.nullable { "t" } else { "f" }, &c.typ.name()])
-                    })
-                    .collect();
-                ExecuteResponse::Rows {
-                    desc: text_desc(&["name", "nullable", "type"]),
-                    rows,
-                }
-            }
-            ShowStatement::Create(name) => {
-                let n = item_name(&name)?;
-                let Some(item) = state
-                    .catalog
-                    .lookup(&datafusion_common::TableReference::bare(n.as_str()))
-                else {
-                    return Err(PlanError::UnknownItem {
-                        kind: "relation",
-                        name: n,
-                    }
-                    .into());
-                };
-                ExecuteResponse::Rows {
-                    desc: text_desc(&["name", "create_sql"]),
-                    rows: vec![text_row(&[
-                        &format!("materialize.public.{}", item.name),
-                        &item.create_sql,
-                    ])],
-                }
-            }
-        })
-    }
-
-    async fn explain(self: &Arc<Self>, stmt: Statement) -> Result<ExecuteResponse, AdapterError> {
+    async fn explain(
+        self: &Arc<Self>,
+        stmt: Statement,
+        path: &SearchPath,
+    ) -> Result<ExecuteResponse, AdapterError> {
         let state = self.state.lock().await;
         let query = match stmt {
             Statement::Query(_) => stmt,
@@ -1043,7 +900,7 @@ impl Coordinator {
                 );
             }
         };
-        let plan = plan_query(&state.catalog, query)?;
+        let plan = plan_query(&state.catalog.scope(path), query)?;
         let (expr, finishing) = lower_query(&plan)?;
         let mut dataflow = String::new();
         expr.explain(0, &mut dataflow);
@@ -1092,23 +949,14 @@ impl Coordinator {
         self: &Arc<Self>,
         s: SubscribeStatement,
         copy: bool,
+        path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
         let (subscribe_id, stream, desc, transient) = {
             let mut state = self.state.lock().await;
             let ts = state.oracle.read_ts();
             let (expr, desc) = match &s.relation {
                 SubscribeRelation::Name(name) => {
-                    let n = item_name(name)?;
-                    let Some(item) = state
-                        .catalog
-                        .lookup(&datafusion_common::TableReference::bare(n.as_str()))
-                    else {
-                        return Err(PlanError::UnknownItem {
-                            kind: "relation",
-                            name: n,
-                        }
-                        .into());
-                    };
+                    let item = state.catalog.resolve_existing(path, name, "relation")?;
                     let expr = match (&item.kind, &item.plan) {
                         (ItemKind::View, Some(p)) => p.clone(),
                         _ => RelationExpr::Get {
@@ -1119,7 +967,7 @@ impl Coordinator {
                     (expr, item.desc.clone())
                 }
                 SubscribeRelation::Query(q) => {
-                    let plan = plan_query(&state.catalog, Statement::Query(q.clone()))?;
+                    let plan = plan_query(&state.catalog.scope(path), Statement::Query(q.clone()))?;
                     (lower(&plan)?, plan_desc(&plan)?)
                 }
             };

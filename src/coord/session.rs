@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use std::collections::VecDeque;
 
+use crate::catalog::SearchPath;
 use crate::expr::GlobalId;
 use crate::repr::{Diff, RelationDesc, Row, SqlState};
 
@@ -53,6 +54,9 @@ pub struct Session {
     pub pending_writes: Vec<(GlobalId, Row, Diff)>,
     /// Open cursors, by name.
     pub cursors: BTreeMap<String, Cursor>,
+    /// The database the client connected to: what `RESET` restores
+    /// `database` to.
+    startup_database: Option<String>,
 }
 
 /// An open cursor (`DECLARE`).
@@ -93,6 +97,7 @@ impl Default for Session {
             transaction: TransactionState::Idle,
             pending_writes: Vec::new(),
             cursors: BTreeMap::new(),
+            startup_database: None,
         }
     }
 }
@@ -163,7 +168,11 @@ impl Session {
                 }
                 "on".to_string()
             }
-            "search_path" => value.trim().to_string(),
+            "search_path" => crate::catalog::names::split_search_path(value)
+                .iter()
+                .map(|s| crate::catalog::names::quote_schema(s))
+                .collect::<Vec<_>>()
+                .join(", "),
             _ => value.to_string(),
         };
         self.vars.insert(name, value);
@@ -175,6 +184,15 @@ impl Session {
         let name = name.to_lowercase();
         if name == "all" {
             self.vars = Session::default().vars;
+            if let Some(db) = &self.startup_database {
+                self.vars.insert("database".into(), db.clone());
+            }
+            return Ok(());
+        }
+        if name == "database"
+            && let Some(db) = &self.startup_database
+        {
+            self.vars.insert(name, db.clone());
             return Ok(());
         }
         let Some((_, default)) = DEFAULT_VARIABLES.iter().find(|(k, _)| *k == name) else {
@@ -193,6 +211,25 @@ impl Session {
         self.transaction = TransactionState::Idle;
         self.pending_writes.clear();
         self.cursors.clear();
+    }
+
+    /// Starts the session in the database the client connected to.
+    pub fn set_startup_database(&mut self, name: &str) {
+        self.startup_database = Some(name.to_string());
+        self.vars.insert("database".into(), name.to_string());
+    }
+
+    /// How this session resolves names: its `search_path` and current
+    /// database.
+    pub fn search_path(&self) -> SearchPath {
+        SearchPath::new(
+            self.vars
+                .get("search_path")
+                .map_or("public", |s| s.as_str()),
+            self.vars
+                .get("database")
+                .map_or("materialize", |s| s.as_str()),
+        )
     }
 
     /// All variables, for `SHOW ALL`.

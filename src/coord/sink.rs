@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion_common::TableReference;
-
 use crate::catalog::{Catalog, CatalogItem, ItemKind};
 use crate::compute::controller::SubscribeStream;
 use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
@@ -125,15 +123,10 @@ fn unique_keys(catalog: &Catalog, expr: &RelationExpr) -> Vec<Vec<usize>> {
 impl CoordState {
     /// Resolves a sink's definition; the errors `CREATE SINK` reports.
     fn plan_sink(&self, stmt: &CreateSinkStatement) -> Result<SinkPlan, AdapterError> {
-        let from_name = item_name(&stmt.from)?;
-        let Some(from) = self
-            .catalog
-            .lookup(&TableReference::bare(from_name.as_str()))
-            .cloned()
-        else {
+        let Some(from) = self.lookup(&stmt.from)?.cloned() else {
             return Err(PlanError::UnknownItem {
                 kind: "relation",
-                name: from_name,
+                name: stmt.from.to_string(),
             }
             .into());
         };
@@ -142,7 +135,8 @@ impl CoordState {
             ItemKind::Table | ItemKind::Source | ItemKind::MaterializedView
         ) {
             return Err(PlanError::WrongObjectType(format!(
-                "\"{from_name}\" is a {}: sinks write out tables, sources and materialized views",
+                "\"{}\" is a {}: sinks write out tables, sources and materialized views",
+                from.name,
                 from.kind.name()
             ))
             .into());
@@ -373,10 +367,11 @@ impl Coordinator {
         Ok(ExecuteResponse::CommandWithNotice {
             tag: "CREATE SINK".into(),
             notice: format!(
-                "the Kafka brokers do not support transactions: sink \"{name}\" writes with an \
+                "the Kafka brokers do not support transactions: sink \"{}\" writes with an \
                  idempotent producer instead, so a timestamp's messages are not atomic, and after \
                  a crash or a broker failure the sink reads its topic back and writes what is \
-                 missing"
+                 missing",
+                name.item
             ),
         })
     }
@@ -400,10 +395,11 @@ impl Coordinator {
         }
         let plan = state.plan_sink(&stmt)?;
         let id = state.allocate_id(replay_id);
-        state.persist_item(id, &name, sql, replay_id.is_some())?;
+        state.persist_item(id, &name.item, sql, replay_id.is_some())?;
         state.catalog.insert(CatalogItem {
             id,
-            name,
+            name: name.item,
+            schema: name.schema,
             kind: ItemKind::Sink,
             desc: RelationDesc { columns: vec![] },
             create_sql: sql.to_string(),

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion_common::TableReference;
 use sqlparser::ast::ObjectName;
 
 use crate::catalog::{CatalogItem, ItemKind};
@@ -28,6 +27,7 @@ use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError, Sc
 use super::ddl::item_name;
 use super::sequence::ExecuteResponse;
 use super::{AdapterError, CoordState, Coordinator};
+use crate::catalog::QualifiedName;
 
 /// How long a Debezium source holds back a partition's trailing run of
 /// events of one transaction once no more records arrive (without
@@ -53,15 +53,17 @@ impl From<DefinitionError> for AdapterError {
 
 impl CoordState {
     fn lookup_kind(&self, name: &ObjectName, kind: ItemKind) -> Result<&CatalogItem, AdapterError> {
-        let n = item_name(name)?;
-        match self.catalog.lookup(&TableReference::bare(n.as_str())) {
+        match self.lookup(name)? {
             Some(item) if item.kind == kind => Ok(item),
-            Some(_) => {
-                Err(PlanError::WrongObjectType(format!("\"{n}\" is not a {}", kind.name())).into())
-            }
+            Some(item) => Err(PlanError::WrongObjectType(format!(
+                "\"{}\" is not a {}",
+                item.name,
+                kind.name()
+            ))
+            .into()),
             None => Err(PlanError::UnknownItem {
                 kind: kind.name(),
-                name: n,
+                name: name.to_string(),
             }
             .into()),
         }
@@ -315,10 +317,10 @@ impl CoordState {
     /// error if it is taken otherwise.
     pub(crate) fn exists_already(
         &self,
-        name: &str,
+        name: &QualifiedName,
         if_not_exists: bool,
     ) -> Result<bool, AdapterError> {
-        if if_not_exists && self.catalog.lookup(&TableReference::bare(name)).is_some() {
+        if if_not_exists && self.catalog.lookup_in(&name.schema, &name.item).is_some() {
             return Ok(true);
         }
         self.check_name_free(name)?;
@@ -328,7 +330,7 @@ impl CoordState {
     /// Adds a non-relation item (a secret or connection) to the catalog.
     fn insert_object(
         &mut self,
-        name: &str,
+        name: &QualifiedName,
         kind: ItemKind,
         sql: &str,
         depends_on: Vec<GlobalId>,
@@ -337,7 +339,8 @@ impl CoordState {
         let id = self.allocate_id(replay_id);
         self.catalog.insert(CatalogItem {
             id,
-            name: name.to_string(),
+            name: name.item.clone(),
+            schema: name.schema.clone(),
             kind,
             desc: RelationDesc { columns: vec![] },
             create_sql: sql.to_string(),
@@ -347,7 +350,7 @@ impl CoordState {
             index: None,
             owned_by: None,
         });
-        self.persist_item(id, name, sql, replay_id.is_some())?;
+        self.persist_item(id, &name.item, sql, replay_id.is_some())?;
         Ok(id)
     }
 }
@@ -447,13 +450,7 @@ impl Coordinator {
         }
         let registries = {
             let state = self.state.lock().await;
-            let name = item_name(&stmt.name)?;
-            if stmt.if_not_exists
-                && state
-                    .catalog
-                    .lookup(&TableReference::bare(name.as_str()))
-                    .is_some()
-            {
+            if stmt.if_not_exists && state.lookup(&stmt.name)?.is_some() {
                 return Ok(stmt);
             }
             state.registry_connections(&stmt)?
@@ -542,7 +539,8 @@ impl Coordinator {
         self.compute.send(Command::CreateInput { id });
         state.catalog.insert(CatalogItem {
             id,
-            name: name.clone(),
+            name: name.item.clone(),
+            schema: name.schema.clone(),
             kind: ItemKind::Source,
             desc: decoder.desc().clone(),
             create_sql: sql.to_string(),
@@ -555,7 +553,7 @@ impl Coordinator {
             index: None,
             owned_by: None,
         });
-        state.persist_item(id, &name, sql, replay_id.is_some())?;
+        state.persist_item(id, &name.item, sql, replay_id.is_some())?;
         state.kafka_sources.insert(
             id,
             KafkaSource {

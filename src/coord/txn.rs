@@ -147,14 +147,16 @@ impl Coordinator {
             });
         }
         let cursor = match statement {
-            FreshetStatement::Subscribe(s) => match self.subscribe(s, false).await? {
-                ExecuteResponse::Subscribe(subscribe) => Cursor::Subscribe {
-                    subscribe,
-                    buffered: VecDeque::new(),
-                },
-                _ => return Err(AdapterError::Internal("SUBSCRIBE did not subscribe".into())),
-            },
-            FreshetStatement::Sql(s) => match self.query(*s).await? {
+            FreshetStatement::Subscribe(s) => {
+                match self.subscribe(s, false, &session.search_path()).await? {
+                    ExecuteResponse::Subscribe(subscribe) => Cursor::Subscribe {
+                        subscribe,
+                        buffered: VecDeque::new(),
+                    },
+                    _ => return Err(AdapterError::Internal("SUBSCRIBE did not subscribe".into())),
+                }
+            }
+            FreshetStatement::Sql(s) => match self.query(*s, &session.search_path()).await? {
                 ExecuteResponse::Rows { desc, rows } => Cursor::Rows {
                     desc,
                     rows: rows.into(),

@@ -27,6 +27,7 @@ use sqlparser::ast::{Expr as SqlExpr, Value, VisitMut, VisitorMut};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
+use crate::catalog::SearchPath;
 use crate::coord::{AdapterError, Coordinator, ExecuteResponse, Session, SubscribeResponse};
 use crate::repr::{RelationDesc, Row, ScalarType, strconv};
 use crate::sql::parse::{FreshetStatement, parse_statements};
@@ -92,6 +93,13 @@ impl NoopStartupHandler for Backend {
         let mut session = Session::default();
         if let Some(name) = client.metadata().get("application_name") {
             let _ = session.set("application_name", name);
+        }
+        // The current database is the one the client names (three-part
+        // names must name it), else `materialize`.
+        if let Some(name) = client.metadata().get("database")
+            && !name.is_empty()
+        {
+            session.set_startup_database(name);
         }
         let mut reported: Vec<(&str, String)> = vec![
             (
@@ -449,7 +457,8 @@ impl QueryParser for Backend {
         let Some(stmt) = statements.into_iter().next() else {
             return Ok(None);
         };
-        let (mut desc, inferred) = self.describe(&stmt).await;
+        let path = session_of(client).lock().await.search_path();
+        let (mut desc, inferred) = self.describe(&stmt, &path).await;
         if let FreshetStatement::Fetch { name, .. } = &stmt {
             let session = session_of(client);
             let session = session.lock().await;
@@ -517,8 +526,12 @@ fn max_placeholder(sql: &str) -> usize {
 impl Backend {
     /// The result schema and parameter types of a statement, where planning
     /// can tell them.
-    async fn describe(&self, stmt: &FreshetStatement) -> (Option<RelationDesc>, Vec<Option<Type>>) {
-        let (desc, mut params) = self.describe_inner(stmt).await;
+    async fn describe(
+        &self,
+        stmt: &FreshetStatement,
+        path: &SearchPath,
+    ) -> (Option<RelationDesc>, Vec<Option<Type>>) {
+        let (desc, mut params) = self.describe_inner(stmt, path).await;
         // `$n::type` and `CAST($n AS type)` name the parameter's type.
         if let FreshetStatement::Sql(s) = stmt {
             let mut casts = CastedParams::default();
@@ -538,6 +551,7 @@ impl Backend {
     async fn describe_inner(
         &self,
         stmt: &FreshetStatement,
+        path: &SearchPath,
     ) -> (Option<RelationDesc>, Vec<Option<Type>>) {
         let s = match stmt {
             FreshetStatement::Sql(s) => s,
@@ -551,14 +565,14 @@ impl Backend {
         }
         let state = self.coord.state.lock().await;
         if let sqlparser::ast::Statement::Insert(insert) = s.as_ref() {
-            return (None, insert_parameter_types(&state.catalog, insert));
+            return (None, insert_parameter_types(&state.catalog, path, insert));
         }
         match s.as_ref() {
             sqlparser::ast::Statement::Query(_)
             | sqlparser::ast::Statement::Update(_)
             | sqlparser::ast::Statement::Delete(_) => {
                 let is_query = matches!(s.as_ref(), sqlparser::ast::Statement::Query(_));
-                match crate::sql::plan::plan_statement(&state.catalog, (**s).clone()) {
+                match crate::sql::plan::plan_statement(&state.catalog.scope(path), (**s).clone()) {
                     Ok(plan) => {
                         let params = plan
                             .get_parameter_types()
@@ -632,17 +646,14 @@ impl Backend {
 /// VALUES list: their target columns' types.
 fn insert_parameter_types(
     catalog: &crate::catalog::Catalog,
+    path: &SearchPath,
     insert: &sqlparser::ast::Insert,
 ) -> Vec<Option<Type>> {
     let mut out: Vec<Option<Type>> = Vec::new();
     let sqlparser::ast::TableObject::TableName(name) = &insert.table else {
         return out;
     };
-    let Ok(name) = crate::coord::ddl::item_name(name) else {
-        return out;
-    };
-    let Some(table) = catalog.lookup(&datafusion_common::TableReference::bare(name.as_str()))
-    else {
+    let Ok(Some(table)) = catalog.resolve(path, name) else {
         return out;
     };
     let positions: Vec<Option<usize>> = if insert.columns.is_empty() {

@@ -16,6 +16,29 @@ pub enum PlanError {
         /// The name as written.
         name: String,
     },
+    /// A schema that does not exist.
+    #[error("schema \"{0}\" does not exist")]
+    UnknownSchema(String),
+    /// A database other than the current one (Freshet has one database).
+    #[error("database \"{0}\" does not exist")]
+    UnknownDatabase(String),
+    /// No schema of the `search_path` exists to create an object in.
+    #[error("no schema has been selected to create in")]
+    NoSchemaSelected,
+    /// A schema name already in use.
+    #[error("schema \"{0}\" already exists")]
+    SchemaAlreadyExists(String),
+    /// A system schema (`mz_internal`), which users cannot change.
+    #[error("system schema \"{0}\" cannot be modified")]
+    SystemSchema(String),
+    /// A schema name with a prefix reserved for system schemas.
+    #[error(
+        "unacceptable schema name \"{0}\": the prefixes \"mz_\" and \"pg_\" are reserved for system schemas"
+    )]
+    ReservedSchemaName(String),
+    /// A name with more parts than `database.schema.item`.
+    #[error("improper qualified name (too many dotted names): {0}")]
+    ImproperName(String),
     /// A column that does not exist.
     #[error("column {0} does not exist")]
     UnknownColumn(String),
@@ -76,6 +99,14 @@ impl PlanError {
         match self {
             PlanError::Syntax(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownItem { .. } => SqlState::UNDEFINED_TABLE,
+            PlanError::UnknownSchema(_) | PlanError::NoSchemaSelected => {
+                SqlState::INVALID_SCHEMA_NAME
+            }
+            PlanError::UnknownDatabase(_) => SqlState::INVALID_CATALOG_NAME,
+            PlanError::SchemaAlreadyExists(_) => SqlState::DUPLICATE_SCHEMA,
+            PlanError::SystemSchema(_) => SqlState::INSUFFICIENT_PRIVILEGE,
+            PlanError::ReservedSchemaName(_) => SqlState::RESERVED_NAME,
+            PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
             PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
@@ -98,6 +129,13 @@ impl PlanError {
     pub fn from_datafusion(e: datafusion_common::DataFusionError) -> PlanError {
         use datafusion_common::DataFusionError as D;
         let text = crate::expr::func::clean_datafusion_error(&e.to_string());
+        // Name resolution reports its own errors (unknown schema, database)
+        // through DataFusion as external errors.
+        if let D::External(inner) = e.find_root()
+            && let Some(plan) = inner.downcast_ref::<PlanError>()
+        {
+            return plan.clone();
+        }
         match e.find_root() {
             D::NotImplemented(m) => {
                 PlanError::NotImplemented(crate::expr::func::clean_datafusion_error(m))

@@ -164,25 +164,35 @@ pub enum SubscribeRelation {
     Query(Box<Query>),
 }
 
-/// A SHOW statement over catalog objects.
+/// A SHOW statement over catalog objects. `from` is `FROM schema` (or
+/// `FROM database.schema`); without it, the first schema of the
+/// `search_path` that exists is listed (Materialize).
 #[derive(Debug, Clone)]
 pub enum ShowStatement {
-    /// `SHOW TABLES`.
-    Tables,
-    /// `SHOW VIEWS`.
-    Views,
-    /// `SHOW MATERIALIZED VIEWS`.
-    MaterializedViews,
-    /// `SHOW SOURCES`.
-    Sources,
-    /// `SHOW SINKS`.
-    Sinks,
-    /// `SHOW CONNECTIONS`.
-    Connections,
-    /// `SHOW SECRETS`.
-    Secrets,
-    /// `SHOW INDEXES [ON|FROM|IN obj]`.
-    Indexes(Option<ObjectName>),
+    /// `SHOW SCHEMAS [FROM database]`.
+    Schemas(Option<ObjectName>),
+    /// `SHOW TABLES [FROM schema]`.
+    Tables(Option<ObjectName>),
+    /// `SHOW VIEWS [FROM schema]`.
+    Views(Option<ObjectName>),
+    /// `SHOW MATERIALIZED VIEWS [FROM schema]`.
+    MaterializedViews(Option<ObjectName>),
+    /// `SHOW SOURCES [FROM schema]`.
+    Sources(Option<ObjectName>),
+    /// `SHOW SINKS [FROM schema]`.
+    Sinks(Option<ObjectName>),
+    /// `SHOW CONNECTIONS [FROM schema]`.
+    Connections(Option<ObjectName>),
+    /// `SHOW SECRETS [FROM schema]`.
+    Secrets(Option<ObjectName>),
+    /// `SHOW INDEXES [FROM schema] [ON obj]`: the indexes on `obj`, else
+    /// those in the schema.
+    Indexes {
+        /// `FROM schema`.
+        from: Option<ObjectName>,
+        /// `ON obj`.
+        on: Option<ObjectName>,
+    },
     /// `SHOW COLUMNS FROM obj`.
     Columns(ObjectName),
     /// `SHOW CREATE TABLE|VIEW|MATERIALIZED VIEW|SOURCE|INDEX obj`.
@@ -521,7 +531,10 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
     let t1 = parser.peek_nth_token(1).token;
     let t2 = parser.peek_nth_token(2).token;
     let simple = |w: &str| word_is(&t1, w);
-    let show = if simple("TABLES") {
+    type Make = fn(Option<ObjectName>) -> ShowStatement;
+    let show: Option<(usize, Make)> = if simple("SCHEMAS") {
+        Some((2, ShowStatement::Schemas))
+    } else if simple("TABLES") {
         Some((2, ShowStatement::Tables))
     } else if simple("VIEWS") {
         Some((2, ShowStatement::Views))
@@ -538,24 +551,39 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
     } else {
         None
     };
-    if let Some((n, s)) = show {
+    if let Some((n, make)) = show {
         for _ in 0..n {
             parser.next_token();
         }
-        return Ok(Some(s));
-    }
-    if simple("INDEXES") || simple("INDEX") {
-        parser.next_token();
-        parser.next_token();
-        let on = if parser
-            .parse_one_of_keywords(&[Keyword::ON, Keyword::FROM, Keyword::IN])
+        let from = if parser
+            .parse_one_of_keywords(&[Keyword::FROM, Keyword::IN])
             .is_some()
         {
             Some(parser.parse_object_name(false)?)
         } else {
             None
         };
-        return Ok(Some(ShowStatement::Indexes(on)));
+        return Ok(Some(make(from)));
+    }
+    if simple("INDEXES") || simple("INDEX") {
+        parser.next_token();
+        parser.next_token();
+        let mut from = None;
+        let mut on = None;
+        loop {
+            if from.is_none()
+                && parser
+                    .parse_one_of_keywords(&[Keyword::FROM, Keyword::IN])
+                    .is_some()
+            {
+                from = Some(parser.parse_object_name(false)?);
+            } else if on.is_none() && parser.parse_keyword(Keyword::ON) {
+                on = Some(parser.parse_object_name(false)?);
+            } else {
+                break;
+            }
+        }
+        return Ok(Some(ShowStatement::Indexes { from, on }));
     }
     if simple("COLUMNS") {
         parser.next_token();

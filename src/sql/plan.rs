@@ -66,8 +66,10 @@ impl TableSource for WorkTableSource {
 
 /// Name resolution, implemented by the catalog.
 pub trait Resolver: Send + Sync {
-    /// Resolves a possibly-qualified relation name.
-    fn resolve(&self, name: &TableReference) -> Option<ResolvedItem>;
+    /// Resolves a possibly-qualified relation name: `Ok(None)` if nothing
+    /// by that name is visible, an error for a name that cannot be
+    /// resolved at all (an unknown schema or database).
+    fn resolve(&self, name: &TableReference) -> Result<Option<ResolvedItem>, PlanError>;
 }
 
 /// A catalog item as DataFusion's planner sees it: a schema and an id.
@@ -148,13 +150,17 @@ impl<'a> PlanContext<'a> {
 impl ContextProvider for PlanContext<'_> {
     fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
         match self.resolver.resolve(&name) {
-            Some(item) => {
+            Ok(Some(item)) => {
                 let schema = Arc::new(item.desc.to_arrow_schema());
                 Ok(Arc::new(CatalogTableSource { item, schema }))
             }
-            None => Err(datafusion_common::DataFusionError::Plan(format!(
+            Err(e) => Err(datafusion_common::DataFusionError::External(Box::new(e))),
+            Ok(None) => Err(datafusion_common::DataFusionError::Plan(format!(
                 "relation \"{}\" does not exist",
-                name.table()
+                match name.schema() {
+                    Some(schema) => format!("{schema}.{}", name.table()),
+                    None => name.table().to_string(),
+                }
             ))),
         }
     }

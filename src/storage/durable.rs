@@ -11,7 +11,9 @@
 //!   row or an error): an upsert or Debezium source's whole contents, one
 //!   entry per key, and the state its next record is applied against;
 //! * `kafka_offsets`: (source id, partition) → the next offset to read;
-//! * `meta`: counters such as the next item id.
+//! * `meta`: counters such as the next item id, and whether the store's
+//!   schemas were set up (`schemas`: the `public` schema a new store
+//!   starts with was created, so its absence means it was dropped).
 //!
 //! A [`Commit`] is applied in one write transaction, fsynced before
 //! `commit` returns (redb's `Durability::Immediate`): a statement is
@@ -121,6 +123,8 @@ pub struct Commit {
     pub offsets: Vec<(GlobalId, u64)>,
     /// The next item id, if it changed.
     pub next_id: Option<u64>,
+    /// Records that the initial schemas were created.
+    pub schemas_initialized: bool,
 }
 
 impl Commit {
@@ -131,6 +135,7 @@ impl Commit {
             && self.row_updates.is_empty()
             && self.offsets.is_empty()
             && self.next_id.is_none()
+            && !self.schemas_initialized
     }
 }
 
@@ -145,6 +150,8 @@ pub struct Snapshot {
     pub offsets: Vec<(GlobalId, u64)>,
     /// The next item id.
     pub next_id: u64,
+    /// Whether the initial schemas were created.
+    pub schemas_initialized: bool,
 }
 
 /// The durable store.
@@ -218,6 +225,9 @@ impl DurableStore {
             }
             for (id, offset) in &commit.offsets {
                 offsets.insert(id.0, *offset).map_err(err)?;
+            }
+            if commit.schemas_initialized {
+                meta.insert("schemas", 1).map_err(err)?;
             }
             if let Some(next) = commit.next_id {
                 meta.insert("next_id", next).map_err(err)?;
@@ -382,6 +392,7 @@ impl DurableStore {
             .map_err(err)?
             .map(|v| v.value())
             .unwrap_or(1);
+        snap.schemas_initialized = meta.get("schemas").map_err(err)?.is_some();
         Ok(snap)
     }
 }

@@ -1,0 +1,311 @@
+//! `DROP <item kind>` and the schema statements: `CREATE SCHEMA`,
+//! `DROP SCHEMA … [RESTRICT | CASCADE]`, and the `public` schema a new
+//! data directory starts with.
+//!
+//! A schema's durable form is a catalog record like an item's, holding its
+//! `CREATE SCHEMA` statement, so the start-up replay (in id order) creates
+//! a schema before the items in it. `public` is created once, when the
+//! store is new (or was written before schemas existed), with the reserved
+//! id 0; after that it is an ordinary schema that can be dropped.
+
+use sqlparser::ast::{ObjectName, SchemaName};
+
+use crate::catalog::names::PartialName;
+use crate::catalog::{CatalogItem, DEFAULT_SCHEMA, ItemKind, SYSTEM_SCHEMA, SearchPath};
+use crate::compute::Command;
+use crate::expr::GlobalId;
+use crate::sql::PlanError;
+use crate::storage::durable::{CatalogRecord, Commit};
+
+use super::sequence::ExecuteResponse;
+use super::{AdapterError, CoordState, Coordinator};
+
+/// The id of `public`'s catalog record (item ids start at 1).
+pub const PUBLIC_SCHEMA_ID: GlobalId = GlobalId(0);
+
+/// The record of the `public` schema a new store starts with.
+pub fn public_schema_record() -> CatalogRecord {
+    CatalogRecord {
+        name: DEFAULT_SCHEMA.to_string(),
+        create_sql: format!("CREATE SCHEMA {DEFAULT_SCHEMA}"),
+    }
+}
+
+/// The name of a schema, as `CREATE`/`DROP SCHEMA` give it: `s` or
+/// `database.s`.
+pub(crate) fn schema_name(path: &SearchPath, name: &ObjectName) -> Result<String, PlanError> {
+    let partial = PartialName::from_object_name(name)?;
+    match (partial.database, partial.schema) {
+        (None, None) => Ok(partial.item),
+        (None, Some(db)) if db == path.database => Ok(partial.item),
+        (None, Some(db)) => Err(PlanError::UnknownDatabase(db)),
+        _ => Err(PlanError::ImproperName(name.to_string())),
+    }
+}
+
+impl CoordState {
+    /// Adds `id` and, transitively, what depends on it to `to_drop`
+    /// (dependents first). Without `cascade`, dependents other than the
+    /// item's own indexes are an error naming `what`.
+    fn collect_drop(
+        &self,
+        id: GlobalId,
+        cascade: bool,
+        what: &str,
+        to_drop: &mut Vec<GlobalId>,
+    ) -> Result<(), PlanError> {
+        // A source's outputs go with it.
+        let mut family = vec![id];
+        family.extend(
+            self.catalog
+                .items()
+                .filter(|i| i.owned_by == Some(id))
+                .map(|i| i.id),
+        );
+        for member in family.clone() {
+            let dependents: Vec<GlobalId> = self
+                .catalog
+                .dependents(member)
+                .into_iter()
+                .filter(|d| !family.contains(d))
+                .collect();
+            if !cascade {
+                // Indexes on the dropped item itself go with it.
+                let blocking = dependents
+                    .iter()
+                    .filter_map(|d| self.catalog.get(*d))
+                    .any(|d| {
+                        !(d.kind == ItemKind::Index
+                            && d.index.as_ref().is_some_and(|i| i.on == member))
+                    });
+                if blocking {
+                    return Err(PlanError::DependentObjects {
+                        name: what.to_string(),
+                    });
+                }
+            }
+            for d in dependents {
+                if !to_drop.contains(&d) {
+                    to_drop.push(d);
+                }
+            }
+        }
+        for member in family.into_iter().rev() {
+            if !to_drop.contains(&member) {
+                to_drop.push(member);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Coordinator {
+    /// `DROP kind [IF EXISTS] names [CASCADE | RESTRICT]`.
+    pub async fn drop_objects(
+        &self,
+        kind: ItemKind,
+        if_exists: bool,
+        names: &[ObjectName],
+        cascade: bool,
+        path: &SearchPath,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let tag = match kind {
+            ItemKind::Table => "DROP TABLE",
+            ItemKind::View => "DROP VIEW",
+            ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
+            ItemKind::Index => "DROP INDEX",
+            ItemKind::Source => "DROP SOURCE",
+            ItemKind::Connection => "DROP CONNECTION",
+            ItemKind::Secret => "DROP SECRET",
+            ItemKind::Sink => "DROP SINK",
+        };
+        let mut state = self.state.lock().await;
+        let mut to_drop: Vec<GlobalId> = Vec::new();
+        for name in names {
+            let item = match state.catalog.resolve(path, name) {
+                Ok(Some(item)) => item,
+                // `IF EXISTS` also skips a name whose schema does not exist
+                // (PostgreSQL).
+                Ok(None) | Err(PlanError::UnknownSchema(_)) if if_exists => continue,
+                Ok(None) => {
+                    return Err(PlanError::UnknownItem {
+                        kind: kind.name(),
+                        name: name.to_string(),
+                    }
+                    .into());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let n = item.name.clone();
+            if item.kind != kind {
+                return Err(PlanError::WrongObjectType(format!(
+                    "\"{}\" is not a {}",
+                    n,
+                    kind.name()
+                ))
+                .into());
+            }
+            if item.id.is_system() {
+                return Err(PlanError::WrongObjectType(format!(
+                    "cannot drop \"{n}\": it is a system relation"
+                ))
+                .into());
+            }
+            if item.owned_by.is_some() {
+                return Err(PlanError::WrongObjectType(format!(
+                    "cannot drop \"{n}\": it belongs to a source; drop the source instead"
+                ))
+                .into());
+            }
+            let id = item.id;
+            state.collect_drop(
+                id,
+                cascade,
+                &format!("{} \"{n}\"", kind.name()),
+                &mut to_drop,
+            )?;
+        }
+        self.drop_ids(&mut state, to_drop, Vec::new())?;
+        Ok(ExecuteResponse::command(tag))
+    }
+
+    /// Drops items (in the order given: dependents first) and schemas'
+    /// records, in one durable commit.
+    fn drop_ids(
+        &self,
+        state: &mut CoordState,
+        to_drop: Vec<GlobalId>,
+        schemas: Vec<String>,
+    ) -> Result<(), AdapterError> {
+        if to_drop.is_empty() && schemas.is_empty() {
+            return Ok(());
+        }
+        // No dropped source commits another batch after this.
+        Coordinator::stop_kafka_sources(state, &to_drop);
+        self.stop_sinks(state, &to_drop);
+        let schema_ids: Vec<GlobalId> = schemas
+            .iter()
+            .filter_map(|s| state.catalog.schema_id(s))
+            .collect();
+        state
+            .store
+            .commit(Commit {
+                delete_items: to_drop.iter().chain(&schema_ids).copied().collect(),
+                ..Default::default()
+            })
+            .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        for id in to_drop {
+            if let Some(mut source) = state.sources.remove(&id)
+                && let Some(task) = source.task.take()
+            {
+                task.abort();
+            }
+            state.catalog.remove(id);
+            self.compute.send(Command::Drop { id });
+        }
+        for schema in schemas {
+            state.catalog.remove_schema(&schema);
+        }
+        Ok(())
+    }
+
+    /// `CREATE SCHEMA [IF NOT EXISTS] name`.
+    pub(crate) fn create_schema(
+        &self,
+        state: &mut CoordState,
+        name: SchemaName,
+        if_not_exists: bool,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let SchemaName::Simple(name) = name else {
+            return Err(PlanError::Unsupported("CREATE SCHEMA ... AUTHORIZATION".into()).into());
+        };
+        // `super::names` checked a database part and removed it.
+        let name = PartialName::from_object_name(&name)?.item;
+        if !state.catalog.schema_exists(&name)
+            && (name.starts_with("mz_") || name.starts_with("pg_"))
+        {
+            return Err(PlanError::ReservedSchemaName(name).into());
+        }
+        if state.catalog.schema_exists(&name) {
+            if if_not_exists {
+                return Ok(ExecuteResponse::CommandWithNotice {
+                    tag: "CREATE SCHEMA".into(),
+                    notice: format!("schema \"{name}\" already exists, skipping"),
+                });
+            }
+            return Err(PlanError::SchemaAlreadyExists(name).into());
+        }
+        let id = state.allocate_id(replay_id);
+        if replay_id.is_none() {
+            state
+                .store
+                .commit(Commit {
+                    put_items: vec![(
+                        id,
+                        CatalogRecord {
+                            name: name.clone(),
+                            create_sql: sql.to_string(),
+                        },
+                    )],
+                    next_id: Some(state.next_id),
+                    ..Default::default()
+                })
+                .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        }
+        state.catalog.insert_schema(name, id);
+        Ok(ExecuteResponse::command("CREATE SCHEMA"))
+    }
+
+    /// `DROP SCHEMA [IF EXISTS] names [RESTRICT | CASCADE]`: `RESTRICT`
+    /// (the default) refuses a schema with objects in it; `CASCADE` drops
+    /// them and, transitively, the objects elsewhere that depend on them.
+    pub async fn drop_schemas(
+        &self,
+        if_exists: bool,
+        names: &[ObjectName],
+        cascade: bool,
+        path: &SearchPath,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let mut state = self.state.lock().await;
+        let mut to_drop: Vec<GlobalId> = Vec::new();
+        let mut schemas: Vec<String> = Vec::new();
+        for name in names {
+            let schema = schema_name(path, name)?;
+            if schema == SYSTEM_SCHEMA {
+                return Err(PlanError::SystemSchema(schema).into());
+            }
+            if !state.catalog.schema_exists(&schema) {
+                if if_exists {
+                    continue;
+                }
+                return Err(PlanError::UnknownSchema(schema).into());
+            }
+            let members: Vec<&CatalogItem> = state
+                .catalog
+                .items()
+                .filter(|i| i.schema == schema)
+                .collect();
+            if !cascade && !members.is_empty() {
+                return Err(PlanError::DependentObjects {
+                    name: format!("schema {schema}"),
+                }
+                .into());
+            }
+            let ids: Vec<GlobalId> = members
+                .iter()
+                .filter(|i| i.owned_by.is_none())
+                .map(|i| i.id)
+                .collect();
+            for id in ids {
+                state.collect_drop(id, true, &format!("schema {schema}"), &mut to_drop)?;
+            }
+            if !schemas.contains(&schema) {
+                schemas.push(schema);
+            }
+        }
+        self.drop_ids(&mut state, to_drop, schemas)?;
+        Ok(ExecuteResponse::command("DROP SCHEMA"))
+    }
+}
