@@ -634,6 +634,6 @@ fn table_func(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Ro
             }
             out
         }
-        TableFunc::Unnest => vec![Err(EvalError::Unsupported("unnest".into()))],
+        TableFunc::Unnest => crate::expr::array::unnest_rows(&args, &row),
     }
 }

@@ -10,6 +10,7 @@
 //!   into differential dataflow.
 
 pub mod aggregate;
+pub mod array;
 pub mod error;
 pub mod func;
 pub mod relation;

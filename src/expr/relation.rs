@@ -163,7 +163,9 @@ pub enum RelationExpr {
 pub enum TableFunc {
     /// `generate_series(start, stop[, step])` over integers.
     GenerateSeries,
-    /// `unnest(array)`. Placeholder until arrays exist.
+    /// `unnest(a, b, ...)`: one row per position up to the longest array,
+    /// each array's element there (or NULL); a NULL array counts as empty
+    /// (`expr::array::unnest_rows`).
     Unnest,
 }
 

@@ -61,7 +61,165 @@ pub fn encode_binary(datum: &Datum, out: &mut Vec<u8>) {
             out.extend_from_slice(s.as_bytes());
         }
         Datum::Uuid(u) => out.extend_from_slice(u.as_bytes()),
+        Datum::Array(elements) => {
+            // Without the column's type, the element type is the first
+            // non-null element's (text where there is none).
+            let elem_oid = elements
+                .iter()
+                .find(|e| !e.is_null())
+                .and_then(datum_oid)
+                .unwrap_or(25);
+            encode_array(elements, elem_oid, out)
+        }
     }
+}
+
+/// Appends `datum`'s binary form as a value of `typ`: as [`encode_binary`],
+/// except that an array carries `typ`'s element type (which an empty array,
+/// or one of NULLs, cannot tell).
+pub fn encode_binary_as(datum: &Datum, typ: Option<&ScalarType>, out: &mut Vec<u8>) {
+    match (datum, typ) {
+        (Datum::Array(elements), Some(ScalarType::Array(elem))) => {
+            encode_array(elements, elem.oid(), out)
+        }
+        _ => encode_binary(datum, out),
+    }
+}
+
+/// The type OID of a non-array value, as far as the value tells it.
+fn datum_oid(d: &Datum) -> Option<u32> {
+    Some(match d {
+        Datum::Null | Datum::Array(_) => return None,
+        Datum::Bool(_) => 16,
+        Datum::Int16(_) => 21,
+        Datum::Int32(_) => 23,
+        Datum::Int64(_) => 20,
+        Datum::Float32(_) => 700,
+        Datum::Float64(_) => 701,
+        Datum::Numeric(_) => 1700,
+        Datum::String(_) => 25,
+        Datum::Bytes(_) => 17,
+        Datum::Date(_) => 1082,
+        Datum::Time(_) => 1083,
+        Datum::Timestamp(_) => 1114,
+        Datum::TimestampTz(_) => 1184,
+        Datum::Interval(_) => 1186,
+        Datum::Jsonb(_) => 3802,
+        Datum::Uuid(_) => 2950,
+    })
+}
+
+/// PostgreSQL's `array_send` for a one-dimensional array with lower bound
+/// 1: the number of dimensions (0 for an empty array), a has-nulls flag,
+/// the element type's OID, then per dimension its length and lower bound,
+/// then each element as a length (-1 for NULL) and its binary form.
+fn encode_array(elements: &[Datum], elem_oid: u32, out: &mut Vec<u8>) {
+    let ndim: i32 = if elements.is_empty() { 0 } else { 1 };
+    let has_nulls = elements.iter().any(Datum::is_null);
+    out.extend_from_slice(&ndim.to_be_bytes());
+    out.extend_from_slice(&i32::from(has_nulls).to_be_bytes());
+    out.extend_from_slice(&elem_oid.to_be_bytes());
+    if ndim == 1 {
+        out.extend_from_slice(&(elements.len() as i32).to_be_bytes());
+        out.extend_from_slice(&1i32.to_be_bytes());
+    }
+    for e in elements {
+        if e.is_null() {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+            continue;
+        }
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        encode_binary(e, out);
+        let len = (out.len() - at - 4) as i32;
+        out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+fn bad_array(message: &str) -> ParseError {
+    ParseError::new(SqlState::INVALID_BINARY_REPRESENTATION, message)
+}
+
+/// PostgreSQL's `array_recv` for an array of `elem`: zero or one dimension
+/// (more is `0A000`), lower bound 1, the element type `elem`'s.
+fn decode_array(r: &mut Reader<'_>, elem: &ScalarType) -> Result<Datum, ParseError> {
+    if matches!(elem, ScalarType::Array(_)) {
+        return Err(ParseError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "multidimensional arrays are not supported",
+        ));
+    }
+    let ndim = r.i32()?;
+    if !(0..=6).contains(&ndim) {
+        return Err(bad_array(&format!("invalid number of dimensions: {ndim}")));
+    }
+    let flags = r.i32()?;
+    if flags != 0 && flags != 1 {
+        return Err(bad_array("invalid array flags"));
+    }
+    let elem_oid = r.i32()? as u32;
+    if elem_oid != elem.oid() {
+        return Err(ParseError::new(
+            SqlState::DATATYPE_MISMATCH,
+            format!(
+                "binary data has array element type {elem_oid} instead of expected {} ({})",
+                elem.oid(),
+                elem.name()
+            ),
+        ));
+    }
+    if ndim > 1 {
+        return Err(ParseError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "multidimensional arrays are not supported",
+        ));
+    }
+    if ndim == 0 {
+        return Ok(Datum::Array(vec![]));
+    }
+    let len = r.i32()?;
+    let lower = r.i32()?;
+    if len < 0 {
+        return Err(bad_array("invalid array dimensions"));
+    }
+    if lower != 1 && len > 0 {
+        return Err(ParseError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "array lower bounds other than 1 are not supported",
+        ));
+    }
+    // Each element takes at least its 4 length bytes: no allocation beyond
+    // what the message can hold.
+    let remaining = r.bytes.len().saturating_sub(r.pos);
+    let mut elements = Vec::with_capacity((len as usize).min(remaining / 4));
+    for i in 0..len {
+        let item_len = r.i32()?;
+        if item_len == -1 {
+            elements.push(Datum::Null);
+            continue;
+        }
+        let Ok(item_len) = usize::try_from(item_len) else {
+            return Err(ParseError::new(
+                SqlState::PROTOCOL_VIOLATION,
+                "insufficient data left in message",
+            ));
+        };
+        let bytes = r.take(item_len)?;
+        let d = decode_binary(bytes, elem).map_err(|e| {
+            if e.code == SqlState::INVALID_BINARY_REPRESENTATION
+                && e.message == "incorrect binary data format"
+            {
+                bad_array(&format!(
+                    "improper binary format in array element {}",
+                    i + 1
+                ))
+            } else {
+                e
+            }
+        })?;
+        elements.push(d);
+    }
+    Ok(Datum::Array(elements))
 }
 
 /// PostgreSQL's `numeric_send`: `ndigits`, `weight`, `sign`, `dscale` (each
@@ -263,6 +421,7 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
             Datum::Jsonb(strconv::canonical_jsonb(text)?)
         }
         ScalarType::Uuid => Datum::Uuid(uuid::Uuid::from_bytes(r.array()?)),
+        ScalarType::Array(elem) => decode_array(&mut r, elem)?,
     };
     if r.pos != bytes.len() {
         return Err(ParseError::new(

@@ -314,7 +314,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         }
         LogicalPlan::Aggregate(a) => lower_aggregate(a)?,
         LogicalPlan::Join(j) => lower_join(j)?,
-        LogicalPlan::Unnest(_) => return unsupported("UNNEST"),
+        LogicalPlan::Unnest(u) => super::array::lower_unnest(u, lower(&u.input)?)?,
         LogicalPlan::Window(_) => return unsupported("window functions"),
         LogicalPlan::RecursiveQuery(_) => return unsupported("WITH RECURSIVE"),
         LogicalPlan::Repartition(r) => lower(&r.input)?,
@@ -358,10 +358,10 @@ fn lower_aggregate(
         let Expr::AggregateFunction(AggregateFunction { func, params }) = e else {
             return unsupported(format!("aggregate expression {e}"));
         };
-        if !params.order_by.is_empty() {
+        let name = func.name().to_lowercase();
+        if !params.order_by.is_empty() && name != "array_agg" {
             return unsupported("ORDER BY in an aggregate");
         }
-        let name = func.name().to_lowercase();
         let args = params
             .args
             .iter()
@@ -381,10 +381,18 @@ fn lower_aggregate(
             "bool_and" => AggregateFunc::BoolAnd,
             "bool_or" => AggregateFunc::BoolOr,
             "string_agg" => AggregateFunc::StringAgg,
+            "array_agg" => super::array::array_agg_func(params)?,
             other => return unsupported(format!("aggregate function {other}")),
         };
         let exprs = if agg_func == AggregateFunc::CountStar {
             vec![]
+        } else if name == "array_agg" {
+            // The ORDER BY keys follow the value.
+            let mut exprs = args;
+            for s in &params.order_by {
+                exprs.push(lower_expr(&s.expr, schema)?);
+            }
+            exprs
         } else {
             args
         };
@@ -443,6 +451,9 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     for (l, r) in &on {
         left_keys.push(lower_expr(l, left_schema)?);
         right_keys.push(lower_expr(r, right_schema)?);
+    }
+    if super::array::is_lateral(right_plan) {
+        return super::array::lower_lateral_join(j, kind, lower(left_plan)?, left_schema);
     }
     let joined = left_schema
         .join(right_schema)
@@ -663,7 +674,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 "character_length" | "char_length" | "length" => {
                     unary(UnaryFunc::CharLength, lowered.clone())
                 }
-                _ => None,
+                other => super::array::lower_call(other, lowered.clone()),
             };
             match native {
                 Some(n) => n,

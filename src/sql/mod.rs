@@ -7,6 +7,7 @@
 //! * [`plan`]: DataFusion planning against the catalog.
 //! * [`lower`]: DataFusion `LogicalPlan` → [`crate::expr::RelationExpr`].
 
+pub mod array;
 pub mod debezium;
 pub mod error;
 pub mod include;

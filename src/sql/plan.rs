@@ -84,6 +84,14 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
             scalars.insert(alias.clone(), f.clone());
         }
     }
+    // PostgreSQL's array functions, by their names (and the markers of
+    // the rewritten `op ANY/ALL (array)`).
+    for f in super::array::functions()
+        .into_iter()
+        .chain(super::array::quantified_functions())
+    {
+        scalars.insert(f.name().to_string(), f);
+    }
     let mut aggregates = HashMap::new();
     for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
         aggregates.insert(f.name().to_string(), f.clone());
@@ -93,6 +101,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::jsonb::JsonbPlanner),
+        Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
         Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
         Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
@@ -362,6 +371,7 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
+    super::array::rewrite_quantified(&mut statement);
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
@@ -415,10 +425,15 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // arithmetic, which wraps on overflow: `i64::MAX + 1` would become a
     // wrong answer instead of an error. Freshet evaluates every expression
     // itself, so the rule is left out.
+    // Projection pruning does not see a lateral subquery's outer
+    // references (`FROM t, unnest(t.a)` would lose `t.a`): such plans keep
+    // their columns.
+    let lateral = super::array::has_lateral_join(&analyzed);
     let rules = Optimizer::new()
         .rules
         .into_iter()
         .filter(|r| r.name() != "simplify_expressions")
+        .filter(|r| !(lateral && r.name() == "optimize_projections"))
         .collect();
     guard_panics("optimizer", || {
         Optimizer::with_rules(rules).optimize(analyzed, &config, |_, _| {})
@@ -486,9 +501,12 @@ fn column_name(name: &str) -> String {
     if is_ident(name) {
         return name.to_string();
     }
+    if let Some(n) = super::array::column_name(name) {
+        return n;
+    }
     if let Some((func, _)) = name.split_once('(')
         && is_ident(func)
-        && name.ends_with(')')
+        && super::array::call_spans_all(name)
         // DataFusion names literals after their Arrow type (`Int64(1)`);
         // its functions are lower case.
         && !func.starts_with(|c: char| c.is_ascii_uppercase())
