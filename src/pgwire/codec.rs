@@ -949,6 +949,9 @@ mod tests {
             ScalarType::Interval,
             ScalarType::Jsonb,
             ScalarType::Uuid,
+            ScalarType::Array(Box::new(ScalarType::Int32)),
+            ScalarType::Array(Box::new(ScalarType::Text)),
+            ScalarType::Array(Box::new(NUM)),
         ];
         for _ in 0..20_000 {
             let len = rng.range(0, 20) as usize;
@@ -963,5 +966,119 @@ mod tests {
                 let _ = decode_binary(&bytes, typ);
             }
         }
+    }
+
+    fn int4_array() -> ScalarType {
+        ScalarType::Array(Box::new(ScalarType::Int32))
+    }
+
+    /// A one-dimensional array's wire bytes: header, then elements (`None`
+    /// for NULL) as length and bytes.
+    fn array_bytes(elem_oid: u32, elements: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let ndim: i32 = if elements.is_empty() { 0 } else { 1 };
+        out.extend_from_slice(&ndim.to_be_bytes());
+        out.extend_from_slice(&i32::from(elements.iter().any(Option::is_none)).to_be_bytes());
+        out.extend_from_slice(&elem_oid.to_be_bytes());
+        if ndim == 1 {
+            out.extend_from_slice(&(elements.len() as i32).to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+        }
+        for e in elements {
+            match e {
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(b) => {
+                    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                    out.extend_from_slice(b);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn array_wire_format() {
+        let a = Datum::Array(vec![Datum::Int32(1), Datum::Null, Datum::Int32(-2)]);
+        let expected = array_bytes(
+            23,
+            &[
+                Some(&1i32.to_be_bytes()),
+                None,
+                Some(&(-2i32).to_be_bytes()),
+            ],
+        );
+        let mut out = Vec::new();
+        encode_binary_as(&a, Some(&int4_array()), &mut out);
+        assert_eq!(out, expected);
+        assert_eq!(encode(&a), expected, "element type from the values");
+        assert_eq!(decode_binary(&expected, &int4_array()).unwrap(), a);
+        assert_round_trips(&a, &int4_array());
+        // An empty array has no dimensions; its element type is the
+        // column's, which only the typed encoder knows.
+        let empty = Datum::Array(vec![]);
+        let mut out = Vec::new();
+        let text_array = ScalarType::Array(Box::new(ScalarType::Text));
+        encode_binary_as(&empty, Some(&text_array), &mut out);
+        assert_eq!(out, array_bytes(25, &[]));
+        assert_eq!(decode_binary(&out, &text_array).unwrap(), empty);
+        // Text elements, and element type modifiers applied on input.
+        let words = Datum::Array(vec![Datum::String("a b".into()), Datum::String("".into())]);
+        assert_round_trips(&words, &text_array);
+        let short = ScalarType::Array(Box::new(ScalarType::VarChar(Some(1))));
+        let bytes = array_bytes(1043, &[Some(b"ab")]);
+        assert_eq!(
+            err(&bytes, &short),
+            e("22001", "value too long for type character varying(1)")
+        );
+        // Numerics and timestamps through their own element formats.
+        assert_round_trips(
+            &Datum::Array(vec![Datum::Numeric(dec("-1.50")), Datum::Null]),
+            &ScalarType::Array(Box::new(NUM)),
+        );
+        assert_round_trips(
+            &Datum::Array(vec![Datum::Timestamp(0), Datum::Timestamp(-1)]),
+            &ScalarType::Array(Box::new(ScalarType::Timestamp)),
+        );
+    }
+
+    #[test]
+    fn array_decoding_checks() {
+        let one = 1i32.to_be_bytes();
+        let typ = int4_array();
+        assert_eq!(
+            err(&array_bytes(20, &[Some(&one)]), &typ),
+            e(
+                "42804",
+                "binary data has array element type 20 instead of expected 23 (integer)"
+            )
+        );
+        let mut two_dims = array_bytes(23, &[Some(&one)]);
+        two_dims[3] = 2;
+        assert_eq!(err(&two_dims, &typ).0, "0A000");
+        let mut bad_flags = array_bytes(23, &[Some(&one)]);
+        bad_flags[7] = 7;
+        assert_eq!(err(&bad_flags, &typ), e("22P03", "invalid array flags"));
+        let mut lower_bound = array_bytes(23, &[Some(&one)]);
+        lower_bound[19] = 0;
+        assert_eq!(err(&lower_bound, &typ).0, "0A000");
+        let mut negative = array_bytes(23, &[Some(&one)]);
+        negative[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(err(&negative, &typ).0, "22P03");
+        // An element longer than its type: PostgreSQL's message.
+        assert_eq!(
+            err(&array_bytes(23, &[Some(&[0, 0, 0, 0, 9])]), &typ),
+            e("22P03", "improper binary format in array element 1")
+        );
+        // Too few bytes for the elements announced.
+        let full = array_bytes(23, &[Some(&one), Some(&one)]);
+        for cut in 0..full.len() {
+            assert!(decode_binary(&full[..cut], &typ).is_err(), "cut at {cut}");
+        }
+        let mut extra = full.clone();
+        extra.push(0);
+        assert_eq!(
+            err(&extra, &typ),
+            e("22P03", "incorrect binary data format")
+        );
     }
 }
