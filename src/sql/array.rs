@@ -828,13 +828,27 @@ pub fn array_agg_func(
     })
 }
 
-/// Whether a plan holds a join with a lateral right side.
+/// Whether a plan holds a join with a lateral right side that unnests
+/// (`FROM t, unnest(t.a)`).
 pub fn has_lateral_join(plan: &LogicalPlan) -> bool {
     use datafusion_common::tree_node::TreeNodeRecursion;
+    let unnests = |p: &LogicalPlan| {
+        let mut found = false;
+        let _ = p.apply(|q| {
+            found |= matches!(q, LogicalPlan::Unnest(_));
+            Ok(if found {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        });
+        found
+    };
     let mut found = false;
     let _ = plan.apply_with_subqueries(|p| {
         if let LogicalPlan::Join(j) = p
             && is_lateral(&j.right)
+            && unnests(&j.right)
         {
             found = true;
             return Ok(TreeNodeRecursion::Stop);

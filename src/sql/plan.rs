@@ -425,8 +425,8 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // arithmetic, which wraps on overflow: `i64::MAX + 1` would become a
     // wrong answer instead of an error. Freshet evaluates every expression
     // itself, so the rule is left out.
-    // Projection pruning does not see a lateral subquery's outer
-    // references (`FROM t, unnest(t.a)` would lose `t.a`): such plans keep
+    // Projection pruning does not see the outer references of a lateral
+    // unnest (`FROM t, unnest(t.a)` would lose `t.a`): such plans keep
     // their columns.
     let lateral = super::array::has_lateral_join(&analyzed);
     let rules = Optimizer::new()
