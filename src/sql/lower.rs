@@ -314,7 +314,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         }
         LogicalPlan::Aggregate(a) => lower_aggregate(a)?,
         LogicalPlan::Join(j) => lower_join(j)?,
-        LogicalPlan::Unnest(u) => super::array::lower_unnest(u, lower(&u.input)?)?,
+        LogicalPlan::Unnest(u) => super::unnest::lower_unnest(u, lower(&u.input)?)?,
         LogicalPlan::Window(_) => return unsupported("window functions"),
         LogicalPlan::RecursiveQuery(_) => return unsupported("WITH RECURSIVE"),
         LogicalPlan::Repartition(r) => lower(&r.input)?,
@@ -452,8 +452,8 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
         left_keys.push(lower_expr(l, left_schema)?);
         right_keys.push(lower_expr(r, right_schema)?);
     }
-    if super::array::is_lateral(right_plan) {
-        return super::array::lower_lateral_join(j, kind, lower(left_plan)?, left_schema);
+    if super::unnest::is_lateral(right_plan) {
+        return super::unnest::lower_lateral_join(j, kind, lower(left_plan)?, left_schema);
     }
     let joined = left_schema
         .join(right_schema)

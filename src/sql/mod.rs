@@ -18,5 +18,6 @@ pub mod plan;
 pub mod sink;
 pub mod source;
 pub mod types;
+pub mod unnest;
 
 pub use error::PlanError;

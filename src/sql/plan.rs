@@ -428,7 +428,7 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Projection pruning does not see the outer references of a lateral
     // unnest (`FROM t, unnest(t.a)` would lose `t.a`): such plans keep
     // their columns.
-    let lateral = super::array::has_lateral_join(&analyzed);
+    let lateral = super::unnest::has_lateral_join(&analyzed);
     let rules = Optimizer::new()
         .rules
         .into_iter()
