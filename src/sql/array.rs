@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use datafusion_common::arrow::datatypes::{DataType, Field};
 use datafusion_common::{DFSchema, Result as DfResult, ScalarValue, not_impl_err, plan_err};
-use datafusion_expr::expr::ScalarFunction;
+use datafusion_expr::expr::{Cast, ScalarFunction};
 use datafusion_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, RawFieldAccessExpr};
 use datafusion_expr::type_coercion::binary::{comparison_coercion, type_union_resolution};
 use datafusion_expr::{
@@ -216,7 +216,11 @@ impl ScalarUDFImpl for ArrayUdf {
                 count(2..=2)?;
                 let list = match &arg_types[1] {
                     t if element_of(t).is_some() => t.clone(),
-                    DataType::Null => list_of(arg_types[0].clone()),
+                    // `x = ANY ('{1,2}')`: text read as an array of `x`'s
+                    // type.
+                    DataType::Null | DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+                        list_of(arg_types[0].clone())
+                    }
                     other => {
                         return plan_err!(
                             "op ANY/ALL (array) requires array on right side, not {other}"
@@ -384,14 +388,23 @@ impl ExprPlanner for ArrayPlanner {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> DfResult<PlannerResult<RawBinaryExpr>> {
+        let list_type = |e: &Expr| e.get_type(schema).ok().filter(|t| element_of(t).is_some());
+        let mut expr = expr;
+        // A string literal next to an array is an array literal, as
+        // PostgreSQL resolves an `unknown` operand: `a = '{1,2}'`.
+        match (list_type(&expr.left), list_type(&expr.right)) {
+            (Some(t), None) if is_string_literal(&expr.right) => {
+                expr.right = Expr::Cast(Cast::new(Box::new(expr.right), t));
+            }
+            (None, Some(t)) if is_string_literal(&expr.left) => {
+                expr.left = Expr::Cast(Cast::new(Box::new(expr.left), t));
+            }
+            _ => {}
+        }
         if expr.op != BinaryOperator::StringConcat {
             return Ok(PlannerResult::Original(expr));
         }
-        let is_list = |e: &Expr| {
-            e.get_type(schema)
-                .map(|t| element_of(&t).is_some())
-                .unwrap_or(false)
-        };
+        let is_list = |e: &Expr| list_type(e).is_some();
         let (l, r) = (is_list(&expr.left), is_list(&expr.right));
         let kind = match (l, r) {
             (true, true) => ArrayFunc::Cat,
@@ -411,6 +424,18 @@ impl ExprPlanner for ArrayPlanner {
             ),
         )))
     }
+}
+
+fn is_string_literal(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Literal(
+            ScalarValue::Utf8(Some(_))
+                | ScalarValue::Utf8View(Some(_))
+                | ScalarValue::LargeUtf8(Some(_)),
+            _
+        )
+    )
 }
 
 /// The marker function for `x <op> ANY/ALL (array)`.
