@@ -483,22 +483,53 @@ pub fn quantified_functions() -> Vec<Arc<ScalarUDF>> {
 /// subquery into calls of the marker functions (DataFusion would plan them
 /// with its own array functions), and names the column of `unnest` in FROM
 /// ([`name_unnest_column`]).
-pub fn rewrite_quantified(statement: &mut sqlparser::ast::Statement) {
+///
+/// It also refuses `unnest` inside `CASE` and `COALESCE`, as PostgreSQL
+/// does (DataFusion would unnest first and then evaluate the condition).
+pub fn rewrite_quantified(statement: &mut sqlparser::ast::Statement) -> Result<(), PlanError> {
     use sqlparser::ast::{
         Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
         FunctionArguments, Ident, ObjectName, VisitMut, VisitorMut,
     };
-    struct Rewrite;
+    /// The enclosing `CASE`/`COALESCE` expressions, innermost last.
+    #[derive(Default)]
+    struct Rewrite {
+        conditional: Vec<&'static str>,
+    }
+    fn conditional_kind(e: &SqlExpr) -> Option<&'static str> {
+        match e {
+            SqlExpr::Case { .. } => Some("CASE"),
+            SqlExpr::Function(f) if f.name.to_string().eq_ignore_ascii_case("coalesce") => {
+                Some("COALESCE")
+            }
+            _ => None,
+        }
+    }
     impl VisitorMut for Rewrite {
-        type Break = ();
+        type Break = &'static str;
+        fn pre_visit_expr(&mut self, e: &mut SqlExpr) -> std::ops::ControlFlow<&'static str> {
+            if let SqlExpr::Function(f) = e
+                && f.name.to_string().eq_ignore_ascii_case("unnest")
+                && let Some(inside) = self.conditional.last()
+            {
+                return std::ops::ControlFlow::Break(inside);
+            }
+            if let Some(kind) = conditional_kind(e) {
+                self.conditional.push(kind);
+            }
+            std::ops::ControlFlow::Continue(())
+        }
         fn pre_visit_table_factor(
             &mut self,
             factor: &mut sqlparser::ast::TableFactor,
-        ) -> std::ops::ControlFlow<()> {
+        ) -> std::ops::ControlFlow<&'static str> {
             name_unnest_column(factor);
             std::ops::ControlFlow::Continue(())
         }
-        fn post_visit_expr(&mut self, e: &mut SqlExpr) -> std::ops::ControlFlow<()> {
+        fn post_visit_expr(&mut self, e: &mut SqlExpr) -> std::ops::ControlFlow<&'static str> {
+            if conditional_kind(e).is_some() {
+                self.conditional.pop();
+            }
             let (left, op, right, all) = match e {
                 SqlExpr::AnyOp {
                     left,
@@ -543,7 +574,12 @@ pub fn rewrite_quantified(statement: &mut sqlparser::ast::Statement) {
             std::ops::ControlFlow::Continue(())
         }
     }
-    let _ = statement.visit(&mut Rewrite);
+    match statement.visit(&mut Rewrite::default()) {
+        std::ops::ControlFlow::Break(inside) => Err(PlanError::Unsupported(format!(
+            "set-returning functions in {inside}"
+        ))),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// Lowers a call of an array marker function (`None` if `name` is not
