@@ -635,5 +635,6 @@ fn table_func(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Ro
             out
         }
         TableFunc::Unnest => crate::expr::array::unnest_rows(&args, &row),
+        TableFunc::UnnestOuter => crate::expr::array::unnest_rows_outer(&args, &row),
     }
 }

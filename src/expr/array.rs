@@ -381,6 +381,17 @@ pub fn unnest_rows(args: &[Datum], row: &Row) -> Vec<Result<Row, EvalError>> {
         .collect()
 }
 
+/// [`unnest_rows`], keeping a row whose arrays give no element: it is
+/// followed by NULLs (`LEFT JOIN LATERAL unnest(...) ON true`).
+pub fn unnest_rows_outer(args: &[Datum], row: &Row) -> Vec<Result<Row, EvalError>> {
+    let rows = unnest_rows(args, row);
+    if rows.is_empty() {
+        vec![Ok(row.concat(&Row::new(vec![Datum::Null; args.len()])))]
+    } else {
+        rows
+    }
+}
+
 /// `array_agg(x [ORDER BY k1, k2, ...])` over a group: each input is `[x,
 /// k1, k2, ...]` with its multiplicity; `order` gives each key's
 /// (`ASC`, `NULLS FIRST`). NULL values are kept; no input is NULL.

@@ -167,6 +167,10 @@ pub enum TableFunc {
     /// each array's element there (or NULL); a NULL array counts as empty
     /// (`expr::array::unnest_rows`).
     Unnest,
+    /// `unnest` on the right of `LEFT JOIN LATERAL ... ON true`: as
+    /// [`TableFunc::Unnest`], except that a row whose arrays give no
+    /// element is kept, followed by NULLs.
+    UnnestOuter,
 }
 
 impl RelationExpr {

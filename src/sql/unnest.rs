@@ -213,14 +213,38 @@ pub fn lower_lateral_join(
     left: RelationExpr,
     left_schema: &DFSchema,
 ) -> Result<RelationExpr, PlanError> {
-    if kind != crate::expr::JoinKind::Inner {
-        return Err(PlanError::Unsupported(
-            "LEFT JOIN LATERAL and other outer lateral joins".into(),
-        ));
-    }
-    let Some(joined) = lower_lateral(&j.right, left, left_schema)? else {
+    let outer = match kind {
+        crate::expr::JoinKind::Inner => false,
+        // `LEFT JOIN LATERAL unnest(...) ON true`: a left row whose arrays
+        // give nothing is kept with NULLs. A condition, or a filter inside
+        // the subquery, would have to be applied before that padding.
+        crate::expr::JoinKind::LeftOuter
+            if j.on.is_empty()
+                && j.filter.as_ref().is_none_or(|f| {
+                    matches!(
+                        f,
+                        Expr::Literal(datafusion_common::ScalarValue::Boolean(Some(true)), _)
+                    )
+                })
+                && !has_filter(&j.right) =>
+        {
+            true
+        }
+        _ => {
+            return Err(PlanError::Unsupported(
+                "outer lateral joins other than LEFT JOIN LATERAL unnest(...) ON true".into(),
+            ));
+        }
+    };
+    let Some(mut joined) = lower_lateral(&j.right, left, left_schema)? else {
         return Err(PlanError::Unsupported("this lateral subquery".into()));
     };
+    if outer && !make_outer(&mut joined) {
+        return Err(PlanError::Unsupported("this outer lateral subquery".into()));
+    }
+    if outer {
+        return Ok(joined);
+    }
     let schema = j.schema.as_ref();
     let arity = schema.fields().len();
     let mut predicates = Vec::new();
@@ -268,4 +292,35 @@ pub fn has_lateral_join(plan: &LogicalPlan) -> bool {
         Ok(TreeNodeRecursion::Continue)
     });
     found
+}
+
+/// Whether a plan has a `Filter` node.
+fn has_filter(plan: &LogicalPlan) -> bool {
+    use datafusion_common::tree_node::TreeNodeRecursion;
+    let mut found = false;
+    let _ = plan.apply(|p| {
+        found |= matches!(p, LogicalPlan::Filter(_));
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+/// Turns the lateral unnest of a lowered lateral subquery (the first flat
+/// map under its projections) into its outer form; `false` if there is
+/// none.
+fn make_outer(expr: &mut RelationExpr) -> bool {
+    match expr {
+        RelationExpr::Mfp {
+            input, predicates, ..
+        } if predicates.is_empty() => make_outer(input),
+        RelationExpr::FlatMap { func, .. } if *func == TableFunc::Unnest => {
+            *func = TableFunc::UnnestOuter;
+            true
+        }
+        _ => false,
+    }
 }
