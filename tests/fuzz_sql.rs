@@ -48,6 +48,10 @@ const SEEDS: &[&str] = &[
     "DROP VIEW fv",
     "DROP TABLE f CASCADE",
     "SELECT now(), current_timestamp - interval '1 hour', date_trunc('day', e) FROM f",
+    "SELECT ARRAY[1, 2, NULL], '{\"a b\",c}'::text[], (ARRAY[1, 2])[2], array_length(ARRAY[1], 1), 2 = ANY(ARRAY[1, 2]), ARRAY[1] || 2",
+    "SELECT a, x FROM f, unnest(ARRAY[a, a + 1]) AS x WHERE x > 1",
+    "SELECT unnest(ARRAY[1, 2, 3]) AS u, unnest('{x,y}'::text[]) AS v",
+    "SELECT b, array_agg(a ORDER BY a DESC), array_to_string(array_agg(c), ',') FROM f GROUP BY b",
 ];
 
 /// Words and symbols a mutation may insert.

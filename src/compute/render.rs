@@ -672,6 +672,7 @@ pub(super) fn table_func(
             }
             out
         }
-        TableFunc::Unnest => vec![Err(EvalError::Unsupported("unnest".into()))],
+        TableFunc::Unnest => crate::expr::array::unnest_rows(&args, &row),
+        TableFunc::UnnestOuter => crate::expr::array::unnest_rows_outer(&args, &row),
     }
 }

@@ -36,6 +36,13 @@ pub enum AggregateFunc {
     BoolOr,
     /// `string_agg(x, delimiter)`: the delimiter is the second input column.
     StringAgg,
+    /// `array_agg(x [ORDER BY k, ...])`: the keys follow `x` among the
+    /// inputs; `order` holds each key's (`ASC`, `NULLS FIRST`). See
+    /// [`super::array::array_agg`] for the order of the elements.
+    ArrayAgg {
+        /// Per `ORDER BY` key: ascending, nulls first.
+        order: Vec<(bool, bool)>,
+    },
 }
 
 /// An aggregate call: `func([DISTINCT] expr)`.
@@ -160,6 +167,7 @@ impl AggregateExpr {
                 }
                 Ok(result.map(Datum::Bool).unwrap_or(Datum::Null))
             }
+            AggregateFunc::ArrayAgg { ref order } => super::array::array_agg(&values, order),
             AggregateFunc::StringAgg => {
                 // Without ORDER BY in the aggregate, PostgreSQL's order is
                 // unspecified; Freshet uses value order, so that one-shot and

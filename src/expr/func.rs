@@ -117,6 +117,9 @@ pub enum VariadicFunc {
     },
     /// `nullif(a, b)`.
     NullIf,
+    /// An array function or operator ([`super::array`]), its arguments
+    /// evaluated eagerly.
+    Array(super::array::ArrayFunc),
 }
 
 impl UnaryFunc {
@@ -412,6 +415,7 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, EvalError> {
         (String(x), String(y)) => x.cmp(y),
         (Date(x), Timestamp(y)) => (*x as i64 * crate::repr::Interval::MICROS_PER_DAY).cmp(y),
         (Timestamp(x), Date(y)) => x.cmp(&(*y as i64 * crate::repr::Interval::MICROS_PER_DAY)),
+        (Array(x), Array(y)) => super::array::compare_arrays(x, y)?,
         _ if std::mem::discriminant(a) == std::mem::discriminant(b) => a.cmp(b),
         _ => {
             return Err(EvalError::Internal(format!(
@@ -455,6 +459,7 @@ pub fn datum_type_name(d: &Datum) -> &'static str {
         Datum::Interval(_) => "interval",
         Datum::Jsonb(_) => "jsonb",
         Datum::Uuid(_) => "uuid",
+        Datum::Array(_) => "array",
     }
 }
 
@@ -800,6 +805,12 @@ impl VariadicFunc {
                     Datum::Bool(*negated)
                 })
             }
+            VariadicFunc::Array(f) => f.eval(
+                exprs
+                    .iter()
+                    .map(|e| e.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             VariadicFunc::NullIf => {
                 let [a, b] = exprs else {
                     return Err(EvalError::Internal("nullif takes two arguments".into()));
@@ -901,6 +912,12 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         (Datum::Interval(i), T::Interval) => Datum::Interval(i),
         (Datum::Bytes(b), T::Bytea) => Datum::Bytes(b),
         (Datum::Uuid(u), T::Uuid) => Datum::Uuid(u),
+        (Datum::Array(elements), T::Array(elem)) => Datum::Array(
+            elements
+                .into_iter()
+                .map(|e| cast(e, elem))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         (Datum::Bool(_), to) | (Datum::Jsonb(_), to) | (_, to) => return Err(cannot_cast(to)),
     };
     Ok(strconv::apply_typmod(out, to)?)
@@ -1079,6 +1096,7 @@ pub fn datum_to_scalar(d: &Datum, t: &DataType) -> Result<ScalarValue, EvalError
             i.micros.saturating_mul(1000),
         ))),
         Datum::Uuid(u) => ScalarValue::FixedSizeBinary(16, Some(u.as_bytes().to_vec())),
+        Datum::Array(elements) => super::array::list_scalar(elements, t)?,
     };
     if &v.data_type() == t {
         return Ok(v);
@@ -1146,6 +1164,7 @@ pub fn scalar_to_datum(s: &ScalarValue) -> Result<Datum, EvalError> {
             days: 0,
             micros: 0,
         }),
+        S::List(_) | S::LargeList(_) | S::FixedSizeList(_) => super::array::list_datum(s)?,
         other => {
             return Err(EvalError::Unsupported(format!(
                 "values of type {}",

@@ -11,6 +11,7 @@
 //!   into differential dataflow.
 
 pub mod aggregate;
+pub mod array;
 pub mod error;
 pub mod func;
 pub mod relation;

@@ -207,8 +207,14 @@ pub enum RelationExpr {
 pub enum TableFunc {
     /// `generate_series(start, stop[, step])` over integers.
     GenerateSeries,
-    /// `unnest(array)`. Placeholder until arrays exist.
+    /// `unnest(a, b, ...)`: one row per position up to the longest array,
+    /// each array's element there (or NULL); a NULL array counts as empty
+    /// (`expr::array::unnest_rows`).
     Unnest,
+    /// `unnest` on the right of `LEFT JOIN LATERAL ... ON true`: as
+    /// [`TableFunc::Unnest`], except that a row whose arrays give no
+    /// element is kept, followed by NULLs.
+    UnnestOuter,
 }
 
 impl RelationExpr {

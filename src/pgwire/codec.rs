@@ -61,7 +61,165 @@ pub fn encode_binary(datum: &Datum, out: &mut Vec<u8>) {
             out.extend_from_slice(s.as_bytes());
         }
         Datum::Uuid(u) => out.extend_from_slice(u.as_bytes()),
+        Datum::Array(elements) => {
+            // Without the column's type, the element type is the first
+            // non-null element's (text where there is none).
+            let elem_oid = elements
+                .iter()
+                .find(|e| !e.is_null())
+                .and_then(datum_oid)
+                .unwrap_or(25);
+            encode_array(elements, elem_oid, out)
+        }
     }
+}
+
+/// Appends `datum`'s binary form as a value of `typ`: as [`encode_binary`],
+/// except that an array carries `typ`'s element type (which an empty array,
+/// or one of NULLs, cannot tell).
+pub fn encode_binary_as(datum: &Datum, typ: Option<&ScalarType>, out: &mut Vec<u8>) {
+    match (datum, typ) {
+        (Datum::Array(elements), Some(ScalarType::Array(elem))) => {
+            encode_array(elements, elem.oid(), out)
+        }
+        _ => encode_binary(datum, out),
+    }
+}
+
+/// The type OID of a non-array value, as far as the value tells it.
+fn datum_oid(d: &Datum) -> Option<u32> {
+    Some(match d {
+        Datum::Null | Datum::Array(_) => return None,
+        Datum::Bool(_) => 16,
+        Datum::Int16(_) => 21,
+        Datum::Int32(_) => 23,
+        Datum::Int64(_) => 20,
+        Datum::Float32(_) => 700,
+        Datum::Float64(_) => 701,
+        Datum::Numeric(_) => 1700,
+        Datum::String(_) => 25,
+        Datum::Bytes(_) => 17,
+        Datum::Date(_) => 1082,
+        Datum::Time(_) => 1083,
+        Datum::Timestamp(_) => 1114,
+        Datum::TimestampTz(_) => 1184,
+        Datum::Interval(_) => 1186,
+        Datum::Jsonb(_) => 3802,
+        Datum::Uuid(_) => 2950,
+    })
+}
+
+/// PostgreSQL's `array_send` for a one-dimensional array with lower bound
+/// 1: the number of dimensions (0 for an empty array), a has-nulls flag,
+/// the element type's OID, then per dimension its length and lower bound,
+/// then each element as a length (-1 for NULL) and its binary form.
+fn encode_array(elements: &[Datum], elem_oid: u32, out: &mut Vec<u8>) {
+    let ndim: i32 = if elements.is_empty() { 0 } else { 1 };
+    let has_nulls = elements.iter().any(Datum::is_null);
+    out.extend_from_slice(&ndim.to_be_bytes());
+    out.extend_from_slice(&i32::from(has_nulls).to_be_bytes());
+    out.extend_from_slice(&elem_oid.to_be_bytes());
+    if ndim == 1 {
+        out.extend_from_slice(&(elements.len() as i32).to_be_bytes());
+        out.extend_from_slice(&1i32.to_be_bytes());
+    }
+    for e in elements {
+        if e.is_null() {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+            continue;
+        }
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        encode_binary(e, out);
+        let len = (out.len() - at - 4) as i32;
+        out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+fn bad_array(message: &str) -> ParseError {
+    ParseError::new(SqlState::INVALID_BINARY_REPRESENTATION, message)
+}
+
+/// PostgreSQL's `array_recv` for an array of `elem`: zero or one dimension
+/// (more is `0A000`), lower bound 1, the element type `elem`'s.
+fn decode_array(r: &mut Reader<'_>, elem: &ScalarType) -> Result<Datum, ParseError> {
+    if matches!(elem, ScalarType::Array(_)) {
+        return Err(ParseError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "multidimensional arrays are not supported",
+        ));
+    }
+    let ndim = r.i32()?;
+    if !(0..=6).contains(&ndim) {
+        return Err(bad_array(&format!("invalid number of dimensions: {ndim}")));
+    }
+    let flags = r.i32()?;
+    if flags != 0 && flags != 1 {
+        return Err(bad_array("invalid array flags"));
+    }
+    let elem_oid = r.i32()? as u32;
+    if elem_oid != elem.oid() {
+        return Err(ParseError::new(
+            SqlState::DATATYPE_MISMATCH,
+            format!(
+                "binary data has array element type {elem_oid} instead of expected {} ({})",
+                elem.oid(),
+                elem.name()
+            ),
+        ));
+    }
+    if ndim > 1 {
+        return Err(ParseError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "multidimensional arrays are not supported",
+        ));
+    }
+    if ndim == 0 {
+        return Ok(Datum::Array(vec![]));
+    }
+    let len = r.i32()?;
+    let lower = r.i32()?;
+    if len < 0 {
+        return Err(bad_array("invalid array dimensions"));
+    }
+    if lower != 1 && len > 0 {
+        return Err(ParseError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "array lower bounds other than 1 are not supported",
+        ));
+    }
+    // Each element takes at least its 4 length bytes: no allocation beyond
+    // what the message can hold.
+    let remaining = r.bytes.len().saturating_sub(r.pos);
+    let mut elements = Vec::with_capacity((len as usize).min(remaining / 4));
+    for i in 0..len {
+        let item_len = r.i32()?;
+        if item_len == -1 {
+            elements.push(Datum::Null);
+            continue;
+        }
+        let Ok(item_len) = usize::try_from(item_len) else {
+            return Err(ParseError::new(
+                SqlState::PROTOCOL_VIOLATION,
+                "insufficient data left in message",
+            ));
+        };
+        let bytes = r.take(item_len)?;
+        let d = decode_binary(bytes, elem).map_err(|e| {
+            if e.code == SqlState::INVALID_BINARY_REPRESENTATION
+                && e.message == "incorrect binary data format"
+            {
+                bad_array(&format!(
+                    "improper binary format in array element {}",
+                    i + 1
+                ))
+            } else {
+                e
+            }
+        })?;
+        elements.push(d);
+    }
+    Ok(Datum::Array(elements))
 }
 
 /// PostgreSQL's `numeric_send`: `ndigits`, `weight`, `sign`, `dscale` (each
@@ -263,6 +421,7 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
             Datum::Jsonb(strconv::canonical_jsonb(text)?)
         }
         ScalarType::Uuid => Datum::Uuid(uuid::Uuid::from_bytes(r.array()?)),
+        ScalarType::Array(elem) => decode_array(&mut r, elem)?,
     };
     if r.pos != bytes.len() {
         return Err(ParseError::new(
@@ -790,6 +949,9 @@ mod tests {
             ScalarType::Interval,
             ScalarType::Jsonb,
             ScalarType::Uuid,
+            ScalarType::Array(Box::new(ScalarType::Int32)),
+            ScalarType::Array(Box::new(ScalarType::Text)),
+            ScalarType::Array(Box::new(NUM)),
         ];
         for _ in 0..20_000 {
             let len = rng.range(0, 20) as usize;
@@ -804,5 +966,119 @@ mod tests {
                 let _ = decode_binary(&bytes, typ);
             }
         }
+    }
+
+    fn int4_array() -> ScalarType {
+        ScalarType::Array(Box::new(ScalarType::Int32))
+    }
+
+    /// A one-dimensional array's wire bytes: header, then elements (`None`
+    /// for NULL) as length and bytes.
+    fn array_bytes(elem_oid: u32, elements: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let ndim: i32 = if elements.is_empty() { 0 } else { 1 };
+        out.extend_from_slice(&ndim.to_be_bytes());
+        out.extend_from_slice(&i32::from(elements.iter().any(Option::is_none)).to_be_bytes());
+        out.extend_from_slice(&elem_oid.to_be_bytes());
+        if ndim == 1 {
+            out.extend_from_slice(&(elements.len() as i32).to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+        }
+        for e in elements {
+            match e {
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(b) => {
+                    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                    out.extend_from_slice(b);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn array_wire_format() {
+        let a = Datum::Array(vec![Datum::Int32(1), Datum::Null, Datum::Int32(-2)]);
+        let expected = array_bytes(
+            23,
+            &[
+                Some(&1i32.to_be_bytes()),
+                None,
+                Some(&(-2i32).to_be_bytes()),
+            ],
+        );
+        let mut out = Vec::new();
+        encode_binary_as(&a, Some(&int4_array()), &mut out);
+        assert_eq!(out, expected);
+        assert_eq!(encode(&a), expected, "element type from the values");
+        assert_eq!(decode_binary(&expected, &int4_array()).unwrap(), a);
+        assert_round_trips(&a, &int4_array());
+        // An empty array has no dimensions; its element type is the
+        // column's, which only the typed encoder knows.
+        let empty = Datum::Array(vec![]);
+        let mut out = Vec::new();
+        let text_array = ScalarType::Array(Box::new(ScalarType::Text));
+        encode_binary_as(&empty, Some(&text_array), &mut out);
+        assert_eq!(out, array_bytes(25, &[]));
+        assert_eq!(decode_binary(&out, &text_array).unwrap(), empty);
+        // Text elements, and element type modifiers applied on input.
+        let words = Datum::Array(vec![Datum::String("a b".into()), Datum::String("".into())]);
+        assert_round_trips(&words, &text_array);
+        let short = ScalarType::Array(Box::new(ScalarType::VarChar(Some(1))));
+        let bytes = array_bytes(1043, &[Some(b"ab")]);
+        assert_eq!(
+            err(&bytes, &short),
+            e("22001", "value too long for type character varying(1)")
+        );
+        // Numerics and timestamps through their own element formats.
+        assert_round_trips(
+            &Datum::Array(vec![Datum::Numeric(dec("-1.50")), Datum::Null]),
+            &ScalarType::Array(Box::new(NUM)),
+        );
+        assert_round_trips(
+            &Datum::Array(vec![Datum::Timestamp(0), Datum::Timestamp(-1)]),
+            &ScalarType::Array(Box::new(ScalarType::Timestamp)),
+        );
+    }
+
+    #[test]
+    fn array_decoding_checks() {
+        let one = 1i32.to_be_bytes();
+        let typ = int4_array();
+        assert_eq!(
+            err(&array_bytes(20, &[Some(&one)]), &typ),
+            e(
+                "42804",
+                "binary data has array element type 20 instead of expected 23 (integer)"
+            )
+        );
+        let mut two_dims = array_bytes(23, &[Some(&one)]);
+        two_dims[3] = 2;
+        assert_eq!(err(&two_dims, &typ).0, "0A000");
+        let mut bad_flags = array_bytes(23, &[Some(&one)]);
+        bad_flags[7] = 7;
+        assert_eq!(err(&bad_flags, &typ), e("22P03", "invalid array flags"));
+        let mut lower_bound = array_bytes(23, &[Some(&one)]);
+        lower_bound[19] = 0;
+        assert_eq!(err(&lower_bound, &typ).0, "0A000");
+        let mut negative = array_bytes(23, &[Some(&one)]);
+        negative[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(err(&negative, &typ).0, "22P03");
+        // An element longer than its type: PostgreSQL's message.
+        assert_eq!(
+            err(&array_bytes(23, &[Some(&[0, 0, 0, 0, 9])]), &typ),
+            e("22P03", "improper binary format in array element 1")
+        );
+        // Too few bytes for the elements announced.
+        let full = array_bytes(23, &[Some(&one), Some(&one)]);
+        for cut in 0..full.len() {
+            assert!(decode_binary(&full[..cut], &typ).is_err(), "cut at {cut}");
+        }
+        let mut extra = full.clone();
+        extra.push(0);
+        assert_eq!(
+            err(&extra, &typ),
+            e("22P03", "incorrect binary data format")
+        );
     }
 }

@@ -175,8 +175,9 @@ fn fields(desc: &RelationDesc, format: &Format) -> Vec<FieldInfo> {
         .collect()
 }
 
-/// Encodes a row as a DataRow in the given per-column formats.
-fn data_row(row: &Row, formats: &[FieldFormat]) -> DataRow {
+/// Encodes a row as a DataRow in the given per-column formats (`desc`
+/// gives the columns' types, which an array's binary form names).
+fn data_row(row: &Row, formats: &[FieldFormat], desc: &RelationDesc) -> DataRow {
     let mut buf = BytesMut::new();
     for (i, d) in row.iter().enumerate() {
         if d.is_null() {
@@ -186,7 +187,7 @@ fn data_row(row: &Row, formats: &[FieldFormat]) -> DataRow {
         let bytes = match formats.get(i) {
             Some(FieldFormat::Binary) => {
                 let mut out = Vec::new();
-                codec::encode_binary(&d, &mut out);
+                codec::encode_binary_as(&d, desc.columns.get(i).map(|c| &c.typ), &mut out);
                 out
             }
             _ => strconv::format(&d).unwrap_or_default().into_bytes(),
@@ -200,7 +201,10 @@ fn data_row(row: &Row, formats: &[FieldFormat]) -> DataRow {
 fn rows_response(desc: &RelationDesc, rows: Vec<Row>, format: &Format) -> Response {
     let fields = Arc::new(fields(desc, format));
     let formats: Vec<FieldFormat> = (0..desc.arity()).map(|i| format.format_for(i)).collect();
-    let data: Vec<PgWireResult<DataRow>> = rows.iter().map(|r| Ok(data_row(r, &formats))).collect();
+    let data: Vec<PgWireResult<DataRow>> = rows
+        .iter()
+        .map(|r| Ok(data_row(r, &formats, desc)))
+        .collect();
     Response::Query(QueryResponse::new(fields, stream::iter(data)))
 }
 
@@ -366,7 +370,9 @@ impl Backend {
                         .await?;
                 } else {
                     client
-                        .feed(PgWireBackendMessage::DataRow(data_row(row, &formats)))
+                        .feed(PgWireBackendMessage::DataRow(data_row(
+                            row, &formats, &desc,
+                        )))
                         .await?;
                 }
             }
@@ -907,6 +913,16 @@ fn scalar_type_of_oid(oid: u32) -> Option<ScalarType> {
         1186 => ScalarType::Interval,
         3802 | 114 => ScalarType::Jsonb,
         2950 => ScalarType::Uuid,
-        _ => return None,
+        oid => {
+            // An array type: the element type whose array OID it is.
+            return [
+                16, 21, 23, 20, 700, 701, 1700, 25, 1043, 1042, 17, 1082, 1083, 1114, 1184, 1186,
+                3802, 2950,
+            ]
+            .into_iter()
+            .filter_map(scalar_type_of_oid)
+            .find(|t| t.array_oid() == oid)
+            .map(|t| ScalarType::Array(Box::new(t)));
+        }
     })
 }

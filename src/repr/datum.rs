@@ -57,6 +57,14 @@ pub enum Datum {
     Jsonb(String),
     /// `uuid`.
     Uuid(uuid::Uuid),
+    /// A one-dimensional array (lower bound 1) of values of one type, any
+    /// of them `Null`, none of them an array. Its type (and so its
+    /// element type when it is empty) is the column's.
+    ///
+    /// The derived order and equality here are structural; SQL's (NULL
+    /// elements after all others, equal to each other) is
+    /// `expr::func::compare`.
+    Array(Vec<Datum>),
 }
 
 impl Datum {

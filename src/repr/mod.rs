@@ -3,6 +3,7 @@
 //!
 //! Everything above depends on this module; it depends on nothing of ours.
 
+pub mod array;
 mod datum;
 mod row;
 mod sqlstate;

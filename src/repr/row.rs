@@ -93,6 +93,13 @@ pub mod tag {
     pub const JSONB_LONG: u8 = 22;
     /// `uuid`, 16 bytes.
     pub const UUID: u8 = 23;
+    /// A one-dimensional array none of whose elements is a float, numeric
+    /// or interval: 4 length bytes, then the elements' encodings (never
+    /// arrays themselves).
+    pub const ARRAY: u8 = 24;
+    /// An array with some float, numeric or interval element, laid out as
+    /// [`ARRAY`]; compared and hashed element by element.
+    pub const ARRAY_SEMANTIC: u8 = 25;
 }
 
 /// A tuple of values, packed.
@@ -102,7 +109,8 @@ pub mod tag {
 /// `data` is a flags byte followed by well-formed datum encodings (see the
 /// module docs): built only by [`Row::pack`] and its kin, or checked by
 /// [`Row::decode`]. The [`SEMANTIC`] flag is set exactly when some datum is
-/// a float, numeric or interval.
+/// a float, numeric or interval, or an array holding one (tagged
+/// [`tag::ARRAY_SEMANTIC`], exactly then).
 #[derive(Clone)]
 pub struct Row {
     data: SmallVec<[u8; INLINE_BYTES]>,
@@ -222,28 +230,11 @@ impl Row {
 
     /// Checks and adopts bytes written by [`Row::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Row, RowDecodeError> {
-        let (&flags, mut rest) = bytes.split_first().ok_or(RowDecodeError("empty row"))?;
+        let (&flags, rest) = bytes.split_first().ok_or(RowDecodeError("empty row"))?;
         if flags & !SEMANTIC != 0 {
             return Err(RowDecodeError("unknown row flags"));
         }
-        let mut semantic = false;
-        while !rest.is_empty() {
-            let len = datum_len(rest).ok_or(RowDecodeError("truncated datum"))?;
-            let d = &rest[..len];
-            match d[0] {
-                tag::STRING_SHORT | tag::STRING_LONG | tag::JSONB_SHORT | tag::JSONB_LONG => {
-                    std::str::from_utf8(payload(d))
-                        .map_err(|_| RowDecodeError("text is not UTF-8"))?;
-                }
-                // The scale lives in bits 16..24 of the flags word.
-                tag::NUMERIC if d[3] > 28 => {
-                    return Err(RowDecodeError("numeric scale out of range"));
-                }
-                _ => {}
-            }
-            semantic |= is_semantic_tag(d[0]);
-            rest = &rest[len..];
-        }
+        let semantic = check_datums(rest, true)?;
         if semantic != (flags == SEMANTIC) {
             return Err(RowDecodeError("row flags do not match its values"));
         }
@@ -264,6 +255,40 @@ impl Row {
             at: 1,
         }
     }
+}
+
+/// Checks a sequence of datum encodings (a row's, or an array's elements,
+/// where arrays may not nest): each complete, text UTF-8, numeric scales in
+/// range, an array's tag saying whether it holds a semantic element.
+/// Returns whether some datum is semantic.
+fn check_datums(mut rest: &[u8], arrays_allowed: bool) -> Result<bool, RowDecodeError> {
+    let mut semantic = false;
+    while !rest.is_empty() {
+        let len = datum_len(rest).ok_or(RowDecodeError("truncated datum"))?;
+        let d = &rest[..len];
+        match d[0] {
+            tag::STRING_SHORT | tag::STRING_LONG | tag::JSONB_SHORT | tag::JSONB_LONG => {
+                std::str::from_utf8(payload(d)).map_err(|_| RowDecodeError("text is not UTF-8"))?;
+            }
+            // The scale lives in bits 16..24 of the flags word.
+            tag::NUMERIC if d[3] > 28 => {
+                return Err(RowDecodeError("numeric scale out of range"));
+            }
+            tag::ARRAY | tag::ARRAY_SEMANTIC => {
+                if !arrays_allowed {
+                    return Err(RowDecodeError("array nested in an array"));
+                }
+                let inner = check_datums(payload(d), false)?;
+                if inner != (d[0] == tag::ARRAY_SEMANTIC) {
+                    return Err(RowDecodeError("array tag does not match its elements"));
+                }
+            }
+            _ => {}
+        }
+        semantic |= is_semantic_tag(d[0]);
+        rest = &rest[len..];
+    }
+    Ok(semantic)
 }
 
 /// A [`Row::decode`] failure: the bytes are not a packed row.
@@ -346,6 +371,28 @@ impl RowPacker {
             }
             Datum::Jsonb(s) => push_var(data, tag::JSONB_SHORT, tag::JSONB_LONG, s.as_bytes()),
             Datum::Uuid(u) => push_fixed(data, tag::UUID, u.as_bytes()),
+            Datum::Array(elements) => {
+                // The elements as a row of their own: its flags byte says
+                // whether one of them is semantic.
+                debug_assert!(
+                    !elements.iter().any(|e| matches!(e, Datum::Array(_))),
+                    "arrays do not nest"
+                );
+                let inner = Row::pack(elements);
+                let semantic = inner.semantic();
+                if semantic {
+                    data[0] = SEMANTIC;
+                }
+                let t = if semantic {
+                    tag::ARRAY_SEMANTIC
+                } else {
+                    tag::ARRAY
+                };
+                data.push(t);
+                // Values are far below 4 GiB: a row is one value in memory.
+                data.extend_from_slice(&((inner.data.len() - 1) as u32).to_le_bytes());
+                data.extend_from_slice(&inner.data[1..]);
+            }
         }
     }
 
@@ -389,7 +436,7 @@ fn push_var(data: &mut SmallVec<[u8; INLINE_BYTES]>, short: u8, long: u8, bytes:
 fn is_semantic_tag(tag: u8) -> bool {
     matches!(
         tag,
-        tag::FLOAT32 | tag::FLOAT64 | tag::NUMERIC | tag::INTERVAL
+        tag::FLOAT32 | tag::FLOAT64 | tag::NUMERIC | tag::INTERVAL | tag::ARRAY_SEMANTIC
     )
 }
 
@@ -408,9 +455,10 @@ fn datum_len(bytes: &[u8]) -> Option<usize> {
             let len = *bytes.get(1)? as usize;
             (bytes.len() >= 2 + len).then_some(2 + len)
         }
-        tag::STRING_LONG | tag::BYTES_LONG | tag::JSONB_LONG => {
+        tag::STRING_LONG | tag::BYTES_LONG | tag::JSONB_LONG | tag::ARRAY | tag::ARRAY_SEMANTIC => {
             let len = u32::from_le_bytes(bytes.get(1..5)?.try_into().ok()?) as usize;
-            (bytes.len() >= 5 + len).then_some(5 + len)
+            let end = len.checked_add(5)?;
+            (bytes.len() >= end).then_some(end)
         }
         _ => None,
     }
@@ -459,7 +507,20 @@ fn read_datum(d: &[u8]) -> Datum {
         tag::TIMESTAMPTZ => Datum::TimestampTz(i64::from_le_bytes(array(d))),
         tag::INTERVAL => Datum::Interval(read_interval(d)),
         tag::JSONB_SHORT | tag::JSONB_LONG => Datum::Jsonb(text(d)),
+        tag::ARRAY | tag::ARRAY_SEMANTIC => Datum::Array(
+            element_spans(d)
+                .map(|s| read_datum(&payload(d)[s.start..s.end]))
+                .collect(),
+        ),
         _ => Datum::Uuid(uuid::Uuid::from_bytes(array(d))),
+    }
+}
+
+/// The spans of an array encoding's elements, within its payload.
+fn element_spans(d: &[u8]) -> Spans<'_> {
+    Spans {
+        data: payload(d),
+        at: 0,
     }
 }
 
@@ -538,6 +599,26 @@ fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
             tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(a))))
                 .cmp(&OrdF64(f64::from_bits(u64::from_le_bytes(array(b))))),
             tag::NUMERIC => Decimal::deserialize(array(a)).cmp(&Decimal::deserialize(array(b))),
+            tag::ARRAY_SEMANTIC => {
+                // Element by element (elements are never arrays), then the
+                // shorter array first.
+                let (pa, pb) = (payload(a), payload(b));
+                let mut x = element_spans(a);
+                let mut y = element_spans(b);
+                loop {
+                    match (x.next(), y.next()) {
+                        (None, None) => return Ordering::Equal,
+                        (None, Some(_)) => return Ordering::Less,
+                        (Some(_), None) => return Ordering::Greater,
+                        (Some(p), Some(q)) => {
+                            let ord = cmp_datum(&pa[p.start..p.end], &pb[q.start..q.end]);
+                            if ord != Ordering::Equal {
+                                return ord;
+                            }
+                        }
+                    }
+                }
+            }
             _ => read_interval(a).cmp(&read_interval(b)),
         }
     } else {
@@ -597,15 +678,30 @@ impl Hash for Row {
         }
         // Equal rows must hash alike: semantic datums hash their value.
         for s in self.spans() {
-            let d = &self.data[s.start..s.end];
-            match d[0] {
-                tag::FLOAT32 => OrdF32(f32::from_bits(u32::from_le_bytes(array(d)))).hash(state),
-                tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(d)))).hash(state),
-                tag::NUMERIC => Decimal::deserialize(array(d)).hash(state),
-                tag::INTERVAL => read_interval(d).hash(state),
-                _ => d.hash(state),
-            }
+            hash_datum(&self.data[s.start..s.end], state);
         }
+    }
+}
+
+/// Hashes one datum encoding of a [`SEMANTIC`] row, consistently with
+/// [`cmp_datum`].
+fn hash_datum<H: Hasher>(d: &[u8], state: &mut H) {
+    match d[0] {
+        tag::FLOAT32 => OrdF32(f32::from_bits(u32::from_le_bytes(array(d)))).hash(state),
+        tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(d)))).hash(state),
+        tag::NUMERIC => Decimal::deserialize(array(d)).hash(state),
+        tag::INTERVAL => read_interval(d).hash(state),
+        tag::ARRAY_SEMANTIC => {
+            tag::ARRAY_SEMANTIC.hash(state);
+            let p = payload(d);
+            let mut n = 0usize;
+            for s in element_spans(d) {
+                hash_datum(&p[s.start..s.end], state);
+                n += 1;
+            }
+            n.hash(state);
+        }
+        _ => d.hash(state),
     }
 }
 

@@ -108,6 +108,8 @@ pub fn parse(text: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         ScalarType::Interval => Datum::Interval(parse_interval(text)?),
         ScalarType::Jsonb => Datum::Jsonb(canonical_jsonb(text)?),
         ScalarType::Uuid => Datum::Uuid(parse_uuid(text)?),
+        // Each element gets its type's modifier as it is parsed.
+        ScalarType::Array(elem) => return super::array::parse_array(text, elem),
     };
     apply_typmod(datum, typ)
 }
@@ -133,6 +135,7 @@ pub fn format(datum: &Datum) -> Option<String> {
         Datum::Interval(iv) => format_interval(iv),
         Datum::Jsonb(s) => s.clone(),
         Datum::Uuid(u) => u.hyphenated().to_string(),
+        Datum::Array(elements) => super::array::format_array(elements),
     })
 }
 
@@ -167,6 +170,9 @@ pub fn apply_typmod(datum: Datum, typ: &ScalarType) -> Result<Datum, ParseError>
         )?)),
         (Datum::Numeric(d), ScalarType::Numeric { precision, scale }) => {
             Ok(Datum::Numeric(apply_numeric_typmod(d, *precision, *scale)?))
+        }
+        (Datum::Array(elements), ScalarType::Array(elem)) => {
+            super::array::apply_element_typmod(elements, elem)
         }
         (datum, _) => Ok(datum),
     }

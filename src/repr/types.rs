@@ -49,6 +49,9 @@ pub enum ScalarType {
     Jsonb,
     /// `uuid`.
     Uuid,
+    /// A one-dimensional array of the element type (`integer[]`), with
+    /// lower bound 1. The element type is never itself an array.
+    Array(Box<ScalarType>),
 }
 
 /// The Arrow field metadata key that holds a field's exact SQL type.
@@ -91,6 +94,7 @@ impl ScalarType {
             ScalarType::Interval => "interval".into(),
             ScalarType::Jsonb => "jsonb".into(),
             ScalarType::Uuid => "uuid".into(),
+            ScalarType::Array(elem) => format!("{}[]", elem.name()),
         }
     }
 
@@ -115,6 +119,43 @@ impl ScalarType {
             ScalarType::Interval => 1186,
             ScalarType::Jsonb => 3802,
             ScalarType::Uuid => 2950,
+            ScalarType::Array(elem) => elem.array_oid(),
+        }
+    }
+
+    /// The OID of the array type whose elements are of this type
+    /// (PostgreSQL's `typarray`): `int4` → `_int4` (1007).
+    pub fn array_oid(&self) -> u32 {
+        match self {
+            ScalarType::Bool => 1000,
+            ScalarType::Int16 => 1005,
+            ScalarType::Int32 => 1007,
+            ScalarType::Int64 => 1016,
+            ScalarType::Float32 => 1021,
+            ScalarType::Float64 => 1022,
+            ScalarType::Numeric { .. } => 1231,
+            ScalarType::Text => 1009,
+            ScalarType::VarChar(_) => 1015,
+            ScalarType::Char(_) => 1014,
+            ScalarType::Bytea => 1001,
+            ScalarType::Date => 1182,
+            ScalarType::Time => 1183,
+            ScalarType::Timestamp => 1115,
+            ScalarType::TimestampTz => 1185,
+            ScalarType::Interval => 1187,
+            ScalarType::Jsonb => 3807,
+            ScalarType::Uuid => 2951,
+            // Arrays of arrays are multidimensional arrays, whose type is
+            // the element's array type again.
+            ScalarType::Array(elem) => elem.array_oid(),
+        }
+    }
+
+    /// The element type, if this is an array type.
+    pub fn element_type(&self) -> Option<&ScalarType> {
+        match self {
+            ScalarType::Array(elem) => Some(elem),
+            _ => None,
         }
     }
 
@@ -150,6 +191,9 @@ impl ScalarType {
             ScalarType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             ScalarType::Jsonb => jsonb_arrow_type(),
             ScalarType::Uuid => DataType::FixedSizeBinary(16),
+            ScalarType::Array(elem) => {
+                DataType::List(std::sync::Arc::new(elem.to_field("item", true)))
+            }
         }
     }
 
@@ -228,6 +272,13 @@ impl ScalarType {
             DataType::Timestamp(_, None) => ScalarType::Timestamp,
             DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz,
             DataType::Interval(_) | DataType::Duration(_) => ScalarType::Interval,
+            DataType::List(elem) | DataType::LargeList(elem) | DataType::FixedSizeList(elem, _) => {
+                let elem = ScalarType::from_field(elem)?;
+                if matches!(elem, ScalarType::Array(_)) {
+                    return Err("multidimensional arrays are not supported".into());
+                }
+                ScalarType::Array(Box::new(elem))
+            }
             other => return Err(format!("type {other} is not supported")),
         })
     }

@@ -331,7 +331,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         }
         LogicalPlan::Aggregate(a) => lower_aggregate(a)?,
         LogicalPlan::Join(j) => lower_join(j)?,
-        LogicalPlan::Unnest(_) => return unsupported("UNNEST"),
+        LogicalPlan::Unnest(u) => super::unnest::lower_unnest(u, lower(&u.input)?)?,
         LogicalPlan::Window(w) => super::lower_window::lower_window(w)?,
         LogicalPlan::RecursiveQuery(r) => super::lower_recursive::lower_recursive_query(r)?,
         LogicalPlan::Repartition(r) => lower(&r.input)?,
@@ -375,7 +375,8 @@ fn lower_aggregate(
         let Expr::AggregateFunction(AggregateFunction { func, params }) = e else {
             return unsupported(format!("aggregate expression {e}"));
         };
-        if !params.order_by.is_empty() {
+        let name = func.name().to_lowercase();
+        if !params.order_by.is_empty() && name != "array_agg" {
             return unsupported("ORDER BY in an aggregate");
         }
         let args = params
@@ -383,9 +384,20 @@ fn lower_aggregate(
             .iter()
             .map(|x| lower_expr(x, schema))
             .collect::<Result<Vec<_>, _>>()?;
-        let agg_func = aggregate_func(func.name(), &params.args, params.distinct)?;
+        let agg_func = if name == "array_agg" {
+            super::array::array_agg_func(params)?
+        } else {
+            aggregate_func(func.name(), &params.args, params.distinct)?
+        };
         let exprs = if agg_func == AggregateFunc::CountStar {
             vec![]
+        } else if name == "array_agg" {
+            // The ORDER BY keys follow the value.
+            let mut exprs = args;
+            for s in &params.order_by {
+                exprs.push(lower_expr(&s.expr, schema)?);
+            }
+            exprs
         } else {
             args
         };
@@ -469,6 +481,9 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     for (l, r) in &on {
         left_keys.push(lower_expr(l, left_schema)?);
         right_keys.push(lower_expr(r, right_schema)?);
+    }
+    if super::unnest::is_lateral(right_plan) {
+        return super::unnest::lower_lateral_join(j, kind, lower(left_plan)?, left_schema);
     }
     let joined = left_schema
         .join(right_schema)
@@ -689,7 +704,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 "character_length" | "char_length" | "length" => {
                     unary(UnaryFunc::CharLength, lowered.clone())
                 }
-                _ => None,
+                other => super::array::lower_call(other, lowered.clone()),
             };
             match native {
                 Some(n) => n,

@@ -10,6 +10,7 @@
 //!   [`lower_recursive`] `WITH RECURSIVE`.
 //! * [`window_funcs`]: the window functions the planner resolves.
 
+pub mod array;
 pub mod debezium;
 pub mod error;
 pub mod include;
@@ -22,6 +23,7 @@ pub mod plan;
 pub mod sink;
 pub mod source;
 pub mod types;
+pub mod unnest;
 pub mod window_funcs;
 
 pub use error::PlanError;

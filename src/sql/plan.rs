@@ -102,6 +102,14 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
             scalars.insert(alias.clone(), f.clone());
         }
     }
+    // PostgreSQL's array functions, by their names (and the markers of
+    // the rewritten `op ANY/ALL (array)`).
+    for f in super::array::functions()
+        .into_iter()
+        .chain(super::array::quantified_functions())
+    {
+        scalars.insert(f.name().to_string(), f);
+    }
     let mut aggregates = HashMap::new();
     for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
         aggregates.insert(f.name().to_string(), f.clone());
@@ -111,6 +119,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::jsonb::JsonbPlanner),
+        Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
         Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
         Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
@@ -416,6 +425,7 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
+    super::array::rewrite_quantified(&mut statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
@@ -471,10 +481,15 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // itself, so the rule is left out.
     // `DISTINCT ON` is lowered as a top-1 per group, not as DataFusion's
     // `first_value` aggregates.
+    // Projection pruning does not see the outer references of a lateral
+    // unnest (`FROM t, unnest(t.a)` would lose `t.a`): such plans keep
+    // their columns.
+    let lateral = super::unnest::has_lateral_join(&analyzed);
     let rules = Optimizer::new()
         .rules
         .into_iter()
         .filter(|r| r.name() != "simplify_expressions")
+        .filter(|r| !(lateral && r.name() == "optimize_projections"))
         .map(|r| -> Arc<dyn OptimizerRule + Send + Sync> {
             if r.name() == "replace_distinct_aggregate" {
                 Arc::new(KeepDistinctOn(r))
@@ -578,9 +593,12 @@ fn column_name(name: &str) -> String {
     if is_ident(name) {
         return name.to_string();
     }
+    if let Some(n) = super::array::column_name(name) {
+        return n;
+    }
     if let Some((func, _)) = name.split_once('(')
         && is_ident(func)
-        && name.ends_with(')')
+        && super::array::call_spans_all(name)
         // DataFusion names literals after their Arrow type (`Int64(1)`);
         // its functions are lower case.
         && !func.starts_with(|c: char| c.is_ascii_uppercase())

@@ -76,6 +76,19 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
                 }
             }
         }
+        DataType::Array(
+            sqlparser::ast::ArrayElemTypeDef::SquareBracket(inner, _)
+            | sqlparser::ast::ArrayElemTypeDef::AngleBracket(inner)
+            | sqlparser::ast::ArrayElemTypeDef::Parenthesis(inner),
+        ) => {
+            let elem = scalar_type_from_sql(inner)?;
+            // `int[][]` is the same type as `int[]` in PostgreSQL, but its
+            // values would be multidimensional.
+            if matches!(elem, ScalarType::Array(_)) {
+                return Err(PlanError::Unsupported("multidimensional arrays".into()));
+            }
+            ScalarType::Array(Box::new(elem))
+        }
         other => return Err(PlanError::Unsupported(format!("type {other}"))),
     })
 }

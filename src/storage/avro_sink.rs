@@ -200,6 +200,8 @@ fn field_type(typ: &ScalarType, nullable: bool, namer: &mut TypeNamer) -> serde_
         }
         ScalarType::Jsonb => json!({"type": "string", "connect.name": "io.debezium.data.Json"}),
         ScalarType::Uuid => json!({"type": "string", "logicalType": "uuid"}),
+        // Elements may be NULL.
+        ScalarType::Array(elem) => json!({"type": "array", "items": field_type(elem, true, namer)}),
     };
     if nullable { json!(["null", t]) } else { t }
 }
@@ -418,6 +420,20 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
         }
         (ScalarType::Jsonb, Datum::Jsonb(text)) => Value::String(text.clone()),
         (ScalarType::Uuid, Datum::Uuid(u)) => Value::Uuid(*u),
+        (ScalarType::Array(elem), Datum::Array(elements)) => {
+            let element = AvroColumn {
+                index: column.index,
+                name: column.name.clone(),
+                typ: (**elem).clone(),
+                nullable: true,
+            };
+            Value::Array(
+                elements
+                    .iter()
+                    .map(|e| datum_value(e, &element))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+        }
         _ => return Err(mismatch()),
     };
     Ok(if column.nullable {

@@ -33,7 +33,8 @@ pub enum Envelope {
 /// A datum as JSON, following Materialize's JSON sink encoding: integers as
 /// numbers, `numeric` as a string of its decimal text, `timestamp` and
 /// `timestamptz` as a string of milliseconds since the Unix epoch, `jsonb`
-/// embedded as JSON, and every other type as a string of its text form.
+/// embedded as JSON, arrays as JSON arrays of their elements, and every
+/// other type as a string of its text form.
 /// Finite floats are numbers (as Materialize's encoder writes them); NaN and
 /// infinities, which JSON cannot hold, are their text.
 pub fn datum_json(datum: &Datum) -> Value {
@@ -56,6 +57,7 @@ pub fn datum_json(datum: &Datum) -> Value {
         Datum::Jsonb(text) => {
             serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
         }
+        Datum::Array(elements) => Value::Array(elements.iter().map(datum_json).collect()),
         other => Value::String(strconv::format(other).unwrap_or_default()),
     }
 }

@@ -93,7 +93,7 @@ impl Running {
             F::Max => Running::Max(None),
             F::BoolAnd => Running::BoolAnd(None),
             F::BoolOr => Running::BoolOr(None),
-            F::Avg | F::StringAgg => return None,
+            F::Avg | F::StringAgg | F::ArrayAgg { .. } => return None,
         })
     }
 

@@ -36,6 +36,14 @@ fn every_variant() -> Vec<Datum> {
         }),
         Datum::Jsonb("{\"a\":1}".into()),
         Datum::Uuid(uuid::Uuid::from_u128(7)),
+        Datum::Array(vec![]),
+        Datum::Array(vec![Datum::Int32(1), Datum::Null, Datum::Int32(3)]),
+        Datum::Array(vec![
+            Datum::String("x".repeat(300)),
+            Datum::String("é".into()),
+        ]),
+        Datum::Array(vec![Datum::Numeric("1.50".parse().unwrap()), Datum::Null]),
+        Datum::Array(vec![Datum::f64(2.5)]),
     ]
 }
 
@@ -97,6 +105,22 @@ fn postgres_equality_across_encodings() {
                 micros: 0,
             }),
         ),
+        (
+            Datum::Array(vec![
+                Datum::Int32(7),
+                Datum::Numeric("1.0".parse().unwrap()),
+                Datum::Null,
+            ]),
+            Datum::Array(vec![
+                Datum::Int32(7),
+                Datum::Numeric("1.00".parse().unwrap()),
+                Datum::Null,
+            ]),
+        ),
+        (
+            Datum::Array(vec![Datum::f64(-0.0)]),
+            Datum::Array(vec![Datum::f64(0.0)]),
+        ),
     ];
     for (a, b) in pairs {
         let (ra, rb) = (
@@ -132,6 +156,14 @@ fn sample_rows() -> Vec<Row> {
         Datum::Numeric("1.0".parse().unwrap()),
         Datum::Numeric("1".parse().unwrap()),
         Datum::Numeric("-3.5".parse().unwrap()),
+        Datum::Array(vec![]),
+        Datum::Array(vec![Datum::Null]),
+        Datum::Array(vec![Datum::Int64(1)]),
+        Datum::Array(vec![Datum::Int64(1), Datum::Int64(0)]),
+        Datum::Array(vec![Datum::Numeric("1.0".parse().unwrap())]),
+        Datum::Array(vec![Datum::Numeric("1".parse().unwrap())]),
+        Datum::Array(vec![Datum::Numeric("1".parse().unwrap()), Datum::Null]),
+        Datum::Array(vec![Datum::f64(-0.0), Datum::f64(2.5)]),
     ];
     let mut rows = vec![Row::empty()];
     for a in &values {
@@ -204,6 +236,38 @@ fn decode_refuses_malformed_bytes_without_panicking() {
     assert!(
         Row::decode(&[0, tag::FLOAT64, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(),
         "flag missing"
+    );
+    // Arrays: complete, not nested, tagged semantic exactly when an
+    // element is.
+    let ints = Row::new(vec![Datum::Array(vec![Datum::Int32(1)])]).encode();
+    assert_eq!(ints[1], tag::ARRAY);
+    assert!(Row::decode(&ints).is_ok());
+    assert!(Row::decode(&ints[..ints.len() - 1]).is_err(), "truncated");
+    let mut wrong_tag = ints.clone();
+    wrong_tag[1] = tag::ARRAY_SEMANTIC;
+    wrong_tag[0] = SEMANTIC;
+    assert!(
+        Row::decode(&wrong_tag).is_err(),
+        "semantic tag, plain elements"
+    );
+    let floats = Row::new(vec![Datum::Array(vec![Datum::f64(1.0)])]).encode();
+    assert_eq!(floats[..2], [SEMANTIC, tag::ARRAY_SEMANTIC]);
+    let mut plain_tag = floats.clone();
+    plain_tag[1] = tag::ARRAY;
+    assert!(Row::decode(&plain_tag).is_err(), "plain tag, float element");
+    let nested = [&[0, tag::ARRAY, 6, 0, 0, 0][..], &ints[1..]].concat();
+    assert!(Row::decode(&nested).is_err(), "nested array");
+    assert!(
+        Row::decode(&[0, tag::ARRAY, 4, 0, 0, 0, tag::STRING_SHORT, 2, 0xff, 0xfe]).is_err(),
+        "element not UTF-8"
+    );
+    assert!(
+        Row::decode(&[0, tag::ARRAY, 0xff, 0xff, 0xff, 0xff]).is_err(),
+        "length beyond the row"
+    );
+    assert!(
+        Row::decode(&[0, tag::ARRAY, 1, 0, 0, 0, 99]).is_err(),
+        "unknown element tag"
     );
     // Every truncation and single-byte corruption either decodes to a row
     // whose values can be read, or is refused.
