@@ -451,7 +451,7 @@ pub(super) fn aggregate_func(
 
 fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, PlanError> {
     if j.null_aware {
-        return unsupported("NOT IN with a subquery that may produce NULL");
+        return super::lower_not_in::lower_null_aware_anti_join(j);
     }
     let (mut left_plan, mut right_plan) = (&j.left, &j.right);
     let (kind, swap) = match j.join_type {
