@@ -52,6 +52,10 @@ const SEEDS: &[&str] = &[
     "SELECT a, x FROM f, unnest(ARRAY[a, a + 1]) AS x WHERE x > 1",
     "SELECT unnest(ARRAY[1, 2, 3]) AS u, unnest('{x,y}'::text[]) AS v",
     "SELECT b, array_agg(a ORDER BY a DESC), array_to_string(array_agg(c), ',') FROM f GROUP BY b",
+    "SELECT a, b FROM f WHERE b NOT IN (SELECT b FROM f g WHERE g.a > 3) AND a NOT IN (SELECT k FROM fm WHERE k = f.a)",
+    "SELECT b, a % 2, GROUPING(b, a % 2), count(*), sum(c) FROM f GROUP BY ROLLUP (b, a % 2)",
+    "SELECT b, c, sum(a) FROM f GROUP BY CUBE (b, c) HAVING GROUPING(c) = 0",
+    "SELECT b, max(a) FROM f GROUP BY GROUPING SETS ((b), (), (b, c))",
 ];
 
 /// Words and symbols a mutation may insert.

@@ -66,6 +66,15 @@ pub enum BinaryFunc {
     Div,
     /// `a % b`.
     Mod,
+    /// `a & b` on integers (only over a grouping set's internal id, from
+    /// which `GROUPING()` is computed).
+    BitAnd,
+    /// `a | b` on integers (as [`BinaryFunc::BitAnd`]).
+    BitOr,
+    /// `a << b` on non-negative integers (as [`BinaryFunc::BitAnd`]).
+    ShiftLeft,
+    /// `a >> b` on non-negative integers (as [`BinaryFunc::BitAnd`]).
+    ShiftRight,
     /// `a = b`.
     Eq,
     /// `a <> b`.
@@ -244,6 +253,10 @@ impl BinaryFunc {
             BinaryFunc::Mul => "*",
             BinaryFunc::Div => "/",
             BinaryFunc::Mod => "%",
+            BinaryFunc::BitAnd => "&",
+            BinaryFunc::BitOr => "|",
+            BinaryFunc::ShiftLeft => "<<",
+            BinaryFunc::ShiftRight => ">>",
             BinaryFunc::Eq => "=",
             BinaryFunc::NotEq => "<>",
             BinaryFunc::Lt => "<",
@@ -277,6 +290,10 @@ impl BinaryFunc {
             BinaryFunc::Mul => mul(a, b),
             BinaryFunc::Div => div(a, b),
             BinaryFunc::Mod => modulo(a, b),
+            BinaryFunc::BitAnd
+            | BinaryFunc::BitOr
+            | BinaryFunc::ShiftLeft
+            | BinaryFunc::ShiftRight => bitwise(self, a, b),
             BinaryFunc::Eq => Ok(Datum::Bool(compare(&a, &b)? == Ordering::Equal)),
             BinaryFunc::NotEq => Ok(Datum::Bool(compare(&a, &b)? != Ordering::Equal)),
             BinaryFunc::Lt => Ok(Datum::Bool(compare(&a, &b)? == Ordering::Less)),
@@ -628,6 +645,41 @@ fn numeric_div_scale(x: &Decimal, y: &Decimal) -> u32 {
         .max(y.scale() as i64)
         .max(0);
     rscale.min(28) as u32
+}
+
+/// `&`, `|`, `<<` and `>>` on small non-negative integers of one type: the
+/// grouping-set id and the masks and shifts `GROUPING()` applies to it.
+fn bitwise(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    let as_i64 = |d: &Datum| match d {
+        Datum::Int16(x) => Some(i64::from(*x)),
+        Datum::Int32(x) => Some(i64::from(*x)),
+        Datum::Int64(x) => Some(*x),
+        _ => None,
+    };
+    let (Some(x), Some(y)) = (as_i64(&a), as_i64(&b)) else {
+        return Err(EvalError::Unsupported(format!(
+            "operator {} for {} and {}",
+            func.symbol(),
+            datum_type_name(&a),
+            datum_type_name(&b)
+        )));
+    };
+    let out = match func {
+        BinaryFunc::BitAnd => Some(x & y),
+        BinaryFunc::BitOr => Some(x | y),
+        BinaryFunc::ShiftLeft => u32::try_from(y).ok().and_then(|y| x.checked_shl(y)),
+        _ => u32::try_from(y).ok().and_then(|y| x.checked_shr(y)),
+    };
+    let out = out.ok_or_else(|| EvalError::Unsupported(format!("shift by {y}")))?;
+    Ok(match a {
+        Datum::Int16(_) => {
+            Datum::Int16(i16::try_from(out).map_err(|_| EvalError::OutOfRange("smallint".into()))?)
+        }
+        Datum::Int32(_) => {
+            Datum::Int32(i32::try_from(out).map_err(|_| EvalError::OutOfRange("integer".into()))?)
+        }
+        _ => Datum::Int64(out),
+    })
 }
 
 fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {

@@ -361,13 +361,32 @@ fn lower_aggregate(
 ) -> Result<RelationExpr, PlanError> {
     let schema = a.input.schema();
     let input = lower(&a.input)?;
+    if let [Expr::GroupingSet(sets)] = a.group_expr.as_slice() {
+        return super::lower_grouping::lower_grouping_sets(a, sets, input);
+    }
     let mut group_key = Vec::new();
     for g in &a.group_expr {
         if matches!(g, Expr::GroupingSet(_)) {
-            return unsupported("GROUPING SETS, ROLLUP and CUBE");
+            return unsupported("GROUPING SETS, ROLLUP and CUBE mixed with other GROUP BY items");
         }
         group_key.push(lower_expr(g, schema)?);
     }
+    let aggregates = lower_aggregates(a, a.group_expr.len())?;
+    Ok(RelationExpr::Reduce {
+        input: Box::new(input),
+        global: group_key.is_empty(),
+        group_key,
+        aggregates,
+    })
+}
+
+/// Lowers the aggregate expressions of `a`, whose output columns start at
+/// `first_field` of its schema.
+pub(super) fn lower_aggregates(
+    a: &datafusion_expr::logical_plan::Aggregate,
+    first_field: usize,
+) -> Result<Vec<AggregateExpr>, PlanError> {
+    let schema = a.input.schema();
     let mut aggregates = Vec::new();
     let out_fields = a.schema.fields();
     for (i, e) in a.aggr_expr.iter().enumerate() {
@@ -406,7 +425,7 @@ fn lower_aggregate(
             .as_ref()
             .map(|f| lower_expr(f, schema))
             .transpose()?;
-        let field = &out_fields[a.group_expr.len() + i];
+        let field = &out_fields[first_field + i];
         let output_type = ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
         aggregates.push(AggregateExpr {
             func: agg_func,
@@ -416,12 +435,7 @@ fn lower_aggregate(
             output_type,
         });
     }
-    Ok(RelationExpr::Reduce {
-        input: Box::new(input),
-        global: group_key.is_empty(),
-        group_key,
-        aggregates,
-    })
+    Ok(aggregates)
 }
 
 /// The aggregate function DataFusion's `name` called with `args` is.
@@ -451,7 +465,7 @@ pub(super) fn aggregate_func(
 
 fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, PlanError> {
     if j.null_aware {
-        return unsupported("NOT IN with a subquery that may produce NULL");
+        return super::lower_not_in::lower_null_aware_anti_join(j);
     }
     let (mut left_plan, mut right_plan) = (&j.left, &j.right);
     let (kind, swap) = match j.join_type {
@@ -570,6 +584,21 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     negated: true,
                     case_insensitive: true,
                 },
+                // Only `GROUPING()`, which DataFusion resolves into bit
+                // operations on a grouping set's internal id.
+                Operator::BitwiseAnd
+                | Operator::BitwiseOr
+                | Operator::BitwiseShiftLeft
+                | Operator::BitwiseShiftRight
+                    if super::lower_grouping::reads_grouping_id(e) =>
+                {
+                    match op {
+                        Operator::BitwiseAnd => BinaryFunc::BitAnd,
+                        Operator::BitwiseOr => BinaryFunc::BitOr,
+                        Operator::BitwiseShiftLeft => BinaryFunc::ShiftLeft,
+                        _ => BinaryFunc::ShiftRight,
+                    }
+                }
                 other => return unsupported(format!("operator {other}")),
             };
             lower(left)?.call_binary(lower(right)?, func)

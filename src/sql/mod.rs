@@ -7,7 +7,9 @@
 //! * [`plan`]: DataFusion planning against the catalog.
 //! * [`lower`]: DataFusion `LogicalPlan` → [`crate::expr::RelationExpr`];
 //!   [`lower_window`] lowers window functions and `DISTINCT ON`,
-//!   [`lower_recursive`] `WITH RECURSIVE`.
+//!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
+//!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
+//!   `ROLLUP` and `CUBE`.
 //! * [`window_funcs`]: the window functions the planner resolves.
 
 pub mod array;
@@ -16,6 +18,8 @@ pub mod error;
 pub mod include;
 pub mod jsonb;
 pub mod lower;
+pub mod lower_grouping;
+pub mod lower_not_in;
 pub mod lower_recursive;
 pub mod lower_window;
 pub mod parse;

@@ -434,28 +434,33 @@ pub fn plan_statement(
     Ok(plan)
 }
 
-/// Refuses a scalar subquery with no columns (`(SELECT FROM t)`), as
-/// PostgreSQL does, before DataFusion's planner indexes its first column.
+/// Refuses, before DataFusion's planner sees them, a scalar subquery with no
+/// columns (`(SELECT FROM t)`), as PostgreSQL does, and a row value compared
+/// with a subquery (`(a, b) [NOT] IN (SELECT ...)`), which has no lowering
+/// for PostgreSQL's row-comparison semantics.
 fn check_scalar_subqueries(statement: &Statement) -> Result<(), PlanError> {
     use sqlparser::ast::{Expr, SetExpr, Visit, Visitor};
     use std::ops::ControlFlow;
     struct Check;
     impl Visitor for Check {
-        type Break = ();
-        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Expr::Subquery(q) = e
-                && let SetExpr::Select(select) = q.body.as_ref()
-                && select.projection.is_empty()
-            {
-                return ControlFlow::Break(());
+        type Break = PlanError;
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<PlanError> {
+            let no_columns = |body: &SetExpr| matches!(body, SetExpr::Select(select) if select.projection.is_empty());
+            match e {
+                Expr::Subquery(q) if no_columns(q.body.as_ref()) => ControlFlow::Break(
+                    PlanError::Syntax("subquery must return only one column".into()),
+                ),
+                Expr::InSubquery { expr, .. } if matches!(expr.as_ref(), Expr::Tuple(_)) => {
+                    ControlFlow::Break(PlanError::Unsupported(
+                        "row values with IN or NOT IN a subquery".into(),
+                    ))
+                }
+                _ => ControlFlow::Continue(()),
             }
-            ControlFlow::Continue(())
         }
     }
     match statement.visit(&mut Check) {
-        ControlFlow::Break(()) => Err(PlanError::Syntax(
-            "subquery must return only one column".into(),
-        )),
+        ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }
 }
