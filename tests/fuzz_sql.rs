@@ -4,7 +4,10 @@
 //! Statements taken from `sql-tests/*.slt` and a list of constructs are
 //! mutated deterministically (a token deleted, duplicated, swapped with
 //! another, replaced by a keyword or symbol, the statement cut short) and
-//! sent to one server. Every statement must either succeed or fail with an
+//! sent to one server, each `.slt` file's statements in a schema of their
+//! own (as if each file had the fresh server it is written for, so that the
+//! share of mutations that reach execution does not drop with every new
+//! file). Every statement must either succeed or fail with an
 //! error that carries a SQLSTATE; a statement that does not answer within a
 //! few seconds has its connection dropped (the server must clean up). Every
 //! few statements, and at the end, the server must still answer a query
@@ -122,8 +125,18 @@ impl Rng {
     }
 }
 
-/// The `statement`/`query` bodies of the `.slt` files, one string each.
-fn slt_statements() -> Vec<String> {
+/// A statement of the corpus, and the schema it runs in: each `.slt` file
+/// gets a schema of its own (`slt_<file>`, first on the `search_path`), as
+/// if it had a fresh server, so that its `CREATE TABLE t` does not collide
+/// with another file's and its statements reach the objects it made. The
+/// seeds run in `public`.
+struct Entry {
+    sql: String,
+    schema: Option<String>,
+}
+
+/// The `statement`/`query` bodies of the `.slt` files, one entry each.
+fn slt_statements() -> Vec<Entry> {
     let mut out = Vec::new();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sql-tests");
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -134,6 +147,14 @@ fn slt_statements() -> Vec<String> {
         if path.extension().is_none_or(|e| e != "slt") {
             continue;
         }
+        let stem = path
+            .file_stem()
+            .map(|s| {
+                s.to_string_lossy()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            })
+            .unwrap_or_default();
+        let schema = format!("slt_{stem}");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let mut lines = text.lines();
         while let Some(line) = lines.next() {
@@ -149,7 +170,10 @@ fn slt_statements() -> Vec<String> {
             }
             let sql = body.join("\n");
             if !empties_namespace(&sql) {
-                out.push(sql);
+                out.push(Entry {
+                    sql,
+                    schema: Some(schema.clone()),
+                });
             }
         }
     }
@@ -235,10 +259,38 @@ fn streams(sql: &str) -> bool {
         .any(|w| upper.contains(w))
 }
 
+/// Makes `schema` (created if need be) the first on the session's
+/// `search_path`, or `public` alone for `None`; `current` is what the
+/// session has now. A transaction left open is rolled back first.
+async fn enter_schema(
+    conn: &tokio_postgres::Client,
+    current: &mut Option<String>,
+    schema: &Option<String>,
+) {
+    if current == schema {
+        return;
+    }
+    // A statement before may have left a transaction open (or failed).
+    let sql = match schema {
+        Some(s) => {
+            format!("ROLLBACK; CREATE SCHEMA IF NOT EXISTS {s}; SET search_path = {s}, public")
+        }
+        None => "ROLLBACK; SET search_path = public".to_string(),
+    };
+    conn.batch_execute(&sql).await.expect(&sql);
+    current.clone_from(schema);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutated_sql_never_breaks_the_server() {
     let server = TestServer::start("fuzz-sql").await;
-    let mut corpus: Vec<String> = SEEDS.iter().map(|s| s.to_string()).collect();
+    let mut corpus: Vec<Entry> = SEEDS
+        .iter()
+        .map(|s| Entry {
+            sql: s.to_string(),
+            schema: None,
+        })
+        .collect();
     corpus.extend(slt_statements());
     assert!(corpus.len() > 100, "the .slt files were not found");
     let mut rng = Rng(0x5eed);
@@ -249,7 +301,10 @@ async fn mutated_sql_never_breaks_the_server() {
     }
     // The corpus once as written, in order, so that the objects the
     // `.slt` files create exist for the mutations to reach.
-    for sql in corpus.iter().filter(|s| !streams(s)) {
+    let mut path: Option<String> = None;
+    for entry in corpus.iter().filter(|e| !streams(&e.sql)) {
+        let sql = &entry.sql;
+        enter_schema(&conn, &mut path, &entry.schema).await;
         if let Ok(Err(e)) = tokio::time::timeout(STATEMENT_TIMEOUT, conn.simple_query(sql)).await {
             assert!(sqlstate(&e).is_some(), "no SQLSTATE for `{sql}`: {e:?}");
         }
@@ -264,13 +319,14 @@ async fn mutated_sql_never_breaks_the_server() {
     while sent < MUTATIONS {
         let base = &corpus[rng.below(corpus.len())];
         let sql = if rng.below(10) == 0 {
-            base.clone()
+            base.sql.clone()
         } else {
-            mutate(base, &mut rng)
+            mutate(&base.sql, &mut rng)
         };
         if streams(&sql) {
             continue;
         }
+        enter_schema(&conn, &mut path, &base.schema).await;
         sent += 1;
         match tokio::time::timeout(STATEMENT_TIMEOUT, conn.simple_query(&sql)).await {
             Ok(Ok(_)) => ok += 1,
@@ -288,7 +344,13 @@ async fn mutated_sql_never_breaks_the_server() {
                 // Drop the connection mid-statement; the server must clean up.
                 timed_out += 1;
                 conn = server.connect().await;
+                path = None;
             }
+        }
+        // A seed sets the search_path itself: the next statement sets it
+        // again, whatever its schema.
+        if sql.to_uppercase().contains("SEARCH_PATH") {
+            path = Some(String::new());
         }
         // The statement that made the server panic, if it did (a panic in
         // a connection's task is caught and must not go unnoticed).
