@@ -193,6 +193,26 @@ async fn scalar(client: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Op
     Ok(rows.first().and_then(|r| r.first().cloned()).flatten())
 }
 
+/// A Freshet server (`cfg.workers` workers), a client, and the connection
+/// `kafka` to `broker`.
+async fn server_with_connection(
+    name: &str,
+    cfg: &Config,
+    broker: &Broker,
+) -> anyhow::Result<(TestServer, support::Conn)> {
+    let server = TestServer::start_with_workers(name, cfg.workers).await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &format!(
+            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+            broker.address()
+        ),
+    )
+    .await?;
+    Ok((server, c))
+}
+
 /// Figures of one throughput run.
 struct Throughput {
     events_per_sec: f64,
@@ -230,16 +250,7 @@ async fn throughput(
         bytes as f64 / 1e6
     );
 
-    let server = TestServer::start_with_workers(&format!("bench-{size}"), cfg.workers).await;
-    let c = server.connect().await;
-    exec(
-        &c,
-        &format!(
-            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-            broker.address()
-        ),
-    )
-    .await?;
+    let (server, c) = server_with_connection(&format!("bench-{size}"), cfg, broker).await?;
     let (cpu0, _) = process_usage(server.pid())?;
     let (broker_cpu0, _) = process_usage(broker.pid())?;
     let t0 = Instant::now();
@@ -408,16 +419,7 @@ async fn upsert_state(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let server = TestServer::start_with_workers("bench-upsert", cfg.workers).await;
-    let c = server.connect().await;
-    exec(
-        &c,
-        &format!(
-            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-            broker.address()
-        ),
-    )
-    .await?;
+    let (server, c) = server_with_connection("bench-upsert", cfg, broker).await?;
     let rss_before = rss_now(server.pid())?;
     let (cpu0, _) = process_usage(server.pid())?;
     let t0 = Instant::now();
@@ -731,16 +733,7 @@ async fn main() -> anyhow::Result<()> {
     let small = throughput(&cfg, &broker, 200, cfg.events).await?;
     throughput(&cfg, &broker, 1000, (cfg.events * 3 / 10).max(1)).await?;
 
-    let server = TestServer::start_with_workers("bench-latency", cfg.workers).await;
-    let c = server.connect().await;
-    exec(
-        &c,
-        &format!(
-            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-            broker.address()
-        ),
-    )
-    .await?;
+    let (server, c) = server_with_connection("bench-latency", &cfg, &broker).await?;
     let fixed = if cfg.full { 10_000 } else { 1_000 };
     latency(&cfg, &broker, &server, &c, "lat_fixed", fixed).await?;
     let half = ((small.events_per_sec / 2.0) as u64).max(1);
