@@ -21,6 +21,7 @@ pub mod names;
 pub mod peek;
 pub mod sequence;
 pub mod session;
+pub mod session_funcs;
 pub mod show;
 pub mod sink;
 pub mod source;

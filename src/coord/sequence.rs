@@ -346,12 +346,19 @@ impl Coordinator {
             }
             FreshetStatement::Subscribe(s) => self.subscribe(s, false, &path).await,
             FreshetStatement::CopySubscribe(s) => self.subscribe(s, true, &path).await,
-            FreshetStatement::CopyQuery(q) => match self.query(Statement::Query(q), &path).await? {
-                ExecuteResponse::Rows { desc, rows } => {
-                    Ok(ExecuteResponse::CopyRows { desc, rows })
+            FreshetStatement::CopyQuery(q) => {
+                let mut stmt = Statement::Query(q);
+                {
+                    let state = self.state.lock().await;
+                    super::session_funcs::substitute(&mut stmt, session, &state.catalog);
                 }
-                other => Ok(other),
-            },
+                match self.query(stmt, &path).await? {
+                    ExecuteResponse::Rows { desc, rows } => {
+                        Ok(ExecuteResponse::CopyRows { desc, rows })
+                    }
+                    other => Ok(other),
+                }
+            }
         }
     }
 
@@ -374,7 +381,14 @@ impl Coordinator {
             {
                 Err(write_only())
             }
-            Statement::Query(_) => self.query(stmt, &path).await,
+            Statement::Query(_) => {
+                let mut stmt = stmt;
+                {
+                    let state = self.state.lock().await;
+                    super::session_funcs::substitute(&mut stmt, session, &state.catalog);
+                }
+                self.query(stmt, &path).await
+            }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 self.dml(session, stmt).await
             }
@@ -501,6 +515,12 @@ impl Coordinator {
                     .collect::<Vec<_>>()
                     .join(" ")
                     .to_lowercase();
+                // PostgreSQL's spelling of `SHOW transaction_isolation`.
+                let name = if name == "transaction isolation level" {
+                    "transaction_isolation".to_string()
+                } else {
+                    name
+                };
                 if name == "all" {
                     let rows = session.all().map(|(k, v)| text_row(&[k, v])).collect();
                     return Ok(ExecuteResponse::Rows {

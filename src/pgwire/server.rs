@@ -578,7 +578,9 @@ impl Backend {
             | sqlparser::ast::Statement::Update(_)
             | sqlparser::ast::Statement::Delete(_) => {
                 let is_query = matches!(s.as_ref(), sqlparser::ast::Statement::Query(_));
-                match crate::sql::plan::plan_statement(&state.catalog.scope(path), (**s).clone()) {
+                let mut described = (**s).clone();
+                crate::coord::session_funcs::substitute_for_describe(&mut described);
+                match crate::sql::plan::plan_statement(&state.catalog.scope(path), described) {
                     Ok(plan) => {
                         let params = plan
                             .get_parameter_types()
