@@ -202,14 +202,7 @@ async fn server_with_connection(
 ) -> anyhow::Result<(TestServer, support::Conn)> {
     let server = TestServer::start_with_workers(name, cfg.workers).await;
     let c = server.connect().await;
-    exec(
-        &c,
-        &format!(
-            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-            broker.address()
-        ),
-    )
-    .await?;
+    exec(&c, &broker.connection_sql()).await?;
     Ok((server, c))
 }
 

@@ -50,7 +50,7 @@ async fn json_source_with_metadata_and_view() {
     exec(
         &c,
         &[
-            &format!("CREATE CONNECTION kafka TO KAFKA (BROKER '{}')", broker.address()),
+            &broker.connection_sql(),
             "CREATE SOURCE purchases FROM KAFKA CONNECTION kafka (TOPIC 'purchases') \
              FORMAT JSON INCLUDE PARTITION, OFFSET, TIMESTAMP AS kafka_ts",
             // Created before any data arrives: maintained incrementally.
@@ -174,10 +174,7 @@ async fn text_bytes_csv_formats() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE lines FROM KAFKA CONNECTION kafka (TOPIC 'lines') \
              KEY FORMAT TEXT VALUE FORMAT TEXT INCLUDE KEY AS k",
             "CREATE SOURCE blobs FROM KAFKA CONNECTION kafka (TOPIC 'blobs') FORMAT BYTES",
@@ -237,10 +234,7 @@ async fn upsert_updates_deletes_and_tombstones() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE customers FROM KAFKA CONNECTION kafka (TOPIC 'customers') \
              KEY FORMAT TEXT VALUE FORMAT JSON ENVELOPE UPSERT",
             "CREATE MATERIALIZED VIEW by_city AS \
@@ -379,7 +373,7 @@ async fn debezium_json_postgres_and_mysql() {
     exec(
         &c,
         &[
-            &format!("CREATE CONNECTION kafka TO KAFKA (BROKER '{}')", broker.address()),
+            &broker.connection_sql(),
             "CREATE SOURCE pg_orders FROM KAFKA CONNECTION kafka (TOPIC 'pg.inventory.orders') \
              KEY FORMAT JSON VALUE FORMAT JSON ENVELOPE DEBEZIUM",
             "CREATE SOURCE my_orders FROM KAFKA CONNECTION kafka (TOPIC 'my.inventory.orders') \
@@ -511,10 +505,7 @@ async fn decode_errors_are_visible_and_isolated() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE events FROM KAFKA CONNECTION kafka (TOPIC 'events') FORMAT JSON",
             "CREATE SOURCE good FROM KAFKA CONNECTION kafka (TOPIC 'good') FORMAT JSON",
             "CREATE SOURCE kv FROM KAFKA CONNECTION kafka (TOPIC 'kv') \
@@ -604,10 +595,7 @@ async fn restart_mid_stream_is_exactly_once() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE stream FROM KAFKA CONNECTION kafka (TOPIC 'stream') \
              FORMAT TEXT INCLUDE PARTITION, OFFSET",
             "CREATE SOURCE state FROM KAFKA CONNECTION kafka (TOPIC 'state') \
@@ -750,10 +738,7 @@ async fn inline_decoding_errors_and_start_offset() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE kv FROM KAFKA CONNECTION kafka (TOPIC 'kv') \
              KEY FORMAT TEXT VALUE FORMAT JSON \
              ENVELOPE UPSERT (VALUE DECODING ERRORS = (INLINE AS bad))",

@@ -104,14 +104,8 @@ async fn avro_typed_columns_from_the_registry() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &broker.connection_sql(),
+            &registry.connection_sql(),
             "CREATE SOURCE readings FROM KAFKA CONNECTION kafka (TOPIC 'readings') \
              FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr",
             // Maintained from the start, as records arrive.
@@ -288,14 +282,8 @@ async fn avro_schema_evolution_and_decode_errors() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &broker.connection_sql(),
+            &registry.connection_sql(),
             "CREATE SOURCE users FROM KAFKA CONNECTION kafka (TOPIC 'users') \
              FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr INCLUDE OFFSET",
             "CREATE SOURCE other FROM KAFKA CONNECTION kafka (TOPIC 'other') \
@@ -574,14 +562,8 @@ async fn avro_debezium_postgres() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &broker.connection_sql(),
+            &registry.connection_sql(),
             &format!(
                 "CREATE SOURCE orders FROM KAFKA CONNECTION kafka (TOPIC '{topic}') \
                  FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr ENVELOPE DEBEZIUM"
@@ -747,14 +729,8 @@ async fn avro_debezium_transaction_metadata() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &broker.connection_sql(),
+            &registry.connection_sql(),
             &format!(
                 "CREATE SOURCE tx FROM KAFKA CONNECTION kafka (TOPIC '{tx_topic}') \
                  FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr"
@@ -863,14 +839,8 @@ async fn avro_upsert_with_avro_key() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &broker.connection_sql(),
+            &registry.connection_sql(),
             "CREATE SOURCE accounts FROM KAFKA CONNECTION kafka (TOPIC 'accounts') \
              KEY FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr \
              VALUE FORMAT AVRO USING CONFLUENT SCHEMA REGISTRY CONNECTION csr \
@@ -993,10 +963,7 @@ async fn avro_restart_without_the_registry() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SECRET csr_password AS 's3cret'",
             &format!(
                 "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}', \

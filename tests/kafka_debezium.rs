@@ -146,10 +146,7 @@ async fn setup(broker: &Broker, c: &tokio_postgres::Client, partitions: i32, met
     exec(
         c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE tx FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.transaction') \
              FORMAT JSON",
             &format!(

@@ -85,10 +85,7 @@ async fn header_columns_in_append_and_upsert_sources() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE h FROM KAFKA CONNECTION kafka (TOPIC 'events') FORMAT TEXT \
              INCLUDE HEADER 'client_id' AS client_id, HEADER 'raw' AS raw BYTES, PARTITION, \
              OFFSET",

@@ -182,10 +182,7 @@ async fn sink_upsert_and_debezium_follow_a_table() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE TABLE orders (id int, item text, qty int, price numeric(10,2), at timestamp)",
             "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, '2024-01-02 03:04:05.678'), \
              (2, 'pear', 5, 0.75, NULL), (3, 'plum', 1, 2.00, NULL)",

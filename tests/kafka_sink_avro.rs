@@ -200,14 +200,8 @@ async fn avro_sinks_follow_a_table_and_a_view() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &broker.connection_sql(),
+            &registry.connection_sql(),
             ORDERS,
             "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, '2024-01-02 03:04:05.678'), \
              (2, 'pear', 5, 0.75, NULL), (3, 'plum', 1, 2.00, NULL)",
@@ -337,14 +331,8 @@ async fn avro_sink_types_round_trip() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &broker.connection_sql(),
+            &registry.connection_sql(),
             "CREATE TABLE every (id int, b boolean, s smallint, l bigint, r real, \
              d double precision, n numeric(10,2), u numeric, t text, v varchar(5), c char(3), \
              by bytea, dt date, tm time, ts timestamp, tz timestamptz, iv interval, j jsonb, \
@@ -528,10 +516,7 @@ async fn avro_sink_restart(
         &c,
         &[
             &format!("CREATE CONNECTION kafka TO KAFKA (BROKER '{bootstrap}'{extra_options})"),
-            &format!(
-                "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
-                registry.url()
-            ),
+            &registry.connection_sql(),
             ORDERS,
             "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, NULL), (2, 'pear', 5, 0.75, NULL)",
             "CREATE SINK upsert FROM orders INTO KAFKA CONNECTION kafka (TOPIC 'orders-upsert') \

@@ -45,10 +45,7 @@ async fn partitions_spread_over_two_readers() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE events FROM KAFKA CONNECTION kafka (TOPIC 'events') \
              FORMAT JSON INCLUDE PARTITION, OFFSET",
             "CREATE MATERIALIZED VIEW per_partition AS \
@@ -200,10 +197,7 @@ async fn upsert_over_partitions_matches_model() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE accounts FROM KAFKA CONNECTION kafka (TOPIC 'accounts') \
              KEY FORMAT TEXT VALUE FORMAT JSON ENVELOPE UPSERT",
             "CREATE MATERIALIZED VIEW totals AS \
@@ -270,10 +264,7 @@ async fn restart_with_two_readers_is_exactly_once() {
     exec(
         &c,
         &[
-            &format!(
-                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-                broker.address()
-            ),
+            &broker.connection_sql(),
             "CREATE SOURCE stream FROM KAFKA CONNECTION kafka (TOPIC 'stream') \
              FORMAT TEXT INCLUDE PARTITION, OFFSET",
             "CREATE SOURCE state FROM KAFKA CONNECTION kafka (TOPIC 'state') \

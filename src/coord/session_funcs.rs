@@ -54,9 +54,7 @@ fn name_columns(stmt: &mut Statement) {
             continue;
         };
         let name = match expr {
-            Expr::Function(f) if Rewrite::session_function(f).is_some() => {
-                Rewrite::session_function(f)
-            }
+            Expr::Function(f) => Rewrite::session_function(f),
             Expr::Identifier(Ident {
                 value,
                 quote_style: None,

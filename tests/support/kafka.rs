@@ -86,6 +86,14 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// `CREATE CONNECTION kafka` to this broker.
+    pub fn connection_sql(&self) -> String {
+        format!(
+            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+            self.address()
+        )
+    }
+
     pub fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", self.address());

@@ -69,6 +69,14 @@ impl SchemaRegistry {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// `CREATE CONNECTION csr` to this registry.
+    pub fn connection_sql(&self) -> String {
+        format!(
+            "CREATE CONNECTION csr TO CONFLUENT SCHEMA REGISTRY (URL '{}')",
+            self.url()
+        )
+    }
+
     /// Registers `schema` as the next version of `subject` and returns its id (an identical
     /// schema keeps its id, as in the real registry).
     pub fn register(&self, subject: &str, schema: &str) -> i32 {
