@@ -23,7 +23,9 @@ use timely::order::Product;
 use crate::expr::{EvalError, JoinKind, RelationExpr};
 use crate::repr::{Datum, Diff, Row, Timestamp};
 
-use super::render::{ErrCollection, Imports, KeyExprs, Mfp, OkCollection, render, table_func};
+use super::render::{
+    ErrCollection, Imports, KeyExprs, Mfp, OkCollection, render, split_results, table_func,
+};
 
 /// The number of iterations after which a recursive query that still
 /// changes fails.
@@ -147,7 +149,7 @@ fn render_step<'s, 'i>(
                 predicates: predicates.clone(),
                 projection: projection.clone(),
             };
-            let (oks, new_errs) = split(oks.flat_map(move |row| mfp.apply(row)));
+            let (oks, new_errs) = split_results(oks.flat_map(move |row| mfp.apply(row)));
             (oks, errs.concat(new_errs))
         }
         RelationExpr::Union { inputs } => {
@@ -166,7 +168,8 @@ fn render_step<'s, 'i>(
         RelationExpr::FlatMap { input, func, exprs } => {
             let (oks, errs) = render_step(inner, input, name, r, invariant)?;
             let (func, exprs) = (func.clone(), exprs.clone());
-            let (oks, new_errs) = split(oks.flat_map(move |row| table_func(&func, &exprs, row)));
+            let (oks, new_errs) =
+                split_results(oks.flat_map(move |row| table_func(&func, &exprs, row)));
             (oks, errs.concat(new_errs))
         }
         RelationExpr::Join {
@@ -183,7 +186,7 @@ fn render_step<'s, 'i>(
             let (ro, re) = render_step(inner, right, name, r, invariant)?;
             let null_equal = *null_equal;
             let keyed = |side: InnerOks<'i>, keys: KeyExprs| {
-                split(side.flat_map(move |row| match keys.eval(&row) {
+                split_results(side.flat_map(move |row| match keys.eval(&row) {
                     Ok(k) if !null_equal && k.iter().any(|d| d.is_null()) => None,
                     Ok(k) => Some(Ok((k, row))),
                     Err(e) => Some(Err(e)),
@@ -195,7 +198,7 @@ fn render_step<'s, 'i>(
                 Some(l.concat(r))
             });
             let filter = filter.clone();
-            let (oks, filter_errs) = split(joined.flat_map(move |row| match &filter {
+            let (oks, filter_errs) = split_results(joined.flat_map(move |row| match &filter {
                 None => Some(Ok(row)),
                 Some(f) => match f.eval(&row.unpack()) {
                     Ok(Datum::Bool(true)) => Some(Ok(row)),
@@ -217,17 +220,4 @@ fn render_step<'s, 'i>(
             ));
         }
     })
-}
-
-/// Splits results inside the loop into values and errors.
-fn split<'i, D: Clone + 'static>(
-    results: VecCollection<'i, Inner, Result<D, EvalError>, Diff>,
-) -> (VecCollection<'i, Inner, D, Diff>, InnerErrs<'i>) {
-    let (oks, errs) = results
-        .inner
-        .ok_err::<Vec<_>, _, Vec<_>, _, _>(|(r, t, d)| match r {
-            Ok(v) => Ok((v, t, d)),
-            Err(e) => Err((e, t, d)),
-        });
-    (oks.as_collection(), errs.as_collection())
 }

@@ -315,9 +315,18 @@ pub(super) fn split<'s>(
 /// two-output operator (timely's `ok_err`): each record moves to one side;
 /// none is cloned, as consuming the collection twice would (a tee copies
 /// every record).
-pub fn split_results<'s, D: Clone + 'static>(
-    results: VecCollection<'s, Timestamp, Result<D, EvalError>, Diff>,
-) -> (VecCollection<'s, Timestamp, D, Diff>, ErrCollection<'s>) {
+/// Generic over the timestamp, so that iterative scopes (`WITH RECURSIVE`)
+/// use it too.
+pub fn split_results<'s, T, D>(
+    results: VecCollection<'s, T, Result<D, EvalError>, Diff>,
+) -> (
+    VecCollection<'s, T, D, Diff>,
+    VecCollection<'s, T, EvalError, Diff>,
+)
+where
+    T: timely::progress::Timestamp,
+    D: Clone + 'static,
+{
     let (oks, errs) = results
         .inner
         .ok_err::<Vec<_>, _, Vec<_>, _, _>(|(r, t, d)| match r {
