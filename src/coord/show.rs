@@ -29,7 +29,7 @@ pub fn show_desc(show: &ShowStatement) -> RelationDesc {
         ShowStatement::Connections(_) => &["name", "type"],
         ShowStatement::Indexes { .. } => &["name", "on", "cluster", "key"],
         ShowStatement::Columns(_) => &["name", "nullable", "type"],
-        ShowStatement::Create(_) => &["name", "create_sql"],
+        ShowStatement::Create(..) => &["name", "create_sql"],
     })
 }
 
@@ -191,8 +191,15 @@ impl Coordinator {
                         .collect(),
                 });
             }
-            ShowStatement::Create(name) => {
-                let item = state.catalog.resolve_existing(path, name, "relation")?;
+            ShowStatement::Create(kind, name) => {
+                let item = state.catalog.resolve_existing(path, name, kind)?;
+                if item.kind.name() != *kind {
+                    return Err(PlanError::WrongObjectType(format!(
+                        "\"{}\" is not a {kind}",
+                        item.name
+                    ))
+                    .into());
+                }
                 vec![text_row(&[
                     &format!("{}.{}.{}", path.database, item.schema, item.name),
                     &item.create_sql,

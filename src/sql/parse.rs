@@ -195,8 +195,9 @@ pub enum ShowStatement {
     },
     /// `SHOW COLUMNS FROM obj`.
     Columns(ObjectName),
-    /// `SHOW CREATE TABLE|VIEW|MATERIALIZED VIEW|SOURCE|INDEX obj`.
-    Create(ObjectName),
+    /// `SHOW CREATE TABLE|VIEW|MATERIALIZED VIEW|SOURCE|INDEX|SINK|CONNECTION obj`:
+    /// the kind's SQL name (as `ItemKind::name`) and the object.
+    Create(&'static str, ObjectName),
 }
 
 /// The load generator kinds.
@@ -596,21 +597,36 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
     if simple("CREATE") {
         parser.next_token();
         parser.next_token();
-        let _ = parser.parse_keyword(Keyword::MATERIALIZED);
-        if parser
-            .parse_one_of_keywords(&[
+        let kind = if parser.parse_keyword(Keyword::MATERIALIZED) {
+            parser.expect_keyword(Keyword::VIEW)?;
+            "materialized view"
+        } else if word_is(&parser.peek_token().token, "SINK") {
+            parser.next_token();
+            "sink"
+        } else {
+            match parser.parse_one_of_keywords(&[
                 Keyword::TABLE,
                 Keyword::VIEW,
                 Keyword::SOURCE,
                 Keyword::INDEX,
-            ])
-            .is_none()
-        {
-            return Err(ParserError::ParserError(
-                "expected TABLE, VIEW, MATERIALIZED VIEW, SOURCE or INDEX after SHOW CREATE".into(),
-            ));
-        }
+                Keyword::CONNECTION,
+            ]) {
+                Some(Keyword::TABLE) => "table",
+                Some(Keyword::VIEW) => "view",
+                Some(Keyword::SOURCE) => "source",
+                Some(Keyword::INDEX) => "index",
+                Some(Keyword::CONNECTION) => "connection",
+                _ => {
+                    return Err(ParserError::ParserError(
+                        "expected TABLE, VIEW, MATERIALIZED VIEW, SOURCE, INDEX, SINK or \
+                         CONNECTION after SHOW CREATE"
+                            .into(),
+                    ));
+                }
+            }
+        };
         return Ok(Some(ShowStatement::Create(
+            kind,
             parser.parse_object_name(false)?,
         )));
     }

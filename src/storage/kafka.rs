@@ -16,8 +16,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 
 use super::decode::SourceDecoder;
 use super::durable::IngestBatch;
@@ -38,16 +40,59 @@ pub fn client_config(options: &BTreeMap<String, String>) -> ClientConfig {
     config
 }
 
-/// Checks that the brokers answer: fetches cluster metadata.
+/// Checks that the brokers answer: fetches cluster metadata. The error
+/// names librdkafka's reason for the last failed broker connection (a
+/// refused connection, a failed TLS handshake or authentication), which
+/// the metadata request's own error ("broker transport failure") does not.
 pub fn validate(options: &BTreeMap<String, String>, timeout: Duration) -> Result<(), String> {
-    let consumer: BaseConsumer = client_config(options)
-        .create()
+    let consumer: BaseConsumer<ErrorRecorder> = client_config(options)
+        .create_with_context(ErrorRecorder::default())
         .map_err(|e| format!("invalid Kafka configuration: {e}"))?;
     consumer
         .fetch_metadata(None, timeout)
         .map(|_| ())
-        .map_err(|e| format!("cannot reach the Kafka brokers: {e}"))
+        .map_err(|e| {
+            // Error events reach the context only when the client is polled.
+            let _ = consumer.poll(Duration::ZERO);
+            let reason = consumer.context().last.lock().ok().and_then(|l| l.clone());
+            match reason {
+                Some(reason) => format!("cannot reach the Kafka brokers: {e}: {reason}"),
+                None => format!("cannot reach the Kafka brokers: {e}"),
+            }
+        })
 }
+
+/// A client context that keeps the reason of the last client error.
+#[derive(Default)]
+struct ErrorRecorder {
+    last: Mutex<Option<String>>,
+}
+
+impl ErrorRecorder {
+    fn record(&self, reason: String) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(reason);
+        }
+    }
+}
+
+impl ClientContext for ErrorRecorder {
+    fn log(&self, level: RDKafkaLogLevel, _fac: &str, log_message: &str) {
+        if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
+            self.record(log_message.to_string());
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.record(if reason.is_empty() {
+            error.to_string()
+        } else {
+            reason.to_string()
+        });
+    }
+}
+
+impl ConsumerContext for ErrorRecorder {}
 
 /// The reader (and timely worker) that owns `partition` among `readers`.
 pub fn reader_of(partition: i32, readers: usize) -> usize {

@@ -13,6 +13,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use super::tls::{ClientAuth, TlsProxy, fixture, fixture_text};
 use super::{ScratchDir, free_port, poll_until};
 
 /// How long the broker may take to start.
@@ -32,28 +33,48 @@ pub fn tansu_binary() -> PathBuf {
     PathBuf::from("tansu")
 }
 
-/// A tansu broker process on a free port.
+/// A tansu broker process on a free port, reached either directly or, with
+/// [`Broker::start_tls`], only through a [`TlsProxy`].
 pub struct Broker {
     child: Child,
+    /// The port clients connect to (the broker's own, or its TLS proxy's).
     port: u16,
+    tls: Option<(ClientAuth, TlsProxy)>,
     _scratch: ScratchDir,
 }
 
 impl Broker {
     pub async fn start(name: &str) -> Broker {
+        let port = free_port();
+        Self::spawn(name, port, port).await
+    }
+
+    /// A broker that clients reach only over TLS: it advertises the port of a [`TlsProxy`]
+    /// in front of it, so every client connection (bootstrap and metadata-directed alike)
+    /// goes through the proxy.
+    pub async fn start_tls(name: &str, auth: ClientAuth) -> Broker {
+        let listen = free_port();
+        let advertised = free_port();
+        let mut broker = Self::spawn(name, listen, advertised).await;
+        let proxy = TlsProxy::start(advertised, format!("127.0.0.1:{listen}"), auth).await;
+        broker.tls = Some((auth, proxy));
+        broker
+    }
+
+    /// Starts tansu listening on `port` and advertising `advertised`; waits until it
+    /// accepts connections.
+    async fn spawn(name: &str, port: u16, advertised: u16) -> Broker {
         let scratch = ScratchDir::create(&format!("tansu-{name}"));
         let log =
             std::fs::File::create(scratch.path.join("tansu.log")).expect("creating the broker log");
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu_binary())
             .arg("broker")
             .arg("--storage-engine")
             .arg("memory://tansu/")
             .arg("--listener-url")
-            .arg(&url)
+            .arg(format!("tcp://127.0.0.1:{port}"))
             .arg("--advertised-listener-url")
-            .arg(&url)
+            .arg(format!("tcp://127.0.0.1:{advertised}"))
             .current_dir(&scratch.path)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("cloning a file handle"))
@@ -69,7 +90,8 @@ impl Broker {
             });
         let broker = Broker {
             child,
-            port,
+            port: advertised,
+            tls: None,
             _scratch: scratch,
         };
         poll_until("the broker to accept connections", STARTUP, || async {
@@ -86,17 +108,48 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `CREATE CONNECTION kafka` to this broker.
+    /// `CREATE CONNECTION kafka` to this broker: for a TLS broker, with the CA (and, for
+    /// mutual TLS, the client certificate and a secret `kafka_key` with its key, which this
+    /// statement creates first).
     pub fn connection_sql(&self) -> String {
-        format!(
-            "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
-            self.address()
-        )
+        let plain = format!("BROKER '{}'", self.address());
+        match &self.tls {
+            None => format!("CREATE CONNECTION kafka TO KAFKA ({plain})"),
+            Some((ClientAuth::None, _)) => format!(
+                "CREATE CONNECTION kafka TO KAFKA ({plain}, SECURITY PROTOCOL = 'SSL', \
+                 SSL CERTIFICATE AUTHORITY = '{}')",
+                fixture_text("ca.pem")
+            ),
+            Some((ClientAuth::Required, _)) => format!(
+                "CREATE SECRET kafka_key AS '{}'; \
+                 CREATE CONNECTION kafka TO KAFKA ({plain}, SECURITY PROTOCOL = 'SSL', \
+                 SSL CERTIFICATE AUTHORITY = '{}', SSL CERTIFICATE = '{}', \
+                 SSL KEY = SECRET kafka_key)",
+                fixture_text("client-key.pem"),
+                fixture_text("ca.pem"),
+                fixture_text("client.pem")
+            ),
+        }
     }
 
+    /// A client configuration for this broker (over TLS for a TLS broker).
     pub fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", self.address());
+        if let Some((auth, _)) = &self.tls {
+            c.set("security.protocol", "SSL");
+            c.set("ssl.ca.location", fixture("ca.pem").display().to_string());
+            if *auth == ClientAuth::Required {
+                c.set(
+                    "ssl.certificate.location",
+                    fixture("client.pem").display().to_string(),
+                );
+                c.set(
+                    "ssl.key.location",
+                    fixture("client-key.pem").display().to_string(),
+                );
+            }
+        }
         c
     }
 
@@ -220,10 +273,16 @@ pub struct TopicMessage {
 /// Reads every committed message of `topic` (all partitions, from the start to the current
 /// end), in offset order per partition.
 pub fn read_topic(bootstrap: &str, topic: &str) -> Result<Vec<TopicMessage>, String> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    read_topic_with(config, topic)
+}
+
+/// [`read_topic`] with a client configuration of the caller's (e.g. [`Broker::config`]).
+pub fn read_topic_with(mut config: ClientConfig, topic: &str) -> Result<Vec<TopicMessage>, String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer = config
         .set("group.id", "freshet-test-reader")
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")

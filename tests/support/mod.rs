@@ -7,6 +7,7 @@
 
 pub mod kafka;
 pub mod registry;
+pub mod tls;
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
