@@ -17,6 +17,7 @@ pub mod debezium;
 pub mod error;
 pub mod include;
 pub mod jsonb;
+pub mod lateral_top_k;
 pub mod lower;
 pub mod lower_grouping;
 pub mod lower_not_in;

@@ -474,6 +474,8 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 /// Runs DataFusion's analyzer (type coercion, subquery checks) and optimizer
 /// (decorrelation, predicate pushdown, projection pruning, simplification).
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    // Lateral top-k subqueries, which DataFusion does not decorrelate.
+    let plan = super::lateral_top_k::rewrite(plan)?;
     let analyzed = guard_panics("analyzer", || {
         Analyzer::new().execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?
