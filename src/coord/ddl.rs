@@ -475,6 +475,9 @@ impl Coordinator {
             }
         }
         let expr = crate::sql::lower::lower(&plan)?;
+        if cv.materialized {
+            expr.check_materializable("a materialized view")?;
+        }
         let mut depends_on = Vec::new();
         expr.depends_on(&mut depends_on);
         let id = state.allocate_id(replay_id);
@@ -583,6 +586,7 @@ impl Coordinator {
                 name: item.name.clone(),
             },
         };
+        source.check_materializable("an index")?;
         let mut depends_on = Vec::new();
         source.depends_on(&mut depends_on);
         if !depends_on.contains(&item.id) {

@@ -602,7 +602,8 @@ impl Coordinator {
         let mut state = self.state.lock().await;
         let plan = plan_query(&state.catalog.scope(path), stmt)?;
         let desc = plan_desc(&plan)?;
-        let (expr, finishing) = lower_query(&plan)?;
+        let (mut expr, finishing) = lower_query(&plan)?;
+        expr.resolve_unmaterializable(statement_time());
         let ts = state.oracle.read_ts();
         let started = self.start_peek(&mut state, expr, ts);
         drop(state);
@@ -721,7 +722,8 @@ impl Coordinator {
                     )
                     .into());
                 }
-                let (expr, finishing) = lower_query(&plan)?;
+                let (mut expr, finishing) = lower_query(&plan)?;
+                expr.resolve_unmaterializable(statement_time());
                 let ts = state.oracle.read_ts();
                 let rows = finish(
                     self.peek_expr_locked(&mut state, expr, ts).await?,
@@ -783,7 +785,8 @@ impl Coordinator {
                     dml.input.as_ref().clone()
                 };
                 let plan = optimize(input)?;
-                let expr = lower(&plan)?;
+                let mut expr = lower(&plan)?;
+                expr.resolve_unmaterializable(statement_time());
                 let ts = state.oracle.read_ts();
                 let rows = self.peek_expr_locked(&mut state, expr, ts).await?;
                 let mut updates = Vec::new();
@@ -991,6 +994,7 @@ impl Coordinator {
                     (lower(&plan)?, plan_desc(&plan)?)
                 }
             };
+            expr.check_materializable("SUBSCRIBE")?;
             let as_of = match s.as_of {
                 Some(a) if a < ts => {
                     return Err(PlanError::InvalidParameter(format!(
@@ -1067,4 +1071,13 @@ fn statement_kind(s: &Statement) -> String {
 #[allow(dead_code)]
 fn set_expr_is_values(s: &SetExpr) -> bool {
     matches!(s, SetExpr::Values(_))
+}
+
+/// The moment a statement runs, for `now()` and `current_date`:
+/// microseconds since 1970-01-01 UTC.
+fn statement_time() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -263,6 +263,126 @@ impl RelationExpr {
         }
     }
 
+    /// Calls `f` on every scalar expression of this plan and its inputs
+    /// (each top-level expression once; see [`ScalarExpr::visit_mut`] for
+    /// the expressions under them).
+    pub fn visit_scalars_mut(&mut self, f: &mut dyn FnMut(&mut ScalarExpr)) {
+        let aggregate = |a: &mut crate::expr::AggregateExpr, f: &mut dyn FnMut(&mut ScalarExpr)| {
+            a.exprs.iter_mut().for_each(&mut *f);
+            if let Some(filter) = &mut a.filter {
+                f(filter);
+            }
+        };
+        match self {
+            RelationExpr::Get { .. }
+            | RelationExpr::Constant { .. }
+            | RelationExpr::WorkTable { .. }
+            | RelationExpr::Distinct { .. }
+            | RelationExpr::Union { .. }
+            | RelationExpr::Recursive { .. } => {}
+            RelationExpr::Mfp {
+                exprs, predicates, ..
+            } => {
+                exprs.iter_mut().for_each(&mut *f);
+                predicates.iter_mut().for_each(&mut *f);
+            }
+            RelationExpr::Join {
+                left_keys,
+                right_keys,
+                filter,
+                ..
+            } => {
+                left_keys.iter_mut().for_each(&mut *f);
+                right_keys.iter_mut().for_each(&mut *f);
+                if let Some(filter) = filter {
+                    f(filter);
+                }
+            }
+            RelationExpr::Reduce {
+                group_key,
+                aggregates,
+                ..
+            } => {
+                group_key.iter_mut().for_each(&mut *f);
+                aggregates.iter_mut().for_each(|a| aggregate(a, f));
+            }
+            RelationExpr::TopK { order_by, .. } => {
+                order_by.iter_mut().for_each(|k| f(&mut k.expr));
+            }
+            RelationExpr::DistinctOn { key, order_by, .. } => {
+                key.iter_mut().for_each(&mut *f);
+                order_by.iter_mut().for_each(|k| f(&mut k.expr));
+            }
+            RelationExpr::Window {
+                partition_by,
+                order_by,
+                funcs,
+                ..
+            } => {
+                partition_by.iter_mut().for_each(&mut *f);
+                order_by.iter_mut().for_each(|k| f(&mut k.expr));
+                for w in funcs {
+                    w.exprs.iter_mut().for_each(&mut *f);
+                    if let crate::expr::window::WindowFunc::Aggregate(a) = &mut w.func {
+                        aggregate(a, f);
+                    }
+                }
+            }
+            RelationExpr::FlatMap { exprs, .. } => exprs.iter_mut().for_each(&mut *f),
+            RelationExpr::CheckSingleRow { key, .. } => key.iter_mut().for_each(&mut *f),
+        }
+        for child in self.children_mut() {
+            child.visit_scalars_mut(f);
+        }
+    }
+
+    /// The expression's inputs, mutably.
+    fn children_mut(&mut self) -> Vec<&mut RelationExpr> {
+        match self {
+            RelationExpr::Get { .. }
+            | RelationExpr::Constant { .. }
+            | RelationExpr::WorkTable { .. } => vec![],
+            RelationExpr::Mfp { input, .. }
+            | RelationExpr::Reduce { input, .. }
+            | RelationExpr::Distinct { input }
+            | RelationExpr::TopK { input, .. }
+            | RelationExpr::DistinctOn { input, .. }
+            | RelationExpr::Window { input, .. }
+            | RelationExpr::FlatMap { input, .. }
+            | RelationExpr::CheckSingleRow { input, .. } => vec![input],
+            RelationExpr::Join { left, right, .. } => vec![left, right],
+            RelationExpr::Union { inputs } => inputs.iter_mut().collect(),
+            RelationExpr::Recursive {
+                base, recursive, ..
+            } => vec![base, recursive],
+        }
+    }
+
+    /// Replaces `now()` and its kin everywhere in the plan by their values
+    /// at `unix_micros` (a one-shot query's or a DML statement's moment).
+    pub fn resolve_unmaterializable(&mut self, unix_micros: i64) {
+        self.visit_scalars_mut(&mut |e| e.resolve_unmaterializable(unix_micros));
+    }
+
+    /// Refuses a plan that calls `now()` or its kin where it would be
+    /// maintained (`what`: "materialized view", "index", ...), as
+    /// Materialize does.
+    pub fn check_materializable(&self, what: &str) -> Result<(), crate::sql::PlanError> {
+        let mut found = None;
+        self.clone().visit_scalars_mut(&mut |e| {
+            if found.is_none() {
+                found = e.unmaterializable();
+            }
+        });
+        match found {
+            Some(func) => Err(crate::sql::PlanError::Unsupported(format!(
+                "calling {}() in {what}",
+                func.name()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// How many times this expression reads the work table `name` (of the
     /// recursive query it is part of).
     pub fn work_table_reads(&self, name: &str) -> usize {

@@ -52,6 +52,41 @@ pub enum ScalarExpr {
     /// A scalar function that DataFusion implements and Freshet does not:
     /// evaluated through DataFusion's implementation one row at a time.
     External(Arc<func::ExternalFunc>),
+    /// A function whose value is the moment a query runs (`now()`,
+    /// `current_date`): replaced by a literal when a one-shot query or a
+    /// DML statement is planned ([`ScalarExpr::resolve_unmaterializable`]);
+    /// a materialized view, an index, a SUBSCRIBE or a sink cannot hold it.
+    Unmaterializable(UnmaterializableFunc),
+}
+
+/// A function whose value belongs to the moment a query runs, not to the
+/// data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnmaterializableFunc {
+    /// `now()`, `current_timestamp`, `transaction_timestamp()`: `timestamptz`.
+    Now,
+    /// `current_date`: `date` (in UTC).
+    CurrentDate,
+}
+
+impl UnmaterializableFunc {
+    /// The function's SQL name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnmaterializableFunc::Now => "now",
+            UnmaterializableFunc::CurrentDate => "current_date",
+        }
+    }
+
+    /// The value at `unix_micros` (microseconds since 1970-01-01 UTC).
+    pub fn value_at(&self, unix_micros: i64) -> Datum {
+        match self {
+            UnmaterializableFunc::Now => Datum::TimestampTz(unix_micros),
+            UnmaterializableFunc::CurrentDate => {
+                Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32)
+            }
+        }
+    }
 }
 
 impl ScalarExpr {
@@ -133,7 +168,56 @@ impl ScalarExpr {
                     .collect::<Result<Vec<_>, _>>()?;
                 f.invoke(args)
             }
+            ScalarExpr::Unmaterializable(f) => Err(EvalError::Internal(format!(
+                "{}() was not replaced by its value",
+                f.name()
+            ))),
         }
+    }
+
+    /// Calls `f` on this expression and on every expression under it.
+    pub fn visit_mut(&mut self, f: &mut dyn FnMut(&mut ScalarExpr)) {
+        f(self);
+        match self {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(_) | ScalarExpr::Unmaterializable(_) => {}
+            ScalarExpr::CallUnary { expr, .. } => expr.visit_mut(f),
+            ScalarExpr::CallBinary { left, right, .. } => {
+                left.visit_mut(f);
+                right.visit_mut(f);
+            }
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(|e| e.visit_mut(f)),
+            ScalarExpr::If { cond, then, els } => {
+                cond.visit_mut(f);
+                then.visit_mut(f);
+                els.visit_mut(f);
+            }
+            ScalarExpr::External(ext) => {
+                Arc::make_mut(ext)
+                    .args
+                    .iter_mut()
+                    .for_each(|e| e.visit_mut(f));
+            }
+        }
+    }
+
+    /// Replaces `now()` and its kin by their values at `unix_micros`.
+    pub fn resolve_unmaterializable(&mut self, unix_micros: i64) {
+        self.visit_mut(&mut |e| {
+            if let ScalarExpr::Unmaterializable(f) = e {
+                *e = ScalarExpr::Literal(f.value_at(unix_micros));
+            }
+        });
+    }
+
+    /// The first `now()`-like call in the expression, if any.
+    pub fn unmaterializable(&self) -> Option<UnmaterializableFunc> {
+        let mut found = None;
+        self.clone().visit_mut(&mut |e| {
+            if let ScalarExpr::Unmaterializable(f) = e {
+                found.get_or_insert(*f);
+            }
+        });
+        found
     }
 
     /// Whether the expression reads no column (so it can be folded).
@@ -148,6 +232,7 @@ impl ScalarExpr {
                 cond.is_constant() && then.is_constant() && els.is_constant()
             }
             ScalarExpr::External(f) => f.args.iter().all(|e| e.is_constant()),
+            ScalarExpr::Unmaterializable(_) => false,
         }
     }
 
@@ -172,6 +257,7 @@ impl ScalarExpr {
                 f2.args.iter_mut().for_each(|e| e.permute(map));
                 *f = Arc::new(f2);
             }
+            ScalarExpr::Unmaterializable(_) => {}
         }
     }
 }
@@ -211,6 +297,7 @@ impl fmt::Display for ScalarExpr {
                 }
                 write!(f, ")")
             }
+            ScalarExpr::Unmaterializable(func) => write!(f, "{}()", func.name()),
         }
     }
 }

@@ -15,6 +15,7 @@ use datafusion_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, Ta
 
 use crate::expr::func::{BinaryFunc, ExternalFunc, UnaryFunc, VariadicFunc, scalar_to_datum};
 use crate::expr::relation::TableFunc;
+use crate::expr::scalar::UnmaterializableFunc;
 use crate::expr::{AggregateExpr, AggregateFunc, JoinKind, RelationExpr, ScalarExpr, SortKey};
 use crate::repr::{Datum, Row, ScalarType};
 
@@ -733,6 +734,12 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 "character_length" | "char_length" | "length" => {
                     unary(UnaryFunc::CharLength, lowered.clone())
                 }
+                "now" => Some(ScalarExpr::Unmaterializable(UnmaterializableFunc::Now)),
+                "current_date" => Some(ScalarExpr::Unmaterializable(
+                    UnmaterializableFunc::CurrentDate,
+                )),
+                // PostgreSQL's is a `timetz`, which Freshet does not have.
+                "current_time" => return unsupported("current_time"),
                 other => super::array::lower_call(other, lowered.clone()),
             };
             match native {

@@ -95,8 +95,25 @@ struct Functions {
 }
 
 static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
+    let mut options = ConfigOptions::default();
+    options.sql_parser.dialect = datafusion_common::config::Dialect::PostgreSQL;
+    options.sql_parser.parse_float_as_decimal = true;
+    options.sql_parser.enable_ident_normalization = true;
+    options.optimizer.skip_failed_rules = false;
+    // Every scalar subquery becomes a join that the dataflow maintains.
+    options
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery = false;
+    options.execution.time_zone = Some("+00:00".into());
     let mut scalars = HashMap::new();
     for f in datafusion_functions::all_default_functions() {
+        // Functions whose type depends on the configuration: `now()` is a
+        // `timestamptz` only with the time zone set.
+        let f = f
+            .inner()
+            .with_updated_config(&options)
+            .map(Arc::new)
+            .unwrap_or(f);
         scalars.insert(f.name().to_string(), f.clone());
         for alias in f.aliases() {
             scalars.insert(alias.clone(), f.clone());
@@ -125,16 +142,6 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
         Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
     ];
-    let mut options = ConfigOptions::default();
-    options.sql_parser.dialect = datafusion_common::config::Dialect::PostgreSQL;
-    options.sql_parser.parse_float_as_decimal = true;
-    options.sql_parser.enable_ident_normalization = true;
-    options.optimizer.skip_failed_rules = false;
-    // Every scalar subquery becomes a join that the dataflow maintains.
-    options
-        .optimizer
-        .enable_physical_uncorrelated_scalar_subquery = false;
-    options.execution.time_zone = Some("+00:00".into());
     Functions {
         scalars,
         aggregates,
