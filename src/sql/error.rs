@@ -45,6 +45,9 @@ pub enum PlanError {
     /// A function that does not exist.
     #[error("function {0} does not exist")]
     UnknownFunction(String),
+    /// A function call that fits several candidates (`sum(NULL)`).
+    #[error("function {0} is not unique")]
+    AmbiguousFunction(String),
     /// A name already in use.
     #[error("{kind} \"{name}\" already exists")]
     AlreadyExists {
@@ -109,6 +112,7 @@ impl PlanError {
             PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
             PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
+            PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
             PlanError::Unsupported(_) | PlanError::NotImplemented(_) => {

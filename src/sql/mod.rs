@@ -10,8 +10,10 @@
 //!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
 //!   `ROLLUP` and `CUBE`.
-//! * [`window_funcs`]: the window functions the planner resolves.
+//! * [`window_funcs`]: the window functions the planner resolves;
+//!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
+pub mod aggregate_funcs;
 pub mod array;
 pub mod debezium;
 pub mod error;
