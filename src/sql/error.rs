@@ -56,6 +56,10 @@ pub enum PlanError {
         /// The name.
         name: String,
     },
+    /// An expression whose type nothing determines (`ARRAY[]` without a
+    /// cast).
+    #[error("{0}")]
+    IndeterminateType(String),
     /// Operand types that do not fit.
     #[error("{0}")]
     TypeMismatch(String),
@@ -115,6 +119,7 @@ impl PlanError {
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
+            PlanError::IndeterminateType(_) => SqlState::INDETERMINATE_DATATYPE,
             PlanError::Unsupported(_) | PlanError::NotImplemented(_) => {
                 SqlState::FEATURE_NOT_SUPPORTED
             }

@@ -428,6 +428,7 @@ pub fn plan_statement(
 ) -> Result<LogicalPlan, PlanError> {
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::array::rewrite_quantified(&mut statement)?;
+    super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
