@@ -247,7 +247,7 @@ async fn upsert_over_partitions_matches_model() {
     );
     wait_for_rows(
         &c,
-        "SELECT count(DISTINCT worker), sum(upsert_keys) / count(*) FROM mz_source_statistics \
+        "SELECT count(DISTINCT worker), sum(upsert_keys)::bigint / count(*) FROM mz_source_statistics \
          WHERE source = 'accounts'",
         &expect_rows(&[&["2", &model.len().to_string()]]),
     )

@@ -1635,3 +1635,26 @@ async fn auction_demo_from_readme() {
 // -------------------------------------------------------------------------------------------
 
 mod support;
+
+/// `current_user`, `session_user`, `user` and `current_role` are the start-up `user` of each
+/// connection, in the simple and the extended protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_user_is_the_startup_user() {
+    let server = TestServer::start("session-user").await;
+    for user in ["alice", "Bob Smith"] {
+        let c = server.connect_as(user).await;
+        let sql = "SELECT current_user, session_user, user, current_role";
+        assert_eq!(
+            text_rows(&c, sql).await,
+            expect_rows(&[&[user, user, user, user]]),
+            "simple protocol"
+        );
+        let row = c.query_one(sql, &[]).await.expect("extended protocol");
+        let names: Vec<String> = (0..4).map(|i| row.get(i)).collect();
+        assert_eq!(names, vec![user; 4], "extended protocol");
+        assert_eq!(
+            row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
+            ["current_user", "session_user", "user", "current_role"]
+        );
+    }
+}

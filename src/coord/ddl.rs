@@ -445,6 +445,7 @@ impl Coordinator {
                 PlanError::Unsupported("CREATE OR REPLACE for an existing view".into()).into(),
             );
         }
+        super::session_funcs::refuse_in_view(&cv.query)?;
         // The query's relations are qualified: any path resolves them.
         let path = qualified();
         let plan = crate::sql::plan::plan_query(

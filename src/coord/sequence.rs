@@ -350,7 +350,7 @@ impl Coordinator {
                 let mut stmt = Statement::Query(q);
                 {
                     let state = self.state.lock().await;
-                    super::session_funcs::substitute(&mut stmt, session, &state.catalog);
+                    super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
                 }
                 match self.query(stmt, &path).await? {
                     ExecuteResponse::Rows { desc, rows } => {
@@ -385,7 +385,7 @@ impl Coordinator {
                 let mut stmt = stmt;
                 {
                     let state = self.state.lock().await;
-                    super::session_funcs::substitute(&mut stmt, session, &state.catalog);
+                    super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
                 }
                 self.query(stmt, &path).await
             }

@@ -33,6 +33,10 @@ pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
     ("transaction_isolation", "strict serializable"),
 ];
 
+/// The user of a session whose client named none (Materialize's default
+/// user).
+pub const DEFAULT_USER: &str = "materialize";
+
 /// Where the session is in a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TransactionState {
@@ -57,6 +61,9 @@ pub struct Session {
     /// The database the client connected to: what `RESET` restores
     /// `database` to.
     startup_database: Option<String>,
+    /// The user the client connected as (the start-up `user` parameter):
+    /// `current_user`, `session_user`, `user` and `current_role`.
+    user: String,
 }
 
 /// An open cursor (`DECLARE`).
@@ -98,6 +105,7 @@ impl Default for Session {
             pending_writes: Vec::new(),
             cursors: BTreeMap::new(),
             startup_database: None,
+            user: DEFAULT_USER.to_string(),
         }
     }
 }
@@ -217,6 +225,16 @@ impl Session {
     pub fn set_startup_database(&mut self, name: &str) {
         self.startup_database = Some(name.to_string());
         self.vars.insert("database".into(), name.to_string());
+    }
+
+    /// Records the user the client connected as.
+    pub fn set_user(&mut self, name: &str) {
+        self.user = name.to_string();
+    }
+
+    /// The user the client connected as.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     /// How this session resolves names: its `search_path` and current

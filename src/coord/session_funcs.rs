@@ -1,24 +1,31 @@
 //! Functions whose value belongs to the session, not to the data:
 //! `version()`, `current_schema()` (also without parentheses),
-//! `current_database()` and `current_catalog`, and `current_setting(name)`.
+//! `current_database()` and `current_catalog`, `current_setting(name [,
+//! missing_ok])`, and the user the client connected as: `current_user`,
+//! `session_user`, `user` and `current_role` (SQL's special forms, without
+//! parentheses).
 //! Drivers call them when they connect (SQLAlchemy asks for `version()` and
 //! `current_schema()`, JDBC's `getSchema()` for `current_schema()`).
 //!
 //! In a one-shot query they are replaced by literals before planning, with
 //! the session's values at that moment, as PostgreSQL evaluates them once
 //! per statement. A view or materialized view has no session to read them
-//! from, so they stay unknown functions there (as in Materialize, which
-//! refuses them in materialized views).
+//! from, so [`refuse_in_view`] refuses them there with `0A000` (as
+//! Materialize refuses them in materialized views).
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
+    SelectItem, SetExpr, Statement, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 
+use super::AdapterError;
 use super::session::Session;
 use crate::catalog::{Catalog, SearchPath};
+
+/// SQL's parameterless special functions that name the session's user.
+const USER_FUNCTIONS: &[&str] = &["current_user", "session_user", "user", "current_role"];
 
 /// What `version()` returns: PostgreSQL's shape (clients parse the version
 /// after `PostgreSQL `), then Freshet's own.
@@ -29,14 +36,57 @@ pub fn version_string(server_version: &str) -> String {
     )
 }
 
-/// Replaces the session functions in `stmt` by their values.
-pub fn substitute(stmt: &mut Statement, session: &Session, catalog: &Catalog) {
+/// Replaces the session functions in `stmt` by their values; fails as
+/// PostgreSQL does for `current_setting` of an unknown parameter (42704).
+pub fn substitute(
+    stmt: &mut Statement,
+    session: &Session,
+    catalog: &Catalog,
+) -> Result<(), AdapterError> {
     let path = session.search_path();
     let mut rewrite = Rewrite {
         values: Some((session, catalog, &path)),
     };
     name_columns(stmt);
-    let _ = stmt.visit(&mut rewrite);
+    match stmt.visit(&mut rewrite) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Fails with `0A000` naming the first session function in a view's query:
+/// a view has no session to take the value from.
+pub fn refuse_in_view(query: &sqlparser::ast::Query) -> Result<(), crate::sql::PlanError> {
+    struct Find;
+    impl Visitor for Find {
+        type Break = String;
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+            let name = match expr {
+                Expr::Function(f) => Rewrite::session_function(f),
+                Expr::Identifier(Ident {
+                    value,
+                    quote_style: None,
+                    ..
+                }) => Some(value.to_lowercase()).filter(|v| {
+                    matches!(
+                        v.as_str(),
+                        "current_schema" | "current_catalog" | "current_role"
+                    )
+                }),
+                _ => None,
+            };
+            match name {
+                Some(name) => ControlFlow::Break(name),
+                None => ControlFlow::Continue(()),
+            }
+        }
+    }
+    match query.visit(&mut Find) {
+        ControlFlow::Break(name) => Err(crate::sql::PlanError::Unsupported(format!(
+            "{name} in a view"
+        ))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// Keeps the column names PostgreSQL gives a select list item that is one
@@ -61,7 +111,7 @@ fn name_columns(stmt: &mut Statement) {
                 ..
             }) if matches!(
                 value.to_lowercase().as_str(),
-                "current_schema" | "current_catalog"
+                "current_schema" | "current_catalog" | "current_role"
             ) =>
             {
                 Some(value.to_lowercase())
@@ -117,6 +167,13 @@ impl Rewrite<'_> {
         text(self.values.map(|(_, _, path)| path.database.clone()))
     }
 
+    fn user(&self) -> Expr {
+        text(
+            self.values
+                .map(|(session, _, _)| session.user().to_string()),
+        )
+    }
+
     /// The name of the session function `f` calls, if it calls one.
     fn session_function(f: &Function) -> Option<String> {
         let name = match f.name.0.as_slice() {
@@ -126,21 +183,34 @@ impl Rewrite<'_> {
             }
             _ => return None,
         };
-        matches!(
+        let special = USER_FUNCTIONS.contains(&name.as_str()) || name == "current_catalog";
+        let known = matches!(
             name.as_str(),
             "version" | "current_schema" | "current_database" | "current_setting"
-        )
-        .then_some(name)
+        );
+        // The special forms take no parentheses (`current_user()` is a
+        // syntax error in PostgreSQL).
+        (known || special && matches!(f.args, FunctionArguments::None)).then_some(name)
     }
 
-    fn call(&self, f: &Function) -> Option<Expr> {
-        let name = Self::session_function(f)?;
+    fn call(&self, f: &Function) -> Result<Option<Expr>, AdapterError> {
+        let Some(name) = Self::session_function(f) else {
+            return Ok(None);
+        };
         let args: Vec<&FunctionArg> = match &f.args {
             FunctionArguments::None => Vec::new(),
             FunctionArguments::List(list) => list.args.iter().collect(),
-            FunctionArguments::Subquery(_) => return None,
+            FunctionArguments::Subquery(_) => return Ok(None),
         };
-        match (name.as_str(), args.as_slice()) {
+        let literal = |arg: &FunctionArg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => Some(v.value.clone()),
+            _ => None,
+        };
+        if name == "current_setting" {
+            let args: Vec<Option<Value>> = args.iter().map(|a| literal(a)).collect();
+            return self.current_setting(&args);
+        }
+        Ok(match (name.as_str(), args.as_slice()) {
             ("version", []) => Some(text(Some(version_string(
                 self.values
                     .and_then(|(session, _, _)| session.get("server_version").ok())
@@ -148,35 +218,56 @@ impl Rewrite<'_> {
             )))),
             ("current_schema", []) => Some(self.current_schema()),
             ("current_database", []) => Some(self.current_database()),
-            ("current_setting", [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))]) => {
-                let Expr::Value(v) = arg else {
-                    return None;
-                };
-                let Value::SingleQuotedString(setting) = &v.value else {
-                    return None;
-                };
-                // An unknown setting (or a non-literal name) stays a call,
-                // which fails as an unknown function (42883) where
-                // PostgreSQL says "unrecognized configuration parameter"
-                // (42704).
-                match self.values {
-                    Some((session, _, _)) => {
-                        session.get(setting).ok().map(|v| text(Some(v.to_string())))
-                    }
-                    None => Some(text(None)),
-                }
-            }
+            ("current_catalog", []) => Some(self.current_database()),
+            (user, []) if USER_FUNCTIONS.contains(&user) => Some(self.user()),
             _ => None,
+        })
+    }
+
+    /// `current_setting(name [, missing_ok])` with literal arguments: the
+    /// value, NULL for a NULL argument or a missing parameter when
+    /// `missing_ok`. Other arguments leave the call alone (it then fails as
+    /// an unknown function).
+    fn current_setting(&self, args: &[Option<Value>]) -> Result<Option<Expr>, AdapterError> {
+        let (name, missing_ok) = match args {
+            [Some(name)] => (name, Value::Boolean(false)),
+            [Some(name), Some(missing_ok)] => (name, missing_ok.clone()),
+            _ => return Ok(None),
+        };
+        let missing_ok = match missing_ok {
+            Value::Boolean(b) => b,
+            Value::Null => return Ok(Some(text(None))),
+            _ => return Ok(None),
+        };
+        let name = match name {
+            Value::SingleQuotedString(s) => s,
+            Value::Null => return Ok(Some(text(None))),
+            _ => return Ok(None),
+        };
+        let Some((session, _, _)) = self.values else {
+            return Ok(Some(text(None)));
+        };
+        match session.get(name) {
+            Ok(v) => Ok(Some(text(Some(v.to_string())))),
+            Err(_) if missing_ok => Ok(Some(text(None))),
+            // The name as written, as PostgreSQL reports it.
+            Err(_) => Err(AdapterError::Variable {
+                code: crate::repr::SqlState::UNDEFINED_OBJECT,
+                message: format!("unrecognized configuration parameter \"{name}\""),
+            }),
         }
     }
 }
 
 impl VisitorMut for Rewrite<'_> {
-    type Break = ();
+    type Break = AdapterError;
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<AdapterError> {
         let replacement = match expr {
-            Expr::Function(f) => self.call(f),
+            Expr::Function(f) => match self.call(f) {
+                Ok(r) => r,
+                Err(e) => return ControlFlow::Break(e),
+            },
             Expr::Identifier(Ident {
                 value,
                 quote_style: None,
@@ -184,6 +275,7 @@ impl VisitorMut for Rewrite<'_> {
             }) => match value.to_lowercase().as_str() {
                 "current_schema" => Some(self.current_schema()),
                 "current_catalog" => Some(self.current_database()),
+                "current_role" => Some(self.user()),
                 _ => None,
             },
             _ => None,

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
-use crate::repr::{Datum, Diff};
+use crate::repr::{Datum, Diff, Interval};
 
 use super::EvalError;
 use super::func::{self, BinaryFunc};
@@ -52,6 +52,10 @@ pub struct AggregateExpr {
     pub func: AggregateFunc,
     /// The argument(s), evaluated on each input row; `string_agg` has two.
     pub exprs: Vec<ScalarExpr>,
+    /// The SQL type of the (first) argument, as planned; `None` for
+    /// `count(*)`. `sum` and `avg` of integers are accumulable whatever
+    /// their result type.
+    pub input_type: Option<crate::repr::ScalarType>,
     /// `DISTINCT`: each distinct value counts once.
     pub distinct: bool,
     /// `FILTER (WHERE ...)`: rows where this is not true are skipped.
@@ -94,8 +98,12 @@ impl AggregateExpr {
                 Ok(acc.unwrap_or(Datum::Null))
             }
             AggregateFunc::Avg => {
+                // PostgreSQL: the sum in `numeric` (integers, numerics),
+                // `double precision` (floats) or `interval`, divided by
+                // the count.
                 let mut sum = Decimal::ZERO;
                 let mut fsum = 0f64;
+                let mut isum: Option<Datum> = None;
                 let mut float = false;
                 let mut n: i64 = 0;
                 for (v, d) in non_null {
@@ -108,6 +116,13 @@ impl AggregateExpr {
                         Datum::Float64(f) => {
                             float = true;
                             fsum += f.0 * *d as f64
+                        }
+                        Datum::Interval(i) => {
+                            let term = multiply_interval(i, *d)?;
+                            isum = Some(match isum {
+                                None => term,
+                                Some(a) => BinaryFunc::Add.eval(a, term)?,
+                            });
                         }
                         other => {
                             let x = match func::cast(
@@ -132,8 +147,10 @@ impl AggregateExpr {
                 }
                 let avg = if float {
                     Datum::f64(fsum / n as f64)
+                } else if let Some(Datum::Interval(i)) = isum {
+                    Datum::Interval(divide_interval(&i, n as f64)?)
                 } else {
-                    BinaryFunc::Div.eval(Datum::Numeric(sum), Datum::Numeric(Decimal::from(n)))?
+                    numeric_avg(sum, n)?
                 };
                 func::cast(avg, &self.output_type)
             }
@@ -203,8 +220,63 @@ fn multiply(v: Datum, n: Diff, output: &crate::repr::ScalarType) -> Result<Datum
     if n == 1 {
         return Ok(v);
     }
+    if let Datum::Interval(i) = v {
+        return multiply_interval(i, n);
+    }
     let n = func::cast(Datum::Int64(n), output)?;
     BinaryFunc::Mul.eval(v, n)
+}
+
+/// `n` copies of `i` added up: field by field, as PostgreSQL's `interval +
+/// interval` adds.
+fn multiply_interval(i: Interval, n: Diff) -> Result<Datum, EvalError> {
+    let range = || EvalError::OutOfRange("interval".into());
+    let n32 = i32::try_from(n).map_err(|_| range())?;
+    Ok(Datum::Interval(Interval {
+        months: i.months.checked_mul(n32).ok_or_else(range)?,
+        days: i.days.checked_mul(n32).ok_or_else(range)?,
+        micros: i.micros.checked_mul(n).ok_or_else(range)?,
+    }))
+}
+
+/// PostgreSQL's `interval / float8` (`interval_div`), which `avg(interval)`
+/// divides the sum with: fractional months become days (of 30), fractional
+/// days become time, rounded to microseconds.
+fn divide_interval(i: &Interval, factor: f64) -> Result<Interval, EvalError> {
+    const SECS_PER_DAY: f64 = 86_400.0;
+    let ts_round = |x: f64| (x * 1_000_000.0).round_ties_even() / 1_000_000.0;
+    if factor == 0.0 {
+        return Err(EvalError::DivisionByZero);
+    }
+    let months = (i.months as f64 / factor) as i32;
+    let mut days = (i.days as f64 / factor) as i32;
+    let month_remainder_days = ts_round((i.months as f64 / factor - months as f64) * 30.0);
+    let mut sec_remainder = ts_round(
+        (i.days as f64 / factor - days as f64 + month_remainder_days
+            - month_remainder_days.trunc())
+            * SECS_PER_DAY,
+    );
+    if sec_remainder.abs() >= SECS_PER_DAY {
+        let whole = (sec_remainder / SECS_PER_DAY).trunc();
+        days += whole as i32;
+        sec_remainder -= whole * SECS_PER_DAY;
+    }
+    days += month_remainder_days as i32;
+    let micros = (i.micros as f64 / factor + sec_remainder * 1_000_000.0).round_ties_even();
+    if !micros.is_finite() || micros.abs() >= i64::MAX as f64 {
+        return Err(EvalError::OutOfRange("interval".into()));
+    }
+    Ok(Interval {
+        months,
+        days,
+        micros: micros as i64,
+    })
+}
+
+/// PostgreSQL's `avg` of integers and numerics: the `numeric` sum divided
+/// by the count with `numeric` division (its result scale).
+fn numeric_avg(sum: Decimal, n: i64) -> Result<Datum, EvalError> {
+    BinaryFunc::Div.eval(Datum::Numeric(sum), Datum::Numeric(Decimal::from(n)))
 }
 
 /// Accumulators of accumulable aggregates (`count(*)`, `count(x)`, `sum(x)`
@@ -281,25 +353,40 @@ pub enum AccumSlot {
     /// `sum(x)` of integers into `bigint`: two slots, the sum and the
     /// number of non-null values (the sum of none is NULL).
     SumInt,
+    /// `sum(x)` of `bigint`s into `numeric`: the slots of [`Self::SumInt`].
+    SumIntNumeric,
+    /// `avg(x)` of integers, a `numeric`: the slots of [`Self::SumInt`],
+    /// divided at the end.
+    AvgInt,
 }
 
 impl AccumSlot {
     fn width(&self) -> usize {
         match self {
             AccumSlot::CountStar | AccumSlot::Count => 1,
-            AccumSlot::SumInt => 2,
+            AccumSlot::SumInt | AccumSlot::SumIntNumeric | AccumSlot::AvgInt => 2,
         }
     }
 }
 
 /// The accumulator layout of `aggs`, if every one of them is accumulable.
 pub fn accumulable_slots(aggs: &[AggregateExpr]) -> Option<Vec<AccumSlot>> {
+    use crate::repr::ScalarType as T;
     aggs.iter()
-        .map(|a| match (&a.func, a.distinct, &a.output_type) {
-            (AggregateFunc::CountStar, false, _) => Some(AccumSlot::CountStar),
-            (AggregateFunc::Count, false, _) => Some(AccumSlot::Count),
-            (AggregateFunc::Sum, false, crate::repr::ScalarType::Int64) => Some(AccumSlot::SumInt),
-            _ => None,
+        .map(|a| {
+            let integer_input = matches!(a.input_type, Some(T::Int16 | T::Int32 | T::Int64));
+            match (&a.func, a.distinct, &a.output_type) {
+                (AggregateFunc::CountStar, false, _) => Some(AccumSlot::CountStar),
+                (AggregateFunc::Count, false, _) => Some(AccumSlot::Count),
+                (AggregateFunc::Sum, false, T::Int64) => Some(AccumSlot::SumInt),
+                (AggregateFunc::Sum, false, T::Numeric { .. }) if integer_input => {
+                    Some(AccumSlot::SumIntNumeric)
+                }
+                (AggregateFunc::Avg, false, T::Numeric { .. }) if integer_input => {
+                    Some(AccumSlot::AvgInt)
+                }
+                _ => None,
+            }
         })
         .collect()
 }
@@ -320,7 +407,7 @@ pub fn accumulate(
         match slot {
             AccumSlot::CountStar => out.push(pass as i128),
             AccumSlot::Count => out.push((pass && !arg.is_null()) as i128),
-            AccumSlot::SumInt => {
+            AccumSlot::SumInt | AccumSlot::SumIntNumeric | AccumSlot::AvgInt => {
                 let v = match (pass, arg) {
                     (false, _) | (_, Datum::Null) => None,
                     (true, Datum::Int16(v)) => Some(*v as i128),
@@ -357,15 +444,20 @@ pub fn finish_accums(slots: &[AccumSlot], accums: &Accums) -> Result<Vec<Datum>,
                 }
                 out.push(Datum::Int64(count(get(i))?));
             }
-            AccumSlot::SumInt => {
+            AccumSlot::SumInt | AccumSlot::SumIntNumeric | AccumSlot::AvgInt => {
                 let (sum, n) = (get(i), get(i + 1));
                 if n < 0 {
                     return Err(EvalError::NegativeMultiplicity("an aggregate input".into()));
                 }
-                out.push(if n == 0 {
-                    Datum::Null
-                } else {
-                    Datum::Int64(count(sum)?)
+                let numeric = || {
+                    Decimal::try_from_i128_with_scale(sum, 0)
+                        .map_err(|_| EvalError::NumericOverflow)
+                };
+                out.push(match slot {
+                    _ if n == 0 => Datum::Null,
+                    AccumSlot::SumInt => Datum::Int64(count(sum)?),
+                    AccumSlot::SumIntNumeric => Datum::Numeric(numeric()?),
+                    _ => numeric_avg(numeric()?, count(n)?)?,
                 });
             }
         }
@@ -383,6 +475,7 @@ mod tests {
 
     fn agg(func: AggregateFunc, filtered: bool) -> AggregateExpr {
         AggregateExpr {
+            input_type: Some(ScalarType::Int64),
             exprs: if func == AggregateFunc::CountStar {
                 vec![]
             } else {
@@ -405,6 +498,14 @@ mod tests {
             agg(AggregateFunc::Count, false),
             agg(AggregateFunc::Sum, false),
             agg(AggregateFunc::Sum, true),
+            AggregateExpr {
+                output_type: numeric(),
+                ..agg(AggregateFunc::Sum, false)
+            },
+            AggregateExpr {
+                output_type: numeric(),
+                ..agg(AggregateFunc::Avg, false)
+            },
         ];
         let slots = accumulable_slots(&aggs).expect("all accumulable");
         // Input rows (value, filter flag) with multiplicities; the last
@@ -458,8 +559,107 @@ mod tests {
                 Datum::Int64(5),
                 Datum::Int64(5),
                 Datum::Int64(7),
-                Datum::Int64(14)
+                Datum::Int64(14),
+                Datum::Numeric(7.into()),
+                Datum::Numeric("1.4000000000000000".parse().unwrap()),
             ]
+        );
+    }
+
+    fn numeric() -> ScalarType {
+        ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        }
+    }
+
+    /// `avg` of numerics, floats and intervals takes the generic path, with
+    /// PostgreSQL's results.
+    #[test]
+    fn avg_of_other_types() {
+        let avg = |output_type: ScalarType, values: &[(Datum, Diff)]| {
+            // The argument's type, as the planner gives it.
+            let input_type = match values.first() {
+                Some((Datum::Float32(_), _)) => ScalarType::Float32,
+                _ => output_type.clone(),
+            };
+            let a = AggregateExpr {
+                output_type,
+                input_type: Some(input_type),
+                ..agg(AggregateFunc::Avg, false)
+            };
+            assert_eq!(accumulable_slots(std::slice::from_ref(&a)), None);
+            let rows: Vec<Vec<Datum>> = values.iter().map(|(v, _)| vec![v.clone()]).collect();
+            a.eval(rows.iter().zip(values).map(|(r, (_, d))| (&r[..], *d)))
+        };
+        let interval = |months, days, micros| {
+            Datum::Interval(Interval {
+                months,
+                days,
+                micros,
+            })
+        };
+        // SELECT avg(x) FROM (VALUES ('1 day'::interval), ('2 hours')) v(x)
+        assert_eq!(
+            avg(
+                ScalarType::Interval,
+                &[(interval(0, 1, 0), 1), (interval(0, 0, 7_200_000_000), 1)]
+            ),
+            Ok(interval(0, 0, 46_800_000_000))
+        );
+        // '1 mon' / 3 is 10 days; '1 mon 1 day 1 second' / 7 is
+        // '4 days 10:17:08.6896'.
+        assert_eq!(
+            avg(ScalarType::Interval, &[(interval(1, 0, 0), 3)]),
+            Ok(interval(1, 0, 0))
+        );
+        assert_eq!(
+            divide_interval(
+                &Interval {
+                    months: 1,
+                    days: 0,
+                    micros: 0
+                },
+                3.0
+            ),
+            Ok(Interval {
+                months: 0,
+                days: 10,
+                micros: 0
+            })
+        );
+        assert_eq!(
+            divide_interval(
+                &Interval {
+                    months: 1,
+                    days: 1,
+                    micros: 1_000_000
+                },
+                7.0
+            ),
+            Ok(Interval {
+                months: 0,
+                days: 4,
+                micros: 37_028_689_600
+            })
+        );
+        // Numerics keep PostgreSQL's division scale.
+        assert_eq!(
+            avg(
+                numeric(),
+                &[
+                    (Datum::Numeric("1.000".parse().unwrap()), 1),
+                    (Datum::Numeric(2.into()), 2)
+                ]
+            ),
+            Ok(Datum::Numeric("1.6666666666666667".parse().unwrap()))
+        );
+        assert_eq!(
+            avg(
+                ScalarType::Float64,
+                &[(Datum::f32(1.0), 1), (Datum::f32(2.0), 1)]
+            ),
+            Ok(Datum::f64(1.5))
         );
     }
 

@@ -655,6 +655,7 @@ mod tests {
                 WindowFunc::Aggregate(AggregateExpr {
                     func: AggregateFunc::Sum,
                     exprs: vec![ScalarExpr::Column(1)],
+                    input_type: Some(ScalarType::Int64),
                     distinct: false,
                     filter: None,
                     output_type: ScalarType::Int64,

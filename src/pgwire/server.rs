@@ -94,6 +94,13 @@ impl NoopStartupHandler for Backend {
         if let Some(name) = client.metadata().get("application_name") {
             let _ = session.set("application_name", name);
         }
+        // `current_user` and friends: the user the client names (any is
+        // accepted).
+        if let Some(name) = client.metadata().get("user")
+            && !name.is_empty()
+        {
+            session.set_user(name);
+        }
         // The current database is the one the client names (three-part
         // names must name it), else `materialize`.
         if let Some(name) = client.metadata().get("database")

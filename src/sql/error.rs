@@ -45,6 +45,9 @@ pub enum PlanError {
     /// A function that does not exist.
     #[error("function {0} does not exist")]
     UnknownFunction(String),
+    /// A function call that fits several candidates (`sum(NULL)`).
+    #[error("function {0} is not unique")]
+    AmbiguousFunction(String),
     /// A name already in use.
     #[error("{kind} \"{name}\" already exists")]
     AlreadyExists {
@@ -53,6 +56,10 @@ pub enum PlanError {
         /// The name.
         name: String,
     },
+    /// An expression whose type nothing determines (`ARRAY[]` without a
+    /// cast).
+    #[error("{0}")]
+    IndeterminateType(String),
     /// Operand types that do not fit.
     #[error("{0}")]
     TypeMismatch(String),
@@ -109,8 +116,10 @@ impl PlanError {
             PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
             PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
+            PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
+            PlanError::IndeterminateType(_) => SqlState::INDETERMINATE_DATATYPE,
             PlanError::Unsupported(_) | PlanError::NotImplemented(_) => {
                 SqlState::FEATURE_NOT_SUPPORTED
             }

@@ -430,6 +430,7 @@ pub(super) fn lower_aggregates(
         let output_type = ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
         aggregates.push(AggregateExpr {
             func: agg_func,
+            input_type: aggregate_input_type(&params.args, schema),
             exprs,
             distinct: params.distinct,
             filter,
@@ -437,6 +438,12 @@ pub(super) fn lower_aggregates(
         });
     }
     Ok(aggregates)
+}
+
+/// The SQL type of an aggregate's (first) argument over rows of `schema`.
+pub(super) fn aggregate_input_type(args: &[Expr], schema: &DFSchema) -> Option<ScalarType> {
+    let t = args.first()?.get_type(schema).ok()?;
+    ScalarType::from_arrow(&t).ok()
 }
 
 /// The aggregate function DataFusion's `name` called with `args` is.

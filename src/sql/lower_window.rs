@@ -112,6 +112,7 @@ fn lower_window_func(
             };
             let agg = AggregateExpr {
                 func: agg,
+                input_type: super::lower::aggregate_input_type(arg_exprs, schema),
                 exprs,
                 distinct: false,
                 filter,

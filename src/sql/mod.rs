@@ -10,10 +10,14 @@
 //!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
 //!   `ROLLUP` and `CUBE`.
-//! * [`window_funcs`]: the window functions the planner resolves.
+//! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
+//! * [`window_funcs`]: the window functions the planner resolves;
+//!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
+pub mod aggregate_funcs;
 pub mod array;
 pub mod debezium;
+pub mod empty_array;
 pub mod error;
 pub mod include;
 pub mod jsonb;

@@ -134,6 +134,8 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
             aggregates.insert(alias.clone(), f.clone());
         }
     }
+    // `sum` and `avg` with PostgreSQL's result types.
+    aggregates.extend(super::aggregate_funcs::aggregate_functions());
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(super::array::ArrayPlanner),
@@ -433,6 +435,7 @@ pub fn plan_statement(
 ) -> Result<LogicalPlan, PlanError> {
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::array::rewrite_quantified(&mut statement)?;
+    super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
@@ -498,11 +501,16 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Projection pruning does not see the outer references of a lateral
     // unnest (`FROM t, unnest(t.a)` would lose `t.a`): such plans keep
     // their columns.
+    // `single_distinct_aggregation_to_group_by` turns `sum(x), count(DISTINCT
+    // y)` into a `sum` of partial sums, whose type PostgreSQL's `sum` changes
+    // (`sum(bigint)` is `numeric`); Freshet evaluates DISTINCT aggregates
+    // itself.
     let lateral = super::unnest::has_lateral_join(&analyzed);
     let rules = Optimizer::new()
         .rules
         .into_iter()
         .filter(|r| r.name() != "simplify_expressions")
+        .filter(|r| r.name() != "single_distinct_aggregation_to_group_by")
         .filter(|r| !(lateral && r.name() == "optimize_projections"))
         .map(|r| -> Arc<dyn OptimizerRule + Send + Sync> {
             if r.name() == "replace_distinct_aggregate" {

@@ -317,12 +317,17 @@ impl TestServer {
 
     /// Connects a new client.
     async fn try_connect(&self) -> Result<Conn, String> {
+        self.try_connect_as("freshet").await
+    }
+
+    /// Connects a new client with the start-up parameter `user`.
+    async fn try_connect_as(&self, user: &str) -> Result<Conn, String> {
         let stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
             .await
             .map_err(|e| format!("connecting to port {}: {e}", self.port))?;
         let _ = stream.set_nodelay(true);
         let (client, connection) = tokio_postgres::Config::new()
-            .user("freshet")
+            .user(user)
             .dbname("freshet")
             .application_name(&self.name)
             .connect_raw(stream, NoTls)
@@ -337,6 +342,15 @@ impl TestServer {
     /// Connects a new client; panics (with the server log) on failure.
     pub async fn connect(&self) -> Conn {
         match self.try_connect().await {
+            Ok(conn) => conn,
+            Err(e) => panic!("{}: {e}\n{}", self.name, self.log_tail(LOG_TAIL_LINES)),
+        }
+    }
+
+    /// Connects a new client as `user`; panics (with the server log) on
+    /// failure.
+    pub async fn connect_as(&self, user: &str) -> Conn {
+        match self.try_connect_as(user).await {
             Ok(conn) => conn,
             Err(e) => panic!("{}: {e}\n{}", self.name, self.log_tail(LOG_TAIL_LINES)),
         }

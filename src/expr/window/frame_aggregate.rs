@@ -207,6 +207,7 @@ mod tests {
                 let agg = AggregateExpr {
                     func: func.clone(),
                     exprs: vec![ScalarExpr::Column(0)],
+                    input_type: Some(ScalarType::Int64),
                     distinct: false,
                     filter: None,
                     output_type: ScalarType::Int64,
