@@ -217,7 +217,7 @@ mod tests {
             // count(*), sum(x): slot 0 (rows), the count, the sum and its
             // non-null count.
             let slots = vec![AccumSlot::CountStar, AccumSlot::SumInt];
-            let acc = |v: i128| Accums([1, 1, v, 1].into_iter().collect());
+            let acc = |v: i128| Accums::from_lanes(&[1, 1, v, 1]);
             let retract = |v: i128| {
                 let mut a = acc(v);
                 a.negate();
@@ -279,7 +279,7 @@ mod tests {
         timely::execute_directly(|worker| {
             // count(*) FILTER (...): slot 0 (rows), the filtered count.
             let slots = vec![AccumSlot::CountStar];
-            let acc = |rows: i128, passed: i128| Accums([rows, passed].into_iter().collect());
+            let acc = |rows: i128, passed: i128| Accums::from_lanes(&[rows, passed]);
             let key = |k: i64| Row::new(vec![Datum::Int64(k)]);
             let row = |k: i64, n: i64| Row::new(vec![Datum::Int64(k), Datum::Int64(n)]);
             let (mut input, mut trace) = worker.dataflow::<Timestamp, _, _>(|scope| {
