@@ -2,25 +2,25 @@
 //! dataflows read them.
 //!
 //! An input is not arranged. Each worker keeps its share of the input's
-//! current contents as a multiset ([`InputContents`]: a hash map from row to
-//! multiplicity), and every dataflow that reads the input gets input
-//! sessions of its own ([`InputReader`]): when it is built they are loaded
-//! with the contents, and every later write goes to each of them. This is
-//! what Materialize does with persist shards: an arrangement of a table is
-//! only kept when someone asks for one (an index); without it, a write costs
-//! a hash-map update per row instead of sorting and merging it into a
-//! trace, and the memory is one entry per distinct row.
+//! current contents as a multiset ([`InputContents`]), and every dataflow
+//! that reads the input gets input sessions of its own ([`InputReader`]):
+//! when it is built they are loaded with the contents, and every later
+//! write goes to each of them. This is what Materialize does with persist
+//! shards: an arrangement of a table is only kept when someone asks for one
+//! (an index); without it, a write appends its rows to a log that is sorted
+//! and merged into the contents in bulk, instead of going through a trace's
+//! batches and merges.
 //!
 //! Reads of an input itself (`SELECT * FROM t`) are answered from the
 //! contents at once: the worker applies commands in order, so when it sees
 //! a peek it has applied exactly the writes sent before it.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::collections::hash_map::Entry;
 
 use differential_dataflow::AsCollection;
+use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::input::{Input, InputSession};
-use rustc_hash::FxHashMap;
 use timely::dataflow::Scope;
 use timely::dataflow::operators::vec::ToStream;
 
@@ -29,29 +29,50 @@ use crate::repr::{Diff, Row, Timestamp};
 
 use super::render::{ErrCollection, OkCollection};
 
+/// Updates an input's contents buffer before they are merged in, at least.
+/// Writes usually come in batches far larger than this, so it only matters
+/// for small tables.
+const MIN_PENDING: usize = 4096;
+
 /// One worker's share of an input's contents now.
+///
+/// Writes go to a log (`pending`), which is consolidated and merged into
+/// the sorted `rows` once it holds half as many updates as `rows` has rows:
+/// each update is sorted once, with the updates written around it, and
+/// merged a bounded number of times, and no write touches memory at random.
+/// (A hash map from row to multiplicity, the previous form, costs a cache
+/// miss or two per update once the table outgrows the cache; this was a
+/// quarter of a maintained `GROUP BY`'s time in the `groupby` bench.)
+///
+/// # Invariants
+///
+/// `rows` is sorted by row, its rows are distinct and no multiplicity is
+/// zero; `pending` is in write order and may hold anything. The contents
+/// are `rows` plus `pending`.
 #[derive(Default)]
 pub struct InputContents {
-    rows: FxHashMap<Row, Diff>,
+    rows: Vec<(Row, Diff)>,
+    pending: Vec<(Row, Diff)>,
     errs: BTreeMap<EvalError, Diff>,
 }
 
 impl InputContents {
     /// Adds `diff` copies of `row`.
     pub fn update_row(&mut self, row: Row, diff: Diff) {
-        match self.rows.entry(row) {
-            Entry::Occupied(mut e) => {
-                *e.get_mut() += diff;
-                if *e.get() == 0 {
-                    e.remove();
-                }
-            }
-            Entry::Vacant(e) => {
-                if diff != 0 {
-                    e.insert(diff);
-                }
-            }
+        self.pending.push((row, diff));
+        if self.pending.len() >= (self.rows.len() / 2).max(MIN_PENDING) {
+            consolidate(&mut self.pending);
+            let rows = std::mem::take(&mut self.rows);
+            self.rows = merge(rows.into_iter(), self.pending.drain(..));
+            debug_assert!(self.rows.windows(2).all(|w| w[0].0 < w[1].0));
         }
+    }
+
+    /// The rows and their multiplicities, sorted by row, consolidated.
+    fn consolidated_rows(&self) -> Vec<(Row, Diff)> {
+        let mut pending = self.pending.clone();
+        consolidate(&mut pending);
+        merge(self.rows.iter().cloned(), pending.into_iter())
     }
 
     /// Adds `diff` copies of `err`.
@@ -66,8 +87,37 @@ impl InputContents {
     /// The contents, for a peek.
     pub fn read(&self) -> super::worker::PeekShard {
         super::worker::PeekShard {
-            rows: self.rows.iter().map(|(r, d)| (r.clone(), *d)).collect(),
+            rows: self.consolidated_rows(),
             errors: self.errs.iter().map(|(e, d)| (e.clone(), *d)).collect(),
+        }
+    }
+}
+
+/// Merges two lists sorted by row with distinct rows, adding the
+/// multiplicities of a row in both and dropping those that cancel out.
+fn merge(
+    a: impl Iterator<Item = (Row, Diff)>,
+    b: impl Iterator<Item = (Row, Diff)>,
+) -> Vec<(Row, Diff)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let mut out = Vec::with_capacity(a.size_hint().0 + b.size_hint().0);
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => return out,
+        };
+        match order {
+            Ordering::Less => out.extend(a.next()),
+            Ordering::Greater => out.extend(b.next()),
+            Ordering::Equal => {
+                if let (Some((row, x)), Some((_, y))) = (a.next(), b.next())
+                    && x + y != 0
+                {
+                    out.push((row, x + y));
+                }
+            }
         }
     }
 }
@@ -165,9 +215,9 @@ impl InputReads<'_> {
         // frontier back for good.
         let snapshot: Vec<_> = input
             .contents
-            .rows
-            .iter()
-            .map(|(r, d)| (r.clone(), self.as_of, *d))
+            .consolidated_rows()
+            .into_iter()
+            .map(|(r, d)| (r, self.as_of, d))
             .collect();
         let oks = oks.concat(snapshot.to_stream(scope).as_collection());
         let err_snapshot: Vec<_> = input
@@ -249,5 +299,37 @@ mod tests {
             assert_eq!(upper(&mut trace), Some(13));
             assert_eq!(input.contents.read().rows.len(), 3);
         });
+    }
+
+    /// The contents are the sum of every update, read before, between and
+    /// after the merges of the log (small tables never merge it), with rows
+    /// that cancel out gone.
+    #[test]
+    fn contents_match_a_model() {
+        let mut contents = InputContents::default();
+        let mut model: BTreeMap<Row, Diff> = BTreeMap::new();
+        let mut seed: u64 = 7;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for step in 0..40_000 {
+            let row = Row::new(vec![Datum::Int64(next(3000) as i64), Datum::Null]);
+            // Mostly inserts, and deletes of rows that may or may not be there.
+            let diff = [1, 1, 2, -1, -1][next(5) as usize];
+            contents.update_row(row.clone(), diff);
+            *model.entry(row).or_default() += diff;
+            if step % 9973 == 0 || step == 39_999 {
+                model.retain(|_, d| *d != 0);
+                let got = contents.read().rows;
+                let want: Vec<(Row, Diff)> = model.iter().map(|(r, d)| (r.clone(), *d)).collect();
+                assert_eq!(got, want, "after {} updates", step + 1);
+            }
+        }
+        // The log was merged (at least once) and the rows stay consolidated.
+        assert!(!contents.rows.is_empty());
+        assert!(contents.rows.iter().all(|(_, d)| *d != 0));
     }
 }

@@ -6,11 +6,14 @@
 //!   [`Command`]s, gathers replies.
 //! * [`worker`]: the loop each timely worker runs.
 //! * [`render`]: `RelationExpr` → differential operators.
+//! * [`accumulate`]: `GROUP BY` with `count`/`sum` only, kept as a view's
+//!   accumulators and read back as rows.
 //! * [`window`]: the rendering of window functions and `DISTINCT ON`.
 //! * [`recursive`]: the rendering of `WITH RECURSIVE` as an iterative scope.
 //!
 //! [`RelationExpr`]: crate::expr::RelationExpr
 
+pub mod accumulate;
 pub mod controller;
 pub mod input;
 pub mod recursive;

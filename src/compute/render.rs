@@ -22,7 +22,9 @@ use crate::expr::{
 };
 use crate::repr::{Datum, Diff, Row, RowPacker, Timestamp};
 
+use super::accumulate::AccumTrace;
 use super::input::InputReads;
+use crate::expr::aggregate::AccumSlot;
 
 /// The rows of a collection in a dataflow.
 pub type OkCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
@@ -37,12 +39,31 @@ pub type RowTrace = TraceAgent<RowSpine>;
 /// A shared handle to an arrangement of errors.
 pub type ErrTrace = TraceAgent<ErrSpine>;
 
+/// The rows of an arranged collection.
+#[derive(Clone)]
+pub enum ArrangedRows {
+    /// The rows themselves: keyed by the whole row (values empty) when the
+    /// collection has no index key, else keyed by the key evaluated on the
+    /// row, with the row as value.
+    Rows(RowTrace),
+    /// A `GROUP BY` of accumulable aggregates, kept as each group's
+    /// accumulators (see [`super::accumulate`]): a group's row is its key
+    /// followed by the aggregates' values, made when read.
+    Accumulated {
+        /// Group key → accumulators (as the difference).
+        trace: AccumTrace,
+        /// The accumulator layout.
+        slots: Vec<AccumSlot>,
+        /// The number of group key columns (the row's first columns).
+        key_arity: usize,
+    },
+}
+
 /// An arranged collection that later dataflows can import.
 #[derive(Clone)]
 pub struct ArrangedTraces {
-    /// The rows. Keyed by the whole row (values empty) when `key` is `None`,
-    /// else keyed by `key` evaluated on the row, with the row as value.
-    pub oks: RowTrace,
+    /// The rows.
+    pub oks: ArrangedRows,
     /// The errors.
     pub errs: ErrTrace,
     /// The key expressions of an index.
@@ -75,17 +96,22 @@ pub fn render<'s>(
                 .get_mut(id)
                 .ok_or_else(|| format!("collection {name} ({id}) is not installed"))?;
             let key_is_row = traces.key.is_none();
-            let oks = traces
-                .oks
-                .import(scope)
-                .as_collection(
-                    move |k: &Row, v: &Row| if key_is_row { k.clone() } else { v.clone() },
-                );
             let errs = traces
                 .errs
                 .import(scope)
                 .as_collection(|k: &EvalError, _v: &()| k.clone());
-            (oks, errs)
+            match &mut traces.oks {
+                ArrangedRows::Rows(trace) => {
+                    let oks = trace.import(scope).as_collection(move |k: &Row, v: &Row| {
+                        if key_is_row { k.clone() } else { v.clone() }
+                    });
+                    (oks, errs)
+                }
+                ArrangedRows::Accumulated { trace, slots, .. } => {
+                    let (oks, finish_errs) = super::accumulate::import(scope, trace, slots);
+                    (oks, errs.concat(finish_errs))
+                }
+            }
         }
         RelationExpr::Constant { rows, .. } => {
             // Constants enter on worker 0 only; every worker renders the plan.
@@ -506,23 +532,27 @@ fn render_join<'s>(
     (oks, errs)
 }
 
-fn render_reduce<'s>(
-    scope: Scope<'s, Timestamp>,
-    oks: OkCollection<'s>,
-    errs: ErrCollection<'s>,
-    group_key: Vec<ScalarExpr>,
+/// What a reduce reads from each input row: the group key, and for each
+/// aggregate a flag (its `FILTER` passed) followed by its arguments.
+pub(super) struct ReduceInput {
+    group_key: KeyExprs,
     aggregates: Vec<AggregateExpr>,
-    global: bool,
-) -> (OkCollection<'s>, ErrCollection<'s>) {
-    // Each input row becomes (group key, the aggregates' inputs): for each
-    // aggregate a flag (FILTER passed) and its argument values.
-    let group_key = KeyExprs::new(group_key);
-    let aggs_for_input = aggregates.clone();
-    let eval_input = move |row: &Row| -> Result<(Row, Vec<Datum>), EvalError> {
+}
+
+impl ReduceInput {
+    pub(super) fn new(group_key: Vec<ScalarExpr>, aggregates: Vec<AggregateExpr>) -> ReduceInput {
+        ReduceInput {
+            group_key: KeyExprs::new(group_key),
+            aggregates,
+        }
+    }
+
+    /// The group key and the aggregates' inputs of `row`.
+    pub(super) fn eval(&self, row: &Row) -> Result<(Row, Vec<Datum>), EvalError> {
         let datums = row.unpack();
-        let key = group_key.eval_unpacked(&datums)?;
+        let key = self.group_key.eval_unpacked(&datums)?;
         let mut vals = Vec::new();
-        for a in &aggs_for_input {
+        for a in &self.aggregates {
             let pass = match &a.filter {
                 None => true,
                 Some(f) => f.eval(&datums)? == Datum::Bool(true),
@@ -533,32 +563,35 @@ fn render_reduce<'s>(
             }
         }
         Ok((key, vals))
-    };
+    }
+}
+
+fn render_reduce<'s>(
+    scope: Scope<'s, Timestamp>,
+    oks: OkCollection<'s>,
+    errs: ErrCollection<'s>,
+    group_key: Vec<ScalarExpr>,
+    aggregates: Vec<AggregateExpr>,
+    global: bool,
+) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let input = ReduceInput::new(group_key, aggregates.clone());
     let aggs = aggregates.clone();
     if let Some(slots) = crate::expr::aggregate::accumulable_slots(&aggregates) {
         // count/sum: the aggregates' accumulators ride along as the
         // difference and are summed per group by `count_total`.
-        let (slots_in, aggs_in) = (slots.clone(), aggs.clone());
-        let accumulated = oks.map(move |row| {
-            let (key, vals) = eval_input(&row)?;
-            crate::expr::aggregate::accumulate(&slots_in, &aggs_in, &vals).map(|a| (key, a))
-        });
-        let (accumulated, input_errs) = split_results(accumulated);
-        let reduced = accumulated
-            .explode(|(key, acc)| Some((key, acc)))
-            .count_total_core::<Diff>()
-            .map(move |(key, acc)| {
-                let mut row = RowPacker::from_row(&key);
-                for d in crate::expr::aggregate::finish_accums(&slots, &acc)? {
-                    row.push(&d);
-                }
-                Ok(row.finish())
-            });
-        let (oks, errs) = split(reduced, errs.concat(input_errs));
+        let (accums, errs) = super::accumulate::accumulate_input(
+            oks,
+            errs,
+            input,
+            aggregates.clone(),
+            slots.clone(),
+        );
+        let changes = accums.count_total_core::<Diff>();
+        let (oks, errs) = super::accumulate::finish_changes(changes, slots, errs);
         return with_global_default(scope, oks, errs, &aggregates, global);
     }
     let keyed = oks.map(move |row| {
-        let (key, vals) = eval_input(&row)?;
+        let (key, vals) = input.eval(&row)?;
         Ok((key, Row::pack(&vals)))
     });
     let (keyed, input_errs) = split_results(keyed);

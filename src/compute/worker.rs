@@ -16,8 +16,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{Diff, Row, Timestamp};
 
+use super::accumulate::{read_accumulated, render_accumulated};
 use super::input::{InputReads, InputState, ReaderOwner};
-use super::render::{ArrangedTraces, ErrTrace, Imports, RowTrace, render};
+use super::render::{ArrangedRows, ArrangedTraces, ErrTrace, Imports, RowTrace, render};
 
 /// One worker's share of a peek: rows and errors with their
 /// multiplicities. A row or an error can be in several workers' shares
@@ -218,7 +219,32 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                     let dataflow = timely.next_dataflow_index();
                     let key_for_dataflow = key.clone();
                     let traces = timely.dataflow::<Timestamp, _, _>(|scope| {
-                        let (oks, errs) = match render(scope, &plan, &mut imports) {
+                        // A view that is an accumulable GROUP BY keeps its
+                        // accumulators as its arrangement.
+                        let accumulated = match key_for_dataflow {
+                            None => render_accumulated(scope, &plan, &mut imports),
+                            Some(_) => None,
+                        };
+                        let rendered = match accumulated {
+                            Some(Ok(acc)) => {
+                                let key_arity = match &plan {
+                                    RelationExpr::Reduce { group_key, .. } => group_key.len(),
+                                    _ => 0,
+                                };
+                                return ArrangedTraces {
+                                    oks: ArrangedRows::Accumulated {
+                                        trace: acc.accums.arrange_by_self().trace,
+                                        slots: acc.slots,
+                                        key_arity,
+                                    },
+                                    errs: acc.errs.map(|e| (e, ())).arrange_by_key().trace,
+                                    key: None,
+                                };
+                            }
+                            Some(Err(message)) => Err(message),
+                            None => render(scope, &plan, &mut imports),
+                        };
+                        let (oks, errs) = match rendered {
                             Ok(c) => c,
                             Err(message) => {
                                 // The coordinator only sends plans over installed
@@ -253,7 +279,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                         let oks = oks.arrange_by_key();
                         let errs = errs.map(|e| (e, ())).arrange_by_key();
                         ArrangedTraces {
-                            oks: oks.trace,
+                            oks: ArrangedRows::Rows(oks.trace),
                             errs: errs.trace,
                             key,
                         }
@@ -373,15 +399,28 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
             since = new_since;
             let frontier = Antichain::from_elem(since);
             for i in installed.values_mut() {
-                i.traces.oks.set_logical_compaction(frontier.borrow());
+                match &mut i.traces.oks {
+                    ArrangedRows::Rows(t) => t.set_logical_compaction(frontier.borrow()),
+                    ArrangedRows::Accumulated { trace, .. } => {
+                        trace.set_logical_compaction(frontier.borrow())
+                    }
+                }
                 i.traces.errs.set_logical_compaction(frontier.borrow());
             }
         }
         // Physical compaction may not pass a trace's upper (a dataflow that
         // lags behind its inputs), or reads through that upper fail.
         for i in installed.values_mut() {
-            let physical = physical_frontier(&mut i.traces.oks, since);
-            i.traces.oks.set_physical_compaction(physical.borrow());
+            match &mut i.traces.oks {
+                ArrangedRows::Rows(t) => {
+                    let physical = physical_frontier(t, since);
+                    t.set_physical_compaction(physical.borrow());
+                }
+                ArrangedRows::Accumulated { trace, .. } => {
+                    let physical = physical_frontier(trace, since);
+                    trace.set_physical_compaction(physical.borrow());
+                }
+            }
             let physical = physical_frontier(&mut i.traces.errs, since);
             i.traces.errs.set_physical_compaction(physical.borrow());
         }
@@ -395,18 +434,33 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                 ));
                 return false;
             };
-            if !is_complete(&mut target.traces.oks, peek.ts)
-                || !is_complete_errs(&mut target.traces.errs, peek.ts)
-            {
+            let oks_complete = match &mut target.traces.oks {
+                ArrangedRows::Rows(t) => is_complete(t, peek.ts),
+                ArrangedRows::Accumulated { trace, .. } => is_complete(trace, peek.ts),
+            };
+            if !oks_complete || !is_complete(&mut target.traces.errs, peek.ts) {
                 return true;
             }
-            let result = Ok(match read_errors(&mut target.traces.errs, peek.ts) {
+            let rows = read_errors(&mut target.traces.errs, peek.ts).and_then(|()| {
+                let key_is_row = target.traces.key.is_none();
+                match &mut target.traces.oks {
+                    ArrangedRows::Rows(t) => {
+                        Ok(read_rows(t, key_is_row, peek.ts, peek.key.as_ref()))
+                    }
+                    ArrangedRows::Accumulated {
+                        trace,
+                        slots,
+                        key_arity,
+                    } => read_accumulated(trace, slots, *key_arity, peek.ts, peek.key.as_ref()),
+                }
+            });
+            let result = Ok(match rows {
                 Err(e) => PeekShard {
                     rows: Vec::new(),
                     errors: vec![(e, 1)],
                 },
-                Ok(()) => PeekShard {
-                    rows: read_rows(&mut target.traces, peek.ts, peek.key.as_ref()),
+                Ok(rows) => PeekShard {
+                    rows,
                     errors: Vec::new(),
                 },
             });
@@ -509,13 +563,7 @@ fn physical_frontier<Tr: TraceReader<Time = Timestamp>>(
     Antichain::from_elem(target.max(current))
 }
 
-fn is_complete(trace: &mut RowTrace, ts: Timestamp) -> bool {
-    let mut upper = Antichain::new();
-    trace.read_upper(&mut upper);
-    !upper.less_equal(&ts)
-}
-
-fn is_complete_errs(trace: &mut ErrTrace, ts: Timestamp) -> bool {
+fn is_complete<Tr: TraceReader<Time = Timestamp>>(trace: &mut Tr, ts: Timestamp) -> bool {
     let mut upper = Antichain::new();
     trace.read_upper(&mut upper);
     !upper.less_equal(&ts)
@@ -548,11 +596,15 @@ fn read_errors(trace: &mut ErrTrace, ts: Timestamp) -> Result<(), EvalError> {
 }
 
 /// Reads the rows present at `ts` (with a key, only that key's rows).
-fn read_rows(traces: &mut ArrangedTraces, ts: Timestamp, key: Option<&Row>) -> Vec<(Row, Diff)> {
-    let key_is_row = traces.key.is_none();
+fn read_rows(
+    trace: &mut RowTrace,
+    key_is_row: bool,
+    ts: Timestamp,
+    key: Option<&Row>,
+) -> Vec<(Row, Diff)> {
     let mut upper = Antichain::new();
-    traces.oks.read_upper(&mut upper);
-    let Some(batches) = traces.oks.batches_through(upper.borrow()) else {
+    trace.read_upper(&mut upper);
+    let Some(batches) = trace.batches_through(upper.borrow()) else {
         return Vec::new();
     };
     let (mut cursor, storage) = cursor_list(batches);

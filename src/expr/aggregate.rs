@@ -288,57 +288,152 @@ fn numeric_avg(sum: Decimal, n: i64) -> Result<Datum, EvalError> {
 /// Slot 0 counts the group's rows (with multiplicity), so a group has all
 /// zero accumulators exactly when it has no rows; then each aggregate has
 /// its slots (see [`accumulable_slots`]).
+///
+/// Differential sorts, moves and adds one of these per update, so the
+/// common case is small: up to [`NARROW_LANES`] slots that fit in `i64`
+/// are kept inline ([`Accums::Narrow`], 40 bytes). Any operation whose
+/// result does not fit falls back to `i128` slots ([`Accums::Wide`]), so
+/// sums stay exact: what a group's values add up to decides whether
+/// finishing it is an error, not the order they were added in.
+///
+/// # Invariants
+///
+/// The accumulators are a sequence of integers followed by zeros, and each
+/// sequence has one representation: `Wide` only when the sequence does not
+/// fit `Narrow`, and a `Wide` never ends in a zero. So the derived
+/// equality, order and hash are those of the sequences.
 #[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
-pub struct Accums(pub SmallVec<[i128; 4]>);
+pub enum Accums {
+    /// Up to [`NARROW_LANES`] slots, each in `i64` (unused slots are 0).
+    Narrow([i64; NARROW_LANES]),
+    /// Any other sequence, without trailing zeros.
+    Wide(Box<[i128]>),
+}
+
+/// The slots [`Accums::Narrow`] holds: `count(*)` and one `sum`.
+pub const NARROW_LANES: usize = 4;
+
+impl Default for Accums {
+    fn default() -> Accums {
+        Accums::Narrow([0; NARROW_LANES])
+    }
+}
+
+impl Accums {
+    /// The accumulators `lanes` (followed by zeros), in their one
+    /// representation.
+    pub fn from_lanes(lanes: &[i128]) -> Accums {
+        let len = lanes.iter().rposition(|v| *v != 0).map_or(0, |i| i + 1);
+        let lanes = &lanes[..len];
+        if len <= NARROW_LANES {
+            let mut narrow = [0i64; NARROW_LANES];
+            if lanes
+                .iter()
+                .zip(&mut narrow)
+                .all(|(v, n)| i64::try_from(*v).map(|v| *n = v).is_ok())
+            {
+                return Accums::Narrow(narrow);
+            }
+        }
+        Accums::Wide(lanes.into())
+    }
+
+    /// Slot `i` (0 past the end).
+    pub fn get(&self, i: usize) -> i128 {
+        match self {
+            Accums::Narrow(n) => n.get(i).map_or(0, |v| *v as i128),
+            Accums::Wide(w) => w.get(i).copied().unwrap_or(0),
+        }
+    }
+
+    /// The slots up to the last that may be non-zero, as `i128`.
+    fn wide_lanes(&self) -> Vec<i128> {
+        match self {
+            Accums::Narrow(n) => n.iter().map(|v| *v as i128).collect(),
+            Accums::Wide(w) => w.to_vec(),
+        }
+    }
+
+    /// `f` applied slot by slot in `i128`, where the narrow form
+    /// overflowed (or was not there).
+    fn map_wide(&mut self, rhs_len: usize, f: impl Fn(usize, i128) -> i128) {
+        let mut lanes = self.wide_lanes();
+        if lanes.len() < rhs_len {
+            lanes.resize(rhs_len, 0);
+        }
+        for (i, v) in lanes.iter_mut().enumerate() {
+            *v = f(i, *v);
+        }
+        *self = Accums::from_lanes(&lanes);
+    }
+}
 
 impl differential_dataflow::difference::IsZero for Accums {
     fn is_zero(&self) -> bool {
-        self.0.iter().all(|v| *v == 0)
+        // A Wide never ends in zero, so it is never all zeros.
+        matches!(self, Accums::Narrow(n) if n.iter().all(|v| *v == 0))
     }
 }
 
 impl differential_dataflow::difference::Semigroup for Accums {
     fn plus_equals(&mut self, rhs: &Self) {
-        if self.0.len() < rhs.0.len() {
-            self.0.resize(rhs.0.len(), 0);
+        if let (Accums::Narrow(a), Accums::Narrow(b)) = (&mut *self, rhs) {
+            let mut sum = [0i64; NARROW_LANES];
+            let mut fits = true;
+            for ((s, x), y) in sum.iter_mut().zip(a.iter()).zip(b) {
+                match x.checked_add(*y) {
+                    Some(v) => *s = v,
+                    None => fits = false,
+                }
+            }
+            if fits {
+                *a = sum;
+                return;
+            }
         }
-        for (a, b) in self.0.iter_mut().zip(&rhs.0) {
-            *a = a.wrapping_add(*b);
-        }
+        let rhs_len = match rhs {
+            Accums::Narrow(_) => NARROW_LANES,
+            Accums::Wide(w) => w.len(),
+        };
+        self.map_wide(rhs_len, |i, v| v.wrapping_add(rhs.get(i)));
     }
 }
 
 impl differential_dataflow::difference::Monoid for Accums {
     fn zero() -> Self {
-        Accums(SmallVec::new())
+        Accums::default()
     }
 }
 
 impl differential_dataflow::difference::Abelian for Accums {
     fn negate(&mut self) {
-        for v in &mut self.0 {
-            *v = v.wrapping_neg();
+        if let Accums::Narrow(n) = self
+            && n.iter().all(|v| *v != i64::MIN)
+        {
+            n.iter_mut().for_each(|v| *v = -*v);
+            return;
         }
+        self.map_wide(0, |_, v| v.wrapping_neg());
     }
 }
 
 impl differential_dataflow::difference::Multiply<Diff> for Accums {
     type Output = Accums;
     fn multiply(mut self, rhs: &Diff) -> Accums {
-        for v in &mut self.0 {
-            *v = v.wrapping_mul(*rhs as i128);
+        if let Accums::Narrow(n) = &mut self {
+            let mut product = [0i64; NARROW_LANES];
+            if product
+                .iter_mut()
+                .zip(n.iter())
+                .all(|(p, v)| v.checked_mul(*rhs).map(|v| *p = v).is_some())
+            {
+                *n = product;
+                return self;
+            }
         }
+        self.map_wide(0, |_, v| v.wrapping_mul(*rhs as i128));
         self
     }
 }
@@ -398,7 +493,7 @@ pub fn accumulate(
     aggs: &[AggregateExpr],
     vals: &[Datum],
 ) -> Result<Accums, EvalError> {
-    let mut out = SmallVec::new();
+    let mut out: SmallVec<[i128; NARROW_LANES]> = SmallVec::new();
     out.push(1);
     let mut offset = 0;
     for (slot, agg) in slots.iter().zip(aggs) {
@@ -423,13 +518,13 @@ pub fn accumulate(
         }
         offset += 1 + agg.exprs.len();
     }
-    Ok(Accums(out))
+    Ok(Accums::from_lanes(&out))
 }
 
 /// A group's aggregate values from its accumulators (what
 /// [`AggregateExpr::eval`] gives over the same rows).
 pub fn finish_accums(slots: &[AccumSlot], accums: &Accums) -> Result<Vec<Datum>, EvalError> {
-    let get = |i: usize| accums.0.get(i).copied().unwrap_or(0);
+    let get = |i: usize| accums.get(i);
     if get(0) < 0 {
         return Err(EvalError::NegativeMultiplicity("an aggregate input".into()));
     }
@@ -676,5 +771,72 @@ mod tests {
             finish_accums(&slots, &big),
             Err(EvalError::OutOfRange("bigint".into()))
         );
+    }
+
+    /// Narrow accumulators give what `i128` arithmetic gives (wrapping, as
+    /// before the narrow form; sums of `bigint`s times `i64` multiplicities
+    /// do not reach it), whatever the
+    /// order of the operations: sums that leave `i64` and come back, more
+    /// slots than the narrow form holds, negation of `i64::MIN`,
+    /// multiplication that overflows; and equal sequences are equal values
+    /// (one representation), so differential consolidates them.
+    #[test]
+    fn accums_are_exact_and_canonical() {
+        use differential_dataflow::difference::{Abelian, IsZero};
+        let mut seed: u64 = 11;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let values = [0, 1, -1, 7, i64::MAX as i128, i64::MIN as i128, 1 << 40];
+        for _ in 0..2000 {
+            let lanes = 1 + next(6) as usize;
+            let mut model = vec![0i128; 6];
+            let mut acc = Accums::default();
+            for _ in 0..1 + next(8) {
+                let term: Vec<i128> = (0..lanes)
+                    .map(|_| values[next(values.len() as u64) as usize])
+                    .collect();
+                let mut t = Accums::from_lanes(&term);
+                let mut t_model = term.clone();
+                t_model.resize(6, 0);
+                match next(3) {
+                    0 => {
+                        t.negate();
+                        t_model.iter_mut().for_each(|v| *v = v.wrapping_neg());
+                    }
+                    1 => {
+                        let m = [2, -3, i64::MAX][next(3) as usize];
+                        t = t.multiply(&m);
+                        t_model
+                            .iter_mut()
+                            .for_each(|v| *v = v.wrapping_mul(m as i128));
+                    }
+                    _ => {}
+                }
+                acc.plus_equals(&t);
+                for (m, v) in model.iter_mut().zip(&t_model) {
+                    *m = m.wrapping_add(*v);
+                }
+                assert_eq!(acc, Accums::from_lanes(&model), "{term:?}");
+                for (i, m) in model.iter().enumerate() {
+                    assert_eq!(acc.get(i), *m);
+                }
+                assert_eq!(acc.is_zero(), model.iter().all(|v| *v == 0));
+            }
+        }
+        // Back in range after leaving it: narrow again.
+        let mut a = Accums::from_lanes(&[i64::MAX as i128]);
+        a.plus_equals(&Accums::from_lanes(&[1]));
+        assert!(matches!(a, Accums::Wide(_)));
+        a.plus_equals(&Accums::from_lanes(&[-2]));
+        assert_eq!(a, Accums::Narrow([i64::MAX - 1, 0, 0, 0]));
+        assert!(matches!(
+            Accums::from_lanes(&[1, 0, 0, 0, 1]),
+            Accums::Wide(_)
+        ));
+        assert_eq!(Accums::from_lanes(&[0, 0, 0, 0, 0]), Accums::default());
     }
 }

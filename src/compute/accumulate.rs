@@ -1,0 +1,317 @@
+//! `GROUP BY` with accumulable aggregates only (`count`, `sum` of integers,
+//! without `DISTINCT`): rendered, kept as a view, and read.
+//!
+//! Each input row becomes its group key with the aggregates' accumulators
+//! ([`Accums`]) as its *difference*, so differential sums a group's rows by
+//! consolidating: no operator re-reads a group when one of its rows changes.
+//!
+//! A materialized view that is such a `GROUP BY` (no `HAVING`, no
+//! projection after it, not a global aggregate, not an index) keeps the
+//! arrangement of those accumulators, keyed by group key, as *its*
+//! arrangement ([`ArrangedRows::Accumulated`]), instead of turning them into
+//! rows with `count_total` and arranging the rows again: the view's rows are
+//! made when they are read ([`read_accumulated`] for peeks, [`import`] for
+//! dataflows and subscribes that read the view). This is the arrangement
+//! `count_total` would keep anyway, so the view costs one arrangement of
+//! `(group key, accumulators)` instead of two arrangements and the
+//! operator between them. A group whose accumulators cannot be finished
+//! (a sum out of `bigint`'s range, more deletes than inserts) is an error
+//! of the view, reported by every read that sees the group.
+//!
+//! [`ArrangedRows::Accumulated`]: super::render::ArrangedRows::Accumulated
+
+use differential_dataflow::VecCollection;
+use differential_dataflow::difference::{IsZero, Semigroup};
+use differential_dataflow::operators::CountTotal;
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::cursor::{Cursor, cursor_list};
+use differential_dataflow::trace::implementations::KeySpine;
+use timely::dataflow::Scope;
+use timely::progress::Antichain;
+
+use crate::expr::aggregate::{AccumSlot, Accums, accumulable_slots, accumulate, finish_accums};
+use crate::expr::{AggregateExpr, EvalError, RelationExpr};
+use crate::repr::{Diff, Row, RowPacker, Timestamp};
+
+use super::render::{ErrCollection, Imports, OkCollection, ReduceInput, render, split_results};
+
+/// An arrangement of accumulators by group key (values empty; the
+/// accumulators are the differences).
+pub type AccumSpine = KeySpine<Row, Timestamp, Accums>;
+/// A shared handle to an [`AccumSpine`].
+pub type AccumTrace = TraceAgent<AccumSpine>;
+
+/// A collection of group keys whose differences are their accumulators.
+pub type AccumCollection<'s> = VecCollection<'s, Timestamp, Row, Accums>;
+
+/// An accumulable `GROUP BY`, rendered up to its accumulators.
+pub struct Accumulated<'s> {
+    /// Group keys with the accumulators as differences.
+    pub accums: AccumCollection<'s>,
+    /// The input's errors and those of evaluating keys and arguments.
+    pub errs: ErrCollection<'s>,
+    /// The accumulator layout.
+    pub slots: Vec<AccumSlot>,
+}
+
+/// Turns input rows into group keys with accumulators as differences;
+/// rows whose key or arguments fail to evaluate become errors.
+pub(super) fn accumulate_input<'s>(
+    oks: OkCollection<'s>,
+    errs: ErrCollection<'s>,
+    input: ReduceInput,
+    aggregates: Vec<AggregateExpr>,
+    slots: Vec<AccumSlot>,
+) -> (AccumCollection<'s>, ErrCollection<'s>) {
+    let accumulated = oks.map(move |row| {
+        let (key, vals) = input.eval(&row)?;
+        accumulate(&slots, &aggregates, &vals).map(|a| (key, a))
+    });
+    let (accumulated, input_errs) = split_results(accumulated);
+    (
+        accumulated.explode(|(key, acc)| Some((key, acc))),
+        errs.concat(input_errs),
+    )
+}
+
+/// Renders `expr` up to its accumulators if it is a `GROUP BY` with
+/// accumulable aggregates only (and not a global aggregate, whose empty
+/// group still has a row); `None` for any other plan, before rendering
+/// anything.
+pub fn render_accumulated<'s>(
+    scope: Scope<'s, Timestamp>,
+    expr: &RelationExpr,
+    imports: &mut Imports<'_>,
+) -> Option<Result<Accumulated<'s>, String>> {
+    let RelationExpr::Reduce {
+        input,
+        group_key,
+        aggregates,
+        global: false,
+    } = expr
+    else {
+        return None;
+    };
+    let slots = accumulable_slots(aggregates)?;
+    Some(render(scope, input, imports).map(|(oks, errs)| {
+        let reduce_input = ReduceInput::new(group_key.clone(), aggregates.clone());
+        let (accums, errs) =
+            accumulate_input(oks, errs, reduce_input, aggregates.clone(), slots.clone());
+        Accumulated {
+            accums,
+            errs,
+            slots,
+        }
+    }))
+}
+
+/// A group's row: its key, then each aggregate's value.
+pub fn finish_group(key: &Row, slots: &[AccumSlot], accums: &Accums) -> Result<Row, EvalError> {
+    let mut row = RowPacker::from_row(key);
+    for d in finish_accums(slots, accums)? {
+        row.push(&d);
+    }
+    Ok(row.finish())
+}
+
+/// Rows from accumulators that change: `count_total` reports each group's
+/// old accumulators retracted and its new ones added, and each becomes the
+/// group's row (or the error finishing it gives).
+pub(super) fn finish_changes<'s>(
+    changes: VecCollection<'s, Timestamp, (Row, Accums), Diff>,
+    slots: Vec<AccumSlot>,
+    errs: ErrCollection<'s>,
+) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let finished = changes.map(move |(key, acc)| finish_group(&key, &slots, &acc));
+    let (oks, finish_errs) = split_results(finished);
+    (oks, errs.concat(finish_errs))
+}
+
+/// Reads a view kept as accumulators into `scope` as rows. The rows are
+/// consolidated: accumulators can change without changing the row (a
+/// filtered-out row still counts in slot 0), and readers such as SUBSCRIBE
+/// must not see a row retracted and added back.
+pub fn import<'s>(
+    scope: Scope<'s, Timestamp>,
+    trace: &mut AccumTrace,
+    slots: &[AccumSlot],
+) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let changes = trace.import(scope).count_total_core::<Diff>();
+    let finished = {
+        let slots = slots.to_vec();
+        changes.map(move |(key, acc)| finish_group(&key, &slots, &acc))
+    };
+    let (oks, errs) = split_results(finished);
+    (oks.consolidate(), errs)
+}
+
+/// The rows of a view kept as accumulators, at `ts`: every group whose
+/// accumulators are not all zero. With `key` (a whole row, as peeks of a
+/// view without an index give it), only that row, looked up by its first
+/// `key_arity` columns (the group key). The first group that cannot be
+/// finished is the read's error.
+pub fn read_accumulated(
+    trace: &mut AccumTrace,
+    slots: &[AccumSlot],
+    key_arity: usize,
+    ts: Timestamp,
+    key: Option<&Row>,
+) -> Result<Vec<(Row, Diff)>, EvalError> {
+    let group = match key {
+        None => None,
+        Some(row) => match row.unpack().get(..key_arity) {
+            Some(prefix) => Some(Row::pack(prefix)),
+            // Shorter than the group key: no group's row.
+            None => return Ok(Vec::new()),
+        },
+    };
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let Some(batches) = trace.batches_through(upper.borrow()) else {
+        return Ok(Vec::new());
+    };
+    let (mut cursor, storage) = cursor_list(batches);
+    if let Some(g) = &group {
+        cursor.seek_key(&storage, g);
+    }
+    let mut out = Vec::new();
+    while cursor.key_valid(&storage) {
+        let k: &Row = cursor.key(&storage);
+        if let Some(g) = &group
+            && k != g
+        {
+            break;
+        }
+        let mut acc = Accums::default();
+        cursor.map_times(&storage, |t, d| {
+            if *t <= ts {
+                acc.plus_equals(d);
+            }
+        });
+        if !acc.is_zero() {
+            let row = finish_group(k, slots, &acc)?;
+            if key.is_none_or(|want| *want == row) {
+                out.push((row, 1));
+            }
+        }
+        cursor.step_key(&storage);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use differential_dataflow::difference::Abelian;
+    use differential_dataflow::input::Input;
+
+    use super::*;
+    use crate::repr::Datum;
+
+    /// A view kept as accumulators reads back as rows: at each time, with
+    /// and without a key, after compaction; groups that cancel out vanish,
+    /// and a group that cannot be finished is the read's error.
+    #[test]
+    fn read_accumulated_finishes_groups() {
+        timely::execute_directly(|worker| {
+            // count(*), sum(x): slot 0 (rows), the count, the sum and its
+            // non-null count.
+            let slots = vec![AccumSlot::CountStar, AccumSlot::SumInt];
+            let acc = |v: i128| Accums::from_lanes(&[1, 1, v, 1]);
+            let retract = |v: i128| {
+                let mut a = acc(v);
+                a.negate();
+                a
+            };
+            let key = |k: i64| Row::new(vec![Datum::Int64(k)]);
+            let row = |k: i64, n: i64, s: i64| {
+                Row::new(vec![Datum::Int64(k), Datum::Int64(n), Datum::Int64(s)])
+            };
+            let (mut input, mut trace) = worker.dataflow::<Timestamp, _, _>(|scope| {
+                let (input, accums) = scope.new_collection::<Row, Accums>();
+                (input, accums.arrange_by_self().trace)
+            });
+            input.update(key(1), acc(5));
+            input.update(key(1), acc(7));
+            input.update(key(2), acc(3));
+            input.advance_to(1);
+            input.update(key(2), retract(3));
+            input.update(key(3), acc(i64::MAX as i128));
+            input.advance_to(2);
+            input.update(key(3), acc(1));
+            input.advance_to(3);
+            input.flush();
+            while {
+                let mut upper = Antichain::new();
+                trace.read_upper(&mut upper);
+                upper.less_equal(&2)
+            } {
+                worker.step();
+            }
+            let mut read = |ts, key: Option<&Row>| {
+                let mut rows = read_accumulated(&mut trace, &slots, 1, ts, key)?;
+                rows.sort();
+                Ok::<_, EvalError>(rows)
+            };
+            assert_eq!(
+                read(0, None),
+                Ok(vec![(row(1, 2, 12), 1), (row(2, 1, 3), 1)])
+            );
+            assert_eq!(
+                read(1, None),
+                Ok(vec![(row(1, 2, 12), 1), (row(3, 1, i64::MAX), 1)])
+            );
+            assert_eq!(read(1, Some(&row(1, 2, 12))), Ok(vec![(row(1, 2, 12), 1)]));
+            // The right group, but not its row; a group that is not there.
+            assert_eq!(read(1, Some(&row(1, 2, 13))), Ok(vec![]));
+            assert_eq!(read(1, Some(&row(2, 1, 3))), Ok(vec![]));
+            assert_eq!(read(2, None), Err(EvalError::OutOfRange("bigint".into())));
+            // Group 1 alone can still be read at 2.
+            assert_eq!(read(2, Some(&row(1, 2, 12))), Ok(vec![(row(1, 2, 12), 1)]));
+        });
+    }
+
+    /// A dataflow reading a view kept as accumulators gets each group's row
+    /// changes, consolidated: accumulators that change without changing the
+    /// row (a row the FILTER rejects still counts in slot 0) change nothing.
+    #[test]
+    fn import_reports_row_changes_only() {
+        timely::execute_directly(|worker| {
+            // count(*) FILTER (...): slot 0 (rows), the filtered count.
+            let slots = vec![AccumSlot::CountStar];
+            let acc = |rows: i128, passed: i128| Accums::from_lanes(&[rows, passed]);
+            let key = |k: i64| Row::new(vec![Datum::Int64(k)]);
+            let row = |k: i64, n: i64| Row::new(vec![Datum::Int64(k), Datum::Int64(n)]);
+            let (mut input, mut trace) = worker.dataflow::<Timestamp, _, _>(|scope| {
+                let (input, accums) = scope.new_collection::<Row, Accums>();
+                (input, accums.arrange_by_self().trace)
+            });
+            let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let sink = seen.clone();
+            let probe = worker.dataflow::<Timestamp, _, _>(|scope| {
+                let (oks, errs) = import(scope, &mut trace, &slots);
+                errs.inspect(|e| panic!("unexpected error {e:?}"));
+                oks.inspect(move |(r, t, d)| sink.borrow_mut().push((r.clone(), *t, *d)))
+                    .probe()
+                    .0
+            });
+            input.update(key(1), acc(1, 1));
+            input.advance_to(1);
+            // A rejected row: the group's row stays (1, 1).
+            input.update(key(1), acc(1, 0));
+            input.advance_to(2);
+            input.update(key(1), acc(1, 1));
+            input.advance_to(3);
+            input.flush();
+            while probe.less_than(&3) {
+                worker.step();
+            }
+            let mut seen = seen.borrow().clone();
+            seen.sort();
+            assert_eq!(
+                seen,
+                vec![(row(1, 1), 0, 1), (row(1, 1), 2, -1), (row(1, 2), 2, 1)]
+            );
+        });
+    }
+}
