@@ -3,7 +3,8 @@
 //!
 //! An input is not arranged. Each worker keeps its share of the input's
 //! current contents as a multiset ([`InputContents`]: a hash map from row to
-//! multiplicity), and every dataflow that reads the input gets input
+//! multiplicity, and, while the input has only ever grown, a plain list of
+//! the rows appended), and every dataflow that reads the input gets input
 //! sessions of its own ([`InputReader`]): when it is built they are loaded
 //! with the contents, and every later write goes to each of them. This is
 //! what Materialize does with persist shards: an arrangement of a table is
@@ -30,15 +31,39 @@ use crate::repr::{Diff, Row, Timestamp};
 use super::render::{ErrCollection, OkCollection};
 
 /// One worker's share of an input's contents now.
+///
+/// # Invariants
+///
+/// The contents are the multiset sum of `rows` and `appended`. `appended`
+/// holds only positive multiplicities, and is empty once `retracted` is
+/// set: an input that has only ever grown (an append-only source, a table
+/// that was only inserted into) costs a push per row instead of hashing
+/// and comparing every row, and its first retraction moves the list into
+/// the map for good.
 #[derive(Default)]
 pub struct InputContents {
     rows: FxHashMap<Row, Diff>,
+    appended: Vec<(Row, Diff)>,
+    retracted: bool,
     errs: BTreeMap<EvalError, Diff>,
 }
 
 impl InputContents {
     /// Adds `diff` copies of `row`.
     pub fn update_row(&mut self, row: Row, diff: Diff) {
+        if !self.retracted {
+            if diff > 0 {
+                self.appended.push((row, diff));
+                return;
+            }
+            if diff == 0 {
+                return;
+            }
+            self.retracted = true;
+            for (r, d) in std::mem::take(&mut self.appended) {
+                *self.rows.entry(r).or_insert(0) += d;
+            }
+        }
         match self.rows.entry(row) {
             Entry::Occupied(mut e) => {
                 *e.get_mut() += diff;
@@ -63,10 +88,20 @@ impl InputContents {
         }
     }
 
-    /// The contents, for a peek.
+    /// The rows with their multiplicities; a row may come more than once
+    /// (the multiplicities add up).
+    pub fn rows(&self) -> impl Iterator<Item = (&Row, Diff)> {
+        debug_assert!(!self.retracted || self.appended.is_empty());
+        self.rows
+            .iter()
+            .chain(self.appended.iter().map(|(r, d)| (r, d)))
+            .map(|(r, d)| (r, *d))
+    }
+
+    /// The contents, for a peek (the controller adds up repeated rows).
     pub fn read(&self) -> super::worker::PeekShard {
         super::worker::PeekShard {
-            rows: self.rows.iter().map(|(r, d)| (r.clone(), *d)).collect(),
+            rows: self.rows().map(|(r, d)| (r.clone(), d)).collect(),
             errors: self.errs.iter().map(|(e, d)| (e.clone(), *d)).collect(),
         }
     }
@@ -165,9 +200,8 @@ impl InputReads<'_> {
         // frontier back for good.
         let snapshot: Vec<_> = input
             .contents
-            .rows
-            .iter()
-            .map(|(r, d)| (r.clone(), self.as_of, *d))
+            .rows()
+            .map(|(r, d)| (r.clone(), self.as_of, d))
             .collect();
         let oks = oks.concat(snapshot.to_stream(scope).as_collection());
         let err_snapshot: Vec<_> = input
@@ -197,6 +231,45 @@ mod tests {
 
     use super::*;
     use crate::repr::Datum;
+
+    /// The contents are the multiset sum of the updates, while the input
+    /// only grows (a list), after its first retraction (a map), and
+    /// across the switch.
+    #[test]
+    fn contents_are_the_sum_of_the_updates() {
+        let row = |v: i64| Row::new(vec![Datum::Int64(v)]);
+        let sum = |c: &InputContents| {
+            let mut m: BTreeMap<Row, Diff> = BTreeMap::new();
+            for (r, d) in c.rows() {
+                *m.entry(r.clone()).or_insert(0) += d;
+            }
+            m.retain(|_, d| *d != 0);
+            m
+        };
+        let mut contents = InputContents::default();
+        let mut model: BTreeMap<Row, Diff> = BTreeMap::new();
+        let updates = [
+            (1, 1),
+            (2, 1),
+            (1, 1),
+            (3, 2),
+            (9, 0),
+            (1, -1),
+            (2, -1),
+            (4, 1),
+            (3, -2),
+            (1, 1),
+        ];
+        for (i, (v, d)) in updates.into_iter().enumerate() {
+            contents.update_row(row(v), d);
+            *model.entry(row(v)).or_insert(0) += d;
+            model.retain(|_, d| *d != 0);
+            assert_eq!(sum(&contents), model, "after update {i}");
+            assert_eq!(contents.appended.is_empty(), i >= 5, "after update {i}");
+        }
+        let peek: i64 = contents.read().rows.iter().map(|(_, d)| d).sum();
+        assert_eq!(peek, model.values().sum::<i64>());
+    }
 
     /// A dataflow built after writes sees them (loaded at `as_of`), sees
     /// later writes, and its frontier follows the input's time.
