@@ -271,8 +271,8 @@ async fn throughput(
             bail!("the view did not reach {events} events in 30 minutes");
         }
         // Each poll is a transient dataflow over the view's 10 000 rows,
-        // work for Freshet that is not ingestion: every 20 ms it took about
-        // a tenth of Freshet's CPU in this run (session 5).
+        // work for Freshet that is not ingestion: polled every 20 ms, they
+        // took about a third of Freshet's CPU (docs/benchmarks.md, session 5).
         tokio::time::sleep(POLL_INTERVAL).await;
     }
     let secs = t0.elapsed().as_secs_f64();
