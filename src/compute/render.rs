@@ -377,6 +377,13 @@ impl Mfp {
     /// Applies the map/filter/project to one row: `None` if filtered out.
     pub fn apply(&self, row: Row) -> Option<Result<Row, EvalError>> {
         if self.exprs.is_empty() && self.predicates.is_empty() {
+            // A projection of every column in order (a plan's projection
+            // over a whole input) is the row itself.
+            if self.projection.iter().enumerate().all(|(i, c)| i == *c)
+                && row.len() == self.projection.len()
+            {
+                return Some(Ok(row));
+            }
             // A projection alone copies bytes.
             return Some(
                 row.try_project(&self.projection)

@@ -12,8 +12,8 @@ use datafusion_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
-use crate::repr::strconv;
 use crate::repr::{Datum, Interval, OrdF32, OrdF64, ScalarType};
+use crate::repr::{jsonb, strconv};
 
 use super::EvalError;
 use super::scalar::ScalarExpr;
@@ -305,7 +305,7 @@ impl BinaryFunc {
                 s.push_str(&strconv::format(&b).unwrap_or_default());
                 Ok(Datum::String(s))
             }
-            BinaryFunc::JsonbGet { text } => jsonb_get(a, b, *text),
+            BinaryFunc::JsonbGet { text } => jsonb_get(&a, &b, *text),
             BinaryFunc::Like {
                 negated,
                 case_insensitive,
@@ -325,86 +325,34 @@ impl BinaryFunc {
 }
 
 /// `jsonb -> key` / `jsonb ->> key`: NULL where the member or element is
-/// missing (or the value is of the wrong shape), as in PostgreSQL.
-fn jsonb_get(doc: Datum, key: Datum, text: bool) -> Result<Datum, EvalError> {
+/// missing (or the value is of the wrong shape), as in PostgreSQL. The
+/// stored text is canonical (PostgreSQL's jsonb output), so every part of
+/// it is canonical too: the member is found by scanning the text, without
+/// building the document, and returned as it is.
+pub(crate) fn jsonb_get(doc: &Datum, key: &Datum, text: bool) -> Result<Datum, EvalError> {
+    if doc.is_null() || key.is_null() {
+        return Ok(Datum::Null);
+    }
     let Datum::Jsonb(doc) = doc else {
-        return Err(type_error("->", &doc));
+        return Err(type_error("->", doc));
     };
-    let stored =
-        |e: serde_json::Error| EvalError::Internal(format!("stored jsonb does not parse: {e}"));
-    // The stored text is canonical (PostgreSQL's jsonb output), so every
-    // part of it is canonical too: find the member without building the
-    // document, and return its text as it is.
-    let found: Option<&serde_json::value::RawValue> =
-        match (doc.trim_start().as_bytes().first(), &key) {
-            (Some(b'{'), Datum::String(k)) => {
-                let members: Vec<(std::borrow::Cow<'_, str>, &serde_json::value::RawValue)> =
-                    serde_json::from_str::<JsonMembers<'_>>(&doc)
-                        .map_err(stored)?
-                        .0;
-                // Keys are unique in jsonb.
-                members
-                    .into_iter()
-                    .find(|(name, _)| name == k)
-                    .map(|(_, v)| v)
-            }
-            (Some(b'['), d) => {
-                let index = match d {
-                    Datum::Int16(i) => Some(*i as i64),
-                    Datum::Int32(i) => Some(*i as i64),
-                    Datum::Int64(i) => Some(*i),
-                    _ => None,
-                };
-                match index {
-                    None => None,
-                    Some(i) => {
-                        let items: Vec<&serde_json::value::RawValue> =
-                            serde_json::from_str(&doc).map_err(stored)?;
-                        let i = if i < 0 { items.len() as i64 + i } else { i };
-                        usize::try_from(i).ok().and_then(|i| items.get(i).copied())
-                    }
-                }
-            }
-            _ => None,
-        };
+    let stored = |_| EvalError::Internal("stored jsonb does not parse".into());
+    let found = match key {
+        Datum::String(k) => jsonb::member(doc, k).map_err(stored)?,
+        Datum::Int16(i) => jsonb::element(doc, i64::from(*i)).map_err(stored)?,
+        Datum::Int32(i) => jsonb::element(doc, i64::from(*i)).map_err(stored)?,
+        Datum::Int64(i) => jsonb::element(doc, *i).map_err(stored)?,
+        _ => None,
+    };
     let Some(raw) = found else {
         return Ok(Datum::Null);
     };
-    let raw = raw.get();
     Ok(match raw.as_bytes().first() {
         Some(b'n') if text => Datum::Null,
-        Some(b'"') if text => Datum::String(serde_json::from_str::<String>(raw).map_err(stored)?),
+        Some(b'"') if text => Datum::String(jsonb::string_value(raw).map_err(stored)?.into_owned()),
         _ if text => Datum::String(raw.to_string()),
         _ => Datum::Jsonb(raw.to_string()),
     })
-}
-
-/// An object's members in document order, values left as raw text.
-struct JsonMembers<'a>(Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>);
-
-impl<'de> serde::Deserialize<'de> for JsonMembers<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = JsonMembers<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut m: M,
-            ) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) =
-                    m.next_entry::<std::borrow::Cow<'de, str>, &'de serde_json::value::RawValue>()?
-                {
-                    out.push((k, v));
-                }
-                Ok(JsonMembers(out))
-            }
-        }
-        d.deserialize_map(Visitor)
-    }
 }
 
 /// Equality where NULL equals NULL (`IS NOT DISTINCT FROM`).

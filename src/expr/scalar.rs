@@ -1,5 +1,6 @@
 //! [`ScalarExpr`]: a scalar expression over the columns of one row.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -150,6 +151,11 @@ impl ScalarExpr {
                     let r = right.eval(row)?;
                     func::or(l, r)
                 }
+                // Read the document where it is: a `jsonb` column is
+                // often the whole record, and `->` reads a sliver of it.
+                BinaryFunc::JsonbGet { text } => {
+                    func::jsonb_get(&*left.eval_ref(row)?, &*right.eval_ref(row)?, *text)
+                }
                 _ => func.eval(left.eval(row)?, right.eval(row)?),
             },
             ScalarExpr::CallVariadic { func, exprs } => func.eval(exprs, row),
@@ -218,6 +224,19 @@ impl ScalarExpr {
             }
         });
         found
+    }
+
+    /// [`ScalarExpr::eval`], borrowing a column's or literal's value
+    /// instead of cloning it.
+    pub fn eval_ref<'a>(&'a self, row: &'a [Datum]) -> Result<Cow<'a, Datum>, EvalError> {
+        match self {
+            ScalarExpr::Column(c) => row
+                .get(*c)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| EvalError::Internal(format!("column {c} out of range"))),
+            ScalarExpr::Literal(d) => Ok(Cow::Borrowed(d)),
+            other => other.eval(row).map(Cow::Owned),
+        }
     }
 
     /// Whether the expression reads no column (so it can be folded).

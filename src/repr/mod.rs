@@ -5,6 +5,7 @@
 
 pub mod array;
 mod datum;
+pub mod jsonb;
 mod row;
 mod sqlstate;
 pub mod strconv;

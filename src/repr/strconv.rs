@@ -2965,6 +2965,15 @@ fn write_json_string(s: &str, out: &mut String) {
 /// is `22P02 invalid input syntax for type json`; `\u0000` is `22P05
 /// unsupported Unicode escape sequence`.
 pub fn canonical_jsonb(text: &str) -> Result<String, ParseError> {
+    match super::jsonb::canonical_fast(text) {
+        Some(out) => Ok(out),
+        None => canonical_jsonb_full(text),
+    }
+}
+
+/// [`canonical_jsonb`] through the full parser, which takes any input and
+/// decides its errors.
+pub(crate) fn canonical_jsonb_full(text: &str) -> Result<String, ParseError> {
     let mut parser = JsonParser {
         text,
         pos: 0,

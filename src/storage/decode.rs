@@ -61,6 +61,20 @@ pub struct KafkaRecord<'a> {
 /// error is kept and the error.
 type UpsertKey = Result<(Vec<u8>, Vec<Datum>), (Vec<u8>, EvalError)>;
 
+/// Names a record's key or value in a decoding error (`value at
+/// partition 0 offset 7`); written only when there is an error.
+struct At<'a>(&'static str, &'a KafkaRecord<'a>);
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at partition {} offset {}",
+            self.0, self.1.partition, self.1.offset
+        )
+    }
+}
+
 /// Why a source definition is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DefinitionError {
@@ -137,7 +151,11 @@ impl FormatDecoder {
     }
 
     /// Decodes Confluent-framed Avro into a value of the reader schema.
-    fn decode_avro(&self, bytes: &[u8], what: &str) -> Decoded<apache_avro::types::Value> {
+    fn decode_avro(
+        &self,
+        bytes: &[u8],
+        what: &dyn std::fmt::Display,
+    ) -> Decoded<apache_avro::types::Value> {
         let Some(avro) = &self.avro else {
             return Ok(Err(EvalError::Decode(format!(
                 "Avro: {what}: the schema is unknown"
@@ -151,7 +169,7 @@ impl FormatDecoder {
     }
 
     /// Decodes `bytes` into the format's columns.
-    fn decode(&self, bytes: &[u8], what: &str) -> Decoded<Vec<Datum>> {
+    fn decode(&self, bytes: &[u8], what: &dyn std::fmt::Display) -> Decoded<Vec<Datum>> {
         if let (Format::Avro { .. }, Some(avro)) = (&self.format, &self.avro) {
             return Ok(self.decode_avro(bytes, what)?.and_then(|value| {
                 avro.reader
@@ -163,7 +181,11 @@ impl FormatDecoder {
     }
 
     /// Decodes the formats that need nothing but the bytes.
-    fn decode_plain(&self, bytes: &[u8], what: &str) -> Result<Vec<Datum>, EvalError> {
+    fn decode_plain(
+        &self,
+        bytes: &[u8],
+        what: &dyn std::fmt::Display,
+    ) -> Result<Vec<Datum>, EvalError> {
         match &self.format {
             Format::Bytes => Ok(vec![Datum::Bytes(bytes.to_vec())]),
             Format::Text => std::str::from_utf8(bytes)
@@ -391,9 +413,7 @@ impl SourceDecoder {
             return Ok(Ok(None));
         };
         match record.key {
-            Some(bytes) => Ok(key
-                .decode(bytes, &format!("key at {}", Self::where_(record)))?
-                .map(Some)),
+            Some(bytes) => Ok(key.decode(bytes, &At("key", record))?.map(Some)),
             None => Ok(Ok(None)),
         }
     }
@@ -417,10 +437,12 @@ impl SourceDecoder {
         if !matches!(self.value.format, Format::Avro { .. }) {
             return Ok(super::kafka_txn::parse_end(bytes, collection));
         }
-        Ok(match self.value.decode_avro(bytes, "transaction record")? {
-            Ok(value) => avro::transaction_end(value, collection),
-            Err(_) => None,
-        })
+        Ok(
+            match self.value.decode_avro(bytes, &"transaction record")? {
+                Ok(value) => avro::transaction_end(value, collection),
+                Err(_) => None,
+            },
+        )
     }
 
     /// [`SourceDecoder::decode`], and the id of the source transaction
@@ -441,9 +463,7 @@ impl SourceDecoder {
 
     fn value_datums(&self, record: &KafkaRecord) -> Decoded<Vec<Datum>> {
         match record.value {
-            Some(bytes) => self
-                .value
-                .decode(bytes, &format!("value at {}", Self::where_(record))),
+            Some(bytes) => self.value.decode(bytes, &At("value", record)),
             None => Ok(Ok(vec![Datum::Null; self.value_arity])),
         }
     }

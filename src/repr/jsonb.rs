@@ -1,0 +1,487 @@
+//! `jsonb` text on the per-record path: writing JSON input as canonical
+//! `jsonb` text in one pass, and finding an object's member or an array's
+//! element in stored text without building the document.
+//!
+//! A `jsonb` datum is its canonical text (PostgreSQL's `jsonb` output, see
+//! [`canonical_jsonb`](super::strconv::canonical_jsonb)). Every JSON record a
+//! source ingests is canonicalized, and every `->`/`->>` reads the text, so
+//! both run once per record and per expression. [`canonical_fast`] copies
+//! the input's bytes straight to the output, reordering object members in
+//! place, for the documents most events are (no escapes in strings,
+//! integers without fraction or exponent); anything else it leaves to the
+//! full parser, which also decides every error. [`member`] and
+//! [`element`] scan the text for one value and return it as a slice.
+
+use std::cmp::Ordering;
+
+/// Object nesting beyond which [`canonical_fast`] leaves the document to
+/// the full parser (which enforces PostgreSQL's limit).
+const FAST_MAX_DEPTH: usize = 64;
+
+/// Integer digits beyond which [`canonical_fast`] leaves a number to the
+/// full parser (which enforces `numeric`'s limits).
+const FAST_MAX_DIGITS: usize = 1000;
+
+/// One object member written to the output: `"key": value` spans
+/// `start..end`, the key's characters `key_start..key_end`.
+#[derive(Clone, Copy)]
+struct Member {
+    start: usize,
+    key_start: usize,
+    key_end: usize,
+    end: usize,
+}
+
+/// Writes JSON text as canonical `jsonb` text in one pass.
+struct Canonicalizer<'a> {
+    input: &'a [u8],
+    pos: usize,
+    out: Vec<u8>,
+    /// Members of the objects being written, innermost last.
+    members: Vec<Member>,
+}
+
+/// The canonical `jsonb` text of `text`, exactly as
+/// [`canonical_jsonb`](super::strconv::canonical_jsonb) prints it, when
+/// `text` is valid JSON whose strings have no escapes and whose numbers
+/// are integers other than `-0` (nested at most [`FAST_MAX_DEPTH`] deep);
+/// otherwise `None`, and the caller runs the full parser, which also
+/// reports errors. Object keys are ordered shorter first, then bytewise,
+/// and of duplicate keys the last wins.
+pub fn canonical_fast(text: &str) -> Option<String> {
+    let mut c = Canonicalizer {
+        input: text.as_bytes(),
+        pos: 0,
+        out: Vec::with_capacity(text.len() + 16),
+        members: Vec::new(),
+    };
+    c.value(0)?;
+    c.skip_ws();
+    if c.pos != c.input.len() {
+        return None;
+    }
+    // The output is slices of the input cut at ASCII bytes, and ASCII.
+    String::from_utf8(c.out).ok()
+}
+
+impl Canonicalizer<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Whether a keyword or number token ends here (as PostgreSQL's lexer
+    /// reads them up to a delimiter).
+    fn at_token_end(&self) -> bool {
+        matches!(
+            self.peek(),
+            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}' | b':')
+        )
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        self.skip_ws();
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => self.string().map(|_| ()),
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.keyword(b"true"),
+            b'f' => self.keyword(b"false"),
+            b'n' => self.keyword(b"null"),
+            _ => None,
+        }
+    }
+
+    fn keyword(&mut self, word: &[u8]) -> Option<()> {
+        if !self.input.get(self.pos..)?.starts_with(word) {
+            return None;
+        }
+        self.pos += word.len();
+        if !self.at_token_end() {
+            return None;
+        }
+        self.out.extend_from_slice(word);
+        Some(())
+    }
+
+    /// An integer, copied: its canonical text is itself, except `-0`.
+    fn number(&mut self) -> Option<()> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => {
+                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    self.pos += 1;
+                }
+            }
+            _ => return None,
+        }
+        let text = self.input.get(start..self.pos)?;
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+            || !self.at_token_end()
+            || text == b"-0"
+            || text.len() > FAST_MAX_DIGITS
+        {
+            return None;
+        }
+        self.out.extend_from_slice(text);
+        Some(())
+    }
+
+    /// A string without escapes, copied; returns where its characters
+    /// are in the output.
+    fn string(&mut self) -> Option<(usize, usize)> {
+        let start = self.pos + 1;
+        let len = self
+            .input
+            .get(start..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = start + len;
+        if self.input.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.out.push(b'"');
+        let key_start = self.out.len();
+        self.out.extend_from_slice(self.input.get(start..end)?);
+        let key_end = self.out.len();
+        self.out.push(b'"');
+        self.pos = end + 1;
+        Some((key_start, key_end))
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > FAST_MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        self.out.push(b'[');
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.out.push(b']');
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            self.skip_ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.out.extend_from_slice(b", ");
+                }
+                b']' => {
+                    self.pos += 1;
+                    self.out.push(b']');
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        if depth > FAST_MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        let open = self.out.len();
+        self.out.push(b'{');
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.out.push(b'}');
+            return Some(());
+        }
+        let base = self.members.len();
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let start = self.out.len();
+            let (key_start, key_end) = self.string()?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return None;
+            }
+            self.pos += 1;
+            self.out.extend_from_slice(b": ");
+            self.value(depth)?;
+            self.members.push(Member {
+                start,
+                key_start,
+                key_end,
+                end: self.out.len(),
+            });
+            self.skip_ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.out.extend_from_slice(b", ");
+                }
+                b'}' => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        self.order_members(open + 1, base);
+        self.members.truncate(base);
+        self.out.push(b'}');
+        Some(())
+    }
+
+    /// Puts the members `self.members[base..]`, written from `from` on, in
+    /// `jsonb` order, the last of duplicate keys winning.
+    fn order_members(&mut self, from: usize, base: usize) {
+        let members = self.members.get(base..).unwrap_or(&[]);
+        let out = &self.out;
+        let key = |m: &Member| {
+            let k = out.get(m.key_start..m.key_end).unwrap_or(&[]);
+            (k.len(), k)
+        };
+        if members
+            .windows(2)
+            .all(|w| key(&w[0]).cmp(&key(&w[1])) == Ordering::Less)
+        {
+            return;
+        }
+        let mut sorted: Vec<Member> = members.to_vec();
+        // Stable: duplicates stay in input order, so the last ends its run.
+        sorted.sort_by(|a, b| key(a).cmp(&key(b)));
+        let written = self.out.split_off(from);
+        let key = |m: &Member| {
+            let k = written
+                .get(m.key_start - from..m.key_end - from)
+                .unwrap_or(&[]);
+            (k.len(), k)
+        };
+        let mut first = true;
+        for (i, m) in sorted.iter().enumerate() {
+            if sorted.get(i + 1).is_some_and(|next| key(next) == key(m)) {
+                continue;
+            }
+            if !first {
+                self.out.extend_from_slice(b", ");
+            }
+            first = false;
+            self.out
+                .extend_from_slice(written.get(m.start - from..m.end - from).unwrap_or(&[]));
+        }
+    }
+}
+
+/// Stored `jsonb` text that is not JSON (a bug: it was checked on input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedJsonb;
+
+/// Scans stored `jsonb` text (any valid JSON; canonical text has no
+/// whitespace but the separators' spaces).
+struct Scanner<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), MalformedJsonb> {
+        self.skip_ws();
+        if self.peek() != Some(b) {
+            return Err(MalformedJsonb);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Skips a string (at its opening quote); returns its text between
+    /// the quotes, escapes included.
+    fn string(&mut self) -> Result<&'a [u8], MalformedJsonb> {
+        let start = self.pos + 1;
+        let mut i = start;
+        loop {
+            match self.text.get(i) {
+                None => return Err(MalformedJsonb),
+                Some(b'"') => break,
+                Some(b'\\') => i += 2,
+                Some(_) => i += 1,
+            }
+        }
+        self.pos = i + 1;
+        self.text.get(start..i).ok_or(MalformedJsonb)
+    }
+
+    /// Skips one value; returns its text.
+    fn value(&mut self) -> Result<&'a [u8], MalformedJsonb> {
+        self.skip_ws();
+        let start = self.pos;
+        match self.peek().ok_or(MalformedJsonb)? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek().ok_or(MalformedJsonb)? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.pos += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.pos += 1;
+                }
+            }
+            _ => {
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return Err(MalformedJsonb);
+                }
+            }
+        }
+        self.text.get(start..self.pos).ok_or(MalformedJsonb)
+    }
+
+    /// After a member or element: `true` if another follows, `false` at
+    /// the container's `close`.
+    fn next(&mut self, close: u8) -> Result<bool, MalformedJsonb> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(c) if c == close => Ok(false),
+            _ => Err(MalformedJsonb),
+        }
+    }
+}
+
+fn as_str(bytes: &[u8]) -> Result<&str, MalformedJsonb> {
+    std::str::from_utf8(bytes).map_err(|_| MalformedJsonb)
+}
+
+/// The text of member `key` of the object `doc` (the first, should a
+/// non-canonical text repeat it); `None` if `doc` is not an object or has
+/// no such member.
+pub fn member<'a>(doc: &'a str, key: &str) -> Result<Option<&'a str>, MalformedJsonb> {
+    let mut s = Scanner {
+        text: doc.as_bytes(),
+        pos: 0,
+    };
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        return Ok(None);
+    }
+    s.pos += 1;
+    s.skip_ws();
+    if s.peek() == Some(b'}') {
+        return Ok(None);
+    }
+    loop {
+        s.skip_ws();
+        if s.peek() != Some(b'"') {
+            return Err(MalformedJsonb);
+        }
+        let raw = s.string()?;
+        s.expect(b':')?;
+        let value = s.value()?;
+        let matches = if raw.contains(&b'\\') {
+            string_value(&format!("\"{}\"", as_str(raw)?))? == key
+        } else {
+            raw == key.as_bytes()
+        };
+        if matches {
+            return as_str(value).map(Some);
+        }
+        if !s.next(b'}')? {
+            return Ok(None);
+        }
+    }
+}
+
+/// The text of element `index` of the array `doc` (from the end if
+/// negative); `None` if `doc` is not an array or has no such element.
+pub fn element(doc: &str, index: i64) -> Result<Option<&str>, MalformedJsonb> {
+    let mut s = Scanner {
+        text: doc.as_bytes(),
+        pos: 0,
+    };
+    s.skip_ws();
+    if s.peek() != Some(b'[') {
+        return Ok(None);
+    }
+    s.pos += 1;
+    s.skip_ws();
+    if s.peek() == Some(b']') {
+        return Ok(None);
+    }
+    let mut items = Vec::new();
+    loop {
+        let value = s.value()?;
+        if index >= 0 && items.len() as i64 == index {
+            return as_str(value).map(Some);
+        }
+        items.push(value);
+        if !s.next(b']')? {
+            break;
+        }
+    }
+    if index >= 0 {
+        return Ok(None);
+    }
+    let i = items.len() as i64 + index;
+    match usize::try_from(i).ok().and_then(|i| items.get(i)) {
+        Some(v) => as_str(v).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The characters of a JSON string's text (quotes included), unescaped.
+pub fn string_value(raw: &str) -> Result<std::borrow::Cow<'_, str>, MalformedJsonb> {
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or(MalformedJsonb)?;
+    if !inner.contains('\\') {
+        return Ok(std::borrow::Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(raw)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|_| MalformedJsonb)
+}
+
+#[cfg(test)]
+mod tests;
