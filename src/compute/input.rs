@@ -46,21 +46,34 @@ const MIN_PENDING: usize = 4096;
 ///
 /// # Invariants
 ///
+/// An input that has only ever grown (an append-only source, a table only
+/// inserted into) is not merged at all: its rows stay in the log in write
+/// order, so appending costs a push and no sorting, until its first
+/// retraction (`retracted`) merges the log and the rule above applies from
+/// then on.
+///
+/// # Invariants
+///
 /// `rows` is sorted by row, its rows are distinct and no multiplicity is
 /// zero; `pending` is in write order and may hold anything. The contents
-/// are `rows` plus `pending`.
+/// are `rows` plus `pending`. While `retracted` is false, `rows` is empty.
 #[derive(Default)]
 pub struct InputContents {
     rows: Vec<(Row, Diff)>,
     pending: Vec<(Row, Diff)>,
+    retracted: bool,
     errs: BTreeMap<EvalError, Diff>,
 }
 
 impl InputContents {
     /// Adds `diff` copies of `row`.
     pub fn update_row(&mut self, row: Row, diff: Diff) {
+        if diff == 0 {
+            return;
+        }
+        self.retracted |= diff < 0;
         self.pending.push((row, diff));
-        if self.pending.len() >= (self.rows.len() / 2).max(MIN_PENDING) {
+        if self.retracted && self.pending.len() >= (self.rows.len() / 2).max(MIN_PENDING) {
             consolidate(&mut self.pending);
             let rows = std::mem::take(&mut self.rows);
             self.rows = merge(rows.into_iter(), self.pending.drain(..));
@@ -213,11 +226,14 @@ impl InputReads<'_> {
         // data sent into an input while its dataflow is being built is
         // counted as produced but never arrives, and holds the dataflow's
         // frontier back for good.
+        // Unconsolidated: the dataflow adds up repeated rows itself, and the
+        // log of an append-only input is not worth sorting here.
         let snapshot: Vec<_> = input
             .contents
-            .consolidated_rows()
-            .into_iter()
-            .map(|(r, d)| (r, self.as_of, d))
+            .rows
+            .iter()
+            .chain(&input.contents.pending)
+            .map(|(r, d)| (r.clone(), self.as_of, *d))
             .collect();
         let oks = oks.concat(snapshot.to_stream(scope).as_collection());
         let err_snapshot: Vec<_> = input
@@ -331,5 +347,32 @@ mod tests {
         // The log was merged (at least once) and the rows stay consolidated.
         assert!(!contents.rows.is_empty());
         assert!(contents.rows.iter().all(|(_, d)| *d != 0));
+    }
+
+    /// An input that only grows keeps its log unmerged, and reads add up
+    /// its repeated rows; its first retraction merges the log.
+    #[test]
+    fn append_only_contents_merge_at_the_first_retraction() {
+        let mut contents = InputContents::default();
+        let row = |k: i64| Row::new(vec![Datum::Int64(k)]);
+        for i in 0..3 * MIN_PENDING as i64 {
+            contents.update_row(row(i % 10), 1);
+        }
+        assert!(contents.rows.is_empty(), "an append-only log is not merged");
+        assert_eq!(contents.pending.len(), 3 * MIN_PENDING);
+        let per_key = (3 * MIN_PENDING / 10) as Diff;
+        let expected =
+            |k: i64, extra: Diff| per_key + Diff::from(((3 * MIN_PENDING) % 10) as i64 > k) + extra;
+        let got = contents.read().rows;
+        let want: Vec<(Row, Diff)> = (0..10).map(|k| (row(k), expected(k, 0))).collect();
+        assert_eq!(got, want);
+        contents.update_row(row(3), -1);
+        assert_eq!(contents.rows.len(), 10, "the retraction merged the log");
+        assert!(contents.pending.is_empty());
+        let got = contents.read().rows;
+        let want: Vec<(Row, Diff)> = (0..10)
+            .map(|k| (row(k), expected(k, if k == 3 { -1 } else { 0 })))
+            .collect();
+        assert_eq!(got, want);
     }
 }
