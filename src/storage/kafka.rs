@@ -54,21 +54,31 @@ pub fn validate(options: &BTreeMap<String, String>, timeout: Duration) -> Result
         .map_err(|e| {
             // Error events reach the context only when the client is polled.
             let _ = consumer.poll(Duration::ZERO);
-            let reason = consumer.context().last.lock().ok().and_then(|l| l.clone());
-            match reason {
-                Some(reason) => format!("cannot reach the Kafka brokers: {e}: {reason}"),
-                None => format!("cannot reach the Kafka brokers: {e}"),
-            }
+            format!(
+                "cannot reach the Kafka brokers: {e}{}",
+                consumer.context().reason()
+            )
         })
 }
 
-/// A client context that keeps the reason of the last client error.
+/// A client context that keeps the reason of the last client error: a
+/// refused connection, a failed TLS handshake or authentication, which
+/// librdkafka's errors on requests ("broker transport failure") do not
+/// name.
 #[derive(Default)]
 struct ErrorRecorder {
     last: Mutex<Option<String>>,
 }
 
 impl ErrorRecorder {
+    /// `": <reason>"` for the last client error, or nothing.
+    fn reason(&self) -> String {
+        match self.last.lock().ok().and_then(|l| l.clone()) {
+            Some(r) => format!(": {r}"),
+            None => String::new(),
+        }
+    }
+
     fn record(&self, reason: String) {
         if let Ok(mut last) = self.last.lock() {
             *last = Some(reason);
