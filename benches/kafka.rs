@@ -687,7 +687,17 @@ async fn latency(
             }
         }
         if Instant::now() > deadline {
-            bail!("the latency run at {rate}/s did not finish in time");
+            // What is known, for whoever looks into it: did the producer
+            // finish, how far did the subscription get, and where are the
+            // view and the source?
+            let newest = scalar(c, &format!("SELECT max(sent) FROM {view}")).await;
+            let in_source = scalar(c, &format!("SELECT count(*) FROM {topic}")).await;
+            bail!(
+                "the latency run at {rate}/s did not finish in time: producer finished: {}, \
+                 subscription rows {groups_seen}, newest sent seen {last_sent_seen}, \
+                 view's newest {newest:?}, source rows {in_source:?}",
+                producing.is_finished()
+            );
         }
     }
     let sent = producing
