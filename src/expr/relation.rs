@@ -370,9 +370,11 @@ impl RelationExpr {
     pub fn check_materializable(&self, what: &str) -> Result<(), crate::sql::PlanError> {
         let mut found = None;
         self.clone().visit_scalars_mut(&mut |e| {
-            if found.is_none() {
-                found = e.unmaterializable();
-            }
+            e.visit_mut(&mut |x| {
+                if let ScalarExpr::Unmaterializable(f) = x {
+                    found.get_or_insert(*f);
+                }
+            })
         });
         match found {
             Some(func) => Err(crate::sql::PlanError::Unsupported(format!(

@@ -215,17 +215,6 @@ impl ScalarExpr {
         });
     }
 
-    /// The first `now()`-like call in the expression, if any.
-    pub fn unmaterializable(&self) -> Option<UnmaterializableFunc> {
-        let mut found = None;
-        self.clone().visit_mut(&mut |e| {
-            if let ScalarExpr::Unmaterializable(f) = e {
-                found.get_or_insert(*f);
-            }
-        });
-        found
-    }
-
     /// [`ScalarExpr::eval`], borrowing a column's or literal's value
     /// instead of cloning it.
     pub fn eval_ref<'a>(&'a self, row: &'a [Datum]) -> Result<Cow<'a, Datum>, EvalError> {

@@ -64,24 +64,34 @@ pub fn canonical_fast(text: &str) -> Option<String> {
     String::from_utf8(c.out).ok()
 }
 
+/// The position after the JSON whitespace at `pos` in `text`.
+pub(crate) fn skip_ws(text: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = text.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Whether a keyword or number token ends at `pos` in `text` (PostgreSQL's
+/// lexer reads them up to a delimiter).
+pub(crate) fn at_token_end(text: &[u8], pos: usize) -> bool {
+    matches!(
+        text.get(pos),
+        None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}' | b':')
+    )
+}
+
 impl Canonicalizer<'_> {
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
+        self.pos = skip_ws(self.input, self.pos);
     }
 
-    /// Whether a keyword or number token ends here (as PostgreSQL's lexer
-    /// reads them up to a delimiter).
     fn at_token_end(&self) -> bool {
-        matches!(
-            self.peek(),
-            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}' | b':')
-        )
+        at_token_end(self.input, self.pos)
     }
 
     fn value(&mut self, depth: usize) -> Option<()> {
@@ -299,9 +309,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
+        self.pos = skip_ws(self.text, self.pos);
     }
 
     fn expect(&mut self, b: u8) -> Result<(), MalformedJsonb> {

@@ -2561,18 +2561,12 @@ impl JsonParser<'_> {
     }
 
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
+        self.pos = super::jsonb::skip_ws(self.text.as_bytes(), self.pos);
     }
 
-    /// Whether the token just read ends here (PostgreSQL's lexer reads a
-    /// keyword or number up to a delimiter).
+    /// Whether the token just read ends here.
     fn at_token_end(&self) -> bool {
-        matches!(
-            self.peek(),
-            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}' | b':')
-        )
+        super::jsonb::at_token_end(self.text.as_bytes(), self.pos)
     }
 
     fn push(&mut self, value: Json) -> usize {
