@@ -30,9 +30,16 @@ use differential_dataflow::trace::implementations::KeySpine;
 use timely::dataflow::Scope;
 use timely::progress::Antichain;
 
-use crate::expr::aggregate::{AccumSlot, Accums, accumulable_slots, accumulate, finish_accums};
-use crate::expr::{AggregateExpr, EvalError, RelationExpr};
-use crate::repr::{Diff, Row, RowPacker, Timestamp};
+use differential_dataflow::AsCollection;
+use differential_dataflow::difference::Multiply;
+use smallvec::SmallVec;
+use timely::dataflow::operators::OkErr;
+
+use crate::expr::aggregate::{
+    AccumSlot, Accums, NARROW_LANES, accumulable_slots, accumulate, finish_accums,
+};
+use crate::expr::{AggregateExpr, EvalError, RelationExpr, ScalarExpr};
+use crate::repr::{Datum, Diff, Row, RowPacker, Timestamp};
 
 use super::render::{ErrCollection, Imports, OkCollection, ReduceInput, render, split_results};
 
@@ -57,6 +64,11 @@ pub struct Accumulated<'s> {
 
 /// Turns input rows into group keys with accumulators as differences;
 /// rows whose key or arguments fail to evaluate become errors.
+///
+/// One operator with two outputs does it all (evaluate, split off the
+/// errors, multiply the accumulators by the row's multiplicity): every
+/// operator a record passes costs a buffer push and a hand-over, and this
+/// is once per input update.
 pub(super) fn accumulate_input<'s>(
     oks: OkCollection<'s>,
     errs: ErrCollection<'s>,
@@ -64,15 +76,119 @@ pub(super) fn accumulate_input<'s>(
     aggregates: Vec<AggregateExpr>,
     slots: Vec<AccumSlot>,
 ) -> (AccumCollection<'s>, ErrCollection<'s>) {
-    let accumulated = oks.map(move |row| {
-        let (key, vals) = input.eval(&row)?;
-        accumulate(&slots, &aggregates, &vals).map(|a| (key, a))
-    });
-    let (accumulated, input_errs) = split_results(accumulated);
+    let eval = AccumEval::new(input, aggregates, slots);
+    let (accumulated, input_errs) =
+        oks.inner
+            .ok_err::<Vec<_>, _, Vec<_>, _, _>(move |(row, t, diff)| match eval.eval(&row) {
+                Ok((key, acc)) => {
+                    let acc = if diff == 1 { acc } else { acc.multiply(&diff) };
+                    Ok((key, t, acc))
+                }
+                Err(e) => Err((e, t, diff)),
+            });
     (
-        accumulated.explode(|(key, acc)| Some((key, acc))),
-        errs.concat(input_errs),
+        accumulated.as_collection(),
+        errs.concat(input_errs.as_collection()),
     )
+}
+
+/// Evaluates an input row's group key and accumulators.
+///
+/// The common shape (group key and aggregate arguments all column
+/// references, no `FILTER`) is read straight off the packed row: the key's
+/// bytes are copied and the arguments read in place, where the general path
+/// unpacks the row, packs the key again and collects the arguments in a
+/// vector. A row the direct path cannot read as it expects (a column
+/// missing, a non-integer sum argument) takes the general path, so both
+/// give the same results and errors.
+struct AccumEval {
+    input: ReduceInput,
+    aggregates: Vec<AggregateExpr>,
+    slots: Vec<AccumSlot>,
+    direct: Option<DirectEval>,
+}
+
+/// [`AccumEval`]'s direct path: the key's columns, and each aggregate's
+/// argument column (`None` for `count(*)`).
+struct DirectEval {
+    key: Vec<usize>,
+    args: Vec<Option<usize>>,
+}
+
+impl AccumEval {
+    fn new(input: ReduceInput, aggregates: Vec<AggregateExpr>, slots: Vec<AccumSlot>) -> AccumEval {
+        let args: Option<Vec<Option<usize>>> = slots
+            .iter()
+            .zip(&aggregates)
+            .map(|(slot, agg)| match (slot, agg.filter.as_ref(), agg.exprs.as_slice()) {
+                (_, Some(_), _) => None,
+                (AccumSlot::CountStar, None, []) => Some(None),
+                (AccumSlot::CountStar, None, _) => None,
+                (_, None, [ScalarExpr::Column(c)]) => Some(Some(*c)),
+                _ => None,
+            })
+            .collect();
+        let direct = match (input.key_columns(), args) {
+            (Some(key), Some(args)) if slots.len() == aggregates.len() => Some(DirectEval {
+                key: key.to_vec(),
+                args,
+            }),
+            _ => None,
+        };
+        AccumEval {
+            input,
+            aggregates,
+            slots,
+            direct,
+        }
+    }
+
+    fn eval(&self, row: &Row) -> Result<(Row, Accums), EvalError> {
+        if let Some(direct) = &self.direct
+            && let Some(done) = self.eval_direct(direct, row)
+        {
+            return Ok(done);
+        }
+        let (key, vals) = self.input.eval(row)?;
+        accumulate(&self.slots, &self.aggregates, &vals).map(|a| (key, a))
+    }
+
+    /// The direct path; `None` where the row needs the general one. The
+    /// lanes are laid out as [`accumulate`] lays them out.
+    fn eval_direct(&self, direct: &DirectEval, row: &Row) -> Option<(Row, Accums)> {
+        let columns = row.columns();
+        let key = columns.project(&direct.key)?;
+        let mut lanes: SmallVec<[i64; NARROW_LANES]> = SmallVec::new();
+        lanes.push(1);
+        for (slot, arg) in self.slots.iter().zip(&direct.args) {
+            match (slot, arg) {
+                (AccumSlot::CountStar, _) => lanes.push(1),
+                (AccumSlot::Count, Some(c)) => lanes.push(!columns.is_null(*c)? as i64),
+                (_, Some(c)) => {
+                    let v = match columns.get(*c)? {
+                        Datum::Null => None,
+                        Datum::Int16(v) => Some(v as i64),
+                        Datum::Int32(v) => Some(v as i64),
+                        Datum::Int64(v) => Some(v),
+                        _ => return None,
+                    };
+                    lanes.push(v.unwrap_or(0));
+                    lanes.push(v.is_some() as i64);
+                }
+                (_, None) => return None,
+            }
+        }
+        let acc = match <[i64; NARROW_LANES]>::try_from(&lanes[..]) {
+            Ok(narrow) => Accums::Narrow(narrow),
+            Err(_) if lanes.len() < NARROW_LANES => {
+                let mut narrow = [0; NARROW_LANES];
+                narrow[..lanes.len()].copy_from_slice(&lanes);
+                Accums::Narrow(narrow)
+            }
+            Err(_) => Accums::from_lanes(&lanes.iter().map(|v| *v as i128).collect::<Vec<_>>()),
+        };
+        Some((key, acc))
+    }
 }
 
 /// Renders `expr` up to its accumulators if it is a `GROUP BY` with

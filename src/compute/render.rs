@@ -554,6 +554,12 @@ impl ReduceInput {
         }
     }
 
+    /// The group key's input columns, when every key expression is a
+    /// column reference.
+    pub(super) fn key_columns(&self) -> Option<&[usize]> {
+        self.group_key.columns.as_deref()
+    }
+
     /// The group key and the aggregates' inputs of `row`.
     pub(super) fn eval(&self, row: &Row) -> Result<(Row, Vec<Datum>), EvalError> {
         let datums = row.unpack();

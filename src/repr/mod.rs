@@ -12,7 +12,7 @@ pub mod strconv;
 pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
-pub use row::{Row, RowDecodeError, RowPacker};
+pub use row::{Row, RowColumns, RowDecodeError, RowPacker};
 pub use sqlstate::SqlState;
 pub use strconv::ParseError;
 pub use types::{ColumnDesc, RelationDesc, ScalarType};

@@ -202,20 +202,16 @@ impl Row {
     /// The values at `columns`, in that order; `None` if a column is out of
     /// range.
     pub fn try_project(&self, columns: &[usize]) -> Option<Row> {
-        let spans: SmallVec<[Span; 16]> = self.spans().collect();
-        let mut data = SmallVec::new();
-        data.push(0);
-        let mut semantic = false;
-        for c in columns {
-            let s = spans.get(*c)?;
-            let bytes = &self.data[s.start..s.end];
-            semantic |= is_semantic_tag(bytes[0]);
-            data.extend_from_slice(bytes);
+        self.columns().project(columns)
+    }
+
+    /// The row's columns, located once, to read or copy several of them
+    /// without scanning the row again for each.
+    pub fn columns(&self) -> RowColumns<'_> {
+        RowColumns {
+            data: &self.data,
+            spans: self.spans().collect(),
         }
-        if semantic {
-            data[0] = SEMANTIC;
-        }
-        Some(Row { data })
     }
 
     /// The packed bytes (flags included): the durable encoding.
@@ -289,6 +285,54 @@ fn check_datums(mut rest: &[u8], arrays_allowed: bool) -> Result<bool, RowDecode
         rest = &rest[len..];
     }
     Ok(semantic)
+}
+
+/// A row's columns, located ([`Row::columns`]).
+pub struct RowColumns<'a> {
+    data: &'a [u8],
+    spans: SmallVec<[Span; 16]>,
+}
+
+impl RowColumns<'_> {
+    /// The number of columns.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The value at `index`, unpacked; `None` if out of range.
+    pub fn get(&self, index: usize) -> Option<Datum> {
+        let s = self.spans.get(index)?;
+        Some(read_datum(&self.data[s.start..s.end]))
+    }
+
+    /// Whether the value at `index` is `NULL`; `None` if out of range.
+    pub fn is_null(&self, index: usize) -> Option<bool> {
+        let s = self.spans.get(index)?;
+        Some(self.data[s.start] == tag::NULL)
+    }
+
+    /// The values at `columns`, in that order (copied as bytes); `None` if
+    /// a column is out of range.
+    pub fn project(&self, columns: &[usize]) -> Option<Row> {
+        let mut data = SmallVec::new();
+        data.push(0);
+        let mut semantic = false;
+        for c in columns {
+            let s = self.spans.get(*c)?;
+            let bytes = &self.data[s.start..s.end];
+            semantic |= is_semantic_tag(bytes[0]);
+            data.extend_from_slice(bytes);
+        }
+        if semantic {
+            data[0] = SEMANTIC;
+        }
+        Some(Row { data })
+    }
 }
 
 /// A [`Row::decode`] failure: the bytes are not a packed row.
