@@ -120,13 +120,15 @@ impl AccumEval {
         let args: Option<Vec<Option<usize>>> = slots
             .iter()
             .zip(&aggregates)
-            .map(|(slot, agg)| match (slot, agg.filter.as_ref(), agg.exprs.as_slice()) {
-                (_, Some(_), _) => None,
-                (AccumSlot::CountStar, None, []) => Some(None),
-                (AccumSlot::CountStar, None, _) => None,
-                (_, None, [ScalarExpr::Column(c)]) => Some(Some(*c)),
-                _ => None,
-            })
+            .map(
+                |(slot, agg)| match (slot, agg.filter.as_ref(), agg.exprs.as_slice()) {
+                    (_, Some(_), _) => None,
+                    (AccumSlot::CountStar, None, []) => Some(None),
+                    (AccumSlot::CountStar, None, _) => None,
+                    (_, None, [ScalarExpr::Column(c)]) => Some(Some(*c)),
+                    _ => None,
+                },
+            )
             .collect();
         let direct = match (input.key_columns(), args) {
             (Some(key), Some(args)) if slots.len() == aggregates.len() => Some(DirectEval {

@@ -443,10 +443,7 @@ mod tests {
         consolidate_entries(&mut b);
         let mut out = Vec::new();
         merge_into(a.into_iter(), b.into_iter(), &mut out);
-        assert_eq!(
-            out,
-            vec![(0, row(0), 5), (1, row(3), 1), (1, row(4), 3)]
-        );
+        assert_eq!(out, vec![(0, row(0), 5), (1, row(3), 1), (1, row(4), 3)]);
     }
 
     /// An input that only grows keeps its log unmerged, and reads add up
