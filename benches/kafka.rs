@@ -773,7 +773,15 @@ async fn latency(
     let sent = producing
         .join()
         .map_err(|_| anyhow!("the producer thread panicked"))??;
-    let in_view = scalar(c, &format!("SELECT count(*) FROM {topic}")).await?;
+    // The newest event may have come in a batch before the other
+    // partition's last one: wait for the source to have every event.
+    let in_view = loop {
+        let n = scalar(c, &format!("SELECT count(*) FROM {topic}")).await?;
+        if n == Some(sent.to_string()) || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     if in_view != Some(sent.to_string()) {
         bail!("latency run at {rate}/s: produced {sent}, the source has {in_view:?}");
     }

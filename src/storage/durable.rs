@@ -56,10 +56,10 @@ struct Appended<'a>(&'a [SourceChange]);
 impl Appended<'_> {
     fn iter(&self) -> impl Iterator<Item = (&SourceValue, &Diff)> {
         self.0.iter().flat_map(|c| {
-            let (one, many): (Option<(&SourceValue, &Diff)>, &[(SourceValue, Diff)]) = match c {
-                SourceChange::Append(v, d) => (Some((v, d)), &[]),
-                SourceChange::Many(changes) => (None, changes),
-                SourceChange::Nothing | SourceChange::Upsert { .. } => (None, &[]),
+            let (one, many) = match c {
+                SourceChange::Append(v, d) => (Some((v, d)), &[][..]),
+                SourceChange::Many(changes) => (None, changes.as_slice()),
+                SourceChange::Nothing | SourceChange::Upsert { .. } => (None, &[][..]),
             };
             one.into_iter().chain(many.iter().map(|(v, d)| (v, d)))
         })
@@ -466,7 +466,10 @@ mod tests {
     use crate::repr::Datum;
 
     fn value(i: i64) -> SourceValue {
-        Ok(Row::new(vec![Datum::Int64(i), Datum::String(format!("r{i}"))]))
+        Ok(Row::new(vec![
+            Datum::Int64(i),
+            Datum::String(format!("r{i}")),
+        ]))
     }
 
     #[test]
@@ -516,10 +519,16 @@ mod tests {
                     offsets: vec![(0, offset)],
                 })
                 .unwrap();
-            assert_eq!(outcome.changes, vec![(value(batch), 1), (value(batch + 1), 1)]);
+            assert_eq!(
+                outcome.changes,
+                vec![(value(batch), 1), (value(batch + 1), 1)]
+            );
         }
         let snap = store.source_snapshot(source).unwrap();
-        assert_eq!(snap.updates, (0..4).map(|i| (value(i), 1)).collect::<Vec<_>>());
+        assert_eq!(
+            snap.updates,
+            (0..4).map(|i| (value(i), 1)).collect::<Vec<_>>()
+        );
         assert_eq!(snap.offsets, vec![(0, 4)]);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

@@ -382,8 +382,8 @@ impl Reader<'_> {
                     .decoder
                     .decode_with_transaction(&record)
                     .map_err(|Stall(e)| e)?;
-                let bytes =
-                    (record.key.map_or(0, |k| k.len()) + record.value.map_or(0, |v| v.len())) as u64;
+                let bytes = (record.key.map_or(0, |k| k.len())
+                    + record.value.map_or(0, |v| v.len())) as u64;
                 batch_bytes += bytes;
                 let held = HeldRecord {
                     decode_error: change_has_error(&change),
