@@ -42,6 +42,15 @@
 //! see an event; the difference is Freshet's share (tansu 0.6 answers every
 //! fetch only after the consumer's whole `fetch.wait.max.ms`, data or not,
 //! so its share is large).
+//! Each sample is also split at the subscription row's `mz_timestamp` (the
+//! wall-clock millisecond Freshet gave the batch after committing it):
+//! produce → timestamp and timestamp → arrival. Freshet's and the broker's
+//! CPU over each latency run are printed, and, after the runs, what the
+//! idle sources cost for a few seconds (their readers keep fetching).
+//! The producer of the latency runs lingers 2 ms (`--linger-ms`); options
+//! `--rates 10000,80000` set the latency runs' rates instead of 10 000/s
+//! and half the measured maximum, and `--events 0` skips the throughput
+//! runs (with `--rates`).
 //!
 //! **UPSERT state** (`--upsert-keys K`, default 10 000 000; 0 skips it): `K`
 //! keys with ~100 B JSON values, then a new value for every 10th key and a
@@ -76,6 +85,12 @@ struct Config {
     workers: usize,
     /// Keys of the `UPSERT` state run (0 skips it).
     upsert_keys: u64,
+    /// The latency runs' rates, if given (`--rates 10000,80000`); else
+    /// 10 000 events/s (1 000 in the quick run) and half the measured
+    /// maximum.
+    rates: Option<Vec<u64>>,
+    /// The latency runs' producer's `linger.ms`.
+    linger_ms: u32,
 }
 
 impl Config {
@@ -87,6 +102,8 @@ impl Config {
             seconds: if full { 10 } else { 1 },
             workers: 1,
             upsert_keys: if full { 10_000_000 } else { 5_000 },
+            rates: None,
+            linger_ms: 2,
         };
         let mut i = 0;
         while i < args.len() {
@@ -109,6 +126,18 @@ impl Config {
                 }
                 "--upsert-keys" => {
                     cfg.upsert_keys = value()?.parse()?;
+                    i += 1;
+                }
+                "--linger-ms" => {
+                    cfg.linger_ms = value()?.parse()?;
+                    i += 1;
+                }
+                "--rates" => {
+                    let rates = value()?
+                        .split(',')
+                        .map(|r| r.trim().parse::<u64>())
+                        .collect::<Result<Vec<_>, _>>()?;
+                    cfg.rates = Some(rates);
                     i += 1;
                 }
                 _ => {}
@@ -157,9 +186,17 @@ fn now_us() -> i64 {
 }
 
 fn producer(broker: &Broker) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    producer_lingering(broker, 2)
+}
+
+/// A producer that waits up to `linger_ms` to fill a batch.
+fn producer_lingering(
+    broker: &Broker,
+    linger_ms: u32,
+) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
     Ok(broker
         .config()
-        .set("linger.ms", "2")
+        .set("linger.ms", linger_ms.to_string())
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .set("message.timeout.ms", "60000")
@@ -517,8 +554,8 @@ fn sent_us_of(payload: &[u8]) -> Option<i64> {
 }
 
 /// The baseline of a latency run: a bare librdkafka consumer with the
-/// settings of Freshet's source readers (`fetch.wait.max.ms` 10, no
-/// consumer group coordination, partitions assigned from the start), reading
+/// settings of Freshet's source readers (`fetch.wait.max.ms` =
+/// `kafka_reader::FETCH_WAIT_MS`, no consumer group coordination, partitions assigned from the start), reading
 /// the same topic at the same time as Freshet. Its produce-to-poll latency
 /// is what the producer, the broker and the client library add before
 /// Freshet sees an event; the difference to the SUBSCRIBE latency is
@@ -540,7 +577,10 @@ fn baseline_consumer(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set(
+            "fetch.wait.max.ms",
+            freshet::storage::kafka_reader::FETCH_WAIT_MS.to_string(),
+        )
         .create()?;
     let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..partitions {
@@ -612,20 +652,31 @@ async fn latency(
         .await?;
     let warmup = Duration::from_secs(1);
     let total = warmup + Duration::from_secs(cfg.seconds);
+    let (cpu0, _) = process_usage(server.pid())?;
+    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let t0 = Instant::now();
     let total_events = rate * total.as_secs();
     // The producer runs on its own thread, paced per millisecond.
-    let p = producer(broker)?;
+    let p = producer_lingering(broker, cfg.linger_ms)?;
     let topic_owned = topic.to_string();
+    // The newest `sent_us` of all events, published once every event is
+    // acknowledged by the broker (0 until then): the run is complete when
+    // the subscription has shown it.
+    let newest_sent = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let newest_for_producer = newest_sent.clone();
     let producing = std::thread::spawn(move || -> anyhow::Result<u64> {
         let start = Instant::now();
         let mut sent = 0u64;
+        let mut newest = 0i64;
         while sent < total_events {
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
             while sent < due.min(total_events) {
+                let sent_us = now_us();
+                newest = newest.max(sent_us);
                 let payload = format!(
                     r#"{{"g": {}, "sent_us": {}, "user_id": {}, "amount": {}, "kind": "purchase", "currency": "EUR", "pad": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#,
                     sent % 100_000,
-                    now_us(),
+                    sent_us,
                     sent % 10_000,
                     sent % 997
                 );
@@ -640,6 +691,7 @@ async fn latency(
             std::thread::sleep(Duration::from_micros(200));
         }
         p.flush(Duration::from_secs(60))?;
+        newest_for_producer.store(newest, std::sync::atomic::Ordering::SeqCst);
         Ok(sent)
     });
     let measure_from = now_us() + warmup.as_micros() as i64;
@@ -652,6 +704,14 @@ async fn latency(
         })
     };
     let mut latencies: Vec<i64> = Vec::new();
+    // The two halves of each sample, split at the row's `mz_timestamp`
+    // (the wall-clock millisecond at which Freshet gave the batch its
+    // timestamp, after its durable commit): produce → timestamp (producer,
+    // broker, reader, commit) and timestamp → arrival (dataflow, SUBSCRIBE,
+    // client). Millisecond resolution, and a timestamp may run ahead of
+    // the clock when batches come faster than one per millisecond.
+    let mut to_timestamp: Vec<i64> = Vec::new();
+    let mut from_timestamp: Vec<i64> = Vec::new();
     let mut last_sent_seen = 0i64;
     let mut lines = copy.boxed();
     let mut buffer = Vec::new();
@@ -672,6 +732,10 @@ async fn latency(
                         last_sent_seen = last_sent_seen.max(sent);
                         if sent >= measure_from {
                             latencies.push(arrival - sent);
+                            if let Ok(ts_ms) = fields[0].parse::<i64>() {
+                                to_timestamp.push(ts_ms * 1000 - sent);
+                                from_timestamp.push(arrival - ts_ms * 1000);
+                            }
                         }
                     }
                 }
@@ -679,12 +743,15 @@ async fn latency(
             Ok(None) => bail!("the subscription ended"),
             Err(_) => {}
         }
-        if producing.is_finished() && last_sent_seen > 0 {
-            // Everything produced has arrived once the newest event has.
-            let newest = scalar(c, &format!("SELECT max(sent) FROM {view}")).await?;
-            if newest.and_then(|s| s.parse::<i64>().ok()) == Some(last_sent_seen) {
-                break;
-            }
+        // Everything produced has arrived once the newest event has. (Not
+        // by asking the view for its newest `sent` after every chunk: each
+        // such peek is a transient dataflow over the view's 100 000 groups,
+        // and once the producer was done, a backlog of thousands of
+        // one-timestamp chunks could not be read within the deadline, in
+        // a debug build even at 10 000 events/s.)
+        let newest = newest_sent.load(std::sync::atomic::Ordering::SeqCst);
+        if newest > 0 && last_sent_seen >= newest {
+            break;
         }
         if Instant::now() > deadline {
             // What is known, for whoever looks into it: did the producer
@@ -700,10 +767,21 @@ async fn latency(
             );
         }
     }
+    let run_secs = t0.elapsed().as_secs_f64();
+    let (cpu1, _) = process_usage(server.pid())?;
+    let (broker_cpu1, _) = process_usage(broker.pid())?;
     let sent = producing
         .join()
         .map_err(|_| anyhow!("the producer thread panicked"))??;
-    let in_view = scalar(c, &format!("SELECT count(*) FROM {topic}")).await?;
+    // The newest event may have come in a batch before the other
+    // partition's last one: wait for the source to have every event.
+    let in_view = loop {
+        let n = scalar(c, &format!("SELECT count(*) FROM {topic}")).await?;
+        if n == Some(sent.to_string()) || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     if in_view != Some(sent.to_string()) {
         bail!("latency run at {rate}/s: produced {sent}, the source has {in_view:?}");
     }
@@ -723,6 +801,22 @@ async fn latency(
         groups_seen
     );
     println!(
+        "kafka: latency at {rate} events/s: over the run's {run_secs:.1}s, Freshet CPU {:.2}s ({:.0}%), broker CPU {:.2}s ({:.0}%)",
+        cpu1 - cpu0,
+        100.0 * (cpu1 - cpu0) / run_secs,
+        broker_cpu1 - broker_cpu0,
+        100.0 * (broker_cpu1 - broker_cpu0) / run_secs,
+    );
+    to_timestamp.sort_unstable();
+    from_timestamp.sort_unstable();
+    println!(
+        "kafka: latency at {rate} events/s split at the row's timestamp: produce to timestamp p50 {:.1} ms, p99 {:.1} ms; timestamp to arrival p50 {:.1} ms, p99 {:.1} ms",
+        quantile_ms(&to_timestamp, 0.5),
+        quantile_ms(&to_timestamp, 0.99),
+        quantile_ms(&from_timestamp, 0.5),
+        quantile_ms(&from_timestamp, 0.99),
+    );
+    println!(
         "kafka: baseline at {rate} events/s (a bare rdkafka consumer, Freshet's reader settings): produce to poll p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events measured)",
         quantile_ms(&base, 0.5),
         quantile_ms(&base, 0.99),
@@ -740,14 +834,51 @@ async fn main() -> anyhow::Result<()> {
         println!("kafka: not run by `cargo bench` (no --bench): a quick correctness run");
     }
     let broker = Broker::start("bench").await;
-    let small = throughput(&cfg, &broker, 200, cfg.events).await?;
-    throughput(&cfg, &broker, 1000, (cfg.events * 3 / 10).max(1)).await?;
+    // `--events 0` skips the throughput runs (with `--rates`).
+    let small = match cfg.events {
+        0 => None,
+        n => Some(throughput(&cfg, &broker, 200, n).await?),
+    };
+    if cfg.events > 0 {
+        throughput(&cfg, &broker, 1000, (cfg.events * 3 / 10).max(1)).await?;
+    }
 
     let (server, c) = server_with_connection("bench-latency", &cfg, &broker).await?;
-    let fixed = if cfg.full { 10_000 } else { 1_000 };
-    latency(&cfg, &broker, &server, &c, "lat_fixed", fixed).await?;
-    let half = ((small.events_per_sec / 2.0) as u64).max(1);
-    latency(&cfg, &broker, &server, &c, "lat_half", half).await?;
+    let runs: Vec<(String, u64)> = match (&cfg.rates, &small) {
+        (Some(rates), _) => rates
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("lat_{i}"), *r))
+            .collect(),
+        (None, Some(small)) => vec![
+            (
+                "lat_fixed".to_string(),
+                if cfg.full { 10_000 } else { 1_000 },
+            ),
+            (
+                "lat_half".to_string(),
+                ((small.events_per_sec / 2.0) as u64).max(1),
+            ),
+        ],
+        (None, None) => bail!("--events 0 needs --rates"),
+    };
+    let sources = runs.len();
+    for (topic, rate) in runs {
+        latency(&cfg, &broker, &server, &c, &topic, rate).await?;
+    }
+    // What idle sources cost: their readers keep fetching from the broker.
+    let (cpu0, _) = process_usage(server.pid())?;
+    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let idle = Duration::from_secs(if cfg.full { 5 } else { 1 });
+    tokio::time::sleep(idle).await;
+    let (cpu1, _) = process_usage(server.pid())?;
+    let (broker_cpu1, _) = process_usage(broker.pid())?;
+    println!(
+        "kafka: {sources} idle sources for {}s: Freshet CPU {:.2}s, broker CPU {:.2}s",
+        idle.as_secs(),
+        cpu1 - cpu0,
+        broker_cpu1 - broker_cpu0
+    );
     drop(c);
     drop(server);
     if cfg.upsert_keys > 0 {

@@ -33,11 +33,28 @@ use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
 
 /// The most records in one batch.
 const MAX_BATCH_RECORDS: usize = 100_000;
+/// The most bytes of keys and values in one batch (a batch may pass it by
+/// its last record). A batch's log entry is about this large, and redb
+/// writes it through a buffer of the next power of two; jemalloc hands
+/// allocations of 8 MiB and more back to the kernel when they are freed,
+/// so larger batches took fresh, zeroed pages (a page fault every 4 KiB)
+/// every time, which was a tenth of the reader's time.
+const MAX_BATCH_BYTES: u64 = 2 << 20;
 /// The longest a batch collects records once it has one (it closes sooner
 /// when no more are waiting).
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(5);
 /// How often partitions and high watermarks are refreshed.
 const METADATA_INTERVAL: Duration = Duration::from_secs(2);
+
+/// librdkafka's `fetch.wait.max.ms` for source readers: how long a broker
+/// may hold a fetch that has no new data. A Kafka broker answers as soon as
+/// data arrives, so this only sets how often an idle reader asks again;
+/// tansu 0.6 (the tests' and benchmark's broker) answers every fetch only
+/// after this whole wait, data or not, so a record waits 1.5 times it on
+/// average. At 10 ms that was most of the latency (docs/benchmarks.md,
+/// `kafka`, session 6); 2 ms costs an idle source's reader about 500
+/// fetches per second.
+pub const FETCH_WAIT_MS: u32 = 2;
 
 /// Runs reader `reader` of a source until the source is cancelled,
 /// retrying broker problems with exponential backoff.
@@ -253,7 +270,7 @@ impl Reader<'_> {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "10");
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
         let consumer: BaseConsumer = config
             .create()
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
@@ -287,14 +304,17 @@ impl Reader<'_> {
             }
             let mut started: Option<Instant> = None;
             let mut polled = 0;
-            while polled < MAX_BATCH_RECORDS {
+            let mut batch_bytes = 0u64;
+            while polled < MAX_BATCH_RECORDS && batch_bytes < MAX_BATCH_BYTES {
                 // Once a batch has a record, it takes only what librdkafka
                 // already holds: waiting for more would add its wait to
                 // every record's latency. Under load, records pile up while
                 // the previous batch commits, so batches grow by themselves.
+                // (The clock is read every 64 records: reading it per
+                // record was 3 % of the reader's time.)
                 let timeout = match started {
                     None => Duration::from_millis(100),
-                    Some(s) if s.elapsed() >= MAX_BATCH_WAIT => break,
+                    Some(s) if polled % 64 == 0 && s.elapsed() >= MAX_BATCH_WAIT => break,
                     Some(_) => Duration::ZERO,
                 };
                 let Some(message) = consumer.poll(timeout) else {
@@ -362,13 +382,15 @@ impl Reader<'_> {
                     .decoder
                     .decode_with_transaction(&record)
                     .map_err(|Stall(e)| e)?;
+                let bytes = (record.key.map_or(0, |k| k.len())
+                    + record.value.map_or(0, |v| v.len())) as u64;
+                batch_bytes += bytes;
                 let held = HeldRecord {
                     decode_error: change_has_error(&change),
                     change,
                     transaction,
                     offset: record.offset,
-                    bytes: (record.key.map_or(0, |k| k.len()) + record.value.map_or(0, |v| v.len()))
-                        as u64,
+                    bytes,
                 };
                 // Arrival times only group Debezium runs; elsewhere the
                 // batch's start serves and saves a clock read per record.
