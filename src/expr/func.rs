@@ -47,6 +47,9 @@ pub enum UnaryFunc {
     CharLength,
     /// `abs(x)`.
     Abs,
+    /// The `mz_timestamp` (milliseconds since the Unix epoch, as `bigint`)
+    /// of a value compared with `mz_now()` ([`super::temporal`]).
+    MzTimestamp,
 }
 
 /// Functions of two arguments.
@@ -206,6 +209,7 @@ impl UnaryFunc {
                 other => Err(type_error("length", &other)),
             },
             UnaryFunc::Cast(to) => cast(d, to),
+            UnaryFunc::MzTimestamp => super::temporal::to_mz_timestamp(d),
             UnaryFunc::IsNull
             | UnaryFunc::IsNotNull
             | UnaryFunc::IsTrue
