@@ -372,12 +372,12 @@ impl RelationExpr {
         // Temporal filters are the one maintained use of `mz_now()`.
         self.without_temporal_filters(what)?
             .visit_scalars_mut(&mut |e| {
-            e.visit_mut(&mut |x| {
-                if let ScalarExpr::Unmaterializable(f) = x {
-                    found.get_or_insert(*f);
-                }
-            })
-        });
+                e.visit_mut(&mut |x| {
+                    if let ScalarExpr::Unmaterializable(f) = x {
+                        found.get_or_insert(*f);
+                    }
+                })
+            });
         match found {
             Some(func) => Err(crate::sql::PlanError::Unsupported(format!(
                 "calling {}() in {what}",

@@ -211,12 +211,8 @@ fn comparison_with_mz_now(p: &ScalarExpr) -> Option<(BinaryFunc, ScalarExpr)> {
     let ScalarExpr::CallBinary { func, left, right } = p else {
         return None;
     };
-    let is_now = |e: &ScalarExpr| {
-        matches!(
-            e,
-            ScalarExpr::Unmaterializable(UnmaterializableFunc::MzNow)
-        )
-    };
+    let is_now =
+        |e: &ScalarExpr| matches!(e, ScalarExpr::Unmaterializable(UnmaterializableFunc::MzNow));
     let (func, bound) = if is_now(left) && !calls_mz_now(right) {
         (func.clone(), (**right).clone())
     } else if is_now(right) && !calls_mz_now(left) {
@@ -242,7 +238,8 @@ impl RelationExpr {
     /// Whether the plan calls `mz_now()` anywhere.
     pub fn calls_mz_now(&self) -> bool {
         let mut found = false;
-        self.clone().visit_scalars_mut(&mut |e| found |= calls_mz_now(e));
+        self.clone()
+            .visit_scalars_mut(&mut |e| found |= calls_mz_now(e));
         found
     }
 
@@ -319,7 +316,10 @@ mod tests {
             to_mz_timestamp(Datum::Timestamp(1_500_999)),
             Ok(Datum::Int64(1_500))
         );
-        assert_eq!(to_mz_timestamp(Datum::Date(1)), Ok(Datum::Int64(86_400_000)));
+        assert_eq!(
+            to_mz_timestamp(Datum::Date(1)),
+            Ok(Datum::Int64(86_400_000))
+        );
         assert_eq!(to_mz_timestamp(Datum::Int32(7)), Ok(Datum::Int64(7)));
         assert_eq!(
             to_mz_timestamp(Datum::Numeric("2.5".parse().unwrap())),
@@ -329,7 +329,10 @@ mod tests {
             to_mz_timestamp(Datum::String("1970-01-01 00:00:01+00".into())),
             Ok(Datum::Int64(1000))
         );
-        assert_eq!(to_mz_timestamp(Datum::String("42".into())), Ok(Datum::Int64(42)));
+        assert_eq!(
+            to_mz_timestamp(Datum::String("42".into())),
+            Ok(Datum::Int64(42))
+        );
         assert!(to_mz_timestamp(Datum::Int64(-1)).is_err());
         assert!(to_mz_timestamp(Datum::TimestampTz(-1)).is_err());
         assert_eq!(to_mz_timestamp(Datum::Null), Ok(Datum::Null));
@@ -385,8 +388,10 @@ mod tests {
         assert!(TemporalFilter::extract(&[or]).is_err());
         let both = now().call_binary(now(), BinaryFunc::Lt);
         assert!(TemporalFilter::extract(&[both]).is_err());
-        assert!(TemporalFilter::extract(&[ScalarExpr::Literal(Datum::Bool(true))])
-            .unwrap()
-            .is_none());
+        assert!(
+            TemporalFilter::extract(&[ScalarExpr::Literal(Datum::Bool(true))])
+                .unwrap()
+                .is_none()
+        );
     }
 }

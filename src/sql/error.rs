@@ -168,6 +168,13 @@ impl PlanError {
                     _ => PlanError::Planning(text),
                 }
             }
+            // `mz_now()` markers (`sql/temporal.rs`) refuse an operand type
+            // while DataFusion coerces it, which rewords the error.
+            _ if text.contains("operator does not exist: ") => {
+                let rest = text.split("operator does not exist: ").nth(1).unwrap_or("");
+                let operator = rest.split(". No function matches").next().unwrap_or(rest);
+                PlanError::UndefinedOperator(operator.to_string())
+            }
             _ if text.contains("DISTINCT ON expressions must match initial ORDER BY") => {
                 PlanError::InvalidColumnReference(
                     "SELECT DISTINCT ON expressions must match initial ORDER BY expressions".into(),

@@ -25,8 +25,8 @@ use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, VisitMut, VisitorMut,
+    BinaryOperator, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Statement, VisitMut, VisitorMut,
 };
 
 use crate::expr::ScalarExpr;
@@ -318,9 +318,9 @@ pub fn rewrite_mz_now(statement: &mut Statement) -> Result<(), PlanError> {
                 SqlExpr::BinaryOp { left, op, right } => {
                     rewrite_binary(left, op, right).map(|_| ())
                 }
-                SqlExpr::UnaryOp { op, expr } if is_mz_now(expr) => Err(
-                    PlanError::UndefinedOperator(format!("{op} mz_timestamp")),
-                ),
+                SqlExpr::UnaryOp { op, expr } if is_mz_now(expr) => {
+                    Err(PlanError::UndefinedOperator(format!("{op} mz_timestamp")))
+                }
                 SqlExpr::Between {
                     expr,
                     negated,
@@ -332,9 +332,7 @@ pub fn rewrite_mz_now(statement: &mut Statement) -> Result<(), PlanError> {
                     let mut ge = (expr.as_ref().clone(), low.as_ref().clone());
                     let mut le = (expr.as_ref().clone(), high.as_ref().clone());
                     let rewritten = rewrite_binary(&mut ge.0, &BinaryOperator::GtEq, &mut ge.1)
-                        .and_then(|_| {
-                            rewrite_binary(&mut le.0, &BinaryOperator::LtEq, &mut le.1)
-                        });
+                        .and_then(|_| rewrite_binary(&mut le.0, &BinaryOperator::LtEq, &mut le.1));
                     rewritten.map(|_| {
                         let both = SqlExpr::BinaryOp {
                             left: Box::new(SqlExpr::BinaryOp {
@@ -390,11 +388,9 @@ mod tests {
     use super::*;
 
     fn rewrite(sql: &str) -> Result<String, PlanError> {
-        let mut statements = sqlparser::parser::Parser::parse_sql(
-            &sqlparser::dialect::PostgreSqlDialect {},
-            sql,
-        )
-        .map_err(|e| PlanError::Syntax(e.to_string()))?;
+        let mut statements =
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
+                .map_err(|e| PlanError::Syntax(e.to_string()))?;
         rewrite_mz_now(&mut statements[0])?;
         Ok(statements[0].to_string())
     }
