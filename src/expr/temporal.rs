@@ -256,6 +256,59 @@ impl RelationExpr {
         });
     }
 
+    /// Moves the comparisons with `mz_now()` of an inner join's condition
+    /// into a filter over the join (the same rows), where they are a
+    /// temporal filter; other plans are returned as they are.
+    pub fn hoist_temporal_join_filter(self) -> RelationExpr {
+        let RelationExpr::Join {
+            kind: super::JoinKind::Inner,
+            filter: Some(filter),
+            ..
+        } = &self
+        else {
+            return self;
+        };
+        if !calls_mz_now(filter) {
+            return self;
+        }
+        let RelationExpr::Join {
+            left,
+            right,
+            kind,
+            left_keys,
+            right_keys,
+            null_equal,
+            filter: Some(filter),
+            left_arity,
+            right_arity,
+        } = self
+        else {
+            return self;
+        };
+        let (temporal, plain): (Vec<_>, Vec<_>) =
+            conjuncts(filter).into_iter().partition(calls_mz_now);
+        let filter = plain
+            .into_iter()
+            .reduce(|a, b| a.call_binary(b, BinaryFunc::And));
+        let join = RelationExpr::Join {
+            left,
+            right,
+            kind,
+            left_keys,
+            right_keys,
+            null_equal,
+            filter,
+            left_arity,
+            right_arity,
+        };
+        RelationExpr::mfp(
+            join,
+            vec![],
+            temporal,
+            (0..left_arity + right_arity).collect(),
+        )
+    }
+
     /// Checks that every `mz_now()` of a plan to be maintained is part of
     /// a temporal filter, and returns the plan with those predicates
     /// replaced by `true`, so that any call to `now()` or its kin left is
@@ -264,6 +317,22 @@ impl RelationExpr {
         let mut plan = self.clone();
         strip_temporal(&mut plan, what)?;
         Ok(plan)
+    }
+}
+
+/// The conjuncts of `e`.
+fn conjuncts(e: ScalarExpr) -> Vec<ScalarExpr> {
+    match e {
+        ScalarExpr::CallBinary {
+            func: BinaryFunc::And,
+            left,
+            right,
+        } => {
+            let mut out = conjuncts(*left);
+            out.extend(conjuncts(*right));
+            out
+        }
+        other => vec![other],
     }
 }
 
@@ -282,6 +351,16 @@ fn strip_temporal(plan: &mut RelationExpr, what: &str) -> Result<(), PlanError> 
                     *p = ScalarExpr::Literal(Datum::Bool(true));
                 }
             }
+        }
+        // An outer join's condition decides which rows are padded with
+        // NULLs, which a bound in time cannot express.
+        RelationExpr::Join {
+            filter: Some(f), ..
+        } if calls_mz_now(f) => {
+            return Err(PlanError::NotImplemented(format!(
+                "unsupported temporal predicate in {what}: mz_now() in the ON condition of \
+                 an outer join; found {f}"
+            )));
         }
         // The recursive term is rendered in an iterative scope, whose
         // times are not the dataflow's: it has no temporal filters.
