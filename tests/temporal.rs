@@ -75,6 +75,19 @@ async fn rows_expire_and_start_as_time_passes() {
     .await
     .expect("setting up");
 
+    let explain: String = c
+        .query_one(
+            "EXPLAIN SELECT content FROM events WHERE mz_now() <= event_ts + INTERVAL '2 seconds'",
+            &[],
+        )
+        .await
+        .expect("EXPLAIN")
+        .get(1);
+    assert!(
+        explain.contains("temporal filter: mz_now() in [update time, "),
+        "EXPLAIN should show the temporal filter: {explain}"
+    );
+
     let sub_conn = server.connect().await;
     let mut sub =
         SubscribeLines::start(&sub_conn, "COPY (SUBSCRIBE recent) TO STDOUT", false).await;

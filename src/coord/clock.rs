@@ -52,10 +52,17 @@ impl Coordinator {
     }
 
     /// The timestamp to read `expr` at: the current time when the answer
-    /// depends on it (the plan calls `mz_now()`, or a temporal dataflow is
-    /// installed, which it may read), else the last write's timestamp.
+    /// depends on it (the plan calls `mz_now()`, or it reads a collection
+    /// while a temporal dataflow is installed), else the last write's
+    /// timestamp. (`INSERT ... VALUES` reads nothing and does not advance
+    /// time.)
     pub(crate) fn read_ts_for(&self, state: &mut CoordState, expr: &RelationExpr) -> Timestamp {
-        if self.compute.has_temporal() || expr.calls_mz_now() {
+        let reads_collections = || {
+            let mut ids = Vec::new();
+            expr.depends_on(&mut ids);
+            !ids.is_empty()
+        };
+        if (self.compute.has_temporal() && reads_collections()) || expr.calls_mz_now() {
             self.advance_to_now(state)
         } else {
             state.oracle.read_ts()

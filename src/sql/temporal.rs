@@ -14,7 +14,8 @@
 //! What Materialize refuses is refused here: arithmetic on `mz_now()`
 //! (`42883`, "operator does not exist: mz_timestamp - interval"), casts of
 //! it to date/time types (`0A000`), and comparisons with values that do not
-//! convert to `mz_timestamp` (`42883`).
+//! convert to `mz_timestamp` (`42883`): numbers, timestamps, dates and string
+//! literals convert, text columns do not.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -50,6 +51,11 @@ const COMPARISONS: &[(&str, &str)] = &[
     ("gt", ">"),
     ("ge", ">="),
 ];
+
+/// The conversion of a string literal compared with `mz_now()` (a text
+/// column does not convert, as in Materialize, where only a literal's
+/// unknown type coerces to `mz_timestamp`).
+const LITERAL: &str = "freshet_mz_timestamp_literal";
 
 /// The arithmetic operators refused on `mz_now()` with their operand's
 /// type in the message.
@@ -152,9 +158,10 @@ impl ScalarUDFImpl for Marker {
             | DataType::Decimal64(..)
             | DataType::Decimal128(..)
             | DataType::Decimal256(..)
-            | DataType::Date32
-            | DataType::Utf8 => t.clone(),
-            DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+            | DataType::Date32 => t.clone(),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if self.name == LITERAL => {
+                DataType::Utf8
+            }
             DataType::Date64 => DataType::Date32,
             DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
             other => return Err(self.undefined(other)),
@@ -181,6 +188,13 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     let mut out = vec![Arc::new(ScalarUDF::new_from_impl(MzNow {
         signature: Signature::exact(vec![], Volatility::Volatile),
     }))];
+    out.push(Arc::new(ScalarUDF::new_from_impl(Marker {
+        name: LITERAL.to_string(),
+        op: "=",
+        mz_now_left: true,
+        convert: true,
+        signature: Signature::user_defined(Volatility::Immutable),
+    })));
     for (prefix, ops, convert) in [(CONVERT, COMPARISONS, true), (OPERATOR, ARITHMETIC, false)] {
         for (name, op) in ops {
             for mz_now_left in [true, false] {
@@ -202,7 +216,7 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     if name == "mz_now" && args.is_empty() {
         return Some(ScalarExpr::Unmaterializable(UnmaterializableFunc::MzNow));
     }
-    if name.starts_with(CONVERT)
+    if (name.starts_with(CONVERT) || name == LITERAL)
         && let [arg] = args
     {
         return Some(arg.clone().call_unary(UnaryFunc::MzTimestamp));
@@ -243,6 +257,25 @@ fn call(name: String, arg: SqlExpr) -> SqlExpr {
     })
 }
 
+/// `e` converted to an `mz_timestamp` for the comparison `name` (a string
+/// literal first through [`LITERAL`]).
+fn convert(name: &str, mz_now_left: bool, e: &SqlExpr) -> SqlExpr {
+    let mut inner = e;
+    while let SqlExpr::Nested(x) = inner {
+        inner = x;
+    }
+    let is_string = matches!(
+        inner,
+        SqlExpr::Value(v) if matches!(v.value, sqlparser::ast::Value::SingleQuotedString(_))
+    );
+    let e = if is_string {
+        call(LITERAL.to_string(), e.clone())
+    } else {
+        e.clone()
+    };
+    call(marker_name(CONVERT, name, mz_now_left), e)
+}
+
 fn comparison_name(op: &BinaryOperator) -> Option<&'static str> {
     let sql = match op {
         BinaryOperator::Eq => "=",
@@ -281,9 +314,9 @@ fn rewrite_binary(
     if let Some(name) = comparison_name(op) {
         // `mz_now() = mz_now()` compares two `bigint`s.
         if l && !r {
-            *right = call(marker_name(CONVERT, name, true), right.clone());
+            *right = convert(name, true, right);
         } else if r && !l {
-            *left = call(marker_name(CONVERT, name, false), left.clone());
+            *left = convert(name, false, left);
         }
         return Ok(true);
     }
