@@ -50,6 +50,8 @@ pub enum UnaryFunc {
     /// The `mz_timestamp` (milliseconds since the Unix epoch, as `bigint`)
     /// of a value compared with `mz_now()` ([`super::temporal`]).
     MzTimestamp,
+    /// An `mz_timestamp` (`mz_now()`) as a `timestamptz`.
+    MzTimestampToTimestampTz,
 }
 
 /// Functions of two arguments.
@@ -210,6 +212,7 @@ impl UnaryFunc {
             },
             UnaryFunc::Cast(to) => cast(d, to),
             UnaryFunc::MzTimestamp => super::temporal::to_mz_timestamp(d),
+            UnaryFunc::MzTimestampToTimestampTz => super::temporal::to_timestamptz(d),
             UnaryFunc::IsNull
             | UnaryFunc::IsNotNull
             | UnaryFunc::IsTrue

@@ -79,6 +79,21 @@ pub fn to_mz_timestamp(d: Datum) -> Result<Datum, EvalError> {
     Ok(Datum::Int64(millis))
 }
 
+/// An `mz_timestamp` (milliseconds) as a `timestamptz` (microseconds), for
+/// `mz_now()::timestamptz`.
+pub fn to_timestamptz(d: Datum) -> Result<Datum, EvalError> {
+    match d {
+        Datum::Null => Ok(Datum::Null),
+        Datum::Int64(ms) => ms
+            .checked_mul(1000)
+            .map(Datum::TimestampTz)
+            .ok_or_else(|| EvalError::OutOfRange("timestamp".into())),
+        other => Err(EvalError::Internal(format!(
+            "{other:?} is not an mz_timestamp"
+        ))),
+    }
+}
+
 /// The predicates of a map/filter/project split into plain predicates and
 /// the temporal bounds its comparisons with `mz_now()` give.
 #[derive(Clone, Debug, Default)]

@@ -11,9 +11,11 @@
 //! compares `mz_now()` with the event's time in milliseconds, both in a
 //! one-shot query and as a temporal filter (`expr/temporal.rs`).
 //!
-//! What Materialize refuses is refused here: arithmetic on `mz_now()`
+//! Casts of `mz_now()` to date/time types go through `timestamptz`
+//! (`mz_now()::timestamptz` is the read time as a timestamp). What
+//! Materialize refuses is refused here: arithmetic on `mz_now()`
 //! (`42883`, "operator does not exist: mz_timestamp - interval"), casts of
-//! it to date/time types (`0A000`), and comparisons with values that do not
+//! it to `interval` (`0A000`), and comparisons with values that do not
 //! convert to `mz_timestamp` (`42883`): numbers, timestamps, dates and string
 //! literals convert, text columns do not.
 
@@ -57,6 +59,9 @@ const COMPARISONS: &[(&str, &str)] = &[
 /// unknown type coerces to `mz_timestamp`).
 const LITERAL: &str = "freshet_mz_timestamp_literal";
 
+/// `mz_now()` as a `timestamptz`, for casts to date/time types.
+const TO_TIMESTAMPTZ: &str = "freshet_mz_timestamp_to_timestamptz";
+
 /// The arithmetic operators refused on `mz_now()` with their operand's
 /// type in the message.
 const ARITHMETIC: &[(&str, &str)] = &[
@@ -91,6 +96,33 @@ impl ScalarUDFImpl for MzNow {
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         datafusion_common::not_impl_err!("mz_now() is evaluated by Freshet, not DataFusion")
+    }
+}
+
+/// `mz_now()` as a `timestamptz` ([`TO_TIMESTAMPTZ`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToTimestampTz {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ToTimestampTz {
+    fn name(&self) -> &str {
+        TO_TIMESTAMPTZ
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some("+00:00".into()),
+        ))
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        datafusion_common::not_impl_err!("{TO_TIMESTAMPTZ} is evaluated by Freshet, not DataFusion")
     }
 }
 
@@ -188,6 +220,9 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     let mut out = vec![Arc::new(ScalarUDF::new_from_impl(MzNow {
         signature: Signature::exact(vec![], Volatility::Volatile),
     }))];
+    out.push(Arc::new(ScalarUDF::new_from_impl(ToTimestampTz {
+        signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
+    })));
     out.push(Arc::new(ScalarUDF::new_from_impl(Marker {
         name: LITERAL.to_string(),
         op: "=",
@@ -215,6 +250,11 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
 pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     if name == "mz_now" && args.is_empty() {
         return Some(ScalarExpr::Unmaterializable(UnmaterializableFunc::MzNow));
+    }
+    if name == TO_TIMESTAMPTZ
+        && let [arg] = args
+    {
+        return Some(arg.clone().call_unary(UnaryFunc::MzTimestampToTimestampTz));
     }
     if (name.starts_with(CONVERT) || name == LITERAL)
         && let [arg] = args
@@ -394,11 +434,16 @@ pub fn rewrite_mz_now(statement: &mut Statement) -> Result<(), PlanError> {
                     expr, data_type, ..
                 } if is_mz_now(expr) => {
                     let name = data_type.to_string().to_lowercase();
-                    if name.contains("time") || name.contains("date") || name.contains("interval") {
+                    if name.contains("interval") {
                         Err(PlanError::Unsupported(format!(
                             "casting mz_now() to {name}"
                         )))
                     } else {
+                        // To a date/time type through `timestamptz`, as
+                        // Materialize's casts of `mz_timestamp` do.
+                        if name.contains("time") || name.contains("date") {
+                            **expr = call(TO_TIMESTAMPTZ.to_string(), (**expr).clone());
+                        }
                         Ok(())
                     }
                 }
@@ -455,9 +500,13 @@ mod tests {
             Err(PlanError::UndefinedOperator(_))
         ));
         assert!(matches!(
-            rewrite("SELECT mz_now()::timestamptz"),
+            rewrite("SELECT mz_now()::interval"),
             Err(PlanError::Unsupported(_))
         ));
+        assert_eq!(
+            rewrite("SELECT mz_now()::timestamptz").unwrap(),
+            "SELECT freshet_mz_timestamp_to_timestamptz(mz_now())::TIMESTAMPTZ"
+        );
         // The operand's type is known only to the planner: a marker fails there.
         assert_eq!(
             rewrite("SELECT mz_now() - 1").unwrap(),
