@@ -19,6 +19,9 @@ pub struct ComputeController {
     threads: Arc<Mutex<Vec<Option<Thread>>>>,
     workers: usize,
     next_subscribe: std::sync::atomic::AtomicU64,
+    /// The installed dataflows with temporal filters, for which time must
+    /// pass even without writes (`coord/clock.rs`).
+    temporal: Mutex<std::collections::BTreeSet<GlobalId>>,
     _guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
 }
 
@@ -62,6 +65,7 @@ impl ComputeController {
             threads,
             workers,
             next_subscribe: std::sync::atomic::AtomicU64::new(1),
+            temporal: Mutex::new(Default::default()),
             _guards: Mutex::new(Some(guards)),
         })
     }
@@ -71,8 +75,26 @@ impl ComputeController {
         self.workers
     }
 
+    /// Whether a dataflow with a temporal filter is installed.
+    pub fn has_temporal(&self) -> bool {
+        self.temporal.lock().is_ok_and(|t| !t.is_empty())
+    }
+
     /// Sends `command` to every worker, in order, and wakes them.
     pub fn send(&self, command: Command) {
+        match &command {
+            Command::CreateDataflow { id, plan, .. } if plan.calls_mz_now() => {
+                if let Ok(mut t) = self.temporal.lock() {
+                    t.insert(*id);
+                }
+            }
+            Command::Drop { id } => {
+                if let Ok(mut t) = self.temporal.lock() {
+                    t.remove(id);
+                }
+            }
+            _ => {}
+        }
         // Only the addressed worker applies a write's updates: the others
         // get the timestamp alone, not a copy of the data.
         let (target, others) = match &command {

@@ -10,6 +10,7 @@
 //!   accumulators and read back as rows.
 //! * [`window`]: the rendering of window functions and `DISTINCT ON`.
 //! * [`recursive`]: the rendering of `WITH RECURSIVE` as an iterative scope.
+//! * [`temporal`]: the rendering of temporal filters (`mz_now()` bounds).
 //!
 //! [`RelationExpr`]: crate::expr::RelationExpr
 
@@ -18,6 +19,7 @@ pub mod controller;
 pub mod input;
 pub mod recursive;
 pub mod render;
+pub mod temporal;
 pub mod window;
 pub mod worker;
 

@@ -131,6 +131,11 @@ pub fn render<'s>(
             projection,
         } => {
             let (oks, errs) = render(scope, input, imports)?;
+            if let Some(temporal) =
+                super::temporal::TemporalMfp::new(exprs, predicates, projection)?
+            {
+                return Ok(temporal.render(oks, errs));
+            }
             let mfp = Mfp {
                 exprs: exprs.clone(),
                 predicates: predicates.clone(),

@@ -12,7 +12,9 @@
 //! * [`source`]: secrets, connections and Kafka sources.
 //! * [`sink`]: Kafka sinks.
 //! * [`timestamp`]: the timestamp oracle.
+//! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
+pub mod clock;
 pub mod ddl;
 pub mod drop;
 pub mod error;
@@ -105,6 +107,7 @@ impl Coordinator {
         }
         coord.clone().bootstrap().await?;
         coord.start_introspection();
+        coord.start_clock();
         Ok(coord)
     }
 }

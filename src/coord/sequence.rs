@@ -603,8 +603,9 @@ impl Coordinator {
         let plan = plan_query(&state.catalog.scope(path), stmt)?;
         let desc = plan_desc(&plan)?;
         let (mut expr, finishing) = lower_query(&plan)?;
+        let ts = self.read_ts_for(&mut state, &expr);
+        expr.resolve_mz_now(ts);
         expr.resolve_unmaterializable(statement_time());
-        let ts = state.oracle.read_ts();
         let started = self.start_peek(&mut state, expr, ts);
         drop(state);
         let rows = self.finish_peek(started).await?;
@@ -723,8 +724,9 @@ impl Coordinator {
                     .into());
                 }
                 let (mut expr, finishing) = lower_query(&plan)?;
+                let ts = self.read_ts_for(&mut state, &expr);
+                expr.resolve_mz_now(ts);
                 expr.resolve_unmaterializable(statement_time());
-                let ts = state.oracle.read_ts();
                 let rows = finish(
                     self.peek_expr_locked(&mut state, expr, ts).await?,
                     &finishing,
@@ -786,8 +788,9 @@ impl Coordinator {
                 };
                 let plan = optimize(input)?;
                 let mut expr = lower(&plan)?;
+                let ts = self.read_ts_for(&mut state, &expr);
+                expr.resolve_mz_now(ts);
                 expr.resolve_unmaterializable(statement_time());
-                let ts = state.oracle.read_ts();
                 let rows = self.peek_expr_locked(&mut state, expr, ts).await?;
                 let mut updates = Vec::new();
                 for (r, d) in rows {
@@ -976,7 +979,6 @@ impl Coordinator {
     ) -> Result<ExecuteResponse, AdapterError> {
         let (subscribe_id, stream, desc, transient) = {
             let mut state = self.state.lock().await;
-            let ts = state.oracle.read_ts();
             let (expr, desc) = match &s.relation {
                 SubscribeRelation::Name(name) => {
                     let item = state.catalog.resolve_existing(path, name, "relation")?;
@@ -995,6 +997,7 @@ impl Coordinator {
                 }
             };
             expr.check_materializable("SUBSCRIBE")?;
+            let ts = self.read_ts_for(&mut state, &expr);
             let as_of = match s.as_of {
                 Some(a) if a < ts => {
                     return Err(PlanError::InvalidParameter(format!(

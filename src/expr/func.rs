@@ -47,6 +47,11 @@ pub enum UnaryFunc {
     CharLength,
     /// `abs(x)`.
     Abs,
+    /// The `mz_timestamp` (milliseconds since the Unix epoch, as `bigint`)
+    /// of a value compared with `mz_now()` ([`super::temporal`]).
+    MzTimestamp,
+    /// An `mz_timestamp` (`mz_now()`) as a `timestamptz`.
+    MzTimestampToTimestampTz,
 }
 
 /// Functions of two arguments.
@@ -206,6 +211,8 @@ impl UnaryFunc {
                 other => Err(type_error("length", &other)),
             },
             UnaryFunc::Cast(to) => cast(d, to),
+            UnaryFunc::MzTimestamp => super::temporal::to_mz_timestamp(d),
+            UnaryFunc::MzTimestampToTimestampTz => super::temporal::to_timestamptz(d),
             UnaryFunc::IsNull
             | UnaryFunc::IsNotNull
             | UnaryFunc::IsTrue

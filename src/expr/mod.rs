@@ -7,6 +7,8 @@
 //! * [`func`]: the built-in functions scalar expressions call.
 //! * [`aggregate`]: aggregate functions and their evaluation over a group.
 //! * [`window`]: window functions and their evaluation over a partition.
+//! * [`temporal`]: `mz_now()` and temporal filters: the bounds in time that
+//!   comparisons with `mz_now()` put on each row.
 //! * [`relation`]: the relational IR ([`RelationExpr`]) that `compute` renders
 //!   into differential dataflow.
 
@@ -16,6 +18,7 @@ pub mod error;
 pub mod func;
 pub mod relation;
 pub mod scalar;
+pub mod temporal;
 pub mod window;
 
 pub use aggregate::{AggregateExpr, AggregateFunc};

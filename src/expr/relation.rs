@@ -337,7 +337,7 @@ impl RelationExpr {
     }
 
     /// The expression's inputs, mutably.
-    fn children_mut(&mut self) -> Vec<&mut RelationExpr> {
+    pub(crate) fn children_mut(&mut self) -> Vec<&mut RelationExpr> {
         match self {
             RelationExpr::Get { .. }
             | RelationExpr::Constant { .. }
@@ -369,13 +369,15 @@ impl RelationExpr {
     /// Materialize does.
     pub fn check_materializable(&self, what: &str) -> Result<(), crate::sql::PlanError> {
         let mut found = None;
-        self.clone().visit_scalars_mut(&mut |e| {
-            e.visit_mut(&mut |x| {
-                if let ScalarExpr::Unmaterializable(f) = x {
-                    found.get_or_insert(*f);
-                }
-            })
-        });
+        // Temporal filters are the one maintained use of `mz_now()`.
+        self.without_temporal_filters(what)?
+            .visit_scalars_mut(&mut |e| {
+                e.visit_mut(&mut |x| {
+                    if let ScalarExpr::Unmaterializable(f) = x {
+                        found.get_or_insert(*f);
+                    }
+                })
+            });
         match found {
             Some(func) => Err(crate::sql::PlanError::Unsupported(format!(
                 "calling {}() in {what}",
@@ -462,6 +464,9 @@ impl RelationExpr {
                 }
                 if !predicates.is_empty() {
                     out.push_str(&format!("{pad}  filter: {}\n", list(predicates)));
+                }
+                if let Ok(Some(t)) = super::temporal::TemporalFilter::extract(predicates) {
+                    out.push_str(&format!("{pad}  temporal filter: {}\n", t.describe()));
                 }
                 out.push_str(&format!("{pad}  project: {projection:?}\n"));
                 input.explain(depth + 1, out);

@@ -68,6 +68,14 @@ pub enum UnmaterializableFunc {
     Now,
     /// `current_date`: `date` (in UTC).
     CurrentDate,
+    /// `mz_now()`: the logical timestamp a query reads at (milliseconds
+    /// since the Unix epoch, as `bigint`). One-shot queries replace it by
+    /// their read timestamp first ([`RelationExpr::resolve_mz_now`]); in
+    /// maintained plans it may only bound rows in time
+    /// ([`super::temporal`]).
+    ///
+    /// [`RelationExpr::resolve_mz_now`]: super::RelationExpr::resolve_mz_now
+    MzNow,
 }
 
 impl UnmaterializableFunc {
@@ -76,6 +84,7 @@ impl UnmaterializableFunc {
         match self {
             UnmaterializableFunc::Now => "now",
             UnmaterializableFunc::CurrentDate => "current_date",
+            UnmaterializableFunc::MzNow => "mz_now",
         }
     }
 
@@ -86,6 +95,9 @@ impl UnmaterializableFunc {
             UnmaterializableFunc::CurrentDate => {
                 Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32)
             }
+            // Only reached where no read timestamp was given: the moment
+            // itself, in milliseconds.
+            UnmaterializableFunc::MzNow => Datum::Int64(unix_micros.div_euclid(1000)),
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum PlanError {
     /// A function that does not exist.
     #[error("function {0} does not exist")]
     UnknownFunction(String),
+    /// An operator that does not exist for its operands' types.
+    #[error("operator does not exist: {0}")]
+    UndefinedOperator(String),
     /// A function call that fits several candidates (`sum(NULL)`).
     #[error("function {0} is not unique")]
     AmbiguousFunction(String),
@@ -115,7 +118,9 @@ impl PlanError {
             PlanError::ReservedSchemaName(_) => SqlState::RESERVED_NAME,
             PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
-            PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
+            PlanError::UnknownFunction(_) | PlanError::UndefinedOperator(_) => {
+                SqlState::UNDEFINED_FUNCTION
+            }
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
@@ -162,6 +167,13 @@ impl PlanError {
                     )),
                     _ => PlanError::Planning(text),
                 }
+            }
+            // `mz_now()` markers (`sql/temporal.rs`) refuse an operand type
+            // while DataFusion coerces it, which rewords the error.
+            _ if text.contains("operator does not exist: ") => {
+                let rest = text.split("operator does not exist: ").nth(1).unwrap_or("");
+                let operator = rest.split(". No function matches").next().unwrap_or(rest);
+                PlanError::UndefinedOperator(operator.to_string())
             }
             _ if text.contains("DISTINCT ON expressions must match initial ORDER BY") => {
                 PlanError::InvalidColumnReference(

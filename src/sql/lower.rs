@@ -331,7 +331,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             }
         }
         LogicalPlan::Aggregate(a) => lower_aggregate(a)?,
-        LogicalPlan::Join(j) => lower_join(j)?,
+        LogicalPlan::Join(j) => lower_join(j)?.hoist_temporal_join_filter(),
         LogicalPlan::Unnest(u) => super::unnest::lower_unnest(u, lower(&u.input)?)?,
         LogicalPlan::Window(w) => super::lower_window::lower_window(w)?,
         LogicalPlan::RecursiveQuery(r) => super::lower_recursive::lower_recursive_query(r)?,
@@ -747,7 +747,8 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 )),
                 // PostgreSQL's is a `timetz`, which Freshet does not have.
                 "current_time" => return unsupported("current_time"),
-                other => super::array::lower_call(other, lowered.clone()),
+                other => super::temporal::lower_call(other, &lowered)
+                    .or_else(|| super::array::lower_call(other, lowered.clone())),
             };
             match native {
                 Some(n) => n,

@@ -10,6 +10,8 @@
 //!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
 //!   `ROLLUP` and `CUBE`.
+//! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
+//!   converted to milliseconds.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
@@ -31,6 +33,7 @@ pub mod parse;
 pub mod plan;
 pub mod sink;
 pub mod source;
+pub mod temporal;
 pub mod types;
 pub mod unnest;
 pub mod window_funcs;

@@ -127,6 +127,10 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     {
         scalars.insert(f.name().to_string(), f);
     }
+    // `mz_now()` and the markers of its rewritten comparisons.
+    for f in super::temporal::functions() {
+        scalars.insert(f.name().to_string(), f);
+    }
     let mut aggregates = HashMap::new();
     for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
         aggregates.insert(f.name().to_string(), f.clone());
@@ -434,6 +438,7 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
+    super::temporal::rewrite_mz_now(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
