@@ -13,6 +13,7 @@
 //! * [`sink`]: Kafka sinks.
 //! * [`timestamp`]: the timestamp oracle.
 
+pub mod catalog_funcs;
 pub mod ddl;
 pub mod drop;
 pub mod error;

@@ -14,6 +14,7 @@ pub mod aggregate;
 pub mod array;
 pub mod error;
 pub mod func;
+pub mod regex;
 pub mod relation;
 pub mod scalar;
 pub mod window;
