@@ -11,6 +11,7 @@
 //! `search_path`.
 
 pub mod names;
+pub mod system;
 
 use std::collections::BTreeMap;
 
@@ -169,7 +170,7 @@ impl Catalog {
 
     /// Whether a schema exists (a user schema or the system schema).
     pub fn schema_exists(&self, name: &str) -> bool {
-        name == SYSTEM_SCHEMA || self.schemas.contains_key(name)
+        name == SYSTEM_SCHEMA || system::is_catalog_schema(name) || self.schemas.contains_key(name)
     }
 
     /// All schemas, user schemas and the system schema, by name.

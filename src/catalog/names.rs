@@ -297,7 +297,11 @@ pub fn sql_ident(name: &str) -> sqlparser::ast::Ident {
 
 impl Catalog {
     /// Checks the database part of a name.
-    fn check_database(&self, path: &SearchPath, name: &PartialName) -> Result<(), PlanError> {
+    pub(crate) fn check_database(
+        &self,
+        path: &SearchPath,
+        name: &PartialName,
+    ) -> Result<(), PlanError> {
         match &name.database {
             Some(db) if *db != path.database => Err(PlanError::UnknownDatabase(db.clone())),
             _ => Ok(()),
@@ -373,7 +377,7 @@ impl Catalog {
                 .cloned()
                 .ok_or(PlanError::NoSchemaSelected)?,
         };
-        if schema == SYSTEM_SCHEMA {
+        if schema == SYSTEM_SCHEMA || super::system::is_catalog_schema(&schema) {
             return Err(PlanError::SystemSchema(schema));
         }
         Ok(QualifiedName {
@@ -443,10 +447,17 @@ pub struct Scope<'a> {
 
 impl Resolver for Scope<'_> {
     fn resolve(&self, name: &TableReference) -> Result<Option<ResolvedItem>, PlanError> {
-        let Some(item) = self
-            .catalog
-            .resolve_partial(self.path, &PartialName::from_table_reference(name))?
-        else {
+        let partial = PartialName::from_table_reference(name);
+        if let Some(relation) = super::system::resolve(&partial) {
+            self.catalog.check_database(self.path, &partial)?;
+            return Ok(Some(ResolvedItem {
+                id: relation.id,
+                name: format!("{}.{}", relation.schema, relation.name),
+                desc: relation.desc,
+                view: None,
+            }));
+        }
+        let Some(item) = self.catalog.resolve_partial(self.path, &partial)? else {
             return Ok(None);
         };
         if matches!(

@@ -448,11 +448,10 @@ impl Coordinator {
         super::session_funcs::refuse_in_view(&cv.query)?;
         // The query's relations are qualified: any path resolves them.
         let path = qualified();
-        let plan = crate::sql::plan::plan_query(
-            &state.catalog.scope(&path),
-            Statement::Query(cv.query.clone()),
-        )?;
-        let mut desc = crate::sql::plan::plan_desc(&plan)?;
+        let statement = Statement::Query(cv.query.clone());
+        let aliased = crate::sql::plan::explicit_aliases(&statement);
+        let plan = crate::sql::plan::plan_query(&state.catalog.scope(&path), statement)?;
+        let mut desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
         if !cv.columns.is_empty() {
             if cv.columns.len() != desc.arity() {
                 return Err(PlanError::Planning(format!(

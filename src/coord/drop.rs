@@ -273,7 +273,7 @@ impl Coordinator {
         let mut schemas: Vec<String> = Vec::new();
         for name in names {
             let schema = schema_name(path, name)?;
-            if schema == SYSTEM_SCHEMA {
+            if schema == SYSTEM_SCHEMA || crate::catalog::system::is_catalog_schema(&schema) {
                 return Err(PlanError::SystemSchema(schema).into());
             }
             if !state.catalog.schema_exists(&schema) {

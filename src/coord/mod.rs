@@ -14,6 +14,7 @@
 //! * [`timestamp`]: the timestamp oracle.
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
+pub mod catalog_funcs;
 pub mod clock;
 pub mod ddl;
 pub mod drop;

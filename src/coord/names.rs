@@ -222,6 +222,25 @@ impl VisitorMut for RelationQualifier<'_, '_> {
         if partial.schema.is_none() && self.ctes.iter().flatten().any(|c| *c == partial.item) {
             return ControlFlow::Continue(());
         }
+        if let Some(relation) = crate::catalog::system::resolve(&partial) {
+            if partial.schema.is_none()
+                && alias.is_none()
+                && let Some(last) = name.0.last().and_then(|p| p.as_ident())
+            {
+                *alias = Some(TableAlias {
+                    explicit: true,
+                    name: last.clone(),
+                    columns: Vec::new(),
+                    at: None,
+                });
+            }
+            *name = QualifiedName {
+                schema: relation.schema.to_string(),
+                item: relation.name.to_string(),
+            }
+            .to_object_name();
+            return ControlFlow::Continue(());
+        }
         let item = match self.q.catalog.resolve_partial(self.q.path, &partial) {
             Ok(Some(item)) => item,
             Ok(None) => {

@@ -17,7 +17,7 @@ use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::lower::{Finishing, lower, lower_expr, lower_query};
 use crate::sql::parse::{DropKind, FreshetStatement, SubscribeRelation, SubscribeStatement};
-use crate::sql::plan::{optimize, plan_desc, plan_query, plan_statement};
+use crate::sql::plan::{optimize, plan_query, plan_statement};
 use crate::storage::durable::Commit;
 
 use super::peek::{PeekPlan, apply_stages};
@@ -600,12 +600,13 @@ impl Coordinator {
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
         let mut state = self.state.lock().await;
+        let aliased = crate::sql::plan::explicit_aliases(&stmt);
         let plan = plan_query(&state.catalog.scope(path), stmt)?;
-        let desc = plan_desc(&plan)?;
+        let desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
         let (mut expr, finishing) = lower_query(&plan)?;
         let ts = self.read_ts_for(&mut state, &expr);
         expr.resolve_mz_now(ts);
-        expr.resolve_unmaterializable(statement_time());
+        prepare_one_shot(&mut expr, &state.catalog, path);
         let started = self.start_peek(&mut state, expr, ts);
         drop(state);
         let rows = self.finish_peek(started).await?;
@@ -726,7 +727,7 @@ impl Coordinator {
                 let (mut expr, finishing) = lower_query(&plan)?;
                 let ts = self.read_ts_for(&mut state, &expr);
                 expr.resolve_mz_now(ts);
-                expr.resolve_unmaterializable(statement_time());
+                prepare_one_shot(&mut expr, &state.catalog, &path);
                 let rows = finish(
                     self.peek_expr_locked(&mut state, expr, ts).await?,
                     &finishing,
@@ -790,7 +791,7 @@ impl Coordinator {
                 let mut expr = lower(&plan)?;
                 let ts = self.read_ts_for(&mut state, &expr);
                 expr.resolve_mz_now(ts);
-                expr.resolve_unmaterializable(statement_time());
+                prepare_one_shot(&mut expr, &state.catalog, &path);
                 let rows = self.peek_expr_locked(&mut state, expr, ts).await?;
                 let mut updates = Vec::new();
                 for (r, d) in rows {
@@ -992,8 +993,13 @@ impl Coordinator {
                     (expr, item.desc.clone())
                 }
                 SubscribeRelation::Query(q) => {
-                    let plan = plan_query(&state.catalog.scope(path), Statement::Query(q.clone()))?;
-                    (lower(&plan)?, plan_desc(&plan)?)
+                    let statement = Statement::Query(q.clone());
+                    let aliased = crate::sql::plan::explicit_aliases(&statement);
+                    let plan = plan_query(&state.catalog.scope(path), statement)?;
+                    (
+                        lower(&plan)?,
+                        crate::sql::plan::plan_desc_with(&plan, &aliased)?,
+                    )
                 }
             };
             expr.check_materializable("SUBSCRIBE")?;
@@ -1078,6 +1084,14 @@ fn set_expr_is_values(s: &SetExpr) -> bool {
 
 /// The moment a statement runs, for `now()` and `current_date`:
 /// microseconds since 1970-01-01 UTC.
+/// Gives a one-shot query's (or DML statement's) plan its values of the
+/// moment: `now()` and its kin, and the rows of the catalog relations it
+/// reads, as the session with search path `path` sees them.
+fn prepare_one_shot(expr: &mut RelationExpr, catalog: &crate::catalog::Catalog, path: &SearchPath) {
+    expr.resolve_unmaterializable(statement_time());
+    expr.resolve_catalog_relations(&|id| crate::catalog::system::rows(id, catalog, path));
+}
+
 fn statement_time() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

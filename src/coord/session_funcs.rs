@@ -51,7 +51,8 @@ pub fn substitute(
     match stmt.visit(&mut rewrite) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
-    }
+    }?;
+    super::catalog_funcs::substitute(stmt, Some((catalog, &path)))
 }
 
 /// Fails with `0A000` naming the first session function in a view's query:
@@ -62,7 +63,11 @@ pub fn refuse_in_view(query: &sqlparser::ast::Query) -> Result<(), crate::sql::P
         type Break = String;
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
             let name = match expr {
-                Expr::Function(f) => Rewrite::session_function(f),
+                Expr::Function(f) => Rewrite::session_function(f)
+                    .or_else(|| super::catalog_funcs::catalog_function(f)),
+                Expr::Cast { .. } => {
+                    super::catalog_funcs::catalog_cast(expr).map(|t| format!("a cast to {t}"))
+                }
                 Expr::Identifier(Ident {
                     value,
                     quote_style: None,
@@ -99,12 +104,18 @@ fn name_columns(stmt: &mut Statement) {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return;
     };
+    // Two items given one name would be refused by DataFusion's planner;
+    // a repeated call keeps DataFusion's (unique) name instead.
+    let mut given: Vec<String> = Vec::new();
     for item in select.projection.iter_mut() {
         let SelectItem::UnnamedExpr(expr) = item else {
             continue;
         };
+        let cast_target = super::catalog_funcs::catalog_cast(expr);
         let name = match expr {
-            Expr::Function(f) => Rewrite::session_function(f),
+            Expr::Function(f) => {
+                Rewrite::session_function(f).or_else(|| super::catalog_funcs::catalog_function(f))
+            }
             Expr::Identifier(Ident {
                 value,
                 quote_style: None,
@@ -116,12 +127,28 @@ fn name_columns(stmt: &mut Statement) {
             {
                 Some(value.to_lowercase())
             }
+            // `x::regclass` is named after `x` (its last name part) or,
+            // failing that, after the type, as PostgreSQL names casts.
+            Expr::Cast { expr: inner, .. } => {
+                let folded = |i: &Ident| match i.quote_style {
+                    Some(_) => i.value.clone(),
+                    None => i.value.to_lowercase(),
+                };
+                cast_target.map(|target| match inner.as_ref() {
+                    Expr::Identifier(i) => folded(i),
+                    Expr::CompoundIdentifier(parts) => {
+                        parts.last().map_or_else(|| target.to_string(), folded)
+                    }
+                    _ => target.to_string(),
+                })
+            }
             _ => None,
         };
-        if let Some(name) = name {
+        if let Some(name) = name.filter(|n| !given.contains(n)) {
+            given.push(name.clone());
             *item = SelectItem::ExprWithAlias {
                 expr: expr.clone(),
-                alias: Ident::new(name),
+                alias: Ident::with_quote('"', name),
             };
         }
     }
@@ -134,6 +161,7 @@ fn name_columns(stmt: &mut Statement) {
 pub fn substitute_for_describe(stmt: &mut Statement) {
     name_columns(stmt);
     let _ = stmt.visit(&mut Rewrite { values: None });
+    let _ = super::catalog_funcs::substitute(stmt, None);
 }
 
 struct Rewrite<'a> {

@@ -111,6 +111,13 @@ pub enum BinaryFunc {
         /// `ILIKE`.
         case_insensitive: bool,
     },
+    /// `a ~ b` and its kin: whether `a` matches the regular expression `b`.
+    RegexMatch {
+        /// `!~`.
+        negated: bool,
+        /// `~*`.
+        case_insensitive: bool,
+    },
 }
 
 /// Functions of any number of arguments.
@@ -274,6 +281,15 @@ impl BinaryFunc {
             BinaryFunc::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
             BinaryFunc::Concat => "||",
             BinaryFunc::Like { .. } => "LIKE",
+            BinaryFunc::RegexMatch {
+                negated,
+                case_insensitive,
+            } => match (negated, case_insensitive) {
+                (false, false) => "~",
+                (false, true) => "~*",
+                (true, false) => "!~",
+                (true, true) => "!~*",
+            },
             BinaryFunc::JsonbGet { text: false } => "->",
             BinaryFunc::JsonbGet { text: true } => "->>",
         }
@@ -322,6 +338,15 @@ impl BinaryFunc {
                     Ok(Datum::Bool(m != *negated))
                 }
                 (a, _) => Err(type_error("LIKE", &a)),
+            },
+            BinaryFunc::RegexMatch {
+                negated,
+                case_insensitive,
+            } => match (a, b) {
+                (Datum::String(s), Datum::String(p)) => Ok(Datum::Bool(
+                    super::regex::is_match(&s, &p, *case_insensitive)? != *negated,
+                )),
+                (a, _) => Err(type_error(self.symbol(), &a)),
             },
             BinaryFunc::And
             | BinaryFunc::Or

@@ -16,6 +16,7 @@ pub mod aggregate;
 pub mod array;
 pub mod error;
 pub mod func;
+pub mod regex;
 pub mod relation;
 pub mod scalar;
 pub mod temporal;

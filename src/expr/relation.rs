@@ -364,10 +364,40 @@ impl RelationExpr {
         self.visit_scalars_mut(&mut |e| e.resolve_unmaterializable(unix_micros));
     }
 
-    /// Refuses a plan that calls `now()` or its kin where it would be
-    /// maintained (`what`: "materialized view", "index", ...), as
-    /// Materialize does.
+    /// Replaces every read of a catalog relation (`pg_catalog.pg_class` and
+    /// the like, see `catalog::system`) by its current rows, which
+    /// `rows(id)` gives with their arity (`None` for other items).
+    pub fn resolve_catalog_relations(
+        &mut self,
+        rows: &dyn Fn(GlobalId) -> Option<(Vec<Row>, usize)>,
+    ) {
+        if let RelationExpr::Get { id, .. } = self
+            && let Some((rows, arity)) = rows(*id)
+        {
+            *self = RelationExpr::Constant {
+                rows: rows.into_iter().map(|r| (r, 1)).collect(),
+                arity,
+            };
+            return;
+        }
+        for child in self.children_mut() {
+            child.resolve_catalog_relations(rows);
+        }
+    }
+
+    /// Refuses a plan that calls `now()` or its kin, or reads a catalog
+    /// relation, where it would be maintained (`what`: "materialized
+    /// view", "index", ...), as Materialize does for `now()`. (Catalog
+    /// relations are computed when a one-shot query reads them; a
+    /// maintained view would not follow catalog changes.)
     pub fn check_materializable(&self, what: &str) -> Result<(), crate::sql::PlanError> {
+        let mut catalog_read = None;
+        self.find_catalog_read(&mut catalog_read);
+        if let Some(name) = catalog_read {
+            return Err(crate::sql::PlanError::Unsupported(format!(
+                "reading {name} in {what}"
+            )));
+        }
         let mut found = None;
         // Temporal filters are the one maintained use of `mz_now()`.
         self.without_temporal_filters(what)?
@@ -384,6 +414,19 @@ impl RelationExpr {
                 func.name()
             ))),
             None => Ok(()),
+        }
+    }
+
+    fn find_catalog_read(&self, found: &mut Option<String>) {
+        match self {
+            RelationExpr::Get { id, name } if crate::catalog::system::is_catalog_relation(*id) => {
+                found.get_or_insert_with(|| name.clone());
+            }
+            other => {
+                for child in other.children() {
+                    child.find_catalog_read(found);
+                }
+            }
         }
     }
 

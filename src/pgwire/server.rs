@@ -587,6 +587,7 @@ impl Backend {
                 let is_query = matches!(s.as_ref(), sqlparser::ast::Statement::Query(_));
                 let mut described = (**s).clone();
                 crate::coord::session_funcs::substitute_for_describe(&mut described);
+                let aliased = crate::sql::plan::explicit_aliases(&described);
                 match crate::sql::plan::plan_statement(&state.catalog.scope(path), described) {
                     Ok(plan) => {
                         let params = plan
@@ -614,7 +615,7 @@ impl Backend {
                             })
                             .unwrap_or_default();
                         let desc = if is_query {
-                            crate::sql::plan::plan_desc(&plan).ok()
+                            crate::sql::plan::plan_desc_with(&plan, &aliased).ok()
                         } else {
                             None
                         };

@@ -42,6 +42,9 @@ pub enum PlanError {
     /// A column that does not exist.
     #[error("column {0} does not exist")]
     UnknownColumn(String),
+    /// A type that does not exist (`'x'::regtype`).
+    #[error("type \"{0}\" does not exist")]
+    UnknownType(String),
     /// A function that does not exist.
     #[error("function {0} does not exist")]
     UnknownFunction(String),
@@ -118,6 +121,7 @@ impl PlanError {
             PlanError::ReservedSchemaName(_) => SqlState::RESERVED_NAME,
             PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
+            PlanError::UnknownType(_) => SqlState::UNDEFINED_OBJECT,
             PlanError::UnknownFunction(_) | PlanError::UndefinedOperator(_) => {
                 SqlState::UNDEFINED_FUNCTION
             }

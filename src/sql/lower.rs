@@ -592,6 +592,22 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     negated: true,
                     case_insensitive: true,
                 },
+                Operator::RegexMatch => BinaryFunc::RegexMatch {
+                    negated: false,
+                    case_insensitive: false,
+                },
+                Operator::RegexIMatch => BinaryFunc::RegexMatch {
+                    negated: false,
+                    case_insensitive: true,
+                },
+                Operator::RegexNotMatch => BinaryFunc::RegexMatch {
+                    negated: true,
+                    case_insensitive: false,
+                },
+                Operator::RegexNotIMatch => BinaryFunc::RegexMatch {
+                    negated: true,
+                    case_insensitive: true,
+                },
                 // Only `GROUPING()`, which DataFusion resolves into bit
                 // operations on a grouping set's internal id.
                 Operator::BitwiseAnd

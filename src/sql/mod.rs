@@ -13,6 +13,8 @@
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
+//! * [`pg_compat`]: `OPERATOR(pg_catalog.~)`, `pg_catalog.f()` and
+//!   `COLLATE "default"`, as psql writes them, become plain SQL.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
@@ -30,6 +32,7 @@ pub mod lower_not_in;
 pub mod lower_recursive;
 pub mod lower_window;
 pub mod parse;
+pub mod pg_compat;
 pub mod plan;
 pub mod sink;
 pub mod source;

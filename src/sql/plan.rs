@@ -438,6 +438,7 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
+    super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
     super::empty_array::check_empty_arrays(&statement)?;
@@ -599,17 +600,64 @@ fn guard_panics<T>(step: &str, f: impl FnOnce() -> T) -> Result<T, PlanError> {
 
 /// The output schema of a plan, as Freshet types.
 pub fn plan_desc(plan: &LogicalPlan) -> Result<RelationDesc, PlanError> {
+    plan_desc_with(plan, &[])
+}
+
+/// The output schema of a plan, as Freshet types; `aliased[i]` says that
+/// output column `i` was named with `AS` (see [`explicit_aliases`]), so
+/// its name is kept exactly as written.
+pub fn plan_desc_with(plan: &LogicalPlan, aliased: &[bool]) -> Result<RelationDesc, PlanError> {
     let schema = plan.schema();
     let mut columns = Vec::new();
-    for field in schema.fields() {
+    for (i, field) in schema.fields().iter().enumerate() {
         let typ = crate::repr::ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
+        let name = if aliased.get(i).copied().unwrap_or(false) {
+            field.name().clone()
+        } else {
+            column_name(field.name())
+        };
         columns.push(crate::repr::ColumnDesc {
-            name: column_name(field.name()),
+            name,
             typ,
             nullable: field.is_nullable(),
         });
     }
     Ok(RelationDesc { columns })
+}
+
+/// Which output columns of a query its select list names with `AS`
+/// (`SELECT x AS "Total (USD)"`), by position, up to its first `*`; for a
+/// set operation, its first branch's, which name its columns. Their names
+/// are the user's, whatever characters they hold; other names are
+/// DataFusion's renderings of expressions, which [`plan_desc`] turns into
+/// PostgreSQL's.
+pub fn explicit_aliases(statement: &Statement) -> Vec<bool> {
+    use sqlparser::ast::{SelectItem, SetExpr};
+    let Statement::Query(query) = statement else {
+        return Vec::new();
+    };
+    let mut body = query.body.as_ref();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left,
+            SetExpr::Query(q) => body = q.body.as_ref(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else {
+        return Vec::new();
+    };
+    select
+        .projection
+        .iter()
+        .take_while(|item| {
+            !matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        })
+        .map(|item| matches!(item, SelectItem::ExprWithAlias { .. }))
+        .collect()
 }
 
 /// PostgreSQL's name for an output column that DataFusion named after its

@@ -278,7 +278,12 @@ impl TestServer {
         }
     }
 
-    /// The process id of the running server.
+    /// The port the server listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the server is running").id()
     }

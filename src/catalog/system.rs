@@ -1,0 +1,1526 @@
+//! PostgreSQL's system catalog (`pg_catalog`) and the SQL standard's
+//! `information_schema`, as relations computed from Freshet's catalog.
+//!
+//! `psql`'s `\d` commands, drivers (JDBC's `DatabaseMetaData`, SQLAlchemy's
+//! inspector) and BI tools learn what a database holds by querying these
+//! relations, so Freshet answers them with PostgreSQL's names, columns and
+//! conventions: `pg_class`, `pg_namespace`, `pg_attribute`, `pg_type`,
+//! `pg_index`, `pg_database`, the `pg_tables`/`pg_views`/`pg_matviews`/
+//! `pg_indexes` views, `information_schema.tables`/`columns`/`views`/
+//! `schemata`, and the relations `psql` reads that describe features
+//! Freshet does not have (constraints, policies, publications,
+//! inheritance), which are empty.
+//!
+//! The rows are computed when a one-shot query reads them, from the catalog
+//! and the session's search path at that moment (the coordinator replaces
+//! each read by [`rows`]), so they are always current. A maintained view
+//! could not follow catalog changes, so materialized views, indexes and
+//! `SUBSCRIBE` refuse them (`RelationExpr::check_materializable`).
+//!
+//! Conventions:
+//! * OIDs are `bigint` (PostgreSQL's `oid` is an unsigned 4-byte integer;
+//!   Freshet has no such type). A user item's OID is 16384 plus its id, as
+//!   PostgreSQL's user OIDs start at 16384; a type's OID is PostgreSQL's.
+//! * `name` and `"char"` columns are `text`; `int2vector` columns are the
+//!   space-separated text PostgreSQL prints for them.
+//! * Every object is owned by the role `freshet` (OID 10): Freshet has no
+//!   roles yet.
+//! * Sources (and their subsources) are relations of kind `r`, as
+//!   Materialize's `pg_class` shows them.
+
+use crate::expr::{GlobalId, ScalarExpr};
+use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
+
+use super::{Catalog, CatalogItem, ItemKind, SYSTEM_SCHEMA, SearchPath};
+
+/// The schema of PostgreSQL's system catalog.
+pub const PG_CATALOG: &str = "pg_catalog";
+/// The SQL standard's schema of catalog views.
+pub const INFORMATION_SCHEMA: &str = "information_schema";
+/// The role that owns everything.
+pub const OWNER_NAME: &str = "freshet";
+/// Its OID (PostgreSQL's bootstrap superuser's).
+pub const OWNER_OID: i64 = 10;
+/// The OID of `pg_catalog`.
+const PG_CATALOG_OID: i64 = 11;
+/// The OID of `information_schema` (as in a PostgreSQL 15 cluster).
+const INFORMATION_SCHEMA_OID: i64 = 13_000;
+/// The OID of Freshet's system schema.
+const SYSTEM_SCHEMA_OID: i64 = 14_000;
+/// The OID of the current database.
+const DATABASE_OID: i64 = 16_383;
+/// OIDs of the catalog relations themselves: this plus their position in
+/// [`RELATIONS`].
+const RELATION_OID_BASE: i64 = 12_000;
+/// PostgreSQL's "default" collation, which text columns have.
+const DEFAULT_COLLATION_OID: i64 = 100;
+/// The first id of the catalog relations: inside the system range of
+/// [`GlobalId::is_system`], above the introspection relations.
+const FIRST_ID: u64 = (1 << 61) + (1 << 20);
+
+/// Whether `id` names a catalog relation (see [`rows`]).
+pub fn is_catalog_relation(id: GlobalId) -> bool {
+    (FIRST_ID..FIRST_ID + RELATIONS.len() as u64).contains(&id.0)
+}
+
+/// Column types of the catalog relations.
+#[derive(Clone, Copy)]
+enum T {
+    Oid,
+    Text,
+    Bool,
+    I16,
+    I32,
+    F32,
+    TextArray,
+    OidArray,
+    I16Array,
+    TimestampTz,
+}
+
+impl T {
+    fn scalar(self) -> ScalarType {
+        match self {
+            T::Oid => ScalarType::Int64,
+            T::Text => ScalarType::Text,
+            T::Bool => ScalarType::Bool,
+            T::I16 => ScalarType::Int16,
+            T::I32 => ScalarType::Int32,
+            T::F32 => ScalarType::Float32,
+            T::TextArray => ScalarType::Array(Box::new(ScalarType::Text)),
+            T::OidArray => ScalarType::Array(Box::new(ScalarType::Int64)),
+            T::I16Array => ScalarType::Array(Box::new(ScalarType::Int16)),
+            T::TimestampTz => ScalarType::TimestampTz,
+        }
+    }
+}
+
+/// What the rows of a relation are computed from.
+struct Context<'a> {
+    catalog: &'a Catalog,
+    path: &'a SearchPath,
+}
+
+/// A catalog relation.
+struct Relation {
+    schema: &'static str,
+    name: &'static str,
+    columns: &'static [(&'static str, T)],
+    rows: fn(&Context) -> Vec<Vec<Datum>>,
+}
+
+fn none(_: &Context) -> Vec<Vec<Datum>> {
+    Vec::new()
+}
+
+/// The catalog relations. A relation's id (and OID) follows from its
+/// position, so new ones go at the end.
+static RELATIONS: &[Relation] = &[
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_namespace",
+        columns: &[
+            ("oid", T::Oid),
+            ("nspname", T::Text),
+            ("nspowner", T::Oid),
+            ("nspacl", T::TextArray),
+        ],
+        rows: pg_namespace,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_class",
+        columns: &[
+            ("oid", T::Oid),
+            ("relname", T::Text),
+            ("relnamespace", T::Oid),
+            ("reltype", T::Oid),
+            ("reloftype", T::Oid),
+            ("relowner", T::Oid),
+            ("relam", T::Oid),
+            ("relfilenode", T::Oid),
+            ("reltablespace", T::Oid),
+            ("relpages", T::I32),
+            ("reltuples", T::F32),
+            ("relallvisible", T::I32),
+            ("reltoastrelid", T::Oid),
+            ("relhasindex", T::Bool),
+            ("relisshared", T::Bool),
+            ("relpersistence", T::Text),
+            ("relkind", T::Text),
+            ("relnatts", T::I16),
+            ("relchecks", T::I16),
+            ("relhasrules", T::Bool),
+            ("relhastriggers", T::Bool),
+            ("relhassubclass", T::Bool),
+            ("relrowsecurity", T::Bool),
+            ("relforcerowsecurity", T::Bool),
+            ("relispopulated", T::Bool),
+            ("relreplident", T::Text),
+            ("relispartition", T::Bool),
+            ("relrewrite", T::Oid),
+            ("relacl", T::TextArray),
+            ("reloptions", T::TextArray),
+            ("relpartbound", T::Text),
+        ],
+        rows: pg_class,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_attribute",
+        columns: &[
+            ("attrelid", T::Oid),
+            ("attname", T::Text),
+            ("atttypid", T::Oid),
+            ("attstattarget", T::I32),
+            ("attlen", T::I16),
+            ("attnum", T::I16),
+            ("attndims", T::I32),
+            ("attcacheoff", T::I32),
+            ("atttypmod", T::I32),
+            ("attbyval", T::Bool),
+            ("attalign", T::Text),
+            ("attstorage", T::Text),
+            ("attcompression", T::Text),
+            ("attnotnull", T::Bool),
+            ("atthasdef", T::Bool),
+            ("atthasmissing", T::Bool),
+            ("attidentity", T::Text),
+            ("attgenerated", T::Text),
+            ("attisdropped", T::Bool),
+            ("attislocal", T::Bool),
+            ("attinhcount", T::I32),
+            ("attcollation", T::Oid),
+            ("attacl", T::TextArray),
+            ("attoptions", T::TextArray),
+            ("attfdwoptions", T::TextArray),
+        ],
+        rows: pg_attribute,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_type",
+        columns: &[
+            ("oid", T::Oid),
+            ("typname", T::Text),
+            ("typnamespace", T::Oid),
+            ("typowner", T::Oid),
+            ("typlen", T::I16),
+            ("typbyval", T::Bool),
+            ("typtype", T::Text),
+            ("typcategory", T::Text),
+            ("typispreferred", T::Bool),
+            ("typisdefined", T::Bool),
+            ("typdelim", T::Text),
+            ("typrelid", T::Oid),
+            ("typsubscript", T::Text),
+            ("typelem", T::Oid),
+            ("typarray", T::Oid),
+            ("typinput", T::Text),
+            ("typoutput", T::Text),
+            ("typreceive", T::Text),
+            ("typsend", T::Text),
+            ("typalign", T::Text),
+            ("typstorage", T::Text),
+            ("typnotnull", T::Bool),
+            ("typbasetype", T::Oid),
+            ("typtypmod", T::I32),
+            ("typndims", T::I32),
+            ("typcollation", T::Oid),
+            ("typdefault", T::Text),
+        ],
+        rows: pg_type,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_database",
+        columns: &[
+            ("oid", T::Oid),
+            ("datname", T::Text),
+            ("datdba", T::Oid),
+            ("encoding", T::I32),
+            ("datlocprovider", T::Text),
+            ("datistemplate", T::Bool),
+            ("datallowconn", T::Bool),
+            ("datconnlimit", T::I32),
+            ("datcollate", T::Text),
+            ("datctype", T::Text),
+            ("daticulocale", T::Text),
+            ("datcollversion", T::Text),
+            ("datacl", T::TextArray),
+        ],
+        rows: pg_database,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_index",
+        columns: &[
+            ("indexrelid", T::Oid),
+            ("indrelid", T::Oid),
+            ("indnatts", T::I16),
+            ("indnkeyatts", T::I16),
+            ("indisunique", T::Bool),
+            ("indnullsnotdistinct", T::Bool),
+            ("indisprimary", T::Bool),
+            ("indisexclusion", T::Bool),
+            ("indimmediate", T::Bool),
+            ("indisclustered", T::Bool),
+            ("indisvalid", T::Bool),
+            ("indcheckxmin", T::Bool),
+            ("indisready", T::Bool),
+            ("indislive", T::Bool),
+            ("indisreplident", T::Bool),
+            ("indkey", T::Text),
+            ("indexprs", T::Text),
+            ("indpred", T::Text),
+        ],
+        rows: pg_index,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_am",
+        columns: &[
+            ("oid", T::Oid),
+            ("amname", T::Text),
+            ("amhandler", T::Text),
+            ("amtype", T::Text),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_attrdef",
+        columns: &[
+            ("oid", T::Oid),
+            ("adrelid", T::Oid),
+            ("adnum", T::I16),
+            ("adbin", T::Text),
+        ],
+        rows: pg_attrdef,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_collation",
+        columns: &[
+            ("oid", T::Oid),
+            ("collname", T::Text),
+            ("collnamespace", T::Oid),
+            ("collowner", T::Oid),
+            ("collprovider", T::Text),
+            ("collisdeterministic", T::Bool),
+            ("collencoding", T::I32),
+            ("collcollate", T::Text),
+            ("collctype", T::Text),
+        ],
+        rows: pg_collation,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_constraint",
+        columns: &[
+            ("oid", T::Oid),
+            ("conname", T::Text),
+            ("connamespace", T::Oid),
+            ("contype", T::Text),
+            ("condeferrable", T::Bool),
+            ("condeferred", T::Bool),
+            ("convalidated", T::Bool),
+            ("conrelid", T::Oid),
+            ("contypid", T::Oid),
+            ("conindid", T::Oid),
+            ("conparentid", T::Oid),
+            ("confrelid", T::Oid),
+            ("confupdtype", T::Text),
+            ("confdeltype", T::Text),
+            ("confmatchtype", T::Text),
+            ("conislocal", T::Bool),
+            ("coninhcount", T::I32),
+            ("connoinherit", T::Bool),
+            ("conkey", T::I16Array),
+            ("confkey", T::I16Array),
+            ("conbin", T::Text),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_policy",
+        columns: &[
+            ("oid", T::Oid),
+            ("polname", T::Text),
+            ("polrelid", T::Oid),
+            ("polcmd", T::Text),
+            ("polpermissive", T::Bool),
+            ("polroles", T::OidArray),
+            ("polqual", T::Text),
+            ("polwithcheck", T::Text),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_statistic_ext",
+        columns: &[
+            ("oid", T::Oid),
+            ("stxrelid", T::Oid),
+            ("stxname", T::Text),
+            ("stxnamespace", T::Oid),
+            ("stxowner", T::Oid),
+            ("stxstattarget", T::I32),
+            ("stxkeys", T::Text),
+            ("stxkind", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_publication",
+        columns: &[
+            ("oid", T::Oid),
+            ("pubname", T::Text),
+            ("pubowner", T::Oid),
+            ("puballtables", T::Bool),
+            ("pubinsert", T::Bool),
+            ("pubupdate", T::Bool),
+            ("pubdelete", T::Bool),
+            ("pubtruncate", T::Bool),
+            ("pubviaroot", T::Bool),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_publication_namespace",
+        columns: &[("oid", T::Oid), ("pnpubid", T::Oid), ("pnnspid", T::Oid)],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_publication_rel",
+        columns: &[
+            ("oid", T::Oid),
+            ("prpubid", T::Oid),
+            ("prrelid", T::Oid),
+            ("prqual", T::Text),
+            ("prattrs", T::I16Array),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_inherits",
+        columns: &[
+            ("inhrelid", T::Oid),
+            ("inhparent", T::Oid),
+            ("inhseqno", T::I32),
+            ("inhdetachpending", T::Bool),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_description",
+        columns: &[
+            ("objoid", T::Oid),
+            ("classoid", T::Oid),
+            ("objsubid", T::I32),
+            ("description", T::Text),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_roles",
+        columns: &[
+            ("rolname", T::Text),
+            ("rolsuper", T::Bool),
+            ("rolinherit", T::Bool),
+            ("rolcreaterole", T::Bool),
+            ("rolcreatedb", T::Bool),
+            ("rolcanlogin", T::Bool),
+            ("rolreplication", T::Bool),
+            ("rolconnlimit", T::I32),
+            ("rolpassword", T::Text),
+            ("rolvaliduntil", T::TimestampTz),
+            ("rolbypassrls", T::Bool),
+            ("rolconfig", T::TextArray),
+            ("oid", T::Oid),
+        ],
+        rows: pg_roles,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_tables",
+        columns: &[
+            ("schemaname", T::Text),
+            ("tablename", T::Text),
+            ("tableowner", T::Text),
+            ("tablespace", T::Text),
+            ("hasindexes", T::Bool),
+            ("hasrules", T::Bool),
+            ("hastriggers", T::Bool),
+            ("rowsecurity", T::Bool),
+        ],
+        rows: pg_tables,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_views",
+        columns: &[
+            ("schemaname", T::Text),
+            ("viewname", T::Text),
+            ("viewowner", T::Text),
+            ("definition", T::Text),
+        ],
+        rows: pg_views,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_matviews",
+        columns: &[
+            ("schemaname", T::Text),
+            ("matviewname", T::Text),
+            ("matviewowner", T::Text),
+            ("tablespace", T::Text),
+            ("hasindexes", T::Bool),
+            ("ispopulated", T::Bool),
+            ("definition", T::Text),
+        ],
+        rows: pg_matviews,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_indexes",
+        columns: &[
+            ("schemaname", T::Text),
+            ("tablename", T::Text),
+            ("indexname", T::Text),
+            ("tablespace", T::Text),
+            ("indexdef", T::Text),
+        ],
+        rows: pg_indexes,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "schemata",
+        columns: &[
+            ("catalog_name", T::Text),
+            ("schema_name", T::Text),
+            ("schema_owner", T::Text),
+            ("default_character_set_catalog", T::Text),
+            ("default_character_set_schema", T::Text),
+            ("default_character_set_name", T::Text),
+            ("sql_path", T::Text),
+        ],
+        rows: info_schemata,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "tables",
+        columns: &[
+            ("table_catalog", T::Text),
+            ("table_schema", T::Text),
+            ("table_name", T::Text),
+            ("table_type", T::Text),
+            ("self_referencing_column_name", T::Text),
+            ("reference_generation", T::Text),
+            ("user_defined_type_catalog", T::Text),
+            ("user_defined_type_schema", T::Text),
+            ("user_defined_type_name", T::Text),
+            ("is_insertable_into", T::Text),
+            ("is_typed", T::Text),
+            ("commit_action", T::Text),
+        ],
+        rows: info_tables,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "columns",
+        columns: &[
+            ("table_catalog", T::Text),
+            ("table_schema", T::Text),
+            ("table_name", T::Text),
+            ("column_name", T::Text),
+            ("ordinal_position", T::I32),
+            ("column_default", T::Text),
+            ("is_nullable", T::Text),
+            ("data_type", T::Text),
+            ("character_maximum_length", T::I32),
+            ("character_octet_length", T::I32),
+            ("numeric_precision", T::I32),
+            ("numeric_precision_radix", T::I32),
+            ("numeric_scale", T::I32),
+            ("datetime_precision", T::I32),
+            ("interval_type", T::Text),
+            ("udt_catalog", T::Text),
+            ("udt_schema", T::Text),
+            ("udt_name", T::Text),
+            ("is_identity", T::Text),
+            ("is_generated", T::Text),
+            ("is_updatable", T::Text),
+        ],
+        rows: info_columns,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "views",
+        columns: &[
+            ("table_catalog", T::Text),
+            ("table_schema", T::Text),
+            ("table_name", T::Text),
+            ("view_definition", T::Text),
+            ("check_option", T::Text),
+            ("is_updatable", T::Text),
+            ("is_insertable_into", T::Text),
+            ("is_trigger_updatable", T::Text),
+            ("is_trigger_deletable", T::Text),
+            ("is_trigger_insertable_into", T::Text),
+        ],
+        rows: info_views,
+    },
+];
+
+/// A catalog relation, as name resolution sees it.
+#[derive(Debug, Clone)]
+pub struct SystemRelation {
+    /// Its id.
+    pub id: GlobalId,
+    /// Its schema.
+    pub schema: &'static str,
+    /// Its name.
+    pub name: &'static str,
+    /// Its columns.
+    pub desc: RelationDesc,
+}
+
+fn describe(index: usize) -> SystemRelation {
+    let r = &RELATIONS[index];
+    SystemRelation {
+        id: GlobalId(FIRST_ID + index as u64),
+        schema: r.schema,
+        name: r.name,
+        desc: RelationDesc {
+            columns: r
+                .columns
+                .iter()
+                .map(|(name, typ)| ColumnDesc {
+                    name: name.to_string(),
+                    typ: typ.scalar(),
+                    nullable: true,
+                })
+                .collect(),
+        },
+    }
+}
+
+/// Whether `schema` is one of the catalog relations' schemas.
+pub fn is_catalog_schema(schema: &str) -> bool {
+    schema == PG_CATALOG || schema == INFORMATION_SCHEMA
+}
+
+/// The catalog relation `name` of `schema`, if there is one.
+pub fn lookup(schema: &str, name: &str) -> Option<SystemRelation> {
+    RELATIONS
+        .iter()
+        .position(|r| r.schema == schema && r.name == name)
+        .map(describe)
+}
+
+/// The catalog relation a name refers to, if it refers to one:
+/// `pg_catalog.x` and `information_schema.x`, and a bare `x` of
+/// `pg_catalog` (searched before the path, as in PostgreSQL).
+pub fn resolve(name: &super::names::PartialName) -> Option<SystemRelation> {
+    match &name.schema {
+        Some(schema) => lookup(schema, &name.item),
+        None => lookup(PG_CATALOG, &name.item),
+    }
+}
+
+/// The rows of catalog relation `id` for a session with search path
+/// `path`, and their arity; `None` if `id` is not a catalog relation.
+pub fn rows(id: GlobalId, catalog: &Catalog, path: &SearchPath) -> Option<(Vec<Row>, usize)> {
+    if !is_catalog_relation(id) {
+        return None;
+    }
+    let relation = &RELATIONS[(id.0 - FIRST_ID) as usize];
+    let context = Context { catalog, path };
+    let rows = (relation.rows)(&context)
+        .iter()
+        .map(|datums| {
+            debug_assert_eq!(datums.len(), relation.columns.len(), "{}", relation.name);
+            Row::pack(datums)
+        })
+        .collect();
+    Some((rows, relation.columns.len()))
+}
+
+/// The OID of a catalog item.
+pub fn item_oid(id: GlobalId) -> i64 {
+    if id.is_system() {
+        // Introspection relations.
+        15_000 + (id.0 - (1 << 61)) as i64
+    } else {
+        16_384 + id.0 as i64
+    }
+}
+
+/// The OID of a catalog relation (see [`is_catalog_relation`]).
+pub fn catalog_relation_oid(id: GlobalId) -> i64 {
+    RELATION_OID_BASE + (id.0 - FIRST_ID) as i64
+}
+
+/// Every relation's OID and name, as a `regclass` prints it.
+pub fn relation_names(catalog: &Catalog) -> Vec<(i64, String)> {
+    let mut out: Vec<(i64, String)> = relations(catalog)
+        .map(|item| (item_oid(item.id), item.name.clone()))
+        .collect();
+    for (i, r) in RELATIONS.iter().enumerate() {
+        out.push((RELATION_OID_BASE + i as i64, r.name.to_string()));
+    }
+    out
+}
+
+/// The OID of a schema, if it exists.
+pub fn schema_oid(catalog: &Catalog, schema: &str) -> Option<i64> {
+    match schema {
+        PG_CATALOG => Some(PG_CATALOG_OID),
+        INFORMATION_SCHEMA => Some(INFORMATION_SCHEMA_OID),
+        SYSTEM_SCHEMA => Some(SYSTEM_SCHEMA_OID),
+        // PostgreSQL's OID for `public`, which clients may know.
+        super::DEFAULT_SCHEMA if catalog.schema_id(schema).is_some() => Some(2200),
+        _ => catalog.schema_id(schema).map(item_oid),
+    }
+}
+
+/// The OIDs of the relations a session's unqualified names reach: those
+/// `pg_table_is_visible` is true of. As in PostgreSQL, `pg_catalog` is
+/// searched first, then the path; a relation is visible unless an earlier
+/// schema has one of the same name.
+pub fn visible_relation_oids(catalog: &Catalog, path: &SearchPath) -> Vec<i64> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut oids = Vec::new();
+    for (i, r) in RELATIONS.iter().enumerate() {
+        if r.schema == PG_CATALOG && seen.insert(r.name.to_string()) {
+            oids.push(RELATION_OID_BASE + i as i64);
+        }
+    }
+    let mut schemas: Vec<&str> = path.schemas.iter().map(String::as_str).collect();
+    schemas.push(SYSTEM_SCHEMA);
+    for schema in schemas {
+        for item in relations(catalog).filter(|i| i.schema == schema) {
+            if seen.insert(item.name.clone()) {
+                oids.push(item_oid(item.id));
+            }
+        }
+    }
+    oids
+}
+
+/// The items that are relations in `pg_class`: tables, sources, views,
+/// materialized views and indexes.
+fn relations(catalog: &Catalog) -> impl Iterator<Item = &CatalogItem> {
+    catalog.items().filter(|i| relkind(i).is_some())
+}
+
+fn relkind(item: &CatalogItem) -> Option<&'static str> {
+    match item.kind {
+        ItemKind::Table | ItemKind::Source => Some("r"),
+        ItemKind::View => Some("v"),
+        ItemKind::MaterializedView => Some("m"),
+        ItemKind::Index => Some("i"),
+        ItemKind::Connection | ItemKind::Secret | ItemKind::Sink => None,
+    }
+}
+
+/// The items with columns (indexes have their item's columns in their
+/// desc, but PostgreSQL lists index columns separately; they are left
+/// out).
+fn with_columns(catalog: &Catalog) -> impl Iterator<Item = &CatalogItem> {
+    relations(catalog).filter(|i| i.kind != ItemKind::Index)
+}
+
+fn text(s: impl Into<String>) -> Datum {
+    Datum::String(s.into())
+}
+
+fn oid(o: i64) -> Datum {
+    Datum::Int64(o)
+}
+
+fn yes_no(b: bool) -> Datum {
+    text(if b { "YES" } else { "NO" })
+}
+
+fn pg_namespace(c: &Context) -> Vec<Vec<Datum>> {
+    let mut names = c.catalog.schema_names();
+    names.push(PG_CATALOG.to_string());
+    names.push(INFORMATION_SCHEMA.to_string());
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let o = schema_oid(c.catalog, &name)?;
+            Some(vec![oid(o), text(name), oid(OWNER_OID), Datum::Null])
+        })
+        .collect()
+}
+
+/// The SQL text of the query an item's `CREATE ... AS` statement defines,
+/// as `pg_get_viewdef` prints it.
+pub fn view_definition(item: &CatalogItem) -> Option<String> {
+    use sqlparser::ast::Statement;
+    let statements = sqlparser::parser::Parser::parse_sql(
+        &sqlparser::dialect::PostgreSqlDialect {},
+        &item.create_sql,
+    )
+    .ok()?;
+    match statements.first()? {
+        Statement::CreateView(view) => Some(format!("{};", view.query)),
+        _ => None,
+    }
+}
+
+/// The `CREATE INDEX` statement an index's `pg_get_indexdef` prints.
+pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String> {
+    let index = item.index.as_ref()?;
+    let on = catalog.get(index.on)?;
+    Some(format!(
+        "CREATE INDEX {} ON {}.{} ({})",
+        super::names::sql_ident(&item.name),
+        super::names::sql_ident(&on.schema),
+        super::names::sql_ident(&on.name),
+        index.key_text.join(", ")
+    ))
+}
+
+fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    let class_row = |o: i64, name: &str, ns: i64, kind: &str, natts: usize, has_index: bool| {
+        vec![
+            oid(o),
+            text(name),
+            oid(ns),
+            oid(0),
+            oid(0),
+            oid(OWNER_OID),
+            oid(0),
+            oid(0),
+            oid(0),
+            Datum::Int32(0),
+            Datum::Float32(crate::repr::OrdF32(-1.0)),
+            Datum::Int32(0),
+            oid(0),
+            Datum::Bool(has_index),
+            Datum::Bool(false),
+            text("p"),
+            text(kind),
+            Datum::Int16(natts as i16),
+            Datum::Int16(0),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(true),
+            text(if kind == "r" || kind == "m" { "d" } else { "n" }),
+            Datum::Bool(false),
+            oid(0),
+            Datum::Null,
+            Datum::Null,
+            Datum::Null,
+        ]
+    };
+    for item in relations(c.catalog) {
+        let Some(ns) = schema_oid(c.catalog, &item.schema) else {
+            continue;
+        };
+        let has_index = c
+            .catalog
+            .items()
+            .any(|i| i.index.as_ref().is_some_and(|ix| ix.on == item.id));
+        let natts = if item.kind == ItemKind::Index {
+            item.index.as_ref().map_or(0, |ix| ix.key.len())
+        } else {
+            item.desc.arity()
+        };
+        out.push(class_row(
+            item_oid(item.id),
+            &item.name,
+            ns,
+            relkind(item).unwrap_or("r"),
+            natts,
+            has_index,
+        ));
+    }
+    for (i, r) in RELATIONS.iter().enumerate() {
+        let ns = if r.schema == PG_CATALOG {
+            PG_CATALOG_OID
+        } else {
+            INFORMATION_SCHEMA_OID
+        };
+        out.push(class_row(
+            RELATION_OID_BASE + i as i64,
+            r.name,
+            ns,
+            "v",
+            r.columns.len(),
+            false,
+        ));
+    }
+    out
+}
+
+/// PostgreSQL's `typlen`, `typbyval` and `typalign` of a type.
+fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
+    match t {
+        ScalarType::Bool => (1, true, "c"),
+        ScalarType::Int16 => (2, true, "s"),
+        ScalarType::Int32 | ScalarType::Float32 | ScalarType::Date => (4, true, "i"),
+        ScalarType::Int64
+        | ScalarType::Float64
+        | ScalarType::Time
+        | ScalarType::Timestamp
+        | ScalarType::TimestampTz => (8, true, "d"),
+        ScalarType::Interval => (16, false, "d"),
+        ScalarType::Uuid => (16, false, "c"),
+        ScalarType::Array(_) | ScalarType::Numeric { .. } => (-1, false, "i"),
+        ScalarType::Text
+        | ScalarType::VarChar(_)
+        | ScalarType::Char(_)
+        | ScalarType::Bytea
+        | ScalarType::Jsonb => (-1, false, "i"),
+    }
+}
+
+/// PostgreSQL's `atttypmod` of a column of type `t`.
+pub fn typmod(t: &ScalarType) -> i32 {
+    match t {
+        ScalarType::VarChar(Some(n)) | ScalarType::Char(Some(n)) => *n as i32 + 4,
+        ScalarType::Char(None) => 5,
+        ScalarType::Numeric {
+            precision: Some(p),
+            scale,
+        } => ((i32::from(*p) << 16) | i32::from(scale.unwrap_or(0))) + 4,
+        ScalarType::Array(elem) => typmod(elem),
+        _ => -1,
+    }
+}
+
+fn collation(t: &ScalarType) -> i64 {
+    match t {
+        ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => DEFAULT_COLLATION_OID,
+        ScalarType::Array(elem) => collation(elem),
+        _ => 0,
+    }
+}
+
+/// The text of a column default, as `pg_get_expr` prints it.
+fn default_text(default: &ScalarExpr, typ: &ScalarType) -> String {
+    // A default is evaluated on an empty row; a constant one prints as
+    // its value.
+    let constant = default.eval(&[]).ok();
+    match constant.as_ref().ok_or(default) {
+        Ok(Datum::Null) => "NULL".to_string(),
+        Ok(d) => {
+            let text = crate::repr::strconv::format(d).unwrap_or_default();
+            match typ {
+                ScalarType::Int16
+                | ScalarType::Int32
+                | ScalarType::Int64
+                | ScalarType::Numeric { .. }
+                | ScalarType::Bool => text,
+                _ => format!("'{}'::{}", text.replace('\'', "''"), typ.name()),
+            }
+        }
+        Err(other) => other.to_string(),
+    }
+}
+
+fn pg_attribute(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    for item in with_columns(c.catalog) {
+        for (i, col) in item.desc.columns.iter().enumerate() {
+            let (len, byval, align) = storage(&col.typ);
+            let has_default = item
+                .table_columns
+                .get(i)
+                .is_some_and(|tc| tc.default.is_some());
+            out.push(vec![
+                oid(item_oid(item.id)),
+                text(col.name.clone()),
+                oid(i64::from(col.typ.oid())),
+                Datum::Int32(-1),
+                Datum::Int16(len),
+                Datum::Int16(i as i16 + 1),
+                Datum::Int32(i32::from(matches!(col.typ, ScalarType::Array(_)))),
+                Datum::Int32(-1),
+                Datum::Int32(typmod(&col.typ)),
+                Datum::Bool(byval),
+                text(align),
+                text(if len == -1 { "x" } else { "p" }),
+                text(""),
+                Datum::Bool(!col.nullable),
+                Datum::Bool(has_default),
+                Datum::Bool(false),
+                text(""),
+                text(""),
+                Datum::Bool(false),
+                Datum::Bool(true),
+                Datum::Int32(0),
+                oid(collation(&col.typ)),
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+            ]);
+        }
+    }
+    out
+}
+
+fn pg_attrdef(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    for item in c.catalog.items().filter(|i| i.kind == ItemKind::Table) {
+        for (i, tc) in item.table_columns.iter().enumerate() {
+            let (Some(default), Some(col)) = (&tc.default, item.desc.columns.get(i)) else {
+                continue;
+            };
+            out.push(vec![
+                // One default per column: an OID of its own is not needed
+                // by anything that reads this, so it is derived.
+                oid(item_oid(item.id) * 1000 + i as i64 + 1),
+                oid(item_oid(item.id)),
+                Datum::Int16(i as i16 + 1),
+                text(default_text(default, &col.typ)),
+            ]);
+        }
+    }
+    out
+}
+
+/// The types of Freshet, with PostgreSQL's `typname` and `typcategory`.
+fn base_types() -> Vec<(ScalarType, &'static str, &'static str)> {
+    vec![
+        (ScalarType::Bool, "bool", "B"),
+        (ScalarType::Int16, "int2", "N"),
+        (ScalarType::Int32, "int4", "N"),
+        (ScalarType::Int64, "int8", "N"),
+        (ScalarType::Float32, "float4", "N"),
+        (ScalarType::Float64, "float8", "N"),
+        (
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            "numeric",
+            "N",
+        ),
+        (ScalarType::Text, "text", "S"),
+        (ScalarType::VarChar(None), "varchar", "S"),
+        (ScalarType::Char(None), "bpchar", "S"),
+        (ScalarType::Bytea, "bytea", "U"),
+        (ScalarType::Date, "date", "D"),
+        (ScalarType::Time, "time", "D"),
+        (ScalarType::Timestamp, "timestamp", "D"),
+        (ScalarType::TimestampTz, "timestamptz", "D"),
+        (ScalarType::Interval, "interval", "T"),
+        (ScalarType::Jsonb, "jsonb", "U"),
+        (ScalarType::Uuid, "uuid", "U"),
+    ]
+}
+
+/// Every type's OID and its name as `format_type` prints it with no type
+/// modifier, base types and their arrays.
+pub fn type_names() -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for (t, _, _) in base_types() {
+        out.push((i64::from(t.oid()), t.name()));
+        let array = ScalarType::Array(Box::new(t));
+        out.push((i64::from(array.oid()), array.name()));
+    }
+    out
+}
+
+fn pg_type(_: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    for (t, typname, category) in base_types() {
+        let (len, byval, align) = storage(&t);
+        let array = ScalarType::Array(Box::new(t.clone()));
+        let io = |suffix: &str| text(format!("{typname}{suffix}"));
+        let row = |o: u32,
+                   name: String,
+                   len: i16,
+                   byval: bool,
+                   category: &str,
+                   elem: u32,
+                   array_oid: u32,
+                   align: &str,
+                   collation: i64| {
+            vec![
+                oid(i64::from(o)),
+                text(name),
+                oid(PG_CATALOG_OID),
+                oid(OWNER_OID),
+                Datum::Int16(len),
+                Datum::Bool(byval),
+                text("b"),
+                text(category),
+                Datum::Bool(false),
+                Datum::Bool(true),
+                text(","),
+                oid(0),
+                text(if elem != 0 {
+                    "array_subscript_handler"
+                } else {
+                    "-"
+                }),
+                oid(i64::from(elem)),
+                oid(i64::from(array_oid)),
+                io("in"),
+                io("out"),
+                io("recv"),
+                io("send"),
+                text(align),
+                text(if len == -1 { "x" } else { "p" }),
+                Datum::Bool(false),
+                oid(0),
+                Datum::Int32(-1),
+                Datum::Int32(0),
+                oid(collation),
+                Datum::Null,
+            ]
+        };
+        out.push(row(
+            t.oid(),
+            typname.to_string(),
+            len,
+            byval,
+            category,
+            0,
+            array.oid(),
+            align,
+            collation(&t),
+        ));
+        out.push(row(
+            array.oid(),
+            format!("_{typname}"),
+            -1,
+            false,
+            "A",
+            t.oid(),
+            0,
+            if align == "d" { "d" } else { "i" },
+            collation(&t),
+        ));
+    }
+    out
+}
+
+fn pg_database(c: &Context) -> Vec<Vec<Datum>> {
+    vec![vec![
+        oid(DATABASE_OID),
+        text(c.path.database.clone()),
+        oid(OWNER_OID),
+        Datum::Int32(6),
+        text("c"),
+        Datum::Bool(false),
+        Datum::Bool(true),
+        Datum::Int32(-1),
+        text("C.UTF-8"),
+        text("C.UTF-8"),
+        Datum::Null,
+        Datum::Null,
+        Datum::Null,
+    ]]
+}
+
+fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    for item in c.catalog.items() {
+        let Some(index) = &item.index else { continue };
+        let keys: Vec<String> = index
+            .key
+            .iter()
+            .map(|k| match k {
+                ScalarExpr::Column(i) => (i + 1).to_string(),
+                _ => "0".to_string(),
+            })
+            .collect();
+        let n = index.key.len() as i16;
+        out.push(vec![
+            oid(item_oid(item.id)),
+            oid(item_oid(index.on)),
+            Datum::Int16(n),
+            Datum::Int16(n),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(true),
+            Datum::Bool(false),
+            Datum::Bool(true),
+            Datum::Bool(false),
+            Datum::Bool(true),
+            Datum::Bool(true),
+            Datum::Bool(false),
+            text(keys.join(" ")),
+            Datum::Null,
+            Datum::Null,
+        ]);
+    }
+    out
+}
+
+fn pg_collation(_: &Context) -> Vec<Vec<Datum>> {
+    [
+        (DEFAULT_COLLATION_OID, "default", "d"),
+        (950, "C", "c"),
+        (951, "POSIX", "c"),
+    ]
+    .into_iter()
+    .map(|(o, name, provider)| {
+        vec![
+            oid(o),
+            text(name),
+            oid(PG_CATALOG_OID),
+            oid(OWNER_OID),
+            text(provider),
+            Datum::Bool(true),
+            Datum::Int32(-1),
+            if provider == "c" {
+                text(name)
+            } else {
+                Datum::Null
+            },
+            if provider == "c" {
+                text(name)
+            } else {
+                Datum::Null
+            },
+        ]
+    })
+    .collect()
+}
+
+fn pg_roles(_: &Context) -> Vec<Vec<Datum>> {
+    vec![vec![
+        text(OWNER_NAME),
+        Datum::Bool(true),
+        Datum::Bool(true),
+        Datum::Bool(true),
+        Datum::Bool(true),
+        Datum::Bool(true),
+        Datum::Bool(false),
+        Datum::Int32(-1),
+        text("********"),
+        Datum::Null,
+        Datum::Bool(true),
+        Datum::Null,
+        oid(OWNER_OID),
+    ]]
+}
+
+fn has_index(catalog: &Catalog, item: &CatalogItem) -> bool {
+    catalog
+        .items()
+        .any(|i| i.index.as_ref().is_some_and(|ix| ix.on == item.id))
+}
+
+fn pg_tables(c: &Context) -> Vec<Vec<Datum>> {
+    c.catalog
+        .items()
+        .filter(|i| matches!(i.kind, ItemKind::Table | ItemKind::Source))
+        .map(|item| {
+            vec![
+                text(item.schema.clone()),
+                text(item.name.clone()),
+                text(OWNER_NAME),
+                Datum::Null,
+                Datum::Bool(has_index(c.catalog, item)),
+                Datum::Bool(false),
+                Datum::Bool(false),
+                Datum::Bool(false),
+            ]
+        })
+        .collect()
+}
+
+fn definition(item: &CatalogItem) -> Datum {
+    view_definition(item).map_or(Datum::Null, text)
+}
+
+fn pg_views(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out: Vec<Vec<Datum>> = c
+        .catalog
+        .items()
+        .filter(|i| i.kind == ItemKind::View)
+        .map(|item| {
+            vec![
+                text(item.schema.clone()),
+                text(item.name.clone()),
+                text(OWNER_NAME),
+                definition(item),
+            ]
+        })
+        .collect();
+    for r in RELATIONS {
+        out.push(vec![
+            text(r.schema),
+            text(r.name),
+            text(OWNER_NAME),
+            Datum::Null,
+        ]);
+    }
+    out
+}
+
+fn pg_matviews(c: &Context) -> Vec<Vec<Datum>> {
+    c.catalog
+        .items()
+        .filter(|i| i.kind == ItemKind::MaterializedView)
+        .map(|item| {
+            vec![
+                text(item.schema.clone()),
+                text(item.name.clone()),
+                text(OWNER_NAME),
+                Datum::Null,
+                Datum::Bool(has_index(c.catalog, item)),
+                Datum::Bool(true),
+                definition(item),
+            ]
+        })
+        .collect()
+}
+
+fn pg_indexes(c: &Context) -> Vec<Vec<Datum>> {
+    c.catalog
+        .items()
+        .filter_map(|item| {
+            let on = c.catalog.get(item.index.as_ref()?.on)?;
+            Some(vec![
+                text(on.schema.clone()),
+                text(on.name.clone()),
+                text(item.name.clone()),
+                Datum::Null,
+                index_definition(c.catalog, item).map_or(Datum::Null, text),
+            ])
+        })
+        .collect()
+}
+
+fn info_schemata(c: &Context) -> Vec<Vec<Datum>> {
+    let mut names = c.catalog.schema_names();
+    names.push(PG_CATALOG.to_string());
+    names.push(INFORMATION_SCHEMA.to_string());
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            vec![
+                text(c.path.database.clone()),
+                text(name),
+                text(OWNER_NAME),
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+            ]
+        })
+        .collect()
+}
+
+fn info_tables(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    for item in with_columns(c.catalog) {
+        let (kind, insertable) = match item.kind {
+            ItemKind::Table => ("BASE TABLE", true),
+            // Materialize's names for what PostgreSQL does not have.
+            ItemKind::Source => ("SOURCE", false),
+            ItemKind::MaterializedView => ("MATERIALIZED VIEW", false),
+            _ => ("VIEW", false),
+        };
+        out.push(vec![
+            text(c.path.database.clone()),
+            text(item.schema.clone()),
+            text(item.name.clone()),
+            text(kind),
+            Datum::Null,
+            Datum::Null,
+            Datum::Null,
+            Datum::Null,
+            Datum::Null,
+            yes_no(insertable),
+            yes_no(false),
+            Datum::Null,
+        ]);
+    }
+    for r in RELATIONS {
+        out.push(vec![
+            text(c.path.database.clone()),
+            text(r.schema),
+            text(r.name),
+            text("VIEW"),
+            Datum::Null,
+            Datum::Null,
+            Datum::Null,
+            Datum::Null,
+            Datum::Null,
+            yes_no(false),
+            yes_no(false),
+            Datum::Null,
+        ]);
+    }
+    out
+}
+
+/// `information_schema.columns.data_type`: the SQL standard's name of a
+/// type without its modifiers (`ARRAY` for arrays).
+fn standard_type_name(t: &ScalarType) -> String {
+    match t {
+        ScalarType::Numeric { .. } => "numeric".into(),
+        ScalarType::VarChar(_) => "character varying".into(),
+        ScalarType::Char(_) => "character".into(),
+        ScalarType::Array(_) => "ARRAY".into(),
+        other => other.name(),
+    }
+}
+
+fn udt_name(t: &ScalarType) -> String {
+    match t {
+        ScalarType::Array(elem) => format!("_{}", udt_name(elem)),
+        other => base_types()
+            .into_iter()
+            .find(|(b, _, _)| b.oid() == other.oid())
+            .map(|(_, name, _)| name.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    let int = |v: Option<i64>| v.map_or(Datum::Null, |v| Datum::Int32(v as i32));
+    for item in with_columns(c.catalog) {
+        for (i, col) in item.desc.columns.iter().enumerate() {
+            let default = item
+                .table_columns
+                .get(i)
+                .and_then(|tc| tc.default.as_ref())
+                .map(|d| text(default_text(d, &col.typ)))
+                .unwrap_or(Datum::Null);
+            let char_len = match col.typ {
+                ScalarType::VarChar(n) => n.map(i64::from),
+                ScalarType::Char(n) => Some(i64::from(n.unwrap_or(1))),
+                _ => None,
+            };
+            let octet_len = match col.typ {
+                ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Text => {
+                    Some(char_len.map_or(1_073_741_824, |n| n * 4))
+                }
+                _ => None,
+            };
+            let (precision, radix, scale) = match &col.typ {
+                ScalarType::Int16 => (Some(16), Some(2), Some(0)),
+                ScalarType::Int32 => (Some(32), Some(2), Some(0)),
+                ScalarType::Int64 => (Some(64), Some(2), Some(0)),
+                ScalarType::Float32 => (Some(24), Some(2), None),
+                ScalarType::Float64 => (Some(53), Some(2), None),
+                ScalarType::Numeric { precision, scale } => (
+                    precision.map(i64::from),
+                    Some(10),
+                    precision.map(|_| i64::from(scale.unwrap_or(0))),
+                ),
+                _ => (None, None, None),
+            };
+            let datetime_precision = match col.typ {
+                ScalarType::Date => Some(0),
+                ScalarType::Time
+                | ScalarType::Timestamp
+                | ScalarType::TimestampTz
+                | ScalarType::Interval => Some(6),
+                _ => None,
+            };
+            out.push(vec![
+                text(c.path.database.clone()),
+                text(item.schema.clone()),
+                text(item.name.clone()),
+                text(col.name.clone()),
+                Datum::Int32(i as i32 + 1),
+                default,
+                yes_no(col.nullable),
+                text(standard_type_name(&col.typ)),
+                int(char_len),
+                int(octet_len),
+                int(precision),
+                int(radix),
+                int(scale),
+                int(datetime_precision),
+                Datum::Null,
+                text(c.path.database.clone()),
+                text(PG_CATALOG),
+                text(udt_name(&col.typ)),
+                yes_no(false),
+                text("NEVER"),
+                yes_no(item.kind == ItemKind::Table),
+            ]);
+        }
+    }
+    out
+}
+
+fn info_views(c: &Context) -> Vec<Vec<Datum>> {
+    c.catalog
+        .items()
+        .filter(|i| matches!(i.kind, ItemKind::View | ItemKind::MaterializedView))
+        .map(|item| {
+            vec![
+                text(c.path.database.clone()),
+                text(item.schema.clone()),
+                text(item.name.clone()),
+                definition(item),
+                text("NONE"),
+                yes_no(false),
+                yes_no(false),
+                yes_no(false),
+                yes_no(false),
+                yes_no(false),
+            ]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_relation_has_rows_of_its_arity() {
+        let catalog = Catalog::default();
+        let path = SearchPath::default();
+        for (i, r) in RELATIONS.iter().enumerate() {
+            let context = Context {
+                catalog: &catalog,
+                path: &path,
+            };
+            for row in (r.rows)(&context) {
+                assert_eq!(row.len(), r.columns.len(), "{}", r.name);
+            }
+            let described = lookup(r.schema, r.name).expect("found by name");
+            assert_eq!(described.id, GlobalId(FIRST_ID + i as u64));
+            assert!(is_catalog_relation(described.id));
+        }
+        assert!(!is_catalog_relation(GlobalId(
+            FIRST_ID + RELATIONS.len() as u64
+        )));
+    }
+
+    #[test]
+    fn type_modifiers_are_postgresql_s() {
+        assert_eq!(typmod(&ScalarType::VarChar(Some(10))), 14);
+        assert_eq!(
+            typmod(&ScalarType::Numeric {
+                precision: Some(10),
+                scale: Some(2)
+            }),
+            655_366
+        );
+        assert_eq!(typmod(&ScalarType::Int32), -1);
+    }
+}

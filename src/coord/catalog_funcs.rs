@@ -1,0 +1,475 @@
+//! PostgreSQL's catalog functions, which clients call next to the catalog
+//! relations (`catalog::system`): `pg_table_is_visible`,
+//! `pg_get_userbyid`, `format_type`, `pg_get_viewdef`, `pg_get_indexdef`,
+//! `pg_get_expr`, `current_schemas`, the `has_*_privilege` family, and
+//! the `regclass`, `regtype`, `regnamespace` and `oid` casts.
+//!
+//! Like the session functions (`session_funcs`), they are replaced before
+//! planning, in a one-shot query, by plain SQL that gives their value with
+//! the catalog and search path of that moment: `pg_table_is_visible(x)`
+//! becomes `x IN (<the visible relations' OIDs>)`, `format_type(t, m)` a
+//! `CASE` over the types. A view has no moment to take them from, so
+//! `session_funcs::refuse_in_view` refuses them there.
+//!
+//! What Freshet does not have answers as an empty catalog would: no
+//! comments (`obj_description` is NULL), no constraints, no publications,
+//! every privilege granted (there are no roles yet), sizes unknown (NULL).
+//! A `'name'::regclass` literal is the named relation's OID (a `bigint`),
+//! so that it compares with OID columns; any other `x::regclass` is the
+//! relation's name, as PostgreSQL prints a `regclass`.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
+    VisitMut, VisitorMut,
+};
+
+use super::AdapterError;
+use crate::catalog::names::PartialName;
+use crate::catalog::system;
+use crate::catalog::{Catalog, ItemKind, SearchPath};
+use crate::sql::PlanError;
+
+/// The functions replaced here, by the name they are called with (a
+/// `pg_catalog.` prefix is allowed).
+const FUNCTIONS: &[&str] = &[
+    "pg_table_is_visible",
+    "pg_type_is_visible",
+    "pg_get_userbyid",
+    "format_type",
+    "pg_get_expr",
+    "pg_get_indexdef",
+    "pg_get_viewdef",
+    "pg_get_constraintdef",
+    "pg_get_statisticsobjdef_columns",
+    "pg_get_partkeydef",
+    "obj_description",
+    "col_description",
+    "shobj_description",
+    "pg_encoding_to_char",
+    "pg_relation_is_publishable",
+    "pg_table_size",
+    "pg_relation_size",
+    "pg_total_relation_size",
+    "pg_indexes_size",
+    "pg_size_pretty",
+    "current_schemas",
+    "has_table_privilege",
+    "has_schema_privilege",
+    "has_database_privilege",
+    "has_column_privilege",
+    "has_any_column_privilege",
+    "has_function_privilege",
+    "pg_has_role",
+];
+
+/// The catalog function `f` calls, if it calls one.
+pub fn catalog_function(f: &Function) -> Option<String> {
+    let name = match f.name.0.as_slice() {
+        [part] => part.as_ident()?.value.to_lowercase(),
+        [schema, part] if schema.as_ident()?.value.eq_ignore_ascii_case("pg_catalog") => {
+            part.as_ident()?.value.to_lowercase()
+        }
+        _ => return None,
+    };
+    FUNCTIONS.contains(&name.as_str()).then_some(name)
+}
+
+/// The catalog cast `e` is, if it is one: the target type's name.
+pub fn catalog_cast(e: &Expr) -> Option<&'static str> {
+    let Expr::Cast { data_type, .. } = e else {
+        return None;
+    };
+    let name = match data_type {
+        DataType::Regclass => "regclass".to_string(),
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
+                .collect();
+            match parts.as_slice() {
+                [n] => n.clone(),
+                [schema, n] if schema == "pg_catalog" => n.clone(),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    ["regclass", "regtype", "regnamespace", "oid"]
+        .into_iter()
+        .find(|n| *n == name)
+}
+
+/// Replaces the catalog functions and casts in `stmt`, with the values
+/// `catalog` and `path` give; with `None` (describing a statement's
+/// columns, where only types matter) by values of the same types.
+pub fn substitute(
+    stmt: &mut sqlparser::ast::Statement,
+    values: Option<(&Catalog, &SearchPath)>,
+) -> Result<(), AdapterError> {
+    match stmt.visit(&mut Rewrite { values }) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+struct Rewrite<'a> {
+    values: Option<(&'a Catalog, &'a SearchPath)>,
+}
+
+fn parse(sql: &str) -> Result<Expr, AdapterError> {
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| PlanError::Internal(format!("catalog function rewrite: {e}")).into())
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `CASE (x) WHEN k THEN v ... ELSE otherwise END`, or just `otherwise`
+/// when there are no cases.
+fn case(x: &str, cases: &[(i64, String)], otherwise: &str) -> String {
+    if cases.is_empty() {
+        return otherwise.to_string();
+    }
+    let mut sql = format!("CASE ({x})");
+    for (k, v) in cases {
+        sql.push_str(&format!(" WHEN {k} THEN {v}"));
+    }
+    sql.push_str(&format!(" ELSE {otherwise} END"));
+    sql
+}
+
+impl Rewrite<'_> {
+    fn call(&self, name: &str, f: &Function) -> Result<Option<Expr>, AdapterError> {
+        let args: Vec<String> = match &f.args {
+            FunctionArguments::None => Vec::new(),
+            FunctionArguments::List(list) => {
+                let mut args = Vec::new();
+                for arg in &list.args {
+                    match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => args.push(e.to_string()),
+                        _ => return Ok(None),
+                    }
+                }
+                args
+            }
+            FunctionArguments::Subquery(_) => return Ok(None),
+        };
+        let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| "NULL".into());
+        let catalog = self.values;
+        let sql = match (name, args.len()) {
+            ("pg_table_is_visible", 1) => {
+                let oids = catalog
+                    .map(|(c, p)| system::visible_relation_oids(c, p))
+                    .unwrap_or_default();
+                if oids.is_empty() {
+                    format!("(({0}) <> ({0}))", arg(0))
+                } else {
+                    let list: Vec<String> = oids.iter().map(i64::to_string).collect();
+                    format!("(({}) IN ({}))", arg(0), list.join(", "))
+                }
+            }
+            ("pg_type_is_visible", 1) => format!("(({0}) = ({0}))", arg(0)),
+            ("pg_get_userbyid", 1) => format!(
+                "CASE WHEN ({0}) = {1} THEN {2} ELSE 'unknown (OID=' || ({0}) || ')' END",
+                arg(0),
+                system::OWNER_OID,
+                quote(system::OWNER_NAME)
+            ),
+            ("format_type", 2) => format_type(&arg(0), &arg(1)),
+            ("pg_get_expr", 2 | 3) => format!("CAST(({}) AS text)", arg(0)),
+            ("pg_get_indexdef", 1 | 3) => {
+                let defs: Vec<(i64, String)> = catalog
+                    .map(|(c, _)| {
+                        c.items()
+                            .filter_map(|i| {
+                                let def = system::index_definition(c, i)?;
+                                Some((system::item_oid(i.id), quote(&def)))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let def = case(&arg(0), &defs, "NULL::text");
+                if args.len() == 3 {
+                    // Column 0 is the whole definition; a column's own
+                    // text is not kept.
+                    format!("CASE WHEN ({}) = 0 THEN {def} ELSE NULL::text END", arg(1))
+                } else {
+                    def
+                }
+            }
+            ("pg_get_viewdef", 1 | 2) => {
+                let defs: Vec<(i64, String)> = catalog
+                    .map(|(c, _)| {
+                        c.items()
+                            .filter(|i| {
+                                matches!(i.kind, ItemKind::View | ItemKind::MaterializedView)
+                            })
+                            .filter_map(|i| {
+                                let def = system::view_definition(i)?;
+                                Some((system::item_oid(i.id), quote(&def)))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                case(&arg(0), &defs, "NULL::text")
+            }
+            (
+                "pg_get_constraintdef"
+                | "pg_get_statisticsobjdef_columns"
+                | "pg_get_partkeydef"
+                | "obj_description"
+                | "col_description"
+                | "shobj_description",
+                1..=3,
+            ) => "NULL::text".to_string(),
+            ("pg_encoding_to_char", 1) => {
+                format!("CASE WHEN ({}) = 6 THEN 'UTF8' ELSE '' END", arg(0))
+            }
+            ("pg_relation_is_publishable", 1) => "false".to_string(),
+            (
+                "pg_table_size" | "pg_relation_size" | "pg_total_relation_size" | "pg_indexes_size",
+                1 | 2,
+            ) => "NULL::bigint".to_string(),
+            ("pg_size_pretty", 1) => size_pretty(&arg(0)),
+            ("current_schemas", 1) => {
+                let Some(Expr::Value(v)) = f_arg(f) else {
+                    return Ok(None);
+                };
+                let implicit = match v.value {
+                    Value::Boolean(b) => b,
+                    _ => return Ok(None),
+                };
+                let mut schemas: Vec<String> = Vec::new();
+                if implicit {
+                    schemas.push(system::PG_CATALOG.to_string());
+                }
+                if let Some((c, p)) = catalog {
+                    schemas.extend(p.schemas.iter().filter(|s| c.schema_exists(s)).cloned());
+                }
+                let list: Vec<String> = schemas.iter().map(|s| quote(s)).collect();
+                format!("CAST(ARRAY[{}] AS text[])", list.join(", "))
+            }
+            (
+                "has_table_privilege"
+                | "has_schema_privilege"
+                | "has_database_privilege"
+                | "has_column_privilege"
+                | "has_any_column_privilege"
+                | "has_function_privilege"
+                | "pg_has_role",
+                2..=4,
+            ) => "true".to_string(),
+            _ => return Ok(None),
+        };
+        parse(&sql).map(Some)
+    }
+
+    fn cast(&self, target: &str, e: &Expr) -> Result<Option<Expr>, AdapterError> {
+        let Expr::Cast { expr: inner, .. } = e else {
+            return Ok(None);
+        };
+        let literal = match inner.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) => Some(s.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let x = inner.to_string();
+        let sql = match (target, literal) {
+            ("oid", _) => format!("CAST(({x}) AS bigint)"),
+            ("regclass", Some(name)) => match name.trim().parse::<i64>() {
+                Ok(oid) => oid.to_string(),
+                Err(_) => {
+                    let Some((catalog, path)) = self.values else {
+                        return parse("0::bigint").map(Some);
+                    };
+                    let partial = parse_relation_name(&name)?;
+                    let oid = match &partial.schema {
+                        Some(schema) if system::is_catalog_schema(schema) => {
+                            system::lookup(schema, &partial.item)
+                                .map(|r| system::catalog_relation_oid(r.id))
+                        }
+                        _ => catalog
+                            .resolve_partial(path, &partial)?
+                            .map(|item| system::item_oid(item.id))
+                            .or_else(|| {
+                                partial
+                                    .schema
+                                    .is_none()
+                                    .then(|| system::lookup(system::PG_CATALOG, &partial.item))
+                                    .flatten()
+                                    .map(|r| system::catalog_relation_oid(r.id))
+                            }),
+                    };
+                    match oid {
+                        Some(oid) => oid.to_string(),
+                        None => {
+                            return Err(PlanError::UnknownItem {
+                                kind: "relation",
+                                name,
+                            }
+                            .into());
+                        }
+                    }
+                }
+            },
+            ("regclass", None) => {
+                let names: Vec<(i64, String)> = self
+                    .values
+                    .map(|(c, _)| system::relation_names(c))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(oid, name)| (oid, quote(&name)))
+                    .collect();
+                case(&x, &names, &format!("CAST(({x}) AS text)"))
+            }
+            ("regtype", Some(name)) => {
+                let wanted = name.trim().to_lowercase();
+                match system::type_names().into_iter().find(|(_, n)| *n == wanted) {
+                    Some((oid, _)) => oid.to_string(),
+                    None => {
+                        return Err(PlanError::UnknownType(name).into());
+                    }
+                }
+            }
+            ("regtype", None) => format_type(&x, "NULL"),
+            ("regnamespace", _) => {
+                let names: Vec<(i64, String)> = self
+                    .values
+                    .map(|(c, _)| {
+                        let mut names = c.schema_names();
+                        names.push(system::PG_CATALOG.into());
+                        names.push(system::INFORMATION_SCHEMA.into());
+                        names
+                            .into_iter()
+                            .filter_map(|n| Some((system::schema_oid(c, &n)?, quote(&n))))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                case(&x, &names, &format!("CAST(({x}) AS text)"))
+            }
+            _ => return Ok(None),
+        };
+        parse(&sql).map(Some)
+    }
+}
+
+/// The first argument of `f`, if it is a plain expression.
+fn f_arg(f: &Function) -> Option<&Expr> {
+    match &f.args {
+        FunctionArguments::List(list) => match list.args.first()? {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A relation name as `regclass` input reads it: `name` or
+/// `schema.name`, each part folded unless double-quoted.
+fn parse_relation_name(text: &str) -> Result<PartialName, AdapterError> {
+    let name = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_object_name(false))
+        .map_err(|_| PlanError::Syntax(format!("invalid name syntax: \"{text}\"")))?;
+    Ok(PartialName::from_object_name(&name)?)
+}
+
+/// `pg_size_pretty(bytes)`: PostgreSQL's algorithm (`dbsize.c`): bytes
+/// below 10 kB, then kB, MB, GB below 20 of the next unit, else TB, each
+/// rounded half away from zero.
+fn size_pretty(x: &str) -> String {
+    let x = format!("CAST(({x}) AS bigint)");
+    let half_rounded = |y: &str| format!("((({y}) + CASE WHEN ({y}) < 0 THEN -1 ELSE 1 END) / 2)");
+    let mut sql =
+        format!("CASE WHEN {x} IS NULL THEN NULL::text WHEN abs({x}) < 10240 THEN {x} || ' bytes'");
+    let mut scaled = format!("({x} / 512)");
+    for unit in ["kB", "MB", "GB"] {
+        sql.push_str(&format!(
+            " WHEN abs({scaled}) < 20479 THEN {} || ' {unit}'",
+            half_rounded(&scaled)
+        ));
+        scaled = format!("({scaled} / 1024)");
+    }
+    sql.push_str(&format!(" ELSE {} || ' TB' END", half_rounded(&scaled)));
+    sql
+}
+
+/// `format_type(t, m)`: the name of type OID `t` with type modifier `m`
+/// (NULL or -1 for none), `???` for an unknown OID, NULL for a NULL OID.
+fn format_type(t: &str, m: &str) -> String {
+    let mut sql = format!("CASE ({t})");
+    let with_mod = |name: &str, body: String| {
+        format!("CASE WHEN ({m}) IS NULL OR ({m}) < 0 THEN '{name}' ELSE {body} END")
+    };
+    for (oid, name) in system::type_names() {
+        let value = match oid {
+            1700 => with_mod(
+                "numeric",
+                format!(
+                    "'numeric(' || ((({m}) - 4) / 65536) || ',' || ((({m}) - 4) % 65536) || ')'"
+                ),
+            ),
+            1043 => with_mod(
+                "character varying",
+                format!("'character varying(' || (({m}) - 4) || ')'"),
+            ),
+            1042 => with_mod("bpchar", format!("'character(' || (({m}) - 4) || ')'")),
+            _ => quote(&name),
+        };
+        sql.push_str(&format!(" WHEN {oid} THEN {value}"));
+    }
+    sql.push_str(" ELSE '???' END");
+    format!("CASE WHEN ({t}) IS NULL THEN NULL::text ELSE {sql} END")
+}
+
+impl VisitorMut for Rewrite<'_> {
+    type Break = AdapterError;
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<AdapterError> {
+        let replacement = match expr {
+            Expr::Function(f) => match catalog_function(f) {
+                Some(name) => self.call(&name, f),
+                None => Ok(None),
+            },
+            Expr::Cast {
+                kind: CastKind::DoubleColon | CastKind::Cast,
+                ..
+            } => match catalog_cast(expr) {
+                Some(target) => self.cast(target, expr),
+                None => Ok(None),
+            },
+            _ => Ok(None),
+        };
+        match replacement {
+            Ok(Some(r)) => *expr = Expr::Nested(Box::new(r)),
+            Ok(None) => {}
+            Err(e) => return ControlFlow::Break(e),
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_pretty_parses() {
+        parse(&size_pretty("12345")).expect("parses");
+    }
+
+    #[test]
+    fn format_type_names_types_with_their_modifiers() {
+        let sql = format_type("1043", "14");
+        assert!(sql.contains("'character varying('"), "{sql}");
+        parse(&sql).expect("parses");
+    }
+}

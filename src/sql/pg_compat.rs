@@ -1,0 +1,191 @@
+//! Spellings PostgreSQL's own clients use that mean nothing more than a
+//! plainer form, rewritten before DataFusion's planner sees them:
+//!
+//! * `a OPERATOR(pg_catalog.~) b` is `a ~ b` (psql's `\d name` writes
+//!   every operator this way);
+//! * `pg_catalog.f(...)` is `f(...)` and `x::pg_catalog.t` is `x::t`:
+//!   every function and type Freshet has lives in `pg_catalog` in
+//!   PostgreSQL;
+//! * `x COLLATE "default"` (also `pg_catalog.default`, `"C"` and
+//!   `"POSIX"`) is `x`: Freshet compares text by code point, which is what
+//!   those collations do for UTF-8. Any other collation is `0A000`.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    ArrayElemTypeDef, BinaryOperator, DataType, Expr, ObjectNamePart, Statement, VisitMut,
+    VisitorMut,
+};
+
+use super::PlanError;
+
+/// Rewrites the spellings above in `statement`.
+pub fn rewrite(statement: &mut Statement) -> Result<(), PlanError> {
+    match statement.visit(&mut Rewrite) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+struct Rewrite;
+
+/// The operator `OPERATOR(schema.op)` names, if it is one of PostgreSQL's
+/// built-in binary operators that has a plain spelling.
+fn plain_operator(parts: &[String]) -> Option<BinaryOperator> {
+    let (op, schema) = parts.split_last()?;
+    if !(schema.is_empty() || schema.len() == 1 && schema[0].eq_ignore_ascii_case("pg_catalog")) {
+        return None;
+    }
+    Some(match op.as_str() {
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        "<=" => BinaryOperator::LtEq,
+        ">" => BinaryOperator::Gt,
+        ">=" => BinaryOperator::GtEq,
+        "+" => BinaryOperator::Plus,
+        "-" => BinaryOperator::Minus,
+        "*" => BinaryOperator::Multiply,
+        "/" => BinaryOperator::Divide,
+        "%" => BinaryOperator::Modulo,
+        "||" => BinaryOperator::StringConcat,
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "~~" => BinaryOperator::PGLikeMatch,
+        "~~*" => BinaryOperator::PGILikeMatch,
+        "!~~" => BinaryOperator::PGNotLikeMatch,
+        "!~~*" => BinaryOperator::PGNotILikeMatch,
+        _ => return None,
+    })
+}
+
+/// Removes a `pg_catalog.` qualifier from a type name (also an array's
+/// element type's).
+fn plain_type(data_type: &mut DataType) {
+    match data_type {
+        DataType::Custom(name, modifiers)
+            if name.0.len() == 2
+                && name.0[0]
+                    .as_ident()
+                    .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")) =>
+        {
+            let Some(ident) = name.0[1].as_ident() else {
+                return;
+            };
+            let mut text = ident.to_string();
+            if !modifiers.is_empty() {
+                text = format!("{text}({})", modifiers.join(", "));
+            }
+            if let Ok(plain) =
+                sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                    .try_with_sql(&text)
+                    .and_then(|mut p| p.parse_data_type())
+            {
+                *data_type = plain;
+            }
+        }
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(elem, _)
+            | ArrayElemTypeDef::AngleBracket(elem)
+            | ArrayElemTypeDef::Parenthesis(elem),
+        ) => plain_type(elem),
+        _ => {}
+    }
+}
+
+impl VisitorMut for Rewrite {
+    type Break = PlanError;
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<PlanError> {
+        match expr {
+            Expr::BinaryOp { op, .. } => {
+                if let BinaryOperator::PGCustomBinaryOperator(parts) = op {
+                    match plain_operator(parts) {
+                        Some(plain) => *op = plain,
+                        None => {
+                            return ControlFlow::Break(PlanError::Unsupported(format!(
+                                "operator OPERATOR({})",
+                                parts.join(".")
+                            )));
+                        }
+                    }
+                }
+            }
+            Expr::Collate {
+                expr: inner,
+                collation,
+            } => {
+                let parts: Vec<String> = collation
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+                    .collect();
+                let plain = match parts.as_slice() {
+                    [name] => name,
+                    [schema, name] if schema.eq_ignore_ascii_case("pg_catalog") => name,
+                    _ => "",
+                };
+                if !matches!(plain, "default" | "C" | "POSIX") {
+                    return ControlFlow::Break(PlanError::Unsupported(format!(
+                        "collation {collation}"
+                    )));
+                }
+                *expr = Expr::Nested(inner.clone());
+                // The replacement's parts are visited after this.
+            }
+            Expr::Cast { data_type, .. } => plain_type(data_type),
+            Expr::Function(f) => {
+                if f.name.0.len() == 2
+                    && let ObjectNamePart::Identifier(schema) = &f.name.0[0]
+                    && schema.value.eq_ignore_ascii_case("pg_catalog")
+                {
+                    f.name.0.remove(0);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> Result<String, String> {
+        let mut statement =
+            sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql)
+                .map_err(|e| e.to_string())?
+                .remove(0);
+        rewrite(&mut statement).map_err(|e| e.to_string())?;
+        Ok(statement.to_string())
+    }
+
+    #[test]
+    fn psql_spellings_become_plain() {
+        assert_eq!(
+            rewritten(
+                "SELECT c.oid FROM pg_class AS c WHERE c.relname OPERATOR(pg_catalog.~) '^(t)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid)"
+            )
+            .unwrap(),
+            "SELECT c.oid FROM pg_class AS c WHERE c.relname ~ ('^(t)$') AND pg_table_is_visible(c.oid)"
+        );
+        assert_eq!(
+            rewritten("SELECT 'a' COLLATE \"C\"").unwrap(),
+            "SELECT ('a')"
+        );
+        assert_eq!(
+            rewritten("SELECT x::pg_catalog.text, y::pg_catalog.int2[], z::pg_catalog.varchar(3)")
+                .unwrap(),
+            "SELECT x::TEXT, y::INT2[], z::VARCHAR(3)"
+        );
+    }
+
+    #[test]
+    fn unknown_spellings_are_refused() {
+        assert!(rewritten("SELECT 'a' COLLATE \"de_DE\"").is_err());
+        assert!(rewritten("SELECT 1 OPERATOR(myschema.+) 2").is_err());
+    }
+}

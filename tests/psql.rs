@@ -1,0 +1,148 @@
+//! `psql`'s describe commands against a real Freshet server, run by the
+//! real `psql` client (PostgreSQL 15's; `scripts/test` installs
+//! `postgresql-client` where it is missing): `\d`, `\dt`, `\dv`, `\dm`,
+//! `\di`, `\dn` and `\l` read `pg_catalog` with psql's own queries
+//! (`OPERATOR(pg_catalog.~)`, `pg_table_is_visible`, `pg_get_userbyid`,
+//! ...), and their output is compared line by line with what psql prints
+//! for the same objects in PostgreSQL, apart from owner and database
+//! names.
+
+mod support;
+
+use std::process::Command;
+
+use support::TestServer;
+
+/// Runs `psql -c command` against `server` and returns its standard
+/// output, each line trimmed (psql centers titles and pads cells); panics
+/// with psql's error output if it fails.
+fn psql(server: &TestServer, command: &str) -> String {
+    let output = Command::new("psql")
+        .args([
+            "-X",
+            "-P",
+            "pager=off",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "alice",
+            "-d",
+            "shop",
+        ])
+        .args(["-p", &server.port().to_string(), "-c", command])
+        .output()
+        .expect("psql is installed (scripts/test installs postgresql-client)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success() && stderr.is_empty(),
+        "psql -c '{command}' failed:\n{stderr}\n{stdout}"
+    );
+    trimmed(&stdout)
+}
+
+/// `text` with each line trimmed.
+fn trimmed(text: &str) -> String {
+    text.trim()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_commands_list_the_catalog() {
+    let server = TestServer::start("psql-describe").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE watchlist (user_id bigint NOT NULL, note text);
+         CREATE VIEW notes AS SELECT note FROM watchlist;
+         CREATE MATERIALIZED VIEW counts AS SELECT count(*) AS n FROM watchlist;
+         CREATE INDEX watchlist_user ON watchlist (user_id);
+         CREATE SCHEMA sales;
+         CREATE TABLE sales.orders (id int);",
+    )
+    .await
+    .expect("objects to describe");
+
+    // `mz_internal.mz_source_statistics` is a table on the default path
+    // too (system relations answer to bare names).
+    assert_eq!(
+        psql(&server, r"\d"),
+        trimmed(
+            "                       List of relations
+   Schema    |         Name         |       Type        |  Owner  
+-------------+----------------------+-------------------+---------
+ mz_internal | mz_source_statistics | table             | freshet
+ public      | counts               | materialized view | freshet
+ public      | notes                | view              | freshet
+ public      | watchlist            | table             | freshet
+(4 rows)
+"
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\dt sales.*"),
+        trimmed(
+            "        List of relations
+ Schema |  Name  | Type  |  Owner  
+--------+--------+-------+---------
+ sales  | orders | table | freshet
+(1 row)
+"
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\dv"),
+        trimmed(
+            "        List of relations
+ Schema | Name  | Type |  Owner  
+--------+-------+------+---------
+ public | notes | view | freshet
+(1 row)
+"
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\dm"),
+        trimmed(
+            "               List of relations
+ Schema |  Name  |       Type        |  Owner  
+--------+--------+-------------------+---------
+ public | counts | materialized view | freshet
+(1 row)
+"
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\di"),
+        trimmed(
+            "                  List of relations
+ Schema |      Name      | Type  |  Owner  |   Table   
+--------+----------------+-------+---------+-----------
+ public | watchlist_user | index | freshet | watchlist
+(1 row)
+"
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\dn"),
+        trimmed(
+            "    List of schemas
+    Name     |  Owner  
+-------------+---------
+ mz_internal | freshet
+ public      | freshet
+ sales       | freshet
+(3 rows)
+"
+        )
+    );
+    let databases = psql(&server, r"\l");
+    assert!(
+        databases.contains(
+            "shop | freshet | UTF8     | C.UTF-8 | C.UTF-8 |            | libc            |"
+        ),
+        "{databases}"
+    );
+}
