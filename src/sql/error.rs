@@ -45,6 +45,10 @@ pub enum PlanError {
     /// A function that does not exist.
     #[error("function {0} does not exist")]
     UnknownFunction(String),
+    /// An operator with no implementation for its operand types (`date +
+    /// bigint`).
+    #[error("operator does not exist: {0}")]
+    UnknownOperator(String),
     /// A function call that fits several candidates (`sum(NULL)`).
     #[error("function {0} is not unique")]
     AmbiguousFunction(String),
@@ -115,7 +119,9 @@ impl PlanError {
             PlanError::ReservedSchemaName(_) => SqlState::RESERVED_NAME,
             PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
-            PlanError::UnknownFunction(_) => SqlState::UNDEFINED_FUNCTION,
+            PlanError::UnknownFunction(_) | PlanError::UnknownOperator(_) => {
+                SqlState::UNDEFINED_FUNCTION
+            }
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,

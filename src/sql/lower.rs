@@ -747,7 +747,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 )),
                 // PostgreSQL's is a `timetz`, which Freshet does not have.
                 "current_time" => return unsupported("current_time"),
-                other => super::array::lower_call(other, lowered.clone()),
+                other => super::array::lower_call(other, lowered.clone())
+                    .or_else(|| super::date_arith::lower_call(other, &lowered))
+                    .or_else(|| super::values::lower_call(other, &lowered)),
             };
             match native {
                 Some(n) => n,

@@ -11,17 +11,22 @@
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
 //!   `ROLLUP` and `CUBE`.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
+//! * [`literals`]: numeric literals in exponent notation;
+//!   [`date_arith`]: `date ± integer` and `date - date`; [`values`]:
+//!   PostgreSQL's type resolution of `VALUES` columns.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
 pub mod aggregate_funcs;
 pub mod array;
+pub mod date_arith;
 pub mod debezium;
 pub mod empty_array;
 pub mod error;
 pub mod include;
 pub mod jsonb;
 pub mod lateral_top_k;
+pub mod literals;
 pub mod lower;
 pub mod lower_grouping;
 pub mod lower_not_in;
@@ -33,6 +38,7 @@ pub mod sink;
 pub mod source;
 pub mod types;
 pub mod unnest;
+pub mod values;
 pub mod window_funcs;
 
 pub use error::PlanError;

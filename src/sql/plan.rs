@@ -127,6 +127,9 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     {
         scalars.insert(f.name().to_string(), f);
     }
+    for f in super::values::functions() {
+        scalars.insert(f.name().to_string(), f);
+    }
     let mut aggregates = HashMap::new();
     for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
         aggregates.insert(f.name().to_string(), f.clone());
@@ -137,6 +140,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     // `sum` and `avg` with PostgreSQL's result types.
     aggregates.extend(super::aggregate_funcs::aggregate_functions());
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+        Arc::new(super::date_arith::DatePlanner),
         Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
@@ -433,6 +437,8 @@ pub fn plan_statement(
     resolver: &dyn Resolver,
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
+    super::literals::rewrite_exponent_literals(&mut statement)?;
+    super::values::rewrite_values(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::array::rewrite_quantified(&mut statement)?;
     super::empty_array::check_empty_arrays(&statement)?;
