@@ -49,6 +49,9 @@ pub enum PlanError {
     /// bigint`).
     #[error("operator does not exist: {0}")]
     UnknownOperator(String),
+    /// A name that refers to several columns.
+    #[error("{0}")]
+    AmbiguousColumn(String),
     /// A function call that fits several candidates (`sum(NULL)`).
     #[error("function {0} is not unique")]
     AmbiguousFunction(String),
@@ -123,6 +126,7 @@ impl PlanError {
                 SqlState::UNDEFINED_FUNCTION
             }
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
+            PlanError::AmbiguousColumn(_) => SqlState::AMBIGUOUS_COLUMN,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
             PlanError::IndeterminateType(_) => SqlState::INDETERMINATE_DATATYPE,

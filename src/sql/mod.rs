@@ -13,7 +13,8 @@
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
 //! * [`literals`]: numeric literals in exponent notation;
 //!   [`date_arith`]: `date ± integer` and `date - date`; [`values`]:
-//!   PostgreSQL's type resolution of `VALUES` columns.
+//!   PostgreSQL's type resolution of `VALUES` columns; [`output_names`]:
+//!   output columns that share a name.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
@@ -32,6 +33,7 @@ pub mod lower_grouping;
 pub mod lower_not_in;
 pub mod lower_recursive;
 pub mod lower_window;
+pub mod output_names;
 pub mod parse;
 pub mod plan;
 pub mod sink;

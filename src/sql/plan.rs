@@ -445,9 +445,25 @@ pub fn plan_statement(
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
-    let plan = guard_panics("planner", || planner.sql_statement_to_plan(statement))?
-        .map_err(PlanError::from_datafusion)?;
-    Ok(plan)
+    let retry = super::output_names::alias_outputs(&statement);
+    match guard_panics("planner", || planner.sql_statement_to_plan(statement))? {
+        Ok(plan) => Ok(plan),
+        Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
+            // Output columns that share a name: planned again with unique
+            // aliases (`output_names`).
+            let Some(aliased) = retry? else {
+                return Err(PlanError::from_datafusion(e));
+            };
+            match guard_panics("planner", || planner.sql_statement_to_plan(aliased))? {
+                Ok(plan) => Ok(plan),
+                Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => Err(
+                    PlanError::Unsupported("columns of the same name in a subquery".into()),
+                ),
+                Err(e) => Err(PlanError::from_datafusion(e)),
+            }
+        }
+        Err(e) => Err(PlanError::from_datafusion(e)),
+    }
 }
 
 /// Refuses, before DataFusion's planner sees them, a scalar subquery with no
@@ -617,6 +633,9 @@ pub fn plan_desc(plan: &LogicalPlan) -> Result<RelationDesc, PlanError> {
 /// expression: `sum(t.v)` is `sum`, `t.k` is `k`, other expressions are
 /// `?column?`.
 fn column_name(name: &str) -> String {
+    if let Some(name) = super::output_names::strip_mark(name) {
+        return name.to_string();
+    }
     let is_ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
     if is_ident(name) {
         return name.to_string();

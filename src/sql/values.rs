@@ -17,10 +17,10 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion_common::arrow::datatypes::DataType;
+use datafusion_common::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion_common::{Result as DfResult, not_impl_err};
 use datafusion_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use sqlparser::ast::{
     CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr,
@@ -140,7 +140,8 @@ fn resolve_modifiers(column: &mut [&mut Expr]) {
     }
 }
 
-fn call(name: &str, arg: Expr) -> Expr {
+/// A call of the function `name` with the one argument `arg`.
+pub(super) fn call(name: &str, arg: Expr) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -171,7 +172,13 @@ fn cast(e: Expr, data_type: SqlType) -> Expr {
 /// value, typed without Freshet's field metadata.
 pub const WITHOUT_MODIFIER: &str = "freshet_without_modifier";
 
-/// The [`UNKNOWN`] and [`WITHOUT_MODIFIER`] marker functions.
+/// An identity function that keeps its argument's field: the planner
+/// names a call of it after the function, not after the cast inside, so
+/// `avg(freshet_same(x::real))` no longer collides with `avg(x)`
+/// ([`super::output_names`]).
+pub const SAME: &str = "freshet_same";
+
+/// The [`UNKNOWN`], [`WITHOUT_MODIFIER`] and [`SAME`] marker functions.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ValuesMarker {
     name: &'static str,
@@ -200,6 +207,20 @@ impl ScalarUDFImpl for ValuesMarker {
         })
     }
 
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        match (self.name, args.arg_fields) {
+            (SAME, [field]) => Ok(field.clone()),
+            _ => {
+                let types = args
+                    .arg_fields
+                    .iter()
+                    .map(|f| f.data_type().clone())
+                    .collect::<Vec<_>>();
+                Ok(Arc::new(Field::new(self.name, self.return_type(&types)?, true)))
+            }
+        }
+    }
+
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         not_impl_err!("{} is evaluated by Freshet, not DataFusion", self.name)
     }
@@ -207,7 +228,7 @@ impl ScalarUDFImpl for ValuesMarker {
 
 /// The marker functions, for the planner's function registry.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [UNKNOWN, WITHOUT_MODIFIER]
+    [UNKNOWN, WITHOUT_MODIFIER, SAME]
         .into_iter()
         .map(|name| {
             Arc::new(ScalarUDF::new_from_impl(ValuesMarker {
@@ -222,7 +243,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
 /// literal converts it).
 pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     match (name, args) {
-        (UNKNOWN | WITHOUT_MODIFIER, [arg]) => Some(arg.clone()),
+        (UNKNOWN | WITHOUT_MODIFIER | SAME, [arg]) => Some(arg.clone()),
         _ => None,
     }
 }
