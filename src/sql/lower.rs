@@ -461,7 +461,7 @@ pub(super) fn aggregate_func(
         "count" if is_star && !distinct => AggregateFunc::CountStar,
         "count" => AggregateFunc::Count,
         "sum" => AggregateFunc::Sum,
-        "avg" | "mean" => AggregateFunc::Avg,
+        "avg" => AggregateFunc::Avg,
         "min" => AggregateFunc::Min,
         "max" => AggregateFunc::Max,
         "bool_and" => AggregateFunc::BoolAnd,
@@ -697,8 +697,11 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             }
         }
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
-            let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             let name = func.name().to_lowercase();
+            if let Some(typeof_call) = super::pg_funcs::lower_call(&name, args, schema) {
+                return typeof_call;
+            }
+            let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
                 (a.len() == 1).then(|| a.remove(0).call_unary(f))
             };

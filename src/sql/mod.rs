@@ -14,7 +14,8 @@
 //! * [`literals`]: numeric literals in exponent notation;
 //!   [`date_arith`]: `date ± integer` and `date - date`; [`values`]:
 //!   PostgreSQL's type resolution of `VALUES` columns; [`output_names`]:
-//!   output columns that share a name.
+//!   output columns that share a name; [`pg_funcs`]: the function library
+//!   under PostgreSQL's names, and `pg_typeof`.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
@@ -35,6 +36,7 @@ pub mod lower_recursive;
 pub mod lower_window;
 pub mod output_names;
 pub mod parse;
+pub mod pg_funcs;
 pub mod plan;
 pub mod sink;
 pub mod source;

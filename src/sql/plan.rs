@@ -127,9 +127,13 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     {
         scalars.insert(f.name().to_string(), f);
     }
-    for f in super::values::functions() {
+    for f in super::values::functions()
+        .into_iter()
+        .chain(super::pg_funcs::functions())
+    {
         scalars.insert(f.name().to_string(), f);
     }
+    scalars.retain(|name, _| super::pg_funcs::is_postgres_scalar(name));
     let mut aggregates = HashMap::new();
     for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
         aggregates.insert(f.name().to_string(), f.clone());
@@ -139,6 +143,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     }
     // `sum` and `avg` with PostgreSQL's result types.
     aggregates.extend(super::aggregate_funcs::aggregate_functions());
+    aggregates.retain(|name, _| super::pg_funcs::is_postgres_aggregate(name));
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::date_arith::DatePlanner),
         Arc::new(super::jsonb::JsonbPlanner),
