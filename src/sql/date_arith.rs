@@ -116,9 +116,7 @@ impl ExprPlanner for DatePlanner {
             )))
         };
         match (&lt, &rt) {
-            (DataType::Date32, DataType::Date32) if !plus => {
-                call(SUB, vec![expr.left, expr.right])
-            }
+            (DataType::Date32, DataType::Date32) if !plus => call(SUB, vec![expr.left, expr.right]),
             (DataType::Date32, t) if t.is_integer() => match as_int4(expr.right.clone(), t) {
                 Some(n) => call(if plus { ADD } else { SUB }, vec![expr.left, n]),
                 None => no_operator(&expr.op, &lt, &rt),
@@ -128,6 +126,10 @@ impl ExprPlanner for DatePlanner {
                     Some(n) => call(ADD, vec![n, expr.right]),
                     None => no_operator(&expr.op, &lt, &rt),
                 }
+            }
+            // PostgreSQL has no `date ± numeric` or `date ± float`.
+            (DataType::Date32, t) | (t, DataType::Date32) if t.is_numeric() => {
+                no_operator(&expr.op, &lt, &rt)
             }
             _ => Ok(PlannerResult::Original(expr)),
         }

@@ -109,7 +109,10 @@ pub fn plain_decimal(n: &str) -> Option<String> {
     let (mantissa, exponent) = n.split_once(['e', 'E'])?;
     let exponent: i64 = exponent.parse().ok()?;
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit())
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit())
         || (int_part.is_empty() && frac_part.is_empty())
     {
         return None;

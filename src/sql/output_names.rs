@@ -59,9 +59,7 @@ fn alias_set_expr(body: &mut SetExpr, names: &mut Vec<(String, Option<Expr>)>, l
             for (i, item) in select.projection.iter_mut().enumerate() {
                 let (expr, name) = match item {
                     SelectItem::UnnamedExpr(e) => (e.clone(), column_name(e)),
-                    SelectItem::ExprWithAlias { expr, alias } => {
-                        (expr.clone(), normalize(alias))
-                    }
+                    SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), normalize(alias)),
                     // `*` keeps DataFusion's names, which the marked
                     // aliases cannot collide with.
                     _ => continue,

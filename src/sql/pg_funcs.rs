@@ -162,10 +162,8 @@ pub fn lower_call(
         return Some(Err(PlanError::UnknownFunction("pg_typeof".into())));
     };
     // An untyped literal is `unknown` in PostgreSQL.
-    if let Expr::Literal(
-        ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::Null,
-        _,
-    ) = arg
+    if let Expr::Literal(ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::Null, _) =
+        arg
     {
         return Some(Ok(ScalarExpr::Literal(Datum::String("unknown".into()))));
     }

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use datafusion_common::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion_common::{Result as DfResult, not_impl_err};
 use datafusion_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 use sqlparser::ast::{
     CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr,
@@ -57,8 +58,11 @@ fn rewrite_set_expr(body: &mut SetExpr) {
         SetExpr::Values(values) if values.rows.len() > 1 => {
             let width = values.rows.iter().map(|r| r.len()).max().unwrap_or(0);
             for j in 0..width {
-                let mut column: Vec<&mut Expr> =
-                    values.rows.iter_mut().filter_map(|r| r.get_mut(j)).collect();
+                let mut column: Vec<&mut Expr> = values
+                    .rows
+                    .iter_mut()
+                    .filter_map(|r| r.get_mut(j))
+                    .collect();
                 resolve_unknown_literals(&mut column);
                 resolve_modifiers(&mut column);
             }
@@ -115,8 +119,10 @@ fn modified_cast_type(e: &Expr) -> Option<(SqlType, ScalarType)> {
 
 /// Casts to types with modifiers (see the module documentation).
 fn resolve_modifiers(column: &mut [&mut Expr]) {
-    let typed: Vec<(SqlType, ScalarType)> =
-        column.iter().filter_map(|e| modified_cast_type(e)).collect();
+    let typed: Vec<(SqlType, ScalarType)> = column
+        .iter()
+        .filter_map(|e| modified_cast_type(e))
+        .collect();
     let Some((sql_type, first)) = typed.first().cloned() else {
         return;
     };
@@ -216,7 +222,11 @@ impl ScalarUDFImpl for ValuesMarker {
                     .iter()
                     .map(|f| f.data_type().clone())
                     .collect::<Vec<_>>();
-                Ok(Arc::new(Field::new(self.name, self.return_type(&types)?, true)))
+                Ok(Arc::new(Field::new(
+                    self.name,
+                    self.return_type(&types)?,
+                    true,
+                )))
             }
         }
     }
