@@ -1047,7 +1047,11 @@ pub fn clean_datafusion_error(s: &str) -> String {
         }
     }
     let mut out = s.to_string();
-    if let Some(first) = out.get(0..1) {
+    // A sentence starts in lower case, an acronym (`UNNEST`) stays.
+    let acronym = out.chars().nth(1).is_some_and(|c| c.is_uppercase());
+    if let Some(first) = out.get(0..1)
+        && !acronym
+    {
         let lower = first.to_lowercase();
         out.replace_range(0..1, &lower);
     }

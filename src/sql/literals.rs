@@ -11,9 +11,11 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CastKind, DataType as SqlType, ExactNumberInfo, Expr, Statement, Value, ValueWithSpan,
-    VisitMut, VisitorMut,
+    CastKind, DataType as SqlType, ExactNumberInfo, Expr, Query, SetExpr, Statement, Value,
+    ValueWithSpan, VisitMut, VisitorMut,
 };
+
+use crate::repr::ScalarType;
 
 use super::PlanError;
 
@@ -99,6 +101,38 @@ impl VisitorMut for Rewrite {
             };
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Casts the exponent-notation literals of an `INSERT ... VALUES` list
+/// whose target column (`targets`, by position) is a float to that column's
+/// type, so they are read as floats rather than through `numeric`.
+pub fn type_insert_literals(source: &mut Query, targets: &[ScalarType]) {
+    let SetExpr::Values(values) = source.body.as_mut() else {
+        return;
+    };
+    for row in values.rows.iter_mut() {
+        for (e, target) in row.iter_mut().zip(targets) {
+            let data_type = match target {
+                ScalarType::Float32 => SqlType::Real,
+                ScalarType::Float64 => SqlType::DoublePrecision,
+                _ => continue,
+            };
+            let is_exponent_literal = matches!(
+                e,
+                Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) if has_exponent(n)
+            );
+            if is_exponent_literal {
+                let literal = std::mem::replace(e, Expr::value(Value::Null));
+                *e = Expr::Cast {
+                    kind: CastKind::DoubleColon,
+                    expr: Box::new(literal),
+                    data_type,
+                    array: false,
+                    format: None,
+                };
+            }
+        }
     }
 }
 

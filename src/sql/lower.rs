@@ -775,8 +775,15 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 }
             }
         }
-        Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => {
-            return unsupported("this form of subquery");
+        Expr::ScalarSubquery(_) => return unsupported("this form of scalar subquery"),
+        Expr::Exists(_) => return unsupported("EXISTS (subquery) outside WHERE"),
+        Expr::InSubquery(_) => return unsupported("IN and NOT IN (subquery) outside WHERE"),
+        // A correlated subquery DataFusion could not decorrelate: it reads
+        // the outer row outside the equalities of its WHERE clause.
+        Expr::OuterReferenceColumn(_, c) => {
+            return unsupported(format!(
+                "a subquery that reads the outer column {c} outside its WHERE clause"
+            ));
         }
         Expr::Placeholder(p) => {
             return Err(PlanError::InvalidParameter(format!(
