@@ -713,10 +713,16 @@ impl Coordinator {
                         })
                         .collect::<Result<_, _>>()?
                 };
-                let plan = plan_query(
-                    &state.catalog.scope(&path),
-                    Statement::Query(source.clone()),
-                )?;
+                // A literal in exponent notation bound for a float column
+                // is read as a float, as PostgreSQL's assignment cast from
+                // `numeric` computes it (`1e30` is beyond Freshet's numeric).
+                let mut source = source.clone();
+                let targets: Vec<_> = positions
+                    .iter()
+                    .map(|&p| table.desc.columns[p].typ.clone())
+                    .collect();
+                crate::sql::literals::type_insert_literals(&mut source, &targets);
+                let plan = plan_query(&state.catalog.scope(&path), Statement::Query(source))?;
                 let arity = plan.schema().fields().len();
                 if arity > positions.len() {
                     return Err(PlanError::Planning(

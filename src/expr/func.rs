@@ -1079,7 +1079,11 @@ pub fn clean_datafusion_error(s: &str) -> String {
         }
     }
     let mut out = s.to_string();
-    if let Some(first) = out.get(0..1) {
+    // A sentence starts in lower case, an acronym (`UNNEST`) stays.
+    let acronym = out.chars().nth(1).is_some_and(|c| c.is_uppercase());
+    if let Some(first) = out.get(0..1)
+        && !acronym
+    {
         let lower = first.to_lowercase();
         out.replace_range(0..1, &lower);
     }
@@ -1157,10 +1161,18 @@ pub fn scalar_to_datum(s: &ScalarValue) -> Result<Datum, EvalError> {
         S::UInt64(Some(v)) => Datum::Numeric(Decimal::from(*v)),
         S::Float32(Some(v)) => Datum::f32(*v),
         S::Float64(Some(v)) => Datum::f64(*v),
-        S::Decimal128(Some(m), _, s) => Datum::Numeric(
-            Decimal::try_from_i128_with_scale(*m, (*s).max(0) as u32)
-                .map_err(|_| EvalError::NumericOverflow)?,
-        ),
+        S::Decimal128(Some(m), _, s) => {
+            // A negative scale multiplies the mantissa: `15` at scale -2 is
+            // 1500.
+            let mut m = *m;
+            for _ in *s..0 {
+                m = m.checked_mul(10).ok_or(EvalError::NumericOverflow)?;
+            }
+            Datum::Numeric(
+                Decimal::try_from_i128_with_scale(m, (*s).max(0) as u32)
+                    .map_err(|_| EvalError::NumericOverflow)?,
+            )
+        }
         S::Utf8(Some(v)) | S::Utf8View(Some(v)) => Datum::String(v.clone()),
         S::LargeUtf8(Some(v)) => Datum::String(v.clone()),
         S::Dictionary(key, inner) if **key == DataType::Int8 => match inner.as_ref() {

@@ -207,10 +207,21 @@ impl ScalarType {
         nullable: bool,
     ) -> datafusion_common::arrow::datatypes::Field {
         // Only where the Arrow type loses information: DataFusion insists
-        // on equal metadata across the rows of a VALUES list.
+        // on equal metadata across the rows of a VALUES list. A numeric
+        // with a type modifier is marked so, because every decimal type
+        // DataFusion's coercion derives (`1` and `2.5` unify to
+        // `Decimal128(11, 1)`) is PostgreSQL's unconstrained `numeric`,
+        // whose values keep their own scale.
         let mut metadata = std::collections::HashMap::new();
-        if matches!(self, ScalarType::VarChar(_) | ScalarType::Char(_))
-            && let Ok(json) = serde_json::to_string(self)
+        if matches!(
+            self,
+            ScalarType::VarChar(_)
+                | ScalarType::Char(_)
+                | ScalarType::Numeric {
+                    precision: Some(_),
+                    ..
+                }
+        ) && let Ok(json) = serde_json::to_string(self)
         {
             metadata.insert(TYPE_METADATA_KEY.to_string(), json);
         }
@@ -232,7 +243,8 @@ impl ScalarType {
         ScalarType::from_arrow(field.data_type())
     }
 
-    /// The SQL type for an Arrow type that DataFusion's planner produced.
+    /// The SQL type for an Arrow type that DataFusion's planner produced
+    /// (a decimal type is the unconstrained `numeric`).
     pub fn from_arrow(data_type: &DataType) -> Result<ScalarType, String> {
         Ok(match data_type {
             DataType::Boolean => ScalarType::Bool,
@@ -245,22 +257,15 @@ impl ScalarType {
             },
             DataType::Float16 | DataType::Float32 => ScalarType::Float32,
             DataType::Float64 => ScalarType::Float64,
-            DataType::Decimal32(p, s)
-            | DataType::Decimal64(p, s)
-            | DataType::Decimal128(p, s)
-            | DataType::Decimal256(p, s) => {
-                if *p == 38 && *s == 10 {
-                    ScalarType::Numeric {
-                        precision: None,
-                        scale: None,
-                    }
-                } else {
-                    ScalarType::Numeric {
-                        precision: Some(*p),
-                        scale: Some((*s).max(0) as u8),
-                    }
-                }
-            }
+            DataType::Decimal32(..)
+            | DataType::Decimal64(..)
+            | DataType::Decimal128(..)
+            | DataType::Decimal256(..) => ScalarType::Numeric {
+                // A type modifier is known only from a field's metadata
+                // (`from_field`).
+                precision: None,
+                scale: None,
+            },
             DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
                 ScalarType::Text
             }

@@ -48,9 +48,13 @@ pub enum PlanError {
     /// A function that does not exist.
     #[error("function {0} does not exist")]
     UnknownFunction(String),
-    /// An operator that does not exist for its operands' types.
+    /// An operator that does not exist for its operands' types (`date +
+    /// bigint`, `mz_now() - interval`).
     #[error("operator does not exist: {0}")]
     UndefinedOperator(String),
+    /// A name that refers to several columns.
+    #[error("{0}")]
+    AmbiguousColumn(String),
     /// A function call that fits several candidates (`sum(NULL)`).
     #[error("function {0} is not unique")]
     AmbiguousFunction(String),
@@ -126,6 +130,7 @@ impl PlanError {
                 SqlState::UNDEFINED_FUNCTION
             }
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
+            PlanError::AmbiguousColumn(_) => SqlState::AMBIGUOUS_COLUMN,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
             PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
             PlanError::IndeterminateType(_) => SqlState::INDETERMINATE_DATATYPE,

@@ -461,7 +461,7 @@ pub(super) fn aggregate_func(
         "count" if is_star && !distinct => AggregateFunc::CountStar,
         "count" => AggregateFunc::Count,
         "sum" => AggregateFunc::Sum,
-        "avg" | "mean" => AggregateFunc::Avg,
+        "avg" => AggregateFunc::Avg,
         "min" => AggregateFunc::Min,
         "max" => AggregateFunc::Max,
         "bool_and" => AggregateFunc::BoolAnd,
@@ -713,8 +713,11 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             }
         }
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
-            let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             let name = func.name().to_lowercase();
+            if let Some(typeof_call) = super::pg_funcs::lower_call(&name, args, schema) {
+                return typeof_call;
+            }
+            let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
                 (a.len() == 1).then(|| a.remove(0).call_unary(f))
             };
@@ -764,7 +767,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 // PostgreSQL's is a `timetz`, which Freshet does not have.
                 "current_time" => return unsupported("current_time"),
                 other => super::temporal::lower_call(other, &lowered)
-                    .or_else(|| super::array::lower_call(other, lowered.clone())),
+                    .or_else(|| super::array::lower_call(other, lowered.clone()))
+                    .or_else(|| super::date_arith::lower_call(other, &lowered))
+                    .or_else(|| super::values::lower_call(other, &lowered)),
             };
             match native {
                 Some(n) => n,
@@ -787,8 +792,15 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 }
             }
         }
-        Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => {
-            return unsupported("this form of subquery");
+        Expr::ScalarSubquery(_) => return unsupported("this form of scalar subquery"),
+        Expr::Exists(_) => return unsupported("EXISTS (subquery) outside WHERE"),
+        Expr::InSubquery(_) => return unsupported("IN and NOT IN (subquery) outside WHERE"),
+        // A correlated subquery DataFusion could not decorrelate: it reads
+        // the outer row outside the equalities of its WHERE clause.
+        Expr::OuterReferenceColumn(_, c) => {
+            return unsupported(format!(
+                "a subquery that reads the outer column {c} outside its WHERE clause"
+            ));
         }
         Expr::Placeholder(p) => {
             return Err(PlanError::InvalidParameter(format!(

@@ -15,30 +15,40 @@
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
 //! * [`pg_compat`]: `OPERATOR(pg_catalog.~)`, `pg_catalog.f()` and
 //!   `COLLATE "default"`, as psql writes them, become plain SQL.
+//! * [`literals`]: numeric literals in exponent notation;
+//!   [`date_arith`]: `date ± integer` and `date - date`; [`values`]:
+//!   PostgreSQL's type resolution of `VALUES` columns; [`output_names`]:
+//!   output columns that share a name; [`pg_funcs`]: the function library
+//!   under PostgreSQL's names, and `pg_typeof`.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
 pub mod aggregate_funcs;
 pub mod array;
+pub mod date_arith;
 pub mod debezium;
 pub mod empty_array;
 pub mod error;
 pub mod include;
 pub mod jsonb;
 pub mod lateral_top_k;
+pub mod literals;
 pub mod lower;
 pub mod lower_grouping;
 pub mod lower_not_in;
 pub mod lower_recursive;
 pub mod lower_window;
+pub mod output_names;
 pub mod parse;
 pub mod pg_compat;
+pub mod pg_funcs;
 pub mod plan;
 pub mod sink;
 pub mod source;
 pub mod temporal;
 pub mod types;
 pub mod unnest;
+pub mod values;
 pub mod window_funcs;
 
 pub use error::PlanError;

@@ -127,6 +127,13 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     {
         scalars.insert(f.name().to_string(), f);
     }
+    for f in super::values::functions()
+        .into_iter()
+        .chain(super::pg_funcs::functions())
+    {
+        scalars.insert(f.name().to_string(), f);
+    }
+    scalars.retain(|name, _| super::pg_funcs::is_postgres_scalar(name));
     // `mz_now()` and the markers of its rewritten comparisons.
     for f in super::temporal::functions() {
         scalars.insert(f.name().to_string(), f);
@@ -140,7 +147,9 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     }
     // `sum` and `avg` with PostgreSQL's result types.
     aggregates.extend(super::aggregate_funcs::aggregate_functions());
+    aggregates.retain(|name, _| super::pg_funcs::is_postgres_aggregate(name));
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+        Arc::new(super::date_arith::DatePlanner),
         Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
@@ -437,6 +446,8 @@ pub fn plan_statement(
     resolver: &dyn Resolver,
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
+    super::literals::rewrite_exponent_literals(&mut statement)?;
+    super::values::rewrite_values(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
@@ -445,9 +456,25 @@ pub fn plan_statement(
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
-    let plan = guard_panics("planner", || planner.sql_statement_to_plan(statement))?
-        .map_err(PlanError::from_datafusion)?;
-    Ok(plan)
+    let retry = super::output_names::alias_outputs(&statement);
+    match guard_panics("planner", || planner.sql_statement_to_plan(statement))? {
+        Ok(plan) => Ok(plan),
+        Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
+            // Output columns that share a name: planned again with unique
+            // aliases (`output_names`).
+            let Some(aliased) = retry? else {
+                return Err(PlanError::from_datafusion(e));
+            };
+            match guard_panics("planner", || planner.sql_statement_to_plan(aliased))? {
+                Ok(plan) => Ok(plan),
+                Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => Err(
+                    PlanError::Unsupported("columns of the same name in a subquery".into()),
+                ),
+                Err(e) => Err(PlanError::from_datafusion(e)),
+            }
+        }
+        Err(e) => Err(PlanError::from_datafusion(e)),
+    }
 }
 
 /// Refuses, before DataFusion's planner sees them, a scalar subquery with no
@@ -612,7 +639,10 @@ pub fn plan_desc_with(plan: &LogicalPlan, aliased: &[bool]) -> Result<RelationDe
     for (i, field) in schema.fields().iter().enumerate() {
         let typ = crate::repr::ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
         let name = if aliased.get(i).copied().unwrap_or(false) {
-            field.name().clone()
+            // As written, unless `output_names` marked it unique.
+            super::output_names::strip_mark(field.name())
+                .unwrap_or(field.name())
+                .to_string()
         } else {
             column_name(field.name())
         };
@@ -664,6 +694,9 @@ pub fn explicit_aliases(statement: &Statement) -> Vec<bool> {
 /// expression: `sum(t.v)` is `sum`, `t.k` is `k`, other expressions are
 /// `?column?`.
 fn column_name(name: &str) -> String {
+    if let Some(name) = super::output_names::strip_mark(name) {
+        return name.to_string();
+    }
     let is_ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
     if is_ident(name) {
         return name.to_string();
