@@ -222,34 +222,24 @@ impl VisitorMut for RelationQualifier<'_, '_> {
         if partial.schema.is_none() && self.ctes.iter().flatten().any(|c| *c == partial.item) {
             return ControlFlow::Continue(());
         }
-        if let Some(relation) = crate::catalog::system::resolve(&partial) {
-            if partial.schema.is_none()
-                && alias.is_none()
-                && let Some(last) = name.0.last().and_then(|p| p.as_ident())
-            {
-                *alias = Some(TableAlias {
-                    explicit: true,
-                    name: last.clone(),
-                    columns: Vec::new(),
-                    at: None,
-                });
-            }
-            *name = QualifiedName {
+        let qualified = match crate::catalog::system::resolve(&partial) {
+            Some(relation) => QualifiedName {
                 schema: relation.schema.to_string(),
                 item: relation.name.to_string(),
-            }
-            .to_object_name();
-            return ControlFlow::Continue(());
-        }
-        let item = match self.q.catalog.resolve_partial(self.q.path, &partial) {
-            Ok(Some(item)) => item,
-            Ok(None) => {
-                return ControlFlow::Break(PlanError::UnknownItem {
-                    kind: "relation",
-                    name: name.to_string(),
-                });
-            }
-            Err(e) => return ControlFlow::Break(e),
+            },
+            None => match self.q.catalog.resolve_partial(self.q.path, &partial) {
+                Ok(Some(item)) => QualifiedName {
+                    schema: item.schema.clone(),
+                    item: item.name.clone(),
+                },
+                Ok(None) => {
+                    return ControlFlow::Break(PlanError::UnknownItem {
+                        kind: "relation",
+                        name: name.to_string(),
+                    });
+                }
+                Err(e) => return ControlFlow::Break(e),
+            },
         };
         // A bare name keeps its old qualifier as an alias, so `t.col` and
         // `t.*` mean what they did.
@@ -264,11 +254,7 @@ impl VisitorMut for RelationQualifier<'_, '_> {
                 at: None,
             });
         }
-        *name = QualifiedName {
-            schema: item.schema.clone(),
-            item: item.name.clone(),
-        }
-        .to_object_name();
+        *name = qualified.to_object_name();
         ControlFlow::Continue(())
     }
 }

@@ -28,8 +28,7 @@ use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Statement, VisitMut, VisitorMut,
+    BinaryOperator, Expr as SqlExpr, FunctionArguments, Statement, VisitMut, VisitorMut,
 };
 
 use crate::expr::ScalarExpr;
@@ -281,20 +280,7 @@ fn is_mz_now(e: &SqlExpr) -> bool {
 }
 
 fn call(name: String, arg: SqlExpr) -> SqlExpr {
-    SqlExpr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
+    super::values::call(&name, arg)
 }
 
 /// `e` converted to an `mz_timestamp` for the comparison `name` (a string
