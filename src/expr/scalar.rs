@@ -103,6 +103,23 @@ impl UnmaterializableFunc {
 }
 
 impl ScalarExpr {
+    /// The conjuncts of this expression: the operands of its top-level
+    /// `AND`s, or the expression itself.
+    pub fn into_conjuncts(self) -> Vec<ScalarExpr> {
+        match self {
+            ScalarExpr::CallBinary {
+                func: BinaryFunc::And,
+                left,
+                right,
+            } => {
+                let mut out = left.into_conjuncts();
+                out.extend(right.into_conjuncts());
+                out
+            }
+            other => vec![other],
+        }
+    }
+
     /// A column reference.
     pub fn column(c: usize) -> ScalarExpr {
         ScalarExpr::Column(c)

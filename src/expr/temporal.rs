@@ -337,18 +337,7 @@ impl RelationExpr {
 
 /// The conjuncts of `e`.
 fn conjuncts(e: ScalarExpr) -> Vec<ScalarExpr> {
-    match e {
-        ScalarExpr::CallBinary {
-            func: BinaryFunc::And,
-            left,
-            right,
-        } => {
-            let mut out = conjuncts(*left);
-            out.extend(conjuncts(*right));
-            out
-        }
-        other => vec![other],
-    }
+    e.into_conjuncts()
 }
 
 fn strip_temporal(plan: &mut RelationExpr, what: &str) -> Result<(), PlanError> {

@@ -153,7 +153,12 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             let schema = f.input.schema();
             let arity = schema.fields().len();
             let predicate = lower_expr(&f.predicate, schema)?;
-            RelationExpr::mfp(input, vec![], split_and(predicate), (0..arity).collect())
+            RelationExpr::mfp(
+                input,
+                vec![],
+                predicate.into_conjuncts(),
+                (0..arity).collect(),
+            )
         }
         LogicalPlan::TableScan(scan) => {
             if let Some(f) = scan.source.downcast_ref::<TableFunctionSource>() {
@@ -339,22 +344,6 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         LogicalPlan::Extension(e) => return unsupported(format!("plan node {}", e.node.name())),
         other => return unsupported(format!("{} in a query", other.display())),
     })
-}
-
-/// Splits a conjunction into its conjuncts.
-fn split_and(e: ScalarExpr) -> Vec<ScalarExpr> {
-    match e {
-        ScalarExpr::CallBinary {
-            func: BinaryFunc::And,
-            left,
-            right,
-        } => {
-            let mut out = split_and(*left);
-            out.extend(split_and(*right));
-            out
-        }
-        other => vec![other],
-    }
 }
 
 fn lower_aggregate(
