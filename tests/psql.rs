@@ -138,6 +138,16 @@ async fn describe_commands_list_the_catalog() {
 "
         )
     );
+    // Repeated calls of one function keep PostgreSQL's name for each.
+    assert_eq!(
+        psql(&server, "SELECT format_type(23, -1), format_type(25, -1)"),
+        trimmed(
+            "format_type | format_type
+-------------+-------------
+integer     | text
+(1 row)"
+        )
+    );
     let databases = psql(&server, r"\l");
     assert!(
         databases.contains(

@@ -833,10 +833,7 @@ fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
         let Some(ns) = schema_oid(c.catalog, &item.schema) else {
             continue;
         };
-        let has_index = c
-            .catalog
-            .items()
-            .any(|i| i.index.as_ref().is_some_and(|ix| ix.on == item.id));
+        let has_index = has_index(c.catalog, item);
         let natts = if item.kind == ItemKind::Index {
             item.index.as_ref().map_or(0, |ix| ix.key.len())
         } else {

@@ -104,9 +104,6 @@ fn name_columns(stmt: &mut Statement) {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return;
     };
-    // Two items given one name would be refused by DataFusion's planner;
-    // a repeated call keeps DataFusion's (unique) name instead.
-    let mut given: Vec<String> = Vec::new();
     for item in select.projection.iter_mut() {
         let SelectItem::UnnamedExpr(expr) = item else {
             continue;
@@ -144,8 +141,7 @@ fn name_columns(stmt: &mut Statement) {
             }
             _ => None,
         };
-        if let Some(name) = name.filter(|n| !given.contains(n)) {
-            given.push(name.clone());
+        if let Some(name) = name {
             *item = SelectItem::ExprWithAlias {
                 expr: expr.clone(),
                 alias: Ident::with_quote('"', name),

@@ -274,54 +274,29 @@ impl RelationExpr {
     /// Moves the comparisons with `mz_now()` of an inner join's condition
     /// into a filter over the join (the same rows), where they are a
     /// temporal filter; other plans are returned as they are.
-    pub fn hoist_temporal_join_filter(self) -> RelationExpr {
+    pub fn hoist_temporal_join_filter(mut self) -> RelationExpr {
         let RelationExpr::Join {
             kind: super::JoinKind::Inner,
-            filter: Some(filter),
-            ..
-        } = &self
-        else {
-            return self;
-        };
-        if !calls_mz_now(filter) {
-            return self;
-        }
-        let RelationExpr::Join {
-            left,
-            right,
-            kind,
-            left_keys,
-            right_keys,
-            null_equal,
-            filter: Some(filter),
-            left_arity,
-            right_arity,
-        } = self
-        else {
-            return self;
-        };
-        let (temporal, plain): (Vec<_>, Vec<_>) =
-            conjuncts(filter).into_iter().partition(calls_mz_now);
-        let filter = plain
-            .into_iter()
-            .reduce(|a, b| a.call_binary(b, BinaryFunc::And));
-        let join = RelationExpr::Join {
-            left,
-            right,
-            kind,
-            left_keys,
-            right_keys,
-            null_equal,
             filter,
             left_arity,
             right_arity,
+            ..
+        } = &mut self
+        else {
+            return self;
         };
-        RelationExpr::mfp(
-            join,
-            vec![],
-            temporal,
-            (0..left_arity + right_arity).collect(),
-        )
+        let Some(condition) = filter.take_if(|f| calls_mz_now(f)) else {
+            return self;
+        };
+        let (temporal, plain): (Vec<_>, Vec<_>) = condition
+            .into_conjuncts()
+            .into_iter()
+            .partition(calls_mz_now);
+        *filter = plain
+            .into_iter()
+            .reduce(|a, b| a.call_binary(b, BinaryFunc::And));
+        let arity = *left_arity + *right_arity;
+        RelationExpr::mfp(self, vec![], temporal, (0..arity).collect())
     }
 
     /// Checks that every `mz_now()` of a plan to be maintained is part of
@@ -333,11 +308,6 @@ impl RelationExpr {
         strip_temporal(&mut plan, what)?;
         Ok(plan)
     }
-}
-
-/// The conjuncts of `e`.
-fn conjuncts(e: ScalarExpr) -> Vec<ScalarExpr> {
-    e.into_conjuncts()
 }
 
 fn strip_temporal(plan: &mut RelationExpr, what: &str) -> Result<(), PlanError> {
