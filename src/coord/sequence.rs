@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion_expr::LogicalPlan;
 use datafusion_expr::logical_plan::{Projection, WriteOp};
-use sqlparser::ast::{Expr as SqlExpr, SetExpr, Statement};
+use sqlparser::ast::{Expr as SqlExpr, Statement};
 
 use crate::catalog::names::PartialName;
 use crate::catalog::{Catalog, CatalogItem, ItemKind, SearchPath};
@@ -604,9 +604,7 @@ impl Coordinator {
         let plan = plan_query(&state.catalog.scope(path), stmt)?;
         let desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
         let (mut expr, finishing) = lower_query(&plan)?;
-        let ts = self.read_ts_for(&mut state, &expr);
-        expr.resolve_mz_now(ts);
-        prepare_one_shot(&mut expr, &state.catalog, path);
+        let ts = self.prepare_one_shot(&mut state, &mut expr, path);
         let started = self.start_peek(&mut state, expr, ts);
         drop(state);
         let rows = self.finish_peek(started).await?;
@@ -731,9 +729,7 @@ impl Coordinator {
                     .into());
                 }
                 let (mut expr, finishing) = lower_query(&plan)?;
-                let ts = self.read_ts_for(&mut state, &expr);
-                expr.resolve_mz_now(ts);
-                prepare_one_shot(&mut expr, &state.catalog, &path);
+                let ts = self.prepare_one_shot(&mut state, &mut expr, &path);
                 let rows = finish(
                     self.peek_expr_locked(&mut state, expr, ts).await?,
                     &finishing,
@@ -795,9 +791,7 @@ impl Coordinator {
                 };
                 let plan = optimize(input)?;
                 let mut expr = lower(&plan)?;
-                let ts = self.read_ts_for(&mut state, &expr);
-                expr.resolve_mz_now(ts);
-                prepare_one_shot(&mut expr, &state.catalog, &path);
+                let ts = self.prepare_one_shot(&mut state, &mut expr, &path);
                 let rows = self.peek_expr_locked(&mut state, expr, ts).await?;
                 let mut updates = Vec::new();
                 for (r, d) in rows {
@@ -905,6 +899,25 @@ impl Coordinator {
             .into());
         }
         Ok(item.clone())
+    }
+
+    /// Chooses a one-shot query's (or DML statement's) read timestamp and
+    /// gives its plan the values of that moment: `mz_now()`, `now()` and
+    /// its kin, and the rows of the catalog relations it reads, as the
+    /// session with search path `path` sees them.
+    fn prepare_one_shot(
+        &self,
+        state: &mut CoordState,
+        expr: &mut RelationExpr,
+        path: &SearchPath,
+    ) -> Timestamp {
+        let ts = self.read_ts_for(state, expr);
+        expr.resolve_mz_now(ts);
+        expr.resolve_unmaterializable(statement_time());
+        expr.resolve_catalog_relations(&|id| {
+            crate::catalog::system::rows(id, &state.catalog, path)
+        });
+        ts
     }
 
     /// Computes `expr` at `ts` while holding the state lock.
@@ -1083,21 +1096,8 @@ fn statement_kind(s: &Statement) -> String {
         .join(" ")
 }
 
-#[allow(dead_code)]
-fn set_expr_is_values(s: &SetExpr) -> bool {
-    matches!(s, SetExpr::Values(_))
-}
-
 /// The moment a statement runs, for `now()` and `current_date`:
 /// microseconds since 1970-01-01 UTC.
-/// Gives a one-shot query's (or DML statement's) plan its values of the
-/// moment: `now()` and its kin, and the rows of the catalog relations it
-/// reads, as the session with search path `path` sees them.
-fn prepare_one_shot(expr: &mut RelationExpr, catalog: &crate::catalog::Catalog, path: &SearchPath) {
-    expr.resolve_unmaterializable(statement_time());
-    expr.resolve_catalog_relations(&|id| crate::catalog::system::rows(id, catalog, path));
-}
-
 fn statement_time() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

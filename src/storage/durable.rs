@@ -66,14 +66,7 @@ impl Appended<'_> {
     }
 
     fn len(&self) -> usize {
-        self.0
-            .iter()
-            .map(|c| match c {
-                SourceChange::Append(..) => 1,
-                SourceChange::Many(changes) => changes.len(),
-                SourceChange::Nothing | SourceChange::Upsert { .. } => 0,
-            })
-            .sum()
+        self.iter().count()
     }
 }
 
@@ -309,9 +302,9 @@ impl DurableStore {
                     .map(|(k, _)| k.value().1 + 1)
                     .unwrap_or(0);
                 LOG_BUFFER.with_borrow_mut(|bytes| -> Result<(), StorageError> {
+                    // Cleared, not freed: its capacity is what earlier
+                    // batches needed, so encoding rarely grows it.
                     bytes.clear();
-                    let size = bincode::serialized_size(&appended).map_err(err)?;
-                    bytes.reserve(size as usize);
                     bincode::serialize_into(&mut *bytes, &appended).map_err(err)?;
                     log.insert((id, next), bytes.as_slice()).map_err(err)?;
                     // A buffer grown by an unusually large batch is not kept.
