@@ -38,8 +38,9 @@ use timely::dataflow::operators::OkErr;
 use crate::expr::aggregate::{
     AccumSlot, Accums, NARROW_LANES, accumulable_slots, accumulate, finish_accums,
 };
+use crate::expr::func::{BinaryFunc, UnaryFunc};
 use crate::expr::{AggregateExpr, EvalError, RelationExpr, ScalarExpr};
-use crate::repr::{Datum, Diff, Row, RowPacker, Timestamp};
+use crate::repr::{Datum, Diff, Row, RowColumns, RowPacker, ScalarType, Timestamp, jsonb};
 
 use super::render::{ErrCollection, Imports, OkCollection, ReduceInput, render, split_results};
 
@@ -94,13 +95,17 @@ pub(super) fn accumulate_input<'s>(
 
 /// Evaluates an input row's group key and accumulators.
 ///
-/// The common shape (group key and aggregate arguments all column
-/// references, no `FILTER`) is read straight off the packed row: the key's
-/// bytes are copied and the arguments read in place, where the general path
-/// unpacks the row, packs the key again and collects the arguments in a
-/// vector. A row the direct path cannot read as it expects (a column
-/// missing, a non-integer sum argument) takes the general path, so both
-/// give the same results and errors.
+/// The common shapes are read straight off the packed row, where the
+/// general path unpacks the row (copying every value, a `jsonb` document
+/// included), packs the key again and collects the arguments in a vector:
+/// group keys and aggregate arguments that are column references (the
+/// key's bytes are copied, the arguments read in place), or integer casts
+/// of a `jsonb` column's member, `(data->>'k')::bigint` (the member is
+/// found in the stored text and its digits read there), without
+/// `FILTER`s. A row the direct path cannot read as it expects (a column
+/// missing, a non-integer sum argument, a member that is not a plain
+/// integer: a string, a fraction, too many digits) takes the general path,
+/// so both give the same results and errors.
 struct AccumEval {
     input: ReduceInput,
     aggregates: Vec<AggregateExpr>,
@@ -108,16 +113,98 @@ struct AccumEval {
     direct: Option<DirectEval>,
 }
 
-/// [`AccumEval`]'s direct path: the key's columns, and each aggregate's
-/// argument column (`None` for `count(*)`).
+/// [`AccumEval`]'s direct path: the key's values (and their columns when
+/// all are columns, copied as one projection), and each aggregate's
+/// argument (`None` for `count(*)`).
 struct DirectEval {
-    key: Vec<usize>,
-    args: Vec<Option<usize>>,
+    key: Vec<DirectValue>,
+    key_columns: Option<Vec<usize>>,
+    args: Vec<Option<DirectValue>>,
+}
+
+/// A value the direct path reads off a packed row.
+#[derive(Debug, Clone, PartialEq)]
+enum DirectValue {
+    /// A column.
+    Column(usize),
+    /// `(column->>'key')::to`, `to` an integer type: the member's text,
+    /// when it is a plain integer or JSON `null`, read straight off the
+    /// stored `jsonb` text.
+    JsonbMemberInt {
+        column: usize,
+        key: String,
+        to: ScalarType,
+    },
+}
+
+impl DirectValue {
+    /// The direct form of `expr`, if it has one.
+    fn of(expr: &ScalarExpr) -> Option<DirectValue> {
+        match expr {
+            ScalarExpr::Column(c) => Some(DirectValue::Column(*c)),
+            ScalarExpr::CallUnary {
+                func: UnaryFunc::Cast(to @ (ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64)),
+                expr,
+            } => match &**expr {
+                ScalarExpr::CallBinary {
+                    func: BinaryFunc::JsonbGet { text: true },
+                    left,
+                    right,
+                } => match (&**left, &**right) {
+                    (ScalarExpr::Column(c), ScalarExpr::Literal(Datum::String(k))) => {
+                        Some(DirectValue::JsonbMemberInt {
+                            column: *c,
+                            key: k.clone(),
+                            to: to.clone(),
+                        })
+                    }
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The value in `columns`; `None` where the general path must decide.
+    fn eval(&self, columns: &RowColumns<'_>) -> Option<Datum> {
+        match self {
+            DirectValue::Column(c) => columns.get(*c),
+            DirectValue::JsonbMemberInt { column, key, to } => {
+                // `->>` of NULL, of a document without the member (or not
+                // an object) and of JSON `null` is NULL, and so is its cast.
+                let Some(doc) = columns.jsonb_bytes(*column)? else {
+                    return Some(Datum::Null);
+                };
+                let Some(raw) = jsonb::member_bytes(doc, key).ok()? else {
+                    return Some(Datum::Null);
+                };
+                if raw == b"null" {
+                    return Some(Datum::Null);
+                }
+                let v = jsonb::small_integer(raw)?;
+                Some(match to {
+                    ScalarType::Int16 => Datum::Int16(i16::try_from(v).ok()?),
+                    ScalarType::Int32 => Datum::Int32(i32::try_from(v).ok()?),
+                    _ => Datum::Int64(v),
+                })
+            }
+        }
+    }
+
+    /// Whether the value in `columns` is NULL; `None` where the general
+    /// path must decide.
+    fn is_null(&self, columns: &RowColumns<'_>) -> Option<bool> {
+        match self {
+            DirectValue::Column(c) => columns.is_null(*c),
+            other => other.eval(columns).map(|d| d.is_null()),
+        }
+    }
 }
 
 impl AccumEval {
     fn new(input: ReduceInput, aggregates: Vec<AggregateExpr>, slots: Vec<AccumSlot>) -> AccumEval {
-        let args: Option<Vec<Option<usize>>> = slots
+        let args: Option<Vec<Option<DirectValue>>> = slots
             .iter()
             .zip(&aggregates)
             .map(
@@ -125,14 +212,16 @@ impl AccumEval {
                     (_, Some(_), _) => None,
                     (AccumSlot::CountStar, None, []) => Some(None),
                     (AccumSlot::CountStar, None, _) => None,
-                    (_, None, [ScalarExpr::Column(c)]) => Some(Some(*c)),
+                    (_, None, [e]) => DirectValue::of(e).map(Some),
                     _ => None,
                 },
             )
             .collect();
-        let direct = match (input.key_columns(), args) {
+        let key: Option<Vec<DirectValue>> = input.group_key().iter().map(DirectValue::of).collect();
+        let direct = match (key, args) {
             (Some(key), Some(args)) if slots.len() == aggregates.len() => Some(DirectEval {
-                key: key.to_vec(),
+                key_columns: input.key_columns().map(<[usize]>::to_vec),
+                key,
                 args,
             }),
             _ => None,
@@ -151,6 +240,11 @@ impl AccumEval {
         {
             return Ok(done);
         }
+        self.eval_general(row)
+    }
+
+    /// The general path: unpack the row and evaluate the expressions.
+    fn eval_general(&self, row: &Row) -> Result<(Row, Accums), EvalError> {
         let (key, vals) = self.input.eval(row)?;
         accumulate(&self.slots, &self.aggregates, &vals).map(|a| (key, a))
     }
@@ -159,15 +253,27 @@ impl AccumEval {
     /// lanes are laid out as [`accumulate`] lays them out.
     fn eval_direct(&self, direct: &DirectEval, row: &Row) -> Option<(Row, Accums)> {
         let columns = row.columns();
-        let key = columns.project(&direct.key)?;
+        let key = match &direct.key_columns {
+            Some(key_columns) => columns.project(key_columns)?,
+            None => {
+                let mut key = RowPacker::new();
+                for value in &direct.key {
+                    match value {
+                        DirectValue::Column(c) => columns.push_to(*c, &mut key)?,
+                        other => key.push(&other.eval(&columns)?),
+                    }
+                }
+                key.finish()
+            }
+        };
         let mut lanes: SmallVec<[i64; NARROW_LANES]> = SmallVec::new();
         lanes.push(1);
         for (slot, arg) in self.slots.iter().zip(&direct.args) {
             match (slot, arg) {
                 (AccumSlot::CountStar, _) => lanes.push(1),
-                (AccumSlot::Count, Some(c)) => lanes.push(!columns.is_null(*c)? as i64),
-                (_, Some(c)) => {
-                    let v = match columns.get(*c)? {
+                (AccumSlot::Count, Some(v)) => lanes.push(!v.is_null(&columns)? as i64),
+                (_, Some(v)) => {
+                    let v = match v.eval(&columns)? {
                         Datum::Null => None,
                         Datum::Int16(v) => Some(v as i64),
                         Datum::Int32(v) => Some(v as i64),
@@ -324,7 +430,160 @@ mod tests {
     use differential_dataflow::input::Input;
 
     use super::*;
-    use crate::repr::Datum;
+    use crate::expr::AggregateFunc;
+
+    /// `(c->>'k')::<integer>` of a `jsonb` column, as a `GROUP BY` key and
+    /// as `count`/`sum` arguments.
+    fn member_int(column: usize, key: &str, to: ScalarType) -> ScalarExpr {
+        ScalarExpr::CallUnary {
+            func: UnaryFunc::Cast(to),
+            expr: Box::new(ScalarExpr::CallBinary {
+                func: BinaryFunc::JsonbGet { text: true },
+                left: Box::new(ScalarExpr::Column(column)),
+                right: Box::new(ScalarExpr::Literal(Datum::String(key.into()))),
+            }),
+        }
+    }
+
+    /// An aggregate of `func` over `expr`, with its input type `input`.
+    fn agg(func: AggregateFunc, expr: Option<ScalarExpr>, input: ScalarType) -> AggregateExpr {
+        let output_type = match func {
+            AggregateFunc::Sum if input == ScalarType::Int64 => ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            AggregateFunc::Avg => ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            AggregateFunc::Sum => ScalarType::Int64,
+            _ => ScalarType::Int64,
+        };
+        AggregateExpr {
+            func,
+            input_type: expr.as_ref().map(|_| input),
+            exprs: expr.into_iter().collect(),
+            distinct: false,
+            filter: None,
+            output_type,
+        }
+    }
+
+    /// Oracle: the direct path over `jsonb` members gives exactly what the
+    /// general path gives (the same key and accumulators, or it leaves the
+    /// row to the general path, which then decides its value or error),
+    /// over documents whose members are every kind of JSON value, integers
+    /// at and past each type's range, and rows with other columns around
+    /// the document. Plain integer members must take the direct path.
+    #[test]
+    fn direct_jsonb_members_agree_with_the_general_path() {
+        let values = [
+            "0", "7", "-7", "42", "-128", "127", "32767", "32768", "-32768", "-32769",
+            "2147483647", "2147483648", "-2147483649", "999999999999999999",
+            "-999999999999999999", "1000000000000000000", "9223372036854775807",
+            "9223372036854775808", "-9223372036854775808", "1.5", "1e2", "-0.0", "0.1e1",
+            "\"12\"", "\" 12 \"", "\"x\"", "\"\"", "true", "false", "null", "[1]", "{\"a\": 1}",
+        ];
+        let mut docs: Vec<Option<String>> = vec![None];
+        for v in values {
+            for w in ["3", "null", "\"9\""] {
+                docs.push(Some(format!(r#"{{"k": {v}, "a": {w}, "s": {v}}}"#)));
+                docs.push(Some(format!(r#"{{"a": {v}, "k": {w}, "s": {w}}}"#)));
+            }
+            docs.push(Some(format!(r#"{{"a": {v}}}"#)));
+            docs.push(Some(format!("[{v}]")));
+            docs.push(Some(v.to_string()));
+            docs.push(Some(format!(r#"{{"k\u0041": 1, "kA": {v}, "k": {v}, "a": {v}}}"#)));
+        }
+        let docs: Vec<Datum> = docs
+            .into_iter()
+            .map(|d| match d {
+                None => Datum::Null,
+                Some(text) => Datum::Jsonb(
+                    crate::repr::strconv::canonical_jsonb(&text)
+                        .unwrap_or_else(|e| panic!("{text}: {e:?}")),
+                ),
+            })
+            .collect();
+        let shapes: Vec<(Vec<ScalarExpr>, Vec<AggregateExpr>)> = vec![
+            (
+                vec![member_int(0, "k", ScalarType::Int64)],
+                vec![
+                    agg(AggregateFunc::CountStar, None, ScalarType::Int64),
+                    agg(
+                        AggregateFunc::Sum,
+                        Some(member_int(0, "a", ScalarType::Int64)),
+                        ScalarType::Int64,
+                    ),
+                ],
+            ),
+            (
+                vec![ScalarExpr::Column(1), member_int(0, "kA", ScalarType::Int32)],
+                vec![
+                    agg(
+                        AggregateFunc::Count,
+                        Some(member_int(0, "s", ScalarType::Int16)),
+                        ScalarType::Int16,
+                    ),
+                    agg(
+                        AggregateFunc::Sum,
+                        Some(member_int(0, "s", ScalarType::Int32)),
+                        ScalarType::Int32,
+                    ),
+                    agg(
+                        AggregateFunc::Avg,
+                        Some(member_int(0, "k", ScalarType::Int16)),
+                        ScalarType::Int16,
+                    ),
+                    agg(AggregateFunc::Count, Some(ScalarExpr::Column(1)), ScalarType::Text),
+                ],
+            ),
+        ];
+        let mut direct_rows = 0;
+        for (key, aggs) in shapes {
+            let slots = accumulable_slots(&aggs).expect("accumulable");
+            let eval = AccumEval::new(
+                ReduceInput::new(key.clone(), aggs.clone()),
+                aggs.clone(),
+                slots,
+            );
+            let direct = eval.direct.as_ref().expect("a direct form");
+            for doc in &docs {
+                for other in [Datum::Null, Datum::String("x".into())] {
+                    let row = Row::new(vec![doc.clone(), other]);
+                    let general = eval.eval_general(&row);
+                    match eval.eval_direct(direct, &row) {
+                        Some(done) => {
+                            direct_rows += 1;
+                            assert_eq!(Ok(done), general, "{row:?} with {key:?}");
+                        }
+                        None => assert_eq!(eval.eval(&row), general),
+                    }
+                }
+            }
+        }
+        assert!(direct_rows > docs.len(), "the direct path was taken {direct_rows} times");
+        // The direct path reads plain integers; the general path is left
+        // what it must decide (strings, fractions, big numbers).
+        let aggs = vec![agg(AggregateFunc::CountStar, None, ScalarType::Int64)];
+        let eval = AccumEval::new(
+            ReduceInput::new(vec![member_int(0, "k", ScalarType::Int64)], aggs.clone()),
+            aggs,
+            vec![AccumSlot::CountStar],
+        );
+        let direct = eval.direct.as_ref().expect("a direct form");
+        let doc = |text: &str| {
+            Row::new(vec![Datum::Jsonb(
+                crate::repr::strconv::canonical_jsonb(text).unwrap(),
+            )])
+        };
+        assert!(eval.eval_direct(direct, &doc(r#"{"k": -17}"#)).is_some());
+        assert!(eval.eval_direct(direct, &doc(r#"{"k": null}"#)).is_some());
+        assert!(eval.eval_direct(direct, &doc(r#"{"j": 1}"#)).is_some());
+        assert!(eval.eval_direct(direct, &doc(r#"{"k": "17"}"#)).is_none());
+        assert!(eval.eval_direct(direct, &doc(r#"{"k": 1.5}"#)).is_none());
+        assert!(eval.eval_direct(direct, &doc(r#"{"k": 9223372036854775807}"#)).is_none());
+    }
 
     /// A view kept as accumulators reads back as rows: at each time, with
     /// and without a key, after compaction; groups that cancel out vanish,

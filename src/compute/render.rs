@@ -559,6 +559,11 @@ impl ReduceInput {
         }
     }
 
+    /// The group key's expressions.
+    pub(super) fn group_key(&self) -> &[ScalarExpr] {
+        &self.group_key.exprs
+    }
+
     /// The group key's input columns, when every key expression is a
     /// column reference.
     pub(super) fn key_columns(&self) -> Option<&[usize]> {

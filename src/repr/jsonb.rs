@@ -405,10 +405,16 @@ fn as_str(bytes: &[u8]) -> Result<&str, MalformedJsonb> {
 /// non-canonical text repeat it); `None` if `doc` is not an object or has
 /// no such member.
 pub fn member<'a>(doc: &'a str, key: &str) -> Result<Option<&'a str>, MalformedJsonb> {
-    let mut s = Scanner {
-        text: doc.as_bytes(),
-        pos: 0,
-    };
+    match member_bytes(doc.as_bytes(), key)? {
+        Some(value) => as_str(value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`member`] over the stored bytes (a packed row's `jsonb` payload, not
+/// checked as UTF-8): the member's text as bytes.
+pub fn member_bytes<'a>(doc: &'a [u8], key: &str) -> Result<Option<&'a [u8]>, MalformedJsonb> {
+    let mut s = Scanner { text: doc, pos: 0 };
     s.skip_ws();
     if s.peek() != Some(b'{') {
         return Ok(None);
@@ -432,7 +438,7 @@ pub fn member<'a>(doc: &'a str, key: &str) -> Result<Option<&'a str>, MalformedJ
             raw == key.as_bytes()
         };
         if matches {
-            return as_str(value).map(Some);
+            return Ok(Some(value));
         }
         if !s.next(b'}')? {
             return Ok(None);
@@ -475,6 +481,29 @@ pub fn element(doc: &str, index: i64) -> Result<Option<&str>, MalformedJsonb> {
         Some(v) => as_str(v).map(Some),
         None => Ok(None),
     }
+}
+
+/// The value of a JSON number's text that is an integer of at most 18
+/// digits (`-?[0-9]{1,18}`, so it fits in `bigint` whatever the digits):
+/// what PostgreSQL's integer input makes of the same text. `None` for any
+/// other text (larger integers, fractions, exponents, other values), which
+/// callers leave to the general conversion.
+pub fn small_integer(text: &[u8]) -> Option<i64> {
+    let (neg, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(if neg { -v } else { v })
 }
 
 /// The characters of a JSON string's text (quotes included), unescaped.

@@ -316,6 +316,31 @@ impl RowColumns<'_> {
         Some(self.data[s.start] == tag::NULL)
     }
 
+    /// The stored text of the `jsonb` value at `index`, borrowed:
+    /// `Some(None)` for `NULL`, `None` if out of range or of another type.
+    /// Nothing is unpacked or copied.
+    pub fn jsonb_bytes(&self, index: usize) -> Option<Option<&[u8]>> {
+        let s = self.spans.get(index)?;
+        let d = &self.data[s.start..s.end];
+        match d[0] {
+            tag::NULL => Some(None),
+            tag::JSONB_SHORT | tag::JSONB_LONG => Some(Some(payload(d))),
+            _ => None,
+        }
+    }
+
+    /// Appends the value at `index` to `packer`, copying its bytes; `None`
+    /// if out of range.
+    pub fn push_to(&self, index: usize, packer: &mut RowPacker) -> Option<()> {
+        let s = self.spans.get(index)?;
+        let bytes = &self.data[s.start..s.end];
+        if is_semantic_tag(bytes[0]) {
+            packer.data[0] = SEMANTIC;
+        }
+        packer.data.extend_from_slice(bytes);
+        Some(())
+    }
+
     /// The values at `columns`, in that order (copied as bytes); `None` if
     /// a column is out of range.
     pub fn project(&self, columns: &[usize]) -> Option<Row> {
