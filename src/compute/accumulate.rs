@@ -143,7 +143,8 @@ impl DirectValue {
         match expr {
             ScalarExpr::Column(c) => Some(DirectValue::Column(*c)),
             ScalarExpr::CallUnary {
-                func: UnaryFunc::Cast(to @ (ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64)),
+                func:
+                    UnaryFunc::Cast(to @ (ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64)),
                 expr,
             } => match &**expr {
                 ScalarExpr::CallBinary {
@@ -478,11 +479,38 @@ mod tests {
     #[test]
     fn direct_jsonb_members_agree_with_the_general_path() {
         let values = [
-            "0", "7", "-7", "42", "-128", "127", "32767", "32768", "-32768", "-32769",
-            "2147483647", "2147483648", "-2147483649", "999999999999999999",
-            "-999999999999999999", "1000000000000000000", "9223372036854775807",
-            "9223372036854775808", "-9223372036854775808", "1.5", "1e2", "-0.0", "0.1e1",
-            "\"12\"", "\" 12 \"", "\"x\"", "\"\"", "true", "false", "null", "[1]", "{\"a\": 1}",
+            "0",
+            "7",
+            "-7",
+            "42",
+            "-128",
+            "127",
+            "32767",
+            "32768",
+            "-32768",
+            "-32769",
+            "2147483647",
+            "2147483648",
+            "-2147483649",
+            "999999999999999999",
+            "-999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "1.5",
+            "1e2",
+            "-0.0",
+            "0.1e1",
+            "\"12\"",
+            "\" 12 \"",
+            "\"x\"",
+            "\"\"",
+            "true",
+            "false",
+            "null",
+            "[1]",
+            "{\"a\": 1}",
         ];
         let mut docs: Vec<Option<String>> = vec![None];
         for v in values {
@@ -493,7 +521,9 @@ mod tests {
             docs.push(Some(format!(r#"{{"a": {v}}}"#)));
             docs.push(Some(format!("[{v}]")));
             docs.push(Some(v.to_string()));
-            docs.push(Some(format!(r#"{{"k\u0041": 1, "kA": {v}, "k": {v}, "a": {v}}}"#)));
+            docs.push(Some(format!(
+                r#"{{"k\u0041": 1, "kA": {v}, "k": {v}, "a": {v}}}"#
+            )));
         }
         let docs: Vec<Datum> = docs
             .into_iter()
@@ -518,7 +548,10 @@ mod tests {
                 ],
             ),
             (
-                vec![ScalarExpr::Column(1), member_int(0, "kA", ScalarType::Int32)],
+                vec![
+                    ScalarExpr::Column(1),
+                    member_int(0, "kA", ScalarType::Int32),
+                ],
                 vec![
                     agg(
                         AggregateFunc::Count,
@@ -535,7 +568,11 @@ mod tests {
                         Some(member_int(0, "k", ScalarType::Int16)),
                         ScalarType::Int16,
                     ),
-                    agg(AggregateFunc::Count, Some(ScalarExpr::Column(1)), ScalarType::Text),
+                    agg(
+                        AggregateFunc::Count,
+                        Some(ScalarExpr::Column(1)),
+                        ScalarType::Text,
+                    ),
                 ],
             ),
         ];
@@ -562,7 +599,10 @@ mod tests {
                 }
             }
         }
-        assert!(direct_rows > docs.len(), "the direct path was taken {direct_rows} times");
+        assert!(
+            direct_rows > docs.len(),
+            "the direct path was taken {direct_rows} times"
+        );
         // The direct path reads plain integers; the general path is left
         // what it must decide (strings, fractions, big numbers).
         let aggs = vec![agg(AggregateFunc::CountStar, None, ScalarType::Int64)];
@@ -582,7 +622,10 @@ mod tests {
         assert!(eval.eval_direct(direct, &doc(r#"{"j": 1}"#)).is_some());
         assert!(eval.eval_direct(direct, &doc(r#"{"k": "17"}"#)).is_none());
         assert!(eval.eval_direct(direct, &doc(r#"{"k": 1.5}"#)).is_none());
-        assert!(eval.eval_direct(direct, &doc(r#"{"k": 9223372036854775807}"#)).is_none());
+        assert!(
+            eval.eval_direct(direct, &doc(r#"{"k": 9223372036854775807}"#))
+                .is_none()
+        );
     }
 
     /// A view kept as accumulators reads back as rows: at each time, with

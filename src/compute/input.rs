@@ -78,9 +78,10 @@ fn by_hash(a: &Entry, b: &Entry) -> Ordering {
 ///
 /// `rows` is sorted by [`by_hash`], its rows are distinct, no multiplicity
 /// is zero, and each entry's hash is its row's [`row_hash`]; `pending` is
-/// in write order, holds rows with their hashes and may hold anything
-/// else. The contents are `rows` plus `pending`. While `retracted` is
-/// false, `rows` is empty. `spare` is empty (its allocation is reused by
+/// in write order, holds rows with their hashes (0 while `retracted` is
+/// false: hashed when first needed) and may hold anything else. The
+/// contents are `rows` plus `pending`. While `retracted` is false, `rows`
+/// is empty. `spare` is empty (its allocation is reused by
 /// the next merge, so a large table does not fault in fresh pages for
 /// every merge).
 #[derive(Default)]
@@ -98,8 +99,17 @@ impl InputContents {
         if diff == 0 {
             return;
         }
-        self.retracted |= diff < 0;
-        self.pending.push((row_hash(&row), row, diff));
+        if diff < 0 && !self.retracted {
+            // The first retraction: from now on the log is merged, by hash.
+            self.retracted = true;
+            for entry in &mut self.pending {
+                entry.0 = row_hash(&entry.1);
+            }
+        }
+        // An append-only log is never sorted: its rows are hashed only if
+        // it ever needs them (hashing a 200-byte row is most of appending it).
+        let hash = if self.retracted { row_hash(&row) } else { 0 };
+        self.pending.push((hash, row, diff));
         if self.retracted && self.pending.len() >= (self.rows.len() / 2).max(MIN_PENDING) {
             self.merge_pending();
         }
@@ -123,6 +133,11 @@ impl InputContents {
     /// The rows and their multiplicities, sorted by row, consolidated.
     fn consolidated_rows(&self) -> Vec<(Row, Diff)> {
         let mut pending = self.pending.clone();
+        if !self.retracted {
+            for entry in &mut pending {
+                entry.0 = row_hash(&entry.1);
+            }
+        }
         consolidate_entries(&mut pending);
         let mut merged = Vec::with_capacity(self.rows.len() + pending.len());
         merge_into(self.rows.iter().cloned(), pending.into_iter(), &mut merged);

@@ -39,6 +39,29 @@ struct Canonicalizer<'a> {
     out: Vec<u8>,
     /// Members of the objects being written, innermost last.
     members: Vec<Member>,
+    /// An object's members in `jsonb` order, while they are reordered.
+    sorted: Vec<Member>,
+    /// An object's members as written, while they are reordered.
+    written: Vec<u8>,
+}
+
+/// The buffers a [`Canonicalizer`] works in besides its output, kept per
+/// thread from one document to the next: a source reader canonicalizes
+/// every record, and allocating them anew was a handful of allocations per
+/// record.
+#[derive(Default)]
+struct Scratch {
+    members: Vec<Member>,
+    sorted: Vec<Member>,
+    written: Vec<u8>,
+}
+
+/// Scratch capacity (bytes of `written`) beyond which it is not kept: one
+/// huge document should not pin its size for the thread's lifetime.
+const SCRATCH_MAX_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// The canonical `jsonb` text of `text`, exactly as
@@ -49,19 +72,35 @@ struct Canonicalizer<'a> {
 /// reports errors. Object keys are ordered shorter first, then bytewise,
 /// and of duplicate keys the last wins.
 pub fn canonical_fast(text: &str) -> Option<String> {
-    let mut c = Canonicalizer {
-        input: text.as_bytes(),
-        pos: 0,
-        out: Vec::with_capacity(text.len() + 16),
-        members: Vec::new(),
-    };
-    c.value(0)?;
-    c.skip_ws();
-    if c.pos != c.input.len() {
-        return None;
-    }
-    // The output is slices of the input cut at ASCII bytes, and ASCII.
-    String::from_utf8(c.out).ok()
+    SCRATCH.with(|scratch| {
+        // Not re-entered; should it be, the inner call works without.
+        let mut fresh = Scratch::default();
+        let mut borrowed = scratch.try_borrow_mut();
+        let scratch = match &mut borrowed {
+            Ok(s) => &mut **s,
+            Err(_) => &mut fresh,
+        };
+        let mut c = Canonicalizer {
+            input: text.as_bytes(),
+            pos: 0,
+            out: Vec::with_capacity(text.len() + 16),
+            members: std::mem::take(&mut scratch.members),
+            sorted: std::mem::take(&mut scratch.sorted),
+            written: std::mem::take(&mut scratch.written),
+        };
+        let done = c.value(0).is_some() && {
+            c.skip_ws();
+            c.pos == c.input.len()
+        };
+        c.members.clear();
+        scratch.members = c.members;
+        scratch.sorted = c.sorted;
+        if c.written.capacity() <= SCRATCH_MAX_BYTES {
+            scratch.written = c.written;
+        }
+        // The output is slices of the input cut at ASCII bytes, and ASCII.
+        done.then(|| String::from_utf8(c.out).ok()).flatten()
+    })
 }
 
 /// The position after the JSON whitespace at `pos` in `text`.
@@ -267,10 +306,15 @@ impl Canonicalizer<'_> {
         {
             return;
         }
-        let mut sorted: Vec<Member> = members.to_vec();
+        let sorted = &mut self.sorted;
+        sorted.clear();
+        sorted.extend_from_slice(members);
         // Stable: duplicates stay in input order, so the last ends its run.
         sorted.sort_by(|a, b| key(a).cmp(&key(b)));
-        let written = self.out.split_off(from);
+        let written = &mut self.written;
+        written.clear();
+        written.extend_from_slice(self.out.get(from..).unwrap_or(&[]));
+        self.out.truncate(from);
         let key = |m: &Member| {
             let k = written
                 .get(m.key_start - from..m.key_end - from)
