@@ -353,14 +353,19 @@ pub(super) fn finish_changes<'s>(
     (oks, errs.concat(finish_errs))
 }
 
-/// Reads a view kept as accumulators into `scope` as rows. The rows are
-/// consolidated: accumulators can change without changing the row (a
-/// filtered-out row still counts in slot 0), and readers such as SUBSCRIBE
-/// must not see a row retracted and added back.
+/// Reads a view kept as accumulators into `scope` as rows. With
+/// `consolidate`, the rows are consolidated: accumulators can change
+/// without changing the row (a filtered-out row still counts in slot 0),
+/// and readers such as SUBSCRIBE must not see a row retracted and added
+/// back. A dataflow whose output is arranged needs no such step (its
+/// arrangement, and every operator on the way, adds the two up), and
+/// without it a one-shot query over the view does not sort all of the
+/// view's rows first.
 pub fn import<'s>(
     scope: Scope<'s, Timestamp>,
     trace: &mut AccumTrace,
     slots: &[AccumSlot],
+    consolidate: bool,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
     let changes = trace.import(scope).count_total_core::<Diff>();
     let finished = {
@@ -368,7 +373,11 @@ pub fn import<'s>(
         changes.map(move |(key, acc)| finish_group(&key, &slots, &acc))
     };
     let (oks, errs) = split_results(finished);
-    (oks.consolidate(), errs)
+    if consolidate {
+        (oks.consolidate(), errs)
+    } else {
+        (oks, errs)
+    }
 }
 
 /// The rows of a view kept as accumulators, at `ts`: every group whose
@@ -709,9 +718,20 @@ mod tests {
             let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
             let sink = seen.clone();
             let probe = worker.dataflow::<Timestamp, _, _>(|scope| {
-                let (oks, errs) = import(scope, &mut trace, &slots);
+                let (oks, errs) = import(scope, &mut trace, &slots, true);
                 errs.inspect(|e| panic!("unexpected error {e:?}"));
                 oks.inspect(move |(r, t, d)| sink.borrow_mut().push((r.clone(), *t, *d)))
+                    .probe()
+                    .0
+            });
+            // Unconsolidated (for dataflows whose output is arranged): the
+            // rejected row's retraction and re-addition both come through,
+            // and add up to the same changes.
+            let raw = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let raw_sink = raw.clone();
+            let raw_probe = worker.dataflow::<Timestamp, _, _>(|scope| {
+                let (oks, _errs) = import(scope, &mut trace, &slots, false);
+                oks.inspect(move |(r, t, d)| raw_sink.borrow_mut().push((r.clone(), *t, *d)))
                     .probe()
                     .0
             });
@@ -723,7 +743,7 @@ mod tests {
             input.update(key(1), acc(1, 1));
             input.advance_to(3);
             input.flush();
-            while probe.less_than(&3) {
+            while probe.less_than(&3) || raw_probe.less_than(&3) {
                 worker.step();
             }
             let mut seen = seen.borrow().clone();
@@ -732,6 +752,11 @@ mod tests {
                 seen,
                 vec![(row(1, 1), 0, 1), (row(1, 1), 2, -1), (row(1, 2), 2, 1)]
             );
+            let mut raw = raw.borrow().clone();
+            raw.sort();
+            assert!(raw.contains(&(row(1, 1), 1, -1)), "{raw:?}");
+            differential_dataflow::consolidation::consolidate_updates(&mut raw);
+            assert_eq!(raw, seen);
         });
     }
 }

@@ -77,6 +77,11 @@ pub struct Imports<'a> {
     pub arranged: BTreeMap<GlobalId, ArrangedTraces>,
     /// Inputs.
     pub inputs: InputReads<'a>,
+    /// Whether the rows of views kept as accumulators are consolidated
+    /// when read ([`super::accumulate::import`]): needed where updates
+    /// leave the dataflow as they come (SUBSCRIBE), not where the output
+    /// is arranged.
+    pub consolidate_accumulated: bool,
 }
 
 /// Renders `expr` in `scope`, reading the arrangements and inputs in
@@ -108,7 +113,12 @@ pub fn render<'s>(
                     (oks, errs)
                 }
                 ArrangedRows::Accumulated { trace, slots, .. } => {
-                    let (oks, finish_errs) = super::accumulate::import(scope, trace, slots);
+                    let (oks, finish_errs) = super::accumulate::import(
+                        scope,
+                        trace,
+                        slots,
+                        imports.consolidate_accumulated,
+                    );
                     (oks, errs.concat(finish_errs))
                 }
             }

@@ -215,6 +215,8 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                             owner: ReaderOwner::Dataflow(id),
                             created: Vec::new(),
                         },
+                        // The output is arranged, which consolidates.
+                        consolidate_accumulated: false,
                     };
                     let dataflow = timely.next_dataflow_index();
                     let key_for_dataflow = key.clone();
@@ -327,6 +329,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
                             owner: ReaderOwner::Subscribe(subscribe_id),
                             created: Vec::new(),
                         },
+                        consolidate_accumulated: true,
                     };
                     let buffer = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
                     let sink = buffer.clone();
