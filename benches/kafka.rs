@@ -833,6 +833,10 @@ async fn latency(
     let mut to_timestamp: Vec<i64> = Vec::new();
     let mut from_timestamp: Vec<i64> = Vec::new();
     let mut last_sent_seen = 0i64;
+    // The distinct timestamps of the measured rows: about the number of
+    // source batches the dataflow saw (each is committed and timestamped
+    // on its own).
+    let mut stamps: std::collections::BTreeSet<i64> = Default::default();
     let mut lines = copy.boxed();
     let mut buffer = Vec::new();
     let mut groups_seen = 0u64;
@@ -853,6 +857,7 @@ async fn latency(
                         if sent >= measure_from {
                             latencies.push(arrival - sent);
                             if let Ok(ts_ms) = fields[0].parse::<i64>() {
+                                stamps.insert(ts_ms);
                                 to_timestamp.push(ts_ms * 1000 - sent);
                                 from_timestamp.push(arrival - ts_ms * 1000);
                             }
@@ -935,11 +940,12 @@ async fn latency(
     to_timestamp.sort_unstable();
     from_timestamp.sort_unstable();
     println!(
-        "kafka: latency at {rate} events/s split at the row's timestamp: produce to timestamp p50 {:.1} ms, p99 {:.1} ms; timestamp to arrival p50 {:.1} ms, p99 {:.1} ms",
+        "kafka: latency at {rate} events/s split at the row's timestamp: produce to timestamp p50 {:.1} ms, p99 {:.1} ms; timestamp to arrival p50 {:.1} ms, p99 {:.1} ms; {:.0} timestamps/s",
         quantile_ms(&to_timestamp, 0.5),
         quantile_ms(&to_timestamp, 0.99),
         quantile_ms(&from_timestamp, 0.5),
         quantile_ms(&from_timestamp, 0.99),
+        stamps.len() as f64 / cfg.seconds as f64,
     );
     println!(
         "kafka: baseline at {rate} events/s (a bare rdkafka consumer, Freshet's reader settings, {how}): produce to poll p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events measured)",
