@@ -630,9 +630,9 @@ impl Coordinator {
             },
             grouping,
             transactions,
-            caught_up: {
+            ready: {
                 let progress = self.compute.progress();
-                Arc::new(move |timeout| progress.wait_caught_up(timeout))
+                Arc::new(move |timeout| progress.wait_ready(timeout))
             },
         };
         let coord = self.clone();

@@ -250,16 +250,17 @@ pub struct IngestParams {
     /// `TRANSACTION METADATA`: the transaction topic, read from its
     /// beginning by the same consumer, and the collection to count.
     pub transactions: Option<TransactionTopic>,
-    /// Whether the dataflows have caught up with every write sent to them
-    /// (waiting up to the given time for it): while they have not, a reader
-    /// keeps adding to the batch it holds instead of delivering it.
-    pub caught_up: CatchUp,
+    /// Whether the dataflows are ready for another write (waiting up to
+    /// the given time for it): while they are not, a reader keeps adding to
+    /// the batch it holds instead of delivering it.
+    pub ready: Ready,
 }
 
-/// Waits up to the given time for the dataflows to catch up with every
-/// write sent to them and returns whether they have; `Duration::ZERO` only
-/// asks. (The compute layer's `Progress`, seen from storage.)
-pub type CatchUp = Arc<dyn Fn(Duration) -> bool + Send + Sync>;
+/// Waits up to the given time for the dataflows to be ready for another
+/// write — done with every write sent except perhaps the newest — and
+/// returns whether they are; `Duration::ZERO` only asks. (The compute
+/// layer's `Progress`, seen from storage.)
+pub type Ready = Arc<dyn Fn(Duration) -> bool + Send + Sync>;
 
 /// The transaction topic of a source with `TRANSACTION METADATA`.
 #[derive(Debug, Clone)]

@@ -454,22 +454,25 @@ impl Reader<'_> {
 
     /// Whether a batch started at `started`, with nothing more waiting in
     /// librdkafka, should keep collecting instead of being delivered now:
-    /// while the dataflows are still busy with earlier writes (this
-    /// source's previous batches, or anything else), a new write would
-    /// only queue behind them, each with its own durable commit and its own
-    /// timestamp, and the dataflows' costs per timestamp would keep them
-    /// behind. So the batch waits for them (up to [`MAX_LAG_WAIT`] from its
-    /// start) and then takes what has arrived meanwhile: one commit and one
-    /// timestamp for all of it. When the dataflows keep up, nothing waits.
+    /// while the dataflows are still busy with writes before the newest
+    /// (this source's previous batches, or anything else), a new write
+    /// would only queue behind two or more others, each with its own
+    /// durable commit and its own timestamp, and the dataflows' costs per
+    /// timestamp would keep them behind. So the batch waits until they are
+    /// ready (up to [`MAX_LAG_WAIT`] from its start) and then takes what
+    /// has arrived meanwhile: one commit and one timestamp for all of it.
+    /// One write in progress does not hold a batch back, so its commit
+    /// overlaps that write's processing; when the dataflows keep up,
+    /// nothing waits.
     fn hold(&self, started: Instant) -> bool {
-        if (self.params.caught_up)(Duration::ZERO) {
+        if (self.params.ready)(Duration::ZERO) {
             return false;
         }
         let left = MAX_LAG_WAIT.saturating_sub(started.elapsed());
         if left.is_zero() {
             return false;
         }
-        (self.params.caught_up)(left);
+        (self.params.ready)(left);
         true
     }
 
