@@ -35,13 +35,20 @@
 //! two events of one group rarely share a timestamp, so nearly every event is
 //! measured). Reported: p50, p99 and max over `S` seconds (default 10) after a
 //! 1-second warm-up, and the number of events measured.
-//! A *baseline* runs alongside: a bare librdkafka consumer in the bench
-//! process, with the settings of Freshet's source readers, reads the same
-//! topic and reports its own produce-to-poll latency. That is what the
-//! producer, the broker and the client library take before Freshet could
-//! see an event; the difference is Freshet's share (tansu 0.6 answers every
-//! fetch only after the consumer's whole `fetch.wait.max.ms`, data or not,
-//! so its share is large).
+//! A *baseline* precedes each rate: a bare librdkafka consumer in the bench
+//! process, with the settings of Freshet's source readers, reads a topic of
+//! its own, fed by the same producer at the same rate for the same time,
+//! and reports its own produce-to-poll latency. That is what the producer,
+//! the broker and the client library take before Freshet could see an
+//! event; the difference is Freshet's share (tansu 0.6 answers every fetch
+//! only after the consumer's whole `fetch.wait.max.ms`, data or not, so its
+//! share is large). It runs alone, not alongside Freshet, so that the
+//! broker serves one consumer's fetches in each run, as it would Freshet's
+//! alone (on 2 cores, a second consumer made tansu busier and both slower);
+//! `--baseline alongside` runs it on Freshet's topic during Freshet's run,
+//! as sessions 4–6 did. `--fetch-wait-ms N` gives the connection
+//! `FETCH WAIT MAX MS = N` (and the baseline the same wait); without it,
+//! Freshet's default (`kafka_reader::FETCH_WAIT_MS`).
 //! Each sample is also split at the subscription row's `mz_timestamp` (the
 //! wall-clock millisecond Freshet gave the batch after committing it):
 //! produce → timestamp and timestamp → arrival. Freshet's and the broker's
@@ -91,9 +98,22 @@ struct Config {
     rates: Option<Vec<u64>>,
     /// The latency runs' producer's `linger.ms`.
     linger_ms: u32,
+    /// The connection's `FETCH WAIT MAX MS` (and the baseline consumer's
+    /// `fetch.wait.max.ms`); `None` leaves Freshet's default.
+    fetch_wait_ms: Option<u32>,
+    /// Whether the baseline consumer runs alongside Freshet
+    /// (`--baseline alongside`) instead of alone, in a run of its own just
+    /// before Freshet's (the default).
+    baseline_alongside: bool,
 }
 
 impl Config {
+    /// The fetch wait of Freshet's readers in this run.
+    fn fetch_wait_ms(&self) -> u32 {
+        self.fetch_wait_ms
+            .unwrap_or(freshet::storage::kafka_reader::FETCH_WAIT_MS)
+    }
+
     fn from_args(args: &[String]) -> anyhow::Result<Config> {
         let full = args.iter().any(|a| a == "--bench");
         let mut cfg = Config {
@@ -104,6 +124,8 @@ impl Config {
             upsert_keys: if full { 10_000_000 } else { 5_000 },
             rates: None,
             linger_ms: 2,
+            fetch_wait_ms: None,
+            baseline_alongside: false,
         };
         let mut i = 0;
         while i < args.len() {
@@ -130,6 +152,18 @@ impl Config {
                 }
                 "--linger-ms" => {
                     cfg.linger_ms = value()?.parse()?;
+                    i += 1;
+                }
+                "--fetch-wait-ms" => {
+                    cfg.fetch_wait_ms = Some(value()?.parse()?);
+                    i += 1;
+                }
+                "--baseline" => {
+                    cfg.baseline_alongside = match value()?.as_str() {
+                        "alone" => false,
+                        "alongside" => true,
+                        other => bail!("--baseline is alone or alongside, not {other}"),
+                    };
                     i += 1;
                 }
                 "--rates" => {
@@ -240,7 +274,15 @@ async fn server_with_connection(
 ) -> anyhow::Result<(TestServer, support::Conn)> {
     let server = TestServer::start_with_workers(name, cfg.workers).await;
     let c = server.connect().await;
-    exec(&c, &broker.connection_sql()).await?;
+    let mut sql = broker.connection_sql();
+    if let Some(ms) = cfg.fetch_wait_ms {
+        sql = sql.replacen(
+            "TO KAFKA (",
+            &format!("TO KAFKA (FETCH WAIT MAX MS = {ms}, "),
+            1,
+        );
+    }
+    exec(&c, &sql).await?;
     Ok((server, c))
 }
 
@@ -563,6 +605,7 @@ fn sent_us_of(payload: &[u8]) -> Option<i64> {
 /// after `measure_from`, once `expected` events have arrived.
 fn baseline_consumer(
     config: rdkafka::ClientConfig,
+    fetch_wait_ms: u32,
     topic: &str,
     partitions: i32,
     expected: u64,
@@ -577,10 +620,7 @@ fn baseline_consumer(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .set(
-            "fetch.wait.max.ms",
-            freshet::storage::kafka_reader::FETCH_WAIT_MS.to_string(),
-        )
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .create()?;
     let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..partitions {
@@ -608,60 +648,22 @@ fn baseline_consumer(
     Ok(latencies)
 }
 
-/// The `p`-quantile of sorted latencies (µs), in milliseconds.
-fn quantile_ms(sorted: &[i64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
-}
-
-/// Produces at `rate` events/s for `seconds` (after a 1 s warm-up) and
-/// measures produce-to-SUBSCRIBE latency.
-async fn latency(
+/// Starts the producer thread of a latency run: `total_events` events at
+/// `rate` per second into `topic`'s 2 partitions, paced per 200 µs. Returns
+/// it (joined: the number sent) and the newest `sent_us` of all events,
+/// published once every event is acknowledged by the broker (0 until then).
+fn start_producer(
     cfg: &Config,
     broker: &Broker,
-    server: &TestServer,
-    c: &tokio_postgres::Client,
     topic: &str,
     rate: u64,
-) -> anyhow::Result<()> {
-    broker.create_topic(topic, 2).await;
-    let view = format!("{topic}_v");
-    exec(
-        c,
-        &format!("CREATE SOURCE {topic} FROM KAFKA CONNECTION kafka (TOPIC '{topic}') FORMAT JSON"),
-    )
-    .await?;
-    exec(
-        c,
-        &format!(
-            "CREATE MATERIALIZED VIEW {view} AS SELECT (data->>'g')::bigint AS g, \
-             max((data->>'sent_us')::bigint) AS sent FROM {topic} GROUP BY 1"
-        ),
-    )
-    .await?;
-    // The subscription has a connection of its own: a connection streaming
-    // COPY data answers no other query until the COPY ends.
-    let subscriber = server.connect().await;
-    let copy = subscriber
-        .copy_out(&format!(
-            "COPY (SUBSCRIBE {view} WITH (SNAPSHOT = false)) TO STDOUT"
-        ))
-        .await?;
-    let warmup = Duration::from_secs(1);
-    let total = warmup + Duration::from_secs(cfg.seconds);
-    let (cpu0, _) = process_usage(server.pid())?;
-    let (broker_cpu0, _) = process_usage(broker.pid())?;
-    let t0 = Instant::now();
-    let total_events = rate * total.as_secs();
-    // The producer runs on its own thread, paced per millisecond.
+    total_events: u64,
+) -> anyhow::Result<(
+    std::thread::JoinHandle<anyhow::Result<u64>>,
+    std::sync::Arc<std::sync::atomic::AtomicI64>,
+)> {
     let p = producer_lingering(broker, cfg.linger_ms)?;
     let topic_owned = topic.to_string();
-    // The newest `sent_us` of all events, published once every event is
-    // acknowledged by the broker (0 until then): the run is complete when
-    // the subscription has shown it.
     let newest_sent = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let newest_for_producer = newest_sent.clone();
     let producing = std::thread::spawn(move || -> anyhow::Result<u64> {
@@ -694,15 +696,133 @@ async fn latency(
         newest_for_producer.store(newest, std::sync::atomic::Ordering::SeqCst);
         Ok(sent)
     });
+    Ok((producing, newest_sent))
+}
+
+/// The baseline of a latency run measured alone, just before Freshet's
+/// run at the same rate: the same producer into a topic of its own
+/// (`<topic>_base`), read by the baseline consumer only. Freshet's server
+/// runs (its earlier sources idle, as in its own run) but does not read
+/// this topic, so the broker serves one consumer's fetches, as it does in
+/// Freshet's run. Returns the baseline's samples (µs).
+async fn baseline_alone(
+    cfg: &Config,
+    broker: &Broker,
+    server: &TestServer,
+    topic: &str,
+    rate: u64,
+) -> anyhow::Result<Vec<i64>> {
+    let topic = format!("{topic}_base");
+    broker.create_topic(&topic, 2).await;
+    let warmup = Duration::from_secs(1);
+    let total = warmup + Duration::from_secs(cfg.seconds);
+    let total_events = rate * total.as_secs();
+    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let (cpu0, _) = process_usage(server.pid())?;
+    let t0 = Instant::now();
+    let (producing, _) = start_producer(cfg, broker, &topic, rate, total_events)?;
     let measure_from = now_us() + warmup.as_micros() as i64;
     let deadline = Instant::now() + total + Duration::from_secs(60);
-    let baseline = {
+    let config = broker.config();
+    let fetch_wait_ms = cfg.fetch_wait_ms();
+    let samples = tokio::task::spawn_blocking(move || {
+        baseline_consumer(
+            config,
+            fetch_wait_ms,
+            &topic,
+            2,
+            total_events,
+            measure_from,
+            deadline,
+        )
+    })
+    .await??;
+    producing
+        .join()
+        .map_err(|_| anyhow!("the producer thread panicked"))??;
+    let secs = t0.elapsed().as_secs_f64();
+    let (broker_cpu1, _) = process_usage(broker.pid())?;
+    let (cpu1, _) = process_usage(server.pid())?;
+    println!(
+        "kafka: baseline alone at {rate} events/s: over its {secs:.1}s, broker CPU {:.2}s ({:.0}%), Freshet (idle sources) CPU {:.2}s",
+        broker_cpu1 - broker_cpu0,
+        100.0 * (broker_cpu1 - broker_cpu0) / secs,
+        cpu1 - cpu0,
+    );
+    Ok(samples)
+}
+
+/// The `p`-quantile of sorted latencies (µs), in milliseconds.
+fn quantile_ms(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+/// Produces at `rate` events/s for `seconds` (after a 1 s warm-up) and
+/// measures produce-to-SUBSCRIBE latency.
+async fn latency(
+    cfg: &Config,
+    broker: &Broker,
+    server: &TestServer,
+    c: &tokio_postgres::Client,
+    topic: &str,
+    rate: u64,
+) -> anyhow::Result<()> {
+    let base_alone = match cfg.baseline_alongside {
+        true => Vec::new(),
+        false => baseline_alone(cfg, broker, server, topic, rate).await?,
+    };
+    broker.create_topic(topic, 2).await;
+    let view = format!("{topic}_v");
+    exec(
+        c,
+        &format!("CREATE SOURCE {topic} FROM KAFKA CONNECTION kafka (TOPIC '{topic}') FORMAT JSON"),
+    )
+    .await?;
+    exec(
+        c,
+        &format!(
+            "CREATE MATERIALIZED VIEW {view} AS SELECT (data->>'g')::bigint AS g, \
+             max((data->>'sent_us')::bigint) AS sent FROM {topic} GROUP BY 1"
+        ),
+    )
+    .await?;
+    // The subscription has a connection of its own: a connection streaming
+    // COPY data answers no other query until the COPY ends.
+    let subscriber = server.connect().await;
+    let copy = subscriber
+        .copy_out(&format!(
+            "COPY (SUBSCRIBE {view} WITH (SNAPSHOT = false)) TO STDOUT"
+        ))
+        .await?;
+    let warmup = Duration::from_secs(1);
+    let total = warmup + Duration::from_secs(cfg.seconds);
+    let (cpu0, _) = process_usage(server.pid())?;
+    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let t0 = Instant::now();
+    let total_events = rate * total.as_secs();
+    let (producing, newest_sent) = start_producer(cfg, broker, topic, rate, total_events)?;
+    let measure_from = now_us() + warmup.as_micros() as i64;
+    let deadline = Instant::now() + total + Duration::from_secs(60);
+    let baseline = cfg.baseline_alongside.then(|| {
         let config = broker.config();
         let topic = topic.to_string();
+        let fetch_wait_ms = cfg.fetch_wait_ms();
         std::thread::spawn(move || {
-            baseline_consumer(config, &topic, 2, total_events, measure_from, deadline)
+            baseline_consumer(
+                config,
+                fetch_wait_ms,
+                &topic,
+                2,
+                total_events,
+                measure_from,
+                deadline,
+            )
         })
-    };
+    });
     let mut latencies: Vec<i64> = Vec::new();
     // The two halves of each sample, split at the row's `mz_timestamp`
     // (the wall-clock millisecond at which Freshet gave the batch its
@@ -713,6 +833,10 @@ async fn latency(
     let mut to_timestamp: Vec<i64> = Vec::new();
     let mut from_timestamp: Vec<i64> = Vec::new();
     let mut last_sent_seen = 0i64;
+    // The distinct timestamps of the measured rows: about the number of
+    // source batches the dataflow saw (each is committed and timestamped
+    // on its own).
+    let mut stamps: std::collections::BTreeSet<i64> = Default::default();
     let mut lines = copy.boxed();
     let mut buffer = Vec::new();
     let mut groups_seen = 0u64;
@@ -733,6 +857,7 @@ async fn latency(
                         if sent >= measure_from {
                             latencies.push(arrival - sent);
                             if let Ok(ts_ms) = fields[0].parse::<i64>() {
+                                stamps.insert(ts_ms);
                                 to_timestamp.push(ts_ms * 1000 - sent);
                                 from_timestamp.push(arrival - ts_ms * 1000);
                             }
@@ -785,9 +910,14 @@ async fn latency(
     if in_view != Some(sent.to_string()) {
         bail!("latency run at {rate}/s: produced {sent}, the source has {in_view:?}");
     }
-    let mut base = baseline
-        .join()
-        .map_err(|_| anyhow!("the baseline consumer panicked"))??;
+    let (mut base, how) = match baseline {
+        Some(b) => (
+            b.join()
+                .map_err(|_| anyhow!("the baseline consumer panicked"))??,
+            "alongside Freshet",
+        ),
+        None => (base_alone, "alone, just before"),
+    };
     base.sort_unstable();
     latencies.sort_unstable();
     let pct = |p: f64| quantile_ms(&latencies, p);
@@ -810,14 +940,15 @@ async fn latency(
     to_timestamp.sort_unstable();
     from_timestamp.sort_unstable();
     println!(
-        "kafka: latency at {rate} events/s split at the row's timestamp: produce to timestamp p50 {:.1} ms, p99 {:.1} ms; timestamp to arrival p50 {:.1} ms, p99 {:.1} ms",
+        "kafka: latency at {rate} events/s split at the row's timestamp: produce to timestamp p50 {:.1} ms, p99 {:.1} ms; timestamp to arrival p50 {:.1} ms, p99 {:.1} ms; {:.0} timestamps/s",
         quantile_ms(&to_timestamp, 0.5),
         quantile_ms(&to_timestamp, 0.99),
         quantile_ms(&from_timestamp, 0.5),
         quantile_ms(&from_timestamp, 0.99),
+        stamps.len() as f64 / cfg.seconds as f64,
     );
     println!(
-        "kafka: baseline at {rate} events/s (a bare rdkafka consumer, Freshet's reader settings): produce to poll p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events measured)",
+        "kafka: baseline at {rate} events/s (a bare rdkafka consumer, Freshet's reader settings, {how}): produce to poll p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events measured)",
         quantile_ms(&base, 0.5),
         quantile_ms(&base, 0.99),
         quantile_ms(&base, 1.0),

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use crate::expr::{EvalError, GlobalId};
 use crate::repr::{Diff, Row, Timestamp};
 
+use super::progress::Progress;
 use super::worker::{Command, PeekResult, WorkerSubscribeBatch, run_worker};
 
 /// Broadcasts commands to every worker and gathers their replies.
@@ -22,6 +23,8 @@ pub struct ComputeController {
     /// The installed dataflows with temporal filters, for which time must
     /// pass even without writes (`coord/clock.rs`).
     temporal: Mutex<std::collections::BTreeSet<GlobalId>>,
+    /// How far the workers' dataflows have got with the writes sent.
+    progress: Arc<Progress>,
     _guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
 }
 
@@ -50,6 +53,8 @@ impl ComputeController {
         let receivers = Arc::new(Mutex::new(receivers));
         let threads: Arc<Mutex<Vec<Option<Thread>>>> = Arc::new(Mutex::new(vec![None; workers]));
         let threads_for_workers = threads.clone();
+        let progress = Arc::new(Progress::new(workers));
+        let progress_for_workers = progress.clone();
         let guards = timely::execute(timely::Config::process(workers), move |worker| {
             let index = worker.index();
             if let Ok(mut t) = threads_for_workers.lock() {
@@ -57,7 +62,7 @@ impl ComputeController {
             }
             let rx = receivers.lock().ok().and_then(|mut r| r[index].take());
             if let Some(rx) = rx {
-                run_worker(worker, rx);
+                run_worker(worker, rx, &progress_for_workers);
             }
         })?;
         Ok(ComputeController {
@@ -66,6 +71,7 @@ impl ComputeController {
             workers,
             next_subscribe: std::sync::atomic::AtomicU64::new(1),
             temporal: Mutex::new(Default::default()),
+            progress,
             _guards: Mutex::new(Some(guards)),
         })
     }
@@ -80,9 +86,15 @@ impl ComputeController {
         self.temporal.lock().is_ok_and(|t| !t.is_empty())
     }
 
+    /// How far the workers' dataflows have got with the writes sent.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
     /// Sends `command` to every worker, in order, and wakes them.
     pub fn send(&self, command: Command) {
         match &command {
+            Command::Write { ts, .. } => self.progress.sending(*ts),
             Command::CreateDataflow { id, plan, .. } if plan.calls_mz_now() => {
                 if let Ok(mut t) = self.temporal.lock() {
                     t.insert(*id);

@@ -5,6 +5,8 @@
 //! * [`controller`]: the coordinator's handle on the workers; broadcasts
 //!   [`Command`]s, gathers replies.
 //! * [`worker`]: the loop each timely worker runs.
+//! * [`progress`]: how far the workers' dataflows have got with the writes
+//!   sent to them (Kafka readers coalesce batches while they lag).
 //! * [`render`]: `RelationExpr` → differential operators.
 //! * [`accumulate`]: `GROUP BY` with `count`/`sum` only, kept as a view's
 //!   accumulators and read back as rows.
@@ -17,6 +19,7 @@
 pub mod accumulate;
 pub mod controller;
 pub mod input;
+pub mod progress;
 pub mod recursive;
 pub mod render;
 pub mod temporal;

@@ -18,6 +18,7 @@ use crate::repr::{Diff, Row, Timestamp};
 
 use super::accumulate::{read_accumulated, render_accumulated};
 use super::input::{InputReads, InputState, ReaderOwner};
+use super::progress::Progress;
 use super::render::{ArrangedRows, ArrangedTraces, ErrTrace, Imports, RowTrace, render};
 
 /// One worker's share of a peek: rows and errors with their
@@ -148,8 +149,13 @@ struct ActiveSubscribe {
     reply: UnboundedSender<WorkerSubscribeBatch>,
 }
 
-/// Runs one timely worker until `Shutdown` or the coordinator goes away.
-pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Command>) {
+/// Runs one timely worker until `Shutdown` or the coordinator goes away,
+/// publishing its frontier to `progress` as it advances.
+pub fn run_worker(
+    timely: &mut timely::worker::Worker,
+    commands: Receiver<Command>,
+    progress: &Progress,
+) {
     let index = timely.index();
     let mut inputs: BTreeMap<GlobalId, InputState> = BTreeMap::new();
     let mut installed: BTreeMap<GlobalId, Installed> = BTreeMap::new();
@@ -158,6 +164,7 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
     // The time every input is at: updates happen here.
     let mut now: Timestamp = 0;
     let mut since: Timestamp = 0;
+    let mut published: Timestamp = 0;
 
     loop {
         // Apply every queued command.
@@ -518,6 +525,14 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
             }
         }
 
+        // Tell the writers how far the dataflows have got (only when it
+        // moved: a reader waiting for it is woken).
+        let frontier = frontier(now, &mut installed, &subscribes);
+        if frontier > published {
+            published = frontier;
+            progress.publish(index, frontier);
+        }
+
         let wait = if peeks.is_empty() {
             Duration::from_millis(50)
         } else {
@@ -525,6 +540,33 @@ pub fn run_worker(timely: &mut timely::worker::Worker, commands: Receiver<Comman
         };
         timely.step_or_park(Some(wait));
     }
+}
+
+/// The worker's frontier: the least upper of its arrangements and
+/// subscriptions, at most `now` (its inputs' time). Every update before it
+/// has been processed.
+fn frontier(
+    now: Timestamp,
+    installed: &mut BTreeMap<GlobalId, Installed>,
+    subscribes: &BTreeMap<u64, ActiveSubscribe>,
+) -> Timestamp {
+    let mut least = now;
+    let mut upper = Antichain::new();
+    for i in installed.values_mut() {
+        match &mut i.traces.oks {
+            ArrangedRows::Rows(t) => t.read_upper(&mut upper),
+            ArrangedRows::Accumulated { trace, .. } => trace.read_upper(&mut upper),
+        }
+        least = upper.first().map_or(least, |u| least.min(*u));
+        i.traces.errs.read_upper(&mut upper);
+        least = upper.first().map_or(least, |u| least.min(*u));
+    }
+    for s in subscribes.values() {
+        least = s
+            .probe
+            .with_frontier(|f| f.first().map_or(least, |u| least.min(*u)));
+    }
+    least
 }
 
 /// Adds readers created by a new dataflow to their inputs.

@@ -105,6 +105,26 @@ impl CoordState {
                 "SSL CERTIFICATE AUTHORITY" => "ssl.ca.pem",
                 "SSL CERTIFICATE" => "ssl.certificate.pem",
                 "SSL KEY" => "ssl.key.pem",
+                // How long the broker may hold a source reader's fetch that
+                // has no new data (`kafka_reader::FETCH_WAIT_MS` when not
+                // given): a broker that answers as soon as data arrives
+                // (Kafka) can take a longer wait, which only makes idle
+                // readers ask less often.
+                "FETCH WAIT MAX MS" => {
+                    let text = text(value, &mut uses)?;
+                    if !text
+                        .parse::<u32>()
+                        .is_ok_and(|ms| ms <= kafka::MAX_FETCH_WAIT_MS)
+                    {
+                        return Err(PlanError::InvalidDefinition(format!(
+                            "FETCH WAIT MAX MS must be an integer from 0 to {}, not {text}",
+                            kafka::MAX_FETCH_WAIT_MS
+                        ))
+                        .into());
+                    }
+                    out.insert("fetch.wait.max.ms".to_string(), text);
+                    continue;
+                }
                 "PROGRESS TOPIC" | "PROGRESS TOPIC REPLICATION FACTOR" => continue,
                 other => {
                     return Err(PlanError::InvalidDefinition(format!(
@@ -610,6 +630,10 @@ impl Coordinator {
             },
             grouping,
             transactions,
+            ready: {
+                let progress = self.compute.progress();
+                Arc::new(move |timeout| progress.wait_ready(timeout))
+            },
         };
         let coord = self.clone();
         let store = state.store.clone();

@@ -27,6 +27,10 @@ use super::kafka_reader;
 use super::kafka_txn::Grouping;
 use crate::expr::GlobalId;
 
+/// The largest `fetch.wait.max.ms` librdkafka accepts (a connection's
+/// `FETCH WAIT MAX MS`).
+pub const MAX_FETCH_WAIT_MS: u32 = 300_000;
+
 /// Builds a librdkafka client configuration from resolved connection
 /// options (`BROKER` → `bootstrap.servers`, ...).
 pub fn client_config(options: &BTreeMap<String, String>) -> ClientConfig {
@@ -246,7 +250,17 @@ pub struct IngestParams {
     /// `TRANSACTION METADATA`: the transaction topic, read from its
     /// beginning by the same consumer, and the collection to count.
     pub transactions: Option<TransactionTopic>,
+    /// Whether the dataflows are ready for another write (waiting up to
+    /// the given time for it): while they are not, a reader keeps adding to
+    /// the batch it holds instead of delivering it.
+    pub ready: Ready,
 }
+
+/// Waits up to the given time for the dataflows to be ready for another
+/// write — done with every write sent except perhaps the newest — and
+/// returns whether they are; `Duration::ZERO` only asks. (The compute
+/// layer's `Progress`, seen from storage.)
+pub type Ready = Arc<dyn Fn(Duration) -> bool + Send + Sync>;
 
 /// The transaction topic of a source with `TRANSACTION METADATA`.
 #[derive(Debug, Clone)]

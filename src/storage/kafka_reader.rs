@@ -43,6 +43,11 @@ const MAX_BATCH_BYTES: u64 = 2 << 20;
 /// The longest a batch collects records once it has one (it closes sooner
 /// when no more are waiting).
 const MAX_BATCH_WAIT: Duration = Duration::from_millis(5);
+/// The longest a batch is held back, collecting more records, while the
+/// dataflows are still busy with earlier writes (see [`Reader::hold`]).
+/// Only a dataflow whose frontier never advanced would make a batch wait
+/// this long without the workers being busy.
+const MAX_LAG_WAIT: Duration = Duration::from_millis(50);
 /// How often partitions and high watermarks are refreshed.
 const METADATA_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -53,7 +58,7 @@ const METADATA_INTERVAL: Duration = Duration::from_secs(2);
 /// after this whole wait, data or not, so a record waits 1.5 times it on
 /// average. At 10 ms that was most of the latency (docs/benchmarks.md,
 /// `kafka`, session 6); 2 ms costs an idle source's reader about 500
-/// fetches per second.
+/// fetches per second. A connection's `FETCH WAIT MAX MS` replaces it.
 pub const FETCH_WAIT_MS: u32 = 2;
 
 /// Runs reader `reader` of a source until the source is cancelled,
@@ -269,8 +274,11 @@ impl Reader<'_> {
             .set("group.id", format!("freshet-source-{}", params.id))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
+            .set("enable.partition.eof", "false");
+        // The connection's `FETCH WAIT MAX MS`, if it has one, is already set.
+        if !params.options.contains_key("fetch.wait.max.ms") {
+            config.set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
+        }
         let consumer: BaseConsumer = config
             .create()
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
@@ -303,6 +311,8 @@ impl Reader<'_> {
                 self.refresh_watermarks(&consumer, &positions.parts);
             }
             let mut started: Option<Instant> = None;
+            // When the batch last started taking what librdkafka holds.
+            let mut draining: Option<Instant> = None;
             let mut polled = 0;
             let mut batch_bytes = 0u64;
             while polled < MAX_BATCH_RECORDS && batch_bytes < MAX_BATCH_BYTES {
@@ -312,12 +322,20 @@ impl Reader<'_> {
                 // the previous batch commits, so batches grow by themselves.
                 // (The clock is read every 64 records: reading it per
                 // record was 3 % of the reader's time.)
-                let timeout = match started {
+                let timeout = match draining {
                     None => Duration::from_millis(100),
                     Some(s) if polled % 64 == 0 && s.elapsed() >= MAX_BATCH_WAIT => break,
                     Some(_) => Duration::ZERO,
                 };
                 let Some(message) = consumer.poll(timeout) else {
+                    // While the dataflows are busy with earlier writes, the
+                    // batch waits for them and then takes what arrived.
+                    if let Some(s) = started
+                        && self.hold(s)
+                    {
+                        draining = Some(Instant::now());
+                        continue;
+                    }
                     // Held records may be due for release.
                     if started.is_some() || buffer.held() > 0 {
                         break;
@@ -342,6 +360,7 @@ impl Reader<'_> {
                     }
                 };
                 let batch_start = *started.get_or_insert_with(Instant::now);
+                draining.get_or_insert(batch_start);
                 if let Some(t) = &params.transactions
                     && message.topic() == t.topic
                 {
@@ -431,6 +450,30 @@ impl Reader<'_> {
             next.extend(offsets.iter().map(|(p, o)| (*p, *o)));
             self.record_delivery(stats, &offsets);
         }
+    }
+
+    /// Whether a batch started at `started`, with nothing more waiting in
+    /// librdkafka, should keep collecting instead of being delivered now:
+    /// while the dataflows are still busy with writes before the newest
+    /// (this source's previous batches, or anything else), a new write
+    /// would only queue behind two or more others, each with its own
+    /// durable commit and its own timestamp, and the dataflows' costs per
+    /// timestamp would keep them behind. So the batch waits until they are
+    /// ready (up to [`MAX_LAG_WAIT`] from its start) and then takes what
+    /// has arrived meanwhile: one commit and one timestamp for all of it.
+    /// One write in progress does not hold a batch back, so its commit
+    /// overlaps that write's processing; when the dataflows keep up,
+    /// nothing waits.
+    fn hold(&self, started: Instant) -> bool {
+        if (self.params.ready)(Duration::ZERO) {
+            return false;
+        }
+        let left = MAX_LAG_WAIT.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        (self.params.ready)(left);
+        true
     }
 
     /// Updates the reader's status and its partitions' statistics after a
