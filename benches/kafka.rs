@@ -521,7 +521,7 @@ async fn upsert_state(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
         // Every record is in once the offsets read reach the end of both partitions.
         let read = scalar(
             &c,
-            "SELECT sum(next_offset) FROM mz_source_statistics WHERE source = 'u'",
+            "SELECT sum(next_offset) FROM mz_internal.mz_source_statistics WHERE source = 'u'",
         )
         .await?;
         if read.as_deref() == Some(total.to_string().as_str()) {
@@ -558,7 +558,7 @@ async fn upsert_state(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
     let rss = rss_now(server.pid())?;
     let state = support::try_text_rows(
         &c,
-        "SELECT max(upsert_keys), max(upsert_bytes) FROM mz_source_statistics WHERE source = 'u'",
+        "SELECT max(upsert_keys), max(upsert_bytes) FROM mz_internal.mz_source_statistics WHERE source = 'u'",
     )
     .await
     .map_err(|e| anyhow!(e))?;

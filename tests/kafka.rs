@@ -294,7 +294,7 @@ async fn upsert_updates_deletes_and_tombstones() {
     let view = text_rows(&c, "SELECT city, n FROM by_city ORDER BY city").await;
     assert_eq!(view, expected, "the maintained view vs the model");
     // The upsert state's size is reported.
-    let keys_sql = "SELECT upsert_keys, upsert_bytes > 0 FROM mz_source_statistics \
+    let keys_sql = "SELECT upsert_keys, upsert_bytes > 0 FROM mz_internal.mz_source_statistics \
                     WHERE source = 'customers' GROUP BY 1, 2";
     wait_for_rows(
         &c,

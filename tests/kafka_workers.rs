@@ -117,14 +117,14 @@ async fn partitions_spread_over_two_readers() {
         .collect();
     wait_for_rows(
         &c,
-        "SELECT partition, worker, next_offset, records FROM mz_source_statistics \
+        "SELECT partition, worker, next_offset, records FROM mz_internal.mz_source_statistics \
          WHERE source = 'events' ORDER BY partition",
         &stats,
     )
     .await;
     let per_worker = text_rows(
         &c,
-        "SELECT worker, sum(records) FROM mz_source_statistics WHERE source = 'events' \
+        "SELECT worker, sum(records) FROM mz_internal.mz_source_statistics WHERE source = 'events' \
          GROUP BY worker ORDER BY worker",
     )
     .await;
@@ -247,7 +247,7 @@ async fn upsert_over_partitions_matches_model() {
     );
     wait_for_rows(
         &c,
-        "SELECT count(DISTINCT worker), sum(upsert_keys)::bigint / count(*) FROM mz_source_statistics \
+        "SELECT count(DISTINCT worker), sum(upsert_keys)::bigint / count(*) FROM mz_internal.mz_source_statistics \
          WHERE source = 'accounts'",
         &expect_rows(&[&["2", &model.len().to_string()]]),
     )

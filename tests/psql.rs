@@ -65,19 +65,18 @@ async fn describe_commands_list_the_catalog() {
     .await
     .expect("objects to describe");
 
-    // `mz_internal.mz_source_statistics` is a table on the default path
-    // too (system relations answer to bare names).
+    // `mz_internal` is not on the path (as in Materialize), so its
+    // relations are not listed.
     assert_eq!(
         psql(&server, r"\d"),
         trimmed(
-            "                       List of relations
-   Schema    |         Name         |       Type        |  Owner  
--------------+----------------------+-------------------+---------
- mz_internal | mz_source_statistics | table             | freshet
- public      | counts               | materialized view | freshet
- public      | notes                | view              | freshet
- public      | watchlist            | table             | freshet
-(4 rows)
+            "                 List of relations
+ Schema |   Name    |       Type        |  Owner  
+--------+-----------+-------------------+---------
+ public | counts    | materialized view | freshet
+ public | notes     | view              | freshet
+ public | watchlist | table             | freshet
+(3 rows)
 "
         )
     );

@@ -321,14 +321,15 @@ impl Catalog {
             }
             return Ok(self.lookup_in(schema, &name.item));
         }
+        // `mz_internal` is not searched, as in Materialize: its relations
+        // are named with their schema, and clients listing the visible
+        // tables (psql's `\dt`, SQLAlchemy) do not see them.
         for schema in &path.schemas {
             if let Some(item) = self.lookup_in(schema, &name.item) {
                 return Ok(Some(item));
             }
         }
-        Ok(self
-            .lookup_in(SYSTEM_SCHEMA, &name.item)
-            .filter(|i| i.id.is_system()))
+        Ok(None)
     }
 
     /// Resolves an object name to an item, if one by that name is visible.

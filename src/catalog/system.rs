@@ -71,6 +71,7 @@ enum T {
     Bool,
     I16,
     I32,
+    I64,
     F32,
     TextArray,
     OidArray,
@@ -86,6 +87,7 @@ impl T {
             T::Bool => ScalarType::Bool,
             T::I16 => ScalarType::Int16,
             T::I32 => ScalarType::Int32,
+            T::I64 => ScalarType::Int64,
             T::F32 => ScalarType::Float32,
             T::TextArray => ScalarType::Array(Box::new(ScalarType::Text)),
             T::OidArray => ScalarType::Array(Box::new(ScalarType::Int64)),
@@ -578,6 +580,54 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: info_views,
     },
+    // Freshet has no sequences, range types or operator classes; clients
+    // (SQLAlchemy's reflection, asyncpg's type introspection) read these
+    // and expect the relations to exist.
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_sequence",
+        columns: &[
+            ("seqrelid", T::Oid),
+            ("seqtypid", T::Oid),
+            ("seqstart", T::I64),
+            ("seqincrement", T::I64),
+            ("seqmax", T::I64),
+            ("seqmin", T::I64),
+            ("seqcache", T::I64),
+            ("seqcycle", T::Bool),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_range",
+        columns: &[
+            ("rngtypid", T::Oid),
+            ("rngsubtype", T::Oid),
+            ("rngmultitypid", T::Oid),
+            ("rngcollation", T::Oid),
+            ("rngsubopc", T::Oid),
+            ("rngcanonical", T::Text),
+            ("rngsubdiff", T::Text),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_opclass",
+        columns: &[
+            ("oid", T::Oid),
+            ("opcmethod", T::Oid),
+            ("opcname", T::Text),
+            ("opcnamespace", T::Oid),
+            ("opcowner", T::Oid),
+            ("opcfamily", T::Oid),
+            ("opcintype", T::Oid),
+            ("opcdefault", T::Bool),
+            ("opckeytype", T::Oid),
+        ],
+        rows: none,
+    },
 ];
 
 /// A catalog relation, as name resolution sees it.
@@ -704,10 +754,8 @@ pub fn visible_relation_oids(catalog: &Catalog, path: &SearchPath) -> Vec<i64> {
             oids.push(RELATION_OID_BASE + i as i64);
         }
     }
-    let mut schemas: Vec<&str> = path.schemas.iter().map(String::as_str).collect();
-    schemas.push(SYSTEM_SCHEMA);
-    for schema in schemas {
-        for item in relations(catalog).filter(|i| i.schema == schema) {
+    for schema in &path.schemas {
+        for item in relations(catalog).filter(|i| &i.schema == schema) {
             if seen.insert(item.name.clone()) {
                 oids.push(item_oid(item.id));
             }
@@ -1022,6 +1070,18 @@ fn base_types() -> Vec<(ScalarType, &'static str, &'static str)> {
         (ScalarType::Jsonb, "jsonb", "U"),
         (ScalarType::Uuid, "uuid", "U"),
     ]
+}
+
+/// Every type's OID and its internal name (`typname`: `int4`, and `_int4`
+/// for its array).
+pub fn internal_type_names() -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for (t, typname, _) in base_types() {
+        out.push((i64::from(t.oid()), typname.to_string()));
+        let array = ScalarType::Array(Box::new(t));
+        out.push((i64::from(array.oid()), format!("_{typname}")));
+    }
+    out
 }
 
 /// Every type's OID and its name as `format_type` prints it with no type

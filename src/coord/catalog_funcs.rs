@@ -1,7 +1,7 @@
 //! PostgreSQL's catalog functions, which clients call next to the catalog
 //! relations (`catalog::system`): `pg_table_is_visible`,
 //! `pg_get_userbyid`, `format_type`, `pg_get_viewdef`, `pg_get_indexdef`,
-//! `pg_get_expr`, `current_schemas`, the `has_*_privilege` family, and
+//! `pg_get_expr`, `current_schemas`, `to_regtype`, the `has_*_privilege` family, and
 //! the `regclass`, `regtype`, `regnamespace` and `oid` casts.
 //!
 //! Like the session functions (`session_funcs`), they are replaced before
@@ -12,7 +12,8 @@
 //! `session_funcs::refuse_in_view` refuses them there.
 //!
 //! What Freshet does not have answers as an empty catalog would: no
-//! comments (`obj_description` is NULL), no constraints, no publications,
+//! comments (`obj_description` is NULL), no constraints, no sequences
+//! (`pg_get_serial_sequence` is NULL), no publications,
 //! every privilege granted (there are no roles yet), sizes unknown (NULL).
 //! A `'name'::regclass` literal is the named relation's OID (a `bigint`),
 //! so that it compares with OID columns; any other `x::regclass` is the
@@ -44,6 +45,7 @@ const FUNCTIONS: &[&str] = &[
     "pg_get_constraintdef",
     "pg_get_statisticsobjdef_columns",
     "pg_get_partkeydef",
+    "pg_get_serial_sequence",
     "obj_description",
     "col_description",
     "shobj_description",
@@ -54,6 +56,7 @@ const FUNCTIONS: &[&str] = &[
     "pg_total_relation_size",
     "pg_indexes_size",
     "pg_size_pretty",
+    "to_regtype",
     "current_schemas",
     "has_table_privilege",
     "has_schema_privilege",
@@ -223,6 +226,7 @@ impl Rewrite<'_> {
                 "pg_get_constraintdef"
                 | "pg_get_statisticsobjdef_columns"
                 | "pg_get_partkeydef"
+                | "pg_get_serial_sequence"
                 | "obj_description"
                 | "col_description"
                 | "shobj_description",
@@ -237,6 +241,20 @@ impl Rewrite<'_> {
                 1 | 2,
             ) => "NULL::bigint".to_string(),
             ("pg_size_pretty", 1) => size_pretty(&arg(0)),
+            ("to_regtype", 1) => {
+                // The type's OID, or NULL for an unknown name (where a
+                // `regtype` cast fails); both PostgreSQL's internal names
+                // (`int4`, `_int4`) and `format_type`'s are accepted.
+                let mut sql = format!("CASE lower(trim(CAST(({}) AS text)))", arg(0));
+                for (oid, name) in system::type_names() {
+                    sql.push_str(&format!(" WHEN {} THEN {oid}", quote(&name)));
+                }
+                for (oid, name) in system::internal_type_names() {
+                    sql.push_str(&format!(" WHEN {} THEN {oid}", quote(&name)));
+                }
+                sql.push_str(" ELSE NULL::bigint END");
+                sql
+            }
             ("current_schemas", 1) => {
                 let Some(Expr::Value(v)) = f_arg(f) else {
                     return Ok(None);

@@ -1,7 +1,8 @@
 //! Introspection relations: system relations whose rows the coordinator
 //! refreshes, queryable (and subscribable) like any source.
 //!
-//! `mz_source_statistics` (also `mz_internal.mz_source_statistics`) has one
+//! `mz_internal.mz_source_statistics` (named with its schema: `mz_internal`
+//! is not on the search path, as in Materialize) has one
 //! row per Kafka source and partition: the reader (and timely worker) that
 //! reads the partition, how far the source has read, the
 //! partition's high watermark and the lag between them, records, bytes and

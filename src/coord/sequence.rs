@@ -251,6 +251,8 @@ impl Coordinator {
         sql: &str,
     ) -> Result<ExecuteResponse, AdapterError> {
         if session.transaction == TransactionState::Failed {
+            // COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT leave the failed
+            // state; everything else is refused.
             let ends = matches!(&stmt, FreshetStatement::Sql(s) if matches!(**s, Statement::Commit { .. } | Statement::Rollback { .. }));
             if !ends {
                 return Err(AdapterError::Variable {
@@ -442,9 +444,24 @@ impl Coordinator {
                     "COMMIT"
                 }))
             }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                session.rollback_to_savepoint(&name.value)?;
+                Ok(ExecuteResponse::command("ROLLBACK"))
+            }
             Statement::Rollback { .. } => {
                 session.end_transaction();
                 Ok(ExecuteResponse::TransactionEnd("ROLLBACK"))
+            }
+            Statement::Savepoint { name } => {
+                session.savepoint(&name.value)?;
+                Ok(ExecuteResponse::command("SAVEPOINT"))
+            }
+            Statement::ReleaseSavepoint { name } => {
+                session.release_savepoint(&name.value)?;
+                Ok(ExecuteResponse::command("RELEASE"))
             }
             Statement::Set(set) => {
                 use sqlparser::ast::Set;

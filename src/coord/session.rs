@@ -58,12 +58,28 @@ pub struct Session {
     pub pending_writes: Vec<(GlobalId, Row, Diff)>,
     /// Open cursors, by name.
     pub cursors: BTreeMap<String, Cursor>,
+    /// The open transaction's savepoints, oldest first.
+    pub savepoints: Vec<Savepoint>,
+    /// Names of the statements prepared through the extended protocol
+    /// (`Parse`), which `DEALLOCATE ALL` removes.
+    pub prepared: std::collections::BTreeSet<String>,
     /// The database the client connected to: what `RESET` restores
     /// `database` to.
     startup_database: Option<String>,
     /// The user the client connected as (the start-up `user` parameter):
     /// `current_user`, `session_user`, `user` and `current_role`.
     user: String,
+}
+
+/// A savepoint (`SAVEPOINT name`): what `ROLLBACK TO` restores.
+#[derive(Debug, Clone)]
+pub struct Savepoint {
+    /// Its name (names may repeat; the newest one is found first).
+    pub name: String,
+    /// How many of the transaction's writes came before it.
+    pub writes: usize,
+    /// The cursors open when it was set; a rollback to it closes the rest.
+    pub cursors: Vec<String>,
 }
 
 /// An open cursor (`DECLARE`).
@@ -104,6 +120,8 @@ impl Default for Session {
             transaction: TransactionState::Idle,
             pending_writes: Vec::new(),
             cursors: BTreeMap::new(),
+            savepoints: Vec::new(),
+            prepared: Default::default(),
             startup_database: None,
             user: DEFAULT_USER.to_string(),
         }
@@ -219,6 +237,69 @@ impl Session {
         self.transaction = TransactionState::Idle;
         self.pending_writes.clear();
         self.cursors.clear();
+        self.savepoints.clear();
+    }
+
+    /// `SAVEPOINT name`: remembers the transaction's writes and cursors so
+    /// far.
+    pub fn savepoint(&mut self, name: &str) -> Result<(), AdapterError> {
+        self.require_transaction("SAVEPOINT")?;
+        self.savepoints.push(Savepoint {
+            name: name.to_string(),
+            writes: self.pending_writes.len(),
+            cursors: self.cursors.keys().cloned().collect(),
+        });
+        Ok(())
+    }
+
+    /// `RELEASE [SAVEPOINT] name`: forgets the newest savepoint of that
+    /// name and every later one; their writes stay in the transaction.
+    pub fn release_savepoint(&mut self, name: &str) -> Result<(), AdapterError> {
+        self.require_transaction("RELEASE SAVEPOINT")?;
+        let at = self.find_savepoint(name)?;
+        self.savepoints.truncate(at);
+        Ok(())
+    }
+
+    /// `ROLLBACK TO [SAVEPOINT] name`: drops the writes made and the cursors
+    /// opened since the newest savepoint of that name, which stays (later
+    /// ones go), and ends a failed transaction's error state, as in
+    /// PostgreSQL.
+    pub fn rollback_to_savepoint(&mut self, name: &str) -> Result<(), AdapterError> {
+        if self.transaction == TransactionState::Idle {
+            return Err(no_transaction("ROLLBACK TO SAVEPOINT"));
+        }
+        let at = self.find_savepoint(name)?;
+        self.savepoints.truncate(at + 1);
+        let kept = &self.savepoints[at];
+        self.pending_writes.truncate(kept.writes);
+        let cursors = kept.cursors.clone();
+        self.cursors.retain(|name, _| cursors.contains(name));
+        self.transaction = TransactionState::InTransaction;
+        Ok(())
+    }
+
+    fn find_savepoint(&self, name: &str) -> Result<usize, AdapterError> {
+        self.savepoints
+            .iter()
+            .rposition(|s| s.name == name)
+            .ok_or_else(|| AdapterError::Variable {
+                code: SqlState::INVALID_SAVEPOINT_SPECIFICATION,
+                message: format!("savepoint \"{name}\" does not exist"),
+            })
+    }
+
+    /// Savepoints exist only inside `BEGIN ... COMMIT`; outside one
+    /// PostgreSQL refuses them (25P01).
+    fn require_transaction(&self, what: &str) -> Result<(), AdapterError> {
+        match self.transaction {
+            TransactionState::InTransaction => Ok(()),
+            TransactionState::Idle => Err(no_transaction(what)),
+            TransactionState::Failed => Err(AdapterError::Variable {
+                code: SqlState::IN_FAILED_SQL_TRANSACTION,
+                message: "current transaction is aborted, commands ignored until end of transaction block".into(),
+            }),
+        }
     }
 
     /// Starts the session in the database the client connected to.
@@ -253,5 +334,12 @@ impl Session {
     /// All variables, for `SHOW ALL`.
     pub fn all(&self) -> impl Iterator<Item = (&String, &String)> {
         self.vars.iter()
+    }
+}
+
+fn no_transaction(what: &str) -> AdapterError {
+    AdapterError::Variable {
+        code: SqlState::NO_ACTIVE_SQL_TRANSACTION,
+        message: format!("{what} can only be used in transaction blocks"),
     }
 }

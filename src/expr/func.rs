@@ -110,6 +110,8 @@ pub enum BinaryFunc {
         negated: bool,
         /// `ILIKE`.
         case_insensitive: bool,
+        /// The escape character (`ESCAPE 'c'`; a backslash by default).
+        escape: char,
     },
     /// `a ~ b` and its kin: whether `a` matches the regular expression `b`.
     RegexMatch {
@@ -332,9 +334,10 @@ impl BinaryFunc {
             BinaryFunc::Like {
                 negated,
                 case_insensitive,
+                escape,
             } => match (a, b) {
                 (Datum::String(s), Datum::String(p)) => {
-                    let m = like(&s, &p, *case_insensitive)?;
+                    let m = like(&s, &p, *case_insensitive, *escape)?;
                     Ok(Datum::Bool(m != *negated))
                 }
                 (a, _) => Err(type_error("LIKE", &a)),
@@ -708,8 +711,13 @@ fn add_interval(ts: i64, i: &Interval) -> Result<i64, EvalError> {
         .ok_or_else(|| range("timestamp"))
 }
 
-/// SQL `LIKE` matching with `%`, `_` and `\` escapes.
-pub fn like(s: &str, pattern: &str, case_insensitive: bool) -> Result<bool, EvalError> {
+/// SQL `LIKE` matching with `%`, `_` and `escape` (normally `\`) escapes.
+pub fn like(
+    s: &str,
+    pattern: &str,
+    case_insensitive: bool,
+    escape: char,
+) -> Result<bool, EvalError> {
     let (s, pattern) = if case_insensitive {
         (s.to_lowercase(), pattern.to_lowercase())
     } else {
@@ -733,7 +741,7 @@ pub fn like(s: &str, pattern: &str, case_insensitive: bool) -> Result<bool, Eval
                     pi += 1;
                     continue;
                 }
-                '\\' => {
+                c if c == escape => {
                     let Some(&lit) = p.get(pi + 1) else {
                         return Err(EvalError::Parse {
                             code: crate::repr::SqlState::INVALID_ESCAPE_SEQUENCE,
@@ -1276,12 +1284,12 @@ mod tests {
 
     #[test]
     fn like_patterns() {
-        assert!(like("hello", "h%o", false).unwrap());
-        assert!(like("hello", "h_llo", false).unwrap());
-        assert!(!like("hello", "h_lo", false).unwrap());
-        assert!(like("HeLLo", "hello", true).unwrap());
-        assert!(like("a%b", "a\\%b", false).unwrap());
-        assert!(like("", "%", false).unwrap());
+        assert!(like("hello", "h%o", false, '\\').unwrap());
+        assert!(like("hello", "h_llo", false, '\\').unwrap());
+        assert!(!like("hello", "h_lo", false, '\\').unwrap());
+        assert!(like("HeLLo", "hello", true, '\\').unwrap());
+        assert!(like("a%b", "a\\%b", false, '\\').unwrap());
+        assert!(like("", "%", false, '\\').unwrap());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::extendedquery::{Parse, ParseComplete};
 use pgwire::messages::data::{DataRow, FieldDescription, RowDescription};
 use sqlparser::ast::{Expr as SqlExpr, Value, VisitMut, VisitorMut};
 use tokio::net::TcpListener;
@@ -147,6 +148,48 @@ fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
     client
         .session_extensions()
         .get_or_insert_with(|| Mutex::new(Session::default()))
+}
+
+/// `DEALLOCATE [PREPARE] name | ALL`: removes statements prepared through
+/// the extended protocol (PostgreSQL's SQL-level and protocol-level
+/// prepared statements share one namespace; Freshet has only the latter).
+/// `None` for any other statement.
+fn deallocate<C>(
+    client: &C,
+    session: &mut Session,
+    stmt: &FreshetStatement,
+) -> Option<Result<ExecuteResponse, AdapterError>>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    let FreshetStatement::Sql(s) = stmt else {
+        return None;
+    };
+    let sqlparser::ast::Statement::Deallocate { name, .. } = s.as_ref() else {
+        return None;
+    };
+    let store = client.portal_store();
+    if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+        for name in std::mem::take(&mut session.prepared) {
+            store.rm_statement(&name);
+        }
+        return Some(Ok(ExecuteResponse::command("DEALLOCATE ALL")));
+    }
+    // An unquoted name is folded to lower case, as everywhere.
+    let name = match name.quote_style {
+        Some(_) => name.value.clone(),
+        None => name.value.to_lowercase(),
+    };
+    if store.get_statement(&name).is_none() {
+        return Some(Err(AdapterError::Variable {
+            code: crate::repr::SqlState::INVALID_SQL_STATEMENT_NAME,
+            message: format!("prepared statement \"{name}\" does not exist"),
+        }));
+    }
+    store.rm_statement(&name);
+    session.prepared.remove(&name);
+    Some(Ok(ExecuteResponse::command("DEALLOCATE")))
 }
 
 fn error_info(e: &AdapterError) -> ErrorInfo {
@@ -414,7 +457,10 @@ impl SimpleQueryHandler for Backend {
         for stmt in statements {
             let result = {
                 let mut session = session.lock().await;
-                self.coord.execute(&mut session, stmt, query).await
+                match deallocate(client, &mut session, &stmt) {
+                    Some(r) => r,
+                    None => self.coord.execute(&mut session, stmt, query).await,
+                }
             };
             match result {
                 Ok(r) => {
@@ -785,6 +831,30 @@ impl ExtendedQueryHandler for Backend {
         })
     }
 
+    /// pgwire's own `on_parse`, plus a note of the statement's name in the
+    /// session, so that `DEALLOCATE ALL` can remove it.
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.clone().unwrap_or_default();
+        if !name.is_empty() {
+            session_of(client).lock().await.prepared.insert(name.clone());
+        }
+        let parser = self.query_parser();
+        match StoredStatement::parse(client, &message, parser).await? {
+            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -847,7 +917,10 @@ impl ExtendedQueryHandler for Backend {
         let session = session_of(client);
         let result = {
             let mut session = session.lock().await;
-            self.coord.execute(&mut session, stmt, &prepared.sql).await
+            match deallocate(client, &mut session, &stmt) {
+                Some(r) => r,
+                None => self.coord.execute(&mut session, stmt, &prepared.sql).await,
+            }
         };
         match result {
             Ok(r) => self.respond(client, r, &portal.result_column_format).await,

@@ -568,18 +568,22 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 Operator::LikeMatch => BinaryFunc::Like {
                     negated: false,
                     case_insensitive: false,
+                    escape: '\\',
                 },
                 Operator::ILikeMatch => BinaryFunc::Like {
                     negated: false,
                     case_insensitive: true,
+                    escape: '\\',
                 },
                 Operator::NotLikeMatch => BinaryFunc::Like {
                     negated: true,
                     case_insensitive: false,
+                    escape: '\\',
                 },
                 Operator::NotILikeMatch => BinaryFunc::Like {
                     negated: true,
                     case_insensitive: true,
+                    escape: '\\',
                 },
                 Operator::RegexMatch => BinaryFunc::RegexMatch {
                     negated: false,
@@ -623,14 +627,12 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             escape_char,
             case_insensitive,
         }) => {
-            if escape_char.is_some_and(|c| c != '\\') {
-                return unsupported("LIKE with a custom ESCAPE character");
-            }
             lower(expr)?.call_binary(
                 lower(pattern)?,
                 BinaryFunc::Like {
                     negated: *negated,
                     case_insensitive: *case_insensitive,
+                    escape: escape_char.unwrap_or('\\'),
                 },
             )
         }

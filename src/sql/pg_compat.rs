@@ -90,7 +90,18 @@ fn plain_type(data_type: &mut DataType) {
             ArrayElemTypeDef::SquareBracket(elem, _)
             | ArrayElemTypeDef::AngleBracket(elem)
             | ArrayElemTypeDef::Parenthesis(elem),
-        ) => plain_type(elem),
+        ) => {
+            plain_type(elem);
+            // An OID is a `bigint` in Freshet (a scalar `x::oid` becomes
+            // one in `coord::catalog_funcs`); `oid[]` is what clients such
+            // as asyncpg pass lists of type OIDs as.
+            if matches!(elem.as_ref(), DataType::Custom(name, m)
+                if m.is_empty() && name.0.len() == 1
+                    && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("oid")))
+            {
+                **elem = DataType::BigInt(None);
+            }
+        }
         _ => {}
     }
 }

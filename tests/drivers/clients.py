@@ -1,0 +1,298 @@
+"""Real PostgreSQL client libraries against a server: psycopg2, psycopg 3,
+asyncpg, pg8000 and SQLAlchemy (Core, reflection) on both psycopg drivers.
+
+Run by tests/drivers.rs against Freshet (with --freshet, which adds the
+streaming checks: a maintained view and SUBSCRIBE through a cursor). The
+same script, without --freshet, passes against PostgreSQL 15: that is how
+its expected values were checked.
+
+    python3 tests/drivers/clients.py --port 6875 [--freshet]
+
+Each check prints one line; the exit status is the number of failures.
+"""
+
+import argparse
+import asyncio
+import datetime
+import decimal
+import sys
+import traceback
+import uuid
+
+import asyncpg
+import pg8000.native
+import psycopg
+import psycopg2
+import psycopg2.errors
+import psycopg2.extras
+import sqlalchemy
+
+ARGS = argparse.ArgumentParser()
+ARGS.add_argument("--port", type=int, required=True)
+ARGS.add_argument("--host", default="127.0.0.1")
+ARGS.add_argument("--user", default="freshet")
+ARGS.add_argument("--freshet", action="store_true")
+ARGS = ARGS.parse_args()
+
+DSN = f"host={ARGS.host} port={ARGS.port} user={ARGS.user} dbname=postgres"
+URL = f"{ARGS.user}@{ARGS.host}:{ARGS.port}/postgres"
+FAILURES = []
+
+UTC = datetime.timezone.utc
+ROW = (
+    1,
+    "x",
+    decimal.Decimal("1.50"),
+    datetime.datetime(2024, 1, 1, 12, 30, tzinfo=UTC),
+    {"a": [1, 2]},
+    b"\x00\x01",
+    uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+    datetime.date(2024, 1, 2),
+    True,
+    1.25,
+    datetime.timedelta(days=1, hours=2),
+)
+COLUMNS = (
+    "a int NOT NULL, b text, c numeric(10,2), d timestamptz, e jsonb, f bytea, "
+    "g uuid, h date, i boolean, j float8, k interval"
+)
+
+
+def check(name):
+    def wrap(f):
+        try:
+            f()
+            print(f"ok    {name}")
+        except Exception:
+            FAILURES.append(name)
+            print(f"FAIL  {name}")
+            traceback.print_exc(file=sys.stdout)
+        return f
+
+    return wrap
+
+
+def expect(got, want):
+    if got != want:
+        raise AssertionError(f"got {got!r}, want {want!r}")
+
+
+def setup():
+    c = psycopg2.connect(DSN)
+    c.autocommit = True
+    cur = c.cursor()
+    for t in ("drv_types", "drv_tx", "drv_sa"):
+        cur.execute(f"DROP TABLE IF EXISTS {t}")
+    cur.execute(f"CREATE TABLE drv_types ({COLUMNS})")
+    cur.execute("CREATE TABLE drv_tx (id int NOT NULL, v text)")
+    cur.execute("CREATE TABLE drv_sa (id bigint NOT NULL, name text, score double precision)")
+    c.close()
+
+
+setup()
+
+
+@check("psycopg2: parameters in, every type out (text format)")
+def _():
+    c = psycopg2.connect(DSN)
+    c.autocommit = True
+    cur = c.cursor()
+    params = list(ROW)
+    params[4] = psycopg2.extras.Json(params[4])
+    params[6] = str(params[6])
+    cur.execute("INSERT INTO drv_types VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", params)
+    cur.execute("SELECT * FROM drv_types WHERE a = %s", (1,))
+    (row,) = cur.fetchall()
+    row = list(row)
+    row[5] = bytes(row[5])
+    row[6] = uuid.UUID(row[6])
+    expect(tuple(row), ROW)
+    expect([d.name for d in cur.description][:3], ["a", "b", "c"])
+    c.close()
+
+
+@check("psycopg2: transactions, errors with SQLSTATE, executemany")
+def _():
+    c = psycopg2.connect(DSN)
+    cur = c.cursor()
+    cur.executemany("INSERT INTO drv_tx VALUES (%s, %s)", [(1, "a"), (2, "b")])
+    c.commit()
+    cur.execute("INSERT INTO drv_tx VALUES (3, 'c')")
+    c.rollback()
+    cur.execute("SELECT id, v FROM drv_tx ORDER BY id")
+    expect(cur.fetchall(), [(1, "a"), (2, "b")])
+    c.rollback()
+    try:
+        cur.execute("SELECT 1 / 0")
+        raise AssertionError("no error")
+    except psycopg2.errors.DivisionByZero as e:
+        expect(e.pgcode, "22012")
+    c.rollback()
+    try:
+        cur.execute("SELECT * FROM no_such_table")
+        raise AssertionError("no error")
+    except psycopg2.errors.UndefinedTable as e:
+        expect(e.pgcode, "42P01")
+    c.rollback()
+    cur.execute("SELECT 1")
+    expect(cur.fetchone(), (1,))
+    c.close()
+
+
+@check("psycopg2: named (server-side) cursor and COPY TO STDOUT")
+def _():
+    import io
+
+    c = psycopg2.connect(DSN)
+    cur = c.cursor(name="drv_named")
+    cur.itersize = 1
+    cur.execute("SELECT id, v FROM drv_tx ORDER BY id")
+    expect(list(cur), [(1, "a"), (2, "b")])
+    cur.close()
+    c.commit()
+    out = io.StringIO()
+    c.cursor().copy_expert("COPY (SELECT id, v FROM drv_tx ORDER BY id) TO STDOUT", out)
+    expect(out.getvalue(), "1\ta\n2\tb\n")
+    c.close()
+
+
+@check("psycopg 3: binary parameters and results, COPY rows")
+def _():
+    with psycopg.connect(DSN, autocommit=True) as c:
+        text = c.execute("SELECT * FROM drv_types WHERE a = %s", (1,)).fetchone()
+        binary = c.execute("SELECT * FROM drv_types WHERE a = %b", (1,), binary=True).fetchone()
+        expect(text, ROW)
+        expect(binary, ROW)
+        got = c.execute(
+            "SELECT %s::int + 1, %s::text || 'y', %s::numeric * 2, %s::bigint[]",
+            (41, "x", decimal.Decimal("1.25"), [1, 2]),
+            binary=True,
+        ).fetchone()
+        expect(got, (42, "xy", decimal.Decimal("2.50"), [1, 2]))
+        with c.cursor() as cur:
+            with cur.copy("COPY (SELECT id, v FROM drv_tx ORDER BY id) TO STDOUT") as cp:
+                cp.set_types(["int4", "text"])
+                expect(list(cp.rows()), [(1, "a"), (2, "b")])
+
+
+@check("psycopg 3: nested transactions (savepoints)")
+def _():
+    with psycopg.connect(DSN) as c:
+        with c.transaction():
+            c.execute("INSERT INTO drv_tx VALUES (10, 'outer')")
+            with c.transaction():
+                c.execute("INSERT INTO drv_tx VALUES (11, 'kept')")
+            try:
+                with c.transaction():
+                    c.execute("INSERT INTO drv_tx VALUES (12, 'rolled back')")
+                    raise RuntimeError("undo the savepoint")
+            except RuntimeError:
+                pass
+        rows = c.execute("SELECT id, v FROM drv_tx WHERE id >= 10 ORDER BY id").fetchall()
+        expect(rows, [(10, "outer"), (11, "kept")])
+        c.rollback()
+        c.execute("DELETE FROM drv_tx WHERE id >= 10")
+        c.commit()
+
+
+@check("asyncpg: prepared statements, binary types, errors")
+def _():
+    async def run():
+        c = await asyncpg.connect(host=ARGS.host, port=ARGS.port, user=ARGS.user, database="postgres")
+        try:
+            row = await c.fetchrow("SELECT * FROM drv_types WHERE a = $1", 1)
+            got = list(row.values())
+            got[4] = __import__("json").loads(got[4])
+            expect(tuple(got), ROW)
+            stmt = await c.prepare("SELECT $1::bigint * 2 AS twice, $2::text AS t")
+            expect(await stmt.fetchrow(21, "z"), (42, "z"))
+            expect([a.name for a in stmt.get_attributes()], ["twice", "t"])
+            # asyncpg decodes only text[] and oid[] without introspection; any
+            # other array type sends its type-introspection query, whose
+            # correlated WITH RECURSIVE Freshet cannot plan yet.
+            expect(await c.fetchval("SELECT ARRAY['a', NULL]::text[]"), ["a", None])
+            try:
+                await c.fetch("SELECT 1 / 0")
+                raise AssertionError("no error")
+            except asyncpg.exceptions.DivisionByZeroError as e:
+                expect(e.sqlstate, "22012")
+            async with c.transaction():
+                await c.execute("INSERT INTO drv_tx VALUES (20, 'async')")
+            expect(await c.fetchval("SELECT v FROM drv_tx WHERE id = 20"), "async")
+            await c.execute("DELETE FROM drv_tx WHERE id = 20")
+        finally:
+            await c.close()
+
+    asyncio.run(run())
+
+
+@check("pg8000: native parameters and types")
+def _():
+    c = pg8000.native.Connection(ARGS.user, host=ARGS.host, port=ARGS.port, database="postgres")
+    rows = c.run("SELECT a, b, c, d, e, h, i, j FROM drv_types WHERE a = :a", a=1)
+    expect(tuple(rows[0]), ROW[:5] + ROW[7:10])
+    expect(c.run("SELECT :x::int + 1", x=1), [[2]])
+    c.close()
+
+
+def sqlalchemy_core(driver):
+    engine = sqlalchemy.create_engine(f"postgresql+{driver}://{URL}")
+    meta = sqlalchemy.MetaData()
+    table = sqlalchemy.Table(
+        "drv_sa",
+        meta,
+        sqlalchemy.Column("id", sqlalchemy.BigInteger, nullable=False),
+        sqlalchemy.Column("name", sqlalchemy.Text),
+        sqlalchemy.Column("score", sqlalchemy.Double),
+    )
+    with engine.begin() as c:
+        c.execute(table.delete())
+        c.execute(table.insert(), [{"id": 1, "name": "a", "score": 0.5}, {"id": 2, "name": "b", "score": None}])
+    with engine.connect() as c:
+        got = c.execute(sqlalchemy.select(table.c.id, table.c.name).where(table.c.id > 0).order_by(table.c.id)).all()
+        expect([tuple(r) for r in got], [(1, "a"), (2, "b")])
+        total = c.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(table)).scalar()
+        expect(total, 2)
+        avg = c.execute(sqlalchemy.select(sqlalchemy.func.avg(table.c.score))).scalar()
+        expect(avg, 0.5)
+    insp = sqlalchemy.inspect(engine)
+    names = insp.get_table_names()
+    for t in ("drv_sa", "drv_tx", "drv_types"):
+        assert t in names, names
+    expect(insp.has_table("drv_sa"), True)
+    expect(insp.has_table("no_such_table"), False)
+    engine.dispose()
+
+
+@check("SQLAlchemy on psycopg2: Core insert and select, table names")
+def _():
+    sqlalchemy_core("psycopg2")
+
+
+@check("SQLAlchemy on psycopg 3: Core insert and select, table names")
+def _():
+    sqlalchemy_core("psycopg")
+
+
+if ARGS.freshet:
+
+    @check("psycopg 3: a maintained view and SUBSCRIBE through a cursor")
+    def _():
+        with psycopg.connect(DSN, autocommit=True) as c:
+            c.execute("DROP MATERIALIZED VIEW IF EXISTS drv_counts")
+            c.execute("CREATE MATERIALIZED VIEW drv_counts AS SELECT v, count(*) AS n FROM drv_tx GROUP BY v")
+            expect(c.execute("SELECT v, n FROM drv_counts ORDER BY v").fetchall(), [("a", 1), ("b", 1)])
+        with psycopg.connect(DSN) as c:
+            c.execute("DECLARE s CURSOR FOR SUBSCRIBE drv_counts WITH (SNAPSHOT = false)")
+            with psycopg.connect(DSN, autocommit=True) as w:
+                w.execute("INSERT INTO drv_tx VALUES (30, 'a')")
+            rows = c.execute("FETCH ALL s WITH (timeout = '10s')").fetchall()
+            changes = sorted((r[1], r[2], r[3]) for r in rows)
+            expect(changes, [(-1, "a", 1), (1, "a", 2)])
+            c.rollback()
+        with psycopg.connect(DSN, autocommit=True) as c:
+            c.execute("DELETE FROM drv_tx WHERE id = 30")
+            c.execute("DROP MATERIALIZED VIEW drv_counts")
+
+
+sys.exit(len(FAILURES))
