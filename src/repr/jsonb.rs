@@ -491,5 +491,7 @@ pub fn string_value(raw: &str) -> Result<std::borrow::Cow<'_, str>, MalformedJso
         .map_err(|_| MalformedJsonb)
 }
 
+pub mod value;
+
 #[cfg(test)]
 mod tests;
