@@ -134,6 +134,10 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         scalars.insert(f.name().to_string(), f);
     }
     scalars.retain(|name, _| super::pg_funcs::is_postgres_scalar(name));
+    // The `jsonb` functions.
+    for f in super::jsonb::functions() {
+        scalars.insert(f.name().to_string(), f);
+    }
     // `mz_now()` and the markers of its rewritten comparisons.
     for f in super::temporal::functions() {
         scalars.insert(f.name().to_string(), f);
