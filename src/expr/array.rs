@@ -392,7 +392,6 @@ pub fn unnest_rows_outer(args: &[Datum], row: &Row) -> Vec<Result<Row, EvalError
     }
 }
 
-
 /// The inputs of an aggregate with `ORDER BY` in the order its result
 /// lists them: each row holds the aggregate's `values` arguments, then its
 /// `ORDER BY` keys (`order` holds each key's `ASC`, `NULLS FIRST`); rows

@@ -297,6 +297,112 @@ impl JsonbFunc {
     }
 }
 
+/// A `jsonb` set-returning function of one `jsonb` argument.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum JsonbTableFunc {
+    /// `jsonb_array_elements(doc)` (`value jsonb`) or
+    /// `jsonb_array_elements_text(doc)` (`value text`, `text`).
+    ArrayElements {
+        /// Elements as text, as `->>` gives them.
+        text: bool,
+    },
+    /// `jsonb_each(doc)` (`key text, value jsonb`) or `jsonb_each_text(doc)`
+    /// (`key text, value text`, `text`).
+    Each {
+        /// Values as text, as `->>` gives them.
+        text: bool,
+    },
+    /// `jsonb_object_keys(doc)` (one `text` column).
+    ObjectKeys,
+}
+
+impl JsonbTableFunc {
+    /// The function's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JsonbTableFunc::ArrayElements { text: false } => "jsonb_array_elements",
+            JsonbTableFunc::ArrayElements { text: true } => "jsonb_array_elements_text",
+            JsonbTableFunc::Each { text: false } => "jsonb_each",
+            JsonbTableFunc::Each { text: true } => "jsonb_each_text",
+            JsonbTableFunc::ObjectKeys => "jsonb_object_keys",
+        }
+    }
+
+    /// The function's rows for the document `d` (none for NULL), or
+    /// PostgreSQL's error for a document of the wrong shape. Objects give
+    /// their members in key order, as PostgreSQL stores them.
+    pub fn rows(&self, d: &Datum) -> Result<Vec<Vec<Datum>>, EvalError> {
+        if d.is_null() {
+            return Ok(vec![]);
+        }
+        let value = |v: &JsonbValue, text: bool| -> Result<Datum, EvalError> {
+            if text {
+                Ok(match v {
+                    JsonbValue::Null => Datum::Null,
+                    JsonbValue::String(s) => Datum::String(s.clone()),
+                    other => Datum::String(other.to_text()),
+                })
+            } else {
+                Ok(jsonb(v))
+            }
+        };
+        let parsed = doc(d, self.name())?;
+        match (self, parsed) {
+            (JsonbTableFunc::ArrayElements { text }, JsonbValue::Array(items)) => {
+                items.iter().map(|i| Ok(vec![value(i, *text)?])).collect()
+            }
+            (JsonbTableFunc::ArrayElements { .. }, JsonbValue::Object(_)) => {
+                Err(invalid("cannot extract elements from an object"))
+            }
+            (JsonbTableFunc::ArrayElements { .. }, _) => {
+                Err(invalid("cannot extract elements from a scalar"))
+            }
+            (JsonbTableFunc::Each { text }, JsonbValue::Object(pairs)) => pairs
+                .iter()
+                .map(|(k, v)| Ok(vec![Datum::String(k.clone()), value(v, *text)?]))
+                .collect(),
+            (JsonbTableFunc::Each { .. }, _) => Err(invalid(format!(
+                "cannot call {} on a non-object",
+                self.name()
+            ))),
+            (JsonbTableFunc::ObjectKeys, JsonbValue::Object(pairs)) => Ok(pairs
+                .into_iter()
+                .map(|(k, _)| vec![Datum::String(k)])
+                .collect()),
+            (JsonbTableFunc::ObjectKeys, JsonbValue::Array(_)) => {
+                Err(invalid("cannot call jsonb_object_keys on an array"))
+            }
+            (JsonbTableFunc::ObjectKeys, _) => {
+                Err(invalid("cannot call jsonb_object_keys on a scalar"))
+            }
+        }
+    }
+
+    /// The output columns: names and types.
+    pub fn columns(&self) -> Vec<(&'static str, crate::repr::ScalarType)> {
+        use crate::repr::ScalarType as T;
+        match self {
+            JsonbTableFunc::ArrayElements { text: false } => vec![("value", T::Jsonb)],
+            JsonbTableFunc::ArrayElements { text: true } => vec![("value", T::Text)],
+            JsonbTableFunc::Each { text: false } => vec![("key", T::Text), ("value", T::Jsonb)],
+            JsonbTableFunc::Each { text: true } => vec![("key", T::Text), ("value", T::Text)],
+            JsonbTableFunc::ObjectKeys => vec![("jsonb_object_keys", T::Text)],
+        }
+    }
+
+    /// The function called `name`, if it is one of these.
+    pub fn from_name(name: &str) -> Option<JsonbTableFunc> {
+        Some(match name {
+            "jsonb_array_elements" => JsonbTableFunc::ArrayElements { text: false },
+            "jsonb_array_elements_text" => JsonbTableFunc::ArrayElements { text: true },
+            "jsonb_each" => JsonbTableFunc::Each { text: false },
+            "jsonb_each_text" => JsonbTableFunc::Each { text: true },
+            "jsonb_object_keys" => JsonbTableFunc::ObjectKeys,
+            _ => return None,
+        })
+    }
+}
+
 /// An object key from a value: its text output (`true`/`false` for
 /// booleans), as PostgreSQL's `jsonb_build_object` and
 /// `jsonb_object_agg` make it.
@@ -320,7 +426,9 @@ fn build_object(args: &[Datum]) -> Result<Datum, EvalError> {
         let (Some(k), Some(v)) = (pair.first(), pair.get(1)) else {
             continue;
         };
-        let key = key_text(k, || format!("argument {}: key must not be null", 2 * i + 1))?;
+        let key = key_text(k, || {
+            format!("argument {}: key must not be null", 2 * i + 1)
+        })?;
         pairs.push((key, to_jsonb(v)?));
     }
     Ok(jsonb(&JsonbValue::Object(value::normalize_object(pairs))))
@@ -337,7 +445,8 @@ fn json_timestamp(text: String) -> String {
     let mut s = text.replacen(' ', "T", 1);
     if let Some(pos) = s.rfind(['+', '-'])
         && pos > 10
-        && s.get(pos + 1..).is_some_and(|z| z.len() >= 2 && !z.contains(':'))
+        && s.get(pos + 1..)
+            .is_some_and(|z| z.len() >= 2 && !z.contains(':'))
     {
         let zone_end = s
             .get(pos + 1..)
@@ -365,7 +474,9 @@ pub fn to_jsonb(d: &Datum) -> Result<JsonbValue, EvalError> {
         Datum::String(s) => JsonbValue::String(s.clone()),
         Datum::Timestamp(_) | Datum::TimestampTz(_) => JsonbValue::String(json_timestamp(text(d))),
         Datum::Jsonb(s) => JsonbValue::parse(s)?,
-        Datum::Array(items) => JsonbValue::Array(items.iter().map(to_jsonb).collect::<Result<_, _>>()?),
+        Datum::Array(items) => {
+            JsonbValue::Array(items.iter().map(to_jsonb).collect::<Result<_, _>>()?)
+        }
         _ => JsonbValue::String(text(d)),
     })
 }
@@ -444,13 +555,26 @@ mod tests {
             (Datum::Float64(OrdF64(1.5)), "1.5"),
             (Datum::Float64(OrdF64(f64::INFINITY)), r#""Infinity""#),
             (Datum::Float64(OrdF64(1e20)), "100000000000000000000"),
-            (Datum::Array(vec![Datum::Int32(1), Datum::Null]), "[1, null]"),
-            (Datum::Timestamp(1_577_934_245_500_000), r#""2020-01-02T03:04:05.5""#),
-            (Datum::TimestampTz(1_577_934_245_000_000), r#""2020-01-02T03:04:05+00:00""#),
+            (
+                Datum::Array(vec![Datum::Int32(1), Datum::Null]),
+                "[1, null]",
+            ),
+            (
+                Datum::Timestamp(1_577_934_245_500_000),
+                r#""2020-01-02T03:04:05.5""#,
+            ),
+            (
+                Datum::TimestampTz(1_577_934_245_000_000),
+                r#""2020-01-02T03:04:05+00:00""#,
+            ),
             (Datum::Date(18263), r#""2020-01-02""#),
             (Datum::Bytes(vec![1, 2]), r#""\\x0102""#),
         ] {
-            assert_eq!(to_jsonb(&d).map(|v| v.to_text()), Ok(want.to_string()), "{d:?}");
+            assert_eq!(
+                to_jsonb(&d).map(|v| v.to_text()),
+                Ok(want.to_string()),
+                "{d:?}"
+            );
         }
     }
 
@@ -481,7 +605,58 @@ mod tests {
             Err("cannot get array length of a scalar".into())
         );
         assert_eq!(text(JsonbFunc::TypeOf.eval(vec![j("1.5")])), "number");
-        assert_eq!(JsonbFunc::Contains.eval(vec![j("[1]"), Datum::Null]), Ok(Datum::Null));
+        assert_eq!(
+            JsonbFunc::Contains.eval(vec![j("[1]"), Datum::Null]),
+            Ok(Datum::Null)
+        );
+    }
+
+    /// Expected answers from PostgreSQL 15.
+    #[test]
+    fn set_returning_functions() {
+        let rows = |f: JsonbTableFunc, d: &str| {
+            f.rows(&j(d))
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| {
+                            r.iter()
+                                .map(|d| strconv::format(d).unwrap_or_else(|| "NULL".into()))
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            rows(
+                JsonbTableFunc::ArrayElements { text: true },
+                r#"[1,"a",null,{"b":2}]"#
+            ),
+            Ok(vec![
+                "1".into(),
+                "a".into(),
+                "NULL".into(),
+                r#"{"b": 2}"#.into()
+            ])
+        );
+        assert_eq!(
+            rows(JsonbTableFunc::Each { text: false }, r#"{"b":1,"a":"x"}"#),
+            Ok(vec![r#"a|"x""#.into(), "b|1".into()])
+        );
+        assert_eq!(
+            rows(JsonbTableFunc::ArrayElements { text: false }, r#"{"a":1}"#),
+            Err("cannot extract elements from an object".into())
+        );
+        assert_eq!(
+            rows(JsonbTableFunc::Each { text: true }, "1"),
+            Err("cannot call jsonb_each_text on a non-object".into())
+        );
+        assert_eq!(
+            rows(JsonbTableFunc::ObjectKeys, "[1]"),
+            Err("cannot call jsonb_object_keys on an array".into())
+        );
+        assert_eq!(JsonbTableFunc::ObjectKeys.rows(&Datum::Null), Ok(vec![]));
     }
 
     #[test]
@@ -498,7 +673,10 @@ mod tests {
                 ]),
             )
         };
-        assert_eq!(path(r#"{"a":{"b":["x"]}}"#, &["a", "b", "0"], false), r#""x""#);
+        assert_eq!(
+            path(r#"{"a":{"b":["x"]}}"#, &["a", "b", "0"], false),
+            r#""x""#
+        );
         assert_eq!(path(r#"{"a":{"b":["x"]}}"#, &["a", "b", "0"], true), "x");
         assert_eq!(path(r#""s""#, &[], true), "s");
         let rows: Vec<Vec<Datum>> = vec![
@@ -513,6 +691,9 @@ mod tests {
             vec![Datum::String("a".into()), Datum::Int32(1)],
         ];
         let values: Vec<(&[Datum], Diff)> = pairs.iter().map(|r| (r.as_slice(), 1)).collect();
-        assert_eq!(text(jsonb_object_agg(&values, &[])), r#"{"a": 1, "b": null}"#);
+        assert_eq!(
+            text(jsonb_object_agg(&values, &[])),
+            r#"{"a": 1, "b": null}"#
+        );
     }
 }

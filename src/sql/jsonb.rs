@@ -365,7 +365,9 @@ fn lower_arg(arg: &Expr, param: Param, schema: &DFSchema) -> Option<Result<Scala
     }
     Some(lowered().map(|e| match param {
         Param::Jsonb if is_untyped(arg) => e.cast(ScalarType::Jsonb),
-        Param::TextArray if is_untyped(arg) => e.cast(ScalarType::Array(Box::new(ScalarType::Text))),
+        Param::TextArray if is_untyped(arg) => {
+            e.cast(ScalarType::Array(Box::new(ScalarType::Text)))
+        }
         _ => e,
     }))
 }
@@ -421,7 +423,9 @@ pub fn lower_call(
 
 fn lower_operator(op: &str, args: &[Expr], schema: &DFSchema) -> Result<ScalarExpr, PlanError> {
     let [left, right] = args else {
-        return Err(PlanError::Internal(format!("jsonb operator {op} without two operands")));
+        return Err(PlanError::Internal(format!(
+            "jsonb operator {op} without two operands"
+        )));
     };
     let undefined = || {
         PlanError::UndefinedOperator(format!(
@@ -462,7 +466,11 @@ fn lower_operator(op: &str, args: &[Expr], schema: &DFSchema) -> Result<ScalarEx
             DataType::List(_) | DataType::LargeList(_) => (JsonbFunc::DeleteKeys, Param::TextArray),
             _ => (JsonbFunc::DeleteKey, Param::Text),
         },
-        other => return Err(PlanError::Internal(format!("unknown jsonb operator {other}"))),
+        other => {
+            return Err(PlanError::Internal(format!(
+                "unknown jsonb operator {other}"
+            )));
+        }
     };
     let l = lower_arg(left, Param::Jsonb, schema).ok_or_else(undefined)??;
     // An untyped literal on the right of `?` or `-` is text.

@@ -163,6 +163,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         LogicalPlan::TableScan(scan) => {
             if let Some(f) = scan.source.downcast_ref::<TableFunctionSource>() {
                 let empty = DFSchema::empty();
+                if let TableFunc::Jsonb(func) = &f.func {
+                    return super::jsonb_table::lower_scan(func, f, scan.projection.as_ref());
+                }
                 let args = f
                     .args
                     .iter()
@@ -492,6 +495,9 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     for (l, r) in &on {
         left_keys.push(lower_expr(l, left_schema)?);
         right_keys.push(lower_expr(r, right_schema)?);
+    }
+    if let Some(lateral) = super::jsonb_table::lower_lateral_join(j, kind)? {
+        return Ok(lateral);
     }
     if super::unnest::is_lateral(right_plan) {
         return super::unnest::lower_lateral_join(j, kind, lower(left_plan)?, left_schema);

@@ -31,6 +31,7 @@ pub mod empty_array;
 pub mod error;
 pub mod include;
 pub mod jsonb;
+pub mod jsonb_table;
 pub mod lateral_top_k;
 pub mod literals;
 pub mod lower;

@@ -43,6 +43,17 @@ pub struct TableFunctionSource {
     schema: SchemaRef,
 }
 
+impl TableFunctionSource {
+    /// The source of `func` called with `args`, producing rows of `schema`.
+    pub fn new(
+        func: crate::expr::relation::TableFunc,
+        args: Vec<datafusion_expr::Expr>,
+        schema: SchemaRef,
+    ) -> Self {
+        TableFunctionSource { func, args, schema }
+    }
+}
+
 impl TableSource for TableFunctionSource {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -221,9 +232,13 @@ impl ContextProvider for PlanContext<'_> {
                     schema,
                 }))
             }
-            other => Err(datafusion_common::DataFusionError::NotImplemented(format!(
-                "table function {other}"
-            ))),
+            other => match super::jsonb_table::table_source(other, args) {
+                Some(Ok(source)) => Ok(Arc::new(source)),
+                Some(Err(e)) => Err(datafusion_common::DataFusionError::External(Box::new(e))),
+                None => Err(datafusion_common::DataFusionError::NotImplemented(format!(
+                    "table function {other}"
+                ))),
+            },
         }
     }
 
@@ -456,6 +471,7 @@ pub fn plan_statement(
     super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
+    super::jsonb_table::mark_lateral(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
@@ -542,7 +558,8 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // y)` into a `sum` of partial sums, whose type PostgreSQL's `sum` changes
     // (`sum(bigint)` is `numeric`); Freshet evaluates DISTINCT aggregates
     // itself.
-    let lateral = super::unnest::has_lateral_join(&analyzed);
+    let lateral = super::unnest::has_lateral_join(&analyzed)
+        || super::jsonb_table::has_lateral_call(&analyzed);
     let rules = Optimizer::new()
         .rules
         .into_iter()

@@ -395,7 +395,11 @@ pub fn compare_numbers(a: &str, b: &str) -> Ordering {
     let (an, ai, af) = split(a);
     let (bn, bi, bf) = split(b);
     if an != bn {
-        return if an { Ordering::Less } else { Ordering::Greater };
+        return if an {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
     }
     let magnitude = ai
         .len()
@@ -512,7 +516,8 @@ fn array_contains(a: &[JsonbValue], b: &[JsonbValue]) -> bool {
         if bv.is_scalar() {
             a.iter().any(|av| scalar_eq(av, bv))
         } else {
-            a.iter().any(|av| same_kind(av, bv) && deep_contains(av, bv))
+            a.iter()
+                .any(|av| same_kind(av, bv) && deep_contains(av, bv))
         }
     })
 }
@@ -607,7 +612,10 @@ pub fn path_index(step: &str) -> Option<i64> {
 /// `doc #> path` on stored text: the text of the value at `path` (object
 /// keys, or array subscripts as text); `None` where a step is missing, is
 /// NULL, or does not apply.
-pub fn get_path<'a>(doc: &'a str, path: &[Option<&str>]) -> Result<Option<&'a str>, MalformedJsonb> {
+pub fn get_path<'a>(
+    doc: &'a str,
+    path: &[Option<&str>],
+) -> Result<Option<&'a str>, MalformedJsonb> {
     let mut current = doc;
     for step in path {
         let Some(step) = step else {
@@ -818,13 +826,20 @@ mod tests {
             "[[[]], {}]",
         ] {
             let canonical = canonical_jsonb(text).expect("valid");
-            assert_eq!(JsonbValue::parse(&canonical).map(|v| v.to_text()), Ok(canonical));
+            assert_eq!(
+                JsonbValue::parse(&canonical).map(|v| v.to_text()),
+                Ok(canonical)
+            );
         }
     }
 
     #[test]
     fn deep_documents_are_refused() {
-        let deep = format!("{}{}", "[".repeat(TREE_MAX_DEPTH + 2), "]".repeat(TREE_MAX_DEPTH + 2));
+        let deep = format!(
+            "{}{}",
+            "[".repeat(TREE_MAX_DEPTH + 2),
+            "]".repeat(TREE_MAX_DEPTH + 2)
+        );
         assert_eq!(
             JsonbValue::parse(&deep).map_err(|e| e.code.as_str().to_string()),
             Err("54001".to_string())
@@ -841,7 +856,11 @@ mod tests {
             ("10", "9.99", Greater),
             ("0.45", "0.5", Less),
             ("-0.45", "-0.5", Greater),
-            ("123456789012345678901234567890", "123456789012345678901234567891", Less),
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567891",
+                Less,
+            ),
         ] {
             assert_eq!(compare_numbers(a, b), want, "{a} vs {b}");
         }
@@ -932,11 +951,21 @@ mod tests {
             get_path(&doc, &[Some("a"), Some("b"), Some("2")]),
             Ok(Some(r#"{"c": "x"}"#))
         );
-        assert_eq!(get_path(&doc, &[Some("a"), Some("b"), Some("-1"), Some("c")]), Ok(Some(r#""x""#)));
+        assert_eq!(
+            get_path(&doc, &[Some("a"), Some("b"), Some("-1"), Some("c")]),
+            Ok(Some(r#""x""#))
+        );
         assert_eq!(get_path(&doc, &[]), Ok(Some(doc.as_str())));
         assert_eq!(get_path(&doc, &[Some("a"), None]), Ok(None));
         assert_eq!(get_path(&doc, &[Some("a"), Some("b"), Some("x")]), Ok(None));
-        for (step, want) in [(" 1", Some(1)), ("+1", Some(1)), ("1 ", None), ("", None), ("-2", Some(-2)), ("99999999999", None)] {
+        for (step, want) in [
+            (" 1", Some(1)),
+            ("+1", Some(1)),
+            ("1 ", None),
+            ("", None),
+            ("-2", Some(-2)),
+            ("99999999999", None),
+        ] {
             assert_eq!(path_index(step), want, "{step:?}");
         }
     }
@@ -950,7 +979,10 @@ mod tests {
         assert_eq!(v("[]").to_pretty(), "[\n]");
         assert_eq!(v("1").to_pretty(), "1");
         assert_eq!(
-            strip_nulls(v(r#"{"a":null,"b":[null,{"c":null,"d":1}],"e":{"f":null}}"#)).to_text(),
+            strip_nulls(v(
+                r#"{"a":null,"b":[null,{"c":null,"d":1}],"e":{"f":null}}"#
+            ))
+            .to_text(),
             r#"{"b": [null, {"d": 1}], "e": {}}"#
         );
     }
@@ -971,16 +1003,31 @@ mod tests {
             .map_err(|e| (e.code.as_str().to_string(), e.message))
         };
         let ok = |s: &str| Ok(s.to_string());
-        assert_eq!(set(r#"{"a":[1,2]}"#, &[Some("a"), Some("0")], r#""x""#, true), ok(r#"{"a": ["x", 2]}"#));
-        assert_eq!(set(r#"{"a":1}"#, &[Some("b")], "2", true), ok(r#"{"a": 1, "b": 2}"#));
-        assert_eq!(set(r#"{"a":1}"#, &[Some("b")], "2", false), ok(r#"{"a": 1}"#));
+        assert_eq!(
+            set(r#"{"a":[1,2]}"#, &[Some("a"), Some("0")], r#""x""#, true),
+            ok(r#"{"a": ["x", 2]}"#)
+        );
+        assert_eq!(
+            set(r#"{"a":1}"#, &[Some("b")], "2", true),
+            ok(r#"{"a": 1, "b": 2}"#)
+        );
+        assert_eq!(
+            set(r#"{"a":1}"#, &[Some("b")], "2", false),
+            ok(r#"{"a": 1}"#)
+        );
         assert_eq!(set("[1,2]", &[Some("5")], "3", true), ok("[1, 2, 3]"));
         assert_eq!(set("[1,2]", &[Some("-5")], "3", true), ok("[3, 1, 2]"));
-        assert_eq!(set(r#"{"a":1}"#, &[Some("b"), Some("c")], "2", true), ok(r#"{"a": 1}"#));
+        assert_eq!(
+            set(r#"{"a":1}"#, &[Some("b"), Some("c")], "2", true),
+            ok(r#"{"a": 1}"#)
+        );
         assert_eq!(set(r#"{"a":1}"#, &[], "2", true), ok(r#"{"a": 1}"#));
         assert_eq!(
             set("[1]", &[Some("x")], "2", true),
-            Err(("22P02".into(), "path element at position 1 is not an integer: \"x\"".into()))
+            Err((
+                "22P02".into(),
+                "path element at position 1 is not an integer: \"x\"".into()
+            ))
         );
         assert_eq!(
             set("1", &[Some("a")], "2", true),
@@ -995,7 +1042,10 @@ mod tests {
                 .map(|d| d.to_text())
                 .map_err(|e| (e.code.as_str().to_string(), e.message))
         };
-        assert_eq!(del(r#"{"a":[1,2]}"#, &[Some("a"), Some("0")]), ok(r#"{"a": [2]}"#));
+        assert_eq!(
+            del(r#"{"a":[1,2]}"#, &[Some("a"), Some("0")]),
+            ok(r#"{"a": [2]}"#)
+        );
         assert_eq!(del("[1,2]", &[Some("-1")]), ok("[1]"));
         assert_eq!(del("{}", &[None]), ok("{}"));
         assert_eq!(set("[]", &[Some("-1")], "1", true), ok("[1]"));
