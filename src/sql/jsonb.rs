@@ -477,3 +477,63 @@ fn lower_operator(op: &str, args: &[Expr], schema: &DFSchema) -> Result<ScalarEx
     let r = lower_arg(right, right_param, schema).ok_or_else(undefined)??;
     Ok(call(func, vec![l, r]))
 }
+
+/// `jsonb_agg(x)` or `jsonb_object_agg(key, value)` for planning: the
+/// result is `jsonb`; Freshet evaluates the aggregate
+/// ([`crate::expr::jsonb::jsonb_agg`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonbAggregate {
+    name: &'static str,
+    arity: usize,
+    signature: Signature,
+}
+
+impl datafusion_expr::AggregateUDFImpl for JsonbAggregate {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        Ok(arg_types.to_vec())
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        if arg_types.len() != self.arity {
+            let types = arg_types
+                .iter()
+                .map(|t| ScalarType::from_arrow(t).map_or_else(|_| t.to_string(), |t| t.name()))
+                .collect::<Vec<_>>();
+            return Err(datafusion_common::DataFusionError::External(Box::new(
+                PlanError::UnknownFunction(format!("{}({})", self.name, types.join(", "))),
+            )));
+        }
+        Ok(jsonb_arrow_type())
+    }
+
+    fn accumulator(
+        &self,
+        _args: datafusion_expr::function::AccumulatorArgs,
+    ) -> DfResult<Box<dyn datafusion_expr::Accumulator>> {
+        not_impl_err!("aggregate {} is evaluated by Freshet", self.name)
+    }
+}
+
+/// `jsonb_agg` and `jsonb_object_agg`, for the planner's registry.
+pub fn aggregate_functions() -> Vec<Arc<datafusion_expr::AggregateUDF>> {
+    [("jsonb_agg", 1), ("jsonb_object_agg", 2)]
+        .into_iter()
+        .map(|(name, arity)| {
+            Arc::new(datafusion_expr::AggregateUDF::new_from_impl(
+                JsonbAggregate {
+                    name,
+                    arity,
+                    signature: Signature::user_defined(Volatility::Immutable),
+                },
+            ))
+        })
+        .collect()
+}

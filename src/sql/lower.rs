@@ -388,7 +388,11 @@ pub(super) fn lower_aggregates(
             return unsupported(format!("aggregate expression {e}"));
         };
         let name = func.name().to_lowercase();
-        if !params.order_by.is_empty() && name != "array_agg" {
+        let ordered = matches!(
+            name.as_str(),
+            "array_agg" | "jsonb_agg" | "jsonb_object_agg"
+        );
+        if !params.order_by.is_empty() && !ordered {
             return unsupported("ORDER BY in an aggregate");
         }
         let args = params
@@ -396,14 +400,25 @@ pub(super) fn lower_aggregates(
             .iter()
             .map(|x| lower_expr(x, schema))
             .collect::<Result<Vec<_>, _>>()?;
+        let order = || {
+            params
+                .order_by
+                .iter()
+                .map(|s| (s.asc, s.nulls_first))
+                .collect()
+        };
         let agg_func = if name == "array_agg" {
             super::array::array_agg_func(params)?
+        } else if name == "jsonb_agg" {
+            AggregateFunc::JsonbAgg { order: order() }
+        } else if name == "jsonb_object_agg" {
+            AggregateFunc::JsonbObjectAgg { order: order() }
         } else {
             aggregate_func(func.name(), &params.args, params.distinct)?
         };
         let exprs = if agg_func == AggregateFunc::CountStar {
             vec![]
-        } else if name == "array_agg" {
+        } else if ordered {
             // The ORDER BY keys follow the value.
             let mut exprs = args;
             for s in &params.order_by {

@@ -163,6 +163,9 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     // `sum` and `avg` with PostgreSQL's result types.
     aggregates.extend(super::aggregate_funcs::aggregate_functions());
     aggregates.retain(|name, _| super::pg_funcs::is_postgres_aggregate(name));
+    for f in super::jsonb::aggregate_functions() {
+        aggregates.insert(f.name().to_string(), f);
+    }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::date_arith::DatePlanner),
         Arc::new(super::jsonb::JsonbPlanner),
