@@ -418,7 +418,7 @@ fn key_text(d: &Datum, null_message: impl FnOnce() -> String) -> Result<String, 
 }
 
 fn build_object(args: &[Datum]) -> Result<Datum, EvalError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(invalid("argument list must have even number of elements"));
     }
     let mut pairs = Vec::with_capacity(args.len() / 2);

@@ -562,7 +562,7 @@ fn cannot_delete_from_scalar() -> JsonbError {
 /// `doc - key` for each of `keys` (NULL keys ignored): the object without
 /// those members, or the array without the string elements equal to one.
 pub fn delete_keys(doc: JsonbValue, keys: &[Option<&str>]) -> Result<JsonbValue, JsonbError> {
-    let hit = |k: &str| keys.iter().any(|key| *key == Some(k));
+    let hit = |k: &str| keys.contains(&Some(k));
     match doc {
         JsonbValue::Object(pairs) => Ok(JsonbValue::Object(
             pairs.into_iter().filter(|(k, _)| !hit(k)).collect(),
