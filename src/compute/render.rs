@@ -749,5 +749,12 @@ pub(super) fn table_func(
         }
         TableFunc::Unnest => crate::expr::array::unnest_rows(&args, &row),
         TableFunc::UnnestOuter => crate::expr::array::unnest_rows_outer(&args, &row),
+        TableFunc::Jsonb(f) => match f.rows(args.first().unwrap_or(&Datum::Null)) {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|r| Ok(row.concat(&Row::new(r))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        },
     }
 }

@@ -43,6 +43,18 @@ pub enum AggregateFunc {
         /// Per `ORDER BY` key: ascending, nulls first.
         order: Vec<(bool, bool)>,
     },
+    /// `jsonb_agg(x [ORDER BY k, ...])`: the keys follow `x` among the
+    /// inputs, as for [`AggregateFunc::ArrayAgg`].
+    JsonbAgg {
+        /// Per `ORDER BY` key: ascending, nulls first.
+        order: Vec<(bool, bool)>,
+    },
+    /// `jsonb_object_agg(key, value [ORDER BY k, ...])`: the keys follow
+    /// the two arguments among the inputs.
+    JsonbObjectAgg {
+        /// Per `ORDER BY` key: ascending, nulls first.
+        order: Vec<(bool, bool)>,
+    },
 }
 
 /// An aggregate call: `func([DISTINCT] expr)`.
@@ -185,6 +197,10 @@ impl AggregateExpr {
                 Ok(result.map(Datum::Bool).unwrap_or(Datum::Null))
             }
             AggregateFunc::ArrayAgg { ref order } => super::array::array_agg(&values, order),
+            AggregateFunc::JsonbAgg { ref order } => super::jsonb::jsonb_agg(&values, order),
+            AggregateFunc::JsonbObjectAgg { ref order } => {
+                super::jsonb::jsonb_object_agg(&values, order)
+            }
             AggregateFunc::StringAgg => {
                 // Without ORDER BY in the aggregate, PostgreSQL's order is
                 // unspecified; Freshet uses value order, so that one-shot and

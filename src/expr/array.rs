@@ -392,18 +392,17 @@ pub fn unnest_rows_outer(args: &[Datum], row: &Row) -> Vec<Result<Row, EvalError
     }
 }
 
-/// `array_agg(x [ORDER BY k1, k2, ...])` over a group: each input is `[x,
-/// k1, k2, ...]` with its multiplicity; `order` gives each key's
-/// (`ASC`, `NULLS FIRST`). NULL values are kept; no input is NULL.
-///
-/// A group's values reach the aggregate in no meaningful order, so the
-/// result is made deterministic: by the `ORDER BY` keys, then (for ties and
-/// without `ORDER BY`) by the values themselves, ascending with NULLs last.
-/// One-shot queries and maintained views compute the same array.
-pub fn array_agg(values: &[(&[Datum], Diff)], order: &[(bool, bool)]) -> Result<Datum, EvalError> {
-    if values.is_empty() {
-        return Ok(Datum::Null);
-    }
+/// The inputs of an aggregate with `ORDER BY` in the order its result
+/// lists them: each row holds the aggregate's `values` arguments, then its
+/// `ORDER BY` keys (`order` holds each key's `ASC`, `NULLS FIRST`); rows
+/// equal in the keys (or without keys) follow in value order, so that
+/// one-shot and maintained results agree where PostgreSQL leaves the order
+/// unspecified.
+pub fn sort_aggregate_inputs<'a>(
+    values: &'a [(&'a [Datum], Diff)],
+    order: &[(bool, bool)],
+    arguments: usize,
+) -> Vec<&'a (&'a [Datum], Diff)> {
     let mut sorted: Vec<&(&[Datum], Diff)> = values.iter().collect();
     let cmp_nullable = |x: &Datum, y: &Datum, asc: bool, nulls_first: bool| -> Ordering {
         match (x.is_null(), y.is_null()) {
@@ -420,17 +419,39 @@ pub fn array_agg(values: &[(&[Datum], Diff)], order: &[(bool, bool)]) -> Result<
     };
     sorted.sort_by(|(a, _), (b, _)| {
         for (k, (asc, nulls_first)) in order.iter().enumerate() {
-            let x = a.get(k + 1).unwrap_or(&Datum::Null);
-            let y = b.get(k + 1).unwrap_or(&Datum::Null);
+            let x = a.get(k + arguments).unwrap_or(&Datum::Null);
+            let y = b.get(k + arguments).unwrap_or(&Datum::Null);
             let o = cmp_nullable(x, y, *asc, *nulls_first);
             if o != Ordering::Equal {
                 return o;
             }
         }
-        let x = a.first().unwrap_or(&Datum::Null);
-        let y = b.first().unwrap_or(&Datum::Null);
-        cmp_nullable(x, y, true, false)
+        for k in 0..arguments {
+            let x = a.get(k).unwrap_or(&Datum::Null);
+            let y = b.get(k).unwrap_or(&Datum::Null);
+            let o = cmp_nullable(x, y, true, false);
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
     });
+    sorted
+}
+
+/// `array_agg(x [ORDER BY k1, k2, ...])` over a group: each input is `[x,
+/// k1, k2, ...]` with its multiplicity; `order` gives each key's
+/// (`ASC`, `NULLS FIRST`). NULL values are kept; no input is NULL.
+///
+/// A group's values reach the aggregate in no meaningful order, so the
+/// result is made deterministic: by the `ORDER BY` keys, then (for ties and
+/// without `ORDER BY`) by the values themselves, ascending with NULLs last.
+/// One-shot queries and maintained views compute the same array.
+pub fn array_agg(values: &[(&[Datum], Diff)], order: &[(bool, bool)]) -> Result<Datum, EvalError> {
+    if values.is_empty() {
+        return Ok(Datum::Null);
+    }
+    let sorted = sort_aggregate_inputs(values, order, 1);
     let mut out = Vec::new();
     for (v, d) in sorted {
         let x = v.first().cloned().unwrap_or(Datum::Null);

@@ -53,6 +53,15 @@ pub enum EvalError {
     /// A recursive query still producing rows after this many iterations.
     #[error("recursive query exceeded the recursion limit of {0} iterations")]
     RecursionLimit(u64),
+    /// An error of a `jsonb` operator or function (a document of the
+    /// wrong shape, a bad path), with PostgreSQL's SQLSTATE.
+    #[error("{message}")]
+    Jsonb {
+        /// The SQLSTATE.
+        code: SqlState,
+        /// PostgreSQL's message.
+        message: String,
+    },
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -66,7 +75,7 @@ impl EvalError {
             EvalError::OutOfRange(_) | EvalError::NumericOverflow => {
                 SqlState::NUMERIC_VALUE_OUT_OF_RANGE
             }
-            EvalError::Parse { code, .. } => *code,
+            EvalError::Parse { code, .. } | EvalError::Jsonb { code, .. } => *code,
             EvalError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
             EvalError::MultipleRowsFromSubquery => SqlState::CARDINALITY_VIOLATION,
             EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,

@@ -143,6 +143,9 @@ pub enum VariadicFunc {
     /// An array function or operator ([`super::array`]), its arguments
     /// evaluated eagerly.
     Array(super::array::ArrayFunc),
+    /// A `jsonb` function or operator ([`super::jsonb`]), its arguments
+    /// evaluated eagerly.
+    Jsonb(super::jsonb::JsonbFunc),
 }
 
 impl UnaryFunc {
@@ -416,6 +419,8 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, EvalError> {
         (Date(x), Timestamp(y)) => (*x as i64 * crate::repr::Interval::MICROS_PER_DAY).cmp(y),
         (Timestamp(x), Date(y)) => x.cmp(&(*y as i64 * crate::repr::Interval::MICROS_PER_DAY)),
         (Array(x), Array(y)) => super::array::compare_arrays(x, y)?,
+        // PostgreSQL's jsonb order, under which `1.0` equals `1`.
+        (Jsonb(x), Jsonb(y)) => super::jsonb::compare(x, y)?,
         _ if std::mem::discriminant(a) == std::mem::discriminant(b) => a.cmp(b),
         _ => {
             return Err(EvalError::Internal(format!(
@@ -846,6 +851,12 @@ impl VariadicFunc {
                 })
             }
             VariadicFunc::Array(f) => f.eval(
+                exprs
+                    .iter()
+                    .map(|e| e.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            VariadicFunc::Jsonb(f) => f.eval(
                 exprs
                     .iter()
                     .map(|e| e.eval(row))

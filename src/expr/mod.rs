@@ -5,6 +5,8 @@
 //!   evaluation with PostgreSQL semantics (overflow is an error, NULL follows
 //!   three-valued logic).
 //! * [`func`]: the built-in functions scalar expressions call.
+//! * [`jsonb`]: the `jsonb` operators, functions and aggregates beyond
+//!   `->`/`->>`.
 //! * [`aggregate`]: aggregate functions and their evaluation over a group.
 //! * [`window`]: window functions and their evaluation over a partition.
 //! * [`temporal`]: `mz_now()` and temporal filters: the bounds in time that
@@ -16,6 +18,7 @@ pub mod aggregate;
 pub mod array;
 pub mod error;
 pub mod func;
+pub mod jsonb;
 pub mod regex;
 pub mod relation;
 pub mod scalar;

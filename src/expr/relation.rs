@@ -215,6 +215,9 @@ pub enum TableFunc {
     /// [`TableFunc::Unnest`], except that a row whose arrays give no
     /// element is kept, followed by NULLs.
     UnnestOuter,
+    /// A `jsonb` set-returning function (`jsonb_array_elements`,
+    /// `jsonb_each`, ...) of one `jsonb` argument.
+    Jsonb(super::jsonb::JsonbTableFunc),
 }
 
 impl RelationExpr {

@@ -564,5 +564,7 @@ pub fn string_value(raw: &str) -> Result<std::borrow::Cow<'_, str>, MalformedJso
         .map_err(|_| MalformedJsonb)
 }
 
+pub mod value;
+
 #[cfg(test)]
 mod tests;

@@ -2932,7 +2932,7 @@ fn write_json(arena: &[Json], root: usize, out: &mut String) {
 }
 
 /// PostgreSQL's `escape_json`.
-fn write_json_string(s: &str, out: &mut String) {
+pub(crate) fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {

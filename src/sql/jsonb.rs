@@ -1,19 +1,30 @@
-//! `jsonb` operators in DataFusion's planner: `->` and `->>` become calls
-//! of two marker functions, which Freshet lowers to its own evaluation
-//! ([`crate::expr::func::BinaryFunc::JsonbGet`]); DataFusion never runs them.
+//! `jsonb` operators and functions in DataFusion's planner: `->` and `->>`
+//! become calls of two marker functions, which Freshet lowers to its own
+//! evaluation ([`crate::expr::func::BinaryFunc::JsonbGet`]); the other
+//! operators (`#>`, `#>>`, `#-`, `@>`, `<@`, `?`, `?|`, `?&`, `||`, `-`)
+//! become marker calls too, and they and the `jsonb_*` functions lower to
+//! [`crate::expr::jsonb::JsonbFunc`] ([`lower_call`]), with PostgreSQL's
+//! argument types checked there. DataFusion never runs any of them.
 
 use std::sync::Arc;
 
 use datafusion_common::arrow::datatypes::DataType;
-use datafusion_common::{DFSchema, Result as DfResult, not_impl_err};
+use datafusion_common::{DFSchema, Result as DfResult, ScalarValue, not_impl_err};
 use datafusion_expr::expr::ScalarFunction;
 use datafusion_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 use sqlparser::ast::BinaryOperator;
 
+use crate::expr::ScalarExpr;
+use crate::expr::func::VariadicFunc;
+use crate::expr::jsonb::JsonbFunc;
+use crate::repr::ScalarType;
 use crate::repr::types::jsonb_arrow_type;
+
+use super::PlanError;
 
 /// The name of the marker function for `->`.
 pub const JSONB_GET: &str = "freshet_jsonb_get";
@@ -58,7 +69,7 @@ impl ScalarUDFImpl for JsonbGet {
     }
 }
 
-/// Plans `->` and `->>`.
+/// Plans `->`, `->>` and the other `jsonb` operators.
 #[derive(Debug, Default)]
 pub struct JsonbPlanner;
 
@@ -71,11 +82,458 @@ impl ExprPlanner for JsonbPlanner {
         let text = match expr.op {
             BinaryOperator::Arrow => false,
             BinaryOperator::LongArrow => true,
-            _ => return Ok(PlannerResult::Original(expr)),
+            _ => return Ok(plan_jsonb_operator(expr, _schema)),
         };
         let udf = Arc::new(ScalarUDF::new_from_impl(JsonbGet::new(text)));
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
             ScalarFunction::new_udf(udf, vec![expr.left, expr.right]),
         )))
     }
+}
+
+// ---------------------------------------------------------------------------
+// The other jsonb operators and the jsonb functions.
+// ---------------------------------------------------------------------------
+
+/// The prefix of the marker functions of the other `jsonb` operators
+/// (`#>`, `@>`, `?`, `||`, `-`, ...): the operator's symbol follows.
+pub const JSONB_OPERATOR_PREFIX: &str = "freshet_jsonb_op ";
+
+/// A `jsonb` operator or function as DataFusion's planner sees it: a name
+/// and a result type. Arguments are not coerced; [`lower_call`] checks
+/// them and lowers the call to [`crate::expr::jsonb::JsonbFunc`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonbCall {
+    name: String,
+    return_type: DataType,
+    signature: Signature,
+}
+
+impl JsonbCall {
+    fn udf(name: String, return_type: DataType) -> Arc<ScalarUDF> {
+        Arc::new(ScalarUDF::new_from_impl(JsonbCall {
+            name,
+            return_type,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }))
+    }
+}
+
+impl ScalarUDFImpl for JsonbCall {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        Ok(arg_types.to_vec())
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(self.return_type.clone())
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        not_impl_err!("{} is evaluated by Freshet, not DataFusion", self.name())
+    }
+}
+
+/// What a function's parameter takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Param {
+    /// `jsonb` (or an untyped literal, read as `jsonb`).
+    Jsonb,
+    /// `text` (or an untyped literal).
+    Text,
+    /// `text[]` (or an untyped literal, read as `text[]`).
+    TextArray,
+    /// `boolean`.
+    Bool,
+    /// Any value (an untyped literal is `text`).
+    Any,
+}
+
+/// A `jsonb` function: its name, parameters (the last repeated if
+/// `variadic`), result type and evaluation.
+struct FunctionDef {
+    name: &'static str,
+    params: &'static [Param],
+    /// Optional trailing parameters.
+    optional: usize,
+    variadic: bool,
+    result: fn() -> DataType,
+    func: JsonbFunc,
+}
+
+fn text_type() -> DataType {
+    DataType::Utf8
+}
+
+fn int_type() -> DataType {
+    DataType::Int32
+}
+
+/// The `jsonb` functions PostgreSQL 15 has that Freshet evaluates.
+const FUNCTIONS: &[FunctionDef] = &[
+    FunctionDef {
+        name: "jsonb_typeof",
+        params: &[Param::Jsonb],
+        optional: 0,
+        variadic: false,
+        result: text_type,
+        func: JsonbFunc::TypeOf,
+    },
+    FunctionDef {
+        name: "jsonb_array_length",
+        params: &[Param::Jsonb],
+        optional: 0,
+        variadic: false,
+        result: int_type,
+        func: JsonbFunc::ArrayLength,
+    },
+    FunctionDef {
+        name: "jsonb_build_object",
+        params: &[Param::Any],
+        optional: 1,
+        variadic: true,
+        result: jsonb_arrow_type,
+        func: JsonbFunc::BuildObject,
+    },
+    FunctionDef {
+        name: "jsonb_build_array",
+        params: &[Param::Any],
+        optional: 1,
+        variadic: true,
+        result: jsonb_arrow_type,
+        func: JsonbFunc::BuildArray,
+    },
+    FunctionDef {
+        name: "to_jsonb",
+        params: &[Param::Any],
+        optional: 0,
+        variadic: false,
+        result: jsonb_arrow_type,
+        func: JsonbFunc::ToJsonb,
+    },
+    FunctionDef {
+        name: "jsonb_strip_nulls",
+        params: &[Param::Jsonb],
+        optional: 0,
+        variadic: false,
+        result: jsonb_arrow_type,
+        func: JsonbFunc::StripNulls,
+    },
+    FunctionDef {
+        name: "jsonb_pretty",
+        params: &[Param::Jsonb],
+        optional: 0,
+        variadic: false,
+        result: text_type,
+        func: JsonbFunc::Pretty,
+    },
+    FunctionDef {
+        name: "jsonb_extract_path",
+        params: &[Param::Jsonb, Param::Text],
+        optional: 0,
+        variadic: true,
+        result: jsonb_arrow_type,
+        func: JsonbFunc::GetPath {
+            text: false,
+            variadic: true,
+        },
+    },
+    FunctionDef {
+        name: "jsonb_extract_path_text",
+        params: &[Param::Jsonb, Param::Text],
+        optional: 0,
+        variadic: true,
+        result: text_type,
+        func: JsonbFunc::GetPath {
+            text: true,
+            variadic: true,
+        },
+    },
+    FunctionDef {
+        name: "jsonb_set",
+        params: &[Param::Jsonb, Param::TextArray, Param::Jsonb, Param::Bool],
+        optional: 1,
+        variadic: false,
+        result: jsonb_arrow_type,
+        func: JsonbFunc::Set,
+    },
+];
+
+/// The `jsonb` functions, for the planner's registry.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    FUNCTIONS
+        .iter()
+        .map(|f| JsonbCall::udf(f.name.to_string(), (f.result)()))
+        .collect()
+}
+
+/// The marker function of `op` with result type `return_type`.
+fn operator(op: &str, return_type: DataType, left: Expr, right: Expr) -> Expr {
+    let udf = JsonbCall::udf(format!("{JSONB_OPERATOR_PREFIX}{op}"), return_type);
+    Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![left, right]))
+}
+
+/// Whether `e` is an untyped literal (a string or NULL), which PostgreSQL
+/// resolves to the type the operator or function needs.
+fn is_untyped(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Literal(
+            ScalarValue::Utf8(_)
+                | ScalarValue::Utf8View(_)
+                | ScalarValue::LargeUtf8(_)
+                | ScalarValue::Null,
+            _
+        )
+    )
+}
+
+fn is_jsonb(e: &Expr, schema: &DFSchema) -> bool {
+    e.get_type(schema).is_ok_and(|t| t == jsonb_arrow_type())
+}
+
+/// Plans the `jsonb` operators other than `->`/`->>` as marker calls, when
+/// an operand is `jsonb`; anything else is left to the other planners.
+fn plan_jsonb_operator(expr: RawBinaryExpr, schema: &DFSchema) -> PlannerResult<RawBinaryExpr> {
+    use BinaryOperator as B;
+    let left = is_jsonb(&expr.left, schema);
+    let right = is_jsonb(&expr.right, schema);
+    let (symbol, return_type) = match &expr.op {
+        B::HashArrow if left => ("#>", jsonb_arrow_type()),
+        B::HashLongArrow if left => ("#>>", DataType::Utf8),
+        B::HashMinus if left => ("#-", jsonb_arrow_type()),
+        B::Question if left => ("?", DataType::Boolean),
+        B::QuestionPipe if left => ("?|", DataType::Boolean),
+        B::QuestionAnd if left => ("?&", DataType::Boolean),
+        B::AtArrow if left || right => ("@>", DataType::Boolean),
+        B::ArrowAt if left || right => ("<@", DataType::Boolean),
+        // `jsonb || text` is text concatenation in PostgreSQL; only
+        // `jsonb || jsonb` (or an untyped literal) is jsonb's.
+        B::StringConcat
+            if (left && (right || is_untyped(&expr.right)))
+                || (right && is_untyped(&expr.left)) =>
+        {
+            ("||", jsonb_arrow_type())
+        }
+        B::Minus if left => ("-", jsonb_arrow_type()),
+        _ => return PlannerResult::Original(expr),
+    };
+    PlannerResult::Planned(operator(symbol, return_type, expr.left, expr.right))
+}
+
+/// The PostgreSQL name of an argument's type, for messages (`unknown` for
+/// an untyped literal).
+fn type_name(e: &Expr, schema: &DFSchema) -> String {
+    if is_untyped(e) {
+        return "unknown".into();
+    }
+    e.to_field(schema)
+        .ok()
+        .and_then(|(_, f)| ScalarType::from_field(&f).ok())
+        .map_or_else(|| "unknown".into(), |t| t.name())
+}
+
+/// Lowers one argument for a parameter of kind `param`; `None` if the
+/// argument's type does not fit.
+fn lower_arg(arg: &Expr, param: Param, schema: &DFSchema) -> Option<Result<ScalarExpr, PlanError>> {
+    let lowered = || super::lower::lower_expr(arg, schema);
+    let t = arg.get_type(schema).ok()?;
+    let is_text = matches!(
+        t,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    );
+    let fits = match param {
+        Param::Any => true,
+        Param::Jsonb => t == jsonb_arrow_type() || is_untyped(arg),
+        Param::Text => is_text,
+        Param::TextArray => {
+            is_untyped(arg)
+                || matches!(&t, DataType::List(f) | DataType::LargeList(f)
+                    if matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+        }
+        Param::Bool => matches!(t, DataType::Boolean | DataType::Null),
+    };
+    if !fits {
+        return None;
+    }
+    Some(lowered().map(|e| match param {
+        Param::Jsonb if is_untyped(arg) => e.cast(ScalarType::Jsonb),
+        Param::TextArray if is_untyped(arg) => {
+            e.cast(ScalarType::Array(Box::new(ScalarType::Text)))
+        }
+        _ => e,
+    }))
+}
+
+fn call(func: JsonbFunc, exprs: Vec<ScalarExpr>) -> ScalarExpr {
+    ScalarExpr::CallVariadic {
+        func: VariadicFunc::Jsonb(func),
+        exprs,
+    }
+}
+
+/// Lowers a call of a `jsonb` function or of an operator's marker over rows
+/// of `schema`; `None` for other functions. Arguments of the wrong types
+/// fail as PostgreSQL's do: `42883` (no such function or operator).
+pub fn lower_call(
+    name: &str,
+    args: &[Expr],
+    schema: &DFSchema,
+) -> Option<Result<ScalarExpr, PlanError>> {
+    if let Some(op) = name.strip_prefix(JSONB_OPERATOR_PREFIX) {
+        return Some(lower_operator(op, args, schema));
+    }
+    let def = FUNCTIONS.iter().find(|f| f.name == name)?;
+    let signature = || {
+        let types: Vec<String> = args.iter().map(|a| type_name(a, schema)).collect();
+        PlanError::UnknownFunction(format!("{name}({})", types.join(", ")))
+    };
+    let required = def.params.len() - def.optional;
+    if args.len() < required || (!def.variadic && args.len() > def.params.len()) {
+        return Some(Err(signature()));
+    }
+    if def.func == JsonbFunc::ToJsonb && args.first().is_some_and(is_untyped) {
+        return Some(Err(PlanError::TypeMismatch(
+            "could not determine polymorphic type because input has type \"unknown\"".into(),
+        )));
+    }
+    let mut exprs = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        let param = def
+            .params
+            .get(i)
+            .or(def.params.last())
+            .copied()
+            .unwrap_or(Param::Any);
+        match lower_arg(arg, param, schema) {
+            Some(Ok(e)) => exprs.push(e),
+            Some(Err(e)) => return Some(Err(e)),
+            None => return Some(Err(signature())),
+        }
+    }
+    Some(Ok(call(def.func.clone(), exprs)))
+}
+
+fn lower_operator(op: &str, args: &[Expr], schema: &DFSchema) -> Result<ScalarExpr, PlanError> {
+    let [left, right] = args else {
+        return Err(PlanError::Internal(format!(
+            "jsonb operator {op} without two operands"
+        )));
+    };
+    let undefined = || {
+        PlanError::UndefinedOperator(format!(
+            "{} {op} {}",
+            type_name(left, schema),
+            type_name(right, schema)
+        ))
+    };
+    let right_type = right.get_type(schema).map_err(PlanError::from_datafusion)?;
+    let (func, right_param) = match op {
+        "#>" => (
+            JsonbFunc::GetPath {
+                text: false,
+                variadic: false,
+            },
+            Param::TextArray,
+        ),
+        "#>>" => (
+            JsonbFunc::GetPath {
+                text: true,
+                variadic: false,
+            },
+            Param::TextArray,
+        ),
+        "#-" => (JsonbFunc::DeletePath, Param::TextArray),
+        "?" => (JsonbFunc::Exists, Param::Text),
+        "?|" => (JsonbFunc::ExistsAny, Param::TextArray),
+        "?&" => (JsonbFunc::ExistsAll, Param::TextArray),
+        "@>" => (JsonbFunc::Contains, Param::Jsonb),
+        "<@" => (JsonbFunc::ContainedBy, Param::Jsonb),
+        "||" => (JsonbFunc::Concat, Param::Jsonb),
+        "-" => match right_type {
+            DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+                let l = lower_arg(left, Param::Jsonb, schema).ok_or_else(undefined)??;
+                let r = super::lower::lower_expr(right, schema)?;
+                return Ok(call(JsonbFunc::DeleteIndex, vec![l, r]));
+            }
+            DataType::List(_) | DataType::LargeList(_) => (JsonbFunc::DeleteKeys, Param::TextArray),
+            _ => (JsonbFunc::DeleteKey, Param::Text),
+        },
+        other => {
+            return Err(PlanError::Internal(format!(
+                "unknown jsonb operator {other}"
+            )));
+        }
+    };
+    let l = lower_arg(left, Param::Jsonb, schema).ok_or_else(undefined)??;
+    // An untyped literal on the right of `?` or `-` is text.
+    let r = lower_arg(right, right_param, schema).ok_or_else(undefined)??;
+    Ok(call(func, vec![l, r]))
+}
+
+/// `jsonb_agg(x)` or `jsonb_object_agg(key, value)` for planning: the
+/// result is `jsonb`; Freshet evaluates the aggregate
+/// ([`crate::expr::jsonb::jsonb_agg`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonbAggregate {
+    name: &'static str,
+    arity: usize,
+    signature: Signature,
+}
+
+impl datafusion_expr::AggregateUDFImpl for JsonbAggregate {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        Ok(arg_types.to_vec())
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        if arg_types.len() != self.arity {
+            let types = arg_types
+                .iter()
+                .map(|t| ScalarType::from_arrow(t).map_or_else(|_| t.to_string(), |t| t.name()))
+                .collect::<Vec<_>>();
+            return Err(datafusion_common::DataFusionError::External(Box::new(
+                PlanError::UnknownFunction(format!("{}({})", self.name, types.join(", "))),
+            )));
+        }
+        Ok(jsonb_arrow_type())
+    }
+
+    fn accumulator(
+        &self,
+        _args: datafusion_expr::function::AccumulatorArgs,
+    ) -> DfResult<Box<dyn datafusion_expr::Accumulator>> {
+        not_impl_err!("aggregate {} is evaluated by Freshet", self.name)
+    }
+}
+
+/// `jsonb_agg` and `jsonb_object_agg`, for the planner's registry.
+pub fn aggregate_functions() -> Vec<Arc<datafusion_expr::AggregateUDF>> {
+    [("jsonb_agg", 1), ("jsonb_object_agg", 2)]
+        .into_iter()
+        .map(|(name, arity)| {
+            Arc::new(datafusion_expr::AggregateUDF::new_from_impl(
+                JsonbAggregate {
+                    name,
+                    arity,
+                    signature: Signature::user_defined(Volatility::Immutable),
+                },
+            ))
+        })
+        .collect()
 }

@@ -163,6 +163,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         LogicalPlan::TableScan(scan) => {
             if let Some(f) = scan.source.downcast_ref::<TableFunctionSource>() {
                 let empty = DFSchema::empty();
+                if let TableFunc::Jsonb(func) = &f.func {
+                    return super::jsonb_table::lower_scan(func, f, scan.projection.as_ref());
+                }
                 let args = f
                     .args
                     .iter()
@@ -385,7 +388,11 @@ pub(super) fn lower_aggregates(
             return unsupported(format!("aggregate expression {e}"));
         };
         let name = func.name().to_lowercase();
-        if !params.order_by.is_empty() && name != "array_agg" {
+        let ordered = matches!(
+            name.as_str(),
+            "array_agg" | "jsonb_agg" | "jsonb_object_agg"
+        );
+        if !params.order_by.is_empty() && !ordered {
             return unsupported("ORDER BY in an aggregate");
         }
         let args = params
@@ -393,14 +400,25 @@ pub(super) fn lower_aggregates(
             .iter()
             .map(|x| lower_expr(x, schema))
             .collect::<Result<Vec<_>, _>>()?;
+        let order = || {
+            params
+                .order_by
+                .iter()
+                .map(|s| (s.asc, s.nulls_first))
+                .collect()
+        };
         let agg_func = if name == "array_agg" {
             super::array::array_agg_func(params)?
+        } else if name == "jsonb_agg" {
+            AggregateFunc::JsonbAgg { order: order() }
+        } else if name == "jsonb_object_agg" {
+            AggregateFunc::JsonbObjectAgg { order: order() }
         } else {
             aggregate_func(func.name(), &params.args, params.distinct)?
         };
         let exprs = if agg_func == AggregateFunc::CountStar {
             vec![]
-        } else if name == "array_agg" {
+        } else if ordered {
             // The ORDER BY keys follow the value.
             let mut exprs = args;
             for s in &params.order_by {
@@ -492,6 +510,9 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     for (l, r) in &on {
         left_keys.push(lower_expr(l, left_schema)?);
         right_keys.push(lower_expr(r, right_schema)?);
+    }
+    if let Some(lateral) = super::jsonb_table::lower_lateral_join(j, kind)? {
+        return Ok(lateral);
     }
     if super::unnest::is_lateral(right_plan) {
         return super::unnest::lower_lateral_join(j, kind, lower(left_plan)?, left_schema);
@@ -707,6 +728,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             let name = func.name().to_lowercase();
             if let Some(typeof_call) = super::pg_funcs::lower_call(&name, args, schema) {
                 return typeof_call;
+            }
+            if let Some(jsonb_call) = super::jsonb::lower_call(&name, args, schema) {
+                return jsonb_call;
             }
             let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {

@@ -12,6 +12,8 @@
 //!   `ROLLUP` and `CUBE`.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
+//! * [`jsonb`]: the `jsonb` operators, functions and aggregates;
+//!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
 //! * [`pg_compat`]: `OPERATOR(pg_catalog.~)`, `pg_catalog.f()` and
 //!   `COLLATE "default"`, as psql writes them, become plain SQL.
@@ -31,6 +33,7 @@ pub mod empty_array;
 pub mod error;
 pub mod include;
 pub mod jsonb;
+pub mod jsonb_table;
 pub mod lateral_top_k;
 pub mod literals;
 pub mod lower;

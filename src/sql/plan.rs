@@ -43,6 +43,17 @@ pub struct TableFunctionSource {
     schema: SchemaRef,
 }
 
+impl TableFunctionSource {
+    /// The source of `func` called with `args`, producing rows of `schema`.
+    pub fn new(
+        func: crate::expr::relation::TableFunc,
+        args: Vec<datafusion_expr::Expr>,
+        schema: SchemaRef,
+    ) -> Self {
+        TableFunctionSource { func, args, schema }
+    }
+}
+
 impl TableSource for TableFunctionSource {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -134,6 +145,10 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         scalars.insert(f.name().to_string(), f);
     }
     scalars.retain(|name, _| super::pg_funcs::is_postgres_scalar(name));
+    // The `jsonb` functions.
+    for f in super::jsonb::functions() {
+        scalars.insert(f.name().to_string(), f);
+    }
     // `mz_now()` and the markers of its rewritten comparisons.
     for f in super::temporal::functions() {
         scalars.insert(f.name().to_string(), f);
@@ -148,6 +163,9 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     // `sum` and `avg` with PostgreSQL's result types.
     aggregates.extend(super::aggregate_funcs::aggregate_functions());
     aggregates.retain(|name, _| super::pg_funcs::is_postgres_aggregate(name));
+    for f in super::jsonb::aggregate_functions() {
+        aggregates.insert(f.name().to_string(), f);
+    }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::date_arith::DatePlanner),
         Arc::new(super::jsonb::JsonbPlanner),
@@ -217,9 +235,13 @@ impl ContextProvider for PlanContext<'_> {
                     schema,
                 }))
             }
-            other => Err(datafusion_common::DataFusionError::NotImplemented(format!(
-                "table function {other}"
-            ))),
+            other => match super::jsonb_table::table_source(other, args) {
+                Some(Ok(source)) => Ok(Arc::new(source)),
+                Some(Err(e)) => Err(datafusion_common::DataFusionError::External(Box::new(e))),
+                None => Err(datafusion_common::DataFusionError::NotImplemented(format!(
+                    "table function {other}"
+                ))),
+            },
         }
     }
 
@@ -452,6 +474,7 @@ pub fn plan_statement(
     super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
+    super::jsonb_table::mark_lateral(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
@@ -538,7 +561,8 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // y)` into a `sum` of partial sums, whose type PostgreSQL's `sum` changes
     // (`sum(bigint)` is `numeric`); Freshet evaluates DISTINCT aggregates
     // itself.
-    let lateral = super::unnest::has_lateral_join(&analyzed);
+    let lateral = super::unnest::has_lateral_join(&analyzed)
+        || super::jsonb_table::has_lateral_call(&analyzed);
     let rules = Optimizer::new()
         .rules
         .into_iter()

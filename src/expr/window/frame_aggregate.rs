@@ -93,7 +93,11 @@ impl Running {
             F::Max => Running::Max(None),
             F::BoolAnd => Running::BoolAnd(None),
             F::BoolOr => Running::BoolOr(None),
-            F::Avg | F::StringAgg | F::ArrayAgg { .. } => return None,
+            F::Avg
+            | F::StringAgg
+            | F::ArrayAgg { .. }
+            | F::JsonbAgg { .. }
+            | F::JsonbObjectAgg { .. } => return None,
         })
     }
 

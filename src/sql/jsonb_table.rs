@@ -1,0 +1,331 @@
+//! The `jsonb` set-returning functions in `FROM` (`jsonb_array_elements`,
+//! `jsonb_array_elements_text`, `jsonb_each`, `jsonb_each_text`,
+//! `jsonb_object_keys`), over constants or, laterally, over the columns of
+//! the relations before them: `FROM t, jsonb_array_elements(t.data->'items')
+//! AS e`.
+//!
+//! DataFusion resolves the arguments of a table function in `FROM` only
+//! against outer queries, so [`mark_lateral`] makes these calls `LATERAL`
+//! before planning: their arguments then resolve against the `FROM` items
+//! before them, and the function becomes a table scan
+//! ([`super::plan::TableFunctionSource`]) cross-joined with them.
+//! [`lower_lateral_join`] lowers that join to a flat map over its left
+//! input ([`crate::expr::RelationExpr::FlatMap`]), which maintained views
+//! render like `unnest`.
+
+use std::sync::Arc;
+
+use datafusion_common::DFSchema;
+use datafusion_common::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
+use sqlparser::ast::{Statement, TableFactor, VisitMut, VisitorMut};
+
+use crate::expr::jsonb::JsonbTableFunc;
+use crate::expr::relation::TableFunc;
+use crate::expr::{JoinKind, RelationExpr, ScalarExpr};
+use crate::repr::ScalarType;
+use crate::repr::types::jsonb_arrow_type;
+
+use super::PlanError;
+use super::plan::TableFunctionSource;
+
+/// Makes the calls of the `jsonb` set-returning functions in `FROM`
+/// `LATERAL` (PostgreSQL's functions in `FROM` always are).
+pub fn mark_lateral(statement: &mut Statement) {
+    struct Mark;
+    impl VisitorMut for Mark {
+        type Break = ();
+        fn pre_visit_table_factor(
+            &mut self,
+            factor: &mut TableFactor,
+        ) -> std::ops::ControlFlow<()> {
+            if let TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                with_ordinality: false,
+                ..
+            } = factor
+                && name.0.len() == 1
+                && JsonbTableFunc::from_name(&name.to_string().to_lowercase()).is_some()
+            {
+                *factor = TableFactor::Function {
+                    lateral: true,
+                    name: name.clone(),
+                    args: args.args.clone(),
+                    with_ordinality: false,
+                    alias: alias.clone(),
+                };
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Mark);
+}
+
+/// The table source of a `jsonb` set-returning function called `name`
+/// with `args`; `None` for other names.
+pub fn table_source(name: &str, args: Vec<Expr>) -> Option<Result<TableFunctionSource, PlanError>> {
+    let func = JsonbTableFunc::from_name(name)?;
+    if args.len() != 1 {
+        return Some(Err(PlanError::UnknownFunction(format!(
+            "{name} with {} arguments",
+            args.len()
+        ))));
+    }
+    let fields: Vec<Field> = func
+        .columns()
+        .into_iter()
+        .map(|(n, t)| Field::new(n, t.to_arrow(), true))
+        .collect();
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    Some(Ok(TableFunctionSource::new(
+        TableFunc::Jsonb(func),
+        args,
+        schema,
+    )))
+}
+
+/// Lowers the argument of a `jsonb` set-returning function over rows of
+/// `schema`: a `jsonb` value, or an untyped literal read as `jsonb`;
+/// anything else is `42883`, as in PostgreSQL.
+pub fn lower_arg(
+    func: &JsonbTableFunc,
+    arg: &Expr,
+    schema: &DFSchema,
+) -> Result<ScalarExpr, PlanError> {
+    let untyped = matches!(
+        arg,
+        Expr::Literal(
+            datafusion_common::ScalarValue::Utf8(_) | datafusion_common::ScalarValue::Null,
+            _
+        )
+    );
+    let t = arg.get_type(schema).map_err(PlanError::from_datafusion)?;
+    let lowered = super::lower::lower_expr(arg, schema)?;
+    if untyped {
+        return Ok(lowered.cast(ScalarType::Jsonb));
+    }
+    if t != jsonb_arrow_type() {
+        let name = ScalarType::from_arrow(&t).map_or_else(|_| format!("{t}"), |t| t.name());
+        return Err(PlanError::UnknownFunction(format!(
+            "{}({name})",
+            func.name()
+        )));
+    }
+    Ok(lowered)
+}
+
+/// Lowers a scan of a `jsonb` table function over constants (`FROM
+/// jsonb_each('{"a": 1}')`): a flat map over the one empty row, keeping the
+/// scan's `projection` of the function's columns.
+pub fn lower_scan(
+    func: &JsonbTableFunc,
+    source: &TableFunctionSource,
+    projection: Option<&Vec<usize>>,
+) -> Result<RelationExpr, PlanError> {
+    let empty = DFSchema::empty();
+    let args = source
+        .args
+        .iter()
+        .map(|a| lower_arg(func, a, &empty))
+        .collect::<Result<Vec<_>, _>>()?;
+    let flat = RelationExpr::FlatMap {
+        input: Box::new(RelationExpr::unit()),
+        func: source.func.clone(),
+        exprs: args,
+    };
+    let width = func.columns().len();
+    Ok(match projection {
+        Some(p) if *p != (0..width).collect::<Vec<_>>() => {
+            RelationExpr::mfp(flat, vec![], vec![], p.clone())
+        }
+        _ => flat,
+    })
+}
+
+/// The `jsonb` table function scanned by `plan` (under aliases, column
+/// renames and filters), if any.
+fn table_function(plan: &LogicalPlan) -> Option<&TableFunctionSource> {
+    match plan {
+        LogicalPlan::SubqueryAlias(a) => table_function(&a.input),
+        LogicalPlan::Projection(p) => table_function(&p.input),
+        LogicalPlan::Filter(f) => table_function(&f.input),
+        LogicalPlan::TableScan(scan) => {
+            let source = scan.source.downcast_ref::<TableFunctionSource>()?;
+            matches!(source.func, TableFunc::Jsonb(_)).then_some(source)
+        }
+        _ => None,
+    }
+}
+
+/// Lowers the right side of a lateral join over a `jsonb` table function:
+/// the `left` rows (of `left_schema`) each followed by the rows `plan`
+/// gives for them.
+fn lower_right(
+    plan: &LogicalPlan,
+    left: RelationExpr,
+    left_schema: &DFSchema,
+) -> Result<RelationExpr, PlanError> {
+    let left_arity = left_schema.fields().len();
+    let combined = |inner: &DFSchema| -> Result<DFSchema, PlanError> {
+        left_schema
+            .join(inner)
+            .map_err(|_| PlanError::Unsupported("this lateral table function".into()))
+    };
+    Ok(match plan {
+        LogicalPlan::SubqueryAlias(a) => lower_right(&a.input, left, left_schema)?,
+        LogicalPlan::Projection(p) => {
+            let input = lower_right(&p.input, left, left_schema)?;
+            let schema = combined(p.input.schema())?;
+            let arity = left_arity + p.input.schema().fields().len();
+            let mut exprs = Vec::new();
+            let mut projection: Vec<usize> = (0..left_arity).collect();
+            for e in &p.expr {
+                match super::lower::lower_expr(e, &schema)? {
+                    ScalarExpr::Column(c) => projection.push(c),
+                    other => {
+                        projection.push(arity + exprs.len());
+                        exprs.push(other);
+                    }
+                }
+            }
+            RelationExpr::mfp(input, exprs, vec![], projection)
+        }
+        LogicalPlan::Filter(f) => {
+            let input = lower_right(&f.input, left, left_schema)?;
+            let schema = combined(f.input.schema())?;
+            let arity = left_arity + f.input.schema().fields().len();
+            let predicate = super::lower::lower_expr(&f.predicate, &schema)?;
+            RelationExpr::mfp(input, vec![], vec![predicate], (0..arity).collect())
+        }
+        LogicalPlan::TableScan(scan) => {
+            let Some(source) = scan.source.downcast_ref::<TableFunctionSource>() else {
+                return Err(PlanError::Unsupported("this lateral table function".into()));
+            };
+            let TableFunc::Jsonb(func) = &source.func else {
+                return Err(PlanError::Unsupported("this lateral table function".into()));
+            };
+            let args = source
+                .args
+                .iter()
+                .map(|a| lower_arg(func, a, left_schema))
+                .collect::<Result<Vec<_>, _>>()?;
+            let flat = RelationExpr::FlatMap {
+                input: Box::new(left),
+                func: source.func.clone(),
+                exprs: args,
+            };
+            let width = func.columns().len();
+            let right_columns: Vec<usize> = match &scan.projection {
+                Some(p) => p.clone(),
+                None => (0..width).collect(),
+            };
+            let projection = (0..left_arity)
+                .chain(right_columns.iter().map(|c| left_arity + c))
+                .collect();
+            RelationExpr::mfp(flat, vec![], vec![], projection)
+        }
+        _ => return Err(PlanError::Unsupported("this lateral table function".into())),
+    })
+}
+
+/// Whether an expression reads a column.
+fn reads_columns(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = e.apply(|x| {
+        found |= matches!(x, Expr::Column(_) | Expr::OuterReferenceColumn(..));
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+/// Whether a plan joins a `jsonb` table function whose argument reads the
+/// columns before it (the optimizer must then keep those columns: it does
+/// not see the argument).
+pub fn has_lateral_call(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|p| {
+        if let LogicalPlan::Join(j) = p
+            && let Some(source) = table_function(&j.right)
+            && source.args.iter().any(reads_columns)
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// Lowers a join whose right side is a `jsonb` table function over the
+/// left side's columns: each left row followed by the function's rows for
+/// it, then the join's condition. `None` if the right side is not such a
+/// call.
+pub fn lower_lateral_join(
+    j: &datafusion_expr::logical_plan::Join,
+    kind: JoinKind,
+) -> Result<Option<RelationExpr>, PlanError> {
+    let Some(source) = table_function(&j.right) else {
+        return Ok(None);
+    };
+    if !source.args.iter().any(reads_columns) {
+        return Ok(None);
+    }
+    if kind != JoinKind::Inner {
+        let name = match &source.func {
+            TableFunc::Jsonb(func) => func.name(),
+            _ => "a table function",
+        };
+        return Err(PlanError::Unsupported(format!(
+            "{name} on the right of an outer join"
+        )));
+    }
+    let left_schema = j.left.schema();
+    let joined = lower_right(&j.right, super::lower::lower(&j.left)?, left_schema)?;
+    let schema = j.schema.as_ref();
+    let mut predicates = Vec::new();
+    for (l, r) in &j.on {
+        predicates.push(super::lower::lower_expr(l, schema)?.call_binary(
+            super::lower::lower_expr(r, schema)?,
+            crate::expr::func::BinaryFunc::Eq,
+        ));
+    }
+    if let Some(f) = &j.filter {
+        predicates.push(super::lower::lower_expr(f, schema)?);
+    }
+    Ok(Some(if predicates.is_empty() {
+        joined
+    } else {
+        let arity = schema.fields().len();
+        RelationExpr::mfp(joined, vec![], predicates, (0..arity).collect())
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_in_from_become_lateral() {
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let mut statements = sqlparser::parser::Parser::parse_sql(
+            &dialect,
+            "SELECT e.value FROM t, jsonb_array_elements(t.doc) AS e, other(t.x)",
+        )
+        .expect("parses");
+        let mut statement = statements.remove(0);
+        mark_lateral(&mut statement);
+        let text = statement.to_string();
+        assert!(
+            text.contains("LATERAL jsonb_array_elements(t.doc) AS e"),
+            "{text}"
+        );
+        assert!(!text.contains("LATERAL other"), "{text}");
+    }
+}
