@@ -456,6 +456,9 @@ pub(super) fn aggregate_func(
         "bool_and" => AggregateFunc::BoolAnd,
         "bool_or" => AggregateFunc::BoolOr,
         "string_agg" => AggregateFunc::StringAgg,
+        // Read only for a group of one row, whose value any of `min` and
+        // `max` is (`sql/scalar_subquery.rs`).
+        super::scalar_subquery::SINGLE_VALUE => AggregateFunc::Min,
         other => return unsupported(format!("aggregate function {other}")),
     })
 }
@@ -720,6 +723,15 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                                 text: name == super::jsonb::JSONB_GET_TEXT,
                             },
                         )),
+                        _ => None,
+                    }
+                }
+                super::scalar_subquery::ROWS_THEN_VALUE if lowered.len() == 2 => {
+                    let mut args = lowered.clone().into_iter();
+                    match (args.next(), args.next()) {
+                        (Some(rows), Some(value)) => {
+                            Some(rows.call_binary(value, BinaryFunc::SubqueryValue))
+                        }
                         _ => None,
                     }
                 }

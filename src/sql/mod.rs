@@ -9,7 +9,8 @@
 //!   [`lower_window`] lowers window functions and `DISTINCT ON`,
 //!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
-//!   `ROLLUP` and `CUBE`.
+//!   `ROLLUP` and `CUBE`; [`scalar_subquery`] makes correlated scalar
+//!   subqueries that are not aggregated decorrelatable.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
@@ -43,6 +44,7 @@ pub mod parse;
 pub mod pg_compat;
 pub mod pg_funcs;
 pub mod plan;
+pub mod scalar_subquery;
 pub mod sink;
 pub mod source;
 pub mod temporal;

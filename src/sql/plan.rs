@@ -519,6 +519,9 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Lateral top-k subqueries, which DataFusion does not decorrelate.
     let plan = super::lateral_top_k::rewrite(plan)?;
+    // Correlated scalar subqueries that are not aggregated, which
+    // DataFusion's analyzer refuses.
+    let plan = super::scalar_subquery::rewrite(plan)?;
     let analyzed = guard_panics("analyzer", || {
         Analyzer::new().execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?
