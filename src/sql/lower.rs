@@ -709,6 +709,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             if let Some(typeof_call) = super::pg_funcs::lower_call(&name, args, schema) {
                 return typeof_call;
             }
+            if let Some(array_call) = super::array_subquery::lower_call(&name, args, schema) {
+                return array_call;
+            }
             let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
                 (a.len() == 1).then(|| a.remove(0).call_unary(f))

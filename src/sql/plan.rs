@@ -130,6 +130,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     for f in super::values::functions()
         .into_iter()
         .chain(super::pg_funcs::functions())
+        .chain(super::array_subquery::functions())
     {
         scalars.insert(f.name().to_string(), f);
     }
@@ -451,6 +452,7 @@ pub fn plan_statement(
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
+    super::array_subquery::rewrite(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
@@ -522,6 +524,8 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Correlated scalar subqueries that are not aggregated, which
     // DataFusion's analyzer refuses.
     let plan = super::scalar_subquery::rewrite(plan)?;
+    // Reads of catalog relations that are always empty.
+    let plan = super::empty_relations::rewrite(plan)?;
     let analyzed = guard_panics("analyzer", || {
         Analyzer::new().execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?

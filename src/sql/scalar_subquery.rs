@@ -35,9 +35,9 @@ use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{DataFusionError, Result as DfResult, not_impl_err, plan_err};
 use datafusion_expr::expr::{BinaryExpr, Case, ScalarFunction};
 use datafusion_expr::expr_rewriter::{NamePreserver, strip_outer_reference};
-use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::function::AccumulatorArgs;
 use datafusion_expr::logical_plan::{Aggregate, Filter, Subquery};
+use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Expr, LogicalPlan,
     LogicalPlanBuilder, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -245,7 +245,12 @@ fn substitute_outer_columns(plan: LogicalPlan) -> DfResult<Transformed<LogicalPl
             )?)));
         }
         // Name each equality's inner side `__freshet_key_<n>`.
-        let columns: Vec<Expr> = input.schema().columns().into_iter().map(Expr::Column).collect();
+        let columns: Vec<Expr> = input
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
         let mut keyed = columns.clone();
         for (_, inner, i) in &equal {
             let name = format!("__freshet_key_{keys}");
@@ -309,7 +314,9 @@ fn hoist(plan: LogicalPlan, out: &mut Vec<Expr>) -> DfResult<LogicalPlan> {
             let (outer, kept): (Vec<Expr>, Vec<Expr>) = split_conjunction(&filter.predicate)
                 .into_iter()
                 .cloned()
-                .partition(|c| c.contains_outer() && c.column_refs().is_empty() && !has_subquery(c));
+                .partition(|c| {
+                    c.contains_outer() && c.column_refs().is_empty() && !has_subquery(c)
+                });
             let input = hoist(filter.input.as_ref().clone(), out)?;
             out.extend(outer.into_iter().map(strip_outer_reference));
             match conjunction(kept) {
