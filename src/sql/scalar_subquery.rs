@@ -27,6 +27,15 @@
 //! subquery has several rows fails the query, not a correlation key that no
 //! outer row asks for. Both parts are ordinary joins and reductions, so a
 //! materialized view over such a query is maintained like any other.
+//!
+//! DataFusion moves only equalities between inner and outer columns out
+//! of a subquery, so first (see `substitute_outer_columns` and
+//! `hoist_outer_conditions`): an outer column that a filter equates with
+//! an inner expression is replaced by it in the filter's other
+//! comparisons; conditions on the outer row alone become `CASE WHEN
+//! condition THEN <subquery> END`; and correlation keys whose inner
+//! columns share a name are renamed, as DataFusion would join on only one
+//! of them. Subqueries correlated otherwise stay `0A000`.
 
 use std::sync::Arc;
 
