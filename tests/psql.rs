@@ -1,7 +1,7 @@
 //! `psql`'s describe commands against a real Freshet server, run by the
 //! real `psql` client (PostgreSQL 15's; `scripts/test` installs
 //! `postgresql-client` where it is missing): `\d`, `\dt`, `\dv`, `\dm`,
-//! `\di`, `\dn` and `\l` read `pg_catalog` with psql's own queries
+//! `\di`, `\dn`, `\l` and `\d[+] name` read `pg_catalog` with psql's own queries
 //! (`OPERATOR(pg_catalog.~)`, `pg_table_is_visible`, `pg_get_userbyid`,
 //! ...), and their output is compared line by line with what psql prints
 //! for the same objects in PostgreSQL, apart from owner and database
@@ -153,5 +153,81 @@ integer     | text
             "shop | freshet | UTF8     | C.UTF-8 | C.UTF-8 |            | libc            |"
         ),
         "{databases}"
+    );
+
+    // `\d name`: a table, with its columns' defaults (correlated
+    // subqueries) and its index. PostgreSQL prints `btree (user_id)` for
+    // the index and, with `+`, `Access method: heap`; Freshet's indexes are
+    // arrangements and its tables have no access method PostgreSQL knows.
+    assert_eq!(
+        psql(&server, r"\d watchlist"),
+        trimmed(
+            r#"             Table "public.watchlist"
+ Column  |  Type  | Collation | Nullable | Default 
+---------+--------+-----------+----------+---------
+ user_id | bigint |           | not null | 
+ note    | text   |           |          | 
+Indexes:
+    "watchlist_user" arrangement (user_id)
+"#
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\d+ watchlist"),
+        trimmed(
+            r#"                                         Table "public.watchlist"
+ Column  |  Type  | Collation | Nullable | Default | Storage  | Compression | Stats target | Description 
+---------+--------+-----------+----------+---------+----------+-------------+--------------+-------------
+ user_id | bigint |           | not null |         | plain    |             |              | 
+ note    | text   |           |          |         | extended |             |              | 
+Indexes:
+    "watchlist_user" arrangement (user_id)
+"#
+        )
+    );
+    // A view, and with `+` its definition (Freshet prints the stored,
+    // qualified query on one line where PostgreSQL reformats it).
+    assert_eq!(
+        psql(&server, r"\d notes"),
+        trimmed(
+            r#"              View "public.notes"
+ Column | Type | Collation | Nullable | Default 
+--------+------+-----------+----------+---------
+ note   | text |           |          | 
+"#
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\d+ notes"),
+        trimmed(
+            r#"                           View "public.notes"
+ Column | Type | Collation | Nullable | Default | Storage  | Description 
+--------+------+-----------+----------+---------+----------+-------------
+ note   | text |           |          |         | extended | 
+View definition:
+SELECT note FROM public.watchlist AS watchlist;
+"#
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\d counts"),
+        trimmed(
+            r#"        Materialized view "public.counts"
+ Column |  Type  | Collation | Nullable | Default 
+--------+--------+-----------+----------+---------
+ n      | bigint |           |          | 
+"#
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\d watchlist_user"),
+        trimmed(
+            r#"    Index "public.watchlist_user"
+ Column  |  Type  | Key? | Definition 
+---------+--------+------+------------
+ user_id | bigint | yes  | user_id
+arrangement, for table "public.watchlist"
+"#
+        )
     );
 }

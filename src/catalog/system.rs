@@ -52,6 +52,8 @@ const DATABASE_OID: i64 = 16_383;
 /// OIDs of the catalog relations themselves: this plus their position in
 /// [`RELATIONS`].
 const RELATION_OID_BASE: i64 = 12_000;
+/// The OID of the access method of Freshet's indexes (`pg_am`).
+const ARRANGEMENT_AM_OID: i64 = 14_001;
 /// PostgreSQL's "default" collation, which text columns have.
 const DEFAULT_COLLATION_OID: i64 = 100;
 /// The first id of the catalog relations: inside the system range of
@@ -287,7 +289,7 @@ static RELATIONS: &[Relation] = &[
             ("amhandler", T::Text),
             ("amtype", T::Text),
         ],
-        rows: none,
+        rows: pg_am,
     },
     Relation {
         schema: PG_CATALOG,
@@ -704,6 +706,16 @@ pub fn rows(id: GlobalId, catalog: &Catalog, path: &SearchPath) -> Option<(Vec<R
     Some((rows, relation.columns.len()))
 }
 
+/// Whether `id` is a catalog relation that never has rows (it describes
+/// a feature Freshet does not have).
+pub fn is_always_empty(id: GlobalId) -> bool {
+    is_catalog_relation(id)
+        && std::ptr::fn_addr_eq(
+            RELATIONS[(id.0 - FIRST_ID) as usize].rows,
+            none as fn(&Context) -> Vec<Vec<Datum>>,
+        )
+}
+
 /// The OID of a catalog item.
 pub fn item_oid(id: GlobalId) -> i64 {
     if id.is_system() {
@@ -827,12 +839,14 @@ pub fn view_definition(item: &CatalogItem) -> Option<String> {
     }
 }
 
-/// The `CREATE INDEX` statement an index's `pg_get_indexdef` prints.
+/// The `CREATE INDEX` statement an index's `pg_get_indexdef` prints, with
+/// its access method (`USING arrangement`, see `pg_am`) where PostgreSQL
+/// prints `USING btree`.
 pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String> {
     let index = item.index.as_ref()?;
     let on = catalog.get(index.on)?;
     Some(format!(
-        "CREATE INDEX {} ON {}.{} ({})",
+        "CREATE INDEX {} ON {}.{} USING arrangement ({})",
         super::names::sql_ident(&item.name),
         super::names::sql_ident(&on.schema),
         super::names::sql_ident(&on.name),
@@ -850,7 +864,10 @@ fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
             oid(0),
             oid(0),
             oid(OWNER_OID),
-            oid(0),
+            // Tables, sources and materialized views have no access
+            // method PostgreSQL knows (not `heap`); indexes are
+            // arrangements.
+            oid(if kind == "i" { ARRANGEMENT_AM_OID } else { 0 }),
             oid(0),
             oid(0),
             Datum::Int32(0),
@@ -984,41 +1001,88 @@ fn pg_attribute(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
     for item in with_columns(c.catalog) {
         for (i, col) in item.desc.columns.iter().enumerate() {
-            let (len, byval, align) = storage(&col.typ);
             let has_default = item
                 .table_columns
                 .get(i)
                 .is_some_and(|tc| tc.default.is_some());
-            out.push(vec![
-                oid(item_oid(item.id)),
-                text(col.name.clone()),
-                oid(i64::from(col.typ.oid())),
-                Datum::Int32(-1),
-                Datum::Int16(len),
-                Datum::Int16(i as i16 + 1),
-                Datum::Int32(i32::from(matches!(col.typ, ScalarType::Array(_)))),
-                Datum::Int32(-1),
-                Datum::Int32(typmod(&col.typ)),
-                Datum::Bool(byval),
-                text(align),
-                text(if len == -1 { "x" } else { "p" }),
-                text(""),
-                Datum::Bool(!col.nullable),
-                Datum::Bool(has_default),
-                Datum::Bool(false),
-                text(""),
-                text(""),
-                Datum::Bool(false),
-                Datum::Bool(true),
-                Datum::Int32(0),
-                oid(collation(&col.typ)),
-                Datum::Null,
-                Datum::Null,
-                Datum::Null,
-            ]);
+            // PostgreSQL marks only table columns NOT NULL (a constraint);
+            // a view's columns are nullable whatever their values.
+            let not_null = item.kind == ItemKind::Table && !col.nullable;
+            out.push(attribute_row(
+                item_oid(item.id),
+                i,
+                col,
+                not_null,
+                has_default,
+            ));
+        }
+    }
+    // An index's columns are its keys. Only keys that are columns of the
+    // indexed relation are listed: Freshet does not keep the type of an
+    // expression key.
+    for item in c.catalog.items() {
+        let Some(index) = &item.index else { continue };
+        let Some(on) = c.catalog.get(index.on) else {
+            continue;
+        };
+        for (i, key) in index.key.iter().enumerate() {
+            if let ScalarExpr::Column(k) = key
+                && let Some(col) = on.desc.columns.get(*k)
+            {
+                out.push(attribute_row(item_oid(item.id), i, col, false, false));
+            }
         }
     }
     out
+}
+
+/// The `pg_attribute` row of column `i` (from 0) of relation `relid`.
+fn attribute_row(
+    relid: i64,
+    i: usize,
+    col: &ColumnDesc,
+    not_null: bool,
+    has_default: bool,
+) -> Vec<Datum> {
+    let (len, byval, align) = storage(&col.typ);
+    vec![
+        oid(relid),
+        text(col.name.clone()),
+        oid(i64::from(col.typ.oid())),
+        Datum::Int32(-1),
+        Datum::Int16(len),
+        Datum::Int16(i as i16 + 1),
+        Datum::Int32(i32::from(matches!(col.typ, ScalarType::Array(_)))),
+        Datum::Int32(-1),
+        Datum::Int32(typmod(&col.typ)),
+        Datum::Bool(byval),
+        text(align),
+        text(storage_strategy(&col.typ)),
+        text(""),
+        Datum::Bool(not_null),
+        Datum::Bool(has_default),
+        Datum::Bool(false),
+        text(""),
+        text(""),
+        Datum::Bool(false),
+        Datum::Bool(true),
+        Datum::Int32(0),
+        oid(collation(&col.typ)),
+        Datum::Null,
+        Datum::Null,
+        Datum::Null,
+    ]
+}
+
+/// PostgreSQL's default `attstorage` of a column of type `t`: `p`lain for
+/// fixed-size types, `m`ain for `numeric`, `x` (extended) for the other
+/// variable-size ones.
+fn storage_strategy(t: &ScalarType) -> &'static str {
+    match t {
+        ScalarType::Numeric { .. } => "m",
+        _ if storage(t).0 == -1 => "x",
+        _ => "p",
+    }
 }
 
 fn pg_attrdef(c: &Context) -> Vec<Vec<Datum>> {
@@ -1224,6 +1288,19 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
         ]);
     }
     out
+}
+
+/// The access methods: Freshet's indexes are arrangements (a key's rows,
+/// kept in memory and maintained as the input changes), which `psql`'s
+/// `\d index` names as `arrangement, for table ...`. Tables have no
+/// access method PostgreSQL would know.
+fn pg_am(_: &Context) -> Vec<Vec<Datum>> {
+    vec![vec![
+        oid(ARRANGEMENT_AM_OID),
+        text("arrangement"),
+        text("-"),
+        text("i"),
+    ]]
 }
 
 fn pg_collation(_: &Context) -> Vec<Vec<Datum>> {

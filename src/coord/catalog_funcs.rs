@@ -187,24 +187,29 @@ impl Rewrite<'_> {
             ("format_type", 2) => format_type(&arg(0), &arg(1)),
             ("pg_get_expr", 2 | 3) => format!("CAST(({}) AS text)", arg(0)),
             ("pg_get_indexdef", 1 | 3) => {
+                // With a column number: 0 is the whole definition, `k` the
+                // text of the `k`-th key.
+                let column = if args.len() == 3 { arg(1) } else { "0".into() };
                 let defs: Vec<(i64, String)> = catalog
                     .map(|(c, _)| {
                         c.items()
                             .filter_map(|i| {
                                 let def = system::index_definition(c, i)?;
-                                Some((system::item_oid(i.id), quote(&def)))
+                                let keys: Vec<(i64, String)> = i
+                                    .index
+                                    .as_ref()?
+                                    .key_text
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(k, text)| (k as i64 + 1, quote(text)))
+                                    .chain([(0, quote(&def))])
+                                    .collect();
+                                Some((system::item_oid(i.id), case(&column, &keys, "NULL::text")))
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                let def = case(&arg(0), &defs, "NULL::text");
-                if args.len() == 3 {
-                    // Column 0 is the whole definition; a column's own
-                    // text is not kept.
-                    format!("CASE WHEN ({}) = 0 THEN {def} ELSE NULL::text END", arg(1))
-                } else {
-                    def
-                }
+                case(&arg(0), &defs, "NULL::text")
             }
             ("pg_get_viewdef", 1 | 2) => {
                 let defs: Vec<(i64, String)> = catalog

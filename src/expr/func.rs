@@ -120,6 +120,12 @@ pub enum BinaryFunc {
         /// `~*`.
         case_insensitive: bool,
     },
+    /// The value of a scalar subquery that is not aggregated, given `a`,
+    /// the number of rows it returned for this row, and `b`, its value when
+    /// that number is one (see `sql/scalar_subquery.rs`): `b`, or the
+    /// error PostgreSQL raises when there is more than one row. Not strict:
+    /// a NULL `b` from two rows is still an error.
+    SubqueryValue,
 }
 
 /// Functions of any number of arguments.
@@ -297,6 +303,7 @@ impl BinaryFunc {
             },
             BinaryFunc::JsonbGet { text: false } => "->",
             BinaryFunc::JsonbGet { text: true } => "->>",
+            BinaryFunc::SubqueryValue => "rows_then_value",
         }
     }
 
@@ -307,6 +314,12 @@ impl BinaryFunc {
             BinaryFunc::Or => return or(a, b),
             BinaryFunc::IsDistinctFrom => return Ok(Datum::Bool(!sql_eq_nulls(&a, &b))),
             BinaryFunc::IsNotDistinctFrom => return Ok(Datum::Bool(sql_eq_nulls(&a, &b))),
+            BinaryFunc::SubqueryValue => {
+                return match a {
+                    Datum::Int64(n) if n > 1 => Err(EvalError::MultipleRowsFromSubquery),
+                    _ => Ok(b),
+                };
+            }
             _ => {}
         }
         if a.is_null() || b.is_null() {
@@ -357,7 +370,8 @@ impl BinaryFunc {
             BinaryFunc::And
             | BinaryFunc::Or
             | BinaryFunc::IsDistinctFrom
-            | BinaryFunc::IsNotDistinctFrom => Err(EvalError::Internal("unreachable".into())),
+            | BinaryFunc::IsNotDistinctFrom
+            | BinaryFunc::SubqueryValue => Err(EvalError::Internal("unreachable".into())),
         }
     }
 }

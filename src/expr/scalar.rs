@@ -58,6 +58,17 @@ pub enum ScalarExpr {
     /// DML statement is planned ([`ScalarExpr::resolve_unmaterializable`]);
     /// a materialized view, an index, a SUBSCRIBE or a sink cannot hold it.
     Unmaterializable(UnmaterializableFunc),
+    /// `body` of each element of the array `array` (NULL: an empty
+    /// array), as `ARRAY(SELECT body FROM unnest(array))` computes it
+    /// (`sql/array_subquery.rs`). `body` is closed: it reads the element as
+    /// its column 0 and nothing else, so column rewrites of the enclosing
+    /// expression leave it alone.
+    ArrayMap {
+        /// The array.
+        array: Box<ScalarExpr>,
+        /// The value of each element.
+        body: Box<ScalarExpr>,
+    },
 }
 
 /// A function whose value belongs to the moment a query runs, not to the
@@ -207,6 +218,15 @@ impl ScalarExpr {
                 "{}() was not replaced by its value",
                 f.name()
             ))),
+            ScalarExpr::ArrayMap { array, body } => match array.eval(row)? {
+                Datum::Null => Ok(Datum::Array(Vec::new())),
+                Datum::Array(elements) => elements
+                    .into_iter()
+                    .map(|e| body.eval(std::slice::from_ref(&e)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Datum::Array),
+                other => Err(EvalError::Internal(format!("unnest of {other:?}"))),
+            },
         }
     }
 
@@ -232,6 +252,7 @@ impl ScalarExpr {
                     .iter_mut()
                     .for_each(|e| e.visit_mut(f));
             }
+            ScalarExpr::ArrayMap { array, .. } => array.visit_mut(f),
         }
     }
 
@@ -270,6 +291,7 @@ impl ScalarExpr {
             }
             ScalarExpr::External(f) => f.args.iter().all(|e| e.is_constant()),
             ScalarExpr::Unmaterializable(_) => false,
+            ScalarExpr::ArrayMap { array, .. } => array.is_constant(),
         }
     }
 
@@ -295,6 +317,7 @@ impl ScalarExpr {
                 *f = Arc::new(f2);
             }
             ScalarExpr::Unmaterializable(_) => {}
+            ScalarExpr::ArrayMap { array, .. } => array.permute(map),
         }
     }
 }
@@ -335,6 +358,7 @@ impl fmt::Display for ScalarExpr {
                 write!(f, ")")
             }
             ScalarExpr::Unmaterializable(func) => write!(f, "{}()", func.name()),
+            ScalarExpr::ArrayMap { array, body } => write!(f, "array_map({array}, {body})"),
         }
     }
 }

@@ -474,6 +474,9 @@ pub(super) fn aggregate_func(
         "bool_and" => AggregateFunc::BoolAnd,
         "bool_or" => AggregateFunc::BoolOr,
         "string_agg" => AggregateFunc::StringAgg,
+        // Read only for a group of one row, whose value any of `min` and
+        // `max` is (`sql/scalar_subquery.rs`).
+        super::scalar_subquery::SINGLE_VALUE => AggregateFunc::Min,
         other => return unsupported(format!("aggregate function {other}")),
     })
 }
@@ -732,6 +735,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             if let Some(jsonb_call) = super::jsonb::lower_call(&name, args, schema) {
                 return jsonb_call;
             }
+            if let Some(array_call) = super::array_subquery::lower_call(&name, args, schema) {
+                return array_call;
+            }
             let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
                 (a.len() == 1).then(|| a.remove(0).call_unary(f))
@@ -746,6 +752,15 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                                 text: name == super::jsonb::JSONB_GET_TEXT,
                             },
                         )),
+                        _ => None,
+                    }
+                }
+                super::scalar_subquery::ROWS_THEN_VALUE if lowered.len() == 2 => {
+                    let mut args = lowered.clone().into_iter();
+                    match (args.next(), args.next()) {
+                        (Some(rows), Some(value)) => {
+                            Some(rows.call_binary(value, BinaryFunc::SubqueryValue))
+                        }
                         _ => None,
                     }
                 }

@@ -9,12 +9,15 @@
 //!   [`lower_window`] lowers window functions and `DISTINCT ON`,
 //!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
-//!   `ROLLUP` and `CUBE`.
+//!   `ROLLUP` and `CUBE`; [`scalar_subquery`] makes correlated scalar
+//!   subqueries that are not aggregated decorrelatable; [`empty_relations`]
+//!   answers reads of the always-empty catalog relations.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`jsonb`]: the `jsonb` operators, functions and aggregates;
 //!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`.
-//! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
+//! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL;
+//!   [`array_subquery`]: `ARRAY(subquery)`.
 //! * [`pg_compat`]: `OPERATOR(pg_catalog.~)`, `pg_catalog.f()` and
 //!   `COLLATE "default"`, as psql writes them, become plain SQL.
 //! * [`literals`]: numeric literals in exponent notation;
@@ -27,9 +30,11 @@
 
 pub mod aggregate_funcs;
 pub mod array;
+pub mod array_subquery;
 pub mod date_arith;
 pub mod debezium;
 pub mod empty_array;
+pub mod empty_relations;
 pub mod error;
 pub mod include;
 pub mod jsonb;
@@ -46,6 +51,7 @@ pub mod parse;
 pub mod pg_compat;
 pub mod pg_funcs;
 pub mod plan;
+pub mod scalar_subquery;
 pub mod sink;
 pub mod source;
 pub mod temporal;

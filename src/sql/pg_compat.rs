@@ -8,7 +8,10 @@
 //!   PostgreSQL;
 //! * `x COLLATE "default"` (also `pg_catalog.default`, `"C"` and
 //!   `"POSIX"`) is `x`: Freshet compares text by code point, which is what
-//!   those collations do for UTF-8. Any other collation is `0A000`.
+//!   those collations do for UTF-8. Any other collation is `0A000`;
+//! * `array_upper(a, d)` is `array_length(a, d)` and `array_lower(a, d)`
+//!   is 1 where that is not NULL: Freshet's arrays have one dimension and
+//!   lower bound 1 (psql's `\d name` calls `array_upper`).
 
 use std::ops::ControlFlow;
 
@@ -109,6 +112,43 @@ fn plain_type(data_type: &mut DataType) {
 impl VisitorMut for Rewrite {
     type Break = PlanError;
 
+    fn pre_visit_table_factor(
+        &mut self,
+        table_factor: &mut sqlparser::ast::TableFactor,
+    ) -> ControlFlow<PlanError> {
+        // A table function: `FROM pg_catalog.generate_series(...)`.
+        if let sqlparser::ast::TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = table_factor
+            && name.0.len() == 2
+            && let ObjectNamePart::Identifier(schema) = &name.0[0]
+            && schema.value.eq_ignore_ascii_case("pg_catalog")
+        {
+            name.0.remove(0);
+        }
+        // A function in FROM that returns a scalar (`generate_series`,
+        // `unnest`) names its one column after the table alias when no
+        // column alias is given, as in PostgreSQL: `FROM generate_series(1,
+        // 3) s` has the column `s`.
+        if let sqlparser::ast::TableFactor::Table {
+            args: Some(_),
+            alias: Some(alias),
+            with_ordinality: false,
+            ..
+        } = table_factor
+            && alias.columns.is_empty()
+        {
+            alias
+                .columns
+                .push(sqlparser::ast::TableAliasColumnDef::from_name(
+                    alias.name.value.clone(),
+                ));
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<PlanError> {
         match expr {
             Expr::BinaryOp { op, .. } => {
@@ -153,6 +193,28 @@ impl VisitorMut for Rewrite {
                     && schema.value.eq_ignore_ascii_case("pg_catalog")
                 {
                     f.name.0.remove(0);
+                }
+                let name = match f.name.0.as_slice() {
+                    [ObjectNamePart::Identifier(i)] => i.value.to_lowercase(),
+                    _ => String::new(),
+                };
+                if name == "array_upper" {
+                    f.name.0[0] = ObjectNamePart::Identifier("array_length".into());
+                } else if name == "array_lower" {
+                    let mut length = f.clone();
+                    length.name.0[0] = ObjectNamePart::Identifier("array_length".into());
+                    let sql = format!("CASE WHEN {length} IS NOT NULL THEN 1 END");
+                    match sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                        .try_with_sql(&sql)
+                        .and_then(|mut p| p.parse_expr())
+                    {
+                        Ok(e) => *expr = Expr::Nested(Box::new(e)),
+                        Err(e) => {
+                            return ControlFlow::Break(PlanError::Internal(format!(
+                                "array_lower rewrite: {e}"
+                            )));
+                        }
+                    }
                 }
             }
             _ => {}

@@ -141,6 +141,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     for f in super::values::functions()
         .into_iter()
         .chain(super::pg_funcs::functions())
+        .chain(super::array_subquery::functions())
     {
         scalars.insert(f.name().to_string(), f);
     }
@@ -473,6 +474,7 @@ pub fn plan_statement(
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
+    super::array_subquery::rewrite(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
     super::jsonb_table::mark_lateral(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
@@ -542,6 +544,11 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Lateral top-k subqueries, which DataFusion does not decorrelate.
     let plan = super::lateral_top_k::rewrite(plan)?;
+    // Correlated scalar subqueries that are not aggregated, which
+    // DataFusion's analyzer refuses.
+    let plan = super::scalar_subquery::rewrite(plan)?;
+    // Reads of catalog relations that are always empty.
+    let plan = super::empty_relations::rewrite(plan)?;
     let analyzed = guard_panics("analyzer", || {
         Analyzer::new().execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?
