@@ -22,8 +22,8 @@ use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
-use pgwire::messages::extendedquery::{Parse, ParseComplete};
 use pgwire::messages::data::{DataRow, FieldDescription, RowDescription};
+use pgwire::messages::extendedquery::{Parse, ParseComplete};
 use sqlparser::ast::{Expr as SqlExpr, Value, VisitMut, VisitorMut};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
@@ -842,7 +842,11 @@ impl ExtendedQueryHandler for Backend {
     {
         let name = message.name.clone().unwrap_or_default();
         if !name.is_empty() {
-            session_of(client).lock().await.prepared.insert(name.clone());
+            session_of(client)
+                .lock()
+                .await
+                .prepared
+                .insert(name.clone());
         }
         let parser = self.query_parser();
         match StoredStatement::parse(client, &message, parser).await? {

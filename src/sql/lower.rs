@@ -650,16 +650,14 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             pattern,
             escape_char,
             case_insensitive,
-        }) => {
-            lower(expr)?.call_binary(
-                lower(pattern)?,
-                BinaryFunc::Like {
-                    negated: *negated,
-                    case_insensitive: *case_insensitive,
-                    escape: escape_char.unwrap_or('\\'),
-                },
-            )
-        }
+        }) => lower(expr)?.call_binary(
+            lower(pattern)?,
+            BinaryFunc::Like {
+                negated: *negated,
+                case_insensitive: *case_insensitive,
+                escape: escape_char.unwrap_or('\\'),
+            },
+        ),
         Expr::Not(x) => lower(x)?.call_unary(UnaryFunc::Not),
         Expr::IsNull(x) => lower(x)?.call_unary(UnaryFunc::IsNull),
         Expr::IsNotNull(x) => lower(x)?.call_unary(UnaryFunc::IsNotNull),
