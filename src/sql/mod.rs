@@ -9,7 +9,8 @@
 //!   [`lower_window`] lowers window functions and `DISTINCT ON`,
 //!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
-//!   `ROLLUP` and `CUBE`.
+//!   `ROLLUP` and `CUBE`; [`bpchar`] where `char(n)` values lose their
+//!   padding (conversions to `text`, comparisons).
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL.
@@ -25,6 +26,7 @@
 
 pub mod aggregate_funcs;
 pub mod array;
+pub mod bpchar;
 pub mod date_arith;
 pub mod debezium;
 pub mod empty_array;

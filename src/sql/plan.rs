@@ -296,9 +296,12 @@ struct FreshetTypePlanner;
 
 impl datafusion_expr::planner::TypePlanner for FreshetTypePlanner {
     fn plan_type_field(&self, sql_type: &sqlparser::ast::DataType) -> DfResult<Option<FieldRef>> {
+        // Named, so that DataFusion does not take a cast for a "type-only"
+        // one that keeps its input's metadata: `c::text` of a `char(n)`
+        // column is `text`, not the `char(n)` it is `Utf8` like.
         Ok(super::types::scalar_type_from_sql(sql_type)
             .ok()
-            .map(|t| Arc::new(t.to_field("", true))))
+            .map(|t| Arc::new(t.to_field("cast", true))))
     }
 }
 
