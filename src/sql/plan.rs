@@ -449,6 +449,8 @@ pub fn plan_statement(
     resolver: &dyn Resolver,
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
+    // Named as written, before the rewrites below change expressions.
+    let names = super::output_names::select_names(&statement);
     super::literals::rewrite_exponent_literals(&mut statement)?;
     super::values::rewrite_values(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
@@ -459,7 +461,8 @@ pub fn plan_statement(
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
-    let retry = super::output_names::alias_outputs(&statement);
+    super::output_names::name_type_casts(&mut statement, &names);
+    let retry = super::output_names::alias_outputs(&statement, &names);
     match guard_panics("planner", || planner.sql_statement_to_plan(statement))? {
         Ok(plan) => Ok(plan),
         Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
