@@ -1702,6 +1702,18 @@ async fn cast_columns_are_named_like_postgres() {
         row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
         ["int4", "int4"]
     );
+    // Functions Freshet rewrites before planning keep their names.
+    let row = c
+        .query_one(
+            "SELECT localtimestamp, localtime, transaction_timestamp()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
+        ["localtimestamp", "localtime", "transaction_timestamp"]
+    );
     let row = c.query_one("SELECT * FROM v", &[]).await.unwrap();
     assert_eq!(
         row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),

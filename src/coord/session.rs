@@ -58,6 +58,9 @@ pub struct Session {
     pub pending_writes: Vec<(GlobalId, Row, Diff)>,
     /// Open cursors, by name.
     pub cursors: BTreeMap<String, Cursor>,
+    /// When the explicit transaction began (microseconds since the Unix
+    /// epoch): `now()` inside it is this moment, as in PostgreSQL.
+    pub transaction_start: Option<i64>,
     /// The database the client connected to: what `RESET` restores
     /// `database` to.
     startup_database: Option<String>,
@@ -104,6 +107,7 @@ impl Default for Session {
             transaction: TransactionState::Idle,
             pending_writes: Vec::new(),
             cursors: BTreeMap::new(),
+            transaction_start: None,
             startup_database: None,
             user: DEFAULT_USER.to_string(),
         }
@@ -217,6 +221,7 @@ impl Session {
     /// them first) and cursors closed.
     pub fn end_transaction(&mut self) {
         self.transaction = TransactionState::Idle;
+        self.transaction_start = None;
         self.pending_writes.clear();
         self.cursors.clear();
     }

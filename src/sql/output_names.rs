@@ -51,8 +51,9 @@ pub fn strip_mark(name: &str) -> Option<&str> {
 pub struct SelectName {
     /// The column's name.
     pub name: String,
-    /// Whether the name is a cast's type (`'1'::int` is `int4`), which
-    /// DataFusion's name for the column does not say.
+    /// Whether DataFusion's name for the column cannot say it: a cast's
+    /// type (`'1'::int` is `int4`), or a function Freshet rewrites before
+    /// planning (`localtimestamp`).
     pub from_type: bool,
 }
 
@@ -80,8 +81,10 @@ pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
         .map(|item| match item {
             SelectItem::UnnamedExpr(e) => Some(match figure(e) {
                 Some((name, strength)) => SelectName {
+                    from_type: strength == Strength::TypeName
+                        || matches!(e, Expr::Function(_))
+                            && super::pg_compat::is_rewritten_function(&name),
                     name,
-                    from_type: strength == Strength::TypeName,
                 },
                 None => SelectName {
                     name: "?column?".into(),

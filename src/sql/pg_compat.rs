@@ -9,6 +9,9 @@
 //! * `x COLLATE "default"` (also `pg_catalog.default`, `"C"` and
 //!   `"POSIX"`) is `x`: Freshet compares text by code point, which is what
 //!   those collations do for UTF-8. Any other collation is `0A000`.
+//! * `localtimestamp` is `now()::timestamp`, `localtime` is `now()::time`
+//!   and `transaction_timestamp()` is `now()`: the session's time zone is
+//!   always UTC.
 
 use std::ops::ControlFlow;
 
@@ -95,6 +98,23 @@ fn plain_type(data_type: &mut DataType) {
     }
 }
 
+/// The plain form of a call of one of PostgreSQL's current-time
+/// functions that Freshet spells with `now()`, by (lower-case) name.
+fn time_function(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "localtimestamp" => "CAST(now() AS timestamp)",
+        "localtime" => "CAST(now() AS time)",
+        "transaction_timestamp" => "now()",
+        _ => return None,
+    })
+}
+
+/// Whether [`rewrite`] replaces calls of the function `name` (so that
+/// the column they compute must be named before it does).
+pub fn is_rewritten_function(name: &str) -> bool {
+    time_function(name).is_some()
+}
+
 impl VisitorMut for Rewrite {
     type Break = PlanError;
 
@@ -142,6 +162,29 @@ impl VisitorMut for Rewrite {
                     && schema.value.eq_ignore_ascii_case("pg_catalog")
                 {
                     f.name.0.remove(0);
+                }
+                let no_args = match &f.args {
+                    sqlparser::ast::FunctionArguments::None => true,
+                    sqlparser::ast::FunctionArguments::List(l) => l.args.is_empty(),
+                    sqlparser::ast::FunctionArguments::Subquery(_) => false,
+                };
+                let name = f
+                    .name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(|i| i.value.to_lowercase())
+                    .unwrap_or_default();
+                if no_args
+                    && f.name.0.len() == 1
+                    && f.over.is_none()
+                    && let Some(plain) = time_function(&name)
+                    && let Ok(parsed) =
+                        sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                            .try_with_sql(plain)
+                            .and_then(|mut p| p.parse_expr())
+                {
+                    *expr = parsed;
                 }
             }
             _ => {}
