@@ -45,6 +45,7 @@ pub mod parse;
 pub mod pg_compat;
 pub mod pg_funcs;
 pub mod plan;
+pub mod select_subqueries;
 pub mod sink;
 pub mod source;
 pub mod temporal;

@@ -82,6 +82,7 @@ pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
             SelectItem::UnnamedExpr(e) => Some(match figure(e) {
                 Some((name, strength)) => SelectName {
                     from_type: strength == Strength::TypeName
+                        || matches!(e, Expr::Exists { .. })
                         || matches!(e, Expr::Function(_))
                             && super::pg_compat::is_rewritten_function(&name),
                     name,

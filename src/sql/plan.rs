@@ -457,6 +457,7 @@ pub fn plan_statement(
     super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
+    super::select_subqueries::rewrite(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
