@@ -261,7 +261,12 @@ impl Coordinator {
                 });
             }
         }
-        let result = self.execute_inner(session, stmt, sql).await;
+        // `now()` is the transaction's start inside BEGIN ... COMMIT, else
+        // this statement's moment.
+        let now = session.transaction_start.unwrap_or_else(wall_clock_micros);
+        let result = STATEMENT_NOW
+            .scope(now, self.execute_inner(session, stmt, sql))
+            .await;
         if result.is_err() && session.transaction == TransactionState::InTransaction {
             session.transaction = TransactionState::Failed;
         }
@@ -426,6 +431,7 @@ impl Coordinator {
             Statement::StartTransaction { .. } => {
                 if session.transaction == TransactionState::Idle {
                     session.transaction = TransactionState::InTransaction;
+                    session.transaction_start = Some(statement_time());
                 }
                 Ok(ExecuteResponse::TransactionStart)
             }
@@ -1113,9 +1119,23 @@ fn statement_kind(s: &Statement) -> String {
         .join(" ")
 }
 
-/// The moment a statement runs, for `now()` and `current_date`:
-/// microseconds since 1970-01-01 UTC.
+tokio::task_local! {
+    /// The value of `now()` for the statement [`Coordinator::execute`] is
+    /// running: the start of its transaction.
+    static STATEMENT_NOW: i64;
+}
+
+/// The moment of a statement's transaction, for `now()` and
+/// `current_date`: microseconds since 1970-01-01 UTC. Outside
+/// [`Coordinator::execute`] (a statement with no session), the wall clock.
 fn statement_time() -> i64 {
+    STATEMENT_NOW
+        .try_with(|now| *now)
+        .unwrap_or_else(|_| wall_clock_micros())
+}
+
+/// The wall clock: microseconds since 1970-01-01 UTC.
+fn wall_clock_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))

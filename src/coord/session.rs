@@ -63,6 +63,9 @@ pub struct Session {
     /// Names of the statements prepared through the extended protocol
     /// (`Parse`), which `DEALLOCATE ALL` removes.
     pub prepared: std::collections::BTreeSet<String>,
+    /// When the explicit transaction began (microseconds since the Unix
+    /// epoch): `now()` inside it is this moment, as in PostgreSQL.
+    pub transaction_start: Option<i64>,
     /// The database the client connected to: what `RESET` restores
     /// `database` to.
     startup_database: Option<String>,
@@ -122,6 +125,7 @@ impl Default for Session {
             cursors: BTreeMap::new(),
             savepoints: Vec::new(),
             prepared: Default::default(),
+            transaction_start: None,
             startup_database: None,
             user: DEFAULT_USER.to_string(),
         }
@@ -235,6 +239,7 @@ impl Session {
     /// them first) and cursors closed.
     pub fn end_transaction(&mut self) {
         self.transaction = TransactionState::Idle;
+        self.transaction_start = None;
         self.pending_writes.clear();
         self.cursors.clear();
         self.savepoints.clear();

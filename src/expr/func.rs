@@ -47,6 +47,9 @@ pub enum UnaryFunc {
     CharLength,
     /// `abs(x)`.
     Abs,
+    /// A `char(n)` value converted to `text`: without its trailing spaces
+    /// (`sql::bpchar`).
+    BpcharToText,
     /// The `mz_timestamp` (milliseconds since the Unix epoch, as `bigint`)
     /// of a value compared with `mz_now()` ([`super::temporal`]).
     MzTimestamp,
@@ -227,6 +230,13 @@ impl UnaryFunc {
                 Datum::String(s) => Ok(Datum::Int32(s.chars().count() as i32)),
                 Datum::Bytes(b) => Ok(Datum::Int32(b.len() as i32)),
                 other => Err(type_error("length", &other)),
+            },
+            UnaryFunc::BpcharToText => match d {
+                Datum::String(mut s) => {
+                    s.truncate(s.trim_end_matches(' ').len());
+                    Ok(Datum::String(s))
+                }
+                other => Err(type_error("char to text", &other)),
             },
             UnaryFunc::Cast(to) => cast(d, to),
             UnaryFunc::MzTimestamp => super::temporal::to_mz_timestamp(d),

@@ -398,8 +398,16 @@ pub(super) fn lower_aggregates(
         let args = params
             .args
             .iter()
-            .map(|x| lower_expr(x, schema))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|x| {
+                let lowered = lower_expr(x, schema)?;
+                // `string_agg` takes `text`; the others keep `char` values.
+                Ok(if name == "string_agg" {
+                    super::bpchar::text_arg(x, lowered, schema)
+                } else {
+                    lowered
+                })
+            })
+            .collect::<Result<Vec<_>, PlanError>>()?;
         let order = || {
             params
                 .order_by
@@ -511,8 +519,18 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     let mut left_keys = Vec::new();
     let mut right_keys = Vec::new();
     for (l, r) in &on {
-        left_keys.push(lower_expr(l, left_schema)?);
-        right_keys.push(lower_expr(r, right_schema)?);
+        // `char` keys compare without their padding (`char(3)` and
+        // `char(5)` values can be equal).
+        left_keys.push(super::bpchar::text_arg(
+            l,
+            lower_expr(l, left_schema)?,
+            left_schema,
+        ));
+        right_keys.push(super::bpchar::text_arg(
+            r,
+            lower_expr(r, right_schema)?,
+            right_schema,
+        ));
     }
     if let Some(lateral) = super::jsonb_table::lower_lateral_join(j, kind)? {
         return Ok(lateral);
@@ -642,7 +660,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 }
                 other => return unsupported(format!("operator {other}")),
             };
-            lower(left)?.call_binary(lower(right)?, func)
+            let (l, r) =
+                super::bpchar::operands(op, (left, lower(left)?), (right, lower(right)?), schema);
+            l.call_binary(r, func)
         }
         Expr::Like(Like {
             negated,
@@ -688,15 +708,24 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             when_then_expr,
             else_expr,
         }) => {
-            let operand = expr.as_ref().map(|x| lower(x)).transpose()?;
+            let operand = expr
+                .as_ref()
+                .map(|x| Ok::<_, PlanError>((x, lower(x)?)))
+                .transpose()?;
             let mut result = match else_expr {
                 Some(x) => lower(x)?,
                 None => ScalarExpr::null(),
             };
             for (when, then) in when_then_expr.iter().rev() {
                 let mut cond = lower(when)?;
-                if let Some(op) = &operand {
-                    cond = op.clone().call_binary(cond, BinaryFunc::Eq);
+                if let Some((x, op)) = &operand {
+                    let (l, r) = super::bpchar::operands(
+                        &Operator::Eq,
+                        (x, op.clone()),
+                        (when, cond),
+                        schema,
+                    );
+                    cond = l.call_binary(r, BinaryFunc::Eq);
                 }
                 result = ScalarExpr::If {
                     cond: Box::new(cond),
@@ -708,7 +737,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
         }
         Expr::Cast(Cast { expr, field }) => {
             let to = ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
-            lower(expr)?.cast(to)
+            // From `char(n)`: without its padding, which a cast to
+            // `char(m)` pads again.
+            super::bpchar::text_arg(expr, lower(expr)?, schema).cast(to)
         }
         Expr::TryCast(TryCast { .. }) => return unsupported("TRY_CAST"),
         Expr::InList(InList {
@@ -716,9 +747,18 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             list,
             negated,
         }) => {
-            let mut exprs = vec![lower(expr)?];
-            for x in list {
-                exprs.push(lower(x)?);
+            // `x IN (a, b)` is `x = a OR x = b`, with `char`'s comparison.
+            let x = lower(expr)?;
+            let mut exprs = vec![x.clone()];
+            for item in list {
+                let (l, r) = super::bpchar::operands(
+                    &Operator::Eq,
+                    (expr, x.clone()),
+                    (item, lower(item)?),
+                    schema,
+                );
+                exprs[0] = l;
+                exprs.push(r);
             }
             ScalarExpr::CallVariadic {
                 func: VariadicFunc::InList { negated: *negated },
@@ -737,6 +777,15 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 return array_call;
             }
             let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
+            // The arguments as a function taking `text` sees them.
+            let text_args = if super::bpchar::keeps_padding(&name) {
+                lowered.clone()
+            } else {
+                args.iter()
+                    .zip(&lowered)
+                    .map(|(a, l)| super::bpchar::text_arg(a, l.clone(), schema))
+                    .collect()
+            };
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
                 (a.len() == 1).then(|| a.remove(0).call_unary(f))
             };
@@ -782,11 +831,11 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     func: VariadicFunc::Concat,
                     exprs: lowered.clone(),
                 }),
-                "lower" => unary(UnaryFunc::Lower, lowered.clone()),
-                "upper" => unary(UnaryFunc::Upper, lowered.clone()),
+                "lower" => unary(UnaryFunc::Lower, text_args.clone()),
+                "upper" => unary(UnaryFunc::Upper, text_args.clone()),
                 "abs" => unary(UnaryFunc::Abs, lowered.clone()),
                 "character_length" | "char_length" | "length" => {
-                    unary(UnaryFunc::CharLength, lowered.clone())
+                    unary(UnaryFunc::CharLength, text_args.clone())
                 }
                 "now" => Some(ScalarExpr::Unmaterializable(UnmaterializableFunc::Now)),
                 "current_date" => Some(ScalarExpr::Unmaterializable(
@@ -813,7 +862,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     }
                     ScalarExpr::External(Arc::new(ExternalFunc {
                         udf: func.clone(),
-                        args: lowered,
+                        args: text_args,
                         arg_types,
                         return_type,
                     }))

@@ -11,7 +11,10 @@
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
 //!   `ROLLUP` and `CUBE`; [`scalar_subquery`] makes correlated scalar
 //!   subqueries that are not aggregated decorrelatable; [`empty_relations`]
-//!   answers reads of the always-empty catalog relations.
+//!   answers reads of the always-empty catalog relations; [`bpchar`] where
+//!   `char(n)` values lose their padding (conversions to `text`,
+//!   comparisons); [`select_subqueries`] `EXISTS`/`IN (subquery)` in a
+//!   select list.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`jsonb`]: the `jsonb` operators, functions and aggregates;
@@ -31,6 +34,7 @@
 pub mod aggregate_funcs;
 pub mod array;
 pub mod array_subquery;
+pub mod bpchar;
 pub mod date_arith;
 pub mod debezium;
 pub mod empty_array;
@@ -52,6 +56,7 @@ pub mod pg_compat;
 pub mod pg_funcs;
 pub mod plan;
 pub mod scalar_subquery;
+pub mod select_subqueries;
 pub mod sink;
 pub mod source;
 pub mod temporal;

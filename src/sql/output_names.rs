@@ -10,12 +10,20 @@
 //! query is planned again; [`strip_mark`] (applied when the output columns
 //! are named) takes the mark off. Names inside subqueries are left alone:
 //! a duplicate there still fails (`0A000`).
+//!
+//! A cast of a value with no name of its own (`'1'::int`, `(a + 1)::text`,
+//! `DATE '2024-01-01'`) is named after its type in PostgreSQL (`int4`,
+//! `text`, `date`), which DataFusion's name for it cannot say:
+//! [`name_type_casts`] gives such items the marked alias up front. The
+//! names are taken from the statement as written ([`select_names`]), before
+//! Freshet's rewrites turn, say, the literal `1` into `1::int4`.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, OrderByKind, Query, SelectItem,
-    SetExpr, Statement, Value, VisitMut, VisitorMut,
+    ArrayElemTypeDef, DataType, ExactNumberInfo, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, OrderByKind, Query, SelectItem, SetExpr, Statement, TimezoneInfo,
+    Value, VisitMut, VisitorMut,
 };
 
 use super::PlanError;
@@ -37,32 +45,140 @@ pub fn strip_mark(name: &str) -> Option<&str> {
     name.split_once(MARK).map(|(name, _)| name)
 }
 
+/// PostgreSQL's name for an item of a query's leftmost select, as
+/// [`select_names`] finds it.
+#[derive(Clone, Debug)]
+pub struct SelectName {
+    /// The column's name.
+    pub name: String,
+    /// Whether DataFusion's name for the column cannot say it: a cast's
+    /// type (`'1'::int` is `int4`), or a function Freshet rewrites before
+    /// planning (`localtimestamp`).
+    pub from_type: bool,
+}
+
+/// PostgreSQL's names for the items of the leftmost select of `statement`
+/// (which name a query's columns), by position; `None` for `*` and for
+/// statements that are not queries.
+pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
+    let Statement::Query(query) = statement else {
+        return Vec::new();
+    };
+    let mut body = query.body.as_ref();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left,
+            SetExpr::Query(q) => body = q.body.as_ref(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else {
+        return Vec::new();
+    };
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) => Some(match figure(e) {
+                Some((name, strength)) => SelectName {
+                    from_type: strength == Strength::TypeName
+                        || matches!(e, Expr::Exists { .. })
+                        || matches!(e, Expr::Function(_))
+                            && super::pg_compat::is_rewritten_function(&name),
+                    name,
+                },
+                None => SelectName {
+                    name: "?column?".into(),
+                    from_type: false,
+                },
+            }),
+            SelectItem::ExprWithAlias { alias, .. } => Some(SelectName {
+                name: normalize(alias),
+                from_type: false,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Gives the unaliased items of the leftmost select that PostgreSQL names
+/// after a cast's type (`names`, from [`select_names`] of the statement
+/// as written) their name as a marked alias.
+pub fn name_type_casts(statement: &mut Statement, names: &[Option<SelectName>]) {
+    if !names.iter().flatten().any(|n| n.from_type) {
+        return;
+    }
+    let Statement::Query(query) = statement else {
+        return;
+    };
+    let mut body = query.body.as_mut();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left,
+            SetExpr::Query(q) => body = q.body.as_mut(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else {
+        return;
+    };
+    for (i, (item, name)) in select.projection.iter_mut().zip(names).enumerate() {
+        if let (SelectItem::UnnamedExpr(expr), Some(name)) = (&*item, name)
+            && name.from_type
+        {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::with_quote('"', format!("{}{MARK}{i}", name.name)),
+            };
+        }
+    }
+}
+
 /// The statement with its top-level select items aliased (see the module
-/// documentation), or `None` if it is not a query.
-pub fn alias_outputs(statement: &Statement) -> Result<Option<Statement>, PlanError> {
+/// documentation), or `None` if it is not a query. `names` are the names
+/// of the statement as written ([`select_names`]).
+pub fn alias_outputs(
+    statement: &Statement,
+    names: &[Option<SelectName>],
+) -> Result<Option<Statement>, PlanError> {
     let Statement::Query(query) = statement else {
         return Ok(None);
     };
     let mut query = query.clone();
-    let mut names = Vec::new();
-    alias_set_expr(&mut query.body, &mut names, true);
-    check_order_by(&query, &names)?;
+    let mut collected = Vec::new();
+    alias_set_expr(&mut query.body, &mut collected, Some(names));
+    check_order_by(&query, &collected)?;
     Ok(Some(Statement::Query(query)))
 }
 
 /// Aliases the items of the selects of a set-operation tree; `names`
 /// collects the output names (of the leftmost select, which names the
-/// result) with their expressions.
-fn alias_set_expr(body: &mut SetExpr, names: &mut Vec<(String, Option<Expr>)>, leftmost: bool) {
+/// result) with their expressions; `written` are the leftmost select's
+/// names as written, `None` for the other selects.
+fn alias_set_expr(
+    body: &mut SetExpr,
+    names: &mut Vec<(String, Option<Expr>)>,
+    written: Option<&[Option<SelectName>]>,
+) {
+    let leftmost = written.is_some();
     match body {
         SetExpr::Select(select) => {
             for (i, item) in select.projection.iter_mut().enumerate() {
                 let (expr, name) = match item {
                     SelectItem::UnnamedExpr(e) => (e.clone(), column_name(e)),
-                    SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), normalize(alias)),
+                    SelectItem::ExprWithAlias { expr, alias } => (
+                        expr.clone(),
+                        strip_mark(&alias.value)
+                            .map(str::to_string)
+                            .unwrap_or_else(|| normalize(alias)),
+                    ),
                     // `*` keeps DataFusion's names, which the marked
                     // aliases cannot collide with.
                     _ => continue,
+                };
+                let name = match written.and_then(|w| w.get(i)) {
+                    Some(Some(w)) => w.name.clone(),
+                    _ => name,
                 };
                 if leftmost {
                     names.push((name.clone(), Some(expr.clone())));
@@ -76,10 +192,10 @@ fn alias_set_expr(body: &mut SetExpr, names: &mut Vec<(String, Option<Expr>)>, l
             }
         }
         SetExpr::SetOperation { left, right, .. } => {
-            alias_set_expr(left, names, leftmost);
-            alias_set_expr(right, names, false);
+            alias_set_expr(left, names, written);
+            alias_set_expr(right, names, None);
         }
-        SetExpr::Query(q) => alias_set_expr(&mut q.body, names, leftmost),
+        SetExpr::Query(q) => alias_set_expr(&mut q.body, names, written),
         _ => {}
     }
 }
@@ -147,7 +263,34 @@ fn normalize(ident: &Ident) -> String {
 
 /// PostgreSQL's name for an unaliased select item (its `FigureColname`).
 pub fn column_name(e: &Expr) -> String {
-    figure_name(e).unwrap_or_else(|| "?column?".to_string())
+    figure(e)
+        .map(|(name, _)| name)
+        .unwrap_or_else(|| "?column?".to_string())
+}
+
+/// How firmly an expression names its column, as PostgreSQL's
+/// `FigureColnameInternal` ranks it: a cast's type name yields to any name
+/// its operand has, and an outer cast's type replaces an inner one's
+/// (`'1'::int4::text` is `text`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strength {
+    TypeName,
+    Name,
+}
+
+fn figure(e: &Expr) -> Option<(String, Strength)> {
+    match e {
+        Expr::Cast {
+            expr, data_type, ..
+        } => match figure(expr) {
+            Some(named @ (_, Strength::Name)) => Some(named),
+            _ => type_name(data_type).map(|n| (n, Strength::TypeName)),
+        },
+        Expr::TypedString(t) => type_name(&t.data_type).map(|n| (n, Strength::TypeName)),
+        Expr::Interval(_) => Some(("interval".into(), Strength::TypeName)),
+        Expr::Nested(inner) => figure(inner),
+        other => figure_name(other).map(|n| (n, Strength::Name)),
+    }
 }
 
 fn figure_name(e: &Expr) -> Option<String> {
@@ -155,14 +298,6 @@ fn figure_name(e: &Expr) -> Option<String> {
         Expr::Identifier(i) => Some(normalize(i)),
         Expr::CompoundIdentifier(parts) => parts.last().map(normalize),
         Expr::Function(f) => f.name.0.last()?.as_ident().map(normalize),
-        Expr::Cast {
-            expr, data_type, ..
-        } => figure_name(expr).or_else(|| {
-            super::types::scalar_type_from_sql(data_type)
-                .ok()
-                .map(|t| type_column_name(&t))
-        }),
-        Expr::Nested(inner) => figure_name(inner),
         Expr::Case { .. } => Some("case".into()),
         Expr::Array(_) => Some("array".into()),
         Expr::Exists { .. } => Some("exists".into()),
@@ -173,12 +308,9 @@ fn figure_name(e: &Expr) -> Option<String> {
         Expr::Floor { .. } => Some("floor".into()),
         Expr::Trim { .. } => Some("btrim".into()),
         Expr::Tuple(_) => Some("row".into()),
-        Expr::TypedString(t) => super::types::scalar_type_from_sql(&t.data_type)
-            .ok()
-            .map(|t| type_column_name(&t)),
         Expr::Subquery(q) => match q.body.as_ref() {
             SetExpr::Select(s) => match s.projection.first()? {
-                SelectItem::UnnamedExpr(e) => figure_name(e),
+                SelectItem::UnnamedExpr(e) => figure(e).map(|(name, _)| name),
                 SelectItem::ExprWithAlias { alias, .. } => Some(normalize(alias)),
                 _ => None,
             },
@@ -190,31 +322,49 @@ fn figure_name(e: &Expr) -> Option<String> {
 }
 
 /// The column name PostgreSQL gives a cast of a value with no name of its
-/// own (`1::text`): the type's internal name.
-fn type_column_name(t: &crate::repr::ScalarType) -> String {
-    use crate::repr::ScalarType as T;
-    match t {
-        T::Bool => "bool",
-        T::Int16 => "int2",
-        T::Int32 => "int4",
-        T::Int64 => "int8",
-        T::Float32 => "float4",
-        T::Float64 => "float8",
-        T::Numeric { .. } => "numeric",
-        T::Text => "text",
-        T::VarChar(_) => "varchar",
-        T::Char(_) => "bpchar",
-        T::Bytea => "bytea",
-        T::Date => "date",
-        T::Time => "time",
-        T::Timestamp => "timestamp",
-        T::TimestampTz => "timestamptz",
-        T::Interval => "interval",
-        T::Jsonb => "jsonb",
-        T::Uuid => "uuid",
-        T::Array(_) => "?column?",
-    }
-    .to_string()
+/// own (`1::text`): the last part of the type's name as the parser
+/// resolved it, so the SQL-standard spellings become the internal names
+/// (`integer` is `int4`, `character varying(3)` is `varchar`, `int[]` is
+/// `int4`).
+fn type_name(t: &DataType) -> Option<String> {
+    Some(
+        match t {
+            DataType::Bool | DataType::Boolean => "bool",
+            DataType::SmallInt(_) | DataType::Int2(_) => "int2",
+            DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => "int4",
+            DataType::BigInt(_) | DataType::Int8(_) => "int8",
+            DataType::Real | DataType::Float4 => "float4",
+            DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 => "float8",
+            DataType::Float(ExactNumberInfo::Precision(p)) if *p <= 24 => "float4",
+            DataType::Float(_) => "float8",
+            DataType::Numeric(_) | DataType::Decimal(_) | DataType::Dec(_) => "numeric",
+            DataType::Text => "text",
+            DataType::Varchar(_) | DataType::CharacterVarying(_) | DataType::CharVarying(_) => {
+                "varchar"
+            }
+            DataType::Char(_) | DataType::Character(_) => "bpchar",
+            DataType::Bytea => "bytea",
+            DataType::Date => "date",
+            DataType::Time(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => "timetz",
+            DataType::Time(_, _) => "time",
+            DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => "timestamptz",
+            DataType::Timestamp(_, _) => "timestamp",
+            DataType::Interval { .. } => "interval",
+            DataType::JSON => "json",
+            DataType::JSONB => "jsonb",
+            DataType::Uuid => "uuid",
+            DataType::Custom(name, _) => {
+                return name.0.last()?.as_ident().map(normalize);
+            }
+            DataType::Array(
+                ArrayElemTypeDef::SquareBracket(inner, _)
+                | ArrayElemTypeDef::AngleBracket(inner)
+                | ArrayElemTypeDef::Parenthesis(inner),
+            ) => return type_name(inner),
+            _ => return None,
+        }
+        .to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -245,6 +395,23 @@ mod tests {
             ("CASE WHEN x THEN 1 END", "case"),
             ("ARRAY[1]", "array"),
             ("DATE '2024-01-01'", "date"),
+            ("'1'::int", "int4"),
+            ("'1'::int4::text", "text"),
+            ("x::int::text", "x"),
+            ("(x + 1)::text", "text"),
+            ("-x::int", "?column?"),
+            ("(-x)::int", "int4"),
+            ("'{1}'::int[]", "int4"),
+            ("CAST('1' AS decimal)", "numeric"),
+            ("'x'::character varying(3)", "varchar"),
+            ("'x'::char(2)", "bpchar"),
+            ("1::double precision", "float8"),
+            ("'1'::json", "json"),
+            ("'1'::pg_catalog.int8", "int8"),
+            ("coalesce(x, 1)::text", "coalesce"),
+            ("ARRAY[1]::text[]", "array"),
+            ("INTERVAL '1 day'", "interval"),
+            ("(SELECT '1'::int)", "int4"),
         ];
         for (sql, want) in cases {
             assert_eq!(column_name(&expr(sql)), want, "{sql}");

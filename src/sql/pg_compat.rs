@@ -11,7 +11,10 @@
 //!   those collations do for UTF-8. Any other collation is `0A000`;
 //! * `array_upper(a, d)` is `array_length(a, d)` and `array_lower(a, d)`
 //!   is 1 where that is not NULL: Freshet's arrays have one dimension and
-//!   lower bound 1 (psql's `\d name` calls `array_upper`).
+//!   lower bound 1 (psql's `\d name` calls `array_upper`);
+//! * `localtimestamp` is `now()::timestamp`, `localtime` is `now()::time`
+//!   and `transaction_timestamp()` is `now()`: the session's time zone is
+//!   always UTC.
 
 use std::ops::ControlFlow;
 
@@ -109,6 +112,23 @@ fn plain_type(data_type: &mut DataType) {
     }
 }
 
+/// The plain form of a call of one of PostgreSQL's current-time
+/// functions that Freshet spells with `now()`, by (lower-case) name.
+fn time_function(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "localtimestamp" => "CAST(now() AS timestamp)",
+        "localtime" => "CAST(now() AS time)",
+        "transaction_timestamp" => "now()",
+        _ => return None,
+    })
+}
+
+/// Whether [`rewrite`] replaces calls of the function `name` (so that
+/// the column they compute must be named before it does).
+pub fn is_rewritten_function(name: &str) -> bool {
+    time_function(name).is_some()
+}
+
 impl VisitorMut for Rewrite {
     type Break = PlanError;
 
@@ -194,13 +214,34 @@ impl VisitorMut for Rewrite {
                 {
                     f.name.0.remove(0);
                 }
-                let name = match f.name.0.as_slice() {
-                    [ObjectNamePart::Identifier(i)] => i.value.to_lowercase(),
-                    _ => String::new(),
+                let no_args = match &f.args {
+                    sqlparser::ast::FunctionArguments::None => true,
+                    sqlparser::ast::FunctionArguments::List(l) => l.args.is_empty(),
+                    sqlparser::ast::FunctionArguments::Subquery(_) => false,
                 };
-                if name == "array_upper" {
+                let name = f
+                    .name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(|i| i.value.to_lowercase())
+                    .unwrap_or_default();
+                if no_args
+                    && f.name.0.len() == 1
+                    && f.over.is_none()
+                    && let Some(plain) = time_function(&name)
+                    && let Ok(parsed) =
+                        sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                            .try_with_sql(plain)
+                            .and_then(|mut p| p.parse_expr())
+                {
+                    *expr = parsed;
+                    return ControlFlow::Continue(());
+                }
+                let single = matches!(f.name.0.as_slice(), [ObjectNamePart::Identifier(_)]);
+                if single && name == "array_upper" {
                     f.name.0[0] = ObjectNamePart::Identifier("array_length".into());
-                } else if name == "array_lower" {
+                } else if single && name == "array_lower" {
                     let mut length = f.clone();
                     length.name.0[0] = ObjectNamePart::Identifier("array_length".into());
                     let sql = format!("CASE WHEN {length} IS NOT NULL THEN 1 END");

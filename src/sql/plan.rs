@@ -319,9 +319,12 @@ struct FreshetTypePlanner;
 
 impl datafusion_expr::planner::TypePlanner for FreshetTypePlanner {
     fn plan_type_field(&self, sql_type: &sqlparser::ast::DataType) -> DfResult<Option<FieldRef>> {
+        // Named, so that DataFusion does not take a cast for a "type-only"
+        // one that keeps its input's metadata: `c::text` of a `char(n)`
+        // column is `text`, not the `char(n)` it is `Utf8` like.
         Ok(super::types::scalar_type_from_sql(sql_type)
             .ok()
-            .map(|t| Arc::new(t.to_field("", true))))
+            .map(|t| Arc::new(t.to_field("cast", true))))
     }
 }
 
@@ -469,6 +472,8 @@ pub fn plan_statement(
     resolver: &dyn Resolver,
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
+    // Named as written, before the rewrites below change expressions.
+    let names = super::output_names::select_names(&statement);
     super::literals::rewrite_exponent_literals(&mut statement)?;
     super::values::rewrite_values(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
@@ -477,11 +482,13 @@ pub fn plan_statement(
     super::array_subquery::rewrite(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
     super::jsonb_table::mark_lateral(&mut statement);
+    super::select_subqueries::rewrite(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
-    let retry = super::output_names::alias_outputs(&statement);
+    super::output_names::name_type_casts(&mut statement, &names);
+    let retry = super::output_names::alias_outputs(&statement, &names);
     match guard_panics("planner", || planner.sql_statement_to_plan(statement))? {
         Ok(plan) => Ok(plan),
         Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
