@@ -152,13 +152,20 @@ impl VisitorMut for Rewrite {
         // `unnest`) names its one column after the table alias when no
         // column alias is given, as in PostgreSQL: `FROM generate_series(1,
         // 3) s` has the column `s`.
+        // (Functions with a named output column, like
+        // `jsonb_array_elements_text`'s `value`, keep its name.)
         if let sqlparser::ast::TableFactor::Table {
+            name,
             args: Some(_),
             alias: Some(alias),
             with_ordinality: false,
             ..
         } = table_factor
             && alias.columns.is_empty()
+            && let [ObjectNamePart::Identifier(function)] = name.0.as_slice()
+            && ["generate_series", "unnest"]
+                .iter()
+                .any(|f| function.value.eq_ignore_ascii_case(f))
         {
             alias
                 .columns
