@@ -57,22 +57,28 @@ pub struct SelectName {
     pub from_type: bool,
 }
 
-/// PostgreSQL's names for the items of the leftmost select of `statement`
-/// (which name a query's columns), by position; `None` for `*` and for
-/// statements that are not queries.
-pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
+/// The leftmost `SELECT` of a query statement (the one whose items name
+/// the query's columns), through set operations and parentheses.
+pub fn leftmost_select(statement: &Statement) -> Option<&sqlparser::ast::Select> {
     let Statement::Query(query) = statement else {
-        return Vec::new();
+        return None;
     };
     let mut body = query.body.as_ref();
     loop {
         match body {
             SetExpr::SetOperation { left, .. } => body = left,
             SetExpr::Query(q) => body = q.body.as_ref(),
-            _ => break,
+            SetExpr::Select(select) => return Some(select),
+            _ => return None,
         }
     }
-    let SetExpr::Select(select) = body else {
+}
+
+/// PostgreSQL's names for the items of the leftmost select of `statement`
+/// (which name a query's columns), by position; `None` for `*` and for
+/// statements that are not queries.
+pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
+    let Some(select) = leftmost_select(statement) else {
         return Vec::new();
     };
     select

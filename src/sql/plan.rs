@@ -700,19 +700,8 @@ pub fn plan_desc_with(plan: &LogicalPlan, aliased: &[bool]) -> Result<RelationDe
 /// DataFusion's renderings of expressions, which [`plan_desc`] turns into
 /// PostgreSQL's.
 pub fn explicit_aliases(statement: &Statement) -> Vec<bool> {
-    use sqlparser::ast::{SelectItem, SetExpr};
-    let Statement::Query(query) = statement else {
-        return Vec::new();
-    };
-    let mut body = query.body.as_ref();
-    loop {
-        match body {
-            SetExpr::SetOperation { left, .. } => body = left,
-            SetExpr::Query(q) => body = q.body.as_ref(),
-            _ => break,
-        }
-    }
-    let SetExpr::Select(select) = body else {
+    use sqlparser::ast::SelectItem;
+    let Some(select) = super::output_names::leftmost_select(statement) else {
         return Vec::new();
     };
     select
