@@ -27,6 +27,12 @@ use tokio_postgres::{Client, CopyOutStream, NoTls, SimpleQueryMessage};
 
 /// The server binary under test, built by Cargo for integration tests.
 const SERVER_BIN: &str = env!("CARGO_BIN_EXE_freshet");
+
+/// The server binary to start: `FRESHET_SERVER_BIN` when set (so a saved benchmark binary can
+/// be run against the server build it belongs to), else the one cargo built alongside.
+fn server_bin() -> String {
+    std::env::var("FRESHET_SERVER_BIN").unwrap_or_else(|_| SERVER_BIN.to_string())
+}
 /// Worker threads each server runs with.
 const WORKERS: usize = 2;
 /// How long a server may take to start answering queries.
@@ -213,7 +219,8 @@ impl TestServer {
                 .unwrap_or_else(|e| panic!("opening {}: {e}", self.log_path.display()));
             let _ = writeln!(log, "=== test harness: starting freshet on port {port} ===");
             let stderr: File = log.try_clone().expect("cloning the log file handle");
-            let child = Command::new(SERVER_BIN)
+            let bin = server_bin();
+            let child = Command::new(&bin)
                 .arg("--listen")
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("--data-dir")
@@ -224,7 +231,7 @@ impl TestServer {
                 .stdout(log)
                 .stderr(stderr)
                 .spawn()
-                .unwrap_or_else(|e| panic!("spawning {SERVER_BIN}: {e}"));
+                .unwrap_or_else(|e| panic!("spawning {bin}: {e}"));
             self.child = Some(child);
             self.port = port;
             match self.wait_until_ready().await {
