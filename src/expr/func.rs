@@ -12,7 +12,7 @@ use datafusion_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
-use crate::repr::{Datum, Interval, OrdF32, OrdF64, ScalarType};
+use crate::repr::{Datum, Interval, OrdF32, OrdF64, ScalarType, SqlState};
 use crate::repr::{jsonb, strconv};
 
 use super::EvalError;
@@ -129,6 +129,10 @@ pub enum BinaryFunc {
     /// error PostgreSQL raises when there is more than one row. Not strict:
     /// a NULL `b` from two rows is still an error.
     SubqueryValue,
+    /// `timezone(a, b)`, PostgreSQL's `b AT TIME ZONE a`: a `timestamptz`
+    /// as the local time in zone `a` (a name or an `interval`), or a
+    /// `timestamp` as the instant of that local time in the zone.
+    Timezone,
 }
 
 /// Functions of any number of arguments.
@@ -314,6 +318,7 @@ impl BinaryFunc {
             BinaryFunc::JsonbGet { text: false } => "->",
             BinaryFunc::JsonbGet { text: true } => "->>",
             BinaryFunc::SubqueryValue => "rows_then_value",
+            BinaryFunc::Timezone => "timezone",
         }
     }
 
@@ -377,12 +382,38 @@ impl BinaryFunc {
                 )),
                 (a, _) => Err(type_error(self.symbol(), &a)),
             },
+            BinaryFunc::Timezone => at_time_zone(&a, &b),
             BinaryFunc::And
             | BinaryFunc::Or
             | BinaryFunc::IsDistinctFrom
             | BinaryFunc::IsNotDistinctFrom
             | BinaryFunc::SubqueryValue => Err(EvalError::Internal("unreachable".into())),
         }
+    }
+}
+
+/// `ts AT TIME ZONE zone` (`timezone(zone, ts)`), for non-NULL arguments.
+fn at_time_zone(zone: &Datum, ts: &Datum) -> Result<Datum, EvalError> {
+    use crate::repr::timezone::{Zone, ZoneError};
+    let zone = match zone {
+        Datum::String(name) => Zone::parse(name),
+        Datum::Interval(i) => Zone::from_interval(i, || strconv::format(zone).unwrap_or_default()),
+        other => return Err(type_error("timezone", other)),
+    };
+    let converted = zone.and_then(|z| match ts {
+        Datum::TimestampTz(t) => z.to_local(*t).map(Datum::Timestamp),
+        Datum::Timestamp(t) => z.to_utc(*t).map(Datum::TimestampTz),
+        _ => Ok(Datum::Null),
+    });
+    match converted {
+        Ok(Datum::Null) => Err(type_error("timezone", ts)),
+        Ok(d) => Ok(d),
+        Err(ZoneError::OutOfRange) => Err(EvalError::Parse {
+            code: SqlState::DATETIME_FIELD_OVERFLOW,
+            message: "timestamp out of range".into(),
+        }),
+        Err(ZoneError::Unsupported(what)) => Err(EvalError::Unsupported(what)),
+        Err(e) => Err(EvalError::InvalidParameter(e.to_string())),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod jsonb;
 mod row;
 mod sqlstate;
 pub mod strconv;
+pub mod timezone;
 pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};

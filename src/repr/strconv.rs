@@ -15,9 +15,9 @@
 //! * `date`/`timestamp`: `infinity`, `-infinity`, `now`, `today`,
 //!   `tomorrow` and `yesterday` are refused (`0A000`). Zones are numeric
 //!   offsets or the fixed-offset abbreviations of PostgreSQL's `Default`
-//!   set (`UTC`, `Z`, `PST`, `CET`, ...); a `timestamptz` in a zone whose
-//!   offset depends on the date (`Europe/Paris`, `MSK`) is refused
-//!   (`0A000`: there is no zone database). Text month names and some of
+//!   set (`UTC`, `Z`, `PST`, `CET`, ...); a `timestamptz` may also name a
+//!   zone whose offset depends on the date (`Europe/Paris`, `MSK`), resolved
+//!   by `repr/timezone.rs`. Text month names and some of
 //!   PostgreSQL's rarer layouts are not understood (`22007`). Timestamps end
 //!   at `i64::MAX` microseconds after 1970 (294247-01-10), a little before
 //!   PostgreSQL's 294276-12-31.
@@ -1596,7 +1596,7 @@ fn decode_tz_offset(s: &str) -> Result<i64, DtErr> {
 
 /// The fixed-offset time zone abbreviations of PostgreSQL's `Default`
 /// `timezone_abbreviations` set: seconds east of UTC.
-fn zone_abbreviation(w: &str) -> Option<i64> {
+pub(crate) fn zone_abbreviation(w: &str) -> Option<i64> {
     Some(match w {
         "gmt" | "uct" | "ut" | "utc" | "z" | "zulu" | "wet" | "egst" | "azost" => 0,
         "eat" | "idt" | "eest" | "eetdst" | "fet" => 10800,
@@ -1643,7 +1643,7 @@ fn zone_abbreviation(w: &str) -> Option<i64> {
 
 /// Time zone names PostgreSQL knows whose offset depends on the date (the
 /// `Default` set's abbreviations defined by a zone, and any `Area/City`
-/// name): Freshet has no time zone database for them.
+/// name): resolved by `repr/timezone.rs` at the time they are read at.
 fn is_dynamic_zone(w: &str) -> bool {
     w.contains('/')
         || matches!(
@@ -1710,7 +1710,7 @@ struct DateTimeParts {
     time: Option<i64>,
     /// Zone offset, seconds east of UTC.
     tz: Option<i64>,
-    /// A zone PostgreSQL knows by name, which Freshet cannot resolve.
+    /// A zone whose offset depends on the date (`repr/timezone.rs`).
     zone_name: Option<String>,
 }
 
@@ -2027,23 +2027,32 @@ fn parse_timestamp_common(text: &str, type_name: &str, with_zone: bool) -> Resul
     let (y, m, d) = parts
         .date
         .ok_or_else(|| dt_error(DtErr::BadFormat, text, type_name))?;
-    if with_zone && let Some(zone) = &parts.zone_name {
-        return Err(ParseError::unsupported(format!(
-            "time zone \"{zone}\" is not supported"
-        )));
-    }
     if !is_valid_julian(y, m) {
         return Err(out_of_range("timestamp", text));
     }
     let days = i128::from(days_from_civil(y, m, d));
     let mut micros = days * i128::from(MICROS_PER_DAY) + i128::from(parts.time.unwrap_or(0));
-    if with_zone {
+    if with_zone && parts.zone_name.is_none() {
         micros -= i128::from(parts.tz.unwrap_or(0)) * i128::from(MICROS_PER_SEC);
     }
     if micros < i128::from(TIMESTAMP_MIN_MICROS) || micros > i128::from(i64::MAX) {
         return Err(out_of_range("timestamp", text));
     }
-    Ok(micros as i64)
+    match &parts.zone_name {
+        // A zone whose offset depends on the date: the local time read in it.
+        Some(zone) if with_zone => {
+            use super::timezone::{Zone, ZoneError};
+            let zone_error = |e: ZoneError| match e {
+                ZoneError::OutOfRange => out_of_range("timestamp", text),
+                ZoneError::Unsupported(what) => ParseError::unsupported(what),
+                other => ParseError::new(SqlState::INVALID_PARAMETER_VALUE, other.to_string()),
+            };
+            Zone::parse(zone)
+                .and_then(|z| z.to_utc(micros as i64))
+                .map_err(zone_error)
+        }
+        _ => Ok(micros as i64),
+    }
 }
 
 /// Parses a `timestamp` (microseconds since 1970-01-01 00:00:00): a date as
@@ -2058,7 +2067,7 @@ pub fn parse_timestamp(text: &str) -> Result<i64, ParseError> {
 /// (`+02`, `+02:00`, `-0530`) or a fixed-offset abbreviation of
 /// PostgreSQL's default set (`PST`, `CET`, ...); without one the value is UTC
 /// (the session time zone). Zones whose offset depends on the date
-/// (`Europe/Paris`, `MSK`) are `0A000`: Freshet has no zone database.
+/// (`Europe/Paris`, `MSK`) are resolved by `repr/timezone.rs`.
 pub fn parse_timestamptz(text: &str) -> Result<i64, ParseError> {
     parse_timestamp_common(text, "timestamp with time zone", true)
 }
@@ -3752,9 +3761,28 @@ mod tests {
             "2024-01-15 08:30:00+00"
         );
         assert_eq!(rt("2024-01-15 10:30:00 GMT", &tz), "2024-01-15 10:30:00+00");
-        // Zones whose offset depends on the date need a zone database.
-        assert_eq!(err("2024-01-15 10:30:00 Europe/Paris", &tz).0, "0A000");
-        assert_eq!(err("2024-01-15 10:30:00 MSK", &tz).0, "0A000");
+        // Zones whose offset depends on the date (PostgreSQL 15's answers).
+        assert_eq!(
+            rt("2024-01-01 00:00:00 Europe/Berlin", &tz),
+            "2023-12-31 23:00:00+00"
+        );
+        assert_eq!(
+            rt("2024-07-01 00:00:00 europe/berlin", &tz),
+            "2024-06-30 22:00:00+00"
+        );
+        // A local time skipped by the change to summer time.
+        assert_eq!(
+            rt("2024-03-31 02:30:00 Europe/Berlin", &tz),
+            "2024-03-31 01:30:00+00"
+        );
+        assert_eq!(rt("2024-01-01 00:00:00 MSK", &tz), "2023-12-31 21:00:00+00");
+        assert_eq!(
+            err("2024-01-01 00:00:00 Foo/Bar", &tz),
+            (
+                "22023".into(),
+                "time zone \"foo/bar\" not recognized".into()
+            )
+        );
     }
 
     fn iv(months: i32, days: i32, micros: i64) -> Interval {

@@ -60,6 +60,7 @@ pub mod select_subqueries;
 pub mod sink;
 pub mod source;
 pub mod temporal;
+pub mod timezone;
 pub mod types;
 pub mod unnest;
 pub mod values;

@@ -308,6 +308,7 @@ fn figure_name(e: &Expr) -> Option<String> {
         Expr::Array(_) => Some("array".into()),
         Expr::Exists { .. } => Some("exists".into()),
         Expr::Extract { .. } => Some("extract".into()),
+        Expr::AtTimeZone { .. } => Some("timezone".into()),
         Expr::Substring { .. } => Some("substring".into()),
         Expr::Position { .. } => Some("position".into()),
         Expr::Ceil { .. } => Some("ceil".into()),

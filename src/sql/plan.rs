@@ -154,6 +154,10 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     for f in super::temporal::functions() {
         scalars.insert(f.name().to_string(), f);
     }
+    // `timezone(zone, ts)`, which `AT TIME ZONE` becomes.
+    for f in super::timezone::functions() {
+        scalars.insert(f.name().to_string(), f);
+    }
     let mut aggregates = HashMap::new();
     for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
         aggregates.insert(f.name().to_string(), f.clone());
@@ -479,6 +483,7 @@ pub fn plan_statement(
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
+    super::timezone::rewrite(&mut statement);
     super::array_subquery::rewrite(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
     super::jsonb_table::mark_lateral(&mut statement);
