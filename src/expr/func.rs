@@ -159,6 +159,9 @@ pub enum VariadicFunc {
     /// A `jsonb` function or operator ([`super::jsonb`]), its arguments
     /// evaluated eagerly.
     Jsonb(super::jsonb::JsonbFunc),
+    /// `to_char`, `to_timestamp` and `to_date` ([`super::datetime_format`]),
+    /// its arguments evaluated eagerly.
+    Format(super::datetime_format::FormatFunc),
 }
 
 impl UnaryFunc {
@@ -906,6 +909,12 @@ impl VariadicFunc {
                 })
             }
             VariadicFunc::Array(f) => f.eval(
+                exprs
+                    .iter()
+                    .map(|e| e.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            VariadicFunc::Format(f) => f.eval(
                 exprs
                     .iter()
                     .map(|e| e.eval(row))

@@ -16,6 +16,7 @@
 
 pub mod aggregate;
 pub mod array;
+pub mod datetime_format;
 pub mod error;
 pub mod func;
 pub mod jsonb;

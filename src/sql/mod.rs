@@ -40,6 +40,7 @@ pub mod debezium;
 pub mod empty_array;
 pub mod empty_relations;
 pub mod error;
+pub mod formatting;
 pub mod include;
 pub mod jsonb;
 pub mod jsonb_table;

@@ -154,8 +154,12 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     for f in super::temporal::functions() {
         scalars.insert(f.name().to_string(), f);
     }
-    // `timezone(zone, ts)`, which `AT TIME ZONE` becomes.
-    for f in super::timezone::functions() {
+    // `timezone(zone, ts)`, which `AT TIME ZONE` becomes, and PostgreSQL's
+    // `to_char`, `to_timestamp` and `to_date` in place of DataFusion's.
+    for f in super::timezone::functions()
+        .into_iter()
+        .chain(super::formatting::functions())
+    {
         scalars.insert(f.name().to_string(), f);
     }
     let mut aggregates = HashMap::new();
