@@ -162,6 +162,9 @@ pub enum VariadicFunc {
     /// `to_char`, `to_timestamp` and `to_date` ([`super::datetime_format`]),
     /// its arguments evaluated eagerly.
     Format(super::datetime_format::FormatFunc),
+    /// `round`, `trunc`, `ceil` and `floor` ([`super::rounding`]), its
+    /// arguments evaluated eagerly.
+    Round(super::rounding::RoundFunc),
 }
 
 impl UnaryFunc {
@@ -909,6 +912,12 @@ impl VariadicFunc {
                 })
             }
             VariadicFunc::Array(f) => f.eval(
+                exprs
+                    .iter()
+                    .map(|e| e.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            VariadicFunc::Round(f) => f.eval(
                 exprs
                     .iter()
                     .map(|e| e.eval(row))

@@ -22,6 +22,7 @@ pub mod func;
 pub mod jsonb;
 pub mod regex;
 pub mod relation;
+pub mod rounding;
 pub mod scalar;
 pub mod temporal;
 pub mod window;

@@ -56,6 +56,7 @@ pub mod parse;
 pub mod pg_compat;
 pub mod pg_funcs;
 pub mod plan;
+pub mod rounding;
 pub mod scalar_subquery;
 pub mod select_subqueries;
 pub mod sink;

@@ -155,10 +155,12 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         scalars.insert(f.name().to_string(), f);
     }
     // `timezone(zone, ts)`, which `AT TIME ZONE` becomes, and PostgreSQL's
-    // `to_char`, `to_timestamp` and `to_date` in place of DataFusion's.
+    // `to_char`, `to_timestamp`, `to_date`, `round`, `trunc`, `ceil` and
+    // `floor` in place of DataFusion's.
     for f in super::timezone::functions()
         .into_iter()
         .chain(super::formatting::functions())
+        .chain(super::rounding::functions())
     {
         scalars.insert(f.name().to_string(), f);
     }
