@@ -399,11 +399,10 @@ pub fn to_char(value: &Datum, template: &str) -> Result<Datum, EvalError> {
                 3,
                 true,
             )),
+            "RM" | "Q" if tm.interval && tm.month == 0 => {}
             "RM" => {
-                if !(tm.interval && tm.month == 0) {
-                    let roman = ROMAN[(tm.month.clamp(1, 12) - 1) as usize];
-                    out.push_str(&cased(roman, key, 4, fill_mode));
-                }
+                let roman = ROMAN[(tm.month.clamp(1, 12) - 1) as usize];
+                out.push_str(&cased(roman, key, 4, fill_mode));
             }
             "DAY" => out.push_str(&cased(DAYS[tm.day_of_week() as usize], key, 9, fill_mode)),
             "DY" => out.push_str(&cased(&DAYS[tm.day_of_week() as usize][..3], key, 3, true)),
@@ -412,11 +411,7 @@ pub fn to_char(value: &Datum, template: &str) -> Result<Datum, EvalError> {
             "D" => number(tm.day_of_week() + 1, 1, 2),
             "W" => number((tm.day - 1) / 7 + 1, 1, 2),
             "WW" => number((tm.day_of_year() - 1) / 7 + 1, 2, 3),
-            "Q" => {
-                if !(tm.interval && tm.month == 0) {
-                    number((tm.month - 1) / 3 + 1, 0, 0);
-                }
-            }
+            "Q" => number((tm.month - 1) / 3 + 1, 0, 0),
             "CC" => {
                 let cc = if tm.interval {
                     tm.year / 100
@@ -428,11 +423,7 @@ pub fn to_char(value: &Datum, template: &str) -> Result<Datum, EvalError> {
                 number(cc, 2, 3)
             }
             "J" => number(tm.days.unwrap_or(0) + UNIX_EPOCH_JDATE, 0, 0),
-            "TZ" => {
-                if tm.zoned {
-                    out.push_str(if key == "tz" { "utc" } else { "UTC" });
-                }
-            }
+            "TZ" if tm.zoned => out.push_str(if key == "tz" { "utc" } else { "UTC" }),
             "OF" | "TZH" => out.push_str("+00"),
             "TZM" => out.push_str("00"),
             // `FX` only matters when reading text.
