@@ -195,6 +195,47 @@ def _():
         c.commit()
 
 
+@check("ReadyForQuery status: a failed transaction recovers at ROLLBACK TO SAVEPOINT")
+def _():
+    from psycopg.pq import TransactionStatus as TS
+
+    # psycopg2 sends simple queries, psycopg 3 the extended protocol; both
+    # read the transaction status from each ReadyForQuery.
+    c = psycopg2.connect(DSN)
+    cur = c.cursor()
+    cur.execute("SAVEPOINT a")
+    try:
+        cur.execute("SELECT 1 / 0")
+    except psycopg2.errors.DivisionByZero:
+        pass
+    expect(c.info.transaction_status, psycopg2.extensions.TRANSACTION_STATUS_INERROR)
+    cur.execute("ROLLBACK TO SAVEPOINT a")
+    expect(c.info.transaction_status, psycopg2.extensions.TRANSACTION_STATUS_INTRANS)
+    cur.execute("INSERT INTO drv_tx VALUES (40, 'x')")
+    c.rollback()
+    expect(c.info.transaction_status, psycopg2.extensions.TRANSACTION_STATUS_IDLE)
+    c.close()
+    with psycopg.connect(DSN) as c:
+        c.execute("SAVEPOINT a")
+        for bad in ("SELECT 1 / %s", "SELEC %s"):
+            try:
+                c.execute(bad, (0,))
+                raise AssertionError("no error")
+            except psycopg.Error:
+                pass
+            expect(c.info.transaction_status, TS.INERROR)
+            try:
+                c.execute("SELECT %s", (1,))
+                raise AssertionError("no error")
+            except psycopg.errors.InFailedSqlTransaction:
+                pass
+            c.execute("ROLLBACK TO SAVEPOINT a")
+            expect(c.info.transaction_status, TS.INTRANS)
+        c.execute("INSERT INTO drv_tx VALUES (%s, 'x')", (40,))
+        c.rollback()
+        expect(c.info.transaction_status, TS.IDLE)
+
+
 @check("asyncpg: prepared statements, binary types, errors")
 def _():
     async def run():
