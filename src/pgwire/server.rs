@@ -103,6 +103,7 @@ impl NoopStartupHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut session = Session::default();
+        session.backend_pid = client.pid_and_secret_key().0;
         if let Some(name) = client.metadata().get("application_name") {
             let _ = session.set("application_name", name);
         }

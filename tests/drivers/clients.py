@@ -236,6 +236,21 @@ def _():
         expect(c.info.transaction_status, TS.IDLE)
 
 
+@check("psycopg 3: pg_backend_pid is the BackendKeyData pid; pg_settings and set_config")
+def _():
+    with psycopg.connect(DSN, autocommit=True) as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        expect(pid, c.info.backend_pid)
+        expect(c.execute("SELECT pg_backend_pid()", prepare=True).fetchone()[0], pid)
+        got = c.execute("SELECT set_config('application_name', 'drv', false)").fetchone()
+        expect(got, ("drv",))
+        row = c.execute(
+            "SELECT setting, vartype FROM pg_settings WHERE name = %s", ("application_name",)
+        ).fetchone()
+        expect(row, ("drv", "string"))
+        expect(c.execute("SHOW application_name").fetchone(), ("drv",))
+
+
 @check("asyncpg: prepared statements, binary types, errors")
 def _():
     async def run():
