@@ -307,7 +307,12 @@ impl Rewrite<'_> {
         let Some((session, _, _)) = self.values else {
             return Ok(Some(text(None)));
         };
-        if let Some((_, v)) = self.sets.iter().rev().find(|(n, _)| n == &name.to_lowercase()) {
+        if let Some((_, v)) = self
+            .sets
+            .iter()
+            .rev()
+            .find(|(n, _)| n == &name.to_lowercase())
+        {
             return Ok(Some(text(Some(v.clone()))));
         }
         match session.get(name) {
@@ -369,7 +374,10 @@ impl Rewrite<'_> {
 /// replacing a reference to it (`pg_settings` or
 /// `pg_catalog.pg_settings`): PostgreSQL's columns, one row per variable.
 /// PostgreSQL spells a few names in mixed case; their spelling is kept.
-fn pg_settings(session: Option<&Session>, alias: Option<sqlparser::ast::TableAlias>) -> TableFactor {
+fn pg_settings(
+    session: Option<&Session>,
+    alias: Option<sqlparser::ast::TableAlias>,
+) -> TableFactor {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let rows: Vec<String> = session
         .map(|session| {
@@ -394,7 +402,11 @@ fn pg_settings(session: Option<&Session>, alias: Option<sqlparser::ast::TableAli
                         "extra_float_digits" | "statement_timeout" => ("user", "integer"),
                         _ => ("user", "string"),
                     };
-                    let unit = if name == "statement_timeout" { "'ms'" } else { "NULL" };
+                    let unit = if name == "statement_timeout" {
+                        "'ms'"
+                    } else {
+                        "NULL"
+                    };
                     let source = if value == boot { "default" } else { "session" };
                     format!(
                         "({}, {}, {unit}, {}, {}, {}, {}, {}, {}, {})",
@@ -419,9 +431,9 @@ fn pg_settings(session: Option<&Session>, alias: Option<sqlparser::ast::TableAli
         .unwrap_or_default();
     // Describing (no session) needs the columns only.
     let values = if rows.is_empty() {
-        "SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, \
-         NULL::text, NULL::text, NULL::text, NULL::text WHERE false"
-            .to_string()
+        // (Each column named: Freshet refuses a subquery's duplicate names.)
+        let columns: Vec<String> = (0..10).map(|i| format!("NULL::text AS c{i}")).collect();
+        format!("SELECT {} WHERE false", columns.join(", "))
     } else {
         format!("VALUES {}", rows.join(", "))
     };
@@ -433,11 +445,9 @@ fn pg_settings(session: Option<&Session>, alias: Option<sqlparser::ast::TableAli
          FROM ({values}) AS v (name, setting, unit, context, vartype, source, boot_val, \
          reset_val, short_desc, category)) AS pg_settings"
     );
-    let mut parsed = sqlparser::parser::Parser::parse_sql(
-        &sqlparser::dialect::PostgreSqlDialect {},
-        &sql,
-    )
-    .expect("the pg_settings query parses");
+    let mut parsed =
+        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &sql)
+            .expect("the pg_settings query parses");
     let Some(Statement::Query(query)) = parsed.pop() else {
         unreachable!("a query")
     };
@@ -464,7 +474,11 @@ fn is_pg_settings(name: &sqlparser::ast::ObjectName) -> bool {
         })
         .collect();
     matches!(
-        parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+        parts
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
         ["pg_settings"] | ["pg_catalog", "pg_settings"]
     )
 }
