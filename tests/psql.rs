@@ -1,11 +1,12 @@
 //! `psql`'s describe commands against a real Freshet server, run by the
 //! real `psql` client (PostgreSQL 15's; `scripts/test` installs
 //! `postgresql-client` where it is missing): `\d`, `\dt`, `\dv`, `\dm`,
-//! `\di`, `\dn`, `\l` and `\d[+] name` read `pg_catalog` with psql's own queries
-//! (`OPERATOR(pg_catalog.~)`, `pg_table_is_visible`, `pg_get_userbyid`,
-//! ...), and their output is compared line by line with what psql prints
-//! for the same objects in PostgreSQL, apart from owner and database
-//! names.
+//! `\di`, `\dn`, `\l`, `\d[+] name`, `\df[+]` and `\dT` read `pg_catalog`
+//! with psql's own queries (`OPERATOR(pg_catalog.~)`, `pg_table_is_visible`,
+//! `pg_get_userbyid`, `pg_get_function_result`, ...), and their output is
+//! compared line by line with what psql prints for the same objects in
+//! PostgreSQL, apart from owner and database names and the signatures
+//! Freshet does not have.
 
 mod support;
 
@@ -228,6 +229,71 @@ SELECT note FROM public.watchlist AS watchlist;
  user_id | bigint | yes  | user_id
 arrangement, for table "public.watchlist"
 "#
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_and_types() {
+    let server = TestServer::start("psql-functions").await;
+    // No user-defined functions or types: both lists are empty, as in a
+    // fresh PostgreSQL database.
+    assert_eq!(
+        psql(&server, r"\df"),
+        trimmed(
+            "                       List of functions
+ Schema | Name | Result data type | Argument data types | Type 
+--------+------+------------------+---------------------+------
+(0 rows)
+"
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\dT"),
+        trimmed(
+            "     List of data types
+ Schema | Name | Description 
+--------+------+-------------
+(0 rows)
+"
+        )
+    );
+    // A pattern searches `pg_catalog` too: PostgreSQL's rows for the
+    // signatures Freshet has.
+    assert_eq!(
+        psql(&server, r"\df count"),
+        trimmed(
+            r#"                         List of functions
+   Schema   | Name  | Result data type | Argument data types | Type 
+------------+-------+------------------+---------------------+------
+ pg_catalog | count | bigint           |                     | agg
+ pg_catalog | count | bigint           | "any"               | agg
+(2 rows)
+"#
+        )
+    );
+    // PostgreSQL lists two more `upper`s, on ranges and multiranges, which
+    // Freshet does not have.
+    assert_eq!(
+        psql(&server, r"\df+ upper"),
+        trimmed(
+            "                                                                             List of functions
+   Schema   | Name  | Result data type | Argument data types | Type | Volatility | Parallel |  Owner  | Security | Access privileges | Language | Source code | Description 
+------------+-------+------------------+---------------------+------+------------+----------+---------+----------+-------------------+----------+-------------+-------------
+ pg_catalog | upper | text             | text                | func | immutable  | safe     | freshet | invoker  |                   | internal | upper       | uppercase
+(1 row)
+"
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\dT int4"),
+        trimmed(
+            "                           List of data types
+   Schema   |  Name   |                   Description                   
+------------+---------+-------------------------------------------------
+ pg_catalog | integer | -2 billion to 2 billion integer, 4-byte storage
+(1 row)
+"
         )
     );
 }

@@ -11,6 +11,7 @@
 //! `search_path`.
 
 pub mod names;
+pub mod pg_proc;
 pub mod system;
 
 use std::collections::BTreeMap;

@@ -5,11 +5,11 @@
 //! inspector) and BI tools learn what a database holds by querying these
 //! relations, so Freshet answers them with PostgreSQL's names, columns and
 //! conventions: `pg_class`, `pg_namespace`, `pg_attribute`, `pg_type`,
-//! `pg_index`, `pg_database`, the `pg_tables`/`pg_views`/`pg_matviews`/
+//! `pg_index`, `pg_database`, `pg_proc`, `pg_language`, the `pg_tables`/`pg_views`/`pg_matviews`/
 //! `pg_indexes` views, `information_schema.tables`/`columns`/`views`/
 //! `schemata`, and the relations `psql` reads that describe features
 //! Freshet does not have (constraints, policies, publications,
-//! inheritance), which are empty.
+//! inheritance, enums), which are empty.
 //!
 //! The rows are computed when a one-shot query reads them, from the catalog
 //! and the session's search path at that moment (the coordinator replaces
@@ -630,7 +630,183 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: none,
     },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_proc",
+        columns: &[
+            ("oid", T::Oid),
+            ("proname", T::Text),
+            ("pronamespace", T::Oid),
+            ("proowner", T::Oid),
+            ("prolang", T::Oid),
+            ("procost", T::F32),
+            ("prorows", T::F32),
+            ("provariadic", T::Oid),
+            ("prosupport", T::Text),
+            ("prokind", T::Text),
+            ("prosecdef", T::Bool),
+            ("proleakproof", T::Bool),
+            ("proisstrict", T::Bool),
+            ("proretset", T::Bool),
+            ("provolatile", T::Text),
+            ("proparallel", T::Text),
+            ("pronargs", T::I16),
+            ("pronargdefaults", T::I16),
+            ("prorettype", T::Oid),
+            ("proargtypes", T::Text),
+            ("proallargtypes", T::OidArray),
+            ("proargmodes", T::TextArray),
+            ("proargnames", T::TextArray),
+            ("proargdefaults", T::Text),
+            ("protrftypes", T::OidArray),
+            ("prosrc", T::Text),
+            ("probin", T::Text),
+            ("prosqlbody", T::Text),
+            ("proconfig", T::TextArray),
+            ("proacl", T::TextArray),
+        ],
+        rows: pg_proc,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_language",
+        columns: &[
+            ("oid", T::Oid),
+            ("lanname", T::Text),
+            ("lanowner", T::Oid),
+            ("lanispl", T::Bool),
+            ("lanpltrusted", T::Bool),
+            ("lanplcallfoid", T::Oid),
+            ("laninline", T::Oid),
+            ("lanvalidator", T::Oid),
+            ("lanacl", T::TextArray),
+        ],
+        rows: pg_language,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_enum",
+        columns: &[
+            ("oid", T::Oid),
+            ("enumtypid", T::Oid),
+            ("enumsortorder", T::F32),
+            ("enumlabel", T::Text),
+        ],
+        rows: none,
+    },
 ];
+
+/// `pg_language`: PostgreSQL's built-in languages, with their OIDs
+/// (Freshet's functions are all `internal`).
+fn pg_language(_: &Context) -> Vec<Vec<Datum>> {
+    [(INTERNAL_LANGUAGE_OID, "internal"), (13, "c"), (14, "sql")]
+        .into_iter()
+        .map(|(o, name)| {
+            vec![
+                oid(o),
+                text(name),
+                oid(OWNER_OID),
+                Datum::Bool(false),
+                Datum::Bool(name == "sql"),
+                oid(0),
+                oid(0),
+                oid(0),
+                Datum::Null,
+            ]
+        })
+        .collect()
+}
+
+/// PostgreSQL's comments on the base types Freshet has (its
+/// `pg_description` rows for them), which `obj_description(oid, 'pg_type')`
+/// and so psql's `\dT` show.
+pub const TYPE_DESCRIPTIONS: &[(i64, &str)] = &[
+    (16, "boolean, 'true'/'false'"),
+    (17, "variable-length string, binary values escaped"),
+    (20, "~18 digit integer, 8-byte storage"),
+    (21, "-32 thousand to 32 thousand, 2-byte storage"),
+    (23, "-2 billion to 2 billion integer, 4-byte storage"),
+    (25, "variable-length string, no limit specified"),
+    (
+        700,
+        "single-precision floating point number, 4-byte storage",
+    ),
+    (
+        701,
+        "double-precision floating point number, 8-byte storage",
+    ),
+    (
+        1042,
+        "char(length), blank-padded string, fixed storage length",
+    ),
+    (
+        1043,
+        "varchar(length), non-blank-padded string, variable storage length",
+    ),
+    (1082, "date"),
+    (1083, "time of day"),
+    (1114, "date and time"),
+    (1184, "date and time with time zone"),
+    (1186, "@ <number> <units>, time interval"),
+    (
+        1700,
+        "numeric(precision, decimal), arbitrary precision number",
+    ),
+    (2950, "UUID datatype"),
+    (3802, "Binary JSON"),
+];
+
+/// The language of built-in functions (`pg_language`'s `internal`).
+const INTERNAL_LANGUAGE_OID: i64 = 12;
+
+/// `pg_proc`: the functions, aggregates and window functions Freshet
+/// supports, with PostgreSQL's rows for them ([`super::pg_proc`]). The
+/// `oidvector` `proargtypes` is the space-separated text PostgreSQL prints.
+fn pg_proc(_: &Context) -> Vec<Vec<Datum>> {
+    super::pg_proc::PROCS
+        .iter()
+        .map(|p| {
+            vec![
+                oid(p.oid),
+                text(p.name),
+                oid(PG_CATALOG_OID),
+                oid(OWNER_OID),
+                oid(INTERNAL_LANGUAGE_OID),
+                Datum::Float32(crate::repr::OrdF32(1.0)),
+                Datum::Float32(crate::repr::OrdF32(if p.retset { 1000.0 } else { 0.0 })),
+                oid(p.variadic),
+                text("-"),
+                text(p.kind),
+                Datum::Bool(false),
+                Datum::Bool(false),
+                Datum::Bool(p.strict),
+                Datum::Bool(p.retset),
+                text(p.volatile),
+                text(p.parallel),
+                Datum::Int16(p.arg_types.len() as i16),
+                Datum::Int16(0),
+                oid(p.result_type),
+                text(
+                    p.arg_types
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+                text(p.src),
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+            ]
+        })
+        .collect()
+}
 
 /// A catalog relation, as name resolution sees it.
 #[derive(Debug, Clone)]

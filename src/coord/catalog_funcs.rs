@@ -1,7 +1,9 @@
 //! PostgreSQL's catalog functions, which clients call next to the catalog
 //! relations (`catalog::system`): `pg_table_is_visible`,
 //! `pg_get_userbyid`, `format_type`, `pg_get_viewdef`, `pg_get_indexdef`,
-//! `pg_get_expr`, `current_schemas`, `to_regtype`, the `has_*_privilege` family, and
+//! `pg_get_expr`, `pg_get_function_result`, `pg_get_function_arguments`,
+//! `pg_function_is_visible`, `current_schemas`, `to_regtype`, the
+//! `has_*_privilege` family, and
 //! the `regclass`, `regtype`, `regnamespace` and `oid` casts.
 //!
 //! Like the session functions (`session_funcs`), they are replaced before
@@ -12,7 +14,8 @@
 //! `session_funcs::refuse_in_view` refuses them there.
 //!
 //! What Freshet does not have answers as an empty catalog would: no
-//! comments (`obj_description` is NULL), no constraints, no sequences
+//! comments (`obj_description` is NULL, except PostgreSQL's own on the
+//! built-in types), no constraints, no sequences
 //! (`pg_get_serial_sequence` is NULL), no publications,
 //! every privilege granted (there are no roles yet), sizes unknown (NULL).
 //! A `'name'::regclass` literal is the named relation's OID (a `bigint`),
@@ -65,6 +68,11 @@ const FUNCTIONS: &[&str] = &[
     "has_any_column_privilege",
     "has_function_privilege",
     "pg_has_role",
+    "pg_function_is_visible",
+    "pg_get_function_result",
+    "pg_get_function_arguments",
+    "pg_get_function_identity_arguments",
+    "pg_get_function_sqlbody",
 ];
 
 /// The catalog function `f` calls, if it calls one.
@@ -178,6 +186,24 @@ impl Rewrite<'_> {
                 }
             }
             ("pg_type_is_visible", 1) => format!("(({0}) = ({0}))", arg(0)),
+            // Every function is in `pg_catalog`, which is always searched.
+            ("pg_function_is_visible", 1) => format!("(({0}) = ({0}))", arg(0)),
+            ("pg_get_function_result", 1) => {
+                let cases: Vec<(i64, String)> = crate::catalog::pg_proc::PROCS
+                    .iter()
+                    .map(|p| (p.oid, quote(p.result)))
+                    .collect();
+                case(&arg(0), &cases, "NULL::text")
+            }
+            // Built-in functions have no defaults, so their identity
+            // arguments are their arguments.
+            ("pg_get_function_arguments" | "pg_get_function_identity_arguments", 1) => {
+                let cases: Vec<(i64, String)> = crate::catalog::pg_proc::PROCS
+                    .iter()
+                    .map(|p| (p.oid, quote(p.arguments)))
+                    .collect();
+                case(&arg(0), &cases, "NULL::text")
+            }
             ("pg_get_userbyid", 1) => format!(
                 "CASE WHEN ({0}) = {1} THEN {2} ELSE 'unknown (OID=' || ({0}) || ')' END",
                 arg(0),
@@ -227,11 +253,26 @@ impl Rewrite<'_> {
                     .unwrap_or_default();
                 case(&arg(0), &defs, "NULL::text")
             }
+            ("obj_description", 2) if arg(1) == "'pg_proc'" => {
+                let cases: Vec<(i64, String)> = crate::catalog::pg_proc::PROCS
+                    .iter()
+                    .filter_map(|p| Some((p.oid, quote(p.description?))))
+                    .collect();
+                case(&arg(0), &cases, "NULL::text")
+            }
+            ("obj_description", 2) if arg(1) == "'pg_type'" => {
+                let cases: Vec<(i64, String)> = system::TYPE_DESCRIPTIONS
+                    .iter()
+                    .map(|(oid, d)| (*oid, quote(d)))
+                    .collect();
+                case(&arg(0), &cases, "NULL::text")
+            }
             (
                 "pg_get_constraintdef"
                 | "pg_get_statisticsobjdef_columns"
                 | "pg_get_partkeydef"
                 | "pg_get_serial_sequence"
+                | "pg_get_function_sqlbody"
                 | "obj_description"
                 | "col_description"
                 | "shobj_description",

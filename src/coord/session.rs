@@ -72,7 +72,15 @@ pub struct Session {
     /// The user the client connected as (the start-up `user` parameter):
     /// `current_user`, `session_user`, `user` and `current_role`.
     user: String,
+    /// The connection's process id, as `pg_backend_pid()` reports it: the
+    /// one the server sent the client in BackendKeyData (which cancel
+    /// requests name), else a number of its own, unique in the process.
+    pub backend_pid: i32,
 }
+
+/// Process ids of sessions that no connection gave one (see
+/// [`Session::backend_pid`]); far below pgwire's, which start at 100000.
+static NEXT_BACKEND_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
 
 /// A savepoint (`SAVEPOINT name`): what `ROLLBACK TO` restores.
 #[derive(Debug, Clone)]
@@ -128,6 +136,7 @@ impl Default for Session {
             transaction_start: None,
             startup_database: None,
             user: DEFAULT_USER.to_string(),
+            backend_pid: NEXT_BACKEND_PID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! `current_database()` and `current_catalog`, `current_setting(name [,
 //! missing_ok])`, and the user the client connected as: `current_user`,
 //! `session_user`, `user` and `current_role` (SQL's special forms, without
-//! parentheses).
+//! parentheses), `pg_backend_pid()`, `set_config(name, value, false)`,
+//! and the `pg_settings` view of the session's variables.
 //! Drivers call them when they connect (SQLAlchemy asks for `version()` and
 //! `current_schema()`, JDBC's `getSchema()` for `current_schema()`).
 //!
@@ -17,7 +18,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    SelectItem, SetExpr, Statement, Value, Visit, VisitMut, Visitor, VisitorMut,
+    SelectItem, SetExpr, Statement, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 
 use super::AdapterError;
@@ -40,18 +41,25 @@ pub fn version_string(server_version: &str) -> String {
 /// PostgreSQL does for `current_setting` of an unknown parameter (42704).
 pub fn substitute(
     stmt: &mut Statement,
-    session: &Session,
+    session: &mut Session,
     catalog: &Catalog,
 ) -> Result<(), AdapterError> {
     let path = session.search_path();
     let mut rewrite = Rewrite {
         values: Some((session, catalog, &path)),
+        sets: Vec::new(),
     };
     name_columns(stmt);
     match stmt.visit(&mut rewrite) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }?;
+    // `set_config` takes effect when the statement runs (its value, the
+    // literal now in the statement, was checked when it was replaced).
+    let sets = std::mem::take(&mut rewrite.sets);
+    for (name, value) in sets {
+        session.set(&name, &value)?;
+    }
     super::catalog_funcs::substitute(stmt, Some((catalog, &path)))
 }
 
@@ -156,13 +164,20 @@ fn name_columns(stmt: &mut Statement) {
 /// matters there.
 pub fn substitute_for_describe(stmt: &mut Statement) {
     name_columns(stmt);
-    let _ = stmt.visit(&mut Rewrite { values: None });
+    let _ = stmt.visit(&mut Rewrite {
+        values: None,
+        sets: Vec::new(),
+    });
     let _ = super::catalog_funcs::substitute(stmt, None);
 }
 
 struct Rewrite<'a> {
     /// The session, its catalog and its path; `None` when describing.
     values: Option<(&'a Session, &'a Catalog, &'a SearchPath)>,
+    /// The variables `set_config` calls set, in order: applied to the
+    /// session after the rewrite, and read by later `current_setting`
+    /// calls in the statement (PostgreSQL evaluates them in that order).
+    sets: Vec<(String, String)>,
 }
 
 /// A `text` literal (`NULL::text` for `None`).
@@ -210,14 +225,19 @@ impl Rewrite<'_> {
         let special = USER_FUNCTIONS.contains(&name.as_str()) || name == "current_catalog";
         let known = matches!(
             name.as_str(),
-            "version" | "current_schema" | "current_database" | "current_setting"
+            "version"
+                | "current_schema"
+                | "current_database"
+                | "current_setting"
+                | "pg_backend_pid"
+                | "set_config"
         );
         // The special forms take no parentheses (`current_user()` is a
         // syntax error in PostgreSQL).
         (known || special && matches!(f.args, FunctionArguments::None)).then_some(name)
     }
 
-    fn call(&self, f: &Function) -> Result<Option<Expr>, AdapterError> {
+    fn call(&mut self, f: &Function) -> Result<Option<Expr>, AdapterError> {
         let Some(name) = Self::session_function(f) else {
             return Ok(None);
         };
@@ -234,6 +254,10 @@ impl Rewrite<'_> {
             let args: Vec<Option<Value>> = args.iter().map(|a| literal(a)).collect();
             return self.current_setting(&args);
         }
+        if name == "set_config" {
+            let args: Vec<Option<Value>> = args.iter().map(|a| literal(a)).collect();
+            return self.set_config(&args);
+        }
         Ok(match (name.as_str(), args.as_slice()) {
             ("version", []) => Some(text(Some(version_string(
                 self.values
@@ -243,6 +267,18 @@ impl Rewrite<'_> {
             ("current_schema", []) => Some(self.current_schema()),
             ("current_database", []) => Some(self.current_database()),
             ("current_catalog", []) => Some(self.current_database()),
+            ("pg_backend_pid", []) => Some(Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(Expr::value(Value::Number(
+                    self.values
+                        .map_or(0, |(session, _, _)| session.backend_pid)
+                        .to_string(),
+                    false,
+                ))),
+                data_type: DataType::Integer(None),
+                array: false,
+                format: None,
+            }),
             (user, []) if USER_FUNCTIONS.contains(&user) => Some(self.user()),
             _ => None,
         })
@@ -271,6 +307,14 @@ impl Rewrite<'_> {
         let Some((session, _, _)) = self.values else {
             return Ok(Some(text(None)));
         };
+        if let Some((_, v)) = self
+            .sets
+            .iter()
+            .rev()
+            .find(|(n, _)| n == &name.to_lowercase())
+        {
+            return Ok(Some(text(Some(v.clone()))));
+        }
         match session.get(name) {
             Ok(v) => Ok(Some(text(Some(v.to_string())))),
             Err(_) if missing_ok => Ok(Some(text(None))),
@@ -283,8 +327,179 @@ impl Rewrite<'_> {
     }
 }
 
+impl Rewrite<'_> {
+    /// `set_config(name, value, is_local)` with literal arguments: the new
+    /// value, which the session takes when the statement runs. Only
+    /// session-wide settings (`is_local` false) exist in Freshet; a local
+    /// one is refused with 0A000. Other arguments leave the call alone (it
+    /// then fails as an unknown function).
+    fn set_config(&mut self, args: &[Option<Value>]) -> Result<Option<Expr>, AdapterError> {
+        let [Some(name), Some(value), Some(local)] = args else {
+            return Ok(None);
+        };
+        let (Value::SingleQuotedString(name), Value::Boolean(local)) = (name, local) else {
+            return Ok(None);
+        };
+        let value = match value {
+            Value::SingleQuotedString(v) => v.clone(),
+            // PostgreSQL resets the variable for a NULL value; Freshet
+            // does not emulate that.
+            _ => return Ok(None),
+        };
+        if *local {
+            return Err(crate::sql::PlanError::Unsupported(
+                "set_config with is_local = true".into(),
+            )
+            .into());
+        }
+        let Some((session, _, _)) = self.values else {
+            return Ok(Some(text(Some(value))));
+        };
+        // Check the name and value now, on a copy, so that an invalid one
+        // fails the statement before anything runs; the value PostgreSQL
+        // returns is the one the setting takes.
+        let mut probe = Session::default();
+        probe.set_user(session.user());
+        for (n, v) in session.all() {
+            let _ = probe.set(n, v);
+        }
+        probe.set(name, &value)?;
+        let stored = probe.get(name)?.to_string();
+        self.sets.push((name.to_lowercase(), stored.clone()));
+        Ok(Some(text(Some(stored))))
+    }
+}
+
+/// The `pg_settings` view of the session's variables, as a derived table
+/// replacing a reference to it (`pg_settings` or
+/// `pg_catalog.pg_settings`): PostgreSQL's columns, one row per variable.
+/// PostgreSQL spells a few names in mixed case; their spelling is kept.
+fn pg_settings(
+    session: Option<&Session>,
+    alias: Option<sqlparser::ast::TableAlias>,
+) -> TableFactor {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let rows: Vec<String> = session
+        .map(|session| {
+            session
+                .all()
+                .map(|(name, value)| {
+                    let boot = super::session::DEFAULT_VARIABLES
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or("", |(_, v)| v);
+                    let pg_name = match name.as_str() {
+                        "datestyle" => "DateStyle",
+                        "timezone" => "TimeZone",
+                        "intervalstyle" => "IntervalStyle",
+                        other => other,
+                    };
+                    let (context, vartype) = match name.as_str() {
+                        "server_version" | "server_version_num" | "server_encoding" => {
+                            ("internal", "string")
+                        }
+                        "integer_datetimes" | "standard_conforming_strings" => ("internal", "bool"),
+                        "extra_float_digits" | "statement_timeout" => ("user", "integer"),
+                        _ => ("user", "string"),
+                    };
+                    let unit = if name == "statement_timeout" {
+                        "'ms'"
+                    } else {
+                        "NULL"
+                    };
+                    let source = if value == boot { "default" } else { "session" };
+                    format!(
+                        "({}, {}, {unit}, {}, {}, {}, {}, {}, {}, {})",
+                        quote(pg_name),
+                        quote(value),
+                        quote(context),
+                        quote(vartype),
+                        quote(source),
+                        quote(boot),
+                        quote(boot),
+                        // short_desc: Freshet has none.
+                        quote(""),
+                        quote(if context == "internal" {
+                            "Preset Options"
+                        } else {
+                            "Client Connection Defaults"
+                        }),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // Describing (no session) needs the columns only.
+    let values = if rows.is_empty() {
+        // (Each column named: Freshet refuses a subquery's duplicate names.)
+        let columns: Vec<String> = (0..10).map(|i| format!("NULL::text AS c{i}")).collect();
+        format!("SELECT {} WHERE false", columns.join(", "))
+    } else {
+        format!("VALUES {}", rows.join(", "))
+    };
+    let sql = format!(
+        "SELECT * FROM (SELECT name, setting, unit, category, short_desc, \
+         NULL::text AS extra_desc, context, vartype, source, NULL::text AS min_val, \
+         NULL::text AS max_val, NULL::text[] AS enumvals, boot_val, reset_val, \
+         NULL::text AS sourcefile, NULL::int AS sourceline, false AS pending_restart \
+         FROM ({values}) AS v (name, setting, unit, context, vartype, source, boot_val, \
+         reset_val, short_desc, category)) AS pg_settings"
+    );
+    let mut parsed =
+        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &sql)
+            .expect("the pg_settings query parses");
+    let Some(Statement::Query(query)) = parsed.pop() else {
+        unreachable!("a query")
+    };
+    let SetExpr::Select(select) = *query.body else {
+        unreachable!("a select")
+    };
+    let mut factor = select.from.into_iter().next().expect("a FROM").relation;
+    if let (TableFactor::Derived { alias: a, .. }, Some(alias)) = (&mut factor, alias) {
+        *a = Some(alias);
+    }
+    factor
+}
+
+/// Whether `name` names `pg_settings` (bare, or in `pg_catalog`, which is
+/// searched first).
+fn is_pg_settings(name: &sqlparser::ast::ObjectName) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| match i.quote_style {
+            Some(_) => i.value.clone(),
+            None => i.value.to_lowercase(),
+        })
+        .collect();
+    matches!(
+        parts
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["pg_settings"] | ["pg_catalog", "pg_settings"]
+    )
+}
+
 impl VisitorMut for Rewrite<'_> {
     type Break = AdapterError;
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<AdapterError> {
+        if let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } = factor
+            && is_pg_settings(name)
+        {
+            let alias = alias.clone();
+            *factor = pg_settings(self.values.map(|(s, _, _)| s), alias);
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<AdapterError> {
         let replacement = match expr {

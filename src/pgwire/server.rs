@@ -11,24 +11,35 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Sink, SinkExt, stream};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
+};
 use pgwire::api::results::{
     DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
     Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers, Type,
+};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
-use pgwire::messages::data::{DataRow, FieldDescription, RowDescription};
-use pgwire::messages::extendedquery::{Parse, ParseComplete};
+use pgwire::messages::data::{
+    DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
+};
+use pgwire::messages::extendedquery::{
+    Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_STATEMENT,
+};
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 use sqlparser::ast::{Expr as SqlExpr, Value, VisitMut, VisitorMut};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
 use crate::catalog::SearchPath;
+use crate::coord::session::TransactionState;
 use crate::coord::{AdapterError, Coordinator, ExecuteResponse, Session, SubscribeResponse};
 use crate::repr::{RelationDesc, Row, ScalarType, strconv};
 use crate::sql::parse::{FreshetStatement, parse_statements};
@@ -92,6 +103,7 @@ impl NoopStartupHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut session = Session::default();
+        session.backend_pid = client.pid_and_secret_key().0;
         if let Some(name) = client.metadata().get("application_name") {
             let _ = session.set("application_name", name);
         }
@@ -148,6 +160,29 @@ fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
     client
         .session_extensions()
         .get_or_insert_with(|| Mutex::new(Session::default()))
+}
+
+/// The ReadyForQuery status of a session. The session's own transaction
+/// state is the truth: pgwire tracks one from the responses' kinds, which
+/// cannot leave the failed state as `ROLLBACK TO SAVEPOINT` does.
+async fn transaction_status<C: ClientInfo>(client: &C) -> TransactionStatus {
+    match session_of(client).lock().await.transaction {
+        TransactionState::Idle => TransactionStatus::Idle,
+        TransactionState::InTransaction => TransactionStatus::Transaction,
+        TransactionState::Failed => TransactionStatus::Error,
+    }
+}
+
+/// Fails the session's open transaction after an error the coordinator
+/// did not see (a statement that does not parse, a parameter that does not
+/// decode): as in PostgreSQL, any error inside a transaction block fails
+/// it.
+async fn fail_transaction<C: ClientInfo>(client: &C) {
+    let session = session_of(client);
+    let mut session = session.lock().await;
+    if session.transaction == TransactionState::InTransaction {
+        session.transaction = TransactionState::Failed;
+    }
 }
 
 /// `DEALLOCATE [PREPARE] name | ALL`: removes statements prepared through
@@ -441,6 +476,69 @@ impl Backend {
 
 #[async_trait]
 impl SimpleQueryHandler for Backend {
+    /// pgwire's own `on_query` (Freshet has no cancel handler, so there is
+    /// no cancellation to race against), except that the ReadyForQuery
+    /// status is the session's transaction state: an error fails an open
+    /// transaction and `ROLLBACK TO SAVEPOINT` recovers it.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let query = query.query;
+        if query.chars().all(|c| c == ';' || c.is_whitespace()) {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+        } else {
+            for r in SimpleQueryHandler::do_query(self, client, &query).await? {
+                match r {
+                    Response::EmptyQuery => {
+                        client
+                            .feed(PgWireBackendMessage::EmptyQueryResponse(
+                                EmptyQueryResponse::new(),
+                            ))
+                            .await?;
+                    }
+                    Response::Query(results) => send_query_response(client, results, true).await?,
+                    Response::Execution(tag)
+                    | Response::TransactionStart(tag)
+                    | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                    Response::Error(e) => {
+                        fail_transaction(client).await;
+                        client
+                            .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                            .await?;
+                    }
+                    // Freshet sends COPY TO STDOUT data itself and accepts
+                    // no COPY FROM.
+                    Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+                        return Err(PgWireError::ApiError(
+                            "unexpected COPY response to a simple query".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let status = transaction_status(client).await;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+        Ok(())
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -849,7 +947,15 @@ impl ExtendedQueryHandler for Backend {
                 .insert(name.clone());
         }
         let parser = self.query_parser();
-        match StoredStatement::parse(client, &message, parser).await? {
+        let parsed = match StoredStatement::parse(client, &message, parser).await {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                fail_transaction(client).await;
+                client.set_transaction_status(transaction_status(client).await);
+                return Err(e);
+            }
+        };
+        match parsed {
             Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
             None => client.portal_store().put_empty_statement(&name),
         }
@@ -859,11 +965,133 @@ impl ExtendedQueryHandler for Backend {
         Ok(())
     }
 
+    /// pgwire's own `on_execute`, after which the ReadyForQuery status
+    /// (sent at Sync) is the session's transaction state, as for simple
+    /// queries.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let result = self._on_execute(client, message).await;
+        if result.is_err() {
+            fail_transaction(client).await;
+        }
+        client.set_transaction_status(transaction_status(client).await);
+        result
+    }
+
+    /// Describes a prepared statement as PostgreSQL does: its parameters'
+    /// types, then its columns, or NoData for a statement that returns no
+    /// rows. (pgwire's own answer sends an empty RowDescription for a
+    /// statement with parameters and no rows, which pgjdbc takes for a
+    /// query.) The columns' format codes are text (zero), as PostgreSQL's:
+    /// the formats are chosen later, at Bind, and pgjdbc decodes a result
+    /// by the codes it was first described with. Portals are pgwire's.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
+            let name = message.name.as_deref().unwrap_or("");
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
+                let p = &stmt.statement;
+                client
+                    .send(PgWireBackendMessage::ParameterDescription(
+                        ParameterDescription::new(p.param_types.iter().map(Type::oid).collect()),
+                    ))
+                    .await?;
+                let answer = match &p.desc {
+                    Some(d) => PgWireBackendMessage::RowDescription(RowDescription::new(
+                        fields(d, &Format::UnifiedText)
+                            .iter()
+                            .map(Into::into)
+                            .collect(),
+                    )),
+                    None => PgWireBackendMessage::NoData(NoData::new()),
+                };
+                client.send(answer).await?;
+                return Ok(());
+            }
+        }
+        self._on_describe(client, message).await
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
         portal: &Portal<Prepared>,
         _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let response = self.execute_portal(client, portal).await;
+        if matches!(response, Ok(Response::Error(_))) {
+            fail_transaction(client).await;
+        }
+        response
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let p = &target.statement;
+        let fields = p
+            .desc
+            .as_ref()
+            .map(|d| fields(d, &Format::UnifiedText))
+            .unwrap_or_default();
+        Ok(DescribeStatementResponse::new(
+            p.param_types.clone(),
+            fields,
+        ))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        target: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let p = &target.statement.statement;
+        let fields = p
+            .desc
+            .as_ref()
+            .map(|d| fields(d, &target.result_column_format))
+            .unwrap_or_default();
+        Ok(DescribePortalResponse::new(fields))
+    }
+}
+
+impl Backend {
+    /// Runs a bound portal's statement: decodes its parameters, puts them
+    /// into the SQL as typed literals, and executes it.
+    async fn execute_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -930,49 +1158,6 @@ impl ExtendedQueryHandler for Backend {
             Ok(r) => self.respond(client, r, &portal.result_column_format).await,
             Err(e) => Ok(Response::Error(Box::new(error_info(&e)))),
         }
-    }
-
-    async fn do_describe_statement<C>(
-        &self,
-        _client: &mut C,
-        target: &StoredStatement<Prepared>,
-    ) -> PgWireResult<DescribeStatementResponse>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Prepared>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let p = &target.statement;
-        let fields = p
-            .desc
-            .as_ref()
-            .map(|d| fields(d, &Format::UnifiedBinary))
-            .unwrap_or_default();
-        Ok(DescribeStatementResponse::new(
-            p.param_types.clone(),
-            fields,
-        ))
-    }
-
-    async fn do_describe_portal<C>(
-        &self,
-        _client: &mut C,
-        target: &Portal<Prepared>,
-    ) -> PgWireResult<DescribePortalResponse>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Prepared>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let p = &target.statement.statement;
-        let fields = p
-            .desc
-            .as_ref()
-            .map(|d| fields(d, &target.result_column_format))
-            .unwrap_or_default();
-        Ok(DescribePortalResponse::new(fields))
     }
 }
 

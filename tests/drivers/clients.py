@@ -195,6 +195,62 @@ def _():
         c.commit()
 
 
+@check("ReadyForQuery status: a failed transaction recovers at ROLLBACK TO SAVEPOINT")
+def _():
+    from psycopg.pq import TransactionStatus as TS
+
+    # psycopg2 sends simple queries, psycopg 3 the extended protocol; both
+    # read the transaction status from each ReadyForQuery.
+    c = psycopg2.connect(DSN)
+    cur = c.cursor()
+    cur.execute("SAVEPOINT a")
+    try:
+        cur.execute("SELECT 1 / 0")
+    except psycopg2.errors.DivisionByZero:
+        pass
+    expect(c.info.transaction_status, psycopg2.extensions.TRANSACTION_STATUS_INERROR)
+    cur.execute("ROLLBACK TO SAVEPOINT a")
+    expect(c.info.transaction_status, psycopg2.extensions.TRANSACTION_STATUS_INTRANS)
+    cur.execute("INSERT INTO drv_tx VALUES (40, 'x')")
+    c.rollback()
+    expect(c.info.transaction_status, psycopg2.extensions.TRANSACTION_STATUS_IDLE)
+    c.close()
+    with psycopg.connect(DSN) as c:
+        c.execute("SAVEPOINT a")
+        for bad in ("SELECT 1 / %s", "SELEC %s"):
+            try:
+                c.execute(bad, (0,))
+                raise AssertionError("no error")
+            except psycopg.Error:
+                pass
+            expect(c.info.transaction_status, TS.INERROR)
+            try:
+                c.execute("SELECT %s", (1,))
+                raise AssertionError("no error")
+            except psycopg.errors.InFailedSqlTransaction:
+                pass
+            c.execute("ROLLBACK TO SAVEPOINT a")
+            expect(c.info.transaction_status, TS.INTRANS)
+        c.execute("INSERT INTO drv_tx VALUES (%s, 'x')", (40,))
+        c.rollback()
+        expect(c.info.transaction_status, TS.IDLE)
+
+
+@check("psycopg 3: pg_backend_pid is the BackendKeyData pid; pg_settings and set_config")
+def _():
+    with psycopg.connect(DSN, autocommit=True) as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        expect(pid, c.info.backend_pid)
+        expect(c.execute("SELECT pg_backend_pid()", prepare=True).fetchone()[0], pid)
+        got = c.execute("SELECT set_config('application_name', 'drv', false)").fetchone()
+        expect(got, ("drv",))
+        row = c.execute(
+            "SELECT setting, vartype FROM pg_settings WHERE name = %s", ("application_name",)
+        ).fetchone()
+        expect(row, ("drv", "string"))
+        expect(c.execute("SHOW application_name").fetchone(), ("drv",))
+
+
 @check("asyncpg: prepared statements, binary types, errors")
 def _():
     async def run():
