@@ -364,10 +364,8 @@ impl DurableStore {
                     // Cleared, not freed: its capacity is what earlier
                     // batches needed, so encoding rarely grows it.
                     bytes.clear();
-                    let mut entry = next;
-                    for chunk in log_entries(&appended, bytes)? {
+                    for (entry, chunk) in (next..).zip(log_entries(&appended, bytes)?) {
                         log.insert((id, entry), chunk).map_err(err)?;
-                        entry += 1;
                     }
                     // A buffer grown by an unusually large batch is not kept.
                     if bytes.capacity() > MAX_KEPT_LOG_BUFFER {
