@@ -602,10 +602,10 @@ mod tests {
         };
         let mut changes: Vec<SourceChange> = Vec::new();
         let mut collected: Vec<(SourceValue, Diff)> = Vec::new();
-        for i in 0..5_000i64 {
+        for i in 0..20_000i64 {
             let (v, d) = match i {
                 // An element larger than an entry, first and in the middle.
-                0 | 2_500 => (big(i), 1),
+                0 | 10_000 => (big(i), 1),
                 _ if i % 97 == 0 => (Err(EvalError::DivisionByZero), -1),
                 _ => (value(i), 1 + i % 3),
             };
