@@ -5,8 +5,9 @@
 //! * `catalog`: item id → the item's `CREATE` statement and name;
 //! * `table_rows`: (table id, encoded row) → multiplicity;
 //! * `offsets`: load generator id → ticks produced;
-//! * `source_log`: (source id, batch number) → an append-only source's
-//!   updates (rows and decode errors) in that batch;
+//! * `source_log`: (source id, entry number) → an append-only source's
+//!   updates (rows and decode errors), a batch's in one or more entries of
+//!   at most 256 KiB each (see `log_entries`);
 //! * `upsert_state`: (source id, encoded key) → the key's current value (a
 //!   row or an error): an upsert or Debezium source's whole contents, one
 //!   entry per key, and the state its next record is applied against;
@@ -68,6 +69,61 @@ impl Appended<'_> {
     fn len(&self) -> usize {
         self.iter().count()
     }
+}
+
+/// redb's page cache. redb keeps every page a commit writes in this cache
+/// until it is full (its default is 1 GiB), and an append-only source's log
+/// is written once and read only when the server starts. With the default,
+/// the first gigabyte of ingested data was held twice (in the workers and
+/// in the cache), and every batch's pages were fresh memory, zeroed and
+/// faulted in page by page: about a sixth of a source reader's time in the
+/// `kafka` bench (docs/benchmarks.md, session 8). Once the cache is full,
+/// written pages are dropped and their memory is reused. The cost: an
+/// `UPSERT` source's state lookups miss more often (+5 % CPU with 2M keys).
+const CACHE_BYTES: usize = 32 << 20;
+
+/// The most bytes of one log entry (see [`log_entries`]).
+const LOG_ENTRY_BYTES: usize = (256 << 10) - 512;
+
+/// Encodes `appended` into `bytes` as one or more log entries, each the
+/// bincode encoding of a `Vec<(SourceValue, Diff)>` (a count, then the
+/// elements) of at most [`LOG_ENTRY_BYTES`] unless a single element is
+/// larger; returns the entries, in order.
+///
+/// redb stores a value in a leaf of a power-of-two number of pages and
+/// zero-fills and writes the whole leaf, so a 2.1 MB batch cost a 4 MiB
+/// leaf: twice the bytes zeroed, faulted in and written. Entries just
+/// under a power of two waste at most one element each.
+fn log_entries<'b>(
+    appended: &Appended<'_>,
+    bytes: &'b mut Vec<u8>,
+) -> Result<Vec<&'b [u8]>, StorageError> {
+    // Entry boundaries in `bytes`, and each entry's element count.
+    let mut bounds: Vec<(usize, usize, u64)> = Vec::new();
+    let mut start = 0;
+    let mut count = 0u64;
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    for element in appended.iter() {
+        let before = bytes.len();
+        bincode::serialize_into(&mut *bytes, &element).map_err(err)?;
+        if bytes.len() - start > LOG_ENTRY_BYTES && count > 0 {
+            // Close the entry before this element and start the next with it.
+            let encoded = bytes[before..].to_vec();
+            bytes.truncate(before);
+            bounds.push((start, before, count));
+            start = before;
+            bytes.extend_from_slice(&0u64.to_le_bytes());
+            bytes.extend_from_slice(&encoded);
+            count = 0;
+        }
+        count += 1;
+    }
+    bounds.push((start, bytes.len(), count));
+    for (start, _, count) in &bounds {
+        bytes[*start..*start + 8].copy_from_slice(&count.to_le_bytes());
+    }
+    let bytes: &'b [u8] = bytes;
+    Ok(bounds.iter().map(|(s, e, _)| &bytes[*s..*e]).collect())
 }
 
 impl serde::Serialize for Appended<'_> {
@@ -205,7 +261,10 @@ impl DurableStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<DurableStore, StorageError> {
         std::fs::create_dir_all(dir).map_err(err)?;
-        let db = Database::create(dir.join("freshet.redb")).map_err(err)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join("freshet.redb"))
+            .map_err(err)?;
         let store = DurableStore { db };
         // Create the tables so that reads find them.
         store.commit(Commit::default())?;
@@ -305,8 +364,9 @@ impl DurableStore {
                     // Cleared, not freed: its capacity is what earlier
                     // batches needed, so encoding rarely grows it.
                     bytes.clear();
-                    bincode::serialize_into(&mut *bytes, &appended).map_err(err)?;
-                    log.insert((id, next), bytes.as_slice()).map_err(err)?;
+                    for (entry, chunk) in (next..).zip(log_entries(&appended, bytes)?) {
+                        log.insert((id, entry), chunk).map_err(err)?;
+                    }
                     // A buffer grown by an unusually large batch is not kept.
                     if bytes.capacity() > MAX_KEPT_LOG_BUFFER {
                         *bytes = Vec::new();
@@ -523,6 +583,91 @@ mod tests {
             (0..4).map(|i| (value(i), 1)).collect::<Vec<_>>()
         );
         assert_eq!(snap.offsets, vec![(0, 4)]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A batch larger than one log entry is split into entries that each
+    /// decode as a `Vec<(SourceValue, Diff)>`, stay under the entry size
+    /// (but for an element larger than it, alone in its entry), and
+    /// together hold the batch's changes in order; a store reads them back
+    /// in order, after and before other batches' entries.
+    #[test]
+    fn large_batches_split_into_log_entries() {
+        let big = |i: i64| -> SourceValue {
+            Ok(Row::new(vec![
+                Datum::Int64(i),
+                Datum::String("x".repeat(LOG_ENTRY_BYTES + 10)),
+            ]))
+        };
+        let mut changes: Vec<SourceChange> = Vec::new();
+        let mut collected: Vec<(SourceValue, Diff)> = Vec::new();
+        for i in 0..20_000i64 {
+            let (v, d) = match i {
+                // An element larger than an entry, first and in the middle.
+                0 | 10_000 => (big(i), 1),
+                _ if i % 97 == 0 => (Err(EvalError::DivisionByZero), -1),
+                _ => (value(i), 1 + i % 3),
+            };
+            if i % 500 == 7 {
+                changes.push(SourceChange::Nothing);
+                changes.push(SourceChange::Many(vec![(v.clone(), d), (value(-i), -d)]));
+                collected.push((v, d));
+                collected.push((value(-i), -d));
+            } else {
+                changes.push(SourceChange::Append(v.clone(), d));
+                collected.push((v, d));
+            }
+        }
+        let appended = Appended(&changes);
+        let mut bytes = Vec::new();
+        let entries = log_entries(&appended, &mut bytes).unwrap();
+        assert!(entries.len() > 4, "{} entries", entries.len());
+        let mut back: Vec<(SourceValue, Diff)> = Vec::new();
+        for entry in &entries {
+            let part: Vec<(SourceValue, Diff)> = bincode::deserialize(entry).unwrap();
+            assert!(!part.is_empty());
+            assert!(
+                entry.len() <= LOG_ENTRY_BYTES || part.len() == 1,
+                "an entry of {} bytes with {} elements",
+                entry.len(),
+                part.len()
+            );
+            back.extend(part);
+        }
+        assert_eq!(back, collected);
+        // A small batch is one entry, encoded as before.
+        let small = [SourceChange::Append(value(1), 1)];
+        let mut bytes = Vec::new();
+        let entries = log_entries(&Appended(&small), &mut bytes).unwrap();
+        assert_eq!(
+            entries,
+            vec![bincode::serialize(&Appended(&small)).unwrap().as_slice()]
+        );
+
+        let dir = std::env::temp_dir().join(format!(
+            "freshet-durable-entries-test-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = DurableStore::open(&dir).unwrap();
+        let source = GlobalId(3);
+        let first = vec![SourceChange::Append(value(-1), 1)];
+        let last = vec![SourceChange::Append(value(-2), 1)];
+        for (batch, offset) in [(first, 1), (changes, 2), (last, 3)] {
+            store
+                .commit_ingest(IngestBatch {
+                    source,
+                    changes: batch,
+                    offsets: vec![(0, offset)],
+                })
+                .unwrap();
+        }
+        let snap = store.source_snapshot(source).unwrap();
+        let mut want = vec![(value(-1), 1)];
+        want.extend(collected);
+        want.push((value(-2), 1));
+        assert_eq!(snap.updates, want);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
