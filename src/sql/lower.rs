@@ -305,9 +305,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             }
             RelationExpr::Union { inputs }
         }
-        LogicalPlan::Distinct(Distinct::All(input)) => RelationExpr::Distinct {
-            input: Box::new(lower(input)?),
-        },
+        LogicalPlan::Distinct(Distinct::All(input)) => {
+            super::jsonb_keys::distinct(lower(input)?, input.schema())
+        }
         LogicalPlan::Distinct(Distinct::On(on)) => super::lower_window::lower_distinct_on(on)?,
         LogicalPlan::Sort(s) => {
             let input = lower(&s.input)?;
@@ -358,19 +358,19 @@ fn lower_aggregate(
         return super::lower_grouping::lower_grouping_sets(a, sets, input);
     }
     let mut group_key = Vec::new();
+    let mut is_jsonb = Vec::new();
     for g in &a.group_expr {
         if matches!(g, Expr::GroupingSet(_)) {
             return unsupported("GROUPING SETS, ROLLUP and CUBE mixed with other GROUP BY items");
         }
         group_key.push(lower_expr(g, schema)?);
+        is_jsonb.push(super::jsonb_keys::is_jsonb(g, schema));
     }
     let aggregates = lower_aggregates(a, a.group_expr.len())?;
-    Ok(RelationExpr::Reduce {
-        input: Box::new(input),
-        global: group_key.is_empty(),
-        group_key,
-        aggregates,
-    })
+    let global = group_key.is_empty();
+    Ok(super::jsonb_keys::reduce(
+        input, group_key, &is_jsonb, aggregates, global,
+    ))
 }
 
 /// Lowers the aggregate expressions of `a`, whose output columns start at
@@ -403,6 +403,9 @@ pub(super) fn lower_aggregates(
                 // `string_agg` takes `text`; the others keep `char` values.
                 Ok(if name == "string_agg" {
                     super::bpchar::text_arg(x, lowered, schema)
+                } else if name == "count" && params.distinct {
+                    // Equal `jsonb` values count once.
+                    super::jsonb_keys::key_arg(x, lowered, schema)
                 } else {
                     lowered
                 })
@@ -521,16 +524,11 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     for (l, r) in &on {
         // `char` keys compare without their padding (`char(3)` and
         // `char(5)` values can be equal).
-        left_keys.push(super::bpchar::text_arg(
-            l,
-            lower_expr(l, left_schema)?,
-            left_schema,
-        ));
-        right_keys.push(super::bpchar::text_arg(
-            r,
-            lower_expr(r, right_schema)?,
-            right_schema,
-        ));
+        // `jsonb` keys compare by value (`1` and `1.0` are equal).
+        let left = super::jsonb_keys::key_arg(l, lower_expr(l, left_schema)?, left_schema);
+        let right = super::jsonb_keys::key_arg(r, lower_expr(r, right_schema)?, right_schema);
+        left_keys.push(super::bpchar::text_arg(l, left, left_schema));
+        right_keys.push(super::bpchar::text_arg(r, right, right_schema));
     }
     if let Some(lateral) = super::jsonb_table::lower_lateral_join(j, kind)? {
         return Ok(lateral);

@@ -42,6 +42,7 @@ pub mod empty_relations;
 pub mod error;
 pub mod include;
 pub mod jsonb;
+pub mod jsonb_keys;
 pub mod jsonb_table;
 pub mod lateral_top_k;
 pub mod literals;
