@@ -48,7 +48,7 @@ pub fn mark_lateral(statement: &mut Statement) {
                 ..
             } = factor
                 && name.0.len() == 1
-                && JsonbTableFunc::from_name(&name.to_string().to_lowercase()).is_some()
+                && is_lateral_function(&name.to_string().to_lowercase())
             {
                 *factor = TableFactor::Function {
                     lateral: true,
@@ -62,6 +62,12 @@ pub fn mark_lateral(statement: &mut Statement) {
         }
     }
     let _ = statement.visit(&mut Mark);
+}
+
+/// Whether `name` is a set-returning function this module joins
+/// laterally: the `jsonb` ones and `generate_series`.
+fn is_lateral_function(name: &str) -> bool {
+    name == "generate_series" || JsonbTableFunc::from_name(name).is_some()
 }
 
 /// The table source of a `jsonb` set-returning function called `name`
@@ -154,7 +160,7 @@ fn table_function(plan: &LogicalPlan) -> Option<&TableFunctionSource> {
         LogicalPlan::Filter(f) => table_function(&f.input),
         LogicalPlan::TableScan(scan) => {
             let source = scan.source.downcast_ref::<TableFunctionSource>()?;
-            matches!(source.func, TableFunc::Jsonb(_)).then_some(source)
+            matches!(source.func, TableFunc::Jsonb(_) | TableFunc::GenerateSeries).then_some(source)
         }
         _ => None,
     }
@@ -204,20 +210,34 @@ fn lower_right(
             let Some(source) = scan.source.downcast_ref::<TableFunctionSource>() else {
                 return Err(PlanError::Unsupported("this lateral table function".into()));
             };
-            let TableFunc::Jsonb(func) = &source.func else {
-                return Err(PlanError::Unsupported("this lateral table function".into()));
+            let (args, width) = match &source.func {
+                TableFunc::Jsonb(func) => (
+                    source
+                        .args
+                        .iter()
+                        .map(|a| lower_arg(func, a, left_schema))
+                        .collect::<Result<Vec<_>, _>>()?,
+                    func.columns().len(),
+                ),
+                // As over constants (`lower.rs`): the bounds as `bigint`.
+                TableFunc::GenerateSeries => (
+                    source
+                        .args
+                        .iter()
+                        .map(|a| {
+                            super::lower::lower_expr(a, left_schema)
+                                .map(|e| e.cast(ScalarType::Int64))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    1,
+                ),
+                _ => return Err(PlanError::Unsupported("this lateral table function".into())),
             };
-            let args = source
-                .args
-                .iter()
-                .map(|a| lower_arg(func, a, left_schema))
-                .collect::<Result<Vec<_>, _>>()?;
             let flat = RelationExpr::FlatMap {
                 input: Box::new(left),
                 func: source.func.clone(),
                 exprs: args,
             };
-            let width = func.columns().len();
             let right_columns: Vec<usize> = match &scan.projection {
                 Some(p) => p.clone(),
                 None => (0..width).collect(),
@@ -280,6 +300,7 @@ pub fn lower_lateral_join(
     if kind != JoinKind::Inner {
         let name = match &source.func {
             TableFunc::Jsonb(func) => func.name(),
+            TableFunc::GenerateSeries => "generate_series",
             _ => "a table function",
         };
         return Err(PlanError::Unsupported(format!(

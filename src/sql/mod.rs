@@ -57,6 +57,7 @@ pub mod pg_compat;
 pub mod pg_funcs;
 pub mod plan;
 pub mod scalar_subquery;
+pub mod select_srf;
 pub mod select_subqueries;
 pub mod sink;
 pub mod source;
