@@ -162,28 +162,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         }
         LogicalPlan::TableScan(scan) => {
             if let Some(f) = scan.source.downcast_ref::<TableFunctionSource>() {
-                let empty = DFSchema::empty();
-                if let TableFunc::Jsonb(func) = &f.func {
-                    return super::jsonb_table::lower_scan(func, f, scan.projection.as_ref());
-                }
-                let args = f
-                    .args
-                    .iter()
-                    .map(|a| lower_expr(a, &empty))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let args = args
-                    .into_iter()
-                    .map(|a| a.cast(ScalarType::Int64))
-                    .collect();
-                let series = RelationExpr::FlatMap {
-                    input: Box::new(RelationExpr::unit()),
-                    func: f.func.clone(),
-                    exprs: args,
-                };
-                return Ok(match &scan.projection {
-                    Some(p) if p.is_empty() => RelationExpr::mfp(series, vec![], vec![], vec![]),
-                    _ => series,
-                });
+                return super::jsonb_table::lower_constant_scan(f, scan.projection.as_ref());
             }
             if let Some(work) = scan.source.downcast_ref::<super::plan::WorkTableSource>() {
                 return super::lower_recursive::lower_work_table_scan(scan, work);
