@@ -307,6 +307,41 @@ fn lower_right(
     })
 }
 
+/// Turns the flat map of a lowered lateral function (under projections of
+/// its columns only) into its outer form; `false` if there is none.
+fn make_outer(expr: &mut RelationExpr) -> bool {
+    match expr {
+        RelationExpr::Mfp {
+            input,
+            exprs,
+            predicates,
+            ..
+        } if exprs.is_empty() && predicates.is_empty() => make_outer(input),
+        RelationExpr::FlatMap { func, .. } => match width(func) {
+            Some(width) => {
+                *func = TableFunc::Outer {
+                    func: Box::new(func.clone()),
+                    width,
+                };
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// The number of columns `func` produces, for the functions of this
+/// module.
+fn width(func: &TableFunc) -> Option<usize> {
+    match func {
+        TableFunc::Jsonb(f) => Some(f.columns().len()),
+        TableFunc::GenerateSeries => Some(1),
+        TableFunc::WithOrdinality(inner) => width(inner).map(|w| w + 1),
+        _ => None,
+    }
+}
+
 /// Whether an expression reads a column.
 fn reads_columns(e: &Expr) -> bool {
     let mut found = false;
@@ -353,19 +388,37 @@ pub fn lower_lateral_join(
     if !source.args.iter().any(reads_columns) {
         return Ok(None);
     }
-    if kind != JoinKind::Inner {
+    // `LEFT JOIN LATERAL f(...) ON true`: a left row for which the
+    // function gives nothing is kept with NULLs. A condition, or a filter
+    // or computed column inside the subquery, would have to be applied
+    // before that padding.
+    let on_true = j.on.is_empty()
+        && j.filter.as_ref().is_none_or(|f| {
+            matches!(
+                f,
+                Expr::Literal(datafusion_common::ScalarValue::Boolean(Some(true)), _)
+            )
+        });
+    let outer = kind == JoinKind::LeftOuter && on_true;
+    let refuse = || {
         let name = match &source.func {
             TableFunc::Jsonb(func) => func.name(),
             TableFunc::GenerateSeries => "generate_series",
             TableFunc::WithOrdinality(_) => "a table function WITH ORDINALITY",
             _ => "a table function",
         };
-        return Err(PlanError::Unsupported(format!(
-            "{name} on the right of an outer join"
-        )));
+        Err(PlanError::Unsupported(format!(
+            "{name} on the right of an outer join other than LEFT JOIN LATERAL ... ON true"
+        )))
+    };
+    if kind != JoinKind::Inner && !outer {
+        return refuse();
     }
     let left_schema = j.left.schema();
-    let joined = lower_right(&j.right, super::lower::lower(&j.left)?, left_schema)?;
+    let mut joined = lower_right(&j.right, super::lower::lower(&j.left)?, left_schema)?;
+    if outer && !make_outer(&mut joined) {
+        return refuse();
+    }
     let schema = j.schema.as_ref();
     let mut predicates = Vec::new();
     for (l, r) in &j.on {
