@@ -756,5 +756,25 @@ pub(super) fn table_func(
                 .collect(),
             Err(e) => vec![Err(e)],
         },
+        TableFunc::WithOrdinality(inner) => {
+            let mut position = 0i64;
+            table_func(inner, exprs, row)
+                .into_iter()
+                .map(|r| {
+                    r.map(|r| {
+                        position += 1;
+                        r.concat(&Row::new(vec![Datum::Int64(position)]))
+                    })
+                })
+                .collect()
+        }
+        TableFunc::Outer { func, width } => {
+            let rows = table_func(func, exprs, row.clone());
+            if rows.is_empty() {
+                vec![Ok(row.concat(&Row::new(vec![Datum::Null; *width])))]
+            } else {
+                rows
+            }
+        }
     }
 }

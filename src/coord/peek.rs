@@ -150,6 +150,11 @@ fn find_index_lookup(id: GlobalId, stages: &[Mfp], catalog: &Catalog) -> Option<
             // to find it; where the column was cast for the comparison, the
             // value must survive the round trip (2.5 is no integer key).
             let typ = &index.desc.columns.get(*c)?.typ;
+            // An index on `jsonb` holds the stored text, which equal
+            // values (`1`, `1.0`) need not share.
+            if *typ == crate::repr::ScalarType::Jsonb {
+                break;
+            }
             let Ok(k) = crate::expr::func::cast(d.clone(), typ) else {
                 break;
             };

@@ -173,7 +173,19 @@ impl AggregateExpr {
                     best = Some(match best {
                         None => v,
                         Some(b) => {
-                            let ord = func::compare(&v, &b)?;
+                            let mut ord = func::compare(&v, &b)?;
+                            // Equal `jsonb` values (`1`, `1.0`) differ in
+                            // their text: a group keyed by value prints its
+                            // shortest (`sql::jsonb_keys`), whatever the
+                            // order the values arrive in.
+                            if let (Ordering::Equal, Datum::Jsonb(x), Datum::Jsonb(y)) =
+                                (ord, &v, &b)
+                            {
+                                ord = (x.len(), x).cmp(&(y.len(), y));
+                                if self.func != AggregateFunc::Min {
+                                    ord = ord.reverse();
+                                }
+                            }
                             let take = match self.func {
                                 AggregateFunc::Min => ord == Ordering::Less,
                                 _ => ord == Ordering::Greater,

@@ -55,6 +55,10 @@ pub enum UnaryFunc {
     MzTimestamp,
     /// An `mz_timestamp` (`mz_now()`) as a `timestamptz`.
     MzTimestampToTimestampTz,
+    /// The grouping key of a `jsonb` value
+    /// ([`crate::repr::jsonb::group_key`]): equal for values `jsonb` `=`
+    /// finds equal (`sql::jsonb_keys`).
+    JsonbGroupKey,
 }
 
 /// Functions of two arguments.
@@ -251,6 +255,13 @@ impl UnaryFunc {
             UnaryFunc::Cast(to) => cast(d, to),
             UnaryFunc::MzTimestamp => super::temporal::to_mz_timestamp(d),
             UnaryFunc::MzTimestampToTimestampTz => super::temporal::to_timestamptz(d),
+            UnaryFunc::JsonbGroupKey => match d {
+                Datum::Jsonb(s) => Ok(match crate::repr::jsonb::group_key(&s) {
+                    std::borrow::Cow::Borrowed(_) => Datum::Jsonb(s),
+                    std::borrow::Cow::Owned(key) => Datum::Jsonb(key),
+                }),
+                other => Err(type_error("jsonb group key", &other)),
+            },
             UnaryFunc::IsNull
             | UnaryFunc::IsNotNull
             | UnaryFunc::IsTrue

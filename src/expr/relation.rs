@@ -218,6 +218,17 @@ pub enum TableFunc {
     /// A `jsonb` set-returning function (`jsonb_array_elements`,
     /// `jsonb_each`, ...) of one `jsonb` argument.
     Jsonb(super::jsonb::JsonbTableFunc),
+    /// `f(...) WITH ORDINALITY`: the function's rows, each followed by its
+    /// position (`bigint`, from 1).
+    WithOrdinality(Box<TableFunc>),
+    /// The function on the right of `LEFT JOIN LATERAL ... ON true`: its
+    /// rows, or, when it gives none, one row of `width` NULLs.
+    Outer {
+        /// The function.
+        func: Box<TableFunc>,
+        /// The number of columns it produces.
+        width: usize,
+    },
 }
 
 impl RelationExpr {

@@ -564,6 +564,85 @@ pub fn string_value(raw: &str) -> Result<std::borrow::Cow<'_, str>, MalformedJso
         .map_err(|_| MalformedJsonb)
 }
 
+/// The grouping key of stored `jsonb` text: the text with every number
+/// written without trailing fraction zeros (`1.50` as `1.5`, `1.0` and
+/// `-0.0` as `1` and `0`), so values that `jsonb` `=` finds equal
+/// (`1` and `1.0`, `[1.0]` and `[1.00]`) have equal keys. PostgreSQL
+/// groups, deduplicates and joins `jsonb` by that equality, while the
+/// stored text keeps each number's scale (its output prints `1.0`), so
+/// GROUP BY, DISTINCT, join keys and the like compare this key instead
+/// of the text. Borrows `text` when it has no number to rewrite.
+pub fn group_key(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    // Canonical numbers have no exponent, so only a fraction (or a `-0`)
+    // can make two equal numbers print differently.
+    if !bytes.contains(&b'.') && !text.contains("-0") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    let mut copied = 0;
+    while pos < bytes.len() {
+        match bytes[pos] {
+            b'"' => {
+                // Skip the string, escapes included.
+                pos += 1;
+                while pos < bytes.len() && bytes[pos] != b'"' {
+                    pos += if bytes[pos] == b'\\' { 2 } else { 1 };
+                }
+                pos += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = pos;
+                while pos < bytes.len() && matches!(bytes[pos], b'-' | b'+' | b'.' | b'0'..=b'9') {
+                    pos += 1;
+                }
+                let number = &text[start..pos];
+                let key = number_key(number);
+                if key != number {
+                    out.push_str(&text[copied..start]);
+                    out.push_str(&key);
+                    copied = pos;
+                }
+            }
+            _ => pos += 1,
+        }
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// A `numeric` text without trailing fraction zeros, and zero unsigned.
+fn number_key(number: &str) -> std::borrow::Cow<'_, str> {
+    let (neg, body) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let frac = frac.trim_end_matches('0');
+    let zero = frac.is_empty() && int.bytes().all(|b| b == b'0');
+    if zero {
+        return std::borrow::Cow::Borrowed("0");
+    }
+    let mut out = String::with_capacity(number.len());
+    if neg {
+        out.push('-');
+    }
+    out.push_str(int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    if out == number {
+        std::borrow::Cow::Borrowed(number)
+    } else {
+        std::borrow::Cow::Owned(out)
+    }
+}
+
 pub mod value;
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ use datafusion_common::DFSchema;
 use datafusion_common::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
-use sqlparser::ast::{Statement, TableFactor, VisitMut, VisitorMut};
+use sqlparser::ast::{
+    Ident, ObjectName, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut,
+    VisitorMut,
+};
 
 use crate::expr::jsonb::JsonbTableFunc;
 use crate::expr::relation::TableFunc;
@@ -30,8 +33,14 @@ use crate::repr::types::jsonb_arrow_type;
 use super::PlanError;
 use super::plan::TableFunctionSource;
 
-/// Makes the calls of the `jsonb` set-returning functions in `FROM`
-/// `LATERAL` (PostgreSQL's functions in `FROM` always are).
+/// The suffix [`mark_lateral`] gives the name of a function called `WITH
+/// ORDINALITY` (DataFusion's planner drops the clause), which
+/// `plan.rs` reads back.
+pub const WITH_ORDINALITY: &str = "__with_ordinality";
+
+/// Makes the calls of the `jsonb` set-returning functions and
+/// `generate_series` in `FROM` `LATERAL` (PostgreSQL's functions in `FROM`
+/// always are), carrying `WITH ORDINALITY` in the name.
 pub fn mark_lateral(statement: &mut Statement) {
     struct Mark;
     impl VisitorMut for Mark {
@@ -40,28 +49,71 @@ pub fn mark_lateral(statement: &mut Statement) {
             &mut self,
             factor: &mut TableFactor,
         ) -> std::ops::ControlFlow<()> {
-            if let TableFactor::Table {
-                name,
-                alias,
-                args: Some(args),
-                with_ordinality: false,
-                ..
-            } = factor
-                && name.0.len() == 1
-                && JsonbTableFunc::from_name(&name.to_string().to_lowercase()).is_some()
-            {
-                *factor = TableFactor::Function {
-                    lateral: true,
-                    name: name.clone(),
-                    args: args.args.clone(),
-                    with_ordinality: false,
-                    alias: alias.clone(),
-                };
+            let (name, args, alias, with_ordinality) = match factor {
+                TableFactor::Table {
+                    name,
+                    alias,
+                    args: Some(args),
+                    with_ordinality,
+                    ..
+                } => (name, args.args.clone(), alias, *with_ordinality),
+                // Written `LATERAL f(...)`.
+                TableFactor::Function {
+                    name,
+                    args,
+                    alias,
+                    with_ordinality,
+                    ..
+                } => (name, args.clone(), alias, *with_ordinality),
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            let function = name.to_string().to_lowercase();
+            if name.0.len() != 1 || !is_lateral_function(&function) {
+                return std::ops::ControlFlow::Continue(());
             }
+            let mut name = name.clone();
+            let mut alias = alias.clone();
+            if with_ordinality {
+                name = ObjectName::from(vec![Ident::new(format!("{function}{WITH_ORDINALITY}"))]);
+                // Named as PostgreSQL names them: the relation after the
+                // function, `generate_series`'s column after the
+                // relation's alias.
+                let alias = alias.get_or_insert_with(|| TableAlias {
+                    explicit: true,
+                    name: Ident::new(&function),
+                    columns: vec![],
+                    at: None,
+                });
+                if alias.columns.is_empty() && function == "generate_series" {
+                    alias.columns = vec![
+                        TableAliasColumnDef::from_name(alias.name.value.clone()),
+                        TableAliasColumnDef::from_name("ordinality"),
+                    ];
+                }
+            } else if let Some(alias) = &mut alias
+                && alias.columns.is_empty()
+                && function == "generate_series"
+            {
+                // As `pg_compat` does for the plain form.
+                alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+            }
+            *factor = TableFactor::Function {
+                lateral: true,
+                name,
+                args,
+                with_ordinality: false,
+                alias,
+            };
             std::ops::ControlFlow::Continue(())
         }
     }
     let _ = statement.visit(&mut Mark);
+}
+
+/// Whether `name` is a set-returning function this module joins
+/// laterally: the `jsonb` ones and `generate_series`.
+fn is_lateral_function(name: &str) -> bool {
+    name == "generate_series" || JsonbTableFunc::from_name(name).is_some()
 }
 
 /// The table source of a `jsonb` set-returning function called `name`
@@ -117,26 +169,58 @@ pub fn lower_arg(
     Ok(lowered)
 }
 
-/// Lowers a scan of a `jsonb` table function over constants (`FROM
-/// jsonb_each('{"a": 1}')`): a flat map over the one empty row, keeping the
-/// scan's `projection` of the function's columns.
-pub fn lower_scan(
-    func: &JsonbTableFunc,
+/// Whether `func` is one this module joins laterally.
+fn is_lateral(func: &TableFunc) -> bool {
+    match func {
+        TableFunc::Jsonb(_) | TableFunc::GenerateSeries => true,
+        TableFunc::WithOrdinality(inner) => is_lateral(inner),
+        _ => false,
+    }
+}
+
+/// The arguments of a call of `func` with `args`, lowered over rows of
+/// `schema`, and the number of columns the function produces.
+fn lower_args(
+    func: &TableFunc,
+    args: &[Expr],
+    schema: &DFSchema,
+) -> Result<(Vec<ScalarExpr>, usize), PlanError> {
+    Ok(match func {
+        TableFunc::Jsonb(func) => (
+            args.iter()
+                .map(|a| lower_arg(func, a, schema))
+                .collect::<Result<Vec<_>, _>>()?,
+            func.columns().len(),
+        ),
+        // The bounds as `bigint`, what the function computes in.
+        TableFunc::GenerateSeries => (
+            args.iter()
+                .map(|a| super::lower::lower_expr(a, schema).map(|e| e.cast(ScalarType::Int64)))
+                .collect::<Result<Vec<_>, _>>()?,
+            1,
+        ),
+        TableFunc::WithOrdinality(inner) => {
+            let (args, width) = lower_args(inner, args, schema)?;
+            (args, width + 1)
+        }
+        _ => return Err(PlanError::Unsupported("this table function".into())),
+    })
+}
+
+/// Lowers a scan of a table function over constants (`FROM
+/// jsonb_each('{"a": 1}')`, `FROM generate_series(1, 3)`): a flat map
+/// over the one empty row, keeping the scan's `projection` of the
+/// function's columns.
+pub fn lower_constant_scan(
     source: &TableFunctionSource,
     projection: Option<&Vec<usize>>,
 ) -> Result<RelationExpr, PlanError> {
-    let empty = DFSchema::empty();
-    let args = source
-        .args
-        .iter()
-        .map(|a| lower_arg(func, a, &empty))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (args, width) = lower_args(&source.func, &source.args, &DFSchema::empty())?;
     let flat = RelationExpr::FlatMap {
         input: Box::new(RelationExpr::unit()),
         func: source.func.clone(),
         exprs: args,
     };
-    let width = func.columns().len();
     Ok(match projection {
         Some(p) if *p != (0..width).collect::<Vec<_>>() => {
             RelationExpr::mfp(flat, vec![], vec![], p.clone())
@@ -154,7 +238,7 @@ fn table_function(plan: &LogicalPlan) -> Option<&TableFunctionSource> {
         LogicalPlan::Filter(f) => table_function(&f.input),
         LogicalPlan::TableScan(scan) => {
             let source = scan.source.downcast_ref::<TableFunctionSource>()?;
-            matches!(source.func, TableFunc::Jsonb(_)).then_some(source)
+            is_lateral(&source.func).then_some(source)
         }
         _ => None,
     }
@@ -204,20 +288,12 @@ fn lower_right(
             let Some(source) = scan.source.downcast_ref::<TableFunctionSource>() else {
                 return Err(PlanError::Unsupported("this lateral table function".into()));
             };
-            let TableFunc::Jsonb(func) = &source.func else {
-                return Err(PlanError::Unsupported("this lateral table function".into()));
-            };
-            let args = source
-                .args
-                .iter()
-                .map(|a| lower_arg(func, a, left_schema))
-                .collect::<Result<Vec<_>, _>>()?;
+            let (args, width) = lower_args(&source.func, &source.args, left_schema)?;
             let flat = RelationExpr::FlatMap {
                 input: Box::new(left),
                 func: source.func.clone(),
                 exprs: args,
             };
-            let width = func.columns().len();
             let right_columns: Vec<usize> = match &scan.projection {
                 Some(p) => p.clone(),
                 None => (0..width).collect(),
@@ -229,6 +305,41 @@ fn lower_right(
         }
         _ => return Err(PlanError::Unsupported("this lateral table function".into())),
     })
+}
+
+/// Turns the flat map of a lowered lateral function (under projections of
+/// its columns only) into its outer form; `false` if there is none.
+fn make_outer(expr: &mut RelationExpr) -> bool {
+    match expr {
+        RelationExpr::Mfp {
+            input,
+            exprs,
+            predicates,
+            ..
+        } if exprs.is_empty() && predicates.is_empty() => make_outer(input),
+        RelationExpr::FlatMap { func, .. } => match width(func) {
+            Some(width) => {
+                *func = TableFunc::Outer {
+                    func: Box::new(func.clone()),
+                    width,
+                };
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// The number of columns `func` produces, for the functions of this
+/// module.
+fn width(func: &TableFunc) -> Option<usize> {
+    match func {
+        TableFunc::Jsonb(f) => Some(f.columns().len()),
+        TableFunc::GenerateSeries => Some(1),
+        TableFunc::WithOrdinality(inner) => width(inner).map(|w| w + 1),
+        _ => None,
+    }
 }
 
 /// Whether an expression reads a column.
@@ -277,17 +388,37 @@ pub fn lower_lateral_join(
     if !source.args.iter().any(reads_columns) {
         return Ok(None);
     }
-    if kind != JoinKind::Inner {
+    // `LEFT JOIN LATERAL f(...) ON true`: a left row for which the
+    // function gives nothing is kept with NULLs. A condition, or a filter
+    // or computed column inside the subquery, would have to be applied
+    // before that padding.
+    let on_true = j.on.is_empty()
+        && j.filter.as_ref().is_none_or(|f| {
+            matches!(
+                f,
+                Expr::Literal(datafusion_common::ScalarValue::Boolean(Some(true)), _)
+            )
+        });
+    let outer = kind == JoinKind::LeftOuter && on_true;
+    let refuse = || {
         let name = match &source.func {
             TableFunc::Jsonb(func) => func.name(),
+            TableFunc::GenerateSeries => "generate_series",
+            TableFunc::WithOrdinality(_) => "a table function WITH ORDINALITY",
             _ => "a table function",
         };
-        return Err(PlanError::Unsupported(format!(
-            "{name} on the right of an outer join"
-        )));
+        Err(PlanError::Unsupported(format!(
+            "{name} on the right of an outer join other than LEFT JOIN LATERAL ... ON true"
+        )))
+    };
+    if kind != JoinKind::Inner && !outer {
+        return refuse();
     }
     let left_schema = j.left.schema();
-    let joined = lower_right(&j.right, super::lower::lower(&j.left)?, left_schema)?;
+    let mut joined = lower_right(&j.right, super::lower::lower(&j.left)?, left_schema)?;
+    if outer && !make_outer(&mut joined) {
+        return refuse();
+    }
     let schema = j.schema.as_ref();
     let mut predicates = Vec::new();
     for (l, r) in &j.on {

@@ -162,28 +162,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         }
         LogicalPlan::TableScan(scan) => {
             if let Some(f) = scan.source.downcast_ref::<TableFunctionSource>() {
-                let empty = DFSchema::empty();
-                if let TableFunc::Jsonb(func) = &f.func {
-                    return super::jsonb_table::lower_scan(func, f, scan.projection.as_ref());
-                }
-                let args = f
-                    .args
-                    .iter()
-                    .map(|a| lower_expr(a, &empty))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let args = args
-                    .into_iter()
-                    .map(|a| a.cast(ScalarType::Int64))
-                    .collect();
-                let series = RelationExpr::FlatMap {
-                    input: Box::new(RelationExpr::unit()),
-                    func: f.func.clone(),
-                    exprs: args,
-                };
-                return Ok(match &scan.projection {
-                    Some(p) if p.is_empty() => RelationExpr::mfp(series, vec![], vec![], vec![]),
-                    _ => series,
-                });
+                return super::jsonb_table::lower_constant_scan(f, scan.projection.as_ref());
             }
             if let Some(work) = scan.source.downcast_ref::<super::plan::WorkTableSource>() {
                 return super::lower_recursive::lower_work_table_scan(scan, work);
@@ -305,9 +284,9 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             }
             RelationExpr::Union { inputs }
         }
-        LogicalPlan::Distinct(Distinct::All(input)) => RelationExpr::Distinct {
-            input: Box::new(lower(input)?),
-        },
+        LogicalPlan::Distinct(Distinct::All(input)) => {
+            super::jsonb_keys::distinct(lower(input)?, input.schema())
+        }
         LogicalPlan::Distinct(Distinct::On(on)) => super::lower_window::lower_distinct_on(on)?,
         LogicalPlan::Sort(s) => {
             let input = lower(&s.input)?;
@@ -358,19 +337,19 @@ fn lower_aggregate(
         return super::lower_grouping::lower_grouping_sets(a, sets, input);
     }
     let mut group_key = Vec::new();
+    let mut is_jsonb = Vec::new();
     for g in &a.group_expr {
         if matches!(g, Expr::GroupingSet(_)) {
             return unsupported("GROUPING SETS, ROLLUP and CUBE mixed with other GROUP BY items");
         }
         group_key.push(lower_expr(g, schema)?);
+        is_jsonb.push(super::jsonb_keys::is_jsonb(g, schema));
     }
     let aggregates = lower_aggregates(a, a.group_expr.len())?;
-    Ok(RelationExpr::Reduce {
-        input: Box::new(input),
-        global: group_key.is_empty(),
-        group_key,
-        aggregates,
-    })
+    let global = group_key.is_empty();
+    Ok(super::jsonb_keys::reduce(
+        input, group_key, &is_jsonb, aggregates, global,
+    ))
 }
 
 /// Lowers the aggregate expressions of `a`, whose output columns start at
@@ -403,6 +382,9 @@ pub(super) fn lower_aggregates(
                 // `string_agg` takes `text`; the others keep `char` values.
                 Ok(if name == "string_agg" {
                     super::bpchar::text_arg(x, lowered, schema)
+                } else if name == "count" && params.distinct {
+                    // Equal `jsonb` values count once.
+                    super::jsonb_keys::key_arg(x, lowered, schema)
                 } else {
                     lowered
                 })
@@ -521,16 +503,11 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     for (l, r) in &on {
         // `char` keys compare without their padding (`char(3)` and
         // `char(5)` values can be equal).
-        left_keys.push(super::bpchar::text_arg(
-            l,
-            lower_expr(l, left_schema)?,
-            left_schema,
-        ));
-        right_keys.push(super::bpchar::text_arg(
-            r,
-            lower_expr(r, right_schema)?,
-            right_schema,
-        ));
+        // `jsonb` keys compare by value (`1` and `1.0` are equal).
+        let left = super::jsonb_keys::key_arg(l, lower_expr(l, left_schema)?, left_schema);
+        let right = super::jsonb_keys::key_arg(r, lower_expr(r, right_schema)?, right_schema);
+        left_keys.push(super::bpchar::text_arg(l, left, left_schema));
+        right_keys.push(super::bpchar::text_arg(r, right, right_schema));
     }
     if let Some(lateral) = super::jsonb_table::lower_lateral_join(j, kind)? {
         return Ok(lateral);

@@ -67,6 +67,10 @@ pub(super) fn lower_grouping_sets(
         .iter()
         .map(|e| lower_expr(e, schema))
         .collect::<Result<Vec<_>, _>>()?;
+    let is_jsonb: Vec<bool> = distinct
+        .iter()
+        .map(|e| super::jsonb_keys::is_jsonb(e, schema))
+        .collect();
     let mut masks_seen: Vec<u64> = Vec::new();
     let mut inputs = Vec::new();
     for set in &expanded {
@@ -81,12 +85,13 @@ pub(super) fn lower_grouping_sets(
             .checked_shl(n as u32)
             .map(|o| o | mask)
             .ok_or_else(|| PlanError::Unsupported("this many grouping expressions".into()))?;
-        let reduce = RelationExpr::Reduce {
-            input: Box::new(input.clone()),
-            group_key: present.iter().map(|i| lowered[*i].clone()).collect(),
-            aggregates: aggregates.clone(),
-            global: present.is_empty(),
-        };
+        let reduce = super::jsonb_keys::reduce(
+            input.clone(),
+            present.iter().map(|i| lowered[*i].clone()).collect(),
+            &present.iter().map(|i| is_jsonb[*i]).collect::<Vec<_>>(),
+            aggregates.clone(),
+            present.is_empty(),
+        );
         // The set's keys, then the aggregates; widened to all the grouping
         // expressions (NULL where absent), the id, then the aggregates.
         let k = present.len();

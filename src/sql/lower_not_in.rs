@@ -20,7 +20,7 @@
 //! first reduced to its distinct keys, so an uncorrelated subquery costs a
 //! single-row "is it empty" / "has it a NULL" signal, not a cross product.
 
-use datafusion_common::NullEquality;
+use datafusion_common::{DFSchema, NullEquality};
 use datafusion_expr::Expr;
 use datafusion_expr::logical_plan::{Join, JoinType};
 
@@ -67,13 +67,17 @@ pub(super) fn lower_null_aware_anti_join(j: &Join) -> Result<RelationExpr, PlanE
     }
     let left_arity = left_schema.fields().len();
     let right_arity = right_schema.fields().len();
-    let x = lower_expr(x, left_schema)?;
-    let y = lower_expr(y, right_schema)?;
+    // `jsonb` keys compare by value (`sql/jsonb_keys.rs`).
+    let key = |e: &Expr, schema: &DFSchema| {
+        lower_expr(e, schema).map(|k| super::jsonb_keys::key_arg(e, k, schema))
+    };
+    let x = key(x, left_schema)?;
+    let y = key(y, right_schema)?;
     let mut corr_left = Vec::new();
     let mut corr_right = Vec::new();
     for (l, r) in &j.on[1..] {
-        corr_left.push(lower_expr(l, left_schema)?);
-        corr_right.push(lower_expr(r, right_schema)?);
+        corr_left.push(key(l, left_schema)?);
+        corr_right.push(key(r, right_schema)?);
     }
     let joined = left_schema
         .join(right_schema)

@@ -52,7 +52,10 @@ pub fn lower_window(w: &Window) -> Result<RelationExpr, PlanError> {
             partition_by = params
                 .partition_by
                 .iter()
-                .map(|p| lower_expr(p, schema))
+                .map(|p| {
+                    let lowered = lower_expr(p, schema)?;
+                    Ok(super::jsonb_keys::key_arg(p, lowered, schema))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             order_by = sort_keys(&params.order_by, schema)?;
             current = Some(window);
@@ -204,7 +207,10 @@ pub fn lower_distinct_on_parts(
     let key = on
         .on_expr
         .iter()
-        .map(|e| lower_expr(e, schema))
+        .map(|e| {
+            let lowered = lower_expr(e, schema)?;
+            Ok(super::jsonb_keys::key_arg(e, lowered, schema))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let order_by = match &on.sort_expr {
         Some(s) => sort_keys(s, schema)?,

@@ -230,6 +230,30 @@ impl ContextProvider for PlanContext<'_> {
         name: &str,
         args: Vec<datafusion_expr::Expr>,
     ) -> DfResult<Arc<dyn TableSource>> {
+        // `f(...) WITH ORDINALITY`, renamed by `jsonb_table::mark_lateral`:
+        // the function's source, with a numbering column.
+        if let Some(inner) = name.strip_suffix(super::jsonb_table::WITH_ORDINALITY) {
+            let source = self.get_table_function_source(inner, args)?;
+            let Some(source) = source.downcast_ref::<TableFunctionSource>() else {
+                return Err(datafusion_common::DataFusionError::NotImplemented(format!(
+                    "{inner} WITH ORDINALITY"
+                )));
+            };
+            let mut fields: Vec<Field> = source
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new("ordinality", DataType::Int64, false));
+            return Ok(Arc::new(TableFunctionSource {
+                func: crate::expr::relation::TableFunc::WithOrdinality(Box::new(
+                    source.func.clone(),
+                )),
+                args: source.args.clone(),
+                schema: Arc::new(datafusion_common::arrow::datatypes::Schema::new(fields)),
+            }));
+        }
         match name.to_lowercase().as_str() {
             "generate_series" => {
                 if !(2..=3).contains(&args.len()) {
@@ -492,6 +516,7 @@ pub fn plan_statement(
     super::timezone::rewrite(&mut statement);
     super::array_subquery::rewrite(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
+    super::select_srf::rewrite(&mut statement)?;
     super::jsonb_table::mark_lateral(&mut statement);
     super::select_subqueries::rewrite(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;

@@ -161,3 +161,26 @@ fn members_and_elements_are_found_in_stored_text() {
     assert_eq!(string_value(r#""x\"y\u00e9""#).as_deref(), Ok("x\"yé"));
     assert_eq!(string_value("7"), Err(MalformedJsonb));
 }
+
+#[test]
+fn group_keys_are_equal_for_equal_values() {
+    for (text, key) in [
+        ("1", "1"),
+        ("1.0", "1"),
+        ("1.50", "1.5"),
+        ("-0.0", "0"),
+        ("0.000", "0"),
+        ("-1.10", "-1.1"),
+        ("100", "100"),
+        ("10.01", "10.01"),
+        (
+            r#"[1.0, 2, "1.0", {"a": -0.0}]"#,
+            r#"[1, 2, "1.0", {"a": 0}]"#,
+        ),
+        (r#"{"a\".0": 3.00}"#, r#"{"a\".0": 3}"#),
+        (r#""2.0""#, r#""2.0""#),
+    ] {
+        assert_eq!(group_key(text), key, "{text}");
+    }
+    assert!(matches!(group_key("[1, 2]"), std::borrow::Cow::Borrowed(_)));
+}
