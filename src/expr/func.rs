@@ -159,6 +159,9 @@ pub enum VariadicFunc {
     /// A `jsonb` function or operator ([`super::jsonb`]), its arguments
     /// evaluated eagerly.
     Jsonb(super::jsonb::JsonbFunc),
+    /// A PostgreSQL function of [`super::pg_scalar`], its arguments
+    /// evaluated eagerly.
+    Pg(super::pg_scalar::PgFunc),
 }
 
 impl UnaryFunc {
@@ -912,6 +915,12 @@ impl VariadicFunc {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             VariadicFunc::Jsonb(f) => f.eval(
+                exprs
+                    .iter()
+                    .map(|e| e.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            VariadicFunc::Pg(f) => f.eval(
                 exprs
                     .iter()
                     .map(|e| e.eval(row))

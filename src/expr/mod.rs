@@ -17,8 +17,10 @@
 pub mod aggregate;
 pub mod array;
 pub mod error;
+pub mod extract;
 pub mod func;
 pub mod jsonb;
+pub mod pg_scalar;
 pub mod regex;
 pub mod relation;
 pub mod scalar;

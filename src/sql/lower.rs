@@ -847,7 +847,8 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     .or_else(|| super::array::lower_call(other, lowered.clone()))
                     .or_else(|| super::date_arith::lower_call(other, &lowered))
                     .or_else(|| super::timezone::lower_call(other, &lowered))
-                    .or_else(|| super::values::lower_call(other, &lowered)),
+                    .or_else(|| super::values::lower_call(other, &lowered))
+                    .or_else(|| super::pg_scalar::lower_call(other, &lowered)),
             };
             match native {
                 Some(n) => n,

@@ -54,6 +54,7 @@ pub mod output_names;
 pub mod parse;
 pub mod pg_compat;
 pub mod pg_funcs;
+pub mod pg_scalar;
 pub mod plan;
 pub mod scalar_subquery;
 pub mod select_subqueries;
