@@ -261,9 +261,7 @@ pub fn extract(name: &str, d: &Datum) -> Result<Datum, EvalError> {
             }
         }
         other => {
-            return Err(EvalError::Internal(format!(
-                "extract applied to {other:?}"
-            )));
+            return Err(EvalError::Internal(format!("extract applied to {other:?}")));
         }
     };
     Ok(Datum::Numeric(value))
@@ -305,7 +303,10 @@ mod tests {
             "2460311.0000057870370370370370"
         );
         assert_eq!(ex("second", &ts("2024-01-01 10:11:12.5")), "12.500000");
-        assert_eq!(ex("milliseconds", &ts("2024-01-01 10:11:12.5")), "12500.000");
+        assert_eq!(
+            ex("milliseconds", &ts("2024-01-01 10:11:12.5")),
+            "12500.000"
+        );
         assert_eq!(ex("century", &ts("0001-01-01")), "1");
         assert_eq!(ex("millennium", &ts("2000-12-31")), "2");
         assert_eq!(ex("week", &ts("2024-12-31")), "1");

@@ -138,10 +138,12 @@ impl ExprPlanner for DatePlanner {
             }
             // `date ± interval` is a `timestamp` in PostgreSQL (the date is
             // midnight); DataFusion types it `date`.
-            (DataType::Date32, DataType::Interval(_)) => Ok(PlannerResult::Original(RawBinaryExpr {
-                left: as_timestamp(expr.left),
-                ..expr
-            })),
+            (DataType::Date32, DataType::Interval(_)) => {
+                Ok(PlannerResult::Original(RawBinaryExpr {
+                    left: as_timestamp(expr.left),
+                    ..expr
+                }))
+            }
             (DataType::Interval(_), DataType::Date32) if plus => {
                 Ok(PlannerResult::Original(RawBinaryExpr {
                     right: as_timestamp(expr.right),

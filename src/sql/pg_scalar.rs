@@ -52,10 +52,7 @@ impl datafusion_expr::planner::ExprPlanner for ExtractPlanner {
 fn is_datetime(t: &DataType) -> bool {
     matches!(
         t,
-        DataType::Date32
-            | DataType::Time64(_)
-            | DataType::Timestamp(..)
-            | DataType::Interval(_)
+        DataType::Date32 | DataType::Time64(_) | DataType::Timestamp(..) | DataType::Interval(_)
     )
 }
 
@@ -103,9 +100,7 @@ impl ScalarUDFImpl for PgUdf {
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
         let text = DataType::Utf8;
         match (self.name, arg_types) {
-            ("length" | "octet_length" | "md5", [DataType::Binary]) => {
-                Ok(vec![DataType::Binary])
-            }
+            ("length" | "octet_length" | "md5", [DataType::Binary]) => Ok(vec![DataType::Binary]),
             ("length", _) => {
                 let fields: Vec<_> = arg_types
                     .iter()
@@ -127,16 +122,12 @@ impl ScalarUDFImpl for PgUdf {
             {
                 Ok(vec![DataType::Binary, DataType::Int32])
             }
-            (EXTRACT, [f, t]) if is_stringish(f) && is_datetime(t) => {
-                Ok(vec![text, t.clone()])
-            }
+            (EXTRACT, [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
             // PostgreSQL's `date_part` takes a `date` as a `timestamp`.
             ("date_part", [f, DataType::Date32]) if is_stringish(f) => {
                 Ok(vec![text, ScalarType::Timestamp.to_arrow()])
             }
-            ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => {
-                Ok(vec![text, t.clone()])
-            }
+            ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
             _ => no_function(
                 if self.name == EXTRACT {
                     "extract"
