@@ -28,6 +28,11 @@ pub enum PgFunc {
     Extract,
     /// `date_part('field', x)`.
     DatePart,
+    /// `interval * double precision` (either order; arguments: the
+    /// interval, the factor).
+    IntervalMul,
+    /// `interval / double precision`.
+    IntervalDiv,
 }
 
 /// PostgreSQL's `array_subscript_error`, which `get_byte` raises.
@@ -55,6 +60,8 @@ impl PgFunc {
             PgFunc::GetByte => "get_byte",
             PgFunc::Extract => "extract",
             PgFunc::DatePart => "date_part",
+            PgFunc::IntervalMul => "*",
+            PgFunc::IntervalDiv => "/",
         }
     }
 
@@ -75,6 +82,25 @@ impl PgFunc {
             }
         };
         match self {
+            PgFunc::IntervalMul | PgFunc::IntervalDiv => {
+                arity(2)?;
+                let (Datum::Interval(i), Datum::Float64(f)) = (&args[0], &args[1]) else {
+                    return Err(EvalError::Internal(format!(
+                        "interval arithmetic on {:?}",
+                        args
+                    )));
+                };
+                let f = f.0;
+                if *self == PgFunc::IntervalDiv {
+                    if f == 0.0 {
+                        return Err(EvalError::DivisionByZero);
+                    }
+                    interval_scale(i, |x| x / f)
+                } else {
+                    interval_scale(i, |x| x * f)
+                }
+                .map(Datum::Interval)
+            }
             PgFunc::Extract | PgFunc::DatePart => {
                 arity(2)?;
                 let Datum::String(field) = &args[0] else {
@@ -126,6 +152,52 @@ impl PgFunc {
             }
         }
     }
+}
+
+/// PostgreSQL's `TSROUND`: rounded to microseconds.
+fn ts_round(x: f64) -> f64 {
+    (x * 1e6).round_ties_even() / 1e6
+}
+
+/// An `int32` field of an interval from a double, or PostgreSQL's error.
+fn to_i32(x: f64) -> Result<i32, EvalError> {
+    if x.is_finite() && x >= f64::from(i32::MIN) && x < -(f64::from(i32::MIN)) {
+        Ok(x as i32)
+    } else {
+        Err(EvalError::OutOfRange("interval".into()))
+    }
+}
+
+/// `interval_mul` and `interval_div` of PostgreSQL 15: each field scaled
+/// (`op`) and truncated, the fractional months spilled into days (30 a
+/// month) and the fractional days into the time.
+fn interval_scale(
+    i: &crate::repr::Interval,
+    op: impl Fn(f64) -> f64,
+) -> Result<crate::repr::Interval, EvalError> {
+    let months_f = op(f64::from(i.months));
+    let days_f = op(f64::from(i.days));
+    let months = to_i32(months_f)?;
+    let mut days = to_i32(days_f)?;
+    let month_remainder_days = ts_round((months_f - f64::from(months)) * 30.0);
+    let mut sec_remainder = ts_round(
+        (days_f - f64::from(days) + month_remainder_days - month_remainder_days.trunc()) * 86_400.0,
+    );
+    if sec_remainder.abs() >= 86_400.0 {
+        let spill = (sec_remainder / 86_400.0).trunc();
+        days = to_i32(f64::from(days) + spill)?;
+        sec_remainder -= spill * 86_400.0;
+    }
+    days = to_i32(f64::from(days) + month_remainder_days.trunc())?;
+    let micros = (op(i.micros as f64) + sec_remainder * 1e6).round_ties_even();
+    if !micros.is_finite() || micros.abs() >= 9.2e18 {
+        return Err(EvalError::OutOfRange("interval".into()));
+    }
+    Ok(crate::repr::Interval {
+        months,
+        days,
+        micros: micros as i64,
+    })
 }
 
 /// Lower-case hex digits of `bytes`.

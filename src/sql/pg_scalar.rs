@@ -48,6 +48,62 @@ impl datafusion_expr::planner::ExprPlanner for ExtractPlanner {
     }
 }
 
+/// The marker `interval * number` (either order) is planned as.
+pub const INTERVAL_MUL: &str = "freshet_interval_mul";
+/// The marker `interval / number` is planned as.
+pub const INTERVAL_DIV: &str = "freshet_interval_div";
+
+/// Plans `interval * number`, `number * interval` and `interval /
+/// number` as PostgreSQL does: the number as a `double precision`, the
+/// result an `interval` (DataFusion has none of these operators).
+#[derive(Debug, Default)]
+pub struct IntervalPlanner;
+
+impl datafusion_expr::planner::ExprPlanner for IntervalPlanner {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion_expr::planner::RawBinaryExpr,
+        schema: &datafusion_common::DFSchema,
+    ) -> DfResult<datafusion_expr::planner::PlannerResult<datafusion_expr::planner::RawBinaryExpr>>
+    {
+        use datafusion_expr::ExprSchemable;
+        use datafusion_expr::planner::PlannerResult;
+        use sqlparser::ast::BinaryOperator;
+        let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema)) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let is_number = |t: &DataType| t.is_numeric() || *t == DataType::Null;
+        let float = |e: datafusion_expr::Expr| {
+            datafusion_expr::Expr::Cast(datafusion_expr::expr::Cast::new(
+                Box::new(e),
+                DataType::Float64,
+            ))
+        };
+        let call = |name, interval, factor| {
+            Ok(PlannerResult::Planned(
+                datafusion_expr::Expr::ScalarFunction(
+                    datafusion_expr::expr::ScalarFunction::new_udf(
+                        udf(name),
+                        vec![interval, float(factor)],
+                    ),
+                ),
+            ))
+        };
+        match (&expr.op, &lt, &rt) {
+            (BinaryOperator::Multiply, DataType::Interval(_), t) if is_number(t) => {
+                call(INTERVAL_MUL, expr.left, expr.right)
+            }
+            (BinaryOperator::Multiply, t, DataType::Interval(_)) if is_number(t) => {
+                call(INTERVAL_MUL, expr.right, expr.left)
+            }
+            (BinaryOperator::Divide, DataType::Interval(_), t) if is_number(t) => {
+                call(INTERVAL_DIV, expr.left, expr.right)
+            }
+            _ => Ok(PlannerResult::Original(expr)),
+        }
+    }
+}
+
 /// Whether `t` is a type `extract` takes.
 fn is_datetime(t: &DataType) -> bool {
     matches!(
@@ -128,6 +184,7 @@ impl ScalarUDFImpl for PgUdf {
                 Ok(vec![text, ScalarType::Timestamp.to_arrow()])
             }
             ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
+            (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
             _ => no_function(
                 if self.name == EXTRACT {
                     "extract"
@@ -147,6 +204,7 @@ impl ScalarUDFImpl for PgUdf {
             "length" | "octet_length" | "get_byte" => DataType::Int32,
             "md5" => DataType::Utf8,
             "date_part" => DataType::Float64,
+            INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval.to_arrow(),
             EXTRACT => ScalarType::Numeric {
                 precision: None,
                 scale: None,
@@ -172,6 +230,8 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "get_byte",
         "date_part",
         EXTRACT,
+        INTERVAL_MUL,
+        INTERVAL_DIV,
     ]
     .into_iter()
     .map(udf)
@@ -196,6 +256,8 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         "get_byte" => PgFunc::GetByte,
         "date_part" => PgFunc::DatePart,
         EXTRACT => PgFunc::Extract,
+        INTERVAL_MUL => PgFunc::IntervalMul,
+        INTERVAL_DIV => PgFunc::IntervalDiv,
         _ => return None,
     };
     Some(ScalarExpr::CallVariadic {

@@ -175,6 +175,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::date_arith::DatePlanner),
         Arc::new(super::pg_scalar::ExtractPlanner),
+        Arc::new(super::pg_scalar::IntervalPlanner),
         Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
