@@ -169,6 +169,9 @@ pub enum VariadicFunc {
     /// `round`, `trunc`, `ceil` and `floor` ([`super::rounding`]), its
     /// arguments evaluated eagerly.
     Round(super::rounding::RoundFunc),
+    /// A PostgreSQL function of [`super::pg_scalar`], its arguments
+    /// evaluated eagerly.
+    Pg(super::pg_scalar::PgFunc),
 }
 
 impl UnaryFunc {
@@ -941,6 +944,12 @@ impl VariadicFunc {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             VariadicFunc::Jsonb(f) => f.eval(
+                exprs
+                    .iter()
+                    .map(|e| e.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            VariadicFunc::Pg(f) => f.eval(
                 exprs
                     .iter()
                     .map(|e| e.eval(row))

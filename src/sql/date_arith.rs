@@ -1,6 +1,7 @@
 //! PostgreSQL's `date` arithmetic with integers: `date + integer`,
 //! `integer + date` and `date - integer` (a `date`, days later or
-//! earlier), and `date - date` (the `integer` number of days between).
+//! earlier), and `date - date` (the `integer` number of days between);
+//! `date ± interval` is typed `timestamp`, as in PostgreSQL.
 //!
 //! DataFusion's coercion casts the integer to an `interval` (which
 //! PostgreSQL has no cast for) and types `date - date` as an interval. The
@@ -87,6 +88,14 @@ fn as_int4(e: Expr, t: &DataType) -> Option<Expr> {
     }
 }
 
+/// A `date` as the `timestamp` at its midnight.
+fn as_timestamp(e: Expr) -> Expr {
+    Expr::Cast(Cast::new(
+        Box::new(e),
+        crate::repr::ScalarType::Timestamp.to_arrow(),
+    ))
+}
+
 /// PostgreSQL's error for an operator its operand types have none of.
 fn no_operator<T>(op: &BinaryOperator, left: &DataType, right: &DataType) -> DfResult<T> {
     let name = |t: &DataType| {
@@ -126,6 +135,20 @@ impl ExprPlanner for DatePlanner {
                     Some(n) => call(ADD, vec![n, expr.right]),
                     None => no_operator(&expr.op, &lt, &rt),
                 }
+            }
+            // `date ± interval` is a `timestamp` in PostgreSQL (the date is
+            // midnight); DataFusion types it `date`.
+            (DataType::Date32, DataType::Interval(_)) => {
+                Ok(PlannerResult::Original(RawBinaryExpr {
+                    left: as_timestamp(expr.left),
+                    ..expr
+                }))
+            }
+            (DataType::Interval(_), DataType::Date32) if plus => {
+                Ok(PlannerResult::Original(RawBinaryExpr {
+                    right: as_timestamp(expr.right),
+                    ..expr
+                }))
             }
             // PostgreSQL has no `date ± numeric` or `date ± float`.
             (DataType::Date32, t) | (t, DataType::Date32) if t.is_numeric() => {

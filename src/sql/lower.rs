@@ -826,7 +826,8 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     .or_else(|| super::timezone::lower_call(other, &lowered))
                     .or_else(|| super::formatting::lower_call(other, &lowered))
                     .or_else(|| super::rounding::lower_call(other, &lowered))
-                    .or_else(|| super::values::lower_call(other, &lowered)),
+                    .or_else(|| super::values::lower_call(other, &lowered))
+                    .or_else(|| super::pg_scalar::lower_call(other, &lowered)),
             };
             match native {
                 Some(n) => n,

@@ -56,6 +56,7 @@ pub mod output_names;
 pub mod parse;
 pub mod pg_compat;
 pub mod pg_funcs;
+pub mod pg_scalar;
 pub mod plan;
 pub mod rounding;
 pub mod scalar_subquery;

@@ -142,6 +142,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         .into_iter()
         .chain(super::pg_funcs::functions())
         .chain(super::array_subquery::functions())
+        .chain(super::pg_scalar::functions())
     {
         scalars.insert(f.name().to_string(), f);
     }
@@ -179,6 +180,8 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::date_arith::DatePlanner),
+        Arc::new(super::pg_scalar::ExtractPlanner),
+        Arc::new(super::pg_scalar::IntervalPlanner),
         Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),

@@ -1,0 +1,243 @@
+//! PostgreSQL scalar functions that DataFusion lacks or types differently
+//! from PostgreSQL: the `bytea` functions (`length`, `octet_length`,
+//! `md5`, `sha256`, `get_byte`), `extract` and `date_part`
+//! ([`super::extract`]). The planner side is `sql::pg_scalar`.
+
+use md5::Digest as _;
+
+use crate::repr::{Datum, SqlState};
+
+use super::EvalError;
+
+/// A function of this module. All are strict: a NULL argument gives NULL.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PgFunc {
+    /// `length(bytea)`: the number of bytes (the `text` form is
+    /// `UnaryFunc::CharLength`).
+    ByteaLength,
+    /// `octet_length(text|bytea)`: the number of bytes (of the UTF-8
+    /// encoding, for `text`).
+    OctetLength,
+    /// `md5(text|bytea)`: the digest as 32 lower-case hex digits.
+    Md5,
+    /// `sha256(bytea)`: the digest as `bytea`.
+    Sha256,
+    /// `get_byte(bytea, integer)`: the byte at a zero-based offset.
+    GetByte,
+    /// `extract(field FROM x)` (arguments: the field's name and `x`).
+    Extract,
+    /// `date_part('field', x)`.
+    DatePart,
+    /// `interval * double precision` (either order; arguments: the
+    /// interval, the factor).
+    IntervalMul,
+    /// `interval / double precision`.
+    IntervalDiv,
+}
+
+/// PostgreSQL's `array_subscript_error`, which `get_byte` raises.
+const ARRAY_SUBSCRIPT_ERROR: SqlState = SqlState(*b"2202E");
+
+/// The bytes a `text` or `bytea` argument holds.
+fn bytes_of(d: &Datum) -> Result<&[u8], EvalError> {
+    match d {
+        Datum::String(s) => Ok(s.as_bytes()),
+        Datum::Bytes(b) => Ok(b),
+        other => Err(EvalError::Internal(format!(
+            "expected text or bytea, got {other:?}"
+        ))),
+    }
+}
+
+impl PgFunc {
+    /// The SQL name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PgFunc::ByteaLength => "length",
+            PgFunc::OctetLength => "octet_length",
+            PgFunc::Md5 => "md5",
+            PgFunc::Sha256 => "sha256",
+            PgFunc::GetByte => "get_byte",
+            PgFunc::Extract => "extract",
+            PgFunc::DatePart => "date_part",
+            PgFunc::IntervalMul => "*",
+            PgFunc::IntervalDiv => "/",
+        }
+    }
+
+    /// Applies the function to evaluated arguments.
+    pub fn eval(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
+        if args.iter().any(Datum::is_null) {
+            return Ok(Datum::Null);
+        }
+        let arity = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(EvalError::Internal(format!(
+                    "{} called with {} arguments",
+                    self.name(),
+                    args.len()
+                )))
+            }
+        };
+        match self {
+            PgFunc::IntervalMul | PgFunc::IntervalDiv => {
+                arity(2)?;
+                let (Datum::Interval(i), Datum::Float64(f)) = (&args[0], &args[1]) else {
+                    return Err(EvalError::Internal(format!(
+                        "interval arithmetic on {:?}",
+                        args
+                    )));
+                };
+                let f = f.0;
+                if *self == PgFunc::IntervalDiv {
+                    if f == 0.0 {
+                        return Err(EvalError::DivisionByZero);
+                    }
+                    interval_scale(i, |x| x / f)
+                } else {
+                    interval_scale(i, |x| x * f)
+                }
+                .map(Datum::Interval)
+            }
+            PgFunc::Extract | PgFunc::DatePart => {
+                arity(2)?;
+                let Datum::String(field) = &args[0] else {
+                    return Err(EvalError::Internal(format!("extract field {:?}", args[0])));
+                };
+                if *self == PgFunc::Extract {
+                    super::extract::extract(field, &args[1])
+                } else {
+                    super::extract::date_part(field, &args[1])
+                }
+            }
+            PgFunc::ByteaLength | PgFunc::OctetLength => {
+                arity(1)?;
+                let n = bytes_of(&args[0])?.len();
+                i32::try_from(n)
+                    .map(Datum::Int32)
+                    .map_err(|_| EvalError::OutOfRange("integer".into()))
+            }
+            PgFunc::Md5 => {
+                arity(1)?;
+                let digest = md5::Md5::digest(bytes_of(&args[0])?);
+                Ok(Datum::String(hex(&digest)))
+            }
+            PgFunc::Sha256 => {
+                arity(1)?;
+                let digest = sha2::Sha256::digest(bytes_of(&args[0])?);
+                Ok(Datum::Bytes(digest.to_vec()))
+            }
+            PgFunc::GetByte => {
+                arity(2)?;
+                let bytes = bytes_of(&args[0])?;
+                let Datum::Int32(n) = args[1] else {
+                    return Err(EvalError::Internal(format!(
+                        "get_byte offset {:?}",
+                        args[1]
+                    )));
+                };
+                usize::try_from(n)
+                    .ok()
+                    .and_then(|i| bytes.get(i))
+                    .map(|b| Datum::Int32(i32::from(*b)))
+                    .ok_or_else(|| EvalError::Parse {
+                        code: ARRAY_SUBSCRIPT_ERROR,
+                        message: format!(
+                            "index {n} out of valid range, 0..{}",
+                            bytes.len() as i64 - 1
+                        ),
+                    })
+            }
+        }
+    }
+}
+
+/// PostgreSQL's `TSROUND`: rounded to microseconds.
+fn ts_round(x: f64) -> f64 {
+    (x * 1e6).round_ties_even() / 1e6
+}
+
+/// An `int32` field of an interval from a double, or PostgreSQL's error.
+fn to_i32(x: f64) -> Result<i32, EvalError> {
+    if x.is_finite() && x >= f64::from(i32::MIN) && x < -(f64::from(i32::MIN)) {
+        Ok(x as i32)
+    } else {
+        Err(EvalError::OutOfRange("interval".into()))
+    }
+}
+
+/// `interval_mul` and `interval_div` of PostgreSQL 15: each field scaled
+/// (`op`) and truncated, the fractional months spilled into days (30 a
+/// month) and the fractional days into the time.
+fn interval_scale(
+    i: &crate::repr::Interval,
+    op: impl Fn(f64) -> f64,
+) -> Result<crate::repr::Interval, EvalError> {
+    let months_f = op(f64::from(i.months));
+    let days_f = op(f64::from(i.days));
+    let months = to_i32(months_f)?;
+    let mut days = to_i32(days_f)?;
+    let month_remainder_days = ts_round((months_f - f64::from(months)) * 30.0);
+    let mut sec_remainder = ts_round(
+        (days_f - f64::from(days) + month_remainder_days - month_remainder_days.trunc()) * 86_400.0,
+    );
+    if sec_remainder.abs() >= 86_400.0 {
+        let spill = (sec_remainder / 86_400.0).trunc();
+        days = to_i32(f64::from(days) + spill)?;
+        sec_remainder -= spill * 86_400.0;
+    }
+    days = to_i32(f64::from(days) + month_remainder_days.trunc())?;
+    let micros = (op(i.micros as f64) + sec_remainder * 1e6).round_ties_even();
+    if !micros.is_finite() || micros.abs() >= 9.2e18 {
+        return Err(EvalError::OutOfRange("interval".into()));
+    }
+    Ok(crate::repr::Interval {
+        months,
+        days,
+        micros: micros as i64,
+    })
+}
+
+/// Lower-case hex digits of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_match_postgres() {
+        assert_eq!(
+            PgFunc::Md5.eval(vec![Datum::String("abc".into())]),
+            Ok(Datum::String("900150983cd24fb0d6963f7d28e17f72".into()))
+        );
+        let Ok(Datum::Bytes(d)) = PgFunc::Sha256.eval(vec![Datum::Bytes(b"abc".to_vec())]) else {
+            panic!("sha256 failed");
+        };
+        assert_eq!(
+            hex(&d),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn get_byte_bounds() {
+        let b = Datum::Bytes(vec![1, 2, 3]);
+        assert_eq!(
+            PgFunc::GetByte.eval(vec![b.clone(), Datum::Int32(1)]),
+            Ok(Datum::Int32(2))
+        );
+        let err = PgFunc::GetByte
+            .eval(vec![b, Datum::Int32(3)])
+            .expect_err("out of range");
+        assert_eq!(err.to_string(), "index 3 out of valid range, 0..2");
+        assert_eq!(
+            PgFunc::OctetLength.eval(vec![Datum::String("é".into())]),
+            Ok(Datum::Int32(2))
+        );
+    }
+}

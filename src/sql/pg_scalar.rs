@@ -1,0 +1,267 @@
+//! The planner side of [`crate::expr::pg_scalar`]: PostgreSQL scalar
+//! functions DataFusion lacks (`md5`, `sha256`, `get_byte`) or types
+//! differently (`length` and `octet_length` of a `bytea`, which
+//! DataFusion casts to `text` first and so counts the characters of its
+//! hex form). Each is a planning-only [`ScalarUDF`] with PostgreSQL's
+//! argument and result types; [`lower_call`] turns its calls into
+//! [`VariadicFunc::Pg`] calls that Freshet evaluates.
+//!
+//! `extract(field FROM x)` is `numeric` and `date_part('field', x)` is
+//! `double precision`, as in PostgreSQL 14+: [`ExtractPlanner`] plans
+//! `extract` as the marker [`EXTRACT`] (DataFusion's planner makes both
+//! one `date_part` call), and `date_part` is replaced.
+
+use std::sync::Arc;
+
+use datafusion_common::arrow::datatypes::{DataType, Field};
+use datafusion_common::{DataFusionError, Result as DfResult, not_impl_err};
+use datafusion_expr::type_coercion::functions::fields_with_udf;
+use datafusion_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::expr::ScalarExpr;
+use crate::expr::func::VariadicFunc;
+use crate::expr::pg_scalar::PgFunc;
+use crate::repr::ScalarType;
+
+use super::PlanError;
+
+/// The marker `extract(field FROM x)` is planned as.
+pub const EXTRACT: &str = "freshet_extract";
+
+/// Plans `extract(field FROM x)` as the marker [`EXTRACT`].
+#[derive(Debug, Default)]
+pub struct ExtractPlanner;
+
+impl datafusion_expr::planner::ExprPlanner for ExtractPlanner {
+    fn plan_extract(
+        &self,
+        args: Vec<datafusion_expr::Expr>,
+    ) -> DfResult<datafusion_expr::planner::PlannerResult<Vec<datafusion_expr::Expr>>> {
+        Ok(datafusion_expr::planner::PlannerResult::Planned(
+            datafusion_expr::Expr::ScalarFunction(datafusion_expr::expr::ScalarFunction::new_udf(
+                udf(EXTRACT),
+                args,
+            )),
+        ))
+    }
+}
+
+/// The marker `interval * number` (either order) is planned as.
+pub const INTERVAL_MUL: &str = "freshet_interval_mul";
+/// The marker `interval / number` is planned as.
+pub const INTERVAL_DIV: &str = "freshet_interval_div";
+
+/// Plans `interval * number`, `number * interval` and `interval /
+/// number` as PostgreSQL does: the number as a `double precision`, the
+/// result an `interval` (DataFusion has none of these operators).
+#[derive(Debug, Default)]
+pub struct IntervalPlanner;
+
+impl datafusion_expr::planner::ExprPlanner for IntervalPlanner {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion_expr::planner::RawBinaryExpr,
+        schema: &datafusion_common::DFSchema,
+    ) -> DfResult<datafusion_expr::planner::PlannerResult<datafusion_expr::planner::RawBinaryExpr>>
+    {
+        use datafusion_expr::ExprSchemable;
+        use datafusion_expr::planner::PlannerResult;
+        use sqlparser::ast::BinaryOperator;
+        let (Ok(lt), Ok(rt)) = (expr.left.get_type(schema), expr.right.get_type(schema)) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let is_number = |t: &DataType| t.is_numeric() || *t == DataType::Null;
+        let float = |e: datafusion_expr::Expr| {
+            datafusion_expr::Expr::Cast(datafusion_expr::expr::Cast::new(
+                Box::new(e),
+                DataType::Float64,
+            ))
+        };
+        let call = |name, interval, factor| {
+            Ok(PlannerResult::Planned(
+                datafusion_expr::Expr::ScalarFunction(
+                    datafusion_expr::expr::ScalarFunction::new_udf(
+                        udf(name),
+                        vec![interval, float(factor)],
+                    ),
+                ),
+            ))
+        };
+        match (&expr.op, &lt, &rt) {
+            (BinaryOperator::Multiply, DataType::Interval(_), t) if is_number(t) => {
+                call(INTERVAL_MUL, expr.left, expr.right)
+            }
+            (BinaryOperator::Multiply, t, DataType::Interval(_)) if is_number(t) => {
+                call(INTERVAL_MUL, expr.right, expr.left)
+            }
+            (BinaryOperator::Divide, DataType::Interval(_), t) if is_number(t) => {
+                call(INTERVAL_DIV, expr.left, expr.right)
+            }
+            _ => Ok(PlannerResult::Original(expr)),
+        }
+    }
+}
+
+/// Whether `t` is a type `extract` takes.
+fn is_datetime(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Date32 | DataType::Time64(_) | DataType::Timestamp(..) | DataType::Interval(_)
+    )
+}
+
+/// A function of this module, for planning.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgUdf {
+    name: &'static str,
+    signature: Signature,
+}
+
+/// Whether a value of type `t` is a string (or an untyped NULL, which
+/// PostgreSQL resolves to the function's argument type).
+fn is_stringish(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    )
+}
+
+/// PostgreSQL's `function f(types) does not exist`.
+fn no_function<T>(name: &str, arg_types: &[DataType]) -> DfResult<T> {
+    let names: Vec<String> = arg_types
+        .iter()
+        .map(|t| ScalarType::from_arrow(t).map_or_else(|_| t.to_string(), |t| t.name()))
+        .collect();
+    Err(DataFusionError::External(Box::new(
+        PlanError::UnknownFunction(format!("{name}({})", names.join(", "))),
+    )))
+}
+
+/// DataFusion's `character_length`, which `length` of a string stays.
+fn character_length() -> Arc<ScalarUDF> {
+    datafusion_functions::unicode::character_length()
+}
+
+impl ScalarUDFImpl for PgUdf {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        let text = DataType::Utf8;
+        match (self.name, arg_types) {
+            ("length" | "octet_length" | "md5", [DataType::Binary]) => Ok(vec![DataType::Binary]),
+            ("length", _) => {
+                let fields: Vec<_> = arg_types
+                    .iter()
+                    .map(|t| Arc::new(Field::new("a", t.clone(), true)))
+                    .collect();
+                Ok(fields_with_udf(&fields, character_length().as_ref())?
+                    .iter()
+                    .map(|f| f.data_type().clone())
+                    .collect())
+            }
+            ("octet_length" | "md5", [t]) if is_stringish(t) => Ok(vec![text]),
+            // An untyped literal converts to `bytea`, as in PostgreSQL.
+            ("sha256", [t]) if *t == DataType::Binary || is_stringish(t) => {
+                Ok(vec![DataType::Binary])
+            }
+            ("get_byte", [b, n])
+                if (*b == DataType::Binary || is_stringish(b))
+                    && (n.is_integer() || *n == DataType::Null) =>
+            {
+                Ok(vec![DataType::Binary, DataType::Int32])
+            }
+            (EXTRACT, [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
+            // PostgreSQL's `date_part` takes a `date` as a `timestamp`.
+            ("date_part", [f, DataType::Date32]) if is_stringish(f) => {
+                Ok(vec![text, ScalarType::Timestamp.to_arrow()])
+            }
+            ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
+            (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
+            _ => no_function(
+                if self.name == EXTRACT {
+                    "extract"
+                } else {
+                    self.name
+                },
+                arg_types,
+            ),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.name {
+            "length" if arg_types != [DataType::Binary] => {
+                character_length().return_type(arg_types)?
+            }
+            "length" | "octet_length" | "get_byte" => DataType::Int32,
+            "md5" => DataType::Utf8,
+            "date_part" => DataType::Float64,
+            INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval.to_arrow(),
+            EXTRACT => ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            }
+            .to_arrow(),
+            _ => DataType::Binary,
+        })
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        not_impl_err!("{} is evaluated by Freshet, not DataFusion", self.name)
+    }
+}
+
+/// The functions this module adds (or replaces), for the planner's
+/// registry.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    [
+        "length",
+        "octet_length",
+        "md5",
+        "sha256",
+        "get_byte",
+        "date_part",
+        EXTRACT,
+        INTERVAL_MUL,
+        INTERVAL_DIV,
+    ]
+    .into_iter()
+    .map(udf)
+    .collect()
+}
+
+fn udf(name: &'static str) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(PgUdf {
+        name,
+        signature: Signature::user_defined(Volatility::Immutable),
+    }))
+}
+
+/// Lowers a call of one of this module's functions, `None` for other
+/// functions. (`length` stays `UnaryFunc::CharLength`, which counts the
+/// bytes of a `bytea`.)
+pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
+    let func = match name {
+        "octet_length" => PgFunc::OctetLength,
+        "md5" => PgFunc::Md5,
+        "sha256" => PgFunc::Sha256,
+        "get_byte" => PgFunc::GetByte,
+        "date_part" => PgFunc::DatePart,
+        EXTRACT => PgFunc::Extract,
+        INTERVAL_MUL => PgFunc::IntervalMul,
+        INTERVAL_DIV => PgFunc::IntervalDiv,
+        _ => return None,
+    };
+    Some(ScalarExpr::CallVariadic {
+        func: VariadicFunc::Pg(func),
+        exprs: args.to_vec(),
+    })
+}
