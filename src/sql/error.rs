@@ -1,5 +1,7 @@
 //! [`PlanError`]: a statement that cannot be planned.
 
+use datafusion_common::arrow::datatypes as arrow_schema_types;
+
 use crate::repr::SqlState;
 
 /// A statement that cannot be parsed or planned.
@@ -111,6 +113,27 @@ pub enum PlanError {
 }
 
 impl PlanError {
+    /// PostgreSQL's `function name(types) does not exist` for a call with
+    /// these Arrow argument types, as the DataFusion error a planning
+    /// function returns (`NULL` is PostgreSQL's `unknown`).
+    pub fn no_function(
+        name: &str,
+        arg_types: &[arrow_schema_types::DataType],
+    ) -> datafusion_common::DataFusionError {
+        let names: Vec<String> = arg_types
+            .iter()
+            .map(|t| match t {
+                arrow_schema_types::DataType::Null => "unknown".to_string(),
+                t => crate::repr::ScalarType::from_arrow(t)
+                    .map_or_else(|_| t.to_string(), |t| t.name()),
+            })
+            .collect();
+        datafusion_common::DataFusionError::External(Box::new(PlanError::UnknownFunction(format!(
+            "{name}({})",
+            names.join(", ")
+        ))))
+    }
+
     /// The SQLSTATE this error reports.
     pub fn code(&self) -> SqlState {
         match self {

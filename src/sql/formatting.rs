@@ -22,7 +22,6 @@ use datafusion_expr::{
 use crate::expr::ScalarExpr;
 use crate::expr::datetime_format::FormatFunc;
 use crate::expr::func::VariadicFunc;
-use crate::repr::ScalarType;
 
 use super::PlanError;
 
@@ -42,22 +41,6 @@ fn is_text(t: &DataType) -> bool {
 
 fn is_number(t: &DataType) -> bool {
     t.is_numeric()
-}
-
-fn undefined(name: &str, arg_types: &[DataType]) -> DataFusionError {
-    let names: Vec<String> = arg_types
-        .iter()
-        .map(|t| match t {
-            DataType::Null => "unknown".into(),
-            t => ScalarType::from_arrow(t)
-                .map(|t| t.name())
-                .unwrap_or_else(|_| t.to_string()),
-        })
-        .collect();
-    DataFusionError::External(Box::new(PlanError::UnknownFunction(format!(
-        "{name}({})",
-        names.join(", ")
-    ))))
 }
 
 impl ScalarUDFImpl for Formatting {
@@ -112,7 +95,7 @@ impl ScalarUDFImpl for Formatting {
                 Ok(timestamptz)
             }
             ("to_date", [DataType::Utf8, DataType::Utf8]) => Ok(DataType::Date32),
-            (name, types) => Err(undefined(name, types)),
+            (name, types) => Err(PlanError::no_function(name, types)),
         }
     }
 

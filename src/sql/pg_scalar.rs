@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use datafusion_common::arrow::datatypes::{DataType, Field};
-use datafusion_common::{DataFusionError, Result as DfResult, not_impl_err};
+use datafusion_common::{Result as DfResult, not_impl_err};
 use datafusion_expr::type_coercion::functions::fields_with_udf;
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -130,13 +130,7 @@ fn is_stringish(t: &DataType) -> bool {
 
 /// PostgreSQL's `function f(types) does not exist`.
 fn no_function<T>(name: &str, arg_types: &[DataType]) -> DfResult<T> {
-    let names: Vec<String> = arg_types
-        .iter()
-        .map(|t| ScalarType::from_arrow(t).map_or_else(|_| t.to_string(), |t| t.name()))
-        .collect();
-    Err(DataFusionError::External(Box::new(
-        PlanError::UnknownFunction(format!("{name}({})", names.join(", "))),
-    )))
+    Err(PlanError::no_function(name, arg_types))
 }
 
 /// DataFusion's `character_length`, which `length` of a string stays.

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use datafusion_common::Result as DfResult;
 use datafusion_common::arrow::datatypes::DataType;
-use datafusion_common::{DataFusionError, Result as DfResult};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -17,7 +17,6 @@ use datafusion_expr::{
 use crate::expr::ScalarExpr;
 use crate::expr::func::VariadicFunc;
 use crate::expr::rounding::RoundFunc;
-use crate::repr::ScalarType;
 
 use super::PlanError;
 
@@ -76,19 +75,7 @@ impl ScalarUDFImpl for Rounding {
                 Ok(DataType::Decimal128(38, 10))
             }
             [DataType::Float64] => Ok(DataType::Float64),
-            types => {
-                let names: Vec<String> = types
-                    .iter()
-                    .map(|t| {
-                        ScalarType::from_arrow(t)
-                            .map(|t| t.name())
-                            .unwrap_or_else(|_| t.to_string())
-                    })
-                    .collect();
-                Err(DataFusionError::External(Box::new(
-                    PlanError::UnknownFunction(format!("{}({})", self.name, names.join(", "))),
-                )))
-            }
+            types => Err(PlanError::no_function(self.name, types)),
         }
     }
 

@@ -33,7 +33,6 @@ use sqlparser::ast::{
 
 use crate::expr::ScalarExpr;
 use crate::expr::func::BinaryFunc;
-use crate::repr::ScalarType;
 
 use super::PlanError;
 
@@ -120,16 +119,6 @@ fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, None)
 }
 
-/// A PostgreSQL-style name of an argument type, for messages.
-fn type_name(t: &DataType) -> String {
-    match t {
-        DataType::Null => "unknown".into(),
-        t => ScalarType::from_arrow(t)
-            .map(|t| t.name())
-            .unwrap_or_else(|_| t.to_string()),
-    }
-}
-
 fn planning_error(e: PlanError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
@@ -180,13 +169,7 @@ impl ScalarUDFImpl for Timezone {
             [_, DataType::Time32(_) | DataType::Time64(_)] => Err(planning_error(
                 PlanError::Unsupported("AT TIME ZONE on a time (type time with time zone)".into()),
             )),
-            _ => {
-                let names: Vec<String> = arg_types.iter().map(type_name).collect();
-                Err(planning_error(PlanError::UnknownFunction(format!(
-                    "timezone({})",
-                    names.join(", ")
-                ))))
-            }
+            _ => Err(PlanError::no_function(TIMEZONE, arg_types)),
         }
     }
 
