@@ -236,11 +236,11 @@ impl UnaryFunc {
                 other => Err(type_error("abs", &other)),
             },
             UnaryFunc::Lower => match d {
-                Datum::String(s) => Ok(Datum::String(s.to_lowercase())),
+                Datum::String(s) => Ok(Datum::String(map_chars(&s, char::to_lowercase, true))),
                 other => Err(type_error("lower", &other)),
             },
             UnaryFunc::Upper => match d {
-                Datum::String(s) => Ok(Datum::String(s.to_uppercase())),
+                Datum::String(s) => Ok(Datum::String(map_chars(&s, char::to_uppercase, false))),
                 other => Err(type_error("upper", &other)),
             },
             UnaryFunc::CharLength => match d {
@@ -273,6 +273,24 @@ impl UnaryFunc {
             | UnaryFunc::IsNotFalse => Err(EvalError::Internal("unreachable predicate".into())),
         }
     }
+}
+
+/// `upper`/`lower` as PostgreSQL computes them, one character at a time
+/// (C's `towupper`/`towlower`): where Unicode maps a character to several,
+/// an upper-case mapping keeps the character (`upper('straße')` is
+/// `STRAßE`) and a lower-case one takes the first (`İ` → `i`, without
+/// the combining dot).
+fn map_chars<I: Iterator<Item = char>>(s: &str, f: impl Fn(char) -> I, first: bool) -> String {
+    s.chars()
+        .map(|c| {
+            let mut mapped = f(c);
+            match (mapped.next(), mapped.next()) {
+                (Some(m), None) => m,
+                (Some(m), Some(_)) if first => m,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 fn range(type_name: &str) -> EvalError {

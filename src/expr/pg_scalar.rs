@@ -33,6 +33,37 @@ pub enum PgFunc {
     IntervalMul,
     /// `interval / double precision`.
     IntervalDiv,
+    /// `power(x, y)` and `x ^ y` in `double precision`, with PostgreSQL's
+    /// errors where DataFusion gives NaN or infinity.
+    Power,
+}
+
+/// `x ^ y` in `double precision`, PostgreSQL's `dpow`.
+fn power(x: f64, y: f64) -> Result<f64, EvalError> {
+    let invalid = |message: &str| EvalError::Parse {
+        code: SqlState(*b"2201F"),
+        message: message.into(),
+    };
+    if x == 0.0 && y < 0.0 {
+        return Err(invalid("zero raised to a negative power is undefined"));
+    }
+    if x < 0.0 && y.is_finite() && y.fract() != 0.0 {
+        return Err(invalid(
+            "a negative number raised to a non-integer power yields a complex result",
+        ));
+    }
+    let r = x.powf(y);
+    let out_of_range = |what: &str| EvalError::Parse {
+        code: SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        message: format!("value out of range: {what}"),
+    };
+    if r.is_infinite() && x.is_finite() && y.is_finite() {
+        return Err(out_of_range("overflow"));
+    }
+    if r == 0.0 && x != 0.0 && x.is_finite() && y.is_finite() {
+        return Err(out_of_range("underflow"));
+    }
+    Ok(r)
 }
 
 /// PostgreSQL's `array_subscript_error`, which `get_byte` raises.
@@ -62,6 +93,7 @@ impl PgFunc {
             PgFunc::DatePart => "date_part",
             PgFunc::IntervalMul => "*",
             PgFunc::IntervalDiv => "/",
+            PgFunc::Power => "power",
         }
     }
 
@@ -100,6 +132,22 @@ impl PgFunc {
                     interval_scale(i, |x| x * f)
                 }
                 .map(Datum::Interval)
+            }
+            PgFunc::Power => {
+                arity(2)?;
+                let float = |d: &Datum| match d {
+                    Datum::Float64(v) => Some(v.0),
+                    Datum::Float32(v) => Some(f64::from(v.0)),
+                    Datum::Int16(v) => Some(f64::from(*v)),
+                    Datum::Int32(v) => Some(f64::from(*v)),
+                    Datum::Int64(v) => Some(*v as f64),
+                    Datum::Numeric(v) => rust_decimal::prelude::ToPrimitive::to_f64(v),
+                    _ => None,
+                };
+                let (Some(x), Some(y)) = (float(&args[0]), float(&args[1])) else {
+                    return Err(EvalError::Internal(format!("power of {args:?}")));
+                };
+                power(x, y).map(Datum::f64)
             }
             PgFunc::Extract | PgFunc::DatePart => {
                 arity(2)?;

@@ -788,6 +788,22 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         _ => None,
                     }
                 }
+                // DataFusion's `power` gives NaN or infinity where
+                // PostgreSQL raises an error.
+                "power" | "pow"
+                    if lowered.len() == 2
+                        && matches!(
+                            e.get_type(schema),
+                            Ok(datafusion_common::arrow::datatypes::DataType::Float64)
+                        ) =>
+                {
+                    Some(ScalarExpr::CallVariadic {
+                        func: crate::expr::func::VariadicFunc::Pg(
+                            crate::expr::pg_scalar::PgFunc::Power,
+                        ),
+                        exprs: lowered.clone(),
+                    })
+                }
                 "coalesce" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Coalesce,
                     exprs: lowered.clone(),
