@@ -33,6 +33,8 @@ pub enum PgFunc {
     IntervalMul,
     /// `interval / double precision`.
     IntervalDiv,
+    /// `sign(numeric | double precision)`: -1, 0 or 1 of the same type.
+    Sign,
     /// `power(x, y)` and `x ^ y` in `double precision`, with PostgreSQL's
     /// errors where DataFusion gives NaN or infinity.
     Power,
@@ -94,6 +96,7 @@ impl PgFunc {
             PgFunc::IntervalMul => "*",
             PgFunc::IntervalDiv => "/",
             PgFunc::Power => "power",
+            PgFunc::Sign => "sign",
         }
     }
 
@@ -132,6 +135,26 @@ impl PgFunc {
                     interval_scale(i, |x| x * f)
                 }
                 .map(Datum::Interval)
+            }
+            PgFunc::Sign => {
+                arity(1)?;
+                match &args[0] {
+                    Datum::Numeric(n) => Ok(Datum::Numeric(if n.is_zero() {
+                        rust_decimal::Decimal::ZERO
+                    } else if n.is_sign_negative() {
+                        rust_decimal::Decimal::NEGATIVE_ONE
+                    } else {
+                        rust_decimal::Decimal::ONE
+                    })),
+                    Datum::Float64(v) => Ok(Datum::f64(if v.0 > 0.0 {
+                        1.0
+                    } else if v.0 < 0.0 {
+                        -1.0
+                    } else {
+                        0.0 // also for -0 and NaN, as PostgreSQL's `dsign`
+                    })),
+                    other => Err(EvalError::Internal(format!("sign of {other:?}"))),
+                }
             }
             PgFunc::Power => {
                 arity(2)?;

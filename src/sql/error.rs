@@ -200,6 +200,16 @@ impl PlanError {
                     _ => PlanError::Planning(text),
                 }
             }
+            // A planning function that refuses its argument types while
+            // DataFusion coerces them: DataFusion rewords the error.
+            _ if text.contains("coercion failed with: External error: function ") => {
+                let rest = text
+                    .split("coercion failed with: External error: function ")
+                    .nth(1)
+                    .unwrap_or("");
+                let call = rest.split(" does not exist").next().unwrap_or(rest);
+                PlanError::UnknownFunction(call.to_string())
+            }
             // `mz_now()` markers (`sql/temporal.rs`) refuse an operand type
             // while DataFusion coerces it, which rewords the error.
             _ if text.contains("operator does not exist: ") => {

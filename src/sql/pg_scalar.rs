@@ -21,8 +21,9 @@ use datafusion_expr::{
 };
 
 use crate::expr::ScalarExpr;
-use crate::expr::func::VariadicFunc;
+use crate::expr::func::{BinaryFunc, VariadicFunc};
 use crate::expr::pg_scalar::PgFunc;
+use crate::expr::rounding::RoundFunc;
 use crate::repr::ScalarType;
 
 use super::PlanError;
@@ -179,6 +180,33 @@ impl ScalarUDFImpl for PgUdf {
             }
             ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
             (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
+            // `sign(numeric)` and `sign(double precision)`.
+            ("sign", [t @ DataType::Decimal128(..)]) => Ok(vec![t.clone()]),
+            ("sign", [t]) if t.is_numeric() || *t == DataType::Null => Ok(vec![DataType::Float64]),
+            // `mod` of two integers in the wider type, else of numerics;
+            // there is no `mod(double precision, …)`.
+            ("mod", [a, b]) if is_int_or_null(a) && is_int_or_null(b) => {
+                let wide = [a, b]
+                    .into_iter()
+                    .map(int_width)
+                    .max()
+                    .unwrap_or(32)
+                    .max(16);
+                let t = match wide {
+                    16 => DataType::Int16,
+                    32 => DataType::Int32,
+                    _ => DataType::Int64,
+                };
+                Ok(vec![t.clone(), t])
+            }
+            ("mod" | "div", [a, b]) if is_exact(a) && is_exact(b) => {
+                let numeric = ScalarType::Numeric {
+                    precision: None,
+                    scale: None,
+                }
+                .to_arrow();
+                Ok(vec![numeric.clone(), numeric])
+            }
             _ => no_function(
                 if self.name == EXTRACT {
                     "extract"
@@ -197,6 +225,7 @@ impl ScalarUDFImpl for PgUdf {
             }
             "length" | "octet_length" | "get_byte" => DataType::Int32,
             "md5" => DataType::Utf8,
+            "sign" | "mod" | "div" => arg_types[0].clone(),
             "date_part" => DataType::Float64,
             INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval.to_arrow(),
             EXTRACT => ScalarType::Numeric {
@@ -221,6 +250,9 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "octet_length",
         "md5",
         "sha256",
+        "sign",
+        "mod",
+        "div",
         "get_byte",
         "date_part",
         EXTRACT,
@@ -239,11 +271,43 @@ fn udf(name: &'static str) -> Arc<ScalarUDF> {
     }))
 }
 
+/// Whether a type is an integer (or an untyped NULL).
+fn is_int_or_null(t: &DataType) -> bool {
+    t.is_integer() || *t == DataType::Null
+}
+
+/// Whether a type is an integer, a numeric or an untyped NULL (`mod` and
+/// `div` of `numeric`).
+fn is_exact(t: &DataType) -> bool {
+    is_int_or_null(t) || matches!(t, DataType::Decimal128(..))
+}
+
+/// The bits of an integer type (NULL counts as the narrowest).
+fn int_width(t: &DataType) -> u32 {
+    match t {
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => 64,
+        DataType::Int32 | DataType::UInt16 => 32,
+        _ => 16,
+    }
+}
+
 /// Lowers a call of one of this module's functions, `None` for other
 /// functions. (`length` stays `UnaryFunc::CharLength`, which counts the
 /// bytes of a `bytea`.)
 pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
+    match (name, args) {
+        // `mod` is `%`, and `div` the numeric quotient truncated.
+        ("mod", [a, b]) => return Some(a.clone().call_binary(b.clone(), BinaryFunc::Mod)),
+        ("div", [a, b]) => {
+            return Some(ScalarExpr::CallVariadic {
+                func: VariadicFunc::Round(RoundFunc::Trunc),
+                exprs: vec![a.clone().call_binary(b.clone(), BinaryFunc::Div)],
+            });
+        }
+        _ => {}
+    }
     let func = match name {
+        "sign" => PgFunc::Sign,
         "octet_length" => PgFunc::OctetLength,
         "md5" => PgFunc::Md5,
         "sha256" => PgFunc::Sha256,
