@@ -943,36 +943,25 @@ impl VariadicFunc {
                     Datum::Bool(*negated)
                 })
             }
-            VariadicFunc::Array(f) => f.eval(
-                exprs
+            // The functions that take their arguments evaluated.
+            VariadicFunc::Array(_)
+            | VariadicFunc::Round(_)
+            | VariadicFunc::Format(_)
+            | VariadicFunc::Jsonb(_)
+            | VariadicFunc::Pg(_) => {
+                let args = exprs
                     .iter()
                     .map(|e| e.eval(row))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            VariadicFunc::Round(f) => f.eval(
-                exprs
-                    .iter()
-                    .map(|e| e.eval(row))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            VariadicFunc::Format(f) => f.eval(
-                exprs
-                    .iter()
-                    .map(|e| e.eval(row))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            VariadicFunc::Jsonb(f) => f.eval(
-                exprs
-                    .iter()
-                    .map(|e| e.eval(row))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            VariadicFunc::Pg(f) => f.eval(
-                exprs
-                    .iter()
-                    .map(|e| e.eval(row))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+                    .collect::<Result<Vec<_>, _>>()?;
+                match self {
+                    VariadicFunc::Array(f) => f.eval(args),
+                    VariadicFunc::Round(f) => f.eval(args),
+                    VariadicFunc::Format(f) => f.eval(args),
+                    VariadicFunc::Jsonb(f) => f.eval(args),
+                    VariadicFunc::Pg(f) => f.eval(args),
+                    _ => Err(EvalError::Internal("unreachable".into())),
+                }
+            }
             VariadicFunc::NullIf => {
                 let [a, b] = exprs else {
                     return Err(EvalError::Internal("nullif takes two arguments".into()));
