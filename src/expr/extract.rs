@@ -255,7 +255,12 @@ pub fn extract(name: &str, d: &Datum) -> Result<Datum, EvalError> {
                     let whole = years * 36_525 * secs_per_day / 100
                         + i64::from(i.months % 12) * 30 * secs_per_day
                         + i64::from(i.days) * secs_per_day;
-                    int(whole) + Decimal::new(i.micros, 6)
+                    // In one step, so the scale is always 6 (`int(whole) +
+                    // 0.000000` would drop it).
+                    Decimal::from_i128_with_scale(
+                        i128::from(whole) * 1_000_000 + i128::from(i.micros),
+                        6,
+                    )
                 }
                 _ => return Err(unsupported()),
             }
@@ -317,5 +322,12 @@ mod tests {
         });
         assert_eq!(ex("epoch", &i), "37015506.500000");
         assert_eq!(ex("quarter", &i), "1");
+        // A whole number of seconds keeps PostgreSQL's six places.
+        let day = Datum::Interval(Interval {
+            months: 0,
+            days: 1,
+            micros: 0,
+        });
+        assert_eq!(ex("epoch", &day), "86400.000000");
     }
 }

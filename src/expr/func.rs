@@ -10,7 +10,7 @@ use datafusion_common::arrow::datatypes::{DataType, Field};
 use datafusion_common::config::ConfigOptions;
 use datafusion_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::repr::{Datum, Interval, OrdF32, OrdF64, ScalarType, SqlState};
 use crate::repr::{jsonb, strconv};
@@ -1024,8 +1024,8 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
                 _ => return Err(cannot_cast(to)),
             }
         }
-        (Datum::Float64(OrdF64(v)), to) => float_to(v, to)?,
-        (Datum::Float32(OrdF32(v)), to) => float_to(v as f64, to)?,
+        (Datum::Float64(OrdF64(v)), to) => float_to(v, FLOAT8_DIGITS, to)?,
+        (Datum::Float32(OrdF32(v)), to) => float_to(v as f64, FLOAT4_DIGITS, to)?,
         (Datum::Numeric(n), to) => match to {
             T::Int16 | T::Int32 | T::Int64 => {
                 let r = n.round_dp_with_strategy(
@@ -1035,8 +1035,11 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
                 let v = r.to_i64().ok_or_else(|| range(int_name(to)))?;
                 return cast(Datum::Int64(v), to).map_err(|_| range(int_name(to)));
             }
-            T::Float32 => Datum::f32(n.to_f32().unwrap_or(f32::NAN)),
-            T::Float64 => Datum::f64(n.to_f64().unwrap_or(f64::NAN)),
+            // Through the text form, as PostgreSQL does: correctly rounded
+            // (`to_f64` divides by a power of ten and can be off by one
+            // unit in the last place).
+            T::Float32 => Datum::f32(n.to_string().parse().unwrap_or(f32::NAN)),
+            T::Float64 => Datum::f64(n.to_string().parse().unwrap_or(f64::NAN)),
             T::Numeric { .. } => Datum::Numeric(n),
             _ => return Err(cannot_cast(to)),
         },
@@ -1090,7 +1093,30 @@ fn cannot_cast(to: &ScalarType) -> EvalError {
     EvalError::Unsupported(format!("cast to {}", to.name()))
 }
 
-fn float_to(v: f64, to: &ScalarType) -> Result<Datum, EvalError> {
+/// The significant digits PostgreSQL keeps when it converts a `real` to
+/// `numeric` (`FLT_DIG`).
+const FLOAT4_DIGITS: usize = 6;
+/// The same for `double precision` (`DBL_DIG`).
+const FLOAT8_DIGITS: usize = 15;
+
+/// `v` as `numeric`, rounded to `digits` significant digits as PostgreSQL's
+/// `float4_numeric`/`float8_numeric` do (they print with `%.*g` and read the
+/// text back): `1.1::real::numeric` is `1.1`, not `1.100000023841858`.
+fn float_to_numeric(v: f64, digits: usize) -> Result<Decimal, EvalError> {
+    let text = format!("{:.*e}", digits - 1, v);
+    // Without the mantissa's trailing zeros, which would count against
+    // `Decimal`'s 28 digits of scale (`1.00000000000000e-20`).
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let mantissa = match mantissa.contains('.') {
+        true => mantissa.trim_end_matches('0').trim_end_matches('.'),
+        false => mantissa,
+    };
+    let d = Decimal::from_scientific(&format!("{mantissa}e{exponent}"))
+        .map_err(|_| EvalError::NumericOverflow)?;
+    Ok(d.normalize())
+}
+
+fn float_to(v: f64, digits: usize, to: &ScalarType) -> Result<Datum, EvalError> {
     use ScalarType as T;
     Ok(match to {
         T::Int16 | T::Int32 | T::Int64 => {
@@ -1120,7 +1146,7 @@ fn float_to(v: f64, to: &ScalarType) -> Result<Datum, EvalError> {
                     "cannot convert infinity or NaN to numeric".into(),
                 ));
             }
-            Datum::Numeric(Decimal::from_f64(v).ok_or(EvalError::NumericOverflow)?)
+            Datum::Numeric(float_to_numeric(v, digits)?)
         }
         _ => return Err(cannot_cast(to)),
     })
@@ -1382,6 +1408,33 @@ mod tests {
         assert_eq!(
             BinaryFunc::Div.eval(Datum::f64(1.0), Datum::f64(0.0)),
             Err(EvalError::DivisionByZero)
+        );
+    }
+
+    #[test]
+    fn floats_and_numerics_convert_as_postgres() {
+        let num = |d: Datum| match cast(
+            d,
+            &ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+        ) {
+            Ok(Datum::Numeric(n)) => n.to_string(),
+            other => panic!("{other:?}"),
+        };
+        // PostgreSQL 15's answers: FLT_DIG and DBL_DIG significant digits.
+        assert_eq!(num(Datum::f32(1.1)), "1.1");
+        assert_eq!(num(Datum::f32(123_456_789.0)), "123457000");
+        assert_eq!(num(Datum::f32(2.5e-5)), "0.000025");
+        assert_eq!(num(Datum::f64(1.0 / 3.0)), "0.333333333333333");
+        assert_eq!(num(Datum::f64(1.5e20)), "150000000000000000000");
+        assert_eq!(num(Datum::f64(1e-20)), "0.00000000000000000001");
+        // Numeric to float is correctly rounded.
+        let n: Decimal = "1.23456789012345678".parse().unwrap();
+        assert_eq!(
+            cast(Datum::Numeric(n), &ScalarType::Float64),
+            Ok(Datum::f64(1.234_567_890_123_456_7))
         );
     }
 

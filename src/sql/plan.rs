@@ -515,6 +515,7 @@ pub fn plan_statement(
     super::values::rewrite_values(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
+    super::row_compare::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::timezone::rewrite(&mut statement);
     super::array_subquery::rewrite(&mut statement)?;
@@ -593,10 +594,14 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Correlated scalar subqueries that are not aggregated, which
     // DataFusion's analyzer refuses.
     let plan = super::scalar_subquery::rewrite(plan)?;
+    // Aggregated ones correlated by other conditions than equalities.
+    let plan = super::subquery_domain::rewrite(plan)?;
     // Reads of catalog relations that are always empty.
     let plan = super::empty_relations::rewrite(plan)?;
+    let mut analyzer = Analyzer::new();
+    analyzer.add_function_rewrite(Arc::new(super::float4::Float4Arithmetic));
     let analyzed = guard_panics("analyzer", || {
-        Analyzer::new().execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
+        analyzer.execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?
     .map_err(PlanError::from_datafusion)?;
     let config = OptimizerContext::new_with_config_options(Arc::new(FUNCTIONS.options.clone()))

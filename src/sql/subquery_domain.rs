@@ -1,0 +1,344 @@
+//! Aggregated scalar subqueries correlated by other conditions than
+//! equalities:
+//!
+//! ```sql
+//! SELECT o.x, (SELECT max(y) FROM w WHERE w.y < o.x) FROM o
+//! ```
+//!
+//! DataFusion decorrelates an aggregated subquery only when every
+//! condition that mentions the outer row is `inner column = outer
+//! expression`: it then groups the aggregate by those inner columns and
+//! left-joins the groups to the outer rows. Any other correlation (`<`,
+//! `<>`, arithmetic of both sides) is refused, and such a query used to
+//! fail with `0A000`.
+//!
+//! [`rewrite`] turns such a subquery into one DataFusion can decorrelate,
+//! with the *domain* of the outer columns it reads (the classic
+//! decorrelation of Neumann and Kemper): `D` is the distinct values of
+//! those outer columns, taken from the outer plan; the subquery's
+//! correlated filter is applied to the cross product of its input with
+//! `D`, with the outer columns replaced by `D`'s; and an equality between
+//! each `D` column and its outer column is added to the filter:
+//!
+//! ```text
+//! (SELECT max(y) FROM w, (SELECT DISTINCT o.x AS d0 FROM o) D
+//!   WHERE w.y < D.d0 AND D.d0 = outer(o.x))
+//! ```
+//!
+//! For each outer row, the rows of the filter that match it (`d0 = o.x`)
+//! are exactly those the original subquery filters, so the aggregate over
+//! them is the same value, and DataFusion's own decorrelation (including
+//! its handling of `count` over no rows) does the rest. The product with
+//! `D` is a join on no key: it is maintained incrementally like any other
+//! join, at the cost of comparing the inner rows with every distinct outer
+//! value.
+//!
+//! An outer row whose column is NULL matches no `D` row through `=`, so it
+//! sees the subquery over no rows. That is the original subquery's answer
+//! only when its filter cannot hold for a NULL outer value; the rewrite is
+//! therefore applied only when every outer column appears in a comparison
+//! of plain expressions (columns, constants, casts, arithmetic), which is
+//! NULL, and so rejects the row, when the column is NULL. Other subqueries
+//! stay `0A000`, as do those whose correlated filter is under a `LIMIT`,
+//! an `ORDER BY`, a `DISTINCT` or a second aggregation (where a product
+//! with `D` would change the answer).
+
+use std::sync::Arc;
+
+use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::{Column, ExprSchema, Result as DfResult};
+use datafusion_expr::expr::BinaryExpr;
+use datafusion_expr::expr_rewriter::NamePreserver;
+use datafusion_expr::logical_plan::{Filter, Subquery};
+use datafusion_expr::utils::{conjunction, split_conjunction};
+use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Operator, col};
+
+use super::PlanError;
+
+/// The prefix of the domain's column names.
+const DOMAIN_PREFIX: &str = "__freshet_domain";
+
+/// Rewrites the aggregated scalar subqueries of `plan` that are correlated
+/// by other conditions than equalities (see the module documentation).
+pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    let mut names = 0usize;
+    plan.transform_up_with_subqueries(|node| {
+        // Outer columns resolve against the node's one input.
+        let [input] = node.inputs()[..] else {
+            return Ok(Transformed::no(node));
+        };
+        if !matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Filter(_)) {
+            return Ok(Transformed::no(node));
+        }
+        let input = input.clone();
+        let preserver = NamePreserver::new(&node);
+        node.map_expressions(|e| {
+            let saved = preserver.save(&e);
+            e.transform_up(|e| rewrite_expr(e, &input, &mut names))
+                .map(|t| t.update_data(|e| saved.restore(e)))
+        })
+    })
+    .map(|t| t.data)
+    .map_err(PlanError::from_datafusion)
+}
+
+fn rewrite_expr(e: Expr, outer: &LogicalPlan, names: &mut usize) -> DfResult<Transformed<Expr>> {
+    let Expr::ScalarSubquery(sq) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    if sq.outer_ref_columns.is_empty() {
+        return Ok(Transformed::no(e));
+    }
+    let Some(plan) = with_domain(sq.subquery.as_ref(), outer, names)? else {
+        return Ok(Transformed::no(e));
+    };
+    Ok(Transformed::yes(Expr::ScalarSubquery(Subquery {
+        subquery: Arc::new(plan),
+        outer_ref_columns: sq.outer_ref_columns.clone(),
+        spans: sq.spans.clone(),
+    })))
+}
+
+/// The subquery `plan` with the domain of its outer columns, or `None`
+/// where it does not need one or the rewrite does not apply.
+fn with_domain(
+    plan: &LogicalPlan,
+    outer: &LogicalPlan,
+    names: &mut usize,
+) -> DfResult<Option<LogicalPlan>> {
+    let Some(filter) = correlated_filter(plan) else {
+        return Ok(None);
+    };
+    let conjuncts: Vec<Expr> = split_conjunction(&filter.predicate)
+        .into_iter()
+        .cloned()
+        .collect();
+    // Equalities DataFusion pulls up itself need no domain.
+    if conjuncts
+        .iter()
+        .filter(|c| c.contains_outer())
+        .all(is_pullable_equality)
+    {
+        return Ok(None);
+    }
+    let mut outer_columns: Vec<Column> = Vec::new();
+    for c in &conjuncts {
+        c.apply(|e| {
+            if let Expr::OuterReferenceColumn(_, column) = e
+                && !outer_columns.contains(column)
+            {
+                outer_columns.push(column.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+    }
+    // Columns of a query further out, or a NULL that the filter might
+    // accept: left to fail as before.
+    if outer_columns
+        .iter()
+        .any(|c| !outer.schema().has_column(c) || !rejects_null(&conjuncts, c))
+    {
+        return Ok(None);
+    }
+    let domain_names: Vec<String> = outer_columns
+        .iter()
+        .map(|_| {
+            *names += 1;
+            format!("{DOMAIN_PREFIX}{names}")
+        })
+        .collect();
+    let domain = LogicalPlanBuilder::from(outer.clone())
+        .project(
+            outer_columns
+                .iter()
+                .zip(&domain_names)
+                .map(|(c, name)| Expr::Column(c.clone()).alias(name)),
+        )?
+        .distinct()?
+        .build()?;
+    let outer_field = |c: &Column| outer.schema().field_from_column(c).cloned();
+    let mut predicate = Vec::new();
+    for c in conjuncts {
+        predicate.push(
+            c.transform_up(|e| match &e {
+                Expr::OuterReferenceColumn(_, column) => {
+                    let i = outer_columns.iter().position(|c| c == column);
+                    Ok(match i {
+                        Some(i) => Transformed::yes(col(Column::from_name(&domain_names[i]))),
+                        None => Transformed::no(e),
+                    })
+                }
+                _ => Ok(Transformed::no(e)),
+            })?
+            .data,
+        );
+    }
+    for (c, name) in outer_columns.iter().zip(&domain_names) {
+        let field = outer_field(c)?;
+        predicate
+            .push(col(Column::from_name(name)).eq(Expr::OuterReferenceColumn(field, c.clone())));
+    }
+    let Some(predicate) = conjunction(predicate) else {
+        return Ok(None);
+    };
+    let target = filter.clone();
+    let replaced = plan
+        .clone()
+        .transform_up(|node| {
+            if let LogicalPlan::Filter(f) = &node
+                && *f == target
+            {
+                let joined = LogicalPlanBuilder::from(f.input.as_ref().clone())
+                    .cross_join(domain.clone())?
+                    .filter(predicate.clone())?
+                    .build()?;
+                return Ok(Transformed::yes(joined));
+            }
+            // The nodes above the filter see its wider rows.
+            if node.inputs().iter().any(|_| true) {
+                return Ok(Transformed::yes(node.recompute_schema()?));
+            }
+            Ok(Transformed::no(node))
+        })?
+        .data;
+    Ok(Some(replaced))
+}
+
+/// The one filter of a scalar subquery that mentions the outer row, when
+/// the subquery is an aggregate without `GROUP BY` over per-row steps
+/// (projections, aliases, filters) down to that filter, and nothing else
+/// mentions the outer row.
+fn correlated_filter(plan: &LogicalPlan) -> Option<&Filter> {
+    let mut node = plan;
+    // Above the aggregate.
+    loop {
+        match node {
+            LogicalPlan::Projection(p) if !exprs_mention_outer(node) => node = p.input.as_ref(),
+            LogicalPlan::SubqueryAlias(a) => node = a.input.as_ref(),
+            LogicalPlan::Aggregate(a) if a.group_expr.is_empty() && !exprs_mention_outer(node) => {
+                node = a.input.as_ref();
+                break;
+            }
+            _ => return None,
+        }
+    }
+    // Below it, down to the correlated filter.
+    loop {
+        match node {
+            LogicalPlan::Projection(p) if !exprs_mention_outer(node) => node = p.input.as_ref(),
+            LogicalPlan::SubqueryAlias(a) => node = a.input.as_ref(),
+            LogicalPlan::Filter(f) if f.predicate.contains_outer() => {
+                return (!mentions_outer(f.input.as_ref())).then_some(f);
+            }
+            LogicalPlan::Filter(f) => node = f.input.as_ref(),
+            _ => return None,
+        }
+    }
+}
+
+/// Whether the expressions of `node` itself mention the outer row.
+fn exprs_mention_outer(node: &LogicalPlan) -> bool {
+    node.expressions().iter().any(|e| e.contains_outer())
+}
+
+/// Whether anything in `plan` mentions an outer row.
+fn mentions_outer(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|n| {
+        found |= exprs_mention_outer(n);
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+/// `inner column = outer expression` (either way round), which DataFusion
+/// moves out of an aggregated subquery itself.
+fn is_pullable_equality(e: &Expr) -> bool {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = e
+    else {
+        return false;
+    };
+    let inner_column = |x: &Expr| match x {
+        Expr::Column(_) => true,
+        Expr::Cast(c) => matches!(c.expr.as_ref(), Expr::Column(_)),
+        _ => false,
+    };
+    let outer_only = |x: &Expr| !x.any_column_refs() && x.contains_outer();
+    (inner_column(left) && outer_only(right)) || (inner_column(right) && outer_only(left))
+}
+
+/// Whether some conjunct is never true when the outer column `c` is NULL:
+/// a comparison (or `BETWEEN`) whose operands are built only of columns,
+/// constants, casts and arithmetic, one of which reads `c`.
+fn rejects_null(conjuncts: &[Expr], c: &Column) -> bool {
+    conjuncts.iter().any(|conjunct| {
+        // `x BETWEEN a AND b` is `x >= a AND x <= b`, never true when one of
+        // them is NULL; `NOT BETWEEN` is an `OR`, NULL only through `x`.
+        if let Expr::Between(b) = conjunct {
+            let operands = [&b.expr, &b.low, &b.high];
+            return operands.iter().all(|e| is_strict(e))
+                && match b.negated {
+                    false => operands.iter().any(|e| reads(e, c)),
+                    true => reads(&b.expr, c),
+                };
+        }
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
+            return false;
+        };
+        matches!(
+            op,
+            Operator::Eq
+                | Operator::NotEq
+                | Operator::Lt
+                | Operator::LtEq
+                | Operator::Gt
+                | Operator::GtEq
+        ) && is_strict(left)
+            && is_strict(right)
+            && (reads(left, c) || reads(right, c))
+    })
+}
+
+/// Whether `e` is NULL whenever any column it reads is NULL.
+fn is_strict(e: &Expr) -> bool {
+    match e {
+        Expr::Column(_) | Expr::OuterReferenceColumn(..) | Expr::Literal(..) => true,
+        Expr::Cast(c) => is_strict(&c.expr),
+        Expr::Negative(x) => is_strict(x),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            matches!(
+                op,
+                Operator::Plus
+                    | Operator::Minus
+                    | Operator::Multiply
+                    | Operator::Divide
+                    | Operator::Modulo
+            ) && is_strict(left)
+                && is_strict(right)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `e` reads the outer column `c`.
+fn reads(e: &Expr, c: &Column) -> bool {
+    let mut found = false;
+    let _ = e.apply(|x| {
+        if let Expr::OuterReferenceColumn(_, column) = x
+            && column == c
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
