@@ -591,7 +591,9 @@ pub fn accumulate(
                     (true, Datum::Int16(v)) => Some(*v as i128),
                     (true, Datum::Int32(v)) => Some(*v as i128),
                     (true, other) => {
-                        return Err(EvalError::Internal(format!("integer variance of {other:?}")));
+                        return Err(EvalError::Internal(format!(
+                            "integer variance of {other:?}"
+                        )));
                     }
                 };
                 out.push(v.is_some() as i128);

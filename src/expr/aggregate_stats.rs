@@ -299,7 +299,11 @@ fn to_numeric(mut mantissa: BigInt, mut scale: u32) -> Result<Datum, EvalError> 
         if scale == 0 {
             return Err(EvalError::NumericOverflow);
         }
-        let half = if mantissa.sign() == Sign::Minus { -5 } else { 5 };
+        let half = if mantissa.sign() == Sign::Minus {
+            -5
+        } else {
+            5
+        };
         mantissa = (mantissa + half) / 10;
         scale -= 1;
     }

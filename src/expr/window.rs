@@ -170,9 +170,7 @@ impl WindowFrame {
                     None => n,
                 }
             }
-            (FrameBound::Following(k), _) => {
-                i.saturating_add(clamp(k)).saturating_add(1).min(n)
-            }
+            (FrameBound::Following(k), _) => i.saturating_add(clamp(k)).saturating_add(1).min(n),
             (FrameBound::UnboundedFollowing, _) => n,
             (FrameBound::RangePreceding(o), _) => peers.range_bound(i, o, true, false)?,
             (FrameBound::RangeFollowing(o), _) => peers.range_bound(i, o, false, false)?,
@@ -246,9 +244,9 @@ impl RangeValue {
             Datum::Int16(v) => RangeValue::Int(i128::from(*v)),
             Datum::Int32(v) => RangeValue::Int(i128::from(*v)),
             Datum::Int64(v) => RangeValue::Int(i128::from(*v)),
-            Datum::Date(days) => RangeValue::Other(Datum::Timestamp(
-                i64::from(*days) * 86_400_000_000,
-            )),
+            Datum::Date(days) => {
+                RangeValue::Other(Datum::Timestamp(i64::from(*days) * 86_400_000_000))
+            }
             other => RangeValue::Other(other.clone()),
         }
     }
@@ -269,9 +267,11 @@ impl RangeValue {
             func::BinaryFunc::Add
         };
         Ok(match (self, offset) {
-            (RangeValue::Int(v), RangeOffset::Int(o)) => {
-                RangeValue::Int(if subtract { v - i128::from(o) } else { v + i128::from(o) })
-            }
+            (RangeValue::Int(v), RangeOffset::Int(o)) => RangeValue::Int(if subtract {
+                v - i128::from(o)
+            } else {
+                v + i128::from(o)
+            }),
             // Beyond the range of floats the target is infinite, as in
             // PostgreSQL's `in_range` for floats.
             (RangeValue::Other(Datum::Float32(v)), RangeOffset::Float(o)) => {

@@ -13,11 +13,11 @@ use datafusion_expr::expr::{WindowFunction, WindowFunctionDefinition};
 use datafusion_expr::logical_plan::{DistinctOn, Window};
 use datafusion_expr::{Expr, ExprSchemable, WindowFrameBound, WindowFrameUnits};
 
+use crate::expr::func::scalar_to_datum;
 use crate::expr::window::{
     FrameBound, FrameUnits, RangeOffset, WindowExpr, WindowFrame, WindowFunc,
 };
 use crate::expr::{AggregateExpr, RelationExpr, ScalarExpr, SortKey};
-use crate::expr::func::scalar_to_datum;
 use crate::repr::{Datum, ScalarType};
 
 use super::PlanError;
@@ -241,12 +241,36 @@ fn range_offset(
     let unsupported_types = || {
         let offset_type = ScalarType::from_arrow(&v.data_type())
             .map_or_else(|_| v.data_type().to_string(), |t| t.name());
+        // PostgreSQL names the offset's type only for an ORDER BY type
+        // that takes some offset.
+        let ranged = matches!(
+            key_type,
+            Some(
+                T::Int16
+                    | T::Int32
+                    | T::Int64
+                    | T::Numeric { .. }
+                    | T::Float32
+                    | T::Float64
+                    | T::Date
+                    | T::Time
+                    | T::Timestamp
+                    | T::TimestampTz
+                    | T::Interval
+            )
+        );
         let key_type = key_type
             .as_ref()
             .map_or_else(|| "unknown".to_string(), |t| t.name());
-        PlanError::Unsupported(format!(
-            "RANGE with offset PRECEDING/FOLLOWING for column type {key_type} and offset type {offset_type}"
-        ))
+        PlanError::NotImplemented(if ranged {
+            format!(
+                "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {key_type} and offset type {offset_type}"
+            )
+        } else {
+            format!(
+                "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {key_type}"
+            )
+        })
     };
     let offset = match (&key_type, &offset) {
         (Some(T::Int16 | T::Int32 | T::Int64), d) if as_int(d).is_some() => {
