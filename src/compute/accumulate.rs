@@ -273,6 +273,19 @@ impl AccumEval {
             match (slot, arg) {
                 (AccumSlot::CountStar, _) => lanes.push(1),
                 (AccumSlot::Count, Some(v)) => lanes.push(!v.is_null(&columns)? as i64),
+                (AccumSlot::Stat(_), Some(v)) => {
+                    // The count, the value and its square (which fits: the
+                    // slot takes `smallint`s and `integer`s only).
+                    let v = match v.eval(&columns)? {
+                        Datum::Null => None,
+                        Datum::Int16(v) => Some(v as i64),
+                        Datum::Int32(v) => Some(v as i64),
+                        _ => return None,
+                    };
+                    lanes.push(v.is_some() as i64);
+                    lanes.push(v.unwrap_or(0));
+                    lanes.push(v.map_or(0, |v| v * v));
+                }
                 (_, Some(v)) => {
                     let v = match v.eval(&columns)? {
                         Datum::Null => None,
@@ -581,6 +594,14 @@ mod tests {
                         AggregateFunc::Count,
                         Some(ScalarExpr::Column(1)),
                         ScalarType::Text,
+                    ),
+                    agg(
+                        AggregateFunc::Stat(crate::expr::aggregate_stats::Stat {
+                            sample: true,
+                            stddev: false,
+                        }),
+                        Some(member_int(0, "k", ScalarType::Int32)),
+                        ScalarType::Int32,
                     ),
                 ],
             ),

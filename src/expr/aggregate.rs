@@ -34,8 +34,19 @@ pub enum AggregateFunc {
     BoolAnd,
     /// `bool_or(x)`.
     BoolOr,
-    /// `string_agg(x, delimiter)`: the delimiter is the second input column.
-    StringAgg,
+    /// `string_agg(x, delimiter [ORDER BY k, ...])`: the delimiter is the
+    /// second input column, the keys follow it.
+    StringAgg {
+        /// Per `ORDER BY` key: ascending, nulls first.
+        order: Vec<(bool, bool)>,
+    },
+    /// `var_samp`, `var_pop`, `stddev_samp` or `stddev_pop` (see
+    /// [`super::aggregate_stats`]).
+    Stat(super::aggregate_stats::Stat),
+    /// `bit_and`, `bit_or` or `bit_xor`.
+    Bit(super::aggregate_stats::BitOp),
+    /// `corr`, `covar_*` or `regr_*` of `(Y, X)`: two input columns.
+    Regr(super::aggregate_stats::Regr),
     /// `array_agg(x [ORDER BY k, ...])`: the keys follow `x` among the
     /// inputs; `order` holds each key's (`ASC`, `NULLS FIRST`). See
     /// [`super::array::array_agg`] for the order of the elements.
@@ -213,12 +224,32 @@ impl AggregateExpr {
             AggregateFunc::JsonbObjectAgg { ref order } => {
                 super::jsonb::jsonb_object_agg(&values, order)
             }
-            AggregateFunc::StringAgg => {
+            AggregateFunc::Stat(stat) => super::aggregate_stats::statistic(
+                non_null.map(|(v, d)| (v.first().unwrap_or(&Datum::Null), *d)),
+                stat,
+            ),
+            AggregateFunc::Bit(op) => super::aggregate_stats::bitwise(
+                non_null.map(|(v, d)| (v.first().unwrap_or(&Datum::Null), *d)),
+                op,
+            ),
+            AggregateFunc::Regr(f) => {
+                // Both arguments count, not only the first: a row with a
+                // NULL `Y` is skipped too.
+                super::aggregate_stats::regression(values.iter().copied(), f)
+            }
+            AggregateFunc::StringAgg { ref order } => {
                 // Without ORDER BY in the aggregate, PostgreSQL's order is
                 // unspecified; Freshet uses value order, so that one-shot and
-                // maintained results agree.
-                let mut sorted: Vec<&(&[Datum], Diff)> = non_null.collect();
-                sorted.sort_by(|a, b| a.0.cmp(b.0));
+                // maintained results agree. With it, ties follow in value
+                // order too.
+                let non_null: Vec<(&[Datum], Diff)> = non_null.copied().collect();
+                let sorted: Vec<&(&[Datum], Diff)> = if order.is_empty() {
+                    let mut sorted: Vec<&(&[Datum], Diff)> = non_null.iter().collect();
+                    sorted.sort_by(|a, b| a.0.cmp(b.0));
+                    sorted
+                } else {
+                    super::array::sort_aggregate_inputs(&non_null, order, 2)
+                };
                 let mut out: Option<String> = None;
                 for (v, d) in sorted {
                     let s = crate::repr::strconv::format(&first(v)).unwrap_or_default();
@@ -481,6 +512,11 @@ pub enum AccumSlot {
     /// `avg(x)` of integers, a `numeric`: the slots of [`Self::SumInt`],
     /// divided at the end.
     AvgInt,
+    /// A variance or standard deviation of `smallint`s or `integer`s:
+    /// three slots, the count, the sum and the sum of squares of the
+    /// non-null values (squares of `integer`s fit `i64`, and their sums
+    /// `i128`; those of `bigint`s may not, so they take the generic path).
+    Stat(super::aggregate_stats::Stat),
 }
 
 impl AccumSlot {
@@ -488,6 +524,7 @@ impl AccumSlot {
         match self {
             AccumSlot::CountStar | AccumSlot::Count => 1,
             AccumSlot::SumInt | AccumSlot::SumIntNumeric | AccumSlot::AvgInt => 2,
+            AccumSlot::Stat(_) => 3,
         }
     }
 }
@@ -507,6 +544,11 @@ pub fn accumulable_slots(aggs: &[AggregateExpr]) -> Option<Vec<AccumSlot>> {
                 }
                 (AggregateFunc::Avg, false, T::Numeric { .. }) if integer_input => {
                     Some(AccumSlot::AvgInt)
+                }
+                (AggregateFunc::Stat(stat), false, _)
+                    if matches!(a.input_type, Some(T::Int16 | T::Int32)) =>
+                {
+                    Some(AccumSlot::Stat(*stat))
                 }
                 _ => None,
             }
@@ -542,6 +584,21 @@ pub fn accumulate(
                 };
                 out.push(v.unwrap_or(0));
                 out.push(v.is_some() as i128);
+            }
+            AccumSlot::Stat(_) => {
+                let v = match (pass, arg) {
+                    (false, _) | (_, Datum::Null) => None,
+                    (true, Datum::Int16(v)) => Some(*v as i128),
+                    (true, Datum::Int32(v)) => Some(*v as i128),
+                    (true, other) => {
+                        return Err(EvalError::Internal(format!(
+                            "integer variance of {other:?}"
+                        )));
+                    }
+                };
+                out.push(v.is_some() as i128);
+                out.push(v.unwrap_or(0));
+                out.push(v.map_or(0, |v| v * v));
             }
         }
         offset += 1 + agg.exprs.len();
@@ -582,6 +639,15 @@ pub fn finish_accums(slots: &[AccumSlot], accums: &Accums) -> Result<Vec<Datum>,
                     AccumSlot::SumIntNumeric => Datum::Numeric(numeric()?),
                     _ => numeric_avg(numeric()?, count(n)?)?,
                 });
+            }
+            AccumSlot::Stat(stat) => {
+                let moments = super::aggregate_stats::Moments {
+                    n: get(i).into(),
+                    sx: get(i + 1).into(),
+                    sxx: get(i + 2).into(),
+                    scale: 0,
+                };
+                out.push(moments.finish(*stat)?);
             }
         }
         i += slot.width();
@@ -629,6 +695,28 @@ mod tests {
                 output_type: numeric(),
                 ..agg(AggregateFunc::Avg, false)
             },
+            AggregateExpr {
+                output_type: numeric(),
+                input_type: Some(ScalarType::Int32),
+                ..agg(
+                    AggregateFunc::Stat(crate::expr::aggregate_stats::Stat {
+                        sample: true,
+                        stddev: false,
+                    }),
+                    false,
+                )
+            },
+            AggregateExpr {
+                output_type: numeric(),
+                input_type: Some(ScalarType::Int32),
+                ..agg(
+                    AggregateFunc::Stat(crate::expr::aggregate_stats::Stat {
+                        sample: false,
+                        stddev: true,
+                    }),
+                    true,
+                )
+            },
         ];
         let slots = accumulable_slots(&aggs).expect("all accumulable");
         // Input rows (value, filter flag) with multiplicities; the last
@@ -636,7 +724,7 @@ mod tests {
         let rows: Vec<(Datum, bool, Diff)> = vec![
             (Datum::Int32(5), true, 2),
             (Datum::Null, true, 1),
-            (Datum::Int64(-7), false, 1),
+            (Datum::Int32(-7), false, 1),
             (Datum::Int16(3), true, 3),
             (Datum::Int32(5), true, -1),
         ];
@@ -685,6 +773,9 @@ mod tests {
                 Datum::Int64(14),
                 Datum::Numeric(7.into()),
                 Datum::Numeric("1.4000000000000000".parse().unwrap()),
+                // -7, 5, 3, 3, 3 and 5, 3, 3, 3.
+                Datum::Numeric("22.8000000000000000".parse().unwrap()),
+                Datum::Numeric("0.86602540378443864676".parse().unwrap()),
             ]
         );
     }

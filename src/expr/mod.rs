@@ -15,6 +15,7 @@
 //!   into differential dataflow.
 
 pub mod aggregate;
+pub mod aggregate_stats;
 pub mod array;
 pub mod datetime_format;
 pub mod error;

@@ -9,8 +9,10 @@
 //! leaves the order among peers unspecified. Each row then comes out extended
 //! with the value of each window function.
 //!
-//! Frames follow PostgreSQL: `ROWS` frames count rows, `RANGE` frames without
-//! offsets extend to the current row's peers (rows equal in `ORDER BY`).
+//! Frames follow PostgreSQL: `ROWS` frames count rows, `GROUPS` frames count
+//! peer groups (rows equal in `ORDER BY`), `RANGE` frames extend to the
+//! current row's peers and, with an offset, to the rows whose `ORDER BY`
+//! value is within the offset of the current row's.
 
 use std::cmp::Ordering;
 
@@ -62,9 +64,26 @@ pub enum WindowFunc {
 pub enum FrameUnits {
     /// `ROWS`: bounds count rows.
     Rows,
-    /// `RANGE`: `CURRENT ROW` includes the row's peers (offsets are not
-    /// supported).
+    /// `RANGE`: `CURRENT ROW` includes the row's peers; offsets
+    /// ([`FrameBound::RangePreceding`], [`FrameBound::RangeFollowing`]) are
+    /// distances in the (single) `ORDER BY` value.
     Range,
+    /// `GROUPS`: bounds count peer groups.
+    Groups,
+}
+
+/// The offset of a `RANGE` frame bound, in the type of the `ORDER BY`
+/// value it moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeOffset {
+    /// For integer values.
+    Int(i64),
+    /// For `numeric` values.
+    Numeric(rust_decimal::Decimal),
+    /// For `real` and `double precision` values: the bits of the `f64`.
+    Float(u64),
+    /// For dates, times, timestamps and intervals.
+    Interval(crate::repr::Interval),
 }
 
 /// One end of a frame.
@@ -72,21 +91,25 @@ pub enum FrameUnits {
 pub enum FrameBound {
     /// `UNBOUNDED PRECEDING`: the partition's first row.
     UnboundedPreceding,
-    /// `n PRECEDING` (`ROWS` only).
+    /// `n PRECEDING` (`ROWS` and `GROUPS`).
     Preceding(u64),
     /// `CURRENT ROW` (with its peers under `RANGE`).
     CurrentRow,
-    /// `n FOLLOWING` (`ROWS` only).
+    /// `n FOLLOWING` (`ROWS` and `GROUPS`).
     Following(u64),
     /// `UNBOUNDED FOLLOWING`: the partition's last row.
     UnboundedFollowing,
+    /// `offset PRECEDING` under `RANGE`.
+    RangePreceding(RangeOffset),
+    /// `offset FOLLOWING` under `RANGE`.
+    RangeFollowing(RangeOffset),
 }
 
 /// A window frame: the rows, relative to the current one, that frame-aware
 /// functions (`first_value`, `last_value`, `nth_value`, aggregates) see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowFrame {
-    /// `ROWS` or `RANGE`.
+    /// `ROWS`, `RANGE` or `GROUPS`.
     pub units: FrameUnits,
     /// The frame's start.
     pub start: FrameBound,
@@ -108,30 +131,51 @@ impl WindowFrame {
 
     /// The half-open range of positions in the frame of the row at `i`, in
     /// a partition of `n` rows whose peer groups `peers` gives.
-    fn bounds(&self, i: usize, n: usize, peers: &Peers) -> (usize, usize) {
+    fn bounds(&self, i: usize, n: usize, peers: &Peers) -> Result<(usize, usize), EvalError> {
         let (peer_start, peer_end) = (peers.start[i], peers.end[i]);
         let clamp = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-        let lo = match self.start {
-            FrameBound::UnboundedPreceding => 0,
-            FrameBound::Preceding(k) => i.saturating_sub(clamp(k)),
-            FrameBound::CurrentRow => match self.units {
-                FrameUnits::Rows => i,
-                FrameUnits::Range => peer_start,
-            },
-            FrameBound::Following(k) => i.saturating_add(clamp(k)).min(n),
-            FrameBound::UnboundedFollowing => n,
+        let group = peers.group[i];
+        let groups = peers.group_bounds.len();
+        let lo = match (self.start, self.units) {
+            (FrameBound::UnboundedPreceding, _) => 0,
+            (FrameBound::Preceding(k), FrameUnits::Groups) => {
+                peers.group_bounds[group.saturating_sub(clamp(k))].0
+            }
+            (FrameBound::Preceding(k), _) => i.saturating_sub(clamp(k)),
+            (FrameBound::CurrentRow, FrameUnits::Rows) => i,
+            (FrameBound::CurrentRow, _) => peer_start,
+            (FrameBound::Following(k), FrameUnits::Groups) => {
+                match group.checked_add(clamp(k)).filter(|g| *g < groups) {
+                    Some(g) => peers.group_bounds[g].0,
+                    None => n,
+                }
+            }
+            (FrameBound::Following(k), _) => i.saturating_add(clamp(k)).min(n),
+            (FrameBound::UnboundedFollowing, _) => n,
+            (FrameBound::RangePreceding(o), _) => peers.range_bound(i, o, true, true)?,
+            (FrameBound::RangeFollowing(o), _) => peers.range_bound(i, o, false, true)?,
         };
-        let hi = match self.end {
-            FrameBound::UnboundedPreceding => 0,
-            FrameBound::Preceding(k) => (i + 1).saturating_sub(clamp(k)),
-            FrameBound::CurrentRow => match self.units {
-                FrameUnits::Rows => i + 1,
-                FrameUnits::Range => peer_end,
+        let hi = match (self.end, self.units) {
+            (FrameBound::UnboundedPreceding, _) => 0,
+            (FrameBound::Preceding(k), FrameUnits::Groups) => match group.checked_sub(clamp(k)) {
+                Some(g) => peers.group_bounds[g].1,
+                None => 0,
             },
-            FrameBound::Following(k) => i.saturating_add(clamp(k)).saturating_add(1).min(n),
-            FrameBound::UnboundedFollowing => n,
+            (FrameBound::Preceding(k), _) => (i + 1).saturating_sub(clamp(k)),
+            (FrameBound::CurrentRow, FrameUnits::Rows) => i + 1,
+            (FrameBound::CurrentRow, _) => peer_end,
+            (FrameBound::Following(k), FrameUnits::Groups) => {
+                match group.checked_add(clamp(k)).filter(|g| *g < groups) {
+                    Some(g) => peers.group_bounds[g].1,
+                    None => n,
+                }
+            }
+            (FrameBound::Following(k), _) => i.saturating_add(clamp(k)).saturating_add(1).min(n),
+            (FrameBound::UnboundedFollowing, _) => n,
+            (FrameBound::RangePreceding(o), _) => peers.range_bound(i, o, true, false)?,
+            (FrameBound::RangeFollowing(o), _) => peers.range_bound(i, o, false, false)?,
         };
-        (lo, hi.max(lo))
+        Ok((lo, hi.max(lo)))
     }
 }
 
@@ -171,10 +215,145 @@ impl WindowExpr {
 }
 
 /// The peer group (rows equal in `ORDER BY`) of each position: its first
-/// position and the position after its last.
+/// position and the position after its last; and what `GROUPS` and
+/// `RANGE` offsets need.
 struct Peers {
     start: Vec<usize>,
     end: Vec<usize>,
+    /// The index of each position's peer group.
+    group: Vec<usize>,
+    /// Each peer group's first position and the position after its last.
+    group_bounds: Vec<(usize, usize)>,
+    /// The first `ORDER BY` value of each position (empty without one).
+    keys: Vec<Datum>,
+    /// Whether the first `ORDER BY` key is ascending.
+    asc: bool,
+}
+
+/// A value of the `ORDER BY` key, or a target of a `RANGE` offset, as
+/// compared by a `RANGE` frame: integers exactly (no overflow), dates as
+/// timestamps.
+enum RangeValue {
+    Int(i128),
+    Other(Datum),
+}
+
+impl RangeValue {
+    fn of(d: &Datum) -> RangeValue {
+        match d {
+            Datum::Int16(v) => RangeValue::Int(i128::from(*v)),
+            Datum::Int32(v) => RangeValue::Int(i128::from(*v)),
+            Datum::Int64(v) => RangeValue::Int(i128::from(*v)),
+            Datum::Date(days) => {
+                RangeValue::Other(Datum::Timestamp(i64::from(*days) * 86_400_000_000))
+            }
+            other => RangeValue::Other(other.clone()),
+        }
+    }
+
+    fn cmp(&self, other: &RangeValue) -> Result<Ordering, EvalError> {
+        match (self, other) {
+            (RangeValue::Int(a), RangeValue::Int(b)) => Ok(a.cmp(b)),
+            (RangeValue::Other(a), RangeValue::Other(b)) => func::compare(a, b),
+            _ => Err(EvalError::Internal("RANGE offset of another type".into())),
+        }
+    }
+
+    /// `self + offset` (`self - offset` when `subtract`).
+    fn shift(&self, offset: RangeOffset, subtract: bool) -> Result<RangeValue, EvalError> {
+        let op = if subtract {
+            func::BinaryFunc::Sub
+        } else {
+            func::BinaryFunc::Add
+        };
+        Ok(match (self, offset) {
+            (RangeValue::Int(v), RangeOffset::Int(o)) => RangeValue::Int(if subtract {
+                v - i128::from(o)
+            } else {
+                v + i128::from(o)
+            }),
+            // Beyond the range of floats the target is infinite, as in
+            // PostgreSQL's `in_range` for floats.
+            (RangeValue::Other(Datum::Float32(v)), RangeOffset::Float(o)) => {
+                let (v, o) = (v.0 as f64, f64::from_bits(o));
+                RangeValue::Other(Datum::f64(if subtract { v - o } else { v + o }))
+            }
+            (RangeValue::Other(Datum::Float64(v)), RangeOffset::Float(o)) => {
+                let o = f64::from_bits(o);
+                RangeValue::Other(Datum::f64(if subtract { v.0 - o } else { v.0 + o }))
+            }
+            (RangeValue::Other(v @ Datum::Numeric(_)), RangeOffset::Numeric(o)) => {
+                RangeValue::Other(op.eval(v.clone(), Datum::Numeric(o))?)
+            }
+            (
+                RangeValue::Other(
+                    v @ (Datum::Timestamp(_)
+                    | Datum::TimestampTz(_)
+                    | Datum::Time(_)
+                    | Datum::Interval(_)),
+                ),
+                RangeOffset::Interval(o),
+            ) => RangeValue::Other(op.eval(v.clone(), Datum::Interval(o))?),
+            _ => {
+                return Err(EvalError::Unsupported(
+                    "RANGE offset of this type for this ORDER BY type".into(),
+                ));
+            }
+        })
+    }
+}
+
+impl Peers {
+    /// A `RANGE` frame's start (`start`) or end position for the row at
+    /// `i`, `offset` before (`preceding`) or after it in `ORDER BY` order.
+    /// A NULL value's frame is its peers (the other NULLs), as in
+    /// PostgreSQL; NULLs are outside every other row's offset bounds.
+    fn range_bound(
+        &self,
+        i: usize,
+        offset: RangeOffset,
+        preceding: bool,
+        start: bool,
+    ) -> Result<usize, EvalError> {
+        let Some(v) = self.keys.get(i) else {
+            return Ok(if start { self.start[i] } else { self.end[i] });
+        };
+        if v.is_null() {
+            return Ok(if start { self.start[i] } else { self.end[i] });
+        }
+        // The non-NULL positions, which are contiguous.
+        let n = self.keys.len();
+        let first = self.keys.iter().position(|k| !k.is_null()).unwrap_or(n);
+        let last = self.keys[first..]
+            .iter()
+            .position(|k| k.is_null())
+            .map_or(n, |p| first + p);
+        // Backwards in `ORDER BY` order is towards smaller values when
+        // ascending.
+        let target = RangeValue::of(v).shift(offset, preceding == self.asc)?;
+        // Position of the first row at or after (`start`), or after
+        // (end), the target in `ORDER BY` order.
+        let mut lo = first;
+        let mut hi = last;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let mut ord = RangeValue::of(&self.keys[mid]).cmp(&target)?;
+            if !self.asc {
+                ord = ord.reverse();
+            }
+            let before = if start {
+                ord == Ordering::Less
+            } else {
+                ord != Ordering::Greater
+            };
+            if before {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
 }
 
 /// Compares precomputed `ORDER BY` values, with PostgreSQL's NULL placement.
@@ -272,6 +451,8 @@ impl<'a> OrderedPartition<'a> {
         let n = self.len();
         let mut start = vec![0; n];
         let mut end = vec![n; n];
+        let mut group = vec![0; n];
+        let mut group_bounds = Vec::new();
         let mut group_start = 0;
         for i in 1..=n {
             let boundary = i == n
@@ -284,11 +465,33 @@ impl<'a> OrderedPartition<'a> {
                 for p in group_start..i {
                     start[p] = group_start;
                     end[p] = i;
+                    group[p] = group_bounds.len();
                 }
+                group_bounds.push((group_start, i));
                 group_start = i;
             }
         }
-        Peers { start, end }
+        let keys = if order_by.is_empty() {
+            vec![]
+        } else {
+            (0..n)
+                .map(|i| {
+                    self.rows[self.order[i]]
+                        .2
+                        .first()
+                        .cloned()
+                        .unwrap_or(Datum::Null)
+                })
+                .collect()
+        };
+        Peers {
+            start,
+            end,
+            group,
+            group_bounds,
+            keys,
+            asc: order_by.first().is_none_or(|k| k.asc),
+        }
     }
 }
 
@@ -435,7 +638,7 @@ fn eval_func(
         }
         WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::NthValue => {
             for i in 0..n {
-                let (lo, hi) = f.frame.bounds(i, n, peers);
+                let (lo, hi) = f.frame.bounds(i, n, peers)?;
                 let target = match f.func {
                     WindowFunc::FirstValue => (lo < hi).then_some(lo),
                     WindowFunc::LastValue => (lo < hi).then(|| hi - 1),
@@ -483,7 +686,9 @@ fn eval_func(
                     None
                 });
             }
-            let frames: Vec<(usize, usize)> = (0..n).map(|i| f.frame.bounds(i, n, peers)).collect();
+            let frames: Vec<(usize, usize)> = (0..n)
+                .map(|i| f.frame.bounds(i, n, peers))
+                .collect::<Result<_, _>>()?;
             out = frame_aggregate::aggregate_frames(agg, &inputs, &frames)?;
         }
     }

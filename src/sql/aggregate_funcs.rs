@@ -13,6 +13,15 @@
 //! | `double precision` | `double precision` | `double precision` |
 //! | `numeric(p, s)` | `numeric` | `numeric` |
 //! | `interval` | `interval` | `interval` |
+//!
+//! Also the statistics `variance`/`var_samp`, `var_pop`,
+//! `stddev`/`stddev_samp` and `stddev_pop` (`numeric` for integer and
+//! `numeric` arguments, `double precision` for `real` and `double
+//! precision`), `bit_and`, `bit_or` and `bit_xor` (the integer type of
+//! the argument) and `every` (`bool_and`'s other name), which DataFusion
+//! either lacks or types as `double precision` whatever the argument; and
+//! `corr`, `covar_*` and `regr_*` of two `double precision` values (into
+//! `double precision`; `regr_count` into `bigint`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,14 +36,48 @@ use crate::repr::ScalarType;
 
 use super::PlanError;
 
-/// Which of the two functions.
+/// Which function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Sum,
     Avg,
+    /// A variance or standard deviation, by name.
+    Stat(&'static str),
+    /// `bit_and`, `bit_or` or `bit_xor`, by name.
+    Bit(&'static str),
+    Every,
+    /// A two-argument statistic of `double precision` values (`corr`,
+    /// `covar_pop`, `regr_slope`, ...), by name.
+    Regr(&'static str),
 }
 
-/// `sum` or `avg`, for planning.
+/// The statistics of [`Kind::Regr`].
+const REGRS: [&str; 12] = [
+    "corr",
+    "covar_pop",
+    "covar_samp",
+    "regr_avgx",
+    "regr_avgy",
+    "regr_count",
+    "regr_intercept",
+    "regr_r2",
+    "regr_slope",
+    "regr_sxx",
+    "regr_sxy",
+    "regr_syy",
+];
+
+/// The statistics of [`Kind::Stat`].
+const STATS: [&str; 6] = [
+    "variance",
+    "var_samp",
+    "var_pop",
+    "stddev",
+    "stddev_samp",
+    "stddev_pop",
+];
+
+/// `sum`, `avg` or one of the others, for planning.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct PlanningAggregate {
     kind: Kind,
@@ -55,14 +98,39 @@ impl PlanningAggregate {
         match self.kind {
             Kind::Sum => "sum",
             Kind::Avg => "avg",
+            Kind::Stat(name) | Kind::Bit(name) | Kind::Regr(name) => name,
+            Kind::Every => "every",
         }
     }
 
     /// The result type for an argument of type `arg`, or the error
-    /// PostgreSQL reports when no `sum`/`avg` takes it.
+    /// PostgreSQL reports when no function of this name takes it.
     fn result_type(&self, arg: &DataType) -> Result<DataType, PlanError> {
         use DataType as D;
         let interval = D::Interval(IntervalUnit::MonthDayNano);
+        let unknown = |other: &DataType| {
+            let typ = ScalarType::from_arrow(other)
+                .map(|t| t.name())
+                .unwrap_or_else(|_| other.to_string());
+            PlanError::UnknownFunction(format!("{}({typ})", self.name()))
+        };
+        match (self.kind, arg) {
+            (Kind::Stat(_), D::Int16 | D::Int32 | D::Int64) => return Ok(numeric()),
+            // `var_samp(NULL)`: PostgreSQL prefers the `double precision`
+            // candidate.
+            (Kind::Stat(_), D::Float32 | D::Float64 | D::Null) => return Ok(D::Float64),
+            (Kind::Bit(_), D::Int16 | D::Int32 | D::Int64) => return Ok(arg.clone()),
+            // `every(NULL)`: the one candidate takes the unknown.
+            (Kind::Every, D::Boolean | D::Null) => return Ok(D::Boolean),
+            (Kind::Bit(_), D::Null) => {
+                return Err(PlanError::AmbiguousFunction(format!(
+                    "{}(unknown)",
+                    self.name()
+                )));
+            }
+            (Kind::Bit(_) | Kind::Every, other) => return Err(unknown(other)),
+            _ => {}
+        }
         Ok(match (self.kind, arg) {
             (Kind::Sum, D::Int8 | D::Int16 | D::Int32) => D::Int64,
             (Kind::Sum, D::Float32) => D::Float32,
@@ -73,7 +141,7 @@ impl PlanningAggregate {
                 numeric()
             }
             (Kind::Avg, D::Float32) | (_, D::Float64) => D::Float64,
-            (_, D::Interval(IntervalUnit::MonthDayNano)) => interval,
+            (Kind::Sum | Kind::Avg, D::Interval(IntervalUnit::MonthDayNano)) => interval,
             // An untyped NULL: PostgreSQL cannot choose among the
             // candidates.
             (_, D::Null) => {
@@ -82,16 +150,23 @@ impl PlanningAggregate {
                     self.name()
                 )));
             }
-            (_, other) => {
-                let typ = ScalarType::from_arrow(other)
-                    .map(|t| t.name())
-                    .unwrap_or_else(|_| other.to_string());
-                return Err(PlanError::UnknownFunction(format!(
-                    "{}({typ})",
-                    self.name()
-                )));
-            }
+            _ => return Err(unknown(arg)),
         })
+    }
+}
+
+impl PlanningAggregate {
+    /// PostgreSQL's error for a call with arguments of `arg_types`.
+    fn no_such(&self, arg_types: &[DataType]) -> DataFusionError {
+        let types = arg_types
+            .iter()
+            .map(|t| ScalarType::from_arrow(t).map_or_else(|_| t.to_string(), |t| t.name()))
+            .collect::<Vec<_>>();
+        DataFusionError::External(Box::new(PlanError::UnknownFunction(format!(
+            "{}({})",
+            self.name(),
+            types.join(", ")
+        ))))
     }
 }
 
@@ -105,6 +180,15 @@ impl AggregateUDFImpl for PlanningAggregate {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        if let Kind::Regr(_) = self.kind {
+            // PostgreSQL's only candidate takes two `double precision`
+            // values; numbers (and NULL) convert implicitly.
+            let number = |t: &DataType| t.is_numeric() || t.is_null();
+            return match arg_types {
+                [a, b] if number(a) && number(b) => Ok(vec![DataType::Float64, DataType::Float64]),
+                _ => Err(self.no_such(arg_types)),
+            };
+        }
         // The argument is aggregated as it is: Freshet's sum and average
         // take every type above directly. An argument neither takes is
         // refused by `return_type`, whose error DataFusion passes on
@@ -113,19 +197,17 @@ impl AggregateUDFImpl for PlanningAggregate {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        match (self.kind, arg_types) {
+            (Kind::Regr("regr_count"), [_, _]) => return Ok(DataType::Int64),
+            (Kind::Regr(_), [_, _]) => return Ok(DataType::Float64),
+            (Kind::Regr(_), _) => return Err(self.no_such(arg_types)),
+            _ => {}
+        }
         match arg_types {
             [t] => self
                 .result_type(t)
                 .map_err(|e| DataFusionError::External(Box::new(e))),
-            _ => {
-                let types = arg_types
-                    .iter()
-                    .map(|t| ScalarType::from_arrow(t).map_or_else(|_| t.to_string(), |t| t.name()))
-                    .collect::<Vec<_>>();
-                Err(DataFusionError::External(Box::new(
-                    PlanError::UnknownFunction(format!("{}({})", self.name(), types.join(", "))),
-                )))
-            }
+            _ => Err(self.no_such(arg_types)),
         }
     }
 
@@ -134,10 +216,14 @@ impl AggregateUDFImpl for PlanningAggregate {
     }
 }
 
-/// `sum` and `avg` by name.
+/// `sum`, `avg`, the statistics, the bitwise aggregates and `every` by
+/// name.
 pub fn aggregate_functions() -> HashMap<String, Arc<AggregateUDF>> {
-    [Kind::Sum, Kind::Avg]
+    [Kind::Sum, Kind::Avg, Kind::Every]
         .into_iter()
+        .chain(STATS.into_iter().map(Kind::Stat))
+        .chain(["bit_and", "bit_or", "bit_xor"].into_iter().map(Kind::Bit))
+        .chain(REGRS.into_iter().map(Kind::Regr))
         .map(|kind| {
             let f = PlanningAggregate {
                 kind,

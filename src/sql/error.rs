@@ -107,6 +107,13 @@ pub enum PlanError {
     /// A recursive query that is not recursive in the way SQL allows.
     #[error("{0}")]
     InvalidRecursion(String),
+    /// A window or frame that SQL does not allow (`RANGE` offsets with
+    /// several `ORDER BY` columns).
+    #[error("{0}")]
+    Windowing(String),
+    /// A negative frame offset.
+    #[error("{0}")]
+    InvalidPrecedingFollowing(String),
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -167,6 +174,10 @@ impl PlanError {
             PlanError::InvalidDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
             PlanError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
             PlanError::InvalidRecursion(_) => SqlState::INVALID_RECURSION,
+            PlanError::Windowing(_) => SqlState::WINDOWING_ERROR,
+            PlanError::InvalidPrecedingFollowing(_) => {
+                SqlState::INVALID_PRECEDING_OR_FOLLOWING_SIZE
+            }
             PlanError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }
@@ -199,6 +210,14 @@ impl PlanError {
                     )),
                     _ => PlanError::Planning(text),
                 }
+            }
+            // DataFusion checks a RANGE offset's ORDER BY before Freshet
+            // lowers the frame.
+            _ if text.contains("RANGE requires exactly one ORDER BY column") => {
+                PlanError::Windowing(
+                    "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column"
+                        .into(),
+                )
             }
             // A planning function that refuses its argument types while
             // DataFusion coerces them: DataFusion rewords the error.

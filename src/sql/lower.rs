@@ -367,12 +367,22 @@ pub(super) fn lower_aggregates(
             return unsupported(format!("aggregate expression {e}"));
         };
         let name = func.name().to_lowercase();
+        // The aggregates whose result depends on the order of the values;
+        // any other ignores an ORDER BY, as PostgreSQL allows.
         let ordered = matches!(
             name.as_str(),
-            "array_agg" | "jsonb_agg" | "jsonb_object_agg"
+            "array_agg" | "jsonb_agg" | "jsonb_object_agg" | "string_agg"
         );
-        if !params.order_by.is_empty() && !ordered {
-            return unsupported("ORDER BY in an aggregate");
+        if params.distinct
+            && params
+                .order_by
+                .iter()
+                .any(|s| !params.args.contains(&s.expr))
+        {
+            return Err(PlanError::InvalidColumnReference(
+                "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list"
+                    .into(),
+            ));
         }
         let args = params
             .args
@@ -403,6 +413,8 @@ pub(super) fn lower_aggregates(
             AggregateFunc::JsonbAgg { order: order() }
         } else if name == "jsonb_object_agg" {
             AggregateFunc::JsonbObjectAgg { order: order() }
+        } else if name == "string_agg" {
+            AggregateFunc::StringAgg { order: order() }
         } else {
             aggregate_func(func.name(), &params.args, params.distinct)?
         };
@@ -463,7 +475,23 @@ pub(super) fn aggregate_func(
         "max" => AggregateFunc::Max,
         "bool_and" => AggregateFunc::BoolAnd,
         "bool_or" => AggregateFunc::BoolOr,
-        "string_agg" => AggregateFunc::StringAgg,
+        "string_agg" => AggregateFunc::StringAgg { order: vec![] },
+        "every" => AggregateFunc::BoolAnd,
+        "variance" | "var_samp" | "stddev" | "stddev_samp" | "var_pop" | "stddev_pop" => {
+            AggregateFunc::Stat(crate::expr::aggregate_stats::Stat {
+                sample: !name.ends_with("_pop"),
+                stddev: name.starts_with("stddev"),
+            })
+        }
+        other if crate::expr::aggregate_stats::Regr::from_name(other).is_some() => {
+            AggregateFunc::Regr(
+                crate::expr::aggregate_stats::Regr::from_name(other)
+                    .unwrap_or(crate::expr::aggregate_stats::Regr::Count),
+            )
+        }
+        "bit_and" => AggregateFunc::Bit(crate::expr::aggregate_stats::BitOp::And),
+        "bit_or" => AggregateFunc::Bit(crate::expr::aggregate_stats::BitOp::Or),
+        "bit_xor" => AggregateFunc::Bit(crate::expr::aggregate_stats::BitOp::Xor),
         // Read only for a group of one row, whose value any of `min` and
         // `max` is (`sql/scalar_subquery.rs`).
         super::scalar_subquery::SINGLE_VALUE => AggregateFunc::Min,

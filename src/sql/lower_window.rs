@@ -11,11 +11,14 @@
 use datafusion_common::{DFSchema, ScalarValue};
 use datafusion_expr::expr::{WindowFunction, WindowFunctionDefinition};
 use datafusion_expr::logical_plan::{DistinctOn, Window};
-use datafusion_expr::{Expr, WindowFrameBound, WindowFrameUnits};
+use datafusion_expr::{Expr, ExprSchemable, WindowFrameBound, WindowFrameUnits};
 
-use crate::expr::window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc};
+use crate::expr::func::scalar_to_datum;
+use crate::expr::window::{
+    FrameBound, FrameUnits, RangeOffset, WindowExpr, WindowFrame, WindowFunc,
+};
 use crate::expr::{AggregateExpr, RelationExpr, ScalarExpr, SortKey};
-use crate::repr::ScalarType;
+use crate::repr::{Datum, ScalarType};
 
 use super::PlanError;
 use super::lower::{aggregate_func, lower, lower_expr, sort_keys, strip_alias};
@@ -99,7 +102,7 @@ fn lower_window_func(
         .iter()
         .map(|a| lower_expr(a, schema))
         .collect::<Result<Vec<_>, _>>()?;
-    let frame = lower_frame(&params.window_frame)?;
+    let frame = lower_frame(&params.window_frame, &params.order_by, schema)?;
     let (func, exprs) = match &wf.fun {
         WindowFunctionDefinition::AggregateUDF(udaf) => {
             let agg = aggregate_func(udaf.name(), arg_exprs, false)?;
@@ -152,42 +155,47 @@ fn lower_window_func(
     })
 }
 
-/// Lowers a frame: `ROWS` with any bounds, `RANGE` with `UNBOUNDED` and
-/// `CURRENT ROW` bounds; other frames are refused.
-fn lower_frame(frame: &datafusion_expr::WindowFrame) -> Result<WindowFrame, PlanError> {
+/// Lowers a frame: `ROWS` and `GROUPS` with any bounds, `RANGE` with
+/// offsets in the type of its one `ORDER BY` value (numbers by numbers,
+/// dates, times, timestamps and intervals by intervals).
+fn lower_frame(
+    frame: &datafusion_expr::WindowFrame,
+    order_by: &[datafusion_expr::SortExpr],
+    schema: &DFSchema,
+) -> Result<WindowFrame, PlanError> {
     let units = match frame.units {
         WindowFrameUnits::Rows => FrameUnits::Rows,
         WindowFrameUnits::Range => FrameUnits::Range,
-        WindowFrameUnits::Groups => return unsupported("GROUPS window frames"),
+        WindowFrameUnits::Groups => FrameUnits::Groups,
     };
-    let offset = |v: &ScalarValue| -> Result<Option<u64>, PlanError> {
-        if v.is_null() {
-            return Ok(None);
-        }
-        if units == FrameUnits::Range {
-            return unsupported("RANGE window frames with an offset");
-        }
+    let negative = || {
+        PlanError::InvalidParameter("frame starting or ending offset must not be negative".into())
+    };
+    let count = |v: &ScalarValue| -> Result<u64, PlanError> {
         match v {
-            ScalarValue::UInt64(Some(n)) => Ok(Some(*n)),
-            other => match other.to_string().parse::<u64>() {
-                Ok(n) => Ok(Some(n)),
-                Err(_) => Err(PlanError::InvalidParameter(
-                    "frame starting or ending offset must not be negative".into(),
-                )),
-            },
+            ScalarValue::UInt64(Some(n)) => Ok(*n),
+            other => other.to_string().parse::<u64>().map_err(|_| negative()),
         }
     };
     let bound = |b: &WindowFrameBound| -> Result<FrameBound, PlanError> {
-        Ok(match b {
-            WindowFrameBound::Preceding(v) => match offset(v)? {
-                None => FrameBound::UnboundedPreceding,
-                Some(n) => FrameBound::Preceding(n),
-            },
-            WindowFrameBound::CurrentRow => FrameBound::CurrentRow,
-            WindowFrameBound::Following(v) => match offset(v)? {
-                None => FrameBound::UnboundedFollowing,
-                Some(n) => FrameBound::Following(n),
-            },
+        let (v, preceding) = match b {
+            WindowFrameBound::CurrentRow => return Ok(FrameBound::CurrentRow),
+            WindowFrameBound::Preceding(v) => (v, true),
+            WindowFrameBound::Following(v) => (v, false),
+        };
+        Ok(match (v.is_null(), preceding, units) {
+            (true, true, _) => FrameBound::UnboundedPreceding,
+            (true, false, _) => FrameBound::UnboundedFollowing,
+            (false, _, FrameUnits::Range) => {
+                let offset = range_offset(v, order_by, schema)?;
+                if preceding {
+                    FrameBound::RangePreceding(offset)
+                } else {
+                    FrameBound::RangeFollowing(offset)
+                }
+            }
+            (false, true, _) => FrameBound::Preceding(count(v)?),
+            (false, false, _) => FrameBound::Following(count(v)?),
         })
     };
     Ok(WindowFrame {
@@ -195,6 +203,106 @@ fn lower_frame(frame: &datafusion_expr::WindowFrame) -> Result<WindowFrame, Plan
         start: bound(&frame.start_bound)?,
         end: bound(&frame.end_bound)?,
     })
+}
+
+/// The offset `v` of a `RANGE` frame bound, in the type of the frame's one
+/// `ORDER BY` value.
+fn range_offset(
+    v: &ScalarValue,
+    order_by: &[datafusion_expr::SortExpr],
+    schema: &DFSchema,
+) -> Result<RangeOffset, PlanError> {
+    let [key] = order_by else {
+        return Err(PlanError::Windowing(
+            "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column".into(),
+        ));
+    };
+    let key_type = key
+        .expr
+        .get_type(schema)
+        .ok()
+        .and_then(|t| ScalarType::from_arrow(&t).ok());
+    let offset = match v {
+        ScalarValue::UInt64(Some(n)) => Datum::Int64(i64::try_from(*n).unwrap_or(i64::MAX)),
+        other => scalar_to_datum(other).map_err(|e| PlanError::Unsupported(e.to_string()))?,
+    };
+    let negative = || {
+        PlanError::InvalidPrecedingFollowing(
+            "invalid preceding or following size in window function".into(),
+        )
+    };
+    use ScalarType as T;
+    let as_int = |d: &Datum| match d {
+        Datum::Int16(x) => Some(i64::from(*x)),
+        Datum::Int32(x) => Some(i64::from(*x)),
+        Datum::Int64(x) => Some(*x),
+        _ => None,
+    };
+    let unsupported_types = || {
+        let offset_type = ScalarType::from_arrow(&v.data_type())
+            .map_or_else(|_| v.data_type().to_string(), |t| t.name());
+        // PostgreSQL names the offset's type only for an ORDER BY type
+        // that takes some offset.
+        let ranged = matches!(
+            key_type,
+            Some(
+                T::Int16
+                    | T::Int32
+                    | T::Int64
+                    | T::Numeric { .. }
+                    | T::Float32
+                    | T::Float64
+                    | T::Date
+                    | T::Time
+                    | T::Timestamp
+                    | T::TimestampTz
+                    | T::Interval
+            )
+        );
+        let key_type = key_type
+            .as_ref()
+            .map_or_else(|| "unknown".to_string(), |t| t.name());
+        PlanError::NotImplemented(if ranged {
+            format!(
+                "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {key_type} and offset type {offset_type}"
+            )
+        } else {
+            format!(
+                "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {key_type}"
+            )
+        })
+    };
+    let offset = match (&key_type, &offset) {
+        (Some(T::Int16 | T::Int32 | T::Int64), d) if as_int(d).is_some() => {
+            RangeOffset::Int(as_int(d).unwrap_or_default())
+        }
+        (Some(T::Numeric { .. }), Datum::Numeric(x)) => RangeOffset::Numeric(x.to_owned()),
+        (Some(T::Numeric { .. }), d) if as_int(d).is_some() => {
+            RangeOffset::Numeric(as_int(d).unwrap_or_default().into())
+        }
+        (Some(T::Float32 | T::Float64), Datum::Float64(x)) => RangeOffset::Float(x.0.to_bits()),
+        (Some(T::Float32 | T::Float64), Datum::Float32(x)) => {
+            RangeOffset::Float((x.0 as f64).to_bits())
+        }
+        (Some(T::Float32 | T::Float64), d) if as_int(d).is_some() => {
+            RangeOffset::Float((as_int(d).unwrap_or_default() as f64).to_bits())
+        }
+        (
+            Some(T::Date | T::Time | T::Timestamp | T::TimestampTz | T::Interval),
+            Datum::Interval(i),
+        ) => RangeOffset::Interval(i.to_owned()),
+        _ => return Err(unsupported_types()),
+    };
+    let is_negative = match offset {
+        RangeOffset::Int(x) => x < 0,
+        RangeOffset::Numeric(x) => x.is_sign_negative() && !x.is_zero(),
+        RangeOffset::Float(bits) => f64::from_bits(bits) < 0.0 || f64::from_bits(bits).is_nan(),
+        RangeOffset::Interval(i) => i.months < 0 || i.days < 0 || i.micros < 0,
+    };
+    if is_negative {
+        return Err(negative());
+    }
+    Ok(offset)
 }
 
 /// Lowers `DISTINCT ON` into the rows it keeps (rows of its input), the

@@ -788,6 +788,14 @@ fn column_name(name: &str) -> String {
             f => f.to_string(),
         };
     }
+    // An aggregate's `FILTER (WHERE …)` follows its call: the name is the
+    // call's when the filter's parenthesis closes at the end.
+    if let Some(at) = name.find(") FILTER (WHERE ")
+        && super::array::call_spans_all(&name[..=at])
+        && super::array::call_spans_all(&name[at + 1..])
+    {
+        return column_name(&name[..=at]);
+    }
     // A window function's name carries its window after the call.
     const WINDOW_MARKERS: &[&str] = &[
         ") PARTITION BY [",

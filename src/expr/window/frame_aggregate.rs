@@ -94,7 +94,10 @@ impl Running {
             F::BoolAnd => Running::BoolAnd(None),
             F::BoolOr => Running::BoolOr(None),
             F::Avg
-            | F::StringAgg
+            | F::Stat(_)
+            | F::Bit(_)
+            | F::Regr(_)
+            | F::StringAgg { .. }
             | F::ArrayAgg { .. }
             | F::JsonbAgg { .. }
             | F::JsonbObjectAgg { .. } => return None,
