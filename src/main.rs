@@ -26,7 +26,40 @@ struct Args {
     workers: usize,
 }
 
+/// glibc's `mallopt` parameters (`malloc.h`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod glibc_malloc {
+    /// `M_TRIM_THRESHOLD`: free memory at the heap's top beyond which `free`
+    /// hands it back to the kernel.
+    pub const TRIM_THRESHOLD: i32 = -1;
+    /// `M_MMAP_THRESHOLD`: allocations from this size on get their own
+    /// mapping.
+    pub const MMAP_THRESHOLD: i32 = -3;
+    unsafe extern "C" {
+        pub fn mallopt(param: i32, value: i32) -> i32;
+    }
+}
+
+/// Keeps glibc malloc from handing memory back to the kernel after every
+/// fetch. Rust code allocates through jemalloc, but librdkafka (C) uses
+/// glibc's malloc: each fetch response's buffer and each message's
+/// operation were allocated at the top of its heap, freed, trimmed away and
+/// allocated again, so every fetch paid page faults on fresh, zeroed pages
+/// (3 % of a source's CPU in the `kafka` bench, docs/benchmarks.md, session
+/// 9). Up to 64 MiB of freed memory stay at each heap's top instead, and
+/// buffers up to 32 MiB (librdkafka's fetch responses) come from the heap.
+fn tune_glibc_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets malloc parameters; it is called before any
+    // other thread exists. A refused value leaves glibc's default.
+    unsafe {
+        glibc_malloc::mallopt(glibc_malloc::MMAP_THRESHOLD, 32 << 20);
+        glibc_malloc::mallopt(glibc_malloc::TRIM_THRESHOLD, 64 << 20);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    tune_glibc_malloc();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

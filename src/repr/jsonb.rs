@@ -190,13 +190,21 @@ impl Canonicalizer<'_> {
     /// are in the output.
     fn string(&mut self) -> Option<(usize, usize)> {
         let start = self.pos + 1;
-        let len = self
-            .input
-            .get(start..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        // The closing quote, unless an escape comes first (memchr: many
+        // bytes per step, where a byte loop was a third of this function).
+        let len = memchr::memchr2(b'"', b'\\', self.input.get(start..)?)?;
         let end = start + len;
         if self.input.get(end) != Some(&b'"') {
+            return None;
+        }
+        // A control character must be escaped: the full parser reports it.
+        // (No early exit, so that the check runs many bytes per step.)
+        if self
+            .input
+            .get(start..end)?
+            .iter()
+            .fold(false, |bad, &b| bad | (b < 0x20))
+        {
             return None;
         }
         self.out.push(b'"');
@@ -370,12 +378,14 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Result<&'a [u8], MalformedJsonb> {
         let start = self.pos + 1;
         let mut i = start;
+        // To the next quote or backslash at a time (memchr: many bytes per
+        // step; skipping strings byte by byte was most of `member_bytes`).
         loop {
+            let rest = self.text.get(i..).ok_or(MalformedJsonb)?;
+            i += memchr::memchr2(b'"', b'\\', rest).ok_or(MalformedJsonb)?;
             match self.text.get(i) {
-                None => return Err(MalformedJsonb),
                 Some(b'"') => break,
-                Some(b'\\') => i += 2,
-                Some(_) => i += 1,
+                _ => i += 2,
             }
         }
         self.pos = i + 1;

@@ -111,9 +111,26 @@ pub mod tag {
 /// [`Row::decode`]. The [`SEMANTIC`] flag is set exactly when some datum is
 /// a float, numeric or interval, or an array holding one (tagged
 /// [`tag::ARRAY_SEMANTIC`], exactly then).
-#[derive(Clone)]
 pub struct Row {
     data: SmallVec<[u8; INLINE_BYTES]>,
+}
+
+// Not derived: `SmallVec`'s `Clone` copies element by element through its
+// iterator, one byte per step, where `from_slice` is one `memcpy`. Rows are
+// cloned per record (an input's readers each get a copy, a finished group
+// starts from its key's), and the byte loop was 4 % of the `kafka` bench's
+// samples (docs/benchmarks.md, `kafka`, session 9).
+impl Clone for Row {
+    fn clone(&self) -> Row {
+        Row {
+            data: SmallVec::from_slice(&self.data),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Row) {
+        self.data.clear();
+        self.data.extend_from_slice(&source.data);
+    }
 }
 
 // A row is four machine words: the inline bytes and a length.
@@ -388,7 +405,7 @@ impl RowPacker {
     /// A packer that starts with `row`'s values.
     pub fn from_row(row: &Row) -> RowPacker {
         RowPacker {
-            data: row.data.clone(),
+            data: SmallVec::from_slice(&row.data),
         }
     }
 

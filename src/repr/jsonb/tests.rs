@@ -145,6 +145,22 @@ fn members_and_elements_are_found_in_stored_text() {
     // Not canonical (a function's output): whitespace is allowed.
     assert_eq!(member(r#"{"a":1,"b" : [2]}"#, "b"), Ok(Some("[2]")));
     assert_eq!(member(r#"{"a": 1"#, "b"), Err(MalformedJsonb));
+    // Strings are skipped a quote or backslash at a time: an escaped
+    // backslash before the closing quote, and strings cut off in an escape
+    // or before their quote.
+    assert_eq!(
+        member(r#"{"a": "x\\", "b": "\\\"", "c": 3}"#, "c"),
+        Ok(Some("3"))
+    );
+    assert_eq!(member(r#"{"a": "x\"#, "b"), Err(MalformedJsonb));
+    assert_eq!(member(r#"{"a": "x"#, "b"), Err(MalformedJsonb));
+    // A control character in a string is the full parser's to reject.
+    assert_eq!(canonical_fast("{\"a\": \"x\ty\"}"), None);
+    assert_eq!(canonical_fast("[\"x\u{1}\"]"), None);
+    assert_eq!(
+        canonical_fast(r#"{"b": "long string without escapes", "a": 1}"#).as_deref(),
+        Some(r#"{"a": 1, "b": "long string without escapes"}"#)
+    );
 
     let arr = r#"[1, "a,]", {"b": [2]}, null]"#;
     assert_eq!(element(arr, 0), Ok(Some("1")));
