@@ -129,6 +129,47 @@ pub fn is_rewritten_function(name: &str) -> bool {
     time_function(name).is_some()
 }
 
+/// `generate_subscripts(a, dim [, reverse])` as `unnest` of the array of
+/// those subscripts (`crate::expr::array::ArrayFunc::Subscripts`), so
+/// that several of them and `unnest` calls in one select list run in
+/// lockstep, as PostgreSQL runs set-returning functions there. `None` for
+/// other arities (which then fail as an unknown function).
+pub fn subscripts_as_unnest(f: &sqlparser::ast::Function) -> Option<Expr> {
+    subscripts_with_lower(f, 1)
+}
+
+/// [`subscripts_as_unnest`] with subscripts that start at `lower`.
+pub fn subscripts_with_lower(f: &sqlparser::ast::Function, lower: i64) -> Option<Expr> {
+    let sqlparser::ast::FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args: Vec<String> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(e)) => {
+                Some(e.to_string())
+            }
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let reverse = match args.len() {
+        2 => "false".to_string(),
+        3 => args[2].clone(),
+        _ => return None,
+    };
+    let sql = format!(
+        "unnest({}(({}), ({}), ({reverse}), {lower}))",
+        super::array::SUBSCRIPTS,
+        args[0],
+        args[1]
+    );
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
 impl VisitorMut for Rewrite {
     type Break = PlanError;
 
@@ -147,6 +188,54 @@ impl VisitorMut for Rewrite {
             && schema.value.eq_ignore_ascii_case("pg_catalog")
         {
             name.0.remove(0);
+        }
+        // `FROM generate_subscripts(a, d) s`: `unnest` of the subscripts
+        // (see `subscripts_as_unnest`), its column named as PostgreSQL
+        // names it.
+        if let sqlparser::ast::TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            ..
+        } = table_factor
+            && let [ObjectNamePart::Identifier(function)] = name.0.as_slice()
+            && function.value.eq_ignore_ascii_case("generate_subscripts")
+        {
+            let call = sqlparser::ast::Function {
+                name: name.clone(),
+                uses_odbc_syntax: false,
+                parameters: sqlparser::ast::FunctionArguments::None,
+                args: sqlparser::ast::FunctionArguments::List(
+                    sqlparser::ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: args.args.clone(),
+                        clauses: Vec::new(),
+                    },
+                ),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: Vec::new(),
+            };
+            if let Some(Expr::Function(unnest)) = subscripts_as_unnest(&call)
+                && let sqlparser::ast::FunctionArguments::List(list) = unnest.args
+            {
+                *name = unnest.name;
+                args.args = list.args;
+                let alias = alias.get_or_insert_with(|| sqlparser::ast::TableAlias {
+                    explicit: true,
+                    name: sqlparser::ast::Ident::new("generate_subscripts"),
+                    columns: Vec::new(),
+                    at: None,
+                });
+                if alias.columns.is_empty() {
+                    alias
+                        .columns
+                        .push(sqlparser::ast::TableAliasColumnDef::from_name(
+                            alias.name.value.clone(),
+                        ));
+                }
+            }
         }
         // A function in FROM that returns a scalar (`generate_series`,
         // `unnest`) names its one column after the table alias when no
@@ -246,6 +335,12 @@ impl VisitorMut for Rewrite {
                     return ControlFlow::Continue(());
                 }
                 let single = matches!(f.name.0.as_slice(), [ObjectNamePart::Identifier(_)]);
+                if single && name == "generate_subscripts" {
+                    if let Some(unnest) = subscripts_as_unnest(f) {
+                        *expr = unnest;
+                    }
+                    return ControlFlow::Continue(());
+                }
                 if single && name == "array_upper" {
                     f.name.0[0] = ObjectNamePart::Identifier("array_length".into());
                 } else if single && name == "array_lower" {
