@@ -126,7 +126,14 @@ fn time_function(name: &str) -> Option<&'static str> {
 /// Whether [`rewrite`] replaces calls of the function `name` (so that
 /// the column they compute must be named before it does).
 pub fn is_rewritten_function(name: &str) -> bool {
-    time_function(name).is_some()
+    time_function(name).is_some() || name == "generate_subscripts"
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
 }
 
 /// `generate_subscripts(a, dim [, reverse])` as `unnest` of the array of
@@ -158,16 +165,12 @@ pub fn subscripts_with_lower(f: &sqlparser::ast::Function, lower: i64) -> Option
         3 => args[2].clone(),
         _ => return None,
     };
-    let sql = format!(
+    parse_expr(&format!(
         "unnest({}(({}), ({}), ({reverse}), {lower}))",
         super::array::SUBSCRIPTS,
         args[0],
         args[1]
-    );
-    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-        .try_with_sql(&sql)
-        .and_then(|mut p| p.parse_expr())
-        .ok()
+    ))
 }
 
 impl VisitorMut for Rewrite {
@@ -189,53 +192,62 @@ impl VisitorMut for Rewrite {
         {
             name.0.remove(0);
         }
-        // `FROM generate_subscripts(a, d) s`: `unnest` of the subscripts
-        // (see `subscripts_as_unnest`), its column named as PostgreSQL
-        // names it.
+        // `FROM generate_subscripts(a, d) s`: `FROM unnest(...)` of the
+        // subscripts (see `subscripts_as_unnest`), its column named as
+        // PostgreSQL names it.
         if let sqlparser::ast::TableFactor::Table {
             name,
             args: Some(args),
             alias,
+            with_ordinality: false,
             ..
         } = table_factor
             && let [ObjectNamePart::Identifier(function)] = name.0.as_slice()
             && function.value.eq_ignore_ascii_case("generate_subscripts")
         {
-            let call = sqlparser::ast::Function {
-                name: name.clone(),
-                uses_odbc_syntax: false,
-                parameters: sqlparser::ast::FunctionArguments::None,
-                args: sqlparser::ast::FunctionArguments::List(
-                    sqlparser::ast::FunctionArgumentList {
-                        duplicate_treatment: None,
-                        args: args.args.clone(),
-                        clauses: Vec::new(),
-                    },
-                ),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: Vec::new(),
+            let list: Vec<String> = args.args.iter().map(|a| a.to_string()).collect();
+            let call = format!("generate_subscripts({})", list.join(", "));
+            let alias_name = alias
+                .as_ref()
+                .map_or_else(|| "generate_subscripts".to_string(), |a| a.name.to_string());
+            let columns = match alias.as_ref().filter(|a| !a.columns.is_empty()) {
+                Some(a) => a
+                    .columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => alias_name.clone(),
             };
-            if let Some(Expr::Function(unnest)) = subscripts_as_unnest(&call)
-                && let sqlparser::ast::FunctionArguments::List(list) = unnest.args
-            {
-                *name = unnest.name;
-                args.args = list.args;
-                let alias = alias.get_or_insert_with(|| sqlparser::ast::TableAlias {
-                    explicit: true,
-                    name: sqlparser::ast::Ident::new("generate_subscripts"),
-                    columns: Vec::new(),
-                    at: None,
+            let unnest = parse_expr(&call)
+                .and_then(|e| match e {
+                    Expr::Function(f) => subscripts_as_unnest(&f),
+                    _ => None,
+                })
+                .and_then(|u| {
+                    let sql = format!("SELECT * FROM {u} AS {alias_name}({columns})");
+                    let mut statements = sqlparser::parser::Parser::parse_sql(
+                        &sqlparser::dialect::PostgreSqlDialect {},
+                        &sql,
+                    )
+                    .ok()?;
+                    let Some(Statement::Query(q)) = statements.pop() else {
+                        return None;
+                    };
+                    let sqlparser::ast::SetExpr::Select(select) = *q.body else {
+                        return None;
+                    };
+                    select.from.into_iter().next().map(|t| t.relation)
                 });
-                if alias.columns.is_empty() {
-                    alias
-                        .columns
-                        .push(sqlparser::ast::TableAliasColumnDef::from_name(
-                            alias.name.value.clone(),
-                        ));
+            match unnest {
+                Some(factor) => *table_factor = factor,
+                None => {
+                    return ControlFlow::Break(PlanError::Unsupported(format!(
+                        "{call} with these arguments"
+                    )));
                 }
             }
+            return ControlFlow::Continue(());
         }
         // A function in FROM that returns a scalar (`generate_series`,
         // `unnest`) names its one column after the table alias when no
