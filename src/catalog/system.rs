@@ -7,9 +7,11 @@
 //! conventions: `pg_class`, `pg_namespace`, `pg_attribute`, `pg_type`,
 //! `pg_index`, `pg_database`, `pg_proc`, `pg_language`, the `pg_tables`/`pg_views`/`pg_matviews`/
 //! `pg_indexes` views, `information_schema.tables`/`columns`/`views`/
-//! `schemata`, and the relations `psql` reads that describe features
-//! Freshet does not have (constraints, policies, publications,
-//! inheritance, enums), which are empty.
+//! `schemata`, `pg_tablespace` (PostgreSQL's two), and the relations
+//! `psql` reads that describe features Freshet does not have
+//! (constraints, policies, publications, inheritance, enums, role
+//! memberships, extensions, event triggers, foreign data, large objects),
+//! which are empty.
 //!
 //! The rows are computed when a one-shot query reads them, from the catalog
 //! and the session's search path at that moment (the coordinator replaces
