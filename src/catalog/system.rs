@@ -7,9 +7,11 @@
 //! conventions: `pg_class`, `pg_namespace`, `pg_attribute`, `pg_type`,
 //! `pg_index`, `pg_database`, `pg_proc`, `pg_language`, the `pg_tables`/`pg_views`/`pg_matviews`/
 //! `pg_indexes` views, `information_schema.tables`/`columns`/`views`/
-//! `schemata`, and the relations `psql` reads that describe features
-//! Freshet does not have (constraints, policies, publications,
-//! inheritance, enums), which are empty.
+//! `schemata`, `pg_tablespace` (PostgreSQL's two), and the relations
+//! `psql` reads that describe features Freshet does not have
+//! (constraints, policies, publications, inheritance, enums, role
+//! memberships, extensions, event triggers, foreign data, large objects),
+//! which are empty.
 //!
 //! The rows are computed when a one-shot query reads them, from the catalog
 //! and the session's search path at that moment (the coordinator replaces
@@ -232,6 +234,7 @@ static RELATIONS: &[Relation] = &[
             ("typndims", T::I32),
             ("typcollation", T::Oid),
             ("typdefault", T::Text),
+            ("typacl", T::TextArray),
         ],
         rows: pg_type,
     },
@@ -275,6 +278,9 @@ static RELATIONS: &[Relation] = &[
             ("indislive", T::Bool),
             ("indisreplident", T::Bool),
             ("indkey", T::Text),
+            ("indcollation", T::Text),
+            ("indclass", T::Text),
+            ("indoption", T::Text),
             ("indexprs", T::Text),
             ("indpred", T::Text),
         ],
@@ -694,7 +700,146 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: none,
     },
+    // Roles, tablespaces, extensions, event triggers, foreign data and
+    // large objects: psql's `\du`, `\db`, `\dx`, `\dy`, `\des`, `\dew`,
+    // `\deu`, `\det` and `\dl` read them. Freshet has one role, no
+    // extensions and none of the rest; its data lives in no tablespace,
+    // but PostgreSQL's two always exist.
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_auth_members",
+        columns: &[
+            ("roleid", T::Oid),
+            ("member", T::Oid),
+            ("grantor", T::Oid),
+            ("admin_option", T::Bool),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_tablespace",
+        columns: &[
+            ("oid", T::Oid),
+            ("spcname", T::Text),
+            ("spcowner", T::Oid),
+            ("spcacl", T::TextArray),
+            ("spcoptions", T::TextArray),
+        ],
+        rows: pg_tablespace,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_extension",
+        columns: &[
+            ("oid", T::Oid),
+            ("extname", T::Text),
+            ("extowner", T::Oid),
+            ("extnamespace", T::Oid),
+            ("extrelocatable", T::Bool),
+            ("extversion", T::Text),
+            ("extconfig", T::OidArray),
+            ("extcondition", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_event_trigger",
+        columns: &[
+            ("oid", T::Oid),
+            ("evtname", T::Text),
+            ("evtevent", T::Text),
+            ("evtowner", T::Oid),
+            ("evtfoid", T::Oid),
+            ("evtenabled", T::Text),
+            ("evttags", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_foreign_data_wrapper",
+        columns: &[
+            ("oid", T::Oid),
+            ("fdwname", T::Text),
+            ("fdwowner", T::Oid),
+            ("fdwhandler", T::Oid),
+            ("fdwvalidator", T::Oid),
+            ("fdwacl", T::TextArray),
+            ("fdwoptions", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_foreign_server",
+        columns: &[
+            ("oid", T::Oid),
+            ("srvname", T::Text),
+            ("srvowner", T::Oid),
+            ("srvfdw", T::Oid),
+            ("srvtype", T::Text),
+            ("srvversion", T::Text),
+            ("srvacl", T::TextArray),
+            ("srvoptions", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_user_mapping",
+        columns: &[
+            ("oid", T::Oid),
+            ("umuser", T::Oid),
+            ("umserver", T::Oid),
+            ("umoptions", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_user_mappings",
+        columns: &[
+            ("umid", T::Oid),
+            ("srvid", T::Oid),
+            ("srvname", T::Text),
+            ("umuser", T::Oid),
+            ("usename", T::Text),
+            ("umoptions", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_foreign_table",
+        columns: &[
+            ("ftrelid", T::Oid),
+            ("ftserver", T::Oid),
+            ("ftoptions", T::TextArray),
+        ],
+        rows: none,
+    },
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_largeobject_metadata",
+        columns: &[
+            ("oid", T::Oid),
+            ("lomowner", T::Oid),
+            ("lomacl", T::TextArray),
+        ],
+        rows: none,
+    },
 ];
+
+/// `pg_tablespace`: PostgreSQL's two built-in tablespaces, with their
+/// OIDs.
+fn pg_tablespace(_: &Context) -> Vec<Vec<Datum>> {
+    [(1663, "pg_default"), (1664, "pg_global")]
+        .into_iter()
+        .map(|(o, name)| vec![oid(o), text(name), oid(OWNER_OID), Datum::Null, Datum::Null])
+        .collect()
+}
 
 /// `pg_language`: PostgreSQL's built-in languages, with their OIDs
 /// (Freshet's functions are all `internal`).
@@ -1160,12 +1305,29 @@ fn default_text(default: &ScalarExpr, typ: &ScalarType) -> String {
         Ok(Datum::Null) => "NULL".to_string(),
         Ok(d) => {
             let text = crate::repr::strconv::format(d).unwrap_or_default();
+            // PostgreSQL prints a number literal bare and casts other
+            // literals to the column's type without its modifier (the
+            // length check is a separate step of its expression), and a
+            // `char(n)` literal as written, unpadded.
+            let plain_number = text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
             match typ {
                 ScalarType::Int16
                 | ScalarType::Int32
                 | ScalarType::Int64
-                | ScalarType::Numeric { .. }
-                | ScalarType::Bool => text,
+                | ScalarType::Numeric { .. } => text,
+                ScalarType::Bool => (d == &Datum::Bool(true)).to_string(),
+                ScalarType::Float32 | ScalarType::Float64 if plain_number => text,
+                ScalarType::VarChar(_) => {
+                    format!("'{}'::character varying", text.replace('\'', "''"))
+                }
+                ScalarType::Char(_) => {
+                    format!(
+                        "'{}'::bpchar",
+                        text.trim_end_matches(' ').replace('\'', "''")
+                    )
+                }
                 _ => format!("'{}'::{}", text.replace('\'', "''"), typ.name()),
             }
         }
@@ -1383,6 +1545,7 @@ fn pg_type(_: &Context) -> Vec<Vec<Datum>> {
                 Datum::Int32(0),
                 oid(collation),
                 Datum::Null,
+                Datum::Null,
             ]
         };
         out.push(row(
@@ -1441,6 +1604,25 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
                 _ => "0".to_string(),
             })
             .collect();
+        // The collation of each key: the default one for text columns, 0
+        // for other types (and for expressions, whose type Freshet does
+        // not keep). No key has an operator class (0: arrangements are not
+        // btrees) or a sort option (0: ascending, NULLs last).
+        let on = c.catalog.get(index.on);
+        let collations: Vec<String> = index
+            .key
+            .iter()
+            .map(|k| match (k, on) {
+                (ScalarExpr::Column(i), Some(on)) => on
+                    .desc
+                    .columns
+                    .get(*i)
+                    .map_or(0, |col| collation(&col.typ))
+                    .to_string(),
+                _ => "0".to_string(),
+            })
+            .collect();
+        let zeros = vec!["0"; index.key.len()].join(" ");
         let n = index.key.len() as i16;
         out.push(vec![
             oid(item_oid(item.id)),
@@ -1459,6 +1641,9 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
             Datum::Bool(true),
             Datum::Bool(false),
             text(keys.join(" ")),
+            text(collations.join(" ")),
+            text(zeros.clone()),
+            text(zeros),
             Datum::Null,
             Datum::Null,
         ]);

@@ -3,8 +3,9 @@
 //! `pg_get_userbyid`, `format_type`, `pg_get_viewdef`, `pg_get_indexdef`,
 //! `pg_get_expr`, `pg_get_function_result`, `pg_get_function_arguments`,
 //! `pg_function_is_visible`, `current_schemas`, `to_regtype`, the
-//! `has_*_privilege` family, and
-//! the `regclass`, `regtype`, `regnamespace` and `oid` casts.
+//! `has_*_privilege` family, `to_regclass`, the `pg_*_is_visible`
+//! functions, `pg_tablespace_location`, and the `regclass`, `regtype`,
+//! `regnamespace`, `regproc` and `oid` casts.
 //!
 //! Like the session functions (`session_funcs`), they are replaced before
 //! planning, in a one-shot query, by plain SQL that gives their value with
@@ -69,6 +70,12 @@ const FUNCTIONS: &[&str] = &[
     "has_function_privilege",
     "pg_has_role",
     "pg_function_is_visible",
+    "pg_collation_is_visible",
+    "pg_conversion_is_visible",
+    "pg_operator_is_visible",
+    "pg_opclass_is_visible",
+    "to_regclass",
+    "pg_tablespace_location",
     "pg_get_function_result",
     "pg_get_function_arguments",
     "pg_get_function_identity_arguments",
@@ -108,7 +115,7 @@ pub fn catalog_cast(e: &Expr) -> Option<&'static str> {
         }
         _ => return None,
     };
-    ["regclass", "regtype", "regnamespace", "oid"]
+    ["regclass", "regtype", "regnamespace", "regproc", "oid"]
         .into_iter()
         .find(|n| *n == name)
 }
@@ -120,6 +127,7 @@ pub fn substitute(
     stmt: &mut sqlparser::ast::Statement,
     values: Option<(&Catalog, &SearchPath)>,
 ) -> Result<(), AdapterError> {
+    super::catalog_vectors::rewrite(stmt);
     match stmt.visit(&mut Rewrite { values }) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
@@ -186,8 +194,30 @@ impl Rewrite<'_> {
                 }
             }
             ("pg_type_is_visible", 1) => format!("(({0}) = ({0}))", arg(0)),
-            // Every function is in `pg_catalog`, which is always searched.
-            ("pg_function_is_visible", 1) => format!("(({0}) = ({0}))", arg(0)),
+            // Every function, collation, conversion, operator and operator
+            // class is in `pg_catalog`, which is always searched.
+            (
+                "pg_function_is_visible"
+                | "pg_collation_is_visible"
+                | "pg_conversion_is_visible"
+                | "pg_operator_is_visible"
+                | "pg_opclass_is_visible",
+                1,
+            ) => format!("(({0}) = ({0}))", arg(0)),
+            // `to_regclass('name')`: the relation's OID, as a `'name'::regclass`
+            // literal is, or NULL where there is none.
+            ("to_regclass", 1) => {
+                let Some(Expr::Value(v)) = f_arg(f) else {
+                    return Ok(None);
+                };
+                let Value::SingleQuotedString(name) = &v.value else {
+                    return Ok(None);
+                };
+                match self.relation_oid(name) {
+                    Ok(Some(oid)) => format!("CAST({oid} AS bigint)"),
+                    Ok(None) | Err(_) => "NULL::bigint".to_string(),
+                }
+            }
             ("pg_get_function_result", 1) => {
                 let cases: Vec<(i64, String)> = crate::catalog::pg_proc::PROCS
                     .iter()
@@ -237,6 +267,34 @@ impl Rewrite<'_> {
                     .unwrap_or_default();
                 case(&arg(0), &defs, "NULL::text")
             }
+            // `pg_get_viewdef('name')`: PostgreSQL's older form, with the
+            // view's name.
+            ("pg_get_viewdef", 1 | 2)
+                if matches!(
+                    f_arg(f),
+                    Some(Expr::Value(v)) if matches!(v.value, Value::SingleQuotedString(_))
+                ) =>
+            {
+                let Some(Expr::Value(v)) = f_arg(f) else {
+                    return Ok(None);
+                };
+                let Value::SingleQuotedString(name) = &v.value else {
+                    return Ok(None);
+                };
+                let oid = self
+                    .relation_oid(name)?
+                    .ok_or_else(|| PlanError::UnknownItem {
+                        kind: "relation",
+                        name: name.clone(),
+                    })?;
+                let mut call = f.clone();
+                if let FunctionArguments::List(list) = &mut call.args {
+                    list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                        Value::Number(oid.to_string(), false),
+                    )));
+                }
+                return self.call("pg_get_viewdef", &call);
+            }
             ("pg_get_viewdef", 1 | 2) => {
                 let defs: Vec<(i64, String)> = catalog
                     .map(|(c, _)| {
@@ -282,6 +340,11 @@ impl Rewrite<'_> {
                 format!("CASE WHEN ({}) = 6 THEN 'UTF8' ELSE '' END", arg(0))
             }
             ("pg_relation_is_publishable", 1) => "false".to_string(),
+            // PostgreSQL's two tablespaces are in its data directory,
+            // which it shows as the empty location.
+            ("pg_tablespace_location", 1) => {
+                format!("CASE WHEN ({}) IS NULL THEN NULL::text ELSE '' END", arg(0))
+            }
             (
                 "pg_table_size" | "pg_relation_size" | "pg_total_relation_size" | "pg_indexes_size",
                 1 | 2,
@@ -348,40 +411,20 @@ impl Rewrite<'_> {
         let x = inner.to_string();
         let sql = match (target, literal) {
             ("oid", _) => format!("CAST(({x}) AS bigint)"),
-            ("regclass", Some(name)) => match name.trim().parse::<i64>() {
-                Ok(oid) => oid.to_string(),
-                Err(_) => {
-                    let Some((catalog, path)) = self.values else {
-                        return parse("0::bigint").map(Some);
-                    };
-                    let partial = parse_relation_name(&name)?;
-                    let oid = match &partial.schema {
-                        Some(schema) if system::is_catalog_schema(schema) => {
-                            system::lookup(schema, &partial.item)
-                                .map(|r| system::catalog_relation_oid(r.id))
-                        }
-                        _ => catalog
-                            .resolve_partial(path, &partial)?
-                            .map(|item| system::item_oid(item.id))
-                            .or_else(|| {
-                                partial
-                                    .schema
-                                    .is_none()
-                                    .then(|| system::lookup(system::PG_CATALOG, &partial.item))
-                                    .flatten()
-                                    .map(|r| system::catalog_relation_oid(r.id))
-                            }),
-                    };
-                    match oid {
-                        Some(oid) => oid.to_string(),
-                        None => {
-                            return Err(PlanError::UnknownItem {
-                                kind: "relation",
-                                name,
-                            }
-                            .into());
-                        }
+            // Describing: only the type matters.
+            ("regclass", Some(name))
+                if self.values.is_none() && name.trim().parse::<i64>().is_err() =>
+            {
+                return parse("0::bigint").map(Some);
+            }
+            ("regclass", Some(name)) => match self.relation_oid(&name)? {
+                Some(oid) => oid.to_string(),
+                None => {
+                    return Err(PlanError::UnknownItem {
+                        kind: "relation",
+                        name,
                     }
+                    .into());
                 }
             },
             ("regclass", None) => {
@@ -404,6 +447,16 @@ impl Rewrite<'_> {
                 }
             }
             ("regtype", None) => format_type(&x, "NULL"),
+            // A function's name (`-` for 0, as PostgreSQL prints an
+            // invalid `regproc`).
+            ("regproc", _) => {
+                let mut names: Vec<(i64, String)> = crate::catalog::pg_proc::PROCS
+                    .iter()
+                    .map(|p| (p.oid, quote(p.name)))
+                    .collect();
+                names.push((0, "'-'".into()));
+                case(&x, &names, &format!("CAST(({x}) AS text)"))
+            }
             ("regnamespace", _) => {
                 let names: Vec<(i64, String)> = self
                     .values
@@ -422,6 +475,37 @@ impl Rewrite<'_> {
             _ => return Ok(None),
         };
         parse(&sql).map(Some)
+    }
+}
+
+impl Rewrite<'_> {
+    /// The OID of the relation `regclass` input `name` names (a number is
+    /// an OID already); `None` if there is no such relation. When
+    /// describing (no catalog), 0.
+    fn relation_oid(&self, name: &str) -> Result<Option<i64>, AdapterError> {
+        if let Ok(oid) = name.trim().parse::<i64>() {
+            return Ok(Some(oid));
+        }
+        let Some((catalog, path)) = self.values else {
+            return Ok(Some(0));
+        };
+        let partial = parse_relation_name(name)?;
+        Ok(match &partial.schema {
+            Some(schema) if system::is_catalog_schema(schema) => {
+                system::lookup(schema, &partial.item).map(|r| system::catalog_relation_oid(r.id))
+            }
+            _ => catalog
+                .resolve_partial(path, &partial)?
+                .map(|item| system::item_oid(item.id))
+                .or_else(|| {
+                    partial
+                        .schema
+                        .is_none()
+                        .then(|| system::lookup(system::PG_CATALOG, &partial.item))
+                        .flatten()
+                        .map(|r| system::catalog_relation_oid(r.id))
+                }),
+        })
     }
 }
 

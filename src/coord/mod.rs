@@ -15,6 +15,7 @@
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
 pub mod catalog_funcs;
+pub mod catalog_vectors;
 pub mod clock;
 pub mod ddl;
 pub mod drop;

@@ -263,9 +263,10 @@ impl Coordinator {
         }
         // `now()` is the transaction's start inside BEGIN ... COMMIT, else
         // this statement's moment.
-        let now = session.transaction_start.unwrap_or_else(wall_clock_micros);
+        let start = wall_clock_micros();
+        let now = session.transaction_start.unwrap_or(start);
         let result = STATEMENT_NOW
-            .scope(now, self.execute_inner(session, stmt, sql))
+            .scope((now, start), self.execute_inner(session, stmt, sql))
             .await;
         if result.is_err() && session.transaction == TransactionState::InTransaction {
             session.transaction = TransactionState::Failed;
@@ -359,6 +360,7 @@ impl Coordinator {
                     let state = self.state.lock().await;
                     super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
                 }
+                sleep_pending(session).await;
                 match self.query(stmt, &path).await? {
                     ExecuteResponse::Rows { desc, rows } => {
                         Ok(ExecuteResponse::CopyRows { desc, rows })
@@ -394,6 +396,7 @@ impl Coordinator {
                     let state = self.state.lock().await;
                     super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
                 }
+                sleep_pending(session).await;
                 self.query(stmt, &path).await
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
@@ -936,7 +939,7 @@ impl Coordinator {
     ) -> Timestamp {
         let ts = self.read_ts_for(state, expr);
         expr.resolve_mz_now(ts);
-        expr.resolve_unmaterializable(statement_time());
+        expr.resolve_unmaterializable(statement_time(), statement_start());
         expr.resolve_catalog_relations(&|id| {
             crate::catalog::system::rows(id, &state.catalog, path)
         });
@@ -1121,8 +1124,25 @@ fn statement_kind(s: &Statement) -> String {
 
 tokio::task_local! {
     /// The value of `now()` for the statement [`Coordinator::execute`] is
-    /// running: the start of its transaction.
-    static STATEMENT_NOW: i64;
+    /// running (the start of its transaction), and of
+    /// `statement_timestamp()` (the statement's own start).
+    static STATEMENT_NOW: (i64, i64);
+}
+
+/// Sleeps what the statement's `pg_sleep` calls asked for.
+async fn sleep_pending(session: &mut Session) {
+    let d = std::mem::take(&mut session.pending_sleep);
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// The moment the running statement started, for `statement_timestamp()`;
+/// outside [`Coordinator::execute`], the wall clock.
+fn statement_start() -> i64 {
+    STATEMENT_NOW
+        .try_with(|now| now.1)
+        .unwrap_or_else(|_| wall_clock_micros())
 }
 
 /// The moment of a statement's transaction, for `now()` and
@@ -1130,7 +1150,7 @@ tokio::task_local! {
 /// [`Coordinator::execute`] (a statement with no session), the wall clock.
 fn statement_time() -> i64 {
     STATEMENT_NOW
-        .try_with(|now| *now)
+        .try_with(|now| now.0)
         .unwrap_or_else(|_| wall_clock_micros())
 }
 

@@ -19,10 +19,13 @@ pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
     ("cluster", "default"),
     ("database", "materialize"),
     ("datestyle", "ISO, MDY"),
+    ("default_table_access_method", "heap"),
     ("default_transaction_isolation", "strict serializable"),
     ("extra_float_digits", "1"),
     ("integer_datetimes", "on"),
     ("intervalstyle", "postgres"),
+    ("is_superuser", "on"),
+    ("max_identifier_length", "63"),
     ("search_path", "public"),
     ("server_encoding", "UTF8"),
     ("server_version", "15.0.0"),
@@ -66,6 +69,10 @@ pub struct Session {
     /// When the explicit transaction began (microseconds since the Unix
     /// epoch): `now()` inside it is this moment, as in PostgreSQL.
     pub transaction_start: Option<i64>,
+    /// How long the running statement's `pg_sleep` calls sleep: set when
+    /// they are replaced (under the coordinator's lock) and slept before
+    /// the statement runs, outside it.
+    pub pending_sleep: std::time::Duration,
     /// The database the client connected to: what `RESET` restores
     /// `database` to.
     startup_database: Option<String>,
@@ -134,6 +141,7 @@ impl Default for Session {
             savepoints: Vec::new(),
             prepared: Default::default(),
             transaction_start: None,
+            pending_sleep: std::time::Duration::ZERO,
             startup_database: None,
             user: DEFAULT_USER.to_string(),
             backend_pid: NEXT_BACKEND_PID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -170,11 +178,20 @@ impl Session {
             message: format!("invalid value for parameter \"{name}\": \"{value}\"{allowed}"),
         };
         let value = match name.as_str() {
-            "server_version" | "server_version_num" | "server_encoding" | "integer_datetimes" => {
+            "server_version"
+            | "server_version_num"
+            | "server_encoding"
+            | "integer_datetimes"
+            | "is_superuser"
+            | "max_identifier_length" => {
                 return Err(AdapterError::Variable {
                     code: SqlState::CANT_CHANGE_RUNTIME_PARAM,
                     message: format!("parameter \"{name}\" cannot be changed"),
                 });
+            }
+            // Freshet's tables have no access method to choose.
+            "default_table_access_method" if value != "heap" => {
+                return Err(invalid(" (only heap is supported)"));
             }
             "client_encoding" => {
                 let v = value.to_uppercase().replace(['-', '_'], "");

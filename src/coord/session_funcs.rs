@@ -48,6 +48,7 @@ pub fn substitute(
     let mut rewrite = Rewrite {
         values: Some((session, catalog, &path)),
         sets: Vec::new(),
+        sleep: std::time::Duration::ZERO,
     };
     name_columns(stmt);
     match stmt.visit(&mut rewrite) {
@@ -57,6 +58,7 @@ pub fn substitute(
     // `set_config` takes effect when the statement runs (its value, the
     // literal now in the statement, was checked when it was replaced).
     let sets = std::mem::take(&mut rewrite.sets);
+    session.pending_sleep = rewrite.sleep;
     for (name, value) in sets {
         session.set(&name, &value)?;
     }
@@ -167,6 +169,7 @@ pub fn substitute_for_describe(stmt: &mut Statement) {
     let _ = stmt.visit(&mut Rewrite {
         values: None,
         sets: Vec::new(),
+        sleep: std::time::Duration::ZERO,
     });
     let _ = super::catalog_funcs::substitute(stmt, None);
 }
@@ -178,6 +181,53 @@ struct Rewrite<'a> {
     /// session after the rewrite, and read by later `current_setting`
     /// calls in the statement (PostgreSQL evaluates them in that order).
     sets: Vec<(String, String)>,
+    /// The total of the statement's `pg_sleep` calls.
+    sleep: std::time::Duration,
+}
+
+/// The value of a literal argument: a plain literal, or a string literal
+/// cast to a string type (drivers send `$1::VARCHAR`, and a bound
+/// parameter becomes such a literal).
+fn literal_value(e: &Expr) -> Option<Value> {
+    match e {
+        Expr::Value(v) => Some(v.value.clone()),
+        Expr::Nested(inner) => literal_value(inner),
+        Expr::Cast {
+            expr: inner,
+            data_type:
+                DataType::Text
+                | DataType::Varchar(_)
+                | DataType::CharacterVarying(_)
+                | DataType::Custom(..),
+            ..
+        } if matches!(
+            literal_value(inner),
+            Some(Value::SingleQuotedString(_) | Value::Null)
+        ) && is_string_type(e) =>
+        {
+            literal_value(inner)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the cast `e` is to `text`, `varchar` or `name`.
+fn is_string_type(e: &Expr) -> bool {
+    let Expr::Cast { data_type, .. } = e else {
+        return false;
+    };
+    match data_type {
+        DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_) => true,
+        DataType::Custom(name, modifiers) => {
+            modifiers.is_empty()
+                && name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("name"))
+        }
+        _ => false,
+    }
 }
 
 /// A `text` literal (`NULL::text` for `None`).
@@ -231,6 +281,7 @@ impl Rewrite<'_> {
                 | "current_setting"
                 | "pg_backend_pid"
                 | "set_config"
+                | "pg_sleep"
         );
         // The special forms take no parentheses (`current_user()` is a
         // syntax error in PostgreSQL).
@@ -247,16 +298,26 @@ impl Rewrite<'_> {
             FunctionArguments::Subquery(_) => return Ok(None),
         };
         let literal = |arg: &FunctionArg| match arg {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => Some(v.value.clone()),
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => literal_value(e),
             _ => None,
         };
         if name == "current_setting" {
-            let args: Vec<Option<Value>> = args.iter().map(|a| literal(a)).collect();
-            return self.current_setting(&args);
+            let values: Vec<Option<Value>> = args.iter().map(|a| literal(a)).collect();
+            if let Some(Some(_)) = values.first() {
+                return self.current_setting(&values);
+            }
+            return Ok(self.current_setting_of(args.first().copied()));
         }
         if name == "set_config" {
             let args: Vec<Option<Value>> = args.iter().map(|a| literal(a)).collect();
             return self.set_config(&args);
+        }
+        if name == "pg_sleep" && self.values.is_none() {
+            return Ok(Some(text(Some(String::new()))));
+        }
+        if name == "pg_sleep" {
+            let args: Vec<Option<Value>> = args.iter().map(|a| literal(a)).collect();
+            return self.pg_sleep(&args).map(Some);
         }
         Ok(match (name.as_str(), args.as_slice()) {
             ("version", []) => Some(text(Some(version_string(
@@ -282,6 +343,66 @@ impl Rewrite<'_> {
             (user, []) if USER_FUNCTIONS.contains(&user) => Some(self.user()),
             _ => None,
         })
+    }
+
+    /// `current_setting(name)` of a name that is not a literal (psql's
+    /// `\dconfig` reads `current_setting(s.name)` over `pg_settings`): a
+    /// `CASE` over the session's variables, NULL for another name (where
+    /// PostgreSQL fails). When describing, a `text` of no consequence.
+    fn current_setting_of(&self, arg: Option<&FunctionArg>) -> Option<Expr> {
+        let Some((session, _, _)) = self.values else {
+            return Some(text(None));
+        };
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)) = arg? else {
+            return None;
+        };
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let mut sql = format!("CASE lower(CAST(({arg}) AS text))");
+        for (name, value) in session.all() {
+            let value = self
+                .sets
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map_or(value.as_str(), |(_, v)| v.as_str());
+            sql.push_str(&format!(" WHEN {} THEN {}", quote(name), quote(value)));
+        }
+        sql.push_str(" ELSE NULL::text END");
+        sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_expr())
+            .ok()
+            .map(|e| Expr::Nested(Box::new(e)))
+    }
+
+    /// `pg_sleep(seconds)` with a literal argument: the sleep is added to
+    /// the statement's (slept before it runs, outside the coordinator's
+    /// lock), and the call is PostgreSQL's `void` value, the empty text.
+    /// A NULL, negative or NaN argument does not sleep.
+    fn pg_sleep(&mut self, args: &[Option<Value>]) -> Result<Expr, AdapterError> {
+        let seconds = match args {
+            [Some(Value::Number(n, _))] => n.parse::<f64>().ok(),
+            [Some(Value::Null)] => None,
+            [Some(Value::SingleQuotedString(s))] => Some(s.trim().parse::<f64>().map_err(
+                |_| AdapterError::Variable {
+                    code: crate::repr::SqlState::INVALID_TEXT_REPRESENTATION,
+                    message: format!("invalid input syntax for type double precision: \"{s}\""),
+                },
+            )?),
+            _ => {
+                return Err(crate::sql::PlanError::Unsupported(
+                    "pg_sleep with an argument that is not a constant".into(),
+                )
+                .into());
+            }
+        };
+        if let Some(s) = seconds
+            && s > 0.0
+            && let Ok(d) = std::time::Duration::try_from_secs_f64(s)
+        {
+            self.sleep = self.sleep.saturating_add(d);
+        }
+        Ok(text(Some(String::new())))
     }
 
     /// `current_setting(name [, missing_ok])` with literal arguments: the
@@ -398,6 +519,8 @@ fn pg_settings(
                         "server_version" | "server_version_num" | "server_encoding" => {
                             ("internal", "string")
                         }
+                        "max_identifier_length" => ("internal", "integer"),
+                        "is_superuser" => ("internal", "bool"),
                         "integer_datetimes" | "standard_conforming_strings" => ("internal", "bool"),
                         "extra_float_digits" | "statement_timeout" => ("user", "integer"),
                         _ => ("user", "string"),

@@ -51,6 +51,13 @@ pub enum ArrayFunc {
     Length,
     /// `cardinality(a)`.
     Cardinality,
+    /// The subscripts of `a`'s dimension `dim` (`a, dim, reverse, lower`):
+    /// `generate_subscripts(a, dim[, reverse])` is `unnest` of this array
+    /// (with `lower` 1), so that it zips with other `unnest` calls in a
+    /// select list as PostgreSQL's set-returning functions do; `lower` 0
+    /// numbers the catalog's `int2vector`/`oidvector` columns from 0, as
+    /// PostgreSQL does.
+    Subscripts,
     /// `array_to_string(a, delimiter[, null_string])`.
     ToString,
     /// `string_to_array(s, delimiter[, null_string])`.
@@ -81,6 +88,7 @@ impl ArrayFunc {
             ArrayFunc::Slice { .. } => "slice".into(),
             ArrayFunc::Length => "array_length".into(),
             ArrayFunc::Cardinality => "cardinality".into(),
+            ArrayFunc::Subscripts => "generate_subscripts".into(),
             ArrayFunc::ToString => "array_to_string".into(),
             ArrayFunc::StringToArray => "string_to_array".into(),
             ArrayFunc::Position => "array_position".into(),
@@ -181,6 +189,26 @@ impl ArrayFunc {
                     Datum::Array(elements) => Ok(Datum::Int32(elements.len() as i32)),
                     _ => Ok(Datum::Null),
                 }
+            }
+            ArrayFunc::Subscripts => {
+                arity(4..=4, &args)?;
+                let (Datum::Array(elements), Some(dim), Some(lower)) =
+                    (&args[0], as_index(&args[1])?, as_index(&args[3])?)
+                else {
+                    return Ok(Datum::Null);
+                };
+                // A missing dimension (and an empty array, which has
+                // none) has no subscripts: no rows.
+                if dim != 1 || elements.is_empty() {
+                    return Ok(Datum::Array(Vec::new()));
+                }
+                let n = elements.len() as i64;
+                let mut subscripts: Vec<Datum> =
+                    (lower..lower + n).map(|i| Datum::Int32(i as i32)).collect();
+                if matches!(args[2], Datum::Bool(true)) {
+                    subscripts.reverse();
+                }
+                Ok(Datum::Array(subscripts))
             }
             ArrayFunc::ToString => {
                 arity(2..=3, &args)?;

@@ -54,6 +54,9 @@ pub enum JsonbFunc {
     BuildObject,
     /// `jsonb_build_array(v1, ...)`.
     BuildArray,
+    /// `json_build_object(k1, v1, ...)`: `json`'s text, as `text`
+    /// ([`super::json_text`]).
+    JsonBuildObject,
     /// `to_jsonb(x)`.
     ToJsonb,
     /// `jsonb_strip_nulls(doc)`.
@@ -156,6 +159,7 @@ impl JsonbFunc {
             JsonbFunc::ArrayLength => "jsonb_array_length",
             JsonbFunc::BuildObject => "jsonb_build_object",
             JsonbFunc::BuildArray => "jsonb_build_array",
+            JsonbFunc::JsonBuildObject => "json_build_object",
             JsonbFunc::ToJsonb => "to_jsonb",
             JsonbFunc::StripNulls => "jsonb_strip_nulls",
             JsonbFunc::Pretty => "jsonb_pretty",
@@ -168,6 +172,7 @@ impl JsonbFunc {
     pub fn eval(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
         match self {
             JsonbFunc::BuildObject => return build_object(&args),
+            JsonbFunc::JsonBuildObject => return super::json_text::build_object(&args),
             JsonbFunc::BuildArray => {
                 let items = args.iter().map(to_jsonb).collect::<Result<Vec<_>, _>>()?;
                 return Ok(jsonb(&JsonbValue::Array(items)));
@@ -290,7 +295,7 @@ impl JsonbFunc {
                 };
                 Ok(jsonb(&value::set_path(doc(arg(0), name)?, &path, &edit)?))
             }
-            JsonbFunc::BuildObject | JsonbFunc::BuildArray => {
+            JsonbFunc::BuildObject | JsonbFunc::BuildArray | JsonbFunc::JsonBuildObject => {
                 Err(EvalError::Internal("unreachable builder".into()))
             }
         }
@@ -441,7 +446,7 @@ fn number(text: &str) -> Result<JsonbValue, EvalError> {
 
 /// PostgreSQL's JSON form of a timestamp: ISO 8601 with a `T`, and the
 /// offset as `+HH:MM`.
-fn json_timestamp(text: String) -> String {
+pub(crate) fn json_timestamp(text: String) -> String {
     let mut s = text.replacen(' ', "T", 1);
     if let Some(pos) = s.rfind(['+', '-'])
         && pos > 10

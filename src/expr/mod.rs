@@ -21,6 +21,7 @@ pub mod datetime_format;
 pub mod error;
 pub mod extract;
 pub mod func;
+pub mod json_text;
 pub mod jsonb;
 pub mod pg_scalar;
 pub mod regex;

@@ -373,9 +373,10 @@ impl RelationExpr {
     }
 
     /// Replaces `now()` and its kin everywhere in the plan by their values
-    /// at `unix_micros` (a one-shot query's or a DML statement's moment).
-    pub fn resolve_unmaterializable(&mut self, unix_micros: i64) {
-        self.visit_scalars_mut(&mut |e| e.resolve_unmaterializable(unix_micros));
+    /// for a one-shot query or a DML statement whose transaction began at
+    /// `transaction` and which itself began at `statement`.
+    pub fn resolve_unmaterializable(&mut self, transaction: i64, statement: i64) {
+        self.visit_scalars_mut(&mut |e| e.resolve_unmaterializable(transaction, statement));
     }
 
     /// Replaces every read of a catalog relation (`pg_catalog.pg_class` and

@@ -77,6 +77,15 @@ pub enum ScalarExpr {
 pub enum UnmaterializableFunc {
     /// `now()`, `current_timestamp`, `transaction_timestamp()`: `timestamptz`.
     Now,
+    /// `statement_timestamp()`: the start of the statement (`timestamptz`).
+    StatementTimestamp,
+    /// `clock_timestamp()`: the wall clock when it is evaluated, row by row
+    /// (`timestamptz`). It stays in one-shot plans and is evaluated there.
+    ClockTimestamp,
+    /// `timeofday()`: the wall clock when it is evaluated, as PostgreSQL's
+    /// text (`Sun Nov 22 22:30:00.123456 2026 UTC`). Evaluated, like
+    /// [`UnmaterializableFunc::ClockTimestamp`].
+    TimeOfDay,
     /// `current_date`: `date` (in UTC).
     CurrentDate,
     /// `mz_now()`: the logical timestamp a query reads at (milliseconds
@@ -94,15 +103,30 @@ impl UnmaterializableFunc {
     pub fn name(&self) -> &'static str {
         match self {
             UnmaterializableFunc::Now => "now",
+            UnmaterializableFunc::StatementTimestamp => "statement_timestamp",
+            UnmaterializableFunc::ClockTimestamp => "clock_timestamp",
+            UnmaterializableFunc::TimeOfDay => "timeofday",
             UnmaterializableFunc::CurrentDate => "current_date",
             UnmaterializableFunc::MzNow => "mz_now",
         }
     }
 
+    /// Whether the function is evaluated row by row (the wall clock)
+    /// rather than replaced by one value per statement.
+    pub fn is_evaluated(&self) -> bool {
+        matches!(
+            self,
+            UnmaterializableFunc::ClockTimestamp | UnmaterializableFunc::TimeOfDay
+        )
+    }
+
     /// The value at `unix_micros` (microseconds since 1970-01-01 UTC).
     pub fn value_at(&self, unix_micros: i64) -> Datum {
         match self {
-            UnmaterializableFunc::Now => Datum::TimestampTz(unix_micros),
+            UnmaterializableFunc::Now
+            | UnmaterializableFunc::StatementTimestamp
+            | UnmaterializableFunc::ClockTimestamp => Datum::TimestampTz(unix_micros),
+            UnmaterializableFunc::TimeOfDay => Datum::String(time_of_day(unix_micros)),
             UnmaterializableFunc::CurrentDate => {
                 Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32)
             }
@@ -110,6 +134,29 @@ impl UnmaterializableFunc {
             // itself, in milliseconds.
             UnmaterializableFunc::MzNow => Datum::Int64(unix_micros.div_euclid(1000)),
         }
+    }
+}
+
+/// The wall clock: microseconds since 1970-01-01 UTC.
+fn wall_clock_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `timeofday()`'s text for `unix_micros`: PostgreSQL's
+/// `%a %b %d %H:%M:%S.<micros> %Y %Z` in the session time zone (UTC).
+fn time_of_day(unix_micros: i64) -> String {
+    let secs = unix_micros.div_euclid(1_000_000);
+    let micros = unix_micros.rem_euclid(1_000_000);
+    match chrono::DateTime::from_timestamp(secs, 0) {
+        Some(t) => format!(
+            "{}.{micros:06} {} UTC",
+            t.format("%a %b %d %H:%M:%S"),
+            t.format("%Y")
+        ),
+        None => String::new(),
     }
 }
 
@@ -214,6 +261,9 @@ impl ScalarExpr {
                     .collect::<Result<Vec<_>, _>>()?;
                 f.invoke(args)
             }
+            ScalarExpr::Unmaterializable(f) if f.is_evaluated() => {
+                Ok(f.value_at(wall_clock_micros()))
+            }
             ScalarExpr::Unmaterializable(f) => Err(EvalError::Internal(format!(
                 "{}() was not replaced by its value",
                 f.name()
@@ -256,11 +306,19 @@ impl ScalarExpr {
         }
     }
 
-    /// Replaces `now()` and its kin by their values at `unix_micros`.
-    pub fn resolve_unmaterializable(&mut self, unix_micros: i64) {
+    /// Replaces `now()` and its kin by their values for a statement that
+    /// began at `statement` in a transaction that began at `transaction`.
+    /// The wall-clock functions stay, to be evaluated.
+    pub fn resolve_unmaterializable(&mut self, transaction: i64, statement: i64) {
         self.visit_mut(&mut |e| {
             if let ScalarExpr::Unmaterializable(f) = e {
-                *e = ScalarExpr::Literal(f.value_at(unix_micros));
+                match f {
+                    UnmaterializableFunc::StatementTimestamp => {
+                        *e = ScalarExpr::Literal(f.value_at(statement));
+                    }
+                    f if f.is_evaluated() => {}
+                    f => *e = ScalarExpr::Literal(f.value_at(transaction)),
+                }
             }
         });
     }

@@ -615,7 +615,10 @@ impl QueryParser for Backend {
             return Ok(None);
         };
         let path = session_of(client).lock().await.search_path();
-        let (mut desc, inferred) = self.describe(&stmt, &path).await;
+        // A query Freshet cannot plan fails here, at Parse, as in
+        // PostgreSQL: described as having no rows, its execution's rows
+        // would come without a RowDescription.
+        let (mut desc, inferred) = self.describe(&stmt, &path).await.map_err(user_error)?;
         if let FreshetStatement::Fetch { name, .. } = &stmt {
             let session = session_of(client);
             let session = session.lock().await;
@@ -682,13 +685,13 @@ fn max_placeholder(sql: &str) -> usize {
 
 impl Backend {
     /// The result schema and parameter types of a statement, where planning
-    /// can tell them.
+    /// can tell them; the planning error of a query that does not plan.
     async fn describe(
         &self,
         stmt: &FreshetStatement,
         path: &SearchPath,
-    ) -> (Option<RelationDesc>, Vec<Option<Type>>) {
-        let (desc, mut params) = self.describe_inner(stmt, path).await;
+    ) -> Result<Described, AdapterError> {
+        let (desc, mut params) = self.describe_inner(stmt, path).await?;
         // `$n::type` and `CAST($n AS type)` name the parameter's type.
         if let FreshetStatement::Sql(s) = stmt {
             let mut casts = CastedParams::default();
@@ -702,27 +705,27 @@ impl Backend {
                 }
             }
         }
-        (desc, params)
+        Ok((desc, params))
     }
 
     async fn describe_inner(
         &self,
         stmt: &FreshetStatement,
         path: &SearchPath,
-    ) -> (Option<RelationDesc>, Vec<Option<Type>>) {
+    ) -> Result<Described, AdapterError> {
         let s = match stmt {
             FreshetStatement::Sql(s) => s,
             FreshetStatement::Show(show) => {
-                return (Some(crate::coord::sequence::show_desc(show)), vec![]);
+                return Ok((Some(crate::coord::sequence::show_desc(show)), vec![]));
             }
-            _ => return (None, vec![]),
+            _ => return Ok((None, vec![])),
         };
         if let sqlparser::ast::Statement::Explain { .. } = s.as_ref() {
-            return (Some(crate::coord::sequence::explain_desc()), vec![]);
+            return Ok((Some(crate::coord::sequence::explain_desc()), vec![]));
         }
         let state = self.coord.state.lock().await;
         if let sqlparser::ast::Statement::Insert(insert) = s.as_ref() {
-            return (None, insert_parameter_types(&state.catalog, path, insert));
+            return Ok((None, insert_parameter_types(&state.catalog, path, insert)));
         }
         match s.as_ref() {
             sqlparser::ast::Statement::Query(_)
@@ -763,9 +766,12 @@ impl Backend {
                         } else {
                             None
                         };
-                        (desc, params)
+                        Ok((desc, params))
                     }
-                    Err(_) => (None, vec![]),
+                    Err(e) if is_query => Err(e.into()),
+                    // An UPDATE or DELETE has no rows to describe; its
+                    // error comes when it runs.
+                    Err(_) => Ok((None, vec![])),
                 }
             }
             sqlparser::ast::Statement::ShowVariable { variable } => {
@@ -776,17 +782,17 @@ impl Backend {
                     .join(" ")
                     .to_lowercase();
                 if name == "all" {
-                    return (
+                    return Ok((
                         Some(crate::coord::sequence::text_desc(&["name", "setting"])),
                         vec![],
-                    );
+                    ));
                 }
                 let name = if name == "time zone" {
                     "timezone".to_string()
                 } else {
                     name
                 };
-                (
+                Ok((
                     Some(RelationDesc {
                         columns: vec![crate::repr::ColumnDesc {
                             name,
@@ -795,12 +801,15 @@ impl Backend {
                         }],
                     }),
                     vec![],
-                )
+                ))
             }
-            _ => (None, vec![]),
+            _ => Ok((None, vec![])),
         }
     }
 }
+
+/// A statement's result columns (if it has rows) and parameter types.
+type Described = (Option<RelationDesc>, Vec<Option<Type>>);
 
 /// The types of `$n` parameters that stand for whole values in an INSERT's
 /// VALUES list: their target columns' types.

@@ -54,6 +54,9 @@ enum Kind {
     Subscript { slice: bool },
     /// `array_length(a, dim)`, `cardinality(a)`: `integer`.
     Length { args: usize },
+    /// `freshet_array_subscripts(a, dim, reverse, lower)`: `integer[]`
+    /// ([`ArrayFunc::Subscripts`]).
+    Subscripts,
     /// `array_to_string(a, delim[, null])`: `text`.
     ToString,
     /// `string_to_array(s, delim[, null])`: `text[]`.
@@ -179,6 +182,26 @@ impl ScalarUDFImpl for ArrayUdf {
                 }
                 Ok(out)
             }
+            Kind::Subscripts => {
+                count(4..=4)?;
+                let list = expect_list(name, &arg_types[0])?;
+                for t in [&arg_types[1], &arg_types[3]] {
+                    if !is_integer(t) {
+                        return plan_err!(
+                            "function generate_subscripts takes an integer dimension"
+                        );
+                    }
+                }
+                if !matches!(arg_types[2], DataType::Boolean | DataType::Null) {
+                    return plan_err!("function generate_subscripts takes a boolean reverse flag");
+                }
+                Ok(vec![
+                    list,
+                    DataType::Int64,
+                    DataType::Boolean,
+                    DataType::Int64,
+                ])
+            }
             Kind::ToString => {
                 count(2..=3)?;
                 let mut out = vec![expect_list(name, &arg_types[0])?];
@@ -252,6 +275,7 @@ impl ScalarUDFImpl for ArrayUdf {
                 .cloned()
                 .unwrap_or(DataType::Utf8),
             Kind::Length { .. } | Kind::Position => DataType::Int32,
+            Kind::Subscripts => list_of(DataType::Int32),
             Kind::ToString => DataType::Utf8,
             Kind::StringToArray => list_of(DataType::Utf8),
             Kind::Combine(ArrayFunc::Prepend) => {
@@ -317,8 +341,13 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         udf("array_append", Kind::Combine(ArrayFunc::Append)),
         udf("array_prepend", Kind::Combine(ArrayFunc::Prepend)),
         udf("array_cat", Kind::Combine(ArrayFunc::Cat)),
+        udf(SUBSCRIPTS, Kind::Subscripts),
     ]
 }
+
+/// The marker function `generate_subscripts` is rewritten to (see
+/// [`ArrayFunc::Subscripts`]).
+pub const SUBSCRIPTS: &str = "freshet_array_subscripts";
 
 /// Plans `ARRAY[...]`, subscripts and `||` on arrays.
 #[derive(Debug, Default)]
@@ -599,6 +628,7 @@ pub fn lower_call(name: &str, args: Vec<ScalarExpr>) -> Option<ScalarExpr> {
             let rest = other.strip_prefix(PREFIX)?;
             match rest {
                 "subscript" => ArrayFunc::Subscript,
+                "subscripts" => ArrayFunc::Subscripts,
                 "slice" => ArrayFunc::Slice {
                     has_lower: true,
                     has_upper: true,

@@ -203,6 +203,14 @@ const FUNCTIONS: &[FunctionDef] = &[
         func: JsonbFunc::BuildObject,
     },
     FunctionDef {
+        name: "json_build_object",
+        params: &[Param::Any],
+        optional: 1,
+        variadic: true,
+        result: text_type,
+        func: JsonbFunc::JsonBuildObject,
+    },
+    FunctionDef {
         name: "jsonb_build_array",
         params: &[Param::Any],
         optional: 1,

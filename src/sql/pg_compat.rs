@@ -126,7 +126,51 @@ fn time_function(name: &str) -> Option<&'static str> {
 /// Whether [`rewrite`] replaces calls of the function `name` (so that
 /// the column they compute must be named before it does).
 pub fn is_rewritten_function(name: &str) -> bool {
-    time_function(name).is_some()
+    time_function(name).is_some() || name == "generate_subscripts"
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
+/// `generate_subscripts(a, dim [, reverse])` as `unnest` of the array of
+/// those subscripts (`crate::expr::array::ArrayFunc::Subscripts`), so
+/// that several of them and `unnest` calls in one select list run in
+/// lockstep, as PostgreSQL runs set-returning functions there. `None` for
+/// other arities (which then fail as an unknown function).
+pub fn subscripts_as_unnest(f: &sqlparser::ast::Function) -> Option<Expr> {
+    subscripts_with_lower(f, 1)
+}
+
+/// [`subscripts_as_unnest`] with subscripts that start at `lower`.
+pub fn subscripts_with_lower(f: &sqlparser::ast::Function, lower: i64) -> Option<Expr> {
+    let sqlparser::ast::FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args: Vec<String> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(e)) => {
+                Some(e.to_string())
+            }
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let reverse = match args.len() {
+        2 => "false".to_string(),
+        3 => args[2].clone(),
+        _ => return None,
+    };
+    parse_expr(&format!(
+        "unnest({}(({}), ({}), ({reverse}), {lower}))",
+        super::array::SUBSCRIPTS,
+        args[0],
+        args[1]
+    ))
 }
 
 impl VisitorMut for Rewrite {
@@ -147,6 +191,63 @@ impl VisitorMut for Rewrite {
             && schema.value.eq_ignore_ascii_case("pg_catalog")
         {
             name.0.remove(0);
+        }
+        // `FROM generate_subscripts(a, d) s`: `FROM unnest(...)` of the
+        // subscripts (see `subscripts_as_unnest`), its column named as
+        // PostgreSQL names it.
+        if let sqlparser::ast::TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality: false,
+            ..
+        } = table_factor
+            && let [ObjectNamePart::Identifier(function)] = name.0.as_slice()
+            && function.value.eq_ignore_ascii_case("generate_subscripts")
+        {
+            let list: Vec<String> = args.args.iter().map(|a| a.to_string()).collect();
+            let call = format!("generate_subscripts({})", list.join(", "));
+            let alias_name = alias
+                .as_ref()
+                .map_or_else(|| "generate_subscripts".to_string(), |a| a.name.to_string());
+            let columns = match alias.as_ref().filter(|a| !a.columns.is_empty()) {
+                Some(a) => a
+                    .columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => alias_name.clone(),
+            };
+            let unnest = parse_expr(&call)
+                .and_then(|e| match e {
+                    Expr::Function(f) => subscripts_as_unnest(&f),
+                    _ => None,
+                })
+                .and_then(|u| {
+                    let sql = format!("SELECT * FROM {u} AS {alias_name}({columns})");
+                    let mut statements = sqlparser::parser::Parser::parse_sql(
+                        &sqlparser::dialect::PostgreSqlDialect {},
+                        &sql,
+                    )
+                    .ok()?;
+                    let Some(Statement::Query(q)) = statements.pop() else {
+                        return None;
+                    };
+                    let sqlparser::ast::SetExpr::Select(select) = *q.body else {
+                        return None;
+                    };
+                    select.from.into_iter().next().map(|t| t.relation)
+                });
+            match unnest {
+                Some(factor) => *table_factor = factor,
+                None => {
+                    return ControlFlow::Break(PlanError::Unsupported(format!(
+                        "{call} with these arguments"
+                    )));
+                }
+            }
+            return ControlFlow::Continue(());
         }
         // A function in FROM that returns a scalar (`generate_series`,
         // `unnest`) names its one column after the table alias when no
@@ -246,6 +347,12 @@ impl VisitorMut for Rewrite {
                     return ControlFlow::Continue(());
                 }
                 let single = matches!(f.name.0.as_slice(), [ObjectNamePart::Identifier(_)]);
+                if single && name == "generate_subscripts" {
+                    if let Some(unnest) = subscripts_as_unnest(f) {
+                        *expr = unnest;
+                    }
+                    return ControlFlow::Continue(());
+                }
                 if single && name == "array_upper" {
                     f.name.0[0] = ObjectNamePart::Identifier("array_length".into());
                 } else if single && name == "array_lower" {

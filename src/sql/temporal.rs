@@ -18,6 +18,12 @@
 //! it to `interval` (`0A000`), and comparisons with values that do not
 //! convert to `mz_timestamp` (`42883`): numbers, timestamps, dates and string
 //! literals convert, text columns do not.
+//!
+//! The other clock functions are planned here too: `statement_timestamp()`
+//! (replaced by the statement's start in one-shot queries, as `now()` by
+//! its transaction's), `clock_timestamp()` and `timeofday()` (the wall
+//! clock, evaluated row by row in one-shot queries). Like `now()`, they
+//! are refused in materialized views, indexes and `SUBSCRIBE`.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -97,6 +103,46 @@ impl ScalarUDFImpl for MzNow {
         datafusion_common::not_impl_err!("mz_now() is evaluated by Freshet, not DataFusion")
     }
 }
+
+/// `statement_timestamp()`, `clock_timestamp()` and `timeofday()`:
+/// planning stubs for the [`crate::expr::scalar::UnmaterializableFunc`]s
+/// they lower to (one-shot only, like `now()`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Clock {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Clock {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.name {
+            "timeofday" => DataType::Utf8,
+            _ => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        })
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        datafusion_common::not_impl_err!("{}() is evaluated by Freshet, not DataFusion", self.name)
+    }
+}
+
+/// The wall-clock functions [`Clock`] plans, and what each lowers to.
+const CLOCKS: &[(&str, UnmaterializableFunc)] = &[
+    (
+        "statement_timestamp",
+        UnmaterializableFunc::StatementTimestamp,
+    ),
+    ("clock_timestamp", UnmaterializableFunc::ClockTimestamp),
+    ("timeofday", UnmaterializableFunc::TimeOfDay),
+];
 
 /// `mz_now()` as a `timestamptz` ([`TO_TIMESTAMPTZ`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -219,6 +265,12 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     let mut out = vec![Arc::new(ScalarUDF::new_from_impl(MzNow {
         signature: Signature::exact(vec![], Volatility::Volatile),
     }))];
+    for (name, _) in CLOCKS {
+        out.push(Arc::new(ScalarUDF::new_from_impl(Clock {
+            name,
+            signature: Signature::exact(vec![], Volatility::Volatile),
+        })));
+    }
     out.push(Arc::new(ScalarUDF::new_from_impl(ToTimestampTz {
         signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable),
     })));
@@ -249,6 +301,11 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
 pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     if name == "mz_now" && args.is_empty() {
         return Some(ScalarExpr::Unmaterializable(UnmaterializableFunc::MzNow));
+    }
+    if args.is_empty()
+        && let Some((_, f)) = CLOCKS.iter().find(|(n, _)| *n == name)
+    {
+        return Some(ScalarExpr::Unmaterializable(*f));
     }
     if name == TO_TIMESTAMPTZ
         && let [arg] = args

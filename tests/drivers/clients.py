@@ -81,7 +81,9 @@ def setup():
     c = psycopg2.connect(DSN)
     c.autocommit = True
     cur = c.cursor()
-    for t in ("drv_types", "drv_tx", "drv_sa"):
+    cur.execute("DROP VIEW IF EXISTS drv_refl_v")
+    cur.execute("DROP MATERIALIZED VIEW IF EXISTS drv_refl_mv")
+    for t in ("drv_types", "drv_tx", "drv_sa", "drv_refl"):
         cur.execute(f"DROP TABLE IF EXISTS {t}")
     cur.execute(f"CREATE TABLE drv_types ({COLUMNS})")
     cur.execute("CREATE TABLE drv_tx (id int NOT NULL, v text)")
@@ -318,6 +320,114 @@ def sqlalchemy_core(driver):
     expect(insp.has_table("drv_sa"), True)
     expect(insp.has_table("no_such_table"), False)
     engine.dispose()
+
+
+def sqlalchemy_reflection(driver):
+    engine = sqlalchemy.create_engine(f"postgresql+{driver}://{URL}")
+    with engine.begin() as c:
+        for sql in (
+            "DROP VIEW IF EXISTS drv_refl_v",
+            "DROP MATERIALIZED VIEW IF EXISTS drv_refl_mv",
+            "DROP TABLE IF EXISTS drv_refl",
+            "CREATE TABLE drv_refl (id int NOT NULL, amount numeric(10,2), name varchar(20) DEFAULT 'x', "
+            "tags int[], doc jsonb, note text, at timestamptz, flag boolean DEFAULT true)",
+            "CREATE VIEW drv_refl_v AS SELECT id, note FROM drv_refl",
+            "CREATE MATERIALIZED VIEW drv_refl_mv AS SELECT id, count(*) AS n FROM drv_refl GROUP BY id",
+            "CREATE INDEX drv_refl_id_note ON drv_refl (id, note)",
+        ):
+            c.exec_driver_sql(sql)
+    insp = sqlalchemy.inspect(engine)
+    assert "drv_refl" in insp.get_table_names()
+    assert "drv_refl_v" in insp.get_view_names()
+    assert "drv_refl_v" not in insp.get_table_names()
+    assert "drv_refl_mv" in insp.get_materialized_view_names()
+    columns = [(c["name"], repr(c["type"]), c["nullable"], c["default"]) for c in insp.get_columns("drv_refl")]
+    expect(
+        columns,
+        [
+            ("id", "INTEGER()", False, None),
+            ("amount", "NUMERIC(precision=10, scale=2)", True, None),
+            ("name", "VARCHAR(length=20)", True, "'x'::character varying"),
+            ("tags", "ARRAY(INTEGER())", True, None),
+            ("doc", "JSONB(astext_type=Text())", True, None),
+            ("note", "TEXT()", True, None),
+            ("at", "TIMESTAMP(timezone=True)", True, None),
+            ("flag", "BOOLEAN()", True, "true"),
+        ],
+    )
+    view_columns = [(c["name"], repr(c["type"]), c["nullable"]) for c in insp.get_columns("drv_refl_v")]
+    expect(view_columns, [("id", "INTEGER()", True), ("note", "TEXT()", True)])
+    mv_columns = [(c["name"], repr(c["type"])) for c in insp.get_columns("drv_refl_mv")]
+    expect(mv_columns, [("id", "INTEGER()"), ("n", "BIGINT()")])
+    expect(insp.get_pk_constraint("drv_refl")["constrained_columns"], [])
+    # The access method differs (Freshet's indexes are arrangements, named
+    # in dialect_options), not the index.
+    indexes = [(i["name"], i["unique"], i["column_names"]) for i in insp.get_indexes("drv_refl")]
+    expect(indexes, [("drv_refl_id_note", False, ["id", "note"])])
+    expect(insp.get_unique_constraints("drv_refl"), [])
+    expect(insp.get_foreign_keys("drv_refl"), [])
+    expect(insp.get_check_constraints("drv_refl"), [])
+    expect(insp.get_table_comment("drv_refl"), {"text": None})
+    expect((insp.has_table("drv_refl"), insp.has_table("drv_refl_nope")), (True, False))
+    # A table reflected by autoload, then a Core round trip through it.
+    table = sqlalchemy.Table("drv_refl", sqlalchemy.MetaData(), autoload_with=engine)
+    expect([c.name for c in table.columns], ["id", "amount", "name", "tags", "doc", "note", "at", "flag"])
+    with engine.begin() as c:
+        c.execute(
+            table.insert(),
+            [{"id": 1, "amount": decimal.Decimal("1.5"), "tags": [1, 2], "doc": {"a": [1]}, "note": "n"}],
+        )
+    with engine.connect() as c:
+        row = c.execute(sqlalchemy.select(table).where(table.c.id == 1)).one()
+    expect(tuple(row), (1, decimal.Decimal("1.50"), "x", [1, 2], {"a": [1]}, "n", None, True))
+    meta = sqlalchemy.MetaData()
+    meta.reflect(engine, views=True, only=["drv_refl", "drv_refl_v", "drv_refl_mv"])
+    expect(sorted(meta.tables), ["drv_refl", "drv_refl_mv", "drv_refl_v"])
+    engine.dispose()
+
+
+@check("SQLAlchemy on psycopg2: reflection (inspector, autoload) and a Core round trip")
+def _():
+    sqlalchemy_reflection("psycopg2")
+
+
+@check("SQLAlchemy on psycopg 3: reflection (inspector, autoload) and a Core round trip")
+def _():
+    sqlalchemy_reflection("psycopg")
+
+
+@check("psycopg 3 and asyncpg: a statement that does not plan fails at Parse")
+def _():
+    with psycopg.connect(DSN, autocommit=True) as c:
+        try:
+            c.execute("SELECT no_such_column FROM drv_tx WHERE id = %s", (1,), prepare=True)
+            raise AssertionError("no error")
+        except psycopg.errors.UndefinedColumn as e:
+            expect(e.sqlstate, "42703")
+        # A catalog function with a bound parameter describes and runs.
+        got = c.execute("SELECT current_setting(%s::varchar)", ("standard_conforming_strings",), prepare=True)
+        expect(got.fetchone(), ("on",))
+
+    async def run():
+        c = await asyncpg.connect(host=ARGS.host, port=ARGS.port, user=ARGS.user, database="postgres")
+        try:
+            # prepare() is Parse and Describe only: the error comes from them.
+            try:
+                await c.prepare("SELECT no_such_column FROM drv_tx")
+                raise AssertionError("no error")
+            except asyncpg.exceptions.UndefinedColumnError as e:
+                expect(e.sqlstate, "42703")
+            if ARGS.freshet:
+                try:
+                    await c.prepare("SELECT generate_series(1, 2), generate_series(1, 3)")
+                    raise AssertionError("no error")
+                except asyncpg.exceptions.FeatureNotSupportedError as e:
+                    expect(e.sqlstate, "0A000")
+            expect(await c.fetchval("SELECT 1"), 1)
+        finally:
+            await c.close()
+
+    asyncio.run(run())
 
 
 @check("SQLAlchemy on psycopg2: Core insert and select, table names")
