@@ -26,6 +26,7 @@ pub mod regex;
 pub mod relation;
 pub mod rounding;
 pub mod scalar;
+pub mod string_format;
 pub mod temporal;
 pub mod window;
 

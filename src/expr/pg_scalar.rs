@@ -38,6 +38,26 @@ pub enum PgFunc {
     /// `power(x, y)` and `x ^ y` in `double precision`, with PostgreSQL's
     /// errors where DataFusion gives NaN or infinity.
     Power,
+    /// `format(fmt, args...)` ([`super::string_format`]); not strict.
+    Format,
+    /// `quote_ident(text)`.
+    QuoteIdent,
+    /// `quote_literal(anyelement)`: the value's text, quoted.
+    QuoteLiteral,
+    /// `quote_nullable(anyelement)`: as `quote_literal`, but `NULL` for
+    /// NULL; not strict.
+    QuoteNullable,
+    /// `regexp_split_to_array(s, pattern[, flags])` ([`super::regex::split`]).
+    RegexpSplitToArray,
+    /// `regexp_match(s, pattern[, flags])` ([`super::regex::regexp_match`]).
+    RegexpMatch,
+    /// `regexp_like(s, pattern[, flags])`.
+    RegexpLike,
+    /// `regexp_count(s, pattern[, start[, flags]])`.
+    RegexpCount,
+    /// `regexp_replace(s, pattern, replacement[, flags])` and
+    /// `regexp_replace(s, pattern, replacement, start[, n[, flags]])`.
+    RegexpReplace,
 }
 
 /// `x ^ y` in `double precision`, PostgreSQL's `dpow`.
@@ -97,12 +117,26 @@ impl PgFunc {
             PgFunc::IntervalDiv => "/",
             PgFunc::Power => "power",
             PgFunc::Sign => "sign",
+            PgFunc::Format => "format",
+            PgFunc::QuoteIdent => "quote_ident",
+            PgFunc::QuoteLiteral => "quote_literal",
+            PgFunc::QuoteNullable => "quote_nullable",
+            PgFunc::RegexpSplitToArray => "regexp_split_to_array",
+            PgFunc::RegexpMatch => "regexp_match",
+            PgFunc::RegexpLike => "regexp_like",
+            PgFunc::RegexpCount => "regexp_count",
+            PgFunc::RegexpReplace => "regexp_replace",
         }
+    }
+
+    /// Whether a NULL argument gives NULL without calling the function.
+    fn is_strict(&self) -> bool {
+        !matches!(self, PgFunc::Format | PgFunc::QuoteNullable)
     }
 
     /// Applies the function to evaluated arguments.
     pub fn eval(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
-        if args.iter().any(Datum::is_null) {
+        if self.is_strict() && args.iter().any(Datum::is_null) {
             return Ok(Datum::Null);
         }
         let arity = |n: usize| {
@@ -116,7 +150,39 @@ impl PgFunc {
                 )))
             }
         };
+        let text = |i: usize| match args.get(i) {
+            Some(Datum::String(s)) => Ok(s.as_str()),
+            None => Ok(""),
+            Some(other) => Err(EvalError::Internal(format!(
+                "{} of {other:?}",
+                self.name()
+            ))),
+        };
         match self {
+            PgFunc::RegexpSplitToArray => {
+                let pieces = super::regex::split(text(0)?, text(1)?, text(2)?, self.name())?;
+                Ok(Datum::Array(pieces.into_iter().map(Datum::String).collect()))
+            }
+            PgFunc::RegexpMatch => super::regex::regexp_match(&args),
+            PgFunc::RegexpLike => super::regex::regexp_like(&args),
+            PgFunc::RegexpCount => super::regex::regexp_count(&args),
+            PgFunc::RegexpReplace => super::regex::regexp_replace(&args),
+            PgFunc::Format => super::string_format::format(&args),
+            PgFunc::QuoteIdent | PgFunc::QuoteLiteral | PgFunc::QuoteNullable => {
+                arity(1)?;
+                Ok(Datum::String(match (&args[0], self) {
+                    (Datum::Null, _) => "NULL".to_string(),
+                    (v, PgFunc::QuoteIdent) => {
+                        super::string_format::quote_ident(&super::string_format::output(v))
+                    }
+                    // The value cast to `text` (a boolean's is `true`, not
+                    // its output `t`).
+                    (Datum::Bool(b), _) => {
+                        super::string_format::quote_literal(if *b { "true" } else { "false" })
+                    }
+                    (v, _) => super::string_format::quote_literal(&super::string_format::output(v)),
+                }))
+            }
             PgFunc::IntervalMul | PgFunc::IntervalDiv => {
                 arity(2)?;
                 let (Datum::Interval(i), Datum::Float64(f)) = (&args[0], &args[1]) else {

@@ -179,6 +179,62 @@ impl ScalarUDFImpl for PgUdf {
                 Ok(vec![text, ScalarType::Timestamp.to_arrow()])
             }
             ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
+            // `format(text, VARIADIC "any")`: the values keep their types
+            // (each is printed with its output function).
+            ("format", [f, rest @ ..]) if is_stringish(f) => {
+                let mut out = vec![text];
+                out.extend(rest.iter().cloned());
+                Ok(out)
+            }
+            ("quote_ident", [t]) if is_stringish(t) => Ok(vec![text]),
+            // The regular expression functions: text, with PostgreSQL 15's
+            // integer `start` and `n` in their places.
+            ("regexp_match" | "regexp_like", [_, _] | [_, _, _])
+                if arg_types.iter().all(is_stringish) =>
+            {
+                Ok(vec![text; arg_types.len()])
+            }
+            ("regexp_count", [a, b, rest @ ..])
+                if is_stringish(a)
+                    && is_stringish(b)
+                    && matches!(rest, [] | [_] | [_, _])
+                    && rest.first().is_none_or(is_int_or_null)
+                    && rest.get(1).is_none_or(is_stringish) =>
+            {
+                let mut out = vec![text.clone(), text.clone()];
+                out.extend(rest.first().map(|_| DataType::Int32));
+                out.extend(rest.get(1).map(|_| text));
+                Ok(out)
+            }
+            ("regexp_replace", [a, b, c]) if [a, b, c].into_iter().all(is_stringish) => {
+                Ok(vec![text; 3])
+            }
+            ("regexp_replace", [a, b, c, f])
+                if [a, b, c, f].into_iter().all(is_stringish) && *f != DataType::Null =>
+            {
+                Ok(vec![text; 4])
+            }
+            ("regexp_replace", [a, b, c, rest @ ..])
+                if [a, b, c].into_iter().all(is_stringish)
+                    && matches!(rest, [_] | [_, _] | [_, _, _])
+                    && rest.iter().take(2).all(is_int_or_null)
+                    && rest.get(2).is_none_or(is_stringish) =>
+            {
+                let mut out = vec![text.clone(); 3];
+                out.extend(rest.iter().take(2).map(|_| DataType::Int32));
+                out.extend(rest.get(2).map(|_| text));
+                Ok(out)
+            }
+            ("regexp_split_to_array", [a, b] | [a, b, _])
+                if arg_types.iter().all(is_stringish) && is_stringish(a) && is_stringish(b) =>
+            {
+                Ok(vec![text; arg_types.len()])
+            }
+            ("quote_literal" | "quote_nullable", [t]) => Ok(vec![if is_stringish(t) {
+                text
+            } else {
+                t.clone()
+            }]),
             (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
             // `sign(numeric)` and `sign(double precision)`.
             ("sign", [t @ DataType::Decimal128(..)]) => Ok(vec![t.clone()]),
@@ -224,8 +280,16 @@ impl ScalarUDFImpl for PgUdf {
                 character_length().return_type(arg_types)?
             }
             "length" | "octet_length" | "get_byte" => DataType::Int32,
-            "md5" => DataType::Utf8,
+            "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => {
+                DataType::Utf8
+            }
             "sign" | "mod" | "div" => arg_types[0].clone(),
+            "regexp_like" => DataType::Boolean,
+            "regexp_count" => DataType::Int32,
+            "regexp_replace" => DataType::Utf8,
+            "regexp_split_to_array" | "regexp_match" => {
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+            }
             "date_part" => DataType::Float64,
             INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval.to_arrow(),
             EXTRACT => ScalarType::Numeric {
@@ -254,6 +318,15 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "mod",
         "div",
         "get_byte",
+        "format",
+        "quote_ident",
+        "quote_literal",
+        "quote_nullable",
+        "regexp_split_to_array",
+        "regexp_match",
+        "regexp_like",
+        "regexp_count",
+        "regexp_replace",
         "date_part",
         EXTRACT,
         INTERVAL_MUL,
@@ -312,6 +385,15 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         "md5" => PgFunc::Md5,
         "sha256" => PgFunc::Sha256,
         "get_byte" => PgFunc::GetByte,
+        "format" => PgFunc::Format,
+        "quote_ident" => PgFunc::QuoteIdent,
+        "quote_literal" => PgFunc::QuoteLiteral,
+        "quote_nullable" => PgFunc::QuoteNullable,
+        "regexp_split_to_array" => PgFunc::RegexpSplitToArray,
+        "regexp_match" => PgFunc::RegexpMatch,
+        "regexp_like" => PgFunc::RegexpLike,
+        "regexp_count" => PgFunc::RegexpCount,
+        "regexp_replace" => PgFunc::RegexpReplace,
         "date_part" => PgFunc::DatePart,
         EXTRACT => PgFunc::Extract,
         INTERVAL_MUL => PgFunc::IntervalMul,
