@@ -21,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod func;
 pub mod jsonb;
+pub mod pg_datetime;
 pub mod pg_scalar;
 pub mod regex;
 pub mod relation;

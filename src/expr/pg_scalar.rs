@@ -58,6 +58,30 @@ pub enum PgFunc {
     /// `regexp_replace(s, pattern, replacement[, flags])` and
     /// `regexp_replace(s, pattern, replacement, start[, n[, flags]])`.
     RegexpReplace,
+    /// `age(a, b)` of timestamps (or `timestamptz`s); `age(x)` is lowered
+    /// to `age(current_date, x)` ([`super::pg_datetime::age`]).
+    Age,
+    /// `justify_days(interval)`.
+    JustifyDays,
+    /// `justify_hours(interval)`.
+    JustifyHours,
+    /// `justify_interval(interval)`.
+    JustifyInterval,
+    /// `make_date(year, month, day)`.
+    MakeDate,
+    /// `make_time(hour, min, sec)`.
+    MakeTime,
+    /// `make_timestamp(year, month, day, hour, min, sec)`.
+    MakeTimestamp,
+    /// `make_timestamptz(year, month, day, hour, min, sec)`, in UTC.
+    MakeTimestampTz,
+    /// `make_interval(years, months, weeks, days, hours, mins, secs)`.
+    MakeInterval,
+    /// `date_bin(stride, source, origin)` of timestamps or `timestamptz`s.
+    DateBin,
+    /// `isfinite(date | timestamp | timestamptz | interval)`: always true,
+    /// as Freshet has no infinite values.
+    IsFinite,
 }
 
 /// `x ^ y` in `double precision`, PostgreSQL's `dpow`.
@@ -126,6 +150,17 @@ impl PgFunc {
             PgFunc::RegexpLike => "regexp_like",
             PgFunc::RegexpCount => "regexp_count",
             PgFunc::RegexpReplace => "regexp_replace",
+            PgFunc::Age => "age",
+            PgFunc::JustifyDays => "justify_days",
+            PgFunc::JustifyHours => "justify_hours",
+            PgFunc::JustifyInterval => "justify_interval",
+            PgFunc::MakeDate => "make_date",
+            PgFunc::MakeTime => "make_time",
+            PgFunc::MakeTimestamp => "make_timestamp",
+            PgFunc::MakeTimestampTz => "make_timestamptz",
+            PgFunc::MakeInterval => "make_interval",
+            PgFunc::IsFinite => "isfinite",
+            PgFunc::DateBin => "date_bin",
         }
     }
 
@@ -158,7 +193,86 @@ impl PgFunc {
                 self.name()
             ))),
         };
+        let int = |i: usize| match args.get(i) {
+            Some(Datum::Int16(v)) => Ok(i64::from(*v)),
+            Some(Datum::Int32(v)) => Ok(i64::from(*v)),
+            Some(Datum::Int64(v)) => Ok(*v),
+            other => Err(EvalError::Internal(format!(
+                "{} of {other:?}",
+                self.name()
+            ))),
+        };
+        let float = |i: usize| match args.get(i) {
+            Some(Datum::Float64(v)) => Ok(v.0),
+            other => Err(EvalError::Internal(format!(
+                "{} of {other:?}",
+                self.name()
+            ))),
+        };
+        let interval = |i: usize| match args.get(i) {
+            Some(Datum::Interval(v)) => Ok(*v),
+            other => Err(EvalError::Internal(format!(
+                "{} of {other:?}",
+                self.name()
+            ))),
+        };
+        use super::pg_datetime as dt;
         match self {
+            PgFunc::Age => {
+                arity(2)?;
+                let micros = |d: &Datum| match d {
+                    Datum::Timestamp(t) | Datum::TimestampTz(t) => Ok(*t),
+                    Datum::Date(d) => Ok(i64::from(*d) * crate::repr::strconv::MICROS_PER_DAY),
+                    other => Err(EvalError::Internal(format!("age of {other:?}"))),
+                };
+                dt::age(micros(&args[0])?, micros(&args[1])?).map(Datum::Interval)
+            }
+            PgFunc::JustifyDays => dt::justify_days(interval(0)?).map(Datum::Interval),
+            PgFunc::JustifyHours => dt::justify_hours(interval(0)?).map(Datum::Interval),
+            PgFunc::JustifyInterval => dt::justify_interval(interval(0)?).map(Datum::Interval),
+            PgFunc::MakeDate => {
+                arity(3)?;
+                dt::make_date(int(0)?, int(1)?, int(2)?)
+            }
+            PgFunc::MakeTime => {
+                arity(3)?;
+                dt::make_time(int(0)?, int(1)?, float(2)?)
+            }
+            PgFunc::MakeTimestamp | PgFunc::MakeTimestampTz => {
+                arity(6)?;
+                let t = dt::make_timestamp(int(0)?, int(1)?, int(2)?, int(3)?, int(4)?, float(5)?)?;
+                Ok(if *self == PgFunc::MakeTimestamp {
+                    Datum::Timestamp(t)
+                } else {
+                    Datum::TimestampTz(t)
+                })
+            }
+            PgFunc::MakeInterval => {
+                // Missing trailing arguments are 0.
+                let i = |n: usize| -> Result<i32, EvalError> {
+                    if n < args.len() {
+                        i32::try_from(int(n)?).map_err(|_| EvalError::OutOfRange("integer".into()))
+                    } else {
+                        Ok(0)
+                    }
+                };
+                let secs = if args.len() > 6 { float(6)? } else { 0.0 };
+                dt::make_interval(i(0)?, i(1)?, i(2)?, i(3)?, i(4)?, i(5)?, secs)
+                    .map(Datum::Interval)
+            }
+            PgFunc::IsFinite => Ok(Datum::Bool(true)),
+            PgFunc::DateBin => {
+                arity(3)?;
+                match (&args[1], &args[2]) {
+                    (Datum::Timestamp(s), Datum::Timestamp(o)) => {
+                        dt::date_bin(interval(0)?, *s, *o).map(Datum::Timestamp)
+                    }
+                    (Datum::TimestampTz(s), Datum::TimestampTz(o)) => {
+                        dt::date_bin(interval(0)?, *s, *o).map(Datum::TimestampTz)
+                    }
+                    other => Err(EvalError::Internal(format!("date_bin of {other:?}"))),
+                }
+            }
             PgFunc::RegexpSplitToArray => {
                 let pieces = super::regex::split(text(0)?, text(1)?, text(2)?, self.name())?;
                 Ok(Datum::Array(pieces.into_iter().map(Datum::String).collect()))

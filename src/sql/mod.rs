@@ -58,7 +58,7 @@ pub mod pg_compat;
 pub mod pg_funcs;
 pub mod pg_scalar;
 pub mod plan;
-pub mod regexp;
+pub mod pg_rewrite;
 pub mod rounding;
 pub mod scalar_subquery;
 pub mod select_srf;
