@@ -296,7 +296,14 @@ impl ArrayFunc {
                 Ok(Datum::Array(out))
             }
             ArrayFunc::Remove | ArrayFunc::Replace => {
-                arity(if *self == ArrayFunc::Remove { 2..=2 } else { 3..=3 }, &args)?;
+                arity(
+                    if *self == ArrayFunc::Remove {
+                        2..=2
+                    } else {
+                        3..=3
+                    },
+                    &args,
+                )?;
                 let replacement = (args.len() == 3).then(|| args.pop().unwrap_or_default());
                 let x = args.pop().unwrap_or_default();
                 let Datum::Array(elements) = args.pop().unwrap_or_default() else {

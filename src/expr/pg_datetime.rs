@@ -5,7 +5,7 @@
 //! zone), `make_interval`. Ported from PostgreSQL 15's `timestamp.c` and
 //! `date.c`, errors included.
 
-use crate::repr::strconv::{civil_from_days, days_from_civil, days_in_month, MICROS_PER_DAY};
+use crate::repr::strconv::{MICROS_PER_DAY, civil_from_days, days_from_civil, days_in_month};
 use crate::repr::{Datum, Interval, SqlState};
 
 use super::EvalError;
@@ -55,7 +55,15 @@ pub fn age(a: i64, b: i64) -> Result<Interval, EvalError> {
     if flip {
         d.iter_mut().for_each(|x| *x = -*x);
     }
-    let [mut fsec, mut sec, mut min, mut hour, mut mday, mut mon, mut year] = d;
+    let [
+        mut fsec,
+        mut sec,
+        mut min,
+        mut hour,
+        mut mday,
+        mut mon,
+        mut year,
+    ] = d;
     while fsec < 0 {
         fsec += MICROS_PER_SEC;
         sec -= 1;
@@ -216,11 +224,9 @@ fn g(sec: f64) -> String {
 /// second 60).
 fn make_micros(hour: i64, min: i64, sec: f64) -> Result<i64, EvalError> {
     if hour < 0
-        || min < 0
-        || min > 59
+        || !(0..=59).contains(&min)
         || sec.is_nan()
-        || sec < 0.0
-        || sec > 60.0
+        || !(0.0..=60.0).contains(&sec)
         || hour > 24
         || (hour == 24 && (min > 0 || sec > 0.0))
     {
@@ -243,8 +249,7 @@ pub fn date_bin(stride: Interval, source: i64, origin: i64) -> Result<i64, EvalE
     if stride.months != 0 {
         return Err(EvalError::Parse {
             code: SqlState::FEATURE_NOT_SUPPORTED,
-            message: "timestamps cannot be binned into intervals containing months or years"
-                .into(),
+            message: "timestamps cannot be binned into intervals containing months or years".into(),
         });
     }
     let overflow = || EvalError::Parse {
@@ -344,7 +349,10 @@ mod tests {
         assert_eq!((a.months, a.days, a.micros), (43 * 12 + 9, 27, 0));
         // age('2001-04-10 12:00', '2001-04-11') = -12:00:00.
         let a = age(ts(2001, 4, 10, 12), ts(2001, 4, 11, 0)).unwrap();
-        assert_eq!((a.months, a.days, a.micros), (0, 0, -12 * 3600 * MICROS_PER_SEC));
+        assert_eq!(
+            (a.months, a.days, a.micros),
+            (0, 0, -12 * 3600 * MICROS_PER_SEC)
+        );
         // age('2000-02-28', '2000-03-31') = -1 mons -3 days (borrows 31 days from March... as PG).
         let a = age(ts(2000, 2, 28, 0), ts(2000, 3, 31, 0)).unwrap();
         assert_eq!((a.months, a.days), (-1, -3));
@@ -360,14 +368,23 @@ mod tests {
         assert_eq!(justify_days(iv(0, 35, 0)).unwrap(), iv(1, 5, 0));
         assert_eq!(justify_days(iv(1, -5, 0)).unwrap(), iv(0, 25, 0));
         let hour = 3600 * MICROS_PER_SEC;
-        assert_eq!(justify_hours(iv(0, 0, 27 * hour)).unwrap(), iv(0, 1, 3 * hour));
-        assert_eq!(justify_interval(iv(1, 0, -hour)).unwrap(), iv(0, 29, 23 * hour));
+        assert_eq!(
+            justify_hours(iv(0, 0, 27 * hour)).unwrap(),
+            iv(0, 1, 3 * hour)
+        );
+        assert_eq!(
+            justify_interval(iv(1, 0, -hour)).unwrap(),
+            iv(0, 29, 23 * hour)
+        );
     }
 
     #[test]
     fn constructors_check_fields() {
         assert!(make_date(2013, 2, 30).is_err());
-        assert_eq!(make_date(-44, 3, 15).unwrap(), Datum::Date(days_from_civil(-43, 3, 15) as i32));
+        assert_eq!(
+            make_date(-44, 3, 15).unwrap(),
+            Datum::Date(days_from_civil(-43, 3, 15) as i32)
+        );
         assert_eq!(
             make_time(8, 15, 23.5).unwrap(),
             Datum::Time((8 * 3600 + 15 * 60 + 23) * MICROS_PER_SEC + 500_000)
@@ -375,6 +392,9 @@ mod tests {
         let err = make_time(25, 0, 0.0).unwrap_err();
         assert_eq!(err.to_string(), "time field value out of range: 25:00:00");
         assert!(make_interval(0, 0, 0, 0, 0, 0, 1e300).is_err());
-        assert_eq!(make_interval(i32::MAX, 1, 0, 0, 0, 0, 0.0).unwrap().months, -11);
+        assert_eq!(
+            make_interval(i32::MAX, 1, 0, 0, 0, 0, 0.0).unwrap().months,
+            -11
+        );
     }
 }

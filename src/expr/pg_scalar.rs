@@ -188,33 +188,21 @@ impl PgFunc {
         let text = |i: usize| match args.get(i) {
             Some(Datum::String(s)) => Ok(s.as_str()),
             None => Ok(""),
-            Some(other) => Err(EvalError::Internal(format!(
-                "{} of {other:?}",
-                self.name()
-            ))),
+            Some(other) => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
         };
         let int = |i: usize| match args.get(i) {
             Some(Datum::Int16(v)) => Ok(i64::from(*v)),
             Some(Datum::Int32(v)) => Ok(i64::from(*v)),
             Some(Datum::Int64(v)) => Ok(*v),
-            other => Err(EvalError::Internal(format!(
-                "{} of {other:?}",
-                self.name()
-            ))),
+            other => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
         };
         let float = |i: usize| match args.get(i) {
             Some(Datum::Float64(v)) => Ok(v.0),
-            other => Err(EvalError::Internal(format!(
-                "{} of {other:?}",
-                self.name()
-            ))),
+            other => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
         };
         let interval = |i: usize| match args.get(i) {
             Some(Datum::Interval(v)) => Ok(*v),
-            other => Err(EvalError::Internal(format!(
-                "{} of {other:?}",
-                self.name()
-            ))),
+            other => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
         };
         use super::pg_datetime as dt;
         match self {
@@ -275,7 +263,9 @@ impl PgFunc {
             }
             PgFunc::RegexpSplitToArray => {
                 let pieces = super::regex::split(text(0)?, text(1)?, text(2)?, self.name())?;
-                Ok(Datum::Array(pieces.into_iter().map(Datum::String).collect()))
+                Ok(Datum::Array(
+                    pieces.into_iter().map(Datum::String).collect(),
+                ))
             }
             PgFunc::RegexpMatch => super::regex::regexp_match(&args),
             PgFunc::RegexpLike => super::regex::regexp_like(&args),

@@ -281,7 +281,9 @@ pub fn regexp_like(args: &[Datum]) -> Result<Datum, EvalError> {
     let s = text_arg(&args[0])?;
     let flags = args.get(2).map(text_arg).transpose()?.unwrap_or("");
     let options = parse_flags(flags, "regexp_like", false)?;
-    with_regex(text_arg(&args[1])?, options, |re| Datum::Bool(re.is_match(s)))
+    with_regex(text_arg(&args[1])?, options, |re| {
+        Datum::Bool(re.is_match(s))
+    })
 }
 
 /// `regexp_count(s, pattern[, start[, flags]])`.
@@ -409,7 +411,10 @@ mod split_tests {
         assert_eq!(sp("a,b,,c", ","), ["a", "b", "", "c"]);
         assert_eq!(sp("abc", ""), ["a", "b", "c"]);
         assert_eq!(sp("héllo", ""), ["h", "é", "l", "l", "o"]);
-        assert_eq!(sp("hello world", "\\s*"), ["h", "e", "l", "l", "o", "w", "o", "r", "l", "d"]);
+        assert_eq!(
+            sp("hello world", "\\s*"),
+            ["h", "e", "l", "l", "o", "w", "o", "r", "l", "d"]
+        );
         assert_eq!(sp(",a,", ","), ["", "a", ""]);
         assert_eq!(sp("", ","), [""]);
         assert!(split("a", ",", "g", "regexp_split_to_array").is_err());
@@ -428,8 +433,20 @@ mod replace_tests {
     #[test]
     fn replaces_like_postgresql() {
         let r = |a: Vec<Datum>| regexp_replace(&a).unwrap();
-        assert_eq!(r(vec![t("abc"), t("(b)"), t("[\\1\\&\\\\\\x]")]), t("a[bb\\\\x]c"));
-        assert_eq!(r(vec![t("aaa"), t("a"), t("b"), Datum::Int32(1), Datum::Int32(2)]), t("aba"));
+        assert_eq!(
+            r(vec![t("abc"), t("(b)"), t("[\\1\\&\\\\\\x]")]),
+            t("a[bb\\\\x]c")
+        );
+        assert_eq!(
+            r(vec![
+                t("aaa"),
+                t("a"),
+                t("b"),
+                Datum::Int32(1),
+                Datum::Int32(2)
+            ]),
+            t("aba")
+        );
         assert_eq!(r(vec![t("aaa"), t("a"), t("b"), Datum::Int32(2)]), t("aba"));
         assert_eq!(r(vec![t("aAa"), t("a"), t("b"), t("gi")]), t("bbb"));
         assert_eq!(r(vec![t("baaa"), t("a*"), t("-"), t("g")]), t("-b--"));

@@ -451,24 +451,33 @@ mod tests {
 
     #[test]
     fn format_specifiers() {
-        assert_eq!(fmt(vec![s("%s|%s"), Datum::Int32(1), Datum::Null]), Ok("1|".into()));
+        assert_eq!(
+            fmt(vec![s("%s|%s"), Datum::Int32(1), Datum::Null]),
+            Ok("1|".into())
+        );
         assert_eq!(
             fmt(vec![s("%2$s %1$s %s"), s("a"), s("b")]),
             Err("too few arguments for format()".into())
         );
+        assert_eq!(fmt(vec![s("%1$s %s"), s("a"), s("b")]), Ok("a b".into()));
         assert_eq!(
-            fmt(vec![s("%1$s %s"), s("a"), s("b")]),
-            Ok("a b".into())
-        );
-        assert_eq!(
-            fmt(vec![s("|%-*s|%*s|"), Datum::Int32(3), s("a"), Datum::Int32(-3), s("b")]),
+            fmt(vec![
+                s("|%-*s|%*s|"),
+                Datum::Int32(3),
+                s("a"),
+                Datum::Int32(-3),
+                s("b")
+            ]),
             Ok("|a  |b  |".into())
         );
         assert_eq!(
             fmt(vec![s("%3$*1$s"), Datum::Int32(4), Datum::Null, s("x")]),
             Ok("   x".into())
         );
-        assert_eq!(fmt(vec![s("%L %I"), Datum::Null, s("A")]), Ok("NULL \"A\"".into()));
+        assert_eq!(
+            fmt(vec![s("%L %I"), Datum::Null, s("A")]),
+            Ok("NULL \"A\"".into())
+        );
         assert_eq!(
             fmt(vec![s("50%")]),
             Err("unterminated format() type specifier".into())

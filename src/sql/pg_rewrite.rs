@@ -46,7 +46,8 @@ fn split_array(args: Vec<FunctionArg>) -> Expr {
 }
 
 /// `make_interval`'s parameters, in order.
-const MAKE_INTERVAL_PARAMS: [&str; 7] = ["years", "months", "weeks", "days", "hours", "mins", "secs"];
+const MAKE_INTERVAL_PARAMS: [&str; 7] =
+    ["years", "months", "weeks", "days", "hours", "mins", "secs"];
 
 /// `make_interval`'s arguments with the named ones put in their places.
 fn positional_make_interval(args: &[FunctionArg]) -> Result<Vec<FunctionArg>, PlanError> {
@@ -118,7 +119,10 @@ impl VisitorMut for Rewrite {
         if let Expr::Function(f) = e
             && f.name.to_string().eq_ignore_ascii_case("make_interval")
             && let FunctionArguments::List(list) = &mut f.args
-            && list.args.iter().any(|a| !matches!(a, FunctionArg::Unnamed(_)))
+            && list
+                .args
+                .iter()
+                .any(|a| !matches!(a, FunctionArg::Unnamed(_)))
         {
             match positional_make_interval(&list.args) {
                 Ok(args) => list.args = args,

@@ -192,7 +192,10 @@ impl ScalarUDFImpl for PgUdf {
                     && is_datetime_value(a)
                     && is_datetime_value(b) =>
             {
-                let t = if [a, b].iter().any(|t| matches!(t, DataType::Timestamp(_, Some(_)))) {
+                let t = if [a, b]
+                    .iter()
+                    .any(|t| matches!(t, DataType::Timestamp(_, Some(_))))
+                {
                     ScalarType::TimestampTz.to_arrow()
                 } else {
                     ScalarType::Timestamp.to_arrow()
@@ -206,19 +209,20 @@ impl ScalarUDFImpl for PgUdf {
             {
                 // Untyped literals resolve to `timestamptz`, PostgreSQL's
                 // preferred type.
-                let t = if arg_types
-                    .iter()
-                    .any(|t| matches!(t, DataType::Timestamp(_, Some(_))) || is_stringish(t) && *t != DataType::Null)
-                {
+                let t = if arg_types.iter().any(|t| {
+                    matches!(t, DataType::Timestamp(_, Some(_)))
+                        || is_stringish(t) && *t != DataType::Null
+                }) {
                     ScalarType::TimestampTz.to_arrow()
                 } else {
                     ScalarType::Timestamp.to_arrow()
                 };
                 Ok(vec![t; arg_types.len()])
             }
-            ("justify_days" | "justify_hours" | "justify_interval", [t @ DataType::Interval(_)]) => {
-                Ok(vec![t.clone()])
-            }
+            (
+                "justify_days" | "justify_hours" | "justify_interval",
+                [t @ DataType::Interval(_)],
+            ) => Ok(vec![t.clone()]),
             ("justify_days" | "justify_hours" | "justify_interval", [DataType::Null]) => {
                 Ok(vec![ScalarType::Interval.to_arrow()])
             }
@@ -295,11 +299,9 @@ impl ScalarUDFImpl for PgUdf {
             {
                 Ok(vec![text; arg_types.len()])
             }
-            ("quote_literal" | "quote_nullable", [t]) => Ok(vec![if is_stringish(t) {
-                text
-            } else {
-                t.clone()
-            }]),
+            ("quote_literal" | "quote_nullable", [t]) => {
+                Ok(vec![if is_stringish(t) { text } else { t.clone() }])
+            }
             (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
             // `sign(numeric)` and `sign(double precision)`.
             ("sign", [t @ DataType::Decimal128(..)]) => Ok(vec![t.clone()]),
@@ -345,9 +347,7 @@ impl ScalarUDFImpl for PgUdf {
                 character_length().return_type(arg_types)?
             }
             "length" | "octet_length" | "get_byte" => DataType::Int32,
-            "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => {
-                DataType::Utf8
-            }
+            "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => DataType::Utf8,
             "sign" | "mod" | "div" => arg_types[0].clone(),
             "regexp_like" | "isfinite" => DataType::Boolean,
             "age" | "justify_days" | "justify_hours" | "justify_interval" | "make_interval" => {
@@ -431,7 +431,10 @@ fn udf(name: &'static str) -> Arc<ScalarUDF> {
 /// Whether a type is a date, a timestamp or a `timestamptz` (or an
 /// untyped NULL).
 fn is_datetime_value(t: &DataType) -> bool {
-    matches!(t, DataType::Date32 | DataType::Timestamp(..) | DataType::Null)
+    matches!(
+        t,
+        DataType::Date32 | DataType::Timestamp(..) | DataType::Null
+    )
 }
 
 /// Whether a type is a number (or an untyped NULL).
