@@ -9,7 +9,7 @@ use datafusion_common::ScalarValue;
 use datafusion_common::arrow::array::Array as _;
 use datafusion_common::arrow::datatypes::DataType;
 
-use crate::repr::{Datum, Diff, Row, strconv};
+use crate::repr::{Datum, Diff, Row, SqlState, strconv};
 
 use super::EvalError;
 use super::func::{self, BinaryFunc};
@@ -64,6 +64,15 @@ pub enum ArrayFunc {
     StringToArray,
     /// `array_position(a, x)`.
     Position,
+    /// `array_positions(a, x)`: every position of `x` (as `IS NOT
+    /// DISTINCT FROM`).
+    Positions,
+    /// `array_remove(a, x)`: `a` without the elements equal to `x`.
+    Remove,
+    /// `array_replace(a, x, y)`: `a` with each element equal to `x` made `y`.
+    Replace,
+    /// `array_fill(x, dims[, lower_bounds])`, of one dimension.
+    Fill,
     /// `array_append(a, x)`.
     Append,
     /// `array_prepend(x, a)`.
@@ -92,6 +101,10 @@ impl ArrayFunc {
             ArrayFunc::ToString => "array_to_string".into(),
             ArrayFunc::StringToArray => "string_to_array".into(),
             ArrayFunc::Position => "array_position".into(),
+            ArrayFunc::Positions => "array_positions".into(),
+            ArrayFunc::Remove => "array_remove".into(),
+            ArrayFunc::Replace => "array_replace".into(),
+            ArrayFunc::Fill => "array_fill".into(),
             ArrayFunc::Append => "array_append".into(),
             ArrayFunc::Prepend => "array_prepend".into(),
             ArrayFunc::Cat => "array_cat".into(),
@@ -274,23 +287,112 @@ impl ArrayFunc {
                 ))
             }
             ArrayFunc::Position => {
-                arity(2..=2, &args)?;
+                arity(2..=3, &args)?;
+                // `array_position(a, x, start)`: from `start` (1-based).
+                let start = match args.get(2) {
+                    None => 1,
+                    Some(Datum::Null) => {
+                        return Err(EvalError::Parse {
+                            code: SqlState::NULL_VALUE_NOT_ALLOWED,
+                            message: "initial position must not be null".into(),
+                        });
+                    }
+                    Some(d) => as_index(d)?.unwrap_or(1),
+                };
                 let Datum::Array(elements) = &args[0] else {
                     return Ok(Datum::Null);
                 };
-                let needle = &args[1];
-                // IS NOT DISTINCT FROM: a NULL finds the first NULL.
-                for (i, e) in elements.iter().enumerate() {
-                    let found = match (e.is_null(), needle.is_null()) {
-                        (true, true) => true,
-                        (false, false) => func::compare(e, needle)? == Ordering::Equal,
-                        _ => false,
-                    };
-                    if found {
+                let skip = usize::try_from(start.max(1) - 1).unwrap_or(usize::MAX);
+                for (i, e) in elements.iter().enumerate().skip(skip) {
+                    if not_distinct(e, &args[1])? {
                         return Ok(Datum::Int32(i as i32 + 1));
                     }
                 }
                 Ok(Datum::Null)
+            }
+            ArrayFunc::Positions => {
+                arity(2..=2, &args)?;
+                let Datum::Array(elements) = &args[0] else {
+                    return Ok(Datum::Null);
+                };
+                let mut out = Vec::new();
+                for (i, e) in elements.iter().enumerate() {
+                    if not_distinct(e, &args[1])? {
+                        out.push(Datum::Int32(i as i32 + 1));
+                    }
+                }
+                Ok(Datum::Array(out))
+            }
+            ArrayFunc::Remove | ArrayFunc::Replace => {
+                arity(
+                    if *self == ArrayFunc::Remove {
+                        2..=2
+                    } else {
+                        3..=3
+                    },
+                    &args,
+                )?;
+                let replacement = (args.len() == 3).then(|| args.pop().unwrap_or_default());
+                let x = args.pop().unwrap_or_default();
+                let Datum::Array(elements) = args.pop().unwrap_or_default() else {
+                    return Ok(Datum::Null);
+                };
+                let mut out = Vec::with_capacity(elements.len());
+                for e in elements {
+                    if !not_distinct(&e, &x)? {
+                        out.push(e);
+                    } else if let Some(r) = &replacement {
+                        out.push(r.clone());
+                    }
+                }
+                Ok(Datum::Array(out))
+            }
+            ArrayFunc::Fill => {
+                arity(2..=3, &args)?;
+                let null_bounds = || EvalError::Parse {
+                    code: SqlState::NULL_VALUE_NOT_ALLOWED,
+                    message: "dimension array or low bound array cannot be null".into(),
+                };
+                let ints = |d: &Datum| -> Result<Vec<i64>, EvalError> {
+                    let Datum::Array(items) = d else {
+                        return Err(null_bounds());
+                    };
+                    items
+                        .iter()
+                        .map(|i| {
+                            as_index(i)?.ok_or_else(|| EvalError::Parse {
+                                code: SqlState::NULL_VALUE_NOT_ALLOWED,
+                                message: "dimension values cannot be null".into(),
+                            })
+                        })
+                        .collect()
+                };
+                let dims = ints(&args[1])?;
+                if let Some(bounds) = args.get(2) {
+                    let bounds = ints(bounds)?;
+                    if bounds.len() != dims.len() {
+                        return Err(EvalError::Parse {
+                            code: SqlState(*b"2202E"),
+                            message: "wrong number of array subscripts".into(),
+                        });
+                    }
+                    if bounds.iter().any(|b| *b != 1) {
+                        return Err(EvalError::Unsupported(
+                            "arrays with a lower bound other than 1".into(),
+                        ));
+                    }
+                }
+                match dims.as_slice() {
+                    [] => Ok(Datum::Array(vec![])),
+                    [n] if (0..=134_217_727).contains(n) => {
+                        Ok(Datum::Array(vec![args[0].clone(); *n as usize]))
+                    }
+                    [_] => Err(EvalError::Parse {
+                        code: SqlState(*b"54000"),
+                        message: "array size exceeds the maximum allowed (134217727)".into(),
+                    }),
+                    _ => Err(multidimensional()),
+                }
             }
             ArrayFunc::Append | ArrayFunc::Prepend => {
                 arity(2..=2, &args)?;
@@ -360,6 +462,15 @@ impl ArrayFunc {
             }
         }
     }
+}
+
+/// `a IS NOT DISTINCT FROM b` of two elements (a NULL finds a NULL).
+fn not_distinct(a: &Datum, b: &Datum) -> Result<bool, EvalError> {
+    Ok(match (a.is_null(), b.is_null()) {
+        (true, true) => true,
+        (false, false) => func::compare(a, b)? == Ordering::Equal,
+        _ => false,
+    })
 }
 
 fn multidimensional() -> EvalError {

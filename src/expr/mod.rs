@@ -23,11 +23,13 @@ pub mod extract;
 pub mod func;
 pub mod json_text;
 pub mod jsonb;
+pub mod pg_datetime;
 pub mod pg_scalar;
 pub mod regex;
 pub mod relation;
 pub mod rounding;
 pub mod scalar;
+pub mod string_format;
 pub mod temporal;
 pub mod window;
 

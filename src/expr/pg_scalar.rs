@@ -38,6 +38,50 @@ pub enum PgFunc {
     /// `power(x, y)` and `x ^ y` in `double precision`, with PostgreSQL's
     /// errors where DataFusion gives NaN or infinity.
     Power,
+    /// `format(fmt, args...)` ([`super::string_format`]); not strict.
+    Format,
+    /// `quote_ident(text)`.
+    QuoteIdent,
+    /// `quote_literal(anyelement)`: the value's text, quoted.
+    QuoteLiteral,
+    /// `quote_nullable(anyelement)`: as `quote_literal`, but `NULL` for
+    /// NULL; not strict.
+    QuoteNullable,
+    /// `regexp_split_to_array(s, pattern[, flags])` ([`super::regex::split`]).
+    RegexpSplitToArray,
+    /// `regexp_match(s, pattern[, flags])` ([`super::regex::regexp_match`]).
+    RegexpMatch,
+    /// `regexp_like(s, pattern[, flags])`.
+    RegexpLike,
+    /// `regexp_count(s, pattern[, start[, flags]])`.
+    RegexpCount,
+    /// `regexp_replace(s, pattern, replacement[, flags])` and
+    /// `regexp_replace(s, pattern, replacement, start[, n[, flags]])`.
+    RegexpReplace,
+    /// `age(a, b)` of timestamps (or `timestamptz`s); `age(x)` is lowered
+    /// to `age(current_date, x)` ([`super::pg_datetime::age`]).
+    Age,
+    /// `justify_days(interval)`.
+    JustifyDays,
+    /// `justify_hours(interval)`.
+    JustifyHours,
+    /// `justify_interval(interval)`.
+    JustifyInterval,
+    /// `make_date(year, month, day)`.
+    MakeDate,
+    /// `make_time(hour, min, sec)`.
+    MakeTime,
+    /// `make_timestamp(year, month, day, hour, min, sec)`.
+    MakeTimestamp,
+    /// `make_timestamptz(year, month, day, hour, min, sec)`, in UTC.
+    MakeTimestampTz,
+    /// `make_interval(years, months, weeks, days, hours, mins, secs)`.
+    MakeInterval,
+    /// `date_bin(stride, source, origin)` of timestamps or `timestamptz`s.
+    DateBin,
+    /// `isfinite(date | timestamp | timestamptz | interval)`: always true,
+    /// as Freshet has no infinite values.
+    IsFinite,
 }
 
 /// `x ^ y` in `double precision`, PostgreSQL's `dpow`.
@@ -97,12 +141,37 @@ impl PgFunc {
             PgFunc::IntervalDiv => "/",
             PgFunc::Power => "power",
             PgFunc::Sign => "sign",
+            PgFunc::Format => "format",
+            PgFunc::QuoteIdent => "quote_ident",
+            PgFunc::QuoteLiteral => "quote_literal",
+            PgFunc::QuoteNullable => "quote_nullable",
+            PgFunc::RegexpSplitToArray => "regexp_split_to_array",
+            PgFunc::RegexpMatch => "regexp_match",
+            PgFunc::RegexpLike => "regexp_like",
+            PgFunc::RegexpCount => "regexp_count",
+            PgFunc::RegexpReplace => "regexp_replace",
+            PgFunc::Age => "age",
+            PgFunc::JustifyDays => "justify_days",
+            PgFunc::JustifyHours => "justify_hours",
+            PgFunc::JustifyInterval => "justify_interval",
+            PgFunc::MakeDate => "make_date",
+            PgFunc::MakeTime => "make_time",
+            PgFunc::MakeTimestamp => "make_timestamp",
+            PgFunc::MakeTimestampTz => "make_timestamptz",
+            PgFunc::MakeInterval => "make_interval",
+            PgFunc::IsFinite => "isfinite",
+            PgFunc::DateBin => "date_bin",
         }
+    }
+
+    /// Whether a NULL argument gives NULL without calling the function.
+    fn is_strict(&self) -> bool {
+        !matches!(self, PgFunc::Format | PgFunc::QuoteNullable)
     }
 
     /// Applies the function to evaluated arguments.
     pub fn eval(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
-        if args.iter().any(Datum::is_null) {
+        if self.is_strict() && args.iter().any(Datum::is_null) {
             return Ok(Datum::Null);
         }
         let arity = |n: usize| {
@@ -116,7 +185,108 @@ impl PgFunc {
                 )))
             }
         };
+        let text = |i: usize| match args.get(i) {
+            Some(Datum::String(s)) => Ok(s.as_str()),
+            None => Ok(""),
+            Some(other) => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
+        };
+        let int = |i: usize| match args.get(i) {
+            Some(Datum::Int16(v)) => Ok(i64::from(*v)),
+            Some(Datum::Int32(v)) => Ok(i64::from(*v)),
+            Some(Datum::Int64(v)) => Ok(*v),
+            other => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
+        };
+        let float = |i: usize| match args.get(i) {
+            Some(Datum::Float64(v)) => Ok(v.0),
+            other => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
+        };
+        let interval = |i: usize| match args.get(i) {
+            Some(Datum::Interval(v)) => Ok(*v),
+            other => Err(EvalError::Internal(format!("{} of {other:?}", self.name()))),
+        };
+        use super::pg_datetime as dt;
         match self {
+            PgFunc::Age => {
+                arity(2)?;
+                let micros = |d: &Datum| match d {
+                    Datum::Timestamp(t) | Datum::TimestampTz(t) => Ok(*t),
+                    Datum::Date(d) => Ok(i64::from(*d) * crate::repr::strconv::MICROS_PER_DAY),
+                    other => Err(EvalError::Internal(format!("age of {other:?}"))),
+                };
+                dt::age(micros(&args[0])?, micros(&args[1])?).map(Datum::Interval)
+            }
+            PgFunc::JustifyDays => dt::justify_days(interval(0)?).map(Datum::Interval),
+            PgFunc::JustifyHours => dt::justify_hours(interval(0)?).map(Datum::Interval),
+            PgFunc::JustifyInterval => dt::justify_interval(interval(0)?).map(Datum::Interval),
+            PgFunc::MakeDate => {
+                arity(3)?;
+                dt::make_date(int(0)?, int(1)?, int(2)?)
+            }
+            PgFunc::MakeTime => {
+                arity(3)?;
+                dt::make_time(int(0)?, int(1)?, float(2)?)
+            }
+            PgFunc::MakeTimestamp | PgFunc::MakeTimestampTz => {
+                arity(6)?;
+                let t = dt::make_timestamp(int(0)?, int(1)?, int(2)?, int(3)?, int(4)?, float(5)?)?;
+                Ok(if *self == PgFunc::MakeTimestamp {
+                    Datum::Timestamp(t)
+                } else {
+                    Datum::TimestampTz(t)
+                })
+            }
+            PgFunc::MakeInterval => {
+                // Missing trailing arguments are 0.
+                let i = |n: usize| -> Result<i32, EvalError> {
+                    if n < args.len() {
+                        i32::try_from(int(n)?).map_err(|_| EvalError::OutOfRange("integer".into()))
+                    } else {
+                        Ok(0)
+                    }
+                };
+                let secs = if args.len() > 6 { float(6)? } else { 0.0 };
+                dt::make_interval(i(0)?, i(1)?, i(2)?, i(3)?, i(4)?, i(5)?, secs)
+                    .map(Datum::Interval)
+            }
+            PgFunc::IsFinite => Ok(Datum::Bool(true)),
+            PgFunc::DateBin => {
+                arity(3)?;
+                match (&args[1], &args[2]) {
+                    (Datum::Timestamp(s), Datum::Timestamp(o)) => {
+                        dt::date_bin(interval(0)?, *s, *o).map(Datum::Timestamp)
+                    }
+                    (Datum::TimestampTz(s), Datum::TimestampTz(o)) => {
+                        dt::date_bin(interval(0)?, *s, *o).map(Datum::TimestampTz)
+                    }
+                    other => Err(EvalError::Internal(format!("date_bin of {other:?}"))),
+                }
+            }
+            PgFunc::RegexpSplitToArray => {
+                let pieces = super::regex::split(text(0)?, text(1)?, text(2)?, self.name())?;
+                Ok(Datum::Array(
+                    pieces.into_iter().map(Datum::String).collect(),
+                ))
+            }
+            PgFunc::RegexpMatch => super::regex::regexp_match(&args),
+            PgFunc::RegexpLike => super::regex::regexp_like(&args),
+            PgFunc::RegexpCount => super::regex::regexp_count(&args),
+            PgFunc::RegexpReplace => super::regex::regexp_replace(&args),
+            PgFunc::Format => super::string_format::format(&args),
+            PgFunc::QuoteIdent | PgFunc::QuoteLiteral | PgFunc::QuoteNullable => {
+                arity(1)?;
+                Ok(Datum::String(match (&args[0], self) {
+                    (Datum::Null, _) => "NULL".to_string(),
+                    (v, PgFunc::QuoteIdent) => {
+                        super::string_format::quote_ident(&super::string_format::output(v))
+                    }
+                    // The value cast to `text` (a boolean's is `true`, not
+                    // its output `t`).
+                    (Datum::Bool(b), _) => {
+                        super::string_format::quote_literal(if *b { "true" } else { "false" })
+                    }
+                    (v, _) => super::string_format::quote_literal(&super::string_format::output(v)),
+                }))
+            }
             PgFunc::IntervalMul | PgFunc::IntervalDiv => {
                 arity(2)?;
                 let (Datum::Interval(i), Datum::Float64(f)) = (&args[0], &args[1]) else {

@@ -1,5 +1,5 @@
-//! PostgreSQL's POSIX regular expression match operators: `~`, `~*`, `!~`
-//! and `!~*`.
+//! PostgreSQL's POSIX regular expression match operators (`~`, `~*`, `!~`
+//! and `!~*`), its flags, and `regexp_split_to_array`.
 //!
 //! Patterns are compiled with the `regex` crate, whose syntax covers what
 //! these operators are used for (classes, anchors, alternation,
@@ -13,32 +13,121 @@ use std::cell::RefCell;
 use regex::{Regex, RegexBuilder};
 
 use super::error::EvalError;
-use crate::repr::SqlState;
+use crate::repr::{Datum, SqlState};
 
 /// How many compiled patterns each thread keeps.
 const CACHE_SIZE: usize = 8;
 
-thread_local! {
-    static CACHE: RefCell<Vec<(String, bool, Regex)>> = const { RefCell::new(Vec::new()) };
+/// How a pattern is compiled: PostgreSQL's flags (`regexp_replace(s, p,
+/// r, 'gi')`) as `regex` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RegexOptions {
+    /// `i` (and `~*`): case-insensitive.
+    pub case_insensitive: bool,
+    /// `n`, `m`, `p`: `.` and bracket expressions do not match a newline.
+    pub newline_sensitive_dot: bool,
+    /// `n`, `m`, `w`: `^` and `$` match at newlines.
+    pub multi_line: bool,
+    /// `x`: expanded syntax (white space and `#` comments ignored).
+    pub expanded: bool,
+    /// `q`: the pattern is a literal string.
+    pub literal: bool,
+    /// `g`: every match, not only the first (not an option of the pattern;
+    /// the functions that take it read it here).
+    pub global: bool,
 }
 
-/// Whether `s` matches `pattern` anywhere (`~`; `~*` when
-/// `case_insensitive`).
-pub fn is_match(s: &str, pattern: &str, case_insensitive: bool) -> Result<bool, EvalError> {
+/// Parses PostgreSQL's regular expression flags for `func` (named in the
+/// errors). `g` is refused unless `allow_global`.
+pub fn parse_flags(flags: &str, func: &str, allow_global: bool) -> Result<RegexOptions, EvalError> {
+    let mut o = RegexOptions::default();
+    for c in flags.chars() {
+        match c {
+            'g' if allow_global => o.global = true,
+            'g' => {
+                return Err(EvalError::Parse {
+                    code: SqlState::INVALID_PARAMETER_VALUE,
+                    message: format!("{func}() does not support the \"global\" option"),
+                });
+            }
+            'i' => o.case_insensitive = true,
+            'c' => o.case_insensitive = false,
+            'n' | 'm' => {
+                o.newline_sensitive_dot = true;
+                o.multi_line = true;
+            }
+            's' => {
+                o.newline_sensitive_dot = false;
+                o.multi_line = false;
+            }
+            'p' => {
+                o.newline_sensitive_dot = true;
+                o.multi_line = false;
+            }
+            'w' => {
+                o.newline_sensitive_dot = false;
+                o.multi_line = true;
+            }
+            'x' => o.expanded = true,
+            't' => o.expanded = false,
+            'q' => o.literal = true,
+            // Basic and extended (POSIX) syntax differ from the advanced
+            // one `regex` approximates.
+            'b' | 'e' => {
+                return Err(EvalError::Unsupported(format!(
+                    "regular expression option \"{c}\" (basic or extended syntax)"
+                )));
+            }
+            other => {
+                return Err(EvalError::Parse {
+                    code: SqlState::INVALID_PARAMETER_VALUE,
+                    message: format!("invalid regular expression option: \"{other}\""),
+                });
+            }
+        }
+    }
+    Ok(o)
+}
+
+thread_local! {
+    static CACHE: RefCell<Vec<(String, RegexOptions, Regex)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with `pattern` compiled with `options` (from the thread's
+/// cache when it compiled it lately).
+pub fn with_regex<T>(
+    pattern: &str,
+    options: RegexOptions,
+    f: impl FnOnce(&Regex) -> T,
+) -> Result<T, EvalError> {
+    let options = RegexOptions {
+        global: false,
+        ..options
+    };
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(pos) = cache
             .iter()
-            .position(|(p, ci, _)| *ci == case_insensitive && p == pattern)
+            .position(|(p, o, _)| *o == options && p == pattern)
         {
             // Most recently used first.
             let entry = cache.remove(pos);
-            let matched = entry.2.is_match(s);
+            let out = f(&entry.2);
             cache.insert(0, entry);
-            return Ok(matched);
+            return Ok(out);
         }
-        let regex = RegexBuilder::new(pattern)
-            .case_insensitive(case_insensitive)
+        let source = if options.literal {
+            regex::escape(pattern)
+        } else {
+            pattern.to_string()
+        };
+        // PostgreSQL's default is not newline-sensitive: `.` matches a
+        // newline, `^` and `$` only the ends of the string.
+        let regex = RegexBuilder::new(&source)
+            .case_insensitive(options.case_insensitive)
+            .dot_matches_new_line(!options.newline_sensitive_dot)
+            .multi_line(options.multi_line)
+            .ignore_whitespace(options.expanded)
             .build()
             .map_err(|e| EvalError::Parse {
                 code: SqlState::INVALID_REGULAR_EXPRESSION,
@@ -51,10 +140,244 @@ pub fn is_match(s: &str, pattern: &str, case_insensitive: bool) -> Result<bool, 
                         .trim()
                 ),
             })?;
-        let matched = regex.is_match(s);
-        cache.insert(0, (pattern.to_string(), case_insensitive, regex));
+        let out = f(&regex);
+        cache.insert(0, (pattern.to_string(), options, regex));
         cache.truncate(CACHE_SIZE);
-        Ok(matched)
+        Ok(out)
+    })
+}
+
+/// Whether `s` matches `pattern` anywhere (`~`; `~*` when
+/// `case_insensitive`).
+pub fn is_match(s: &str, pattern: &str, case_insensitive: bool) -> Result<bool, EvalError> {
+    let options = RegexOptions {
+        case_insensitive,
+        ..RegexOptions::default()
+    };
+    with_regex(pattern, options, |re| re.is_match(s))
+}
+
+/// `regexp_split_to_array(s, pattern, flags)`: the pieces of `s` between
+/// the matches, where (as PostgreSQL's `setup_regexp_matches` with
+/// `ignore_degenerate`) a match that is empty at the start of the string
+/// or right after the previous match, or starts at the end, separates
+/// nothing.
+pub fn split(s: &str, pattern: &str, flags: &str, func: &str) -> Result<Vec<String>, EvalError> {
+    let options = parse_flags(flags, func, false)?;
+    with_regex(pattern, options, |re| {
+        let mut pieces = Vec::new();
+        let mut prev_end = 0;
+        let mut start = 0;
+        while start <= s.len() {
+            let Some(m) = re.find_at(s, start) else {
+                break;
+            };
+            if m.start() < s.len() && m.end() > prev_end {
+                pieces.push(s[prev_end..m.start()].to_string());
+                prev_end = m.end();
+            }
+            start = m.end();
+            if m.start() == m.end() {
+                // Past one character, or past the end.
+                match s[start..].chars().next() {
+                    Some(c) => start += c.len_utf8(),
+                    None => break,
+                }
+            }
+        }
+        pieces.push(s[prev_end..].to_string());
+        pieces
+    })
+}
+
+/// The matches of `re` in `s` from byte `start` as PostgreSQL's
+/// `setup_regexp_matches` finds them: each search starts at the end of the
+/// previous match, one character further when that match was empty.
+/// Each match is its groups' byte ranges (group 0 the whole match).
+fn all_matches(re: &Regex, s: &str, mut start: usize) -> Vec<Vec<Option<(usize, usize)>>> {
+    let mut out = Vec::new();
+    while start <= s.len() {
+        let Some(caps) = re.captures_at(s, start) else {
+            break;
+        };
+        let groups: Vec<_> = caps
+            .iter()
+            .map(|m| m.map(|m| (m.start(), m.end())))
+            .collect();
+        let Some(Some((so, eo))) = groups.first().copied() else {
+            break;
+        };
+        out.push(groups);
+        start = eo;
+        if so == eo {
+            match s[start..].chars().next() {
+                Some(c) => start += c.len_utf8(),
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+fn text_arg(d: &Datum) -> Result<&str, EvalError> {
+    match d {
+        Datum::String(s) => Ok(s),
+        other => Err(EvalError::Internal(format!("regexp argument {other:?}"))),
+    }
+}
+
+fn int_arg(d: &Datum) -> Result<i64, EvalError> {
+    match d {
+        Datum::Int16(v) => Ok(i64::from(*v)),
+        Datum::Int32(v) => Ok(i64::from(*v)),
+        Datum::Int64(v) => Ok(*v),
+        other => Err(EvalError::Internal(format!("regexp argument {other:?}"))),
+    }
+}
+
+/// PostgreSQL's error for a bad `start` or `n` parameter.
+fn invalid_parameter(name: &str, v: i64) -> EvalError {
+    EvalError::Parse {
+        code: SqlState::INVALID_PARAMETER_VALUE,
+        message: format!("invalid value for parameter \"{name}\": {v}"),
+    }
+}
+
+/// The byte offset of the 1-based character position `start` in `s`
+/// (`s.len()` past the end); `start` must be positive.
+fn byte_offset(s: &str, start: i64) -> Result<usize, EvalError> {
+    if start <= 0 {
+        return Err(invalid_parameter("start", start));
+    }
+    Ok(s.char_indices()
+        .nth((start - 1) as usize)
+        .map_or(s.len(), |(i, _)| i))
+}
+
+/// `regexp_match(s, pattern[, flags])`: the first match's groups (or the
+/// whole match when there are none), NULL without a match.
+pub fn regexp_match(args: &[Datum]) -> Result<Datum, EvalError> {
+    let s = text_arg(&args[0])?;
+    let flags = args.get(2).map(text_arg).transpose()?.unwrap_or("");
+    let options = parse_flags(flags, "regexp_match", false)?;
+    with_regex(text_arg(&args[1])?, options, |re| {
+        let Some(caps) = re.captures(s) else {
+            return Datum::Null;
+        };
+        let groups: Vec<Datum> = if caps.len() == 1 {
+            vec![Datum::String(caps[0].to_string())]
+        } else {
+            caps.iter()
+                .skip(1)
+                .map(|m| m.map_or(Datum::Null, |m| Datum::String(m.as_str().to_string())))
+                .collect()
+        };
+        Datum::Array(groups)
+    })
+}
+
+/// `regexp_like(s, pattern[, flags])`.
+pub fn regexp_like(args: &[Datum]) -> Result<Datum, EvalError> {
+    let s = text_arg(&args[0])?;
+    let flags = args.get(2).map(text_arg).transpose()?.unwrap_or("");
+    let options = parse_flags(flags, "regexp_like", false)?;
+    with_regex(text_arg(&args[1])?, options, |re| {
+        Datum::Bool(re.is_match(s))
+    })
+}
+
+/// `regexp_count(s, pattern[, start[, flags]])`.
+pub fn regexp_count(args: &[Datum]) -> Result<Datum, EvalError> {
+    let s = text_arg(&args[0])?;
+    let start = args.get(2).map(int_arg).transpose()?.unwrap_or(1);
+    let start = byte_offset(s, start)?;
+    let flags = args.get(3).map(text_arg).transpose()?.unwrap_or("");
+    let options = parse_flags(flags, "regexp_count", false)?;
+    with_regex(text_arg(&args[1])?, options, |re| {
+        Datum::Int32(all_matches(re, s, start).len() as i32)
+    })
+}
+
+/// Appends `replacement` for one match, with PostgreSQL's escapes: `\1`
+/// to `\9` a group (nothing if it did not take part), `\&` the whole match,
+/// `\\` a backslash; any other backslash is itself.
+fn append_replacement(out: &mut String, s: &str, groups: &[Option<(usize, usize)>], r: &str) {
+    let mut chars = r.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek().copied() {
+            Some(d @ '1'..='9') => {
+                chars.next();
+                let idx = d as usize - '0' as usize;
+                if let Some(Some((so, eo))) = groups.get(idx) {
+                    out.push_str(&s[*so..*eo]);
+                }
+            }
+            Some('&') => {
+                chars.next();
+                if let Some(Some((so, eo))) = groups.first() {
+                    out.push_str(&s[*so..*eo]);
+                }
+            }
+            Some('\\') => {
+                chars.next();
+                out.push('\\');
+            }
+            _ => out.push('\\'),
+        }
+    }
+}
+
+/// `regexp_replace(s, pattern, replacement[, flags])` and PostgreSQL 15's
+/// `regexp_replace(s, pattern, replacement, start[, n[, flags]])`: the
+/// first match replaced (`g`: all; `n`: the `n`th, 0 for all) from the
+/// character position `start`.
+pub fn regexp_replace(args: &[Datum]) -> Result<Datum, EvalError> {
+    let s = text_arg(&args[0])?;
+    let replacement = text_arg(&args[2])?;
+    let (start, n, flags) = match args.get(3) {
+        None => (1, None, ""),
+        Some(Datum::String(f)) => (1, None, f.as_str()),
+        Some(start) => (
+            int_arg(start)?,
+            args.get(4).map(int_arg).transpose()?,
+            args.get(5).map(text_arg).transpose()?.unwrap_or(""),
+        ),
+    };
+    let start_byte = byte_offset(s, start)?;
+    if let Some(n) = n
+        && n < 0
+    {
+        return Err(invalid_parameter("n", n));
+    }
+    // With `n`, PostgreSQL accepts `g` and ignores it.
+    let options = parse_flags(flags, "regexp_replace", true)?;
+    // Which matches to replace: the `n`th (1-based), or all (0).
+    let nth = match n {
+        Some(n) => n as usize,
+        None if options.global => 0,
+        None => 1,
+    };
+    with_regex(text_arg(&args[1])?, options, |re| {
+        let matches = all_matches(re, s, start_byte);
+        let mut out = String::with_capacity(s.len());
+        let mut copied = 0;
+        for (i, groups) in matches.iter().enumerate() {
+            if nth != 0 && i + 1 != nth {
+                continue;
+            }
+            let Some(Some((so, eo))) = groups.first().copied() else {
+                continue;
+            };
+            out.push_str(&s[copied..so]);
+            append_replacement(&mut out, s, groups, replacement);
+            copied = eo;
+        }
+        out.push_str(&s[copied..]);
+        Datum::String(out)
     })
 }
 
@@ -69,7 +392,68 @@ mod tests {
         assert!(is_match("ABC", "b", true).unwrap());
         assert!(!is_match("ABC", "b", false).unwrap());
         assert!(is_match("watchlist", "^(watchlist)$", false).unwrap());
+        assert!(is_match("a\nb", "a.b", false).unwrap());
         let err = is_match("a", "(", false).unwrap_err();
         assert!(matches!(err, EvalError::Parse { .. }), "{err:?}");
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn sp(s: &str, p: &str) -> Vec<String> {
+        split(s, p, "", "regexp_split_to_array").unwrap()
+    }
+
+    #[test]
+    fn splits_like_postgresql() {
+        assert_eq!(sp("a,b,,c", ","), ["a", "b", "", "c"]);
+        assert_eq!(sp("abc", ""), ["a", "b", "c"]);
+        assert_eq!(sp("héllo", ""), ["h", "é", "l", "l", "o"]);
+        assert_eq!(
+            sp("hello world", "\\s*"),
+            ["h", "e", "l", "l", "o", "w", "o", "r", "l", "d"]
+        );
+        assert_eq!(sp(",a,", ","), ["", "a", ""]);
+        assert_eq!(sp("", ","), [""]);
+        assert!(split("a", ",", "g", "regexp_split_to_array").is_err());
+        assert_eq!(split("aXbxc", "x", "i", "f").unwrap(), ["a", "b", "c"]);
+    }
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::*;
+
+    fn t(v: &str) -> Datum {
+        Datum::String(v.into())
+    }
+
+    #[test]
+    fn replaces_like_postgresql() {
+        let r = |a: Vec<Datum>| regexp_replace(&a).unwrap();
+        assert_eq!(
+            r(vec![t("abc"), t("(b)"), t("[\\1\\&\\\\\\x]")]),
+            t("a[bb\\\\x]c")
+        );
+        assert_eq!(
+            r(vec![
+                t("aaa"),
+                t("a"),
+                t("b"),
+                Datum::Int32(1),
+                Datum::Int32(2)
+            ]),
+            t("aba")
+        );
+        assert_eq!(r(vec![t("aaa"), t("a"), t("b"), Datum::Int32(2)]), t("aba"));
+        assert_eq!(r(vec![t("aAa"), t("a"), t("b"), t("gi")]), t("bbb"));
+        assert_eq!(r(vec![t("baaa"), t("a*"), t("-"), t("g")]), t("-b--"));
+        assert_eq!(
+            regexp_count(&[t("baaa"), t("a*")]).unwrap(),
+            Datum::Int32(3)
+        );
+        assert!(regexp_replace(&[t("a"), t("a"), t("b"), Datum::Int32(0)]).is_err());
     }
 }

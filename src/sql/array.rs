@@ -15,8 +15,9 @@
 //!   ([`rewrite_quantified`]), since DataFusion plans them with its own
 //!   array functions;
 //! * the functions `array_length`, `cardinality`, `array_to_string`,
-//!   `string_to_array`, `array_position`, `array_append`, `array_prepend`,
-//!   `array_cat` ([`functions`]).
+//!   `string_to_array`, `array_position`, `array_positions`,
+//!   `array_remove`, `array_replace`, `array_fill`, `array_append`,
+//!   `array_prepend`, `array_cat` ([`functions`]).
 //!
 //! `unnest` is DataFusion's `Unnest` plan node, lowered in
 //! [`super::unnest`]; here its column in FROM gets PostgreSQL's name.
@@ -61,8 +62,14 @@ enum Kind {
     ToString,
     /// `string_to_array(s, delim[, null])`: `text[]`.
     StringToArray,
-    /// `array_position(a, x)`: `integer`.
+    /// `array_position(a, x[, start])`: `integer`.
     Position,
+    /// `array_positions(a, x)`: `integer[]`.
+    Positions,
+    /// `array_remove(a, x)`, `array_replace(a, x, y)`: the array.
+    RemoveReplace { replace: bool },
+    /// `array_fill(x, dims[, lower_bounds])`: an array of `x`'s type.
+    Fill,
     /// `array_append(a, x)`, `array_prepend(x, a)`, `array_cat(a, b)`.
     Combine(ArrayFunc),
     /// `x <op> ANY/ALL (a)`: `boolean`.
@@ -212,7 +219,51 @@ impl ScalarUDFImpl for ArrayUdf {
                 count(2..=3)?;
                 Ok(vec![DataType::Utf8; arg_types.len()])
             }
-            Kind::Position | Kind::Combine(ArrayFunc::Append) => {
+            Kind::Position if arg_types.len() == 3 => {
+                let list = expect_list(name, &arg_types[0])?;
+                let elem = unify(name, element_of(&list), &arg_types[1])?;
+                if !is_integer(&arg_types[2]) {
+                    return plan_err!("function {name} takes an integer start position");
+                }
+                Ok(vec![list_of(elem.clone()), elem, DataType::Int64])
+            }
+            Kind::RemoveReplace { replace } => {
+                count(if *replace { 3..=3 } else { 2..=2 })?;
+                let list = expect_list(name, &arg_types[0])?;
+                let mut elem = unify(name, element_of(&list), &arg_types[1])?;
+                if *replace {
+                    elem = unify(name, Some(&elem), &arg_types[2])?;
+                }
+                let mut out = vec![list_of(elem.clone()), elem.clone()];
+                if *replace {
+                    out.push(elem);
+                }
+                Ok(out)
+            }
+            Kind::Fill => {
+                count(2..=3)?;
+                if element_of(&arg_types[0]).is_some() {
+                    return not_impl_err!("multidimensional arrays");
+                }
+                let mut out = vec![match &arg_types[0] {
+                    DataType::Null => DataType::Utf8,
+                    t => unconstrained(t.clone()),
+                }];
+                for t in &arg_types[1..] {
+                    match t {
+                        DataType::Null => {}
+                        t if element_of(t).is_some_and(is_integer) => {}
+                        other => {
+                            return plan_err!(
+                                "function {name} takes integer arrays of dimensions, not {other}"
+                            );
+                        }
+                    }
+                    out.push(list_of(DataType::Int64));
+                }
+                Ok(out)
+            }
+            Kind::Position | Kind::Positions | Kind::Combine(ArrayFunc::Append) => {
                 count(2..=2)?;
                 let list = expect_list(name, &arg_types[0])?;
                 let elem = unify(name, element_of(&list), &arg_types[1])?;
@@ -276,6 +327,12 @@ impl ScalarUDFImpl for ArrayUdf {
                 .unwrap_or(DataType::Utf8),
             Kind::Length { .. } | Kind::Position => DataType::Int32,
             Kind::Subscripts => list_of(DataType::Int32),
+            Kind::Positions => list_of(DataType::Int32),
+            Kind::RemoveReplace { .. } => arg_types
+                .first()
+                .cloned()
+                .unwrap_or(list_of(DataType::Utf8)),
+            Kind::Fill => list_of(arg_types.first().cloned().unwrap_or(DataType::Utf8)),
             Kind::ToString => DataType::Utf8,
             Kind::StringToArray => list_of(DataType::Utf8),
             Kind::Combine(ArrayFunc::Prepend) => {
@@ -338,6 +395,10 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         udf("array_to_string", Kind::ToString),
         udf("string_to_array", Kind::StringToArray),
         udf("array_position", Kind::Position),
+        udf("array_positions", Kind::Positions),
+        udf("array_remove", Kind::RemoveReplace { replace: false }),
+        udf("array_replace", Kind::RemoveReplace { replace: true }),
+        udf("array_fill", Kind::Fill),
         udf("array_append", Kind::Combine(ArrayFunc::Append)),
         udf("array_prepend", Kind::Combine(ArrayFunc::Prepend)),
         udf("array_cat", Kind::Combine(ArrayFunc::Cat)),
@@ -621,6 +682,10 @@ pub fn lower_call(name: &str, args: Vec<ScalarExpr>) -> Option<ScalarExpr> {
         "array_to_string" => ArrayFunc::ToString,
         "string_to_array" => ArrayFunc::StringToArray,
         "array_position" => ArrayFunc::Position,
+        "array_positions" => ArrayFunc::Positions,
+        "array_remove" => ArrayFunc::Remove,
+        "array_replace" => ArrayFunc::Replace,
+        "array_fill" => ArrayFunc::Fill,
         "array_append" => ArrayFunc::Append,
         "array_prepend" => ArrayFunc::Prepend,
         "array_cat" => ArrayFunc::Cat,

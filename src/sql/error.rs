@@ -229,6 +229,16 @@ impl PlanError {
                 let call = rest.split(" does not exist").next().unwrap_or(rest);
                 PlanError::UnknownFunction(call.to_string())
             }
+            // A planning function that refuses a supported-in-PostgreSQL
+            // form (`not_impl_err!` in its `coerce_types`): still 0A000.
+            _ if text.contains("coercion failed with: This feature is not implemented: ") => {
+                let rest = text
+                    .split("coercion failed with: This feature is not implemented: ")
+                    .nth(1)
+                    .unwrap_or("");
+                let what = rest.split(". No function matches").next().unwrap_or(rest);
+                PlanError::Unsupported(what.to_string())
+            }
             // `mz_now()` markers (`sql/temporal.rs`) refuse an operand type
             // while DataFusion coerces it, which rewords the error.
             _ if text.contains("operator does not exist: ") => {

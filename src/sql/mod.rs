@@ -57,6 +57,7 @@ pub mod output_names;
 pub mod parse;
 pub mod pg_compat;
 pub mod pg_funcs;
+pub mod pg_rewrite;
 pub mod pg_scalar;
 pub mod plan;
 pub mod rounding;

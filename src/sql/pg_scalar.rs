@@ -179,6 +179,129 @@ impl ScalarUDFImpl for PgUdf {
                 Ok(vec![text, ScalarType::Timestamp.to_arrow()])
             }
             ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
+            // `format(text, VARIADIC "any")`: the values keep their types
+            // (each is printed with its output function).
+            ("format", [f, rest @ ..]) if is_stringish(f) => {
+                let mut out = vec![text];
+                out.extend(rest.iter().cloned());
+                Ok(out)
+            }
+            ("quote_ident", [t]) if is_stringish(t) => Ok(vec![text]),
+            ("date_bin", [i, a, b])
+                if (matches!(i, DataType::Interval(_)) || is_stringish(i))
+                    && is_datetime_value(a)
+                    && is_datetime_value(b) =>
+            {
+                let t = if [a, b]
+                    .iter()
+                    .any(|t| matches!(t, DataType::Timestamp(_, Some(_))))
+                {
+                    ScalarType::TimestampTz.to_arrow()
+                } else {
+                    ScalarType::Timestamp.to_arrow()
+                };
+                Ok(vec![ScalarType::Interval.to_arrow(), t.clone(), t])
+            }
+            ("age", [_] | [_, _])
+                if arg_types
+                    .iter()
+                    .all(|t| is_datetime_value(t) || is_stringish(t)) =>
+            {
+                // Untyped literals resolve to `timestamptz`, PostgreSQL's
+                // preferred type.
+                let t = if arg_types.iter().any(|t| {
+                    matches!(t, DataType::Timestamp(_, Some(_)))
+                        || is_stringish(t) && *t != DataType::Null
+                }) {
+                    ScalarType::TimestampTz.to_arrow()
+                } else {
+                    ScalarType::Timestamp.to_arrow()
+                };
+                Ok(vec![t; arg_types.len()])
+            }
+            (
+                "justify_days" | "justify_hours" | "justify_interval",
+                [t @ DataType::Interval(_)],
+            ) => Ok(vec![t.clone()]),
+            ("justify_days" | "justify_hours" | "justify_interval", [DataType::Null]) => {
+                Ok(vec![ScalarType::Interval.to_arrow()])
+            }
+            ("isfinite", [t]) if is_datetime_value(t) || matches!(t, DataType::Interval(_)) => {
+                Ok(vec![t.clone()])
+            }
+            ("make_date", [_, _, _]) if arg_types.iter().all(is_int_or_null) => {
+                Ok(vec![DataType::Int32; 3])
+            }
+            ("make_time", [h, m, s]) if is_int_or_null(h) && is_int_or_null(m) && is_number(s) => {
+                Ok(vec![DataType::Int32, DataType::Int32, DataType::Float64])
+            }
+            ("make_timestamp" | "make_timestamptz", [a, b, c, d, e, s])
+                if [a, b, c, d, e].into_iter().all(is_int_or_null) && is_number(s) =>
+            {
+                let mut out = vec![DataType::Int32; 5];
+                out.push(DataType::Float64);
+                Ok(out)
+            }
+            ("make_timestamptz", [_, _, _, _, _, _, _]) => {
+                not_impl_err!("make_timestamptz with a time zone argument")
+            }
+            ("make_interval", ts)
+                if ts.len() <= 7
+                    && ts.iter().take(6).all(is_int_or_null)
+                    && ts.get(6).is_none_or(is_number) =>
+            {
+                let mut out = vec![DataType::Int32; ts.len().min(6)];
+                if ts.len() == 7 {
+                    out.push(DataType::Float64);
+                }
+                Ok(out)
+            }
+            // The regular expression functions: text, with PostgreSQL 15's
+            // integer `start` and `n` in their places.
+            ("regexp_match" | "regexp_like", [_, _] | [_, _, _])
+                if arg_types.iter().all(is_stringish) =>
+            {
+                Ok(vec![text; arg_types.len()])
+            }
+            ("regexp_count", [a, b, rest @ ..])
+                if is_stringish(a)
+                    && is_stringish(b)
+                    && matches!(rest, [] | [_] | [_, _])
+                    && rest.first().is_none_or(is_int_or_null)
+                    && rest.get(1).is_none_or(is_stringish) =>
+            {
+                let mut out = vec![text.clone(), text.clone()];
+                out.extend(rest.first().map(|_| DataType::Int32));
+                out.extend(rest.get(1).map(|_| text));
+                Ok(out)
+            }
+            ("regexp_replace", [a, b, c]) if [a, b, c].into_iter().all(is_stringish) => {
+                Ok(vec![text; 3])
+            }
+            ("regexp_replace", [a, b, c, f])
+                if [a, b, c, f].into_iter().all(is_stringish) && *f != DataType::Null =>
+            {
+                Ok(vec![text; 4])
+            }
+            ("regexp_replace", [a, b, c, rest @ ..])
+                if [a, b, c].into_iter().all(is_stringish)
+                    && matches!(rest, [_] | [_, _] | [_, _, _])
+                    && rest.iter().take(2).all(is_int_or_null)
+                    && rest.get(2).is_none_or(is_stringish) =>
+            {
+                let mut out = vec![text.clone(); 3];
+                out.extend(rest.iter().take(2).map(|_| DataType::Int32));
+                out.extend(rest.get(2).map(|_| text));
+                Ok(out)
+            }
+            ("regexp_split_to_array", [a, b] | [a, b, _])
+                if arg_types.iter().all(is_stringish) && is_stringish(a) && is_stringish(b) =>
+            {
+                Ok(vec![text; arg_types.len()])
+            }
+            ("quote_literal" | "quote_nullable", [t]) => {
+                Ok(vec![if is_stringish(t) { text } else { t.clone() }])
+            }
             (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
             // `sign(numeric)` and `sign(double precision)`.
             ("sign", [t @ DataType::Decimal128(..)]) => Ok(vec![t.clone()]),
@@ -224,8 +347,22 @@ impl ScalarUDFImpl for PgUdf {
                 character_length().return_type(arg_types)?
             }
             "length" | "octet_length" | "get_byte" => DataType::Int32,
-            "md5" => DataType::Utf8,
+            "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => DataType::Utf8,
             "sign" | "mod" | "div" => arg_types[0].clone(),
+            "regexp_like" | "isfinite" => DataType::Boolean,
+            "age" | "justify_days" | "justify_hours" | "justify_interval" | "make_interval" => {
+                ScalarType::Interval.to_arrow()
+            }
+            "make_date" => DataType::Date32,
+            "date_bin" => arg_types[1].clone(),
+            "make_time" => ScalarType::Time.to_arrow(),
+            "make_timestamp" => ScalarType::Timestamp.to_arrow(),
+            "make_timestamptz" => ScalarType::TimestampTz.to_arrow(),
+            "regexp_count" => DataType::Int32,
+            "regexp_replace" => DataType::Utf8,
+            "regexp_split_to_array" | "regexp_match" => {
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+            }
             "date_part" => DataType::Float64,
             INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval.to_arrow(),
             EXTRACT => ScalarType::Numeric {
@@ -254,6 +391,26 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "mod",
         "div",
         "get_byte",
+        "format",
+        "quote_ident",
+        "quote_literal",
+        "quote_nullable",
+        "regexp_split_to_array",
+        "regexp_match",
+        "regexp_like",
+        "regexp_count",
+        "regexp_replace",
+        "age",
+        "justify_days",
+        "justify_hours",
+        "justify_interval",
+        "make_date",
+        "make_time",
+        "make_timestamp",
+        "make_timestamptz",
+        "make_interval",
+        "isfinite",
+        "date_bin",
         "date_part",
         EXTRACT,
         INTERVAL_MUL,
@@ -269,6 +426,20 @@ fn udf(name: &'static str) -> Arc<ScalarUDF> {
         name,
         signature: Signature::user_defined(Volatility::Immutable),
     }))
+}
+
+/// Whether a type is a date, a timestamp or a `timestamptz` (or an
+/// untyped NULL).
+fn is_datetime_value(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Date32 | DataType::Timestamp(..) | DataType::Null
+    )
+}
+
+/// Whether a type is a number (or an untyped NULL).
+fn is_number(t: &DataType) -> bool {
+    t.is_numeric() || *t == DataType::Null
 }
 
 /// Whether a type is an integer (or an untyped NULL).
@@ -296,6 +467,25 @@ fn int_width(t: &DataType) -> u32 {
 /// bytes of a `bytea`.)
 pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     match (name, args) {
+        // `age(x)` is the age at midnight of today (PostgreSQL's
+        // `age(current_date, x)`), so it follows `current_date`'s rules.
+        ("age", [x]) => {
+            return Some(ScalarExpr::CallVariadic {
+                func: VariadicFunc::Pg(PgFunc::Age),
+                exprs: vec![
+                    ScalarExpr::Unmaterializable(
+                        crate::expr::scalar::UnmaterializableFunc::CurrentDate,
+                    ),
+                    x.clone(),
+                ],
+            });
+        }
+        ("age", [_, _]) => {
+            return Some(ScalarExpr::CallVariadic {
+                func: VariadicFunc::Pg(PgFunc::Age),
+                exprs: args.to_vec(),
+            });
+        }
         // `mod` is `%`, and `div` the numeric quotient truncated.
         ("mod", [a, b]) => return Some(a.clone().call_binary(b.clone(), BinaryFunc::Mod)),
         ("div", [a, b]) => {
@@ -312,6 +502,25 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         "md5" => PgFunc::Md5,
         "sha256" => PgFunc::Sha256,
         "get_byte" => PgFunc::GetByte,
+        "format" => PgFunc::Format,
+        "quote_ident" => PgFunc::QuoteIdent,
+        "quote_literal" => PgFunc::QuoteLiteral,
+        "quote_nullable" => PgFunc::QuoteNullable,
+        "regexp_split_to_array" => PgFunc::RegexpSplitToArray,
+        "regexp_match" => PgFunc::RegexpMatch,
+        "regexp_like" => PgFunc::RegexpLike,
+        "regexp_count" => PgFunc::RegexpCount,
+        "regexp_replace" => PgFunc::RegexpReplace,
+        "justify_days" => PgFunc::JustifyDays,
+        "justify_hours" => PgFunc::JustifyHours,
+        "justify_interval" => PgFunc::JustifyInterval,
+        "make_date" => PgFunc::MakeDate,
+        "make_time" => PgFunc::MakeTime,
+        "make_timestamp" => PgFunc::MakeTimestamp,
+        "make_timestamptz" => PgFunc::MakeTimestampTz,
+        "make_interval" => PgFunc::MakeInterval,
+        "isfinite" => PgFunc::IsFinite,
+        "date_bin" => PgFunc::DateBin,
         "date_part" => PgFunc::DatePart,
         EXTRACT => PgFunc::Extract,
         INTERVAL_MUL => PgFunc::IntervalMul,

@@ -519,6 +519,7 @@ pub fn plan_statement(
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::timezone::rewrite(&mut statement);
     super::array_subquery::rewrite(&mut statement)?;
+    super::pg_rewrite::rewrite(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;
     super::select_srf::rewrite(&mut statement)?;
     super::jsonb_table::mark_lateral(&mut statement);
