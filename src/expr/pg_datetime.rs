@@ -123,6 +123,13 @@ pub fn justify_days(i: Interval) -> Result<Interval, EvalError> {
 
 /// `justify_hours`: each 24 hours a day, the signs made to agree.
 pub fn justify_hours(i: Interval) -> Result<Interval, EvalError> {
+    let mut r = carry_hours(i)?;
+    match_day_and_time_signs(&mut r);
+    Ok(r)
+}
+
+/// Each whole 24 hours of `i`'s time moved into its days.
+fn carry_hours(i: Interval) -> Result<Interval, EvalError> {
     let mut r = i;
     let whole_day = r.micros / MICROS_PER_DAY;
     r.micros -= whole_day * MICROS_PER_DAY;
@@ -130,6 +137,11 @@ pub fn justify_hours(i: Interval) -> Result<Interval, EvalError> {
         .ok()
         .and_then(|d| r.days.checked_add(d))
         .ok_or_else(interval_out_of_range)?;
+    Ok(r)
+}
+
+/// Borrows a day so that the days and the time have the same sign.
+fn match_day_and_time_signs(r: &mut Interval) {
     if r.days > 0 && r.micros < 0 {
         r.micros += MICROS_PER_DAY;
         r.days -= 1;
@@ -137,19 +149,12 @@ pub fn justify_hours(i: Interval) -> Result<Interval, EvalError> {
         r.micros -= MICROS_PER_DAY;
         r.days += 1;
     }
-    Ok(r)
 }
 
 /// `justify_interval`: both justifications, the signs of all three
 /// fields made to agree.
 pub fn justify_interval(i: Interval) -> Result<Interval, EvalError> {
-    let mut r = i;
-    let whole_day = r.micros / MICROS_PER_DAY;
-    r.micros -= whole_day * MICROS_PER_DAY;
-    r.days = i32::try_from(whole_day)
-        .ok()
-        .and_then(|d| r.days.checked_add(d))
-        .ok_or_else(interval_out_of_range)?;
+    let mut r = carry_hours(i)?;
     let whole_month = r.days / 30;
     r.days -= whole_month * 30;
     r.months = r
@@ -163,13 +168,7 @@ pub fn justify_interval(i: Interval) -> Result<Interval, EvalError> {
         r.days -= 30;
         r.months += 1;
     }
-    if r.days > 0 && r.micros < 0 {
-        r.micros += MICROS_PER_DAY;
-        r.days -= 1;
-    } else if r.days < 0 && r.micros > 0 {
-        r.micros -= MICROS_PER_DAY;
-        r.days += 1;
-    }
+    match_day_and_time_signs(&mut r);
     Ok(r)
 }
 

@@ -165,15 +165,21 @@ const QUOTED_KEYWORDS: &[&str] = &[
     "xmltable",
 ];
 
+/// Whether PostgreSQL's `quote_identifier` quotes `ident`: unless it is a
+/// lower-case name that is not a quoted keyword.
+pub fn needs_quotes(ident: &str) -> bool {
+    let mut chars = ident.chars();
+    let plain = matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && QUOTED_KEYWORDS.binary_search(&ident).is_err();
+    !plain
+}
+
 /// PostgreSQL's `quote_identifier`: `ident` unchanged when it is a lower-case
 /// name that is not a quoted keyword, else in double quotes (inner double
 /// quotes doubled).
 pub fn quote_ident(ident: &str) -> String {
-    let mut chars = ident.chars();
-    let safe = matches!(chars.next(), Some('a'..='z' | '_'))
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
-        && QUOTED_KEYWORDS.binary_search(&ident).is_err();
-    if safe {
+    if !needs_quotes(ident) {
         return ident.to_string();
     }
     format!("\"{}\"", ident.replace('"', "\"\""))

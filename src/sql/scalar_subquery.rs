@@ -148,7 +148,7 @@ fn rewrite_expr(e: Expr) -> DfResult<Transformed<Expr>> {
 }
 
 /// Whether `e` is a comparison of two values.
-fn is_comparison(op: Operator) -> bool {
+pub(super) fn is_comparison(op: Operator) -> bool {
     matches!(
         op,
         Operator::Eq

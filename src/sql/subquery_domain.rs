@@ -293,15 +293,8 @@ fn rejects_null(conjuncts: &[Expr], c: &Column) -> bool {
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
             return false;
         };
-        matches!(
-            op,
-            Operator::Eq
-                | Operator::NotEq
-                | Operator::Lt
-                | Operator::LtEq
-                | Operator::Gt
-                | Operator::GtEq
-        ) && is_strict(left)
+        super::scalar_subquery::is_comparison(*op)
+            && is_strict(left)
             && is_strict(right)
             && (reads(left, c) || reads(right, c))
     })
