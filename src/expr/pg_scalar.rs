@@ -79,6 +79,12 @@ pub enum PgFunc {
     MakeInterval,
     /// `date_bin(stride, source, origin)` of timestamps or `timestamptz`s.
     DateBin,
+    /// `to_hex(integer | bigint)`: the two's complement of the argument's
+    /// own width, in lower-case hex.
+    ToHex,
+    /// `chr(integer)`: the character of a code point, with PostgreSQL's
+    /// errors for 0, negatives, surrogates and beyond Unicode.
+    Chr,
     /// `isfinite(date | timestamp | timestamptz | interval)`: always true,
     /// as Freshet has no infinite values.
     IsFinite,
@@ -160,6 +166,8 @@ impl PgFunc {
             PgFunc::MakeTimestampTz => "make_timestamptz",
             PgFunc::MakeInterval => "make_interval",
             PgFunc::IsFinite => "isfinite",
+            PgFunc::ToHex => "to_hex",
+            PgFunc::Chr => "chr",
             PgFunc::DateBin => "date_bin",
         }
     }
@@ -249,6 +257,42 @@ impl PgFunc {
                     .map(Datum::Interval)
             }
             PgFunc::IsFinite => Ok(Datum::Bool(true)),
+            PgFunc::ToHex => {
+                arity(1)?;
+                Ok(Datum::String(match &args[0] {
+                    Datum::Int64(v) => format!("{:x}", *v as u64),
+                    _ => format!("{:x}", int(0)? as i32 as u32),
+                }))
+            }
+            PgFunc::Chr => {
+                arity(1)?;
+                let n = int(0)?;
+                let too_much = |message: String| EvalError::Parse {
+                    code: SqlState(*b"54000"),
+                    message,
+                };
+                if n == 0 {
+                    return Err(too_much("null character not permitted".into()));
+                }
+                if n < 0 {
+                    return Err(EvalError::Parse {
+                        code: SqlState(*b"22023"),
+                        message: "character number must be positive".into(),
+                    });
+                }
+                if n > 0x10FFFF {
+                    return Err(too_much(format!(
+                        "requested character too large for encoding: {n}"
+                    )));
+                }
+                let c = u32::try_from(n)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .ok_or_else(|| {
+                        too_much(format!("requested character not valid for encoding: {n}"))
+                    })?;
+                Ok(Datum::String(c.to_string()))
+            }
             PgFunc::DateBin => {
                 arity(3)?;
                 match (&args[1], &args[2]) {

@@ -303,6 +303,9 @@ impl ScalarUDFImpl for PgUdf {
                 Ok(vec![if is_stringish(t) { text } else { t.clone() }])
             }
             (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
+            // `to_hex(integer)` and `to_hex(bigint)`; `chr(integer)`.
+            ("to_hex", [DataType::Int64]) => Ok(vec![DataType::Int64]),
+            ("to_hex" | "chr", [t]) if is_int_or_null(t) => Ok(vec![DataType::Int32]),
             // `sign(numeric)` and `sign(double precision)`.
             ("sign", [t @ DataType::Decimal128(..)]) => Ok(vec![t.clone()]),
             ("sign", [t]) if t.is_numeric() || *t == DataType::Null => Ok(vec![DataType::Float64]),
@@ -349,6 +352,7 @@ impl ScalarUDFImpl for PgUdf {
             "length" | "octet_length" | "get_byte" => DataType::Int32,
             "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => DataType::Utf8,
             "sign" | "mod" | "div" => arg_types[0].clone(),
+            "to_hex" | "chr" => DataType::Utf8,
             "regexp_like" | "isfinite" => DataType::Boolean,
             "age" | "justify_days" | "justify_hours" | "justify_interval" | "make_interval" => {
                 ScalarType::Interval.to_arrow()
@@ -388,6 +392,8 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "md5",
         "sha256",
         "sign",
+        "to_hex",
+        "chr",
         "mod",
         "div",
         "get_byte",
@@ -498,6 +504,8 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     }
     let func = match name {
         "sign" => PgFunc::Sign,
+        "to_hex" => PgFunc::ToHex,
+        "chr" => PgFunc::Chr,
         "octet_length" => PgFunc::OctetLength,
         "md5" => PgFunc::Md5,
         "sha256" => PgFunc::Sha256,
