@@ -594,6 +594,16 @@ fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         (Datum::Date(d), Datum::Interval(i)) | (Datum::Interval(i), Datum::Date(d)) => {
             return add_interval(*d as i64 * Interval::MICROS_PER_DAY, i).map(Datum::Timestamp);
         }
+        // PostgreSQL's `time_pl_interval`: the interval's time part only,
+        // wrapped around midnight.
+        (Datum::Time(t), Datum::Interval(i)) | (Datum::Interval(i), Datum::Time(t)) => {
+            let day = i128::from(Interval::MICROS_PER_DAY);
+            let wrapped = (i128::from(*t) + i128::from(i.micros)).rem_euclid(day);
+            return Ok(Datum::Time(wrapped as i64));
+        }
+        (Datum::Date(d), Datum::Time(t)) | (Datum::Time(t), Datum::Date(d)) => {
+            return Ok(Datum::Timestamp(*d as i64 * Interval::MICROS_PER_DAY + *t));
+        }
         (Datum::Interval(x), Datum::Interval(y)) => {
             return Ok(Datum::Interval(Interval {
                 months: x
@@ -629,8 +639,16 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
                 .map(Datum::Date)
                 .ok_or_else(|| range("date"));
         }
+        (Datum::Time(x), Datum::Time(y)) => {
+            return Ok(Datum::Interval(Interval {
+                months: 0,
+                days: 0,
+                micros: x - y,
+            }));
+        }
         (Datum::Timestamp(_), Datum::Interval(i))
         | (Datum::TimestampTz(_), Datum::Interval(i))
+        | (Datum::Time(_), Datum::Interval(i))
         | (Datum::Date(_), Datum::Interval(i))
         | (Datum::Interval(_), Datum::Interval(i)) => {
             let neg = UnaryFunc::Neg.eval(Datum::Interval(*i))?;

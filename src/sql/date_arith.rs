@@ -1,7 +1,8 @@
 //! PostgreSQL's `date` arithmetic with integers: `date + integer`,
 //! `integer + date` and `date - integer` (a `date`, days later or
 //! earlier), and `date - date` (the `integer` number of days between);
-//! `date ± interval` is typed `timestamp`, as in PostgreSQL.
+//! `date ± interval` is typed `timestamp`, as in PostgreSQL; `date + time`
+//! is a `timestamp` and `time - time` an `interval`.
 //!
 //! DataFusion's coercion casts the integer to an `interval` (which
 //! PostgreSQL has no cast for) and types `date - date` as an interval. The
@@ -56,6 +57,12 @@ impl ScalarUDFImpl for DateArithUdf {
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match arg_types {
             [DataType::Date32, DataType::Date32] => DataType::Int32,
+            [DataType::Date32, DataType::Time64(_)] | [DataType::Time64(_), DataType::Date32] => {
+                crate::repr::ScalarType::Timestamp.to_arrow()
+            }
+            [DataType::Time64(_), DataType::Time64(_)] => {
+                crate::repr::ScalarType::Interval.to_arrow()
+            }
             _ => DataType::Date32,
         })
     }
@@ -126,6 +133,16 @@ impl ExprPlanner for DatePlanner {
         };
         match (&lt, &rt) {
             (DataType::Date32, DataType::Date32) if !plus => call(SUB, vec![expr.left, expr.right]),
+            // `date + time` is the `timestamp`; `time - time` the
+            // `interval` between.
+            (DataType::Date32, DataType::Time64(_)) | (DataType::Time64(_), DataType::Date32)
+                if plus =>
+            {
+                call(ADD, vec![expr.left, expr.right])
+            }
+            (DataType::Time64(_), DataType::Time64(_)) if !plus => {
+                call(SUB, vec![expr.left, expr.right])
+            }
             (DataType::Date32, t) if t.is_integer() => match as_int4(expr.right.clone(), t) {
                 Some(n) => call(if plus { ADD } else { SUB }, vec![expr.left, n]),
                 None => no_operator(&expr.op, &lt, &rt),
