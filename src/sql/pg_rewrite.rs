@@ -23,7 +23,8 @@ use super::PlanError;
 /// The set-returning function rewritten here.
 const SPLIT_TO_TABLE: &str = "regexp_split_to_table";
 
-fn call(name: &str, args: Vec<FunctionArg>) -> Function {
+/// A plain call `name(args)`, as the parser would build it.
+pub(super) fn call(name: &str, args: Vec<FunctionArg>) -> Function {
     Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,

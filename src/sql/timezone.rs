@@ -26,9 +26,8 @@ use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, Interval, ObjectName, Statement, Value,
-    ValueWithSpan, VisitMut, VisitorMut,
+    CastKind, DataType as SqlType, Expr as SqlExpr, FunctionArg, FunctionArgExpr, Interval,
+    Statement, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
 use crate::expr::ScalarExpr;
@@ -84,20 +83,7 @@ pub fn rewrite(statement: &mut Statement) {
                     .into_iter()
                     .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
                     .collect();
-                *e = SqlExpr::Function(Function {
-                    name: ObjectName::from(vec![Ident::new(TIMEZONE)]),
-                    uses_odbc_syntax: false,
-                    parameters: FunctionArguments::None,
-                    args: FunctionArguments::List(FunctionArgumentList {
-                        duplicate_treatment: None,
-                        args,
-                        clauses: vec![],
-                    }),
-                    filter: None,
-                    null_treatment: None,
-                    over: None,
-                    within_group: vec![],
-                });
+                *e = SqlExpr::Function(super::pg_rewrite::call(TIMEZONE, args));
             }
             ControlFlow::Continue(())
         }
