@@ -104,13 +104,7 @@ pub fn age(a: i64, b: i64) -> Result<Interval, EvalError> {
 
 /// `justify_days`: each 30 days a month, the signs made to agree.
 pub fn justify_days(i: Interval) -> Result<Interval, EvalError> {
-    let mut r = i;
-    let whole_month = r.days / 30;
-    r.days -= whole_month * 30;
-    r.months = r
-        .months
-        .checked_add(whole_month)
-        .ok_or_else(interval_out_of_range)?;
+    let mut r = carry_days(i)?;
     if r.months > 0 && r.days < 0 {
         r.days += 30;
         r.months -= 1;
@@ -125,6 +119,18 @@ pub fn justify_days(i: Interval) -> Result<Interval, EvalError> {
 pub fn justify_hours(i: Interval) -> Result<Interval, EvalError> {
     let mut r = carry_hours(i)?;
     match_day_and_time_signs(&mut r);
+    Ok(r)
+}
+
+/// Each whole 30 days of `i` moved into its months.
+fn carry_days(i: Interval) -> Result<Interval, EvalError> {
+    let mut r = i;
+    let whole_month = r.days / 30;
+    r.days -= whole_month * 30;
+    r.months = r
+        .months
+        .checked_add(whole_month)
+        .ok_or_else(interval_out_of_range)?;
     Ok(r)
 }
 
@@ -154,13 +160,7 @@ fn match_day_and_time_signs(r: &mut Interval) {
 /// `justify_interval`: both justifications, the signs of all three
 /// fields made to agree.
 pub fn justify_interval(i: Interval) -> Result<Interval, EvalError> {
-    let mut r = carry_hours(i)?;
-    let whole_month = r.days / 30;
-    r.days -= whole_month * 30;
-    r.months = r
-        .months
-        .checked_add(whole_month)
-        .ok_or_else(interval_out_of_range)?;
+    let mut r = carry_days(carry_hours(i)?)?;
     if r.months > 0 && (r.days < 0 || (r.days == 0 && r.micros < 0)) {
         r.days += 30;
         r.months -= 1;
