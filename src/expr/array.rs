@@ -79,6 +79,11 @@ pub enum ArrayFunc {
     Prepend,
     /// `array_cat(a, b)` and `a || b` on arrays.
     Cat,
+    /// `a @> b` (and `b <@ a`): every element of `b` is equal to one of
+    /// `a`'s. A NULL element is equal to nothing, as in PostgreSQL.
+    Contains,
+    /// `a && b`: an element of `a` is equal to one of `b`'s.
+    Overlap,
     /// `x <op> ANY (a)` (`all: false`) or `x <op> ALL (a)` (`all: true`).
     Quantified {
         /// The comparison.
@@ -108,6 +113,8 @@ impl ArrayFunc {
             ArrayFunc::Append => "array_append".into(),
             ArrayFunc::Prepend => "array_prepend".into(),
             ArrayFunc::Cat => "array_cat".into(),
+            ArrayFunc::Contains => "@>".into(),
+            ArrayFunc::Overlap => "&&".into(),
             ArrayFunc::Quantified { op, all } => {
                 format!("{} {}", op.symbol(), if *all { "ALL" } else { "ANY" })
             }
@@ -431,6 +438,33 @@ impl ArrayFunc {
                     }
                     (other, _) => return Err(unexpected("array_cat", &other)),
                 })
+            }
+            ArrayFunc::Contains | ArrayFunc::Overlap => {
+                arity(2..=2, &args)?;
+                let (Datum::Array(a), Datum::Array(b)) = (&args[0], &args[1]) else {
+                    return Ok(Datum::Null);
+                };
+                let found = |x: &Datum| -> Result<bool, EvalError> {
+                    if x.is_null() {
+                        return Ok(false);
+                    }
+                    for y in a {
+                        if !y.is_null()
+                            && BinaryFunc::Eq.eval(x.clone(), y.clone())? == Datum::Bool(true)
+                        {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                };
+                let mut out = *self == ArrayFunc::Contains;
+                for x in b {
+                    if found(x)? != out {
+                        out = !out;
+                        break;
+                    }
+                }
+                Ok(Datum::Bool(out))
             }
             ArrayFunc::Quantified { op, all } => {
                 arity(2..=2, &args)?;

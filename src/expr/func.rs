@@ -59,6 +59,8 @@ pub enum UnaryFunc {
     /// ([`crate::repr::jsonb::group_key`]): equal for values `jsonb` `=`
     /// finds equal (`sql::jsonb_keys`).
     JsonbGroupKey,
+    /// `~x` on integers ([`super::bitwise`]).
+    BitNot,
 }
 
 /// Functions of two arguments.
@@ -78,14 +80,15 @@ pub enum BinaryFunc {
     Div,
     /// `a % b`.
     Mod,
-    /// `a & b` on integers (only over a grouping set's internal id, from
-    /// which `GROUPING()` is computed).
+    /// `a & b` on integers ([`super::bitwise`]).
     BitAnd,
-    /// `a | b` on integers (as [`BinaryFunc::BitAnd`]).
+    /// `a | b` on integers.
     BitOr,
-    /// `a << b` on non-negative integers (as [`BinaryFunc::BitAnd`]).
+    /// `a # b` (exclusive or) on integers.
+    BitXor,
+    /// `a << n` on integers.
     ShiftLeft,
-    /// `a >> b` on non-negative integers (as [`BinaryFunc::BitAnd`]).
+    /// `a >> n` on integers.
     ShiftRight,
     /// `a = b`.
     Eq,
@@ -256,6 +259,7 @@ impl UnaryFunc {
                 other => Err(type_error("char to text", &other)),
             },
             UnaryFunc::Cast(to) => cast(d, to),
+            UnaryFunc::BitNot => super::bitwise::not(d),
             UnaryFunc::MzTimestamp => super::temporal::to_mz_timestamp(d),
             UnaryFunc::MzTimestampToTimestampTz => super::temporal::to_timestamptz(d),
             UnaryFunc::JsonbGroupKey => match d {
@@ -332,6 +336,7 @@ impl BinaryFunc {
             BinaryFunc::Mod => "%",
             BinaryFunc::BitAnd => "&",
             BinaryFunc::BitOr => "|",
+            BinaryFunc::BitXor => "#",
             BinaryFunc::ShiftLeft => "<<",
             BinaryFunc::ShiftRight => ">>",
             BinaryFunc::Eq => "=",
@@ -386,8 +391,9 @@ impl BinaryFunc {
             BinaryFunc::Mod => modulo(a, b),
             BinaryFunc::BitAnd
             | BinaryFunc::BitOr
+            | BinaryFunc::BitXor
             | BinaryFunc::ShiftLeft
-            | BinaryFunc::ShiftRight => bitwise(self, a, b),
+            | BinaryFunc::ShiftRight => super::bitwise::binary(self, a, b),
             BinaryFunc::Eq => Ok(Datum::Bool(compare(&a, &b)? == Ordering::Equal)),
             BinaryFunc::NotEq => Ok(Datum::Bool(compare(&a, &b)? != Ordering::Equal)),
             BinaryFunc::Lt => Ok(Datum::Bool(compare(&a, &b)? == Ordering::Less)),
@@ -746,41 +752,6 @@ fn numeric_div_scale(x: &Decimal, y: &Decimal) -> u32 {
     rscale.min(28) as u32
 }
 
-/// `&`, `|`, `<<` and `>>` on small non-negative integers of one type: the
-/// grouping-set id and the masks and shifts `GROUPING()` applies to it.
-fn bitwise(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum, EvalError> {
-    let as_i64 = |d: &Datum| match d {
-        Datum::Int16(x) => Some(i64::from(*x)),
-        Datum::Int32(x) => Some(i64::from(*x)),
-        Datum::Int64(x) => Some(*x),
-        _ => None,
-    };
-    let (Some(x), Some(y)) = (as_i64(&a), as_i64(&b)) else {
-        return Err(EvalError::Unsupported(format!(
-            "operator {} for {} and {}",
-            func.symbol(),
-            datum_type_name(&a),
-            datum_type_name(&b)
-        )));
-    };
-    let out = match func {
-        BinaryFunc::BitAnd => Some(x & y),
-        BinaryFunc::BitOr => Some(x | y),
-        BinaryFunc::ShiftLeft => u32::try_from(y).ok().and_then(|y| x.checked_shl(y)),
-        _ => u32::try_from(y).ok().and_then(|y| x.checked_shr(y)),
-    };
-    let out = out.ok_or_else(|| EvalError::Unsupported(format!("shift by {y}")))?;
-    Ok(match a {
-        Datum::Int16(_) => {
-            Datum::Int16(i16::try_from(out).map_err(|_| EvalError::OutOfRange("smallint".into()))?)
-        }
-        Datum::Int32(_) => {
-            Datum::Int32(i32::try_from(out).map_err(|_| EvalError::OutOfRange("integer".into()))?)
-        }
-        _ => Datum::Int64(out),
-    })
-}
-
 fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     match &b {
         Datum::Int16(0) | Datum::Int32(0) | Datum::Int64(0) => {
@@ -1023,6 +994,9 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         // From strings: parse the text form.
         (Datum::String(s), to) => return Ok(strconv::parse(&s, to)?),
         (Datum::Jsonb(s), T::Jsonb) => Datum::Jsonb(s),
+        (Datum::Jsonb(s), to) => {
+            return super::jsonb::cast_to_scalar(&s, to).unwrap_or_else(|| Err(cannot_cast(to)));
+        }
         // Numbers.
         (d @ (Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_)), to) => {
             let v = match d {
@@ -1090,7 +1064,7 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
                 .map(|e| cast(e, elem))
                 .collect::<Result<Vec<_>, _>>()?,
         ),
-        (Datum::Bool(_), to) | (Datum::Jsonb(_), to) | (_, to) => return Err(cannot_cast(to)),
+        (_, to) => return Err(cannot_cast(to)),
     };
     Ok(strconv::apply_typmod(out, to)?)
 }

@@ -534,6 +534,49 @@ pub fn compare(a: &str, b: &str) -> Result<Ordering, EvalError> {
     ))
 }
 
+/// A cast of a `jsonb` value to `boolean` or a number type, as PostgreSQL
+/// casts them (`'1.5'::jsonb::int` is 2): the value must be a JSON boolean
+/// or number respectively (else `22023`, "cannot cast jsonb string to type
+/// integer"); a number converts as its `numeric` would, a `real` or
+/// `double precision` from its digits. `None` for other target types.
+pub fn cast_to_scalar(doc: &str, to: &crate::repr::ScalarType) -> Option<Result<Datum, EvalError>> {
+    use crate::repr::ScalarType as T;
+    let text = doc.trim();
+    let kind = match text.as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    };
+    let wrong = || {
+        Err(EvalError::InvalidParameter(format!(
+            "cannot cast jsonb {kind} to type {}",
+            to.name()
+        )))
+    };
+    Some(match to {
+        T::Bool => match text {
+            "true" => Ok(Datum::Bool(true)),
+            "false" => Ok(Datum::Bool(false)),
+            _ => wrong(),
+        },
+        T::Float32 | T::Float64 if kind == "number" => strconv::parse(text, to).map_err(Into::into),
+        T::Int16 | T::Int32 | T::Int64 | T::Numeric { .. } if kind == "number" => {
+            let numeric = T::Numeric {
+                precision: None,
+                scale: None,
+            };
+            strconv::parse(text, &numeric)
+                .map_err(EvalError::from)
+                .and_then(|n| super::func::cast(n, to))
+        }
+        T::Float32 | T::Float64 | T::Int16 | T::Int32 | T::Int64 | T::Numeric { .. } => wrong(),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

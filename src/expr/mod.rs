@@ -17,6 +17,7 @@
 pub mod aggregate;
 pub mod aggregate_stats;
 pub mod array;
+pub mod bitwise;
 pub mod datetime_format;
 pub mod error;
 pub mod extract;

@@ -8,8 +8,8 @@
 //! runs them:
 //!
 //! * `ARRAY[a, b]` ([`ArrayPlanner::plan_array_literal`]), `a[i]` and
-//!   `a[i:j]` ([`ArrayPlanner::plan_field_access`]), `a || b` on arrays
-//!   ([`ArrayPlanner::plan_binary_op`]);
+//!   `a[i:j]` ([`ArrayPlanner::plan_field_access`]), `a || b`, `a @> b`, `a <@ b`
+//!   and `a && b` on arrays ([`ArrayPlanner::plan_binary_op`]);
 //! * `x <op> ANY (array)` and `x <op> ALL (array)`: the SQL text is
 //!   rewritten to marker calls before DataFusion plans it
 //!   ([`rewrite_quantified`]), since DataFusion plans them with its own
@@ -74,6 +74,9 @@ enum Kind {
     Combine(ArrayFunc),
     /// `x <op> ANY/ALL (a)`: `boolean`.
     Quantified { op: BinaryFunc, all: bool },
+    /// `a @> b`, `a <@ b` and `a && b`: two arrays of one element type,
+    /// `boolean`.
+    Containment,
 }
 
 /// A marker function for an array construct.
@@ -275,7 +278,7 @@ impl ScalarUDFImpl for ArrayUdf {
                 let elem = unify(name, element_of(&list), &arg_types[0])?;
                 Ok(vec![elem.clone(), list_of(elem)])
             }
-            Kind::Combine(_) => {
+            Kind::Combine(_) | Kind::Containment => {
                 count(2..=2)?;
                 let a = expect_list(name, &arg_types[0])?;
                 let b = expect_list(name, &arg_types[1])?;
@@ -342,7 +345,7 @@ impl ScalarUDFImpl for ArrayUdf {
                 .first()
                 .cloned()
                 .unwrap_or(list_of(DataType::Utf8)),
-            Kind::Quantified { .. } => DataType::Boolean,
+            Kind::Quantified { .. } | Kind::Containment => DataType::Boolean,
         })
     }
 
@@ -491,11 +494,31 @@ impl ExprPlanner for ArrayPlanner {
             }
             _ => {}
         }
+        let is_list = |e: &Expr| list_type(e).is_some();
+        let (l, r) = (is_list(&expr.left), is_list(&expr.right));
+        // `@>`, `<@` and `&&` of two arrays (`<@` is `@>` reversed).
+        let containment = match expr.op {
+            BinaryOperator::AtArrow => Some(("contains", false)),
+            BinaryOperator::ArrowAt => Some(("contains", true)),
+            BinaryOperator::PGOverlap => Some(("overlap", false)),
+            _ => None,
+        };
+        if let Some((name, reversed)) = containment {
+            if !(l && r) {
+                return Ok(PlannerResult::Original(expr));
+            }
+            let args = if reversed {
+                vec![expr.right, expr.left]
+            } else {
+                vec![expr.left, expr.right]
+            };
+            return Ok(PlannerResult::Planned(Expr::ScalarFunction(
+                ScalarFunction::new_udf(udf(&format!("{PREFIX}{name}"), Kind::Containment), args),
+            )));
+        }
         if expr.op != BinaryOperator::StringConcat {
             return Ok(PlannerResult::Original(expr));
         }
-        let is_list = |e: &Expr| list_type(e).is_some();
-        let (l, r) = (is_list(&expr.left), is_list(&expr.right));
         let kind = match (l, r) {
             (true, true) => ArrayFunc::Cat,
             (true, false) => ArrayFunc::Append,
@@ -701,6 +724,8 @@ pub fn lower_call(name: &str, args: Vec<ScalarExpr>) -> Option<ScalarExpr> {
                 "array_append" => ArrayFunc::Append,
                 "array_prepend" => ArrayFunc::Prepend,
                 "array_cat" => ArrayFunc::Cat,
+                "contains" => ArrayFunc::Contains,
+                "overlap" => ArrayFunc::Overlap,
                 q => {
                     let (quantifier, op) = q.split_once('_')?;
                     let all = match quantifier {

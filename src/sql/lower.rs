@@ -648,21 +648,14 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     negated: true,
                     case_insensitive: true,
                 },
-                // Only `GROUPING()`, which DataFusion resolves into bit
-                // operations on a grouping set's internal id.
-                Operator::BitwiseAnd
-                | Operator::BitwiseOr
-                | Operator::BitwiseShiftLeft
-                | Operator::BitwiseShiftRight
-                    if super::lower_grouping::reads_grouping_id(e) =>
-                {
-                    match op {
-                        Operator::BitwiseAnd => BinaryFunc::BitAnd,
-                        Operator::BitwiseOr => BinaryFunc::BitOr,
-                        Operator::BitwiseShiftLeft => BinaryFunc::ShiftLeft,
-                        _ => BinaryFunc::ShiftRight,
-                    }
-                }
+                // PostgreSQL's `&`, `|` and `#` on integers
+                // (`sql::bitwise`), and the bit operations DataFusion
+                // computes `GROUPING()` with from a grouping set's id.
+                Operator::BitwiseAnd => BinaryFunc::BitAnd,
+                Operator::BitwiseOr => BinaryFunc::BitOr,
+                Operator::BitwiseXor => BinaryFunc::BitXor,
+                Operator::BitwiseShiftLeft => BinaryFunc::ShiftLeft,
+                Operator::BitwiseShiftRight => BinaryFunc::ShiftRight,
                 other => return unsupported(format!("operator {other}")),
             };
             let (l, r) =
@@ -867,6 +860,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 other => super::temporal::lower_call(other, &lowered)
                     .or_else(|| super::array::lower_call(other, lowered.clone()))
                     .or_else(|| super::date_arith::lower_call(other, &lowered))
+                    .or_else(|| super::bitwise::lower_call(other, &lowered))
                     .or_else(|| super::timezone::lower_call(other, &lowered))
                     .or_else(|| super::formatting::lower_call(other, &lowered))
                     .or_else(|| super::rounding::lower_call(other, &lowered))

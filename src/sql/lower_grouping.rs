@@ -139,13 +139,3 @@ fn grouping_id(id: u64, ty: &DataType) -> Result<Datum, PlanError> {
     };
     scalar_to_datum(&value).map_err(|e| PlanError::Unsupported(e.to_string()))
 }
-
-/// Whether `e`, a bit operation, reads a grouping set's internal id (how
-/// DataFusion computes `GROUPING()`), directly or through a common
-/// subexpression DataFusion's optimizer factored out of several
-/// `GROUPING()` calls. Other bit operations stay unsupported.
-pub(super) fn reads_grouping_id(e: &Expr) -> bool {
-    e.column_refs()
-        .iter()
-        .any(|c| c.name == Aggregate::INTERNAL_GROUPING_ID || c.name.starts_with("__common_expr"))
-}

@@ -34,6 +34,7 @@
 pub mod aggregate_funcs;
 pub mod array;
 pub mod array_subquery;
+pub mod bitwise;
 pub mod bpchar;
 pub mod date_arith;
 pub mod debezium;

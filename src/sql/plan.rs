@@ -143,6 +143,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         .chain(super::pg_funcs::functions())
         .chain(super::array_subquery::functions())
         .chain(super::pg_scalar::functions())
+        .chain(super::bitwise::functions())
     {
         scalars.insert(f.name().to_string(), f);
     }
@@ -180,6 +181,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(super::date_arith::DatePlanner),
+        Arc::new(super::bitwise::BitwisePlanner),
         Arc::new(super::pg_scalar::ExtractPlanner),
         Arc::new(super::pg_scalar::IntervalPlanner),
         Arc::new(super::jsonb::JsonbPlanner),
@@ -516,6 +518,7 @@ pub fn plan_statement(
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
     super::row_compare::rewrite(&mut statement)?;
+    super::bitwise::rewrite(&mut statement);
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::timezone::rewrite(&mut statement);
     super::array_subquery::rewrite(&mut statement)?;
