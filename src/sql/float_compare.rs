@@ -103,13 +103,14 @@ impl FunctionRewrite for FloatCompare {
                 low,
                 high,
             }) => {
-                let mut types = Vec::with_capacity(3);
-                for e in [x.as_ref(), low.as_ref(), high.as_ref()] {
-                    match e.get_type(schema) {
-                        Ok(t) => types.push(t),
-                        Err(_) => return Ok(Transformed::no(expr)),
-                    }
-                }
+                let types: Vec<DataType> = match [x, low, high]
+                    .iter()
+                    .map(|e| e.get_type(schema))
+                    .collect::<DfResult<_>>()
+                {
+                    Ok(types) => types,
+                    Err(_) => return Ok(Transformed::no(expr)),
+                };
                 // `x BETWEEN a AND b` is `x >= a AND x <= b`: each
                 // comparison pairs `x` with a bound.
                 let mixed = |b: &DataType| {
@@ -134,13 +135,14 @@ impl FunctionRewrite for FloatCompare {
                 list,
                 negated,
             }) => {
-                let mut types = Vec::with_capacity(list.len() + 1);
-                for e in std::iter::once(x.as_ref()).chain(list) {
-                    match e.get_type(schema) {
-                        Ok(t) => types.push(t),
-                        Err(_) => return Ok(Transformed::no(expr)),
-                    }
-                }
+                let types: Vec<DataType> = match std::iter::once(x.as_ref())
+                    .chain(list)
+                    .map(|e| e.get_type(schema))
+                    .collect::<DfResult<_>>()
+                {
+                    Ok(types) => types,
+                    Err(_) => return Ok(Transformed::no(expr)),
+                };
                 let target = if types.contains(&DataType::Float64) {
                     DataType::Float64
                 } else if types.contains(&DataType::Float32) {

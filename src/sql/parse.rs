@@ -237,7 +237,11 @@ fn syntax(e: ParserError) -> PlanError {
 /// at `EXCLUDE` in a statement with a window frame, the error is `0A000`,
 /// a construct Freshet does not support, not bad syntax.
 fn frame_exclusion(sql: &str, e: ParserError) -> PlanError {
-    if !e.to_string().to_ascii_uppercase().contains("FOUND: EXCLUDE") {
+    if !e
+        .to_string()
+        .to_ascii_uppercase()
+        .contains("FOUND: EXCLUDE")
+    {
         return syntax(e);
     }
     let dialect = PostgreSqlDialect {};

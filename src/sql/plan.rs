@@ -517,6 +517,7 @@ pub fn plan_statement(
     super::values_float::rewrite(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
+    super::row_constructor::rewrite(&mut statement);
     super::row_in_subquery::rewrite(&mut statement)?;
     super::row_compare::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;

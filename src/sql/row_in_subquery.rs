@@ -98,12 +98,10 @@ fn rewrite_conjuncts(e: &mut Expr) -> Result<(), PlanError> {
                 return Ok(());
             }
             if width != fields.len() {
-                let which = if width < fields.len() {
-                    "few"
-                } else {
-                    "many"
-                };
-                return Err(PlanError::Syntax(format!("subquery has too {which} columns")));
+                let which = if width < fields.len() { "few" } else { "many" };
+                return Err(PlanError::Syntax(format!(
+                    "subquery has too {which} columns"
+                )));
             }
             let pairs: Vec<String> = fields
                 .iter()

@@ -255,7 +255,10 @@ fn decorrelate(
                     let last = skip.saturating_add(*n).min(i64::MAX as usize) as i64;
                     kept = kept.and(col(ROW_NUMBER).lt_eq(lit(ScalarValue::Int64(Some(last)))));
                 }
-                built.window(vec![row_number])?.filter(kept)?.project(before)?
+                built
+                    .window(vec![row_number])?
+                    .filter(kept)?
+                    .project(before)?
             }
         };
     }

@@ -13,8 +13,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, Query, SetExpr, Statement, UnaryOperator, Value,
-    VisitMut, VisitorMut,
+    CastKind, DataType as SqlType, Expr, Query, SetExpr, Statement, UnaryOperator, Value, VisitMut,
+    VisitorMut,
 };
 
 /// Casts the number literals of the `VALUES` columns of `statement` that
@@ -100,10 +100,9 @@ fn float_type(column: &[&mut Expr]) -> Option<SqlType> {
 fn float_cast(e: &Expr) -> Option<bool> {
     match e {
         Expr::Cast { data_type, .. } => match data_type {
-            SqlType::Float8
-            | SqlType::Float64
-            | SqlType::DoublePrecision
-            | SqlType::Double(_) => Some(true),
+            SqlType::Float8 | SqlType::Float64 | SqlType::DoublePrecision | SqlType::Double(_) => {
+                Some(true)
+            }
             SqlType::Float4 | SqlType::Float32 | SqlType::Real => Some(false),
             // `float(p)`: `real` up to 24 bits of precision.
             SqlType::Float(info) => Some(!matches!(
