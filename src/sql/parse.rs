@@ -232,6 +232,40 @@ fn syntax(e: ParserError) -> PlanError {
     PlanError::Syntax(s.to_string())
 }
 
+/// The parser has no `EXCLUDE` clause of a window frame (`ROWS BETWEEN
+/// ... EXCLUDE CURRENT ROW`), which PostgreSQL has: where the parser stops
+/// at `EXCLUDE` in a statement with a window frame, the error is `0A000`,
+/// a construct Freshet does not support, not bad syntax.
+fn frame_exclusion(sql: &str, e: ParserError) -> PlanError {
+    if !e
+        .to_string()
+        .to_ascii_uppercase()
+        .contains("FOUND: EXCLUDE")
+    {
+        return syntax(e);
+    }
+    let dialect = PostgreSqlDialect {};
+    let Ok(tokens) = sqlparser::tokenizer::Tokenizer::new(&dialect, sql).tokenize() else {
+        return syntax(e);
+    };
+    // `EXCLUDE` right after a frame bound (`CURRENT ROW`, `n PRECEDING`,
+    // `UNBOUNDED FOLLOWING`).
+    let words: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let after_bound = words.windows(2).any(|w| {
+        word_is(w[1], "EXCLUDE")
+            && ["ROW", "PRECEDING", "FOLLOWING"]
+                .iter()
+                .any(|b| word_is(w[0], b))
+    });
+    if after_bound {
+        return PlanError::Unsupported("EXCLUDE in a window frame".into());
+    }
+    syntax(e)
+}
+
 /// Parses a string of `;`-separated statements.
 pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
     let dialect = PostgreSqlDialect {};
@@ -242,7 +276,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
         if parser.peek_token().token == Token::EOF {
             break;
         }
-        out.push(parse_one(&mut parser).map_err(syntax)?);
+        out.push(parse_one(&mut parser).map_err(|e| frame_exclusion(sql, e))?);
         if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
             let t = parser.peek_token();
             return Err(PlanError::Syntax(format!(

@@ -433,6 +433,7 @@ impl sqlparser::ast::VisitorMut for IntegerLiterals {
     fn post_visit_expr(&mut self, expr: &mut sqlparser::ast::Expr) -> std::ops::ControlFlow<()> {
         use sqlparser::ast::{CastKind, DataType as SqlType, Expr, Value};
         unwrap_frame_offsets(expr);
+        super::negative_literals::fold(expr);
         if let Expr::Value(v) = expr
             && let Value::Number(n, false) = &v.value
             && n.parse::<i32>().is_ok()
@@ -515,8 +516,11 @@ pub fn plan_statement(
     let names = super::output_names::select_names(&statement);
     super::literals::rewrite_exponent_literals(&mut statement)?;
     super::values::rewrite_values(&mut statement);
+    super::values_float::rewrite(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
+    super::row_constructor::rewrite(&mut statement);
+    super::row_in_subquery::rewrite(&mut statement)?;
     super::row_compare::rewrite(&mut statement)?;
     super::bitwise::rewrite(&mut statement);
     super::temporal::rewrite_mz_now(&mut statement)?;
@@ -595,6 +599,8 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Lateral top-k subqueries, which DataFusion does not decorrelate.
     let plan = super::lateral_top_k::rewrite(plan)?;
+    // Correlated subqueries with a LIMIT (`ORDER BY ... LIMIT 1`).
+    let plan = super::subquery_top_k::rewrite(plan)?;
     // Correlated scalar subqueries that are not aggregated, which
     // DataFusion's analyzer refuses.
     let plan = super::scalar_subquery::rewrite(plan)?;
@@ -604,6 +610,7 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let plan = super::empty_relations::rewrite(plan)?;
     let mut analyzer = Analyzer::new();
     analyzer.add_function_rewrite(Arc::new(super::float4::Float4Arithmetic));
+    analyzer.add_function_rewrite(Arc::new(super::float_compare::FloatCompare));
     let analyzed = guard_panics("analyzer", || {
         analyzer.execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?

@@ -394,7 +394,7 @@ impl AggregateUDFImpl for SingleValue {
     }
 }
 
-fn single_value() -> Arc<AggregateUDF> {
+pub(super) fn single_value() -> Arc<AggregateUDF> {
     Arc::new(AggregateUDF::new_from_impl(SingleValue {
         signature: Signature::user_defined(Volatility::Immutable),
     }))

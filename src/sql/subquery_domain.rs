@@ -278,7 +278,7 @@ fn is_pullable_equality(e: &Expr) -> bool {
 /// Whether some conjunct is never true when the outer column `c` is NULL:
 /// a comparison (or `BETWEEN`) whose operands are built only of columns,
 /// constants, casts and arithmetic, one of which reads `c`.
-fn rejects_null(conjuncts: &[Expr], c: &Column) -> bool {
+pub(super) fn rejects_null(conjuncts: &[Expr], c: &Column) -> bool {
     conjuncts.iter().any(|conjunct| {
         // `x BETWEEN a AND b` is `x >= a AND x <= b`, never true when one of
         // them is NULL; `NOT BETWEEN` is an `OR`, NULL only through `x`.
