@@ -17,12 +17,15 @@
 pub mod aggregate;
 pub mod aggregate_stats;
 pub mod array;
+pub mod date_trunc;
 pub mod datetime_format;
 pub mod error;
 pub mod extract;
 pub mod func;
 pub mod json_text;
 pub mod jsonb;
+pub mod number_format;
+pub mod numeric_math;
 pub mod pg_datetime;
 pub mod pg_scalar;
 pub mod regex;

@@ -162,6 +162,8 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         .into_iter()
         .chain(super::formatting::functions())
         .chain(super::rounding::functions())
+        .chain(super::numeric_math::functions())
+        .chain(super::date_trunc::functions())
     {
         scalars.insert(f.name().to_string(), f);
     }
@@ -515,6 +517,7 @@ pub fn plan_statement(
     super::values::rewrite_values(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
+    super::pg_syntax::rewrite(&mut statement);
     super::row_compare::rewrite(&mut statement)?;
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::timezone::rewrite(&mut statement);
