@@ -122,7 +122,12 @@ fn trunc_timestamp(unit: Unit, ts: i64) -> i64 {
     }
     if !matches!(
         unit,
-        Unit::Microseconds | Unit::Milliseconds | Unit::Second | Unit::Minute | Unit::Hour | Unit::Day
+        Unit::Microseconds
+            | Unit::Milliseconds
+            | Unit::Second
+            | Unit::Minute
+            | Unit::Hour
+            | Unit::Day
     ) {
         day = 1;
     }
@@ -236,6 +241,9 @@ mod tests {
             day(1901, 1, 1)
         );
         // 2024-05-17 is a Friday; its week starts on Monday the 13th.
-        assert_eq!(trunc_timestamp(Unit::Week, day(2024, 5, 17)), day(2024, 5, 13));
+        assert_eq!(
+            trunc_timestamp(Unit::Week, day(2024, 5, 17)),
+            day(2024, 5, 13)
+        );
     }
 }

@@ -246,7 +246,14 @@ fn prepare(num: &mut NumDesc, key: Key) -> Result<(), EvalError> {
                 return Err(syntax("cannot use \"EEEE\" twice"));
             }
             if num.flag
-                & (F_BLANK | F_FILLMODE | F_LSIGN | F_BRACKET | F_MINUS | F_PLUS | F_ROMAN | F_MULTI)
+                & (F_BLANK
+                    | F_FILLMODE
+                    | F_LSIGN
+                    | F_BRACKET
+                    | F_MINUS
+                    | F_PLUS
+                    | F_ROMAN
+                    | F_MULTI)
                 != 0
             {
                 return Err(EvalError::Parse {
@@ -454,8 +461,7 @@ impl ToChar<'_> {
 
         if matches!(key, Key::Nine | Key::Zero | Key::D | Key::Dec) {
             let zero = self.num.has(F_ZERO);
-            if self.num_curr < self.out_pre_spaces
-                && (self.num.zero_start > self.num_curr || !zero)
+            if self.num_curr < self.out_pre_spaces && (self.num.zero_start > self.num_curr || !zero)
             {
                 if !fill {
                     self.out.push(b' ');
@@ -650,7 +656,12 @@ fn c_sci(value: f64, digits: usize) -> String {
         return "NaN".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 { "+Infinity" } else { "-Infinity" }.into();
+        return if value > 0.0 {
+            "+Infinity"
+        } else {
+            "-Infinity"
+        }
+        .into();
     }
     let s = format!("{value:+.digits$e}");
     let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
@@ -914,7 +925,11 @@ fn int8_number(value: i64, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), Eval
     }
     if num.has(F_EEEE) {
         let s = numeric_sci(&Decimal::from(value), num.post);
-        let s = if s.starts_with('-') { s } else { format!(" {s}") };
+        let s = if s.starts_with('-') {
+            s
+        } else {
+            format!(" {s}")
+        };
         return Ok((s.into_bytes(), 0, 0));
     }
     let mut value = value;
@@ -939,7 +954,11 @@ fn numeric_number(d: &Decimal, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), 
     }
     if num.has(F_EEEE) {
         let s = numeric_sci(d, num.post);
-        let s = if s.starts_with('-') { s } else { format!(" {s}") };
+        let s = if s.starts_with('-') {
+            s
+        } else {
+            format!(" {s}")
+        };
         return Ok((s.into_bytes(), 0, 0));
     }
     if num.has(F_MULTI) {
@@ -958,7 +977,11 @@ fn numeric_number(d: &Decimal, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), 
         return Ok(fixed_number(orgnum, num));
     }
     let (negative, digits) = numeric_digits(d, num.post);
-    let orgnum = if negative { format!("-{digits}") } else { digits };
+    let orgnum = if negative {
+        format!("-{digits}")
+    } else {
+        digits
+    };
     Ok(fixed_number(orgnum, num))
 }
 

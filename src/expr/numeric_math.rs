@@ -296,7 +296,10 @@ fn require_positive_for_log(x: &Decimal) -> Result<(), EvalError> {
         return Err(error(b"2201E", "cannot take logarithm of zero"));
     }
     if x.is_sign_negative() {
-        return Err(error(b"2201E", "cannot take logarithm of a negative number"));
+        return Err(error(
+            b"2201E",
+            "cannot take logarithm of a negative number",
+        ));
     }
     Ok(())
 }
@@ -304,7 +307,10 @@ fn require_positive_for_log(x: &Decimal) -> Result<(), EvalError> {
 /// `numeric_sqrt`.
 pub fn sqrt(x: &Decimal) -> Result<Decimal, EvalError> {
     if x.is_sign_negative() && !x.is_zero() {
-        return Err(error(b"2201F", "cannot take square root of a negative number"));
+        return Err(error(
+            b"2201F",
+            "cannot take square root of a negative number",
+        ));
     }
     let (weight, _) = nbase_digits(x);
     // C's integer division truncates toward zero.
@@ -339,8 +345,7 @@ pub fn exp(x: &Decimal) -> Result<Decimal, EvalError> {
 /// `numeric_ln`.
 pub fn ln(x: &Decimal) -> Result<Decimal, EvalError> {
     require_positive_for_log(x)?;
-    let rscale =
-        clamp_scale((MIN_SIG_DIGITS - estimate_ln_dweight(x)).max(i64::from(x.scale())));
+    let rscale = clamp_scale((MIN_SIG_DIGITS - estimate_ln_dweight(x)).max(i64::from(x.scale())));
     if rscale > MAX_DECIMAL_SCALE {
         return to_decimal(BigInt::zero(), rscale, "ln");
     }
@@ -381,7 +386,10 @@ pub fn log(base: &Decimal, x: &Decimal) -> Result<Decimal, EvalError> {
 /// `numeric_power` / `power_var`.
 pub fn power(base: &Decimal, exp_: &Decimal) -> Result<Decimal, EvalError> {
     if base.is_zero() && exp_.is_sign_negative() && !exp_.is_zero() {
-        return Err(error(b"2201F", "zero raised to a negative power is undefined"));
+        return Err(error(
+            b"2201F",
+            "zero raised to a negative power is undefined",
+        ));
     }
     let is_integer = exp_.fract().is_zero();
     if base.is_sign_negative() && !base.is_zero() && !is_integer {
@@ -520,7 +528,10 @@ mod tests {
             power(&d("10"), &d("-20")).unwrap().to_string(),
             "0.0000000000000000"
         );
-        assert_eq!(log(&d("2"), &d("8")).unwrap().to_string(), "3.0000000000000000");
+        assert_eq!(
+            log(&d("2"), &d("8")).unwrap().to_string(),
+            "3.0000000000000000"
+        );
         assert_eq!(factorial(5).unwrap().to_string(), "120");
     }
 }

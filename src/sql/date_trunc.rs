@@ -59,9 +59,10 @@ impl ScalarUDFImpl for DateTrunc {
 
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
         match arg_types {
-            [DataType::Utf8, t @ (DataType::Timestamp(..) | DataType::Interval(_))] => {
-                Ok(t.clone())
-            }
+            [
+                DataType::Utf8,
+                t @ (DataType::Timestamp(..) | DataType::Interval(_)),
+            ] => Ok(t.clone()),
             types => Err(PlanError::no_function("date_trunc", types)),
         }
     }

@@ -15,8 +15,8 @@
 
 use std::sync::Arc;
 
-use datafusion_common::arrow::datatypes::{DataType, TimeUnit};
 use datafusion_common::Result as DfResult;
+use datafusion_common::arrow::datatypes::{DataType, TimeUnit};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };

@@ -35,10 +35,7 @@ struct NumericMath {
 }
 
 fn is_float(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Float16 | DataType::Float32 | DataType::Float64
-    )
+    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
 }
 
 fn is_decimal(t: &DataType) -> bool {
@@ -66,8 +63,14 @@ impl ScalarUDFImpl for NumericMath {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
         if self.is_numeric_call(arg_types) {
-            // Types without a conversion pass through, to be refused by
-            // `return_type`.
+            // A call with a type that does not convert keeps its types, to
+            // be refused by `return_type` with the types as written.
+            if !arg_types
+                .iter()
+                .all(|t| is_decimal(t) || t.is_integer() || *t == DataType::Null)
+            {
+                return Ok(arg_types.to_vec());
+            }
             return Ok(arg_types
                 .iter()
                 .map(|t| match t {

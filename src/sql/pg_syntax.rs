@@ -57,8 +57,7 @@ pub fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         }
         if is_word(&t.token, Keyword::FROM, "from") {
             let after_trim_paren = |p: Option<&Token>, q: Option<&Token>| {
-                p == Some(&Token::LParen)
-                    && q.is_some_and(|q| is_word(q, Keyword::TRIM, "trim"))
+                p == Some(&Token::LParen) && q.is_some_and(|q| is_word(q, Keyword::TRIM, "trim"))
             };
             let where_word = prev.is_some_and(|p| {
                 is_word(p, Keyword::LEADING, "leading")
