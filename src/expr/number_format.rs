@@ -541,7 +541,7 @@ fn process_to_char(
     }
     let sign_wrote;
     if num.has(F_PLUS) || num.has(F_MINUS) {
-        sign_wrote = !(num.has(F_PLUS) && !num.has(F_MINUS));
+        sign_wrote = !num.has(F_PLUS) || num.has(F_MINUS);
     } else {
         if sign != b'-' && num.has(F_FILLMODE) {
             num.flag &= !F_BRACKET;

@@ -22,6 +22,10 @@ use crate::repr::{Datum, SqlState};
 const MIN_SIG_DIGITS: i64 = 16;
 /// PostgreSQL's `NUMERIC_MAX_DISPLAY_SCALE`.
 const MAX_DISPLAY_SCALE: i64 = 1000;
+/// `log10(e)` as PostgreSQL's `numeric.c` spells it: its result scales
+/// truncate estimates computed with exactly this value.
+#[allow(clippy::approx_constant)]
+const PG_LOG10_E: f64 = 0.434294481903252;
 /// The most digits after the point a [`Decimal`] holds.
 const MAX_DECIMAL_SCALE: i64 = 28;
 
@@ -328,7 +332,7 @@ pub fn sqrt(x: &Decimal) -> Result<Decimal, EvalError> {
 
 /// `numeric_exp`.
 pub fn exp(x: &Decimal) -> Result<Decimal, EvalError> {
-    let val = x.to_f64().unwrap_or(0.0) * 0.434294481903252;
+    let val = x.to_f64().unwrap_or(0.0) * PG_LOG10_E;
     let val = val.clamp(-2000.0, 2000.0);
     let rscale = clamp_scale((MIN_SIG_DIGITS - val as i64).max(i64::from(x.scale())));
     if val > 29.0 {
@@ -424,7 +428,7 @@ pub fn power(base: &Decimal, exp_: &Decimal) -> Result<Decimal, EvalError> {
         }
         return to_decimal(BigInt::zero(), MAX_DISPLAY_SCALE, "power");
     }
-    let val = val * 0.434294481903252;
+    let val = val * PG_LOG10_E;
     let rscale = clamp_scale(
         (MIN_SIG_DIGITS - val as i64)
             .max(i64::from(base.scale()))
