@@ -444,6 +444,8 @@ pub enum FormatFunc {
     ToTimestampEpoch,
     /// `to_date(text, template)`.
     ToDate,
+    /// `to_number(text, template)` (`expr/number_format.rs`).
+    ToNumber,
 }
 
 impl FormatFunc {
@@ -453,6 +455,7 @@ impl FormatFunc {
             FormatFunc::ToChar => "to_char",
             FormatFunc::ToTimestamp | FormatFunc::ToTimestampEpoch => "to_timestamp",
             FormatFunc::ToDate => "to_date",
+            FormatFunc::ToNumber => "to_number",
         }
     }
 
@@ -462,7 +465,22 @@ impl FormatFunc {
             return Ok(Datum::Null);
         }
         match (self, args.as_slice()) {
+            (
+                FormatFunc::ToChar,
+                [
+                    value @ (Datum::Int16(_)
+                    | Datum::Int32(_)
+                    | Datum::Int64(_)
+                    | Datum::Float32(_)
+                    | Datum::Float64(_)
+                    | Datum::Numeric(_)),
+                    Datum::String(t),
+                ],
+            ) => super::number_format::to_char(value, t),
             (FormatFunc::ToChar, [value, Datum::String(t)]) => to_char(value, t),
+            (FormatFunc::ToNumber, [Datum::String(s), Datum::String(t)]) => {
+                super::number_format::to_number(s, t)
+            }
             (FormatFunc::ToTimestamp, [Datum::String(s), Datum::String(t)]) => to_timestamp(s, t),
             (FormatFunc::ToDate, [Datum::String(s), Datum::String(t)]) => to_date(s, t),
             (FormatFunc::ToTimestampEpoch, [Datum::Float64(secs)]) => from_epoch(secs.0),

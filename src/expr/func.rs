@@ -172,6 +172,15 @@ pub enum VariadicFunc {
     /// `round`, `trunc`, `ceil` and `floor` ([`super::rounding`]), its
     /// arguments evaluated eagerly.
     Round(super::rounding::RoundFunc),
+    /// `numeric` `sqrt`, `exp`, `ln`, `log`, `power` and `factorial`
+    /// ([`super::numeric_math`]), its arguments evaluated eagerly.
+    NumericMath(super::numeric_math::NumericMathFunc),
+    /// `SIMILAR TO`, `regexp_substr` and `regexp_instr` ([`super::regex`]),
+    /// its arguments evaluated eagerly.
+    Regex(super::regex::RegexFunc),
+    /// `date_trunc(unit, timestamp | timestamptz | interval)`
+    /// ([`super::date_trunc`]), its arguments evaluated eagerly.
+    DateTrunc,
     /// A PostgreSQL function of [`super::pg_scalar`], its arguments
     /// evaluated eagerly.
     Pg(super::pg_scalar::PgFunc),
@@ -935,6 +944,9 @@ impl VariadicFunc {
             // The functions that take their arguments evaluated.
             VariadicFunc::Array(_)
             | VariadicFunc::Round(_)
+            | VariadicFunc::NumericMath(_)
+            | VariadicFunc::Regex(_)
+            | VariadicFunc::DateTrunc
             | VariadicFunc::Format(_)
             | VariadicFunc::Jsonb(_)
             | VariadicFunc::Pg(_) => {
@@ -945,6 +957,13 @@ impl VariadicFunc {
                 match self {
                     VariadicFunc::Array(f) => f.eval(args),
                     VariadicFunc::Round(f) => f.eval(args),
+                    VariadicFunc::NumericMath(f) => f.eval(args),
+                    VariadicFunc::Regex(f) => f.eval(args),
+                    VariadicFunc::DateTrunc => match args.as_slice() {
+                        [Datum::String(unit), value] => super::date_trunc::date_trunc(unit, value),
+                        _ if args.iter().any(Datum::is_null) => Ok(Datum::Null),
+                        _ => Err(EvalError::Internal(format!("date_trunc of {args:?}"))),
+                    },
                     VariadicFunc::Format(f) => f.eval(args),
                     VariadicFunc::Jsonb(f) => f.eval(args),
                     VariadicFunc::Pg(f) => f.eval(args),
@@ -1056,6 +1075,8 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
             micros: t,
         }),
         (Datum::Interval(i), T::Interval) => Datum::Interval(i),
+        // PostgreSQL's `interval_time`: the time part, modulo a day.
+        (Datum::Interval(i), T::Time) => Datum::Time(i.micros.rem_euclid(Interval::MICROS_PER_DAY)),
         (Datum::Bytes(b), T::Bytea) => Datum::Bytes(b),
         (Datum::Uuid(u), T::Uuid) => Datum::Uuid(u),
         (Datum::Array(elements), T::Array(elem)) => Datum::Array(

@@ -457,3 +457,184 @@ mod replace_tests {
         assert!(regexp_replace(&[t("a"), t("a"), t("b"), Datum::Int32(0)]).is_err());
     }
 }
+
+/// `regexp_substr(s, pattern[, start[, n[, flags[, subexpr]]]])`
+/// (PostgreSQL 15): the `n`th match from `start` (or its group
+/// `subexpr`), NULL without one.
+pub fn regexp_substr(args: &[Datum]) -> Result<Datum, EvalError> {
+    let found = nth_match(args, "regexp_substr", 4, 5)?;
+    Ok(match found {
+        Some((s, so, eo)) => Datum::String(s[so..eo].to_string()),
+        None => Datum::Null,
+    })
+}
+
+/// `regexp_instr(s, pattern[, start[, n[, endoption[, flags[,
+/// subexpr]]]]])` (PostgreSQL 15): the character position where the
+/// `n`th match (or its group `subexpr`) starts, or just after it ends
+/// (`endoption` 1); 0 without one.
+pub fn regexp_instr(args: &[Datum]) -> Result<Datum, EvalError> {
+    let endoption = args.get(4).map(int_arg).transpose()?.unwrap_or(0);
+    if endoption != 0 && endoption != 1 {
+        return Err(invalid_parameter("endoption", endoption));
+    }
+    let found = nth_match(args, "regexp_instr", 5, 6)?;
+    Ok(Datum::Int32(match found {
+        Some((s, so, eo)) => {
+            let at = if endoption == 1 { eo } else { so };
+            s[..at].chars().count() as i32 + 1
+        }
+        None => 0,
+    }))
+}
+
+/// The string and byte range of the match `regexp_substr` and
+/// `regexp_instr` look for; `flags_at` and `subexpr_at` are the argument
+/// positions of their `flags` and `subexpr`.
+fn nth_match<'a>(
+    args: &'a [Datum],
+    func: &str,
+    flags_at: usize,
+    subexpr_at: usize,
+) -> Result<Option<(&'a str, usize, usize)>, EvalError> {
+    let s = text_arg(&args[0])?;
+    let start = args.get(2).map(int_arg).transpose()?.unwrap_or(1);
+    let start = byte_offset(s, start)?;
+    let n = args.get(3).map(int_arg).transpose()?.unwrap_or(1);
+    if n <= 0 {
+        return Err(invalid_parameter("n", n));
+    }
+    let flags = args.get(flags_at).map(text_arg).transpose()?.unwrap_or("");
+    let options = parse_flags(flags, func, false)?;
+    let subexpr = args.get(subexpr_at).map(int_arg).transpose()?.unwrap_or(0);
+    if subexpr < 0 {
+        return Err(invalid_parameter("subexpr", subexpr));
+    }
+    with_regex(text_arg(&args[1])?, options, |re| {
+        let matches = all_matches(re, s, start);
+        let groups = matches.get((n - 1) as usize)?;
+        let (so, eo) = (*groups.get(subexpr as usize)?)?;
+        Some((s, so, eo))
+    })
+}
+
+/// PostgreSQL's `similar_to_escape`: a `SIMILAR TO` pattern as a regular
+/// expression anchored at both ends (`%` any string, `_` any character,
+/// `(` a non-capturing group, the escape character quoting the next one;
+/// `.`, `^`, `$` and `\` literal).
+pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, EvalError> {
+    let mut out = String::from("^(?:");
+    let mut after_escape = false;
+    let mut in_class = false;
+    let mut nquotes = 0;
+    for c in pattern.chars() {
+        if after_escape {
+            if c == '"' && !in_class {
+                match nquotes {
+                    0 => out.push_str("){1,1}?("),
+                    1 => out.push_str("){1,1}(?:"),
+                    _ => {
+                        return Err(EvalError::Parse {
+                            code: SqlState(*b"2200C"),
+                            message: "SQL regular expression may not contain more than two \
+                                      escape-double-quote separators"
+                                .into(),
+                        });
+                    }
+                }
+                nquotes += 1;
+            } else {
+                out.push('\\');
+                out.push(c);
+            }
+            after_escape = false;
+        } else if Some(c) == escape {
+            after_escape = true;
+        } else if in_class {
+            if c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+            if c == ']' {
+                in_class = false;
+            }
+        } else {
+            match c {
+                '[' => {
+                    out.push('[');
+                    in_class = true;
+                }
+                '%' => out.push_str(".*"),
+                '_' => out.push('.'),
+                '(' => out.push_str("(?:"),
+                '\\' | '.' | '^' | '$' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push_str(")$");
+    Ok(out)
+}
+
+/// `s SIMILAR TO pattern [ESCAPE escape]`; `escape` is the escape
+/// string (`None`: the default, `\`).
+pub fn similar_to(s: &str, pattern: &str, escape: Option<&str>) -> Result<bool, EvalError> {
+    let escape = match escape {
+        None => Some('\\'),
+        Some(e) => {
+            let mut chars = e.chars();
+            match (chars.next(), chars.next()) {
+                (None, _) => None,
+                (Some(c), None) => Some(c),
+                _ => {
+                    return Err(EvalError::Parse {
+                        code: SqlState::INVALID_ESCAPE_SEQUENCE,
+                        message: "invalid escape string".into(),
+                    });
+                }
+            }
+        }
+    };
+    let regex = similar_to_regex(pattern, escape)?;
+    with_regex(&regex, RegexOptions::default(), |re| re.is_match(s))
+}
+
+/// The functions of this module called as `VariadicFunc::Regex`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegexFunc {
+    /// `s SIMILAR TO pattern [ESCAPE c]` (arguments: `s`, `pattern`).
+    SimilarTo {
+        /// The escape character (`\` when none is given).
+        escape: Option<char>,
+    },
+    /// [`regexp_substr`].
+    RegexpSubstr,
+    /// [`regexp_instr`].
+    RegexpInstr,
+}
+
+impl RegexFunc {
+    /// Applies the function (strict).
+    pub fn eval(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
+        if args.iter().any(Datum::is_null) {
+            return Ok(Datum::Null);
+        }
+        match self {
+            RegexFunc::SimilarTo { escape } => {
+                let s = text_arg(&args[0])?;
+                let pattern = text_arg(&args[1])?;
+                let escape = escape.map(String::from);
+                Ok(Datum::Bool(similar_to(
+                    s,
+                    pattern,
+                    Some(escape.as_deref().unwrap_or("\\")),
+                )?))
+            }
+            RegexFunc::RegexpSubstr => regexp_substr(&args),
+            RegexFunc::RegexpInstr => regexp_instr(&args),
+        }
+    }
+}

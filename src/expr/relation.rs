@@ -424,6 +424,10 @@ impl RelationExpr {
                 })
             });
         match found {
+            Some(func) if func.is_random() => Err(crate::sql::PlanError::Unsupported(format!(
+                "calling {}() in {what} (it is not deterministic)",
+                func.name()
+            ))),
             Some(func) => Err(crate::sql::PlanError::Unsupported(format!(
                 "calling {}() in {what}",
                 func.name()

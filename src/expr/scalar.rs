@@ -96,6 +96,12 @@ pub enum UnmaterializableFunc {
     ///
     /// [`RelationExpr::resolve_mz_now`]: super::RelationExpr::resolve_mz_now
     MzNow,
+    /// `random()`: a `double precision` in [0, 1), new for each row;
+    /// evaluated in one-shot plans, refused in maintained ones (it is not
+    /// deterministic).
+    Random,
+    /// `gen_random_uuid()`: a version 4 `uuid`, like [`Self::Random`].
+    GenRandomUuid,
 }
 
 impl UnmaterializableFunc {
@@ -108,6 +114,8 @@ impl UnmaterializableFunc {
             UnmaterializableFunc::TimeOfDay => "timeofday",
             UnmaterializableFunc::CurrentDate => "current_date",
             UnmaterializableFunc::MzNow => "mz_now",
+            UnmaterializableFunc::Random => "random",
+            UnmaterializableFunc::GenRandomUuid => "gen_random_uuid",
         }
     }
 
@@ -116,7 +124,19 @@ impl UnmaterializableFunc {
     pub fn is_evaluated(&self) -> bool {
         matches!(
             self,
-            UnmaterializableFunc::ClockTimestamp | UnmaterializableFunc::TimeOfDay
+            UnmaterializableFunc::ClockTimestamp
+                | UnmaterializableFunc::TimeOfDay
+                | UnmaterializableFunc::Random
+                | UnmaterializableFunc::GenRandomUuid
+        )
+    }
+
+    /// Whether the function gives a different value each time even at one
+    /// moment (named so in the error that refuses it in maintained plans).
+    pub fn is_random(&self) -> bool {
+        matches!(
+            self,
+            UnmaterializableFunc::Random | UnmaterializableFunc::GenRandomUuid
         )
     }
 
@@ -133,8 +153,41 @@ impl UnmaterializableFunc {
             // Only reached where no read timestamp was given: the moment
             // itself, in milliseconds.
             UnmaterializableFunc::MzNow => Datum::Int64(unix_micros.div_euclid(1000)),
+            UnmaterializableFunc::Random => {
+                // The top 53 bits, as PostgreSQL's `pg_prng_double`.
+                Datum::f64((random_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64))
+            }
+            UnmaterializableFunc::GenRandomUuid => {
+                let mut bytes = [0u8; 16];
+                bytes[..8].copy_from_slice(&random_u64().to_le_bytes());
+                bytes[8..].copy_from_slice(&random_u64().to_le_bytes());
+                Datum::Uuid(uuid::Builder::from_random_bytes(bytes).into_uuid())
+            }
         }
     }
+}
+
+thread_local! {
+    /// Each thread's `random()` state (SplitMix64), seeded from the
+    /// process's random hash keys and the clock.
+    static RANDOM_STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i64(wall_clock_micros());
+        h.finish()
+    });
+}
+
+/// The next of the thread's random numbers (SplitMix64).
+fn random_u64() -> u64 {
+    RANDOM_STATE.with(|state| {
+        let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(next);
+        let mut z = next;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
 }
 
 /// The wall clock: microseconds since 1970-01-01 UTC.

@@ -658,8 +658,20 @@ impl QueryParser for Backend {
     }
 }
 
-/// The highest `$n` in a statement.
+/// The highest `$n` in a statement (outside string literals and
+/// comments: `'$1,234'` is no placeholder).
 fn max_placeholder(sql: &str) -> usize {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    if let Ok(tokens) = sqlparser::tokenizer::Tokenizer::new(&dialect, sql).tokenize() {
+        return tokens
+            .iter()
+            .filter_map(|t| match t {
+                sqlparser::tokenizer::Token::Placeholder(p) => p.strip_prefix('$')?.parse().ok(),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+    }
     let mut max = 0;
     let bytes = sql.as_bytes();
     let mut i = 0;

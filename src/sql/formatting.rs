@@ -4,17 +4,19 @@
 //! The types are PostgreSQL's:
 //! - `to_char(timestamp | timestamptz | date | interval | time, text) →
 //!   text` (a `time` is formatted as an interval, as PostgreSQL casts it);
-//!   `to_char` of a number is `0A000` (not implemented yet);
+//!   `to_char(integer | bigint | real | double precision | numeric, text)
+//!   → text` (a `smallint` is converted to `integer`, as in PostgreSQL),
+//!   and `to_number(text, text) → numeric` (`expr/number_format.rs`);
 //! - `to_timestamp(text, text) → timestamptz`,
 //!   `to_timestamp(double precision) → timestamptz`;
 //! - `to_date(text, text) → date`.
 //!
-//! Evaluation is `expr/datetime_format.rs`.
+//! Evaluation is `expr/datetime_format.rs` and `expr/number_format.rs`.
 
 use std::sync::Arc;
 
+use datafusion_common::Result as DfResult;
 use datafusion_common::arrow::datatypes::{DataType, TimeUnit};
-use datafusion_common::{DataFusionError, Result as DfResult};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -65,6 +67,7 @@ impl ScalarUDFImpl for Formatting {
                 ("to_char", 0, DataType::Time32(_) | DataType::Time64(_)) => {
                     DataType::Time64(TimeUnit::Microsecond)
                 }
+                ("to_char", 0, DataType::Int8 | DataType::Int16) => DataType::Int32,
                 ("to_char", 0, DataType::Null) => {
                     DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
                 }
@@ -88,9 +91,18 @@ impl ScalarUDFImpl for Formatting {
                     DataType::Utf8,
                 ],
             ) => Ok(DataType::Utf8),
-            ("to_char", [t, DataType::Utf8]) if is_number(t) => Err(DataFusionError::External(
-                Box::new(PlanError::Unsupported("to_char of a number".into())),
-            )),
+            (
+                "to_char",
+                [
+                    DataType::Int32
+                    | DataType::Int64
+                    | DataType::Float32
+                    | DataType::Float64
+                    | DataType::Decimal128(..),
+                    DataType::Utf8,
+                ],
+            ) => Ok(DataType::Utf8),
+            ("to_number", [DataType::Utf8, DataType::Utf8]) => Ok(DataType::Decimal128(38, 10)),
             ("to_timestamp", [DataType::Utf8, DataType::Utf8] | [DataType::Float64]) => {
                 Ok(timestamptz)
             }
@@ -106,7 +118,7 @@ impl ScalarUDFImpl for Formatting {
 
 /// The planning functions, which replace DataFusion's of the same names.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    ["to_char", "to_timestamp", "to_date"]
+    ["to_char", "to_timestamp", "to_date", "to_number"]
         .into_iter()
         .map(|name| {
             Arc::new(ScalarUDF::new_from_impl(Formatting {
@@ -124,6 +136,7 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         ("to_timestamp", 2) => FormatFunc::ToTimestamp,
         ("to_timestamp", 1) => FormatFunc::ToTimestampEpoch,
         ("to_date", 2) => FormatFunc::ToDate,
+        ("to_number", 2) => FormatFunc::ToNumber,
         _ => return None,
     };
     Some(ScalarExpr::CallVariadic {

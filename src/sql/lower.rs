@@ -809,6 +809,17 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         _ => None,
                     }
                 }
+                // The `numeric` versions (`sql/numeric_math.rs`).
+                "sqrt" | "exp" | "ln" | "log" | "log10" | "power" | "pow" | "factorial"
+                    if matches!(
+                        e.get_type(schema),
+                        Ok(datafusion_common::arrow::datatypes::DataType::Decimal128(
+                            ..
+                        ))
+                    ) =>
+                {
+                    super::numeric_math::lower_call(&name, &lowered)
+                }
                 // DataFusion's `power` gives NaN or infinity where
                 // PostgreSQL raises an error.
                 "power" | "pow"
@@ -864,6 +875,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     .or_else(|| super::timezone::lower_call(other, &lowered))
                     .or_else(|| super::formatting::lower_call(other, &lowered))
                     .or_else(|| super::rounding::lower_call(other, &lowered))
+                    .or_else(|| super::date_trunc::lower_call(other, &lowered))
                     .or_else(|| super::values::lower_call(other, &lowered))
                     .or_else(|| super::pg_scalar::lower_call(other, &lowered)),
             };
@@ -906,7 +918,26 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
         }
         Expr::AggregateFunction(_) => return unsupported("aggregate function in this position"),
         Expr::WindowFunction(_) => return unsupported("window functions"),
-        Expr::SimilarTo(_) => return unsupported("SIMILAR TO"),
+        Expr::SimilarTo(Like {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            case_insensitive: false,
+        }) => {
+            let matches = ScalarExpr::CallVariadic {
+                func: VariadicFunc::Regex(crate::expr::regex::RegexFunc::SimilarTo {
+                    escape: *escape_char,
+                }),
+                exprs: vec![lower(expr)?, lower(pattern)?],
+            };
+            if *negated {
+                matches.call_unary(UnaryFunc::Not)
+            } else {
+                matches
+            }
+        }
+        Expr::SimilarTo(_) => return unsupported("case-insensitive SIMILAR TO"),
         other => return unsupported(format!("expression {other}")),
     })
 }

@@ -269,7 +269,11 @@ fn frame_exclusion(sql: &str, e: ParserError) -> PlanError {
 /// Parses a string of `;`-separated statements.
 pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax(e.into()))?;
+    let tokens = super::pg_syntax::rewrite_tokens(tokens);
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut out = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}

@@ -275,6 +275,35 @@ impl ScalarUDFImpl for PgUdf {
                 out.extend(rest.get(1).map(|_| text));
                 Ok(out)
             }
+            // PostgreSQL 15's `regexp_substr(s, p[, start[, n[, flags[,
+            // subexpr]]]])` and `regexp_instr(s, p[, start[, n[, endoption[,
+            // flags[, subexpr]]]]])`: the integers and the flags in their
+            // places.
+            ("regexp_substr" | "regexp_instr", [a, b, rest @ ..])
+                if is_stringish(a)
+                    && is_stringish(b)
+                    && rest.len() <= if self.name == "regexp_substr" { 4 } else { 5 } =>
+            {
+                let flags_at = if self.name == "regexp_substr" { 2 } else { 3 };
+                let mut out = vec![text.clone(), text.clone()];
+                for (i, t) in rest.iter().enumerate() {
+                    let want_text = i == flags_at;
+                    let fits = if want_text {
+                        is_stringish(t)
+                    } else {
+                        is_int_or_null(t)
+                    };
+                    if !fits {
+                        return no_function(self.name, arg_types);
+                    }
+                    out.push(if want_text {
+                        text.clone()
+                    } else {
+                        DataType::Int32
+                    });
+                }
+                Ok(out)
+            }
             ("regexp_replace", [a, b, c]) if [a, b, c].into_iter().all(is_stringish) => {
                 Ok(vec![text; 3])
             }
@@ -363,7 +392,8 @@ impl ScalarUDFImpl for PgUdf {
             "make_timestamp" => ScalarType::Timestamp.to_arrow(),
             "make_timestamptz" => ScalarType::TimestampTz.to_arrow(),
             "regexp_count" => DataType::Int32,
-            "regexp_replace" => DataType::Utf8,
+            "regexp_replace" | "regexp_substr" => DataType::Utf8,
+            "regexp_instr" => DataType::Int32,
             "regexp_split_to_array" | "regexp_match" => {
                 DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
             }
@@ -406,6 +436,8 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "regexp_like",
         "regexp_count",
         "regexp_replace",
+        "regexp_substr",
+        "regexp_instr",
         "age",
         "justify_days",
         "justify_hours",
@@ -489,6 +521,16 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         ("age", [_, _]) => {
             return Some(ScalarExpr::CallVariadic {
                 func: VariadicFunc::Pg(PgFunc::Age),
+                exprs: args.to_vec(),
+            });
+        }
+        ("regexp_substr" | "regexp_instr", _) => {
+            return Some(ScalarExpr::CallVariadic {
+                func: VariadicFunc::Regex(if name == "regexp_substr" {
+                    crate::expr::regex::RegexFunc::RegexpSubstr
+                } else {
+                    crate::expr::regex::RegexFunc::RegexpInstr
+                }),
                 exprs: args.to_vec(),
             });
         }

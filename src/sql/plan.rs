@@ -163,6 +163,8 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         .into_iter()
         .chain(super::formatting::functions())
         .chain(super::rounding::functions())
+        .chain(super::numeric_math::functions())
+        .chain(super::date_trunc::functions())
     {
         scalars.insert(f.name().to_string(), f);
     }
@@ -521,6 +523,7 @@ pub fn plan_statement(
     super::pg_compat::rewrite(&mut statement)?;
     super::row_constructor::rewrite(&mut statement);
     super::row_in_subquery::rewrite(&mut statement)?;
+    super::pg_syntax::rewrite(&mut statement);
     super::row_compare::rewrite(&mut statement)?;
     super::bitwise::rewrite(&mut statement);
     super::temporal::rewrite_mz_now(&mut statement)?;

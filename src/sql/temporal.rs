@@ -125,6 +125,8 @@ impl ScalarUDFImpl for Clock {
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.name {
             "timeofday" => DataType::Utf8,
+            "random" => DataType::Float64,
+            "gen_random_uuid" => crate::repr::ScalarType::Uuid.to_arrow(),
             _ => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
         })
     }
@@ -142,6 +144,8 @@ const CLOCKS: &[(&str, UnmaterializableFunc)] = &[
     ),
     ("clock_timestamp", UnmaterializableFunc::ClockTimestamp),
     ("timeofday", UnmaterializableFunc::TimeOfDay),
+    ("random", UnmaterializableFunc::Random),
+    ("gen_random_uuid", UnmaterializableFunc::GenRandomUuid),
 ];
 
 /// `mz_now()` as a `timestamptz` ([`TO_TIMESTAMPTZ`]).
