@@ -1,8 +1,11 @@
 //! Planning a one-shot read: a *fast path* reads an existing arrangement
 //! directly (a point lookup when an index's key is pinned by the query's
 //! equality predicates) and applies the remaining map/filter/project in the
-//! coordinator, with the same evaluation code a dataflow would run;
-//! everything else gets a transient dataflow.
+//! coordinator, with the same evaluation code a dataflow would run; an
+//! aggregate without `GROUP BY` over a materialized view, with accumulable
+//! aggregates only, is such a read followed by the aggregate, also in the
+//! coordinator ([`GlobalAggregate`]); everything else gets a transient
+//! dataflow.
 
 use crate::catalog::{Catalog, ItemKind};
 use crate::compute::render::Mfp;
