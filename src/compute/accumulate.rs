@@ -353,6 +353,44 @@ pub fn finish_group(key: &Row, slots: &[AccumSlot], accums: &Accums) -> Result<R
     Ok(row.finish())
 }
 
+/// The row of an aggregate without `GROUP BY` over `rows` (with their
+/// multiplicities), as its dataflow ([`render_reduce`] of a global
+/// aggregate) would give it at one time, for a one-shot read whose rows
+/// were read from an arrangement; `None` unless every aggregate is
+/// accumulable. A row whose arguments fail to evaluate is the result's
+/// error, as it would be the peek's.
+///
+/// [`render_reduce`]: super::render
+pub fn global_aggregate(
+    rows: &[(Row, Diff)],
+    aggregates: &[AggregateExpr],
+) -> Option<Result<Row, EvalError>> {
+    let slots = accumulable_slots(aggregates)?;
+    let eval = AccumEval::new(
+        ReduceInput::new(Vec::new(), aggregates.to_vec()),
+        aggregates.to_vec(),
+        slots.clone(),
+    );
+    let mut total = Accums::default();
+    for (row, diff) in rows {
+        let acc = match eval.eval(row) {
+            Ok((_key, acc)) => acc,
+            Err(e) => return Some(Err(e)),
+        };
+        if *diff == 1 {
+            total.plus_equals(&acc);
+        } else {
+            total.plus_equals(&acc.multiply(diff));
+        }
+    }
+    // Accumulators that add up to nothing are no group, and the aggregate
+    // over no input has its default row.
+    Some(match total.is_zero() {
+        true => Ok(super::render::global_default(aggregates)),
+        false => finish_group(&Row::empty(), &slots, &total),
+    })
+}
+
 /// Rows from accumulators that change: `count_total` reports each group's
 /// old accumulators retracted and its new ones added, and each becomes the
 /// group's row (or the error finishing it gives).

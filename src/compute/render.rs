@@ -652,15 +652,7 @@ fn with_global_default<'s>(
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
     if global {
         // An aggregate without GROUP BY has one row even over no input.
-        let default = Row::new(
-            aggregates
-                .iter()
-                .map(|a| match a.func {
-                    AggregateFunc::Count | AggregateFunc::CountStar => Datum::Int64(0),
-                    _ => Datum::Null,
-                })
-                .collect(),
-        );
+        let default = global_default(aggregates);
         let default_for_map = default.clone();
         let retract = oks.clone().map(move |_| default_for_map.clone()).negate();
         let defaults = if scope.index() == 0 {
@@ -672,6 +664,20 @@ fn with_global_default<'s>(
         oks = differential_dataflow::collection::concatenate(scope, vec![oks, constant, retract]);
     }
     (oks, errs)
+}
+
+/// The row of an aggregate without `GROUP BY` over no input: counts 0,
+/// the rest NULL.
+pub(super) fn global_default(aggregates: &[AggregateExpr]) -> Row {
+    Row::new(
+        aggregates
+            .iter()
+            .map(|a| match a.func {
+                AggregateFunc::Count | AggregateFunc::CountStar => Datum::Int64(0),
+                _ => Datum::Null,
+            })
+            .collect(),
+    )
 }
 
 /// Computes a group's output row: the key, then each aggregate.

@@ -645,9 +645,15 @@ impl Coordinator {
     /// peek does.
     fn start_peek(&self, state: &mut CoordState, expr: RelationExpr, ts: Timestamp) -> StartedPeek {
         match PeekPlan::new(expr, &state.catalog) {
-            PeekPlan::Fast { id, key, stages } => StartedPeek {
+            PeekPlan::Fast {
+                id,
+                key,
+                stages,
+                then,
+            } => StartedPeek {
                 pending: self.compute.start_peek(id, ts, key),
                 stages,
+                then,
                 transient: None,
             },
             PeekPlan::Dataflow(expr) => {
@@ -655,6 +661,7 @@ impl Coordinator {
                 StartedPeek {
                     pending: self.compute.start_peek(id, ts, None),
                     stages: Vec::new(),
+                    then: None,
                     transient: Some(id),
                 }
             }
@@ -681,7 +688,11 @@ impl Coordinator {
         if let Some(id) = started.transient {
             self.compute.send(Command::Drop { id });
         }
-        Ok(apply_stages(result?, &started.stages)?)
+        let rows = apply_stages(result?, &started.stages)?;
+        Ok(match &started.then {
+            Some(aggregate) => aggregate.apply(&rows)?,
+            None => rows,
+        })
     }
 
     /// INSERT, UPDATE and DELETE: compute the changes at the current read
@@ -990,7 +1001,12 @@ impl Coordinator {
             ));
         }
         match PeekPlan::new(expr, &state.catalog) {
-            PeekPlan::Fast { id, key, stages } => {
+            PeekPlan::Fast {
+                id,
+                key,
+                stages,
+                then,
+            } => {
                 let name = state
                     .catalog
                     .get(id)
@@ -1006,6 +1022,12 @@ impl Coordinator {
                         "Peek: read of {name}, then {} map/filter/project stage(s)\n",
                         stages.len()
                     )),
+                }
+                if let Some(then) = then {
+                    dataflow.push_str(&format!(
+                        "Peek: then a global aggregate in the coordinator, then {} map/filter/project stage(s)\n",
+                        then.post.len()
+                    ));
                 }
             }
             PeekPlan::Dataflow(_) => dataflow.push_str("Peek: transient dataflow\n"),
@@ -1089,6 +1111,7 @@ impl Coordinator {
 struct StartedPeek {
     pending: crate::compute::controller::PendingPeek,
     stages: Vec<crate::compute::render::Mfp>,
+    then: Option<crate::coord::peek::GlobalAggregate>,
     transient: Option<GlobalId>,
 }
 

@@ -51,12 +51,14 @@ struct Canonicalizer<'a> {
 /// record.
 #[derive(Default)]
 struct Scratch {
+    /// The output, for [`canonical_fast_with`].
+    out: Vec<u8>,
     members: Vec<Member>,
     sorted: Vec<Member>,
     written: Vec<u8>,
 }
 
-/// Scratch capacity (bytes of `written`) beyond which it is not kept: one
+/// Scratch capacity (bytes of `written` or `out`) beyond which it is not kept: one
 /// huge document should not pin its size for the thread's lifetime.
 const SCRATCH_MAX_BYTES: usize = 1 << 20;
 
@@ -72,6 +74,14 @@ thread_local! {
 /// reports errors. Object keys are ordered shorter first, then bytewise,
 /// and of duplicate keys the last wins.
 pub fn canonical_fast(text: &str) -> Option<String> {
+    canonical_fast_with(text, str::to_owned)
+}
+
+/// [`canonical_fast`], handing the canonical text to `f` instead of
+/// returning it: the text is written in a buffer the thread reuses, so a
+/// caller that copies it elsewhere (a source reader, into the record's
+/// row) allocates nothing for it.
+pub fn canonical_fast_with<R>(text: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
     SCRATCH.with(|scratch| {
         // Not re-entered; should it be, the inner call works without.
         let mut fresh = Scratch::default();
@@ -80,10 +90,13 @@ pub fn canonical_fast(text: &str) -> Option<String> {
             Ok(s) => &mut **s,
             Err(_) => &mut fresh,
         };
+        let mut out = std::mem::take(&mut scratch.out);
+        out.clear();
+        out.reserve(text.len() + 16);
         let mut c = Canonicalizer {
             input: text.as_bytes(),
             pos: 0,
-            out: Vec::with_capacity(text.len() + 16),
+            out,
             members: std::mem::take(&mut scratch.members),
             sorted: std::mem::take(&mut scratch.sorted),
             written: std::mem::take(&mut scratch.written),
@@ -92,14 +105,20 @@ pub fn canonical_fast(text: &str) -> Option<String> {
             c.skip_ws();
             c.pos == c.input.len()
         };
+        // The output is slices of the input cut at ASCII bytes, so UTF-8.
+        let result = done
+            .then(|| std::str::from_utf8(&c.out).ok().map(f))
+            .flatten();
         c.members.clear();
         scratch.members = c.members;
         scratch.sorted = c.sorted;
         if c.written.capacity() <= SCRATCH_MAX_BYTES {
             scratch.written = c.written;
         }
-        // The output is slices of the input cut at ASCII bytes, and ASCII.
-        done.then(|| String::from_utf8(c.out).ok()).flatten()
+        if c.out.capacity() <= SCRATCH_MAX_BYTES {
+            scratch.out = c.out;
+        }
+        result
     })
 }
 

@@ -402,6 +402,34 @@ impl RowPacker {
         RowPacker { data }
     }
 
+    /// An empty packer with room for `bytes` bytes of values (a row packed
+    /// whole at once then allocates once, at the size it needs).
+    pub fn with_capacity(bytes: usize) -> RowPacker {
+        let mut data = SmallVec::with_capacity(bytes + 1);
+        data.push(0);
+        RowPacker { data }
+    }
+
+    /// The bytes [`RowPacker::push_jsonb`] takes for `text`.
+    pub fn jsonb_len(text: &str) -> usize {
+        if text.len() <= usize::from(u8::MAX) {
+            2 + text.len()
+        } else {
+            5 + text.len()
+        }
+    }
+
+    /// Appends a `jsonb` value given as its canonical text, as `push` of
+    /// [`Datum::Jsonb`] with that text does, without the `String`.
+    pub fn push_jsonb(&mut self, text: &str) {
+        push_var(
+            &mut self.data,
+            tag::JSONB_SHORT,
+            tag::JSONB_LONG,
+            text.as_bytes(),
+        );
+    }
+
     /// A packer that starts with `row`'s values.
     pub fn from_row(row: &Row) -> RowPacker {
         RowPacker {

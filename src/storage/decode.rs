@@ -16,7 +16,7 @@ use apache_avro::Schema;
 use sqlparser::ast::ObjectName;
 
 use crate::expr::EvalError;
-use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
+use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, RowPacker, ScalarType, jsonb};
 use crate::sql::source::{CreateKafkaSourceStatement, Envelope, Format, IncludeKind};
 use crate::storage::avro::{self, AvroError, AvroSchema, ConfluentAvroDecoder};
 use crate::storage::durable::{SourceChange, SourceValue};
@@ -469,6 +469,9 @@ impl SourceDecoder {
     }
 
     fn decode_append(&self, record: &KafkaRecord) -> Result<SourceValue, Stall> {
+        if let Some(row) = self.json_value_row(record) {
+            return Ok(Ok(row));
+        }
         let mut datums = Vec::with_capacity(self.desc.columns.len());
         if self.key_in_output {
             match self.key_datums(record)? {
@@ -486,6 +489,27 @@ impl SourceDecoder {
             Err(e) => return Ok(Err(e)),
         }
         Ok(Ok(Row::new(datums)))
+    }
+
+    /// The row of a record whose row is its JSON value alone (no key or
+    /// metadata columns), the common shape of event sources, with the
+    /// value's canonical text written straight into the row: no `Datum`
+    /// vectors and no `String` per record. `None` for other sources and
+    /// for values [`jsonb::canonical_fast`] leaves to the full parser
+    /// (which [`Self::decode_plain`] runs, deciding errors).
+    fn json_value_row(&self, record: &KafkaRecord) -> Option<Row> {
+        if self.key_in_output
+            || !self.metadata.is_empty()
+            || !matches!(self.value.format, Format::Json)
+        {
+            return None;
+        }
+        let text = std::str::from_utf8(record.value?).ok()?;
+        jsonb::canonical_fast_with(text, |canonical| {
+            let mut row = RowPacker::with_capacity(RowPacker::jsonb_len(canonical));
+            row.push_jsonb(canonical);
+            row.finish()
+        })
     }
 
     /// The upsert key: the decoded key, encoded; an undecodable key keys

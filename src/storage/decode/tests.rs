@@ -55,6 +55,49 @@ fn json_with_metadata() {
     }
 }
 
+/// A source whose row is its JSON value alone writes the canonical text
+/// straight into the row; the row, and the errors of values the fast
+/// canonicalizer leaves to the full parser, are those of the general path
+/// (`Row::new` of the `jsonb` datum).
+#[test]
+fn json_value_alone() {
+    let d = decoder("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON");
+    let values: [&[u8]; 10] = [
+        br#"{"b": 1, "a": [1, 2], "user_id": 17, "amount": -3}"#,
+        br#"  {"k":"v","k":"w"}  "#,
+        br#"{"esc": "a\"b", "f": 1.50, "e": 1e2}"#,
+        br#""a string""#,
+        b"null",
+        br#"{"long": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+        b"{not json",
+        b"[1, 2",
+        br#"{"nul": "\u0000"}"#,
+        b"\xff\xfe",
+    ];
+    for value in values {
+        let text = std::str::from_utf8(value);
+        let want = match text {
+            Ok(t) => crate::repr::strconv::canonical_jsonb(t)
+                .map(|j| Row::new(vec![Datum::Jsonb(j)]))
+                .map_err(|e| e.message),
+            Err(_) => Err("not UTF-8".into()),
+        };
+        match (d.decode_now(&rec(None, Some(value))), want) {
+            (SourceChange::Append(Ok(row), 1), Ok(want)) => assert_eq!(row, want, "{text:?}"),
+            (SourceChange::Append(Err(EvalError::Decode(m)), 1), Err(e)) => {
+                assert!(m.contains("partition 2 offset 7"), "{m}");
+                assert!(m.contains(&e) || e == "not UTF-8", "{m} / {e}");
+            }
+            (got, want) => panic!("{text:?}: {got:?}, expected {want:?}"),
+        }
+    }
+    // A tombstone is a row of NULL, as before.
+    match d.decode_now(&rec(None, None)) {
+        SourceChange::Append(Ok(row), 1) => assert_eq!(row.unpack(), vec![Datum::Null]),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn upsert_text_key() {
     let d = decoder(
