@@ -15,8 +15,8 @@ use crate::expr::{EvalError, GlobalId};
 use crate::repr::{RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::source::{
-    AlterSecretStatement, ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement, CreateSecretStatement,
-    Envelope, Format, OptionValue,
+    AlterSecretStatement, ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement,
+    CreateSecretStatement, Envelope, Format, OptionValue,
 };
 use crate::storage::decode::{self, DefinitionError, SourceDecoder};
 use crate::storage::durable::{CatalogRecord, Commit, IngestBatch, SourceValue};
@@ -372,11 +372,9 @@ impl Coordinator {
             Err(e) => return Err(e.into()),
         };
         if item.kind != ItemKind::Secret {
-            return Err(PlanError::WrongObjectType(format!(
-                "\"{}\" is not a secret",
-                item.name
-            ))
-            .into());
+            return Err(
+                PlanError::WrongObjectType(format!("\"{}\" is not a secret", item.name)).into(),
+            );
         }
         let id = item.id;
         let create = CreateSecretStatement {

@@ -88,7 +88,7 @@ pub(crate) struct ErrorRecorder {
 
 impl ErrorRecorder {
     /// `": <reason>"` for the last client error, or nothing.
-    fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self.last.lock().ok().and_then(|l| l.clone()) {
             Some(r) => format!(": {r}"),
             None => String::new(),
@@ -111,6 +111,25 @@ impl ErrorRecorder {
         ))
     }
 
+    /// Notes an error a consumer's `poll` returned: a consumer in a group
+    /// gets client errors that way, not through [`ClientContext::error`].
+    /// An authentication failure keeps librdkafka's last logged reason
+    /// (which says what failed) if there is one.
+    pub(crate) fn note(&self, error: &KafkaError) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::Authentication) {
+            return;
+        }
+        let reason = self
+            .last
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .unwrap_or_else(|| error.to_string());
+        if let Ok(mut a) = self.authentication.lock() {
+            *a = Some(reason);
+        }
+    }
+
     fn record(&self, reason: String) {
         if let Ok(mut last) = self.last.lock() {
             *last = Some(reason);
@@ -121,6 +140,16 @@ impl ErrorRecorder {
 impl ClientContext for ErrorRecorder {
     fn log(&self, level: RDKafkaLogLevel, _fac: &str, log_message: &str) {
         if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
+            // Without librdkafka's thread name (`[thrd:...]: `).
+            let log_message = match log_message.strip_prefix("[thrd:") {
+                Some(rest) => rest.split_once("]: ").map_or(log_message, |(_, m)| m),
+                None => log_message,
+            };
+            if log_message.contains("SASL authentication error")
+                && let Ok(mut a) = self.authentication.lock()
+            {
+                *a = Some(log_message.to_string());
+            }
             self.record(log_message.to_string());
         }
     }

@@ -290,11 +290,18 @@ impl Reader<'_> {
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         self.read(&consumer, next).map_err(|e| {
             // A failed authentication is the reason whatever request
-            // failed (librdkafka retries it forever): say so.
-            let _ = consumer.poll(Duration::ZERO);
+            // failed (librdkafka retries it forever): say so. A consumer in
+            // a group gets client errors from `poll`.
+            for _ in 0..100 {
+                match consumer.poll(Duration::ZERO) {
+                    Some(Err(e)) => consumer.context().note(&e),
+                    Some(Ok(_)) => {}
+                    None => break,
+                }
+            }
             match consumer.context().authentication_failure(&params.options) {
                 Some(failure) => format!("{failure} ({e})"),
-                None => e,
+                None => format!("{e}{}", consumer.context().reason()),
             }
         })
     }
@@ -373,7 +380,12 @@ impl Reader<'_> {
                     Err(e) => {
                         // librdkafka retries broker connections itself;
                         // report the problem and keep polling.
-                        control.set_status(self.reader, "stalled", Some(format!("Kafka: {e}")));
+                        consumer.context().note(&e);
+                        let problem = consumer
+                            .context()
+                            .authentication_failure(&params.options)
+                            .unwrap_or_else(|| format!("Kafka: {e}"));
+                        control.set_status(self.reader, "stalled", Some(problem));
                         if started.is_some() {
                             break;
                         }
