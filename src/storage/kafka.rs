@@ -111,10 +111,9 @@ impl ErrorRecorder {
         ))
     }
 
-    /// Notes an error a consumer's `poll` returned: a consumer in a group
-    /// gets client errors that way, not through [`ClientContext::error`].
-    /// An authentication failure keeps librdkafka's last logged reason
-    /// (which says what failed) if there is one.
+    /// Notes an error a consumer's `poll` returned (an event without
+    /// librdkafka's text): for an authentication failure, librdkafka's last
+    /// logged reason, which says what failed, is kept if there is one.
     pub(crate) fn note(&self, error: &KafkaError) {
         if error.rdkafka_error_code() != Some(RDKafkaErrorCode::Authentication) {
             return;

@@ -21,19 +21,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-
-use super::kafka::ErrorRecorder;
-
-/// A reader's consumer: it keeps librdkafka's reason for a failed broker
-/// connection, which the reader's status names.
-type ReaderConsumer = BaseConsumer<ErrorRecorder>;
 use rdkafka::message::{BorrowedHeaders, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::decode::{KafkaHeader, KafkaRecord, Stall};
 use super::durable::{IngestBatch, SourceChange};
 use super::kafka::{
-    Deliver, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
+    Deliver, ErrorRecorder, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
 
@@ -66,6 +60,10 @@ const METADATA_INTERVAL: Duration = Duration::from_secs(2);
 /// `kafka`, session 6); 2 ms costs an idle source's reader about 500
 /// fetches per second. A connection's `FETCH WAIT MAX MS` replaces it.
 pub const FETCH_WAIT_MS: u32 = 2;
+
+/// A reader's consumer: it keeps librdkafka's reason for a failed broker
+/// connection, which the reader's status names.
+type ReaderConsumer = BaseConsumer<ErrorRecorder>;
 
 /// Runs reader `reader` of a source until the source is cancelled,
 /// retrying broker problems with exponential backoff.
@@ -290,8 +288,8 @@ impl Reader<'_> {
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         self.read(&consumer, next).map_err(|e| {
             // A failed authentication is the reason whatever request
-            // failed (librdkafka retries it forever): say so. A consumer in
-            // a group gets client errors from `poll`.
+            // failed (librdkafka retries it forever): say so. The errors
+            // queued since the last poll are taken first.
             for _ in 0..100 {
                 match consumer.poll(Duration::ZERO) {
                     Some(Err(e)) => consumer.context().note(&e),
