@@ -21,6 +21,7 @@ pub mod ddl;
 pub mod drop;
 pub mod error;
 pub mod introspection;
+pub mod kafka_options;
 pub mod names;
 pub mod peek;
 pub mod sequence;

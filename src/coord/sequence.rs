@@ -332,6 +332,7 @@ impl Coordinator {
                 };
                 self.create_sink_checked(s).await
             }
+            FreshetStatement::AlterSecret(s) => self.alter_secret(s, &path).await,
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::CreateSecret(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {

@@ -9,17 +9,17 @@ use std::sync::atomic::Ordering;
 
 use sqlparser::ast::ObjectName;
 
-use crate::catalog::{CatalogItem, ItemKind};
+use crate::catalog::{CatalogItem, ItemKind, SearchPath};
 use crate::compute::Command;
 use crate::expr::{EvalError, GlobalId};
 use crate::repr::{RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::source::{
-    ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement, CreateSecretStatement,
-    Envelope, Format, OptionValue,
+    AlterSecretStatement, ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement,
+    CreateSecretStatement, Envelope, Format, OptionValue,
 };
 use crate::storage::decode::{self, DefinitionError, SourceDecoder};
-use crate::storage::durable::{IngestBatch, SourceValue};
+use crate::storage::durable::{CatalogRecord, Commit, IngestBatch, SourceValue};
 use crate::storage::kafka::{self, IngestControl, IngestParams, TransactionTopic};
 use crate::storage::kafka_txn::Grouping;
 use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError, SchemaLookup};
@@ -85,63 +85,17 @@ impl CoordState {
         &self,
         stmt: &CreateConnectionStatement,
     ) -> Result<(BTreeMap<String, String>, Vec<GlobalId>), AdapterError> {
-        let mut out = BTreeMap::new();
+        let mut given = Vec::with_capacity(stmt.options.len());
         let mut uses = Vec::new();
         for (name, value) in &stmt.options {
-            let text =
-                |v: &OptionValue, uses: &mut Vec<GlobalId>| -> Result<String, AdapterError> {
-                    match v {
-                        OptionValue::Value(s) => Ok(s.clone()),
-                        OptionValue::Secret(s) => self.secret_value(s, uses),
-                        OptionValue::List(l) => Ok(l.join(",")),
-                    }
-                };
-            let key = match name.as_str() {
-                "BROKER" | "BROKERS" => "bootstrap.servers",
-                "SECURITY PROTOCOL" => "security.protocol",
-                "SASL MECHANISMS" => "sasl.mechanisms",
-                "SASL USERNAME" => "sasl.username",
-                "SASL PASSWORD" => "sasl.password",
-                "SSL CERTIFICATE AUTHORITY" => "ssl.ca.pem",
-                "SSL CERTIFICATE" => "ssl.certificate.pem",
-                "SSL KEY" => "ssl.key.pem",
-                // How long the broker may hold a source reader's fetch that
-                // has no new data (`kafka_reader::FETCH_WAIT_MS` when not
-                // given): a broker that answers as soon as data arrives
-                // (Kafka) can take a longer wait, which only makes idle
-                // readers ask less often.
-                "FETCH WAIT MAX MS" => {
-                    let text = text(value, &mut uses)?;
-                    if !text
-                        .parse::<u32>()
-                        .is_ok_and(|ms| ms <= kafka::MAX_FETCH_WAIT_MS)
-                    {
-                        return Err(PlanError::InvalidDefinition(format!(
-                            "FETCH WAIT MAX MS must be an integer from 0 to {}, not {text}",
-                            kafka::MAX_FETCH_WAIT_MS
-                        ))
-                        .into());
-                    }
-                    out.insert("fetch.wait.max.ms".to_string(), text);
-                    continue;
-                }
-                "PROGRESS TOPIC" | "PROGRESS TOPIC REPLICATION FACTOR" => continue,
-                other => {
-                    return Err(PlanError::InvalidDefinition(format!(
-                        "unrecognized Kafka connection option {other}"
-                    ))
-                    .into());
-                }
+            let text = match value {
+                OptionValue::Value(s) => s.clone(),
+                OptionValue::Secret(s) => self.secret_value(s, &mut uses)?,
+                OptionValue::List(l) => l.join(","),
             };
-            out.insert(key.to_string(), text(value, &mut uses)?);
+            given.push((name.as_str(), text));
         }
-        if !out.contains_key("bootstrap.servers") {
-            return Err(PlanError::InvalidDefinition(
-                "a Kafka connection needs BROKER or BROKERS".into(),
-            )
-            .into());
-        }
-        Ok((out, uses))
+        Ok((super::kafka_options::kafka_client_options(given)?, uses))
     }
 
     /// The resolved options of a schema registry connection; also the
@@ -391,6 +345,67 @@ impl Coordinator {
         let id = state.insert_object(&name, ItemKind::Secret, sql, vec![], replay_id)?;
         state.secrets.insert(id, stmt.value);
         Ok(ExecuteResponse::command("CREATE SECRET"))
+    }
+
+    /// `ALTER SECRET`: the new value is stored (as the secret's `CREATE
+    /// SECRET` statement) and used by whatever resolves the secret from now
+    /// on; running sources and sinks keep the value they started with.
+    pub(crate) async fn alter_secret(
+        &self,
+        stmt: AlterSecretStatement,
+        path: &SearchPath,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        const TAG: &str = "ALTER SECRET";
+        let mut state = self.state.lock().await;
+        let item = match state.catalog.resolve(path, &stmt.name) {
+            Ok(Some(item)) => item,
+            Ok(None) | Err(PlanError::UnknownSchema(_)) if stmt.if_exists => {
+                return Ok(ExecuteResponse::command(TAG));
+            }
+            Ok(None) => {
+                return Err(PlanError::UnknownItem {
+                    kind: ItemKind::Secret.name(),
+                    name: stmt.name.to_string(),
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if item.kind != ItemKind::Secret {
+            return Err(
+                PlanError::WrongObjectType(format!("\"{}\" is not a secret", item.name)).into(),
+            );
+        }
+        let id = item.id;
+        let create = CreateSecretStatement {
+            name: ObjectName::from(vec![
+                crate::catalog::names::sql_ident(&item.schema),
+                crate::catalog::names::sql_ident(&item.name),
+            ]),
+            if_not_exists: false,
+            value: stmt.value,
+        };
+        let sql = create.to_string();
+        let name = item.name.clone();
+        state
+            .store
+            .commit(Commit {
+                put_items: vec![(
+                    id,
+                    CatalogRecord {
+                        name,
+                        create_sql: sql.clone(),
+                    },
+                )],
+                ..Default::default()
+            })
+            .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        if let Some(mut item) = state.catalog.remove(id) {
+            item.create_sql = sql;
+            state.catalog.insert(item);
+        }
+        state.secrets.insert(id, create.value);
+        Ok(ExecuteResponse::command(TAG))
     }
 
     /// Checks a new connection's options (and, unless `VALIDATE = false`,

@@ -50,6 +50,8 @@ pub enum FreshetStatement {
     },
     /// `CREATE SECRET ...`.
     CreateSecret(super::source::CreateSecretStatement),
+    /// `ALTER SECRET [IF EXISTS] name AS 'value'`.
+    AlterSecret(super::source::AlterSecretStatement),
     /// `CREATE CONNECTION ... TO KAFKA | CONFLUENT SCHEMA REGISTRY ...`.
     CreateConnection(super::source::CreateConnectionStatement),
     /// `CREATE SOURCE ... FROM KAFKA CONNECTION ...`.
@@ -340,6 +342,11 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         parser.next_token();
         return super::source::parse_create_secret(parser).map(FreshetStatement::CreateSecret);
+    }
+    if word_is(&t0, "ALTER") && word_is(&t1, "SECRET") {
+        parser.next_token();
+        parser.next_token();
+        return super::source::parse_alter_secret(parser).map(FreshetStatement::AlterSecret);
     }
     if word_is(&t0, "CREATE") && word_is(&t1, "CONNECTION") {
         parser.next_token();

@@ -12,8 +12,9 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Token;
 
-/// `CREATE SECRET [IF NOT EXISTS] name AS 'value'`.
-#[derive(Debug, Clone)]
+/// `CREATE SECRET [IF NOT EXISTS] name AS 'value'`. Its `Debug` leaves the
+/// value out.
+#[derive(Clone)]
 pub struct CreateSecretStatement {
     /// The secret's name.
     pub name: ObjectName,
@@ -21,6 +22,40 @@ pub struct CreateSecretStatement {
     pub if_not_exists: bool,
     /// The secret.
     pub value: String,
+}
+
+/// `ALTER SECRET [IF EXISTS] name AS 'value'`: later uses of the secret
+/// (new connections, sources and sinks, and every one after a restart)
+/// get the new value; running sources and sinks keep the one they started
+/// with, as in Materialize. Its `Debug` leaves the value out.
+#[derive(Clone)]
+pub struct AlterSecretStatement {
+    /// The secret's name.
+    pub name: ObjectName,
+    /// `IF EXISTS`.
+    pub if_exists: bool,
+    /// The new value.
+    pub value: String,
+}
+
+impl fmt::Debug for CreateSecretStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateSecretStatement")
+            .field("name", &self.name)
+            .field("if_not_exists", &self.if_not_exists)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+impl fmt::Debug for AlterSecretStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlterSecretStatement")
+            .field("name", &self.name)
+            .field("if_exists", &self.if_exists)
+            .field("value", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A connection option's value.
@@ -212,6 +247,24 @@ pub fn parse_create_secret(parser: &mut Parser) -> Result<CreateSecretStatement,
     })
 }
 
+/// Parses `[IF EXISTS] name AS 'value'` after `ALTER SECRET`.
+pub fn parse_alter_secret(parser: &mut Parser) -> Result<AlterSecretStatement, ParserError> {
+    let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    if !parser.parse_keyword(Keyword::AS) {
+        return Err(ParserError::ParserError(format!(
+            "Expected: AS (ALTER SECRET ... RENAME TO and OWNER TO are not supported), found: {}",
+            parser.peek_token().token
+        )));
+    }
+    let value = parser.parse_literal_string()?;
+    Ok(AlterSecretStatement {
+        name,
+        if_exists,
+        value,
+    })
+}
+
 /// Parses a string, a (possibly negative) number or a word.
 fn parse_scalar(parser: &mut Parser) -> Result<String, ParserError> {
     let negative = parser.consume_token(&Token::Minus);
@@ -224,6 +277,10 @@ fn parse_scalar(parser: &mut Parser) -> Result<String, ParserError> {
         ))),
     }
 }
+
+/// Option names that end where they are complete, so that a bare word
+/// after them is their value.
+const WORD_VALUED: [&str; 2] = ["SECURITY PROTOCOL", "SASL MECHANISMS"];
 
 /// Parses `( NAME WORDS [=] value, ... )`.
 pub(crate) fn parse_option_list(
@@ -239,6 +296,11 @@ pub(crate) fn parse_option_list(
             }
             words.push(w.value.to_uppercase());
             parser.next_token();
+            // Options whose value may be a bare word without `=`
+            // (`SECURITY PROTOCOL SASL_SSL`, as Materialize allows).
+            if WORD_VALUED.contains(&words.join(" ").as_str()) {
+                break;
+            }
         }
         if words.is_empty() {
             return Err(ParserError::ParserError(format!(

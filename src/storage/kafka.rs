@@ -19,7 +19,7 @@ use std::time::Duration;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::decode::SourceDecoder;
 use super::durable::IngestBatch;
@@ -48,21 +48,31 @@ pub fn client_config(options: &BTreeMap<String, String>) -> ClientConfig {
 /// names librdkafka's reason for the last failed broker connection (a
 /// refused connection, a failed TLS handshake or authentication), which
 /// the metadata request's own error ("broker transport failure") does not.
+/// A failed authentication ends the check at once (librdkafka would retry
+/// it until the timeout).
 pub fn validate(options: &BTreeMap<String, String>, timeout: Duration) -> Result<(), String> {
     let consumer: BaseConsumer<ErrorRecorder> = client_config(options)
         .create_with_context(ErrorRecorder::default())
         .map_err(|e| format!("invalid Kafka configuration: {e}"))?;
-    consumer
-        .fetch_metadata(None, timeout)
-        .map(|_| ())
-        .map_err(|e| {
-            // Error events reach the context only when the client is polled.
-            let _ = consumer.poll(Duration::ZERO);
-            format!(
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let e = match consumer.fetch_metadata(None, left.min(Duration::from_millis(500))) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        // Error events reach the context only when the client is polled.
+        let _ = consumer.poll(Duration::ZERO);
+        if let Some(failure) = consumer.context().authentication_failure(options) {
+            return Err(failure);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
                 "cannot reach the Kafka brokers: {e}{}",
                 consumer.context().reason()
-            )
-        })
+            ));
+        }
+    }
 }
 
 /// A client context that keeps the reason of the last client error: a
@@ -70,16 +80,52 @@ pub fn validate(options: &BTreeMap<String, String>, timeout: Duration) -> Result
 /// librdkafka's errors on requests ("broker transport failure") do not
 /// name.
 #[derive(Default)]
-struct ErrorRecorder {
+pub(crate) struct ErrorRecorder {
     last: Mutex<Option<String>>,
+    /// The reason of the last failed SASL authentication, if any.
+    authentication: Mutex<Option<String>>,
 }
 
 impl ErrorRecorder {
     /// `": <reason>"` for the last client error, or nothing.
-    fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self.last.lock().ok().and_then(|l| l.clone()) {
             Some(r) => format!(": {r}"),
             None => String::new(),
+        }
+    }
+
+    /// The error to report when the brokers refused the connection's SASL
+    /// credentials (a wrong password, an unknown user, a mechanism the
+    /// broker does not offer), naming the user and mechanism (never the
+    /// password); `None` if they did not.
+    pub(crate) fn authentication_failure(
+        &self,
+        options: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        let reason = self.authentication.lock().ok()?.clone()?;
+        Some(format!(
+            "SASL authentication failed for user \"{}\" with mechanism {}: {reason}",
+            options.get("sasl.username").map_or("", String::as_str),
+            options.get("sasl.mechanisms").map_or("", String::as_str),
+        ))
+    }
+
+    /// Notes an error a consumer's `poll` returned (an event without
+    /// librdkafka's text): for an authentication failure, librdkafka's last
+    /// logged reason, which says what failed, is kept if there is one.
+    pub(crate) fn note(&self, error: &KafkaError) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::Authentication) {
+            return;
+        }
+        let reason = self
+            .last
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .unwrap_or_else(|| error.to_string());
+        if let Ok(mut a) = self.authentication.lock() {
+            *a = Some(reason);
         }
     }
 
@@ -93,16 +139,32 @@ impl ErrorRecorder {
 impl ClientContext for ErrorRecorder {
     fn log(&self, level: RDKafkaLogLevel, _fac: &str, log_message: &str) {
         if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
+            // Without librdkafka's thread name (`[thrd:...]: `).
+            let log_message = match log_message.strip_prefix("[thrd:") {
+                Some(rest) => rest.split_once("]: ").map_or(log_message, |(_, m)| m),
+                None => log_message,
+            };
+            if log_message.contains("SASL authentication error")
+                && let Ok(mut a) = self.authentication.lock()
+            {
+                *a = Some(log_message.to_string());
+            }
             self.record(log_message.to_string());
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.record(if reason.is_empty() {
+        let reason = if reason.is_empty() {
             error.to_string()
         } else {
             reason.to_string()
-        });
+        };
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication)
+            && let Ok(mut a) = self.authentication.lock()
+        {
+            *a = Some(reason.clone());
+        }
+        self.record(reason);
     }
 }
 

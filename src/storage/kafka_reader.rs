@@ -27,7 +27,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::decode::{KafkaHeader, KafkaRecord, Stall};
 use super::durable::{IngestBatch, SourceChange};
 use super::kafka::{
-    Deliver, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
+    Deliver, ErrorRecorder, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
 
@@ -60,6 +60,10 @@ const METADATA_INTERVAL: Duration = Duration::from_secs(2);
 /// `kafka`, session 6); 2 ms costs an idle source's reader about 500
 /// fetches per second. A connection's `FETCH WAIT MAX MS` replaces it.
 pub const FETCH_WAIT_MS: u32 = 2;
+
+/// A reader's consumer: it keeps librdkafka's reason for a failed broker
+/// connection, which the reader's status names.
+type ReaderConsumer = BaseConsumer<ErrorRecorder>;
 
 /// Runs reader `reader` of a source until the source is cancelled,
 /// retrying broker problems with exponential backoff.
@@ -181,7 +185,7 @@ impl Reader<'_> {
     /// Where a partition without a recorded offset starts (see
     /// [`resolve_start_offset`]), asking the brokers for the offset of
     /// `START TIMESTAMP`.
-    fn start_offset(&self, consumer: &BaseConsumer, partition: i32) -> Result<Offset, String> {
+    fn start_offset(&self, consumer: &ReaderConsumer, partition: i32) -> Result<Offset, String> {
         let params = self.params;
         let offset_for_time = |ts: i64| -> Result<Option<i64>, String> {
             let mut tpl = TopicPartitionList::new();
@@ -207,7 +211,7 @@ impl Reader<'_> {
     }
 
     /// The partitions of `topic`.
-    fn topic_partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, String> {
+    fn topic_partitions(consumer: &ReaderConsumer, topic: &str) -> Result<Vec<i32>, String> {
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .map_err(|e| format!("fetching metadata of topic \"{topic}\": {e}"))?;
@@ -226,7 +230,7 @@ impl Reader<'_> {
     }
 
     /// The partitions of the source's topic this reader owns.
-    fn partitions(&self, consumer: &BaseConsumer) -> Result<Vec<i32>, String> {
+    fn partitions(&self, consumer: &ReaderConsumer) -> Result<Vec<i32>, String> {
         let mut ids = Self::topic_partitions(consumer, &self.params.topic)?;
         ids.retain(|p| reader_of(*p, self.params.readers) == self.reader);
         Ok(ids)
@@ -238,7 +242,7 @@ impl Reader<'_> {
     /// unless read already.
     fn assign(
         &self,
-        consumer: &BaseConsumer,
+        consumer: &ReaderConsumer,
         next: &BTreeMap<i32, i64>,
         positions: &Positions,
     ) -> Result<(), String> {
@@ -268,7 +272,7 @@ impl Reader<'_> {
 
     /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
     fn ingest(&self, next: &mut BTreeMap<i32, i64>) -> Result<(), String> {
-        let (params, control) = (self.params, self.control);
+        let params = self.params;
         let mut config = client_config(&params.options);
         config
             .set("group.id", format!("freshet-source-{}", params.id))
@@ -279,19 +283,41 @@ impl Reader<'_> {
         if !params.options.contains_key("fetch.wait.max.ms") {
             config.set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
         }
-        let consumer: BaseConsumer = config
-            .create()
+        let consumer: ReaderConsumer = config
+            .create_with_context(ErrorRecorder::default())
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
+        self.read(&consumer, next).map_err(|e| {
+            // A failed authentication is the reason whatever request
+            // failed (librdkafka retries it forever): say so. The errors
+            // queued since the last poll are taken first.
+            for _ in 0..100 {
+                match consumer.poll(Duration::ZERO) {
+                    Some(Err(e)) => consumer.context().note(&e),
+                    Some(Ok(_)) => {}
+                    None => break,
+                }
+            }
+            match consumer.context().authentication_failure(&params.options) {
+                Some(failure) => format!("{failure} ({e})"),
+                None => format!("{e}{}", consumer.context().reason()),
+            }
+        })
+    }
+
+    /// Reads with `consumer` until cancelled (`Ok`) or a broker problem
+    /// (`Err`).
+    fn read(&self, consumer: &ReaderConsumer, next: &mut BTreeMap<i32, i64>) -> Result<(), String> {
+        let (params, control) = (self.params, self.control);
         let mut positions = Positions {
-            parts: self.partitions(&consumer)?,
+            parts: self.partitions(consumer)?,
             transaction_parts: match &params.transactions {
-                Some(t) => Self::topic_partitions(&consumer, &t.topic)?,
+                Some(t) => Self::topic_partitions(consumer, &t.topic)?,
                 None => Vec::new(),
             },
             ..Default::default()
         };
-        self.assign(&consumer, next, &positions)?;
-        self.refresh_watermarks(&consumer, &positions.parts);
+        self.assign(consumer, next, &positions)?;
+        self.refresh_watermarks(consumer, &positions.parts);
         control.set_status(self.reader, "running", None);
         // Records read in this attempt and not committed yet; a new
         // attempt starts from the committed offsets, so it starts empty.
@@ -303,12 +329,12 @@ impl Reader<'_> {
             }
             if last_metadata.elapsed() >= METADATA_INTERVAL {
                 last_metadata = Instant::now();
-                let now = self.partitions(&consumer)?;
+                let now = self.partitions(consumer)?;
                 if now != positions.parts {
                     positions.parts = now;
-                    self.assign(&consumer, next, &positions)?;
+                    self.assign(consumer, next, &positions)?;
                 }
-                self.refresh_watermarks(&consumer, &positions.parts);
+                self.refresh_watermarks(consumer, &positions.parts);
             }
             let mut started: Option<Instant> = None;
             // When the batch last started taking what librdkafka holds.
@@ -352,7 +378,12 @@ impl Reader<'_> {
                     Err(e) => {
                         // librdkafka retries broker connections itself;
                         // report the problem and keep polling.
-                        control.set_status(self.reader, "stalled", Some(format!("Kafka: {e}")));
+                        consumer.context().note(&e);
+                        let problem = consumer
+                            .context()
+                            .authentication_failure(&params.options)
+                            .unwrap_or_else(|| format!("Kafka: {e}"));
+                        control.set_status(self.reader, "stalled", Some(problem));
                         if started.is_some() {
                             break;
                         }
@@ -505,7 +536,7 @@ impl Reader<'_> {
     }
 
     /// Fetches the high watermarks of the reader's partitions.
-    fn refresh_watermarks(&self, consumer: &BaseConsumer, parts: &[i32]) {
+    fn refresh_watermarks(&self, consumer: &ReaderConsumer, parts: &[i32]) {
         let mut marks = Vec::new();
         for p in parts {
             if let Ok((_, high)) =

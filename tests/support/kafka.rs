@@ -34,19 +34,123 @@ pub fn tansu_binary() -> PathBuf {
 }
 
 /// A tansu broker process on a free port, reached either directly or, with
-/// [`Broker::start_tls`], only through a [`TlsProxy`].
+/// [`Broker::start_tls`], only through a [`TlsProxy`]; with [`Broker::start_sasl`], it
+/// requires SASL (SCRAM) authentication.
 pub struct Broker {
     child: Child,
     /// The port clients connect to (the broker's own, or its TLS proxy's).
     port: u16,
     tls: Option<(ClientAuth, TlsProxy)>,
+    /// The user this harness's own clients ([`Broker::config`]) authenticate as.
+    sasl: Option<SaslUser>,
     _scratch: ScratchDir,
+}
+
+/// A SCRAM mechanism, as tansu stores credentials for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scram {
+    Sha256,
+    Sha512,
+}
+
+impl Scram {
+    /// The mechanism's SASL name (`sasl.mechanisms`, `SASL MECHANISMS`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scram::Sha256 => "SCRAM-SHA-256",
+            Scram::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// Its name for `tansu user create --mechanism`.
+    fn tansu_name(self) -> &'static str {
+        match self {
+            Scram::Sha256 => "scram256",
+            Scram::Sha512 => "scram512",
+        }
+    }
+}
+
+/// A user a SASL broker knows: name, password and the mechanism its credential is for.
+#[derive(Debug, Clone)]
+pub struct SaslUser {
+    pub name: String,
+    pub password: String,
+    pub mechanism: Scram,
+}
+
+impl SaslUser {
+    pub fn new(name: &str, password: &str, mechanism: Scram) -> SaslUser {
+        SaslUser {
+            name: name.to_string(),
+            password: password.to_string(),
+            mechanism,
+        }
+    }
 }
 
 impl Broker {
     pub async fn start(name: &str) -> Broker {
         let port = free_port();
         Self::spawn(name, port, port).await
+    }
+
+    /// A broker that requires SASL authentication (`tansu broker --authentication`), over
+    /// TLS (through a [`TlsProxy`]) when `tls` is given, knowing `users`; this harness's
+    /// own clients authenticate as the first.
+    ///
+    /// tansu keeps SCRAM credentials only in its SQL storage engines (the object-store
+    /// engine behind `memory://` answers every credential lookup with "no such user"), and
+    /// a broker that requires authentication refuses `AlterUserScramCredentials` before a
+    /// client has authenticated, so the users are created first through a broker without
+    /// authentication on the same SQLite file, which then stops; the broker that requires
+    /// authentication starts on that file. The tansu binary needs the `libsql` feature.
+    pub async fn start_sasl(name: &str, users: &[SaslUser], tls: Option<ClientAuth>) -> Broker {
+        assert!(!users.is_empty(), "a SASL broker needs a user");
+        let scratch = ScratchDir::create(&format!("tansu-{name}"));
+        let setup_port = free_port();
+        let mut setup = launch(&scratch, "setup", (setup_port, setup_port), SQLITE, false);
+        wait_for_listener(setup_port).await;
+        for user in users {
+            let out = Command::new(tansu_binary())
+                .arg("user")
+                .arg("create")
+                .arg("--broker")
+                .arg(format!("tcp://127.0.0.1:{setup_port}"))
+                .arg("--mechanism")
+                .arg(user.mechanism.tansu_name())
+                .arg(&user.name)
+                .arg(&user.password)
+                .current_dir(&scratch.path)
+                .output()
+                .expect("running `tansu user create`");
+            assert!(
+                out.status.success(),
+                "`tansu user create {}`: {}\n{}",
+                user.name,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = setup.kill();
+        let _ = setup.wait();
+
+        let listen = free_port();
+        let advertised = if tls.is_some() { free_port() } else { listen };
+        let child = launch(&scratch, "broker", (listen, advertised), SQLITE, true);
+        let mut broker = Broker {
+            child,
+            port: advertised,
+            tls: None,
+            sasl: Some(users[0].clone()),
+            _scratch: scratch,
+        };
+        wait_for_listener(listen).await;
+        if let Some(auth) = tls {
+            let proxy = TlsProxy::start(advertised, format!("127.0.0.1:{listen}"), auth).await;
+            broker.tls = Some((auth, proxy));
+        }
+        broker
     }
 
     /// A broker that clients reach only over TLS: it advertises the port of a [`TlsProxy`]
@@ -61,46 +165,19 @@ impl Broker {
         broker
     }
 
-    /// Starts tansu listening on `port` and advertising `advertised`; waits until it
-    /// accepts connections.
+    /// Starts tansu (in-memory storage) listening on `port` and advertising `advertised`;
+    /// waits until it accepts connections.
     async fn spawn(name: &str, port: u16, advertised: u16) -> Broker {
         let scratch = ScratchDir::create(&format!("tansu-{name}"));
-        let log =
-            std::fs::File::create(scratch.path.join("tansu.log")).expect("creating the broker log");
-        let child = Command::new(tansu_binary())
-            .arg("broker")
-            .arg("--storage-engine")
-            .arg("memory://tansu/")
-            .arg("--listener-url")
-            .arg(format!("tcp://127.0.0.1:{port}"))
-            .arg("--advertised-listener-url")
-            .arg(format!("tcp://127.0.0.1:{advertised}"))
-            .current_dir(&scratch.path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("cloning a file handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "starting the tansu broker ({}): {e}; install it with \
-                     `cargo install tansu --version 0.6.0 --features dynostore --locked` \
-                     (see .ci/run)",
-                    tansu_binary().display()
-                )
-            });
+        let child = launch(&scratch, "tansu", (port, advertised), MEMORY, false);
         let broker = Broker {
             child,
             port: advertised,
             tls: None,
+            sasl: None,
             _scratch: scratch,
         };
-        poll_until("the broker to accept connections", STARTUP, || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await;
+        wait_for_listener(port).await;
         broker
     }
 
@@ -132,12 +209,28 @@ impl Broker {
         }
     }
 
-    /// A client configuration for this broker (over TLS for a TLS broker).
+    /// A client configuration for this broker (over TLS for a TLS broker; authenticated
+    /// as its first user for a SASL broker).
     pub fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", self.address());
+        if let Some(user) = &self.sasl {
+            c.set(
+                "security.protocol",
+                if self.tls.is_some() {
+                    "SASL_SSL"
+                } else {
+                    "SASL_PLAINTEXT"
+                },
+            );
+            c.set("sasl.mechanisms", user.mechanism.name());
+            c.set("sasl.username", &user.name);
+            c.set("sasl.password", &user.password);
+        }
         if let Some((auth, _)) = &self.tls {
-            c.set("security.protocol", "SSL");
+            if self.sasl.is_none() {
+                c.set("security.protocol", "SSL");
+            }
             c.set("ssl.ca.location", fixture("ca.pem").display().to_string());
             if *auth == ClientAuth::Required {
                 c.set(
@@ -190,6 +283,61 @@ impl Drop for Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// In-memory storage for a broker.
+const MEMORY: &str = "memory://tansu/";
+/// SQLite storage (`tansu.db` in the broker's directory), which keeps SCRAM credentials.
+const SQLITE: &str = "sqlite://tansu.db";
+
+/// Starts tansu in `scratch` (its log in `<log>.log`) on `storage`, listening on `port` and
+/// advertising `advertised`, requiring SASL authentication if `authentication`.
+fn launch(
+    scratch: &ScratchDir,
+    log: &str,
+    (port, advertised): (u16, u16),
+    storage: &str,
+    authentication: bool,
+) -> Child {
+    let log = std::fs::File::create(scratch.path.join(format!("{log}.log")))
+        .expect("creating the broker log");
+    let mut command = Command::new(tansu_binary());
+    command
+        .arg("broker")
+        .arg("--storage-engine")
+        .arg(storage)
+        .arg("--listener-url")
+        .arg(format!("tcp://127.0.0.1:{port}"))
+        .arg("--advertised-listener-url")
+        .arg(format!("tcp://127.0.0.1:{advertised}"));
+    if authentication {
+        command.arg("--authentication");
+    }
+    command
+        .current_dir(&scratch.path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("cloning a file handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "starting the tansu broker ({}): {e}; install it with \
+                 `cargo install tansu --version 0.6.0 --features dynostore,libsql --locked` \
+                 (see scripts/test)",
+                tansu_binary().display()
+            )
+        })
+}
+
+/// Waits until a broker accepts connections on `port`.
+async fn wait_for_listener(port: u16) {
+    poll_until("the broker to accept connections", STARTUP, || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
 }
 
 /// A record to produce: partition, key, value.
