@@ -1286,9 +1286,9 @@ pub fn typmod(t: &ScalarType) -> i32 {
         // An interval's also says that all its fields are kept
         // (PostgreSQL's `INTERVAL_FULL_RANGE`).
         ScalarType::Interval(Some(p)) => (0x7FFF << 16) | i32::from(*p),
-        ScalarType::Time(Some(p)) | ScalarType::Timestamp(Some(p)) | ScalarType::TimestampTz(Some(p)) => {
-            i32::from(*p)
-        }
+        ScalarType::Time(Some(p))
+        | ScalarType::Timestamp(Some(p))
+        | ScalarType::TimestampTz(Some(p)) => i32::from(*p),
         ScalarType::Array(elem) => typmod(elem),
         _ => -1,
     }
@@ -1334,7 +1334,11 @@ fn default_text(default: &ScalarExpr, typ: &ScalarType) -> String {
                         text.trim_end_matches(' ').replace('\'', "''")
                     )
                 }
-                _ => format!("'{}'::{}", text.replace('\'', "''"), typ.without_modifier().name()),
+                _ => format!(
+                    "'{}'::{}",
+                    text.replace('\'', "''"),
+                    typ.without_modifier().name()
+                ),
             }
         }
         Err(other) => other.to_string(),

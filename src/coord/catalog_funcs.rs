@@ -575,10 +575,7 @@ fn format_type(t: &str, m: &str) -> String {
             1083 | 1114 | 1184 => {
                 // `time without time zone` → `time(p) without time zone`.
                 let (head, tail) = name.split_once(' ').unwrap_or((&name, ""));
-                with_mod(
-                    &name,
-                    format!("'{head}(' || (({m}) % 65536) || ') {tail}'"),
-                )
+                with_mod(&name, format!("'{head}(' || (({m}) % 65536) || ') {tail}'"))
             }
             1186 => with_mod("interval", format!("'interval(' || (({m}) % 65536) || ')'")),
             _ => quote(&name),

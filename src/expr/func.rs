@@ -1066,7 +1066,9 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         // Dates and times.
         (Datum::Date(d), T::Date) => Datum::Date(d),
         (Datum::Date(d), T::Timestamp(_)) => Datum::Timestamp(d as i64 * Interval::MICROS_PER_DAY),
-        (Datum::Date(d), T::TimestampTz(_)) => Datum::TimestampTz(d as i64 * Interval::MICROS_PER_DAY),
+        (Datum::Date(d), T::TimestampTz(_)) => {
+            Datum::TimestampTz(d as i64 * Interval::MICROS_PER_DAY)
+        }
         (Datum::Timestamp(t) | Datum::TimestampTz(t), T::Date) => {
             Datum::Date(t.div_euclid(Interval::MICROS_PER_DAY) as i32)
         }

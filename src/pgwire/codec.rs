@@ -795,7 +795,10 @@ mod tests {
             "0A000"
         );
         assert_eq!(
-            err(&(i64::MAX - 1).to_be_bytes(), &ScalarType::TimestampTz(None)),
+            err(
+                &(i64::MAX - 1).to_be_bytes(),
+                &ScalarType::TimestampTz(None)
+            ),
             e("22008", "timestamp out of range")
         );
         assert_eq!(

@@ -167,7 +167,9 @@ fn precision_arg(args: &sqlparser::ast::FunctionArguments) -> Option<Result<u64,
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
             ..
-        } => Some(Err(PlanError::Syntax("syntax error at or near \"-\"".into()))),
+        } => Some(Err(PlanError::Syntax(
+            "syntax error at or near \"-\"".into(),
+        ))),
         _ => None,
     }
 }
@@ -398,7 +400,10 @@ impl VisitorMut for Rewrite {
                     return ControlFlow::Continue(());
                 }
                 let single = matches!(f.name.0.as_slice(), [ObjectNamePart::Identifier(_)]);
-                if single && f.over.is_none() && let Some(typ) = precise_time_function(&name) {
+                if single
+                    && f.over.is_none()
+                    && let Some(typ) = precise_time_function(&name)
+                {
                     match precision_arg(&f.args) {
                         Some(Ok(p)) => {
                             let typ = typ.replace("(p)", &format!("({p})"));
