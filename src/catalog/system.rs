@@ -96,7 +96,7 @@ impl T {
             T::TextArray => ScalarType::Array(Box::new(ScalarType::Text)),
             T::OidArray => ScalarType::Array(Box::new(ScalarType::Int64)),
             T::I16Array => ScalarType::Array(Box::new(ScalarType::Int16)),
-            T::TimestampTz => ScalarType::TimestampTz,
+            T::TimestampTz => ScalarType::TimestampTz(None),
         }
     }
 }
@@ -1260,10 +1260,10 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
         ScalarType::Int32 | ScalarType::Float32 | ScalarType::Date => (4, true, "i"),
         ScalarType::Int64
         | ScalarType::Float64
-        | ScalarType::Time
-        | ScalarType::Timestamp
-        | ScalarType::TimestampTz => (8, true, "d"),
-        ScalarType::Interval => (16, false, "d"),
+        | ScalarType::Time(_)
+        | ScalarType::Timestamp(_)
+        | ScalarType::TimestampTz(_) => (8, true, "d"),
+        ScalarType::Interval(_) => (16, false, "d"),
         ScalarType::Uuid => (16, false, "c"),
         ScalarType::Array(_) | ScalarType::Numeric { .. } => (-1, false, "i"),
         ScalarType::Text
@@ -1283,6 +1283,12 @@ pub fn typmod(t: &ScalarType) -> i32 {
             precision: Some(p),
             scale,
         } => ((i32::from(*p) << 16) | i32::from(scale.unwrap_or(0))) + 4,
+        // An interval's also says that all its fields are kept
+        // (PostgreSQL's `INTERVAL_FULL_RANGE`).
+        ScalarType::Interval(Some(p)) => (0x7FFF << 16) | i32::from(*p),
+        ScalarType::Time(Some(p))
+        | ScalarType::Timestamp(Some(p))
+        | ScalarType::TimestampTz(Some(p)) => i32::from(*p),
         ScalarType::Array(elem) => typmod(elem),
         _ => -1,
     }
@@ -1328,7 +1334,11 @@ fn default_text(default: &ScalarExpr, typ: &ScalarType) -> String {
                         text.trim_end_matches(' ').replace('\'', "''")
                     )
                 }
-                _ => format!("'{}'::{}", text.replace('\'', "''"), typ.name()),
+                _ => format!(
+                    "'{}'::{}",
+                    text.replace('\'', "''"),
+                    typ.without_modifier().name()
+                ),
             }
         }
         Err(other) => other.to_string(),
@@ -1465,10 +1475,10 @@ fn base_types() -> Vec<(ScalarType, &'static str, &'static str)> {
         (ScalarType::Char(None), "bpchar", "S"),
         (ScalarType::Bytea, "bytea", "U"),
         (ScalarType::Date, "date", "D"),
-        (ScalarType::Time, "time", "D"),
-        (ScalarType::Timestamp, "timestamp", "D"),
-        (ScalarType::TimestampTz, "timestamptz", "D"),
-        (ScalarType::Interval, "interval", "T"),
+        (ScalarType::Time(None), "time", "D"),
+        (ScalarType::Timestamp(None), "timestamp", "D"),
+        (ScalarType::TimestampTz(None), "timestamptz", "D"),
+        (ScalarType::Interval(None), "interval", "T"),
         (ScalarType::Jsonb, "jsonb", "U"),
         (ScalarType::Uuid, "uuid", "U"),
     ]
@@ -1874,7 +1884,7 @@ fn standard_type_name(t: &ScalarType) -> String {
         ScalarType::VarChar(_) => "character varying".into(),
         ScalarType::Char(_) => "character".into(),
         ScalarType::Array(_) => "ARRAY".into(),
-        other => other.name(),
+        other => other.without_modifier().name(),
     }
 }
 
@@ -1926,10 +1936,14 @@ fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
             };
             let datetime_precision = match col.typ {
                 ScalarType::Date => Some(0),
-                ScalarType::Time
-                | ScalarType::Timestamp
-                | ScalarType::TimestampTz
-                | ScalarType::Interval => Some(6),
+                ScalarType::Time(_)
+                | ScalarType::Timestamp(_)
+                | ScalarType::TimestampTz(_)
+                | ScalarType::Interval(_) => Some(i64::from(
+                    col.typ
+                        .datetime_precision()
+                        .unwrap_or(crate::repr::types::MAX_DATETIME_PRECISION),
+                )),
                 _ => None,
             };
             out.push(vec![

@@ -570,6 +570,14 @@ fn format_type(t: &str, m: &str) -> String {
                 format!("'character varying(' || (({m}) - 4) || ')'"),
             ),
             1042 => with_mod("bpchar", format!("'character(' || (({m}) - 4) || ')'")),
+            // A date/time type's modifier is its precision; an interval's
+            // also has the (always full) field range in its upper half.
+            1083 | 1114 | 1184 => {
+                // `time without time zone` → `time(p) without time zone`.
+                let (head, tail) = name.split_once(' ').unwrap_or((&name, ""));
+                with_mod(&name, format!("'{head}(' || (({m}) % 65536) || ') {tail}'"))
+            }
+            1186 => with_mod("interval", format!("'interval(' || (({m}) % 65536) || ')'")),
             _ => quote(&name),
         };
         sql.push_str(&format!(" WHEN {oid} THEN {value}"));

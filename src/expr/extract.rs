@@ -285,7 +285,8 @@ mod tests {
     use super::*;
 
     fn ts(s: &str) -> Datum {
-        crate::repr::strconv::parse(s, &crate::repr::ScalarType::Timestamp).expect("timestamp")
+        crate::repr::strconv::parse(s, &crate::repr::ScalarType::Timestamp(None))
+            .expect("timestamp")
     }
 
     fn ex(name: &str, d: &Datum) -> String {

@@ -1058,25 +1058,29 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         (Datum::Bool(b), T::Bool) => Datum::Bool(b),
         // Dates and times.
         (Datum::Date(d), T::Date) => Datum::Date(d),
-        (Datum::Date(d), T::Timestamp) => Datum::Timestamp(d as i64 * Interval::MICROS_PER_DAY),
-        (Datum::Date(d), T::TimestampTz) => Datum::TimestampTz(d as i64 * Interval::MICROS_PER_DAY),
+        (Datum::Date(d), T::Timestamp(_)) => Datum::Timestamp(d as i64 * Interval::MICROS_PER_DAY),
+        (Datum::Date(d), T::TimestampTz(_)) => {
+            Datum::TimestampTz(d as i64 * Interval::MICROS_PER_DAY)
+        }
         (Datum::Timestamp(t) | Datum::TimestampTz(t), T::Date) => {
             Datum::Date(t.div_euclid(Interval::MICROS_PER_DAY) as i32)
         }
-        (Datum::Timestamp(t) | Datum::TimestampTz(t), T::Time) => {
+        (Datum::Timestamp(t) | Datum::TimestampTz(t), T::Time(_)) => {
             Datum::Time(t.rem_euclid(Interval::MICROS_PER_DAY))
         }
-        (Datum::Timestamp(t) | Datum::TimestampTz(t), T::Timestamp) => Datum::Timestamp(t),
-        (Datum::Timestamp(t) | Datum::TimestampTz(t), T::TimestampTz) => Datum::TimestampTz(t),
-        (Datum::Time(t), T::Time) => Datum::Time(t),
-        (Datum::Time(t), T::Interval) => Datum::Interval(Interval {
+        (Datum::Timestamp(t) | Datum::TimestampTz(t), T::Timestamp(_)) => Datum::Timestamp(t),
+        (Datum::Timestamp(t) | Datum::TimestampTz(t), T::TimestampTz(_)) => Datum::TimestampTz(t),
+        (Datum::Time(t), T::Time(_)) => Datum::Time(t),
+        (Datum::Time(t), T::Interval(_)) => Datum::Interval(Interval {
             months: 0,
             days: 0,
             micros: t,
         }),
-        (Datum::Interval(i), T::Interval) => Datum::Interval(i),
+        (Datum::Interval(i), T::Interval(_)) => Datum::Interval(i),
         // PostgreSQL's `interval_time`: the time part, modulo a day.
-        (Datum::Interval(i), T::Time) => Datum::Time(i.micros.rem_euclid(Interval::MICROS_PER_DAY)),
+        (Datum::Interval(i), T::Time(_)) => {
+            Datum::Time(i.micros.rem_euclid(Interval::MICROS_PER_DAY))
+        }
         (Datum::Bytes(b), T::Bytea) => Datum::Bytes(b),
         (Datum::Uuid(u), T::Uuid) => Datum::Uuid(u),
         (Datum::Array(elements), T::Array(elem)) => Datum::Array(

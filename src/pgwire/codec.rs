@@ -374,14 +374,14 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
             }
             Datum::Date(days as i32)
         }
-        ScalarType::Time => {
+        ScalarType::Time(_) => {
             let t = r.i64()?;
             if !(0..=MICROS_PER_DAY).contains(&t) {
                 return Err(out_of_range("time"));
             }
             Datum::Time(t)
         }
-        ScalarType::Timestamp | ScalarType::TimestampTz => {
+        ScalarType::Timestamp(_) | ScalarType::TimestampTz(_) => {
             let t = r.i64()?;
             if t == i64::MIN || t == i64::MAX {
                 return Err(ParseError::new(
@@ -393,13 +393,13 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
                 .checked_add(PG_EPOCH_MICROS)
                 .filter(|t| *t >= TIMESTAMP_MIN_MICROS)
                 .ok_or_else(|| out_of_range("timestamp"))?;
-            if *typ == ScalarType::Timestamp {
+            if matches!(typ, ScalarType::Timestamp(_)) {
                 Datum::Timestamp(t)
             } else {
                 Datum::TimestampTz(t)
             }
         }
-        ScalarType::Interval => {
+        ScalarType::Interval(_) => {
             let micros = r.i64()?;
             let days = r.i32()?;
             let months = r.i32()?;
@@ -737,7 +737,7 @@ mod tests {
             e("08P01", "insufficient data left in message")
         );
         assert_eq!(
-            err(&[0; 9], &ScalarType::Timestamp),
+            err(&[0; 9], &ScalarType::Timestamp(None)),
             e("22P03", "incorrect binary data format")
         );
         assert_eq!(
@@ -745,7 +745,7 @@ mod tests {
             e("08P01", "insufficient data left in message")
         );
         assert_eq!(
-            err(&[0; 15], &ScalarType::Interval),
+            err(&[0; 15], &ScalarType::Interval(None)),
             e("08P01", "insufficient data left in message")
         );
         // Text must be valid UTF-8 without NUL.
@@ -779,36 +779,39 @@ mod tests {
         assert_eq!(err(&days(i32::MAX), &ScalarType::Date).0, "0A000");
         assert_eq!(err(&days(i32::MIN), &ScalarType::Date).0, "0A000");
         assert_eq!(
-            err(&(-1i64).to_be_bytes(), &ScalarType::Time),
+            err(&(-1i64).to_be_bytes(), &ScalarType::Time(None)),
             e("22008", "time out of range")
         );
         assert_eq!(
-            err(&(MICROS_PER_DAY + 1).to_be_bytes(), &ScalarType::Time),
+            err(&(MICROS_PER_DAY + 1).to_be_bytes(), &ScalarType::Time(None)),
             e("22008", "time out of range")
         );
         assert_eq!(
-            decode_binary(&MICROS_PER_DAY.to_be_bytes(), &ScalarType::Time),
+            decode_binary(&MICROS_PER_DAY.to_be_bytes(), &ScalarType::Time(None)),
             Ok(Datum::Time(MICROS_PER_DAY))
         );
         assert_eq!(
-            err(&i64::MAX.to_be_bytes(), &ScalarType::Timestamp).0,
+            err(&i64::MAX.to_be_bytes(), &ScalarType::Timestamp(None)).0,
             "0A000"
         );
         assert_eq!(
-            err(&(i64::MAX - 1).to_be_bytes(), &ScalarType::TimestampTz),
+            err(
+                &(i64::MAX - 1).to_be_bytes(),
+                &ScalarType::TimestampTz(None)
+            ),
             e("22008", "timestamp out of range")
         );
         assert_eq!(
             err(
                 &(-211_813_488_000_000_001i64).to_be_bytes(),
-                &ScalarType::Timestamp
+                &ScalarType::Timestamp(None)
             ),
             e("22008", "timestamp out of range")
         );
         assert_eq!(
             decode_binary(
                 &(-211_813_488_000_000_000i64).to_be_bytes(),
-                &ScalarType::Timestamp
+                &ScalarType::Timestamp(None)
             ),
             Ok(Datum::Timestamp(TIMESTAMP_MIN_MICROS))
         );
@@ -893,23 +896,23 @@ mod tests {
             let d = Decimal::from_i128_with_scale(m, rng.range(0, 28) as u32);
             assert_round_trips(&Datum::Numeric(d), &num);
             let ts = rng.range(TIMESTAMP_MIN_MICROS, i64::MAX);
-            assert_round_trips(&Datum::Timestamp(ts), &ScalarType::Timestamp);
+            assert_round_trips(&Datum::Timestamp(ts), &ScalarType::Timestamp(None));
             assert_round_trips(
                 &Datum::TimestampTz(ts >> rng.range(0, 20)),
-                &ScalarType::TimestampTz,
+                &ScalarType::TimestampTz(None),
             );
             let day = rng.range(DATE_MIN_DAYS, DATE_MAX_DAYS) as i32;
             assert_round_trips(&Datum::Date(day), &ScalarType::Date);
             assert_round_trips(
                 &Datum::Time(rng.range(0, MICROS_PER_DAY)),
-                &ScalarType::Time,
+                &ScalarType::Time(None),
             );
             let iv = Interval {
                 months: rng.next() as i32 >> rng.range(0, 31),
                 days: rng.next() as i32 >> rng.range(0, 31),
                 micros: rng.next() as i64 >> rng.range(0, 63),
             };
-            assert_round_trips(&Datum::Interval(iv), &ScalarType::Interval);
+            assert_round_trips(&Datum::Interval(iv), &ScalarType::Interval(None));
             let u = uuid::Uuid::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next()));
             assert_round_trips(&Datum::Uuid(u), &ScalarType::Uuid);
             let bytes: Vec<u8> = (0..rng.range(0, 10)).map(|_| rng.next() as u8).collect();
@@ -943,10 +946,10 @@ mod tests {
             ScalarType::Char(Some(2)),
             ScalarType::Bytea,
             ScalarType::Date,
-            ScalarType::Time,
-            ScalarType::Timestamp,
-            ScalarType::TimestampTz,
-            ScalarType::Interval,
+            ScalarType::Time(None),
+            ScalarType::Timestamp(None),
+            ScalarType::TimestampTz(None),
+            ScalarType::Interval(None),
             ScalarType::Jsonb,
             ScalarType::Uuid,
             ScalarType::Array(Box::new(ScalarType::Int32)),
@@ -1037,7 +1040,7 @@ mod tests {
         );
         assert_round_trips(
             &Datum::Array(vec![Datum::Timestamp(0), Datum::Timestamp(-1)]),
-            &ScalarType::Array(Box::new(ScalarType::Timestamp)),
+            &ScalarType::Array(Box::new(ScalarType::Timestamp(None))),
         );
     }
 

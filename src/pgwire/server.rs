@@ -249,6 +249,8 @@ fn fields(desc: &RelationDesc, format: &Format) -> Vec<FieldInfo> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
+            // The type modifier tells clients a column's declared length,
+            // precision and scale, as PostgreSQL's RowDescription does.
             FieldInfo::new(
                 c.name.clone(),
                 None,
@@ -256,6 +258,7 @@ fn fields(desc: &RelationDesc, format: &Format) -> Vec<FieldInfo> {
                 pg_type(&c.typ),
                 format.format_for(i),
             )
+            .with_type_modifier(crate::catalog::system::typmod(&c.typ))
         })
         .collect()
 }
@@ -1200,10 +1203,10 @@ fn scalar_type_of_oid(oid: u32) -> Option<ScalarType> {
         1042 => ScalarType::Char(None),
         17 => ScalarType::Bytea,
         1082 => ScalarType::Date,
-        1083 => ScalarType::Time,
-        1114 => ScalarType::Timestamp,
-        1184 => ScalarType::TimestampTz,
-        1186 => ScalarType::Interval,
+        1083 => ScalarType::Time(None),
+        1114 => ScalarType::Timestamp(None),
+        1184 => ScalarType::TimestampTz(None),
+        1186 => ScalarType::Interval(None),
         3802 | 114 => ScalarType::Jsonb,
         2950 => ScalarType::Uuid,
         oid => {

@@ -102,10 +102,10 @@ pub fn parse(text: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         }
         ScalarType::Bytea => Datum::Bytes(parse_bytea(text)?),
         ScalarType::Date => Datum::Date(parse_date(text)?),
-        ScalarType::Time => Datum::Time(parse_time(text)?),
-        ScalarType::Timestamp => Datum::Timestamp(parse_timestamp(text)?),
-        ScalarType::TimestampTz => Datum::TimestampTz(parse_timestamptz(text)?),
-        ScalarType::Interval => Datum::Interval(parse_interval(text)?),
+        ScalarType::Time(_) => Datum::Time(parse_time(text)?),
+        ScalarType::Timestamp(_) => Datum::Timestamp(parse_timestamp(text)?),
+        ScalarType::TimestampTz(_) => Datum::TimestampTz(parse_timestamptz(text)?),
+        ScalarType::Interval(_) => Datum::Interval(parse_interval(text)?),
         ScalarType::Jsonb => Datum::Jsonb(canonical_jsonb(text)?),
         ScalarType::Uuid => Datum::Uuid(parse_uuid(text)?),
         // Each element gets its type's modifier as it is parsed.
@@ -152,6 +152,10 @@ pub fn format(datum: &Datum) -> Option<String> {
 ///   zero) and pads to exactly `s` digits; a value whose rounded magnitude
 ///   needs more than `p - s` integer digits is `22003 numeric field
 ///   overflow`.
+/// * `time(p)`, `timestamp(p)`, `timestamptz(p)`, `interval(p)`: round to
+///   `p` fractional-second digits, half away from zero (a timestamp counted
+///   from PostgreSQL's epoch, 2000-01-01, as PostgreSQL does; an interval's
+///   months and days are kept).
 ///
 /// Other combinations return `datum` unchanged.
 pub fn apply_typmod(datum: Datum, typ: &ScalarType) -> Result<Datum, ParseError> {
@@ -174,8 +178,51 @@ pub fn apply_typmod(datum: Datum, typ: &ScalarType) -> Result<Datum, ParseError>
         (Datum::Array(elements), ScalarType::Array(elem)) => {
             super::array::apply_element_typmod(elements, elem)
         }
+        (Datum::Time(t), ScalarType::Time(Some(p))) => {
+            // Never negative, so half away from zero is half up; the end
+            // of the day is `24:00:00`, which `time` holds.
+            Ok(Datum::Time(round_fraction(t, *p).unwrap_or(t)))
+        }
+        (Datum::Timestamp(t), ScalarType::Timestamp(Some(p))) => {
+            Ok(Datum::Timestamp(round_timestamp(t, *p)?))
+        }
+        (Datum::TimestampTz(t), ScalarType::TimestampTz(Some(p))) => {
+            Ok(Datum::TimestampTz(round_timestamp(t, *p)?))
+        }
+        (Datum::Interval(iv), ScalarType::Interval(Some(p))) => {
+            let micros = round_fraction(iv.micros, *p).ok_or_else(|| {
+                ParseError::new(SqlState::DATETIME_FIELD_OVERFLOW, "interval out of range")
+            })?;
+            Ok(Datum::Interval(Interval { micros, ..iv }))
+        }
         (datum, _) => Ok(datum),
     }
+}
+
+/// Microseconds between 1970-01-01 (Freshet's epoch) and 2000-01-01
+/// (PostgreSQL's).
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Rounds `micros` to `precision` fractional-second digits, half away from
+/// zero, as PostgreSQL's `AdjustTimeForTypmod` and
+/// `AdjustIntervalForTypmod` do; `None` on overflow.
+fn round_fraction(micros: i64, precision: u8) -> Option<i64> {
+    let scale = 10i64.checked_pow(6u32.checked_sub(precision.into())?)?;
+    let half = scale / 2;
+    let magnitude = micros.unsigned_abs().checked_add(half as u64)? / scale as u64 * scale as u64;
+    let magnitude = i64::try_from(magnitude).ok()?;
+    Some(if micros < 0 { -magnitude } else { magnitude })
+}
+
+/// `timestamp(p)`'s rounding (PostgreSQL's `AdjustTimestampForTypmod`):
+/// half away from zero counted from PostgreSQL's epoch, so that a
+/// half-second before 2000 rounds to the earlier second.
+fn round_timestamp(micros: i64, precision: u8) -> Result<i64, ParseError> {
+    micros
+        .checked_sub(POSTGRES_EPOCH_MICROS)
+        .and_then(|t| round_fraction(t, precision))
+        .and_then(|t| t.checked_add(POSTGRES_EPOCH_MICROS))
+        .ok_or_else(|| ParseError::new(SqlState::DATETIME_FIELD_OVERFLOW, "timestamp out of range"))
 }
 
 /// Length check (and for `char(n)` padding) of a string, counted in
@@ -3403,6 +3450,58 @@ mod tests {
         assert_eq!(apply_typmod(Datum::Int32(5), &vc), Ok(Datum::Int32(5)));
     }
 
+    /// PostgreSQL 15's answers for `'<text>'::<type>(p)`.
+    #[test]
+    fn datetime_typmods() {
+        let time = |p| ScalarType::Time(Some(p));
+        let ts = |p| ScalarType::Timestamp(Some(p));
+        let tz = |p| ScalarType::TimestampTz(Some(p));
+        let iv = |p| ScalarType::Interval(Some(p));
+        // Half away from zero; the end of the day is 24:00:00.
+        assert_eq!(rt("12:00:00.56", &time(0)), "12:00:01");
+        assert_eq!(rt("12:00:00.125", &time(2)), "12:00:00.13");
+        assert_eq!(rt("12:00:00.124", &time(2)), "12:00:00.12");
+        assert_eq!(rt("23:59:59.9", &time(0)), "24:00:00");
+        assert_eq!(rt("23:59:59.999999", &time(5)), "24:00:00");
+        assert_eq!(rt("01:02:03.456789", &time(6)), "01:02:03.456789");
+        assert_eq!(
+            rt("01:02:03.456789", &ScalarType::Time(None)),
+            "01:02:03.456789"
+        );
+        // Timestamps roll over; before 2000 a half rounds to the earlier
+        // time (away from PostgreSQL's epoch).
+        assert_eq!(rt("2020-01-01 23:59:59.5", &ts(0)), "2020-01-02 00:00:00");
+        assert_eq!(rt("2020-12-31 23:59:59.96", &ts(1)), "2021-01-01 00:00:00");
+        assert_eq!(rt("1999-12-31 23:59:59.5", &ts(0)), "1999-12-31 23:59:59");
+        assert_eq!(rt("1999-12-31 23:59:59.6", &ts(0)), "2000-01-01 00:00:00");
+        assert_eq!(
+            rt("1970-01-01 00:00:00.05", &tz(1)),
+            "1970-01-01 00:00:00+00"
+        );
+        assert_eq!(
+            rt("2020-01-01 12:00:00.123456+00", &tz(3)),
+            "2020-01-01 12:00:00.123+00"
+        );
+        // Intervals round their time, in both directions.
+        assert_eq!(rt("1 day 00:00:01.5", &iv(0)), "1 day 00:00:02");
+        assert_eq!(rt("-1.5 seconds", &iv(0)), "-00:00:02");
+        assert_eq!(rt("-00:00:00.5", &iv(0)), "-00:00:01");
+        assert_eq!(
+            rt("1 year 2 mons 3 days 04:05:06.789", &iv(2)),
+            "1 year 2 mons 3 days 04:05:06.79"
+        );
+        // The rounding helper on its own, and its overflow.
+        assert_eq!(round_fraction(-1_500_000, 0), Some(-2_000_000));
+        assert_eq!(round_fraction(1_449_999, 1), Some(1_400_000));
+        assert_eq!(round_fraction(i64::MAX, 0), None);
+        assert_eq!(round_fraction(i64::MIN, 0), None);
+        assert_eq!(
+            apply_typmod(Datum::Timestamp(i64::MAX), &ts(0)).map_err(|e| e.code),
+            Err(SqlState::DATETIME_FIELD_OVERFLOW)
+        );
+        assert_eq!(apply_typmod(Datum::Null, &ts(0)), Ok(Datum::Null));
+    }
+
     #[test]
     fn bytea_formats() {
         let b = |t: &str| parse(t, &ScalarType::Bytea);
@@ -3581,7 +3680,7 @@ mod tests {
 
     #[test]
     fn time_input_and_output() {
-        let t = ScalarType::Time;
+        let t = ScalarType::Time(None);
         assert_eq!(parse("00:00", &t), Ok(Datum::Time(0)));
         assert_eq!(rt("04:05", &t), "04:05:00");
         assert_eq!(rt("04:05:06", &t), "04:05:06");
@@ -3641,7 +3740,7 @@ mod tests {
 
     #[test]
     fn timestamp_input_and_output() {
-        let ts = ScalarType::Timestamp;
+        let ts = ScalarType::Timestamp(None);
         assert_eq!(parse("1970-01-01 00:00:00", &ts), Ok(Datum::Timestamp(0)));
         assert_eq!(
             parse("1970-01-01 00:00:01.5", &ts),
@@ -3715,7 +3814,7 @@ mod tests {
 
     #[test]
     fn timestamptz_input_and_output() {
-        let tz = ScalarType::TimestampTz;
+        let tz = ScalarType::TimestampTz(None);
         assert_eq!(rt("2024-01-15 10:30:00", &tz), "2024-01-15 10:30:00+00");
         assert_eq!(rt("2024-01-15 10:30:00Z", &tz), "2024-01-15 10:30:00+00");
         assert_eq!(rt("2024-01-15T10:30:00z", &tz), "2024-01-15 10:30:00+00");
@@ -3924,7 +4023,7 @@ mod tests {
             "P1Y2M3DT4H5M6",
         ] {
             assert_eq!(
-                err(t, &ScalarType::Interval),
+                err(t, &ScalarType::Interval(None)),
                 e(
                     "22007",
                     &format!("invalid input syntax for type interval: \"{t}\"")
@@ -3933,18 +4032,18 @@ mod tests {
             );
         }
         assert_eq!(
-            err("2147483648 days", &ScalarType::Interval),
+            err("2147483648 days", &ScalarType::Interval(None)),
             e(
                 "22015",
                 "interval field value out of range: \"2147483648 days\""
             )
         );
         assert_eq!(
-            err("12:60:00", &ScalarType::Interval),
+            err("12:60:00", &ScalarType::Interval(None)),
             e("22015", "interval field value out of range: \"12:60:00\"")
         );
         assert_eq!(
-            err("178956971 years", &ScalarType::Interval),
+            err("178956971 years", &ScalarType::Interval(None)),
             e("22008", "interval out of range")
         );
     }
@@ -4123,22 +4222,22 @@ mod tests {
             let dec = Decimal::from_i128_with_scale(mantissa, scale);
             assert_text_round_trip(&Datum::Numeric(dec), &num(None, None));
             let ts = rng.range(TIMESTAMP_MIN_MICROS, i64::MAX);
-            assert_text_round_trip(&Datum::Timestamp(ts), &ScalarType::Timestamp);
-            assert_text_round_trip(&Datum::TimestampTz(ts), &ScalarType::TimestampTz);
+            assert_text_round_trip(&Datum::Timestamp(ts), &ScalarType::Timestamp(None));
+            assert_text_round_trip(&Datum::TimestampTz(ts), &ScalarType::TimestampTz(None));
             let ts = rng.range(-4_000_000_000_000_000, 4_000_000_000_000_000);
-            assert_text_round_trip(&Datum::TimestampTz(ts), &ScalarType::TimestampTz);
+            assert_text_round_trip(&Datum::TimestampTz(ts), &ScalarType::TimestampTz(None));
             let day = rng.range(DATE_MIN_DAYS, DATE_MAX_DAYS) as i32;
             assert_text_round_trip(&Datum::Date(day), &ScalarType::Date);
             assert_text_round_trip(
                 &Datum::Time(rng.range(0, MICROS_PER_DAY)),
-                &ScalarType::Time,
+                &ScalarType::Time(None),
             );
             let interval = Interval {
                 months: rng.next() as i32 >> rng.range(0, 31),
                 days: rng.next() as i32 >> rng.range(0, 31),
                 micros: rng.next() as i64 >> rng.range(0, 63),
             };
-            assert_text_round_trip(&Datum::Interval(interval), &ScalarType::Interval);
+            assert_text_round_trip(&Datum::Interval(interval), &ScalarType::Interval(None));
             let bytes: Vec<u8> = (0..rng.range(0, 8)).map(|_| rng.next() as u8).collect();
             assert_text_round_trip(&Datum::Bytes(bytes), &ScalarType::Bytea);
             let u = uuid::Uuid::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next()));
@@ -4148,14 +4247,14 @@ mod tests {
             assert_text_round_trip(&Datum::Int64(v), &ScalarType::Int64);
             assert_text_round_trip(
                 &Datum::Timestamp(v.max(TIMESTAMP_MIN_MICROS)),
-                &ScalarType::Timestamp,
+                &ScalarType::Timestamp(None),
             );
             let i = Interval {
                 months: v as i32,
                 days: v as i32,
                 micros: v,
             };
-            assert_text_round_trip(&Datum::Interval(i), &ScalarType::Interval);
+            assert_text_round_trip(&Datum::Interval(i), &ScalarType::Interval(None));
         }
     }
 
@@ -4177,10 +4276,10 @@ mod tests {
             ScalarType::Char(Some(2)),
             ScalarType::Bytea,
             ScalarType::Date,
-            ScalarType::Time,
-            ScalarType::Timestamp,
-            ScalarType::TimestampTz,
-            ScalarType::Interval,
+            ScalarType::Time(None),
+            ScalarType::Timestamp(None),
+            ScalarType::TimestampTz(None),
+            ScalarType::Interval(None),
             ScalarType::Jsonb,
             ScalarType::Uuid,
         ];

@@ -37,14 +37,17 @@ pub enum ScalarType {
     Bytea,
     /// `date`.
     Date,
-    /// `time`.
-    Time,
-    /// `timestamp`.
-    Timestamp,
-    /// `timestamptz`.
-    TimestampTz,
-    /// `interval`.
-    Interval,
+    /// `time(p)`: `p` digits of fractional seconds (0 ..= 6), `None`
+    /// where the type modifier was omitted (all six, but reported without
+    /// a modifier, as in PostgreSQL).
+    Time(Option<u8>),
+    /// `timestamp(p)`; `p` as for [`ScalarType::Time`].
+    Timestamp(Option<u8>),
+    /// `timestamptz(p)`; `p` as for [`ScalarType::Time`].
+    TimestampTz(Option<u8>),
+    /// `interval(p)`; `p` as for [`ScalarType::Time`]. (The field forms,
+    /// `interval year to month`, are not supported.)
+    Interval(Option<u8>),
     /// `jsonb`.
     Jsonb,
     /// `uuid`.
@@ -88,10 +91,14 @@ impl ScalarType {
             ScalarType::Char(n) => format!("character({})", n.unwrap_or(1)),
             ScalarType::Bytea => "bytea".into(),
             ScalarType::Date => "date".into(),
-            ScalarType::Time => "time without time zone".into(),
-            ScalarType::Timestamp => "timestamp without time zone".into(),
-            ScalarType::TimestampTz => "timestamp with time zone".into(),
-            ScalarType::Interval => "interval".into(),
+            ScalarType::Time(p) => format!("time{} without time zone", precision_suffix(*p)),
+            ScalarType::Timestamp(p) => {
+                format!("timestamp{} without time zone", precision_suffix(*p))
+            }
+            ScalarType::TimestampTz(p) => {
+                format!("timestamp{} with time zone", precision_suffix(*p))
+            }
+            ScalarType::Interval(p) => format!("interval{}", precision_suffix(*p)),
             ScalarType::Jsonb => "jsonb".into(),
             ScalarType::Uuid => "uuid".into(),
             ScalarType::Array(elem) => format!("{}[]", elem.name()),
@@ -113,10 +120,10 @@ impl ScalarType {
             ScalarType::Char(_) => 1042,
             ScalarType::Bytea => 17,
             ScalarType::Date => 1082,
-            ScalarType::Time => 1083,
-            ScalarType::Timestamp => 1114,
-            ScalarType::TimestampTz => 1184,
-            ScalarType::Interval => 1186,
+            ScalarType::Time(_) => 1083,
+            ScalarType::Timestamp(_) => 1114,
+            ScalarType::TimestampTz(_) => 1184,
+            ScalarType::Interval(_) => 1186,
             ScalarType::Jsonb => 3802,
             ScalarType::Uuid => 2950,
             ScalarType::Array(elem) => elem.array_oid(),
@@ -139,15 +146,40 @@ impl ScalarType {
             ScalarType::Char(_) => 1014,
             ScalarType::Bytea => 1001,
             ScalarType::Date => 1182,
-            ScalarType::Time => 1183,
-            ScalarType::Timestamp => 1115,
-            ScalarType::TimestampTz => 1185,
-            ScalarType::Interval => 1187,
+            ScalarType::Time(_) => 1183,
+            ScalarType::Timestamp(_) => 1115,
+            ScalarType::TimestampTz(_) => 1185,
+            ScalarType::Interval(_) => 1187,
             ScalarType::Jsonb => 3807,
             ScalarType::Uuid => 2951,
             // Arrays of arrays are multidimensional arrays, whose type is
             // the element's array type again.
             ScalarType::Array(elem) => elem.array_oid(),
+        }
+    }
+
+    /// The fractional-second precision of a date/time type with a type
+    /// modifier (`timestamp(3)` → 3).
+    pub fn datetime_precision(&self) -> Option<u8> {
+        match self {
+            ScalarType::Time(p)
+            | ScalarType::Timestamp(p)
+            | ScalarType::TimestampTz(p)
+            | ScalarType::Interval(p) => *p,
+            _ => None,
+        }
+    }
+
+    /// The type without a date/time precision (`timestamp(3)` →
+    /// `timestamp`), as PostgreSQL names types where it leaves out type
+    /// modifiers (`pg_typeof`, `information_schema.columns.data_type`).
+    pub fn without_modifier(&self) -> ScalarType {
+        match self {
+            ScalarType::Time(_) => ScalarType::Time(None),
+            ScalarType::Timestamp(_) => ScalarType::Timestamp(None),
+            ScalarType::TimestampTz(_) => ScalarType::TimestampTz(None),
+            ScalarType::Interval(_) => ScalarType::Interval(None),
+            other => other.clone(),
         }
     }
 
@@ -183,12 +215,12 @@ impl ScalarType {
             ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => DataType::Utf8,
             ScalarType::Bytea => DataType::Binary,
             ScalarType::Date => DataType::Date32,
-            ScalarType::Time => DataType::Time64(TimeUnit::Microsecond),
-            ScalarType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
-            ScalarType::TimestampTz => {
+            ScalarType::Time(_) => DataType::Time64(TimeUnit::Microsecond),
+            ScalarType::Timestamp(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ScalarType::TimestampTz(_) => {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
             }
-            ScalarType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            ScalarType::Interval(_) => DataType::Interval(IntervalUnit::MonthDayNano),
             ScalarType::Jsonb => jsonb_arrow_type(),
             ScalarType::Uuid => DataType::FixedSizeBinary(16),
             ScalarType::Array(elem) => {
@@ -217,6 +249,10 @@ impl ScalarType {
             self,
             ScalarType::VarChar(_)
                 | ScalarType::Char(_)
+                | ScalarType::Time(Some(_))
+                | ScalarType::Timestamp(Some(_))
+                | ScalarType::TimestampTz(Some(_))
+                | ScalarType::Interval(Some(_))
                 | ScalarType::Numeric {
                     precision: Some(_),
                     ..
@@ -273,10 +309,12 @@ impl ScalarType {
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ScalarType::Bytea,
             DataType::FixedSizeBinary(16) => ScalarType::Uuid,
             DataType::Date32 | DataType::Date64 => ScalarType::Date,
-            DataType::Time32(_) | DataType::Time64(_) => ScalarType::Time,
-            DataType::Timestamp(_, None) => ScalarType::Timestamp,
-            DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz,
-            DataType::Interval(_) | DataType::Duration(_) => ScalarType::Interval,
+            // As for decimals, a precision is known only from a field's
+            // metadata.
+            DataType::Time32(_) | DataType::Time64(_) => ScalarType::Time(None),
+            DataType::Timestamp(_, None) => ScalarType::Timestamp(None),
+            DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz(None),
+            DataType::Interval(_) | DataType::Duration(_) => ScalarType::Interval(None),
             DataType::List(elem) | DataType::LargeList(elem) | DataType::FixedSizeList(elem, _) => {
                 let elem = ScalarType::from_field(elem)?;
                 if matches!(elem, ScalarType::Array(_)) {
@@ -287,6 +325,15 @@ impl ScalarType {
             other => return Err(format!("type {other} is not supported")),
         })
     }
+}
+
+/// The most fractional-second digits a date/time type keeps
+/// (PostgreSQL's `MAX_TIMESTAMP_PRECISION`, `MAX_INTERVAL_PRECISION`).
+pub const MAX_DATETIME_PRECISION: u8 = 6;
+
+/// `(p)` for a type modifier `p`, nothing without one.
+fn precision_suffix(p: Option<u8>) -> String {
+    p.map(|p| format!("({p})")).unwrap_or_default()
 }
 
 /// One column of a relation.

@@ -58,10 +58,10 @@ impl ScalarUDFImpl for DateArithUdf {
         Ok(match arg_types {
             [DataType::Date32, DataType::Date32] => DataType::Int32,
             [DataType::Date32, DataType::Time64(_)] | [DataType::Time64(_), DataType::Date32] => {
-                crate::repr::ScalarType::Timestamp.to_arrow()
+                crate::repr::ScalarType::Timestamp(None).to_arrow()
             }
             [DataType::Time64(_), DataType::Time64(_)] => {
-                crate::repr::ScalarType::Interval.to_arrow()
+                crate::repr::ScalarType::Interval(None).to_arrow()
             }
             _ => DataType::Date32,
         })
@@ -99,7 +99,7 @@ fn as_int4(e: Expr, t: &DataType) -> Option<Expr> {
 fn as_timestamp(e: Expr) -> Expr {
     Expr::Cast(Cast::new(
         Box::new(e),
-        crate::repr::ScalarType::Timestamp.to_arrow(),
+        crate::repr::ScalarType::Timestamp(None).to_arrow(),
     ))
 }
 

@@ -46,9 +46,9 @@ impl ScalarUDFImpl for DateTrunc {
         Ok(match arg_types {
             [u, t] if is_text(u) => {
                 let t = match t {
-                    DataType::Date32 | DataType::Date64 => ScalarType::TimestampTz.to_arrow(),
-                    DataType::Timestamp(_, None) => ScalarType::Timestamp.to_arrow(),
-                    DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz.to_arrow(),
+                    DataType::Date32 | DataType::Date64 => ScalarType::TimestampTz(None).to_arrow(),
+                    DataType::Timestamp(_, None) => ScalarType::Timestamp(None).to_arrow(),
+                    DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz(None).to_arrow(),
                     t => t.clone(),
                 };
                 vec![DataType::Utf8, t]

@@ -253,10 +253,10 @@ fn range_offset(
                     | T::Float32
                     | T::Float64
                     | T::Date
-                    | T::Time
-                    | T::Timestamp
-                    | T::TimestampTz
-                    | T::Interval
+                    | T::Time(_)
+                    | T::Timestamp(_)
+                    | T::TimestampTz(_)
+                    | T::Interval(_)
             )
         );
         let key_type = key_type
@@ -288,7 +288,7 @@ fn range_offset(
             RangeOffset::Float((as_int(d).unwrap_or_default() as f64).to_bits())
         }
         (
-            Some(T::Date | T::Time | T::Timestamp | T::TimestampTz | T::Interval),
+            Some(T::Date | T::Time(_) | T::Timestamp(_) | T::TimestampTz(_) | T::Interval(_)),
             Datum::Interval(i),
         ) => RangeOffset::Interval(i.to_owned()),
         _ => return Err(unsupported_types()),

@@ -14,7 +14,8 @@
 //!   lower bound 1 (psql's `\d name` calls `array_upper`);
 //! * `localtimestamp` is `now()::timestamp`, `localtime` is `now()::time`
 //!   and `transaction_timestamp()` is `now()`: the session's time zone is
-//!   always UTC.
+//!   always UTC. With a precision, `current_timestamp(p)` is
+//!   `now()::timestamptz(p)` and `localtimestamp(p)` `now()::timestamp(p)`.
 
 use std::ops::ControlFlow;
 
@@ -123,10 +124,62 @@ fn time_function(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The type of a current-time function called with a precision
+/// (`localtimestamp(2)` is `now()::timestamp(2)`), with `p` for it.
+fn precise_time_function(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "current_timestamp" => "timestamp(p) with time zone",
+        "localtimestamp" => "timestamp(p)",
+        "localtime" => "time(p)",
+        _ => return None,
+    })
+}
+
+/// The precision argument of such a call: a single unsigned integer
+/// literal, as PostgreSQL's grammar has it (`(-1)` is a syntax error
+/// there); `None` where the call has other arguments.
+fn precision_arg(args: &sqlparser::ast::FunctionArguments) -> Option<Result<u64, PlanError>> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value};
+    let FunctionArguments::List(list) = args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] = list.args.as_slice() else {
+        return None;
+    };
+    // An integer literal is already `CAST(n AS int4)` here (see
+    // `plan::IntegerLiterals`).
+    let e = match e {
+        Expr::Cast {
+            expr,
+            data_type: DataType::Int4(None),
+            ..
+        } => expr.as_ref(),
+        e => e,
+    };
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => Some(
+                n.parse::<u64>()
+                    .map_err(|_| PlanError::Syntax(format!("syntax error at or near \"{n}\""))),
+            ),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            ..
+        } => Some(Err(PlanError::Syntax(
+            "syntax error at or near \"-\"".into(),
+        ))),
+        _ => None,
+    }
+}
+
 /// Whether [`rewrite`] replaces calls of the function `name` (so that
 /// the column they compute must be named before it does).
 pub fn is_rewritten_function(name: &str) -> bool {
-    time_function(name).is_some() || name == "generate_subscripts"
+    time_function(name).is_some()
+        || precise_time_function(name).is_some()
+        || name == "generate_subscripts"
 }
 
 fn parse_expr(sql: &str) -> Option<Expr> {
@@ -347,6 +400,22 @@ impl VisitorMut for Rewrite {
                     return ControlFlow::Continue(());
                 }
                 let single = matches!(f.name.0.as_slice(), [ObjectNamePart::Identifier(_)]);
+                if single
+                    && f.over.is_none()
+                    && let Some(typ) = precise_time_function(&name)
+                {
+                    match precision_arg(&f.args) {
+                        Some(Ok(p)) => {
+                            let typ = typ.replace("(p)", &format!("({p})"));
+                            if let Some(parsed) = parse_expr(&format!("CAST(now() AS {typ})")) {
+                                *expr = parsed;
+                            }
+                            return ControlFlow::Continue(());
+                        }
+                        Some(Err(e)) => return ControlFlow::Break(e),
+                        None => {}
+                    }
+                }
                 if single && name == "generate_subscripts" {
                     if let Some(unnest) = subscripts_as_unnest(f) {
                         *expr = unnest;

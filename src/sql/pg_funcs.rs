@@ -144,7 +144,7 @@ fn regtype_name(t: &ScalarType) -> String {
         ScalarType::VarChar(_) => "character varying".into(),
         ScalarType::Char(_) => "character".into(),
         ScalarType::Array(elem) => format!("{}[]", regtype_name(elem)),
-        other => other.name(),
+        other => other.without_modifier().name(),
     }
 }
 

@@ -176,7 +176,7 @@ impl ScalarUDFImpl for PgUdf {
             (EXTRACT, [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
             // PostgreSQL's `date_part` takes a `date` as a `timestamp`.
             ("date_part", [f, DataType::Date32]) if is_stringish(f) => {
-                Ok(vec![text, ScalarType::Timestamp.to_arrow()])
+                Ok(vec![text, ScalarType::Timestamp(None).to_arrow()])
             }
             ("date_part", [f, t]) if is_stringish(f) && is_datetime(t) => Ok(vec![text, t.clone()]),
             // `format(text, VARIADIC "any")`: the values keep their types
@@ -196,11 +196,11 @@ impl ScalarUDFImpl for PgUdf {
                     .iter()
                     .any(|t| matches!(t, DataType::Timestamp(_, Some(_))))
                 {
-                    ScalarType::TimestampTz.to_arrow()
+                    ScalarType::TimestampTz(None).to_arrow()
                 } else {
-                    ScalarType::Timestamp.to_arrow()
+                    ScalarType::Timestamp(None).to_arrow()
                 };
-                Ok(vec![ScalarType::Interval.to_arrow(), t.clone(), t])
+                Ok(vec![ScalarType::Interval(None).to_arrow(), t.clone(), t])
             }
             ("age", [_] | [_, _])
                 if arg_types
@@ -213,9 +213,9 @@ impl ScalarUDFImpl for PgUdf {
                     matches!(t, DataType::Timestamp(_, Some(_)))
                         || is_stringish(t) && *t != DataType::Null
                 }) {
-                    ScalarType::TimestampTz.to_arrow()
+                    ScalarType::TimestampTz(None).to_arrow()
                 } else {
-                    ScalarType::Timestamp.to_arrow()
+                    ScalarType::Timestamp(None).to_arrow()
                 };
                 Ok(vec![t; arg_types.len()])
             }
@@ -224,7 +224,7 @@ impl ScalarUDFImpl for PgUdf {
                 [t @ DataType::Interval(_)],
             ) => Ok(vec![t.clone()]),
             ("justify_days" | "justify_hours" | "justify_interval", [DataType::Null]) => {
-                Ok(vec![ScalarType::Interval.to_arrow()])
+                Ok(vec![ScalarType::Interval(None).to_arrow()])
             }
             ("isfinite", [t]) if is_datetime_value(t) || matches!(t, DataType::Interval(_)) => {
                 Ok(vec![t.clone()])
@@ -384,13 +384,13 @@ impl ScalarUDFImpl for PgUdf {
             "to_hex" | "chr" => DataType::Utf8,
             "regexp_like" | "isfinite" => DataType::Boolean,
             "age" | "justify_days" | "justify_hours" | "justify_interval" | "make_interval" => {
-                ScalarType::Interval.to_arrow()
+                ScalarType::Interval(None).to_arrow()
             }
             "make_date" => DataType::Date32,
             "date_bin" => arg_types[1].clone(),
-            "make_time" => ScalarType::Time.to_arrow(),
-            "make_timestamp" => ScalarType::Timestamp.to_arrow(),
-            "make_timestamptz" => ScalarType::TimestampTz.to_arrow(),
+            "make_time" => ScalarType::Time(None).to_arrow(),
+            "make_timestamp" => ScalarType::Timestamp(None).to_arrow(),
+            "make_timestamptz" => ScalarType::TimestampTz(None).to_arrow(),
             "regexp_count" => DataType::Int32,
             "regexp_replace" | "regexp_substr" => DataType::Utf8,
             "regexp_instr" => DataType::Int32,
@@ -398,7 +398,7 @@ impl ScalarUDFImpl for PgUdf {
                 DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
             }
             "date_part" => DataType::Float64,
-            INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval.to_arrow(),
+            INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval(None).to_arrow(),
             EXTRACT => ScalarType::Numeric {
                 precision: None,
                 scale: None,

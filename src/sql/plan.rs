@@ -363,9 +363,15 @@ impl datafusion_expr::planner::TypePlanner for FreshetTypePlanner {
         // Named, so that DataFusion does not take a cast for a "type-only"
         // one that keeps its input's metadata: `c::text` of a `char(n)`
         // column is `text`, not the `char(n)` it is `Utf8` like.
-        Ok(super::types::scalar_type_from_sql(sql_type)
-            .ok()
-            .map(|t| Arc::new(t.to_field("cast", true))))
+        match super::types::scalar_type_from_sql(sql_type) {
+            Ok(t) => Ok(Some(Arc::new(t.to_field("cast", true)))),
+            // A date/time type modifier Freshet cannot honour must not
+            // fall back to DataFusion's type, which would ignore it.
+            Err(e) if super::types::is_datetime(sql_type) => {
+                Err(datafusion_common::DataFusionError::External(Box::new(e)))
+            }
+            Err(_) => Ok(None),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
 
 use crate::repr::ScalarType;
+use crate::repr::types::MAX_DATETIME_PRECISION;
 
 use super::PlanError;
 
@@ -46,12 +47,25 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
         DataType::Time(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
             return Err(PlanError::Unsupported("type time with time zone".into()));
         }
-        DataType::Time(_, _) => ScalarType::Time,
-        DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
-            ScalarType::TimestampTz
+        DataType::Time(p, _) => ScalarType::Time(datetime_precision(*p)),
+        DataType::Timestamp(p, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+            ScalarType::TimestampTz(datetime_precision(*p))
         }
-        DataType::Timestamp(_, _) => ScalarType::Timestamp,
-        DataType::Interval { .. } => ScalarType::Interval,
+        DataType::Timestamp(p, _) => ScalarType::Timestamp(datetime_precision(*p)),
+        DataType::Interval {
+            fields: None,
+            precision,
+        } => ScalarType::Interval(datetime_precision(*precision)),
+        DataType::Interval {
+            fields: Some(fields),
+            ..
+        } => {
+            // `interval year to month` keeps only some fields, and changes
+            // how its input is read (`'1'::interval year` is a year).
+            return Err(PlanError::Unsupported(format!(
+                "interval type with fields ({fields})"
+            )));
+        }
         DataType::JSONB => ScalarType::Jsonb,
         DataType::JSON => ScalarType::Jsonb,
         DataType::Uuid => ScalarType::Uuid,
@@ -59,7 +73,7 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
             let n = name.to_string().to_lowercase();
             let n = n.trim_start_matches("pg_catalog.");
             match n {
-                "timestamptz" => ScalarType::TimestampTz,
+                "timestamptz" => ScalarType::TimestampTz(custom_precision(modifiers)?),
                 "bpchar" => {
                     ScalarType::Char(modifiers.first().and_then(|m| m.parse().ok()).or(Some(1)))
                 }
@@ -91,6 +105,36 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
         }
         other => return Err(PlanError::Unsupported(format!("type {other}"))),
     })
+}
+
+/// Whether `t` names a date/time type, whose errors (a field list, a
+/// bad modifier) are the user's rather than a type Freshet lacks.
+pub fn is_datetime(t: &DataType) -> bool {
+    match t {
+        DataType::Time(..) | DataType::Timestamp(..) | DataType::Interval { .. } => true,
+        DataType::Custom(name, _) => name.to_string().eq_ignore_ascii_case("timestamptz"),
+        _ => false,
+    }
+}
+
+/// A date/time type's precision: beyond 6 it is 6, as PostgreSQL reduces
+/// it (with a warning, which Freshet does not send).
+fn datetime_precision(p: Option<u64>) -> Option<u8> {
+    p.map(|p| p.min(MAX_DATETIME_PRECISION as u64) as u8)
+}
+
+/// The precision of a type written as a name with modifiers
+/// (`pg_catalog.timestamptz(3)`).
+fn custom_precision(modifiers: &[String]) -> Result<Option<u8>, PlanError> {
+    match modifiers {
+        [] => Ok(None),
+        [p] => p
+            .trim()
+            .parse::<u64>()
+            .map(|p| datetime_precision(Some(p)))
+            .map_err(|_| PlanError::Syntax(format!("syntax error at or near \"{p}\""))),
+        _ => Err(PlanError::InvalidParameter("invalid type modifier".into())),
+    }
 }
 
 fn numeric(p: u64, s: i64) -> Result<ScalarType, PlanError> {

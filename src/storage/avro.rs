@@ -218,14 +218,14 @@ impl AvroSchema {
             ),
             Schema::Uuid(_) => (ScalarType::Uuid, false),
             Schema::Date => (ScalarType::Date, false),
-            Schema::TimeMillis | Schema::TimeMicros => (ScalarType::Time, false),
+            Schema::TimeMillis | Schema::TimeMicros => (ScalarType::Time(None), false),
             Schema::TimestampMillis
             | Schema::TimestampMicros
             | Schema::TimestampNanos
             | Schema::LocalTimestampMillis
             | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos => (ScalarType::Timestamp, false),
-            Schema::Duration(_) => (ScalarType::Interval, false),
+            | Schema::LocalTimestampNanos => (ScalarType::Timestamp(None), false),
+            Schema::Duration(_) => (ScalarType::Interval(None), false),
             Schema::Record(_) | Schema::Array(_) | Schema::Map(_) => (ScalarType::Jsonb, false),
             Schema::Ref { name } => return Err(format!("unknown Avro type \"{name}\"")),
         })

@@ -186,11 +186,11 @@ fn field_type(typ: &ScalarType, nullable: bool, namer: &mut TypeNamer) -> serde_
         ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => json!("string"),
         ScalarType::Bytea => json!("bytes"),
         ScalarType::Date => json!({"type": "int", "logicalType": "date"}),
-        ScalarType::Time => json!({"type": "long", "logicalType": "time-micros"}),
-        ScalarType::Timestamp | ScalarType::TimestampTz => {
+        ScalarType::Time(_) => json!({"type": "long", "logicalType": "time-micros"}),
+        ScalarType::Timestamp(_) | ScalarType::TimestampTz(_) => {
             json!({"type": "long", "logicalType": "timestamp-micros"})
         }
-        ScalarType::Interval => {
+        ScalarType::Interval(_) => {
             if namer.interval_defined {
                 json!(INTERVAL_TYPE_NAME)
             } else {
@@ -406,12 +406,12 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
         }
         (ScalarType::Bytea, Datum::Bytes(b)) => Value::Bytes(b.clone()),
         (ScalarType::Date, Datum::Date(d)) => Value::Date(*d),
-        (ScalarType::Time, Datum::Time(t)) => Value::TimeMicros(*t),
+        (ScalarType::Time(_), Datum::Time(t)) => Value::TimeMicros(*t),
         (
-            ScalarType::Timestamp | ScalarType::TimestampTz,
+            ScalarType::Timestamp(_) | ScalarType::TimestampTz(_),
             Datum::Timestamp(t) | Datum::TimestampTz(t),
         ) => Value::TimestampMicros(*t),
-        (ScalarType::Interval, Datum::Interval(iv)) => {
+        (ScalarType::Interval(_), Datum::Interval(iv)) => {
             let mut bytes = Vec::with_capacity(16);
             bytes.extend_from_slice(&iv.months.to_le_bytes());
             bytes.extend_from_slice(&iv.days.to_le_bytes());

@@ -250,7 +250,7 @@ fn auction_outputs() -> Vec<GeneratorOutput> {
                 ("id", Int64),
                 ("seller", Int64),
                 ("item", Text),
-                ("end_time", TimestampTz),
+                ("end_time", TimestampTz(None)),
             ]),
         },
         GeneratorOutput {
@@ -260,7 +260,7 @@ fn auction_outputs() -> Vec<GeneratorOutput> {
                 ("buyer", Int64),
                 ("auction_id", Int64),
                 ("amount", Int32),
-                ("bid_time", TimestampTz),
+                ("bid_time", TimestampTz(None)),
             ]),
         },
     ]
@@ -429,7 +429,7 @@ mod tests {
             (Datum::Int64(_), ScalarType::Int64)
                 | (Datum::Int32(_), ScalarType::Int32)
                 | (Datum::String(_), ScalarType::Text)
-                | (Datum::TimestampTz(_), ScalarType::TimestampTz)
+                | (Datum::TimestampTz(_), ScalarType::TimestampTz(_))
         )
     }
 

@@ -49,11 +49,11 @@ fn every_type() -> RelationDesc {
             column("c", ScalarType::Char(Some(3)), true),
             column("by", ScalarType::Bytea, true),
             column("dt", ScalarType::Date, true),
-            column("tm", ScalarType::Time, true),
-            column("ts", ScalarType::Timestamp, true),
-            column("tz", ScalarType::TimestampTz, true),
-            column("i1", ScalarType::Interval, true),
-            column("i2", ScalarType::Interval, false),
+            column("tm", ScalarType::Time(None), true),
+            column("ts", ScalarType::Timestamp(None), true),
+            column("tz", ScalarType::TimestampTz(None), true),
+            column("i1", ScalarType::Interval(None), true),
+            column("i2", ScalarType::Interval(None), false),
             column("j", ScalarType::Jsonb, true),
             column("uu", ScalarType::Uuid, true),
         ],
@@ -123,7 +123,7 @@ fn debezium_envelope_holds_the_row_record_twice() {
     let desc = RelationDesc {
         columns: vec![
             column("a", ScalarType::Int64, false),
-            column("i", ScalarType::Interval, true),
+            column("i", ScalarType::Interval(None), true),
         ],
     };
     let schemas = sink_schemas(&desc, None, true, None, Some("com.acme.env")).unwrap();

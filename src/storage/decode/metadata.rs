@@ -57,7 +57,7 @@ pub(super) fn metadata_columns(
             IncludeKind::Timestamp => (
                 MetadataColumn::Timestamp,
                 "timestamp",
-                ScalarType::Timestamp,
+                ScalarType::Timestamp(None),
                 true,
             ),
             IncludeKind::Header { key, bytes } => (
