@@ -19,23 +19,9 @@ import argparse
 import os
 
 import psycopg2
-import psycopg2.extensions
 
-
-def raw_text(value, _cursor):
-    return value
-
-
-def connect(dsn):
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT oid FROM pg_type")
-        oids = tuple(row[0] for row in cur.fetchall())
-    psycopg2.extensions.register_type(
-        psycopg2.extensions.new_type(oids, "RAW", raw_text), conn
-    )
-    return conn
+# A connection whose values come back as the server's own text.
+from pg_expect import connect
 
 
 def evaluate(conn, expr):

@@ -34,6 +34,7 @@ def raw_text(value, _cursor):
 
 
 def connect(dsn):
+    """An autocommit connection whose values come back as the server's text."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     with conn.cursor() as cur:

@@ -257,21 +257,7 @@ impl JsonbFunc {
                     &PathEdit::Delete,
                 )?))
             }
-            JsonbFunc::TypeOf => {
-                let text = doc_text(arg(0), name)?;
-                let first = text.trim_start().as_bytes().first().copied();
-                Ok(Datum::String(
-                    match first {
-                        Some(b'{') => "object",
-                        Some(b'[') => "array",
-                        Some(b'"') => "string",
-                        Some(b't' | b'f') => "boolean",
-                        Some(b'n') => "null",
-                        _ => "number",
-                    }
-                    .into(),
-                ))
-            }
+            JsonbFunc::TypeOf => Ok(Datum::String(json_type(doc_text(arg(0), name)?).into())),
             JsonbFunc::ArrayLength => match doc(arg(0), name)? {
                 JsonbValue::Array(items) => i32::try_from(items.len())
                     .map(Datum::Int32)
@@ -534,6 +520,19 @@ pub fn compare(a: &str, b: &str) -> Result<Ordering, EvalError> {
     ))
 }
 
+/// The JSON type of a document's top-level value, as `jsonb_typeof` names
+/// it.
+fn json_type(doc: &str) -> &'static str {
+    match doc.trim_start().as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
 /// A cast of a `jsonb` value to `boolean` or a number type, as PostgreSQL
 /// casts them (`'1.5'::jsonb::int` is 2): the value must be a JSON boolean
 /// or number respectively (else `22023`, "cannot cast jsonb string to type
@@ -542,14 +541,7 @@ pub fn compare(a: &str, b: &str) -> Result<Ordering, EvalError> {
 pub fn cast_to_scalar(doc: &str, to: &crate::repr::ScalarType) -> Option<Result<Datum, EvalError>> {
     use crate::repr::ScalarType as T;
     let text = doc.trim();
-    let kind = match text.as_bytes().first() {
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b'"') => "string",
-        Some(b't' | b'f') => "boolean",
-        Some(b'n') => "null",
-        _ => "number",
-    };
+    let kind = json_type(text);
     let wrong = || {
         Err(EvalError::InvalidParameter(format!(
             "cannot cast jsonb {kind} to type {}",

@@ -61,6 +61,17 @@ const DOMAIN_PREFIX: &str = "__freshet_domain";
 /// Rewrites the aggregated scalar subqueries of `plan` that are correlated
 /// by other conditions than equalities (see the module documentation).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    rewrite_subquery_exprs(plan, rewrite_expr)
+}
+
+/// Applies `rewrite_expr` bottom-up to every expression of the projections
+/// and filters of `plan` (subqueries included), with the node's input as the
+/// plan outer columns resolve against and a counter for fresh names; the
+/// expressions keep their output names.
+pub(super) fn rewrite_subquery_exprs(
+    plan: LogicalPlan,
+    mut rewrite_expr: impl FnMut(Expr, &LogicalPlan, &mut usize) -> DfResult<Transformed<Expr>>,
+) -> Result<LogicalPlan, PlanError> {
     let mut names = 0usize;
     plan.transform_up_with_subqueries(|node| {
         // Outer columns resolve against the node's one input.

@@ -51,7 +51,6 @@ use std::sync::Arc;
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, ExprSchema, Result as DfResult, ScalarValue, TableReference};
 use datafusion_expr::expr::{Exists, InSubquery, WindowFunction, WindowFunctionParams};
-use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::logical_plan::{FetchType, Filter, SkipType, Subquery};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{
@@ -70,25 +69,7 @@ const ROW_NUMBER: &str = "__freshet_topk_row_number";
 /// Rewrites the correlated subqueries with a `LIMIT` of `plan` (see the
 /// module documentation).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
-    let mut names = 0usize;
-    plan.transform_up_with_subqueries(|node| {
-        // Outer columns resolve against the node's one input.
-        let [input] = node.inputs()[..] else {
-            return Ok(Transformed::no(node));
-        };
-        if !matches!(node, LogicalPlan::Projection(_) | LogicalPlan::Filter(_)) {
-            return Ok(Transformed::no(node));
-        }
-        let input = input.clone();
-        let preserver = NamePreserver::new(&node);
-        node.map_expressions(|e| {
-            let saved = preserver.save(&e);
-            e.transform_up(|e| rewrite_expr(e, &input, &mut names))
-                .map(|t| t.update_data(|e| saved.restore(e)))
-        })
-    })
-    .map(|t| t.data)
-    .map_err(PlanError::from_datafusion)
+    super::subquery_domain::rewrite_subquery_exprs(plan, rewrite_expr)
 }
 
 fn rewrite_expr(e: Expr, outer: &LogicalPlan, names: &mut usize) -> DfResult<Transformed<Expr>> {
