@@ -151,39 +151,12 @@ fn with_domain(
     {
         return Ok(None);
     }
-    let domain_names: Vec<String> = outer_columns
-        .iter()
-        .map(|_| {
-            *names += 1;
-            format!("{DOMAIN_PREFIX}{names}")
-        })
-        .collect();
-    let domain = LogicalPlanBuilder::from(outer.clone())
-        .project(
-            outer_columns
-                .iter()
-                .zip(&domain_names)
-                .map(|(c, name)| Expr::Column(c.clone()).alias(name)),
-        )?
-        .distinct()?
-        .build()?;
+    let Domain {
+        plan: domain,
+        names: domain_names,
+        mut predicate,
+    } = outer_domain(outer, &outer_columns, conjuncts, DOMAIN_PREFIX, names)?;
     let outer_field = |c: &Column| outer.schema().field_from_column(c).cloned();
-    let mut predicate = Vec::new();
-    for c in conjuncts {
-        predicate.push(
-            c.transform_up(|e| match &e {
-                Expr::OuterReferenceColumn(_, column) => {
-                    let i = outer_columns.iter().position(|c| c == column);
-                    Ok(match i {
-                        Some(i) => Transformed::yes(col(Column::from_name(&domain_names[i]))),
-                        None => Transformed::no(e),
-                    })
-                }
-                _ => Ok(Transformed::no(e)),
-            })?
-            .data,
-        );
-    }
     for (c, name) in outer_columns.iter().zip(&domain_names) {
         let field = outer_field(c)?;
         predicate
@@ -284,6 +257,65 @@ fn is_pullable_equality(e: &Expr) -> bool {
     };
     let outer_only = |x: &Expr| !x.any_column_refs() && x.contains_outer();
     (inner_column(left) && outer_only(right)) || (inner_column(right) && outer_only(left))
+}
+
+/// The domain of a correlated filter's outer columns: their distinct values
+/// in `outer`, as columns named `{prefix}{n}` with fresh numbers.
+pub(super) struct Domain {
+    /// The distinct outer values.
+    pub plan: LogicalPlan,
+    /// The names of its columns, one per outer column.
+    pub names: Vec<String>,
+    /// The filter's conjuncts with each outer reference read from the
+    /// domain's column instead.
+    pub predicate: Vec<Expr>,
+}
+
+/// Builds the [`Domain`] of `outer_columns` for `conjuncts`.
+pub(super) fn outer_domain(
+    outer: &LogicalPlan,
+    outer_columns: &[Column],
+    conjuncts: Vec<Expr>,
+    prefix: &str,
+    names: &mut usize,
+) -> DfResult<Domain> {
+    let domain_names: Vec<String> = outer_columns
+        .iter()
+        .map(|_| {
+            *names += 1;
+            format!("{prefix}{names}")
+        })
+        .collect();
+    let plan = LogicalPlanBuilder::from(outer.clone())
+        .project(
+            outer_columns
+                .iter()
+                .zip(&domain_names)
+                .map(|(c, name)| Expr::Column(c.clone()).alias(name)),
+        )?
+        .distinct()?
+        .build()?;
+    let predicate = conjuncts
+        .into_iter()
+        .map(|c| {
+            c.transform_up(|e| match &e {
+                Expr::OuterReferenceColumn(_, column) => {
+                    let i = outer_columns.iter().position(|c| c == column);
+                    Ok(match i {
+                        Some(i) => Transformed::yes(col(Column::from_name(&domain_names[i]))),
+                        None => Transformed::no(e),
+                    })
+                }
+                _ => Ok(Transformed::no(e)),
+            })
+            .map(|t| t.data)
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(Domain {
+        plan,
+        names: domain_names,
+        predicate,
+    })
 }
 
 /// Whether some conjunct is never true when the outer column `c` is NULL:

@@ -154,42 +154,21 @@ fn decorrelate(
     {
         return Ok(None);
     }
-    let domain_names: Vec<String> = outer_columns
-        .iter()
-        .map(|_| {
-            *names += 1;
-            format!("{DOMAIN_PREFIX}{names}")
-        })
-        .collect();
-    let domain = LogicalPlanBuilder::from(outer.clone())
-        .project(
-            outer_columns
-                .iter()
-                .zip(&domain_names)
-                .map(|(c, name)| Expr::Column(c.clone()).alias(name)),
-        )?
-        .distinct()?
-        .build()?;
+    let super::subquery_domain::Domain {
+        plan: domain,
+        names: domain_names,
+        predicate,
+    } = super::subquery_domain::outer_domain(
+        outer,
+        &outer_columns,
+        conjuncts,
+        DOMAIN_PREFIX,
+        names,
+    )?;
     let keys: Vec<Expr> = domain_names
         .iter()
         .map(|n| col(Column::from_name(n)))
         .collect();
-    let mut predicate = Vec::new();
-    for c in conjuncts {
-        predicate.push(
-            c.transform_up(|e| match &e {
-                Expr::OuterReferenceColumn(_, column) => {
-                    let i = outer_columns.iter().position(|c| c == column);
-                    Ok(match i {
-                        Some(i) => Transformed::yes(keys[i].clone()),
-                        None => Transformed::no(e),
-                    })
-                }
-                _ => Ok(Transformed::no(e)),
-            })?
-            .data,
-        );
-    }
     let Some(predicate) = conjunction(predicate) else {
         return Ok(None);
     };
