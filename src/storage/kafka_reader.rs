@@ -682,6 +682,43 @@ fn change_has_error(change: &SourceChange) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn metadata_watch_hands_over_the_latest_news_once() {
+        let watch = MetadataWatch::default();
+        assert!(!watch.has_news());
+        assert_eq!(watch.take(), None);
+        watch.publish(Ok(vec![0, 2]));
+        // A newer refresh replaces one not yet taken.
+        watch.publish(Ok(vec![0, 2, 4]));
+        assert!(watch.has_news());
+        assert_eq!(watch.take(), Some(Ok(vec![0, 2, 4])));
+        assert!(!watch.has_news());
+        assert_eq!(watch.take(), None);
+        watch.publish(Err("topic \"t\" does not exist".into()));
+        assert_eq!(watch.take(), Some(Err("topic \"t\" does not exist".into())));
+    }
+
+    #[test]
+    fn a_stopped_metadata_watch_ends_its_thread_at_once() {
+        let watch = MetadataWatch::default();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            let sleeper = scope.spawn(|| {
+                let mut rounds = 0;
+                while watch.sleep(Duration::from_secs(60)) {
+                    rounds += 1;
+                }
+                rounds
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            drop(StopOnDrop(&watch));
+            assert_eq!(sleeper.join().unwrap(), 0, "stopped before a round");
+        });
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // Stopped stays stopped.
+        assert!(!watch.sleep(Duration::from_secs(60)));
+    }
+
     /// A partition whose records have the timestamps `times` (offset =
     /// index): the first offset at or after `ts`, as a broker answers.
     fn lookup(times: &[i64]) -> impl Fn(i64) -> Result<Option<i64>, String> + '_ {
