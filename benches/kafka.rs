@@ -46,7 +46,10 @@
 //! broker serves one consumer's fetches in each run, as it would Freshet's
 //! alone (on 2 cores, a second consumer made tansu busier and both slower);
 //! `--baseline alongside` runs it on Freshet's topic during Freshet's run,
-//! as sessions 4–6 did. `--fetch-wait-ms N` gives the connection
+//! as sessions 4–6 did. The baseline consumer sends nothing but its
+//! fetches; Freshet's readers also ask for the topic's partitions and their
+//! high watermarks every 2 s (from a thread next to each reader, so the
+//! reader itself never waits for them). `--fetch-wait-ms N` gives the connection
 //! `FETCH WAIT MAX MS = N` (and the baseline the same wait); without it,
 //! Freshet's default (`kafka_reader::FETCH_WAIT_MS`).
 //! Each sample is also split at the subscription row's `mz_timestamp` (the

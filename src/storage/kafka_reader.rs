@@ -1,12 +1,20 @@
 //! One reader of a Kafka source: a thread with its own consumer and decoder
 //! that reads the partitions the source's [`spawn`](super::kafka::spawn)
-//! gave it (`p mod readers = reader`), checking for new ones every few
-//! seconds, each from the offset the durable store recorded (else `START
-//! OFFSET`, `START TIMESTAMP`, or the beginning). It reads records in
+//! gave it (`p mod readers = reader`), each from the offset the durable
+//! store recorded (else `START OFFSET`, `START TIMESTAMP`, or the
+//! beginning). It reads records in
 //! batches, decodes them, and hands each batch, with its partitions'
 //! offsets after it, to the source's `deliver`, which commits both in one
 //! durable transaction before the data becomes visible: a restart resumes
 //! each partition exactly after its last committed record.
+//!
+//! Every few seconds a [`MetadataWatch`] thread next to the reader asks the
+//! brokers for the topic's partitions (partitions added later are assigned
+//! when the reader sees the new list) and its partitions' high watermarks.
+//! Those are synchronous requests, and a broker may queue them behind the
+//! reader's fetch: made by the reader itself, they stopped it from taking
+//! records for 10–20 ms every two seconds (docs/benchmarks.md, `kafka`,
+//! session 11).
 //!
 //! Decoded records pass through a [`TransactionBuffer`] that may hold some
 //! back to keep a Debezium source transaction together (see
@@ -16,8 +24,8 @@
 //! attempt, for the `END` records.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -48,7 +56,8 @@ const MAX_BATCH_WAIT: Duration = Duration::from_millis(5);
 /// Only a dataflow whose frontier never advanced would make a batch wait
 /// this long without the workers being busy.
 const MAX_LAG_WAIT: Duration = Duration::from_millis(50);
-/// How often partitions and high watermarks are refreshed.
+/// How often partitions and high watermarks are refreshed (by the
+/// reader's [`MetadataWatch`] thread).
 const METADATA_INTERVAL: Duration = Duration::from_secs(2);
 
 /// librdkafka's `fetch.wait.max.ms` for source readers: how long a broker
@@ -120,6 +129,73 @@ struct Positions {
     /// Per transaction topic partition, the offset after the last record
     /// read.
     transaction_read: BTreeMap<i32, i64>,
+}
+
+/// What a reader's metadata thread found, for the reader to pick up between
+/// batches; and the signal that stops the thread.
+#[derive(Default)]
+struct MetadataWatch {
+    state: Mutex<WatchState>,
+    stopped: Condvar,
+}
+
+#[derive(Default)]
+struct WatchState {
+    /// The topic's partitions the reader owns, or why they could not be
+    /// fetched, not yet taken by the reader.
+    news: Option<Result<Vec<i32>, String>>,
+    /// Set when the reader's attempt ends.
+    stopped: bool,
+}
+
+impl MetadataWatch {
+    /// Waits `interval`, or until stopped; whether the thread should go on.
+    fn sleep(&self, interval: Duration) -> bool {
+        let Ok(state) = self.state.lock() else {
+            return false;
+        };
+        match self
+            .stopped
+            .wait_timeout_while(state, interval, |s| !s.stopped)
+        {
+            Ok((state, _)) => !state.stopped,
+            Err(_) => false,
+        }
+    }
+
+    /// Stops the thread (at its next wait; a request in flight completes).
+    fn stop(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.stopped = true;
+        }
+        self.stopped.notify_all();
+    }
+
+    /// Publishes the partitions found (or the error).
+    fn publish(&self, parts: Result<Vec<i32>, String>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.news = Some(parts);
+        }
+    }
+
+    /// Whether there is something to take.
+    fn has_news(&self) -> bool {
+        self.state.lock().is_ok_and(|s| s.news.is_some())
+    }
+
+    /// Takes what was published since the last take.
+    fn take(&self) -> Option<Result<Vec<i32>, String>> {
+        self.state.lock().ok().and_then(|mut s| s.news.take())
+    }
+}
+
+/// Stops a [`MetadataWatch`] when dropped.
+struct StopOnDrop<'a>(&'a MetadataWatch);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 /// Where a partition without a recorded offset starts: its `START OFFSET`
@@ -305,9 +381,10 @@ impl Reader<'_> {
     }
 
     /// Reads with `consumer` until cancelled (`Ok`) or a broker problem
-    /// (`Err`).
+    /// (`Err`), with a [`MetadataWatch`] thread refreshing the partitions
+    /// and their high watermarks meanwhile.
     fn read(&self, consumer: &ReaderConsumer, next: &mut BTreeMap<i32, i64>) -> Result<(), String> {
-        let (params, control) = (self.params, self.control);
+        let params = self.params;
         let mut positions = Positions {
             parts: self.partitions(consumer)?,
             transaction_parts: match &params.transactions {
@@ -318,23 +395,59 @@ impl Reader<'_> {
         };
         self.assign(consumer, next, &positions)?;
         self.refresh_watermarks(consumer, &positions.parts);
+        let watch = MetadataWatch::default();
+        std::thread::scope(|scope| {
+            let watcher = std::thread::Builder::new()
+                .name(format!("kafka-meta-{}-{}", self.params.id, self.reader))
+                .spawn_scoped(scope, || self.watch_metadata(consumer, &watch));
+            if let Err(e) = watcher {
+                return Err(format!("starting the metadata thread: {e}"));
+            }
+            // Stopped however the loop ends (a panic too: the scope waits
+            // for the thread).
+            let _stop = StopOnDrop(&watch);
+            self.read_batches(consumer, next, &mut positions, &watch)
+        })
+    }
+
+    /// Refreshes the topic's partitions and the reader's partitions' high
+    /// watermarks every [`METADATA_INTERVAL`] until `watch` is stopped,
+    /// publishing the partitions (or the error fetching them) in `watch`.
+    fn watch_metadata(&self, consumer: &ReaderConsumer, watch: &MetadataWatch) {
+        while watch.sleep(METADATA_INTERVAL) {
+            let parts = self.partitions(consumer);
+            if let Ok(parts) = &parts {
+                self.refresh_watermarks(consumer, parts);
+            }
+            watch.publish(parts);
+        }
+    }
+
+    /// The reader's loop: reads batches and delivers them until cancelled
+    /// (`Ok`) or a broker problem (`Err`).
+    fn read_batches(
+        &self,
+        consumer: &ReaderConsumer,
+        next: &mut BTreeMap<i32, i64>,
+        positions: &mut Positions,
+        watch: &MetadataWatch,
+    ) -> Result<(), String> {
+        let (params, control) = (self.params, self.control);
         control.set_status(self.reader, "running", None);
         // Records read in this attempt and not committed yet; a new
         // attempt starts from the committed offsets, so it starts empty.
         let mut buffer = TransactionBuffer::new(params.grouping);
-        let mut last_metadata = Instant::now();
         loop {
             if control.cancelled.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            if last_metadata.elapsed() >= METADATA_INTERVAL {
-                last_metadata = Instant::now();
-                let now = self.partitions(consumer)?;
+            // The partitions the watch thread found, if they changed.
+            if let Some(now) = watch.take() {
+                let now = now?;
                 if now != positions.parts {
                     positions.parts = now;
-                    self.assign(consumer, next, &positions)?;
+                    self.assign(consumer, next, positions)?;
                 }
-                self.refresh_watermarks(consumer, &positions.parts);
             }
             let mut started: Option<Instant> = None;
             // When the batch last started taking what librdkafka holds.
@@ -366,9 +479,7 @@ impl Reader<'_> {
                     if started.is_some() || buffer.held() > 0 {
                         break;
                     }
-                    if control.cancelled.load(Ordering::SeqCst)
-                        || last_metadata.elapsed() >= METADATA_INTERVAL
-                    {
+                    if control.cancelled.load(Ordering::SeqCst) || watch.has_news() {
                         break;
                     }
                     continue;
@@ -570,6 +681,43 @@ fn change_has_error(change: &SourceChange) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_watch_hands_over_the_latest_news_once() {
+        let watch = MetadataWatch::default();
+        assert!(!watch.has_news());
+        assert_eq!(watch.take(), None);
+        watch.publish(Ok(vec![0, 2]));
+        // A newer refresh replaces one not yet taken.
+        watch.publish(Ok(vec![0, 2, 4]));
+        assert!(watch.has_news());
+        assert_eq!(watch.take(), Some(Ok(vec![0, 2, 4])));
+        assert!(!watch.has_news());
+        assert_eq!(watch.take(), None);
+        watch.publish(Err("topic \"t\" does not exist".into()));
+        assert_eq!(watch.take(), Some(Err("topic \"t\" does not exist".into())));
+    }
+
+    #[test]
+    fn a_stopped_metadata_watch_ends_its_thread_at_once() {
+        let watch = MetadataWatch::default();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            let sleeper = scope.spawn(|| {
+                let mut rounds = 0;
+                while watch.sleep(Duration::from_secs(60)) {
+                    rounds += 1;
+                }
+                rounds
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            drop(StopOnDrop(&watch));
+            assert_eq!(sleeper.join().unwrap(), 0, "stopped before a round");
+        });
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // Stopped stays stopped.
+        assert!(!watch.sleep(Duration::from_secs(60)));
+    }
 
     /// A partition whose records have the timestamps `times` (offset =
     /// index): the first offset at or after `ts`, as a broker answers.
