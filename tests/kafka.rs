@@ -805,7 +805,11 @@ async fn inline_decoding_errors_and_start_offset() {
 }
 
 /// The status column of `SHOW SOURCES` or `SHOW SINKS` for `name`.
-async fn shown_status(c: &tokio_postgres::Client, show: &str, name: &str) -> Result<String, String> {
+async fn shown_status(
+    c: &tokio_postgres::Client,
+    show: &str,
+    name: &str,
+) -> Result<String, String> {
     let rows = try_text_rows(c, show).await?;
     rows.iter()
         .find(|r| r[0].as_deref() == Some(name))
@@ -838,12 +842,7 @@ async fn broker_outage_is_retried_and_shown() {
         .map(|(p, v)| (*p, None, Some(v.as_bytes())))
         .collect();
     produce(&broker.producer(), "events", &records).await;
-    wait_for_rows(
-        &c,
-        "SELECT count(*) FROM events",
-        &expect_rows(&[&["10"]]),
-    )
-    .await;
+    wait_for_rows(&c, "SELECT count(*) FROM events", &expect_rows(&[&["10"]])).await;
     poll_until("the sink to run", WAIT, || async {
         match shown_status(&c, "SHOW SINKS", "t_out").await? {
             s if s == "running" => Ok(()),
@@ -854,7 +853,14 @@ async fn broker_outage_is_retried_and_shown() {
 
     // The broker goes away: both report it, with librdkafka's reason.
     broker.stop();
-    exec(&c, &["INSERT INTO t VALUES (2, 20)", "UPDATE t SET v = 11 WHERE k = 1"]).await;
+    exec(
+        &c,
+        &[
+            "INSERT INTO t VALUES (2, 20)",
+            "UPDATE t SET v = 11 WHERE k = 1",
+        ],
+    )
+    .await;
     let source = poll_until("the source to report the outage", WAIT, || async {
         match shown_status(&c, "SHOW SOURCES", "events").await? {
             s if s.starts_with("stalled: ") => Ok(s),
@@ -864,9 +870,13 @@ async fn broker_outage_is_retried_and_shown() {
     .await;
     eprintln!("source while the broker is away: {source}");
     assert!(
-        ["Connection refused", "transport failure", "brokers are down"]
-            .iter()
-            .any(|reason| source.contains(reason)),
+        [
+            "Connection refused",
+            "transport failure",
+            "brokers are down"
+        ]
+        .iter()
+        .any(|reason| source.contains(reason)),
         "{source}"
     );
     // The sink notices when its write fails (librdkafka gives up on a message after

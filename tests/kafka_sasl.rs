@@ -461,7 +461,11 @@ async fn authentication_failures() {
     );
     // (A running sink keeps the secret it started with, as a source does: the restart
     // picks up the right one.)
-    exec(&c, &[&format!("ALTER SECRET wrong_pw AS '{ALICE_PASSWORD}'")]).await;
+    exec(
+        &c,
+        &[&format!("ALTER SECRET wrong_pw AS '{ALICE_PASSWORD}'")],
+    )
+    .await;
     drop(c);
     server.kill9();
     server.restart().await;

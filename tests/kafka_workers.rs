@@ -441,7 +441,12 @@ async fn partitions_added_later_are_read() {
         &c,
         "SELECT partition, count(*), min(\"offset\") FROM grow_from \
          GROUP BY partition ORDER BY partition",
-        &expect_rows(&[&["0", "4", "2"], &["1", "3", "0"], &["2", "4", "0"], &["3", "2", "0"]]),
+        &expect_rows(&[
+            &["0", "4", "2"],
+            &["1", "3", "0"],
+            &["2", "4", "0"],
+            &["3", "2", "0"],
+        ]),
     )
     .await;
     // Each new partition is read by reader (and worker) p mod 2, and its statistics show.

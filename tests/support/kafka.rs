@@ -206,9 +206,8 @@ impl Broker {
             !topic.contains('\''),
             "a topic name without quotes: {topic}"
         );
-        let mut sql = format!(
-            "BEGIN; UPDATE topic SET partitions = {partitions} WHERE name = '{topic}';"
-        );
+        let mut sql =
+            format!("BEGIN; UPDATE topic SET partitions = {partitions} WHERE name = '{topic}';");
         sql.push_str(&format!(
             "INSERT INTO topition (topic, partition) \
              SELECT t.id, n.p FROM topic t, (WITH RECURSIVE n(p) AS \
