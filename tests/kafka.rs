@@ -24,6 +24,11 @@
 //! * [`connection_validation_and_status`]: an unreachable broker is refused at `CREATE
 //!   CONNECTION` (SQLSTATE 08000) unless `VALIDATE = false`; such a source reports it in `SHOW
 //!   SOURCES`.
+//! * [`broker_outage_is_retried_and_shown`]: the broker goes away and comes back (on SQLite
+//!   storage, so it keeps its topics): a source and a sink report `stalled` with the reason
+//!   while it is away (`SHOW SOURCES`, `SHOW SINKS`, `mz_internal.mz_sink_statuses`), retry
+//!   with backoff, and resume once it is back, the source with every record once and the
+//!   sink with what changed meanwhile.
 //!
 //! The broker and producing to it are in `tests/support/kafka.rs`.
 
@@ -32,7 +37,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::kafka::{Broker, Record, produce};
+use support::kafka::{Broker, Record, produce, read_topic};
 use support::{
     TestServer, exec, expect_rows, free_port, message, poll_until, sqlstate, text_rows,
     try_text_rows, wait_for_rows,
@@ -797,4 +802,168 @@ async fn inline_decoding_errors_and_start_offset() {
         &expect_rows(&[&["0", "2", "p0-c"], &["1", "1", "p1-b"]]),
     )
     .await;
+}
+
+/// The status column of `SHOW SOURCES` or `SHOW SINKS` for `name`.
+async fn shown_status(
+    c: &tokio_postgres::Client,
+    show: &str,
+    name: &str,
+) -> Result<String, String> {
+    let rows = try_text_rows(c, show).await?;
+    rows.iter()
+        .find(|r| r[0].as_deref() == Some(name))
+        .and_then(|r| r[2].clone())
+        .ok_or_else(|| format!("no {name} in {show}: {rows:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_is_retried_and_shown() {
+    let mut broker = Broker::start_sqlite("outage").await;
+    broker.create_topic("events", 2).await;
+    let server = TestServer::start("kafka-outage").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE events FROM KAFKA CONNECTION kafka (TOPIC 'events') \
+             FORMAT TEXT INCLUDE PARTITION, OFFSET",
+            "CREATE TABLE t (k int, v int)",
+            "CREATE SINK t_out FROM t INTO KAFKA CONNECTION kafka (TOPIC 't-out') \
+             KEY (k) NOT ENFORCED FORMAT JSON ENVELOPE UPSERT",
+            "INSERT INTO t VALUES (1, 10)",
+        ],
+    )
+    .await;
+    let payloads: Vec<(i32, String)> = (0..10).map(|i| (i % 2, format!("before {i}"))).collect();
+    let records: Vec<Record<'_>> = payloads
+        .iter()
+        .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+        .collect();
+    produce(&broker.producer(), "events", &records).await;
+    wait_for_rows(&c, "SELECT count(*) FROM events", &expect_rows(&[&["10"]])).await;
+    poll_until("the sink to run", WAIT, || async {
+        match shown_status(&c, "SHOW SINKS", "t_out").await? {
+            s if s == "running" => Ok(()),
+            s => Err(s),
+        }
+    })
+    .await;
+
+    // The broker goes away: both report it, with librdkafka's reason.
+    broker.stop();
+    exec(
+        &c,
+        &[
+            "INSERT INTO t VALUES (2, 20)",
+            "UPDATE t SET v = 11 WHERE k = 1",
+        ],
+    )
+    .await;
+    let source = poll_until("the source to report the outage", WAIT, || async {
+        match shown_status(&c, "SHOW SOURCES", "events").await? {
+            s if s.starts_with("stalled: ") => Ok(s),
+            s => Err(s),
+        }
+    })
+    .await;
+    eprintln!("source while the broker is away: {source}");
+    assert!(
+        [
+            "Connection refused",
+            "transport failure",
+            "brokers are down"
+        ]
+        .iter()
+        .any(|reason| source.contains(reason)),
+        "{source}"
+    );
+    // The sink notices when its write fails (librdkafka gives up on a message after
+    // `message.timeout.ms`, 60 s); its next attempt names the reason.
+    let sink = poll_until(
+        "the sink to report the outage",
+        Duration::from_secs(180),
+        || async {
+            match shown_status(&c, "SHOW SINKS", "t_out").await? {
+                s if s.starts_with("stalled: cannot reach the Kafka brokers") => Ok(s),
+                s => Err(s),
+            }
+        },
+    )
+    .await;
+    eprintln!("sink while the broker is away: {sink}");
+    let statuses = poll_until("mz_sink_statuses to show the outage", WAIT, || async {
+        let rows = try_text_rows(
+            &c,
+            "SELECT name, type, status, error IS NOT NULL, transactional \
+             FROM mz_internal.mz_sink_statuses",
+        )
+        .await?;
+        match rows.first().and_then(|r| r[2].as_deref()) {
+            Some("stalled") => Ok(rows),
+            _ => Err(format!("{rows:?}")),
+        }
+    })
+    .await;
+    // tansu has no transactions: the sink writes with an idempotent producer.
+    assert_eq!(
+        statuses,
+        expect_rows(&[&["t_out", "kafka", "stalled", "t", "f"]])
+    );
+
+    // It comes back: both resume on their own, the source without losing or repeating a
+    // record, the sink with the changes made meanwhile.
+    broker.start_again().await;
+    let payloads: Vec<(i32, String)> = (10..20).map(|i| (i % 2, format!("after {i}"))).collect();
+    let records: Vec<Record<'_>> = payloads
+        .iter()
+        .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+        .collect();
+    produce(&broker.producer(), "events", &records).await;
+    wait_for_rows(
+        &c,
+        "SELECT count(*), count(DISTINCT partition::text || ':' || \"offset\"::text), \
+         count(DISTINCT text) FROM events",
+        &expect_rows(&[&["20", "20", "20"]]),
+    )
+    .await;
+    for (show, name) in [("SHOW SOURCES", "events"), ("SHOW SINKS", "t_out")] {
+        poll_until("the status to be running again", WAIT, || async {
+            match shown_status(&c, show, name).await? {
+                s if s == "running" => Ok(()),
+                s => Err(s),
+            }
+        })
+        .await;
+    }
+    let address = broker.address();
+    let latest = poll_until("the sink's topic to catch up", WAIT, || async {
+        let a = address.clone();
+        let messages = tokio::task::spawn_blocking(move || read_topic(&a, "t-out"))
+            .await
+            .map_err(|e| e.to_string())??;
+        // The last value per key.
+        let mut latest: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for m in messages {
+            let key = String::from_utf8_lossy(&m.key.unwrap_or_default()).into_owned();
+            let value = m.value.map(|v| String::from_utf8_lossy(&v).into_owned());
+            latest.insert(key, value);
+        }
+        if latest.len() == 2 && latest.values().all(|v| v.is_some()) {
+            Ok(latest)
+        } else {
+            Err(format!("{latest:?}"))
+        }
+    })
+    .await;
+    let values: Vec<serde_json::Value> = latest
+        .values()
+        .map(|v| serde_json::from_str(v.as_deref().unwrap_or("null")).expect("a JSON value"))
+        .collect();
+    assert!(
+        values.contains(&serde_json::json!({"k": 1, "v": 11}))
+            && values.contains(&serde_json::json!({"k": 2, "v": 20})),
+        "{latest:?}"
+    );
 }

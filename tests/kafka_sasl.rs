@@ -9,8 +9,11 @@
 //! * [`authentication_failures`]: a wrong password, an unknown user, a mechanism the
 //!   broker does not offer and no SASL at all are refused when the connection is created
 //!   (`08000`, with the reason); with `VALIDATE = false` the source reports the
-//!   authentication failure as its status; `ALTER SECRET` with the right password makes
-//!   new sources on the same connection work, and the stalled one after a restart.
+//!   authentication failure as its status, and `CREATE SINK` is refused at once naming the
+//!   user and mechanism; `ALTER SECRET` with the right password makes new sources and sinks
+//!   on the same connection work, and the stalled source after a restart; a sink whose
+//!   secret goes wrong reports the refused credentials after a restart (`SHOW SINKS`,
+//!   `mz_internal.mz_sink_statuses`) and recovers when it is right again.
 //! * [`sasl_over_tls`]: `SASL_SSL` through the TLS proxy in front of tansu
 //!   (`tests/support/tls.rs`).
 
@@ -333,6 +336,22 @@ async fn authentication_failures() {
     .await;
     assert!(status.contains("authentication failed"), "{status}");
     assert!(!status.contains("Pa55"), "{status}");
+    // A sink on that connection is refused at once, for the same reason (it used to wait
+    // out a metadata timeout and say "broker transport failure").
+    exec(&c, &["CREATE TABLE t (k int, v int)"]).await;
+    let sink_sql = "CREATE SINK t_out FROM t INTO KAFKA CONNECTION k (TOPIC 't-out') \
+                    KEY (k) NOT ENFORCED FORMAT JSON ENVELOPE UPSERT";
+    let started = std::time::Instant::now();
+    let e = refused(&c, sink_sql).await;
+    assert!(
+        e.contains("SASL authentication failed for user \"alice\" with mechanism SCRAM-SHA-256"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the sink took {:?} to be refused",
+        started.elapsed()
+    );
 
     produce(
         &broker.producer(),
@@ -366,6 +385,15 @@ async fn authentication_failures() {
             .is_ok_and(|s| s.starts_with("stalled")),
         "the running source keeps its old password"
     );
+    // With the right password, a sink on the connection works.
+    exec(&c, &[sink_sql, "INSERT INTO t VALUES (1, 10)"]).await;
+    poll_until("the sink to run", WAIT, || async {
+        match sink_status(&c, "t_out").await? {
+            (s, _) if s == "running" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     // ALTER SECRET checks what it alters.
     let e = c
         .batch_execute("ALTER SECRET nope AS 'x'")
@@ -391,15 +419,89 @@ async fn authentication_failures() {
         &expect_rows(&[&["one"], &["two"]]),
     )
     .await;
+
+    // The secret goes wrong again (the broker would refuse a changed password the same
+    // way): after a restart, the sink's status names the refused user and mechanism, in
+    // `SHOW SINKS` and in `mz_internal.mz_sink_statuses`, and the sink recovers once the
+    // secret is right again.
+    exec(&c, &["ALTER SECRET wrong_pw AS 'wrong-again-Pa55'"]).await;
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    let (status, error) = poll_until("the sink to report the failure", WAIT, || async {
+        match sink_status(&c, "t_out").await? {
+            (s, Some(e)) if s == "stalled" => Ok((s, e)),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(status, "stalled");
+    assert!(
+        error.starts_with(
+            "SASL authentication failed for user \"alice\" with mechanism SCRAM-SHA-256"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("Pa55"), "{error}");
+    // (librdkafka's reason, after the user and mechanism, names timings that differ
+    // between retries.)
+    let shown = text_rows(&c, "SHOW SINKS").await;
+    let expected_start =
+        "stalled: SASL authentication failed for user \"alice\" with mechanism SCRAM-SHA-256";
+    assert!(
+        shown.len() == 1
+            && shown[0].len() == 3
+            && shown[0][0].as_deref() == Some("t_out")
+            && shown[0][1].as_deref() == Some("kafka")
+            && shown[0][2]
+                .as_deref()
+                .is_some_and(|s| s.starts_with(expected_start)),
+        "SHOW SINKS: {shown:?}"
+    );
+    // (A running sink keeps the secret it started with, as a source does: the restart
+    // picks up the right one.)
+    exec(
+        &c,
+        &[&format!("ALTER SECRET wrong_pw AS '{ALICE_PASSWORD}'")],
+    )
+    .await;
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    exec(&c, &["INSERT INTO t VALUES (2, 20)"]).await;
+    poll_until("the sink to recover", WAIT, || async {
+        match sink_status(&c, "t_out").await? {
+            (s, None) if s == "running" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
     let log = server.log_tail(usize::MAX);
-    assert!(
-        !log.contains(ALICE_PASSWORD),
-        "the password in the server log:\n{log}"
-    );
-    assert!(
-        !log.contains("wrong-Pa55"),
-        "the password in the server log:\n{log}"
-    );
+    for password in [ALICE_PASSWORD, "wrong-Pa55", "wrong-again-Pa55"] {
+        assert!(
+            !log.contains(password),
+            "the password in the server log:\n{log}"
+        );
+    }
+}
+
+/// The status and error of sink `name` in `mz_internal.mz_sink_statuses`.
+async fn sink_status(
+    c: &tokio_postgres::Client,
+    name: &str,
+) -> Result<(String, Option<String>), String> {
+    let rows = try_text_rows(
+        c,
+        &format!("SELECT status, error FROM mz_internal.mz_sink_statuses WHERE name = '{name}'"),
+    )
+    .await?;
+    match rows.as_slice() {
+        [row] => Ok((row[0].clone().unwrap_or_default(), row[1].clone())),
+        other => Err(format!("no single row for sink {name}: {other:?}")),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,11 @@
 //! * [`restart_with_two_readers_is_exactly_once`]: `kill -9` while records stream into a
 //!   3-partition topic and an upsert topic; after the restart every (partition, offset) is
 //!   there exactly once and the upsert source matches the model.
+//! * [`partitions_added_later_are_read`]: a topic grows from 1 to 4 partitions while two
+//!   sources read it (one with `START OFFSET` for partition 0): the new partitions are read
+//!   from their first record, by reader `p mod 2`, and after `kill -9` every record of
+//!   every partition is there once. The broker runs on SQLite storage, which
+//!   `Broker::add_partitions` edits (tansu 0.6 cannot add partitions itself).
 //!
 //! These tests live apart from `tests/kafka.rs` (which keeps the single-topic behaviours) so
 //! that each file stays readable; they use the same broker support (`tests/support/kafka.rs`).
@@ -361,6 +366,135 @@ async fn restart_with_two_readers_is_exactly_once() {
         &c,
         "SELECT key, (data->>'v')::bigint FROM state ORDER BY key",
         &model_rows(&model),
+    )
+    .await;
+}
+
+/// `(partition, next record number)` → the records `p{partition} r{n}` for `n` in
+/// `from..to`, all in `partition`.
+fn numbered(partition: i32, from: usize, to: usize) -> Vec<(i32, String)> {
+    (from..to)
+        .map(|n| (partition, format!("p{partition} r{n}")))
+        .collect()
+}
+
+async fn produce_text(broker: &Broker, topic: &str, records: &[(i32, String)]) {
+    // A new producer each time: a producer keeps its own topic metadata (refreshed only
+    // every few minutes), so one made before a topic grew would not know the new
+    // partitions.
+    let refs: Vec<Record<'_>> = records
+        .iter()
+        .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+        .collect();
+    produce(&broker.producer(), topic, &refs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_added_later_are_read() {
+    let broker = Broker::start_sqlite("workers-grow").await;
+    broker.create_topic("grow", 1).await;
+    let mut server = TestServer::start_with_workers("kafka-workers-grow", 2).await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE grow FROM KAFKA CONNECTION kafka (TOPIC 'grow') \
+             FORMAT TEXT INCLUDE PARTITION, OFFSET",
+            // START OFFSET names partition 0 only: partitions added later are read from
+            // their beginning, as in Materialize.
+            "CREATE SOURCE grow_from FROM KAFKA CONNECTION kafka (TOPIC 'grow', START OFFSET (2)) \
+             FORMAT TEXT INCLUDE PARTITION, OFFSET",
+            "CREATE MATERIALIZED VIEW grow_counts AS SELECT partition, count(*) AS n, \
+             min(\"offset\") AS lo, max(\"offset\") AS hi FROM grow GROUP BY partition",
+        ],
+    )
+    .await;
+    produce_text(&broker, "grow", &numbered(0, 0, 5)).await;
+    wait_for_rows(
+        &c,
+        "SELECT partition, n, lo, hi FROM grow_counts ORDER BY partition",
+        &expect_rows(&[&["0", "5", "0", "4"]]),
+    )
+    .await;
+
+    // The topic grows to 4 partitions while the sources run; records go to the new ones at
+    // once (before any reader can have seen them) and to the old one.
+    broker.add_partitions("grow", 4);
+    let mut records = numbered(1, 0, 3);
+    records.extend(numbered(2, 0, 4));
+    records.extend(numbered(3, 0, 2));
+    records.extend(numbered(0, 5, 6));
+    produce_text(&broker, "grow", &records).await;
+    wait_for_rows(
+        &c,
+        "SELECT partition, n, lo, hi FROM grow_counts ORDER BY partition",
+        &expect_rows(&[
+            &["0", "6", "0", "5"],
+            &["1", "3", "0", "2"],
+            &["2", "4", "0", "3"],
+            &["3", "2", "0", "1"],
+        ]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT partition, count(*), min(\"offset\") FROM grow_from \
+         GROUP BY partition ORDER BY partition",
+        &expect_rows(&[
+            &["0", "4", "2"],
+            &["1", "3", "0"],
+            &["2", "4", "0"],
+            &["3", "2", "0"],
+        ]),
+    )
+    .await;
+    // Each new partition is read by reader (and worker) p mod 2, and its statistics show.
+    wait_for_rows(
+        &c,
+        "SELECT partition, worker, next_offset, records FROM mz_internal.mz_source_statistics \
+         WHERE source = 'grow' ORDER BY partition",
+        &expect_rows(&[
+            &["0", "0", "6", "6"],
+            &["1", "1", "3", "3"],
+            &["2", "0", "4", "4"],
+            &["3", "1", "2", "2"],
+        ]),
+    )
+    .await;
+
+    // The new partitions' offsets are committed with their data: after `kill -9` and
+    // records produced while the server is down, every record is there exactly once.
+    drop(c);
+    server.kill9();
+    let mut records = numbered(1, 3, 5);
+    records.extend(numbered(3, 2, 3));
+    produce_text(&broker, "grow", &records).await;
+    server.restart().await;
+    let c = server.connect().await;
+    wait_for_rows(
+        &c,
+        "SELECT partition, n, lo, hi FROM grow_counts ORDER BY partition",
+        &expect_rows(&[
+            &["0", "6", "0", "5"],
+            &["1", "5", "0", "4"],
+            &["2", "4", "0", "3"],
+            &["3", "3", "0", "2"],
+        ]),
+    )
+    .await;
+    let all = "SELECT count(*), count(DISTINCT partition::text || ':' || \"offset\"::text), \
+               count(DISTINCT text) FROM";
+    wait_for_rows(
+        &c,
+        &format!("{all} grow"),
+        &expect_rows(&[&["18", "18", "18"]]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        &format!("{all} grow_from"),
+        &expect_rows(&[&["16", "16", "16"]]),
     )
     .await;
 }

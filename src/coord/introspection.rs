@@ -8,6 +8,14 @@
 //! partition's high watermark and the lag between them, records, bytes and
 //! decode errors since the server started, the source's status, the
 //! timestamp of its last ingested batch, and the size of its upsert state.
+//!
+//! `mz_internal.mz_sink_statuses` has one row per Kafka sink, with
+//! Materialize's status vocabulary (`starting`, `running`, `stalled`,
+//! `failed`): its status and the error behind it (a broker that cannot be
+//! reached, credentials the brokers refused, a change the format cannot
+//! encode), whether it writes with Kafka transactions, the last timestamp
+//! it wrote and the messages written since the server started.
+//!
 //! Rows are replaced once a second, at a normal write timestamp, so reads
 //! of them are consistent with everything else.
 
@@ -28,15 +36,38 @@ pub const SOURCE_STATISTICS: &str = "mz_source_statistics";
 /// dataflows at 2^62).
 pub const SOURCE_STATISTICS_ID: GlobalId = GlobalId(1 << 61);
 
+/// The name of the sink status relation.
+pub const SINK_STATUSES: &str = "mz_sink_statuses";
+
+/// Its id.
+pub const SINK_STATUSES_ID: GlobalId = GlobalId((1 << 61) + 1);
+
 /// How often the statistics are refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
-fn desc() -> RelationDesc {
-    let col = |name: &str, typ: ScalarType, nullable: bool| ColumnDesc {
+fn col(name: &str, typ: ScalarType, nullable: bool) -> ColumnDesc {
+    ColumnDesc {
         name: name.to_string(),
         typ,
         nullable,
-    };
+    }
+}
+
+fn sink_statuses_desc() -> RelationDesc {
+    RelationDesc {
+        columns: vec![
+            col("name", ScalarType::Text, false),
+            col("type", ScalarType::Text, false),
+            col("status", ScalarType::Text, false),
+            col("error", ScalarType::Text, true),
+            col("transactional", ScalarType::Bool, true),
+            col("last_written_ts", ScalarType::Int64, true),
+            col("messages", ScalarType::Int64, false),
+        ],
+    }
+}
+
+fn desc() -> RelationDesc {
     RelationDesc {
         columns: vec![
             col("source", ScalarType::Text, false),
@@ -60,45 +91,58 @@ fn desc() -> RelationDesc {
 impl Coordinator {
     /// Adds the introspection relations to the catalog and the workers.
     pub(crate) fn install_introspection(&self, state: &mut CoordState) {
-        self.compute.send(Command::CreateInput {
-            id: SOURCE_STATISTICS_ID,
-        });
-        state.catalog.insert(CatalogItem {
-            id: SOURCE_STATISTICS_ID,
-            name: SOURCE_STATISTICS.to_string(),
-            schema: crate::catalog::SYSTEM_SCHEMA.to_string(),
-            kind: ItemKind::Source,
-            desc: desc(),
-            create_sql: String::new(),
-            depends_on: vec![],
-            plan: None,
-            table_columns: vec![],
-            index: None,
-            owned_by: None,
-        });
+        for (id, name, desc) in [
+            (SOURCE_STATISTICS_ID, SOURCE_STATISTICS, desc()),
+            (SINK_STATUSES_ID, SINK_STATUSES, sink_statuses_desc()),
+        ] {
+            self.compute.send(Command::CreateInput { id });
+            state.catalog.insert(CatalogItem {
+                id,
+                name: name.to_string(),
+                schema: crate::catalog::SYSTEM_SCHEMA.to_string(),
+                kind: ItemKind::Source,
+                desc,
+                create_sql: String::new(),
+                depends_on: vec![],
+                plan: None,
+                table_columns: vec![],
+                index: None,
+                owned_by: None,
+            });
+        }
     }
 
     /// Starts the task that refreshes the introspection relations.
     pub(crate) fn start_introspection(self: &Arc<Self>) {
         let coord = self.clone();
         tokio::spawn(async move {
-            let mut current: Vec<Row> = Vec::new();
+            // Per relation, its rows as last written.
+            let mut current: [(GlobalId, Vec<Row>); 2] = [
+                (SOURCE_STATISTICS_ID, Vec::new()),
+                (SINK_STATUSES_ID, Vec::new()),
+            ];
             let mut interval = tokio::time::interval(REFRESH);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
                 let mut state = coord.state.lock().await;
-                let mut next = source_statistics(&state);
-                next.sort();
-                if next == current {
+                let mut updates: Vec<(GlobalId, Row, i64)> = Vec::new();
+                for (id, rows) in &mut current {
+                    let mut next = match *id {
+                        SOURCE_STATISTICS_ID => source_statistics(&state),
+                        _ => sink_statuses(&state),
+                    };
+                    next.sort();
+                    if next == *rows {
+                        continue;
+                    }
+                    updates.extend(rows.drain(..).map(|r| (*id, r, -1)));
+                    updates.extend(next.iter().map(|r| (*id, r.clone(), 1)));
+                    *rows = next;
+                }
+                if updates.is_empty() {
                     continue;
                 }
-                let mut updates: Vec<(GlobalId, Row, i64)> = current
-                    .drain(..)
-                    .map(|r| (SOURCE_STATISTICS_ID, r, -1))
-                    .collect();
-                updates.extend(next.iter().map(|r| (SOURCE_STATISTICS_ID, r.clone(), 1)));
-                current = next;
                 let ts = state.oracle.write_ts();
                 coord.compute.send(Command::Write {
                     updates,
@@ -167,6 +211,38 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
                 s.decode_errors,
             ));
         }
+    }
+    rows
+}
+
+/// The rows of `mz_sink_statuses` now.
+fn sink_statuses(state: &CoordState) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (id, sink) in &state.sinks {
+        let Some(item) = state.catalog.get(*id) else {
+            continue;
+        };
+        let Ok(status) = sink.control.status.lock() else {
+            continue;
+        };
+        rows.push(Row::new(vec![
+            Datum::String(item.name.clone()),
+            Datum::String("kafka".to_string()),
+            // Before its thread reports, a sink is starting.
+            Datum::String(match status.status {
+                "" => "starting".to_string(),
+                s => s.to_string(),
+            }),
+            status
+                .error
+                .as_ref()
+                .map_or(Datum::Null, |e| Datum::String(e.clone())),
+            status.transactional.map_or(Datum::Null, Datum::Bool),
+            status
+                .timestamp
+                .map_or(Datum::Null, |ts| Datum::Int64(ts as i64)),
+            Datum::Int64(status.messages as i64),
+        ]));
     }
     rows
 }

@@ -518,6 +518,7 @@ impl CoordState {
             .lock()
             .map(|s| match &s.error {
                 Some(e) => format!("{}: {e}", s.status),
+                None if s.status.is_empty() => "starting".to_string(),
                 None => s.status.to_string(),
             })
             .unwrap_or_default()

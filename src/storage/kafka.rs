@@ -129,8 +129,15 @@ impl ErrorRecorder {
         }
     }
 
+    /// Keeps `reason` as the last client error, unless it only says that
+    /// the brokers are down (librdkafka's "1/1 brokers are down" follows
+    /// the failure of each broker connection) and the failure's own reason
+    /// (a refused connection, a failed TLS handshake) is already kept.
     fn record(&self, reason: String) {
         if let Ok(mut last) = self.last.lock() {
+            if last.is_some() && reason.contains("brokers are down") {
+                return;
+            }
             *last = Some(reason);
         }
     }
@@ -390,6 +397,24 @@ mod tests {
         assert!((0..10).all(|p| reader_of(p, 1) == 0));
         // Zero readers is treated as one rather than dividing by zero.
         assert_eq!(reader_of(5, 0), 0);
+    }
+
+    #[test]
+    fn a_broker_failure_keeps_its_reason_over_all_brokers_down() {
+        let r = ErrorRecorder::default();
+        r.record("1/1 brokers are down".into());
+        assert_eq!(r.reason(), ": 1/1 brokers are down");
+        r.record("SSL handshake failed: certificate verify failed".into());
+        r.record("1/1 brokers are down".into());
+        assert_eq!(
+            r.reason(),
+            ": SSL handshake failed: certificate verify failed"
+        );
+        r.record("Connect to ipv4#127.0.0.1:9 failed: Connection refused".into());
+        assert_eq!(
+            r.reason(),
+            ": Connect to ipv4#127.0.0.1:9 failed: Connection refused"
+        );
     }
 
     #[test]

@@ -493,7 +493,9 @@ impl Reader<'_> {
                         let problem = consumer
                             .context()
                             .authentication_failure(&params.options)
-                            .unwrap_or_else(|| format!("Kafka: {e}"));
+                            .unwrap_or_else(|| {
+                                format!("Kafka: {e}{}", consumer.context().reason())
+                            });
                         control.set_status(self.reader, "stalled", Some(problem));
                         if started.is_some() {
                             break;

@@ -48,6 +48,19 @@ const MAX_BATCH_CHANGES: usize = 50_000;
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long reading a topic back may take.
 const READ_BACK_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the check of the brokers that starts `CREATE SINK` and every
+/// session may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks that the brokers answer and accept the connection's credentials,
+/// before anything else asks them: the error names the cause (a refused
+/// connection, a failed TLS handshake, or the SASL user and mechanism the
+/// brokers refused, at once), which the sink's status then shows, where the
+/// first request's own error only said "broker transport failure" after its
+/// timeout.
+fn reach_brokers(options: &BTreeMap<String, String>) -> Result<(), String> {
+    super::kafka::validate(options, CONNECT_TIMEOUT)
+}
 
 /// The transactional id of sink `id`: stable, so a restarted sink fences its
 /// predecessor.
@@ -308,6 +321,7 @@ pub fn check(
     replication_factor: Option<i32>,
     progress_topic: &str,
 ) -> Result<bool, String> {
+    reach_brokers(options)?;
     ensure_topics(
         options,
         topic,
@@ -545,6 +559,7 @@ fn session(
     core: &mut Core,
     input: &Receiver<SinkInput>,
 ) -> Result<End, String> {
+    reach_brokers(&params.options)?;
     ensure_topics(
         &params.options,
         &params.topic,

@@ -153,6 +153,97 @@ impl Broker {
         broker
     }
 
+    /// A broker on SQLite storage (`tansu.db` in its directory), whose topics
+    /// [`Broker::add_partitions`] can grow. The tansu binary needs the `libsql` feature.
+    pub async fn start_sqlite(name: &str) -> Broker {
+        let scratch = ScratchDir::create(&format!("tansu-{name}"));
+        let port = free_port();
+        let child = launch(&scratch, "broker", (port, port), SQLITE, false);
+        let broker = Broker {
+            child,
+            port,
+            tls: None,
+            sasl: None,
+            _scratch: scratch,
+        };
+        wait_for_listener(port).await;
+        broker
+    }
+
+    /// Stops the broker (`kill -9`), as a broker that crashes or a network that fails.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a stopped broker from [`Broker::start_sqlite`] again, on the same port and
+    /// storage, and waits until it accepts connections.
+    pub async fn start_again(&mut self) {
+        assert!(
+            self.tls.is_none() && self.sasl.is_none(),
+            "only a plain SQLite broker restarts"
+        );
+        self.child = launch(
+            &self._scratch,
+            "broker-again",
+            (self.port, self.port),
+            SQLITE,
+            false,
+        );
+        wait_for_listener(self.port).await;
+    }
+
+    /// Grows `topic` to `partitions` partitions, as `kafka-topics.sh --alter --partitions`
+    /// (a `CreatePartitions` request) does on a Kafka cluster. tansu 0.6 has no handler for
+    /// `CreatePartitions` (nor has librdkafka's mock cluster), so this writes what tansu's
+    /// own topic creation writes (`tansu-storage` `lite.rs`, `create_topic`) into the
+    /// broker's SQLite storage, with the `sqlite3` shell, while the broker runs: the
+    /// topic's partition count, which tansu reads for every `Metadata` request, and a
+    /// `topition` and a `watermark` row per new partition, which produce and fetch use.
+    /// Only for a broker from [`Broker::start_sqlite`].
+    pub fn add_partitions(&self, topic: &str, partitions: i32) {
+        assert!(
+            !topic.contains('\''),
+            "a topic name without quotes: {topic}"
+        );
+        let mut sql =
+            format!("BEGIN; UPDATE topic SET partitions = {partitions} WHERE name = '{topic}';");
+        sql.push_str(&format!(
+            "INSERT INTO topition (topic, partition) \
+             SELECT t.id, n.p FROM topic t, (WITH RECURSIVE n(p) AS \
+             (SELECT 0 UNION ALL SELECT p + 1 FROM n WHERE p + 1 < {partitions}) SELECT p FROM n) n \
+             WHERE t.name = '{topic}' AND NOT EXISTS \
+             (SELECT 1 FROM topition tp WHERE tp.topic = t.id AND tp.partition = n.p);\
+             INSERT INTO watermark (topition) \
+             SELECT tp.id FROM topition tp JOIN topic t ON tp.topic = t.id \
+             WHERE t.name = '{topic}' AND NOT EXISTS \
+             (SELECT 1 FROM watermark w WHERE w.topition = tp.id);\
+             COMMIT;\
+             SELECT count(*) FROM topition tp JOIN topic t ON tp.topic = t.id \
+             WHERE t.name = '{topic}';"
+        ));
+        let out = Command::new("sqlite3")
+            .arg("-cmd")
+            .arg(".timeout 10000")
+            .arg("tansu.db")
+            .arg(&sql)
+            .current_dir(&self._scratch.path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("running sqlite3 (the `sqlite3` package; see scripts/test): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "adding partitions to {topic}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            partitions.to_string(),
+            "{topic}'s partitions after growing it"
+        );
+    }
+
     /// A broker that clients reach only over TLS: it advertises the port of a [`TlsProxy`]
     /// in front of it, so every client connection (bootstrap and metadata-directed alike)
     /// goes through the proxy.
