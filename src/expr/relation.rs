@@ -6,6 +6,7 @@ use std::fmt;
 use crate::repr::{Datum, Diff, Row};
 
 use super::window::WindowExpr;
+use super::scalar::UnmaterializableFunc;
 use super::{AggregateExpr, ScalarExpr};
 
 /// The identifier of a catalog item or a transient dataflow.
@@ -425,12 +426,18 @@ impl RelationExpr {
             });
         match found {
             Some(func) if func.is_random() => Err(crate::sql::PlanError::Unsupported(format!(
-                "calling {}() in {what} (it is not deterministic)",
-                func.name()
+                "calling {} in {what} (it is not deterministic)",
+                func.describe()
             ))),
+            Some(func @ UnmaterializableFunc::DateTimeInput(_)) => {
+                Err(crate::sql::PlanError::Unsupported(format!(
+                    "the date/time input {} in {what} (its value depends on when it is read)",
+                    func.describe()
+                )))
+            }
             Some(func) => Err(crate::sql::PlanError::Unsupported(format!(
-                "calling {}() in {what}",
-                func.name()
+                "calling {} in {what}",
+                func.describe()
             ))),
             None => Ok(()),
         }
