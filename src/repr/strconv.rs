@@ -1118,39 +1118,49 @@ fn apply_numeric_typmod(
 /// allowed) or the escape format (`\\` is a backslash, `\ooo` an octal byte,
 /// anything else itself).
 pub fn parse_bytea(text: &str) -> Result<Vec<u8>, ParseError> {
-    let b = text.as_bytes();
-    if let Some(hex) = b.strip_prefix(b"\\x") {
-        let mut out = Vec::with_capacity(hex.len() / 2);
-        let mut i = 0;
-        let bad_digit = |i: usize| {
-            let c = text
-                .get(2 + i..)
-                .and_then(|s| s.chars().next())
-                .unwrap_or('?');
-            ParseError::new(
-                SqlState::INVALID_PARAMETER_VALUE,
-                format!("invalid hexadecimal digit: \"{c}\""),
-            )
-        };
-        while let Some(&c) = hex.get(i) {
-            if matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
-                i += 1;
-                continue;
-            }
-            let hi = hex_value(c).ok_or_else(|| bad_digit(i))?;
-            i += 1;
-            let Some(&c2) = hex.get(i) else {
-                return Err(ParseError::new(
-                    SqlState::INVALID_PARAMETER_VALUE,
-                    "invalid hexadecimal data: odd number of digits",
-                ));
-            };
-            let lo = hex_value(c2).ok_or_else(|| bad_digit(i))?;
-            i += 1;
-            out.push(hi << 4 | lo);
-        }
-        return Ok(out);
+    match text.strip_prefix("\\x") {
+        Some(hex) => parse_hex_bytes(hex),
+        None => parse_escaped_bytes(text),
     }
+}
+
+/// Hex digit pairs as bytes, whitespace between pairs skipped (the hex
+/// format of `bytea` after its `\x`, and `decode(text, 'hex')`).
+pub fn parse_hex_bytes(hex: &str) -> Result<Vec<u8>, ParseError> {
+    let b = hex.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 2);
+    let mut i = 0;
+    let bad_digit = |i: usize| {
+        let c = hex.get(i..).and_then(|s| s.chars().next()).unwrap_or('?');
+        ParseError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("invalid hexadecimal digit: \"{c}\""),
+        )
+    };
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
+            i += 1;
+            continue;
+        }
+        let hi = hex_value(c).ok_or_else(|| bad_digit(i))?;
+        i += 1;
+        let Some(&c2) = b.get(i) else {
+            return Err(ParseError::new(
+                SqlState::INVALID_PARAMETER_VALUE,
+                "invalid hexadecimal data: odd number of digits",
+            ));
+        };
+        let lo = hex_value(c2).ok_or_else(|| bad_digit(i))?;
+        i += 1;
+        out.push(hi << 4 | lo);
+    }
+    Ok(out)
+}
+
+/// The escape format of `bytea` (and `decode(text, 'escape')`): `\\` is a
+/// backslash, `\ooo` an octal byte, anything else itself.
+pub fn parse_escaped_bytes(text: &str) -> Result<Vec<u8>, ParseError> {
+    let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {

@@ -1,8 +1,10 @@
 //! The planner side of [`crate::expr::pg_scalar`]: PostgreSQL scalar
-//! functions DataFusion lacks (`md5`, `sha256`, `get_byte`) or types
-//! differently (`length` and `octet_length` of a `bytea`, which
-//! DataFusion casts to `text` first and so counts the characters of its
-//! hex form). Each is a planning-only [`ScalarUDF`] with PostgreSQL's
+//! functions DataFusion lacks (`md5`, `sha256`, `get_byte`, `overlaps`,
+//! `convert_to`, `convert_from`) or types or computes differently
+//! (`encode` and `decode`, whose `base64` PostgreSQL breaks into lines and
+//! which have an `escape` format), or `length` and `octet_length` of a
+//! `bytea` (which DataFusion casts to `text` first and so counts the
+//! characters of its hex form). Each is a planning-only [`ScalarUDF`] with PostgreSQL's
 //! argument and result types; [`lower_call`] turns its calls into
 //! [`VariadicFunc::Pg`] calls that Freshet evaluates.
 //!
@@ -332,6 +334,16 @@ impl ScalarUDFImpl for PgUdf {
                 Ok(vec![if is_stringish(t) { text } else { t.clone() }])
             }
             (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
+            ("overlaps", [_, _, _, _]) => overlaps_types(arg_types),
+            // An untyped literal converts to `bytea`, as in PostgreSQL.
+            ("encode" | "convert_from", [b, f])
+                if (*b == DataType::Binary || is_stringish(b)) && is_stringish(f) =>
+            {
+                Ok(vec![DataType::Binary, text])
+            }
+            ("decode" | "convert_to", [t, f]) if is_stringish(t) && is_stringish(f) => {
+                Ok(vec![text.clone(), text])
+            }
             // `to_hex(integer)` and `to_hex(bigint)`; `chr(integer)`.
             ("to_hex", [DataType::Int64]) => Ok(vec![DataType::Int64]),
             ("to_hex" | "chr", [t]) if is_int_or_null(t) => Ok(vec![DataType::Int32]),
@@ -382,7 +394,8 @@ impl ScalarUDFImpl for PgUdf {
             "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => DataType::Utf8,
             "sign" | "mod" | "div" => arg_types[0].clone(),
             "to_hex" | "chr" => DataType::Utf8,
-            "regexp_like" | "isfinite" => DataType::Boolean,
+            "regexp_like" | "isfinite" | "overlaps" => DataType::Boolean,
+            "encode" | "convert_from" => DataType::Utf8,
             "age" | "justify_days" | "justify_hours" | "justify_interval" | "make_interval" => {
                 ScalarType::Interval(None).to_arrow()
             }
@@ -449,6 +462,11 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "make_interval",
         "isfinite",
         "date_bin",
+        "overlaps",
+        "encode",
+        "decode",
+        "convert_to",
+        "convert_from",
         "date_part",
         EXTRACT,
         INTERVAL_MUL,
@@ -473,6 +491,55 @@ fn is_datetime_value(t: &DataType) -> bool {
         t,
         DataType::Date32 | DataType::Timestamp(..) | DataType::Null
     )
+}
+
+/// The argument types of `overlaps(start1, end1, start2, end2)`
+/// (PostgreSQL's `overlaps` of `timestamptz`, `timestamp` or `time`, each
+/// end possibly an `interval`): the starts and non-interval ends share one
+/// type, `timestamptz` if any is one, else `time` if any is one, else
+/// `timestamp` (dates and untyped literals convert).
+fn overlaps_types(arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+    let is_interval = |t: &DataType| matches!(t, DataType::Interval(_));
+    let points = arg_types
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| i % 2 == 0 || !is_interval(*t));
+    let mut common = None;
+    for (_, t) in points.clone() {
+        let kind = match t {
+            DataType::Timestamp(_, Some(_)) => 3,
+            DataType::Time64(_) => 2,
+            DataType::Timestamp(..) | DataType::Date32 => 1,
+            t if is_stringish(t) => 0,
+            _ => return no_function("overlaps", arg_types),
+        };
+        common = common.max(Some(kind));
+    }
+    let time_mixed = common == Some(2)
+        && points
+            .clone()
+            .any(|(_, t)| matches!(t, DataType::Timestamp(..) | DataType::Date32));
+    if time_mixed {
+        return no_function("overlaps", arg_types);
+    }
+    let point = match common {
+        Some(3) => ScalarType::TimestampTz(None).to_arrow(),
+        Some(2) => ScalarType::Time(None).to_arrow(),
+        Some(1) => ScalarType::Timestamp(None).to_arrow(),
+        // Only untyped literals: PostgreSQL cannot choose either.
+        _ => return no_function("overlaps", arg_types),
+    };
+    Ok(arg_types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if i % 2 == 1 && is_interval(t) {
+                t.clone()
+            } else {
+                point.clone()
+            }
+        })
+        .collect())
 }
 
 /// Whether a type is a number (or an untyped NULL).
@@ -570,6 +637,11 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         "make_timestamptz" => PgFunc::MakeTimestampTz,
         "make_interval" => PgFunc::MakeInterval,
         "isfinite" => PgFunc::IsFinite,
+        "overlaps" => PgFunc::Overlaps,
+        "encode" => PgFunc::Encode,
+        "decode" => PgFunc::Decode,
+        "convert_to" => PgFunc::ConvertTo,
+        "convert_from" => PgFunc::ConvertFrom,
         "date_bin" => PgFunc::DateBin,
         "date_part" => PgFunc::DatePart,
         EXTRACT => PgFunc::Extract,

@@ -141,6 +141,23 @@ impl VisitorMut for Symmetric {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Overlaps,
+            right,
+        } = expr
+            && let (Expr::Tuple(l), Expr::Tuple(r)) = (left.as_ref(), right.as_ref())
+            && l.len() == 2
+            && r.len() == 2
+        {
+            let args = l
+                .iter()
+                .chain(r.iter())
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a.clone())))
+                .collect();
+            *expr = Expr::Function(super::pg_rewrite::call("overlaps", args));
+            return ControlFlow::Continue(());
+        }
         if let Expr::Between {
             expr: x,
             negated,
