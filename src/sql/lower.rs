@@ -812,6 +812,28 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         _ => None,
                     }
                 }
+                // `substring(x FROM pattern [FOR escape])` (`sql/pg_scalar.rs`).
+                "substring"
+                    if super::pg_scalar::is_regex_substring(
+                        &args
+                            .iter()
+                            .map(|a| {
+                                a.get_type(schema).unwrap_or(
+                                    datafusion_common::arrow::datatypes::DataType::Null,
+                                )
+                            })
+                            .collect::<Vec<_>>(),
+                    ) =>
+                {
+                    Some(ScalarExpr::CallVariadic {
+                        func: crate::expr::func::VariadicFunc::Regex(if text_args.len() == 2 {
+                            crate::expr::regex::RegexFunc::Substring
+                        } else {
+                            crate::expr::regex::RegexFunc::SubstringSimilar
+                        }),
+                        exprs: text_args.clone(),
+                    })
+                }
                 // The `numeric` versions (`sql/numeric_math.rs`).
                 "sqrt" | "exp" | "ln" | "log" | "log10" | "power" | "pow" | "factorial"
                     if matches!(

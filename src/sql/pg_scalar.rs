@@ -51,6 +51,92 @@ impl datafusion_expr::planner::ExprPlanner for ExtractPlanner {
     }
 }
 
+/// Plans `substring(x FROM a [FOR b])` (and `substring(x, a [, b])`) as
+/// [`substring`], which tells PostgreSQL's forms apart by the type of `a`.
+#[derive(Debug, Default)]
+pub struct SubstringPlanner;
+
+impl datafusion_expr::planner::ExprPlanner for SubstringPlanner {
+    fn plan_substring(
+        &self,
+        args: Vec<datafusion_expr::Expr>,
+    ) -> DfResult<datafusion_expr::planner::PlannerResult<Vec<datafusion_expr::Expr>>> {
+        Ok(datafusion_expr::planner::PlannerResult::Planned(
+            datafusion_expr::Expr::ScalarFunction(datafusion_expr::expr::ScalarFunction::new_udf(
+                substring(),
+                args,
+            )),
+        ))
+    }
+}
+
+/// `substring`: with a string `FROM`, PostgreSQL's regular expression
+/// forms (`substring(x FROM pattern)`, and `substring(x FROM pattern FOR
+/// escape)` of a `SIMILAR TO` pattern, which `substring(x SIMILAR pattern
+/// ESCAPE escape)` is rewritten to by `sql/pg_syntax.rs`), lowered to
+/// `RegexFunc::Substring`/`SubstringSimilar`; with integers, DataFusion's
+/// `substr`, which this wraps and calls.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Substring {
+    inner: Arc<ScalarUDF>,
+    signature: Signature,
+}
+
+/// Whether a `substring` call with these argument types is a regular
+/// expression form (its `FROM` is a string, not an untyped NULL).
+pub fn is_regex_substring(arg_types: &[DataType]) -> bool {
+    matches!(
+        arg_types.get(1),
+        Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    )
+}
+
+impl ScalarUDFImpl for Substring {
+    fn name(&self) -> &str {
+        "substring"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        if is_regex_substring(arg_types) {
+            return if arg_types.iter().all(is_stringish) && arg_types.len() <= 3 {
+                Ok(vec![DataType::Utf8; arg_types.len()])
+            } else {
+                no_function("substring", arg_types)
+            };
+        }
+        let fields: Vec<_> = arg_types
+            .iter()
+            .map(|t| Arc::new(Field::new("a", t.clone(), true)))
+            .collect();
+        Ok(fields_with_udf(&fields, self.inner.as_ref())?
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect())
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        if is_regex_substring(arg_types) {
+            return Ok(DataType::Utf8);
+        }
+        self.inner.inner().return_type(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+}
+
+fn substring() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(Substring {
+        inner: datafusion_functions::unicode::substr(),
+        signature: Signature::user_defined(Volatility::Immutable),
+    }))
+}
+
 /// The marker `interval * number` (either order) is planned as.
 pub const INTERVAL_MUL: &str = "freshet_interval_mul";
 /// The marker `interval / number` is planned as.

@@ -186,6 +186,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         Arc::new(super::bitwise::BitwisePlanner),
         Arc::new(super::pg_scalar::ExtractPlanner),
         Arc::new(super::pg_scalar::IntervalPlanner),
+        Arc::new(super::pg_scalar::SubstringPlanner),
         Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
