@@ -276,6 +276,38 @@ pub fn regexp_match(args: &[Datum]) -> Result<Datum, EvalError> {
     })
 }
 
+/// The `text[]` of one match: its groups (NULL where a group took no
+/// part), or the whole match when the pattern has none.
+fn match_array(s: &str, groups: &[Option<(usize, usize)>]) -> Datum {
+    let text = |g: &Option<(usize, usize)>| {
+        g.map_or(Datum::Null, |(so, eo)| Datum::String(s[so..eo].to_string()))
+    };
+    Datum::Array(if groups.len() == 1 {
+        vec![text(&groups[0])]
+    } else {
+        groups.iter().skip(1).map(text).collect()
+    })
+}
+
+/// `regexp_matches(s, pattern[, flags])`, set-returning: the `text[]` of
+/// the first match (with `g`, of every match), as [`regexp_match`] builds
+/// it; no row without a match or for a NULL argument.
+pub fn regexp_matches(args: &[Datum]) -> Result<Vec<Datum>, EvalError> {
+    if args.iter().any(Datum::is_null) {
+        return Ok(vec![]);
+    }
+    let s = text_arg(&args[0])?;
+    let flags = args.get(2).map(text_arg).transpose()?.unwrap_or("");
+    let options = parse_flags(flags, "regexp_matches", true)?;
+    with_regex(text_arg(&args[1])?, options, |re| {
+        let mut matches = all_matches(re, s, 0);
+        if !options.global {
+            matches.truncate(1);
+        }
+        matches.iter().map(|g| match_array(s, g)).collect()
+    })
+}
+
 /// `regexp_like(s, pattern[, flags])`.
 pub fn regexp_like(args: &[Datum]) -> Result<Datum, EvalError> {
     let s = text_arg(&args[0])?;

@@ -219,6 +219,9 @@ pub enum TableFunc {
     /// A `jsonb` set-returning function (`jsonb_array_elements`,
     /// `jsonb_each`, ...) of one `jsonb` argument.
     Jsonb(super::jsonb::JsonbTableFunc),
+    /// `regexp_matches(s, pattern[, flags])`: a `text[]` per match
+    /// ([`super::regex::regexp_matches`]).
+    RegexpMatches,
     /// `f(...) WITH ORDINALITY`: the function's rows, each followed by its
     /// position (`bigint`, from 1).
     WithOrdinality(Box<TableFunc>),

@@ -278,6 +278,26 @@ impl ContextProvider for PlanContext<'_> {
                     schema,
                 }))
             }
+            "regexp_matches" => {
+                if !(2..=3).contains(&args.len()) {
+                    return Err(datafusion_common::DataFusionError::Plan(
+                        "function regexp_matches takes 2 or 3 arguments".into(),
+                    ));
+                }
+                let schema = Arc::new(datafusion_common::arrow::datatypes::Schema::new(vec![
+                    Field::new(
+                        "regexp_matches",
+                        crate::repr::ScalarType::Array(Box::new(crate::repr::ScalarType::Text))
+                            .to_arrow(),
+                        true,
+                    ),
+                ]));
+                Ok(Arc::new(TableFunctionSource {
+                    func: crate::expr::relation::TableFunc::RegexpMatches,
+                    args,
+                    schema,
+                }))
+            }
             other => match super::jsonb_table::table_source(other, args) {
                 Some(Ok(source)) => Ok(Arc::new(source)),
                 Some(Err(e)) => Err(datafusion_common::DataFusionError::External(Box::new(e))),
