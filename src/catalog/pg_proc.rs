@@ -3738,7 +3738,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "bigint",
-        description: Some("sample variance of bigint input values (square of the sample standard deviation)"),
+        description: Some(
+            "sample variance of bigint input values (square of the sample standard deviation)",
+        ),
     },
     Proc {
         oid: 2642,
@@ -3754,7 +3756,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "integer",
-        description: Some("sample variance of integer input values (square of the sample standard deviation)"),
+        description: Some(
+            "sample variance of integer input values (square of the sample standard deviation)",
+        ),
     },
     Proc {
         oid: 2643,
@@ -3770,7 +3774,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "smallint",
-        description: Some("sample variance of smallint input values (square of the sample standard deviation)"),
+        description: Some(
+            "sample variance of smallint input values (square of the sample standard deviation)",
+        ),
     },
     Proc {
         oid: 2644,
@@ -3786,7 +3792,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "double precision",
         arguments: "real",
-        description: Some("sample variance of float4 input values (square of the sample standard deviation)"),
+        description: Some(
+            "sample variance of float4 input values (square of the sample standard deviation)",
+        ),
     },
     Proc {
         oid: 2645,
@@ -3802,7 +3810,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "double precision",
         arguments: "double precision",
-        description: Some("sample variance of float8 input values (square of the sample standard deviation)"),
+        description: Some(
+            "sample variance of float8 input values (square of the sample standard deviation)",
+        ),
     },
     Proc {
         oid: 2646,
@@ -3818,7 +3828,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "numeric",
-        description: Some("sample variance of numeric input values (square of the sample standard deviation)"),
+        description: Some(
+            "sample variance of numeric input values (square of the sample standard deviation)",
+        ),
     },
     Proc {
         oid: 2647,
@@ -3882,7 +3894,9 @@ pub static PROCS: &[Proc] = &[
         src: "interval_justify_interval",
         result: "interval",
         arguments: "interval",
-        description: Some("promote groups of 24 hours to numbers of days and promote groups of 30 days to numbers of months"),
+        description: Some(
+            "promote groups of 24 hours to numbers of days and promote groups of 30 days to numbers of months",
+        ),
     },
     Proc {
         oid: 2712,
@@ -3994,7 +4008,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "bigint",
-        description: Some("population variance of bigint input values (square of the population standard deviation)"),
+        description: Some(
+            "population variance of bigint input values (square of the population standard deviation)",
+        ),
     },
     Proc {
         oid: 2719,
@@ -4010,7 +4026,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "integer",
-        description: Some("population variance of integer input values (square of the population standard deviation)"),
+        description: Some(
+            "population variance of integer input values (square of the population standard deviation)",
+        ),
     },
     Proc {
         oid: 2720,
@@ -4026,7 +4044,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "smallint",
-        description: Some("population variance of smallint input values (square of the population standard deviation)"),
+        description: Some(
+            "population variance of smallint input values (square of the population standard deviation)",
+        ),
     },
     Proc {
         oid: 2721,
@@ -4042,7 +4062,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "double precision",
         arguments: "real",
-        description: Some("population variance of float4 input values (square of the population standard deviation)"),
+        description: Some(
+            "population variance of float4 input values (square of the population standard deviation)",
+        ),
     },
     Proc {
         oid: 2722,
@@ -4058,7 +4080,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "double precision",
         arguments: "double precision",
-        description: Some("population variance of float8 input values (square of the population standard deviation)"),
+        description: Some(
+            "population variance of float8 input values (square of the population standard deviation)",
+        ),
     },
     Proc {
         oid: 2723,
@@ -4074,7 +4098,9 @@ pub static PROCS: &[Proc] = &[
         src: "aggregate_dummy",
         result: "numeric",
         arguments: "numeric",
-        description: Some("population variance of numeric input values (square of the population standard deviation)"),
+        description: Some(
+            "population variance of numeric input values (square of the population standard deviation)",
+        ),
     },
     Proc {
         oid: 2724,

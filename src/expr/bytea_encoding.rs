@@ -47,7 +47,11 @@ pub fn encode(bytes: &[u8], format: &str) -> Result<String, EvalError> {
             }
             out
         }
-        _ => return Err(invalid_parameter(format!("unrecognized encoding: \"{format}\""))),
+        _ => {
+            return Err(invalid_parameter(format!(
+                "unrecognized encoding: \"{format}\""
+            )));
+        }
     })
 }
 
@@ -57,7 +61,9 @@ pub fn decode(text: &str, format: &str) -> Result<Vec<u8>, EvalError> {
         "hex" => Ok(parse_hex_bytes(text)?),
         "base64" => base64_decode(text),
         "escape" => Ok(parse_escaped_bytes(text)?),
-        _ => Err(invalid_parameter(format!("unrecognized encoding: \"{format}\""))),
+        _ => Err(invalid_parameter(format!(
+            "unrecognized encoding: \"{format}\""
+        ))),
     }
 }
 
@@ -321,7 +327,10 @@ pub fn convert_from(bytes: &[u8], encoding: &str) -> Result<String, EvalError> {
             if bytes.contains(&0) {
                 return Err(ParseError::new(
                     SqlState::CHARACTER_NOT_IN_REPERTOIRE,
-                    format!("invalid byte sequence for encoding \"{}\": 0x00", encoding.name()),
+                    format!(
+                        "invalid byte sequence for encoding \"{}\": 0x00",
+                        encoding.name()
+                    ),
                 )
                 .into());
             }

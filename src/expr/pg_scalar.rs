@@ -296,7 +296,10 @@ impl PgFunc {
             PgFunc::ConvertFrom => {
                 arity(2)?;
                 let Datum::Bytes(b) = &args[0] else {
-                    return Err(EvalError::Internal(format!("convert_from of {:?}", args[0])));
+                    return Err(EvalError::Internal(format!(
+                        "convert_from of {:?}",
+                        args[0]
+                    )));
                 };
                 super::bytea_encoding::convert_from(b, text(1)?).map(Datum::String)
             }

@@ -562,8 +562,7 @@ pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, E
     let mut after_escape = false;
     let mut in_class = false;
     let mut nquotes = 0;
-    let has_separators =
-        escape.is_some_and(|e| pattern.contains(&format!("{e}\"")) && e != '"');
+    let has_separators = escape.is_some_and(|e| pattern.contains(&format!("{e}\"")) && e != '"');
     for c in pattern.chars() {
         let lazy = has_separators && nquotes == 0;
         if after_escape {
@@ -630,7 +629,11 @@ pub fn substring(s: &str, pattern: &str) -> Result<Datum, EvalError> {
         let Some(caps) = re.captures(s) else {
             return Datum::Null;
         };
-        let m = if caps.len() > 1 { caps.get(1) } else { caps.get(0) };
+        let m = if caps.len() > 1 {
+            caps.get(1)
+        } else {
+            caps.get(0)
+        };
         m.map_or(Datum::Null, |m| Datum::String(m.as_str().to_string()))
     })
 }

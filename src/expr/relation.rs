@@ -5,8 +5,8 @@ use std::fmt;
 
 use crate::repr::{Datum, Diff, Row};
 
-use super::window::WindowExpr;
 use super::scalar::UnmaterializableFunc;
+use super::window::WindowExpr;
 use super::{AggregateExpr, ScalarExpr};
 
 /// The identifier of a catalog item or a transient dataflow.

@@ -165,9 +165,7 @@ impl UnmaterializableFunc {
                 Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32)
             }
             UnmaterializableFunc::DateTimeInput(s) => match s.day_offset() {
-                Some(offset) => {
-                    Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32 + offset)
-                }
+                Some(offset) => Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32 + offset),
                 None => Datum::TimestampTz(unix_micros),
             },
             // Only reached where no read timestamp was given: the moment

@@ -173,7 +173,10 @@ impl DateFields {
         }
         let mut mask = 0;
         // Text first: it can only be the month, and fixes how numbers read.
-        for part in parts.iter().filter(|p| p.as_bytes()[0].is_ascii_alphabetic()) {
+        for part in parts
+            .iter()
+            .filter(|p| p.as_bytes()[0].is_ascii_alphabetic())
+        {
             let month = month_number(&part.to_ascii_lowercase()).ok_or(DtErr::BadFormat)?;
             self.mark(MONTH)?;
             mask |= MONTH;
@@ -367,7 +370,13 @@ mod tests {
 
     #[test]
     fn date_field_with_text_month() {
-        for s in ["jan-08-1999", "1999-jan-08", "08-jan-1999", "08-jan-99", "1999.008"] {
+        for s in [
+            "jan-08-1999",
+            "1999-jan-08",
+            "08-jan-1999",
+            "08-jan-99",
+            "1999.008",
+        ] {
             let mut d = DateFields::default();
             d.date_field(s).unwrap();
             assert_eq!(d.validate(false), Ok(Some((1999, 1, 8))), "{s}");

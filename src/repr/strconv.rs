@@ -1863,7 +1863,7 @@ pub fn relative_datetime(text: &str) -> Option<SpecialDateTime> {
 /// (`epoch`, `now`, `today`, ...). `want_date` is false for `time` input:
 /// a bare six-digit number then reads as a time.
 fn decode_datetime(text: &str, want_date: bool) -> Result<DateTimeParts, DtErr> {
-    use super::date_fields::{DAY, DATE, MONTH, NumberField, is_weekday, month_number};
+    use super::date_fields::{DATE, DAY, MONTH, NumberField, is_weekday, month_number};
     let fields = tokenize_datetime(text)?;
     let mut date = DateFields::default();
     let mut time: Option<(i64, i64, i64, i64)> = None;
@@ -1910,10 +1910,10 @@ fn decode_datetime(text: &str, want_date: bool) -> Result<DateTimeParts, DtErr> 
                     // `yyyy.ddd`: a year and a day of the year.
                     date.date_field(s)?;
                     None
-                } else if (frac.is_some() && int.len() > 2)
-                    || (int.len() >= 6 && (date.mask & DATE != DATE || time.is_none()))
+                } else if int.len() >= 6
                     || date.mask & DATE == DATE
                     || !want_date
+                    || (frac.is_some() && int.len() > 2)
                 {
                     Some(date.number_field(s, want_date, time.is_some())?)
                 } else if frac.is_some() {
@@ -2041,9 +2041,12 @@ fn special_value(
     match special {
         None => Ok(None),
         Some(SpecialDateTime::Epoch) => Ok(Some(0)),
-        Some(s @ (SpecialDateTime::Infinity | SpecialDateTime::NegInfinity)) => Err(
-            ParseError::unsupported(format!("{type_name} value \"{}\" is not supported", s.word())),
-        ),
+        Some(s @ (SpecialDateTime::Infinity | SpecialDateTime::NegInfinity)) => {
+            Err(ParseError::unsupported(format!(
+                "{type_name} value \"{}\" is not supported",
+                s.word()
+            )))
+        }
         Some(s) => Err(relative_error(s, type_name)),
     }
 }
@@ -2152,7 +2155,11 @@ pub fn format_time(micros: i64) -> String {
 /// Shared by `timestamp` and `timestamptz` input.
 fn parse_timestamp_common(text: &str, type_name: &str, with_zone: bool) -> Result<i64, ParseError> {
     let parts = decode_datetime(text, true).map_err(|e| dt_error(e, text, type_name))?;
-    let special_name = if with_zone { "timestamptz" } else { "timestamp" };
+    let special_name = if with_zone {
+        "timestamptz"
+    } else {
+        "timestamp"
+    };
     if let Some(micros) = special_value(parts.special, special_name)? {
         return Ok(micros);
     }
@@ -3744,7 +3751,7 @@ mod tests {
             "12:00",
             "2024-01-15 foo",
             "2024-01-15 BC AD",
-            "jan 15 2024",
+            "jan 15",
         ] {
             assert_eq!(
                 err(t, &d),
@@ -3759,6 +3766,13 @@ mod tests {
         // Separator runs, yymmdd, and zones (ignored for a date).
         assert_eq!(rt("2024--01-15", &d), "2024-01-15");
         assert_eq!(rt("240115", &d), "2024-01-15");
+        // Month names, PostgreSQL's field order, day of year, Julian day.
+        assert_eq!(rt("jan 15 2024", &d), "2024-01-15");
+        assert_eq!(rt("15 January 2024", &d), "2024-01-15");
+        assert_eq!(rt("2024.015", &d), "2024-01-15");
+        assert_eq!(rt("J2460325", &d), "2024-01-15");
+        assert_eq!(rt("24-Jan-15", &d), "2015-01-24");
+        assert_eq!(err("99-Jan-08", &d).0, "22008");
         assert_eq!(rt("2024-01-15 12:00 America/New_York", &d), "2024-01-15");
         assert_eq!(rt("2024-01-15 12:00 PST", &d), "2024-01-15");
     }

@@ -119,7 +119,9 @@ fn is_scalar_function(name: &str) -> bool {
 /// Whether `name` is a set-returning function this module joins
 /// laterally: the `jsonb` ones and `generate_series`.
 fn is_lateral_function(name: &str) -> bool {
-    name == "generate_series" || name == "regexp_matches" || JsonbTableFunc::from_name(name).is_some()
+    name == "generate_series"
+        || name == "regexp_matches"
+        || JsonbTableFunc::from_name(name).is_some()
 }
 
 /// The table source of a `jsonb` set-returning function called `name`
@@ -219,7 +221,10 @@ fn lower_args(
                             .map(|a| {
                                 a.get_type(schema).map_or_else(
                                     |_| "unknown".into(),
-                                    |t| ScalarType::from_arrow(&t).map_or(format!("{t}"), |t| t.name()),
+                                    |t| {
+                                        ScalarType::from_arrow(&t)
+                                            .map_or_else(|_| format!("{t}"), |t| t.name())
+                                    },
                                 )
                             })
                             .collect();

@@ -818,9 +818,8 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         &args
                             .iter()
                             .map(|a| {
-                                a.get_type(schema).unwrap_or(
-                                    datafusion_common::arrow::datatypes::DataType::Null,
-                                )
+                                a.get_type(schema)
+                                    .unwrap_or(datafusion_common::arrow::datatypes::DataType::Null)
                             })
                             .collect::<Vec<_>>(),
                     ) =>

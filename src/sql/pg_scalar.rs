@@ -589,7 +589,7 @@ fn overlaps_types(arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
     let points = arg_types
         .iter()
         .enumerate()
-        .filter(|(i, t)| i % 2 == 0 || !is_interval(*t));
+        .filter(|(i, t)| i % 2 == 0 || !is_interval(t));
     let mut common = None;
     for (_, t) in points.clone() {
         let kind = match t {

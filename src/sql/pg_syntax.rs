@@ -73,7 +73,9 @@ fn substring_similar(tokens: &mut [TokenWithSpan]) {
                 }
             }
             t if is_word(t, Keyword::ESCAPE, "escape")
-                && open.last().is_some_and(|(d, similar)| *d == depth && *similar) =>
+                && open
+                    .last()
+                    .is_some_and(|(d, similar)| *d == depth && *similar) =>
             {
                 tokens[i].token = Token::make_keyword("FOR");
             }

@@ -747,17 +747,19 @@ fn set_path_at(
                         p.1 = set_path_at(inner, path, level + 1, edit)?;
                     }
                 }
-                Err(i) => match (last, edit) {
-                    (
+                Err(i) => {
+                    if let (
                         true,
                         PathEdit::Set {
                             value,
                             create_missing: true,
                         }
                         | PathEdit::Insert { value, .. },
-                    ) => pairs.insert(i, (step.to_string(), value.clone())),
-                    _ => {}
-                },
+                    ) = (last, edit)
+                    {
+                        pairs.insert(i, (step.to_string(), value.clone()));
+                    }
+                }
             }
             Ok(JsonbValue::Object(pairs))
         }
@@ -808,8 +810,11 @@ fn set_path_at(
                     }
                 }
                 position => {
-                    if let (true, true, PathEdit::Set { value, .. } | PathEdit::Insert { value, .. }) =
-                        (last, create, edit)
+                    if let (
+                        true,
+                        true,
+                        PathEdit::Set { value, .. } | PathEdit::Insert { value, .. },
+                    ) = (last, create, edit)
                     {
                         if position.is_none() || n == 0 {
                             items.insert(0, value.clone());
