@@ -8,10 +8,10 @@ running Freshet server.
 import psycopg, json, sys
 NAMES = """count sum avg min max bool_and bool_or every string_agg array_agg jsonb_agg jsonb_object_agg stddev stddev_pop stddev_samp variance var_pop var_samp
 row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value nth_value
-abs ceil ceiling floor round trunc sqrt cbrt power pow mod ln log log10 exp sign pi degrees radians sin cos tan asin acos atan atan2 random greatest least
+abs ceil ceiling floor round trunc sqrt cbrt power pow mod ln log log10 exp factorial div sign pi degrees radians sin cos tan asin acos atan atan2 random greatest least
 length char_length character_length octet_length bit_length lower upper initcap substr substring replace btrim ltrim rtrim concat concat_ws left right lpad rpad strpos split_part starts_with md5 reverse repeat ascii chr translate
-regexp_replace regexp_match regexp_matches regexp_split_to_array regexp_split_to_table to_hex quote_ident quote_literal quote_nullable encode decode
-now current_timestamp clock_timestamp transaction_timestamp statement_timestamp date_trunc date_part extract to_char to_timestamp to_date make_date make_timestamp make_interval age date_bin justify_days justify_hours justify_interval
+regexp_replace regexp_match regexp_matches regexp_split_to_array regexp_split_to_table regexp_like regexp_count regexp_substr regexp_instr to_hex quote_ident quote_literal quote_nullable format encode decode convert_to convert_from sha256 get_byte
+now current_timestamp clock_timestamp transaction_timestamp statement_timestamp date_trunc date_part extract to_char to_timestamp to_date make_date make_time make_timestamp make_timestamptz make_interval age date_bin justify_days justify_hours justify_interval isfinite overlaps to_number
 generate_series unnest array_length array_to_string array_upper array_lower cardinality array_position array_positions array_append array_prepend array_cat array_remove array_replace array_dims array_ndims string_to_array
 jsonb_build_object jsonb_build_array jsonb_array_elements jsonb_array_elements_text jsonb_each jsonb_each_text jsonb_object_keys jsonb_typeof jsonb_array_length jsonb_strip_nulls jsonb_pretty jsonb_extract_path jsonb_extract_path_text jsonb_set jsonb_insert to_jsonb jsonb_agg jsonb_exists
 gen_random_uuid uuid_generate_v4 version current_database current_schema current_schemas pg_backend_pid current_setting set_config pg_typeof mz_now""".split()
@@ -25,14 +25,17 @@ FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname =
 ORDER BY p.proname, p.oid""", (NAMES,)).fetchall()
 OK = {"boolean","smallint","integer","bigint","real","double precision","numeric","text","character varying","character","bytea","date",
       "time without time zone","timestamp without time zone","timestamp with time zone","interval","jsonb","uuid",
-      '"any"',"anyelement","anyarray","anycompatible","anycompatiblearray","anynonarray","record","text[]","smallint[]","integer[]","bigint[]","numeric[]","double precision[]","jsonb[]"}
+      '"any"',"anyelement","anyarray","anycompatible","anycompatiblearray","anynonarray","record","name","text[]","smallint[]","integer[]","bigint[]","numeric[]","double precision[]","jsonb[]"}
 fr = psycopg.connect(f"host=127.0.0.1 port={sys.argv[2]} user=freshet dbname=postgres", autocommit=True)
 SAMPLE = {'"any"':"1::int","anyelement":"1::int","anycompatible":"1::int","anynonarray":"1::int","anyarray":"ARRAY[1]::int[]","anycompatiblearray":"ARRAY[1]::int[]",
   "text":"'day'","boolean":"true","smallint":"1::smallint","integer":"1","bigint":"1::bigint","real":"1::real","double precision":"1::float8","numeric":"1::numeric",
   "character varying":"'a'::varchar","character":"'a'::char","bytea":"'a'::bytea","date":"'2024-01-01'::date","time without time zone":"'01:00'::time",
   "timestamp without time zone":"'2024-01-01'::timestamp","timestamp with time zone":"'2024-01-01'::timestamptz","interval":"'1 day'::interval","jsonb":"'{}'::jsonb","uuid":"'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid",
-  "text[]":"ARRAY['a']::text[]","integer[]":"ARRAY[1]::int[]","bigint[]":"ARRAY[1]::bigint[]","smallint[]":"ARRAY[1]::smallint[]","numeric[]":"ARRAY[1]::numeric[]","double precision[]":"ARRAY[1]::float8[]","jsonb[]":"ARRAY['{}']::jsonb[]"}
-SPECIAL = {("encode",1):"'hex'", ("decode",1):"'hex'", ("current_setting",0):"'application_name'", ("set_config",0):"'application_name'", ("set_config",2):"false", ("to_char",1):"'YYYY'", ("to_timestamp",1):"'YYYY'", ("to_date",1):"'YYYY'", ("to_timestamp",0):"'2024'", ("to_date",0):"'2024'", ("jsonb_build_object",0):"'k'"}
+  "name":"'UTF8'", "text[]":"ARRAY['a']::text[]","integer[]":"ARRAY[1]::int[]","bigint[]":"ARRAY[1]::bigint[]","smallint[]":"ARRAY[1]::smallint[]","numeric[]":"ARRAY[1]::numeric[]","double precision[]":"ARRAY[1]::float8[]","jsonb[]":"ARRAY['{}']::jsonb[]"}
+SPECIAL = {("encode",1):"'hex'", ("decode",1):"'hex'", ("current_setting",0):"'application_name'", ("set_config",0):"'application_name'", ("set_config",2):"false", ("to_char",1):"'9999'", ("to_timestamp",1):"'YYYY'", ("to_date",1):"'YYYY'", ("to_timestamp",0):"'2024'", ("to_date",0):"'2024'", ("jsonb_build_object",0):"'k'",
+  ("to_number",0):"'12'", ("to_number",1):"'99'", ("convert_to",1):"'UTF8'", ("convert_from",1):"'UTF8'", ("date_part",0):"'hour'",
+  # Keyed by the argument's type too, where one name has several forms.
+  ("to_timestamp",0,"double precision"):"1::float8"}
 keep = []
 for r in rows:
     oid,name,kind,retset,vol,strict,nargs,res,args,argtypes,rettype,retoid,argoids,variadic,parallel,src,desc = r
@@ -40,7 +43,7 @@ for r in rows:
         continue
     if res.startswith("SETOF") and res[6:] not in OK and res[6:] != "record":
         continue
-    vals = [SPECIAL.get((name,i), SAMPLE.get(t, f"NULL::{t}")) for i,t in enumerate(argtypes)]
+    vals = [SPECIAL.get((name,i,t), SPECIAL.get((name,i), SAMPLE.get(t, f"NULL::{t}"))) for i,t in enumerate(argtypes)]
     # Use non-null samples where NULL would fail type resolution oddly
     call = f"{name}({', '.join(vals)})"
     if kind == 'a':

@@ -754,6 +754,13 @@ pub(super) fn table_func(
             out
         }
         TableFunc::Unnest => crate::expr::array::unnest_rows(&args, &row),
+        TableFunc::RegexpMatches => match crate::expr::regex::regexp_matches(&args) {
+            Ok(arrays) => arrays
+                .into_iter()
+                .map(|a| Ok(row.concat(&Row::new(vec![a]))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        },
         TableFunc::UnnestOuter => crate::expr::array::unnest_rows_outer(&args, &row),
         TableFunc::Jsonb(f) => match f.rows(args.first().unwrap_or(&Datum::Null)) {
             Ok(rows) => rows

@@ -51,6 +51,8 @@ pub enum ArrayFunc {
     Length,
     /// `cardinality(a)`.
     Cardinality,
+    /// `array_dims(a)`: `[1:n]` as `text`.
+    Dims,
     /// The subscripts of `a`'s dimension `dim` (`a, dim, reverse, lower`):
     /// `generate_subscripts(a, dim[, reverse])` is `unnest` of this array
     /// (with `lower` 1), so that it zips with other `unnest` calls in a
@@ -102,6 +104,7 @@ impl ArrayFunc {
             ArrayFunc::Slice { .. } => "slice".into(),
             ArrayFunc::Length => "array_length".into(),
             ArrayFunc::Cardinality => "cardinality".into(),
+            ArrayFunc::Dims => "array_dims".into(),
             ArrayFunc::Subscripts => "generate_subscripts".into(),
             ArrayFunc::ToString => "array_to_string".into(),
             ArrayFunc::StringToArray => "string_to_array".into(),
@@ -207,6 +210,17 @@ impl ArrayFunc {
                 arity(1..=1, &args)?;
                 match &args[0] {
                     Datum::Array(elements) => Ok(Datum::Int32(elements.len() as i32)),
+                    _ => Ok(Datum::Null),
+                }
+            }
+            // Freshet's arrays have one dimension, from 1; an empty one
+            // has none (NULL).
+            ArrayFunc::Dims => {
+                arity(1..=1, &args)?;
+                match &args[0] {
+                    Datum::Array(elements) if !elements.is_empty() => {
+                        Ok(Datum::String(format!("[1:{}]", elements.len())))
+                    }
                     _ => Ok(Datum::Null),
                 }
             }

@@ -63,6 +63,8 @@ pub enum JsonbFunc {
     StripNulls,
     /// `jsonb_pretty(doc)`.
     Pretty,
+    /// `jsonb_insert(doc, path, value [, insert_after])`.
+    Insert,
     /// `jsonb_set(doc, path, value [, create_missing])`.
     Set,
 }
@@ -164,6 +166,7 @@ impl JsonbFunc {
             JsonbFunc::StripNulls => "jsonb_strip_nulls",
             JsonbFunc::Pretty => "jsonb_pretty",
             JsonbFunc::Set => "jsonb_set",
+            JsonbFunc::Insert => "jsonb_insert",
         }
     }
 
@@ -278,6 +281,19 @@ impl JsonbFunc {
                 let edit = PathEdit::Set {
                     value: doc(arg(2), name)?,
                     create_missing,
+                };
+                Ok(jsonb(&value::set_path(doc(arg(0), name)?, &path, &edit)?))
+            }
+            JsonbFunc::Insert => {
+                let path = text_array(arg(1), name)?;
+                let after = match args.get(3) {
+                    None => false,
+                    Some(Datum::Bool(b)) => *b,
+                    Some(other) => return Err(internal(name, other)),
+                };
+                let edit = PathEdit::Insert {
+                    value: doc(arg(2), name)?,
+                    after,
                 };
                 Ok(jsonb(&value::set_path(doc(arg(0), name)?, &path, &edit)?))
             }

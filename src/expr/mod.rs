@@ -18,6 +18,7 @@ pub mod aggregate;
 pub mod aggregate_stats;
 pub mod array;
 pub mod bitwise;
+pub mod bytea_encoding;
 pub mod date_trunc;
 pub mod datetime_format;
 pub mod error;

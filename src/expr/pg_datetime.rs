@@ -2,8 +2,8 @@
 //! DataFusion lacks or computes differently: `age`, `justify_days`,
 //! `justify_hours`, `justify_interval`, `make_date`, `make_time`,
 //! `make_timestamp`, `make_timestamptz` (in UTC, Freshet's session time
-//! zone), `make_interval`. Ported from PostgreSQL 15's `timestamp.c` and
-//! `date.c`, errors included.
+//! zone), `make_interval`, and `OVERLAPS`. Ported from PostgreSQL 15's
+//! `timestamp.c` and `date.c`, errors included.
 
 use crate::repr::strconv::{MICROS_PER_DAY, civil_from_days, days_from_civil, days_in_month};
 use crate::repr::{Datum, Interval, SqlState};
@@ -333,6 +333,60 @@ pub fn make_interval(
     })
 }
 
+/// `(start1, end1) OVERLAPS (start2, end2)`, PostgreSQL's
+/// `overlaps_timestamp` (and `overlaps_time`): each end may be an
+/// `interval`, added to its start first. A period with one NULL end is the
+/// instant at the other; the result is NULL where the NULLs leave it
+/// unknown, exactly as PostgreSQL decides.
+pub fn overlaps(args: &[Datum]) -> Result<Datum, EvalError> {
+    let [s1, e1, s2, e2] = args else {
+        return Err(EvalError::Internal(format!(
+            "overlaps called with {} arguments",
+            args.len()
+        )));
+    };
+    let end = |start: &Datum, end: &Datum| -> Result<Option<Datum>, EvalError> {
+        match end {
+            Datum::Null => Ok(None),
+            Datum::Interval(_) if start.is_null() => Ok(None),
+            Datum::Interval(_) => super::func::BinaryFunc::Add
+                .eval(start.clone(), end.clone())
+                .map(Some),
+            d => Ok(Some(d.clone())),
+        }
+    };
+    let start = |d: &Datum| (!d.is_null()).then(|| d.clone());
+    // The lesser end first; a NULL start takes the other end's place.
+    let period = |s: Option<Datum>, e: Option<Datum>| match (s, e) {
+        (None, None) => None,
+        (None, Some(e)) => Some((e, None)),
+        (Some(s), Some(e)) if s > e => Some((e, Some(s))),
+        (Some(s), e) => Some((s, e)),
+    };
+    let (Some((ts1, te1)), Some((ts2, te2))) = (
+        period(start(s1), end(s1, e1)?),
+        period(start(s2), end(s2, e2)?),
+    ) else {
+        return Ok(Datum::Null);
+    };
+    let result = match ts1.cmp(&ts2) {
+        std::cmp::Ordering::Greater => match (&te1, &te2) {
+            (_, None) => None,
+            (_, Some(te2)) if ts1 < *te2 => Some(true),
+            (None, _) => None,
+            _ => Some(false),
+        },
+        std::cmp::Ordering::Less => match (&te1, &te2) {
+            (None, _) => None,
+            (Some(te1), _) if ts2 < *te1 => Some(true),
+            (_, None) => None,
+            _ => Some(false),
+        },
+        std::cmp::Ordering::Equal => (te1.is_some() && te2.is_some()).then_some(true),
+    };
+    Ok(result.map_or(Datum::Null, Datum::Bool))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,3 +451,4 @@ mod tests {
         );
     }
 }
+

@@ -77,6 +77,18 @@ pub enum PgFunc {
     MakeTimestampTz,
     /// `make_interval(years, months, weeks, days, hours, mins, secs)`.
     MakeInterval,
+    /// `(a, b) OVERLAPS (c, d)`, the call `overlaps(a, b, c, d)`
+    /// ([`super::pg_datetime::overlaps`]); not strict.
+    Overlaps,
+    /// `encode(bytea, 'hex' | 'base64' | 'escape')`
+    /// ([`super::bytea_encoding`]).
+    Encode,
+    /// `decode(text, 'hex' | 'base64' | 'escape')`.
+    Decode,
+    /// `convert_to(text, encoding)`: the text's bytes in the encoding.
+    ConvertTo,
+    /// `convert_from(bytea, encoding)`: bytes in the encoding as text.
+    ConvertFrom,
     /// `date_bin(stride, source, origin)` of timestamps or `timestamptz`s.
     DateBin,
     /// `to_hex(integer | bigint)`: the two's complement of the argument's
@@ -169,12 +181,20 @@ impl PgFunc {
             PgFunc::ToHex => "to_hex",
             PgFunc::Chr => "chr",
             PgFunc::DateBin => "date_bin",
+            PgFunc::Overlaps => "overlaps",
+            PgFunc::Encode => "encode",
+            PgFunc::Decode => "decode",
+            PgFunc::ConvertTo => "convert_to",
+            PgFunc::ConvertFrom => "convert_from",
         }
     }
 
     /// Whether a NULL argument gives NULL without calling the function.
     fn is_strict(&self) -> bool {
-        !matches!(self, PgFunc::Format | PgFunc::QuoteNullable)
+        !matches!(
+            self,
+            PgFunc::Format | PgFunc::QuoteNullable | PgFunc::Overlaps
+        )
     }
 
     /// Applies the function to evaluated arguments.
@@ -257,6 +277,32 @@ impl PgFunc {
                     .map(Datum::Interval)
             }
             PgFunc::IsFinite => Ok(Datum::Bool(true)),
+            PgFunc::Overlaps => dt::overlaps(&args),
+            PgFunc::Encode => {
+                arity(2)?;
+                let Datum::Bytes(b) = &args[0] else {
+                    return Err(EvalError::Internal(format!("encode of {:?}", args[0])));
+                };
+                super::bytea_encoding::encode(b, text(1)?).map(Datum::String)
+            }
+            PgFunc::Decode => {
+                arity(2)?;
+                super::bytea_encoding::decode(text(0)?, text(1)?).map(Datum::Bytes)
+            }
+            PgFunc::ConvertTo => {
+                arity(2)?;
+                super::bytea_encoding::convert_to(text(0)?, text(1)?).map(Datum::Bytes)
+            }
+            PgFunc::ConvertFrom => {
+                arity(2)?;
+                let Datum::Bytes(b) = &args[0] else {
+                    return Err(EvalError::Internal(format!(
+                        "convert_from of {:?}",
+                        args[0]
+                    )));
+                };
+                super::bytea_encoding::convert_from(b, text(1)?).map(Datum::String)
+            }
             PgFunc::ToHex => {
                 arity(1)?;
                 Ok(Datum::String(match &args[0] {

@@ -276,6 +276,38 @@ pub fn regexp_match(args: &[Datum]) -> Result<Datum, EvalError> {
     })
 }
 
+/// The `text[]` of one match: its groups (NULL where a group took no
+/// part), or the whole match when the pattern has none.
+fn match_array(s: &str, groups: &[Option<(usize, usize)>]) -> Datum {
+    let text = |g: &Option<(usize, usize)>| {
+        g.map_or(Datum::Null, |(so, eo)| Datum::String(s[so..eo].to_string()))
+    };
+    Datum::Array(if groups.len() == 1 {
+        vec![text(&groups[0])]
+    } else {
+        groups.iter().skip(1).map(text).collect()
+    })
+}
+
+/// `regexp_matches(s, pattern[, flags])`, set-returning: the `text[]` of
+/// the first match (with `g`, of every match), as [`regexp_match`] builds
+/// it; no row without a match or for a NULL argument.
+pub fn regexp_matches(args: &[Datum]) -> Result<Vec<Datum>, EvalError> {
+    if args.iter().any(Datum::is_null) {
+        return Ok(vec![]);
+    }
+    let s = text_arg(&args[0])?;
+    let flags = args.get(2).map(text_arg).transpose()?.unwrap_or("");
+    let options = parse_flags(flags, "regexp_matches", true)?;
+    with_regex(text_arg(&args[1])?, options, |re| {
+        let mut matches = all_matches(re, s, 0);
+        if !options.global {
+            matches.truncate(1);
+        }
+        matches.iter().map(|g| match_array(s, g)).collect()
+    })
+}
+
 /// `regexp_like(s, pattern[, flags])`.
 pub fn regexp_like(args: &[Datum]) -> Result<Datum, EvalError> {
     let s = text_arg(&args[0])?;
@@ -521,13 +553,18 @@ fn nth_match<'a>(
 /// PostgreSQL's `similar_to_escape`: a `SIMILAR TO` pattern as a regular
 /// expression anchored at both ends (`%` any string, `_` any character,
 /// `(` a non-capturing group, the escape character quoting the next one;
-/// `.`, `^`, `$` and `\` literal).
+/// `.`, `^`, `$` and `\` literal). With escape-double-quote separators
+/// (`a#"b#"c`), the middle part is the regular expression's first
+/// subexpression, which `substring` returns; PostgreSQL matches the part
+/// before it as little as possible, so its quantifiers are made lazy here.
 pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, EvalError> {
     let mut out = String::from("^(?:");
     let mut after_escape = false;
     let mut in_class = false;
     let mut nquotes = 0;
+    let has_separators = escape.is_some_and(|e| pattern.contains(&format!("{e}\"")) && e != '"');
     for c in pattern.chars() {
+        let lazy = has_separators && nquotes == 0;
         if after_escape {
             if c == '"' && !in_class {
                 match nquotes {
@@ -564,9 +601,13 @@ pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, E
                     out.push('[');
                     in_class = true;
                 }
-                '%' => out.push_str(".*"),
+                '%' => out.push_str(if lazy { ".*?" } else { ".*" }),
                 '_' => out.push('.'),
                 '(' => out.push_str("(?:"),
+                '*' | '+' | '?' | '}' if lazy => {
+                    out.push(c);
+                    out.push('?');
+                }
                 '\\' | '.' | '^' | '$' => {
                     out.push('\\');
                     out.push(c);
@@ -579,10 +620,28 @@ pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, E
     Ok(out)
 }
 
-/// `s SIMILAR TO pattern [ESCAPE escape]`; `escape` is the escape
-/// string (`None`: the default, `\`).
-pub fn similar_to(s: &str, pattern: &str, escape: Option<&str>) -> Result<bool, EvalError> {
-    let escape = match escape {
+/// PostgreSQL's `textregexsubstr` (`substring(s FROM pattern)`): the part
+/// of the first match that the first parenthesized subexpression matched
+/// (NULL if it took no part), or the whole match without one; NULL without
+/// a match.
+pub fn substring(s: &str, pattern: &str) -> Result<Datum, EvalError> {
+    with_regex(pattern, RegexOptions::default(), |re| {
+        let Some(caps) = re.captures(s) else {
+            return Datum::Null;
+        };
+        let m = if caps.len() > 1 {
+            caps.get(1)
+        } else {
+            caps.get(0)
+        };
+        m.map_or(Datum::Null, |m| Datum::String(m.as_str().to_string()))
+    })
+}
+
+/// The escape character of an `ESCAPE` string (`None`: the default, `\`;
+/// an empty string: no escape character).
+fn similar_escape(escape: Option<&str>) -> Result<Option<char>, EvalError> {
+    Ok(match escape {
         None => Some('\\'),
         Some(e) => {
             let mut chars = e.chars();
@@ -597,7 +656,13 @@ pub fn similar_to(s: &str, pattern: &str, escape: Option<&str>) -> Result<bool, 
                 }
             }
         }
-    };
+    })
+}
+
+/// `s SIMILAR TO pattern [ESCAPE escape]`; `escape` is the escape
+/// string (`None`: the default, `\`).
+pub fn similar_to(s: &str, pattern: &str, escape: Option<&str>) -> Result<bool, EvalError> {
+    let escape = similar_escape(escape)?;
     let regex = similar_to_regex(pattern, escape)?;
     with_regex(&regex, RegexOptions::default(), |re| re.is_match(s))
 }
@@ -614,6 +679,11 @@ pub enum RegexFunc {
     RegexpSubstr,
     /// [`regexp_instr`].
     RegexpInstr,
+    /// `substring(s FROM pattern)`: [`substring`].
+    Substring,
+    /// `substring(s FROM pattern FOR escape)` and `substring(s SIMILAR
+    /// pattern ESCAPE escape)`: [`substring`] of the `SIMILAR TO` pattern.
+    SubstringSimilar,
 }
 
 impl RegexFunc {
@@ -635,6 +705,12 @@ impl RegexFunc {
             }
             RegexFunc::RegexpSubstr => regexp_substr(&args),
             RegexFunc::RegexpInstr => regexp_instr(&args),
+            RegexFunc::Substring => substring(text_arg(&args[0])?, text_arg(&args[1])?),
+            RegexFunc::SubstringSimilar => {
+                let escape = similar_escape(Some(text_arg(&args[2])?))?;
+                let regex = similar_to_regex(text_arg(&args[1])?, escape)?;
+                substring(text_arg(&args[0])?, &regex)
+            }
         }
     }
 }

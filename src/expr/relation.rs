@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::repr::{Datum, Diff, Row};
 
+use super::scalar::UnmaterializableFunc;
 use super::window::WindowExpr;
 use super::{AggregateExpr, ScalarExpr};
 
@@ -218,6 +219,9 @@ pub enum TableFunc {
     /// A `jsonb` set-returning function (`jsonb_array_elements`,
     /// `jsonb_each`, ...) of one `jsonb` argument.
     Jsonb(super::jsonb::JsonbTableFunc),
+    /// `regexp_matches(s, pattern[, flags])`: a `text[]` per match
+    /// ([`super::regex::regexp_matches`]).
+    RegexpMatches,
     /// `f(...) WITH ORDINALITY`: the function's rows, each followed by its
     /// position (`bigint`, from 1).
     WithOrdinality(Box<TableFunc>),
@@ -425,12 +429,18 @@ impl RelationExpr {
             });
         match found {
             Some(func) if func.is_random() => Err(crate::sql::PlanError::Unsupported(format!(
-                "calling {}() in {what} (it is not deterministic)",
-                func.name()
+                "calling {} in {what} (it is not deterministic)",
+                func.describe()
             ))),
+            Some(func @ UnmaterializableFunc::DateTimeInput(_)) => {
+                Err(crate::sql::PlanError::Unsupported(format!(
+                    "the date/time input {} in {what} (its value depends on when it is read)",
+                    func.describe()
+                )))
+            }
             Some(func) => Err(crate::sql::PlanError::Unsupported(format!(
-                "calling {}() in {what}",
-                func.name()
+                "calling {} in {what}",
+                func.describe()
             ))),
             None => Ok(()),
         }

@@ -102,6 +102,10 @@ pub enum UnmaterializableFunc {
     Random,
     /// `gen_random_uuid()`: a version 4 `uuid`, like [`Self::Random`].
     GenRandomUuid,
+    /// A constant `'now'`, `'today'`, `'tomorrow'` or `'yesterday'` of a
+    /// date/time type: `now` as `timestamptz`, the others as `date`, which
+    /// `sql/lower.rs` casts to the type written.
+    DateTimeInput(crate::repr::strconv::SpecialDateTime),
 }
 
 impl UnmaterializableFunc {
@@ -116,6 +120,16 @@ impl UnmaterializableFunc {
             UnmaterializableFunc::MzNow => "mz_now",
             UnmaterializableFunc::Random => "random",
             UnmaterializableFunc::GenRandomUuid => "gen_random_uuid",
+            UnmaterializableFunc::DateTimeInput(s) => s.word(),
+        }
+    }
+
+    /// How errors and `EXPLAIN` name the call: `now()`, or the input
+    /// `'today'`.
+    pub fn describe(&self) -> String {
+        match self {
+            UnmaterializableFunc::DateTimeInput(s) => format!("'{}'", s.word()),
+            f => format!("{}()", f.name()),
         }
     }
 
@@ -150,6 +164,10 @@ impl UnmaterializableFunc {
             UnmaterializableFunc::CurrentDate => {
                 Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32)
             }
+            UnmaterializableFunc::DateTimeInput(s) => match s.day_offset() {
+                Some(offset) => Datum::Date(unix_micros.div_euclid(86_400_000_000) as i32 + offset),
+                None => Datum::TimestampTz(unix_micros),
+            },
             // Only reached where no read timestamp was given: the moment
             // itself, in milliseconds.
             UnmaterializableFunc::MzNow => Datum::Int64(unix_micros.div_euclid(1000)),
@@ -468,7 +486,7 @@ impl fmt::Display for ScalarExpr {
                 }
                 write!(f, ")")
             }
-            ScalarExpr::Unmaterializable(func) => write!(f, "{}()", func.name()),
+            ScalarExpr::Unmaterializable(func) => write!(f, "{}", func.describe()),
             ScalarExpr::ArrayMap { array, body } => write!(f, "array_map({array}, {body})"),
         }
     }

@@ -4,6 +4,7 @@
 //! Everything above depends on this module; it depends on nothing of ours.
 
 pub mod array;
+mod date_fields;
 mod datum;
 pub mod jsonb;
 mod row;

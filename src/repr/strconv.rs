@@ -12,13 +12,14 @@
 //!   `NaN` and `Infinity` are refused (`0A000`); an integer part too large is
 //!   `22003 value overflows numeric format`; fractional digits beyond what
 //!   fits are rounded half away from zero (as `rust_decimal` itself does).
-//! * `date`/`timestamp`: `infinity`, `-infinity`, `now`, `today`,
-//!   `tomorrow` and `yesterday` are refused (`0A000`). Zones are numeric
+//! * `date`/`timestamp`: `infinity` and `-infinity` are refused (`0A000`);
+//!   `now`, `today`, `tomorrow` and `yesterday` only in a constant
+//!   (`'today'::date`, planned like `now()`), alone, else `0A000`. Zones are numeric
 //!   offsets or the fixed-offset abbreviations of PostgreSQL's `Default`
 //!   set (`UTC`, `Z`, `PST`, `CET`, ...); a `timestamptz` may also name a
 //!   zone whose offset depends on the date (`Europe/Paris`, `MSK`), resolved
-//!   by `repr/timezone.rs`. Text month names and some of
-//!   PostgreSQL's rarer layouts are not understood (`22007`). Timestamps end
+//!   by `repr/timezone.rs`. Dates follow PostgreSQL's field rules
+//!   (`repr/date_fields.rs`), month names included. Timestamps end
 //!   at `i64::MAX` microseconds after 1970 (294247-01-10), a little before
 //!   PostgreSQL's 294276-12-31.
 //! * `interval` input is PostgreSQL's `DecodeInterval` (verbose units, time
@@ -29,6 +30,7 @@ use std::fmt::Write as _;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use super::date_fields::DateFields;
 use super::{Datum, Interval, OrdF32, OrdF64, ScalarType, SqlState};
 
 /// An input value that does not parse, or is out of range for its type.
@@ -1116,39 +1118,49 @@ fn apply_numeric_typmod(
 /// allowed) or the escape format (`\\` is a backslash, `\ooo` an octal byte,
 /// anything else itself).
 pub fn parse_bytea(text: &str) -> Result<Vec<u8>, ParseError> {
-    let b = text.as_bytes();
-    if let Some(hex) = b.strip_prefix(b"\\x") {
-        let mut out = Vec::with_capacity(hex.len() / 2);
-        let mut i = 0;
-        let bad_digit = |i: usize| {
-            let c = text
-                .get(2 + i..)
-                .and_then(|s| s.chars().next())
-                .unwrap_or('?');
-            ParseError::new(
-                SqlState::INVALID_PARAMETER_VALUE,
-                format!("invalid hexadecimal digit: \"{c}\""),
-            )
-        };
-        while let Some(&c) = hex.get(i) {
-            if matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
-                i += 1;
-                continue;
-            }
-            let hi = hex_value(c).ok_or_else(|| bad_digit(i))?;
-            i += 1;
-            let Some(&c2) = hex.get(i) else {
-                return Err(ParseError::new(
-                    SqlState::INVALID_PARAMETER_VALUE,
-                    "invalid hexadecimal data: odd number of digits",
-                ));
-            };
-            let lo = hex_value(c2).ok_or_else(|| bad_digit(i))?;
-            i += 1;
-            out.push(hi << 4 | lo);
-        }
-        return Ok(out);
+    match text.strip_prefix("\\x") {
+        Some(hex) => parse_hex_bytes(hex),
+        None => parse_escaped_bytes(text),
     }
+}
+
+/// Hex digit pairs as bytes, whitespace between pairs skipped (the hex
+/// format of `bytea` after its `\x`, and `decode(text, 'hex')`).
+pub fn parse_hex_bytes(hex: &str) -> Result<Vec<u8>, ParseError> {
+    let b = hex.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 2);
+    let mut i = 0;
+    let bad_digit = |i: usize| {
+        let c = hex.get(i..).and_then(|s| s.chars().next()).unwrap_or('?');
+        ParseError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("invalid hexadecimal digit: \"{c}\""),
+        )
+    };
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
+            i += 1;
+            continue;
+        }
+        let hi = hex_value(c).ok_or_else(|| bad_digit(i))?;
+        i += 1;
+        let Some(&c2) = b.get(i) else {
+            return Err(ParseError::new(
+                SqlState::INVALID_PARAMETER_VALUE,
+                "invalid hexadecimal data: odd number of digits",
+            ));
+        };
+        let lo = hex_value(c2).ok_or_else(|| bad_digit(i))?;
+        i += 1;
+        out.push(hi << 4 | lo);
+    }
+    Ok(out)
+}
+
+/// The escape format of `bytea` (and `decode(text, 'escape')`): `\\` is a
+/// backslash, `\ooo` an octal byte, anything else itself.
+pub fn parse_escaped_bytes(text: &str) -> Result<Vec<u8>, ParseError> {
+    let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {
@@ -1308,7 +1320,7 @@ fn is_valid_julian(year: i64, month: u32) -> bool {
 
 /// The error classes of PostgreSQL's date/time parser (`DTERR_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DtErr {
+pub(super) enum DtErr {
     /// `DTERR_BAD_FORMAT`: `22007 invalid input syntax for type T: "x"`.
     BadFormat,
     /// `DTERR_FIELD_OVERFLOW` / `DTERR_MD_FIELD_OVERFLOW`: `22008
@@ -1322,6 +1334,8 @@ enum DtErr {
     TzDispOverflow,
     /// `itmin2interval` failing: `22008 interval out of range`.
     IntervalOutOfRange,
+    /// Input PostgreSQL reads and Freshet does not: `0A000`.
+    Unsupported,
 }
 
 fn dt_error(err: DtErr, text: &str, type_name: &str) -> ParseError {
@@ -1345,6 +1359,9 @@ fn dt_error(err: DtErr, text: &str, type_name: &str) -> ParseError {
         DtErr::IntervalOutOfRange => {
             ParseError::new(SqlState::DATETIME_FIELD_OVERFLOW, "interval out of range")
         }
+        DtErr::Unsupported => ParseError::unsupported(format!(
+            "{type_name} input \"{text}\" (a special word with other fields) is not supported"
+        )),
     }
 }
 
@@ -1759,62 +1776,96 @@ struct DateTimeParts {
     tz: Option<i64>,
     /// A zone whose offset depends on the date (`repr/timezone.rs`).
     zone_name: Option<String>,
+    /// A special word (`epoch`, `today`, ...) in place of the date.
+    special: Option<SpecialDateTime>,
 }
 
-/// A date field before validation.
-struct RawDate {
-    year: i64,
-    month: i64,
-    day: i64,
-    two_digit_year: bool,
+/// PostgreSQL's special date/time input words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialDateTime {
+    /// `epoch`: 1970-01-01 00:00:00 UTC.
+    Epoch,
+    /// `infinity`: later than every date (Freshet refuses it, `0A000`).
+    Infinity,
+    /// `-infinity`: earlier than every date (refused too).
+    NegInfinity,
+    /// `now`: the moment the transaction began.
+    Now,
+    /// `today`: midnight of the current date.
+    Today,
+    /// `tomorrow`: midnight after `today`.
+    Tomorrow,
+    /// `yesterday`: midnight before `today`.
+    Yesterday,
 }
 
-/// Splits a `Date` field (`y-m-d`, `m/d/y`, ...) into its numbers; runs of
-/// separators count as one, as in PostgreSQL's `DecodeDate`.
-fn decode_date_field(s: &str) -> Result<RawDate, DtErr> {
-    let parts: Vec<&str> = s
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let [a, b, c] = parts.as_slice() else {
-        return Err(DtErr::BadFormat);
-    };
-    if [a, b, c]
-        .iter()
-        .any(|p| !p.bytes().all(|d| d.is_ascii_digit()))
-    {
-        // Text month names are not supported.
-        return Err(DtErr::BadFormat);
+impl SpecialDateTime {
+    /// The word as PostgreSQL spells it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            SpecialDateTime::Epoch => "epoch",
+            SpecialDateTime::Infinity => "infinity",
+            SpecialDateTime::NegInfinity => "-infinity",
+            SpecialDateTime::Now => "now",
+            SpecialDateTime::Today => "today",
+            SpecialDateTime::Tomorrow => "tomorrow",
+            SpecialDateTime::Yesterday => "yesterday",
+        }
     }
-    let num = |p: &str| -> i64 { p.parse::<i64>().unwrap_or(i64::MAX).min(1_000_000_000_000) };
-    if a.len() > 2 {
-        // ISO: year first.
-        Ok(RawDate {
-            year: num(a),
-            month: num(b),
-            day: num(c),
-            two_digit_year: false,
+
+    fn from_word(w: &str) -> Option<SpecialDateTime> {
+        Some(match w {
+            "epoch" => SpecialDateTime::Epoch,
+            "infinity" | "+infinity" => SpecialDateTime::Infinity,
+            "-infinity" => SpecialDateTime::NegInfinity,
+            "now" => SpecialDateTime::Now,
+            "today" => SpecialDateTime::Today,
+            "tomorrow" => SpecialDateTime::Tomorrow,
+            "yesterday" => SpecialDateTime::Yesterday,
+            _ => return None,
         })
-    } else {
-        // DateStyle MDY.
-        Ok(RawDate {
-            year: num(c),
-            month: num(a),
-            day: num(b),
-            two_digit_year: c.len() <= 2,
-        })
+    }
+
+    /// Whether the value depends on the moment it is read (`now`,
+    /// `today`, ...).
+    pub fn is_relative(&self) -> bool {
+        !matches!(
+            self,
+            SpecialDateTime::Epoch | SpecialDateTime::Infinity | SpecialDateTime::NegInfinity
+        )
+    }
+
+    /// For `today`, `tomorrow`, `yesterday`: days after the current date.
+    pub fn day_offset(&self) -> Option<i32> {
+        match self {
+            SpecialDateTime::Today => Some(0),
+            SpecialDateTime::Tomorrow => Some(1),
+            SpecialDateTime::Yesterday => Some(-1),
+            _ => None,
+        }
     }
 }
 
-/// Decodes a date/time input (a restricted PostgreSQL `DecodeDateTime`): a
-/// date (`y-m-d` with a year of three or more digits, else `m-d-y`, or
-/// `yyyymmdd`), an optional `T` or space, a time (`hh:mm[:ss[.f]]`, or
-/// `hhmm[ss]` after a date), an optional zone (`Z`, `UTC`, `PST`,
-/// `+hh[:mm[:ss]]`), optional `AM`/`PM`, optional `BC`/`AD`. `want_date`
-/// says how a bare six-digit number reads: as a date or a time.
+/// The relative special word (`now`, `today`, `tomorrow`, `yesterday`)
+/// that `text` consists of, surrounding spaces and case aside. A constant
+/// written so is replaced, when planned, by the moment the transaction
+/// began (`sql/lower.rs`), like `now()`.
+pub fn relative_datetime(text: &str) -> Option<SpecialDateTime> {
+    SpecialDateTime::from_word(&trim_pg(text).to_ascii_lowercase()).filter(|s| s.is_relative())
+}
+
+/// Decodes a date/time input as PostgreSQL's `DecodeDateTime`: fields are
+/// read in order, dates through [`DateFields`] (numeric, with a month name,
+/// `yyyymmdd`, `yyyy.ddd`, `J` and a Julian day), then a time
+/// (`hh:mm[:ss[.f]]`, or `hhmm[ss]` once the date is complete), an
+/// optional `T`, a zone (`Z`, `UTC`, `PST`, `+hh[:mm[:ss]]`, a zone name),
+/// `AM`/`PM`, `BC`/`AD`, weekday names (ignored), or a special word alone
+/// (`epoch`, `now`, `today`, ...). `want_date` is false for `time` input:
+/// a bare six-digit number then reads as a time.
 fn decode_datetime(text: &str, want_date: bool) -> Result<DateTimeParts, DtErr> {
+    use super::date_fields::{DATE, DAY, MONTH, NumberField, is_weekday, month_number};
     let fields = tokenize_datetime(text)?;
-    let mut raw_date: Option<RawDate> = None;
+    let mut date = DateFields::default();
     let mut time: Option<(i64, i64, i64, i64)> = None;
     let mut tz: Option<i64> = None;
     let mut zone_name: Option<String> = None;
@@ -1822,50 +1873,58 @@ fn decode_datetime(text: &str, want_date: bool) -> Result<DateTimeParts, DtErr> 
     let mut era_seen = false;
     let mut meridian: Option<bool> = None; // Some(true) for PM
     let mut iso_t = false;
+    let mut julian_next = false;
+    let mut special: Option<SpecialDateTime> = None;
     for field in &fields {
+        if julian_next {
+            // The number after `J` is a Julian day.
+            julian_next = false;
+            let DtField::Number(s) = field else {
+                return Err(DtErr::BadFormat);
+            };
+            let jd: i64 = s
+                .parse::<i32>()
+                .map(i64::from)
+                .map_err(|_| DtErr::BadFormat)?;
+            if jd < 0 {
+                return Err(DtErr::FieldOverflow);
+            }
+            let (y, m, d) = super::date_fields::julian_to_civil(jd);
+            date.set_date(y, i64::from(m), i64::from(d))?;
+            date.julian = true;
+            continue;
+        }
         match field {
             DtField::Date(s) => {
-                if raw_date.is_some() {
+                if date.mask & DATE == DATE {
                     return Err(DtErr::BadFormat);
                 }
-                raw_date = Some(decode_date_field(s)?);
+                date.date_field(s)?;
             }
             DtField::Number(s) => {
-                // PostgreSQL's DecodeNumberField: yyyymmdd, yymmdd, hhmmss, hhmm.
                 let (int, frac) = match s.split_once('.') {
                     Some((int, frac)) => (int, Some(frac)),
                     None => (s.as_str(), None),
                 };
-                let digits_only = !int.is_empty() && int.bytes().all(|c| c.is_ascii_digit());
-                if !digits_only {
+                let found = if frac.is_some() && want_date && date.mask & DATE == 0 {
+                    // `yyyy.ddd`: a year and a day of the year.
+                    date.date_field(s)?;
+                    None
+                } else if int.len() >= 6
+                    || date.mask & DATE == DATE
+                    || !want_date
+                    || (frac.is_some() && int.len() > 2)
+                {
+                    Some(date.number_field(s, want_date, time.is_some())?)
+                } else if frac.is_some() {
                     return Err(DtErr::BadFormat);
-                }
-                let num = |p: &str| -> i64 { p.parse().unwrap_or(0) };
-                if frac.is_none() && raw_date.is_none() && want_date && int.len() >= 6 {
-                    let (ym, d) = int.split_at(int.len() - 2);
-                    let (y, m) = ym.split_at(ym.len() - 2);
-                    raw_date = Some(RawDate {
-                        year: num(y),
-                        month: num(m),
-                        day: num(d),
-                        two_digit_year: y.len() == 2,
-                    });
-                } else if time.is_none() && (int.len() == 6 || int.len() == 4) {
-                    let (h, rest) = int.split_at(2);
-                    let (m, sec) = rest.split_at(2);
-                    let fsec = match frac {
-                        Some(f) => parse_fractional_second(&format!(".{f}"))?,
-                        None => 0,
-                    };
-                    time = Some((
-                        num(h),
-                        num(m),
-                        if sec.is_empty() { 0 } else { num(sec) },
-                        fsec,
-                    ));
-                    iso_t = false;
                 } else {
-                    return Err(DtErr::BadFormat);
+                    date.number(int)?;
+                    None
+                };
+                if let Some(NumberField::Time(h, m, sec, fsec)) = found {
+                    time = Some((h, m, sec, fsec));
+                    iso_t = false;
                 }
             }
             DtField::Time(s) => {
@@ -1890,8 +1949,25 @@ fn decode_datetime(text: &str, want_date: bool) -> Result<DateTimeParts, DtErr> 
                 "t" if !iso_t && time.is_none() => iso_t = true,
                 "allballs" if time.is_none() => time = Some((0, 0, 0, 0)),
                 "at" | "on" => {}
+                "j" | "jd" | "julian" => julian_next = true,
+                w if SpecialDateTime::from_word(w).is_some() => {
+                    // Each stands for the date (a time after `epoch` is
+                    // read and ignored, as in PostgreSQL).
+                    date.set_date(1970, 1, 1)?;
+                    special = SpecialDateTime::from_word(w);
+                }
+                w if month_number(w).is_some() => {
+                    date.text_month_field(month_number(w).unwrap_or(0))?;
+                }
+                w if is_weekday(w) => {}
                 w if tz.is_none() && zone_name.is_none() && zone_abbreviation(w).is_some() => {
                     tz = zone_abbreviation(w);
+                }
+                // A date with a month name first (`jan-08-1999`), while
+                // the month and day are not both known; after them, a
+                // zone name (`America/New_York`), as in PostgreSQL.
+                w if w.contains(['-', '/', '.']) && date.mask & (MONTH | DAY) != MONTH | DAY => {
+                    date.date_field(w)?;
                 }
                 w if tz.is_none() && zone_name.is_none() && is_dynamic_zone(w) => {
                     zone_name = Some(w.to_owned());
@@ -1900,39 +1976,31 @@ fn decode_datetime(text: &str, want_date: bool) -> Result<DateTimeParts, DtErr> 
             },
         }
     }
-    if iso_t {
+    if iso_t || julian_next {
         return Err(DtErr::BadFormat);
+    }
+    if let Some(special) = special {
+        // PostgreSQL reads `now` only alone; Freshet also `today` and its
+        // kin, which PostgreSQL lets a time and zone follow.
+        if fields.len() != 1 {
+            match special {
+                SpecialDateTime::Now => return Err(DtErr::BadFormat),
+                s if s.is_relative() => return Err(DtErr::Unsupported),
+                _ => {}
+            }
+        }
+        return Ok(DateTimeParts {
+            special: Some(special),
+            ..DateTimeParts::default()
+        });
     }
     let mut parts = DateTimeParts {
         tz,
         zone_name,
         ..DateTimeParts::default()
     };
-    if let Some(raw) = raw_date {
-        let mut year = raw.year;
-        if bc {
-            if year <= 0 {
-                return Err(DtErr::FieldOverflow);
-            }
-            year = 1 - year;
-        } else if raw.two_digit_year {
-            if year < 70 {
-                year += 2000;
-            } else if year < 100 {
-                year += 1900;
-            }
-        } else if year <= 0 {
-            return Err(DtErr::FieldOverflow);
-        }
-        if !(1..=12).contains(&raw.month) || !(1..=31).contains(&raw.day) {
-            return Err(DtErr::FieldOverflow);
-        }
-        let (month, day) = (raw.month as u32, raw.day as u32);
-        if day > days_in_month(year, month) {
-            return Err(DtErr::FieldOverflow);
-        }
-        parts.date = Some((year, month, day));
-    } else if era_seen {
+    parts.date = date.validate(bc)?;
+    if parts.date.is_none() && era_seen {
         return Err(DtErr::BadFormat);
     }
     if let Some((mut hour, min, sec, fsec)) = time {
@@ -1964,17 +2032,34 @@ fn decode_datetime(text: &str, want_date: bool) -> Result<DateTimeParts, DtErr> 
     Ok(parts)
 }
 
-/// Whole-input special words (`epoch`, `infinity`, ...): `Ok(true)` for
-/// `epoch`, an error for the unsupported ones, `Ok(false)` otherwise.
-fn special_datetime(text: &str) -> Result<bool, ParseError> {
-    let t = trim_pg(text).to_ascii_lowercase();
-    match t.as_str() {
-        "epoch" => Ok(true),
-        "infinity" | "+infinity" | "-infinity" | "now" | "today" | "tomorrow" | "yesterday" => Err(
-            ParseError::unsupported(format!("date/time value \"{t}\" is not supported")),
-        ),
-        _ => Ok(false),
+/// The value of a special word for `type_name`, where Freshet has one
+/// (`epoch`: `Ok(Some(0))`), or the error that refuses it.
+fn special_value(
+    special: Option<SpecialDateTime>,
+    type_name: &str,
+) -> Result<Option<i64>, ParseError> {
+    match special {
+        None => Ok(None),
+        Some(SpecialDateTime::Epoch) => Ok(Some(0)),
+        Some(s @ (SpecialDateTime::Infinity | SpecialDateTime::NegInfinity)) => {
+            Err(ParseError::unsupported(format!(
+                "{type_name} value \"{}\" is not supported",
+                s.word()
+            )))
+        }
+        Some(s) => Err(relative_error(s, type_name)),
     }
+}
+
+/// The refusal of `now`, `today`, ... read from data rather than written
+/// as a constant: the value would depend on when the row is read, which a
+/// maintained view cannot follow.
+fn relative_error(s: SpecialDateTime, type_name: &str) -> ParseError {
+    ParseError::unsupported(format!(
+        "{type_name} value \"{}\" outside a constant (only '{}'::{type_name} written in the query is supported)",
+        s.word(),
+        s.word()
+    ))
 }
 
 fn out_of_range(what: &str, text: &str) -> ParseError {
@@ -1989,10 +2074,10 @@ fn out_of_range(what: &str, text: &str) -> ParseError {
 /// and ignored. A bad field is `22008 date/time field value out of range`, a
 /// date beyond PostgreSQL's range `22008 date out of range`.
 pub fn parse_date(text: &str) -> Result<i32, ParseError> {
-    if special_datetime(text)? {
-        return Ok(0);
-    }
     let parts = decode_datetime(text, true).map_err(|e| dt_error(e, text, "date"))?;
+    if let Some(days) = special_value(parts.special, "date")? {
+        return Ok(days as i32);
+    }
     let (y, m, d) = parts
         .date
         .ok_or_else(|| dt_error(DtErr::BadFormat, text, "date"))?;
@@ -2045,10 +2130,12 @@ fn write_fraction(out: &mut String, frac: i64) {
 /// or zone in the input is allowed and ignored. Fractions round to
 /// microseconds.
 pub fn parse_time(text: &str) -> Result<i64, ParseError> {
-    if special_datetime(text)? {
-        return Err(dt_error(DtErr::BadFormat, text, "time"));
-    }
     let parts = decode_datetime(text, false).map_err(|e| dt_error(e, text, "time"))?;
+    match parts.special {
+        None => {}
+        Some(SpecialDateTime::Now) => return Err(relative_error(SpecialDateTime::Now, "time")),
+        Some(_) => return Err(dt_error(DtErr::BadFormat, text, "time")),
+    }
     if parts.zone_name.as_deref().is_some_and(|z| z.contains('/')) {
         // A zone name needs a date to resolve; PostgreSQL refuses it too.
         return Err(dt_error(DtErr::BadFormat, text, "time"));
@@ -2067,10 +2154,15 @@ pub fn format_time(micros: i64) -> String {
 
 /// Shared by `timestamp` and `timestamptz` input.
 fn parse_timestamp_common(text: &str, type_name: &str, with_zone: bool) -> Result<i64, ParseError> {
-    if special_datetime(text)? {
-        return Ok(0);
-    }
     let parts = decode_datetime(text, true).map_err(|e| dt_error(e, text, type_name))?;
+    let special_name = if with_zone {
+        "timestamptz"
+    } else {
+        "timestamp"
+    };
+    if let Some(micros) = special_value(parts.special, special_name)? {
+        return Ok(micros);
+    }
     let (y, m, d) = parts
         .date
         .ok_or_else(|| dt_error(DtErr::BadFormat, text, type_name))?;
@@ -3659,7 +3751,7 @@ mod tests {
             "12:00",
             "2024-01-15 foo",
             "2024-01-15 BC AD",
-            "jan 15 2024",
+            "jan 15",
         ] {
             assert_eq!(
                 err(t, &d),
@@ -3674,6 +3766,13 @@ mod tests {
         // Separator runs, yymmdd, and zones (ignored for a date).
         assert_eq!(rt("2024--01-15", &d), "2024-01-15");
         assert_eq!(rt("240115", &d), "2024-01-15");
+        // Month names, PostgreSQL's field order, day of year, Julian day.
+        assert_eq!(rt("jan 15 2024", &d), "2024-01-15");
+        assert_eq!(rt("15 January 2024", &d), "2024-01-15");
+        assert_eq!(rt("2024.015", &d), "2024-01-15");
+        assert_eq!(rt("J2460325", &d), "2024-01-15");
+        assert_eq!(rt("24-Jan-15", &d), "2015-01-24");
+        assert_eq!(err("99-Jan-08", &d).0, "22008");
         assert_eq!(rt("2024-01-15 12:00 America/New_York", &d), "2024-01-15");
         assert_eq!(rt("2024-01-15 12:00 PST", &d), "2024-01-15");
     }

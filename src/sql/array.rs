@@ -55,6 +55,8 @@ enum Kind {
     Subscript { slice: bool },
     /// `array_length(a, dim)`, `cardinality(a)`: `integer`.
     Length { args: usize },
+    /// `array_dims(a)`: `text`.
+    Dims,
     /// `freshet_array_subscripts(a, dim, reverse, lower)`: `integer[]`
     /// ([`ArrayFunc::Subscripts`]).
     Subscripts,
@@ -180,6 +182,10 @@ impl ScalarUDFImpl for ArrayUdf {
                 let mut out = vec![list];
                 out.extend(std::iter::repeat_n(DataType::Int64, arg_types.len() - 1));
                 Ok(out)
+            }
+            Kind::Dims => {
+                count(1..=1)?;
+                Ok(vec![expect_list(name, &arg_types[0])?])
             }
             Kind::Length { args } => {
                 count(*args..=*args)?;
@@ -336,7 +342,7 @@ impl ScalarUDFImpl for ArrayUdf {
                 .cloned()
                 .unwrap_or(list_of(DataType::Utf8)),
             Kind::Fill => list_of(arg_types.first().cloned().unwrap_or(DataType::Utf8)),
-            Kind::ToString => DataType::Utf8,
+            Kind::ToString | Kind::Dims => DataType::Utf8,
             Kind::StringToArray => list_of(DataType::Utf8),
             Kind::Combine(ArrayFunc::Prepend) => {
                 arg_types.get(1).cloned().unwrap_or(list_of(DataType::Utf8))
@@ -395,6 +401,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         udf("array_length", Kind::Length { args: 2 }),
         udf("cardinality", Kind::Length { args: 1 }),
+        udf("array_dims", Kind::Dims),
         udf("array_to_string", Kind::ToString),
         udf("string_to_array", Kind::StringToArray),
         udf("array_position", Kind::Position),
@@ -702,6 +709,7 @@ pub fn lower_call(name: &str, args: Vec<ScalarExpr>) -> Option<ScalarExpr> {
         "array" => ArrayFunc::Construct,
         "array_length" => ArrayFunc::Length,
         "cardinality" => ArrayFunc::Cardinality,
+        "array_dims" => ArrayFunc::Dims,
         "array_to_string" => ArrayFunc::ToString,
         "string_to_array" => ArrayFunc::StringToArray,
         "array_position" => ArrayFunc::Position,

@@ -272,6 +272,14 @@ const FUNCTIONS: &[FunctionDef] = &[
         result: jsonb_arrow_type,
         func: JsonbFunc::Set,
     },
+    FunctionDef {
+        name: "jsonb_insert",
+        params: &[Param::Jsonb, Param::TextArray, Param::Jsonb, Param::Bool],
+        optional: 1,
+        variadic: false,
+        result: jsonb_arrow_type,
+        func: JsonbFunc::Insert,
+    },
 ];
 
 /// The `jsonb` functions, for the planner's registry.

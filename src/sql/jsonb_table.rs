@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use datafusion_common::DFSchema;
-use datafusion_common::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion_common::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
 use sqlparser::ast::{
@@ -84,7 +84,7 @@ pub fn mark_lateral(statement: &mut Statement) {
                     columns: vec![],
                     at: None,
                 });
-                if alias.columns.is_empty() && function == "generate_series" {
+                if alias.columns.is_empty() && is_scalar_function(&function) {
                     alias.columns = vec![
                         TableAliasColumnDef::from_name(alias.name.value.clone()),
                         TableAliasColumnDef::from_name("ordinality"),
@@ -92,7 +92,7 @@ pub fn mark_lateral(statement: &mut Statement) {
                 }
             } else if let Some(alias) = &mut alias
                 && alias.columns.is_empty()
-                && function == "generate_series"
+                && is_scalar_function(&function)
             {
                 // As `pg_compat` does for the plain form.
                 alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
@@ -110,10 +110,18 @@ pub fn mark_lateral(statement: &mut Statement) {
     let _ = statement.visit(&mut Mark);
 }
 
+/// Whether `name` returns a set of one unnamed column, which an alias
+/// names (`generate_series`, `regexp_matches`).
+fn is_scalar_function(name: &str) -> bool {
+    name == "generate_series" || name == "regexp_matches"
+}
+
 /// Whether `name` is a set-returning function this module joins
 /// laterally: the `jsonb` ones and `generate_series`.
 fn is_lateral_function(name: &str) -> bool {
-    name == "generate_series" || JsonbTableFunc::from_name(name).is_some()
+    name == "generate_series"
+        || name == "regexp_matches"
+        || JsonbTableFunc::from_name(name).is_some()
 }
 
 /// The table source of a `jsonb` set-returning function called `name`
@@ -172,7 +180,7 @@ pub fn lower_arg(
 /// Whether `func` is one this module joins laterally.
 fn is_lateral(func: &TableFunc) -> bool {
     match func {
-        TableFunc::Jsonb(_) | TableFunc::GenerateSeries => true,
+        TableFunc::Jsonb(_) | TableFunc::GenerateSeries | TableFunc::RegexpMatches => true,
         TableFunc::WithOrdinality(inner) => is_lateral(inner),
         _ => false,
     }
@@ -196,6 +204,38 @@ fn lower_args(
         TableFunc::GenerateSeries => (
             args.iter()
                 .map(|a| super::lower::lower_expr(a, schema).map(|e| e.cast(ScalarType::Int64)))
+                .collect::<Result<Vec<_>, _>>()?,
+            1,
+        ),
+        // The string, the pattern and the flags as `text`.
+        TableFunc::RegexpMatches => (
+            args.iter()
+                .map(|a| {
+                    let t = a.get_type(schema).map_err(PlanError::from_datafusion)?;
+                    if !matches!(
+                        t,
+                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+                    ) {
+                        let types: Vec<String> = args
+                            .iter()
+                            .map(|a| {
+                                a.get_type(schema).map_or_else(
+                                    |_| "unknown".into(),
+                                    |t| {
+                                        ScalarType::from_arrow(&t)
+                                            .map_or_else(|_| format!("{t}"), |t| t.name())
+                                    },
+                                )
+                            })
+                            .collect();
+                        return Err(PlanError::UnknownFunction(format!(
+                            "regexp_matches({})",
+                            types.join(", ")
+                        )));
+                    }
+                    let lowered = super::lower::lower_expr(a, schema)?;
+                    Ok(super::bpchar::text_arg(a, lowered, schema))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
             1,
         ),
@@ -336,7 +376,7 @@ fn make_outer(expr: &mut RelationExpr) -> bool {
 fn width(func: &TableFunc) -> Option<usize> {
     match func {
         TableFunc::Jsonb(f) => Some(f.columns().len()),
-        TableFunc::GenerateSeries => Some(1),
+        TableFunc::GenerateSeries | TableFunc::RegexpMatches => Some(1),
         TableFunc::WithOrdinality(inner) => width(inner).map(|w| w + 1),
         _ => None,
     }
@@ -404,6 +444,7 @@ pub fn lower_lateral_join(
         let name = match &source.func {
             TableFunc::Jsonb(func) => func.name(),
             TableFunc::GenerateSeries => "generate_series",
+            TableFunc::RegexpMatches => "regexp_matches",
             TableFunc::WithOrdinality(_) => "a table function WITH ORDINALITY",
             _ => "a table function",
         };

@@ -735,6 +735,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
         }
         Expr::Cast(Cast { expr, field }) => {
             let to = ScalarType::from_field(field).map_err(PlanError::Unsupported)?;
+            if let Some(moment) = relative_datetime_constant(expr, &to) {
+                return Ok(moment.cast(to));
+            }
             // From `char(n)`: without its padding, which a cast to
             // `char(m)` pads again.
             super::bpchar::text_arg(expr, lower(expr)?, schema).cast(to)
@@ -808,6 +811,27 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         }
                         _ => None,
                     }
+                }
+                // `substring(x FROM pattern [FOR escape])` (`sql/pg_scalar.rs`).
+                "substring"
+                    if super::pg_scalar::is_regex_substring(
+                        &args
+                            .iter()
+                            .map(|a| {
+                                a.get_type(schema)
+                                    .unwrap_or(datafusion_common::arrow::datatypes::DataType::Null)
+                            })
+                            .collect::<Vec<_>>(),
+                    ) =>
+                {
+                    Some(ScalarExpr::CallVariadic {
+                        func: crate::expr::func::VariadicFunc::Regex(if text_args.len() == 2 {
+                            crate::expr::regex::RegexFunc::Substring
+                        } else {
+                            crate::expr::regex::RegexFunc::SubstringSimilar
+                        }),
+                        exprs: text_args.clone(),
+                    })
                 }
                 // The `numeric` versions (`sql/numeric_math.rs`).
                 "sqrt" | "exp" | "ln" | "log" | "log10" | "power" | "pow" | "factorial"
@@ -954,4 +978,24 @@ pub fn generate_series(input: RelationExpr, args: Vec<ScalarExpr>) -> RelationEx
         func: TableFunc::GenerateSeries,
         exprs: args,
     }
+}
+
+/// A constant `'now'`, `'today'`, `'tomorrow'` or `'yesterday'` cast to a
+/// date/time type: the moment the transaction began, as `now()` is (a
+/// one-shot query reads it; a maintained view refuses it, as Materialize
+/// does `now()`). PostgreSQL reads such a constant once, when the
+/// statement is parsed. `time` reads only `now`.
+fn relative_datetime_constant(expr: &Expr, to: &ScalarType) -> Option<ScalarExpr> {
+    let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = expr else {
+        return None;
+    };
+    let special = crate::repr::strconv::relative_datetime(text)?;
+    let fits = match to {
+        ScalarType::Date | ScalarType::Timestamp(_) | ScalarType::TimestampTz(_) => true,
+        ScalarType::Time(_) => special.day_offset().is_none(),
+        _ => false,
+    };
+    fits.then_some(ScalarExpr::Unmaterializable(
+        UnmaterializableFunc::DateTimeInput(special),
+    ))
 }

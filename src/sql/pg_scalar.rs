@@ -1,8 +1,10 @@
 //! The planner side of [`crate::expr::pg_scalar`]: PostgreSQL scalar
-//! functions DataFusion lacks (`md5`, `sha256`, `get_byte`) or types
-//! differently (`length` and `octet_length` of a `bytea`, which
-//! DataFusion casts to `text` first and so counts the characters of its
-//! hex form). Each is a planning-only [`ScalarUDF`] with PostgreSQL's
+//! functions DataFusion lacks (`md5`, `sha256`, `get_byte`, `overlaps`,
+//! `convert_to`, `convert_from`) or types or computes differently
+//! (`encode` and `decode`, whose `base64` PostgreSQL breaks into lines and
+//! which have an `escape` format), or `length` and `octet_length` of a
+//! `bytea` (which DataFusion casts to `text` first and so counts the
+//! characters of its hex form). Each is a planning-only [`ScalarUDF`] with PostgreSQL's
 //! argument and result types; [`lower_call`] turns its calls into
 //! [`VariadicFunc::Pg`] calls that Freshet evaluates.
 //!
@@ -47,6 +49,92 @@ impl datafusion_expr::planner::ExprPlanner for ExtractPlanner {
             )),
         ))
     }
+}
+
+/// Plans `substring(x FROM a [FOR b])` (and `substring(x, a [, b])`) as
+/// [`substring`], which tells PostgreSQL's forms apart by the type of `a`.
+#[derive(Debug, Default)]
+pub struct SubstringPlanner;
+
+impl datafusion_expr::planner::ExprPlanner for SubstringPlanner {
+    fn plan_substring(
+        &self,
+        args: Vec<datafusion_expr::Expr>,
+    ) -> DfResult<datafusion_expr::planner::PlannerResult<Vec<datafusion_expr::Expr>>> {
+        Ok(datafusion_expr::planner::PlannerResult::Planned(
+            datafusion_expr::Expr::ScalarFunction(datafusion_expr::expr::ScalarFunction::new_udf(
+                substring(),
+                args,
+            )),
+        ))
+    }
+}
+
+/// `substring`: with a string `FROM`, PostgreSQL's regular expression
+/// forms (`substring(x FROM pattern)`, and `substring(x FROM pattern FOR
+/// escape)` of a `SIMILAR TO` pattern, which `substring(x SIMILAR pattern
+/// ESCAPE escape)` is rewritten to by `sql/pg_syntax.rs`), lowered to
+/// `RegexFunc::Substring`/`SubstringSimilar`; with integers, DataFusion's
+/// `substr`, which this wraps and calls.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Substring {
+    inner: Arc<ScalarUDF>,
+    signature: Signature,
+}
+
+/// Whether a `substring` call with these argument types is a regular
+/// expression form (its `FROM` is a string, not an untyped NULL).
+pub fn is_regex_substring(arg_types: &[DataType]) -> bool {
+    matches!(
+        arg_types.get(1),
+        Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    )
+}
+
+impl ScalarUDFImpl for Substring {
+    fn name(&self) -> &str {
+        "substring"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        if is_regex_substring(arg_types) {
+            return if arg_types.iter().all(is_stringish) && arg_types.len() <= 3 {
+                Ok(vec![DataType::Utf8; arg_types.len()])
+            } else {
+                no_function("substring", arg_types)
+            };
+        }
+        let fields: Vec<_> = arg_types
+            .iter()
+            .map(|t| Arc::new(Field::new("a", t.clone(), true)))
+            .collect();
+        Ok(fields_with_udf(&fields, self.inner.as_ref())?
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect())
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        if is_regex_substring(arg_types) {
+            return Ok(DataType::Utf8);
+        }
+        self.inner.inner().return_type(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+}
+
+fn substring() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(Substring {
+        inner: datafusion_functions::unicode::substr(),
+        signature: Signature::user_defined(Volatility::Immutable),
+    }))
 }
 
 /// The marker `interval * number` (either order) is planned as.
@@ -332,6 +420,16 @@ impl ScalarUDFImpl for PgUdf {
                 Ok(vec![if is_stringish(t) { text } else { t.clone() }])
             }
             (INTERVAL_MUL | INTERVAL_DIV, [i, _]) => Ok(vec![i.clone(), DataType::Float64]),
+            ("overlaps", [_, _, _, _]) => overlaps_types(arg_types),
+            // An untyped literal converts to `bytea`, as in PostgreSQL.
+            ("encode" | "convert_from", [b, f])
+                if (*b == DataType::Binary || is_stringish(b)) && is_stringish(f) =>
+            {
+                Ok(vec![DataType::Binary, text])
+            }
+            ("decode" | "convert_to", [t, f]) if is_stringish(t) && is_stringish(f) => {
+                Ok(vec![text.clone(), text])
+            }
             // `to_hex(integer)` and `to_hex(bigint)`; `chr(integer)`.
             ("to_hex", [DataType::Int64]) => Ok(vec![DataType::Int64]),
             ("to_hex" | "chr", [t]) if is_int_or_null(t) => Ok(vec![DataType::Int32]),
@@ -382,7 +480,8 @@ impl ScalarUDFImpl for PgUdf {
             "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => DataType::Utf8,
             "sign" | "mod" | "div" => arg_types[0].clone(),
             "to_hex" | "chr" => DataType::Utf8,
-            "regexp_like" | "isfinite" => DataType::Boolean,
+            "regexp_like" | "isfinite" | "overlaps" => DataType::Boolean,
+            "encode" | "convert_from" => DataType::Utf8,
             "age" | "justify_days" | "justify_hours" | "justify_interval" | "make_interval" => {
                 ScalarType::Interval(None).to_arrow()
             }
@@ -449,6 +548,11 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "make_interval",
         "isfinite",
         "date_bin",
+        "overlaps",
+        "encode",
+        "decode",
+        "convert_to",
+        "convert_from",
         "date_part",
         EXTRACT,
         INTERVAL_MUL,
@@ -473,6 +577,55 @@ fn is_datetime_value(t: &DataType) -> bool {
         t,
         DataType::Date32 | DataType::Timestamp(..) | DataType::Null
     )
+}
+
+/// The argument types of `overlaps(start1, end1, start2, end2)`
+/// (PostgreSQL's `overlaps` of `timestamptz`, `timestamp` or `time`, each
+/// end possibly an `interval`): the starts and non-interval ends share one
+/// type, `timestamptz` if any is one, else `time` if any is one, else
+/// `timestamp` (dates and untyped literals convert).
+fn overlaps_types(arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+    let is_interval = |t: &DataType| matches!(t, DataType::Interval(_));
+    let points = arg_types
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| i % 2 == 0 || !is_interval(t));
+    let mut common = None;
+    for (_, t) in points.clone() {
+        let kind = match t {
+            DataType::Timestamp(_, Some(_)) => 3,
+            DataType::Time64(_) => 2,
+            DataType::Timestamp(..) | DataType::Date32 => 1,
+            t if is_stringish(t) => 0,
+            _ => return no_function("overlaps", arg_types),
+        };
+        common = common.max(Some(kind));
+    }
+    let time_mixed = common == Some(2)
+        && points
+            .clone()
+            .any(|(_, t)| matches!(t, DataType::Timestamp(..) | DataType::Date32));
+    if time_mixed {
+        return no_function("overlaps", arg_types);
+    }
+    let point = match common {
+        Some(3) => ScalarType::TimestampTz(None).to_arrow(),
+        Some(2) => ScalarType::Time(None).to_arrow(),
+        Some(1) => ScalarType::Timestamp(None).to_arrow(),
+        // Only untyped literals: PostgreSQL cannot choose either.
+        _ => return no_function("overlaps", arg_types),
+    };
+    Ok(arg_types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if i % 2 == 1 && is_interval(t) {
+                t.clone()
+            } else {
+                point.clone()
+            }
+        })
+        .collect())
 }
 
 /// Whether a type is a number (or an untyped NULL).
@@ -570,6 +723,11 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         "make_timestamptz" => PgFunc::MakeTimestampTz,
         "make_interval" => PgFunc::MakeInterval,
         "isfinite" => PgFunc::IsFinite,
+        "overlaps" => PgFunc::Overlaps,
+        "encode" => PgFunc::Encode,
+        "decode" => PgFunc::Decode,
+        "convert_to" => PgFunc::ConvertTo,
+        "convert_from" => PgFunc::ConvertFrom,
         "date_bin" => PgFunc::DateBin,
         "date_part" => PgFunc::DatePart,
         EXTRACT => PgFunc::Extract,

@@ -8,7 +8,12 @@
 //!   the first `AND` outside parentheses, as PostgreSQL's grammar says),
 //!   and [`rewrite`] turns that into PostgreSQL's expansion `(x BETWEEN a
 //!   AND b) OR (x BETWEEN b AND a)` (for `NOT`, both `NOT BETWEEN`s
-//!   joined by `AND`); `BETWEEN ASYMMETRIC` is `BETWEEN`.
+//!   joined by `AND`); `BETWEEN ASYMMETRIC` is `BETWEEN`;
+//! * `substring(x SIMILAR p ESCAPE e)`: the tokens become `substring(x
+//!   FROM p FOR e)`, its SQL:1999 spelling, which means the same;
+//! * `(a, b) OVERLAPS (c, d)`, which sqlparser parses but DataFusion does
+//!   not plan: [`rewrite`] makes it the call `overlaps(a, b, c, d)`, as
+//!   PostgreSQL's grammar does (`sql/pg_scalar.rs` types it).
 
 use std::ops::ControlFlow;
 
@@ -31,8 +36,57 @@ fn is_blank(t: &Token) -> bool {
     matches!(t, Token::Whitespace(_))
 }
 
+/// Turns `SIMILAR` and its `ESCAPE` directly inside `substring(...)` into
+/// `FROM` and `FOR` (a `SIMILAR TO` there stays).
+fn substring_similar(tokens: &mut [TokenWithSpan]) {
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !is_blank(&tokens[i].token))
+        .collect();
+    // The depths of the open `substring(` parentheses, and whether a
+    // `SIMILAR` was rewritten in each.
+    let mut open: Vec<(i64, bool)> = Vec::new();
+    let mut depth: i64 = 0;
+    for (k, &i) in significant.iter().enumerate() {
+        let token = |n: usize| significant.get(n).map(|&j| &tokens[j].token);
+        match &tokens[i].token {
+            Token::LParen => {
+                depth += 1;
+                if k > 0
+                    && token(k - 1).is_some_and(|t| is_word(t, Keyword::SUBSTRING, "substring"))
+                {
+                    open.push((depth, false));
+                }
+            }
+            Token::RParen => {
+                if open.last().is_some_and(|(d, _)| *d == depth) {
+                    open.pop();
+                }
+                depth -= 1;
+            }
+            t if is_word(t, Keyword::SIMILAR, "similar")
+                && open.last().is_some_and(|(d, _)| *d == depth)
+                && !token(k + 1).is_some_and(|t| is_word(t, Keyword::TO, "to")) =>
+            {
+                tokens[i].token = Token::make_keyword("FROM");
+                if let Some(last) = open.last_mut() {
+                    last.1 = true;
+                }
+            }
+            t if is_word(t, Keyword::ESCAPE, "escape")
+                && open
+                    .last()
+                    .is_some_and(|(d, similar)| *d == depth && *similar) =>
+            {
+                tokens[i].token = Token::make_keyword("FOR");
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Rewrites the token stream of a statement (see the module comment).
-pub fn rewrite_tokens(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+pub fn rewrite_tokens(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    substring_similar(&mut tokens);
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     // The non-blank tokens' positions in `out`, to look back past blanks.
     let mut significant: Vec<usize> = Vec::new();
@@ -141,6 +195,23 @@ impl VisitorMut for Symmetric {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Overlaps,
+            right,
+        } = expr
+            && let (Expr::Tuple(l), Expr::Tuple(r)) = (left.as_ref(), right.as_ref())
+            && l.len() == 2
+            && r.len() == 2
+        {
+            let args = l
+                .iter()
+                .chain(r.iter())
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a.clone())))
+                .collect();
+            *expr = Expr::Function(super::pg_rewrite::call("overlaps", args));
+            return ControlFlow::Continue(());
+        }
         if let Expr::Between {
             expr: x,
             negated,

@@ -186,6 +186,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         Arc::new(super::bitwise::BitwisePlanner),
         Arc::new(super::pg_scalar::ExtractPlanner),
         Arc::new(super::pg_scalar::IntervalPlanner),
+        Arc::new(super::pg_scalar::SubstringPlanner),
         Arc::new(super::jsonb::JsonbPlanner),
         Arc::new(super::array::ArrayPlanner),
         Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
@@ -273,6 +274,26 @@ impl ContextProvider for PlanContext<'_> {
                 ]));
                 Ok(Arc::new(TableFunctionSource {
                     func: crate::expr::relation::TableFunc::GenerateSeries,
+                    args,
+                    schema,
+                }))
+            }
+            "regexp_matches" => {
+                if !(2..=3).contains(&args.len()) {
+                    return Err(datafusion_common::DataFusionError::Plan(
+                        "function regexp_matches takes 2 or 3 arguments".into(),
+                    ));
+                }
+                let schema = Arc::new(datafusion_common::arrow::datatypes::Schema::new(vec![
+                    Field::new(
+                        "regexp_matches",
+                        crate::repr::ScalarType::Array(Box::new(crate::repr::ScalarType::Text))
+                            .to_arrow(),
+                        true,
+                    ),
+                ]));
+                Ok(Arc::new(TableFunctionSource {
+                    func: crate::expr::relation::TableFunc::RegexpMatches,
                     args,
                     schema,
                 }))

@@ -32,6 +32,7 @@ use super::PlanError;
 /// that `sql/jsonb_table.rs` joins laterally.
 const MOVED: &[&str] = &[
     "generate_series",
+    "regexp_matches",
     "jsonb_array_elements",
     "jsonb_array_elements_text",
     "jsonb_object_keys",

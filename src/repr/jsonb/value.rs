@@ -667,6 +667,15 @@ pub enum PathEdit {
     },
     /// `doc #- path`: delete the member or element there.
     Delete,
+    /// `jsonb_insert(doc, path, value, insert_after)`: insert the value
+    /// before (or after) the array element there, or as the object member
+    /// there, which must not exist yet.
+    Insert {
+        /// The new value.
+        value: JsonbValue,
+        /// After the element rather than before it.
+        after: bool,
+    },
 }
 
 /// `jsonb_set` and `#-` (PostgreSQL's `setPath`): applies `edit` at `path`
@@ -679,7 +688,7 @@ pub fn set_path(
 ) -> Result<JsonbValue, JsonbError> {
     if doc.is_scalar() {
         return Err(JsonbError::invalid(match edit {
-            PathEdit::Set { .. } => "cannot set path in scalar",
+            PathEdit::Set { .. } | PathEdit::Insert { .. } => "cannot set path in scalar",
             PathEdit::Delete => "cannot delete path in scalar",
         }));
     }
@@ -726,6 +735,12 @@ fn set_path_at(
                                     p.1 = value.clone();
                                 }
                             }
+                            PathEdit::Insert { .. } => {
+                                return Err(JsonbError::new(
+                                    SqlState::INVALID_PARAMETER_VALUE,
+                                    "cannot replace existing key",
+                                ));
+                            }
                         }
                     } else if let Some(p) = pairs.get_mut(i) {
                         let inner = std::mem::replace(&mut p.1, JsonbValue::Null);
@@ -738,7 +753,8 @@ fn set_path_at(
                         PathEdit::Set {
                             value,
                             create_missing: true,
-                        },
+                        }
+                        | PathEdit::Insert { value, .. },
                     ) = (last, edit)
                     {
                         pairs.insert(i, (step.to_string(), value.clone()));
@@ -769,7 +785,7 @@ fn set_path_at(
                 PathEdit::Set {
                     create_missing: true,
                     ..
-                }
+                } | PathEdit::Insert { .. }
             );
             match position {
                 Some(i) if i < n => {
@@ -784,6 +800,9 @@ fn set_path_at(
                                     *slot = value.clone();
                                 }
                             }
+                            PathEdit::Insert { value, after } => {
+                                items.insert(i + usize::from(*after), value.clone());
+                            }
                         }
                     } else if let Some(slot) = items.get_mut(i) {
                         let inner = std::mem::replace(slot, JsonbValue::Null);
@@ -791,7 +810,12 @@ fn set_path_at(
                     }
                 }
                 position => {
-                    if let (true, true, PathEdit::Set { value, .. }) = (last, create, edit) {
+                    if let (
+                        true,
+                        true,
+                        PathEdit::Set { value, .. } | PathEdit::Insert { value, .. },
+                    ) = (last, create, edit)
+                    {
                         if position.is_none() || n == 0 {
                             items.insert(0, value.clone());
                         } else {
