@@ -1159,9 +1159,16 @@ fn float_to(v: f64, digits: usize, to: &ScalarType) -> Result<Datum, EvalError> 
         T::Float64 => Datum::f64(v),
         T::Numeric { .. } => {
             if !v.is_finite() {
-                return Err(EvalError::Unsupported(
-                    "cannot convert infinity or NaN to numeric".into(),
-                ));
+                // PostgreSQL 15's numeric has these values; Freshet's
+                // (`rust_decimal`) has not: refused, never rounded.
+                let name = if v.is_nan() {
+                    "NaN"
+                } else if v > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                };
+                return Err(EvalError::Unsupported(format!("numeric value \"{name}\"")));
             }
             Datum::Numeric(float_to_numeric(v, digits)?)
         }
