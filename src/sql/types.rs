@@ -83,6 +83,8 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
                 "float4" => ScalarType::Float32,
                 "float8" => ScalarType::Float64,
                 "string" => ScalarType::Text,
+                "regtype" => ScalarType::RegType,
+                "name" => ScalarType::Name,
                 other => {
                     return Err(PlanError::Planning(format!(
                         "type \"{other}\" does not exist"
