@@ -367,7 +367,11 @@ impl datafusion_expr::planner::TypePlanner for FreshetTypePlanner {
             Ok(t) => Ok(Some(Arc::new(t.to_field("cast", true)))),
             // A date/time type modifier Freshet cannot honour must not
             // fall back to DataFusion's type, which would ignore it.
-            Err(e) if super::types::is_datetime(sql_type) => {
+            // Nor may a modifier PostgreSQL refuses (`varchar(0)`).
+            Err(e)
+                if super::types::is_datetime(sql_type)
+                    || matches!(e, super::PlanError::InvalidParameter(_)) =>
+            {
                 Err(datafusion_common::DataFusionError::External(Box::new(e)))
             }
             Err(_) => Ok(None),
