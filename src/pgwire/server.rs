@@ -791,15 +791,7 @@ impl Backend {
                             })
                             .unwrap_or_default();
                         let desc = if is_query {
-                            // The columns as the query returns them: the
-                            // analyzer's rewrites type some expressions
-                            // (`sql::float_compare`).
-                            let analyzed = crate::sql::plan::optimize(plan.clone()).ok();
-                            crate::sql::plan::plan_desc_with(
-                                analyzed.as_ref().unwrap_or(&plan),
-                                &aliased,
-                            )
-                            .ok()
+                            crate::sql::plan::plan_desc_with(&plan, &aliased).ok()
                         } else {
                             None
                         };

@@ -208,10 +208,10 @@ fn has_item(e: &Expr) -> bool {
 
 /// `values` with the columns that `target` (given a column's position and
 /// its rows' own types) gives a type cast to it; `None` if there are none.
-/// Only columns whose rows are all marked items or literals are considered
-/// (elsewhere a row's own type is not known), and with `marked_only` only
-/// those with a marked item (DataFusion types a column of literals as
-/// PostgreSQL does).
+/// With `marked_only`, only columns with a marked item are considered
+/// (DataFusion types a column of literals as PostgreSQL does); without,
+/// columns whose rows are all marked items or literals (elsewhere a row's
+/// own type is not known).
 fn retype_values(
     values: &Values,
     marked_only: bool,
@@ -231,13 +231,17 @@ fn retype_values(
             has_item(e)
                 || match origin(e) {
                     Expr::Literal(..) => true,
-                    Expr::Negative(x) => matches!(x.as_ref(), Expr::Literal(..)),
+                    Expr::Negative(x) => matches!(origin(x), Expr::Literal(..)),
                     _ => false,
                 }
         };
-        if !rows.iter().all(|r| r.get(j).is_some_and(known))
-            || (marked_only && !rows.iter().any(|r| r.get(j).is_some_and(has_item)))
-        {
+        let considered = if marked_only {
+            // A column with a number literal has every other item marked.
+            rows.iter().any(|r| r.get(j).is_some_and(has_item))
+        } else {
+            rows.iter().all(|r| r.get(j).is_some_and(known))
+        };
+        if !considered {
             continue;
         }
         let Ok(types) = rows
