@@ -1257,7 +1257,10 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
     match t {
         ScalarType::Bool => (1, true, "c"),
         ScalarType::Int16 => (2, true, "s"),
-        ScalarType::Int32 | ScalarType::Float32 | ScalarType::Date => (4, true, "i"),
+        ScalarType::Int32 | ScalarType::Float32 | ScalarType::Date | ScalarType::RegType => {
+            (4, true, "i")
+        }
+        ScalarType::Name => (64, false, "c"),
         ScalarType::Int64
         | ScalarType::Float64
         | ScalarType::Time(_)
@@ -1481,6 +1484,8 @@ fn base_types() -> Vec<(ScalarType, &'static str, &'static str)> {
         (ScalarType::Interval(None), "interval", "T"),
         (ScalarType::Jsonb, "jsonb", "U"),
         (ScalarType::Uuid, "uuid", "U"),
+        (ScalarType::RegType, "regtype", "N"),
+        (ScalarType::Name, "name", "S"),
     ]
 }
 

@@ -14,6 +14,7 @@ use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::ValSpine;
 use timely::dataflow::Scope;
 use timely::dataflow::operators::OkErr;
+use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::operators::vec::ToStream;
 
 use crate::expr::relation::{TableFunc, compare_by_keys};
@@ -151,6 +152,7 @@ pub fn render<'s>(
                 predicates: predicates.clone(),
                 projection: projection.clone(),
             };
+            let oks = once_per_copy(oks, mfp.is_volatile());
             let results = oks.flat_map(move |row| mfp.apply(row));
             split(results, errs)
         }
@@ -300,6 +302,7 @@ pub fn render<'s>(
         }
         RelationExpr::FlatMap { input, func, exprs } => {
             let (oks, errs) = render(scope, input, imports)?;
+            let oks = once_per_copy(oks, exprs.iter().any(ScalarExpr::is_volatile));
             let func = func.clone();
             let exprs = exprs.clone();
             let results = oks.flat_map(move |row| table_func(&func, &exprs, row));
@@ -307,6 +310,7 @@ pub fn render<'s>(
         }
         RelationExpr::CheckSingleRow { input, key } => {
             let (oks, errs) = render(scope, input, imports)?;
+            let oks = once_per_copy(oks, key.iter().any(ScalarExpr::is_volatile));
             let key = key.clone();
             let keyed = oks.map(move |r| {
                 // A key that fails to evaluate fails the join it feeds too.
@@ -340,6 +344,35 @@ pub fn render<'s>(
 fn empty_errs<'s>(scope: Scope<'s, Timestamp>) -> ErrCollection<'s> {
     Vec::<(EvalError, Timestamp, Diff)>::new()
         .to_stream(scope)
+        .as_collection()
+}
+
+/// `oks` with every update of a row split into copies of multiplicity ±1,
+/// after consolidation, when an operator is about to evaluate `volatile`
+/// expressions (`random()`, `clock_timestamp()`) on it; `oks` itself
+/// otherwise.
+///
+/// PostgreSQL evaluates such a function once per row. A dataflow evaluates
+/// expressions once per *update*, and a table's contents arrive as updates
+/// that need not be consolidated (an insert and a later delete of one row
+/// are two updates at the read time): evaluated on each, the insertion and
+/// the retraction get different values, and whatever is downstream sees a
+/// value retracted that was never inserted (an aggregate's "invalid
+/// negative multiplicity"). Consolidated first, each remaining row is
+/// evaluated once per copy, so a row stored twice gets two values, as in
+/// PostgreSQL. Such expressions are refused in maintained plans
+/// ([`RelationExpr::check_materializable`]); a one-shot plan reads one
+/// time, where every multiplicity is positive.
+fn once_per_copy(oks: OkCollection<'_>, volatile: bool) -> OkCollection<'_> {
+    if !volatile {
+        return oks;
+    }
+    oks.consolidate()
+        .inner
+        .flat_map(|(row, t, d): (Row, Timestamp, Diff)| {
+            let sign = d.signum();
+            (0..d.unsigned_abs()).map(move |_| (row.clone(), t, sign))
+        })
         .as_collection()
 }
 
@@ -389,6 +422,15 @@ pub struct Mfp {
 }
 
 impl Mfp {
+    /// Whether an expression or predicate is volatile
+    /// ([`ScalarExpr::is_volatile`]).
+    pub fn is_volatile(&self) -> bool {
+        self.exprs
+            .iter()
+            .chain(&self.predicates)
+            .any(ScalarExpr::is_volatile)
+    }
+
     /// Applies the map/filter/project to one row: `None` if filtered out.
     pub fn apply(&self, row: Row) -> Option<Result<Row, EvalError>> {
         if self.exprs.is_empty() && self.predicates.is_empty() {
@@ -494,6 +536,8 @@ fn render_join<'s>(
     left_arity: usize,
     right_arity: usize,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let left = once_per_copy(left, left_keys.iter().any(ScalarExpr::is_volatile));
+    let right = once_per_copy(right, right_keys.iter().any(ScalarExpr::is_volatile));
     let (left_keys, right_keys) = (KeyExprs::new(left_keys), KeyExprs::new(right_keys));
     let lk = left
         .clone()
@@ -509,10 +553,12 @@ fn render_join<'s>(
     });
     let joined = match filter {
         None => joined.map(Ok),
-        Some(f) => joined.flat_map(move |row| match f.eval(&row.unpack()) {
-            Ok(Datum::Bool(true)) => Some(Ok(row)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
+        Some(f) => once_per_copy(joined, f.is_volatile()).flat_map(move |row| {
+            match f.eval(&row.unpack()) {
+                Ok(Datum::Bool(true)) => Some(Ok(row)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
         }),
     };
     let (matched, errs) = split(joined, errs.concat(key_errs));
@@ -607,6 +653,11 @@ fn render_reduce<'s>(
     aggregates: Vec<AggregateExpr>,
     global: bool,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let oks = once_per_copy(
+        oks,
+        group_key.iter().any(ScalarExpr::is_volatile)
+            || aggregates.iter().any(AggregateExpr::is_volatile),
+    );
     let input = ReduceInput::new(group_key, aggregates.clone());
     let aggs = aggregates.clone();
     if let Some(slots) = crate::expr::aggregate::accumulable_slots(&aggregates) {

@@ -437,16 +437,14 @@ impl Rewrite<'_> {
                     .collect();
                 case(&x, &names, &format!("CAST(({x}) AS text)"))
             }
-            ("regtype", Some(name)) => {
-                let wanted = name.trim().to_lowercase();
-                match system::type_names().into_iter().find(|(_, n)| *n == wanted) {
-                    Some((oid, _)) => oid.to_string(),
-                    None => {
-                        return Err(PlanError::UnknownType(name).into());
-                    }
+            // A `regtype` value: the type's OID, which prints as its name.
+            ("regtype", Some(name)) => match crate::repr::types::regtype_oid(&name) {
+                Some(oid) => format!("CAST({oid} AS regtype)"),
+                None => {
+                    return Err(PlanError::UnknownType(name).into());
                 }
-            }
-            ("regtype", None) => format_type(&x, "NULL"),
+            },
+            ("regtype", None) => format!("CAST(({x}) AS regtype)"),
             // A function's name (`-` for 0, as PostgreSQL prints an
             // invalid `regproc`).
             ("regproc", _) => {

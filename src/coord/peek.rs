@@ -151,6 +151,18 @@ impl PeekPlan {
 /// Applies the stages to peeked rows.
 pub fn apply_stages(rows: Vec<(Row, i64)>, stages: &[Mfp]) -> Result<Vec<(Row, i64)>, EvalError> {
     let mut out = Vec::with_capacity(rows.len());
+    // A volatile expression is evaluated once per copy of a row (see
+    // `render::once_per_copy`); the peeked rows are consolidated.
+    let rows: Vec<(Row, i64)> = if stages.iter().any(Mfp::is_volatile) {
+        rows.into_iter()
+            .flat_map(|(row, diff)| {
+                let sign = diff.signum();
+                (0..diff.unsigned_abs()).map(move |_| (row.clone(), sign))
+            })
+            .collect()
+    } else {
+        rows
+    };
     'rows: for (row, diff) in rows {
         let mut row = row;
         for stage in stages {

@@ -758,7 +758,12 @@ impl Coordinator {
                     .map(|&p| table.desc.columns[p].typ.clone())
                     .collect();
                 crate::sql::literals::type_insert_literals(&mut source, &targets);
-                let plan = plan_query(&state.catalog.scope(&path), Statement::Query(source))?;
+                // The items of a VALUES list go to their columns' types
+                // one by one, as in PostgreSQL (`float_unify`).
+                let plan = plan_statement(&state.catalog.scope(&path), Statement::Query(source))?;
+                let plan = crate::sql::float_unify::type_insert_values(plan, &targets)
+                    .map_err(PlanError::from_datafusion)?;
+                let plan = optimize(plan)?;
                 let arity = plan.schema().fields().len();
                 if arity > positions.len() {
                     return Err(PlanError::Planning(

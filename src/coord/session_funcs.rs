@@ -18,7 +18,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    SelectItem, SetExpr, Statement, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
+    ObjectName, SelectItem, SetExpr, Statement, TableFactor, Value, Visit, VisitMut, Visitor,
+    VisitorMut,
 };
 
 use super::AdapterError;
@@ -232,32 +233,46 @@ fn is_string_type(e: &Expr) -> bool {
 
 /// A `text` literal (`NULL::text` for `None`).
 fn text(value: Option<String>) -> Expr {
+    typed_string(value, DataType::Text)
+}
+
+/// A string literal of type `data_type` (`NULL` for `None`).
+fn typed_string(value: Option<String>, data_type: DataType) -> Expr {
     Expr::Cast {
         kind: CastKind::DoubleColon,
         expr: Box::new(Expr::value(match value {
             Some(v) => Value::SingleQuotedString(v),
             None => Value::Null,
         })),
-        data_type: DataType::Text,
+        data_type,
         array: false,
         format: None,
     }
 }
 
+/// A `name` literal (`NULL::name` for `None`): what `current_schema()`,
+/// `current_database()` and `current_user` return in PostgreSQL.
+fn name(value: Option<String>) -> Expr {
+    typed_string(
+        value,
+        DataType::Custom(ObjectName::from(vec![Ident::new("name")]), Vec::new()),
+    )
+}
+
 impl Rewrite<'_> {
     fn current_schema(&self) -> Expr {
-        text(
+        name(
             self.values
                 .and_then(|(_, catalog, path)| catalog.show_schema(path, None).ok().flatten()),
         )
     }
 
     fn current_database(&self) -> Expr {
-        text(self.values.map(|(_, _, path)| path.database.clone()))
+        name(self.values.map(|(_, _, path)| path.database.clone()))
     }
 
     fn user(&self) -> Expr {
-        text(
+        name(
             self.values
                 .map(|(session, _, _)| session.user().to_string()),
         )

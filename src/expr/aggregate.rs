@@ -88,6 +88,15 @@ pub struct AggregateExpr {
 }
 
 impl AggregateExpr {
+    /// Whether an argument or the `FILTER` is volatile
+    /// ([`ScalarExpr::is_volatile`]).
+    pub fn is_volatile(&self) -> bool {
+        self.exprs
+            .iter()
+            .chain(&self.filter)
+            .any(ScalarExpr::is_volatile)
+    }
+
     /// Evaluates the aggregate over a group: `values` are the aggregate's
     /// inputs (`Datum::Null` where `FILTER` rejected the row, tagged `false`)
     /// with multiplicities, sorted.

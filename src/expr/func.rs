@@ -50,6 +50,9 @@ pub enum UnaryFunc {
     /// A `char(n)` value converted to `text`: without its trailing spaces
     /// (`sql::bpchar`).
     BpcharToText,
+    /// A `regtype` (a type's OID) converted to `text`: the type's name
+    /// ([`crate::repr::types::regtype_name`]).
+    RegTypeToText,
     /// The `mz_timestamp` (milliseconds since the Unix epoch, as `bigint`)
     /// of a value compared with `mz_now()` ([`super::temporal`]).
     MzTimestamp,
@@ -266,6 +269,11 @@ impl UnaryFunc {
                     Ok(Datum::String(s))
                 }
                 other => Err(type_error("char to text", &other)),
+            },
+            UnaryFunc::RegTypeToText => match d {
+                Datum::Null => Ok(Datum::Null),
+                Datum::Int64(oid) => Ok(Datum::String(crate::repr::types::regtype_name(oid))),
+                other => Err(type_error("regtype to text", &other)),
             },
             UnaryFunc::Cast(to) => cast(d, to),
             UnaryFunc::BitNot => super::bitwise::not(d),
@@ -996,7 +1004,7 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
     let out = match (d, to) {
         // To strings: the value's text form. An explicit cast to
         // varchar(n)/char(n) truncates, as in PostgreSQL.
-        (d, T::Text | T::VarChar(_) | T::Char(_)) => {
+        (d, T::Text | T::VarChar(_) | T::Char(_) | T::Name) => {
             let s = match d {
                 Datum::String(s) => s,
                 // The text output of a boolean is t/f, but its cast to text
@@ -1028,6 +1036,10 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
                 T::Int16 => Datum::Int16(i16::try_from(v).map_err(|_| range("smallint"))?),
                 T::Int32 => Datum::Int32(i32::try_from(v).map_err(|_| range("integer"))?),
                 T::Int64 => Datum::Int64(v),
+                // An OID (`oid` is Freshet's `bigint`).
+                T::RegType => {
+                    Datum::Int64(u32::try_from(v).map_err(|_| range("oid")).map(i64::from)?)
+                }
                 T::Float32 => Datum::f32(v as f32),
                 T::Float64 => Datum::f64(v as f64),
                 T::Numeric { .. } => Datum::Numeric(Decimal::from(v)),
@@ -1159,9 +1171,16 @@ fn float_to(v: f64, digits: usize, to: &ScalarType) -> Result<Datum, EvalError> 
         T::Float64 => Datum::f64(v),
         T::Numeric { .. } => {
             if !v.is_finite() {
-                return Err(EvalError::Unsupported(
-                    "cannot convert infinity or NaN to numeric".into(),
-                ));
+                // PostgreSQL 15's numeric has these values; Freshet's
+                // (`rust_decimal`) has not: refused, never rounded.
+                let name = if v.is_nan() {
+                    "NaN"
+                } else if v > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                };
+                return Err(EvalError::Unsupported(format!("numeric value \"{name}\"")));
             }
             Datum::Numeric(float_to_numeric(v, digits)?)
         }

@@ -407,6 +407,27 @@ impl ScalarExpr {
         }
     }
 
+    /// Whether evaluating the expression twice on one row may give two
+    /// values (`random()`, `clock_timestamp()`): PostgreSQL evaluates it
+    /// once per row, so a dataflow must evaluate it once per copy of a row,
+    /// on consolidated updates ([`crate::compute::render`]'s
+    /// `once_per_copy`), never once for a row's insertion and again for its
+    /// retraction.
+    pub fn is_volatile(&self) -> bool {
+        match self {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(_) => false,
+            ScalarExpr::Unmaterializable(f) => f.is_evaluated(),
+            ScalarExpr::CallUnary { expr, .. } => expr.is_volatile(),
+            ScalarExpr::CallBinary { left, right, .. } => left.is_volatile() || right.is_volatile(),
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter().any(|e| e.is_volatile()),
+            ScalarExpr::If { cond, then, els } => {
+                cond.is_volatile() || then.is_volatile() || els.is_volatile()
+            }
+            ScalarExpr::External(f) => f.args.iter().any(|e| e.is_volatile()),
+            ScalarExpr::ArrayMap { array, body } => array.is_volatile() || body.is_volatile(),
+        }
+    }
+
     /// Whether the expression reads no column (so it can be folded).
     pub fn is_constant(&self) -> bool {
         match self {

@@ -76,11 +76,15 @@ pub fn encode_binary(datum: &Datum, out: &mut Vec<u8>) {
 
 /// Appends `datum`'s binary form as a value of `typ`: as [`encode_binary`],
 /// except that an array carries `typ`'s element type (which an empty array,
-/// or one of NULLs, cannot tell).
+/// or one of NULLs, cannot tell), and a `regtype` is an OID.
 pub fn encode_binary_as(datum: &Datum, typ: Option<&ScalarType>, out: &mut Vec<u8>) {
     match (datum, typ) {
         (Datum::Array(elements), Some(ScalarType::Array(elem))) => {
             encode_array(elements, elem.oid(), out)
+        }
+        // A `regtype` is an OID: unsigned, four bytes.
+        (Datum::Int64(oid), Some(ScalarType::RegType)) => {
+            out.extend_from_slice(&(*oid as u32).to_be_bytes())
         }
         _ => encode_binary(datum, out),
     }
@@ -359,6 +363,9 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
         ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => {
             Datum::String(strconv::check_text(r.rest())?.to_owned())
         }
+        ScalarType::Name => Datum::String(strconv::truncate_name(strconv::check_text(r.rest())?)),
+        // An OID: unsigned, four bytes.
+        ScalarType::RegType => Datum::Int64(i64::from(u32::from_be_bytes(r.array()?))),
         ScalarType::Bytea => Datum::Bytes(r.rest().to_vec()),
         ScalarType::Date => {
             let days = r.i32()?;

@@ -278,7 +278,9 @@ fn data_row(row: &Row, formats: &[FieldFormat], desc: &RelationDesc) -> DataRow 
                 codec::encode_binary_as(&d, desc.columns.get(i).map(|c| &c.typ), &mut out);
                 out
             }
-            _ => strconv::format(&d).unwrap_or_default().into_bytes(),
+            _ => text_value(&d, desc.columns.get(i).map(|c| &c.typ))
+                .unwrap_or_default()
+                .into_bytes(),
         };
         buf.put_i32(bytes.len() as i32);
         buf.put_slice(&bytes);
@@ -296,14 +298,26 @@ fn rows_response(desc: &RelationDesc, rows: Vec<Row>, format: &Format) -> Respon
     Response::Query(QueryResponse::new(fields, stream::iter(data)))
 }
 
-/// One line of `COPY ... TO STDOUT` text format.
-fn copy_line(row: &Row) -> Vec<u8> {
+/// The text form of `d`, a value of type `typ` (`None` for NULL): a
+/// `regtype` (an OID) is written as its type's name.
+fn text_value(d: &crate::repr::Datum, typ: Option<&ScalarType>) -> Option<String> {
+    match (d, typ) {
+        (crate::repr::Datum::Int64(oid), Some(ScalarType::RegType)) => {
+            Some(crate::repr::types::regtype_name(*oid))
+        }
+        _ => strconv::format(d),
+    }
+}
+
+/// One line of `COPY ... TO STDOUT` text format (`desc` gives the
+/// columns' types).
+fn copy_line(row: &Row, desc: &RelationDesc) -> Vec<u8> {
     let mut line = String::new();
     for (i, d) in row.iter().enumerate() {
         if i > 0 {
             line.push('\t');
         }
-        match strconv::format(&d) {
+        match text_value(&d, desc.columns.get(i).map(|c| &c.typ)) {
             None => line.push_str("\\N"),
             Some(s) => {
                 for c in s.chars() {
@@ -359,7 +373,7 @@ impl Backend {
                 for r in rows {
                     client
                         .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                            copy_line(&r),
+                            copy_line(&r, &desc),
                         ))))
                         .await?;
                 }
@@ -453,7 +467,7 @@ impl Backend {
                 if s.copy {
                     client
                         .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                            copy_line(row),
+                            copy_line(row, &desc),
                         ))))
                         .await?;
                 } else {
@@ -1209,11 +1223,13 @@ fn scalar_type_of_oid(oid: u32) -> Option<ScalarType> {
         1186 => ScalarType::Interval(None),
         3802 | 114 => ScalarType::Jsonb,
         2950 => ScalarType::Uuid,
+        2206 => ScalarType::RegType,
+        19 => ScalarType::Name,
         oid => {
             // An array type: the element type whose array OID it is.
             return [
                 16, 21, 23, 20, 700, 701, 1700, 25, 1043, 1042, 17, 1082, 1083, 1114, 1184, 1186,
-                3802, 2950,
+                3802, 2950, 2206, 19,
             ]
             .into_iter()
             .filter_map(scalar_type_of_oid)

@@ -102,6 +102,23 @@ pub fn parse(text: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
             check_text(text.as_bytes())?;
             Datum::String(text.to_owned())
         }
+        ScalarType::Name => {
+            check_text(text.as_bytes())?;
+            Datum::String(truncate_name(text))
+        }
+        ScalarType::RegType => match super::types::regtype_oid(text) {
+            Some(oid) => Datum::Int64(oid),
+            // A number is an OID, named or not.
+            None => match text.trim().parse::<u32>() {
+                Ok(oid) => Datum::Int64(i64::from(oid)),
+                Err(_) => {
+                    return Err(ParseError::new(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("type \"{}\" does not exist", text.trim()),
+                    ));
+                }
+            },
+        },
         ScalarType::Bytea => Datum::Bytes(parse_bytea(text)?),
         ScalarType::Date => Datum::Date(parse_date(text)?),
         ScalarType::Time(_) => Datum::Time(parse_time(text)?),
@@ -141,6 +158,19 @@ pub fn format(datum: &Datum) -> Option<String> {
     })
 }
 
+/// The longest `name` in bytes (PostgreSQL's `NAMEDATALEN - 1`).
+pub const MAX_NAME_BYTES: usize = 63;
+
+/// `s` as a `name`: cut to at most [`MAX_NAME_BYTES`] bytes, at a character
+/// boundary, as PostgreSQL's `namein` cuts it.
+pub fn truncate_name(s: &str) -> String {
+    let mut end = s.len().min(MAX_NAME_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 /// Applies `typ`'s type modifier to `datum`, as PostgreSQL does when a value
 /// is stored in a column or bound to a typed parameter:
 ///
@@ -162,6 +192,7 @@ pub fn format(datum: &Datum) -> Option<String> {
 /// Other combinations return `datum` unchanged.
 pub fn apply_typmod(datum: Datum, typ: &ScalarType) -> Result<Datum, ParseError> {
     match (datum, typ) {
+        (Datum::String(s), ScalarType::Name) => Ok(Datum::String(truncate_name(&s))),
         (Datum::String(s), ScalarType::VarChar(Some(n))) => Ok(Datum::String(limit_length(
             s,
             *n,

@@ -55,6 +55,12 @@ pub enum ScalarType {
     /// A one-dimensional array of the element type (`integer[]`), with
     /// lower bound 1. The element type is never itself an array.
     Array(Box<ScalarType>),
+    /// `regtype`: a type's OID (a `Datum::Int64`), written as the type's
+    /// name ([`regtype_name`]). It is what `pg_typeof` returns.
+    RegType,
+    /// `name`: an identifier (a `Datum::String`), as `current_schema()`
+    /// returns it.
+    Name,
 }
 
 /// The Arrow field metadata key that holds a field's exact SQL type.
@@ -102,6 +108,8 @@ impl ScalarType {
             ScalarType::Jsonb => "jsonb".into(),
             ScalarType::Uuid => "uuid".into(),
             ScalarType::Array(elem) => format!("{}[]", elem.name()),
+            ScalarType::RegType => "regtype".into(),
+            ScalarType::Name => "name".into(),
         }
     }
 
@@ -127,6 +135,8 @@ impl ScalarType {
             ScalarType::Jsonb => 3802,
             ScalarType::Uuid => 2950,
             ScalarType::Array(elem) => elem.array_oid(),
+            ScalarType::RegType => 2206,
+            ScalarType::Name => 19,
         }
     }
 
@@ -155,6 +165,8 @@ impl ScalarType {
             // Arrays of arrays are multidimensional arrays, whose type is
             // the element's array type again.
             ScalarType::Array(elem) => elem.array_oid(),
+            ScalarType::RegType => 2211,
+            ScalarType::Name => 1003,
         }
     }
 
@@ -205,14 +217,16 @@ impl ScalarType {
             ScalarType::Bool => DataType::Boolean,
             ScalarType::Int16 => DataType::Int16,
             ScalarType::Int32 => DataType::Int32,
-            ScalarType::Int64 => DataType::Int64,
+            ScalarType::Int64 | ScalarType::RegType => DataType::Int64,
             ScalarType::Float32 => DataType::Float32,
             ScalarType::Float64 => DataType::Float64,
             ScalarType::Numeric { precision, scale } => match precision {
                 Some(p) => DataType::Decimal128(*p, scale.unwrap_or(0) as i8),
                 None => DataType::Decimal128(38, 10),
             },
-            ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => DataType::Utf8,
+            ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Name => {
+                DataType::Utf8
+            }
             ScalarType::Bytea => DataType::Binary,
             ScalarType::Date => DataType::Date32,
             ScalarType::Time(_) => DataType::Time64(TimeUnit::Microsecond),
@@ -249,6 +263,8 @@ impl ScalarType {
             self,
             ScalarType::VarChar(_)
                 | ScalarType::Char(_)
+                | ScalarType::RegType
+                | ScalarType::Name
                 | ScalarType::Time(Some(_))
                 | ScalarType::Timestamp(Some(_))
                 | ScalarType::TimestampTz(Some(_))
@@ -327,6 +343,102 @@ impl ScalarType {
     }
 }
 
+/// The types [`regtype_name`] names: every base type (whose array types
+/// it names too).
+const NAMED_TYPES: &[ScalarType] = &[
+    ScalarType::Bool,
+    ScalarType::Int16,
+    ScalarType::Int32,
+    ScalarType::Int64,
+    ScalarType::Float32,
+    ScalarType::Float64,
+    ScalarType::Numeric {
+        precision: None,
+        scale: None,
+    },
+    ScalarType::Text,
+    ScalarType::VarChar(None),
+    ScalarType::Char(None),
+    ScalarType::Bytea,
+    ScalarType::Date,
+    ScalarType::Time(None),
+    ScalarType::Timestamp(None),
+    ScalarType::TimestampTz(None),
+    ScalarType::Interval(None),
+    ScalarType::Jsonb,
+    ScalarType::Uuid,
+    ScalarType::RegType,
+    ScalarType::Name,
+];
+
+/// The OID of PostgreSQL's `unknown`, the type of an untyped literal.
+pub const UNKNOWN_OID: i64 = 705;
+
+impl ScalarType {
+    /// The type's name as `regtype` writes it: without a type modifier
+    /// (`numeric`, `character varying`, `character`, `integer[]`).
+    pub fn regtype_name(&self) -> String {
+        match self {
+            ScalarType::Numeric { .. } => "numeric".into(),
+            ScalarType::VarChar(_) => "character varying".into(),
+            ScalarType::Char(_) => "character".into(),
+            ScalarType::Array(elem) => format!("{}[]", elem.regtype_name()),
+            other => other.without_modifier().name(),
+        }
+    }
+}
+
+/// A `regtype`'s text: the name of the type with OID `oid`, or the number
+/// where there is no such type, as PostgreSQL writes one.
+pub fn regtype_name(oid: i64) -> String {
+    if oid == UNKNOWN_OID {
+        return "unknown".into();
+    }
+    for t in NAMED_TYPES {
+        if i64::from(t.oid()) == oid {
+            return t.regtype_name();
+        }
+        if i64::from(t.array_oid()) == oid {
+            return format!("{}[]", t.regtype_name());
+        }
+    }
+    oid.to_string()
+}
+
+/// The OID of the type a `regtype` input names (`integer`, `int4`,
+/// `character varying`, `text[]`), if Freshet has it.
+pub fn regtype_oid(name: &str) -> Option<i64> {
+    let name = name.trim().to_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    if let Some(elem) = name.strip_suffix("[]") {
+        let elem = regtype_oid(elem)?;
+        return NAMED_TYPES
+            .iter()
+            .find(|t| i64::from(t.oid()) == elem)
+            .map(|t| i64::from(t.array_oid()));
+    }
+    let alias = match name {
+        "int" | "int4" => "integer",
+        "int2" => "smallint",
+        "int8" => "bigint",
+        "float4" => "real",
+        "float8" | "float" => "double precision",
+        "bool" => "boolean",
+        "varchar" => "character varying",
+        "char" | "bpchar" => "character",
+        "decimal" => "numeric",
+        "time" => "time without time zone",
+        "timestamp" => "timestamp without time zone",
+        "timestamptz" => "timestamp with time zone",
+        "unknown" => return Some(UNKNOWN_OID),
+        other => other,
+    };
+    NAMED_TYPES
+        .iter()
+        .find(|t| t.regtype_name() == alias)
+        .map(|t| i64::from(t.oid()))
+}
+
 /// The most fractional-second digits a date/time type keeps
 /// (PostgreSQL's `MAX_TIMESTAMP_PRECISION`, `MAX_INTERVAL_PRECISION`).
 pub const MAX_DATETIME_PRECISION: u8 = 6;
@@ -368,5 +480,39 @@ impl RelationDesc {
                 .map(|c| c.typ.to_field(&c.name, c.nullable))
                 .collect::<Vec<_>>(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every named type's name reads back as its OID, arrays included, and
+    /// the spellings PostgreSQL accepts name the same type.
+    #[test]
+    fn regtype_names_round_trip() {
+        for t in NAMED_TYPES {
+            let oid = i64::from(t.oid());
+            assert_eq!(regtype_oid(&regtype_name(oid)), Some(oid), "{t:?}");
+            let array = i64::from(t.array_oid());
+            assert_eq!(regtype_oid(&regtype_name(array)), Some(array), "{t:?}[]");
+        }
+        assert_eq!(regtype_name(23), "integer");
+        assert_eq!(regtype_name(1043), "character varying");
+        assert_eq!(regtype_name(1007), "integer[]");
+        assert_eq!(regtype_name(UNKNOWN_OID), "unknown");
+        assert_eq!(regtype_name(999_999), "999999");
+        assert_eq!(regtype_oid("int4"), Some(23));
+        assert_eq!(regtype_oid(" pg_catalog.INT8 "), Some(20));
+        assert_eq!(regtype_oid("varchar[]"), Some(1015));
+        assert_eq!(regtype_oid("no_such_type"), None);
+    }
+
+    /// `regtype` and `name` keep their identity through an Arrow field.
+    #[test]
+    fn regtype_and_name_fields_round_trip() {
+        for t in [ScalarType::RegType, ScalarType::Name] {
+            assert_eq!(ScalarType::from_field(&t.to_field("x", true)), Ok(t));
+        }
     }
 }

@@ -15,13 +15,18 @@
 //! type of them all: among numbers, `double precision` if one of them is,
 //! else `real` if one of them is (integers and `numeric` cast to both
 //! implicitly, they cast to neither), so `0.1::real IN (0.1)` is true. The
-//! operands of such a list are cast to that type.
+//! operands of such a list are cast to that type. The branches of `CASE`,
+//! `coalesce`, `greatest` and `least` are resolved alike
+//! ([`float_common_type`]: `CASE WHEN c THEN 1.5::float8 ELSE 2.5 END` is
+//! a `double precision`), and the elements of `ARRAY[...]`; `UNION` and
+//! `VALUES` columns, by [`super::float_unify`]. `nullif(a, b)` with a
+//! floating-point `a` compares `b` in `a`'s type.
 
 use datafusion_common::arrow::datatypes::DataType;
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::Transformed;
 use datafusion_common::{DFSchema, Result as DfResult};
-use datafusion_expr::expr::{Between, InList};
+use datafusion_expr::expr::{Between, Case, InList, ScalarFunction};
 use datafusion_expr::expr_rewriter::FunctionRewrite;
 use datafusion_expr::{BinaryExpr, Expr, ExprSchemable, Operator, cast};
 
@@ -59,6 +64,51 @@ fn is_comparison(op: &Operator) -> bool {
             | Operator::IsDistinctFrom
             | Operator::IsNotDistinctFrom
     )
+}
+
+/// The type PostgreSQL resolves numbers of `types` to where they meet in
+/// one column or result (`UNION`, `CASE`, `VALUES`, `coalesce`, `IN`
+/// lists; docs §10.5), when DataFusion's would differ: among numbers,
+/// `double precision` if one of them is, else `real` if one of them is
+/// (integers and `numeric` cast to both implicitly, neither casts to
+/// `numeric`). `None` if no type is floating point, some type is not a
+/// number, or all are already the floating-point type.
+pub fn float_common_type(types: &[DataType]) -> Option<DataType> {
+    let target = if types.contains(&DataType::Float64) {
+        DataType::Float64
+    } else if types.contains(&DataType::Float32) {
+        DataType::Float32
+    } else {
+        return None;
+    };
+    if types.iter().all(|t| *t == target) || !types.iter().all(|t| is_float(t) || becomes_float(t))
+    {
+        return None;
+    }
+    Some(target)
+}
+
+/// `e` (of type `t`) as `target`, unless it already is.
+pub fn cast_to(e: &Expr, t: &DataType, target: &DataType) -> Expr {
+    if t == target {
+        e.clone()
+    } else {
+        cast(e.clone(), target.clone())
+    }
+}
+
+/// The types of the branches of a `CASE` or `coalesce`, and the
+/// floating-point type they resolve to ([`float_common_type`]).
+fn branch_types<'a>(
+    branches: impl Iterator<Item = &'a Expr>,
+    schema: &DFSchema,
+) -> Option<(Vec<DataType>, DataType)> {
+    let types: Vec<DataType> = branches
+        .map(|e| e.get_type(schema))
+        .collect::<DfResult<_>>()
+        .ok()?;
+    let target = float_common_type(&types)?;
+    Some((types, target))
 }
 
 /// `e` as `double precision`, unless it already is.
@@ -143,30 +193,14 @@ impl FunctionRewrite for FloatCompare {
                     Ok(types) => types,
                     Err(_) => return Ok(Transformed::no(expr)),
                 };
-                let target = if types.contains(&DataType::Float64) {
-                    DataType::Float64
-                } else if types.contains(&DataType::Float32) {
-                    DataType::Float32
-                } else {
+                let Some(target) = float_common_type(&types) else {
                     return Ok(Transformed::no(expr));
                 };
-                if types.iter().all(|t| *t == target)
-                    || !types.iter().all(|t| is_float(t) || becomes_float(t))
-                {
-                    return Ok(Transformed::no(expr));
-                }
-                let as_float = |e: &Expr, t: &DataType| {
-                    if *t == target {
-                        e.clone()
-                    } else {
-                        cast(e.clone(), target.clone())
-                    }
-                };
-                let x = as_float(x, &types[0]);
+                let x = cast_to(x, &types[0], &target);
                 let list = list
                     .iter()
                     .zip(&types[1..])
-                    .map(|(e, t)| as_float(e, t))
+                    .map(|(e, t)| cast_to(e, t, &target))
                     .collect();
                 Ok(Transformed::yes(Expr::InList(InList::new(
                     Box::new(x),
@@ -174,7 +208,100 @@ impl FunctionRewrite for FloatCompare {
                     *negated,
                 ))))
             }
+            Expr::Case(Case {
+                expr: operand,
+                when_then_expr,
+                else_expr,
+            }) => {
+                let branches = when_then_expr
+                    .iter()
+                    .map(|(_, then)| then.as_ref())
+                    .chain(else_expr.as_deref());
+                let Some((types, target)) = branch_types(branches, schema) else {
+                    return Ok(Transformed::no(expr));
+                };
+                let mut types = types.into_iter();
+                let when_then_expr = when_then_expr
+                    .iter()
+                    .map(|(when, then)| {
+                        let t = types.next().unwrap_or(DataType::Null);
+                        (when.clone(), Box::new(cast_to(then, &t, &target)))
+                    })
+                    .collect();
+                let else_expr = else_expr.as_ref().map(|e| {
+                    let t = types.next().unwrap_or(DataType::Null);
+                    Box::new(cast_to(e, &t, &target))
+                });
+                Ok(Transformed::yes(Expr::Case(Case::new(
+                    operand.clone(),
+                    when_then_expr,
+                    else_expr,
+                ))))
+            }
+            // `array` is `ARRAY[...]` (`sql::array`).
+            Expr::ScalarFunction(ScalarFunction { func, args })
+                if matches!(func.name(), "coalesce" | "greatest" | "least" | "array") =>
+            {
+                let Some((types, target)) = branch_types(args.iter(), schema) else {
+                    return Ok(Transformed::no(expr));
+                };
+                let args = args
+                    .iter()
+                    .zip(&types)
+                    .map(|(e, t)| cast_to(e, t, &target))
+                    .collect();
+                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+                    func: func.clone(),
+                    args,
+                })))
+            }
+            // `nullif(a, b)` is `a`'s type, compared as `a = b`: a
+            // floating-point `a` meets `b` in its own type.
+            Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == "nullif" => {
+                let [a, b] = args.as_slice() else {
+                    return Ok(Transformed::no(expr));
+                };
+                let (Ok(at), Ok(bt)) = (a.get_type(schema), b.get_type(schema)) else {
+                    return Ok(Transformed::no(expr));
+                };
+                if !is_float(&at)
+                    || float_common_type(&[at.clone(), bt.clone()]) != Some(at.clone())
+                {
+                    return Ok(Transformed::no(expr));
+                }
+                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+                    func: func.clone(),
+                    args: vec![a.clone(), cast_to(b, &bt, &at)],
+                })))
+            }
             _ => Ok(Transformed::no(expr)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PostgreSQL's resolution of number types (docs §10.5): the
+    /// floating-point type wins, `double precision` over `real`.
+    #[test]
+    fn float_common_type_follows_postgres() {
+        use DataType::*;
+        let decimal = Decimal128(2, 1);
+        assert_eq!(
+            float_common_type(&[Float64, decimal.clone()]),
+            Some(Float64)
+        );
+        assert_eq!(
+            float_common_type(&[Int32, Float32, decimal.clone()]),
+            Some(Float32)
+        );
+        assert_eq!(float_common_type(&[Float32, Float64]), Some(Float64));
+        assert_eq!(float_common_type(&[Null, Float64, Int64]), Some(Float64));
+        // Nothing to resolve, or not numbers.
+        assert_eq!(float_common_type(&[Float64, Float64]), None);
+        assert_eq!(float_common_type(&[Int32, decimal]), None);
+        assert_eq!(float_common_type(&[Float64, Utf8]), None);
     }
 }

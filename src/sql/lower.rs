@@ -738,9 +738,18 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             if let Some(moment) = relative_datetime_constant(expr, &to) {
                 return Ok(moment.cast(to));
             }
-            // From `char(n)`: without its padding, which a cast to
-            // `char(m)` pads again.
-            super::bpchar::text_arg(expr, lower(expr)?, schema).cast(to)
+            let from = expr
+                .to_field(schema)
+                .ok()
+                .and_then(|(_, f)| ScalarType::from_field(&f).ok());
+            if from == Some(ScalarType::RegType) && (to.is_string() || to == ScalarType::Name) {
+                // A `regtype` (an OID) as text is its type's name.
+                lower(expr)?.call_unary(UnaryFunc::RegTypeToText).cast(to)
+            } else {
+                // From `char(n)`: without its padding, which a cast to
+                // `char(m)` pads again.
+                super::bpchar::text_arg(expr, lower(expr)?, schema).cast(to)
+            }
         }
         Expr::TryCast(TryCast { .. }) => return unsupported("TRY_CAST"),
         Expr::InList(InList {

@@ -25,7 +25,9 @@
 //!   `COLLATE "default"`, as psql writes them, become plain SQL.
 //! * [`literals`]: numeric literals in exponent notation;
 //!   [`date_arith`]: `date ± integer` and `date - date`; [`values`]:
-//!   PostgreSQL's type resolution of `VALUES` columns; [`output_names`]:
+//!   PostgreSQL's type resolution of `VALUES` columns; [`float_compare`]
+//!   and [`float_unify`]: floating point beside `numeric` in comparisons,
+//!   `CASE`, `UNION` and `VALUES`; [`output_names`]:
 //!   output columns that share a name; [`pg_funcs`]: the function library
 //!   under PostgreSQL's names, and `pg_typeof`.
 //! * [`window_funcs`]: the window functions the planner resolves;
@@ -44,6 +46,7 @@ pub mod empty_relations;
 pub mod error;
 pub mod float4;
 pub mod float_compare;
+pub mod float_unify;
 pub mod formatting;
 pub mod include;
 pub mod jsonb;
@@ -82,7 +85,6 @@ pub mod timezone;
 pub mod types;
 pub mod unnest;
 pub mod values;
-pub mod values_float;
 pub mod window_funcs;
 
 pub use error::PlanError;

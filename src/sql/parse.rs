@@ -282,7 +282,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
         if parser.peek_token().token == Token::EOF {
             break;
         }
-        out.push(parse_one(&mut parser).map_err(|e| frame_exclusion(sql, e))?);
+        out.push(parse_one(&mut parser).map_err(|e| parse_error(sql, e))?);
         if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
             let t = parser.peek_token();
             return Err(PlanError::Syntax(format!(
@@ -292,6 +292,94 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
         }
     }
     Ok(out)
+}
+
+/// The error for a statement the parser stops in: a frame exclusion
+/// ([`frame_exclusion`]), a negative type modifier
+/// ([`negative_type_modifier`]), or bad syntax.
+fn parse_error(sql: &str, e: ParserError) -> PlanError {
+    negative_type_modifier(sql, &e).unwrap_or_else(|| frame_exclusion(sql, e))
+}
+
+/// The types a modifier follows, as the parser may meet them.
+const TYPES_WITH_MODIFIERS: &[&str] = &[
+    "numeric",
+    "decimal",
+    "dec",
+    "timestamptz",
+    "timetz",
+    "time",
+    "timestamp",
+    "interval",
+    "varchar",
+    "bpchar",
+    "char",
+    "character",
+    "varying",
+    "float",
+    "bit",
+    "varbit",
+];
+
+/// The parser reads a type modifier only as an unsigned number, and stops
+/// at `time(-1)`. PostgreSQL's grammar does the same for the types named
+/// by keywords (`time`, `timestamp`, `interval`, `varchar`, `char`,
+/// `float`: a syntax error at the `-`), but reads any expressions as the
+/// modifiers of `numeric` and of types named as identifiers (`timestamptz`,
+/// `timetz`, `pg_catalog.time`) and refuses a negative one when it checks
+/// the modifier (`22023`, with the type's message). `None` where the
+/// parser did not stop at `name(-`.
+fn negative_type_modifier(sql: &str, e: &ParserError) -> Option<PlanError> {
+    if !e.to_string().ends_with("found: -") && !e.to_string().contains("found: - at") {
+        return None;
+    }
+    let dialect = PostgreSqlDialect {};
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
+        .tokenize()
+        .ok()?;
+    let words: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    // `[pg_catalog .] type ( - n`: the first such place in the statement
+    // (not a function call, `abs(-1)`).
+    let (i, modifier) = words.windows(4).enumerate().find_map(|(i, w)| match w {
+        [
+            Token::Word(word),
+            Token::LParen,
+            Token::Minus,
+            Token::Number(n, _),
+        ] if TYPES_WITH_MODIFIERS.contains(&word.value.to_lowercase().as_str()) => {
+            Some((i, n.clone()))
+        }
+        _ => None,
+    })?;
+    let Token::Word(name) = words[i] else {
+        return None;
+    };
+    let qualified =
+        i >= 2 && matches!(words[i - 1], Token::Period) && word_is(words[i - 2], "pg_catalog");
+    let name = name.value.to_lowercase();
+    let invalid = |message: String| Some(PlanError::InvalidParameter(message));
+    match (name.as_str(), qualified) {
+        ("numeric" | "decimal" | "dec", _) => invalid(format!(
+            "NUMERIC precision -{modifier} must be between 1 and 1000"
+        )),
+        ("timestamptz", _) => invalid(format!(
+            "TIMESTAMP(-{modifier}) WITH TIME ZONE precision must not be negative"
+        )),
+        ("timetz", _) => invalid(format!(
+            "TIME(-{modifier}) WITH TIME ZONE precision must not be negative"
+        )),
+        ("time", true) => invalid(format!("TIME(-{modifier}) precision must not be negative")),
+        ("timestamp", true) => invalid(format!(
+            "TIMESTAMP(-{modifier}) precision must not be negative"
+        )),
+        ("interval", true) => invalid("invalid INTERVAL type modifier".into()),
+        ("varchar", true) => invalid("length for type varchar must be at least 1".into()),
+        ("bpchar", _) => invalid("length for type char must be at least 1".into()),
+        _ => Some(PlanError::Syntax("syntax error at or near \"-\"".into())),
+    }
 }
 
 fn word_is(t: &Token, w: &str) -> bool {

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use datafusion_common::arrow::datatypes::DataType;
+use datafusion_common::arrow::datatypes::{DataType, FieldRef};
 use datafusion_common::{DFSchema, Result as DfResult, ScalarValue, not_impl_err, plan_err};
 use datafusion_expr::{
-    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::expr::ScalarExpr;
@@ -97,8 +97,8 @@ pub fn is_postgres_aggregate(name: &str) -> bool {
     !NOT_POSTGRES_AGGREGATES.contains(&name)
 }
 
-/// `pg_typeof(x)`: the name of `x`'s type. PostgreSQL returns a `regtype`,
-/// which prints as this name; Freshet returns it as `text`.
+/// `pg_typeof(x)`: `x`'s type, a `regtype` (the type's OID, which prints
+/// as its name).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct PgTypeof {
     signature: Signature,
@@ -121,7 +121,11 @@ impl ScalarUDFImpl for PgTypeof {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
+        Ok(ScalarType::RegType.to_arrow())
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        Ok(Arc::new(ScalarType::RegType.to_field("pg_typeof", false)))
     }
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
@@ -136,19 +140,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     }))]
 }
 
-/// PostgreSQL's `regtype` output for a type: its name without type
-/// modifier.
-fn regtype_name(t: &ScalarType) -> String {
-    match t {
-        ScalarType::Numeric { .. } => "numeric".into(),
-        ScalarType::VarChar(_) => "character varying".into(),
-        ScalarType::Char(_) => "character".into(),
-        ScalarType::Array(elem) => format!("{}[]", regtype_name(elem)),
-        other => other.without_modifier().name(),
-    }
-}
-
-/// Lowers `pg_typeof(arg)` over rows of `schema` into the constant name of
+/// Lowers `pg_typeof(arg)` over rows of `schema` into the constant OID of
 /// the argument's type; `None` for other functions.
 pub fn lower_call(
     name: &str,
@@ -165,12 +157,14 @@ pub fn lower_call(
     if let Expr::Literal(ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::Null, _) =
         arg
     {
-        return Some(Ok(ScalarExpr::Literal(Datum::String("unknown".into()))));
+        return Some(Ok(ScalarExpr::Literal(Datum::Int64(
+            crate::repr::types::UNKNOWN_OID,
+        ))));
     }
     Some(
         arg.to_field(schema)
             .map_err(PlanError::from_datafusion)
             .and_then(|(_, field)| ScalarType::from_field(&field).map_err(PlanError::Unsupported))
-            .map(|t| ScalarExpr::Literal(Datum::String(regtype_name(&t)))),
+            .map(|t| ScalarExpr::Literal(Datum::Int64(i64::from(t.oid())))),
     )
 }

@@ -388,7 +388,11 @@ impl datafusion_expr::planner::TypePlanner for FreshetTypePlanner {
             Ok(t) => Ok(Some(Arc::new(t.to_field("cast", true)))),
             // A date/time type modifier Freshet cannot honour must not
             // fall back to DataFusion's type, which would ignore it.
-            Err(e) if super::types::is_datetime(sql_type) => {
+            // Nor may a modifier PostgreSQL refuses (`varchar(0)`).
+            Err(e)
+                if super::types::is_datetime(sql_type)
+                    || matches!(e, super::PlanError::InvalidParameter(_)) =>
+            {
                 Err(datafusion_common::DataFusionError::External(Box::new(e)))
             }
             Err(_) => Ok(None),
@@ -545,7 +549,7 @@ pub fn plan_statement(
     let names = super::output_names::select_names(&statement);
     super::literals::rewrite_exponent_literals(&mut statement)?;
     super::values::rewrite_values(&mut statement);
-    super::values_float::rewrite(&mut statement);
+    super::float_unify::mark_values(&mut statement);
     let _ = sqlparser::ast::VisitMut::visit(&mut statement, &mut IntegerLiterals);
     super::pg_compat::rewrite(&mut statement)?;
     super::row_constructor::rewrite(&mut statement);
@@ -567,7 +571,7 @@ pub fn plan_statement(
     let planner = SqlToRel::new_with_options(&context, parser_options());
     super::output_names::name_type_casts(&mut statement, &names);
     let retry = super::output_names::alias_outputs(&statement, &names);
-    match guard_panics("planner", || planner.sql_statement_to_plan(statement))? {
+    let planned = match guard_panics("planner", || planner.sql_statement_to_plan(statement))? {
         Ok(plan) => Ok(plan),
         Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
             // Output columns that share a name: planned again with unique
@@ -584,7 +588,9 @@ pub fn plan_statement(
             }
         }
         Err(e) => Err(PlanError::from_datafusion(e)),
-    }
+    }?;
+    guard_panics("planner", || super::float_unify::rewrite(planned))?
+        .map_err(PlanError::from_datafusion)
 }
 
 /// Refuses, before DataFusion's planner sees them, a scalar subquery with no

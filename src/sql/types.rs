@@ -9,7 +9,9 @@ use super::PlanError;
 
 fn char_len(l: &Option<CharacterLength>) -> Option<u32> {
     match l {
-        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length as u32),
+        Some(CharacterLength::IntegerLength { length, .. }) => {
+            Some(u32::try_from(*length).unwrap_or(u32::MAX))
+        }
         _ => None,
     }
 }
@@ -37,10 +39,10 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
         },
         DataType::Text | DataType::String(None) => ScalarType::Text,
         DataType::Varchar(l) | DataType::CharacterVarying(l) | DataType::CharVarying(l) => {
-            ScalarType::VarChar(char_len(l))
+            ScalarType::VarChar(checked_length("varchar", char_len(l))?)
         }
         DataType::Char(l) | DataType::Character(l) => {
-            ScalarType::Char(Some(char_len(l).unwrap_or(1)))
+            ScalarType::Char(Some(checked_length("char", char_len(l))?.unwrap_or(1)))
         }
         DataType::Bytea => ScalarType::Bytea,
         DataType::Date => ScalarType::Date,
@@ -74,15 +76,18 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
             let n = n.trim_start_matches("pg_catalog.");
             match n {
                 "timestamptz" => ScalarType::TimestampTz(custom_precision(modifiers)?),
-                "bpchar" => {
-                    ScalarType::Char(modifiers.first().and_then(|m| m.parse().ok()).or(Some(1)))
-                }
+                "bpchar" => ScalarType::Char(
+                    checked_length("char", modifiers.first().and_then(|m| m.parse().ok()))?
+                        .or(Some(1)),
+                ),
                 "int2" => ScalarType::Int16,
                 "int4" => ScalarType::Int32,
                 "int8" => ScalarType::Int64,
                 "float4" => ScalarType::Float32,
                 "float8" => ScalarType::Float64,
                 "string" => ScalarType::Text,
+                "regtype" => ScalarType::RegType,
+                "name" => ScalarType::Name,
                 other => {
                     return Err(PlanError::Planning(format!(
                         "type \"{other}\" does not exist"
@@ -105,6 +110,23 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
         }
         other => return Err(PlanError::Unsupported(format!("type {other}"))),
     })
+}
+
+/// The most characters a `varchar(n)` or `char(n)` may declare, as in
+/// PostgreSQL.
+const MAX_CHAR_LENGTH: u32 = 10_485_760;
+
+/// A `varchar(n)` or `char(n)` length, checked as PostgreSQL checks it.
+fn checked_length(name: &str, length: Option<u32>) -> Result<Option<u32>, PlanError> {
+    match length {
+        Some(0) => Err(PlanError::InvalidParameter(format!(
+            "length for type {name} must be at least 1"
+        ))),
+        Some(n) if n > MAX_CHAR_LENGTH => Err(PlanError::InvalidParameter(format!(
+            "length for type {name} cannot exceed {MAX_CHAR_LENGTH}"
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// Whether `t` names a date/time type, whose errors (a field list, a

@@ -184,7 +184,13 @@ pub const WITHOUT_MODIFIER: &str = "freshet_without_modifier";
 /// ([`super::output_names`]).
 pub const SAME: &str = "freshet_same";
 
-/// The [`UNKNOWN`], [`WITHOUT_MODIFIER`] and [`SAME`] marker functions.
+/// An identity function around a `VALUES` item whose type decides its
+/// column's (see [`super::float_unify`]): it marks where the item ends and
+/// the cast DataFusion adds to the column's type begins.
+pub const ITEM: &str = "freshet_values_item";
+
+/// The [`UNKNOWN`], [`WITHOUT_MODIFIER`], [`SAME`] and [`ITEM`] marker
+/// functions.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ValuesMarker {
     name: &'static str,
@@ -215,7 +221,7 @@ impl ScalarUDFImpl for ValuesMarker {
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
         match (self.name, args.arg_fields) {
-            (SAME, [field]) => Ok(field.clone()),
+            (SAME | ITEM, [field]) => Ok(field.clone()),
             _ => {
                 let types = args
                     .arg_fields
@@ -238,7 +244,7 @@ impl ScalarUDFImpl for ValuesMarker {
 
 /// The marker functions, for the planner's function registry.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [UNKNOWN, WITHOUT_MODIFIER, SAME]
+    [UNKNOWN, WITHOUT_MODIFIER, SAME, ITEM]
         .into_iter()
         .map(|name| {
             Arc::new(ScalarUDF::new_from_impl(ValuesMarker {
@@ -253,7 +259,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
 /// literal converts it).
 pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     match (name, args) {
-        (UNKNOWN | WITHOUT_MODIFIER | SAME, [arg]) => Some(arg.clone()),
+        (UNKNOWN | WITHOUT_MODIFIER | SAME | ITEM, [arg]) => Some(arg.clone()),
         _ => None,
     }
 }

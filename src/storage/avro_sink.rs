@@ -176,14 +176,16 @@ fn field_type(typ: &ScalarType, nullable: bool, namer: &mut TypeNamer) -> serde_
     let t = match typ {
         ScalarType::Bool => json!("boolean"),
         ScalarType::Int16 | ScalarType::Int32 => json!("int"),
-        ScalarType::Int64 => json!("long"),
+        ScalarType::Int64 | ScalarType::RegType => json!("long"),
         ScalarType::Float32 => json!("float"),
         ScalarType::Float64 => json!("double"),
         ScalarType::Numeric { precision, scale } => {
             let (p, s) = decimal_precision_scale(*precision, *scale);
             json!({"type": "bytes", "logicalType": "decimal", "precision": p, "scale": s})
         }
-        ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => json!("string"),
+        ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Name => {
+            json!("string")
+        }
         ScalarType::Bytea => json!("bytes"),
         ScalarType::Date => json!({"type": "int", "logicalType": "date"}),
         ScalarType::Time(_) => json!({"type": "long", "logicalType": "time-micros"}),
@@ -389,7 +391,9 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
                 .and_then(|v| i32::try_from(v).ok())
                 .ok_or_else(mismatch)?,
         ),
-        (ScalarType::Int64, d) => Value::Long(integer(d).ok_or_else(mismatch)?),
+        (ScalarType::Int64 | ScalarType::RegType, d) => {
+            Value::Long(integer(d).ok_or_else(mismatch)?)
+        }
         (ScalarType::Float32, Datum::Float32(f)) => Value::Float(f.0),
         (ScalarType::Float64, Datum::Float64(f)) => Value::Double(f.0),
         (ScalarType::Float64, Datum::Float32(f)) => Value::Double(f64::from(f.0)),
@@ -401,7 +405,7 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
             let (p, s) = decimal_precision_scale(*precision, *scale);
             Value::Decimal(apache_avro::Decimal::from(decimal_bytes(&decimal, p, s)))
         }
-        (ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_), d) => {
+        (ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Name, d) => {
             Value::String(strconv::format(d).unwrap_or_default())
         }
         (ScalarType::Bytea, Datum::Bytes(b)) => Value::Bytes(b.clone()),
