@@ -195,6 +195,7 @@ fn join_misses_aggregate_row(e: &Expr) -> bool {
     };
     match e {
         Expr::Exists(x) => exists(x),
+        Expr::InSubquery(x) if x.negated => reads_correlated_aggregate(&x.subquery.subquery),
         Expr::Not(inner) => match inner.as_ref() {
             Expr::Exists(x) => exists(x),
             Expr::InSubquery(x) => reads_correlated_aggregate(&x.subquery.subquery),
