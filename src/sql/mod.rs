@@ -79,6 +79,7 @@ pub mod select_subqueries;
 pub mod sink;
 pub mod source;
 pub mod subquery_domain;
+pub mod subquery_predicates;
 pub mod subquery_top_k;
 pub mod temporal;
 pub mod timezone;

@@ -594,9 +594,10 @@ pub fn plan_statement(
 }
 
 /// Refuses, before DataFusion's planner sees them, a scalar subquery with no
-/// columns (`(SELECT FROM t)`), as PostgreSQL does, and a row value compared
-/// with a subquery (`(a, b) [NOT] IN (SELECT ...)`), which has no lowering
-/// for PostgreSQL's row-comparison semantics.
+/// columns (`(SELECT FROM t)`) or several, and `x IN`, `ANY` or `ALL` over a
+/// subquery of several columns, with PostgreSQL's messages, and a row value
+/// compared with a subquery (`(a, b) [NOT] IN (SELECT ...)`) that
+/// `row_in_subquery` could not rewrite.
 fn check_scalar_subqueries(statement: &Statement) -> Result<(), PlanError> {
     use sqlparser::ast::{Expr, SetExpr, Visit, Visitor};
     use std::ops::ControlFlow;
@@ -605,10 +606,31 @@ fn check_scalar_subqueries(statement: &Statement) -> Result<(), PlanError> {
         type Break = PlanError;
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<PlanError> {
             let no_columns = |body: &SetExpr| matches!(body, SetExpr::Select(select) if select.projection.is_empty());
+            // A subquery of more than one column where one value is read
+            // (a row comparison has been expanded by `row_compare`).
+            let wide = |body: &SetExpr| super::row_in_subquery::width(body).is_some_and(|w| w > 1);
+            let wide_subquery = |e: &Expr| matches!(e, Expr::Subquery(q) if wide(q.body.as_ref()));
             match e {
-                Expr::Subquery(q) if no_columns(q.body.as_ref()) => ControlFlow::Break(
-                    PlanError::Syntax("subquery must return only one column".into()),
-                ),
+                Expr::Subquery(q) if no_columns(q.body.as_ref()) || wide(q.body.as_ref()) => {
+                    ControlFlow::Break(PlanError::Syntax(
+                        "subquery must return only one column".into(),
+                    ))
+                }
+                Expr::InSubquery { expr, subquery, .. }
+                    if !matches!(expr.as_ref(), Expr::Tuple(_)) && wide(subquery.body.as_ref()) =>
+                {
+                    ControlFlow::Break(PlanError::Syntax("subquery has too many columns".into()))
+                }
+                Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. }
+                    if wide_subquery(right.as_ref()) =>
+                {
+                    ControlFlow::Break(match left.as_ref() {
+                        Expr::Tuple(_) => PlanError::Unsupported(
+                            "row values with ANY or ALL over this subquery".into(),
+                        ),
+                        _ => PlanError::Syntax("subquery has too many columns".into()),
+                    })
+                }
                 Expr::InSubquery { expr, .. } if matches!(expr.as_ref(), Expr::Tuple(_)) => {
                     ControlFlow::Break(PlanError::Unsupported(
                         "row values with IN or NOT IN a subquery".into(),
@@ -640,6 +662,9 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Correlated scalar subqueries that are not aggregated, which
     // DataFusion's analyzer refuses.
     let plan = super::scalar_subquery::rewrite(plan)?;
+    // EXISTS, IN, ANY and ALL where DataFusion makes no semi or anti
+    // join of them, as counting scalar subqueries.
+    let plan = super::subquery_predicates::rewrite(plan)?;
     // Aggregated ones correlated by other conditions than equalities.
     let plan = super::subquery_domain::rewrite(plan)?;
     // Reads of catalog relations that are always empty.

@@ -17,6 +17,11 @@
 //!   and is never NULL.
 //! * `IN` is the `OR` of the equalities with each list row, `NOT IN` its
 //!   negation.
+//! * `IS NULL` is true when every field is NULL, `IS NOT NULL` when none
+//!   is.
+//! * A subquery of two or more columns compared with a row is the row of
+//!   its columns, each its own scalar subquery (no row: all NULL; more
+//!   than one: `21000`).
 //!
 //! Rows of different lengths are `42601`, as in PostgreSQL. Each field
 //! expression is repeated in the rewritten form; the fields of a row are
@@ -24,7 +29,9 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, Statement, UnaryOperator, VisitMut, VisitorMut};
+use sqlparser::ast::{
+    BinaryOperator, Expr, Query, SetExpr, Statement, UnaryOperator, VisitMut, VisitorMut,
+};
 
 use super::PlanError;
 
@@ -39,12 +46,61 @@ pub fn rewrite(statement: &mut Statement) -> Result<(), PlanError> {
 struct Rewrite;
 
 /// The fields of a row constructor: `(a, b)` or `ROW(a, b)`.
-fn fields(e: &Expr) -> Option<&[Expr]> {
+fn fields(e: &Expr) -> Option<Vec<Expr>> {
     match e {
-        Expr::Tuple(items) if items.len() > 1 => Some(items),
+        Expr::Tuple(items) if items.len() > 1 => Some(items.clone()),
         Expr::Nested(inner) => fields(inner),
         _ => None,
     }
+}
+
+/// The fields of a row constructor, or of a subquery of two or more
+/// columns as one scalar subquery per column (each fails with `21000`
+/// when the subquery returns more than one row, and is NULL when it
+/// returns none, as PostgreSQL's row subquery is).
+fn operand_fields(e: &Expr) -> Option<Vec<Expr>> {
+    match e {
+        Expr::Subquery(q) => {
+            let width = super::row_in_subquery::width(&q.body).filter(|w| *w > 1)?;
+            Some((0..width).map(|i| column_subquery(q, width, i)).collect())
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::Subquery(_)) => operand_fields(inner),
+        other => fields(other),
+    }
+}
+
+fn is_subquery(e: &Expr) -> bool {
+    match e {
+        Expr::Subquery(_) => true,
+        Expr::Nested(inner) => is_subquery(inner),
+        _ => false,
+    }
+}
+
+/// The scalar subquery of column `i` of the `width` columns of `q`: the
+/// same select with only that column, where the select keeps its row
+/// count with one column (no `DISTINCT`); otherwise a read of `q` as a
+/// derived table.
+fn column_subquery(q: &Query, width: usize, i: usize) -> Expr {
+    if let SetExpr::Select(select) = q.body.as_ref()
+        && select.distinct.is_none()
+    {
+        let mut column = q.clone();
+        if let SetExpr::Select(select) = column.body.as_mut() {
+            select.projection = vec![select.projection[i].clone()];
+        }
+        return Expr::Subquery(Box::new(column));
+    }
+    let alias = "__freshet_row_subquery";
+    let columns: Vec<String> = (0..width).map(|c| format!("{alias}_c{c}")).collect();
+    let sql = format!(
+        "(SELECT {alias}.{alias}_c{i} FROM ({q}) AS {alias}({}))",
+        columns.join(", ")
+    );
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+        .unwrap_or_else(|_| Expr::Subquery(Box::new(q.clone())))
 }
 
 fn nested(e: Expr) -> Expr {
@@ -127,9 +183,13 @@ fn ordered(left: &[Expr], op: &BinaryOperator, right: &[Expr]) -> Expr {
 fn rewrite_expr(e: &Expr) -> Result<Option<Expr>, PlanError> {
     Ok(Some(match e {
         Expr::BinaryOp { left, op, right } => {
-            let (Some(l), Some(r)) = (fields(left), fields(right)) else {
+            let (Some(l), Some(r)) = (operand_fields(left), operand_fields(right)) else {
                 return Ok(None);
             };
+            let (l, r) = (&l[..], &r[..]);
+            if is_subquery(right) && l.len() != r.len() {
+                super::row_in_subquery::check_width(r.len(), l.len())?;
+            }
             check_lengths(l, r)?;
             match op {
                 BinaryOperator::Eq => equal(l, r),
@@ -149,6 +209,7 @@ fn rewrite_expr(e: &Expr) -> Result<Option<Expr>, PlanError> {
             let (Some(l), Some(r)) = (fields(left), fields(right)) else {
                 return Ok(None);
             };
+            let (l, r) = (&l[..], &r[..]);
             check_lengths(l, r)?;
             let same = and_all(
                 l.iter()
@@ -166,6 +227,21 @@ fn rewrite_expr(e: &Expr) -> Result<Option<Expr>, PlanError> {
                 _ => same,
             }
         }
+        // A row is NULL when every field is, and NOT NULL when none is
+        // (so `ROW(1, NULL)` is neither).
+        Expr::IsNull(row) | Expr::IsNotNull(row) => {
+            let Some(l) = fields(row) else {
+                return Ok(None);
+            };
+            let test = |f: &Expr| {
+                let f = Box::new(nested(f.clone()));
+                match e {
+                    Expr::IsNull(_) => Expr::IsNull(f),
+                    _ => Expr::IsNotNull(f),
+                }
+            };
+            and_all(l.iter().map(test).collect())
+        }
         Expr::InList {
             expr,
             list,
@@ -174,6 +250,7 @@ fn rewrite_expr(e: &Expr) -> Result<Option<Expr>, PlanError> {
             let Some(l) = fields(expr) else {
                 return Ok(None);
             };
+            let l = &l[..];
             let mut alternatives = Vec::new();
             for item in list {
                 let Some(r) = fields(item) else {
@@ -181,8 +258,8 @@ fn rewrite_expr(e: &Expr) -> Result<Option<Expr>, PlanError> {
                         "unequal number of entries in row expressions".into(),
                     ));
                 };
-                check_lengths(l, r)?;
-                alternatives.push(nested(equal(l, r)));
+                check_lengths(l, &r)?;
+                alternatives.push(nested(equal(l, &r)));
             }
             let any = or_all(alternatives);
             match negated {
@@ -233,6 +310,10 @@ mod tests {
         assert_eq!(
             rewritten("SELECT (a, b) IN ((1, 2), (3, 4))"),
             "SELECT ((((a) = (1) AND (b) = (2)) OR ((a) = (3) AND (b) = (4))))"
+        );
+        assert_eq!(
+            rewritten("SELECT (a, b) IS NOT NULL"),
+            "SELECT ((a) IS NOT NULL AND (b) IS NOT NULL)"
         );
     }
 }

@@ -1,5 +1,5 @@
-//! A row value `IN` or `NOT IN` a subquery, as a condition of a `WHERE`
-//! clause: `WHERE (a, b) IN (SELECT x, y FROM t)`.
+//! A row value `IN` or `NOT IN` a subquery (`WHERE (a, b) IN (SELECT x,
+//! y FROM t)`), or compared with `ANY`, `SOME` or `ALL` of its rows.
 //!
 //! PostgreSQL compares the row with each row of the subquery: `IN` is true
 //! when some row is equal in every field, NULL when none is but some row
@@ -15,17 +15,19 @@
 //!   is true exactly where every row has a field that differs.
 //!
 //! DataFusion decorrelates both into a semi or anti join. Elsewhere (a
-//! select list, under `OR`), where NULL and false differ, and where the
-//! subquery names a relation of the outer query (which DataFusion's
-//! planner does not resolve in a derived table), the construct stays
-//! refused with `0A000`. A subquery whose width is not that of the
+//! select list, under `OR`, `NOT` or `CASE`), where NULL and false differ,
+//! and where the subquery names a relation of the outer query (which
+//! DataFusion's planner does not resolve in a derived table), the
+//! construct becomes two `EXISTS` subqueries that give the three-valued
+//! answer (see `counted`), or, where that cannot be done, stays refused
+//! with `0A000`. A subquery whose width is not that of the
 //! row is `42601`, as in PostgreSQL.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Query, SelectItem, SetExpr, Statement, TableFactor, Visit, VisitMut,
-    Visitor, VisitorMut,
+    BinaryOperator, Expr, Ident, Query, SelectItem, SetExpr, Statement, TableFactor, Visit,
+    VisitMut, Visitor, VisitorMut,
 };
 
 use super::PlanError;
@@ -36,7 +38,10 @@ const ALIAS: &str = "__freshet_row_in";
 /// Rewrites the row `[NOT] IN (subquery)` conditions of the `WHERE`
 /// clauses of `statement` (see the module docs).
 pub fn rewrite(statement: &mut Statement) -> Result<(), PlanError> {
-    match statement.visit(&mut Rewrite) {
+    if let ControlFlow::Break(e) = statement.visit(&mut Rewrite) {
+        return Err(e);
+    }
+    match statement.visit(&mut Anywhere) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }
@@ -97,12 +102,7 @@ fn rewrite_conjuncts(e: &mut Expr) -> Result<(), PlanError> {
             if reads_outer_relations(subquery) {
                 return Ok(());
             }
-            if width != fields.len() {
-                let which = if width < fields.len() { "few" } else { "many" };
-                return Err(PlanError::Syntax(format!(
-                    "subquery has too {which} columns"
-                )));
-            }
+            check_width(width, fields.len())?;
             let pairs: Vec<String> = fields
                 .iter()
                 .enumerate()
@@ -129,6 +129,218 @@ fn rewrite_conjuncts(e: &mut Expr) -> Result<(), PlanError> {
     }
 }
 
+/// The row `[NOT] IN (subquery)` that [`Rewrite`] leaves (in a select
+/// list, under `OR`, `NOT` or `CASE`, or with a correlated subquery), and
+/// the row `op ANY | SOME | ALL (subquery)`.
+struct Anywhere;
+
+impl VisitorMut for Anywhere {
+    type Break = PlanError;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<PlanError> {
+        match rewrite_anywhere(&mut query.body) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    }
+}
+
+fn rewrite_anywhere(body: &mut SetExpr) -> Result<(), PlanError> {
+    match body {
+        SetExpr::Select(select) => {
+            let outer = super::select_subqueries::single_relation(&select.from);
+            let items = select.projection.iter_mut().filter_map(|item| match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+                _ => None,
+            });
+            for e in items
+                .chain(select.selection.as_mut())
+                .chain(select.having.as_mut())
+            {
+                rewrite_operands(e, outer.as_ref())?;
+            }
+            Ok(())
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            rewrite_anywhere(left)?;
+            rewrite_anywhere(right)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Rewrites the row `IN` subqueries of `e` that are not themselves inside
+/// a subquery (those are rewritten when their own query is visited).
+fn rewrite_operands(e: &mut Expr, outer: Option<&Ident>) -> Result<(), PlanError> {
+    struct Operands<'a> {
+        outer: Option<&'a Ident>,
+        depth: usize,
+    }
+    impl VisitorMut for Operands<'_> {
+        type Break = PlanError;
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<PlanError> {
+            if self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
+            match counted(e, self.outer) {
+                Ok(Some(r)) => *e = Expr::Nested(Box::new(r)),
+                Ok(None) => {}
+                Err(err) => return ControlFlow::Break(err),
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<PlanError> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<PlanError> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    match e.visit(&mut Operands { outer, depth: 0 }) {
+        ControlFlow::Break(err) => Err(err),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// `(a, b) [NOT] IN (Q)` and `(a, b) op ANY | ALL (Q)` as PostgreSQL's
+/// three-valued answer from two `EXISTS` subqueries, which
+/// `subquery_predicates` counts:
+///
+/// ```text
+/// CASE WHEN EXISTS (rows of Q where (a, b) op row) THEN true
+///      WHEN EXISTS (rows of Q where (a, b) op row is NULL) THEN NULL
+///      ELSE false END
+/// ```
+///
+/// (`ALL`: false where some row compares false, else NULL where some row
+/// compares NULL, else true).
+///
+/// An uncorrelated `Q` is read as a derived table (whose column names
+/// nothing in `a` or `b` can mean); a correlated one of the plain form
+/// `SELECT … FROM tables [WHERE …]` is flattened into the `EXISTS`, with
+/// `a` and `b` qualified by the outer relation (`select_subqueries`).
+/// Otherwise `None`, and the construct stays refused.
+fn counted(e: &Expr, outer: Option<&Ident>) -> Result<Option<Expr>, PlanError> {
+    // `IN` is `= ANY`; `NOT IN` its negation.
+    let eq = BinaryOperator::Eq;
+    let (row, op, subquery, all, negated) = match e {
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => (expr, &eq, subquery.as_ref(), false, *negated),
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        }
+        | Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => {
+            let Some(subquery) = subquery_of(right) else {
+                return Ok(None);
+            };
+            let all = matches!(e, Expr::AllOp { .. });
+            (left, compare_op, subquery, all, false)
+        }
+        _ => return Ok(None),
+    };
+    let Some(fields) = fields(row) else {
+        return Ok(None);
+    };
+    let Some(width) = width(&subquery.body) else {
+        return Ok(None);
+    };
+    check_width(width, fields.len())?;
+    let (source, filter, row, values): (String, Option<String>, Vec<String>, Vec<String>) =
+        if reads_outer_relations(subquery) {
+            let Some(select) = super::select_subqueries::plain_select(subquery) else {
+                return Ok(None);
+            };
+            let inner = super::select_subqueries::inner_names(&select.from);
+            let mut qualified = Vec::new();
+            for f in fields {
+                match super::select_subqueries::qualified(f, outer, &inner) {
+                    Some(q) => qualified.push(format!("({q})")),
+                    None => return Ok(None),
+                }
+            }
+            let mut values = Vec::new();
+            for item in &select.projection {
+                match item {
+                    SelectItem::UnnamedExpr(y) | SelectItem::ExprWithAlias { expr: y, .. } => {
+                        values.push(format!("({y})"))
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            let from: Vec<String> = select.from.iter().map(|t| t.to_string()).collect();
+            (
+                from.join(", "),
+                select.selection.as_ref().map(|w| format!("({w})")),
+                qualified,
+                values,
+            )
+        } else {
+            let columns: Vec<String> = (0..width).map(|i| format!("{ALIAS}_c{i}")).collect();
+            (
+                format!("({subquery}) AS {ALIAS}({})", columns.join(", ")),
+                None,
+                fields.iter().map(|f| format!("({f})")).collect(),
+                columns.iter().map(|c| format!("{ALIAS}.{c}")).collect(),
+            )
+        };
+    // The row comparison, which `row_compare` expands field by field.
+    let compare = format!("(({}) {op} ({}))", row.join(", "), values.join(", "));
+    let exists = |condition: String| {
+        let condition = match &filter {
+            Some(w) => format!("{w} AND {condition}"),
+            None => condition,
+        };
+        format!("EXISTS (SELECT 1 FROM {source} WHERE {condition})")
+    };
+    let nulls = exists(format!("{compare} IS NULL"));
+    let sql = if all {
+        // False when some row compares false.
+        format!(
+            "(CASE WHEN {} THEN false WHEN {nulls} THEN NULL ELSE true END)",
+            exists(format!("NOT {compare}"))
+        )
+    } else {
+        format!(
+            "{}(CASE WHEN {} THEN true WHEN {nulls} THEN NULL ELSE false END)",
+            if negated { "NOT " } else { "" },
+            exists(compare.clone()),
+        )
+    };
+    parse(&sql).map(Some)
+}
+
+/// The subquery of `ANY (subquery)`.
+fn subquery_of(e: &Expr) -> Option<&Query> {
+    match e {
+        Expr::Subquery(q) => Some(q),
+        Expr::Nested(inner) => subquery_of(inner),
+        _ => None,
+    }
+}
+
+/// Refuses a subquery whose width is not that of the row, as PostgreSQL.
+pub(super) fn check_width(width: usize, fields: usize) -> Result<(), PlanError> {
+    if width != fields {
+        let which = if width < fields { "few" } else { "many" };
+        return Err(PlanError::Syntax(format!(
+            "subquery has too {which} columns"
+        )));
+    }
+    Ok(())
+}
+
 /// The fields of a row constructor: `(a, b)` or `ROW(a, b)`.
 fn fields(e: &Expr) -> Option<&[Expr]> {
     match e {
@@ -140,7 +352,7 @@ fn fields(e: &Expr) -> Option<&[Expr]> {
 
 /// The number of columns of a query body, where it can be read from its
 /// text (no `*`).
-fn width(body: &SetExpr) -> Option<usize> {
+pub(super) fn width(body: &SetExpr) -> Option<usize> {
     match body {
         SetExpr::Select(select) => select
             .projection

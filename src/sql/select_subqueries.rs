@@ -17,7 +17,8 @@
 //! into the subquery, so for `IN` every column it names must be qualified
 //! by a relation of the outer query that the subquery does not also name
 //! (an unqualified column is qualified when the outer `FROM` is one
-//! table); otherwise the construct stays refused (`0A000`).
+//! table); otherwise it is left to `subquery_predicates`, which counts
+//! the rows of the planned subquery.
 
 use std::ops::ControlFlow;
 
@@ -45,6 +46,19 @@ impl VisitorMut for Rewrite {
 fn rewrite_set_expr(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            // An operand of a grouped select may read its aggregates, which
+            // cannot move into a subquery's WHERE: `subquery_predicates`
+            // rewrites the planned form instead.
+            let no_group = matches!(
+                &select.group_by,
+                GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty()
+            );
+            let grouped = !no_group
+                || select.having.is_some()
+                || has_own_aggregate_or_window(&select.projection);
+            if grouped {
+                return;
+            }
             let outer = single_relation(&select.from);
             for item in select.projection.iter_mut() {
                 if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
@@ -63,7 +77,7 @@ fn rewrite_set_expr(body: &mut SetExpr) {
 
 /// The name that qualifies the columns of a `FROM` of one table (its
 /// alias, else its name).
-fn single_relation(from: &[TableWithJoins]) -> Option<Ident> {
+pub(super) fn single_relation(from: &[TableWithJoins]) -> Option<Ident> {
     let [only] = from else { return None };
     if !only.joins.is_empty() {
         return None;
@@ -133,7 +147,7 @@ fn replacement(e: &Expr, outer: Option<&Ident>) -> Option<Expr> {
 
 /// The select of a query of the form `SELECT … FROM … [WHERE …]`, whose
 /// row count is `count(*)` over its `FROM` and `WHERE`.
-fn plain_select(query: &Query) -> Option<&Select> {
+pub(super) fn plain_select(query: &Query) -> Option<&Select> {
     if query.with.is_some()
         || query.order_by.is_some()
         || query.limit_clause.is_some()
@@ -173,10 +187,26 @@ fn only_tables(from: &[TableWithJoins]) -> bool {
 /// window function: any call that is not a known scalar function is
 /// assumed to be one, so the rewrite never changes a query's row count.
 fn has_aggregate_or_window(projection: &[SelectItem]) -> bool {
-    struct Calls(bool);
+    calls_aggregate(projection, false)
+}
+
+/// [`has_aggregate_or_window`] for the calls outside subqueries only.
+fn has_own_aggregate_or_window(projection: &[SelectItem]) -> bool {
+    calls_aggregate(projection, true)
+}
+
+fn calls_aggregate(projection: &[SelectItem], own_only: bool) -> bool {
+    struct Calls {
+        found: bool,
+        depth: usize,
+        own_only: bool,
+    }
     impl Visitor for Calls {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.own_only && self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
             if let Expr::Function(f) = e {
                 let name = f
                     .name
@@ -197,22 +227,30 @@ fn has_aggregate_or_window(projection: &[SelectItem]) -> bool {
                         | "least"
                 );
                 if !scalar || f.over.is_some() || f.filter.is_some() {
-                    self.0 = true;
+                    self.found = true;
                     return ControlFlow::Break(());
                 }
             }
             ControlFlow::Continue(())
         }
         fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            // A scalar subquery's aggregates are its own.
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
             ControlFlow::Continue(())
         }
     }
-    let mut calls = Calls(false);
+    let mut calls = Calls {
+        found: false,
+        depth: 0,
+        own_only,
+    };
     for item in projection {
         let _ = item.visit(&mut calls);
     }
-    calls.0
+    calls.found
 }
 
 fn number(n: &str) -> Expr {
@@ -318,7 +356,7 @@ fn in_subquery(x: &Expr, subquery: &Query, negated: bool, outer: Option<&Ident>)
 
 /// The names that qualify columns in a `FROM` (tables' aliases and
 /// names), lower-cased.
-fn inner_names(from: &[TableWithJoins]) -> Vec<String> {
+pub(super) fn inner_names(from: &[TableWithJoins]) -> Vec<String> {
     let mut names = Vec::new();
     let mut add = |factor: &TableFactor| match factor {
         TableFactor::Table { name, alias, .. } => {
@@ -354,7 +392,7 @@ fn inner_names(from: &[TableWithJoins]) -> Vec<String> {
 /// `x` with every column qualified by an outer relation the subquery does
 /// not name (`inner`), or `None` if that cannot be assured: `x` must not
 /// read anything the subquery could resolve differently.
-fn qualified(x: &Expr, outer: Option<&Ident>, inner: &[String]) -> Option<Expr> {
+pub(super) fn qualified(x: &Expr, outer: Option<&Ident>, inner: &[String]) -> Option<Expr> {
     if inner.iter().any(String::is_empty) {
         return None;
     }

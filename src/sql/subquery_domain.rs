@@ -34,24 +34,27 @@
 //! value.
 //!
 //! An outer row whose column is NULL matches no `D` row through `=`, so it
-//! sees the subquery over no rows. That is the original subquery's answer
-//! only when its filter cannot hold for a NULL outer value; the rewrite is
-//! therefore applied only when every outer column appears in a comparison
-//! of plain expressions (columns, constants, casts, arithmetic), which is
-//! NULL, and so rejects the row, when the column is NULL. Other subqueries
-//! stay `0A000`, as do those whose correlated filter is under a `LIMIT`,
-//! an `ORDER BY`, a `DISTINCT` or a second aggregation (where a product
-//! with `D` would change the answer).
+//! would see the subquery over no rows. That is the original subquery's
+//! answer when its filter cannot hold for a NULL outer value: when the
+//! column appears in a comparison of plain expressions (columns, constants,
+//! casts, arithmetic), which is NULL, and so rejects the row, when the
+//! column is NULL. For any other outer column, the domain also carries the
+//! value with NULL read as a default of its type and whether it is NULL,
+//! and the outer row is matched by both (two equalities DataFusion can
+//! decorrelate), so a NULL finds the domain's NULL row. Subqueries whose
+//! correlated filter is under a `LIMIT`, an `ORDER BY`, a `DISTINCT` or a
+//! second aggregation (where a product with `D` would change the answer),
+//! or that read a query further out, stay `0A000`.
 
 use std::sync::Arc;
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion_common::{Column, ExprSchema, Result as DfResult};
+use datafusion_common::{Column, ExprSchema, Result as DfResult, ScalarValue};
 use datafusion_expr::expr::BinaryExpr;
 use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::logical_plan::{Filter, Subquery};
 use datafusion_expr::utils::{conjunction, split_conjunction};
-use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Operator, col};
+use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Operator, col, lit, when};
 
 use super::PlanError;
 
@@ -143,24 +146,50 @@ fn with_domain(
             Ok(TreeNodeRecursion::Continue)
         })?;
     }
-    // Columns of a query further out, or a NULL that the filter might
-    // accept: left to fail as before.
-    if outer_columns
-        .iter()
-        .any(|c| !outer.schema().has_column(c) || !rejects_null(&conjuncts, c))
-    {
+    // Columns of a query further out: left to fail as before.
+    if outer_columns.iter().any(|c| !outer.schema().has_column(c)) {
         return Ok(None);
     }
+    let null_safe: Vec<bool> = outer_columns
+        .iter()
+        .map(|c| !rejects_null(&conjuncts, c))
+        .collect();
     let Domain {
-        plan: domain,
+        plan: mut domain,
         names: domain_names,
         mut predicate,
     } = outer_domain(outer, &outer_columns, conjuncts, DOMAIN_PREFIX, names)?;
     let outer_field = |c: &Column| outer.schema().field_from_column(c).cloned();
-    for (c, name) in outer_columns.iter().zip(&domain_names) {
+    let mut keys = Vec::new();
+    for ((c, name), null_safe) in outer_columns.iter().zip(&domain_names).zip(null_safe) {
         let field = outer_field(c)?;
-        predicate
-            .push(col(Column::from_name(name)).eq(Expr::OuterReferenceColumn(field, c.clone())));
+        let outer_value = Expr::OuterReferenceColumn(field.clone(), c.clone());
+        if !null_safe {
+            predicate.push(col(Column::from_name(name)).eq(outer_value));
+            continue;
+        }
+        // A NULL outer value must find the domain's NULL row: the row is
+        // matched by the value with NULL read as a default of its type, and
+        // by whether it is NULL.
+        let Ok(default) = ScalarValue::new_default(field.data_type()) else {
+            return Ok(None);
+        };
+        let key = |e: Expr| when(e.clone().is_null(), lit(default.clone())).otherwise(e);
+        *names += 1;
+        let (value_name, null_name) = (
+            format!("{DOMAIN_PREFIX}{names}_v"),
+            format!("{DOMAIN_PREFIX}{names}_n"),
+        );
+        keys.push(key(col(Column::from_name(name)))?.alias(&value_name));
+        keys.push(col(Column::from_name(name)).is_null().alias(&null_name));
+        predicate.push(col(Column::from_name(&value_name)).eq(key(outer_value.clone())?));
+        predicate.push(col(Column::from_name(&null_name)).eq(outer_value.is_null()));
+    }
+    if !keys.is_empty() {
+        let columns = domain_names.iter().map(|n| col(Column::from_name(n)));
+        domain = LogicalPlanBuilder::from(domain)
+            .project(columns.chain(keys))?
+            .build()?;
     }
     let Some(predicate) = conjunction(predicate) else {
         return Ok(None);
@@ -226,7 +255,7 @@ fn exprs_mention_outer(node: &LogicalPlan) -> bool {
 }
 
 /// Whether anything in `plan` mentions an outer row.
-fn mentions_outer(plan: &LogicalPlan) -> bool {
+pub(super) fn mentions_outer(plan: &LogicalPlan) -> bool {
     let mut found = false;
     let _ = plan.apply_with_subqueries(|n| {
         found |= exprs_mention_outer(n);
