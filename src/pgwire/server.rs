@@ -791,7 +791,16 @@ impl Backend {
                             })
                             .unwrap_or_default();
                         let desc = if is_query {
-                            crate::sql::plan::plan_desc_with(&plan, &aliased).ok()
+                            // The analyzer decides some result types (the
+                            // common type of a CASE or UNION of float and
+                            // numeric): described as executed, from the
+                            // optimized plan, where it can be made.
+                            let optimized = crate::sql::plan::optimize(plan.clone()).ok();
+                            crate::sql::plan::plan_desc_with(
+                                optimized.as_ref().unwrap_or(&plan),
+                                &aliased,
+                            )
+                            .ok()
                         } else {
                             None
                         };
