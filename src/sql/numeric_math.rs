@@ -11,8 +11,7 @@
 use std::sync::Arc;
 
 use datafusion_common::Result as DfResult;
-use datafusion_common::arrow::datatypes::{DataType, Field};
-use datafusion_expr::type_coercion::functions::fields_with_udf;
+use datafusion_common::arrow::datatypes::DataType;
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -91,14 +90,7 @@ impl ScalarUDFImpl for NumericMath {
         {
             return Ok(vec![DataType::Float64; arg_types.len()]);
         }
-        let fields: Vec<_> = arg_types
-            .iter()
-            .map(|t| Arc::new(Field::new("a", t.clone(), true)))
-            .collect();
-        Ok(fields_with_udf(&fields, self.inner.as_ref())?
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect())
+        super::pg_scalar::coerced_like(self.inner.as_ref(), arg_types)
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {

@@ -108,14 +108,7 @@ impl ScalarUDFImpl for Substring {
                 no_function("substring", arg_types)
             };
         }
-        let fields: Vec<_> = arg_types
-            .iter()
-            .map(|t| Arc::new(Field::new("a", t.clone(), true)))
-            .collect();
-        Ok(fields_with_udf(&fields, self.inner.as_ref())?
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect())
+        coerced_like(self.inner.as_ref(), arg_types)
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
@@ -240,16 +233,7 @@ impl ScalarUDFImpl for PgUdf {
         let text = DataType::Utf8;
         match (self.name, arg_types) {
             ("length" | "octet_length" | "md5", [DataType::Binary]) => Ok(vec![DataType::Binary]),
-            ("length", _) => {
-                let fields: Vec<_> = arg_types
-                    .iter()
-                    .map(|t| Arc::new(Field::new("a", t.clone(), true)))
-                    .collect();
-                Ok(fields_with_udf(&fields, character_length().as_ref())?
-                    .iter()
-                    .map(|f| f.data_type().clone())
-                    .collect())
-            }
+            ("length", _) => coerced_like(character_length().as_ref(), arg_types),
             ("octet_length" | "md5", [t]) if is_stringish(t) => Ok(vec![text]),
             // An untyped literal converts to `bytea`, as in PostgreSQL.
             ("sha256", [t]) if *t == DataType::Binary || is_stringish(t) => {
@@ -739,4 +723,21 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
         func: VariadicFunc::Pg(func),
         exprs: args.to_vec(),
     })
+}
+
+/// The argument types `udf`'s own signature coerces `arg_types` to: for a
+/// wrapper that keeps the wrapped function's coercion where it changes
+/// nothing.
+pub(super) fn coerced_like(
+    udf: &datafusion_expr::ScalarUDF,
+    arg_types: &[DataType],
+) -> DfResult<Vec<DataType>> {
+    let fields: Vec<_> = arg_types
+        .iter()
+        .map(|t| Arc::new(Field::new("a", t.clone(), true)))
+        .collect();
+    Ok(fields_with_udf(&fields, udf)?
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect())
 }
