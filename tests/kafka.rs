@@ -8,6 +8,9 @@
 //!   over a 3-partition topic; a `GROUP BY` materialized view created before the data agrees
 //!   with the same query run one-shot and with the totals the test computed.
 //! * [`text_bytes_csv_formats`]: `TEXT`, `BYTES`, `CSV WITH n COLUMNS` and `INCLUDE KEY`.
+//! * [`csv_header_per_partition_across_restart`]: `CSV WITH HEADER (names)` checks and skips
+//!   each partition's header record, also across a `kill -9`; a mismatched header is a decode
+//!   error.
 //! * [`upsert_updates_deletes_and_tombstones`]: `KEY FORMAT TEXT VALUE FORMAT JSON ENVELOPE
 //!   UPSERT`: the last value per key wins, a null value deletes; compared with a model.
 //! * [`debezium_json_postgres_and_mysql`]: Debezium change events as the JSON converter writes
@@ -226,6 +229,92 @@ async fn text_bytes_csv_formats() {
         &c,
         "SELECT name, qty, note FROM csv_typed ORDER BY name",
         &expect_rows(&[&["apple", "3", "red, round"], &["pear", "5", ""]]),
+    )
+    .await;
+}
+
+/// `CSV WITH HEADER (names)`: the first record of each partition is its header, checked
+/// against the names and not ingested; after a `kill -9` and restart no later record is taken
+/// for a header (one that looks like the header is data); a header that does not match is a
+/// decode error that reads of the source show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_header_per_partition_across_restart() {
+    let broker = Broker::start("csvheader").await;
+    broker.create_topic("fruit", 2).await;
+    broker.create_topic("misnamed", 1).await;
+    let mut server = TestServer::start("kafka-csvheader").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE fruit FROM KAFKA CONNECTION kafka (TOPIC 'fruit') \
+             FORMAT CSV WITH HEADER (name, qty) INCLUDE PARTITION",
+            "CREATE SOURCE misnamed FROM KAFKA CONNECTION kafka (TOPIC 'misnamed') \
+             FORMAT CSV WITH HEADER (name, qty)",
+        ],
+    )
+    .await;
+    let producer = broker.producer();
+    produce(
+        &producer,
+        "fruit",
+        &[
+            (0, None, Some(b"name,qty")),
+            (1, None, Some(b"name,qty")),
+            (0, None, Some(b"apple,3")),
+            (1, None, Some(b"pear,5")),
+        ],
+    )
+    .await;
+    produce(
+        &producer,
+        "misnamed",
+        &[(0, None, Some(b"name,quantity")), (0, None, Some(b"fig,1"))],
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT name, qty, partition FROM fruit ORDER BY name",
+        &expect_rows(&[&["apple", "3", "0"], &["pear", "5", "1"]]),
+    )
+    .await;
+    let e = poll_until("the misnamed header to be reported", WAIT, || async {
+        match c.simple_query("SELECT * FROM misnamed").await {
+            Err(e) if message(&e).contains("Decode error") => Ok(e),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let msg = message(&e);
+    assert!(
+        msg.contains("header at partition 0 offset 0 does not match the source's columns")
+            && msg.contains("column 2 is \"quantity\", expected \"qty\""),
+        "{msg}"
+    );
+    assert_eq!(sqlstate(&e).as_deref(), Some("22000"), "{msg}");
+
+    // After a crash, the partitions resume after their headers: a record that looks like a
+    // header is data now, and nothing is ingested twice.
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    produce(
+        &producer,
+        "fruit",
+        &[(0, None, Some(b"name,qty")), (1, None, Some(b"plum,7"))],
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT name, qty, partition FROM fruit ORDER BY name",
+        &expect_rows(&[
+            &["apple", "3", "0"],
+            &["name", "qty", "0"],
+            &["pear", "5", "1"],
+            &["plum", "7", "1"],
+        ]),
     )
     .await;
 }

@@ -445,6 +445,81 @@ impl SourceDecoder {
         )
     }
 
+    /// [`SourceDecoder::decode_with_transaction`] for a record the source
+    /// read from its partition, where `first_read` says that it is the
+    /// first record the source reads from that partition (it had no
+    /// committed offset for it, and read nothing from it since).
+    ///
+    /// With `FORMAT CSV WITH HEADER (names)` that record is the
+    /// partition's header line, as in Materialize, which treats the first
+    /// line of each object it decodes as the header: it is checked
+    /// against the declared names and never ingested as a row. A header
+    /// that does not match (other names, another column count, not CSV)
+    /// is a decode error of the source, which reading the source shows.
+    /// Every partition carries its own header, because a partition is
+    /// what one writer appends to in order; the source's other
+    /// partitions are not affected by one partition's bad header. Whether
+    /// a record is the first read is decided by the committed offsets, so
+    /// a restart never takes a data row for a header: the header's offset
+    /// is committed with the batch it ends, and a partition with a
+    /// committed offset has no header left to read.
+    pub fn decode_in_partition(
+        &self,
+        record: &KafkaRecord,
+        first_read: bool,
+    ) -> Result<(SourceChange, Option<String>), Stall> {
+        if first_read && let Some(change) = self.csv_header(record) {
+            return Ok((change, None));
+        }
+        self.decode_with_transaction(record)
+    }
+
+    /// The change a `CSV WITH HEADER` source's header record makes:
+    /// nothing when it names the declared columns, else a decode error.
+    /// `None` for other formats.
+    fn csv_header(&self, record: &KafkaRecord) -> Option<SourceChange> {
+        let Format::Csv {
+            columns,
+            header: true,
+            ..
+        } = &self.value.format
+        else {
+            return None;
+        };
+        let at = At("header", record);
+        let problem = match record.value {
+            None => Some(EvalError::Decode(format!(
+                "CSV: {at} is empty, expected the header ({})",
+                columns.join(", ")
+            ))),
+            Some(bytes) => match self.value.decode_plain(bytes, &at) {
+                Err(e) => Some(e),
+                Ok(names) => names
+                    .iter()
+                    .zip(columns)
+                    .enumerate()
+                    .find(|(_, (actual, expected))| {
+                        !matches!(actual, Datum::String(a) if a == *expected)
+                    })
+                    .map(|(i, (actual, expected))| {
+                        let actual = match actual {
+                            Datum::String(a) => a.as_str(),
+                            _ => "",
+                        };
+                        EvalError::Decode(format!(
+                            "CSV: {at} does not match the source's columns: \
+                             column {} is \"{actual}\", expected \"{expected}\"",
+                            i + 1
+                        ))
+                    }),
+            },
+        };
+        Some(match problem {
+            None => SourceChange::Nothing,
+            Some(e) => SourceChange::Append(Err(e), 1),
+        })
+    }
+
     /// [`SourceDecoder::decode`], and the id of the source transaction
     /// the record belongs to: the `transaction.id` of a Debezium event
     /// (JSON or Avro), `None` for events without one and other envelopes.

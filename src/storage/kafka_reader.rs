@@ -541,9 +541,13 @@ impl Reader<'_> {
                 // A record that cannot be decoded yet (the schema registry
                 // does not answer) ends this attempt: what was read is
                 // dropped uncommitted and read again after the backoff.
+                // The first record read from a partition without a
+                // committed offset is its header, for `CSV WITH HEADER`.
+                let first_read = !next.contains_key(&record.partition)
+                    && !positions.read.contains_key(&record.partition);
                 let (change, transaction) = params
                     .decoder
-                    .decode_with_transaction(&record)
+                    .decode_in_partition(&record, first_read)
                     .map_err(|Stall(e)| e)?;
                 let bytes = (record.key.map_or(0, |k| k.len())
                     + record.value.map_or(0, |v| v.len())) as u64;

@@ -144,6 +144,49 @@ fn csv_columns() {
 }
 
 #[test]
+fn csv_header_is_checked_and_not_ingested() {
+    let d = decoder(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT CSV WITH HEADER (name, qty)",
+    );
+    let first = |value: &[u8]| {
+        d.decode_in_partition(&rec(None, Some(value)), true)
+            .unwrap()
+            .0
+    };
+    assert!(matches!(first(b"name,qty"), SourceChange::Nothing));
+    let SourceChange::Append(Err(e), 1) = first(b"name,quantity") else {
+        panic!("a mismatched header is an error")
+    };
+    assert_eq!(
+        e.to_string(),
+        "Decode error: CSV: header at partition 2 offset 7 does not match the source's \
+         columns: column 2 is \"quantity\", expected \"qty\""
+    );
+    assert!(matches!(first(b"name"), SourceChange::Append(Err(_), 1)));
+    // A later record is data, even when it looks like the header.
+    match d
+        .decode_in_partition(&rec(None, Some(b"name,qty")), false)
+        .unwrap()
+        .0
+    {
+        SourceChange::Append(Ok(row), 1) => assert_eq!(
+            row.unpack(),
+            vec![Datum::String("name".into()), Datum::String("qty".into())]
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Without HEADER, the first record is data.
+    let n =
+        decoder("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT CSV WITH 2 COLUMNS");
+    assert!(matches!(
+        n.decode_in_partition(&rec(None, Some(b"a,b")), true)
+            .unwrap()
+            .0,
+        SourceChange::Append(Ok(_), 1)
+    ));
+}
+
+#[test]
 fn debezium_json() {
     let d = decoder(
         "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
