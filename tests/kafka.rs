@@ -29,7 +29,7 @@
 //!   SOURCES`.
 //! * [`broker_outage_is_retried_and_shown`]: the broker goes away and comes back (on SQLite
 //!   storage, so it keeps its topics): a source and a sink report `stalled` with the reason
-//!   while it is away (`SHOW SOURCES`, `SHOW SINKS`, `mz_internal.mz_sink_statuses`), retry
+//!   while it is away (the sink within seconds of a write it cannot deliver) (`SHOW SOURCES`, `SHOW SINKS`, `mz_internal.mz_sink_statuses`), retry
 //!   with backoff, and resume once it is back, the source with every record once and the
 //!   sink with what changed meanwhile.
 //!
@@ -968,32 +968,48 @@ async fn broker_outage_is_retried_and_shown() {
         .any(|reason| source.contains(reason)),
         "{source}"
     );
-    // The sink notices when its write fails (librdkafka gives up on a message after
-    // `message.timeout.ms`, 60 s); its next attempt names the reason.
+    // The sink shows the stall as soon as its write cannot be delivered (not only when
+    // librdkafka gives up on the messages after `message.timeout.ms`, 60 s), with the
+    // brokers' reason.
     let sink = poll_until(
         "the sink to report the outage",
-        Duration::from_secs(180),
+        Duration::from_secs(15),
         || async {
             match shown_status(&c, "SHOW SINKS", "t_out").await? {
-                s if s.starts_with("stalled: cannot reach the Kafka brokers") => Ok(s),
+                s if s.starts_with("stalled: cannot deliver to the Kafka brokers: ") => Ok(s),
                 s => Err(s),
             }
         },
     )
     .await;
     eprintln!("sink while the broker is away: {sink}");
-    let statuses = poll_until("mz_sink_statuses to show the outage", WAIT, || async {
-        let rows = try_text_rows(
-            &c,
-            "SELECT name, type, status, error IS NOT NULL, transactional \
+    assert!(
+        [
+            "Connection refused",
+            "transport failure",
+            "brokers are down",
+            "Disconnected"
+        ]
+        .iter()
+        .any(|reason| sink.contains(reason)),
+        "{sink}"
+    );
+    let statuses = poll_until(
+        "mz_sink_statuses to show the outage",
+        Duration::from_secs(5),
+        || async {
+            let rows = try_text_rows(
+                &c,
+                "SELECT name, type, status, error IS NOT NULL, transactional \
              FROM mz_internal.mz_sink_statuses",
-        )
-        .await?;
-        match rows.first().and_then(|r| r[2].as_deref()) {
-            Some("stalled") => Ok(rows),
-            _ => Err(format!("{rows:?}")),
-        }
-    })
+            )
+            .await?;
+            match rows.first().and_then(|r| r[2].as_deref()) {
+                Some("stalled") => Ok(rows),
+                _ => Err(format!("{rows:?}")),
+            }
+        },
+    )
     .await;
     // tansu has no transactions: the sink writes with an idempotent producer.
     assert_eq!(

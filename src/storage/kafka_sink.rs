@@ -46,6 +46,10 @@ pub const TIMESTAMP_HEADER: &str = "freshet-timestamp";
 const MAX_BATCH_CHANGES: usize = 50_000;
 /// How long a commit, a flush or `init_transactions` may take.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a write may wait for its messages' deliveries before the sink
+/// shows itself stalled, when the brokers reported an error since the last
+/// delivery (a healthy but slow flush is not a stall).
+const STALL_AFTER: Duration = Duration::from_secs(1);
 /// How long reading a topic back may take.
 const READ_BACK_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the check of the brokers that starts `CREATE SINK` and every
@@ -234,23 +238,61 @@ fn run(params: SinkParams, control: Arc<SinkControl>, input: Receiver<SinkInput>
 }
 
 /// Counts failed deliveries (what an idempotent producer reports instead
-/// of a failed commit).
+/// of a failed commit), and keeps what tells a stalled write from a slow
+/// one: the brokers' last error and the last successful delivery.
 #[derive(Default)]
 struct SinkContext {
     failed: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The last client error (a refused connection, all brokers down) and
+    /// when it came.
+    client_error: Mutex<Option<(Instant, String)>>,
+    /// When a message was last delivered.
+    delivered: Mutex<Option<Instant>>,
 }
 
-impl ClientContext for SinkContext {}
+impl SinkContext {
+    /// The brokers' last error, if it came after the last delivery: the
+    /// producer cannot deliver now.
+    fn undelivered_because(&self) -> Option<String> {
+        let error = self.client_error.lock().ok()?.clone()?;
+        let delivered = self.delivered.lock().ok().and_then(|d| *d);
+        match delivered {
+            Some(d) if d >= error.0 => None,
+            _ => Some(error.1),
+        }
+    }
+}
+
+impl ClientContext for SinkContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let reason = if reason.is_empty() {
+            error.to_string()
+        } else {
+            reason.to_string()
+        };
+        tracing::debug!("Kafka sink producer: {reason}");
+        if let Ok(mut e) = self.client_error.lock() {
+            *e = Some((Instant::now(), reason));
+        }
+    }
+}
 
 impl ProducerContext for SinkContext {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::SeqCst);
-            if let Ok(mut last) = self.last_error.lock() {
-                *last = Some(e.to_string());
+        match result {
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(e.to_string());
+                }
+            }
+            Ok(_) => {
+                if let Ok(mut d) = self.delivered.lock() {
+                    *d = Some(Instant::now());
+                }
             }
         }
     }
@@ -612,6 +654,7 @@ fn session(
     }
     let writer = Writer {
         params,
+        control,
         producer: &producer,
         transactional,
         partitions: {
@@ -757,6 +800,7 @@ fn apply(
 
 struct Writer<'a> {
     params: &'a SinkParams,
+    control: &'a SinkControl,
     producer: &'a SinkProducer,
     transactional: bool,
     partitions: i32,
@@ -776,6 +820,7 @@ impl Writer<'_> {
                 .map_err(|e| format!("beginning a Kafka transaction: {e}"))?;
         }
         let result = self.produce(batch, progress).and_then(|()| {
+            self.await_deliveries()?;
             if self.transactional {
                 self.producer
                     .commit_transaction(KAFKA_TIMEOUT)
@@ -802,6 +847,45 @@ impl Writer<'_> {
             let _ = self.producer.abort_transaction(Duration::from_secs(5));
         }
         result
+    }
+
+    /// Waits until the messages sent are delivered, up to [`KAFKA_TIMEOUT`]
+    /// (librdkafka's `message.timeout.ms`, after which it fails them and
+    /// the session starts over). While they cannot be delivered (the brokers
+    /// reported an error and nothing was delivered since, for
+    /// [`STALL_AFTER`]) the sink shows itself `stalled` with the brokers'
+    /// error, and `running` again once they are delivered: librdkafka keeps
+    /// retrying the same messages, in order and (idempotent producer) without
+    /// duplicates, so a short outage neither loses nor repeats output.
+    fn await_deliveries(&self) -> Result<(), String> {
+        let started = Instant::now();
+        let mut stalled: Option<String> = None;
+        loop {
+            match self.producer.flush(Duration::from_millis(250)) {
+                Ok(()) => break,
+                Err(e) if started.elapsed() >= KAFKA_TIMEOUT => {
+                    return Err(format!("flushing Kafka messages: {e}"));
+                }
+                Err(_) => {}
+            }
+            if self.control.cancelled() {
+                return Err("the sink was dropped while writing".into());
+            }
+            if started.elapsed() >= STALL_AFTER
+                && let Some(reason) = self.producer.context().undelivered_because()
+                && stalled.as_ref() != Some(&reason)
+            {
+                self.control.set_status(
+                    "stalled",
+                    Some(format!("cannot deliver to the Kafka brokers: {reason}")),
+                );
+                stalled = Some(reason);
+            }
+        }
+        if stalled.is_some() {
+            self.control.set_status("running", None);
+        }
+        Ok(())
     }
 
     fn produce(
