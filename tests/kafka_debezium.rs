@@ -11,6 +11,9 @@
 //! * [`incomplete_transaction_waits_for_its_end`]: a transaction's events without their `END`
 //!   stay invisible (while a later event of another partition shows), survive a `kill -9`
 //!   uncommitted, and show, whole and once, when the `END` arrives after the restart.
+//! * [`transaction_topic_with_several_partitions`]: the transaction topic has two partitions
+//!   (and grows a third while the source runs): `END` records in any of them, in any order,
+//!   release their transactions whole, in the order of the data partitions.
 //! * [`runs_of_a_transaction_are_not_split`]: without `TRANSACTION METADATA`, the events of a
 //!   transaction that arrive in one partition without pauses become visible together.
 
@@ -134,10 +137,22 @@ fn watch_invariant(
 }
 
 async fn setup(broker: &Broker, c: &tokio_postgres::Client, partitions: i32, metadata: bool) {
+    setup_with(broker, c, partitions, 1, metadata).await;
+}
+
+async fn setup_with(
+    broker: &Broker,
+    c: &tokio_postgres::Client,
+    partitions: i32,
+    transaction_partitions: i32,
+    metadata: bool,
+) {
     broker
         .create_topic("dbserver1.public.accounts", partitions)
         .await;
-    broker.create_topic("dbserver1.transaction", 1).await;
+    broker
+        .create_topic("dbserver1.transaction", transaction_partitions)
+        .await;
     let envelope = if metadata {
         "ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE tx, COLLECTION 'public.accounts'))"
     } else {
@@ -387,6 +402,130 @@ async fn incomplete_transaction_waits_for_its_end() {
         &c,
         "SELECT n, total FROM totals",
         &expect_rows(&[&["7", "6005"]]),
+    )
+    .await;
+}
+
+/// Sends transaction `tx`'s `BEGIN` to transaction topic partition `tx_partition`, then its
+/// moves (account, delta) as update events, updating `model`; its `END` is left to the caller.
+async fn transfer(
+    producer: &FutureProducer,
+    tx: &str,
+    tx_partition: i32,
+    moves: &[(i64, i64)],
+    model: &mut BTreeMap<i64, i64>,
+    lsn: &mut i64,
+) {
+    let key = format!(r#"{{"id":"{tx}"}}"#);
+    send(
+        producer,
+        "dbserver1.transaction",
+        tx_partition,
+        &key,
+        &begin_record(tx),
+    )
+    .await;
+    for (order, (id, delta)) in moves.iter().enumerate() {
+        let before = model[id];
+        model.insert(*id, before + delta);
+        *lsn += 8;
+        let event = account_event(
+            *id,
+            Some(before),
+            Some(before + delta),
+            Some((tx, order as i64 + 1)),
+            *lsn,
+        );
+        send(
+            producer,
+            "dbserver1.public.accounts",
+            (*id % 2) as i32,
+            &account_key(*id),
+            &event,
+        )
+        .await;
+    }
+}
+
+/// Checks for a while that `sql` keeps answering `rows` (a negative check needs a window).
+async fn stays(c: &tokio_postgres::Client, sql: &str, rows: &support::Rows, what: &str) {
+    for _ in 0..25 {
+        let now = try_text_rows(c, sql).await.expect("reading");
+        assert_eq!(&now, rows, "{what}");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_topic_with_several_partitions() {
+    // On SQLite storage, so that the transaction topic can grow.
+    let broker = Broker::start_sqlite("dbz-txparts").await;
+    let server = TestServer::start_with_workers("kafka-dbz-txparts", 2).await;
+    let c = server.connect().await;
+    setup_with(&broker, &c, 2, 2, true).await;
+    let producer = broker.producer();
+    snapshot(&producer, 4, 2).await;
+    let mut model: BTreeMap<i64, i64> = (0..4).map(|id| (id, 1000)).collect();
+    let mut lsn = 100;
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+    let before = balances_rows(&model);
+
+    // Transaction a (boundaries in transaction partition 1) moves 100 from account 0
+    // (partition 0) to account 1 (partition 1); b (boundaries in partition 0) follows it in
+    // both data partitions. b's END comes first: b is complete but behind a, so neither
+    // shows; a's END releases both.
+    let (a, b) = ("901:6000", "902:6100");
+    transfer(
+        &producer,
+        a,
+        1,
+        &[(0, -100), (1, 100)],
+        &mut model,
+        &mut lsn,
+    )
+    .await;
+    transfer(&producer, b, 0, &[(1, -30), (0, 30)], &mut model, &mut lsn).await;
+    send(
+        &producer,
+        "dbserver1.transaction",
+        0,
+        &format!(r#"{{"id":"{b}"}}"#),
+        &end_record(b, 2),
+    )
+    .await;
+    stays(&c, BALANCES, &before, "a transaction showed before a's END").await;
+    send(
+        &producer,
+        "dbserver1.transaction",
+        1,
+        &format!(r#"{{"id":"{a}"}}"#),
+        &end_record(a, 2),
+    )
+    .await;
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+
+    // The transaction topic grows a partition while the source runs; a transaction whose
+    // boundaries are there shows once its END is read.
+    broker.add_partitions("dbserver1.transaction", 3);
+    // A new producer: one keeps its topic metadata for minutes and would not know partition 2.
+    let producer = broker.producer();
+    let settled = balances_rows(&model);
+    let cc = "903:6200";
+    transfer(&producer, cc, 2, &[(2, -5), (3, 5)], &mut model, &mut lsn).await;
+    stays(&c, BALANCES, &settled, "c showed before its END").await;
+    send(
+        &producer,
+        "dbserver1.transaction",
+        2,
+        &format!(r#"{{"id":"{cc}"}}"#),
+        &end_record(cc, 2),
+    )
+    .await;
+    wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
+    wait_for_rows(
+        &c,
+        "SELECT n, total FROM totals",
+        &expect_rows(&[&["4", "4000"]]),
     )
     .await;
 }

@@ -396,10 +396,13 @@ impl Reader<'_> {
         self.assign(consumer, next, &positions)?;
         self.refresh_watermarks(consumer, &positions.parts);
         let watch = MetadataWatch::default();
+        let transaction_parts = positions.transaction_parts.clone();
         std::thread::scope(|scope| {
             let watcher = std::thread::Builder::new()
                 .name(format!("kafka-meta-{}-{}", self.params.id, self.reader))
-                .spawn_scoped(scope, || self.watch_metadata(consumer, &watch));
+                .spawn_scoped(scope, || {
+                    self.watch_metadata(consumer, &watch, &transaction_parts)
+                });
             if let Err(e) = watcher {
                 return Err(format!("starting the metadata thread: {e}"));
             }
@@ -413,9 +416,30 @@ impl Reader<'_> {
     /// Refreshes the topic's partitions and the reader's partitions' high
     /// watermarks every [`METADATA_INTERVAL`] until `watch` is stopped,
     /// publishing the partitions (or the error fetching them) in `watch`.
-    fn watch_metadata(&self, consumer: &ReaderConsumer, watch: &MetadataWatch) {
+    ///
+    /// A transaction topic (`TRANSACTION METADATA`) that gained partitions
+    /// since `transaction_parts` were assigned is published as an error:
+    /// the new partitions may hold the `END` records of held transactions,
+    /// and the next attempt reads every partition of it from the beginning
+    /// (its records are never committed, so nothing is lost or repeated).
+    fn watch_metadata(
+        &self,
+        consumer: &ReaderConsumer,
+        watch: &MetadataWatch,
+        transaction_parts: &[i32],
+    ) {
         while watch.sleep(METADATA_INTERVAL) {
-            let parts = self.partitions(consumer);
+            let mut parts = self.partitions(consumer);
+            if let (Ok(_), Some(t)) = (&parts, &self.params.transactions)
+                && let Ok(now) = Self::topic_partitions(consumer, &t.topic)
+                && now != transaction_parts
+            {
+                parts = Err(format!(
+                    "the transaction topic \"{}\" now has {} partitions: reading them all again",
+                    t.topic,
+                    now.len()
+                ));
+            }
             if let Ok(parts) = &parts {
                 self.refresh_watermarks(consumer, parts);
             }
