@@ -17,6 +17,12 @@
 //!   from their first record, by reader `p mod 2`, and after `kill -9` every record of
 //!   every partition is there once. The broker runs on SQLite storage, which
 //!   `Broker::add_partitions` edits (tansu 0.6 cannot add partitions itself).
+//! * [`monotonic_max_over_two_readers`]: `min`/`max`/`count` per group over an append-only
+//!   4-partition topic, maintained by the monotonic reduction (`EXPLAIN` says so) with the
+//!   groups spread over both workers, agree with a model while records stream in, also a
+//!   group's new maximum and an older, smaller value in one batch; after `kill -9` the view
+//!   is rebuilt from the stored records; a record whose value does not cast is the view's
+//!   error.
 //!
 //! These tests live apart from `tests/kafka.rs` (which keeps the single-topic behaviours) so
 //! that each file stays readable; they use the same broker support (`tests/support/kafka.rs`).
@@ -496,5 +502,117 @@ async fn partitions_added_later_are_read() {
         &format!("{all} grow_from"),
         &expect_rows(&[&["16", "16", "16"]]),
     )
+    .await;
+}
+
+/// The rows `SELECT g, max(v), min(v), count(*) ... GROUP BY g` has over `records`
+/// (`(g, v)`), ordered by `g`.
+fn max_min_rows(records: &[(i64, i64)]) -> support::Rows {
+    let mut groups: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
+    for (g, v) in records {
+        let e = groups.entry(*g).or_insert((*v, *v, 0));
+        e.0 = e.0.max(*v);
+        e.1 = e.1.min(*v);
+        e.2 += 1;
+    }
+    groups
+        .iter()
+        .map(|(g, (mx, mn, n))| [g, mx, mn, n].iter().map(|x| Some(x.to_string())).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monotonic_max_over_two_readers() {
+    let broker = Broker::start("workers-monotonic").await;
+    broker.create_topic("lat", 4).await;
+    let mut server = TestServer::start_with_workers("kafka-workers-monotonic", 2).await;
+    let c = server.connect().await;
+    let view_sql = "SELECT (data->>'g')::bigint AS g, max((data->>'v')::bigint) AS mx, \
+                    min((data->>'v')::bigint) AS mn, count(*) AS n FROM lat GROUP BY 1";
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE lat FROM KAFKA CONNECTION kafka (TOPIC 'lat') FORMAT JSON",
+            &format!("CREATE MATERIALIZED VIEW m AS {view_sql}"),
+        ],
+    )
+    .await;
+    let explain = text_rows(&c, &format!("EXPLAIN {view_sql}")).await;
+    let explain: Vec<String> = explain.into_iter().flatten().flatten().collect();
+    assert!(
+        explain
+            .iter()
+            .any(|l| l.contains("Reduce") && l.contains("monotonic")),
+        "EXPLAIN should show a monotonic reduction: {explain:#?}"
+    );
+    let producer = broker.producer();
+    let mut sent: Vec<(i64, i64)> = Vec::new();
+    // Three rounds, so that groups get new maxima (and minima) after their first values,
+    // in different batches and timestamps; each record of a round goes to partition
+    // `i % 4`, so both readers (and workers) feed every group.
+    for round in 0..3i64 {
+        let batch: Vec<(i32, i64, i64)> = (0..600i64)
+            .map(|i| {
+                let g = i % 41;
+                let v = (i * 7919 + round * 104_729) % 10_007 - 5_000 + round * 1_000;
+                ((i % 4) as i32, g, v)
+            })
+            .collect();
+        let payloads: Vec<(i32, String)> = batch
+            .iter()
+            .map(|(p, g, v)| (*p, format!(r#"{{"g": {g}, "v": {v}}}"#)))
+            .collect();
+        let records: Vec<Record<'_>> = payloads
+            .iter()
+            .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+            .collect();
+        produce(&producer, "lat", &records).await;
+        sent.extend(batch.iter().map(|(_, g, v)| (*g, *v)));
+        let expected = max_min_rows(&sent);
+        wait_for_rows(&c, "SELECT g, mx, mn, n FROM m ORDER BY g", &expected).await;
+        assert_eq!(
+            text_rows(&c, &format!("{view_sql} ORDER BY g")).await,
+            expected,
+            "one-shot query vs maintained view, round {round}"
+        );
+    }
+    // A new maximum and a smaller value of one group in one batch, in one partition (one
+    // reader, one timestamp).
+    let same_batch = [
+        (0, r#"{"g": 3, "v": 1000000}"#),
+        (0, r#"{"g": 3, "v": -1}"#),
+    ];
+    let records: Vec<Record<'_>> = same_batch
+        .iter()
+        .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+        .collect();
+    produce(&producer, "lat", &records).await;
+    sent.extend([(3, 1_000_000), (3, -1)]);
+    let expected = max_min_rows(&sent);
+    wait_for_rows(&c, "SELECT g, mx, mn, n FROM m ORDER BY g", &expected).await;
+
+    // The state is rebuilt from the stored records after a crash.
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    wait_for_rows(&c, "SELECT g, mx, mn, n FROM m ORDER BY g", &expected).await;
+
+    // A value that does not cast is the view's error, as on the general path.
+    let bad = [(1, r#"{"g": 5, "v": "many"}"#)];
+    let records: Vec<Record<'_>> = bad
+        .iter()
+        .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+        .collect();
+    produce(&producer, "lat", &records).await;
+    poll_until("the view to report the bad value", WAIT, || async {
+        match c.simple_query("SELECT g, mx, mn, n FROM m").await {
+            Err(e) if support::message(&e).contains("invalid input syntax for type bigint") => {
+                Ok(())
+            }
+            Err(e) => Err(format!("another error: {e:?}")),
+            Ok(_) => Err("rows, no error yet".into()),
+        }
+    })
     .await;
 }

@@ -10,6 +10,8 @@
 //! * [`render`]: `RelationExpr` → differential operators.
 //! * [`accumulate`]: `GROUP BY` with `count`/`sum` only, kept as a view's
 //!   accumulators and read back as rows.
+//! * [`monotonic`]: `GROUP BY` of `min`/`max` (and other folds) over an
+//!   input that only grows, one running value per group.
 //! * [`window`]: the rendering of window functions and `DISTINCT ON`.
 //! * [`recursive`]: the rendering of `WITH RECURSIVE` as an iterative scope.
 //! * [`temporal`]: the rendering of temporal filters (`mz_now()` bounds).
@@ -19,6 +21,7 @@
 pub mod accumulate;
 pub mod controller;
 pub mod input;
+pub mod monotonic;
 pub mod progress;
 pub mod recursive;
 pub mod render;

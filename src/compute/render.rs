@@ -83,6 +83,11 @@ pub struct Imports<'a> {
     /// leave the dataflow as they come (SUBSCRIBE), not where the output
     /// is arranged.
     pub consolidate_accumulated: bool,
+    /// The relations read here that only ever grow (append-only sources,
+    /// and materialized views that are monotonic over them): a `GROUP BY`
+    /// of `min`/`max` over a plan that is monotonic over them is rendered
+    /// by [`super::monotonic`].
+    pub append_only: std::collections::BTreeSet<GlobalId>,
 }
 
 /// Renders `expr` in `scope`, reading the arrangements and inputs in
@@ -188,6 +193,8 @@ pub fn render<'s>(
             aggregates,
             global,
         } => {
+            let monotonic = crate::expr::monotonic::reduces_monotonically(aggregates)
+                && input.is_monotonic(&|id| imports.append_only.contains(&id));
             let (oks, errs) = render(scope, input, imports)?;
             render_reduce(
                 scope,
@@ -196,6 +203,7 @@ pub fn render<'s>(
                 group_key.clone(),
                 aggregates.clone(),
                 *global,
+                monotonic,
             )
         }
         RelationExpr::Distinct { input } => {
@@ -652,6 +660,7 @@ fn render_reduce<'s>(
     group_key: Vec<ScalarExpr>,
     aggregates: Vec<AggregateExpr>,
     global: bool,
+    monotonic: bool,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
     let oks = once_per_copy(
         oks,
@@ -672,6 +681,13 @@ fn render_reduce<'s>(
         );
         let changes = accums.count_total_core::<Diff>();
         let (oks, errs) = super::accumulate::finish_changes(changes, slots, errs);
+        return with_global_default(scope, oks, errs, &aggregates, global);
+    }
+    if monotonic {
+        // min/max (and folds) over an input that only grows: one running
+        // value per group and aggregate.
+        let (oks, errs) =
+            super::monotonic::render_monotonic_reduce(oks, errs, input, aggregates.clone());
         return with_global_default(scope, oks, errs, &aggregates, global);
     }
     let keyed = oks.map(move |row| {

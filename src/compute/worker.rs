@@ -83,6 +83,10 @@ pub enum Command {
         plan: RelationExpr,
         /// Index key expressions; `None` arranges by the whole row.
         key: Option<Vec<ScalarExpr>>,
+        /// The relations the plan reads that only ever grow (the
+        /// coordinator knows them from the catalog), so that operators
+        /// over them may keep less state ([`super::monotonic`]).
+        append_only: std::collections::BTreeSet<GlobalId>,
     },
     /// Read the arrangement `id` at `ts`, once `ts` is complete.
     Peek {
@@ -204,7 +208,12 @@ pub fn run_worker(
                         r.flush();
                     }
                 }
-                Command::CreateDataflow { id, plan, key } => {
+                Command::CreateDataflow {
+                    id,
+                    plan,
+                    key,
+                    append_only,
+                } => {
                     let mut arranged = BTreeMap::new();
                     let mut deps = Vec::new();
                     plan.depends_on(&mut deps);
@@ -224,6 +233,7 @@ pub fn run_worker(
                         },
                         // The output is arranged, which consolidates.
                         consolidate_accumulated: false,
+                        append_only,
                     };
                     let dataflow = timely.next_dataflow_index();
                     let key_for_dataflow = key.clone();
@@ -337,6 +347,7 @@ pub fn run_worker(
                             created: Vec::new(),
                         },
                         consolidate_accumulated: true,
+                        append_only: Default::default(),
                     };
                     let buffer = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
                     let sink = buffer.clone();

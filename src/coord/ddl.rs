@@ -492,6 +492,7 @@ impl Coordinator {
                 id,
                 plan: expr.clone(),
                 key: None,
+                append_only: state.append_only_inputs(&expr),
             });
         }
         state.catalog.insert(CatalogItem {
@@ -594,6 +595,7 @@ impl Coordinator {
         }
         self.compute.send(Command::CreateDataflow {
             id,
+            append_only: state.append_only_inputs(&source),
             plan: source,
             key: Some(keys.clone()),
         });

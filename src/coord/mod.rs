@@ -12,8 +12,10 @@
 //! * [`source`]: secrets, connections and Kafka sources.
 //! * [`sink`]: Kafka sinks.
 //! * [`timestamp`]: the timestamp oracle.
+//! * [`append_only`]: which relations only ever grow.
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
+pub mod append_only;
 pub mod catalog_funcs;
 pub mod catalog_vectors;
 pub mod clock;

@@ -676,6 +676,7 @@ impl Coordinator {
         state.next_transient += 1;
         self.compute.send(Command::CreateDataflow {
             id,
+            append_only: state.append_only_inputs(&plan),
             plan,
             key: None,
         });
@@ -992,7 +993,7 @@ impl Coordinator {
         let plan = plan_query(&state.catalog.scope(path), query)?;
         let (expr, finishing) = lower_query(&plan)?;
         let mut dataflow = String::new();
-        expr.explain(0, &mut dataflow);
+        expr.explain_with(0, &mut dataflow, &|id| state.is_append_only(id));
         if !finishing.order_by.is_empty() || finishing.limit.is_some() || finishing.offset > 0 {
             dataflow.push_str(&format!(
                 "Finish order_by=[{}] limit={:?} offset={}\n",

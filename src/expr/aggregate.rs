@@ -68,6 +68,28 @@ pub enum AggregateFunc {
     },
 }
 
+impl AggregateFunc {
+    /// For `min` (`max` otherwise): whether `candidate` takes the place of
+    /// `best`, the extremum of the values before it. Equal values keep
+    /// `best`, except that of equal `jsonb` values (`1`, `1.0`), which
+    /// differ in their text, the shortest text wins (a group keyed by value
+    /// prints its shortest, `sql::jsonb_keys`), whatever the order the
+    /// values arrive in.
+    pub fn replaces_extremum(&self, candidate: &Datum, best: &Datum) -> Result<bool, EvalError> {
+        let mut ord = func::compare(candidate, best)?;
+        if let (Ordering::Equal, Datum::Jsonb(x), Datum::Jsonb(y)) = (ord, candidate, best) {
+            ord = (x.len(), x).cmp(&(y.len(), y));
+            if *self != AggregateFunc::Min {
+                ord = ord.reverse();
+            }
+        }
+        Ok(match self {
+            AggregateFunc::Min => ord == Ordering::Less,
+            _ => ord == Ordering::Greater,
+        })
+    }
+}
+
 /// An aggregate call: `func([DISTINCT] expr)`.
 #[derive(Clone, Debug)]
 pub struct AggregateExpr {
@@ -193,24 +215,11 @@ impl AggregateExpr {
                     best = Some(match best {
                         None => v,
                         Some(b) => {
-                            let mut ord = func::compare(&v, &b)?;
-                            // Equal `jsonb` values (`1`, `1.0`) differ in
-                            // their text: a group keyed by value prints its
-                            // shortest (`sql::jsonb_keys`), whatever the
-                            // order the values arrive in.
-                            if let (Ordering::Equal, Datum::Jsonb(x), Datum::Jsonb(y)) =
-                                (ord, &v, &b)
-                            {
-                                ord = (x.len(), x).cmp(&(y.len(), y));
-                                if self.func != AggregateFunc::Min {
-                                    ord = ord.reverse();
-                                }
+                            if self.func.replaces_extremum(&v, &b)? {
+                                v
+                            } else {
+                                b
                             }
-                            let take = match self.func {
-                                AggregateFunc::Min => ord == Ordering::Less,
-                                _ => ord == Ordering::Greater,
-                            };
-                            if take { v } else { b }
                         }
                     });
                 }

@@ -11,6 +11,8 @@
 //! * [`window`]: window functions and their evaluation over a partition.
 //! * [`temporal`]: `mz_now()` and temporal filters: the bounds in time that
 //!   comparisons with `mz_now()` put on each row.
+//! * [`monotonic`]: which plans only ever grow (over append-only inputs),
+//!   and which aggregates fold over them.
 //! * [`relation`]: the relational IR ([`RelationExpr`]) that `compute` renders
 //!   into differential dataflow.
 
@@ -26,6 +28,7 @@ pub mod extract;
 pub mod func;
 pub mod json_text;
 pub mod jsonb;
+pub mod monotonic;
 pub mod number_format;
 pub mod numeric_math;
 pub mod pg_datetime;

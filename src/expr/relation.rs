@@ -512,6 +512,18 @@ impl RelationExpr {
 
     /// Writes the plan as an indented tree, for `EXPLAIN`.
     pub fn explain(&self, depth: usize, out: &mut String) {
+        self.explain_with(depth, out, &|_| false);
+    }
+
+    /// [`RelationExpr::explain`], marking the `GROUP BY`s that are
+    /// rendered as monotonic reductions when the relations for which
+    /// `append_only` is true only ever grow.
+    pub fn explain_with(
+        &self,
+        depth: usize,
+        out: &mut String,
+        append_only: &dyn Fn(GlobalId) -> bool,
+    ) {
         let pad = "  ".repeat(depth);
         let list = |es: &[ScalarExpr]| {
             es.iter()
@@ -541,7 +553,7 @@ impl RelationExpr {
                     out.push_str(&format!("{pad}  temporal filter: {}\n", t.describe()));
                 }
                 out.push_str(&format!("{pad}  project: {projection:?}\n"));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::Join {
                 left,
@@ -561,8 +573,8 @@ impl RelationExpr {
                     out.push_str(&format!(" filter {f}"));
                 }
                 out.push('\n');
-                left.explain(depth + 1, out);
-                right.explain(depth + 1, out);
+                left.explain_with(depth + 1, out, append_only);
+                right.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::Reduce {
                 input,
@@ -582,19 +594,24 @@ impl RelationExpr {
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
+                let monotonic = super::monotonic::reduces_monotonically(aggregates)
+                    && input.is_monotonic(append_only);
                 out.push_str(&format!(
-                    "{pad}Reduce group_by=[{}] aggregates=[{aggs}]\n",
-                    list(group_key)
+                    "{pad}Reduce group_by=[{}] aggregates=[{aggs}]{}\n",
+                    list(group_key),
+                    if monotonic { " monotonic" } else { "" }
                 ));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::Distinct { input } => {
                 out.push_str(&format!("{pad}Distinct\n"));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::Union { inputs } => {
                 out.push_str(&format!("{pad}Union\n"));
-                inputs.iter().for_each(|i| i.explain(depth + 1, out));
+                inputs
+                    .iter()
+                    .for_each(|i| i.explain_with(depth + 1, out, append_only));
             }
             RelationExpr::TopK {
                 input,
@@ -606,7 +623,7 @@ impl RelationExpr {
                     "{pad}TopK order_by=[{}] limit={limit:?} offset={offset}\n",
                     sort_list(order_by)
                 ));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::DistinctOn {
                 input,
@@ -618,7 +635,7 @@ impl RelationExpr {
                     list(key),
                     sort_list(order_by)
                 ));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::Window {
                 input,
@@ -636,7 +653,7 @@ impl RelationExpr {
                     list(partition_by),
                     sort_list(order_by)
                 ));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::Recursive {
                 name,
@@ -646,19 +663,19 @@ impl RelationExpr {
             } => {
                 let union = if *distinct { "UNION" } else { "UNION ALL" };
                 out.push_str(&format!("{pad}Recursive {name} ({union})\n"));
-                base.explain(depth + 1, out);
-                recursive.explain(depth + 1, out);
+                base.explain_with(depth + 1, out, append_only);
+                recursive.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::WorkTable { name } => {
                 out.push_str(&format!("{pad}WorkTable {name}\n"));
             }
             RelationExpr::FlatMap { input, func, exprs } => {
                 out.push_str(&format!("{pad}FlatMap {func:?}({})\n", list(exprs)));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
             RelationExpr::CheckSingleRow { input, key } => {
                 out.push_str(&format!("{pad}CheckSingleRow key=[{}]\n", list(key)));
-                input.explain(depth + 1, out);
+                input.explain_with(depth + 1, out, append_only);
             }
         }
     }

@@ -80,6 +80,17 @@ pub fn outputs(kind: &LoadGeneratorKind) -> Vec<GeneratorOutput> {
     }
 }
 
+/// Whether output `output` of a generator only ever grows (no tick
+/// retracts a row of it): `COUNTER`'s relation and every `AUCTION` relation
+/// but the progress relation. Maintained `GROUP BY`s of `min`/`max` over
+/// such a relation keep one value per group (`compute::monotonic`).
+pub fn appends_only(kind: &LoadGeneratorKind, output: usize) -> bool {
+    match kind {
+        LoadGeneratorKind::Counter => true,
+        LoadGeneratorKind::Auction => output != PROGRESS,
+    }
+}
+
 /// The updates of tick `tick` (numbered from 1), per output index.
 pub fn tick(kind: &LoadGeneratorKind, seed: u64, tick: u64) -> Vec<(usize, Row, Diff)> {
     match kind {
@@ -507,6 +518,20 @@ mod tests {
         }
         assert_eq!(count(2, AUCTIONS), 1);
         assert_eq!(count(2, BIDS), AUCTION_BIDS_PER_TICK as usize);
+    }
+
+    /// The outputs said to be append-only are: no tick retracts a row
+    /// of them.
+    #[test]
+    fn appends_only_outputs_never_retract() {
+        for kind in [LoadGeneratorKind::Counter, LoadGeneratorKind::Auction] {
+            for n in 1..=40 {
+                for (o, _, diff) in tick(&kind, SEED, n) {
+                    assert!(diff > 0 || !appends_only(&kind, o), "{kind:?} output {o}");
+                }
+            }
+        }
+        assert!(!appends_only(&LoadGeneratorKind::Auction, PROGRESS));
     }
 
     #[test]
