@@ -21,6 +21,8 @@
 //! * [`index_lookup_is_a_point_lookup`]: `EXPLAIN` shows an index lookup, and the lookup answers.
 //! * [`errors_have_sqlstate`]: PostgreSQL's SQLSTATEs for common errors; the connection survives.
 //! * [`auction_demo_from_readme`]: the SQL of README.md's demo, run as written.
+//! * [`numeric_nan_over_the_wire`]: numeric's NaN in binary results and parameters, byte for
+//!   byte as PostgreSQL's `numeric_send`; a binary Infinity is refused.
 //!
 //! Nothing here sleeps to synchronise: every wait is [`support::poll_until`] (or a read with a
 //! deadline) on an observable condition. When a test fails, the server's log tail is printed.
@@ -1718,5 +1720,113 @@ async fn cast_columns_are_named_like_postgres() {
     assert_eq!(
         row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
         ["int4", "a"]
+    );
+}
+
+// -------------------------------------------------------------------------------------------
+// numeric NaN over the wire.
+
+/// A `numeric` in PostgreSQL's binary form, as its raw bytes (`numeric_send`/`numeric_recv`):
+/// `rust_decimal`, the driver's mapping, has no NaN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RawNumeric(Vec<u8>);
+
+impl ToSql for RawNumeric {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for RawNumeric {
+    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(RawNumeric(raw.to_vec()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+}
+
+/// `numeric_send('NaN')` in PostgreSQL 15: no digits, weight 0, sign word `0xC000`, scale 0.
+const NUMERIC_NAN_BYTES: [u8; 8] = [0, 0, 0, 0, 0xC0, 0, 0, 0];
+/// `numeric_send(1.5)`: two base-10000 digits (1, 5000), scale 1.
+const NUMERIC_1_5_BYTES: [u8; 12] = [0, 2, 0, 0, 0, 0, 0, 1, 0, 1, 0x13, 0x88];
+
+/// numeric's NaN in binary results (a table, an ORDER BY, a materialized view's aggregates) and
+/// as a binary parameter, byte for byte as PostgreSQL sends and reads it; a binary Infinity
+/// parameter is refused with 0A000; the text protocol prints `NaN`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_nan_over_the_wire() {
+    let server = TestServer::start("numeric-nan").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE nan_t (id int, n numeric);
+         CREATE MATERIALIZED VIEW nan_mv AS SELECT max(n) AS m, sum(n) AS s, min(n) AS l FROM nan_t;
+         INSERT INTO nan_t VALUES (1, 'NaN'), (2, 1.5);",
+    )
+    .await
+    .expect("setting up");
+    let nan = RawNumeric(NUMERIC_NAN_BYTES.to_vec());
+    let one_and_a_half = RawNumeric(NUMERIC_1_5_BYTES.to_vec());
+
+    // Binary results, NaN sorting last.
+    let rows = c
+        .query("SELECT id, n FROM nan_t ORDER BY n", &[])
+        .await
+        .expect("extended protocol");
+    let got: Vec<(i32, RawNumeric)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, [(2, one_and_a_half.clone()), (1, nan.clone())]);
+    // Reads of a view wait for its inputs to be complete at the read's timestamp.
+    let row = c
+        .query_one("SELECT m, s, l FROM nan_mv", &[])
+        .await
+        .expect("reading the view");
+    let got: (RawNumeric, RawNumeric, RawNumeric) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        got,
+        (nan.clone(), nan.clone(), one_and_a_half),
+        "max, sum and min of the view"
+    );
+
+    // Binary parameters.
+    let row = c
+        .query_one(
+            "SELECT $1::numeric::text, $1::numeric = 'NaN'::numeric",
+            &[&nan],
+        )
+        .await
+        .expect("NaN parameter");
+    let (text, eq): (String, bool) = (row.get(0), row.get(1));
+    assert_eq!((text.as_str(), eq), ("NaN", true));
+    c.execute("INSERT INTO nan_t VALUES (3, $1)", &[&nan])
+        .await
+        .expect("inserting a NaN parameter");
+    let row = c
+        .query_one("SELECT count(*) FROM nan_t WHERE n = $1", &[&nan])
+        .await
+        .expect("NaN parameter in a filter");
+    assert_eq!(row.get::<_, i64>(0), 2);
+    let infinity = RawNumeric(vec![0, 0, 0, 0, 0xD0, 0, 0, 0]);
+    let e = c
+        .query_one("SELECT $1::numeric::text", &[&infinity])
+        .await
+        .expect_err("an Infinity parameter");
+    assert_eq!(sqlstate(&e).as_deref(), Some("0A000"), "{e}");
+
+    // Text results.
+    assert_eq!(
+        text_rows(&c, "SELECT n, n::float8 FROM nan_t WHERE id = 3").await,
+        expect_rows(&[&["NaN", "NaN"]])
     );
 }

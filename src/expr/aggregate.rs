@@ -159,6 +159,8 @@ impl AggregateExpr {
                 let mut fsum = 0f64;
                 let mut isum: Option<Datum> = None;
                 let mut float = false;
+                // A numeric `NaN` makes the average `NaN`, as in PostgreSQL.
+                let mut nan = false;
                 let mut n: i64 = 0;
                 for (v, d) in non_null {
                     n += d;
@@ -187,7 +189,10 @@ impl AggregateExpr {
                                 },
                             )? {
                                 Datum::Numeric(x) => x,
-                                _ => Decimal::ZERO,
+                                _ => {
+                                    nan = true;
+                                    continue;
+                                }
                             };
                             sum = x
                                 .checked_mul(Decimal::from(*d))
@@ -199,7 +204,9 @@ impl AggregateExpr {
                 if n == 0 {
                     return Ok(Datum::Null);
                 }
-                let avg = if float {
+                let avg = if nan {
+                    Datum::NumericNaN
+                } else if float {
                     Datum::f64(fsum / n as f64)
                 } else if let Some(Datum::Interval(i)) = isum {
                     Datum::Interval(divide_interval(&i, n as f64)?)

@@ -434,8 +434,14 @@ pub fn statistic<'a>(
     let mut exact = Moments::default();
     let mut floats = Floats::default();
     let mut float = false;
+    // PostgreSQL counts a numeric `NaN` among the values (so one `NaN`
+    // alone is still too few for a sample statistic) and answers `NaN`.
+    let mut nan = false;
+    let mut count: Diff = 0;
     for (v, d) in values {
+        count += d;
         match v {
+            Datum::NumericNaN => nan = true,
             Datum::Float32(f) => {
                 float = true;
                 floats.add_copies(f.0 as f64, d)?;
@@ -453,6 +459,16 @@ pub fn statistic<'a>(
     if float {
         Ok(floats.finish(stat))
     } else {
+        if nan {
+            // Without computing the other values' spread, which may not
+            // fit where the answer is `NaN` anyway.
+            let too_few = count == 0 || (stat.sample && count == 1);
+            return Ok(if too_few {
+                Datum::Null
+            } else {
+                Datum::NumericNaN
+            });
+        }
         exact.finish(stat)
     }
 }

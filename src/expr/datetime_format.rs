@@ -473,7 +473,8 @@ impl FormatFunc {
                     | Datum::Int64(_)
                     | Datum::Float32(_)
                     | Datum::Float64(_)
-                    | Datum::Numeric(_)),
+                    | Datum::Numeric(_)
+                    | Datum::NumericNaN),
                     Datum::String(t),
                 ],
             ) => super::number_format::to_char(value, t),

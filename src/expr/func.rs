@@ -225,6 +225,7 @@ impl UnaryFunc {
                 Datum::Float32(v) => Ok(Datum::f32(-v.0)),
                 Datum::Float64(v) => Ok(Datum::f64(-v.0)),
                 Datum::Numeric(v) => Ok(Datum::Numeric(-v)),
+                Datum::NumericNaN => Ok(Datum::NumericNaN),
                 Datum::Interval(i) => Ok(Datum::Interval(Interval {
                     months: i.months.checked_neg().ok_or_else(|| range("interval"))?,
                     days: i.days.checked_neg().ok_or_else(|| range("interval"))?,
@@ -248,6 +249,7 @@ impl UnaryFunc {
                 Datum::Float32(v) => Ok(Datum::f32(v.0.abs())),
                 Datum::Float64(v) => Ok(Datum::f64(v.0.abs())),
                 Datum::Numeric(v) => Ok(Datum::Numeric(v.abs())),
+                Datum::NumericNaN => Ok(Datum::NumericNaN),
                 other => Err(type_error("abs", &other)),
             },
             UnaryFunc::Lower => match d {
@@ -400,6 +402,15 @@ impl BinaryFunc {
         if a.is_null() || b.is_null() {
             return Ok(Datum::Null);
         }
+        if matches!(
+            self,
+            BinaryFunc::Add | BinaryFunc::Sub | BinaryFunc::Mul | BinaryFunc::Div | BinaryFunc::Mod
+        ) && numeric_nan_operand(&a, &b)
+        {
+            // PostgreSQL: `NaN` with any numeric (zero divisors included)
+            // gives `NaN`.
+            return Ok(Datum::NumericNaN);
+        }
         match self {
             BinaryFunc::Add => add(a, b),
             BinaryFunc::Sub => sub(a, b),
@@ -451,6 +462,13 @@ impl BinaryFunc {
             | BinaryFunc::SubqueryValue => Err(EvalError::Internal("unreachable".into())),
         }
     }
+}
+
+/// Whether two `numeric` operands include `NaN`.
+pub fn numeric_nan_operand(a: &Datum, b: &Datum) -> bool {
+    a.is_numeric()
+        && b.is_numeric()
+        && (matches!(a, Datum::NumericNaN) || matches!(b, Datum::NumericNaN))
 }
 
 /// `ts AT TIME ZONE zone` (`timezone(zone, ts)`), for non-NULL arguments.
@@ -531,6 +549,9 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, EvalError> {
         (Int64(x), Int32(y)) => x.cmp(&(*y as i64)),
         (Float32(x), Float64(y)) => OrdF64(x.0 as f64).cmp(y),
         (Float64(x), Float32(y)) => x.cmp(&OrdF64(y.0 as f64)),
+        // `NaN` above every other numeric, as in PostgreSQL.
+        (Numeric(_), NumericNaN) => Ordering::Less,
+        (NumericNaN, Numeric(_)) => Ordering::Greater,
         (String(x), String(y)) => x.cmp(y),
         (Date(x), Timestamp(y)) => (*x as i64 * crate::repr::Interval::MICROS_PER_DAY).cmp(y),
         (Timestamp(x), Date(y)) => x.cmp(&(*y as i64 * crate::repr::Interval::MICROS_PER_DAY)),
@@ -570,7 +591,7 @@ pub fn datum_type_name(d: &Datum) -> &'static str {
         Datum::Int64(_) => "bigint",
         Datum::Float32(_) => "real",
         Datum::Float64(_) => "double precision",
-        Datum::Numeric(_) => "numeric",
+        Datum::Numeric(_) | Datum::NumericNaN => "numeric",
         Datum::String(_) => "text",
         Datum::Bytes(_) => "bytea",
         Datum::Date(_) => "date",
@@ -1049,6 +1070,19 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         }
         (Datum::Float64(OrdF64(v)), to) => float_to(v, FLOAT8_DIGITS, to)?,
         (Datum::Float32(OrdF32(v)), to) => float_to(v as f64, FLOAT4_DIGITS, to)?,
+        (Datum::NumericNaN, to) => match to {
+            // PostgreSQL's `numeric_int4` and kin raise this with 0A000.
+            T::Int16 | T::Int32 | T::Int64 => {
+                return Err(EvalError::Parse {
+                    code: crate::repr::SqlState::FEATURE_NOT_SUPPORTED,
+                    message: format!("cannot convert NaN to {}", int_name(to)),
+                });
+            }
+            T::Float32 => Datum::f32(f32::NAN),
+            T::Float64 => Datum::f64(f64::NAN),
+            T::Numeric { .. } => Datum::NumericNaN,
+            _ => return Err(cannot_cast(to)),
+        },
         (Datum::Numeric(n), to) => match to {
             T::Int16 | T::Int32 | T::Int64 => {
                 let r = n.round_dp_with_strategy(
@@ -1169,17 +1203,12 @@ fn float_to(v: f64, digits: usize, to: &ScalarType) -> Result<Datum, EvalError> 
             Datum::f32(f)
         }
         T::Float64 => Datum::f64(v),
+        T::Numeric { .. } if v.is_nan() => Datum::NumericNaN,
         T::Numeric { .. } => {
             if !v.is_finite() {
-                // PostgreSQL 15's numeric has these values; Freshet's
-                // (`rust_decimal`) has not: refused, never rounded.
-                let name = if v.is_nan() {
-                    "NaN"
-                } else if v > 0.0 {
-                    "Infinity"
-                } else {
-                    "-Infinity"
-                };
+                // PostgreSQL 15's numeric has these values; Freshet's (as
+                // Materialize's) has not: refused, never rounded.
+                let name = if v > 0.0 { "Infinity" } else { "-Infinity" };
                 return Err(EvalError::Unsupported(format!("numeric value \"{name}\"")));
             }
             Datum::Numeric(float_to_numeric(v, digits)?)
@@ -1285,6 +1314,12 @@ pub fn datum_to_scalar(d: &Datum, t: &DataType) -> Result<ScalarValue, EvalError
         Datum::Int64(v) => ScalarValue::Int64(Some(*v)),
         Datum::Float32(v) => ScalarValue::Float32(Some(v.0)),
         Datum::Float64(v) => ScalarValue::Float64(Some(v.0)),
+        // Arrow's decimals have no `NaN`.
+        Datum::NumericNaN => {
+            return Err(EvalError::Unsupported(
+                "numeric \"NaN\" as an argument of this function".into(),
+            ));
+        }
         Datum::Numeric(n) => {
             let (p, s) = match t {
                 DataType::Decimal128(p, s) => (*p, *s),
@@ -1422,6 +1457,66 @@ pub fn assign_cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Answers from PostgreSQL 15.
+    #[test]
+    fn numeric_nan_casts_and_arithmetic() {
+        let num = ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        };
+        let nan = Datum::NumericNaN;
+        assert_eq!(cast(Datum::f64(f64::NAN), &num), Ok(Datum::NumericNaN));
+        assert_eq!(cast(Datum::f32(f32::NAN), &num), Ok(Datum::NumericNaN));
+        assert!(
+            matches!(cast(nan.clone(), &ScalarType::Float64), Ok(Datum::Float64(f)) if f.0.is_nan())
+        );
+        assert_eq!(
+            cast(nan.clone(), &ScalarType::Text),
+            Ok(Datum::String("NaN".into()))
+        );
+        let e = cast(nan.clone(), &ScalarType::Int16).unwrap_err();
+        assert_eq!(
+            (e.code().as_str(), e.to_string().as_str()),
+            ("0A000", "cannot convert NaN to smallint")
+        );
+        assert_eq!(
+            cast(Datum::f64(f64::INFINITY), &num)
+                .unwrap_err()
+                .code()
+                .as_str(),
+            "0A000"
+        );
+        let zero = Datum::Numeric(Decimal::ZERO);
+        for f in [
+            BinaryFunc::Add,
+            BinaryFunc::Sub,
+            BinaryFunc::Mul,
+            BinaryFunc::Div,
+            BinaryFunc::Mod,
+        ] {
+            assert_eq!(
+                f.eval(nan.clone(), zero.clone()),
+                Ok(Datum::NumericNaN),
+                "{f:?}"
+            );
+            assert_eq!(
+                f.eval(zero.clone(), nan.clone()),
+                Ok(Datum::NumericNaN),
+                "{f:?}"
+            );
+        }
+        assert_eq!(
+            BinaryFunc::Div.eval(Datum::Numeric(Decimal::ONE), zero),
+            Err(EvalError::DivisionByZero)
+        );
+        assert_eq!(
+            compare(&nan, &Datum::Numeric(Decimal::MAX)),
+            Ok(Ordering::Greater)
+        );
+        assert_eq!(compare(&nan, &Datum::NumericNaN), Ok(Ordering::Equal));
+        assert_eq!(BinaryFunc::Eq.eval(nan.clone(), nan), Ok(Datum::Bool(true)));
+    }
 
     #[test]
     fn integer_overflow_is_an_error() {

@@ -884,6 +884,7 @@ pub fn to_char(value: &Datum, template: &str) -> Result<Datum, EvalError> {
         Datum::Float32(v) => float_number(f64::from(v.0), &mut num, 6, true),
         Datum::Float64(v) => float_number(v.0, &mut num, 15, false),
         Datum::Numeric(d) => numeric_number(d, &mut num)?,
+        Datum::NumericNaN => numeric_nan_number(&mut num)?,
         other => {
             return Err(EvalError::Internal(format!(
                 "to_char of a number applied to {other:?}"
@@ -941,6 +942,25 @@ fn int8_number(value: i64, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), Eval
         num.pre += num.multi;
     }
     Ok(integer_number(value.to_string(), num))
+}
+
+/// `numeric`'s `NaN`, as PostgreSQL's `numeric_to_char` handles it: no
+/// Roman numeral (the integer conversion fails), `#`s for `EEEE`, else the
+/// text `NaN` laid out as digits are.
+fn numeric_nan_number(num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError> {
+    if num.has(F_ROMAN) {
+        return Err(EvalError::Parse {
+            code: crate::repr::SqlState::FEATURE_NOT_SUPPORTED,
+            message: "cannot convert NaN to integer".into(),
+        });
+    }
+    if num.has(F_EEEE) {
+        return Ok((eeee_fill(num), 0, 0));
+    }
+    if num.has(F_MULTI) {
+        num.pre += num.multi;
+    }
+    Ok(fixed_number("NaN".into(), num))
 }
 
 fn numeric_number(d: &Decimal, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError> {

@@ -66,6 +66,9 @@ impl NumericMathFunc {
         if args.iter().any(Datum::is_null) {
             return Ok(Datum::Null);
         }
+        if args.iter().any(|a| matches!(a, Datum::NumericNaN)) {
+            return Ok(nan_result(self, &args));
+        }
         let num = |d: &Datum| match d {
             Datum::Numeric(d) => Ok(*d),
             Datum::Int16(v) => Ok(Decimal::from(*v)),
@@ -92,6 +95,19 @@ impl NumericMathFunc {
             }
         };
         Ok(Datum::Numeric(result))
+    }
+}
+
+/// The result for arguments that include `NaN`, as PostgreSQL's
+/// `numeric_power` and kin: `NaN`, except that `1 ^ NaN` and `NaN ^ 0` are
+/// `1` (PostgreSQL's constant one, scale 0).
+fn nan_result(func: &NumericMathFunc, args: &[Datum]) -> Datum {
+    let is = |d: &Datum, v: Decimal| matches!(d, Datum::Numeric(x) if *x == v);
+    match (func, args) {
+        (NumericMathFunc::Power, [x, y]) if is(x, Decimal::ONE) || is(y, Decimal::ZERO) => {
+            Datum::Numeric(Decimal::ONE)
+        }
+        _ => Datum::NumericNaN,
     }
 }
 

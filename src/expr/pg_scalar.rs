@@ -399,6 +399,7 @@ impl PgFunc {
             PgFunc::Sign => {
                 arity(1)?;
                 match &args[0] {
+                    Datum::NumericNaN => Ok(Datum::NumericNaN),
                     Datum::Numeric(n) => Ok(Datum::Numeric(if n.is_zero() {
                         rust_decimal::Decimal::ZERO
                     } else if n.is_sign_negative() {
@@ -425,6 +426,7 @@ impl PgFunc {
                     Datum::Int32(v) => Some(f64::from(*v)),
                     Datum::Int64(v) => Some(*v as f64),
                     Datum::Numeric(v) => rust_decimal::prelude::ToPrimitive::to_f64(v),
+                    Datum::NumericNaN => Some(f64::NAN),
                     _ => None,
                 };
                 let (Some(x), Some(y)) = (float(&args[0]), float(&args[1])) else {

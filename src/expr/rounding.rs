@@ -57,6 +57,8 @@ impl RoundFunc {
                 RoundFunc::Ceil => x.0.ceil(),
                 RoundFunc::Floor => x.0.floor(),
             }))),
+            // `NaN` rounds to itself, at any number of places.
+            [Datum::NumericNaN, ..] => Ok(Datum::NumericNaN),
             [Datum::Numeric(x)] => self.numeric(*x, 0).map(Datum::Numeric),
             [Datum::Numeric(x), places] => {
                 let places = match places {

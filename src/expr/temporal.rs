@@ -53,6 +53,7 @@ pub fn to_mz_timestamp(d: Datum) -> Result<Datum, EvalError> {
                 .to_i64()
                 .ok_or_else(range)?
         }
+        Datum::NumericNaN => return Err(range()),
         Datum::Timestamp(micros) | Datum::TimestampTz(micros) => micros.div_euclid(1000),
         Datum::Date(days) => i64::from(days) * MILLIS_PER_DAY,
         Datum::String(s) => {

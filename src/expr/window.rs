@@ -282,9 +282,13 @@ impl RangeValue {
                 let o = f64::from_bits(o);
                 RangeValue::Other(Datum::f64(if subtract { v.0 - o } else { v.0 + o }))
             }
-            (RangeValue::Other(v @ Datum::Numeric(_)), RangeOffset::Numeric(o)) => {
-                RangeValue::Other(op.eval(v.clone(), Datum::Numeric(o))?)
-            }
+            // A `NaN` row's target is `NaN`, which (equal to itself,
+            // above every other value) bounds the frame as PostgreSQL's
+            // `in_range_numeric_numeric` does.
+            (
+                RangeValue::Other(v @ (Datum::Numeric(_) | Datum::NumericNaN)),
+                RangeOffset::Numeric(o),
+            ) => RangeValue::Other(op.eval(v.clone(), Datum::Numeric(o))?),
             (
                 RangeValue::Other(
                     v @ (Datum::Timestamp(_)

@@ -8,8 +8,8 @@
 //! in message`, bytes left over `22P03 incorrect binary data format` (the
 //! server may add " in bind parameter N", as PostgreSQL does), and values
 //! out of range for their type the type's own error. Infinite dates and
-//! timestamps and numeric `NaN`/`Infinity`, which Freshet cannot represent,
-//! are `0A000`.
+//! timestamps and numeric `Infinity`, which Freshet cannot represent, are
+//! `0A000`; numeric `NaN` is the sign word `0xC000` with no digits.
 
 use rust_decimal::Decimal;
 
@@ -44,6 +44,13 @@ pub fn encode_binary(datum: &Datum, out: &mut Vec<u8>) {
         Datum::Float32(v) => out.extend_from_slice(&v.0.to_bits().to_be_bytes()),
         Datum::Float64(v) => out.extend_from_slice(&v.0.to_bits().to_be_bytes()),
         Datum::Numeric(d) => encode_numeric(d, out),
+        // PostgreSQL's `numeric_send` of `NaN`: no digits, weight 0, the
+        // `NaN` sign word, scale 0.
+        Datum::NumericNaN => {
+            for word in [0, 0, NUMERIC_NAN, 0] {
+                out.extend_from_slice(&word.to_be_bytes());
+            }
+        }
         Datum::String(s) => out.extend_from_slice(s.as_bytes()),
         Datum::Bytes(b) => out.extend_from_slice(b),
         Datum::Date(d) => out.extend_from_slice(&d.saturating_sub(PG_EPOCH_DAYS).to_be_bytes()),
@@ -100,7 +107,7 @@ fn datum_oid(d: &Datum) -> Option<u32> {
         Datum::Int64(_) => 20,
         Datum::Float32(_) => 700,
         Datum::Float64(_) => 701,
-        Datum::Numeric(_) => 1700,
+        Datum::Numeric(_) | Datum::NumericNaN => 1700,
         Datum::String(_) => 25,
         Datum::Bytes(_) => 17,
         Datum::Date(_) => 1082,
@@ -359,7 +366,7 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
         ScalarType::Float64 => {
             Datum::Float64(OrdF64(f64::from_bits(u64::from_be_bytes(r.array()?))))
         }
-        ScalarType::Numeric { .. } => Datum::Numeric(decode_numeric(&mut r)?),
+        ScalarType::Numeric { .. } => decode_numeric(&mut r)?,
         ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) => {
             Datum::String(strconv::check_text(r.rest())?.to_owned())
         }
@@ -440,25 +447,17 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
 }
 
 /// PostgreSQL's `numeric_recv`: checks the sign, scale and digits, drops
-/// digits beyond `dscale` (`trunc_var`), and builds the value.
-fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, ParseError> {
+/// digits beyond `dscale` (`trunc_var`), and builds the value. A special
+/// value's scale and digits are checked and then ignored, as there.
+fn decode_numeric(r: &mut Reader<'_>) -> Result<Datum, ParseError> {
     let ndigits = usize::from(r.u16()?);
     let weight = i64::from(r.i16()?);
     let sign = r.u16()?;
-    match sign {
-        NUMERIC_POS | NUMERIC_NEG => {}
-        NUMERIC_NAN | NUMERIC_PINF | NUMERIC_NINF => {
-            // Read the digits anyway, for the length check's sake.
-            let _ = r.u16()?;
-            for _ in 0..ndigits {
-                r.i16()?;
-            }
-            return Err(ParseError::new(
-                SqlState::FEATURE_NOT_SUPPORTED,
-                "numeric NaN and infinity are not supported",
-            ));
-        }
-        _ => return Err(bad_numeric("sign")),
+    if !matches!(
+        sign,
+        NUMERIC_POS | NUMERIC_NEG | NUMERIC_NAN | NUMERIC_PINF | NUMERIC_NINF
+    ) {
+        return Err(bad_numeric("sign"));
     }
     let dscale = r.u16()?;
     if dscale & NUMERIC_DSCALE_MASK != dscale {
@@ -472,6 +471,26 @@ fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, ParseError> {
         }
         groups.push(g);
     }
+    match sign {
+        NUMERIC_NAN => return Ok(Datum::NumericNaN),
+        NUMERIC_PINF | NUMERIC_NINF => {
+            return Err(ParseError::new(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "numeric infinity is not supported",
+            ));
+        }
+        _ => {}
+    }
+    decode_finite_numeric(sign, weight, dscale, &groups).map(Datum::Numeric)
+}
+
+/// The finite value of a checked `numeric_recv` message.
+fn decode_finite_numeric(
+    sign: u16,
+    weight: i64,
+    dscale: u16,
+    groups: &[i16],
+) -> Result<Decimal, ParseError> {
     let neg = sign == NUMERIC_NEG;
     let dscale = i64::from(dscale);
     let Some(first) = groups.iter().position(|g| *g != 0) else {
@@ -660,7 +679,19 @@ mod tests {
             e("22P03", "invalid digit in external \"numeric\" value")
         );
         let b = numeric_bytes(0, 0, NUMERIC_NAN, 0, &[]);
-        assert_eq!(err(&b, &NUM).0, "0A000");
+        assert_eq!(decode_binary(&b, &NUM), Ok(Datum::NumericNaN));
+        assert_eq!(encode(&Datum::NumericNaN), b);
+        // Its scale and digits are checked, then ignored (`numeric_recv`).
+        let b = numeric_bytes(1, 3, NUMERIC_NAN, 2, &[7]);
+        assert_eq!(decode_binary(&b, &NUM), Ok(Datum::NumericNaN));
+        let b = numeric_bytes(1, 0, NUMERIC_NAN, 0, &[10000]);
+        assert_eq!(err(&b, &NUM).0, "22P03");
+        let typed = ScalarType::Numeric {
+            precision: Some(5),
+            scale: Some(2),
+        };
+        let b = numeric_bytes(0, 0, NUMERIC_NAN, 0, &[]);
+        assert_eq!(decode_binary(&b, &typed), Ok(Datum::NumericNaN));
         let b = numeric_bytes(0, 0, NUMERIC_PINF, 0, &[]);
         assert_eq!(err(&b, &NUM).0, "0A000");
         // Short or long.

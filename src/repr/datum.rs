@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 /// * `Date` counts days since 1970-01-01; `Time` microseconds since midnight
 ///   (`0 ..= 86_400_000_000`); `Timestamp` and `TimestampTz` microseconds since
 ///   1970-01-01 00:00:00 (UTC for `TimestampTz`).
+/// * A `numeric` is `Numeric` or `NumericNaN` (the variants must stay
+///   adjacent, `NumericNaN` second: see [`Datum::NumericNaN`]).
 /// * `Jsonb` holds the canonical text of a JSON value, as PostgreSQL's
 ///   `jsonb` output prints it (`repr::strconv::canonical_jsonb`), so equal
 ///   documents have equal text.
@@ -37,8 +39,13 @@ pub enum Datum {
     Float32(OrdF32),
     /// `double precision`.
     Float64(OrdF64),
-    /// `numeric`.
+    /// `numeric`, a finite value.
     Numeric(Decimal),
+    /// `numeric`'s special value `NaN`, which PostgreSQL (and Materialize)
+    /// have and `Decimal` has not. As in PostgreSQL it equals itself and
+    /// sorts above every other `numeric`: the variant follows
+    /// [`Datum::Numeric`], so the derived order puts it there.
+    NumericNaN,
     /// `text`, `varchar(n)` and `char(n)`.
     String(String),
     /// `bytea`.
@@ -81,6 +88,11 @@ impl Datum {
     /// A `real` datum.
     pub fn f32(v: f32) -> Datum {
         Datum::Float32(OrdF32(v))
+    }
+
+    /// Whether this is a `numeric` value (finite or `NaN`).
+    pub fn is_numeric(&self) -> bool {
+        matches!(self, Datum::Numeric(_) | Datum::NumericNaN)
     }
 
     /// The boolean value, if this is a `Bool`.

@@ -100,6 +100,11 @@ pub mod tag {
     /// An array with some float, numeric or interval element, laid out as
     /// [`ARRAY`]; compared and hashed element by element.
     pub const ARRAY_SEMANTIC: u8 = 25;
+    /// `numeric`'s `NaN`, no payload. Its tag is above [`NUMERIC`]'s, so
+    /// the byte order of the two (which [`super::Row`]'s order falls back on
+    /// for datums of different tags) keeps `NaN` above every finite
+    /// `numeric`, as PostgreSQL orders them.
+    pub const NUMERIC_NAN: u8 = 26;
 }
 
 /// A tuple of values, packed.
@@ -109,7 +114,7 @@ pub mod tag {
 /// `data` is a flags byte followed by well-formed datum encodings (see the
 /// module docs): built only by [`Row::pack`] and its kin, or checked by
 /// [`Row::decode`]. The [`SEMANTIC`] flag is set exactly when some datum is
-/// a float, numeric or interval, or an array holding one (tagged
+/// a float, numeric (`NaN` included) or interval, or an array holding one (tagged
 /// [`tag::ARRAY_SEMANTIC`], exactly then).
 pub struct Row {
     data: SmallVec<[u8; INLINE_BYTES]>,
@@ -470,6 +475,10 @@ impl RowPacker {
                 data[0] = SEMANTIC;
                 push_fixed(data, tag::NUMERIC, &v.serialize())
             }
+            Datum::NumericNaN => {
+                data[0] = SEMANTIC;
+                data.push(tag::NUMERIC_NAN)
+            }
             Datum::String(s) => push_var(data, tag::STRING_SHORT, tag::STRING_LONG, s.as_bytes()),
             Datum::Bytes(b) => push_var(data, tag::BYTES_SHORT, tag::BYTES_LONG, b),
             Datum::Date(v) => push_fixed(data, tag::DATE, &v.to_le_bytes()),
@@ -550,7 +559,12 @@ fn push_var(data: &mut SmallVec<[u8; INLINE_BYTES]>, short: u8, long: u8, bytes:
 fn is_semantic_tag(tag: u8) -> bool {
     matches!(
         tag,
-        tag::FLOAT32 | tag::FLOAT64 | tag::NUMERIC | tag::INTERVAL | tag::ARRAY_SEMANTIC
+        tag::FLOAT32
+            | tag::FLOAT64
+            | tag::NUMERIC
+            | tag::NUMERIC_NAN
+            | tag::INTERVAL
+            | tag::ARRAY_SEMANTIC
     )
 }
 
@@ -559,7 +573,7 @@ fn is_semantic_tag(tag: u8) -> bool {
 fn datum_len(bytes: &[u8]) -> Option<usize> {
     let fixed = |n: usize| (bytes.len() > n).then_some(1 + n);
     match *bytes.first()? {
-        tag::NULL | tag::FALSE | tag::TRUE => Some(1),
+        tag::NULL | tag::FALSE | tag::TRUE | tag::NUMERIC_NAN => Some(1),
         tag::INT64_1 => fixed(1),
         tag::INT16 | tag::INT64_2 => fixed(2),
         tag::INT32 | tag::INT64_4 | tag::FLOAT32 | tag::DATE => fixed(4),
@@ -613,6 +627,7 @@ fn read_datum(d: &[u8]) -> Datum {
         tag::FLOAT32 => Datum::Float32(OrdF32(f32::from_bits(u32::from_le_bytes(array(d))))),
         tag::FLOAT64 => Datum::Float64(OrdF64(f64::from_bits(u64::from_le_bytes(array(d))))),
         tag::NUMERIC => Datum::Numeric(Decimal::deserialize(array(d))),
+        tag::NUMERIC_NAN => Datum::NumericNaN,
         tag::STRING_SHORT | tag::STRING_LONG => Datum::String(text(d)),
         tag::BYTES_SHORT | tag::BYTES_LONG => Datum::Bytes(payload(d).to_vec()),
         tag::DATE => Datum::Date(i32::from_le_bytes(array(d))),
@@ -704,7 +719,8 @@ fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// Compares two datum encodings of a [`SEMANTIC`] row: floats, numerics and
-/// intervals of the same type by value, everything else by bytes.
+/// intervals of the same type by value, everything else by bytes (a finite
+/// `numeric` against `NaN` too: [`tag::NUMERIC_NAN`] is the greater tag).
 fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
     if a[0] == b[0] && is_semantic_tag(a[0]) {
         match a[0] {
@@ -713,6 +729,7 @@ fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
             tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(a))))
                 .cmp(&OrdF64(f64::from_bits(u64::from_le_bytes(array(b))))),
             tag::NUMERIC => Decimal::deserialize(array(a)).cmp(&Decimal::deserialize(array(b))),
+            tag::NUMERIC_NAN => Ordering::Equal,
             tag::ARRAY_SEMANTIC => {
                 // Element by element (elements are never arrays), then the
                 // shorter array first.

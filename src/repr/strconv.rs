@@ -9,7 +9,8 @@
 //! PostgreSQL would accept is refused or adjusted, always said here:
 //!
 //! * `numeric` is a 96-bit [`Decimal`] (at most 28 digits after the point):
-//!   `NaN` and `Infinity` are refused (`0A000`); an integer part too large is
+//!   `NaN` is [`Datum::NumericNaN`] beside it, `Infinity` and `-Infinity`
+//!   are refused (`0A000`); an integer part too large is
 //!   `22003 value overflows numeric format`; fractional digits beyond what
 //!   fits are rounded half away from zero (as `rust_decimal` itself does).
 //! * `date`/`timestamp`: `infinity` and `-infinity` are refused (`0A000`);
@@ -95,6 +96,8 @@ pub fn parse(text: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         ScalarType::Int64 => Datum::Int64(parse_int64(text)?),
         ScalarType::Float32 => Datum::Float32(OrdF32(parse_float32(text)?)),
         ScalarType::Float64 => Datum::Float64(OrdF64(parse_float64(text)?)),
+        // `NaN` fits every type modifier, as in PostgreSQL.
+        ScalarType::Numeric { .. } if is_numeric_nan(text) => Datum::NumericNaN,
         ScalarType::Numeric { precision, scale } => {
             Datum::Numeric(parse_numeric_typed(text, *precision, *scale)?)
         }
@@ -145,6 +148,7 @@ pub fn format(datum: &Datum) -> Option<String> {
         Datum::Float32(v) => format_float32(v.0),
         Datum::Float64(v) => format_float64(v.0),
         Datum::Numeric(d) => format_numeric(d),
+        Datum::NumericNaN => "NaN".to_owned(),
         Datum::String(s) => s.clone(),
         Datum::Bytes(b) => format_bytea(b),
         Datum::Date(d) => format_date(*d),
@@ -971,10 +975,18 @@ fn decimal_from_digits_rounded(
 /// `1.50`; `1.5e3` is `1500`).
 ///
 /// `NaN` and `Infinity`, which PostgreSQL accepts, are `0A000` here: a
-/// [`Decimal`] cannot hold them.
+/// [`Decimal`] cannot hold them. [`parse`] reads `NaN` as
+/// [`Datum::NumericNaN`] first ([`is_numeric_nan`]); `Infinity` stays
+/// refused there too, as Materialize refuses it.
 pub fn parse_numeric(text: &str) -> Result<Decimal, ParseError> {
     let (neg, digits, scale) = scan_numeric(text)?;
     decimal_from_digits(neg, &digits, scale)
+}
+
+/// Whether `text` is `numeric`'s `NaN` as PostgreSQL's `numeric_in` reads
+/// it: `NaN` in any case, no sign, whitespace around.
+pub fn is_numeric_nan(text: &str) -> bool {
+    trim_pg(text).eq_ignore_ascii_case("nan")
 }
 
 /// Parses a `numeric(precision, scale)` value: as [`parse_numeric`], but
@@ -3473,8 +3485,16 @@ mod tests {
             );
         }
         assert_eq!(rt("1e 2", &n), "100");
-        assert_eq!(err("NaN", &n).0, "0A000");
+        for t in ["NaN", " nan ", "NAN"] {
+            assert_eq!(parse(t, &n), Ok(Datum::NumericNaN), "{t:?}");
+            assert_eq!(parse(t, &num(Some(5), Some(2))), Ok(Datum::NumericNaN));
+        }
+        assert_eq!(rt("nan", &n), "NaN");
+        for t in ["+NaN", "-nan", "NaN1"] {
+            assert_eq!(err(t, &n).0, "22P02", "{t:?}");
+        }
         assert_eq!(err("-Infinity", &n).0, "0A000");
+        assert_eq!(err("inf", &num(Some(5), Some(2))).0, "0A000");
     }
 
     #[test]

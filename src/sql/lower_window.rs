@@ -277,6 +277,9 @@ fn range_offset(
             RangeOffset::Int(as_int(d).unwrap_or_default())
         }
         (Some(T::Numeric { .. }), Datum::Numeric(x)) => RangeOffset::Numeric(x.to_owned()),
+        // PostgreSQL's `in_range_numeric_numeric` refuses a `NaN` offset
+        // as it refuses a negative one.
+        (Some(T::Numeric { .. }), Datum::NumericNaN) => return Err(negative()),
         (Some(T::Numeric { .. }), d) if as_int(d).is_some() => {
             RangeOffset::Numeric(as_int(d).unwrap_or_default().into())
         }

@@ -400,6 +400,13 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
         (ScalarType::Numeric { precision, scale }, d) => {
             let decimal = match d {
                 Datum::Numeric(n) => *n,
+                // Avro's decimal is an unscaled integer: it has no `NaN`.
+                Datum::NumericNaN => {
+                    return Err(format!(
+                        "column \"{}\" holds the numeric NaN, which an Avro decimal cannot represent",
+                        column.name
+                    ));
+                }
                 other => rust_decimal::Decimal::from(integer(other).ok_or_else(mismatch)?),
             };
             let (p, s) = decimal_precision_scale(*precision, *scale);

@@ -21,6 +21,7 @@ fn every_variant() -> Vec<Datum> {
         Datum::f32(1.5),
         Datum::f64(f64::INFINITY),
         Datum::Numeric("123.4500".parse().unwrap()),
+        Datum::NumericNaN,
         Datum::String("héllo".into()),
         Datum::String("x".repeat(300)),
         Datum::Bytes(vec![0, 255]),
@@ -44,6 +45,7 @@ fn every_variant() -> Vec<Datum> {
         ]),
         Datum::Array(vec![Datum::Numeric("1.50".parse().unwrap()), Datum::Null]),
         Datum::Array(vec![Datum::f64(2.5)]),
+        Datum::Array(vec![Datum::NumericNaN, Datum::Numeric(1.into())]),
     ]
 }
 
@@ -139,6 +141,19 @@ fn postgres_equality_across_encodings() {
     assert!(one < two);
 }
 
+#[test]
+fn numeric_nan_equals_itself_and_sorts_above_every_numeric() {
+    let nan = Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]);
+    let max = Row::new(vec![Datum::Numeric(Decimal::MAX), Datum::Int32(2)]);
+    let min = Row::new(vec![Datum::Numeric(Decimal::MIN), Datum::Int32(0)]);
+    assert!(nan > max && max > min);
+    assert_eq!(nan, Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]));
+    assert!(Datum::NumericNaN > Datum::Numeric(Decimal::MAX));
+    let arrays = |d: Datum| Row::new(vec![Datum::Array(vec![Datum::Numeric(1.into()), d])]);
+    assert!(arrays(Datum::NumericNaN) > arrays(Datum::Numeric(Decimal::MAX)));
+    assert_eq!(Row::decode(&nan.encode()), Ok(nan));
+}
+
 /// Many small rows, plain and semantic, mixed.
 fn sample_rows() -> Vec<Row> {
     let values = [
@@ -156,6 +171,7 @@ fn sample_rows() -> Vec<Row> {
         Datum::Numeric("1.0".parse().unwrap()),
         Datum::Numeric("1".parse().unwrap()),
         Datum::Numeric("-3.5".parse().unwrap()),
+        Datum::NumericNaN,
         Datum::Array(vec![]),
         Datum::Array(vec![Datum::Null]),
         Datum::Array(vec![Datum::Int64(1)]),
@@ -164,6 +180,7 @@ fn sample_rows() -> Vec<Row> {
         Datum::Array(vec![Datum::Numeric("1".parse().unwrap())]),
         Datum::Array(vec![Datum::Numeric("1".parse().unwrap()), Datum::Null]),
         Datum::Array(vec![Datum::f64(-0.0), Datum::f64(2.5)]),
+        Datum::Array(vec![Datum::NumericNaN]),
     ];
     let mut rows = vec![Row::empty()];
     for a in &values {

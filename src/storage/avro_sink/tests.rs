@@ -401,6 +401,33 @@ fn values_a_column_cannot_hold_are_errors() {
 }
 
 #[test]
+fn numeric_nan_is_an_error_not_bytes() {
+    let desc = RelationDesc {
+        columns: vec![column(
+            "n",
+            ScalarType::Numeric {
+                precision: Some(10),
+                scale: Some(2),
+            },
+            true,
+        )],
+    };
+    let schemas = sink_schemas(&desc, None, false, None, None).unwrap();
+    let encoder = AvroEncoder::new(
+        schemas,
+        SchemaIds {
+            key: None,
+            value: 1,
+        },
+    )
+    .unwrap();
+    let encode = |datums: Vec<Datum>| encoder.rows([&Row::new(datums)].into_iter());
+    let e = encode(vec![Datum::NumericNaN]).unwrap_err();
+    assert!(e.contains("\"n\"") && e.contains("NaN"), "{e}");
+    assert!(encode(vec![Datum::Numeric("1.25".parse().unwrap())]).is_ok());
+}
+
+#[test]
 fn decimal_widths_hold_their_precision() {
     assert_eq!(decimal_width(10), 5);
     assert_eq!(decimal_width(38), 16);
