@@ -1720,3 +1720,50 @@ async fn cast_columns_are_named_like_postgres() {
         ["int4", "a"]
     );
 }
+
+/// `regtype` and `name` values in binary results are encoded as PostgreSQL 15 sends them
+/// (`regtypesend`, `namesend`, `array_send`): a `regtype` is its type's OID in four bytes (an
+/// array of them has element type 2206), a `name` is its text's bytes (array element type 19).
+/// The expected bytes are PostgreSQL's, from `SELECT regtypesend(pg_typeof(1)),
+/// array_send(ARRAY[pg_typeof(1), pg_typeof(1.5)]), namesend(current_user),
+/// array_send(ARRAY[current_user])` run as user `postgres`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regtype_and_name_binary_encodings() {
+    /// A value of any type as the raw bytes of its binary encoding, with its type.
+    struct RawValue(Type, Vec<u8>);
+    impl<'a> FromSql<'a> for RawValue {
+        fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+            Ok(RawValue(ty.clone(), raw.to_vec()))
+        }
+        fn accepts(_: &Type) -> bool {
+            true
+        }
+    }
+    let server = TestServer::start("regtype-binary").await;
+    let c = server.connect_as("postgres").await;
+    let row = c
+        .query_one(
+            "SELECT pg_typeof(1), ARRAY[pg_typeof(1), pg_typeof(1.5)], current_user, \
+             ARRAY[current_user]",
+            &[],
+        )
+        .await
+        .expect("extended protocol");
+    let values: Vec<RawValue> = (0..4).map(|i| row.get(i)).collect();
+    let want: [(u32, &str); 4] = [
+        (2206, "00000017"),
+        (
+            2211,
+            "00000001000000000000089e0000000200000001000000040000001700000004000006a4",
+        ),
+        (19, "706f737467726573"),
+        (
+            1003,
+            "000000010000000000000013000000010000000100000008706f737467726573",
+        ),
+    ];
+    for (i, (value, (oid, hex))) in values.iter().zip(want).enumerate() {
+        let got: String = value.1.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!((value.0.oid(), got.as_str()), (oid, hex), "column {i}");
+    }
+}
