@@ -33,6 +33,7 @@
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 
+pub mod aggregate_filter;
 pub mod aggregate_funcs;
 pub mod array;
 pub mod array_subquery;
@@ -61,6 +62,7 @@ pub mod lower_recursive;
 pub mod lower_window;
 pub mod negative_literals;
 pub mod numeric_math;
+pub mod outer_levels;
 pub mod output_names;
 pub mod parse;
 pub mod pg_compat;

@@ -655,6 +655,10 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 /// Runs DataFusion's analyzer (type coercion, subquery checks) and optimizer
 /// (decorrelation, predicate pushdown, projection pruning, simplification).
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    // Subqueries in an aggregate's FILTER, computed in a projection.
+    let plan = super::aggregate_filter::rewrite(plan)?;
+    // Subqueries that read a query two or more levels out.
+    let plan = super::outer_levels::rewrite(plan)?;
     // Lateral top-k subqueries, which DataFusion does not decorrelate.
     let plan = super::lateral_top_k::rewrite(plan)?;
     // Correlated subqueries with a LIMIT (`ORDER BY ... LIMIT 1`).

@@ -6,7 +6,7 @@
 //!   WHERE p.item = o.item AND p.ts <= o.ts ORDER BY p.ts DESC LIMIT 1) FROM orders o
 //! ```
 //!
-//! and the same under `EXISTS` or `IN`. DataFusion decorrelates no
+//! and the same under `EXISTS`, `IN` or `op ANY | SOME | ALL`. DataFusion decorrelates no
 //! subquery with a `LIMIT`. [`rewrite`] does it with the *domain* of the
 //! outer columns the subquery reads, as `subquery_domain` does for
 //! aggregates: `D` is the distinct values of those outer columns, taken
@@ -29,8 +29,10 @@
 //! becomes that aggregate (`single_value` is read only for one row); one
 //! with a larger limit stays a plain correlated subquery, which
 //! `scalar_subquery` turns into a row count and a value (and fails, as
-//! PostgreSQL does, for an outer row that sees several rows). `EXISTS` and
-//! `IN` keep their subquery, now correlated by equalities only.
+//! PostgreSQL does, for an outer row that sees several rows). `EXISTS`,
+//! `IN`, `ANY` and `ALL` keep their subquery, now correlated by equalities
+//! only (`subquery_predicates` counts its rows where DataFusion makes no
+//! join of it).
 //!
 //! The optimizer turns the equalities of the correlated filter into join
 //! keys of the product, so `p.item = o.item` costs an equi-join, not a
@@ -50,7 +52,9 @@ use std::sync::Arc;
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, ExprSchema, Result as DfResult, ScalarValue, TableReference};
-use datafusion_expr::expr::{Exists, InSubquery, WindowFunction, WindowFunctionParams};
+use datafusion_expr::expr::{
+    Exists, InSubquery, SetComparison, WindowFunction, WindowFunctionParams,
+};
 use datafusion_expr::logical_plan::{FetchType, Filter, SkipType, Subquery};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{
@@ -77,6 +81,7 @@ fn rewrite_expr(e: Expr, outer: &LogicalPlan, names: &mut usize) -> DfResult<Tra
         Expr::ScalarSubquery(sq) => (sq, Kind::Scalar),
         Expr::Exists(x) => (&x.subquery, Kind::Rows),
         Expr::InSubquery(x) => (&x.subquery, Kind::Rows),
+        Expr::SetComparison(x) => (&x.subquery, Kind::Rows),
         _ => return Ok(Transformed::no(e)),
     };
     if sq.outer_ref_columns.is_empty() {
@@ -94,6 +99,7 @@ fn rewrite_expr(e: Expr, outer: &LogicalPlan, names: &mut usize) -> DfResult<Tra
         Expr::ScalarSubquery(_) => Expr::ScalarSubquery(subquery),
         Expr::Exists(x) => Expr::Exists(Exists::new(subquery, x.negated)),
         Expr::InSubquery(x) => Expr::InSubquery(InSubquery::new(x.expr, subquery, x.negated)),
+        Expr::SetComparison(x) => Expr::SetComparison(SetComparison { subquery, ..x }),
         other => other,
     }))
 }
@@ -349,7 +355,10 @@ fn has_subquery(e: &Expr) -> bool {
     e.exists(|x| {
         Ok(matches!(
             x,
-            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+            Expr::ScalarSubquery(_)
+                | Expr::Exists(_)
+                | Expr::InSubquery(_)
+                | Expr::SetComparison(_)
         ))
     })
     .unwrap_or(true)
