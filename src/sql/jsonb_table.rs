@@ -19,6 +19,7 @@ use datafusion_common::DFSchema;
 use datafusion_common::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan};
+use datafusion_optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use sqlparser::ast::{
     Ident, ObjectName, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut,
     VisitorMut,
@@ -193,6 +194,19 @@ fn lower_args(
     args: &[Expr],
     schema: &DFSchema,
 ) -> Result<(Vec<ScalarExpr>, usize), PlanError> {
+    // The arguments sit in the table source, where the analyzer's type
+    // coercion does not reach them (`x * 10` for a `bigint` x): coerce
+    // them here, as it would.
+    let coerced = args
+        .iter()
+        .map(|a| {
+            a.clone()
+                .rewrite(&mut TypeCoercionRewriter::new(schema))
+                .map(|t| t.data)
+                .map_err(PlanError::from_datafusion)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let args = coerced.as_slice();
     Ok(match func {
         TableFunc::Jsonb(func) => (
             args.iter()
@@ -201,9 +215,20 @@ fn lower_args(
             func.columns().len(),
         ),
         // The bounds as `bigint`, what the function computes in.
+        // Over integers (and untyped literals, which PostgreSQL reads as
+        // integers); its numeric and timestamp forms are not built, and
+        // casting their bounds to `bigint` would answer wrongly.
         TableFunc::GenerateSeries => (
             args.iter()
-                .map(|a| super::lower::lower_expr(a, schema).map(|e| e.cast(ScalarType::Int64)))
+                .map(|a| {
+                    let t = a.get_type(schema).map_err(PlanError::from_datafusion)?;
+                    if !(t.is_integer() || t.is_null() || matches!(t, DataType::Utf8)) {
+                        let t = ScalarType::from_arrow(&t)
+                            .map_or_else(|_| format!("{t}"), |t| t.name());
+                        return Err(PlanError::Unsupported(format!("generate_series over {t}")));
+                    }
+                    super::lower::lower_expr(a, schema).map(|e| e.cast(ScalarType::Int64))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
             1,
         ),

@@ -703,6 +703,10 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
         .filter(|r| r.name() != "simplify_expressions")
         .filter(|r| r.name() != "single_distinct_aggregation_to_group_by")
         .filter(|r| !(lateral && r.name() == "optimize_projections"))
+        // It would push a LIMIT into a cross join's sides, the lateral
+        // call's included, which then no longer reads as one (and a
+        // lateral side's rows are per left row: the limit is not its own).
+        .filter(|r| !(lateral && r.name() == "push_down_limit"))
         .map(|r| -> Arc<dyn OptimizerRule + Send + Sync> {
             if r.name() == "replace_distinct_aggregate" {
                 Arc::new(KeepDistinctOn(r))
