@@ -38,6 +38,7 @@ use sqlparser::ast::BinaryOperator;
 use crate::expr::ScalarExpr;
 use crate::expr::array::ArrayFunc;
 use crate::expr::func::{BinaryFunc, VariadicFunc};
+use crate::repr::ScalarType;
 
 use super::PlanError;
 
@@ -314,6 +315,35 @@ impl ScalarUDFImpl for ArrayUdf {
                 Ok(vec![elem.clone(), list_of(elem)])
             }
         }
+    }
+
+    /// As [`ScalarUDFImpl::return_type`], except that `ARRAY[...]` of
+    /// `regtype` values is refused: its elements are OIDs that only the
+    /// `regtype` type shows as names, and arrays do not carry it through
+    /// their output, casts and subscripts (the array would read as
+    /// `bigint[]` of OIDs).
+    fn return_field_from_args(
+        &self,
+        args: datafusion_expr::ReturnFieldArgs,
+    ) -> DfResult<datafusion_common::arrow::datatypes::FieldRef> {
+        if matches!(self.kind, Kind::Construct)
+            && args
+                .arg_fields
+                .iter()
+                .any(|f| ScalarType::from_field(f).ok() == Some(ScalarType::RegType))
+        {
+            return not_impl_err!("arrays of regtype not supported");
+        }
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        Ok(Arc::new(Field::new(
+            self.name(),
+            self.return_type(&types)?,
+            true,
+        )))
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {

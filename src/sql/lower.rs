@@ -408,6 +408,14 @@ pub(super) fn lower_aggregates(
                 .collect()
         };
         let agg_func = if name == "array_agg" {
+            // As `ARRAY[...]` (`sql/array.rs`): an array would hold the
+            // OIDs as `bigint`s.
+            if let Some(a) = params.args.first()
+                && let Ok((_, f)) = a.to_field(schema)
+                && ScalarType::from_field(&f).ok() == Some(ScalarType::RegType)
+            {
+                return Err(PlanError::Unsupported("arrays of regtype".into()));
+            }
             super::array::array_agg_func(params)?
         } else if name == "jsonb_agg" {
             AggregateFunc::JsonbAgg { order: order() }
