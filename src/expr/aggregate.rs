@@ -681,15 +681,21 @@ pub fn finish_accums(slots: &[AccumSlot], accums: &Accums) -> Result<Vec<Datum>,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use differential_dataflow::difference::{Multiply, Semigroup};
 
     use super::*;
     use crate::repr::ScalarType;
 
-    fn agg(func: AggregateFunc, filtered: bool) -> AggregateExpr {
+    /// An aggregate of column 0 (`bigint`, or `boolean` for
+    /// `bool_and`/`bool_or`), filtered by column 1 if `filtered`.
+    pub(crate) fn agg(func: AggregateFunc, filtered: bool) -> AggregateExpr {
+        let typ = match func {
+            AggregateFunc::BoolAnd | AggregateFunc::BoolOr => ScalarType::Bool,
+            _ => ScalarType::Int64,
+        };
         AggregateExpr {
-            input_type: Some(ScalarType::Int64),
+            input_type: Some(typ.clone()),
             exprs: if func == AggregateFunc::CountStar {
                 vec![]
             } else {
@@ -698,7 +704,7 @@ mod tests {
             func,
             distinct: false,
             filter: filtered.then(|| ScalarExpr::Column(1)),
-            output_type: ScalarType::Int64,
+            output_type: typ,
         }
     }
 

@@ -372,6 +372,19 @@ fn debezium_messages_wrap_rows_and_unwrap_to_the_same_bytes() {
     }
 }
 
+/// A value-only encoder for `desc`'s rows (schema id 1).
+fn value_encoder(desc: &RelationDesc) -> AvroEncoder {
+    let schemas = sink_schemas(desc, None, false, None, None).unwrap();
+    AvroEncoder::new(
+        schemas,
+        SchemaIds {
+            key: None,
+            value: 1,
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn values_a_column_cannot_hold_are_errors() {
     let desc = RelationDesc {
@@ -380,15 +393,7 @@ fn values_a_column_cannot_hold_are_errors() {
             column("b", ScalarType::Int16, true),
         ],
     };
-    let schemas = sink_schemas(&desc, None, false, None, None).unwrap();
-    let encoder = AvroEncoder::new(
-        schemas,
-        SchemaIds {
-            key: None,
-            value: 1,
-        },
-    )
-    .unwrap();
+    let encoder = value_encoder(&desc);
     let encode = |datums: Vec<Datum>| encoder.rows([&Row::new(datums)].into_iter());
     let e = encode(vec![Datum::Null, Datum::Null]).unwrap_err();
     assert!(e.contains("\"a\"") && e.contains("NULL"), "{e}");
@@ -412,15 +417,7 @@ fn numeric_nan_is_an_error_not_bytes() {
             true,
         )],
     };
-    let schemas = sink_schemas(&desc, None, false, None, None).unwrap();
-    let encoder = AvroEncoder::new(
-        schemas,
-        SchemaIds {
-            key: None,
-            value: 1,
-        },
-    )
-    .unwrap();
+    let encoder = value_encoder(&desc);
     let encode = |datums: Vec<Datum>| encoder.rows([&Row::new(datums)].into_iter());
     let e = encode(vec![Datum::NumericNaN]).unwrap_err();
     assert!(e.contains("\"n\"") && e.contains("NaN"), "{e}");
