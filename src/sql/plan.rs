@@ -545,6 +545,7 @@ pub fn plan_statement(
     resolver: &dyn Resolver,
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
+    super::pg_syntax::distinct_from_precedence(&mut statement);
     // Named as written, before the rewrites below change expressions.
     let names = super::output_names::select_names(&statement);
     super::literals::rewrite_exponent_literals(&mut statement)?;
@@ -657,6 +658,9 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Subqueries in an aggregate's FILTER, computed in a projection.
     let plan = super::aggregate_filter::rewrite(plan)?;
+    // Subqueries whose HAVING or select list above an aggregate without
+    // GROUP BY reads the outer row: moved out into the outer query.
+    let plan = super::aggregate_row::rewrite(plan)?;
     // Subqueries that read a query two or more levels out.
     let plan = super::outer_levels::rewrite(plan)?;
     // Lateral top-k subqueries, which DataFusion does not decorrelate.
