@@ -168,6 +168,15 @@ fn aggregate_row(plan: &LogicalPlan) -> Option<AggregateRow<'_>> {
     if above.iter().any(|n| nested_reads_inputs(n)) {
         return None;
     }
+    // A subquery above the aggregate that reads a column under it (an
+    // ungrouped column, which PostgreSQL refuses with 42803) stays.
+    let below = aggregate.input.schema();
+    if above
+        .iter()
+        .any(|n| node_free_references(n).iter().any(|c| below.has_column(c)))
+    {
+        return None;
+    }
     Some(AggregateRow { above, aggregate })
 }
 
