@@ -1,15 +1,16 @@
-//! Subqueries in an aggregate's `FILTER (WHERE ...)` clause:
+//! Subqueries in an aggregate's `FILTER (WHERE ...)` clause or arguments:
 //!
 //! ```sql
 //! SELECT count(*) FILTER (WHERE a IN (SELECT a FROM u)) FROM t
+//! SELECT sum((SELECT max(y) FROM u WHERE u.x = t.a)) FROM t
 //! ```
 //!
 //! DataFusion decorrelates subqueries in filters and projections only, so
-//! one in an aggregate's `FILTER` reached the lowering and was refused.
-//! [`rewrite`] (run before the other subquery rewrites) computes each such
-//! condition per input row in a projection under the aggregate, as a
-//! column `__freshet_agg_filter{n}`, and filters the aggregate by that
-//! column: the condition is the same per row, and a subquery in a
+//! one in an aggregate's `FILTER` or argument reached the lowering and was
+//! refused. [`rewrite`] (run before the other subquery rewrites) computes
+//! each such condition or argument per input row in a projection under the
+//! aggregate, as a column `__freshet_agg_filter{n}`, and has the aggregate
+//! read that column: the value is the same per row, and a subquery in a
 //! projection is what `subquery_predicates` and DataFusion decorrelate.
 
 use std::sync::Arc;
@@ -26,8 +27,9 @@ use super::PlanError;
 /// The prefix of the computed condition columns.
 const PREFIX: &str = "__freshet_agg_filter";
 
-/// Moves the aggregate `FILTER` conditions of `plan` that hold a subquery
-/// into a projection under their aggregate (see the module docs).
+/// Moves the aggregate `FILTER` conditions and arguments of `plan` that
+/// hold a subquery into a projection under their aggregate (see the module
+/// docs).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let mut names = 0usize;
     plan.transform_up_with_subqueries(|node| {
@@ -35,30 +37,38 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
             return Ok(Transformed::no(node));
         };
         let preserver = NamePreserver::new(&node);
-        let mut conditions: Vec<Expr> = Vec::new();
+        let mut computed: Vec<Expr> = Vec::new();
         let mut aggr_expr = Vec::with_capacity(agg.aggr_expr.len());
         for e in &agg.aggr_expr {
             let rewritten = e.clone().transform_up(|x| {
                 let Expr::AggregateFunction(mut f) = x else {
                     return Ok(Transformed::no(x));
                 };
+                let mut changed = false;
+                for arg in f.params.args.iter_mut() {
+                    if has_subquery(arg)? {
+                        names += 1;
+                        let name = format!("{PREFIX}{names}");
+                        computed.push(arg.clone().alias(&name));
+                        *arg = Expr::Column(Column::from_name(&name));
+                        changed = true;
+                    }
+                }
                 let Some(filter) = f.params.filter.as_deref() else {
-                    return Ok(Transformed::no(Expr::AggregateFunction(f)));
+                    return Ok(Transformed::new_transformed(
+                        Expr::AggregateFunction(f),
+                        changed,
+                    ));
                 };
-                if !filter.exists(|y| {
-                    Ok(matches!(
-                        y,
-                        Expr::ScalarSubquery(_)
-                            | Expr::Exists(_)
-                            | Expr::InSubquery(_)
-                            | Expr::SetComparison(_)
-                    ))
-                })? {
-                    return Ok(Transformed::no(Expr::AggregateFunction(f)));
+                if !has_subquery(filter)? {
+                    return Ok(Transformed::new_transformed(
+                        Expr::AggregateFunction(f),
+                        changed,
+                    ));
                 }
                 names += 1;
                 let name = format!("{PREFIX}{names}");
-                conditions.push(filter.clone().alias(&name));
+                computed.push(filter.clone().alias(&name));
                 f.params.filter = Some(Box::new(Expr::Column(Column::from_name(&name))));
                 Ok(Transformed::yes(Expr::AggregateFunction(
                     AggregateFunction {
@@ -70,7 +80,7 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
             let saved = preserver.save(e);
             aggr_expr.push(saved.restore(rewritten.data));
         }
-        if conditions.is_empty() {
+        if computed.is_empty() {
             return Ok(Transformed::no(node));
         }
         let input = agg.input.as_ref();
@@ -79,7 +89,7 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
             .columns()
             .into_iter()
             .map(Expr::Column)
-            .chain(conditions)
+            .chain(computed)
             .collect();
         let projection = LogicalPlan::Projection(Projection::try_new(exprs, agg.input.clone())?);
         Ok(Transformed::yes(LogicalPlan::Aggregate(
@@ -88,4 +98,17 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     })
     .map(|t| t.data)
     .map_err(PlanError::from_datafusion)
+}
+
+/// Whether `e` holds a subquery.
+fn has_subquery(e: &Expr) -> datafusion_common::Result<bool> {
+    e.exists(|y| {
+        Ok(matches!(
+            y,
+            Expr::ScalarSubquery(_)
+                | Expr::Exists(_)
+                | Expr::InSubquery(_)
+                | Expr::SetComparison(_)
+        ))
+    })
 }

@@ -35,6 +35,7 @@
 
 pub mod aggregate_filter;
 pub mod aggregate_funcs;
+pub mod aggregate_row;
 pub mod array;
 pub mod array_subquery;
 pub mod bitwise;

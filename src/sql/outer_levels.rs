@@ -36,9 +36,11 @@
 //!
 //! The product is placed under the middle subquery's per-row steps
 //! (projections, filters, aliases) down to its `FROM`, below its aggregate
-//! (without `GROUP BY`) if it has one. Where the inner subquery sits
-//! elsewhere (above the aggregate, in a grouped query, under a `LIMIT`, in
-//! a derived table of the `FROM`), the query is refused with `0A000`.
+//! (without `GROUP BY`) if it has one. An inner subquery above such an
+//! aggregate was moved out of the middle subquery by `aggregate_row`
+//! before. Where the inner subquery sits elsewhere (in a grouped query,
+//! under a `LIMIT`, in a derived table of the `FROM`), the query is
+//! refused with `0A000`.
 
 use std::sync::Arc;
 
@@ -223,6 +225,12 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
         }
     }
     let from = node;
+    if matches!(from, LogicalPlan::Aggregate(_)) {
+        // Grouped: the domain's columns would have to join its keys.
+        return not_impl_err!(
+            "a subquery that reads a column two query levels out is not supported in a grouped subquery"
+        );
+    }
     let first_below = aggregate_at.map_or(0, |i| i + 1);
     let holds_deep = |n: &LogicalPlan| !deep_columns(n, outer.schema()).is_empty();
     let in_chain = chain[first_below..]

@@ -13,13 +13,18 @@
 //!   FROM p FOR e)`, its SQL:1999 spelling, which means the same;
 //! * `(a, b) OVERLAPS (c, d)`, which sqlparser parses but DataFusion does
 //!   not plan: [`rewrite`] makes it the call `overlaps(a, b, c, d)`, as
-//!   PostgreSQL's grammar does (`sql/pg_scalar.rs` types it).
+//!   PostgreSQL's grammar does (`sql/pg_scalar.rs` types it);
+//! * `a IS [NOT] DISTINCT FROM b AND c`, whose right operand sqlparser
+//!   parses as a whole expression (`a IS DISTINCT FROM (b AND c)`): where
+//!   such a test meets `AND`, `OR` or `NOT` without parentheses,
+//!   [`distinct_from_precedence`] parses the chain again with PostgreSQL's
+//!   precedences (`IS` above `NOT` above `AND` above `OR`).
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, VisitMut,
-    VisitorMut,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
+    UnaryOperator, VisitMut, VisitorMut,
 };
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
@@ -165,6 +170,160 @@ pub fn rewrite_tokens(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         out.push(t);
     }
     out
+}
+
+/// Gives `IS [NOT] DISTINCT FROM` PostgreSQL's precedence: sqlparser
+/// parses its right operand with the lowest precedence, so `x IS DISTINCT
+/// FROM y OR z` became `x IS DISTINCT FROM (y OR z)` (a wrong answer for
+/// booleans, a type error otherwise). Each chain of `AND`, `OR`, `NOT` and
+/// `IS [NOT] DISTINCT FROM` that holds such a test (parenthesized operands
+/// are single operands) is read again in the order it was written, which
+/// its tree keeps in order, and parsed with PostgreSQL's precedences.
+pub fn distinct_from_precedence(statement: &mut Statement) {
+    let _ = statement.visit(&mut DistinctFrom);
+}
+
+/// An element of a chain of `AND`, `OR`, `NOT` and `IS [NOT] DISTINCT
+/// FROM`, in written order.
+enum Item {
+    Operand(Expr),
+    Not,
+    /// A binary operator: `AND`, `OR`, or `IS [NOT] DISTINCT FROM`
+    /// (`Distinct(negated)`).
+    And,
+    Or,
+    Distinct(bool),
+}
+
+impl Item {
+    /// PostgreSQL's precedence of a binary operator (higher binds tighter).
+    fn precedence(&self) -> Option<u8> {
+        match self {
+            Item::Or => Some(1),
+            Item::And => Some(2),
+            Item::Distinct(_) => Some(4),
+            Item::Operand(_) | Item::Not => None,
+        }
+    }
+}
+
+/// `NOT`'s precedence, between `AND` and `IS`.
+const NOT_PRECEDENCE: u8 = 3;
+
+/// Whether `e` is a node of a chain.
+fn in_chain(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::BinaryOp {
+            op: BinaryOperator::And | BinaryOperator::Or,
+            ..
+        } | Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            ..
+        } | Expr::IsDistinctFrom(..)
+            | Expr::IsNotDistinctFrom(..)
+    )
+}
+
+/// The chain rooted at `e`, in written order.
+fn flatten(e: Expr, out: &mut Vec<Item>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: op @ (BinaryOperator::And | BinaryOperator::Or),
+            right,
+        } => {
+            flatten(*left, out);
+            out.push(if op == BinaryOperator::And {
+                Item::And
+            } else {
+                Item::Or
+            });
+            flatten(*right, out);
+        }
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => {
+            out.push(Item::Not);
+            flatten(*expr, out);
+        }
+        Expr::IsDistinctFrom(left, right) => {
+            flatten(*left, out);
+            out.push(Item::Distinct(false));
+            flatten(*right, out);
+        }
+        Expr::IsNotDistinctFrom(left, right) => {
+            flatten(*left, out);
+            out.push(Item::Distinct(true));
+            flatten(*right, out);
+        }
+        other => out.push(Item::Operand(other)),
+    }
+}
+
+/// Parses the rest of `items` into an expression whose binary operators bind at
+/// least as tightly as `min` (precedence climbing, left-associative).
+/// `None` if the chain is not well formed (it always is: it was parsed).
+fn climb(items: &mut std::iter::Peekable<std::vec::IntoIter<Item>>, min: u8) -> Option<Expr> {
+    let mut left = match items.next()? {
+        Item::Operand(e) => e,
+        Item::Not => Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: Box::new(climb(items, NOT_PRECEDENCE + 1)?),
+        },
+        _ => return None,
+    };
+    while let Some(p) = items.peek().and_then(Item::precedence) {
+        if p < min {
+            break;
+        }
+        let op = items.next()?;
+        let right = Box::new(climb(items, p + 1)?);
+        let l = Box::new(left);
+        left = match op {
+            Item::And => Expr::BinaryOp {
+                left: l,
+                op: BinaryOperator::And,
+                right,
+            },
+            Item::Or => Expr::BinaryOp {
+                left: l,
+                op: BinaryOperator::Or,
+                right,
+            },
+            Item::Distinct(false) => Expr::IsDistinctFrom(l, right),
+            Item::Distinct(true) => Expr::IsNotDistinctFrom(l, right),
+            Item::Operand(_) | Item::Not => return None,
+        };
+    }
+    Some(left)
+}
+
+struct DistinctFrom;
+
+impl VisitorMut for DistinctFrom {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // Bottom up: a chain's inner nodes are re-parsed first, which keeps
+        // the written order, so the chain's root reads it whole.
+        if !in_chain(expr) {
+            return ControlFlow::Continue(());
+        }
+        let mut items = Vec::new();
+        flatten(expr.clone(), &mut items);
+        if !items.iter().any(|i| matches!(i, Item::Distinct(_))) {
+            return ControlFlow::Continue(());
+        }
+        let mut items = items.into_iter().peekable();
+        if let Some(parsed) = climb(&mut items, 0)
+            && items.next().is_none()
+        {
+            *expr = parsed;
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Expands the `BETWEEN SYMMETRIC` markers [`rewrite_tokens`] left.

@@ -545,6 +545,7 @@ pub fn plan_statement(
     resolver: &dyn Resolver,
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
+    super::pg_syntax::distinct_from_precedence(&mut statement);
     // Named as written, before the rewrites below change expressions.
     let names = super::output_names::select_names(&statement);
     super::literals::rewrite_exponent_literals(&mut statement)?;
@@ -657,6 +658,9 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Subqueries in an aggregate's FILTER, computed in a projection.
     let plan = super::aggregate_filter::rewrite(plan)?;
+    // Subqueries whose HAVING or select list above an aggregate without
+    // GROUP BY reads the outer row: moved out into the outer query.
+    let plan = super::aggregate_row::rewrite(plan)?;
     // Subqueries that read a query two or more levels out.
     let plan = super::outer_levels::rewrite(plan)?;
     // Lateral top-k subqueries, which DataFusion does not decorrelate.
@@ -710,6 +714,8 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
         .map(|r| -> Arc<dyn OptimizerRule + Send + Sync> {
             if r.name() == "replace_distinct_aggregate" {
                 Arc::new(KeepDistinctOn(r))
+            } else if r.name() == "eliminate_cross_join" {
+                Arc::new(KeepNullEqualJoins(r))
             } else {
                 r
             }
@@ -744,6 +750,46 @@ impl OptimizerRule for KeepDistinctOn {
             plan,
             LogicalPlan::Distinct(datafusion_expr::Distinct::On(_))
         ) {
+            return Ok(datafusion_common::tree_node::Transformed::no(plan));
+        }
+        self.0.rewrite(plan, config)
+    }
+}
+
+/// DataFusion's `eliminate_cross_join` wrapped: it flattens nested inner
+/// joins and rebuilds them all with the top join's NULL equality, so in
+/// `a JOIN b ON a.x IS NOT DISTINCT FROM b.x JOIN c ON c.y = b.y` the
+/// first join lost its NULL matches (and a `WHERE` equality over such a
+/// join gained them). The rule is left out of plans that have a join whose
+/// keys match NULLs.
+#[derive(Debug)]
+struct KeepNullEqualJoins(Arc<dyn OptimizerRule + Send + Sync>);
+
+impl OptimizerRule for KeepNullEqualJoins {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn apply_order(&self) -> Option<datafusion_optimizer::ApplyOrder> {
+        self.0.apply_order()
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        config: &dyn datafusion_optimizer::OptimizerConfig,
+    ) -> DfResult<datafusion_common::tree_node::Transformed<LogicalPlan>> {
+        let mut null_equal = false;
+        plan.apply_with_subqueries(|n| {
+            null_equal |= matches!(n, LogicalPlan::Join(j)
+                if j.null_equality == datafusion_common::NullEquality::NullEqualsNull);
+            Ok(if null_equal {
+                datafusion_common::tree_node::TreeNodeRecursion::Stop
+            } else {
+                datafusion_common::tree_node::TreeNodeRecursion::Continue
+            })
+        })?;
+        if null_equal {
             return Ok(datafusion_common::tree_node::Transformed::no(plan));
         }
         self.0.rewrite(plan, config)
