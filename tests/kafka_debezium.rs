@@ -596,3 +596,250 @@ async fn runs_of_a_transaction_are_not_split() {
     })
     .await;
 }
+
+/// Produces `records` to `topic` all at once (each partition's records keep their order) and
+/// waits for every acknowledgement.
+async fn produce_all(producer: &FutureProducer, topic: &str, records: &[(i32, String)]) {
+    use rdkafka::producer::FutureRecord;
+    let mut deliveries = Vec::new();
+    for (partition, value) in records {
+        let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+            .partition(*partition)
+            .payload(value.as_bytes());
+        match producer.send_result(record) {
+            Ok(d) => deliveries.push(d),
+            Err((e, _)) => panic!("producing to {topic}: {e}"),
+        }
+    }
+    for d in deliveries {
+        match d.await {
+            Ok(Ok(_)) => {}
+            other => panic!("producing to {topic}: {other:?}"),
+        }
+    }
+}
+
+/// A ledger of transfers for [`transaction_metadata_resumes_after_kill9`]: accounts
+/// `0..ACCOUNTS`, account `id` in partition `id mod 2`, events without keys (a table without a
+/// primary key), so that an event applied twice or lost shows in the rows.
+struct Ledger {
+    model: BTreeMap<i64, i64>,
+    lsn: i64,
+    next_tx: i64,
+}
+
+impl Ledger {
+    const ACCOUNTS: i64 = 10;
+
+    fn new() -> Ledger {
+        Ledger {
+            model: (0..Self::ACCOUNTS).map(|id| (id, 1000)).collect(),
+            lsn: 10_000,
+            next_tx: 1,
+        }
+    }
+
+    /// The next transaction id.
+    fn tx_id(&mut self) -> String {
+        self.next_tx += 1;
+        format!("{}:{}", 10_000 + self.next_tx, self.lsn)
+    }
+
+    /// The data event (partition, value) moving `delta` into account `id` in `tx`.
+    fn event(&mut self, tx: &str, order: i64, id: i64, delta: i64) -> (i32, String) {
+        let before = self.model[&id];
+        self.model.insert(id, before + delta);
+        self.lsn += 8;
+        let event = account_event(
+            id,
+            Some(before),
+            Some(before + delta),
+            Some((tx, order)),
+            self.lsn,
+        );
+        ((id % 2) as i32, event)
+    }
+
+    /// `n` transfers from an even account (partition 0) to an odd one (partition 1): their
+    /// data events and their transaction topic records (`BEGIN`, `END`).
+    fn transfers(&mut self, n: i64) -> (Vec<(i32, String)>, Vec<(i32, String)>) {
+        let (mut data, mut meta) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let i = self.next_tx;
+            let tx = self.tx_id();
+            let (from, to, amount) = (2 * (i % 5), 2 * ((i * 3 + 1) % 5) + 1, 1 + i % 7);
+            meta.push((0, begin_record(&tx)));
+            data.push(self.event(&tx, 1, from, -amount));
+            data.push(self.event(&tx, 2, to, amount));
+            meta.push((0, end_record(&tx, 2)));
+        }
+        (data, meta)
+    }
+}
+
+/// `(held_records, pending_transactions)` of source `ledger` is `want`.
+async fn wait_held(c: &tokio_postgres::Client, want: (i64, i64)) {
+    wait_for_rows(
+        c,
+        "SELECT max(held_records), max(pending_transactions) \
+         FROM mz_internal.mz_source_statistics WHERE source = 'ledger'",
+        &vec![vec![Some(want.0.to_string()), Some(want.1.to_string())]],
+    )
+    .await;
+}
+
+/// With `TRANSACTION METADATA`, the transaction topic's offsets and the `END` records whose
+/// transactions are not ingested yet are committed with the data: after `kill -9` the source
+/// resumes the topic where it was, holds only the open transactions (not the topic's history:
+/// `held_records` and `pending_transactions` in `mz_source_statistics`), releases a
+/// transaction whose `END` was read before the restart once its events arrive, and neither
+/// loses nor repeats an event (the source has no key: an event applied twice shows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_metadata_resumes_after_kill9() {
+    let broker = Broker::start("dbz-resume").await;
+    let mut server = TestServer::start_with_workers("kafka-dbz-resume", 2).await;
+    let c = server.connect().await;
+    broker.create_topic("dbserver1.public.accounts", 2).await;
+    broker.create_topic("dbserver1.transaction", 1).await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE tx FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.transaction') \
+             FORMAT JSON",
+            "CREATE SOURCE ledger FROM KAFKA CONNECTION kafka \
+             (TOPIC 'dbserver1.public.accounts') FORMAT JSON \
+             ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE tx, COLLECTION 'public.accounts'))",
+            "CREATE MATERIALIZED VIEW totals AS \
+             SELECT count(*) AS n, sum((data->>'balance')::bigint) AS total FROM ledger",
+        ],
+    )
+    .await;
+    const LEDGER: &str =
+        "SELECT (data->>'id')::bigint, (data->>'balance')::bigint FROM ledger ORDER BY 1";
+    let producer = broker.producer();
+    let mut ledger = Ledger::new();
+    let snapshot: Vec<(i32, String)> = (0..Ledger::ACCOUNTS)
+        .map(|id| {
+            (
+                (id % 2) as i32,
+                account_event(id, None, Some(1000), None, id),
+            )
+        })
+        .collect();
+    produce_all(&producer, "dbserver1.public.accounts", &snapshot).await;
+    wait_for_rows(&c, LEDGER, &balances_rows(&ledger.model)).await;
+    let invariant = vec![
+        Some(Ledger::ACCOUNTS.to_string()),
+        Some((Ledger::ACCOUNTS * 1000).to_string()),
+    ];
+    let watch = |conn: support::Conn, stop: Arc<AtomicBool>| {
+        watch_invariant(conn, "SELECT n, total FROM totals", invariant.clone(), stop)
+    };
+    let check = |w: tokio::task::JoinHandle<(usize, Vec<support::Rows>)>, what: &'static str| async move {
+        let (reads, violations) = w.await.expect("the watcher");
+        assert!(reads > 5, "{what}: the watcher read only {reads} times");
+        assert!(
+            violations.is_empty(),
+            "{what}: partial transactions were visible: {violations:?}"
+        );
+    };
+
+    // A history of 300 transactions, each produced whole.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(server.connect().await, stop.clone());
+    for _ in 0..6 {
+        let (data, meta) = ledger.transfers(50);
+        produce_all(&producer, "dbserver1.public.accounts", &data).await;
+        produce_all(&producer, "dbserver1.transaction", &meta).await;
+    }
+    wait_for_rows(&c, LEDGER, &balances_rows(&ledger.model)).await;
+    stop.store(true, Ordering::SeqCst);
+    check(watcher, "history").await;
+    wait_held(&c, (0, 0)).await;
+
+    // Transaction e: its END is read before any of its events; h: its END and one of its two
+    // events are read. Both survive kill -9: the source resumes with exactly these two
+    // pending (not the 300 before them) and h's first event held again.
+    let visible = balances_rows(&ledger.model);
+    let e = ledger.tx_id();
+    let h = ledger.tx_id();
+    produce_all(
+        &producer,
+        "dbserver1.transaction",
+        &[
+            (0, begin_record(&e)),
+            (0, end_record(&e, 2)),
+            (0, begin_record(&h)),
+        ],
+    )
+    .await;
+    let h_first = ledger.event(&h, 1, 0, -40);
+    produce_all(&producer, "dbserver1.public.accounts", &[h_first]).await;
+    produce_all(
+        &producer,
+        "dbserver1.transaction",
+        &[(0, end_record(&h, 2))],
+    )
+    .await;
+    wait_held(&c, (1, 2)).await;
+    stays(&c, LEDGER, &visible, "h showed with one of its events").await;
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    wait_held(&c, (1, 2)).await;
+    stays(&c, LEDGER, &visible, "h showed after the restart").await;
+    let h_second = ledger.event(&h, 2, 1, 40);
+    produce_all(&producer, "dbserver1.public.accounts", &[h_second]).await;
+    wait_for_rows(&c, LEDGER, &balances_rows(&ledger.model)).await;
+    wait_held(&c, (0, 1)).await;
+    let e_events = vec![ledger.event(&e, 1, 2, -7), ledger.event(&e, 2, 3, 7)];
+    produce_all(&producer, "dbserver1.public.accounts", &e_events).await;
+    wait_for_rows(&c, LEDGER, &balances_rows(&ledger.model)).await;
+    wait_held(&c, (0, 0)).await;
+
+    // kill -9 while transactions stream in, produced one at a time: whatever was committed
+    // before the kill, the rest arrives after the restart, each transaction whole and once.
+    let (data, meta) = ledger.transfers(200);
+    let streamed = Arc::new(AtomicUsize::new(0));
+    let stream = {
+        let (producer, streamed) = (producer.clone(), streamed.clone());
+        tokio::spawn(async move {
+            for (i, (d, m)) in data.chunks(2).zip(meta.chunks(2)).enumerate() {
+                produce_all(&producer, "dbserver1.transaction", &m[..1]).await;
+                produce_all(&producer, "dbserver1.public.accounts", d).await;
+                produce_all(&producer, "dbserver1.transaction", &m[1..]).await;
+                streamed.store(i + 1, Ordering::SeqCst);
+            }
+        })
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(server.connect().await, stop.clone());
+    poll_until("60 transactions to be produced", WAIT, || async {
+        match streamed.load(Ordering::SeqCst) {
+            n if n >= 60 => Ok(()),
+            n => Err(format!("{n} produced")),
+        }
+    })
+    .await;
+    drop(c);
+    server.kill9();
+    stop.store(true, Ordering::SeqCst);
+    check(watcher, "before the kill").await;
+    let produced_at_kill = streamed.load(Ordering::SeqCst);
+    assert!(
+        produced_at_kill < 200,
+        "the kill came after the stream ended"
+    );
+    server.restart().await;
+    let c = server.connect().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(server.connect().await, stop.clone());
+    stream.await.expect("the producer");
+    wait_for_rows(&c, LEDGER, &balances_rows(&ledger.model)).await;
+    stop.store(true, Ordering::SeqCst);
+    check(watcher, "after the restart").await;
+    wait_for_rows(&c, "SELECT n, total FROM totals", &vec![invariant.clone()]).await;
+    wait_held(&c, (0, 0)).await;
+}

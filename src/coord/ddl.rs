@@ -13,6 +13,7 @@ use crate::repr::{ColumnDesc, RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::parse::{FreshetStatement, LoadGeneratorStatement, parse_statements};
 use crate::storage::durable::{CatalogRecord, Commit};
+use crate::storage::kafka::TransactionResume;
 use crate::storage::loadgen;
 
 use super::names::{qualified, qualify_statement};
@@ -169,7 +170,11 @@ impl Coordinator {
             let (rows, errs) = super::source::split_changes(id, snapshot.updates);
             updates.extend(rows);
             errors.extend(errs);
-            resume.push((id, snapshot.offsets.into_iter().collect()));
+            let transactions = TransactionResume {
+                offsets: snapshot.transaction_offsets.into_iter().collect(),
+                pending: snapshot.pending_ends.into_iter().collect(),
+            };
+            resume.push((id, snapshot.offsets.into_iter().collect(), transactions));
         }
         let ts = state.oracle.write_ts();
         self.compute.send(Command::Write {
@@ -178,8 +183,8 @@ impl Coordinator {
             ts,
             worker: 0,
         });
-        for (id, offsets) in resume {
-            self.start_kafka_source(&mut state, id, offsets)?;
+        for (id, offsets, transactions) in resume {
+            self.start_kafka_source(&mut state, id, offsets, transactions)?;
         }
         // Sinks start from everything just loaded: their snapshot is at `ts`.
         for id in state.sinks.keys().copied().collect::<Vec<_>>() {

@@ -7,7 +7,11 @@
 //! reads the partition, how far the source has read, the
 //! partition's high watermark and the lag between them, records, bytes and
 //! decode errors since the server started, the source's status, the
-//! timestamp of its last ingested batch, and the size of its upsert state.
+//! timestamp of its last ingested batch, the size of its upsert state, and
+//! what its readers hold back to keep Debezium transactions together
+//! (records and bytes held, and, with `TRANSACTION METADATA`, the `END`
+//! records read whose transactions are not ingested yet): source-wide
+//! values, repeated on each of its rows.
 //!
 //! `mz_internal.mz_sink_statuses` has one row per Kafka sink, with
 //! Materialize's status vocabulary (`starting`, `running`, `stalled`,
@@ -84,6 +88,9 @@ fn desc() -> RelationDesc {
             col("upsert_keys", ScalarType::Int64, false),
             col("upsert_bytes", ScalarType::Int64, false),
             col("worker", ScalarType::Int32, true),
+            col("held_records", ScalarType::Int64, false),
+            col("held_bytes", ScalarType::Int64, false),
+            col("pending_transactions", ScalarType::Int64, false),
         ],
     }
 }
@@ -166,6 +173,7 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
             continue;
         };
         let (status_text, error) = (status.status(), status.error());
+        let held = status.held();
         let common = |partition: Datum,
                       worker: Option<usize>,
                       next: Option<i64>,
@@ -195,6 +203,9 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
                 Datum::Int64(status.upsert_keys),
                 Datum::Int64(status.upsert_bytes),
                 worker.map_or(Datum::Null, |w| Datum::Int32(w as i32)),
+                Datum::Int64(held.records as i64),
+                Datum::Int64(held.bytes as i64),
+                Datum::Int64(held.pending_ends as i64),
             ])
         };
         if status.partitions.is_empty() {

@@ -20,7 +20,9 @@ use crate::sql::source::{
 };
 use crate::storage::decode::{self, DefinitionError, SourceDecoder};
 use crate::storage::durable::{CatalogRecord, Commit, IngestBatch, SourceValue};
-use crate::storage::kafka::{self, IngestControl, IngestParams, TransactionTopic};
+use crate::storage::kafka::{
+    self, IngestControl, IngestParams, TransactionResume, TransactionTopic,
+};
 use crate::storage::kafka_txn::Grouping;
 use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError, SchemaLookup};
 
@@ -597,18 +599,20 @@ impl Coordinator {
             },
         );
         if replay_id.is_none() {
-            self.start_kafka_source(state, id, BTreeMap::new())?;
+            self.start_kafka_source(state, id, BTreeMap::new(), TransactionResume::default())?;
         }
         Ok(ExecuteResponse::command("CREATE SOURCE"))
     }
 
     /// Starts the readers of Kafka source `id` (one per timely worker),
-    /// resuming at the given offsets.
+    /// resuming at the given offsets (and, with `TRANSACTION METADATA`,
+    /// the transaction topic's).
     pub(crate) fn start_kafka_source(
         self: &Arc<Self>,
         state: &mut CoordState,
         id: GlobalId,
         resume: BTreeMap<i32, i64>,
+        resume_transactions: TransactionResume,
     ) -> Result<(), AdapterError> {
         let Some(source) = state.kafka_sources.get(&id) else {
             return Ok(());
@@ -635,6 +639,7 @@ impl Coordinator {
             start_offsets: stmt.start_offsets.clone(),
             start_timestamp: stmt.start_timestamp,
             resume,
+            resume_transactions,
             decoder,
             // A transaction's events may span partitions: they are grouped
             // by one reader.

@@ -12,6 +12,12 @@
 //!   row or an error): an upsert or Debezium source's whole contents, one
 //!   entry per key, and the state its next record is applied against;
 //! * `kafka_offsets`: (source id, partition) → the next offset to read;
+//! * `txn_offsets`: (source id, partition) → the next offset to read in
+//!   the Debezium transaction topic of a source with `TRANSACTION
+//!   METADATA`;
+//! * `txn_pending`: (source id, transaction id) → the event count of an
+//!   `END` record read from that topic whose transaction has not been
+//!   ingested yet (see `storage/kafka_txn.rs`);
 //! * `meta`: counters such as the next item id, and whether the store's
 //!   schemas were set up (`schemas`: the `public` schema a new store
 //!   starts with was created, so its absence means it was dropped).
@@ -36,6 +42,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SOURCE_LOG: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("source_log");
 const UPSERT_STATE: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("upsert_state");
 const KAFKA_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("kafka_offsets");
+const TXN_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("txn_offsets");
+const TXN_PENDING: TableDefinition<(u64, &str), u64> = TableDefinition::new("txn_pending");
 
 /// A source's value for a key or record: a row, or the error decoding it.
 pub type SourceValue = Result<Row, EvalError>;
@@ -167,6 +175,32 @@ pub struct IngestBatch {
     pub changes: Vec<SourceChange>,
     /// The next offset to read, per partition.
     pub offsets: Vec<(i32, i64)>,
+    /// `TRANSACTION METADATA`: the transaction topic's progress.
+    pub transactions: TransactionProgress,
+}
+
+/// How far a source with `TRANSACTION METADATA` has read its transaction
+/// topic, committed with the data: the topic's next offsets, and the `END`
+/// records read up to them whose transactions are not ingested yet. Every
+/// `END` before those offsets is either pending here or was ingested, so a
+/// restart resumes the topic there, with these pending, and neither loses
+/// nor re-reads an `END`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TransactionProgress {
+    /// The next offset to read, per transaction topic partition (changed
+    /// ones only).
+    pub offsets: Vec<(i32, i64)>,
+    /// `END` records now pending: transaction id and event count.
+    pub add_pending: Vec<(String, u64)>,
+    /// Transactions no longer pending (ingested in this batch).
+    pub remove_pending: Vec<String>,
+}
+
+impl TransactionProgress {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty() && self.add_pending.is_empty() && self.remove_pending.is_empty()
+    }
 }
 
 /// What committing an ingested batch did.
@@ -188,6 +222,11 @@ pub struct SourceSnapshot {
     pub updates: Vec<(SourceValue, Diff)>,
     /// The next offset per partition.
     pub offsets: Vec<(i32, i64)>,
+    /// The transaction topic's next offset per partition (`TRANSACTION
+    /// METADATA`).
+    pub transaction_offsets: Vec<(i32, i64)>,
+    /// The pending `END` records: transaction id and event count.
+    pub pending_ends: Vec<(String, u64)>,
 }
 
 /// An error of the durable store.
@@ -283,6 +322,8 @@ impl DurableStore {
             txn.open_table(SOURCE_LOG).map_err(err)?;
             txn.open_table(UPSERT_STATE).map_err(err)?;
             txn.open_table(KAFKA_OFFSETS).map_err(err)?;
+            txn.open_table(TXN_OFFSETS).map_err(err)?;
+            txn.open_table(TXN_PENDING).map_err(err)?;
             for (id, record) in &commit.put_items {
                 let bytes = serde_json::to_vec(record).map_err(err)?;
                 catalog.insert(id.0, bytes.as_slice()).map_err(err)?;
@@ -300,6 +341,14 @@ impl DurableStore {
                 let mut kafka = txn.open_table(KAFKA_OFFSETS).map_err(err)?;
                 kafka
                     .retain_in((id.0, i32::MIN)..=(id.0, i32::MAX), |_, _| false)
+                    .map_err(err)?;
+                let mut txn_offsets = txn.open_table(TXN_OFFSETS).map_err(err)?;
+                txn_offsets
+                    .retain_in((id.0, i32::MIN)..=(id.0, i32::MAX), |_, _| false)
+                    .map_err(err)?;
+                let mut pending = txn.open_table(TXN_PENDING).map_err(err)?;
+                pending
+                    .retain_in((id.0, "")..(id.0 + 1, ""), |_, _| false)
                     .map_err(err)?;
                 let keys: Vec<Vec<u8>> = rows
                     .range((id.0, &[][..])..(id.0 + 1, &[][..]))
@@ -423,6 +472,20 @@ impl DurableStore {
             for (partition, offset) in &batch.offsets {
                 offsets.insert((id, *partition), *offset).map_err(err)?;
             }
+            let progress = &batch.transactions;
+            if !progress.is_empty() {
+                let mut offsets = txn.open_table(TXN_OFFSETS).map_err(err)?;
+                for (partition, offset) in &progress.offsets {
+                    offsets.insert((id, *partition), *offset).map_err(err)?;
+                }
+                let mut pending = txn.open_table(TXN_PENDING).map_err(err)?;
+                for t in &progress.remove_pending {
+                    pending.remove((id, t.as_str())).map_err(err)?;
+                }
+                for (t, count) in &progress.add_pending {
+                    pending.insert((id, t.as_str()), *count).map_err(err)?;
+                }
+            }
         }
         txn.commit().map_err(err)?;
         Ok(IngestOutcome {
@@ -459,6 +522,19 @@ impl DurableStore {
         {
             let (k, v) = entry.map_err(err)?;
             snap.offsets.push((k.value().1, v.value()));
+        }
+        let offsets = txn.open_table(TXN_OFFSETS).map_err(err)?;
+        for entry in offsets
+            .range((id, i32::MIN)..=(id, i32::MAX))
+            .map_err(err)?
+        {
+            let (k, v) = entry.map_err(err)?;
+            snap.transaction_offsets.push((k.value().1, v.value()));
+        }
+        let pending = txn.open_table(TXN_PENDING).map_err(err)?;
+        for entry in pending.range((id, "")..(id + 1, "")).map_err(err)? {
+            let (k, v) = entry.map_err(err)?;
+            snap.pending_ends.push((k.value().1.to_string(), v.value()));
         }
         Ok(snap)
     }
@@ -570,6 +646,7 @@ mod tests {
                         SourceChange::Append(value(batch + 1), 1),
                     ],
                     offsets: vec![(0, offset)],
+                    ..Default::default()
                 })
                 .unwrap();
             assert_eq!(
@@ -583,6 +660,59 @@ mod tests {
             (0..4).map(|i| (value(i), 1)).collect::<Vec<_>>()
         );
         assert_eq!(snap.offsets, vec![(0, 4)]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A source's transaction topic progress commits with its batches and
+    /// reads back: the offsets, and the pending `END`s as added and
+    /// removed; dropping the source removes them.
+    #[test]
+    fn transaction_progress_commits_with_the_batch() {
+        let dir = std::env::temp_dir().join(format!("freshet-durable-txn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = DurableStore::open(&dir).unwrap();
+        let (source, other) = (GlobalId(5), GlobalId(6));
+        let progress =
+            |offsets: Vec<(i32, i64)>, add: &[(&str, u64)], remove: &[&str]| TransactionProgress {
+                offsets,
+                add_pending: add.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
+                remove_pending: remove.iter().map(|t| t.to_string()).collect(),
+            };
+        for (id, p) in [
+            (
+                source,
+                progress(vec![(0, 3), (1, 1)], &[("a", 2), ("b", 1)], &[]),
+            ),
+            (other, progress(vec![(0, 9)], &[("z", 4)], &[])),
+            (source, progress(vec![(0, 5)], &[("c", 7)], &["a"])),
+        ] {
+            store
+                .commit_ingest(IngestBatch {
+                    source: id,
+                    changes: vec![SourceChange::Append(value(1), 1)],
+                    offsets: vec![(0, 1)],
+                    transactions: p,
+                })
+                .unwrap();
+        }
+        let snap = store.source_snapshot(source).unwrap();
+        assert_eq!(snap.transaction_offsets, vec![(0, 5), (1, 1)]);
+        assert_eq!(
+            snap.pending_ends,
+            vec![("b".to_string(), 1), ("c".to_string(), 7)]
+        );
+        store
+            .commit(Commit {
+                delete_items: vec![source],
+                ..Default::default()
+            })
+            .unwrap();
+        let snap = store.source_snapshot(source).unwrap();
+        assert!(snap.transaction_offsets.is_empty() && snap.pending_ends.is_empty());
+        let snap = store.source_snapshot(other).unwrap();
+        assert_eq!(snap.transaction_offsets, vec![(0, 9)]);
+        assert_eq!(snap.pending_ends, vec![("z".to_string(), 4)]);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -660,6 +790,7 @@ mod tests {
                     source,
                     changes: batch,
                     offsets: vec![(0, offset)],
+                    ..Default::default()
                 })
                 .unwrap();
         }

@@ -11,7 +11,7 @@
 //! reports its own state and its own partitions, and the source's status is
 //! the worst of its readers'.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::decode::SourceDecoder;
-use super::durable::IngestBatch;
+use super::durable::{IngestBatch, TransactionProgress};
 use super::kafka_reader;
 use super::kafka_txn::Grouping;
 use crate::expr::GlobalId;
@@ -225,6 +225,56 @@ pub struct SourceStatus {
     pub upsert_keys: i64,
     /// Bytes of the upsert state's keys and values, as stored.
     pub upsert_bytes: i64,
+    /// What each reader holds back to keep Debezium transactions together.
+    pub held: Vec<HeldStats>,
+}
+
+/// What a reader's transaction buffer holds (see
+/// [`kafka_txn`](super::kafka_txn)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldStats {
+    /// Records read and held, not yet committed.
+    pub records: u64,
+    /// Bytes of their keys and values.
+    pub bytes: u64,
+    /// `END` records of transactions not yet ingested (`TRANSACTION
+    /// METADATA`).
+    pub pending_ends: u64,
+}
+
+impl SourceStatus {
+    /// The sum of the readers' [`HeldStats`].
+    pub fn held(&self) -> HeldStats {
+        self.held
+            .iter()
+            .fold(HeldStats::default(), |a, h| HeldStats {
+                records: a.records + h.records,
+                bytes: a.bytes + h.bytes,
+                pending_ends: a.pending_ends + h.pending_ends,
+            })
+    }
+}
+
+/// What a source with `TRANSACTION METADATA` has committed of its
+/// transaction topic: where to resume it, and the `END` records read before
+/// that whose transactions are not ingested yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransactionResume {
+    /// The next offset per transaction topic partition.
+    pub offsets: BTreeMap<i32, i64>,
+    /// Pending `END`s: transaction id → event count.
+    pub pending: HashMap<String, u64>,
+}
+
+impl TransactionResume {
+    /// Applies a committed batch's progress.
+    pub fn apply(&mut self, progress: TransactionProgress) {
+        self.offsets.extend(progress.offsets);
+        for t in &progress.remove_pending {
+            self.pending.remove(t);
+        }
+        self.pending.extend(progress.add_pending);
+    }
 }
 
 impl SourceStatus {
@@ -308,6 +358,9 @@ pub struct IngestParams {
     pub start_timestamp: Option<i64>,
     /// Offsets recorded in the durable store.
     pub resume: BTreeMap<i32, i64>,
+    /// The transaction topic's progress recorded in the durable store
+    /// (`TRANSACTION METADATA`).
+    pub resume_transactions: TransactionResume,
     /// The decoder (each reader gets a clone).
     pub decoder: SourceDecoder,
     /// The number of readers: the number of timely workers (1 for a
@@ -316,8 +369,8 @@ pub struct IngestParams {
     pub readers: usize,
     /// How events are grouped by source transaction.
     pub grouping: Grouping,
-    /// `TRANSACTION METADATA`: the transaction topic, read from its
-    /// beginning by the same consumer, and the collection to count.
+    /// `TRANSACTION METADATA`: the transaction topic, read by the same
+    /// consumer (from `resume_transactions`), and the collection to count.
     pub transactions: Option<TransactionTopic>,
     /// Whether the dataflows are ready for another write (waiting up to
     /// the given time for it): while they are not, a reader keeps adding to

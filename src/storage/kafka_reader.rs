@@ -20,8 +20,10 @@
 //! back to keep a Debezium source transaction together (see
 //! [`kafka_txn`](super::kafka_txn)); a partition's committed offset then
 //! stops at its first held record. With `TRANSACTION METADATA` the same
-//! consumer also reads the transaction topic, from its beginning in every
-//! attempt, for the `END` records.
+//! consumer also reads the transaction topic for the `END` records, from
+//! the offsets committed with the data (its beginning at first), and the
+//! `END`s read whose transactions are not ingested yet are committed as
+//! pending with them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -35,7 +37,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::decode::{KafkaHeader, KafkaRecord, Stall};
 use super::durable::{IngestBatch, SourceChange};
 use super::kafka::{
-    Deliver, ErrorRecorder, IngestControl, IngestParams, PartitionStats, client_config, reader_of,
+    Deliver, ErrorRecorder, HeldStats, IngestControl, IngestParams, PartitionStats,
+    TransactionResume, client_config, reader_of,
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
 
@@ -87,6 +90,8 @@ pub(crate) fn run(
     // Offsets to resume from: what the store recorded, updated as batches
     // commit; partitions without one start per the source's options.
     let mut next: BTreeMap<i32, i64> = params.resume.clone();
+    // Likewise the transaction topic's offsets and pending `END`s.
+    let mut committed = params.resume_transactions.clone();
     let reader = Reader {
         params: &params,
         reader,
@@ -94,13 +99,13 @@ pub(crate) fn run(
         deliver: &*deliver,
     };
     while !control.cancelled.load(Ordering::SeqCst) {
-        let before = next.clone();
-        match reader.ingest(&mut next) {
+        let before = (next.clone(), committed.offsets.clone());
+        match reader.ingest(&mut next, &mut committed) {
             Ok(()) => return,
             Err(e) => {
                 // A connection that delivered data before failing starts
                 // the backoff over.
-                if next != before {
+                if (&next, &committed.offsets) != (&before.0, &before.1) {
                     backoff = Duration::from_millis(100);
                 }
                 control.set_status(reader.reader, "stalled", Some(e));
@@ -314,12 +319,13 @@ impl Reader<'_> {
 
     /// Assigns the reader's partitions, each after its last record read in
     /// this attempt, else at its committed offset, else where the source
-    /// starts; and the transaction topic's partitions, from the beginning
-    /// unless read already.
+    /// starts; and the transaction topic's partitions likewise, a partition
+    /// without a committed offset from its beginning.
     fn assign(
         &self,
         consumer: &ReaderConsumer,
         next: &BTreeMap<i32, i64>,
+        committed: &TransactionResume,
         positions: &Positions,
     ) -> Result<(), String> {
         let mut tpl = TopicPartitionList::new();
@@ -336,6 +342,7 @@ impl Reader<'_> {
                 let offset = positions
                     .transaction_read
                     .get(p)
+                    .or(committed.offsets.get(p))
                     .map_or(Offset::Beginning, |o| Offset::Offset(*o));
                 tpl.add_partition_offset(&t.topic, *p, offset)
                     .map_err(|e| e.to_string())?;
@@ -347,7 +354,11 @@ impl Reader<'_> {
     }
 
     /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
-    fn ingest(&self, next: &mut BTreeMap<i32, i64>) -> Result<(), String> {
+    fn ingest(
+        &self,
+        next: &mut BTreeMap<i32, i64>,
+        committed: &mut TransactionResume,
+    ) -> Result<(), String> {
         let params = self.params;
         let mut config = client_config(&params.options);
         config
@@ -362,7 +373,7 @@ impl Reader<'_> {
         let consumer: ReaderConsumer = config
             .create_with_context(ErrorRecorder::default())
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
-        self.read(&consumer, next).map_err(|e| {
+        self.read(&consumer, next, committed).map_err(|e| {
             // A failed authentication is the reason whatever request
             // failed (librdkafka retries it forever): say so. The errors
             // queued since the last poll are taken first.
@@ -383,7 +394,12 @@ impl Reader<'_> {
     /// Reads with `consumer` until cancelled (`Ok`) or a broker problem
     /// (`Err`), with a [`MetadataWatch`] thread refreshing the partitions
     /// and their high watermarks meanwhile.
-    fn read(&self, consumer: &ReaderConsumer, next: &mut BTreeMap<i32, i64>) -> Result<(), String> {
+    fn read(
+        &self,
+        consumer: &ReaderConsumer,
+        next: &mut BTreeMap<i32, i64>,
+        committed: &mut TransactionResume,
+    ) -> Result<(), String> {
         let params = self.params;
         let mut positions = Positions {
             parts: self.partitions(consumer)?,
@@ -393,7 +409,7 @@ impl Reader<'_> {
             },
             ..Default::default()
         };
-        self.assign(consumer, next, &positions)?;
+        self.assign(consumer, next, committed, &positions)?;
         self.refresh_watermarks(consumer, &positions.parts);
         let watch = MetadataWatch::default();
         let transaction_parts = positions.transaction_parts.clone();
@@ -409,7 +425,7 @@ impl Reader<'_> {
             // Stopped however the loop ends (a panic too: the scope waits
             // for the thread).
             let _stop = StopOnDrop(&watch);
-            self.read_batches(consumer, next, &mut positions, &watch)
+            self.read_batches(consumer, next, committed, &mut positions, &watch)
         })
     }
 
@@ -420,8 +436,8 @@ impl Reader<'_> {
     /// A transaction topic (`TRANSACTION METADATA`) that gained partitions
     /// since `transaction_parts` were assigned is published as an error:
     /// the new partitions may hold the `END` records of held transactions,
-    /// and the next attempt reads every partition of it from the beginning
-    /// (its records are never committed, so nothing is lost or repeated).
+    /// and the next attempt reads the new ones from their beginning (and
+    /// the others from their committed offsets).
     fn watch_metadata(
         &self,
         consumer: &ReaderConsumer,
@@ -453,14 +469,29 @@ impl Reader<'_> {
         &self,
         consumer: &ReaderConsumer,
         next: &mut BTreeMap<i32, i64>,
+        committed: &mut TransactionResume,
         positions: &mut Positions,
         watch: &MetadataWatch,
     ) -> Result<(), String> {
         let (params, control) = (self.params, self.control);
         control.set_status(self.reader, "running", None);
         // Records read in this attempt and not committed yet; a new
-        // attempt starts from the committed offsets, so it starts empty.
-        let mut buffer = TransactionBuffer::new(params.grouping);
+        // attempt starts from the committed offsets, so it starts with no
+        // records, and with the `END`s committed as pending.
+        let mut buffer = TransactionBuffer::resume(
+            params.grouping,
+            committed.pending.iter().map(|(t, n)| (t.clone(), *n)),
+        );
+        // What this attempt last published of the buffer (nothing yet).
+        let mut published: Option<HeldStats> = None;
+        let pending_ends = buffer.pending_ends() as u64;
+        self.publish_held(
+            &mut published,
+            HeldStats {
+                pending_ends,
+                ..Default::default()
+            },
+        );
         loop {
             if control.cancelled.load(Ordering::SeqCst) {
                 return Ok(());
@@ -470,7 +501,7 @@ impl Reader<'_> {
                 let now = now?;
                 if now != positions.parts {
                     positions.parts = now;
-                    self.assign(consumer, next, positions)?;
+                    self.assign(consumer, next, committed, positions)?;
                 }
             }
             let mut started: Option<Instant> = None;
@@ -612,15 +643,33 @@ impl Reader<'_> {
                 .map(|(p, o)| (*p, buffer.first_held(*p).unwrap_or(*o)))
                 .filter(|(p, o)| next.get(p) != Some(o))
                 .collect();
-            if offsets.is_empty() && batch.changes.is_empty() {
+            // The transaction topic's offsets (`TRANSACTION METADATA`)
+            // commit with the pending `END`s read up to them.
+            let transaction_offsets: Vec<(i32, i64)> = positions
+                .transaction_read
+                .iter()
+                .filter(|(p, o)| committed.offsets.get(p) != Some(o))
+                .map(|(p, o)| (*p, *o))
+                .collect();
+            batch.transactions = buffer.durable_changes(transaction_offsets);
+            let held = HeldStats {
+                records: buffer.held() as u64,
+                bytes: buffer.held_bytes(),
+                pending_ends: buffer.pending_ends() as u64,
+            };
+            if offsets.is_empty() && batch.changes.is_empty() && batch.transactions.is_empty() {
+                self.publish_held(&mut published, held);
                 continue;
             }
             batch.offsets = offsets.iter().map(|(p, o)| (*p, *o)).collect();
+            let progress = batch.transactions.clone();
             if !(self.deliver)(self.reader, batch)? {
                 return Ok(());
             }
             next.extend(offsets.iter().map(|(p, o)| (*p, *o)));
+            committed.apply(progress);
             self.record_delivery(stats, &offsets);
+            self.publish_held(&mut published, held);
         }
     }
 
@@ -673,6 +722,21 @@ impl Reader<'_> {
             if e.high_watermark.is_some_and(|h| h < *o) {
                 e.high_watermark = Some(*o);
             }
+        }
+    }
+
+    /// Publishes what the reader's [`TransactionBuffer`] holds, if it
+    /// changed since `published`.
+    fn publish_held(&self, published: &mut Option<HeldStats>, now: HeldStats) {
+        if *published == Some(now) {
+            return;
+        }
+        if let Ok(mut status) = self.control.status.lock() {
+            if status.held.len() <= self.reader {
+                status.held.resize(self.reader + 1, HeldStats::default());
+            }
+            status.held[self.reader] = now;
+            *published = Some(now);
         }
     }
 

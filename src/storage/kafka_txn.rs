@@ -20,11 +20,19 @@
 //!   transaction (or of none) follows it, or the partition has been quiet
 //!   for a while: a poll never splits a run that arrives without pauses.
 //! * [`Grouping::None`]: everything is released at once.
+//!
+//! With [`Grouping::Metadata`], the `END` records read and not yet released
+//! are durable state: each batch commits, with its data, the transaction
+//! topic's offsets and the changes to the pending `END`s
+//! ([`TransactionBuffer::durable_changes`]), and a restart resumes the
+//! topic there with the pending ones ([`TransactionBuffer::resume`]). An
+//! `END` is dropped once its transaction is released, so the buffer holds
+//! only transactions still open or pending, never the topic's history.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::durable::SourceChange;
+use super::durable::{SourceChange, TransactionProgress};
 
 /// The most records [`Grouping::Runs`] holds back in one partition: a
 /// longer run is released (and so split) rather than kept in memory.
@@ -73,9 +81,25 @@ pub struct TransactionBuffer {
     last_arrival: BTreeMap<i32, Instant>,
     /// Event counts for the source's collection from `END` records, by
     /// transaction id, until the transaction is released.
-    ends: HashMap<String, u64>,
+    ends: HashMap<String, PendingEnd>,
+    /// `END`s read since the last [`durable_changes`](Self::durable_changes),
+    /// in the order read (some may be released already).
+    fresh_ends: Vec<String>,
+    /// Durable `END`s released since the last `durable_changes`.
+    released_ends: Vec<String>,
     /// Held events per transaction id.
     arrived: HashMap<String, u64>,
+    /// Bytes of the held records' keys and values.
+    held_bytes: u64,
+}
+
+/// An `END` record waiting for its transaction's events.
+#[derive(Debug, Clone, Copy)]
+struct PendingEnd {
+    /// Its event count for the source's collection.
+    count: u64,
+    /// Whether the durable store has it (committed as pending).
+    durable: bool,
 }
 
 impl TransactionBuffer {
@@ -86,8 +110,30 @@ impl TransactionBuffer {
             queues: BTreeMap::new(),
             last_arrival: BTreeMap::new(),
             ends: HashMap::new(),
+            fresh_ends: Vec::new(),
+            released_ends: Vec::new(),
             arrived: HashMap::new(),
+            held_bytes: 0,
         }
+    }
+
+    /// A buffer that starts with the `END` records a previous run left
+    /// pending (durable already).
+    pub fn resume(grouping: Grouping, pending: impl IntoIterator<Item = (String, u64)>) -> Self {
+        let mut buffer = TransactionBuffer::new(grouping);
+        buffer.ends = pending
+            .into_iter()
+            .map(|(id, count)| {
+                (
+                    id,
+                    PendingEnd {
+                        count,
+                        durable: true,
+                    },
+                )
+            })
+            .collect();
+        buffer
     }
 
     /// Adds a record read from `partition`.
@@ -97,6 +143,7 @@ impl TransactionBuffer {
         if let Some(t) = &record.transaction {
             *self.arrived.entry(t.clone()).or_default() += 1;
         }
+        self.held_bytes += record.bytes;
         queue.push_back(record);
         self.last_arrival.insert(partition, now);
     }
@@ -106,14 +153,54 @@ impl TransactionBuffer {
     pub fn end(&mut self, id: String, count: u64) {
         // Most transactions of a database may not touch this collection:
         // remembering them would grow without bound.
-        if count > 0 || self.arrived.contains_key(&id) {
-            self.ends.insert(id, count);
+        if (count > 0 || self.arrived.contains_key(&id)) && !self.ends.contains_key(&id) {
+            self.fresh_ends.push(id.clone());
+            self.ends.insert(
+                id,
+                PendingEnd {
+                    count,
+                    durable: false,
+                },
+            );
         }
     }
 
     /// Records held.
     pub fn held(&self) -> usize {
         self.queues.values().map(|q| q.len()).sum()
+    }
+
+    /// Bytes of the held records' keys and values.
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
+    }
+
+    /// `END` records waiting for (some of) their transactions' events.
+    pub fn pending_ends(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The changes to the pending `END`s since the last call, for the
+    /// batch about to commit, with the transaction topic's `offsets`: the
+    /// `END`s read since and still pending, and the durable ones released
+    /// since. They count as durable from now on: if the batch fails to
+    /// commit, its reader's attempt ends and the next one starts from what
+    /// the store has.
+    pub fn durable_changes(&mut self, offsets: Vec<(i32, i64)>) -> TransactionProgress {
+        let mut add_pending = Vec::new();
+        for id in self.fresh_ends.drain(..) {
+            if let Some(end) = self.ends.get_mut(&id)
+                && !end.durable
+            {
+                end.durable = true;
+                add_pending.push((id, end.count));
+            }
+        }
+        TransactionProgress {
+            offsets,
+            add_pending,
+            remove_pending: std::mem::take(&mut self.released_ends),
+        }
     }
 
     /// The offset of the first held record of `partition`.
@@ -156,6 +243,7 @@ impl TransactionBuffer {
             Grouping::Metadata => self.release_complete(&mut out),
         }
         for (_, r) in &out {
+            self.held_bytes -= r.bytes;
             if let Some(t) = &r.transaction
                 && let Some(n) = self.arrived.get_mut(t)
             {
@@ -186,7 +274,7 @@ impl TransactionBuffer {
                 .filter_map(|q| q.front().and_then(|r| r.transaction.clone()))
                 .collect();
             for t in fronts {
-                let Some(expected) = self.ends.get(&t).copied() else {
+                let Some(expected) = self.ends.get(&t).map(|e| e.count) else {
                     continue;
                 };
                 let arrived = self.arrived.get(&t).copied().unwrap_or(0);
@@ -210,7 +298,9 @@ impl TransactionBuffer {
                         out.extend(q.pop_front().map(|r| (*p, r)));
                     }
                 }
-                self.ends.remove(&t);
+                if self.ends.remove(&t).is_some_and(|e| e.durable) {
+                    self.released_ends.push(t);
+                }
                 progress = true;
             }
             if !progress {
@@ -273,7 +363,7 @@ mod tests {
             change: SourceChange::Nothing,
             transaction: transaction.map(str::to_string),
             offset,
-            bytes: 0,
+            bytes: 10,
             decode_error: false,
         }
     }
@@ -303,6 +393,74 @@ mod tests {
         assert_eq!(b.held(), 0);
         assert!(b.ends.is_empty() && b.arrived.is_empty());
         assert_eq!(b.first_held(0), None);
+    }
+
+    /// Transaction topic offsets for [`TransactionBuffer::durable_changes`].
+    fn at(offset: i64) -> Vec<(i32, i64)> {
+        vec![(0, offset)]
+    }
+
+    /// The pending `END`s are durable state: each batch commits the ones
+    /// read since the last and drops the released ones; a resumed buffer
+    /// starts with them, and its size is that of the open transactions,
+    /// not of the topic's history.
+    #[test]
+    fn metadata_commits_pending_ends_and_drops_released_ones() {
+        let now = Instant::now();
+        let mut b = TransactionBuffer::new(Grouping::Metadata);
+        // t1's END before its events; t2 complete within one batch; t0
+        // touches only other collections.
+        b.end("t1".into(), 2);
+        b.end("t0".into(), 0);
+        b.push(0, record(0, Some("t2")), now);
+        b.end("t2".into(), 1);
+        assert_eq!(offsets(&b.release(now)), [(0, 0)]);
+        assert_eq!(
+            b.durable_changes(at(3)),
+            TransactionProgress {
+                offsets: at(3),
+                add_pending: vec![("t1".into(), 2)],
+                remove_pending: vec![],
+            }
+        );
+        assert_eq!(b.pending_ends(), 1);
+        // An END read again (after a new attempt) is not added twice.
+        b.end("t1".into(), 2);
+        b.push(0, record(1, Some("t1")), now);
+        assert!(b.release(now).is_empty());
+        assert_eq!((b.held(), b.held_bytes()), (1, 10));
+        assert_eq!(b.durable_changes(vec![]), TransactionProgress::default());
+        // The store has t1 pending; a restart resumes with it, and t1's
+        // events, read again from the first held offset, release it.
+        let mut r = TransactionBuffer::resume(Grouping::Metadata, [("t1".to_string(), 2)]);
+        r.push(0, record(1, Some("t1")), now);
+        r.push(1, record(0, Some("t1")), now);
+        assert_eq!(offsets(&r.release(now)), [(0, 1), (1, 0)]);
+        assert_eq!((r.pending_ends(), r.held(), r.held_bytes()), (0, 0, 0));
+        assert_eq!(
+            r.durable_changes(at(4)),
+            TransactionProgress {
+                offsets: at(4),
+                add_pending: vec![],
+                remove_pending: vec!["t1".into()],
+            }
+        );
+        // Many transactions later, only the open one is kept.
+        for i in 0..1000i64 {
+            let t = format!("x{i}");
+            r.push(0, record(2 + i, Some(&t)), now);
+            r.end(t, 1);
+            if i % 100 == 0 {
+                r.release(now);
+                r.durable_changes(at(5 + i));
+            }
+        }
+        r.end("open".into(), 5);
+        r.release(now);
+        r.durable_changes(at(2000));
+        assert_eq!((r.pending_ends(), r.held()), (1, 0));
+        assert_eq!(r.ends.keys().collect::<Vec<_>>(), ["open"]);
+        assert!(r.arrived.is_empty() && r.fresh_ends.is_empty() && r.released_ends.is_empty());
     }
 
     #[test]
