@@ -713,6 +713,15 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
 }
 
 fn mul(a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    // A zero product keeps PostgreSQL's result scale (`0.00 * 10` is
+    // `0.00`), which `Decimal`'s multiplication drops.
+    if let (Datum::Numeric(x), Datum::Numeric(y)) = (&a, &b)
+        && (x.is_zero() || y.is_zero())
+    {
+        let mut zero = rust_decimal::Decimal::ZERO;
+        zero.rescale((x.scale() + y.scale()).min(28));
+        return Ok(Datum::Numeric(zero));
+    }
     int_arith!(a, b, checked_mul, *, checked_mul, "*")
 }
 

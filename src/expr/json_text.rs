@@ -1,4 +1,5 @@
-//! `json_build_object`, as PostgreSQL's `json` type prints it.
+//! `json_build_object`, `json_build_array` and `to_json`, as PostgreSQL's
+//! `json` type prints them.
 //!
 //! Freshet has no `json` type (only `jsonb`), but clients send
 //! `json_build_object` in catalog queries (SQLAlchemy's column
@@ -44,6 +45,13 @@ pub fn build_object(args: &[Datum]) -> Result<Datum, EvalError> {
     }
     out.push('}');
     Ok(Datum::String(out))
+}
+
+/// `json_build_array(v1, ...)`: PostgreSQL's text for the array (items
+/// separated by `, `, unlike an array value's `to_json`).
+pub fn build_array(args: &[Datum]) -> Datum {
+    let items: Vec<String> = args.iter().map(to_json).collect();
+    Datum::String(format!("[{}]", items.join(", ")))
 }
 
 /// PostgreSQL's `to_json(x)` text: numbers (finite ones) and booleans as

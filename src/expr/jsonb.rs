@@ -59,6 +59,10 @@ pub enum JsonbFunc {
     JsonBuildObject,
     /// `to_jsonb(x)`.
     ToJsonb,
+    /// `to_json(x)`: `json`'s text, as `text` ([`super::json_text`]).
+    ToJson,
+    /// `json_build_array(v1, ...)`: `json`'s text, as `text`.
+    JsonBuildArray,
     /// `jsonb_strip_nulls(doc)`.
     StripNulls,
     /// `jsonb_pretty(doc)`.
@@ -163,6 +167,8 @@ impl JsonbFunc {
             JsonbFunc::BuildArray => "jsonb_build_array",
             JsonbFunc::JsonBuildObject => "json_build_object",
             JsonbFunc::ToJsonb => "to_jsonb",
+            JsonbFunc::ToJson => "to_json",
+            JsonbFunc::JsonBuildArray => "json_build_array",
             JsonbFunc::StripNulls => "jsonb_strip_nulls",
             JsonbFunc::Pretty => "jsonb_pretty",
             JsonbFunc::Set => "jsonb_set",
@@ -176,6 +182,7 @@ impl JsonbFunc {
         match self {
             JsonbFunc::BuildObject => return build_object(&args),
             JsonbFunc::JsonBuildObject => return super::json_text::build_object(&args),
+            JsonbFunc::JsonBuildArray => return Ok(super::json_text::build_array(&args)),
             JsonbFunc::BuildArray => {
                 let items = args.iter().map(to_jsonb).collect::<Result<Vec<_>, _>>()?;
                 return Ok(jsonb(&JsonbValue::Array(items)));
@@ -269,6 +276,7 @@ impl JsonbFunc {
                 _ => Err(invalid("cannot get array length of a scalar")),
             },
             JsonbFunc::ToJsonb => Ok(jsonb(&to_jsonb(arg(0))?)),
+            JsonbFunc::ToJson => Ok(Datum::String(super::json_text::to_json(arg(0)))),
             JsonbFunc::StripNulls => Ok(jsonb(&value::strip_nulls(doc(arg(0), name)?))),
             JsonbFunc::Pretty => Ok(Datum::String(doc(arg(0), name)?.to_pretty())),
             JsonbFunc::Set => {
@@ -297,9 +305,10 @@ impl JsonbFunc {
                 };
                 Ok(jsonb(&value::set_path(doc(arg(0), name)?, &path, &edit)?))
             }
-            JsonbFunc::BuildObject | JsonbFunc::BuildArray | JsonbFunc::JsonBuildObject => {
-                Err(EvalError::Internal("unreachable builder".into()))
-            }
+            JsonbFunc::BuildObject
+            | JsonbFunc::BuildArray
+            | JsonbFunc::JsonBuildObject
+            | JsonbFunc::JsonBuildArray => Err(EvalError::Internal("unreachable builder".into())),
         }
     }
 }

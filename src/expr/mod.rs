@@ -30,6 +30,7 @@ pub mod json_text;
 pub mod jsonb;
 pub mod monotonic;
 pub mod number_format;
+pub mod numeric_funcs;
 pub mod numeric_math;
 pub mod pg_datetime;
 pub mod pg_scalar;

@@ -97,6 +97,26 @@ pub enum PgFunc {
     /// `chr(integer)`: the character of a code point, with PostgreSQL's
     /// errors for 0, negatives, surrogates and beyond Unicode.
     Chr,
+    /// `scale(numeric)` ([`super::numeric_funcs`]).
+    Scale,
+    /// `min_scale(numeric)`.
+    MinScale,
+    /// `trim_scale(numeric)`.
+    TrimScale,
+    /// `width_bucket(operand, low, high, count)` of `numeric` or `double
+    /// precision`, or `width_bucket(operand, thresholds)`.
+    WidthBucket,
+    /// `gcd` of two `integer`s, `bigint`s or `numeric`s.
+    Gcd,
+    /// `lcm` of two `integer`s, `bigint`s or `numeric`s.
+    Lcm,
+    /// `concat_ws(separator, values...)`: the non-NULL values' output
+    /// text, joined; NULL for a NULL separator; not strict.
+    ConcatWs,
+    /// `num_nulls(values...)`: how many are NULL; not strict.
+    NumNulls,
+    /// `num_nonnulls(values...)`: how many are not NULL; not strict.
+    NumNonNulls,
     /// `isfinite(date | timestamp | timestamptz | interval)`: always true,
     /// as Freshet has no infinite values.
     IsFinite,
@@ -178,6 +198,15 @@ impl PgFunc {
             PgFunc::MakeTimestampTz => "make_timestamptz",
             PgFunc::MakeInterval => "make_interval",
             PgFunc::IsFinite => "isfinite",
+            PgFunc::Scale => "scale",
+            PgFunc::MinScale => "min_scale",
+            PgFunc::TrimScale => "trim_scale",
+            PgFunc::WidthBucket => "width_bucket",
+            PgFunc::Gcd => "gcd",
+            PgFunc::Lcm => "lcm",
+            PgFunc::ConcatWs => "concat_ws",
+            PgFunc::NumNulls => "num_nulls",
+            PgFunc::NumNonNulls => "num_nonnulls",
             PgFunc::ToHex => "to_hex",
             PgFunc::Chr => "chr",
             PgFunc::DateBin => "date_bin",
@@ -193,7 +222,12 @@ impl PgFunc {
     fn is_strict(&self) -> bool {
         !matches!(
             self,
-            PgFunc::Format | PgFunc::QuoteNullable | PgFunc::Overlaps
+            PgFunc::Format
+                | PgFunc::QuoteNullable
+                | PgFunc::Overlaps
+                | PgFunc::ConcatWs
+                | PgFunc::NumNulls
+                | PgFunc::NumNonNulls
         )
     }
 
@@ -277,6 +311,53 @@ impl PgFunc {
                     .map(Datum::Interval)
             }
             PgFunc::IsFinite => Ok(Datum::Bool(true)),
+            PgFunc::Scale => {
+                arity(1)?;
+                super::numeric_funcs::scale(&args[0])
+            }
+            PgFunc::MinScale => {
+                arity(1)?;
+                super::numeric_funcs::min_scale(&args[0])
+            }
+            PgFunc::TrimScale => {
+                arity(1)?;
+                super::numeric_funcs::trim_scale(&args[0])
+            }
+            PgFunc::WidthBucket => match args.first() {
+                Some(Datum::Float64(_)) if args.len() == 4 => {
+                    super::numeric_funcs::width_bucket_float(&args)
+                }
+                _ if args.len() == 4 => super::numeric_funcs::width_bucket_numeric(&args),
+                _ => super::numeric_funcs::width_bucket_array(&args),
+            },
+            PgFunc::Gcd | PgFunc::Lcm => {
+                arity(2)?;
+                super::numeric_funcs::gcd_lcm(&args[0], &args[1], *self == PgFunc::Lcm)
+            }
+            PgFunc::NumNulls | PgFunc::NumNonNulls => {
+                let nulls = args.iter().filter(|d| d.is_null()).count();
+                let n = if *self == PgFunc::NumNulls {
+                    nulls
+                } else {
+                    args.len() - nulls
+                };
+                i32::try_from(n)
+                    .map(Datum::Int32)
+                    .map_err(|_| EvalError::OutOfRange("integer".into()))
+            }
+            PgFunc::ConcatWs => {
+                let Some((sep, values)) = args.split_first() else {
+                    return Err(EvalError::Internal("concat_ws without arguments".into()));
+                };
+                let Some(sep) = crate::repr::strconv::format(sep) else {
+                    return Ok(Datum::Null);
+                };
+                let texts: Vec<String> = values
+                    .iter()
+                    .filter_map(crate::repr::strconv::format)
+                    .collect();
+                Ok(Datum::String(texts.join(&sep)))
+            }
             PgFunc::Overlaps => dt::overlaps(&args),
             PgFunc::Encode => {
                 arity(2)?;

@@ -2,7 +2,8 @@
 //! `integer + date` and `date - integer` (a `date`, days later or
 //! earlier), and `date - date` (the `integer` number of days between);
 //! `date ± interval` is typed `timestamp`, as in PostgreSQL; `date + time`
-//! is a `timestamp` and `time - time` an `interval`.
+//! is a `timestamp`, and `time - time` and `timestamp - timestamp` are
+//! `interval`s.
 //!
 //! DataFusion's coercion casts the integer to an `interval` (which
 //! PostgreSQL has no cast for) and types `date - date` as an interval. The
@@ -60,7 +61,8 @@ impl ScalarUDFImpl for DateArithUdf {
             [DataType::Date32, DataType::Time64(_)] | [DataType::Time64(_), DataType::Date32] => {
                 crate::repr::ScalarType::Timestamp(None).to_arrow()
             }
-            [DataType::Time64(_), DataType::Time64(_)] => {
+            [DataType::Time64(_), DataType::Time64(_)]
+            | [DataType::Timestamp(..), DataType::Timestamp(..)] => {
                 crate::repr::ScalarType::Interval(None).to_arrow()
             }
             _ => DataType::Date32,
@@ -142,6 +144,31 @@ impl ExprPlanner for DatePlanner {
             }
             (DataType::Time64(_), DataType::Time64(_)) if !plus => {
                 call(SUB, vec![expr.left, expr.right])
+            }
+            // `timestamp - timestamp` is an `interval` (DataFusion's is a
+            // duration, which no interval function takes); a `timestamp`
+            // or `date` beside a `timestamptz` converts to one, a `date`
+            // beside a `timestamp` to that.
+            (DataType::Timestamp(..) | DataType::Date32, DataType::Timestamp(..))
+            | (DataType::Timestamp(..), DataType::Date32)
+                if !plus =>
+            {
+                let target = if [&lt, &rt]
+                    .iter()
+                    .any(|t| matches!(t, DataType::Timestamp(_, Some(_))))
+                {
+                    crate::repr::ScalarType::TimestampTz(None).to_arrow()
+                } else {
+                    crate::repr::ScalarType::Timestamp(None).to_arrow()
+                };
+                let to = |e: Expr, t: &DataType| {
+                    if *t == target {
+                        e
+                    } else {
+                        Expr::Cast(Cast::new(Box::new(e), target.clone()))
+                    }
+                };
+                call(SUB, vec![to(expr.left, &lt), to(expr.right, &rt)])
             }
             (DataType::Date32, t) if t.is_integer() => match as_int4(expr.right.clone(), t) {
                 Some(n) => call(if plus { ADD } else { SUB }, vec![expr.left, n]),

@@ -3,7 +3,8 @@
 //! `date_trunc(text, timestamptz) → timestamptz` (a `date` converts to
 //! `timestamptz`, PostgreSQL's preferred type, so `date_trunc('month',
 //! date)` is a `timestamptz`) and `date_trunc(text, interval) →
-//! interval`. Evaluation is `expr/date_trunc.rs`.
+//! interval`, and `date_trunc(text, timestamptz, zone) → timestamptz`.
+//! Evaluation is `expr/date_trunc.rs`.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use datafusion_expr::{
 };
 
 use crate::expr::ScalarExpr;
-use crate::expr::func::VariadicFunc;
+use crate::expr::func::{BinaryFunc, VariadicFunc};
 use crate::repr::ScalarType;
 
 use super::PlanError;
@@ -53,6 +54,22 @@ impl ScalarUDFImpl for DateTrunc {
                 };
                 vec![DataType::Utf8, t]
             }
+            // `date_trunc(text, timestamptz, zone)`: a `timestamp` or
+            // `date` converts to `timestamptz`.
+            [u, t, z]
+                if is_text(u)
+                    && is_text(z)
+                    && matches!(
+                        t,
+                        DataType::Date32 | DataType::Timestamp(..) | DataType::Null
+                    ) =>
+            {
+                vec![
+                    DataType::Utf8,
+                    ScalarType::TimestampTz(None).to_arrow(),
+                    DataType::Utf8,
+                ]
+            }
             other => other.to_vec(),
         })
     }
@@ -62,6 +79,11 @@ impl ScalarUDFImpl for DateTrunc {
             [
                 DataType::Utf8,
                 t @ (DataType::Timestamp(..) | DataType::Interval(_)),
+            ] => Ok(t.clone()),
+            [
+                DataType::Utf8,
+                t @ DataType::Timestamp(_, Some(_)),
+                DataType::Utf8,
             ] => Ok(t.clone()),
             types => Err(PlanError::no_function("date_trunc", types)),
         }
@@ -79,10 +101,24 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     }))]
 }
 
-/// Lowers `date_trunc` (`None` for other calls).
+/// Lowers `date_trunc` (`None` for other calls). With a time zone, the
+/// `timestamptz` is truncated as a local time in that zone and read back
+/// in it, as PostgreSQL's `timestamptz_trunc_zone` does: `timezone(z,
+/// date_trunc(field, timezone(z, ts)))`.
 pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
-    (name == "date_trunc" && args.len() == 2).then(|| ScalarExpr::CallVariadic {
+    let trunc = |field: &ScalarExpr, ts: ScalarExpr| ScalarExpr::CallVariadic {
         func: VariadicFunc::DateTrunc,
-        exprs: args.to_vec(),
-    })
+        exprs: vec![field.clone(), ts],
+    };
+    match (name, args) {
+        ("date_trunc", [field, ts]) => Some(trunc(field, ts.clone())),
+        ("date_trunc", [field, ts, zone]) => {
+            let local = zone.clone().call_binary(ts.clone(), BinaryFunc::Timezone);
+            Some(
+                zone.clone()
+                    .call_binary(trunc(field, local), BinaryFunc::Timezone),
+            )
+        }
+        _ => None,
+    }
 }

@@ -114,6 +114,15 @@ pub enum PlanError {
     /// A negative frame offset.
     #[error("{0}")]
     InvalidPrecedingFollowing(String),
+    /// An untyped literal that does not convert to the type it is read
+    /// as, which PostgreSQL reports while planning (`coalesce(1, 'x')`).
+    #[error("{message}")]
+    InvalidLiteral {
+        /// The SQLSTATE of the conversion's error.
+        code: SqlState,
+        /// The conversion's message.
+        message: String,
+    },
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -178,6 +187,7 @@ impl PlanError {
             PlanError::InvalidPrecedingFollowing(_) => {
                 SqlState::INVALID_PRECEDING_OR_FOLLOWING_SIZE
             }
+            PlanError::InvalidLiteral { code, .. } => *code,
             PlanError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

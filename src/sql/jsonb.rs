@@ -227,6 +227,22 @@ const FUNCTIONS: &[FunctionDef] = &[
         func: JsonbFunc::ToJsonb,
     },
     FunctionDef {
+        name: "to_json",
+        params: &[Param::Any],
+        optional: 0,
+        variadic: false,
+        result: text_type,
+        func: JsonbFunc::ToJson,
+    },
+    FunctionDef {
+        name: "json_build_array",
+        params: &[Param::Any],
+        optional: 1,
+        variadic: true,
+        result: text_type,
+        func: JsonbFunc::JsonBuildArray,
+    },
+    FunctionDef {
         name: "jsonb_strip_nulls",
         params: &[Param::Jsonb],
         optional: 0,
@@ -415,7 +431,9 @@ pub fn lower_call(
     if args.len() < required || (!def.variadic && args.len() > def.params.len()) {
         return Some(Err(signature()));
     }
-    if def.func == JsonbFunc::ToJsonb && args.first().is_some_and(is_untyped) {
+    if matches!(def.func, JsonbFunc::ToJsonb | JsonbFunc::ToJson)
+        && args.first().is_some_and(is_untyped)
+    {
         return Some(Err(PlanError::TypeMismatch(
             "could not determine polymorphic type because input has type \"unknown\"".into(),
         )));

@@ -753,6 +753,18 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             if from == Some(ScalarType::RegType) && (to.is_string() || to == ScalarType::Name) {
                 // A `regtype` (an OID) as text is its type's name.
                 lower(expr)?.call_unary(UnaryFunc::RegTypeToText).cast(to)
+            } else if super::unknown_literals::is_untyped_string(expr) {
+                // PostgreSQL converts an untyped literal while planning, so
+                // one that does not convert is an error even where it is
+                // never evaluated (`coalesce(1, 'x')`).
+                let cast = lower(expr)?.cast(to);
+                if let Err(e) = cast.eval(&[]) {
+                    return Err(PlanError::InvalidLiteral {
+                        code: e.code(),
+                        message: e.to_string(),
+                    });
+                }
+                cast
             } else {
                 // From `char(n)`: without its padding, which a cast to
                 // `char(m)` pads again.

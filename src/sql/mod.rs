@@ -87,6 +87,7 @@ pub mod subquery_top_k;
 pub mod temporal;
 pub mod timezone;
 pub mod types;
+pub mod unknown_literals;
 pub mod unnest;
 pub mod values;
 pub mod window_funcs;

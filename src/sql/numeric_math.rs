@@ -61,6 +61,14 @@ impl ScalarUDFImpl for NumericMath {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        // A string literal is `unknown`: the other argument's type, else
+        // `double precision` (`bigint` for `factorial`).
+        let default = if self.name == "factorial" {
+            DataType::Int64
+        } else {
+            DataType::Float64
+        };
+        let arg_types = &super::unknown_literals::resolve(arg_types, default, None);
         if self.is_numeric_call(arg_types) {
             // A call with a type that does not convert keeps its types, to
             // be refused by `return_type` with the types as written.

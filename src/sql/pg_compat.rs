@@ -427,7 +427,7 @@ impl VisitorMut for Rewrite {
                 } else if single && name == "array_lower" {
                     let mut length = f.clone();
                     length.name.0[0] = ObjectNamePart::Identifier("array_length".into());
-                    let sql = format!("CASE WHEN {length} IS NOT NULL THEN 1 END");
+                    let sql = format!("CASE WHEN {length} IS NOT NULL THEN 1::integer END");
                     match sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
                         .try_with_sql(&sql)
                         .and_then(|mut p| p.parse_expr())

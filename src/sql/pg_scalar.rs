@@ -4,7 +4,10 @@
 //! (`encode` and `decode`, whose `base64` PostgreSQL breaks into lines and
 //! which have an `escape` format), or `length` and `octet_length` of a
 //! `bytea` (which DataFusion casts to `text` first and so counts the
-//! characters of its hex form). Each is a planning-only [`ScalarUDF`] with PostgreSQL's
+//! characters of its hex form), and the numeric functions `scale`,
+//! `min_scale`, `trim_scale`, `width_bucket`, `gcd` and `lcm`
+//! (`expr/numeric_funcs.rs`), and `concat`/`concat_ws`, which print their
+//! arguments with the output functions. Each is a planning-only [`ScalarUDF`] with PostgreSQL's
 //! argument and result types; [`lower_call`] turns its calls into
 //! [`VariadicFunc::Pg`] calls that Freshet evaluates.
 //!
@@ -231,7 +234,92 @@ impl ScalarUDFImpl for PgUdf {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
         let text = DataType::Utf8;
+        // String literals are `unknown` in the numeric functions.
+        let resolved;
+        let arg_types = if super::unknown_literals::NUMERIC_FUNCTIONS.contains(&self.name)
+            && !(self.name == "width_bucket" && arg_types.len() == 2)
+        {
+            let places = (self.name == "width_bucket").then_some(3);
+            resolved = super::unknown_literals::resolve(arg_types, DataType::Float64, places);
+            resolved.as_slice()
+        } else {
+            arg_types
+        };
+        let numeric = || {
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            }
+            .to_arrow()
+        };
         match (self.name, arg_types) {
+            ("scale" | "min_scale" | "trim_scale", [t]) if is_exact(t) => Ok(vec![numeric()]),
+            // `gcd`/`lcm` of `integer`s, `bigint`s or `numeric`s.
+            ("gcd" | "lcm", [a, b]) if is_int_or_null(a) && is_int_or_null(b) => {
+                let t = if int_width(a) == 64 || int_width(b) == 64 {
+                    DataType::Int64
+                } else {
+                    DataType::Int32
+                };
+                Ok(vec![t.clone(), t])
+            }
+            ("gcd" | "lcm", [a, b]) if is_exact(a) && is_exact(b) => Ok(vec![numeric(), numeric()]),
+            // `width_bucket(operand, low, high, count)`: `numeric` where a
+            // bound or the operand is one and none is floating point, else
+            // `double precision` (PostgreSQL's preferred type).
+            ("width_bucket", [x, a, b, c])
+                if [x, a, b].into_iter().all(is_number)
+                    && is_int_or_null(c)
+                    && int_width(c) < 64 =>
+            {
+                let t = if [x, a, b]
+                    .iter()
+                    .any(|t| matches!(t, DataType::Decimal128(..)))
+                    && ![x, a, b].iter().any(|t| t.is_floating())
+                {
+                    numeric()
+                } else {
+                    DataType::Float64
+                };
+                Ok(vec![t.clone(), t.clone(), t, DataType::Int32])
+            }
+            // `width_bucket(operand, thresholds)`: one common type.
+            ("width_bucket", [x, DataType::List(f)]) => {
+                let e = f.data_type();
+                let common = if x == e || *x == DataType::Null {
+                    e.clone()
+                } else if is_number(x) && is_number(e) {
+                    if x.is_floating() || e.is_floating() {
+                        DataType::Float64
+                    } else if matches!(x, DataType::Decimal128(..))
+                        || matches!(e, DataType::Decimal128(..))
+                    {
+                        numeric()
+                    } else if int_width(x) == 64 || int_width(e) == 64 {
+                        DataType::Int64
+                    } else {
+                        DataType::Int32
+                    }
+                } else if is_stringish(x) && is_stringish(e) {
+                    text
+                } else {
+                    return no_function(self.name, arg_types);
+                };
+                let elem = ScalarType::from_arrow(&common)
+                    .map_err(|e| datafusion_common::DataFusionError::Plan(e.to_string()))?;
+                Ok(vec![common, ScalarType::Array(Box::new(elem)).to_arrow()])
+            }
+            // `concat` and `concat_ws` print their values with their
+            // types' output functions (`t` for true), so they keep their
+            // types.
+            ("concat", _) => Ok(arg_types.to_vec()),
+            // `num_nulls(VARIADIC "any")`, `num_nonnulls(VARIADIC "any")`.
+            ("num_nulls" | "num_nonnulls", [_, ..]) => Ok(arg_types.to_vec()),
+            ("concat_ws", [sep, rest @ ..]) if is_stringish(sep) => {
+                let mut out = vec![text];
+                out.extend(rest.iter().cloned());
+                Ok(out)
+            }
             ("length" | "octet_length" | "md5", [DataType::Binary]) => Ok(vec![DataType::Binary]),
             ("length", _) => coerced_like(character_length().as_ref(), arg_types),
             ("octet_length" | "md5", [t]) if is_stringish(t) => Ok(vec![text]),
@@ -462,7 +550,11 @@ impl ScalarUDFImpl for PgUdf {
             }
             "length" | "octet_length" | "get_byte" => DataType::Int32,
             "md5" | "format" | "quote_ident" | "quote_literal" | "quote_nullable" => DataType::Utf8,
-            "sign" | "mod" | "div" => arg_types[0].clone(),
+            "sign" | "mod" | "div" | "gcd" | "lcm" | "trim_scale" => arg_types[0].clone(),
+            "scale" | "min_scale" | "width_bucket" | "num_nulls" | "num_nonnulls" => {
+                DataType::Int32
+            }
+            "concat" | "concat_ws" => DataType::Utf8,
             "to_hex" | "chr" => DataType::Utf8,
             "regexp_like" | "isfinite" | "overlaps" => DataType::Boolean,
             "encode" | "convert_from" => DataType::Utf8,
@@ -509,6 +601,16 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         "chr",
         "mod",
         "div",
+        "gcd",
+        "lcm",
+        "scale",
+        "min_scale",
+        "trim_scale",
+        "width_bucket",
+        "concat",
+        "concat_ws",
+        "num_nulls",
+        "num_nonnulls",
         "get_byte",
         "format",
         "quote_ident",
@@ -683,6 +785,15 @@ pub fn lower_call(name: &str, args: &[ScalarExpr]) -> Option<ScalarExpr> {
     }
     let func = match name {
         "sign" => PgFunc::Sign,
+        "scale" => PgFunc::Scale,
+        "min_scale" => PgFunc::MinScale,
+        "trim_scale" => PgFunc::TrimScale,
+        "width_bucket" => PgFunc::WidthBucket,
+        "gcd" => PgFunc::Gcd,
+        "lcm" => PgFunc::Lcm,
+        "concat_ws" => PgFunc::ConcatWs,
+        "num_nulls" => PgFunc::NumNulls,
+        "num_nonnulls" => PgFunc::NumNonNulls,
         "to_hex" => PgFunc::ToHex,
         "chr" => PgFunc::Chr,
         "octet_length" => PgFunc::OctetLength,

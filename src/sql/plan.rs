@@ -182,6 +182,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         aggregates.insert(f.name().to_string(), f);
     }
     let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+        Arc::new(super::unknown_literals::UnknownLiteralPlanner),
         Arc::new(super::date_arith::DatePlanner),
         Arc::new(super::bitwise::BitwisePlanner),
         Arc::new(super::pg_scalar::ExtractPlanner),
@@ -680,6 +681,7 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let mut analyzer = Analyzer::new();
     analyzer.add_function_rewrite(Arc::new(super::float4::Float4Arithmetic));
     analyzer.add_function_rewrite(Arc::new(super::float_compare::FloatCompare));
+    analyzer.add_function_rewrite(Arc::new(super::unknown_literals::UnknownLiteralCheck));
     let analyzed = guard_panics("analyzer", || {
         analyzer.execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?

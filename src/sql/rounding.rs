@@ -52,9 +52,18 @@ impl ScalarUDFImpl for Rounding {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        // A string literal is `unknown`: `double precision` alone, the
+        // `numeric` of `round(numeric, integer)` with places, which are an
+        // `integer`.
+        let default = if arg_types.len() == 2 {
+            DataType::Decimal128(38, 0)
+        } else {
+            DataType::Float64
+        };
+        let arg_types = &super::unknown_literals::resolve(arg_types, default, Some(1));
         // Types without a conversion pass through, to be refused by
         // `return_type`: an error raised here reaches the user reworded.
-        Ok(match arg_types {
+        Ok(match arg_types.as_slice() {
             [DataType::Decimal128(..)] => arg_types.to_vec(),
             [t] if t.is_numeric() || *t == DataType::Null => vec![DataType::Float64],
             [x, s] if self.takes_places && is_integer(s) => {
