@@ -23,6 +23,9 @@
 //! * [`auction_demo_from_readme`]: the SQL of README.md's demo, run as written.
 //! * [`numeric_nan_over_the_wire`]: numeric's NaN in binary results and parameters, byte for
 //!   byte as PostgreSQL's `numeric_send`; a binary Infinity is refused.
+//! * [`prepared_statements_replan_after_ddl`]: a prepared statement's kept plan answers every
+//!   parameter value; after DDL it is planned again, and fails with PostgreSQL's 0A000 where
+//!   its result columns changed.
 //!
 //! Nothing here sleeps to synchronise: every wait is [`support::poll_until`] (or a read with a
 //! deadline) on an observable condition. When a test fails, the server's log tail is printed.
@@ -1829,4 +1832,226 @@ async fn numeric_nan_over_the_wire() {
         text_rows(&c, "SELECT n, n::float8 FROM nan_t WHERE id = 3").await,
         expect_rows(&[&["NaN", "NaN"]])
     );
+}
+
+// -------------------------------------------------------------------------------------------
+// 8. Prepared statements keep their plan.
+
+/// The values of a one-column `int` result.
+fn ints(rows: &[tokio_postgres::Row]) -> Vec<Option<i32>> {
+    rows.iter().map(|r| r.get::<_, Option<i32>>(0)).collect()
+}
+
+/// A statement prepared once and executed many times binds each execution's parameters into the
+/// plan made when it was prepared (`coord::prepared`): every value gets its own answer, NULL
+/// included. After DDL that changes what it reads (or a new `search_path`) it is planned again,
+/// as in PostgreSQL: it answers from the new objects where its columns are the same, and fails
+/// with `cached plan must not change result type` (0A000) where they changed, never with rows
+/// its RowDescription does not describe. `now()` is read at each execution, and the
+/// transaction rules still apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_replan_after_ddl() {
+    let server = TestServer::start("prepared").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE t (k int NOT NULL, v int);
+         INSERT INTO t SELECT x, x * 10 FROM generate_series(1, 100) AS x;
+         CREATE INDEX t_k ON t (k);",
+    )
+    .await
+    .expect("setting up");
+    let point = c
+        .prepare("SELECT v FROM t WHERE k = $1")
+        .await
+        .expect("prepare the point lookup");
+    for k in [1i32, 50, 100, 7, 1, 101, -3] {
+        let expected = if (1..=100).contains(&k) {
+            vec![Some(k * 10)]
+        } else {
+            vec![]
+        };
+        let rows = c.query(&point, &[&k]).await.expect("point lookup");
+        assert_eq!(ints(&rows), expected, "k = {k}");
+    }
+    let rows = c.query(&point, &[&None::<i32>]).await.expect("a NULL key");
+    assert_eq!(ints(&rows), vec![], "k = NULL");
+    let range = c
+        .prepare("SELECT k FROM t WHERE k > $1 AND k <= $2 ORDER BY k DESC LIMIT 3")
+        .await
+        .expect("prepare the range");
+    for (lo, hi, limit, expected) in [
+        (5i32, 8i32, 3, vec![8, 7, 6]),
+        (90, 100, 3, vec![100, 99, 98]),
+        (8, 5, 3, vec![]),
+    ] {
+        let rows = c.query(&range, &[&lo, &hi]).await.expect("range");
+        assert_eq!(
+            ints(&rows),
+            expected.into_iter().map(Some).collect::<Vec<_>>(),
+            "{lo} < k <= {hi} limit {limit}"
+        );
+    }
+
+    // `now()` is the moment of each execution, not of the Parse.
+    let clock = c
+        .prepare("SELECT CAST(now() AS text) FROM t WHERE k = $1")
+        .await
+        .expect("prepare now()");
+    let first: String = c.query_one(&clock, &[&1i32]).await.expect("now()").get(0);
+    poll_until("now() of a later execution", WAIT, || async {
+        let later: String = c
+            .query_one(&clock, &[&1i32])
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        if later != first {
+            Ok(())
+        } else {
+            Err(format!("still {later}"))
+        }
+    })
+    .await;
+
+    // In a failed transaction, and in a write-only one, as any query.
+    c.batch_execute("BEGIN").await.expect("BEGIN");
+    assert!(c.batch_execute("SELECT 1 / 0").await.is_err());
+    let e = c
+        .query(&point, &[&1i32])
+        .await
+        .expect_err("in a failed transaction");
+    assert_eq!(sqlstate(&e).as_deref(), Some("25P02"), "{e}");
+    c.batch_execute("ROLLBACK").await.expect("ROLLBACK");
+    c.batch_execute("BEGIN; INSERT INTO t VALUES (1000, 0)")
+        .await
+        .expect("BEGIN and INSERT");
+    let e = c.query(&point, &[&1i32]).await.expect_err("write-only");
+    assert_eq!(sqlstate(&e).as_deref(), Some("25001"), "{e}");
+    c.batch_execute("ROLLBACK").await.expect("ROLLBACK");
+    assert_eq!(
+        ints(&c.query(&point, &[&2i32]).await.expect("after ROLLBACK")),
+        vec![Some(20)]
+    );
+
+    // `SELECT *` names every column: any change of them changes its result.
+    let star = c
+        .prepare("SELECT * FROM t WHERE k = $1")
+        .await
+        .expect("prepare SELECT *");
+    let changed = |e: tokio_postgres::Error, what: &str| {
+        assert_eq!(sqlstate(&e).as_deref(), Some("0A000"), "{what}: {e}");
+        assert_eq!(
+            support::message(&e),
+            "cached plan must not change result type",
+            "{what}"
+        );
+    };
+
+    // The same columns again: the new table's rows.
+    c.batch_execute(
+        "DROP TABLE t; CREATE TABLE t (k int NOT NULL, v int); INSERT INTO t VALUES (1, 11);",
+    )
+    .await
+    .expect("recreate t");
+    assert_eq!(
+        ints(&c.query(&point, &[&1i32]).await.expect("same columns")),
+        vec![Some(11)]
+    );
+    assert_eq!(
+        ints(&c.query(&point, &[&2i32]).await.expect("same columns")),
+        vec![]
+    );
+    let row = c.query_one(&star, &[&1i32]).await.expect("SELECT * again");
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (1, 11));
+
+    // A key of another type: `point`'s result is the same type, so it still answers (its
+    // parameter stays an `int4`, as PostgreSQL keeps it); `star`'s first column changed.
+    c.batch_execute(
+        "DROP TABLE t; CREATE TABLE t (k bigint NOT NULL, v int);
+         INSERT INTO t VALUES (5000000000, 1), (1, 2);",
+    )
+    .await
+    .expect("recreate t with a bigint key");
+    for _ in 0..2 {
+        assert_eq!(
+            ints(&c.query(&point, &[&1i32]).await.expect("bigint key")),
+            vec![Some(2)]
+        );
+        changed(
+            c.query(&star, &[&1i32]).await.expect_err("bigint key"),
+            "bigint key",
+        );
+    }
+
+    // Another type of `v`: both changed, every time, and the connection goes on.
+    c.batch_execute(
+        "DROP TABLE t; CREATE TABLE t (k int NOT NULL, v text); INSERT INTO t VALUES (1, 'x');",
+    )
+    .await
+    .expect("recreate t with a text v");
+    for _ in 0..2 {
+        changed(
+            c.query(&point, &[&1i32]).await.expect_err("text v"),
+            "text v",
+        );
+        changed(
+            c.query(&star, &[&1i32]).await.expect_err("text v"),
+            "text v",
+        );
+        assert_eq!(text_rows(&c, "SELECT 1").await, expect_rows(&[&["1"]]));
+    }
+
+    // `v` renamed: `point` no longer plans, `star`'s column has another name.
+    c.batch_execute(
+        "DROP TABLE t; CREATE TABLE t (k int NOT NULL, w int); INSERT INTO t VALUES (1, 5);",
+    )
+    .await
+    .expect("recreate t with w");
+    let e = c.query(&point, &[&1i32]).await.expect_err("no column v");
+    assert_eq!(sqlstate(&e).as_deref(), Some("42703"), "{e}");
+    changed(c.query(&star, &[&1i32]).await.expect_err("w"), "w");
+
+    // A view of the same name and columns.
+    c.batch_execute(
+        "DROP TABLE t; CREATE TABLE u (k int, v int); INSERT INTO u VALUES (1, 99), (2, 98);
+         CREATE VIEW t AS SELECT k, v FROM u;",
+    )
+    .await
+    .expect("a view named t");
+    assert_eq!(
+        ints(&c.query(&point, &[&1i32]).await.expect("the view")),
+        vec![Some(99)]
+    );
+    assert_eq!(
+        ints(&c.query(&point, &[&2i32]).await.expect("the view")),
+        vec![Some(98)]
+    );
+    let row = c
+        .query_one(&star, &[&2i32])
+        .await
+        .expect("SELECT * of the view");
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (2, 98));
+
+    // Another search path resolves `t` elsewhere.
+    c.batch_execute(
+        "CREATE SCHEMA other; CREATE TABLE other.t (k int, v int); INSERT INTO other.t VALUES (1, 7);
+         SET search_path = other;",
+    )
+    .await
+    .expect("another schema");
+    assert_eq!(
+        ints(&c.query(&point, &[&1i32]).await.expect("other.t")),
+        vec![Some(7)]
+    );
+    c.batch_execute("SET search_path = public")
+        .await
+        .expect("SET");
+    assert_eq!(
+        ints(&c.query(&point, &[&1i32]).await.expect("public.t")),
+        vec![Some(99)]
+    );
+
+    // Gone: the planning error.
+    c.batch_execute("DROP VIEW t").await.expect("DROP VIEW");
+    let e = c.query(&point, &[&1i32]).await.expect_err("no t");
+    assert_eq!(sqlstate(&e).as_deref(), Some("42P01"), "{e}");
 }

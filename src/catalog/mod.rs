@@ -123,11 +123,21 @@ pub struct Catalog {
     /// User schemas (not the system schema), with the id of their durable
     /// record.
     schemas: BTreeMap<String, GlobalId>,
+    /// Counts the changes: every method that changes the catalog adds one.
+    version: u64,
 }
 
 impl Catalog {
+    /// The catalog's version, which every change (of an item or a schema)
+    /// advances: a plan made at one version may not hold at another
+    /// (`coord::prepared`).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Adds an item.
     pub fn insert(&mut self, item: CatalogItem) {
+        self.version += 1;
         self.by_name
             .insert((item.schema.clone(), item.name.clone()), item.id);
         self.items.insert(item.id, item);
@@ -135,6 +145,7 @@ impl Catalog {
 
     /// Removes an item.
     pub fn remove(&mut self, id: GlobalId) -> Option<CatalogItem> {
+        self.version += 1;
         let item = self.items.remove(&id)?;
         self.by_name
             .remove(&(item.schema.clone(), item.name.clone()));
@@ -155,12 +166,14 @@ impl Catalog {
 
     /// Adds a user schema.
     pub fn insert_schema(&mut self, name: String, id: GlobalId) {
+        self.version += 1;
         self.schemas.insert(name, id);
     }
 
     /// Removes a user schema (its items must be gone already); returns the
     /// id of its durable record.
     pub fn remove_schema(&mut self, name: &str) -> Option<GlobalId> {
+        self.version += 1;
         self.schemas.remove(name)
     }
 

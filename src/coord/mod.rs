@@ -4,6 +4,7 @@
 //!
 //! * [`session`]: per-connection state (variables, transaction status).
 //! * [`sequence`]: statement execution, by statement kind.
+//! * [`prepared`]: plans kept for a prepared query's executions.
 //! * [`ddl`]: `CREATE` and start-up replay of the catalog.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
@@ -26,6 +27,7 @@ pub mod introspection;
 pub mod kafka_options;
 pub mod names;
 pub mod peek;
+pub mod prepared;
 pub mod sequence;
 pub mod session;
 pub mod session_funcs;

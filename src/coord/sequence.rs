@@ -208,7 +208,7 @@ pub(crate) fn text_row(values: &[&str]) -> Row {
 
 /// Applies a query's finishing (ORDER BY, OFFSET, LIMIT, final projection)
 /// to its rows.
-fn finish(rows: Vec<(Row, i64)>, finishing: &Finishing) -> Result<Vec<Row>, EvalError> {
+pub(super) fn finish(rows: Vec<(Row, i64)>, finishing: &Finishing) -> Result<Vec<Row>, EvalError> {
     let mut expanded: Vec<Row> = Vec::new();
     for (r, d) in rows {
         if d < 0 {
@@ -255,19 +255,11 @@ impl Coordinator {
             // state; everything else is refused.
             let ends = matches!(&stmt, FreshetStatement::Sql(s) if matches!(**s, Statement::Commit { .. } | Statement::Rollback { .. }));
             if !ends {
-                return Err(AdapterError::Variable {
-                    code: crate::repr::SqlState::IN_FAILED_SQL_TRANSACTION,
-                    message: "current transaction is aborted, commands ignored until end of transaction block".into(),
-                });
+                return Err(failed_transaction());
             }
         }
-        // `now()` is the transaction's start inside BEGIN ... COMMIT, else
-        // this statement's moment.
-        let start = wall_clock_micros();
-        let now = session.transaction_start.unwrap_or(start);
-        let result = STATEMENT_NOW
-            .scope((now, start), self.execute_inner(session, stmt, sql))
-            .await;
+        let clock = statement_clock(session);
+        let result = with_statement_clock(clock, self.execute_inner(session, stmt, sql)).await;
         if result.is_err() && session.transaction == TransactionState::InTransaction {
             session.transaction = TransactionState::Failed;
         }
@@ -644,7 +636,12 @@ impl Coordinator {
     /// Called under the state lock that chose `ts`, so that no later write
     /// reaches the workers (and lets them compact past `ts`) before the
     /// peek does.
-    fn start_peek(&self, state: &mut CoordState, expr: RelationExpr, ts: Timestamp) -> StartedPeek {
+    pub(super) fn start_peek(
+        &self,
+        state: &mut CoordState,
+        expr: RelationExpr,
+        ts: Timestamp,
+    ) -> StartedPeek {
         match PeekPlan::new(expr, &state.catalog) {
             PeekPlan::Fast {
                 id,
@@ -685,7 +682,10 @@ impl Coordinator {
 
     /// Waits for a started peek, releases its transient dataflow, and
     /// applies the remaining stages.
-    async fn finish_peek(&self, started: StartedPeek) -> Result<Vec<(Row, i64)>, AdapterError> {
+    pub(super) async fn finish_peek(
+        &self,
+        started: StartedPeek,
+    ) -> Result<Vec<(Row, i64)>, AdapterError> {
         let result = started.pending.wait().await;
         if let Some(id) = started.transient {
             self.compute.send(Command::Drop { id });
@@ -949,7 +949,7 @@ impl Coordinator {
     /// gives its plan the values of that moment: `mz_now()`, `now()` and
     /// its kin, and the rows of the catalog relations it reads, as the
     /// session with search path `path` sees them.
-    fn prepare_one_shot(
+    pub(super) fn prepare_one_shot(
         &self,
         state: &mut CoordState,
         expr: &mut RelationExpr,
@@ -1115,7 +1115,7 @@ impl Coordinator {
 }
 
 /// A peek whose commands have been sent.
-struct StartedPeek {
+pub(super) struct StartedPeek {
     pending: crate::compute::controller::PendingPeek,
     stages: Vec<crate::compute::render::Mfp>,
     then: Option<crate::coord::peek::GlobalAggregate>,
@@ -1123,7 +1123,7 @@ struct StartedPeek {
 }
 
 /// The error for a read or DDL in a transaction that has written.
-fn write_only() -> AdapterError {
+pub(super) fn write_only() -> AdapterError {
     AdapterError::Variable {
         code: crate::repr::SqlState::ACTIVE_SQL_TRANSACTION,
         message: "transaction in write-only mode".into(),
@@ -1157,6 +1157,31 @@ tokio::task_local! {
     /// running (the start of its transaction), and of
     /// `statement_timestamp()` (the statement's own start).
     static STATEMENT_NOW: (i64, i64);
+}
+
+/// The error for a statement in a failed transaction block.
+pub(super) fn failed_transaction() -> AdapterError {
+    AdapterError::Variable {
+        code: crate::repr::SqlState::IN_FAILED_SQL_TRANSACTION,
+        message: "current transaction is aborted, commands ignored until end of transaction block"
+            .into(),
+    }
+}
+
+/// The clock of a statement about to run: the moment `now()` reads (its
+/// transaction's start inside `BEGIN ... COMMIT`, else the statement's)
+/// and the statement's start.
+pub(super) fn statement_clock(session: &Session) -> (i64, i64) {
+    let start = wall_clock_micros();
+    (session.transaction_start.unwrap_or(start), start)
+}
+
+/// Runs a statement's future with its clock (see [`statement_clock`]).
+pub(super) async fn with_statement_clock<T>(
+    clock: (i64, i64),
+    f: impl std::future::Future<Output = T>,
+) -> T {
+    STATEMENT_NOW.scope(clock, f).await
 }
 
 /// Sleeps what the statement's `pg_sleep` calls asked for.

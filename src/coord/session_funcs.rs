@@ -66,43 +66,79 @@ pub fn substitute(
     super::catalog_funcs::substitute(stmt, Some((catalog, &path)))
 }
 
+/// The session or catalog function (or catalog cast) `expr` is, by name:
+/// what [`substitute`] replaces by the session's values.
+fn session_call(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Function(f) => {
+            Rewrite::session_function(f).or_else(|| super::catalog_funcs::catalog_function(f))
+        }
+        Expr::Cast { .. } => {
+            super::catalog_funcs::catalog_cast(expr).map(|t| format!("a cast to {t}"))
+        }
+        Expr::Identifier(Ident {
+            value,
+            quote_style: None,
+            ..
+        }) => Some(value.to_lowercase()).filter(|v| {
+            matches!(
+                v.as_str(),
+                "current_schema" | "current_catalog" | "current_role"
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// Finds the first session function in what it visits, and with
+/// `settings` a reference to `pg_settings`.
+struct FindSessionCall {
+    settings: bool,
+}
+
+impl Visitor for FindSessionCall {
+    type Break = String;
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+        match session_call(expr) {
+            Some(name) => ControlFlow::Break(name),
+            None => ControlFlow::Continue(()),
+        }
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<String> {
+        match factor {
+            TableFactor::Table { name, .. } if self.settings && is_pg_settings(name) => {
+                ControlFlow::Break("pg_settings".into())
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
 /// Fails with `0A000` naming the first session function in a view's query:
 /// a view has no session to take the value from.
 pub fn refuse_in_view(query: &sqlparser::ast::Query) -> Result<(), crate::sql::PlanError> {
-    struct Find;
-    impl Visitor for Find {
-        type Break = String;
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
-            let name = match expr {
-                Expr::Function(f) => Rewrite::session_function(f)
-                    .or_else(|| super::catalog_funcs::catalog_function(f)),
-                Expr::Cast { .. } => {
-                    super::catalog_funcs::catalog_cast(expr).map(|t| format!("a cast to {t}"))
-                }
-                Expr::Identifier(Ident {
-                    value,
-                    quote_style: None,
-                    ..
-                }) => Some(value.to_lowercase()).filter(|v| {
-                    matches!(
-                        v.as_str(),
-                        "current_schema" | "current_catalog" | "current_role"
-                    )
-                }),
-                _ => None,
-            };
-            match name {
-                Some(name) => ControlFlow::Break(name),
-                None => ControlFlow::Continue(()),
-            }
-        }
-    }
-    match query.visit(&mut Find) {
+    match query.visit(&mut FindSessionCall { settings: false }) {
         ControlFlow::Break(name) => Err(crate::sql::PlanError::Unsupported(format!(
             "{name} in a view"
         ))),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+/// Whether [`substitute`] may change `stmt`: it calls a session or catalog
+/// function, reads `pg_settings`, or uses a vector column of `pg_index` or
+/// `pg_proc` (`catalog_vectors`). A statement that does none of these plans
+/// the same whatever the session's variables are.
+pub fn reads_session(stmt: &Statement) -> bool {
+    if stmt
+        .visit(&mut FindSessionCall { settings: true })
+        .is_break()
+    {
+        return true;
+    }
+    let text = stmt.to_string().to_lowercase();
+    text.contains("pg_index") || text.contains("pg_proc")
 }
 
 /// Keeps the column names PostgreSQL gives a select list item that is one

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
+use datafusion_expr::LogicalPlan;
 use futures::{Sink, SinkExt, stream};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -39,6 +40,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
 use crate::catalog::SearchPath;
+use crate::coord::prepared::PreparedQuery;
 use crate::coord::session::TransactionState;
 use crate::coord::{AdapterError, Coordinator, ExecuteResponse, Session, SubscribeResponse};
 use crate::repr::{RelationDesc, Row, ScalarType, strconv};
@@ -605,6 +607,56 @@ pub struct Prepared {
     pub param_types: Vec<Type>,
     /// The result schema, for statements that return rows.
     pub desc: Option<RelationDesc>,
+    /// For a query: what it was last planned against, with the plan its
+    /// executions reuse where one can be kept.
+    pub planned: Option<Arc<std::sync::Mutex<Planned>>>,
+}
+
+/// What a prepared query was last planned against (checked before each
+/// execution: planned again after DDL or a change of `search_path`), and
+/// its kept plan (`coord::prepared`), if it could be kept.
+#[derive(Debug)]
+pub struct Planned {
+    /// The catalog version it was planned at.
+    catalog_version: u64,
+    /// The search path it was planned with.
+    path: SearchPath,
+    /// The plan its executions bind their parameters into.
+    query: Option<Arc<PreparedQuery>>,
+}
+
+impl Planned {
+    /// What planning `stmt` (into `plan`, with the result columns `desc`)
+    /// at `catalog_version` with `path` gives, for parameters of the wire
+    /// types `param_types`.
+    fn new(
+        stmt: &sqlparser::ast::Statement,
+        plan: Option<LogicalPlan>,
+        desc: &RelationDesc,
+        param_types: &[Type],
+        catalog_version: u64,
+        path: &SearchPath,
+    ) -> Planned {
+        let types: Vec<Option<ScalarType>> = param_types
+            .iter()
+            .map(|t| scalar_type_of_oid(t.oid()))
+            .collect();
+        let query = plan.and_then(|plan| {
+            PreparedQuery::new(
+                stmt,
+                plan,
+                desc.clone(),
+                &types,
+                catalog_version,
+                path.clone(),
+            )
+        });
+        Planned {
+            catalog_version,
+            path: path.clone(),
+            query: query.map(Arc::new),
+        }
+    }
 }
 
 #[async_trait]
@@ -635,14 +687,15 @@ impl QueryParser for Backend {
         // A query Freshet cannot plan fails here, at Parse, as in
         // PostgreSQL: described as having no rows, its execution's rows
         // would come without a RowDescription.
-        let (mut desc, inferred) = self.describe(&stmt, &path).await.map_err(user_error)?;
+        let described = self.describe(&stmt, &path).await.map_err(user_error)?;
+        let (mut desc, inferred) = (described.desc, described.params);
         if let FreshetStatement::Fetch { name, .. } = &stmt {
             let session = session_of(client);
             let session = session.lock().await;
             desc = session.cursors.get(name).map(|c| c.desc());
         }
         let n = inferred.len().max(types.len()).max(max_placeholder(sql));
-        let param_types = (0..n)
+        let param_types: Vec<Type> = (0..n)
             .map(|i| {
                 types
                     .get(i)
@@ -652,10 +705,17 @@ impl QueryParser for Backend {
                     .unwrap_or(Type::TEXT)
             })
             .collect();
+        let planned = match (&stmt, described.plan, &desc) {
+            (FreshetStatement::Sql(s), Some((plan, version)), Some(d)) => Some(Arc::new(
+                std::sync::Mutex::new(Planned::new(s, Some(plan), d, &param_types, version, &path)),
+            )),
+            _ => None,
+        };
         Ok(Some(Prepared {
             sql: sql.to_string(),
             param_types,
             desc,
+            planned,
         }))
     }
 
@@ -720,7 +780,8 @@ impl Backend {
         stmt: &FreshetStatement,
         path: &SearchPath,
     ) -> Result<Described, AdapterError> {
-        let (desc, mut params) = self.describe_inner(stmt, path).await?;
+        let mut described = self.describe_inner(stmt, path).await?;
+        let params = &mut described.params;
         // `$n::type` and `CAST($n AS type)` name the parameter's type.
         if let FreshetStatement::Sql(s) = stmt {
             let mut casts = CastedParams::default();
@@ -734,7 +795,7 @@ impl Backend {
                 }
             }
         }
-        Ok((desc, params))
+        Ok(described)
     }
 
     async fn describe_inner(
@@ -745,16 +806,25 @@ impl Backend {
         let s = match stmt {
             FreshetStatement::Sql(s) => s,
             FreshetStatement::Show(show) => {
-                return Ok((Some(crate::coord::sequence::show_desc(show)), vec![]));
+                return Ok(Described::of(
+                    Some(crate::coord::sequence::show_desc(show)),
+                    vec![],
+                ));
             }
-            _ => return Ok((None, vec![])),
+            _ => return Ok(Described::of(None, vec![])),
         };
         if let sqlparser::ast::Statement::Explain { .. } = s.as_ref() {
-            return Ok((Some(crate::coord::sequence::explain_desc()), vec![]));
+            return Ok(Described::of(
+                Some(crate::coord::sequence::explain_desc()),
+                vec![],
+            ));
         }
         let state = self.coord.state.lock().await;
         if let sqlparser::ast::Statement::Insert(insert) = s.as_ref() {
-            return Ok((None, insert_parameter_types(&state.catalog, path, insert)));
+            return Ok(Described::of(
+                None,
+                insert_parameter_types(&state.catalog, path, insert),
+            ));
         }
         match s.as_ref() {
             sqlparser::ast::Statement::Query(_)
@@ -790,26 +860,30 @@ impl Backend {
                                 out
                             })
                             .unwrap_or_default();
-                        let desc = if is_query {
-                            // The analyzer decides some result types (the
-                            // common type of a CASE or UNION of float and
-                            // numeric): described as executed, from the
-                            // optimized plan, where it can be made.
-                            let optimized = crate::sql::plan::optimize(plan.clone()).ok();
-                            crate::sql::plan::plan_desc_with(
-                                optimized.as_ref().unwrap_or(&plan),
-                                &aliased,
-                            )
-                            .ok()
-                        } else {
-                            None
-                        };
-                        Ok((desc, params))
+                        if !is_query {
+                            return Ok(Described::of(None, params));
+                        }
+                        // The analyzer decides some result types (the
+                        // common type of a CASE or UNION of float and
+                        // numeric): described as executed, from the
+                        // optimized plan, where it can be made; that plan
+                        // is kept for the executions (`coord::prepared`).
+                        let optimized = crate::sql::plan::optimize(plan.clone()).ok();
+                        let desc = crate::sql::plan::plan_desc_with(
+                            optimized.as_ref().unwrap_or(&plan),
+                            &aliased,
+                        )
+                        .ok();
+                        Ok(Described {
+                            desc,
+                            params,
+                            plan: optimized.map(|p| (p, state.catalog.version())),
+                        })
                     }
                     Err(e) if is_query => Err(e.into()),
                     // An UPDATE or DELETE has no rows to describe; its
                     // error comes when it runs.
-                    Err(_) => Ok((None, vec![])),
+                    Err(_) => Ok(Described::of(None, vec![])),
                 }
             }
             sqlparser::ast::Statement::ShowVariable { variable } => {
@@ -820,7 +894,7 @@ impl Backend {
                     .join(" ")
                     .to_lowercase();
                 if name == "all" {
-                    return Ok((
+                    return Ok(Described::of(
                         Some(crate::coord::sequence::text_desc(&["name", "setting"])),
                         vec![],
                     ));
@@ -830,7 +904,7 @@ impl Backend {
                 } else {
                     name
                 };
-                Ok((
+                Ok(Described::of(
                     Some(RelationDesc {
                         columns: vec![crate::repr::ColumnDesc {
                             name,
@@ -841,13 +915,31 @@ impl Backend {
                     vec![],
                 ))
             }
-            _ => Ok((None, vec![])),
+            _ => Ok(Described::of(None, vec![])),
         }
     }
 }
 
-/// A statement's result columns (if it has rows) and parameter types.
-type Described = (Option<RelationDesc>, Vec<Option<Type>>);
+/// What describing a statement tells.
+struct Described {
+    /// The result columns, if it has rows.
+    desc: Option<RelationDesc>,
+    /// The parameters' types, where planning tells them.
+    params: Vec<Option<Type>>,
+    /// A query's optimized plan, and the catalog version it was made at.
+    plan: Option<(LogicalPlan, u64)>,
+}
+
+impl Described {
+    /// Columns and parameter types, without a plan.
+    fn of(desc: Option<RelationDesc>, params: Vec<Option<Type>>) -> Described {
+        Described {
+            desc,
+            params,
+            plan: None,
+        }
+    }
+}
 
 /// The types of `$n` parameters that stand for whole values in an INSERT's
 /// VALUES list: their target columns' types.
@@ -1149,6 +1241,7 @@ impl Backend {
         let prepared = &portal.statement.statement;
         // Decode the parameters.
         let mut values = Vec::new();
+        let mut datums = Vec::new();
         for (i, raw) in portal.parameters.iter().enumerate() {
             let typ = prepared
                 .param_types
@@ -1157,6 +1250,7 @@ impl Backend {
                 .unwrap_or(ScalarType::Text);
             let Some(bytes) = raw else {
                 values.push(None);
+                datums.push(crate::repr::Datum::Null);
                 continue;
             };
             let datum = if portal.parameter_format.is_binary(i) {
@@ -1166,12 +1260,34 @@ impl Backend {
                 strconv::parse(text, &typ)
             };
             match datum {
-                Ok(d) => values.push(strconv::format(&d).map(|t| (t, typ))),
+                Ok(d) => {
+                    values.push(strconv::format(&d).map(|t| (t, typ)));
+                    datums.push(d);
+                }
                 Err(e) => {
                     return Ok(Response::Error(Box::new(error_info(&AdapterError::Eval(
                         e.into(),
                     )))));
                 }
+            }
+        }
+        // A query whose plan was kept: bound and run without planning.
+        let session = session_of(client);
+        let kept = prepared
+            .planned
+            .as_ref()
+            .and_then(|p| p.lock().ok().and_then(|p| p.query.clone()));
+        if let Some(query) = kept {
+            let result = {
+                let mut session = session.lock().await;
+                self.coord
+                    .execute_prepared(&mut session, &query, &datums)
+                    .await
+            };
+            match result {
+                Some(Ok(r)) => return self.respond(client, r, &portal.result_column_format).await,
+                Some(Err(e)) => return Ok(Response::Error(Box::new(error_info(&e)))),
+                None => {}
             }
         }
         let mut statements = match parse_statements(&prepared.sql) {
@@ -1181,6 +1297,12 @@ impl Backend {
         let Some(mut stmt) = statements.pop() else {
             return Ok(Response::EmptyQuery);
         };
+        if let Some(planned) = &prepared.planned {
+            let path = session.lock().await.search_path();
+            if let Err(e) = self.replan(prepared, planned, &stmt, &path).await {
+                return Ok(Response::Error(Box::new(error_info(&e))));
+            }
+        }
         if let FreshetStatement::Sql(s) = &mut stmt {
             let mut sub = Substitute {
                 values: &values,
@@ -1193,7 +1315,6 @@ impl Backend {
                 )))));
             }
         }
-        let session = session_of(client);
         let result = {
             let mut session = session.lock().await;
             match deallocate(client, &mut session, &stmt) {
@@ -1205,6 +1326,48 @@ impl Backend {
             Ok(r) => self.respond(client, r, &portal.result_column_format).await,
             Err(e) => Ok(Response::Error(Box::new(error_info(&e)))),
         }
+    }
+
+    /// Plans a prepared query again if the catalog or `path` changed since
+    /// it was last planned, as PostgreSQL does: fails with the planning
+    /// error (a relation that no longer exists) or, if its result columns
+    /// changed, with `cached plan must not change result type` (its
+    /// RowDescription no longer describes its rows); else keeps the new
+    /// plan for the executions that follow.
+    async fn replan(
+        &self,
+        prepared: &Prepared,
+        planned: &std::sync::Mutex<Planned>,
+        stmt: &FreshetStatement,
+        path: &SearchPath,
+    ) -> Result<(), AdapterError> {
+        let FreshetStatement::Sql(s) = stmt else {
+            return Ok(());
+        };
+        let version = self.coord.state.lock().await.catalog.version();
+        let current = planned
+            .lock()
+            .map(|p| p.catalog_version == version && p.path == *path)
+            .unwrap_or(false);
+        if current {
+            return Ok(());
+        }
+        let described = self.describe(stmt, path).await?;
+        let (Some(new), Some(old)) = (&described.desc, &prepared.desc) else {
+            return Err(crate::coord::prepared::result_type_changed());
+        };
+        if !crate::coord::prepared::same_row_type(new, old) {
+            return Err(crate::coord::prepared::result_type_changed());
+        }
+        let (plan, version) = match described.plan {
+            Some((plan, version)) => (Some(plan), version),
+            None => (None, version),
+        };
+        let replanned = Planned::new(s, plan, old, &prepared.param_types, version, path);
+        if let Ok(mut p) = planned.lock() {
+            *p = replanned;
+        }
+        Ok(())
     }
 }
 
