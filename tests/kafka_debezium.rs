@@ -619,6 +619,9 @@ async fn produce_all(producer: &FutureProducer, topic: &str, records: &[(i32, St
     }
 }
 
+/// A record for one partition: its partition and its JSON text.
+type Keyed = (i32, String);
+
 /// A ledger of transfers for [`transaction_metadata_resumes_after_kill9`]: accounts
 /// `0..ACCOUNTS`, account `id` in partition `id mod 2`, events without keys (a table without a
 /// primary key), so that an event applied twice or lost shows in the rows.
@@ -662,7 +665,7 @@ impl Ledger {
 
     /// `n` transfers from an even account (partition 0) to an odd one (partition 1): their
     /// data events and their transaction topic records (`BEGIN`, `END`).
-    fn transfers(&mut self, n: i64) -> (Vec<(i32, String)>, Vec<(i32, String)>) {
+    fn transfers(&mut self, n: i64) -> (Vec<Keyed>, Vec<Keyed>) {
         let (mut data, mut meta) = (Vec::new(), Vec::new());
         for _ in 0..n {
             let i = self.next_tx;

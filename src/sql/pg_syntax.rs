@@ -186,7 +186,7 @@ pub fn distinct_from_precedence(statement: &mut Statement) {
 /// An element of a chain of `AND`, `OR`, `NOT` and `IS [NOT] DISTINCT
 /// FROM`, in written order.
 enum Item {
-    Operand(Expr),
+    Operand(Box<Expr>),
     Not,
     /// A binary operator: `AND`, `OR`, or `IS [NOT] DISTINCT FROM`
     /// (`Distinct(negated)`).
@@ -258,7 +258,7 @@ fn flatten(e: Expr, out: &mut Vec<Item>) {
             out.push(Item::Distinct(true));
             flatten(*right, out);
         }
-        other => out.push(Item::Operand(other)),
+        other => out.push(Item::Operand(Box::new(other))),
     }
 }
 
@@ -267,7 +267,7 @@ fn flatten(e: Expr, out: &mut Vec<Item>) {
 /// `None` if the chain is not well formed (it always is: it was parsed).
 fn climb(items: &mut std::iter::Peekable<std::vec::IntoIter<Item>>, min: u8) -> Option<Expr> {
     let mut left = match items.next()? {
-        Item::Operand(e) => e,
+        Item::Operand(e) => *e,
         Item::Not => Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr: Box::new(climb(items, NOT_PRECEDENCE + 1)?),
