@@ -785,41 +785,13 @@ pub(super) fn table_func(
         Err(e) => return vec![Err(e)],
     };
     match func {
-        TableFunc::GenerateSeries => {
-            let as_i64 = |d: &Datum| match d {
-                Datum::Int16(v) => Some(*v as i64),
-                Datum::Int32(v) => Some(*v as i64),
-                Datum::Int64(v) => Some(*v),
-                _ => None,
-            };
-            let (Some(start), Some(stop)) =
-                (args.first().and_then(as_i64), args.get(1).and_then(as_i64))
-            else {
-                return vec![];
-            };
-            let step = match args.get(2) {
-                None => 1,
-                Some(d) => match as_i64(d) {
-                    Some(s) => s,
-                    None => return vec![],
-                },
-            };
-            if step == 0 {
-                return vec![Err(EvalError::InvalidParameter(
-                    "step size cannot equal zero".into(),
-                ))];
-            }
-            let mut out = Vec::new();
-            let mut v = start;
-            while (step > 0 && v <= stop) || (step < 0 && v >= stop) {
-                out.push(Ok(row.concat(&Row::new(vec![Datum::Int64(v)]))));
-                match v.checked_add(step) {
-                    Some(n) => v = n,
-                    None => break,
-                }
-            }
-            out
-        }
+        TableFunc::GenerateSeries => match crate::expr::series::generate_series(&args) {
+            Ok(values) => values
+                .into_iter()
+                .map(|v| Ok(row.concat(&Row::new(vec![v]))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        },
         TableFunc::Unnest => crate::expr::array::unnest_rows(&args, &row),
         TableFunc::RegexpMatches => match crate::expr::regex::regexp_matches(&args) {
             Ok(arrays) => arrays

@@ -53,6 +53,11 @@ pub enum EvalError {
     /// A recursive query still producing rows after this many iterations.
     #[error("recursive query exceeded the recursion limit of {0} iterations")]
     RecursionLimit(u64),
+    /// A `generate_series` call whose series has more rows than this
+    /// (`expr::series::MAX_SERIES_ROWS`), which Freshet would hold in
+    /// memory at once.
+    #[error("generate_series would return more than {0} rows")]
+    SeriesTooLong(u64),
     /// An error of a `jsonb` operator or function (a document of the
     /// wrong shape, a bad path), with PostgreSQL's SQLSTATE.
     #[error("{message}")]
@@ -81,7 +86,9 @@ impl EvalError {
             EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,
             EvalError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
             EvalError::Decode(_) => SqlState::DATA_EXCEPTION,
-            EvalError::RecursionLimit(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
+            EvalError::RecursionLimit(_) | EvalError::SeriesTooLong(_) => {
+                SqlState::PROGRAM_LIMIT_EXCEEDED
+            }
             EvalError::NegativeMultiplicity(_) | EvalError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

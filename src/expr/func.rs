@@ -826,7 +826,9 @@ fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     }
 }
 
-fn add_interval(ts: i64, i: &Interval) -> Result<i64, EvalError> {
+/// `timestamp + interval` over microseconds: the months (clamped to the
+/// month's end), then the days, then the time.
+pub(crate) fn add_interval(ts: i64, i: &Interval) -> Result<i64, EvalError> {
     use chrono::{DateTime, Months};
     let mut t = ts;
     if i.months != 0 {

@@ -13,6 +13,7 @@
 //!   comparisons with `mz_now()` put on each row.
 //! * [`monotonic`]: which plans only ever grow (over append-only inputs),
 //!   and which aggregates fold over them.
+//! * [`series`]: the values of `generate_series`.
 //! * [`relation`]: the relational IR ([`RelationExpr`]) that `compute` renders
 //!   into differential dataflow.
 
@@ -38,6 +39,7 @@ pub mod regex;
 pub mod relation;
 pub mod rounding;
 pub mod scalar;
+pub mod series;
 pub mod string_format;
 pub mod temporal;
 pub mod window;

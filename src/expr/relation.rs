@@ -206,7 +206,8 @@ pub enum RelationExpr {
 /// A function from values to rows.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TableFunc {
-    /// `generate_series(start, stop[, step])` over integers.
+    /// `generate_series(start, stop[, step])` over integers, `numeric` or
+    /// timestamps (`expr::series`), its arguments cast to one form's types.
     GenerateSeries,
     /// `unnest(a, b, ...)`: one row per position up to the longest array,
     /// each array's element there (or NULL); a NULL array counts as empty

@@ -90,6 +90,12 @@ pub fn mark_lateral(statement: &mut Statement) {
                         TableAliasColumnDef::from_name(alias.name.value.clone()),
                         TableAliasColumnDef::from_name("ordinality"),
                     ];
+                } else if alias.columns.len() == 1 && is_scalar_function(&function) {
+                    // `AS s(x)`: PostgreSQL names the columns it is not
+                    // given after the function's own.
+                    alias
+                        .columns
+                        .push(TableAliasColumnDef::from_name("ordinality"));
                 }
             } else if let Some(alias) = &mut alias
                 && alias.columns.is_empty()
@@ -206,6 +212,7 @@ fn lower_args(
                 .map_err(PlanError::from_datafusion)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let original = args;
     let args = coerced.as_slice();
     Ok(match func {
         TableFunc::Jsonb(func) => (
@@ -214,24 +221,19 @@ fn lower_args(
                 .collect::<Result<Vec<_>, _>>()?,
             func.columns().len(),
         ),
-        // The bounds as `bigint`, what the function computes in.
-        // Over integers (and untyped literals, which PostgreSQL reads as
-        // integers); its numeric and timestamp forms are not built, and
-        // casting their bounds to `bigint` would answer wrongly.
-        TableFunc::GenerateSeries => (
-            args.iter()
-                .map(|a| {
-                    let t = a.get_type(schema).map_err(PlanError::from_datafusion)?;
-                    if !(t.is_integer() || t.is_null() || matches!(t, DataType::Utf8)) {
-                        let t = ScalarType::from_arrow(&t)
-                            .map_or_else(|_| format!("{t}"), |t| t.name());
-                        return Err(PlanError::Unsupported(format!("generate_series over {t}")));
-                    }
-                    super::lower::lower_expr(a, schema).map(|e| e.cast(ScalarType::Int64))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            1,
-        ),
+        // Each argument cast to its type in the form PostgreSQL chooses
+        // (chosen again, from the arguments as written, as the planner
+        // chose it for the column's type).
+        TableFunc::GenerateSeries => {
+            let form = super::generate_series::resolve(original, schema)?;
+            (
+                args.iter()
+                    .zip(form.params)
+                    .map(|(a, t)| super::lower::lower_expr(a, schema).map(|e| e.cast(t)))
+                    .collect::<Result<Vec<_>, _>>()?,
+                1,
+            )
+        }
         // The string, the pattern and the flags as `text`.
         TableFunc::RegexpMatches => (
             args.iter()

@@ -18,7 +18,9 @@
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`jsonb`]: the `jsonb` operators, functions and aggregates;
-//!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`.
+//!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`;
+//!   [`generate_series`]: PostgreSQL's choice among `generate_series`'s
+//!   forms.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL;
 //!   [`array_subquery`]: `ARRAY(subquery)`.
 //! * [`pg_compat`]: `OPERATOR(pg_catalog.~)`, `pg_catalog.f()` and
@@ -50,6 +52,7 @@ pub mod float4;
 pub mod float_compare;
 pub mod float_unify;
 pub mod formatting;
+pub mod generate_series;
 pub mod include;
 pub mod jsonb;
 pub mod jsonb_keys;

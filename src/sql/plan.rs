@@ -102,6 +102,7 @@ struct Functions {
     aggregates: HashMap<String, Arc<AggregateUDF>>,
     windows: HashMap<String, Arc<WindowUDF>>,
     planners: Vec<Arc<dyn ExprPlanner>>,
+    relation_planners: Vec<Arc<dyn datafusion_expr::planner::RelationPlanner>>,
     options: ConfigOptions,
 }
 
@@ -200,6 +201,7 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         aggregates,
         windows: super::window_funcs::window_functions(),
         planners,
+        relation_planners: vec![Arc::new(super::generate_series::SeriesArgsPlanner)],
         options,
     }
 });
@@ -270,8 +272,14 @@ impl ContextProvider for PlanContext<'_> {
                         "function generate_series takes 2 or 3 arguments".into(),
                     ));
                 }
+                // The form PostgreSQL chooses gives the column's type. The
+                // arguments arrive cast to the form's types
+                // (`generate_series::SeriesArgsPlanner`).
+                let form =
+                    super::generate_series::resolve(&args, &datafusion_common::DFSchema::empty())
+                        .map_err(|e| datafusion_common::DataFusionError::External(Box::new(e)))?;
                 let schema = Arc::new(datafusion_common::arrow::datatypes::Schema::new(vec![
-                    Field::new("generate_series", DataType::Int64, false),
+                    form.output.to_field("generate_series", false),
                 ]));
                 Ok(Arc::new(TableFunctionSource {
                     func: crate::expr::relation::TableFunc::GenerateSeries,
@@ -326,6 +334,10 @@ impl ContextProvider for PlanContext<'_> {
 
     fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
         &FUNCTIONS.planners
+    }
+
+    fn get_relation_planners(&self) -> &[Arc<dyn datafusion_expr::planner::RelationPlanner>] {
+        &FUNCTIONS.relation_planners
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
