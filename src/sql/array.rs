@@ -446,6 +446,12 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// The constructor `ARRAY[...]` plans to, to be called by another name
+/// (`unnest_ordinality::CONSTRUCT`).
+pub fn constructor() -> Arc<ScalarUDF> {
+    udf("array", Kind::Construct)
+}
+
 /// The marker function `generate_subscripts` is rewritten to (see
 /// [`ArrayFunc::Subscripts`]).
 pub const SUBSCRIPTS: &str = "freshet_array_subscripts";
@@ -871,7 +877,11 @@ fn name_unnest_column(factor: &mut sqlparser::ast::TableFactor) {
     // `LATERAL unnest(...)` parses as a table function; it is the same
     // `UNNEST` (which is lateral anyway).
     if let TableFactor::Function {
-        name, args, alias, ..
+        name,
+        args,
+        alias,
+        with_ordinality,
+        ..
     } = factor
         && name.to_string().eq_ignore_ascii_case("unnest")
     {
@@ -888,7 +898,7 @@ fn name_unnest_column(factor: &mut sqlparser::ast::TableFactor) {
                 array_exprs,
                 with_offset: false,
                 with_offset_alias: None,
-                with_ordinality: false,
+                with_ordinality: *with_ordinality,
             };
         }
     }

@@ -159,6 +159,13 @@ fn arg_type(e: &Expr, schema: &DFSchema) -> Result<Arg, PlanError> {
     {
         return Ok(Arg::Unknown);
     }
+    // A parameter of no known type (`$1` at Parse) is PostgreSQL's
+    // `unknown` too.
+    if let Expr::Placeholder(p) = e
+        && p.field.is_none()
+    {
+        return Ok(Arg::Unknown);
+    }
     // An argument cast by `SeriesArgsPlanner` may read columns `schema`
     // does not have; its type is the cast's.
     if let Expr::Cast(cast) = e {

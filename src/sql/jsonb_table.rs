@@ -188,7 +188,11 @@ pub fn lower_arg(
 fn is_lateral(func: &TableFunc) -> bool {
     match func {
         TableFunc::Jsonb(_) | TableFunc::GenerateSeries | TableFunc::RegexpMatches => true,
-        TableFunc::WithOrdinality(inner) => is_lateral(inner),
+        // `unnest(...) WITH ORDINALITY` (`unnest_ordinality.rs`); plain
+        // `unnest` is DataFusion's `Unnest` (`unnest.rs`).
+        TableFunc::WithOrdinality(inner) => {
+            **inner == TableFunc::Unnest || is_lateral(inner)
+        }
         _ => false,
     }
 }
@@ -266,8 +270,16 @@ fn lower_args(
                 .collect::<Result<Vec<_>, _>>()?,
             1,
         ),
+        // The arrays as they are (`unnest_ordinality.rs` checked that they
+        // are arrays); one column per array.
+        TableFunc::Unnest => (
+            args.iter()
+                .map(|a| super::lower::lower_expr(a, schema))
+                .collect::<Result<Vec<_>, _>>()?,
+            args.len(),
+        ),
         TableFunc::WithOrdinality(inner) => {
-            let (args, width) = lower_args(inner, args, schema)?;
+            let (args, width) = lower_args(inner, original, schema)?;
             (args, width + 1)
         }
         _ => return Err(PlanError::Unsupported("this table function".into())),

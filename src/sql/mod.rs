@@ -20,7 +20,8 @@
 //! * [`jsonb`]: the `jsonb` operators, functions and aggregates;
 //!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`;
 //!   [`generate_series`]: PostgreSQL's choice among `generate_series`'s
-//!   forms.
+//!   forms; [`unnest_ordinality`]: arrays built from lateral columns in
+//!   `FROM` calls, and `unnest(...) WITH ORDINALITY`.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL;
 //!   [`array_subquery`]: `ARRAY(subquery)`.
 //! * [`pg_compat`]: `OPERATOR(pg_catalog.~)`, `pg_catalog.f()` and
@@ -92,6 +93,7 @@ pub mod timezone;
 pub mod types;
 pub mod unknown_literals;
 pub mod unnest;
+pub mod unnest_ordinality;
 pub mod values;
 pub mod window_funcs;
 

@@ -153,6 +153,11 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
     for f in super::jsonb::functions() {
         scalars.insert(f.name().to_string(), f);
     }
+    // `ARRAY[...]` in the arguments of a function in `FROM`.
+    scalars.insert(
+        super::unnest_ordinality::CONSTRUCT.to_string(),
+        super::array::constructor(),
+    );
     // `mz_now()` and the markers of its rewritten comparisons.
     for f in super::temporal::functions() {
         scalars.insert(f.name().to_string(), f);
@@ -201,7 +206,10 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         aggregates,
         windows: super::window_funcs::window_functions(),
         planners,
-        relation_planners: vec![Arc::new(super::generate_series::SeriesArgsPlanner)],
+        relation_planners: vec![
+            Arc::new(super::generate_series::SeriesArgsPlanner),
+            Arc::new(super::unnest_ordinality::UnnestOrdinalityPlanner),
+        ],
         options,
     }
 });
@@ -578,6 +586,7 @@ pub fn plan_statement(
     super::array::rewrite_quantified(&mut statement)?;
     super::select_srf::rewrite(&mut statement)?;
     super::jsonb_table::mark_lateral(&mut statement);
+    super::unnest_ordinality::rewrite_from_arrays(&mut statement);
     super::select_subqueries::rewrite(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
