@@ -26,6 +26,8 @@
 //! * [`prepared_statements_replan_after_ddl`]: a prepared statement's kept plan answers every
 //!   parameter value; after DDL it is planned again, and fails with PostgreSQL's 0A000 where
 //!   its result columns changed.
+//! * [`prepared_generate_series_parameters`]: parameters of `generate_series` get the types of
+//!   its form, and each execution its values.
 //!
 //! Nothing here sleeps to synchronise: every wait is [`support::poll_until`] (or a read with a
 //! deadline) on an observable condition. When a test fails, the server's log tail is printed.
@@ -1849,6 +1851,39 @@ fn ints(rows: &[tokio_postgres::Row]) -> Vec<Option<i32>> {
 /// with `cached plan must not change result type` (0A000) where they changed, never with rows
 /// its RowDescription does not describe. `now()` is read at each execution, and the
 /// transaction rules still apply.
+/// `generate_series` with parameters: each gets the type of the form
+/// PostgreSQL chooses (`integer`, `numeric`), and each execution its own
+/// values, although the arguments sit in the table function's source,
+/// where neither DataFusion's parameter types nor a kept plan's binding
+/// reach (the results are PostgreSQL's for the same calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_generate_series_parameters() {
+    let server = TestServer::start("prepared_series").await;
+    let c = server.connect().await;
+    let series = c
+        .prepare("SELECT g FROM generate_series(1, $1) AS g ORDER BY g")
+        .await
+        .expect("prepare the integer series");
+    assert_eq!(series.params(), &[Type::INT4]);
+    for n in [3i32, 1, 0] {
+        let rows = c.query(&series, &[&n]).await.expect("integer series");
+        let got: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(got, (1..=n).collect::<Vec<_>>(), "n = {n}");
+    }
+    let numeric = c
+        .prepare("SELECT generate_series($1, 2, 0.5) ORDER BY 1")
+        .await
+        .expect("prepare the numeric series");
+    assert_eq!(numeric.params(), &[Type::NUMERIC]);
+    let start: Decimal = "1.0".parse().expect("a decimal");
+    let rows = c.query(&numeric, &[&start]).await.expect("numeric series");
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| r.get::<_, Decimal>(0).to_string())
+        .collect();
+    assert_eq!(got, ["1.0", "1.5", "2.0"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_statements_replan_after_ddl() {
     let server = TestServer::start("prepared").await;

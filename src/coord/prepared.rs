@@ -82,6 +82,21 @@ impl PreparedQuery {
         let mut params: Vec<Option<DataType>> = vec![None; param_types.len()];
         let mut bindable = true;
         let _ = plan.apply_with_subqueries(|node| {
+            // A table function's arguments (`generate_series(1, $1)`) sit
+            // in its table source, where binding does not reach them: such
+            // a plan is planned again with the values.
+            if let LogicalPlan::TableScan(scan) = node
+                && let Some(f) = scan
+                    .source
+                    .downcast_ref::<crate::sql::plan::TableFunctionSource>()
+                && f.args.iter().any(|a| {
+                    a.exists(|e| Ok(matches!(e, Expr::Placeholder(_))))
+                        .unwrap_or(true)
+                })
+            {
+                bindable = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
             node.apply_expressions(|e| {
                 e.apply(|e| {
                     if let Expr::Placeholder(p) = e {

@@ -860,6 +860,17 @@ impl Backend {
                                 out
                             })
                             .unwrap_or_default();
+                        // A table function's parameters (`generate_series(1,
+                        // $1)`), which the plan's own expressions do not show.
+                        let mut params = params;
+                        for (i, t) in crate::sql::plan::table_function_parameter_types(&plan) {
+                            if params.len() <= i {
+                                params.resize(i + 1, None);
+                            }
+                            if params[i].is_none() {
+                                params[i] = Some(pg_type(&t));
+                            }
+                        }
                         if !is_query {
                             return Ok(Described::of(None, params));
                         }

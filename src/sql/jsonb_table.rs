@@ -190,9 +190,7 @@ fn is_lateral(func: &TableFunc) -> bool {
         TableFunc::Jsonb(_) | TableFunc::GenerateSeries | TableFunc::RegexpMatches => true,
         // `unnest(...) WITH ORDINALITY` (`unnest_ordinality.rs`); plain
         // `unnest` is DataFusion's `Unnest` (`unnest.rs`).
-        TableFunc::WithOrdinality(inner) => {
-            **inner == TableFunc::Unnest || is_lateral(inner)
-        }
+        TableFunc::WithOrdinality(inner) => **inner == TableFunc::Unnest || is_lateral(inner),
         _ => false,
     }
 }

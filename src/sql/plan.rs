@@ -33,6 +33,35 @@ pub struct ResolvedItem {
     pub view: Option<RelationExpr>,
 }
 
+/// The parameters (`$n`, as index `n - 1`) that the arguments of table
+/// functions in `plan` cast to a type, with that type: the arguments of
+/// `generate_series` arrive cast to its form's types
+/// (`generate_series::SeriesArgsPlanner`), which PostgreSQL infers for an
+/// untyped parameter. DataFusion's `get_parameter_types` does not see them,
+/// as they sit in the table source.
+pub fn table_function_parameter_types(plan: &LogicalPlan) -> Vec<(usize, crate::repr::ScalarType)> {
+    use datafusion_common::tree_node::TreeNodeRecursion;
+    let mut found = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Some(f) = scan.source.downcast_ref::<TableFunctionSource>()
+        {
+            for a in &f.args {
+                if let datafusion_expr::Expr::Cast(cast) = a
+                    && let datafusion_expr::Expr::Placeholder(p) = cast.expr.as_ref()
+                    && let Some(n) = p.id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+                    && n >= 1
+                    && let Ok(t) = crate::repr::ScalarType::from_field(&cast.field)
+                {
+                    found.push((n - 1, t));
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
 /// A table function in FROM, as DataFusion's planner sees it.
 #[derive(Debug)]
 pub struct TableFunctionSource {

@@ -143,7 +143,9 @@ impl RelationPlanner for UnnestOrdinalityPlanner {
                     .map_err(|e| external(PlanError::Unsupported(e)))?,
                 // An untyped NULL or string.
                 DataType::Null | DataType::Utf8 if matches!(planned, Expr::Literal(..)) => {
-                    return Err(external(PlanError::AmbiguousFunction("unnest(unknown)".into())));
+                    return Err(external(PlanError::AmbiguousFunction(
+                        "unnest(unknown)".into(),
+                    )));
                 }
                 _ => {
                     let name = ScalarType::from_field(&field)
