@@ -394,7 +394,7 @@ fn make_outer(expr: &mut RelationExpr) -> bool {
             predicates,
             ..
         } if exprs.is_empty() && predicates.is_empty() => make_outer(input),
-        RelationExpr::FlatMap { func, .. } => match width(func) {
+        RelationExpr::FlatMap { func, exprs, .. } => match width(func, exprs.len()) {
             Some(width) => {
                 *func = TableFunc::Outer {
                     func: Box::new(func.clone()),
@@ -408,13 +408,15 @@ fn make_outer(expr: &mut RelationExpr) -> bool {
     }
 }
 
-/// The number of columns `func` produces, for the functions of this
-/// module.
-fn width(func: &TableFunc) -> Option<usize> {
+/// The number of columns `func` produces when called with `args`
+/// arguments, for the functions of this module.
+fn width(func: &TableFunc, args: usize) -> Option<usize> {
     match func {
         TableFunc::Jsonb(f) => Some(f.columns().len()),
         TableFunc::GenerateSeries | TableFunc::RegexpMatches => Some(1),
-        TableFunc::WithOrdinality(inner) => width(inner).map(|w| w + 1),
+        // One column per array.
+        TableFunc::Unnest => Some(args),
+        TableFunc::WithOrdinality(inner) => width(inner, args).map(|w| w + 1),
         _ => None,
     }
 }
