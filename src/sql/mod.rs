@@ -17,7 +17,8 @@
 //!   select list.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
-//! * [`jsonb`]: the `jsonb` operators, functions and aggregates;
+//! * [`jsonb`]: the `jsonb` (and `json`) operators, functions and
+//!   aggregates; [`json`]: what PostgreSQL refuses of `json` while planning;
 //!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`.
 //! * [`empty_array`]: `ARRAY[]` outside a cast fails as in PostgreSQL;
 //!   [`array_subquery`]: `ARRAY(subquery)`.
@@ -51,6 +52,7 @@ pub mod float_compare;
 pub mod float_unify;
 pub mod formatting;
 pub mod include;
+pub mod json;
 pub mod jsonb;
 pub mod jsonb_keys;
 pub mod jsonb_table;
