@@ -112,9 +112,12 @@ pub fn mark_lateral(statement: &mut Statement) {
 }
 
 /// Whether `name` returns a set of one unnamed column, which an alias
-/// names (`generate_series`, `regexp_matches`).
+/// names (`generate_series`, `regexp_matches`, `json_object_keys`).
 fn is_scalar_function(name: &str) -> bool {
-    name == "generate_series" || name == "regexp_matches"
+    matches!(
+        name,
+        "generate_series" | "regexp_matches" | "jsonb_object_keys" | "json_object_keys"
+    )
 }
 
 /// Whether `name` is a set-returning function this module joins
