@@ -1,6 +1,7 @@
 //! Planning rules of the `json` type that PostgreSQL enforces while
 //! planning: `json` has no equality or ordering (`json = json` is `42883`,
-//! as are `IN` lists of it), and it converts only to and from `jsonb` and
+//! as are `IN` lists of it, and grouping, `DISTINCT` and `ORDER BY` of
+//! it), and it converts only to and from `jsonb` and
 //! the string types (`'1'::json::int` is `42846`). The operators and
 //! functions on `json` are planned with the `jsonb` ones
 //! ([`super::jsonb`]).
@@ -66,6 +67,31 @@ pub fn check_cast(from: Option<&ScalarType>, to: &ScalarType) -> Result<(), Plan
                 to.name()
             ),
         });
+    }
+    Ok(())
+}
+
+/// A `GROUP BY` key (`ordering: false`) or `ORDER BY` key (`true`): `json`
+/// has neither equality nor ordering.
+pub fn check_key(e: &Expr, schema: &DFSchema, ordering: bool) -> Result<(), PlanError> {
+    if scalar_type(e, schema) != Some(ScalarType::Json) {
+        return Ok(());
+    }
+    let which = if ordering { "ordering" } else { "equality" };
+    Err(PlanError::MissingOperator(format!(
+        "{which} operator for type json"
+    )))
+}
+
+/// `SELECT DISTINCT` (or `UNION`) over rows of `schema`: every column is
+/// compared, so none may be `json`.
+pub fn check_distinct(schema: &DFSchema) -> Result<(), PlanError> {
+    for field in schema.fields() {
+        if ScalarType::from_field(field).ok() == Some(ScalarType::Json) {
+            return Err(PlanError::MissingOperator(
+                "equality operator for type json".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -108,6 +108,7 @@ pub(super) fn sort_keys(
     exprs
         .iter()
         .map(|s| {
+            super::json::check_key(&s.expr, schema, true)?;
             Ok(SortKey {
                 expr: lower_expr(&s.expr, schema)?,
                 asc: s.asc,
@@ -285,6 +286,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             RelationExpr::Union { inputs }
         }
         LogicalPlan::Distinct(Distinct::All(input)) => {
+            super::json::check_distinct(input.schema())?;
             super::jsonb_keys::distinct(lower(input)?, input.schema())
         }
         LogicalPlan::Distinct(Distinct::On(on)) => super::lower_window::lower_distinct_on(on)?,
@@ -342,6 +344,7 @@ fn lower_aggregate(
         if matches!(g, Expr::GroupingSet(_)) {
             return unsupported("GROUPING SETS, ROLLUP and CUBE mixed with other GROUP BY items");
         }
+        super::json::check_key(g, schema, false)?;
         group_key.push(lower_expr(g, schema)?);
         is_jsonb.push(super::jsonb_keys::is_jsonb(g, schema));
     }

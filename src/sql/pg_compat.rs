@@ -323,8 +323,8 @@ impl VisitorMut for Rewrite {
                 "jsonb_object_keys",
                 "json_object_keys",
             ]
-                .iter()
-                .any(|f| function.value.eq_ignore_ascii_case(f))
+            .iter()
+            .any(|f| function.value.eq_ignore_ascii_case(f))
         {
             alias
                 .columns
