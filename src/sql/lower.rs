@@ -291,6 +291,11 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
         }
         LogicalPlan::Distinct(Distinct::On(on)) => super::lower_window::lower_distinct_on(on)?,
         LogicalPlan::Sort(s) => {
+            // A view drops an ORDER BY without LIMIT, but PostgreSQL
+            // still needs its keys to be orderable.
+            for key in &s.expr {
+                super::json::check_key(&key.expr, s.input.schema(), true)?;
+            }
             let input = lower(&s.input)?;
             match s.fetch {
                 None => input,
