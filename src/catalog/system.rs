@@ -1273,7 +1273,8 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
         | ScalarType::VarChar(_)
         | ScalarType::Char(_)
         | ScalarType::Bytea
-        | ScalarType::Jsonb => (-1, false, "i"),
+        | ScalarType::Jsonb
+        | ScalarType::Json => (-1, false, "i"),
     }
 }
 
@@ -1483,6 +1484,7 @@ fn base_types() -> Vec<(ScalarType, &'static str, &'static str)> {
         (ScalarType::TimestampTz(None), "timestamptz", "D"),
         (ScalarType::Interval(None), "interval", "T"),
         (ScalarType::Jsonb, "jsonb", "U"),
+        (ScalarType::Json, "json", "U"),
         (ScalarType::Uuid, "uuid", "U"),
         (ScalarType::RegType, "regtype", "N"),
         (ScalarType::Name, "name", "S"),

@@ -66,6 +66,17 @@ pub enum AggregateFunc {
         /// Per `ORDER BY` key: ascending, nulls first.
         order: Vec<(bool, bool)>,
     },
+    /// `json_agg(x [ORDER BY k, ...])`, as [`AggregateFunc::JsonbAgg`].
+    JsonAgg {
+        /// Per `ORDER BY` key: ascending, nulls first.
+        order: Vec<(bool, bool)>,
+    },
+    /// `json_object_agg(key, value [ORDER BY k, ...])`, as
+    /// [`AggregateFunc::JsonbObjectAgg`].
+    JsonObjectAgg {
+        /// Per `ORDER BY` key: ascending, nulls first.
+        order: Vec<(bool, bool)>,
+    },
 }
 
 impl AggregateFunc {
@@ -248,6 +259,10 @@ impl AggregateExpr {
             AggregateFunc::JsonbAgg { ref order } => super::jsonb::jsonb_agg(&values, order),
             AggregateFunc::JsonbObjectAgg { ref order } => {
                 super::jsonb::jsonb_object_agg(&values, order)
+            }
+            AggregateFunc::JsonAgg { ref order } => super::json::json_agg(&values, order),
+            AggregateFunc::JsonObjectAgg { ref order } => {
+                super::json::json_object_agg(&values, order)
             }
             AggregateFunc::Stat(stat) => super::aggregate_stats::statistic(
                 non_null.map(|(v, d)| (v.first().unwrap_or(&Datum::Null), *d)),

@@ -505,8 +505,10 @@ pub(crate) fn jsonb_get(doc: &Datum, key: &Datum, text: bool) -> Result<Datum, E
     if doc.is_null() || key.is_null() {
         return Ok(Datum::Null);
     }
-    let Datum::Jsonb(doc) = doc else {
-        return Err(type_error("->", doc));
+    let doc = match doc {
+        Datum::Jsonb(doc) => doc,
+        Datum::Json(doc) => return super::json::get(doc, key, text),
+        _ => return Err(type_error("->", doc)),
     };
     let stored = |_| EvalError::Internal("stored jsonb does not parse".into());
     let found = match key {
@@ -600,6 +602,7 @@ pub fn datum_type_name(d: &Datum) -> &'static str {
         Datum::TimestampTz(_) => "timestamp with time zone",
         Datum::Interval(_) => "interval",
         Datum::Jsonb(_) => "jsonb",
+        Datum::Json(_) => "json",
         Datum::Uuid(_) => "uuid",
         Datum::Array(_) => "array",
     }
@@ -1053,6 +1056,10 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         // From strings: parse the text form.
         (Datum::String(s), to) => return Ok(strconv::parse(&s, to)?),
         (Datum::Jsonb(s), T::Jsonb) => Datum::Jsonb(s),
+        (Datum::Jsonb(s), T::Json) | (Datum::Json(s), T::Json) => Datum::Json(s),
+        (Datum::Json(s), T::Jsonb) => Datum::Jsonb(strconv::canonical_jsonb(&s)?),
+        // PostgreSQL has no other casts from `json`.
+        (Datum::Json(_), to) => return Err(cannot_cast(to)),
         (Datum::Jsonb(s), to) => {
             return super::jsonb::cast_to_scalar(&s, to).unwrap_or_else(|| Err(cannot_cast(to)));
         }
@@ -1348,6 +1355,10 @@ pub fn datum_to_scalar(d: &Datum, t: &DataType) -> Result<ScalarValue, EvalError
             Box::new(DataType::Int8),
             Box::new(ScalarValue::Utf8(Some(s.clone()))),
         ),
+        Datum::Json(s) => ScalarValue::Dictionary(
+            Box::new(DataType::Int16),
+            Box::new(ScalarValue::Utf8(Some(s.clone()))),
+        ),
         Datum::Bytes(b) => ScalarValue::Binary(Some(b.clone())),
         Datum::Date(d) => ScalarValue::Date32(Some(*d)),
         Datum::Time(t) => ScalarValue::Time64Microsecond(Some(*t)),
@@ -1404,6 +1415,10 @@ pub fn scalar_to_datum(s: &ScalarValue) -> Result<Datum, EvalError> {
         S::LargeUtf8(Some(v)) => Datum::String(v.clone()),
         S::Dictionary(key, inner) if **key == DataType::Int8 => match inner.as_ref() {
             S::Utf8(Some(v)) => Datum::Jsonb(v.clone()),
+            other => scalar_to_datum(other)?,
+        },
+        S::Dictionary(key, inner) if **key == DataType::Int16 => match inner.as_ref() {
+            S::Utf8(Some(v)) => Datum::Json(v.clone()),
             other => scalar_to_datum(other)?,
         },
         S::Binary(Some(v)) | S::LargeBinary(Some(v)) | S::BinaryView(Some(v)) => {

@@ -1,12 +1,10 @@
 //! `json_build_object`, `json_build_array` and `to_json`, as PostgreSQL's
 //! `json` type prints them.
 //!
-//! Freshet has no `json` type (only `jsonb`), but clients send
-//! `json_build_object` in catalog queries (SQLAlchemy's column
-//! reflection), and its text differs from `jsonb_build_object`'s: members
-//! keep their order and duplicates, are written `"key" : value`, and
-//! arrays have no spaces (`[1,2]`). The value is that exact text, typed
-//! `text`.
+//! Their text differs from the `jsonb` builders': members keep their order
+//! and duplicates, are written `"key" : value`, arrays have no spaces
+//! (`[1,2]`), and a `json` argument is embedded as written. The value is
+//! that exact text, a [`Datum::Json`].
 
 use crate::repr::jsonb::value::JsonbValue;
 use crate::repr::{Datum, SqlState, strconv};
@@ -29,29 +27,37 @@ pub fn build_object(args: &[Datum]) -> Result<Datum, EvalError> {
                     message: format!("argument {} cannot be null", 2 * i + 1),
                 });
             }
-            Datum::Array(_) | Datum::Jsonb(_) => {
-                return Err(EvalError::InvalidParameter(
-                    "key value must be scalar, not array, composite, or json".into(),
-                ));
-            }
-            k => strconv::format(k).unwrap_or_default(),
+            k => key_text(k)?,
         };
         if i > 0 {
             out.push_str(", ");
         }
-        out.push_str(&JsonbValue::String(key).to_text());
+        out.push_str(&key);
         out.push_str(" : ");
         out.push_str(&to_json(&pair[1]));
     }
     out.push('}');
-    Ok(Datum::String(out))
+    Ok(Datum::Json(out))
+}
+
+/// An object key from a non-NULL value, as a JSON string: its text
+/// output (`true`/`false` for booleans, as its `to_json`); PostgreSQL's
+/// error for an array or JSON value.
+pub(crate) fn key_text(k: &Datum) -> Result<String, EvalError> {
+    match k {
+        Datum::Array(_) | Datum::Jsonb(_) | Datum::Json(_) => Err(EvalError::InvalidParameter(
+            "key value must be scalar, not array, composite, or json".into(),
+        )),
+        Datum::Bool(b) => Ok(format!("\"{b}\"")),
+        k => Ok(JsonbValue::String(strconv::format(k).unwrap_or_default()).to_text()),
+    }
 }
 
 /// `json_build_array(v1, ...)`: PostgreSQL's text for the array (items
 /// separated by `, `, unlike an array value's `to_json`).
 pub fn build_array(args: &[Datum]) -> Datum {
     let items: Vec<String> = args.iter().map(to_json).collect();
-    Datum::String(format!("[{}]", items.join(", ")))
+    Datum::Json(format!("[{}]", items.join(", ")))
 }
 
 /// PostgreSQL's `to_json(x)` text: numbers (finite ones) and booleans as
@@ -75,7 +81,7 @@ pub fn to_json(d: &Datum) -> String {
                 string(t)
             }
         }
-        Datum::Jsonb(s) => s.clone(),
+        Datum::Jsonb(s) | Datum::Json(s) => s.clone(),
         Datum::Timestamp(_) | Datum::TimestampTz(_) => {
             string(super::jsonb::json_timestamp(text(d)))
         }
@@ -108,9 +114,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             got,
-            Datum::String(r#"{"a" : 1, "b" : "x\"y", "c" : null, "g" : [1,2], "2" : true}"#.into())
+            Datum::Json(r#"{"a" : 1, "b" : "x\"y", "c" : null, "g" : [1,2], "2" : true}"#.into())
         );
-        assert_eq!(build_object(&[]).unwrap(), Datum::String("{}".into()));
+        assert_eq!(build_object(&[]).unwrap(), Datum::Json("{}".into()));
         assert!(build_object(&[Datum::Null, Datum::Int32(1)]).is_err());
         assert!(build_object(&[Datum::Int32(1)]).is_err());
     }

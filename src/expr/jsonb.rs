@@ -207,6 +207,9 @@ impl JsonbFunc {
                 } else {
                     text_array(arg(1), name)?
                 };
+                if let Datum::Json(doc) = arg(0) {
+                    return super::json::get_path(doc, &path, *text);
+                }
                 let stored = |_| EvalError::Internal("stored jsonb does not parse".into());
                 match value::get_path(doc_text(arg(0), name)?, &path).map_err(stored)? {
                     Some(raw) => found(raw, *text),
@@ -267,7 +270,14 @@ impl JsonbFunc {
                     &PathEdit::Delete,
                 )?))
             }
-            JsonbFunc::TypeOf => Ok(Datum::String(json_type(doc_text(arg(0), name)?).into())),
+            JsonbFunc::TypeOf => match arg(0) {
+                Datum::Json(doc) => Ok(Datum::String(crate::repr::json::type_name(doc).into())),
+                d => Ok(Datum::String(json_type(doc_text(d, name)?).into())),
+            },
+            JsonbFunc::ArrayLength if matches!(arg(0), Datum::Json(_)) => match arg(0) {
+                Datum::Json(doc) => super::json::array_length(doc),
+                _ => Err(EvalError::Internal("unreachable".into())),
+            },
             JsonbFunc::ArrayLength => match doc(arg(0), name)? {
                 JsonbValue::Array(items) => i32::try_from(items.len())
                     .map(Datum::Int32)
@@ -276,7 +286,7 @@ impl JsonbFunc {
                 _ => Err(invalid("cannot get array length of a scalar")),
             },
             JsonbFunc::ToJsonb => Ok(jsonb(&to_jsonb(arg(0))?)),
-            JsonbFunc::ToJson => Ok(Datum::String(super::json_text::to_json(arg(0)))),
+            JsonbFunc::ToJson => Ok(Datum::Json(super::json_text::to_json(arg(0)))),
             JsonbFunc::StripNulls => Ok(jsonb(&value::strip_nulls(doc(arg(0), name)?))),
             JsonbFunc::Pretty => Ok(Datum::String(doc(arg(0), name)?.to_pretty())),
             JsonbFunc::Set => {
@@ -330,6 +340,11 @@ pub enum JsonbTableFunc {
     },
     /// `jsonb_object_keys(doc)` (one `text` column).
     ObjectKeys,
+    /// The `json` version of one of the others (`json_each`,
+    /// `json_array_elements_text`, ...): values are `json`, in the
+    /// document's order with duplicate keys kept
+    /// ([`super::json::table_rows`]).
+    Json(Box<JsonbTableFunc>),
 }
 
 impl JsonbTableFunc {
@@ -341,6 +356,13 @@ impl JsonbTableFunc {
             JsonbTableFunc::Each { text: false } => "jsonb_each",
             JsonbTableFunc::Each { text: true } => "jsonb_each_text",
             JsonbTableFunc::ObjectKeys => "jsonb_object_keys",
+            JsonbTableFunc::Json(inner) => match **inner {
+                JsonbTableFunc::ArrayElements { text: false } => "json_array_elements",
+                JsonbTableFunc::ArrayElements { text: true } => "json_array_elements_text",
+                JsonbTableFunc::Each { text: false } => "json_each",
+                JsonbTableFunc::Each { text: true } => "json_each_text",
+                _ => "json_object_keys",
+            },
         }
     }
 
@@ -350,6 +372,12 @@ impl JsonbTableFunc {
     pub fn rows(&self, d: &Datum) -> Result<Vec<Vec<Datum>>, EvalError> {
         if d.is_null() {
             return Ok(vec![]);
+        }
+        if let JsonbTableFunc::Json(_) = self {
+            return match d {
+                Datum::Json(doc) => super::json::table_rows(doc, self.name()),
+                other => Err(internal(self.name(), other)),
+            };
         }
         let value = |v: &JsonbValue, text: bool| -> Result<Datum, EvalError> {
             if text {
@@ -391,6 +419,7 @@ impl JsonbTableFunc {
             (JsonbTableFunc::ObjectKeys, _) => {
                 Err(invalid("cannot call jsonb_object_keys on a scalar"))
             }
+            (JsonbTableFunc::Json(_), _) => Err(EvalError::Internal("unreachable".into())),
         }
     }
 
@@ -403,6 +432,14 @@ impl JsonbTableFunc {
             JsonbTableFunc::Each { text: false } => vec![("key", T::Text), ("value", T::Jsonb)],
             JsonbTableFunc::Each { text: true } => vec![("key", T::Text), ("value", T::Text)],
             JsonbTableFunc::ObjectKeys => vec![("jsonb_object_keys", T::Text)],
+            JsonbTableFunc::Json(inner) => match **inner {
+                JsonbTableFunc::ObjectKeys => vec![("json_object_keys", T::Text)],
+                ref other => other
+                    .columns()
+                    .into_iter()
+                    .map(|(n, t)| (n, if t == T::Jsonb { T::Json } else { t }))
+                    .collect(),
+            },
         }
     }
 
@@ -414,7 +451,11 @@ impl JsonbTableFunc {
             "jsonb_each" => JsonbTableFunc::Each { text: false },
             "jsonb_each_text" => JsonbTableFunc::Each { text: true },
             "jsonb_object_keys" => JsonbTableFunc::ObjectKeys,
-            _ => return None,
+            other => {
+                let rest = other.strip_prefix("json_")?;
+                let inner = JsonbTableFunc::from_name(&format!("jsonb_{rest}"))?;
+                JsonbTableFunc::Json(Box::new(inner))
+            }
         })
     }
 }
@@ -426,7 +467,7 @@ fn key_text(d: &Datum, null_message: impl FnOnce() -> String) -> Result<String, 
     match d {
         Datum::Null => Err(invalid(null_message())),
         Datum::Bool(b) => Ok(if *b { "true" } else { "false" }.into()),
-        Datum::Array(_) | Datum::Jsonb(_) => Err(invalid(
+        Datum::Array(_) | Datum::Jsonb(_) | Datum::Json(_) => Err(invalid(
             "key value must be scalar, not array, composite, or json",
         )),
         other => Ok(strconv::format(other).unwrap_or_default()),
@@ -490,6 +531,7 @@ pub fn to_jsonb(d: &Datum) -> Result<JsonbValue, EvalError> {
         Datum::String(s) => JsonbValue::String(s.clone()),
         Datum::Timestamp(_) | Datum::TimestampTz(_) => JsonbValue::String(json_timestamp(text(d))),
         Datum::Jsonb(s) => JsonbValue::parse(s)?,
+        Datum::Json(s) => JsonbValue::parse(&strconv::canonical_jsonb(s)?)?,
         Datum::Array(items) => {
             JsonbValue::Array(items.iter().map(to_jsonb).collect::<Result<_, _>>()?)
         }

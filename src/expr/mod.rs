@@ -27,6 +27,7 @@ pub mod datetime_format;
 pub mod error;
 pub mod extract;
 pub mod func;
+pub mod json;
 pub mod json_text;
 pub mod jsonb;
 pub mod monotonic;

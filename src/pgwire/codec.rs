@@ -68,6 +68,8 @@ pub fn encode_binary(datum: &Datum, out: &mut Vec<u8>) {
             out.extend_from_slice(s.as_bytes());
         }
         Datum::Uuid(u) => out.extend_from_slice(u.as_bytes()),
+        // PostgreSQL's `json_send`: the text as it is.
+        Datum::Json(s) => out.extend_from_slice(s.as_bytes()),
         Datum::Array(elements) => {
             // Without the column's type, the element type is the first
             // non-null element's (text where there is none).
@@ -117,6 +119,7 @@ fn datum_oid(d: &Datum) -> Option<u32> {
         Datum::Interval(_) => 1186,
         Datum::Jsonb(_) => 3802,
         Datum::Uuid(_) => 2950,
+        Datum::Json(_) => 114,
     })
 }
 
@@ -436,6 +439,12 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
         }
         ScalarType::Uuid => Datum::Uuid(uuid::Uuid::from_bytes(r.array()?)),
         ScalarType::Array(elem) => decode_array(&mut r, elem)?,
+        // PostgreSQL's `json_recv`: the text, checked.
+        ScalarType::Json => {
+            let text = strconv::check_text(r.rest())?;
+            crate::repr::json::validate(text)?;
+            Datum::Json(text.to_owned())
+        }
     };
     if r.pos != bytes.len() {
         return Err(ParseError::new(

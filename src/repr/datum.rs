@@ -72,6 +72,11 @@ pub enum Datum {
     /// elements after all others, equal to each other) is
     /// `expr::func::compare`.
     Array(Vec<Datum>),
+    /// `json`: the input text as written (validated, never normalised:
+    /// key order, duplicate keys and whitespace are kept, as PostgreSQL's
+    /// `json` keeps them). Last, so that serialized datums of the other
+    /// variants keep their indexes.
+    Json(String),
 }
 
 impl Datum {

@@ -6,6 +6,7 @@
 pub mod array;
 mod date_fields;
 mod datum;
+pub mod json;
 pub mod jsonb;
 mod row;
 mod sqlstate;

@@ -105,6 +105,10 @@ pub mod tag {
     /// for datums of different tags) keeps `NaN` above every finite
     /// `numeric`, as PostgreSQL orders them.
     pub const NUMERIC_NAN: u8 = 26;
+    /// `json` text (the input as written) up to 255 bytes.
+    pub const JSON_SHORT: u8 = 27;
+    /// Longer `json` text.
+    pub const JSON_LONG: u8 = 28;
 }
 
 /// A tuple of values, packed.
@@ -285,7 +289,12 @@ fn check_datums(mut rest: &[u8], arrays_allowed: bool) -> Result<bool, RowDecode
         let len = datum_len(rest).ok_or(RowDecodeError("truncated datum"))?;
         let d = &rest[..len];
         match d[0] {
-            tag::STRING_SHORT | tag::STRING_LONG | tag::JSONB_SHORT | tag::JSONB_LONG => {
+            tag::STRING_SHORT
+            | tag::STRING_LONG
+            | tag::JSONB_SHORT
+            | tag::JSONB_LONG
+            | tag::JSON_SHORT
+            | tag::JSON_LONG => {
                 std::str::from_utf8(payload(d)).map_err(|_| RowDecodeError("text is not UTF-8"))?;
             }
             // The scale lives in bits 16..24 of the flags word.
@@ -494,6 +503,7 @@ impl RowPacker {
             }
             Datum::Jsonb(s) => push_var(data, tag::JSONB_SHORT, tag::JSONB_LONG, s.as_bytes()),
             Datum::Uuid(u) => push_fixed(data, tag::UUID, u.as_bytes()),
+            Datum::Json(s) => push_var(data, tag::JSON_SHORT, tag::JSON_LONG, s.as_bytes()),
             Datum::Array(elements) => {
                 // The elements as a row of their own: its flags byte says
                 // whether one of them is semantic.
@@ -579,11 +589,16 @@ fn datum_len(bytes: &[u8]) -> Option<usize> {
         tag::INT32 | tag::INT64_4 | tag::FLOAT32 | tag::DATE => fixed(4),
         tag::INT64_8 | tag::FLOAT64 | tag::TIME | tag::TIMESTAMP | tag::TIMESTAMPTZ => fixed(8),
         tag::NUMERIC | tag::INTERVAL | tag::UUID => fixed(16),
-        tag::STRING_SHORT | tag::BYTES_SHORT | tag::JSONB_SHORT => {
+        tag::STRING_SHORT | tag::BYTES_SHORT | tag::JSONB_SHORT | tag::JSON_SHORT => {
             let len = *bytes.get(1)? as usize;
             (bytes.len() >= 2 + len).then_some(2 + len)
         }
-        tag::STRING_LONG | tag::BYTES_LONG | tag::JSONB_LONG | tag::ARRAY | tag::ARRAY_SEMANTIC => {
+        tag::STRING_LONG
+        | tag::BYTES_LONG
+        | tag::JSONB_LONG
+        | tag::JSON_LONG
+        | tag::ARRAY
+        | tag::ARRAY_SEMANTIC => {
             let len = u32::from_le_bytes(bytes.get(1..5)?.try_into().ok()?) as usize;
             let end = len.checked_add(5)?;
             (bytes.len() >= end).then_some(end)
@@ -595,7 +610,7 @@ fn datum_len(bytes: &[u8]) -> Option<usize> {
 /// The payload of a variable-length datum encoding.
 fn payload(d: &[u8]) -> &[u8] {
     match d[0] {
-        tag::STRING_SHORT | tag::BYTES_SHORT | tag::JSONB_SHORT => &d[2..],
+        tag::STRING_SHORT | tag::BYTES_SHORT | tag::JSONB_SHORT | tag::JSON_SHORT => &d[2..],
         _ => &d[5..],
     }
 }
@@ -636,6 +651,7 @@ fn read_datum(d: &[u8]) -> Datum {
         tag::TIMESTAMPTZ => Datum::TimestampTz(i64::from_le_bytes(array(d))),
         tag::INTERVAL => Datum::Interval(read_interval(d)),
         tag::JSONB_SHORT | tag::JSONB_LONG => Datum::Jsonb(text(d)),
+        tag::JSON_SHORT | tag::JSON_LONG => Datum::Json(text(d)),
         tag::ARRAY | tag::ARRAY_SEMANTIC => Datum::Array(
             element_spans(d)
                 .map(|s| read_datum(&payload(d)[s.start..s.end]))

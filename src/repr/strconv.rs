@@ -129,6 +129,10 @@ pub fn parse(text: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         ScalarType::TimestampTz(_) => Datum::TimestampTz(parse_timestamptz(text)?),
         ScalarType::Interval(_) => Datum::Interval(parse_interval(text)?),
         ScalarType::Jsonb => Datum::Jsonb(canonical_jsonb(text)?),
+        ScalarType::Json => {
+            super::json::validate(text)?;
+            Datum::Json(text.to_owned())
+        }
         ScalarType::Uuid => Datum::Uuid(parse_uuid(text)?),
         // Each element gets its type's modifier as it is parsed.
         ScalarType::Array(elem) => return super::array::parse_array(text, elem),
@@ -156,7 +160,7 @@ pub fn format(datum: &Datum) -> Option<String> {
         Datum::Timestamp(t) => format_timestamp(*t),
         Datum::TimestampTz(t) => format_timestamptz(*t),
         Datum::Interval(iv) => format_interval(iv),
-        Datum::Jsonb(s) => s.clone(),
+        Datum::Jsonb(s) | Datum::Json(s) => s.clone(),
         Datum::Uuid(u) => u.hyphenated().to_string(),
         Datum::Array(elements) => super::array::format_array(elements),
     })

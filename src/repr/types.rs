@@ -61,10 +61,20 @@ pub enum ScalarType {
     /// `name`: an identifier (a `Datum::String`), as `current_schema()`
     /// returns it.
     Name,
+    /// `json`: JSON text kept as written ([`Datum::Json`](super::Datum::Json)).
+    /// Last, so that serialized types keep their variant indexes.
+    Json,
 }
 
 /// The Arrow field metadata key that holds a field's exact SQL type.
 pub const TYPE_METADATA_KEY: &str = "freshet.type";
+
+/// `json` travels through DataFusion's planner as a dictionary of `Utf8`
+/// keyed by `Int16`, told apart from `jsonb`'s (keyed by `Int8`) and from
+/// text, as nothing else produces it.
+pub fn json_arrow_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8))
+}
 
 /// Arrow has no JSON type; `jsonb` travels through DataFusion's planner as
 /// a dictionary of `Utf8` keyed by `Int8`, which neither Freshet's types nor
@@ -110,6 +120,7 @@ impl ScalarType {
             ScalarType::Array(elem) => format!("{}[]", elem.name()),
             ScalarType::RegType => "regtype".into(),
             ScalarType::Name => "name".into(),
+            ScalarType::Json => "json".into(),
         }
     }
 
@@ -137,6 +148,7 @@ impl ScalarType {
             ScalarType::Array(elem) => elem.array_oid(),
             ScalarType::RegType => 2206,
             ScalarType::Name => 19,
+            ScalarType::Json => 114,
         }
     }
 
@@ -167,6 +179,7 @@ impl ScalarType {
             ScalarType::Array(elem) => elem.array_oid(),
             ScalarType::RegType => 2211,
             ScalarType::Name => 1003,
+            ScalarType::Json => 199,
         }
     }
 
@@ -236,6 +249,7 @@ impl ScalarType {
             }
             ScalarType::Interval(_) => DataType::Interval(IntervalUnit::MonthDayNano),
             ScalarType::Jsonb => jsonb_arrow_type(),
+            ScalarType::Json => json_arrow_type(),
             ScalarType::Uuid => DataType::FixedSizeBinary(16),
             ScalarType::Array(elem) => {
                 DataType::List(std::sync::Arc::new(elem.to_field("item", true)))
@@ -322,6 +336,7 @@ impl ScalarType {
                 ScalarType::Text
             }
             t if *t == jsonb_arrow_type() => ScalarType::Jsonb,
+            t if *t == json_arrow_type() => ScalarType::Json,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ScalarType::Bytea,
             DataType::FixedSizeBinary(16) => ScalarType::Uuid,
             DataType::Date32 | DataType::Date64 => ScalarType::Date,
@@ -369,6 +384,7 @@ const NAMED_TYPES: &[ScalarType] = &[
     ScalarType::Uuid,
     ScalarType::RegType,
     ScalarType::Name,
+    ScalarType::Json,
 ];
 
 /// The OID of PostgreSQL's `unknown`, the type of an untyped literal.

@@ -54,6 +54,11 @@ pub enum PlanError {
     /// bigint`, `mz_now() - interval`).
     #[error("operator does not exist: {0}")]
     UndefinedOperator(String),
+    /// A type without the equality or ordering that grouping, `DISTINCT`
+    /// or sorting needs (`json`): "could not identify an equality operator
+    /// for type json".
+    #[error("could not identify an {0}")]
+    MissingOperator(String),
     /// A name that refers to several columns.
     #[error("{0}")]
     AmbiguousColumn(String),
@@ -165,9 +170,9 @@ impl PlanError {
             PlanError::ImproperName(_) => SqlState::SYNTAX_ERROR,
             PlanError::UnknownColumn(_) => SqlState::UNDEFINED_COLUMN,
             PlanError::UnknownType(_) => SqlState::UNDEFINED_OBJECT,
-            PlanError::UnknownFunction(_) | PlanError::UndefinedOperator(_) => {
-                SqlState::UNDEFINED_FUNCTION
-            }
+            PlanError::UnknownFunction(_)
+            | PlanError::UndefinedOperator(_)
+            | PlanError::MissingOperator(_) => SqlState::UNDEFINED_FUNCTION,
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AmbiguousColumn(_) => SqlState::AMBIGUOUS_COLUMN,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,

@@ -22,7 +22,7 @@ use crate::expr::ScalarExpr;
 use crate::expr::func::VariadicFunc;
 use crate::expr::jsonb::JsonbFunc;
 use crate::repr::ScalarType;
-use crate::repr::types::jsonb_arrow_type;
+use crate::repr::types::{json_arrow_type, jsonb_arrow_type};
 
 use super::PlanError;
 
@@ -56,9 +56,12 @@ impl ScalarUDFImpl for JsonbGet {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(if self.text {
             DataType::Utf8
+        } else if arg_types.first() == Some(&json_arrow_type()) {
+            // `json -> key` is `json`.
+            json_arrow_type()
         } else {
             jsonb_arrow_type()
         })
@@ -146,6 +149,8 @@ impl ScalarUDFImpl for JsonbCall {
 enum Param {
     /// `jsonb` (or an untyped literal, read as `jsonb`).
     Jsonb,
+    /// `json` (or an untyped literal, read as `json`).
+    Json,
     /// `text` (or an untyped literal).
     Text,
     /// `text[]` (or an untyped literal, read as `text[]`).
@@ -176,8 +181,48 @@ fn int_type() -> DataType {
     DataType::Int32
 }
 
-/// The `jsonb` functions PostgreSQL 15 has that Freshet evaluates.
+/// The `jsonb` and `json` functions PostgreSQL 15 has that Freshet
+/// evaluates. The `json` versions share the `jsonb` evaluation, which
+/// reads a `json` argument as written (`crate::expr::json`).
 const FUNCTIONS: &[FunctionDef] = &[
+    FunctionDef {
+        name: "json_typeof",
+        params: &[Param::Json],
+        optional: 0,
+        variadic: false,
+        result: text_type,
+        func: JsonbFunc::TypeOf,
+    },
+    FunctionDef {
+        name: "json_array_length",
+        params: &[Param::Json],
+        optional: 0,
+        variadic: false,
+        result: int_type,
+        func: JsonbFunc::ArrayLength,
+    },
+    FunctionDef {
+        name: "json_extract_path",
+        params: &[Param::Json, Param::Text],
+        optional: 0,
+        variadic: true,
+        result: json_arrow_type,
+        func: JsonbFunc::GetPath {
+            text: false,
+            variadic: true,
+        },
+    },
+    FunctionDef {
+        name: "json_extract_path_text",
+        params: &[Param::Json, Param::Text],
+        optional: 0,
+        variadic: true,
+        result: text_type,
+        func: JsonbFunc::GetPath {
+            text: true,
+            variadic: true,
+        },
+    },
     FunctionDef {
         name: "jsonb_typeof",
         params: &[Param::Jsonb],
@@ -207,7 +252,7 @@ const FUNCTIONS: &[FunctionDef] = &[
         params: &[Param::Any],
         optional: 1,
         variadic: true,
-        result: text_type,
+        result: json_arrow_type,
         func: JsonbFunc::JsonBuildObject,
     },
     FunctionDef {
@@ -231,7 +276,7 @@ const FUNCTIONS: &[FunctionDef] = &[
         params: &[Param::Any],
         optional: 0,
         variadic: false,
-        result: text_type,
+        result: json_arrow_type,
         func: JsonbFunc::ToJson,
     },
     FunctionDef {
@@ -239,7 +284,7 @@ const FUNCTIONS: &[FunctionDef] = &[
         params: &[Param::Any],
         optional: 1,
         variadic: true,
-        result: text_type,
+        result: json_arrow_type,
         func: JsonbFunc::JsonBuildArray,
     },
     FunctionDef {
@@ -331,6 +376,11 @@ fn is_jsonb(e: &Expr, schema: &DFSchema) -> bool {
     e.get_type(schema).is_ok_and(|t| t == jsonb_arrow_type())
 }
 
+/// Whether `e` is of type `json`.
+pub fn is_json(e: &Expr, schema: &DFSchema) -> bool {
+    e.get_type(schema).is_ok_and(|t| t == json_arrow_type())
+}
+
 /// Plans the `jsonb` operators other than `->`/`->>` as marker calls, when
 /// an operand is `jsonb`; anything else is left to the other planners.
 fn plan_jsonb_operator(expr: RawBinaryExpr, schema: &DFSchema) -> PlannerResult<RawBinaryExpr> {
@@ -338,6 +388,9 @@ fn plan_jsonb_operator(expr: RawBinaryExpr, schema: &DFSchema) -> PlannerResult<
     let left = is_jsonb(&expr.left, schema);
     let right = is_jsonb(&expr.right, schema);
     let (symbol, return_type) = match &expr.op {
+        // `json` has only the path operators.
+        B::HashArrow if is_json(&expr.left, schema) => ("#>", json_arrow_type()),
+        B::HashLongArrow if is_json(&expr.left, schema) => ("#>>", DataType::Utf8),
         B::HashArrow if left => ("#>", jsonb_arrow_type()),
         B::HashLongArrow if left => ("#>>", DataType::Utf8),
         B::HashMinus if left => ("#-", jsonb_arrow_type()),
@@ -384,6 +437,7 @@ fn lower_arg(arg: &Expr, param: Param, schema: &DFSchema) -> Option<Result<Scala
     let fits = match param {
         Param::Any => true,
         Param::Jsonb => t == jsonb_arrow_type() || is_untyped(arg),
+        Param::Json => t == json_arrow_type() || is_untyped(arg),
         Param::Text => is_text,
         Param::TextArray => {
             is_untyped(arg)
@@ -397,6 +451,7 @@ fn lower_arg(arg: &Expr, param: Param, schema: &DFSchema) -> Option<Result<Scala
     }
     Some(lowered().map(|e| match param {
         Param::Jsonb if is_untyped(arg) => e.cast(ScalarType::Jsonb),
+        Param::Json if is_untyped(arg) => e.cast(ScalarType::Json),
         Param::TextArray if is_untyped(arg) => {
             e.cast(ScalarType::Array(Box::new(ScalarType::Text)))
         }
@@ -506,15 +561,22 @@ fn lower_operator(op: &str, args: &[Expr], schema: &DFSchema) -> Result<ScalarEx
             )));
         }
     };
-    let l = lower_arg(left, Param::Jsonb, schema).ok_or_else(undefined)??;
+    // `#>` and `#>>` take `json` too.
+    let left_param = if is_json(left, schema) && matches!(op, "#>" | "#>>") {
+        Param::Json
+    } else {
+        Param::Jsonb
+    };
+    let l = lower_arg(left, left_param, schema).ok_or_else(undefined)??;
     // An untyped literal on the right of `?` or `-` is text.
     let r = lower_arg(right, right_param, schema).ok_or_else(undefined)??;
     Ok(call(func, vec![l, r]))
 }
 
 /// `jsonb_agg(x)` or `jsonb_object_agg(key, value)` for planning: the
-/// result is `jsonb`; Freshet evaluates the aggregate
-/// ([`crate::expr::jsonb::jsonb_agg`]).
+/// result is `jsonb` (`json` for `json_agg` and `json_object_agg`);
+/// Freshet evaluates the aggregate ([`crate::expr::jsonb::jsonb_agg`],
+/// [`crate::expr::json::json_agg`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct JsonbAggregate {
     name: &'static str,
@@ -545,7 +607,11 @@ impl datafusion_expr::AggregateUDFImpl for JsonbAggregate {
                 PlanError::UnknownFunction(format!("{}({})", self.name, types.join(", "))),
             )));
         }
-        Ok(jsonb_arrow_type())
+        Ok(if self.name.starts_with("jsonb") {
+            jsonb_arrow_type()
+        } else {
+            json_arrow_type()
+        })
     }
 
     fn accumulator(
@@ -558,16 +624,21 @@ impl datafusion_expr::AggregateUDFImpl for JsonbAggregate {
 
 /// `jsonb_agg` and `jsonb_object_agg`, for the planner's registry.
 pub fn aggregate_functions() -> Vec<Arc<datafusion_expr::AggregateUDF>> {
-    [("jsonb_agg", 1), ("jsonb_object_agg", 2)]
-        .into_iter()
-        .map(|(name, arity)| {
-            Arc::new(datafusion_expr::AggregateUDF::new_from_impl(
-                JsonbAggregate {
-                    name,
-                    arity,
-                    signature: Signature::user_defined(Volatility::Immutable),
-                },
-            ))
-        })
-        .collect()
+    [
+        ("jsonb_agg", 1),
+        ("jsonb_object_agg", 2),
+        ("json_agg", 1),
+        ("json_object_agg", 2),
+    ]
+    .into_iter()
+    .map(|(name, arity)| {
+        Arc::new(datafusion_expr::AggregateUDF::new_from_impl(
+            JsonbAggregate {
+                name,
+                arity,
+                signature: Signature::user_defined(Volatility::Immutable),
+            },
+        ))
+    })
+    .collect()
 }

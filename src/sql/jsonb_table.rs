@@ -29,7 +29,7 @@ use crate::expr::jsonb::JsonbTableFunc;
 use crate::expr::relation::TableFunc;
 use crate::expr::{JoinKind, RelationExpr, ScalarExpr};
 use crate::repr::ScalarType;
-use crate::repr::types::jsonb_arrow_type;
+use crate::repr::types::{json_arrow_type, jsonb_arrow_type};
 
 use super::PlanError;
 use super::plan::TableFunctionSource;
@@ -118,9 +118,12 @@ pub fn mark_lateral(statement: &mut Statement) {
 }
 
 /// Whether `name` returns a set of one unnamed column, which an alias
-/// names (`generate_series`, `regexp_matches`).
+/// names (`generate_series`, `regexp_matches`, `json_object_keys`).
 fn is_scalar_function(name: &str) -> bool {
-    name == "generate_series" || name == "regexp_matches"
+    matches!(
+        name,
+        "generate_series" | "regexp_matches" | "jsonb_object_keys" | "json_object_keys"
+    )
 }
 
 /// Whether `name` is a set-returning function this module joins
@@ -171,10 +174,15 @@ pub fn lower_arg(
     );
     let t = arg.get_type(schema).map_err(PlanError::from_datafusion)?;
     let lowered = super::lower::lower_expr(arg, schema)?;
+    // The `json` functions take `json`, the others `jsonb`.
+    let (want, want_arrow) = match func {
+        JsonbTableFunc::Json(_) => (ScalarType::Json, json_arrow_type()),
+        _ => (ScalarType::Jsonb, jsonb_arrow_type()),
+    };
     if untyped {
-        return Ok(lowered.cast(ScalarType::Jsonb));
+        return Ok(lowered.cast(want));
     }
-    if t != jsonb_arrow_type() {
+    if t != want_arrow {
         let name = ScalarType::from_arrow(&t).map_or_else(|_| format!("{t}"), |t| t.name());
         return Err(PlanError::UnknownFunction(format!(
             "{}({name})",

@@ -108,6 +108,7 @@ pub(super) fn sort_keys(
     exprs
         .iter()
         .map(|s| {
+            super::json::check_key(&s.expr, schema, true)?;
             Ok(SortKey {
                 expr: lower_expr(&s.expr, schema)?,
                 asc: s.asc,
@@ -285,10 +286,16 @@ pub fn lower(plan: &LogicalPlan) -> Result<RelationExpr, PlanError> {
             RelationExpr::Union { inputs }
         }
         LogicalPlan::Distinct(Distinct::All(input)) => {
+            super::json::check_distinct(input.schema())?;
             super::jsonb_keys::distinct(lower(input)?, input.schema())
         }
         LogicalPlan::Distinct(Distinct::On(on)) => super::lower_window::lower_distinct_on(on)?,
         LogicalPlan::Sort(s) => {
+            // A view drops an ORDER BY without LIMIT, but PostgreSQL
+            // still needs its keys to be orderable.
+            for key in &s.expr {
+                super::json::check_key(&key.expr, s.input.schema(), true)?;
+            }
             let input = lower(&s.input)?;
             match s.fetch {
                 None => input,
@@ -342,6 +349,7 @@ fn lower_aggregate(
         if matches!(g, Expr::GroupingSet(_)) {
             return unsupported("GROUPING SETS, ROLLUP and CUBE mixed with other GROUP BY items");
         }
+        super::json::check_key(g, schema, false)?;
         group_key.push(lower_expr(g, schema)?);
         is_jsonb.push(super::jsonb_keys::is_jsonb(g, schema));
     }
@@ -371,7 +379,12 @@ pub(super) fn lower_aggregates(
         // any other ignores an ORDER BY, as PostgreSQL allows.
         let ordered = matches!(
             name.as_str(),
-            "array_agg" | "jsonb_agg" | "jsonb_object_agg" | "string_agg"
+            "array_agg"
+                | "jsonb_agg"
+                | "jsonb_object_agg"
+                | "json_agg"
+                | "json_object_agg"
+                | "string_agg"
         );
         if params.distinct
             && params
@@ -421,6 +434,10 @@ pub(super) fn lower_aggregates(
             AggregateFunc::JsonbAgg { order: order() }
         } else if name == "jsonb_object_agg" {
             AggregateFunc::JsonbObjectAgg { order: order() }
+        } else if name == "json_agg" {
+            AggregateFunc::JsonAgg { order: order() }
+        } else if name == "json_object_agg" {
+            AggregateFunc::JsonObjectAgg { order: order() }
         } else if name == "string_agg" {
             AggregateFunc::StringAgg { order: order() }
         } else {
@@ -603,6 +620,17 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
         }
         Expr::Literal(v, _) => ScalarExpr::Literal(literal(v)?),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            if let Some(symbol) = match op {
+                Operator::Eq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom => Some("="),
+                Operator::NotEq => Some("<>"),
+                Operator::Lt => Some("<"),
+                Operator::LtEq => Some("<="),
+                Operator::Gt => Some(">"),
+                Operator::GtEq => Some(">="),
+                _ => None,
+            } {
+                super::json::check_comparison(symbol, left, right, schema)?;
+            }
             let func = match op {
                 Operator::Eq => BinaryFunc::Eq,
                 Operator::NotEq => BinaryFunc::NotEq,
@@ -750,6 +778,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 .to_field(schema)
                 .ok()
                 .and_then(|(_, f)| ScalarType::from_field(&f).ok());
+            super::json::check_cast(from.as_ref(), &to)?;
             if from == Some(ScalarType::RegType) && (to.is_string() || to == ScalarType::Name) {
                 // A `regtype` (an OID) as text is its type's name.
                 lower(expr)?.call_unary(UnaryFunc::RegTypeToText).cast(to)
@@ -778,6 +807,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             negated,
         }) => {
             // `x IN (a, b)` is `x = a OR x = b`, with `char`'s comparison.
+            for item in list {
+                super::json::check_comparison("=", expr, item, schema)?;
+            }
             let x = lower(expr)?;
             let mut exprs = vec![x.clone()];
             for item in list {

@@ -17,7 +17,8 @@
 //!   select list.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
-//! * [`jsonb`]: the `jsonb` operators, functions and aggregates;
+//! * [`jsonb`]: the `jsonb` (and `json`) operators, functions and
+//!   aggregates; [`json`]: what PostgreSQL refuses of `json` while planning;
 //!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`;
 //!   [`generate_series`]: PostgreSQL's choice among `generate_series`'s
 //!   forms; [`unnest_ordinality`]: arrays built from lateral columns in
@@ -55,6 +56,7 @@ pub mod float_unify;
 pub mod formatting;
 pub mod generate_series;
 pub mod include;
+pub mod json;
 pub mod jsonb;
 pub mod jsonb_keys;
 pub mod jsonb_table;

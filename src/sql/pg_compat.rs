@@ -317,9 +317,14 @@ impl VisitorMut for Rewrite {
         } = table_factor
             && alias.columns.is_empty()
             && let [ObjectNamePart::Identifier(function)] = name.0.as_slice()
-            && ["generate_series", "unnest"]
-                .iter()
-                .any(|f| function.value.eq_ignore_ascii_case(f))
+            && [
+                "generate_series",
+                "unnest",
+                "jsonb_object_keys",
+                "json_object_keys",
+            ]
+            .iter()
+            .any(|f| function.value.eq_ignore_ascii_case(f))
         {
             alias
                 .columns

@@ -36,10 +36,18 @@ const MOVED: &[&str] = &[
     "jsonb_array_elements",
     "jsonb_array_elements_text",
     "jsonb_object_keys",
+    "json_array_elements",
+    "json_array_elements_text",
+    "json_object_keys",
 ];
 
 /// Set-returning functions that cannot be moved (they return records).
-const REFUSED: &[&str] = &["jsonb_each", "jsonb_each_text"];
+const REFUSED: &[&str] = &[
+    "jsonb_each",
+    "jsonb_each_text",
+    "json_each",
+    "json_each_text",
+];
 
 /// Aggregates whose presence makes the select list evaluate after
 /// grouping.
@@ -53,6 +61,8 @@ const AGGREGATES: &[&str] = &[
     "string_agg",
     "jsonb_agg",
     "jsonb_object_agg",
+    "json_agg",
+    "json_object_agg",
     "bool_and",
     "bool_or",
     "every",

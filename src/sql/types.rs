@@ -69,7 +69,7 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
             )));
         }
         DataType::JSONB => ScalarType::Jsonb,
-        DataType::JSON => ScalarType::Jsonb,
+        DataType::JSON => ScalarType::Json,
         DataType::Uuid => ScalarType::Uuid,
         DataType::Custom(name, modifiers) => {
             let n = name.to_string().to_lowercase();

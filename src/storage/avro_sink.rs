@@ -200,7 +200,9 @@ fn field_type(typ: &ScalarType, nullable: bool, namer: &mut TypeNamer) -> serde_
                 json!({"type": "fixed", "size": 16, "name": INTERVAL_TYPE_NAME})
             }
         }
-        ScalarType::Jsonb => json!({"type": "string", "connect.name": "io.debezium.data.Json"}),
+        ScalarType::Jsonb | ScalarType::Json => {
+            json!({"type": "string", "connect.name": "io.debezium.data.Json"})
+        }
         ScalarType::Uuid => json!({"type": "string", "logicalType": "uuid"}),
         // Elements may be NULL.
         ScalarType::Array(elem) => json!({"type": "array", "items": field_type(elem, true, namer)}),
@@ -429,7 +431,9 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
             bytes.extend_from_slice(&iv.micros.to_le_bytes());
             Value::Fixed(16, bytes)
         }
-        (ScalarType::Jsonb, Datum::Jsonb(text)) => Value::String(text.clone()),
+        (ScalarType::Jsonb, Datum::Jsonb(text)) | (ScalarType::Json, Datum::Json(text)) => {
+            Value::String(text.clone())
+        }
         (ScalarType::Uuid, Datum::Uuid(u)) => Value::Uuid(*u),
         (ScalarType::Array(elem), Datum::Array(elements)) => {
             let element = AvroColumn {

@@ -54,7 +54,7 @@ pub fn datum_json(datum: &Datum) -> Value {
         Datum::Timestamp(micros) | Datum::TimestampTz(micros) => {
             Value::String(micros.div_euclid(1000).to_string())
         }
-        Datum::Jsonb(text) => {
+        Datum::Jsonb(text) | Datum::Json(text) => {
             serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
         }
         Datum::Array(elements) => Value::Array(elements.iter().map(datum_json).collect()),

@@ -100,7 +100,9 @@ impl Running {
             | F::StringAgg { .. }
             | F::ArrayAgg { .. }
             | F::JsonbAgg { .. }
-            | F::JsonbObjectAgg { .. } => return None,
+            | F::JsonbObjectAgg { .. }
+            | F::JsonAgg { .. }
+            | F::JsonObjectAgg { .. } => return None,
         })
     }
 
