@@ -82,6 +82,7 @@ pub mod select_subqueries;
 pub mod sink;
 pub mod source;
 pub mod subquery_domain;
+pub mod subquery_outer_refs;
 pub mod subquery_predicates;
 pub mod subquery_top_k;
 pub mod temporal;
