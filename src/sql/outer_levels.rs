@@ -210,9 +210,12 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
     let mut aggregate_at = None;
     loop {
         match node {
+            // Not through an alias (of the `FROM`, as a view's tables
+            // have): the product goes over it, so the domain's columns
+            // keep their names above it for the correlation DataFusion
+            // pulls up.
             LogicalPlan::Projection(Projection { input, .. })
-            | LogicalPlan::Filter(Filter { input, .. })
-            | LogicalPlan::SubqueryAlias(SubqueryAlias { input, .. }) => {
+            | LogicalPlan::Filter(Filter { input, .. }) => {
                 chain.push(node);
                 node = input.as_ref();
             }

@@ -689,6 +689,8 @@ fn is_correlated(plan: &LogicalPlan) -> bool {
 }
 
 fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    // Aggregates PostgreSQL would compute in an outer query.
+    super::subquery_outer_refs::check_outer_aggregates(&plan)?;
     // Subqueries in an aggregate's FILTER, computed in a projection.
     let plan = super::aggregate_filter::rewrite(plan)?;
     // Subqueries whose HAVING or select list above an aggregate without

@@ -32,8 +32,8 @@
 //! one: `LIMIT`, rows that are not aggregated) decorrelate.
 //!
 //! The product goes under the subquery's per-row chain (projections,
-//! filters, aliases, `ORDER BY`, `LIMIT`, `DISTINCT` and aggregates) down
-//! to its `FROM`; the domain's columns are carried up to the topmost node
+//! filters, `ORDER BY`, `LIMIT`, `DISTINCT` and aggregates) down to its
+//! `FROM` (over the `FROM`'s alias); the domain's columns are carried up to the topmost node
 //! that reads them (added to the `GROUP BY` of a grouped aggregate on the
 //! way, which does not change its groups: they are constant for one outer
 //! row). An outer read above an aggregate without `GROUP BY` was moved out
@@ -134,9 +134,12 @@ fn outer_columns_of(node: &LogicalPlan) -> Vec<Column> {
 /// carried up through it.
 fn is_chain_node(node: &LogicalPlan) -> bool {
     match node {
+        // Not through an alias: the product goes over it, so that the
+        // domain's columns keep their names above it (an alias would
+        // qualify them, and the correlation DataFusion pulls up would not
+        // find them).
         LogicalPlan::Projection(_)
         | LogicalPlan::Filter(_)
-        | LogicalPlan::SubqueryAlias(_)
         | LogicalPlan::Sort(_)
         | LogicalPlan::Limit(_)
         | LogicalPlan::Aggregate(_) => true,
@@ -207,12 +210,7 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
     let bottom_filters: Vec<Expr> = chain
         .iter()
         .rev()
-        .take_while(|n| {
-            matches!(
-                n,
-                LogicalPlan::Filter(_) | LogicalPlan::Projection(_) | LogicalPlan::SubqueryAlias(_)
-            )
-        })
+        .take_while(|n| matches!(n, LogicalPlan::Filter(_) | LogicalPlan::Projection(_)))
         .filter_map(|n| match n {
             LogicalPlan::Filter(f) => Some(f.predicate.clone()),
             _ => None,
@@ -297,7 +295,14 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
                     _ => Ok(Transformed::no(x)),
                 })?
                 .data;
-            Ok(saved.restore(replaced))
+            // Output names matter only where the node names its output
+            // columns by its expressions.
+            let names_output = matches!(n, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_));
+            Ok(if names_output {
+                saved.restore(replaced)
+            } else {
+                replaced
+            })
         };
         let below_top = i > top;
         plan = match n {
@@ -351,4 +356,71 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
         outer_ref_columns,
         spans: sq.spans.clone(),
     }))
+}
+
+/// Refuses an aggregate in a subquery whose arguments (and `FILTER`) read
+/// columns of an outer query and none of the subquery's own: PostgreSQL
+/// makes it an aggregate of that outer query (`SELECT (SELECT sum(t.a)
+/// FROM s LIMIT 1) FROM t` sums `t.a` over `t`), which Freshet does not
+/// plan; computed over the subquery's rows it would be a wrong answer.
+pub fn check_outer_aggregates(plan: &LogicalPlan) -> Result<(), PlanError> {
+    let mut refused = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Aggregate(a) = node {
+            let own_schema = a.input.schema();
+            refused |= a
+                .aggr_expr
+                .iter()
+                .any(|e| reads_only_outer_columns(e, own_schema));
+        }
+        Ok(if refused {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    if refused {
+        return Err(PlanError::Unsupported(
+            "aggregates of an outer query's columns inside a subquery".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the aggregate `e` reads outer columns and no column of
+/// `own_schema` (its own query's rows), subqueries in it included.
+fn reads_only_outer_columns(e: &Expr, own_schema: &datafusion_common::DFSchema) -> bool {
+    let (mut own, mut outer) = (false, false);
+    let _ = e.apply(|x| {
+        match x {
+            Expr::Column(_) => own = true,
+            Expr::OuterReferenceColumn(..) => outer = true,
+            _ => {}
+        }
+        if let Some(sq) = subquery_of(x) {
+            // Columns the subquery's own nodes define are neither.
+            let mut inner_scopes = Vec::new();
+            let _ = sq.subquery.apply_with_subqueries(|n| {
+                inner_scopes.push(n.schema().clone());
+                Ok(TreeNodeRecursion::Continue)
+            });
+            let _ = sq.subquery.apply_with_subqueries(|n| {
+                for ne in n.expressions() {
+                    let _ = ne.apply(|y| {
+                        if let Expr::OuterReferenceColumn(_, c) = y {
+                            if own_schema.has_column(c) {
+                                own = true;
+                            } else if !inner_scopes.iter().any(|s| s.has_column(c)) {
+                                outer = true;
+                            }
+                        }
+                        Ok(TreeNodeRecursion::Continue)
+                    });
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    outer && !own
 }
