@@ -216,6 +216,12 @@ impl PlanError {
             D::SchemaError(se, _) => {
                 use datafusion_common::SchemaError as S;
                 match se.as_ref() {
+                    // A column of Freshet's own rewrites (`__freshet_...`)
+                    // that a later step cannot find: a shape of correlated
+                    // subquery they do not handle, not the user's column.
+                    S::FieldNotFound { field, .. } if field.name().starts_with("__freshet_") => {
+                        PlanError::Unsupported("this form of correlated subquery".into())
+                    }
                     S::FieldNotFound { field, .. } => {
                         PlanError::UnknownColumn(format!("\"{}\"", field.name()))
                     }

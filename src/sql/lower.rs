@@ -613,9 +613,15 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
     Ok(match e {
         Expr::Alias(Alias { expr, .. }) => lower(expr)?,
         Expr::Column(c) => {
-            let i = schema
-                .index_of_column(c)
-                .map_err(|_| PlanError::UnknownColumn(format!("\"{}\"", c.name)))?;
+            let i = schema.index_of_column(c).map_err(|_| {
+                // One of the columns Freshet's subquery rewrites add,
+                // lost by a shape they do not handle.
+                if c.name.starts_with("__freshet_") {
+                    PlanError::Unsupported("this form of correlated subquery".into())
+                } else {
+                    PlanError::UnknownColumn(format!("\"{}\"", c.name))
+                }
+            })?;
             ScalarExpr::Column(i)
         }
         Expr::Literal(v, _) => ScalarExpr::Literal(literal(v)?),

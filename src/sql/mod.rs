@@ -10,7 +10,9 @@
 //!   [`lower_recursive`] `WITH RECURSIVE`, [`lower_not_in`] `NOT IN`
 //!   subqueries that may produce NULL, [`lower_grouping`] `GROUPING SETS`,
 //!   `ROLLUP` and `CUBE`; [`scalar_subquery`] makes correlated scalar
-//!   subqueries that are not aggregated decorrelatable; [`empty_relations`]
+//!   subqueries that are not aggregated decorrelatable;
+//!   [`subquery_outer_refs`] subqueries that read the outer row outside
+//!   their filters; [`empty_relations`]
 //!   answers reads of the always-empty catalog relations; [`bpchar`] where
 //!   `char(n)` values lose their padding (conversions to `text`,
 //!   comparisons); [`select_subqueries`] `EXISTS`/`IN (subquery)` in a
@@ -88,6 +90,7 @@ pub mod select_subqueries;
 pub mod sink;
 pub mod source;
 pub mod subquery_domain;
+pub mod subquery_outer_refs;
 pub mod subquery_predicates;
 pub mod subquery_top_k;
 pub mod temporal;

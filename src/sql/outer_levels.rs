@@ -210,9 +210,12 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
     let mut aggregate_at = None;
     loop {
         match node {
+            // Not through an alias (of the `FROM`, as a view's tables
+            // have): the product goes over it, so the domain's columns
+            // keep their names above it for the correlation DataFusion
+            // pulls up.
             LogicalPlan::Projection(Projection { input, .. })
-            | LogicalPlan::Filter(Filter { input, .. })
-            | LogicalPlan::SubqueryAlias(SubqueryAlias { input, .. }) => {
+            | LogicalPlan::Filter(Filter { input, .. }) => {
                 chain.push(node);
                 node = input.as_ref();
             }
@@ -336,16 +339,20 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
 /// correlation of a middle subquery rewritten before), as the source of a
 /// domain: its rows are a superset of `outer`'s, so its distinct values
 /// include every value an outer row has, and a value no outer row has is
-/// matched by none. `None` when something else in it reads a query
-/// further out.
-fn uncorrelated(outer: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
+/// matched by none. Conditions holding a subquery are left out as well
+/// (their subquery may read a query further out too). `None` when
+/// something else in it reads a query further out.
+pub(super) fn uncorrelated(outer: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
+    let further_out = |c: &Expr| c.contains_outer() || has_subquery(c);
     let plan = outer
         .clone()
         .transform_up(|node| match node {
-            LogicalPlan::Filter(f) if f.predicate.contains_outer() => {
+            LogicalPlan::Filter(f)
+                if split_conjunction(&f.predicate).into_iter().any(further_out) =>
+            {
                 let kept: Vec<Expr> = split_conjunction(&f.predicate)
                     .into_iter()
-                    .filter(|c| !c.contains_outer())
+                    .filter(|c| !further_out(c))
                     .cloned()
                     .collect();
                 Ok(Transformed::yes(match conjunction(kept) {
@@ -358,6 +365,11 @@ fn uncorrelated(outer: &LogicalPlan) -> DfResult<Option<LogicalPlan>> {
         .data;
     let correlated = plan.exists(|n| Ok(n.expressions().iter().any(Expr::contains_outer)))?;
     Ok((!correlated).then_some(plan))
+}
+
+/// Whether `e` holds a subquery expression.
+fn has_subquery(e: &Expr) -> bool {
+    e.exists(|x| Ok(subquery_of(x).is_some())).unwrap_or(true)
 }
 
 /// `e` (an expression of `node`) with the outer references to the replaced

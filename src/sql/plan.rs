@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion_common::arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
 use datafusion_common::config::ConfigOptions;
+use datafusion_common::tree_node::TreeNodeRecursion;
 use datafusion_common::{Result as DfResult, TableReference};
 use datafusion_expr::planner::{ContextProvider, ExprPlanner};
 use datafusion_expr::{
@@ -707,6 +708,39 @@ pub fn plan_query(resolver: &dyn Resolver, statement: Statement) -> Result<Logic
 /// Runs DataFusion's analyzer (type coercion, subquery checks) and optimizer
 /// (decorrelation, predicate pushdown, projection pruning, simplification).
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    // Every column was resolved when the statement was planned: a column
+    // that is missing now was lost by a rewrite of a correlated subquery
+    // (a shape the decorrelation does not handle), not named by the user.
+    // It is refused as unsupported rather than reported as `42703`.
+    let correlated = is_correlated(&plan);
+    optimize_resolved(plan).map_err(|e| match e {
+        PlanError::UnknownColumn(_) if correlated => {
+            PlanError::Unsupported("this form of correlated subquery".into())
+        }
+        e => e,
+    })
+}
+
+/// Whether some subquery of `plan` reads a column of a query outside it.
+fn is_correlated(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|n| {
+        found |= n
+            .expressions()
+            .iter()
+            .any(datafusion_expr::Expr::contains_outer);
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    // Aggregates PostgreSQL would compute in an outer query.
+    super::subquery_outer_refs::check_outer_aggregates(&plan)?;
     // Subqueries in an aggregate's FILTER, computed in a projection.
     let plan = super::aggregate_filter::rewrite(plan)?;
     // Subqueries whose HAVING or select list above an aggregate without
@@ -714,6 +748,8 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let plan = super::aggregate_row::rewrite(plan)?;
     // Subqueries that read a query two or more levels out.
     let plan = super::outer_levels::rewrite(plan)?;
+    // Subqueries that read the outer row outside their filters.
+    let plan = super::subquery_outer_refs::rewrite(plan)?;
     // Lateral top-k subqueries, which DataFusion does not decorrelate.
     let plan = super::lateral_top_k::rewrite(plan)?;
     // Correlated subqueries with a LIMIT (`ORDER BY ... LIMIT 1`).

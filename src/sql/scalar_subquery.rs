@@ -343,8 +343,13 @@ fn hoist(plan: LogicalPlan, out: &mut Vec<Expr>) -> DfResult<LogicalPlan> {
 /// Whether DataFusion accepts `plan` as a correlated scalar subquery as it
 /// is: aggregated without `GROUP BY` columns outside the correlation (see
 /// its `check_subquery_expr`), or known to return at most one row.
+///
+/// A `GROUP BY` of columns other than those equated with outer values has
+/// a row per group for one outer row, which DataFusion refuses
+/// (PostgreSQL fails only when an outer row sees more than one group):
+/// such a subquery is not single-row, and is counted as any other.
 fn is_single_row(plan: &LogicalPlan) -> bool {
-    let aggregated = |a: &Aggregate| !a.aggr_expr.is_empty();
+    let aggregated = |a: &Aggregate| !a.aggr_expr.is_empty() && groups_by_correlation(a);
     match strip(plan) {
         LogicalPlan::Aggregate(a) => aggregated(a),
         LogicalPlan::Filter(Filter { input, .. }) => match input.as_ref() {
@@ -353,6 +358,46 @@ fn is_single_row(plan: &LogicalPlan) -> bool {
         },
         _ => plan.max_rows().is_some_and(|n| n <= 1),
     }
+}
+
+/// Whether every `GROUP BY` column of `a` is an inner column that a filter
+/// under it equates with an outer value (so one outer row sees at most one
+/// group); true without `GROUP BY`.
+fn groups_by_correlation(a: &Aggregate) -> bool {
+    if a.group_expr.is_empty() {
+        return true;
+    }
+    let mut equated: Vec<datafusion_common::Column> = Vec::new();
+    let mut node = a.input.as_ref();
+    loop {
+        match node {
+            LogicalPlan::Projection(p) => node = p.input.as_ref(),
+            LogicalPlan::SubqueryAlias(s) => node = s.input.as_ref(),
+            LogicalPlan::Filter(f) => {
+                for c in split_conjunction(&f.predicate) {
+                    if let Expr::BinaryExpr(BinaryExpr {
+                        left,
+                        op: Operator::Eq,
+                        right,
+                    }) = c
+                    {
+                        for (inner, outer) in [(left, right), (right, left)] {
+                            if let (Expr::Column(column), Expr::OuterReferenceColumn(..)) =
+                                (inner.as_ref(), outer.as_ref())
+                            {
+                                equated.push(column.clone());
+                            }
+                        }
+                    }
+                }
+                node = f.input.as_ref();
+            }
+            _ => break,
+        }
+    }
+    a.group_expr
+        .iter()
+        .all(|g| matches!(g, Expr::Column(c) if equated.contains(c)))
 }
 
 fn strip(plan: &LogicalPlan) -> &LogicalPlan {

@@ -103,7 +103,8 @@ fn rewrite_expr(e: Expr, outer: &LogicalPlan, names: &mut usize) -> DfResult<Tra
     if sq.outer_ref_columns.is_empty() {
         return Ok(Transformed::no(e));
     }
-    let Some(plan) = with_domain(sq.subquery.as_ref(), outer, names)? else {
+    let merged = merge_correlation_filters(sq.subquery.as_ref().clone())?;
+    let Some(plan) = with_domain(&merged, outer, names)? else {
         return Ok(Transformed::no(e));
     };
     Ok(Transformed::yes(Expr::ScalarSubquery(Subquery {
@@ -154,11 +155,14 @@ fn with_domain(
         .iter()
         .map(|c| !rejects_null(&conjuncts, c))
         .collect();
-    let Domain {
+    let Some(Domain {
         plan: mut domain,
         names: domain_names,
         mut predicate,
-    } = outer_domain(outer, &outer_columns, conjuncts, DOMAIN_PREFIX, names)?;
+    }) = outer_domain(outer, &outer_columns, conjuncts, DOMAIN_PREFIX, names)?
+    else {
+        return Ok(None);
+    };
     let outer_field = |c: &Column| outer.schema().field_from_column(c).cloned();
     let mut keys = Vec::new();
     for ((c, name), null_safe) in outer_columns.iter().zip(&domain_names).zip(null_safe) {
@@ -215,6 +219,54 @@ fn with_domain(
         })?
         .data;
     Ok(Some(replaced))
+}
+
+/// `plan` with a correlated filter directly over a filter whose
+/// correlation is only equalities DataFusion pulls up (as `outer_levels`
+/// adds under a middle subquery) made one filter, so that the correlation
+/// is in one place for [`correlated_filter`]. The lower conditions come
+/// first; they are equalities of columns and outer values, which cannot
+/// fail.
+fn merge_correlation_filters(plan: LogicalPlan) -> DfResult<LogicalPlan> {
+    plan.transform_up(|node| {
+        let LogicalPlan::Filter(upper) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let LogicalPlan::Filter(lower) = upper.input.as_ref() else {
+            return Ok(Transformed::no(node));
+        };
+        let lower_outer: Vec<&Expr> = split_conjunction(&lower.predicate)
+            .into_iter()
+            .filter(|c| c.contains_outer())
+            .collect();
+        let merge = upper.predicate.contains_outer()
+            && !lower_outer.is_empty()
+            && split_conjunction(&lower.predicate)
+                .into_iter()
+                .all(|c| is_pullable_equality(c) && !has_subquery(c));
+        if !merge {
+            return Ok(Transformed::no(node));
+        }
+        let predicate = lower.predicate.clone().and(upper.predicate.clone());
+        Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
+            predicate,
+            lower.input.clone(),
+        )?)))
+    })
+    .map(|t| t.data)
+}
+
+fn has_subquery(e: &Expr) -> bool {
+    e.exists(|x| {
+        Ok(matches!(
+            x,
+            Expr::ScalarSubquery(_)
+                | Expr::Exists(_)
+                | Expr::InSubquery(_)
+                | Expr::SetComparison(_)
+        ))
+    })
+    .unwrap_or(true)
 }
 
 /// The one filter of a scalar subquery that mentions the outer row, when
@@ -300,14 +352,22 @@ pub(super) struct Domain {
     pub predicate: Vec<Expr>,
 }
 
-/// Builds the [`Domain`] of `outer_columns` for `conjuncts`.
+/// Builds the [`Domain`] of `outer_columns` for `conjuncts`, or `None` when
+/// `outer` reads a query further out other than through conditions that
+/// can be left out of the domain (see [`super::outer_levels::uncorrelated`]).
 pub(super) fn outer_domain(
     outer: &LogicalPlan,
     outer_columns: &[Column],
     conjuncts: Vec<Expr>,
     prefix: &str,
     names: &mut usize,
-) -> DfResult<Domain> {
+) -> DfResult<Option<Domain>> {
+    // `outer` may be a middle subquery correlated with a query further out
+    // (its rows restricted by `outer_ref(..)` conditions): the domain is
+    // taken from its rows without those conditions, a superset.
+    let Some(source) = super::outer_levels::uncorrelated(outer)? else {
+        return Ok(None);
+    };
     let domain_names: Vec<String> = outer_columns
         .iter()
         .map(|_| {
@@ -315,7 +375,7 @@ pub(super) fn outer_domain(
             format!("{prefix}{names}")
         })
         .collect();
-    let plan = LogicalPlanBuilder::from(outer.clone())
+    let plan = LogicalPlanBuilder::from(source)
         .project(
             outer_columns
                 .iter()
@@ -340,11 +400,11 @@ pub(super) fn outer_domain(
             .map(|t| t.data)
         })
         .collect::<DfResult<Vec<_>>>()?;
-    Ok(Domain {
+    Ok(Some(Domain {
         plan,
         names: domain_names,
         predicate,
-    })
+    }))
 }
 
 /// Whether some conjunct is never true when the outer column `c` is NULL:

@@ -160,17 +160,20 @@ fn decorrelate(
     {
         return Ok(None);
     }
-    let super::subquery_domain::Domain {
+    let Some(super::subquery_domain::Domain {
         plan: domain,
         names: domain_names,
         predicate,
-    } = super::subquery_domain::outer_domain(
+    }) = super::subquery_domain::outer_domain(
         outer,
         &outer_columns,
         conjuncts,
         DOMAIN_PREFIX,
         names,
-    )?;
+    )?
+    else {
+        return Ok(None);
+    };
     let keys: Vec<Expr> = domain_names
         .iter()
         .map(|n| col(Column::from_name(n)))
