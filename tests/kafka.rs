@@ -19,6 +19,15 @@
 //! * [`decode_errors_are_visible_and_isolated`]: a malformed record makes reads of its source
 //!   fail with a decode error, leaves other sources alone, and (in an upsert source) heals when
 //!   the key gets a good value.
+//! * [`upsert_null_key_is_an_error_until_retracted`]: in an `ENVELOPE UPSERT` source a record
+//!   with a NULL key makes reads fail with a decode error (as in Materialize); a later NULL-key
+//!   record replaces the error, a NULL key with a NULL value retracts it (from any partition),
+//!   and the other keys are neither lost nor duplicated meanwhile.
+//! * [`all_headers_column_across_restart`]: `INCLUDE HEADERS [AS name]` in `ENVELOPE NONE` and
+//!   `ENVELOPE UPSERT` sources: a `jsonb` array of `{"key", "value"}` (the value in hex) per
+//!   record, in order, with duplicate keys and null values kept and `[]` for no headers;
+//!   unpacked with `jsonb_array_elements` and `decode`; a maintained view over it; the same
+//!   after a `kill -9` and restart.
 //! * [`restart_mid_stream_is_exactly_once`]: `kill -9` while records stream in; after the
 //!   restart every record is there once (counted by partition and offset).
 //! * [`inline_decoding_errors_and_start_offset`]: `VALUE DECODING ERRORS = (INLINE AS bad)`
@@ -40,7 +49,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::kafka::{Broker, Record, produce, read_topic};
+use support::kafka::{Broker, HeaderRecord, Record, produce, produce_with_headers, read_topic};
 use support::{
     TestServer, exec, expect_rows, free_port, message, poll_until, sqlstate, text_rows,
     try_text_rows, wait_for_rows,
@@ -677,6 +686,244 @@ async fn decode_errors_are_visible_and_isolated() {
     .await;
     // The server keeps serving.
     assert_eq!(text_rows(&c, "SELECT 1").await, expect_rows(&[&["1"]]));
+}
+
+/// Waits until reads of `sql` fail with a decode error whose message contains `part`, and
+/// checks its SQLSTATE.
+async fn wait_for_decode_error(c: &tokio_postgres::Client, sql: &str, part: &str) {
+    let e = poll_until(
+        &format!("`{sql}` to fail with a decode error naming {part:?}"),
+        WAIT,
+        || async {
+            match c.simple_query(sql).await {
+                Err(e) if message(&e).contains(part) => Ok(e),
+                Err(e) => Err(format!("other error: {}", message(&e))),
+                Ok(_) => Err("no error yet".into()),
+            }
+        },
+    )
+    .await;
+    let msg = message(&e);
+    assert!(msg.contains("Decode error"), "{msg}");
+    assert_eq!(sqlstate(&e).as_deref(), Some("22000"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upsert_null_key_is_an_error_until_retracted() {
+    let broker = Broker::start("null-key").await;
+    broker.create_topic("kv", 2).await;
+    let server = TestServer::start("kafka-null-key").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE kv FROM KAFKA CONNECTION kafka (TOPIC 'kv') \
+             KEY FORMAT TEXT VALUE FORMAT TEXT ENVELOPE UPSERT",
+            "CREATE MATERIALIZED VIEW kv_n AS SELECT count(*) AS n FROM kv",
+        ],
+    )
+    .await;
+    let producer = broker.producer();
+    produce(
+        &producer,
+        "kv",
+        &[
+            (0, Some(b"k1"), Some(b"v1")),
+            (0, None, Some(b"orphan")),
+            (1, Some(b"k2"), Some(b"v2")),
+        ],
+    )
+    .await;
+    for sql in ["SELECT key FROM kv", "SELECT n FROM kv_n"] {
+        wait_for_decode_error(&c, sql, "NULL key at partition 0 offset 1").await;
+    }
+    // Updates of other keys go on under the error; a second NULL-key record replaces it.
+    produce(
+        &producer,
+        "kv",
+        &[
+            (1, Some(b"k1"), Some(b"v3")),
+            (0, None, Some(b"orphan again")),
+        ],
+    )
+    .await;
+    wait_for_decode_error(&c, "SELECT key FROM kv", "NULL key at partition 0 offset 2").await;
+    // A NULL key with a NULL value retracts the error, whichever partition it is in.
+    produce(&producer, "kv", &[(1, None, None)]).await;
+    let expected = expect_rows(&[&["k1", "v3"], &["k2", "v2"]]);
+    wait_for_rows(&c, "SELECT key, text FROM kv ORDER BY key", &expected).await;
+    wait_for_rows(&c, "SELECT n FROM kv_n", &expect_rows(&[&["2"]])).await;
+    // A second retraction changes nothing, and later records count once.
+    produce(
+        &producer,
+        "kv",
+        &[(0, None, None), (0, Some(b"k3"), Some(b"v4"))],
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT key, text FROM kv ORDER BY key",
+        &expect_rows(&[&["k1", "v3"], &["k2", "v2"], &["k3", "v4"]]),
+    )
+    .await;
+    wait_for_rows(&c, "SELECT n FROM kv_n", &expect_rows(&[&["3"]])).await;
+}
+
+/// A record on partition 0 with headers (`None`: a null value).
+fn with_headers<'a>(
+    key: Option<&'a str>,
+    value: &'a str,
+    headers: &[(&'a str, Option<&'a [u8]>)],
+) -> HeaderRecord<'a> {
+    HeaderRecord {
+        key: key.map(str::as_bytes),
+        value: Some(value.as_bytes()),
+        headers: headers.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// The rows of `h` and `kv` in [`all_headers_column_across_restart`], the elements of `h`'s
+/// arrays unpacked, and the view over `h` against the same query run one-shot.
+async fn check_all_headers(c: &tokio_postgres::Client, h: &[&[&str]], kv: &[&[&str]]) {
+    wait_for_rows(
+        c,
+        "SELECT text, headers, \"offset\" FROM h ORDER BY \"offset\"",
+        &expect_rows(h),
+    )
+    .await;
+    wait_for_rows(c, "SELECT key, hs FROM kv ORDER BY key", &expect_rows(kv)).await;
+    let one_shot = text_rows(
+        c,
+        "SELECT \"offset\", jsonb_array_length(headers) FROM h ORDER BY 1",
+    )
+    .await;
+    wait_for_rows(c, "SELECT \"offset\", n FROM h_n ORDER BY 1", &one_shot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_headers_column_across_restart() {
+    let broker = Broker::start("all-headers").await;
+    broker.create_topic("events", 1).await;
+    broker.create_topic("kv", 1).await;
+    let mut server = TestServer::start("kafka-all-headers").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE h FROM KAFKA CONNECTION kafka (TOPIC 'events') FORMAT TEXT \
+             INCLUDE HEADERS, OFFSET",
+            "CREATE SOURCE kv FROM KAFKA CONNECTION kafka (TOPIC 'kv') \
+             KEY FORMAT TEXT VALUE FORMAT TEXT INCLUDE HEADERS AS hs ENVELOPE UPSERT",
+            "CREATE MATERIALIZED VIEW h_n AS \
+             SELECT \"offset\", jsonb_array_length(headers) AS n FROM h",
+        ],
+    )
+    .await;
+    assert_eq!(
+        text_rows(&c, "SHOW COLUMNS FROM h").await,
+        expect_rows(&[
+            &["text", "t", "text"],
+            &["headers", "f", "jsonb"],
+            &["offset", "f", "bigint"],
+        ])
+    );
+    let producer = broker.producer();
+    produce_with_headers(
+        &producer,
+        "events",
+        &[
+            with_headers(None, "none", &[]),
+            with_headers(
+                None,
+                "several",
+                &[
+                    ("trace", Some(b"t1")),
+                    ("client", Some(b"\xff\x00")),
+                    ("empty", Some(b"")),
+                ],
+            ),
+            with_headers(
+                None,
+                "duplicates",
+                &[("k", Some(b"1")), ("k", Some(b"2")), ("K", Some(b"3"))],
+            ),
+            with_headers(None, "null value", &[("k", None), ("x", Some(b"y"))]),
+        ],
+    )
+    .await;
+    produce_with_headers(
+        &producer,
+        "kv",
+        &[
+            with_headers(Some("k1"), "a", &[("v", Some(b"1"))]),
+            with_headers(Some("k2"), "b", &[]),
+            with_headers(Some("k1"), "c", &[("v", Some(b"2")), ("v", Some(b"3"))]),
+        ],
+    )
+    .await;
+    // The values are hex: "t1" is 7431, "1" is 31, "y" is 79.
+    let h_rows: Vec<&[&str]> = vec![
+        &["none", "[]", "0"],
+        &[
+            "several",
+            r#"[{"key": "trace", "value": "7431"}, {"key": "client", "value": "ff00"}, {"key": "empty", "value": ""}]"#,
+            "1",
+        ],
+        &[
+            "duplicates",
+            r#"[{"key": "k", "value": "31"}, {"key": "k", "value": "32"}, {"key": "K", "value": "33"}]"#,
+            "2",
+        ],
+        &[
+            "null value",
+            r#"[{"key": "k", "value": null}, {"key": "x", "value": "79"}]"#,
+            "3",
+        ],
+    ];
+    let kv_rows: [&[&str]; 2] = [
+        &[
+            "k1",
+            r#"[{"key": "v", "value": "32"}, {"key": "v", "value": "33"}]"#,
+        ],
+        &["k2", "[]"],
+    ];
+    check_all_headers(&c, &h_rows, &kv_rows).await;
+    // The documented way to unpack the array: one row per header, the value back as text.
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT h.\"offset\", e.value->>'key', \
+                    convert_from(decode(e.value->>'value', 'hex'), 'UTF8') \
+             FROM h, jsonb_array_elements(h.headers) AS e \
+             WHERE e.value->>'key' IN ('k', 'trace') ORDER BY 1, 3",
+        )
+        .await,
+        expect_rows(&[
+            &["1", "trace", "t1"],
+            &["2", "k", "1"],
+            &["2", "k", "2"],
+            &["3", "k", "NULL"],
+        ])
+    );
+
+    // After a restart the stored statements replay with the column, and new records get it.
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    check_all_headers(&c, &h_rows, &kv_rows).await;
+    produce_with_headers(
+        &producer,
+        "events",
+        &[with_headers(None, "after", &[("a", Some(b"b"))])],
+    )
+    .await;
+    let mut after = h_rows.clone();
+    after.push(&["after", r#"[{"key": "a", "value": "62"}]"#, "4"]);
+    check_all_headers(&c, &after, &kv_rows).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use crate::repr::{RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::source::{
     AlterSecretStatement, ConnectionKind, CreateConnectionStatement, CreateKafkaSourceStatement,
-    CreateSecretStatement, Envelope, Format, OptionValue,
+    CreateSecretStatement, Envelope, Format, IncludeKind, OptionValue,
 };
 use crate::storage::decode::{self, DefinitionError, SourceDecoder};
 use crate::storage::durable::{CatalogRecord, Commit, IngestBatch, SourceValue};
@@ -572,6 +572,18 @@ impl Coordinator {
         let registries = state.registry_connections(&stmt)?;
         let transaction_source = state.transaction_topic(&stmt)?.map(|(id, _)| id);
         let decoder = SourceDecoder::new(&stmt)?;
+        // Materialize types `INCLUDE HEADERS` as a list of records, which
+        // Freshet has not: say what the column is instead.
+        let headers_notice = stmt.include.iter().find_map(|(kind, alias)| {
+            (*kind == IncludeKind::Headers).then(|| {
+                format!(
+                    "column \"{}\" is jsonb: an array of {{\"key\": text, \"value\": hex}} \
+                     objects, one per header in the record's order (a null value is null), \
+                     where Materialize has a list of (key text, value bytea) records",
+                    alias.as_deref().unwrap_or("headers")
+                )
+            })
+        });
         let id = state.allocate_id(replay_id);
         self.compute.send(Command::CreateInput { id });
         state.catalog.insert(CatalogItem {
@@ -601,7 +613,13 @@ impl Coordinator {
         if replay_id.is_none() {
             self.start_kafka_source(state, id, BTreeMap::new(), TransactionResume::default())?;
         }
-        Ok(ExecuteResponse::command("CREATE SOURCE"))
+        Ok(match headers_notice {
+            Some(notice) => ExecuteResponse::CommandWithNotice {
+                tag: "CREATE SOURCE".into(),
+                notice,
+            },
+            None => ExecuteResponse::command("CREATE SOURCE"),
+        })
     }
 
     /// Starts the readers of Kafka source `id` (one per timely worker),

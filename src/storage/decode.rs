@@ -61,6 +61,14 @@ pub struct KafkaRecord<'a> {
 /// error is kept and the error.
 type UpsertKey = Result<(Vec<u8>, Vec<Datum>), (Vec<u8>, EvalError)>;
 
+/// The upsert key of every record without a key (`ENVELOPE UPSERT`): as in
+/// Materialize, such a record is an error the source keeps (reads of the
+/// source fail) until a record with a NULL key and a NULL value retracts
+/// it; a later NULL-key record with a value replaces the error with its
+/// own. The other encoded keys start with 0 (decoded), 1 (undecodable) or
+/// 2 (raw bytes), so this one cannot collide with them.
+const NULL_UPSERT_KEY: &[u8] = &[3];
+
 /// Names a record's key or value in a decoding error (`value at
 /// partition 0 offset 7`); written only when there is an error.
 struct At<'a>(&'static str, &'a KafkaRecord<'a>);
@@ -589,13 +597,15 @@ impl SourceDecoder {
 
     /// The upsert key: the decoded key, encoded; an undecodable key keys
     /// on its bytes (so a later good record for the same bytes heals it).
-    /// `Err` with an empty key: the record has no key at all.
+    /// A record without a key is an error kept under [`NULL_UPSERT_KEY`],
+    /// the one key all such records share.
     fn upsert_key(&self, record: &KafkaRecord) -> Result<UpsertKey, Stall> {
         let Some(bytes) = record.key else {
             return Ok(Err((
-                Vec::new(),
+                NULL_UPSERT_KEY.to_vec(),
                 EvalError::Decode(format!(
-                    "record with a NULL key at {} in an upsert source",
+                    "record with a NULL key at {} in an UPSERT source; to retract this \
+                     error, produce a record with a NULL key and a NULL value",
                     Self::where_(record)
                 )),
             )));
@@ -623,7 +633,9 @@ impl SourceDecoder {
     fn decode_upsert(&self, record: &KafkaRecord, inline: bool) -> Result<SourceChange, Stall> {
         let (key, key_datums) = match self.upsert_key(record)? {
             Ok(k) => k,
-            Err((key, e)) if key.is_empty() => return Ok(SourceChange::Append(Err(e), 1)),
+            // An undecodable or NULL key: the error is the key's value
+            // until a tombstone for the same key (for a NULL key, a record
+            // with a NULL key and a NULL value) retracts it.
             Err((key, e)) => {
                 return Ok(SourceChange::Upsert {
                     key,

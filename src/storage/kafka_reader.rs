@@ -238,18 +238,23 @@ pub(crate) fn resolve_start_offset(
 
 /// The headers of a message, in order. rdkafka's `Headers::try_get` panics
 /// on a key that is not UTF-8; such a header cannot be the one an `INCLUDE
-/// HEADER` names (its key is a UTF-8 string), so it is skipped instead of
-/// ending the reader's thread.
+/// HEADER` names (its key is a UTF-8 string), but `INCLUDE HEADERS` must
+/// not lose it, so it stays in place with no key (and no value, which
+/// rdkafka does not return either) instead of ending the reader's thread.
 fn message_headers(headers: &BorrowedHeaders) -> Vec<KafkaHeader<'_>> {
     (0..headers.count())
         .filter_map(|i| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| headers.try_get(i)))
-                .ok()
-                .flatten()
-        })
-        .map(|h| KafkaHeader {
-            key: h.key,
-            value: h.value,
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| headers.try_get(i))) {
+                Ok(Some(h)) => Some(KafkaHeader {
+                    key: Some(h.key),
+                    value: h.value,
+                }),
+                Ok(None) => None,
+                Err(_) => Some(KafkaHeader {
+                    key: None,
+                    value: None,
+                }),
+            }
         })
         .collect()
 }

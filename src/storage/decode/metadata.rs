@@ -1,6 +1,6 @@
 //! The metadata columns of a Kafka source, after its value's (`INCLUDE
-//! PARTITION, OFFSET, TIMESTAMP, HEADER 'key' AS name [BYTES]`): their
-//! descriptions, and their values for one record.
+//! PARTITION, OFFSET, TIMESTAMP, HEADER 'key' AS name [BYTES], HEADERS`):
+//! their descriptions, and their values for one record.
 //!
 //! A header column follows Materialize: the value of the *last* header with
 //! the key (keys compare exactly), as `text` or, with `BYTES`, as `bytea`;
@@ -9,6 +9,20 @@
 //! that an error when the record has other headers, and `NULL` when it has
 //! none; Freshet gives `NULL` in both cases, so that one producer that
 //! leaves a header out does not make the whole source unreadable).
+//!
+//! `INCLUDE HEADERS` is all of a record's headers in one column. Materialize
+//! types it `list` of `record(key text, value bytea)`; Freshet has neither
+//! lists nor records, so the column is `jsonb`: an array with one object per
+//! header, in the record's order, `{"key": <text>, "value": <hex>}`, where
+//! the value is its bytes in lowercase hex (JSON has no bytes) and a null
+//! value is JSON `null`. Duplicate keys stay separate elements. The value's
+//! bytes come back with `decode(h->>'value', 'hex')`, its text with
+//! `convert_from(decode(h->>'value', 'hex'), 'UTF8')`. A record without
+//! headers has `[]`. A header whose key is not UTF-8 (rdkafka cannot return
+//! such a key) makes the record a decode error, rather than a header that
+//! silently goes missing.
+
+use std::fmt::Write;
 
 use super::{DefinitionError, KafkaRecord, SourceDecoder};
 use crate::expr::EvalError;
@@ -18,8 +32,9 @@ use crate::sql::source::{CreateKafkaSourceStatement, IncludeKind};
 /// One header of a Kafka record, borrowed from the consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KafkaHeader<'a> {
-    /// The header's key.
-    pub key: &'a str,
+    /// The header's key; `None` when it is not UTF-8 (rdkafka returns no
+    /// such key).
+    pub key: Option<&'a str>,
     /// The header's value; `None` for a null value.
     pub value: Option<&'a [u8]>,
 }
@@ -36,6 +51,9 @@ pub(super) enum MetadataColumn {
     Timestamp,
     /// The last header named `key`: `text`, or `bytea` with `bytes`.
     Header { key: String, bytes: bool },
+    /// All headers, in order, as a `jsonb` array of `{"key", "value"}`
+    /// objects.
+    Headers,
 }
 
 /// The metadata columns of a source, in `INCLUDE` order, with their
@@ -73,13 +91,7 @@ pub(super) fn metadata_columns(
                 },
                 true,
             ),
-            IncludeKind::Headers => {
-                return Err(DefinitionError::Unsupported(
-                    "INCLUDE HEADERS (a list of all headers; include one header \
-                     with INCLUDE HEADER '<key>' AS <name> [BYTES])"
-                        .into(),
-                ));
-            }
+            IncludeKind::Headers => (MetadataColumn::Headers, "headers", ScalarType::Jsonb, false),
         };
         out.push((
             column,
@@ -97,7 +109,7 @@ pub(super) fn metadata_columns(
 pub(super) fn reads_headers(columns: &[MetadataColumn]) -> bool {
     columns
         .iter()
-        .any(|c| matches!(c, MetadataColumn::Header { .. }))
+        .any(|c| matches!(c, MetadataColumn::Header { .. } | MetadataColumn::Headers))
 }
 
 /// The values of `columns` for `record`, or the record's decode error (a
@@ -116,6 +128,7 @@ pub(super) fn metadata_datums(
                 .map(|ms| Datum::Timestamp(ms.saturating_mul(1000)))
                 .unwrap_or(Datum::Null)),
             MetadataColumn::Header { key, bytes } => header_datum(record, key, *bytes),
+            MetadataColumn::Headers => headers_datum(record),
         })
         .collect()
 }
@@ -126,7 +139,7 @@ fn header_datum(record: &KafkaRecord, key: &str, bytes: bool) -> Result<Datum, E
         .headers
         .iter()
         .rev()
-        .find(|h| h.key == key)
+        .find(|h| h.key == Some(key))
         .and_then(|h| h.value)
     else {
         return Ok(Datum::Null);
@@ -140,6 +153,48 @@ fn header_datum(record: &KafkaRecord, key: &str, bytes: bool) -> Result<Datum, E
             EvalError::Decode(format!(
                 "header \"{key}\" at {} is not valid UTF-8: {e}",
                 SourceDecoder::where_(record)
+            ))
+        })
+}
+
+/// All headers of `record` as a `jsonb` array (see the module's comment).
+fn headers_datum(record: &KafkaRecord) -> Result<Datum, EvalError> {
+    let mut text = String::from("[");
+    for (i, header) in record.headers.iter().enumerate() {
+        let Some(key) = header.key else {
+            return Err(EvalError::Decode(format!(
+                "header {} at {} has a key that is not valid UTF-8",
+                i + 1,
+                SourceDecoder::where_(record)
+            )));
+        };
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push_str("{\"key\": ");
+        text.push_str(&serde_json::Value::from(key).to_string());
+        text.push_str(", \"value\": ");
+        match header.value {
+            None => text.push_str("null"),
+            Some(bytes) => {
+                text.push('"');
+                for b in bytes {
+                    // Writing to a `String` cannot fail.
+                    let _ = write!(text, "{b:02x}");
+                }
+                text.push('"');
+            }
+        }
+        text.push('}');
+    }
+    text.push(']');
+    crate::repr::strconv::canonical_jsonb(&text)
+        .map(Datum::Jsonb)
+        .map_err(|e| {
+            EvalError::Decode(format!(
+                "headers at {}: {}",
+                SourceDecoder::where_(record),
+                e.message
             ))
         })
 }

@@ -122,7 +122,10 @@ fn upsert_text_key() {
     assert_eq!((k1, value), (k2, None));
     assert!(matches!(
         d.decode_now(&rec(None, Some(b"1"))),
-        SourceChange::Append(Err(_), 1)
+        SourceChange::Upsert {
+            value: Some(Err(_)),
+            ..
+        }
     ));
 }
 
@@ -236,7 +239,10 @@ fn headers_rec<'a>(
 }
 
 fn header<'a>(key: &'a str, value: Option<&'a [u8]>) -> KafkaHeader<'a> {
-    KafkaHeader { key, value }
+    KafkaHeader {
+        key: Some(key),
+        value,
+    }
 }
 
 #[test]
@@ -365,19 +371,62 @@ fn header_in_debezium_rows() {
 }
 
 #[test]
-fn all_headers_are_refused_with_a_pointer_to_header() {
-    let stmt = match parse_statements(
-        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON INCLUDE HEADERS",
-    )
-    .unwrap()
-    .remove(0)
-    {
-        FreshetStatement::CreateKafkaSource(s) => s,
+fn all_headers_are_a_jsonb_array_in_order() {
+    let d = decoder(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT TEXT \
+         INCLUDE HEADERS, OFFSET",
+    );
+    assert!(d.reads_headers());
+    let columns: Vec<(&str, ScalarType, bool)> = d
+        .desc()
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.typ.clone(), c.nullable))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("text", ScalarType::Text, true),
+            ("headers", ScalarType::Jsonb, false),
+            ("offset", ScalarType::Int64, false),
+        ]
+    );
+    let renamed = decoder(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT TEXT INCLUDE HEADERS AS h",
+    );
+    assert_eq!(renamed.desc().columns[1].name, "h");
+    let decode = |headers: &[KafkaHeader]| d.decode_now(&headers_rec(None, Some(b"v"), headers));
+    let row = |headers: &[KafkaHeader]| match decode(headers) {
+        SourceChange::Append(Ok(row), 1) => row.unpack(),
         other => panic!("{other:?}"),
     };
-    match SourceDecoder::new(&stmt) {
-        Err(DefinitionError::Unsupported(m)) => {
-            assert!(m.contains("INCLUDE HEADER '<key>' AS <name>"), "{m}")
+    let jsonb = |s: &str| Datum::Jsonb(s.into());
+    assert_eq!(
+        row(&[]),
+        vec![Datum::String("v".into()), jsonb("[]"), Datum::Int64(7)]
+    );
+    // Order, duplicate keys, null values, bytes that are not UTF-8, and keys
+    // that JSON must escape all survive.
+    let all = row(&[
+        header("b", Some(b"2")),
+        header("a", Some(b"\xff\x00")),
+        header("b", None),
+        header("q\"k", Some(b"")),
+    ]);
+    let expected = jsonb(
+        r#"[{"key": "b", "value": "32"}, {"key": "a", "value": "ff00"}, {"key": "b", "value": null}, {"key": "q\"k", "value": ""}]"#,
+    );
+    assert_eq!(all[1], expected);
+    // A header whose key is not UTF-8 is a decode error, not a lost header.
+    match decode(&[
+        header("a", Some(b"1")),
+        KafkaHeader {
+            key: None,
+            value: None,
+        },
+    ]) {
+        SourceChange::Append(Err(EvalError::Decode(m)), 1) => {
+            assert!(m.contains("header 2 at partition 2 offset 7"), "{m}")
         }
         other => panic!("{other:?}"),
     }
@@ -385,4 +434,41 @@ fn all_headers_are_refused_with_a_pointer_to_header() {
     assert!(
         !decoder("CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') FORMAT JSON").reads_headers()
     );
+}
+
+#[test]
+fn null_key_in_upsert_is_a_retractable_error() {
+    let d = decoder(
+        "CREATE SOURCE s FROM KAFKA CONNECTION k (TOPIC 't') \
+         KEY FORMAT TEXT VALUE FORMAT TEXT ENVELOPE UPSERT",
+    );
+    let null_key = match d.decode_now(&rec(None, Some(b"v"))) {
+        SourceChange::Upsert {
+            key,
+            value: Some(Err(EvalError::Decode(m))),
+        } => {
+            assert!(
+                m.contains("NULL key at partition 2 offset 7") && m.contains("to retract"),
+                "{m}"
+            );
+            key
+        }
+        other => panic!("{other:?}"),
+    };
+    // A NULL key and a NULL value deletes the error.
+    match d.decode_now(&rec(None, None)) {
+        SourceChange::Upsert { key, value: None } => assert_eq!(key, null_key),
+        other => panic!("{other:?}"),
+    }
+    // No real key shares the NULL key's slot: not an empty one, not one
+    // whose bytes are those of the slot.
+    for bytes in [&b""[..], &null_key[..]] {
+        match d.decode_now(&rec(Some(bytes), Some(b"v"))) {
+            SourceChange::Upsert {
+                key,
+                value: Some(Ok(_)),
+            } => assert_ne!(key, null_key),
+            other => panic!("{other:?}"),
+        }
+    }
 }
