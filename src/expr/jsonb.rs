@@ -272,7 +272,9 @@ impl JsonbFunc {
             }
             JsonbFunc::TypeOf => match arg(0) {
                 Datum::Json(doc) => Ok(Datum::String(crate::repr::json::type_name(doc).into())),
-                d => Ok(Datum::String(json_type(doc_text(d, name)?).into())),
+                d => Ok(Datum::String(
+                    crate::repr::json::type_name(doc_text(d, name)?).into(),
+                )),
             },
             JsonbFunc::ArrayLength if matches!(arg(0), Datum::Json(_)) => match arg(0) {
                 Datum::Json(doc) => super::json::array_length(doc),
@@ -587,19 +589,6 @@ pub fn compare(a: &str, b: &str) -> Result<Ordering, EvalError> {
     ))
 }
 
-/// The JSON type of a document's top-level value, as `jsonb_typeof` names
-/// it.
-fn json_type(doc: &str) -> &'static str {
-    match doc.trim_start().as_bytes().first() {
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b'"') => "string",
-        Some(b't' | b'f') => "boolean",
-        Some(b'n') => "null",
-        _ => "number",
-    }
-}
-
 /// A cast of a `jsonb` value to `boolean` or a number type, as PostgreSQL
 /// casts them (`'1.5'::jsonb::int` is 2): the value must be a JSON boolean
 /// or number respectively (else `22023`, "cannot cast jsonb string to type
@@ -608,7 +597,7 @@ fn json_type(doc: &str) -> &'static str {
 pub fn cast_to_scalar(doc: &str, to: &crate::repr::ScalarType) -> Option<Result<Datum, EvalError>> {
     use crate::repr::ScalarType as T;
     let text = doc.trim();
-    let kind = json_type(text);
+    let kind = crate::repr::json::type_name(text);
     let wrong = || {
         Err(EvalError::InvalidParameter(format!(
             "cannot cast jsonb {kind} to type {}",

@@ -23,6 +23,7 @@ use datafusion_expr::logical_plan::{Aggregate, Projection};
 use datafusion_expr::{Expr, LogicalPlan};
 
 use super::PlanError;
+use super::outer_levels::has_subquery;
 
 /// The prefix of the computed condition columns.
 const PREFIX: &str = "__freshet_agg_filter";
@@ -46,7 +47,7 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
                 };
                 let mut changed = false;
                 for arg in f.params.args.iter_mut() {
-                    if has_subquery(arg)? {
+                    if has_subquery(arg) {
                         names += 1;
                         let name = format!("{PREFIX}{names}");
                         computed.push(arg.clone().alias(&name));
@@ -60,7 +61,7 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
                         changed,
                     ));
                 };
-                if !has_subquery(filter)? {
+                if !has_subquery(filter) {
                     return Ok(Transformed::new_transformed(
                         Expr::AggregateFunction(f),
                         changed,
@@ -98,17 +99,4 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     })
     .map(|t| t.data)
     .map_err(PlanError::from_datafusion)
-}
-
-/// Whether `e` holds a subquery.
-fn has_subquery(e: &Expr) -> datafusion_common::Result<bool> {
-    e.exists(|y| {
-        Ok(matches!(
-            y,
-            Expr::ScalarSubquery(_)
-                | Expr::Exists(_)
-                | Expr::InSubquery(_)
-                | Expr::SetComparison(_)
-        ))
-    })
 }

@@ -35,13 +35,14 @@ use std::sync::Arc;
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, DFSchemaRef, Result as DfResult, ScalarValue};
-use datafusion_expr::expr::{BinaryExpr, Exists, InSubquery, SetComparison, SetQuantifier};
+use datafusion_expr::expr::{BinaryExpr, SetQuantifier};
 use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::logical_plan::{Aggregate, Subquery};
 use datafusion_expr::utils::conjunction;
 use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Operator, lit, when};
 
 use super::PlanError;
+use super::outer_levels::subquery_of;
 
 /// Rewrites the subqueries of `plan` over an aggregate without `GROUP BY`
 /// whose steps above the aggregate read the outer row or filter it (see
@@ -61,17 +62,6 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     })
     .map(|t| t.data)
     .map_err(PlanError::from_datafusion)
-}
-
-/// The subquery an expression holds, if it is a subquery expression.
-pub(super) fn subquery_of(e: &Expr) -> Option<&Subquery> {
-    match e {
-        Expr::ScalarSubquery(sq) => Some(sq),
-        Expr::Exists(Exists { subquery, .. })
-        | Expr::InSubquery(InSubquery { subquery, .. })
-        | Expr::SetComparison(SetComparison { subquery, .. }) => Some(subquery),
-        _ => None,
-    }
 }
 
 /// The outer references of `plan` and of the subqueries nested in it that

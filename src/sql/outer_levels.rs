@@ -97,7 +97,7 @@ fn rewrite_plan(plan: LogicalPlan, names: &mut usize) -> DfResult<LogicalPlan> {
 }
 
 /// The subquery an expression holds, if it is a subquery expression.
-fn subquery_of(e: &Expr) -> Option<&Subquery> {
+pub(super) fn subquery_of(e: &Expr) -> Option<&Subquery> {
     match e {
         Expr::ScalarSubquery(sq) => Some(sq),
         Expr::Exists(Exists { subquery, .. })
@@ -108,7 +108,7 @@ fn subquery_of(e: &Expr) -> Option<&Subquery> {
 }
 
 /// `e` (a subquery expression) with its subquery replaced by `sq`.
-fn with_subquery(e: Expr, sq: Subquery) -> Expr {
+pub(super) fn with_subquery(e: Expr, sq: Subquery) -> Expr {
     match e {
         Expr::ScalarSubquery(_) => Expr::ScalarSubquery(sq),
         Expr::Exists(x) => Expr::Exists(Exists { subquery: sq, ..x }),
@@ -367,8 +367,9 @@ pub(super) fn uncorrelated(outer: &LogicalPlan) -> DfResult<Option<LogicalPlan>>
     Ok((!correlated).then_some(plan))
 }
 
-/// Whether `e` holds a subquery expression.
-fn has_subquery(e: &Expr) -> bool {
+/// Whether `e` holds a subquery expression (`true` where that cannot be
+/// told, which keeps the callers' rewrites away).
+pub(super) fn has_subquery(e: &Expr) -> bool {
     e.exists(|x| Ok(subquery_of(x).is_some())).unwrap_or(true)
 }
 

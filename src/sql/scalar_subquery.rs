@@ -54,6 +54,7 @@ use datafusion_expr::{
 };
 
 use super::PlanError;
+use super::outer_levels::has_subquery;
 
 /// The aggregate whose value is read only for a group of one row.
 pub const SINGLE_VALUE: &str = "__freshet_single_value";
@@ -282,16 +283,6 @@ fn substitute_outer_columns(plan: LogicalPlan) -> DfResult<Transformed<LogicalPl
             .build()?;
         Ok(Transformed::yes(plan))
     })
-}
-
-fn has_subquery(e: &Expr) -> bool {
-    e.exists(|x| {
-        Ok(matches!(
-            x,
-            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
-        ))
-    })
-    .unwrap_or(true)
 }
 
 /// Takes out of the filters on top of a subquery (under its projections

@@ -57,6 +57,7 @@ use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Operator, col, lit, when};
 
 use super::PlanError;
+use super::outer_levels::has_subquery;
 
 /// The prefix of the domain's column names.
 const DOMAIN_PREFIX: &str = "__freshet_domain";
@@ -254,19 +255,6 @@ fn merge_correlation_filters(plan: LogicalPlan) -> DfResult<LogicalPlan> {
         )?)))
     })
     .map(|t| t.data)
-}
-
-fn has_subquery(e: &Expr) -> bool {
-    e.exists(|x| {
-        Ok(matches!(
-            x,
-            Expr::ScalarSubquery(_)
-                | Expr::Exists(_)
-                | Expr::InSubquery(_)
-                | Expr::SetComparison(_)
-        ))
-    })
-    .unwrap_or(true)
 }
 
 /// The one filter of a scalar subquery that mentions the outer row, when

@@ -45,13 +45,13 @@ use std::sync::Arc;
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, ExprSchema, Result as DfResult, ScalarValue};
-use datafusion_expr::expr::{Exists, InSubquery, SetComparison};
 use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::logical_plan::{Aggregate, Distinct, Filter, Projection, Subquery};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder, col, lit, when};
 
 use super::PlanError;
+use super::outer_levels::{subquery_of, with_subquery};
 
 /// The prefix of the domain's column names.
 const PREFIX: &str = "__freshet_ref";
@@ -88,28 +88,6 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     })
     .map(|t| t.data)
     .map_err(PlanError::from_datafusion)
-}
-
-/// The subquery an expression holds, if it is a subquery expression.
-fn subquery_of(e: &Expr) -> Option<&Subquery> {
-    match e {
-        Expr::ScalarSubquery(sq) => Some(sq),
-        Expr::Exists(Exists { subquery, .. })
-        | Expr::InSubquery(InSubquery { subquery, .. })
-        | Expr::SetComparison(SetComparison { subquery, .. }) => Some(subquery),
-        _ => None,
-    }
-}
-
-/// `e` (a subquery expression) with its subquery replaced by `sq`.
-fn with_subquery(e: Expr, sq: Subquery) -> Expr {
-    match e {
-        Expr::ScalarSubquery(_) => Expr::ScalarSubquery(sq),
-        Expr::Exists(x) => Expr::Exists(Exists { subquery: sq, ..x }),
-        Expr::InSubquery(x) => Expr::InSubquery(InSubquery { subquery: sq, ..x }),
-        Expr::SetComparison(x) => Expr::SetComparison(SetComparison { subquery: sq, ..x }),
-        other => other,
-    }
 }
 
 /// The outer columns that the expressions of `node` itself (not its

@@ -63,6 +63,7 @@ use datafusion_expr::{
 };
 
 use super::PlanError;
+use super::outer_levels::has_subquery;
 
 /// The prefix of the domain's column names.
 const DOMAIN_PREFIX: &str = "__freshet_topk_domain";
@@ -352,19 +353,6 @@ fn columns(b: &LogicalPlanBuilder) -> Vec<Expr> {
 fn mentions_outer(plan: &LogicalPlan) -> bool {
     plan.exists(|p| Ok(p.expressions().iter().any(Expr::contains_outer)))
         .unwrap_or(true)
-}
-
-fn has_subquery(e: &Expr) -> bool {
-    e.exists(|x| {
-        Ok(matches!(
-            x,
-            Expr::ScalarSubquery(_)
-                | Expr::Exists(_)
-                | Expr::InSubquery(_)
-                | Expr::SetComparison(_)
-        ))
-    })
-    .unwrap_or(true)
 }
 
 /// The planner's `row_number` window function.

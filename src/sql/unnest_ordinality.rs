@@ -30,9 +30,8 @@ use datafusion_expr::planner::{
 };
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlanBuilder};
 use sqlparser::ast::{
-    Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Statement, TableAliasColumnDef, TableFactor, VisitMut,
-    VisitorMut,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, Statement, TableAliasColumnDef, TableFactor,
+    VisitMut, VisitorMut,
 };
 
 use crate::expr::relation::TableFunc;
@@ -59,20 +58,7 @@ pub fn rewrite_from_arrays(statement: &mut Statement) {
                     .into_iter()
                     .map(|x| FunctionArg::Unnamed(FunctionArgExpr::Expr(x)))
                     .collect();
-                *e = SqlExpr::Function(Function {
-                    name: ObjectName::from(vec![Ident::new(CONSTRUCT)]),
-                    uses_odbc_syntax: false,
-                    parameters: FunctionArguments::None,
-                    args: FunctionArguments::List(FunctionArgumentList {
-                        duplicate_treatment: None,
-                        args,
-                        clauses: vec![],
-                    }),
-                    filter: None,
-                    null_treatment: None,
-                    over: None,
-                    within_group: vec![],
-                });
+                *e = SqlExpr::Function(super::pg_rewrite::call(CONSTRUCT, args));
             }
             ControlFlow::Continue(())
         }
