@@ -67,6 +67,17 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
 }
 
 fn rewrite_plan(plan: LogicalPlan, names: &mut usize) -> DfResult<LogicalPlan> {
+    lift_subqueries(plan, |sq, outer| lift(sq, outer, names))
+}
+
+/// Replaces each subquery expression of a projection, filter or aggregate
+/// in `plan` with what `lift` makes of it, given the node's input (the
+/// outer row the subquery reads); `None` keeps it. The expressions keep
+/// their output names.
+pub(super) fn lift_subqueries(
+    plan: LogicalPlan,
+    mut lift: impl FnMut(&Subquery, &LogicalPlan) -> DfResult<Option<Subquery>>,
+) -> DfResult<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         let [input] = node.inputs()[..] else {
             return Ok(Transformed::no(node));
@@ -85,7 +96,7 @@ fn rewrite_plan(plan: LogicalPlan, names: &mut usize) -> DfResult<LogicalPlan> {
                 let Some(sq) = subquery_of(&e) else {
                     return Ok(Transformed::no(e));
                 };
-                match lift(sq, &outer, names)? {
+                match lift(sq, &outer)? {
                     Some(lifted) => Ok(Transformed::yes(with_subquery(e, lifted))),
                     None => Ok(Transformed::no(e)),
                 }

@@ -51,7 +51,7 @@ use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{Expr, LogicalPlan, LogicalPlanBuilder, col, lit, when};
 
 use super::PlanError;
-use super::outer_levels::{subquery_of, with_subquery};
+use super::outer_levels::{lift_subqueries, subquery_of};
 
 /// The prefix of the domain's column names.
 const PREFIX: &str = "__freshet_ref";
@@ -60,34 +60,8 @@ const PREFIX: &str = "__freshet_ref";
 /// filters (see the module documentation).
 pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let mut names = 0usize;
-    plan.transform_up_with_subqueries(|node| {
-        let [input] = node.inputs()[..] else {
-            return Ok(Transformed::no(node));
-        };
-        if !matches!(
-            node,
-            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_)
-        ) {
-            return Ok(Transformed::no(node));
-        }
-        let outer = input.clone();
-        let preserver = NamePreserver::new(&node);
-        node.map_expressions(|e| {
-            let saved = preserver.save(&e);
-            e.transform_up(|e| {
-                let Some(sq) = subquery_of(&e) else {
-                    return Ok(Transformed::no(e));
-                };
-                match lift(sq, &outer, &mut names)? {
-                    Some(lifted) => Ok(Transformed::yes(with_subquery(e, lifted))),
-                    None => Ok(Transformed::no(e)),
-                }
-            })
-            .map(|t| t.update_data(|e| saved.restore(e)))
-        })
-    })
-    .map(|t| t.data)
-    .map_err(PlanError::from_datafusion)
+    lift_subqueries(plan, |sq, outer| lift(sq, outer, &mut names))
+        .map_err(PlanError::from_datafusion)
 }
 
 /// The outer columns that the expressions of `node` itself (not its
