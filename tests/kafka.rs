@@ -41,6 +41,11 @@
 //!   while it is away (the sink within seconds of a write it cannot deliver) (`SHOW SOURCES`, `SHOW SINKS`, `mz_internal.mz_sink_statuses`), retry
 //!   with backoff, and resume once it is back, the source with every record once and the
 //!   sink with what changed meanwhile.
+//! * [`snapshot_progress_is_stored_with_the_source`]: the snapshot columns of
+//!   `mz_source_statistics` (`snapshot_records_known`, `snapshot_records_staged`,
+//!   `snapshot_committed`) over a backlog (with and without `START OFFSET`), untouched by later records and a partition
+//!   added later; a topic that appears after the source; the same after `kill -9` and a
+//!   restart with the broker down.
 //!
 //! The broker and producing to it are in `tests/support/kafka.rs`.
 
