@@ -851,17 +851,18 @@ fn seed_partitions(status: &mut kafka::SourceStatus, resume: &BTreeMap<i32, i64>
         }
         _ => Vec::new(),
     };
-    for (p, next) in starts
-        .into_iter()
-        .chain(resume.iter().map(|(p, o)| (*p, *o)))
-    {
+    for (p, start) in starts {
         let e = status.partitions.entry(p).or_default();
         e.reader = kafka::reader_of(p, readers);
-        if let Some(o) = resume.get(&p) {
-            e.next_offset = *o;
-        } else if e.next_offset == 0 {
-            e.next_offset = next;
+        // Zero: nothing committed or reported for it yet.
+        if e.next_offset == 0 {
+            e.next_offset = start;
         }
+    }
+    for (p, next) in resume {
+        let e = status.partitions.entry(*p).or_default();
+        e.reader = kafka::reader_of(*p, readers);
+        e.next_offset = *next;
     }
 }
 
