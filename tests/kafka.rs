@@ -41,6 +41,11 @@
 //!   while it is away (the sink within seconds of a write it cannot deliver) (`SHOW SOURCES`, `SHOW SINKS`, `mz_internal.mz_sink_statuses`), retry
 //!   with backoff, and resume once it is back, the source with every record once and the
 //!   sink with what changed meanwhile.
+//! * [`snapshot_progress_is_stored_with_the_source`]: the snapshot columns of
+//!   `mz_source_statistics` (`snapshot_records_known`, `snapshot_records_staged`,
+//!   `snapshot_committed`) over a backlog (with and without `START OFFSET`), untouched by later records and a partition
+//!   added later; a topic that appears after the source; the same after `kill -9` and a
+//!   restart with the broker down.
 //!
 //! The broker and producing to it are in `tests/support/kafka.rs`.
 
@@ -1318,4 +1323,134 @@ async fn broker_outage_is_retried_and_shown() {
             && values.contains(&serde_json::json!({"k": 2, "v": 20})),
         "{latest:?}"
     );
+}
+
+/// The snapshot columns of `mz_internal.mz_source_statistics` for the sources of
+/// [`snapshot_progress_is_stored_with_the_source`].
+const SNAPSHOT_SQL: &str = "SELECT source, partition, snapshot_records_known, \
+     snapshot_records_staged, snapshot_committed FROM mz_internal.mz_source_statistics \
+     ORDER BY source, partition";
+
+/// A source's snapshot is the records its topic held when it was created, from where it
+/// starts (`START OFFSET` here) to each partition's high watermark then: per partition,
+/// `snapshot_records_known` is that many and `snapshot_records_staged` reaches it, and then
+/// `snapshot_committed` is true. Records produced later, and a partition added later, do not
+/// change what is known. A source over a topic that does not exist yet has no snapshot
+/// bounds (NULL, not committed) until the topic appears, and then an empty snapshot. The
+/// bounds are stored with the source: after a `kill -9` and a restart with the broker down,
+/// every figure is the same, from the durable store alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_progress_is_stored_with_the_source() {
+    let mut broker = Broker::start_sqlite("snapshot").await;
+    broker.create_topic("backlog", 3).await;
+    let producer = broker.producer();
+    // 300, 200 and 100 records in partitions 0, 1 and 2.
+    let backlog: Vec<(i32, String)> = (0..600)
+        .map(|i| {
+            (
+                if i < 300 {
+                    0
+                } else if i < 500 {
+                    1
+                } else {
+                    2
+                },
+                format!("r{i}"),
+            )
+        })
+        .collect();
+    let refs: Vec<Record<'_>> = backlog
+        .iter()
+        .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+        .collect();
+    produce(&producer, "backlog", &refs).await;
+    let mut server = TestServer::start("kafka-snapshot").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE backlog FROM KAFKA CONNECTION kafka (TOPIC 'backlog') FORMAT TEXT",
+            // From offsets 250, 0 and 100: 50, 200 and 0 records.
+            "CREATE SOURCE tail FROM KAFKA CONNECTION kafka \
+             (TOPIC 'backlog', START OFFSET (250, 0, 100)) FORMAT TEXT",
+            "CREATE SOURCE later FROM KAFKA CONNECTION kafka (TOPIC 'later') FORMAT TEXT",
+        ],
+    )
+    .await;
+    let done = expect_rows(&[
+        &["backlog", "0", "300", "300", "t"],
+        &["backlog", "1", "200", "200", "t"],
+        &["backlog", "2", "100", "100", "t"],
+        &["later", "NULL", "NULL", "NULL", "f"],
+        &["tail", "0", "50", "50", "t"],
+        &["tail", "1", "200", "200", "t"],
+        &["tail", "2", "0", "0", "t"],
+    ]);
+    wait_for_rows(&c, SNAPSHOT_SQL, &done).await;
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT count(*) FROM backlog UNION ALL SELECT count(*) FROM tail"
+        )
+        .await,
+        expect_rows(&[&["600"], &["250"]])
+    );
+
+    // Records produced after the sources were created, into old partitions and into a
+    // partition added since, are ingested but are not part of the snapshot.
+    broker.add_partitions("backlog", 4);
+    let more: Vec<Record<'_>> = [0, 1, 3, 3]
+        .iter()
+        .map(|p| (*p, None, Some(&b"new"[..])))
+        .collect();
+    // A new producer: one made before the topic grew would not know partition 3.
+    produce(&broker.producer(), "backlog", &more).await;
+    wait_for_rows(
+        &c,
+        "SELECT (SELECT count(*) FROM backlog), (SELECT count(*) FROM tail)",
+        &expect_rows(&[&["604", "254"]]),
+    )
+    .await;
+    // The topic of `later` appears, empty: its snapshot is taken then, and is empty.
+    broker.create_topic("later", 1).await;
+    let mut after = done.clone();
+    after.insert(
+        3,
+        expect_rows(&[&["backlog", "3", "0", "0", "t"]]).remove(0),
+    );
+    after[4] = expect_rows(&[&["later", "0", "0", "0", "t"]]).remove(0);
+    after.insert(8, expect_rows(&[&["tail", "3", "0", "0", "t"]]).remove(0));
+    wait_for_rows(&c, SNAPSHOT_SQL, &after).await;
+    produce(
+        &broker.producer(),
+        "later",
+        &[(0, None, Some(&b"late"[..]))],
+    )
+    .await;
+    wait_for_rows(&c, "SELECT count(*) FROM later", &expect_rows(&[&["1"]])).await;
+    assert_eq!(text_rows(&c, SNAPSHOT_SQL).await, after);
+
+    // After a `kill -9`, with the broker down, the figures come from the durable store.
+    drop(c);
+    server.kill9();
+    broker.stop();
+    server.restart().await;
+    let c = server.connect().await;
+    wait_for_rows(&c, SNAPSHOT_SQL, &after).await;
+    // And once the broker is back, the sources go on with it.
+    broker.start_again().await;
+    produce(
+        &broker.producer(),
+        "backlog",
+        &[(2, None, Some(&b"newer"[..]))],
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT (SELECT count(*) FROM backlog), (SELECT count(*) FROM tail)",
+        &expect_rows(&[&["605", "255"]]),
+    )
+    .await;
+    assert_eq!(text_rows(&c, SNAPSHOT_SQL).await, after);
 }

@@ -12,7 +12,7 @@ use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{ColumnDesc, RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::parse::{FreshetStatement, LoadGeneratorStatement, parse_statements};
-use crate::storage::durable::{CatalogRecord, Commit};
+use crate::storage::durable::{CatalogRecord, Commit, SnapshotBounds};
 use crate::storage::kafka::TransactionResume;
 use crate::storage::loadgen;
 
@@ -88,6 +88,19 @@ impl CoordState {
         sql: &str,
         replay: bool,
     ) -> Result<(), AdapterError> {
+        self.persist_item_with(id, name, sql, replay, Commit::default())
+    }
+
+    /// Persists a new item (unless replaying) in one commit with `with`
+    /// (what else the item stores when it is created).
+    pub(crate) fn persist_item_with(
+        &mut self,
+        id: GlobalId,
+        name: &str,
+        sql: &str,
+        replay: bool,
+        with: Commit,
+    ) -> Result<(), AdapterError> {
         if replay {
             return Ok(());
         }
@@ -101,7 +114,7 @@ impl CoordState {
                     },
                 )],
                 next_id: Some(self.next_id),
-                ..Default::default()
+                ..with
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))
     }
@@ -174,7 +187,12 @@ impl Coordinator {
                 offsets: snapshot.transaction_offsets.into_iter().collect(),
                 pending: snapshot.pending_ends.into_iter().collect(),
             };
-            resume.push((id, snapshot.offsets.into_iter().collect(), transactions));
+            resume.push((
+                id,
+                snapshot.offsets.into_iter().collect(),
+                transactions,
+                snapshot.snapshot_bounds,
+            ));
         }
         let ts = state.oracle.write_ts();
         self.compute.send(Command::Write {
@@ -183,8 +201,8 @@ impl Coordinator {
             ts,
             worker: 0,
         });
-        for (id, offsets, transactions) in resume {
-            self.start_kafka_source(&mut state, id, offsets, transactions)?;
+        for (id, offsets, transactions, bounds) in resume {
+            self.start_kafka_source(&mut state, id, offsets, transactions, bounds)?;
         }
         // Sinks start from everything just loaded: their snapshot is at `ts`.
         for id in state.sinks.keys().copied().collect::<Vec<_>>() {
@@ -209,21 +227,28 @@ impl Coordinator {
         replay_id: Option<GlobalId>,
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
+        self.execute_ddl_with(stmt, sql, replay_id, path, None)
+            .await
+    }
+
+    /// [`Coordinator::execute_ddl`], with the snapshot bounds a new Kafka
+    /// source records (taken beforehand, outside the coordinator's lock;
+    /// `None`: take them later, see [`SnapshotBounds::Pending`]).
+    pub(crate) async fn execute_ddl_with(
+        self: Arc<Self>,
+        stmt: FreshetStatement,
+        sql: &str,
+        replay_id: Option<GlobalId>,
+        path: &SearchPath,
+        snapshot: Option<SnapshotBounds>,
+    ) -> Result<ExecuteResponse, AdapterError> {
         let mut stmt = stmt;
         let mut state = self.state.lock().await;
         qualify_statement(&state.catalog, path, &mut stmt)?;
-        // `START TIMESTAMP -n` means n ms before the source is created
-        // (Materialize): fixed now, so a reader that retries, or a restart,
-        // starts from the same offsets instead of a later "now".
         if replay_id.is_none()
             && let FreshetStatement::CreateKafkaSource(k) = &mut stmt
-            && let Some(ts) = k.start_timestamp.filter(|ts| *ts < 0)
         {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            k.start_timestamp = Some(now_ms.saturating_add(ts).max(0));
+            super::source::fix_start_timestamp(k);
         }
         // What is stored is this statement alone, not the whole query string
         // it came in (which may hold several statements).
@@ -253,7 +278,7 @@ impl Coordinator {
                 self.create_connection(&mut state, c, sql, replay_id)
             }
             FreshetStatement::CreateKafkaSource(k) => {
-                self.create_kafka_source(&mut state, k, sql, replay_id)
+                self.create_kafka_source(&mut state, k, sql, replay_id, snapshot)
             }
             FreshetStatement::CreateSink(s) => {
                 self.create_sink(&mut state, s, sql, replay_id, None, None)

@@ -13,6 +13,21 @@
 //! records read whose transactions are not ingested yet): source-wide
 //! values, repeated on each of its rows.
 //!
+//! Its last three columns tell how far a source is through its snapshot,
+//! the records its topic held when the source was created (see
+//! `storage/kafka_snapshot.rs`), with Materialize's names:
+//! `snapshot_records_known` and `snapshot_records_staged` are per
+//! partition (the partition's snapshot offsets, and how many of them are
+//! committed: offsets passed from where the source starts, at most the
+//! known ones, so a compacted topic's gaps count as records; 0 and 0 for a
+//! partition added after the source was created; on the row without a
+//! partition, before the readers report, the source's totals), and
+//! `snapshot_committed` is source-wide: true once every partition of the
+//! snapshot is committed up to its creation-time end. All three are NULL
+//! for a source created before snapshots were recorded; while a source's
+//! bounds are not taken yet (the brokers did not answer at `CREATE
+//! SOURCE`), the counts are NULL and `snapshot_committed` is false.
+//!
 //! `mz_internal.mz_sink_statuses` has one row per Kafka sink, with
 //! Materialize's status vocabulary (`starting`, `running`, `stalled`,
 //! `failed`): its status and the error behind it (a broker that cannot be
@@ -30,6 +45,7 @@ use crate::catalog::{CatalogItem, ItemKind};
 use crate::compute::Command;
 use crate::expr::GlobalId;
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
+use crate::storage::kafka_snapshot::PartitionProgress;
 
 use super::{CoordState, Coordinator};
 
@@ -91,6 +107,9 @@ fn desc() -> RelationDesc {
             col("held_records", ScalarType::Int64, false),
             col("held_bytes", ScalarType::Int64, false),
             col("pending_transactions", ScalarType::Int64, false),
+            col("snapshot_records_known", ScalarType::Int64, true),
+            col("snapshot_records_staged", ScalarType::Int64, true),
+            col("snapshot_committed", ScalarType::Bool, true),
         ],
     }
 }
@@ -174,14 +193,16 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
         };
         let (status_text, error) = (status.status(), status.error());
         let held = status.held();
+        let snapshot = status.snapshot_progress();
+        let int = |v: Option<i64>| v.map_or(Datum::Null, Datum::Int64);
         let common = |partition: Datum,
                       worker: Option<usize>,
                       next: Option<i64>,
                       high: Option<i64>,
                       records: u64,
                       bytes: u64,
-                      errors: u64| {
-            let int = |v: Option<i64>| v.map_or(Datum::Null, Datum::Int64);
+                      errors: u64,
+                      progress: PartitionProgress| {
             Row::new(vec![
                 Datum::String(item.name.clone()),
                 partition,
@@ -206,10 +227,14 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
                 Datum::Int64(held.records as i64),
                 Datum::Int64(held.bytes as i64),
                 Datum::Int64(held.pending_ends as i64),
+                int(progress.known),
+                int(progress.staged),
+                snapshot.committed.map_or(Datum::Null, Datum::Bool),
             ])
         };
         if status.partitions.is_empty() {
-            rows.push(common(Datum::Null, None, None, None, 0, 0, 0));
+            let total = snapshot.total();
+            rows.push(common(Datum::Null, None, None, None, 0, 0, 0, total));
         }
         for (p, s) in &status.partitions {
             rows.push(common(
@@ -220,6 +245,7 @@ fn source_statistics(state: &CoordState) -> Vec<Row> {
                 s.records,
                 s.bytes,
                 s.decode_errors,
+                snapshot.partition(*p),
             ));
         }
     }

@@ -313,9 +313,19 @@ impl Coordinator {
                 };
                 // Fetches Avro schemas into the statement (outside the
                 // coordinator lock) before it is planned and stored.
-                let k = self.purify_kafka_source(k).await?;
+                let mut k = self.purify_kafka_source(k).await?;
+                // The snapshot's bounds are taken from the brokers now,
+                // outside the lock, and stored with the source.
+                super::source::fix_start_timestamp(&mut k);
+                let snapshot = self.lookup_snapshot(&k).await;
                 self.clone()
-                    .execute_ddl(FreshetStatement::CreateKafkaSource(k), sql, None, &path)
+                    .execute_ddl_with(
+                        FreshetStatement::CreateKafkaSource(k),
+                        sql,
+                        None,
+                        &path,
+                        snapshot,
+                    )
                     .await
             }
             FreshetStatement::CreateSink(_) => {

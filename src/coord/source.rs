@@ -19,10 +19,11 @@ use crate::sql::source::{
     CreateSecretStatement, Envelope, Format, IncludeKind, OptionValue,
 };
 use crate::storage::decode::{self, DefinitionError, SourceDecoder};
-use crate::storage::durable::{CatalogRecord, Commit, IngestBatch, SourceValue};
+use crate::storage::durable::{CatalogRecord, Commit, IngestBatch, SnapshotBounds, SourceValue};
 use crate::storage::kafka::{
     self, IngestControl, IngestParams, TransactionResume, TransactionTopic,
 };
+use crate::storage::kafka_snapshot;
 use crate::storage::kafka_txn::Grouping;
 use crate::storage::registry::{RegistryClient, RegistryConfig, RegistryError, SchemaLookup};
 
@@ -35,6 +36,24 @@ use crate::catalog::QualifiedName;
 /// events of one transaction once no more records arrive (without
 /// `TRANSACTION METADATA`, a run's end is only known from what follows it).
 const RUN_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long `CREATE SOURCE` waits for the brokers to tell the source's
+/// snapshot bounds before it leaves them to a thread (see
+/// [`SnapshotBounds::Pending`]).
+const SNAPSHOT_LOOKUP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `START TIMESTAMP -n` means n ms before the source is created
+/// (Materialize): fixed when it is created, so a reader that retries, or a
+/// restart, starts from the same offsets instead of a later "now".
+pub(crate) fn fix_start_timestamp(stmt: &mut CreateKafkaSourceStatement) {
+    if let Some(ts) = stmt.start_timestamp.filter(|ts| *ts < 0) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        stmt.start_timestamp = Some(now_ms.saturating_add(ts).max(0));
+    }
+}
 
 /// A Kafka source and its readers (one thread per timely worker).
 pub struct KafkaSource {
@@ -551,15 +570,60 @@ impl Coordinator {
         Ok(stmt)
     }
 
+    /// The bounds of a new source's snapshot (see
+    /// [`kafka_snapshot`]), asked of the brokers outside the coordinator's
+    /// lock; `None` when they cannot tell within [`SNAPSHOT_LOOKUP`] (the
+    /// source then records [`SnapshotBounds::Pending`]). `START TIMESTAMP`
+    /// must already be absolute ([`fix_start_timestamp`]).
+    pub(crate) async fn lookup_snapshot(
+        &self,
+        stmt: &CreateKafkaSourceStatement,
+    ) -> Option<SnapshotBounds> {
+        let options = {
+            let state = self.state.lock().await;
+            if stmt.if_not_exists && state.lookup(&stmt.name).ok()?.is_some() {
+                return None;
+            }
+            // A connection that does not resolve fails `CREATE SOURCE` itself.
+            let (_, conn) = state
+                .connection_for(&stmt.connection, ConnectionKind::Kafka)
+                .ok()?;
+            state.kafka_options(&conn).ok()?.0
+        };
+        let (topic, starts, ts) = (
+            stmt.topic.clone(),
+            stmt.start_offsets.clone(),
+            stmt.start_timestamp,
+        );
+        let found = tokio::task::spawn_blocking(move || {
+            kafka_snapshot::lookup(&options, &topic, &starts, ts, SNAPSHOT_LOOKUP)
+        })
+        .await
+        .ok()?;
+        match found {
+            Ok(bounds) => Some(SnapshotBounds::Known(bounds)),
+            Err(e) => {
+                tracing::info!(
+                    "the snapshot of topic \"{}\" is taken later: {e}",
+                    stmt.topic
+                );
+                None
+            }
+        }
+    }
+
     /// `CREATE SOURCE ... FROM KAFKA`. At start-up (`replay_id` set) the
     /// readers are started by [`Coordinator::start_kafka_source`] once the
-    /// source's stored contents are loaded.
+    /// source's stored contents are loaded. A new source stores its
+    /// snapshot's bounds (`snapshot`, else [`SnapshotBounds::Pending`]) in
+    /// the commit that stores it.
     pub(crate) fn create_kafka_source(
         self: &Arc<Self>,
         state: &mut CoordState,
         stmt: CreateKafkaSourceStatement,
         sql: &str,
         replay_id: Option<GlobalId>,
+        snapshot: Option<SnapshotBounds>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let name = item_name(&stmt.name)?;
         if state.exists_already(&name, stmt.if_not_exists)? {
@@ -602,7 +666,17 @@ impl Coordinator {
             index: None,
             owned_by: None,
         });
-        state.persist_item(id, &name.item, sql, replay_id.is_some())?;
+        let bounds = snapshot.unwrap_or(SnapshotBounds::Pending);
+        state.persist_item_with(
+            id,
+            &name.item,
+            sql,
+            replay_id.is_some(),
+            Commit {
+                snapshot_bounds: vec![(id, bounds.clone())],
+                ..Default::default()
+            },
+        )?;
         state.kafka_sources.insert(
             id,
             KafkaSource {
@@ -611,7 +685,13 @@ impl Coordinator {
             },
         );
         if replay_id.is_none() {
-            self.start_kafka_source(state, id, BTreeMap::new(), TransactionResume::default())?;
+            self.start_kafka_source(
+                state,
+                id,
+                BTreeMap::new(),
+                TransactionResume::default(),
+                Some(bounds),
+            )?;
         }
         Ok(match headers_notice {
             Some(notice) => ExecuteResponse::CommandWithNotice {
@@ -624,13 +704,15 @@ impl Coordinator {
 
     /// Starts the readers of Kafka source `id` (one per timely worker),
     /// resuming at the given offsets (and, with `TRANSACTION METADATA`,
-    /// the transaction topic's).
+    /// the transaction topic's); `snapshot` is its snapshot as stored (a
+    /// thread takes and stores a pending one).
     pub(crate) fn start_kafka_source(
         self: &Arc<Self>,
         state: &mut CoordState,
         id: GlobalId,
         resume: BTreeMap<i32, i64>,
         resume_transactions: TransactionResume,
+        snapshot: Option<SnapshotBounds>,
     ) -> Result<(), AdapterError> {
         let Some(source) = state.kafka_sources.get(&id) else {
             return Ok(());
@@ -673,6 +755,14 @@ impl Coordinator {
                 Arc::new(move |timeout| progress.wait_ready(timeout))
             },
         };
+        let readers = params.readers;
+        if let Ok(mut status) = control.status.lock() {
+            status.snapshot = snapshot.clone();
+            seed_partitions(&mut status, &params.resume, readers);
+        }
+        if snapshot == Some(SnapshotBounds::Pending) {
+            spawn_snapshot_lookup(&params, state.store.clone(), control.clone());
+        }
         let coord = self.clone();
         let store = state.store.clone();
         let deliver_control = control.clone();
@@ -746,6 +836,96 @@ impl Coordinator {
             state.connections.remove(id);
             state.secrets.remove(id);
         }
+    }
+}
+
+/// Fills in the statistics of the partitions the source is known to have
+/// before its readers report: each partition's committed next offset from
+/// the durable store, else, for a partition of its snapshot, where the
+/// snapshot starts. So a restarted source shows its snapshot's progress
+/// before its readers reach the brokers.
+fn seed_partitions(status: &mut kafka::SourceStatus, resume: &BTreeMap<i32, i64>, readers: usize) {
+    let starts: Vec<(i32, i64)> = match &status.snapshot {
+        Some(SnapshotBounds::Known(parts)) => {
+            parts.iter().map(|b| (b.partition, b.start)).collect()
+        }
+        _ => Vec::new(),
+    };
+    for (p, start) in starts {
+        let e = status.partitions.entry(p).or_default();
+        e.reader = kafka::reader_of(p, readers);
+        // Zero: nothing committed or reported for it yet.
+        if e.next_offset == 0 {
+            e.next_offset = start;
+        }
+    }
+    for (p, next) in resume {
+        let e = status.partitions.entry(*p).or_default();
+        e.reader = kafka::reader_of(*p, readers);
+        e.next_offset = *next;
+    }
+}
+
+/// Takes a source's pending snapshot bounds once the brokers answer
+/// (retrying with backoff), on a thread: stores them (under the source's
+/// commit lock, so not after the source is dropped) and shows them.
+fn spawn_snapshot_lookup(
+    params: &kafka::IngestParams,
+    store: Arc<crate::storage::durable::DurableStore>,
+    control: Arc<IngestControl>,
+) {
+    let (id, options, topic, starts, ts, readers) = (
+        params.id,
+        params.options.clone(),
+        params.topic.clone(),
+        params.start_offsets.clone(),
+        params.start_timestamp,
+        params.readers,
+    );
+    let run = move || {
+        let mut backoff = std::time::Duration::from_secs(1);
+        while !control.cancelled.load(Ordering::SeqCst) {
+            match kafka_snapshot::lookup(&options, &topic, &starts, ts, SNAPSHOT_LOOKUP) {
+                Ok(parts) => {
+                    let bounds = SnapshotBounds::Known(parts);
+                    let Ok(_guard) = control.commit_lock.lock() else {
+                        return;
+                    };
+                    if control.cancelled.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let stored = store.commit(Commit {
+                        snapshot_bounds: vec![(id, bounds.clone())],
+                        ..Default::default()
+                    });
+                    match stored {
+                        Ok(()) => {
+                            if let Ok(mut status) = control.status.lock() {
+                                status.snapshot = Some(bounds);
+                                seed_partitions(&mut status, &BTreeMap::new(), readers);
+                            }
+                            return;
+                        }
+                        Err(e) => tracing::warn!("source {id}: storing its snapshot: {e}"),
+                    }
+                }
+                Err(e) => tracing::debug!("source {id}: snapshot not taken yet: {e}"),
+            }
+            let deadline = std::time::Instant::now() + backoff;
+            while std::time::Instant::now() < deadline {
+                if control.cancelled.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name(format!("kafka-snapshot-{id}"))
+        .spawn(run)
+    {
+        tracing::warn!("source {id}: starting its snapshot lookup: {e}");
     }
 }
 

@@ -18,6 +18,10 @@
 //! * `txn_pending`: (source id, transaction id) → the event count of an
 //!   `END` record read from that topic whose transaction has not been
 //!   ingested yet (see `storage/kafka_txn.rs`);
+//! * `source_snapshots`: source id → the JSON of a Kafka source's
+//!   [`SnapshotBounds`], written with its catalog record at `CREATE
+//!   SOURCE`: the offsets of each partition its snapshot spans (absent for
+//!   a source created before snapshots were recorded);
 //! * `meta`: counters such as the next item id, and whether the store's
 //!   schemas were set up (`schemas`: the `public` schema a new store
 //!   starts with was created, so its absence means it was dropped).
@@ -44,6 +48,7 @@ const UPSERT_STATE: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new(
 const KAFKA_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("kafka_offsets");
 const TXN_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("txn_offsets");
 const TXN_PENDING: TableDefinition<(u64, &str), u64> = TableDefinition::new("txn_pending");
+const SOURCE_SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("source_snapshots");
 
 /// A source's value for a key or record: a row, or the error decoding it.
 pub type SourceValue = Result<Row, EvalError>;
@@ -227,6 +232,36 @@ pub struct SourceSnapshot {
     pub transaction_offsets: Vec<(i32, i64)>,
     /// The pending `END` records: transaction id and event count.
     pub pending_ends: Vec<(String, u64)>,
+    /// The source's snapshot, as recorded at `CREATE SOURCE` (`None` for a
+    /// source created before snapshots were recorded).
+    pub snapshot_bounds: Option<SnapshotBounds>,
+}
+
+/// What a Kafka source's snapshot is: the records its topic held when the
+/// source was created, from where the source starts reading each partition
+/// (`START OFFSET`, `START TIMESTAMP` or the partition's beginning) to the
+/// partition's high watermark then. Stored as JSON in `source_snapshots`,
+/// so later versions can add fields (with serde defaults) and still read
+/// what this one wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SnapshotBounds {
+    /// The brokers could not be asked when the source was created (they
+    /// did not answer, or the topic did not exist yet): the bounds are
+    /// taken, and stored, when they first answer.
+    Pending,
+    /// The partitions of the topic when the snapshot was taken.
+    Known(Vec<PartitionBounds>),
+}
+
+/// The offsets one partition's snapshot spans: `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionBounds {
+    /// The partition.
+    pub partition: i32,
+    /// The first offset the source reads.
+    pub start: i64,
+    /// The partition's high watermark (the offset after its last record).
+    pub end: i64,
 }
 
 /// An error of the durable store.
@@ -262,6 +297,8 @@ pub struct Commit {
     pub next_id: Option<u64>,
     /// Records that the initial schemas were created.
     pub schemas_initialized: bool,
+    /// Kafka sources' snapshots to record (see [`SnapshotBounds`]).
+    pub snapshot_bounds: Vec<(GlobalId, SnapshotBounds)>,
 }
 
 impl Commit {
@@ -273,6 +310,7 @@ impl Commit {
             && self.offsets.is_empty()
             && self.next_id.is_none()
             && !self.schemas_initialized
+            && self.snapshot_bounds.is_empty()
     }
 }
 
@@ -324,6 +362,7 @@ impl DurableStore {
             txn.open_table(KAFKA_OFFSETS).map_err(err)?;
             txn.open_table(TXN_OFFSETS).map_err(err)?;
             txn.open_table(TXN_PENDING).map_err(err)?;
+            let mut snapshots = txn.open_table(SOURCE_SNAPSHOTS).map_err(err)?;
             for (id, record) in &commit.put_items {
                 let bytes = serde_json::to_vec(record).map_err(err)?;
                 catalog.insert(id.0, bytes.as_slice()).map_err(err)?;
@@ -331,6 +370,7 @@ impl DurableStore {
             for id in &commit.delete_items {
                 catalog.remove(id.0).map_err(err)?;
                 offsets.remove(id.0).map_err(err)?;
+                snapshots.remove(id.0).map_err(err)?;
                 let mut log = txn.open_table(SOURCE_LOG).map_err(err)?;
                 log.retain_in((id.0, 0)..=(id.0, u64::MAX), |_, _| false)
                     .map_err(err)?;
@@ -375,6 +415,10 @@ impl DurableStore {
             }
             for (id, offset) in &commit.offsets {
                 offsets.insert(id.0, *offset).map_err(err)?;
+            }
+            for (id, bounds) in &commit.snapshot_bounds {
+                let bytes = serde_json::to_vec(bounds).map_err(err)?;
+                snapshots.insert(id.0, bytes.as_slice()).map_err(err)?;
             }
             if commit.schemas_initialized {
                 meta.insert("schemas", 1).map_err(err)?;
@@ -535,6 +579,15 @@ impl DurableStore {
         for entry in pending.range((id, "")..(id + 1, "")).map_err(err)? {
             let (k, v) = entry.map_err(err)?;
             snap.pending_ends.push((k.value().1.to_string(), v.value()));
+        }
+        let snapshots = txn.open_table(SOURCE_SNAPSHOTS).map_err(err)?;
+        if let Some(v) = snapshots.get(id).map_err(err)? {
+            // Statistics only: a record this version cannot read leaves the
+            // snapshot unknown rather than the server unable to start.
+            match serde_json::from_slice(v.value()) {
+                Ok(bounds) => snap.snapshot_bounds = Some(bounds),
+                Err(e) => tracing::warn!("source {source}: unreadable snapshot bounds: {e}"),
+            }
         }
         Ok(snap)
     }
@@ -713,6 +766,80 @@ mod tests {
         let snap = store.source_snapshot(other).unwrap();
         assert_eq!(snap.transaction_offsets, vec![(0, 9)]);
         assert_eq!(snap.pending_ends, vec![("z".to_string(), 4)]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A source's snapshot bounds commit with it, read back with its
+    /// contents and go when it is dropped; a store written before the
+    /// `source_snapshots` table existed opens, and its sources have none.
+    #[test]
+    fn snapshot_bounds_are_stored_with_the_source() {
+        let dir = std::env::temp_dir().join(format!("freshet-durable-snap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A store as an older version left it: its tables, no `source_snapshots`.
+        {
+            let db = Database::create(dir.join("freshet.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut catalog = txn.open_table(CATALOG).unwrap();
+                let record = serde_json::to_vec(&CatalogRecord {
+                    name: "old".into(),
+                    create_sql: "CREATE SOURCE old ...".into(),
+                })
+                .unwrap();
+                catalog.insert(4, record.as_slice()).unwrap();
+                let mut offsets = txn.open_table(KAFKA_OFFSETS).unwrap();
+                offsets.insert((4, 0), 17).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = DurableStore::open(&dir).unwrap();
+        assert_eq!(store.snapshot().unwrap().items.len(), 1);
+        let old = store.source_snapshot(GlobalId(4)).unwrap();
+        assert_eq!((old.offsets, old.snapshot_bounds), (vec![(0, 17)], None));
+
+        let (known, pending) = (GlobalId(8), GlobalId(9));
+        let bounds = SnapshotBounds::Known(vec![
+            PartitionBounds {
+                partition: 0,
+                start: 0,
+                end: 300,
+            },
+            PartitionBounds {
+                partition: 1,
+                start: 5,
+                end: 5,
+            },
+        ]);
+        store
+            .commit(Commit {
+                snapshot_bounds: vec![(known, bounds.clone()), (pending, SnapshotBounds::Pending)],
+                ..Default::default()
+            })
+            .unwrap();
+        drop(store);
+        let store = DurableStore::open(&dir).unwrap();
+        let read = |id| store.source_snapshot(id).unwrap().snapshot_bounds;
+        assert_eq!(read(known), Some(bounds.clone()));
+        assert_eq!(read(pending), Some(SnapshotBounds::Pending));
+        // Taken later: the pending bounds are replaced.
+        store
+            .commit(Commit {
+                snapshot_bounds: vec![(pending, bounds.clone())],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(read(pending), Some(bounds.clone()));
+        store
+            .commit(Commit {
+                delete_items: vec![known],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(read(known), None);
+        assert_eq!(read(pending), Some(bounds));
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -22,7 +22,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::decode::SourceDecoder;
-use super::durable::{IngestBatch, TransactionProgress};
+use super::durable::{IngestBatch, SnapshotBounds, TransactionProgress};
 use super::kafka_reader;
 use super::kafka_txn::Grouping;
 use crate::expr::GlobalId;
@@ -227,6 +227,9 @@ pub struct SourceStatus {
     pub upsert_bytes: i64,
     /// What each reader holds back to keep Debezium transactions together.
     pub held: Vec<HeldStats>,
+    /// The source's snapshot (see [`kafka_snapshot`](super::kafka_snapshot));
+    /// `None` for a source created before snapshots were recorded.
+    pub snapshot: Option<SnapshotBounds>,
 }
 
 /// What a reader's transaction buffer holds (see
@@ -243,6 +246,17 @@ pub struct HeldStats {
 }
 
 impl SourceStatus {
+    /// How far the source is through its snapshot, by the committed next
+    /// offsets of its partitions.
+    pub fn snapshot_progress(&self) -> super::kafka_snapshot::Progress {
+        let committed: BTreeMap<i32, i64> = self
+            .partitions
+            .iter()
+            .map(|(p, s)| (*p, s.next_offset))
+            .collect();
+        super::kafka_snapshot::progress(self.snapshot.as_ref(), &committed)
+    }
+
     /// The sum of the readers' [`HeldStats`].
     pub fn held(&self) -> HeldStats {
         self.held

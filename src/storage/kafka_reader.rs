@@ -62,6 +62,8 @@ const MAX_LAG_WAIT: Duration = Duration::from_millis(50);
 /// How often partitions and high watermarks are refreshed (by the
 /// reader's [`MetadataWatch`] thread).
 const METADATA_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a reader waits for the topic's metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// librdkafka's `fetch.wait.max.ms` for source readers: how long a broker
 /// may hold a fetch that has no new data. A Kafka broker answers as soon as
@@ -75,7 +77,7 @@ pub const FETCH_WAIT_MS: u32 = 2;
 
 /// A reader's consumer: it keeps librdkafka's reason for a failed broker
 /// connection, which the reader's status names.
-type ReaderConsumer = BaseConsumer<ErrorRecorder>;
+pub(crate) type ReaderConsumer = BaseConsumer<ErrorRecorder>;
 
 /// Runs reader `reader` of a source until the source is cancelled,
 /// retrying broker problems with exponential backoff.
@@ -259,6 +261,29 @@ fn message_headers(headers: &BorrowedHeaders) -> Vec<KafkaHeader<'_>> {
         .collect()
 }
 
+/// The partitions of `topic`, in order, asking for up to `timeout`.
+pub(crate) fn topic_partitions(
+    consumer: &ReaderConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, String> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("fetching metadata of topic \"{topic}\": {e}"))?;
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(format!("topic \"{topic}\" does not exist"));
+    };
+    if let Some(e) = t.error() {
+        return Err(format!(
+            "topic \"{topic}\": {}",
+            rdkafka::error::RDKafkaErrorCode::from(e)
+        ));
+    }
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ids.sort();
+    Ok(ids)
+}
+
 /// A reader's fixed context.
 struct Reader<'a> {
     params: &'a IngestParams,
@@ -296,28 +321,9 @@ impl Reader<'_> {
         )
     }
 
-    /// The partitions of `topic`.
-    fn topic_partitions(consumer: &ReaderConsumer, topic: &str) -> Result<Vec<i32>, String> {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .map_err(|e| format!("fetching metadata of topic \"{topic}\": {e}"))?;
-        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
-            return Err(format!("topic \"{topic}\" does not exist"));
-        };
-        if let Some(e) = t.error() {
-            return Err(format!(
-                "topic \"{topic}\": {}",
-                rdkafka::error::RDKafkaErrorCode::from(e)
-            ));
-        }
-        let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
-        ids.sort();
-        Ok(ids)
-    }
-
     /// The partitions of the source's topic this reader owns.
     fn partitions(&self, consumer: &ReaderConsumer) -> Result<Vec<i32>, String> {
-        let mut ids = Self::topic_partitions(consumer, &self.params.topic)?;
+        let mut ids = topic_partitions(consumer, &self.params.topic, METADATA_TIMEOUT)?;
         ids.retain(|p| reader_of(*p, self.params.readers) == self.reader);
         Ok(ids)
     }
@@ -409,7 +415,7 @@ impl Reader<'_> {
         let mut positions = Positions {
             parts: self.partitions(consumer)?,
             transaction_parts: match &params.transactions {
-                Some(t) => Self::topic_partitions(consumer, &t.topic)?,
+                Some(t) => topic_partitions(consumer, &t.topic, METADATA_TIMEOUT)?,
                 None => Vec::new(),
             },
             ..Default::default()
@@ -452,7 +458,7 @@ impl Reader<'_> {
         while watch.sleep(METADATA_INTERVAL) {
             let mut parts = self.partitions(consumer);
             if let (Ok(_), Some(t)) = (&parts, &self.params.transactions)
-                && let Ok(now) = Self::topic_partitions(consumer, &t.topic)
+                && let Ok(now) = topic_partitions(consumer, &t.topic, METADATA_TIMEOUT)
                 && now != transaction_parts
             {
                 parts = Err(format!(

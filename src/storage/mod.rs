@@ -1,6 +1,8 @@
 //! Storage: the durable store ([`durable`]) that holds the catalog, table
 //! contents and source offsets, Kafka sources ([`kafka`] spreads a source's
-//! partitions over readers, [`kafka_reader`] reads them, [`kafka_txn`]
+//! partitions over readers, [`kafka_reader`] reads them,
+//! [`kafka_snapshot`] measures how far a source is through its snapshot,
+//! [`kafka_txn`]
 //! groups Debezium events by transaction, [`decode`] turns records into
 //! rows, [`avro`] and [`registry`] handle Avro through a Confluent Schema
 //! Registry), Kafka sinks ([`sink`]: encoding and state, [`avro_sink`]:
@@ -15,6 +17,7 @@ pub mod durable;
 pub mod kafka;
 pub mod kafka_reader;
 pub mod kafka_sink;
+pub mod kafka_snapshot;
 pub mod kafka_txn;
 pub mod loadgen;
 pub mod registry;
