@@ -13,14 +13,17 @@
 //! with.
 
 use datafusion_common::config::ConfigOptions;
-use datafusion_common::tree_node::Transformed;
+use datafusion_common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion_common::{DFSchema, DataFusionError, Result as DfResult};
 use datafusion_expr::expr::{
     AggregateFunction, Between, BinaryExpr, Case, InList, InSubquery, Like, ScalarFunction,
     SetComparison, WindowFunction,
 };
 use datafusion_expr::expr_rewriter::FunctionRewrite;
-use datafusion_expr::{Expr, ExprSchemable, Operator, SortExpr, WindowFunctionDefinition};
+use datafusion_expr::logical_plan::Union;
+use datafusion_expr::{
+    Expr, ExprSchemable, LogicalPlan, Operator, SortExpr, WindowFunctionDefinition,
+};
 
 use crate::repr::{ScalarType, SqlState};
 
@@ -289,6 +292,12 @@ fn check_common_type<'a>(
     schema: &DFSchema,
 ) -> Result<(), PlanError> {
     let types: Vec<ScalarType> = values.filter_map(|v| operand(v, schema)).collect();
+    check_types_match(what, &types)
+}
+
+/// [`check_common_type`] of values of the types `types` (untyped ones
+/// left out).
+fn check_types_match(what: &str, types: &[ScalarType]) -> Result<(), PlanError> {
     if !types.contains(&ScalarType::Json) {
         return Ok(());
     }
@@ -320,6 +329,56 @@ fn check_common_type<'a>(
         ))),
         None => Ok(()),
     }
+}
+
+/// The `UNION`s of `plan` (and of its subqueries): a column that is
+/// `json` in one input must be `json` (or an untyped literal) in all, as
+/// [`check_common_type`] requires of `CASE`. Checked before DataFusion's
+/// type coercion, which would convert the `json` values to text.
+pub fn check_unions(plan: &LogicalPlan) -> Result<(), PlanError> {
+    let mut result = Ok(());
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Union(u) = node
+            && let Err(e) = check_union(u)
+        {
+            result = Err(e);
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    result
+}
+
+fn check_union(u: &Union) -> Result<(), PlanError> {
+    for i in 0..u.schema.fields().len() {
+        let types: Vec<ScalarType> = u
+            .inputs
+            .iter()
+            .filter_map(|input| union_column_type(input, i))
+            .collect();
+        check_types_match("UNION", &types)?;
+    }
+    Ok(())
+}
+
+/// The type of column `i` of a `UNION` input; `None` for an untyped
+/// literal (`SELECT 'x'`), which takes the other inputs' type.
+fn union_column_type(plan: &LogicalPlan, i: usize) -> Option<ScalarType> {
+    if let LogicalPlan::Projection(p) = plan
+        && let Some(e) = p.expr.get(i)
+    {
+        let e = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            e => e,
+        };
+        if super::unknown_literals::is_untyped_string(e)
+            || matches!(e, Expr::Literal(datafusion_common::ScalarValue::Null, _))
+        {
+            return None;
+        }
+    }
+    let field = plan.schema().fields().get(i)?.clone();
+    ScalarType::from_field(&field).ok()
 }
 
 /// An aggregate call over `json` arguments: `DISTINCT` needs equality,

@@ -765,6 +765,8 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let plan = super::subquery_domain::rewrite(plan)?;
     // Reads of catalog relations that are always empty.
     let plan = super::empty_relations::rewrite(plan)?;
+    // `json` beside another type in a UNION, before coercion casts it.
+    super::json::check_unions(&plan)?;
     let mut analyzer = Analyzer::new();
     // First: it reads the operands as written, before the other rewrites.
     analyzer.add_function_rewrite(Arc::new(super::json::JsonOperatorCheck));

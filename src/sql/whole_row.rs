@@ -98,6 +98,7 @@ pub fn rewrite(resolver: &dyn Resolver, statement: &mut Statement) -> Result<(),
     let mut rewrite = Rewrite {
         resolver,
         withs: Vec::new(),
+        froms: Vec::new(),
     };
     match statement.visit(&mut rewrite) {
         ControlFlow::Break(e) => Err(e),
@@ -109,6 +110,31 @@ struct Rewrite<'a> {
     resolver: &'a dyn Resolver,
     /// The `WITH` clauses of the queries being visited, outermost first.
     withs: Vec<Option<With>>,
+    /// The names of the tables and subqueries in the `FROM` clauses of
+    /// the queries being visited, outermost first.
+    froms: Vec<Vec<String>>,
+}
+
+/// The names of the relations a query's selects read that a whole-row
+/// reference may name.
+fn query_relation_names(body: &SetExpr, out: &mut Vec<String>) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut relations = Vec::new();
+            from_relations(&select.from, &mut relations);
+            out.extend(
+                relations
+                    .into_iter()
+                    .filter(|(_, r)| !matches!(r, Relation::Other))
+                    .map(|(n, _)| n),
+            );
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            query_relation_names(left, out);
+            query_relation_names(right, out);
+        }
+        _ => {}
+    }
 }
 
 impl VisitorMut for Rewrite<'_> {
@@ -116,6 +142,9 @@ impl VisitorMut for Rewrite<'_> {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<PlanError> {
         self.withs.push(query.with.clone());
+        let mut names = Vec::new();
+        query_relation_names(&query.body, &mut names);
+        self.froms.push(names);
         ControlFlow::Continue(())
     }
 
@@ -130,10 +159,12 @@ impl VisitorMut for Rewrite<'_> {
             .collect();
         let recursive = self.withs.iter().flatten().any(|w| w.recursive);
         self.withs.pop();
+        self.froms.pop();
         let scope = Scope {
             resolver: self.resolver,
             ctes,
             recursive,
+            outer: self.froms.concat(),
         };
         // The leftmost select of the statement's own query is named by
         // `output_names`; the items of any other keep the function's name
@@ -152,6 +183,8 @@ struct Scope<'a> {
     resolver: &'a dyn Resolver,
     ctes: Vec<Cte>,
     recursive: bool,
+    /// The relations of the queries around this one ([`check_outer_rows`]).
+    outer: Vec<String>,
 }
 
 fn rewrite_query(scope: &Scope<'_>, query: &mut Query, top: bool) -> Result<(), PlanError> {
@@ -383,11 +416,74 @@ fn rewrite_select(
 ) -> Result<(), PlanError> {
     let mut relations = Vec::new();
     from_relations(&select.from, &mut relations);
+    expand_select(scope, select, order_by, name_items, &relations)?;
+    check_outer_rows(scope, select, order_by, &relations)
+}
+
+/// Refuses whole-row calls of a relation of an outer query (`SELECT
+/// (SELECT row_to_json(t)) FROM t`), whose columns are not planned here.
+fn check_outer_rows(
+    scope: &Scope<'_>,
+    select: &mut Select,
+    order_by: &mut [&mut Expr],
+    relations: &[(String, Relation)],
+) -> Result<(), PlanError> {
+    if scope.outer.is_empty() {
+        return Ok(());
+    }
+    struct Outer<'a> {
+        outer: &'a [String],
+        own: &'a [(String, Relation)],
+        depth: usize,
+    }
+    impl VisitorMut for Outer<'_> {
+        type Break = PlanError;
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<PlanError> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<PlanError> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<PlanError> {
+            if self.depth == 0
+                && let Some((name, _)) = row_call_arg(e)
+                && self.outer.contains(&name)
+                && !self.own.iter().any(|(n, _)| *n == name)
+            {
+                return ControlFlow::Break(PlanError::Unsupported(format!(
+                    "whole-row reference \"{name}\" to a relation of an outer query"
+                )));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut check = Outer {
+        outer: &scope.outer,
+        own: relations,
+        depth: 0,
+    };
+    for e in select_exprs(select, order_by) {
+        if let ControlFlow::Break(err) = e.visit(&mut check) {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+fn expand_select(
+    scope: &Scope<'_>,
+    select: &mut Select,
+    order_by: &mut [&mut Expr],
+    name_items: bool,
+    relations: &[(String, Relation)],
+) -> Result<(), PlanError> {
     if relations.iter().all(|(_, r)| matches!(r, Relation::Other)) {
         return Ok(());
     }
     let mut collect = Collect {
-        relations: &relations,
+        relations,
         depth: 0,
         found: Vec::new(),
     };
