@@ -40,6 +40,33 @@ pub fn build_object(args: &[Datum]) -> Result<Datum, EvalError> {
     Ok(Datum::Json(out))
 }
 
+/// `row_to_json(t)` of a whole row, given as column names and values
+/// (`k1, v1, ...`, from `crate::sql::whole_row`): PostgreSQL's compact
+/// text for a record, `{"a":1,"b":"x"}`.
+pub fn build_row(args: &[Datum]) -> Result<Datum, EvalError> {
+    let mut out = String::from("{");
+    for (i, pair) in args.chunks(2).enumerate() {
+        let [key, value] = pair else {
+            return Err(EvalError::Internal(
+                "row_to_json of a row without a value for each column".into(),
+            ));
+        };
+        let Datum::String(key) = key else {
+            return Err(EvalError::Internal(format!(
+                "row_to_json column name {key:?}"
+            )));
+        };
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&JsonbValue::String(key.clone()).to_text());
+        out.push(':');
+        out.push_str(&to_json(value));
+    }
+    out.push('}');
+    Ok(Datum::Json(out))
+}
+
 /// An object key from a non-NULL value, as a JSON string: its text
 /// output (`true`/`false` for booleans, as its `to_json`); PostgreSQL's
 /// error for an array or JSON value.
@@ -119,5 +146,25 @@ mod tests {
         assert_eq!(build_object(&[]).unwrap(), Datum::Json("{}".into()));
         assert!(build_object(&[Datum::Null, Datum::Int32(1)]).is_err());
         assert!(build_object(&[Datum::Int32(1)]).is_err());
+    }
+
+    #[test]
+    fn rows_print_as_postgresql_row_to_json() {
+        let got = build_row(&[
+            Datum::String("a".into()),
+            Datum::Int32(1),
+            Datum::String("B \"x\"".into()),
+            Datum::Null,
+            Datum::String("j".into()),
+            Datum::Json("{\"k\" :  1}".into()),
+            Datum::String("e".into()),
+            Datum::Array(vec![Datum::Int32(1), Datum::Null]),
+        ])
+        .unwrap();
+        assert_eq!(
+            got,
+            Datum::Json(r#"{"a":1,"B \"x\"":null,"j":{"k" :  1},"e":[1,null]}"#.into())
+        );
+        assert!(build_row(&[Datum::String("a".into())]).is_err());
     }
 }

@@ -63,6 +63,12 @@ pub enum JsonbFunc {
     ToJson,
     /// `json_build_array(v1, ...)`: `json`'s text, as `text`.
     JsonBuildArray,
+    /// `row_to_json(t)` (and `to_json(t)`) of a whole row, called with the
+    /// row's column names and values (`crate::sql::whole_row`).
+    RowToJson,
+    /// The `json` function evaluated as the `jsonb` one it holds
+    /// (`json_typeof` is [`JsonbFunc::TypeOf`]), named as `json`'s.
+    Json(Box<JsonbFunc>),
     /// `jsonb_strip_nulls(doc)`.
     StripNulls,
     /// `jsonb_pretty(doc)`.
@@ -169,6 +175,20 @@ impl JsonbFunc {
             JsonbFunc::ToJsonb => "to_jsonb",
             JsonbFunc::ToJson => "to_json",
             JsonbFunc::JsonBuildArray => "json_build_array",
+            JsonbFunc::RowToJson => "row_to_json",
+            JsonbFunc::Json(inner) => match inner.as_ref() {
+                JsonbFunc::TypeOf => "json_typeof",
+                JsonbFunc::ArrayLength => "json_array_length",
+                JsonbFunc::GetPath {
+                    text: false,
+                    variadic: true,
+                } => "json_extract_path",
+                JsonbFunc::GetPath {
+                    text: true,
+                    variadic: true,
+                } => "json_extract_path_text",
+                other => other.name(),
+            },
             JsonbFunc::StripNulls => "jsonb_strip_nulls",
             JsonbFunc::Pretty => "jsonb_pretty",
             JsonbFunc::Set => "jsonb_set",
@@ -180,9 +200,11 @@ impl JsonbFunc {
     /// are strict: a NULL argument gives NULL.
     pub fn eval(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
         match self {
+            JsonbFunc::Json(inner) => return inner.eval(args),
             JsonbFunc::BuildObject => return build_object(&args),
             JsonbFunc::JsonBuildObject => return super::json_text::build_object(&args),
             JsonbFunc::JsonBuildArray => return Ok(super::json_text::build_array(&args)),
+            JsonbFunc::RowToJson => return super::json_text::build_row(&args),
             JsonbFunc::BuildArray => {
                 let items = args.iter().map(to_jsonb).collect::<Result<Vec<_>, _>>()?;
                 return Ok(jsonb(&JsonbValue::Array(items)));
@@ -320,7 +342,9 @@ impl JsonbFunc {
             JsonbFunc::BuildObject
             | JsonbFunc::BuildArray
             | JsonbFunc::JsonBuildObject
-            | JsonbFunc::JsonBuildArray => Err(EvalError::Internal("unreachable builder".into())),
+            | JsonbFunc::JsonBuildArray
+            | JsonbFunc::RowToJson
+            | JsonbFunc::Json(_) => Err(EvalError::Internal("unreachable builder".into())),
         }
     }
 }

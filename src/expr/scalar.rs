@@ -485,7 +485,10 @@ impl fmt::Display for ScalarExpr {
                 write!(f, "({left} {} {right})", func.symbol())
             }
             ScalarExpr::CallVariadic { func, exprs } => {
-                write!(f, "{func:?}(")?;
+                match func {
+                    VariadicFunc::Jsonb(jsonb) => write!(f, "{}(", jsonb.name())?,
+                    func => write!(f, "{func:?}(")?,
+                }
                 for (i, e) in exprs.iter().enumerate() {
                     if i > 0 {
                         write!(f, ", ")?;

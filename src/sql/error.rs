@@ -59,6 +59,10 @@ pub enum PlanError {
     /// for type json".
     #[error("could not identify an {0}")]
     MissingOperator(String),
+    /// A type without the ordering `greatest` and `least` need (`json`):
+    /// "could not identify a comparison function for type json".
+    #[error("could not identify a comparison function for type {0}")]
+    MissingComparison(String),
     /// A name that refers to several columns.
     #[error("{0}")]
     AmbiguousColumn(String),
@@ -172,7 +176,8 @@ impl PlanError {
             PlanError::UnknownType(_) => SqlState::UNDEFINED_OBJECT,
             PlanError::UnknownFunction(_)
             | PlanError::UndefinedOperator(_)
-            | PlanError::MissingOperator(_) => SqlState::UNDEFINED_FUNCTION,
+            | PlanError::MissingOperator(_)
+            | PlanError::MissingComparison(_) => SqlState::UNDEFINED_FUNCTION,
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AmbiguousColumn(_) => SqlState::AMBIGUOUS_COLUMN,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,

@@ -5,9 +5,25 @@
 //! the string types (`'1'::json::int` is `42846`). The operators and
 //! functions on `json` are planned with the `jsonb` ones
 //! ([`super::jsonb`]).
+//!
+//! DataFusion's type coercion would cast a `json` operand to text to
+//! compare it with text (`json_col = 'x'`, `CASE json_col WHEN ...`), so
+//! the comparisons are refused before it runs, by [`JsonOperatorCheck`]
+//! in the analyzer, where each operand still has the type it was written
+//! with.
 
-use datafusion_common::DFSchema;
-use datafusion_expr::{Expr, ExprSchemable};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::tree_node::{Transformed, TreeNodeRecursion};
+use datafusion_common::{DFSchema, DataFusionError, Result as DfResult};
+use datafusion_expr::expr::{
+    AggregateFunction, Between, BinaryExpr, Case, InList, InSubquery, Like, ScalarFunction,
+    SetComparison, WindowFunction,
+};
+use datafusion_expr::expr_rewriter::FunctionRewrite;
+use datafusion_expr::logical_plan::Union;
+use datafusion_expr::{
+    Expr, ExprSchemable, LogicalPlan, Operator, SortExpr, WindowFunctionDefinition,
+};
 
 use crate::repr::{ScalarType, SqlState};
 
@@ -28,23 +44,387 @@ pub fn check_comparison(
     right: &Expr,
     schema: &DFSchema,
 ) -> Result<(), PlanError> {
-    let l = scalar_type(left, schema);
-    let r = scalar_type(right, schema);
-    if l != Some(ScalarType::Json) && r != Some(ScalarType::Json) {
+    check_operands(op, operand(left, schema), operand(right, schema))
+}
+
+/// An operand's type for [`check_operands`]: `None` for PostgreSQL's
+/// `unknown` (an untyped literal) or a type Freshet does not know.
+fn operand(e: &Expr, schema: &DFSchema) -> Option<ScalarType> {
+    let untyped = super::unknown_literals::is_untyped_string(e)
+        || matches!(e, Expr::Literal(datafusion_common::ScalarValue::Null, _));
+    if untyped {
+        None
+    } else {
+        scalar_type(e, schema)
+    }
+}
+
+/// [`check_comparison`] of operands of the types `left` and `right`.
+fn check_operands(
+    op: &str,
+    left: Option<ScalarType>,
+    right: Option<ScalarType>,
+) -> Result<(), PlanError> {
+    if left != Some(ScalarType::Json) && right != Some(ScalarType::Json) {
         return Ok(());
     }
-    let name = |e: &Expr, t: Option<ScalarType>| {
-        if super::unknown_literals::is_untyped_string(e) {
-            "unknown".to_string()
-        } else {
-            t.map_or_else(|| "unknown".into(), |t| t.name())
-        }
-    };
+    let name = |t: Option<ScalarType>| t.map_or_else(|| "unknown".into(), |t| t.name());
     Err(PlanError::UndefinedOperator(format!(
         "{} {op} {}",
-        name(left, l),
-        name(right, r)
+        name(left),
+        name(right)
     )))
+}
+
+/// The first column's type of a subquery compared with a value.
+fn subquery_type(plan: &datafusion_expr::LogicalPlan) -> Option<ScalarType> {
+    let field = plan.schema().fields().first()?.clone();
+    ScalarType::from_field(&field).ok()
+}
+
+/// PostgreSQL's spelling of a comparison operator.
+fn comparison_symbol(op: &Operator) -> Option<&'static str> {
+    Some(match op {
+        Operator::Eq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom => "=",
+        Operator::NotEq => "<>",
+        Operator::Lt => "<",
+        Operator::LtEq => "<=",
+        Operator::Gt => ">",
+        Operator::GtEq => ">=",
+        Operator::LikeMatch => "~~",
+        Operator::NotLikeMatch => "!~~",
+        Operator::ILikeMatch => "~~*",
+        Operator::NotILikeMatch => "!~~*",
+        Operator::RegexMatch => "~",
+        Operator::RegexIMatch => "~*",
+        Operator::RegexNotMatch => "!~",
+        Operator::RegexNotIMatch => "!~*",
+        _ => return None,
+    })
+}
+
+/// The operator of a `x <op> ANY/ALL (array)` marker call
+/// ([`super::array::rewrite_quantified`]).
+fn quantified_symbol(name: &str) -> Option<&'static str> {
+    let op = name
+        .strip_prefix("freshet_array_any_")
+        .or_else(|| name.strip_prefix("freshet_array_all_"))?;
+    Some(match op {
+        "eq" => "=",
+        "ne" => "<>",
+        "lt" => "<",
+        "le" => "<=",
+        "gt" => ">",
+        "ge" => ">=",
+        _ => return None,
+    })
+}
+
+/// Refuses, in DataFusion's analyzer and before its type coercion, every
+/// use of a `json` value that compares or orders it: comparison and
+/// pattern operators, `BETWEEN`, `IN`, `= ANY`, `CASE x WHEN`, `nullif`,
+/// `greatest` and `least`, `DISTINCT` and `ORDER BY` inside aggregates,
+/// `min` and `max`, and window partitions and orderings. PostgreSQL has
+/// no operator for any of them (`42883`); type coercion would otherwise
+/// compare the `json` value's text.
+#[derive(Debug)]
+pub struct JsonOperatorCheck;
+
+impl FunctionRewrite for JsonOperatorCheck {
+    fn name(&self) -> &str {
+        "freshet_json_operator_check"
+    }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        schema: &DFSchema,
+        _config: &ConfigOptions,
+    ) -> DfResult<Transformed<Expr>> {
+        check_expr(&expr, schema).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Transformed::no(expr))
+    }
+}
+
+/// The [`JsonOperatorCheck`] of one expression node (its operands are
+/// checked on their own).
+fn check_expr(e: &Expr, schema: &DFSchema) -> Result<(), PlanError> {
+    let is_json = |e: &Expr| scalar_type(e, schema) == Some(ScalarType::Json);
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            if let Some(symbol) = comparison_symbol(op) {
+                check_comparison(symbol, left, right, schema)?;
+            }
+        }
+        Expr::Like(Like {
+            negated,
+            expr,
+            pattern,
+            case_insensitive,
+            ..
+        }) => {
+            let symbol = match (negated, case_insensitive) {
+                (false, false) => "~~",
+                (true, false) => "!~~",
+                (false, true) => "~~*",
+                (true, true) => "!~~*",
+            };
+            check_comparison(symbol, expr, pattern, schema)?;
+        }
+        Expr::SimilarTo(Like {
+            negated,
+            expr,
+            pattern,
+            ..
+        }) => check_comparison(if *negated { "!~" } else { "~" }, expr, pattern, schema)?,
+        Expr::Between(Between {
+            expr,
+            negated,
+            low,
+            high,
+        }) => {
+            let (low_op, high_op) = if *negated { ("<", ">") } else { (">=", "<=") };
+            check_comparison(low_op, expr, low, schema)?;
+            check_comparison(high_op, expr, high, schema)?;
+        }
+        Expr::Case(Case {
+            expr,
+            when_then_expr,
+            else_expr,
+        }) => {
+            if let Some(operand) = expr {
+                for (when, _) in when_then_expr {
+                    check_comparison("=", operand, when, schema)?;
+                }
+            }
+            // PostgreSQL resolves the ELSE result first.
+            let results = else_expr
+                .iter()
+                .map(|e| e.as_ref())
+                .chain(when_then_expr.iter().map(|(_, then)| then.as_ref()));
+            check_common_type("CASE", results, schema)?;
+        }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated,
+        }) => {
+            for item in list {
+                check_comparison(if *negated { "<>" } else { "=" }, expr, item, schema)?;
+            }
+        }
+        Expr::InSubquery(InSubquery { expr, subquery, .. }) => {
+            check_operands(
+                "=",
+                operand(expr, schema),
+                subquery_type(&subquery.subquery),
+            )?;
+        }
+        Expr::SetComparison(SetComparison {
+            expr, subquery, op, ..
+        }) => {
+            if let Some(symbol) = comparison_symbol(op) {
+                check_operands(
+                    symbol,
+                    operand(expr, schema),
+                    subquery_type(&subquery.subquery),
+                )?;
+            }
+        }
+        Expr::ScalarFunction(ScalarFunction { func, args }) => match func.name() {
+            "greatest" | "least" if args.iter().any(is_json) => {
+                let name = func.name().to_uppercase();
+                check_common_type(&name, args.iter(), schema)?;
+                return Err(PlanError::MissingComparison("json".into()));
+            }
+            "coalesce" => check_common_type("COALESCE", args.iter(), schema)?,
+            "nullif" if args.len() == 2 => check_comparison("=", &args[0], &args[1], schema)?,
+            name => {
+                if let Some(symbol) = quantified_symbol(name)
+                    && let [left, array] = args.as_slice()
+                {
+                    let element = match array.to_field(schema) {
+                        Ok((_, f)) => match ScalarType::from_field(&f) {
+                            Ok(ScalarType::Array(element)) => Some(*element),
+                            _ => None,
+                        },
+                        Err(_) => None,
+                    };
+                    check_operands(symbol, operand(left, schema), element)?;
+                }
+            }
+        },
+        Expr::AggregateFunction(AggregateFunction { func, params }) => {
+            check_aggregate(
+                func.name(),
+                &params.args,
+                params.distinct,
+                &params.order_by,
+                schema,
+            )?;
+        }
+        Expr::WindowFunction(w) => {
+            let WindowFunction { fun, params } = w.as_ref();
+            if let WindowFunctionDefinition::AggregateUDF(f) = fun {
+                check_aggregate(f.name(), &params.args, params.distinct, &[], schema)?;
+            }
+            for p in &params.partition_by {
+                check_key(p, schema, false)?;
+            }
+            for s in &params.order_by {
+                check_key(&s.expr, schema, true)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The values of a `CASE`, `coalesce`, `greatest` or `least` (`what`)
+/// must have one type; `json` converts implicitly to no other type, and
+/// none to it, so `json` among other types is `42804`, named as
+/// PostgreSQL names the first two types that differ. (DataFusion would
+/// convert the `json` values to text.) Untyped literals and NULL take the
+/// others' type.
+fn check_common_type<'a>(
+    what: &str,
+    values: impl Iterator<Item = &'a Expr>,
+    schema: &DFSchema,
+) -> Result<(), PlanError> {
+    let types: Vec<ScalarType> = values.filter_map(|v| operand(v, schema)).collect();
+    check_types_match(what, &types)
+}
+
+/// [`check_common_type`] of values of the types `types` (untyped ones
+/// left out).
+fn check_types_match(what: &str, types: &[ScalarType]) -> Result<(), PlanError> {
+    if !types.contains(&ScalarType::Json) {
+        return Ok(());
+    }
+    let Some(first) = types.first() else {
+        return Ok(());
+    };
+    let json_pair = |a: &ScalarType, b: &ScalarType| {
+        matches!(
+            (a, b),
+            (ScalarType::Json, ScalarType::Jsonb) | (ScalarType::Jsonb, ScalarType::Json)
+        )
+    };
+    match types.iter().find(|t| *t != first) {
+        // `jsonb` converts to `json` (and back) by assignment only: the
+        // first type is chosen and the other does not convert to it.
+        Some(other) if json_pair(first, other) => Err(PlanError::InvalidLiteral {
+            code: SqlState::CANNOT_COERCE,
+            message: format!(
+                "{} could not convert type {} to {}",
+                if what == "CASE" { "CASE/WHEN" } else { what },
+                other.name(),
+                first.name()
+            ),
+        }),
+        Some(other) => Err(PlanError::TypeMismatch(format!(
+            "{what} types {} and {} cannot be matched",
+            first.name(),
+            other.name()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The `UNION`s of `plan` (and of its subqueries): a column that is
+/// `json` in one input must be `json` (or an untyped literal) in all, as
+/// [`check_common_type`] requires of `CASE`. Checked before DataFusion's
+/// type coercion, which would convert the `json` values to text.
+pub fn check_unions(plan: &LogicalPlan) -> Result<(), PlanError> {
+    let mut result = Ok(());
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Union(u) = node
+            && let Err(e) = check_union(u)
+        {
+            result = Err(e);
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    result
+}
+
+fn check_union(u: &Union) -> Result<(), PlanError> {
+    for i in 0..u.schema.fields().len() {
+        let types: Vec<ScalarType> = u
+            .inputs
+            .iter()
+            .filter_map(|input| union_column_type(input, i))
+            .collect();
+        check_types_match("UNION", &types)?;
+    }
+    Ok(())
+}
+
+/// The type of column `i` of a `UNION` input; `None` for an untyped
+/// literal (`SELECT 'x'`), which takes the other inputs' type.
+fn union_column_type(plan: &LogicalPlan, i: usize) -> Option<ScalarType> {
+    if let LogicalPlan::Projection(p) = plan
+        && let Some(e) = p.expr.get(i)
+    {
+        let e = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            e => e,
+        };
+        if super::unknown_literals::is_untyped_string(e)
+            || matches!(e, Expr::Literal(datafusion_common::ScalarValue::Null, _))
+        {
+            return None;
+        }
+    }
+    let field = plan.schema().fields().get(i)?.clone();
+    ScalarType::from_field(&field).ok()
+}
+
+/// An aggregate call over `json` arguments: `DISTINCT` needs equality,
+/// `ORDER BY` ordering, and `min` and `max` have no `json` version.
+fn check_aggregate(
+    name: &str,
+    args: &[Expr],
+    distinct: bool,
+    order_by: &[SortExpr],
+    schema: &DFSchema,
+) -> Result<(), PlanError> {
+    let json_arg = args
+        .iter()
+        .any(|a| scalar_type(a, schema) == Some(ScalarType::Json));
+    if json_arg && matches!(name, "min" | "max") {
+        return Err(PlanError::UnknownFunction(format!("{name}(json)")));
+    }
+    if distinct {
+        for a in args {
+            check_key(a, schema, false)?;
+        }
+    }
+    for s in order_by {
+        check_key(&s.expr, schema, true)?;
+    }
+    Ok(())
+}
+
+/// A join key pair (`USING`, or the rows `INTERSECT ALL` and `EXCEPT ALL`
+/// match, which compare NULLs as equal: `set_operation`): `json` has no
+/// equality.
+pub fn check_join_key(
+    left: &Expr,
+    left_schema: &DFSchema,
+    right: &Expr,
+    right_schema: &DFSchema,
+    set_operation: bool,
+) -> Result<(), PlanError> {
+    let l = scalar_type(left, left_schema);
+    let r = scalar_type(right, right_schema);
+    if set_operation && (l == Some(ScalarType::Json) || r == Some(ScalarType::Json)) {
+        return Err(PlanError::MissingOperator(
+            "equality operator for type json".into(),
+        ));
+    }
+    check_operands("=", l, r)
 }
 
 /// A cast from `from` to `to` where either is `json`: only `json`,

@@ -280,6 +280,14 @@ const FUNCTIONS: &[FunctionDef] = &[
         func: JsonbFunc::ToJson,
     },
     FunctionDef {
+        name: super::whole_row::ROW_TO_JSON,
+        params: &[Param::Any],
+        optional: 0,
+        variadic: true,
+        result: json_arrow_type,
+        func: JsonbFunc::RowToJson,
+    },
+    FunctionDef {
         name: "json_build_array",
         params: &[Param::Any],
         optional: 1,
@@ -507,7 +515,14 @@ pub fn lower_call(
             None => return Some(Err(signature())),
         }
     }
-    Some(Ok(call(def.func.clone(), exprs)))
+    // A `json` function that shares a `jsonb` one's evaluation keeps its
+    // own name for `EXPLAIN`.
+    let func = if def.name.starts_with("json_") && def.func.name() != def.name {
+        JsonbFunc::Json(Box::new(def.func.clone()))
+    } else {
+        def.func.clone()
+    };
+    Some(Ok(call(func, exprs)))
 }
 
 fn lower_operator(op: &str, args: &[Expr], schema: &DFSchema) -> Result<ScalarExpr, PlanError> {

@@ -341,6 +341,9 @@ fn lower_aggregate(
     let schema = a.input.schema();
     let input = lower(&a.input)?;
     if let [Expr::GroupingSet(sets)] = a.group_expr.as_slice() {
+        for key in sets.distinct_expr() {
+            super::json::check_key(key, schema, false)?;
+        }
         return super::lower_grouping::lower_grouping_sets(a, sets, input);
     }
     let mut group_key = Vec::new();
@@ -554,6 +557,13 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
     let mut left_keys = Vec::new();
     let mut right_keys = Vec::new();
     for (l, r) in &on {
+        super::json::check_join_key(
+            l,
+            left_schema,
+            r,
+            right_schema,
+            j.null_equality == datafusion_common::NullEquality::NullEqualsNull,
+        )?;
         // `char` keys compare without their padding (`char(3)` and
         // `char(5)` values can be equal).
         // `jsonb` keys compare by value (`1` and `1.0` are equal).

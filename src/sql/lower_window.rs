@@ -319,6 +319,7 @@ pub fn lower_distinct_on_parts(
         .on_expr
         .iter()
         .map(|e| {
+            super::json::check_key(e, schema, false)?;
             let lowered = lower_expr(e, schema)?;
             Ok(super::jsonb_keys::key_arg(e, lowered, schema))
         })

@@ -21,6 +21,8 @@
 //!   converted to milliseconds.
 //! * [`jsonb`]: the `jsonb` (and `json`) operators, functions and
 //!   aggregates; [`json`]: what PostgreSQL refuses of `json` while planning;
+//!   [`whole_row`]: whole-row references as the argument of `row_to_json`,
+//!   `to_json` and `to_jsonb`;
 //!   [`jsonb_table`]: the `jsonb` set-returning functions in `FROM`;
 //!   [`generate_series`]: PostgreSQL's choice among `generate_series`'s
 //!   forms; [`unnest_ordinality`]: arrays built from lateral columns in
@@ -100,6 +102,7 @@ pub mod unknown_literals;
 pub mod unnest;
 pub mod unnest_ordinality;
 pub mod values;
+pub mod whole_row;
 pub mod window_funcs;
 
 pub use error::PlanError;

@@ -90,7 +90,8 @@ pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
                     from_type: strength == Strength::TypeName
                         || matches!(e, Expr::Exists { .. })
                         || matches!(e, Expr::Function(_))
-                            && super::pg_compat::is_rewritten_function(&name),
+                            && super::pg_compat::is_rewritten_function(&name)
+                        || super::whole_row::is_row_call(e),
                     name,
                 },
                 None => SelectName {

@@ -599,6 +599,7 @@ pub fn plan_statement(
     super::pg_syntax::distinct_from_precedence(&mut statement);
     // Named as written, before the rewrites below change expressions.
     let names = super::output_names::select_names(&statement);
+    super::whole_row::rewrite(resolver, &mut statement)?;
     super::literals::rewrite_exponent_literals(&mut statement)?;
     super::values::rewrite_values(&mut statement);
     super::float_unify::mark_values(&mut statement);
@@ -764,7 +765,11 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let plan = super::subquery_domain::rewrite(plan)?;
     // Reads of catalog relations that are always empty.
     let plan = super::empty_relations::rewrite(plan)?;
+    // `json` beside another type in a UNION, before coercion casts it.
+    super::json::check_unions(&plan)?;
     let mut analyzer = Analyzer::new();
+    // First: it reads the operands as written, before the other rewrites.
+    analyzer.add_function_rewrite(Arc::new(super::json::JsonOperatorCheck));
     analyzer.add_function_rewrite(Arc::new(super::float4::Float4Arithmetic));
     analyzer.add_function_rewrite(Arc::new(super::float_compare::FloatCompare));
     analyzer.add_function_rewrite(Arc::new(super::unknown_literals::UnknownLiteralCheck));
@@ -978,7 +983,7 @@ pub fn explicit_aliases(statement: &Statement) -> Vec<bool> {
 /// PostgreSQL's name for an output column that DataFusion named after its
 /// expression: `sum(t.v)` is `sum`, `t.k` is `k`, other expressions are
 /// `?column?`.
-fn column_name(name: &str) -> String {
+pub(super) fn column_name(name: &str) -> String {
     if let Some(name) = super::output_names::strip_mark(name) {
         return name.to_string();
     }
