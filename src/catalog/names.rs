@@ -368,6 +368,7 @@ impl Resolver for Scope<'_> {
                 name: format!("{}.{}", relation.schema, relation.name),
                 desc: relation.desc,
                 view: None,
+                always_empty: super::system::is_always_empty(relation.id),
             }));
         }
         let Some(item) = self.catalog.resolve_partial(self.path, &partial)? else {
@@ -387,6 +388,7 @@ impl Resolver for Scope<'_> {
                 ItemKind::View => item.plan.clone(),
                 _ => None,
             },
+            always_empty: false,
         }))
     }
 }

@@ -17,7 +17,7 @@
 //! and the session's search path at that moment (the coordinator replaces
 //! each read by [`rows`]), so they are always current. A maintained view
 //! could not follow catalog changes, so materialized views, indexes and
-//! `SUBSCRIBE` refuse them (`RelationExpr::check_materializable`).
+//! `SUBSCRIBE` refuse them (`coord::materializable`).
 //!
 //! Conventions:
 //! * OIDs are `bigint` (PostgreSQL's `oid` is an unsigned 4-byte integer;

@@ -361,8 +361,29 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::expr::aggregate::tests::agg;
+    use crate::expr::ScalarExpr;
     use crate::repr::ScalarType;
+
+    /// An aggregate of column 0 (`bigint`, or `boolean` for
+    /// `bool_and`/`bool_or`), filtered by column 1 if `filtered`.
+    fn agg(func: AggregateFunc, filtered: bool) -> AggregateExpr {
+        let typ = match func {
+            AggregateFunc::BoolAnd | AggregateFunc::BoolOr => ScalarType::Bool,
+            _ => ScalarType::Int64,
+        };
+        AggregateExpr {
+            input_type: Some(typ.clone()),
+            exprs: if func == AggregateFunc::CountStar {
+                vec![]
+            } else {
+                vec![ScalarExpr::Column(0)]
+            },
+            func,
+            distinct: false,
+            filter: filtered.then(|| ScalarExpr::Column(1)),
+            output_type: typ,
+        }
+    }
 
     /// The aggregates of the tests, and each one's inputs for a value `v`
     /// (NULL when `None`) that passes the filters when `pass`.

@@ -369,7 +369,7 @@ fn empty_errs<'s>(scope: Scope<'s, Timestamp>) -> ErrCollection<'s> {
 /// negative multiplicity"). Consolidated first, each remaining row is
 /// evaluated once per copy, so a row stored twice gets two values, as in
 /// PostgreSQL. Such expressions are refused in maintained plans
-/// ([`RelationExpr::check_materializable`]); a one-shot plan reads one
+/// ([`crate::coord::materializable::check_materializable`]); a one-shot plan reads one
 /// time, where every multiplicity is positive.
 fn once_per_copy(oks: OkCollection<'_>, volatile: bool) -> OkCollection<'_> {
     if !volatile {

@@ -506,7 +506,7 @@ impl Coordinator {
         }
         let expr = crate::sql::lower::lower(&plan)?;
         if cv.materialized {
-            expr.check_materializable("a materialized view")?;
+            super::materializable::check_materializable(&expr, "a materialized view")?;
         }
         let mut depends_on = Vec::new();
         expr.depends_on(&mut depends_on);
@@ -617,7 +617,7 @@ impl Coordinator {
                 name: item.name.clone(),
             },
         };
-        source.check_materializable("an index")?;
+        super::materializable::check_materializable(&source, "an index")?;
         let mut depends_on = Vec::new();
         source.depends_on(&mut depends_on);
         if !depends_on.contains(&item.id) {

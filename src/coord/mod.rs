@@ -14,6 +14,7 @@
 //! * [`sink`]: Kafka sinks.
 //! * [`timestamp`]: the timestamp oracle.
 //! * [`append_only`]: which relations only ever grow.
+//! * [`materializable`]: which plans may be maintained.
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
 pub mod append_only;
@@ -25,6 +26,7 @@ pub mod drop;
 pub mod error;
 pub mod introspection;
 pub mod kafka_options;
+pub mod materializable;
 pub mod names;
 pub mod peek;
 pub mod prepared;

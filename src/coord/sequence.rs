@@ -1086,7 +1086,7 @@ impl Coordinator {
                     )
                 }
             };
-            expr.check_materializable("SUBSCRIBE")?;
+            super::materializable::check_materializable(&expr, "SUBSCRIBE")?;
             let ts = self.read_ts_for(&mut state, &expr);
             let as_of = match s.as_of {
                 Some(a) if a < ts => {

@@ -23,7 +23,6 @@
 //! `t`.
 
 use crate::repr::{Datum, Timestamp};
-use crate::sql::PlanError;
 
 use super::func::BinaryFunc;
 #[cfg(test)]
@@ -304,18 +303,29 @@ impl RelationExpr {
     /// a temporal filter, and returns the plan with those predicates
     /// replaced by `true`, so that any call to `now()` or its kin left is
     /// one that cannot be maintained.
-    pub(crate) fn without_temporal_filters(&self, what: &str) -> Result<RelationExpr, PlanError> {
+    pub fn without_temporal_filters(&self, what: &str) -> Result<RelationExpr, TemporalError> {
         let mut plan = self.clone();
         strip_temporal(&mut plan, what)?;
         Ok(plan)
     }
 }
 
-fn strip_temporal(plan: &mut RelationExpr, what: &str) -> Result<(), PlanError> {
+/// A use of `mz_now()` that a maintained plan cannot have, reported as the
+/// planner's error of the same name (`coord::materializable`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemporalError {
+    /// A form of temporal filter that is not implemented (the message says
+    /// which).
+    NotImplemented(String),
+    /// A use of `mz_now()` that is not supported in a maintained plan.
+    Unsupported(String),
+}
+
+fn strip_temporal(plan: &mut RelationExpr, what: &str) -> Result<(), TemporalError> {
     match plan {
         RelationExpr::Mfp { predicates, .. } => {
             if let Err(p) = TemporalFilter::extract(predicates) {
-                return Err(PlanError::NotImplemented(format!(
+                return Err(TemporalError::NotImplemented(format!(
                     "unsupported temporal predicate in {what}: mz_now() must be compared \
                      with =, <, <=, >, or >= to an expression that does not call it, in a \
                      conjunction (AND) of WHERE or HAVING conditions; found {p}"
@@ -332,7 +342,7 @@ fn strip_temporal(plan: &mut RelationExpr, what: &str) -> Result<(), PlanError> 
         RelationExpr::Join {
             filter: Some(f), ..
         } if calls_mz_now(f) => {
-            return Err(PlanError::NotImplemented(format!(
+            return Err(TemporalError::NotImplemented(format!(
                 "unsupported temporal predicate in {what}: mz_now() in the ON condition of \
                  an outer join; found {f}"
             )));
@@ -340,7 +350,7 @@ fn strip_temporal(plan: &mut RelationExpr, what: &str) -> Result<(), PlanError> 
         // The recursive term is rendered in an iterative scope, whose
         // times are not the dataflow's: it has no temporal filters.
         RelationExpr::Recursive { recursive, .. } if recursive.calls_mz_now() => {
-            return Err(PlanError::Unsupported(format!(
+            return Err(TemporalError::Unsupported(format!(
                 "mz_now() in the recursive term of WITH RECURSIVE in {what}"
             )));
         }

@@ -410,7 +410,7 @@ impl ScalarExpr {
     /// Whether evaluating the expression twice on one row may give two
     /// values (`random()`, `clock_timestamp()`): PostgreSQL evaluates it
     /// once per row, so a dataflow must evaluate it once per copy of a row,
-    /// on consolidated updates ([`crate::compute::render`]'s
+    /// on consolidated updates (`compute::render`'s
     /// `once_per_copy`), never once for a row's insertion and again for its
     /// retraction.
     pub fn is_volatile(&self) -> bool {

@@ -40,6 +40,21 @@
 //!   under PostgreSQL's names, and `pg_typeof`.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
+//!
+//! It depends on [`freshet_expr`] and [`freshet_repr`] among Freshet's
+//! crates; the catalog implements its [`plan::Resolver`].
+
+#![forbid(unsafe_code)]
+
+// The modules were `crate::sql` when they were part of the `freshet`
+// crate, and still name themselves, `expr` and `repr` so (not every
+// alias is used in every build).
+#[allow(unused_imports)]
+use crate as sql;
+#[allow(unused_imports)]
+use freshet_expr as expr;
+#[allow(unused_imports)]
+use freshet_repr as repr;
 
 pub mod aggregate_filter;
 pub mod aggregate_funcs;

@@ -5,7 +5,6 @@ use std::fmt;
 
 use crate::repr::{Datum, Diff, Row};
 
-use super::scalar::UnmaterializableFunc;
 use super::window::WindowExpr;
 use super::{AggregateExpr, ScalarExpr};
 
@@ -402,61 +401,6 @@ impl RelationExpr {
         }
         for child in self.children_mut() {
             child.resolve_catalog_relations(rows);
-        }
-    }
-
-    /// Refuses a plan that calls `now()` or its kin, or reads a catalog
-    /// relation, where it would be maintained (`what`: "materialized
-    /// view", "index", ...), as Materialize does for `now()`. (Catalog
-    /// relations are computed when a one-shot query reads them; a
-    /// maintained view would not follow catalog changes.)
-    pub fn check_materializable(&self, what: &str) -> Result<(), crate::sql::PlanError> {
-        let mut catalog_read = None;
-        self.find_catalog_read(&mut catalog_read);
-        if let Some(name) = catalog_read {
-            return Err(crate::sql::PlanError::Unsupported(format!(
-                "reading {name} in {what}"
-            )));
-        }
-        let mut found = None;
-        // Temporal filters are the one maintained use of `mz_now()`.
-        self.without_temporal_filters(what)?
-            .visit_scalars_mut(&mut |e| {
-                e.visit_mut(&mut |x| {
-                    if let ScalarExpr::Unmaterializable(f) = x {
-                        found.get_or_insert(*f);
-                    }
-                })
-            });
-        match found {
-            Some(func) if func.is_random() => Err(crate::sql::PlanError::Unsupported(format!(
-                "calling {} in {what} (it is not deterministic)",
-                func.describe()
-            ))),
-            Some(func @ UnmaterializableFunc::DateTimeInput(_)) => {
-                Err(crate::sql::PlanError::Unsupported(format!(
-                    "the date/time input {} in {what} (its value depends on when it is read)",
-                    func.describe()
-                )))
-            }
-            Some(func) => Err(crate::sql::PlanError::Unsupported(format!(
-                "calling {} in {what}",
-                func.describe()
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    fn find_catalog_read(&self, found: &mut Option<String>) {
-        match self {
-            RelationExpr::Get { id, name } if crate::catalog::system::is_catalog_relation(*id) => {
-                found.get_or_insert_with(|| name.clone());
-            }
-            other => {
-                for child in other.children() {
-                    child.find_catalog_read(found);
-                }
-            }
         }
     }
 

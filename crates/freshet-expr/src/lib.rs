@@ -16,6 +16,18 @@
 //! * [`series`]: the values of `generate_series`.
 //! * [`relation`]: the relational IR ([`RelationExpr`]) that `compute` renders
 //!   into differential dataflow.
+//!
+//! It depends only on [`freshet_repr`] among Freshet's crates.
+
+#![forbid(unsafe_code)]
+
+// The modules were `crate::expr` when they were part of the `freshet`
+// crate, and still name themselves and `repr` so (not every
+// alias is used in every build).
+#[allow(unused_imports)]
+use crate as expr;
+#[allow(unused_imports)]
+use freshet_repr as repr;
 
 pub mod aggregate;
 pub mod aggregate_stats;

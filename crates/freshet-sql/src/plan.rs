@@ -32,6 +32,9 @@ pub struct ResolvedItem {
     pub desc: RelationDesc,
     /// For a (non-materialized) view: its plan, inlined where it is read.
     pub view: Option<RelationExpr>,
+    /// Whether it is a catalog relation that never has rows (`pg_policy`
+    /// and the like, see `empty_relations`).
+    pub always_empty: bool,
 }
 
 /// The parameters (`$n`, as index `n - 1`) that the arguments of table

@@ -1,7 +1,15 @@
 //! The representation of data: scalar values ([`Datum`]), rows ([`Row`]),
 //! their SQL types ([`ScalarType`], [`RelationDesc`]) and SQLSTATE codes.
 //!
-//! Everything above depends on this module; it depends on nothing of ours.
+//! Everything above depends on this crate; it depends on nothing of ours.
+
+#![forbid(unsafe_code)]
+
+// The modules were `crate::repr` when they were part of the `freshet`
+// crate, and still name each other so (not every
+// alias is used in every build).
+#[allow(unused_imports)]
+use crate as repr;
 
 pub mod array;
 mod date_fields;

@@ -81,26 +81,31 @@ pub enum Datum {
 
 impl Datum {
     /// Whether this is SQL `NULL`.
+    #[inline]
     pub fn is_null(&self) -> bool {
         matches!(self, Datum::Null)
     }
 
     /// A `double precision` datum.
+    #[inline]
     pub fn f64(v: f64) -> Datum {
         Datum::Float64(OrdF64(v))
     }
 
     /// A `real` datum.
+    #[inline]
     pub fn f32(v: f32) -> Datum {
         Datum::Float32(OrdF32(v))
     }
 
     /// Whether this is a `numeric` value (finite or `NaN`).
+    #[inline]
     pub fn is_numeric(&self) -> bool {
         matches!(self, Datum::Numeric(_) | Datum::NumericNaN)
     }
 
     /// The boolean value, if this is a `Bool`.
+    #[inline]
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Datum::Bool(b) => Some(*b),
@@ -117,6 +122,7 @@ macro_rules! ord_float {
         pub struct $name(pub $t);
 
         impl $name {
+            #[inline]
             fn canonical(self) -> $t {
                 if self.0.is_nan() {
                     <$t>::NAN
@@ -129,17 +135,20 @@ macro_rules! ord_float {
         }
 
         impl PartialEq for $name {
+            #[inline]
             fn eq(&self, other: &Self) -> bool {
                 self.cmp(other) == Ordering::Equal
             }
         }
         impl Eq for $name {}
         impl PartialOrd for $name {
+            #[inline]
             fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
                 Some(self.cmp(other))
             }
         }
         impl Ord for $name {
+            #[inline]
             fn cmp(&self, other: &Self) -> Ordering {
                 let (a, b) = (self.canonical(), other.canonical());
                 match (a.is_nan(), b.is_nan()) {
@@ -182,6 +191,7 @@ impl Interval {
     pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
     /// The interval as microseconds, with a month counted as 30 days.
+    #[inline]
     pub fn total_micros(&self) -> i128 {
         (self.months as i128 * 30 + self.days as i128) * Self::MICROS_PER_DAY as i128
             + self.micros as i128
@@ -189,17 +199,20 @@ impl Interval {
 }
 
 impl PartialEq for Interval {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.total_micros() == other.total_micros()
     }
 }
 impl Eq for Interval {}
 impl PartialOrd for Interval {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Interval {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.total_micros().cmp(&other.total_micros())
     }

@@ -415,6 +415,7 @@ pub enum Accums {
 pub const NARROW_LANES: usize = 4;
 
 impl Default for Accums {
+    #[inline]
     fn default() -> Accums {
         Accums::Narrow([0; NARROW_LANES])
     }
@@ -423,6 +424,7 @@ impl Default for Accums {
 impl Accums {
     /// The accumulators `lanes` (followed by zeros), in their one
     /// representation.
+    #[inline]
     pub fn from_lanes(lanes: &[i128]) -> Accums {
         let len = lanes.iter().rposition(|v| *v != 0).map_or(0, |i| i + 1);
         let lanes = &lanes[..len];
@@ -440,6 +442,7 @@ impl Accums {
     }
 
     /// Slot `i` (0 past the end).
+    #[inline]
     pub fn get(&self, i: usize) -> i128 {
         match self {
             Accums::Narrow(n) => n.get(i).map_or(0, |v| *v as i128),
@@ -470,6 +473,7 @@ impl Accums {
 }
 
 impl differential_dataflow::difference::IsZero for Accums {
+    #[inline]
     fn is_zero(&self) -> bool {
         // A Wide never ends in zero, so it is never all zeros.
         matches!(self, Accums::Narrow(n) if n.iter().all(|v| *v == 0))
@@ -477,6 +481,7 @@ impl differential_dataflow::difference::IsZero for Accums {
 }
 
 impl differential_dataflow::difference::Semigroup for Accums {
+    #[inline]
     fn plus_equals(&mut self, rhs: &Self) {
         if let (Accums::Narrow(a), Accums::Narrow(b)) = (&mut *self, rhs) {
             let mut sum = [0i64; NARROW_LANES];
@@ -501,12 +506,14 @@ impl differential_dataflow::difference::Semigroup for Accums {
 }
 
 impl differential_dataflow::difference::Monoid for Accums {
+    #[inline]
     fn zero() -> Self {
         Accums::default()
     }
 }
 
 impl differential_dataflow::difference::Abelian for Accums {
+    #[inline]
     fn negate(&mut self) {
         if let Accums::Narrow(n) = self
             && n.iter().all(|v| *v != i64::MIN)
@@ -520,6 +527,7 @@ impl differential_dataflow::difference::Abelian for Accums {
 
 impl differential_dataflow::difference::Multiply<Diff> for Accums {
     type Output = Accums;
+    #[inline]
     fn multiply(mut self, rhs: &Diff) -> Accums {
         if let Accums::Narrow(n) = &mut self {
             let mut product = [0i64; NARROW_LANES];

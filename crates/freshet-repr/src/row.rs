@@ -130,12 +130,14 @@ pub struct Row {
 // starts from its key's), and the byte loop was 4 % of the `kafka` bench's
 // samples (docs/benchmarks.md, `kafka`, session 9).
 impl Clone for Row {
+    #[inline]
     fn clone(&self) -> Row {
         Row {
             data: SmallVec::from_slice(&self.data),
         }
     }
 
+    #[inline]
     fn clone_from(&mut self, source: &Row) {
         self.data.clear();
         self.data.extend_from_slice(&source.data);
@@ -146,6 +148,7 @@ impl Clone for Row {
 const _: () = assert!(std::mem::size_of::<Row>() == 32);
 
 impl Default for Row {
+    #[inline]
     fn default() -> Row {
         Row::empty()
     }
@@ -158,6 +161,7 @@ impl Row {
     }
 
     /// A row of the given values.
+    #[inline]
     pub fn pack<'a>(datums: impl IntoIterator<Item = &'a Datum>) -> Row {
         let mut packer = RowPacker::new();
         for d in datums {
@@ -167,6 +171,7 @@ impl Row {
     }
 
     /// The row with no columns.
+    #[inline]
     pub fn empty() -> Row {
         let mut data = SmallVec::new();
         data.push(0);
@@ -174,21 +179,25 @@ impl Row {
     }
 
     /// The number of values.
+    #[inline]
     pub fn len(&self) -> usize {
         self.spans().count()
     }
 
     /// Whether the row has no values.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.data.len() == 1
     }
 
     /// The values, unpacked.
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = Datum> + '_ {
         self.spans().map(|s| read_datum(&self.data[s.start..s.end]))
     }
 
     /// The value at `index`, unpacked.
+    #[inline]
     pub fn get(&self, index: usize) -> Option<Datum> {
         self.spans()
             .nth(index)
@@ -196,12 +205,14 @@ impl Row {
     }
 
     /// The values, unpacked into a new vector.
+    #[inline]
     pub fn unpack(&self) -> Vec<Datum> {
         self.iter().collect()
     }
 
     /// The values, unpacked onto the end of `out` (which keeps its
     /// allocation across rows).
+    #[inline]
     pub fn unpack_into(&self, out: &mut Vec<Datum>) {
         out.extend(self.iter());
     }
@@ -220,6 +231,7 @@ impl Row {
     /// # Panics
     ///
     /// If a column is out of range: plans only name columns their input has.
+    #[inline]
     pub fn project(&self, columns: &[usize]) -> Row {
         self.try_project(columns)
             .expect("projected columns within the row")
@@ -227,12 +239,14 @@ impl Row {
 
     /// The values at `columns`, in that order; `None` if a column is out of
     /// range.
+    #[inline]
     pub fn try_project(&self, columns: &[usize]) -> Option<Row> {
         self.columns().project(columns)
     }
 
     /// The row's columns, located once, to read or copy several of them
     /// without scanning the row again for each.
+    #[inline]
     pub fn columns(&self) -> RowColumns<'_> {
         RowColumns {
             data: &self.data,
@@ -246,6 +260,7 @@ impl Row {
     }
 
     /// Bytes used by this row (inline or on the heap).
+    #[inline]
     pub fn byte_len(&self) -> usize {
         self.data.len()
     }
@@ -271,6 +286,7 @@ impl Row {
     }
 
     /// The byte range of each datum.
+    #[inline]
     fn spans(&self) -> Spans<'_> {
         Spans {
             data: &self.data,
@@ -326,22 +342,26 @@ pub struct RowColumns<'a> {
 
 impl RowColumns<'_> {
     /// The number of columns.
+    #[inline]
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
     /// Whether the row has no columns.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
 
     /// The value at `index`, unpacked; `None` if out of range.
+    #[inline]
     pub fn get(&self, index: usize) -> Option<Datum> {
         let s = self.spans.get(index)?;
         Some(read_datum(&self.data[s.start..s.end]))
     }
 
     /// Whether the value at `index` is `NULL`; `None` if out of range.
+    #[inline]
     pub fn is_null(&self, index: usize) -> Option<bool> {
         let s = self.spans.get(index)?;
         Some(self.data[s.start] == tag::NULL)
@@ -350,6 +370,7 @@ impl RowColumns<'_> {
     /// The stored text of the `jsonb` value at `index`, borrowed:
     /// `Some(None)` for `NULL`, `None` if out of range or of another type.
     /// Nothing is unpacked or copied.
+    #[inline]
     pub fn jsonb_bytes(&self, index: usize) -> Option<Option<&[u8]>> {
         let s = self.spans.get(index)?;
         let d = &self.data[s.start..s.end];
@@ -362,6 +383,7 @@ impl RowColumns<'_> {
 
     /// Appends the value at `index` to `packer`, copying its bytes; `None`
     /// if out of range.
+    #[inline]
     pub fn push_to(&self, index: usize, packer: &mut RowPacker) -> Option<()> {
         let s = self.spans.get(index)?;
         let bytes = &self.data[s.start..s.end];
@@ -374,6 +396,7 @@ impl RowColumns<'_> {
 
     /// The values at `columns`, in that order (copied as bytes); `None` if
     /// a column is out of range.
+    #[inline]
     pub fn project(&self, columns: &[usize]) -> Option<Row> {
         let mut data = SmallVec::new();
         data.push(0);
@@ -403,6 +426,7 @@ pub struct RowPacker {
 }
 
 impl Default for RowPacker {
+    #[inline]
     fn default() -> RowPacker {
         RowPacker::new()
     }
@@ -410,6 +434,7 @@ impl Default for RowPacker {
 
 impl RowPacker {
     /// An empty packer.
+    #[inline]
     pub fn new() -> RowPacker {
         let mut data = SmallVec::new();
         data.push(0);
@@ -418,6 +443,7 @@ impl RowPacker {
 
     /// An empty packer with room for `bytes` bytes of values (a row packed
     /// whole at once then allocates once, at the size it needs).
+    #[inline]
     pub fn with_capacity(bytes: usize) -> RowPacker {
         let mut data = SmallVec::with_capacity(bytes + 1);
         data.push(0);
@@ -445,6 +471,7 @@ impl RowPacker {
     }
 
     /// A packer that starts with `row`'s values.
+    #[inline]
     pub fn from_row(row: &Row) -> RowPacker {
         RowPacker {
             data: SmallVec::from_slice(&row.data),
@@ -452,6 +479,7 @@ impl RowPacker {
     }
 
     /// Appends a value.
+    #[inline]
     pub fn push(&mut self, datum: &Datum) {
         let data = &mut self.data;
         match datum {
@@ -534,6 +562,7 @@ impl RowPacker {
     /// # Panics
     ///
     /// If `row` has no such column.
+    #[inline]
     pub fn push_from(&mut self, row: &Row, index: usize) {
         let span = row.spans().nth(index).expect("column within the row");
         let bytes = &row.data[span.start..span.end];
@@ -544,16 +573,19 @@ impl RowPacker {
     }
 
     /// The row.
+    #[inline]
     pub fn finish(self) -> Row {
         Row { data: self.data }
     }
 }
 
+#[inline]
 fn push_fixed(data: &mut SmallVec<[u8; INLINE_BYTES]>, tag: u8, bytes: &[u8]) {
     data.push(tag);
     data.extend_from_slice(bytes);
 }
 
+#[inline]
 fn push_var(data: &mut SmallVec<[u8; INLINE_BYTES]>, short: u8, long: u8, bytes: &[u8]) {
     if let Ok(len) = u8::try_from(bytes.len()) {
         data.push(short);
@@ -566,6 +598,7 @@ fn push_var(data: &mut SmallVec<[u8; INLINE_BYTES]>, short: u8, long: u8, bytes:
     data.extend_from_slice(bytes);
 }
 
+#[inline]
 fn is_semantic_tag(tag: u8) -> bool {
     matches!(
         tag,
@@ -580,6 +613,7 @@ fn is_semantic_tag(tag: u8) -> bool {
 
 /// The length of the datum encoding at the start of `bytes` (tag
 /// included), if it is complete.
+#[inline]
 fn datum_len(bytes: &[u8]) -> Option<usize> {
     let fixed = |n: usize| (bytes.len() > n).then_some(1 + n);
     match *bytes.first()? {
@@ -608,6 +642,7 @@ fn datum_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// The payload of a variable-length datum encoding.
+#[inline]
 fn payload(d: &[u8]) -> &[u8] {
     match d[0] {
         tag::STRING_SHORT | tag::BYTES_SHORT | tag::JSONB_SHORT | tag::JSON_SHORT => &d[2..],
@@ -615,12 +650,14 @@ fn payload(d: &[u8]) -> &[u8] {
     }
 }
 
+#[inline]
 fn array<const N: usize>(d: &[u8]) -> [u8; N] {
     let mut out = [0; N];
     out.copy_from_slice(&d[1..1 + N]);
     out
 }
 
+#[inline]
 fn text(d: &[u8]) -> String {
     // The row invariant: text payloads were written from `str`s, or checked
     // by `Row::decode`.
@@ -628,6 +665,7 @@ fn text(d: &[u8]) -> String {
 }
 
 /// Reads one datum encoding (`d` is exactly one, tag included).
+#[inline]
 fn read_datum(d: &[u8]) -> Datum {
     match d[0] {
         tag::NULL => Datum::Null,
@@ -662,6 +700,7 @@ fn read_datum(d: &[u8]) -> Datum {
 }
 
 /// The spans of an array encoding's elements, within its payload.
+#[inline]
 fn element_spans(d: &[u8]) -> Spans<'_> {
     Spans {
         data: payload(d),
@@ -669,6 +708,7 @@ fn element_spans(d: &[u8]) -> Spans<'_> {
     }
 }
 
+#[inline]
 fn read_interval(d: &[u8]) -> Interval {
     let b: [u8; 16] = array(d);
     Interval {
@@ -692,6 +732,7 @@ struct Spans<'a> {
 
 impl Iterator for Spans<'_> {
     type Item = Span;
+    #[inline]
     fn next(&mut self) -> Option<Span> {
         if self.at >= self.data.len() {
             return None;
@@ -737,6 +778,7 @@ fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
 /// Compares two datum encodings of a [`SEMANTIC`] row: floats, numerics and
 /// intervals of the same type by value, everything else by bytes (a finite
 /// `numeric` against `NaN` too: [`tag::NUMERIC_NAN`] is the greater tag).
+#[inline]
 fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
     if a[0] == b[0] && is_semantic_tag(a[0]) {
         match a[0] {
@@ -787,6 +829,7 @@ impl PartialEq for Row {
 impl Eq for Row {}
 
 impl PartialOrd for Row {
+    #[inline]
     fn partial_cmp(&self, other: &Row) -> Option<Ordering> {
         Some(self.cmp(other))
     }

@@ -27,7 +27,7 @@ pub fn rewrite(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     plan.transform_up_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = &node
             && let Some(source) = scan.source.downcast_ref::<CatalogTableSource>()
-            && crate::catalog::system::is_always_empty(source.item.id)
+            && source.item.always_empty
             && scan.filters.is_empty()
         {
             return Ok(Transformed::yes(LogicalPlan::EmptyRelation(
