@@ -146,10 +146,56 @@ impl FunctionRewrite for JsonOperatorCheck {
     }
 }
 
+/// Functions of text only (as DataFusion names them after planning).
+/// PostgreSQL converts neither `json` nor `jsonb` to text implicitly, so
+/// `upper(j)` or `length(j)` does not exist there (`42883`); DataFusion's
+/// string functions would take the dictionary-encoded text they travel
+/// as. (`concat`, `format` and `||` take any type, in PostgreSQL too.)
+const TEXT_FUNCTIONS: &[&str] = &[
+    "ascii",
+    "bit_length",
+    "btrim",
+    "char_length",
+    "character_length",
+    "initcap",
+    "left",
+    "length",
+    "levenshtein",
+    "lower",
+    "lpad",
+    "ltrim",
+    "octet_length",
+    "overlay",
+    "regexp_count",
+    "regexp_like",
+    "regexp_match",
+    "regexp_replace",
+    "repeat",
+    "replace",
+    "reverse",
+    "right",
+    "rpad",
+    "rtrim",
+    "split_part",
+    "starts_with",
+    "string_to_array",
+    "strpos",
+    "substr",
+    "substring",
+    "translate",
+    "upper",
+];
+
 /// The [`JsonOperatorCheck`] of one expression node (its operands are
 /// checked on their own).
 fn check_expr(e: &Expr, schema: &DFSchema) -> Result<(), PlanError> {
     let is_json = |e: &Expr| scalar_type(e, schema) == Some(ScalarType::Json);
+    let is_json_or_jsonb = |e: &Expr| {
+        matches!(
+            scalar_type(e, schema),
+            Some(ScalarType::Json | ScalarType::Jsonb)
+        )
+    };
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             if let Some(symbol) = comparison_symbol(op) {
@@ -238,6 +284,16 @@ fn check_expr(e: &Expr, schema: &DFSchema) -> Result<(), PlanError> {
                 return Err(PlanError::MissingComparison("json".into()));
             }
             "coalesce" => check_common_type("COALESCE", args.iter(), schema)?,
+            name if TEXT_FUNCTIONS.contains(&name) && args.iter().any(is_json_or_jsonb) => {
+                let types: Vec<String> = args
+                    .iter()
+                    .map(|a| operand(a, schema).map_or_else(|| "unknown".into(), |t| t.name()))
+                    .collect();
+                return Err(PlanError::UnknownFunction(format!(
+                    "{name}({})",
+                    types.join(", ")
+                )));
+            }
             "nullif" if args.len() == 2 => check_comparison("=", &args[0], &args[1], schema)?,
             name => {
                 if let Some(symbol) = quantified_symbol(name)
