@@ -284,6 +284,30 @@ pub(crate) fn topic_partitions(
     Ok(ids)
 }
 
+/// The first offset of `topic`'s `partition` whose timestamp is at least
+/// `ts` (milliseconds), as the brokers answer `START TIMESTAMP`'s lookup
+/// (`None`: no such record).
+pub(crate) fn offset_for_time(
+    consumer: &ReaderConsumer,
+    topic: &str,
+    partition: i32,
+    ts: i64,
+    timeout: Duration,
+) -> Result<Option<i64>, String> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(ts))
+        .map_err(|e| e.to_string())?;
+    let found = consumer
+        .offsets_for_times(tpl, timeout)
+        .map_err(|e| format!("looking up START TIMESTAMP: {e}"))?;
+    Ok(found
+        .find_partition(topic, partition)
+        .and_then(|elem| match elem.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }))
+}
+
 /// A reader's fixed context.
 struct Reader<'a> {
     params: &'a IngestParams,
@@ -298,26 +322,20 @@ impl Reader<'_> {
     /// `START TIMESTAMP`.
     fn start_offset(&self, consumer: &ReaderConsumer, partition: i32) -> Result<Offset, String> {
         let params = self.params;
-        let offset_for_time = |ts: i64| -> Result<Option<i64>, String> {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&params.topic, partition, Offset::Offset(ts))
-                .map_err(|e| e.to_string())?;
-            let found = consumer
-                .offsets_for_times(tpl, Duration::from_secs(10))
-                .map_err(|e| format!("looking up START TIMESTAMP: {e}"))?;
-            Ok(found
-                .find_partition(&params.topic, partition)
-                .and_then(|elem| match elem.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                }))
-        };
         resolve_start_offset(
             &params.start_offsets,
             params.start_timestamp,
             partition,
             chrono::Utc::now().timestamp_millis(),
-            offset_for_time,
+            |ts| {
+                offset_for_time(
+                    consumer,
+                    &params.topic,
+                    partition,
+                    ts,
+                    Duration::from_secs(10),
+                )
+            },
         )
     }
 

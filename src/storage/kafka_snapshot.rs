@@ -23,12 +23,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 
 use super::durable::{PartitionBounds, SnapshotBounds};
 use super::kafka::{ErrorRecorder, client_config};
-use super::kafka_reader::{resolve_start_offset, topic_partitions};
+use super::kafka_reader::{offset_for_time, resolve_start_offset, topic_partitions};
 
 /// Asks the brokers for the bounds of a source's snapshot: the topic's
 /// partitions, where the source starts reading each, and each one's high
@@ -51,31 +51,14 @@ pub fn lookup(
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, left())
             .map_err(|e| format!("fetching the watermarks of partition {partition}: {e}"))?;
-        let offset_for_time = |ts: i64| -> Result<Option<i64>, String> {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(topic, partition, Offset::Offset(ts))
-                .map_err(|e| e.to_string())?;
-            let found = consumer
-                .offsets_for_times(tpl, left())
-                .map_err(|e| format!("looking up START TIMESTAMP: {e}"))?;
-            Ok(found
-                .find_partition(topic, partition)
-                .and_then(|elem| match elem.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                }))
-        };
-        let start = match resolve_start_offset(
-            start_offsets,
-            start_timestamp,
-            partition,
-            now_ms,
-            offset_for_time,
-        )? {
-            Offset::Offset(o) => o,
-            Offset::End => high,
-            _ => low,
-        };
+        let start =
+            match resolve_start_offset(start_offsets, start_timestamp, partition, now_ms, |ts| {
+                offset_for_time(&consumer, topic, partition, ts, left())
+            })? {
+                Offset::Offset(o) => o,
+                Offset::End => high,
+                _ => low,
+            };
         bounds.push(PartitionBounds {
             partition,
             start,
