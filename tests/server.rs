@@ -1639,6 +1639,147 @@ async fn auction_demo_from_readme() {
     );
 }
 
+/// The auction generator's times follow the wall clock, as Materialize's do: an auction ends
+/// 10 s after it appears and takes bids only until then, so Materialize's demo view of won
+/// auctions (`mz_now() >= end_time`) fills in as auctions end. After `kill -9` the rows produced
+/// before come back with the same times, and new ones carry the new wall-clock time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auction_times_follow_the_wall_clock_across_restarts() {
+    let mut server = TestServer::start("auction-clock").await;
+    let c = server.connect().await;
+    let created = epoch_secs(&c, "SELECT extract(epoch FROM now())").await;
+    for sql in [
+        "CREATE SOURCE a FROM LOAD GENERATOR AUCTION (TICK INTERVAL '50ms') FOR ALL TABLES",
+        // Materialize's quickstart view: the winning bid of each auction that has ended.
+        "CREATE MATERIALIZED VIEW won AS \
+         SELECT DISTINCT ON (auctions.id) bids.*, auctions.item, auctions.seller \
+         FROM auctions, bids \
+         WHERE auctions.id = bids.auction_id AND bids.bid_time < auctions.end_time \
+           AND mz_now() >= auctions.end_time \
+         ORDER BY auctions.id, bids.bid_time DESC, bids.amount, bids.buyer",
+    ] {
+        c.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("`{sql}`: {e:?}"));
+    }
+    poll_until("60 auctions", WAIT, || {
+        let c = &*c;
+        async move {
+            let n = support::try_text_rows(c, "SELECT count(*) FROM auctions").await?;
+            match n[0][0].as_deref().map(str::parse::<i64>) {
+                Some(Ok(n)) if n >= 60 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    // Auctions start at the source's creation, not at a fixed date.
+    let first_start = epoch_secs(
+        &c,
+        "SELECT extract(epoch FROM min(end_time) - interval '10 seconds') FROM auctions",
+    )
+    .await;
+    let now = epoch_secs(&c, "SELECT extract(epoch FROM now())").await;
+    assert!(
+        (created - 1.0..=now).contains(&first_start),
+        "the first auction started at {first_start}, the source was created at {created}, now is {now}"
+    );
+    // Auction n starts one tick interval after auction n - 1.
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT count(*) FROM auctions a JOIN auctions b ON b.id = a.id + 1 \
+             WHERE b.end_time - a.end_time <> interval '50 milliseconds'"
+        )
+        .await,
+        expect_rows(&[&["0"]])
+    );
+    // Every bid is placed while its auction is open.
+    let late_bids = "SELECT count(*) FROM bids b JOIN auctions a ON a.id = b.auction_id \
+                     WHERE b.bid_time >= a.end_time OR b.bid_time < a.end_time - interval '10 seconds'";
+    assert_eq!(text_rows(&c, late_bids).await, expect_rows(&[&["0"]]));
+    // Won auctions appear as they end, and only once they have.
+    poll_until("an auction to be won", WAIT, || {
+        let c = &*c;
+        async move {
+            let n = support::try_text_rows(c, "SELECT count(*) FROM won").await?;
+            match n[0][0].as_deref() {
+                Some("0") | None => Err("none yet".to_string()),
+                Some(_) => Ok(()),
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT count(*) FROM won w JOIN auctions a ON a.id = w.auction_id \
+             WHERE a.end_time > now()"
+        )
+        .await,
+        expect_rows(&[&["0"]]),
+        "an auction that has not ended yet is in the won view"
+    );
+
+    let before_sql = "SELECT id, seller, item, end_time FROM auctions WHERE id <= 40 ORDER BY id";
+    let bids_sql =
+        "SELECT id, buyer, auction_id, amount, bid_time FROM bids WHERE id <= 120 ORDER BY id";
+    let auctions_before = text_rows(&c, before_sql).await;
+    let bids_before = text_rows(&c, bids_sql).await;
+    assert_eq!(auctions_before.len(), 40);
+    assert_eq!(bids_before.len(), 120);
+    drop(c);
+    server.kill9();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.restart().await;
+    let c = server.connect().await;
+    let restarted = epoch_secs(&c, "SELECT extract(epoch FROM now())").await;
+    assert_eq!(
+        text_rows(&c, before_sql).await,
+        auctions_before,
+        "auctions after the restart"
+    );
+    assert_eq!(
+        text_rows(&c, bids_sql).await,
+        bids_before,
+        "bids after the restart"
+    );
+    // New auctions start after the restart, at the wall clock, not where the run before it
+    // would have put them.
+    let max_before = epoch_secs(&c, "SELECT max(id) FROM auctions").await;
+    poll_until("new auctions after the restart", WAIT, || {
+        let c = &*c;
+        async move {
+            let n = support::try_text_rows(c, "SELECT max(id) FROM auctions").await?;
+            match n[0][0].as_deref().map(str::parse::<f64>) {
+                Some(Ok(n)) if n >= max_before + 5.0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    let newest_start = epoch_secs(
+        &c,
+        "SELECT extract(epoch FROM max(end_time) - interval '10 seconds') FROM auctions",
+    )
+    .await;
+    assert!(
+        newest_start >= restarted - 1.0,
+        "the newest auction started at {newest_start}, before the restart at {restarted}"
+    );
+    assert_eq!(text_rows(&c, late_bids).await, expect_rows(&[&["0"]]));
+}
+
+/// The one number `sql` returns.
+async fn epoch_secs(c: &tokio_postgres::Client, sql: &str) -> f64 {
+    let rows = text_rows(c, sql).await;
+    rows[0][0]
+        .as_deref()
+        .unwrap_or_else(|| panic!("`{sql}` returned NULL"))
+        .parse::<f64>()
+        .unwrap_or_else(|e| panic!("`{sql}`: {e}"))
+}
+
 // -------------------------------------------------------------------------------------------
 
 mod support;

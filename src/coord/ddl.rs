@@ -2,6 +2,7 @@
 //! from its `CREATE` statement in the durable store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlparser::ast::{ColumnOption, CreateIndex, CreateTable, CreateView, ObjectName, Statement};
 
@@ -17,7 +18,7 @@ use crate::storage::kafka::TransactionResume;
 use crate::storage::loadgen;
 
 use super::names::{qualified, qualify_statement};
-use super::sequence::ExecuteResponse;
+use super::sequence::{ExecuteResponse, wall_clock_micros};
 use super::{AdapterError, CoordState, Coordinator};
 
 /// A running load generator.
@@ -28,6 +29,8 @@ pub struct RunningSource {
     pub statement: LoadGeneratorStatement,
     /// Its output collections.
     pub outputs: Vec<GlobalId>,
+    /// When its ticks happened (durable with the offset).
+    pub clock: loadgen::Clock,
     /// The task producing ticks.
     pub task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -161,13 +164,21 @@ impl Coordinator {
         let mut state = self.state.lock().await;
         state.next_id = state.next_id.max(snapshot.next_id);
         let mut updates: Vec<(GlobalId, Row, i64)> = snapshot.rows;
+        for (id, segments) in snapshot.loadgen_clocks {
+            if let Some(source) = state.sources.get_mut(&id) {
+                source.clock.segments = segments;
+            }
+        }
         for (id, offset) in snapshot.offsets {
             if let Some(source) = state.sources.get_mut(&id) {
                 source.offset = offset;
                 for tick in 1..=offset {
-                    for (output, row, diff) in
-                        loadgen::tick(&source.statement.kind, source.statement.seed, tick)
-                    {
+                    for (output, row, diff) in loadgen::tick(
+                        &source.statement.kind,
+                        source.statement.seed,
+                        tick,
+                        &source.clock,
+                    ) {
                         updates.push((source.outputs[output], row, diff));
                     }
                 }
@@ -364,6 +375,7 @@ impl Coordinator {
                     id,
                     RunningSource {
                         offset: 0,
+                        clock: loadgen::Clock::new(lg.tick_ms),
                         statement: lg,
                         outputs: output_ids,
                         task: None,
@@ -658,11 +670,26 @@ impl Coordinator {
             return;
         };
         let tick_ms = source.statement.tick_ms;
+        if source.statement.up_to.is_none_or(|u| source.offset < u) {
+            let next = source.offset + 1;
+            start_clock_run(&mut state, id, next, wall_clock_micros());
+        }
+        // Tick `n` is produced when the wall clock reaches the time its
+        // clock gives it (at once if that has passed), so rows carry the
+        // time they appear at.
         let task = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                interval.tick().await;
+                let due = {
+                    let state = coord.state.lock().await;
+                    let Some(source) = state.sources.get(&id) else {
+                        return;
+                    };
+                    source.clock.at(source.offset + 1)
+                };
+                let wait = due.saturating_sub(wall_clock_micros());
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())).await;
+                }
                 let mut state = coord.state.lock().await;
                 let Some(source) = state.sources.get(&id) else {
                     return;
@@ -671,17 +698,32 @@ impl Coordinator {
                     return;
                 }
                 let next = source.offset + 1;
-                let updates: Vec<(GlobalId, Row, i64)> =
-                    loadgen::tick(&source.statement.kind, source.statement.seed, next)
-                        .into_iter()
-                        .map(|(o, r, d)| (source.outputs[o], r, d))
-                        .collect();
+                // Far behind (the process was stopped or starved): a new
+                // run from now, rather than a burst of ticks in the past.
+                let now = wall_clock_micros();
+                if now.saturating_sub(source.clock.at(next)) > LOADGEN_MAX_LAG_MICROS {
+                    start_clock_run(&mut state, id, next, now);
+                }
+                let Some(source) = state.sources.get(&id) else {
+                    return;
+                };
+                let updates: Vec<(GlobalId, Row, i64)> = loadgen::tick(
+                    &source.statement.kind,
+                    source.statement.seed,
+                    next,
+                    &source.clock,
+                )
+                .into_iter()
+                .map(|(o, r, d)| (source.outputs[o], r, d))
+                .collect();
                 let commit = Commit {
                     offsets: vec![(id, next)],
                     ..Default::default()
                 };
                 if let Err(e) = state.store.commit(commit) {
                     tracing::error!("load generator {id}: {e}; retrying");
+                    drop(state);
+                    tokio::time::sleep(Duration::from_millis(tick_ms.max(100))).await;
                     continue;
                 }
                 if let Some(s) = state.sources.get_mut(&id) {
@@ -699,5 +741,27 @@ impl Coordinator {
         if let Some(source) = state.sources.get_mut(&id) {
             source.task = Some(task);
         }
+    }
+}
+
+/// How far behind its clock a load generator may fall before its ticks
+/// start a new run from the wall clock (see [`start_clock_run`]).
+const LOADGEN_MAX_LAG_MICROS: i64 = 1_000_000;
+
+/// Starts a new run of load generator `id`'s ticks at tick `first`, at
+/// `micros`, and records it before any of its ticks, so that they replay at
+/// their times. Should recording fail, the run is kept in memory (its ticks
+/// then fail to commit too, and are retried).
+fn start_clock_run(state: &mut CoordState, id: GlobalId, first: u64, micros: i64) {
+    let Some(source) = state.sources.get_mut(&id) else {
+        return;
+    };
+    source.clock.start_run(first, micros);
+    let commit = Commit {
+        loadgen_clocks: vec![(id, source.clock.segments.clone())],
+        ..Default::default()
+    };
+    if let Err(e) = state.store.commit(commit) {
+        tracing::error!("load generator {id}: recording its clock: {e}");
     }
 }

@@ -1220,7 +1220,7 @@ fn statement_time() -> i64 {
 }
 
 /// The wall clock: microseconds since 1970-01-01 UTC.
-fn wall_clock_micros() -> i64 {
+pub(crate) fn wall_clock_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))

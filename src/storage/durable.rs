@@ -5,6 +5,9 @@
 //! * `catalog`: item id → the item's `CREATE` statement and name;
 //! * `table_rows`: (table id, encoded row) → multiplicity;
 //! * `offsets`: load generator id → ticks produced;
+//! * `loadgen_clocks`: load generator id → the JSON of when its runs of
+//!   ticks started (`storage::loadgen::ClockSegment`s), so that a restart
+//!   replays each tick at the time it had;
 //! * `source_log`: (source id, entry number) → an append-only source's
 //!   updates (rows and decode errors), a batch's in one or more entries of
 //!   at most 256 KiB each (see `log_entries`);
@@ -38,6 +41,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::expr::{EvalError, GlobalId};
 use crate::repr::{Diff, Row};
+use crate::storage::loadgen::ClockSegment;
 
 const CATALOG: TableDefinition<u64, &[u8]> = TableDefinition::new("catalog");
 const TABLE_ROWS: TableDefinition<(u64, &[u8]), i64> = TableDefinition::new("table_rows");
@@ -49,6 +53,7 @@ const KAFKA_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("ka
 const TXN_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("txn_offsets");
 const TXN_PENDING: TableDefinition<(u64, &str), u64> = TableDefinition::new("txn_pending");
 const SOURCE_SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("source_snapshots");
+const LOADGEN_CLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("loadgen_clocks");
 
 /// A source's value for a key or record: a row, or the error decoding it.
 pub type SourceValue = Result<Row, EvalError>;
@@ -299,6 +304,8 @@ pub struct Commit {
     pub schemas_initialized: bool,
     /// Kafka sources' snapshots to record (see [`SnapshotBounds`]).
     pub snapshot_bounds: Vec<(GlobalId, SnapshotBounds)>,
+    /// Load generators' clocks to record (each replaces the stored one).
+    pub loadgen_clocks: Vec<(GlobalId, Vec<ClockSegment>)>,
 }
 
 impl Commit {
@@ -311,6 +318,7 @@ impl Commit {
             && self.next_id.is_none()
             && !self.schemas_initialized
             && self.snapshot_bounds.is_empty()
+            && self.loadgen_clocks.is_empty()
     }
 }
 
@@ -323,6 +331,9 @@ pub struct Snapshot {
     pub rows: Vec<(GlobalId, Row, Diff)>,
     /// Source offsets.
     pub offsets: Vec<(GlobalId, u64)>,
+    /// Load generators' clocks (absent for one a store from before clocks
+    /// were recorded holds).
+    pub loadgen_clocks: Vec<(GlobalId, Vec<ClockSegment>)>,
     /// The next item id.
     pub next_id: u64,
     /// Whether the initial schemas were created.
@@ -363,6 +374,7 @@ impl DurableStore {
             txn.open_table(TXN_OFFSETS).map_err(err)?;
             txn.open_table(TXN_PENDING).map_err(err)?;
             let mut snapshots = txn.open_table(SOURCE_SNAPSHOTS).map_err(err)?;
+            let mut clocks = txn.open_table(LOADGEN_CLOCKS).map_err(err)?;
             for (id, record) in &commit.put_items {
                 let bytes = serde_json::to_vec(record).map_err(err)?;
                 catalog.insert(id.0, bytes.as_slice()).map_err(err)?;
@@ -371,6 +383,7 @@ impl DurableStore {
                 catalog.remove(id.0).map_err(err)?;
                 offsets.remove(id.0).map_err(err)?;
                 snapshots.remove(id.0).map_err(err)?;
+                clocks.remove(id.0).map_err(err)?;
                 let mut log = txn.open_table(SOURCE_LOG).map_err(err)?;
                 log.retain_in((id.0, 0)..=(id.0, u64::MAX), |_, _| false)
                     .map_err(err)?;
@@ -415,6 +428,10 @@ impl DurableStore {
             }
             for (id, offset) in &commit.offsets {
                 offsets.insert(id.0, *offset).map_err(err)?;
+            }
+            for (id, clock) in &commit.loadgen_clocks {
+                let bytes = serde_json::to_vec(clock).map_err(err)?;
+                clocks.insert(id.0, bytes.as_slice()).map_err(err)?;
             }
             for (id, bounds) in &commit.snapshot_bounds {
                 let bytes = serde_json::to_vec(bounds).map_err(err)?;
@@ -631,6 +648,12 @@ impl DurableStore {
             let (k, v) = entry.map_err(err)?;
             snap.offsets.push((GlobalId(k.value()), v.value()));
         }
+        let clocks = txn.open_table(LOADGEN_CLOCKS).map_err(err)?;
+        for entry in clocks.iter().map_err(err)? {
+            let (k, v) = entry.map_err(err)?;
+            let clock = serde_json::from_slice(v.value()).map_err(err)?;
+            snap.loadgen_clocks.push((GlobalId(k.value()), clock));
+        }
         let meta = txn.open_table(META).map_err(err)?;
         snap.next_id = meta
             .get("next_id")
@@ -713,6 +736,48 @@ mod tests {
             (0..4).map(|i| (value(i), 1)).collect::<Vec<_>>()
         );
         assert_eq!(snap.offsets, vec![(0, 4)]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A load generator's clock reads back after a reopen, a later commit
+    /// replaces it, and dropping the source removes it.
+    #[test]
+    fn loadgen_clock_round_trip() {
+        let dir =
+            std::env::temp_dir().join(format!("freshet-durable-clock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let segment = |first_tick, micros| ClockSegment { first_tick, micros };
+        let (source, other) = (GlobalId(3), GlobalId(4));
+        {
+            let store = DurableStore::open(&dir).unwrap();
+            for clock in [vec![segment(1, 10)], vec![segment(1, 10), segment(7, 99)]] {
+                store
+                    .commit(Commit {
+                        loadgen_clocks: vec![(source, clock), (other, vec![segment(1, 5)])],
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }
+        }
+        let store = DurableStore::open(&dir).unwrap();
+        assert_eq!(
+            store.snapshot().unwrap().loadgen_clocks,
+            vec![
+                (source, vec![segment(1, 10), segment(7, 99)]),
+                (other, vec![segment(1, 5)])
+            ]
+        );
+        store
+            .commit(Commit {
+                delete_items: vec![other],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            store.snapshot().unwrap().loadgen_clocks,
+            vec![(source, vec![segment(1, 10), segment(7, 99)])]
+        );
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

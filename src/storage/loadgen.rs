@@ -24,16 +24,27 @@
 //!   a random organization) and one account per user (same id and
 //!   organization as its user, a random balance).
 //! * Every tick `n` inserts auction `n` (a random seller, an item from a
-//!   small list, `end_time` = the tick's timestamp + 10 seconds) and
-//!   [`AUCTION_BIDS_PER_TICK`] bids with ids
+//!   small list, `end_time` = the tick's timestamp + 10 seconds, as in
+//!   Materialize) and [`AUCTION_BIDS_PER_TICK`] bids with ids
 //!   `(n - 1) * AUCTION_BIDS_PER_TICK + 1 ..= n * AUCTION_BIDS_PER_TICK`
 //!   (contiguous across ticks). A bid is on an auction still open at
-//!   tick `n` (one of the last [`AUCTION_OPEN_TICKS`] auctions), by a user who
-//!   is not its seller, for an amount that grows with the auction's age, at
-//!   the tick's timestamp.
+//!   tick `n` (one whose `end_time` is after the tick's timestamp, among
+//!   the last [`AUCTION_MAX_OPEN`] auctions), by a user who is not its
+//!   seller, for an amount that grows with the auction's age (10 per
+//!   second), at the tick's timestamp.
 //!
-//! Timestamps are deterministic, not wall-clock: tick `n` happens at
-//! 2026-01-01 00:00:00 UTC plus `n` seconds, whatever the tick interval.
+//! # Time
+//!
+//! Timestamps follow the wall clock, as Materialize's do, so that
+//! Materialize's demo queries (`mz_now() >= end_time`: the auctions that
+//! have ended) see auctions end in real time. They are still a function of
+//! stored state, so a restart replays the same rows: a [`Clock`] is a list
+//! of [`ClockSegment`]s, each saying when a run of ticks started (the
+//! source's creation, then each restart); tick `n` happens at its segment's
+//! start plus `(n - first) × TICK INTERVAL`. Ticks before every segment
+//! (ticks a store written before clocks were recorded produced) happen at
+//! 2026-01-01 00:00:00 UTC plus `n` seconds, as they did then.
+//!
 //! Randomness comes from a self-contained splitmix64 generator seeded from
 //! the source's seed and the tick number, so each tick can be recomputed on
 //! its own.
@@ -91,11 +102,65 @@ pub fn appends_only(kind: &LoadGeneratorKind, output: usize) -> bool {
     }
 }
 
-/// The updates of tick `tick` (numbered from 1), per output index.
-pub fn tick(kind: &LoadGeneratorKind, seed: u64, tick: u64) -> Vec<(usize, Row, Diff)> {
+/// The updates of tick `tick` (numbered from 1), per output index, with
+/// `clock` saying when each tick happened.
+pub fn tick(
+    kind: &LoadGeneratorKind,
+    seed: u64,
+    tick: u64,
+    clock: &Clock,
+) -> Vec<(usize, Row, Diff)> {
     match kind {
         LoadGeneratorKind::Counter => vec![(0, Row::new(vec![Datum::Int64(tick as i64)]), 1)],
-        LoadGeneratorKind::Auction => auction_tick(seed, tick),
+        LoadGeneratorKind::Auction => auction_tick(seed, tick, clock),
+    }
+}
+
+/// When a run of ticks started: tick `first_tick` happened at `micros`
+/// (microseconds since the Unix epoch), and the run's later ticks one
+/// `TICK INTERVAL` apart. Stored (as JSON) with the source's offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClockSegment {
+    /// The run's first tick.
+    pub first_tick: u64,
+    /// When it happened.
+    pub micros: i64,
+}
+
+/// When a generator's ticks happen (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clock {
+    /// The runs, in increasing `first_tick` order.
+    pub segments: Vec<ClockSegment>,
+    /// The `TICK INTERVAL`, in microseconds.
+    pub interval_micros: i64,
+}
+
+impl Clock {
+    /// A clock with no runs yet, ticking every `tick_ms` milliseconds.
+    pub fn new(tick_ms: u64) -> Clock {
+        Clock {
+            segments: Vec::new(),
+            interval_micros: int64(tick_ms).saturating_mul(1000).max(1),
+        }
+    }
+
+    /// Starts a run at tick `first_tick`, at `micros`: a run recorded from
+    /// that tick on (a start that produced no tick before the next one) is
+    /// replaced.
+    pub fn start_run(&mut self, first_tick: u64, micros: i64) {
+        self.segments.retain(|s| s.first_tick < first_tick);
+        self.segments.push(ClockSegment { first_tick, micros });
+    }
+
+    /// When tick `n` happened, in microseconds since the Unix epoch.
+    pub fn at(&self, n: u64) -> i64 {
+        match self.segments.iter().rev().find(|s| s.first_tick <= n) {
+            Some(s) => s
+                .micros
+                .saturating_add(int64(n - s.first_tick).saturating_mul(self.interval_micros)),
+            None => AUCTION_BASE_MICROS.saturating_add(int64(n).saturating_mul(MICROS_PER_SECOND)),
+        }
     }
 }
 
@@ -152,11 +217,15 @@ pub const AUCTION_ORGANIZATIONS: usize = COMPANIES.len();
 pub const AUCTION_USERS: usize = FIRST_NAMES.len() * LAST_NAMES.len();
 /// The number of bids `AUCTION` creates per tick.
 pub const AUCTION_BIDS_PER_TICK: u64 = 3;
-/// How many ticks an auction stays open (its `end_time` is this many seconds
-/// after its creation, and a tick is one second of generated time).
-pub const AUCTION_OPEN_TICKS: u64 = 10;
-/// The timestamp of tick 0: 2026-01-01 00:00:00 UTC, in microseconds since
-/// the Unix epoch. Tick `n` happens `n` seconds later.
+/// How long an auction stays open: its `end_time` is this long after its
+/// creation, as in Materialize.
+pub const AUCTION_OPEN_MICROS: i64 = 10 * MICROS_PER_SECOND;
+/// At most how many of the latest auctions a bid may go to (with a tick
+/// interval under 10 ms, fewer than all the open ones).
+pub const AUCTION_MAX_OPEN: u64 = 1000;
+/// When the ticks of a store written before clocks were recorded happened:
+/// tick `n` at 2026-01-01 00:00:00 UTC plus `n` seconds (in microseconds
+/// since the Unix epoch).
 pub const AUCTION_BASE_MICROS: i64 = 1_767_225_600_000_000;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -282,11 +351,6 @@ fn int64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The timestamp of tick `n`, in microseconds since the Unix epoch.
-fn tick_micros(n: u64) -> i64 {
-    AUCTION_BASE_MICROS.saturating_add(int64(n).saturating_mul(MICROS_PER_SECOND))
-}
-
 /// The seller (a user id, `1..=AUCTION_USERS`) and item of auction `n`.
 fn auction_at(seed: u64, n: u64) -> (u64, &'static str) {
     let mut rng = SplitMix64::new(seed, n, STREAM_AUCTION);
@@ -339,7 +403,7 @@ fn auction_static(seed: u64, out: &mut Vec<(usize, Row, Diff)>) {
     }
 }
 
-fn auction_tick(seed: u64, n: u64) -> Vec<(usize, Row, Diff)> {
+fn auction_tick(seed: u64, n: u64, clock: &Clock) -> Vec<(usize, Row, Diff)> {
     let mut out = Vec::new();
     if n == 0 {
         return out;
@@ -352,7 +416,7 @@ fn auction_tick(seed: u64, n: u64) -> Vec<(usize, Row, Diff)> {
     if n == 1 {
         auction_static(seed, &mut out);
     }
-    let now = tick_micros(n);
+    let now = clock.at(n);
     // The new auction.
     let (seller, item) = auction_at(seed, n);
     out.push((
@@ -361,28 +425,35 @@ fn auction_tick(seed: u64, n: u64) -> Vec<(usize, Row, Diff)> {
             Datum::Int64(int64(n)),
             Datum::Int64(int64(seller)),
             Datum::String(item.into()),
-            Datum::TimestampTz(
-                now.saturating_add(int64(AUCTION_OPEN_TICKS).saturating_mul(MICROS_PER_SECOND)),
-            ),
+            Datum::TimestampTz(now.saturating_add(AUCTION_OPEN_MICROS)),
         ]),
         1,
     ));
-    // Bids on auctions still open: those created in the last
-    // AUCTION_OPEN_TICKS ticks, including this one.
-    let oldest = n.saturating_sub(AUCTION_OPEN_TICKS - 1).max(1);
-    let open = n - oldest + 1;
+    // Bids on auctions still open (ending after now): this one and the
+    // latest ones before it that are, at most AUCTION_MAX_OPEN in all.
+    let oldest = n.saturating_sub(AUCTION_MAX_OPEN - 1).max(1);
+    let mut open: Vec<u64> = (oldest..=n)
+        .rev()
+        .map_while(|k| {
+            let ends = clock.at(k).saturating_add(AUCTION_OPEN_MICROS);
+            (k == n || ends > now).then_some(k)
+        })
+        .collect();
+    open.reverse();
     let mut rng = SplitMix64::new(seed, n, STREAM_BIDS);
     let first_id = (n - 1).saturating_mul(AUCTION_BIDS_PER_TICK);
     for j in 1..=AUCTION_BIDS_PER_TICK {
-        let auction = oldest + rng.below(open);
+        let pick = rng.below(open.len() as u64) as usize;
+        let auction = open.get(pick).copied().unwrap_or(n);
         let (auction_seller, _) = auction_at(seed, auction);
         // A buyer other than the seller.
         let mut buyer = rng.below(AUCTION_USERS as u64 - 1) + 1;
         if buyer >= auction_seller {
             buyer += 1;
         }
-        // Amounts grow with the auction's age: 10 per tick plus noise.
-        let age = (n - auction) as i32;
+        // Amounts grow with the auction's age: 10 per second plus noise.
+        let age = now.saturating_sub(clock.at(auction)) / MICROS_PER_SECOND;
+        let age = i32::try_from(age.clamp(0, 1000)).unwrap_or(0);
         let amount = (age + 1) * 10 + rng.range(0, 19) as i32;
         out.push((
             BIDS,
@@ -407,8 +478,10 @@ mod tests {
 
     const SEED: u64 = 42;
 
+    /// Tick `n` under the clock of a store from before clocks were
+    /// recorded (tick `n` at 2026-01-01 plus `n` seconds).
     fn auction(seed: u64, n: u64) -> Vec<(usize, Row, Diff)> {
-        tick(&LoadGeneratorKind::Auction, seed, n)
+        tick(&LoadGeneratorKind::Auction, seed, n, &Clock::new(1000))
     }
 
     /// The consolidated contents of each output after ticks `1..=n`.
@@ -448,7 +521,7 @@ mod tests {
     fn counter_unchanged() {
         assert_eq!(outputs(&LoadGeneratorKind::Counter).len(), 1);
         assert_eq!(
-            tick(&LoadGeneratorKind::Counter, 0, 7),
+            tick(&LoadGeneratorKind::Counter, 0, 7, &Clock::new(1000)),
             vec![(0, Row::new(vec![Datum::Int64(7)]), 1)]
         );
     }
@@ -526,7 +599,7 @@ mod tests {
     fn appends_only_outputs_never_retract() {
         for kind in [LoadGeneratorKind::Counter, LoadGeneratorKind::Auction] {
             for n in 1..=40 {
-                for (o, _, diff) in tick(&kind, SEED, n) {
+                for (o, _, diff) in tick(&kind, SEED, n, &Clock::new(1000)) {
                     assert!(diff > 0 || !appends_only(&kind, o), "{kind:?} output {o}");
                 }
             }
@@ -616,7 +689,7 @@ mod tests {
             else {
                 panic!()
             };
-            let created = end - AUCTION_OPEN_TICKS as i64 * MICROS_PER_SECOND;
+            let created = end - AUCTION_OPEN_MICROS;
             assert!(created <= at && at < end, "bid {b:?} outside auction {a:?}");
             assert!(int(&b.get(3).unwrap()) > 0);
         }
@@ -635,5 +708,88 @@ mod tests {
         };
         assert_eq!(b.get(4).unwrap(), Datum::TimestampTz(1_767_225_601_000_000));
         assert_eq!(b.get(2).unwrap(), Datum::Int64(1));
+    }
+
+    /// 2026-11-23 21:00:00 UTC, in microseconds.
+    const WALL: i64 = 1_795_467_600_000_000;
+
+    fn timestamps(rows: &[(usize, Row, Diff)], output: usize, column: usize) -> Vec<i64> {
+        rows.iter()
+            .filter(|(o, _, _)| *o == output)
+            .map(|(_, r, _)| match r.get(column) {
+                Some(Datum::TimestampTz(t)) => t,
+                other => panic!("not a timestamptz: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clock_runs() {
+        let mut clock = Clock::new(100);
+        // No run: the old fixed clock, one second per tick.
+        assert_eq!(clock.at(3), AUCTION_BASE_MICROS + 3 * MICROS_PER_SECOND);
+        clock.start_run(1, WALL);
+        assert_eq!(clock.at(1), WALL);
+        assert_eq!(clock.at(11), WALL + 1_000_000);
+        // A restart after tick 20, an hour later.
+        clock.start_run(21, WALL + 3_600_000_000);
+        assert_eq!(clock.at(20), WALL + 1_900_000);
+        assert_eq!(clock.at(22), WALL + 3_600_100_000);
+        // A start that produced no tick is replaced by the next one.
+        clock.start_run(21, WALL + 7_200_000_000);
+        assert_eq!(clock.segments.len(), 2);
+        assert_eq!(clock.at(21), WALL + 7_200_000_000);
+    }
+
+    /// With a run on the wall clock, auctions end 10 s after they start and
+    /// take bids only until then, whatever the tick interval.
+    #[test]
+    fn auction_follows_the_wall_clock() {
+        let mut clock = Clock::new(100);
+        clock.start_run(1, WALL);
+        let mut open_seen = BTreeSet::new();
+        for n in 1..=400 {
+            let rows = tick(&LoadGeneratorKind::Auction, SEED, n, &clock);
+            let now = clock.at(n);
+            assert_eq!(
+                timestamps(&rows, AUCTIONS, 3),
+                vec![now + AUCTION_OPEN_MICROS]
+            );
+            assert_eq!(timestamps(&rows, BIDS, 4), vec![now; 3]);
+            for (o, r, _) in &rows {
+                if *o == BIDS {
+                    let auction = u64::try_from(int(&r.get(2).unwrap())).unwrap();
+                    // Open: ends after now; a 100 ms tick keeps 100 open.
+                    assert!(clock.at(auction) + AUCTION_OPEN_MICROS > now);
+                    assert!(n - auction < 100, "tick {n}: bid on auction {auction}");
+                    open_seen.insert(n - auction);
+                }
+            }
+        }
+        // Bids do go to older open auctions, not just the newest.
+        assert!(open_seen.iter().any(|age| *age > 50), "{open_seen:?}");
+        // A restart an hour later: the auctions before it have ended, so
+        // the first tick after it bids on its own auction only.
+        clock.start_run(401, WALL + 3_600_000_000);
+        let rows = tick(&LoadGeneratorKind::Auction, SEED, 401, &clock);
+        for (o, r, _) in &rows {
+            if *o == BIDS {
+                assert_eq!(r.get(2), Some(Datum::Int64(401)));
+            }
+        }
+    }
+
+    /// Ticks from before clocks were recorded replay as they were produced.
+    #[test]
+    fn auction_old_ticks_unchanged_by_a_new_run() {
+        let mut clock = Clock::new(100);
+        let before: Vec<_> = (1..=30).map(|n| auction(SEED, n)).collect();
+        clock.start_run(31, WALL);
+        for n in 1..=30u64 {
+            assert_eq!(
+                tick(&LoadGeneratorKind::Auction, SEED, n, &clock),
+                before[n as usize - 1]
+            );
+        }
     }
 }
