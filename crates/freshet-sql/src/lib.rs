@@ -63,6 +63,7 @@ pub mod array;
 pub mod array_subquery;
 pub mod bitwise;
 pub mod bpchar;
+pub mod column_aliases;
 pub mod date_arith;
 pub mod date_trunc;
 pub mod debezium;

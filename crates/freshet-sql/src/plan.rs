@@ -628,8 +628,34 @@ pub fn plan_statement(
     let planner = SqlToRel::new_with_options(&context, parser_options());
     super::output_names::name_type_casts(&mut statement, &names);
     let retry = super::output_names::alias_outputs(&statement, &names);
+    let unaliased =
+        super::column_aliases::has_column_aliases(&statement).then(|| statement.clone());
     let planned = match guard_panics("planner", || planner.sql_statement_to_plan(statement))? {
         Ok(plan) => Ok(plan),
+        Err(e) if super::column_aliases::is_alias_count_error(&e.to_string()) => {
+            // An alias list naming fewer (or more) columns than there are:
+            // completed as PostgreSQL does, and planned again.
+            let Some(mut statement) = unaliased else {
+                return Err(PlanError::from_datafusion(e));
+            };
+            let columns_of = |query: sqlparser::ast::Query| {
+                let plan = guard_panics("planner", || {
+                    planner.sql_statement_to_plan(Statement::Query(Box::new(query)))
+                })
+                .ok()?
+                .ok()?;
+                Some(
+                    plan.schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect(),
+                )
+            };
+            super::column_aliases::complete(&mut statement, &columns_of)?;
+            guard_panics("planner", || planner.sql_statement_to_plan(statement))?
+                .map_err(PlanError::from_datafusion)
+        }
         Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
             // Output columns that share a name: planned again with unique
             // aliases (`output_names`).
