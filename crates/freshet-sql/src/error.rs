@@ -230,7 +230,7 @@ impl PlanError {
                     S::FieldNotFound { field, .. } => {
                         PlanError::UnknownColumn(format!("\"{}\"", field.name()))
                     }
-                    S::AmbiguousReference { field } => PlanError::Planning(format!(
+                    S::AmbiguousReference { field } => PlanError::AmbiguousColumn(format!(
                         "column reference \"{}\" is ambiguous",
                         field.name()
                     )),

@@ -141,6 +141,72 @@ pub fn name_type_casts(statement: &mut Statement, names: &[Option<SelectName>]) 
     }
 }
 
+/// Makes `ORDER BY n` of a window function item (`SELECT k, rank() OVER
+/// (ORDER BY sum(v)) FROM t GROUP BY k ORDER BY 2`) an `ORDER BY` of its
+/// alias, giving an unaliased item the marked alias of its name (`names`,
+/// from [`select_names`]): DataFusion's planner, given the position of
+/// such an item in a query with aggregates, fails to find it.
+pub fn alias_window_ordinals(statement: &mut Statement, names: &[Option<SelectName>]) {
+    let Statement::Query(query) = statement else {
+        return;
+    };
+    let Some(order_by) = &mut query.order_by else {
+        return;
+    };
+    let OrderByKind::Expressions(exprs) = &mut order_by.kind else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    for order in exprs {
+        let Expr::Value(v) = &order.expr else {
+            continue;
+        };
+        let Value::Number(n, _) = &v.value else {
+            continue;
+        };
+        let Some(i) = n.parse::<usize>().ok().and_then(|n| n.checked_sub(1)) else {
+            continue;
+        };
+        let Some(item) = select.projection.get_mut(i) else {
+            continue;
+        };
+        let alias = match item {
+            SelectItem::UnnamedExpr(expr) if has_window_function(expr) => {
+                let name = match names.get(i) {
+                    Some(Some(n)) => n.name.clone(),
+                    _ => column_name(expr),
+                };
+                let alias = Ident::with_quote('"', format!("{name}{MARK}{i}"));
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: alias.clone(),
+                };
+                alias
+            }
+            SelectItem::ExprWithAlias { expr, alias } if has_window_function(expr) => alias.clone(),
+            _ => continue,
+        };
+        order.expr = Expr::Identifier(alias);
+    }
+}
+
+/// Whether `expr` calls a window function (a call with `OVER`).
+fn has_window_function(expr: &Expr) -> bool {
+    struct Find;
+    impl sqlparser::ast::Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Function(f) if f.over.is_some() => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    sqlparser::ast::Visit::visit(expr, &mut Find).is_break()
+}
+
 /// The statement with its top-level select items aliased (see the module
 /// documentation), or `None` if it is not a query. `names` are the names
 /// of the statement as written ([`select_names`]).

@@ -23,9 +23,11 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
-    UnaryOperator, VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Statement, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
+
+use super::PlanError;
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
 
@@ -354,6 +356,30 @@ impl VisitorMut for Symmetric {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // PostgreSQL's prefix operators: `|/ x` is sqrt and `||/ x` cbrt
+        // of a double precision, `@ x` the absolute value.
+        if let Expr::UnaryOp { op, expr: operand } = expr
+            && let Some((name, double)) = match op {
+                UnaryOperator::PGSquareRoot => Some(("sqrt", true)),
+                UnaryOperator::PGCubeRoot => Some(("cbrt", true)),
+                UnaryOperator::PGAbs => Some(("abs", false)),
+                _ => None,
+            }
+        {
+            let mut arg = std::mem::replace(operand.as_mut(), Expr::value(Value::Null));
+            if double {
+                arg = Expr::Cast {
+                    kind: CastKind::DoubleColon,
+                    expr: Box::new(Expr::Nested(Box::new(arg))),
+                    data_type: DataType::DoublePrecision,
+                    array: false,
+                    format: None,
+                };
+            }
+            let args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))];
+            *expr = Expr::Function(super::pg_rewrite::call(name, args));
+            return ControlFlow::Continue(());
+        }
         if let Expr::BinaryOp {
             left,
             op: BinaryOperator::Overlaps,
@@ -397,5 +423,45 @@ impl VisitorMut for Symmetric {
             }));
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// PostgreSQL's ordered-set and hypothetical-set aggregates, which take
+/// `WITHIN GROUP (ORDER BY ...)`.
+const ORDERED_SET_AGGREGATES: [&str; 7] = [
+    "percentile_cont",
+    "percentile_disc",
+    "mode",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+];
+
+/// Refuses PostgreSQL's ordered-set aggregates (`percentile_cont(0.5)
+/// WITHIN GROUP (ORDER BY x)`, `mode()`, ...) with 0A000 naming them:
+/// Freshet does not have them (nor does Materialize), and without this
+/// check they would be "function does not exist".
+pub fn check_within_group(statement: &Statement) -> Result<(), PlanError> {
+    struct Check;
+    impl Visitor for Check {
+        type Break = PlanError;
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<PlanError> {
+            if let Expr::Function(f) = e
+                && !f.within_group.is_empty()
+            {
+                let name = f.name.to_string().to_lowercase();
+                if ORDERED_SET_AGGREGATES.contains(&name.as_str()) {
+                    return ControlFlow::Break(PlanError::Unsupported(format!(
+                        "ordered-set aggregate {name}(...) WITHIN GROUP (ORDER BY ...)"
+                    )));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    match statement.visit(&mut Check) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
     }
 }

@@ -600,8 +600,10 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     super::pg_syntax::distinct_from_precedence(&mut statement);
+    super::pg_syntax::check_within_group(&statement)?;
     // Named as written, before the rewrites below change expressions.
     let names = super::output_names::select_names(&statement);
+    super::output_names::alias_window_ordinals(&mut statement, &names);
     super::whole_row::rewrite(resolver, &mut statement)?;
     super::literals::rewrite_exponent_literals(&mut statement)?;
     super::values::rewrite_values(&mut statement);
