@@ -12,6 +12,13 @@
 //!   ends with a commit marker that no consumer returns; the source's committed offsets pass
 //!   it, so lag reaches 0 and `snapshot_committed` becomes true, and a restart neither loses
 //!   nor repeats a record.
+//! * [`an_offset_out_of_range_is_not_skipped_silently`]: a fetch that the broker answers
+//!   with `OFFSET_OUT_OF_RANGE` (what a Kafka broker answers once the offset a running
+//!   reader fetches next was deleted) ends the reader's attempt, which shows as `stalled`,
+//!   and the next attempt reads on from the committed offsets; librdkafka's default
+//!   (`auto.offset.reset = latest`) jumped to the partition's end, skipping what was there.
+//!   Against librdkafka's mock cluster, whose injected request errors make that answer
+//!   (tansu answers such a fetch with the records from its earliest offset on).
 //!
 //! tansu 0.6 can do neither (its `DeleteRecords` is a `todo!()`, and it does not answer
 //! librdkafka's `EndTxn`), nor can librdkafka's mock cluster (no `DeleteRecords`; its
@@ -310,4 +317,68 @@ async fn transaction_markers_do_not_leave_lag() {
         text_rows(&c, "SELECT n FROM txn_n").await,
         expect_rows(&[&["8"]])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offset_out_of_range_is_not_skipped_silently() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("starting the mock cluster");
+    // The mock cluster does not implement CreateTopics: create the topic here.
+    mock.create_topic("events", 1, 1)
+        .expect("creating a mock topic");
+    let bootstrap = mock.bootstrap_servers();
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .expect("creating a producer");
+    let produce_values = |prefix: &'static str| {
+        let producer = producer.clone();
+        async move {
+            let values = records(0, prefix, 5);
+            let refs: Vec<Record<'_>> = values
+                .iter()
+                .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+                .collect();
+            produce(&producer, "events", &refs).await;
+        }
+    };
+    produce_values("a").await;
+    let mut server = TestServer::start("kafka-out-of-range").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &format!("CREATE CONNECTION kafka TO KAFKA (BROKER '{bootstrap}')"),
+            "CREATE SOURCE events FROM KAFKA CONNECTION kafka (TOPIC 'events') FORMAT TEXT",
+        ],
+    )
+    .await;
+    wait_for_rows(&c, "SELECT count(*) FROM events", &expect_rows(&[&["5"]])).await;
+    // Offsets 5-9 arrive while the server is down, and the first fetch after the restart
+    // (from the committed offset 5; nothing else fetches from the mock) is answered with
+    // OFFSET_OUT_OF_RANGE.
+    drop(c);
+    server.kill9();
+    produce_values("b").await;
+    mock.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE],
+    );
+    server.restart().await;
+    let c = server.connect().await;
+    wait_for_rows(
+        &c,
+        "SELECT count(*), count(DISTINCT text) FROM events",
+        &expect_rows(&[&["10", "10"]]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT next_offset, lag, status FROM mz_internal.mz_source_statistics \
+         WHERE source = 'events'",
+        &expect_rows(&[&["10", "0", "running"]]),
+    )
+    .await;
 }
