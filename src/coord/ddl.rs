@@ -9,7 +9,7 @@ use sqlparser::ast::{ColumnOption, CreateIndex, CreateTable, CreateView, ObjectN
 use crate::catalog::names::PartialName;
 use crate::catalog::{CatalogItem, IndexInfo, ItemKind, QualifiedName, SearchPath, TableColumn};
 use crate::compute::Command;
-use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
+use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{ColumnDesc, RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::parse::{FreshetStatement, LoadGeneratorStatement, parse_statements};
@@ -192,6 +192,16 @@ impl Coordinator {
                 .source_snapshot(id)
                 .map_err(|e| AdapterError::Storage(e.to_string()))?;
             let (rows, errs) = super::source::split_changes(id, snapshot.updates);
+            // The source's definite errors are in its data: it is failed again.
+            let definite = errs.iter().filter_map(|(_, e, diff)| match e {
+                EvalError::Source(message) if *diff > 0 => Some(message.clone()),
+                _ => None,
+            });
+            if let Some(source) = state.kafka_sources.get(&id)
+                && let Ok(mut status) = source.control.status.lock()
+            {
+                status.definite.extend(definite);
+            }
             updates.extend(rows);
             errors.extend(errs);
             let transactions = TransactionResume {

@@ -11,7 +11,7 @@
 //! reports its own state and its own partitions, and the source's status is
 //! the worst of its readers'.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -230,6 +230,11 @@ pub struct SourceStatus {
     /// The source's snapshot (see [`kafka_snapshot`](super::kafka_snapshot));
     /// `None` for a source created before snapshots were recorded.
     pub snapshot: Option<SnapshotBounds>,
+    /// The source's definite errors, which it keeps until it is dropped
+    /// (the [`EvalError::Source`](crate::expr::EvalError::Source) errors in
+    /// its data): why records it should have read are gone (see
+    /// [`kafka_reader`](super::kafka_reader), "Records that are gone").
+    pub definite: BTreeSet<String>,
 }
 
 /// What a reader's transaction buffer holds (see
@@ -292,13 +297,15 @@ impl TransactionResume {
 }
 
 impl SourceStatus {
-    /// The source's status: `dropped`, else `stalled` if any reader is,
-    /// else `starting` if any reader is (or none has reported), else
-    /// `running`.
+    /// The source's status: `dropped`, else `failed` if it has a definite
+    /// error, else `stalled` if any reader is, else `starting` if any
+    /// reader is (or none has reported), else `running`.
     pub fn status(&self) -> &'static str {
         let any = |s: &str| self.readers.iter().any(|r| r.status == s);
         if self.dropped {
             "dropped"
+        } else if !self.definite.is_empty() {
+            "failed"
         } else if any("stalled") {
             "stalled"
         } else if self.readers.is_empty() || any("starting") || any("") {
@@ -308,7 +315,8 @@ impl SourceStatus {
         }
     }
 
-    /// The distinct errors of the stalled readers, joined by `; `.
+    /// The definite errors (by partition), then the distinct errors of the
+    /// stalled readers, joined by `; `.
     pub fn error(&self) -> Option<String> {
         let mut errors: Vec<&str> = self
             .readers
@@ -318,6 +326,8 @@ impl SourceStatus {
             .collect();
         errors.sort_unstable();
         errors.dedup();
+        let definite = self.definite.iter().map(String::as_str);
+        let errors: Vec<&str> = definite.chain(errors).collect();
         (!errors.is_empty()).then(|| errors.join("; "))
     }
 }
@@ -507,6 +517,12 @@ mod tests {
         s.readers[0] = reader("running", None);
         s.readers.push(reader("stalled", Some("topic gone")));
         assert_eq!(s.error().as_deref(), Some("broker down; topic gone"));
+        // A definite error outranks the stalled readers and comes first.
+        s.definite.insert("records gone".into());
+        assert_eq!(
+            (s.status(), s.error().as_deref()),
+            ("failed", Some("records gone; broker down; topic gone"))
+        );
         s.dropped = true;
         assert_eq!(s.status(), "dropped");
     }

@@ -24,6 +24,49 @@
 //! the offsets committed with the data (its beginning at first), and the
 //! `END`s read whose transactions are not ingested yet are committed as
 //! pending with them.
+//!
+//! # Records that are gone
+//!
+//! Retention, compaction or `DeleteRecords` remove a partition's oldest
+//! records, moving its low watermark up. When a reader (re)starts, and when
+//! it takes partitions added later, it asks for the low watermark of every
+//! partition that has a start offset: the offset after its last record read
+//! or committed, else its `START OFFSET` entry. If the low watermark is past
+//! it, records the source should have read are gone for good, and the
+//! source is broken, as in Materialize (PR #36559): a definite error
+//! ([`EvalError::Source`], naming the partition, the offset wanted and the
+//! earliest available) is committed into the source's data, so that reads
+//! of the source and of every view over it fail until it is dropped, and
+//! the source's status is `failed` with that error (`SHOW SOURCES`,
+//! `mz_internal.mz_source_statistics`). A partition without a start offset
+//! (a new source reading from the beginning) just starts at its low
+//! watermark. The consumer runs with `auto.offset.reset = error`, so an
+//! offset that is deleted while the reader runs ends the attempt (librdkafka
+//! would otherwise jump to the partition's end and skip everything
+//! silently), and the next attempt finds it as above.
+//!
+//! The error is committed in the same durable transaction that moves the
+//! partition's offset to the low watermark, and the readers then go on
+//! reading every partition, that one from its low watermark. Stopping the
+//! source would bring nothing back, would freeze the other partitions (and
+//! their lag) for nothing, and would leave the offset below the low
+//! watermark, so every restart would find the gap again and commit the
+//! error once more; this way the error is recorded exactly once, and other
+//! sources are not touched. The source stays failed: its reads fail while
+//! the error is in its data, which is for as long as the source exists.
+//!
+//! # Transaction markers
+//!
+//! A topic written with Kafka transactions has a control record (the commit
+//! or abort marker) after each transaction in each partition, which the
+//! consumer never returns, so the offset after the last record read stays
+//! short of the high watermark. Each batch's offsets therefore advance to
+//! the consumer's position (librdkafka's, past the markers and aborted
+//! records it has skipped, never past a record it has not returned), and
+//! an idle reader closes a batch when the position moved: lag reaches 0 and
+//! the snapshot is committed. The offsets still commit with the data that
+//! precedes them, so a restart resumes after the marker and nothing is
+//! read twice or lost.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -31,6 +74,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedHeaders, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -41,6 +85,7 @@ use super::kafka::{
     TransactionResume, client_config, reader_of,
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
+use crate::expr::EvalError;
 
 /// The most records in one batch.
 const MAX_BATCH_RECORDS: usize = 100_000;
@@ -238,6 +283,55 @@ pub(crate) fn resolve_start_offset(
     })
 }
 
+/// A partition whose records from the offset the source reads next were
+/// deleted before it read them (see "Records that are gone" above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GonePartition {
+    /// The partition.
+    pub partition: i32,
+    /// The offset the source reads next.
+    pub wanted: i64,
+    /// The earliest offset the brokers still hold (the low watermark).
+    pub earliest: i64,
+}
+
+impl GonePartition {
+    /// The definite error's message.
+    pub(crate) fn message(&self, topic: &str) -> String {
+        format!(
+            "partition {} of topic \"{topic}\": the source needs offset {}, but the earliest \
+             offset the brokers hold is {}: records {} to {} were deleted (by retention, \
+             compaction or DeleteRecords) before the source read them",
+            self.partition,
+            self.wanted,
+            self.earliest,
+            self.wanted,
+            self.earliest - 1
+        )
+    }
+}
+
+/// Of the partitions in `wanted` (partition → the offset the source reads
+/// next), those whose low watermark, as `low` answers for a partition, is
+/// past that offset.
+pub(crate) fn gone_partitions(
+    wanted: &BTreeMap<i32, i64>,
+    mut low: impl FnMut(i32) -> Result<i64, String>,
+) -> Result<Vec<GonePartition>, String> {
+    let mut gone = Vec::new();
+    for (&partition, &wanted) in wanted {
+        let earliest = low(partition)?;
+        if earliest > wanted {
+            gone.push(GonePartition {
+                partition,
+                wanted,
+                earliest,
+            });
+        }
+    }
+    Ok(gone)
+}
+
 /// The headers of a message, in order. rdkafka's `Headers::try_get` panics
 /// on a key that is not UTF-8; such a header cannot be the one an `INCLUDE
 /// HEADER` names (its key is a UTF-8 string), but `INCLUDE HEADERS` must
@@ -382,6 +476,128 @@ impl Reader<'_> {
             .map_err(|e| format!("assigning partitions: {e}"))
     }
 
+    /// Where each of the reader's partitions that has a start offset starts
+    /// in this attempt: after its last record read, else at its committed
+    /// offset, else at its `START OFFSET` entry. Partitions that start at
+    /// their beginning or at `START TIMESTAMP` are not in it.
+    fn start_positions(
+        &self,
+        next: &BTreeMap<i32, i64>,
+        positions: &Positions,
+    ) -> BTreeMap<i32, i64> {
+        let start_offsets = &self.params.start_offsets;
+        positions
+            .parts
+            .iter()
+            .filter_map(|p| {
+                let offset = positions.read.get(p).or(next.get(p)).copied().or_else(|| {
+                    usize::try_from(*p)
+                        .ok()
+                        .and_then(|i| start_offsets.get(i))
+                        .copied()
+                })?;
+                Some((*p, offset))
+            })
+            .collect()
+    }
+
+    /// Finds the partitions whose start offset the brokers no longer hold
+    /// and commits, per partition, the source's definite error with its
+    /// offset moved to the low watermark (see "Records that are gone"
+    /// above). `Ok(false)`: the source is gone.
+    fn commit_gone(
+        &self,
+        consumer: &ReaderConsumer,
+        next: &mut BTreeMap<i32, i64>,
+        positions: &mut Positions,
+    ) -> Result<bool, String> {
+        let wanted = self.start_positions(next, positions);
+        if wanted.is_empty() {
+            return Ok(true);
+        }
+        let topic = &self.params.topic;
+        let gone = gone_partitions(&wanted, |p| {
+            consumer
+                .fetch_watermarks(topic, p, METADATA_TIMEOUT)
+                .map(|(low, _)| low)
+                .map_err(|e| format!("fetching the low watermark of partition {p}: {e}"))
+        })?;
+        if gone.is_empty() {
+            return Ok(true);
+        }
+        let mut batch = IngestBatch {
+            source: self.params.id,
+            ..Default::default()
+        };
+        let mut errors = Vec::new();
+        for g in &gone {
+            let message = g.message(topic);
+            tracing::warn!("Kafka source {}: {message}", self.params.id);
+            batch.changes.push(SourceChange::Append(
+                Err(EvalError::Source(message.clone())),
+                1,
+            ));
+            batch.offsets.push((g.partition, g.earliest));
+            errors.push(message);
+        }
+        if !(self.deliver)(self.reader, batch)? {
+            return Ok(false);
+        }
+        let offsets: BTreeMap<i32, i64> = gone.iter().map(|g| (g.partition, g.earliest)).collect();
+        for (p, o) in &offsets {
+            next.insert(*p, *o);
+            positions.read.remove(p);
+        }
+        self.record_delivery(BTreeMap::new(), &offsets);
+        if let Ok(mut status) = self.control.status.lock() {
+            status.definite.extend(errors);
+        }
+        Ok(true)
+    }
+
+    /// Moves the read positions of the partitions the reader has read or
+    /// committed up to the consumer's positions, which pass the transaction
+    /// markers and aborted records librdkafka skipped (see "Transaction
+    /// markers" above); whether any moved. A partition not read yet is
+    /// left alone, so that its first record is still known as the first
+    /// (`CSV WITH HEADER`).
+    fn advance_past_markers(
+        &self,
+        consumer: &ReaderConsumer,
+        next: &BTreeMap<i32, i64>,
+        committed: &TransactionResume,
+        positions: &mut Positions,
+    ) -> bool {
+        let Ok(tpl) = consumer.position() else {
+            return false;
+        };
+        let mut moved = false;
+        let mut advance =
+            |read: &mut BTreeMap<i32, i64>, done: &BTreeMap<i32, i64>, topic: &str| {
+                for elem in tpl.elements_for_topic(topic) {
+                    let (p, Offset::Offset(o)) = (elem.partition(), elem.offset()) else {
+                        continue;
+                    };
+                    let Some(at) = read.get(&p).or(done.get(&p)).copied() else {
+                        continue;
+                    };
+                    if o > at {
+                        read.insert(p, o);
+                        moved = true;
+                    }
+                }
+            };
+        advance(&mut positions.read, next, &self.params.topic);
+        if let Some(t) = &self.params.transactions {
+            advance(
+                &mut positions.transaction_read,
+                &committed.offsets,
+                &t.topic,
+            );
+        }
+        moved
+    }
+
     /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
     fn ingest(
         &self,
@@ -394,7 +610,10 @@ impl Reader<'_> {
             .set("group.id", format!("freshet-source-{}", params.id))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // An offset the brokers no longer hold is an error event, not a
+            // silent jump to the partition's end (librdkafka's default).
+            .set("auto.offset.reset", "error");
         // The connection's `FETCH WAIT MAX MS`, if it has one, is already set.
         if !params.options.contains_key("fetch.wait.max.ms") {
             config.set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
@@ -438,6 +657,9 @@ impl Reader<'_> {
             },
             ..Default::default()
         };
+        if !self.commit_gone(consumer, next, &mut positions)? {
+            return Ok(());
+        }
         self.assign(consumer, next, committed, &positions)?;
         self.refresh_watermarks(consumer, &positions.parts);
         let watch = MetadataWatch::default();
@@ -530,6 +752,9 @@ impl Reader<'_> {
                 let now = now?;
                 if now != positions.parts {
                     positions.parts = now;
+                    if !self.commit_gone(consumer, next, positions)? {
+                        return Ok(());
+                    }
                     self.assign(consumer, next, committed, positions)?;
                 }
             }
@@ -563,13 +788,22 @@ impl Reader<'_> {
                     if started.is_some() || buffer.held() > 0 {
                         break;
                     }
-                    if control.cancelled.load(Ordering::SeqCst) || watch.has_news() {
+                    if control.cancelled.load(Ordering::SeqCst)
+                        || watch.has_news()
+                        || self.advance_past_markers(consumer, next, committed, positions)
+                    {
                         break;
                     }
                     continue;
                 };
                 let message = match message {
                     Ok(m) => m,
+                    Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
+                        // The offset to fetch is not on the brokers: the
+                        // next attempt finds which partition's records
+                        // are gone (or retries, if none is).
+                        return Err(format!("Kafka: {e}"));
+                    }
                     Err(e) => {
                         // librdkafka retries broker connections itself;
                         // report the problem and keep polling.
@@ -652,6 +886,7 @@ impl Reader<'_> {
                 buffer.push(record.partition, held, arrival);
                 positions.read.insert(record.partition, record.offset + 1);
             }
+            self.advance_past_markers(consumer, next, committed, positions);
             let mut batch = IngestBatch {
                 source: params.id,
                 ..Default::default()
@@ -862,6 +1097,36 @@ mod tests {
         assert_eq!(start(-8_500), Ok(Offset::Offset(1)));
         assert_eq!(start(-7_000), Ok(Offset::Offset(3)));
         assert_eq!(start(-1), Ok(Offset::End));
+    }
+
+    #[test]
+    fn partitions_whose_start_is_below_the_low_watermark_are_gone() {
+        let low = BTreeMap::from([(0, 0), (1, 8), (2, 5), (3, 9)]);
+        // Partition 0 from 3 (kept), 1 from 5 (8 is the earliest: 5-7 are gone), 2 from
+        // exactly its low watermark, 3 from past it.
+        let wanted = BTreeMap::from([(0, 3), (1, 5), (2, 5), (3, 12)]);
+        let gone = gone_partitions(&wanted, |p| Ok(low[&p])).unwrap();
+        let expected = GonePartition {
+            partition: 1,
+            wanted: 5,
+            earliest: 8,
+        };
+        assert_eq!(gone, vec![expected]);
+        assert_eq!(
+            expected.message("t"),
+            "partition 1 of topic \"t\": the source needs offset 5, but the earliest offset \
+             the brokers hold is 8: records 5 to 7 were deleted (by retention, compaction or \
+             DeleteRecords) before the source read them"
+        );
+        // A failed lookup is the attempt's error (retried with backoff).
+        assert_eq!(
+            gone_partitions(&wanted, |_| Err("timed out".into())),
+            Err("timed out".to_string())
+        );
+        assert_eq!(
+            gone_partitions(&BTreeMap::new(), |_| unreachable!()),
+            Ok(vec![])
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@
 //! snapshot's. Offsets can have gaps (a compacted topic, transaction
 //! markers), so "records" here are offsets, as in Materialize, whose
 //! figures are approximate in the same way. The snapshot is committed once
-//! every partition's committed next offset has reached its end.
+//! every partition's committed next offset has reached its end; a
+//! partition whose last offset is a transaction marker gets there because
+//! the readers' committed offsets pass the markers (see
+//! [`kafka_reader`](super::kafka_reader), "Transaction markers").
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

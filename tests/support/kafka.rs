@@ -244,6 +244,88 @@ impl Broker {
         );
     }
 
+    /// Runs `sql` with the `sqlite3` shell on the storage of a broker from
+    /// [`Broker::start_sqlite`], while the broker runs (as [`Broker::add_partitions`] does);
+    /// returns what it printed.
+    fn sqlite(&self, sql: &str) -> String {
+        let out = Command::new("sqlite3")
+            .arg("-cmd")
+            .arg(".timeout 10000")
+            .arg("tansu.db")
+            .arg(sql)
+            .current_dir(&self._scratch.path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("running sqlite3 (the `sqlite3` package; see scripts/test): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The SQL expression for the id of `topic`'s `partition` in tansu's storage.
+    fn topition(topic: &str, partition: i32) -> String {
+        assert!(
+            !topic.contains('\''),
+            "a topic name without quotes: {topic}"
+        );
+        format!(
+            "(SELECT tp.id FROM topition tp JOIN topic t ON tp.topic = t.id \
+             WHERE t.name = '{topic}' AND tp.partition = {partition})"
+        )
+    }
+
+    /// Deletes the records of `topic`'s `partition` before `offset`, as retention or a
+    /// `DeleteRecords` request (`kafka-delete-records.sh`) does on a Kafka cluster: the
+    /// partition's low watermark becomes `offset`. tansu 0.6 answers `DeleteRecords` with a
+    /// `todo!()` panic (in both its storage engines) and has no retention, and librdkafka's
+    /// mock cluster has no `DeleteRecords` either, so this deletes the rows from the
+    /// broker's SQLite storage; tansu answers `ListOffsets` for the earliest offset with
+    /// the first row left. Only for a broker from [`Broker::start_sqlite`].
+    pub fn delete_records_before(&self, topic: &str, partition: i32, offset: i64) {
+        let tp = Self::topition(topic, partition);
+        let left = self.sqlite(&format!(
+            "BEGIN; DELETE FROM header WHERE topition = {tp} AND offset_id < {offset};\
+             DELETE FROM record WHERE topition = {tp} AND offset_id < {offset};\
+             UPDATE watermark SET low = {offset} WHERE topition = {tp};\
+             COMMIT; SELECT min(offset_id) FROM record WHERE topition = {tp};"
+        ));
+        assert_eq!(
+            left,
+            offset.to_string(),
+            "{topic}/{partition}'s first offset left"
+        );
+    }
+
+    /// Makes the records of `topic`'s `partition` one committed Kafka transaction: marks
+    /// them transactional (producer id 7, epoch 0) and appends the transaction's commit
+    /// marker, a control record that takes an offset and that no consumer returns. This is
+    /// what tansu's own `EndTxn` handling writes (`tansu-storage` `lite.rs`, `end_in_tx`);
+    /// but tansu 0.6 does not answer librdkafka's `EndTxn`, and librdkafka's mock cluster
+    /// implements transactions without writing markers, so neither can make a consumer meet
+    /// one. Returns the partition's high watermark after the marker. Only for a broker from
+    /// [`Broker::start_sqlite`].
+    pub fn commit_marker(&self, topic: &str, partition: i32) -> i64 {
+        let tp = Self::topition(topic, partition);
+        // The control record's key: version 0, type 1 (commit); its value: version 0,
+        // coordinator epoch 0. Batch attributes: transactional (0x10), control (0x20).
+        let high = self.sqlite(&format!(
+            "BEGIN; UPDATE record SET attributes = 16, producer_id = 7, producer_epoch = 0 \
+             WHERE topition = {tp} AND (attributes IS NULL OR attributes & 32 = 0);\
+             INSERT INTO record (topition, offset_id, attributes, producer_id, producer_epoch, \
+             timestamp, k, v) SELECT {tp}, w.high, 48, 7, 0, \
+             (SELECT max(timestamp) FROM record WHERE topition = {tp}), \
+             X'00000001', X'000000000000' FROM watermark w WHERE w.topition = {tp};\
+             UPDATE watermark SET high = high + 1 WHERE topition = {tp};\
+             COMMIT; SELECT high FROM watermark WHERE topition = {tp};"
+        ));
+        high.parse()
+            .unwrap_or_else(|e| panic!("{topic}/{partition}'s high watermark {high:?}: {e}"))
+    }
+
     /// A broker that clients reach only over TLS: it advertises the port of a [`TlsProxy`]
     /// in front of it, so every client connection (bootstrap and metadata-directed alike)
     /// goes through the proxy.

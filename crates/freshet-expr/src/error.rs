@@ -70,6 +70,13 @@ pub enum EvalError {
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A definite error of a source as a whole rather than of one of its
+    /// records: data the source should have read is gone for good (a Kafka
+    /// partition's records deleted before the source read them). Stays in
+    /// the source's data, so reads of it fail, until the source is
+    /// dropped. (Last, so that stored errors keep their encoding.)
+    #[error("Source error: {0}")]
+    Source(String),
 }
 
 impl EvalError {
@@ -85,7 +92,7 @@ impl EvalError {
             EvalError::MultipleRowsFromSubquery => SqlState::CARDINALITY_VIOLATION,
             EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,
             EvalError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
-            EvalError::Decode(_) => SqlState::DATA_EXCEPTION,
+            EvalError::Decode(_) | EvalError::Source(_) => SqlState::DATA_EXCEPTION,
             EvalError::RecursionLimit(_) | EvalError::SeriesTooLong(_) => {
                 SqlState::PROGRAM_LIMIT_EXCEEDED
             }

@@ -1,0 +1,384 @@
+//! Kafka source offsets that the brokers do not hand out one by one, end to end against a
+//! real Kafka-protocol broker (a `tansu` on SQLite storage per test):
+//!
+//! * [`deleted_records_are_a_definite_error`]: records deleted (retention, compaction,
+//!   `DeleteRecords`) before the source read them. Resuming after a restart, or starting at a
+//!   `START OFFSET`, below the partition's low watermark makes the source `failed` (`SHOW
+//!   SOURCES`, `mz_internal.mz_source_statistics`) and reads of it and of views over it fail
+//!   with a source error naming the partition, the offset wanted and the earliest available,
+//!   also after another restart; the source's other partitions and other sources go on. A
+//!   source without a start offset on the same topic starts at the low watermark.
+//! * [`transaction_markers_do_not_leave_lag`]: a partition written by a Kafka transaction
+//!   ends with a commit marker that no consumer returns; the source's committed offsets pass
+//!   it, so lag reaches 0 and `snapshot_committed` becomes true, and a restart neither loses
+//!   nor repeats a record.
+//! * [`an_offset_out_of_range_is_not_skipped_silently`]: a fetch that the broker answers
+//!   with `OFFSET_OUT_OF_RANGE` (what a Kafka broker answers once the offset a running
+//!   reader fetches next was deleted) ends the reader's attempt, which shows as `stalled`,
+//!   and the next attempt reads on from the committed offsets; librdkafka's default
+//!   (`auto.offset.reset = latest`) jumped to the partition's end, skipping what was there.
+//!   Against librdkafka's mock cluster, whose injected request errors make that answer
+//!   (tansu answers such a fetch with the records from its earliest offset on).
+//!
+//! tansu 0.6 can do neither (its `DeleteRecords` is a `todo!()`, and it does not answer
+//! librdkafka's `EndTxn`), nor can librdkafka's mock cluster (no `DeleteRecords`; its
+//! transactions write no markers): the broker's SQLite storage is changed the way tansu's own
+//! code would (`Broker::delete_records_before`, `Broker::commit_marker`).
+
+mod support;
+
+use std::time::Duration;
+
+use support::kafka::{Broker, Record, produce};
+use support::{
+    TestServer, exec, expect_rows, message, poll_until, sqlstate, text_rows, try_text_rows,
+    wait_for_rows,
+};
+
+/// How long a test waits for ingested data to show.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `n` records `{prefix}{i}` for `partition`.
+fn records(partition: i32, prefix: &str, n: usize) -> Vec<(i32, String)> {
+    (0..n)
+        .map(|i| (partition, format!("{prefix}{i}")))
+        .collect()
+}
+
+async fn produce_all(broker: &Broker, topic: &str, records: &[(i32, String)]) {
+    let refs: Vec<Record<'_>> = records
+        .iter()
+        .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+        .collect();
+    produce(&broker.producer(), topic, &refs).await;
+}
+
+/// Waits until reads of `sql` fail with a message containing every one of `parts`, and
+/// checks the SQLSTATE (22000, as decode errors).
+async fn wait_for_error(c: &tokio_postgres::Client, sql: &str, parts: &[&str]) {
+    let e = poll_until(&format!("`{sql}` to fail with {parts:?}"), WAIT, || async {
+        match c.simple_query(sql).await {
+            Err(e) if parts.iter().all(|p| message(&e).contains(p)) => Ok(e),
+            Err(e) => Err(format!("other error: {}", message(&e))),
+            Ok(_) => Err("no error yet".into()),
+        }
+    })
+    .await;
+    let msg = message(&e);
+    assert!(msg.starts_with("Source error: "), "{msg}");
+    assert_eq!(sqlstate(&e).as_deref(), Some("22000"), "{msg}");
+}
+
+/// The `SHOW SOURCES` status of `name`.
+async fn shown_status(c: &tokio_postgres::Client, name: &str) -> Result<String, String> {
+    let rows = try_text_rows(c, "SHOW SOURCES").await?;
+    rows.iter()
+        .find(|r| r[0].as_deref() == Some(name))
+        .and_then(|r| r[2].clone())
+        .ok_or_else(|| format!("no {name} in SHOW SOURCES: {rows:?}"))
+}
+
+/// The error of partition 0 of topic `topic`, which the source needed from `wanted` and the
+/// brokers hold from `earliest`.
+fn gone(topic: &str, wanted: i64, earliest: i64) -> String {
+    format!(
+        "partition 0 of topic \"{topic}\": the source needs offset {wanted}, but the earliest \
+         offset the brokers hold is {earliest}: records {wanted} to {} were deleted",
+        earliest - 1
+    )
+}
+
+/// Checks that source `name` is failed with `error` in `SHOW SOURCES` and in
+/// `mz_source_statistics`, and that reads of `sql` fail with it.
+async fn check_failed(c: &tokio_postgres::Client, name: &str, error: &str, sql: &[&str]) {
+    for sql in sql {
+        wait_for_error(c, sql, &[error]).await;
+    }
+    poll_until(&format!("{name} to be failed"), WAIT, || async {
+        match shown_status(c, name).await? {
+            s if s.starts_with("failed: ") && s.contains(error) => Ok(()),
+            s => Err(s),
+        }
+    })
+    .await;
+    assert!(!error.contains('\''), "{error}");
+    let statistics = format!(
+        "SELECT DISTINCT status, strpos(error, '{error}') > 0 \
+         FROM mz_internal.mz_source_statistics WHERE source = '{name}'"
+    );
+    wait_for_rows(c, &statistics, &expect_rows(&[&["failed", "t"]])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_records_are_a_definite_error() {
+    let broker = Broker::start_sqlite("deleted").await;
+    broker.create_topic("events", 2).await;
+    broker.create_topic("other", 1).await;
+    produce_all(&broker, "events", &records(0, "a", 5)).await;
+    produce_all(&broker, "events", &records(1, "b", 3)).await;
+    produce_all(&broker, "other", &records(0, "o", 2)).await;
+    let mut server = TestServer::start("kafka-deleted").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE events FROM KAFKA CONNECTION kafka (TOPIC 'events') FORMAT TEXT",
+            "CREATE MATERIALIZED VIEW events_n AS SELECT count(*) AS n FROM events",
+            "CREATE SOURCE other FROM KAFKA CONNECTION kafka (TOPIC 'other') FORMAT TEXT",
+        ],
+    )
+    .await;
+    wait_for_rows(&c, "SELECT n FROM events_n", &expect_rows(&[&["8"]])).await;
+
+    // While the server is down, partition 0 gets offsets 5 to 9, and retention deletes
+    // everything before 8: offsets 5, 6 and 7 were never read and never will be.
+    drop(c);
+    server.kill9();
+    produce_all(&broker, "events", &records(0, "late", 5)).await;
+    broker.delete_records_before("events", 0, 8);
+    server.restart().await;
+    let c = server.connect().await;
+    let error = gone("events", 5, 8);
+    check_failed(
+        &c,
+        "events",
+        &error,
+        &["SELECT * FROM events", "SELECT n FROM events_n"],
+    )
+    .await;
+    // The source goes on reading (partition 0 from offset 8, and partition 1), so its
+    // offsets stay true; it stays failed.
+    produce_all(&broker, "events", &records(1, "c", 2)).await;
+    wait_for_rows(
+        &c,
+        "SELECT partition, next_offset, lag, status FROM mz_internal.mz_source_statistics \
+         WHERE source = 'events' ORDER BY partition",
+        &expect_rows(&[&["0", "10", "0", "failed"], &["1", "5", "0", "failed"]]),
+    )
+    .await;
+    // Other sources are not touched.
+    wait_for_rows(&c, "SELECT count(*) FROM other", &expect_rows(&[&["2"]])).await;
+    assert_eq!(
+        shown_status(&c, "other").await.as_deref(),
+        Ok("running"),
+        "{:?}",
+        text_rows(&c, "SHOW SOURCES").await
+    );
+
+    // `START OFFSET` below the low watermark is the same error; a source without a start
+    // offset starts at the low watermark.
+    broker.create_topic("old", 1).await;
+    produce_all(&broker, "old", &records(0, "x", 6)).await;
+    broker.delete_records_before("old", 0, 3);
+    exec(
+        &c,
+        &[
+            "CREATE SOURCE old_tail FROM KAFKA CONNECTION kafka \
+             (TOPIC 'old', START OFFSET (2)) FORMAT TEXT",
+            "CREATE SOURCE old_all FROM KAFKA CONNECTION kafka (TOPIC 'old') FORMAT TEXT",
+            "CREATE SOURCE old_late FROM KAFKA CONNECTION kafka \
+             (TOPIC 'old', START OFFSET (4)) FORMAT TEXT",
+        ],
+    )
+    .await;
+    check_failed(
+        &c,
+        "old_tail",
+        &gone("old", 2, 3),
+        &["SELECT * FROM old_tail"],
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT (SELECT string_agg(text, ',' ORDER BY text) FROM old_all), \
+         (SELECT string_agg(text, ',' ORDER BY text) FROM old_late)",
+        &expect_rows(&[&["x3,x4,x5", "x4,x5"]]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT source, status, lag, snapshot_committed FROM mz_internal.mz_source_statistics \
+         WHERE source IN ('old_all', 'old_late') ORDER BY source",
+        &expect_rows(&[
+            &["old_all", "running", "0", "t"],
+            &["old_late", "running", "0", "t"],
+        ]),
+    )
+    .await;
+
+    // After another restart the error is still there, once (the offset it was committed
+    // with is past the gap, so it is not found again), and the source is failed again.
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    check_failed(
+        &c,
+        "events",
+        &error,
+        &["SELECT * FROM events", "SELECT n FROM events_n"],
+    )
+    .await;
+    let shown = shown_status(&c, "events").await.unwrap();
+    assert_eq!(
+        shown.matches("the source needs offset").count(),
+        1,
+        "{shown}"
+    );
+    check_failed(
+        &c,
+        "old_tail",
+        &gone("old", 2, 3),
+        &["SELECT * FROM old_tail"],
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT (SELECT count(*) FROM old_all), (SELECT count(*) FROM other)",
+        &expect_rows(&[&["3", "2"]]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_markers_do_not_leave_lag() {
+    let broker = Broker::start_sqlite("markers").await;
+    broker.create_topic("txn", 2).await;
+    produce_all(&broker, "txn", &records(0, "a", 3)).await;
+    produce_all(&broker, "txn", &records(1, "b", 2)).await;
+    // Offsets 0-2 and a marker at 3; 0-1 and a marker at 2.
+    assert_eq!(broker.commit_marker("txn", 0), 4);
+    assert_eq!(broker.commit_marker("txn", 1), 3);
+    let mut server = TestServer::start("kafka-markers").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE txn FROM KAFKA CONNECTION kafka (TOPIC 'txn') \
+             FORMAT TEXT INCLUDE PARTITION, OFFSET",
+            "CREATE MATERIALIZED VIEW txn_n AS SELECT count(*) AS n FROM txn",
+        ],
+    )
+    .await;
+    const STATISTICS: &str = "SELECT partition, next_offset, high_watermark, lag, \
+         snapshot_records_known, snapshot_records_staged, snapshot_committed \
+         FROM mz_internal.mz_source_statistics WHERE source = 'txn' ORDER BY partition";
+    wait_for_rows(
+        &c,
+        STATISTICS,
+        &expect_rows(&[
+            &["0", "4", "4", "0", "4", "4", "t"],
+            &["1", "3", "3", "0", "3", "3", "t"],
+        ]),
+    )
+    .await;
+    wait_for_rows(&c, "SELECT n FROM txn_n", &expect_rows(&[&["5"]])).await;
+
+    // A second transaction while the source runs: offsets 4-5 and a marker at 6.
+    produce_all(&broker, "txn", &records(0, "c", 2)).await;
+    wait_for_rows(&c, "SELECT n FROM txn_n", &expect_rows(&[&["7"]])).await;
+    assert_eq!(broker.commit_marker("txn", 0), 7);
+    wait_for_rows(
+        &c,
+        "SELECT partition, next_offset, lag FROM mz_internal.mz_source_statistics \
+         WHERE source = 'txn' ORDER BY partition",
+        &expect_rows(&[&["0", "7", "0"], &["1", "3", "0"]]),
+    )
+    .await;
+
+    // After a `kill -9` the source resumes after the markers: nothing twice, nothing lost.
+    drop(c);
+    server.kill9();
+    produce_all(&broker, "txn", &records(1, "d", 1)).await;
+    server.restart().await;
+    let c = server.connect().await;
+    let all = "SELECT partition, \"offset\", text FROM txn ORDER BY partition, \"offset\"";
+    let expected = expect_rows(&[
+        &["0", "0", "a0"],
+        &["0", "1", "a1"],
+        &["0", "2", "a2"],
+        &["0", "4", "c0"],
+        &["0", "5", "c1"],
+        &["1", "0", "b0"],
+        &["1", "1", "b1"],
+        &["1", "3", "d0"],
+    ]);
+    wait_for_rows(&c, all, &expected).await;
+    wait_for_rows(
+        &c,
+        "SELECT partition, next_offset, lag, snapshot_committed \
+         FROM mz_internal.mz_source_statistics WHERE source = 'txn' ORDER BY partition",
+        &expect_rows(&[&["0", "7", "0", "t"], &["1", "4", "0", "t"]]),
+    )
+    .await;
+    assert_eq!(
+        text_rows(&c, "SELECT n FROM txn_n").await,
+        expect_rows(&[&["8"]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offset_out_of_range_is_not_skipped_silently() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("starting the mock cluster");
+    // The mock cluster does not implement CreateTopics: create the topic here.
+    mock.create_topic("events", 1, 1)
+        .expect("creating a mock topic");
+    let bootstrap = mock.bootstrap_servers();
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .expect("creating a producer");
+    let produce_values = |prefix: &'static str| {
+        let producer = producer.clone();
+        async move {
+            let values = records(0, prefix, 5);
+            let refs: Vec<Record<'_>> = values
+                .iter()
+                .map(|(p, v)| (*p, None, Some(v.as_bytes())))
+                .collect();
+            produce(&producer, "events", &refs).await;
+        }
+    };
+    produce_values("a").await;
+    let mut server = TestServer::start("kafka-out-of-range").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &format!("CREATE CONNECTION kafka TO KAFKA (BROKER '{bootstrap}')"),
+            "CREATE SOURCE events FROM KAFKA CONNECTION kafka (TOPIC 'events') FORMAT TEXT",
+        ],
+    )
+    .await;
+    wait_for_rows(&c, "SELECT count(*) FROM events", &expect_rows(&[&["5"]])).await;
+    // Offsets 5-9 arrive while the server is down, and the first fetch after the restart
+    // (from the committed offset 5; nothing else fetches from the mock) is answered with
+    // OFFSET_OUT_OF_RANGE.
+    drop(c);
+    server.kill9();
+    produce_values("b").await;
+    mock.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE],
+    );
+    server.restart().await;
+    let c = server.connect().await;
+    wait_for_rows(
+        &c,
+        "SELECT count(*), count(DISTINCT text) FROM events",
+        &expect_rows(&[&["10", "10"]]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        "SELECT next_offset, lag, status FROM mz_internal.mz_source_statistics \
+         WHERE source = 'events'",
+        &expect_rows(&[&["10", "0", "running"]]),
+    )
+    .await;
+}
