@@ -843,6 +843,17 @@ impl Reader<'_> {
                     }
                     continue;
                 }
+                // A record before the partition's position was read
+                // already (a broker can send records again, as tansu does
+                // when asked for a deleted offset): skipped, so that
+                // nothing counts twice.
+                let at = positions.read.get(&message.partition());
+                if at
+                    .or(next.get(&message.partition()))
+                    .is_some_and(|at| message.offset() < *at)
+                {
+                    continue;
+                }
                 polled += 1;
                 let headers = match params.decoder.reads_headers() {
                     true => message.headers().map(message_headers).unwrap_or_default(),
