@@ -572,6 +572,26 @@ fn lower_join(j: &datafusion_expr::logical_plan::Join) -> Result<RelationExpr, P
         left_keys.push(super::bpchar::text_arg(l, left, left_schema));
         right_keys.push(super::bpchar::text_arg(r, right, right_schema));
     }
+    if matches!(kind, JoinKind::LeftSemi | JoinKind::LeftAnti)
+        && j.filter.is_none()
+        && super::set_ops_all::is_marked(right_plan)
+        && let Some(lowered) = super::set_ops_all::lower_marked_join(
+            right_plan,
+            lower(left_plan)?,
+            lower(right_plan)?,
+            &left_keys,
+            &right_keys,
+            &left_schema
+                .fields()
+                .iter()
+                .map(|f| crate::repr::ScalarType::from_arrow(f.data_type()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(PlanError::Unsupported)?,
+            right_arity,
+        )
+    {
+        return lowered;
+    }
     if let Some(lateral) = super::jsonb_table::lower_lateral_join(j, kind)? {
         return Ok(lateral);
     }

@@ -624,6 +624,7 @@ pub fn plan_statement(
     super::jsonb_table::mark_lateral(&mut statement);
     super::unnest_ordinality::rewrite_from_arrays(&mut statement);
     super::select_subqueries::rewrite(&mut statement);
+    super::set_ops_all::mark(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
