@@ -8,6 +8,9 @@
 //!   parameters and binary results, decoded by a PostgreSQL driver
 //!   (`tokio-postgres`), including an empty array whose element type only
 //!   the column's type tells.
+//! * [`unnest_with_ordinality_names_columns_like_postgres`]: the output
+//!   names of `unnest` of several arrays `WITH ORDINALITY`, which the
+//!   `.slt` files do not compare.
 
 mod support;
 
@@ -98,4 +101,45 @@ async fn array_parameters_and_results_in_binary() {
         row.columns()[2].type_(),
         &tokio_postgres::types::Type::TEXT_ARRAY
     );
+}
+
+/// `unnest` of several arrays `WITH ORDINALITY` names its columns as
+/// PostgreSQL 15 does: `unnest` for each array (names of an alias list
+/// first), then `ordinality`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unnest_with_ordinality_names_columns_like_postgres() {
+    let server = TestServer::start("unnest-ordinality-names").await;
+    let c = server.connect().await;
+    for (sql, want) in [
+        (
+            "SELECT * FROM unnest(ARRAY[1, 2], ARRAY['a']) WITH ORDINALITY",
+            &["unnest", "unnest", "ordinality"][..],
+        ),
+        (
+            "SELECT * FROM unnest(ARRAY[1, 2], ARRAY['a']) WITH ORDINALITY AS u",
+            &["unnest", "unnest", "ordinality"],
+        ),
+        (
+            "SELECT * FROM unnest(ARRAY[1, 2], ARRAY['a']) WITH ORDINALITY AS u(x)",
+            &["x", "unnest", "ordinality"],
+        ),
+        (
+            "SELECT * FROM unnest(ARRAY[1, 2], ARRAY['a']) WITH ORDINALITY AS u(x, y, n)",
+            &["x", "y", "n"],
+        ),
+        (
+            "SELECT * FROM unnest(ARRAY[1, 2]) WITH ORDINALITY AS u",
+            &["u", "ordinality"],
+        ),
+    ] {
+        let row = c
+            .query_one(&format!("{sql} LIMIT 1"), &[])
+            .await
+            .expect(sql);
+        assert_eq!(
+            row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
+            want,
+            "{sql}"
+        );
+    }
 }

@@ -32,6 +32,7 @@
 //! * [`pg_compat`]: `OPERATOR(pg_catalog.~)`, `pg_catalog.f()` and
 //!   `COLLATE "default"`, as psql writes them, become plain SQL.
 //! * [`literals`]: numeric literals in exponent notation;
+//!   [`interval_literals`]: `INTERVAL '…'` read by PostgreSQL's input;
 //!   [`date_arith`]: `date ± integer` and `date - date`; [`values`]:
 //!   PostgreSQL's type resolution of `VALUES` columns; [`float_compare`]
 //!   and [`float_unify`]: floating point beside `numeric` in comparisons,
@@ -76,6 +77,7 @@ pub mod float_unify;
 pub mod formatting;
 pub mod generate_series;
 pub mod include;
+pub mod interval_literals;
 pub mod json;
 pub mod jsonb;
 pub mod jsonb_keys;

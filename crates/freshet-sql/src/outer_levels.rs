@@ -413,8 +413,19 @@ fn replace_in_expr(
         enclosing.extend(scope_of(node));
         let plan = sq.subquery.as_ref().clone().transform_up(|n| {
             let inner = n.clone();
+            // A projection or aggregate keeps its output names: the nodes
+            // above it read its columns by them (a projection over the
+            // `ORDER BY` of a `LIMIT` names `x + outer_ref(t.b)`).
+            let names_output = matches!(n, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_));
+            let preserver = NamePreserver::new(&inner);
             n.map_expressions(|ne| {
-                replace_in_expr(ne, &inner, enclosing, replacements, true).map(Transformed::yes)
+                let saved = preserver.save(&ne);
+                let replaced = replace_in_expr(ne, &inner, enclosing, replacements, true)?;
+                Ok(Transformed::yes(if names_output {
+                    saved.restore(replaced)
+                } else {
+                    replaced
+                }))
             })
         });
         enclosing.truncate(depth);

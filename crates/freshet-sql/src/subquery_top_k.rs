@@ -39,10 +39,14 @@
 //! product. The window is maintained per `D` row, so a view over such a
 //! query is incremental.
 //!
-//! An outer row whose column is NULL matches no `D` row, so it sees the
-//! subquery over no rows; the rewrite applies only when the correlated
-//! filter cannot hold for a NULL outer value (see
-//! `subquery_domain::rejects_null`). The subquery must be a chain of
+//! An outer row whose column is NULL matches no `D` row through `=`, so it
+//! sees the subquery over no rows: right when the correlated filter cannot
+//! hold for a NULL outer value (see `subquery_domain::rejects_null`). For
+//! any other outer column (one the select list reads, which
+//! `subquery_outer_refs` turned into null-safe equalities with its own
+//! domain), the domain also carries the value with NULL read as a default
+//! of its type and whether it is NULL, and the outer row is matched by both,
+//! as `subquery_domain` does. The subquery must be a chain of
 //! projections, aliases and filters with one `LIMIT` (its `ORDER BY` under
 //! it), whose only reference to the outer query is one filter under the
 //! `LIMIT`; anything else is left as it is (and refused later with `0A000`
@@ -59,7 +63,7 @@ use datafusion_expr::logical_plan::{FetchType, Filter, SkipType, Subquery};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, WindowFrame, WindowFunctionDefinition, col,
-    lit,
+    lit, when,
 };
 
 use super::PlanError;
@@ -152,17 +156,16 @@ fn decorrelate(
             Ok(TreeNodeRecursion::Continue)
         })?;
     }
-    // Columns of a query further out, or a NULL that the filter might
-    // accept: left to fail as before.
-    if outer_columns.is_empty()
-        || outer_columns.iter().any(|c| {
-            !outer.schema().has_column(c) || !super::subquery_domain::rejects_null(&conjuncts, c)
-        })
-    {
+    // Columns of a query further out: left to fail as before.
+    if outer_columns.is_empty() || outer_columns.iter().any(|c| !outer.schema().has_column(c)) {
         return Ok(None);
     }
+    let null_safe: Vec<bool> = outer_columns
+        .iter()
+        .map(|c| !super::subquery_domain::rejects_null(&conjuncts, c))
+        .collect();
     let Some(super::subquery_domain::Domain {
-        plan: domain,
+        plan: mut domain,
         names: domain_names,
         predicate,
     }) = super::subquery_domain::outer_domain(
@@ -175,10 +178,49 @@ fn decorrelate(
     else {
         return Ok(None);
     };
-    let keys: Vec<Expr> = domain_names
+    let mut keys: Vec<Expr> = domain_names
         .iter()
         .map(|n| col(Column::from_name(n)))
         .collect();
+    // Each outer row is matched with its `D` row: by `=` where the filter
+    // rejects a NULL outer value anyway (such a row sees no rows, as it
+    // finds no `D` row); otherwise by the value with NULL read as a default
+    // of its type and by whether it is NULL, two equalities DataFusion
+    // decorrelates, so that a NULL finds the domain's NULL row.
+    let mut correlation = Vec::new();
+    let mut null_keys = Vec::new();
+    for ((c, name), null_safe) in outer_columns.iter().zip(&domain_names).zip(null_safe) {
+        let field = outer.schema().field_from_column(c).cloned()?;
+        let outer_value = Expr::OuterReferenceColumn(field.clone(), c.clone());
+        let domain_value = col(Column::from_name(name));
+        if !null_safe {
+            correlation.push(domain_value.eq(outer_value));
+            continue;
+        }
+        let Ok(default) = ScalarValue::new_default(field.data_type()) else {
+            return Ok(None);
+        };
+        let key = |e: Expr| when(e.clone().is_null(), lit(default.clone())).otherwise(e);
+        *names += 1;
+        let (value_name, null_name) = (
+            format!("{DOMAIN_PREFIX}{names}_v"),
+            format!("{DOMAIN_PREFIX}{names}_n"),
+        );
+        null_keys.push(key(domain_value.clone())?.alias(&value_name));
+        null_keys.push(domain_value.is_null().alias(&null_name));
+        correlation.push(col(Column::from_name(&value_name)).eq(key(outer_value.clone())?));
+        correlation.push(col(Column::from_name(&null_name)).eq(outer_value.is_null()));
+    }
+    if !null_keys.is_empty() {
+        let added: Vec<Expr> = null_keys
+            .iter()
+            .map(|k| col(Column::from_name(k.schema_name().to_string())))
+            .collect();
+        domain = LogicalPlanBuilder::from(domain)
+            .project(keys.iter().cloned().chain(null_keys))?
+            .build()?;
+        keys.extend(added);
+    }
     let Some(predicate) = conjunction(predicate) else {
         return Ok(None);
     };
@@ -238,11 +280,6 @@ fn decorrelate(
         .iter()
         .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
         .collect();
-    let mut correlation = Vec::new();
-    for (c, key) in outer_columns.iter().zip(&keys) {
-        let field = outer.schema().field_from_column(c).cloned()?;
-        correlation.push(key.clone().eq(Expr::OuterReferenceColumn(field, c.clone())));
-    }
     let Some(correlation) = conjunction(correlation) else {
         return Ok(None);
     };

@@ -15,9 +15,10 @@
 //! `jsonb_table.rs` joins laterally: the arrays' elements (several arrays
 //! zipped to the longest, as PostgreSQL does), then their position, a
 //! `bigint` from 1. Its columns are named as PostgreSQL names them (the
-//! alias, else `unnest`, then `ordinality`); several arrays without a name
-//! for each are refused (`0A000`), since PostgreSQL names them all
-//! `unnest`, which a relation here cannot.
+//! alias, else `unnest`, then `ordinality`); several arrays are all named
+//! `unnest`, which a relation here cannot be, so their internal names carry
+//! `output_names`' mark (`SELECT *` shows PostgreSQL's names; a view of
+//! them fails as PostgreSQL's does, a name given twice).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -121,6 +122,7 @@ impl RelationPlanner for UnnestOrdinalityPlanner {
         // arguments are.
         let mut args = Vec::new();
         let mut fields = Vec::new();
+        let arrays = array_exprs.len();
         for (i, e) in array_exprs.into_iter().enumerate() {
             let planned = context.sql_expr_to_logical_expr(e, &DFSchema::empty())?;
             let (_, field) = planned.to_field(&DFSchema::empty())?;
@@ -141,10 +143,15 @@ impl RelationPlanner for UnnestOrdinalityPlanner {
                     ))));
                 }
             };
-            let name = if i == 0 {
+            // Several arrays are all named `unnest`, which a relation here
+            // cannot: each name is made unique by `output_names`' mark, which
+            // comes off when the output columns are named (so `SELECT *`
+            // shows `unnest, unnest, ordinality`), and no name resolves
+            // `unnest` to one of them.
+            let name = if arrays == 1 {
                 "unnest".to_string()
             } else {
-                format!("unnest_{}", i + 1)
+                format!("unnest{}{}", super::output_names::MARK, i + 1)
             };
             fields.push(element.to_field(&name, true));
             args.push(
@@ -158,35 +165,20 @@ impl RelationPlanner for UnnestOrdinalityPlanner {
                     .map(|t| t.data)?,
             );
         }
-        let arrays = fields.len();
         fields.push(Field::new("ordinality", DataType::Int64, false));
-        // Named as PostgreSQL names them: the alias, for one array, then
-        // `ordinality`.
+        // Named as PostgreSQL names them: the alias's column names, then,
+        // for one array, the alias itself, else `unnest`; then `ordinality`.
         let mut alias = alias;
-        match &mut alias {
-            Some(a) if a.columns.len() < arrays => {
-                if arrays > 1 {
-                    return Err(external(PlanError::Unsupported(
-                        "unnest of several arrays WITH ORDINALITY without a name for each \
-                         column"
-                            .into(),
-                    )));
-                }
-                a.columns = vec![
-                    TableAliasColumnDef::from_name(a.name.value.clone()),
-                    TableAliasColumnDef::from_name("ordinality"),
-                ];
+        if let Some(a) = &mut alias
+            && a.columns.len() <= arrays
+        {
+            if arrays == 1 && a.columns.is_empty() {
+                a.columns
+                    .push(TableAliasColumnDef::from_name(a.name.value.clone()));
             }
-            Some(a) if a.columns.len() == arrays => {
-                a.columns.push(TableAliasColumnDef::from_name("ordinality"));
+            for field in &fields[a.columns.len()..] {
+                a.columns.push(TableAliasColumnDef::from_name(field.name()));
             }
-            None if arrays > 1 => {
-                return Err(external(PlanError::Unsupported(
-                    "unnest of several arrays WITH ORDINALITY without a name for each column"
-                        .into(),
-                )));
-            }
-            _ => {}
         }
         let source = TableFunctionSource::new(
             TableFunc::WithOrdinality(Box::new(TableFunc::Unnest)),
