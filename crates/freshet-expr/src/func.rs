@@ -667,9 +667,30 @@ fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
                     .ok_or_else(|| range("interval"))?,
             }));
         }
+        (Datum::Numeric(x), Datum::Numeric(y)) => {
+            return x
+                .checked_add(*y)
+                .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
+                .ok_or(EvalError::NumericOverflow);
+        }
         _ => {}
     }
     int_arith!(a, b, checked_add, +, checked_add, "+")
+}
+
+/// `r`, a sum, difference or remainder of `x` and `y`, with PostgreSQL's
+/// display scale: the larger of theirs. `Decimal` gives the other operand
+/// back unchanged when one is zero (`0.00 + 1.5` would be `1.5`, not
+/// `1.50`).
+fn with_scale_of(r: rust_decimal::Decimal, x: &rust_decimal::Decimal, y: &rust_decimal::Decimal) -> rust_decimal::Decimal {
+    let scale = x.scale().max(y.scale());
+    if r.scale() >= scale {
+        return r;
+    }
+    let mut padded = r;
+    padded.rescale(scale);
+    // Past `Decimal`'s 28 digits the padding would round: keep `r`.
+    if padded == r { padded } else { r }
 }
 
 fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
@@ -709,6 +730,12 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
                 days: (micros / Interval::MICROS_PER_DAY) as i32,
                 micros: micros % Interval::MICROS_PER_DAY,
             }));
+        }
+        (Datum::Numeric(x), Datum::Numeric(y)) => {
+            return x
+                .checked_sub(*y)
+                .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
+                .ok_or(EvalError::NumericOverflow);
         }
         _ => {}
     }
@@ -819,7 +846,7 @@ fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         (Datum::Float32(x), Datum::Float32(y)) => Ok(Datum::f32(x.0 % y.0)),
         (Datum::Numeric(x), Datum::Numeric(y)) => x
             .checked_rem(y)
-            .map(Datum::Numeric)
+            .map(|r| Datum::Numeric(with_scale_of(r, &x, &y)))
             .ok_or(EvalError::NumericOverflow),
         (a, b) => Err(EvalError::Unsupported(format!(
             "operator % for {} and {}",
