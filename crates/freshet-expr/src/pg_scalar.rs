@@ -38,6 +38,9 @@ pub enum PgFunc {
     /// `power(x, y)` and `x ^ y` in `double precision`, with PostgreSQL's
     /// errors where DataFusion gives NaN or infinity.
     Power,
+    /// `sqrt`, `ln`, `log`/`log10` and `exp` in `double precision`, with
+    /// PostgreSQL's errors where DataFusion gives NaN, infinity or zero.
+    FloatMath(FloatMathFunc),
     /// `format(fmt, args...)` ([`super::string_format`]); not strict.
     Format,
     /// `quote_ident(text)`.
@@ -122,6 +125,62 @@ pub enum PgFunc {
     IsFinite,
 }
 
+/// A one-argument `double precision` function of [`PgFunc::FloatMath`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FloatMathFunc {
+    /// `sqrt`: `2201F` for a negative argument.
+    Sqrt,
+    /// `ln`: `2201E` for zero or a negative argument.
+    Ln,
+    /// `log` and `log10`: as `ln`.
+    Log10,
+    /// `exp`: `22003` where the result overflows or underflows.
+    Exp,
+}
+
+impl FloatMathFunc {
+    /// PostgreSQL's `dsqrt`, `dlog1`, `dlog10` and `dexp`.
+    pub fn eval(self, x: f64) -> Result<f64, EvalError> {
+        let error = |code: &[u8; 5], message: &str| EvalError::Parse {
+            code: SqlState(*code),
+            message: message.into(),
+        };
+        match self {
+            FloatMathFunc::Sqrt => {
+                if x < 0.0 {
+                    return Err(error(b"2201F", "cannot take square root of a negative number"));
+                }
+                Ok(x.sqrt())
+            }
+            FloatMathFunc::Ln | FloatMathFunc::Log10 => {
+                if x == 0.0 {
+                    return Err(error(b"2201E", "cannot take logarithm of zero"));
+                }
+                if x < 0.0 {
+                    return Err(error(b"2201E", "cannot take logarithm of a negative number"));
+                }
+                Ok(if self == FloatMathFunc::Ln { x.ln() } else { x.log10() })
+            }
+            FloatMathFunc::Exp => {
+                if x.is_nan() {
+                    return Ok(x);
+                }
+                if x.is_infinite() {
+                    return Ok(if x > 0.0 { x } else { 0.0 });
+                }
+                let r = x.exp();
+                if r.is_infinite() {
+                    return Err(error(b"22003", "value out of range: overflow"));
+                }
+                if r == 0.0 {
+                    return Err(error(b"22003", "value out of range: underflow"));
+                }
+                Ok(r)
+            }
+        }
+    }
+}
+
 /// `x ^ y` in `double precision`, PostgreSQL's `dpow`.
 fn power(x: f64, y: f64) -> Result<f64, EvalError> {
     let invalid = |message: &str| EvalError::Parse {
@@ -178,6 +237,12 @@ impl PgFunc {
             PgFunc::IntervalMul => "*",
             PgFunc::IntervalDiv => "/",
             PgFunc::Power => "power",
+            PgFunc::FloatMath(f) => match f {
+                FloatMathFunc::Sqrt => "sqrt",
+                FloatMathFunc::Ln => "ln",
+                FloatMathFunc::Log10 => "log",
+                FloatMathFunc::Exp => "exp",
+            },
             PgFunc::Sign => "sign",
             PgFunc::Format => "format",
             PgFunc::QuoteIdent => "quote_ident",
@@ -514,6 +579,15 @@ impl PgFunc {
                     return Err(EvalError::Internal(format!("power of {args:?}")));
                 };
                 power(x, y).map(Datum::f64)
+            }
+            PgFunc::FloatMath(f) => {
+                arity(1)?;
+                let x = match &args[0] {
+                    Datum::Float64(v) => v.0,
+                    Datum::Float32(v) => f64::from(v.0),
+                    other => return Err(EvalError::Internal(format!("{f:?} of {other:?}"))),
+                };
+                f.eval(x).map(Datum::f64)
             }
             PgFunc::Extract | PgFunc::DatePart => {
                 arity(2)?;

@@ -937,6 +937,29 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         exprs: lowered.clone(),
                     })
                 }
+                // DataFusion's `sqrt`, `ln`, `log10` and `exp` give NaN,
+                // infinity or zero where PostgreSQL raises an error.
+                "sqrt" | "ln" | "log" | "log10" | "exp"
+                    if lowered.len() == 1
+                        && matches!(
+                            e.get_type(schema),
+                            Ok(datafusion_common::arrow::datatypes::DataType::Float64)
+                        ) =>
+                {
+                    use crate::expr::pg_scalar::FloatMathFunc;
+                    let f = match name.as_str() {
+                        "sqrt" => FloatMathFunc::Sqrt,
+                        "ln" => FloatMathFunc::Ln,
+                        "exp" => FloatMathFunc::Exp,
+                        _ => FloatMathFunc::Log10,
+                    };
+                    Some(ScalarExpr::CallVariadic {
+                        func: crate::expr::func::VariadicFunc::Pg(
+                            crate::expr::pg_scalar::PgFunc::FloatMath(f),
+                        ),
+                        exprs: lowered.clone(),
+                    })
+                }
                 "coalesce" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Coalesce,
                     exprs: lowered.clone(),
