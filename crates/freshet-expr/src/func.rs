@@ -316,6 +316,18 @@ fn map_chars<I: Iterator<Item = char>>(s: &str, f: impl Fn(char) -> I, first: bo
         .collect()
 }
 
+/// A `date ± integer` result: PostgreSQL's `22008 date out of range`
+/// outside 4714-11-24 BC to 5874897-12-31.
+fn date_in_range(days: i64) -> Result<Datum, EvalError> {
+    if !(strconv::DATE_MIN_DAYS..=strconv::DATE_MAX_DAYS).contains(&days) {
+        return Err(EvalError::Parse {
+            code: SqlState::DATETIME_FIELD_OVERFLOW,
+            message: "date out of range".into(),
+        });
+    }
+    Ok(Datum::Date(days as i32))
+}
+
 fn range(type_name: &str) -> EvalError {
     EvalError::OutOfRange(type_name.to_string())
 }
@@ -626,10 +638,7 @@ fn float32(r: f32, x: f32, y: f32) -> Result<Datum, EvalError> {
 fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     match (&a, &b) {
         (Datum::Date(d), Datum::Int32(n)) | (Datum::Int32(n), Datum::Date(d)) => {
-            return d
-                .checked_add(*n)
-                .map(Datum::Date)
-                .ok_or_else(|| range("date"));
+            return date_in_range(i64::from(*d) + i64::from(*n));
         }
         (Datum::Timestamp(t), Datum::Interval(i)) | (Datum::Interval(i), Datum::Timestamp(t)) => {
             return add_interval(*t, i).map(Datum::Timestamp);
@@ -702,10 +711,7 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
                 .ok_or_else(|| range("integer"));
         }
         (Datum::Date(d), Datum::Int32(n)) => {
-            return d
-                .checked_sub(*n)
-                .map(Datum::Date)
-                .ok_or_else(|| range("date"));
+            return date_in_range(i64::from(*d) - i64::from(*n));
         }
         (Datum::Time(x), Datum::Time(y)) => {
             return Ok(Datum::Interval(Interval {
