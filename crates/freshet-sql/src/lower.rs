@@ -763,7 +763,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 .map(|x| Ok::<_, PlanError>((x, lower(x)?)))
                 .transpose()?;
             let mut result = match else_expr {
-                Some(x) => lower(x)?,
+                Some(x) => super::bpchar::branch(e, x, lower(x)?, schema),
                 None => ScalarExpr::null(),
             };
             for (when, then) in when_then_expr.iter().rev() {
@@ -779,7 +779,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 }
                 result = ScalarExpr::If {
                     cond: Box::new(cond),
-                    then: Box::new(lower(then)?),
+                    then: Box::new(super::bpchar::branch(e, then, lower(then)?, schema)),
                     els: Box::new(result),
                 };
             }
@@ -862,6 +862,14 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 args.iter()
                     .zip(&lowered)
                     .map(|(a, l)| super::bpchar::text_arg(a, l.clone(), schema))
+                    .collect()
+            };
+            // The values of `coalesce`, `greatest`, `least` and `nullif`
+            // converted to the result's type (`sql/bpchar.rs`).
+            let branches = || -> Vec<ScalarExpr> {
+                args.iter()
+                    .zip(&lowered)
+                    .map(|(a, l)| super::bpchar::branch(e, a, l.clone(), schema))
                     .collect()
             };
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
@@ -962,19 +970,34 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 }
                 "coalesce" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Coalesce,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
                 "greatest" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Greatest,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
                 "least" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Least,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
+                // A `char` result: `a = b` compares as `char` (or as `text`
+                // with a `text`), not the padded values.
+                "nullif" if lowered.len() == 2 && super::bpchar::is_char(e, schema) => {
+                    let (l, r) = super::bpchar::operands(
+                        &Operator::Eq,
+                        (&args[0], lowered[0].clone()),
+                        (&args[1], lowered[1].clone()),
+                        schema,
+                    );
+                    Some(ScalarExpr::If {
+                        cond: Box::new(l.call_binary(r, BinaryFunc::Eq)),
+                        then: Box::new(ScalarExpr::null()),
+                        els: Box::new(lowered[0].clone()),
+                    })
+                }
                 "nullif" if lowered.len() == 2 => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::NullIf,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
                 "concat" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Concat,
