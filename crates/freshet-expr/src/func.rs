@@ -1285,6 +1285,10 @@ pub struct ExternalFunc {
     pub return_type: DataType,
 }
 
+/// The start of a planning function's error message (a wrapped DataFusion
+/// function's) that is PostgreSQL's `22011 substring_error`.
+pub const SQLSTATE_SUBSTRING_ERROR: &str = "[22011] ";
+
 impl ExternalFunc {
     /// Calls the function on evaluated arguments.
     pub fn invoke(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
@@ -1312,8 +1316,16 @@ impl ExternalFunc {
             self.udf.invoke_with_args(args)
         }))
         .map_err(|_| EvalError::Internal(format!("function {} panicked", self.udf.name())))?;
-        let result = outcome
-            .map_err(|e| EvalError::InvalidParameter(clean_datafusion_error(&e.to_string())))?;
+        let result = outcome.map_err(|e| {
+            let message = clean_datafusion_error(&e.to_string());
+            match message.strip_prefix(SQLSTATE_SUBSTRING_ERROR) {
+                Some(m) => EvalError::Parse {
+                    code: SqlState(*b"22011"),
+                    message: m.into(),
+                },
+                None => EvalError::InvalidParameter(message),
+            }
+        })?;
         let scalar = match result {
             ColumnarValue::Scalar(s) => s,
             ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0)
