@@ -946,8 +946,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     })
                 }
                 // DataFusion's `sqrt`, `ln`, `log10` and `exp` give NaN,
-                // infinity or zero where PostgreSQL raises an error.
-                "sqrt" | "ln" | "log" | "log10" | "exp"
+                // infinity or zero where PostgreSQL raises an error, and its
+                // `cbrt` differs from the C library's in the last digit.
+                "sqrt" | "ln" | "log" | "log10" | "exp" | "cbrt"
                     if lowered.len() == 1
                         && matches!(
                             e.get_type(schema),
@@ -959,6 +960,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         "sqrt" => FloatMathFunc::Sqrt,
                         "ln" => FloatMathFunc::Ln,
                         "exp" => FloatMathFunc::Exp,
+                        "cbrt" => FloatMathFunc::Cbrt,
                         _ => FloatMathFunc::Log10,
                     };
                     Some(ScalarExpr::CallVariadic {
