@@ -691,7 +691,11 @@ fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
 /// display scale: the larger of theirs. `Decimal` gives the other operand
 /// back unchanged when one is zero (`0.00 + 1.5` would be `1.5`, not
 /// `1.50`).
-fn with_scale_of(r: rust_decimal::Decimal, x: &rust_decimal::Decimal, y: &rust_decimal::Decimal) -> rust_decimal::Decimal {
+fn with_scale_of(
+    r: rust_decimal::Decimal,
+    x: &rust_decimal::Decimal,
+    y: &rust_decimal::Decimal,
+) -> rust_decimal::Decimal {
     let scale = x.scale().max(y.scale());
     if r.scale() >= scale {
         return r;

@@ -190,7 +190,10 @@ impl FloatMathFunc {
         match self {
             FloatMathFunc::Sqrt => {
                 if x < 0.0 {
-                    return Err(error(b"2201F", "cannot take square root of a negative number"));
+                    return Err(error(
+                        b"2201F",
+                        "cannot take square root of a negative number",
+                    ));
                 }
                 Ok(x.sqrt())
             }
@@ -199,9 +202,16 @@ impl FloatMathFunc {
                     return Err(error(b"2201E", "cannot take logarithm of zero"));
                 }
                 if x < 0.0 {
-                    return Err(error(b"2201E", "cannot take logarithm of a negative number"));
+                    return Err(error(
+                        b"2201E",
+                        "cannot take logarithm of a negative number",
+                    ));
                 }
-                Ok(if self == FloatMathFunc::Ln { x.ln() } else { x.log10() })
+                Ok(if self == FloatMathFunc::Ln {
+                    x.ln()
+                } else {
+                    x.log10()
+                })
             }
             FloatMathFunc::Cbrt => Ok(glibc_cbrt(x)),
             FloatMathFunc::Exp => {

@@ -61,10 +61,7 @@ pub fn is_char(e: &Expr, schema: &DFSchema) -> bool {
     }
 }
 
-fn branches_are_char<'a>(
-    mut branches: impl Iterator<Item = &'a Expr>,
-    schema: &DFSchema,
-) -> bool {
+fn branches_are_char<'a>(mut branches: impl Iterator<Item = &'a Expr>, schema: &DFSchema) -> bool {
     branches
         .find(|b| !is_untyped_literal(b))
         .is_some_and(|b| is_char(b, schema))
