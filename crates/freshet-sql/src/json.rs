@@ -507,7 +507,11 @@ pub fn check_cast(from: Option<&ScalarType>, to: &ScalarType) -> Result<(), Plan
         (Some(ScalarType::Json), to) => !convertible(to),
         (Some(from), ScalarType::Json) => !convertible(from),
         (Some(ScalarType::Bool), to) => !with_bool(to),
-        (Some(from), ScalarType::Bool) => !with_bool(from) && *from != ScalarType::Jsonb,
+        // A `bigint` may be an `integer` DataFusion widened (`nullif(int,
+        // bigint)`), so it is left to the evaluation.
+        (Some(from), ScalarType::Bool) => {
+            !with_bool(from) && !matches!(from, ScalarType::Jsonb | ScalarType::Int64)
+        }
         _ => false,
     };
     if refused {

@@ -134,7 +134,12 @@ impl ScalarUDFImpl for Substring {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         // PostgreSQL's error for a negative length (DataFusion's is
         // `22023 negative count not allowed`).
+        // (`substr` is strict: a NULL argument gives NULL first.)
         if let Some(ColumnarValue::Scalar(count)) = args.args.get(2)
+            && args
+                .args
+                .iter()
+                .all(|a| matches!(a, ColumnarValue::Scalar(v) if !v.is_null()))
             && let Ok(n) = count.cast_to(&DataType::Int64)
             && matches!(n, datafusion_common::ScalarValue::Int64(Some(n)) if n < 0)
         {
