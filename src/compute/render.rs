@@ -645,8 +645,10 @@ impl ReduceInput {
                 Some(f) => f.eval(&datums)? == Datum::Bool(true),
             };
             vals.push(Datum::Bool(pass));
+            // A row the FILTER rejects is not evaluated (PostgreSQL: no
+            // `1 / x` error for a row `FILTER (WHERE x <> 0)` skips).
             for e in &a.exprs {
-                vals.push(e.eval(&datums)?);
+                vals.push(if pass { e.eval(&datums)? } else { Datum::Null });
             }
         }
         Ok((key, vals))

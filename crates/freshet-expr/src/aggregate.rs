@@ -205,10 +205,14 @@ impl AggregateExpr {
                                     continue;
                                 }
                             };
-                            sum = x
-                                .checked_mul(Decimal::from(*d))
-                                .and_then(|t| sum.checked_add(t))
-                                .ok_or(EvalError::NumericOverflow)?;
+                            // Through `+` and `*`, which keep PostgreSQL's
+                            // scale (`0.00 + 1.5` is `1.50`).
+                            let term = BinaryFunc::Mul
+                                .eval(Datum::Numeric(x), Datum::Numeric(Decimal::from(*d)))?;
+                            sum = match BinaryFunc::Add.eval(Datum::Numeric(sum), term)? {
+                                Datum::Numeric(s) => s,
+                                _ => return Err(EvalError::NumericOverflow),
+                            };
                         }
                     }
                 }

@@ -316,6 +316,18 @@ fn map_chars<I: Iterator<Item = char>>(s: &str, f: impl Fn(char) -> I, first: bo
         .collect()
 }
 
+/// A `date ± integer` result: PostgreSQL's `22008 date out of range`
+/// outside 4714-11-24 BC to 5874897-12-31.
+fn date_in_range(days: i64) -> Result<Datum, EvalError> {
+    if !(strconv::DATE_MIN_DAYS..=strconv::DATE_MAX_DAYS).contains(&days) {
+        return Err(EvalError::Parse {
+            code: SqlState::DATETIME_FIELD_OVERFLOW,
+            message: "date out of range".into(),
+        });
+    }
+    Ok(Datum::Date(days as i32))
+}
+
 fn range(type_name: &str) -> EvalError {
     EvalError::OutOfRange(type_name.to_string())
 }
@@ -626,10 +638,7 @@ fn float32(r: f32, x: f32, y: f32) -> Result<Datum, EvalError> {
 fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     match (&a, &b) {
         (Datum::Date(d), Datum::Int32(n)) | (Datum::Int32(n), Datum::Date(d)) => {
-            return d
-                .checked_add(*n)
-                .map(Datum::Date)
-                .ok_or_else(|| range("date"));
+            return date_in_range(i64::from(*d) + i64::from(*n));
         }
         (Datum::Timestamp(t), Datum::Interval(i)) | (Datum::Interval(i), Datum::Timestamp(t)) => {
             return add_interval(*t, i).map(Datum::Timestamp);
@@ -667,9 +676,34 @@ fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
                     .ok_or_else(|| range("interval"))?,
             }));
         }
+        (Datum::Numeric(x), Datum::Numeric(y)) => {
+            return x
+                .checked_add(*y)
+                .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
+                .ok_or(EvalError::NumericOverflow);
+        }
         _ => {}
     }
     int_arith!(a, b, checked_add, +, checked_add, "+")
+}
+
+/// `r`, a sum, difference or remainder of `x` and `y`, with PostgreSQL's
+/// display scale: the larger of theirs. `Decimal` gives the other operand
+/// back unchanged when one is zero (`0.00 + 1.5` would be `1.5`, not
+/// `1.50`).
+fn with_scale_of(
+    r: rust_decimal::Decimal,
+    x: &rust_decimal::Decimal,
+    y: &rust_decimal::Decimal,
+) -> rust_decimal::Decimal {
+    let scale = x.scale().max(y.scale());
+    if r.scale() >= scale {
+        return r;
+    }
+    let mut padded = r;
+    padded.rescale(scale);
+    // Past `Decimal`'s 28 digits the padding would round: keep `r`.
+    if padded == r { padded } else { r }
 }
 
 fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
@@ -681,10 +715,7 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
                 .ok_or_else(|| range("integer"));
         }
         (Datum::Date(d), Datum::Int32(n)) => {
-            return d
-                .checked_sub(*n)
-                .map(Datum::Date)
-                .ok_or_else(|| range("date"));
+            return date_in_range(i64::from(*d) - i64::from(*n));
         }
         (Datum::Time(x), Datum::Time(y)) => {
             return Ok(Datum::Interval(Interval {
@@ -709,6 +740,12 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
                 days: (micros / Interval::MICROS_PER_DAY) as i32,
                 micros: micros % Interval::MICROS_PER_DAY,
             }));
+        }
+        (Datum::Numeric(x), Datum::Numeric(y)) => {
+            return x
+                .checked_sub(*y)
+                .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
+                .ok_or(EvalError::NumericOverflow);
         }
         _ => {}
     }
@@ -819,7 +856,7 @@ fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         (Datum::Float32(x), Datum::Float32(y)) => Ok(Datum::f32(x.0 % y.0)),
         (Datum::Numeric(x), Datum::Numeric(y)) => x
             .checked_rem(y)
-            .map(Datum::Numeric)
+            .map(|r| Datum::Numeric(with_scale_of(r, &x, &y)))
             .ok_or(EvalError::NumericOverflow),
         (a, b) => Err(EvalError::Unsupported(format!(
             "operator % for {} and {}",
@@ -1252,6 +1289,10 @@ pub struct ExternalFunc {
     pub return_type: DataType,
 }
 
+/// The start of a planning function's error message (a wrapped DataFusion
+/// function's) that is PostgreSQL's `22011 substring_error`.
+pub const SQLSTATE_SUBSTRING_ERROR: &str = "[22011] ";
+
 impl ExternalFunc {
     /// Calls the function on evaluated arguments.
     pub fn invoke(&self, args: Vec<Datum>) -> Result<Datum, EvalError> {
@@ -1279,8 +1320,16 @@ impl ExternalFunc {
             self.udf.invoke_with_args(args)
         }))
         .map_err(|_| EvalError::Internal(format!("function {} panicked", self.udf.name())))?;
-        let result = outcome
-            .map_err(|e| EvalError::InvalidParameter(clean_datafusion_error(&e.to_string())))?;
+        let result = outcome.map_err(|e| {
+            let message = clean_datafusion_error(&e.to_string());
+            match message.strip_prefix(SQLSTATE_SUBSTRING_ERROR) {
+                Some(m) => EvalError::Parse {
+                    code: SqlState(*b"22011"),
+                    message: m.into(),
+                },
+                None => EvalError::InvalidParameter(message),
+            }
+        })?;
         let scalar = match result {
             ColumnarValue::Scalar(s) => s,
             ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0)

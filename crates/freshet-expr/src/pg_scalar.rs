@@ -38,6 +38,9 @@ pub enum PgFunc {
     /// `power(x, y)` and `x ^ y` in `double precision`, with PostgreSQL's
     /// errors where DataFusion gives NaN or infinity.
     Power,
+    /// `sqrt`, `ln`, `log`/`log10` and `exp` in `double precision`, with
+    /// PostgreSQL's errors where DataFusion gives NaN, infinity or zero.
+    FloatMath(FloatMathFunc),
     /// `format(fmt, args...)` ([`super::string_format`]); not strict.
     Format,
     /// `quote_ident(text)`.
@@ -122,6 +125,115 @@ pub enum PgFunc {
     IsFinite,
 }
 
+/// A one-argument `double precision` function of [`PgFunc::FloatMath`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FloatMathFunc {
+    /// `sqrt`: `2201F` for a negative argument.
+    Sqrt,
+    /// `ln`: `2201E` for zero or a negative argument.
+    Ln,
+    /// `log` and `log10`: as `ln`.
+    Log10,
+    /// `exp`: `22003` where the result overflows or underflows.
+    Exp,
+    /// `cbrt`: the C library's (glibc's, which PostgreSQL calls, is off
+    /// by one unit in the last place here and there, as in `cbrt(27)`,
+    /// `3.0000000000000004`; DataFusion's is not the same).
+    Cbrt,
+}
+
+/// glibc's `cbrt` (`sysdeps/ieee754/dbl-64/s_cbrt.c`): a polynomial first
+/// guess refined by one Halley step, so that Freshet prints the digits
+/// PostgreSQL prints.
+fn glibc_cbrt(x: f64) -> f64 {
+    const CBRT2: f64 = 1.259_921_049_894_873_2;
+    const SQR_CBRT2: f64 = 1.587_401_051_968_199_5;
+    const FACTOR: [f64; 5] = [1.0 / SQR_CBRT2, 1.0 / CBRT2, 1.0, CBRT2, SQR_CBRT2];
+    if x == 0.0 || !x.is_finite() {
+        return x + x;
+    }
+    // frexp: |x| = xm * 2^xe with xm in [0.5, 1).
+    let (xm, xe) = {
+        let (a, shift) = if x.abs() < f64::MIN_POSITIVE {
+            (x.abs() * 2f64.powi(54), 54)
+        } else {
+            (x.abs(), 0)
+        };
+        let bits = a.to_bits();
+        let e = ((bits >> 52) & 0x7ff) as i32;
+        let m = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+        (m, e - 1022 - shift)
+    };
+    let u = 0.354_895_765_043_919_86
+        + ((1.508_191_937_815_849
+            + ((-2.114_994_941_673_713
+                + ((2.446_931_225_635_344_3
+                    + ((-1.834_692_774_836_130_8
+                        + (0.784_932_344_976_639_2 - 0.145_263_899_385_486_38 * xm) * xm)
+                        * xm))
+                    * xm))
+                * xm))
+            * xm);
+    let t2 = u * u * u;
+    let ym = u * (t2 + 2.0 * xm) / (2.0 * t2 + xm) * FACTOR[(2 + xe % 3) as usize];
+    // ldexp by 2^(xe / 3), within the normal range: one rounding.
+    (if x > 0.0 { ym } else { -ym }) * 2f64.powi(xe / 3)
+}
+
+impl FloatMathFunc {
+    /// PostgreSQL's `dsqrt`, `dlog1`, `dlog10` and `dexp`.
+    pub fn eval(self, x: f64) -> Result<f64, EvalError> {
+        let error = |code: &[u8; 5], message: &str| EvalError::Parse {
+            code: SqlState(*code),
+            message: message.into(),
+        };
+        match self {
+            FloatMathFunc::Sqrt => {
+                if x < 0.0 {
+                    return Err(error(
+                        b"2201F",
+                        "cannot take square root of a negative number",
+                    ));
+                }
+                Ok(x.sqrt())
+            }
+            FloatMathFunc::Ln | FloatMathFunc::Log10 => {
+                if x == 0.0 {
+                    return Err(error(b"2201E", "cannot take logarithm of zero"));
+                }
+                if x < 0.0 {
+                    return Err(error(
+                        b"2201E",
+                        "cannot take logarithm of a negative number",
+                    ));
+                }
+                Ok(if self == FloatMathFunc::Ln {
+                    x.ln()
+                } else {
+                    x.log10()
+                })
+            }
+            FloatMathFunc::Cbrt => Ok(glibc_cbrt(x)),
+            FloatMathFunc::Exp => {
+                if x.is_nan() {
+                    return Ok(x);
+                }
+                if x.is_infinite() {
+                    return Ok(if x > 0.0 { x } else { 0.0 });
+                }
+                let r = x.exp();
+                if r.is_infinite() {
+                    return Err(error(b"22003", "value out of range: overflow"));
+                }
+                if r == 0.0 {
+                    return Err(error(b"22003", "value out of range: underflow"));
+                }
+                Ok(r)
+            }
+        }
+    }
+}
+
 /// `x ^ y` in `double precision`, PostgreSQL's `dpow`.
 fn power(x: f64, y: f64) -> Result<f64, EvalError> {
     let invalid = |message: &str| EvalError::Parse {
@@ -178,6 +290,13 @@ impl PgFunc {
             PgFunc::IntervalMul => "*",
             PgFunc::IntervalDiv => "/",
             PgFunc::Power => "power",
+            PgFunc::FloatMath(f) => match f {
+                FloatMathFunc::Sqrt => "sqrt",
+                FloatMathFunc::Ln => "ln",
+                FloatMathFunc::Log10 => "log",
+                FloatMathFunc::Exp => "exp",
+                FloatMathFunc::Cbrt => "cbrt",
+            },
             PgFunc::Sign => "sign",
             PgFunc::Format => "format",
             PgFunc::QuoteIdent => "quote_ident",
@@ -514,6 +633,15 @@ impl PgFunc {
                     return Err(EvalError::Internal(format!("power of {args:?}")));
                 };
                 power(x, y).map(Datum::f64)
+            }
+            PgFunc::FloatMath(f) => {
+                arity(1)?;
+                let x = match &args[0] {
+                    Datum::Float64(v) => v.0,
+                    Datum::Float32(v) => f64::from(v.0),
+                    other => return Err(EvalError::Internal(format!("{f:?} of {other:?}"))),
+                };
+                f.eval(x).map(Datum::f64)
             }
             PgFunc::Extract | PgFunc::DatePart => {
                 arity(2)?;

@@ -28,9 +28,11 @@ use crate::expr::func::UnaryFunc;
 use crate::repr::{Datum, ScalarType};
 
 /// Whether `e` is of type `char(n)`: its field says so, or it is a
-/// `CASE`/`coalesce`/`nullif`/`greatest`/`least` whose branches are
-/// `char` values and untyped literals (which PostgreSQL resolves to
-/// `char`).
+/// `CASE`/`coalesce`/`nullif`/`greatest`/`least` whose first branch that
+/// is not an untyped literal (a `CASE`'s `ELSE` comes first) is a `char`
+/// (PostgreSQL resolves string
+/// branches to the first one's type, as `text`, `varchar` and `char`
+/// convert to each other implicitly; untyped literals take it).
 pub fn is_char(e: &Expr, schema: &DFSchema) -> bool {
     match e {
         Expr::Alias(a) => is_char(&a.expr, schema),
@@ -43,11 +45,12 @@ pub fn is_char(e: &Expr, schema: &DFSchema) -> bool {
             when_then_expr,
             else_expr,
             ..
+        // PostgreSQL resolves the `ELSE` first, then the `THEN`s.
         }) => branches_are_char(
-            when_then_expr
-                .iter()
-                .map(|(_, then)| then.as_ref())
-                .chain(else_expr.as_deref()),
+            else_expr
+                .as_deref()
+                .into_iter()
+                .chain(when_then_expr.iter().map(|(_, then)| then.as_ref())),
             schema,
         ),
         _ => e
@@ -58,16 +61,22 @@ pub fn is_char(e: &Expr, schema: &DFSchema) -> bool {
     }
 }
 
-fn branches_are_char<'a>(branches: impl Iterator<Item = &'a Expr>, schema: &DFSchema) -> bool {
-    let mut any = false;
-    for b in branches {
-        if is_char(b, schema) {
-            any = true;
-        } else if !is_untyped_literal(b) {
-            return false;
-        }
+fn branches_are_char<'a>(mut branches: impl Iterator<Item = &'a Expr>, schema: &DFSchema) -> bool {
+    branches
+        .find(|b| !is_untyped_literal(b))
+        .is_some_and(|b| is_char(b, schema))
+}
+
+/// The lowered branches of a `CASE`/`coalesce`/`nullif`/`greatest`/`least`
+/// `e` as PostgreSQL converts them to the result's type: where that is not
+/// `char` (a `text` or `varchar` came first), each `char` branch loses its
+/// padding.
+pub fn branch(whole: &Expr, b: &Expr, lowered: ScalarExpr, schema: &DFSchema) -> ScalarExpr {
+    if is_char(whole, schema) {
+        lowered
+    } else {
+        text_arg(b, lowered, schema)
     }
-    any
 }
 
 /// A string literal or NULL that DataFusion typed only as `Utf8` (possibly

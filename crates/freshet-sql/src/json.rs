@@ -438,7 +438,8 @@ fn union_column_type(plan: &LogicalPlan, i: usize) -> Option<ScalarType> {
 }
 
 /// An aggregate call over `json` arguments: `DISTINCT` needs equality,
-/// `ORDER BY` ordering, and `min` and `max` have no `json` version.
+/// `ORDER BY` ordering; and `min` and `max` have no `json`, `jsonb`,
+/// `boolean`, `bytea` or `uuid` version.
 fn check_aggregate(
     name: &str,
     args: &[Expr],
@@ -446,11 +447,19 @@ fn check_aggregate(
     order_by: &[SortExpr],
     schema: &DFSchema,
 ) -> Result<(), PlanError> {
-    let json_arg = args
-        .iter()
-        .any(|a| scalar_type(a, schema) == Some(ScalarType::Json));
-    if json_arg && matches!(name, "min" | "max") {
-        return Err(PlanError::UnknownFunction(format!("{name}(json)")));
+    if matches!(name, "min" | "max")
+        && let [arg] = args
+        && let Some(
+            t @ (ScalarType::Json
+            | ScalarType::Jsonb
+            | ScalarType::Bool
+            | ScalarType::Bytea
+            | ScalarType::Uuid),
+        ) = scalar_type(arg, schema)
+    {
+        // PostgreSQL 15 has no `min` or `max` of these types (`bool_and`
+        // and `bool_or` are the boolean ones).
+        return Err(PlanError::UnknownFunction(format!("{name}({})", t.name())));
     }
     if distinct {
         for a in args {
@@ -483,15 +492,26 @@ pub fn check_join_key(
     check_operands("=", l, r)
 }
 
-/// A cast from `from` to `to` where either is `json`: only `json`,
-/// `jsonb` and the string types convert to and from it.
+/// A cast from `from` to `to` where either is `json` (only `json`,
+/// `jsonb` and the string types convert to and from it) or `boolean`.
 pub fn check_cast(from: Option<&ScalarType>, to: &ScalarType) -> Result<(), PlanError> {
     let convertible = |t: &ScalarType| {
         matches!(t, ScalarType::Json | ScalarType::Jsonb | ScalarType::Name) || t.is_string()
     };
+    // `boolean` converts to and from `integer` (not `smallint` or
+    // `bigint`) and the strings only, and from `jsonb`.
+    let with_bool = |t: &ScalarType| {
+        matches!(t, ScalarType::Bool | ScalarType::Int32 | ScalarType::Name) || t.is_string()
+    };
     let refused = match (from, to) {
         (Some(ScalarType::Json), to) => !convertible(to),
         (Some(from), ScalarType::Json) => !convertible(from),
+        (Some(ScalarType::Bool), to) => !with_bool(to),
+        // A `bigint` may be an `integer` DataFusion widened (`nullif(int,
+        // bigint)`), so it is left to the evaluation.
+        (Some(from), ScalarType::Bool) => {
+            !with_bool(from) && !matches!(from, ScalarType::Jsonb | ScalarType::Int64)
+        }
         _ => false,
     };
     if refused {

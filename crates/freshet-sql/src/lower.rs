@@ -783,7 +783,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 .map(|x| Ok::<_, PlanError>((x, lower(x)?)))
                 .transpose()?;
             let mut result = match else_expr {
-                Some(x) => lower(x)?,
+                Some(x) => super::bpchar::branch(e, x, lower(x)?, schema),
                 None => ScalarExpr::null(),
             };
             for (when, then) in when_then_expr.iter().rev() {
@@ -799,7 +799,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 }
                 result = ScalarExpr::If {
                     cond: Box::new(cond),
-                    then: Box::new(lower(then)?),
+                    then: Box::new(super::bpchar::branch(e, then, lower(then)?, schema)),
                     els: Box::new(result),
                 };
             }
@@ -884,6 +884,14 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     .map(|(a, l)| super::bpchar::text_arg(a, l.clone(), schema))
                     .collect()
             };
+            // The values of `coalesce`, `greatest`, `least` and `nullif`
+            // converted to the result's type (`sql/bpchar.rs`).
+            let branches = || -> Vec<ScalarExpr> {
+                args.iter()
+                    .zip(&lowered)
+                    .map(|(a, l)| super::bpchar::branch(e, a, l.clone(), schema))
+                    .collect()
+            };
             let unary = |f: UnaryFunc, mut a: Vec<ScalarExpr>| -> Option<ScalarExpr> {
                 (a.len() == 1).then(|| a.remove(0).call_unary(f))
             };
@@ -957,21 +965,61 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                         exprs: lowered.clone(),
                     })
                 }
+                // DataFusion's `sqrt`, `ln`, `log10` and `exp` give NaN,
+                // infinity or zero where PostgreSQL raises an error, and its
+                // `cbrt` differs from the C library's in the last digit.
+                "sqrt" | "ln" | "log" | "log10" | "exp" | "cbrt"
+                    if lowered.len() == 1
+                        && matches!(
+                            e.get_type(schema),
+                            Ok(datafusion_common::arrow::datatypes::DataType::Float64)
+                        ) =>
+                {
+                    use crate::expr::pg_scalar::FloatMathFunc;
+                    let f = match name.as_str() {
+                        "sqrt" => FloatMathFunc::Sqrt,
+                        "ln" => FloatMathFunc::Ln,
+                        "exp" => FloatMathFunc::Exp,
+                        "cbrt" => FloatMathFunc::Cbrt,
+                        _ => FloatMathFunc::Log10,
+                    };
+                    Some(ScalarExpr::CallVariadic {
+                        func: crate::expr::func::VariadicFunc::Pg(
+                            crate::expr::pg_scalar::PgFunc::FloatMath(f),
+                        ),
+                        exprs: lowered.clone(),
+                    })
+                }
                 "coalesce" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Coalesce,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
                 "greatest" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Greatest,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
                 "least" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Least,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
+                // A `char` result: `a = b` compares as `char` (or as `text`
+                // with a `text`), not the padded values.
+                "nullif" if lowered.len() == 2 && super::bpchar::is_char(e, schema) => {
+                    let (l, r) = super::bpchar::operands(
+                        &Operator::Eq,
+                        (&args[0], lowered[0].clone()),
+                        (&args[1], lowered[1].clone()),
+                        schema,
+                    );
+                    Some(ScalarExpr::If {
+                        cond: Box::new(l.call_binary(r, BinaryFunc::Eq)),
+                        then: Box::new(ScalarExpr::null()),
+                        els: Box::new(lowered[0].clone()),
+                    })
+                }
                 "nullif" if lowered.len() == 2 => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::NullIf,
-                    exprs: lowered.clone(),
+                    exprs: branches(),
                 }),
                 "concat" => Some(ScalarExpr::CallVariadic {
                     func: VariadicFunc::Concat,

@@ -111,7 +111,17 @@ impl ScalarUDFImpl for Substring {
                 no_function("substring", arg_types)
             };
         }
-        coerced_like(self.inner.as_ref(), arg_types)
+        // PostgreSQL's `substr(text, integer[, integer])` takes a
+        // `smallint` too (DataFusion's wants `Int64`).
+        let widened: Vec<DataType> = arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t {
+                DataType::Int8 | DataType::Int16 | DataType::Int32 if i > 0 => DataType::Int64,
+                t => t.clone(),
+            })
+            .collect();
+        coerced_like(self.inner.as_ref(), &widened)
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
@@ -122,6 +132,22 @@ impl ScalarUDFImpl for Substring {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        // PostgreSQL's error for a negative length (DataFusion's is
+        // `22023 negative count not allowed`).
+        // (`substr` is strict: a NULL argument gives NULL first.)
+        if let Some(ColumnarValue::Scalar(count)) = args.args.get(2)
+            && args
+                .args
+                .iter()
+                .all(|a| matches!(a, ColumnarValue::Scalar(v) if !v.is_null()))
+            && let Ok(n) = count.cast_to(&DataType::Int64)
+            && matches!(n, datafusion_common::ScalarValue::Int64(Some(n)) if n < 0)
+        {
+            return datafusion_common::exec_err!(
+                "{}negative substring length not allowed",
+                crate::expr::func::SQLSTATE_SUBSTRING_ERROR
+            );
+        }
         self.inner.invoke_with_args(args)
     }
 }

@@ -842,6 +842,8 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
                 Arc::new(KeepDistinctOn(r))
             } else if r.name() == "eliminate_cross_join" {
                 Arc::new(KeepNullEqualJoins(r))
+            } else if r.name() == "common_sub_expression_eliminate" {
+                Arc::new(KeepAggregateFilters(r))
             } else {
                 r
             }
@@ -916,6 +918,80 @@ impl OptimizerRule for KeepNullEqualJoins {
             })
         })?;
         if null_equal {
+            return Ok(datafusion_common::tree_node::Transformed::no(plan));
+        }
+        self.0.rewrite(plan, config)
+    }
+}
+
+/// DataFusion's `common_sub_expression_eliminate` wrapped: it computes an
+/// argument that two aggregates share in a projection under the
+/// aggregate, for every row, also for rows an aggregate's `FILTER`
+/// rejects, so `count(10 / x) FILTER (WHERE x <> 0), sum(10 / x) FILTER
+/// (WHERE x > 0)` divided by zero where PostgreSQL answers; and the
+/// column it computes a shared expression in has lost a `char(n)` type
+/// (its field metadata), so `length(coalesce(c, c)), coalesce(c, c) ||
+/// 'x'` counted and kept the padding. The rule is left out of plans that
+/// have an aggregate with a `FILTER` or a `char(n)` value anywhere.
+#[derive(Debug)]
+struct KeepAggregateFilters(Arc<dyn OptimizerRule + Send + Sync>);
+
+impl OptimizerRule for KeepAggregateFilters {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn apply_order(&self) -> Option<datafusion_optimizer::ApplyOrder> {
+        self.0.apply_order()
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        config: &dyn datafusion_optimizer::OptimizerConfig,
+    ) -> DfResult<datafusion_common::tree_node::Transformed<LogicalPlan>> {
+        use datafusion_common::tree_node::TreeNode as _;
+        let mut filtered = false;
+        let is_char = |f: &datafusion_common::arrow::datatypes::Field| {
+            matches!(
+                crate::repr::ScalarType::from_field(f),
+                Ok(crate::repr::ScalarType::Char(_))
+            )
+        };
+        plan.apply_with_subqueries(|n| {
+            filtered |= n.schema().fields().iter().any(|f| is_char(f));
+            for e in n.expressions() {
+                e.apply(|e| {
+                    filtered |= matches!(e, datafusion_expr::Expr::Cast(c) if is_char(&c.field));
+                    Ok(if filtered {
+                        TreeNodeRecursion::Stop
+                    } else {
+                        TreeNodeRecursion::Continue
+                    })
+                })?;
+            }
+            if let LogicalPlan::Aggregate(a) = n {
+                for e in &a.aggr_expr {
+                    e.apply(|e| {
+                        filtered |= matches!(
+                            e,
+                            datafusion_expr::Expr::AggregateFunction(f) if f.params.filter.is_some()
+                        );
+                        Ok(if filtered {
+                            TreeNodeRecursion::Stop
+                        } else {
+                            TreeNodeRecursion::Continue
+                        })
+                    })?;
+                }
+            }
+            Ok(if filtered {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })?;
+        if filtered {
             return Ok(datafusion_common::tree_node::Transformed::no(plan));
         }
         self.0.rewrite(plan, config)
