@@ -465,3 +465,52 @@ pub fn check_within_group(statement: &Statement) -> Result<(), PlanError> {
         ControlFlow::Continue(()) => Ok(()),
     }
 }
+
+/// `FETCH { FIRST | NEXT } [n] { ROW | ROWS } ONLY`, the SQL standard's
+/// `LIMIT` (which DataFusion's planner does not take), becomes `LIMIT n`
+/// (1 without `n`); `WITH TIES` and `PERCENT` are refused (0A000).
+pub fn rewrite_fetch(statement: &mut Statement) -> Result<(), PlanError> {
+    use sqlparser::ast::{LimitClause, Query};
+    struct Fetch;
+    impl VisitorMut for Fetch {
+        type Break = PlanError;
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<PlanError> {
+            let Some(fetch) = query.fetch.take() else {
+                return ControlFlow::Continue(());
+            };
+            if fetch.with_ties || fetch.percent {
+                let what = if fetch.with_ties {
+                    "WITH TIES"
+                } else {
+                    "PERCENT"
+                };
+                return ControlFlow::Break(PlanError::Unsupported(format!("FETCH ... {what}")));
+            }
+            let count = fetch
+                .quantity
+                .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+            match &mut query.limit_clause {
+                None => {
+                    query.limit_clause = Some(LimitClause::LimitOffset {
+                        limit: Some(count),
+                        offset: None,
+                        limit_by: vec![],
+                    });
+                }
+                Some(LimitClause::LimitOffset {
+                    limit: l @ None, ..
+                }) => *l = Some(count),
+                Some(_) => {
+                    return ControlFlow::Break(PlanError::Syntax(
+                        "multiple LIMIT clauses not allowed".into(),
+                    ));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    match statement.visit(&mut Fetch) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}

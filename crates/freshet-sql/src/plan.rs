@@ -601,6 +601,7 @@ pub fn plan_statement(
 ) -> Result<LogicalPlan, PlanError> {
     super::pg_syntax::distinct_from_precedence(&mut statement);
     super::pg_syntax::check_within_group(&statement)?;
+    super::pg_syntax::rewrite_fetch(&mut statement)?;
     // Named as written, before the rewrites below change expressions.
     let names = super::output_names::select_names(&statement);
     super::output_names::alias_window_ordinals(&mut statement, &names);
