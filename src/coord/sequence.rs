@@ -764,6 +764,7 @@ impl Coordinator {
                 // is read as a float, as PostgreSQL's assignment cast from
                 // `numeric` computes it (`1e30` is beyond Freshet's numeric).
                 let mut source = source.clone();
+                default_items(&mut source, &table, &positions)?;
                 let targets: Vec<_> = positions
                     .iter()
                     .map(|&p| table.desc.columns[p].typ.clone())
@@ -1142,11 +1143,55 @@ pub(super) fn write_only() -> AdapterError {
 
 /// Checks NOT NULL and applies each column's type (with its modifiers) to
 /// a row about to be written to `table`.
+/// `DEFAULT` as an item of an `INSERT`'s `VALUES` list: the column's
+/// default (evaluated now, as for an omitted column), written as a literal
+/// of the column's type; `NULL` for a column without one.
+fn default_items(
+    source: &mut sqlparser::ast::Query,
+    table: &CatalogItem,
+    positions: &[usize],
+) -> Result<(), AdapterError> {
+    use sqlparser::ast::{Expr, SetExpr};
+    let SetExpr::Values(values) = source.body.as_mut() else {
+        return Ok(());
+    };
+    for row in &mut values.rows {
+        for (j, item) in row.iter_mut().enumerate() {
+            let Expr::Identifier(ident) = item else {
+                continue;
+            };
+            if ident.quote_style.is_some() || !ident.value.eq_ignore_ascii_case("default") {
+                continue;
+            }
+            let Some(&p) = positions.get(j) else {
+                continue;
+            };
+            let datum = match table.table_columns.get(p).and_then(|c| c.default.as_ref()) {
+                Some(e) => e.eval(&[])?,
+                None => Datum::Null,
+            };
+            let sql = match crate::repr::strconv::format(&datum) {
+                None => "NULL".to_string(),
+                Some(text) => format!(
+                    "CAST('{}' AS {})",
+                    text.replace('\'', "''"),
+                    table.desc.columns[p].typ.name()
+                ),
+            };
+            *item = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                .try_with_sql(&sql)
+                .and_then(|mut p| p.parse_expr())
+                .map_err(|e| PlanError::Internal(format!("DEFAULT as {sql}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
     let mut out = Vec::with_capacity(datums.len());
     for (d, c) in datums.into_iter().zip(&table.desc.columns) {
         if d.is_null() && !c.nullable {
-            return Err(EvalError::NotNullViolation(c.name.clone()).into());
+            return Err(EvalError::NotNullViolation(c.name.clone(), table.name.clone()).into());
         }
         let d = crate::expr::func::assign_cast(d, &c.typ)?;
         out.push(d);

@@ -37,9 +37,10 @@ pub enum EvalError {
     /// A scalar subquery produced more than one row.
     #[error("more than one row returned by a subquery used as an expression")]
     MultipleRowsFromSubquery,
-    /// A `NOT NULL` column received NULL.
-    #[error("null value in column \"{0}\" violates not-null constraint")]
-    NotNullViolation(String),
+    /// A `NOT NULL` column received NULL: the column, then the table's
+    /// name (PostgreSQL's `column "c" of relation "t"`).
+    #[error("null value in column \"{0}\" of relation \"{1}\" violates not-null constraint")]
+    NotNullViolation(String, String),
     /// A construct that the evaluator does not implement.
     #[error("{0} not supported")]
     Unsupported(String),
@@ -90,7 +91,7 @@ impl EvalError {
             EvalError::Parse { code, .. } | EvalError::Jsonb { code, .. } => *code,
             EvalError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
             EvalError::MultipleRowsFromSubquery => SqlState::CARDINALITY_VIOLATION,
-            EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,
+            EvalError::NotNullViolation(..) => SqlState::NOT_NULL_VIOLATION,
             EvalError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
             EvalError::Decode(_) | EvalError::Source(_) => SqlState::DATA_EXCEPTION,
             EvalError::RecursionLimit(_) | EvalError::SeriesTooLong(_) => {

@@ -1525,6 +1525,14 @@ pub fn assign_cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         (Datum::String(_), ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Text) => {
             Ok(strconv::apply_typmod(d, to)?)
         }
+        // Another type's value is first its text, then checked against the
+        // length as a string is (`123456` into `varchar(5)` is 22001; an
+        // explicit cast would cut it to `12345`).
+        (Datum::Null, _) => cast(d, to),
+        (_, ScalarType::VarChar(Some(_)) | ScalarType::Char(_)) => {
+            let text = cast(d, &ScalarType::Text)?;
+            Ok(strconv::apply_typmod(text, to)?)
+        }
         _ => cast(d, to),
     }
 }
