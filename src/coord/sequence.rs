@@ -859,8 +859,10 @@ impl Coordinator {
                         }
                         let old = Row::pack(&r[..arity]);
                         let mut new = Vec::with_capacity(arity);
+                        // An assignment: a value too long for a varchar
+                        // or char column is an error, not cut.
                         for (i, datum) in r[arity..].iter().enumerate() {
-                            new.push(crate::expr::func::cast(
+                            new.push(crate::expr::func::assign_cast(
                                 datum.clone(),
                                 &table.desc.columns[i].typ,
                             )?);
