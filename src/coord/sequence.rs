@@ -405,6 +405,24 @@ impl Coordinator {
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 self.dml(session, stmt).await
             }
+            // `TRUNCATE t` empties the table as `DELETE FROM t` does (the
+            // same atomic, durable write), with PostgreSQL's tag.
+            Statement::Truncate(truncate) => {
+                let [target] = truncate.table_names.as_slice() else {
+                    return Err(PlanError::Unsupported("TRUNCATE of several tables".into()).into());
+                };
+                let sql = format!("DELETE FROM {}", target.name);
+                let delete = crate::sql::parse::parse_statements(&sql)?
+                    .into_iter()
+                    .next()
+                    .and_then(|s| match s {
+                        crate::sql::parse::FreshetStatement::Sql(s) => Some(*s),
+                        _ => None,
+                    })
+                    .ok_or_else(|| PlanError::Internal(format!("TRUNCATE as {sql}")))?;
+                self.dml(session, delete).await?;
+                Ok(ExecuteResponse::command("TRUNCATE TABLE"))
+            }
             Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
