@@ -842,9 +842,15 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
             if r.name() == "replace_distinct_aggregate" {
                 Arc::new(KeepDistinctOn(r))
             } else if r.name() == "eliminate_cross_join" {
-                Arc::new(KeepNullEqualJoins(r))
+                Arc::new(SkipWhen {
+                    rule: r,
+                    skip: has_null_equal_join,
+                })
             } else if r.name() == "common_sub_expression_eliminate" {
-                Arc::new(KeepAggregateFilters(r))
+                Arc::new(SkipWhen {
+                    rule: r,
+                    skip: has_aggregate_filter_or_char,
+                })
             } else {
                 r
             }
@@ -885,22 +891,22 @@ impl OptimizerRule for KeepDistinctOn {
     }
 }
 
-/// DataFusion's `eliminate_cross_join` wrapped: it flattens nested inner
-/// joins and rebuilds them all with the top join's NULL equality, so in
-/// `a JOIN b ON a.x IS NOT DISTINCT FROM b.x JOIN c ON c.y = b.y` the
-/// first join lost its NULL matches (and a `WHERE` equality over such a
-/// join gained them). The rule is left out of plans that have a join whose
-/// keys match NULLs.
+/// A DataFusion optimizer rule left out of plans where `skip` says it
+/// would give a wrong answer (see [`has_null_equal_join`] and
+/// [`has_aggregate_filter_or_char`]).
 #[derive(Debug)]
-struct KeepNullEqualJoins(Arc<dyn OptimizerRule + Send + Sync>);
+struct SkipWhen {
+    rule: Arc<dyn OptimizerRule + Send + Sync>,
+    skip: fn(&LogicalPlan) -> DfResult<bool>,
+}
 
-impl OptimizerRule for KeepNullEqualJoins {
+impl OptimizerRule for SkipWhen {
     fn name(&self) -> &str {
-        self.0.name()
+        self.rule.name()
     }
 
     fn apply_order(&self) -> Option<datafusion_optimizer::ApplyOrder> {
-        self.0.apply_order()
+        self.rule.apply_order()
     }
 
     fn rewrite(
@@ -908,94 +914,77 @@ impl OptimizerRule for KeepNullEqualJoins {
         plan: LogicalPlan,
         config: &dyn datafusion_optimizer::OptimizerConfig,
     ) -> DfResult<datafusion_common::tree_node::Transformed<LogicalPlan>> {
-        let mut null_equal = false;
-        plan.apply_with_subqueries(|n| {
-            null_equal |= matches!(n, LogicalPlan::Join(j)
-                if j.null_equality == datafusion_common::NullEquality::NullEqualsNull);
-            Ok(if null_equal {
-                datafusion_common::tree_node::TreeNodeRecursion::Stop
-            } else {
-                datafusion_common::tree_node::TreeNodeRecursion::Continue
-            })
-        })?;
-        if null_equal {
+        if (self.skip)(&plan)? {
             return Ok(datafusion_common::tree_node::Transformed::no(plan));
         }
-        self.0.rewrite(plan, config)
+        self.rule.rewrite(plan, config)
     }
 }
 
-/// DataFusion's `common_sub_expression_eliminate` wrapped: it computes an
+/// Whether `plan` has a join whose keys match NULLs. DataFusion's
+/// `eliminate_cross_join` flattens nested inner joins and rebuilds them all
+/// with the top join's NULL equality, so in `a JOIN b ON a.x IS NOT
+/// DISTINCT FROM b.x JOIN c ON c.y = b.y` the first join lost its NULL
+/// matches (and a `WHERE` equality over such a join gained them): the rule
+/// is left out of such plans.
+fn has_null_equal_join(plan: &LogicalPlan) -> DfResult<bool> {
+    let mut null_equal = false;
+    plan.apply_with_subqueries(|n| {
+        null_equal |= matches!(n, LogicalPlan::Join(j)
+            if j.null_equality == datafusion_common::NullEquality::NullEqualsNull);
+        Ok(stop_if(null_equal))
+    })?;
+    Ok(null_equal)
+}
+
+/// Whether `plan` has an aggregate with a `FILTER` or a `char(n)` value
+/// anywhere. DataFusion's `common_sub_expression_eliminate` computes an
 /// argument that two aggregates share in a projection under the
 /// aggregate, for every row, also for rows an aggregate's `FILTER`
 /// rejects, so `count(10 / x) FILTER (WHERE x <> 0), sum(10 / x) FILTER
-/// (WHERE x > 0)` divided by zero where PostgreSQL answers; and the
-/// column it computes a shared expression in has lost a `char(n)` type
-/// (its field metadata), so `length(coalesce(c, c)), coalesce(c, c) ||
-/// 'x'` counted and kept the padding. The rule is left out of plans that
-/// have an aggregate with a `FILTER` or a `char(n)` value anywhere.
-#[derive(Debug)]
-struct KeepAggregateFilters(Arc<dyn OptimizerRule + Send + Sync>);
-
-impl OptimizerRule for KeepAggregateFilters {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    fn apply_order(&self) -> Option<datafusion_optimizer::ApplyOrder> {
-        self.0.apply_order()
-    }
-
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        config: &dyn datafusion_optimizer::OptimizerConfig,
-    ) -> DfResult<datafusion_common::tree_node::Transformed<LogicalPlan>> {
-        use datafusion_common::tree_node::TreeNode as _;
-        let mut filtered = false;
-        let is_char = |f: &datafusion_common::arrow::datatypes::Field| {
-            matches!(
-                crate::repr::ScalarType::from_field(f),
-                Ok(crate::repr::ScalarType::Char(_))
-            )
-        };
-        plan.apply_with_subqueries(|n| {
-            filtered |= n.schema().fields().iter().any(|f| is_char(f));
-            for e in n.expressions() {
+/// (WHERE x > 0)` divided by zero where PostgreSQL answers; and the column
+/// it computes a shared expression in has lost a `char(n)` type (its field
+/// metadata), so `length(coalesce(c, c)), coalesce(c, c) || 'x'` counted
+/// and kept the padding: the rule is left out of such plans.
+fn has_aggregate_filter_or_char(plan: &LogicalPlan) -> DfResult<bool> {
+    use datafusion_common::tree_node::TreeNode as _;
+    let mut found = false;
+    let is_char = |f: &datafusion_common::arrow::datatypes::Field| {
+        matches!(
+            crate::repr::ScalarType::from_field(f),
+            Ok(crate::repr::ScalarType::Char(_))
+        )
+    };
+    plan.apply_with_subqueries(|n| {
+        found |= n.schema().fields().iter().any(|f| is_char(f));
+        for e in n.expressions() {
+            e.apply(|e| {
+                found |= matches!(e, datafusion_expr::Expr::Cast(c) if is_char(&c.field));
+                Ok(stop_if(found))
+            })?;
+        }
+        if let LogicalPlan::Aggregate(a) = n {
+            for e in &a.aggr_expr {
                 e.apply(|e| {
-                    filtered |= matches!(e, datafusion_expr::Expr::Cast(c) if is_char(&c.field));
-                    Ok(if filtered {
-                        TreeNodeRecursion::Stop
-                    } else {
-                        TreeNodeRecursion::Continue
-                    })
+                    found |= matches!(
+                        e,
+                        datafusion_expr::Expr::AggregateFunction(f) if f.params.filter.is_some()
+                    );
+                    Ok(stop_if(found))
                 })?;
             }
-            if let LogicalPlan::Aggregate(a) = n {
-                for e in &a.aggr_expr {
-                    e.apply(|e| {
-                        filtered |= matches!(
-                            e,
-                            datafusion_expr::Expr::AggregateFunction(f) if f.params.filter.is_some()
-                        );
-                        Ok(if filtered {
-                            TreeNodeRecursion::Stop
-                        } else {
-                            TreeNodeRecursion::Continue
-                        })
-                    })?;
-                }
-            }
-            Ok(if filtered {
-                TreeNodeRecursion::Stop
-            } else {
-                TreeNodeRecursion::Continue
-            })
-        })?;
-        if filtered {
-            return Ok(datafusion_common::tree_node::Transformed::no(plan));
         }
-        self.0.rewrite(plan, config)
+        Ok(stop_if(found))
+    })?;
+    Ok(found)
+}
+
+/// A tree walk's next step: stop once `found`.
+fn stop_if(found: bool) -> datafusion_common::tree_node::TreeNodeRecursion {
+    if found {
+        datafusion_common::tree_node::TreeNodeRecursion::Stop
+    } else {
+        datafusion_common::tree_node::TreeNodeRecursion::Continue
     }
 }
 
