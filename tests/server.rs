@@ -28,6 +28,9 @@
 //!   its result columns changed.
 //! * [`prepared_generate_series_parameters`]: parameters of `generate_series` get the types of
 //!   its form, and each execution its values.
+//! * [`unique_keys_survive_kill_9`]: PRIMARY KEY and UNIQUE constraints, their indexes and the
+//!   keys already written are back after `kill -9`; ids of later items do not collide with the
+//!   constraints' indexes.
 //!
 //! Nothing here sleeps to synchronise: every wait is [`support::poll_until`] (or a read with a
 //! deadline) on an observable condition. When a test fails, the server's log tail is printed.
@@ -2230,4 +2233,57 @@ async fn prepared_statements_replan_after_ddl() {
     c.batch_execute("DROP VIEW t").await.expect("DROP VIEW");
     let e = c.query(&point, &[&1i32]).await.expect_err("no t");
     assert_eq!(sqlstate(&e).as_deref(), Some("42P01"), "{e}");
+}
+
+/// PRIMARY KEY and UNIQUE constraints survive `kill -9`: after the restart they still refuse
+/// the keys written before it (and written in a transaction committed before it), free keys
+/// deleted before it, serve point reads through their indexes, and an item created after the
+/// restart gets an id of its own (the constraints' indexes took ids the table's record stands
+/// for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_keys_survive_kill_9() {
+    let mut server = TestServer::start("unique-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE acct (id bigint PRIMARY KEY, email text UNIQUE, n int); \
+         INSERT INTO acct VALUES (1, 'a', 0), (2, 'b', 0), (3, 'c', 0); \
+         DELETE FROM acct WHERE id = 3; \
+         BEGIN; INSERT INTO acct VALUES (4, 'd', 0); COMMIT;",
+    )
+    .await
+    .expect("setup");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    for (sql, constraint) in [
+        ("INSERT INTO acct VALUES (1, 'x', 0)", "acct_pkey"),
+        ("INSERT INTO acct VALUES (4, 'x', 0)", "acct_pkey"),
+        ("INSERT INTO acct VALUES (5, 'b', 0)", "acct_email_key"),
+    ] {
+        let e = c.batch_execute(sql).await.expect_err(sql);
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e:?}"));
+        assert_eq!(db.code().code(), "23505", "{sql}: {db:?}");
+        assert!(db.message().contains(constraint), "{sql}: {db:?}");
+    }
+    c.batch_execute("INSERT INTO acct VALUES (3, 'c', 1); CREATE TABLE later (x int); INSERT INTO later VALUES (1)")
+        .await
+        .expect("a key deleted before the restart is free; a new table");
+    assert_eq!(
+        text_rows(&c, "SELECT id::text, email FROM acct ORDER BY id").await,
+        vec![
+            vec![Some("1".into()), Some("a".into())],
+            vec![Some("2".into()), Some("b".into())],
+            vec![Some("3".into()), Some("c".into())],
+            vec![Some("4".into()), Some("d".into())],
+        ]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT x::text FROM later").await,
+        vec![vec![Some("1".into())]]
+    );
+    let explain = explain_text(&c, "SELECT email FROM acct WHERE id = 2").await;
+    assert!(
+        explain.contains("index lookup") && explain.contains("acct_pkey"),
+        "a point read should use the primary key's index; EXPLAIN said:\n{explain}"
+    );
 }

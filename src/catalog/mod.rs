@@ -125,6 +125,26 @@ pub struct Catalog {
     schemas: BTreeMap<String, GlobalId>,
     /// Counts the changes: every method that changes the catalog adds one.
     version: u64,
+    /// Tables' `PRIMARY KEY` and `UNIQUE` constraints, by table.
+    unique: BTreeMap<GlobalId, Vec<UniqueKey>>,
+}
+
+/// A table's `PRIMARY KEY` or `UNIQUE` constraint. Its index (an
+/// arrangement on the key columns, owned by the table) serves reads; the
+/// coordinator enforces it (`coord::constraints`).
+#[derive(Debug, Clone)]
+pub struct UniqueKey {
+    /// The constraint's name (also its index's).
+    pub name: String,
+    /// The key columns (positions in the table).
+    pub columns: Vec<usize>,
+    /// Whether it is the primary key.
+    pub primary: bool,
+    /// Whether rows whose key has a NULL may repeat it (PostgreSQL's
+    /// default; `NULLS NOT DISTINCT` turns it off).
+    pub nulls_distinct: bool,
+    /// Its index.
+    pub index: GlobalId,
 }
 
 impl Catalog {
@@ -146,10 +166,38 @@ impl Catalog {
     /// Removes an item.
     pub fn remove(&mut self, id: GlobalId) -> Option<CatalogItem> {
         self.version += 1;
+        self.unique.remove(&id);
         let item = self.items.remove(&id)?;
         self.by_name
             .remove(&(item.schema.clone(), item.name.clone()));
         Some(item)
+    }
+
+    /// Sets a table's `PRIMARY KEY` and `UNIQUE` constraints.
+    pub fn set_unique(&mut self, table: GlobalId, keys: Vec<UniqueKey>) {
+        self.version += 1;
+        if keys.is_empty() {
+            self.unique.remove(&table);
+        } else {
+            self.unique.insert(table, keys);
+        }
+    }
+
+    /// A table's `PRIMARY KEY` and `UNIQUE` constraints.
+    pub fn unique(&self, table: GlobalId) -> &[UniqueKey] {
+        self.unique.get(&table).map_or(&[], |k| k.as_slice())
+    }
+
+    /// Every table's constraints.
+    pub fn all_unique(&self) -> impl Iterator<Item = (GlobalId, &UniqueKey)> {
+        self.unique
+            .iter()
+            .flat_map(|(t, keys)| keys.iter().map(move |k| (*t, k)))
+    }
+
+    /// The constraint an index serves, with its table, if any.
+    pub fn constraint_of_index(&self, index: GlobalId) -> Option<(GlobalId, &UniqueKey)> {
+        self.all_unique().find(|(_, k)| k.index == index)
     }
 
     /// The item with this id.

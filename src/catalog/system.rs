@@ -350,7 +350,7 @@ static RELATIONS: &[Relation] = &[
             ("confkey", T::I16Array),
             ("conbin", T::Text),
         ],
-        rows: none,
+        rows: pg_constraint,
     },
     Relation {
         schema: PG_CATALOG,
@@ -1641,14 +1641,16 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
             .collect();
         let zeros = vec!["0"; index.key.len()].join(" ");
         let n = index.key.len() as i16;
+        // A table's PRIMARY KEY or UNIQUE constraint's index is unique.
+        let constraint = c.catalog.constraint_of_index(item.id).map(|(_, k)| k);
         out.push(vec![
             oid(item_oid(item.id)),
             oid(item_oid(index.on)),
             Datum::Int16(n),
             Datum::Int16(n),
-            Datum::Bool(false),
-            Datum::Bool(false),
-            Datum::Bool(false),
+            Datum::Bool(constraint.is_some()),
+            Datum::Bool(constraint.is_some_and(|k| !k.nulls_distinct)),
+            Datum::Bool(constraint.is_some_and(|k| k.primary)),
             Datum::Bool(false),
             Datum::Bool(true),
             Datum::Bool(false),
@@ -1661,6 +1663,48 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
             text(collations.join(" ")),
             text(zeros.clone()),
             text(zeros),
+            Datum::Null,
+            Datum::Null,
+        ]);
+    }
+    out
+}
+
+/// Tables' `PRIMARY KEY` (`p`) and `UNIQUE` (`u`) constraints (NOT NULL
+/// is not a constraint row in PostgreSQL 15 either). A constraint's OID
+/// is its index's (PostgreSQL gives them two; Freshet has one item).
+fn pg_constraint(c: &Context) -> Vec<Vec<Datum>> {
+    let mut out = Vec::new();
+    for (table, key) in c.catalog.all_unique() {
+        let Some(t) = c.catalog.get(table) else {
+            continue;
+        };
+        let ns = schema_oid(c.catalog, &t.schema).unwrap_or(0);
+        let conkey: Vec<Datum> = key
+            .columns
+            .iter()
+            .map(|&i| Datum::Int16(i as i16 + 1))
+            .collect();
+        out.push(vec![
+            oid(item_oid(key.index)),
+            text(key.name.clone()),
+            oid(ns),
+            text(if key.primary { "p" } else { "u" }),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(true),
+            oid(item_oid(table)),
+            oid(0),
+            oid(item_oid(key.index)),
+            oid(0),
+            oid(0),
+            text(" "),
+            text(" "),
+            text(" "),
+            Datum::Bool(true),
+            Datum::Int32(0),
+            Datum::Bool(true),
+            Datum::Array(conkey),
             Datum::Null,
             Datum::Null,
         ]);

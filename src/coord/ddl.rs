@@ -7,8 +7,11 @@ use std::time::Duration;
 use sqlparser::ast::{ColumnOption, CreateIndex, CreateTable, CreateView, ObjectName, Statement};
 
 use crate::catalog::names::PartialName;
-use crate::catalog::{CatalogItem, IndexInfo, ItemKind, QualifiedName, SearchPath, TableColumn};
+use crate::catalog::{
+    CatalogItem, IndexInfo, ItemKind, QualifiedName, SearchPath, TableColumn, UniqueKey,
+};
 use crate::compute::Command;
+use crate::expr::string_format::quote_ident;
 use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{ColumnDesc, RelationDesc, Row};
 use crate::sql::PlanError;
@@ -164,6 +167,7 @@ impl Coordinator {
         let mut state = self.state.lock().await;
         state.next_id = state.next_id.max(snapshot.next_id);
         let mut updates: Vec<(GlobalId, Row, i64)> = snapshot.rows;
+        state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
         for (id, segments) in snapshot.loadgen_clocks {
             if let Some(source) = state.sources.get_mut(&id) {
                 source.clock.segments = segments;
@@ -416,9 +420,6 @@ impl Coordinator {
         if ct.query.is_some() {
             return Err(PlanError::Unsupported("CREATE TABLE ... AS".into()).into());
         }
-        if !ct.constraints.is_empty() {
-            return Err(PlanError::Unsupported("table constraints".into()).into());
-        }
         let mut columns = Vec::new();
         let mut table_columns = Vec::new();
         for c in &ct.columns {
@@ -436,6 +437,8 @@ impl Coordinator {
                 match &opt.option {
                     ColumnOption::NotNull => nullable = false,
                     ColumnOption::Null => nullable = true,
+                    // Checked below (`constraints::declared_keys`).
+                    ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {}
                     ColumnOption::Default(e) => {
                         let expr = super::sequence::plan_constant_expr(&state.catalog, e, &typ)?;
                         default = Some(expr);
@@ -452,7 +455,62 @@ impl Coordinator {
             });
             table_columns.push(TableColumn { default });
         }
+        // A primary key's columns are NOT NULL (even if declared NULL, as
+        // PostgreSQL 15 has it).
+        let declared = super::constraints::declared_keys(&ct, &columns)?;
+        for key in declared.iter().filter(|k| k.primary) {
+            for &c in &key.columns {
+                columns[c].nullable = false;
+            }
+        }
         let id = state.allocate_id(replay_id);
+        // Each constraint's index takes the next id (during replay too: the
+        // table's record stands for them, as a source's for its outputs).
+        let mut keys = Vec::new();
+        for key in &declared {
+            let key_name = match &key.name {
+                Some(n) => n.clone(),
+                None => {
+                    let cols: Vec<&str> = key
+                        .columns
+                        .iter()
+                        .map(|&c| columns[c].name.as_str())
+                        .collect();
+                    super::constraints::default_name(&name.item, &cols, key.primary, &|n| {
+                        keys.iter().any(|k: &UniqueKey| k.name == n)
+                            || state
+                                .check_name_free(&QualifiedName {
+                                    schema: name.schema.clone(),
+                                    item: n.to_string(),
+                                })
+                                .is_err()
+                    })
+                }
+            };
+            // The index is a relation: PostgreSQL's message says so.
+            let taken = keys.iter().any(|k| k.name == key_name)
+                || state
+                    .check_name_free(&QualifiedName {
+                        schema: name.schema.clone(),
+                        item: key_name.clone(),
+                    })
+                    .is_err();
+            if taken {
+                return Err(PlanError::AlreadyExists {
+                    kind: "relation",
+                    name: key_name,
+                }
+                .into());
+            }
+            let forced = replay_id.map(|_| GlobalId(state.next_id));
+            keys.push(UniqueKey {
+                name: key_name,
+                columns: key.columns.clone(),
+                primary: key.primary,
+                nulls_distinct: key.nulls_distinct,
+                index: state.allocate_id(forced),
+            });
+        }
         state.persist_item(id, &name.item, sql, replay_id.is_some())?;
         self.compute.send(Command::CreateInput { id });
         state.catalog.insert(CatalogItem {
@@ -468,6 +526,40 @@ impl Coordinator {
             index: None,
             owned_by: None,
         });
+        if let Some(table) = state.catalog.get(id).cloned() {
+            for key in &keys {
+                let key_text: Vec<String> = key
+                    .columns
+                    .iter()
+                    .map(|&c| table.desc.columns[c].name.clone())
+                    .collect();
+                let index_sql = format!(
+                    "CREATE INDEX {} ON {}.{} ({})",
+                    quote_ident(&key.name),
+                    quote_ident(&table.schema),
+                    quote_ident(&table.name),
+                    key_text
+                        .iter()
+                        .map(|c| quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                self.create_index_dataflow(
+                    state,
+                    key.index,
+                    QualifiedName {
+                        schema: table.schema.clone(),
+                        item: key.name.clone(),
+                    },
+                    &table,
+                    key.columns.iter().map(|&c| ScalarExpr::Column(c)).collect(),
+                    key_text,
+                    &index_sql,
+                    Some(id),
+                )?;
+            }
+        }
+        state.catalog.set_unique(id, keys);
         Ok(ExecuteResponse::command("CREATE TABLE"))
     }
 
@@ -632,6 +724,24 @@ impl Coordinator {
         state.check_name_free(&index_name)?;
         let id = state.allocate_id(replay_id);
         state.persist_item(id, &index_name.item, sql, replay_id.is_some())?;
+        self.create_index_dataflow(state, id, index_name, &item, keys, key_text, sql, None)?;
+        Ok(ExecuteResponse::command("CREATE INDEX"))
+    }
+
+    /// Builds index `id`'s dataflow (an arrangement of `item` on `keys`)
+    /// and adds it to the catalog.
+    #[allow(clippy::too_many_arguments)]
+    fn create_index_dataflow(
+        &self,
+        state: &mut CoordState,
+        id: GlobalId,
+        index_name: QualifiedName,
+        item: &CatalogItem,
+        keys: Vec<ScalarExpr>,
+        key_text: Vec<String>,
+        sql: &str,
+        owned_by: Option<GlobalId>,
+    ) -> Result<(), AdapterError> {
         let source = match (&item.kind, &item.plan) {
             (ItemKind::View, Some(plan)) => plan.clone(),
             _ => RelationExpr::Get {
@@ -666,9 +776,9 @@ impl Coordinator {
                 key: keys,
                 key_text,
             }),
-            owned_by: None,
+            owned_by,
         });
-        Ok(ExecuteResponse::command("CREATE INDEX"))
+        Ok(())
     }
 
     /// Starts the task that produces a load generator's ticks: each tick's

@@ -14,6 +14,7 @@ use crate::catalog::names::PartialName;
 use crate::catalog::{CatalogItem, DEFAULT_SCHEMA, ItemKind, SYSTEM_SCHEMA, SearchPath};
 use crate::compute::Command;
 use crate::expr::GlobalId;
+use crate::repr::SqlState;
 use crate::sql::PlanError;
 use crate::storage::durable::{CatalogRecord, Commit};
 
@@ -151,6 +152,16 @@ impl Coordinator {
                 ))
                 .into());
             }
+            if let Some((table, key)) = state.catalog.constraint_of_index(item.id) {
+                let table = state.catalog.get(table).map_or("", |t| t.name.as_str());
+                return Err(AdapterError::Variable {
+                    code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                    message: format!(
+                        "cannot drop index {n} because constraint {} on table {table} requires it",
+                        key.name
+                    ),
+                });
+            }
             if item.owned_by.is_some() {
                 return Err(PlanError::WrongObjectType(format!(
                     "cannot drop \"{n}\": it belongs to a source; drop the source instead"
@@ -201,6 +212,7 @@ impl Coordinator {
                 task.abort();
             }
             state.catalog.remove(id);
+            state.unique.remove(id);
             self.compute.send(Command::Drop { id });
         }
         for schema in schemas {

@@ -31,12 +31,30 @@ pub enum AdapterError {
     /// An external system (a Kafka broker) could not be reached.
     #[error("{0}")]
     Connection(String),
+    /// A constraint violation, with PostgreSQL's detail line.
+    #[error("{message}")]
+    Constraint {
+        /// The SQLSTATE.
+        code: SqlState,
+        /// The message.
+        message: String,
+        /// The detail (`Key (a)=(1) already exists.`).
+        detail: Option<String>,
+    },
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl AdapterError {
+    /// The error's detail line, if it has one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            AdapterError::Constraint { detail, .. } => detail.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The SQLSTATE.
     pub fn code(&self) -> SqlState {
         match self {
@@ -44,7 +62,7 @@ impl AdapterError {
             AdapterError::Eval(e) => e.code(),
             AdapterError::Storage(_) => SqlState::IO_ERROR,
             AdapterError::Transaction(_) => SqlState::ACTIVE_SQL_TRANSACTION,
-            AdapterError::Variable { code, .. } => *code,
+            AdapterError::Variable { code, .. } | AdapterError::Constraint { code, .. } => *code,
             AdapterError::Connection(_) => SqlState::CONNECTION_EXCEPTION,
             AdapterError::Internal(_) => SqlState::INTERNAL_ERROR,
         }

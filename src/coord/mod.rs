@@ -21,6 +21,7 @@ pub mod append_only;
 pub mod catalog_funcs;
 pub mod catalog_vectors;
 pub mod clock;
+pub mod constraints;
 pub mod ddl;
 pub mod drop;
 pub mod error;
@@ -78,6 +79,9 @@ pub struct CoordState {
         crate::expr::GlobalId,
         crate::sql::source::CreateConnectionStatement,
     >,
+    /// The committed key counts behind tables' `PRIMARY KEY` and `UNIQUE`
+    /// constraints.
+    pub unique: constraints::UniqueState,
 }
 
 /// The coordinator.
@@ -107,6 +111,7 @@ impl Coordinator {
                 sinks: Default::default(),
                 secrets: Default::default(),
                 connections: Default::default(),
+                unique: Default::default(),
             }),
             compute,
         });

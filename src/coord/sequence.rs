@@ -900,6 +900,7 @@ impl Coordinator {
             .filter(|(_, d)| *d > 0 || tag == "DELETE")
             .map(|(_, d)| d.abs())
             .sum();
+        state.check_unique(table.id, &updates, &session.pending_writes)?;
         if session.transaction == TransactionState::InTransaction {
             // Writes in an explicit transaction wait for COMMIT. UPDATE and
             // DELETE compute from committed data, so they may not follow
@@ -935,6 +936,7 @@ impl Coordinator {
                     ..Default::default()
                 })
                 .map_err(|e| AdapterError::Storage(e.to_string()))?;
+            state.apply_unique(row_updates.iter().map(|(t, r, d)| (*t, r, *d)));
             let ts = state.oracle.write_ts();
             self.compute.send(Command::Write {
                 updates: row_updates,

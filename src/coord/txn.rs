@@ -110,6 +110,13 @@ impl Coordinator {
                 });
             }
         }
+        // Another session may have committed one of the keys meanwhile.
+        let mut tables: Vec<crate::expr::GlobalId> = updates.iter().map(|(id, _, _)| *id).collect();
+        tables.sort();
+        tables.dedup();
+        for table in tables {
+            state.check_unique(table, &[], &updates)?;
+        }
         state
             .store
             .commit(Commit {
@@ -117,6 +124,7 @@ impl Coordinator {
                 ..Default::default()
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
         let ts = state.oracle.write_ts();
         self.compute.send(Command::Write {
             updates,

@@ -230,11 +230,13 @@ where
 }
 
 fn error_info(e: &AdapterError) -> ErrorInfo {
-    ErrorInfo::new(
+    let mut info = ErrorInfo::new(
         "ERROR".to_string(),
         e.code().as_str().to_string(),
         e.to_string(),
-    )
+    );
+    info.detail = e.detail().map(str::to_string);
+    info
 }
 
 fn user_error(e: AdapterError) -> PgWireError {
