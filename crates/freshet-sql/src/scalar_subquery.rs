@@ -36,6 +36,13 @@
 //! condition THEN <subquery> END`; and correlation keys whose inner
 //! columns share a name are renamed, as DataFusion would join on only one
 //! of them. Subqueries correlated otherwise stay `0A000`.
+//!
+//! An uncorrelated subquery that may have several rows (one that is
+//! uncorrelated from the start, or once its conditions on the outer row
+//! are out) is rewritten the same way, so that its row count is checked on
+//! the outer rows that read it: PostgreSQL fails only when an outer row
+//! evaluates it, and none does over an empty outer relation or where the
+//! `CASE` condition is false.
 
 use std::sync::Arc;
 
@@ -80,7 +87,11 @@ fn rewrite_expr(e: Expr) -> DfResult<Transformed<Expr>> {
     let Expr::ScalarSubquery(sq) = &e else {
         return Ok(Transformed::no(e));
     };
-    if sq.outer_ref_columns.is_empty() {
+    // An uncorrelated subquery of at most one row needs no check; one that
+    // may have several is checked on the outer row too, as below: in
+    // PostgreSQL it fails only when some outer row evaluates it (none does
+    // over an empty outer relation).
+    if sq.outer_ref_columns.is_empty() && is_single_row(&sq.subquery) {
         return Ok(Transformed::no(e));
     }
     let substituted = substitute_outer_columns(sq.subquery.as_ref().clone())?;
@@ -101,14 +112,11 @@ fn rewrite_expr(e: Expr) -> DfResult<Transformed<Expr>> {
     let (inner, conditions) = hoist_outer_conditions(substituted.data)?;
     let outer_ref_columns = inner.all_out_ref_exprs();
     let spans = sq.spans.clone();
-    let value = if outer_ref_columns.is_empty() {
-        // Uncorrelated once the conditions are out: planned as such.
-        Expr::ScalarSubquery(Subquery {
-            subquery: Arc::new(inner),
-            outer_ref_columns,
-            spans,
-        })
-    } else {
+    // Uncorrelated once the conditions are out, the subquery is still
+    // checked on the outer row: only an outer row where the conditions
+    // hold evaluates it in PostgreSQL (`CASE WHEN t.b IS NULL THEN ...`
+    // over rows none of which has a NULL `b` does not fail).
+    let value = {
         let (qualifier, field) = inner.schema().qualified_field(0);
         let column = Expr::Column(datafusion_common::Column::new(
             qualifier.cloned(),
