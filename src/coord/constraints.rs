@@ -24,13 +24,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use sqlparser::ast::{
-    ColumnOption, CreateTable, Expr, Ident, IndexColumn, NullsDistinctOption, TableConstraint,
+    AssignmentTarget, ColumnOption, ConflictTarget, CreateTable, DoUpdate, Expr, Ident,
+    IndexColumn, NullsDistinctOption, OnConflictAction, OnInsert, TableConstraint,
 };
 
 use super::CoordState;
 use super::error::AdapterError;
-use crate::catalog::UniqueKey;
-use crate::expr::GlobalId;
+use crate::catalog::{CatalogItem, UniqueKey};
+use crate::expr::{GlobalId, ScalarExpr};
 use crate::repr::{ColumnDesc, Datum, Row, SqlState};
 use crate::sql::PlanError;
 
@@ -50,7 +51,7 @@ pub(crate) struct DeclaredKey {
     pub nulls_distinct: bool,
 }
 
-fn ident(i: &Ident) -> String {
+pub(crate) fn ident(i: &Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {
@@ -429,5 +430,305 @@ mod tests {
         assert!(n.ends_with("_col_key"), "{n}");
         let n = default_name("tbl", &[&long], false, &free);
         assert!(n.starts_with("tbl_x") && n.ends_with("_key") && n.len() == 63);
+    }
+}
+
+/// What `INSERT ... ON CONFLICT` does with a proposed row whose arbiter
+/// key is taken.
+pub(crate) enum ConflictAction {
+    /// `DO NOTHING`: the row is skipped.
+    Nothing,
+    /// `DO UPDATE SET ... [WHERE ...]`: the existing row changes. The
+    /// expressions read the existing row's columns, then the proposed
+    /// row's (`excluded`).
+    Update {
+        /// (column, value) pairs.
+        set: Vec<(usize, ScalarExpr)>,
+        /// The `WHERE` condition.
+        condition: Option<ScalarExpr>,
+    },
+}
+
+/// A planned `ON CONFLICT` clause.
+pub(crate) struct OnConflictPlan {
+    /// The constraints whose conflicts it handles (their positions in the
+    /// table's constraints): the one the target names, or all of them for
+    /// `DO NOTHING` without a target.
+    arbiters: Vec<usize>,
+    action: ConflictAction,
+}
+
+fn no_matching_constraint() -> AdapterError {
+    AdapterError::Variable {
+        code: SqlState::INVALID_COLUMN_REFERENCE,
+        message:
+            "there is no unique or exclusion constraint matching the ON CONFLICT specification"
+                .into(),
+    }
+}
+
+/// Plans `on` for an `INSERT` into `table` (named `alias` in the
+/// statement).
+pub(crate) fn plan_on_conflict(
+    catalog: &crate::catalog::Catalog,
+    table: &CatalogItem,
+    alias: &str,
+    on: &OnInsert,
+) -> Result<OnConflictPlan, AdapterError> {
+    let OnInsert::OnConflict(on) = on else {
+        return Err(unsupported("ON DUPLICATE KEY UPDATE"));
+    };
+    let keys = catalog.unique(table.id);
+    let arbiters = match &on.conflict_target {
+        None => {
+            if matches!(on.action, OnConflictAction::DoUpdate(_)) {
+                return Err(AdapterError::Variable {
+                    code: SqlState::SYNTAX_ERROR,
+                    message:
+                        "ON CONFLICT DO UPDATE requires inference specification or constraint name"
+                            .into(),
+                });
+            }
+            (0..keys.len()).collect()
+        }
+        Some(ConflictTarget::Columns(cols)) => {
+            let mut wanted = Vec::new();
+            for c in cols {
+                let n = ident(c);
+                let Some(p) = table.desc.columns.iter().position(|x| x.name == n) else {
+                    return Err(PlanError::UnknownColumn(format!("\"{n}\"")).into());
+                };
+                wanted.push(p);
+            }
+            wanted.sort_unstable();
+            wanted.dedup();
+            // PostgreSQL infers every unique index on exactly those columns.
+            let found: Vec<usize> = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| {
+                    let mut cols = k.columns.clone();
+                    cols.sort_unstable();
+                    cols == wanted
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if found.is_empty() {
+                return Err(no_matching_constraint());
+            }
+            found
+        }
+        Some(ConflictTarget::OnConstraint(name)) => {
+            let n = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+            let n = n.trim_matches('"').to_string();
+            match keys.iter().position(|k| k.name == n) {
+                Some(i) => vec![i],
+                None => {
+                    return Err(AdapterError::Variable {
+                        code: SqlState::UNDEFINED_OBJECT,
+                        message: format!(
+                            "constraint \"{n}\" for table \"{}\" does not exist",
+                            table.name
+                        ),
+                    });
+                }
+            }
+        }
+    };
+    let action = match &on.action {
+        OnConflictAction::DoNothing => ConflictAction::Nothing,
+        OnConflictAction::DoUpdate(du) => plan_do_update(catalog, table, alias, du)?,
+    };
+    Ok(OnConflictPlan { arbiters, action })
+}
+
+/// Plans `DO UPDATE SET ... [WHERE ...]` as expressions over the existing
+/// row followed by the proposed one: `SELECT <values>, <condition> FROM t
+/// AS alias CROSS JOIN t AS excluded`, planned and lowered as a query's
+/// select list is (the same evaluation code). Subqueries are refused.
+fn plan_do_update(
+    catalog: &crate::catalog::Catalog,
+    table: &CatalogItem,
+    alias: &str,
+    du: &DoUpdate,
+) -> Result<ConflictAction, AdapterError> {
+    let mut targets = Vec::new();
+    let mut values = Vec::new();
+    for a in &du.assignments {
+        let AssignmentTarget::ColumnName(name) = &a.target else {
+            return Err(unsupported("ON CONFLICT DO UPDATE SET (a, b) = ..."));
+        };
+        let n = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+        let n = if n.starts_with('"') {
+            n.trim_matches('"').to_string()
+        } else {
+            n.to_lowercase()
+        };
+        let Some(p) = table.desc.columns.iter().position(|c| c.name == n) else {
+            return Err(PlanError::UnknownColumn(format!(
+                "\"{n}\" of relation \"{}\"",
+                table.name
+            ))
+            .into());
+        };
+        if targets.contains(&p) {
+            return Err(AdapterError::Variable {
+                code: SqlState::SYNTAX_ERROR,
+                message: format!("multiple assignments to same column \"{n}\""),
+            });
+        }
+        targets.push(p);
+        values.push(a.value.to_string());
+    }
+    if let Some(w) = &du.selection {
+        values.push(format!("({w})::boolean"));
+    }
+    if values.is_empty() {
+        return Ok(ConflictAction::Update {
+            set: Vec::new(),
+            condition: None,
+        });
+    }
+    let relation = crate::catalog::QualifiedName {
+        schema: table.schema.clone(),
+        item: table.name.clone(),
+    }
+    .to_object_name();
+    let sql = format!(
+        "SELECT {} FROM {relation} AS {} CROSS JOIN {relation} AS excluded",
+        values.join(", "),
+        crate::expr::string_format::quote_ident(alias)
+    );
+    let stmt = crate::sql::parse::parse_statements(&sql)?;
+    let Some(crate::sql::parse::FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
+        return Err(PlanError::Internal("ON CONFLICT DO UPDATE did not parse".into()).into());
+    };
+    let path = super::names::qualified();
+    let plan = crate::sql::plan::plan_statement(&catalog.scope(&path), *s)?;
+    let plan = datafusion_optimizer::Analyzer::new()
+        .execute_and_check(
+            plan,
+            &datafusion_common::config::ConfigOptions::default(),
+            |_, _| {},
+        )
+        .map_err(PlanError::from_datafusion)?;
+    let datafusion_expr::LogicalPlan::Projection(p) = &plan else {
+        return Err(unsupported("this ON CONFLICT DO UPDATE"));
+    };
+    if p.input.schema().fields().len() != 2 * table.desc.arity() || p.expr.len() != values.len() {
+        return Err(unsupported("this ON CONFLICT DO UPDATE"));
+    }
+    let mut lowered = Vec::with_capacity(p.expr.len());
+    for e in &p.expr {
+        let e = crate::sql::lower::lower_expr(e, p.input.schema())
+            .map_err(|_| unsupported("a subquery in ON CONFLICT DO UPDATE"))?;
+        lowered.push(e);
+    }
+    let condition = if du.selection.is_some() {
+        lowered.pop()
+    } else {
+        None
+    };
+    Ok(ConflictAction::Update {
+        set: targets.into_iter().zip(lowered).collect(),
+        condition,
+    })
+}
+
+impl super::Coordinator {
+    /// Applies `plan` to the rows an `INSERT` proposes for `table` (in
+    /// order, each with multiplicity 1): a row whose arbiter key is in the
+    /// committed rows, or in a row this statement inserted before it, is
+    /// skipped (`DO NOTHING`) or updates the existing row (`DO UPDATE`; a
+    /// key this statement already inserted or updated is `21000`, as in
+    /// PostgreSQL). Returns the table's changes. Other constraints are
+    /// checked on the result afterwards, as for any statement.
+    pub(crate) async fn apply_on_conflict(
+        &self,
+        state: &mut CoordState,
+        table: &CatalogItem,
+        plan: &OnConflictPlan,
+        proposed: Vec<(Row, i64)>,
+    ) -> Result<Vec<(Row, i64)>, AdapterError> {
+        let keys: Vec<UniqueKey> = plan
+            .arbiters
+            .iter()
+            .filter_map(|&i| state.catalog.unique(table.id).get(i).cloned())
+            .collect();
+        let committed = |state: &CoordState, k: usize, kr: &Row| {
+            state
+                .unique
+                .tables
+                .get(&table.id)
+                .and_then(|c| c.get(plan.arbiters[k]))
+                .and_then(|m| m.get(kr))
+                .is_some_and(|n| *n > 0)
+        };
+        let ts = state.oracle.read_ts();
+        let mut touched: Vec<std::collections::HashSet<Row>> = vec![Default::default(); keys.len()];
+        let mut out = Vec::new();
+        for (row, diff) in proposed {
+            for _ in 0..diff.max(0) {
+                let row_keys: Vec<Option<Row>> = keys.iter().map(|k| key_of(&row, k)).collect();
+                let conflict = row_keys.iter().enumerate().find_map(|(k, kr)| {
+                    let kr = kr.as_ref()?;
+                    (touched[k].contains(kr) || committed(state, k, kr)).then_some((k, kr))
+                });
+                let Some((k, kr)) = conflict else {
+                    for (k, kr) in row_keys.iter().enumerate() {
+                        if let Some(kr) = kr {
+                            touched[k].insert(kr.clone());
+                        }
+                    }
+                    out.push((row.clone(), 1));
+                    continue;
+                };
+                let ConflictAction::Update { set, condition } = &plan.action else {
+                    continue;
+                };
+                if touched[k].contains(kr) {
+                    return Err(AdapterError::Variable {
+                        code: SqlState::CARDINALITY_VIOLATION,
+                        message: "ON CONFLICT DO UPDATE command cannot affect row a second time"
+                            .into(),
+                    });
+                }
+                let existing = self
+                    .compute
+                    .peek(keys[k].index, ts, Some(kr.clone()))
+                    .await?
+                    .into_iter()
+                    .find(|(_, d)| *d > 0)
+                    .map(|(r, _)| r)
+                    .ok_or_else(|| {
+                        AdapterError::Internal(format!(
+                            "key of constraint \"{}\" counted but not in its index",
+                            keys[k].name
+                        ))
+                    })?;
+                let mut both: Vec<Datum> = existing.iter().collect();
+                both.extend(row.iter());
+                touched[k].insert(kr.clone());
+                if let Some(c) = condition
+                    && c.eval(&both)? != Datum::Bool(true)
+                {
+                    continue;
+                }
+                let mut new: Vec<Datum> = existing.iter().collect();
+                for (col, e) in set {
+                    let typ = &table.desc.columns[*col].typ;
+                    new[*col] = crate::expr::func::assign_cast(e.eval(&both)?, typ)?;
+                }
+                let new = super::sequence::check_row(table, new)?;
+                for (j, key) in keys.iter().enumerate() {
+                    if let Some(nk) = key_of(&new, key) {
+                        touched[j].insert(nk);
+                    }
+                }
+                out.push((existing, -1));
+                out.push((new, 1));
+            }
+        }
+        Ok(out)
     }
 }

@@ -752,9 +752,32 @@ impl Coordinator {
                 if insert.returning.is_some() {
                     return Err(PlanError::Unsupported("INSERT ... RETURNING".into()).into());
                 }
-                if insert.on.is_some() {
-                    return Err(PlanError::Unsupported("INSERT ... ON CONFLICT".into()).into());
-                }
+                let on_conflict = match &insert.on {
+                    Some(on) => {
+                        let alias = insert.table_alias.as_ref().map_or_else(
+                            || table.name.clone(),
+                            |a| super::constraints::ident(&a.alias),
+                        );
+                        if session
+                            .pending_writes
+                            .iter()
+                            .any(|(id, _, _)| *id == table.id)
+                        {
+                            return Err(PlanError::Unsupported(
+                                "INSERT ... ON CONFLICT into a table that this transaction already changed"
+                                    .into(),
+                            )
+                            .into());
+                        }
+                        Some(super::constraints::plan_on_conflict(
+                            &state.catalog,
+                            &table,
+                            &alias,
+                            on,
+                        )?)
+                    }
+                    None => None,
+                };
                 // Column list → positions in the table.
                 let positions: Vec<usize> = if insert.columns.is_empty() {
                     (0..table.desc.arity()).collect()
@@ -827,6 +850,11 @@ impl Coordinator {
                         out.push(d);
                     }
                     updates.push((check_row(&table, out)?, 1));
+                }
+                if let Some(plan) = &on_conflict {
+                    updates = self
+                        .apply_on_conflict(&mut state, &table, plan, updates)
+                        .await?;
                 }
                 (table, updates, "INSERT 0")
             }
@@ -1209,7 +1237,7 @@ fn default_items(
     Ok(())
 }
 
-fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
+pub(super) fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
     let mut out = Vec::with_capacity(datums.len());
     for (d, c) in datums.into_iter().zip(&table.desc.columns) {
         if d.is_null() && !c.nullable {
