@@ -72,7 +72,7 @@
 //! precedes them, so a restart resumes after the marker and nothing is
 //! read twice or lost.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -80,7 +80,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedHeaders, Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::decode::{KafkaHeader, KafkaRecord, Stall};
 use super::durable::{IngestBatch, SourceChange, TransactionProgress};
@@ -89,7 +89,9 @@ use super::kafka::{
     TransactionResume, client_config, reader_of,
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
-use super::kafka_watermarks::{LostOffset, NextOffset, lost_offsets, went_back};
+use super::kafka_watermarks::{
+    LostOffset, NextOffset, OffsetLoss, lost_offsets, probe_went_back, went_back,
+};
 use crate::expr::EvalError;
 
 /// The most records in one batch.
@@ -114,6 +116,9 @@ const MAX_LAG_WAIT: Duration = Duration::from_millis(50);
 const METADATA_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a reader waits for the topic's metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a probe for offsets that went back waits for the brokers'
+/// answer (see [`probe_went_back`]).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// librdkafka's `fetch.wait.max.ms` for source readers: how long a broker
 /// may hold a fetch that has no new data. A Kafka broker answers as soon as
@@ -534,6 +539,7 @@ impl Reader<'_> {
         let data = lost_offsets(&self.next_offsets(next, positions), |p| {
             watermarks(topic, p)
         })?;
+        let data = self.confirmed(topic, data);
         let mut errors: Vec<String> = data.iter().map(|l| l.message(topic)).collect();
         let mut transactions: Vec<LostOffset> = Vec::new();
         if let Some(t) = &self.params.transactions {
@@ -541,6 +547,7 @@ impl Reader<'_> {
                 lost_offsets(&Self::next_transaction_offsets(committed, positions), |p| {
                     watermarks(&t.topic, p)
                 })?;
+            transactions = self.confirmed(&t.topic, transactions);
             errors.extend(transactions.iter().map(|l| {
                 format!(
                     "{}; it is the source's TRANSACTION METADATA topic, so the source's \
@@ -635,12 +642,8 @@ impl Reader<'_> {
         moved
     }
 
-    /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
-    fn ingest(
-        &self,
-        next: &mut BTreeMap<i32, i64>,
-        committed: &mut TransactionResume,
-    ) -> Result<(), String> {
+    /// The configuration of the reader's consumer.
+    fn consumer_config(&self) -> ClientConfig {
         let params = self.params;
         let mut config = client_config(&params.options);
         config
@@ -655,7 +658,56 @@ impl Reader<'_> {
         if !params.options.contains_key("fetch.wait.max.ms") {
             config.set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
         }
-        let consumer: ReaderConsumer = config
+        config
+    }
+
+    /// Whether the offsets of `topic`'s `partition` went back below
+    /// `wanted`, as its listed high watermark `listed` suggests (see
+    /// [`probe_went_back`]): the high watermark the brokers confirm.
+    fn probe(&self, topic: &str, partition: i32, wanted: i64, listed: i64) -> Option<i64> {
+        probe_went_back(
+            self.consumer_config(),
+            topic,
+            partition,
+            wanted,
+            listed,
+            PROBE_TIMEOUT,
+        )
+        .unwrap_or_else(|e| {
+            tracing::warn!(
+                "Kafka source {}: probing for lost offsets: {e}",
+                self.params.id
+            );
+            None
+        })
+    }
+
+    /// `lost` without the offsets that went back that the brokers do not
+    /// confirm (with the high watermark they answered for those they do).
+    fn confirmed(&self, topic: &str, lost: Vec<LostOffset>) -> Vec<LostOffset> {
+        lost.into_iter()
+            .filter_map(|l| match l.loss {
+                OffsetLoss::Deleted { .. } => Some(l),
+                OffsetLoss::WentBack { high } => {
+                    let high = self.probe(topic, l.partition, l.wanted, high)?;
+                    Some(LostOffset {
+                        loss: OffsetLoss::WentBack { high },
+                        ..l
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
+    fn ingest(
+        &self,
+        next: &mut BTreeMap<i32, i64>,
+        committed: &mut TransactionResume,
+    ) -> Result<(), String> {
+        let params = self.params;
+        let consumer: ReaderConsumer = self
+            .consumer_config()
             .create_with_context(ErrorRecorder::default())
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         self.read(&consumer, next, committed).map_err(|e| {
@@ -740,6 +792,10 @@ impl Reader<'_> {
         watch: &MetadataWatch,
         transaction_parts: &[i32],
     ) {
+        // The committed offsets of the previous round, and the suspicions
+        // probed already in this attempt (see `confirm_went_back`).
+        let mut previous = (BTreeMap::new(), BTreeMap::new());
+        let mut probed = BTreeSet::new();
         while watch.sleep(METADATA_INTERVAL) {
             // Taken before the watermarks are fetched: a healthy broker's
             // high watermark is never below an offset read before it.
@@ -757,8 +813,12 @@ impl Reader<'_> {
             }
             if let Ok(now) = &parts {
                 let high = self.refresh_watermarks(consumer, now);
-                if let Some(went) = went_back(&data_committed, &high) {
-                    parts = Err(went_back_error(&self.params.topic, went));
+                let topic = &self.params.topic;
+                let suspects = went_back(&data_committed, &high);
+                if let Some(went) =
+                    self.confirm_went_back(topic, suspects, &previous.0, &mut probed)
+                {
+                    parts = Err(went_back_error(topic, went));
                 }
             }
             if let (Ok(_), Some(t)) = (&parts, &self.params.transactions) {
@@ -771,12 +831,44 @@ impl Reader<'_> {
                         Some((*p, high))
                     })
                     .collect();
-                if let Some(went) = went_back(&transaction_committed, &high) {
+                let suspects = went_back(&transaction_committed, &high);
+                if let Some(went) =
+                    self.confirm_went_back(&t.topic, suspects, &previous.1, &mut probed)
+                {
                     parts = Err(went_back_error(&t.topic, went));
                 }
             }
+            previous = (data_committed, transaction_committed);
             watch.publish(parts);
         }
+    }
+
+    /// Of `suspects` (`(partition, committed, listed high watermark)` of
+    /// `topic`, from [`went_back`]), the first whose offsets the brokers
+    /// confirm went back, with the high watermark they answered. A probe
+    /// costs a consumer, and on tansu's memory storage the listed high
+    /// watermark is often below what was read (see
+    /// [`kafka_watermarks`](super::kafka_watermarks)), so only a partition
+    /// whose committed offset has not moved since the previous round
+    /// (`previous`; a reader still taking its records has not lost it) is
+    /// probed, and only once per committed offset and listed high
+    /// watermark (`probed`).
+    fn confirm_went_back(
+        &self,
+        topic: &str,
+        suspects: Vec<(i32, i64, i64)>,
+        previous: &BTreeMap<i32, i64>,
+        probed: &mut BTreeSet<(String, i32, i64, i64)>,
+    ) -> Option<(i32, i64, i64)> {
+        suspects.into_iter().find_map(|(p, committed, listed)| {
+            if previous.get(&p) != Some(&committed)
+                || !probed.insert((topic.to_string(), p, committed, listed))
+            {
+                return None;
+            }
+            let high = self.probe(topic, p, committed, listed)?;
+            Some((p, committed, high))
+        })
     }
 
     /// The reader's loop: reads batches and delivers them until cancelled

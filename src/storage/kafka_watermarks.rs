@@ -40,8 +40,27 @@
 //! `auto.offset.reset = error`, and the next attempt finds it; so does an
 //! offset that went back on a Kafka broker, which answers the fetch with
 //! `OFFSET_OUT_OF_RANGE`.
+//!
+//! # Confirming offsets that went back
+//!
+//! A listed high watermark (`ListOffsets`) below the offset read is only a
+//! suspicion: tansu 0.6's memory storage lists the offset after the first
+//! record of the partition's last batch, well below its end when producers
+//! batch. Before a source fails for it, [`probe_went_back`] fetches the
+//! partition from the last offset read: a record there, or a fetch
+//! response's high watermark at or past the offset, clears it; a fetch
+//! response's high watermark below the offset, or `OFFSET_OUT_OF_RANGE`,
+//! confirms it. No answer in time clears it too (the reader tries again
+//! later): a source fails only on the brokers' word.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, ClientContext, Offset, Statistics, TopicPartitionList};
 
 /// How the brokers lost a partition's next offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,17 +160,103 @@ pub(crate) fn lost_offsets(
     Ok(lost)
 }
 
-/// The first partition whose high watermark in `high` (fetched after
-/// `committed` was taken) is below its committed offset in `committed`:
-/// the partition's offsets went back while the reader ran. A partition
-/// missing from either is not checked.
+/// The partitions whose high watermark in `high` (fetched after
+/// `committed` was taken) is below their committed offset in `committed`,
+/// as `(partition, committed, high)`: the partition's offsets may have gone
+/// back while the reader ran (to be confirmed: see "Confirming offsets that
+/// went back" above). A partition missing from either is not checked.
 pub(crate) fn went_back(
     committed: &BTreeMap<i32, i64>,
     high: &BTreeMap<i32, i64>,
-) -> Option<(i32, i64, i64)> {
+) -> Vec<(i32, i64, i64)> {
     committed
         .iter()
-        .find_map(|(p, o)| high.get(p).filter(|h| *h < o).map(|h| (*p, *o, *h)))
+        .filter_map(|(p, o)| high.get(p).filter(|h| *h < o).map(|h| (*p, *o, *h)))
+        .collect()
+}
+
+/// A probe's consumer context: the high watermark of the probed partition
+/// in the last fetch response, from librdkafka's statistics.
+struct ProbeContext {
+    topic: String,
+    partition: i32,
+    high: Mutex<Option<i64>>,
+}
+
+impl ClientContext for ProbeContext {
+    fn stats(&self, statistics: Statistics) {
+        // -1001 (no fetch response yet) and -1 (an error response) say nothing.
+        let high = statistics
+            .topics
+            .get(&self.topic)
+            .and_then(|t| t.partitions.get(&self.partition))
+            .map(|p| p.hi_offset)
+            .filter(|h| *h >= 0);
+        if let (Some(h), Ok(mut slot)) = (high, self.high.lock()) {
+            *slot = Some(h);
+        }
+    }
+}
+
+impl ConsumerContext for ProbeContext {}
+
+/// Whether the offsets of `topic`'s `partition` went back below `wanted`,
+/// the offset after the last record the source read, as the partition's
+/// listed high watermark (`listed_high`) suggests: `Some` with the high
+/// watermark the brokers answered if they confirm it, `None` if they do not
+/// (or do not answer within `timeout`). `config` is the source's consumer
+/// configuration; see "Confirming offsets that went back" above.
+pub(crate) fn probe_went_back(
+    mut config: ClientConfig,
+    topic: &str,
+    partition: i32,
+    wanted: i64,
+    listed_high: i64,
+    timeout: Duration,
+) -> Result<Option<i64>, String> {
+    if wanted < 1 {
+        return Ok(None);
+    }
+    config
+        .set("statistics.interval.ms", "50")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "error");
+    let context = ProbeContext {
+        topic: topic.to_string(),
+        partition,
+        high: Mutex::new(None),
+    };
+    let consumer: BaseConsumer<ProbeContext> = config
+        .create_with_context(context)
+        .map_err(|e| format!("creating a Kafka consumer: {e}"))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(wanted - 1))
+        .map_err(|e| e.to_string())?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| format!("assigning partition {partition} of topic \"{topic}\": {e}"))?;
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(m)) if m.partition() == partition && m.offset() >= wanted - 1 => {
+                return Ok(None);
+            }
+            Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
+                return Ok(Some(listed_high));
+            }
+            _ => {}
+        }
+        if let Some(high) = consumer.context().high.lock().ok().and_then(|h| *h) {
+            return Ok((high < wanted).then_some(high));
+        }
+    }
+    tracing::warn!(
+        "partition {partition} of topic \"{topic}\": the listed high watermark {listed_high} is \
+         below offset {wanted}, which the source has read, but a fetch did not answer in \
+         {timeout:?}: reading on"
+    );
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -254,14 +359,17 @@ mod tests {
         let committed = BTreeMap::from([(0, 5), (1, 3), (2, 9)]);
         assert_eq!(
             went_back(&committed, &BTreeMap::from([(0, 5), (1, 4)])),
-            None
+            vec![]
         );
         assert_eq!(
             went_back(&committed, &BTreeMap::from([(0, 6), (1, 2), (2, 0)])),
-            Some((1, 3, 2))
+            vec![(1, 3, 2), (2, 9, 0)]
         );
         // Partitions without a committed offset, or without a watermark, are not checked.
-        assert_eq!(went_back(&BTreeMap::new(), &BTreeMap::from([(0, 0)])), None);
-        assert_eq!(went_back(&committed, &BTreeMap::new()), None);
+        assert_eq!(
+            went_back(&BTreeMap::new(), &BTreeMap::from([(0, 0)])),
+            vec![]
+        );
+        assert_eq!(went_back(&committed, &BTreeMap::new()), vec![]);
     }
 }
