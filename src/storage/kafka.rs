@@ -233,7 +233,7 @@ pub struct SourceStatus {
     /// The source's definite errors, which it keeps until it is dropped
     /// (the [`EvalError::Source`](crate::expr::EvalError::Source) errors in
     /// its data): why records it should have read are gone (see
-    /// [`kafka_reader`](super::kafka_reader), "Records that are gone").
+    /// [`kafka_watermarks`](super::kafka_watermarks)).
     pub definite: BTreeSet<String>,
 }
 

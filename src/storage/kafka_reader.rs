@@ -25,19 +25,19 @@
 //! `END`s read whose transactions are not ingested yet are committed as
 //! pending with them.
 //!
-//! # Records that are gone
+//! # Offsets that are gone
 //!
-//! Retention, compaction or `DeleteRecords` remove a partition's oldest
-//! records, moving its low watermark up. When a reader (re)starts, and when
-//! it takes partitions added later, it asks for the low watermark of every
-//! partition that has a start offset: the offset after its last record read
-//! or committed, else its `START OFFSET` entry. If the low watermark is past
-//! it, records the source should have read are gone for good, and the
-//! source is broken, as in Materialize (PR #36559): a definite error
-//! ([`EvalError::Source`], naming the partition, the offset wanted and the
-//! earliest available) is committed into the source's data, so that reads
-//! of the source and of every view over it fail until it is dropped, and
-//! the source's status is `failed` with that error (`SHOW SOURCES`,
+//! Records deleted before the source read them (retention, compaction,
+//! `DeleteRecords`), and offsets that went back (a topic deleted and
+//! recreated), take away the offset a partition is read from next: see
+//! [`kafka_watermarks`](super::kafka_watermarks) for how they are found,
+//! in the source's topic and in its `TRANSACTION METADATA` topic. The
+//! source is then broken: a definite error
+//! ([`EvalError::Source`](crate::expr::EvalError::Source), naming the
+//! topic, the partition, the offset wanted and the watermark) is
+//! committed into the source's data, so that reads of the source and of
+//! every view over it fail until it is dropped, and the source's status is
+//! `failed` with that error (`SHOW SOURCES`,
 //! `mz_internal.mz_source_statistics`). A partition without a start offset
 //! (a new source reading from the beginning) just starts at its low
 //! watermark. The consumer runs with `auto.offset.reset = error`, so an
@@ -46,14 +46,19 @@
 //! silently), and the next attempt finds it as above.
 //!
 //! The error is committed in the same durable transaction that moves the
-//! partition's offset to the low watermark, and the readers then go on
-//! reading every partition, that one from its low watermark. Stopping the
+//! partition's offset past the loss
+//! (`LostOffset::resume_at`),
+//! and the readers then go on reading every partition. Stopping the
 //! source would bring nothing back, would freeze the other partitions (and
-//! their lag) for nothing, and would leave the offset below the low
-//! watermark, so every restart would find the gap again and commit the
-//! error once more; this way the error is recorded exactly once, and other
-//! sources are not touched. The source stays failed: its reads fail while
-//! the error is in its data, which is for as long as the source exists.
+//! their lag) for nothing, and would leave the offset where it was lost,
+//! so every restart would find the loss again and commit the error once
+//! more; this way the error is recorded exactly once, and other sources
+//! are not touched. The source stays failed: its reads fail while the
+//! error is in its data, which is for as long as the source exists. Since
+//! nobody can read it again, a failed source no longer keeps Debezium
+//! transactions together ([`Grouping::None`]): with an `END` record lost,
+//! its transaction's events, and every later event of their partitions,
+//! would otherwise be held in memory for ever.
 //!
 //! # Transaction markers
 //!
@@ -68,7 +73,7 @@
 //! precedes them, so a restart resumes after the marker and nothing is
 //! read twice or lost.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -76,7 +81,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedHeaders, Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::decode::{KafkaHeader, KafkaRecord, Stall};
 use super::durable::{IngestBatch, SourceChange};
@@ -85,7 +90,11 @@ use super::kafka::{
     TransactionResume, client_config, reader_of,
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
-use crate::expr::EvalError;
+use super::kafka_watermarks::went_back;
+
+mod lost;
+
+use lost::went_back_error;
 
 /// The most records in one batch.
 const MAX_BATCH_RECORDS: usize = 100_000;
@@ -109,6 +118,9 @@ const MAX_LAG_WAIT: Duration = Duration::from_millis(50);
 const METADATA_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a reader waits for the topic's metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a probe for offsets that went back waits for the brokers'
+/// answer (see [`probe_went_back`]).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// librdkafka's `fetch.wait.max.ms` for source readers: how long a broker
 /// may hold a fetch that has no new data. A Kafka broker answers as soon as
@@ -196,6 +208,10 @@ struct WatchState {
     /// The topic's partitions the reader owns, or why they could not be
     /// fetched, not yet taken by the reader.
     news: Option<Result<Vec<i32>, String>>,
+    /// The offsets the reader has committed, of the source's topic and of
+    /// its transaction topic, which the thread compares with the high
+    /// watermarks it fetches.
+    committed: (BTreeMap<i32, i64>, BTreeMap<i32, i64>),
     /// Set when the reader's attempt ends.
     stopped: bool,
 }
@@ -228,6 +244,23 @@ impl MetadataWatch {
         if let Ok(mut state) = self.state.lock() {
             state.news = Some(parts);
         }
+    }
+
+    /// Records the offsets the reader has committed, of the source's topic
+    /// (`data`) and of its transaction topic (`transactions`).
+    fn note_committed(&self, data: &BTreeMap<i32, i64>, transactions: &BTreeMap<i32, i64>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.committed.0.clone_from(data);
+            state.committed.1.clone_from(transactions);
+        }
+    }
+
+    /// The offsets last recorded by [`note_committed`](Self::note_committed).
+    fn committed(&self) -> (BTreeMap<i32, i64>, BTreeMap<i32, i64>) {
+        self.state
+            .lock()
+            .map(|s| s.committed.clone())
+            .unwrap_or_default()
     }
 
     /// Whether there is something to take.
@@ -281,55 +314,6 @@ pub(crate) fn resolve_start_offset(
         Some(o) => Offset::Offset(o),
         None => Offset::End,
     })
-}
-
-/// A partition whose records from the offset the source reads next were
-/// deleted before it read them (see "Records that are gone" above).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct GonePartition {
-    /// The partition.
-    pub partition: i32,
-    /// The offset the source reads next.
-    pub wanted: i64,
-    /// The earliest offset the brokers still hold (the low watermark).
-    pub earliest: i64,
-}
-
-impl GonePartition {
-    /// The definite error's message.
-    pub(crate) fn message(&self, topic: &str) -> String {
-        format!(
-            "partition {} of topic \"{topic}\": the source needs offset {}, but the earliest \
-             offset the brokers hold is {}: records {} to {} were deleted (by retention, \
-             compaction or DeleteRecords) before the source read them",
-            self.partition,
-            self.wanted,
-            self.earliest,
-            self.wanted,
-            self.earliest - 1
-        )
-    }
-}
-
-/// Of the partitions in `wanted` (partition → the offset the source reads
-/// next), those whose low watermark, as `low` answers for a partition, is
-/// past that offset.
-pub(crate) fn gone_partitions(
-    wanted: &BTreeMap<i32, i64>,
-    mut low: impl FnMut(i32) -> Result<i64, String>,
-) -> Result<Vec<GonePartition>, String> {
-    let mut gone = Vec::new();
-    for (&partition, &wanted) in wanted {
-        let earliest = low(partition)?;
-        if earliest > wanted {
-            gone.push(GonePartition {
-                partition,
-                wanted,
-                earliest,
-            });
-        }
-    }
-    Ok(gone)
 }
 
 /// The headers of a message, in order. rdkafka's `Headers::try_get` panics
@@ -476,85 +460,6 @@ impl Reader<'_> {
             .map_err(|e| format!("assigning partitions: {e}"))
     }
 
-    /// Where each of the reader's partitions that has a start offset starts
-    /// in this attempt: after its last record read, else at its committed
-    /// offset, else at its `START OFFSET` entry. Partitions that start at
-    /// their beginning or at `START TIMESTAMP` are not in it.
-    fn start_positions(
-        &self,
-        next: &BTreeMap<i32, i64>,
-        positions: &Positions,
-    ) -> BTreeMap<i32, i64> {
-        let start_offsets = &self.params.start_offsets;
-        positions
-            .parts
-            .iter()
-            .filter_map(|p| {
-                let offset = positions.read.get(p).or(next.get(p)).copied().or_else(|| {
-                    usize::try_from(*p)
-                        .ok()
-                        .and_then(|i| start_offsets.get(i))
-                        .copied()
-                })?;
-                Some((*p, offset))
-            })
-            .collect()
-    }
-
-    /// Finds the partitions whose start offset the brokers no longer hold
-    /// and commits, per partition, the source's definite error with its
-    /// offset moved to the low watermark (see "Records that are gone"
-    /// above). `Ok(false)`: the source is gone.
-    fn commit_gone(
-        &self,
-        consumer: &ReaderConsumer,
-        next: &mut BTreeMap<i32, i64>,
-        positions: &mut Positions,
-    ) -> Result<bool, String> {
-        let wanted = self.start_positions(next, positions);
-        if wanted.is_empty() {
-            return Ok(true);
-        }
-        let topic = &self.params.topic;
-        let gone = gone_partitions(&wanted, |p| {
-            consumer
-                .fetch_watermarks(topic, p, METADATA_TIMEOUT)
-                .map(|(low, _)| low)
-                .map_err(|e| format!("fetching the low watermark of partition {p}: {e}"))
-        })?;
-        if gone.is_empty() {
-            return Ok(true);
-        }
-        let mut batch = IngestBatch {
-            source: self.params.id,
-            ..Default::default()
-        };
-        let mut errors = Vec::new();
-        for g in &gone {
-            let message = g.message(topic);
-            tracing::warn!("Kafka source {}: {message}", self.params.id);
-            batch.changes.push(SourceChange::Append(
-                Err(EvalError::Source(message.clone())),
-                1,
-            ));
-            batch.offsets.push((g.partition, g.earliest));
-            errors.push(message);
-        }
-        if !(self.deliver)(self.reader, batch)? {
-            return Ok(false);
-        }
-        let offsets: BTreeMap<i32, i64> = gone.iter().map(|g| (g.partition, g.earliest)).collect();
-        for (p, o) in &offsets {
-            next.insert(*p, *o);
-            positions.read.remove(p);
-        }
-        self.record_delivery(BTreeMap::new(), &offsets);
-        if let Ok(mut status) = self.control.status.lock() {
-            status.definite.extend(errors);
-        }
-        Ok(true)
-    }
-
     /// Moves the read positions of the partitions the reader has read or
     /// committed up to the consumer's positions, which pass the transaction
     /// markers and aborted records librdkafka skipped (see "Transaction
@@ -598,12 +503,8 @@ impl Reader<'_> {
         moved
     }
 
-    /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
-    fn ingest(
-        &self,
-        next: &mut BTreeMap<i32, i64>,
-        committed: &mut TransactionResume,
-    ) -> Result<(), String> {
+    /// The configuration of the reader's consumer.
+    fn consumer_config(&self) -> ClientConfig {
         let params = self.params;
         let mut config = client_config(&params.options);
         config
@@ -618,7 +519,18 @@ impl Reader<'_> {
         if !params.options.contains_key("fetch.wait.max.ms") {
             config.set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
         }
-        let consumer: ReaderConsumer = config
+        config
+    }
+
+    /// Reads until cancelled (`Ok`) or a broker problem (`Err`, retried).
+    fn ingest(
+        &self,
+        next: &mut BTreeMap<i32, i64>,
+        committed: &mut TransactionResume,
+    ) -> Result<(), String> {
+        let params = self.params;
+        let consumer: ReaderConsumer = self
+            .consumer_config()
             .create_with_context(ErrorRecorder::default())
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         self.read(&consumer, next, committed).map_err(|e| {
@@ -657,12 +569,16 @@ impl Reader<'_> {
             },
             ..Default::default()
         };
-        if !self.commit_gone(consumer, next, &mut positions)? {
+        if self
+            .commit_lost(consumer, next, committed, &mut positions)?
+            .is_none()
+        {
             return Ok(());
         }
         self.assign(consumer, next, committed, &positions)?;
         self.refresh_watermarks(consumer, &positions.parts);
         let watch = MetadataWatch::default();
+        watch.note_committed(next, &committed.offsets);
         let transaction_parts = positions.transaction_parts.clone();
         std::thread::scope(|scope| {
             let watcher = std::thread::Builder::new()
@@ -688,14 +604,25 @@ impl Reader<'_> {
     /// since `transaction_parts` were assigned is published as an error:
     /// the new partitions may hold the `END` records of held transactions,
     /// and the next attempt reads the new ones from their beginning (and
-    /// the others from their committed offsets).
+    /// the others from their committed offsets). So is a high watermark,
+    /// of the source's topic or of its transaction topic, below the offset
+    /// the reader had committed before it was fetched: the partition's
+    /// offsets went back, and the next attempt commits the source's
+    /// definite error (see [`kafka_watermarks`](super::kafka_watermarks)).
     fn watch_metadata(
         &self,
         consumer: &ReaderConsumer,
         watch: &MetadataWatch,
         transaction_parts: &[i32],
     ) {
+        // The committed offsets of the previous round, and the suspicions
+        // probed already in this attempt (see `confirm_went_back`).
+        let mut previous = (BTreeMap::new(), BTreeMap::new());
+        let mut probed = BTreeSet::new();
         while watch.sleep(METADATA_INTERVAL) {
+            // Taken before the watermarks are fetched: a healthy broker's
+            // high watermark is never below an offset read before it.
+            let (data_committed, transaction_committed) = watch.committed();
             let mut parts = self.partitions(consumer);
             if let (Ok(_), Some(t)) = (&parts, &self.params.transactions)
                 && let Ok(now) = topic_partitions(consumer, &t.topic, METADATA_TIMEOUT)
@@ -707,9 +634,34 @@ impl Reader<'_> {
                     now.len()
                 ));
             }
-            if let Ok(parts) = &parts {
-                self.refresh_watermarks(consumer, parts);
+            if let Ok(now) = &parts {
+                let high = self.refresh_watermarks(consumer, now);
+                let topic = &self.params.topic;
+                let suspects = went_back(&data_committed, &high);
+                if let Some(went) =
+                    self.confirm_went_back(topic, suspects, &previous.0, &mut probed)
+                {
+                    parts = Err(went_back_error(topic, went));
+                }
             }
+            if let (Ok(_), Some(t)) = (&parts, &self.params.transactions) {
+                let high = transaction_committed
+                    .keys()
+                    .filter_map(|p| {
+                        let (_, high) = consumer
+                            .fetch_watermarks(&t.topic, *p, Duration::from_secs(2))
+                            .ok()?;
+                        Some((*p, high))
+                    })
+                    .collect();
+                let suspects = went_back(&transaction_committed, &high);
+                if let Some(went) =
+                    self.confirm_went_back(&t.topic, suspects, &previous.1, &mut probed)
+                {
+                    parts = Err(went_back_error(&t.topic, went));
+                }
+            }
+            previous = (data_committed, transaction_committed);
             watch.publish(parts);
         }
     }
@@ -729,8 +681,15 @@ impl Reader<'_> {
         // Records read in this attempt and not committed yet; a new
         // attempt starts from the committed offsets, so it starts with no
         // records, and with the `END`s committed as pending.
+        // A failed source is never read again: its transactions need not
+        // be kept together (see "Offsets that are gone" above).
+        let failed = control.status.lock().is_ok_and(|s| !s.definite.is_empty());
+        let grouping = match failed {
+            true => Grouping::None,
+            false => params.grouping,
+        };
         let mut buffer = TransactionBuffer::resume(
-            params.grouping,
+            grouping,
             committed.pending.iter().map(|(t, n)| (t.clone(), *n)),
         );
         // What this attempt last published of the buffer (nothing yet).
@@ -752,8 +711,17 @@ impl Reader<'_> {
                 let now = now?;
                 if now != positions.parts {
                     positions.parts = now;
-                    if !self.commit_gone(consumer, next, positions)? {
-                        return Ok(());
+                    match self.commit_lost(consumer, next, committed, positions)? {
+                        None => return Ok(()),
+                        // Records read of a partition whose offset moved
+                        // may be held: the attempt starts again from what
+                        // is committed.
+                        Some(true) => {
+                            return Err("a partition's offset was lost: reading again from the \
+                                 committed offsets"
+                                .into());
+                        }
+                        Some(false) => {}
                     }
                     self.assign(consumer, next, committed, positions)?;
                 }
@@ -943,6 +911,7 @@ impl Reader<'_> {
             }
             next.extend(offsets.iter().map(|(p, o)| (*p, *o)));
             committed.apply(progress);
+            watch.note_committed(next, &committed.offsets);
             self.record_delivery(stats, &offsets);
             self.publish_held(&mut published, held);
         }
@@ -1015,18 +984,19 @@ impl Reader<'_> {
         }
     }
 
-    /// Fetches the high watermarks of the reader's partitions.
-    fn refresh_watermarks(&self, consumer: &ReaderConsumer, parts: &[i32]) {
-        let mut marks = Vec::new();
+    /// Fetches the high watermarks of the reader's partitions, shows them
+    /// and returns them (those the brokers answered).
+    fn refresh_watermarks(&self, consumer: &ReaderConsumer, parts: &[i32]) -> BTreeMap<i32, i64> {
+        let mut marks = BTreeMap::new();
         for p in parts {
             if let Ok((_, high)) =
                 consumer.fetch_watermarks(&self.params.topic, *p, Duration::from_secs(2))
             {
-                marks.push((*p, high));
+                marks.insert(*p, high);
             }
         }
         if let Ok(mut status) = self.control.status.lock() {
-            for (p, high) in marks {
+            for (&p, &high) in &marks {
                 let e = status.partitions.entry(p).or_default();
                 e.reader = self.reader;
                 e.high_watermark = Some(high);
@@ -1035,6 +1005,7 @@ impl Reader<'_> {
                 }
             }
         }
+        marks
     }
 }
 
@@ -1108,36 +1079,6 @@ mod tests {
         assert_eq!(start(-8_500), Ok(Offset::Offset(1)));
         assert_eq!(start(-7_000), Ok(Offset::Offset(3)));
         assert_eq!(start(-1), Ok(Offset::End));
-    }
-
-    #[test]
-    fn partitions_whose_start_is_below_the_low_watermark_are_gone() {
-        let low = BTreeMap::from([(0, 0), (1, 8), (2, 5), (3, 9)]);
-        // Partition 0 from 3 (kept), 1 from 5 (8 is the earliest: 5-7 are gone), 2 from
-        // exactly its low watermark, 3 from past it.
-        let wanted = BTreeMap::from([(0, 3), (1, 5), (2, 5), (3, 12)]);
-        let gone = gone_partitions(&wanted, |p| Ok(low[&p])).unwrap();
-        let expected = GonePartition {
-            partition: 1,
-            wanted: 5,
-            earliest: 8,
-        };
-        assert_eq!(gone, vec![expected]);
-        assert_eq!(
-            expected.message("t"),
-            "partition 1 of topic \"t\": the source needs offset 5, but the earliest offset \
-             the brokers hold is 8: records 5 to 7 were deleted (by retention, compaction or \
-             DeleteRecords) before the source read them"
-        );
-        // A failed lookup is the attempt's error (retried with backoff).
-        assert_eq!(
-            gone_partitions(&wanted, |_| Err("timed out".into())),
-            Err("timed out".to_string())
-        );
-        assert_eq!(
-            gone_partitions(&BTreeMap::new(), |_| unreachable!()),
-            Ok(vec![])
-        );
     }
 
     #[test]

@@ -118,9 +118,17 @@ impl TransactionBuffer {
     }
 
     /// A buffer that starts with the `END` records a previous run left
-    /// pending (durable already).
+    /// pending (durable already). With a grouping other than
+    /// [`Grouping::Metadata`] (a failed source no longer groups, see
+    /// [`kafka_reader`](super::kafka_reader)), they are dropped: the first
+    /// [`durable_changes`](Self::durable_changes) removes them from the
+    /// store.
     pub fn resume(grouping: Grouping, pending: impl IntoIterator<Item = (String, u64)>) -> Self {
         let mut buffer = TransactionBuffer::new(grouping);
+        if grouping != Grouping::Metadata {
+            buffer.released_ends = pending.into_iter().map(|(id, _)| id).collect();
+            return buffer;
+        }
         buffer.ends = pending
             .into_iter()
             .map(|(id, count)| {
@@ -151,6 +159,10 @@ impl TransactionBuffer {
     /// Records an `END` record: transaction `id` has `count` events in the
     /// source's collection.
     pub fn end(&mut self, id: String, count: u64) {
+        // Without grouping by `END`s, nothing would ever release it.
+        if self.grouping != Grouping::Metadata {
+            return;
+        }
         // Most transactions of a database may not touch this collection:
         // remembering them would grow without bound.
         if (count > 0 || self.arrived.contains_key(&id)) && !self.ends.contains_key(&id) {
@@ -461,6 +473,30 @@ mod tests {
         assert_eq!((r.pending_ends(), r.held()), (1, 0));
         assert_eq!(r.ends.keys().collect::<Vec<_>>(), ["open"]);
         assert!(r.arrived.is_empty() && r.fresh_ends.is_empty() && r.released_ends.is_empty());
+    }
+
+    /// A failed source resumes without grouping: the pending `END`s are
+    /// dropped from the store, records are released at once, and `END`s
+    /// read later are not remembered.
+    #[test]
+    fn without_metadata_grouping_pending_ends_are_dropped() {
+        let now = Instant::now();
+        let mut b = TransactionBuffer::resume(Grouping::None, [("t1".to_string(), 2)]);
+        assert_eq!(b.pending_ends(), 0);
+        b.push(0, record(4, Some("t1")), now);
+        b.end("t2".into(), 1);
+        b.push(0, record(5, Some("t2")), now);
+        assert_eq!(offsets(&b.release(now)), [(0, 4), (0, 5)]);
+        assert_eq!((b.pending_ends(), b.held()), (0, 0));
+        assert_eq!(
+            b.durable_changes(at(7)),
+            TransactionProgress {
+                offsets: at(7),
+                add_pending: vec![],
+                remove_pending: vec!["t1".into()],
+            }
+        );
+        assert_eq!(b.durable_changes(vec![]), TransactionProgress::default());
     }
 
     #[test]

@@ -300,6 +300,43 @@ impl Broker {
         );
     }
 
+    /// Empties `topic`'s `partition` and starts its offsets at 0 again, as deleting and
+    /// recreating the topic does on a Kafka cluster, but in one step, with the topic never
+    /// missing from the metadata (so that a consumer that runs meanwhile sees only the
+    /// offsets go back). tansu answers 0 for both watermarks of an empty partition, as Kafka
+    /// does for a new one. Only for a broker from [`Broker::start_sqlite`].
+    pub fn reset_partition(&self, topic: &str, partition: i32) {
+        let tp = Self::topition(topic, partition);
+        let high = self.sqlite(&format!(
+            "BEGIN; DELETE FROM header WHERE topition = {tp};\
+             DELETE FROM record WHERE topition = {tp};\
+             UPDATE watermark SET low = 0, high = 0 WHERE topition = {tp};\
+             COMMIT; SELECT high FROM watermark WHERE topition = {tp};"
+        ));
+        assert_eq!(
+            high, "0",
+            "{topic}/{partition}'s high watermark after the reset"
+        );
+    }
+
+    /// Deletes `topic` (a `DeleteTopics` request, as `kafka-topics.sh --delete` makes).
+    /// tansu 0.6 deletes every topic of the broker with it (its `topic_delete_by.sql`
+    /// selects topics by cluster only), so this is for a broker with no other topic.
+    pub async fn delete_topic(&self, name: &str) {
+        let admin: AdminClient<DefaultClientContext> =
+            self.config().create().expect("creating an admin client");
+        let results = admin
+            .delete_topics(
+                &[name],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+            .expect("deleting a topic");
+        for r in results {
+            r.unwrap_or_else(|(t, e)| panic!("deleting topic {t}: {e}"));
+        }
+    }
+
     /// Makes the records of `topic`'s `partition` one committed Kafka transaction: marks
     /// them transactional (producer id 7, epoch 0) and appends the transaction's commit
     /// marker, a control record that takes an offset and that no consumer returns. This is
