@@ -412,27 +412,6 @@ impl CoordState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_postgresql() {
-        let free = |_: &str| false;
-        assert_eq!(default_name("t", &[], true, &free), "t_pkey");
-        assert_eq!(default_name("t", &["a", "b"], false, &free), "t_a_b_key");
-        let taken = |n: &str| n == "t_a_key" || n == "t_a_key1";
-        assert_eq!(default_name("t", &["a"], false, &taken), "t_a_key2");
-        // 63 bytes at most, the longer part cut first.
-        let long = "x".repeat(70);
-        let n = default_name(&long, &["col"], false, &free);
-        assert_eq!(n.len(), 63);
-        assert!(n.ends_with("_col_key"), "{n}");
-        let n = default_name("tbl", &[&long], false, &free);
-        assert!(n.starts_with("tbl_x") && n.ends_with("_key") && n.len() == 63);
-    }
-}
-
 /// What `INSERT ... ON CONFLICT` does with a proposed row whose arbiter
 /// key is taken.
 pub(crate) enum ConflictAction {
@@ -730,5 +709,26 @@ impl super::Coordinator {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_postgresql() {
+        let free = |_: &str| false;
+        assert_eq!(default_name("t", &[], true, &free), "t_pkey");
+        assert_eq!(default_name("t", &["a", "b"], false, &free), "t_a_b_key");
+        let taken = |n: &str| n == "t_a_key" || n == "t_a_key1";
+        assert_eq!(default_name("t", &["a"], false, &taken), "t_a_key2");
+        // 63 bytes at most, the longer part cut first.
+        let long = "x".repeat(70);
+        let n = default_name(&long, &["col"], false, &free);
+        assert_eq!(n.len(), 63);
+        assert!(n.ends_with("_col_key"), "{n}");
+        let n = default_name("tbl", &[&long], false, &free);
+        assert!(n.starts_with("tbl_x") && n.ends_with("_key") && n.len() == 63);
     }
 }
