@@ -6,6 +6,8 @@
 //! * [`sequence`]: statement execution, by statement kind.
 //! * [`prepared`]: plans kept for a prepared query's executions.
 //! * [`ddl`]: `CREATE` and start-up replay of the catalog.
+//! * [`dml`]: `INSERT`, `UPDATE`, `DELETE` (with `RETURNING`) and
+//!   `TRUNCATE`.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
 //!   executed and stored.
@@ -22,6 +24,7 @@ pub mod catalog_funcs;
 pub mod catalog_vectors;
 pub mod clock;
 pub mod ddl;
+pub mod dml;
 pub mod drop;
 pub mod error;
 pub mod introspection;

@@ -363,6 +363,15 @@ impl Backend {
     {
         Ok(match response {
             ExecuteResponse::Rows { desc, rows } => rows_response(&desc, rows, format),
+            // PostgreSQL's tag of the DML statement (`INSERT 0 2`), not
+            // `SELECT 2`: pgwire adds the count of rows sent.
+            ExecuteResponse::Returning { desc, rows, tag } => {
+                let mut response = rows_response(&desc, rows, format);
+                if let Response::Query(query) = &mut response {
+                    query.set_command_tag(&tag);
+                }
+                response
+            }
             ExecuteResponse::CopyRows { desc, rows } => {
                 client
                     .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
@@ -820,9 +829,11 @@ impl Backend {
             ));
         }
         let state = self.coord.state.lock().await;
+        // A DML statement's rows are its RETURNING clause's.
+        let returning = || crate::coord::dml::returning_desc(&state.catalog, path, s);
         if let sqlparser::ast::Statement::Insert(insert) = s.as_ref() {
             return Ok(Described::of(
-                None,
+                returning()?,
                 insert_parameter_types(&state.catalog, path, insert),
             ));
         }
@@ -831,7 +842,17 @@ impl Backend {
             | sqlparser::ast::Statement::Update(_)
             | sqlparser::ast::Statement::Delete(_) => {
                 let is_query = matches!(s.as_ref(), sqlparser::ast::Statement::Query(_));
-                let mut described = (**s).clone();
+                // An UPDATE or DELETE is described by the query it reads
+                // (`coord::dml`), which tells its parameters' types.
+                let mut described = if is_query {
+                    (**s).clone()
+                } else {
+                    match crate::coord::dml::dml_query(&state.catalog, path, s) {
+                        Ok(query) => query,
+                        // Its error comes when it runs.
+                        Err(_) => return Ok(Described::of(returning()?, vec![])),
+                    }
+                };
                 crate::coord::session_funcs::substitute_for_describe(&mut described);
                 let aliased = crate::sql::plan::explicit_aliases(&described);
                 match crate::sql::plan::plan_statement(&state.catalog.scope(path), described) {
@@ -872,7 +893,7 @@ impl Backend {
                             }
                         }
                         if !is_query {
-                            return Ok(Described::of(None, params));
+                            return Ok(Described::of(returning()?, params));
                         }
                         // The analyzer decides some result types (the
                         // common type of a CASE or UNION of float and
@@ -892,9 +913,9 @@ impl Backend {
                         })
                     }
                     Err(e) if is_query => Err(e.into()),
-                    // An UPDATE or DELETE has no rows to describe; its
-                    // error comes when it runs.
-                    Err(_) => Ok(Described::of(None, vec![])),
+                    // An UPDATE or DELETE's error comes when it runs; a
+                    // RETURNING clause that does not plan fails here.
+                    Err(_) => Ok(Described::of(returning()?, vec![])),
                 }
             }
             sqlparser::ast::Statement::ShowVariable { variable } => {
