@@ -403,6 +403,43 @@ pub fn dml_query(
     }
 }
 
+/// The types of the parameters that an `UPDATE`'s `SET` list assigns
+/// whole (`SET c = $1`): their columns' types, as PostgreSQL infers them.
+/// Pairs of the parameter's number (from 1) and its type.
+pub fn assigned_parameter_types(
+    catalog: &Catalog,
+    path: &SearchPath,
+    stmt: &Statement,
+) -> Vec<(usize, crate::repr::ScalarType)> {
+    let Statement::Update(update) = stmt else {
+        return Vec::new();
+    };
+    let Ok(table) = Target::of(&update.table, "UPDATE").and_then(|t| t.table(catalog, path)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in &update.assignments {
+        let (AssignmentTarget::ColumnName(name), SqlExpr::Value(v)) = (&a.target, &a.value) else {
+            continue;
+        };
+        let Value::Placeholder(p) = &v.value else {
+            continue;
+        };
+        let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let Some(column) = name.0.first().and_then(|p| p.as_ident()).map(fold) else {
+            continue;
+        };
+        if let Some(c) = table.desc.columns.iter().find(|c| c.name == column)
+            && n >= 1
+        {
+            out.push((n, c.typ.clone()));
+        }
+    }
+    out
+}
+
 /// `SELECT <old row>, <new row> FROM target, from… WHERE selection`.
 fn update_query(
     target: &Target,

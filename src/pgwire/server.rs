@@ -893,6 +893,15 @@ impl Backend {
                             }
                         }
                         if !is_query {
+                            // `SET c = $1`: the column's type.
+                            for (n, t) in
+                                crate::coord::dml::assigned_parameter_types(&state.catalog, path, s)
+                            {
+                                if params.len() < n {
+                                    params.resize(n, None);
+                                }
+                                params[n - 1] = Some(pg_type(&t));
+                            }
                             return Ok(Described::of(returning()?, params));
                         }
                         // The analyzer decides some result types (the
@@ -1169,7 +1178,8 @@ impl ExtendedQueryHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
-            let name = message.name.as_deref().unwrap_or("");
+            // The unnamed statement is stored under pgwire's default name.
+            let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
             if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
                 let p = &stmt.statement;
                 client
