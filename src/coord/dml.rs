@@ -18,126 +18,33 @@
 //! `RETURNING` items are planned as `SELECT <items> FROM t [AS alias]` and
 //! evaluated over the affected rows (new rows for `INSERT` and `UPDATE`,
 //! old rows for `DELETE`), in place of the table's contents, before the
-//! write, so an error in them leaves the table unchanged.
+//! write, so an error in them leaves the table unchanged. The SQL of
+//! these queries is [`super::dml_sql`]'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion_expr::logical_plan::Projection;
 use datafusion_expr::{ExprSchemable, LogicalPlan};
-use sqlparser::ast::{
-    AssignmentTarget, Delete, Expr as SqlExpr, FromTable, Ident, Insert, ObjectName, SelectItem,
-    Statement, TableFactor, TableObject, TableWithJoins, Truncate, Update, UpdateTableFromKind,
-    Value,
-};
+use sqlparser::ast::{Delete, Insert, Statement, Truncate, Update};
 
-use crate::catalog::names::PartialName;
-use crate::catalog::{Catalog, CatalogItem, ItemKind, SearchPath};
+use crate::catalog::{CatalogItem, SearchPath};
 use crate::compute::Command;
 use crate::expr::{GlobalId, RelationExpr};
 use crate::repr::{Datum, RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::lower::{lower, lower_query};
-use crate::sql::parse::FreshetStatement;
 use crate::sql::plan::{optimize, plan_statement};
 use crate::storage::durable::Commit;
 
+use super::dml_sql::{
+    Returning, Target, assignments, default_items, parse_one, returning_of, target_rows_query,
+    update_from, update_query,
+};
+pub use super::dml_sql::{assigned_parameter_types, dml_query, returning_desc};
 use super::sequence::{ExecuteResponse, finish};
 use super::session::{Session, TransactionState};
 use super::{AdapterError, CoordState, Coordinator};
-
-/// The target relation of a DML statement, as written: its name and alias.
-struct Target {
-    name: ObjectName,
-    alias: Option<Ident>,
-}
-
-impl Target {
-    /// The target of an `UPDATE` or `DELETE`: a table, without joins.
-    fn of(relation: &TableWithJoins, statement: &str) -> Result<Target, AdapterError> {
-        match &relation.relation {
-            TableFactor::Table {
-                name, alias, args, ..
-            } if relation.joins.is_empty() && args.is_none() => Ok(Target {
-                name: name.clone(),
-                alias: alias.as_ref().map(|a| a.name.clone()),
-            }),
-            other => {
-                Err(PlanError::Unsupported(format!("{statement} of {other} with joins")).into())
-            }
-        }
-    }
-
-    /// The target of an `INSERT`.
-    fn of_insert(insert: &Insert) -> Result<Target, AdapterError> {
-        match &insert.table {
-            TableObject::TableName(name) => Ok(Target {
-                name: name.clone(),
-                alias: insert.table_alias.as_ref().map(|a| a.alias.clone()),
-            }),
-            other => Err(PlanError::Unsupported(format!("INSERT INTO {other}")).into()),
-        }
-    }
-
-    /// The target of a `DELETE` and its `USING` list.
-    fn of_delete(delete: &Delete) -> Result<(Target, Vec<TableWithJoins>), AdapterError> {
-        if !delete.tables.is_empty() {
-            return Err(PlanError::Syntax("syntax error at or near \"FROM\"".into()).into());
-        }
-        if delete.limit.is_some() || !delete.order_by.is_empty() {
-            return Err(PlanError::Syntax("DELETE with ORDER BY or LIMIT".into()).into());
-        }
-        let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
-        let [relation] = from.as_slice() else {
-            return Err(PlanError::Unsupported("DELETE of several tables".into()).into());
-        };
-        Ok((
-            Target::of(relation, "DELETE")?,
-            delete.using.clone().unwrap_or_default(),
-        ))
-    }
-
-    /// The relation as a `FROM` item: `name [AS alias]`.
-    fn relation(&self) -> String {
-        match &self.alias {
-            Some(a) => format!("{} AS {a}", self.name),
-            None => self.name.to_string(),
-        }
-    }
-
-    /// A column of the target, qualified as the statement names the table.
-    fn column(&self, name: &str) -> String {
-        let column = Ident::with_quote('"', name);
-        match &self.alias {
-            Some(a) => format!("{a}.{column}"),
-            None => format!("{}.{column}", self.name),
-        }
-    }
-
-    /// The catalog table it names.
-    fn table(&self, catalog: &Catalog, path: &SearchPath) -> Result<CatalogItem, AdapterError> {
-        let name = PartialName::from_object_name(&self.name)?;
-        let Some(item) = catalog.resolve_partial(path, &name)? else {
-            return Err(PlanError::UnknownItem {
-                kind: "relation",
-                name: match &name.schema {
-                    Some(schema) => format!("{schema}.{}", name.item),
-                    None => name.item.clone(),
-                },
-            }
-            .into());
-        };
-        if item.kind != ItemKind::Table {
-            return Err(PlanError::WrongObjectType(format!(
-                "cannot modify {} \"{}\"",
-                item.kind.name(),
-                item.name
-            ))
-            .into());
-        }
-        Ok(item.clone())
-    }
-}
 
 /// What a DML statement changes, before it is written.
 struct Changes {
@@ -148,324 +55,6 @@ struct Changes {
     /// The rows `RETURNING` reads, with their counts: the new rows of
     /// `INSERT` and `UPDATE`, the removed rows of `DELETE`.
     affected: Vec<(Row, i64)>,
-}
-
-/// Parses SQL that Freshet generated into its one statement.
-fn parse_one(sql: &str) -> Result<Statement, AdapterError> {
-    crate::sql::parse::parse_statements(sql)?
-        .into_iter()
-        .next()
-        .and_then(|s| match s {
-            FreshetStatement::Sql(s) => Some(*s),
-            _ => None,
-        })
-        .ok_or_else(|| PlanError::Internal(format!("generated SQL did not parse: {sql}")).into())
-}
-
-/// A column name as PostgreSQL folds it: unquoted names in lower case.
-fn fold(ident: &Ident) -> String {
-    match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    }
-}
-
-/// `SELECT <items> FROM <target>`: the query whose rows, over the affected
-/// rows in place of the table's, are a `RETURNING` clause's.
-fn returning_query(target: &Target, items: &[SelectItem]) -> Result<Statement, AdapterError> {
-    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
-    parse_one(&format!(
-        "SELECT {} FROM {}",
-        items.join(", "),
-        target.relation()
-    ))
-}
-
-/// The target and `RETURNING` items of a DML statement that has them.
-fn returning_of(stmt: &Statement) -> Result<Option<(Target, &[SelectItem])>, AdapterError> {
-    Ok(match stmt {
-        Statement::Insert(insert) => match &insert.returning {
-            Some(items) => Some((Target::of_insert(insert)?, items)),
-            None => None,
-        },
-        Statement::Update(update) => match &update.returning {
-            Some(items) => Some((Target::of(&update.table, "UPDATE")?, items)),
-            None => None,
-        },
-        Statement::Delete(delete) => match &delete.returning {
-            Some(items) => Some((Target::of_delete(delete)?.0, items)),
-            None => None,
-        },
-        _ => None,
-    })
-}
-
-/// The columns a DML statement's `RETURNING` clause returns (`None` for a
-/// statement without one), for Describe.
-pub fn returning_desc(
-    catalog: &Catalog,
-    path: &SearchPath,
-    stmt: &Statement,
-) -> Result<Option<RelationDesc>, AdapterError> {
-    let Some((target, items)) = returning_of(stmt)? else {
-        return Ok(None);
-    };
-    target.table(catalog, path)?;
-    let query = returning_query(&target, items)?;
-    let aliased = crate::sql::plan::explicit_aliases(&query);
-    let plan = crate::sql::plan::plan_query(&catalog.scope(path), query)?;
-    Ok(Some(crate::sql::plan::plan_desc_with(&plan, &aliased)?))
-}
-
-/// The value of each column of `table` that an `UPDATE`'s `SET` list
-/// assigns (`None` for the others), checked as PostgreSQL checks it:
-/// unknown columns are `42703`, a column assigned twice `42601`. `DEFAULT`
-/// is the column's default, a bare parameter is typed as its column.
-fn assignments(table: &CatalogItem, update: &Update) -> Result<Vec<Option<SqlExpr>>, AdapterError> {
-    let mut pairs: Vec<(&ObjectName, &SqlExpr)> = Vec::new();
-    for a in &update.assignments {
-        match &a.target {
-            AssignmentTarget::ColumnName(name) => pairs.push((name, &a.value)),
-            AssignmentTarget::Tuple(names) => {
-                let values = match &a.value {
-                    SqlExpr::Tuple(values) => values,
-                    _ => {
-                        return Err(PlanError::Unsupported(
-                            "a column list assigned from a subquery or row value".into(),
-                        )
-                        .into());
-                    }
-                };
-                if values.len() != names.len() {
-                    return Err(PlanError::Syntax(
-                        "number of columns does not match number of values".into(),
-                    )
-                    .into());
-                }
-                pairs.extend(names.iter().zip(values));
-            }
-        }
-    }
-    let mut out: Vec<Option<SqlExpr>> = vec![None; table.desc.arity()];
-    for (name, value) in pairs {
-        let Some(first) = name.0.first().and_then(|p| p.as_ident()) else {
-            return Err(PlanError::Syntax("empty column name".into()).into());
-        };
-        let column = fold(first);
-        let Some(p) = table.desc.columns.iter().position(|c| c.name == column) else {
-            return Err(PlanError::UnknownColumn(format!(
-                "\"{column}\" of relation \"{}\"",
-                table.name
-            ))
-            .into());
-        };
-        if name.0.len() > 1 {
-            return Err(PlanError::Unsupported(format!(
-                "assignment to a field of column \"{column}\""
-            ))
-            .into());
-        }
-        if out[p].is_some() {
-            return Err(PlanError::Syntax(format!(
-                "multiple assignments to same column \"{column}\""
-            ))
-            .into());
-        }
-        let typ = &table.desc.columns[p].typ;
-        let value = match value {
-            SqlExpr::Identifier(i)
-                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
-            {
-                default_literal(table, p)?
-            }
-            // Typed as its column, as PostgreSQL infers it (the value
-            // itself is cast to the column's type below as any other).
-            SqlExpr::Value(v) if matches!(v.value, Value::Placeholder(_)) => {
-                parse_expr(&format!("CAST({value} AS {})", typ.name()))?
-            }
-            other => other.clone(),
-        };
-        out[p] = Some(value);
-    }
-    Ok(out)
-}
-
-/// Parses an expression Freshet generated.
-fn parse_expr(sql: &str) -> Result<SqlExpr, AdapterError> {
-    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_expr())
-        .map_err(|e| PlanError::Internal(format!("generated expression {sql}: {e}")).into())
-}
-
-/// The default of column `p` of `table` (evaluated now) as a literal of
-/// the column's type; `NULL` for a column without one.
-fn default_literal(table: &CatalogItem, p: usize) -> Result<SqlExpr, AdapterError> {
-    let datum = match table.table_columns.get(p).and_then(|c| c.default.as_ref()) {
-        Some(e) => e.eval(&[])?,
-        None => Datum::Null,
-    };
-    let sql = match crate::repr::strconv::format(&datum) {
-        None => "NULL".to_string(),
-        Some(text) => format!(
-            "CAST('{}' AS {})",
-            text.replace('\'', "''"),
-            table.desc.columns[p].typ.name()
-        ),
-    };
-    parse_expr(&sql)
-}
-
-/// The `FROM` list of an `UPDATE`.
-fn update_from(update: &Update) -> Vec<TableWithJoins> {
-    match &update.from {
-        Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) => f.clone(),
-        None => Vec::new(),
-    }
-}
-
-/// `FROM target[, from…]` and the `WHERE` clause, as SQL.
-fn from_where(target: &Target, from: &[TableWithJoins], selection: Option<&SqlExpr>) -> String {
-    let mut sql = format!(" FROM {}", target.relation());
-    for f in from {
-        sql.push_str(&format!(", {f}"));
-    }
-    if let Some(s) = selection {
-        sql.push_str(&format!(" WHERE {s}"));
-    }
-    sql
-}
-
-/// `SELECT target.* FROM target WHERE EXISTS (SELECT 1 FROM from WHERE
-/// selection)` (or `WHERE selection` without `from`): each target row
-/// that a statement with this `FROM`/`USING` list changes, once.
-fn target_rows_query(
-    target: &Target,
-    table: &CatalogItem,
-    from: &[TableWithJoins],
-    selection: Option<&SqlExpr>,
-) -> String {
-    let columns: Vec<String> = table
-        .desc
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{} AS \"__old_{i}\"", target.column(&c.name)))
-        .collect();
-    let mut sql = format!("SELECT {} FROM {}", columns.join(", "), target.relation());
-    if from.is_empty() {
-        if let Some(s) = selection {
-            sql.push_str(&format!(" WHERE {s}"));
-        }
-    } else {
-        let from: Vec<String> = from.iter().map(ToString::to_string).collect();
-        sql.push_str(&format!(" WHERE EXISTS (SELECT 1 FROM {}", from.join(", ")));
-        if let Some(s) = selection {
-            sql.push_str(&format!(" WHERE {s}"));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-/// The query an `UPDATE` or `DELETE` reads, for Describe (which takes the
-/// parameters' types from its plan): its target rows, and an `UPDATE`'s
-/// new rows.
-pub fn dml_query(
-    catalog: &Catalog,
-    path: &SearchPath,
-    stmt: &Statement,
-) -> Result<Statement, AdapterError> {
-    match stmt {
-        Statement::Update(update) => {
-            let target = Target::of(&update.table, "UPDATE")?;
-            let table = target.table(catalog, path)?;
-            let assigned = assignments(&table, update)?;
-            parse_one(&update_query(
-                &target,
-                &table,
-                &assigned,
-                &update_from(update),
-                update.selection.as_ref(),
-            ))
-        }
-        Statement::Delete(delete) => {
-            let (target, using) = Target::of_delete(delete)?;
-            let table = target.table(catalog, path)?;
-            parse_one(&target_rows_query(
-                &target,
-                &table,
-                &using,
-                delete.selection.as_ref(),
-            ))
-        }
-        _ => Err(PlanError::Internal("not an UPDATE or DELETE".into()).into()),
-    }
-}
-
-/// The types of the parameters that an `UPDATE`'s `SET` list assigns
-/// whole (`SET c = $1`): their columns' types, as PostgreSQL infers them.
-/// Pairs of the parameter's number (from 1) and its type.
-pub fn assigned_parameter_types(
-    catalog: &Catalog,
-    path: &SearchPath,
-    stmt: &Statement,
-) -> Vec<(usize, crate::repr::ScalarType)> {
-    let Statement::Update(update) = stmt else {
-        return Vec::new();
-    };
-    let Ok(table) = Target::of(&update.table, "UPDATE").and_then(|t| t.table(catalog, path)) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for a in &update.assignments {
-        let (AssignmentTarget::ColumnName(name), SqlExpr::Value(v)) = (&a.target, &a.value) else {
-            continue;
-        };
-        let Value::Placeholder(p) = &v.value else {
-            continue;
-        };
-        let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
-            continue;
-        };
-        let Some(column) = name.0.first().and_then(|p| p.as_ident()).map(fold) else {
-            continue;
-        };
-        if let Some(c) = table.desc.columns.iter().find(|c| c.name == column)
-            && n >= 1
-        {
-            out.push((n, c.typ.clone()));
-        }
-    }
-    out
-}
-
-/// `SELECT <old row>, <new row> FROM target, from… WHERE selection`.
-fn update_query(
-    target: &Target,
-    table: &CatalogItem,
-    assigned: &[Option<SqlExpr>],
-    from: &[TableWithJoins],
-    selection: Option<&SqlExpr>,
-) -> String {
-    let mut items: Vec<String> = table
-        .desc
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{} AS \"__old_{i}\"", target.column(&c.name)))
-        .collect();
-    for (i, (c, value)) in table.desc.columns.iter().zip(assigned).enumerate() {
-        items.push(match value {
-            Some(v) => format!("({v}) AS \"__new_{i}\""),
-            None => format!("{} AS \"__new_{i}\"", target.column(&c.name)),
-        });
-    }
-    format!(
-        "SELECT {}{}",
-        items.join(", "),
-        from_where(target, from, selection)
-    )
 }
 
 /// Computes constant rows through map/filter/project stages and unions in
@@ -565,8 +154,8 @@ impl Coordinator {
             _ => return Err(AdapterError::Internal("not DML".into())),
         };
         let returned = match returning_of(&stmt)? {
-            Some((target, items)) => Some(
-                self.returning(&mut state, &path, &target, items, &changes)
+            Some(returning) => Some(
+                self.returning(&mut state, &path, &returning, &changes)
                     .await?,
             ),
             None => None,
@@ -701,14 +290,10 @@ impl Coordinator {
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        target: &Target,
-        items: &[SelectItem],
+        returning: &Returning<'_>,
         changes: &Changes,
     ) -> Result<(RelationDesc, Vec<Row>), AdapterError> {
-        let query = returning_query(target, items)?;
-        let aliased = crate::sql::plan::explicit_aliases(&query);
-        let plan = crate::sql::plan::plan_query(&state.catalog.scope(path), query)?;
-        let desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
+        let (plan, desc) = returning.plan(&state.catalog, path)?;
         let (mut expr, finishing) = lower_query(&plan)?;
         replace_get(
             &mut expr,
@@ -954,35 +539,6 @@ fn cast_new_columns(plan: LogicalPlan, table: &CatalogItem) -> Result<LogicalPla
     Ok(LogicalPlan::Projection(
         Projection::try_new(exprs, Arc::new(plan)).map_err(PlanError::from_datafusion)?,
     ))
-}
-
-/// `DEFAULT` as an item of an `INSERT`'s `VALUES` list: the column's
-/// default (evaluated now, as for an omitted column), written as a literal
-/// of the column's type; `NULL` for a column without one.
-fn default_items(
-    source: &mut sqlparser::ast::Query,
-    table: &CatalogItem,
-    positions: &[usize],
-) -> Result<(), AdapterError> {
-    use sqlparser::ast::SetExpr;
-    let SetExpr::Values(values) = source.body.as_mut() else {
-        return Ok(());
-    };
-    for row in &mut values.rows {
-        for (j, item) in row.iter_mut().enumerate() {
-            let SqlExpr::Identifier(ident) = item else {
-                continue;
-            };
-            if ident.quote_style.is_some() || !ident.value.eq_ignore_ascii_case("default") {
-                continue;
-            }
-            let Some(&p) = positions.get(j) else {
-                continue;
-            };
-            *item = default_literal(table, p)?;
-        }
-    }
-    Ok(())
 }
 
 /// Checks NOT NULL and applies each column's type (with its modifiers) to
