@@ -308,15 +308,15 @@ fn key_of(row: &Row, key: &UniqueKey) -> Option<Row> {
 }
 
 impl CoordState {
-    /// Checks that `updates` to table `table`, after `pending` (earlier
-    /// writes of the same transaction, of any table), leave every
+    /// Checks that the changes `updates` and `pending` (earlier writes of
+    /// the same transaction) make to table `table` leave every
     /// `PRIMARY KEY` and `UNIQUE` key of the table at most once:
     /// PostgreSQL's `23505` otherwise, naming the first key written twice.
     pub(crate) fn check_unique(
         &self,
         table: GlobalId,
-        updates: &[(Row, i64)],
         pending: &[(GlobalId, Row, i64)],
+        updates: &[(GlobalId, Row, i64)],
     ) -> Result<(), AdapterError> {
         let keys = self.catalog.unique(table);
         if keys.is_empty() {
@@ -325,9 +325,9 @@ impl CoordState {
         let committed = self.unique.tables.get(&table);
         let changes = pending
             .iter()
+            .chain(updates)
             .filter(|(t, _, _)| *t == table)
-            .map(|(_, r, d)| (r, *d))
-            .chain(updates.iter().map(|(r, d)| (r, *d)));
+            .map(|(_, r, d)| (r, *d));
         for (k, key) in keys.iter().enumerate() {
             let counts = committed.and_then(|c| c.get(k));
             let mut delta: HashMap<Row, i64> = HashMap::new();
@@ -698,7 +698,7 @@ impl super::Coordinator {
                     let typ = &table.desc.columns[*col].typ;
                     new[*col] = crate::expr::func::assign_cast(e.eval(&both)?, typ)?;
                 }
-                let new = super::sequence::check_row(table, new)?;
+                let new = super::dml::check_row(table, new)?;
                 for (j, key) in keys.iter().enumerate() {
                     if let Some(nk) = key_of(&new, key) {
                         touched[j].insert(nk);

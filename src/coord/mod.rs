@@ -6,6 +6,8 @@
 //! * [`sequence`]: statement execution, by statement kind.
 //! * [`prepared`]: plans kept for a prepared query's executions.
 //! * [`ddl`]: `CREATE` and start-up replay of the catalog.
+//! * [`dml`]: `INSERT`, `UPDATE`, `DELETE` (with `RETURNING`) and
+//!   `TRUNCATE`; [`dml_sql`]: the queries they read.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
 //!   executed and stored.
@@ -23,6 +25,8 @@ pub mod catalog_vectors;
 pub mod clock;
 pub mod constraints;
 pub mod ddl;
+pub mod dml;
+pub mod dml_sql;
 pub mod drop;
 pub mod error;
 pub mod introspection;

@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use datafusion_expr::LogicalPlan;
-use datafusion_expr::logical_plan::{Projection, WriteOp};
 use sqlparser::ast::{Expr as SqlExpr, Statement};
 
-use crate::catalog::names::PartialName;
 use crate::catalog::{Catalog, CatalogItem, ItemKind, SearchPath};
 use crate::compute::Command;
 use crate::compute::controller::SubscribeStream;
@@ -17,8 +15,7 @@ use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::lower::{Finishing, lower, lower_expr, lower_query};
 use crate::sql::parse::{DropKind, FreshetStatement, SubscribeRelation, SubscribeStatement};
-use crate::sql::plan::{optimize, plan_query, plan_statement};
-use crate::storage::durable::Commit;
+use crate::sql::plan::{plan_query, plan_statement};
 
 use super::peek::{PeekPlan, apply_stages};
 use super::session::{Session, TransactionState};
@@ -60,6 +57,17 @@ pub enum ExecuteResponse {
     },
     /// A running SUBSCRIBE.
     Subscribe(SubscribeResponse),
+    /// The rows of a DML statement's `RETURNING` clause, one per affected
+    /// row, and the statement's tag (`INSERT 0`, `UPDATE`, `DELETE`), to
+    /// which the wire layer adds the count.
+    Returning {
+        /// The schema.
+        desc: RelationDesc,
+        /// The rows.
+        rows: Vec<Row>,
+        /// The command tag, without the count.
+        tag: String,
+    },
 }
 
 impl ExecuteResponse {
@@ -405,24 +413,9 @@ impl Coordinator {
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 self.dml(session, stmt).await
             }
-            // `TRUNCATE t` empties the table as `DELETE FROM t` does (the
-            // same atomic, durable write), with PostgreSQL's tag.
-            Statement::Truncate(truncate) => {
-                let [target] = truncate.table_names.as_slice() else {
-                    return Err(PlanError::Unsupported("TRUNCATE of several tables".into()).into());
-                };
-                let sql = format!("DELETE FROM {}", target.name);
-                let delete = crate::sql::parse::parse_statements(&sql)?
-                    .into_iter()
-                    .next()
-                    .and_then(|s| match s {
-                        crate::sql::parse::FreshetStatement::Sql(s) => Some(*s),
-                        _ => None,
-                    })
-                    .ok_or_else(|| PlanError::Internal(format!("TRUNCATE as {sql}")))?;
-                self.dml(session, delete).await?;
-                Ok(ExecuteResponse::command("TRUNCATE TABLE"))
-            }
+            // `TRUNCATE a, b` empties the tables as `DELETE FROM` does (one
+            // atomic, durable write), with PostgreSQL's tag.
+            Statement::Truncate(truncate) => self.truncate(session, &truncate).await,
             Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
@@ -725,287 +718,6 @@ impl Coordinator {
         })
     }
 
-    /// INSERT, UPDATE and DELETE: compute the changes at the current read
-    /// timestamp, commit them durably, then write them at a new timestamp,
-    /// all under the coordinator lock so no other write interleaves.
-    async fn dml(
-        self: &Arc<Self>,
-        session: &mut Session,
-        stmt: Statement,
-    ) -> Result<ExecuteResponse, AdapterError> {
-        let path = session.search_path();
-        let mut state = self.state.lock().await;
-        let (table, updates, tag) = match &stmt {
-            Statement::Insert(insert) => {
-                let name = match &insert.table {
-                    sqlparser::ast::TableObject::TableName(n) => PartialName::from_object_name(n)?,
-                    other => {
-                        return Err(PlanError::Unsupported(format!("INSERT INTO {other}")).into());
-                    }
-                };
-                let table = self.table_for_dml(&state, &path, &name)?;
-                let Some(source) = &insert.source else {
-                    return Err(
-                        PlanError::Unsupported("INSERT without VALUES or SELECT".into()).into(),
-                    );
-                };
-                if insert.returning.is_some() {
-                    return Err(PlanError::Unsupported("INSERT ... RETURNING".into()).into());
-                }
-                let on_conflict = match &insert.on {
-                    Some(on) => {
-                        let alias = insert.table_alias.as_ref().map_or_else(
-                            || table.name.clone(),
-                            |a| super::constraints::ident(&a.alias),
-                        );
-                        if session
-                            .pending_writes
-                            .iter()
-                            .any(|(id, _, _)| *id == table.id)
-                        {
-                            return Err(PlanError::Unsupported(
-                                "INSERT ... ON CONFLICT into a table that this transaction already changed"
-                                    .into(),
-                            )
-                            .into());
-                        }
-                        Some(super::constraints::plan_on_conflict(
-                            &state.catalog,
-                            &table,
-                            &alias,
-                            on,
-                        )?)
-                    }
-                    None => None,
-                };
-                // Column list → positions in the table.
-                let positions: Vec<usize> = if insert.columns.is_empty() {
-                    (0..table.desc.arity()).collect()
-                } else {
-                    insert
-                        .columns
-                        .iter()
-                        .map(|c| {
-                            let n = c.to_string().to_lowercase().trim_matches('"').to_string();
-                            table
-                                .desc
-                                .columns
-                                .iter()
-                                .position(|x| x.name == n)
-                                .ok_or_else(|| {
-                                    PlanError::UnknownColumn(format!(
-                                        "\"{n}\" of relation \"{}\"",
-                                        table.name
-                                    ))
-                                })
-                        })
-                        .collect::<Result<_, _>>()?
-                };
-                // A literal in exponent notation bound for a float column
-                // is read as a float, as PostgreSQL's assignment cast from
-                // `numeric` computes it (`1e30` is beyond Freshet's numeric).
-                let mut source = source.clone();
-                default_items(&mut source, &table, &positions)?;
-                let targets: Vec<_> = positions
-                    .iter()
-                    .map(|&p| table.desc.columns[p].typ.clone())
-                    .collect();
-                crate::sql::literals::type_insert_literals(&mut source, &targets);
-                // The items of a VALUES list go to their columns' types
-                // one by one, as in PostgreSQL (`float_unify`).
-                let plan = plan_statement(&state.catalog.scope(&path), Statement::Query(source))?;
-                let plan = crate::sql::float_unify::type_insert_values(plan, &targets)
-                    .map_err(PlanError::from_datafusion)?;
-                let plan = optimize(plan)?;
-                let arity = plan.schema().fields().len();
-                if arity > positions.len() {
-                    return Err(PlanError::Planning(
-                        "INSERT has more expressions than target columns".into(),
-                    )
-                    .into());
-                }
-                let (mut expr, finishing) = lower_query(&plan)?;
-                let ts = self.prepare_one_shot(&mut state, &mut expr, &path);
-                let rows = finish(
-                    self.peek_expr_locked(&mut state, expr, ts).await?,
-                    &finishing,
-                )?;
-                let mut updates = Vec::new();
-                for r in rows {
-                    let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
-                    for (i, d) in r.iter().enumerate() {
-                        full[positions[i]] = Some(d);
-                    }
-                    let mut out = Vec::with_capacity(full.len());
-                    for (i, d) in full.into_iter().enumerate() {
-                        let d = match d {
-                            Some(d) => d,
-                            None => {
-                                match table.table_columns.get(i).and_then(|c| c.default.as_ref()) {
-                                    Some(e) => e.eval(&[])?,
-                                    None => Datum::Null,
-                                }
-                            }
-                        };
-                        out.push(d);
-                    }
-                    updates.push((check_row(&table, out)?, 1));
-                }
-                if let Some(plan) = &on_conflict {
-                    updates = self
-                        .apply_on_conflict(&mut state, &table, plan, updates)
-                        .await?;
-                }
-                (table, updates, "INSERT 0")
-            }
-            Statement::Update(_) | Statement::Delete(_) => {
-                let plan = plan_statement(&state.catalog.scope(&path), stmt.clone())?;
-                let LogicalPlan::Dml(dml) = plan else {
-                    return Err(
-                        PlanError::Internal("UPDATE/DELETE did not plan as DML".into()).into(),
-                    );
-                };
-                let name = PartialName::from_table_reference(&dml.table_name);
-                let table = self.table_for_dml(&state, &path, &name)?;
-                let arity = table.desc.arity();
-                let is_update = matches!(dml.op, WriteOp::Update);
-                let input = if is_update {
-                    // Keep the old row next to the new one.
-                    let LogicalPlan::Projection(p) = dml.input.as_ref() else {
-                        return Err(PlanError::Internal("unexpected UPDATE plan".into()).into());
-                    };
-                    let old_schema = p.input.schema();
-                    let mut exprs: Vec<datafusion_expr::Expr> = old_schema
-                        .columns()
-                        .into_iter()
-                        .take(arity)
-                        .enumerate()
-                        .map(|(i, c)| datafusion_expr::Expr::Column(c).alias(format!("__old_{i}")))
-                        .collect();
-                    exprs.extend(p.expr.iter().cloned());
-                    LogicalPlan::Projection(
-                        Projection::try_new(exprs, p.input.clone())
-                            .map_err(PlanError::from_datafusion)?,
-                    )
-                } else {
-                    dml.input.as_ref().clone()
-                };
-                let plan = optimize(input)?;
-                let mut expr = lower(&plan)?;
-                let ts = self.prepare_one_shot(&mut state, &mut expr, &path);
-                let rows = self.peek_expr_locked(&mut state, expr, ts).await?;
-                let mut updates = Vec::new();
-                for (r, d) in rows {
-                    let r = r.unpack();
-                    if is_update {
-                        if r.len() != 2 * arity {
-                            return Err(AdapterError::Internal(
-                                "UPDATE row has the wrong width".into(),
-                            ));
-                        }
-                        let old = Row::pack(&r[..arity]);
-                        let mut new = Vec::with_capacity(arity);
-                        // An assignment: a value too long for a varchar
-                        // or char column is an error, not cut.
-                        for (i, datum) in r[arity..].iter().enumerate() {
-                            new.push(crate::expr::func::assign_cast(
-                                datum.clone(),
-                                &table.desc.columns[i].typ,
-                            )?);
-                        }
-                        updates.push((old, -d));
-                        updates.push((check_row(&table, new)?, d));
-                    } else {
-                        updates.push((Row::pack(r.get(..arity).unwrap_or_default()), -d));
-                    }
-                }
-                (table, updates, if is_update { "UPDATE" } else { "DELETE" })
-            }
-            _ => return Err(AdapterError::Internal("not DML".into())),
-        };
-        let affected: i64 = updates
-            .iter()
-            .filter(|(_, d)| *d > 0 || tag == "DELETE")
-            .map(|(_, d)| d.abs())
-            .sum();
-        state.check_unique(table.id, &updates, &session.pending_writes)?;
-        if session.transaction == TransactionState::InTransaction {
-            // Writes in an explicit transaction wait for COMMIT. UPDATE and
-            // DELETE compute from committed data, so they may not follow
-            // earlier writes of the same transaction to the same table.
-            if tag != "INSERT 0"
-                && session
-                    .pending_writes
-                    .iter()
-                    .any(|(id, _, _)| *id == table.id)
-            {
-                return Err(PlanError::Unsupported(format!(
-                    "{tag} of a table that this transaction already changed"
-                ))
-                .into());
-            }
-            session
-                .pending_writes
-                .extend(updates.iter().map(|(r, d)| (table.id, r.clone(), *d)));
-            return Ok(ExecuteResponse::Command {
-                tag: tag.to_string(),
-                rows: Some(affected as usize),
-            });
-        }
-        if !updates.is_empty() {
-            let row_updates: Vec<(GlobalId, Row, i64)> = updates
-                .iter()
-                .map(|(r, d)| (table.id, r.clone(), *d))
-                .collect();
-            state
-                .store
-                .commit(Commit {
-                    row_updates: row_updates.clone(),
-                    ..Default::default()
-                })
-                .map_err(|e| AdapterError::Storage(e.to_string()))?;
-            state.apply_unique(row_updates.iter().map(|(t, r, d)| (*t, r, *d)));
-            let ts = state.oracle.write_ts();
-            self.compute.send(Command::Write {
-                updates: row_updates,
-                errors: Vec::new(),
-                ts,
-                worker: 0,
-            });
-        }
-        Ok(ExecuteResponse::Command {
-            tag: tag.to_string(),
-            rows: Some(affected as usize),
-        })
-    }
-
-    fn table_for_dml(
-        &self,
-        state: &CoordState,
-        path: &SearchPath,
-        name: &PartialName,
-    ) -> Result<CatalogItem, AdapterError> {
-        let Some(item) = state.catalog.resolve_partial(path, name)? else {
-            return Err(PlanError::UnknownItem {
-                kind: "relation",
-                name: match &name.schema {
-                    Some(schema) => format!("{schema}.{}", name.item),
-                    None => name.item.clone(),
-                },
-            }
-            .into());
-        };
-        if item.kind != ItemKind::Table {
-            return Err(PlanError::WrongObjectType(format!(
-                "cannot modify {} \"{}\"",
-                item.kind.name(),
-                item.name
-            ))
-            .into());
-        }
-        Ok(item.clone())
-    }
-
     /// Chooses a one-shot query's (or DML statement's) read timestamp and
     /// gives its plan the values of that moment: `mz_now()`, `now()` and
     /// its kin, and the rows of the catalog relations it reads, as the
@@ -1026,7 +738,7 @@ impl Coordinator {
     }
 
     /// Computes `expr` at `ts` while holding the state lock.
-    async fn peek_expr_locked(
+    pub(super) async fn peek_expr_locked(
         self: &Arc<Self>,
         state: &mut CoordState,
         expr: RelationExpr,
@@ -1189,64 +901,6 @@ pub(super) fn write_only() -> AdapterError {
         code: crate::repr::SqlState::ACTIVE_SQL_TRANSACTION,
         message: "transaction in write-only mode".into(),
     }
-}
-
-/// Checks NOT NULL and applies each column's type (with its modifiers) to
-/// a row about to be written to `table`.
-/// `DEFAULT` as an item of an `INSERT`'s `VALUES` list: the column's
-/// default (evaluated now, as for an omitted column), written as a literal
-/// of the column's type; `NULL` for a column without one.
-fn default_items(
-    source: &mut sqlparser::ast::Query,
-    table: &CatalogItem,
-    positions: &[usize],
-) -> Result<(), AdapterError> {
-    use sqlparser::ast::{Expr, SetExpr};
-    let SetExpr::Values(values) = source.body.as_mut() else {
-        return Ok(());
-    };
-    for row in &mut values.rows {
-        for (j, item) in row.iter_mut().enumerate() {
-            let Expr::Identifier(ident) = item else {
-                continue;
-            };
-            if ident.quote_style.is_some() || !ident.value.eq_ignore_ascii_case("default") {
-                continue;
-            }
-            let Some(&p) = positions.get(j) else {
-                continue;
-            };
-            let datum = match table.table_columns.get(p).and_then(|c| c.default.as_ref()) {
-                Some(e) => e.eval(&[])?,
-                None => Datum::Null,
-            };
-            let sql = match crate::repr::strconv::format(&datum) {
-                None => "NULL".to_string(),
-                Some(text) => format!(
-                    "CAST('{}' AS {})",
-                    text.replace('\'', "''"),
-                    table.desc.columns[p].typ.name()
-                ),
-            };
-            *item = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-                .try_with_sql(&sql)
-                .and_then(|mut p| p.parse_expr())
-                .map_err(|e| PlanError::Internal(format!("DEFAULT as {sql}: {e}")))?;
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
-    let mut out = Vec::with_capacity(datums.len());
-    for (d, c) in datums.into_iter().zip(&table.desc.columns) {
-        if d.is_null() && !c.nullable {
-            return Err(EvalError::NotNullViolation(c.name.clone(), table.name.clone()).into());
-        }
-        let d = crate::expr::func::assign_cast(d, &c.typ)?;
-        out.push(d);
-    }
-    Ok(Row::new(out))
 }
 
 fn statement_kind(s: &Statement) -> String {

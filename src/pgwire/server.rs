@@ -365,6 +365,15 @@ impl Backend {
     {
         Ok(match response {
             ExecuteResponse::Rows { desc, rows } => rows_response(&desc, rows, format),
+            // PostgreSQL's tag of the DML statement (`INSERT 0 2`), not
+            // `SELECT 2`: pgwire adds the count of rows sent.
+            ExecuteResponse::Returning { desc, rows, tag } => {
+                let mut response = rows_response(&desc, rows, format);
+                if let Response::Query(query) = &mut response {
+                    query.set_command_tag(&tag);
+                }
+                response
+            }
             ExecuteResponse::CopyRows { desc, rows } => {
                 client
                     .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
@@ -822,9 +831,11 @@ impl Backend {
             ));
         }
         let state = self.coord.state.lock().await;
+        // A DML statement's rows are its RETURNING clause's.
+        let returning = || crate::coord::dml::returning_desc(&state.catalog, path, s);
         if let sqlparser::ast::Statement::Insert(insert) = s.as_ref() {
             return Ok(Described::of(
-                None,
+                returning()?,
                 insert_parameter_types(&state.catalog, path, insert),
             ));
         }
@@ -833,7 +844,17 @@ impl Backend {
             | sqlparser::ast::Statement::Update(_)
             | sqlparser::ast::Statement::Delete(_) => {
                 let is_query = matches!(s.as_ref(), sqlparser::ast::Statement::Query(_));
-                let mut described = (**s).clone();
+                // An UPDATE or DELETE is described by the query it reads
+                // (`coord::dml`), which tells its parameters' types.
+                let mut described = if is_query {
+                    (**s).clone()
+                } else {
+                    match crate::coord::dml::dml_query(&state.catalog, path, s) {
+                        Ok(query) => query,
+                        // Its error comes when it runs.
+                        Err(_) => return Ok(Described::of(returning()?, vec![])),
+                    }
+                };
                 crate::coord::session_funcs::substitute_for_describe(&mut described);
                 let aliased = crate::sql::plan::explicit_aliases(&described);
                 match crate::sql::plan::plan_statement(&state.catalog.scope(path), described) {
@@ -874,7 +895,16 @@ impl Backend {
                             }
                         }
                         if !is_query {
-                            return Ok(Described::of(None, params));
+                            // `SET c = $1`: the column's type.
+                            for (n, t) in
+                                crate::coord::dml::assigned_parameter_types(&state.catalog, path, s)
+                            {
+                                if params.len() < n {
+                                    params.resize(n, None);
+                                }
+                                params[n - 1] = Some(pg_type(&t));
+                            }
+                            return Ok(Described::of(returning()?, params));
                         }
                         // The analyzer decides some result types (the
                         // common type of a CASE or UNION of float and
@@ -894,9 +924,9 @@ impl Backend {
                         })
                     }
                     Err(e) if is_query => Err(e.into()),
-                    // An UPDATE or DELETE has no rows to describe; its
-                    // error comes when it runs.
-                    Err(_) => Ok(Described::of(None, vec![])),
+                    // An UPDATE or DELETE's error comes when it runs; a
+                    // RETURNING clause that does not plan fails here.
+                    Err(_) => Ok(Described::of(returning()?, vec![])),
                 }
             }
             sqlparser::ast::Statement::ShowVariable { variable } => {
@@ -1150,7 +1180,8 @@ impl ExtendedQueryHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
-            let name = message.name.as_deref().unwrap_or("");
+            // The unnamed statement is stored under pgwire's default name.
+            let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
             if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
                 let p = &stmt.statement;
                 client

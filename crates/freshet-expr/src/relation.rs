@@ -355,7 +355,7 @@ impl RelationExpr {
     }
 
     /// The expression's inputs, mutably.
-    pub(crate) fn children_mut(&mut self) -> Vec<&mut RelationExpr> {
+    pub fn children_mut(&mut self) -> Vec<&mut RelationExpr> {
         match self {
             RelationExpr::Get { .. }
             | RelationExpr::Constant { .. }

@@ -1,0 +1,590 @@
+//! DML: `INSERT`, `UPDATE` and `DELETE` (each with `RETURNING`) and
+//! `TRUNCATE`.
+//!
+//! Every statement computes its changes at the current read timestamp,
+//! under the coordinator lock, then commits them to the durable store and
+//! writes them at a new timestamp (or, inside `BEGIN … COMMIT`, keeps them
+//! in the session until `COMMIT`): no other write interleaves.
+//!
+//! `UPDATE` and `DELETE` are planned as queries. `UPDATE t SET c = e FROM f
+//! WHERE p` reads `SELECT t.*, <new row> FROM t, f WHERE p`; `DELETE FROM t
+//! USING f WHERE p` reads `SELECT t.* FROM t WHERE EXISTS (SELECT 1 FROM f
+//! WHERE p)`, so a row is deleted once however many rows of `f` it joins.
+//! An `UPDATE … FROM` also counts each target row with that `EXISTS` form:
+//! a row that joins several rows of `f` is updated once (as in PostgreSQL),
+//! to the new row of one of its joins (PostgreSQL also picks one; here, the
+//! smallest new row, so the choice is the same on every run).
+//!
+//! `RETURNING` items are planned as `SELECT <items> FROM t [AS alias]` and
+//! evaluated over the affected rows (new rows for `INSERT` and `UPDATE`,
+//! old rows for `DELETE`), in place of the table's contents, before the
+//! write, so an error in them leaves the table unchanged. The SQL of
+//! these queries is [`super::dml_sql`]'s.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion_expr::logical_plan::Projection;
+use datafusion_expr::{ExprSchemable, LogicalPlan};
+use sqlparser::ast::{Delete, Insert, Statement, Truncate, Update};
+
+use crate::catalog::{CatalogItem, SearchPath};
+use crate::compute::Command;
+use crate::expr::{GlobalId, RelationExpr};
+use crate::repr::{Datum, RelationDesc, Row};
+use crate::sql::PlanError;
+use crate::sql::lower::{lower, lower_query};
+use crate::sql::plan::{optimize, plan_statement};
+use crate::storage::durable::Commit;
+
+use super::dml_sql::{
+    Returning, Target, assignments, default_items, parse_one, returning_of, target_rows_query,
+    update_from, update_query,
+};
+pub use super::dml_sql::{assigned_parameter_types, dml_query, returning_desc};
+use super::sequence::{ExecuteResponse, finish};
+use super::session::{Session, TransactionState};
+use super::{AdapterError, CoordState, Coordinator};
+
+/// What a DML statement changes, before it is written.
+struct Changes {
+    /// The table it writes.
+    table: CatalogItem,
+    /// Rows added (positive) and removed (negative).
+    updates: Vec<(Row, i64)>,
+    /// The rows `RETURNING` reads, with their counts: the new rows of
+    /// `INSERT` and `UPDATE`, the removed rows of `DELETE`.
+    affected: Vec<(Row, i64)>,
+}
+
+/// Computes constant rows through map/filter/project stages and unions in
+/// the coordinator, in their order (the order of an `INSERT`'s `VALUES`,
+/// which its `RETURNING` rows keep, as in PostgreSQL); `None` for any other
+/// plan.
+fn compute_locally(expr: &RelationExpr) -> Option<Result<Vec<(Row, i64)>, AdapterError>> {
+    match expr {
+        RelationExpr::Constant { rows, .. } => Some(Ok(rows.clone())),
+        RelationExpr::Union { inputs } => {
+            let mut out = Vec::new();
+            for input in inputs {
+                match compute_locally(input)? {
+                    Ok(rows) => out.extend(rows),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            Some(Ok(out))
+        }
+        RelationExpr::Mfp {
+            input,
+            exprs,
+            predicates,
+            projection,
+        } => {
+            let rows = match compute_locally(input)? {
+                Ok(rows) => rows,
+                Err(e) => return Some(Err(e)),
+            };
+            let stage = crate::compute::render::Mfp {
+                exprs: exprs.clone(),
+                predicates: predicates.clone(),
+                projection: projection.clone(),
+            };
+            let volatile = stage.is_volatile();
+            let mut out = Vec::with_capacity(rows.len());
+            for (row, diff) in rows {
+                // A volatile expression (`random()`) is evaluated once per
+                // copy of a row.
+                let copies: Vec<(Row, i64)> = if volatile && diff > 1 {
+                    (0..diff).map(|_| (row.clone(), 1)).collect()
+                } else {
+                    vec![(row, diff)]
+                };
+                for (row, diff) in copies {
+                    match stage.apply(row) {
+                        None => {}
+                        Some(Ok(r)) => out.push((r, diff)),
+                        Some(Err(e)) => return Some(Err(e.into())),
+                    }
+                }
+            }
+            Some(Ok(out))
+        }
+        _ => None,
+    }
+}
+
+/// Replaces every read of `id` in `expr` by constant `rows`.
+fn replace_get(expr: &mut RelationExpr, id: GlobalId, rows: &[(Row, i64)], arity: usize) {
+    if let RelationExpr::Get { id: read, .. } = expr
+        && *read == id
+    {
+        *expr = RelationExpr::Constant {
+            rows: rows.to_vec(),
+            arity,
+        };
+        return;
+    }
+    for child in expr.children_mut() {
+        replace_get(child, id, rows, arity);
+    }
+}
+
+impl Coordinator {
+    /// INSERT, UPDATE and DELETE, with or without `RETURNING`.
+    pub(super) async fn dml(
+        self: &Arc<Self>,
+        session: &mut Session,
+        stmt: Statement,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let path = session.search_path();
+        let mut state = self.state.lock().await;
+        let (changes, tag) = match &stmt {
+            Statement::Insert(insert) => (
+                self.insert_changes(&mut state, &path, insert).await?,
+                "INSERT 0",
+            ),
+            Statement::Update(update) => (
+                self.update_changes(&mut state, &path, update).await?,
+                "UPDATE",
+            ),
+            Statement::Delete(delete) => (
+                self.delete_changes(&mut state, &path, delete).await?,
+                "DELETE",
+            ),
+            _ => return Err(AdapterError::Internal("not DML".into())),
+        };
+        let returned = match returning_of(&stmt)? {
+            Some(returning) => Some(
+                self.returning(&mut state, &path, &returning, &changes)
+                    .await?,
+            ),
+            None => None,
+        };
+        let affected: i64 = changes.affected.iter().map(|(_, d)| d).sum();
+        // UPDATE, DELETE and INSERT ... ON CONFLICT read the table's
+        // committed rows.
+        let on_conflict = matches!(&stmt, Statement::Insert(i) if i.on.is_some());
+        let reads: &[GlobalId] = if tag == "INSERT 0" && !on_conflict {
+            &[]
+        } else {
+            &[changes.table.id]
+        };
+        let what = if on_conflict {
+            "INSERT ... ON CONFLICT"
+        } else {
+            tag
+        };
+        let id = changes.table.id;
+        let updates = changes
+            .updates
+            .into_iter()
+            .map(|(r, d)| (id, r, d))
+            .collect();
+        self.write(&mut state, session, what, reads, updates)?;
+        Ok(match returned {
+            Some((desc, rows)) => ExecuteResponse::Returning {
+                desc,
+                rows,
+                tag: tag.to_string(),
+            },
+            None => ExecuteResponse::Command {
+                tag: tag.to_string(),
+                rows: Some(usize::try_from(affected).unwrap_or_default()),
+            },
+        })
+    }
+
+    /// `TRUNCATE a, b, …`: empties each table as `DELETE FROM` does, all in
+    /// one durable commit at one timestamp.
+    pub(super) async fn truncate(
+        self: &Arc<Self>,
+        session: &mut Session,
+        truncate: &Truncate,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let path = session.search_path();
+        let mut state = self.state.lock().await;
+        let mut tables: Vec<CatalogItem> = Vec::new();
+        for t in &truncate.table_names {
+            let table = Target {
+                name: t.name.clone(),
+                alias: None,
+            }
+            .table(&state.catalog, &path)?;
+            if !tables.iter().any(|x| x.id == table.id) {
+                tables.push(table);
+            }
+        }
+        let mut updates = Vec::new();
+        for table in &tables {
+            let mut expr = RelationExpr::Get {
+                id: table.id,
+                name: table.name.clone(),
+            };
+            let ts = self.prepare_one_shot(&mut state, &mut expr, &path);
+            for (r, d) in self.peek_expr_locked(&mut state, expr, ts).await? {
+                updates.push((table.id, r, -d));
+            }
+        }
+        let ids: Vec<GlobalId> = tables.iter().map(|t| t.id).collect();
+        self.write(&mut state, session, "TRUNCATE", &ids, updates)?;
+        Ok(ExecuteResponse::command("TRUNCATE TABLE"))
+    }
+
+    /// Writes `updates`: durably and at a new timestamp, or, inside an
+    /// explicit transaction, into the session until `COMMIT`. A statement
+    /// that computed its changes from the committed rows of the tables
+    /// `reads` may not follow writes of its transaction to them (it would
+    /// not see them).
+    fn write(
+        &self,
+        state: &mut CoordState,
+        session: &mut Session,
+        tag: &str,
+        reads: &[GlobalId],
+        updates: Vec<(GlobalId, Row, i64)>,
+    ) -> Result<(), AdapterError> {
+        let mut tables: Vec<GlobalId> = updates.iter().map(|(t, _, _)| *t).collect();
+        tables.sort();
+        tables.dedup();
+        for table in tables {
+            state.check_unique(table, &session.pending_writes, &updates)?;
+        }
+        if session.transaction == TransactionState::InTransaction {
+            if reads
+                .iter()
+                .any(|id| session.pending_writes.iter().any(|(w, _, _)| w == id))
+            {
+                return Err(PlanError::Unsupported(format!(
+                    "{tag} of a table that this transaction already changed"
+                ))
+                .into());
+            }
+            session.pending_writes.extend(updates);
+            return Ok(());
+        }
+        if updates.is_empty() {
+            return Ok(());
+        }
+        state
+            .store
+            .commit(Commit {
+                row_updates: updates.clone(),
+                ..Default::default()
+            })
+            .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
+        let ts = state.oracle.write_ts();
+        self.compute.send(Command::Write {
+            updates,
+            errors: Vec::new(),
+            ts,
+            worker: 0,
+        });
+        Ok(())
+    }
+
+    /// Computes `expr` at `ts` (after [`Coordinator::prepare_one_shot`]):
+    /// in the coordinator where it is constant rows through
+    /// map/filter/project stages, else by a peek.
+    async fn compute_rows(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        expr: RelationExpr,
+        ts: crate::repr::Timestamp,
+    ) -> Result<Vec<(Row, i64)>, AdapterError> {
+        if let Some(rows) = compute_locally(&expr) {
+            return rows;
+        }
+        self.peek_expr_locked(state, expr, ts).await
+    }
+
+    /// The rows of a `RETURNING` clause over the affected rows, and their
+    /// columns.
+    async fn returning(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        path: &SearchPath,
+        returning: &Returning<'_>,
+        changes: &Changes,
+    ) -> Result<(RelationDesc, Vec<Row>), AdapterError> {
+        let (plan, desc) = returning.plan(&state.catalog, path)?;
+        let (mut expr, finishing) = lower_query(&plan)?;
+        replace_get(
+            &mut expr,
+            changes.table.id,
+            &changes.affected,
+            changes.table.desc.arity(),
+        );
+        let ts = self.prepare_one_shot(state, &mut expr, path);
+        let rows = self.compute_rows(state, expr, ts).await?;
+        Ok((desc, finish(rows, &finishing)?))
+    }
+
+    /// The rows an `INSERT` adds.
+    async fn insert_changes(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        path: &SearchPath,
+        insert: &Insert,
+    ) -> Result<Changes, AdapterError> {
+        let target = Target::of_insert(insert)?;
+        let table = target.table(&state.catalog, path)?;
+        let Some(source) = &insert.source else {
+            return Err(PlanError::Unsupported("INSERT without VALUES or SELECT".into()).into());
+        };
+        let on_conflict = match &insert.on {
+            Some(on) => Some(super::constraints::plan_on_conflict(
+                &state.catalog,
+                &table,
+                &target
+                    .alias
+                    .as_ref()
+                    .map_or_else(|| table.name.clone(), super::constraints::ident),
+                on,
+            )?),
+            None => None,
+        };
+        // Column list → positions in the table.
+        let positions: Vec<usize> = if insert.columns.is_empty() {
+            (0..table.desc.arity()).collect()
+        } else {
+            insert
+                .columns
+                .iter()
+                .map(|c| {
+                    let n = c.to_string().to_lowercase().trim_matches('"').to_string();
+                    table
+                        .desc
+                        .columns
+                        .iter()
+                        .position(|x| x.name == n)
+                        .ok_or_else(|| {
+                            PlanError::UnknownColumn(format!(
+                                "\"{n}\" of relation \"{}\"",
+                                table.name
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        // A literal in exponent notation bound for a float column
+        // is read as a float, as PostgreSQL's assignment cast from
+        // `numeric` computes it (`1e30` is beyond Freshet's numeric).
+        let mut source = source.clone();
+        default_items(&mut source, &table, &positions)?;
+        let targets: Vec<_> = positions
+            .iter()
+            .map(|&p| table.desc.columns[p].typ.clone())
+            .collect();
+        crate::sql::literals::type_insert_literals(&mut source, &targets);
+        // The items of a VALUES list go to their columns' types
+        // one by one, as in PostgreSQL (`float_unify`).
+        let plan = plan_statement(&state.catalog.scope(path), Statement::Query(source))?;
+        let plan = crate::sql::float_unify::type_insert_values(plan, &targets)
+            .map_err(PlanError::from_datafusion)?;
+        let plan = optimize(plan)?;
+        let arity = plan.schema().fields().len();
+        if arity > positions.len() {
+            return Err(PlanError::Planning(
+                "INSERT has more expressions than target columns".into(),
+            )
+            .into());
+        }
+        let (mut expr, finishing) = lower_query(&plan)?;
+        let ts = self.prepare_one_shot(state, &mut expr, path);
+        let rows = finish(self.compute_rows(state, expr, ts).await?, &finishing)?;
+        let mut updates = Vec::with_capacity(rows.len());
+        for r in rows {
+            let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
+            for (i, d) in r.iter().enumerate() {
+                full[positions[i]] = Some(d);
+            }
+            let mut out = Vec::with_capacity(full.len());
+            for (i, d) in full.into_iter().enumerate() {
+                let d = match d {
+                    Some(d) => d,
+                    None => match table.table_columns.get(i).and_then(|c| c.default.as_ref()) {
+                        Some(e) => e.eval(&[])?,
+                        None => Datum::Null,
+                    },
+                };
+                out.push(d);
+            }
+            updates.push((check_row(&table, out)?, 1));
+        }
+        if let Some(plan) = &on_conflict {
+            updates = self
+                .apply_on_conflict(state, &table, plan, updates)
+                .await?;
+        }
+        // The rows inserted, and the new versions of the rows updated.
+        let affected = updates.iter().filter(|(_, d)| *d > 0).cloned().collect();
+        Ok(Changes {
+            table,
+            affected,
+            updates,
+        })
+    }
+
+    /// Plans and computes a query Freshet generated for a DML statement.
+    async fn compute_query(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        path: &SearchPath,
+        sql: &str,
+        cast_new_row: Option<&CatalogItem>,
+    ) -> Result<Vec<(Row, i64)>, AdapterError> {
+        let mut plan = plan_statement(&state.catalog.scope(path), parse_one(sql)?)?;
+        if let Some(table) = cast_new_row {
+            plan = cast_new_columns(plan, table)?;
+        }
+        let plan = optimize(plan)?;
+        let mut expr = lower(&plan)?;
+        let ts = self.prepare_one_shot(state, &mut expr, path);
+        self.compute_rows(state, expr, ts).await
+    }
+
+    /// The rows an `UPDATE` replaces, and their new values.
+    async fn update_changes(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        path: &SearchPath,
+        update: &Update,
+    ) -> Result<Changes, AdapterError> {
+        if update.limit.is_some() || !update.order_by.is_empty() || update.or.is_some() {
+            return Err(PlanError::Syntax("UPDATE with ORDER BY, LIMIT or OR".into()).into());
+        }
+        let target = Target::of(&update.table, "UPDATE")?;
+        let table = target.table(&state.catalog, path)?;
+        let arity = table.desc.arity();
+        let assigned = assignments(&table, update)?;
+        let from = update_from(update);
+        let sql = update_query(&target, &table, &assigned, &from, update.selection.as_ref());
+        let rows = self.compute_query(state, path, &sql, Some(&table)).await?;
+        // Old row → new row (the smallest of them, with FROM).
+        let mut new_rows: BTreeMap<Row, Row> = BTreeMap::new();
+        let mut updates = Vec::new();
+        let mut affected = Vec::new();
+        for (r, d) in rows {
+            let r = r.unpack();
+            if r.len() != 2 * arity {
+                return Err(AdapterError::Internal(
+                    "UPDATE row has the wrong width".into(),
+                ));
+            }
+            let old = Row::pack(&r[..arity]);
+            let mut new = Vec::with_capacity(arity);
+            // An assignment: a value too long for a varchar or char
+            // column is an error, not cut.
+            for (i, datum) in r[arity..].iter().enumerate() {
+                new.push(crate::expr::func::assign_cast(
+                    datum.clone(),
+                    &table.desc.columns[i].typ,
+                )?);
+            }
+            let new = check_row(&table, new)?;
+            if from.is_empty() {
+                updates.push((old, -d));
+                updates.push((new.clone(), d));
+                affected.push((new, d));
+            } else {
+                match new_rows.get(&old) {
+                    Some(kept) if *kept <= new => {}
+                    _ => {
+                        new_rows.insert(old, new);
+                    }
+                }
+            }
+        }
+        if from.is_empty() {
+            return Ok(Changes {
+                table,
+                updates,
+                affected,
+            });
+        }
+        // Each target row once, however many rows it joins.
+        let sql = target_rows_query(&target, &table, &from, update.selection.as_ref());
+        for (old, d) in self.compute_query(state, path, &sql, None).await? {
+            let Some(new) = new_rows.get(&old) else {
+                return Err(AdapterError::Internal(
+                    "an UPDATE's target row without its new row".into(),
+                ));
+            };
+            updates.push((old, -d));
+            updates.push((new.clone(), d));
+            affected.push((new.clone(), d));
+        }
+        Ok(Changes {
+            table,
+            updates,
+            affected,
+        })
+    }
+
+    /// The rows a `DELETE` removes.
+    async fn delete_changes(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        path: &SearchPath,
+        delete: &Delete,
+    ) -> Result<Changes, AdapterError> {
+        let (target, using) = Target::of_delete(delete)?;
+        let table = target.table(&state.catalog, path)?;
+        let sql = target_rows_query(&target, &table, &using, delete.selection.as_ref());
+        let affected = self.compute_query(state, path, &sql, None).await?;
+        Ok(Changes {
+            table,
+            updates: affected.iter().map(|(r, d)| (r.clone(), -d)).collect(),
+            affected,
+        })
+    }
+}
+
+/// Casts the new row of an `UPDATE`'s query (its second half of columns)
+/// to the table's column types, as an assignment does.
+fn cast_new_columns(plan: LogicalPlan, table: &CatalogItem) -> Result<LogicalPlan, AdapterError> {
+    let arity = table.desc.arity();
+    let schema = plan.schema().clone();
+    if schema.fields().len() != 2 * arity {
+        return Err(AdapterError::Internal(
+            "UPDATE query has the wrong width".into(),
+        ));
+    }
+    let mut exprs = Vec::with_capacity(2 * arity);
+    for i in 0..2 * arity {
+        let column = datafusion_expr::Expr::Column(datafusion_common::Column::from(
+            schema.qualified_field(i),
+        ));
+        exprs.push(if i < arity {
+            column
+        } else {
+            let name = schema.field(i).name().clone();
+            column
+                .cast_to(&table.desc.columns[i - arity].typ.to_arrow(), &schema)
+                .map_err(PlanError::from_datafusion)?
+                .alias(name)
+        });
+    }
+    Ok(LogicalPlan::Projection(
+        Projection::try_new(exprs, Arc::new(plan)).map_err(PlanError::from_datafusion)?,
+    ))
+}
+
+/// Checks NOT NULL and applies each column's type (with its modifiers) to
+/// a row about to be written to `table`.
+pub(super) fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
+    let mut out = Vec::with_capacity(datums.len());
+    for (d, c) in datums.into_iter().zip(&table.desc.columns) {
+        if d.is_null() && !c.nullable {
+            return Err(crate::expr::EvalError::NotNullViolation(
+                c.name.clone(),
+                table.name.clone(),
+            )
+            .into());
+        }
+        let d = crate::expr::func::assign_cast(d, &c.typ)?;
+        out.push(d);
+    }
+    Ok(Row::new(out))
+}

@@ -1,0 +1,522 @@
+//! The SQL that Freshet writes for a DML statement (`coord::dml`): an
+//! `UPDATE` or `DELETE` becomes the query of the rows it changes, a
+//! `RETURNING` clause a query over the target table, an `UPDATE`'s `SET`
+//! list the new row's expressions, checked as PostgreSQL checks them. The
+//! queries are planned as any other, so they resolve names, types and
+//! subqueries as a `SELECT` does.
+
+use datafusion_expr::LogicalPlan;
+use sqlparser::ast::{
+    AssignmentTarget, Delete, Expr as SqlExpr, FromTable, Ident, Insert, ObjectName, SelectItem,
+    Statement, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind, Value,
+};
+
+use crate::catalog::names::PartialName;
+use crate::catalog::{Catalog, CatalogItem, ItemKind, SearchPath};
+use crate::repr::{Datum, RelationDesc};
+use crate::sql::PlanError;
+use crate::sql::parse::FreshetStatement;
+
+use super::AdapterError;
+
+/// The target relation of a DML statement, as written: its name and alias.
+pub(super) struct Target {
+    /// The table's name.
+    pub(super) name: ObjectName,
+    /// Its alias.
+    pub(super) alias: Option<Ident>,
+}
+
+impl Target {
+    /// The target of an `UPDATE` or `DELETE`: a table, without joins.
+    pub(super) fn of(relation: &TableWithJoins, statement: &str) -> Result<Target, AdapterError> {
+        match &relation.relation {
+            TableFactor::Table {
+                name, alias, args, ..
+            } if relation.joins.is_empty() && args.is_none() => Ok(Target {
+                name: name.clone(),
+                alias: alias.as_ref().map(|a| a.name.clone()),
+            }),
+            other => {
+                Err(PlanError::Unsupported(format!("{statement} of {other} with joins")).into())
+            }
+        }
+    }
+
+    /// The target of an `INSERT`.
+    pub(super) fn of_insert(insert: &Insert) -> Result<Target, AdapterError> {
+        match &insert.table {
+            TableObject::TableName(name) => Ok(Target {
+                name: name.clone(),
+                alias: insert.table_alias.as_ref().map(|a| a.alias.clone()),
+            }),
+            other => Err(PlanError::Unsupported(format!("INSERT INTO {other}")).into()),
+        }
+    }
+
+    /// The target of a `DELETE` and its `USING` list.
+    pub(super) fn of_delete(
+        delete: &Delete,
+    ) -> Result<(Target, Vec<TableWithJoins>), AdapterError> {
+        if !delete.tables.is_empty() {
+            return Err(PlanError::Syntax("syntax error at or near \"FROM\"".into()).into());
+        }
+        if delete.limit.is_some() || !delete.order_by.is_empty() {
+            return Err(PlanError::Syntax("DELETE with ORDER BY or LIMIT".into()).into());
+        }
+        let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+        let [relation] = from.as_slice() else {
+            return Err(PlanError::Unsupported("DELETE of several tables".into()).into());
+        };
+        Ok((
+            Target::of(relation, "DELETE")?,
+            delete.using.clone().unwrap_or_default(),
+        ))
+    }
+
+    /// The relation as a `FROM` item: `name [AS alias]`.
+    pub(super) fn relation(&self) -> String {
+        match &self.alias {
+            Some(a) => format!("{} AS {a}", self.name),
+            None => self.name.to_string(),
+        }
+    }
+
+    /// A column of the target, qualified as the statement names the table.
+    pub(super) fn column(&self, name: &str) -> String {
+        let column = Ident::with_quote('"', name);
+        match &self.alias {
+            Some(a) => format!("{a}.{column}"),
+            None => format!("{}.{column}", self.name),
+        }
+    }
+
+    /// The catalog table it names.
+    pub(super) fn table(
+        &self,
+        catalog: &Catalog,
+        path: &SearchPath,
+    ) -> Result<CatalogItem, AdapterError> {
+        let name = PartialName::from_object_name(&self.name)?;
+        let Some(item) = catalog.resolve_partial(path, &name)? else {
+            return Err(PlanError::UnknownItem {
+                kind: "relation",
+                name: match &name.schema {
+                    Some(schema) => format!("{schema}.{}", name.item),
+                    None => name.item.clone(),
+                },
+            }
+            .into());
+        };
+        if item.kind != ItemKind::Table {
+            return Err(PlanError::WrongObjectType(format!(
+                "cannot modify {} \"{}\"",
+                item.kind.name(),
+                item.name
+            ))
+            .into());
+        }
+        Ok(item.clone())
+    }
+}
+
+/// Parses SQL that Freshet generated into its one statement.
+pub(super) fn parse_one(sql: &str) -> Result<Statement, AdapterError> {
+    crate::sql::parse::parse_statements(sql)?
+        .into_iter()
+        .next()
+        .and_then(|s| match s {
+            FreshetStatement::Sql(s) => Some(*s),
+            _ => None,
+        })
+        .ok_or_else(|| PlanError::Internal(format!("generated SQL did not parse: {sql}")).into())
+}
+
+/// A column name as PostgreSQL folds it: unquoted names in lower case.
+pub(super) fn fold(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// `SELECT <items> FROM <target>`: the query whose rows, over the affected
+/// rows in place of the table's, are a `RETURNING` clause's.
+pub(super) fn returning_query(
+    target: &Target,
+    items: &[SelectItem],
+) -> Result<Statement, AdapterError> {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    parse_one(&format!(
+        "SELECT {} FROM {}",
+        items.join(", "),
+        target.relation()
+    ))
+}
+
+/// A `RETURNING` clause: the statement's target, the items, and whether
+/// the statement also reads other relations (`UPDATE … FROM`, `DELETE …
+/// USING`).
+pub(super) struct Returning<'a> {
+    /// The statement's target.
+    pub(super) target: Target,
+    /// The items.
+    pub(super) items: &'a [SelectItem],
+    /// Whether the statement reads other relations.
+    pub(super) reads_others: bool,
+}
+
+/// The `RETURNING` clause of a DML statement that has one.
+pub(super) fn returning_of(stmt: &Statement) -> Result<Option<Returning<'_>>, AdapterError> {
+    Ok(match stmt {
+        Statement::Insert(insert) => match &insert.returning {
+            Some(items) => Some(Returning {
+                target: Target::of_insert(insert)?,
+                items,
+                reads_others: false,
+            }),
+            None => None,
+        },
+        Statement::Update(update) => match &update.returning {
+            Some(items) => Some(Returning {
+                target: Target::of(&update.table, "UPDATE")?,
+                items,
+                reads_others: update.from.is_some(),
+            }),
+            None => None,
+        },
+        Statement::Delete(delete) => match &delete.returning {
+            Some(items) => Some(Returning {
+                target: Target::of_delete(delete)?.0,
+                items,
+                reads_others: delete.using.is_some(),
+            }),
+            None => None,
+        },
+        _ => None,
+    })
+}
+
+impl Returning<'_> {
+    /// The clause's plan (over the target table) and columns. It reads
+    /// the target's rows only: a column of the `FROM` or `USING` list,
+    /// which PostgreSQL allows, is `0A000`.
+    pub(super) fn plan(
+        &self,
+        catalog: &Catalog,
+        path: &SearchPath,
+    ) -> Result<(LogicalPlan, RelationDesc), AdapterError> {
+        let query = returning_query(&self.target, self.items)?;
+        let aliased = crate::sql::plan::explicit_aliases(&query);
+        let plan =
+            crate::sql::plan::plan_query(&catalog.scope(path), query).map_err(|e| match e {
+                PlanError::UnknownColumn(_) if self.reads_others => {
+                    PlanError::Unsupported("RETURNING of a column of the FROM or USING list".into())
+                }
+                e => e,
+            })?;
+        let desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
+        Ok((plan, desc))
+    }
+}
+
+/// The columns a DML statement's `RETURNING` clause returns (`None` for a
+/// statement without one), for Describe.
+pub fn returning_desc(
+    catalog: &Catalog,
+    path: &SearchPath,
+    stmt: &Statement,
+) -> Result<Option<RelationDesc>, AdapterError> {
+    let Some(returning) = returning_of(stmt)? else {
+        return Ok(None);
+    };
+    returning.target.table(catalog, path)?;
+    Ok(Some(returning.plan(catalog, path)?.1))
+}
+
+/// The value of each column of `table` that an `UPDATE`'s `SET` list
+/// assigns (`None` for the others), checked as PostgreSQL checks it:
+/// unknown columns are `42703`, a column assigned twice `42601`. `DEFAULT`
+/// is the column's default, a bare parameter is typed as its column.
+pub(super) fn assignments(
+    table: &CatalogItem,
+    update: &Update,
+) -> Result<Vec<Option<SqlExpr>>, AdapterError> {
+    let mut pairs: Vec<(&ObjectName, &SqlExpr)> = Vec::new();
+    for a in &update.assignments {
+        match &a.target {
+            AssignmentTarget::ColumnName(name) => pairs.push((name, &a.value)),
+            AssignmentTarget::Tuple(names) => {
+                let values = match &a.value {
+                    SqlExpr::Tuple(values) => values,
+                    _ => {
+                        return Err(PlanError::Unsupported(
+                            "a column list assigned from a subquery or row value".into(),
+                        )
+                        .into());
+                    }
+                };
+                if values.len() != names.len() {
+                    return Err(PlanError::Syntax(
+                        "number of columns does not match number of values".into(),
+                    )
+                    .into());
+                }
+                pairs.extend(names.iter().zip(values));
+            }
+        }
+    }
+    let mut out: Vec<Option<SqlExpr>> = vec![None; table.desc.arity()];
+    for (name, value) in pairs {
+        let Some(first) = name.0.first().and_then(|p| p.as_ident()) else {
+            return Err(PlanError::Syntax("empty column name".into()).into());
+        };
+        let column = fold(first);
+        let Some(p) = table.desc.columns.iter().position(|c| c.name == column) else {
+            return Err(PlanError::UnknownColumn(format!(
+                "\"{column}\" of relation \"{}\"",
+                table.name
+            ))
+            .into());
+        };
+        if name.0.len() > 1 {
+            return Err(PlanError::Unsupported(format!(
+                "assignment to a field of column \"{column}\""
+            ))
+            .into());
+        }
+        if out[p].is_some() {
+            return Err(PlanError::Syntax(format!(
+                "multiple assignments to same column \"{column}\""
+            ))
+            .into());
+        }
+        let typ = &table.desc.columns[p].typ;
+        let value = match value {
+            SqlExpr::Identifier(i)
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
+            {
+                default_literal(table, p)?
+            }
+            // Typed as its column, as PostgreSQL infers it (the value
+            // itself is cast to the column's type below as any other).
+            SqlExpr::Value(v) if matches!(v.value, Value::Placeholder(_)) => {
+                parse_expr(&format!("CAST({value} AS {})", typ.name()))?
+            }
+            other => other.clone(),
+        };
+        out[p] = Some(value);
+    }
+    Ok(out)
+}
+
+/// Parses an expression Freshet generated.
+pub(super) fn parse_expr(sql: &str) -> Result<SqlExpr, AdapterError> {
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| PlanError::Internal(format!("generated expression {sql}: {e}")).into())
+}
+
+/// The default of column `p` of `table` (evaluated now) as a literal of
+/// the column's type; `NULL` for a column without one.
+pub(super) fn default_literal(table: &CatalogItem, p: usize) -> Result<SqlExpr, AdapterError> {
+    let datum = match table.table_columns.get(p).and_then(|c| c.default.as_ref()) {
+        Some(e) => e.eval(&[])?,
+        None => Datum::Null,
+    };
+    let sql = match crate::repr::strconv::format(&datum) {
+        None => "NULL".to_string(),
+        Some(text) => format!(
+            "CAST('{}' AS {})",
+            text.replace('\'', "''"),
+            table.desc.columns[p].typ.name()
+        ),
+    };
+    parse_expr(&sql)
+}
+
+/// The `FROM` list of an `UPDATE`.
+pub(super) fn update_from(update: &Update) -> Vec<TableWithJoins> {
+    match &update.from {
+        Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) => f.clone(),
+        None => Vec::new(),
+    }
+}
+
+/// `FROM target[, from…]` and the `WHERE` clause, as SQL.
+pub(super) fn from_where(
+    target: &Target,
+    from: &[TableWithJoins],
+    selection: Option<&SqlExpr>,
+) -> String {
+    let mut sql = format!(" FROM {}", target.relation());
+    for f in from {
+        sql.push_str(&format!(", {f}"));
+    }
+    if let Some(s) = selection {
+        sql.push_str(&format!(" WHERE {s}"));
+    }
+    sql
+}
+
+/// `SELECT target.* FROM target WHERE EXISTS (SELECT 1 FROM from WHERE
+/// selection)` (or `WHERE selection` without `from`): each target row
+/// that a statement with this `FROM`/`USING` list changes, once.
+pub(super) fn target_rows_query(
+    target: &Target,
+    table: &CatalogItem,
+    from: &[TableWithJoins],
+    selection: Option<&SqlExpr>,
+) -> String {
+    let columns: Vec<String> = table
+        .desc
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} AS \"__old_{i}\"", target.column(&c.name)))
+        .collect();
+    let mut sql = format!("SELECT {} FROM {}", columns.join(", "), target.relation());
+    if from.is_empty() {
+        if let Some(s) = selection {
+            sql.push_str(&format!(" WHERE {s}"));
+        }
+    } else {
+        let from: Vec<String> = from.iter().map(ToString::to_string).collect();
+        sql.push_str(&format!(" WHERE EXISTS (SELECT 1 FROM {}", from.join(", ")));
+        if let Some(s) = selection {
+            sql.push_str(&format!(" WHERE {s}"));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The query an `UPDATE` or `DELETE` reads, for Describe (which takes the
+/// parameters' types from its plan): its target rows, and an `UPDATE`'s
+/// new rows.
+pub fn dml_query(
+    catalog: &Catalog,
+    path: &SearchPath,
+    stmt: &Statement,
+) -> Result<Statement, AdapterError> {
+    match stmt {
+        Statement::Update(update) => {
+            let target = Target::of(&update.table, "UPDATE")?;
+            let table = target.table(catalog, path)?;
+            let assigned = assignments(&table, update)?;
+            parse_one(&update_query(
+                &target,
+                &table,
+                &assigned,
+                &update_from(update),
+                update.selection.as_ref(),
+            ))
+        }
+        Statement::Delete(delete) => {
+            let (target, using) = Target::of_delete(delete)?;
+            let table = target.table(catalog, path)?;
+            parse_one(&target_rows_query(
+                &target,
+                &table,
+                &using,
+                delete.selection.as_ref(),
+            ))
+        }
+        _ => Err(PlanError::Internal("not an UPDATE or DELETE".into()).into()),
+    }
+}
+
+/// The types of the parameters that an `UPDATE`'s `SET` list assigns
+/// whole (`SET c = $1`): their columns' types, as PostgreSQL infers them.
+/// Pairs of the parameter's number (from 1) and its type.
+pub fn assigned_parameter_types(
+    catalog: &Catalog,
+    path: &SearchPath,
+    stmt: &Statement,
+) -> Vec<(usize, crate::repr::ScalarType)> {
+    let Statement::Update(update) = stmt else {
+        return Vec::new();
+    };
+    let Ok(table) = Target::of(&update.table, "UPDATE").and_then(|t| t.table(catalog, path)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in &update.assignments {
+        let (AssignmentTarget::ColumnName(name), SqlExpr::Value(v)) = (&a.target, &a.value) else {
+            continue;
+        };
+        let Value::Placeholder(p) = &v.value else {
+            continue;
+        };
+        let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let Some(column) = name.0.first().and_then(|p| p.as_ident()).map(fold) else {
+            continue;
+        };
+        if let Some(c) = table.desc.columns.iter().find(|c| c.name == column)
+            && n >= 1
+        {
+            out.push((n, c.typ.clone()));
+        }
+    }
+    out
+}
+
+/// `SELECT <old row>, <new row> FROM target, from… WHERE selection`.
+pub(super) fn update_query(
+    target: &Target,
+    table: &CatalogItem,
+    assigned: &[Option<SqlExpr>],
+    from: &[TableWithJoins],
+    selection: Option<&SqlExpr>,
+) -> String {
+    let mut items: Vec<String> = table
+        .desc
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} AS \"__old_{i}\"", target.column(&c.name)))
+        .collect();
+    for (i, (c, value)) in table.desc.columns.iter().zip(assigned).enumerate() {
+        items.push(match value {
+            Some(v) => format!("({v}) AS \"__new_{i}\""),
+            None => format!("{} AS \"__new_{i}\"", target.column(&c.name)),
+        });
+    }
+    format!(
+        "SELECT {}{}",
+        items.join(", "),
+        from_where(target, from, selection)
+    )
+}
+
+/// `DEFAULT` as an item of an `INSERT`'s `VALUES` list: the column's
+/// default (evaluated now, as for an omitted column), written as a literal
+/// of the column's type; `NULL` for a column without one.
+pub(super) fn default_items(
+    source: &mut sqlparser::ast::Query,
+    table: &CatalogItem,
+    positions: &[usize],
+) -> Result<(), AdapterError> {
+    use sqlparser::ast::SetExpr;
+    let SetExpr::Values(values) = source.body.as_mut() else {
+        return Ok(());
+    };
+    for row in &mut values.rows {
+        for (j, item) in row.iter_mut().enumerate() {
+            let SqlExpr::Identifier(ident) = item else {
+                continue;
+            };
+            if ident.quote_style.is_some() || !ident.value.eq_ignore_ascii_case("default") {
+                continue;
+            }
+            let Some(&p) = positions.get(j) else {
+                continue;
+            };
+            *item = default_literal(table, p)?;
+        }
+    }
+    Ok(())
+}
