@@ -243,22 +243,24 @@ impl Coordinator {
         reads: &[GlobalId],
         updates: Vec<(GlobalId, Row, i64)>,
     ) -> Result<(), AdapterError> {
+        let in_transaction = session.transaction == TransactionState::InTransaction;
+        if in_transaction
+            && reads
+                .iter()
+                .any(|id| session.pending_writes.iter().any(|(w, _, _)| w == id))
+        {
+            return Err(PlanError::Unsupported(format!(
+                "{tag} of a table that this transaction already changed"
+            ))
+            .into());
+        }
         let mut tables: Vec<GlobalId> = updates.iter().map(|(t, _, _)| *t).collect();
         tables.sort();
         tables.dedup();
         for table in tables {
             state.check_unique(table, &session.pending_writes, &updates)?;
         }
-        if session.transaction == TransactionState::InTransaction {
-            if reads
-                .iter()
-                .any(|id| session.pending_writes.iter().any(|(w, _, _)| w == id))
-            {
-                return Err(PlanError::Unsupported(format!(
-                    "{tag} of a table that this transaction already changed"
-                ))
-                .into());
-            }
+        if in_transaction {
             session.pending_writes.extend(updates);
             return Ok(());
         }
@@ -413,9 +415,7 @@ impl Coordinator {
             updates.push((check_row(&table, out)?, 1));
         }
         if let Some(plan) = &on_conflict {
-            updates = self
-                .apply_on_conflict(state, &table, plan, updates)
-                .await?;
+            updates = self.apply_on_conflict(state, &table, plan, updates).await?;
         }
         // The rows inserted, and the new versions of the rows updated.
         let affected = updates.iter().filter(|(_, d)| *d > 0).cloned().collect();
