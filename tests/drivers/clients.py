@@ -1,5 +1,5 @@
 """Real PostgreSQL client libraries against a server: psycopg2, psycopg 3,
-asyncpg, pg8000 and SQLAlchemy (Core, reflection) on both psycopg drivers.
+asyncpg, pg8000 and SQLAlchemy (Core, reflection, the ORM) on both psycopg drivers.
 
 Run by tests/drivers.rs against Freshet (with --freshet, which adds the
 streaming checks: a maintained view and SUBSCRIBE through a cursor). The
@@ -394,6 +394,68 @@ def _():
 @check("SQLAlchemy on psycopg 3: reflection (inspector, autoload) and a Core round trip")
 def _():
     sqlalchemy_reflection("psycopg")
+
+
+def sqlalchemy_orm(driver):
+    """The ORM: a declarative model with a primary key and a server default
+    (create_all, INSERT ... RETURNING to fetch the default, get by primary
+    key, an UPDATE whose row count the ORM checks, DELETE), the primary key
+    reflected, and PostgreSQL's upsert (INSERT ... ON CONFLICT)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Account(Base):
+        __tablename__ = "drv_orm"
+        id: Mapped[int] = mapped_column(sqlalchemy.BigInteger, primary_key=True, autoincrement=False)
+        email: Mapped[str] = mapped_column(sqlalchemy.Text, unique=True)
+        plan: Mapped[str] = mapped_column(sqlalchemy.Text, server_default="free")
+
+    engine = sqlalchemy.create_engine(f"postgresql+{driver}://{URL}")
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        s.add_all([Account(id=1, email="a@x"), Account(id=2, email="b@x")])
+        s.commit()
+        a = s.get(Account, 1)
+        expect((a.email, a.plan), ("a@x", "free"))
+        a.plan = "pro"
+        s.commit()
+        s.delete(s.get(Account, 2))
+        s.commit()
+    with Session(engine) as s:
+        s.add(Account(id=3, email="a@x"))
+        try:
+            s.commit()
+            raise AssertionError("a duplicate email was accepted")
+        except sqlalchemy.exc.IntegrityError as e:
+            expect(e.orig.pgcode if hasattr(e.orig, "pgcode") else e.orig.sqlstate, "23505")
+    table = Account.__table__
+    with engine.begin() as c:
+        stmt = pg_insert(table).values([{"id": 1, "email": "a@x"}, {"id": 4, "email": "d@x"}])
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"plan": "upserted"})
+        got = c.execute(stmt.returning(table.c.id, table.c.plan)).all()
+        expect(sorted(tuple(r) for r in got), [(1, "upserted"), (4, "free")])
+    with engine.connect() as c:
+        got = c.execute(sqlalchemy.select(table.c.id, table.c.email, table.c.plan).order_by(table.c.id)).all()
+        expect([tuple(r) for r in got], [(1, "a@x", "upserted"), (4, "d@x", "free")])
+    insp = sqlalchemy.inspect(engine)
+    expect(insp.get_pk_constraint("drv_orm")["constrained_columns"], ["id"])
+    expect([u["column_names"] for u in insp.get_unique_constraints("drv_orm")], [["email"]])
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@check("SQLAlchemy ORM on psycopg2: primary key, RETURNING, upsert")
+def _():
+    sqlalchemy_orm("psycopg2")
+
+
+@check("SQLAlchemy ORM on psycopg 3: primary key, RETURNING, upsert")
+def _():
+    sqlalchemy_orm("psycopg")
 
 
 @check("psycopg 3 and asyncpg: a statement that does not plan fails at Parse")
