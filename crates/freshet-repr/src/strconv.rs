@@ -32,6 +32,7 @@ use std::fmt::Write as _;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::date_fields::DateFields;
+use super::types::IntervalFields;
 use super::{Datum, Interval, OrdF32, OrdF64, ScalarType, SqlState};
 
 /// An input value that does not parse, or is out of range for its type.
@@ -231,10 +232,7 @@ pub fn apply_typmod(datum: Datum, typ: &ScalarType) -> Result<Datum, ParseError>
             Ok(Datum::TimestampTz(round_timestamp(t, *p)?))
         }
         (Datum::Interval(iv), ScalarType::Interval(Some(p))) => {
-            let micros = round_fraction(iv.micros, *p).ok_or_else(|| {
-                ParseError::new(SqlState::DATETIME_FIELD_OVERFLOW, "interval out of range")
-            })?;
-            Ok(Datum::Interval(Interval { micros, ..iv }))
+            Ok(Datum::Interval(adjust_interval(iv, None, Some(*p))?))
         }
         (datum, _) => Ok(datum),
     }
@@ -2453,8 +2451,18 @@ impl IntervalAcc {
 }
 
 /// A time field of an interval (`DecodeTimeForInterval`) in microseconds.
-fn interval_time_field(s: &str) -> Result<i128, DtErr> {
-    let (hour, min, sec, fsec) = decode_time_field(s)?;
+/// In a `MINUTE TO SECOND` interval, `a:b` is minutes and seconds.
+fn interval_time_field(s: &str, range: Option<IntervalFields>) -> Result<i128, DtErr> {
+    let (mut hour, mut min, mut sec, fsec) = decode_time_field(s)?;
+    if range == Some(IntervalFields::MinuteToSecond)
+        && s.matches(':').count() == 1
+        && !s.contains('.')
+    {
+        (hour, min, sec) = (0, hour, min);
+        if !(0..60).contains(&min) {
+            return Err(DtErr::FieldOverflow);
+        }
+    }
     Ok(i128::from(hour) * 3_600_000_000
         + i128::from(min) * 60_000_000
         + i128::from(sec) * i128::from(MICROS_PER_SEC)
@@ -2503,8 +2511,28 @@ fn interval_number(s: &str) -> Result<(i64, f64, bool), DtErr> {
 
 /// PostgreSQL's `DecodeInterval` (IntervalStyle `postgres`): fields are
 /// read right to left, a unit word naming the unit of the number before it,
-/// a bare number meaning seconds (or days before a time field).
-fn decode_interval(fields: &[DtField]) -> Result<IntervalAcc, DtErr> {
+/// a bare number meaning seconds (or days before a time field), or the
+/// last field of `range` (`'1 2'` as `DAY TO HOUR` is a day and two hours).
+fn decode_interval(
+    fields: &[DtField],
+    range: Option<IntervalFields>,
+) -> Result<IntervalAcc, DtErr> {
+    let bare_unit = match range {
+        Some(IntervalFields::Year) => Unit::Year,
+        Some(IntervalFields::Month | IntervalFields::YearToMonth) => Unit::Month,
+        Some(IntervalFields::Day) => Unit::Day,
+        Some(IntervalFields::Hour | IntervalFields::DayToHour) => Unit::Hour,
+        Some(
+            IntervalFields::Minute | IntervalFields::HourToMinute | IntervalFields::DayToMinute,
+        ) => Unit::Minute,
+        Some(
+            IntervalFields::Second
+            | IntervalFields::MinuteToSecond
+            | IntervalFields::HourToSecond
+            | IntervalFields::DayToSecond,
+        )
+        | None => Unit::Second,
+    };
     let mut acc = IntervalAcc::default();
     let mut unit: Option<Unit> = None;
     let mut fmask = 0u32;
@@ -2513,7 +2541,7 @@ fn decode_interval(fields: &[DtField]) -> Result<IntervalAcc, DtErr> {
         let mut tmask = 0;
         let number = match field {
             DtField::Time(s) => {
-                IntervalAcc::add(&mut acc.micros, interval_time_field(s)?)?;
+                IntervalAcc::add(&mut acc.micros, interval_time_field(s, range)?)?;
                 unit = Some(Unit::Day);
                 tmask = TIME_MASK;
                 None
@@ -2521,7 +2549,7 @@ fn decode_interval(fields: &[DtField]) -> Result<IntervalAcc, DtErr> {
             DtField::Signed(s) => {
                 let body = s.get(1..).unwrap_or("");
                 let time = if body.contains(':') {
-                    interval_time_field(body).ok()
+                    interval_time_field(body, range).ok()
                 } else {
                     None
                 };
@@ -2550,7 +2578,7 @@ fn decode_interval(fields: &[DtField]) -> Result<IntervalAcc, DtErr> {
             let u = if years_months {
                 Unit::Month
             } else {
-                unit.unwrap_or(Unit::Second)
+                unit.unwrap_or(bare_unit)
             };
             unit = Some(u);
             acc.apply(u, val, fval)?;
@@ -2646,6 +2674,74 @@ fn decode_iso8601_interval(s: &str) -> Result<IntervalAcc, DtErr> {
 /// `1-2` (years-months), ISO 8601 `P1Y2M3DT4H5M6S`. Fractions cascade
 /// down: `1.5 days` is `1 day 12:00:00`, `1.5 months` `1 mon 15 days`.
 pub fn parse_interval(text: &str) -> Result<Interval, ParseError> {
+    parse_interval_in_range(text, None)
+}
+
+/// Parses an `interval` of type `interval <fields>(<precision>)`, as
+/// PostgreSQL's `interval_in` reads a literal of that type (`INTERVAL '1 2'
+/// DAY TO HOUR`, `'1:30'::interval minute to second`): a number without a
+/// unit is the last of the fields, and the value is then cut to the fields
+/// and rounded to the precision ([`adjust_interval`]). (A value of another
+/// type converted to such an interval type is read as a plain `interval`
+/// and then adjusted, as PostgreSQL's casts do.)
+pub fn parse_interval_typed(
+    text: &str,
+    fields: Option<IntervalFields>,
+    precision: Option<u8>,
+) -> Result<Interval, ParseError> {
+    adjust_interval(parse_interval_in_range(text, fields)?, fields, precision)
+}
+
+/// PostgreSQL's `AdjustIntervalForTypmod`: drops what lies below the last
+/// of `fields` (toward zero: `-1.5` hours as `HOUR` is `-01:00:00`), then
+/// rounds the seconds to `precision` digits, half away from zero.
+pub fn adjust_interval(
+    iv: Interval,
+    fields: Option<IntervalFields>,
+    precision: Option<u8>,
+) -> Result<Interval, ParseError> {
+    use IntervalFields as F;
+    const MICROS_PER_HOUR: i64 = 3_600_000_000;
+    const MICROS_PER_MINUTE: i64 = 60_000_000;
+    let Interval {
+        mut months,
+        mut days,
+        mut micros,
+    } = iv;
+    match fields {
+        None | Some(F::Second | F::DayToSecond | F::HourToSecond | F::MinuteToSecond) => {}
+        Some(F::Year) => {
+            months = months / 12 * 12;
+            days = 0;
+            micros = 0;
+        }
+        Some(F::Month | F::YearToMonth) => {
+            days = 0;
+            micros = 0;
+        }
+        Some(F::Day) => micros = 0,
+        Some(F::Hour | F::DayToHour) => micros = micros / MICROS_PER_HOUR * MICROS_PER_HOUR,
+        Some(F::Minute | F::DayToMinute | F::HourToMinute) => {
+            micros = micros / MICROS_PER_MINUTE * MICROS_PER_MINUTE;
+        }
+    }
+    if let Some(p) = precision {
+        micros = round_fraction(micros, p).ok_or_else(|| {
+            ParseError::new(SqlState::DATETIME_FIELD_OVERFLOW, "interval out of range")
+        })?;
+    }
+    Ok(Interval {
+        months,
+        days,
+        micros,
+    })
+}
+
+/// [`parse_interval`] with bare numbers read as the last of `range`.
+fn parse_interval_in_range(
+    text: &str,
+    range: Option<IntervalFields>,
+) -> Result<Interval, ParseError> {
     let err = |e: DtErr| {
         // An overflowing field of an interval is reported as such.
         let e = if e == DtErr::FieldOverflow {
@@ -2655,7 +2751,7 @@ pub fn parse_interval(text: &str) -> Result<Interval, ParseError> {
         };
         dt_error(e, text, "interval")
     };
-    let acc = match tokenize_datetime(text).and_then(|fields| decode_interval(&fields)) {
+    let acc = match tokenize_datetime(text).and_then(|fields| decode_interval(&fields, range)) {
         Ok(acc) => acc,
         Err(DtErr::BadFormat) => decode_iso8601_interval(text).map_err(err)?,
         Err(e) => return Err(err(e)),
@@ -3553,6 +3649,35 @@ mod tests {
             rt("0.0049999999999999999999999999999", &num(Some(5), Some(2))),
             "0.00"
         );
+    }
+
+    #[test]
+    fn interval_fields() {
+        use super::super::types::IntervalFields as F;
+        let typed = |text: &str, fields: F, precision: Option<u8>| {
+            parse_interval_typed(text, Some(fields), precision).map(|iv| format_interval(&iv))
+        };
+        // A number without a unit is the last field (PostgreSQL 15).
+        assert_eq!(typed("1 2", F::DayToHour, None).unwrap(), "1 day 02:00:00");
+        assert_eq!(typed("5", F::DayToMinute, None).unwrap(), "00:05:00");
+        assert_eq!(typed("7", F::YearToMonth, None).unwrap(), "7 mons");
+        // `a:b` is minutes and seconds only in MINUTE TO SECOND.
+        assert_eq!(typed("1:30", F::MinuteToSecond, None).unwrap(), "00:01:30");
+        assert_eq!(typed("1:30", F::HourToMinute, None).unwrap(), "01:30:00");
+        assert_eq!(
+            typed("75:30", F::MinuteToSecond, None).map_err(|e| e.code),
+            Err(INTERVAL_FIELD_OVERFLOW)
+        );
+        // Lower fields are dropped toward zero, then seconds are rounded.
+        assert_eq!(typed("-1.5", F::Hour, None).unwrap(), "-01:00:00");
+        assert_eq!(typed("1.7", F::Year, None).unwrap(), "1 year");
+        assert_eq!(typed("2 days 3 hours", F::Month, None).unwrap(), "00:00:00");
+        assert_eq!(
+            typed("1 day 02:03:04.5678", F::DayToSecond, Some(2)).unwrap(),
+            "1 day 02:03:04.57"
+        );
+        assert_eq!(typed("-1.5", F::Second, Some(0)).unwrap(), "-00:00:02");
+        assert!(typed("1 2", F::HourToMinute, None).is_err());
     }
 
     #[test]

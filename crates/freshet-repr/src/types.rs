@@ -46,7 +46,9 @@ pub enum ScalarType {
     /// `timestamptz(p)`; `p` as for [`ScalarType::Time`].
     TimestampTz(Option<u8>),
     /// `interval(p)`; `p` as for [`ScalarType::Time`]. (The field forms,
-    /// `interval year to month`, are not supported.)
+    /// `interval year to month`, are read only in literals and string
+    /// constants cast to them, `sql/interval_literals.rs`: as column types
+    /// and in other casts they are refused.)
     Interval(Option<u8>),
     /// `jsonb`.
     Jsonb,
@@ -64,6 +66,61 @@ pub enum ScalarType {
     /// `json`: JSON text kept as written ([`Datum::Json`](super::Datum::Json)).
     /// Last, so that serialized types keep their variant indexes.
     Json,
+}
+
+/// The fields an `interval` type names (`interval day to hour`), which
+/// PostgreSQL keeps in the type modifier: a literal's number without a unit
+/// is the last field, and what lies below the last field is dropped
+/// (`strconv::adjust_interval`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum IntervalFields {
+    /// `YEAR`.
+    Year,
+    /// `MONTH`.
+    Month,
+    /// `DAY`.
+    Day,
+    /// `HOUR`.
+    Hour,
+    /// `MINUTE`.
+    Minute,
+    /// `SECOND`.
+    Second,
+    /// `YEAR TO MONTH`.
+    YearToMonth,
+    /// `DAY TO HOUR`.
+    DayToHour,
+    /// `DAY TO MINUTE`.
+    DayToMinute,
+    /// `DAY TO SECOND`.
+    DayToSecond,
+    /// `HOUR TO MINUTE`.
+    HourToMinute,
+    /// `HOUR TO SECOND`.
+    HourToSecond,
+    /// `MINUTE TO SECOND`.
+    MinuteToSecond,
+}
+
+impl IntervalFields {
+    /// The fields as `format_type` writes them (`day to hour`).
+    pub fn name(self) -> &'static str {
+        match self {
+            IntervalFields::Year => "year",
+            IntervalFields::Month => "month",
+            IntervalFields::Day => "day",
+            IntervalFields::Hour => "hour",
+            IntervalFields::Minute => "minute",
+            IntervalFields::Second => "second",
+            IntervalFields::YearToMonth => "year to month",
+            IntervalFields::DayToHour => "day to hour",
+            IntervalFields::DayToMinute => "day to minute",
+            IntervalFields::DayToSecond => "day to second",
+            IntervalFields::HourToMinute => "hour to minute",
+            IntervalFields::HourToSecond => "hour to second",
+            IntervalFields::MinuteToSecond => "minute to second",
+        }
+    }
 }
 
 /// The Arrow field metadata key that holds a field's exact SQL type.

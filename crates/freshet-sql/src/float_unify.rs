@@ -128,6 +128,9 @@ pub fn rewrite(plan: LogicalPlan) -> DfResult<LogicalPlan> {
     let rewritten = plan.transform_up_with_subqueries(|node| {
         let new = match &node {
             LogicalPlan::Union(union) => rewrite_union(union)?,
+            // `EXCEPT` and `INTERSECT`, whose types are resolved as a
+            // `UNION`'s.
+            LogicalPlan::Join(join) => super::set_op_types::retype(join)?,
             LogicalPlan::Values(values) => {
                 retype_values(values, true, |_, types| float_common_type(types))?
             }

@@ -107,6 +107,7 @@ pub mod row_in_subquery;
 pub mod scalar_subquery;
 pub mod select_srf;
 pub mod select_subqueries;
+pub mod set_op_types;
 pub mod set_ops_all;
 pub mod sink;
 pub mod source;

@@ -477,6 +477,32 @@ pub(super) fn lower_aggregates(
     Ok(aggregates)
 }
 
+/// A row value `(a, b)` (DataFusion's `struct(a, b)`) as the array of its
+/// fields (`jsonb` ones as their grouping keys): a value that is never NULL
+/// and equal where the fields are (NULL fields equal, as `DISTINCT` has
+/// them), which is what `count([DISTINCT] (a, b))` needs (PostgreSQL counts
+/// `(NULL, NULL)` too, a row that is not a NULL value). No row value
+/// reaches a result: a column of a row type is refused where the output's
+/// types are read. Fields that are arrays or rows are refused (`0A000`).
+fn row_value(args: &[Expr], schema: &DFSchema) -> Result<ScalarExpr, PlanError> {
+    use datafusion_common::arrow::datatypes::DataType;
+    let mut fields = Vec::with_capacity(args.len());
+    for field in args {
+        if matches!(
+            field.get_type(schema),
+            Ok(DataType::List(_) | DataType::Struct(_))
+        ) {
+            return unsupported("a row value with array or row fields");
+        }
+        let lowered = lower_expr(field, schema)?;
+        fields.push(super::jsonb_keys::key_arg(field, lowered, schema));
+    }
+    Ok(ScalarExpr::CallVariadic {
+        func: VariadicFunc::Array(crate::expr::array::ArrayFunc::Construct),
+        exprs: fields,
+    })
+}
+
 /// The SQL type of an aggregate's (first) argument over rows of `schema`.
 pub(super) fn aggregate_input_type(args: &[Expr], schema: &DFSchema) -> Option<ScalarType> {
     let t = args.first()?.get_type(schema).ok()?;
@@ -873,6 +899,9 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             }
             if let Some(array_call) = super::array_subquery::lower_call(&name, args, schema) {
                 return array_call;
+            }
+            if name == "struct" {
+                return row_value(args, schema);
             }
             let lowered = args.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
             // The arguments as a function taking `text` sees them.

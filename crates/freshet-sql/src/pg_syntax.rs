@@ -94,6 +94,7 @@ fn substring_similar(tokens: &mut [TokenWithSpan]) {
 /// Rewrites the token stream of a statement (see the module comment).
 pub fn rewrite_tokens(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     substring_similar(&mut tokens);
+    super::interval_literals::precision_literal_tokens(&mut tokens);
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     // The non-blank tokens' positions in `out`, to look back past blanks.
     let mut significant: Vec<usize> = Vec::new();

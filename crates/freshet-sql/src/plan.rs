@@ -618,7 +618,7 @@ pub fn plan_statement(
     super::bitwise::rewrite(&mut statement);
     super::temporal::rewrite_mz_now(&mut statement)?;
     super::timezone::rewrite(&mut statement);
-    super::interval_literals::rewrite(&mut statement);
+    super::interval_literals::rewrite(&mut statement)?;
     super::array_subquery::rewrite(&mut statement)?;
     super::pg_rewrite::rewrite(&mut statement)?;
     super::array::rewrite_quantified(&mut statement)?;

@@ -3,8 +3,10 @@
 //! The parser reads `ROW(a, b)` as a call of a function `row`. Before the
 //! row comparisons are expanded (`row_compare`, `row_in_subquery`), such a
 //! call of two or more plain arguments becomes the parenthesised list
-//! `(a, b)`, so `ROW(a, b) = ROW(1, 2)` is compared field by field. A row
-//! value anywhere else stays refused (`0A000`), as `(a, b)` is.
+//! `(a, b)`, so `ROW(a, b) = ROW(1, 2)` is compared field by field.
+//! Elsewhere it is what `(a, b)` is: the array of its fields as a key
+//! (`count(DISTINCT (a, b))`, `lower.rs::row_value`), refused (`0A000`) as
+//! a result column.
 
 use std::ops::ControlFlow;
 

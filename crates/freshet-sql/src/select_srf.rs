@@ -16,13 +16,16 @@
 //! forms stay `0A000`: several different calls (PostgreSQL zips them to
 //! the longest), calls with `GROUP BY`, aggregates or window functions
 //! (evaluated after grouping), inside `CASE`/`COALESCE` or another
-//! set-returning call's arguments, next to `*`, and the record-returning `jsonb_each`.
+//! set-returning call's arguments, next to `*`. Of the record-returning
+//! `jsonb_each`, `jsonb_each_text`, `json_each` and `json_each_text`, the
+//! fields can be read (`(jsonb_each(doc)).key`, `.value`: the call moves
+//! into `FROM` with those columns); the record itself is refused.
 //! `unnest` in a select list is left to DataFusion's own `Unnest`.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FunctionArguments, GroupByExpr, Ident, Query, SelectItem, SetExpr, Statement,
+    AccessExpr, Expr, FunctionArguments, GroupByExpr, Ident, Query, SelectItem, SetExpr, Statement,
     TableWithJoins, VisitMut, VisitorMut,
 };
 
@@ -111,6 +114,7 @@ fn rewrite_set_expr(body: &mut SetExpr, next: &mut usize) -> Result<(), PlanErro
             rewrite_set_expr(right, next)
         }
         SetExpr::Select(select) => {
+            let record_call = record_fields(&mut select.projection, next);
             // The distinct calls, as written.
             let mut calls: Vec<Expr> = Vec::new();
             let mut other = None;
@@ -121,13 +125,13 @@ fn rewrite_set_expr(body: &mut SetExpr, next: &mut usize) -> Result<(), PlanErro
                 };
                 collect_calls(e, false, &mut calls, &mut other)?;
             }
-            if calls.is_empty() {
+            if calls.is_empty() && record_call.is_none() {
                 return Ok(());
             }
             if let Some(what) = other {
                 return unsupported(&what);
             }
-            if calls.len() > 1 {
+            if calls.len() + usize::from(record_call.is_some()) > 1 {
                 return unsupported("calling more than one function");
             }
             let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
@@ -142,6 +146,11 @@ fn rewrite_set_expr(body: &mut SetExpr, next: &mut usize) -> Result<(), PlanErro
                 )
             }) {
                 return unsupported("next to *");
+            }
+            if let Some((call, name)) = record_call {
+                let sql = format!("SELECT 1 FROM LATERAL {call} AS {name}(key, value)");
+                select.from.push(from_item(&sql, &call)?);
+                return Ok(());
             }
             let call = calls.remove(0);
             let name = format!("__srf_{next}");
@@ -208,8 +217,8 @@ fn collect_calls(
         return Ok(());
     }
     if let Some(name) = call_of(e, REFUSED) {
-        *other = Some(format!("calling {name}"));
-        return Ok(());
+        // A record as a value: only its fields are read (`record_fields`).
+        return unsupported(&format!("calling {name} for its whole record"));
     }
     if let Expr::Function(f) = e {
         let name = f.name.to_string().to_lowercase();
@@ -244,7 +253,8 @@ fn direct_children<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
         | Expr::Nested(expr)
         | Expr::Cast { expr, .. }
         | Expr::IsNull(expr)
-        | Expr::IsNotNull(expr) => out.push(expr),
+        | Expr::IsNotNull(expr)
+        | Expr::CompoundFieldAccess { root: expr, .. } => out.push(expr),
         Expr::Function(f) => {
             if let FunctionArguments::List(list) = &f.args {
                 for a in &list.args {
@@ -292,11 +302,84 @@ fn replace(e: &mut Expr, call: &Expr, column: &Expr) {
     let _ = e.visit(&mut Replace { call, column });
 }
 
+/// Replaces the fields read of one record-returning call in `projection`
+/// (`(jsonb_each_text(doc)).key`, `.value`; calls of the same function with
+/// the same arguments are one set) by the columns `__srf_n.key` and
+/// `__srf_n.value` of that call moved into `FROM`, each named after its
+/// field as in PostgreSQL. Returns the call and `__srf_n`, if any; a second
+/// different call is left as it is (and refused, as a whole record).
+fn record_fields(projection: &mut [SelectItem], next: &mut usize) -> Option<(Expr, String)> {
+    struct Fields {
+        call: Option<Expr>,
+        name: String,
+    }
+    impl VisitorMut for Fields {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            let Expr::CompoundFieldAccess { root, access_chain } = e else {
+                return ControlFlow::Continue(());
+            };
+            let mut call = root.as_ref();
+            while let Expr::Nested(inner) = call {
+                call = inner;
+            }
+            let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+                return ControlFlow::Continue(());
+            };
+            let field = field.value.to_lowercase();
+            if call_of(call, REFUSED).is_none() || !matches!(field.as_str(), "key" | "value") {
+                return ControlFlow::Continue(());
+            }
+            if self.call.get_or_insert_with(|| call.clone()) != call {
+                return ControlFlow::Continue(());
+            }
+            *e = Expr::CompoundIdentifier(vec![Ident::new(&self.name), Ident::new(field)]);
+            ControlFlow::Continue(())
+        }
+    }
+    let mut fields = Fields {
+        call: None,
+        name: format!("__srf_{next}"),
+    };
+    for item in projection.iter_mut() {
+        match item {
+            SelectItem::UnnamedExpr(e) => {
+                let before = e.clone();
+                let _ = e.visit(&mut fields);
+                // Named after the field, as PostgreSQL names `(f(x)).key`.
+                if *e != before
+                    && let Expr::CompoundIdentifier(parts) = &*e
+                    && let Some(field) = parts.last().cloned()
+                {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: field,
+                    };
+                }
+            }
+            SelectItem::ExprWithAlias { expr, .. } => {
+                let _ = expr.visit(&mut fields);
+            }
+            _ => {}
+        }
+    }
+    let call = fields.call?;
+    *next += 1;
+    Some((call, fields.name))
+}
+
 /// `LATERAL <call> AS name(name)`, as a `FROM` item.
 fn lateral_item(call: &Expr, name: &str) -> Result<TableWithJoins, PlanError> {
-    let sql = format!("SELECT 1 FROM LATERAL {call} AS {name}({name})");
+    from_item(
+        &format!("SELECT 1 FROM LATERAL {call} AS {name}({name})"),
+        call,
+    )
+}
+
+/// The `FROM` item of `sql`, a `SELECT` with one, made to move `call`.
+fn from_item(sql: &str, call: &Expr) -> Result<TableWithJoins, PlanError> {
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let mut statements = sqlparser::parser::Parser::parse_sql(&dialect, &sql)
+    let mut statements = sqlparser::parser::Parser::parse_sql(&dialect, sql)
         .map_err(|e| PlanError::Internal(format!("moving {call} into FROM: {e}")))?;
     if let Some(Statement::Query(q)) = statements.pop()
         && let SetExpr::Select(mut select) = *q.body

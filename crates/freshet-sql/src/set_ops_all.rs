@@ -187,6 +187,29 @@ pub fn lower_marked_join(
         ),
         output_type: ScalarType::Int64,
     };
+    // Numbers equal in value may differ in how they print (`2` and `2.0`):
+    // the row out has the left input's, as in PostgreSQL, whichever side
+    // the group's key came from.
+    let left_value = |i: usize| AggregateExpr {
+        func: AggregateFunc::Min,
+        exprs: vec![ScalarExpr::column(i)],
+        input_type: Some(left_types[i].clone()),
+        distinct: false,
+        filter: Some(
+            ScalarExpr::column(n).call_binary(ScalarExpr::Literal(Datum::Int64(1)), BinaryFunc::Eq),
+        ),
+        output_type: left_types[i].clone(),
+    };
+    let printed_apart: Vec<usize> = (0..n)
+        .filter(|&i| {
+            matches!(
+                left_types[i],
+                ScalarType::Numeric { .. } | ScalarType::Float32 | ScalarType::Float64
+            ) && matches!(left_keys[i], ScalarExpr::Column(_))
+        })
+        .collect();
+    let mut aggregates = vec![count_side(1), count_side(2)];
+    aggregates.extend(printed_apart.iter().map(|&i| left_value(i)));
     let counts = RelationExpr::Reduce {
         input: Box::new(RelationExpr::Union {
             inputs: vec![
@@ -195,10 +218,11 @@ pub fn lower_marked_join(
             ],
         }),
         group_key: (0..n).map(ScalarExpr::column).collect(),
-        aggregates: vec![count_side(1), count_side(2)],
+        aggregates,
         global: false,
     };
-    // Columns: the row's keys, m, n; then the number of copies.
+    // Columns: the row's keys, m, n, the left values of `printed_apart`;
+    // then the number of copies.
     let copies = if except {
         ScalarExpr::column(n).call_binary(ScalarExpr::column(n + 1), BinaryFunc::Sub)
     } else {
@@ -214,15 +238,18 @@ pub fn lower_marked_join(
     };
     // The left input's row: a key cast to the common type is cast back
     // (exactly: every row out has a copy on the left).
-    let width = n + 3;
+    let width = n + 3 + printed_apart.len();
     let exprs: Vec<ScalarExpr> = left_keys
         .iter()
         .zip(left_types)
         .enumerate()
-        .map(|(i, (key, typ))| match key {
-            ScalarExpr::Column(_) => ScalarExpr::column(i),
-            _ => ScalarExpr::column(i).cast(typ.clone()),
-        })
+        .map(
+            |(i, (key, typ))| match (printed_apart.iter().position(|&c| c == i), key) {
+                (Some(j), _) => ScalarExpr::column(n + 2 + j),
+                (None, ScalarExpr::Column(_)) => ScalarExpr::column(i),
+                (None, _) => ScalarExpr::column(i).cast(typ.clone()),
+            },
+        )
         .collect();
     Some(Ok(RelationExpr::Mfp {
         input: Box::new(repeated),
