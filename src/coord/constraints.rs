@@ -350,6 +350,21 @@ impl CoordState {
         Ok(())
     }
 
+    /// [`CoordState::check_unique`] for every table `updates` change.
+    pub(crate) fn check_unique_all(
+        &self,
+        pending: &[(GlobalId, Row, i64)],
+        updates: &[(GlobalId, Row, i64)],
+    ) -> Result<(), AdapterError> {
+        let mut tables: Vec<GlobalId> = updates.iter().map(|(t, _, _)| *t).collect();
+        tables.sort();
+        tables.dedup();
+        for table in tables {
+            self.check_unique(table, pending, updates)?;
+        }
+        Ok(())
+    }
+
     /// Counts committed `updates` of table `table` (or, at start-up, of
     /// every table: `table` `None`) in the tables' key counts.
     pub(crate) fn apply_unique<'a>(

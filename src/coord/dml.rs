@@ -254,16 +254,22 @@ impl Coordinator {
             ))
             .into());
         }
-        let mut tables: Vec<GlobalId> = updates.iter().map(|(t, _, _)| *t).collect();
-        tables.sort();
-        tables.dedup();
-        for table in tables {
-            state.check_unique(table, &session.pending_writes, &updates)?;
-        }
+        state.check_unique_all(&session.pending_writes, &updates)?;
         if in_transaction {
             session.pending_writes.extend(updates);
             return Ok(());
         }
+        self.commit_table_writes(state, updates)
+    }
+
+    /// Commits table changes (already checked) to the durable store, counts
+    /// them in the tables' keys, and sends them to the workers at a new
+    /// timestamp.
+    pub(super) fn commit_table_writes(
+        &self,
+        state: &mut CoordState,
+        updates: Vec<(GlobalId, Row, i64)>,
+    ) -> Result<(), AdapterError> {
         if updates.is_empty() {
             return Ok(());
         }

@@ -14,10 +14,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::compute::Command;
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, SqlState};
 use crate::sql::parse::FreshetStatement;
-use crate::storage::durable::Commit;
 
 use super::session::{Cursor, Session, TransactionState};
 use super::{AdapterError, Coordinator, ExecuteResponse, SubscribeResponse};
@@ -111,28 +109,8 @@ impl Coordinator {
             }
         }
         // Another session may have committed one of the keys meanwhile.
-        let mut tables: Vec<crate::expr::GlobalId> = updates.iter().map(|(id, _, _)| *id).collect();
-        tables.sort();
-        tables.dedup();
-        for table in tables {
-            state.check_unique(table, &[], &updates)?;
-        }
-        state
-            .store
-            .commit(Commit {
-                row_updates: updates.clone(),
-                ..Default::default()
-            })
-            .map_err(|e| AdapterError::Storage(e.to_string()))?;
-        state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
-        let ts = state.oracle.write_ts();
-        self.compute.send(Command::Write {
-            updates,
-            errors: Vec::new(),
-            ts,
-            worker: 0,
-        });
-        Ok(())
+        state.check_unique_all(&[], &updates)?;
+        self.commit_table_writes(state, updates)
     }
 
     /// `DECLARE name CURSOR FOR ...`.
