@@ -125,9 +125,9 @@ fn rewritten(e: &SqlExpr) -> Result<Option<SqlExpr>, PlanError> {
     }
 }
 
-/// The fields and seconds' precision of an `INTERVAL '…'` literal, or
-/// `None` for fields PostgreSQL does not have (`WEEK`), left to
-/// DataFusion. A precision of other fields than seconds (`HOUR(2)`) is
+/// The fields and seconds' precision of an `INTERVAL '…'` literal (a
+/// field PostgreSQL does not have, such as `WEEK`, is its syntax error). A
+/// precision of other fields than seconds (`HOUR(2)`) is
 /// PostgreSQL's syntax error.
 #[allow(clippy::type_complexity)]
 fn qualifier(interval: &Interval) -> Result<Option<(Option<Fields>, Option<u64>)>, PlanError> {
@@ -147,7 +147,22 @@ fn qualifier(interval: &Interval) -> Result<Option<(Option<Fields>, Option<u64>)
         (Some(F::Hour), Some(F::Minute)) => Some(Fields::HourToMinute),
         (Some(F::Hour), Some(F::Second)) => Some(Fields::HourToSecond),
         (Some(F::Minute), Some(F::Second)) => Some(Fields::MinuteToSecond),
-        _ => return Ok(None),
+        // A field PostgreSQL's grammar lacks (`WEEK`, `MILLISECOND`, ...) or
+        // a range it lacks (`YEAR TO DAY`) is its syntax error there, except
+        // that in a select list it reads the word as the column's alias
+        // (`SELECT INTERVAL '1' WEEK` is one second, named `week`): refused
+        // everywhere rather than read as the field (`7 days`).
+        (leading, last) => {
+            let word = match (leading, last) {
+                (Some(l), _) if !is_pg_field(l) => l.to_string(),
+                (_, Some(l)) | (Some(l), None) => l.to_string(),
+                (None, None) => String::new(),
+            };
+            return Err(PlanError::Syntax(format!(
+                "syntax error at or near \"{}\"",
+                word.to_uppercase()
+            )));
+        }
     };
     // `SECOND(p)` is the seconds' precision; PostgreSQL has no other
     // leading precision, nor a second one (`SECOND(2, 3)`).
@@ -161,6 +176,15 @@ fn qualifier(interval: &Interval) -> Result<Option<(Option<Fields>, Option<u64>)
         _ => interval.fractional_seconds_precision,
     };
     Ok(Some((fields, precision)))
+}
+
+/// Whether PostgreSQL's grammar has `field` as an interval field.
+fn is_pg_field(field: &DateTimeField) -> bool {
+    use DateTimeField as F;
+    matches!(
+        field,
+        F::Year | F::Month | F::Day | F::Hour | F::Minute | F::Second
+    )
 }
 
 fn from_sql_fields(fields: &IntervalFields) -> Fields {
