@@ -365,8 +365,9 @@ impl CoordState {
         Ok(())
     }
 
-    /// Counts committed `updates` of table `table` (or, at start-up, of
-    /// every table: `table` `None`) in the tables' key counts.
+    /// Counts committed `updates` (of any tables: a statement's, a
+    /// transaction's, or the stored rows at start-up) in the tables' key
+    /// counts.
     pub(crate) fn apply_unique<'a>(
         &mut self,
         updates: impl IntoIterator<Item = (GlobalId, &'a Row, i64)>,
@@ -593,19 +594,7 @@ fn plan_do_update(
         values.join(", "),
         crate::expr::string_format::quote_ident(alias)
     );
-    let stmt = crate::sql::parse::parse_statements(&sql)?;
-    let Some(crate::sql::parse::FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
-        return Err(PlanError::Internal("ON CONFLICT DO UPDATE did not parse".into()).into());
-    };
-    let path = super::names::qualified();
-    let plan = crate::sql::plan::plan_statement(&catalog.scope(&path), *s)?;
-    let plan = datafusion_optimizer::Analyzer::new()
-        .execute_and_check(
-            plan,
-            &datafusion_common::config::ConfigOptions::default(),
-            |_, _| {},
-        )
-        .map_err(PlanError::from_datafusion)?;
+    let plan = super::sequence::plan_select_analyzed(catalog, &sql)?;
     let datafusion_expr::LogicalPlan::Projection(p) = &plan else {
         return Err(unsupported("this ON CONFLICT DO UPDATE"));
     };

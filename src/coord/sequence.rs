@@ -116,27 +116,33 @@ impl Drop for SubscribeGuard {
     }
 }
 
+/// Parses `sql` (one `SELECT` Freshet wrote, naming relations qualified)
+/// and plans it through DataFusion's analyzer only (types coerced, nothing
+/// rewritten), for a caller that lowers its select list as expressions.
+pub(super) fn plan_select_analyzed(catalog: &Catalog, sql: &str) -> Result<LogicalPlan, PlanError> {
+    let stmt = crate::sql::parse::parse_statements(sql)?;
+    let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
+        return Err(PlanError::Internal(format!("{sql} did not parse")));
+    };
+    let path = super::names::qualified();
+    let plan = plan_statement(&catalog.scope(&path), *s)?;
+    datafusion_optimizer::Analyzer::new()
+        .execute_and_check(
+            plan,
+            &datafusion_common::config::ConfigOptions::default(),
+            |_, _| {},
+        )
+        .map_err(PlanError::from_datafusion)
+}
+
 /// Plans a constant expression cast to `typ` (a column DEFAULT).
 pub fn plan_constant_expr(
     catalog: &Catalog,
     e: &SqlExpr,
     typ: &ScalarType,
 ) -> Result<ScalarExpr, PlanError> {
-    let sql = format!("SELECT CAST(({e}) AS {})", typ.name());
-    let stmt = crate::sql::parse::parse_statements(&sql)?;
-    let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
-        return Err(PlanError::Internal("default did not parse".into()));
-    };
-    // A constant reads no relation: no schema needs to be visible.
-    let path = super::names::qualified();
-    let plan = plan_statement(&catalog.scope(&path), *s)?;
-    let plan = datafusion_optimizer::Analyzer::new()
-        .execute_and_check(
-            plan,
-            &datafusion_common::config::ConfigOptions::default(),
-            |_, _| {},
-        )
-        .map_err(PlanError::from_datafusion)?;
+    // A constant reads no relation.
+    let plan = plan_select_analyzed(catalog, &format!("SELECT CAST(({e}) AS {})", typ.name()))?;
     match &plan {
         LogicalPlan::Projection(p) if p.expr.len() == 1 => {
             let e = lower_expr(&p.expr[0], p.input.schema())?;
@@ -161,20 +167,10 @@ pub fn plan_expr_over(
         schema: item.schema.clone(),
         item: item.name.clone(),
     };
-    let sql = format!("SELECT {e} FROM {}", name.to_object_name());
-    let stmt = crate::sql::parse::parse_statements(&sql)?;
-    let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
-        return Err(PlanError::Internal("index key did not parse".into()));
-    };
-    let path = super::names::qualified();
-    let plan = plan_statement(&catalog.scope(&path), *s)?;
-    let plan = datafusion_optimizer::Analyzer::new()
-        .execute_and_check(
-            plan,
-            &datafusion_common::config::ConfigOptions::default(),
-            |_, _| {},
-        )
-        .map_err(PlanError::from_datafusion)?;
+    let plan = plan_select_analyzed(
+        catalog,
+        &format!("SELECT {e} FROM {}", name.to_object_name()),
+    )?;
     match &plan {
         LogicalPlan::Projection(p) if p.expr.len() == 1 => lower_expr(&p.expr[0], p.input.schema()),
         _ => Err(PlanError::Internal(

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use datafusion_common::arrow::datatypes::{DataType, Field};
 use datafusion_common::tree_node::Transformed;
-use datafusion_common::{Column, DFSchema, Result as DfResult};
+use datafusion_common::{DFSchema, Result as DfResult};
 use datafusion_expr::expr::{Cast, ScalarFunction};
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan, Projection, Union, Values};
 use sqlparser::ast::{
@@ -298,33 +298,7 @@ fn rewrite_union(union: &Union) -> DfResult<Option<LogicalPlan>> {
     let inputs = union
         .inputs
         .iter()
-        .map(|input| {
-            let schema = input.schema();
-            let needs_cast = schema
-                .fields()
-                .iter()
-                .zip(&targets)
-                .any(|(f, t)| t.as_ref().is_some_and(|t| f.data_type() != t));
-            if !needs_cast {
-                return Ok(Arc::clone(input));
-            }
-            let exprs = schema
-                .iter()
-                .zip(&targets)
-                .map(|((qualifier, field), target)| {
-                    let column = Expr::Column(Column::from((qualifier, field)));
-                    match target {
-                        Some(t) if field.data_type() != t => cast_to(&column, field.data_type(), t)
-                            .alias_qualified(qualifier.cloned(), field.name()),
-                        _ => column,
-                    }
-                })
-                .collect();
-            Ok(Arc::new(LogicalPlan::Projection(Projection::try_new(
-                exprs,
-                Arc::clone(input),
-            )?)))
-        })
+        .map(|input| super::set_op_types::converted(input, &targets))
         .collect::<DfResult<Vec<_>>>()?;
     Ok(Some(LogicalPlan::Union(Union::try_new_with_loose_types(
         inputs,

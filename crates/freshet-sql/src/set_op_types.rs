@@ -87,7 +87,10 @@ fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
 
 /// `input` with its columns cast to `targets` where given (same names and
 /// qualifiers), or `input` itself if none needs it.
-fn converted(input: &Arc<LogicalPlan>, targets: &[Option<DataType>]) -> DfResult<Arc<LogicalPlan>> {
+pub(super) fn converted(
+    input: &Arc<LogicalPlan>,
+    targets: &[Option<DataType>],
+) -> DfResult<Arc<LogicalPlan>> {
     let schema = input.schema();
     let needs_cast = schema
         .fields()
