@@ -2287,3 +2287,85 @@ async fn unique_keys_survive_kill_9() {
         "a point read should use the primary key's index; EXPLAIN said:\n{explain}"
     );
 }
+
+/// Sequences after `kill -9`: no value is handed out twice (the sequence
+/// resumes past what it wrote ahead, as PostgreSQL's does after a crash),
+/// `setval` is kept exactly, and a `serial` table's sequence and default
+/// come back with the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_survive_kill_9() {
+    let mut server = TestServer::start("sequence-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE SEQUENCE s; \
+         CREATE SEQUENCE exact START 7; \
+         CREATE TABLE t (id serial PRIMARY KEY, name text); \
+         INSERT INTO t (name) SELECT 'n' || g FROM generate_series(1, 40) g; \
+         SELECT nextval('s'), nextval('s'), nextval('s'); \
+         SELECT setval('exact', 500, false);",
+    )
+    .await
+    .expect("setup");
+    let before: i64 = c
+        .query_one("SELECT nextval('s')", &[])
+        .await
+        .expect("nextval")
+        .get(0);
+    assert_eq!(before, 4);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    let after: i64 = c
+        .query_one("SELECT nextval('s')", &[])
+        .await
+        .expect("nextval after the restart")
+        .get(0);
+    assert!(
+        after > before,
+        "nextval gave {after} again after a restart (had given {before})"
+    );
+    let exact: i64 = c
+        .query_one("SELECT nextval('exact')", &[])
+        .await
+        .expect("nextval of a set sequence")
+        .get(0);
+    assert_eq!(exact, 500, "setval(.., false) is written at once");
+    // The table's sequence and default are back; new ids are past the old.
+    c.batch_execute("INSERT INTO t (name) VALUES ('after')")
+        .await
+        .expect("insert after the restart");
+    let rows = text_rows(
+        &c,
+        "SELECT count(*)::text, count(DISTINCT id)::text, (max(id) > 40)::text FROM t",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some("41".into()),
+            Some("41".into()),
+            Some("true".into())
+        ]]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT pg_get_serial_sequence('t', 'id')").await,
+        vec![vec![Some("public.t_id_seq".into())]]
+    );
+    // Dropping the table drops its sequence, also across a restart.
+    c.batch_execute("DROP TABLE t").await.expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    let e = c
+        .batch_execute("SELECT nextval('t_id_seq')")
+        .await
+        .expect_err("the sequence went with its table");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("42P01"));
+    c.batch_execute("CREATE TABLE t (id serial, name text); INSERT INTO t (name) VALUES ('new')")
+        .await
+        .expect("a new table of the same name");
+    assert_eq!(
+        text_rows(&c, "SELECT id::text FROM t").await,
+        vec![vec![Some("1".into())]]
+    );
+}

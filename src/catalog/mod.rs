@@ -48,6 +48,8 @@ pub enum ItemKind {
     Secret,
     /// A sink (writes another item's changes to Kafka).
     Sink,
+    /// A sequence (`CREATE SEQUENCE`, or a `serial` or identity column's).
+    Sequence,
 }
 
 impl ItemKind {
@@ -62,6 +64,7 @@ impl ItemKind {
             ItemKind::Connection => "connection",
             ItemKind::Secret => "secret",
             ItemKind::Sink => "sink",
+            ItemKind::Sequence => "sequence",
         }
     }
 }
@@ -114,6 +117,30 @@ pub struct IndexInfo {
     pub key_text: Vec<String>,
 }
 
+/// The sequence a column default draws from: `nextval(<oid>)`, possibly
+/// cast (`serial` and identity columns, `DEFAULT nextval('s')`).
+pub fn default_sequence(e: &ScalarExpr) -> Option<GlobalId> {
+    use crate::expr::func::VariadicFunc;
+    use crate::expr::sequence::SequenceFunc;
+    use crate::repr::Datum;
+    match e {
+        ScalarExpr::CallVariadic {
+            func: VariadicFunc::Sequence(SequenceFunc::NextVal),
+            exprs,
+        } => match exprs.as_slice() {
+            // The OID: a literal, possibly cast to `bigint`.
+            [oid] if oid.is_constant() => match oid.eval(&[]) {
+                Ok(Datum::Int64(oid)) => system::item_id(oid),
+                Ok(Datum::Int32(oid)) => system::item_id(i64::from(oid)),
+                _ => None,
+            },
+            _ => None,
+        },
+        ScalarExpr::CallUnary { expr, .. } => default_sequence(expr),
+        _ => None,
+    }
+}
+
 /// The catalog.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -127,6 +154,35 @@ pub struct Catalog {
     version: u64,
     /// Tables' `PRIMARY KEY` and `UNIQUE` constraints, by table.
     unique: BTreeMap<GlobalId, Vec<UniqueKey>>,
+    /// Sequences' definitions, by sequence.
+    sequences: BTreeMap<GlobalId, SequenceDef>,
+}
+
+/// A sequence's definition (its values are the coordinator's:
+/// `coord::sequence_objects`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceDef {
+    /// Its type: `smallint`, `integer` or `bigint`.
+    pub typ: crate::repr::ScalarType,
+    /// The step (never 0).
+    pub increment: i64,
+    /// The least value.
+    pub min: i64,
+    /// The greatest value.
+    pub max: i64,
+    /// The first value.
+    pub start: i64,
+    /// `CACHE` (kept and shown; each value is handed out by the
+    /// coordinator, so sessions never hold values of their own).
+    pub cache: i64,
+    /// Whether it starts over after its last value.
+    pub cycle: bool,
+    /// The table column it belongs to (`serial`, identity, `OWNED BY`):
+    /// the table and the column's position.
+    pub owned_by: Option<(GlobalId, usize)>,
+    /// For an identity column's sequence: whether the column is
+    /// `GENERATED ALWAYS` (else `BY DEFAULT`).
+    pub identity: Option<bool>,
 }
 
 /// A table's `PRIMARY KEY` or `UNIQUE` constraint. Its index (an
@@ -167,6 +223,7 @@ impl Catalog {
     pub fn remove(&mut self, id: GlobalId) -> Option<CatalogItem> {
         self.version += 1;
         self.unique.remove(&id);
+        self.sequences.remove(&id);
         let item = self.items.remove(&id)?;
         self.by_name
             .remove(&(item.schema.clone(), item.name.clone()));
@@ -198,6 +255,37 @@ impl Catalog {
     /// The constraint an index serves, with its table, if any.
     pub fn constraint_of_index(&self, index: GlobalId) -> Option<(GlobalId, &UniqueKey)> {
         self.all_unique().find(|(_, k)| k.index == index)
+    }
+
+    /// Sets a sequence's definition.
+    pub fn set_sequence(&mut self, id: GlobalId, def: SequenceDef) {
+        self.version += 1;
+        self.sequences.insert(id, def);
+    }
+
+    /// A sequence's definition.
+    pub fn sequence(&self, id: GlobalId) -> Option<&SequenceDef> {
+        self.sequences.get(&id)
+    }
+
+    /// Every sequence's definition.
+    pub fn sequences(&self) -> impl Iterator<Item = (GlobalId, &SequenceDef)> {
+        self.sequences.iter().map(|(id, d)| (*id, d))
+    }
+
+    /// Whether column `column` of `table` is an identity column: `Some(true)`
+    /// for `GENERATED ALWAYS`, `Some(false)` for `BY DEFAULT`.
+    pub fn identity(&self, table: GlobalId, column: usize) -> Option<bool> {
+        self.sequence(self.sequence_of_column(table, column)?)?
+            .identity
+    }
+
+    /// The sequence owned by column `column` of `table`, if any.
+    pub fn sequence_of_column(&self, table: GlobalId, column: usize) -> Option<GlobalId> {
+        self.sequences
+            .iter()
+            .find(|(_, d)| d.owned_by == Some((table, column)))
+            .map(|(id, _)| *id)
     }
 
     /// The item with this id.

@@ -30,6 +30,7 @@
 //! * Sources (and their subsources) are relations of kind `r`, as
 //!   Materialize's `pg_class` shows them.
 
+use crate::expr::string_format::quote_ident;
 use crate::expr::{GlobalId, ScalarExpr};
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
 
@@ -588,9 +589,9 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: info_views,
     },
-    // Freshet has no sequences, range types or operator classes; clients
-    // (SQLAlchemy's reflection, asyncpg's type introspection) read these
-    // and expect the relations to exist.
+    // Sequences' definitions; Freshet has no range types or operator
+    // classes, but clients (SQLAlchemy's reflection, asyncpg's type
+    // introspection) read these and expect the relations to exist.
     Relation {
         schema: PG_CATALOG,
         name: "pg_sequence",
@@ -604,7 +605,7 @@ static RELATIONS: &[Relation] = &[
             ("seqcache", T::I64),
             ("seqcycle", T::Bool),
         ],
-        rows: none,
+        rows: pg_sequence,
     },
     Relation {
         schema: PG_CATALOG,
@@ -1037,6 +1038,15 @@ pub fn is_always_empty(id: GlobalId) -> bool {
         )
 }
 
+/// The user item whose OID is `oid` ([`item_oid`]'s inverse), if it is
+/// one's.
+pub fn item_id(oid: i64) -> Option<GlobalId> {
+    oid.checked_sub(16_384)
+        .and_then(|id| u64::try_from(id).ok())
+        .map(GlobalId)
+        .filter(|id| !id.is_system())
+}
+
 /// The OID of a catalog item.
 pub fn item_oid(id: GlobalId) -> i64 {
     if id.is_system() {
@@ -1109,6 +1119,7 @@ fn relkind(item: &CatalogItem) -> Option<&'static str> {
         ItemKind::View => Some("v"),
         ItemKind::MaterializedView => Some("m"),
         ItemKind::Index => Some("i"),
+        ItemKind::Sequence => Some("S"),
         ItemKind::Connection | ItemKind::Secret | ItemKind::Sink => None,
     }
 }
@@ -1307,7 +1318,17 @@ fn collation(t: &ScalarType) -> i64 {
 }
 
 /// The text of a column default, as `pg_get_expr` prints it.
-fn default_text(default: &ScalarExpr, typ: &ScalarType) -> String {
+fn default_text(catalog: &Catalog, default: &ScalarExpr, typ: &ScalarType) -> String {
+    // One that draws from a sequence: `nextval('s'::regclass)`, the name
+    // qualified when not in `public`.
+    if let Some(item) = super::default_sequence(default).and_then(|id| catalog.get(id)) {
+        let name = if item.schema == super::DEFAULT_SCHEMA {
+            quote_ident(&item.name)
+        } else {
+            format!("{}.{}", quote_ident(&item.schema), quote_ident(&item.name))
+        };
+        return format!("nextval('{}'::regclass)", name.replace('\'', "''"));
+    }
     // A default is evaluated on an empty row; a constant one prints as
     // its value.
     let constant = default.eval(&[]).ok();
@@ -1353,10 +1374,12 @@ fn pg_attribute(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
     for item in with_columns(c.catalog) {
         for (i, col) in item.desc.columns.iter().enumerate() {
-            let has_default = item
-                .table_columns
-                .get(i)
-                .is_some_and(|tc| tc.default.is_some());
+            let identity = c.catalog.identity(item.id, i);
+            let has_default = identity.is_none()
+                && item
+                    .table_columns
+                    .get(i)
+                    .is_some_and(|tc| tc.default.is_some());
             // PostgreSQL marks only table columns NOT NULL (a constraint);
             // a view's columns are nullable whatever their values.
             let not_null = item.kind == ItemKind::Table && !col.nullable;
@@ -1366,6 +1389,7 @@ fn pg_attribute(c: &Context) -> Vec<Vec<Datum>> {
                 col,
                 not_null,
                 has_default,
+                identity,
             ));
         }
     }
@@ -1381,7 +1405,7 @@ fn pg_attribute(c: &Context) -> Vec<Vec<Datum>> {
             if let ScalarExpr::Column(k) = key
                 && let Some(col) = on.desc.columns.get(*k)
             {
-                out.push(attribute_row(item_oid(item.id), i, col, false, false));
+                out.push(attribute_row(item_oid(item.id), i, col, false, false, None));
             }
         }
     }
@@ -1395,6 +1419,7 @@ fn attribute_row(
     col: &ColumnDesc,
     not_null: bool,
     has_default: bool,
+    identity: Option<bool>,
 ) -> Vec<Datum> {
     let (len, byval, align) = storage(&col.typ);
     vec![
@@ -1414,7 +1439,11 @@ fn attribute_row(
         Datum::Bool(not_null),
         Datum::Bool(has_default),
         Datum::Bool(false),
-        text(""),
+        text(match identity {
+            Some(true) => "a",
+            Some(false) => "d",
+            None => "",
+        }),
         text(""),
         Datum::Bool(false),
         Datum::Bool(true),
@@ -1437,6 +1466,24 @@ fn storage_strategy(t: &ScalarType) -> &'static str {
     }
 }
 
+fn pg_sequence(c: &Context) -> Vec<Vec<Datum>> {
+    c.catalog
+        .sequences()
+        .map(|(id, d)| {
+            vec![
+                oid(item_oid(id)),
+                oid(i64::from(d.typ.oid())),
+                Datum::Int64(d.start),
+                Datum::Int64(d.increment),
+                Datum::Int64(d.max),
+                Datum::Int64(d.min),
+                Datum::Int64(d.cache),
+                Datum::Bool(d.cycle),
+            ]
+        })
+        .collect()
+}
+
 fn pg_attrdef(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
     for item in c.catalog.items().filter(|i| i.kind == ItemKind::Table) {
@@ -1444,13 +1491,17 @@ fn pg_attrdef(c: &Context) -> Vec<Vec<Datum>> {
             let (Some(default), Some(col)) = (&tc.default, item.desc.columns.get(i)) else {
                 continue;
             };
+            // An identity column has no default in PostgreSQL's catalog.
+            if c.catalog.identity(item.id, i).is_some() {
+                continue;
+            }
             out.push(vec![
                 // One default per column: an OID of its own is not needed
                 // by anything that reads this, so it is derived.
                 oid(item_oid(item.id) * 1000 + i as i64 + 1),
                 oid(item_oid(item.id)),
                 Datum::Int16(i as i16 + 1),
-                text(default_text(default, &col.typ)),
+                text(default_text(c.catalog, default, &col.typ)),
             ]);
         }
     }
@@ -1955,11 +2006,13 @@ fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
     let int = |v: Option<i64>| v.map_or(Datum::Null, |v| Datum::Int32(v as i32));
     for item in with_columns(c.catalog) {
         for (i, col) in item.desc.columns.iter().enumerate() {
+            let identity = c.catalog.identity(item.id, i);
             let default = item
                 .table_columns
                 .get(i)
                 .and_then(|tc| tc.default.as_ref())
-                .map(|d| text(default_text(d, &col.typ)))
+                .filter(|_| identity.is_none())
+                .map(|d| text(default_text(c.catalog, d, &col.typ)))
                 .unwrap_or(Datum::Null);
             let char_len = match col.typ {
                 ScalarType::VarChar(n) => n.map(i64::from),
@@ -2016,7 +2069,7 @@ fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
                 text(c.path.database.clone()),
                 text(PG_CATALOG),
                 text(udt_name(&col.typ)),
-                yes_no(false),
+                yes_no(identity.is_some()),
                 text("NEVER"),
                 yes_no(item.kind == ItemKind::Table),
             ]);

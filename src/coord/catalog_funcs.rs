@@ -16,8 +16,7 @@
 //!
 //! What Freshet does not have answers as an empty catalog would: no
 //! comments (`obj_description` is NULL, except PostgreSQL's own on the
-//! built-in types), no constraints, no sequences
-//! (`pg_get_serial_sequence` is NULL), no publications,
+//! built-in types), no constraint definitions, no publications,
 //! every privilege granted (there are no roles yet), sizes unknown (NULL).
 //! A `'name'::regclass` literal is the named relation's OID (a `bigint`),
 //! so that it compares with OID columns; any other `x::regclass` is the
@@ -325,6 +324,12 @@ impl Rewrite<'_> {
                     .collect();
                 case(&arg(0), &cases, "NULL::text")
             }
+            ("pg_get_serial_sequence", 2) if self.values.is_some() => {
+                match self.serial_sequence(f)? {
+                    Some(name) => format!("CAST({} AS text)", quote(&name)),
+                    None => "NULL::text".to_string(),
+                }
+            }
             (
                 "pg_get_constraintdef"
                 | "pg_get_statisticsobjdef_columns"
@@ -477,6 +482,56 @@ impl Rewrite<'_> {
 }
 
 impl Rewrite<'_> {
+    /// `pg_get_serial_sequence('table', 'column')`: the qualified name of
+    /// the sequence the column owns (`serial` or identity), if it owns
+    /// one. The table name is read as SQL (lower-cased unless quoted); the
+    /// column's is taken as it is. `None` also where the arguments are not
+    /// literals.
+    fn serial_sequence(&self, f: &Function) -> Result<Option<String>, AdapterError> {
+        let Some((catalog, path)) = self.values else {
+            return Ok(None);
+        };
+        let FunctionArguments::List(list) = &f.args else {
+            return Ok(None);
+        };
+        let literal = |i: usize| match list.args.get(i) {
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => match &v.value {
+                Value::SingleQuotedString(s) => Some(s.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let (Some(table), Some(column)) = (literal(0), literal(1)) else {
+            return Ok(None);
+        };
+        let partial = parse_relation_name(&table)?;
+        let item =
+            catalog
+                .resolve_partial(path, &partial)?
+                .ok_or_else(|| PlanError::UnknownItem {
+                    kind: "relation",
+                    name: table.clone(),
+                })?;
+        let position = item
+            .desc
+            .columns
+            .iter()
+            .position(|c| c.name == column)
+            .ok_or_else(|| {
+                PlanError::UnknownColumn(format!("\"{column}\" of relation \"{}\"", item.name))
+            })?;
+        Ok(catalog
+            .sequence_of_column(item.id, position)
+            .and_then(|id| catalog.get(id))
+            .map(|seq| {
+                format!(
+                    "{}.{}",
+                    crate::expr::string_format::quote_ident(&seq.schema),
+                    crate::expr::string_format::quote_ident(&seq.name)
+                )
+            }))
+    }
+
     /// The OID of the relation `regclass` input `name` names (a number is
     /// an OID already); `None` if there is no such relation. When
     /// describing (no catalog), 0.
@@ -520,7 +575,7 @@ fn f_arg(f: &Function) -> Option<&Expr> {
 
 /// A relation name as `regclass` input reads it: `name` or
 /// `schema.name`, each part folded unless double-quoted.
-fn parse_relation_name(text: &str) -> Result<PartialName, AdapterError> {
+pub(crate) fn parse_relation_name(text: &str) -> Result<PartialName, AdapterError> {
     let name = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
         .try_with_sql(text)
         .and_then(|mut p| p.parse_object_name(false))

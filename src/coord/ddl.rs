@@ -22,6 +22,7 @@ use crate::storage::loadgen;
 
 use super::names::{qualified, qualify_statement};
 use super::sequence::{ExecuteResponse, wall_clock_micros};
+use super::sequence_objects;
 use super::{AdapterError, CoordState, Coordinator};
 
 /// A running load generator.
@@ -164,6 +165,10 @@ impl Coordinator {
                     .await?;
             }
         }
+        // Sequences resume where they were written ahead to.
+        for (id, value) in &snapshot.sequence_values {
+            self.sequences.restore(*id, *value);
+        }
         let mut state = self.state.lock().await;
         state.next_id = state.next_id.max(snapshot.next_id);
         let mut updates: Vec<(GlobalId, Row, i64)> = snapshot.rows;
@@ -294,6 +299,9 @@ impl Coordinator {
                 Statement::CreateTable(ct) => self.create_table(&mut state, ct, sql, replay_id),
                 Statement::CreateView(cv) => self.create_view(&mut state, cv, sql, replay_id),
                 Statement::CreateIndex(ci) => self.create_index(&mut state, ci, sql, replay_id),
+                seq @ Statement::CreateSequence { .. } => {
+                    self.create_sequence(&mut state, &seq, sql, replay_id)
+                }
                 other => Err(AdapterError::Internal(format!(
                     "not a DDL statement: {other}"
                 ))),
@@ -422,6 +430,7 @@ impl Coordinator {
         }
         let mut columns = Vec::new();
         let mut table_columns = Vec::new();
+        let mut column_sequences = Vec::new();
         for c in &ct.columns {
             let cname = normalize(&c.name.value, c.name.quote_style.is_some());
             if columns.iter().any(|x: &ColumnDesc| x.name == cname) {
@@ -430,15 +439,39 @@ impl Coordinator {
                     message: format!("column \"{cname}\" specified more than once"),
                 });
             }
-            let typ = crate::sql::types::scalar_type_from_sql(&c.data_type)?;
-            let mut nullable = true;
+            // `serial` is an integer column drawing from a sequence of its
+            // own, NOT NULL.
+            let serial = sequence_objects::serial_type(&c.data_type);
+            let typ = match &serial {
+                Some(t) => t.clone(),
+                None => crate::sql::types::scalar_type_from_sql(&c.data_type)?,
+            };
+            let mut nullable = serial.is_none();
             let mut default = None;
+            let mut identity = None;
+            let twice = |what: &str| AdapterError::Variable {
+                code: crate::repr::SqlState::SYNTAX_ERROR,
+                message: format!(
+                    "{what} specified for column \"{cname}\" of table \"{}\"",
+                    name.item
+                ),
+            };
             for opt in &c.options {
+                if let Some((always, options)) = sequence_objects::identity_option(&opt.option)? {
+                    if identity.is_some() {
+                        return Err(twice("multiple identity specifications"));
+                    }
+                    identity = Some((always, options));
+                    continue;
+                }
                 match &opt.option {
                     ColumnOption::NotNull => nullable = false,
                     ColumnOption::Null => nullable = true,
                     // Checked below (`constraints::declared_keys`).
                     ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {}
+                    ColumnOption::Default(_) if serial.is_some() || default.is_some() => {
+                        return Err(twice("multiple default values"));
+                    }
                     ColumnOption::Default(e) => {
                         let expr = super::sequence::plan_constant_expr(&state.catalog, e, &typ)?;
                         default = Some(expr);
@@ -447,6 +480,41 @@ impl Coordinator {
                         return Err(PlanError::Unsupported(format!("column option {other}")).into());
                     }
                 }
+            }
+            if let Some(typ) = serial {
+                column_sequences.push(sequence_objects::ColumnSequence {
+                    column: columns.len(),
+                    def: sequence_objects::definition(typ, &[])?,
+                });
+            }
+            if let Some((always, options)) = identity {
+                if default.is_some()
+                    || !column_sequences.is_empty()
+                        && column_sequences
+                            .last()
+                            .is_some_and(|s| s.column == columns.len())
+                {
+                    return Err(twice("both default and identity"));
+                }
+                if !matches!(
+                    typ,
+                    crate::repr::ScalarType::Int16
+                        | crate::repr::ScalarType::Int32
+                        | crate::repr::ScalarType::Int64
+                ) {
+                    return Err(AdapterError::Variable {
+                        code: crate::repr::SqlState::DATATYPE_MISMATCH,
+                        message: "identity column type must be smallint, integer, or bigint".into(),
+                    });
+                }
+                // An identity column is NOT NULL.
+                nullable = false;
+                let mut def = sequence_objects::definition(typ.clone(), &options)?;
+                def.identity = Some(always);
+                column_sequences.push(sequence_objects::ColumnSequence {
+                    column: columns.len(),
+                    def,
+                });
             }
             columns.push(ColumnDesc {
                 name: cname,
@@ -511,6 +579,17 @@ impl Coordinator {
                 index: state.allocate_id(forced),
             });
         }
+        let key_names: Vec<String> = keys.iter().map(|k| k.name.clone()).collect();
+        self.create_column_sequences(
+            state,
+            &name,
+            id,
+            &columns,
+            &mut table_columns,
+            column_sequences,
+            &key_names,
+            replay_id.is_some(),
+        )?;
         state.persist_item(id, &name.item, sql, replay_id.is_some())?;
         self.compute.send(Command::CreateInput { id });
         state.catalog.insert(CatalogItem {
@@ -592,7 +671,9 @@ impl Coordinator {
         super::session_funcs::refuse_in_view(&cv.query)?;
         // The query's relations are qualified: any path resolves them.
         let path = qualified();
-        let statement = Statement::Query(cv.query.clone());
+        let mut statement = Statement::Query(cv.query.clone());
+        // The sequences `nextval(...)` names (qualified too).
+        sequence_objects::resolve_sequence_args(&mut statement, Some((&state.catalog, &path)))?;
         let aliased = crate::sql::plan::explicit_aliases(&statement);
         let plan = crate::sql::plan::plan_query(&state.catalog.scope(&path), statement)?;
         let mut desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
@@ -620,7 +701,11 @@ impl Coordinator {
         }
         let expr = crate::sql::lower::lower(&plan)?;
         if cv.materialized {
-            super::materializable::check_materializable(&expr, "a materialized view")?;
+            super::materializable::check_materializable(
+                &expr,
+                "a materialized view",
+                &state.catalog,
+            )?;
         }
         let mut depends_on = Vec::new();
         expr.depends_on(&mut depends_on);
@@ -749,7 +834,7 @@ impl Coordinator {
                 name: item.name.clone(),
             },
         };
-        super::materializable::check_materializable(&source, "an index")?;
+        super::materializable::check_materializable(&source, "an index", &state.catalog)?;
         let mut depends_on = Vec::new();
         source.depends_on(&mut depends_on);
         if !depends_on.contains(&item.id) {

@@ -113,6 +113,35 @@ fn compute_locally(expr: &RelationExpr) -> Option<Result<Vec<(Row, i64)>, Adapte
     }
 }
 
+/// The rows an `INSERT` adds: `rows` (values of the columns at
+/// `positions`) with the other columns' defaults, checked.
+fn insert_rows(
+    table: &CatalogItem,
+    positions: &[usize],
+    rows: Vec<Row>,
+    updates: &mut Vec<(Row, i64)>,
+) -> Result<(), AdapterError> {
+    for r in rows {
+        let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
+        for (i, d) in r.iter().enumerate() {
+            full[positions[i]] = Some(d);
+        }
+        let mut out = Vec::with_capacity(full.len());
+        for (i, d) in full.into_iter().enumerate() {
+            let d = match d {
+                Some(d) => d,
+                None => match table.table_columns.get(i).and_then(|c| c.default.as_ref()) {
+                    Some(e) => e.eval(&[])?,
+                    None => Datum::Null,
+                },
+            };
+            out.push(d);
+        }
+        updates.push((check_row(table, out)?, 1));
+    }
+    Ok(())
+}
+
 /// Replaces every read of `id` in `expr` by constant `rows`.
 fn replace_get(expr: &mut RelationExpr, id: GlobalId, rows: &[(Row, i64)], arity: usize) {
     if let RelationExpr::Get { id: read, .. } = expr
@@ -134,10 +163,11 @@ impl Coordinator {
     pub(super) async fn dml(
         self: &Arc<Self>,
         session: &mut Session,
-        stmt: Statement,
+        mut stmt: Statement,
     ) -> Result<ExecuteResponse, AdapterError> {
         let path = session.search_path();
         let mut state = self.state.lock().await;
+        super::sequence_objects::resolve_sequence_args(&mut stmt, Some((&state.catalog, &path)))?;
         let (changes, tag) = match &stmt {
             Statement::Insert(insert) => (
                 self.insert_changes(&mut state, &path, insert).await?,
@@ -300,7 +330,7 @@ impl Coordinator {
         expr: RelationExpr,
         ts: crate::repr::Timestamp,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
-        if let Some(rows) = compute_locally(&expr) {
+        if let Some(rows) = self.with_sequences(|| compute_locally(&expr)) {
             return rows;
         }
         self.peek_expr_locked(state, expr, ts).await
@@ -337,8 +367,21 @@ impl Coordinator {
     ) -> Result<Changes, AdapterError> {
         let target = Target::of_insert(insert)?;
         let table = target.table(&state.catalog, path)?;
-        let Some(source) = &insert.source else {
-            return Err(PlanError::Unsupported("INSERT without VALUES or SELECT".into()).into());
+        // `DEFAULT VALUES`: one row of defaults.
+        let default_values;
+        let source = match &insert.source {
+            Some(source) => source,
+            None if insert.columns.is_empty() => {
+                let items = vec!["DEFAULT"; table.desc.arity()].join(", ");
+                let Statement::Query(q) = parse_one(&format!("VALUES ({items})"))? else {
+                    return Err(AdapterError::Internal("VALUES did not parse".into()));
+                };
+                default_values = q;
+                &default_values
+            }
+            None => {
+                return Err(PlanError::Syntax("syntax error at or near \"DEFAULT\"".into()).into());
+            }
         };
         let on_conflict = match &insert.on {
             Some(on) => Some(super::constraints::plan_on_conflict(
@@ -379,6 +422,12 @@ impl Coordinator {
         // is read as a float, as PostgreSQL's assignment cast from
         // `numeric` computes it (`1e30` is beyond Freshet's numeric).
         let mut source = source.clone();
+        super::sequence_objects::check_identity_insert(
+            &state.catalog,
+            &table,
+            &positions,
+            &source,
+        )?;
         default_items(&mut source, &table, &positions)?;
         let targets: Vec<_> = positions
             .iter()
@@ -402,24 +451,7 @@ impl Coordinator {
         let ts = self.prepare_one_shot(state, &mut expr, path);
         let rows = finish(self.compute_rows(state, expr, ts).await?, &finishing)?;
         let mut updates = Vec::with_capacity(rows.len());
-        for r in rows {
-            let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
-            for (i, d) in r.iter().enumerate() {
-                full[positions[i]] = Some(d);
-            }
-            let mut out = Vec::with_capacity(full.len());
-            for (i, d) in full.into_iter().enumerate() {
-                let d = match d {
-                    Some(d) => d,
-                    None => match table.table_columns.get(i).and_then(|c| c.default.as_ref()) {
-                        Some(e) => e.eval(&[])?,
-                        None => Datum::Null,
-                    },
-                };
-                out.push(d);
-            }
-            updates.push((check_row(&table, out)?, 1));
-        }
+        self.with_sequences(|| insert_rows(&table, &positions, rows, &mut updates))?;
         if let Some(plan) = &on_conflict {
             updates = self.apply_on_conflict(state, &table, plan, updates).await?;
         }
@@ -463,6 +495,7 @@ impl Coordinator {
         let target = Target::of(&update.table, "UPDATE")?;
         let table = target.table(&state.catalog, path)?;
         let arity = table.desc.arity();
+        super::sequence_objects::check_identity_update(&state.catalog, &table, update)?;
         let assigned = assignments(&table, update)?;
         let from = update_from(update);
         let sql = update_query(&target, &table, &assigned, &from, update.selection.as_ref());

@@ -321,7 +321,16 @@ pub(super) fn parse_expr(sql: &str) -> Result<SqlExpr, AdapterError> {
 /// The default of column `p` of `table` (evaluated now) as a literal of
 /// the column's type; `NULL` for a column without one.
 pub(super) fn default_literal(table: &CatalogItem, p: usize) -> Result<SqlExpr, AdapterError> {
-    let datum = match table.table_columns.get(p).and_then(|c| c.default.as_ref()) {
+    let default = table.table_columns.get(p).and_then(|c| c.default.as_ref());
+    // A default that draws from a sequence draws once per row.
+    if let Some(seq) = default.and_then(super::sequence_objects::default_sequence) {
+        return parse_expr(&format!(
+            "CAST(nextval({}) AS {})",
+            crate::catalog::system::item_oid(seq),
+            table.desc.columns[p].typ.name()
+        ));
+    }
+    let datum = match default {
         Some(e) => e.eval(&[])?,
         None => Datum::Null,
     };

@@ -119,6 +119,7 @@ impl Coordinator {
             ItemKind::Connection => "DROP CONNECTION",
             ItemKind::Secret => "DROP SECRET",
             ItemKind::Sink => "DROP SINK",
+            ItemKind::Sequence => "DROP SEQUENCE",
         };
         let mut state = self.state.lock().await;
         let mut to_drop: Vec<GlobalId> = Vec::new();
@@ -161,6 +162,40 @@ impl Coordinator {
                         key.name
                     ),
                 });
+            }
+            if item.kind == ItemKind::Sequence {
+                // A column default that draws from the sequence depends on
+                // it (a `serial` column's sequence is dropped with its
+                // table).
+                let users = super::sequence_objects::defaults_using(&state.catalog, item.id);
+                if let Some((table, column)) = users.first() {
+                    if cascade {
+                        return Err(PlanError::Unsupported(format!(
+                            "DROP SEQUENCE ... CASCADE of a sequence that the default of column {column} of table {table} uses"
+                        ))
+                        .into());
+                    }
+                    return Err(AdapterError::Constraint {
+                        code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                        message: format!(
+                            "cannot drop sequence {n} because other objects depend on it"
+                        ),
+                        detail: Some(
+                            users
+                                .iter()
+                                .map(|(t, c)| {
+                                    format!("default value for column {c} of table {t} depends on sequence {n}")
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        ),
+                    });
+                }
+                let id = item.id;
+                if !to_drop.contains(&id) {
+                    to_drop.push(id);
+                }
+                continue;
             }
             if item.owned_by.is_some() {
                 return Err(PlanError::WrongObjectType(format!(
@@ -211,9 +246,17 @@ impl Coordinator {
             {
                 task.abort();
             }
+            let sequence = state
+                .catalog
+                .get(id)
+                .is_some_and(|i| i.kind == ItemKind::Sequence);
             state.catalog.remove(id);
             state.unique.remove(id);
-            self.compute.send(Command::Drop { id });
+            if sequence {
+                self.sequences.remove(id);
+            } else {
+                self.compute.send(Command::Drop { id });
+            }
         }
         for schema in schemas {
             state.catalog.remove_schema(&schema);

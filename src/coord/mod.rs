@@ -9,6 +9,8 @@
 //! * [`dml`]: `INSERT`, `UPDATE`, `DELETE` (with `RETURNING`) and
 //!   `TRUNCATE`; [`dml_sql`]: the queries they read.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
+//! * [`sequence_objects`]: sequences (`CREATE SEQUENCE`, `serial` and
+//!   identity columns) and the values `nextval` hands out.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
 //!   executed and stored.
 //! * [`show`]: `SHOW` over the catalog.
@@ -36,6 +38,7 @@ pub mod names;
 pub mod peek;
 pub mod prepared;
 pub mod sequence;
+pub mod sequence_objects;
 pub mod session;
 pub mod session_funcs;
 pub mod show;
@@ -94,6 +97,8 @@ pub struct Coordinator {
     pub state: Mutex<CoordState>,
     /// The compute workers.
     pub compute: Arc<ComputeController>,
+    /// Sequences' values (behind a lock of their own).
+    pub sequences: Arc<sequence_objects::Sequences>,
 }
 
 impl Coordinator {
@@ -103,10 +108,12 @@ impl Coordinator {
         let store =
             DurableStore::open(data_dir).map_err(|e| AdapterError::Storage(e.to_string()))?;
         let compute = Arc::new(ComputeController::start(workers).map_err(AdapterError::Internal)?);
+        let store = Arc::new(store);
         let coord = Arc::new(Coordinator {
+            sequences: Arc::new(sequence_objects::Sequences::new(store.clone())),
             state: Mutex::new(CoordState {
                 catalog: Catalog::default(),
-                store: Arc::new(store),
+                store,
                 next_id: 1,
                 next_transient: 1 << 62,
                 oracle: timestamp::TimestampOracle::default(),

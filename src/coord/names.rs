@@ -54,9 +54,33 @@ pub fn qualify_statement(
                 *name = ObjectName::from(vec![crate::catalog::names::sql_ident(&schema)]);
                 Ok(())
             }
-            Statement::CreateTable(ct) => q.create(&mut ct.name),
+            Statement::CreateTable(ct) => {
+                q.create(&mut ct.name)?;
+                // The sequences defaults draw from.
+                for c in &mut ct.columns {
+                    for o in &mut c.options {
+                        if let sqlparser::ast::ColumnOption::Default(e) = &mut o.option {
+                            super::sequence_objects::qualify_sequence_args(e, catalog, path)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Statement::CreateSequence { name, owned_by, .. } => {
+                q.create(name)?;
+                // `OWNED BY [schema.]table.column`: the table, qualified.
+                if let Some(owner) = owned_by
+                    && owner.0.len() >= 2
+                {
+                    let column = owner.0.pop();
+                    q.reference(owner, "relation")?;
+                    owner.0.extend(column);
+                }
+                Ok(())
+            }
             Statement::CreateView(cv) => {
                 q.create(&mut cv.name)?;
+                super::sequence_objects::qualify_sequence_args(&mut cv.query, catalog, path)?;
                 q.query(&mut cv.query)
             }
             Statement::CreateIndex(ci) => {

@@ -148,6 +148,36 @@ impl PeekPlan {
     }
 }
 
+/// Splits `expr` into the plan below its outermost map/filter/project
+/// stages that call a sequence function (`nextval(...)`), and those stages
+/// (innermost first), which the coordinator applies to the plan's rows:
+/// sequence functions are evaluated only in the coordinator
+/// (`coord::sequence_objects`). A call anywhere else stays in the plan,
+/// where evaluating it is an error.
+pub fn sequence_stages(expr: RelationExpr) -> (RelationExpr, Vec<Mfp>) {
+    let calls = |m: &Mfp| {
+        m.exprs
+            .iter()
+            .chain(&m.predicates)
+            .any(super::sequence_objects::calls_sequence)
+    };
+    let (stages, _) = mfp_chain(&expr);
+    // The stages down to the innermost one that calls a sequence function.
+    let Some(last) = stages.iter().rposition(calls) else {
+        return (expr, Vec::new());
+    };
+    let mut peeled = stages[..=last].to_vec();
+    peeled.reverse();
+    let mut below = expr;
+    for _ in 0..=last {
+        let RelationExpr::Mfp { input, .. } = below else {
+            unreachable!("mfp_chain found a stage here");
+        };
+        below = *input;
+    }
+    (below, peeled)
+}
+
 /// Applies the stages to peeked rows.
 pub fn apply_stages(rows: Vec<(Row, i64)>, stages: &[Mfp]) -> Result<Vec<(Row, i64)>, EvalError> {
     let mut out = Vec::with_capacity(rows.len());

@@ -260,7 +260,11 @@ impl Coordinator {
         }
         let result = if session.pending_writes.is_empty() {
             let clock = statement_clock(session);
-            with_statement_clock(clock, self.run_prepared(query, &values, &path)).await?
+            super::sequence_objects::with_session_sequences(
+                session.sequences.clone(),
+                with_statement_clock(clock, self.run_prepared(query, &values, &path)),
+            )
+            .await?
         } else {
             Err(write_only())
         };

@@ -142,11 +142,26 @@ pub fn plan_constant_expr(
     typ: &ScalarType,
 ) -> Result<ScalarExpr, PlanError> {
     // A constant reads no relation.
+    let mut e = e.clone();
+    super::sequence_objects::resolve_sequence_args(
+        &mut e,
+        Some((catalog, &super::names::qualified())),
+    )
+    .map_err(|e| match e {
+        AdapterError::Plan(p) => p,
+        other => PlanError::Internal(other.to_string()),
+    })?;
     let plan = plan_select_analyzed(catalog, &format!("SELECT CAST(({e}) AS {})", typ.name()))?;
     match &plan {
         LogicalPlan::Projection(p) if p.expr.len() == 1 => {
             let e = lower_expr(&p.expr[0], p.input.schema())?;
-            if !e.is_constant() {
+            // `nextval(...)` is the one call whose value changes that a
+            // default may make.
+            let mut reads_column = false;
+            e.clone().visit_mut(&mut |x| {
+                reads_column |= matches!(x, ScalarExpr::Column(_) | ScalarExpr::Unmaterializable(_))
+            });
+            if reads_column {
                 return Err(PlanError::Unsupported(
                     "a DEFAULT that is not constant".into(),
                 ));
@@ -263,7 +278,12 @@ impl Coordinator {
             }
         }
         let clock = statement_clock(session);
-        let result = with_statement_clock(clock, self.execute_inner(session, stmt, sql)).await;
+        let sequences = session.sequences.clone();
+        let result = super::sequence_objects::with_session_sequences(
+            sequences,
+            with_statement_clock(clock, self.execute_inner(session, stmt, sql)),
+        )
+        .await;
         if result.is_err() && session.transaction == TransactionState::InTransaction {
             session.transaction = TransactionState::Failed;
         }
@@ -390,6 +410,7 @@ impl Coordinator {
             | Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
+            | Statement::CreateSequence { .. }
             | Statement::CreateSchema { .. }
             | Statement::Drop { .. }
             | Statement::Explain { .. }
@@ -415,6 +436,7 @@ impl Coordinator {
             Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
+            | Statement::CreateSequence { .. }
             | Statement::CreateSchema { .. } => {
                 self.clone()
                     .execute_ddl(FreshetStatement::Sql(Box::new(stmt)), sql, None, &path)
@@ -436,6 +458,7 @@ impl Coordinator {
                     ObjectType::View => ItemKind::View,
                     ObjectType::MaterializedView => ItemKind::MaterializedView,
                     ObjectType::Index => ItemKind::Index,
+                    ObjectType::Sequence => ItemKind::Sequence,
                     other => return Err(PlanError::Unsupported(format!("DROP {other}")).into()),
                 };
                 self.drop_objects(kind, if_exists, &names, cascade, &path)
@@ -659,6 +682,8 @@ impl Coordinator {
         expr: RelationExpr,
         ts: Timestamp,
     ) -> StartedPeek {
+        // Stages that call `nextval` run here, after the rest.
+        let (expr, post) = super::peek::sequence_stages(expr);
         match PeekPlan::new(expr, &state.catalog) {
             PeekPlan::Fast {
                 id,
@@ -669,6 +694,7 @@ impl Coordinator {
                 pending: self.compute.start_peek(id, ts, key),
                 stages,
                 then,
+                post,
                 transient: None,
             },
             PeekPlan::Dataflow(expr) => {
@@ -677,6 +703,7 @@ impl Coordinator {
                     pending: self.compute.start_peek(id, ts, None),
                     stages: Vec::new(),
                     then: None,
+                    post,
                     transient: Some(id),
                 }
             }
@@ -708,10 +735,14 @@ impl Coordinator {
             self.compute.send(Command::Drop { id });
         }
         let rows = apply_stages(result?, &started.stages)?;
-        Ok(match &started.then {
+        let rows = match &started.then {
             Some(aggregate) => aggregate.apply(&rows)?,
             None => rows,
-        })
+        };
+        if started.post.is_empty() {
+            return Ok(rows);
+        }
+        Ok(self.with_sequences(|| apply_stages(rows, &started.post))?)
     }
 
     /// Chooses a one-shot query's (or DML statement's) read timestamp and
@@ -727,8 +758,13 @@ impl Coordinator {
         let ts = self.read_ts_for(state, expr);
         expr.resolve_mz_now(ts);
         expr.resolve_unmaterializable(statement_time(), statement_start());
+        let sequences = &self.sequences;
         expr.resolve_catalog_relations(&|id| {
-            crate::catalog::system::rows(id, &state.catalog, path)
+            crate::catalog::system::rows(id, &state.catalog, path).or_else(|| {
+                // A sequence reads as its one row of values.
+                state.catalog.sequence(id)?;
+                Some((vec![sequences.row(id)?], 3))
+            })
         });
         ts
     }
@@ -845,7 +881,7 @@ impl Coordinator {
                     )
                 }
             };
-            super::materializable::check_materializable(&expr, "SUBSCRIBE")?;
+            super::materializable::check_materializable(&expr, "SUBSCRIBE", &state.catalog)?;
             let ts = self.read_ts_for(&mut state, &expr);
             let as_of = match s.as_of {
                 Some(a) if a < ts => {
@@ -888,6 +924,9 @@ pub(super) struct StartedPeek {
     pending: crate::compute::controller::PendingPeek,
     stages: Vec<crate::compute::render::Mfp>,
     then: Option<crate::coord::peek::GlobalAggregate>,
+    /// Stages that call sequence functions, applied last (see
+    /// [`super::peek::sequence_stages`]).
+    post: Vec<crate::compute::render::Mfp>,
     transient: Option<GlobalId>,
 }
 

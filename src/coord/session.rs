@@ -83,6 +83,8 @@ pub struct Session {
     /// one the server sent the client in BackendKeyData (which cancel
     /// requests name), else a number of its own, unique in the process.
     pub backend_pid: i32,
+    /// The values `currval` and `lastval` read.
+    pub sequences: super::sequence_objects::SessionSequencesRef,
 }
 
 /// Process ids of sessions that no connection gave one (see
@@ -145,6 +147,7 @@ impl Default for Session {
             startup_database: None,
             user: DEFAULT_USER.to_string(),
             backend_pid: NEXT_BACKEND_PID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            sequences: Default::default(),
         }
     }
 }

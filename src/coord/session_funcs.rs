@@ -63,6 +63,7 @@ pub fn substitute(
     for (name, value) in sets {
         session.set(&name, &value)?;
     }
+    super::sequence_objects::resolve_sequence_args(stmt, Some((catalog, &path)))?;
     super::catalog_funcs::substitute(stmt, Some((catalog, &path)))
 }
 
@@ -138,7 +139,12 @@ pub fn reads_session(stmt: &Statement) -> bool {
         return true;
     }
     let text = stmt.to_string().to_lowercase();
-    text.contains("pg_index") || text.contains("pg_proc")
+    // A sequence function's sequence is resolved when the statement runs.
+    text.contains("pg_index")
+        || text.contains("pg_proc")
+        || ["nextval", "currval", "setval", "lastval"]
+            .iter()
+            .any(|f| text.contains(f))
 }
 
 /// Keeps the column names PostgreSQL gives a select list item that is one
@@ -208,6 +214,7 @@ pub fn substitute_for_describe(stmt: &mut Statement) {
         sets: Vec::new(),
         sleep: std::time::Duration::ZERO,
     });
+    let _ = super::sequence_objects::resolve_sequence_args(stmt, None);
     let _ = super::catalog_funcs::substitute(stmt, None);
 }
 

@@ -54,6 +54,18 @@ const TXN_OFFSETS: TableDefinition<(u64, i32), i64> = TableDefinition::new("txn_
 const TXN_PENDING: TableDefinition<(u64, &str), u64> = TableDefinition::new("txn_pending");
 const SOURCE_SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("source_snapshots");
 const LOADGEN_CLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("loadgen_clocks");
+const SEQUENCES: TableDefinition<u64, &[u8]> = TableDefinition::new("sequences");
+
+/// A sequence's durable value: where it resumes after a restart (its
+/// `last_value` and `is_called`). Written ahead of the values handed out
+/// (`coord::sequence_objects`), so no value is handed out twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SequenceValue {
+    /// The last value (or, when not called, the next).
+    pub last_value: i64,
+    /// Whether `last_value` was handed out.
+    pub is_called: bool,
+}
 
 /// A source's value for a key or record: a row, or the error decoding it.
 pub type SourceValue = Result<Row, EvalError>;
@@ -306,6 +318,8 @@ pub struct Commit {
     pub snapshot_bounds: Vec<(GlobalId, SnapshotBounds)>,
     /// Load generators' clocks to record (each replaces the stored one).
     pub loadgen_clocks: Vec<(GlobalId, Vec<ClockSegment>)>,
+    /// Sequences' values to record (each replaces the stored one).
+    pub sequence_values: Vec<(GlobalId, SequenceValue)>,
 }
 
 impl Commit {
@@ -319,6 +333,7 @@ impl Commit {
             && !self.schemas_initialized
             && self.snapshot_bounds.is_empty()
             && self.loadgen_clocks.is_empty()
+            && self.sequence_values.is_empty()
     }
 }
 
@@ -334,6 +349,8 @@ pub struct Snapshot {
     /// Load generators' clocks (absent for one a store from before clocks
     /// were recorded holds).
     pub loadgen_clocks: Vec<(GlobalId, Vec<ClockSegment>)>,
+    /// Sequences' values (absent for a sequence never advanced).
+    pub sequence_values: Vec<(GlobalId, SequenceValue)>,
     /// The next item id.
     pub next_id: u64,
     /// Whether the initial schemas were created.
@@ -375,6 +392,7 @@ impl DurableStore {
             txn.open_table(TXN_PENDING).map_err(err)?;
             let mut snapshots = txn.open_table(SOURCE_SNAPSHOTS).map_err(err)?;
             let mut clocks = txn.open_table(LOADGEN_CLOCKS).map_err(err)?;
+            let mut sequences = txn.open_table(SEQUENCES).map_err(err)?;
             for (id, record) in &commit.put_items {
                 let bytes = serde_json::to_vec(record).map_err(err)?;
                 catalog.insert(id.0, bytes.as_slice()).map_err(err)?;
@@ -384,6 +402,7 @@ impl DurableStore {
                 offsets.remove(id.0).map_err(err)?;
                 snapshots.remove(id.0).map_err(err)?;
                 clocks.remove(id.0).map_err(err)?;
+                sequences.remove(id.0).map_err(err)?;
                 let mut log = txn.open_table(SOURCE_LOG).map_err(err)?;
                 log.retain_in((id.0, 0)..=(id.0, u64::MAX), |_, _| false)
                     .map_err(err)?;
@@ -432,6 +451,10 @@ impl DurableStore {
             for (id, clock) in &commit.loadgen_clocks {
                 let bytes = serde_json::to_vec(clock).map_err(err)?;
                 clocks.insert(id.0, bytes.as_slice()).map_err(err)?;
+            }
+            for (id, value) in &commit.sequence_values {
+                let bytes = serde_json::to_vec(value).map_err(err)?;
+                sequences.insert(id.0, bytes.as_slice()).map_err(err)?;
             }
             for (id, bounds) in &commit.snapshot_bounds {
                 let bytes = serde_json::to_vec(bounds).map_err(err)?;
@@ -653,6 +676,18 @@ impl DurableStore {
             let (k, v) = entry.map_err(err)?;
             let clock = serde_json::from_slice(v.value()).map_err(err)?;
             snap.loadgen_clocks.push((GlobalId(k.value()), clock));
+        }
+        // A store from before sequences has no such table.
+        match txn.open_table(SEQUENCES) {
+            Ok(sequences) => {
+                for entry in sequences.iter().map_err(err)? {
+                    let (k, v) = entry.map_err(err)?;
+                    let value = serde_json::from_slice(v.value()).map_err(err)?;
+                    snap.sequence_values.push((GlobalId(k.value()), value));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err(e)),
         }
         let meta = txn.open_table(META).map_err(err)?;
         snap.next_id = meta

@@ -187,6 +187,9 @@ pub enum VariadicFunc {
     /// A PostgreSQL function of [`super::pg_scalar`], its arguments
     /// evaluated eagerly.
     Pg(super::pg_scalar::PgFunc),
+    /// A sequence function ([`super::sequence`]), its arguments evaluated
+    /// eagerly. Volatile: each call may change the sequence.
+    Sequence(super::sequence::SequenceFunc),
 }
 
 impl UnaryFunc {
@@ -1029,7 +1032,8 @@ impl VariadicFunc {
             | VariadicFunc::DateTrunc
             | VariadicFunc::Format(_)
             | VariadicFunc::Jsonb(_)
-            | VariadicFunc::Pg(_) => {
+            | VariadicFunc::Pg(_)
+            | VariadicFunc::Sequence(_) => {
                 let args = exprs
                     .iter()
                     .map(|e| e.eval(row))
@@ -1047,6 +1051,7 @@ impl VariadicFunc {
                     VariadicFunc::Format(f) => f.eval(args),
                     VariadicFunc::Jsonb(f) => f.eval(args),
                     VariadicFunc::Pg(f) => f.eval(args),
+                    VariadicFunc::Sequence(f) => super::sequence::eval(*f, args),
                     _ => Err(EvalError::Internal("unreachable".into())),
                 }
             }

@@ -14,6 +14,8 @@
 //! * [`monotonic`]: which plans only ever grow (over append-only inputs),
 //!   and which aggregates fold over them.
 //! * [`series`]: the values of `generate_series`.
+//! * [`sequence`]: `nextval` and the other sequence functions, which call
+//!   into the coordinator's sequences.
 //! * [`relation`]: the relational IR ([`RelationExpr`]) that `compute` renders
 //!   into differential dataflow.
 //!
@@ -52,6 +54,7 @@ pub mod regex;
 pub mod relation;
 pub mod rounding;
 pub mod scalar;
+pub mod sequence;
 pub mod series;
 pub mod string_format;
 pub mod temporal;

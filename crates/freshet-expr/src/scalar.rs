@@ -419,6 +419,10 @@ impl ScalarExpr {
             ScalarExpr::Unmaterializable(f) => f.is_evaluated(),
             ScalarExpr::CallUnary { expr, .. } => expr.is_volatile(),
             ScalarExpr::CallBinary { left, right, .. } => left.is_volatile() || right.is_volatile(),
+            ScalarExpr::CallVariadic {
+                func: VariadicFunc::Sequence(_),
+                ..
+            } => true,
             ScalarExpr::CallVariadic { exprs, .. } => exprs.iter().any(|e| e.is_volatile()),
             ScalarExpr::If { cond, then, els } => {
                 cond.is_volatile() || then.is_volatile() || els.is_volatile()
@@ -435,6 +439,11 @@ impl ScalarExpr {
             ScalarExpr::Literal(_) => true,
             ScalarExpr::CallUnary { expr, .. } => expr.is_constant(),
             ScalarExpr::CallBinary { left, right, .. } => left.is_constant() && right.is_constant(),
+            // A sequence function's value is not the expression's.
+            ScalarExpr::CallVariadic {
+                func: VariadicFunc::Sequence(_),
+                ..
+            } => false,
             ScalarExpr::CallVariadic { exprs, .. } => exprs.iter().all(|e| e.is_constant()),
             ScalarExpr::If { cond, then, els } => {
                 cond.is_constant() && then.is_constant() && els.is_constant()

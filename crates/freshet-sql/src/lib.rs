@@ -38,7 +38,9 @@
 //!   and [`float_unify`]: floating point beside `numeric` in comparisons,
 //!   `CASE`, `UNION` and `VALUES`; [`output_names`]:
 //!   output columns that share a name; [`pg_funcs`]: the function library
-//!   under PostgreSQL's names, and `pg_typeof`.
+//!   under PostgreSQL's names, and `pg_typeof`; [`sequence_funcs`]:
+//!   `nextval` and the other sequence functions; [`sequence_options`]:
+//!   sequence options in any order.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 //!
@@ -107,6 +109,8 @@ pub mod row_in_subquery;
 pub mod scalar_subquery;
 pub mod select_srf;
 pub mod select_subqueries;
+pub mod sequence_funcs;
+pub mod sequence_options;
 pub mod set_op_types;
 pub mod set_ops_all;
 pub mod sink;

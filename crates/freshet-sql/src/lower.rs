@@ -1075,7 +1075,8 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     .or_else(|| super::rounding::lower_call(other, &lowered))
                     .or_else(|| super::date_trunc::lower_call(other, &lowered))
                     .or_else(|| super::values::lower_call(other, &lowered))
-                    .or_else(|| super::pg_scalar::lower_call(other, &lowered)),
+                    .or_else(|| super::pg_scalar::lower_call(other, &lowered))
+                    .or_else(|| super::sequence_funcs::lower_call(other, &lowered)),
             };
             match native {
                 Some(n) => n,

@@ -93,6 +93,7 @@ fn substring_similar(tokens: &mut [TokenWithSpan]) {
 
 /// Rewrites the token stream of a statement (see the module comment).
 pub fn rewrite_tokens(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    super::sequence_options::reorder_tokens(&mut tokens);
     substring_similar(&mut tokens);
     super::interval_literals::precision_literal_tokens(&mut tokens);
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());

@@ -182,6 +182,10 @@ static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| {
         scalars.insert(f.name().to_string(), f);
     }
     scalars.retain(|name, _| super::pg_funcs::is_postgres_scalar(name));
+    // The sequence functions.
+    for f in super::sequence_funcs::functions() {
+        scalars.insert(f.name().to_string(), f);
+    }
     // The `jsonb` functions.
     for f in super::jsonb::functions() {
         scalars.insert(f.name().to_string(), f);

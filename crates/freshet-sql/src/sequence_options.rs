@@ -1,0 +1,223 @@
+//! Sequence options in any order. PostgreSQL takes `CREATE SEQUENCE`'s
+//! options (and an identity column's, `GENERATED ... AS IDENTITY (...)`)
+//! in any order, as `pg_dump` writes them (`START WITH 1 INCREMENT BY 1
+//! NO MINVALUE ...`); `sqlparser` takes them only in the order of
+//! PostgreSQL's synopsis (`INCREMENT`, `MINVALUE`, `MAXVALUE`, `START`,
+//! `CACHE`, `CYCLE`). [`reorder_tokens`] puts them in that order before
+//! parsing.
+
+use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
+
+fn word(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+fn is(t: &Token, w: &str) -> bool {
+    word(t).as_deref() == Some(w)
+}
+
+/// The rank of the option that starts at significant token `k` (in
+/// `sqlparser`'s order), if one does.
+fn option_rank(tokens: &[TokenWithSpan], sig: &[usize], k: usize) -> Option<usize> {
+    let t = &tokens[sig[k]].token;
+    let next = sig.get(k + 1).map(|&i| &tokens[i].token);
+    match word(t)?.as_str() {
+        "increment" => Some(0),
+        "minvalue" => Some(1),
+        "maxvalue" => Some(2),
+        "start" => Some(3),
+        "cache" => Some(4),
+        "cycle" => Some(5),
+        "no" => match next.and_then(word).as_deref() {
+            Some("minvalue") => Some(1),
+            Some("maxvalue") => Some(2),
+            Some("cycle") => Some(5),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reorders the options of every `CREATE SEQUENCE` and identity column in
+/// `tokens` into `sqlparser`'s order.
+pub fn reorder_tokens(tokens: &mut Vec<TokenWithSpan>) {
+    let mut k = 0;
+    loop {
+        let sig: Vec<usize> = (0..tokens.len())
+            .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+            .collect();
+        let Some((start, end)) = next_region(tokens, &sig, &mut k) else {
+            return;
+        };
+        reorder_region(tokens, &sig, start, end);
+    }
+}
+
+/// The next options region at or after significant token `*k`: the
+/// significant positions `start..end` it spans.
+fn next_region(tokens: &[TokenWithSpan], sig: &[usize], k: &mut usize) -> Option<(usize, usize)> {
+    let tok = |j: usize| sig.get(j).map(|&i| &tokens[i].token);
+    while *k < sig.len() {
+        let j = *k;
+        *k += 1;
+        let t = &tokens[sig[j]].token;
+        // `CREATE [TEMP|TEMPORARY] SEQUENCE [IF NOT EXISTS] name [AS type]`
+        if is(t, "sequence") && j > 0 {
+            let mut c = j - 1;
+            if tok(c).is_some_and(|t| is(t, "temp") || is(t, "temporary")) && c > 0 {
+                c -= 1;
+            }
+            if !tok(c).is_some_and(|t| is(t, "create")) {
+                continue;
+            }
+            let mut s = j + 1;
+            if tok(s).is_some_and(|t| is(t, "if")) {
+                s += 3;
+            }
+            // The name: words separated by periods.
+            s += 1;
+            while tok(s) == Some(&Token::Period) {
+                s += 2;
+            }
+            if tok(s).is_some_and(|t| is(t, "as")) {
+                s += 1;
+                // `bigint`, `integer`, `smallint`, `int8`, ...: one word
+                // (`double precision` is not a sequence type).
+                s += 1;
+            }
+            let mut e = s;
+            while let Some(t) = tok(e) {
+                if *t == Token::SemiColon || is(t, "owned") {
+                    break;
+                }
+                e += 1;
+            }
+            *k = e;
+            return Some((s, e));
+        }
+        // `AS IDENTITY ( options )`
+        if is(t, "identity")
+            && j > 0
+            && tok(j - 1).is_some_and(|t| is(t, "as"))
+            && tok(j + 1) == Some(&Token::LParen)
+        {
+            let s = j + 2;
+            let mut e = s;
+            let mut depth = 0;
+            while let Some(t) = tok(e) {
+                match t {
+                    Token::LParen => depth += 1,
+                    Token::RParen if depth == 0 => break,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                e += 1;
+            }
+            *k = e;
+            return Some((s, e));
+        }
+    }
+    None
+}
+
+/// Reorders the options at significant positions `start..end`.
+fn reorder_region(tokens: &mut Vec<TokenWithSpan>, sig: &[usize], start: usize, end: usize) {
+    if start >= end {
+        return;
+    }
+    // Each option: its rank and the significant positions it starts at.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut j = start;
+    while j < end {
+        match option_rank(tokens, sig, j) {
+            Some(rank) => {
+                groups.push((rank, j));
+                // `NO x` is one option.
+                j += if is(&tokens[sig[j]].token, "no") {
+                    2
+                } else {
+                    1
+                };
+            }
+            None if groups.is_empty() => return,
+            None => j += 1,
+        }
+    }
+    if groups.windows(2).all(|w| w[0].0 <= w[1].0) {
+        return;
+    }
+    // The tokens of each option, from its first token to the next's.
+    let first = sig[start];
+    let last = sig[end - 1] + 1;
+    let mut pieces: Vec<(usize, Vec<TokenWithSpan>)> = Vec::new();
+    for (g, &(rank, at)) in groups.iter().enumerate() {
+        let from = sig[at];
+        let to = groups.get(g + 1).map_or(last, |&(_, next)| sig[next]);
+        let mut piece: Vec<TokenWithSpan> = tokens[from..to]
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .cloned()
+            .collect();
+        let mut spaced = Vec::with_capacity(piece.len() * 2);
+        for t in piece.drain(..) {
+            let span = t.span;
+            spaced.push(t);
+            spaced.push(TokenWithSpan {
+                token: Token::Whitespace(Whitespace::Space),
+                span,
+            });
+        }
+        pieces.push((rank, spaced));
+    }
+    pieces.sort_by_key(|(rank, _)| *rank);
+    let replacement: Vec<TokenWithSpan> = pieces.into_iter().flat_map(|(_, p)| p).collect();
+    tokens.splice(first..last, replacement);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::tokenizer::Tokenizer;
+
+    fn reordered(sql: &str) -> String {
+        let mut tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+            .tokenize_with_location()
+            .unwrap();
+        reorder_tokens(&mut tokens);
+        tokens
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn options_take_sqlparsers_order() {
+        assert_eq!(
+            reordered(
+                "CREATE SEQUENCE public.s AS integer START WITH 1 INCREMENT BY 1 NO MINVALUE NO MAXVALUE CACHE 1 OWNED BY t.id;"
+            ),
+            "CREATE SEQUENCE public.s AS integer INCREMENT BY 1 NO MINVALUE NO MAXVALUE START WITH 1 CACHE 1 OWNED BY t.id;"
+        );
+        assert_eq!(
+            reordered(
+                "CREATE TABLE u (id int GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY -5 CYCLE MINVALUE -100), v text)"
+            ),
+            "CREATE TABLE u (id int GENERATED ALWAYS AS IDENTITY (INCREMENT BY - 5 MINVALUE - 100 START WITH 10 CYCLE ), v text)"
+        );
+        // Already in order, or no options: unchanged.
+        let sql = "CREATE SEQUENCE s INCREMENT 2 START 5";
+        assert_eq!(reordered(sql), sql);
+        assert_eq!(reordered("CREATE SEQUENCE s"), "CREATE SEQUENCE s");
+        assert_eq!(
+            reordered("SELECT sequence FROM t"),
+            "SELECT sequence FROM t"
+        );
+    }
+}
