@@ -684,3 +684,117 @@ async fn deleted_transaction_metadata_is_a_definite_error() {
     .await;
     wait_for_rows(&c, HELD, &expect_rows(&[&["4", "0", "0", "0", "failed"]])).await;
 }
+
+/// Checks that source `name` is `stalled` with `error` in `SHOW SOURCES` and in
+/// `mz_source_statistics` (for each of its two partitions).
+async fn check_stalled(c: &tokio_postgres::Client, name: &str, error: &str) {
+    poll_until(&format!("{name} to be stalled"), WAIT, || async {
+        match shown_status(c, name).await? {
+            s if s == format!("stalled: {error}") => Ok(()),
+            s => Err(s),
+        }
+    })
+    .await;
+    wait_for_rows(
+        c,
+        &format!(
+            "SELECT partition, status, error = '{}' \
+             FROM mz_internal.mz_source_statistics WHERE source = '{name}' ORDER BY partition",
+            error.replace('\'', "''")
+        ),
+        &expect_rows(&[&["0", "stalled", "t"], &["1", "stalled", "t"]]),
+    )
+    .await;
+}
+
+/// `START OFFSET` past a partition's high watermark: as in Materialize, the source reads the
+/// partition from that offset once records reach it (records before it are never ingested);
+/// meanwhile the source is `stalled`, saying why nothing comes from the partition, also after
+/// a restart. `START OFFSET` with more entries than the topic has partitions, or a negative
+/// entry, is refused with Materialize's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_offset_past_the_end_waits_for_its_records() {
+    let broker = Broker::start_sqlite("past-end").await;
+    broker.create_topic("events", 2).await;
+    produce_all(&broker, "events", &records(0, "a", 3)).await;
+    produce_all(&broker, "events", &records(1, "b", 2)).await;
+    let mut server = TestServer::start("kafka-past-end").await;
+    let c = server.connect().await;
+    exec(&c, &[&broker.connection_sql()]).await;
+    for (offsets, error) in [
+        (
+            "1, 2, 3",
+            "START OFFSET specified more partitions (3) than topic (events) contains (2)",
+        ),
+        ("0, -1", "START OFFSET must be a nonnegative integer"),
+    ] {
+        let sql = format!(
+            "CREATE SOURCE bad FROM KAFKA CONNECTION kafka \
+             (TOPIC 'events', START OFFSET ({offsets})) FORMAT TEXT"
+        );
+        let e = c.batch_execute(&sql).await.expect_err(&sql);
+        assert_eq!(message(&e), error, "{sql}");
+        assert_eq!(sqlstate(&e).as_deref(), Some("22023"), "{sql}");
+    }
+    exec(
+        &c,
+        &[
+            "CREATE SOURCE events FROM KAFKA CONNECTION kafka \
+             (TOPIC 'events', START OFFSET (5, 1)) FORMAT TEXT INCLUDE PARTITION, OFFSET",
+            "CREATE MATERIALIZED VIEW events_n AS SELECT count(*) AS n FROM events",
+        ],
+    )
+    .await;
+    let all = "SELECT partition, \"offset\", text FROM events ORDER BY partition, \"offset\"";
+    wait_for_rows(&c, all, &expect_rows(&[&["1", "1", "b1"]])).await;
+    let waiting = |high: i64| {
+        format!(
+            "partition 0 of topic \"events\": START OFFSET 5 is past the partition's end (its \
+             high watermark is {high}): the source reads the partition from offset 5 once \
+             records reach it"
+        )
+    };
+    check_stalled(&c, "events", &waiting(3)).await;
+    // One record more (offset 3) is not ingested: it is before the start offset.
+    produce_all(&broker, "events", &records(0, "c", 1)).await;
+    produce_all(&broker, "events", &records(1, "c", 1)).await;
+    wait_for_rows(
+        &c,
+        all,
+        &expect_rows(&[&["1", "1", "b1"], &["1", "2", "c0"]]),
+    )
+    .await;
+    check_stalled(&c, "events", &waiting(4)).await;
+
+    // After a restart the source still waits (and says why).
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    check_stalled(&c, "events", &waiting(4)).await;
+
+    // Offsets 4 to 6: the source reads partition 0 from offset 5 and runs.
+    produce_all(&broker, "events", &records(0, "d", 3)).await;
+    wait_for_rows(
+        &c,
+        all,
+        &expect_rows(&[
+            &["0", "5", "d1"],
+            &["0", "6", "d2"],
+            &["1", "1", "b1"],
+            &["1", "2", "c0"],
+        ]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        &offsets_of("events"),
+        &expect_rows(&[&["0", "7", "0", "running"], &["1", "3", "0", "running"]]),
+    )
+    .await;
+    assert_eq!(shown_status(&c, "events").await.as_deref(), Ok("running"));
+    assert_eq!(
+        text_rows(&c, "SELECT n FROM events_n").await,
+        expect_rows(&[&["4"]])
+    );
+}
