@@ -110,6 +110,7 @@ use super::kafka::{
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
 use super::kafka_watermarks::went_back;
+use crate::expr::EvalError;
 
 mod lost;
 mod start;
@@ -906,7 +907,24 @@ impl Reader<'_> {
                 ..Default::default()
             };
             let mut stats: BTreeMap<i32, PartitionStats> = BTreeMap::new();
-            for (p, r) in buffer.release(Instant::now()) {
+            let now = Instant::now();
+            let mut released = buffer.release(now);
+            // Held transactions that lost their END (only something read
+            // can show one): the source fails and releases what it held.
+            let lost_ends = match started {
+                Some(_) => self.lost_ends(&mut buffer),
+                None => Vec::new(),
+            };
+            if !lost_ends.is_empty() {
+                released.extend(buffer.release(now));
+            }
+            for message in &lost_ends {
+                batch.changes.push(SourceChange::Append(
+                    Err(EvalError::Source(message.clone())),
+                    1,
+                ));
+            }
+            for (p, r) in released {
                 let s = stats.entry(p).or_default();
                 s.records += 1;
                 s.bytes += r.bytes;
@@ -949,6 +967,11 @@ impl Reader<'_> {
             watch.note_committed(next, &committed.offsets);
             self.record_delivery(stats, &offsets);
             self.publish_held(&mut published, held);
+            if !lost_ends.is_empty()
+                && let Ok(mut status) = control.status.lock()
+            {
+                status.definite.extend(lost_ends);
+            }
         }
     }
 
