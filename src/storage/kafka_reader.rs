@@ -912,7 +912,7 @@ impl Reader<'_> {
             // Held transactions that lost their END (only something read
             // can show one): the source fails and releases what it held.
             let lost_ends = match started {
-                Some(_) => self.lost_ends(&mut buffer),
+                Some(_) => self.lost_ends(&mut buffer, &positions.transaction_parts),
                 None => Vec::new(),
             };
             if !lost_ends.is_empty() {

@@ -33,8 +33,11 @@
 //! data topic. Those are found by the order Debezium writes in: it emits a
 //! database's transactions one after the other, in commit order, each
 //! `END` after the transaction's events, so in a data partition the events
-//! of an earlier transaction come before those of a later one, and in the
-//! transaction topic its `END` comes before the later one's. A transaction
+//! of an earlier transaction come before those of a later one, and in a
+//! transaction topic of one partition (Debezium's default; with several,
+//! its transaction records, keyed by transaction id, spread over them and
+//! lose that order, and nothing is found) its `END` comes before the later
+//! one's. A transaction
 //! at the front of a partition whose `END` has not been read, while the
 //! `END` of a later transaction in that partition has, lost its `END`
 //! ([`TransactionBuffer::orphans`]): the reader commits the source's

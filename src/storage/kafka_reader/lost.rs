@@ -164,12 +164,20 @@ impl Reader<'_> {
     /// The source's definite errors for the transactions held in `buffer`
     /// that lost their `END` record ([`TransactionBuffer::orphans`]); if
     /// there are any, `buffer` stops grouping, so that what it holds is
-    /// released with the errors.
-    pub(super) fn lost_ends(&self, buffer: &mut TransactionBuffer) -> Vec<String> {
+    /// released with the errors. Only with a transaction topic of one
+    /// partition (`transaction_parts`): the order of `END`s that rests on
+    /// holds within a partition, and Debezium keys its transaction records
+    /// by transaction id, so with several partitions a later transaction's
+    /// `END` may be read first.
+    pub(super) fn lost_ends(
+        &self,
+        buffer: &mut TransactionBuffer,
+        transaction_parts: &[i32],
+    ) -> Vec<String> {
         let Some(t) = &self.params.transactions else {
             return Vec::new();
         };
-        if buffer.pending_ends() == 0 {
+        if transaction_parts.len() != 1 || buffer.pending_ends() == 0 {
             return Vec::new();
         }
         let errors: Vec<String> = buffer
