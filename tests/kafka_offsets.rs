@@ -20,6 +20,14 @@
 //!   METADATA` topic deleted before the source read them are a definite error too (the `END`
 //!   of a transaction among them is gone, so the transaction cannot be assembled), and the
 //!   failed source does not wedge on the transaction it can never complete.
+//! * [`a_new_source_whose_transaction_ends_are_gone_fails`]: a new source with `TRANSACTION
+//!   METADATA` whose transaction topic lost, to retention, the `END` records of transactions
+//!   still in the data topic fails naming the first such transaction (found once a later
+//!   transaction's `END` is read) instead of holding its events for ever.
+//! * [`a_start_offset_past_the_end_waits_for_its_records`]: a `START OFFSET` past the
+//!   partition's end is read from once records reach it, as in Materialize; meanwhile the
+//!   source is `stalled` saying why. Too many `START OFFSET` entries and negative ones are
+//!   refused with Materialize's errors.
 //! * [`transaction_markers_do_not_leave_lag`]: a partition written by a Kafka transaction
 //!   ends with a commit marker that no consumer returns; the source's committed offsets pass
 //!   it, so lag reaches 0 and `snapshot_committed` becomes true, and a restart neither loses
@@ -683,4 +691,197 @@ async fn deleted_transaction_metadata_is_a_definite_error() {
     )
     .await;
     wait_for_rows(&c, HELD, &expect_rows(&[&["4", "0", "0", "0", "failed"]])).await;
+}
+
+/// A new source with `TRANSACTION METADATA` reads the transaction topic from its low
+/// watermark; retention has already deleted the `END` records of transactions whose events
+/// are still in the data topic. The first of them, at the front of the data partition, is
+/// found once the `END` of a later transaction is read (Debezium writes transactions in commit
+/// order): the source fails with an error naming the transaction and both topics, instead of
+/// holding those events, and every later one, for ever; it stops holding, so its lag reaches 0
+/// and nothing stays held, also after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_source_whose_transaction_ends_are_gone_fails() {
+    let broker = Broker::start_sqlite("ends-gone").await;
+    broker.create_topic("dbserver1.public.accounts", 1).await;
+    broker.create_topic("dbserver1.transaction", 1).await;
+    // Transactions 1, 2 and 3, one event each (offsets 0, 1 and 2), their BEGIN and END
+    // records at 0-1, 2-3 and 4-5; retention deleted the transaction topic's records before
+    // offset 4: the ENDs of 1 and 2 are gone.
+    for (i, tx) in ["1:10", "2:20", "3:30"].into_iter().enumerate() {
+        let i = i as i64 + 1;
+        produce_all(
+            &broker,
+            "dbserver1.public.accounts",
+            &[(0, debezium_event(tx, i, 100 * i))],
+        )
+        .await;
+        let [begin, end] = debezium_transaction(tx);
+        produce_all(&broker, "dbserver1.transaction", &[(0, begin), (0, end)]).await;
+    }
+    broker.delete_records_before("dbserver1.transaction", 0, 4);
+    let mut server = TestServer::start("kafka-ends-gone").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            &broker.connection_sql(),
+            "CREATE SOURCE tx FROM KAFKA CONNECTION kafka (TOPIC 'dbserver1.transaction') \
+             FORMAT JSON",
+            "CREATE SOURCE ledger FROM KAFKA CONNECTION kafka \
+             (TOPIC 'dbserver1.public.accounts') FORMAT JSON \
+             ENVELOPE DEBEZIUM (TRANSACTION METADATA (SOURCE tx, COLLECTION 'public.accounts'))",
+            "CREATE MATERIALIZED VIEW totals AS \
+             SELECT count(*) AS n, sum((data->>'balance')::bigint) AS total FROM ledger",
+        ],
+    )
+    .await;
+    let error = "partition 0 of topic \"dbserver1.public.accounts\": the events at offset 0 \
+         belong to transaction \"1:10\", whose END record is not in the TRANSACTION METADATA \
+         topic \"dbserver1.transaction\" although the END of the later transaction \"3:30\" \
+         is: it was deleted (by retention, compaction or DeleteRecords) before the source read \
+         it, so the source's transactions cannot be assembled exactly";
+    check_failed(
+        &c,
+        "ledger",
+        error,
+        &["SELECT * FROM ledger", "SELECT n FROM totals"],
+    )
+    .await;
+    const HELD: &str = "SELECT next_offset, lag, held_records, pending_transactions, status \
+         FROM mz_internal.mz_source_statistics WHERE source = 'ledger'";
+    wait_for_rows(&c, HELD, &expect_rows(&[&["3", "0", "0", "0", "failed"]])).await;
+    // The transaction topic's own source starts at its low watermark, as any new source.
+    wait_for_rows(&c, "SELECT count(*) FROM tx", &expect_rows(&[&["2"]])).await;
+    assert_eq!(shown_status(&c, "tx").await.as_deref(), Ok("running"));
+
+    // After a restart: still failed, with the error once, and events go on being read.
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    check_failed(&c, "ledger", error, &["SELECT n FROM totals"]).await;
+    let shown = shown_status(&c, "ledger").await.unwrap();
+    assert_eq!(shown.matches("whose END record").count(), 1, "{shown}");
+    produce_all(
+        &broker,
+        "dbserver1.public.accounts",
+        &[(0, debezium_event("4:40", 4, 400))],
+    )
+    .await;
+    wait_for_rows(&c, HELD, &expect_rows(&[&["4", "0", "0", "0", "failed"]])).await;
+}
+
+/// Checks that source `name` is `stalled` with `error` in `SHOW SOURCES` and in
+/// `mz_source_statistics` (for each of its two partitions).
+async fn check_stalled(c: &tokio_postgres::Client, name: &str, error: &str) {
+    poll_until(&format!("{name} to be stalled"), WAIT, || async {
+        match shown_status(c, name).await? {
+            s if s == format!("stalled: {error}") => Ok(()),
+            s => Err(s),
+        }
+    })
+    .await;
+    wait_for_rows(
+        c,
+        &format!(
+            "SELECT partition, status, error = '{}' \
+             FROM mz_internal.mz_source_statistics WHERE source = '{name}' ORDER BY partition",
+            error.replace('\'', "''")
+        ),
+        &expect_rows(&[&["0", "stalled", "t"], &["1", "stalled", "t"]]),
+    )
+    .await;
+}
+
+/// `START OFFSET` past a partition's high watermark: as in Materialize, the source reads the
+/// partition from that offset once records reach it (records before it are never ingested);
+/// meanwhile the source is `stalled`, saying why nothing comes from the partition, also after
+/// a restart. `START OFFSET` with more entries than the topic has partitions, or a negative
+/// entry, is refused with Materialize's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_offset_past_the_end_waits_for_its_records() {
+    let broker = Broker::start_sqlite("past-end").await;
+    broker.create_topic("events", 2).await;
+    produce_all(&broker, "events", &records(0, "a", 3)).await;
+    produce_all(&broker, "events", &records(1, "b", 2)).await;
+    let mut server = TestServer::start("kafka-past-end").await;
+    let c = server.connect().await;
+    exec(&c, &[&broker.connection_sql()]).await;
+    for (offsets, error) in [
+        (
+            "1, 2, 3",
+            "START OFFSET specified more partitions (3) than topic (events) contains (2)",
+        ),
+        ("0, -1", "START OFFSET must be a nonnegative integer"),
+    ] {
+        let sql = format!(
+            "CREATE SOURCE bad FROM KAFKA CONNECTION kafka \
+             (TOPIC 'events', START OFFSET ({offsets})) FORMAT TEXT"
+        );
+        let e = c.batch_execute(&sql).await.expect_err(&sql);
+        assert_eq!(message(&e), error, "{sql}");
+        assert_eq!(sqlstate(&e).as_deref(), Some("22023"), "{sql}");
+    }
+    exec(
+        &c,
+        &[
+            "CREATE SOURCE events FROM KAFKA CONNECTION kafka \
+             (TOPIC 'events', START OFFSET (5, 1)) FORMAT TEXT INCLUDE PARTITION, OFFSET",
+            "CREATE MATERIALIZED VIEW events_n AS SELECT count(*) AS n FROM events",
+        ],
+    )
+    .await;
+    let all = "SELECT partition, \"offset\", text FROM events ORDER BY partition, \"offset\"";
+    wait_for_rows(&c, all, &expect_rows(&[&["1", "1", "b1"]])).await;
+    let waiting = |high: i64| {
+        format!(
+            "partition 0 of topic \"events\": START OFFSET 5 is past the partition's end (its \
+             high watermark is {high}): the source reads the partition from offset 5 once \
+             records reach it"
+        )
+    };
+    check_stalled(&c, "events", &waiting(3)).await;
+    // One record more (offset 3) is not ingested: it is before the start offset.
+    produce_all(&broker, "events", &records(0, "c", 1)).await;
+    produce_all(&broker, "events", &records(1, "c", 1)).await;
+    wait_for_rows(
+        &c,
+        all,
+        &expect_rows(&[&["1", "1", "b1"], &["1", "2", "c0"]]),
+    )
+    .await;
+    check_stalled(&c, "events", &waiting(4)).await;
+
+    // After a restart the source still waits (and says why).
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    check_stalled(&c, "events", &waiting(4)).await;
+
+    // Offsets 4 to 6: the source reads partition 0 from offset 5 and runs.
+    produce_all(&broker, "events", &records(0, "d", 3)).await;
+    wait_for_rows(
+        &c,
+        all,
+        &expect_rows(&[
+            &["0", "5", "d1"],
+            &["0", "6", "d2"],
+            &["1", "1", "b1"],
+            &["1", "2", "c0"],
+        ]),
+    )
+    .await;
+    wait_for_rows(
+        &c,
+        &offsets_of("events"),
+        &expect_rows(&[&["0", "7", "0", "running"], &["1", "3", "0", "running"]]),
+    )
+    .await;
+    assert_eq!(shown_status(&c, "events").await.as_deref(), Ok("running"));
+    assert_eq!(
+        text_rows(&c, "SELECT n FROM events_n").await,
+        expect_rows(&[&["4"]])
+    );
 }

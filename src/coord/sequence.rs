@@ -341,7 +341,7 @@ impl Coordinator {
                 // The snapshot's bounds are taken from the brokers now,
                 // outside the lock, and stored with the source.
                 super::source::fix_start_timestamp(&mut k);
-                let snapshot = self.lookup_snapshot(&k).await;
+                let snapshot = self.lookup_snapshot(&k).await?;
                 self.clone()
                     .execute_ddl_with(
                         FreshetStatement::CreateKafkaSource(k),

@@ -574,21 +574,29 @@ impl Coordinator {
     /// [`kafka_snapshot`]), asked of the brokers outside the coordinator's
     /// lock; `None` when they cannot tell within [`SNAPSHOT_LOOKUP`] (the
     /// source then records [`SnapshotBounds::Pending`]). `START TIMESTAMP`
-    /// must already be absolute ([`fix_start_timestamp`]).
+    /// must already be absolute ([`fix_start_timestamp`]). Refuses a
+    /// `START OFFSET` that [`kafka_snapshot::check_start_offsets`] refuses
+    /// (the number of entries only when the brokers answer).
     pub(crate) async fn lookup_snapshot(
         &self,
         stmt: &CreateKafkaSourceStatement,
-    ) -> Option<SnapshotBounds> {
+    ) -> Result<Option<SnapshotBounds>, AdapterError> {
+        kafka_snapshot::check_start_offsets(&stmt.topic, &stmt.start_offsets, None)
+            .map_err(PlanError::InvalidParameter)?;
         let options = {
             let state = self.state.lock().await;
-            if stmt.if_not_exists && state.lookup(&stmt.name).ok()?.is_some() {
-                return None;
+            if stmt.if_not_exists && state.lookup(&stmt.name)?.is_some() {
+                return Ok(None);
             }
             // A connection that does not resolve fails `CREATE SOURCE` itself.
-            let (_, conn) = state
-                .connection_for(&stmt.connection, ConnectionKind::Kafka)
-                .ok()?;
-            state.kafka_options(&conn).ok()?.0
+            let Ok((_, conn)) = state.connection_for(&stmt.connection, ConnectionKind::Kafka)
+            else {
+                return Ok(None);
+            };
+            let Ok((options, _)) = state.kafka_options(&conn) else {
+                return Ok(None);
+            };
+            options
         };
         let (topic, starts, ts) = (
             stmt.topic.clone(),
@@ -598,17 +606,25 @@ impl Coordinator {
         let found = tokio::task::spawn_blocking(move || {
             kafka_snapshot::lookup(&options, &topic, &starts, ts, SNAPSHOT_LOOKUP)
         })
-        .await
-        .ok()?;
+        .await;
         match found {
-            Ok(bounds) => Some(SnapshotBounds::Known(bounds)),
-            Err(e) => {
+            Ok(Ok(bounds)) => {
+                kafka_snapshot::check_start_offsets(
+                    &stmt.topic,
+                    &stmt.start_offsets,
+                    Some(bounds.len()),
+                )
+                .map_err(PlanError::InvalidParameter)?;
+                Ok(Some(SnapshotBounds::Known(bounds)))
+            }
+            Ok(Err(e)) => {
                 tracing::info!(
                     "the snapshot of topic \"{}\" is taken later: {e}",
                     stmt.topic
                 );
-                None
+                Ok(None)
             }
+            Err(_) => Ok(None),
         }
     }
 

@@ -235,6 +235,11 @@ pub struct SourceStatus {
     /// its data): why records it should have read are gone (see
     /// [`kafka_watermarks`](super::kafka_watermarks)).
     pub definite: BTreeSet<String>,
+    /// Partitions whose `START OFFSET` is past their end, by partition:
+    /// why nothing is read from them yet (see "A start offset past the
+    /// end" in [`kafka_reader`](super::kafka_reader)). The source is
+    /// `stalled` while there is one.
+    pub waiting: BTreeMap<i32, String>,
 }
 
 /// What a reader's transaction buffer holds (see
@@ -298,15 +303,16 @@ impl TransactionResume {
 
 impl SourceStatus {
     /// The source's status: `dropped`, else `failed` if it has a definite
-    /// error, else `stalled` if any reader is, else `starting` if any
-    /// reader is (or none has reported), else `running`.
+    /// error, else `stalled` if any reader is or a partition waits for its
+    /// `START OFFSET`, else `starting` if any reader is (or none has
+    /// reported), else `running`.
     pub fn status(&self) -> &'static str {
         let any = |s: &str| self.readers.iter().any(|r| r.status == s);
         if self.dropped {
             "dropped"
         } else if !self.definite.is_empty() {
             "failed"
-        } else if any("stalled") {
+        } else if any("stalled") || !self.waiting.is_empty() {
             "stalled"
         } else if self.readers.is_empty() || any("starting") || any("") {
             "starting"
@@ -316,7 +322,8 @@ impl SourceStatus {
     }
 
     /// The definite errors (by partition), then the distinct errors of the
-    /// stalled readers, joined by `; `.
+    /// stalled readers, then why partitions wait for their `START OFFSET`,
+    /// joined by `; `.
     pub fn error(&self) -> Option<String> {
         let mut errors: Vec<&str> = self
             .readers
@@ -327,7 +334,8 @@ impl SourceStatus {
         errors.sort_unstable();
         errors.dedup();
         let definite = self.definite.iter().map(String::as_str);
-        let errors: Vec<&str> = definite.chain(errors).collect();
+        let waiting = self.waiting.values().map(String::as_str);
+        let errors: Vec<&str> = definite.chain(errors).chain(waiting).collect();
         (!errors.is_empty()).then(|| errors.join("; "))
     }
 }
@@ -517,6 +525,17 @@ mod tests {
         s.readers[0] = reader("running", None);
         s.readers.push(reader("stalled", Some("topic gone")));
         assert_eq!(s.error().as_deref(), Some("broker down; topic gone"));
+        // A partition waiting for its START OFFSET stalls a running source.
+        s.readers = vec![reader("running", None)];
+        s.waiting.insert(3, "partition 3 waits".into());
+        assert_eq!(
+            (s.status(), s.error().as_deref()),
+            ("stalled", Some("partition 3 waits"))
+        );
+        s.readers.push(reader("stalled", Some("broker down")));
+        assert_eq!(s.error().as_deref(), Some("broker down; partition 3 waits"));
+        s.readers.push(reader("stalled", Some("topic gone")));
+        s.waiting.clear();
         // A definite error outranks the stalled readers and comes first.
         s.definite.insert("records gone".into());
         assert_eq!(

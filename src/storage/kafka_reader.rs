@@ -60,6 +60,25 @@
 //! its transaction's events, and every later event of their partitions,
 //! would otherwise be held in memory for ever.
 //!
+//! # A start offset past the end
+//!
+//! A `START OFFSET` past its partition's high watermark names records that
+//! do not exist yet. Materialize reads such a partition from there once
+//! records reach it (its consumer, reset to the earliest offset when the
+//! brokers answer `OFFSET_OUT_OF_RANGE`, skips the records before the
+//! start offset), and so does Freshet, without the out-of-range fetch: the
+//! reader leaves the partition unassigned (`kafka_reader/start.rs`,
+//! `Reader::find_waiting`) until the partition's
+//! high watermark, which its metadata thread fetches every
+//! [`METADATA_INTERVAL`], reaches the start offset, and then assigns it at
+//! that offset (a fetch at the high watermark waits for the next record).
+//! Meanwhile the source is `stalled`, its error naming the partition, the
+//! start offset and the high watermark (`SHOW SOURCES`,
+//! `mz_internal.mz_source_statistics`), so that a mistyped offset does not
+//! look like a quiet topic. `START OFFSET` with more entries than the topic
+//! has partitions, and negative entries, are refused at `CREATE SOURCE`, as
+//! in Materialize.
+//!
 //! # Transaction markers
 //!
 //! A topic written with Kafka transactions has a control record (the commit
@@ -91,8 +110,10 @@ use super::kafka::{
 };
 use super::kafka_txn::{Grouping, HeldRecord, TransactionBuffer};
 use super::kafka_watermarks::went_back;
+use crate::expr::EvalError;
 
 mod lost;
+mod start;
 
 use lost::went_back_error;
 
@@ -193,6 +214,10 @@ struct Positions {
     /// Per transaction topic partition, the offset after the last record
     /// read.
     transaction_read: BTreeMap<i32, i64>,
+    /// Partitions left unassigned until records reach their `START
+    /// OFFSET` (partition → start offset; see "A start offset past the
+    /// end" above).
+    waiting: BTreeMap<i32, i64>,
 }
 
 /// What a reader's metadata thread found, for the reader to pick up between
@@ -426,8 +451,9 @@ impl Reader<'_> {
 
     /// Assigns the reader's partitions, each after its last record read in
     /// this attempt, else at its committed offset, else where the source
-    /// starts; and the transaction topic's partitions likewise, a partition
-    /// without a committed offset from its beginning.
+    /// starts (but not those waiting for their `START OFFSET`); and the
+    /// transaction topic's partitions likewise, a partition without a
+    /// committed offset from its beginning.
     fn assign(
         &self,
         consumer: &ReaderConsumer,
@@ -436,7 +462,11 @@ impl Reader<'_> {
         positions: &Positions,
     ) -> Result<(), String> {
         let mut tpl = TopicPartitionList::new();
-        for p in &positions.parts {
+        for p in positions
+            .parts
+            .iter()
+            .filter(|p| !positions.waiting.contains_key(p))
+        {
             let offset = match positions.read.get(p).or(next.get(p)) {
                 Some(o) => Offset::Offset(*o),
                 None => self.start_offset(consumer, *p)?,
@@ -575,6 +605,7 @@ impl Reader<'_> {
         {
             return Ok(());
         }
+        self.find_waiting(consumer, next, &mut positions)?;
         self.assign(consumer, next, committed, &positions)?;
         self.refresh_watermarks(consumer, &positions.parts);
         let watch = MetadataWatch::default();
@@ -723,8 +754,13 @@ impl Reader<'_> {
                         }
                         Some(false) => {}
                     }
+                    self.find_waiting(consumer, next, positions)?;
                     self.assign(consumer, next, committed, positions)?;
                 }
+            }
+            // Partitions whose records have reached their START OFFSET.
+            if !positions.waiting.is_empty() && self.take_started(positions) {
+                self.assign(consumer, next, committed, positions)?;
             }
             let mut started: Option<Instant> = None;
             // When the batch last started taking what librdkafka holds.
@@ -871,7 +907,24 @@ impl Reader<'_> {
                 ..Default::default()
             };
             let mut stats: BTreeMap<i32, PartitionStats> = BTreeMap::new();
-            for (p, r) in buffer.release(Instant::now()) {
+            let now = Instant::now();
+            let mut released = buffer.release(now);
+            // Held transactions that lost their END (only something read
+            // can show one): the source fails and releases what it held.
+            let lost_ends = match started {
+                Some(_) => self.lost_ends(&mut buffer, &positions.transaction_parts),
+                None => Vec::new(),
+            };
+            if !lost_ends.is_empty() {
+                released.extend(buffer.release(now));
+            }
+            for message in &lost_ends {
+                batch.changes.push(SourceChange::Append(
+                    Err(EvalError::Source(message.clone())),
+                    1,
+                ));
+            }
+            for (p, r) in released {
                 let s = stats.entry(p).or_default();
                 s.records += 1;
                 s.bytes += r.bytes;
@@ -914,6 +967,11 @@ impl Reader<'_> {
             watch.note_committed(next, &committed.offsets);
             self.record_delivery(stats, &offsets);
             self.publish_held(&mut published, held);
+            if !lost_ends.is_empty()
+                && let Ok(mut status) = control.status.lock()
+            {
+                status.definite.extend(lost_ends);
+            }
         }
     }
 

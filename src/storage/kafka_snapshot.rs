@@ -71,6 +71,29 @@ pub fn lookup(
     Ok(bounds)
 }
 
+/// Checks a source's `START OFFSET` as Materialize does at `CREATE SOURCE`
+/// (`validate_start_offsets`, and its planner): no negative entry, and, when
+/// the brokers told the topic's partition count (`partitions`), no more
+/// entries than partitions. A start offset past its partition's end is
+/// fine: the source waits for records to reach it (see
+/// [`kafka_reader`](super::kafka_reader), "A start offset past the end").
+pub fn check_start_offsets(
+    topic: &str,
+    start_offsets: &[i64],
+    partitions: Option<usize>,
+) -> Result<(), String> {
+    if start_offsets.iter().any(|o| *o < 0) {
+        return Err("START OFFSET must be a nonnegative integer".into());
+    }
+    match partitions {
+        Some(n) if start_offsets.len() > n => Err(format!(
+            "START OFFSET specified more partitions ({}) than topic ({topic}) contains ({n})",
+            start_offsets.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// One partition's snapshot progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionProgress {
@@ -216,6 +239,22 @@ mod tests {
         let p = progress(Some(&b), &committed);
         assert_eq!(p.partition(1), part(3, 2));
         assert_eq!(p.committed, Some(false));
+    }
+
+    #[test]
+    fn start_offsets_are_checked_as_in_materialize() {
+        assert_eq!(check_start_offsets("t", &[0, 5], Some(2)), Ok(()));
+        assert_eq!(check_start_offsets("t", &[5], Some(3)), Ok(()));
+        assert_eq!(check_start_offsets("t", &[], Some(0)), Ok(()));
+        // The partition count is not known (the brokers did not answer).
+        assert_eq!(check_start_offsets("t", &[1, 2, 3], None), Ok(()));
+        assert_eq!(
+            check_start_offsets("t", &[100, 100], Some(1)),
+            Err("START OFFSET specified more partitions (2) than topic (t) contains (1)".into())
+        );
+        let negative = Err("START OFFSET must be a nonnegative integer".to_string());
+        assert_eq!(check_start_offsets("t", &[3, -1], None), negative);
+        assert_eq!(check_start_offsets("t", &[-1, 0, 0], Some(1)), negative);
     }
 
     #[test]

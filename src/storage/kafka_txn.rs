@@ -21,6 +21,34 @@
 //!   for a while: a poll never splits a run that arrives without pauses.
 //! * [`Grouping::None`]: everything is released at once.
 //!
+//! # `END` records that are gone
+//!
+//! An `END` deleted from the transaction topic (by retention, which often
+//! keeps that topic for less time than the data topics) before the source
+//! read it leaves its transaction's events held for ever. A source that
+//! resumes past deleted records fails at once (see
+//! [`kafka_watermarks`](super::kafka_watermarks)); a new source reads the
+//! transaction topic from its low watermark, where the `END`s of older
+//! transactions may already be gone while their events are still in the
+//! data topic. Those are found by the order Debezium writes in: it emits a
+//! database's transactions one after the other, in commit order, each
+//! `END` after the transaction's events, so in a data partition the events
+//! of an earlier transaction come before those of a later one, and in a
+//! transaction topic of one partition (Debezium's default; with several,
+//! its transaction records, keyed by transaction id, spread over them and
+//! lose that order, and nothing is found) its `END` comes before the later
+//! one's. A transaction
+//! at the front of a partition whose `END` has not been read, while the
+//! `END` of a later transaction in that partition has, lost its `END`
+//! ([`TransactionBuffer::orphans`]): the reader commits the source's
+//! definite error, naming the transaction, its offsets and both topics, and
+//! stops grouping ([`TransactionBuffer::ungroup`]), as for any failed
+//! source (see [`kafka_reader`](super::kafka_reader)). A transaction that
+//! lost its `END` with no later transaction read after it cannot be told
+//! from one still being written; it stays held (`held_records` and
+//! `pending_transactions` in `mz_internal.mz_source_statistics` show it)
+//! until a later transaction arrives.
+//!
 //! With [`Grouping::Metadata`], the `END` records read and not yet released
 //! are durable state: each batch commits, with its data, the transaction
 //! topic's offsets and the changes to the pending `END`s
@@ -91,6 +119,40 @@ pub struct TransactionBuffer {
     arrived: HashMap<String, u64>,
     /// Bytes of the held records' keys and values.
     held_bytes: u64,
+}
+
+/// A transaction at the front of a partition whose `END` record was not
+/// read though a later transaction's was (see "`END` records that are
+/// gone" above).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    /// The partition.
+    pub partition: i32,
+    /// The transaction's id.
+    pub transaction: String,
+    /// The offsets of its events at the front of the partition.
+    pub offsets: (i64, i64),
+    /// The id of the later transaction whose `END` was read.
+    pub later: String,
+}
+
+impl Orphan {
+    /// The source's definite error, for data topic `topic` and transaction
+    /// topic `transaction_topic`.
+    pub fn message(&self, topic: &str, transaction_topic: &str) -> String {
+        let offsets = match self.offsets {
+            (first, last) if first == last => format!("offset {first}"),
+            (first, last) => format!("offsets {first} to {last}"),
+        };
+        format!(
+            "partition {} of topic \"{topic}\": the events at {offsets} belong to transaction \
+             \"{}\", whose END record is not in the TRANSACTION METADATA topic \
+             \"{transaction_topic}\" although the END of the later transaction \"{}\" is: it \
+             was deleted (by retention, compaction or DeleteRecords) before the source read it, \
+             so the source's transactions cannot be assembled exactly",
+            self.partition, self.transaction, self.later
+        )
+    }
 }
 
 /// An `END` record waiting for its transaction's events.
@@ -213,6 +275,57 @@ impl TransactionBuffer {
             add_pending,
             remove_pending: std::mem::take(&mut self.released_ends),
         }
+    }
+
+    /// [`Grouping::Metadata`]: the transactions at the front of a partition
+    /// that lost their `END` record (see "`END` records that are gone"
+    /// above), one per partition at most.
+    pub fn orphans(&self) -> Vec<Orphan> {
+        if self.grouping != Grouping::Metadata {
+            return Vec::new();
+        }
+        let mut orphans = Vec::new();
+        for (p, q) in &self.queues {
+            let Some(t) = q.front().and_then(|r| r.transaction.as_ref()) else {
+                continue;
+            };
+            if self.ends.contains_key(t) {
+                continue;
+            }
+            let run = q
+                .iter()
+                .take_while(|r| r.transaction.as_ref() == Some(t))
+                .count();
+            let later = q.iter().skip(run).find_map(|r| {
+                r.transaction
+                    .as_ref()
+                    .filter(|l| *l != t && self.ends.contains_key(*l))
+            });
+            if let (Some(later), Some(first), Some(last)) = (later, q.front(), q.get(run - 1)) {
+                orphans.push(Orphan {
+                    partition: *p,
+                    transaction: t.clone(),
+                    offsets: (first.offset, last.offset),
+                    later: later.clone(),
+                });
+            }
+        }
+        orphans
+    }
+
+    /// Stops grouping (a failed source, see
+    /// [`kafka_reader`](super::kafka_reader)): everything held is released
+    /// by the next [`release`](Self::release), and the pending `END`s are
+    /// dropped (the durable ones from the store with the next
+    /// [`durable_changes`](Self::durable_changes)).
+    pub fn ungroup(&mut self) {
+        self.grouping = Grouping::None;
+        for (id, end) in self.ends.drain() {
+            if end.durable {
+                self.released_ends.push(id);
+            }
+        }
+        self.fresh_ends.clear();
     }
 
     /// The offset of the first held record of `partition`.
@@ -497,6 +610,72 @@ mod tests {
             }
         );
         assert_eq!(b.durable_changes(vec![]), TransactionProgress::default());
+    }
+
+    /// A transaction at the front of a partition without its `END`, behind
+    /// which a later transaction's `END` was read, lost its `END`; one still
+    /// being written (no later `END`), or whose `END` was read, did not.
+    #[test]
+    fn a_transaction_before_a_later_end_lost_its_end() {
+        let now = Instant::now();
+        let mut b = TransactionBuffer::resume(Grouping::Metadata, [("t0".to_string(), 9)]);
+        b.push(0, record(4, Some("t1")), now);
+        b.push(0, record(5, Some("t1")), now);
+        b.push(0, record(6, Some("t2")), now);
+        b.push(0, record(7, Some("t3")), now);
+        b.push(1, record(0, Some("t3")), now);
+        assert!(b.release(now).is_empty());
+        // Nothing read of the transaction topic yet: t1 may still be written.
+        assert_eq!(b.orphans(), vec![]);
+        b.end("t3".into(), 2);
+        assert!(b.release(now).is_empty());
+        let orphan = Orphan {
+            partition: 0,
+            transaction: "t1".into(),
+            offsets: (4, 5),
+            later: "t3".into(),
+        };
+        // Partition 1 leads with t3, whose END is in.
+        assert_eq!(b.orphans(), vec![orphan.clone()]);
+        assert_eq!(
+            orphan.message("d", "tx"),
+            "partition 0 of topic \"d\": the events at offsets 4 to 5 belong to transaction \
+             \"t1\", whose END record is not in the TRANSACTION METADATA topic \"tx\" although \
+             the END of the later transaction \"t3\" is: it was deleted (by retention, \
+             compaction or DeleteRecords) before the source read it, so the source's \
+             transactions cannot be assembled exactly"
+        );
+        assert!(
+            Orphan {
+                offsets: (6, 6),
+                ..orphan
+            }
+            .message("d", "tx")
+            .contains("the events at offset 6 belong")
+        );
+        // Ungrouped, everything goes, and the pending ENDs are dropped (the durable one
+        // from the store).
+        b.ungroup();
+        assert_eq!(
+            offsets(&b.release(now)),
+            [(0, 4), (0, 5), (0, 6), (0, 7), (1, 0)]
+        );
+        assert_eq!((b.held(), b.pending_ends(), b.orphans()), (0, 0, vec![]));
+        assert_eq!(
+            b.durable_changes(at(9)),
+            TransactionProgress {
+                offsets: at(9),
+                add_pending: vec![],
+                remove_pending: vec!["t0".into()],
+            }
+        );
+        // Without TRANSACTION METADATA nothing is an orphan.
+        let mut r = TransactionBuffer::new(Grouping::Runs {
+            idle: Duration::from_secs(60),
+        });
+        r.push(0, record(0, Some("t1")), now);
+        r.push(0, record(1, Some("t2")), now);
+        assert_eq!(r.orphans(), vec![]);
     }
 
     #[test]

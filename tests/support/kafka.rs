@@ -321,8 +321,35 @@ impl Broker {
 
     /// Deletes `topic` (a `DeleteTopics` request, as `kafka-topics.sh --delete` makes).
     /// tansu 0.6 deletes every topic of the broker with it (its `topic_delete_by.sql`
-    /// selects topics by cluster only), so this is for a broker with no other topic.
+    /// selects topics by cluster only), so this is for a broker with no other topic, and
+    /// refuses (panics) on a broker with others: a test must not rely on deleting one topic
+    /// of several. A test that needs a topic gone uses a topic of a unique name, or a broker
+    /// of its own (docs/ARCHITECTURE.md, "tansu's gaps").
     pub async fn delete_topic(&self, name: &str) {
+        let config = self.config();
+        let topics = tokio::task::spawn_blocking(move || {
+            let client: rdkafka::consumer::BaseConsumer =
+                config.create().expect("creating a consumer");
+            let metadata =
+                rdkafka::consumer::Consumer::fetch_metadata(&client, None, Duration::from_secs(10))
+                    .expect("listing the broker's topics");
+            metadata
+                .topics()
+                .iter()
+                .map(|t| t.name().to_string())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("listing the broker's topics");
+        let others: Vec<&String> = topics
+            .iter()
+            .filter(|t| *t != name && !t.starts_with("__"))
+            .collect();
+        assert!(
+            others.is_empty(),
+            "deleting topic {name}: tansu 0.6's DeleteTopics would delete every topic of the \
+             broker, also {others:?}; give the test a broker of its own or unique topic names"
+        );
         let admin: AdminClient<DefaultClientContext> =
             self.config().create().expect("creating an admin client");
         let results = admin

@@ -527,7 +527,9 @@ pub fn parse_kafka_source(
                 start_offsets = l
                     .iter()
                     .map(|o| {
-                        o.parse::<i64>().ok().filter(|o| *o >= 0).ok_or_else(|| {
+                        // A negative entry parses: `CREATE SOURCE` refuses it
+                        // with Materialize's message.
+                        o.parse::<i64>().ok().ok_or_else(|| {
                             ParserError::ParserError(format!("invalid START OFFSET {o}"))
                         })
                     })

@@ -2,7 +2,9 @@
 //! [`kafka_watermarks`](crate::storage::kafka_watermarks) for how they are
 //! found, and "Offsets that are gone" in [`kafka_reader`](super) for what
 //! the source does about them): where the reader reads next, confirming
-//! offsets that went back, and committing the source's definite error.
+//! offsets that went back, and committing the source's definite error; and
+//! the held transactions whose `END` record is gone (see
+//! [`kafka_txn`](crate::storage::kafka_txn), "`END` records that are gone").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,6 +14,7 @@ use super::{METADATA_TIMEOUT, PROBE_TIMEOUT, Positions, Reader, ReaderConsumer};
 use crate::expr::EvalError;
 use crate::storage::durable::{IngestBatch, SourceChange, TransactionProgress};
 use crate::storage::kafka::TransactionResume;
+use crate::storage::kafka_txn::TransactionBuffer;
 use crate::storage::kafka_watermarks::{
     LostOffset, NextOffset, OffsetLoss, lost_offsets, probe_went_back,
 };
@@ -156,6 +159,39 @@ impl Reader<'_> {
             status.definite.extend(errors);
         }
         Ok(Some(true))
+    }
+
+    /// The source's definite errors for the transactions held in `buffer`
+    /// that lost their `END` record ([`TransactionBuffer::orphans`]); if
+    /// there are any, `buffer` stops grouping, so that what it holds is
+    /// released with the errors. Only with a transaction topic of one
+    /// partition (`transaction_parts`): the order of `END`s that rests on
+    /// holds within a partition, and Debezium keys its transaction records
+    /// by transaction id, so with several partitions a later transaction's
+    /// `END` may be read first.
+    pub(super) fn lost_ends(
+        &self,
+        buffer: &mut TransactionBuffer,
+        transaction_parts: &[i32],
+    ) -> Vec<String> {
+        let Some(t) = &self.params.transactions else {
+            return Vec::new();
+        };
+        if transaction_parts.len() != 1 || buffer.pending_ends() == 0 {
+            return Vec::new();
+        }
+        let errors: Vec<String> = buffer
+            .orphans()
+            .iter()
+            .map(|o| o.message(&self.params.topic, &t.topic))
+            .collect();
+        for message in &errors {
+            tracing::warn!("Kafka source {}: {message}", self.params.id);
+        }
+        if !errors.is_empty() {
+            buffer.ungroup();
+        }
+        errors
     }
 
     /// Whether the offsets of `topic`'s `partition` went back below
