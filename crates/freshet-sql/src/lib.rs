@@ -17,6 +17,8 @@
 //!   `char(n)` values lose their padding (conversions to `text`,
 //!   comparisons); [`select_subqueries`] `EXISTS`/`IN (subquery)` in a
 //!   select list.
+//! * [`casts`]: which casts exist (PostgreSQL's `pg_cast`), and
+//!   `nullif`'s result type.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`jsonb`]: the `jsonb` (and `json`) operators, functions and
@@ -64,6 +66,7 @@ pub mod array;
 pub mod array_subquery;
 pub mod bitwise;
 pub mod bpchar;
+pub mod casts;
 pub mod column_aliases;
 pub mod date_arith;
 pub mod date_trunc;
