@@ -812,6 +812,9 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
         analyzer.execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?
     .map_err(PlanError::from_datafusion)?;
+    // What PostgreSQL's constant folding raises, before the optimizer
+    // drops the branches no row reaches.
+    super::constant_errors::check(&analyzed)?;
     let config = OptimizerContext::new_with_config_options(Arc::new(FUNCTIONS.options.clone()))
         .with_skip_failing_rules(false);
     // DataFusion's expression simplifier folds constants with Arrow's
