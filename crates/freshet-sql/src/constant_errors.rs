@@ -199,11 +199,7 @@ fn fold_bool(e: &Expr, op: Operator, schema: &DFSchema) -> Result<Folded, PlanEr
 
 fn flatten<'a>(e: &'a Expr, op: Operator, out: &mut Vec<&'a Expr>) {
     match e {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: o,
-            right,
-        }) if *o == op => {
+        Expr::BinaryExpr(BinaryExpr { left, op: o, right }) if *o == op => {
             flatten(left, op, out);
             flatten(right, op, out);
         }
