@@ -20,6 +20,11 @@
 //! * every other expression (columns, aggregates, subqueries, ...) is not
 //!   a constant, but its arguments are folded.
 //!
+//! [`fold_strict_nulls`] does the folding PostgreSQL does that changes an
+//! answer: a strict operator with a NULL constant operand is NULL without
+//! evaluating the other operand (which may fail, or be a subquery of more
+//! than one row).
+//!
 //! PostgreSQL does not plan what it throws away before folding: the
 //! select list of an `EXISTS` subquery, the unreferenced output columns
 //! of a subquery in `FROM` that it pulls up, and an unreferenced `WITH`
@@ -29,9 +34,10 @@
 //! evaluation.
 
 use datafusion_common::arrow::datatypes::DataType;
-use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion_common::{DFSchema, ScalarValue};
+use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::{DFSchema, Result as DfResult, ScalarValue};
 use datafusion_expr::expr::{Alias, Case, Cast, InSubquery, ScalarFunction, SetComparison};
+use datafusion_expr::expr_rewriter::NamePreserver;
 use datafusion_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 
 use crate::repr::Datum;
@@ -71,6 +77,72 @@ fn walk(node: &LogicalPlan, skip: bool) -> Result<(), PlanError> {
         )?;
     }
     Ok(())
+}
+
+/// PostgreSQL's folding of a strict operator with a NULL constant operand:
+/// the call is NULL, its other operand not evaluated (`NULL::int > (SELECT
+/// x FROM u)` reads no row of `u`, so it fails on no number of rows, and
+/// `NULL::int + a / 0` fails on no row). The operators of numbers,
+/// strings and booleans (arithmetic, comparisons, `||`) become a NULL of
+/// their result type.
+pub fn fold_strict_nulls(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    plan.transform_up_with_subqueries(|node| {
+        let inputs = node.inputs();
+        let [input] = inputs.as_slice() else {
+            return Ok(Transformed::no(node));
+        };
+        let schema = input.schema().clone();
+        // The output columns keep their names.
+        let names = NamePreserver::new(&node);
+        node.map_expressions(|e| {
+            let name = names.save(&e);
+            Ok(e.transform_up(|x| strict_null(x, &schema))?
+                .update_data(|e| name.restore(e)))
+        })
+    })
+    .map(|t| t.data)
+    .map_err(PlanError::from_datafusion)
+}
+
+fn strict_null(e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let strict = matches!(
+        op,
+        Operator::Plus
+            | Operator::Minus
+            | Operator::Multiply
+            | Operator::Divide
+            | Operator::Modulo
+            | Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::StringConcat
+    );
+    let typed = |x: &Expr| x.get_type(schema).is_ok_and(|t| plain_type(&t));
+    if !strict || !typed(left) || !typed(right) || !(is_null(left) || is_null(right)) {
+        return Ok(Transformed::no(e));
+    }
+    match e.get_type(schema) {
+        Ok(t) if plain_type(&t) && t != DataType::Null => {
+            let null = ScalarValue::try_from(&t)?;
+            Ok(Transformed::yes(Expr::Literal(null, None)))
+        }
+        _ => Ok(Transformed::no(e)),
+    }
+}
+
+/// A NULL constant: a NULL literal, or a cast of one.
+fn is_null(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(v, _) => v.is_null(),
+        Expr::Cast(Cast { expr, .. }) | Expr::Alias(Alias { expr, .. }) => is_null(expr),
+        _ => false,
+    }
 }
 
 /// A folded expression: `Some` value where it is a constant.
@@ -238,6 +310,11 @@ fn plain_type(t: &DataType) -> bool {
 /// cast or function PostgreSQL evaluates while planning.
 fn foldable(e: &Expr, schema: &DFSchema) -> bool {
     let typed = |x: &Expr| x.get_type(schema).is_ok_and(|t| plain_type(&t));
+    // `make_date` makes a `date` of numbers.
+    let typed_result = |x: &Expr| {
+        x.get_type(schema)
+            .is_ok_and(|t| plain_type(&t) || t == DataType::Date32)
+    };
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             matches!(
@@ -287,8 +364,9 @@ fn foldable(e: &Expr, schema: &DFSchema) -> bool {
                     | "substr"
                     | "left"
                     | "right"
+                    | "make_date"
             ) && args.iter().all(typed)
-                && typed(e)
+                && typed_result(e)
         }
         _ => false,
     }

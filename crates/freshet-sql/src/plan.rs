@@ -815,6 +815,7 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // What PostgreSQL's constant folding raises, before the optimizer
     // drops the branches no row reaches.
     super::constant_errors::check(&analyzed)?;
+    let analyzed = super::constant_errors::fold_strict_nulls(analyzed)?;
     let config = OptimizerContext::new_with_config_options(Arc::new(FUNCTIONS.options.clone()))
         .with_skip_failing_rules(false);
     // DataFusion's expression simplifier folds constants with Arrow's
