@@ -776,6 +776,9 @@ fn is_correlated(plan: &LogicalPlan) -> bool {
 fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Aggregates PostgreSQL would compute in an outer query.
     super::subquery_outer_refs::check_outer_aggregates(&plan)?;
+    // `x NOT IN (SELECT y ... WHERE y = x)`: the correlation kept apart
+    // from the `x = y` pair.
+    let plan = super::lower_not_in::keep_correlation_keys(plan)?;
     // Subqueries in an aggregate's FILTER, computed in a projection.
     let plan = super::aggregate_filter::rewrite(plan)?;
     // Subqueries whose HAVING or select list above an aggregate without
