@@ -266,7 +266,7 @@ fn fold_bool(e: &Expr, op: Operator, schema: &DFSchema) -> Result<Folded, PlanEr
             _ => all_constant = false,
         }
     }
-    Ok(all_constant.then(|| if null { Datum::Null } else { other }))
+    Ok(all_constant.then_some(if null { Datum::Null } else { other }))
 }
 
 fn flatten<'a>(e: &'a Expr, op: Operator, out: &mut Vec<&'a Expr>) {
