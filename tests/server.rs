@@ -1872,6 +1872,35 @@ async fn cast_columns_are_named_like_postgres() {
     );
 }
 
+/// An unaliased `CASE` is named `case`, also where no cast is beside it in the select list, in
+/// the simple and the extended protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_columns_are_named_case() {
+    let server = TestServer::start("case-names").await;
+    let c = server.connect().await;
+    c.batch_execute("CREATE TABLE t (a int); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    let sql = "SELECT CASE WHEN a > 0 THEN 1 END, 2, CASE a WHEN 1 THEN 'x' END FROM t";
+    let want = ["case", "?column?", "case"];
+    let row = c.query_one(sql, &[]).await.expect("extended protocol");
+    assert_eq!(
+        row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
+        want
+    );
+    let messages = c.simple_query(sql).await.expect("simple protocol");
+    let Some(SimpleQueryMessage::Row(row)) = messages
+        .iter()
+        .find(|m| matches!(m, SimpleQueryMessage::Row(_)))
+    else {
+        panic!("no row");
+    };
+    assert_eq!(
+        row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
+        want
+    );
+}
+
 // -------------------------------------------------------------------------------------------
 // numeric NaN over the wire.
 

@@ -675,7 +675,16 @@ impl Coordinator {
         // The sequences `nextval(...)` names (qualified too).
         sequence_objects::resolve_sequence_args(&mut statement, Some((&state.catalog, &path)))?;
         let aliased = crate::sql::plan::explicit_aliases(&statement);
-        let plan = crate::sql::plan::plan_query(&state.catalog.scope(&path), statement)?;
+        // PostgreSQL does not plan a view's query when the view is
+        // created: a failing constant fails its reads instead.
+        let scope = state.catalog.scope(&path);
+        let plan = if cv.materialized && replay_id.is_none() {
+            crate::sql::plan::plan_query(&scope, statement)?
+        } else {
+            crate::sql::constant_errors::deferred(|| {
+                crate::sql::plan::plan_query(&scope, statement)
+            })?
+        };
         let mut desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
         if !cv.columns.is_empty() {
             if cv.columns.len() != desc.arity() {

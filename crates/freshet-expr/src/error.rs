@@ -85,6 +85,9 @@ impl EvalError {
     pub fn code(&self) -> SqlState {
         match self {
             EvalError::DivisionByZero => SqlState::DIVISION_BY_ZERO,
+            // PostgreSQL's interval arithmetic reports its overflow as a
+            // datetime error.
+            EvalError::OutOfRange(t) if t == "interval" => SqlState::DATETIME_FIELD_OVERFLOW,
             EvalError::OutOfRange(_) | EvalError::NumericOverflow => {
                 SqlState::NUMERIC_VALUE_OUT_OF_RANGE
             }

@@ -590,8 +590,8 @@ macro_rules! int_arith {
             (Datum::Int16(x), Datum::Int16(y)) => x.$op(y).map(Datum::Int16).ok_or_else(|| range("smallint")),
             (Datum::Int32(x), Datum::Int32(y)) => x.$op(y).map(Datum::Int32).ok_or_else(|| range("integer")),
             (Datum::Int64(x), Datum::Int64(y)) => x.$op(y).map(Datum::Int64).ok_or_else(|| range("bigint")),
-            (Datum::Float32(x), Datum::Float32(y)) => float32(x.0 $float_op y.0, x.0, y.0),
-            (Datum::Float64(x), Datum::Float64(y)) => float64(x.0 $float_op y.0, x.0, y.0),
+            (Datum::Float32(x), Datum::Float32(y)) => float32(x.0 $float_op y.0, x.0, y.0, $name),
+            (Datum::Float64(x), Datum::Float64(y)) => float64(x.0 $float_op y.0, x.0, y.0, $name),
             (Datum::Numeric(x), Datum::Numeric(y)) => x.$numeric_op(y).map(Datum::Numeric).ok_or(EvalError::NumericOverflow),
             (a, b) => Err(EvalError::Unsupported(format!("operator {} for {} and {}", $name, datum_type_name(&a), datum_type_name(&b)))),
         }
@@ -623,18 +623,37 @@ pub fn datum_type_name(d: &Datum) -> &'static str {
     }
 }
 
-/// A float result: infinite only where an input was.
-fn float64(r: f64, x: f64, y: f64) -> Result<Datum, EvalError> {
+/// PostgreSQL's errors of floating-point arithmetic (`float.h`): a result
+/// is infinite only where an input was (`overflow`), and a product or
+/// quotient is zero only where the dividend or a factor was, or the
+/// divisor was infinite (`underflow`). `op` is the operator.
+fn float_result(r: f64, x: f64, y: f64, op: &str) -> Result<(), EvalError> {
+    let failure = |what: &str| EvalError::Parse {
+        code: crate::repr::SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        message: format!("value out of range: {what}"),
+    };
     if r.is_infinite() && x.is_finite() && y.is_finite() {
-        return Err(range("double precision"));
+        return Err(failure("overflow"));
     }
+    let underflow = r == 0.0
+        && match op {
+            "*" => x != 0.0 && y != 0.0,
+            "/" => x != 0.0 && y.is_finite(),
+            _ => false,
+        };
+    if underflow {
+        return Err(failure("underflow"));
+    }
+    Ok(())
+}
+
+fn float64(r: f64, x: f64, y: f64, op: &str) -> Result<Datum, EvalError> {
+    float_result(r, x, y, op)?;
     Ok(Datum::f64(r))
 }
 
-fn float32(r: f32, x: f32, y: f32) -> Result<Datum, EvalError> {
-    if r.is_infinite() && x.is_finite() && y.is_finite() {
-        return Err(range("real"));
-    }
+fn float32(r: f32, x: f32, y: f32, op: &str) -> Result<Datum, EvalError> {
+    float_result(f64::from(r), f64::from(x), f64::from(y), op)?;
     Ok(Datum::f32(r))
 }
 

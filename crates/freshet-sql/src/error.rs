@@ -132,6 +132,16 @@ pub enum PlanError {
         /// The conversion's message.
         message: String,
     },
+    /// The evaluation of a constant expression failed while planning, as
+    /// PostgreSQL's constant folding does (`SELECT 1/0 FROM t WHERE
+    /// false`; `sql/constant_errors.rs`).
+    #[error("{message}")]
+    ConstantEvaluation {
+        /// The SQLSTATE of the evaluation's error.
+        code: SqlState,
+        /// The evaluation's message.
+        message: String,
+    },
     /// A bug in Freshet.
     #[error("internal error: {0}")]
     Internal(String),
@@ -198,6 +208,7 @@ impl PlanError {
                 SqlState::INVALID_PRECEDING_OR_FOLLOWING_SIZE
             }
             PlanError::InvalidLiteral { code, .. } => *code,
+            PlanError::ConstantEvaluation { code, .. } => *code,
             PlanError::Internal(_) => SqlState::INTERNAL_ERROR,
         }
     }

@@ -2,7 +2,7 @@
 //! planning: `json` has no equality or ordering (`json = json` is `42883`,
 //! as are `IN` lists of it, and grouping, `DISTINCT` and `ORDER BY` of
 //! it), and it converts only to and from `jsonb` and
-//! the string types (`'1'::json::int` is `42846`). The operators and
+//! the string types (`'1'::json::int` is `42846`, [`super::casts`]). The operators and
 //! functions on `json` are planned with the `jsonb` ones
 //! ([`super::jsonb`]).
 //!
@@ -490,41 +490,6 @@ pub fn check_join_key(
         ));
     }
     check_operands("=", l, r)
-}
-
-/// A cast from `from` to `to` where either is `json` (only `json`,
-/// `jsonb` and the string types convert to and from it) or `boolean`.
-pub fn check_cast(from: Option<&ScalarType>, to: &ScalarType) -> Result<(), PlanError> {
-    let convertible = |t: &ScalarType| {
-        matches!(t, ScalarType::Json | ScalarType::Jsonb | ScalarType::Name) || t.is_string()
-    };
-    // `boolean` converts to and from `integer` (not `smallint` or
-    // `bigint`) and the strings only, and from `jsonb`.
-    let with_bool = |t: &ScalarType| {
-        matches!(t, ScalarType::Bool | ScalarType::Int32 | ScalarType::Name) || t.is_string()
-    };
-    let refused = match (from, to) {
-        (Some(ScalarType::Json), to) => !convertible(to),
-        (Some(from), ScalarType::Json) => !convertible(from),
-        (Some(ScalarType::Bool), to) => !with_bool(to),
-        // A `bigint` may be an `integer` DataFusion widened (`nullif(int,
-        // bigint)`), so it is left to the evaluation.
-        (Some(from), ScalarType::Bool) => {
-            !with_bool(from) && !matches!(from, ScalarType::Jsonb | ScalarType::Int64)
-        }
-        _ => false,
-    };
-    if refused {
-        return Err(PlanError::InvalidLiteral {
-            code: SqlState::CANNOT_COERCE,
-            message: format!(
-                "cannot cast type {} to {}",
-                from.map_or_else(|| "unknown".into(), ScalarType::name),
-                to.name()
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// A `GROUP BY` key (`ordering: false`) or `ORDER BY` key (`true`): `json`

@@ -17,6 +17,10 @@
 //!   `char(n)` values lose their padding (conversions to `text`,
 //!   comparisons); [`select_subqueries`] `EXISTS`/`IN (subquery)` in a
 //!   select list.
+//! * [`constant_errors`]: the errors PostgreSQL raises while folding
+//!   constants (`SELECT 1/0 FROM t WHERE false`).
+//! * [`casts`]: which casts exist (PostgreSQL's `pg_cast`), and
+//!   `nullif`'s result type.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`jsonb`]: the `jsonb` (and `json`) operators, functions and
@@ -66,7 +70,9 @@ pub mod array;
 pub mod array_subquery;
 pub mod bitwise;
 pub mod bpchar;
+pub mod casts;
 pub mod column_aliases;
+pub mod constant_errors;
 pub mod date_arith;
 pub mod date_trunc;
 pub mod debezium;

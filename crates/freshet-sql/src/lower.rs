@@ -840,7 +840,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 .to_field(schema)
                 .ok()
                 .and_then(|(_, f)| ScalarType::from_field(&f).ok());
-            super::json::check_cast(from.as_ref(), &to)?;
+            super::casts::check_cast(from.as_ref(), &to)?;
             if from == Some(ScalarType::RegType) && (to.is_string() || to == ScalarType::Name) {
                 // A `regtype` (an OID) as text is its type's name.
                 lower(expr)?.call_unary(UnaryFunc::RegTypeToText).cast(to)

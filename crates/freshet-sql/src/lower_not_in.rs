@@ -20,9 +20,14 @@
 //! first reduced to its distinct keys, so an uncorrelated subquery costs a
 //! single-row "is it empty" / "has it a NULL" signal, not a cross product.
 
-use datafusion_common::{DFSchema, NullEquality};
-use datafusion_expr::Expr;
-use datafusion_expr::logical_plan::{Join, JoinType};
+use std::sync::Arc;
+
+use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::{Column, DFSchema, NullEquality, Result as DfResult};
+use datafusion_expr::expr::InSubquery;
+use datafusion_expr::logical_plan::{Filter, Join, JoinType, Subquery};
+use datafusion_expr::utils::{conjunction, split_conjunction_owned};
+use datafusion_expr::{BinaryExpr, Expr, LogicalPlan, Operator, cast};
 
 use crate::expr::func::UnaryFunc;
 use crate::expr::{JoinKind, RelationExpr, ScalarExpr};
@@ -177,4 +182,96 @@ impl AntiJoin {
             right_arity,
         }
     }
+}
+
+/// Keeps the correlation of `x NOT IN (SELECT y FROM r WHERE y = x)`
+/// visible to [`lower_null_aware_anti_join`]: DataFusion's join keys are
+/// the pair `x = y` and the correlation's pairs, and a correlation pair
+/// equal to `x = y` is merged into it, which makes the subquery read as
+/// uncorrelated (a NULL `x` would then be compared with every row of `r`
+/// instead of with none). The outer side of such a correlation equality
+/// becomes a cast to its own type (run before DataFusion's analyzer), a
+/// join key of its own with the same values.
+pub fn keep_correlation_keys(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|e| {
+            e.transform_up(|x| match x {
+                Expr::InSubquery(InSubquery {
+                    expr,
+                    subquery,
+                    negated: true,
+                }) => {
+                    let Expr::Column(outer) = expr.as_ref() else {
+                        return Ok(Transformed::no(Expr::InSubquery(InSubquery {
+                            expr,
+                            subquery,
+                            negated: true,
+                        })));
+                    };
+                    let inner = subquery
+                        .subquery
+                        .as_ref()
+                        .clone()
+                        .transform_up(|n| distinguish_correlation(n, outer))?;
+                    Ok(Transformed::new(
+                        Expr::InSubquery(InSubquery {
+                            expr: expr.clone(),
+                            subquery: Subquery {
+                                subquery: Arc::new(inner.data),
+                                ..subquery
+                            },
+                            negated: true,
+                        }),
+                        inner.transformed,
+                        TreeNodeRecursion::Continue,
+                    ))
+                }
+                x => Ok(Transformed::no(x)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(PlanError::from_datafusion)
+}
+
+/// In a `Filter` of the subquery, `inner = outer_ref(x)` (either way
+/// round) becomes `inner = CAST(outer_ref(x) AS <its type>)`.
+fn distinguish_correlation(node: LogicalPlan, x: &Column) -> DfResult<Transformed<LogicalPlan>> {
+    let LogicalPlan::Filter(filter) = node else {
+        return Ok(Transformed::no(node));
+    };
+    let mut changed = false;
+    let conjuncts = split_conjunction_owned(filter.predicate.clone())
+        .into_iter()
+        .map(|c| match c {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) => {
+                let wrap = |e: Box<Expr>, changed: &mut bool| match *e {
+                    Expr::OuterReferenceColumn(field, c) if c == *x => {
+                        *changed = true;
+                        let t = field.data_type().clone();
+                        Box::new(cast(Expr::OuterReferenceColumn(field, c), t))
+                    }
+                    e => Box::new(e),
+                };
+                let left = wrap(left, &mut changed);
+                let right = wrap(right, &mut changed);
+                Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op: Operator::Eq,
+                    right,
+                })
+            }
+            c => c,
+        })
+        .collect::<Vec<_>>();
+    if !changed {
+        return Ok(Transformed::no(LogicalPlan::Filter(filter)));
+    }
+    let predicate = conjunction(conjuncts).unwrap_or(filter.predicate.clone());
+    let filter = Filter::try_new(predicate, filter.input)?;
+    Ok(Transformed::yes(LogicalPlan::Filter(filter)))
 }

@@ -52,8 +52,8 @@ pub struct SelectName {
     /// The column's name.
     pub name: String,
     /// Whether DataFusion's name for the column cannot say it: a cast's
-    /// type (`'1'::int` is `int4`), or a function Freshet rewrites before
-    /// planning (`localtimestamp`).
+    /// type (`'1'::int` is `int4`), `EXISTS`, `CASE`, or a function Freshet
+    /// rewrites before planning (`localtimestamp`).
     pub from_type: bool,
 }
 
@@ -88,7 +88,7 @@ pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
             SelectItem::UnnamedExpr(e) => Some(match figure(e) {
                 Some((name, strength)) => SelectName {
                     from_type: strength == Strength::TypeName
-                        || matches!(e, Expr::Exists { .. })
+                        || matches!(e, Expr::Exists { .. } | Expr::Case { .. })
                         || matches!(e, Expr::Function(_))
                             && super::pg_compat::is_rewritten_function(&name)
                         || super::whole_row::is_row_call(e),

@@ -780,6 +780,9 @@ fn is_correlated(plan: &LogicalPlan) -> bool {
 fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // Aggregates PostgreSQL would compute in an outer query.
     super::subquery_outer_refs::check_outer_aggregates(&plan)?;
+    // `x NOT IN (SELECT y ... WHERE y = x)`: the correlation kept apart
+    // from the `x = y` pair.
+    let plan = super::lower_not_in::keep_correlation_keys(plan)?;
     // Subqueries in an aggregate's FILTER, computed in a projection.
     let plan = super::aggregate_filter::rewrite(plan)?;
     // Subqueries whose HAVING or select list above an aggregate without
@@ -810,11 +813,16 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     analyzer.add_function_rewrite(Arc::new(super::json::JsonOperatorCheck));
     analyzer.add_function_rewrite(Arc::new(super::float4::Float4Arithmetic));
     analyzer.add_function_rewrite(Arc::new(super::float_compare::FloatCompare));
+    analyzer.add_function_rewrite(Arc::new(super::casts::NullIfType));
     analyzer.add_function_rewrite(Arc::new(super::unknown_literals::UnknownLiteralCheck));
     let analyzed = guard_panics("analyzer", || {
         analyzer.execute_and_check(plan, &FUNCTIONS.options, |_, _| {})
     })?
     .map_err(PlanError::from_datafusion)?;
+    // What PostgreSQL's constant folding raises, before the optimizer
+    // drops the branches no row reaches.
+    super::constant_errors::check(&analyzed)?;
+    let analyzed = super::constant_errors::fold_strict_nulls(analyzed)?;
     let config = OptimizerContext::new_with_config_options(Arc::new(FUNCTIONS.options.clone()))
         .with_skip_failing_rules(false);
     // DataFusion's expression simplifier folds constants with Arrow's
