@@ -2287,3 +2287,60 @@ async fn unique_keys_survive_kill_9() {
         "a point read should use the primary key's index; EXPLAIN said:\n{explain}"
     );
 }
+
+/// `CHECK` constraints survive `kill -9`: after the restart they keep their names and still
+/// refuse a row whose condition is false, and an item created after the restart gets an id of
+/// its own (the constraints took ids the table's record stands for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_constraints_survive_kill_9() {
+    let mut server = TestServer::start("check-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE item (id int PRIMARY KEY, price numeric CHECK (price > 0), \
+         lo int, hi int, CHECK (lo < hi), CONSTRAINT small CHECK (hi < 100)); \
+         INSERT INTO item VALUES (1, 5, 1, 2);",
+    )
+    .await
+    .expect("setup");
+    let before = text_rows(
+        &c,
+        "SELECT conname, oid::text FROM pg_constraint WHERE contype = 'c' ORDER BY conname",
+    )
+    .await;
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    for (sql, constraint) in [
+        ("INSERT INTO item VALUES (2, -5, 1, 2)", "item_price_check"),
+        ("INSERT INTO item VALUES (2, 5, 3, 2)", "item_check"),
+        ("UPDATE item SET hi = 100", "small"),
+    ] {
+        let e = c.batch_execute(sql).await.expect_err(sql);
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e:?}"));
+        assert_eq!(db.code().code(), "23514", "{sql}: {db:?}");
+        assert_eq!(
+            db.message(),
+            format!("new row for relation \"item\" violates check constraint \"{constraint}\""),
+            "{sql}"
+        );
+    }
+    let after = text_rows(
+        &c,
+        "SELECT conname, oid::text FROM pg_constraint WHERE contype = 'c' ORDER BY conname",
+    )
+    .await;
+    assert_eq!(before, after);
+    assert_eq!(after.len(), 3);
+    c.batch_execute("CREATE TABLE later (x int CHECK (x > 0)); INSERT INTO later VALUES (1)")
+        .await
+        .expect("a new table after the restart");
+    let oids = text_rows(&c, "SELECT oid::text FROM pg_constraint UNION ALL SELECT oid::text FROM pg_class WHERE relname = 'later'").await;
+    let mut distinct = oids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(oids.len(), distinct.len(), "OIDs repeat: {oids:?}");
+    assert_eq!(
+        text_rows(&c, "SELECT id::text, price::text FROM item").await,
+        vec![vec![Some("1".into()), Some("5".into())]]
+    );
+}

@@ -128,7 +128,8 @@ pub(crate) fn declared_keys(
                 !matches!(u.nulls_distinct, NullsDistinctOption::NotDistinct),
                 u.characteristics.is_some(),
             ),
-            TableConstraint::Check(_) => return Err(unsupported("CHECK constraints")),
+            // `check_constraints::declared_checks`.
+            TableConstraint::Check(_) => continue,
             TableConstraint::ForeignKey(_) => {
                 return Err(unsupported("FOREIGN KEY constraints"));
             }
@@ -251,7 +252,7 @@ pub(crate) fn default_name(
 /// PostgreSQL's `makeObjectName`: `name1_name2_label`, with name1 and
 /// name2 shortened (the longer one first, a byte at a time, never inside
 /// a character) until the whole fits in 63 bytes.
-fn make_object_name(name1: &str, name2: &str, label: &str) -> String {
+pub(crate) fn make_object_name(name1: &str, name2: &str, label: &str) -> String {
     let overhead = label.len() + 1 + usize::from(!name2.is_empty());
     let mut l1 = name1.len();
     let mut l2 = name2.len();

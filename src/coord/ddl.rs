@@ -437,8 +437,11 @@ impl Coordinator {
                 match &opt.option {
                     ColumnOption::NotNull => nullable = false,
                     ColumnOption::Null => nullable = true,
-                    // Checked below (`constraints::declared_keys`).
-                    ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {}
+                    // Checked below (`constraints::declared_keys`,
+                    // `check_constraints::declared_checks`).
+                    ColumnOption::PrimaryKey(_)
+                    | ColumnOption::Unique(_)
+                    | ColumnOption::Check(_) => {}
                     ColumnOption::Default(e) => {
                         let expr = super::sequence::plan_constant_expr(&state.catalog, e, &typ)?;
                         default = Some(expr);
@@ -511,9 +514,7 @@ impl Coordinator {
                 index: state.allocate_id(forced),
             });
         }
-        state.persist_item(id, &name.item, sql, replay_id.is_some())?;
-        self.compute.send(Command::CreateInput { id });
-        state.catalog.insert(CatalogItem {
+        let table = CatalogItem {
             id,
             name: name.item,
             schema: name.schema,
@@ -525,7 +526,19 @@ impl Coordinator {
             table_columns,
             index: None,
             owned_by: None,
-        });
+        };
+        let key_names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        let checks = super::check_constraints::create_table_checks(
+            state,
+            &ct,
+            &table,
+            &key_names,
+            replay_id.is_some(),
+        )?;
+        state.persist_item(id, &table.name, sql, replay_id.is_some())?;
+        self.compute.send(Command::CreateInput { id });
+        state.catalog.insert(table);
+        state.catalog.set_checks(id, checks);
         if let Some(table) = state.catalog.get(id).cloned() {
             for key in &keys {
                 let key_text: Vec<String> = key

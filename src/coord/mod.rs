@@ -22,6 +22,7 @@
 pub mod append_only;
 pub mod catalog_funcs;
 pub mod catalog_vectors;
+pub mod check_constraints;
 pub mod clock;
 pub mod constraints;
 pub mod ddl;
