@@ -21,7 +21,9 @@
 use std::ops::ControlFlow;
 
 use datafusion_expr::LogicalPlan;
-use sqlparser::ast::{ColumnOption, CreateTable, Expr, TableConstraint, UnaryOperator};
+use sqlparser::ast::{
+    BinaryOperator, ColumnOption, CreateTable, Expr, TableConstraint, UnaryOperator, Value,
+};
 
 use super::CoordState;
 use super::constraints::ident;
@@ -220,6 +222,32 @@ pub(crate) fn definition(expr: &Expr) -> String {
 fn deparse(expr: &Expr) -> String {
     match expr {
         Expr::Nested(e) => deparse(e),
+        // PostgreSQL's grammar makes `a AND b AND c` one AND of three.
+        Expr::BinaryOp { left, op, right }
+            if matches!(op, BinaryOperator::And | BinaryOperator::Or) =>
+        {
+            let mut operands = vec![deparse(right)];
+            let mut rest = &**left;
+            loop {
+                match rest {
+                    Expr::Nested(e) => rest = e,
+                    Expr::BinaryOp {
+                        left: l,
+                        op: o,
+                        right: r,
+                    } if o == op => {
+                        operands.push(deparse(r));
+                        rest = l;
+                    }
+                    other => {
+                        operands.push(deparse(other));
+                        break;
+                    }
+                }
+            }
+            operands.reverse();
+            format!("({})", operands.join(&format!(" {op} ")))
+        }
         Expr::BinaryOp { left, op, right } => {
             format!("({} {op} {})", deparse(left), deparse(right))
         }
@@ -240,9 +268,36 @@ fn deparse(expr: &Expr) -> String {
                 format!("(({e} >= {l}) AND ({e} <= {h}))")
             }
         }
+        // PostgreSQL folds the sign into the constant, which it prints
+        // with its type.
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } if matches!(&**expr, Expr::Value(v) if matches!(v.value, Value::Number(..))) => {
+            let text = format!("-{expr}");
+            format!("'{text}'::{}", number_type(&text))
+        }
+        Expr::Value(v) if matches!(v.value, Value::Number(..)) => {
+            let text = v.to_string();
+            match number_type(&text) {
+                "integer" | "numeric" => text,
+                t => format!("'{text}'::{t}"),
+            }
+        }
         Expr::IsNull(e) => format!("({} IS NULL)", deparse(e)),
         Expr::IsNotNull(e) => format!("({} IS NOT NULL)", deparse(e)),
         other => other.to_string(),
+    }
+}
+
+/// The type PostgreSQL gives a numeric constant.
+fn number_type(text: &str) -> &'static str {
+    if text.parse::<i32>().is_ok() {
+        "integer"
+    } else if text.parse::<i64>().is_ok() {
+        "bigint"
+    } else {
+        "numeric"
     }
 }
 
@@ -269,10 +324,16 @@ pub(crate) fn default_name(table: &str, columns: &[&str], taken: &dyn Fn(&str) -
     }
 }
 
-/// Whether a constraint of a table in `schema` has the name `name`
-/// (PostgreSQL chooses constraint names unique in their schema).
-pub(crate) fn constraint_name_in_schema(catalog: &Catalog, schema: &str, name: &str) -> bool {
-    let in_schema = |t: GlobalId| catalog.get(t).is_some_and(|t| t.schema == schema);
+/// Whether a constraint of a table in `schema` other than `table` has the
+/// name `name` (PostgreSQL chooses constraint names unique in their
+/// schema).
+pub(crate) fn constraint_name_in_schema(
+    catalog: &Catalog,
+    schema: &str,
+    table: GlobalId,
+    name: &str,
+) -> bool {
+    let in_schema = |t: GlobalId| t != table && catalog.get(t).is_some_and(|t| t.schema == schema);
     catalog
         .all_unique()
         .any(|(t, k)| k.name == name && in_schema(t))
@@ -281,16 +342,16 @@ pub(crate) fn constraint_name_in_schema(catalog: &Catalog, schema: &str, name: &
             .any(|(t, c)| c.name == name && in_schema(t))
 }
 
-/// Names, plans and gives ids to the `declared` checks of table `table`
-/// (in the catalog already), whose other constraints are named `others`.
-/// The ids come next (during replay, the ids that followed the
-/// statement's).
+/// Names, plans and gives ids (from `next_id`) to the `declared` checks
+/// of table `table` (in the catalog already), which has the checks
+/// `existing` and the keys `keys` besides.
 pub(crate) fn build_checks(
     state: &mut CoordState,
     table: &CatalogItem,
     declared: &[DeclaredCheck],
     existing: &[CheckConstraint],
-    replay: bool,
+    keys: &[&str],
+    next_id: &mut dyn FnMut(&mut CoordState) -> GlobalId,
 ) -> Result<Vec<CheckConstraint>, AdapterError> {
     let mut out: Vec<CheckConstraint> = Vec::new();
     for check in declared {
@@ -311,15 +372,15 @@ pub(crate) fn build_checks(
                     .map(|&c| table.desc.columns[c].name.as_str())
                     .collect();
                 default_name(&table.name, &names, &|n| {
-                    out.iter().any(|c| c.name == n)
-                        || constraint_name_in_schema(&state.catalog, &table.schema, n)
+                    out.iter().chain(existing).any(|c| c.name == n)
+                        || keys.contains(&n)
+                        || constraint_name_in_schema(&state.catalog, &table.schema, table.id, n)
                 })
             }
         };
-        let forced = replay.then_some(GlobalId(state.next_id));
         out.push(CheckConstraint {
             name,
-            id: state.allocate_id(forced),
+            id: next_id(state),
             expr,
             definition: definition(&check.expr),
             pretty_definition: format!("CHECK ({})", check.expr),
@@ -346,7 +407,13 @@ pub(crate) fn create_table_checks(
         return Ok(Vec::new());
     }
     state.catalog.insert(table.clone());
-    let checks = build_checks(state, table, &declared, &[], replay);
+    // The ids that come next (during replay, those that followed the
+    // statement's).
+    let mut next_id = |state: &mut CoordState| {
+        let forced = replay.then_some(GlobalId(state.next_id));
+        state.allocate_id(forced)
+    };
+    let checks = build_checks(state, table, &declared, &[], &[], &mut next_id);
     state.catalog.remove(table.id);
     let checks = checks?;
     if let Some(c) = checks.iter().find(|c| keys.contains(&c.name.as_str())) {
@@ -467,12 +534,15 @@ mod tests {
     #[test]
     fn definitions_parenthesize_operators() {
         let e = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-            .try_with_sql("a > 0 AND NOT (b IS NULL)")
+            .try_with_sql("a > 0 AND NOT (b IS NULL) AND a > -6 AND a < 3000000000")
             .and_then(|mut p| p.parse_expr())
             .map_err(|e| e.to_string());
         let Ok(e) = e else {
             panic!("{e:?}");
         };
-        assert_eq!(definition(&e), "CHECK (((a > 0) AND (NOT (b IS NULL))))");
+        assert_eq!(
+            definition(&e),
+            "CHECK (((a > 0) AND (NOT (b IS NULL)) AND (a > '-6'::integer) AND (a < '3000000000'::bigint)))"
+        );
     }
 }

@@ -294,6 +294,9 @@ impl Coordinator {
                 Statement::CreateTable(ct) => self.create_table(&mut state, ct, sql, replay_id),
                 Statement::CreateView(cv) => self.create_view(&mut state, cv, sql, replay_id),
                 Statement::CreateIndex(ci) => self.create_index(&mut state, ci, sql, replay_id),
+                Statement::AlterTable(at) => {
+                    self.alter_table(&mut state, at, path, replay_id).await
+                }
                 other => Err(AdapterError::Internal(format!(
                     "not a DDL statement: {other}"
                 ))),
@@ -744,7 +747,7 @@ impl Coordinator {
     /// Builds index `id`'s dataflow (an arrangement of `item` on `keys`)
     /// and adds it to the catalog.
     #[allow(clippy::too_many_arguments)]
-    fn create_index_dataflow(
+    pub(super) fn create_index_dataflow(
         &self,
         state: &mut CoordState,
         id: GlobalId,

@@ -19,6 +19,7 @@
 //! * [`materializable`]: which plans may be maintained.
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
+pub mod alter_table;
 pub mod append_only;
 pub mod catalog_funcs;
 pub mod catalog_vectors;

@@ -391,6 +391,7 @@ impl Coordinator {
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
             | Statement::CreateSchema { .. }
+            | Statement::AlterTable(_)
             | Statement::Drop { .. }
             | Statement::Explain { .. }
                 if !session.pending_writes.is_empty() =>
@@ -415,7 +416,8 @@ impl Coordinator {
             Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
-            | Statement::CreateSchema { .. } => {
+            | Statement::CreateSchema { .. }
+            | Statement::AlterTable(_) => {
                 self.clone()
                     .execute_ddl(FreshetStatement::Sql(Box::new(stmt)), sql, None, &path)
                     .await
