@@ -1175,6 +1175,9 @@ pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String>
     ))
 }
 
+/// The position of `relchecks` in `pg_class`'s rows.
+const RELCHECKS: usize = 18;
+
 fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
     let class_row = |o: i64, name: &str, ns: i64, kind: &str, natts: usize, has_index: bool| {
@@ -1225,14 +1228,18 @@ fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
         } else {
             item.desc.arity()
         };
-        out.push(class_row(
+        let mut row = class_row(
             item_oid(item.id),
             &item.name,
             ns,
             relkind(item).unwrap_or("r"),
             natts,
             has_index,
-        ));
+        );
+        // `relchecks`: psql's `\d` lists a table's CHECK constraints when
+        // it has some.
+        row[RELCHECKS] = Datum::Int16(c.catalog.checks(item.id).len() as i16);
+        out.push(row);
     }
     for (i, r) in RELATIONS.iter().enumerate() {
         let ns = if r.schema == PG_CATALOG {
