@@ -2398,3 +2398,118 @@ async fn sequences_survive_kill_9() {
         vec![vec![Some("1".into())]]
     );
 }
+
+/// `CHECK` constraints survive `kill -9`: after the restart they keep their names and still
+/// refuse a row whose condition is false, and an item created after the restart gets an id of
+/// its own (the constraints took ids the table's record stands for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_constraints_survive_kill_9() {
+    let mut server = TestServer::start("check-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE item (id int PRIMARY KEY, price numeric CHECK (price > 0), \
+         lo int, hi int, CHECK (lo < hi), CONSTRAINT small CHECK (hi < 100)); \
+         INSERT INTO item VALUES (1, 5, 1, 2);",
+    )
+    .await
+    .expect("setup");
+    let before = text_rows(
+        &c,
+        "SELECT conname, oid::text FROM pg_constraint WHERE contype = 'c' ORDER BY conname",
+    )
+    .await;
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    for (sql, constraint) in [
+        ("INSERT INTO item VALUES (2, -5, 1, 2)", "item_price_check"),
+        ("INSERT INTO item VALUES (2, 5, 3, 2)", "item_check"),
+        ("UPDATE item SET hi = 100", "small"),
+    ] {
+        let e = c.batch_execute(sql).await.expect_err(sql);
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e:?}"));
+        assert_eq!(db.code().code(), "23514", "{sql}: {db:?}");
+        assert_eq!(
+            db.message(),
+            format!("new row for relation \"item\" violates check constraint \"{constraint}\""),
+            "{sql}"
+        );
+    }
+    let after = text_rows(
+        &c,
+        "SELECT conname, oid::text FROM pg_constraint WHERE contype = 'c' ORDER BY conname",
+    )
+    .await;
+    assert_eq!(before, after);
+    assert_eq!(after.len(), 3);
+    c.batch_execute("CREATE TABLE later (x int CHECK (x > 0)); INSERT INTO later VALUES (1)")
+        .await
+        .expect("a new table after the restart");
+    let oids = text_rows(&c, "SELECT oid::text FROM pg_constraint UNION ALL SELECT oid::text FROM pg_class WHERE relname = 'later'").await;
+    let mut distinct = oids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(oids.len(), distinct.len(), "OIDs repeat: {oids:?}");
+    assert_eq!(
+        text_rows(&c, "SELECT id::text, price::text FROM item").await,
+        vec![vec![Some("1".into()), Some("5".into())]]
+    );
+}
+
+/// Constraints `ALTER TABLE` adds and drops, and `SET NOT NULL`, survive `kill -9`: each
+/// operation's record replays after the table, keys added before the restart are enforced
+/// against the rows written before it, dropped constraints stay dropped, and dropping the
+/// table drops its records (the next restart replays without them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_constraints_survive_kill_9() {
+    let mut server = TestServer::start("alter-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE acct (id int PRIMARY KEY, email text, n int CHECK (n >= 0), m int); \
+         INSERT INTO acct VALUES (1, 'a', 0, 1), (2, 'b', 0, 1); \
+         CREATE TABLE other (x int); \
+         ALTER TABLE acct ADD UNIQUE (email), ADD CONSTRAINT small CHECK (n < 10); \
+         ALTER TABLE acct DROP CONSTRAINT acct_n_check, DROP CONSTRAINT acct_pkey; \
+         ALTER TABLE acct ADD CONSTRAINT gone CHECK (m > 0); \
+         ALTER TABLE acct DROP CONSTRAINT gone; \
+         ALTER TABLE acct ALTER COLUMN m SET NOT NULL; \
+         INSERT INTO acct VALUES (3, 'c', 5, 1);",
+    )
+    .await
+    .expect("setup");
+    let constraints = "SELECT conname, contype, oid::text FROM pg_constraint ORDER BY conname";
+    let before = text_rows(&c, constraints).await;
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(text_rows(&c, constraints).await, before);
+    for (sql, code, constraint) in [
+        (
+            "INSERT INTO acct VALUES (4, 'b', 0, 1)",
+            "23505",
+            "acct_email_key",
+        ),
+        ("INSERT INTO acct VALUES (4, 'd', 10, 1)", "23514", "small"),
+        (
+            "INSERT INTO acct VALUES (4, 'd', 0, NULL)",
+            "23502",
+            "\"m\"",
+        ),
+    ] {
+        let e = c.batch_execute(sql).await.expect_err(sql);
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e:?}"));
+        assert_eq!(db.code().code(), code, "{sql}: {db:?}");
+        assert!(db.message().contains(constraint), "{sql}: {db:?}");
+    }
+    c.batch_execute("INSERT INTO acct VALUES (1, 'z', -1, 0); CREATE TABLE later (y int UNIQUE)")
+        .await
+        .expect("the dropped key and checks do not hold; a new table");
+    c.batch_execute("DROP TABLE acct").await.expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(&c, "SELECT conname FROM pg_constraint ORDER BY conname").await,
+        vec![vec![Some("later_y_key".into())]]
+    );
+}

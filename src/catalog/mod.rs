@@ -154,6 +154,13 @@ pub struct Catalog {
     version: u64,
     /// Tables' `PRIMARY KEY` and `UNIQUE` constraints, by table.
     unique: BTreeMap<GlobalId, Vec<UniqueKey>>,
+    /// Tables' `CHECK` constraints, by table, in name order (the order
+    /// PostgreSQL checks them in).
+    checks: BTreeMap<GlobalId, Vec<CheckConstraint>>,
+    /// The durable records of `ALTER TABLE` statements that changed a
+    /// table's constraints (`coord::alter_table`), by table: they go with
+    /// the table.
+    alter_records: BTreeMap<GlobalId, Vec<GlobalId>>,
     /// Sequences' definitions, by sequence.
     sequences: BTreeMap<GlobalId, SequenceDef>,
 }
@@ -183,6 +190,29 @@ pub struct SequenceDef {
     /// For an identity column's sequence: whether the column is
     /// `GENERATED ALWAYS` (else `BY DEFAULT`).
     pub identity: Option<bool>,
+}
+
+/// A table's `CHECK` constraint; the coordinator enforces it
+/// (`coord::check_constraints`).
+#[derive(Debug, Clone)]
+pub struct CheckConstraint {
+    /// The constraint's name.
+    pub name: String,
+    /// Its id (its OID's).
+    pub id: GlobalId,
+    /// The condition, over the table's row.
+    pub expr: ScalarExpr,
+    /// The definition as `pg_get_constraintdef` shows it
+    /// (`CHECK ((a > 0))`).
+    pub definition: String,
+    /// The definition as `pg_get_constraintdef(oid, true)` shows it
+    /// (`CHECK (a > 0)`).
+    pub pretty_definition: String,
+    /// The columns the condition reads (positions in the table).
+    pub columns: Vec<usize>,
+    /// Whether the table's rows were checked when it was added (false for
+    /// `NOT VALID`).
+    pub validated: bool,
 }
 
 /// A table's `PRIMARY KEY` or `UNIQUE` constraint. Its index (an
@@ -224,6 +254,8 @@ impl Catalog {
         self.version += 1;
         self.unique.remove(&id);
         self.sequences.remove(&id);
+        self.checks.remove(&id);
+        self.alter_records.remove(&id);
         let item = self.items.remove(&id)?;
         self.by_name
             .remove(&(item.schema.clone(), item.name.clone()));
@@ -243,6 +275,47 @@ impl Catalog {
     /// A table's `PRIMARY KEY` and `UNIQUE` constraints.
     pub fn unique(&self, table: GlobalId) -> &[UniqueKey] {
         self.unique.get(&table).map_or(&[], |k| k.as_slice())
+    }
+
+    /// Sets a table's `CHECK` constraints (kept in name order).
+    pub fn set_checks(&mut self, table: GlobalId, mut checks: Vec<CheckConstraint>) {
+        self.version += 1;
+        checks.sort_by(|a, b| a.name.cmp(&b.name));
+        if checks.is_empty() {
+            self.checks.remove(&table);
+        } else {
+            self.checks.insert(table, checks);
+        }
+    }
+
+    /// A table's `CHECK` constraints, in name order.
+    pub fn checks(&self, table: GlobalId) -> &[CheckConstraint] {
+        self.checks.get(&table).map_or(&[], |k| k.as_slice())
+    }
+
+    /// Every table's `CHECK` constraints.
+    pub fn all_checks(&self) -> impl Iterator<Item = (GlobalId, &CheckConstraint)> {
+        self.checks
+            .iter()
+            .flat_map(|(t, checks)| checks.iter().map(move |k| (*t, k)))
+    }
+
+    /// Records that durable record `record` (an `ALTER TABLE`) belongs to
+    /// `table`.
+    pub fn add_alter_record(&mut self, table: GlobalId, record: GlobalId) {
+        self.alter_records.entry(table).or_default().push(record);
+    }
+
+    /// Forgets durable record `record` of `table`.
+    pub fn remove_alter_record(&mut self, table: GlobalId, record: GlobalId) {
+        if let Some(records) = self.alter_records.get_mut(&table) {
+            records.retain(|r| *r != record);
+        }
+    }
+
+    /// The durable `ALTER TABLE` records of `table`.
+    pub fn alter_records(&self, table: GlobalId) -> &[GlobalId] {
+        self.alter_records.get(&table).map_or(&[], |r| r.as_slice())
     }
 
     /// Every table's constraints.

@@ -1186,6 +1186,9 @@ pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String>
     ))
 }
 
+/// The position of `relchecks` in `pg_class`'s rows.
+const RELCHECKS: usize = 18;
+
 fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
     let class_row = |o: i64, name: &str, ns: i64, kind: &str, natts: usize, has_index: bool| {
@@ -1236,14 +1239,18 @@ fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
         } else {
             item.desc.arity()
         };
-        out.push(class_row(
+        let mut row = class_row(
             item_oid(item.id),
             &item.name,
             ns,
             relkind(item).unwrap_or("r"),
             natts,
             has_index,
-        ));
+        );
+        // `relchecks`: psql's `\d` lists a table's CHECK constraints when
+        // it has some.
+        row[RELCHECKS] = Datum::Int16(c.catalog.checks(item.id).len() as i16);
+        out.push(row);
     }
     for (i, r) in RELATIONS.iter().enumerate() {
         let ns = if r.schema == PG_CATALOG {
@@ -1721,8 +1728,9 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
     out
 }
 
-/// Tables' `PRIMARY KEY` (`p`) and `UNIQUE` (`u`) constraints (NOT NULL
-/// is not a constraint row in PostgreSQL 15 either). A constraint's OID
+/// Tables' `PRIMARY KEY` (`p`), `UNIQUE` (`u`) and `CHECK` (`c`)
+/// constraints (NOT NULL is not a constraint row in PostgreSQL 15
+/// either). A constraint's OID
 /// is its index's (PostgreSQL gives them two; Freshet has one item).
 fn pg_constraint(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
@@ -1759,6 +1767,78 @@ fn pg_constraint(c: &Context) -> Vec<Vec<Datum>> {
             Datum::Null,
             Datum::Null,
         ]);
+    }
+    for (table, check) in c.catalog.all_checks() {
+        let Some(t) = c.catalog.get(table) else {
+            continue;
+        };
+        let ns = schema_oid(c.catalog, &t.schema).unwrap_or(0);
+        let conkey: Vec<Datum> = check
+            .columns
+            .iter()
+            .map(|&i| Datum::Int16(i as i16 + 1))
+            .collect();
+        out.push(vec![
+            oid(item_oid(check.id)),
+            text(check.name.clone()),
+            oid(ns),
+            text("c"),
+            Datum::Bool(false),
+            Datum::Bool(false),
+            Datum::Bool(check.validated),
+            oid(item_oid(table)),
+            oid(0),
+            oid(0),
+            oid(0),
+            oid(0),
+            text(" "),
+            text(" "),
+            text(" "),
+            Datum::Bool(true),
+            Datum::Int32(0),
+            Datum::Bool(false),
+            if conkey.is_empty() {
+                Datum::Null
+            } else {
+                Datum::Array(conkey)
+            },
+            Datum::Null,
+            Datum::Null,
+        ]);
+    }
+    out
+}
+
+/// Every constraint's OID and its definition as `pg_get_constraintdef`
+/// prints it (`PRIMARY KEY (a)`, `UNIQUE (a, b)`, `CHECK ((a > 0))`),
+/// plain and pretty (`CHECK (a > 0)`).
+pub fn constraint_definitions(catalog: &Catalog) -> Vec<(i64, String, String)> {
+    let mut out = Vec::new();
+    for (table, key) in catalog.all_unique() {
+        let Some(t) = catalog.get(table) else {
+            continue;
+        };
+        let columns: Vec<String> = key
+            .columns
+            .iter()
+            .filter_map(|&i| t.desc.columns.get(i))
+            .map(|c| crate::expr::string_format::quote_ident(&c.name))
+            .collect();
+        let kind = match (key.primary, key.nulls_distinct) {
+            (true, _) => "PRIMARY KEY",
+            (false, true) => "UNIQUE",
+            (false, false) => "UNIQUE NULLS NOT DISTINCT",
+        };
+        let def = format!("{kind} ({})", columns.join(", "));
+        out.push((item_oid(key.index), def.clone(), def));
+    }
+    for (_, check) in catalog.all_checks() {
+        let suffix = if check.validated { "" } else { " NOT VALID" };
+        out.push((
+            item_oid(check.id),
+            format!("{}{suffix}", check.definition),
+            format!("{}{suffix}", check.pretty_definition),
+        ));
     }
     out
 }

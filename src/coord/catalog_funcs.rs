@@ -16,7 +16,7 @@
 //!
 //! What Freshet does not have answers as an empty catalog would: no
 //! comments (`obj_description` is NULL, except PostgreSQL's own on the
-//! built-in types), no constraint definitions, no publications,
+//! built-in types), no publications,
 //! every privilege granted (there are no roles yet), sizes unknown (NULL).
 //! A `'name'::regclass` literal is the named relation's OID (a `bigint`),
 //! so that it compares with OID columns; any other `x::regclass` is the
@@ -330,9 +330,31 @@ impl Rewrite<'_> {
                     None => "NULL::text".to_string(),
                 }
             }
+            ("pg_get_constraintdef", 1 | 2) => {
+                let defs: Vec<(i64, String)> = catalog
+                    .map(|(c, _)| {
+                        system::constraint_definitions(c)
+                            .into_iter()
+                            .map(|(oid, plain, pretty)| {
+                                let def = if args.len() == 2 && plain != pretty {
+                                    format!(
+                                        "CASE WHEN ({}) THEN {} ELSE {} END",
+                                        arg(1),
+                                        quote(&pretty),
+                                        quote(&plain)
+                                    )
+                                } else {
+                                    quote(&plain)
+                                };
+                                (oid, def)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                case(&arg(0), &defs, "NULL::text")
+            }
             (
-                "pg_get_constraintdef"
-                | "pg_get_statisticsobjdef_columns"
+                "pg_get_statisticsobjdef_columns"
                 | "pg_get_partkeydef"
                 | "pg_get_serial_sequence"
                 | "pg_get_function_sqlbody"

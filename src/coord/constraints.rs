@@ -113,51 +113,9 @@ pub(crate) fn declared_keys(
         }
     }
     for constraint in &ct.constraints {
-        let (name, cols, primary, nulls_distinct, characteristics) = match constraint {
-            TableConstraint::PrimaryKey(pk) => (
-                pk.name.as_ref().map(ident),
-                &pk.columns,
-                true,
-                true,
-                pk.characteristics.is_some(),
-            ),
-            TableConstraint::Unique(u) => (
-                u.name.as_ref().map(ident),
-                &u.columns,
-                false,
-                !matches!(u.nulls_distinct, NullsDistinctOption::NotDistinct),
-                u.characteristics.is_some(),
-            ),
-            TableConstraint::Check(_) => return Err(unsupported("CHECK constraints")),
-            TableConstraint::ForeignKey(_) => {
-                return Err(unsupported("FOREIGN KEY constraints"));
-            }
-            other => return Err(unsupported(&format!("table constraint {other}"))),
-        };
-        if characteristics {
-            return Err(unsupported("DEFERRABLE constraints"));
+        if let Some(key) = declared_key(constraint, columns)? {
+            keys.push(key);
         }
-        let kind = if primary { "primary key" } else { "unique" };
-        let mut positions = Vec::new();
-        for c in cols {
-            let n = key_column(c)?;
-            let Some(p) = columns.iter().position(|x| x.name == n) else {
-                return Err(PlanError::UnknownColumn(format!("\"{n}\" named in key")).into());
-            };
-            if positions.contains(&p) {
-                return Err(AdapterError::Variable {
-                    code: SqlState::DUPLICATE_COLUMN,
-                    message: format!("column \"{n}\" appears twice in {kind} constraint"),
-                });
-            }
-            positions.push(p);
-        }
-        keys.push(DeclaredKey {
-            name,
-            columns: positions,
-            primary,
-            nulls_distinct,
-        });
     }
     // PostgreSQL keeps one of several keys with the same columns (in the
     // same order) and NULL rule: the first, primary if any of them is, and
@@ -185,6 +143,61 @@ pub(crate) fn declared_keys(
         return Err(multiple_primary_keys(ct));
     }
     Ok(keys)
+}
+
+/// The `PRIMARY KEY` or `UNIQUE` constraint a table constraint declares
+/// over `columns` (`None` for a `CHECK`, which
+/// `check_constraints::declared_checks` reads).
+pub(crate) fn declared_key(
+    constraint: &TableConstraint,
+    columns: &[ColumnDesc],
+) -> Result<Option<DeclaredKey>, AdapterError> {
+    let (name, cols, primary, nulls_distinct, characteristics) = match constraint {
+        TableConstraint::PrimaryKey(pk) => (
+            pk.name.as_ref().map(ident),
+            &pk.columns,
+            true,
+            true,
+            pk.characteristics.is_some(),
+        ),
+        TableConstraint::Unique(u) => (
+            u.name.as_ref().map(ident),
+            &u.columns,
+            false,
+            !matches!(u.nulls_distinct, NullsDistinctOption::NotDistinct),
+            u.characteristics.is_some(),
+        ),
+        // `check_constraints::declared_checks`.
+        TableConstraint::Check(_) => return Ok(None),
+        TableConstraint::ForeignKey(_) => {
+            return Err(unsupported("FOREIGN KEY constraints"));
+        }
+        other => return Err(unsupported(&format!("table constraint {other}"))),
+    };
+    if characteristics {
+        return Err(unsupported("DEFERRABLE constraints"));
+    }
+    let kind = if primary { "primary key" } else { "unique" };
+    let mut positions = Vec::new();
+    for c in cols {
+        let n = key_column(c)?;
+        let Some(p) = columns.iter().position(|x| x.name == n) else {
+            return Err(PlanError::UnknownColumn(format!("\"{n}\" named in key")).into());
+        };
+        if positions.contains(&p) {
+            return Err(AdapterError::Variable {
+                code: SqlState::DUPLICATE_COLUMN,
+                message: format!("column \"{n}\" appears twice in {kind} constraint"),
+            });
+        }
+        positions.push(p);
+    }
+    Ok(Some(DeclaredKey {
+        name,
+        columns: positions,
+        primary,
+        nulls_distinct,
+    }))
 }
 
 fn multiple_primary_keys(ct: &CreateTable) -> AdapterError {

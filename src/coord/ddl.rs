@@ -302,6 +302,9 @@ impl Coordinator {
                 seq @ Statement::CreateSequence { .. } => {
                     self.create_sequence(&mut state, &seq, sql, replay_id)
                 }
+                Statement::AlterTable(at) => {
+                    self.alter_table(&mut state, at, path, replay_id).await
+                }
                 other => Err(AdapterError::Internal(format!(
                     "not a DDL statement: {other}"
                 ))),
@@ -467,11 +470,14 @@ impl Coordinator {
                 match &opt.option {
                     ColumnOption::NotNull => nullable = false,
                     ColumnOption::Null => nullable = true,
-                    // Checked below (`constraints::declared_keys`).
-                    ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {}
                     ColumnOption::Default(_) if serial.is_some() || default.is_some() => {
                         return Err(twice("multiple default values"));
                     }
+                    // Checked below (`constraints::declared_keys`,
+                    // `check_constraints::declared_checks`).
+                    ColumnOption::PrimaryKey(_)
+                    | ColumnOption::Unique(_)
+                    | ColumnOption::Check(_) => {}
                     ColumnOption::Default(e) => {
                         let expr = super::sequence::plan_constant_expr(&state.catalog, e, &typ)?;
                         default = Some(expr);
@@ -590,9 +596,7 @@ impl Coordinator {
             &key_names,
             replay_id.is_some(),
         )?;
-        state.persist_item(id, &name.item, sql, replay_id.is_some())?;
-        self.compute.send(Command::CreateInput { id });
-        state.catalog.insert(CatalogItem {
+        let table = CatalogItem {
             id,
             name: name.item,
             schema: name.schema,
@@ -604,7 +608,19 @@ impl Coordinator {
             table_columns,
             index: None,
             owned_by: None,
-        });
+        };
+        let key_names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        let checks = super::check_constraints::create_table_checks(
+            state,
+            &ct,
+            &table,
+            &key_names,
+            replay_id.is_some(),
+        )?;
+        state.persist_item(id, &table.name, sql, replay_id.is_some())?;
+        self.compute.send(Command::CreateInput { id });
+        state.catalog.insert(table);
+        state.catalog.set_checks(id, checks);
         if let Some(table) = state.catalog.get(id).cloned() {
             for key in &keys {
                 let key_text: Vec<String> = key
@@ -825,7 +841,7 @@ impl Coordinator {
     /// Builds index `id`'s dataflow (an arrangement of `item` on `keys`)
     /// and adds it to the catalog.
     #[allow(clippy::too_many_arguments)]
-    fn create_index_dataflow(
+    pub(super) fn create_index_dataflow(
         &self,
         state: &mut CoordState,
         id: GlobalId,

@@ -284,6 +284,7 @@ impl Coordinator {
             ))
             .into());
         }
+        state.check_rows(&updates)?;
         state.check_unique_all(&session.pending_writes, &updates)?;
         if in_transaction {
             session.pending_writes.extend(updates);

@@ -233,10 +233,20 @@ impl Coordinator {
             .iter()
             .filter_map(|s| state.catalog.schema_id(s))
             .collect();
+        // A dropped table's `ALTER TABLE` records (`alter_table.rs`).
+        let alter_records: Vec<GlobalId> = to_drop
+            .iter()
+            .flat_map(|id| state.catalog.alter_records(*id).to_vec())
+            .collect();
         state
             .store
             .commit(Commit {
-                delete_items: to_drop.iter().chain(&schema_ids).copied().collect(),
+                delete_items: to_drop
+                    .iter()
+                    .chain(&schema_ids)
+                    .chain(&alter_records)
+                    .copied()
+                    .collect(),
                 ..Default::default()
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))?;

@@ -21,9 +21,11 @@
 //! * [`materializable`]: which plans may be maintained.
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
+pub mod alter_table;
 pub mod append_only;
 pub mod catalog_funcs;
 pub mod catalog_vectors;
+pub mod check_constraints;
 pub mod clock;
 pub mod constraints;
 pub mod ddl;

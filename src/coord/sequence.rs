@@ -412,6 +412,7 @@ impl Coordinator {
             | Statement::CreateIndex(_)
             | Statement::CreateSequence { .. }
             | Statement::CreateSchema { .. }
+            | Statement::AlterTable(_)
             | Statement::Drop { .. }
             | Statement::Explain { .. }
                 if !session.pending_writes.is_empty() =>
@@ -437,7 +438,8 @@ impl Coordinator {
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
             | Statement::CreateSequence { .. }
-            | Statement::CreateSchema { .. } => {
+            | Statement::CreateSchema { .. }
+            | Statement::AlterTable(_) => {
                 self.clone()
                     .execute_ddl(FreshetStatement::Sql(Box::new(stmt)), sql, None, &path)
                     .await
@@ -988,7 +990,7 @@ async fn sleep_pending(session: &mut Session) {
 
 /// The moment the running statement started, for `statement_timestamp()`;
 /// outside [`Coordinator::execute`], the wall clock.
-fn statement_start() -> i64 {
+pub(super) fn statement_start() -> i64 {
     STATEMENT_NOW
         .try_with(|now| now.1)
         .unwrap_or_else(|_| wall_clock_micros())
@@ -997,7 +999,7 @@ fn statement_start() -> i64 {
 /// The moment of a statement's transaction, for `now()` and
 /// `current_date`: microseconds since 1970-01-01 UTC. Outside
 /// [`Coordinator::execute`] (a statement with no session), the wall clock.
-fn statement_time() -> i64 {
+pub(super) fn statement_time() -> i64 {
     STATEMENT_NOW
         .try_with(|now| now.0)
         .unwrap_or_else(|_| wall_clock_micros())

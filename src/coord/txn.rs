@@ -108,7 +108,9 @@ impl Coordinator {
                 });
             }
         }
-        // Another session may have committed one of the keys meanwhile.
+        // Another session may have committed one of the keys meanwhile, or
+        // added a CHECK constraint.
+        state.check_rows(&updates)?;
         state.check_unique_all(&[], &updates)?;
         self.commit_table_writes(state, updates)
     }

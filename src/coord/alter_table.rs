@@ -1,0 +1,632 @@
+//! `ALTER TABLE`: `ADD [CONSTRAINT name] PRIMARY KEY | UNIQUE | CHECK`,
+//! `DROP CONSTRAINT [IF EXISTS] name`, and `ALTER COLUMN … SET | DROP
+//! NOT NULL`, with PostgreSQL's names, checks and errors.
+//!
+//! A new constraint is checked against the table's committed rows (read
+//! under the coordinator's lock, so no write comes between): a key
+//! written twice is `23505` (`could not create unique index`), a row
+//! whose condition is false `23514` (`… is violated by some row`). The
+//! operations of one statement apply together or not at all.
+//!
+//! # Durable form
+//!
+//! A table's record holds its `CREATE TABLE`, whose constraints take the
+//! ids after the table's at replay; it is never rewritten (an added
+//! constraint would take an id another item has). Each operation is a
+//! record of its own instead, replayed after the table in id order, with
+//! everything named: `ALTER TABLE s.t ADD CONSTRAINT c …` at the
+//! constraint's id (its index's, for a key), `ALTER TABLE s.t DROP
+//! CONSTRAINT c` for a constraint of the `CREATE TABLE` (dropping one an
+//! earlier record added deletes that record), `ALTER TABLE s.t ALTER
+//! COLUMN x SET NOT NULL`. The records go with the table
+//! (`Catalog::alter_records`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlparser::ast::{AlterColumnOperation, AlterTable, AlterTableOperation, TableConstraint};
+
+use super::check_constraints::{DeclaredCheck, build_checks};
+use super::constraints::ident;
+use super::sequence::ExecuteResponse;
+use super::{AdapterError, CoordState, Coordinator};
+use crate::catalog::{
+    CatalogItem, CheckConstraint, ItemKind, QualifiedName, SearchPath, UniqueKey,
+};
+use crate::compute::Command;
+use crate::expr::string_format::quote_ident;
+use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
+use crate::repr::{Datum, Row, SqlState};
+use crate::sql::PlanError;
+use crate::storage::durable::{CatalogRecord, Commit};
+
+const TAG: &str = "ALTER TABLE";
+
+fn error(code: SqlState, message: String) -> AdapterError {
+    AdapterError::Variable { code, message }
+}
+
+fn value_text(d: &Datum) -> String {
+    crate::repr::strconv::format(d).unwrap_or_else(|| "null".into())
+}
+
+/// A table's constraints and columns as an `ALTER TABLE` changes them,
+/// before they are applied.
+struct Work {
+    table: CatalogItem,
+    keys: Vec<UniqueKey>,
+    checks: Vec<CheckConstraint>,
+    /// Keys this statement adds (their indexes are built at the end).
+    added_keys: Vec<GlobalId>,
+    /// Indexes of keys this statement drops.
+    dropped_indexes: Vec<GlobalId>,
+    /// Records to write and to delete.
+    puts: Vec<(GlobalId, CatalogRecord)>,
+    deletes: Vec<GlobalId>,
+    /// The table's rows (read once, when a constraint needs them).
+    rows: Option<Vec<Row>>,
+    notices: Vec<String>,
+}
+
+impl Work {
+    /// The table's name, qualified, for the records.
+    fn relation(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.table.schema),
+            quote_ident(&self.table.name)
+        )
+    }
+
+    fn constraint_exists(&self, name: &str) -> AdapterError {
+        error(
+            SqlState::DUPLICATE_OBJECT,
+            format!(
+                "constraint \"{name}\" for relation \"{}\" already exists",
+                self.table.name
+            ),
+        )
+    }
+
+    fn column_names(&self, columns: &[usize]) -> Vec<String> {
+        columns
+            .iter()
+            .map(|&c| quote_ident(&self.table.desc.columns[c].name))
+            .collect()
+    }
+
+    fn not_null_violation(&self, column: usize) -> AdapterError {
+        error(
+            SqlState::NOT_NULL_VIOLATION,
+            format!(
+                "column \"{}\" of relation \"{}\" contains null values",
+                self.table.desc.columns[column].name, self.table.name
+            ),
+        )
+    }
+
+    /// Records operation `sql` (already applied) at `id`.
+    fn record(&mut self, id: GlobalId, name: &str, sql: String) {
+        self.puts.push((
+            id,
+            CatalogRecord {
+                name: name.to_string(),
+                create_sql: sql,
+            },
+        ));
+    }
+
+    /// Forgets the record of a constraint with id `id` that is dropped:
+    /// one this statement wrote, or an earlier record's (deleted); `false`
+    /// if it has none (it came with the `CREATE TABLE`).
+    fn forget_record(&mut self, id: GlobalId, records: &[GlobalId]) -> bool {
+        if let Some(i) = self.puts.iter().position(|(r, _)| *r == id) {
+            self.puts.remove(i);
+            true
+        } else if records.contains(&id) {
+            self.deletes.push(id);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Coordinator {
+    /// `ALTER TABLE`. `replay_id` is set when a record of one operation is
+    /// replayed at start-up: the operation takes that id and is not checked
+    /// against rows (they are loaded afterwards) or stored again.
+    pub(crate) async fn alter_table(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        at: AlterTable,
+        path: &SearchPath,
+        replay_id: Option<GlobalId>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let table = match state.catalog.resolve(path, &at.name) {
+            Ok(Some(item)) => item.clone(),
+            Ok(None) | Err(PlanError::UnknownSchema(_)) if at.if_exists => {
+                return Ok(ExecuteResponse::CommandWithNotice {
+                    tag: TAG.into(),
+                    notice: format!("relation \"{}\" does not exist, skipping", at.name),
+                });
+            }
+            Ok(None) => {
+                return Err(PlanError::UnknownItem {
+                    kind: "relation",
+                    name: at.name.to_string(),
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if table.kind != ItemKind::Table {
+            return Err(
+                PlanError::WrongObjectType(format!("\"{}\" is not a table", table.name)).into(),
+            );
+        }
+        for op in &at.operations {
+            match op {
+                AlterTableOperation::AddConstraint { .. }
+                | AlterTableOperation::DropConstraint { .. }
+                | AlterTableOperation::AlterColumn {
+                    op: AlterColumnOperation::SetNotNull | AlterColumnOperation::DropNotNull,
+                    ..
+                } => {}
+                other => {
+                    return Err(PlanError::Unsupported(format!("ALTER TABLE ... {other}")).into());
+                }
+            }
+        }
+        let mut work = Work {
+            keys: state.catalog.unique(table.id).to_vec(),
+            checks: state.catalog.checks(table.id).to_vec(),
+            table,
+            added_keys: Vec::new(),
+            dropped_indexes: Vec::new(),
+            puts: Vec::new(),
+            deletes: Vec::new(),
+            rows: None,
+            notices: Vec::new(),
+        };
+        let replay = replay_id.is_some();
+        // PostgreSQL's passes: drops first, then NOT NULL, then keys, then
+        // checks (so a name a drop frees is free for an added constraint).
+        let mut operations: Vec<&AlterTableOperation> = at.operations.iter().collect();
+        operations.sort_by_key(|op| match op {
+            AlterTableOperation::DropConstraint { .. }
+            | AlterTableOperation::AlterColumn {
+                op: AlterColumnOperation::DropNotNull,
+                ..
+            } => 0,
+            AlterTableOperation::AlterColumn { .. } => 1,
+            AlterTableOperation::AddConstraint {
+                constraint: TableConstraint::Check(_),
+                ..
+            } => 3,
+            _ => 2,
+        });
+        for op in operations {
+            if !replay && work.rows.is_none() && needs_rows(op) {
+                work.rows = Some(self.table_rows(state, &work.table).await?);
+            }
+            match op {
+                AlterTableOperation::AddConstraint {
+                    constraint,
+                    not_valid,
+                } => add_constraint(state, &mut work, constraint, *not_valid, replay_id)?,
+                AlterTableOperation::DropConstraint {
+                    if_exists, name, ..
+                } => drop_constraint(state, &mut work, &ident(name), *if_exists, replay_id)?,
+                AlterTableOperation::AlterColumn { column_name, op } => {
+                    let set = matches!(op, AlterColumnOperation::SetNotNull);
+                    alter_not_null(state, &mut work, &ident(column_name), set, replay_id)?
+                }
+                _ => {}
+            }
+        }
+        if !replay {
+            state
+                .store
+                .commit(Commit {
+                    put_items: work.puts.clone(),
+                    delete_items: work.deletes.clone(),
+                    next_id: Some(state.next_id),
+                    ..Default::default()
+                })
+                .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        }
+        let id = work.table.id;
+        for &index in &work.dropped_indexes {
+            state.catalog.remove(index);
+            self.compute.send(Command::Drop { id: index });
+        }
+        state.catalog.insert(work.table.clone());
+        for record in &work.deletes {
+            state.catalog.remove_alter_record(id, *record);
+        }
+        match replay_id {
+            Some(record) => state.catalog.add_alter_record(id, record),
+            None => {
+                for (record, _) in &work.puts {
+                    state.catalog.add_alter_record(id, *record);
+                }
+            }
+        }
+        for key in work
+            .keys
+            .iter()
+            .filter(|k| work.added_keys.contains(&k.index))
+        {
+            let key_text: Vec<String> = key
+                .columns
+                .iter()
+                .map(|&c| work.table.desc.columns[c].name.clone())
+                .collect();
+            let index_sql = format!(
+                "CREATE INDEX {} ON {} ({})",
+                quote_ident(&key.name),
+                work.relation(),
+                work.column_names(&key.columns).join(", ")
+            );
+            self.create_index_dataflow(
+                state,
+                key.index,
+                QualifiedName {
+                    schema: work.table.schema.clone(),
+                    item: key.name.clone(),
+                },
+                &work.table,
+                key.columns.iter().map(|&c| ScalarExpr::Column(c)).collect(),
+                key_text,
+                &index_sql,
+                Some(id),
+            )?;
+        }
+        let keys_changed = !work.added_keys.is_empty() || !work.dropped_indexes.is_empty();
+        state.catalog.set_unique(id, work.keys);
+        state.catalog.set_checks(id, work.checks);
+        // The key counts follow the keys (at start-up, they are counted
+        // from the stored rows after the replay).
+        if keys_changed && !replay {
+            let rows = match work.rows.take() {
+                Some(rows) => rows,
+                None => self.table_rows(state, &work.table).await?,
+            };
+            state.unique.remove(id);
+            state.apply_unique(rows.iter().map(|r| (id, r, 1)));
+        }
+        Ok(match work.notices.pop() {
+            Some(notice) => ExecuteResponse::CommandWithNotice {
+                tag: TAG.into(),
+                notice,
+            },
+            None => ExecuteResponse::command(TAG),
+        })
+    }
+
+    /// The committed rows of `table`, one per copy.
+    async fn table_rows(
+        self: &Arc<Self>,
+        state: &mut CoordState,
+        table: &CatalogItem,
+    ) -> Result<Vec<Row>, AdapterError> {
+        let mut expr = RelationExpr::Get {
+            id: table.id,
+            name: table.name.clone(),
+        };
+        let path = super::names::qualified();
+        let ts = self.prepare_one_shot(state, &mut expr, &path);
+        let mut rows = Vec::new();
+        for (row, diff) in self.peek_expr_locked(state, expr, ts).await? {
+            for _ in 0..diff.max(0) {
+                rows.push(row.clone());
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Whether `op` is checked against the table's rows.
+fn needs_rows(op: &AlterTableOperation) -> bool {
+    match op {
+        AlterTableOperation::AddConstraint {
+            constraint,
+            not_valid,
+        } => !(*not_valid && matches!(constraint, TableConstraint::Check(_))),
+        AlterTableOperation::AlterColumn { op, .. } => {
+            matches!(op, AlterColumnOperation::SetNotNull)
+        }
+        _ => false,
+    }
+}
+
+/// The id of an operation: the next one, or, replayed, its record's.
+fn op_id(state: &mut CoordState, replay_id: Option<GlobalId>) -> GlobalId {
+    state.allocate_id(replay_id)
+}
+
+fn add_constraint(
+    state: &mut CoordState,
+    work: &mut Work,
+    constraint: &TableConstraint,
+    not_valid: bool,
+    replay_id: Option<GlobalId>,
+) -> Result<(), AdapterError> {
+    if let TableConstraint::Check(check) = constraint {
+        let name = check.name.as_ref().map(ident);
+        if let Some(n) = &name
+            && (work.checks.iter().any(|c| c.name == *n) || work.keys.iter().any(|k| k.name == *n))
+        {
+            return Err(work.constraint_exists(n));
+        }
+        let declared = DeclaredCheck {
+            name,
+            expr: (*check.expr).clone(),
+            not_valid,
+        };
+        let mut next_id = |state: &mut CoordState| op_id(state, replay_id);
+        let keys: Vec<&str> = work.keys.iter().map(|k| k.name.as_str()).collect();
+        let mut built = build_checks(
+            state,
+            &work.table,
+            std::slice::from_ref(&declared),
+            &work.checks,
+            &keys,
+            &mut next_id,
+        )?;
+        let Some(new) = built.pop() else {
+            return Ok(());
+        };
+        if !not_valid && let Some(rows) = &work.rows {
+            for row in rows {
+                let datums: Vec<Datum> = row.iter().collect();
+                if !super::check_constraints::holds(&new, &datums)? {
+                    return Err(AdapterError::Constraint {
+                        code: SqlState::CHECK_VIOLATION,
+                        message: format!(
+                            "check constraint \"{}\" of relation \"{}\" is violated by some row",
+                            new.name, work.table.name
+                        ),
+                        detail: None,
+                    });
+                }
+            }
+        }
+        let sql = format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}){}",
+            work.relation(),
+            quote_ident(&new.name),
+            check.expr,
+            if not_valid { " NOT VALID" } else { "" }
+        );
+        work.record(new.id, &new.name, sql);
+        work.checks.push(new);
+        return Ok(());
+    }
+    let Some(key) = super::constraints::declared_key(constraint, &work.table.desc.columns)? else {
+        return Ok(());
+    };
+    if key.primary && work.keys.iter().any(|k| k.primary) {
+        return Err(error(
+            SqlState::INVALID_TABLE_DEFINITION,
+            format!(
+                "multiple primary keys for table \"{}\" are not allowed",
+                work.table.name
+            ),
+        ));
+    }
+    let schema = work.table.schema.clone();
+    let relation_taken = |state: &CoordState, n: &str| {
+        state
+            .check_name_free(&QualifiedName {
+                schema: schema.clone(),
+                item: n.to_string(),
+            })
+            .is_err()
+    };
+    let name = match &key.name {
+        Some(n) => n.clone(),
+        None => {
+            let cols: Vec<&str> = key
+                .columns
+                .iter()
+                .map(|&c| work.table.desc.columns[c].name.as_str())
+                .collect();
+            super::constraints::default_name(&work.table.name, &cols, key.primary, &|n| {
+                work.keys.iter().any(|k| k.name == n) || relation_taken(state, n)
+            })
+        }
+    };
+    if work.keys.iter().any(|k| k.name == name) || work.checks.iter().any(|c| c.name == name) {
+        return Err(work.constraint_exists(&name));
+    }
+    if relation_taken(state, &name) {
+        return Err(PlanError::AlreadyExists {
+            kind: "relation",
+            name,
+        }
+        .into());
+    }
+    if let Some(rows) = &work.rows {
+        if key.primary {
+            for &c in &key.columns {
+                if rows
+                    .iter()
+                    .any(|r| r.iter().nth(c).is_none_or(|d| d.is_null()))
+                {
+                    return Err(work.not_null_violation(c));
+                }
+            }
+        }
+        let mut counts: HashMap<Vec<Datum>, usize> = HashMap::new();
+        let mut duplicated: Option<Vec<Datum>> = None;
+        for row in rows {
+            let datums: Vec<Datum> = row.iter().collect();
+            let kr: Vec<Datum> = key.columns.iter().map(|&c| datums[c].clone()).collect();
+            if key.nulls_distinct && kr.iter().any(|d| d.is_null()) {
+                continue;
+            }
+            let n = counts.entry(kr.clone()).or_default();
+            *n += 1;
+            if *n == 2 && duplicated.as_ref().is_none_or(|d| kr < *d) {
+                duplicated = Some(kr);
+            }
+        }
+        if let Some(kr) = duplicated {
+            let values: Vec<String> = kr.iter().map(value_text).collect();
+            return Err(AdapterError::Constraint {
+                code: SqlState::UNIQUE_VIOLATION,
+                message: format!("could not create unique index \"{name}\""),
+                detail: Some(format!(
+                    "Key ({})=({}) is duplicated.",
+                    work.column_names(&key.columns).join(", "),
+                    values.join(", ")
+                )),
+            });
+        }
+    }
+    if key.primary {
+        for &c in &key.columns {
+            work.table.desc.columns[c].nullable = false;
+        }
+    }
+    let id = op_id(state, replay_id);
+    let kind = match (key.primary, key.nulls_distinct) {
+        (true, _) => "PRIMARY KEY",
+        (false, true) => "UNIQUE",
+        (false, false) => "UNIQUE NULLS NOT DISTINCT",
+    };
+    let sql = format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} {kind} ({})",
+        work.relation(),
+        quote_ident(&name),
+        work.column_names(&key.columns).join(", ")
+    );
+    work.record(id, &name, sql);
+    work.added_keys.push(id);
+    work.keys.push(UniqueKey {
+        name,
+        columns: key.columns,
+        primary: key.primary,
+        nulls_distinct: key.nulls_distinct,
+        index: id,
+    });
+    Ok(())
+}
+
+fn drop_constraint(
+    state: &mut CoordState,
+    work: &mut Work,
+    name: &str,
+    if_exists: bool,
+    replay_id: Option<GlobalId>,
+) -> Result<(), AdapterError> {
+    let records = state.catalog.alter_records(work.table.id).to_vec();
+    let dropped = if let Some(i) = work.keys.iter().position(|k| k.name == name) {
+        let key = work.keys.remove(i);
+        match work.added_keys.iter().position(|k| *k == key.index) {
+            Some(j) => {
+                work.added_keys.remove(j);
+            }
+            None => work.dropped_indexes.push(key.index),
+        }
+        key.index
+    } else if let Some(i) = work.checks.iter().position(|c| c.name == name) {
+        work.checks.remove(i).id
+    } else if if_exists {
+        work.notices.push(format!(
+            "constraint \"{name}\" of relation \"{}\" does not exist, skipping",
+            work.table.name
+        ));
+        return Ok(());
+    } else {
+        return Err(error(
+            SqlState::UNDEFINED_OBJECT,
+            format!(
+                "constraint \"{name}\" of relation \"{}\" does not exist",
+                work.table.name
+            ),
+        ));
+    };
+    if replay_id.is_none() && !work.forget_record(dropped, &records) {
+        let id = op_id(state, None);
+        let sql = format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            work.relation(),
+            quote_ident(name)
+        );
+        work.record(id, name, sql);
+    } else if replay_id.is_some() {
+        op_id(state, replay_id);
+    }
+    Ok(())
+}
+
+fn alter_not_null(
+    state: &mut CoordState,
+    work: &mut Work,
+    column: &str,
+    set: bool,
+    replay_id: Option<GlobalId>,
+) -> Result<(), AdapterError> {
+    let Some(c) = work
+        .table
+        .desc
+        .columns
+        .iter()
+        .position(|x| x.name == column)
+    else {
+        return Err(PlanError::UnknownColumn(format!(
+            "\"{column}\" of relation \"{}\"",
+            work.table.name
+        ))
+        .into());
+    };
+    if set {
+        if let Some(rows) = &work.rows
+            && rows
+                .iter()
+                .any(|r| r.iter().nth(c).is_none_or(|d| d.is_null()))
+        {
+            return Err(work.not_null_violation(c));
+        }
+    } else {
+        if work
+            .keys
+            .iter()
+            .any(|k| k.primary && k.columns.contains(&c))
+        {
+            return Err(error(
+                SqlState::INVALID_TABLE_DEFINITION,
+                format!("column \"{column}\" is in a primary key"),
+            ));
+        }
+        // What was planned over the table may rely on the column having
+        // no NULLs.
+        let id = work.table.id;
+        let planned = state.catalog.items().any(|i| {
+            i.depends_on.contains(&id)
+                && !(i.kind == ItemKind::Index && i.index.as_ref().is_some_and(|x| x.on == id))
+        });
+        if planned && !work.table.desc.columns[c].nullable {
+            return Err(PlanError::Unsupported(format!(
+                "ALTER COLUMN DROP NOT NULL on a table that views depend on (\"{}\")",
+                work.table.name
+            ))
+            .into());
+        }
+    }
+    work.table.desc.columns[c].nullable = !set;
+    let id = op_id(state, replay_id);
+    if replay_id.is_none() {
+        let sql = format!(
+            "ALTER TABLE {} ALTER COLUMN {} {} NOT NULL",
+            work.relation(),
+            quote_ident(column),
+            if set { "SET" } else { "DROP" }
+        );
+        work.record(id, column, sql);
+    }
+    Ok(())
+}
