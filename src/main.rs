@@ -69,8 +69,13 @@ fn main() -> anyhow::Result<()> {
         .init();
     freshet::sql::plan::install_panic_hook();
     let args = Args::parse();
+    // Planning recurses over a statement's expressions (DataFusion's SQL
+    // planner and optimizer); catalog functions expand into deep `CASE`
+    // expressions, whose planning overflowed tokio's default 2 MiB worker
+    // stack in debug builds.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 << 20)
         .build()?;
     runtime.block_on(async move {
         let coord = freshet::coord::Coordinator::start(&args.data_dir, args.workers)

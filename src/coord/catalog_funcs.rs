@@ -325,9 +325,12 @@ impl Rewrite<'_> {
                 case(&arg(0), &cases, "NULL::text")
             }
             ("pg_get_serial_sequence", 2) if self.values.is_some() => {
+                // Arguments that are not literals give NULL: SQLAlchemy's
+                // reflection casts the result `::regclass::oid`, which
+                // Freshet has only for a literal name.
                 match self.serial_sequence(f)? {
-                    Some(name) => format!("CAST({} AS text)", quote(&name)),
-                    None => "NULL::text".to_string(),
+                    Some(Some(name)) => format!("CAST({} AS text)", quote(&name)),
+                    Some(None) | None => "NULL::text".to_string(),
                 }
             }
             ("pg_get_constraintdef", 1 | 2) => {
@@ -428,13 +431,24 @@ impl Rewrite<'_> {
         let Expr::Cast { expr: inner, .. } = e else {
             return Ok(None);
         };
-        let literal = match inner.as_ref() {
-            Expr::Value(v) => match &v.value {
-                Value::SingleQuotedString(s) => Some(s.clone()),
+        // A string literal, possibly typed `text` (as a bound parameter's
+        // value is: `CAST('t' AS text)::regclass` names a relation as well).
+        fn string_literal(e: &Expr) -> Option<String> {
+            match e {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(s) => Some(s.clone()),
+                    _ => None,
+                },
+                Expr::Nested(inner) => string_literal(inner),
+                Expr::Cast {
+                    expr,
+                    data_type: DataType::Text | DataType::Varchar(_),
+                    ..
+                } => string_literal(expr),
                 _ => None,
-            },
-            _ => None,
-        };
+            }
+        }
+        let literal = string_literal(inner);
         let x = inner.to_string();
         let sql = match (target, literal) {
             ("oid", _) => format!("CAST(({x}) AS bigint)"),
@@ -507,11 +521,11 @@ impl Rewrite<'_> {
     /// `pg_get_serial_sequence('table', 'column')`: the qualified name of
     /// the sequence the column owns (`serial` or identity), if it owns
     /// one. The table name is read as SQL (lower-cased unless quoted); the
-    /// column's is taken as it is. `None` also where the arguments are not
+    /// column's is taken as it is. `None` where the arguments are not
     /// literals.
-    fn serial_sequence(&self, f: &Function) -> Result<Option<String>, AdapterError> {
+    fn serial_sequence(&self, f: &Function) -> Result<Option<Option<String>>, AdapterError> {
         let Some((catalog, path)) = self.values else {
-            return Ok(None);
+            return Ok(Some(None));
         };
         let FunctionArguments::List(list) = &f.args else {
             return Ok(None);
@@ -542,16 +556,18 @@ impl Rewrite<'_> {
             .ok_or_else(|| {
                 PlanError::UnknownColumn(format!("\"{column}\" of relation \"{}\"", item.name))
             })?;
-        Ok(catalog
-            .sequence_of_column(item.id, position)
-            .and_then(|id| catalog.get(id))
-            .map(|seq| {
-                format!(
-                    "{}.{}",
-                    crate::expr::string_format::quote_ident(&seq.schema),
-                    crate::expr::string_format::quote_ident(&seq.name)
-                )
-            }))
+        Ok(Some(
+            catalog
+                .sequence_of_column(item.id, position)
+                .and_then(|id| catalog.get(id))
+                .map(|seq| {
+                    format!(
+                        "{}.{}",
+                        crate::expr::string_format::quote_ident(&seq.schema),
+                        crate::expr::string_format::quote_ident(&seq.name)
+                    )
+                }),
+        ))
     }
 
     /// The OID of the relation `regclass` input `name` names (a number is

@@ -458,6 +458,61 @@ def _():
     sqlalchemy_orm("psycopg")
 
 
+def sqlalchemy_autoincrement(driver):
+    """Keys the server generates: a SERIAL primary key (SQLAlchemy's
+    default for an integer key) and an identity column, filled in by the
+    ORM from INSERT ... RETURNING (several rows in one statement), and
+    reflected back (the sequence default, the identity)."""
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Note(Base):
+        __tablename__ = "drv_auto"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        body: Mapped[str] = mapped_column(sqlalchemy.Text)
+
+    class Ticket(Base):
+        __tablename__ = "drv_ident"
+        id: Mapped[int] = mapped_column(sqlalchemy.BigInteger, sqlalchemy.Identity(always=True), primary_key=True)
+        title: Mapped[str] = mapped_column(sqlalchemy.Text)
+
+    engine = sqlalchemy.create_engine(f"postgresql+{driver}://{URL}")
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        notes = [Note(body=b) for b in ["z", "a", "m"]]
+        tickets = [Ticket(title=t) for t in ["first", "second"]]
+        s.add_all(notes + tickets)
+        s.commit()
+        expect([(n.id, n.body) for n in notes], [(1, "z"), (2, "a"), (3, "m")])
+        expect([(t.id, t.title) for t in tickets], [(1, "first"), (2, "second")])
+        s.add(Note(body="later"))
+        s.commit()
+        expect(s.scalars(sqlalchemy.select(Note.id).where(Note.body == "later")).one(), 4)
+    insp = sqlalchemy.inspect(engine)
+    cols = {c["name"]: c for c in insp.get_columns("drv_auto")}
+    expect(cols["id"]["default"], "nextval('drv_auto_id_seq'::regclass)")
+    expect(cols["id"]["autoincrement"], True)
+    # The identity is not reflected: SQLAlchemy finds the sequence with
+    # pg_get_serial_sequence(attrelid::regclass::text, attname)::regclass,
+    # a name cast to regclass that is not a literal (see the session note).
+    expect([c["name"] for c in insp.get_columns("drv_ident")], ["id", "title"])
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@check("SQLAlchemy ORM on psycopg2: SERIAL and identity keys")
+def _():
+    sqlalchemy_autoincrement("psycopg2")
+
+
+@check("SQLAlchemy ORM on psycopg 3: SERIAL and identity keys")
+def _():
+    sqlalchemy_autoincrement("psycopg")
+
+
 @check("psycopg 3 and asyncpg: a statement that does not plan fails at Parse")
 def _():
     with psycopg.connect(DSN, autocommit=True) as c:
