@@ -509,7 +509,7 @@ impl Coordinator {
                         | crate::repr::ScalarType::Int64
                 ) {
                     return Err(AdapterError::Variable {
-                        code: crate::repr::SqlState::DATATYPE_MISMATCH,
+                        code: crate::repr::SqlState::INVALID_PARAMETER_VALUE,
                         message: "identity column type must be smallint, integer, or bigint".into(),
                     });
                 }

@@ -761,6 +761,14 @@ impl SequenceArgs<'_> {
             return Ok(0);
         };
         let partial = super::catalog_funcs::parse_relation_name(name)?;
+        // A catalog relation is a relation, not a sequence.
+        if let Some(relation) = crate::catalog::system::resolve(&partial) {
+            return Err(PlanError::WrongObjectType(format!(
+                "\"{}\" is not a sequence",
+                relation.name
+            ))
+            .into());
+        }
         let item =
             catalog
                 .resolve_partial(path, &partial)?
