@@ -540,14 +540,7 @@ impl Rewrite<'_> {
         let (Some(table), Some(column)) = (literal(0), literal(1)) else {
             return Ok(None);
         };
-        let partial = parse_relation_name(&table)?;
-        let item =
-            catalog
-                .resolve_partial(path, &partial)?
-                .ok_or_else(|| PlanError::UnknownItem {
-                    kind: "relation",
-                    name: table.clone(),
-                })?;
+        let item = resolve_relation_text(catalog, path, &table)?;
         let position = item
             .desc
             .columns
@@ -613,6 +606,22 @@ fn f_arg(f: &Function) -> Option<&Expr> {
 
 /// A relation name as `regclass` input reads it: `name` or
 /// `schema.name`, each part folded unless double-quoted.
+/// The user relation a `regclass` input names (`'t'`, `'s.t'`,
+/// `'"T"'`) through `path`, or PostgreSQL's 42P01.
+pub(crate) fn resolve_relation_text<'a>(
+    catalog: &'a Catalog,
+    path: &SearchPath,
+    text: &str,
+) -> Result<&'a crate::catalog::CatalogItem, AdapterError> {
+    let partial = parse_relation_name(text)?;
+    Ok(catalog
+        .resolve_partial(path, &partial)?
+        .ok_or_else(|| PlanError::UnknownItem {
+            kind: "relation",
+            name: text.to_string(),
+        })?)
+}
+
 pub(crate) fn parse_relation_name(text: &str) -> Result<PartialName, AdapterError> {
     let name = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
         .try_with_sql(text)

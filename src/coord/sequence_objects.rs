@@ -769,13 +769,7 @@ impl SequenceArgs<'_> {
             ))
             .into());
         }
-        let item =
-            catalog
-                .resolve_partial(path, &partial)?
-                .ok_or_else(|| PlanError::UnknownItem {
-                    kind: "relation",
-                    name: name.to_string(),
-                })?;
+        let item = super::catalog_funcs::resolve_relation_text(catalog, path, name)?;
         if item.kind != ItemKind::Sequence {
             return Err(
                 PlanError::WrongObjectType(format!("\"{}\" is not a sequence", item.name)).into(),
