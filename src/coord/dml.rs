@@ -30,7 +30,7 @@ use sqlparser::ast::{Delete, Insert, Statement, Truncate, Update};
 
 use crate::catalog::{CatalogItem, SearchPath};
 use crate::compute::Command;
-use crate::expr::{GlobalId, RelationExpr};
+use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{Datum, RelationDesc, Row};
 use crate::sql::PlanError;
 use crate::sql::lower::{lower, lower_query};
@@ -113,6 +113,18 @@ fn compute_locally(expr: &RelationExpr) -> Option<Result<Vec<(Row, i64)>, Adapte
     }
 }
 
+/// A column default with the values of `now()` and its kin for the
+/// running statement (`clock_timestamp()` and `random()` stay, evaluated
+/// for each row), as PostgreSQL evaluates a default when it inserts.
+pub(super) fn resolved_default(default: &ScalarExpr) -> ScalarExpr {
+    let mut e = default.clone();
+    e.resolve_unmaterializable(
+        super::sequence::statement_time(),
+        super::sequence::statement_start(),
+    );
+    e
+}
+
 /// The rows an `INSERT` adds: `rows` (values of the columns at
 /// `positions`) with the other columns' defaults, checked.
 fn insert_rows(
@@ -121,6 +133,11 @@ fn insert_rows(
     rows: Vec<Row>,
     updates: &mut Vec<(Row, i64)>,
 ) -> Result<(), AdapterError> {
+    let defaults: Vec<Option<ScalarExpr>> = table
+        .table_columns
+        .iter()
+        .map(|c| c.default.as_ref().map(resolved_default))
+        .collect();
     for r in rows {
         let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
         for (i, d) in r.iter().enumerate() {
@@ -130,7 +147,7 @@ fn insert_rows(
         for (i, d) in full.into_iter().enumerate() {
             let d = match d {
                 Some(d) => d,
-                None => match table.table_columns.get(i).and_then(|c| c.default.as_ref()) {
+                None => match defaults.get(i).and_then(Option::as_ref) {
                     Some(e) => e.eval(&[])?,
                     None => Datum::Null,
                 },

@@ -331,7 +331,7 @@ pub(super) fn default_literal(table: &CatalogItem, p: usize) -> Result<SqlExpr, 
         ));
     }
     let datum = match default {
-        Some(e) => e.eval(&[])?,
+        Some(e) => super::dml::resolved_default(e).eval(&[])?,
         None => Datum::Null,
     };
     let sql = match crate::repr::strconv::format(&datum) {

@@ -155,11 +155,18 @@ pub fn plan_constant_expr(
     match &plan {
         LogicalPlan::Projection(p) if p.expr.len() == 1 => {
             let e = lower_expr(&p.expr[0], p.input.schema())?;
-            // `nextval(...)` is the one call whose value changes that a
-            // default may make.
+            // A default reads no column; `now()` and its kin take their
+            // values when a row is inserted (`dml::resolved_default`),
+            // `nextval(...)` draws then. `mz_now()` has no value there.
             let mut reads_column = false;
             e.clone().visit_mut(&mut |x| {
-                reads_column |= matches!(x, ScalarExpr::Column(_) | ScalarExpr::Unmaterializable(_))
+                reads_column |= matches!(
+                    x,
+                    ScalarExpr::Column(_)
+                        | ScalarExpr::Unmaterializable(
+                            crate::expr::scalar::UnmaterializableFunc::MzNow
+                        )
+                )
             });
             if reads_column {
                 return Err(PlanError::Unsupported(
