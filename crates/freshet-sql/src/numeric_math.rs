@@ -61,6 +61,10 @@ impl ScalarUDFImpl for NumericMath {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        // Each takes an argument (DataFusion's `ln()` panics without one).
+        if arg_types.is_empty() {
+            return Err(PlanError::no_function(self.name, arg_types));
+        }
         // A string literal is `unknown`: the other argument's type, else
         // `double precision` (`bigint` for `factorial`).
         let default = if self.name == "factorial" {
@@ -102,6 +106,9 @@ impl ScalarUDFImpl for NumericMath {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        if arg_types.is_empty() {
+            return Err(PlanError::no_function(self.name, arg_types));
+        }
         if self.is_numeric_call(arg_types) {
             let ok = match self.name {
                 "factorial" => matches!(arg_types, [DataType::Int64]),
