@@ -1735,78 +1735,89 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
 fn pg_constraint(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
     for (table, key) in c.catalog.all_unique() {
-        let Some(t) = c.catalog.get(table) else {
-            continue;
-        };
-        let ns = schema_oid(c.catalog, &t.schema).unwrap_or(0);
-        let conkey: Vec<Datum> = key
-            .columns
-            .iter()
-            .map(|&i| Datum::Int16(i as i16 + 1))
-            .collect();
-        out.push(vec![
-            oid(item_oid(key.index)),
-            text(key.name.clone()),
-            oid(ns),
-            text(if key.primary { "p" } else { "u" }),
-            Datum::Bool(false),
-            Datum::Bool(false),
-            Datum::Bool(true),
-            oid(item_oid(table)),
-            oid(0),
-            oid(item_oid(key.index)),
-            oid(0),
-            oid(0),
-            text(" "),
-            text(" "),
-            text(" "),
-            Datum::Bool(true),
-            Datum::Int32(0),
-            Datum::Bool(true),
-            Datum::Array(conkey),
-            Datum::Null,
-            Datum::Null,
-        ]);
+        out.extend(constraint_row(
+            c,
+            table,
+            ConstraintRow {
+                oid: item_oid(key.index),
+                name: &key.name,
+                contype: if key.primary { "p" } else { "u" },
+                validated: true,
+                index: item_oid(key.index),
+                no_inherit: true,
+                columns: &key.columns,
+            },
+        ));
     }
     for (table, check) in c.catalog.all_checks() {
-        let Some(t) = c.catalog.get(table) else {
-            continue;
-        };
-        let ns = schema_oid(c.catalog, &t.schema).unwrap_or(0);
-        let conkey: Vec<Datum> = check
-            .columns
-            .iter()
-            .map(|&i| Datum::Int16(i as i16 + 1))
-            .collect();
-        out.push(vec![
-            oid(item_oid(check.id)),
-            text(check.name.clone()),
-            oid(ns),
-            text("c"),
-            Datum::Bool(false),
-            Datum::Bool(false),
-            Datum::Bool(check.validated),
-            oid(item_oid(table)),
-            oid(0),
-            oid(0),
-            oid(0),
-            oid(0),
-            text(" "),
-            text(" "),
-            text(" "),
-            Datum::Bool(true),
-            Datum::Int32(0),
-            Datum::Bool(false),
-            if conkey.is_empty() {
-                Datum::Null
-            } else {
-                Datum::Array(conkey)
+        out.extend(constraint_row(
+            c,
+            table,
+            ConstraintRow {
+                oid: item_oid(check.id),
+                name: &check.name,
+                contype: "c",
+                validated: check.validated,
+                index: 0,
+                no_inherit: false,
+                columns: &check.columns,
             },
-            Datum::Null,
-            Datum::Null,
-        ]);
+        ));
     }
     out
+}
+
+/// What differs between the `pg_constraint` rows of a key and a check.
+struct ConstraintRow<'a> {
+    oid: i64,
+    name: &'a str,
+    contype: &'static str,
+    validated: bool,
+    /// The index's OID (0 for a check).
+    index: i64,
+    /// `connoinherit`: true for keys, false for checks (PostgreSQL's).
+    no_inherit: bool,
+    columns: &'a [usize],
+}
+
+/// The `pg_constraint` row of a constraint of `table` (none if the table
+/// is gone).
+fn constraint_row(c: &Context, table: GlobalId, row: ConstraintRow<'_>) -> Option<Vec<Datum>> {
+    let t = c.catalog.get(table)?;
+    let ns = schema_oid(c.catalog, &t.schema).unwrap_or(0);
+    let conkey: Vec<Datum> = row
+        .columns
+        .iter()
+        .map(|&i| Datum::Int16(i as i16 + 1))
+        .collect();
+    Some(vec![
+        oid(row.oid),
+        text(row.name.to_string()),
+        oid(ns),
+        text(row.contype),
+        Datum::Bool(false),
+        Datum::Bool(false),
+        Datum::Bool(row.validated),
+        oid(item_oid(table)),
+        oid(0),
+        oid(row.index),
+        oid(0),
+        oid(0),
+        text(" "),
+        text(" "),
+        text(" "),
+        Datum::Bool(true),
+        Datum::Int32(0),
+        Datum::Bool(row.no_inherit),
+        // A check of no column (`CHECK (random() < 1)`) has no `conkey`.
+        if conkey.is_empty() {
+            Datum::Null
+        } else {
+            Datum::Array(conkey)
+        },
+        Datum::Null,
+        Datum::Null,
+    ])
 }
 
 /// Every constraint's OID and its definition as `pg_get_constraintdef`

@@ -132,21 +132,7 @@ fn strict_null(e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
     };
-    let strict = matches!(
-        op,
-        Operator::Plus
-            | Operator::Minus
-            | Operator::Multiply
-            | Operator::Divide
-            | Operator::Modulo
-            | Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::StringConcat
-    );
+    let strict = folds(op);
     let typed = |x: &Expr| x.get_type(schema).is_ok_and(|t| plain_type(&t));
     if !strict || !typed(left) || !typed(right) || !(is_null(left) || is_null(right)) {
         return Ok(Transformed::no(e));
@@ -330,6 +316,26 @@ fn plain_type(t: &DataType) -> bool {
     )
 }
 
+/// The operators PostgreSQL folds over constants (all strict: NULL in,
+/// NULL out).
+fn folds(op: &Operator) -> bool {
+    matches!(
+        op,
+        Operator::Plus
+            | Operator::Minus
+            | Operator::Multiply
+            | Operator::Divide
+            | Operator::Modulo
+            | Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::StringConcat
+    )
+}
+
 /// Whether `e`, whose arguments are constants, is an immutable operator,
 /// cast or function PostgreSQL evaluates while planning.
 fn foldable(e: &Expr, schema: &DFSchema) -> bool {
@@ -341,23 +347,7 @@ fn foldable(e: &Expr, schema: &DFSchema) -> bool {
     };
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            matches!(
-                op,
-                Operator::Plus
-                    | Operator::Minus
-                    | Operator::Multiply
-                    | Operator::Divide
-                    | Operator::Modulo
-                    | Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::StringConcat
-            ) && typed(left)
-                && typed(right)
-                && typed(e)
+            folds(op) && typed(left) && typed(right) && typed(e)
         }
         Expr::Negative(x) | Expr::Not(x) => typed(x) && typed(e),
         Expr::Cast(Cast { expr, .. }) => typed(expr) && typed(e),
