@@ -2399,6 +2399,88 @@ async fn sequences_survive_kill_9() {
     );
 }
 
+/// `ALTER SEQUENCE` survives `kill -9`: the definition (the last one, of several), the value
+/// `RESTART` set, `OWNED BY`, and the altered sequence of a `serial` column are all back; so are
+/// defaults changed by `ALTER TABLE ... SET | DROP DEFAULT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_sequences_survive_kill_9() {
+    let mut server = TestServer::start("alter-sequence-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE SEQUENCE s; \
+         SELECT nextval('s'), nextval('s'); \
+         ALTER SEQUENCE s INCREMENT BY 10; \
+         ALTER SEQUENCE s AS integer MAXVALUE 1000 RESTART WITH 500; \
+         CREATE TABLE t (id serial, o int, name text); \
+         ALTER SEQUENCE t_id_seq RESTART 100 INCREMENT 2; \
+         INSERT INTO t (name) VALUES ('a'); \
+         CREATE SEQUENCE owned; \
+         ALTER SEQUENCE owned OWNED BY t.o; \
+         CREATE SEQUENCE free OWNED BY t.o; \
+         ALTER SEQUENCE free OWNED BY NONE; \
+         CREATE SEQUENCE q START 5; \
+         CREATE TABLE d (a bigint, b int DEFAULT 1, c text); \
+         ALTER TABLE d ALTER COLUMN b SET DEFAULT 2, ALTER COLUMN c SET DEFAULT 'x'; \
+         ALTER TABLE d ALTER COLUMN c DROP DEFAULT, ALTER COLUMN a SET DEFAULT nextval('q');",
+    )
+    .await
+    .expect("setup");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT seqtypid::regtype::text, seqincrement::text, seqmax::text \
+             FROM pg_sequence WHERE seqrelid = 's'::regclass"
+        )
+        .await,
+        vec![vec![
+            Some("integer".into()),
+            Some("10".into()),
+            Some("1000".into())
+        ]]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT nextval('s')::text, nextval('s')::text").await,
+        vec![vec![Some("500".into()), Some("510".into())]]
+    );
+    c.batch_execute("INSERT INTO t (name) VALUES ('b')")
+        .await
+        .expect("insert after the restart");
+    // The defaults as altered.
+    c.batch_execute("INSERT INTO d DEFAULT VALUES")
+        .await
+        .expect("insert defaults after the restart");
+    assert_eq!(
+        text_rows(&c, "SELECT a::text, b::text, c FROM d").await,
+        vec![vec![Some("5".into()), Some("2".into()), None]]
+    );
+    // Past the values written ahead before the crash, by the altered step.
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT min(id)::text, (max(id) > 100 AND max(id) % 2 = 0)::text FROM t"
+        )
+        .await,
+        vec![vec![Some("100".into()), Some("true".into())]]
+    );
+    // `owned` goes with the table; `free` does not.
+    c.batch_execute("DROP TABLE t").await.expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    let e = c
+        .batch_execute("SELECT nextval('owned')")
+        .await
+        .expect_err("the owned sequence went with its table");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("42P01"));
+    assert_eq!(
+        text_rows(&c, "SELECT nextval('free')::text").await,
+        vec![vec![Some("1".into())]]
+    );
+}
+
 /// `CHECK` constraints survive `kill -9`: after the restart they keep their names and still
 /// refuse a row whose condition is false, and an item created after the restart gets an id of
 /// its own (the constraints took ids the table's record stands for).

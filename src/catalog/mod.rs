@@ -190,6 +190,9 @@ pub struct SequenceDef {
     /// For an identity column's sequence: whether the column is
     /// `GENERATED ALWAYS` (else `BY DEFAULT`).
     pub identity: Option<bool>,
+    /// Whether its table's `CREATE TABLE` made it (a `serial` or identity
+    /// column): that record stands for it in the durable store.
+    pub implicit: bool,
 }
 
 /// A table's `CHECK` constraint; the coordinator enforces it

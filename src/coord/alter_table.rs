@@ -24,7 +24,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlparser::ast::{AlterColumnOperation, AlterTable, AlterTableOperation, TableConstraint};
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTable, AlterTableOperation, Expr, TableConstraint,
+};
 
 use super::check_constraints::{DeclaredCheck, build_checks};
 use super::constraints::ident;
@@ -170,7 +172,11 @@ impl Coordinator {
                 AlterTableOperation::AddConstraint { .. }
                 | AlterTableOperation::DropConstraint { .. }
                 | AlterTableOperation::AlterColumn {
-                    op: AlterColumnOperation::SetNotNull | AlterColumnOperation::DropNotNull,
+                    op:
+                        AlterColumnOperation::SetNotNull
+                        | AlterColumnOperation::DropNotNull
+                        | AlterColumnOperation::SetDefault { .. }
+                        | AlterColumnOperation::DropDefault,
                     ..
                 } => {}
                 other => {
@@ -218,10 +224,23 @@ impl Coordinator {
                 AlterTableOperation::DropConstraint {
                     if_exists, name, ..
                 } => drop_constraint(state, &mut work, &ident(name), *if_exists, replay_id)?,
-                AlterTableOperation::AlterColumn { column_name, op } => {
-                    let set = matches!(op, AlterColumnOperation::SetNotNull);
-                    alter_not_null(state, &mut work, &ident(column_name), set, replay_id)?
-                }
+                AlterTableOperation::AlterColumn { column_name, op } => match op {
+                    AlterColumnOperation::SetDefault { value } => alter_default(
+                        state,
+                        &mut work,
+                        &ident(column_name),
+                        Some(value),
+                        path,
+                        replay_id,
+                    )?,
+                    AlterColumnOperation::DropDefault => {
+                        alter_default(state, &mut work, &ident(column_name), None, path, replay_id)?
+                    }
+                    _ => {
+                        let set = matches!(op, AlterColumnOperation::SetNotNull);
+                        alter_not_null(state, &mut work, &ident(column_name), set, replay_id)?
+                    }
+                },
                 _ => {}
             }
         }
@@ -559,6 +578,79 @@ fn drop_constraint(
         work.record(id, name, sql);
     } else if replay_id.is_some() {
         op_id(state, replay_id);
+    }
+    Ok(())
+}
+
+/// The position of column `column` of the table.
+fn column_position(work: &Work, column: &str) -> Result<usize, AdapterError> {
+    work.table
+        .desc
+        .columns
+        .iter()
+        .position(|x| x.name == column)
+        .ok_or_else(|| {
+            PlanError::UnknownColumn(format!("\"{column}\" of relation \"{}\"", work.table.name))
+                .into()
+        })
+}
+
+/// `ALTER COLUMN c SET DEFAULT e` (`value` is `Some`) or `DROP DEFAULT`:
+/// the default is checked and planned as `CREATE TABLE`'s are.
+fn alter_default(
+    state: &mut CoordState,
+    work: &mut Work,
+    column: &str,
+    value: Option<&Expr>,
+    path: &SearchPath,
+    replay_id: Option<GlobalId>,
+) -> Result<(), AdapterError> {
+    let c = column_position(work, column)?;
+    let current = work.table.table_columns[c].default.as_ref();
+    let is_identity = current
+        .and_then(crate::catalog::default_sequence)
+        .and_then(|s| state.catalog.sequence(s))
+        .is_some_and(|d| d.identity.is_some());
+    if is_identity {
+        let message = format!(
+            "column \"{column}\" of relation \"{}\" is an identity column",
+            work.table.name
+        );
+        return Err(error(SqlState::SYNTAX_ERROR, message));
+    }
+    // The table's records name the sequence a default draws from; were
+    // the default replaced, the sequence could be dropped while a record
+    // still names it, and the records would not replay.
+    if current.is_some_and(super::sequence_objects::calls_sequence) {
+        return Err(PlanError::Unsupported(format!(
+            "ALTER COLUMN ... {} DEFAULT of a column whose default draws from a sequence (\"{column}\")",
+            if value.is_some() { "SET" } else { "DROP" }
+        ))
+        .into());
+    }
+    let planned = match value {
+        Some(e) => {
+            let mut e = e.clone();
+            super::sequence_objects::qualify_sequence_args(&mut e, &state.catalog, path)?;
+            let typ = work.table.desc.columns[c].typ.clone();
+            let planned = super::sequence::plan_constant_expr(&state.catalog, &e, &typ)?;
+            Some((planned, e))
+        }
+        None => None,
+    };
+    let sql = format!(
+        "ALTER TABLE {} ALTER COLUMN {} {}",
+        work.relation(),
+        quote_ident(column),
+        match &planned {
+            Some((_, e)) => format!("SET DEFAULT {e}"),
+            None => "DROP DEFAULT".into(),
+        }
+    );
+    work.table.table_columns[c].default = planned.map(|(p, _)| p);
+    let id = op_id(state, replay_id);
+    if replay_id.is_none() {
+        work.record(id, column, sql);
     }
     Ok(())
 }

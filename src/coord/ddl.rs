@@ -310,6 +310,9 @@ impl Coordinator {
                 ))),
             },
             FreshetStatement::CreateSecret(s) => self.create_secret(&mut state, s, sql, replay_id),
+            FreshetStatement::AlterSequence(s) => {
+                self.alter_sequence(&mut state, s, path, replay_id)
+            }
             FreshetStatement::CreateConnection(c) => {
                 self.create_connection(&mut state, c, sql, replay_id)
             }

@@ -168,10 +168,14 @@ impl Coordinator {
                 // it (a `serial` column's sequence is dropped with its
                 // table).
                 let users = super::sequence_objects::defaults_using(&state.catalog, item.id);
-                if let Some((table, column)) = users.first() {
+                if let Some(u) = users.first() {
                     if cascade {
+                        // The table's durable records name the sequence:
+                        // a default that calls it cannot be dropped
+                        // (`alter_table::alter_default`).
                         return Err(PlanError::Unsupported(format!(
-                            "DROP SEQUENCE ... CASCADE of a sequence that the default of column {column} of table {table} uses"
+                            "DROP SEQUENCE ... CASCADE of a sequence that the default of column {} of table {} uses",
+                            u.column_name, u.table_name
                         ))
                         .into());
                     }
@@ -183,8 +187,11 @@ impl Coordinator {
                         detail: Some(
                             users
                                 .iter()
-                                .map(|(t, c)| {
-                                    format!("default value for column {c} of table {t} depends on sequence {n}")
+                                .map(|u| {
+                                    format!(
+                                        "default value for column {} of table {} depends on sequence {n}",
+                                        u.column_name, u.table_name
+                                    )
                                 })
                                 .collect::<Vec<_>>()
                                 .join("\n"),

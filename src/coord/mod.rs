@@ -21,6 +21,7 @@
 //! * [`materializable`]: which plans may be maintained.
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
+pub mod alter_sequence;
 pub mod alter_table;
 pub mod append_only;
 pub mod catalog_funcs;

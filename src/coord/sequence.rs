@@ -367,6 +367,7 @@ impl Coordinator {
             }
             FreshetStatement::AlterSecret(s) => self.alter_secret(s, &path).await,
             FreshetStatement::CreateLoadGenerator(_)
+            | FreshetStatement::AlterSequence(_)
             | FreshetStatement::CreateSecret(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {
                 self.clone().execute_ddl(stmt, sql, None, &path).await

@@ -181,6 +181,46 @@ impl Sequences {
         }
     }
 
+    /// Changes a sequence's definition (`ALTER SEQUENCE`) under its lock,
+    /// so no value is drawn meanwhile: `change` gets the current value and
+    /// gives the new definition, the value `RESTART` sets, and the commit
+    /// the value is written with (`None` when replaying: nothing is
+    /// written, the value is restored afterwards).
+    pub fn alter(
+        &self,
+        id: GlobalId,
+        change: impl FnOnce(i64) -> Result<(SequenceDef, Option<i64>, Option<Commit>), AdapterError>,
+    ) -> Result<(), AdapterError> {
+        let mut states = self.lock();
+        let s = states
+            .get_mut(&id)
+            .ok_or_else(|| AdapterError::from(no_sequence(id)))?;
+        let (def, restart, commit) = change(s.last_value)?;
+        let (last_value, is_called) = match restart {
+            Some(v) => (v, false),
+            None => (s.last_value, s.is_called),
+        };
+        if let Some(commit) = commit {
+            self.store
+                .commit(Commit {
+                    sequence_values: vec![(
+                        id,
+                        SequenceValue {
+                            last_value,
+                            is_called,
+                        },
+                    )],
+                    ..commit
+                })
+                .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        }
+        s.def = def;
+        s.last_value = last_value;
+        s.is_called = is_called;
+        s.log_cnt = 0;
+        Ok(())
+    }
+
     /// The row `SELECT * FROM s` reads.
     pub fn row(&self, id: GlobalId) -> Option<Row> {
         let states = self.lock();
@@ -403,6 +443,30 @@ impl super::Coordinator {
 }
 
 /// Whether `e` calls a sequence function.
+/// The sequences `e` names in calls of sequence functions (as a constant
+/// OID, as planned defaults name them).
+pub fn sequences_called(e: &ScalarExpr) -> Vec<GlobalId> {
+    let mut found = Vec::new();
+    let mut e = e.clone();
+    e.visit_mut(&mut |x| {
+        if let ScalarExpr::CallVariadic {
+            func: VariadicFunc::Sequence(_),
+            exprs,
+        } = x
+            && let Some(oid) = exprs.first()
+            && oid.is_constant()
+        {
+            let id = match oid.eval(&[]) {
+                Ok(Datum::Int64(oid)) => crate::catalog::system::item_id(oid),
+                Ok(Datum::Int32(oid)) => crate::catalog::system::item_id(i64::from(oid)),
+                _ => None,
+            };
+            found.extend(id);
+        }
+    });
+    found
+}
+
 pub fn calls_sequence(e: &ScalarExpr) -> bool {
     let mut found = false;
     let mut e = e.clone();
@@ -507,7 +571,27 @@ pub fn definition(
     typ: ScalarType,
     options: &[SequenceOptions],
 ) -> Result<SequenceDef, AdapterError> {
-    let (type_min, type_max) = type_range(&typ);
+    init_params(None, Some(typ), options, None).map(|(def, _)| def)
+}
+
+/// What `ALTER SEQUENCE` starts from: the definition and the value.
+pub struct Current<'a> {
+    pub def: &'a SequenceDef,
+    pub last_value: i64,
+}
+
+/// PostgreSQL's `init_params`: the definition of a new sequence
+/// (`current` is `None`: every option not given takes its default) or of
+/// an altered one (an option not given keeps its value; `AS type` resets a
+/// bound that was the old type's limit), and the value `RESTART` sets.
+/// The checks and their order are PostgreSQL's.
+pub fn init_params(
+    current: Option<Current<'_>>,
+    typ: Option<ScalarType>,
+    options: &[SequenceOptions],
+    restart: Option<Option<&Expr>>,
+) -> Result<(SequenceDef, Option<i64>), AdapterError> {
+    let old = current.as_ref().map(|c| c.def);
     let mut increment = None;
     let mut min = None;
     let mut max = None;
@@ -555,25 +639,41 @@ pub fn definition(
             }
         }
     }
-    let increment = increment.unwrap_or(1);
+    // `AS type` on an altered sequence: a bound at the old type's limit
+    // moves to the new type's.
+    let (reset_min, reset_max) = match (old, &typ) {
+        (Some(d), Some(_)) => {
+            let (old_min, old_max) = type_range(&d.typ);
+            (d.min == old_min, d.max == old_max)
+        }
+        _ => (false, false),
+    };
+    let typ = typ
+        .or_else(|| old.map(|d| d.typ.clone()))
+        .unwrap_or(ScalarType::Int64);
+    let (type_min, type_max) = type_range(&typ);
+    let increment = increment.or(old.map(|d| d.increment)).unwrap_or(1);
     if increment == 0 {
         return Err(invalid("INCREMENT must not be zero".into()));
     }
+    let cycle = cycle.or(old.map(|d| d.cycle)).unwrap_or(false);
     let type_name = typ.name();
-    let max = match max.flatten() {
-        Some(v) => v,
-        None if increment > 0 => type_max,
-        None => -1,
+    let max = match (max, old) {
+        (Some(Some(v)), _) => v,
+        (None, Some(d)) if !reset_max => d.max,
+        _ if increment > 0 || reset_max => type_max,
+        _ => -1,
     };
     if max < type_min || max > type_max {
         return Err(invalid(format!(
             "MAXVALUE ({max}) is out of range for sequence data type {type_name}"
         )));
     }
-    let min = match min.flatten() {
-        Some(v) => v,
-        None if increment > 0 => 1,
-        None => type_min,
+    let min = match (min, old) {
+        (Some(Some(v)), _) => v,
+        (None, Some(d)) if !reset_min => d.min,
+        _ if increment < 0 || reset_min => type_min,
+        _ => 1,
     };
     if min < type_min || min > type_max {
         return Err(invalid(format!(
@@ -585,7 +685,12 @@ pub fn definition(
             "MINVALUE ({min}) must be less than MAXVALUE ({max})"
         )));
     }
-    let start = start.unwrap_or(if increment > 0 { min } else { max });
+    let start = match (start, old) {
+        (Some(v), _) => v,
+        (None, Some(d)) => d.start,
+        (None, None) if increment > 0 => min,
+        (None, None) => max,
+    };
     if start < min {
         return Err(invalid(format!(
             "START value ({start}) cannot be less than MINVALUE ({min})"
@@ -596,23 +701,45 @@ pub fn definition(
             "START value ({start}) cannot be greater than MAXVALUE ({max})"
         )));
     }
-    let cache = cache.unwrap_or(1);
+    // `RESTART [WITH n]`, or else the current value, within the bounds.
+    let restart = match restart {
+        Some(Some(e)) => Some(integer(e)?),
+        Some(None) => Some(start),
+        None => None,
+    };
+    if let Some(value) = restart.or(current.as_ref().map(|c| c.last_value)) {
+        if value < min {
+            return Err(invalid(format!(
+                "RESTART value ({value}) cannot be less than MINVALUE ({min})"
+            )));
+        }
+        if value > max {
+            return Err(invalid(format!(
+                "RESTART value ({value}) cannot be greater than MAXVALUE ({max})"
+            )));
+        }
+    }
+    let cache = cache.or(old.map(|d| d.cache)).unwrap_or(1);
     if cache <= 0 {
         return Err(invalid(format!(
             "CACHE ({cache}) must be greater than zero"
         )));
     }
-    Ok(SequenceDef {
-        typ,
-        increment,
-        min,
-        max,
-        start,
-        cache,
-        cycle: cycle.unwrap_or(false),
-        owned_by: None,
-        identity: None,
-    })
+    Ok((
+        SequenceDef {
+            typ,
+            increment,
+            min,
+            max,
+            start,
+            cache,
+            cycle,
+            owned_by: old.and_then(|d| d.owned_by),
+            identity: old.and_then(|d| d.identity),
+            implicit: old.is_some_and(|d| d.implicit),
+        },
+        restart,
+    ))
 }
 
 /// The item of a sequence named `name`.
@@ -1014,6 +1141,7 @@ impl super::Coordinator {
             let forced = replaying.then_some(GlobalId(state.next_id));
             let id = state.allocate_id(forced);
             cs.def.owned_by = Some((table_id, cs.column));
+            cs.def.implicit = true;
             let qname = QualifiedName {
                 schema: table.schema.clone(),
                 item: seq_name.clone(),
@@ -1041,15 +1169,31 @@ impl super::Coordinator {
     }
 }
 
-/// The tables whose column defaults draw from sequence `id`, with the
-/// columns: PostgreSQL's "default value for column c of table t depends on
-/// sequence s".
-pub fn defaults_using(catalog: &Catalog, id: GlobalId) -> Vec<(String, String)> {
+/// A column whose default draws from a sequence.
+pub struct DefaultUser {
+    pub table: GlobalId,
+    pub column: usize,
+    pub table_name: String,
+    pub column_name: String,
+}
+
+/// The table columns whose defaults draw from sequence `id`: PostgreSQL's
+/// "default value for column c of table t depends on sequence s".
+pub fn defaults_using(catalog: &Catalog, id: GlobalId) -> Vec<DefaultUser> {
     let mut out = Vec::new();
     for item in catalog.items().filter(|i| i.kind == ItemKind::Table) {
         for (c, tc) in item.table_columns.iter().enumerate() {
-            if tc.default.as_ref().and_then(default_sequence) == Some(id) {
-                out.push((item.name.clone(), item.desc.columns[c].name.clone()));
+            if tc
+                .default
+                .as_ref()
+                .is_some_and(|d| sequences_called(d).contains(&id))
+            {
+                out.push(DefaultUser {
+                    table: item.id,
+                    column: c,
+                    table_name: item.name.clone(),
+                    column_name: item.desc.columns[c].name.clone(),
+                });
             }
         }
     }

@@ -52,6 +52,8 @@ pub enum FreshetStatement {
     CreateSecret(super::source::CreateSecretStatement),
     /// `ALTER SECRET [IF EXISTS] name AS 'value'`.
     AlterSecret(super::source::AlterSecretStatement),
+    /// `ALTER SEQUENCE [IF EXISTS] name options`.
+    AlterSequence(super::sequence_options::AlterSequenceStatement),
     /// `CREATE CONNECTION ... TO KAFKA | CONFLUENT SCHEMA REGISTRY ...`.
     CreateConnection(super::source::CreateConnectionStatement),
     /// `CREATE SOURCE ... FROM KAFKA CONNECTION ...`.
@@ -123,6 +125,7 @@ impl FreshetStatement {
                 name.as_ref().map(|n| format!("{n} ")).unwrap_or_default()
             ),
             FreshetStatement::CreateSecret(s) => s.to_string(),
+            FreshetStatement::AlterSequence(s) => s.to_string(),
             FreshetStatement::CreateConnection(c) => c.to_string(),
             FreshetStatement::CreateKafkaSource(k) => k.to_string(),
             FreshetStatement::CreateSink(k) => k.to_string(),
@@ -435,6 +438,12 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         parser.next_token();
         return super::source::parse_alter_secret(parser).map(FreshetStatement::AlterSecret);
+    }
+    if word_is(&t0, "ALTER") && word_is(&t1, "SEQUENCE") {
+        parser.next_token();
+        parser.next_token();
+        return super::sequence_options::parse_alter_sequence(parser)
+            .map(FreshetStatement::AlterSequence);
     }
     if word_is(&t0, "CREATE") && word_is(&t1, "CONNECTION") {
         parser.next_token();

@@ -6,6 +6,9 @@
 //! `CACHE`, `CYCLE`). [`reorder_tokens`] puts them in that order before
 //! parsing.
 
+use sqlparser::ast::{DataType, Expr, Ident, ObjectName, SequenceOptions};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace};
 
 fn word(t: &Token) -> Option<String> {
@@ -175,6 +178,148 @@ fn reorder_region(tokens: &mut Vec<TokenWithSpan>, sig: &[usize], start: usize, 
     pieces.sort_by_key(|(rank, _)| *rank);
     let replacement: Vec<TokenWithSpan> = pieces.into_iter().flat_map(|(_, p)| p).collect();
     tokens.splice(first..last, replacement);
+}
+
+/// `ALTER SEQUENCE [IF EXISTS] name option ...`: PostgreSQL takes its
+/// options in any order, and so does [`parse_alter_sequence`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlterSequenceStatement {
+    /// `IF EXISTS`.
+    pub if_exists: bool,
+    /// The sequence.
+    pub name: ObjectName,
+    /// `AS type`.
+    pub data_type: Option<DataType>,
+    /// `INCREMENT`, `MINVALUE`, `MAXVALUE`, `START`, `CACHE`, `CYCLE`.
+    pub options: Vec<SequenceOptions>,
+    /// `RESTART [[WITH] n]`: `Some(None)` restarts at the start value.
+    pub restart: Option<Option<Expr>>,
+    /// `OWNED BY table.column`, or `NONE` (one identifier).
+    pub owned_by: Option<ObjectName>,
+    /// A form Freshet does not support (`RENAME TO`, `OWNER TO`, `SET
+    /// SCHEMA`, `SET LOGGED`), named.
+    pub unsupported: Option<String>,
+}
+
+impl std::fmt::Display for AlterSequenceStatement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ALTER SEQUENCE {}{}",
+            if self.if_exists { "IF EXISTS " } else { "" },
+            self.name
+        )?;
+        if let Some(t) = &self.data_type {
+            write!(f, " AS {t}")?;
+        }
+        for o in &self.options {
+            write!(f, "{o}")?;
+        }
+        match &self.restart {
+            Some(Some(v)) => write!(f, " RESTART WITH {v}")?,
+            Some(None) => write!(f, " RESTART")?,
+            None => {}
+        }
+        if let Some(o) = &self.owned_by {
+            write!(f, " OWNED BY {o}")?;
+        }
+        Ok(())
+    }
+}
+
+fn conflicting() -> ParserError {
+    ParserError::ParserError("conflicting or redundant options".into())
+}
+
+/// Parses what follows `ALTER SEQUENCE`.
+pub fn parse_alter_sequence(parser: &mut Parser) -> Result<AlterSequenceStatement, ParserError> {
+    let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    let mut stmt = AlterSequenceStatement {
+        if_exists,
+        name,
+        data_type: None,
+        options: Vec::new(),
+        restart: None,
+        owned_by: None,
+        unsupported: None,
+    };
+    for (words, what) in [
+        (&[Keyword::RENAME][..], "ALTER SEQUENCE ... RENAME"),
+        (
+            &[Keyword::OWNER, Keyword::TO],
+            "ALTER SEQUENCE ... OWNER TO",
+        ),
+        (&[Keyword::SET], "ALTER SEQUENCE ... SET"),
+    ] {
+        if parser.parse_keywords(words) {
+            // The rest of the statement is not read: it is refused whole.
+            while !matches!(parser.peek_token().token, Token::EOF | Token::SemiColon) {
+                parser.next_token();
+            }
+            stmt.unsupported = Some(what.into());
+            return Ok(stmt);
+        }
+    }
+    let mut any = false;
+    loop {
+        let option = if parser.parse_keyword(Keyword::AS) {
+            if stmt.data_type.replace(parser.parse_data_type()?).is_some() {
+                return Err(conflicting());
+            }
+            None
+        } else if parser.parse_keyword(Keyword::INCREMENT) {
+            let by = parser.parse_keyword(Keyword::BY);
+            Some(SequenceOptions::IncrementBy(parser.parse_number()?, by))
+        } else if parser.parse_keyword(Keyword::MINVALUE) {
+            Some(SequenceOptions::MinValue(Some(parser.parse_number()?)))
+        } else if parser.parse_keywords(&[Keyword::NO, Keyword::MINVALUE]) {
+            Some(SequenceOptions::MinValue(None))
+        } else if parser.parse_keyword(Keyword::MAXVALUE) {
+            Some(SequenceOptions::MaxValue(Some(parser.parse_number()?)))
+        } else if parser.parse_keywords(&[Keyword::NO, Keyword::MAXVALUE]) {
+            Some(SequenceOptions::MaxValue(None))
+        } else if parser.parse_keyword(Keyword::START) {
+            let with = parser.parse_keyword(Keyword::WITH);
+            Some(SequenceOptions::StartWith(parser.parse_number()?, with))
+        } else if parser.parse_keyword(Keyword::RESTART) {
+            let value = if parser.parse_keyword(Keyword::WITH)
+                || matches!(
+                    parser.peek_token().token,
+                    Token::Number(..) | Token::Minus | Token::Plus
+                ) {
+                Some(parser.parse_number()?)
+            } else {
+                None
+            };
+            if stmt.restart.replace(value).is_some() {
+                return Err(conflicting());
+            }
+            None
+        } else if parser.parse_keyword(Keyword::CACHE) {
+            Some(SequenceOptions::Cache(parser.parse_number()?))
+        } else if parser.parse_keywords(&[Keyword::NO, Keyword::CYCLE]) {
+            Some(SequenceOptions::Cycle(true))
+        } else if parser.parse_keyword(Keyword::CYCLE) {
+            Some(SequenceOptions::Cycle(false))
+        } else if parser.parse_keywords(&[Keyword::OWNED, Keyword::BY]) {
+            let owner = if parser.parse_keyword(Keyword::NONE) {
+                ObjectName::from(vec![Ident::new("NONE")])
+            } else {
+                parser.parse_object_name(false)?
+            };
+            if stmt.owned_by.replace(owner).is_some() {
+                return Err(conflicting());
+            }
+            None
+        } else if any {
+            return Ok(stmt);
+        } else {
+            return parser.expected("an ALTER SEQUENCE option", parser.peek_token());
+        };
+        any = true;
+        stmt.options.extend(option);
+    }
 }
 
 #[cfg(test)]
