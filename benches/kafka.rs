@@ -162,7 +162,9 @@ impl Broker {
     fn name(&self) -> &'static str {
         match self {
             Broker::Tansu(_) => "tansu (in-memory storage, its own process)",
-            Broker::Mock(_) => "librdkafka's mock cluster (1 broker, a thread in the bench process)",
+            Broker::Mock(_) => {
+                "librdkafka's mock cluster (1 broker, a thread in the bench process)"
+            }
         }
     }
 

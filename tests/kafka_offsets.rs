@@ -941,5 +941,9 @@ async fn too_many_start_offsets_found_by_the_reader_fail_the_source() {
     )
     .await;
     let shown = shown_status(&c, "events").await.unwrap();
-    assert_eq!(shown.matches("START OFFSET specified").count(), 1, "{shown}");
+    assert_eq!(
+        shown.matches("START OFFSET specified").count(),
+        1,
+        "{shown}"
+    );
 }
