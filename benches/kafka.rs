@@ -80,7 +80,11 @@
 //! figures come from one session. The mock answers a fetch as soon as it has
 //! data and waits `fetch.wait.max.ms` only when it has none, as a Kafka
 //! broker does, where tansu 0.6 holds every fetch for the whole wait; its
-//! CPU is its `rdk:mock` thread's. It keeps every record in memory.
+//! CPU is its `rdk:mock` thread's. It keeps only the newest 5 MiB (and
+//! 100 000 message sets) of each partition in memory, so the throughput and
+//! `UPSERT` runs, which produce their backlog first, are not run against it:
+//! its latency runs take `--rates`, or with `both` the rates of tansu's
+//! runs (10 000/s and half of tansu's measured maximum).
 //!
 //! The broker, the producer and Freshet share the machine; the broker's CPU
 //! share is printed so that the figures can be read with it in mind.
@@ -1122,17 +1126,40 @@ async fn main() -> anyhow::Result<()> {
     if !cfg.full {
         println!("kafka: not run by `cargo bench` (no --bench): a quick correctness run");
     }
+    // The latency rates of a broker's runs: `--rates`, else 10 000/s and
+    // half the maximum measured on the first broker with a throughput run
+    // (tansu, with `--broker both`), so that both brokers run at the same
+    // rates.
+    let mut rates = cfg.rates.clone();
     for kind in cfg.brokers.clone() {
         let broker = Broker::start(kind).await?;
         println!("kafka: === broker: {} ===", broker.name());
-        run(&cfg, &broker).await?;
+        rates = Some(run(&cfg, &broker, rates).await?);
     }
     Ok(())
 }
 
-/// Every run of the bench against `broker`.
-async fn run(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
-    let cfg = cfg.clone();
+/// Every run of the bench against `broker`, at the latency `rates` if
+/// given; returns the latency rates it ran at. The mock cluster keeps only
+/// 5 MiB (and 100 000 message sets) per partition and drops its oldest
+/// records beyond that (librdkafka's `rdkafka_mock.c`), so the throughput
+/// and `UPSERT` runs, which produce their whole backlog before Freshet
+/// reads it, run only against tansu; the latency runs are read as they are
+/// produced.
+async fn run(cfg: &Config, broker: &Broker, rates: Option<Vec<u64>>) -> anyhow::Result<Vec<u64>> {
+    let mock = matches!(broker, Broker::Mock(_));
+    let mut cfg = cfg.clone();
+    cfg.rates = rates;
+    if mock {
+        if cfg.rates.is_none() {
+            bail!(
+                "the mock cluster has no throughput run (it keeps 5 MiB per partition): \
+                 --broker mock needs --rates"
+            );
+        }
+        cfg.events = 0;
+        cfg.upsert_keys = 0;
+    }
     // `--events 0` skips the throughput runs (with `--rates`).
     let small = match cfg.events {
         0 => None,
@@ -1162,6 +1189,7 @@ async fn run(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
         (None, None) => bail!("--events 0 needs --rates"),
     };
     let sources = runs.len();
+    let ran: Vec<u64> = runs.iter().map(|(_, rate)| *rate).collect();
     for (topic, rate) in runs {
         latency(&cfg, broker, &server, &c, &topic, rate).await?;
     }
@@ -1183,5 +1211,5 @@ async fn run(cfg: &Config, broker: &Broker) -> anyhow::Result<()> {
     if cfg.upsert_keys > 0 {
         upsert_state(&cfg, broker).await?;
     }
-    Ok(())
+    Ok(ran)
 }
