@@ -8,7 +8,8 @@
 //! cargo bench --bench kafka -- --events 500000 --seconds 5 --workers 2
 //! ```
 //!
-//! Each run starts a `tansu` broker (in-memory storage, as the Kafka tests do)
+//! Each run starts a `tansu` broker (in-memory storage, as the Kafka tests do;
+//! or librdkafka's mock cluster, see *Brokers* below)
 //! and a `freshet` server process (`--workers 1` unless `--workers` says
 //! otherwise), both on free ports.
 //!
@@ -71,6 +72,20 @@
 //! ingest rate, the state size Freshet reports (`mz_source_statistics`) and
 //! Freshet's resident memory per live key (see [`upsert_state`]).
 //!
+//! **Brokers** (`--broker tansu|mock|both`): tansu by default; `mock` runs
+//! everything against librdkafka's built-in mock cluster instead (one
+//! broker, `rdkafka::mocking::MockCluster`, a thread in the bench process;
+//! the sink tests use it for Kafka transactions), and `both` runs the whole
+//! bench against tansu and then against the mock, so that both brokers'
+//! figures come from one session. The mock answers a fetch as soon as it has
+//! data and waits `fetch.wait.max.ms` only when it has none, as a Kafka
+//! broker does, where tansu 0.6 holds every fetch for the whole wait; its
+//! CPU is its `rdk:mock` thread's. It keeps only the newest 5 MiB (and
+//! 100 000 message sets) of each partition in memory, so the throughput and
+//! `UPSERT` runs, which produce their backlog first, are not run against it:
+//! its latency runs take `--rates`, or with `both` the rates of tansu's
+//! runs (10 000/s and half of tansu's measured maximum).
+//!
 //! The broker, the producer and Freshet share the machine; the broker's CPU
 //! share is printed so that the figures can be read with it in mind.
 
@@ -84,7 +99,7 @@ use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use support::TestServer;
-use support::kafka::Broker;
+use support::kafka::Broker as Tansu;
 
 /// Run configuration.
 #[derive(Debug, Clone)]
@@ -115,6 +130,116 @@ struct Config {
     /// `sum` (accumulable) by default; `max` makes the view a monotonic
     /// reduction over the append-only source.
     agg: &'static str,
+    /// The brokers to run against, in order (`--broker tansu|mock|both`;
+    /// tansu by default).
+    brokers: Vec<BrokerKind>,
+}
+
+/// A Kafka-protocol broker the bench can run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BrokerKind {
+    /// `tansu` (in-memory storage), a process of its own: the default, and
+    /// the tests' broker.
+    Tansu,
+    /// librdkafka's built-in mock cluster (`rdkafka::mocking::MockCluster`,
+    /// one broker), a thread in the bench process.
+    Mock,
+}
+
+/// The broker of a run.
+enum Broker {
+    Tansu(Tansu),
+    Mock(rdkafka::mocking::MockCluster<'static, DefaultProducerContext>),
+}
+
+impl Broker {
+    async fn start(kind: BrokerKind) -> anyhow::Result<Broker> {
+        Ok(match kind {
+            BrokerKind::Tansu => Broker::Tansu(Tansu::start("bench").await),
+            BrokerKind::Mock => Broker::Mock(
+                rdkafka::mocking::MockCluster::new(1)
+                    .map_err(|e| anyhow!("starting librdkafka's mock cluster: {e}"))?,
+            ),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Broker::Tansu(_) => "tansu (in-memory storage, its own process)",
+            Broker::Mock(_) => {
+                "librdkafka's mock cluster (1 broker, a thread in the bench process)"
+            }
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Broker::Tansu(b) => b.address(),
+            Broker::Mock(m) => m.bootstrap_servers(),
+        }
+    }
+
+    fn config(&self) -> rdkafka::ClientConfig {
+        match self {
+            Broker::Tansu(b) => b.config(),
+            Broker::Mock(m) => {
+                let mut c = rdkafka::ClientConfig::new();
+                c.set("bootstrap.servers", m.bootstrap_servers());
+                c
+            }
+        }
+    }
+
+    fn connection_sql(&self) -> String {
+        match self {
+            Broker::Tansu(b) => b.connection_sql(),
+            Broker::Mock(_) => format!(
+                "CREATE CONNECTION kafka TO KAFKA (BROKER '{}')",
+                self.address()
+            ),
+        }
+    }
+
+    async fn create_topic(&self, name: &str, partitions: i32) {
+        match self {
+            Broker::Tansu(b) => b.create_topic(name, partitions).await,
+            // The mock cluster does not implement CreateTopics.
+            Broker::Mock(m) => m
+                .create_topic(name, partitions, 1)
+                .unwrap_or_else(|e| panic!("creating mock topic {name}: {e}")),
+        }
+    }
+
+    /// The broker's CPU seconds so far (and, for tansu, its peak RSS):
+    /// tansu's process, or the mock cluster's thread (`rdk:mock`) in this
+    /// process.
+    fn usage(&self) -> anyhow::Result<(f64, u64)> {
+        match self {
+            Broker::Tansu(b) => process_usage(b.pid()),
+            Broker::Mock(_) => Ok((threads_cpu("rdk:mock")?, 0)),
+        }
+    }
+}
+
+/// User + system CPU seconds of this process's threads named `name`.
+fn threads_cpu(name: &str) -> anyhow::Result<f64> {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let path = task?.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    }
+    Ok(ticks as f64 / clock_ticks() as f64)
 }
 
 impl Config {
@@ -137,6 +262,7 @@ impl Config {
             fetch_wait_ms: None,
             baseline_alongside: false,
             agg: "sum",
+            brokers: vec![BrokerKind::Tansu],
         };
         let mut i = 0;
         while i < args.len() {
@@ -182,6 +308,15 @@ impl Config {
                         "sum" => "sum",
                         "max" => "max",
                         other => bail!("--agg is sum or max, not {other}"),
+                    };
+                    i += 1;
+                }
+                "--broker" => {
+                    cfg.brokers = match value()?.as_str() {
+                        "tansu" => vec![BrokerKind::Tansu],
+                        "mock" => vec![BrokerKind::Mock],
+                        "both" => vec![BrokerKind::Tansu, BrokerKind::Mock],
+                        other => bail!("--broker is tansu, mock or both, not {other}"),
                     };
                     i += 1;
                 }
@@ -351,7 +486,7 @@ async fn throughput(
 
     let (server, c) = server_with_connection(&format!("bench-{size}"), cfg, broker).await?;
     let (cpu0, _) = process_usage(server.pid())?;
-    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let (broker_cpu0, _) = broker.usage()?;
     let t0 = Instant::now();
     exec(
         &c,
@@ -382,7 +517,7 @@ async fn throughput(
     }
     let secs = t0.elapsed().as_secs_f64();
     let (cpu1, rss) = process_usage(server.pid())?;
-    let (broker_cpu1, _) = process_usage(broker.pid())?;
+    let (broker_cpu1, _) = broker.usage()?;
     // Check the answer.
     let rows = support::try_text_rows(&c, "SELECT user_id, n, total FROM v ORDER BY user_id")
         .await
@@ -744,7 +879,7 @@ async fn baseline_alone(
     let warmup = Duration::from_secs(1);
     let total = warmup + Duration::from_secs(cfg.seconds);
     let total_events = rate * total.as_secs();
-    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let (broker_cpu0, _) = broker.usage()?;
     let (cpu0, _) = process_usage(server.pid())?;
     let t0 = Instant::now();
     let (producing, _) = start_producer(cfg, broker, &topic, rate, total_events)?;
@@ -768,7 +903,7 @@ async fn baseline_alone(
         .join()
         .map_err(|_| anyhow!("the producer thread panicked"))??;
     let secs = t0.elapsed().as_secs_f64();
-    let (broker_cpu1, _) = process_usage(broker.pid())?;
+    let (broker_cpu1, _) = broker.usage()?;
     let (cpu1, _) = process_usage(server.pid())?;
     println!(
         "kafka: baseline alone at {rate} events/s: over its {secs:.1}s, broker CPU {:.2}s ({:.0}%), Freshet (idle sources) CPU {:.2}s",
@@ -828,7 +963,7 @@ async fn latency(
     let warmup = Duration::from_secs(1);
     let total = warmup + Duration::from_secs(cfg.seconds);
     let (cpu0, _) = process_usage(server.pid())?;
-    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let (broker_cpu0, _) = broker.usage()?;
     let t0 = Instant::now();
     let total_events = rate * total.as_secs();
     let (producing, newest_sent) = start_producer(cfg, broker, topic, rate, total_events)?;
@@ -921,7 +1056,7 @@ async fn latency(
     }
     let run_secs = t0.elapsed().as_secs_f64();
     let (cpu1, _) = process_usage(server.pid())?;
-    let (broker_cpu1, _) = process_usage(broker.pid())?;
+    let (broker_cpu1, _) = broker.usage()?;
     let sent = producing
         .join()
         .map_err(|_| anyhow!("the producer thread panicked"))??;
@@ -991,17 +1126,50 @@ async fn main() -> anyhow::Result<()> {
     if !cfg.full {
         println!("kafka: not run by `cargo bench` (no --bench): a quick correctness run");
     }
-    let broker = Broker::start("bench").await;
+    // The latency rates of a broker's runs: `--rates`, else 10 000/s and
+    // half the maximum measured on the first broker with a throughput run
+    // (tansu, with `--broker both`), so that both brokers run at the same
+    // rates.
+    let mut rates = cfg.rates.clone();
+    for kind in cfg.brokers.clone() {
+        let broker = Broker::start(kind).await?;
+        println!("kafka: === broker: {} ===", broker.name());
+        rates = Some(run(&cfg, &broker, rates).await?);
+    }
+    Ok(())
+}
+
+/// Every run of the bench against `broker`, at the latency `rates` if
+/// given; returns the latency rates it ran at. The mock cluster keeps only
+/// 5 MiB (and 100 000 message sets) per partition and drops its oldest
+/// records beyond that (librdkafka's `rdkafka_mock.c`), so the throughput
+/// and `UPSERT` runs, which produce their whole backlog before Freshet
+/// reads it, run only against tansu; the latency runs are read as they are
+/// produced.
+async fn run(cfg: &Config, broker: &Broker, rates: Option<Vec<u64>>) -> anyhow::Result<Vec<u64>> {
+    let mock = matches!(broker, Broker::Mock(_));
+    let mut cfg = cfg.clone();
+    cfg.rates = rates;
+    if mock {
+        if cfg.rates.is_none() {
+            bail!(
+                "the mock cluster has no throughput run (it keeps 5 MiB per partition): \
+                 --broker mock needs --rates"
+            );
+        }
+        cfg.events = 0;
+        cfg.upsert_keys = 0;
+    }
     // `--events 0` skips the throughput runs (with `--rates`).
     let small = match cfg.events {
         0 => None,
-        n => Some(throughput(&cfg, &broker, 200, n).await?),
+        n => Some(throughput(&cfg, broker, 200, n).await?),
     };
     if cfg.events > 0 {
-        throughput(&cfg, &broker, 1000, (cfg.events * 3 / 10).max(1)).await?;
+        throughput(&cfg, broker, 1000, (cfg.events * 3 / 10).max(1)).await?;
     }
 
-    let (server, c) = server_with_connection("bench-latency", &cfg, &broker).await?;
+    let (server, c) = server_with_connection("bench-latency", &cfg, broker).await?;
     let runs: Vec<(String, u64)> = match (&cfg.rates, &small) {
         (Some(rates), _) => rates
             .iter()
@@ -1021,16 +1189,17 @@ async fn main() -> anyhow::Result<()> {
         (None, None) => bail!("--events 0 needs --rates"),
     };
     let sources = runs.len();
+    let ran: Vec<u64> = runs.iter().map(|(_, rate)| *rate).collect();
     for (topic, rate) in runs {
-        latency(&cfg, &broker, &server, &c, &topic, rate).await?;
+        latency(&cfg, broker, &server, &c, &topic, rate).await?;
     }
     // What idle sources cost: their readers keep fetching from the broker.
     let (cpu0, _) = process_usage(server.pid())?;
-    let (broker_cpu0, _) = process_usage(broker.pid())?;
+    let (broker_cpu0, _) = broker.usage()?;
     let idle = Duration::from_secs(if cfg.full { 5 } else { 1 });
     tokio::time::sleep(idle).await;
     let (cpu1, _) = process_usage(server.pid())?;
-    let (broker_cpu1, _) = process_usage(broker.pid())?;
+    let (broker_cpu1, _) = broker.usage()?;
     println!(
         "kafka: {sources} idle sources for {}s: Freshet CPU {:.2}s, broker CPU {:.2}s",
         idle.as_secs(),
@@ -1040,7 +1209,7 @@ async fn main() -> anyhow::Result<()> {
     drop(c);
     drop(server);
     if cfg.upsert_keys > 0 {
-        upsert_state(&cfg, &broker).await?;
+        upsert_state(&cfg, broker).await?;
     }
-    Ok(())
+    Ok(ran)
 }

@@ -28,6 +28,10 @@
 //!   partition's end is read from once records reach it, as in Materialize; meanwhile the
 //!   source is `stalled` saying why. Too many `START OFFSET` entries and negative ones are
 //!   refused with Materialize's errors.
+//! * [`too_many_start_offsets_found_by_the_reader_fail_the_source`]: too many `START OFFSET`
+//!   entries for a source created while the broker is down (so `CREATE SOURCE` cannot count
+//!   the partitions) make the source fail with the same error once the reader gets the
+//!   topic's metadata, once, also after a restart.
 //! * [`transaction_markers_do_not_leave_lag`]: a partition written by a Kafka transaction
 //!   ends with a commit marker that no consumer returns; the source's committed offsets pass
 //!   it, so lag reaches 0 and `snapshot_committed` becomes true, and a restart neither loses
@@ -883,5 +887,63 @@ async fn a_start_offset_past_the_end_waits_for_its_records() {
     assert_eq!(
         text_rows(&c, "SELECT n FROM events_n").await,
         expect_rows(&[&["4"]])
+    );
+}
+
+/// `START OFFSET` with more entries than the topic has partitions, for a source created while
+/// the broker is down: `CREATE SOURCE` cannot count the partitions (it waits 5 s for the
+/// brokers, then leaves the snapshot for later), so the source's first reader checks the
+/// entries once it gets the topic's metadata. Too many is the source's definite error, the
+/// one `CREATE SOURCE` gives: reads of the source and of a view over it fail with it, and the
+/// source is `failed`; the partitions that exist are still read. After a restart it is there
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_start_offsets_found_by_the_reader_fail_the_source() {
+    let mut broker = Broker::start_sqlite("too-many").await;
+    broker.create_topic("events", 2).await;
+    produce_all(&broker, "events", &records(0, "a", 2)).await;
+    produce_all(&broker, "events", &records(1, "b", 3)).await;
+    let mut server = TestServer::start("kafka-too-many").await;
+    let c = server.connect().await;
+    exec(&c, &[&broker.connection_sql()]).await;
+    broker.stop();
+    exec(
+        &c,
+        &[
+            "CREATE SOURCE events FROM KAFKA CONNECTION kafka \
+             (TOPIC 'events', START OFFSET (1, 0, 4)) FORMAT TEXT",
+            "CREATE MATERIALIZED VIEW events_n AS SELECT count(*) AS n FROM events",
+        ],
+    )
+    .await;
+    broker.start_again().await;
+    let error = "START OFFSET specified more partitions (3) than topic (events) contains (2)";
+    let reads = ["SELECT * FROM events", "SELECT n FROM events_n"];
+    check_failed(&c, "events", error, &reads).await;
+    // Partition 0 from offset 1, partition 1 from offset 0.
+    wait_for_rows(
+        &c,
+        &offsets_of("events"),
+        &expect_rows(&[&["0", "2", "0", "failed"], &["1", "3", "0", "failed"]]),
+    )
+    .await;
+
+    drop(c);
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    check_failed(&c, "events", error, &reads).await;
+    produce_all(&broker, "events", &records(1, "c", 1)).await;
+    wait_for_rows(
+        &c,
+        &offsets_of("events"),
+        &expect_rows(&[&["0", "2", "0", "failed"], &["1", "4", "0", "failed"]]),
+    )
+    .await;
+    let shown = shown_status(&c, "events").await.unwrap();
+    assert_eq!(
+        shown.matches("START OFFSET specified").count(),
+        1,
+        "{shown}"
     );
 }

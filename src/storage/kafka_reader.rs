@@ -77,7 +77,11 @@
 //! `mz_internal.mz_source_statistics`), so that a mistyped offset does not
 //! look like a quiet topic. `START OFFSET` with more entries than the topic
 //! has partitions, and negative entries, are refused at `CREATE SOURCE`, as
-//! in Materialize.
+//! in Materialize. When the brokers do not tell the partitions within
+//! `CREATE SOURCE`'s wait for them (a source created while they are
+//! unreachable), the first reader checks the entries once it has the
+//! topic's metadata, and too many is the source's definite error, as
+//! above (`Reader::check_start_offsets`).
 //!
 //! # Transaction markers
 //!
@@ -599,6 +603,9 @@ impl Reader<'_> {
             },
             ..Default::default()
         };
+        if self.check_start_offsets(consumer)?.is_none() {
+            return Ok(());
+        }
         if self
             .commit_lost(consumer, next, committed, &mut positions)?
             .is_none()

@@ -1,13 +1,18 @@
 //! The reader's side of a `START OFFSET` past a partition's end (see "A
 //! start offset past the end" in [`kafka_reader`](super)): which of the
 //! reader's partitions wait for records to reach their start offset, what
-//! the source's status says about them, and when they are assigned.
+//! the source's status says about them, and when they are assigned; and
+//! a `START OFFSET` with more entries than the topic has partitions, when
+//! `CREATE SOURCE` could not ask the brokers.
 
 use std::collections::BTreeMap;
 
 use rdkafka::consumer::Consumer;
 
-use super::{METADATA_TIMEOUT, Positions, Reader, ReaderConsumer};
+use super::{METADATA_TIMEOUT, Positions, Reader, ReaderConsumer, topic_partitions};
+use crate::expr::EvalError;
+use crate::storage::durable::{IngestBatch, SourceChange};
+use crate::storage::kafka_snapshot::check_start_offsets;
 
 /// Of the partitions in `starts` (partition → its `START OFFSET`, for the
 /// partitions not read yet), those whose start offset is past their high
@@ -39,6 +44,54 @@ pub(crate) fn waiting_message(topic: &str, partition: i32, start: i64, high: i64
 }
 
 impl Reader<'_> {
+    /// Checks the source's `START OFFSET` against the topic's partitions,
+    /// as `CREATE SOURCE` does when the brokers answer it in time
+    /// ([`check_start_offsets`]): more entries than partitions is the
+    /// source's definite error, committed into its data (so that reads of
+    /// it and of views over it fail) and shown in its status, as for
+    /// offsets that are gone (see "Offsets that are gone" above). Reader 0
+    /// checks, once: an error already in the source's data (restored into
+    /// its status at start-up) is not committed again. The readers then
+    /// go on with the partitions that exist. `Ok(None)`: the source is
+    /// gone.
+    pub(super) fn check_start_offsets(
+        &self,
+        consumer: &ReaderConsumer,
+    ) -> Result<Option<()>, String> {
+        let (topic, starts) = (&self.params.topic, &self.params.start_offsets);
+        if self.reader != 0 || starts.is_empty() {
+            return Ok(Some(()));
+        }
+        let partitions = topic_partitions(consumer, topic, METADATA_TIMEOUT)?.len();
+        let Err(message) = check_start_offsets(topic, starts, Some(partitions)) else {
+            return Ok(Some(()));
+        };
+        let known = self
+            .control
+            .status
+            .lock()
+            .is_ok_and(|s| s.definite.contains(&message));
+        if known {
+            return Ok(Some(()));
+        }
+        tracing::warn!("Kafka source {}: {message}", self.params.id);
+        let batch = IngestBatch {
+            source: self.params.id,
+            changes: vec![SourceChange::Append(
+                Err(EvalError::Source(message.clone())),
+                1,
+            )],
+            ..Default::default()
+        };
+        if !(self.deliver)(self.reader, batch)? {
+            return Ok(None);
+        }
+        if let Ok(mut status) = self.control.status.lock() {
+            status.definite.insert(message);
+        }
+        Ok(Some(()))
+    }
+
     /// Finds which of the reader's partitions wait for their `START OFFSET`
     /// (asking the brokers for the watermarks of those not read yet), and
     /// shows why in the source's status; the others' entries there are
