@@ -266,7 +266,8 @@ impl AccumEval {
                 }
                 key.finish()
             }
-        };
+        }
+        .into_key();
         let mut lanes: SmallVec<[i64; NARROW_LANES]> = SmallVec::new();
         lanes.push(1);
         for (slot, arg) in self.slots.iter().zip(&direct.args) {
@@ -446,7 +447,7 @@ pub fn read_accumulated(
     let group = match key {
         None => None,
         Some(row) => match row.unpack().get(..key_arity) {
-            Some(prefix) => Some(Row::pack(prefix)),
+            Some(prefix) => Some(Row::pack(prefix).into_key()),
             // Shorter than the group key: no group's row.
             None => return Ok(Vec::new()),
         },

@@ -59,13 +59,13 @@ pub fn render_recursive<'s>(
         let (f_oks, f_errs) = render_step(inner, recursive, name, &r, &mut invariant)?;
         let sum = base_oks.enter(inner).concat(f_oks);
         let result = if distinct {
-            sum.map(|row| (row, ()))
+            sum.map(|row| (row.into_key(), ()))
                 .reduce(|_k, vals: &[(&(), Diff)], out: &mut Vec<((), Diff)>| {
                     if vals.iter().any(|(_, d)| *d > 0) {
                         out.push(((), 1));
                     }
                 })
-                .map(|(row, ())| row)
+                .map(|(row, ())| row.into_data())
         } else {
             sum.consolidate()
         };

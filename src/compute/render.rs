@@ -208,14 +208,16 @@ pub fn render<'s>(
         }
         RelationExpr::Distinct { input } => {
             let (oks, errs) = render(scope, input, imports)?;
+            // Rows meet as keys (`-0` is `0`); each distinct row comes
+            // out as one of its spellings.
             let oks = oks
-                .map(|r| (r, ()))
+                .map(|r| (r.into_key(), ()))
                 .reduce(|_k, vals, out: &mut Vec<((), Diff)>| {
                     if vals.iter().any(|(_, d)| *d > 0) {
                         out.push(((), 1));
                     }
                 })
-                .map(|(r, ())| r);
+                .map(|(r, ())| r.into_data());
             (oks, errs)
         }
         RelationExpr::Union { inputs } => {
@@ -327,7 +329,7 @@ pub fn render<'s>(
                     .iter()
                     .map(|e| e.eval(&datums).unwrap_or(Datum::Null))
                     .collect();
-                (k, r)
+                (k.into_key(), r)
             });
             let checked = keyed
                 .reduce(
@@ -492,9 +494,10 @@ fn eval_key(keys: &KeyExprs, row: &Row, null_equal: bool) -> Option<Result<Row, 
     }
 }
 
-/// Expressions that build a row (a join or group key) from an input row.
-/// When all of them are column references the key's bytes are copied out
-/// of the input row, which is not unpacked.
+/// Expressions that build a row (a join or group key, built as a key:
+/// [`Row::into_key`]) from an input row. When all of them are column
+/// references the key's bytes are copied out of the input row, which is
+/// not unpacked.
 #[derive(Clone)]
 pub(super) struct KeyExprs {
     exprs: Vec<ScalarExpr>,
@@ -517,6 +520,7 @@ impl KeyExprs {
         if let Some(columns) = &self.columns {
             return row
                 .try_project(columns)
+                .map(Row::into_key)
                 .ok_or_else(|| EvalError::Internal("key of a missing column".into()));
         }
         self.eval_unpacked(&row.unpack())
@@ -527,7 +531,7 @@ impl KeyExprs {
         for e in &self.exprs {
             out.push(&e.eval(datums)?);
         }
-        Ok(out.finish())
+        Ok(out.finish().into_key())
     }
 }
 

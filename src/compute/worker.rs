@@ -288,7 +288,7 @@ pub fn run_worker(
                                         .iter()
                                         .map(|e| e.eval(&datums))
                                         .collect::<Result<Row, _>>()?;
-                                    Ok::<_, EvalError>((k, r))
+                                    Ok::<_, EvalError>((k.into_key(), r))
                                 });
                                 let (keyed, key_errs) =
                                     crate::compute::render::split_results(keyed);
@@ -665,6 +665,15 @@ fn read_rows(
     };
     let (mut cursor, storage) = cursor_list(batches);
     let mut out = Vec::new();
+    // An index's keys are keys; a trace keyed by the whole row holds data.
+    let key = key.map(|k| {
+        if key_is_row {
+            k.clone().into_data()
+        } else {
+            k.clone().into_key()
+        }
+    });
+    let key = key.as_ref();
     if let Some(k) = key {
         cursor.seek_key(&storage, k);
     }

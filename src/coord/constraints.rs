@@ -317,7 +317,7 @@ fn key_of(row: &Row, key: &UniqueKey) -> Option<Row> {
         }
         out.push(d);
     }
-    Some(Row::pack(&out))
+    Some(Row::pack(&out).into_key())
 }
 
 impl CoordState {

@@ -1104,8 +1104,9 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
             let s = match d {
                 Datum::String(s) => s,
                 // The text output of a boolean is t/f, but its cast to text
-                // is true/false.
-                Datum::Bool(b) => if b { "true" } else { "false" }.to_string(),
+                // (and varchar, char) is true/false; `name` has no cast
+                // from it and reads its output.
+                Datum::Bool(b) if *to != T::Name => if b { "true" } else { "false" }.to_string(),
                 other => strconv::format(&other).unwrap_or_default(),
             };
             let s = match to {

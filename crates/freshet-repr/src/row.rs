@@ -21,12 +21,23 @@
 //! (numeric), `-0 = 0` and `NaN = NaN` (floats), `'1 month' = '30 days'`
 //! (interval). Their encodings keep what the user wrote (so `1.00` still
 //! prints as `1.00`), and a row holding any of them is flagged
-//! [`SEMANTIC`]; rows are compared byte by byte unless one of them is, in
-//! which case those datums are compared by value and the rest by their
-//! bytes. Both comparisons agree on rows without such datums, so the order
-//! is total and consistent with equality — all an arrangement needs. It is
-//! not SQL's `ORDER BY` order (integers are little-endian); sorting for
-//! users goes through `ORDER BY` keys, never through `Row`'s `Ord`.
+//! [`SEMANTIC`].
+//!
+//! A row is data by default, and two data rows are equal when they are
+//! the same bytes: what they print is then the same too. (Were `-0` and
+//! `0` one row, a collection holding both would be consolidated to one
+//! of them, counted twice: a view over `VALUES (0.0), (-0.0)` would
+//! print `-0` twice.) Where rows meet by SQL's equality — join, group,
+//! `DISTINCT`, index and unique keys — they are built as *keys*
+//! ([`Row::into_key`], flag [`KEY`]): two key rows compare their semantic
+//! datums by value and the rest by bytes. Any other pair (data with data,
+//! or data with key) compares its bytes, flags byte first, so every data
+//! row sorts before every semantic key row; the order is total and
+//! consistent with equality and hashing — all an arrangement needs. A
+//! row built from a key (a group's output, [`Row::concat`],
+//! [`RowPacker::from_row`]) is data again. The order is not SQL's
+//! `ORDER BY` order (integers are little-endian); sorting for users goes
+//! through `ORDER BY` keys, never through `Row`'s `Ord`.
 
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
@@ -42,6 +53,10 @@ pub const INLINE_BYTES: usize = 24;
 
 /// Flag (byte 0): the row holds a datum whose equality is not its bytes'.
 pub const SEMANTIC: u8 = 1;
+
+/// Flag (byte 0): the row is a key, whose [`SEMANTIC`] datums compare by
+/// value (set only together with [`SEMANTIC`]; see [`Row::into_key`]).
+pub const KEY: u8 = 2;
 
 /// Datum tags.
 pub mod tag {
@@ -119,7 +134,8 @@ pub mod tag {
 /// module docs): built only by [`Row::pack`] and its kin, or checked by
 /// [`Row::decode`]. The [`SEMANTIC`] flag is set exactly when some datum is
 /// a float, numeric (`NaN` included) or interval, or an array holding one (tagged
-/// [`tag::ARRAY_SEMANTIC`], exactly then).
+/// [`tag::ARRAY_SEMANTIC`], exactly then). [`KEY`] is set only with
+/// [`SEMANTIC`].
 pub struct Row {
     data: SmallVec<[u8; INLINE_BYTES]>,
 }
@@ -217,10 +233,10 @@ impl Row {
         out.extend(self.iter());
     }
 
-    /// This row followed by `other`'s values.
+    /// This row followed by `other`'s values, as data (not a key).
     pub fn concat(&self, other: &Row) -> Row {
         let mut data = SmallVec::with_capacity(self.data.len() + other.data.len() - 1);
-        data.push(self.data[0] | other.data[0]);
+        data.push((self.data[0] | other.data[0]) & SEMANTIC);
         data.extend_from_slice(&self.data[1..]);
         data.extend_from_slice(&other.data[1..]);
         Row { data }
@@ -268,11 +284,11 @@ impl Row {
     /// Checks and adopts bytes written by [`Row::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Row, RowDecodeError> {
         let (&flags, rest) = bytes.split_first().ok_or(RowDecodeError("empty row"))?;
-        if flags & !SEMANTIC != 0 {
+        if flags & !(SEMANTIC | KEY) != 0 {
             return Err(RowDecodeError("unknown row flags"));
         }
         let semantic = check_datums(rest, true)?;
-        if semantic != (flags == SEMANTIC) {
+        if semantic != (flags & SEMANTIC != 0) || flags == KEY {
             return Err(RowDecodeError("row flags do not match its values"));
         }
         Ok(Row {
@@ -283,6 +299,33 @@ impl Row {
     #[inline]
     fn semantic(&self) -> bool {
         self.data[0] & SEMANTIC != 0
+    }
+
+    /// This row as a key: its floats, numerics and intervals then equal
+    /// the other keys' that SQL's `=` calls equal (`-0` and `0`, `1.0` and
+    /// `1.00`), whatever their bits. Rows matched by SQL's equality — join,
+    /// group, `DISTINCT`, index and unique keys — must be built as keys;
+    /// a row without such datums is the same as a key or as data.
+    #[inline]
+    pub fn into_key(mut self) -> Row {
+        if self.semantic() {
+            self.data[0] |= KEY;
+        }
+        self
+    }
+
+    /// This row as data (see [`Row::into_key`]): equal to another only
+    /// when their values have the same bits.
+    #[inline]
+    pub fn into_data(mut self) -> Row {
+        self.data[0] &= SEMANTIC;
+        self
+    }
+
+    /// Whether the row is a key with semantic datums ([`Row::into_key`]).
+    #[inline]
+    fn compares_by_value(&self) -> bool {
+        self.data[0] & KEY != 0
     }
 
     /// The byte range of each datum.
@@ -388,7 +431,7 @@ impl RowColumns<'_> {
         let s = self.spans.get(index)?;
         let bytes = &self.data[s.start..s.end];
         if is_semantic_tag(bytes[0]) {
-            packer.data[0] = SEMANTIC;
+            packer.data[0] |= SEMANTIC;
         }
         packer.data.extend_from_slice(bytes);
         Some(())
@@ -470,12 +513,13 @@ impl RowPacker {
         );
     }
 
-    /// A packer that starts with `row`'s values.
+    /// A packer that starts with `row`'s values (building data, also
+    /// from a key).
     #[inline]
     pub fn from_row(row: &Row) -> RowPacker {
-        RowPacker {
-            data: SmallVec::from_slice(&row.data),
-        }
+        let mut data = SmallVec::from_slice(&row.data);
+        data[0] &= SEMANTIC;
+        RowPacker { data }
     }
 
     /// Appends a value.
@@ -567,7 +611,7 @@ impl RowPacker {
         let span = row.spans().nth(index).expect("column within the row");
         let bytes = &row.data[span.start..span.end];
         if is_semantic_tag(bytes[0]) {
-            self.data[0] = SEMANTIC;
+            self.data[0] |= SEMANTIC;
         }
         self.data.extend_from_slice(bytes);
     }
@@ -775,7 +819,7 @@ fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
-/// Compares two datum encodings of a [`SEMANTIC`] row: floats, numerics and
+/// Compares two datum encodings of two [`KEY`] rows: floats, numerics and
 /// intervals of the same type by value, everything else by bytes (a finite
 /// `numeric` against `NaN` too: [`tag::NUMERIC_NAN`] is the greater tag).
 #[inline]
@@ -818,7 +862,7 @@ fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
 impl PartialEq for Row {
     #[inline]
     fn eq(&self, other: &Row) -> bool {
-        if self.semantic() || other.semantic() {
+        if self.compares_by_value() && other.compares_by_value() {
             self.cmp(other) == Ordering::Equal
         } else {
             self.data.len() == other.data.len() && cmp_bytes(&self.data, &other.data).is_eq()
@@ -838,7 +882,7 @@ impl PartialOrd for Row {
 impl Ord for Row {
     #[inline]
     fn cmp(&self, other: &Row) -> Ordering {
-        if !self.semantic() && !other.semantic() {
+        if !self.compares_by_value() || !other.compares_by_value() {
             return cmp_bytes(&self.data, &other.data);
         }
         let mut a = self.spans();
@@ -862,7 +906,7 @@ impl Ord for Row {
 impl Hash for Row {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        if !self.semantic() {
+        if !self.compares_by_value() {
             self.data.hash(state);
             return;
         }
@@ -873,7 +917,7 @@ impl Hash for Row {
     }
 }
 
-/// Hashes one datum encoding of a [`SEMANTIC`] row, consistently with
+/// Hashes one datum encoding of a [`KEY`] row, consistently with
 /// [`cmp_datum`].
 fn hash_datum<H: Hasher>(d: &[u8], state: &mut H) {
     match d[0] {

@@ -113,6 +113,11 @@ pub enum PlanError {
     /// expressions that do not lead the `ORDER BY`).
     #[error("{0}")]
     InvalidColumnReference(String),
+    /// An aggregate or a column where grouping does not allow it
+    /// (`aggregate functions are not allowed in WHERE`, a column outside
+    /// the `GROUP BY`).
+    #[error("{0}")]
+    Grouping(String),
     /// A recursive query that is not recursive in the way SQL allows.
     #[error("{0}")]
     InvalidRecursion(String),
@@ -203,6 +208,7 @@ impl PlanError {
             PlanError::InvalidDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
             PlanError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
             PlanError::InvalidRecursion(_) => SqlState::INVALID_RECURSION,
+            PlanError::Grouping(_) => SqlState::GROUPING_ERROR,
             PlanError::Windowing(_) => SqlState::WINDOWING_ERROR,
             PlanError::InvalidPrecedingFollowing(_) => {
                 SqlState::INVALID_PRECEDING_OR_FOLLOWING_SIZE
@@ -223,6 +229,28 @@ impl PlanError {
             && let Some(plan) = inner.downcast_ref::<PlanError>()
         {
             return plan.clone();
+        }
+        // DataFusion's check of a select list (or HAVING) against the
+        // GROUP BY. (Its ORDER BY form also meets columns it made up
+        // itself: not the user's error.)
+        if (text.contains("column in SELECT must be in GROUP BY")
+            || text.contains("column in HAVING must be in GROUP BY"))
+            && text.contains("must appear in the GROUP BY clause")
+        {
+            let column = text
+                .split("column \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("");
+            return PlanError::Grouping(format!(
+                "column \"{column}\" must appear in the GROUP BY clause or be used in an aggregate function"
+            ));
+        }
+        // (PostgreSQL also refuses an aggregate in a subquery's WHERE,
+        // unless it aggregates an outer query's columns only, which makes
+        // it that query's: a form Freshet does not plan.)
+        if text.contains("aggregate functions are not allowed in the WHERE clause") {
+            return PlanError::Grouping("aggregate functions are not allowed in WHERE".into());
         }
         match e.find_root() {
             D::NotImplemented(m) => {
@@ -255,6 +283,17 @@ impl PlanError {
                     "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column"
                         .into(),
                 )
+            }
+            // No signature of a function takes these argument types
+            // (`substr(text, numeric)`): PostgreSQL's function does not
+            // exist either.
+            _ if text.contains("failed to match any signature") => {
+                let name = text
+                    .split("Function '")
+                    .nth(1)
+                    .and_then(|rest| rest.split('\'').next())
+                    .unwrap_or("");
+                PlanError::UnknownFunction(format!("{name}(...)"))
             }
             // A planning function that refuses its argument types while
             // DataFusion coerces them: DataFusion rewords the error.
@@ -326,6 +365,13 @@ impl PlanError {
                     } else {
                         PlanError::UnknownFunction(name.to_string())
                     }
+                } else if let Some(rest) = text
+                    .split("No function matches the given name and argument types '")
+                    .nth(1)
+                {
+                    // No signature takes these argument types: PostgreSQL
+                    // has no such function (its hint is DataFusion's text).
+                    PlanError::UnknownFunction(rest.split("'.").next().unwrap_or(rest).to_string())
                 } else if text.contains("Cannot") && text.contains("coerce")
                     || text.contains("cannot be cast")
                     || text.contains("No function matches")

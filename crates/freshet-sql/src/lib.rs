@@ -42,7 +42,9 @@
 //!   and [`float_unify`]: floating point beside `numeric` in comparisons,
 //!   `CASE`, `UNION` and `VALUES`; [`output_names`]:
 //!   output columns that share a name; [`pg_funcs`]: the function library
-//!   under PostgreSQL's names, and `pg_typeof`; [`sequence_funcs`]:
+//!   under PostgreSQL's names, and `pg_typeof`; [`integer_args`]: calls
+//!   with a number wider than PostgreSQL's `integer` parameter
+//!   (`substr(text, bigint)`) do not exist; [`sequence_funcs`]:
 //!   `nextval` and the other sequence functions; [`sequence_options`]:
 //!   sequence options in any order.
 //! * [`window_funcs`]: the window functions the planner resolves;
@@ -85,6 +87,7 @@ pub mod float_unify;
 pub mod formatting;
 pub mod generate_series;
 pub mod include;
+pub mod integer_args;
 pub mod interval_literals;
 pub mod json;
 pub mod jsonb;

@@ -856,6 +856,13 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                     });
                 }
                 cast
+            } else if matches!(
+                to,
+                ScalarType::Bytea | ScalarType::Json | ScalarType::Jsonb | ScalarType::Uuid
+            ) {
+                // PostgreSQL has no cast from `char(n)` to these: it
+                // converts the padded text through the type's input.
+                lower(expr)?.cast(to)
             } else {
                 // From `char(n)`: without its padding, which a cast to
                 // `char(m)` pads again.

@@ -315,38 +315,215 @@ fn lift(sq: &Subquery, outer: &LogicalPlan, names: &mut usize) -> DfResult<Optio
 /// makes it an aggregate of that outer query (`SELECT (SELECT sum(t.a)
 /// FROM s LIMIT 1) FROM t` sums `t.a` over `t`), which Freshet does not
 /// plan; computed over the subquery's rows it would be a wrong answer.
+///
+/// Where PostgreSQL refuses the query for it, so does this, with its
+/// `42803`: the outer query's `WHERE` or join condition may not hold an
+/// aggregate, and once the outer query is an aggregate its select list
+/// may not read a column outside an aggregate (it has no `GROUP BY`).
+/// Otherwise the aggregate is `0A000`.
 pub fn check_outer_aggregates(plan: &LogicalPlan) -> Result<(), PlanError> {
-    let mut refused = false;
-    let _ = plan.apply_with_subqueries(|node| {
+    check_level(plan, &mut Vec::new())
+}
+
+/// [`check_outer_aggregates`] for the query `plan`, nested in the queries
+/// whose nodes `hosts` holds (outermost first: each the node whose
+/// expressions hold the next level's subquery).
+fn check_level<'a>(
+    plan: &'a LogicalPlan,
+    hosts: &mut Vec<&'a LogicalPlan>,
+) -> Result<(), PlanError> {
+    let mut nodes = Vec::new();
+    let _ = plan.apply(|node| {
+        nodes.push(node);
+        Ok(TreeNodeRecursion::Continue)
+    });
+    for node in nodes {
+        if let Some(a) = aggregate_below(node) {
+            check_ungrouped(node, a)?;
+        }
         if let LogicalPlan::Aggregate(a) = node {
             let own_schema = a.input.schema();
-            refused |= a
-                .aggr_expr
-                .iter()
-                .any(|e| reads_only_outer_columns(e, own_schema));
+            for e in &a.aggr_expr {
+                if let Some(columns) = only_outer_columns(e, own_schema) {
+                    return Err(outer_aggregate_error(&columns, hosts));
+                }
+            }
         }
-        Ok(if refused {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    if refused {
-        return Err(PlanError::Unsupported(
-            "aggregates of an outer query's columns inside a subquery".into(),
-        ));
+        let mut subqueries = Vec::new();
+        for e in node.expressions() {
+            let _ = e.apply(|x| {
+                if let Some(sq) = subquery_of(x) {
+                    subqueries.push(sq.subquery.clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        for sq in subqueries {
+            hosts.push(node);
+            // The subquery's plan lives as long as `plan`: it is shared.
+            let result = check_level_owned(&sq, hosts);
+            hosts.pop();
+            result?;
+        }
     }
     Ok(())
 }
 
-/// Whether the aggregate `e` reads outer columns and no column of
-/// `own_schema` (its own query's rows), subqueries in it included.
-fn reads_only_outer_columns(e: &Expr, own_schema: &datafusion_common::DFSchema) -> bool {
-    let (mut own, mut outer) = (false, false);
+/// The aggregate whose rows `node` reads in its query level (through
+/// `ORDER BY`, `LIMIT`, `DISTINCT`, windows and `HAVING`), if any.
+fn aggregate_below(node: &LogicalPlan) -> Option<&Aggregate> {
+    let input = match node {
+        LogicalPlan::Projection(p) => &p.input,
+        LogicalPlan::Filter(f) => &f.input,
+        LogicalPlan::Sort(s) => &s.input,
+        LogicalPlan::Limit(l) => &l.input,
+        LogicalPlan::Window(w) => &w.input,
+        LogicalPlan::Distinct(Distinct::All(input)) => input,
+        _ => return None,
+    };
+    match input.as_ref() {
+        LogicalPlan::Aggregate(a) => Some(a),
+        other => aggregate_below(other),
+    }
+}
+
+/// PostgreSQL's `42803` for a subquery above the aggregate `a` (in
+/// `node`) that reads a column of the aggregate's input that is not one
+/// of its `GROUP BY` columns: `SELECT count(*), (SELECT t.a FROM u) FROM
+/// t`.
+fn check_ungrouped(node: &LogicalPlan, a: &Aggregate) -> Result<(), PlanError> {
+    let mut grouped: Vec<&Column> = Vec::new();
+    for g in &a.group_expr {
+        match g {
+            Expr::Column(c) => grouped.push(c),
+            Expr::GroupingSet(set) => {
+                grouped.extend(set.distinct_expr().into_iter().filter_map(|e| match e {
+                    Expr::Column(c) => Some(c),
+                    _ => None,
+                }))
+            }
+            _ => {}
+        }
+    }
+    let own = a.input.schema();
+    let mut ungrouped = None;
+    for e in node.expressions() {
+        let _ = e.apply(|x| {
+            if let Some(sq) = subquery_of(x) {
+                for c in outer_columns(&sq.subquery) {
+                    if ungrouped.is_none() && own.has_column(&c) && !grouped.contains(&&c) {
+                        ungrouped = Some(c);
+                    }
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+    }
+    match ungrouped {
+        Some(c) => Err(PlanError::Grouping(format!(
+            "subquery uses ungrouped column \"{}\" from outer query",
+            c.flat_name()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The columns of queries outside `plan` that `plan` (its subqueries
+/// included) reads.
+fn outer_columns(plan: &LogicalPlan) -> Vec<Column> {
+    let mut inner_scopes = Vec::new();
+    let _ = plan.apply_with_subqueries(|n| {
+        inner_scopes.push(n.schema().clone());
+        Ok(TreeNodeRecursion::Continue)
+    });
+    let mut out = Vec::new();
+    let _ = plan.apply_with_subqueries(|n| {
+        for e in n.expressions() {
+            let _ = e.apply(|y| {
+                if let Expr::OuterReferenceColumn(_, c) = y
+                    && !inner_scopes.iter().any(|s| s.has_column(c))
+                {
+                    out.push(c.clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// [`check_level`] for a subquery's plan, which `hosts` cannot borrow.
+fn check_level_owned(plan: &Arc<LogicalPlan>, hosts: &[&LogicalPlan]) -> Result<(), PlanError> {
+    let mut inner: Vec<&LogicalPlan> = hosts.to_vec();
+    check_level(plan, &mut inner)
+}
+
+/// The error for an aggregate of the outer columns `columns`, nested in
+/// `hosts` (see [`check_level`]): PostgreSQL's `42803` where its query
+/// level (the nearest one whose rows hold one of the columns) refuses an
+/// aggregate there, else `0A000`.
+fn outer_aggregate_error(columns: &[Column], hosts: &[&LogicalPlan]) -> PlanError {
+    let unsupported = || {
+        PlanError::Unsupported("aggregates of an outer query's columns inside a subquery".into())
+    };
+    let level = hosts.iter().rev().find(|host| {
+        host.inputs()
+            .iter()
+            .any(|input| columns.iter().any(|c| input.schema().has_column(c)))
+    });
+    let Some(host) = level else {
+        return unsupported();
+    };
+    let grouped = |input: &LogicalPlan| {
+        matches!(
+            input,
+            LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Distinct(_)
+        )
+    };
+    match host {
+        LogicalPlan::Filter(f) if !grouped(&f.input) => {
+            PlanError::Grouping("aggregate functions are not allowed in WHERE".into())
+        }
+        LogicalPlan::Join(_) => {
+            PlanError::Grouping("aggregate functions are not allowed in JOIN conditions".into())
+        }
+        LogicalPlan::Projection(p) if !grouped(&p.input) => {
+            // The query becomes an aggregate without GROUP BY: a column
+            // read outside the subqueries is ungrouped.
+            let mut ungrouped = None;
+            for e in &p.expr {
+                let _ = e.apply(|x| {
+                    if let Expr::Column(c) = x
+                        && ungrouped.is_none()
+                    {
+                        ungrouped = Some(c.clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                });
+            }
+            match ungrouped {
+                Some(c) => PlanError::Grouping(format!(
+                    "column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function",
+                    c.flat_name()
+                )),
+                None => unsupported(),
+            }
+        }
+        _ => unsupported(),
+    }
+}
+
+/// The outer columns the aggregate `e` reads, if it reads some and no
+/// column of `own_schema` (its own query's rows), subqueries in it
+/// included.
+fn only_outer_columns(e: &Expr, own_schema: &datafusion_common::DFSchema) -> Option<Vec<Column>> {
+    let mut own = false;
+    let mut outer: Vec<Column> = Vec::new();
     let _ = e.apply(|x| {
         match x {
             Expr::Column(_) => own = true,
-            Expr::OuterReferenceColumn(..) => outer = true,
+            Expr::OuterReferenceColumn(_, c) => outer.push(c.clone()),
             _ => {}
         }
         if let Some(sq) = subquery_of(x) {
@@ -363,7 +540,7 @@ fn reads_only_outer_columns(e: &Expr, own_schema: &datafusion_common::DFSchema) 
                             if own_schema.has_column(c) {
                                 own = true;
                             } else if !inner_scopes.iter().any(|s| s.has_column(c)) {
-                                outer = true;
+                                outer.push(c.clone());
                             }
                         }
                         Ok(TreeNodeRecursion::Continue)
@@ -374,5 +551,5 @@ fn reads_only_outer_columns(e: &Expr, own_schema: &datafusion_common::DFSchema) 
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    outer && !own
+    (!outer.is_empty() && !own).then_some(outer)
 }

@@ -130,26 +130,41 @@ fn postgres_equality_across_encodings() {
             Row::new(vec![Datum::Int64(1), b.clone(), Datum::String("z".into())]),
         );
         assert_ne!(ra.encode(), rb.encode(), "{a:?} and {b:?} keep their bits");
-        assert_eq!(ra, rb, "{a:?} = {b:?}");
-        assert_eq!(ra.cmp(&rb), Ordering::Equal);
-        assert_eq!(hash_of(&ra), hash_of(&rb));
+        // As data, rows that print differently are different rows.
+        assert_ne!(ra, rb, "{a:?} and {b:?} as data");
+        let (ka, kb) = (ra.clone().into_key(), rb.clone().into_key());
+        assert_eq!(ka, kb, "{a:?} = {b:?}");
+        assert_eq!(ka.cmp(&kb), Ordering::Equal);
+        assert_eq!(hash_of(&ka), hash_of(&kb));
+        assert_ne!(ka, ra, "a key is not data");
+        assert_eq!(ka.clone().into_data(), ra);
+        assert_eq!(RowPacker::from_row(&ka).finish(), ra);
+        assert_eq!(ka.concat(&Row::empty()), ra);
+        assert_eq!(Row::decode(&ka.encode()), Ok(ka.clone()));
         // What the user wrote comes back.
-        assert_eq!(ra.get(1), Some(a));
+        assert_eq!(ka.get(1), Some(a));
     }
-    let one = Row::new(vec![Datum::Numeric("1".parse().unwrap())]);
-    let two = Row::new(vec![Datum::Numeric("2.0".parse().unwrap())]);
+    let one = Row::new(vec![Datum::Numeric("1".parse().unwrap())]).into_key();
+    let two = Row::new(vec![Datum::Numeric("2.0".parse().unwrap())]).into_key();
     assert!(one < two);
+    // Rows without semantic datums are the same as keys and as data.
+    let plain = Row::new(vec![Datum::Int32(1), Datum::String("a".into())]);
+    assert_eq!(plain.clone().into_key().encode(), plain.encode());
 }
 
 #[test]
 fn numeric_nan_equals_itself_and_sorts_above_every_numeric() {
-    let nan = Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]);
-    let max = Row::new(vec![Datum::Numeric(Decimal::MAX), Datum::Int32(2)]);
-    let min = Row::new(vec![Datum::Numeric(Decimal::MIN), Datum::Int32(0)]);
+    let nan = Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]).into_key();
+    let max = Row::new(vec![Datum::Numeric(Decimal::MAX), Datum::Int32(2)]).into_key();
+    let min = Row::new(vec![Datum::Numeric(Decimal::MIN), Datum::Int32(0)]).into_key();
     assert!(nan > max && max > min);
-    assert_eq!(nan, Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]));
+    assert_eq!(
+        nan,
+        Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]).into_key()
+    );
     assert!(Datum::NumericNaN > Datum::Numeric(Decimal::MAX));
-    let arrays = |d: Datum| Row::new(vec![Datum::Array(vec![Datum::Numeric(1.into()), d])]);
+    let arrays =
+        |d: Datum| Row::new(vec![Datum::Array(vec![Datum::Numeric(1.into()), d])]).into_key();
     assert!(arrays(Datum::NumericNaN) > arrays(Datum::Numeric(Decimal::MAX)));
     assert_eq!(Row::decode(&nan.encode()), Ok(nan));
 }
@@ -189,6 +204,9 @@ fn sample_rows() -> Vec<Row> {
             rows.push(Row::new(vec![a.clone(), b.clone()]));
         }
     }
+    // The same rows as keys, among the data rows.
+    let keys: Vec<Row> = rows.iter().map(|r| r.clone().into_key()).collect();
+    rows.extend(keys);
     rows
 }
 
