@@ -9,6 +9,9 @@
 //! * [`dml`]: `INSERT`, `UPDATE`, `DELETE` (with `RETURNING`) and
 //!   `TRUNCATE`; [`dml_sql`]: the queries they read.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
+//! * [`constraints`], [`check_constraints`], [`foreign_keys`]: tables'
+//!   `PRIMARY KEY`/`UNIQUE`, `CHECK` and `FOREIGN KEY` constraints;
+//!   [`alter_table`]: adding and dropping them.
 //! * [`sequence_objects`]: sequences (`CREATE SEQUENCE`, `serial` and
 //!   identity columns) and the values `nextval` hands out.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
@@ -33,6 +36,7 @@ pub mod dml;
 pub mod dml_sql;
 pub mod drop;
 pub mod error;
+pub mod foreign_keys;
 pub mod introspection;
 pub mod kafka_options;
 pub mod materializable;
@@ -91,6 +95,9 @@ pub struct CoordState {
     /// The committed key counts behind tables' `PRIMARY KEY` and `UNIQUE`
     /// constraints.
     pub unique: constraints::UniqueState,
+    /// The committed counts of the keys that tables' `FOREIGN KEY`
+    /// constraints reference.
+    pub foreign: foreign_keys::ForeignKeyState,
 }
 
 /// The coordinator.
@@ -125,6 +132,7 @@ impl Coordinator {
                 secrets: Default::default(),
                 connections: Default::default(),
                 unique: Default::default(),
+                foreign: Default::default(),
             }),
             compute,
         });
