@@ -773,7 +773,7 @@ fn add_foreign_key(
         return Ok(());
     };
     if let Some(rows) = &work.rows {
-        super::foreign_keys::check_existing_rows(state, &work.table, &work.keys, rows, &new)?;
+        super::foreign_key_checks::check_existing_rows(state, &work.table, &work.keys, rows, &new)?;
     }
     let sql = super::foreign_keys::add_record(&state.catalog, &work.table, &new);
     work.record(id, &new.name, sql);

@@ -10,8 +10,9 @@
 //!   `TRUNCATE`; [`dml_sql`]: the queries they read.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
 //! * [`constraints`], [`check_constraints`], [`foreign_keys`]: tables'
-//!   `PRIMARY KEY`/`UNIQUE`, `CHECK` and `FOREIGN KEY` constraints;
-//!   [`alter_table`]: adding and dropping them.
+//!   `PRIMARY KEY`/`UNIQUE`, `CHECK` and `FOREIGN KEY` constraints
+//!   ([`foreign_key_checks`] enforces the last); [`alter_table`]: adding
+//!   and dropping them.
 //! * [`sequence_objects`]: sequences (`CREATE SEQUENCE`, `serial` and
 //!   identity columns) and the values `nextval` hands out.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
@@ -36,6 +37,7 @@ pub mod dml;
 pub mod dml_sql;
 pub mod drop;
 pub mod error;
+pub mod foreign_key_checks;
 pub mod foreign_keys;
 pub mod introspection;
 pub mod kafka_options;
@@ -97,7 +99,7 @@ pub struct CoordState {
     pub unique: constraints::UniqueState,
     /// The committed counts of the keys that tables' `FOREIGN KEY`
     /// constraints reference.
-    pub foreign: foreign_keys::ForeignKeyState,
+    pub foreign: foreign_key_checks::ForeignKeyState,
 }
 
 /// The coordinator.
