@@ -503,6 +503,14 @@ impl Coordinator {
         updates: &mut Vec<(GlobalId, Row, i64)>,
     ) -> Result<(), AdapterError> {
         let mut views: HashMap<GlobalId, ChildRows> = HashMap::new();
+        // The tables the transaction or the statement added rows to (so
+        // far: `updates[..written_upto]`).
+        let mut written: BTreeSet<GlobalId> = pending
+            .iter()
+            .filter(|(_, _, d)| *d > 0)
+            .map(|(t, _, _)| *t)
+            .collect();
+        let mut written_upto = 0;
         let mut start = 0;
         let mut waves = 0;
         while start < updates.len() {
@@ -553,7 +561,6 @@ impl Coordinator {
                     {
                         continue;
                     }
-                    // Nothing to do unless some row references the key.
                     let committed = state
                         .foreign
                         .references
@@ -561,15 +568,18 @@ impl Coordinator {
                         .and_then(|c| c.get(&key))
                         .copied()
                         .unwrap_or(0);
-                    if committed <= 0 && !views.contains_key(&fk.id) {
-                        let changed = pending.iter().chain(updates.iter()).any(|(t, row, d)| {
-                            *t == child
-                                && *d > 0
-                                && matches!(r.child_key(&row.unpack()), ChildKey::Key(k) if k == key)
-                        });
-                        if !changed {
-                            continue;
+                    // Nothing to do unless the key is referenced: by a
+                    // committed row, or possibly by a row the transaction
+                    // or the statement wrote to the child (then its rows
+                    // are read and indexed, once).
+                    for (t, _, d) in &updates[written_upto..] {
+                        if *d > 0 {
+                            written.insert(*t);
                         }
+                    }
+                    written_upto = updates.len();
+                    if committed <= 0 && !views.contains_key(&fk.id) && !written.contains(&child) {
+                        continue;
                     }
                     if let std::collections::hash_map::Entry::Vacant(slot) = views.entry(fk.id) {
                         let Some(table) = state.catalog.get(child).cloned() else {
