@@ -31,6 +31,9 @@
 //! * [`unique_keys_survive_kill_9`]: PRIMARY KEY and UNIQUE constraints, their indexes and the
 //!   keys already written are back after `kill -9`; ids of later items do not collide with the
 //!   constraints' indexes.
+//! * [`foreign_keys_survive_kill_9`]: FOREIGN KEY constraints are back after `kill -9` and
+//!   enforced against the rows written before it; one dropped by `DROP TABLE … CASCADE` stays
+//!   dropped.
 //!
 //! Nothing here sleeps to synchronise: every wait is [`support::poll_until`] (or a read with a
 //! deadline) on an observable condition. When a test fails, the server's log tail is printed.
@@ -2593,5 +2596,55 @@ async fn altered_constraints_survive_kill_9() {
     assert_eq!(
         text_rows(&c, "SELECT conname FROM pg_constraint ORDER BY conname").await,
         vec![vec![Some("later_y_key".into())]]
+    );
+}
+
+/// `FOREIGN KEY` constraints survive `kill -9`: those of a `CREATE TABLE` and one `ALTER
+/// TABLE` added (referencing a table created after the referencing one) keep their names and
+/// OIDs and are enforced against the rows written before the restart (a referenced key is
+/// counted again); a constraint that `DROP TABLE … CASCADE` dropped with its referenced table
+/// stays dropped, also after a table of that name is created again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_keys_survive_kill_9() {
+    let mut server = TestServer::start("fk-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE p (id int PRIMARY KEY); \
+         CREATE TABLE c (id int, pid int REFERENCES p ON DELETE CASCADE, qid int); \
+         CREATE TABLE gone (id int PRIMARY KEY); \
+         CREATE TABLE g (gid int REFERENCES gone); \
+         CREATE TABLE q (id int PRIMARY KEY); \
+         ALTER TABLE c ADD CONSTRAINT c_q FOREIGN KEY (qid) REFERENCES q; \
+         INSERT INTO p VALUES (1), (2); INSERT INTO q VALUES (7); \
+         INSERT INTO c VALUES (1, 1, 7), (2, 2, NULL); \
+         DROP TABLE gone CASCADE; CREATE TABLE gone (id int PRIMARY KEY);",
+    )
+    .await
+    .expect("setup");
+    let constraints = "SELECT conname, oid::text, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' ORDER BY conname";
+    let before = text_rows(&c, constraints).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    for _ in 0..2 {
+        server.kill9();
+        server.restart().await;
+    }
+    let c = server.connect().await;
+    assert_eq!(text_rows(&c, constraints).await, before);
+    for (sql, constraint) in [
+        ("INSERT INTO c VALUES (3, 5, NULL)", "c_pid_fkey"),
+        ("INSERT INTO c VALUES (3, 1, 8)", "c_q"),
+        ("DELETE FROM q", "c_q"),
+    ] {
+        let e = c.batch_execute(sql).await.expect_err(sql);
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e:?}"));
+        assert_eq!(db.code().code(), "23503", "{sql}: {db:?}");
+        assert!(db.message().contains(constraint), "{sql}: {db:?}");
+    }
+    c.batch_execute("DELETE FROM p WHERE id = 1; INSERT INTO g VALUES (42)")
+        .await
+        .expect("the cascade; the dropped constraint does not hold");
+    assert_eq!(
+        text_rows(&c, "SELECT id::text FROM c").await,
+        vec![vec![Some("2".into())]]
     );
 }

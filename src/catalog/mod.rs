@@ -161,6 +161,8 @@ pub struct Catalog {
     /// table's constraints (`coord::alter_table`), by table: they go with
     /// the table.
     alter_records: BTreeMap<GlobalId, Vec<GlobalId>>,
+    /// Tables' `FOREIGN KEY` constraints, by referencing table.
+    foreign_keys: BTreeMap<GlobalId, Vec<ForeignKey>>,
     /// Sequences' definitions, by sequence.
     sequences: BTreeMap<GlobalId, SequenceDef>,
 }
@@ -236,6 +238,77 @@ pub struct UniqueKey {
     pub index: GlobalId,
 }
 
+/// What a foreign key does to the referencing rows when a referenced
+/// key is deleted or changed (`ON DELETE` / `ON UPDATE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferentialAction {
+    /// `NO ACTION` (the default): an error at the end of the statement if
+    /// the key is still referenced and no other row has it.
+    NoAction,
+    /// `RESTRICT`: an error if the row's key changes while referenced.
+    Restrict,
+    /// `CASCADE`: the referencing rows are deleted, or take the new key.
+    Cascade,
+    /// `SET NULL`: the referencing columns become NULL.
+    SetNull,
+    /// `SET DEFAULT`: the referencing columns take their defaults.
+    SetDefault,
+}
+
+impl ReferentialAction {
+    /// `pg_constraint.confupdtype`/`confdeltype`'s letter.
+    pub fn letter(self) -> &'static str {
+        match self {
+            ReferentialAction::NoAction => "a",
+            ReferentialAction::Restrict => "r",
+            ReferentialAction::Cascade => "c",
+            ReferentialAction::SetNull => "n",
+            ReferentialAction::SetDefault => "d",
+        }
+    }
+
+    /// The action as SQL writes it (`SET NULL`).
+    pub fn sql(self) -> &'static str {
+        match self {
+            ReferentialAction::NoAction => "NO ACTION",
+            ReferentialAction::Restrict => "RESTRICT",
+            ReferentialAction::Cascade => "CASCADE",
+            ReferentialAction::SetNull => "SET NULL",
+            ReferentialAction::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+/// A table's `FOREIGN KEY` constraint (MATCH SIMPLE): every row whose
+/// key columns are all non-NULL has a row of the referenced table with
+/// that key. The coordinator enforces it (`coord::foreign_keys`).
+///
+/// # Invariants
+///
+/// `columns` and `referenced_columns` have the same length, and
+/// `referenced_columns` are, as a set, the columns of the referenced
+/// table's `PRIMARY KEY` or `UNIQUE` constraint whose index is `key_index`.
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    /// The constraint's name.
+    pub name: String,
+    /// Its id (its OID's).
+    pub id: GlobalId,
+    /// The referencing columns (positions in the table).
+    pub columns: Vec<usize>,
+    /// The referenced table.
+    pub referenced: GlobalId,
+    /// The referenced columns (positions in the referenced table), in
+    /// the order written.
+    pub referenced_columns: Vec<usize>,
+    /// The index of the referenced table's key the columns match.
+    pub key_index: GlobalId,
+    /// `ON DELETE`.
+    pub on_delete: ReferentialAction,
+    /// `ON UPDATE`.
+    pub on_update: ReferentialAction,
+}
+
 impl Catalog {
     /// The catalog's version, which every change (of an item or a schema)
     /// advances: a plan made at one version may not hold at another
@@ -259,6 +332,7 @@ impl Catalog {
         self.sequences.remove(&id);
         self.checks.remove(&id);
         self.alter_records.remove(&id);
+        self.foreign_keys.remove(&id);
         let item = self.items.remove(&id)?;
         self.by_name
             .remove(&(item.schema.clone(), item.name.clone()));
@@ -301,6 +375,36 @@ impl Catalog {
         self.checks
             .iter()
             .flat_map(|(t, checks)| checks.iter().map(move |k| (*t, k)))
+    }
+
+    /// Sets a table's `FOREIGN KEY` constraints.
+    pub fn set_foreign_keys(&mut self, table: GlobalId, keys: Vec<ForeignKey>) {
+        self.version += 1;
+        if keys.is_empty() {
+            self.foreign_keys.remove(&table);
+        } else {
+            self.foreign_keys.insert(table, keys);
+        }
+    }
+
+    /// A table's `FOREIGN KEY` constraints.
+    pub fn foreign_keys(&self, table: GlobalId) -> &[ForeignKey] {
+        self.foreign_keys.get(&table).map_or(&[], |k| k.as_slice())
+    }
+
+    /// Every table's `FOREIGN KEY` constraints, with the referencing
+    /// table.
+    pub fn all_foreign_keys(&self) -> impl Iterator<Item = (GlobalId, &ForeignKey)> {
+        self.foreign_keys
+            .iter()
+            .flat_map(|(t, keys)| keys.iter().map(move |k| (*t, k)))
+    }
+
+    /// The `FOREIGN KEY` constraints that reference `table`, with their
+    /// referencing tables.
+    pub fn referencing(&self, table: GlobalId) -> impl Iterator<Item = (GlobalId, &ForeignKey)> {
+        self.all_foreign_keys()
+            .filter(move |(_, k)| k.referenced == table)
     }
 
     /// Records that durable record `record` (an `ALTER TABLE`) belongs to

@@ -1746,6 +1746,7 @@ fn pg_constraint(c: &Context) -> Vec<Vec<Datum>> {
                 index: item_oid(key.index),
                 no_inherit: true,
                 columns: &key.columns,
+                foreign: None,
             },
         ));
     }
@@ -1761,6 +1762,23 @@ fn pg_constraint(c: &Context) -> Vec<Vec<Datum>> {
                 index: 0,
                 no_inherit: false,
                 columns: &check.columns,
+                foreign: None,
+            },
+        ));
+    }
+    for (table, fk) in c.catalog.all_foreign_keys() {
+        out.extend(constraint_row(
+            c,
+            table,
+            ConstraintRow {
+                oid: item_oid(fk.id),
+                name: &fk.name,
+                contype: "f",
+                validated: true,
+                index: item_oid(fk.key_index),
+                no_inherit: true,
+                columns: &fk.columns,
+                foreign: Some(fk),
             },
         ));
     }
@@ -1778,6 +1796,8 @@ struct ConstraintRow<'a> {
     /// `connoinherit`: true for keys, false for checks (PostgreSQL's).
     no_inherit: bool,
     columns: &'a [usize],
+    /// A foreign key's referenced table, columns and actions.
+    foreign: Option<&'a super::ForeignKey>,
 }
 
 /// The `pg_constraint` row of a constraint of `table` (none if the table
@@ -1790,6 +1810,21 @@ fn constraint_row(c: &Context, table: GlobalId, row: ConstraintRow<'_>) -> Optio
         .iter()
         .map(|&i| Datum::Int16(i as i16 + 1))
         .collect();
+    let (confrelid, update, delete, matching, confkey) = match row.foreign {
+        Some(fk) => (
+            item_oid(fk.referenced),
+            fk.on_update.letter(),
+            fk.on_delete.letter(),
+            "s",
+            Datum::Array(
+                fk.referenced_columns
+                    .iter()
+                    .map(|&i| Datum::Int16(i as i16 + 1))
+                    .collect(),
+            ),
+        ),
+        None => (0, " ", " ", " ", Datum::Null),
+    };
     Some(vec![
         oid(row.oid),
         text(row.name.to_string()),
@@ -1802,10 +1837,10 @@ fn constraint_row(c: &Context, table: GlobalId, row: ConstraintRow<'_>) -> Optio
         oid(0),
         oid(row.index),
         oid(0),
-        oid(0),
-        text(" "),
-        text(" "),
-        text(" "),
+        oid(confrelid),
+        text(update),
+        text(delete),
+        text(matching),
         Datum::Bool(true),
         Datum::Int32(0),
         Datum::Bool(row.no_inherit),
@@ -1815,7 +1850,7 @@ fn constraint_row(c: &Context, table: GlobalId, row: ConstraintRow<'_>) -> Optio
         } else {
             Datum::Array(conkey)
         },
-        Datum::Null,
+        confkey,
         Datum::Null,
     ])
 }
@@ -1851,7 +1886,55 @@ pub fn constraint_definitions(catalog: &Catalog) -> Vec<(i64, String, String)> {
             format!("{}{suffix}", check.pretty_definition),
         ));
     }
+    for (table, fk) in catalog.all_foreign_keys() {
+        let Some(t) = catalog.get(table) else {
+            continue;
+        };
+        let def = foreign_key_definition(catalog, t, fk);
+        out.push((item_oid(fk.id), def.clone(), def));
+    }
     out
+}
+
+/// The constraint's definition as `pg_get_constraintdef` prints it
+/// (`FOREIGN KEY (pid) REFERENCES p(id) ON DELETE CASCADE`); the
+/// referenced table is qualified unless it is in `public`.
+pub fn foreign_key_definition(
+    catalog: &Catalog,
+    table: &CatalogItem,
+    fk: &super::ForeignKey,
+) -> String {
+    let Some(parent) = catalog.get(fk.referenced) else {
+        return String::new();
+    };
+    let names = |t: &CatalogItem, cols: &[usize]| {
+        cols.iter()
+            .filter_map(|&c| t.desc.columns.get(c))
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let relation = if parent.schema == super::DEFAULT_SCHEMA {
+        quote_ident(&parent.name)
+    } else {
+        format!(
+            "{}.{}",
+            quote_ident(&parent.schema),
+            quote_ident(&parent.name)
+        )
+    };
+    let mut def = format!(
+        "FOREIGN KEY ({}) REFERENCES {relation}({})",
+        names(table, &fk.columns),
+        names(parent, &fk.referenced_columns)
+    );
+    if fk.on_update != super::ReferentialAction::NoAction {
+        def.push_str(&format!(" ON UPDATE {}", fk.on_update.sql()));
+    }
+    if fk.on_delete != super::ReferentialAction::NoAction {
+        def.push_str(&format!(" ON DELETE {}", fk.on_delete.sql()));
+    }
+    def
 }
 
 /// The access methods: Freshet's indexes are arrangements (a key's rows,

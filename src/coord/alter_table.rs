@@ -1,12 +1,15 @@
-//! `ALTER TABLE`: `ADD [CONSTRAINT name] PRIMARY KEY | UNIQUE | CHECK`,
+//! `ALTER TABLE`: `ADD [CONSTRAINT name] PRIMARY KEY | UNIQUE | CHECK |
+//! FOREIGN KEY`,
 //! `DROP CONSTRAINT [IF EXISTS] name`, and `ALTER COLUMN … SET | DROP
 //! NOT NULL`, with PostgreSQL's names, checks and errors.
 //!
 //! A new constraint is checked against the table's committed rows (read
 //! under the coordinator's lock, so no write comes between): a key
 //! written twice is `23505` (`could not create unique index`), a row
-//! whose condition is false `23514` (`… is violated by some row`). The
-//! operations of one statement apply together or not at all.
+//! whose condition is false `23514` (`… is violated by some row`), a row
+//! whose key is not in the referenced table `23503` (as for an insert).
+//! The operations of one statement apply together or not at all. A key
+//! that a foreign key references cannot be dropped (`2BP01`).
 //!
 //! # Durable form
 //!
@@ -33,7 +36,7 @@ use super::constraints::ident;
 use super::sequence::ExecuteResponse;
 use super::{AdapterError, CoordState, Coordinator};
 use crate::catalog::{
-    CatalogItem, CheckConstraint, ItemKind, QualifiedName, SearchPath, UniqueKey,
+    CatalogItem, CheckConstraint, ForeignKey, ItemKind, QualifiedName, SearchPath, UniqueKey,
 };
 use crate::compute::Command;
 use crate::expr::string_format::quote_ident;
@@ -58,6 +61,10 @@ struct Work {
     table: CatalogItem,
     keys: Vec<UniqueKey>,
     checks: Vec<CheckConstraint>,
+    foreign_keys: Vec<ForeignKey>,
+    /// Foreign keys this statement adds and drops.
+    added_foreign_keys: Vec<GlobalId>,
+    dropped_foreign_keys: Vec<GlobalId>,
     /// Keys this statement adds (their indexes are built at the end).
     added_keys: Vec<GlobalId>,
     /// Indexes of keys this statement drops.
@@ -187,6 +194,9 @@ impl Coordinator {
         let mut work = Work {
             keys: state.catalog.unique(table.id).to_vec(),
             checks: state.catalog.checks(table.id).to_vec(),
+            foreign_keys: state.catalog.foreign_keys(table.id).to_vec(),
+            added_foreign_keys: Vec::new(),
+            dropped_foreign_keys: Vec::new(),
             table,
             added_keys: Vec::new(),
             dropped_indexes: Vec::new(),
@@ -210,6 +220,10 @@ impl Coordinator {
                 constraint: TableConstraint::Check(_),
                 ..
             } => 3,
+            AlterTableOperation::AddConstraint {
+                constraint: TableConstraint::ForeignKey(_),
+                ..
+            } => 4,
             _ => 2,
         });
         for op in operations {
@@ -220,10 +234,26 @@ impl Coordinator {
                 AlterTableOperation::AddConstraint {
                     constraint,
                     not_valid,
-                } => add_constraint(state, &mut work, constraint, *not_valid, replay_id)?,
+                } => {
+                    if let TableConstraint::ForeignKey(fk) = constraint {
+                        add_foreign_key(state, &mut work, fk, *not_valid, path, replay_id)?;
+                    } else {
+                        add_constraint(state, &mut work, constraint, *not_valid, replay_id)?;
+                    }
+                }
                 AlterTableOperation::DropConstraint {
-                    if_exists, name, ..
-                } => drop_constraint(state, &mut work, &ident(name), *if_exists, replay_id)?,
+                    if_exists,
+                    name,
+                    drop_behavior,
+                } => {
+                    if matches!(drop_behavior, Some(sqlparser::ast::DropBehavior::Cascade)) {
+                        return Err(PlanError::Unsupported(
+                            "ALTER TABLE ... DROP CONSTRAINT ... CASCADE".into(),
+                        )
+                        .into());
+                    }
+                    drop_constraint(state, &mut work, &ident(name), *if_exists, replay_id)?
+                }
                 AlterTableOperation::AlterColumn { column_name, op } => match op {
                     AlterColumnOperation::SetDefault { value } => alter_default(
                         state,
@@ -305,6 +335,10 @@ impl Coordinator {
         let keys_changed = !work.added_keys.is_empty() || !work.dropped_indexes.is_empty();
         state.catalog.set_unique(id, work.keys);
         state.catalog.set_checks(id, work.checks);
+        state.catalog.set_foreign_keys(id, work.foreign_keys);
+        for fk in &work.dropped_foreign_keys {
+            state.foreign.remove(*fk);
+        }
         // The key counts follow the keys (at start-up, they are counted
         // from the stored rows after the replay).
         if keys_changed && !replay {
@@ -314,6 +348,17 @@ impl Coordinator {
             };
             state.unique.remove(id);
             state.apply_unique(rows.iter().map(|r| (id, r, 1)));
+        }
+        // The referenced-key counts of added foreign keys.
+        if !work.added_foreign_keys.is_empty() && !replay {
+            let rows = match work.rows.take() {
+                Some(rows) => rows,
+                None => self.table_rows(state, &work.table).await?,
+            };
+            for fk in &work.added_foreign_keys {
+                state.foreign.remove(*fk);
+            }
+            state.apply_added_foreign_keys(id, &work.added_foreign_keys, &rows);
         }
         Ok(match work.notices.pop() {
             Some(notice) => ExecuteResponse::CommandWithNotice {
@@ -325,7 +370,7 @@ impl Coordinator {
     }
 
     /// The committed rows of `table`, one per copy.
-    async fn table_rows(
+    pub(crate) async fn table_rows(
         self: &Arc<Self>,
         state: &mut CoordState,
         table: &CatalogItem,
@@ -375,7 +420,9 @@ fn add_constraint(
     if let TableConstraint::Check(check) = constraint {
         let name = check.name.as_ref().map(ident);
         if let Some(n) = &name
-            && (work.checks.iter().any(|c| c.name == *n) || work.keys.iter().any(|k| k.name == *n))
+            && (work.checks.iter().any(|c| c.name == *n)
+                || work.keys.iter().any(|k| k.name == *n)
+                || work.foreign_keys.iter().any(|k| k.name == *n))
         {
             return Err(work.constraint_exists(n));
         }
@@ -457,7 +504,10 @@ fn add_constraint(
             })
         }
     };
-    if work.keys.iter().any(|k| k.name == name) || work.checks.iter().any(|c| c.name == name) {
+    if work.keys.iter().any(|k| k.name == name)
+        || work.checks.iter().any(|c| c.name == name)
+        || work.foreign_keys.iter().any(|c| c.name == name)
+    {
         return Err(work.constraint_exists(&name));
     }
     if relation_taken(state, &name) {
@@ -543,6 +593,35 @@ fn drop_constraint(
 ) -> Result<(), AdapterError> {
     let records = state.catalog.alter_records(work.table.id).to_vec();
     let dropped = if let Some(i) = work.keys.iter().position(|k| k.name == name) {
+        let index = work.keys[i].index;
+        // A foreign key (of another table, or one this table keeps)
+        // that references the key depends on its index.
+        let dependent = state
+            .catalog
+            .referencing(work.table.id)
+            .filter(|(c, _)| *c != work.table.id)
+            .map(|(c, fk)| (c, fk.clone()))
+            .chain(
+                work.foreign_keys
+                    .iter()
+                    .filter(|fk| fk.referenced == work.table.id)
+                    .map(|fk| (work.table.id, fk.clone())),
+            )
+            .find(|(_, fk)| fk.key_index == index);
+        if let Some((child, fk)) = dependent {
+            let child = state.catalog.get(child).map_or("", |t| t.name.as_str());
+            return Err(AdapterError::Constraint {
+                code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                message: format!(
+                    "cannot drop constraint {name} on table {} because other objects depend on it",
+                    work.table.name
+                ),
+                detail: Some(format!(
+                    "constraint {} on table {child} depends on index {name}",
+                    fk.name
+                )),
+            });
+        }
         let key = work.keys.remove(i);
         match work.added_keys.iter().position(|k| *k == key.index) {
             Some(j) => {
@@ -553,6 +632,20 @@ fn drop_constraint(
         key.index
     } else if let Some(i) = work.checks.iter().position(|c| c.name == name) {
         work.checks.remove(i).id
+    } else if let Some(i) = work.foreign_keys.iter().position(|c| c.name == name) {
+        let fk = work.foreign_keys.remove(i);
+        match work.added_foreign_keys.iter().position(|k| *k == fk.id) {
+            Some(j) => {
+                work.added_foreign_keys.remove(j);
+            }
+            None => work.dropped_foreign_keys.push(fk.id),
+        }
+        fk.id
+    } else if replay_id.is_some() {
+        // A foreign key of the table's `CREATE TABLE` whose referenced
+        // table was dropped since (`foreign_keys`): it is not there.
+        op_id(state, replay_id);
+        return Ok(());
     } else if if_exists {
         work.notices.push(format!(
             "constraint \"{name}\" of relation \"{}\" does not exist, skipping",
@@ -720,5 +813,63 @@ fn alter_not_null(
         );
         work.record(id, column, sql);
     }
+    Ok(())
+}
+
+/// `ADD [CONSTRAINT name] FOREIGN KEY (…) REFERENCES …`: the table's rows
+/// must reference existing keys (unless replayed). `NOT VALID` is 0A000.
+fn add_foreign_key(
+    state: &mut CoordState,
+    work: &mut Work,
+    fk: &sqlparser::ast::ForeignKeyConstraint,
+    not_valid: bool,
+    path: &SearchPath,
+    replay_id: Option<GlobalId>,
+) -> Result<(), AdapterError> {
+    if not_valid {
+        return Err(PlanError::Unsupported("NOT VALID foreign keys".into()).into());
+    }
+    let declared = super::foreign_keys::declared(fk, None, None)?;
+    if let Some(n) = &declared.name
+        && (work.checks.iter().any(|c| c.name == *n)
+            || work.keys.iter().any(|k| k.name == *n)
+            || work.foreign_keys.iter().any(|k| k.name == *n))
+    {
+        return Err(work.constraint_exists(n));
+    }
+    let id = op_id(state, replay_id);
+    let schema = work.table.schema.clone();
+    let table_id = work.table.id;
+    let taken = |n: &str| {
+        work.checks.iter().any(|c| c.name == n)
+            || work.keys.iter().any(|k| k.name == n)
+            || work.foreign_keys.iter().any(|k| k.name == n)
+            || super::check_constraints::constraint_name_in_schema(
+                &state.catalog,
+                &schema,
+                table_id,
+                n,
+            )
+    };
+    let Some(new) = super::foreign_keys::build_foreign_key(
+        &state.catalog,
+        path,
+        &work.table,
+        &work.keys,
+        &declared,
+        &taken,
+        id,
+        replay_id.is_some(),
+    )?
+    else {
+        return Ok(());
+    };
+    if let Some(rows) = &work.rows {
+        super::foreign_key_checks::check_existing_rows(state, &work.table, &work.keys, rows, &new)?;
+    }
+    let sql = super::foreign_keys::add_record(&state.catalog, &work.table, &new);
+    work.record(id, &new.name, sql);
+    work.added_foreign_keys.push(id);
+    work.foreign_keys.push(new);
     Ok(())
 }

@@ -340,6 +340,7 @@ pub(crate) fn constraint_name_in_schema(
         || catalog
             .all_checks()
             .any(|(t, c)| c.name == name && in_schema(t))
+        || super::foreign_keys::name_in_schema(catalog, schema, table, name)
 }
 
 /// Names, plans and gives ids (from `next_id`) to the `declared` checks

@@ -169,9 +169,8 @@ pub(crate) fn declared_key(
         ),
         // `check_constraints::declared_checks`.
         TableConstraint::Check(_) => return Ok(None),
-        TableConstraint::ForeignKey(_) => {
-            return Err(unsupported("FOREIGN KEY constraints"));
-        }
+        // `foreign_keys::declared_foreign_keys`.
+        TableConstraint::ForeignKey(_) => return Ok(None),
         other => return Err(unsupported(&format!("table constraint {other}"))),
     };
     if characteristics {
@@ -299,6 +298,12 @@ pub struct UniqueState {
 }
 
 impl UniqueState {
+    /// The committed counts of the keys of `table`'s key at `position`
+    /// (among `Catalog::unique`).
+    pub(crate) fn counts(&self, table: GlobalId, position: usize) -> Option<&HashMap<Row, i64>> {
+        self.tables.get(&table).and_then(|k| k.get(position))
+    }
+
     /// Forgets a dropped table.
     pub fn remove(&mut self, table: GlobalId) {
         self.tables.remove(&table);

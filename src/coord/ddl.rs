@@ -173,6 +173,7 @@ impl Coordinator {
         state.next_id = state.next_id.max(snapshot.next_id);
         let mut updates: Vec<(GlobalId, Row, i64)> = snapshot.rows;
         state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
+        state.apply_foreign_keys(updates.iter().map(|(t, r, d)| (*t, r, *d)));
         for (id, segments) in snapshot.loadgen_clocks {
             if let Some(source) = state.sources.get_mut(&id) {
                 source.clock.segments = segments;
@@ -480,7 +481,8 @@ impl Coordinator {
                     // `check_constraints::declared_checks`).
                     ColumnOption::PrimaryKey(_)
                     | ColumnOption::Unique(_)
-                    | ColumnOption::Check(_) => {}
+                    | ColumnOption::Check(_)
+                    | ColumnOption::ForeignKey(_) => {}
                     ColumnOption::Default(e) => {
                         let expr = super::sequence::plan_constant_expr(&state.catalog, e, &typ)?;
                         default = Some(expr);
@@ -620,6 +622,14 @@ impl Coordinator {
             &key_names,
             replay_id.is_some(),
         )?;
+        let foreign_keys = self.create_table_foreign_keys(
+            state,
+            &ct,
+            &table,
+            &keys,
+            &checks,
+            replay_id.is_some(),
+        )?;
         state.persist_item(id, &table.name, sql, replay_id.is_some())?;
         self.compute.send(Command::CreateInput { id });
         state.catalog.insert(table);
@@ -658,7 +668,66 @@ impl Coordinator {
             }
         }
         state.catalog.set_unique(id, keys);
+        state.catalog.set_foreign_keys(id, foreign_keys);
         Ok(ExecuteResponse::command("CREATE TABLE"))
+    }
+
+    /// The `FOREIGN KEY` constraints of a `CREATE TABLE` of `table` (not
+    /// in the catalog yet), which has the keys `keys` and the checks
+    /// `checks`; each takes the next id (during replay too).
+    fn create_table_foreign_keys(
+        &self,
+        state: &mut CoordState,
+        ct: &CreateTable,
+        table: &CatalogItem,
+        keys: &[UniqueKey],
+        checks: &[crate::catalog::CheckConstraint],
+        replay: bool,
+    ) -> Result<Vec<crate::catalog::ForeignKey>, AdapterError> {
+        let declared = super::foreign_keys::declared_foreign_keys(ct)?;
+        let mut out: Vec<crate::catalog::ForeignKey> = Vec::new();
+        for d in &declared {
+            let forced = replay.then_some(GlobalId(state.next_id));
+            let fk_id = state.allocate_id(forced);
+            let own = |n: &str| {
+                keys.iter().any(|k| k.name == n)
+                    || checks.iter().any(|c| c.name == n)
+                    || out.iter().any(|k| k.name == n)
+            };
+            let taken = |n: &str| {
+                own(n)
+                    || super::check_constraints::constraint_name_in_schema(
+                        &state.catalog,
+                        &table.schema,
+                        table.id,
+                        n,
+                    )
+            };
+            let Some(fk) = super::foreign_keys::build_foreign_key(
+                &state.catalog,
+                &qualified(),
+                table,
+                keys,
+                d,
+                &taken,
+                fk_id,
+                replay,
+            )?
+            else {
+                continue;
+            };
+            if d.name.is_some() && own(&fk.name) {
+                return Err(AdapterError::Variable {
+                    code: crate::repr::SqlState::DUPLICATE_OBJECT,
+                    message: format!(
+                        "constraint \"{}\" for relation \"{}\" already exists",
+                        fk.name, table.name
+                    ),
+                });
+            }
+            out.push(fk);
+        }
+        Ok(out)
     }
 
     fn create_view(

@@ -116,7 +116,7 @@ fn compute_locally(expr: &RelationExpr) -> Option<Result<Vec<(Row, i64)>, Adapte
 /// A column default with the values of `now()` and its kin for the
 /// running statement (`clock_timestamp()` and `random()` stay, evaluated
 /// for each row), as PostgreSQL evaluates a default when it inserts.
-pub(super) fn resolved_default(default: &ScalarExpr) -> ScalarExpr {
+pub(crate) fn resolved_default(default: &ScalarExpr) -> ScalarExpr {
     let mut e = default.clone();
     e.resolve_unmaterializable(
         super::sequence::statement_time(),
@@ -227,7 +227,8 @@ impl Coordinator {
             .into_iter()
             .map(|(r, d)| (id, r, d))
             .collect();
-        self.write(&mut state, session, what, reads, updates)?;
+        self.write(&mut state, session, what, reads, updates, true)
+            .await?;
         Ok(match returned {
             Some((desc, rows)) => ExecuteResponse::Returning {
                 desc,
@@ -261,6 +262,37 @@ impl Coordinator {
                 tables.push(table);
             }
         }
+        // A table a foreign key of another table references goes with
+        // that table (`CASCADE`) or not at all (PostgreSQL).
+        let cascade = matches!(
+            truncate.cascade,
+            Some(sqlparser::ast::CascadeOption::Cascade)
+        );
+        let mut notices = Vec::new();
+        loop {
+            let ids: Vec<GlobalId> = tables.iter().map(|t| t.id).collect();
+            let outside = super::foreign_keys::referencing_from_outside(&state.catalog, &ids);
+            let Some((child, fk)) = outside.first() else {
+                break;
+            };
+            let child_name = state.catalog.get(*child).map_or("", |t| t.name.as_str());
+            if !cascade {
+                let parent = state
+                    .catalog
+                    .get(fk.referenced)
+                    .map_or("", |t| t.name.as_str());
+                return Err(AdapterError::Constraint {
+                    code: crate::repr::SqlState::FEATURE_NOT_SUPPORTED,
+                    message: "cannot truncate a table referenced in a foreign key constraint"
+                        .into(),
+                    detail: Some(format!("Table \"{child_name}\" references \"{parent}\".")),
+                });
+            }
+            notices.push(format!("truncate cascades to table \"{child_name}\""));
+            if let Some(t) = state.catalog.get(*child).cloned() {
+                tables.push(t);
+            }
+        }
         let mut updates = Vec::new();
         for table in &tables {
             let mut expr = RelationExpr::Get {
@@ -273,8 +305,15 @@ impl Coordinator {
             }
         }
         let ids: Vec<GlobalId> = tables.iter().map(|t| t.id).collect();
-        self.write(&mut state, session, "TRUNCATE", &ids, updates)?;
-        Ok(ExecuteResponse::command("TRUNCATE TABLE"))
+        self.write(&mut state, session, "TRUNCATE", &ids, updates, false)
+            .await?;
+        Ok(match notices.pop() {
+            Some(notice) => ExecuteResponse::CommandWithNotice {
+                tag: "TRUNCATE TABLE".into(),
+                notice,
+            },
+            None => ExecuteResponse::command("TRUNCATE TABLE"),
+        })
     }
 
     /// Writes `updates`: durably and at a new timestamp, or, inside an
@@ -282,13 +321,16 @@ impl Coordinator {
     /// that computed its changes from the committed rows of the tables
     /// `reads` may not follow writes of its transaction to them (it would
     /// not see them).
-    fn write(
-        &self,
+    /// `actions`: whether the changes fire foreign keys' referential
+    /// actions (not for `TRUNCATE`).
+    async fn write(
+        self: &Arc<Self>,
         state: &mut CoordState,
         session: &mut Session,
         tag: &str,
         reads: &[GlobalId],
-        updates: Vec<(GlobalId, Row, i64)>,
+        mut updates: Vec<(GlobalId, Row, i64)>,
+        actions: bool,
     ) -> Result<(), AdapterError> {
         let in_transaction = session.transaction == TransactionState::InTransaction;
         if in_transaction
@@ -301,6 +343,8 @@ impl Coordinator {
             ))
             .into());
         }
+        self.enforce_foreign_keys(state, &session.pending_writes, &mut updates, actions)
+            .await?;
         state.check_rows(&updates)?;
         state.check_unique_all(&session.pending_writes, &updates)?;
         if in_transaction {
@@ -329,6 +373,7 @@ impl Coordinator {
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))?;
         state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
+        state.apply_foreign_keys(updates.iter().map(|(t, r, d)| (*t, r, *d)));
         let ts = state.oracle.write_ts();
         self.compute.send(Command::Write {
             updates,
@@ -630,7 +675,7 @@ fn cast_new_columns(plan: LogicalPlan, table: &CatalogItem) -> Result<LogicalPla
 
 /// Checks NOT NULL and applies each column's type (with its modifiers) to
 /// a row about to be written to `table`.
-pub(super) fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
+pub(crate) fn check_row(table: &CatalogItem, datums: Vec<Datum>) -> Result<Row, AdapterError> {
     let mut out = Vec::with_capacity(datums.len());
     for (d, c) in datums.into_iter().zip(&table.desc.columns) {
         if d.is_null() && !c.nullable {

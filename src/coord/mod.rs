@@ -9,6 +9,10 @@
 //! * [`dml`]: `INSERT`, `UPDATE`, `DELETE` (with `RETURNING`) and
 //!   `TRUNCATE`; [`dml_sql`]: the queries they read.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
+//! * [`constraints`], [`check_constraints`], [`foreign_keys`]: tables'
+//!   `PRIMARY KEY`/`UNIQUE`, `CHECK` and `FOREIGN KEY` constraints
+//!   ([`foreign_key_checks`] enforces the last); [`alter_table`]: adding
+//!   and dropping them.
 //! * [`sequence_objects`]: sequences (`CREATE SEQUENCE`, `serial` and
 //!   identity columns) and the values `nextval` hands out.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
@@ -34,6 +38,8 @@ pub mod dml;
 pub mod dml_sql;
 pub mod drop;
 pub mod error;
+pub mod foreign_key_checks;
+pub mod foreign_keys;
 pub mod introspection;
 pub mod kafka_options;
 pub mod materializable;
@@ -92,6 +98,9 @@ pub struct CoordState {
     /// The committed key counts behind tables' `PRIMARY KEY` and `UNIQUE`
     /// constraints.
     pub unique: constraints::UniqueState,
+    /// The committed counts of the keys that tables' `FOREIGN KEY`
+    /// constraints reference.
+    pub foreign: foreign_key_checks::ForeignKeyState,
 }
 
 /// The coordinator.
@@ -126,6 +135,7 @@ impl Coordinator {
                 secrets: Default::default(),
                 connections: Default::default(),
                 unique: Default::default(),
+                foreign: Default::default(),
             }),
             compute,
         });

@@ -56,6 +56,28 @@ pub fn qualify_statement(
             }
             Statement::CreateTable(ct) => {
                 q.create(&mut ct.name)?;
+                // The tables `REFERENCES` names: the table itself, or one
+                // that exists (a stored, qualified name is left alone:
+                // at start-up its table may be gone with its constraint,
+                // `super::foreign_keys`).
+                let created = PartialName::from_object_name(&ct.name)?;
+                for name in super::foreign_keys::referenced_names(ct) {
+                    let partial = PartialName::from_object_name(name)?;
+                    if partial.schema.is_some() {
+                        continue;
+                    }
+                    // The new table is in the path's first schema, where
+                    // the name is looked up first.
+                    if partial.item == created.item {
+                        *name = QualifiedName {
+                            schema: created.schema.clone().unwrap_or_default(),
+                            item: partial.item,
+                        }
+                        .to_object_name();
+                        continue;
+                    }
+                    q.reference(name, "relation")?;
+                }
                 // The sequences defaults draw from.
                 for c in &mut ct.columns {
                     for o in &mut c.options {

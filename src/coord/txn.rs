@@ -112,6 +112,7 @@ impl Coordinator {
         // added a CHECK constraint.
         state.check_rows(&updates)?;
         state.check_unique_all(&[], &updates)?;
+        state.check_foreign_keys(&[], &updates, false)?;
         self.commit_table_writes(state, updates)
     }
 

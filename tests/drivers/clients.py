@@ -400,9 +400,11 @@ def sqlalchemy_orm(driver):
     """The ORM: a declarative model with a primary key and a server default
     (create_all, INSERT ... RETURNING to fetch the default, get by primary
     key, an UPDATE whose row count the ORM checks, DELETE), the primary key
-    reflected, and PostgreSQL's upsert (INSERT ... ON CONFLICT)."""
+    reflected, PostgreSQL's upsert (INSERT ... ON CONFLICT), and a
+    relationship over a foreign key (ON DELETE CASCADE, the missing parent
+    refused with 23503, the key reflected)."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
     class Base(DeclarativeBase):
         pass
@@ -412,6 +414,13 @@ def sqlalchemy_orm(driver):
         id: Mapped[int] = mapped_column(sqlalchemy.BigInteger, primary_key=True, autoincrement=False)
         email: Mapped[str] = mapped_column(sqlalchemy.Text, unique=True)
         plan: Mapped[str] = mapped_column(sqlalchemy.Text, server_default="free")
+        logins: Mapped[list["Login"]] = relationship(back_populates="account", passive_deletes=True)
+
+    class Login(Base):
+        __tablename__ = "drv_orm_login"
+        id: Mapped[int] = mapped_column(sqlalchemy.BigInteger, primary_key=True, autoincrement=False)
+        account_id: Mapped[int] = mapped_column(sqlalchemy.ForeignKey("drv_orm.id", ondelete="CASCADE"))
+        account: Mapped[Account] = relationship(back_populates="logins")
 
     engine = sqlalchemy.create_engine(f"postgresql+{driver}://{URL}")
     Base.metadata.drop_all(engine)
@@ -444,16 +453,35 @@ def sqlalchemy_orm(driver):
     insp = sqlalchemy.inspect(engine)
     expect(insp.get_pk_constraint("drv_orm")["constrained_columns"], ["id"])
     expect([u["column_names"] for u in insp.get_unique_constraints("drv_orm")], [["email"]])
+    with Session(engine) as s:
+        s.add_all([Login(id=1, account=s.get(Account, 1)), Login(id=2, account_id=4), Login(id=3, account_id=4)])
+        s.commit()
+        expect(sorted(x.id for x in s.get(Account, 4).logins), [2, 3])
+        s.add(Login(id=9, account_id=99))
+        try:
+            s.commit()
+            raise AssertionError("a login of a missing account was accepted")
+        except sqlalchemy.exc.IntegrityError as e:
+            expect(e.orig.pgcode if hasattr(e.orig, "pgcode") else e.orig.sqlstate, "23503")
+    with Session(engine) as s:
+        s.delete(s.get(Account, 4))
+        s.commit()
+        expect([x.id for x in s.scalars(sqlalchemy.select(Login).order_by(Login.id))], [1])
+    fks = insp.get_foreign_keys("drv_orm_login")
+    expect(
+        [(f["name"], f["constrained_columns"], f["referred_table"], f["referred_columns"], f["options"]) for f in fks],
+        [("drv_orm_login_account_id_fkey", ["account_id"], "drv_orm", ["id"], {"ondelete": "CASCADE"})],
+    )
     Base.metadata.drop_all(engine)
     engine.dispose()
 
 
-@check("SQLAlchemy ORM on psycopg2: primary key, RETURNING, upsert")
+@check("SQLAlchemy ORM on psycopg2: primary key, RETURNING, upsert, foreign key")
 def _():
     sqlalchemy_orm("psycopg2")
 
 
-@check("SQLAlchemy ORM on psycopg 3: primary key, RETURNING, upsert")
+@check("SQLAlchemy ORM on psycopg 3: primary key, RETURNING, upsert, foreign key")
 def _():
     sqlalchemy_orm("psycopg")
 
