@@ -1816,21 +1816,8 @@ async fn session_user_is_the_startup_user() {
 /// Output columns are named as PostgreSQL 15 names them: a cast of a column is named after the
 /// column, a cast of a value with no name of its own after the type (the outer one for nested
 /// casts), in the simple and the extended protocol and for a view's columns.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cast_columns_are_named_like_postgres() {
-    let server = TestServer::start("cast-names").await;
-    let c = server.connect().await;
-    c.batch_execute("CREATE TABLE t (a int, b text); INSERT INTO t VALUES (1, '2')")
-        .await
-        .unwrap();
-    let sql = "SELECT a::text, CAST(a AS bigint), '1'::int, '1'::numeric, (a + 1)::text, \
-               '1'::int4::text, a::int::text, (-a)::int, -a::int, '{1}'::int[], \
-               1::double precision, 'x'::varchar(3), DATE '2024-01-01', 1, coalesce(a, 1)::text \
-               FROM t";
-    let want = [
-        "a", "a", "int4", "numeric", "text", "text", "a", "int4", "?column?", "int4", "float8",
-        "varchar", "date", "?column?", "coalesce",
-    ];
+/// Asserts the column names `sql`'s result has, over the extended and the simple protocol.
+async fn assert_column_names(c: &tokio_postgres::Client, sql: &str, want: &[&str]) {
     let row = c.query_one(sql, &[]).await.expect("extended protocol");
     assert_eq!(
         row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
@@ -1847,6 +1834,24 @@ async fn cast_columns_are_named_like_postgres() {
         row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
         want
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cast_columns_are_named_like_postgres() {
+    let server = TestServer::start("cast-names").await;
+    let c = server.connect().await;
+    c.batch_execute("CREATE TABLE t (a int, b text); INSERT INTO t VALUES (1, '2')")
+        .await
+        .unwrap();
+    let sql = "SELECT a::text, CAST(a AS bigint), '1'::int, '1'::numeric, (a + 1)::text, \
+               '1'::int4::text, a::int::text, (-a)::int, -a::int, '{1}'::int[], \
+               1::double precision, 'x'::varchar(3), DATE '2024-01-01', 1, coalesce(a, 1)::text \
+               FROM t";
+    let want = [
+        "a", "a", "int4", "numeric", "text", "text", "a", "int4", "?column?", "int4", "float8",
+        "varchar", "date", "?column?", "coalesce",
+    ];
+    assert_column_names(&c, sql, &want).await;
     // Two columns of one name, and the names of a view.
     c.batch_execute("CREATE VIEW v AS SELECT '1'::int, a::text FROM t")
         .await
@@ -1886,22 +1891,7 @@ async fn case_columns_are_named_case() {
         .unwrap();
     let sql = "SELECT CASE WHEN a > 0 THEN 1 END, 2, CASE a WHEN 1 THEN 'x' END FROM t";
     let want = ["case", "?column?", "case"];
-    let row = c.query_one(sql, &[]).await.expect("extended protocol");
-    assert_eq!(
-        row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
-        want
-    );
-    let messages = c.simple_query(sql).await.expect("simple protocol");
-    let Some(SimpleQueryMessage::Row(row)) = messages
-        .iter()
-        .find(|m| matches!(m, SimpleQueryMessage::Row(_)))
-    else {
-        panic!("no row");
-    };
-    assert_eq!(
-        row.columns().iter().map(|c| c.name()).collect::<Vec<_>>(),
-        want
-    );
+    assert_column_names(&c, sql, &want).await;
 }
 
 // -------------------------------------------------------------------------------------------
