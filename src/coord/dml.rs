@@ -127,7 +127,7 @@ pub(crate) fn resolved_default(default: &ScalarExpr) -> ScalarExpr {
 
 /// The rows an `INSERT` adds: `rows` (values of the columns at
 /// `positions`) with the other columns' defaults, checked.
-fn insert_rows(
+pub(super) fn insert_rows(
     table: &CatalogItem,
     positions: &[usize],
     rows: Vec<Row>,
@@ -323,7 +323,7 @@ impl Coordinator {
     /// not see them).
     /// `actions`: whether the changes fire foreign keys' referential
     /// actions (not for `TRUNCATE`).
-    async fn write(
+    pub(super) async fn write(
         self: &Arc<Self>,
         state: &mut CoordState,
         session: &mut Session,

@@ -33,6 +33,7 @@ pub mod catalog_vectors;
 pub mod check_constraints;
 pub mod clock;
 pub mod constraints;
+pub mod copy;
 pub mod ddl;
 pub mod dml;
 pub mod dml_sql;

@@ -36,7 +36,12 @@ pub enum ExecuteResponse {
         desc: RelationDesc,
         /// The rows.
         rows: Vec<Row>,
+        /// The format they are written in.
+        options: crate::sql::copy::CopyOptions,
     },
+    /// `COPY ... FROM STDIN`: the wire layer receives the data and hands
+    /// its rows to [`Coordinator::copy_in`].
+    CopyIn(super::copy::CopyInTarget),
     /// A completed command: its tag and affected row count.
     Command {
         /// The command tag, e.g. `INSERT 0` or `CREATE TABLE`.
@@ -328,7 +333,11 @@ impl Coordinator {
                 }
                 Ok(ExecuteResponse::command("CLOSE CURSOR"))
             }
+            FreshetStatement::Copy(c) if c.direction == crate::sql::copy::CopyDirection::From => {
+                self.copy(session, c, &path).await
+            }
             _ if !session.pending_writes.is_empty() => Err(write_only()),
+            FreshetStatement::Copy(c) => self.copy(session, c, &path).await,
             FreshetStatement::Show(show) => self.show(show, &path).await,
             FreshetStatement::CreateConnection(_) => {
                 let stmt = self.qualify(stmt, &path).await?;
@@ -388,21 +397,6 @@ impl Coordinator {
                     .await
             }
             FreshetStatement::Subscribe(s) => self.subscribe(s, false, &path).await,
-            FreshetStatement::CopySubscribe(s) => self.subscribe(s, true, &path).await,
-            FreshetStatement::CopyQuery(q) => {
-                let mut stmt = Statement::Query(q);
-                {
-                    let state = self.state.lock().await;
-                    super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
-                }
-                sleep_pending(session).await;
-                match self.query(stmt, &path).await? {
-                    ExecuteResponse::Rows { desc, rows } => {
-                        Ok(ExecuteResponse::CopyRows { desc, rows })
-                    }
-                    other => Ok(other),
-                }
-            }
         }
     }
 
@@ -613,49 +607,6 @@ impl Coordinator {
                 Ok(ExecuteResponse::command("DISCARD ALL"))
             }
             Statement::Explain { statement, .. } => self.explain(*statement, &path).await,
-            Statement::Copy {
-                source,
-                to: true,
-                target: sqlparser::ast::CopyTarget::Stdout,
-                options,
-                legacy_options,
-                ..
-            } => {
-                if !options.is_empty() || !legacy_options.is_empty() {
-                    return Err(PlanError::Unsupported("COPY options".into()).into());
-                }
-                let sql = match source {
-                    sqlparser::ast::CopySource::Table {
-                        table_name,
-                        columns,
-                    } => {
-                        let cols = if columns.is_empty() {
-                            "*".to_string()
-                        } else {
-                            columns
-                                .iter()
-                                .map(|c| c.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        };
-                        format!("SELECT {cols} FROM {table_name}")
-                    }
-                    sqlparser::ast::CopySource::Query(q) => q.to_string(),
-                };
-                let mut parsed = crate::sql::parse::parse_statements(&sql)?;
-                let Some(FreshetStatement::Sql(q)) = parsed.pop() else {
-                    return Err(AdapterError::Internal("COPY source did not parse".into()));
-                };
-                match self.query(*q, &path).await? {
-                    ExecuteResponse::Rows { desc, rows } => {
-                        Ok(ExecuteResponse::CopyRows { desc, rows })
-                    }
-                    other => Ok(other),
-                }
-            }
-            Statement::Copy { .. } => {
-                Err(PlanError::Unsupported("COPY other than COPY ... TO STDOUT".into()).into())
-            }
             other => {
                 Err(PlanError::Unsupported(format!("statement {}", statement_kind(&other))).into())
             }
@@ -989,7 +940,7 @@ pub(super) async fn with_statement_clock<T>(
 }
 
 /// Sleeps what the statement's `pg_sleep` calls asked for.
-async fn sleep_pending(session: &mut Session) {
+pub(super) async fn sleep_pending(session: &mut Session) {
     let d = std::mem::take(&mut session.pending_sleep);
     if !d.is_zero() {
         tokio::time::sleep(d).await;

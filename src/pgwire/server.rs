@@ -81,11 +81,15 @@ impl PgWireServerHandlers for Handlers {
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         self.backend.clone()
     }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        self.backend.clone()
+    }
 }
 
 /// The query handlers, shared by every connection.
 pub struct Backend {
-    coord: Arc<Coordinator>,
+    pub(super) coord: Arc<Coordinator>,
 }
 
 #[async_trait]
@@ -158,7 +162,7 @@ impl NoopStartupHandler for Backend {
 
 type SessionHandle = Arc<Mutex<Session>>;
 
-fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
+pub(super) fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
     client
         .session_extensions()
         .get_or_insert_with(|| Mutex::new(Session::default()))
@@ -167,7 +171,7 @@ fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
 /// The ReadyForQuery status of a session. The session's own transaction
 /// state is the truth: pgwire tracks one from the responses' kinds, which
 /// cannot leave the failed state as `ROLLBACK TO SAVEPOINT` does.
-async fn transaction_status<C: ClientInfo>(client: &C) -> TransactionStatus {
+pub(super) async fn transaction_status<C: ClientInfo>(client: &C) -> TransactionStatus {
     match session_of(client).lock().await.transaction {
         TransactionState::Idle => TransactionStatus::Idle,
         TransactionState::InTransaction => TransactionStatus::Transaction,
@@ -179,7 +183,7 @@ async fn transaction_status<C: ClientInfo>(client: &C) -> TransactionStatus {
 /// did not see (a statement that does not parse, a parameter that does not
 /// decode): as in PostgreSQL, any error inside a transaction block fails
 /// it.
-async fn fail_transaction<C: ClientInfo>(client: &C) {
+pub(super) async fn fail_transaction<C: ClientInfo>(client: &C) {
     let session = session_of(client);
     let mut session = session.lock().await;
     if session.transaction == TransactionState::InTransaction {
@@ -229,7 +233,7 @@ where
     Some(Ok(ExecuteResponse::command("DEALLOCATE")))
 }
 
-fn error_info(e: &AdapterError) -> ErrorInfo {
+pub(super) fn error_info(e: &AdapterError) -> ErrorInfo {
     let mut info = ErrorInfo::new(
         "ERROR".to_string(),
         e.code().as_str().to_string(),
@@ -304,40 +308,13 @@ fn rows_response(desc: &RelationDesc, rows: Vec<Row>, format: &Format) -> Respon
 
 /// The text form of `d`, a value of type `typ` (`None` for NULL): a
 /// `regtype` (an OID) is written as its type's name.
-fn text_value(d: &crate::repr::Datum, typ: Option<&ScalarType>) -> Option<String> {
+pub(super) fn text_value(d: &crate::repr::Datum, typ: Option<&ScalarType>) -> Option<String> {
     match (d, typ) {
         (crate::repr::Datum::Int64(oid), Some(ScalarType::RegType)) => {
             Some(crate::repr::types::regtype_name(*oid))
         }
         _ => strconv::format(d),
     }
-}
-
-/// One line of `COPY ... TO STDOUT` text format (`desc` gives the
-/// columns' types).
-fn copy_line(row: &Row, desc: &RelationDesc) -> Vec<u8> {
-    let mut line = String::new();
-    for (i, d) in row.iter().enumerate() {
-        if i > 0 {
-            line.push('\t');
-        }
-        match text_value(&d, desc.columns.get(i).map(|c| &c.typ)) {
-            None => line.push_str("\\N"),
-            Some(s) => {
-                for c in s.chars() {
-                    match c {
-                        '\\' => line.push_str("\\\\"),
-                        '\t' => line.push_str("\\t"),
-                        '\n' => line.push_str("\\n"),
-                        '\r' => line.push_str("\\r"),
-                        c => line.push(c),
-                    }
-                }
-            }
-        }
-    }
-    line.push('\n');
-    line.into_bytes()
 }
 
 fn command_response(tag: &str, rows: Option<usize>) -> Response {
@@ -352,7 +329,7 @@ impl Backend {
     /// Turns a statement's result into wire responses. SUBSCRIBE output is
     /// sent here directly, flushed per timestamp, until the subscribe ends
     /// or the client goes away.
-    async fn respond<C>(
+    pub(super) async fn respond<C>(
         &self,
         client: &mut C,
         response: ExecuteResponse,
@@ -374,19 +351,30 @@ impl Backend {
                 }
                 response
             }
-            ExecuteResponse::CopyRows { desc, rows } => {
+            ExecuteResponse::CopyRows {
+                desc,
+                rows,
+                options,
+            } => {
+                let encoder = super::copy_format::CopyEncoder::new(&options, &desc);
+                let format = encoder.format_code();
                 client
                     .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
-                        0,
+                        format,
                         desc.arity() as i16,
-                        vec![0; desc.arity()],
+                        vec![i16::from(format); desc.arity()],
                     )))
                     .await?;
                 let n = rows.len();
-                for r in rows {
+                let data = encoder
+                    .start()
+                    .into_iter()
+                    .chain(rows.iter().map(|r| encoder.row(r)))
+                    .chain(encoder.end());
+                for bytes in data {
                     client
                         .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                            copy_line(&r, &desc),
+                            bytes,
                         ))))
                         .await?;
                 }
@@ -395,6 +383,7 @@ impl Backend {
                     .await?;
                 command_response("COPY", Some(n))
             }
+            ExecuteResponse::CopyIn(target) => super::copy_in::start(client, target),
             ExecuteResponse::Command { tag, rows } => command_response(&tag, rows),
             ExecuteResponse::CommandWithNotice { tag, notice } => {
                 let info = ErrorInfo::new("NOTICE".into(), "00000".into(), notice);
@@ -441,6 +430,8 @@ impl Backend {
                 .await?;
         }
         let formats = vec![FieldFormat::Text; desc.arity()];
+        let text_options = crate::sql::copy::CopyOptions::default();
+        let encoder = super::copy_format::CopyEncoder::new(&text_options, &desc);
         let mut count = 0usize;
         let mut heartbeat = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
@@ -480,7 +471,7 @@ impl Backend {
                 if s.copy {
                     client
                         .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                            copy_line(row, &desc),
+                            encoder.row(row),
                         ))))
                         .await?;
                 } else {
@@ -501,6 +492,63 @@ impl Backend {
         } else {
             Ok(command_response("SUBSCRIBE", Some(count)))
         }
+    }
+}
+
+/// What sending one response of a simple query led to.
+pub(super) enum Sent {
+    /// The next statement's response may follow.
+    Continue,
+    /// An error: the query's remaining statements are skipped.
+    Error,
+    /// A `COPY ... FROM STDIN` started: the client's data comes next.
+    CopyIn,
+}
+
+impl Backend {
+    /// Sends one statement's response in the simple query protocol.
+    pub(super) async fn send_simple_response<C>(
+        &self,
+        client: &mut C,
+        response: Response,
+    ) -> PgWireResult<Sent>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match response {
+            Response::EmptyQuery => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+            }
+            Response::Query(results) => send_query_response(client, results, true).await?,
+            Response::Execution(tag)
+            | Response::TransactionStart(tag)
+            | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+            Response::Error(e) => {
+                fail_transaction(client).await;
+                client
+                    .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                    .await?;
+                return Ok(Sent::Error);
+            }
+            Response::CopyIn(copy) => {
+                pgwire::api::copy::send_copy_in_response(client, copy).await?;
+                client.set_state(PgWireConnectionState::CopyInProgress(false));
+                return Ok(Sent::CopyIn);
+            }
+            // Freshet sends COPY TO STDOUT data itself.
+            Response::CopyOut(_) | Response::CopyBoth(_) => {
+                return Err(PgWireError::ApiError(
+                    "unexpected COPY response to a simple query".into(),
+                ));
+            }
+        }
+        Ok(Sent::Continue)
     }
 }
 
@@ -530,31 +578,11 @@ impl SimpleQueryHandler for Backend {
                 .await?;
         } else {
             for r in SimpleQueryHandler::do_query(self, client, &query).await? {
-                match r {
-                    Response::EmptyQuery => {
-                        client
-                            .feed(PgWireBackendMessage::EmptyQueryResponse(
-                                EmptyQueryResponse::new(),
-                            ))
-                            .await?;
-                    }
-                    Response::Query(results) => send_query_response(client, results, true).await?,
-                    Response::Execution(tag)
-                    | Response::TransactionStart(tag)
-                    | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
-                    Response::Error(e) => {
-                        fail_transaction(client).await;
-                        client
-                            .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
-                            .await?;
-                    }
-                    // Freshet sends COPY TO STDOUT data itself and accepts
-                    // no COPY FROM.
-                    Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
-                        return Err(PgWireError::ApiError(
-                            "unexpected COPY response to a simple query".into(),
-                        ));
-                    }
+                match self.send_simple_response(client, r).await? {
+                    Sent::Continue => {}
+                    Sent::Error => break,
+                    // ReadyForQuery follows the copy's end (`copy_in`).
+                    Sent::CopyIn => return Ok(()),
                 }
             }
         }
@@ -582,7 +610,8 @@ impl SimpleQueryHandler for Backend {
             Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e.into())))]),
         };
         let mut responses = Vec::new();
-        for stmt in statements {
+        let mut statements = statements.into_iter();
+        while let Some(stmt) = statements.next() {
             let result = {
                 let mut session = session.lock().await;
                 match deallocate(client, &mut session, &stmt) {
@@ -594,8 +623,14 @@ impl SimpleQueryHandler for Backend {
                 Ok(r) => {
                     let r = self.respond(client, r, &Format::UnifiedText).await?;
                     let is_error = matches!(r, Response::Error(_));
+                    let is_copy_in = matches!(r, Response::CopyIn(_));
                     responses.push(r);
                     if is_error {
+                        break;
+                    }
+                    if is_copy_in {
+                        // The rest run after the copy's data.
+                        super::copy_in::stash_rest(client, statements.collect(), query);
                         break;
                     }
                 }

@@ -75,6 +75,7 @@ pub mod bpchar;
 pub mod casts;
 pub mod column_aliases;
 pub mod constant_errors;
+pub mod copy;
 pub mod date_arith;
 pub mod date_trunc;
 pub mod debezium;

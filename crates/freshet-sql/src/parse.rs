@@ -18,10 +18,9 @@ pub enum FreshetStatement {
     Sql(Box<Statement>),
     /// `SUBSCRIBE ...`.
     Subscribe(SubscribeStatement),
+    /// `COPY ... FROM STDIN | TO STDOUT`, including Materialize's
     /// `COPY (SUBSCRIBE ...) TO STDOUT`.
-    CopySubscribe(SubscribeStatement),
-    /// `COPY (query) TO STDOUT` or `COPY t TO STDOUT`.
-    CopyQuery(Box<Query>),
+    Copy(super::copy::CopyStatement),
     /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS | SOURCES | INDEXES | COLUMNS FROM x | CREATE ...`.
     Show(ShowStatement),
     /// `CREATE SOURCE name FROM LOAD GENERATOR ...`.
@@ -397,22 +396,9 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         return parse_subscribe(parser).map(FreshetStatement::Subscribe);
     }
-    if word_is(&t0, "COPY") && t1 == Token::LParen && word_is(&t2, "SUBSCRIBE") {
+    if word_is(&t0, "COPY") {
         parser.next_token();
-        parser.next_token();
-        parser.next_token();
-        let s = parse_subscribe(parser)?;
-        parser.expect_token(&Token::RParen)?;
-        expect_to_stdout(parser)?;
-        return Ok(FreshetStatement::CopySubscribe(s));
-    }
-    if word_is(&t0, "COPY") && t1 == Token::LParen {
-        parser.next_token();
-        parser.next_token();
-        let q = parser.parse_query()?;
-        parser.expect_token(&Token::RParen)?;
-        expect_to_stdout(parser)?;
-        return Ok(FreshetStatement::CopyQuery(q));
+        return super::copy::parse_copy(parser, parse_subscribe).map(FreshetStatement::Copy);
     }
     if word_is(&t0, "SHOW")
         && let Some(show) = parse_show(parser)?
@@ -573,36 +559,6 @@ fn ident_name(ident: sqlparser::ast::Ident) -> String {
     } else {
         ident.value.to_lowercase()
     }
-}
-
-fn expect_to_stdout(parser: &mut Parser) -> Result<(), ParserError> {
-    parser.expect_keyword(Keyword::TO)?;
-    parser.expect_keyword(Keyword::STDOUT)?;
-    // Options such as WITH (FORMAT text) are accepted and ignored when they
-    // ask for the text format.
-    if parser.parse_keyword(Keyword::WITH) {
-        parser.expect_token(&Token::LParen)?;
-        let mut depth = 1;
-        while depth > 0 {
-            match parser.next_token().token {
-                Token::LParen => depth += 1,
-                Token::RParen => depth -= 1,
-                Token::Word(w)
-                    if w.value.eq_ignore_ascii_case("binary")
-                        || w.value.eq_ignore_ascii_case("csv") =>
-                {
-                    return Err(ParserError::ParserError(
-                        "COPY TO STDOUT supports only the text format".into(),
-                    ));
-                }
-                Token::EOF => {
-                    return Err(ParserError::ParserError("unexpected end of input".into()));
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(())
 }
 
 fn parse_subscribe(parser: &mut Parser) -> Result<SubscribeStatement, ParserError> {
