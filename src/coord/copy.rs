@@ -83,16 +83,15 @@ fn check_forced(
     option: &str,
     named: &[String],
     copied: &[String],
-    desc: Option<(&RelationDesc, &str)>,
+    desc: &RelationDesc,
+    table: &str,
 ) -> Result<(), AdapterError> {
     for n in named {
         if copied.iter().any(|c| c == n) {
             continue;
         }
         // A column of the table that is not copied, or none at all.
-        if let Some((desc, table)) = desc
-            && !desc.columns.iter().any(|c| &c.name == n)
-        {
+        if !desc.columns.iter().any(|c| &c.name == n) {
             return Err(
                 PlanError::UnknownColumn(format!("\"{n}\" of relation \"{table}\"")).into(),
             );
@@ -183,8 +182,14 @@ impl Coordinator {
         super::sequence::sleep_pending(session).await;
         match self.query(stmt, path).await? {
             ExecuteResponse::Rows { desc, rows } => {
-                let names: Vec<String> = desc.columns.iter().map(|c| c.name.clone()).collect();
-                check_forced("FORCE_QUOTE", options.force_quote.named(), &names, None)?;
+                if let Some(n) = options
+                    .force_quote
+                    .named()
+                    .iter()
+                    .find(|n| !desc.columns.iter().any(|c| &c.name == *n))
+                {
+                    return Err(PlanError::UnknownColumn(format!("\"{n}\"")).into());
+                }
                 Ok(ExecuteResponse::CopyRows {
                     desc,
                     rows,
@@ -230,14 +235,12 @@ impl Coordinator {
             .iter()
             .map(|&p| table.desc.columns[p].name.clone())
             .collect();
-        let table_ref = Some((&table.desc, table.name.as_str()));
-        check_forced(
-            "FORCE_NOT_NULL",
-            options.force_not_null.named(),
-            &copied,
-            table_ref,
-        )?;
-        check_forced("FORCE_NULL", options.force_null.named(), &copied, table_ref)?;
+        for (option, named) in [
+            ("FORCE_NOT_NULL", options.force_not_null.named()),
+            ("FORCE_NULL", options.force_null.named()),
+        ] {
+            check_forced(option, named, &copied, &table.desc, &table.name)?;
+        }
         Ok(ExecuteResponse::CopyIn(CopyInTarget {
             table: table.id,
             table_name: table.name.clone(),

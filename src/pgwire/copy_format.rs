@@ -64,7 +64,13 @@ enum Eol {
 /// A record found in the buffer.
 enum Scan {
     /// Bytes `start..end` are a record; the next starts at `next`.
-    Record { end: usize, next: usize },
+    /// `embedded`: line ends inside its quoted CSV fields (PostgreSQL's
+    /// line numbers count them).
+    Record {
+        end: usize,
+        next: usize,
+        embedded: u64,
+    },
     /// Bytes up to `end` are a last record, then the end-of-data marker.
     EndMarker { end: usize },
     /// More data is needed.
@@ -170,18 +176,22 @@ impl CopyDecoder {
         let mut pos = 0;
         while !self.ended {
             let scan = self.scan(pos, eof)?;
-            let (end, next) = match scan {
+            let (end, next, embedded) = match scan {
                 Scan::Incomplete => break,
-                Scan::Record { end, next } => (end, next),
+                Scan::Record {
+                    end,
+                    next,
+                    embedded,
+                } => (end, next, embedded),
                 Scan::EndMarker { end } => {
                     self.ended = true;
-                    (end, self.buf.len())
+                    (end, self.buf.len(), 0)
                 }
             };
             // At the end marker, a line with no data before `\.` is no
             // record.
             if !(self.ended && end == pos) {
-                self.line += 1;
+                self.line += 1 + embedded;
                 let record = self.buf[pos..end].to_vec();
                 self.record(&record)?;
             }
@@ -209,9 +219,20 @@ impl CopyDecoder {
         }
         let mut i = start;
         let mut in_quote = false;
+        let mut embedded = 0;
+        // PostgreSQL counts these line ends inside quotes (a `\r` while the
+        // style is not yet known).
+        let counted = if self.eol == Some(Eol::Nl) {
+            b'\n'
+        } else {
+            b'\r'
+        };
         while i < len {
             let c = buf[i];
             if csv && in_quote {
+                if c == counted {
+                    embedded += 1;
+                }
                 if c == escape && escape != quote {
                     if i + 1 >= len && !eof {
                         return Ok(Scan::Incomplete);
@@ -306,7 +327,11 @@ impl CopyDecoder {
                     ));
                 };
                 self.eol = Some(eol);
-                return Ok(Scan::Record { end: i, next });
+                return Ok(Scan::Record {
+                    end: i,
+                    next,
+                    embedded,
+                });
             }
             i += 1;
         }
@@ -314,6 +339,7 @@ impl CopyDecoder {
             Ok(Scan::Record {
                 end: len,
                 next: len,
+                embedded,
             })
         } else {
             Ok(Scan::Incomplete)

@@ -366,11 +366,21 @@ impl Backend {
                     )))
                     .await?;
                 let n = rows.len();
-                let data = encoder
-                    .start()
-                    .into_iter()
-                    .chain(rows.iter().map(|r| encoder.row(r)))
-                    .chain(encoder.end());
+                let mut data: Vec<Vec<u8>> = rows
+                    .iter()
+                    .map(|r| encoder.row(r))
+                    .chain(encoder.end())
+                    .collect();
+                // A header line is a message of its own; the binary header
+                // goes with the first row (or the trailer), as PostgreSQL
+                // sends it, which tokio-postgres's decoder expects.
+                match (encoder.start(), encoder.format_code()) {
+                    (Some(start), 1) if !data.is_empty() => {
+                        data[0].splice(0..0, start);
+                    }
+                    (Some(start), _) => data.insert(0, start),
+                    (None, _) => {}
+                }
                 for bytes in data {
                     client
                         .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
