@@ -268,6 +268,26 @@ public class Jdbc {
             }
         });
 
+        check("CopyManager: COPY FROM STDIN and COPY TO STDOUT", () -> {
+            try (Connection c = connect(false)) {
+                try (Statement s = c.createStatement()) {
+                    s.execute("DROP TABLE IF EXISTS copy_jdbc");
+                    s.execute("CREATE TABLE copy_jdbc (id int NOT NULL, name text)");
+                }
+                org.postgresql.copy.CopyManager cm =
+                        c.unwrap(org.postgresql.PGConnection.class).getCopyAPI();
+                long n = cm.copyIn("COPY copy_jdbc FROM STDIN (FORMAT csv)",
+                        new java.io.StringReader("1,one\n2,\"t,wo\"\n3,\n"));
+                expect(n, 3L);
+                expectError("22P04", () -> cm.copyIn("COPY copy_jdbc FROM STDIN",
+                        new java.io.StringReader("4\tfour\textra\n")));
+                java.io.StringWriter out = new java.io.StringWriter();
+                cm.copyOut("COPY (SELECT id, name FROM copy_jdbc ORDER BY id) TO STDOUT (FORMAT csv, HEADER)",
+                        out);
+                expect(out.toString(), "id,name\n1,one\n2,\"t,wo\"\n3,\n");
+            }
+        });
+
         check("DatabaseMetaData: tables and columns", () -> {
             try (Connection c = connect(false)) {
                 DatabaseMetaData md = c.getMetaData();

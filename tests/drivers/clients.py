@@ -177,6 +177,73 @@ def _():
                 expect(list(cp.rows()), [(1, "a"), (2, "b")])
 
 
+@check("COPY FROM STDIN: psycopg2, psycopg 3 (text and binary), asyncpg (binary)")
+def _():
+    import io
+
+    c = psycopg2.connect(DSN)
+    c.autocommit = True
+    cur = c.cursor()
+    cur.execute("DROP TABLE IF EXISTS drv_copy")
+    cur.execute(
+        "CREATE TABLE drv_copy (id int NOT NULL, name text, amount numeric(10,2), "
+        "at timestamptz, tags text[])"
+    )
+    cur.copy_expert(
+        "COPY drv_copy FROM STDIN (FORMAT csv, HEADER)",
+        io.StringIO('id,name,amount,at,tags\n1,"a, b",1.5,2024-01-01 00:00:00+00,"{x,y}"\n2,,,,\n'),
+    )
+    cur.copy_from(io.StringIO("3\tthree\n"), "drv_copy", columns=("id", "name"))
+    try:
+        cur.copy_expert("COPY drv_copy (id) FROM STDIN", io.StringIO("4\nnope\n"))
+        raise AssertionError("no error")
+    except psycopg2.errors.InvalidTextRepresentation as e:
+        expect(e.pgcode, "22P02")
+        expect(e.diag.context, 'COPY drv_copy, line 2, column id: "nope"')
+    with psycopg.connect(DSN, autocommit=True) as c3:
+        with c3.cursor() as cur3:
+            with cur3.copy("COPY drv_copy (id, name, amount, at, tags) FROM STDIN") as cp:
+                at = datetime.datetime(2024, 1, 2, tzinfo=UTC)
+                cp.write_row((5, "tab\there", decimal.Decimal("2.25"), at, ["p", None]))
+            with cur3.copy("COPY drv_copy (id, name, amount) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["int4", "text", "numeric"])
+                cp.write_row((6, "binary", decimal.Decimal("-7.50")))
+
+    async def run():
+        a = await asyncpg.connect(host=ARGS.host, port=ARGS.port, user=ARGS.user, database="postgres")
+        try:
+            got = await a.copy_records_to_table(
+                "drv_copy",
+                records=[(7, "asyncpg", decimal.Decimal("0.01")), (8, None, None)],
+                columns=["id", "name", "amount"],
+            )
+            expect(got, "COPY 2")
+            out = io.BytesIO()
+            await a.copy_from_query(
+                "SELECT id, name FROM drv_copy WHERE id >= 7 ORDER BY id", output=out, format="csv"
+            )
+            expect(out.getvalue(), b"7,asyncpg\n8,\n")
+        finally:
+            await a.close()
+
+    asyncio.run(run())
+    cur.execute("SELECT id, name, amount, at, tags FROM drv_copy ORDER BY id")
+    jan = datetime.datetime(2024, 1, 1, tzinfo=UTC)
+    expect(
+        cur.fetchall(),
+        [
+            (1, "a, b", decimal.Decimal("1.50"), jan, ["x", "y"]),
+            (2, None, None, None, None),
+            (3, "three", None, None, None),
+            (5, "tab\there", decimal.Decimal("2.25"), jan + datetime.timedelta(days=1), ["p", None]),
+            (6, "binary", decimal.Decimal("-7.50"), None, None),
+            (7, "asyncpg", decimal.Decimal("0.01"), None, None),
+            (8, None, None, None, None),
+        ],
+    )
+    c.close()
+
+
 @check("psycopg 3: nested transactions (savepoints)")
 def _():
     with psycopg.connect(DSN) as c:
