@@ -156,7 +156,18 @@ pub fn plan_constant_expr(
         AdapterError::Plan(p) => p,
         other => PlanError::Internal(other.to_string()),
     })?;
-    let plan = plan_select_analyzed(catalog, &format!("SELECT CAST(({e}) AS {})", typ.name()))?;
+    // A name the constant cannot resolve is a column reference, which
+    // PostgreSQL refuses in a DEFAULT with 0A000.
+    let plan = plan_select_analyzed(catalog, &format!("SELECT CAST(({e}) AS {})", typ.name()))
+        .map_err(|err| {
+            if err.code() == crate::repr::SqlState::UNDEFINED_COLUMN {
+                PlanError::NotImplemented(
+                    "cannot use column reference in DEFAULT expression".into(),
+                )
+            } else {
+                err
+            }
+        })?;
     match &plan {
         LogicalPlan::Projection(p) if p.expr.len() == 1 => {
             let e = lower_expr(&p.expr[0], p.input.schema())?;

@@ -1114,6 +1114,51 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A fixed pseudo-random sequence (an LCG), biased towards the
+        // bytes the formats give meaning to.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as u32
+        };
+        let special = b"\\\t\n\r,\".N0x\xffPGCOPY\0";
+        for format in [CopyFormat::Text, CopyFormat::Csv, CopyFormat::Binary] {
+            for _ in 0..2000 {
+                let mut t = target(
+                    format,
+                    CopyHeader::None,
+                    &[("a", ScalarType::Int32), ("b", ScalarType::Text)],
+                );
+                if next() % 4 == 0 {
+                    t.options.header = CopyHeader::Match;
+                }
+                let len = (next() % 40) as usize;
+                let mut data: Vec<u8> = if format == CopyFormat::Binary && next() % 2 == 0 {
+                    let mut d = BINARY_SIGNATURE.to_vec();
+                    d.extend_from_slice(&[0; 8]);
+                    d
+                } else {
+                    Vec::new()
+                };
+                for _ in 0..len {
+                    let r = next();
+                    data.push(if r % 3 == 0 {
+                        special[(r as usize / 3) % special.len()]
+                    } else {
+                        r as u8
+                    });
+                }
+                let cut = (next() as usize) % (data.len() + 1);
+                // Any outcome but a panic.
+                let _ = decode(t, &[&data[..cut], &data[cut..]]);
+            }
+        }
+    }
+
+    #[test]
     fn csv_output_quotes_as_postgresql() {
         let options = CopyOptions {
             format: CopyFormat::Csv,
