@@ -496,6 +496,22 @@ impl Rewrite<'_> {
                 names.push((0, "'-'".into()));
                 case(&x, &names, &format!("CAST(({x}) AS text)"))
             }
+            // A schema's name: its OID, as a `'name'::regclass` literal is.
+            ("regnamespace", Some(name)) if name.trim().parse::<i64>().is_err() => {
+                let Some((catalog, _)) = self.values else {
+                    return parse("0::bigint").map(Some);
+                };
+                let partial = parse_relation_name(&name)?;
+                match (&partial.schema, system::schema_oid(catalog, &partial.item)) {
+                    (None, Some(oid)) => oid.to_string(),
+                    (None, None) => return Err(PlanError::UnknownSchema(partial.item).into()),
+                    (Some(_), _) => {
+                        return Err(
+                            PlanError::Syntax(format!("invalid name syntax: \"{name}\"")).into(),
+                        );
+                    }
+                }
+            }
             ("regnamespace", _) => {
                 let names: Vec<(i64, String)> = self
                     .values
