@@ -604,6 +604,7 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     super::pg_syntax::distinct_from_precedence(&mut statement);
+    super::pg_syntax::qualified_subscripts(&mut statement);
     super::pg_syntax::check_within_group(&statement)?;
     super::pg_syntax::rewrite_fetch(&mut statement)?;
     // Named as written, before the rewrites below change expressions.
