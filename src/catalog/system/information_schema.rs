@@ -190,7 +190,7 @@ pub(super) fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
                 default,
                 // Only a table's columns are NOT NULL in PostgreSQL's
                 // catalog (see `pg_attribute`).
-                yes_no(!(item.kind == ItemKind::Table && !col.nullable)),
+                yes_no(item.kind != ItemKind::Table || col.nullable),
                 text(standard_type_name(&col.typ)),
                 int(char_len),
                 int(octet_len),
