@@ -607,10 +607,24 @@ def sqlalchemy_autoincrement(driver):
     cols = {c["name"]: c for c in insp.get_columns("drv_auto")}
     expect(cols["id"]["default"], "nextval('drv_auto_id_seq'::regclass)")
     expect(cols["id"]["autoincrement"], True)
-    # The identity is not reflected: SQLAlchemy finds the sequence with
-    # pg_get_serial_sequence(attrelid::regclass::text, attname)::regclass,
-    # a name cast to regclass that is not a literal (see the session note).
-    expect([c["name"] for c in insp.get_columns("drv_ident")], ["id", "title"])
+    # The identity and its sequence's options (SQLAlchemy finds the
+    # sequence with pg_get_serial_sequence(attrelid::regclass::text,
+    # attname)::regclass::oid).
+    ident = {c["name"]: c for c in insp.get_columns("drv_ident")}
+    expect(list(ident), ["id", "title"])
+    expect(
+        ident["id"].get("identity"),
+        {
+            "always": True,
+            "start": 1,
+            "increment": 1,
+            "minvalue": 1,
+            "maxvalue": 9223372036854775807,
+            "cache": 1,
+            "cycle": False,
+        },
+    )
+    expect((ident["id"]["default"], ident["title"].get("identity")), (None, None))
     Base.metadata.drop_all(engine)
     engine.dispose()
 

@@ -812,6 +812,7 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let mut analyzer = Analyzer::new();
     // First: it reads the operands as written, before the other rewrites.
     analyzer.add_function_rewrite(Arc::new(super::json::JsonOperatorCheck));
+    analyzer.add_function_rewrite(Arc::new(super::json::JsonCaseType));
     analyzer.add_function_rewrite(Arc::new(super::float4::Float4Arithmetic));
     analyzer.add_function_rewrite(Arc::new(super::float_compare::FloatCompare));
     analyzer.add_function_rewrite(Arc::new(super::casts::NullIfType));
