@@ -107,5 +107,5 @@ async fn jdbc() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/drivers/Jdbc.java"
     ));
-    run_client("drivers-jdbc", java, 9).await;
+    run_client("drivers-jdbc", java, 10).await;
 }

@@ -6,10 +6,10 @@
 //! relations, so Freshet answers them with PostgreSQL's names, columns and
 //! conventions: `pg_class`, `pg_namespace`, `pg_attribute`, `pg_type`,
 //! `pg_index`, `pg_database`, `pg_proc`, `pg_language`, the `pg_tables`/`pg_views`/`pg_matviews`/
-//! `pg_indexes` views, `information_schema.tables`/`columns`/`views`/
-//! `schemata`, `pg_tablespace` (PostgreSQL's two), and the relations
+//! `pg_indexes` views, `information_schema`'s views (in
+//! [`information_schema`]), `pg_tablespace` (PostgreSQL's two), and the relations
 //! `psql` reads that describe features Freshet does not have
-//! (constraints, policies, publications, inheritance, enums, role
+//! (policies, publications, inheritance, enums, role
 //! memberships, extensions, event triggers, foreign data, large objects),
 //! which are empty.
 //!
@@ -35,6 +35,14 @@ use crate::expr::{GlobalId, ScalarExpr};
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
 
 use super::{Catalog, CatalogItem, ItemKind, SYSTEM_SCHEMA, SearchPath};
+
+mod information_schema;
+
+use information_schema::{
+    info_check_constraints, info_columns, info_constraint_column_usage,
+    info_constraint_table_usage, info_key_column_usage, info_referential_constraints,
+    info_schemata, info_sequences, info_table_constraints, info_tables, info_views,
+};
 
 /// The schema of PostgreSQL's system catalog.
 pub const PG_CATALOG: &str = "pg_catalog";
@@ -563,11 +571,34 @@ static RELATIONS: &[Relation] = &[
             ("numeric_scale", T::I32),
             ("datetime_precision", T::I32),
             ("interval_type", T::Text),
+            ("interval_precision", T::I32),
+            ("character_set_catalog", T::Text),
+            ("character_set_schema", T::Text),
+            ("character_set_name", T::Text),
+            ("collation_catalog", T::Text),
+            ("collation_schema", T::Text),
+            ("collation_name", T::Text),
+            ("domain_catalog", T::Text),
+            ("domain_schema", T::Text),
+            ("domain_name", T::Text),
             ("udt_catalog", T::Text),
             ("udt_schema", T::Text),
             ("udt_name", T::Text),
+            ("scope_catalog", T::Text),
+            ("scope_schema", T::Text),
+            ("scope_name", T::Text),
+            ("maximum_cardinality", T::I32),
+            ("dtd_identifier", T::Text),
+            ("is_self_referencing", T::Text),
             ("is_identity", T::Text),
+            ("identity_generation", T::Text),
+            ("identity_start", T::Text),
+            ("identity_increment", T::Text),
+            ("identity_maximum", T::Text),
+            ("identity_minimum", T::Text),
+            ("identity_cycle", T::Text),
             ("is_generated", T::Text),
+            ("generation_expression", T::Text),
             ("is_updatable", T::Text),
         ],
         rows: info_columns,
@@ -830,6 +861,113 @@ static RELATIONS: &[Relation] = &[
             ("lomacl", T::TextArray),
         ],
         rows: none,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "sequences",
+        columns: &[
+            ("sequence_catalog", T::Text),
+            ("sequence_schema", T::Text),
+            ("sequence_name", T::Text),
+            ("data_type", T::Text),
+            ("numeric_precision", T::I32),
+            ("numeric_precision_radix", T::I32),
+            ("numeric_scale", T::I32),
+            ("start_value", T::Text),
+            ("minimum_value", T::Text),
+            ("maximum_value", T::Text),
+            ("increment", T::Text),
+            ("cycle_option", T::Text),
+        ],
+        rows: info_sequences,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "table_constraints",
+        columns: &[
+            ("constraint_catalog", T::Text),
+            ("constraint_schema", T::Text),
+            ("constraint_name", T::Text),
+            ("table_catalog", T::Text),
+            ("table_schema", T::Text),
+            ("table_name", T::Text),
+            ("constraint_type", T::Text),
+            ("is_deferrable", T::Text),
+            ("initially_deferred", T::Text),
+            ("enforced", T::Text),
+            ("nulls_distinct", T::Text),
+        ],
+        rows: info_table_constraints,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "key_column_usage",
+        columns: &[
+            ("constraint_catalog", T::Text),
+            ("constraint_schema", T::Text),
+            ("constraint_name", T::Text),
+            ("table_catalog", T::Text),
+            ("table_schema", T::Text),
+            ("table_name", T::Text),
+            ("column_name", T::Text),
+            ("ordinal_position", T::I32),
+            ("position_in_unique_constraint", T::I32),
+        ],
+        rows: info_key_column_usage,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "referential_constraints",
+        columns: &[
+            ("constraint_catalog", T::Text),
+            ("constraint_schema", T::Text),
+            ("constraint_name", T::Text),
+            ("unique_constraint_catalog", T::Text),
+            ("unique_constraint_schema", T::Text),
+            ("unique_constraint_name", T::Text),
+            ("match_option", T::Text),
+            ("update_rule", T::Text),
+            ("delete_rule", T::Text),
+        ],
+        rows: info_referential_constraints,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "constraint_column_usage",
+        columns: &[
+            ("table_catalog", T::Text),
+            ("table_schema", T::Text),
+            ("table_name", T::Text),
+            ("column_name", T::Text),
+            ("constraint_catalog", T::Text),
+            ("constraint_schema", T::Text),
+            ("constraint_name", T::Text),
+        ],
+        rows: info_constraint_column_usage,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "constraint_table_usage",
+        columns: &[
+            ("table_catalog", T::Text),
+            ("table_schema", T::Text),
+            ("table_name", T::Text),
+            ("constraint_catalog", T::Text),
+            ("constraint_schema", T::Text),
+            ("constraint_name", T::Text),
+        ],
+        rows: info_constraint_table_usage,
+    },
+    Relation {
+        schema: INFORMATION_SCHEMA,
+        name: "check_constraints",
+        columns: &[
+            ("constraint_catalog", T::Text),
+            ("constraint_schema", T::Text),
+            ("constraint_name", T::Text),
+            ("check_clause", T::Text),
+        ],
+        rows: info_check_constraints,
     },
 ];
 
@@ -1177,12 +1315,20 @@ pub fn view_definition(item: &CatalogItem) -> Option<String> {
 pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String> {
     let index = item.index.as_ref()?;
     let on = catalog.get(index.on)?;
+    // A `PRIMARY KEY` or `UNIQUE` constraint's index is a unique index.
+    let key = catalog.constraint_of_index(item.id).map(|(_, k)| k);
     Some(format!(
-        "CREATE INDEX {} ON {}.{} USING arrangement ({})",
+        "CREATE {}INDEX {} ON {}.{} USING arrangement ({}){}",
+        if key.is_some() { "UNIQUE " } else { "" },
         super::names::sql_ident(&item.name),
         super::names::sql_ident(&on.schema),
         super::names::sql_ident(&on.name),
-        index.key_text.join(", ")
+        index.key_text.join(", "),
+        if key.is_some_and(|k| !k.nulls_distinct) {
+            " NULLS NOT DISTINCT"
+        } else {
+            ""
+        }
     ))
 }
 
@@ -2083,192 +2229,6 @@ fn pg_indexes(c: &Context) -> Vec<Vec<Datum>> {
                 Datum::Null,
                 index_definition(c.catalog, item).map_or(Datum::Null, text),
             ])
-        })
-        .collect()
-}
-
-fn info_schemata(c: &Context) -> Vec<Vec<Datum>> {
-    let mut names = c.catalog.schema_names();
-    names.push(PG_CATALOG.to_string());
-    names.push(INFORMATION_SCHEMA.to_string());
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            vec![
-                text(c.path.database.clone()),
-                text(name),
-                text(OWNER_NAME),
-                Datum::Null,
-                Datum::Null,
-                Datum::Null,
-                Datum::Null,
-            ]
-        })
-        .collect()
-}
-
-fn info_tables(c: &Context) -> Vec<Vec<Datum>> {
-    let mut out = Vec::new();
-    for item in with_columns(c.catalog) {
-        let (kind, insertable) = match item.kind {
-            ItemKind::Table => ("BASE TABLE", true),
-            // Materialize's names for what PostgreSQL does not have.
-            ItemKind::Source => ("SOURCE", false),
-            ItemKind::MaterializedView => ("MATERIALIZED VIEW", false),
-            _ => ("VIEW", false),
-        };
-        out.push(vec![
-            text(c.path.database.clone()),
-            text(item.schema.clone()),
-            text(item.name.clone()),
-            text(kind),
-            Datum::Null,
-            Datum::Null,
-            Datum::Null,
-            Datum::Null,
-            Datum::Null,
-            yes_no(insertable),
-            yes_no(false),
-            Datum::Null,
-        ]);
-    }
-    for r in RELATIONS {
-        out.push(vec![
-            text(c.path.database.clone()),
-            text(r.schema),
-            text(r.name),
-            text("VIEW"),
-            Datum::Null,
-            Datum::Null,
-            Datum::Null,
-            Datum::Null,
-            Datum::Null,
-            yes_no(false),
-            yes_no(false),
-            Datum::Null,
-        ]);
-    }
-    out
-}
-
-/// `information_schema.columns.data_type`: the SQL standard's name of a
-/// type without its modifiers (`ARRAY` for arrays).
-fn standard_type_name(t: &ScalarType) -> String {
-    match t {
-        ScalarType::Numeric { .. } => "numeric".into(),
-        ScalarType::VarChar(_) => "character varying".into(),
-        ScalarType::Char(_) => "character".into(),
-        ScalarType::Array(_) => "ARRAY".into(),
-        other => other.without_modifier().name(),
-    }
-}
-
-fn udt_name(t: &ScalarType) -> String {
-    match t {
-        ScalarType::Array(elem) => format!("_{}", udt_name(elem)),
-        other => base_types()
-            .into_iter()
-            .find(|(b, _, _)| b.oid() == other.oid())
-            .map(|(_, name, _)| name.to_string())
-            .unwrap_or_default(),
-    }
-}
-
-fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
-    let mut out = Vec::new();
-    let int = |v: Option<i64>| v.map_or(Datum::Null, |v| Datum::Int32(v as i32));
-    for item in with_columns(c.catalog) {
-        for (i, col) in item.desc.columns.iter().enumerate() {
-            let identity = c.catalog.identity(item.id, i);
-            let default = item
-                .table_columns
-                .get(i)
-                .and_then(|tc| tc.default.as_ref())
-                .filter(|_| identity.is_none())
-                .map(|d| text(default_text(c.catalog, d, &col.typ)))
-                .unwrap_or(Datum::Null);
-            let char_len = match col.typ {
-                ScalarType::VarChar(n) => n.map(i64::from),
-                ScalarType::Char(n) => Some(i64::from(n.unwrap_or(1))),
-                _ => None,
-            };
-            let octet_len = match col.typ {
-                ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Text => {
-                    Some(char_len.map_or(1_073_741_824, |n| n * 4))
-                }
-                _ => None,
-            };
-            let (precision, radix, scale) = match &col.typ {
-                ScalarType::Int16 => (Some(16), Some(2), Some(0)),
-                ScalarType::Int32 => (Some(32), Some(2), Some(0)),
-                ScalarType::Int64 => (Some(64), Some(2), Some(0)),
-                ScalarType::Float32 => (Some(24), Some(2), None),
-                ScalarType::Float64 => (Some(53), Some(2), None),
-                ScalarType::Numeric { precision, scale } => (
-                    precision.map(i64::from),
-                    Some(10),
-                    precision.map(|_| i64::from(scale.unwrap_or(0))),
-                ),
-                _ => (None, None, None),
-            };
-            let datetime_precision = match col.typ {
-                ScalarType::Date => Some(0),
-                ScalarType::Time(_)
-                | ScalarType::Timestamp(_)
-                | ScalarType::TimestampTz(_)
-                | ScalarType::Interval(_) => Some(i64::from(
-                    col.typ
-                        .datetime_precision()
-                        .unwrap_or(crate::repr::types::MAX_DATETIME_PRECISION),
-                )),
-                _ => None,
-            };
-            out.push(vec![
-                text(c.path.database.clone()),
-                text(item.schema.clone()),
-                text(item.name.clone()),
-                text(col.name.clone()),
-                Datum::Int32(i as i32 + 1),
-                default,
-                yes_no(col.nullable),
-                text(standard_type_name(&col.typ)),
-                int(char_len),
-                int(octet_len),
-                int(precision),
-                int(radix),
-                int(scale),
-                int(datetime_precision),
-                Datum::Null,
-                text(c.path.database.clone()),
-                text(PG_CATALOG),
-                text(udt_name(&col.typ)),
-                yes_no(identity.is_some()),
-                text("NEVER"),
-                yes_no(item.kind == ItemKind::Table),
-            ]);
-        }
-    }
-    out
-}
-
-fn info_views(c: &Context) -> Vec<Vec<Datum>> {
-    c.catalog
-        .items()
-        .filter(|i| matches!(i.kind, ItemKind::View | ItemKind::MaterializedView))
-        .map(|item| {
-            vec![
-                text(c.path.database.clone()),
-                text(item.schema.clone()),
-                text(item.name.clone()),
-                definition(item),
-                text("NONE"),
-                yes_no(false),
-                yes_no(false),
-                yes_no(false),
-                yes_no(false),
-                yes_no(false),
-            ]
         })
         .collect()
 }

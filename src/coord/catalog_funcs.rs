@@ -496,6 +496,22 @@ impl Rewrite<'_> {
                 names.push((0, "'-'".into()));
                 case(&x, &names, &format!("CAST(({x}) AS text)"))
             }
+            // A schema's name: its OID, as a `'name'::regclass` literal is.
+            ("regnamespace", Some(name)) if name.trim().parse::<i64>().is_err() => {
+                let Some((catalog, _)) = self.values else {
+                    return parse("0::bigint").map(Some);
+                };
+                let partial = parse_relation_name(&name)?;
+                match (&partial.schema, system::schema_oid(catalog, &partial.item)) {
+                    (None, Some(oid)) => oid.to_string(),
+                    (None, None) => return Err(PlanError::UnknownSchema(partial.item).into()),
+                    (Some(_), _) => {
+                        return Err(
+                            PlanError::Syntax(format!("invalid name syntax: \"{name}\"")).into(),
+                        );
+                    }
+                }
+            }
             ("regnamespace", _) => {
                 let names: Vec<(i64, String)> = self
                     .values
@@ -686,8 +702,94 @@ fn format_type(t: &str, m: &str) -> String {
     format!("CASE WHEN ({t}) IS NULL THEN NULL::text ELSE {sql} END")
 }
 
+/// `e` without the parentheses around it.
+fn unnested(mut e: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = e {
+        e = inner;
+    }
+    e
+}
+
+/// `e`'s operand, if `e` is a cast to `target` (`regclass`, `oid`, `text`).
+fn cast_to<'e>(e: &'e Expr, target: &str) -> Option<&'e Expr> {
+    let e = unnested(e);
+    match e {
+        Expr::Cast {
+            expr,
+            data_type: DataType::Text,
+            ..
+        } if target == "text" => Some(expr),
+        Expr::Cast { expr, .. } if catalog_cast(e) == Some(target) => Some(expr),
+        _ => None,
+    }
+}
+
+impl Rewrite<'_> {
+    /// SQLAlchemy's reflection of identity columns: the OID of the
+    /// sequence a column owns, as
+    /// `pg_get_serial_sequence(attrelid::regclass::text, attname)::regclass::oid`
+    /// (a relation's OID and a column's name that are not literals).
+    /// Freshet's `regclass` of a name that is not a literal is not an OID
+    /// (see the module's documentation), so the whole expression becomes
+    /// a `CASE` over the owned sequences: `CASE WHEN (rel) = t AND (col) =
+    /// 'c' THEN seq ... END`.
+    fn owned_sequence_oid(&self, e: &Expr) -> Option<String> {
+        let call = cast_to(cast_to(e, "oid")?, "regclass")?;
+        let Expr::Function(f) = unnested(call) else {
+            return None;
+        };
+        if catalog_function(f).as_deref() != Some("pg_get_serial_sequence") {
+            return None;
+        }
+        let FunctionArguments::List(list) = &f.args else {
+            return None;
+        };
+        let [
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(table)),
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(column)),
+        ] = list.args.as_slice()
+        else {
+            return None;
+        };
+        let relation = cast_to(cast_to(table, "text")?, "regclass")?;
+        let cases: Vec<String> = self
+            .values
+            .map(|(catalog, _)| {
+                catalog
+                    .sequences()
+                    .filter_map(|(id, def)| {
+                        let (table, position) = def.owned_by?;
+                        let name = &catalog.get(table)?.desc.columns.get(position)?.name;
+                        Some(format!(
+                            "WHEN ({relation}) = {} AND ({column}) = {} THEN CAST({} AS bigint)",
+                            system::item_oid(table),
+                            quote(name),
+                            system::item_oid(id)
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(if cases.is_empty() {
+            "NULL::bigint".to_string()
+        } else {
+            format!("CASE {} ELSE NULL::bigint END", cases.join(" "))
+        })
+    }
+}
+
 impl VisitorMut for Rewrite<'_> {
     type Break = AdapterError;
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<AdapterError> {
+        if let Some(sql) = self.owned_sequence_oid(expr) {
+            match parse(&sql) {
+                Ok(r) => *expr = Expr::Nested(Box::new(r)),
+                Err(e) => return ControlFlow::Break(e),
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<AdapterError> {
         let replacement = match expr {

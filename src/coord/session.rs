@@ -26,6 +26,9 @@ pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
     ("intervalstyle", "postgres"),
     ("is_superuser", "on"),
     ("max_identifier_length", "63"),
+    // PostgreSQL's (read-only); JDBC's getIndexInfo and getImportedKeys
+    // read it from `pg_settings`.
+    ("max_index_keys", "32"),
     ("search_path", "public"),
     ("server_encoding", "UTF8"),
     ("server_version", "15.0.0"),
@@ -186,7 +189,8 @@ impl Session {
             | "server_encoding"
             | "integer_datetimes"
             | "is_superuser"
-            | "max_identifier_length" => {
+            | "max_identifier_length"
+            | "max_index_keys" => {
                 return Err(AdapterError::Variable {
                     code: SqlState::CANT_CHANGE_RUNTIME_PARAM,
                     message: format!("parameter \"{name}\" cannot be changed"),

@@ -577,7 +577,7 @@ fn pg_settings(
                         "server_version" | "server_version_num" | "server_encoding" => {
                             ("internal", "string")
                         }
-                        "max_identifier_length" => ("internal", "integer"),
+                        "max_identifier_length" | "max_index_keys" => ("internal", "integer"),
                         "is_superuser" => ("internal", "bool"),
                         "integer_datetimes" | "standard_conforming_strings" => ("internal", "bool"),
                         "extra_float_digits" | "statement_timeout" => ("user", "integer"),

@@ -11,6 +11,7 @@
 // expected values were checked.
 //
 //     java -cp /usr/share/java/postgresql.jar tests/drivers/Jdbc.java --port 6875 [--freshet]
+//         [--user freshet] [--dbname postgres]
 //
 // Each check prints one line ("ok    name" or "FAIL  name"); the exit
 // status is the number of failures.
@@ -38,6 +39,7 @@ import java.util.UUID;
 
 public class Jdbc {
     static String url;
+    static String user = "freshet";
     static int failures = 0;
 
     interface Body {
@@ -71,7 +73,7 @@ public class Jdbc {
      * on the server and use binary transfer from its first execution. */
     static Connection connect(boolean binary) throws SQLException {
         Properties p = new Properties();
-        p.setProperty("user", "freshet");
+        p.setProperty("user", user);
         if (binary) p.setProperty("prepareThreshold", "-1");
         return DriverManager.getConnection(url, p);
     }
@@ -170,7 +172,9 @@ public class Jdbc {
         List<String> argv = Arrays.asList(args);
         int port = Integer.parseInt(argv.get(argv.indexOf("--port") + 1));
         boolean freshet = argv.contains("--freshet");
-        url = "jdbc:postgresql://127.0.0.1:" + port + "/postgres";
+        if (argv.contains("--user")) user = argv.get(argv.indexOf("--user") + 1);
+        String dbname = argv.contains("--dbname") ? argv.get(argv.indexOf("--dbname") + 1) : "postgres";
+        url = "jdbc:postgresql://127.0.0.1:" + port + "/" + dbname;
 
         check("setup", () -> {
             try (Connection c = connect(false); Statement s = c.createStatement()) {
@@ -305,6 +309,64 @@ public class Jdbc {
                     }
                 }
                 expect(cols, List.of("id:int4:4:NO", "v:text:12:YES"));
+            }
+        });
+
+        check("DatabaseMetaData: primary, imported and exported keys, index info", () -> {
+            try (Connection c = connect(false); Statement s = c.createStatement()) {
+                s.execute("DROP TABLE IF EXISTS jdbc_child");
+                s.execute("DROP TABLE IF EXISTS jdbc_parent");
+                s.execute("CREATE TABLE jdbc_parent (id int PRIMARY KEY, code text UNIQUE, a int, b int, "
+                        + "CONSTRAINT jdbc_parent_ab UNIQUE (a, b))");
+                s.execute("CREATE TABLE jdbc_child (cid int PRIMARY KEY, "
+                        + "pid int REFERENCES jdbc_parent (id) ON DELETE CASCADE, x int, y int, "
+                        + "CONSTRAINT jdbc_child_yx FOREIGN KEY (y, x) REFERENCES jdbc_parent (b, a) ON UPDATE SET NULL)");
+                DatabaseMetaData md = c.getMetaData();
+                List<String> pk = new ArrayList<>();
+                try (ResultSet rs = md.getPrimaryKeys(null, "public", "jdbc_parent")) {
+                    while (rs.next()) {
+                        pk.add(rs.getString("TABLE_NAME") + ":" + rs.getString("COLUMN_NAME") + ":"
+                                + rs.getShort("KEY_SEQ") + ":" + rs.getString("PK_NAME"));
+                    }
+                }
+                expect(pk, List.of("jdbc_parent:id:1:jdbc_parent_pkey"));
+                // Imported and exported keys: one row per column pair, in
+                // the driver's order (referenced table, key name, position).
+                List<String> want = List.of(
+                        "jdbc_parent.b->jdbc_child.y:1:2:3:jdbc_child_yx:jdbc_parent_ab",
+                        "jdbc_parent.a->jdbc_child.x:2:2:3:jdbc_child_yx:jdbc_parent_ab",
+                        "jdbc_parent.id->jdbc_child.pid:1:3:0:jdbc_child_pid_fkey:jdbc_parent_pkey");
+                for (boolean imported : new boolean[] {true, false}) {
+                    List<String> keys = new ArrayList<>();
+                    try (ResultSet rs = imported
+                            ? md.getImportedKeys(null, "public", "jdbc_child")
+                            : md.getExportedKeys(null, "public", "jdbc_parent")) {
+                        while (rs.next()) {
+                            keys.add(rs.getString("PKTABLE_NAME") + "." + rs.getString("PKCOLUMN_NAME") + "->"
+                                    + rs.getString("FKTABLE_NAME") + "." + rs.getString("FKCOLUMN_NAME") + ":"
+                                    + rs.getShort("KEY_SEQ") + ":" + rs.getShort("UPDATE_RULE") + ":"
+                                    + rs.getShort("DELETE_RULE") + ":" + rs.getString("FK_NAME") + ":"
+                                    + rs.getString("PK_NAME"));
+                        }
+                    }
+                    // getExportedKeys orders by the referencing table, then
+                    // key name and position: the same order here.
+                    keys.sort(null);
+                    List<String> sorted = new ArrayList<>(want);
+                    sorted.sort(null);
+                    expect(keys, sorted);
+                }
+                List<String> indexes = new ArrayList<>();
+                try (ResultSet rs = md.getIndexInfo(null, "public", "jdbc_parent", false, false)) {
+                    while (rs.next()) {
+                        indexes.add(rs.getString("INDEX_NAME") + ":" + rs.getBoolean("NON_UNIQUE") + ":"
+                                + rs.getShort("ORDINAL_POSITION") + ":" + rs.getString("COLUMN_NAME"));
+                    }
+                }
+                expect(indexes, List.of("jdbc_parent_ab:false:1:a", "jdbc_parent_ab:false:2:b",
+                        "jdbc_parent_code_key:false:1:code", "jdbc_parent_pkey:false:1:id"));
+                s.execute("DROP TABLE jdbc_child");
+                s.execute("DROP TABLE jdbc_parent");
             }
         });
 

@@ -6,7 +6,7 @@ streaming checks: a maintained view and SUBSCRIBE through a cursor). The
 same script, without --freshet, passes against PostgreSQL 15: that is how
 its expected values were checked.
 
-    python3 tests/drivers/clients.py --port 6875 [--freshet]
+    python3 tests/drivers/clients.py --port 6875 [--freshet] [--user U] [--dbname D]
 
 Each check prints one line; the exit status is the number of failures.
 """
@@ -31,11 +31,12 @@ ARGS = argparse.ArgumentParser()
 ARGS.add_argument("--port", type=int, required=True)
 ARGS.add_argument("--host", default="127.0.0.1")
 ARGS.add_argument("--user", default="freshet")
+ARGS.add_argument("--dbname", default="postgres")
 ARGS.add_argument("--freshet", action="store_true")
 ARGS = ARGS.parse_args()
 
-DSN = f"host={ARGS.host} port={ARGS.port} user={ARGS.user} dbname=postgres"
-URL = f"{ARGS.user}@{ARGS.host}:{ARGS.port}/postgres"
+DSN = f"host={ARGS.host} port={ARGS.port} user={ARGS.user} dbname={ARGS.dbname}"
+URL = f"{ARGS.user}@{ARGS.host}:{ARGS.port}/{ARGS.dbname}"
 FAILURES = []
 
 UTC = datetime.timezone.utc
@@ -463,6 +464,89 @@ def _():
     sqlalchemy_reflection("psycopg")
 
 
+def sqlalchemy_constraints(driver):
+    """The inspector on tables with every kind of constraint, made by SQL:
+    primary keys, UNIQUE (one and two columns, NULLS NOT DISTINCT), CHECK
+    (one NOT VALID), foreign keys (to a primary key and, in another
+    column order, to a unique key, with actions), and the indexes the keys
+    have."""
+    engine = sqlalchemy.create_engine(f"postgresql+{driver}://{URL}")
+    with engine.begin() as c:
+        for sql in (
+            "DROP TABLE IF EXISTS drv_con_child",
+            "DROP TABLE IF EXISTS drv_con_parent",
+            "CREATE TABLE drv_con_parent (id int PRIMARY KEY, code text UNIQUE, a int, b int, "
+            "CONSTRAINT drv_con_ab UNIQUE NULLS NOT DISTINCT (a, b), CONSTRAINT drv_con_a_pos CHECK (a > 0))",
+            "CREATE TABLE drv_con_child (cid bigint, pid int REFERENCES drv_con_parent (id) ON DELETE CASCADE, "
+            "x int, y int, PRIMARY KEY (cid), "
+            "CONSTRAINT drv_con_yx FOREIGN KEY (y, x) REFERENCES drv_con_parent (b, a) ON UPDATE SET NULL ON DELETE RESTRICT)",
+            "ALTER TABLE drv_con_child ADD CONSTRAINT drv_con_xy CHECK (x < y) NOT VALID",
+        ):
+            c.exec_driver_sql(sql)
+    insp = sqlalchemy.inspect(engine)
+    expect(
+        insp.get_pk_constraint("drv_con_parent"),
+        {
+            "constrained_columns": ["id"],
+            "name": "drv_con_parent_pkey",
+            "comment": None,
+            "dialect_options": {"postgresql_include": []},
+        },
+    )
+    expect(insp.get_pk_constraint("drv_con_child")["constrained_columns"], ["cid"])
+    uniques = sorted((u["name"], u["column_names"], u.get("dialect_options", {})) for u in insp.get_unique_constraints("drv_con_parent"))
+    expect(
+        uniques,
+        [
+            ("drv_con_ab", ["a", "b"], {"postgresql_include": [], "postgresql_nulls_not_distinct": True}),
+            ("drv_con_parent_code_key", ["code"], {"postgresql_include": [], "postgresql_nulls_not_distinct": False}),
+        ],
+    )
+    checks = sorted((k["name"], k["sqltext"], k.get("dialect_options", {})) for k in insp.get_check_constraints("drv_con_parent"))
+    expect(checks, [("drv_con_a_pos", "a > 0", {})])
+    checks = sorted((k["name"], k["sqltext"], k.get("dialect_options", {})) for k in insp.get_check_constraints("drv_con_child"))
+    expect(checks, [("drv_con_xy", "x < y", {"not_valid": True})])
+    fks = sorted(
+        (f["name"], f["constrained_columns"], f["referred_schema"], f["referred_table"], f["referred_columns"], f["options"])
+        for f in insp.get_foreign_keys("drv_con_child")
+    )
+    expect(
+        fks,
+        [
+            ("drv_con_child_pid_fkey", ["pid"], None, "drv_con_parent", ["id"], {"ondelete": "CASCADE"}),
+            ("drv_con_yx", ["y", "x"], None, "drv_con_parent", ["b", "a"], {"onupdate": "SET NULL", "ondelete": "RESTRICT"}),
+        ],
+    )
+    # The keys' indexes are the constraints' (SQLAlchemy names them in
+    # duplicates_constraint); the access method differs (Freshet's indexes
+    # are arrangements), so only names, uniqueness and columns compare.
+    indexes = sorted(
+        (i["name"], i["unique"], i["column_names"], i.get("duplicates_constraint"))
+        for i in insp.get_indexes("drv_con_parent")
+    )
+    expect(
+        indexes,
+        [
+            ("drv_con_ab", True, ["a", "b"], "drv_con_ab"),
+            ("drv_con_parent_code_key", True, ["code"], "drv_con_parent_code_key"),
+        ],
+    )
+    with engine.begin() as c:
+        c.exec_driver_sql("DROP TABLE drv_con_child")
+        c.exec_driver_sql("DROP TABLE drv_con_parent")
+    engine.dispose()
+
+
+@check("SQLAlchemy on psycopg2: constraints reflected (keys, unique, check, foreign keys, indexes)")
+def _():
+    sqlalchemy_constraints("psycopg2")
+
+
+@check("SQLAlchemy on psycopg 3: constraints reflected (keys, unique, check, foreign keys, indexes)")
+def _():
+    sqlalchemy_constraints("psycopg")
+
+
 def sqlalchemy_orm(driver):
     """The ORM: a declarative model with a primary key and a server default
     (create_all, INSERT ... RETURNING to fetch the default, get by primary
@@ -590,10 +674,24 @@ def sqlalchemy_autoincrement(driver):
     cols = {c["name"]: c for c in insp.get_columns("drv_auto")}
     expect(cols["id"]["default"], "nextval('drv_auto_id_seq'::regclass)")
     expect(cols["id"]["autoincrement"], True)
-    # The identity is not reflected: SQLAlchemy finds the sequence with
-    # pg_get_serial_sequence(attrelid::regclass::text, attname)::regclass,
-    # a name cast to regclass that is not a literal (see the session note).
-    expect([c["name"] for c in insp.get_columns("drv_ident")], ["id", "title"])
+    # The identity and its sequence's options (SQLAlchemy finds the
+    # sequence with pg_get_serial_sequence(attrelid::regclass::text,
+    # attname)::regclass::oid).
+    ident = {c["name"]: c for c in insp.get_columns("drv_ident")}
+    expect(list(ident), ["id", "title"])
+    expect(
+        ident["id"].get("identity"),
+        {
+            "always": True,
+            "start": 1,
+            "increment": 1,
+            "minvalue": 1,
+            "maxvalue": 9223372036854775807,
+            "cache": 1,
+            "cycle": False,
+        },
+    )
+    expect((ident["id"]["default"], ident["title"].get("identity")), (None, None))
     Base.metadata.drop_all(engine)
     engine.dispose()
 

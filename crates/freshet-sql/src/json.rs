@@ -16,7 +16,7 @@ use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion_common::{DFSchema, DataFusionError, Result as DfResult};
 use datafusion_expr::expr::{
-    AggregateFunction, Between, BinaryExpr, Case, InList, InSubquery, Like, ScalarFunction,
+    AggregateFunction, Between, BinaryExpr, Case, Cast, InList, InSubquery, Like, ScalarFunction,
     SetComparison, WindowFunction,
 };
 use datafusion_expr::expr_rewriter::FunctionRewrite;
@@ -143,6 +143,65 @@ impl FunctionRewrite for JsonOperatorCheck {
     ) -> DfResult<Transformed<Expr>> {
         check_expr(&expr, schema).map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Transformed::no(expr))
+    }
+}
+
+/// Keeps the type of a `CASE` whose results are all `json` (or all
+/// `jsonb`), apart from untyped NULLs: DataFusion's type coercion unifies
+/// them as text (the dictionary-encoded text they travel as), where
+/// PostgreSQL's `CASE` is of the results' type. The `CASE` is cast back
+/// to it, so that clients decode it as JSON (SQLAlchemy's reflection of
+/// identity columns reads `CASE WHEN ... THEN (SELECT json_build_object(...))
+/// ELSE NULL END`).
+#[derive(Debug)]
+pub struct JsonCaseType;
+
+impl FunctionRewrite for JsonCaseType {
+    fn name(&self) -> &str {
+        "freshet_json_case_type"
+    }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        schema: &DFSchema,
+        _config: &ConfigOptions,
+    ) -> DfResult<Transformed<Expr>> {
+        let Expr::Case(Case {
+            when_then_expr,
+            else_expr,
+            ..
+        }) = &expr
+        else {
+            return Ok(Transformed::no(expr));
+        };
+        let results = else_expr
+            .iter()
+            .map(|e| e.as_ref())
+            .chain(when_then_expr.iter().map(|(_, then)| then.as_ref()))
+            .filter(|e| !matches!(e, Expr::Literal(v, _) if v.is_null()));
+        let mut field = None;
+        for result in results {
+            let Ok((_, f)) = result.to_field(schema) else {
+                return Ok(Transformed::no(expr));
+            };
+            let typ = ScalarType::from_field(&f).ok();
+            if !matches!(typ, Some(ScalarType::Json | ScalarType::Jsonb)) {
+                return Ok(Transformed::no(expr));
+            }
+            match &field {
+                None => field = Some((typ, f)),
+                Some((t, _)) if *t == typ => {}
+                Some(_) => return Ok(Transformed::no(expr)),
+            }
+        }
+        match field {
+            Some((_, f)) => Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+                Box::new(expr),
+                f,
+            )))),
+            None => Ok(Transformed::no(expr)),
+        }
     }
 }
 

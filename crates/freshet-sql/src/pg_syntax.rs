@@ -18,13 +18,17 @@
 //!   parses as a whole expression (`a IS DISTINCT FROM (b AND c)`): where
 //!   such a test meets `AND`, `OR` or `NOT` without parentheses,
 //!   [`distinct_from_precedence`] parses the chain again with PostgreSQL's
-//!   precedences (`IS` above `NOT` above `AND` above `OR`).
+//!   precedences (`IS` above `NOT` above `AND` above `OR`);
+//! * `t.a[i]` (a qualified column subscripted), which sqlparser parses as
+//!   field `a` of the row `t`, subscripted: [`qualified_subscripts`] makes
+//!   it `(t.a)[i]`, PostgreSQL's reading (JDBC's `getImportedKeys` reads
+//!   `con.conkey[pos.n]`).
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Statement, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Statement, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 
 use super::PlanError;
@@ -185,6 +189,40 @@ pub fn rewrite_tokens(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
 /// its tree keeps in order, and parsed with PostgreSQL's precedences.
 pub fn distinct_from_precedence(statement: &mut Statement) {
     let _ = statement.visit(&mut DistinctFrom);
+}
+
+/// Reads `t.a[i]` (and `s.t.a[i]`) as the subscripted column `t.a`, as
+/// PostgreSQL does: sqlparser's field accesses after a name become part of
+/// the name up to the first subscript.
+pub fn qualified_subscripts(statement: &mut Statement) {
+    struct Qualified;
+    impl VisitorMut for Qualified {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            let Expr::CompoundFieldAccess { root, access_chain } = e else {
+                return ControlFlow::Continue(());
+            };
+            let Expr::Identifier(first) = root.as_ref() else {
+                return ControlFlow::Continue(());
+            };
+            let names = access_chain
+                .iter()
+                .take_while(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
+                .count();
+            if names == 0 || names == access_chain.len() {
+                return ControlFlow::Continue(());
+            }
+            let mut parts = vec![first.clone()];
+            for access in access_chain.drain(..names) {
+                if let AccessExpr::Dot(Expr::Identifier(name)) = access {
+                    parts.push(name);
+                }
+            }
+            **root = Expr::CompoundIdentifier(parts);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Qualified);
 }
 
 /// An element of a chain of `AND`, `OR`, `NOT` and `IS [NOT] DISTINCT

@@ -604,6 +604,7 @@ pub fn plan_statement(
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     super::pg_syntax::distinct_from_precedence(&mut statement);
+    super::pg_syntax::qualified_subscripts(&mut statement);
     super::pg_syntax::check_within_group(&statement)?;
     super::pg_syntax::rewrite_fetch(&mut statement)?;
     // Named as written, before the rewrites below change expressions.
@@ -811,6 +812,7 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     let mut analyzer = Analyzer::new();
     // First: it reads the operands as written, before the other rewrites.
     analyzer.add_function_rewrite(Arc::new(super::json::JsonOperatorCheck));
+    analyzer.add_function_rewrite(Arc::new(super::json::JsonCaseType));
     analyzer.add_function_rewrite(Arc::new(super::float4::Float4Arithmetic));
     analyzer.add_function_rewrite(Arc::new(super::float_compare::FloatCompare));
     analyzer.add_function_rewrite(Arc::new(super::casts::NullIfType));
