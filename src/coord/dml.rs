@@ -209,7 +209,7 @@ impl Coordinator {
             Some(returning) => Some(returning.plan(&state.catalog, &path)?),
             None => None,
         };
-        let from_columns = returning.as_ref().and_then(|(plan, _)| plan.from_columns());
+        let from_columns = returning.as_ref().and_then(|(plan, _)| plan.list_columns());
         let (changes, tag) = match &stmt {
             Statement::Insert(insert) => (
                 self.insert_changes(&mut state, session, &path, insert)

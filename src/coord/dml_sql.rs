@@ -219,7 +219,7 @@ pub(super) enum ReturningPlan {
 impl ReturningPlan {
     /// The `FROM` or `USING` columns the statement computes for the
     /// clause, if it reads them.
-    pub(super) fn from_columns(&self) -> Option<&[String]> {
+    pub(super) fn list_columns(&self) -> Option<&[String]> {
         match self {
             ReturningPlan::Target(_) => None,
             ReturningPlan::Joined { from_columns, .. } => Some(from_columns),
