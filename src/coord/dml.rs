@@ -18,8 +18,16 @@
 //! `RETURNING` items are planned as `SELECT <items> FROM t [AS alias]` and
 //! evaluated over the affected rows (new rows for `INSERT` and `UPDATE`,
 //! old rows for `DELETE`), in place of the table's contents, before the
-//! write, so an error in them leaves the table unchanged. The SQL of
-//! these queries is [`super::dml_sql`]'s.
+//! write, so an error in them leaves the table unchanged. With a `FROM`
+//! or `USING` list they may read its columns too (`RETURNING t.*, u.x`):
+//! the statement's query then returns those columns, each target row
+//! keeps those of the row it was changed with, and the items are
+//! evaluated over both in the coordinator. The SQL of these queries is
+//! [`super::dml_sql`]'s.
+//!
+//! A volatile default (`random()`, `nextval()`) that `DEFAULT` assigns
+//! is evaluated for each row, as in PostgreSQL: the query has a
+//! placeholder there, filled after it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -237,8 +237,20 @@ impl Returning<'_> {
         catalog: &Catalog,
         path: &SearchPath,
     ) -> Result<(ReturningPlan, RelationDesc), AdapterError> {
+        self.plan_as(catalog, path, true)
+    }
+
+    /// [`Returning::plan`]; with `lower` false, the items of a
+    /// [`ReturningPlan::Joined`] are not lowered (Describe, whose
+    /// parameters have no values yet, needs the columns only).
+    fn plan_as(
+        &self,
+        catalog: &Catalog,
+        path: &SearchPath,
+        lower: bool,
+    ) -> Result<(ReturningPlan, RelationDesc), AdapterError> {
         if !self.from.is_empty()
-            && let Some(joined) = self.plan_joined(catalog, path)?
+            && let Some(joined) = self.plan_joined(catalog, path, lower)?
         {
             return Ok(joined);
         }
@@ -276,6 +288,7 @@ impl Returning<'_> {
         &self,
         catalog: &Catalog,
         path: &SearchPath,
+        lower: bool,
     ) -> Result<Option<(ReturningPlan, RelationDesc)>, AdapterError> {
         let items: Vec<String> = self.items.iter().map(ToString::to_string).collect();
         let from: Vec<String> = self.from.iter().map(ToString::to_string).collect();
@@ -292,11 +305,13 @@ impl Returning<'_> {
         };
         let schema = projection.input.schema();
         let arity = self.target.table(catalog, path)?.desc.arity();
+        if projection.expr.iter().any(has_subquery) {
+            return Ok(None);
+        }
         let mut exprs = Vec::with_capacity(projection.expr.len());
-        for e in &projection.expr {
-            match crate::sql::lower::lower_expr(e, schema) {
-                Ok(e) => exprs.push(e),
-                Err(_) => return Ok(None),
+        if lower {
+            for e in &projection.expr {
+                exprs.push(crate::sql::lower::lower_expr(e, schema)?);
             }
         }
         let mut from_columns = Vec::new();
@@ -322,6 +337,19 @@ impl Returning<'_> {
     }
 }
 
+/// Whether `e` has a subquery.
+pub(super) fn has_subquery(e: &datafusion_expr::Expr) -> bool {
+    use datafusion_common::tree_node::TreeNode;
+    use datafusion_expr::Expr;
+    e.exists(|x| {
+        Ok(matches!(
+            x,
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+        ))
+    })
+    .unwrap_or(true)
+}
+
 /// The columns a DML statement's `RETURNING` clause returns (`None` for a
 /// statement without one), for Describe.
 pub fn returning_desc(
@@ -333,7 +361,7 @@ pub fn returning_desc(
         return Ok(None);
     };
     returning.target.table(catalog, path)?;
-    Ok(Some(returning.plan(catalog, path)?.1))
+    Ok(Some(returning.plan_as(catalog, path, false)?.1))
 }
 
 /// What an `UPDATE`'s `SET` list assigns.

@@ -14,8 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use datafusion_common::tree_node::TreeNode;
-use datafusion_expr::{Expr as DfExpr, LogicalPlan};
+use datafusion_expr::LogicalPlan;
 use sqlparser::ast::{
     AssignmentTarget, ConflictTarget, DoUpdate, Expr as SqlExpr, Ident, OnConflictAction, OnInsert,
 };
@@ -257,16 +256,7 @@ fn plan_do_update(
     if p.input.schema().fields().len() != 2 * table.desc.arity() || p.expr.len() != items.len() {
         return Err(unsupported("this ON CONFLICT DO UPDATE"));
     }
-    let has_subquery = p.expr.iter().any(|e| {
-        e.exists(|x| {
-            Ok(matches!(
-                x,
-                DfExpr::ScalarSubquery(_) | DfExpr::Exists(_) | DfExpr::InSubquery(_)
-            ))
-        })
-        .unwrap_or(true)
-    });
-    if has_subquery {
+    if p.expr.iter().any(super::dml_sql::has_subquery) {
         return Ok(ConflictUpdate {
             set,
             values: UpdateValues::Query {
