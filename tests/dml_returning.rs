@@ -110,6 +110,54 @@ async fn returning_with_parameters_and_binary_results() {
         text_rows(&c, "SELECT id, name, qty, price FROM items").await,
         expect_rows(&[&["7", "renamed", "42", "1.50"]])
     );
+
+    // RETURNING of UPDATE … FROM and DELETE … USING reads the other
+    // list's columns; Describe gives them before the parameters have
+    // values.
+    c.batch_execute(
+        "CREATE TABLE labels (id int, label text); INSERT INTO labels VALUES (7, 'lucky')",
+    )
+    .await
+    .expect("labels");
+    let update_from = c
+        .prepare(
+            "UPDATE items SET name = $1 || l.label FROM labels l WHERE items.id = l.id \
+             RETURNING items.name, l.label, l.id + $2::int AS shifted",
+        )
+        .await
+        .expect("prepare UPDATE … FROM … RETURNING");
+    let columns: Vec<(&str, &Type)> = update_from
+        .columns()
+        .iter()
+        .map(|c| (c.name(), c.type_()))
+        .collect();
+    assert_eq!(
+        columns,
+        vec![
+            ("name", &Type::TEXT),
+            ("label", &Type::TEXT),
+            ("shifted", &Type::INT4),
+        ]
+    );
+    let rows = c
+        .query(&update_from, &[&"so ", &100i32])
+        .await
+        .expect("UPDATE … FROM … RETURNING with parameters");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, &str>(0), "so lucky");
+    assert_eq!(rows[0].get::<_, &str>(1), "lucky");
+    assert_eq!(rows[0].get::<_, i32>(2), 107);
+    let delete_using = c
+        .prepare("DELETE FROM items USING labels WHERE items.id = labels.id RETURNING *")
+        .await
+        .expect("prepare DELETE … USING … RETURNING *");
+    assert_eq!(delete_using.columns().len(), 6);
+    let rows = c
+        .query(&delete_using, &[])
+        .await
+        .expect("DELETE … USING … RETURNING *");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, &str>(5), "lucky");
 }
 
 /// A raw protocol client: just enough to read the command tags.

@@ -310,6 +310,7 @@ impl Coordinator {
         };
         let n = rows.len();
         let mut updates = Vec::with_capacity(n);
+        let rows = rows.into_iter().map(|r| (r, &[][..])).collect();
         self.with_sequences(|| {
             super::dml::insert_rows(&table, &target.positions, rows, &mut updates)
         })?;

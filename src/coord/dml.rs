@@ -18,8 +18,16 @@
 //! `RETURNING` items are planned as `SELECT <items> FROM t [AS alias]` and
 //! evaluated over the affected rows (new rows for `INSERT` and `UPDATE`,
 //! old rows for `DELETE`), in place of the table's contents, before the
-//! write, so an error in them leaves the table unchanged. The SQL of
-//! these queries is [`super::dml_sql`]'s.
+//! write, so an error in them leaves the table unchanged. With a `FROM`
+//! or `USING` list they may read its columns too (`RETURNING t.*, u.x`):
+//! the statement's query then returns those columns, each target row
+//! keeps those of the row it was changed with, and the items are
+//! evaluated over both in the coordinator. The SQL of these queries is
+//! [`super::dml_sql`]'s.
+//!
+//! A volatile default (`random()`, `nextval()`) that `DEFAULT` assigns
+//! is evaluated for each row, as in PostgreSQL: the query has a
+//! placeholder there, filled after it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,15 +39,15 @@ use sqlparser::ast::{Delete, Insert, Statement, Truncate, Update};
 use crate::catalog::{CatalogItem, SearchPath};
 use crate::compute::Command;
 use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
-use crate::repr::{Datum, RelationDesc, Row};
+use crate::repr::{Datum, Row};
 use crate::sql::PlanError;
 use crate::sql::lower::{lower, lower_query};
 use crate::sql::plan::{optimize, plan_statement};
 use crate::storage::durable::Commit;
 
 use super::dml_sql::{
-    Returning, Target, assignments, default_items, parse_one, returning_of, target_rows_query,
-    update_from, update_query,
+    ReturningPlan, Target, assignments, default_items, delete_join_query, parse_one, returning_of,
+    target_rows_query, update_from, update_query,
 };
 pub use super::dml_sql::{assigned_parameter_types, dml_query, returning_desc};
 use super::sequence::{ExecuteResponse, finish};
@@ -55,10 +63,15 @@ struct Changes {
     /// The rows `RETURNING` reads, with their counts: the new rows of
     /// `INSERT` and `UPDATE`, the removed rows of `DELETE`.
     affected: Vec<(Row, i64)>,
+    /// For a `RETURNING` clause that reads the `FROM` or `USING` list
+    /// ([`ReturningPlan::Joined`]): each affected row followed by the
+    /// columns of the row of the list it was paired with.
+    joined: Vec<(Row, i64)>,
 }
 
-/// Computes constant rows through map/filter/project stages and unions in
-/// the coordinator, in their order (the order of an `INSERT`'s `VALUES`,
+/// Computes constant rows through map/filter/project stages (as a peek's
+/// stages are applied, [`super::peek::apply_stages`]) and unions in the
+/// coordinator, in their order (the order of an `INSERT`'s `VALUES`,
 /// which its `RETURNING` rows keep, as in PostgreSQL); `None` for any other
 /// plan.
 fn compute_locally(expr: &RelationExpr) -> Option<Result<Vec<(Row, i64)>, AdapterError>> {
@@ -89,25 +102,7 @@ fn compute_locally(expr: &RelationExpr) -> Option<Result<Vec<(Row, i64)>, Adapte
                 predicates: predicates.clone(),
                 projection: projection.clone(),
             };
-            let volatile = stage.is_volatile();
-            let mut out = Vec::with_capacity(rows.len());
-            for (row, diff) in rows {
-                // A volatile expression (`random()`) is evaluated once per
-                // copy of a row.
-                let copies: Vec<(Row, i64)> = if volatile && diff > 1 {
-                    (0..diff).map(|_| (row.clone(), 1)).collect()
-                } else {
-                    vec![(row, diff)]
-                };
-                for (row, diff) in copies {
-                    match stage.apply(row) {
-                        None => {}
-                        Some(Ok(r)) => out.push((r, diff)),
-                        Some(Err(e)) => return Some(Err(e.into())),
-                    }
-                }
-            }
-            Some(Ok(out))
+            Some(super::peek::apply_stages(rows, std::slice::from_ref(&stage)).map_err(Into::into))
         }
         _ => None,
     }
@@ -126,11 +121,14 @@ pub(crate) fn resolved_default(default: &ScalarExpr) -> ScalarExpr {
 }
 
 /// The rows an `INSERT` adds: `rows` (values of the columns at
-/// `positions`) with the other columns' defaults, checked.
+/// `positions`, each with the columns whose value is their default though
+/// the row has a placeholder there: a volatile `DEFAULT` item) with the
+/// other columns' defaults, checked. Defaults are evaluated for each row,
+/// column by column, as PostgreSQL evaluates them.
 pub(super) fn insert_rows(
     table: &CatalogItem,
     positions: &[usize],
-    rows: Vec<Row>,
+    rows: Vec<(Row, &[usize])>,
     updates: &mut Vec<(Row, i64)>,
 ) -> Result<(), AdapterError> {
     let defaults: Vec<Option<ScalarExpr>> = table
@@ -138,10 +136,13 @@ pub(super) fn insert_rows(
         .iter()
         .map(|c| c.default.as_ref().map(resolved_default))
         .collect();
-    for r in rows {
+    for (r, row_defaults) in rows {
         let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
         for (i, d) in r.iter().enumerate() {
             full[positions[i]] = Some(d);
+        }
+        for &p in row_defaults {
+            full[p] = None;
         }
         let mut out = Vec::with_capacity(full.len());
         for (i, d) in full.into_iter().enumerate() {
@@ -157,6 +158,31 @@ pub(super) fn insert_rows(
         updates.push((check_row(table, out)?, 1));
     }
     Ok(())
+}
+
+/// Replaces the placeholders of the columns `columns` (set to a volatile
+/// `DEFAULT` by an `UPDATE`) in `row` by values of their defaults: one
+/// row for each of the `diff` copies of `row`, each with its own values.
+fn fill_defaults(
+    table: &CatalogItem,
+    columns: &[usize],
+    row: Vec<Datum>,
+    diff: i64,
+) -> Result<Vec<(Vec<Datum>, i64)>, AdapterError> {
+    if columns.is_empty() {
+        return Ok(vec![(row, diff)]);
+    }
+    let mut out = Vec::with_capacity(usize::try_from(diff).unwrap_or_default());
+    for _ in 0..diff {
+        let mut row = row.clone();
+        for &p in columns {
+            if let Some(e) = table.table_columns.get(p).and_then(|c| c.default.as_ref()) {
+                row[p] = resolved_default(e).eval(&[])?;
+            }
+        }
+        out.push((row, 1));
+    }
+    Ok(out)
 }
 
 /// Replaces every read of `id` in `expr` by constant `rows`.
@@ -185,33 +211,43 @@ impl Coordinator {
         let path = session.search_path();
         let mut state = self.state.lock().await;
         super::sequence_objects::resolve_sequence_args(&mut stmt, Some((&state.catalog, &path)))?;
+        // RETURNING is planned first: the statement computes the columns
+        // of its FROM or USING list that the clause reads.
+        let returning = match returning_of(&stmt)? {
+            Some(returning) => Some(returning.plan(&state.catalog, &path)?),
+            None => None,
+        };
+        let from_columns = returning.as_ref().and_then(|(plan, _)| plan.list_columns());
         let (changes, tag) = match &stmt {
             Statement::Insert(insert) => (
-                self.insert_changes(&mut state, &path, insert).await?,
+                self.insert_changes(&mut state, session, &path, insert)
+                    .await?,
                 "INSERT 0",
             ),
             Statement::Update(update) => (
-                self.update_changes(&mut state, &path, update).await?,
+                self.update_changes(&mut state, &path, update, from_columns)
+                    .await?,
                 "UPDATE",
             ),
             Statement::Delete(delete) => (
-                self.delete_changes(&mut state, &path, delete).await?,
+                self.delete_changes(&mut state, &path, delete, from_columns)
+                    .await?,
                 "DELETE",
             ),
             _ => return Err(AdapterError::Internal("not DML".into())),
         };
-        let returned = match returning_of(&stmt)? {
-            Some(returning) => Some(
-                self.returning(&mut state, &path, &returning, &changes)
-                    .await?,
-            ),
+        let returned = match returning {
+            Some((plan, desc)) => Some((
+                desc,
+                self.returning(&mut state, &path, plan, &changes).await?,
+            )),
             None => None,
         };
         let affected: i64 = changes.affected.iter().map(|(_, d)| d).sum();
-        // UPDATE, DELETE and INSERT ... ON CONFLICT read the table's
-        // committed rows.
+        // UPDATE and DELETE read the table's committed rows (INSERT ...
+        // ON CONFLICT reads the transaction's writes too).
         let on_conflict = matches!(&stmt, Statement::Insert(i) if i.on.is_some());
-        let reads: &[GlobalId] = if tag == "INSERT 0" && !on_conflict {
+        let reads: &[GlobalId] = if tag == "INSERT 0" {
             &[]
         } else {
             &[changes.table.id]
@@ -399,16 +435,40 @@ impl Coordinator {
         self.peek_expr_locked(state, expr, ts).await
     }
 
-    /// The rows of a `RETURNING` clause over the affected rows, and their
-    /// columns.
+    /// The rows of a `RETURNING` clause over the affected rows.
     async fn returning(
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        returning: &Returning<'_>,
+        plan: ReturningPlan,
         changes: &Changes,
-    ) -> Result<(RelationDesc, Vec<Row>), AdapterError> {
-        let (plan, desc) = returning.plan(&state.catalog, path)?;
+    ) -> Result<Vec<Row>, AdapterError> {
+        let plan = match plan {
+            ReturningPlan::Target(plan) => plan,
+            ReturningPlan::Joined { exprs, .. } => {
+                let volatile = exprs.iter().any(ScalarExpr::is_volatile);
+                return self.with_sequences(|| {
+                    let mut out = Vec::new();
+                    for (row, diff) in &changes.joined {
+                        let datums = row.unpack();
+                        // A volatile item is evaluated once per copy of a
+                        // row; the others once for all of them.
+                        let (evaluations, copies) = if volatile { (*diff, 1) } else { (1, *diff) };
+                        for _ in 0..evaluations {
+                            let values = exprs
+                                .iter()
+                                .map(|e| e.eval(&datums))
+                                .collect::<Result<Vec<_>, _>>()?;
+                            let values = Row::new(values);
+                            for _ in 0..copies {
+                                out.push(values.clone());
+                            }
+                        }
+                    }
+                    Ok(out)
+                });
+            }
+        };
         let (mut expr, finishing) = lower_query(&plan)?;
         replace_get(
             &mut expr,
@@ -418,13 +478,14 @@ impl Coordinator {
         );
         let ts = self.prepare_one_shot(state, &mut expr, path);
         let rows = self.compute_rows(state, expr, ts).await?;
-        Ok((desc, finish(rows, &finishing)?))
+        Ok(finish(rows, &finishing)?)
     }
 
     /// The rows an `INSERT` adds.
     async fn insert_changes(
         self: &Arc<Self>,
         state: &mut CoordState,
+        session: &Session,
         path: &SearchPath,
         insert: &Insert,
     ) -> Result<Changes, AdapterError> {
@@ -447,8 +508,9 @@ impl Coordinator {
             }
         };
         let on_conflict = match &insert.on {
-            Some(on) => Some(super::constraints::plan_on_conflict(
+            Some(on) => Some(super::on_conflict::plan_on_conflict(
                 &state.catalog,
+                path,
                 &table,
                 &target
                     .alias
@@ -491,7 +553,9 @@ impl Coordinator {
             &positions,
             &source,
         )?;
-        default_items(&mut source, &table, &positions)?;
+        let per_row_defaults = default_items(&mut source, &table, &positions)?;
+        // The position of each row in the VALUES list, added last.
+        let added = usize::from(per_row_defaults.is_some());
         let targets: Vec<_> = positions
             .iter()
             .map(|&p| table.desc.columns[p].typ.clone())
@@ -503,7 +567,7 @@ impl Coordinator {
         let plan = crate::sql::float_unify::type_insert_values(plan, &targets)
             .map_err(PlanError::from_datafusion)?;
         let plan = optimize(plan)?;
-        let arity = plan.schema().fields().len();
+        let arity = plan.schema().fields().len() - added;
         if arity > positions.len() {
             return Err(PlanError::Planning(
                 "INSERT has more expressions than target columns".into(),
@@ -513,10 +577,34 @@ impl Coordinator {
         let (mut expr, finishing) = lower_query(&plan)?;
         let ts = self.prepare_one_shot(state, &mut expr, path);
         let rows = finish(self.compute_rows(state, expr, ts).await?, &finishing)?;
+        let rows: Vec<(Row, &[usize])> = match &per_row_defaults {
+            None => rows.into_iter().map(|r| (r, &[][..])).collect(),
+            Some(per_row) => {
+                // Back in the order of the list, without the positions.
+                let mut numbered = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let mut datums = r.unpack();
+                    let i = match datums.pop() {
+                        Some(Datum::Int64(i)) => usize::try_from(i).ok(),
+                        _ => None,
+                    };
+                    let Some((i, defaults)) = i.and_then(|i| per_row.get(i).map(|d| (i, d))) else {
+                        return Err(AdapterError::Internal(
+                            "a VALUES row without its position".into(),
+                        ));
+                    };
+                    numbered.push((i, Row::new(datums), defaults.as_slice()));
+                }
+                numbered.sort_by_key(|(i, _, _)| *i);
+                numbered.into_iter().map(|(_, r, d)| (r, d)).collect()
+            }
+        };
         let mut updates = Vec::with_capacity(rows.len());
         self.with_sequences(|| insert_rows(&table, &positions, rows, &mut updates))?;
         if let Some(plan) = &on_conflict {
-            updates = self.apply_on_conflict(state, &table, plan, updates).await?;
+            updates = self
+                .apply_on_conflict(state, path, &session.pending_writes, &table, plan, updates)
+                .await?;
         }
         // The rows inserted, and the new versions of the rows updated.
         let affected = updates.iter().filter(|(_, d)| *d > 0).cloned().collect();
@@ -524,11 +612,12 @@ impl Coordinator {
             table,
             affected,
             updates,
+            joined: Vec::new(),
         })
     }
 
     /// Plans and computes a query Freshet generated for a DML statement.
-    async fn compute_query(
+    pub(super) async fn compute_query(
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
@@ -545,12 +634,15 @@ impl Coordinator {
         self.compute_rows(state, expr, ts).await
     }
 
-    /// The rows an `UPDATE` replaces, and their new values.
+    /// The rows an `UPDATE` replaces, and their new values; with
+    /// `from_columns` (of its `FROM` list, that `RETURNING` reads), the
+    /// new rows joined with them.
     async fn update_changes(
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
         update: &Update,
+        from_columns: Option<&[String]>,
     ) -> Result<Changes, AdapterError> {
         if update.limit.is_some() || !update.order_by.is_empty() || update.or.is_some() {
             return Err(PlanError::Syntax("UPDATE with ORDER BY, LIMIT or OR".into()).into());
@@ -561,15 +653,28 @@ impl Coordinator {
         super::sequence_objects::check_identity_update(&state.catalog, &table, update)?;
         let assigned = assignments(&table, update)?;
         let from = update_from(update);
-        let sql = update_query(&target, &table, &assigned, &from, update.selection.as_ref());
+        let sql = update_query(
+            &target,
+            &table,
+            &assigned.values,
+            &from,
+            update.selection.as_ref(),
+            from_columns.unwrap_or_default(),
+        );
         let rows = self.compute_query(state, path, &sql, Some(&table)).await?;
-        // Old row → new row (the smallest of them, with FROM).
-        let mut new_rows: BTreeMap<Row, Row> = BTreeMap::new();
-        let mut updates = Vec::new();
-        let mut affected = Vec::new();
+        let joined = from_columns.is_some();
+        let per_row = &assigned.per_row_defaults;
+        let mut changes = Changes {
+            table,
+            updates: Vec::new(),
+            affected: Vec::new(),
+            joined: Vec::new(),
+        };
+        // Old row → new row and the FROM columns (the smallest of them).
+        let mut new_rows: BTreeMap<Row, (Row, Row)> = BTreeMap::new();
         for (r, d) in rows {
             let r = r.unpack();
-            if r.len() != 2 * arity {
+            if r.len() != 2 * arity + from_columns.map_or(0, <[String]>::len) {
                 return Err(AdapterError::Internal(
                     "UPDATE row has the wrong width".into(),
                 ));
@@ -578,87 +683,147 @@ impl Coordinator {
             let mut new = Vec::with_capacity(arity);
             // An assignment: a value too long for a varchar or char
             // column is an error, not cut.
-            for (i, datum) in r[arity..].iter().enumerate() {
+            for (i, datum) in r[arity..2 * arity].iter().enumerate() {
                 new.push(crate::expr::func::assign_cast(
                     datum.clone(),
-                    &table.desc.columns[i].typ,
+                    &changes.table.desc.columns[i].typ,
                 )?);
             }
-            let new = check_row(&table, new)?;
+            let from_row = Row::pack(&r[2 * arity..]);
             if from.is_empty() {
-                updates.push((old, -d));
-                updates.push((new.clone(), d));
-                affected.push((new, d));
+                self.with_sequences(|| {
+                    changes.replace(old, new, per_row, d, joined.then_some(&from_row))
+                })?;
             } else {
+                let new = Row::new(new);
                 match new_rows.get(&old) {
-                    Some(kept) if *kept <= new => {}
+                    Some(kept) if (&kept.0, &kept.1) <= (&new, &from_row) => {}
                     _ => {
-                        new_rows.insert(old, new);
+                        new_rows.insert(old, (new, from_row));
                     }
                 }
             }
         }
         if from.is_empty() {
-            return Ok(Changes {
-                table,
-                updates,
-                affected,
-            });
+            return Ok(changes);
         }
         // Each target row once, however many rows it joins.
-        let sql = target_rows_query(&target, &table, &from, update.selection.as_ref());
+        let sql = target_rows_query(&target, &changes.table, &from, update.selection.as_ref());
         for (old, d) in self.compute_query(state, path, &sql, None).await? {
-            let Some(new) = new_rows.get(&old) else {
+            let Some((new, from_row)) = new_rows.get(&old) else {
                 return Err(AdapterError::Internal(
                     "an UPDATE's target row without its new row".into(),
                 ));
             };
-            updates.push((old, -d));
-            updates.push((new.clone(), d));
-            affected.push((new.clone(), d));
+            self.with_sequences(|| {
+                changes.replace(old, new.unpack(), per_row, d, joined.then_some(from_row))
+            })?;
         }
-        Ok(Changes {
-            table,
-            updates,
-            affected,
-        })
+        Ok(changes)
     }
 
-    /// The rows a `DELETE` removes.
+    /// The rows a `DELETE` removes; with `from_columns` (of its `USING`
+    /// list, that `RETURNING` reads), joined with them.
     async fn delete_changes(
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
         delete: &Delete,
+        from_columns: Option<&[String]>,
     ) -> Result<Changes, AdapterError> {
         let (target, using) = Target::of_delete(delete)?;
         let table = target.table(&state.catalog, path)?;
         let sql = target_rows_query(&target, &table, &using, delete.selection.as_ref());
         let affected = self.compute_query(state, path, &sql, None).await?;
+        let mut joined = Vec::new();
+        if let Some(from_columns) = from_columns {
+            // Each deleted row with one of the rows it joins (the
+            // smallest), as an `UPDATE … FROM` pairs them.
+            let arity = table.desc.arity();
+            let sql = delete_join_query(
+                &target,
+                &table,
+                &using,
+                delete.selection.as_ref(),
+                from_columns,
+            );
+            let mut pairs: BTreeMap<Row, Row> = BTreeMap::new();
+            for (r, _) in self.compute_query(state, path, &sql, None).await? {
+                let r = r.unpack();
+                let old = Row::pack(&r[..arity]);
+                let from_row = Row::pack(&r[arity..]);
+                match pairs.get(&old) {
+                    Some(kept) if *kept <= from_row => {}
+                    _ => {
+                        pairs.insert(old, from_row);
+                    }
+                }
+            }
+            for (old, d) in &affected {
+                let Some(from_row) = pairs.get(old) else {
+                    return Err(AdapterError::Internal(
+                        "a DELETE's target row without its USING row".into(),
+                    ));
+                };
+                joined.push((concat(old, from_row), *d));
+            }
+        }
         Ok(Changes {
             table,
             updates: affected.iter().map(|(r, d)| (r.clone(), -d)).collect(),
             affected,
+            joined,
         })
     }
 }
 
-/// Casts the new row of an `UPDATE`'s query (its second half of columns)
-/// to the table's column types, as an assignment does.
+impl Changes {
+    /// Replaces `diff` copies of `old` by `new` (whose columns `per_row`
+    /// take their defaults' values, for each copy), with `from_row` the
+    /// columns of the `FROM` row it joined, if `RETURNING` reads them.
+    fn replace(
+        &mut self,
+        old: Row,
+        new: Vec<Datum>,
+        per_row: &[usize],
+        diff: i64,
+        from_row: Option<&Row>,
+    ) -> Result<(), AdapterError> {
+        for (new, d) in fill_defaults(&self.table, per_row, new, diff)? {
+            let new = check_row(&self.table, new)?;
+            self.updates.push((old.clone(), -d));
+            self.updates.push((new.clone(), d));
+            if let Some(from_row) = from_row {
+                self.joined.push((concat(&new, from_row), d));
+            }
+            self.affected.push((new, d));
+        }
+        Ok(())
+    }
+}
+
+/// `a`'s columns followed by `b`'s.
+fn concat(a: &Row, b: &Row) -> Row {
+    Row::pack(&a.iter().chain(b.iter()).collect::<Vec<_>>())
+}
+
+/// Casts the new row of an `UPDATE`'s query (the second of its rows of
+/// the table's width, before the `FROM` columns) to the table's column types, as an assignment does.
 fn cast_new_columns(plan: LogicalPlan, table: &CatalogItem) -> Result<LogicalPlan, AdapterError> {
     let arity = table.desc.arity();
     let schema = plan.schema().clone();
-    if schema.fields().len() != 2 * arity {
+    let width = schema.fields().len();
+    if width < 2 * arity {
         return Err(AdapterError::Internal(
             "UPDATE query has the wrong width".into(),
         ));
     }
-    let mut exprs = Vec::with_capacity(2 * arity);
-    for i in 0..2 * arity {
+    let mut exprs = Vec::with_capacity(width);
+    for i in 0..width {
         let column = datafusion_expr::Expr::Column(datafusion_common::Column::from(
             schema.qualified_field(i),
         ));
-        exprs.push(if i < arity {
+        exprs.push(if i < arity || i >= 2 * arity {
             column
         } else {
             let name = schema.field(i).name().clone();

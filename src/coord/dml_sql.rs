@@ -154,16 +154,15 @@ pub(super) fn returning_query(
     ))
 }
 
-/// A `RETURNING` clause: the statement's target, the items, and whether
-/// the statement also reads other relations (`UPDATE … FROM`, `DELETE …
-/// USING`).
+/// A `RETURNING` clause: the statement's target, the items, and the other
+/// relations the statement reads (`UPDATE … FROM`, `DELETE … USING`).
 pub(super) struct Returning<'a> {
     /// The statement's target.
     pub(super) target: Target,
     /// The items.
     pub(super) items: &'a [SelectItem],
-    /// Whether the statement reads other relations.
-    pub(super) reads_others: bool,
+    /// The `FROM` or `USING` list.
+    pub(super) from: Vec<TableWithJoins>,
 }
 
 /// The `RETURNING` clause of a DML statement that has one.
@@ -173,7 +172,7 @@ pub(super) fn returning_of(stmt: &Statement) -> Result<Option<Returning<'_>>, Ad
             Some(items) => Some(Returning {
                 target: Target::of_insert(insert)?,
                 items,
-                reads_others: false,
+                from: Vec::new(),
             }),
             None => None,
         },
@@ -181,43 +180,174 @@ pub(super) fn returning_of(stmt: &Statement) -> Result<Option<Returning<'_>>, Ad
             Some(items) => Some(Returning {
                 target: Target::of(&update.table, "UPDATE")?,
                 items,
-                reads_others: update.from.is_some(),
+                from: update_from(update),
             }),
             None => None,
         },
         Statement::Delete(delete) => match &delete.returning {
-            Some(items) => Some(Returning {
-                target: Target::of_delete(delete)?.0,
-                items,
-                reads_others: delete.using.is_some(),
-            }),
+            Some(items) => {
+                let (target, using) = Target::of_delete(delete)?;
+                Some(Returning {
+                    target,
+                    items,
+                    from: using,
+                })
+            }
             None => None,
         },
         _ => None,
     })
 }
 
+/// How a `RETURNING` clause is computed.
+pub(super) enum ReturningPlan {
+    /// A query over the target table, whose rows are replaced by the
+    /// affected rows.
+    Target(LogicalPlan),
+    /// Expressions over each affected row followed by the columns
+    /// `from_columns` of the `FROM` or `USING` row it was paired with:
+    /// the clause of an `UPDATE … FROM` or `DELETE … USING` (PostgreSQL's
+    /// `RETURNING t.*, u.x`; its `*` is the columns of all of them).
+    Joined {
+        /// The items.
+        exprs: Vec<crate::expr::ScalarExpr>,
+        /// The columns of the `FROM` or `USING` list they read, as SQL.
+        from_columns: Vec<String>,
+    },
+}
+
+impl ReturningPlan {
+    /// The `FROM` or `USING` columns the statement computes for the
+    /// clause, if it reads them.
+    pub(super) fn list_columns(&self) -> Option<&[String]> {
+        match self {
+            ReturningPlan::Target(_) => None,
+            ReturningPlan::Joined { from_columns, .. } => Some(from_columns),
+        }
+    }
+}
+
 impl Returning<'_> {
-    /// The clause's plan (over the target table) and columns. It reads
-    /// the target's rows only: a column of the `FROM` or `USING` list,
-    /// which PostgreSQL allows, is `0A000`.
+    /// The clause's plan and columns. With a `FROM` or `USING` list, its
+    /// items read the target's columns and the list's (unless they have a
+    /// subquery: then they read the target's only, and a column of the
+    /// list is `0A000`).
     pub(super) fn plan(
         &self,
         catalog: &Catalog,
         path: &SearchPath,
-    ) -> Result<(LogicalPlan, RelationDesc), AdapterError> {
+    ) -> Result<(ReturningPlan, RelationDesc), AdapterError> {
+        self.plan_as(catalog, path, true)
+    }
+
+    /// [`Returning::plan`]; with `lower` false, the items of a
+    /// [`ReturningPlan::Joined`] are not lowered (Describe, whose
+    /// parameters have no values yet, needs the columns only).
+    fn plan_as(
+        &self,
+        catalog: &Catalog,
+        path: &SearchPath,
+        lower: bool,
+    ) -> Result<(ReturningPlan, RelationDesc), AdapterError> {
+        if !self.from.is_empty()
+            && let Some(joined) = self.plan_joined(catalog, path, lower)?
+        {
+            return Ok(joined);
+        }
+        let reads_others = !self.from.is_empty();
+        if reads_others
+            && self
+                .items
+                .iter()
+                .any(|i| matches!(i, SelectItem::Wildcard(_)))
+        {
+            return Err(PlanError::Unsupported(
+                "RETURNING * with a subquery in UPDATE … FROM or DELETE … USING".into(),
+            )
+            .into());
+        }
         let query = returning_query(&self.target, self.items)?;
         let aliased = crate::sql::plan::explicit_aliases(&query);
         let plan =
             crate::sql::plan::plan_query(&catalog.scope(path), query).map_err(|e| match e {
-                PlanError::UnknownColumn(_) if self.reads_others => {
-                    PlanError::Unsupported("RETURNING of a column of the FROM or USING list".into())
-                }
+                PlanError::UnknownColumn(_) if reads_others => PlanError::Unsupported(
+                    "RETURNING of a column of the FROM or USING list with a subquery".into(),
+                ),
                 e => e,
             })?;
         let desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
-        Ok((plan, desc))
+        Ok((ReturningPlan::Target(plan), desc))
     }
+
+    /// The clause as expressions over the target's row and the `FROM` or
+    /// `USING` list's: `SELECT <items> FROM target, from…`, planned (so
+    /// names resolve, and are ambiguous, as in PostgreSQL) but not
+    /// optimized (its input keeps every column). `None` if an item has a
+    /// subquery.
+    fn plan_joined(
+        &self,
+        catalog: &Catalog,
+        path: &SearchPath,
+        lower: bool,
+    ) -> Result<Option<(ReturningPlan, RelationDesc)>, AdapterError> {
+        let items: Vec<String> = self.items.iter().map(ToString::to_string).collect();
+        let from: Vec<String> = self.from.iter().map(ToString::to_string).collect();
+        let query = parse_one(&format!(
+            "SELECT {} FROM {}, {}",
+            items.join(", "),
+            self.target.relation(),
+            from.join(", ")
+        ))?;
+        let aliased = crate::sql::plan::explicit_aliases(&query);
+        let plan = super::sequence::plan_analyzed(catalog, path, query)?;
+        let LogicalPlan::Projection(projection) = &plan else {
+            return Ok(None);
+        };
+        let schema = projection.input.schema();
+        let arity = self.target.table(catalog, path)?.desc.arity();
+        if projection.expr.iter().any(has_subquery) {
+            return Ok(None);
+        }
+        let mut exprs = Vec::with_capacity(projection.expr.len());
+        if lower {
+            for e in &projection.expr {
+                exprs.push(crate::sql::lower::lower_expr(e, schema)?);
+            }
+        }
+        let mut from_columns = Vec::new();
+        for i in arity..schema.fields().len() {
+            let (qualifier, field) = schema.qualified_field(i);
+            let Some(qualifier) = qualifier else {
+                return Ok(None);
+            };
+            from_columns.push(format!(
+                "{}.{}",
+                qualifier.to_quoted_string(),
+                Ident::with_quote('"', field.name())
+            ));
+        }
+        let desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
+        Ok(Some((
+            ReturningPlan::Joined {
+                exprs,
+                from_columns,
+            },
+            desc,
+        )))
+    }
+}
+
+/// Whether `e` has a subquery.
+pub(super) fn has_subquery(e: &datafusion_expr::Expr) -> bool {
+    use datafusion_common::tree_node::TreeNode;
+    use datafusion_expr::Expr;
+    e.exists(|x| {
+        Ok(matches!(
+            x,
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+        ))
+    })
+    .unwrap_or(true)
 }
 
 /// The columns a DML statement's `RETURNING` clause returns (`None` for a
@@ -231,17 +361,27 @@ pub fn returning_desc(
         return Ok(None);
     };
     returning.target.table(catalog, path)?;
-    Ok(Some(returning.plan(catalog, path)?.1))
+    Ok(Some(returning.plan_as(catalog, path, false)?.1))
 }
 
-/// The value of each column of `table` that an `UPDATE`'s `SET` list
-/// assigns (`None` for the others), checked as PostgreSQL checks it:
-/// unknown columns are `42703`, a column assigned twice `42601`. `DEFAULT`
-/// is the column's default, a bare parameter is typed as its column.
+/// What an `UPDATE`'s `SET` list assigns.
+pub(super) struct Assignments {
+    /// The value of each column of the table that the list assigns
+    /// (`None` for the others).
+    pub(super) values: Vec<Option<SqlExpr>>,
+    /// The columns set to a volatile `DEFAULT`: their values above are
+    /// placeholders, and each updated row gets its own value of the
+    /// default (PostgreSQL evaluates it for each row).
+    pub(super) per_row_defaults: Vec<usize>,
+}
+
+/// The `SET` list of an `UPDATE`, checked as PostgreSQL checks it: unknown
+/// columns are `42703`, a column assigned twice `42601`. `DEFAULT` is the
+/// column's default, a bare parameter is typed as its column.
 pub(super) fn assignments(
     table: &CatalogItem,
     update: &Update,
-) -> Result<Vec<Option<SqlExpr>>, AdapterError> {
+) -> Result<Assignments, AdapterError> {
     let mut pairs: Vec<(&ObjectName, &SqlExpr)> = Vec::new();
     for a in &update.assignments {
         match &a.target {
@@ -267,6 +407,7 @@ pub(super) fn assignments(
         }
     }
     let mut out: Vec<Option<SqlExpr>> = vec![None; table.desc.arity()];
+    let mut per_row_defaults = Vec::new();
     for (name, value) in pairs {
         let Some(first) = name.0.first().and_then(|p| p.as_ident()) else {
             return Err(PlanError::Syntax("empty column name".into()).into());
@@ -296,6 +437,9 @@ pub(super) fn assignments(
             SqlExpr::Identifier(i)
                 if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
             {
+                if default_is_volatile(table, p) {
+                    per_row_defaults.push(p);
+                }
                 default_literal(table, p)?
             }
             // Typed as its column, as PostgreSQL infers it (the value
@@ -307,7 +451,10 @@ pub(super) fn assignments(
         };
         out[p] = Some(value);
     }
-    Ok(out)
+    Ok(Assignments {
+        values: out,
+        per_row_defaults,
+    })
 }
 
 /// Parses an expression Freshet generated.
@@ -318,31 +465,37 @@ pub(super) fn parse_expr(sql: &str) -> Result<SqlExpr, AdapterError> {
         .map_err(|e| PlanError::Internal(format!("generated expression {sql}: {e}")).into())
 }
 
-/// The default of column `p` of `table` (evaluated now) as a literal of
-/// the column's type; `NULL` for a column without one.
+/// Whether the default of column `p` of `table` is volatile (`random()`,
+/// `nextval()`, `clock_timestamp()`): PostgreSQL evaluates it for each
+/// row, so it cannot be written into a statement's SQL as one literal.
+pub(super) fn default_is_volatile(table: &CatalogItem, p: usize) -> bool {
+    table
+        .table_columns
+        .get(p)
+        .and_then(|c| c.default.as_ref())
+        .is_some_and(crate::expr::ScalarExpr::is_volatile)
+}
+
+/// `DEFAULT` for column `p` of `table` in generated SQL: the default
+/// (evaluated now) as a literal of the column's type, `NULL` for a column
+/// without one. A volatile default is a typed `NULL` here, a placeholder
+/// the caller fills for each row ([`default_is_volatile`]).
 pub(super) fn default_literal(table: &CatalogItem, p: usize) -> Result<SqlExpr, AdapterError> {
+    let typ = table.desc.columns[p].typ.name();
     let default = table.table_columns.get(p).and_then(|c| c.default.as_ref());
-    // A default that draws from a sequence draws once per row.
-    if let Some(seq) = default.and_then(super::sequence_objects::default_sequence) {
-        return parse_expr(&format!(
-            "CAST(nextval({}) AS {})",
-            crate::catalog::system::item_oid(seq),
-            table.desc.columns[p].typ.name()
-        ));
-    }
     let datum = match default {
-        Some(e) => super::dml::resolved_default(e).eval(&[])?,
-        None => Datum::Null,
+        Some(e) if !e.is_volatile() => super::dml::resolved_default(e).eval(&[])?,
+        _ => Datum::Null,
     };
-    let sql = match crate::repr::strconv::format(&datum) {
-        None => "NULL".to_string(),
-        Some(text) => format!(
-            "CAST('{}' AS {})",
-            text.replace('\'', "''"),
-            table.desc.columns[p].typ.name()
-        ),
-    };
-    parse_expr(&sql)
+    parse_expr(&datum_literal(&datum, &typ))
+}
+
+/// `datum` as an SQL literal of type `typ` (a type's name).
+pub(super) fn datum_literal(datum: &Datum, typ: &str) -> String {
+    match crate::repr::strconv::format(datum) {
+        None => format!("CAST(NULL AS {typ})"),
+        Some(text) => format!("CAST('{}' AS {typ})", text.replace('\'', "''")),
+    }
 }
 
 /// The `FROM` list of an `UPDATE`.
@@ -351,6 +504,33 @@ pub(super) fn update_from(update: &Update) -> Vec<TableWithJoins> {
         Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) => f.clone(),
         None => Vec::new(),
     }
+}
+
+/// `SELECT <target row>, <from columns> FROM target, from… WHERE
+/// selection`: each target row of a `DELETE … USING` with each row of the
+/// `USING` list it joins (the columns of it that `RETURNING` reads).
+pub(super) fn delete_join_query(
+    target: &Target,
+    table: &CatalogItem,
+    from: &[TableWithJoins],
+    selection: Option<&SqlExpr>,
+    from_columns: &[String],
+) -> String {
+    let mut items: Vec<String> = table
+        .desc
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} AS \"__old_{i}\"", target.column(&c.name)))
+        .collect();
+    for (i, c) in from_columns.iter().enumerate() {
+        items.push(format!("{c} AS \"__from_{i}\""));
+    }
+    format!(
+        "SELECT {}{}",
+        items.join(", "),
+        from_where(target, from, selection)
+    )
 }
 
 /// `FROM target[, from…]` and the `WHERE` clause, as SQL.
@@ -417,9 +597,10 @@ pub fn dml_query(
             parse_one(&update_query(
                 &target,
                 &table,
-                &assigned,
+                &assigned.values,
                 &update_from(update),
                 update.selection.as_ref(),
+                &[],
             ))
         }
         Statement::Delete(delete) => {
@@ -473,13 +654,16 @@ pub fn assigned_parameter_types(
     out
 }
 
-/// `SELECT <old row>, <new row> FROM target, from… WHERE selection`.
+/// `SELECT <old row>, <new row>, <from columns> FROM target, from… WHERE
+/// selection`; `from_columns` are columns of the `FROM` list (as SQL) that
+/// a `RETURNING` clause reads.
 pub(super) fn update_query(
     target: &Target,
     table: &CatalogItem,
     assigned: &[Option<SqlExpr>],
     from: &[TableWithJoins],
     selection: Option<&SqlExpr>,
+    from_columns: &[String],
 ) -> String {
     let mut items: Vec<String> = table
         .desc
@@ -494,6 +678,9 @@ pub(super) fn update_query(
             None => format!("{} AS \"__new_{i}\"", target.column(&c.name)),
         });
     }
+    for (i, c) in from_columns.iter().enumerate() {
+        items.push(format!("{c} AS \"__from_{i}\""));
+    }
     format!(
         "SELECT {}{}",
         items.join(", "),
@@ -504,16 +691,26 @@ pub(super) fn update_query(
 /// `DEFAULT` as an item of an `INSERT`'s `VALUES` list: the column's
 /// default (evaluated now, as for an omitted column), written as a literal
 /// of the column's type; `NULL` for a column without one.
+///
+/// A volatile default (`random()`, `nextval()`) is evaluated for each row,
+/// as for an omitted column: its item is a placeholder, and each row of
+/// the list gets one more item, its position in the list, so the caller
+/// finds the row again in the query's result (which a peek returns in no
+/// particular order). Returns, for each row of the list, the columns
+/// whose default the caller evaluates (`None` when there are none, and no
+/// item was added).
 pub(super) fn default_items(
     source: &mut sqlparser::ast::Query,
     table: &CatalogItem,
     positions: &[usize],
-) -> Result<(), AdapterError> {
+) -> Result<Option<Vec<Vec<usize>>>, AdapterError> {
     use sqlparser::ast::SetExpr;
     let SetExpr::Values(values) = source.body.as_mut() else {
-        return Ok(());
+        return Ok(None);
     };
+    let mut per_row = Vec::with_capacity(values.rows.len());
     for row in &mut values.rows {
+        let mut defaults = Vec::new();
         for (j, item) in row.iter_mut().enumerate() {
             let SqlExpr::Identifier(ident) = item else {
                 continue;
@@ -524,8 +721,18 @@ pub(super) fn default_items(
             let Some(&p) = positions.get(j) else {
                 continue;
             };
+            if default_is_volatile(table, p) {
+                defaults.push(p);
+            }
             *item = default_literal(table, p)?;
         }
+        per_row.push(defaults);
     }
-    Ok(())
+    if per_row.iter().all(Vec::is_empty) {
+        return Ok(None);
+    }
+    for (i, row) in values.rows.iter_mut().enumerate() {
+        row.push(parse_expr(&format!("CAST({i} AS bigint)"))?);
+    }
+    Ok(Some(per_row))
 }

@@ -12,7 +12,7 @@
 //! * [`constraints`], [`check_constraints`], [`foreign_keys`]: tables'
 //!   `PRIMARY KEY`/`UNIQUE`, `CHECK` and `FOREIGN KEY` constraints
 //!   ([`foreign_key_checks`] enforces the last); [`alter_table`]: adding
-//!   and dropping them.
+//!   and dropping them; [`on_conflict`]: `INSERT … ON CONFLICT`.
 //! * [`sequence_objects`]: sequences (`CREATE SEQUENCE`, `serial` and
 //!   identity columns) and the values `nextval` hands out.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
@@ -45,6 +45,7 @@ pub mod introspection;
 pub mod kafka_options;
 pub mod materializable;
 pub mod names;
+pub mod on_conflict;
 pub mod peek;
 pub mod prepared;
 pub mod sequence;

@@ -129,8 +129,18 @@ pub(super) fn plan_select_analyzed(catalog: &Catalog, sql: &str) -> Result<Logic
     let Some(FreshetStatement::Sql(s)) = stmt.into_iter().next() else {
         return Err(PlanError::Internal(format!("{sql} did not parse")));
     };
-    let path = super::names::qualified();
-    let plan = plan_statement(&catalog.scope(&path), *s)?;
+    plan_analyzed(catalog, &super::names::qualified(), *s)
+}
+
+/// Plans `stmt` with names resolved along `path`, and analyzes it (types
+/// coerced, wildcards expanded) without optimizing it: the plan keeps the
+/// shape the statement has.
+pub(super) fn plan_analyzed(
+    catalog: &Catalog,
+    path: &SearchPath,
+    stmt: Statement,
+) -> Result<LogicalPlan, PlanError> {
+    let plan = plan_statement(&catalog.scope(path), stmt)?;
     datafusion_optimizer::Analyzer::new()
         .execute_and_check(
             plan,
