@@ -303,6 +303,19 @@ impl Coordinator {
                 seq @ Statement::CreateSequence { .. } => {
                     self.create_sequence(&mut state, &seq, sql, replay_id)
                 }
+                Statement::Comment {
+                    object_type,
+                    object_name,
+                    comment,
+                    ..
+                } => self.comment_on(
+                    &mut state,
+                    object_type,
+                    &object_name,
+                    comment,
+                    path,
+                    replay_id,
+                ),
                 Statement::AlterTable(at) => {
                     self.alter_table(&mut state, at, path, replay_id).await
                 }
@@ -311,6 +324,7 @@ impl Coordinator {
                 ))),
             },
             FreshetStatement::CreateSecret(s) => self.create_secret(&mut state, s, sql, replay_id),
+            FreshetStatement::AddIdentity(s) => self.add_identity(&mut state, s, path, replay_id),
             FreshetStatement::AlterSequence(s) => {
                 self.alter_sequence(&mut state, s, path, replay_id)
             }

@@ -33,6 +33,7 @@ use crate::compute::Command;
 use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{Datum, RelationDesc, Row};
 use crate::sql::PlanError;
+use crate::sql::identity_syntax::Overriding;
 use crate::sql::lower::{lower, lower_query};
 use crate::sql::plan::{optimize, plan_statement};
 use crate::storage::durable::Commit;
@@ -126,10 +127,13 @@ pub(crate) fn resolved_default(default: &ScalarExpr) -> ScalarExpr {
 }
 
 /// The rows an `INSERT` adds: `rows` (values of the columns at
-/// `positions`) with the other columns' defaults, checked.
+/// `positions`) with the other columns' defaults, checked. The columns
+/// at `ignored` get their defaults whatever `rows` say (`OVERRIDING USER
+/// VALUE`).
 fn insert_rows(
     table: &CatalogItem,
     positions: &[usize],
+    ignored: &[usize],
     rows: Vec<Row>,
     updates: &mut Vec<(Row, i64)>,
 ) -> Result<(), AdapterError> {
@@ -141,7 +145,9 @@ fn insert_rows(
     for r in rows {
         let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
         for (i, d) in r.iter().enumerate() {
-            full[positions[i]] = Some(d);
+            if !ignored.contains(&positions[i]) {
+                full[positions[i]] = Some(d);
+            }
         }
         let mut out = Vec::with_capacity(full.len());
         for (i, d) in full.into_iter().enumerate() {
@@ -180,14 +186,26 @@ impl Coordinator {
     pub(super) async fn dml(
         self: &Arc<Self>,
         session: &mut Session,
+        stmt: Statement,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        self.dml_overriding(session, stmt, None).await
+    }
+
+    /// [`Coordinator::dml`], for an `INSERT` with `OVERRIDING { SYSTEM |
+    /// USER } VALUE` when `overriding` is set.
+    pub(super) async fn dml_overriding(
+        self: &Arc<Self>,
+        session: &mut Session,
         mut stmt: Statement,
+        overriding: Option<Overriding>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let path = session.search_path();
         let mut state = self.state.lock().await;
         super::sequence_objects::resolve_sequence_args(&mut stmt, Some((&state.catalog, &path)))?;
         let (changes, tag) = match &stmt {
             Statement::Insert(insert) => (
-                self.insert_changes(&mut state, &path, insert).await?,
+                self.insert_changes(&mut state, &path, insert, overriding)
+                    .await?,
                 "INSERT 0",
             ),
             Statement::Update(update) => (
@@ -427,6 +445,7 @@ impl Coordinator {
         state: &mut CoordState,
         path: &SearchPath,
         insert: &Insert,
+        overriding: Option<Overriding>,
     ) -> Result<Changes, AdapterError> {
         let target = Target::of_insert(insert)?;
         let table = target.table(&state.catalog, path)?;
@@ -485,12 +504,26 @@ impl Coordinator {
         // is read as a float, as PostgreSQL's assignment cast from
         // `numeric` computes it (`1e30` is beyond Freshet's numeric).
         let mut source = source.clone();
-        super::sequence_objects::check_identity_insert(
-            &state.catalog,
-            &table,
-            &positions,
-            &source,
-        )?;
+        // `OVERRIDING SYSTEM VALUE`: a value given for a `GENERATED
+        // ALWAYS` column is taken. `OVERRIDING USER VALUE`: values given
+        // for identity columns are dropped, and the columns get their
+        // defaults (their sequences' next values).
+        if overriding.is_none() {
+            super::sequence_objects::check_identity_insert(
+                &state.catalog,
+                &table,
+                &positions,
+                &source,
+            )?;
+        }
+        let ignored: Vec<usize> = match overriding {
+            Some(Overriding::User) => positions
+                .iter()
+                .copied()
+                .filter(|&p| state.catalog.identity(table.id, p).is_some())
+                .collect(),
+            _ => Vec::new(),
+        };
         default_items(&mut source, &table, &positions)?;
         let targets: Vec<_> = positions
             .iter()
@@ -514,7 +547,7 @@ impl Coordinator {
         let ts = self.prepare_one_shot(state, &mut expr, path);
         let rows = finish(self.compute_rows(state, expr, ts).await?, &finishing)?;
         let mut updates = Vec::with_capacity(rows.len());
-        self.with_sequences(|| insert_rows(&table, &positions, rows, &mut updates))?;
+        self.with_sequences(|| insert_rows(&table, &positions, &ignored, rows, &mut updates))?;
         if let Some(plan) = &on_conflict {
             updates = self.apply_on_conflict(state, &table, plan, updates).await?;
         }
