@@ -324,7 +324,7 @@ impl Coordinator {
                 ))),
             },
             FreshetStatement::CreateSecret(s) => self.create_secret(&mut state, s, sql, replay_id),
-            FreshetStatement::AddIdentity(s) => self.add_identity(&mut state, s, path, replay_id),
+            FreshetStatement::AddIdentity(s) => self.add_identity(&mut state, *s, path, replay_id),
             FreshetStatement::AlterSequence(s) => {
                 self.alter_sequence(&mut state, s, path, replay_id)
             }

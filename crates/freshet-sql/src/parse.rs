@@ -55,7 +55,7 @@ pub enum FreshetStatement {
     /// `ALTER SEQUENCE [IF EXISTS] name options`.
     AlterSequence(super::sequence_options::AlterSequenceStatement),
     /// `ALTER TABLE t ALTER [COLUMN] c ADD GENERATED ... AS IDENTITY [(...)]`.
-    AddIdentity(super::identity_syntax::AddIdentityStatement),
+    AddIdentity(Box<super::identity_syntax::AddIdentityStatement>),
     /// `INSERT ... OVERRIDING { SYSTEM | USER } VALUE ...`: the `INSERT`
     /// without the clause, and the clause.
     InsertOverriding {
@@ -471,7 +471,7 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
     }
     if super::identity_syntax::is_add_identity(parser) {
         return super::identity_syntax::parse_add_identity(parser)
-            .map(FreshetStatement::AddIdentity);
+            .map(|s| FreshetStatement::AddIdentity(Box::new(s)));
     }
     if word_is(&t0, "ALTER") && word_is(&t1, "SEQUENCE") {
         parser.next_token();

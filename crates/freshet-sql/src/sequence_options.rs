@@ -197,7 +197,7 @@ pub struct AlterSequenceStatement {
     /// `OWNED BY table.column`, or `NONE` (one identifier).
     pub owned_by: Option<ObjectName>,
     /// `OWNER TO role`: the role (the statement has nothing else).
-    pub owner_to: Option<Ident>,
+    pub owner_to: Option<String>,
     /// A form Freshet does not support (`RENAME TO`, `SET SCHEMA`, `SET
     /// LOGGED`), named.
     pub unsupported: Option<String>,
@@ -280,7 +280,7 @@ pub fn parse_alter_sequence(parser: &mut Parser) -> Result<AlterSequenceStatemen
         unsupported: None,
     };
     if parser.parse_keywords(&[Keyword::OWNER, Keyword::TO]) {
-        stmt.owner_to = Some(parser.parse_identifier()?);
+        stmt.owner_to = Some(parser.parse_identifier()?.to_string());
         return Ok(stmt);
     }
     for (words, what) in [
