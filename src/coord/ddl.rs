@@ -858,6 +858,17 @@ impl Coordinator {
         sql: &str,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
+        // An index is only an arrangement here: nothing would enforce a
+        // unique one's uniqueness, so it is refused rather than made a
+        // plain index (`pg_dump` writes `CREATE UNIQUE INDEX` for unique
+        // indexes that back no constraint). A `UNIQUE` constraint is
+        // enforced. (Stored ones, from before, still replay.)
+        if ci.unique && replay_id.is_none() {
+            return Err(PlanError::Unsupported(
+                "CREATE UNIQUE INDEX (use a UNIQUE constraint)".into(),
+            )
+            .into());
+        }
         let item = state
             .catalog
             .resolve_existing(&qualified(), &ci.table_name, "relation")?
