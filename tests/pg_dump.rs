@@ -17,7 +17,8 @@
 //! constraint violations must still be refused with PostgreSQL's
 //! SQLSTATEs.
 //!
-//! * [`inserts_dump_restores`]: the plain `--inserts` dump.
+//! * [`inserts_dump_restores`]: the plain `--inserts` dump (and an
+//!   `INSERT ... OVERRIDING SYSTEM VALUE` with parameters afterwards).
 //! * [`column_inserts_dump_survives_kill_9`]: the `--column-inserts
 //!   --no-owner` dump, then `kill -9` and a restart before the checks:
 //!   the restored schema replays.
@@ -140,6 +141,20 @@ async fn inserts_dump_restores() {
     psql_file(&server, "inserts.sql");
     check_verify_output(&server);
     check_constraints_hold(&server).await;
+    // `OVERRIDING SYSTEM VALUE` through the extended protocol, with
+    // parameters (as a driver replaying the data would send it).
+    let c = server.connect().await;
+    let rows = c
+        .query(
+            "INSERT INTO public.products (sku, title, price) OVERRIDING SYSTEM VALUE \
+             VALUES ($1, $2, 1) RETURNING sku, title",
+            &[&77i64, &"bound"],
+        )
+        .await
+        .expect("INSERT ... OVERRIDING SYSTEM VALUE with parameters");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i64>(0), 77);
+    assert_eq!(rows[0].get::<_, &str>(1), "bound");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
