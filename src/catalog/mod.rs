@@ -165,6 +165,19 @@ pub struct Catalog {
     foreign_keys: BTreeMap<GlobalId, Vec<ForeignKey>>,
     /// Sequences' definitions, by sequence.
     sequences: BTreeMap<GlobalId, SequenceDef>,
+    /// Comments (`COMMENT ON`), by item and `objsubid` (0 for the item,
+    /// a column's position plus one for a column).
+    comments: BTreeMap<(GlobalId, i32), Comment>,
+}
+
+/// A comment on an item or a column (`COMMENT ON ... IS 'text'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// The text (never empty: an empty comment removes it, as in
+    /// PostgreSQL).
+    pub text: String,
+    /// The id of its durable record (`coord::comment`).
+    pub record: GlobalId,
 }
 
 /// A sequence's definition (its values are the coordinator's:
@@ -193,7 +206,8 @@ pub struct SequenceDef {
     /// `GENERATED ALWAYS` (else `BY DEFAULT`).
     pub identity: Option<bool>,
     /// Whether its table's `CREATE TABLE` made it (a `serial` or identity
-    /// column): that record stands for it in the durable store.
+    /// column), or an `ALTER TABLE ... ADD GENERATED ... AS IDENTITY`:
+    /// that record stands for it in the durable store.
     pub implicit: bool,
 }
 
@@ -333,6 +347,7 @@ impl Catalog {
         self.checks.remove(&id);
         self.alter_records.remove(&id);
         self.foreign_keys.remove(&id);
+        self.comments.retain(|(item, _), _| *item != id);
         let item = self.items.remove(&id)?;
         self.by_name
             .remove(&(item.schema.clone(), item.name.clone()));
@@ -418,6 +433,31 @@ impl Catalog {
         if let Some(records) = self.alter_records.get_mut(&table) {
             records.retain(|r| *r != record);
         }
+    }
+
+    /// Sets (`Some`) or removes (`None`) the comment on item `id`
+    /// (`sub` 0) or on its column `sub - 1`; returns the one it replaces.
+    pub fn set_comment(
+        &mut self,
+        id: GlobalId,
+        sub: i32,
+        comment: Option<Comment>,
+    ) -> Option<Comment> {
+        self.version += 1;
+        match comment {
+            Some(c) => self.comments.insert((id, sub), c),
+            None => self.comments.remove(&(id, sub)),
+        }
+    }
+
+    /// The comment on item `id` (`sub` 0) or on its column `sub - 1`.
+    pub fn comment(&self, id: GlobalId, sub: i32) -> Option<&Comment> {
+        self.comments.get(&(id, sub))
+    }
+
+    /// Every comment: the item, the `objsubid`, the comment.
+    pub fn comments(&self) -> impl Iterator<Item = (GlobalId, i32, &Comment)> {
+        self.comments.iter().map(|((id, sub), c)| (*id, *sub, c))
     }
 
     /// The durable `ALTER TABLE` records of `table`.

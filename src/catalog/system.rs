@@ -445,7 +445,7 @@ static RELATIONS: &[Relation] = &[
             ("objsubid", T::I32),
             ("description", T::Text),
         ],
-        rows: none,
+        rows: pg_description,
     },
     Relation {
         schema: PG_CATALOG,
@@ -1281,6 +1281,26 @@ fn yes_no(b: bool) -> Datum {
     text(if b { "YES" } else { "NO" })
 }
 
+/// The OID of `pg_class` (the second catalog relation): the `classoid`
+/// of comments on relations and their columns.
+pub const PG_CLASS_OID: i64 = RELATION_OID_BASE + 1;
+
+/// The comments `COMMENT ON` made (on relations and their columns).
+fn pg_description(c: &Context) -> Vec<Vec<Datum>> {
+    debug_assert_eq!(RELATIONS[1].name, "pg_class");
+    c.catalog
+        .comments()
+        .map(|(id, sub, comment)| {
+            vec![
+                oid(item_oid(id)),
+                oid(PG_CLASS_OID),
+                Datum::Int32(sub),
+                text(comment.text.clone()),
+            ]
+        })
+        .collect()
+}
+
 fn pg_namespace(c: &Context) -> Vec<Vec<Datum>> {
     let mut names = c.catalog.schema_names();
     names.push(PG_CATALOG.to_string());
@@ -1446,7 +1466,7 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
 pub fn typmod(t: &ScalarType) -> i32 {
     match t {
         ScalarType::VarChar(Some(n)) | ScalarType::Char(Some(n)) => *n as i32 + 4,
-        ScalarType::Char(None) => 5,
+        ScalarType::Char(None) => -1,
         ScalarType::Numeric {
             precision: Some(p),
             scale,

@@ -81,6 +81,11 @@ impl Coordinator {
                 PlanError::WrongObjectType(format!("\"{}\" is not a sequence", item.name)).into(),
             );
         }
+        if stmt.owner_to.is_some() {
+            // As `ALTER TABLE ... OWNER TO` (`alter_table::owner_to`):
+            // Freshet has no roles, so this changes and stores nothing.
+            return Ok(ExecuteResponse::command(TAG));
+        }
         let old = state
             .catalog
             .sequence(item.id)

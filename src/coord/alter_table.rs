@@ -169,6 +169,14 @@ impl Coordinator {
             }
             Err(e) => return Err(e.into()),
         };
+        if !at.operations.is_empty()
+            && at
+                .operations
+                .iter()
+                .all(|op| matches!(op, AlterTableOperation::OwnerTo { .. }))
+        {
+            return owner_to(&table);
+        }
         if table.kind != ItemKind::Table {
             return Err(
                 PlanError::WrongObjectType(format!("\"{}\" is not a table", table.name)).into(),
@@ -273,6 +281,12 @@ impl Coordinator {
                 },
                 _ => {}
             }
+        }
+        // The records of dropped keys' indexes (their comments) go with
+        // them.
+        for &index in &work.dropped_indexes {
+            work.deletes
+                .extend_from_slice(state.catalog.alter_records(index));
         }
         if !replay {
             state
@@ -388,6 +402,27 @@ impl Coordinator {
             }
         }
         Ok(rows)
+    }
+}
+
+/// `ALTER TABLE name OWNER TO role`, which `pg_dump` writes for every
+/// table, view, materialized view and sequence (PostgreSQL's `ALTER TABLE`
+/// takes them all for this): accepted and changes nothing. Freshet has no
+/// roles and no privileges (every session may do everything, and
+/// `pg_class.relowner` is always Freshet's one owner), so which role owns
+/// an object decides nothing; nothing is stored.
+pub(crate) fn owner_to(item: &CatalogItem) -> Result<ExecuteResponse, AdapterError> {
+    match item.kind {
+        ItemKind::Table
+        | ItemKind::View
+        | ItemKind::MaterializedView
+        | ItemKind::Sequence
+        | ItemKind::Source => Ok(ExecuteResponse::command(TAG)),
+        _ => Err(PlanError::WrongObjectType(format!(
+            "\"{}\" is not a table, view, sequence, or foreign table",
+            item.name
+        ))
+        .into()),
     }
 }
 

@@ -15,8 +15,8 @@
 //! `session_funcs::refuse_in_view` refuses them there.
 //!
 //! What Freshet does not have answers as an empty catalog would: no
-//! comments (`obj_description` is NULL, except PostgreSQL's own on the
-//! built-in types), no publications,
+//! comments but those `COMMENT ON` made on relations and columns (and
+//! PostgreSQL's own on the built-in types and functions), no publications,
 //! every privilege granted (there are no roles yet), sizes unknown (NULL).
 //! A `'name'::regclass` literal is the named relation's OID (a `bigint`),
 //! so that it compares with OID columns; any other `x::regclass` is the
@@ -316,6 +316,43 @@ impl Rewrite<'_> {
                     .filter_map(|p| Some((p.oid, quote(p.description?))))
                     .collect();
                 case(&arg(0), &cases, "NULL::text")
+            }
+            // Comments on relations (`COMMENT ON`, `coord::comment`).
+            ("obj_description", 1) | ("obj_description", 2)
+                if args.len() == 1 || arg(1) == "'pg_class'" =>
+            {
+                let cases: Vec<(i64, String)> = catalog
+                    .map(|(c, _)| {
+                        c.comments()
+                            .filter(|(_, sub, _)| *sub == 0)
+                            .map(|(id, _, comment)| (system::item_oid(id), quote(&comment.text)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                case(&arg(0), &cases, "NULL::text")
+            }
+            ("col_description", 2) => {
+                let cases: Vec<String> = catalog
+                    .map(|(c, _)| {
+                        c.comments()
+                            .filter(|(_, sub, _)| *sub > 0)
+                            .map(|(id, sub, comment)| {
+                                format!(
+                                    " WHEN ({}) = {} AND ({}) = {sub} THEN {}",
+                                    arg(0),
+                                    system::item_oid(id),
+                                    arg(1),
+                                    quote(&comment.text)
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if cases.is_empty() {
+                    "NULL::text".to_string()
+                } else {
+                    format!("CASE{} ELSE NULL::text END", cases.concat())
+                }
             }
             ("obj_description", 2) if arg(1) == "'pg_type'" => {
                 let cases: Vec<(i64, String)> = system::TYPE_DESCRIPTIONS

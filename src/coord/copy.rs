@@ -312,7 +312,7 @@ impl Coordinator {
         let mut updates = Vec::with_capacity(n);
         let rows = rows.into_iter().map(|r| (r, &[][..])).collect();
         self.with_sequences(|| {
-            super::dml::insert_rows(&table, &target.positions, rows, &mut updates)
+            super::dml::insert_rows(&table, &target.positions, &[], rows, &mut updates)
         })?;
         let updates = updates.into_iter().map(|(r, d)| (table.id, r, d)).collect();
         self.write(&mut state, session, "COPY", &[], updates, true)

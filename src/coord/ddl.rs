@@ -303,6 +303,19 @@ impl Coordinator {
                 seq @ Statement::CreateSequence { .. } => {
                     self.create_sequence(&mut state, &seq, sql, replay_id)
                 }
+                Statement::Comment {
+                    object_type,
+                    object_name,
+                    comment,
+                    ..
+                } => self.comment_on(
+                    &mut state,
+                    object_type,
+                    &object_name,
+                    comment,
+                    path,
+                    replay_id,
+                ),
                 Statement::AlterTable(at) => {
                     self.alter_table(&mut state, at, path, replay_id).await
                 }
@@ -311,6 +324,7 @@ impl Coordinator {
                 ))),
             },
             FreshetStatement::CreateSecret(s) => self.create_secret(&mut state, s, sql, replay_id),
+            FreshetStatement::AddIdentity(s) => self.add_identity(&mut state, *s, path, replay_id),
             FreshetStatement::AlterSequence(s) => {
                 self.alter_sequence(&mut state, s, path, replay_id)
             }
@@ -844,6 +858,17 @@ impl Coordinator {
         sql: &str,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
+        // An index is only an arrangement here: nothing would enforce a
+        // unique one's uniqueness, so it is refused rather than made a
+        // plain index (`pg_dump` writes `CREATE UNIQUE INDEX` for unique
+        // indexes that back no constraint). A `UNIQUE` constraint is
+        // enforced. (Stored ones, from before, still replay.)
+        if ci.unique && replay_id.is_none() {
+            return Err(PlanError::Unsupported(
+                "CREATE UNIQUE INDEX (use a UNIQUE constraint)".into(),
+            )
+            .into());
+        }
         let item = state
             .catalog
             .resolve_existing(&qualified(), &ci.table_name, "relation")?

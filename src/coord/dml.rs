@@ -41,6 +41,7 @@ use crate::compute::Command;
 use crate::expr::{GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{Datum, Row};
 use crate::sql::PlanError;
+use crate::sql::identity_syntax::Overriding;
 use crate::sql::lower::{lower, lower_query};
 use crate::sql::plan::{optimize, plan_statement};
 use crate::storage::durable::Commit;
@@ -124,10 +125,13 @@ pub(crate) fn resolved_default(default: &ScalarExpr) -> ScalarExpr {
 /// `positions`, each with the columns whose value is their default though
 /// the row has a placeholder there: a volatile `DEFAULT` item) with the
 /// other columns' defaults, checked. Defaults are evaluated for each row,
-/// column by column, as PostgreSQL evaluates them.
+/// column by column, as PostgreSQL evaluates them. The columns at
+/// `ignored` get their defaults whatever `rows` say (`OVERRIDING USER
+/// VALUE`).
 pub(super) fn insert_rows(
     table: &CatalogItem,
     positions: &[usize],
+    ignored: &[usize],
     rows: Vec<(Row, &[usize])>,
     updates: &mut Vec<(Row, i64)>,
 ) -> Result<(), AdapterError> {
@@ -139,7 +143,9 @@ pub(super) fn insert_rows(
     for (r, row_defaults) in rows {
         let mut full: Vec<Option<Datum>> = vec![None; table.desc.arity()];
         for (i, d) in r.iter().enumerate() {
-            full[positions[i]] = Some(d);
+            if !ignored.contains(&positions[i]) {
+                full[positions[i]] = Some(d);
+            }
         }
         for &p in row_defaults {
             full[p] = None;
@@ -206,7 +212,18 @@ impl Coordinator {
     pub(super) async fn dml(
         self: &Arc<Self>,
         session: &mut Session,
+        stmt: Statement,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        self.dml_overriding(session, stmt, None).await
+    }
+
+    /// [`Coordinator::dml`], for an `INSERT` with `OVERRIDING { SYSTEM |
+    /// USER } VALUE` when `overriding` is set.
+    pub(super) async fn dml_overriding(
+        self: &Arc<Self>,
+        session: &mut Session,
         mut stmt: Statement,
+        overriding: Option<Overriding>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let path = session.search_path();
         let mut state = self.state.lock().await;
@@ -220,7 +237,7 @@ impl Coordinator {
         let from_columns = returning.as_ref().and_then(|(plan, _)| plan.list_columns());
         let (changes, tag) = match &stmt {
             Statement::Insert(insert) => (
-                self.insert_changes(&mut state, session, &path, insert)
+                self.insert_changes(&mut state, session, &path, insert, overriding)
                     .await?,
                 "INSERT 0",
             ),
@@ -488,6 +505,7 @@ impl Coordinator {
         session: &Session,
         path: &SearchPath,
         insert: &Insert,
+        overriding: Option<Overriding>,
     ) -> Result<Changes, AdapterError> {
         let target = Target::of_insert(insert)?;
         let table = target.table(&state.catalog, path)?;
@@ -547,12 +565,26 @@ impl Coordinator {
         // is read as a float, as PostgreSQL's assignment cast from
         // `numeric` computes it (`1e30` is beyond Freshet's numeric).
         let mut source = source.clone();
-        super::sequence_objects::check_identity_insert(
-            &state.catalog,
-            &table,
-            &positions,
-            &source,
-        )?;
+        // `OVERRIDING SYSTEM VALUE`: a value given for a `GENERATED
+        // ALWAYS` column is taken. `OVERRIDING USER VALUE`: values given
+        // for identity columns are dropped, and the columns get their
+        // defaults (their sequences' next values).
+        if overriding.is_none() {
+            super::sequence_objects::check_identity_insert(
+                &state.catalog,
+                &table,
+                &positions,
+                &source,
+            )?;
+        }
+        let ignored: Vec<usize> = match overriding {
+            Some(Overriding::User) => positions
+                .iter()
+                .copied()
+                .filter(|&p| state.catalog.identity(table.id, p).is_some())
+                .collect(),
+            _ => Vec::new(),
+        };
         let per_row_defaults = default_items(&mut source, &table, &positions)?;
         // The position of each row in the VALUES list, added last.
         let added = usize::from(per_row_defaults.is_some());
@@ -600,7 +632,7 @@ impl Coordinator {
             }
         };
         let mut updates = Vec::with_capacity(rows.len());
-        self.with_sequences(|| insert_rows(&table, &positions, rows, &mut updates))?;
+        self.with_sequences(|| insert_rows(&table, &positions, &ignored, rows, &mut updates))?;
         if let Some(plan) = &on_conflict {
             updates = self
                 .apply_on_conflict(state, path, &session.pending_writes, &table, plan, updates)

@@ -14,10 +14,12 @@
 //!   ([`foreign_key_checks`] enforces the last); [`alter_table`]: adding
 //!   and dropping them; [`on_conflict`]: `INSERT … ON CONFLICT`.
 //! * [`sequence_objects`]: sequences (`CREATE SEQUENCE`, `serial` and
-//!   identity columns) and the values `nextval` hands out.
+//!   identity columns) and the values `nextval` hands out;
+//!   [`alter_identity`]: `ALTER COLUMN ... ADD GENERATED ... AS IDENTITY`.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
 //!   executed and stored.
 //! * [`show`]: `SHOW` over the catalog.
+//! * [`comment`]: `COMMENT ON`.
 //! * [`source`]: secrets, connections and Kafka sources.
 //! * [`sink`]: Kafka sinks.
 //! * [`timestamp`]: the timestamp oracle.
@@ -25,6 +27,7 @@
 //! * [`materializable`]: which plans may be maintained.
 //! * [`clock`]: time passing for temporal filters (`mz_now()`).
 
+pub mod alter_identity;
 pub mod alter_sequence;
 pub mod alter_table;
 pub mod append_only;
@@ -32,6 +35,7 @@ pub mod catalog_funcs;
 pub mod catalog_vectors;
 pub mod check_constraints;
 pub mod clock;
+pub mod comment;
 pub mod constraints;
 pub mod copy;
 pub mod ddl;

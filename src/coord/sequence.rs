@@ -357,6 +357,10 @@ impl Coordinator {
             FreshetStatement::Copy(c) if c.direction == crate::sql::copy::CopyDirection::From => {
                 self.copy(session, c, &path).await
             }
+            FreshetStatement::InsertOverriding { insert, overriding } => {
+                self.dml_overriding(session, *insert, Some(overriding))
+                    .await
+            }
             _ if !session.pending_writes.is_empty() => Err(write_only()),
             FreshetStatement::Copy(c) => self.copy(session, c, &path).await,
             FreshetStatement::Show(show) => self.show(show, &path).await,
@@ -398,6 +402,7 @@ impl Coordinator {
             FreshetStatement::AlterSecret(s) => self.alter_secret(s, &path).await,
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::AlterSequence(_)
+            | FreshetStatement::AddIdentity(_)
             | FreshetStatement::CreateSecret(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {
                 self.clone().execute_ddl(stmt, sql, None, &path).await
@@ -436,6 +441,7 @@ impl Coordinator {
             | Statement::CreateSequence { .. }
             | Statement::CreateSchema { .. }
             | Statement::AlterTable(_)
+            | Statement::Comment { .. }
             | Statement::Drop { .. }
             | Statement::Explain { .. }
                 if !session.pending_writes.is_empty() =>
@@ -462,10 +468,34 @@ impl Coordinator {
             | Statement::CreateIndex(_)
             | Statement::CreateSequence { .. }
             | Statement::CreateSchema { .. }
-            | Statement::AlterTable(_) => {
+            | Statement::AlterTable(_)
+            | Statement::Comment { .. } => {
                 self.clone()
                     .execute_ddl(FreshetStatement::Sql(Box::new(stmt)), sql, None, &path)
                     .await
+            }
+            // `ALTER SCHEMA name OWNER TO role` (`pg_dump` writes one for
+            // every schema it creates): as `ALTER TABLE ... OWNER TO`
+            // (`alter_table::owner_to`), accepted and changing nothing,
+            // since Freshet has no roles.
+            Statement::AlterSchema(alter)
+                if !alter.operations.is_empty()
+                    && alter.operations.iter().all(|op| {
+                        matches!(op, sqlparser::ast::AlterSchemaOperation::OwnerTo { .. })
+                    }) =>
+            {
+                let schema = alter
+                    .name
+                    .0
+                    .last()
+                    .and_then(|part| part.as_ident())
+                    .map(super::constraints::ident)
+                    .unwrap_or_default();
+                let state = self.state.lock().await;
+                if !state.catalog.schema_exists(&schema) && !alter.if_exists {
+                    return Err(PlanError::UnknownSchema(schema).into());
+                }
+                Ok(ExecuteResponse::command("ALTER SCHEMA"))
             }
             Statement::Drop {
                 object_type,

@@ -1217,8 +1217,9 @@ fn is_default_item(e: &Expr) -> bool {
 }
 
 /// Refuses an `INSERT` that gives a `GENERATED ALWAYS` identity column a
-/// value: only `DEFAULT` may go there (Freshet has no `OVERRIDING SYSTEM
-/// VALUE`).
+/// value: only `DEFAULT` may go there (unless the `INSERT` says
+/// `OVERRIDING SYSTEM VALUE` or `OVERRIDING USER VALUE`, when this is not
+/// called).
 pub fn check_identity_insert(
     catalog: &Catalog,
     table: &CatalogItem,

@@ -14,21 +14,26 @@ use super::{AdapterError, SubscribeResponse};
 /// defaults. Values are kept as text, as PostgreSQL reports them.
 pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
     ("application_name", ""),
+    ("check_function_bodies", "on"),
     ("client_encoding", "UTF8"),
     ("client_min_messages", "notice"),
     ("cluster", "default"),
     ("database", "materialize"),
     ("datestyle", "ISO, MDY"),
     ("default_table_access_method", "heap"),
+    ("default_tablespace", ""),
     ("default_transaction_isolation", "strict serializable"),
     ("extra_float_digits", "1"),
+    ("idle_in_transaction_session_timeout", "0"),
     ("integer_datetimes", "on"),
     ("intervalstyle", "postgres"),
     ("is_superuser", "on"),
+    ("lock_timeout", "0"),
     ("max_identifier_length", "63"),
     // PostgreSQL's (read-only); JDBC's getIndexInfo and getImportedKeys
     // read it from `pg_settings`.
     ("max_index_keys", "32"),
+    ("row_security", "on"),
     ("search_path", "public"),
     ("server_encoding", "UTF8"),
     ("server_version", "15.0.0"),
@@ -37,6 +42,7 @@ pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
     ("statement_timeout", "0"),
     ("timezone", "UTC"),
     ("transaction_isolation", "strict serializable"),
+    ("xmloption", "content"),
 ];
 
 /// The user of a session whose client named none (Materialize's default
@@ -155,6 +161,44 @@ impl Default for Session {
     }
 }
 
+/// A boolean setting's value as PostgreSQL shows it (`on` or `off`), if
+/// `value` spells one.
+fn bool_setting(value: &str) -> Option<&'static str> {
+    match value.trim().to_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" | "t" | "y" => Some("on"),
+        "off" | "false" | "no" | "0" | "f" | "n" => Some("off"),
+        _ => None,
+    }
+}
+
+/// A timeout setting in milliseconds: a number of milliseconds, or a
+/// number with a unit (`ms`, `s`, `min`, `h`, `d`), as PostgreSQL takes it.
+fn timeout_ms(value: &str) -> Option<i64> {
+    let v = value.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '-' || c == '+'))
+        .unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: i64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    (n >= 0).then(|| n.saturating_mul(scale))
+}
+
+/// The error for a setting's value Freshet cannot honour (`0A000`).
+fn unsupported(what: &str) -> AdapterError {
+    AdapterError::Variable {
+        code: SqlState::FEATURE_NOT_SUPPORTED,
+        message: format!("{what} not supported"),
+    }
+}
+
 impl Session {
     /// The value of a variable.
     pub fn get(&self, name: &str) -> Result<&str, AdapterError> {
@@ -220,6 +264,40 @@ impl Session {
                     return Err(invalid(" (only ISO is supported)"));
                 }
                 "ISO, MDY".to_string()
+            }
+            // The settings `pg_dump` writes at the top of every dump.
+            // Freshet has no locks a statement waits for (the coordinator
+            // runs one statement at a time), so any lock timeout is never
+            // reached.
+            "lock_timeout" => {
+                timeout_ms(value).ok_or_else(|| invalid(""))?;
+                value.trim().to_string()
+            }
+            // Freshet does not end idle sessions: only 0 (never), which is
+            // PostgreSQL's default, means what it says.
+            "idle_in_transaction_session_timeout" => {
+                if timeout_ms(value).ok_or_else(|| invalid(""))? != 0 {
+                    return Err(unsupported(
+                        "idle_in_transaction_session_timeout other than 0",
+                    ));
+                }
+                value.trim().to_string()
+            }
+            // Freshet has no function bodies to check, no `xml` type and no
+            // row-level security policies: each value means the same.
+            "check_function_bodies" | "row_security" => {
+                bool_setting(value).ok_or_else(|| invalid(""))?.to_string()
+            }
+            "xmloption" => match value.to_lowercase().as_str() {
+                v @ ("content" | "document") => v.to_string(),
+                _ => return Err(invalid("")),
+            },
+            // Freshet has no tablespaces: only the default one (`''`).
+            "default_tablespace" => {
+                if !value.is_empty() && value != "pg_default" {
+                    return Err(unsupported("tablespaces"));
+                }
+                value.to_string()
             }
             "extra_float_digits" => {
                 value.trim().parse::<i32>().map_err(|_| invalid(""))?;

@@ -580,10 +580,20 @@ fn pg_settings(
                         "max_identifier_length" | "max_index_keys" => ("internal", "integer"),
                         "is_superuser" => ("internal", "bool"),
                         "integer_datetimes" | "standard_conforming_strings" => ("internal", "bool"),
-                        "extra_float_digits" | "statement_timeout" => ("user", "integer"),
+                        "extra_float_digits"
+                        | "statement_timeout"
+                        | "lock_timeout"
+                        | "idle_in_transaction_session_timeout" => ("user", "integer"),
+                        "check_function_bodies" | "row_security" => ("user", "bool"),
+                        "xmloption" => ("user", "enum"),
                         _ => ("user", "string"),
                     };
-                    let unit = if name == "statement_timeout" {
+                    let unit = if matches!(
+                        name.as_str(),
+                        "statement_timeout"
+                            | "lock_timeout"
+                            | "idle_in_transaction_session_timeout"
+                    ) {
                         "'ms'"
                     } else {
                         "NULL"

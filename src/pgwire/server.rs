@@ -839,7 +839,9 @@ impl Backend {
         let mut described = self.describe_inner(stmt, path).await?;
         let params = &mut described.params;
         // `$n::type` and `CAST($n AS type)` name the parameter's type.
-        if let FreshetStatement::Sql(s) = stmt {
+        if let FreshetStatement::Sql(s) | FreshetStatement::InsertOverriding { insert: s, .. } =
+            stmt
+        {
             let mut casts = CastedParams::default();
             let _ = sqlparser::ast::Visit::visit(s.as_ref(), &mut casts);
             for (n, t) in casts.found {
@@ -860,7 +862,9 @@ impl Backend {
         path: &SearchPath,
     ) -> Result<Described, AdapterError> {
         let s = match stmt {
-            FreshetStatement::Sql(s) => s,
+            // (`INSERT ... OVERRIDING ... VALUE` is described as the
+            // `INSERT` without the clause.)
+            FreshetStatement::Sql(s) | FreshetStatement::InsertOverriding { insert: s, .. } => s,
             FreshetStatement::Show(show) => {
                 return Ok(Described::of(
                     Some(crate::coord::sequence::show_desc(show)),
@@ -1392,7 +1396,9 @@ impl Backend {
                 return Ok(Response::Error(Box::new(error_info(&e))));
             }
         }
-        if let FreshetStatement::Sql(s) = &mut stmt {
+        if let FreshetStatement::Sql(s) | FreshetStatement::InsertOverriding { insert: s, .. } =
+            &mut stmt
+        {
             let mut sub = Substitute {
                 values: &values,
                 error: None,

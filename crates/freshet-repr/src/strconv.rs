@@ -208,12 +208,9 @@ pub fn apply_typmod(datum: Datum, typ: &ScalarType) -> Result<Datum, ParseError>
             false,
             "character varying",
         )?)),
-        (Datum::String(s), ScalarType::Char(n)) => Ok(Datum::String(limit_length(
-            s,
-            n.unwrap_or(1),
-            true,
-            "character",
-        )?)),
+        (Datum::String(s), ScalarType::Char(Some(n))) => {
+            Ok(Datum::String(limit_length(s, *n, true, "character")?))
+        }
         (Datum::Numeric(d), ScalarType::Numeric { precision, scale }) => {
             Ok(Datum::Numeric(apply_numeric_typmod(d, *precision, *scale)?))
         }
@@ -3703,11 +3700,13 @@ mod tests {
             err("abcde", &ch),
             e("22001", "value too long for type character(4)")
         );
-        assert_eq!(rt("a", &ScalarType::Char(None)), "a");
+        assert_eq!(rt("a", &ScalarType::Char(Some(1))), "a");
         assert_eq!(
-            err("ab", &ScalarType::Char(None)),
+            err("ab", &ScalarType::Char(Some(1))),
             e("22001", "value too long for type character(1)")
         );
+        // `bpchar` without a length is unbounded and not padded.
+        assert_eq!(rt("ab ", &ScalarType::Char(None)), "ab ");
         assert_eq!(rt(" x\n", &ScalarType::Text), " x\n");
         assert_eq!(
             err("a\0b", &ScalarType::Text),

@@ -161,7 +161,9 @@ impl ScalarType {
             ScalarType::Text => "text".into(),
             ScalarType::VarChar(Some(n)) => format!("character varying({n})"),
             ScalarType::VarChar(None) => "character varying".into(),
-            ScalarType::Char(n) => format!("character({})", n.unwrap_or(1)),
+            ScalarType::Char(Some(n)) => format!("character({n})"),
+            // `bpchar` without a length: unbounded.
+            ScalarType::Char(None) => "bpchar".into(),
             ScalarType::Bytea => "bytea".into(),
             ScalarType::Date => "date".into(),
             ScalarType::Time(p) => format!("time{} without time zone", precision_suffix(*p)),

@@ -46,7 +46,8 @@
 //!   with a number wider than PostgreSQL's `integer` parameter
 //!   (`substr(text, bigint)`) do not exist; [`sequence_funcs`]:
 //!   `nextval` and the other sequence functions; [`sequence_options`]:
-//!   sequence options in any order.
+//!   sequence options in any order; [`identity_syntax`]: `OVERRIDING ...
+//!   VALUE` and `ALTER COLUMN ... ADD GENERATED ... AS IDENTITY`.
 //! * [`window_funcs`]: the window functions the planner resolves;
 //!   [`aggregate_funcs`]: `sum` and `avg` with PostgreSQL's result types.
 //!
@@ -87,6 +88,7 @@ pub mod float_compare;
 pub mod float_unify;
 pub mod formatting;
 pub mod generate_series;
+pub mod identity_syntax;
 pub mod include;
 pub mod integer_args;
 pub mod interval_literals;

@@ -53,6 +53,16 @@ pub enum FreshetStatement {
     AlterSecret(super::source::AlterSecretStatement),
     /// `ALTER SEQUENCE [IF EXISTS] name options`.
     AlterSequence(super::sequence_options::AlterSequenceStatement),
+    /// `ALTER TABLE t ALTER [COLUMN] c ADD GENERATED ... AS IDENTITY [(...)]`.
+    AddIdentity(Box<super::identity_syntax::AddIdentityStatement>),
+    /// `INSERT ... OVERRIDING { SYSTEM | USER } VALUE ...`: the `INSERT`
+    /// without the clause, and the clause.
+    InsertOverriding {
+        /// The `INSERT`.
+        insert: Box<Statement>,
+        /// Which values win.
+        overriding: super::identity_syntax::Overriding,
+    },
     /// `CREATE CONNECTION ... TO KAFKA | CONFLUENT SCHEMA REGISTRY ...`.
     CreateConnection(super::source::CreateConnectionStatement),
     /// `CREATE SOURCE ... FROM KAFKA CONNECTION ...`.
@@ -125,6 +135,7 @@ impl FreshetStatement {
             ),
             FreshetStatement::CreateSecret(s) => s.to_string(),
             FreshetStatement::AlterSequence(s) => s.to_string(),
+            FreshetStatement::AddIdentity(s) => s.to_string(),
             FreshetStatement::CreateConnection(c) => c.to_string(),
             FreshetStatement::CreateKafkaSource(k) => k.to_string(),
             FreshetStatement::CreateSink(k) => k.to_string(),
@@ -276,15 +287,34 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
     let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| syntax(e.into()))?;
-    let tokens = super::pg_syntax::rewrite_tokens(tokens);
+    let mut tokens = super::pg_syntax::rewrite_tokens(tokens);
+    let overriding = super::identity_syntax::strip_overriding(&mut tokens);
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut out = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
-        if parser.peek_token().token == Token::EOF {
+        let next = parser.peek_token();
+        if next.token == Token::EOF {
             break;
         }
-        out.push(parse_one(&mut parser).map_err(|e| parse_error(sql, e))?);
+        let stmt = parse_one(&mut parser).map_err(|e| parse_error(sql, e))?;
+        let clause = overriding
+            .iter()
+            .find(|(at, _)| *at == next.span.start)
+            .map(|(_, o)| *o);
+        out.push(match (stmt, clause) {
+            (FreshetStatement::Sql(insert), Some(overriding))
+                if matches!(*insert, Statement::Insert(_)) =>
+            {
+                FreshetStatement::InsertOverriding { insert, overriding }
+            }
+            (_, Some(_)) => {
+                return Err(PlanError::Syntax(
+                    "syntax error at or near \"OVERRIDING\"".into(),
+                ));
+            }
+            (stmt, None) => stmt,
+        });
         if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
             let t = parser.peek_token();
             return Err(PlanError::Syntax(format!(
@@ -424,6 +454,10 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         parser.next_token();
         return super::source::parse_alter_secret(parser).map(FreshetStatement::AlterSecret);
+    }
+    if super::identity_syntax::is_add_identity(parser) {
+        return super::identity_syntax::parse_add_identity(parser)
+            .map(|s| FreshetStatement::AddIdentity(Box::new(s)));
     }
     if word_is(&t0, "ALTER") && word_is(&t1, "SEQUENCE") {
         parser.next_token();

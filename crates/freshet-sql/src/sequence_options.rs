@@ -196,8 +196,10 @@ pub struct AlterSequenceStatement {
     pub restart: Option<Option<Expr>>,
     /// `OWNED BY table.column`, or `NONE` (one identifier).
     pub owned_by: Option<ObjectName>,
-    /// A form Freshet does not support (`RENAME TO`, `OWNER TO`, `SET
-    /// SCHEMA`, `SET LOGGED`), named.
+    /// `OWNER TO role`: the role (the statement has nothing else).
+    pub owner_to: Option<String>,
+    /// A form Freshet does not support (`RENAME TO`, `SET SCHEMA`, `SET
+    /// LOGGED`), named.
     pub unsupported: Option<String>,
 }
 
@@ -223,12 +225,44 @@ impl std::fmt::Display for AlterSequenceStatement {
         if let Some(o) = &self.owned_by {
             write!(f, " OWNED BY {o}")?;
         }
+        if let Some(o) = &self.owner_to {
+            write!(f, " OWNER TO {o}")?;
+        }
         Ok(())
     }
 }
 
 fn conflicting() -> ParserError {
     ParserError::ParserError("conflicting or redundant options".into())
+}
+
+/// One of the options `CREATE SEQUENCE`, `ALTER SEQUENCE` and an identity
+/// column take (`INCREMENT [BY] n`, `[NO] MINVALUE`, `[NO] MAXVALUE`,
+/// `START [WITH] n`, `CACHE n`, `[NO] CYCLE`), if one is next.
+pub fn parse_sequence_option(parser: &mut Parser) -> Result<Option<SequenceOptions>, ParserError> {
+    Ok(if parser.parse_keyword(Keyword::INCREMENT) {
+        let by = parser.parse_keyword(Keyword::BY);
+        Some(SequenceOptions::IncrementBy(parser.parse_number()?, by))
+    } else if parser.parse_keyword(Keyword::MINVALUE) {
+        Some(SequenceOptions::MinValue(Some(parser.parse_number()?)))
+    } else if parser.parse_keywords(&[Keyword::NO, Keyword::MINVALUE]) {
+        Some(SequenceOptions::MinValue(None))
+    } else if parser.parse_keyword(Keyword::MAXVALUE) {
+        Some(SequenceOptions::MaxValue(Some(parser.parse_number()?)))
+    } else if parser.parse_keywords(&[Keyword::NO, Keyword::MAXVALUE]) {
+        Some(SequenceOptions::MaxValue(None))
+    } else if parser.parse_keyword(Keyword::START) {
+        let with = parser.parse_keyword(Keyword::WITH);
+        Some(SequenceOptions::StartWith(parser.parse_number()?, with))
+    } else if parser.parse_keyword(Keyword::CACHE) {
+        Some(SequenceOptions::Cache(parser.parse_number()?))
+    } else if parser.parse_keywords(&[Keyword::NO, Keyword::CYCLE]) {
+        Some(SequenceOptions::Cycle(true))
+    } else if parser.parse_keyword(Keyword::CYCLE) {
+        Some(SequenceOptions::Cycle(false))
+    } else {
+        None
+    })
 }
 
 /// Parses what follows `ALTER SEQUENCE`.
@@ -242,14 +276,15 @@ pub fn parse_alter_sequence(parser: &mut Parser) -> Result<AlterSequenceStatemen
         options: Vec::new(),
         restart: None,
         owned_by: None,
+        owner_to: None,
         unsupported: None,
     };
+    if parser.parse_keywords(&[Keyword::OWNER, Keyword::TO]) {
+        stmt.owner_to = Some(parser.parse_identifier()?.to_string());
+        return Ok(stmt);
+    }
     for (words, what) in [
         (&[Keyword::RENAME][..], "ALTER SEQUENCE ... RENAME"),
-        (
-            &[Keyword::OWNER, Keyword::TO],
-            "ALTER SEQUENCE ... OWNER TO",
-        ),
         (&[Keyword::SET], "ALTER SEQUENCE ... SET"),
     ] {
         if parser.parse_keywords(words) {
@@ -263,25 +298,13 @@ pub fn parse_alter_sequence(parser: &mut Parser) -> Result<AlterSequenceStatemen
     }
     let mut any = false;
     loop {
-        let option = if parser.parse_keyword(Keyword::AS) {
+        let option = if let Some(option) = parse_sequence_option(parser)? {
+            Some(option)
+        } else if parser.parse_keyword(Keyword::AS) {
             if stmt.data_type.replace(parser.parse_data_type()?).is_some() {
                 return Err(conflicting());
             }
             None
-        } else if parser.parse_keyword(Keyword::INCREMENT) {
-            let by = parser.parse_keyword(Keyword::BY);
-            Some(SequenceOptions::IncrementBy(parser.parse_number()?, by))
-        } else if parser.parse_keyword(Keyword::MINVALUE) {
-            Some(SequenceOptions::MinValue(Some(parser.parse_number()?)))
-        } else if parser.parse_keywords(&[Keyword::NO, Keyword::MINVALUE]) {
-            Some(SequenceOptions::MinValue(None))
-        } else if parser.parse_keyword(Keyword::MAXVALUE) {
-            Some(SequenceOptions::MaxValue(Some(parser.parse_number()?)))
-        } else if parser.parse_keywords(&[Keyword::NO, Keyword::MAXVALUE]) {
-            Some(SequenceOptions::MaxValue(None))
-        } else if parser.parse_keyword(Keyword::START) {
-            let with = parser.parse_keyword(Keyword::WITH);
-            Some(SequenceOptions::StartWith(parser.parse_number()?, with))
         } else if parser.parse_keyword(Keyword::RESTART) {
             let value = if parser.parse_keyword(Keyword::WITH)
                 || matches!(
@@ -296,12 +319,6 @@ pub fn parse_alter_sequence(parser: &mut Parser) -> Result<AlterSequenceStatemen
                 return Err(conflicting());
             }
             None
-        } else if parser.parse_keyword(Keyword::CACHE) {
-            Some(SequenceOptions::Cache(parser.parse_number()?))
-        } else if parser.parse_keywords(&[Keyword::NO, Keyword::CYCLE]) {
-            Some(SequenceOptions::Cycle(true))
-        } else if parser.parse_keyword(Keyword::CYCLE) {
-            Some(SequenceOptions::Cycle(false))
         } else if parser.parse_keywords(&[Keyword::OWNED, Keyword::BY]) {
             let owner = if parser.parse_keyword(Keyword::NONE) {
                 ObjectName::from(vec![Ident::new("NONE")])

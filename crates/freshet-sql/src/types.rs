@@ -76,10 +76,13 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
             let n = n.trim_start_matches("pg_catalog.");
             match n {
                 "timestamptz" => ScalarType::TimestampTz(custom_precision(modifiers)?),
-                "bpchar" => ScalarType::Char(
-                    checked_length("char", modifiers.first().and_then(|m| m.parse().ok()))?
-                        .or(Some(1)),
-                ),
+                // `bpchar` without a length is unbounded (what
+                // `pg_dump` writes: `DEFAULT 'NZ'::bpchar`), unlike
+                // `character`, which is `character(1)`.
+                "bpchar" => ScalarType::Char(checked_length(
+                    "char",
+                    modifiers.first().and_then(|m| m.parse().ok()),
+                )?),
                 "int2" => ScalarType::Int16,
                 "int4" => ScalarType::Int32,
                 "int8" => ScalarType::Int64,

@@ -155,7 +155,7 @@ pub(super) fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
                 .unwrap_or(Datum::Null);
             let char_len = match col.typ {
                 ScalarType::VarChar(n) => n.map(i64::from),
-                ScalarType::Char(n) => Some(i64::from(n.unwrap_or(1))),
+                ScalarType::Char(n) => n.map(i64::from),
                 _ => None,
             };
             let octet_len = match col.typ {
