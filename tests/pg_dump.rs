@@ -19,6 +19,9 @@
 //!
 //! * [`inserts_dump_restores`]: the plain `--inserts` dump (and an
 //!   `INSERT ... OVERRIDING SYSTEM VALUE` with parameters afterwards).
+//! * [`copy_dump_restores_and_survives_kill_9`]: `pg_dump`'s default
+//!   output (`copy.sql`), whose data is `COPY ... FROM stdin` blocks, and
+//!   then `kill -9` and a restart.
 //! * [`column_inserts_dump_survives_kill_9`]: the `--column-inserts
 //!   --no-owner` dump, then `kill -9` and a restart before the checks:
 //!   the restored schema replays.
@@ -155,6 +158,16 @@ async fn inserts_dump_restores() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, i64>(0), 77);
     assert_eq!(rows[0].get::<_, &str>(1), "bound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_dump_restores_and_survives_kill_9() {
+    let mut server = TestServer::start("pg-dump-copy").await;
+    psql_file(&server, "copy.sql");
+    server.kill9();
+    server.restart().await;
+    check_verify_output(&server);
+    check_constraints_hold(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
