@@ -23,7 +23,7 @@ use crate::sql::copy::{
     CopyDirection, CopyEndpoint, CopyFormat, CopyHeader, CopyOptions, CopyRelation, CopyStatement,
 };
 
-use super::sequence::{ExecuteResponse, failed_transaction, statement_clock, with_statement_clock};
+use super::sequence::{ExecuteResponse, as_statement, failed_transaction};
 use super::session::{Session, TransactionState};
 use super::{AdapterError, Coordinator};
 
@@ -276,17 +276,10 @@ impl Coordinator {
         if session.transaction == TransactionState::Failed {
             return Err(failed_transaction());
         }
-        let clock = statement_clock(session);
-        let sequences = session.sequences.clone();
-        let result = super::sequence_objects::with_session_sequences(
-            sequences,
-            with_statement_clock(clock, self.copy_in_inner(session, target, rows)),
-        )
-        .await;
-        if result.is_err() && session.transaction == TransactionState::InTransaction {
-            session.transaction = TransactionState::Failed;
-        }
-        result
+        as_statement(session, async |session| {
+            self.copy_in_inner(session, target, rows).await
+        })
+        .await
     }
 
     async fn copy_in_inner(

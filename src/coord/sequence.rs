@@ -294,6 +294,26 @@ pub(super) fn finish(rows: Vec<(Row, i64)>, finishing: &Finishing) -> Result<Vec
     }
 }
 
+/// Runs `f` as one statement of `session`: with the statement's clock
+/// (`now()`) and the session's sequence values; an error fails an open
+/// transaction block.
+pub(super) async fn as_statement<T>(
+    session: &mut Session,
+    f: impl AsyncFnOnce(&mut Session) -> Result<T, AdapterError>,
+) -> Result<T, AdapterError> {
+    let clock = statement_clock(session);
+    let sequences = session.sequences.clone();
+    let result = super::sequence_objects::with_session_sequences(
+        sequences,
+        with_statement_clock(clock, f(session)),
+    )
+    .await;
+    if result.is_err() && session.transaction == TransactionState::InTransaction {
+        session.transaction = TransactionState::Failed;
+    }
+    result
+}
+
 impl Coordinator {
     /// Executes one statement for a session.
     pub async fn execute(
@@ -310,17 +330,10 @@ impl Coordinator {
                 return Err(failed_transaction());
             }
         }
-        let clock = statement_clock(session);
-        let sequences = session.sequences.clone();
-        let result = super::sequence_objects::with_session_sequences(
-            sequences,
-            with_statement_clock(clock, self.execute_inner(session, stmt, sql)),
-        )
-        .await;
-        if result.is_err() && session.transaction == TransactionState::InTransaction {
-            session.transaction = TransactionState::Failed;
-        }
-        result
+        as_statement(session, async |session| {
+            self.execute_inner(session, stmt, sql).await
+        })
+        .await
     }
 
     async fn execute_inner(
