@@ -20,6 +20,7 @@
 //! `implicit` ([`SequenceDef::implicit`]): a later `ALTER SEQUENCE` writes
 //! a record of its own and leaves this one.
 
+use super::alter_table::altered_relation;
 use super::sequence::ExecuteResponse;
 use super::sequence_objects::{self, nextval_default, sequence_item};
 use super::{AdapterError, CoordState, Coordinator};
@@ -81,22 +82,9 @@ impl Coordinator {
         path: &SearchPath,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let table = match state.catalog.resolve(path, &stmt.table) {
-            Ok(Some(item)) => item.clone(),
-            Ok(None) | Err(PlanError::UnknownSchema(_)) if stmt.if_exists => {
-                return Ok(ExecuteResponse::CommandWithNotice {
-                    tag: TAG.into(),
-                    notice: format!("relation \"{}\" does not exist, skipping", stmt.table),
-                });
-            }
-            Ok(None) => {
-                return Err(PlanError::UnknownItem {
-                    kind: "relation",
-                    name: stmt.table.to_string(),
-                }
-                .into());
-            }
-            Err(e) => return Err(e.into()),
+        let table = match altered_relation(state, path, &stmt.table, stmt.if_exists, TAG)? {
+            Ok(item) => item,
+            Err(skipped) => return Ok(skipped),
         };
         if table.kind != ItemKind::Table {
             return Err(

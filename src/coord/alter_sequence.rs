@@ -19,6 +19,7 @@
 //! sequence's value is written with the record, to the store's sequence
 //! values, which are restored after every record is replayed.
 
+use super::alter_table::altered_relation;
 use super::sequence::ExecuteResponse;
 use super::sequence_objects::{Current, init_params, owned_by_column, sequence_type};
 use super::{AdapterError, CoordState, Coordinator};
@@ -59,22 +60,9 @@ impl Coordinator {
         if let Some(what) = stmt.unsupported {
             return Err(PlanError::Unsupported(what).into());
         }
-        let item = match state.catalog.resolve(path, &stmt.name) {
-            Ok(Some(item)) => item.clone(),
-            Ok(None) | Err(PlanError::UnknownSchema(_)) if stmt.if_exists => {
-                return Ok(ExecuteResponse::CommandWithNotice {
-                    tag: TAG.into(),
-                    notice: format!("relation \"{}\" does not exist, skipping", stmt.name),
-                });
-            }
-            Ok(None) => {
-                return Err(PlanError::UnknownItem {
-                    kind: "relation",
-                    name: stmt.name.to_string(),
-                }
-                .into());
-            }
-            Err(e) => return Err(e.into()),
+        let item = match altered_relation(state, path, &stmt.name, stmt.if_exists, TAG)? {
+            Ok(item) => item,
+            Err(skipped) => return Ok(skipped),
         };
         if item.kind != ItemKind::Sequence {
             return Err(

@@ -141,6 +141,33 @@ impl Work {
     }
 }
 
+/// The relation an `ALTER ... [IF EXISTS] name` changes, or, when it does
+/// not exist and `IF EXISTS` was given, the response that skips it
+/// (PostgreSQL's notice, with the statement's `tag`).
+pub(super) fn altered_relation(
+    state: &CoordState,
+    path: &SearchPath,
+    name: &sqlparser::ast::ObjectName,
+    if_exists: bool,
+    tag: &str,
+) -> Result<Result<CatalogItem, ExecuteResponse>, AdapterError> {
+    match state.catalog.resolve(path, name) {
+        Ok(Some(item)) => Ok(Ok(item.clone())),
+        Ok(None) | Err(PlanError::UnknownSchema(_)) if if_exists => {
+            Ok(Err(ExecuteResponse::CommandWithNotice {
+                tag: tag.into(),
+                notice: format!("relation \"{name}\" does not exist, skipping"),
+            }))
+        }
+        Ok(None) => Err(PlanError::UnknownItem {
+            kind: "relation",
+            name: name.to_string(),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Coordinator {
     /// `ALTER TABLE`. `replay_id` is set when a record of one operation is
     /// replayed at start-up: the operation takes that id and is not checked
@@ -152,22 +179,9 @@ impl Coordinator {
         path: &SearchPath,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let table = match state.catalog.resolve(path, &at.name) {
-            Ok(Some(item)) => item.clone(),
-            Ok(None) | Err(PlanError::UnknownSchema(_)) if at.if_exists => {
-                return Ok(ExecuteResponse::CommandWithNotice {
-                    tag: TAG.into(),
-                    notice: format!("relation \"{}\" does not exist, skipping", at.name),
-                });
-            }
-            Ok(None) => {
-                return Err(PlanError::UnknownItem {
-                    kind: "relation",
-                    name: at.name.to_string(),
-                }
-                .into());
-            }
-            Err(e) => return Err(e.into()),
+        let table = match altered_relation(state, path, &at.name, at.if_exists, TAG)? {
+            Ok(item) => item,
+            Err(skipped) => return Ok(skipped),
         };
         if !at.operations.is_empty()
             && at
