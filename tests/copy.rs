@@ -16,6 +16,9 @@
 //! * [`statements_after_copy_in_one_query_run_after_it`]: a simple
 //!   query's statements after its `COPY ... FROM STDIN` run once the data
 //!   is in.
+//! * [`copy_beyond_max_copy_from_size_fails_and_writes_nothing`]: the
+//!   session's `max_copy_from_size` bounds one copy's data; a long CSV
+//!   record sent in many small messages is decoded once.
 
 mod support;
 
@@ -460,4 +463,84 @@ async fn statements_after_copy_in_one_query_run_after_it() {
         3,
         "a failed COPY skips the query's later statements"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_beyond_max_copy_from_size_fails_and_writes_nothing() {
+    let server = TestServer::start("copy-limit").await;
+    let c = server.connect().await;
+    c.batch_execute("CREATE TABLE t (a int, b text)")
+        .await
+        .expect("table");
+    assert_eq!(
+        c.query_one("SHOW max_copy_from_size", &[])
+            .await
+            .expect("show")
+            .get::<_, String>(0),
+        "1073741824",
+        "Materialize's default, 1 GiB"
+    );
+    let e = c
+        .batch_execute("SET max_copy_from_size = 0")
+        .await
+        .expect_err("0 bytes");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE)
+    );
+    c.batch_execute("SET max_copy_from_size = 1000")
+        .await
+        .expect("a small limit");
+
+    let copy = async |data: &[u8]| {
+        let sink = c
+            .copy_in("COPY t FROM STDIN (FORMAT csv)")
+            .await
+            .expect("COPY starts");
+        pin_mut!(sink);
+        for chunk in data.chunks(100) {
+            sink.send(Bytes::copy_from_slice(chunk))
+                .await
+                .expect("sending COPY data");
+        }
+        sink.finish().await
+    };
+    // 999 bytes fit.
+    let fits = format!("1,\"{}\"\n", "x".repeat(994));
+    assert_eq!(fits.len(), 999);
+    assert_eq!(copy(fits.as_bytes()).await.expect("fits"), 1);
+    // 1001 do not: nothing is written, and the session goes on.
+    let over = format!("2,\"{}\"\n", "y".repeat(996));
+    assert_eq!(over.len(), 1001);
+    let e = copy(over.as_bytes()).await.expect_err("too large");
+    let db = e.as_db_error().expect("a server error");
+    assert_eq!(
+        db.code(),
+        &tokio_postgres::error::SqlState::PROGRAM_LIMIT_EXCEEDED
+    );
+    assert_eq!(
+        db.message(),
+        "COPY FROM STDIN data exceeds max_copy_from_size (1000 bytes)"
+    );
+    assert_eq!(
+        c.query_one("SELECT count(*), max(a) FROM t", &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0),
+        1
+    );
+
+    // A 4 MB quoted field in 100-byte messages: each message's bytes are
+    // scanned once, not the whole record again for every message (40 000
+    // messages; rescanning would read about 80 GB).
+    c.batch_execute("RESET max_copy_from_size")
+        .await
+        .expect("reset");
+    let long = format!("3,\"{}\"\n", "z\n".repeat(2_000_000));
+    assert_eq!(copy(long.as_bytes()).await.expect("a long record"), 1);
+    let row = c
+        .query_one("SELECT length(b), count(*) OVER () FROM t WHERE a = 3", &[])
+        .await
+        .expect("the long row");
+    assert_eq!(row.get::<_, i32>(0), 4_000_000);
 }

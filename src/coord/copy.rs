@@ -47,6 +47,9 @@ pub struct CopyInTarget {
     pub force_not_null: Vec<bool>,
     /// Per listed column: `FORCE_NULL` names it.
     pub force_null: Vec<bool>,
+    /// The most bytes of data the copy takes (the session's
+    /// `max_copy_from_size`).
+    pub max_size: u64,
 }
 
 /// The columns `names` (all of `desc`'s when empty) as positions, with
@@ -132,7 +135,12 @@ impl Coordinator {
         let options = copy.options()?;
         match copy.relation {
             CopyRelation::Table { name, columns } if from => {
-                self.copy_in_target(&name, &columns, options, path).await
+                let max_size = session
+                    .get("max_copy_from_size")?
+                    .parse()
+                    .unwrap_or(u64::MAX);
+                self.copy_in_target(&name, &columns, options, max_size, path)
+                    .await
             }
             CopyRelation::Subscribe(s) => {
                 if options.format != CopyFormat::Text
@@ -207,6 +215,7 @@ impl Coordinator {
         name: &sqlparser::ast::ObjectName,
         columns: &[String],
         options: CopyOptions,
+        max_size: u64,
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
         let state = self.state.lock().await;
@@ -262,6 +271,7 @@ impl Coordinator {
                 .collect(),
             positions,
             options,
+            max_size,
         }))
     }
 

@@ -29,6 +29,9 @@ pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
     ("intervalstyle", "postgres"),
     ("is_superuser", "on"),
     ("lock_timeout", "0"),
+    // Materialize's: the most bytes of data one `COPY ... FROM STDIN`
+    // takes (1 GiB), as its rows are kept until they are written together.
+    ("max_copy_from_size", "1073741824"),
     ("max_identifier_length", "63"),
     // PostgreSQL's (read-only); JDBC's getIndexInfo and getImportedKeys
     // read it from `pg_settings`.
@@ -303,6 +306,10 @@ impl Session {
                 value.trim().parse::<i32>().map_err(|_| invalid(""))?;
                 value.trim().to_string()
             }
+            "max_copy_from_size" => match value.trim().parse::<u64>() {
+                Ok(n) if n > 0 => n.to_string(),
+                _ => return Err(invalid(" (a number of bytes, at least 1)")),
+            },
             "standard_conforming_strings" => {
                 if !matches!(value.to_lowercase().as_str(), "on" | "true") {
                     return Err(invalid(" (only on is supported)"));

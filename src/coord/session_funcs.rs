@@ -581,6 +581,7 @@ fn pg_settings(
                         "is_superuser" => ("internal", "bool"),
                         "integer_datetimes" | "standard_conforming_strings" => ("internal", "bool"),
                         "extra_float_digits"
+                        | "max_copy_from_size"
                         | "statement_timeout"
                         | "lock_timeout"
                         | "idle_in_transaction_session_timeout" => ("user", "integer"),
