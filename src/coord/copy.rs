@@ -144,6 +144,9 @@ impl Coordinator {
                     )
                     .into());
                 }
+                if !session.pending_writes.is_empty() {
+                    return Err(super::sequence::after_writes("COPY (SUBSCRIBE ...)"));
+                }
                 self.subscribe(s, true, path).await
             }
             CopyRelation::Table { name, columns } => {

@@ -4,7 +4,10 @@
 //! Every statement computes its changes at the current read timestamp,
 //! under the coordinator lock, then commits them to the durable store and
 //! writes them at a new timestamp (or, inside `BEGIN … COMMIT`, keeps them
-//! in the session until `COMMIT`): no other write interleaves.
+//! in the session until `COMMIT`): no other write interleaves. Inside a
+//! transaction its reads also see the transaction's earlier writes
+//! ([`super::txn::read_own_writes`]), so it changes what the transaction
+//! sees.
 //!
 //! `UPDATE` and `DELETE` are planned as queries. `UPDATE t SET c = e FROM f
 //! WHERE p` reads `SELECT t.*, <new row> FROM t, f WHERE p`; `DELETE FROM t
