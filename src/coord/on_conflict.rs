@@ -401,7 +401,7 @@ impl super::Coordinator {
                     })?;
                 touched[k].insert(kr.clone());
                 let Some(values) = self
-                    .conflict_values(state, path, writes, table, update, &existing, &row)
+                    .conflict_values(state, path, writes, table, update, (&existing, &row))
                     .await?
                 else {
                     continue;
@@ -439,9 +439,10 @@ impl super::Coordinator {
     }
 
     /// The values of `update`'s `SET` list that are not `DEFAULT`, for
-    /// the conflict of `proposed` with `existing`; `None` if its `WHERE`
-    /// condition is not true (then the values are not computed, as in
-    /// PostgreSQL).
+    /// the conflict of `proposed` with `existing` (`conflict`); `None` if
+    /// its `WHERE` condition is not true (then the values are not
+    /// computed, as in PostgreSQL). Its subqueries read the transaction's
+    /// writes `pending` too.
     async fn conflict_values(
         self: &std::sync::Arc<Self>,
         state: &mut CoordState,
@@ -449,8 +450,7 @@ impl super::Coordinator {
         pending: &[(GlobalId, Row, i64)],
         table: &CatalogItem,
         update: &ConflictUpdate,
-        existing: &Row,
-        proposed: &Row,
+        (existing, proposed): (&Row, &Row),
     ) -> Result<Option<Vec<Datum>>, AdapterError> {
         match &update.values {
             UpdateValues::Scalars { values, condition } => {
