@@ -13,6 +13,10 @@
 //!   nothing; the rows are back after `kill -9`.
 //! * [`copy_out_formats_round_trip`]: binary and CSV `COPY TO STDOUT`
 //!   output copied back in gives the same rows.
+//! * [`copy_out_in_a_transaction_reads_its_writes`]: `COPY (query) TO
+//!   STDOUT` and `COPY table TO STDOUT` in a transaction block see the
+//!   block's writes (`INSERT`, `COPY FROM`, `DELETE`), and not after
+//!   `ROLLBACK`.
 //! * [`statements_after_copy_in_one_query_run_after_it`]: a simple
 //!   query's statements after its `COPY ... FROM STDIN` run once the data
 //!   is in.
@@ -543,4 +547,55 @@ async fn copy_beyond_max_copy_from_size_fails_and_writes_nothing() {
         .await
         .expect("the long row");
     assert_eq!(row.get::<_, i32>(0), 4_000_000);
+}
+/// The text a `COPY ... TO STDOUT` sends.
+async fn copied_out(c: &tokio_postgres::Client, sql: &str) -> String {
+    let chunks: Vec<Bytes> = c
+        .copy_out(sql)
+        .await
+        .expect("COPY TO")
+        .map(|b| b.expect("COPY data"))
+        .collect::<Vec<_>>()
+        .await;
+    String::from_utf8(chunks.concat()).expect("text COPY output")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_out_in_a_transaction_reads_its_writes() {
+    let server = TestServer::start("copy-txn").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE t (i int, s text);
+         INSERT INTO t VALUES (1, 'committed'), (2, 'gone');
+         BEGIN;
+         INSERT INTO t VALUES (3, 'inserted');
+         DELETE FROM t WHERE i = 2;",
+    )
+    .await
+    .expect("a transaction that writes");
+    let sink = c
+        .copy_in("COPY t FROM STDIN")
+        .await
+        .expect("COPY FROM in the transaction");
+    pin_mut!(sink);
+    sink.send(Bytes::from_static(b"4\tcopied\n"))
+        .await
+        .expect("sending");
+    assert_eq!(sink.finish().await.expect("COPY FROM ends"), 1);
+    assert_eq!(
+        copied_out(&c, "COPY (SELECT i, s FROM t ORDER BY i) TO STDOUT").await,
+        "1\tcommitted\n3\tinserted\n4\tcopied\n"
+    );
+    let mut table: Vec<String> = copied_out(&c, "COPY t TO STDOUT")
+        .await
+        .lines()
+        .map(str::to_string)
+        .collect();
+    table.sort();
+    assert_eq!(table, ["1\tcommitted", "3\tinserted", "4\tcopied"]);
+    c.batch_execute("ROLLBACK").await.expect("ROLLBACK");
+    assert_eq!(
+        copied_out(&c, "COPY (SELECT i, s FROM t ORDER BY i) TO STDOUT").await,
+        "1\tcommitted\n2\tgone\n"
+    );
 }

@@ -780,9 +780,20 @@ fn transaction_effect(record: &Rec) -> Option<bool> {
     }
     match leading_keyword(sql).as_str() {
         "BEGIN" | "START" => Some(true),
+        // `ROLLBACK TO [SAVEPOINT] name` stays in the transaction.
+        "ROLLBACK" if rolls_back_to_savepoint(sql) => None,
         "COMMIT" | "ROLLBACK" | "END" | "ABORT" => Some(false),
         _ => None,
     }
+}
+
+/// Whether a statement that starts with `ROLLBACK` is `ROLLBACK TO ...`.
+fn rolls_back_to_savepoint(sql: &str) -> bool {
+    sql.split_whitespace()
+        .skip_while(|w| !w.eq_ignore_ascii_case("ROLLBACK"))
+        .skip(1)
+        .find(|w| !w.eq_ignore_ascii_case("WORK") && !w.eq_ignore_ascii_case("TRANSACTION"))
+        .is_some_and(|w| w.eq_ignore_ascii_case("TO"))
 }
 
 /// Whether running `record` may change database state (so that a view that failed to be

@@ -152,6 +152,9 @@ impl Coordinator {
                     )
                     .into());
                 }
+                if !session.pending_writes.is_empty() {
+                    return Err(super::sequence::after_writes("COPY (SUBSCRIBE ...)"));
+                }
                 self.subscribe(s, true, path).await
             }
             CopyRelation::Table { name, columns } => {
@@ -188,7 +191,7 @@ impl Coordinator {
             super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
         }
         super::sequence::sleep_pending(session).await;
-        match self.query(stmt, path).await? {
+        match self.query(stmt, path, &session.pending_writes).await? {
             ExecuteResponse::Rows { desc, rows } => {
                 if let Some(n) = options
                     .force_quote
@@ -318,8 +321,7 @@ impl Coordinator {
             super::dml::insert_rows(&table, &target.positions, &[], rows, &mut updates)
         })?;
         let updates = updates.into_iter().map(|(r, d)| (table.id, r, d)).collect();
-        self.write(&mut state, session, "COPY", &[], updates, true)
-            .await?;
+        self.write(&mut state, session, updates, true).await?;
         Ok(ExecuteResponse::Command {
             tag: "COPY".into(),
             rows: Some(n),

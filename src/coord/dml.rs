@@ -4,7 +4,10 @@
 //! Every statement computes its changes at the current read timestamp,
 //! under the coordinator lock, then commits them to the durable store and
 //! writes them at a new timestamp (or, inside `BEGIN … COMMIT`, keeps them
-//! in the session until `COMMIT`): no other write interleaves.
+//! in the session until `COMMIT`): no other write interleaves. Inside a
+//! transaction its reads also see the transaction's earlier writes
+//! ([`super::txn::read_own_writes`]), so it changes what the transaction
+//! sees.
 //!
 //! `UPDATE` and `DELETE` are planned as queries. `UPDATE t SET c = e FROM f
 //! WHERE p` reads `SELECT t.*, <new row> FROM t, f WHERE p`; `DELETE FROM t
@@ -242,13 +245,25 @@ impl Coordinator {
                 "INSERT 0",
             ),
             Statement::Update(update) => (
-                self.update_changes(&mut state, &path, update, from_columns)
-                    .await?,
+                self.update_changes(
+                    &mut state,
+                    &path,
+                    &session.pending_writes,
+                    update,
+                    from_columns,
+                )
+                .await?,
                 "UPDATE",
             ),
             Statement::Delete(delete) => (
-                self.delete_changes(&mut state, &path, delete, from_columns)
-                    .await?,
+                self.delete_changes(
+                    &mut state,
+                    &path,
+                    &session.pending_writes,
+                    delete,
+                    from_columns,
+                )
+                .await?,
                 "DELETE",
             ),
             _ => return Err(AdapterError::Internal("not DML".into())),
@@ -256,32 +271,19 @@ impl Coordinator {
         let returned = match returning {
             Some((plan, desc)) => Some((
                 desc,
-                self.returning(&mut state, &path, plan, &changes).await?,
+                self.returning(&mut state, &path, &session.pending_writes, plan, &changes)
+                    .await?,
             )),
             None => None,
         };
         let affected: i64 = changes.affected.iter().map(|(_, d)| d).sum();
-        // UPDATE and DELETE read the table's committed rows (INSERT ...
-        // ON CONFLICT reads the transaction's writes too).
-        let on_conflict = matches!(&stmt, Statement::Insert(i) if i.on.is_some());
-        let reads: &[GlobalId] = if tag == "INSERT 0" {
-            &[]
-        } else {
-            &[changes.table.id]
-        };
-        let what = if on_conflict {
-            "INSERT ... ON CONFLICT"
-        } else {
-            tag
-        };
         let id = changes.table.id;
         let updates = changes
             .updates
             .into_iter()
             .map(|(r, d)| (id, r, d))
             .collect();
-        self.write(&mut state, session, what, reads, updates, true)
-            .await?;
+        self.write(&mut state, session, updates, true).await?;
         Ok(match returned {
             Some((desc, rows)) => ExecuteResponse::Returning {
                 desc,
@@ -352,14 +354,12 @@ impl Coordinator {
                 id: table.id,
                 name: table.name.clone(),
             };
-            let ts = self.prepare_one_shot(&mut state, &mut expr, &path);
+            let ts = self.prepare_one_shot(&mut state, &mut expr, &path, &session.pending_writes);
             for (r, d) in self.peek_expr_locked(&mut state, expr, ts).await? {
                 updates.push((table.id, r, -d));
             }
         }
-        let ids: Vec<GlobalId> = tables.iter().map(|t| t.id).collect();
-        self.write(&mut state, session, "TRUNCATE", &ids, updates, false)
-            .await?;
+        self.write(&mut state, session, updates, false).await?;
         Ok(match notices.pop() {
             Some(notice) => ExecuteResponse::CommandWithNotice {
                 tag: "TRUNCATE TABLE".into(),
@@ -370,32 +370,20 @@ impl Coordinator {
     }
 
     /// Writes `updates`: durably and at a new timestamp, or, inside an
-    /// explicit transaction, into the session until `COMMIT`. A statement
-    /// that computed its changes from the committed rows of the tables
-    /// `reads` may not follow writes of its transaction to them (it would
-    /// not see them).
+    /// explicit transaction, into the session until `COMMIT`. The
+    /// statement computed them from the committed rows and (in a
+    /// transaction) the transaction's earlier writes, which its reads see
+    /// ([`super::txn::read_own_writes`]).
     /// `actions`: whether the changes fire foreign keys' referential
     /// actions (not for `TRUNCATE`).
     pub(super) async fn write(
         self: &Arc<Self>,
         state: &mut CoordState,
         session: &mut Session,
-        tag: &str,
-        reads: &[GlobalId],
         mut updates: Vec<(GlobalId, Row, i64)>,
         actions: bool,
     ) -> Result<(), AdapterError> {
         let in_transaction = session.transaction == TransactionState::InTransaction;
-        if in_transaction
-            && reads
-                .iter()
-                .any(|id| session.pending_writes.iter().any(|(w, _, _)| w == id))
-        {
-            return Err(PlanError::Unsupported(format!(
-                "{tag} of a table that this transaction already changed"
-            ))
-            .into());
-        }
         self.enforce_foreign_keys(state, &session.pending_writes, &mut updates, actions)
             .await?;
         state.check_rows(&updates)?;
@@ -452,11 +440,13 @@ impl Coordinator {
         self.peek_expr_locked(state, expr, ts).await
     }
 
-    /// The rows of a `RETURNING` clause over the affected rows.
+    /// The rows of a `RETURNING` clause over the affected rows (its
+    /// subqueries read the transaction's earlier writes `pending`).
     async fn returning(
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
         plan: ReturningPlan,
         changes: &Changes,
     ) -> Result<Vec<Row>, AdapterError> {
@@ -493,7 +483,7 @@ impl Coordinator {
             &changes.affected,
             changes.table.desc.arity(),
         );
-        let ts = self.prepare_one_shot(state, &mut expr, path);
+        let ts = self.prepare_one_shot(state, &mut expr, path, pending);
         let rows = self.compute_rows(state, expr, ts).await?;
         Ok(finish(rows, &finishing)?)
     }
@@ -607,7 +597,7 @@ impl Coordinator {
             .into());
         }
         let (mut expr, finishing) = lower_query(&plan)?;
-        let ts = self.prepare_one_shot(state, &mut expr, path);
+        let ts = self.prepare_one_shot(state, &mut expr, path, &session.pending_writes);
         let rows = finish(self.compute_rows(state, expr, ts).await?, &finishing)?;
         let rows: Vec<(Row, &[usize])> = match &per_row_defaults {
             None => rows.into_iter().map(|r| (r, &[][..])).collect(),
@@ -648,11 +638,13 @@ impl Coordinator {
         })
     }
 
-    /// Plans and computes a query Freshet generated for a DML statement.
+    /// Plans and computes a query Freshet generated for a DML statement;
+    /// it reads the transaction's writes `pending` too.
     pub(super) async fn compute_query(
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
         sql: &str,
         cast_new_row: Option<&CatalogItem>,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
@@ -662,7 +654,7 @@ impl Coordinator {
         }
         let plan = optimize(plan)?;
         let mut expr = lower(&plan)?;
-        let ts = self.prepare_one_shot(state, &mut expr, path);
+        let ts = self.prepare_one_shot(state, &mut expr, path, pending);
         self.compute_rows(state, expr, ts).await
     }
 
@@ -673,6 +665,7 @@ impl Coordinator {
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
         update: &Update,
         from_columns: Option<&[String]>,
     ) -> Result<Changes, AdapterError> {
@@ -693,7 +686,9 @@ impl Coordinator {
             update.selection.as_ref(),
             from_columns.unwrap_or_default(),
         );
-        let rows = self.compute_query(state, path, &sql, Some(&table)).await?;
+        let rows = self
+            .compute_query(state, path, pending, &sql, Some(&table))
+            .await?;
         let joined = from_columns.is_some();
         let per_row = &assigned.per_row_defaults;
         let mut changes = Changes {
@@ -741,7 +736,7 @@ impl Coordinator {
         }
         // Each target row once, however many rows it joins.
         let sql = target_rows_query(&target, &changes.table, &from, update.selection.as_ref());
-        for (old, d) in self.compute_query(state, path, &sql, None).await? {
+        for (old, d) in self.compute_query(state, path, pending, &sql, None).await? {
             let Some((new, from_row)) = new_rows.get(&old) else {
                 return Err(AdapterError::Internal(
                     "an UPDATE's target row without its new row".into(),
@@ -760,13 +755,14 @@ impl Coordinator {
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
         delete: &Delete,
         from_columns: Option<&[String]>,
     ) -> Result<Changes, AdapterError> {
         let (target, using) = Target::of_delete(delete)?;
         let table = target.table(&state.catalog, path)?;
         let sql = target_rows_query(&target, &table, &using, delete.selection.as_ref());
-        let affected = self.compute_query(state, path, &sql, None).await?;
+        let affected = self.compute_query(state, path, pending, &sql, None).await?;
         let mut joined = Vec::new();
         if let Some(from_columns) = from_columns {
             // Each deleted row with one of the rows it joins (the
@@ -780,7 +776,7 @@ impl Coordinator {
                 from_columns,
             );
             let mut pairs: BTreeMap<Row, Row> = BTreeMap::new();
-            for (r, _) in self.compute_query(state, path, &sql, None).await? {
+            for (r, _) in self.compute_query(state, path, pending, &sql, None).await? {
                 let r = r.unpack();
                 let old = Row::pack(&r[..arity]);
                 let from_row = Row::pack(&r[arity..]);

@@ -329,18 +329,8 @@ impl super::Coordinator {
             .iter()
             .filter_map(|&i| state.catalog.unique(table.id).get(i).cloned())
             .collect();
-        let pending = pending_by_key(table.id, &keys, pending);
-        if let ConflictAction::Update(ConflictUpdate {
-            values: UpdateValues::Query { .. },
-            ..
-        }) = &plan.action
-            && pending.iter().any(|m| !m.is_empty())
-        {
-            // Its query would read the committed rows only.
-            return Err(unsupported(
-                "a subquery in ON CONFLICT DO UPDATE of a table that this transaction already changed",
-            ));
-        }
+        let writes = pending;
+        let pending = pending_by_key(table.id, &keys, writes);
         let committed = |state: &CoordState, k: usize, kr: &Row| {
             state
                 .unique
@@ -411,7 +401,7 @@ impl super::Coordinator {
                     })?;
                 touched[k].insert(kr.clone());
                 let Some(values) = self
-                    .conflict_values(state, path, table, update, &existing, &row)
+                    .conflict_values(state, path, writes, table, update, (&existing, &row))
                     .await?
                 else {
                     continue;
@@ -449,17 +439,18 @@ impl super::Coordinator {
     }
 
     /// The values of `update`'s `SET` list that are not `DEFAULT`, for
-    /// the conflict of `proposed` with `existing`; `None` if its `WHERE`
-    /// condition is not true (then the values are not computed, as in
-    /// PostgreSQL).
+    /// the conflict of `proposed` with `existing` (`conflict`); `None` if
+    /// its `WHERE` condition is not true (then the values are not
+    /// computed, as in PostgreSQL). Its subqueries read the transaction's
+    /// writes `pending` too.
     async fn conflict_values(
         self: &std::sync::Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
         table: &CatalogItem,
         update: &ConflictUpdate,
-        existing: &Row,
-        proposed: &Row,
+        (existing, proposed): (&Row, &Row),
     ) -> Result<Option<Vec<Datum>>, AdapterError> {
         match &update.values {
             UpdateValues::Scalars { values, condition } => {
@@ -512,7 +503,7 @@ impl super::Coordinator {
                 if let Some(c) = condition {
                     sql.push_str(&format!(" WHERE {c}"));
                 }
-                let rows = self.compute_query(state, path, &sql, None).await?;
+                let rows = self.compute_query(state, path, pending, &sql, None).await?;
                 let Some((row, _)) = rows.into_iter().find(|(_, d)| *d > 0) else {
                     return Ok(None);
                 };

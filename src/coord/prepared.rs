@@ -33,11 +33,12 @@ use datafusion_expr::{Expr, LogicalPlan};
 use sqlparser::ast::Statement;
 use tokio::sync::MutexGuard;
 
-use super::sequence::{ExecuteResponse, finish, statement_clock, with_statement_clock, write_only};
+use super::sequence::{ExecuteResponse, finish, statement_clock, with_statement_clock};
 use super::session::{Session, TransactionState};
 use super::{AdapterError, CoordState, Coordinator};
 use crate::catalog::SearchPath;
-use crate::repr::{Datum, RelationDesc, ScalarType};
+use crate::expr::GlobalId;
+use crate::repr::{Datum, RelationDesc, Row, ScalarType};
 use crate::sql::PlanError;
 use crate::sql::lower::lower_query;
 
@@ -258,49 +259,54 @@ impl Coordinator {
         if session.transaction == TransactionState::Failed {
             return Some(Err(super::sequence::failed_transaction()));
         }
-        let result = if session.pending_writes.is_empty() {
-            let clock = statement_clock(session);
-            super::sequence_objects::with_session_sequences(
-                session.sequences.clone(),
-                with_statement_clock(clock, self.run_prepared(query, &values, &path)),
-            )
-            .await?
-        } else {
-            Err(write_only())
-        };
+        let clock = statement_clock(session);
+        let result = super::sequence_objects::with_session_sequences(
+            session.sequences.clone(),
+            with_statement_clock(
+                clock,
+                self.run_prepared(query, &values, &path, &session.pending_writes),
+            ),
+        )
+        .await?;
         if result.is_err() && session.transaction == TransactionState::InTransaction {
             session.transaction = TransactionState::Failed;
         }
         Some(result)
     }
 
-    /// Answers a prepared query (under the statement's clock); `None` if
-    /// the catalog changed since it was planned.
+    /// Answers a prepared query (under the statement's clock), reading
+    /// the transaction's writes `pending` too; `None` if the catalog
+    /// changed since it was planned.
     async fn run_prepared(
         &self,
         query: &PreparedQuery,
         values: &[Option<ScalarValue>],
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
     ) -> Option<Result<ExecuteResponse, AdapterError>> {
         let state = self.state.lock().await;
         if state.catalog.version() != query.catalog_version {
             return None;
         }
-        Some(self.answer_prepared(state, query, values, path).await)
+        Some(
+            self.answer_prepared(state, query, values, path, pending)
+                .await,
+        )
     }
 
-    /// Binds the values, lowers the plan, and reads its rows at a read
-    /// timestamp chosen now.
+    /// Binds the values, lowers the plan, and reads its rows (and the
+    /// transaction's writes `pending`) at a read timestamp chosen now.
     async fn answer_prepared(
         &self,
         mut state: MutexGuard<'_, CoordState>,
         query: &PreparedQuery,
         values: &[Option<ScalarValue>],
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
     ) -> Result<ExecuteResponse, AdapterError> {
         let plan = query.bind(values)?;
         let (mut expr, finishing) = lower_query(&plan)?;
-        let ts = self.prepare_one_shot(&mut state, &mut expr, path);
+        let ts = self.prepare_one_shot(&mut state, &mut expr, path, pending);
         let started = self.start_peek(&mut state, expr, ts);
         drop(state);
         let rows = self.finish_peek(started).await?;

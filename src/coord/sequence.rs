@@ -374,9 +374,12 @@ impl Coordinator {
                 self.dml_overriding(session, *insert, Some(overriding))
                     .await
             }
-            _ if !session.pending_writes.is_empty() => Err(write_only()),
             FreshetStatement::Copy(c) => self.copy(session, c, &path).await,
             FreshetStatement::Show(show) => self.show(show, &path).await,
+            FreshetStatement::Subscribe(_) if !session.pending_writes.is_empty() => {
+                Err(after_writes("SUBSCRIBE"))
+            }
+            _ if !session.pending_writes.is_empty() => Err(after_writes("DDL")),
             FreshetStatement::CreateConnection(_) => {
                 let stmt = self.qualify(stmt, &path).await?;
                 if let FreshetStatement::CreateConnection(c) = &stmt {
@@ -447,8 +450,7 @@ impl Coordinator {
     ) -> Result<ExecuteResponse, AdapterError> {
         let path = session.search_path();
         match stmt {
-            Statement::Query(_)
-            | Statement::CreateTable(_)
+            Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
             | Statement::CreateSequence { .. }
@@ -459,7 +461,7 @@ impl Coordinator {
             | Statement::Explain { .. }
                 if !session.pending_writes.is_empty() =>
             {
-                Err(write_only())
+                Err(after_writes(&statement_kind(&stmt)))
             }
             Statement::Query(_) => {
                 let mut stmt = stmt;
@@ -468,7 +470,7 @@ impl Coordinator {
                     super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
                 }
                 sleep_pending(session).await;
-                self.query(stmt, &path).await
+                self.query(stmt, &path, &session.pending_writes).await
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 self.dml(session, stmt).await
@@ -677,18 +679,20 @@ impl Coordinator {
         }
     }
 
-    /// Runs a one-shot query.
+    /// Runs a one-shot query, whose reads see the transaction's writes
+    /// `pending`.
     pub async fn query(
         self: &Arc<Self>,
         stmt: Statement,
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
     ) -> Result<ExecuteResponse, AdapterError> {
         let mut state = self.state.lock().await;
         let aliased = crate::sql::plan::explicit_aliases(&stmt);
         let plan = plan_query(&state.catalog.scope(path), stmt)?;
         let desc = crate::sql::plan::plan_desc_with(&plan, &aliased)?;
         let (mut expr, finishing) = lower_query(&plan)?;
-        let ts = self.prepare_one_shot(&mut state, &mut expr, path);
+        let ts = self.prepare_one_shot(&mut state, &mut expr, path, pending);
         let started = self.start_peek(&mut state, expr, ts);
         drop(state);
         let rows = self.finish_peek(started).await?;
@@ -773,13 +777,17 @@ impl Coordinator {
     /// Chooses a one-shot query's (or DML statement's) read timestamp and
     /// gives its plan the values of that moment: `mz_now()`, `now()` and
     /// its kin, and the rows of the catalog relations it reads, as the
-    /// session with search path `path` sees them.
+    /// session with search path `path` sees them; inside a transaction,
+    /// its reads also see the transaction's writes `pending`
+    /// ([`super::txn::read_own_writes`]).
     pub(super) fn prepare_one_shot(
         &self,
         state: &mut CoordState,
         expr: &mut RelationExpr,
         path: &SearchPath,
+        pending: &[(GlobalId, Row, i64)],
     ) -> Timestamp {
+        super::txn::read_own_writes(expr, pending, &state.catalog);
         let ts = self.read_ts_for(state, expr);
         expr.resolve_mz_now(ts);
         expr.resolve_unmaterializable(statement_time(), statement_start());
@@ -955,12 +963,10 @@ pub(super) struct StartedPeek {
     transient: Option<GlobalId>,
 }
 
-/// The error for a read or DDL in a transaction that has written.
-pub(super) fn write_only() -> AdapterError {
-    AdapterError::Variable {
-        code: crate::repr::SqlState::ACTIVE_SQL_TRANSACTION,
-        message: "transaction in write-only mode".into(),
-    }
+/// The error for a statement `what` that cannot see a transaction's
+/// pending writes (DDL, `SUBSCRIBE`), after a write in the transaction.
+pub(super) fn after_writes(what: &str) -> AdapterError {
+    PlanError::Unsupported(format!("{what} in a transaction block that has written")).into()
 }
 
 fn statement_kind(s: &Statement) -> String {

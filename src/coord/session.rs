@@ -69,7 +69,9 @@ pub struct Session {
     vars: BTreeMap<String, String>,
     /// The transaction state.
     pub transaction: TransactionState,
-    /// Writes of the open transaction, applied together at COMMIT.
+    /// Writes of the open transaction, in order, applied together at
+    /// COMMIT; the transaction's reads see them
+    /// ([`super::txn::read_own_writes`]).
     pub pending_writes: Vec<(GlobalId, Row, Diff)>,
     /// Open cursors, by name.
     pub cursors: BTreeMap<String, Cursor>,

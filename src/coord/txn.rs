@@ -1,24 +1,115 @@
 //! Explicit transactions and cursors.
 //!
-//! A transaction that writes is *write-only*, as in Materialize: its
-//! INSERTs (and UPDATEs/DELETEs, computed from committed data) are kept in
-//! the session and applied at COMMIT in one durable commit and at one
-//! timestamp, so other sessions see all of them or none. Reads in such a
-//! transaction fail rather than miss its own writes.
+//! A transaction's writes (`INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`,
+//! `COPY FROM`) are kept in the session ([`Session::pending_writes`]) and
+//! applied at COMMIT in one durable commit and at one timestamp, so other
+//! sessions see all of them or none. Every read inside the transaction
+//! sees them, as in PostgreSQL: [`read_own_writes`] rewrites a one-shot
+//! plan so that each read of a table the transaction changed is the union
+//! of the committed table and a constant of the transaction's changes to
+//! it (`+1`/`-1` rows), and a read of a materialized view that depends on
+//! such a table is its definition, evaluated from the base tables. The
+//! same evaluation code then runs as outside a transaction (one
+//! semantics). This covers queries, `INSERT … SELECT`, the queries that
+//! `UPDATE` and `DELETE` compute their changes with (`WHERE`, `FROM`,
+//! `USING`, subqueries), `RETURNING`, `ON CONFLICT DO UPDATE` subqueries,
+//! `COPY (query) TO`, `DECLARE CURSOR FOR` a query and prepared
+//! statements; constraint checks count the committed keys and the
+//! pending writes. `ROLLBACK TO SAVEPOINT` truncates the pending writes,
+//! so later reads no longer see the dropped ones. DDL and `SUBSCRIBE`
+//! after a write in the same transaction are refused (`0A000`): they
+//! cannot see the pending writes.
 //!
 //! Cursors (`DECLARE ... CURSOR FOR`) hold a query's rows or a running
 //! SUBSCRIBE; `FETCH n` returns up to `n` rows, waiting (up to its
 //! `TIMEOUT`) for a subscribe's first row.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::catalog::{Catalog, ItemKind};
+use crate::expr::{GlobalId, RelationExpr};
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, SqlState};
 use crate::sql::parse::FreshetStatement;
 
 use super::session::{Cursor, Session, TransactionState};
 use super::{AdapterError, Coordinator, ExecuteResponse, SubscribeResponse};
+
+/// Makes the one-shot plan `expr` read the transaction's writes `pending`
+/// (changes not yet committed, in the order they were made) as well as
+/// the committed rows: each read of a changed table becomes the union of
+/// the table and a constant of the table's net pending changes, and each
+/// read of a materialized view that depends (at any depth) on a changed
+/// table becomes the view's plan, rewritten the same way (its maintained
+/// contents do not include the pending changes). Does nothing when
+/// `pending` is empty.
+pub(crate) fn read_own_writes(
+    expr: &mut RelationExpr,
+    pending: &[(GlobalId, Row, i64)],
+    catalog: &Catalog,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut changes: BTreeMap<GlobalId, BTreeMap<Row, i64>> = BTreeMap::new();
+    for (id, row, diff) in pending {
+        *changes
+            .entry(*id)
+            .or_default()
+            .entry(row.clone())
+            .or_default() += diff;
+    }
+    let changes: BTreeMap<GlobalId, Vec<(Row, i64)>> = changes
+        .into_iter()
+        .map(|(id, rows)| (id, rows.into_iter().filter(|(_, d)| *d != 0).collect()))
+        .collect();
+    overlay(expr, &changes, catalog);
+}
+
+/// [`read_own_writes`] with the changes by table; whether `expr` reads
+/// one of them.
+fn overlay(
+    expr: &mut RelationExpr,
+    changes: &BTreeMap<GlobalId, Vec<(Row, i64)>>,
+    catalog: &Catalog,
+) -> bool {
+    if let RelationExpr::Get { id, .. } = expr {
+        let id = *id;
+        if let Some(rows) = changes.get(&id) {
+            let arity = catalog.get(id).map_or(0, |t| t.desc.arity());
+            let get = std::mem::replace(expr, RelationExpr::Union { inputs: Vec::new() });
+            *expr = RelationExpr::Union {
+                inputs: vec![
+                    get,
+                    RelationExpr::Constant {
+                        rows: rows.clone(),
+                        arity,
+                    },
+                ],
+            };
+            return true;
+        }
+        let Some(plan) = catalog
+            .get(id)
+            .filter(|item| item.kind == ItemKind::MaterializedView)
+            .and_then(|item| item.plan.as_ref())
+        else {
+            return false;
+        };
+        let mut inlined = plan.clone();
+        if overlay(&mut inlined, changes, catalog) {
+            *expr = inlined;
+            return true;
+        }
+        return false;
+    }
+    let mut read = false;
+    for child in expr.children_mut() {
+        read |= overlay(child, changes, catalog);
+    }
+    read
+}
 
 impl SubscribeResponse {
     /// The columns of the subscribe's output: `mz_timestamp`,
@@ -136,6 +227,11 @@ impl Coordinator {
             });
         }
         let cursor = match statement {
+            FreshetStatement::Subscribe(_) if !session.pending_writes.is_empty() => {
+                return Err(super::sequence::after_writes(
+                    "DECLARE CURSOR FOR SUBSCRIBE",
+                ));
+            }
             FreshetStatement::Subscribe(s) => {
                 match self.subscribe(s, false, &session.search_path()).await? {
                     ExecuteResponse::Subscribe(subscribe) => Cursor::Subscribe {
@@ -145,7 +241,10 @@ impl Coordinator {
                     _ => return Err(AdapterError::Internal("SUBSCRIBE did not subscribe".into())),
                 }
             }
-            FreshetStatement::Sql(s) => match self.query(*s, &session.search_path()).await? {
+            FreshetStatement::Sql(s) => match self
+                .query(*s, &session.search_path(), &session.pending_writes)
+                .await?
+            {
                 ExecuteResponse::Rows { desc, rows } => Cursor::Rows {
                     desc,
                     rows: rows.into(),

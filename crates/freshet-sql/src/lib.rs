@@ -12,7 +12,8 @@
 //!   `ROLLUP` and `CUBE`; [`scalar_subquery`] makes correlated scalar
 //!   subqueries that are not aggregated decorrelatable;
 //!   [`subquery_outer_refs`] subqueries that read the outer row outside
-//!   their filters; [`empty_relations`]
+//!   their filters; [`values_subqueries`] subqueries in a `VALUES`
+//!   list; [`empty_relations`]
 //!   answers reads of the always-empty catalog relations; [`bpchar`] where
 //!   `char(n)` values lose their padding (conversions to `text`,
 //!   comparisons); [`select_subqueries`] `EXISTS`/`IN (subquery)` in a
@@ -138,6 +139,7 @@ pub mod unknown_literals;
 pub mod unnest;
 pub mod unnest_ordinality;
 pub mod values;
+pub mod values_subqueries;
 pub mod whole_row;
 pub mod window_funcs;
 

@@ -784,6 +784,8 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // `x NOT IN (SELECT y ... WHERE y = x)`: the correlation kept apart
     // from the `x = y` pair.
     let plan = super::lower_not_in::keep_correlation_keys(plan)?;
+    // Subqueries in a VALUES list, as select lists.
+    let plan = super::values_subqueries::rewrite(plan)?;
     // Subqueries in an aggregate's FILTER, computed in a projection.
     let plan = super::aggregate_filter::rewrite(plan)?;
     // Subqueries whose HAVING or select list above an aggregate without
