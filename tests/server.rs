@@ -2474,6 +2474,84 @@ async fn altered_sequences_survive_kill_9() {
     );
 }
 
+/// Defaults and sequences that depend on each other survive `kill -9`: a `serial` column's
+/// default replaced by `ALTER TABLE ... SET DEFAULT`, a `serial` sequence dropped with `CASCADE`
+/// (its table's record makes it again at replay) and its name taken by a new sequence, a
+/// `CREATE TABLE` default whose sequence was dropped with `CASCADE`, and a default that drew from
+/// a sequence dropped after the default was replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_defaults_survive_kill_9() {
+    let mut server = TestServer::start("sequence-defaults-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE SEQUENCE q; \
+         CREATE TABLE d (a bigint DEFAULT nextval('q'), b int DEFAULT 4); \
+         DROP SEQUENCE q CASCADE; \
+         CREATE TABLE sr (id serial, v text); \
+         ALTER TABLE sr ALTER COLUMN id SET DEFAULT nextval('sr_id_seq') + 100; \
+         INSERT INTO sr (v) VALUES ('a'); \
+         CREATE TABLE sr2 (id serial, n serial); \
+         DROP SEQUENCE sr2_id_seq CASCADE; \
+         CREATE SEQUENCE sr2_id_seq START 50; \
+         CREATE SEQUENCE p; \
+         CREATE TABLE e (a bigint, b int); \
+         ALTER TABLE e ALTER COLUMN a SET DEFAULT nextval('p'); \
+         ALTER TABLE e ALTER COLUMN a SET DEFAULT 3; \
+         DROP SEQUENCE p;",
+    )
+    .await
+    .expect("setup");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "INSERT INTO d DEFAULT VALUES; INSERT INTO sr (v) VALUES ('b'); \
+         INSERT INTO sr2 (id) VALUES (7); INSERT INTO e (b) VALUES (1)",
+    )
+    .await
+    .expect("inserts after the restart");
+    assert_eq!(
+        text_rows(&c, "SELECT a::text, b::text FROM d").await,
+        vec![vec![None, Some("4".into())]]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT (id > 101)::text FROM sr WHERE v = 'b'").await,
+        vec![vec![Some("true".into())]]
+    );
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT id::text, n::text, nextval('sr2_id_seq')::text FROM sr2"
+        )
+        .await,
+        vec![vec![Some("7".into()), Some("1".into()), Some("50".into())]]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT a::text, b::text FROM e").await,
+        vec![vec![Some("3".into()), Some("1".into())]]
+    );
+    let e = c
+        .batch_execute("INSERT INTO sr2 (n) VALUES (1)")
+        .await
+        .expect_err("sr2.id has no default");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("23502"));
+    // The record of the dropped sequence goes with its table; the new
+    // sequence of that name stays.
+    c.batch_execute("DROP TABLE sr2; CREATE TABLE later (x serial)")
+        .await
+        .expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(&c, "SELECT (nextval('sr2_id_seq') > 50)::text").await,
+        vec![vec![Some("true".into())]]
+    );
+    c.batch_execute("INSERT INTO later DEFAULT VALUES")
+        .await
+        .expect("insert into a table created after the first restart");
+}
+
 /// `CHECK` constraints survive `kill -9`: after the restart they keep their names and still
 /// refuse a row whose condition is false, and an item created after the restart gets an id of
 /// its own (the constraints took ids the table's record stands for).

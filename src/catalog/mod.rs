@@ -161,6 +161,11 @@ pub struct Catalog {
     /// table's constraints (`coord::alter_table`), by table: they go with
     /// the table.
     alter_records: BTreeMap<GlobalId, Vec<GlobalId>>,
+    /// The one `ALTER TABLE ... ALTER COLUMN ... SET | DROP DEFAULT`
+    /// record in force for a column, by table and column position (a
+    /// later one replaces it: an earlier one may name a sequence dropped
+    /// since).
+    default_records: BTreeMap<(GlobalId, usize), GlobalId>,
     /// Tables' `FOREIGN KEY` constraints, by referencing table.
     foreign_keys: BTreeMap<GlobalId, Vec<ForeignKey>>,
     /// Sequences' definitions, by sequence.
@@ -346,6 +351,7 @@ impl Catalog {
         self.sequences.remove(&id);
         self.checks.remove(&id);
         self.alter_records.remove(&id);
+        self.default_records.retain(|(table, _), _| *table != id);
         self.foreign_keys.remove(&id);
         self.comments.retain(|(item, _), _| *item != id);
         let item = self.items.remove(&id)?;
@@ -458,6 +464,23 @@ impl Catalog {
     /// Every comment: the item, the `objsubid`, the comment.
     pub fn comments(&self) -> impl Iterator<Item = (GlobalId, i32, &Comment)> {
         self.comments.iter().map(|((id, sub), c)| (*id, *sub, c))
+    }
+
+    /// Sets the record of the default of column `column` of `table`,
+    /// returning the one it replaces.
+    pub fn set_default_record(
+        &mut self,
+        table: GlobalId,
+        column: usize,
+        record: GlobalId,
+    ) -> Option<GlobalId> {
+        self.default_records.insert((table, column), record)
+    }
+
+    /// The record of the last `SET | DROP DEFAULT` of column `column` of
+    /// `table`, if any (else its default is its `CREATE TABLE`'s).
+    pub fn default_record(&self, table: GlobalId, column: usize) -> Option<GlobalId> {
+        self.default_records.get(&(table, column)).copied()
     }
 
     /// The durable `ALTER TABLE` records of `table`.

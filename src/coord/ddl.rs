@@ -319,6 +319,13 @@ impl Coordinator {
                 Statement::AlterTable(at) => {
                     self.alter_table(&mut state, at, path, replay_id).await
                 }
+                Statement::Drop {
+                    object_type: sqlparser::ast::ObjectType::Sequence,
+                    names,
+                    ..
+                } if let Some(record) = replay_id => {
+                    self.replay_drop_sequence(&mut state, &names, record)
+                }
                 other => Err(AdapterError::Internal(format!(
                     "not a DDL statement: {other}"
                 ))),
