@@ -2552,6 +2552,70 @@ async fn sequence_defaults_survive_kill_9() {
         .expect("insert into a table created after the first restart");
 }
 
+/// `CREATE UNIQUE INDEX` survives `kill -9`: after the restart the indexes still refuse a key
+/// written before the crash (by `INSERT` and by `COPY`), one dropped before the crash stays
+/// dropped, and one dropped after a restart stays dropped across the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_indexes_survive_kill_9() {
+    let mut server = TestServer::start("unique-index-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE u (id int, email text, a int, b int); \
+         INSERT INTO u VALUES (1, 'x', 1, 1), (2, 'y', 1, 2); \
+         CREATE UNIQUE INDEX u_email ON u (email); \
+         CREATE UNIQUE INDEX u_a_b ON u (a, b); \
+         CREATE UNIQUE INDEX u_id ON u (id); \
+         DROP INDEX u_a_b; \
+         CREATE TABLE later (x int)",
+    )
+    .await
+    .expect("setup");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    let e = c
+        .batch_execute("INSERT INTO u VALUES (3, 'x', 5, 5)")
+        .await
+        .expect_err("u_email is enforced after the restart");
+    let db = e.as_db_error().expect("a database error");
+    assert_eq!(
+        (db.code().code(), db.message()),
+        (
+            "23505",
+            "duplicate key value violates unique constraint \"u_email\""
+        )
+    );
+    let sink = c.copy_in("COPY u FROM STDIN").await.expect("COPY starts");
+    futures::pin_mut!(sink);
+    futures::SinkExt::send(&mut sink, bytes::Bytes::from_static(b"2\tz\t7\t7\n"))
+        .await
+        .expect("sending COPY data");
+    let e = sink
+        .finish()
+        .await
+        .expect_err("u_id refuses the copied row");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("23505"));
+    c.batch_execute("INSERT INTO u VALUES (3, 'z', 1, 1); INSERT INTO later VALUES (1)")
+        .await
+        .expect("u_a_b was dropped before the crash");
+    c.batch_execute("DROP INDEX u_email").await.expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    c.batch_execute("INSERT INTO u VALUES (4, 'x', 8, 8)")
+        .await
+        .expect("u_email was dropped");
+    let e = c
+        .batch_execute("INSERT INTO u VALUES (4, 'w', 9, 9)")
+        .await
+        .expect_err("u_id is still enforced");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("23505"));
+    assert_eq!(
+        text_rows(&c, "SELECT count(*)::text FROM u").await,
+        vec![vec![Some("4".into())]]
+    );
+}
+
 /// `CHECK` constraints survive `kill -9`: after the restart they keep their names and still
 /// refuse a row whose condition is false, and an item created after the restart gets an id of
 /// its own (the constraints took ids the table's record stands for).

@@ -255,6 +255,10 @@ pub struct UniqueKey {
     pub nulls_distinct: bool,
     /// Its index.
     pub index: GlobalId,
+    /// Whether it is a constraint; `false` for a `CREATE UNIQUE INDEX`,
+    /// which is enforced the same way but is no constraint (it is not in
+    /// `pg_constraint`, and `DROP INDEX` drops it).
+    pub constraint: bool,
 }
 
 /// What a foreign key does to the referencing rows when a referenced
@@ -488,15 +492,27 @@ impl Catalog {
         self.alter_records.get(&table).map_or(&[], |r| r.as_slice())
     }
 
-    /// Every table's constraints.
+    /// Every table's unique keys: constraints and unique indexes.
     pub fn all_unique(&self) -> impl Iterator<Item = (GlobalId, &UniqueKey)> {
         self.unique
             .iter()
             .flat_map(|(t, keys)| keys.iter().map(move |k| (*t, k)))
     }
 
+    /// Every table's `PRIMARY KEY` and `UNIQUE` constraints.
+    pub fn all_unique_constraints(&self) -> impl Iterator<Item = (GlobalId, &UniqueKey)> {
+        self.all_unique().filter(|(_, k)| k.constraint)
+    }
+
     /// The constraint an index serves, with its table, if any.
     pub fn constraint_of_index(&self, index: GlobalId) -> Option<(GlobalId, &UniqueKey)> {
+        self.all_unique_constraints()
+            .find(|(_, k)| k.index == index)
+    }
+
+    /// The unique key an index enforces (a constraint's or its own, a
+    /// unique index), with its table, if any.
+    pub fn unique_key_of_index(&self, index: GlobalId) -> Option<(GlobalId, &UniqueKey)> {
         self.all_unique().find(|(_, k)| k.index == index)
     }
 

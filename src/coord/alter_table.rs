@@ -34,7 +34,6 @@
 //! its table stays gets a `DROP SEQUENCE` record of the table's, since the
 //! `CREATE TABLE` record makes it again at replay.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlparser::ast::{
@@ -59,10 +58,6 @@ const TAG: &str = "ALTER TABLE";
 
 fn error(code: SqlState, message: String) -> AdapterError {
     AdapterError::Variable { code, message }
-}
-
-fn value_text(d: &Datum) -> String {
-    crate::repr::strconv::format(d).unwrap_or_else(|| "null".into())
 }
 
 /// A table's constraints and columns as an `ALTER TABLE` changes them,
@@ -690,31 +685,13 @@ fn add_constraint(
                 }
             }
         }
-        let mut counts: HashMap<Vec<Datum>, usize> = HashMap::new();
-        let mut duplicated: Option<Vec<Datum>> = None;
-        for row in rows {
-            let datums: Vec<Datum> = row.iter().collect();
-            let kr: Vec<Datum> = key.columns.iter().map(|&c| datums[c].clone()).collect();
-            if key.nulls_distinct && kr.iter().any(|d| d.is_null()) {
-                continue;
-            }
-            let n = counts.entry(kr.clone()).or_default();
-            *n += 1;
-            if *n == 2 && duplicated.as_ref().is_none_or(|d| kr < *d) {
-                duplicated = Some(kr);
-            }
-        }
-        if let Some(kr) = duplicated {
-            let values: Vec<String> = kr.iter().map(value_text).collect();
-            return Err(AdapterError::Constraint {
-                code: SqlState::UNIQUE_VIOLATION,
-                message: format!("could not create unique index \"{name}\""),
-                detail: Some(format!(
-                    "Key ({})=({}) is duplicated.",
-                    work.column_names(&key.columns).join(", "),
-                    values.join(", ")
-                )),
-            });
+        if let Some(kr) = super::constraints::duplicated_key(rows, &key.columns, key.nulls_distinct)
+        {
+            return Err(super::constraints::could_not_create(
+                &name,
+                &work.column_names(&key.columns),
+                &kr,
+            ));
         }
     }
     if key.primary {
@@ -742,6 +719,7 @@ fn add_constraint(
         primary: key.primary,
         nulls_distinct: key.nulls_distinct,
         index: id,
+        constraint: true,
     });
     Ok(())
 }
@@ -754,7 +732,11 @@ fn drop_constraint(
     replay_id: Option<GlobalId>,
 ) -> Result<(), AdapterError> {
     let records = state.catalog.alter_records(work.table.id).to_vec();
-    let dropped = if let Some(i) = work.keys.iter().position(|k| k.name == name) {
+    let dropped = if let Some(i) = work
+        .keys
+        .iter()
+        .position(|k| k.name == name && k.constraint)
+    {
         let index = work.keys[i].index;
         // A foreign key (of another table, or one this table keeps)
         // that references the key depends on its index.

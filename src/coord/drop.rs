@@ -166,6 +166,29 @@ impl Coordinator {
                     ),
                 });
             }
+            // A foreign key may reference the key of a unique index.
+            if let Some((child, fk)) = state
+                .catalog
+                .all_foreign_keys()
+                .find(|(_, fk)| fk.key_index == item.id)
+            {
+                if cascade {
+                    return Err(PlanError::Unsupported(format!(
+                        "DROP INDEX ... CASCADE of an index that foreign key {} references",
+                        fk.name
+                    ))
+                    .into());
+                }
+                let child = state.catalog.get(child).map_or("", |t| t.name.as_str());
+                return Err(AdapterError::Constraint {
+                    code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                    message: format!("cannot drop index {n} because other objects depend on it"),
+                    detail: Some(format!(
+                        "constraint {} on table {child} depends on index {n}",
+                        fk.name
+                    )),
+                });
+            }
             if item.kind == ItemKind::Sequence {
                 let def = state.catalog.sequence(item.id);
                 // An identity column's sequence is the column's.
@@ -414,6 +437,7 @@ impl Coordinator {
                 .catalog
                 .get(id)
                 .is_some_and(|i| i.kind == ItemKind::Sequence);
+            state.drop_unique_index(id);
             state.catalog.remove(id);
             state.unique.remove(id);
             if sequence {
