@@ -2481,6 +2481,148 @@ async fn altered_sequences_survive_kill_9() {
     );
 }
 
+/// Defaults and sequences that depend on each other survive `kill -9`: a `serial` column's
+/// default replaced by `ALTER TABLE ... SET DEFAULT`, a `serial` sequence dropped with `CASCADE`
+/// (its table's record makes it again at replay) and its name taken by a new sequence, a
+/// `CREATE TABLE` default whose sequence was dropped with `CASCADE`, and a default that drew from
+/// a sequence dropped after the default was replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_defaults_survive_kill_9() {
+    let mut server = TestServer::start("sequence-defaults-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE SEQUENCE q; \
+         CREATE TABLE d (a bigint DEFAULT nextval('q'), b int DEFAULT 4); \
+         DROP SEQUENCE q CASCADE; \
+         CREATE TABLE sr (id serial, v text); \
+         ALTER TABLE sr ALTER COLUMN id SET DEFAULT nextval('sr_id_seq') + 100; \
+         INSERT INTO sr (v) VALUES ('a'); \
+         CREATE TABLE sr2 (id serial, n serial); \
+         DROP SEQUENCE sr2_id_seq CASCADE; \
+         CREATE SEQUENCE sr2_id_seq START 50; \
+         CREATE SEQUENCE p; \
+         CREATE TABLE e (a bigint, b int); \
+         ALTER TABLE e ALTER COLUMN a SET DEFAULT nextval('p'); \
+         ALTER TABLE e ALTER COLUMN a SET DEFAULT 3; \
+         DROP SEQUENCE p;",
+    )
+    .await
+    .expect("setup");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "INSERT INTO d DEFAULT VALUES; INSERT INTO sr (v) VALUES ('b'); \
+         INSERT INTO sr2 (id) VALUES (7); INSERT INTO e (b) VALUES (1)",
+    )
+    .await
+    .expect("inserts after the restart");
+    assert_eq!(
+        text_rows(&c, "SELECT a::text, b::text FROM d").await,
+        vec![vec![None, Some("4".into())]]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT (id > 101)::text FROM sr WHERE v = 'b'").await,
+        vec![vec![Some("true".into())]]
+    );
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT id::text, n::text, nextval('sr2_id_seq')::text FROM sr2"
+        )
+        .await,
+        vec![vec![Some("7".into()), Some("1".into()), Some("50".into())]]
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT a::text, b::text FROM e").await,
+        vec![vec![Some("3".into()), Some("1".into())]]
+    );
+    let e = c
+        .batch_execute("INSERT INTO sr2 (n) VALUES (1)")
+        .await
+        .expect_err("sr2.id has no default");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("23502"));
+    // The record of the dropped sequence goes with its table; the new
+    // sequence of that name stays.
+    c.batch_execute("DROP TABLE sr2; CREATE TABLE later (x serial)")
+        .await
+        .expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(&c, "SELECT (nextval('sr2_id_seq') > 50)::text").await,
+        vec![vec![Some("true".into())]]
+    );
+    c.batch_execute("INSERT INTO later DEFAULT VALUES")
+        .await
+        .expect("insert into a table created after the first restart");
+}
+
+/// `CREATE UNIQUE INDEX` survives `kill -9`: after the restart the indexes still refuse a key
+/// written before the crash (by `INSERT` and by `COPY`), one dropped before the crash stays
+/// dropped, and one dropped after a restart stays dropped across the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_indexes_survive_kill_9() {
+    let mut server = TestServer::start("unique-index-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE u (id int, email text, a int, b int); \
+         INSERT INTO u VALUES (1, 'x', 1, 1), (2, 'y', 1, 2); \
+         CREATE UNIQUE INDEX u_email ON u (email); \
+         CREATE UNIQUE INDEX u_a_b ON u (a, b); \
+         CREATE UNIQUE INDEX u_id ON u (id); \
+         DROP INDEX u_a_b; \
+         CREATE TABLE later (x int)",
+    )
+    .await
+    .expect("setup");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    let e = c
+        .batch_execute("INSERT INTO u VALUES (3, 'x', 5, 5)")
+        .await
+        .expect_err("u_email is enforced after the restart");
+    let db = e.as_db_error().expect("a database error");
+    assert_eq!(
+        (db.code().code(), db.message()),
+        (
+            "23505",
+            "duplicate key value violates unique constraint \"u_email\""
+        )
+    );
+    let sink = c.copy_in("COPY u FROM STDIN").await.expect("COPY starts");
+    futures::pin_mut!(sink);
+    futures::SinkExt::send(&mut sink, bytes::Bytes::from_static(b"2\tz\t7\t7\n"))
+        .await
+        .expect("sending COPY data");
+    let e = sink
+        .finish()
+        .await
+        .expect_err("u_id refuses the copied row");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("23505"));
+    c.batch_execute("INSERT INTO u VALUES (3, 'z', 1, 1); INSERT INTO later VALUES (1)")
+        .await
+        .expect("u_a_b was dropped before the crash");
+    c.batch_execute("DROP INDEX u_email").await.expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    c.batch_execute("INSERT INTO u VALUES (4, 'x', 8, 8)")
+        .await
+        .expect("u_email was dropped");
+    let e = c
+        .batch_execute("INSERT INTO u VALUES (4, 'w', 9, 9)")
+        .await
+        .expect_err("u_id is still enforced");
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("23505"));
+    assert_eq!(
+        text_rows(&c, "SELECT count(*)::text FROM u").await,
+        vec![vec![Some("4".into())]]
+    );
+}
+
 /// `CHECK` constraints survive `kill -9`: after the restart they keep their names and still
 /// refuse a row whose condition is false, and an item created after the restart gets an id of
 /// its own (the constraints took ids the table's record stands for).

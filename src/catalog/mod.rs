@@ -161,6 +161,11 @@ pub struct Catalog {
     /// table's constraints (`coord::alter_table`), by table: they go with
     /// the table.
     alter_records: BTreeMap<GlobalId, Vec<GlobalId>>,
+    /// The one `ALTER TABLE ... ALTER COLUMN ... SET | DROP DEFAULT`
+    /// record in force for a column, by table and column position (a
+    /// later one replaces it: an earlier one may name a sequence dropped
+    /// since).
+    default_records: BTreeMap<(GlobalId, usize), GlobalId>,
     /// Tables' `FOREIGN KEY` constraints, by referencing table.
     foreign_keys: BTreeMap<GlobalId, Vec<ForeignKey>>,
     /// Sequences' definitions, by sequence.
@@ -250,6 +255,10 @@ pub struct UniqueKey {
     pub nulls_distinct: bool,
     /// Its index.
     pub index: GlobalId,
+    /// Whether it is a constraint; `false` for a `CREATE UNIQUE INDEX`,
+    /// which is enforced the same way but is no constraint (it is not in
+    /// `pg_constraint`, and `DROP INDEX` drops it).
+    pub constraint: bool,
 }
 
 /// What a foreign key does to the referencing rows when a referenced
@@ -346,6 +355,7 @@ impl Catalog {
         self.sequences.remove(&id);
         self.checks.remove(&id);
         self.alter_records.remove(&id);
+        self.default_records.retain(|(table, _), _| *table != id);
         self.foreign_keys.remove(&id);
         self.comments.retain(|(item, _), _| *item != id);
         let item = self.items.remove(&id)?;
@@ -460,20 +470,49 @@ impl Catalog {
         self.comments.iter().map(|((id, sub), c)| (*id, *sub, c))
     }
 
+    /// Sets the record of the default of column `column` of `table`,
+    /// returning the one it replaces.
+    pub fn set_default_record(
+        &mut self,
+        table: GlobalId,
+        column: usize,
+        record: GlobalId,
+    ) -> Option<GlobalId> {
+        self.default_records.insert((table, column), record)
+    }
+
+    /// The record of the last `SET | DROP DEFAULT` of column `column` of
+    /// `table`, if any (else its default is its `CREATE TABLE`'s).
+    pub fn default_record(&self, table: GlobalId, column: usize) -> Option<GlobalId> {
+        self.default_records.get(&(table, column)).copied()
+    }
+
     /// The durable `ALTER TABLE` records of `table`.
     pub fn alter_records(&self, table: GlobalId) -> &[GlobalId] {
         self.alter_records.get(&table).map_or(&[], |r| r.as_slice())
     }
 
-    /// Every table's constraints.
+    /// Every table's unique keys: constraints and unique indexes.
     pub fn all_unique(&self) -> impl Iterator<Item = (GlobalId, &UniqueKey)> {
         self.unique
             .iter()
             .flat_map(|(t, keys)| keys.iter().map(move |k| (*t, k)))
     }
 
+    /// Every table's `PRIMARY KEY` and `UNIQUE` constraints.
+    pub fn all_unique_constraints(&self) -> impl Iterator<Item = (GlobalId, &UniqueKey)> {
+        self.all_unique().filter(|(_, k)| k.constraint)
+    }
+
     /// The constraint an index serves, with its table, if any.
     pub fn constraint_of_index(&self, index: GlobalId) -> Option<(GlobalId, &UniqueKey)> {
+        self.all_unique_constraints()
+            .find(|(_, k)| k.index == index)
+    }
+
+    /// The unique key an index enforces (a constraint's or its own, a
+    /// unique index), with its table, if any.
+    pub fn unique_key_of_index(&self, index: GlobalId) -> Option<(GlobalId, &UniqueKey)> {
         self.all_unique().find(|(_, k)| k.index == index)
     }
 

@@ -1336,7 +1336,7 @@ pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String>
     let index = item.index.as_ref()?;
     let on = catalog.get(index.on)?;
     // A `PRIMARY KEY` or `UNIQUE` constraint's index is a unique index.
-    let key = catalog.constraint_of_index(item.id).map(|(_, k)| k);
+    let key = catalog.unique_key_of_index(item.id).map(|(_, k)| k);
     Some(format!(
         "CREATE {}INDEX {} ON {}.{} USING arrangement ({}){}",
         if key.is_some() { "UNIQUE " } else { "" },
@@ -1865,8 +1865,9 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
             .collect();
         let zeros = vec!["0"; index.key.len()].join(" ");
         let n = index.key.len() as i16;
-        // A table's PRIMARY KEY or UNIQUE constraint's index is unique.
-        let constraint = c.catalog.constraint_of_index(item.id).map(|(_, k)| k);
+        // A table's PRIMARY KEY or UNIQUE constraint's index is unique,
+        // and so is a unique index.
+        let constraint = c.catalog.unique_key_of_index(item.id).map(|(_, k)| k);
         out.push(vec![
             oid(item_oid(item.id)),
             oid(item_oid(index.on)),
@@ -1900,7 +1901,7 @@ fn pg_index(c: &Context) -> Vec<Vec<Datum>> {
 /// is its index's (PostgreSQL gives them two; Freshet has one item).
 fn pg_constraint(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
-    for (table, key) in c.catalog.all_unique() {
+    for (table, key) in c.catalog.all_unique_constraints() {
         out.extend(constraint_row(
             c,
             table,
@@ -2026,7 +2027,7 @@ fn constraint_row(c: &Context, table: GlobalId, row: ConstraintRow<'_>) -> Optio
 /// plain and pretty (`CHECK (a > 0)`).
 pub fn constraint_definitions(catalog: &Catalog) -> Vec<(i64, String, String)> {
     let mut out = Vec::new();
-    for (table, key) in catalog.all_unique() {
+    for (table, key) in catalog.all_unique_constraints() {
         let Some(t) = catalog.get(table) else {
             continue;
         };

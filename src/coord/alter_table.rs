@@ -23,8 +23,17 @@
 //! earlier record added deletes that record), `ALTER TABLE s.t ALTER
 //! COLUMN x SET NOT NULL`. The records go with the table
 //! (`Catalog::alter_records`).
+//!
+//! A column's default has one record in force: a `SET | DROP DEFAULT`
+//! deletes the earlier one (`Catalog::default_record`), and the first one
+//! rewrites the `CREATE TABLE` record without the column's `DEFAULT`
+//! clause when that draws from a sequence (which may be dropped
+//! afterwards; the ids the record takes do not change). `DROP SEQUENCE
+//! ... CASCADE` drops the defaults that draw from the sequence the same
+//! way ([`DroppedDefaults`]); a `serial` column's sequence dropped while
+//! its table stays gets a `DROP SEQUENCE` record of the table's, since the
+//! `CREATE TABLE` record makes it again at replay.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlparser::ast::{
@@ -51,10 +60,6 @@ fn error(code: SqlState, message: String) -> AdapterError {
     AdapterError::Variable { code, message }
 }
 
-fn value_text(d: &Datum) -> String {
-    crate::repr::strconv::format(d).unwrap_or_else(|| "null".into())
-}
-
 /// A table's constraints and columns as an `ALTER TABLE` changes them,
 /// before they are applied.
 struct Work {
@@ -75,9 +80,30 @@ struct Work {
     /// The table's rows (read once, when a constraint needs them).
     rows: Option<Vec<Row>>,
     notices: Vec<String>,
+    /// The records of the defaults this statement sets or drops, by
+    /// column.
+    default_records: Vec<(usize, GlobalId)>,
 }
 
 impl Work {
+    fn new(state: &CoordState, table: CatalogItem) -> Work {
+        Work {
+            keys: state.catalog.unique(table.id).to_vec(),
+            checks: state.catalog.checks(table.id).to_vec(),
+            foreign_keys: state.catalog.foreign_keys(table.id).to_vec(),
+            added_foreign_keys: Vec::new(),
+            dropped_foreign_keys: Vec::new(),
+            table,
+            added_keys: Vec::new(),
+            dropped_indexes: Vec::new(),
+            puts: Vec::new(),
+            deletes: Vec::new(),
+            rows: None,
+            notices: Vec::new(),
+            default_records: Vec::new(),
+        }
+    }
+
     /// The table's name, qualified, for the records.
     fn relation(&self) -> String {
         format!(
@@ -125,6 +151,63 @@ impl Work {
         ));
     }
 
+    /// Puts the changed table in the catalog, with its records as
+    /// written (`replay_id`: the one replayed).
+    fn apply_records(&self, state: &mut CoordState, replay_id: Option<GlobalId>) {
+        let id = self.table.id;
+        state.catalog.insert(self.table.clone());
+        for record in &self.deletes {
+            state.catalog.remove_alter_record(id, *record);
+        }
+        match replay_id {
+            Some(record) => state.catalog.add_alter_record(id, record),
+            None => {
+                for (record, _) in self.puts.iter().filter(|(r, _)| *r != id) {
+                    state.catalog.add_alter_record(id, *record);
+                }
+            }
+        }
+        for &(column, record) in &self.default_records {
+            state.catalog.set_default_record(id, column, record);
+        }
+    }
+
+    /// Rewrites the table's `CREATE TABLE` record without the `DEFAULT`
+    /// clause of column `column` (its default is replaced by a record of
+    /// its own). The ids the record takes at replay do not change.
+    fn without_create_default(&mut self, column: usize) -> Result<(), AdapterError> {
+        let name = &self.table.desc.columns[column].name;
+        let mut statements = crate::sql::parse::parse_statements(&self.table.create_sql)?;
+        let [crate::sql::parse::FreshetStatement::Sql(stmt)] = statements.as_mut_slice() else {
+            return Err(AdapterError::Internal(
+                "a table's record is one statement".into(),
+            ));
+        };
+        let sqlparser::ast::Statement::CreateTable(ct) = stmt.as_mut() else {
+            return Err(AdapterError::Internal(
+                "a table's record is CREATE TABLE".into(),
+            ));
+        };
+        let mut changed = false;
+        for c in ct.columns.iter_mut().filter(|c| ident(&c.name) == *name) {
+            let before = c.options.len();
+            c.options
+                .retain(|o| !matches!(o.option, sqlparser::ast::ColumnOption::Default(_)));
+            changed |= c.options.len() != before;
+        }
+        if changed {
+            self.table.create_sql = statements[0].to_sql();
+            let (id, name, sql) = (
+                self.table.id,
+                self.table.name.clone(),
+                self.table.create_sql.clone(),
+            );
+            self.puts.retain(|(r, _)| *r != id);
+            self.record(id, &name, sql);
+        }
+        Ok(())
+    }
+
     /// Forgets the record of a constraint with id `id` that is dropped:
     /// one this statement wrote, or an earlier record's (deleted); `false`
     /// if it has none (it came with the `CREATE TABLE`).
@@ -165,6 +248,55 @@ pub(super) fn altered_relation(
         }
         .into()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The defaults that `DROP SEQUENCE ... CASCADE` drops with the
+/// sequences they draw from, as `ALTER COLUMN ... DROP DEFAULT` records:
+/// committed with the drop ([`DroppedDefaults::commit`]), then applied.
+pub(super) struct DroppedDefaults(Vec<Work>);
+
+impl DroppedDefaults {
+    /// Drops the defaults of `columns` (table, column position).
+    pub(super) fn new(
+        state: &mut CoordState,
+        columns: &[(GlobalId, usize)],
+    ) -> Result<DroppedDefaults, AdapterError> {
+        let mut works: Vec<Work> = Vec::new();
+        let path = super::names::qualified();
+        for &(table, column) in columns {
+            let i = match works.iter().position(|w| w.table.id == table) {
+                Some(i) => i,
+                None => {
+                    let item = state
+                        .catalog
+                        .get(table)
+                        .cloned()
+                        .ok_or_else(|| AdapterError::Internal(format!("no table {table:?}")))?;
+                    works.push(Work::new(state, item));
+                    works.len() - 1
+                }
+            };
+            let name = works[i].table.desc.columns[column].name.clone();
+            alter_default(state, &mut works[i], &name, None, &path, None)?;
+        }
+        Ok(DroppedDefaults(works))
+    }
+
+    /// The records to write and to delete.
+    pub(super) fn commit(&self) -> Commit {
+        Commit {
+            put_items: self.0.iter().flat_map(|w| w.puts.clone()).collect(),
+            delete_items: self.0.iter().flat_map(|w| w.deletes.clone()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Applies the changes to the catalog (after they are committed).
+    pub(super) fn apply(self, state: &mut CoordState) {
+        for work in self.0 {
+            work.apply_records(state, None);
+        }
     }
 }
 
@@ -213,20 +345,7 @@ impl Coordinator {
                 }
             }
         }
-        let mut work = Work {
-            keys: state.catalog.unique(table.id).to_vec(),
-            checks: state.catalog.checks(table.id).to_vec(),
-            foreign_keys: state.catalog.foreign_keys(table.id).to_vec(),
-            added_foreign_keys: Vec::new(),
-            dropped_foreign_keys: Vec::new(),
-            table,
-            added_keys: Vec::new(),
-            dropped_indexes: Vec::new(),
-            puts: Vec::new(),
-            deletes: Vec::new(),
-            rows: None,
-            notices: Vec::new(),
-        };
+        let mut work = Work::new(state, table);
         let replay = replay_id.is_some();
         // PostgreSQL's passes: drops first, then NOT NULL, then keys, then
         // checks (so a name a drop frees is free for an added constraint).
@@ -318,18 +437,7 @@ impl Coordinator {
             state.catalog.remove(index);
             self.compute.send(Command::Drop { id: index });
         }
-        state.catalog.insert(work.table.clone());
-        for record in &work.deletes {
-            state.catalog.remove_alter_record(id, *record);
-        }
-        match replay_id {
-            Some(record) => state.catalog.add_alter_record(id, record),
-            None => {
-                for (record, _) in &work.puts {
-                    state.catalog.add_alter_record(id, *record);
-                }
-            }
-        }
+        work.apply_records(state, replay_id);
         for key in work
             .keys
             .iter()
@@ -577,31 +685,13 @@ fn add_constraint(
                 }
             }
         }
-        let mut counts: HashMap<Vec<Datum>, usize> = HashMap::new();
-        let mut duplicated: Option<Vec<Datum>> = None;
-        for row in rows {
-            let datums: Vec<Datum> = row.iter().collect();
-            let kr: Vec<Datum> = key.columns.iter().map(|&c| datums[c].clone()).collect();
-            if key.nulls_distinct && kr.iter().any(|d| d.is_null()) {
-                continue;
-            }
-            let n = counts.entry(kr.clone()).or_default();
-            *n += 1;
-            if *n == 2 && duplicated.as_ref().is_none_or(|d| kr < *d) {
-                duplicated = Some(kr);
-            }
-        }
-        if let Some(kr) = duplicated {
-            let values: Vec<String> = kr.iter().map(value_text).collect();
-            return Err(AdapterError::Constraint {
-                code: SqlState::UNIQUE_VIOLATION,
-                message: format!("could not create unique index \"{name}\""),
-                detail: Some(format!(
-                    "Key ({})=({}) is duplicated.",
-                    work.column_names(&key.columns).join(", "),
-                    values.join(", ")
-                )),
-            });
+        if let Some(kr) = super::constraints::duplicated_key(rows, &key.columns, key.nulls_distinct)
+        {
+            return Err(super::constraints::could_not_create(
+                &name,
+                &work.column_names(&key.columns),
+                &kr,
+            ));
         }
     }
     if key.primary {
@@ -629,6 +719,7 @@ fn add_constraint(
         primary: key.primary,
         nulls_distinct: key.nulls_distinct,
         index: id,
+        constraint: true,
     });
     Ok(())
 }
@@ -641,7 +732,11 @@ fn drop_constraint(
     replay_id: Option<GlobalId>,
 ) -> Result<(), AdapterError> {
     let records = state.catalog.alter_records(work.table.id).to_vec();
-    let dropped = if let Some(i) = work.keys.iter().position(|k| k.name == name) {
+    let dropped = if let Some(i) = work
+        .keys
+        .iter()
+        .position(|k| k.name == name && k.constraint)
+    {
         let index = work.keys[i].index;
         // A foreign key (of another table, or one this table keeps)
         // that references the key depends on its index.
@@ -760,15 +855,22 @@ fn alter_default(
         );
         return Err(error(SqlState::SYNTAX_ERROR, message));
     }
-    // The table's records name the sequence a default draws from; were
-    // the default replaced, the sequence could be dropped while a record
-    // still names it, and the records would not replay.
-    if current.is_some_and(super::sequence_objects::calls_sequence) {
-        return Err(PlanError::Unsupported(format!(
-            "ALTER COLUMN ... {} DEFAULT of a column whose default draws from a sequence (\"{column}\")",
-            if value.is_some() { "SET" } else { "DROP" }
-        ))
-        .into());
+    let calls_sequence = current.is_some_and(super::sequence_objects::calls_sequence);
+    // The default is replaced: its record (if an earlier `SET | DROP
+    // DEFAULT` made it) goes, and so does a `DEFAULT` clause of the
+    // `CREATE TABLE` that draws from a sequence (which may be dropped
+    // now, and the record would not replay without it).
+    if replay_id.is_none() {
+        match state.catalog.default_record(work.table.id, c) {
+            Some(record) => {
+                let records = state.catalog.alter_records(work.table.id).to_vec();
+                work.forget_record(record, &records);
+            }
+            None if calls_sequence => {
+                work.without_create_default(c)?;
+            }
+            None => {}
+        }
     }
     let planned = match value {
         Some(e) => {
@@ -794,6 +896,7 @@ fn alter_default(
     if replay_id.is_none() {
         work.record(id, column, sql);
     }
+    work.default_records.push((c, id));
     Ok(())
 }
 

@@ -335,7 +335,7 @@ pub(crate) fn constraint_name_in_schema(
 ) -> bool {
     let in_schema = |t: GlobalId| t != table && catalog.get(t).is_some_and(|t| t.schema == schema);
     catalog
-        .all_unique()
+        .all_unique_constraints()
         .any(|(t, k)| k.name == name && in_schema(t))
         || catalog
             .all_checks()

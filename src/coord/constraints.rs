@@ -307,6 +307,83 @@ impl UniqueState {
     pub fn remove(&mut self, table: GlobalId) {
         self.tables.remove(&table);
     }
+
+    /// Adds the counts of `table`'s new key (after the `before` it had):
+    /// the count of each key in `rows`.
+    pub(crate) fn push_key(
+        &mut self,
+        table: GlobalId,
+        before: usize,
+        key: &UniqueKey,
+        rows: &[Row],
+    ) {
+        let counts = self
+            .tables
+            .entry(table)
+            .or_insert_with(|| vec![HashMap::new(); before]);
+        let mut map: HashMap<Row, i64> = HashMap::new();
+        for row in rows {
+            if let Some(kr) = key_of(row, key) {
+                *map.entry(kr).or_default() += 1;
+            }
+        }
+        counts.push(map);
+    }
+
+    /// Forgets the counts of `table`'s key at `position` (dropped).
+    pub(crate) fn remove_key(&mut self, table: GlobalId, position: usize) {
+        if let Some(counts) = self.tables.get_mut(&table)
+            && position < counts.len()
+        {
+            counts.remove(position);
+        }
+    }
+}
+
+/// The least key of `columns` that `rows` hold more than once (a key
+/// with a NULL counts only if `nulls_distinct` is off), if any: the one
+/// PostgreSQL reports when it cannot build a unique index.
+pub(super) fn duplicated_key(
+    rows: &[Row],
+    columns: &[usize],
+    nulls_distinct: bool,
+) -> Option<Vec<Datum>> {
+    let mut counts: HashMap<Vec<Datum>, usize> = HashMap::new();
+    let mut duplicated: Option<Vec<Datum>> = None;
+    for row in rows {
+        let datums: Vec<Datum> = row.iter().collect();
+        let kr: Vec<Datum> = columns
+            .iter()
+            .map(|&c| datums.get(c).cloned().unwrap_or(Datum::Null))
+            .collect();
+        if nulls_distinct && kr.iter().any(|d| d.is_null()) {
+            continue;
+        }
+        let n = counts.entry(kr.clone()).or_default();
+        *n += 1;
+        if *n == 2 && duplicated.as_ref().is_none_or(|d| kr < *d) {
+            duplicated = Some(kr);
+        }
+    }
+    duplicated
+}
+
+/// PostgreSQL's error for unique index `name` over `columns` (quoted
+/// names) that the rows' key `key` would be in twice.
+pub(super) fn could_not_create(name: &str, columns: &[String], key: &[Datum]) -> AdapterError {
+    let values: Vec<String> = key
+        .iter()
+        .map(|d| crate::repr::strconv::format(d).unwrap_or_else(|| "null".into()))
+        .collect();
+    AdapterError::Constraint {
+        code: SqlState::UNIQUE_VIOLATION,
+        message: format!("could not create unique index \"{name}\""),
+        detail: Some(format!(
+            "Key ({})=({}) is duplicated.",
+            columns.join(", "),
+            values.join(", ")
+        )),
+    }
 }
 
 /// The key of `row` under `key`, or `None` if the key cannot conflict

@@ -299,6 +299,10 @@ impl Coordinator {
                 } => self.create_schema(&mut state, schema_name, if_not_exists, sql, replay_id),
                 Statement::CreateTable(ct) => self.create_table(&mut state, ct, sql, replay_id),
                 Statement::CreateView(cv) => self.create_view(&mut state, cv, sql, replay_id),
+                Statement::CreateIndex(ci) if ci.unique => {
+                    self.create_unique_index(&mut state, ci, sql, replay_id)
+                        .await
+                }
                 Statement::CreateIndex(ci) => self.create_index(&mut state, ci, sql, replay_id),
                 seq @ Statement::CreateSequence { .. } => {
                     self.create_sequence(&mut state, &seq, sql, replay_id)
@@ -318,6 +322,13 @@ impl Coordinator {
                 ),
                 Statement::AlterTable(at) => {
                     self.alter_table(&mut state, at, path, replay_id).await
+                }
+                Statement::Drop {
+                    object_type: sqlparser::ast::ObjectType::Sequence,
+                    names,
+                    ..
+                } if let Some(record) = replay_id => {
+                    self.replay_drop_sequence(&mut state, &names, record)
                 }
                 other => Err(AdapterError::Internal(format!(
                     "not a DDL statement: {other}"
@@ -602,6 +613,7 @@ impl Coordinator {
                 primary: key.primary,
                 nulls_distinct: key.nulls_distinct,
                 index: state.allocate_id(forced),
+                constraint: true,
             });
         }
         let key_names: Vec<String> = keys.iter().map(|k| k.name.clone()).collect();
@@ -858,17 +870,7 @@ impl Coordinator {
         sql: &str,
         replay_id: Option<GlobalId>,
     ) -> Result<ExecuteResponse, AdapterError> {
-        // An index is only an arrangement here: nothing would enforce a
-        // unique one's uniqueness, so it is refused rather than made a
-        // plain index (`pg_dump` writes `CREATE UNIQUE INDEX` for unique
-        // indexes that back no constraint). A `UNIQUE` constraint is
-        // enforced. (Stored ones, from before, still replay.)
-        if ci.unique && replay_id.is_none() {
-            return Err(PlanError::Unsupported(
-                "CREATE UNIQUE INDEX (use a UNIQUE constraint)".into(),
-            )
-            .into());
-        }
+        // (`CREATE UNIQUE INDEX` is `unique_index`.)
         let item = state
             .catalog
             .resolve_existing(&qualified(), &ci.table_name, "relation")?

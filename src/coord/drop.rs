@@ -14,6 +14,7 @@ use crate::catalog::names::PartialName;
 use crate::catalog::{CatalogItem, DEFAULT_SCHEMA, ItemKind, SYSTEM_SCHEMA, SearchPath};
 use crate::compute::Command;
 use crate::expr::GlobalId;
+use crate::expr::string_format::quote_ident;
 use crate::repr::SqlState;
 use crate::sql::PlanError;
 use crate::storage::durable::{CatalogRecord, Commit};
@@ -123,6 +124,8 @@ impl Coordinator {
         };
         let mut state = self.state.lock().await;
         let mut to_drop: Vec<GlobalId> = Vec::new();
+        // Column defaults that draw from dropped sequences (`CASCADE`).
+        let mut defaults = Vec::new();
         for name in names {
             let item = match state.catalog.resolve(path, name) {
                 Ok(Some(item)) => item,
@@ -163,22 +166,50 @@ impl Coordinator {
                     ),
                 });
             }
+            // A foreign key may reference the key of a unique index.
+            if let Some((child, fk)) = state
+                .catalog
+                .all_foreign_keys()
+                .find(|(_, fk)| fk.key_index == item.id)
+            {
+                if cascade {
+                    return Err(PlanError::Unsupported(format!(
+                        "DROP INDEX ... CASCADE of an index that foreign key {} references",
+                        fk.name
+                    ))
+                    .into());
+                }
+                let child = state.catalog.get(child).map_or("", |t| t.name.as_str());
+                return Err(AdapterError::Constraint {
+                    code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                    message: format!("cannot drop index {n} because other objects depend on it"),
+                    detail: Some(format!(
+                        "constraint {} on table {child} depends on index {n}",
+                        fk.name
+                    )),
+                });
+            }
             if item.kind == ItemKind::Sequence {
+                let def = state.catalog.sequence(item.id);
+                // An identity column's sequence is the column's.
+                if let Some(def) = def
+                    && def.identity.is_some()
+                    && let Some((table, column)) = def.owned_by
+                    && let Some(t) = state.catalog.get(table)
+                {
+                    let column = t.desc.columns.get(column).map_or("", |c| c.name.as_str());
+                    return Err(AdapterError::Variable {
+                        code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                        message: format!(
+                            "cannot drop sequence {n} because column {column} of table {} requires it",
+                            t.name
+                        ),
+                    });
+                }
                 // A column default that draws from the sequence depends on
-                // it (a `serial` column's sequence is dropped with its
-                // table).
+                // it: `CASCADE` drops the default.
                 let users = super::sequence_objects::defaults_using(&state.catalog, item.id);
-                if let Some(u) = users.first() {
-                    if cascade {
-                        // The table's durable records name the sequence:
-                        // a default that calls it cannot be dropped
-                        // (`alter_table::alter_default`).
-                        return Err(PlanError::Unsupported(format!(
-                            "DROP SEQUENCE ... CASCADE of a sequence that the default of column {} of table {} uses",
-                            u.column_name, u.table_name
-                        ))
-                        .into());
-                    }
+                if !users.is_empty() && !cascade {
                     return Err(AdapterError::Constraint {
                         code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
                         message: format!(
@@ -197,6 +228,16 @@ impl Coordinator {
                                 .join("\n"),
                         ),
                     });
+                }
+                for u in users {
+                    if !defaults
+                        .iter()
+                        .any(|d: &super::sequence_objects::DefaultUser| {
+                            d.table == u.table && d.column == u.column
+                        })
+                    {
+                        defaults.push(u);
+                    }
                 }
                 let id = item.id;
                 if !to_drop.contains(&id) {
@@ -221,27 +262,37 @@ impl Coordinator {
         // A foreign key of another table that references a dropped table
         // goes with it (`CASCADE`) or blocks the drop.
         let referencing = super::foreign_keys::referencing_from_outside(&state.catalog, &to_drop);
-        let lines: Vec<String> = referencing
+        let mut lines: Vec<String> = defaults
             .iter()
-            .map(|(child, fk)| {
-                let child = state.catalog.get(*child).map_or("", |t| t.name.as_str());
-                (child, fk)
-            })
-            .map(|(child, fk)| {
-                let parent = state
-                    .catalog
-                    .get(fk.referenced)
-                    .map_or("", |t| t.name.as_str());
-                if cascade {
-                    format!("drop cascades to constraint {} on table {child}", fk.name)
-                } else {
-                    format!(
-                        "constraint {} on table {child} depends on table {parent}",
-                        fk.name
-                    )
-                }
+            .map(|d| {
+                format!(
+                    "drop cascades to default value for column {} of table {}",
+                    d.column_name, d.table_name
+                )
             })
             .collect();
+        lines.extend(
+            referencing
+                .iter()
+                .map(|(child, fk)| {
+                    let child = state.catalog.get(*child).map_or("", |t| t.name.as_str());
+                    (child, fk)
+                })
+                .map(|(child, fk)| {
+                    let parent = state
+                        .catalog
+                        .get(fk.referenced)
+                        .map_or("", |t| t.name.as_str());
+                    if cascade {
+                        format!("drop cascades to constraint {} on table {child}", fk.name)
+                    } else {
+                        format!(
+                            "constraint {} on table {child} depends on table {parent}",
+                            fk.name
+                        )
+                    }
+                }),
+        );
         if !cascade && let Some((_, fk)) = referencing.first() {
             let parent = state
                 .catalog
@@ -256,7 +307,51 @@ impl Coordinator {
                 detail: Some(lines.join("\n")),
             });
         }
-        self.drop_ids(&mut state, to_drop, Vec::new())?;
+        // The defaults go by records of their own (`ALTER COLUMN ... DROP
+        // DEFAULT`), and so does a dropped `serial` column's sequence whose
+        // table stays (its table's record makes it at replay).
+        let columns: Vec<(GlobalId, usize)> = defaults
+            .iter()
+            .filter(|d| !to_drop.contains(&d.table))
+            .map(|d| (d.table, d.column))
+            .collect();
+        let dropped_defaults = super::alter_table::DroppedDefaults::new(&mut state, &columns)?;
+        let mut extra = dropped_defaults.commit();
+        let mut sequence_records = Vec::new();
+        for &id in &to_drop {
+            let Some(item) = state.catalog.get(id) else {
+                continue;
+            };
+            if let Some(def) = state.catalog.sequence(id)
+                && def.implicit
+                && let Some((table, _)) = def.owned_by
+                && !to_drop.contains(&table)
+            {
+                let sql = format!(
+                    "DROP SEQUENCE {}.{}",
+                    quote_ident(&item.schema),
+                    quote_ident(&item.name)
+                );
+                let name = item.name.clone();
+                let record = state.allocate_id(None);
+                extra.put_items.push((
+                    record,
+                    CatalogRecord {
+                        name,
+                        create_sql: sql,
+                    },
+                ));
+                sequence_records.push((table, record));
+            }
+        }
+        if !extra.put_items.is_empty() {
+            extra.next_id = Some(state.next_id);
+        }
+        self.drop_ids(&mut state, to_drop, Vec::new(), extra)?;
+        dropped_defaults.apply(&mut state);
+        for (table, record) in sequence_records {
+            state.catalog.add_alter_record(table, record);
+        }
         Ok(match lines.as_slice() {
             [] => ExecuteResponse::command(tag),
             [one] => ExecuteResponse::CommandWithNotice {
@@ -271,12 +366,14 @@ impl Coordinator {
     }
 
     /// Drops items (in the order given: dependents first) and schemas'
-    /// records, in one durable commit.
+    /// records, in one durable commit with `extra` (the records of what
+    /// the drop changes elsewhere).
     fn drop_ids(
         &self,
         state: &mut CoordState,
         to_drop: Vec<GlobalId>,
         schemas: Vec<String>,
+        extra: Commit,
     ) -> Result<(), AdapterError> {
         if to_drop.is_empty() && schemas.is_empty() {
             return Ok(());
@@ -309,9 +406,10 @@ impl Coordinator {
                     .iter()
                     .chain(&schema_ids)
                     .chain(&alter_records)
+                    .chain(&extra.delete_items)
                     .copied()
                     .collect(),
-                ..Default::default()
+                ..extra
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))?;
         for (child, fk) in dangling {
@@ -339,6 +437,7 @@ impl Coordinator {
                 .catalog
                 .get(id)
                 .is_some_and(|i| i.kind == ItemKind::Sequence);
+            state.drop_unique_index(id);
             state.catalog.remove(id);
             state.unique.remove(id);
             if sequence {
@@ -449,7 +548,7 @@ impl Coordinator {
                 schemas.push(schema);
             }
         }
-        self.drop_ids(&mut state, to_drop, schemas)?;
+        self.drop_ids(&mut state, to_drop, schemas, Commit::default())?;
         Ok(ExecuteResponse::command("DROP SCHEMA"))
     }
 }

@@ -61,6 +61,7 @@ pub mod sink;
 pub mod source;
 pub mod timestamp;
 pub mod txn;
+pub mod unique_index;
 
 use std::path::Path;
 use std::sync::Arc;

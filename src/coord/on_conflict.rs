@@ -147,7 +147,7 @@ pub(crate) fn plan_on_conflict(
         Some(ConflictTarget::OnConstraint(name)) => {
             let n = name.0.last().map(|p| p.to_string()).unwrap_or_default();
             let n = n.trim_matches('"').to_string();
-            match keys.iter().position(|k| k.name == n) {
+            match keys.iter().position(|k| k.name == n && k.constraint) {
                 Some(i) => vec![i],
                 None => {
                     return Err(AdapterError::Variable {

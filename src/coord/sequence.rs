@@ -439,7 +439,42 @@ impl Coordinator {
                     .await
             }
             FreshetStatement::Subscribe(s) => self.subscribe(s, false, &path).await,
+            FreshetStatement::RefreshMaterializedView { name } => {
+                self.refresh_materialized_view(&name, &path).await
+            }
         }
+    }
+
+    /// `REFRESH MATERIALIZED VIEW name`: a materialized view is always up
+    /// to date, so this checks only that `name` is one, with PostgreSQL's
+    /// errors.
+    async fn refresh_materialized_view(
+        &self,
+        name: &sqlparser::ast::ObjectName,
+        path: &crate::catalog::SearchPath,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let state = self.state.lock().await;
+        let item = state
+            .catalog
+            .resolve(path, name)?
+            .ok_or_else(|| PlanError::UnknownItem {
+                kind: "relation",
+                name: name.to_string(),
+            })?;
+        let (code, message) = match item.kind {
+            ItemKind::MaterializedView => {
+                return Ok(ExecuteResponse::command("REFRESH MATERIALIZED VIEW"));
+            }
+            ItemKind::Table | ItemKind::Source => (
+                crate::repr::SqlState::FEATURE_NOT_SUPPORTED,
+                format!("\"{}\" is not a materialized view", item.name),
+            ),
+            _ => (
+                crate::repr::SqlState::WRONG_OBJECT_TYPE,
+                format!("\"{}\" is not a table or materialized view", item.name),
+            ),
+        };
+        Err(AdapterError::Variable { code, message })
     }
 
     async fn execute_sql(

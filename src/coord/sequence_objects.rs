@@ -1110,6 +1110,38 @@ impl super::Coordinator {
         Ok(super::ExecuteResponse::command("CREATE SEQUENCE"))
     }
 
+    /// Replays the record of a `DROP SEQUENCE` of a `serial` column's
+    /// sequence whose table stayed (`drop::drop_objects`): the table's
+    /// record made the sequence again, this drops it. The record goes with
+    /// the table.
+    pub(crate) fn replay_drop_sequence(
+        &self,
+        state: &mut super::CoordState,
+        names: &[ObjectName],
+        record: GlobalId,
+    ) -> Result<super::ExecuteResponse, AdapterError> {
+        state.allocate_id(Some(record));
+        for name in names {
+            let item = state
+                .catalog
+                .resolve(&super::names::qualified(), name)?
+                .filter(|i| i.kind == ItemKind::Sequence)
+                .ok_or_else(|| AdapterError::Internal(format!("no sequence {name} to drop")))?;
+            let id = item.id;
+            let table = state
+                .catalog
+                .sequence(id)
+                .and_then(|d| d.owned_by)
+                .map(|(t, _)| t);
+            state.catalog.remove(id);
+            self.sequences.remove(id);
+            if let Some(table) = table {
+                state.catalog.add_alter_record(table, record);
+            }
+        }
+        Ok(super::ExecuteResponse::command("DROP SEQUENCE"))
+    }
+
     /// Creates the sequences of a new table's `serial` and identity
     /// columns (after the table's other ids: during replay too, as for
     /// its constraints' indexes), and sets the columns' defaults to draw

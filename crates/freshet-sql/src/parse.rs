@@ -80,6 +80,14 @@ pub enum FreshetStatement {
         /// `CASCADE`.
         cascade: bool,
     },
+    /// `REFRESH MATERIALIZED VIEW [CONCURRENTLY] name [WITH [NO] DATA]`
+    /// (`pg_dump` writes it after loading the data): Freshet's
+    /// materialized views are always up to date, so it only checks that
+    /// `name` is one.
+    RefreshMaterializedView {
+        /// The view.
+        name: ObjectName,
+    },
     /// `CREATE DEFAULT INDEX [IF NOT EXISTS] [name] ON obj`.
     CreateDefaultIndex {
         /// The index name, if given.
@@ -564,6 +572,24 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
             cascade,
         });
     }
+    if word_is(&t0, "REFRESH") && word_is(&t1, "MATERIALIZED") && word_is(&t2, "VIEW") {
+        parser.next_token();
+        parser.next_token();
+        parser.next_token();
+        let _ = parser.parse_keyword(Keyword::CONCURRENTLY);
+        let name = parser.parse_object_name(false)?;
+        with_data(parser)?;
+        return Ok(FreshetStatement::RefreshMaterializedView { name });
+    }
+    let t3 = parser.peek_nth_token(3).token;
+    if word_is(&t0, "CREATE")
+        && (word_is(&t1, "MATERIALIZED")
+            || (word_is(&t1, "OR") && word_is(&t2, "REPLACE") && word_is(&t3, "MATERIALIZED")))
+    {
+        let stmt = parser.parse_statement()?;
+        with_data(parser)?;
+        return Ok(FreshetStatement::Sql(Box::new(stmt)));
+    }
     if word_is(&t0, "CREATE") && word_is(&t1, "DEFAULT") && word_is(&t2, "INDEX") {
         parser.next_token();
         parser.next_token();
@@ -584,6 +610,21 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         });
     }
     Ok(FreshetStatement::Sql(Box::new(parser.parse_statement()?)))
+}
+
+/// Skips PostgreSQL's `WITH [NO] DATA` after `CREATE MATERIALIZED VIEW`
+/// and `REFRESH MATERIALIZED VIEW`. A materialized view is maintained from
+/// its creation on, so it is never unpopulated: `pg_dump`'s `CREATE
+/// MATERIALIZED VIEW ... WITH NO DATA` (followed, after the data, by
+/// `REFRESH MATERIALIZED VIEW`) makes a view that reads its current
+/// result at once, where PostgreSQL would refuse to read it before the
+/// `REFRESH` (`55000`).
+fn with_data(parser: &mut Parser) -> Result<(), ParserError> {
+    if parser.parse_keyword(Keyword::WITH) {
+        let _ = parser.parse_keyword(Keyword::NO);
+        parser.expect_keyword(Keyword::DATA)?;
+    }
+    Ok(())
 }
 
 /// An identifier as PostgreSQL folds it: lower case unless quoted.

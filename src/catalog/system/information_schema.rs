@@ -330,7 +330,7 @@ impl Constraint<'_> {
 /// keys, each by table).
 fn constraints(catalog: &Catalog) -> Vec<Constraint<'_>> {
     let mut out = Vec::new();
-    for (table, key) in catalog.all_unique() {
+    for (table, key) in catalog.all_unique_constraints() {
         let Some(table) = catalog.get(table) else {
             continue;
         };
