@@ -90,6 +90,7 @@ enum T {
     OidArray,
     I16Array,
     TimestampTz,
+    Bytea,
 }
 
 impl T {
@@ -106,6 +107,7 @@ impl T {
             T::OidArray => ScalarType::Array(Box::new(ScalarType::Int64)),
             T::I16Array => ScalarType::Array(Box::new(ScalarType::Int16)),
             T::TimestampTz => ScalarType::TimestampTz(None),
+            T::Bytea => ScalarType::Bytea,
         }
     }
 }
@@ -969,6 +971,38 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: info_check_constraints,
     },
+    // No rows: Freshet has no `CREATE TRIGGER`, and it enforces foreign
+    // keys in the coordinator (`coord::foreign_keys`), not by the internal
+    // `RI_ConstraintTrigger_*` rows PostgreSQL keeps for them. Listing
+    // such rows would name trigger functions (`RI_FKey_check_ins`, ...)
+    // that Freshet does not have; clients that show triggers (psql's `\d`,
+    // pg_dump) leave internal ones out anyway.
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_trigger",
+        columns: &[
+            ("oid", T::Oid),
+            ("tgrelid", T::Oid),
+            ("tgparentid", T::Oid),
+            ("tgname", T::Text),
+            ("tgfoid", T::Oid),
+            ("tgtype", T::I16),
+            ("tgenabled", T::Text),
+            ("tgisinternal", T::Bool),
+            ("tgconstrrelid", T::Oid),
+            ("tgconstrindid", T::Oid),
+            ("tgconstraint", T::Oid),
+            ("tgdeferrable", T::Bool),
+            ("tginitdeferred", T::Bool),
+            ("tgnargs", T::I16),
+            ("tgattr", T::Text),
+            ("tgargs", T::Bytea),
+            ("tgqual", T::Text),
+            ("tgoldtable", T::Text),
+            ("tgnewtable", T::Text),
+        ],
+        rows: none,
+    },
 ];
 
 /// `pg_tablespace`: PostgreSQL's two built-in tablespaces, with their
@@ -1354,6 +1388,8 @@ pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String>
 
 /// The position of `relchecks` in `pg_class`'s rows.
 const RELCHECKS: usize = 18;
+/// The position of `relhastriggers` in `pg_class`'s rows.
+const RELHASTRIGGERS: usize = 20;
 
 fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
@@ -1416,6 +1452,17 @@ fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
         // `relchecks`: psql's `\d` lists a table's CHECK constraints when
         // it has some.
         row[RELCHECKS] = Datum::Int16(c.catalog.checks(item.id).len() as i16);
+        // `relhastriggers`: PostgreSQL enforces a foreign key with
+        // internal triggers on both tables, and psql's `\d` asks for a
+        // table's foreign keys and the keys that reference it only where
+        // this is true. Freshet enforces them in the coordinator, not by
+        // triggers (`pg_trigger` is empty), but a table on either side of
+        // a foreign key has it true as in PostgreSQL, whose documentation
+        // allows it to be true where the table has no trigger rows.
+        row[RELHASTRIGGERS] = Datum::Bool(
+            !c.catalog.foreign_keys(item.id).is_empty()
+                || c.catalog.referencing(item.id).next().is_some(),
+        );
         out.push(row);
     }
     for (i, r) in RELATIONS.iter().enumerate() {

@@ -25,8 +25,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
-    VisitMut, VisitorMut,
+    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    ObjectName, TableAlias, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
 };
 
 use super::AdapterError;
@@ -79,6 +79,8 @@ const FUNCTIONS: &[&str] = &[
     "pg_get_function_arguments",
     "pg_get_function_identity_arguments",
     "pg_get_function_sqlbody",
+    "pg_get_triggerdef",
+    "pg_partition_ancestors",
 ];
 
 /// The catalog function `f` calls, if it calls one.
@@ -132,6 +134,10 @@ pub fn substitute(
         ControlFlow::Continue(()) => Ok(()),
     }
 }
+
+/// The rows of `pg_partition_ancestors(x)`: none (its `regclass`es are
+/// OIDs, `bigint`s, as a `'name'::regclass` literal is).
+const NO_ANCESTORS: &str = "unnest(CAST(ARRAY[] AS bigint[]))";
 
 struct Rewrite<'a> {
     values: Option<(&'a Catalog, &'a SearchPath)>,
@@ -398,6 +404,7 @@ impl Rewrite<'_> {
                 | "pg_get_partkeydef"
                 | "pg_get_serial_sequence"
                 | "pg_get_function_sqlbody"
+                | "pg_get_triggerdef"
                 | "obj_description"
                 | "col_description"
                 | "shobj_description",
@@ -407,6 +414,10 @@ impl Rewrite<'_> {
                 format!("CASE WHEN ({}) = 6 THEN 'UTF8' ELSE '' END", arg(0))
             }
             ("pg_relation_is_publishable", 1) => "false".to_string(),
+            // Freshet has no partitioned tables, so no relation has
+            // ancestors, and a relation that is not a partition gives no
+            // rows in PostgreSQL either (not even itself).
+            ("pg_partition_ancestors", 1) => NO_ANCESTORS.to_string(),
             // PostgreSQL's two tablespaces are in its data directory,
             // which it shows as the empty location.
             ("pg_tablespace_location", 1) => {
@@ -825,6 +836,65 @@ impl VisitorMut for Rewrite<'_> {
                 Err(e) => return ControlFlow::Break(e),
             }
         }
+        ControlFlow::Continue(())
+    }
+
+    /// `FROM pg_partition_ancestors(x) [WITH ORDINALITY] [AS a(relid,
+    /// depth)]` (psql's `\d` of a partition's triggers): the empty
+    /// `unnest`, with PostgreSQL's column name `relid`.
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<AdapterError> {
+        let is_ancestors = |name: &ObjectName| {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
+                .collect();
+            matches!(
+                parts
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                ["pg_partition_ancestors"] | ["pg_catalog", "pg_partition_ancestors"]
+            )
+        };
+        let (alias, with_ordinality) = match factor {
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                with_ordinality,
+                ..
+            } if is_ancestors(name) && args.args.len() == 1 => (alias.take(), *with_ordinality),
+            TableFactor::Function {
+                name,
+                args,
+                alias,
+                with_ordinality,
+                ..
+            } if is_ancestors(name) && args.len() == 1 => (alias.take(), *with_ordinality),
+            _ => return ControlFlow::Continue(()),
+        };
+        let mut alias = alias.unwrap_or_else(|| TableAlias {
+            explicit: true,
+            name: Ident::new("pg_partition_ancestors"),
+            columns: vec![],
+            at: None,
+        });
+        if alias.columns.is_empty() {
+            alias.columns.push(TableAliasColumnDef::from_name("relid"));
+        }
+        let array = match parse("CAST(ARRAY[] AS bigint[])") {
+            Ok(array) => array,
+            Err(e) => return ControlFlow::Break(e),
+        };
+        *factor = TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs: vec![array],
+            with_offset: false,
+            with_offset_alias: None,
+            with_ordinality,
+        };
         ControlFlow::Continue(())
     }
 
