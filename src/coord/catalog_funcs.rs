@@ -4,7 +4,9 @@
 //! `pg_get_expr`, `pg_get_function_result`, `pg_get_function_arguments`,
 //! `pg_function_is_visible`, `current_schemas`, `to_regtype`, the
 //! `has_*_privilege` family, `to_regclass`, the `pg_*_is_visible`
-//! functions, `pg_tablespace_location`, and the `regclass`, `regtype`,
+//! functions, `pg_tablespace_location`, `pg_get_triggerdef` (NULL: there
+//! are no triggers), `pg_partition_ancestors` (no rows: there are no
+//! partitions), and the `regclass`, `regtype`,
 //! `regnamespace`, `regproc` and `oid` casts.
 //!
 //! Like the session functions (`session_funcs`), they are replaced before
