@@ -280,6 +280,38 @@ Referenced by:
     );
 }
 
+/// `\d` of a table of interval columns with fields and precisions: their
+/// types as PostgreSQL's `format_type` writes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_interval_columns() {
+    let server = TestServer::start("psql-intervals").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE iv (a interval day to second, b interval year, c interval hour to minute,
+             d interval(3), e interval second(2), f interval minute to second(1), g interval,
+             h interval day to second(0))",
+    )
+    .await
+    .expect("table to describe");
+    assert_eq!(
+        psql(&server, r"\d iv"),
+        trimmed(
+            r#"                           Table "public.iv"
+ Column |             Type             | Collation | Nullable | Default 
+--------+------------------------------+-----------+----------+---------
+ a      | interval day to second       |           |          | 
+ b      | interval year                |           |          | 
+ c      | interval hour to minute      |           |          | 
+ d      | interval(3)                  |           |          | 
+ e      | interval second(2)           |           |          | 
+ f      | interval minute to second(1) |           |          | 
+ g      | interval                     |           |          | 
+ h      | interval day to second(0)    |           |          | 
+"#
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_and_types() {
     let server = TestServer::start("psql-functions").await;

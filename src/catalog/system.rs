@@ -32,6 +32,7 @@
 
 use crate::expr::string_format::quote_ident;
 use crate::expr::{GlobalId, ScalarExpr};
+use crate::repr::types::IntervalFields;
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
 
 use super::{Catalog, CatalogItem, ItemKind, SYSTEM_SCHEMA, SearchPath};
@@ -1497,7 +1498,7 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
         | ScalarType::Time(_)
         | ScalarType::Timestamp(_)
         | ScalarType::TimestampTz(_) => (8, true, "d"),
-        ScalarType::Interval(_) => (16, false, "d"),
+        ScalarType::Interval { .. } => (16, false, "d"),
         ScalarType::Uuid => (16, false, "c"),
         ScalarType::Array(_) | ScalarType::Numeric { .. } => (-1, false, "i"),
         ScalarType::Text
@@ -1506,6 +1507,34 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
         | ScalarType::Bytea
         | ScalarType::Jsonb
         | ScalarType::Json => (-1, false, "i"),
+    }
+}
+
+/// PostgreSQL's `INTERVAL_RANGE` of an interval type's fields: a bit per
+/// field (`INTERVAL_MASK`), `INTERVAL_FULL_RANGE` without fields.
+pub fn interval_range(fields: Option<IntervalFields>) -> i32 {
+    use IntervalFields as F;
+    const MONTH: i32 = 1 << 1;
+    const YEAR: i32 = 1 << 2;
+    const DAY: i32 = 1 << 3;
+    const HOUR: i32 = 1 << 10;
+    const MINUTE: i32 = 1 << 11;
+    const SECOND: i32 = 1 << 12;
+    match fields {
+        None => 0x7FFF,
+        Some(F::Year) => YEAR,
+        Some(F::Month) => MONTH,
+        Some(F::Day) => DAY,
+        Some(F::Hour) => HOUR,
+        Some(F::Minute) => MINUTE,
+        Some(F::Second) => SECOND,
+        Some(F::YearToMonth) => YEAR | MONTH,
+        Some(F::DayToHour) => DAY | HOUR,
+        Some(F::DayToMinute) => DAY | HOUR | MINUTE,
+        Some(F::DayToSecond) => DAY | HOUR | MINUTE | SECOND,
+        Some(F::HourToMinute) => HOUR | MINUTE,
+        Some(F::HourToSecond) => HOUR | MINUTE | SECOND,
+        Some(F::MinuteToSecond) => MINUTE | SECOND,
     }
 }
 
@@ -1518,9 +1547,16 @@ pub fn typmod(t: &ScalarType) -> i32 {
             precision: Some(p),
             scale,
         } => ((i32::from(*p) << 16) | i32::from(scale.unwrap_or(0))) + 4,
-        // An interval's also says that all its fields are kept
-        // (PostgreSQL's `INTERVAL_FULL_RANGE`).
-        ScalarType::Interval(Some(p)) => (0x7FFF << 16) | i32::from(*p),
+        // An interval's: its fields in the upper half (PostgreSQL's
+        // `INTERVAL_RANGE` masks, all of them without fields), its
+        // precision in the lower (`0xFFFF` without one).
+        ScalarType::Interval {
+            fields: None,
+            precision: None,
+        } => -1,
+        ScalarType::Interval { fields, precision } => {
+            (interval_range(*fields) << 16) | precision.map_or(0xFFFF, i32::from)
+        }
         ScalarType::Time(Some(p))
         | ScalarType::Timestamp(Some(p))
         | ScalarType::TimestampTz(Some(p)) => i32::from(*p),
@@ -1753,7 +1789,7 @@ fn base_types() -> Vec<(ScalarType, &'static str, &'static str)> {
         (ScalarType::Time(None), "time", "D"),
         (ScalarType::Timestamp(None), "timestamp", "D"),
         (ScalarType::TimestampTz(None), "timestamptz", "D"),
-        (ScalarType::Interval(None), "interval", "T"),
+        (ScalarType::INTERVAL, "interval", "T"),
         (ScalarType::Jsonb, "jsonb", "U"),
         (ScalarType::Json, "json", "U"),
         (ScalarType::Uuid, "uuid", "U"),
@@ -2336,5 +2372,27 @@ mod tests {
             655_366
         );
         assert_eq!(typmod(&ScalarType::Int32), -1);
+        // PostgreSQL 15's `atttypmod` of these interval columns.
+        let interval = |fields, precision| typmod(&ScalarType::Interval { fields, precision });
+        assert_eq!(interval(None, None), -1);
+        assert_eq!(interval(None, Some(3)), 2_147_418_115);
+        assert_eq!(
+            interval(Some(IntervalFields::DayToSecond), None),
+            470_351_871
+        );
+        assert_eq!(
+            interval(Some(IntervalFields::DayToSecond), Some(0)),
+            470_286_336
+        );
+        assert_eq!(interval(Some(IntervalFields::Year), None), 327_679);
+        assert_eq!(
+            interval(Some(IntervalFields::HourToMinute), None),
+            201_392_127
+        );
+        assert_eq!(interval(Some(IntervalFields::Second), Some(2)), 268_435_458);
+        assert_eq!(
+            interval(Some(IntervalFields::MinuteToSecond), Some(1)),
+            402_653_185
+        );
     }
 }

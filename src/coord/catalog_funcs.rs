@@ -35,6 +35,7 @@ use super::AdapterError;
 use crate::catalog::names::PartialName;
 use crate::catalog::system;
 use crate::catalog::{Catalog, ItemKind, SearchPath};
+use crate::repr::types::IntervalFields;
 use crate::sql::PlanError;
 
 /// The functions replaced here, by the name they are called with (a
@@ -136,6 +137,26 @@ pub fn substitute(
         ControlFlow::Continue(()) => Ok(()),
     }
 }
+
+/// Every field list an interval type may have.
+const INTERVAL_FIELDS: [IntervalFields; 13] = {
+    use IntervalFields as F;
+    [
+        F::Year,
+        F::Month,
+        F::Day,
+        F::Hour,
+        F::Minute,
+        F::Second,
+        F::YearToMonth,
+        F::DayToHour,
+        F::DayToMinute,
+        F::DayToSecond,
+        F::HourToMinute,
+        F::HourToSecond,
+        F::MinuteToSecond,
+    ]
+};
 
 /// The rows of `pg_partition_ancestors(x)`: none (its `regclass`es are
 /// OIDs, `bigint`s, as a `'name'::regclass` literal is).
@@ -743,7 +764,27 @@ fn format_type(t: &str, m: &str) -> String {
                 let (head, tail) = name.split_once(' ').unwrap_or((&name, ""));
                 with_mod(&name, format!("'{head}(' || (({m}) % 65536) || ') {tail}'"))
             }
-            1186 => with_mod("interval", format!("'interval(' || (({m}) % 65536) || ')'")),
+            // An interval's has its fields (PostgreSQL's `INTERVAL_RANGE`,
+            // `INTERVAL_FULL_RANGE` for all) in the upper half, its
+            // precision (`0xFFFF` for none) in the lower.
+            1186 => {
+                let mut fields = format!("CASE ({m}) / 65536");
+                for f in INTERVAL_FIELDS {
+                    fields.push_str(&format!(
+                        " WHEN {} THEN ' {}'",
+                        system::interval_range(Some(f)),
+                        f.name()
+                    ));
+                }
+                fields.push_str(" ELSE '' END");
+                with_mod(
+                    "interval",
+                    format!(
+                        "'interval' || {fields} || CASE WHEN ({m}) % 65536 = 65535 THEN '' \
+                         ELSE '(' || (({m}) % 65536) || ')' END"
+                    ),
+                )
+            }
             _ => quote(&name),
         };
         sql.push_str(&format!(" WHEN {oid} THEN {value}"));
