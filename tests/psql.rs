@@ -233,6 +233,85 @@ arrangement, for table "public.watchlist"
     );
 }
 
+/// `\d` of the two tables of a foreign key: the referencing table lists
+/// it under "Foreign-key constraints:", the referenced one under
+/// "Referenced by:" (psql asks for both only where `relhastriggers` is
+/// true, and reads `pg_trigger`, `pg_partition_ancestors` and
+/// `pg_get_constraintdef(oid, true)` for them). PostgreSQL prints `btree`
+/// where Freshet prints `arrangement`, as above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_foreign_keys() {
+    let server = TestServer::start("psql-foreign-keys").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE p (id int PRIMARY KEY);
+         CREATE TABLE c (id int PRIMARY KEY, pid int REFERENCES p (id) ON DELETE CASCADE);",
+    )
+    .await
+    .expect("tables to describe");
+    assert_eq!(
+        psql(&server, r"\d c"),
+        trimmed(
+            r#"                 Table "public.c"
+ Column |  Type   | Collation | Nullable | Default 
+--------+---------+-----------+----------+---------
+ id     | integer |           | not null | 
+ pid    | integer |           |          | 
+Indexes:
+    "c_pkey" PRIMARY KEY, arrangement (id)
+Foreign-key constraints:
+    "c_pid_fkey" FOREIGN KEY (pid) REFERENCES p(id) ON DELETE CASCADE
+"#
+        )
+    );
+    assert_eq!(
+        psql(&server, r"\d p"),
+        trimmed(
+            r#"                 Table "public.p"
+ Column |  Type   | Collation | Nullable | Default 
+--------+---------+-----------+----------+---------
+ id     | integer |           | not null | 
+Indexes:
+    "p_pkey" PRIMARY KEY, arrangement (id)
+Referenced by:
+    TABLE "c" CONSTRAINT "c_pid_fkey" FOREIGN KEY (pid) REFERENCES p(id) ON DELETE CASCADE
+"#
+        )
+    );
+}
+
+/// `\d` of a table of interval columns with fields and precisions: their
+/// types as PostgreSQL's `format_type` writes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_interval_columns() {
+    let server = TestServer::start("psql-intervals").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE iv (a interval day to second, b interval year, c interval hour to minute,
+             d interval(3), e interval second(2), f interval minute to second(1), g interval,
+             h interval day to second(0))",
+    )
+    .await
+    .expect("table to describe");
+    assert_eq!(
+        psql(&server, r"\d iv"),
+        trimmed(
+            r#"                           Table "public.iv"
+ Column |             Type             | Collation | Nullable | Default 
+--------+------------------------------+-----------+----------+---------
+ a      | interval day to second       |           |          | 
+ b      | interval year                |           |          | 
+ c      | interval hour to minute      |           |          | 
+ d      | interval(3)                  |           |          | 
+ e      | interval second(2)           |           |          | 
+ f      | interval minute to second(1) |           |          | 
+ g      | interval                     |           |          | 
+ h      | interval day to second(0)    |           |          | 
+"#
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_and_types() {
     let server = TestServer::start("psql-functions").await;

@@ -32,6 +32,7 @@
 
 use crate::expr::string_format::quote_ident;
 use crate::expr::{GlobalId, ScalarExpr};
+use crate::repr::types::IntervalFields;
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
 
 use super::{Catalog, CatalogItem, ItemKind, SYSTEM_SCHEMA, SearchPath};
@@ -90,6 +91,7 @@ enum T {
     OidArray,
     I16Array,
     TimestampTz,
+    Bytea,
 }
 
 impl T {
@@ -106,6 +108,7 @@ impl T {
             T::OidArray => ScalarType::Array(Box::new(ScalarType::Int64)),
             T::I16Array => ScalarType::Array(Box::new(ScalarType::Int16)),
             T::TimestampTz => ScalarType::TimestampTz(None),
+            T::Bytea => ScalarType::Bytea,
         }
     }
 }
@@ -969,6 +972,38 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: info_check_constraints,
     },
+    // No rows: Freshet has no `CREATE TRIGGER`, and it enforces foreign
+    // keys in the coordinator (`coord::foreign_keys`), not by the internal
+    // `RI_ConstraintTrigger_*` rows PostgreSQL keeps for them. Listing
+    // such rows would name trigger functions (`RI_FKey_check_ins`, ...)
+    // that Freshet does not have; clients that show triggers (psql's `\d`,
+    // pg_dump) leave internal ones out anyway.
+    Relation {
+        schema: PG_CATALOG,
+        name: "pg_trigger",
+        columns: &[
+            ("oid", T::Oid),
+            ("tgrelid", T::Oid),
+            ("tgparentid", T::Oid),
+            ("tgname", T::Text),
+            ("tgfoid", T::Oid),
+            ("tgtype", T::I16),
+            ("tgenabled", T::Text),
+            ("tgisinternal", T::Bool),
+            ("tgconstrrelid", T::Oid),
+            ("tgconstrindid", T::Oid),
+            ("tgconstraint", T::Oid),
+            ("tgdeferrable", T::Bool),
+            ("tginitdeferred", T::Bool),
+            ("tgnargs", T::I16),
+            ("tgattr", T::Text),
+            ("tgargs", T::Bytea),
+            ("tgqual", T::Text),
+            ("tgoldtable", T::Text),
+            ("tgnewtable", T::Text),
+        ],
+        rows: none,
+    },
 ];
 
 /// `pg_tablespace`: PostgreSQL's two built-in tablespaces, with their
@@ -1354,6 +1389,8 @@ pub fn index_definition(catalog: &Catalog, item: &CatalogItem) -> Option<String>
 
 /// The position of `relchecks` in `pg_class`'s rows.
 const RELCHECKS: usize = 18;
+/// The position of `relhastriggers` in `pg_class`'s rows.
+const RELHASTRIGGERS: usize = 20;
 
 fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
@@ -1416,6 +1453,17 @@ fn pg_class(c: &Context) -> Vec<Vec<Datum>> {
         // `relchecks`: psql's `\d` lists a table's CHECK constraints when
         // it has some.
         row[RELCHECKS] = Datum::Int16(c.catalog.checks(item.id).len() as i16);
+        // `relhastriggers`: PostgreSQL enforces a foreign key with
+        // internal triggers on both tables, and psql's `\d` asks for a
+        // table's foreign keys and the keys that reference it only where
+        // this is true. Freshet enforces them in the coordinator, not by
+        // triggers (`pg_trigger` is empty), but a table on either side of
+        // a foreign key has it true as in PostgreSQL, whose documentation
+        // allows it to be true where the table has no trigger rows.
+        row[RELHASTRIGGERS] = Datum::Bool(
+            !c.catalog.foreign_keys(item.id).is_empty()
+                || c.catalog.referencing(item.id).next().is_some(),
+        );
         out.push(row);
     }
     for (i, r) in RELATIONS.iter().enumerate() {
@@ -1450,7 +1498,7 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
         | ScalarType::Time(_)
         | ScalarType::Timestamp(_)
         | ScalarType::TimestampTz(_) => (8, true, "d"),
-        ScalarType::Interval(_) => (16, false, "d"),
+        ScalarType::Interval { .. } => (16, false, "d"),
         ScalarType::Uuid => (16, false, "c"),
         ScalarType::Array(_) | ScalarType::Numeric { .. } => (-1, false, "i"),
         ScalarType::Text
@@ -1459,6 +1507,34 @@ fn storage(t: &ScalarType) -> (i16, bool, &'static str) {
         | ScalarType::Bytea
         | ScalarType::Jsonb
         | ScalarType::Json => (-1, false, "i"),
+    }
+}
+
+/// PostgreSQL's `INTERVAL_RANGE` of an interval type's fields: a bit per
+/// field (`INTERVAL_MASK`), `INTERVAL_FULL_RANGE` without fields.
+pub fn interval_range(fields: Option<IntervalFields>) -> i32 {
+    use IntervalFields as F;
+    const MONTH: i32 = 1 << 1;
+    const YEAR: i32 = 1 << 2;
+    const DAY: i32 = 1 << 3;
+    const HOUR: i32 = 1 << 10;
+    const MINUTE: i32 = 1 << 11;
+    const SECOND: i32 = 1 << 12;
+    match fields {
+        None => 0x7FFF,
+        Some(F::Year) => YEAR,
+        Some(F::Month) => MONTH,
+        Some(F::Day) => DAY,
+        Some(F::Hour) => HOUR,
+        Some(F::Minute) => MINUTE,
+        Some(F::Second) => SECOND,
+        Some(F::YearToMonth) => YEAR | MONTH,
+        Some(F::DayToHour) => DAY | HOUR,
+        Some(F::DayToMinute) => DAY | HOUR | MINUTE,
+        Some(F::DayToSecond) => DAY | HOUR | MINUTE | SECOND,
+        Some(F::HourToMinute) => HOUR | MINUTE,
+        Some(F::HourToSecond) => HOUR | MINUTE | SECOND,
+        Some(F::MinuteToSecond) => MINUTE | SECOND,
     }
 }
 
@@ -1471,9 +1547,16 @@ pub fn typmod(t: &ScalarType) -> i32 {
             precision: Some(p),
             scale,
         } => ((i32::from(*p) << 16) | i32::from(scale.unwrap_or(0))) + 4,
-        // An interval's also says that all its fields are kept
-        // (PostgreSQL's `INTERVAL_FULL_RANGE`).
-        ScalarType::Interval(Some(p)) => (0x7FFF << 16) | i32::from(*p),
+        // An interval's: its fields in the upper half (PostgreSQL's
+        // `INTERVAL_RANGE` masks, all of them without fields), its
+        // precision in the lower (`0xFFFF` without one).
+        ScalarType::Interval {
+            fields: None,
+            precision: None,
+        } => -1,
+        ScalarType::Interval { fields, precision } => {
+            (interval_range(*fields) << 16) | precision.map_or(0xFFFF, i32::from)
+        }
         ScalarType::Time(Some(p))
         | ScalarType::Timestamp(Some(p))
         | ScalarType::TimestampTz(Some(p)) => i32::from(*p),
@@ -1706,7 +1789,7 @@ fn base_types() -> Vec<(ScalarType, &'static str, &'static str)> {
         (ScalarType::Time(None), "time", "D"),
         (ScalarType::Timestamp(None), "timestamp", "D"),
         (ScalarType::TimestampTz(None), "timestamptz", "D"),
-        (ScalarType::Interval(None), "interval", "T"),
+        (ScalarType::INTERVAL, "interval", "T"),
         (ScalarType::Jsonb, "jsonb", "U"),
         (ScalarType::Json, "json", "U"),
         (ScalarType::Uuid, "uuid", "U"),
@@ -2290,5 +2373,27 @@ mod tests {
             655_366
         );
         assert_eq!(typmod(&ScalarType::Int32), -1);
+        // PostgreSQL 15's `atttypmod` of these interval columns.
+        let interval = |fields, precision| typmod(&ScalarType::Interval { fields, precision });
+        assert_eq!(interval(None, None), -1);
+        assert_eq!(interval(None, Some(3)), 2_147_418_115);
+        assert_eq!(
+            interval(Some(IntervalFields::DayToSecond), None),
+            470_351_871
+        );
+        assert_eq!(
+            interval(Some(IntervalFields::DayToSecond), Some(0)),
+            470_286_336
+        );
+        assert_eq!(interval(Some(IntervalFields::Year), None), 327_679);
+        assert_eq!(
+            interval(Some(IntervalFields::HourToMinute), None),
+            201_392_127
+        );
+        assert_eq!(interval(Some(IntervalFields::Second), Some(2)), 268_435_458);
+        assert_eq!(
+            interval(Some(IntervalFields::MinuteToSecond), Some(1)),
+            402_653_185
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! `pg_get_expr`, `pg_get_function_result`, `pg_get_function_arguments`,
 //! `pg_function_is_visible`, `current_schemas`, `to_regtype`, the
 //! `has_*_privilege` family, `to_regclass`, the `pg_*_is_visible`
-//! functions, `pg_tablespace_location`, and the `regclass`, `regtype`,
+//! functions, `pg_tablespace_location`, `pg_get_triggerdef` (NULL: there
+//! are no triggers), `pg_partition_ancestors` (no rows: there are no
+//! partitions), and the `regclass`, `regtype`,
 //! `regnamespace`, `regproc` and `oid` casts.
 //!
 //! Like the session functions (`session_funcs`), they are replaced before
@@ -25,14 +27,15 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
-    VisitMut, VisitorMut,
+    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    ObjectName, TableAlias, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
 };
 
 use super::AdapterError;
 use crate::catalog::names::PartialName;
 use crate::catalog::system;
 use crate::catalog::{Catalog, ItemKind, SearchPath};
+use crate::repr::types::IntervalFields;
 use crate::sql::PlanError;
 
 /// The functions replaced here, by the name they are called with (a
@@ -79,6 +82,8 @@ const FUNCTIONS: &[&str] = &[
     "pg_get_function_arguments",
     "pg_get_function_identity_arguments",
     "pg_get_function_sqlbody",
+    "pg_get_triggerdef",
+    "pg_partition_ancestors",
 ];
 
 /// The catalog function `f` calls, if it calls one.
@@ -132,6 +137,30 @@ pub fn substitute(
         ControlFlow::Continue(()) => Ok(()),
     }
 }
+
+/// Every field list an interval type may have.
+const INTERVAL_FIELDS: [IntervalFields; 13] = {
+    use IntervalFields as F;
+    [
+        F::Year,
+        F::Month,
+        F::Day,
+        F::Hour,
+        F::Minute,
+        F::Second,
+        F::YearToMonth,
+        F::DayToHour,
+        F::DayToMinute,
+        F::DayToSecond,
+        F::HourToMinute,
+        F::HourToSecond,
+        F::MinuteToSecond,
+    ]
+};
+
+/// The rows of `pg_partition_ancestors(x)`: none (its `regclass`es are
+/// OIDs, `bigint`s, as a `'name'::regclass` literal is).
+const NO_ANCESTORS: &str = "unnest(CAST(ARRAY[] AS bigint[]))";
 
 struct Rewrite<'a> {
     values: Option<(&'a Catalog, &'a SearchPath)>,
@@ -398,6 +427,7 @@ impl Rewrite<'_> {
                 | "pg_get_partkeydef"
                 | "pg_get_serial_sequence"
                 | "pg_get_function_sqlbody"
+                | "pg_get_triggerdef"
                 | "obj_description"
                 | "col_description"
                 | "shobj_description",
@@ -407,6 +437,10 @@ impl Rewrite<'_> {
                 format!("CASE WHEN ({}) = 6 THEN 'UTF8' ELSE '' END", arg(0))
             }
             ("pg_relation_is_publishable", 1) => "false".to_string(),
+            // Freshet has no partitioned tables, so no relation has
+            // ancestors, and a relation that is not a partition gives no
+            // rows in PostgreSQL either (not even itself).
+            ("pg_partition_ancestors", 1) => NO_ANCESTORS.to_string(),
             // PostgreSQL's two tablespaces are in its data directory,
             // which it shows as the empty location.
             ("pg_tablespace_location", 1) => {
@@ -730,7 +764,27 @@ fn format_type(t: &str, m: &str) -> String {
                 let (head, tail) = name.split_once(' ').unwrap_or((&name, ""));
                 with_mod(&name, format!("'{head}(' || (({m}) % 65536) || ') {tail}'"))
             }
-            1186 => with_mod("interval", format!("'interval(' || (({m}) % 65536) || ')'")),
+            // An interval's has its fields (PostgreSQL's `INTERVAL_RANGE`,
+            // `INTERVAL_FULL_RANGE` for all) in the upper half, its
+            // precision (`0xFFFF` for none) in the lower.
+            1186 => {
+                let mut fields = format!("CASE ({m}) / 65536");
+                for f in INTERVAL_FIELDS {
+                    fields.push_str(&format!(
+                        " WHEN {} THEN ' {}'",
+                        system::interval_range(Some(f)),
+                        f.name()
+                    ));
+                }
+                fields.push_str(" ELSE '' END");
+                with_mod(
+                    "interval",
+                    format!(
+                        "'interval' || {fields} || CASE WHEN ({m}) % 65536 = 65535 THEN '' \
+                         ELSE '(' || (({m}) % 65536) || ')' END"
+                    ),
+                )
+            }
             _ => quote(&name),
         };
         sql.push_str(&format!(" WHEN {oid} THEN {value}"));
@@ -825,6 +879,65 @@ impl VisitorMut for Rewrite<'_> {
                 Err(e) => return ControlFlow::Break(e),
             }
         }
+        ControlFlow::Continue(())
+    }
+
+    /// `FROM pg_partition_ancestors(x) [WITH ORDINALITY] [AS a(relid,
+    /// depth)]` (psql's `\d` of a partition's triggers): the empty
+    /// `unnest`, with PostgreSQL's column name `relid`.
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<AdapterError> {
+        let is_ancestors = |name: &ObjectName| {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
+                .collect();
+            matches!(
+                parts
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                ["pg_partition_ancestors"] | ["pg_catalog", "pg_partition_ancestors"]
+            )
+        };
+        let (alias, with_ordinality) = match factor {
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                with_ordinality,
+                ..
+            } if is_ancestors(name) && args.args.len() == 1 => (alias.take(), *with_ordinality),
+            TableFactor::Function {
+                name,
+                args,
+                alias,
+                with_ordinality,
+                ..
+            } if is_ancestors(name) && args.len() == 1 => (alias.take(), *with_ordinality),
+            _ => return ControlFlow::Continue(()),
+        };
+        let mut alias = alias.unwrap_or_else(|| TableAlias {
+            explicit: true,
+            name: Ident::new("pg_partition_ancestors"),
+            columns: vec![],
+            at: None,
+        });
+        if alias.columns.is_empty() {
+            alias.columns.push(TableAliasColumnDef::from_name("relid"));
+        }
+        let array = match parse("CAST(ARRAY[] AS bigint[])") {
+            Ok(array) => array,
+            Err(e) => return ControlFlow::Break(e),
+        };
+        *factor = TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs: vec![array],
+            with_offset: false,
+            with_offset_alias: None,
+            with_ordinality,
+        };
         ControlFlow::Continue(())
     }
 

@@ -204,7 +204,7 @@ fn base_type_name(t: &ScalarType) -> String {
         ScalarType::Time(_) => "time without time zone".into(),
         ScalarType::Timestamp(_) => "timestamp without time zone".into(),
         ScalarType::TimestampTz(_) => "timestamp with time zone".into(),
-        ScalarType::Interval(_) => "interval".into(),
+        ScalarType::Interval { .. } => "interval".into(),
         other => other.name(),
     }
 }

@@ -416,7 +416,7 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, ParseError
                 Datum::TimestampTz(t)
             }
         }
-        ScalarType::Interval(_) => {
+        ScalarType::Interval { .. } => {
             let micros = r.i64()?;
             let days = r.i32()?;
             let months = r.i32()?;
@@ -792,7 +792,7 @@ mod tests {
             e("08P01", "insufficient data left in message")
         );
         assert_eq!(
-            err(&[0; 15], &ScalarType::Interval(None)),
+            err(&[0; 15], &ScalarType::INTERVAL),
             e("08P01", "insufficient data left in message")
         );
         // Text must be valid UTF-8 without NUL.
@@ -959,7 +959,7 @@ mod tests {
                 days: rng.next() as i32 >> rng.range(0, 31),
                 micros: rng.next() as i64 >> rng.range(0, 63),
             };
-            assert_round_trips(&Datum::Interval(iv), &ScalarType::Interval(None));
+            assert_round_trips(&Datum::Interval(iv), &ScalarType::INTERVAL);
             let u = uuid::Uuid::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next()));
             assert_round_trips(&Datum::Uuid(u), &ScalarType::Uuid);
             let bytes: Vec<u8> = (0..rng.range(0, 10)).map(|_| rng.next() as u8).collect();
@@ -996,7 +996,7 @@ mod tests {
             ScalarType::Time(None),
             ScalarType::Timestamp(None),
             ScalarType::TimestampTz(None),
-            ScalarType::Interval(None),
+            ScalarType::INTERVAL,
             ScalarType::Jsonb,
             ScalarType::Uuid,
             ScalarType::Array(Box::new(ScalarType::Int32)),

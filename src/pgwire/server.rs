@@ -1487,7 +1487,7 @@ fn scalar_type_of_oid(oid: u32) -> Option<ScalarType> {
         1083 => ScalarType::Time(None),
         1114 => ScalarType::Timestamp(None),
         1184 => ScalarType::TimestampTz(None),
-        1186 => ScalarType::Interval(None),
+        1186 => ScalarType::INTERVAL,
         3802 => ScalarType::Jsonb,
         114 => ScalarType::Json,
         2950 => ScalarType::Uuid,

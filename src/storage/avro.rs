@@ -225,7 +225,7 @@ impl AvroSchema {
             | Schema::LocalTimestampMillis
             | Schema::LocalTimestampMicros
             | Schema::LocalTimestampNanos => (ScalarType::Timestamp(None), false),
-            Schema::Duration(_) => (ScalarType::Interval(None), false),
+            Schema::Duration(_) => (ScalarType::INTERVAL, false),
             Schema::Record(_) | Schema::Array(_) | Schema::Map(_) => (ScalarType::Jsonb, false),
             Schema::Ref { name } => return Err(format!("unknown Avro type \"{name}\"")),
         })

@@ -192,7 +192,7 @@ fn field_type(typ: &ScalarType, nullable: bool, namer: &mut TypeNamer) -> serde_
         ScalarType::Timestamp(_) | ScalarType::TimestampTz(_) => {
             json!({"type": "long", "logicalType": "timestamp-micros"})
         }
-        ScalarType::Interval(_) => {
+        ScalarType::Interval { .. } => {
             if namer.interval_defined {
                 json!(INTERVAL_TYPE_NAME)
             } else {
@@ -424,7 +424,7 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
             ScalarType::Timestamp(_) | ScalarType::TimestampTz(_),
             Datum::Timestamp(t) | Datum::TimestampTz(t),
         ) => Value::TimestampMicros(*t),
-        (ScalarType::Interval(_), Datum::Interval(iv)) => {
+        (ScalarType::Interval { .. }, Datum::Interval(iv)) => {
             let mut bytes = Vec::with_capacity(16);
             bytes.extend_from_slice(&iv.months.to_le_bytes());
             bytes.extend_from_slice(&iv.days.to_le_bytes());

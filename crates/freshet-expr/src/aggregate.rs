@@ -874,7 +874,7 @@ pub(crate) mod tests {
         // SELECT avg(x) FROM (VALUES ('1 day'::interval), ('2 hours')) v(x)
         assert_eq!(
             avg(
-                ScalarType::Interval(None),
+                ScalarType::INTERVAL,
                 &[(interval(0, 1, 0), 1), (interval(0, 0, 7_200_000_000), 1)]
             ),
             Ok(interval(0, 0, 46_800_000_000))
@@ -882,7 +882,7 @@ pub(crate) mod tests {
         // '1 mon' / 3 is 10 days; '1 mon 1 day 1 second' / 7 is
         // '4 days 10:17:08.6896'.
         assert_eq!(
-            avg(ScalarType::Interval(None), &[(interval(1, 0, 0), 3)]),
+            avg(ScalarType::INTERVAL, &[(interval(1, 0, 0), 3)]),
             Ok(interval(1, 0, 0))
         );
         assert_eq!(

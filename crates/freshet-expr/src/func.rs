@@ -1197,12 +1197,12 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         (Datum::Timestamp(t) | Datum::TimestampTz(t), T::Timestamp(_)) => Datum::Timestamp(t),
         (Datum::Timestamp(t) | Datum::TimestampTz(t), T::TimestampTz(_)) => Datum::TimestampTz(t),
         (Datum::Time(t), T::Time(_)) => Datum::Time(t),
-        (Datum::Time(t), T::Interval(_)) => Datum::Interval(Interval {
+        (Datum::Time(t), T::Interval { .. }) => Datum::Interval(Interval {
             months: 0,
             days: 0,
             micros: t,
         }),
-        (Datum::Interval(i), T::Interval(_)) => Datum::Interval(i),
+        (Datum::Interval(i), T::Interval { .. }) => Datum::Interval(i),
         // PostgreSQL's `interval_time`: the time part, modulo a day.
         (Datum::Interval(i), T::Time(_)) => {
             Datum::Time(i.micros.rem_euclid(Interval::MICROS_PER_DAY))

@@ -128,7 +128,12 @@ pub fn parse(text: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         ScalarType::Time(_) => Datum::Time(parse_time(text)?),
         ScalarType::Timestamp(_) => Datum::Timestamp(parse_timestamp(text)?),
         ScalarType::TimestampTz(_) => Datum::TimestampTz(parse_timestamptz(text)?),
-        ScalarType::Interval(_) => Datum::Interval(parse_interval(text)?),
+        // With fields, a number without a unit is the last field
+        // (`'2'::interval hour` is two hours), as in PostgreSQL's
+        // `interval_in` with a type modifier.
+        ScalarType::Interval { fields, .. } => {
+            Datum::Interval(parse_interval_in_range(text, *fields)?)
+        }
         ScalarType::Jsonb => Datum::Jsonb(canonical_jsonb(text)?),
         ScalarType::Json => {
             super::json::validate(text)?;
@@ -228,8 +233,10 @@ pub fn apply_typmod(datum: Datum, typ: &ScalarType) -> Result<Datum, ParseError>
         (Datum::TimestampTz(t), ScalarType::TimestampTz(Some(p))) => {
             Ok(Datum::TimestampTz(round_timestamp(t, *p)?))
         }
-        (Datum::Interval(iv), ScalarType::Interval(Some(p))) => {
-            Ok(Datum::Interval(adjust_interval(iv, None, Some(*p))?))
+        (Datum::Interval(iv), ScalarType::Interval { fields, precision })
+            if fields.is_some() || precision.is_some() =>
+        {
+            Ok(Datum::Interval(adjust_interval(iv, *fields, *precision)?))
         }
         (datum, _) => Ok(datum),
     }
@@ -3727,7 +3734,10 @@ mod tests {
         let time = |p| ScalarType::Time(Some(p));
         let ts = |p| ScalarType::Timestamp(Some(p));
         let tz = |p| ScalarType::TimestampTz(Some(p));
-        let iv = |p| ScalarType::Interval(Some(p));
+        let iv = |p| ScalarType::Interval {
+            fields: None,
+            precision: Some(p),
+        };
         // Half away from zero; the end of the day is 24:00:00.
         assert_eq!(rt("12:00:00.56", &time(0)), "12:00:01");
         assert_eq!(rt("12:00:00.125", &time(2)), "12:00:00.13");
@@ -4301,7 +4311,7 @@ mod tests {
             "P1Y2M3DT4H5M6",
         ] {
             assert_eq!(
-                err(t, &ScalarType::Interval(None)),
+                err(t, &ScalarType::INTERVAL),
                 e(
                     "22007",
                     &format!("invalid input syntax for type interval: \"{t}\"")
@@ -4310,18 +4320,18 @@ mod tests {
             );
         }
         assert_eq!(
-            err("2147483648 days", &ScalarType::Interval(None)),
+            err("2147483648 days", &ScalarType::INTERVAL),
             e(
                 "22015",
                 "interval field value out of range: \"2147483648 days\""
             )
         );
         assert_eq!(
-            err("12:60:00", &ScalarType::Interval(None)),
+            err("12:60:00", &ScalarType::INTERVAL),
             e("22015", "interval field value out of range: \"12:60:00\"")
         );
         assert_eq!(
-            err("178956971 years", &ScalarType::Interval(None)),
+            err("178956971 years", &ScalarType::INTERVAL),
             e("22008", "interval out of range")
         );
     }
@@ -4515,7 +4525,7 @@ mod tests {
                 days: rng.next() as i32 >> rng.range(0, 31),
                 micros: rng.next() as i64 >> rng.range(0, 63),
             };
-            assert_text_round_trip(&Datum::Interval(interval), &ScalarType::Interval(None));
+            assert_text_round_trip(&Datum::Interval(interval), &ScalarType::INTERVAL);
             let bytes: Vec<u8> = (0..rng.range(0, 8)).map(|_| rng.next() as u8).collect();
             assert_text_round_trip(&Datum::Bytes(bytes), &ScalarType::Bytea);
             let u = uuid::Uuid::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next()));
@@ -4532,7 +4542,7 @@ mod tests {
                 days: v as i32,
                 micros: v,
             };
-            assert_text_round_trip(&Datum::Interval(i), &ScalarType::Interval(None));
+            assert_text_round_trip(&Datum::Interval(i), &ScalarType::INTERVAL);
         }
     }
 
@@ -4557,7 +4567,7 @@ mod tests {
             ScalarType::Time(None),
             ScalarType::Timestamp(None),
             ScalarType::TimestampTz(None),
-            ScalarType::Interval(None),
+            ScalarType::INTERVAL,
             ScalarType::Jsonb,
             ScalarType::Uuid,
         ];

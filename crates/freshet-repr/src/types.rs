@@ -45,11 +45,23 @@ pub enum ScalarType {
     Timestamp(Option<u8>),
     /// `timestamptz(p)`; `p` as for [`ScalarType::Time`].
     TimestampTz(Option<u8>),
-    /// `interval(p)`; `p` as for [`ScalarType::Time`]. (The field forms,
-    /// `interval year to month`, are read only in literals and string
-    /// constants cast to them, `sql/interval_literals.rs`: as column types
-    /// and in other casts they are refused.)
-    Interval(Option<u8>),
+    /// `interval [fields] [(p)]`: `interval`, `interval(3)`, `interval
+    /// year to month`, `interval day to second(2)`. PostgreSQL keeps both
+    /// in the type modifier; a value of the type has nothing below its
+    /// last field, and its seconds rounded to `p` digits
+    /// (`strconv::apply_typmod`).
+    ///
+    /// # Invariants
+    ///
+    /// With fields, a precision only where the last field is `SECOND`, as
+    /// PostgreSQL's grammar allows it (checked where the type is read,
+    /// `sql::types`).
+    Interval {
+        /// The fields, `None` for all of them.
+        fields: Option<IntervalFields>,
+        /// The seconds' precision, as for [`ScalarType::Time`].
+        precision: Option<u8>,
+    },
     /// `jsonb`.
     Jsonb,
     /// `uuid`.
@@ -100,6 +112,14 @@ pub enum IntervalFields {
     HourToSecond,
     /// `MINUTE TO SECOND`.
     MinuteToSecond,
+}
+
+impl ScalarType {
+    /// `interval`, without fields or precision.
+    pub const INTERVAL: ScalarType = ScalarType::Interval {
+        fields: None,
+        precision: None,
+    };
 }
 
 impl IntervalFields {
@@ -173,7 +193,14 @@ impl ScalarType {
             ScalarType::TimestampTz(p) => {
                 format!("timestamp{} with time zone", precision_suffix(*p))
             }
-            ScalarType::Interval(p) => format!("interval{}", precision_suffix(*p)),
+            ScalarType::Interval {
+                fields: None,
+                precision,
+            } => format!("interval{}", precision_suffix(*precision)),
+            ScalarType::Interval {
+                fields: Some(fields),
+                precision,
+            } => format!("interval {}{}", fields.name(), precision_suffix(*precision)),
             ScalarType::Jsonb => "jsonb".into(),
             ScalarType::Uuid => "uuid".into(),
             ScalarType::Array(elem) => format!("{}[]", elem.name()),
@@ -201,7 +228,7 @@ impl ScalarType {
             ScalarType::Time(_) => 1083,
             ScalarType::Timestamp(_) => 1114,
             ScalarType::TimestampTz(_) => 1184,
-            ScalarType::Interval(_) => 1186,
+            ScalarType::Interval { .. } => 1186,
             ScalarType::Jsonb => 3802,
             ScalarType::Uuid => 2950,
             ScalarType::Array(elem) => elem.array_oid(),
@@ -230,7 +257,7 @@ impl ScalarType {
             ScalarType::Time(_) => 1183,
             ScalarType::Timestamp(_) => 1115,
             ScalarType::TimestampTz(_) => 1185,
-            ScalarType::Interval(_) => 1187,
+            ScalarType::Interval { .. } => 1187,
             ScalarType::Jsonb => 3807,
             ScalarType::Uuid => 2951,
             // Arrays of arrays are multidimensional arrays, whose type is
@@ -249,7 +276,7 @@ impl ScalarType {
             ScalarType::Time(p)
             | ScalarType::Timestamp(p)
             | ScalarType::TimestampTz(p)
-            | ScalarType::Interval(p) => *p,
+            | ScalarType::Interval { precision: p, .. } => *p,
             _ => None,
         }
     }
@@ -262,7 +289,7 @@ impl ScalarType {
             ScalarType::Time(_) => ScalarType::Time(None),
             ScalarType::Timestamp(_) => ScalarType::Timestamp(None),
             ScalarType::TimestampTz(_) => ScalarType::TimestampTz(None),
-            ScalarType::Interval(_) => ScalarType::Interval(None),
+            ScalarType::Interval { .. } => ScalarType::INTERVAL,
             other => other.clone(),
         }
     }
@@ -306,7 +333,7 @@ impl ScalarType {
             ScalarType::TimestampTz(_) => {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
             }
-            ScalarType::Interval(_) => DataType::Interval(IntervalUnit::MonthDayNano),
+            ScalarType::Interval { .. } => DataType::Interval(IntervalUnit::MonthDayNano),
             ScalarType::Jsonb => jsonb_arrow_type(),
             ScalarType::Json => json_arrow_type(),
             ScalarType::Uuid => DataType::FixedSizeBinary(16),
@@ -341,7 +368,14 @@ impl ScalarType {
                 | ScalarType::Time(Some(_))
                 | ScalarType::Timestamp(Some(_))
                 | ScalarType::TimestampTz(Some(_))
-                | ScalarType::Interval(Some(_))
+                | ScalarType::Interval {
+                    fields: Some(_),
+                    ..
+                }
+                | ScalarType::Interval {
+                    precision: Some(_),
+                    ..
+                }
                 | ScalarType::Numeric {
                     precision: Some(_),
                     ..
@@ -404,7 +438,7 @@ impl ScalarType {
             DataType::Time32(_) | DataType::Time64(_) => ScalarType::Time(None),
             DataType::Timestamp(_, None) => ScalarType::Timestamp(None),
             DataType::Timestamp(_, Some(_)) => ScalarType::TimestampTz(None),
-            DataType::Interval(_) | DataType::Duration(_) => ScalarType::Interval(None),
+            DataType::Interval(_) | DataType::Duration(_) => ScalarType::INTERVAL,
             DataType::List(elem) | DataType::LargeList(elem) | DataType::FixedSizeList(elem, _) => {
                 let elem = ScalarType::from_field(elem)?;
                 if matches!(elem, ScalarType::Array(_)) {
@@ -438,7 +472,7 @@ const NAMED_TYPES: &[ScalarType] = &[
     ScalarType::Time(None),
     ScalarType::Timestamp(None),
     ScalarType::TimestampTz(None),
-    ScalarType::Interval(None),
+    ScalarType::INTERVAL,
     ScalarType::Jsonb,
     ScalarType::Uuid,
     ScalarType::RegType,

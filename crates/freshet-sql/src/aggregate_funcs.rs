@@ -273,7 +273,7 @@ mod tests {
             (
                 Kind::Avg,
                 DataType::Interval(IntervalUnit::MonthDayNano),
-                ScalarType::Interval(None),
+                ScalarType::INTERVAL,
             ),
         ];
         for (kind, arg, want) in cases {

@@ -55,7 +55,7 @@ pub fn cast_exists(from: &ScalarType, to: &ScalarType) -> bool {
         (T::Date, T::Timestamp(_) | T::TimestampTz(_)) => true,
         (T::Timestamp(_) | T::TimestampTz(_), T::Date | T::Time(_)) => true,
         (T::Timestamp(_), T::TimestampTz(_)) | (T::TimestampTz(_), T::Timestamp(_)) => true,
-        (T::Interval(_), T::Time(_)) | (T::Time(_), T::Interval(_)) => true,
+        (T::Interval { .. }, T::Time(_)) | (T::Time(_), T::Interval { .. }) => true,
         (T::Json, T::Jsonb) | (T::Jsonb, T::Json) => true,
         (
             T::Jsonb,
@@ -161,7 +161,7 @@ mod tests {
             &T::Array(Box::new(T::Date))
         ));
         assert!(!cast_exists(&T::Int32, &T::Array(Box::new(T::Int32))));
-        assert!(cast_exists(&T::Time(None), &T::Interval(None)));
+        assert!(cast_exists(&T::Time(None), &T::INTERVAL));
         assert!(!cast_exists(&T::Date, &T::Time(None)));
     }
 }

@@ -63,7 +63,7 @@ impl ScalarUDFImpl for DateArithUdf {
             }
             [DataType::Time64(_), DataType::Time64(_)]
             | [DataType::Timestamp(..), DataType::Timestamp(..)] => {
-                crate::repr::ScalarType::Interval(None).to_arrow()
+                crate::repr::ScalarType::INTERVAL.to_arrow()
             }
             _ => DataType::Date32,
         })

@@ -88,7 +88,7 @@ fn category(t: &ScalarType) -> Option<char> {
             Some('N')
         }
         ScalarType::Date | ScalarType::Timestamp(_) | ScalarType::TimestampTz(_) => Some('D'),
-        ScalarType::Interval(_) => Some('T'),
+        ScalarType::Interval { .. } => Some('T'),
         _ => None,
     }
 }
@@ -104,7 +104,7 @@ impl Param {
             },
             Param::Timestamp => ScalarType::Timestamp(None),
             Param::TimestampTz => ScalarType::TimestampTz(None),
-            Param::Interval => ScalarType::Interval(None),
+            Param::Interval => ScalarType::INTERVAL,
         }
     }
 
@@ -140,7 +140,7 @@ impl Param {
                 matches!(self, Param::Timestamp | Param::TimestampTz)
             }
             ScalarType::TimestampTz(_) => self == Param::TimestampTz,
-            ScalarType::Interval(_) => self == Param::Interval,
+            ScalarType::Interval { .. } => self == Param::Interval,
             _ => false,
         }
     }
@@ -364,7 +364,7 @@ fn sql_type(t: &ScalarType) -> Result<sqlparser::ast::DataType, PlanError> {
         ScalarType::Numeric { .. } => "numeric",
         ScalarType::Timestamp(_) => "timestamp",
         ScalarType::TimestampTz(_) => "timestamptz",
-        ScalarType::Interval(_) => "interval",
+        ScalarType::Interval { .. } => "interval",
         other => {
             return Err(PlanError::Internal(format!(
                 "generate_series over {other:?}"
@@ -416,11 +416,11 @@ mod tests {
             Ok(Param::Int32)
         );
         assert_eq!(
-            output(&[u(), u(), typed(T::Interval(None))]),
+            output(&[u(), u(), typed(T::INTERVAL)]),
             Ok(Param::TimestampTz)
         );
         assert_eq!(
-            output(&[typed(T::Date), u(), typed(T::Interval(None))]),
+            output(&[typed(T::Date), u(), typed(T::INTERVAL)]),
             Ok(Param::TimestampTz)
         );
         assert_eq!(
@@ -431,7 +431,7 @@ mod tests {
             output(&[
                 typed(T::TimestampTz(None)),
                 typed(T::Timestamp(None)),
-                typed(T::Interval(None))
+                typed(T::INTERVAL)
             ]),
             Ok(Param::TimestampTz)
         );

@@ -22,7 +22,7 @@
 //! precision (`repr::strconv::parse_interval_typed`). Text that does not
 //! parse is PostgreSQL's error when the statement is planned. A value
 //! whose microseconds Arrow's nanoseconds cannot hold becomes a cast, which
-//! answers as PostgreSQL does (or, with fields, is refused with `0A000`).
+//! answers as PostgreSQL does.
 //!
 //! `INTERVAL(p) '…'` is made `CAST('…' AS INTERVAL(p))` in the tokens
 //! ([`precision_literal_tokens`]), as sqlparser would drop the precision.
@@ -187,7 +187,8 @@ fn is_pg_field(field: &DateTimeField) -> bool {
     )
 }
 
-fn from_sql_fields(fields: &IntervalFields) -> Fields {
+/// The fields sqlparser read, as Freshet's type keeps them.
+pub(crate) fn from_sql_fields(fields: &IntervalFields) -> Fields {
     match fields {
         IntervalFields::Year => Fields::Year,
         IntervalFields::Month => Fields::Month,

@@ -106,6 +106,7 @@ pub mod lower_recursive;
 pub mod lower_window;
 pub mod negative_literals;
 pub mod numeric_math;
+pub mod outer_aggregates;
 pub mod outer_levels;
 pub mod output_names;
 pub mod parse;

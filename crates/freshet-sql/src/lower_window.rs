@@ -256,7 +256,7 @@ fn range_offset(
                     | T::Time(_)
                     | T::Timestamp(_)
                     | T::TimestampTz(_)
-                    | T::Interval(_)
+                    | T::Interval { .. }
             )
         );
         let key_type = key_type
@@ -291,7 +291,7 @@ fn range_offset(
             RangeOffset::Float((as_int(d).unwrap_or_default() as f64).to_bits())
         }
         (
-            Some(T::Date | T::Time(_) | T::Timestamp(_) | T::TimestampTz(_) | T::Interval(_)),
+            Some(T::Date | T::Time(_) | T::Timestamp(_) | T::TimestampTz(_) | T::Interval { .. }),
             Datum::Interval(i),
         ) => RangeOffset::Interval(i.to_owned()),
         _ => return Err(unsupported_types()),

@@ -386,7 +386,7 @@ impl ScalarUDFImpl for PgUdf {
                 } else {
                     ScalarType::Timestamp(None).to_arrow()
                 };
-                Ok(vec![ScalarType::Interval(None).to_arrow(), t.clone(), t])
+                Ok(vec![ScalarType::INTERVAL.to_arrow(), t.clone(), t])
             }
             ("age", [_] | [_, _])
                 if arg_types
@@ -410,7 +410,7 @@ impl ScalarUDFImpl for PgUdf {
                 [t @ DataType::Interval(_)],
             ) => Ok(vec![t.clone()]),
             ("justify_days" | "justify_hours" | "justify_interval", [DataType::Null]) => {
-                Ok(vec![ScalarType::Interval(None).to_arrow()])
+                Ok(vec![ScalarType::INTERVAL.to_arrow()])
             }
             ("isfinite", [t]) if is_datetime_value(t) || matches!(t, DataType::Interval(_)) => {
                 Ok(vec![t.clone()])
@@ -585,7 +585,7 @@ impl ScalarUDFImpl for PgUdf {
             "regexp_like" | "isfinite" | "overlaps" => DataType::Boolean,
             "encode" | "convert_from" => DataType::Utf8,
             "age" | "justify_days" | "justify_hours" | "justify_interval" | "make_interval" => {
-                ScalarType::Interval(None).to_arrow()
+                ScalarType::INTERVAL.to_arrow()
             }
             "make_date" => DataType::Date32,
             "date_bin" => arg_types[1].clone(),
@@ -599,7 +599,7 @@ impl ScalarUDFImpl for PgUdf {
                 DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
             }
             "date_part" => DataType::Float64,
-            INTERVAL_MUL | INTERVAL_DIV => ScalarType::Interval(None).to_arrow(),
+            INTERVAL_MUL | INTERVAL_DIV => ScalarType::INTERVAL.to_arrow(),
             EXTRACT => ScalarType::Numeric {
                 precision: None,
                 scale: None,

@@ -779,7 +779,9 @@ fn is_correlated(plan: &LogicalPlan) -> bool {
 }
 
 fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
-    // Aggregates PostgreSQL would compute in an outer query.
+    // Aggregates PostgreSQL computes in an outer query: moved there where
+    // they are in the select list's scalar subqueries, refused elsewhere.
+    let plan = super::outer_aggregates::rewrite(plan)?;
     super::subquery_outer_refs::check_outer_aggregates(&plan)?;
     // `x NOT IN (SELECT y ... WHERE y = x)`: the correlation kept apart
     // from the `x = y` pair.

@@ -517,7 +517,10 @@ fn outer_aggregate_error(columns: &[Column], hosts: &[&LogicalPlan]) -> PlanErro
 /// The outer columns the aggregate `e` reads, if it reads some and no
 /// column of `own_schema` (its own query's rows), subqueries in it
 /// included.
-fn only_outer_columns(e: &Expr, own_schema: &datafusion_common::DFSchema) -> Option<Vec<Column>> {
+pub(super) fn only_outer_columns(
+    e: &Expr,
+    own_schema: &datafusion_common::DFSchema,
+) -> Option<Vec<Column>> {
     let mut own = false;
     let mut outer: Vec<Column> = Vec::new();
     let _ = e.apply(|x| {

@@ -3,7 +3,7 @@
 use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
 
 use crate::repr::ScalarType;
-use crate::repr::types::MAX_DATETIME_PRECISION;
+use crate::repr::types::{IntervalFields, MAX_DATETIME_PRECISION};
 
 use super::PlanError;
 
@@ -54,19 +54,29 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
             ScalarType::TimestampTz(datetime_precision(*p))
         }
         DataType::Timestamp(p, _) => ScalarType::Timestamp(datetime_precision(*p)),
-        DataType::Interval {
-            fields: None,
-            precision,
-        } => ScalarType::Interval(datetime_precision(*precision)),
-        DataType::Interval {
-            fields: Some(fields),
-            ..
-        } => {
-            // `interval year to month` keeps only some fields, and changes
-            // how its input is read (`'1'::interval year` is a year).
-            return Err(PlanError::Unsupported(format!(
-                "interval type with fields ({fields})"
-            )));
+        DataType::Interval { fields, precision } => {
+            let fields = fields
+                .as_ref()
+                .map(super::interval_literals::from_sql_fields);
+            // Only seconds have a precision (`interval hour(2)` is
+            // PostgreSQL's syntax error).
+            if precision.is_some()
+                && fields.is_some_and(|f| {
+                    !matches!(
+                        f,
+                        IntervalFields::Second
+                            | IntervalFields::DayToSecond
+                            | IntervalFields::HourToSecond
+                            | IntervalFields::MinuteToSecond
+                    )
+                })
+            {
+                return Err(PlanError::Syntax("syntax error at or near \"(\"".into()));
+            }
+            ScalarType::Interval {
+                fields,
+                precision: datetime_precision(*precision),
+            }
         }
         DataType::JSONB => ScalarType::Jsonb,
         DataType::JSON => ScalarType::Json,

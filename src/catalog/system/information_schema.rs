@@ -170,7 +170,7 @@ pub(super) fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
                 ScalarType::Time(_)
                 | ScalarType::Timestamp(_)
                 | ScalarType::TimestampTz(_)
-                | ScalarType::Interval(_) => Some(i64::from(
+                | ScalarType::Interval { .. } => Some(i64::from(
                     col.typ
                         .datetime_precision()
                         .unwrap_or(crate::repr::types::MAX_DATETIME_PRECISION),
@@ -198,8 +198,20 @@ pub(super) fn info_columns(c: &Context) -> Vec<Vec<Datum>> {
                 int(radix),
                 int(scale),
                 int(datetime_precision),
-                // interval_type, interval_precision.
-                Datum::Null,
+                // interval_type: the fields, with the precision where
+                // there is one (`DAY TO SECOND(2)`); interval_precision
+                // is NULL in PostgreSQL 15 whatever the type.
+                match &col.typ {
+                    ScalarType::Interval {
+                        fields: Some(fields),
+                        precision,
+                    } => text(format!(
+                        "{}{}",
+                        fields.name().to_uppercase(),
+                        precision.map(|p| format!("({p})")).unwrap_or_default()
+                    )),
+                    _ => Datum::Null,
+                },
                 Datum::Null,
                 // character_set_*: PostgreSQL leaves them NULL.
                 Datum::Null,

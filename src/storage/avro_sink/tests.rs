@@ -52,8 +52,8 @@ fn every_type() -> RelationDesc {
             column("tm", ScalarType::Time(None), true),
             column("ts", ScalarType::Timestamp(None), true),
             column("tz", ScalarType::TimestampTz(None), true),
-            column("i1", ScalarType::Interval(None), true),
-            column("i2", ScalarType::Interval(None), false),
+            column("i1", ScalarType::INTERVAL, true),
+            column("i2", ScalarType::INTERVAL, false),
             column("j", ScalarType::Jsonb, true),
             column("uu", ScalarType::Uuid, true),
         ],
@@ -123,7 +123,7 @@ fn debezium_envelope_holds_the_row_record_twice() {
     let desc = RelationDesc {
         columns: vec![
             column("a", ScalarType::Int64, false),
-            column("i", ScalarType::Interval(None), true),
+            column("i", ScalarType::INTERVAL, true),
         ],
     };
     let schemas = sink_schemas(&desc, None, true, None, Some("com.acme.env")).unwrap();
