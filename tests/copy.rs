@@ -20,9 +20,9 @@
 //! * [`statements_after_copy_in_one_query_run_after_it`]: a simple
 //!   query's statements after its `COPY ... FROM STDIN` run once the data
 //!   is in.
-//! * [`copy_beyond_max_copy_from_size_fails_and_writes_nothing`]: the
-//!   session's `max_copy_from_size` bounds one copy's data; a long CSV
-//!   record sent in many small messages is decoded once.
+//! * The session's `max_copy_from_size` bounds one copy's data, and a
+//!   long CSV record sent in many small messages is decoded once
+//!   ([`copy_beyond_max_copy_from_size_fails_and_writes_nothing`]).
 
 mod support;
 
