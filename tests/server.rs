@@ -34,6 +34,9 @@
 //! * [`foreign_keys_survive_kill_9`]: FOREIGN KEY constraints are back after `kill -9` and
 //!   enforced against the rows written before it; one dropped by `DROP TABLE … CASCADE` stays
 //!   dropped.
+//! * [`concurrent_update_fails_the_later_commit`]: a transaction that removed or replaced rows
+//!   of a table another session has changed since fails at COMMIT with 40001 and writes
+//!   nothing; one whose tables nobody else changed commits.
 //!
 //! Nothing here sleeps to synchronise: every wait is [`support::poll_until`] (or a read with a
 //! deadline) on an observable condition. When a test fails, the server's log tail is printed.
@@ -2786,4 +2789,73 @@ async fn foreign_keys_survive_kill_9() {
         text_rows(&c, "SELECT id::text FROM c").await,
         vec![vec![Some("2".into())]]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_update_fails_the_later_commit() {
+    let server = TestServer::start("concurrent-update").await;
+    let a = server.connect().await;
+    let b = server.connect().await;
+    a.batch_execute(
+        "CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL);
+         CREATE TABLE audit (note text);
+         INSERT INTO acct VALUES (1, 100), (2, 200);",
+    )
+    .await
+    .expect("tables");
+    // `a` updates row 1; `b` deletes it and commits first. `a`'s update
+    // was computed from the row `b` removed: its COMMIT fails (40001)
+    // rather than writing a retraction of a row that is gone.
+    a.batch_execute("BEGIN; UPDATE acct SET balance = balance + 1 WHERE id = 1")
+        .await
+        .expect("a's update");
+    b.batch_execute("DELETE FROM acct WHERE id = 1")
+        .await
+        .expect("b's delete");
+    let e = a.batch_execute("COMMIT").await.expect_err("a conflict");
+    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    assert_eq!(
+        text_rows(&a, "SELECT id, balance FROM acct ORDER BY id").await,
+        expect_rows(&[&["2", "200"]]),
+        "nothing of a's transaction was written, and the session is out of it"
+    );
+
+    // The same with an update on each side: the later commit fails.
+    a.batch_execute("BEGIN; UPDATE acct SET balance = balance - 5 WHERE id = 2")
+        .await
+        .expect("a's update");
+    b.batch_execute("UPDATE acct SET balance = balance * 2 WHERE id = 2")
+        .await
+        .expect("b's update");
+    let e = a.batch_execute("COMMIT").await.expect_err("a conflict");
+    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    assert_eq!(
+        text_rows(&a, "SELECT id, balance FROM acct ORDER BY id").await,
+        expect_rows(&[&["2", "400"]])
+    );
+
+    // No conflict: another table changed meanwhile, or this one only got
+    // inserts from the transaction.
+    a.batch_execute("BEGIN; UPDATE acct SET balance = balance - 5 WHERE id = 2")
+        .await
+        .expect("a's update");
+    b.batch_execute("INSERT INTO audit VALUES ('unrelated')")
+        .await
+        .expect("b's insert");
+    a.batch_execute("COMMIT").await.expect("a commits");
+    a.batch_execute("BEGIN; INSERT INTO acct VALUES (3, 30)")
+        .await
+        .expect("a's insert");
+    b.batch_execute("INSERT INTO acct VALUES (4, 40)")
+        .await
+        .expect("b's insert");
+    a.batch_execute("COMMIT")
+        .await
+        .expect("inserts do not conflict");
+    assert_eq!(
+        text_rows(&a, "SELECT id, balance FROM acct ORDER BY id").await,
+        expect_rows(&[&["2", "395"], &["3", "30"], &["4", "40"]])
+    );
+    let total = text_rows(&b, "SELECT sum(balance), count(*) FROM acct").await;
+    assert_eq!(total, expect_rows(&[&["465", "3"]]));
 }

@@ -389,6 +389,12 @@ impl Coordinator {
         state.check_rows(&updates)?;
         state.check_unique_all(&session.pending_writes, &updates)?;
         if in_transaction {
+            for (id, _, diff) in &updates {
+                if *diff < 0 {
+                    let writes = state.table_writes.get(id).copied().unwrap_or(0);
+                    session.retracted_from.entry(*id).or_insert(writes);
+                }
+            }
             session.pending_writes.extend(updates);
             return Ok(());
         }
@@ -413,6 +419,13 @@ impl Coordinator {
                 ..Default::default()
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        let mut last = None;
+        for (t, _, _) in &updates {
+            if last != Some(*t) {
+                *state.table_writes.entry(*t).or_default() += 1;
+                last = Some(*t);
+            }
+        }
         state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
         state.apply_foreign_keys(updates.iter().map(|(t, r, d)| (*t, r, *d)));
         let ts = state.oracle.write_ts();

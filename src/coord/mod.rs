@@ -108,6 +108,10 @@ pub struct CoordState {
     /// The committed counts of the keys that tables' `FOREIGN KEY`
     /// constraints reference.
     pub foreign: foreign_key_checks::ForeignKeyState,
+    /// How many commits have changed each table (since start-up): a
+    /// transaction whose changes retract rows it read from a table fails
+    /// at COMMIT if another commit changed the table since it read it.
+    pub table_writes: std::collections::BTreeMap<crate::expr::GlobalId, u64>,
 }
 
 /// The coordinator.
@@ -143,6 +147,7 @@ impl Coordinator {
                 connections: Default::default(),
                 unique: Default::default(),
                 foreign: Default::default(),
+                table_writes: Default::default(),
             }),
             compute,
         });

@@ -73,6 +73,11 @@ pub struct Session {
     /// COMMIT; the transaction's reads see them
     /// ([`super::txn::read_own_writes`]).
     pub pending_writes: Vec<(GlobalId, Row, Diff)>,
+    /// The tables the open transaction retracted rows from, each with its
+    /// count of commits ([`super::CoordState::table_writes`]) when the
+    /// transaction first did: another commit to one of them before COMMIT
+    /// may have changed or removed those rows.
+    pub retracted_from: BTreeMap<GlobalId, u64>,
     /// Open cursors, by name.
     pub cursors: BTreeMap<String, Cursor>,
     /// The open transaction's savepoints, oldest first.
@@ -153,6 +158,7 @@ impl Default for Session {
                 .collect(),
             transaction: TransactionState::Idle,
             pending_writes: Vec::new(),
+            retracted_from: BTreeMap::new(),
             cursors: BTreeMap::new(),
             savepoints: Vec::new(),
             prepared: Default::default(),
@@ -361,6 +367,7 @@ impl Session {
         self.transaction = TransactionState::Idle;
         self.transaction_start = None;
         self.pending_writes.clear();
+        self.retracted_from.clear();
         self.cursors.clear();
         self.savepoints.clear();
     }

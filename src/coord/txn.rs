@@ -190,7 +190,22 @@ impl Coordinator {
             return Ok(());
         }
         let updates = std::mem::take(&mut session.pending_writes);
+        let retracted_from = std::mem::take(&mut session.retracted_from);
         let state = &mut *self.state.lock().await;
+        // The rows the transaction removed or replaced were read from the
+        // committed table as it was then; if another session has changed
+        // that table since, they may be gone or changed (optimistic
+        // concurrency at table granularity; PostgreSQL's serializable
+        // transactions fail the same way, and clients retry on 40001).
+        if retracted_from
+            .iter()
+            .any(|(id, seen)| state.table_writes.get(id).copied().unwrap_or(0) != *seen)
+        {
+            return Err(AdapterError::Variable {
+                code: SqlState::T_R_SERIALIZATION_FAILURE,
+                message: "could not serialize access due to concurrent update".into(),
+            });
+        }
         for (id, _, _) in &updates {
             if state.catalog.get(*id).is_none() {
                 return Err(AdapterError::Variable {
