@@ -887,19 +887,7 @@ impl VisitorMut for Rewrite<'_> {
     /// `unnest`, with PostgreSQL's column name `relid`.
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<AdapterError> {
         let is_ancestors = |name: &ObjectName| {
-            let parts: Vec<String> = name
-                .0
-                .iter()
-                .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
-                .collect();
-            matches!(
-                parts
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .as_slice(),
-                ["pg_partition_ancestors"] | ["pg_catalog", "pg_partition_ancestors"]
-            )
+            super::session_funcs::names_catalog_object(name, "pg_partition_ancestors")
         };
         let (alias, with_ordinality) = match factor {
             TableFactor::Table {

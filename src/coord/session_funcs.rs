@@ -656,6 +656,12 @@ fn pg_settings(
 /// Whether `name` names `pg_settings` (bare, or in `pg_catalog`, which is
 /// searched first).
 fn is_pg_settings(name: &sqlparser::ast::ObjectName) -> bool {
+    names_catalog_object(name, "pg_settings")
+}
+
+/// Whether `name` names the `pg_catalog` object `object`, bare (the
+/// catalog is searched first) or qualified; a quoted part keeps its case.
+pub(super) fn names_catalog_object(name: &sqlparser::ast::ObjectName, object: &str) -> bool {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -665,14 +671,11 @@ fn is_pg_settings(name: &sqlparser::ast::ObjectName) -> bool {
             None => i.value.to_lowercase(),
         })
         .collect();
-    matches!(
-        parts
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-        ["pg_settings"] | ["pg_catalog", "pg_settings"]
-    )
+    match parts.as_slice() {
+        [o] => o == object,
+        [schema, o] => schema == "pg_catalog" && o == object,
+        _ => false,
+    }
 }
 
 impl VisitorMut for Rewrite<'_> {
