@@ -2859,3 +2859,166 @@ async fn concurrent_update_fails_the_later_commit() {
     let total = text_rows(&b, "SELECT sum(balance), count(*) FROM acct").await;
     assert_eq!(total, expect_rows(&[&["465", "3"]]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_reads_one_snapshot() {
+    let server = TestServer::start("txn-snapshot").await;
+    let a = server.connect().await;
+    let b = server.connect().await;
+    a.batch_execute(
+        "CREATE TABLE items (id int, qty int);
+         CREATE TABLE other (x int);
+         INSERT INTO items VALUES (1, 10), (2, 20);
+         INSERT INTO other VALUES (1);
+         CREATE MATERIALIZED VIEW totals AS SELECT sum(qty) AS total, count(*) AS n FROM items;
+         CREATE INDEX items_id ON items (id);",
+    )
+    .await
+    .expect("setup");
+    // Every read of the transaction happens at the snapshot its first read
+    // chose: a table read directly, through a materialized view, through
+    // an index lookup, and in a query that needs a dataflow (a join).
+    a.batch_execute("BEGIN").await.expect("begin");
+    let reads = [
+        "SELECT count(*)::text, sum(qty)::text FROM items",
+        "SELECT total::text, n::text FROM totals",
+        "SELECT qty::text, id::text FROM items WHERE id = 2",
+        "SELECT count(*)::text, max(i.qty)::text FROM items i JOIN other o ON o.x <= i.id",
+    ];
+    let mut before = Vec::new();
+    for q in reads {
+        before.push(text_rows(&a, q).await);
+    }
+    assert_eq!(before[0], expect_rows(&[&["2", "30"]]));
+    // Another session changes every kind of thing read, and commits.
+    b.batch_execute(
+        "INSERT INTO items VALUES (3, 30);
+         UPDATE items SET qty = 25 WHERE id = 2;
+         DELETE FROM items WHERE id = 1;
+         INSERT INTO other VALUES (0);",
+    )
+    .await
+    .expect("b's writes");
+    assert_eq!(
+        text_rows(&b, reads[0]).await,
+        expect_rows(&[&["2", "55"]]),
+        "b sees its commits"
+    );
+    for (q, rows) in reads.iter().zip(&before) {
+        assert_eq!(
+            &text_rows(&a, q).await,
+            rows,
+            "a still reads its snapshot: {q}"
+        );
+    }
+    // A prepared statement reads the snapshot too.
+    let stmt = a
+        .prepare("SELECT count(*)::text FROM items WHERE qty > $1")
+        .await
+        .expect("prepare");
+    let rows = a.query(&stmt, &[&0i32]).await.expect("prepared read");
+    assert_eq!(rows[0].get::<_, String>(0), "2");
+    // The transaction's own writes are seen on top of the snapshot.
+    a.batch_execute("INSERT INTO other VALUES (5)")
+        .await
+        .expect("a's insert");
+    assert_eq!(
+        text_rows(&a, "SELECT count(*)::text FROM other").await,
+        expect_rows(&[&["2"]]),
+        "the snapshot's row and a's own, not b's"
+    );
+    a.batch_execute("ROLLBACK").await.expect("rollback");
+    // After the transaction, reads are at the latest time again.
+    for q in &reads[..2] {
+        assert_eq!(text_rows(&a, q).await, text_rows(&b, q).await, "{q}");
+    }
+    assert_eq!(text_rows(&a, reads[1]).await, expect_rows(&[&["55", "2"]]));
+
+    // A read-only transaction always commits, however much changed.
+    a.batch_execute("BEGIN; SELECT * FROM items")
+        .await
+        .expect("read");
+    b.batch_execute("INSERT INTO items VALUES (4, 40)")
+        .await
+        .expect("b");
+    a.batch_execute("COMMIT").await.expect("read-only commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_that_read_stale_rows_fails_to_commit() {
+    let server = TestServer::start("txn-stale-read").await;
+    let a = server.connect().await;
+    let b = server.connect().await;
+    a.batch_execute(
+        "CREATE TABLE doctors (name text, on_call bool);
+         CREATE TABLE log (note text);
+         CREATE TABLE unrelated (x int);
+         INSERT INTO doctors VALUES ('alice', true), ('bob', true);",
+    )
+    .await
+    .expect("setup");
+    // Write skew: each transaction checks that another doctor is on call
+    // and takes itself off. Under snapshot isolation both would commit and
+    // leave nobody on call; serializably, the later commit fails.
+    a.batch_execute("BEGIN").await.expect("a begin");
+    b.batch_execute("BEGIN").await.expect("b begin");
+    for (c, who) in [(&a, "alice"), (&b, "bob")] {
+        assert_eq!(
+            text_rows(c, "SELECT count(*)::text FROM doctors WHERE on_call").await,
+            expect_rows(&[&["2"]])
+        );
+        c.batch_execute(&format!(
+            "UPDATE doctors SET on_call = false WHERE name = '{who}'"
+        ))
+        .await
+        .expect("update");
+    }
+    a.batch_execute("COMMIT")
+        .await
+        .expect("the first commit wins");
+    let e = b
+        .batch_execute("COMMIT")
+        .await
+        .expect_err("b read stale rows");
+    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    assert_eq!(
+        text_rows(&a, "SELECT name FROM doctors WHERE on_call").await,
+        expect_rows(&[&["bob"]])
+    );
+
+    // A transaction that read a table and writes another fails if the
+    // table it read changed after its snapshot (here it only inserts).
+    a.batch_execute("BEGIN; INSERT INTO log SELECT name FROM doctors WHERE on_call")
+        .await
+        .expect("a copies");
+    b.batch_execute("UPDATE doctors SET on_call = true")
+        .await
+        .expect("b");
+    let e = a
+        .batch_execute("COMMIT")
+        .await
+        .expect_err("a read stale rows");
+    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    assert_eq!(
+        text_rows(&a, "SELECT count(*)::text FROM log").await,
+        expect_rows(&[&["0"]])
+    );
+
+    // Changes to tables it did not read, or before its first read, are
+    // no conflict.
+    a.batch_execute("BEGIN").await.expect("begin");
+    b.batch_execute("INSERT INTO doctors VALUES ('carol', false)")
+        .await
+        .expect("before");
+    a.batch_execute("INSERT INTO log SELECT name FROM doctors WHERE on_call")
+        .await
+        .expect("a copies");
+    b.batch_execute("INSERT INTO unrelated VALUES (1)")
+        .await
+        .expect("unrelated");
+    a.batch_execute("COMMIT").await.expect("no conflict");
+    assert_eq!(
+        text_rows(&a, "SELECT count(*)::text FROM log").await,
+        expect_rows(&[&["2"]])
+    );
+}

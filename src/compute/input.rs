@@ -269,23 +269,86 @@ pub struct InputState {
     pub contents: InputContents,
     /// The dataflows reading it.
     pub readers: Vec<InputReader>,
+    /// The updates since the earliest time a transaction still reads at
+    /// (a read hold, `Command::ReadHold`), with their times: the contents
+    /// at an earlier time are the contents minus the later updates. Empty
+    /// while no read hold exists.
+    pub history: History,
+}
+
+/// The updates of an input after some time, kept while a read hold needs
+/// the input's contents as of that time.
+#[derive(Default)]
+pub struct History {
+    rows: Vec<(Row, Timestamp, Diff)>,
+    errs: Vec<(EvalError, Timestamp, Diff)>,
+}
+
+impl History {
+    /// Forgets the updates at or before `since` (every read is at or after
+    /// it), or every update if no read needs them (`None`).
+    pub fn forget_through(&mut self, since: Option<Timestamp>) {
+        match since {
+            Some(since) => {
+                self.rows.retain(|(_, t, _)| *t > since);
+                self.errs.retain(|(_, t, _)| *t > since);
+            }
+            None => {
+                self.rows = Vec::new();
+                self.errs = Vec::new();
+            }
+        }
+    }
+
+    fn after(&self, as_of: Timestamp) -> impl Iterator<Item = &(Row, Timestamp, Diff)> {
+        self.rows.iter().filter(move |(_, t, _)| *t > as_of)
+    }
+
+    fn errs_after(&self, as_of: Timestamp) -> impl Iterator<Item = &(EvalError, Timestamp, Diff)> {
+        self.errs.iter().filter(move |(_, t, _)| *t > as_of)
+    }
 }
 
 impl InputState {
-    /// Applies a row update: to the contents and to every reader.
-    pub fn update_row(&mut self, row: Row, diff: Diff) {
+    /// Applies a row update at `time`: to the contents, to every reader,
+    /// and to the history if `keep_history` (a read hold exists).
+    pub fn update_row(&mut self, row: Row, time: Timestamp, diff: Diff, keep_history: bool) {
         for r in &mut self.readers {
             r.rows.update(row.clone(), diff);
+        }
+        if keep_history {
+            self.history.rows.push((row.clone(), time, diff));
         }
         self.contents.update_row(row, diff);
     }
 
-    /// Applies an error update: to the contents and to every reader.
-    pub fn update_err(&mut self, err: EvalError, diff: Diff) {
+    /// Applies an error update at `time`, as [`InputState::update_row`].
+    pub fn update_err(&mut self, err: EvalError, time: Timestamp, diff: Diff, keep_history: bool) {
         for r in &mut self.readers {
             r.errs.update(err.clone(), diff);
         }
+        if keep_history {
+            self.history.errs.push((err.clone(), time, diff));
+        }
         self.contents.update_err(err, diff);
+    }
+
+    /// The contents at `as_of`, for a peek: the contents now without the
+    /// updates after `as_of` (which a read hold kept).
+    pub fn read_at(&self, as_of: Timestamp) -> super::worker::PeekShard {
+        let mut shard = self.contents.read();
+        let mut later = self.history.after(as_of).peekable();
+        let mut later_errs = self.history.errs_after(as_of).peekable();
+        if later.peek().is_none() && later_errs.peek().is_none() {
+            return shard;
+        }
+        shard.rows.extend(later.map(|(r, _, d)| (r.clone(), -d)));
+        differential_dataflow::consolidation::consolidate(&mut shard.rows);
+        shard
+            .errors
+            .extend(later_errs.map(|(e, _, d)| (e.clone(), -d)));
+        differential_dataflow::consolidation::consolidate(&mut shard.errors);
+        shard
     }
 }
 
@@ -320,17 +383,25 @@ impl InputReads<'_> {
         // frontier back for good.
         // Unconsolidated: the dataflow adds up repeated rows itself, and the
         // log of an append-only input is not worth sorting here.
+        // Reading as of an earlier time (a transaction's snapshot): the
+        // updates since come out of the contents at `as_of` and go back
+        // in at their own times.
+        let as_of = self.as_of;
+        let later = input.history.after(as_of);
         let snapshot: Vec<_> = input
             .contents
             .unconsolidated()
-            .map(|(r, d)| (r.clone(), self.as_of, d))
+            .map(|(r, d)| (r.clone(), as_of, d))
+            .chain(later.flat_map(|(r, t, d)| [(r.clone(), as_of, -d), (r.clone(), *t, *d)]))
             .collect();
         let oks = oks.concat(snapshot.to_stream(scope).as_collection());
+        let later_errs = input.history.errs_after(as_of);
         let err_snapshot: Vec<_> = input
             .contents
             .errs
             .iter()
-            .map(|(e, d)| (e.clone(), self.as_of, *d))
+            .map(|(e, d)| (e.clone(), as_of, *d))
+            .chain(later_errs.flat_map(|(e, t, d)| [(e.clone(), as_of, -d), (e.clone(), *t, *d)]))
             .collect();
         let err_collection = err_collection.concat(err_snapshot.to_stream(scope).as_collection());
         let mut reader = InputReader {
@@ -363,9 +434,9 @@ mod tests {
             let mut inputs = BTreeMap::new();
             let mut state = InputState::default();
             let row = |v: i64| Row::new(vec![Datum::Int64(v)]);
-            state.update_row(row(1), 1);
-            state.update_row(row(2), 2);
-            state.update_row(row(2), -1);
+            state.update_row(row(1), 0, 1, false);
+            state.update_row(row(2), 0, 2, false);
+            state.update_row(row(2), 0, -1, false);
             inputs.insert(id, state);
             let mut reads = InputReads {
                 inputs: &inputs,
@@ -394,7 +465,7 @@ mod tests {
             for r in &mut input.readers {
                 r.advance_to(12);
             }
-            input.update_row(row(3), 1);
+            input.update_row(row(3), 12, 1, false);
             for r in &mut input.readers {
                 r.advance_to(13);
                 r.flush();
@@ -404,6 +475,68 @@ mod tests {
             }
             assert_eq!(upper(&mut trace), Some(13));
             assert_eq!(input.contents.read().rows.len(), 3);
+        });
+    }
+
+    /// While a read hold keeps the history, the contents can be read as of
+    /// an earlier time, by a peek and by a dataflow built later; releasing
+    /// the hold forgets the history.
+    #[test]
+    fn history_reads_the_contents_as_of_an_earlier_time() {
+        timely::execute_directly(|worker| {
+            let id = GlobalId(1);
+            let row = |v: i64| Row::new(vec![Datum::Int64(v)]);
+            let mut state = InputState::default();
+            state.update_row(row(1), 3, 1, false);
+            state.update_row(row(2), 3, 1, false);
+            // A hold at 3; later writes are kept.
+            state.update_row(row(1), 5, -1, true);
+            state.update_row(row(3), 7, 1, true);
+            state.update_err(EvalError::DivisionByZero, 7, 1, true);
+            let rows = |shard: super::super::worker::PeekShard| (shard.rows, shard.errors.len());
+            assert_eq!(rows(state.read_at(3)), (vec![(row(1), 1), (row(2), 1)], 0));
+            assert_eq!(rows(state.read_at(5)), (vec![(row(2), 1)], 0));
+            assert_eq!(rows(state.read_at(7)), (vec![(row(2), 1), (row(3), 1)], 1));
+            let mut inputs = BTreeMap::new();
+            inputs.insert(id, state);
+            let mut reads = InputReads {
+                inputs: &inputs,
+                as_of: 4,
+                now: 8,
+                owner: ReaderOwner::Dataflow(GlobalId(2)),
+                created: Vec::new(),
+            };
+            let (probe, seen) = worker.dataflow::<Timestamp, _, _>(|scope| {
+                let (oks, _errs) = reads.read(scope, id).unwrap();
+                let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+                let sink = seen.clone();
+                let (probe, _) = oks
+                    .consolidate()
+                    .inspect(move |(r, t, d)| sink.borrow_mut().push((r.clone(), *t, *d)))
+                    .probe();
+                (probe, seen)
+            });
+            drop(reads);
+            while probe.less_than(&8) {
+                worker.step();
+            }
+            let mut seen = seen.borrow().clone();
+            seen.sort();
+            // At 4: rows 1 and 2; row 1 goes at 5; row 3 comes at 7.
+            assert_eq!(
+                seen,
+                vec![
+                    (row(1), 4, 1),
+                    (row(1), 5, -1),
+                    (row(2), 4, 1),
+                    (row(3), 7, 1)
+                ]
+            );
+            let state = inputs.get_mut(&id).unwrap();
+            state.history.forget_through(Some(5));
+            assert_eq!(rows(state.read_at(5)), (vec![(row(2), 1)], 0));
+            state.history.forget_through(None);
+            assert_eq!(state.history.rows.len() + state.history.errs.len(), 0);
         });
     }
 

@@ -87,6 +87,19 @@ pub enum Command {
         /// coordinator knows them from the catalog), so that operators
         /// over them may keep less state ([`super::monotonic`]).
         append_only: std::collections::BTreeSet<GlobalId>,
+        /// The time its inputs are read as of (a transaction's snapshot,
+        /// for a transient dataflow); `None`: the last write's.
+        as_of: Option<Timestamp>,
+    },
+    /// Hold back compaction (of arrangements, and of inputs' contents,
+    /// whose later updates are kept) so that reads at `ts` stay possible,
+    /// for `holder` (an open transaction); `ts: None` releases the hold.
+    /// Sent under the lock that chose `ts`, before any later write.
+    ReadHold {
+        /// Who holds (one hold each).
+        holder: u64,
+        /// The time it reads at, or `None` to release.
+        ts: Option<Timestamp>,
     },
     /// Read the arrangement `id` at `ts`, once `ts` is complete.
     Peek {
@@ -169,6 +182,8 @@ pub fn run_worker(
     let mut now: Timestamp = 0;
     let mut since: Timestamp = 0;
     let mut published: Timestamp = 0;
+    // The read holds of open transactions: holder → the time it reads at.
+    let mut holds: BTreeMap<u64, Timestamp> = BTreeMap::new();
 
     loop {
         // Apply every queued command.
@@ -192,14 +207,17 @@ pub fn run_worker(
                     for r in inputs.values_mut().flat_map(|i| i.readers.iter_mut()) {
                         r.advance_to(ts.max(now));
                     }
+                    // The time the readers take the updates at.
+                    let time = ts.max(now);
+                    let keep_history = !holds.is_empty();
                     for (id, row, diff) in updates {
                         if let Some(input) = inputs.get_mut(&id) {
-                            input.update_row(row, diff);
+                            input.update_row(row, time, diff, keep_history);
                         }
                     }
                     for (id, err, diff) in errors {
                         if let Some(input) = inputs.get_mut(&id) {
-                            input.update_err(err, diff);
+                            input.update_err(err, time, diff, keep_history);
                         }
                     }
                     now = now.max(ts + 1);
@@ -213,7 +231,13 @@ pub fn run_worker(
                     plan,
                     key,
                     append_only,
+                    as_of,
                 } => {
+                    // At most the inputs' time, and no earlier than what
+                    // the arrangements it imports still distinguish.
+                    let as_of = as_of
+                        .map_or(now.saturating_sub(1), |t| t.min(now.saturating_sub(1)))
+                        .max(since);
                     let mut arranged = BTreeMap::new();
                     let mut deps = Vec::new();
                     plan.depends_on(&mut deps);
@@ -226,7 +250,7 @@ pub fn run_worker(
                         arranged,
                         inputs: InputReads {
                             inputs: &inputs,
-                            as_of: now.saturating_sub(1),
+                            as_of,
                             now,
                             owner: ReaderOwner::Dataflow(id),
                             created: Vec::new(),
@@ -313,7 +337,7 @@ pub fn run_worker(
                         // Every write sent before this peek has been applied,
                         // and none after it.
                         Some(input) => {
-                            let _ = reply.send((index, Ok(input.contents.read())));
+                            let _ = reply.send((index, Ok(input.read_at(ts))));
                         }
                         None => peeks.push(PendingPeek { id, ts, key, reply }),
                     }
@@ -397,6 +421,16 @@ pub fn run_worker(
                         timely.drop_dataflow(s.dataflow);
                     }
                 }
+                Command::ReadHold { holder, ts } => {
+                    match ts {
+                        Some(ts) => holds.insert(holder, ts),
+                        None => holds.remove(&holder),
+                    };
+                    let earliest = holds.values().min().copied();
+                    for input in inputs.values_mut() {
+                        input.history.forget_through(earliest);
+                    }
+                }
                 Command::Drop { id } => {
                     inputs.remove(&id);
                     drop_readers(&mut inputs, ReaderOwner::Dataflow(id));
@@ -412,6 +446,10 @@ pub fn run_worker(
         let mut new_since = now.saturating_sub(1);
         for p in &peeks {
             new_since = new_since.min(p.ts);
+        }
+        // Transactions read at their snapshot's time until they end.
+        for ts in holds.values() {
+            new_since = new_since.min(*ts);
         }
         // Subscribes need no hold: their dataflows imported the traces when
         // created (at an `as_of` no earlier than `since`), and an imported

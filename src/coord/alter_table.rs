@@ -516,7 +516,7 @@ impl Coordinator {
             name: table.name.clone(),
         };
         let path = super::names::qualified();
-        let ts = self.prepare_one_shot(state, &mut expr, &path, &[]);
+        let ts = self.prepare_one_shot(state, &mut expr, &path, super::txn::TxnReads::NONE);
         let mut rows = Vec::new();
         for (row, diff) in self.peek_expr_locked(state, expr, ts).await? {
             for _ in 0..diff.max(0) {

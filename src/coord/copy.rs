@@ -191,7 +191,7 @@ impl Coordinator {
             super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
         }
         super::sequence::sleep_pending(session).await;
-        match self.query(stmt, path, &session.pending_writes).await? {
+        match self.query(stmt, path, session.txn_reads()).await? {
             ExecuteResponse::Rows { desc, rows } => {
                 if let Some(n) = options
                     .force_quote

@@ -845,6 +845,7 @@ impl Coordinator {
                 plan: expr.clone(),
                 key: None,
                 append_only: state.append_only_inputs(&expr),
+                as_of: None,
             });
         }
         state.catalog.insert(CatalogItem {
@@ -969,6 +970,7 @@ impl Coordinator {
             append_only: state.append_only_inputs(&source),
             plan: source,
             key: Some(keys.clone()),
+            as_of: None,
         });
         state.catalog.insert(CatalogItem {
             id,

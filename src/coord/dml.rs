@@ -56,6 +56,7 @@ use super::dml_sql::{
 pub use super::dml_sql::{assigned_parameter_types, dml_query, returning_desc};
 use super::sequence::{ExecuteResponse, finish};
 use super::session::{Session, TransactionState};
+use super::txn::TxnReads;
 use super::{AdapterError, CoordState, Coordinator};
 
 /// What a DML statement changes, before it is written.
@@ -245,25 +246,13 @@ impl Coordinator {
                 "INSERT 0",
             ),
             Statement::Update(update) => (
-                self.update_changes(
-                    &mut state,
-                    &path,
-                    &session.pending_writes,
-                    update,
-                    from_columns,
-                )
-                .await?,
+                self.update_changes(&mut state, &path, session.txn_reads(), update, from_columns)
+                    .await?,
                 "UPDATE",
             ),
             Statement::Delete(delete) => (
-                self.delete_changes(
-                    &mut state,
-                    &path,
-                    &session.pending_writes,
-                    delete,
-                    from_columns,
-                )
-                .await?,
+                self.delete_changes(&mut state, &path, session.txn_reads(), delete, from_columns)
+                    .await?,
                 "DELETE",
             ),
             _ => return Err(AdapterError::Internal("not DML".into())),
@@ -271,7 +260,7 @@ impl Coordinator {
         let returned = match returning {
             Some((plan, desc)) => Some((
                 desc,
-                self.returning(&mut state, &path, &session.pending_writes, plan, &changes)
+                self.returning(&mut state, &path, session.txn_reads(), plan, &changes)
                     .await?,
             )),
             None => None,
@@ -354,7 +343,7 @@ impl Coordinator {
                 id: table.id,
                 name: table.name.clone(),
             };
-            let ts = self.prepare_one_shot(&mut state, &mut expr, &path, &session.pending_writes);
+            let ts = self.prepare_one_shot(&mut state, &mut expr, &path, session.txn_reads());
             for (r, d) in self.peek_expr_locked(&mut state, expr, ts).await? {
                 updates.push((table.id, r, -d));
             }
@@ -419,16 +408,17 @@ impl Coordinator {
                 ..Default::default()
             })
             .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        let ts = state.oracle.write_ts();
         let mut last = None;
         for (t, _, _) in &updates {
             if last != Some(*t) {
                 *state.table_writes.entry(*t).or_default() += 1;
+                state.table_commits.insert(*t, ts);
                 last = Some(*t);
             }
         }
         state.apply_unique(updates.iter().map(|(t, r, d)| (*t, r, *d)));
         state.apply_foreign_keys(updates.iter().map(|(t, r, d)| (*t, r, *d)));
-        let ts = state.oracle.write_ts();
         self.compute.send(Command::Write {
             updates,
             errors: Vec::new(),
@@ -459,7 +449,7 @@ impl Coordinator {
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: TxnReads<'_>,
         plan: ReturningPlan,
         changes: &Changes,
     ) -> Result<Vec<Row>, AdapterError> {
@@ -610,7 +600,7 @@ impl Coordinator {
             .into());
         }
         let (mut expr, finishing) = lower_query(&plan)?;
-        let ts = self.prepare_one_shot(state, &mut expr, path, &session.pending_writes);
+        let ts = self.prepare_one_shot(state, &mut expr, path, session.txn_reads());
         let rows = finish(self.compute_rows(state, expr, ts).await?, &finishing)?;
         let rows: Vec<(Row, &[usize])> = match &per_row_defaults {
             None => rows.into_iter().map(|r| (r, &[][..])).collect(),
@@ -638,7 +628,7 @@ impl Coordinator {
         self.with_sequences(|| insert_rows(&table, &positions, &ignored, rows, &mut updates))?;
         if let Some(plan) = &on_conflict {
             updates = self
-                .apply_on_conflict(state, path, &session.pending_writes, &table, plan, updates)
+                .apply_on_conflict(state, path, session.txn_reads(), &table, plan, updates)
                 .await?;
         }
         // The rows inserted, and the new versions of the rows updated.
@@ -657,7 +647,7 @@ impl Coordinator {
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: TxnReads<'_>,
         sql: &str,
         cast_new_row: Option<&CatalogItem>,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
@@ -678,7 +668,7 @@ impl Coordinator {
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: TxnReads<'_>,
         update: &Update,
         from_columns: Option<&[String]>,
     ) -> Result<Changes, AdapterError> {
@@ -768,7 +758,7 @@ impl Coordinator {
         self: &Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: TxnReads<'_>,
         delete: &Delete,
         from_columns: Option<&[String]>,
     ) -> Result<Changes, AdapterError> {

@@ -112,6 +112,10 @@ pub struct CoordState {
     /// transaction whose changes retract rows it read from a table fails
     /// at COMMIT if another commit changed the table since it read it.
     pub table_writes: std::collections::BTreeMap<crate::expr::GlobalId, u64>,
+    /// The timestamp of each table's latest commit (since start-up): a
+    /// transaction that read a table at an earlier snapshot and writes
+    /// fails at COMMIT ([`txn::Snapshot`]).
+    pub table_commits: std::collections::BTreeMap<crate::expr::GlobalId, crate::repr::Timestamp>,
 }
 
 /// The coordinator.
@@ -148,6 +152,7 @@ impl Coordinator {
                 unique: Default::default(),
                 foreign: Default::default(),
                 table_writes: Default::default(),
+                table_commits: Default::default(),
             }),
             compute,
         });

@@ -319,7 +319,7 @@ impl super::Coordinator {
         self: &std::sync::Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        txn: super::txn::TxnReads<'_>,
         table: &CatalogItem,
         plan: &OnConflictPlan,
         proposed: Vec<(Row, i64)>,
@@ -329,8 +329,9 @@ impl super::Coordinator {
             .iter()
             .filter_map(|&i| state.catalog.unique(table.id).get(i).cloned())
             .collect();
-        let writes = pending;
-        let pending = pending_by_key(table.id, &keys, writes);
+        // The existing rows are read at the latest time.
+        txn.note_read(table.id);
+        let pending = pending_by_key(table.id, &keys, txn.writes);
         let committed = |state: &CoordState, k: usize, kr: &Row| {
             state
                 .unique
@@ -401,7 +402,7 @@ impl super::Coordinator {
                     })?;
                 touched[k].insert(kr.clone());
                 let Some(values) = self
-                    .conflict_values(state, path, writes, table, update, (&existing, &row))
+                    .conflict_values(state, path, txn, table, update, (&existing, &row))
                     .await?
                 else {
                     continue;
@@ -447,7 +448,7 @@ impl super::Coordinator {
         self: &std::sync::Arc<Self>,
         state: &mut CoordState,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: super::txn::TxnReads<'_>,
         table: &CatalogItem,
         update: &ConflictUpdate,
         (existing, proposed): (&Row, &Row),

@@ -37,8 +37,7 @@ use super::sequence::{ExecuteResponse, finish, statement_clock, with_statement_c
 use super::session::{Session, TransactionState};
 use super::{AdapterError, CoordState, Coordinator};
 use crate::catalog::SearchPath;
-use crate::expr::GlobalId;
-use crate::repr::{Datum, RelationDesc, Row, ScalarType};
+use crate::repr::{Datum, RelationDesc, ScalarType};
 use crate::sql::PlanError;
 use crate::sql::lower::lower_query;
 
@@ -264,7 +263,7 @@ impl Coordinator {
             session.sequences.clone(),
             with_statement_clock(
                 clock,
-                self.run_prepared(query, &values, &path, &session.pending_writes),
+                self.run_prepared(query, &values, &path, session.txn_reads()),
             ),
         )
         .await?;
@@ -282,7 +281,7 @@ impl Coordinator {
         query: &PreparedQuery,
         values: &[Option<ScalarValue>],
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: super::txn::TxnReads<'_>,
     ) -> Option<Result<ExecuteResponse, AdapterError>> {
         let state = self.state.lock().await;
         if state.catalog.version() != query.catalog_version {
@@ -302,7 +301,7 @@ impl Coordinator {
         query: &PreparedQuery,
         values: &[Option<ScalarValue>],
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: super::txn::TxnReads<'_>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let plan = query.bind(values)?;
         let (mut expr, finishing) = lower_query(&plan)?;

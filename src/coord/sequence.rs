@@ -19,6 +19,7 @@ use crate::sql::plan::{plan_query, plan_statement};
 
 use super::peek::{PeekPlan, apply_stages};
 use super::session::{Session, TransactionState};
+use super::txn::TxnReads;
 use super::{AdapterError, CoordState, Coordinator};
 
 /// What a statement returns to the client.
@@ -505,7 +506,7 @@ impl Coordinator {
                     super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
                 }
                 sleep_pending(session).await;
-                self.query(stmt, &path, &session.pending_writes).await
+                self.query(stmt, &path, session.txn_reads()).await
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 self.dml(session, stmt).await
@@ -720,7 +721,7 @@ impl Coordinator {
         self: &Arc<Self>,
         stmt: Statement,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: TxnReads<'_>,
     ) -> Result<ExecuteResponse, AdapterError> {
         let mut state = self.state.lock().await;
         let aliased = crate::sql::plan::explicit_aliases(&stmt);
@@ -762,7 +763,7 @@ impl Coordinator {
                 transient: None,
             },
             PeekPlan::Dataflow(expr) => {
-                let id = self.create_transient(state, expr);
+                let id = self.create_transient(state, expr, ts);
                 StartedPeek {
                     pending: self.compute.start_peek(id, ts, None),
                     stages: Vec::new(),
@@ -774,9 +775,15 @@ impl Coordinator {
         }
     }
 
-    /// Builds a transient dataflow for `plan`, arranged by whole rows;
+    /// Builds a transient dataflow for `plan` that reads its inputs as of
+    /// `as_of`, arranged by whole rows;
     /// the caller drops it (`Command::Drop`) when done.
-    fn create_transient(&self, state: &mut CoordState, plan: RelationExpr) -> GlobalId {
+    fn create_transient(
+        &self,
+        state: &mut CoordState,
+        plan: RelationExpr,
+        as_of: Timestamp,
+    ) -> GlobalId {
         let id = GlobalId(state.next_transient);
         state.next_transient += 1;
         self.compute.send(Command::CreateDataflow {
@@ -784,6 +791,7 @@ impl Coordinator {
             append_only: state.append_only_inputs(&plan),
             plan,
             key: None,
+            as_of: Some(as_of),
         });
         id
     }
@@ -820,10 +828,10 @@ impl Coordinator {
         state: &mut CoordState,
         expr: &mut RelationExpr,
         path: &SearchPath,
-        pending: &[(GlobalId, Row, i64)],
+        pending: TxnReads<'_>,
     ) -> Timestamp {
-        super::txn::read_own_writes(expr, pending, &state.catalog);
-        let ts = self.read_ts_for(state, expr);
+        super::txn::read_own_writes(expr, pending.writes, &state.catalog);
+        let ts = self.read_ts_in(state, expr, pending);
         expr.resolve_mz_now(ts);
         expr.resolve_unmaterializable(statement_time(), statement_start());
         let sequences = &self.sequences;
@@ -964,7 +972,7 @@ impl Coordinator {
             let (id, transient) = match expr {
                 RelationExpr::Get { id, .. } => (id, None),
                 other => {
-                    let id = self.create_transient(&mut state, other);
+                    let id = self.create_transient(&mut state, other, ts);
                     (id, Some(id))
                 }
             };

@@ -78,6 +78,10 @@ pub struct Session {
     /// transaction first did: another commit to one of them before COMMIT
     /// may have changed or removed those rows.
     pub retracted_from: BTreeMap<GlobalId, u64>,
+    /// The open transaction's snapshot, once its first read chose one
+    /// (behind a lock so that a read through [`Session::txn_reads`] can
+    /// set it).
+    pub snapshot: std::sync::Mutex<Option<super::txn::Snapshot>>,
     /// Open cursors, by name.
     pub cursors: BTreeMap<String, Cursor>,
     /// The open transaction's savepoints, oldest first.
@@ -159,6 +163,7 @@ impl Default for Session {
             transaction: TransactionState::Idle,
             pending_writes: Vec::new(),
             retracted_from: BTreeMap::new(),
+            snapshot: Default::default(),
             cursors: BTreeMap::new(),
             savepoints: Vec::new(),
             prepared: Default::default(),
@@ -361,6 +366,15 @@ impl Session {
         Ok(())
     }
 
+    /// What the statement about to run reads of its transaction: its
+    /// writes, and inside an explicit transaction its snapshot.
+    pub fn txn_reads(&self) -> super::txn::TxnReads<'_> {
+        super::txn::TxnReads {
+            writes: &self.pending_writes,
+            snapshot: (self.transaction != TransactionState::Idle).then_some(&self.snapshot),
+        }
+    }
+
     /// Ends the transaction: pending writes are dropped (COMMIT applies
     /// them first) and cursors closed.
     pub fn end_transaction(&mut self) {
@@ -368,6 +382,9 @@ impl Session {
         self.transaction_start = None;
         self.pending_writes.clear();
         self.retracted_from.clear();
+        if let Ok(snapshot) = self.snapshot.get_mut() {
+            *snapshot = None;
+        }
         self.cursors.clear();
         self.savepoints.clear();
     }

@@ -16,7 +16,15 @@
 //! `COPY (query) TO`, `DECLARE CURSOR FOR` a query and prepared
 //! statements; constraint checks count the committed keys and the
 //! pending writes. `ROLLBACK TO SAVEPOINT` truncates the pending writes,
-//! so later reads no longer see the dropped ones. DDL and `SUBSCRIBE`
+//! so later reads no longer see the dropped ones.
+//!
+//! All of a transaction's reads happen at one timestamp, the [`Snapshot`]
+//! its first read chose, which the workers keep readable until the
+//! transaction ends. A transaction that writes fails at COMMIT (`40001`)
+//! if a table it read has changed since its snapshot, so transactions are
+//! serializable in commit order (strict serializable, Materialize's
+//! default), with read-only transactions serialized at their snapshot.
+//! DDL and `SUBSCRIBE`
 //! after a write in the same transaction are refused (`0A000`): they
 //! cannot see the pending writes.
 //!
@@ -24,17 +32,163 @@
 //! SUBSCRIBE; `FETCH n` returns up to `n` rows, waiting (up to its
 //! `TIMEOUT`) for a subscribe's first row.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::catalog::{Catalog, ItemKind};
+use crate::compute::{Command, ComputeController};
 use crate::expr::{GlobalId, RelationExpr};
-use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, SqlState};
+use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, SqlState, Timestamp};
 use crate::sql::parse::FreshetStatement;
 
 use super::session::{Cursor, Session, TransactionState};
-use super::{AdapterError, Coordinator, ExecuteResponse, SubscribeResponse};
+use super::{AdapterError, CoordState, Coordinator, ExecuteResponse, SubscribeResponse};
+
+/// What a statement's reads see of the transaction it runs in: the
+/// transaction's writes so far, and (inside `BEGIN ... COMMIT`) the
+/// snapshot every read of the transaction happens at.
+#[derive(Clone, Copy)]
+pub struct TxnReads<'a> {
+    /// The transaction's uncommitted writes, in order.
+    pub writes: &'a [(GlobalId, Row, i64)],
+    /// The transaction's snapshot, chosen by its first read; `None`
+    /// outside an explicit transaction (each statement reads the latest).
+    pub snapshot: Option<&'a std::sync::Mutex<Option<Snapshot>>>,
+}
+
+impl TxnReads<'_> {
+    /// A statement outside any transaction: it reads the latest
+    /// committed state.
+    pub const NONE: TxnReads<'static> = TxnReads {
+        writes: &[],
+        snapshot: None,
+    };
+
+    /// Records that the transaction read `table` outside its snapshot (at
+    /// the latest time): if another commit changed the table after the
+    /// snapshot, COMMIT fails, as it would had the read been at the
+    /// snapshot and then been overtaken. Nothing to do before the
+    /// transaction's first read (there is no snapshot yet).
+    pub fn note_read(&self, table: GlobalId) {
+        if let Some(Ok(mut slot)) = self.snapshot.map(|s| s.lock())
+            && let Some(snapshot) = slot.as_mut()
+        {
+            snapshot.tables.insert(table);
+        }
+    }
+}
+
+/// The time an explicit transaction's reads happen at, chosen by its
+/// first read, as in Materialize (where a transaction's queries all read
+/// at one timestamp) and PostgreSQL's REPEATABLE READ and SERIALIZABLE
+/// (one snapshot per transaction), with the tables read through it.
+///
+/// The workers keep what reads at `ts` need while the snapshot lives
+/// (`Command::ReadHold`): arrangements are not compacted past it, and
+/// inputs keep the updates after it. Dropping it releases the hold.
+pub struct Snapshot {
+    /// The read timestamp.
+    pub ts: Timestamp,
+    /// The tables the transaction read, directly or through views: if the
+    /// transaction writes, another commit to one of them after `ts` makes
+    /// its COMMIT fail (40001).
+    pub tables: BTreeSet<GlobalId>,
+    holder: u64,
+    compute: Arc<ComputeController>,
+}
+
+/// Numbers read holds.
+static NEXT_HOLDER: AtomicU64 = AtomicU64::new(1);
+
+impl Snapshot {
+    /// Takes a snapshot at `ts` and holds it. Called under the state lock
+    /// that chose `ts`, so that the hold reaches the workers before any
+    /// later write.
+    fn take(compute: &Arc<ComputeController>, ts: Timestamp) -> Snapshot {
+        let holder = NEXT_HOLDER.fetch_add(1, Ordering::Relaxed);
+        compute.send(Command::ReadHold {
+            holder,
+            ts: Some(ts),
+        });
+        Snapshot {
+            ts,
+            tables: BTreeSet::new(),
+            holder,
+            compute: compute.clone(),
+        }
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.compute.send(Command::ReadHold {
+            holder: self.holder,
+            ts: None,
+        });
+    }
+}
+
+/// Adds the tables `expr` reads, directly or through views, materialized
+/// views and indexes, to `tables`.
+fn tables_read(expr: &RelationExpr, catalog: &Catalog, tables: &mut BTreeSet<GlobalId>) {
+    let mut ids = Vec::new();
+    expr.depends_on(&mut ids);
+    let mut seen = BTreeSet::new();
+    while let Some(id) = ids.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(item) = catalog.get(id) else {
+            continue;
+        };
+        match item.kind {
+            ItemKind::Table => {
+                tables.insert(id);
+            }
+            _ => {
+                ids.extend(item.depends_on.iter().copied());
+                if let Some(index) = &item.index {
+                    ids.push(index.on);
+                }
+            }
+        }
+    }
+}
+
+impl Coordinator {
+    /// The timestamp a one-shot read of `expr` happens at: the
+    /// transaction's snapshot inside an explicit transaction (its first
+    /// read chooses and holds it), else the latest.
+    pub(super) fn read_ts_in(
+        &self,
+        state: &mut CoordState,
+        expr: &RelationExpr,
+        txn: TxnReads<'_>,
+    ) -> Timestamp {
+        let Some(slot) = txn.snapshot else {
+            return self.read_ts_for(state, expr);
+        };
+        let mut ids = Vec::new();
+        expr.depends_on(&mut ids);
+        let Ok(mut slot) = slot.lock() else {
+            return self.read_ts_for(state, expr);
+        };
+        if slot.is_none() {
+            if ids.is_empty() {
+                // Reads nothing (`INSERT ... VALUES`): no snapshot yet.
+                return self.read_ts_for(state, expr);
+            }
+            *slot = Some(Snapshot::take(&self.compute, self.read_ts_for(state, expr)));
+        }
+        let Some(snapshot) = slot.as_mut() else {
+            return self.read_ts_for(state, expr);
+        };
+        tables_read(expr, &state.catalog, &mut snapshot.tables);
+        snapshot.ts
+    }
+}
 
 /// Makes the one-shot plan `expr` read the transaction's writes `pending`
 /// (changes not yet committed, in the order they were made) as well as
@@ -197,9 +351,20 @@ impl Coordinator {
         // that table since, they may be gone or changed (optimistic
         // concurrency at table granularity; PostgreSQL's serializable
         // transactions fail the same way, and clients retry on 40001).
-        if retracted_from
-            .iter()
-            .any(|(id, seen)| state.table_writes.get(id).copied().unwrap_or(0) != *seen)
+        // Likewise the transaction's reads happened at its snapshot: if a
+        // table it read has changed since, what it wrote may rest on rows
+        // that are gone (optimistic serializable validation, at table
+        // granularity; a transaction that only reads never fails).
+        let snapshot = session.snapshot.get_mut().ok().and_then(|s| s.take());
+        let stale_read = snapshot.as_ref().is_some_and(|s| {
+            s.tables
+                .iter()
+                .any(|t| state.table_commits.get(t).is_some_and(|c| *c > s.ts))
+        });
+        if stale_read
+            || retracted_from
+                .iter()
+                .any(|(id, seen)| state.table_writes.get(id).copied().unwrap_or(0) != *seen)
         {
             return Err(AdapterError::Variable {
                 code: SqlState::T_R_SERIALIZATION_FAILURE,
@@ -257,7 +422,7 @@ impl Coordinator {
                 }
             }
             FreshetStatement::Sql(s) => match self
-                .query(*s, &session.search_path(), &session.pending_writes)
+                .query(*s, &session.search_path(), session.txn_reads())
                 .await?
             {
                 ExecuteResponse::Rows { desc, rows } => Cursor::Rows {
