@@ -2911,6 +2911,27 @@ async fn transaction_reads_one_snapshot() {
             "a still reads its snapshot: {q}"
         );
     }
+    // A view and an index created after the snapshot hold nothing from
+    // before they were created; reads through them are computed as of the
+    // snapshot all the same.
+    b.batch_execute(
+        "CREATE MATERIALIZED VIEW big AS SELECT id, qty FROM items WHERE qty >= 10;
+         CREATE INDEX items_qty ON items (qty);",
+    )
+    .await
+    .expect("b's ddl");
+    assert_eq!(
+        text_rows(&a, "SELECT id, qty FROM big ORDER BY id").await,
+        expect_rows(&[&["1", "10"], &["2", "20"]])
+    );
+    assert_eq!(
+        text_rows(&a, "SELECT id FROM items WHERE qty = 10").await,
+        expect_rows(&[&["1"]])
+    );
+    assert_eq!(
+        text_rows(&b, "SELECT id, qty FROM big ORDER BY id").await,
+        expect_rows(&[&["2", "25"], &["3", "30"]])
+    );
     // A prepared statement reads the snapshot too.
     let stmt = a
         .prepare("SELECT count(*)::text FROM items WHERE qty > $1")

@@ -840,6 +840,8 @@ impl Coordinator {
             ItemKind::View
         };
         if cv.materialized {
+            let since = state.oracle.read_ts();
+            state.dataflow_since.insert(id, since);
             self.compute.send(Command::CreateDataflow {
                 id,
                 plan: expr.clone(),
@@ -965,6 +967,8 @@ impl Coordinator {
         if !depends_on.contains(&item.id) {
             depends_on.push(item.id);
         }
+        let since = state.oracle.read_ts();
+        state.dataflow_since.insert(id, since);
         self.compute.send(Command::CreateDataflow {
             id,
             append_only: state.append_only_inputs(&source),

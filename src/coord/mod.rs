@@ -116,6 +116,11 @@ pub struct CoordState {
     /// transaction that read a table at an earlier snapshot and writes
     /// fails at COMMIT ([`txn::Snapshot`]).
     pub table_commits: std::collections::BTreeMap<crate::expr::GlobalId, crate::repr::Timestamp>,
+    /// The earliest time each materialized view's and index's arrangement
+    /// can be read at (the last write's when it was created): a
+    /// transaction whose snapshot is earlier reads around it
+    /// ([`CoordState::readable_at`]).
+    pub dataflow_since: std::collections::BTreeMap<crate::expr::GlobalId, crate::repr::Timestamp>,
 }
 
 /// The coordinator.
@@ -153,6 +158,7 @@ impl Coordinator {
                 foreign: Default::default(),
                 table_writes: Default::default(),
                 table_commits: Default::default(),
+                dataflow_since: Default::default(),
             }),
             compute,
         });

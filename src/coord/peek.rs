@@ -84,8 +84,14 @@ fn mfp_chain(mut expr: &RelationExpr) -> (Vec<Mfp>, &RelationExpr) {
 }
 
 impl PeekPlan {
-    /// Chooses how to answer `expr`.
-    pub fn new(expr: RelationExpr, catalog: &Catalog) -> PeekPlan {
+    /// Chooses how to answer `expr`, with the indexes for which
+    /// `readable` holds (those whose arrangement reaches back to the read
+    /// timestamp).
+    pub fn new(
+        expr: RelationExpr,
+        catalog: &Catalog,
+        readable: &dyn Fn(GlobalId) -> bool,
+    ) -> PeekPlan {
         if let Some(plan) = Self::global_aggregate(&expr, catalog) {
             return plan;
         }
@@ -96,7 +102,7 @@ impl PeekPlan {
         };
         let id = *id;
         stages.reverse();
-        let (id, key) = match find_index_lookup(id, &stages, catalog) {
+        let (id, key) = match find_index_lookup(id, &stages, catalog, readable) {
             Some((index, key)) => (index, Some(key)),
             None => (id, None),
         };
@@ -209,7 +215,12 @@ pub fn apply_stages(rows: Vec<(Row, i64)>, stages: &[Mfp]) -> Result<Vec<(Row, i
 
 /// Finds an index on `id` whose key columns are all pinned to constants by
 /// equality predicates in `stages`; returns the index and the key to look up.
-fn find_index_lookup(id: GlobalId, stages: &[Mfp], catalog: &Catalog) -> Option<(GlobalId, Row)> {
+fn find_index_lookup(
+    id: GlobalId,
+    stages: &[Mfp],
+    catalog: &Catalog,
+    readable: &dyn Fn(GlobalId) -> bool,
+) -> Option<(GlobalId, Row)> {
     // `origin[c]`: the base column that column `c` of the current stage's
     // input is, if it is one.
     let arity = catalog.get(id)?.desc.arity();
@@ -267,6 +278,9 @@ fn find_index_lookup(id: GlobalId, stages: &[Mfp], catalog: &Catalog) -> Option<
         return None;
     }
     for index in catalog.indexes_on(id) {
+        if !readable(index.id) {
+            continue;
+        }
         let info = index.index.as_ref()?;
         let mut key = Vec::new();
         for k in &info.key {

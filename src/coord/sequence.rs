@@ -749,7 +749,8 @@ impl Coordinator {
     ) -> StartedPeek {
         // Stages that call `nextval` run here, after the rest.
         let (expr, post) = super::peek::sequence_stages(expr);
-        match PeekPlan::new(expr, &state.catalog) {
+        let readable = |id| state.readable_at(id, ts);
+        match PeekPlan::new(expr, &state.catalog, &readable) {
             PeekPlan::Fast {
                 id,
                 key,
@@ -888,7 +889,7 @@ impl Coordinator {
                 finishing.offset
             ));
         }
-        match PeekPlan::new(expr, &state.catalog) {
+        match PeekPlan::new(expr, &state.catalog, &|_| true) {
             PeekPlan::Fast {
                 id,
                 key,

@@ -157,14 +157,52 @@ fn tables_read(expr: &RelationExpr, catalog: &Catalog, tables: &mut BTreeSet<Glo
     }
 }
 
+impl CoordState {
+    /// Whether the arrangement of `id` (a materialized view or an index)
+    /// can be read at `ts`: it was created no later (its dataflow holds
+    /// its contents from the time it was created on). Anything else is
+    /// readable at any time its readers hold.
+    pub(crate) fn readable_at(&self, id: GlobalId, ts: Timestamp) -> bool {
+        self.dataflow_since
+            .get(&id)
+            .is_none_or(|since| *since <= ts)
+    }
+}
+
+/// Replaces each read of a materialized view that was created after `ts`
+/// (its arrangement does not reach back to it) by the view's plan,
+/// rewritten the same way: evaluated from its inputs as of `ts`.
+fn read_around_new_views(expr: &mut RelationExpr, ts: Timestamp, state: &CoordState) {
+    if let RelationExpr::Get { id, .. } = expr {
+        if state.readable_at(*id, ts) {
+            return;
+        }
+        if let Some(plan) = state
+            .catalog
+            .get(*id)
+            .filter(|item| item.kind == ItemKind::MaterializedView)
+            .and_then(|item| item.plan.as_ref())
+        {
+            let mut inlined = plan.clone();
+            read_around_new_views(&mut inlined, ts, state);
+            *expr = inlined;
+        }
+        return;
+    }
+    for child in expr.children_mut() {
+        read_around_new_views(child, ts, state);
+    }
+}
+
 impl Coordinator {
     /// The timestamp a one-shot read of `expr` happens at: the
     /// transaction's snapshot inside an explicit transaction (its first
-    /// read chooses and holds it), else the latest.
+    /// read chooses and holds it), else the latest. Reads of materialized
+    /// views created after the snapshot become reads of their plans.
     pub(super) fn read_ts_in(
         &self,
         state: &mut CoordState,
-        expr: &RelationExpr,
+        expr: &mut RelationExpr,
         txn: TxnReads<'_>,
     ) -> Timestamp {
         let Some(slot) = txn.snapshot else {
@@ -185,6 +223,7 @@ impl Coordinator {
         let Some(snapshot) = slot.as_mut() else {
             return self.read_ts_for(state, expr);
         };
+        read_around_new_views(expr, snapshot.ts, state);
         tables_read(expr, &state.catalog, &mut snapshot.tables);
         snapshot.ts
     }
