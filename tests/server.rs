@@ -3043,3 +3043,69 @@ async fn transaction_that_read_stale_rows_fails_to_commit() {
         expect_rows(&[&["2"]])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_in_transaction_session_timeout_ends_the_connection() {
+    let server = TestServer::start("idle-in-txn").await;
+    let other = server.connect().await;
+    assert_eq!(
+        text_rows(&other, "SHOW idle_in_transaction_session_timeout").await,
+        expect_rows(&[&["2min"]]),
+        "Materialize's default"
+    );
+    let (client, connection) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(server.port())
+        .user("freshet")
+        .dbname("freshet")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let ended = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "SET idle_in_transaction_session_timeout = '300ms';
+             CREATE TABLE t (x int); INSERT INTO t VALUES (1);",
+        )
+        .await
+        .expect("setup");
+    // Idle outside a transaction: the timeout does not apply.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    client
+        .batch_execute("SELECT 1")
+        .await
+        .expect("still connected");
+    // Inside one, pauses shorter than the timeout are fine.
+    client
+        .batch_execute("BEGIN; SELECT * FROM t")
+        .await
+        .expect("begin");
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        client.batch_execute("SELECT * FROM t").await.expect("busy");
+    }
+    // Idle longer than it: the server ends the connection with FATAL 25P03.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client
+        .batch_execute("SELECT 1")
+        .await
+        .expect_err("the connection was ended");
+    let end = ended
+        .await
+        .expect("connection task")
+        .expect_err("ended by the server's error");
+    let db = end.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "25P03", "{db:?}");
+    assert_eq!(db.severity(), "FATAL");
+    assert_eq!(
+        db.message(),
+        "terminating connection due to idle-in-transaction timeout"
+    );
+    // The server goes on serving, and 0 turns the timeout off.
+    other
+        .batch_execute("SET idle_in_transaction_session_timeout = 0; BEGIN; SELECT * FROM t")
+        .await
+        .expect("other");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    other.batch_execute("COMMIT").await.expect("not ended");
+}

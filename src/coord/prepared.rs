@@ -250,6 +250,7 @@ impl Coordinator {
         query: &PreparedQuery,
         params: &[Datum],
     ) -> Option<Result<ExecuteResponse, AdapterError>> {
+        session.idle_since = None;
         let path = session.search_path();
         if path != query.path {
             return None;

@@ -323,6 +323,7 @@ impl Coordinator {
         stmt: FreshetStatement,
         sql: &str,
     ) -> Result<ExecuteResponse, AdapterError> {
+        session.idle_since = None;
         if session.transaction == TransactionState::Failed {
             // COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT leave the failed
             // state; everything else is refused.

@@ -24,7 +24,9 @@ pub const DEFAULT_VARIABLES: &[(&str, &str)] = &[
     ("default_tablespace", ""),
     ("default_transaction_isolation", "strict serializable"),
     ("extra_float_digits", "1"),
-    ("idle_in_transaction_session_timeout", "0"),
+    // Materialize's default: an open transaction holds its snapshot (and
+    // memory), so a session idle in one is ended after two minutes.
+    ("idle_in_transaction_session_timeout", "2min"),
     ("integer_datetimes", "on"),
     ("intervalstyle", "postgres"),
     ("is_superuser", "on"),
@@ -82,6 +84,10 @@ pub struct Session {
     /// (behind a lock so that a read through [`Session::txn_reads`] can
     /// set it).
     pub snapshot: std::sync::Mutex<Option<super::txn::Snapshot>>,
+    /// Since when the session has waited for its client's next statement
+    /// (set when a query cycle ends, cleared when a statement starts), for
+    /// `idle_in_transaction_session_timeout`.
+    pub idle_since: Option<std::time::Instant>,
     /// Open cursors, by name.
     pub cursors: BTreeMap<String, Cursor>,
     /// The open transaction's savepoints, oldest first.
@@ -164,6 +170,7 @@ impl Default for Session {
             pending_writes: Vec::new(),
             retracted_from: BTreeMap::new(),
             snapshot: Default::default(),
+            idle_since: None,
             cursors: BTreeMap::new(),
             savepoints: Vec::new(),
             prepared: Default::default(),
@@ -289,14 +296,9 @@ impl Session {
                 timeout_ms(value).ok_or_else(|| invalid(""))?;
                 value.trim().to_string()
             }
-            // Freshet does not end idle sessions: only 0 (never), which is
-            // PostgreSQL's default, means what it says.
+            // 0 turns it off (`pgwire/idle.rs` does the ending).
             "idle_in_transaction_session_timeout" => {
-                if timeout_ms(value).ok_or_else(|| invalid(""))? != 0 {
-                    return Err(unsupported(
-                        "idle_in_transaction_session_timeout other than 0",
-                    ));
-                }
+                timeout_ms(value).ok_or_else(|| invalid(""))?;
                 value.trim().to_string()
             }
             // Freshet has no function bodies to check, no `xml` type and no
@@ -364,6 +366,13 @@ impl Session {
         };
         self.vars.insert(name, default.to_string());
         Ok(())
+    }
+
+    /// How long the session may sit idle in a transaction before its
+    /// connection is ended; `None`: forever (the setting is 0).
+    pub fn idle_in_transaction_timeout(&self) -> Option<std::time::Duration> {
+        let ms = timeout_ms(self.get("idle_in_transaction_session_timeout").ok()?)?;
+        (ms > 0).then(|| std::time::Duration::from_millis(ms as u64))
     }
 
     /// What the statement about to run reads of its transaction: its

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod copy_format;
 mod copy_in;
+pub mod idle;
 pub mod server;
 
 pub use server::serve;

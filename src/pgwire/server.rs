@@ -50,18 +50,19 @@ use super::codec;
 
 /// Serves clients on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, coord: Arc<Coordinator>) -> std::io::Result<()> {
+    let connections = Arc::new(super::idle::Connections::default());
     let factory = Arc::new(Handlers {
-        backend: Arc::new(Backend { coord }),
+        backend: Arc::new(Backend {
+            coord,
+            connections: connections.clone(),
+        }),
     });
     loop {
-        let (socket, _) = listener.accept().await?;
+        let (socket, peer) = listener.accept().await?;
         let _ = socket.set_nodelay(true);
         let factory = factory.clone();
-        tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, factory).await {
-                tracing::debug!("connection ended: {e}");
-            }
-        });
+        let connections = connections.clone();
+        tokio::spawn(super::idle::serve(socket, peer, factory, connections));
     }
 }
 
@@ -90,6 +91,9 @@ impl PgWireServerHandlers for Handlers {
 /// The query handlers, shared by every connection.
 pub struct Backend {
     pub(super) coord: Arc<Coordinator>,
+    /// The sessions of the connections being served, for
+    /// `idle_in_transaction_session_timeout`.
+    connections: Arc<super::idle::Connections>,
 }
 
 #[async_trait]
@@ -156,11 +160,13 @@ impl NoopStartupHandler for Backend {
                 .await?;
         }
         client.session_extensions().insert(Mutex::new(session));
+        self.connections
+            .attach(client.socket_addr(), session_of(client));
         Ok(())
     }
 }
 
-type SessionHandle = Arc<Mutex<Session>>;
+pub(super) type SessionHandle = Arc<Mutex<Session>>;
 
 pub(super) fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
     client
@@ -171,8 +177,13 @@ pub(super) fn session_of<C: ClientInfo>(client: &C) -> SessionHandle {
 /// The ReadyForQuery status of a session. The session's own transaction
 /// state is the truth: pgwire tracks one from the responses' kinds, which
 /// cannot leave the failed state as `ROLLBACK TO SAVEPOINT` does.
+/// Called when a query cycle ends: the session is idle from now on (until
+/// its next statement), which `idle_in_transaction_session_timeout` counts.
 pub(super) async fn transaction_status<C: ClientInfo>(client: &C) -> TransactionStatus {
-    match session_of(client).lock().await.transaction {
+    let session = session_of(client);
+    let mut session = session.lock().await;
+    session.idle_since = Some(std::time::Instant::now());
+    match session.transaction {
         TransactionState::Idle => TransactionStatus::Idle,
         TransactionState::InTransaction => TransactionStatus::Transaction,
         TransactionState::Failed => TransactionStatus::Error,
@@ -1157,6 +1168,7 @@ impl ExtendedQueryHandler for Backend {
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         Arc::new(Backend {
             coord: self.coord.clone(),
+            connections: self.connections.clone(),
         })
     }
 
