@@ -112,8 +112,7 @@ pub async fn serve<H: PgWireServerHandlers>(
         }
     };
     let session = connections.register(peer);
-    let connection = pgwire::tokio::process_socket(socket, None, handlers);
-    tokio::pin!(connection);
+    let mut connection = Box::pin(pgwire::tokio::process_socket(socket, None, handlers));
     let mut wait = Duration::from_secs(1);
     let expired = loop {
         tokio::select! {
