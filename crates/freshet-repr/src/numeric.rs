@@ -371,3 +371,73 @@ impl FromStr for Numeric {
         crate::strconv::parse_numeric(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(text: &str) -> Numeric {
+        text.parse().expect("a numeric")
+    }
+
+    #[test]
+    fn bytes_round_trip_and_scale_check() {
+        for text in [
+            "0",
+            "-0.00",
+            "1.50",
+            "-12345.678",
+            "79228162514264337593543950335",
+        ] {
+            let v = n(text);
+            let bytes = v.to_bytes();
+            assert!(Numeric::bytes_are_valid(&bytes));
+            let back = Numeric::from_bytes(bytes);
+            assert_eq!(back, v);
+            assert_eq!(back.scale(), v.scale(), "{text} keeps its scale");
+        }
+        let mut bytes = n("1.5").to_bytes();
+        bytes[2] = 29;
+        assert!(!Numeric::bytes_are_valid(&bytes));
+        assert!(!Numeric::bytes_are_valid(&bytes[..2]));
+    }
+
+    #[test]
+    fn text_keeps_the_scale() {
+        assert_eq!(n("1.50").to_string(), "1.50");
+        assert_eq!(n("-0.00").to_string(), "0.00");
+        assert_eq!(n("1.5e3").to_string(), "1500");
+        assert_eq!(n("1.0"), n("1.00"));
+    }
+
+    #[test]
+    fn overflow_is_none() {
+        assert_eq!(Numeric::MAX.checked_add(Numeric::ONE), None);
+        assert_eq!(Numeric::MIN.checked_sub(Numeric::ONE), None);
+        assert_eq!(Numeric::MAX.checked_mul(Numeric::TEN), None);
+        assert_eq!(Numeric::ONE.checked_div(Numeric::ZERO), None);
+        assert_eq!(
+            Numeric::try_from_i128_with_scale(1, Numeric::MAX_SCALE + 1),
+            None
+        );
+        assert_eq!(
+            Numeric::try_from_i128_with_scale(Numeric::MAX_MANTISSA as i128 + 1, 0),
+            None
+        );
+        assert_eq!(n("1.5").with_scale(Numeric::MAX_SCALE + 1), None);
+        assert_eq!(n("15").with_scale(1), Some(n("1.5")));
+    }
+
+    #[test]
+    fn rounding_rules() {
+        let r = |text: &str, rule| n(text).round_dp_with(0, rule).to_string();
+        assert_eq!(r("2.5", NumericRounding::HalfAwayFromZero), "3");
+        assert_eq!(r("-2.5", NumericRounding::HalfAwayFromZero), "-3");
+        assert_eq!(r("2.5", NumericRounding::HalfEven), "2");
+        assert_eq!(r("-2.7", NumericRounding::ToZero), "-2");
+        assert_eq!(r("-2.1", NumericRounding::Down), "-3");
+        assert_eq!(r("2.1", NumericRounding::Up), "3");
+        assert_eq!(n("-0.5").signum(), Numeric::NEGATIVE_ONE);
+        assert_eq!(n("0.000").signum(), Numeric::ZERO);
+    }
+}
