@@ -231,7 +231,7 @@ pub fn extract(name: &str, d: &Datum) -> Result<Datum, EvalError> {
             match f {
                 Epoch => Numeric::new(*t, 6),
                 Julian => int(julian_day(date))
-                    .checked_add(pg_div(us, day_micros))
+                    .checked_add_rounded(pg_div(us, day_micros))
                     .ok_or(EvalError::NumericOverflow)?,
                 Timezone | TimezoneHour | TimezoneMinute if tz => int(0),
                 Timezone | TimezoneHour | TimezoneMinute => return Err(unsupported()),

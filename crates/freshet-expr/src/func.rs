@@ -795,6 +795,11 @@ fn div(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     }
     if let (Datum::Numeric(x), Datum::Numeric(y)) = (&a, &b) {
         let scale = numeric_div_scale(x, y);
+        // PostgreSQL would print more digits after the point than a
+        // Numeric holds: refuse rather than print fewer.
+        if scale > Numeric::MAX_SCALE {
+            return Err(EvalError::NumericOverflow);
+        }
         return x
             .checked_div(*y)
             .map(|q| {
@@ -850,7 +855,7 @@ fn numeric_div_scale(x: &Numeric, y: &Numeric) -> u32 {
         .max(x.scale() as i64)
         .max(y.scale() as i64)
         .max(0);
-    rscale.min(28) as u32
+    rscale.min(i64::from(u32::MAX)) as u32
 }
 
 fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {

@@ -108,7 +108,7 @@ pub fn width_bucket_numeric(args: &[Datum]) -> Result<Datum, EvalError> {
             .ok_or(EvalError::NumericOverflow)?,
         None => offset
             .checked_div(width)
-            .and_then(|q| q.checked_mul(Numeric::from(count)))
+            .and_then(|q| q.checked_mul_rounded(Numeric::from(count)))
             .ok_or(EvalError::NumericOverflow)?,
     };
     let bucket = bucket.trunc().to_i32().ok_or_else(integer_out_of_range)?;

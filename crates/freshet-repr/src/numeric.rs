@@ -151,25 +151,58 @@ impl Numeric {
         Numeric(self.0.abs())
     }
 
-    /// `self + other`, `None` on overflow. The scale is the larger of the
-    /// two where the result fits at it (fewer digits after the point
-    /// otherwise, rounded).
+    /// `self + other` exactly, `None` where the exact sum does not fit.
+    /// The scale is the larger of the two (or, where one operand is zero,
+    /// the other's: callers pad it, see `expr::func`).
     #[inline]
     pub fn checked_add(self, other: Numeric) -> Option<Numeric> {
+        let r = self.0.checked_add(other.0)?;
+        self.exact(other, r, self.scale().max(other.scale()))
+    }
+
+    /// `self - other` exactly, `None` where it does not fit.
+    #[inline]
+    pub fn checked_sub(self, other: Numeric) -> Option<Numeric> {
+        let r = self.0.checked_sub(other.0)?;
+        self.exact(other, r, self.scale().max(other.scale()))
+    }
+
+    /// `self * other` exactly (scale: the sum of the two), `None` where
+    /// it does not fit — PostgreSQL's product keeps every digit, so a
+    /// rounded one would be a wrong answer.
+    #[inline]
+    pub fn checked_mul(self, other: Numeric) -> Option<Numeric> {
+        let r = self.0.checked_mul(other.0)?;
+        self.exact(other, r, self.scale() + other.scale())
+    }
+
+    /// `self + other`, its fraction rounded to fit (`None` only where the
+    /// integer part does not): for callers that reproduce a PostgreSQL
+    /// computation whose own intermediate scale is smaller.
+    #[inline]
+    pub fn checked_add_rounded(self, other: Numeric) -> Option<Numeric> {
         self.0.checked_add(other.0).map(Numeric)
     }
 
-    /// `self - other`, `None` on overflow.
+    /// `self * other`, its fraction rounded to fit (`None` only where the
+    /// integer part does not): for callers whose operands are already
+    /// rounded quotients.
     #[inline]
-    pub fn checked_sub(self, other: Numeric) -> Option<Numeric> {
-        self.0.checked_sub(other.0).map(Numeric)
+    pub fn checked_mul_rounded(self, other: Numeric) -> Option<Numeric> {
+        self.0.checked_mul(other.0).map(Numeric)
     }
 
-    /// `self * other`, `None` on overflow. The scale is the sum of the
-    /// two where it fits (rounded to fewer digits otherwise).
+    /// `r`, the crate's result of `self` op `other`, if it is exact:
+    /// `Decimal` gives up digits after the point (a smaller scale than
+    /// `scale`) only to make a result fit, except that a zero operand
+    /// gives the other operand back as it is.
     #[inline]
-    pub fn checked_mul(self, other: Numeric) -> Option<Numeric> {
-        self.0.checked_mul(other.0).map(Numeric)
+    fn exact(self, other: Numeric, r: Decimal, scale: u32) -> Option<Numeric> {
+        if r.scale() >= scale || self.is_zero() || other.is_zero() {
+            Some(Numeric(r))
+        } else {
+            None
+        }
     }
 
     /// `self / other` to as many digits as fit, `None` on overflow or a
@@ -416,6 +449,28 @@ mod tests {
         assert_eq!(Numeric::MIN.checked_sub(Numeric::ONE), None);
         assert_eq!(Numeric::MAX.checked_mul(Numeric::TEN), None);
         assert_eq!(Numeric::ONE.checked_div(Numeric::ZERO), None);
+        // Exact or nothing: 29 significant digits need the 30th dropped.
+        let big = n("1234567890123456789012345678.9");
+        assert_eq!(big.checked_add(n("0.01")), None);
+        assert_eq!(
+            n("0.000000000000001").checked_mul(n("0.00000000000001")),
+            None
+        );
+        assert_eq!(
+            n("0.0000000000001")
+                .checked_mul(n("0.000000000000001"))
+                .map(|p| p.to_string()),
+            Some("0.0000000000000000000000000001".into())
+        );
+        assert_eq!(
+            big.checked_add(n("0.1")).map(|s| s.to_string()),
+            Some("1234567890123456789012345679.0".into())
+        );
+        assert_eq!(n("0.00").checked_add(n("1.5")), Some(n("1.5")));
+        assert_eq!(
+            n("2.5").checked_mul(n("4")).map(|p| p.to_string()),
+            Some("10.0".into())
+        );
         assert_eq!(
             Numeric::try_from_i128_with_scale(1, Numeric::MAX_SCALE + 1),
             None

@@ -10,9 +10,10 @@
 //!
 //! * `numeric` is a 96-bit [`Numeric`] (at most 28 digits after the point):
 //!   `NaN` is [`Datum::NumericNaN`] beside it, `Infinity` and `-Infinity`
-//!   are refused (`0A000`); an integer part too large is
-//!   `22003 value overflows numeric format`; fractional digits beyond what
-//!   fits are rounded half away from zero (as the value type itself does).
+//!   are refused (`0A000`); a value with more digits than fit (an integer
+//!   part too large, non-zero fractional digits beyond the 28th or beyond
+//!   the 96-bit mantissa) is `22003 value overflows numeric format`,
+//!   never rounded; trailing zeros that do not fit are dropped.
 //! * `date`/`timestamp`: `infinity` and `-infinity` are refused (`0A000`);
 //!   `now`, `today`, `tomorrow` and `yesterday` only in a constant
 //!   (`'today'::date`, planned like `now()`), alone, else `0A000`. Zones are numeric
@@ -905,22 +906,27 @@ const DECIMAL_MAX_SCALE: i64 = Numeric::MAX_SCALE as i64;
 /// Builds a [`Numeric`] equal to the ASCII decimal `digits` times
 /// `10^-scale` (`scale` may be negative), negated if `neg`.
 ///
-/// Keeps `scale` digits after the point (none if negative) where they fit;
-/// excess fractional digits are rounded half away from zero. An integer
-/// part too large is `22003 value overflows numeric format`.
+/// Keeps `scale` digits after the point (none if negative). A value a
+/// [`Numeric`] cannot hold exactly — an integer part too large, or
+/// non-zero fractional digits beyond what fits — is `22003 value
+/// overflows numeric format` (PostgreSQL would keep every digit; Freshet
+/// never answers with fewer). Trailing zeros that do not fit are dropped.
 pub fn decimal_from_digits(neg: bool, digits: &[u8], scale: i64) -> Result<Numeric, ParseError> {
-    decimal_from_digits_rounded(neg, digits, scale, DECIMAL_MAX_SCALE)
+    decimal_from_digits_rounded(neg, digits, scale, i64::MAX)
 }
 
 /// [`decimal_from_digits`], keeping at most `max_scale` digits after the
 /// point (rounding once, half away from zero, as PostgreSQL's `numeric(p,
-/// s)` does).
+/// s)` does). Digits PostgreSQL keeps but a [`Numeric`] cannot are an
+/// error, unless they are zeros.
 fn decimal_from_digits_rounded(
     neg: bool,
     digits: &[u8],
     scale: i64,
     max_scale: i64,
 ) -> Result<Numeric, ParseError> {
+    // The digits after the point PostgreSQL keeps (rounding the rest).
+    let wanted = scale.min(max_scale).max(0);
     let max_scale = max_scale.clamp(0, DECIMAL_MAX_SCALE);
     let first = digits
         .iter()
@@ -959,6 +965,9 @@ fn decimal_from_digits_rounded(
         if keep > 30 {
             continue;
         }
+        if s < wanted && !drops_only_zeros(digits, keep, digits.len() as i64 - (scale - wanted)) {
+            return Err(ParseError::numeric_overflow());
+        }
         let mut m: u128 = 0;
         for d in digits.iter().take(keep.max(0) as usize) {
             m = m * 10 + u128::from(d.wrapping_sub(b'0') % 10);
@@ -973,6 +982,19 @@ fn decimal_from_digits_rounded(
         }
     }
     Err(ParseError::numeric_overflow())
+}
+
+/// Whether keeping `digits[..keep]` (rounded) instead of
+/// `digits[..wanted_keep]` (rounded) is the same value: the digits between
+/// are zeros, and the digit rounding at `wanted_keep` rounds down.
+fn drops_only_zeros(digits: &[u8], keep: i64, wanted_keep: i64) -> bool {
+    let len = digits.len() as i64;
+    let (from, to) = (keep.clamp(0, len), wanted_keep.clamp(0, len));
+    let between_zero = digits[from as usize..to.max(from) as usize]
+        .iter()
+        .all(|d| *d == b'0');
+    let rounds_down = wanted_keep < 0 || wanted_keep >= len || digits[wanted_keep as usize] < b'5';
+    between_zero && rounds_down
 }
 
 /// Parses a `numeric` (PostgreSQL's `numeric_in`): whitespace, an optional
@@ -3558,14 +3580,24 @@ mod tests {
             rt("0.0000000000000000000000000001", &n),
             "0.0000000000000000000000000001"
         );
-        // Beyond 28 fractional digits: rounded half away from zero.
+        // Non-zero digits beyond the 28 fractional digits a value holds:
+        // PostgreSQL keeps them, so Freshet refuses rather than round.
         assert_eq!(
-            rt("0.00000000000000000000000000015", &n),
-            "0.0000000000000000000000000002"
+            err("0.00000000000000000000000000015", &n),
+            e("22003", "value overflows numeric format")
         );
         assert_eq!(
-            rt("3.14159265358979323846264338327950288", &n),
-            "3.1415926535897932384626433833"
+            err("3.14159265358979323846264338327950288", &n),
+            e("22003", "value overflows numeric format")
+        );
+        assert_eq!(
+            err("1e-29", &n),
+            e("22003", "value overflows numeric format")
+        );
+        // Zeros that do not fit are dropped (the value is the same).
+        assert_eq!(
+            rt("1.500000000000000000000000000000000", &n),
+            "1.5000000000000000000000000000"
         );
         assert_eq!(
             err("79228162514264337593543950336", &n),
@@ -3647,6 +3679,16 @@ mod tests {
         assert_eq!(
             err("1e40", &num(Some(10), None)),
             e("22003", "numeric field overflow")
+        );
+        // A numeric(38,2) value of 30 digits does not fit: an error, never
+        // the value with a digit dropped.
+        assert_eq!(
+            err("1234567890123456789012345678.12", &num(Some(38), Some(2))).0,
+            "22003"
+        );
+        assert_eq!(
+            rt("123456789012345678901234567.12", &num(Some(38), Some(2))),
+            "123456789012345678901234567.12"
         );
         // The input is rounded once, straight to the scale.
         assert_eq!(
