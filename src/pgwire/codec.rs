@@ -11,7 +11,7 @@
 //! timestamps and numeric `Infinity`, which Freshet cannot represent, are
 //! `0A000`; numeric `NaN` is the sign word `0xC000` with no digits.
 
-use rust_decimal::Decimal;
+use crate::repr::Numeric;
 
 use crate::repr::strconv::{
     self, DATE_MAX_DAYS, DATE_MIN_DAYS, MICROS_PER_DAY, TIMESTAMP_MIN_MICROS,
@@ -239,7 +239,7 @@ fn decode_array(r: &mut Reader<'_>, elem: &ScalarType) -> Result<Datum, ParseErr
 /// PostgreSQL's `numeric_send`: `ndigits`, `weight`, `sign`, `dscale` (each
 /// 16 bits) and `ndigits` base-10000 digits, most significant first, with
 /// leading and trailing zero digits stripped (zero has none, weight 0).
-fn encode_numeric(d: &Decimal, out: &mut Vec<u8>) {
+fn encode_numeric(d: &Numeric, out: &mut Vec<u8>) {
     let (neg, groups, weight) = numeric_groups(d);
     let sign = if neg { NUMERIC_NEG } else { NUMERIC_POS };
     out.extend_from_slice(&(groups.len() as u16).to_be_bytes());
@@ -253,7 +253,7 @@ fn encode_numeric(d: &Decimal, out: &mut Vec<u8>) {
 
 /// A decimal's sign, stripped base-10000 digits and weight (the power of
 /// 10000 of the first digit).
-fn numeric_groups(d: &Decimal) -> (bool, Vec<i16>, i16) {
+fn numeric_groups(d: &Numeric) -> (bool, Vec<i16>, i16) {
     let m = d.mantissa();
     let scale = d.scale() as usize;
     let digits = m.unsigned_abs().to_string();
@@ -499,14 +499,14 @@ fn decode_finite_numeric(
     weight: i64,
     dscale: u16,
     groups: &[i16],
-) -> Result<Decimal, ParseError> {
+) -> Result<Numeric, ParseError> {
     let neg = sign == NUMERIC_NEG;
     let dscale = i64::from(dscale);
     let Some(first) = groups.iter().position(|g| *g != 0) else {
         return strconv::decimal_from_digits(false, b"", dscale);
     };
     // The power of 10000 of the first non-zero digit: from 10000^8 = 10^32
-    // on, the value is beyond any Decimal.
+    // on, the value is beyond any Numeric.
     let top = weight - first as i64;
     if top >= 8 {
         return Err(ParseError::new(
@@ -537,7 +537,7 @@ fn decode_finite_numeric(
 mod tests {
     use super::*;
 
-    fn dec(s: &str) -> Decimal {
+    fn dec(s: &str) -> Numeric {
         strconv::parse_numeric(s).unwrap()
     }
 
@@ -661,7 +661,7 @@ mod tests {
         );
         let b = numeric_bytes(2, 1, 0, 0, &[1, 0]);
         assert_eq!(err(&b, &typ), e("22003", "numeric field overflow"));
-        // Too large for a Decimal.
+        // Too large for a Numeric.
         let b = numeric_bytes(1, 8, 0, 0, &[1]);
         assert_eq!(err(&b, &NUM), e("22003", "value overflows numeric format"));
         let b = numeric_bytes(1, 32767, 0, 0, &[1]);
@@ -940,7 +940,8 @@ mod tests {
             }
             let m = ((rng.next() as i128) << 32 | rng.next() as i128) >> rng.range(0, 96);
             let m = if rng.next().is_multiple_of(2) { m } else { -m };
-            let d = Decimal::from_i128_with_scale(m, rng.range(0, 28) as u32);
+            let d =
+                Numeric::try_from_i128_with_scale(m, rng.range(0, 28) as u32).expect("in range");
             assert_round_trips(&Datum::Numeric(d), &num);
             let ts = rng.range(TIMESTAMP_MIN_MICROS, i64::MAX);
             assert_round_trips(&Datum::Timestamp(ts), &ScalarType::Timestamp(None));

@@ -441,7 +441,7 @@ fn value_kind(value: &Value) -> &'static str {
 
 /// A decimal from the big-endian two's complement bytes of its unscaled
 /// value.
-fn decimal_from_bytes(bytes: &[u8], scale: usize) -> Result<rust_decimal::Decimal, String> {
+fn decimal_from_bytes(bytes: &[u8], scale: usize) -> Result<crate::repr::Numeric, String> {
     let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
     let sign_byte = if negative { 0xff } else { 0 };
     let significant = bytes
@@ -455,8 +455,8 @@ fn decimal_from_bytes(bytes: &[u8], scale: usize) -> Result<rust_decimal::Decima
     buf[16 - significant.len()..].copy_from_slice(significant);
     let unscaled = i128::from_be_bytes(buf);
     let scale = u32::try_from(scale).map_err(|_| "decimal scale out of range".to_string())?;
-    rust_decimal::Decimal::try_from_i128_with_scale(unscaled, scale)
-        .map_err(|_| "decimal value out of range for numeric".to_string())
+    crate::repr::Numeric::try_from_i128_with_scale(unscaled, scale)
+        .ok_or_else(|| "decimal value out of range for numeric".to_string())
 }
 
 /// A writer schema in the cache: parsed, or why it cannot be used.

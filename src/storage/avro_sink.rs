@@ -343,7 +343,7 @@ fn decimal_width(precision: u32) -> usize {
 }
 
 /// A `numeric` as the unscaled bytes of an Avro decimal of scale `scale`.
-fn decimal_bytes(d: &rust_decimal::Decimal, precision: u32, scale: u32) -> Vec<u8> {
+fn decimal_bytes(d: &crate::repr::Numeric, precision: u32, scale: u32) -> Vec<u8> {
     // Values of a numeric(p,s) column have at most s digits after the
     // point; rounding only matters for a column whose type says otherwise.
     let rounded = d.round_dp(scale.min(28));
@@ -409,7 +409,7 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
                         column.name
                     ));
                 }
-                other => rust_decimal::Decimal::from(integer(other).ok_or_else(mismatch)?),
+                other => crate::repr::Numeric::from(integer(other).ok_or_else(mismatch)?),
             };
             let (p, s) = decimal_precision_scale(*precision, *scale);
             Value::Decimal(apache_avro::Decimal::from(decimal_bytes(&decimal, p, s)))

@@ -6,7 +6,7 @@
 
 use std::cmp::Ordering;
 
-use rust_decimal::Decimal;
+use crate::repr::Numeric;
 use smallvec::SmallVec;
 
 use crate::repr::{Datum, Diff, Interval};
@@ -166,7 +166,7 @@ impl AggregateExpr {
                 // PostgreSQL: the sum in `numeric` (integers, numerics),
                 // `double precision` (floats) or `interval`, divided by
                 // the count.
-                let mut sum = Decimal::ZERO;
+                let mut sum = Numeric::ZERO;
                 let mut fsum = 0f64;
                 let mut isum: Option<Datum> = None;
                 let mut float = false;
@@ -208,7 +208,7 @@ impl AggregateExpr {
                             // Through `+` and `*`, which keep PostgreSQL's
                             // scale (`0.00 + 1.5` is `1.50`).
                             let term = BinaryFunc::Mul
-                                .eval(Datum::Numeric(x), Datum::Numeric(Decimal::from(*d)))?;
+                                .eval(Datum::Numeric(x), Datum::Numeric(Numeric::from(*d)))?;
                             sum = match BinaryFunc::Add.eval(Datum::Numeric(sum), term)? {
                                 Datum::Numeric(s) => s,
                                 _ => return Err(EvalError::NumericOverflow),
@@ -378,8 +378,8 @@ fn divide_interval(i: &Interval, factor: f64) -> Result<Interval, EvalError> {
 
 /// PostgreSQL's `avg` of integers and numerics: the `numeric` sum divided
 /// by the count with `numeric` division (its result scale).
-fn numeric_avg(sum: Decimal, n: i64) -> Result<Datum, EvalError> {
-    BinaryFunc::Div.eval(Datum::Numeric(sum), Datum::Numeric(Decimal::from(n)))
+fn numeric_avg(sum: Numeric, n: i64) -> Result<Datum, EvalError> {
+    BinaryFunc::Div.eval(Datum::Numeric(sum), Datum::Numeric(Numeric::from(n)))
 }
 
 /// Accumulators of accumulable aggregates (`count(*)`, `count(x)`, `sum(x)`
@@ -681,10 +681,8 @@ pub fn finish_accums(slots: &[AccumSlot], accums: &Accums) -> Result<Vec<Datum>,
                 if n < 0 {
                     return Err(EvalError::NegativeMultiplicity("an aggregate input".into()));
                 }
-                let numeric = || {
-                    Decimal::try_from_i128_with_scale(sum, 0)
-                        .map_err(|_| EvalError::NumericOverflow)
-                };
+                let numeric =
+                    || Numeric::try_from_i128_with_scale(sum, 0).ok_or(EvalError::NumericOverflow);
                 out.push(match slot {
                     _ if n == 0 => Datum::Null,
                     AccumSlot::SumInt => Datum::Int64(count(sum)?),

@@ -15,8 +15,8 @@
 //! PostgreSQL's Youngs–Cramer accumulation (`float8_accum`) over the values
 //! in the order they arrive (sorted, for a group).
 
+use crate::repr::Numeric;
 use num_bigint::{BigInt, Sign};
-use rust_decimal::Decimal;
 
 use crate::repr::{Datum, Diff};
 
@@ -257,7 +257,7 @@ impl Moments {
         // N·Sxx − Sx², at scale 2·scale.
         let numerator = &self.n * &self.sxx - &self.sx * &self.sx;
         if numerator.sign() != Sign::Plus {
-            return Ok(Datum::Numeric(Decimal::ZERO));
+            return Ok(Datum::Numeric(Numeric::ZERO));
         }
         let denominator = if stat.sample {
             &self.n * (&self.n - 1)
@@ -292,7 +292,7 @@ fn to_numeric(mut mantissa: BigInt, mut scale: u32) -> Result<Datum, EvalError> 
     loop {
         if scale <= MAX_SCALE
             && let Ok(m) = i128::try_from(&mantissa)
-            && let Ok(d) = Decimal::try_from_i128_with_scale(m, scale)
+            && let Some(d) = Numeric::try_from_i128_with_scale(m, scale)
         {
             return Ok(Datum::Numeric(d));
         }

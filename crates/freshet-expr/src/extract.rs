@@ -5,9 +5,8 @@
 //! DataFusion's `date_part` lacks several fields (century, julian, ...),
 //! truncates seconds, and types every result as an integer or a float.
 
+use crate::repr::Numeric;
 use chrono::{Datelike, NaiveDate};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 
 use crate::repr::{Datum, Interval, SqlState};
 
@@ -95,14 +94,14 @@ fn unit_error(code: SqlState, name: &str, d: &Datum, what: &str) -> EvalError {
 }
 
 /// An integer as a `numeric` of scale 0.
-fn int(v: i64) -> Decimal {
-    Decimal::from(v)
+fn int(v: i64) -> Numeric {
+    Numeric::from(v)
 }
 
 /// `a / b` as PostgreSQL's `numeric` division chooses its scale for two
 /// non-negative integers (`select_div_scale`: 16 significant digits,
 /// at least).
-fn pg_div(a: i64, b: i64) -> Decimal {
+fn pg_div(a: i64, b: i64) -> Numeric {
     // Weight and first digit in base 10000, as PostgreSQL stores numerics.
     let weight_first = |v: i64| {
         let (mut w, mut f) = (0i32, v);
@@ -119,7 +118,11 @@ fn pg_div(a: i64, b: i64) -> Decimal {
         qweight -= 1;
     }
     let rscale = (16 - qweight * 4).clamp(0, 28) as u32;
-    let mut q = (Decimal::from(a) / Decimal::from(b)).round_dp(rscale);
+    // `b` is a positive constant (micros per day), so the quotient exists.
+    let mut q = Numeric::from(a)
+        .checked_div(Numeric::from(b))
+        .expect("a positive divisor")
+        .round_dp(rscale);
     q.rescale(rscale);
     q
 }
@@ -135,7 +138,7 @@ fn pg_year(y: i64) -> i64 {
     if y > 0 { y } else { y - 1 }
 }
 
-fn date_fields(f: Field, date: NaiveDate) -> Option<Decimal> {
+fn date_fields(f: Field, date: NaiveDate) -> Option<Numeric> {
     use Field::*;
     let y = i64::from(date.year());
     Some(int(match f {
@@ -192,12 +195,12 @@ pub fn extract(name: &str, d: &Datum) -> Result<Datum, EvalError> {
     };
     let unsupported = || unit_error(SqlState::FEATURE_NOT_SUPPORTED, name, d, "not supported");
     let day_micros = Interval::MICROS_PER_DAY;
-    let time_fields = |us: i64| -> Option<Decimal> {
+    let time_fields = |us: i64| -> Option<Numeric> {
         // `us`: microseconds since midnight (or of an interval's time).
         Some(match f {
             Microseconds => int(us % 60_000_000),
-            Milliseconds => Decimal::new(us % 60_000_000, 3),
-            Second => Decimal::new(us % 60_000_000, 6),
+            Milliseconds => Numeric::new(us % 60_000_000, 3),
+            Second => Numeric::new(us % 60_000_000, 6),
             Minute => int(us / 60_000_000 % 60),
             Hour => int(us / 3_600_000_000),
             _ => return None,
@@ -214,7 +217,7 @@ pub fn extract(name: &str, d: &Datum) -> Result<Datum, EvalError> {
             }
         }
         Datum::Time(us) => match f {
-            Epoch => Decimal::new(*us, 6),
+            Epoch => Numeric::new(*us, 6),
             _ => time_fields(*us).ok_or_else(unsupported)?,
         },
         Datum::Timestamp(t) | Datum::TimestampTz(t) => {
@@ -226,8 +229,10 @@ pub fn extract(name: &str, d: &Datum) -> Result<Datum, EvalError> {
                 .and_then(NaiveDate::from_num_days_from_ce_opt)
                 .ok_or_else(|| EvalError::OutOfRange("timestamp".into()))?;
             match f {
-                Epoch => Decimal::new(*t, 6),
-                Julian => int(julian_day(date)) + pg_div(us, day_micros),
+                Epoch => Numeric::new(*t, 6),
+                Julian => int(julian_day(date))
+                    .checked_add_rounded(pg_div(us, day_micros))
+                    .ok_or(EvalError::NumericOverflow)?,
                 Timezone | TimezoneHour | TimezoneMinute if tz => int(0),
                 Timezone | TimezoneHour | TimezoneMinute => return Err(unsupported()),
                 _ => match time_fields(us) {
@@ -257,10 +262,11 @@ pub fn extract(name: &str, d: &Datum) -> Result<Datum, EvalError> {
                         + i64::from(i.days) * secs_per_day;
                     // In one step, so the scale is always 6 (`int(whole) +
                     // 0.000000` would drop it).
-                    Decimal::from_i128_with_scale(
+                    Numeric::try_from_i128_with_scale(
                         i128::from(whole) * 1_000_000 + i128::from(i.micros),
                         6,
                     )
+                    .ok_or(EvalError::NumericOverflow)?
                 }
                 _ => return Err(unsupported()),
             }

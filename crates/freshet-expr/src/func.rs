@@ -5,12 +5,11 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use crate::repr::{Numeric, NumericRounding};
 use datafusion_common::ScalarValue;
 use datafusion_common::arrow::datatypes::{DataType, Field};
 use datafusion_common::config::ConfigOptions;
 use datafusion_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 
 use crate::repr::{Datum, Interval, OrdF32, OrdF64, ScalarType, SqlState};
 use crate::repr::{jsonb, strconv};
@@ -710,21 +709,17 @@ fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
 }
 
 /// `r`, a sum, difference or remainder of `x` and `y`, with PostgreSQL's
-/// display scale: the larger of theirs. `Decimal` gives the other operand
+/// display scale: the larger of theirs. `Numeric` gives the other operand
 /// back unchanged when one is zero (`0.00 + 1.5` would be `1.5`, not
 /// `1.50`).
-fn with_scale_of(
-    r: rust_decimal::Decimal,
-    x: &rust_decimal::Decimal,
-    y: &rust_decimal::Decimal,
-) -> rust_decimal::Decimal {
+fn with_scale_of(r: Numeric, x: &Numeric, y: &Numeric) -> Numeric {
     let scale = x.scale().max(y.scale());
     if r.scale() >= scale {
         return r;
     }
     let mut padded = r;
     padded.rescale(scale);
-    // Past `Decimal`'s 28 digits the padding would round: keep `r`.
+    // Past `Numeric`'s 28 digits the padding would round: keep `r`.
     if padded == r { padded } else { r }
 }
 
@@ -776,11 +771,11 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
 
 fn mul(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     // A zero product keeps PostgreSQL's result scale (`0.00 * 10` is
-    // `0.00`), which `Decimal`'s multiplication drops.
+    // `0.00`), which `Numeric`'s multiplication drops.
     if let (Datum::Numeric(x), Datum::Numeric(y)) = (&a, &b)
         && (x.is_zero() || y.is_zero())
     {
-        let mut zero = rust_decimal::Decimal::ZERO;
+        let mut zero = Numeric::ZERO;
         zero.rescale((x.scale() + y.scale()).min(28));
         return Ok(Datum::Numeric(zero));
     }
@@ -800,13 +795,15 @@ fn div(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     }
     if let (Datum::Numeric(x), Datum::Numeric(y)) = (&a, &b) {
         let scale = numeric_div_scale(x, y);
+        // PostgreSQL would print more digits after the point than a
+        // Numeric holds: refuse rather than print fewer.
+        if scale > Numeric::MAX_SCALE {
+            return Err(EvalError::NumericOverflow);
+        }
         return x
             .checked_div(*y)
             .map(|q| {
-                let mut q = q.round_dp_with_strategy(
-                    scale,
-                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-                );
+                let mut q = q.round_dp_with(scale, NumericRounding::HalfAwayFromZero);
                 // Keep PostgreSQL's display scale: pad with zeros.
                 if q.scale() < scale {
                     q.rescale(scale);
@@ -821,10 +818,10 @@ fn div(a: Datum, b: Datum) -> Result<Datum, EvalError> {
 /// The result scale of numeric division, after PostgreSQL's
 /// `select_div_scale`: at least 16 significant digits, and no fewer
 /// fractional digits than either input.
-fn numeric_div_scale(x: &Decimal, y: &Decimal) -> u32 {
+fn numeric_div_scale(x: &Numeric, y: &Numeric) -> u32 {
     // PostgreSQL's numerics are base-10000 digits: `weight` is the position
     // of the first such digit, `first` its value.
-    fn weight_first(d: &Decimal) -> (i64, u64) {
+    fn weight_first(d: &Numeric) -> (i64, u64) {
         let a = d.abs();
         if a.is_zero() {
             return (0, 0);
@@ -858,7 +855,7 @@ fn numeric_div_scale(x: &Decimal, y: &Decimal) -> u32 {
         .max(x.scale() as i64)
         .max(y.scale() as i64)
         .max(0);
-    rscale.min(28) as u32
+    rscale.min(i64::from(u32::MAX)) as u32
 }
 
 fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
@@ -1143,7 +1140,7 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
                 }
                 T::Float32 => Datum::f32(v as f32),
                 T::Float64 => Datum::f64(v as f64),
-                T::Numeric { .. } => Datum::Numeric(Decimal::from(v)),
+                T::Numeric { .. } => Datum::Numeric(Numeric::from(v)),
                 T::Bool => Datum::Bool(v != 0),
                 _ => return Err(cannot_cast(to)),
             }
@@ -1165,10 +1162,7 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         },
         (Datum::Numeric(n), to) => match to {
             T::Int16 | T::Int32 | T::Int64 => {
-                let r = n.round_dp_with_strategy(
-                    0,
-                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-                );
+                let r = n.round_dp_with(0, NumericRounding::HalfAwayFromZero);
                 let v = r.to_i64().ok_or_else(|| range(int_name(to)))?;
                 return cast(Datum::Int64(v), to).map_err(|_| range(int_name(to)));
             }
@@ -1245,17 +1239,17 @@ const FLOAT8_DIGITS: usize = 15;
 /// `v` as `numeric`, rounded to `digits` significant digits as PostgreSQL's
 /// `float4_numeric`/`float8_numeric` do (they print with `%.*g` and read the
 /// text back): `1.1::real::numeric` is `1.1`, not `1.100000023841858`.
-fn float_to_numeric(v: f64, digits: usize) -> Result<Decimal, EvalError> {
+fn float_to_numeric(v: f64, digits: usize) -> Result<Numeric, EvalError> {
     let text = format!("{:.*e}", digits - 1, v);
     // Without the mantissa's trailing zeros, which would count against
-    // `Decimal`'s 28 digits of scale (`1.00000000000000e-20`).
+    // `Numeric`'s 28 digits of scale (`1.00000000000000e-20`).
     let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
     let mantissa = match mantissa.contains('.') {
         true => mantissa.trim_end_matches('0').trim_end_matches('.'),
         false => mantissa,
     };
-    let d = Decimal::from_scientific(&format!("{mantissa}e{exponent}"))
-        .map_err(|_| EvalError::NumericOverflow)?;
+    let d = Numeric::from_scientific(&format!("{mantissa}e{exponent}"))
+        .ok_or(EvalError::NumericOverflow)?;
     Ok(d.normalize())
 }
 
@@ -1470,7 +1464,7 @@ pub fn scalar_to_datum(s: &ScalarValue) -> Result<Datum, EvalError> {
         S::UInt8(Some(v)) => Datum::Int16(*v as i16),
         S::UInt16(Some(v)) => Datum::Int32(*v as i32),
         S::UInt32(Some(v)) => Datum::Int64(*v as i64),
-        S::UInt64(Some(v)) => Datum::Numeric(Decimal::from(*v)),
+        S::UInt64(Some(v)) => Datum::Numeric(Numeric::from(*v)),
         S::Float32(Some(v)) => Datum::f32(*v),
         S::Float64(Some(v)) => Datum::f64(*v),
         S::Decimal128(Some(m), _, s) => {
@@ -1481,8 +1475,8 @@ pub fn scalar_to_datum(s: &ScalarValue) -> Result<Datum, EvalError> {
                 m = m.checked_mul(10).ok_or(EvalError::NumericOverflow)?;
             }
             Datum::Numeric(
-                Decimal::try_from_i128_with_scale(m, (*s).max(0) as u32)
-                    .map_err(|_| EvalError::NumericOverflow)?,
+                Numeric::try_from_i128_with_scale(m, (*s).max(0) as u32)
+                    .ok_or(EvalError::NumericOverflow)?,
             )
         }
         S::Utf8(Some(v)) | S::Utf8View(Some(v)) => Datum::String(v.clone()),
@@ -1595,7 +1589,7 @@ mod tests {
                 .as_str(),
             "0A000"
         );
-        let zero = Datum::Numeric(Decimal::ZERO);
+        let zero = Datum::Numeric(Numeric::ZERO);
         for f in [
             BinaryFunc::Add,
             BinaryFunc::Sub,
@@ -1615,11 +1609,11 @@ mod tests {
             );
         }
         assert_eq!(
-            BinaryFunc::Div.eval(Datum::Numeric(Decimal::ONE), zero),
+            BinaryFunc::Div.eval(Datum::Numeric(Numeric::ONE), zero),
             Err(EvalError::DivisionByZero)
         );
         assert_eq!(
-            compare(&nan, &Datum::Numeric(Decimal::MAX)),
+            compare(&nan, &Datum::Numeric(Numeric::MAX)),
             Ok(Ordering::Greater)
         );
         assert_eq!(compare(&nan, &Datum::NumericNaN), Ok(Ordering::Equal));
@@ -1670,7 +1664,7 @@ mod tests {
         assert_eq!(num(Datum::f64(1.5e20)), "150000000000000000000");
         assert_eq!(num(Datum::f64(1e-20)), "0.00000000000000000001");
         // Numeric to float is correctly rounded.
-        let n: Decimal = "1.23456789012345678".parse().unwrap();
+        let n: Numeric = "1.23456789012345678".parse().unwrap();
         assert_eq!(
             cast(Datum::Numeric(n), &ScalarType::Float64),
             Ok(Datum::f64(1.234_567_890_123_456_7))

@@ -14,7 +14,7 @@
 //! digits than the template has becomes `#`s. The locale is C: `D` is
 //! `.`, `G` is `,`, `L` is a blank.
 
-use rust_decimal::Decimal;
+use crate::repr::{Numeric, NumericRounding};
 
 use super::error::EvalError;
 use crate::repr::{Datum, SqlState};
@@ -684,9 +684,9 @@ fn c_fixed(value: f64, digits: usize) -> String {
 }
 
 /// The digits of `|d|` rounded half away from zero to `places` fraction
-/// digits (any number of them, beyond a `Decimal`'s 28), as text with
+/// digits (any number of them, beyond a `Numeric`'s 28), as text with
 /// exactly that many; and whether `d` was negative and did not round to 0.
-fn numeric_digits(d: &Decimal, places: i32) -> (bool, String) {
+fn numeric_digits(d: &Numeric, places: i32) -> (bool, String) {
     let mantissa = d.mantissa().unsigned_abs().to_string();
     let scale = d.scale() as i32;
     // Integer and fraction digit strings.
@@ -740,7 +740,7 @@ fn numeric_digits(d: &Decimal, places: i32) -> (bool, String) {
 /// `numeric_out_sci`: `d` as `m.mmm e±XX` with `places` digits after the
 /// point, rounded half away from zero (and not renormalised: 9.999 to two
 /// places is `10.00e+00`, as in PostgreSQL).
-fn numeric_sci(d: &Decimal, places: i32) -> String {
+fn numeric_sci(d: &Numeric, places: i32) -> String {
     let mantissa = d.mantissa().unsigned_abs().to_string();
     let exponent = if d.is_zero() {
         0
@@ -748,12 +748,16 @@ fn numeric_sci(d: &Decimal, places: i32) -> String {
         mantissa.len() as i32 - 1 - d.scale() as i32
     };
     // The significand: the digits with the point after the first one.
-    let significand = Decimal::from_i128_with_scale(
+    // The mantissa and a scale of at most 28 always make a value.
+    let significand = Numeric::try_from_i128_with_scale(
         d.mantissa().abs(),
-        (mantissa.len() as u32).saturating_sub(1).min(28),
-    );
+        (mantissa.len() as u32)
+            .saturating_sub(1)
+            .min(Numeric::MAX_SCALE),
+    )
+    .unwrap_or(Numeric::ZERO);
     let (_, digits) = if d.is_zero() {
-        numeric_digits(&Decimal::ZERO, places)
+        numeric_digits(&Numeric::ZERO, places)
     } else {
         numeric_digits(&significand, places)
     };
@@ -925,7 +929,7 @@ fn int8_number(value: i64, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), Eval
         return Ok((int_to_roman(v).into_bytes(), 0, 0));
     }
     if num.has(F_EEEE) {
-        let s = numeric_sci(&Decimal::from(value), num.post);
+        let s = numeric_sci(&Numeric::from(value), num.post);
         let s = if s.starts_with('-') {
             s
         } else {
@@ -963,13 +967,11 @@ fn numeric_nan_number(num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError
     Ok(fixed_number("NaN".into(), num))
 }
 
-fn numeric_number(d: &Decimal, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError> {
+fn numeric_number(d: &Numeric, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError> {
     if num.has(F_ROMAN) {
         // PostgreSQL 15 rounds to an `integer` first, which may overflow.
-        let rounded =
-            d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-        let v = rust_decimal::prelude::ToPrimitive::to_i32(&rounded)
-            .ok_or_else(|| out_of_range("integer"))?;
+        let rounded = d.round_dp_with(0, NumericRounding::HalfAwayFromZero);
+        let v = rounded.to_i32().ok_or_else(|| out_of_range("integer"))?;
         return Ok((int_to_roman(v).into_bytes(), 0, 0));
     }
     if num.has(F_EEEE) {
@@ -1100,13 +1102,11 @@ pub fn to_number(input: &str, template: &str) -> Result<Datum, EvalError> {
             ));
         }
         let mut out = if multi > 16 {
-            Decimal::ZERO
+            Numeric::ZERO
         } else {
-            let mut shifted = value;
-            shifted
-                .set_scale(value.scale() + multi)
-                .map_err(|_| EvalError::NumericOverflow)?;
-            shifted
+            value
+                .with_scale(value.scale() + multi)
+                .ok_or(EvalError::NumericOverflow)?
         };
         out.rescale(scale);
         if out.scale() != scale {

@@ -4,7 +4,7 @@
 //! 15's `numeric.c`, `float.c` and `int.c`. The planner side is
 //! `sql::pg_scalar`.
 
-use rust_decimal::Decimal;
+use crate::repr::Numeric;
 
 use crate::repr::{Datum, SqlState};
 
@@ -89,29 +89,29 @@ pub fn width_bucket_numeric(args: &[Datum]) -> Result<Datum, EvalError> {
     let (offset, width) = match b1.cmp(&b2) {
         std::cmp::Ordering::Less if x < b1 => return Ok(Datum::Int32(0)),
         std::cmp::Ordering::Less if x >= b2 => return past_last(count),
-        std::cmp::Ordering::Less => (x - b1, b2 - b1),
+        std::cmp::Ordering::Less => (x.checked_sub(b1), b2.checked_sub(b1)),
         std::cmp::Ordering::Greater if x > b1 => return Ok(Datum::Int32(0)),
         std::cmp::Ordering::Greater if x <= b2 => return past_last(count),
-        std::cmp::Ordering::Greater => (b1 - x, b1 - b2),
+        std::cmp::Ordering::Greater => (b1.checked_sub(x), b1.checked_sub(b2)),
         std::cmp::Ordering::Equal => {
             return Err(width_bucket_error("lower bound cannot equal upper bound"));
         }
     };
+    let (Some(offset), Some(width)) = (offset, width) else {
+        return Err(EvalError::NumericOverflow);
+    };
     // `offset * count / width`, truncated: exact where the product fits,
     // else the quotient first (it lies in [0, 1)).
-    let bucket = match offset.checked_mul(Decimal::from(count)) {
+    let bucket = match offset.checked_mul(Numeric::from(count)) {
         Some(product) => product
             .checked_div(width)
             .ok_or(EvalError::NumericOverflow)?,
-        None => {
-            offset
-                .checked_div(width)
-                .ok_or(EvalError::NumericOverflow)?
-                * Decimal::from(count)
-        }
+        None => offset
+            .checked_div(width)
+            .and_then(|q| q.checked_mul_rounded(Numeric::from(count)))
+            .ok_or(EvalError::NumericOverflow)?,
     };
-    let bucket = rust_decimal::prelude::ToPrimitive::to_i32(&bucket.trunc())
-        .ok_or_else(integer_out_of_range)?;
+    let bucket = bucket.trunc().to_i32().ok_or_else(integer_out_of_range)?;
     // The quotient is below `count`; rounding could reach it.
     Ok(Datum::Int32(bucket.min(count - 1) + 1))
 }
@@ -233,9 +233,9 @@ pub fn gcd_lcm(a: &Datum, b: &Datum, lcm: bool) -> Result<Datum, EvalError> {
                 (mx / g).checked_mul(my).ok_or(EvalError::NumericOverflow)?
             };
             let r = i128::try_from(r).map_err(|_| EvalError::NumericOverflow)?;
-            Decimal::try_from_i128_with_scale(r, scale)
+            Numeric::try_from_i128_with_scale(r, scale)
                 .map(Datum::Numeric)
-                .map_err(|_| EvalError::NumericOverflow)
+                .ok_or(EvalError::NumericOverflow)
         }
         other => Err(EvalError::Internal(format!("gcd/lcm of {other:?}"))),
     }

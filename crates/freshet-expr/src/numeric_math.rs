@@ -6,14 +6,14 @@
 //! Each result is computed in fixed point on big integers with guard
 //! digits beyond PostgreSQL's result scale, then rounded half away from
 //! zero to that scale (an integer power and `sqrt` exactly). Freshet's
-//! `numeric` is a `rust_decimal::Decimal`: at most 28 digits after the
-//! point and a 96-bit mantissa (about 28 significant digits). A result
+//! `numeric` ([`Numeric`]) holds at most 28 digits after the point and a
+//! 96-bit mantissa (about 28 significant digits). A result
 //! PostgreSQL would print with more is refused (`0A000`) rather than
 //! printed with fewer digits; a result too large is `22003`.
 
+use crate::repr::Numeric;
 use num_bigint::{BigInt, Sign};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::{One, Signed, ToPrimitive, Zero};
+use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use super::error::EvalError;
 use crate::repr::{Datum, SqlState};
@@ -26,7 +26,7 @@ const MAX_DISPLAY_SCALE: i64 = 1000;
 /// truncate estimates computed with exactly this value.
 #[allow(clippy::approx_constant)]
 const PG_LOG10_E: f64 = 0.434294481903252;
-/// The most digits after the point a [`Decimal`] holds.
+/// The most digits after the point a [`Numeric`] holds.
 const MAX_DECIMAL_SCALE: i64 = 28;
 
 /// A function of this module.
@@ -71,9 +71,9 @@ impl NumericMathFunc {
         }
         let num = |d: &Datum| match d {
             Datum::Numeric(d) => Ok(*d),
-            Datum::Int16(v) => Ok(Decimal::from(*v)),
-            Datum::Int32(v) => Ok(Decimal::from(*v)),
-            Datum::Int64(v) => Ok(Decimal::from(*v)),
+            Datum::Int16(v) => Ok(Numeric::from(*v)),
+            Datum::Int32(v) => Ok(Numeric::from(*v)),
+            Datum::Int64(v) => Ok(Numeric::from(*v)),
             other => Err(EvalError::Internal(format!(
                 "{} applied to {other:?}",
                 self.name()
@@ -83,7 +83,7 @@ impl NumericMathFunc {
             (NumericMathFunc::Sqrt, [x]) => sqrt(&num(x)?)?,
             (NumericMathFunc::Exp, [x]) => exp(&num(x)?)?,
             (NumericMathFunc::Ln, [x]) => ln(&num(x)?)?,
-            (NumericMathFunc::Log10, [x]) => log(&Decimal::TEN, &num(x)?)?,
+            (NumericMathFunc::Log10, [x]) => log(&Numeric::TEN, &num(x)?)?,
             (NumericMathFunc::Log, [b, x]) => log(&num(b)?, &num(x)?)?,
             (NumericMathFunc::Power, [x, y]) => power(&num(x)?, &num(y)?)?,
             (NumericMathFunc::Factorial, [Datum::Int64(n)]) => factorial(*n)?,
@@ -102,10 +102,10 @@ impl NumericMathFunc {
 /// `numeric_power` and kin: `NaN`, except that `1 ^ NaN` and `NaN ^ 0` are
 /// `1` (PostgreSQL's constant one, scale 0).
 fn nan_result(func: &NumericMathFunc, args: &[Datum]) -> Datum {
-    let is = |d: &Datum, v: Decimal| matches!(d, Datum::Numeric(x) if *x == v);
+    let is = |d: &Datum, v: Numeric| matches!(d, Datum::Numeric(x) if *x == v);
     match (func, args) {
-        (NumericMathFunc::Power, [x, y]) if is(x, Decimal::ONE) || is(y, Decimal::ZERO) => {
-            Datum::Numeric(Decimal::ONE)
+        (NumericMathFunc::Power, [x, y]) if is(x, Numeric::ONE) || is(y, Numeric::ZERO) => {
+            Datum::Numeric(Numeric::ONE)
         }
         _ => Datum::NumericNaN,
     }
@@ -123,7 +123,7 @@ fn pow10(n: i64) -> BigInt {
 }
 
 /// `x` as an integer at `scale` digits after the point (truncated).
-fn to_fixed(x: &Decimal, scale: i64) -> BigInt {
+fn to_fixed(x: &Numeric, scale: i64) -> BigInt {
     let m = BigInt::from(x.mantissa());
     let s = i64::from(x.scale());
     if scale >= s {
@@ -145,9 +145,9 @@ fn round_fixed(v: &BigInt, from: i64, to: i64) -> BigInt {
     if v.is_negative() { -mag } else { mag }
 }
 
-/// The [`Decimal`] `v / 10^scale`, if it fits; PostgreSQL's answer has
+/// The [`Numeric`] `v / 10^scale`, if it fits; PostgreSQL's answer has
 /// exactly this scale, so one that does not fit is refused.
-fn to_decimal(v: BigInt, scale: i64, func: &str) -> Result<Decimal, EvalError> {
+fn to_decimal(v: BigInt, scale: i64, func: &str) -> Result<Numeric, EvalError> {
     if scale > MAX_DECIMAL_SCALE {
         return Err(EvalError::Unsupported(format!(
             "{func} with a result of {scale} digits after the point (Freshet's numeric holds 28)"
@@ -155,16 +155,16 @@ fn to_decimal(v: BigInt, scale: i64, func: &str) -> Result<Decimal, EvalError> {
     }
     let d = v
         .to_i128()
-        .and_then(|m| Decimal::try_from_i128_with_scale(m, scale.max(0) as u32).ok())
+        .and_then(|m| Numeric::try_from_i128_with_scale(m, scale.max(0) as u32))
         .ok_or_else(|| too_large(func))?;
     if d.is_zero() {
         // PostgreSQL's zero has no sign.
-        return Ok(Decimal::from_i128_with_scale(0, scale.max(0) as u32));
+        return Ok(Numeric::new(0, scale.max(0) as u32));
     }
     Ok(d)
 }
 
-/// A result PostgreSQL has but a [`Decimal`] cannot hold (PostgreSQL's
+/// A result PostgreSQL has but a [`Numeric`] cannot hold (PostgreSQL's
 /// own overflow is `EvalError::NumericOverflow`).
 fn too_large(func: &str) -> EvalError {
     EvalError::Unsupported(format!(
@@ -174,7 +174,7 @@ fn too_large(func: &str) -> EvalError {
 
 /// A `numeric`'s base-10000 digits (PostgreSQL's `NumericVar`): the
 /// weight of the first and its non-zero-trimmed digits.
-fn nbase_digits(x: &Decimal) -> (i64, Vec<u32>) {
+fn nbase_digits(x: &Numeric) -> (i64, Vec<u32>) {
     let digits = x.mantissa().unsigned_abs().to_string();
     let scale = x.scale() as usize;
     let (int_part, frac_part) = if digits.len() > scale {
@@ -204,14 +204,14 @@ fn nbase_digits(x: &Decimal) -> (i64, Vec<u32>) {
 }
 
 /// `estimate_ln_dweight`.
-fn estimate_ln_dweight(x: &Decimal) -> i64 {
+fn estimate_ln_dweight(x: &Numeric) -> i64 {
     if x.is_sign_negative() || x.is_zero() {
         return 0;
     }
-    let point_nine = Decimal::new(9, 1);
-    let one_point_one = Decimal::new(11, 1);
+    let point_nine = Numeric::new(9, 1);
+    let one_point_one = Numeric::new(11, 1);
     if *x >= point_nine && *x <= one_point_one {
-        let d = *x - Decimal::ONE;
+        let d = x.checked_sub(Numeric::ONE).unwrap_or(Numeric::ZERO);
         let (weight, digits) = nbase_digits(&d);
         match digits.first() {
             Some(&first) => weight * 4 + f64::from(first).log10() as i64,
@@ -311,7 +311,7 @@ fn exp_fixed(x: &BigInt, w: i64) -> BigInt {
     sum
 }
 
-fn require_positive_for_log(x: &Decimal) -> Result<(), EvalError> {
+fn require_positive_for_log(x: &Numeric) -> Result<(), EvalError> {
     if x.is_zero() {
         return Err(error(b"2201E", "cannot take logarithm of zero"));
     }
@@ -325,7 +325,7 @@ fn require_positive_for_log(x: &Decimal) -> Result<(), EvalError> {
 }
 
 /// `numeric_sqrt`.
-pub fn sqrt(x: &Decimal) -> Result<Decimal, EvalError> {
+pub fn sqrt(x: &Numeric) -> Result<Numeric, EvalError> {
     if x.is_sign_negative() && !x.is_zero() {
         return Err(error(
             b"2201F",
@@ -347,7 +347,7 @@ pub fn sqrt(x: &Decimal) -> Result<Decimal, EvalError> {
 }
 
 /// `numeric_exp`.
-pub fn exp(x: &Decimal) -> Result<Decimal, EvalError> {
+pub fn exp(x: &Numeric) -> Result<Numeric, EvalError> {
     let val = x.to_f64().unwrap_or(0.0) * PG_LOG10_E;
     let val = val.clamp(-2000.0, 2000.0);
     let rscale = clamp_scale((MIN_SIG_DIGITS - val as i64).max(i64::from(x.scale())));
@@ -363,7 +363,7 @@ pub fn exp(x: &Decimal) -> Result<Decimal, EvalError> {
 }
 
 /// `numeric_ln`.
-pub fn ln(x: &Decimal) -> Result<Decimal, EvalError> {
+pub fn ln(x: &Numeric) -> Result<Numeric, EvalError> {
     require_positive_for_log(x)?;
     let rscale = clamp_scale((MIN_SIG_DIGITS - estimate_ln_dweight(x)).max(i64::from(x.scale())));
     if rscale > MAX_DECIMAL_SCALE {
@@ -375,7 +375,7 @@ pub fn ln(x: &Decimal) -> Result<Decimal, EvalError> {
 }
 
 /// `log_var`: `log(base, x)`.
-pub fn log(base: &Decimal, x: &Decimal) -> Result<Decimal, EvalError> {
+pub fn log(base: &Numeric, x: &Numeric) -> Result<Numeric, EvalError> {
     require_positive_for_log(base)?;
     require_positive_for_log(x)?;
     let ln_base_dweight = estimate_ln_dweight(base);
@@ -386,7 +386,7 @@ pub fn log(base: &Decimal, x: &Decimal) -> Result<Decimal, EvalError> {
             .max(i64::from(base.scale()))
             .max(i64::from(x.scale())),
     );
-    if *base == Decimal::ONE {
+    if *base == Numeric::ONE {
         return Err(EvalError::DivisionByZero);
     }
     if rscale > MAX_DECIMAL_SCALE {
@@ -404,7 +404,7 @@ pub fn log(base: &Decimal, x: &Decimal) -> Result<Decimal, EvalError> {
 }
 
 /// `numeric_power` / `power_var`.
-pub fn power(base: &Decimal, exp_: &Decimal) -> Result<Decimal, EvalError> {
+pub fn power(base: &Numeric, exp_: &Numeric) -> Result<Numeric, EvalError> {
     if base.is_zero() && exp_.is_sign_negative() && !exp_.is_zero() {
         return Err(error(
             b"2201F",
@@ -465,7 +465,7 @@ pub fn power(base: &Decimal, exp_: &Decimal) -> Result<Decimal, EvalError> {
 }
 
 /// `power_var_int`: `base ^ n` exactly, rounded to `rscale`.
-fn power_int(base: &Decimal, n: i64, rscale: i64) -> Result<Decimal, EvalError> {
+fn power_int(base: &Numeric, n: i64, rscale: i64) -> Result<Numeric, EvalError> {
     if n == 0 {
         return to_decimal(pow10(rscale), rscale, "power");
     }
@@ -508,7 +508,7 @@ fn power_int(base: &Decimal, n: i64, rscale: i64) -> Result<Decimal, EvalError> 
 }
 
 /// `numeric_fac`: `factorial(bigint)`.
-pub fn factorial(n: i64) -> Result<Decimal, EvalError> {
+pub fn factorial(n: i64) -> Result<Numeric, EvalError> {
     if n < 0 {
         return Err(EvalError::InvalidParameter(
             "factorial of a negative number is undefined".into(),
@@ -517,10 +517,10 @@ pub fn factorial(n: i64) -> Result<Decimal, EvalError> {
     if n > 32177 {
         return Err(EvalError::NumericOverflow);
     }
-    let mut acc = Decimal::ONE;
+    let mut acc = Numeric::ONE;
     for i in 2..=n {
         acc = acc
-            .checked_mul(Decimal::from(i))
+            .checked_mul(Numeric::from(i))
             .ok_or_else(|| too_large("factorial"))?;
     }
     Ok(acc)
@@ -531,8 +531,8 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
+    fn d(s: &str) -> Numeric {
+        Numeric::from_str(s).unwrap()
     }
 
     #[test]

@@ -601,11 +601,11 @@ impl PgFunc {
                 match &args[0] {
                     Datum::NumericNaN => Ok(Datum::NumericNaN),
                     Datum::Numeric(n) => Ok(Datum::Numeric(if n.is_zero() {
-                        rust_decimal::Decimal::ZERO
+                        crate::repr::Numeric::ZERO
                     } else if n.is_sign_negative() {
-                        rust_decimal::Decimal::NEGATIVE_ONE
+                        crate::repr::Numeric::NEGATIVE_ONE
                     } else {
-                        rust_decimal::Decimal::ONE
+                        crate::repr::Numeric::ONE
                     })),
                     Datum::Float64(v) => Ok(Datum::f64(if v.0 > 0.0 {
                         1.0
@@ -625,7 +625,7 @@ impl PgFunc {
                     Datum::Int16(v) => Some(f64::from(*v)),
                     Datum::Int32(v) => Some(f64::from(*v)),
                     Datum::Int64(v) => Some(*v as f64),
-                    Datum::Numeric(v) => rust_decimal::prelude::ToPrimitive::to_f64(v),
+                    Datum::Numeric(v) => v.to_f64(),
                     Datum::NumericNaN => Some(f64::NAN),
                     _ => None,
                 };

@@ -4,7 +4,7 @@
 //! from zero; on `double precision` `round` rounds halves to even (C's
 //! `rint`, so `round(2.5::float8)` is 2).
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use crate::repr::{Numeric, NumericRounding};
 
 use super::error::EvalError;
 use crate::repr::{Datum, OrdF64};
@@ -22,7 +22,7 @@ pub enum RoundFunc {
     Floor,
 }
 
-/// `rust_decimal` keeps at most 28 fractional digits.
+/// [`Numeric`] keeps at most 28 fractional digits.
 const MAX_SCALE: i64 = 28;
 
 impl RoundFunc {
@@ -36,12 +36,12 @@ impl RoundFunc {
         }
     }
 
-    fn strategy(&self) -> RoundingStrategy {
+    fn strategy(&self) -> NumericRounding {
         match self {
-            RoundFunc::Round => RoundingStrategy::MidpointAwayFromZero,
-            RoundFunc::Trunc => RoundingStrategy::ToZero,
-            RoundFunc::Ceil => RoundingStrategy::ToPositiveInfinity,
-            RoundFunc::Floor => RoundingStrategy::ToNegativeInfinity,
+            RoundFunc::Round => NumericRounding::HalfAwayFromZero,
+            RoundFunc::Trunc => NumericRounding::ToZero,
+            RoundFunc::Ceil => NumericRounding::Up,
+            RoundFunc::Floor => NumericRounding::Down,
         }
     }
 
@@ -79,21 +79,24 @@ impl RoundFunc {
 
     /// `x` rounded to `places` decimal places (negative: to tens,
     /// hundreds, ...), with scale `max(places, 0)`.
-    fn numeric(&self, x: Decimal, places: i64) -> Result<Decimal, EvalError> {
+    fn numeric(&self, x: Numeric, places: i64) -> Result<Numeric, EvalError> {
         if places >= 0 {
             let places = places.min(MAX_SCALE) as u32;
-            let mut r = x.round_dp_with_strategy(places, self.strategy());
+            let mut r = x.round_dp_with(places, self.strategy());
             r.rescale(places);
             return Ok(r);
         }
         // Beyond the largest value every number rounds to zero.
         let Some(unit) = 10i64
             .checked_pow(places.unsigned_abs().min(40) as u32)
-            .map(Decimal::from)
+            .map(Numeric::from)
         else {
-            return Ok(Decimal::ZERO);
+            return Ok(Numeric::ZERO);
         };
-        let r = (x / unit).round_dp_with_strategy(0, self.strategy());
+        let r = x
+            .checked_div(unit)
+            .ok_or(EvalError::NumericOverflow)?
+            .round_dp_with(0, self.strategy());
         let mut r = r.checked_mul(unit).ok_or(EvalError::NumericOverflow)?;
         r.rescale(0);
         Ok(r)

@@ -15,8 +15,7 @@
 //! rows at once, in memory, so a series of more than [`MAX_SERIES_ROWS`]
 //! rows is an error (`54000`) rather than an exhausted machine.
 
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
+use crate::repr::Numeric;
 
 use crate::repr::{Datum, Interval};
 
@@ -139,13 +138,13 @@ fn numerics(
     let start = value(start, "start value")?;
     let stop = value(stop, "stop value")?;
     let step = match step {
-        None => Decimal::ONE,
+        None => Numeric::ONE,
         Some(d) => value(d, "step size")?,
     };
     if step.is_zero() {
         return Err(zero_step());
     }
-    let beyond = |v: &Decimal| {
+    let beyond = |v: &Numeric| {
         if step.is_sign_positive() {
             *v > stop
         } else {
@@ -156,12 +155,15 @@ fn numerics(
         return Ok(vec![]);
     }
     // `(stop - start) / step`, the number of steps after the first value;
-    // past `Decimal`'s range it is far beyond the limit.
+    // past `Numeric`'s range it is far beyond the limit.
     let steps = stop
         .checked_sub(start)
         .and_then(|span| span.checked_div(step))
         .map(|n| n.trunc());
-    match steps.and_then(|n| n.to_u128()) {
+    match steps
+        .and_then(|n| n.to_i128())
+        .and_then(|n| u128::try_from(n).ok())
+    {
         Some(n) => check_length(n + 1, limit)?,
         None => return Err(EvalError::SeriesTooLong(limit)),
     }

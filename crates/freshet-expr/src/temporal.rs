@@ -22,7 +22,7 @@
 //! row is never present. An error evaluating a bound is the row's error, at
 //! `t`.
 
-use crate::repr::{Datum, Timestamp};
+use crate::repr::{Datum, NumericRounding, Timestamp};
 
 use super::func::BinaryFunc;
 #[cfg(test)]
@@ -46,12 +46,10 @@ pub fn to_mz_timestamp(d: Datum) -> Result<Datum, EvalError> {
         Datum::Int16(v) => i64::from(v),
         Datum::Int32(v) => i64::from(v),
         Datum::Int64(v) => v,
-        Datum::Numeric(n) => {
-            use rust_decimal::prelude::ToPrimitive;
-            n.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-                .to_i64()
-                .ok_or_else(range)?
-        }
+        Datum::Numeric(n) => n
+            .round_dp_with(0, NumericRounding::HalfAwayFromZero)
+            .to_i64()
+            .ok_or_else(range)?,
         Datum::NumericNaN => return Err(range()),
         Datum::Timestamp(micros) | Datum::TimestampTz(micros) => micros.div_euclid(1000),
         Datum::Date(days) => i64::from(days) * MILLIS_PER_DAY,

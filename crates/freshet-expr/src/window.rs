@@ -79,7 +79,7 @@ pub enum RangeOffset {
     /// For integer values.
     Int(i64),
     /// For `numeric` values.
-    Numeric(rust_decimal::Decimal),
+    Numeric(crate::repr::Numeric),
     /// For `real` and `double precision` values: the bits of the `f64`.
     Float(u64),
     /// For dates, times, timestamps and intervals.

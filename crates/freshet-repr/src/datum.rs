@@ -3,8 +3,9 @@
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use crate::Numeric;
 
 /// One SQL value.
 ///
@@ -40,9 +41,9 @@ pub enum Datum {
     /// `double precision`.
     Float64(OrdF64),
     /// `numeric`, a finite value.
-    Numeric(Decimal),
+    Numeric(Numeric),
     /// `numeric`'s special value `NaN`, which PostgreSQL (and Materialize)
-    /// have and `Decimal` has not. As in PostgreSQL it equals itself and
+    /// have and [`Numeric`] has not. As in PostgreSQL it equals itself and
     /// sorts above every other `numeric`: the variant follows
     /// [`Datum::Numeric`], so the derived order puts it there.
     NumericNaN,

@@ -16,6 +16,7 @@ mod date_fields;
 mod datum;
 pub mod json;
 pub mod jsonb;
+mod numeric;
 mod row;
 mod sqlstate;
 pub mod strconv;
@@ -23,6 +24,7 @@ pub mod timezone;
 pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
+pub use numeric::{Numeric, NumericRounding};
 pub use row::{Row, RowColumns, RowDecodeError, RowPacker};
 pub use sqlstate::SqlState;
 pub use strconv::ParseError;

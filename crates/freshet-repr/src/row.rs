@@ -42,11 +42,10 @@
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::SmallVec;
 
-use super::{Datum, Interval, OrdF32, OrdF64};
+use super::{Datum, Interval, Numeric, OrdF32, OrdF64};
 
 /// Bytes a row keeps inline before it allocates.
 pub const INLINE_BYTES: usize = 24;
@@ -82,7 +81,7 @@ pub mod tag {
     pub const FLOAT32: u8 = 9;
     /// `double precision`, 8 bytes.
     pub const FLOAT64: u8 = 10;
-    /// `numeric`, 16 bytes (`Decimal::serialize`).
+    /// `numeric`, 16 bytes (`Numeric::to_bytes`).
     pub const NUMERIC: u8 = 11;
     /// `text` up to 255 bytes: 1 length byte, then UTF-8.
     pub const STRING_SHORT: u8 = 12;
@@ -356,8 +355,7 @@ fn check_datums(mut rest: &[u8], arrays_allowed: bool) -> Result<bool, RowDecode
             | tag::JSON_LONG => {
                 std::str::from_utf8(payload(d)).map_err(|_| RowDecodeError("text is not UTF-8"))?;
             }
-            // The scale lives in bits 16..24 of the flags word.
-            tag::NUMERIC if d[3] > 28 => {
+            tag::NUMERIC if !Numeric::bytes_are_valid(&d[1..]) => {
                 return Err(RowDecodeError("numeric scale out of range"));
             }
             tag::ARRAY | tag::ARRAY_SEMANTIC => {
@@ -554,7 +552,7 @@ impl RowPacker {
             }
             Datum::Numeric(v) => {
                 data[0] = SEMANTIC;
-                push_fixed(data, tag::NUMERIC, &v.serialize())
+                push_fixed(data, tag::NUMERIC, &v.to_bytes())
             }
             Datum::NumericNaN => {
                 data[0] = SEMANTIC;
@@ -723,7 +721,7 @@ fn read_datum(d: &[u8]) -> Datum {
         tag::INT64_8 => Datum::Int64(i64::from_le_bytes(array(d))),
         tag::FLOAT32 => Datum::Float32(OrdF32(f32::from_bits(u32::from_le_bytes(array(d))))),
         tag::FLOAT64 => Datum::Float64(OrdF64(f64::from_bits(u64::from_le_bytes(array(d))))),
-        tag::NUMERIC => Datum::Numeric(Decimal::deserialize(array(d))),
+        tag::NUMERIC => Datum::Numeric(Numeric::from_bytes(array(d))),
         tag::NUMERIC_NAN => Datum::NumericNaN,
         tag::STRING_SHORT | tag::STRING_LONG => Datum::String(text(d)),
         tag::BYTES_SHORT | tag::BYTES_LONG => Datum::Bytes(payload(d).to_vec()),
@@ -830,7 +828,7 @@ fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
                 .cmp(&OrdF32(f32::from_bits(u32::from_le_bytes(array(b))))),
             tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(a))))
                 .cmp(&OrdF64(f64::from_bits(u64::from_le_bytes(array(b))))),
-            tag::NUMERIC => Decimal::deserialize(array(a)).cmp(&Decimal::deserialize(array(b))),
+            tag::NUMERIC => Numeric::from_bytes(array(a)).cmp(&Numeric::from_bytes(array(b))),
             tag::NUMERIC_NAN => Ordering::Equal,
             tag::ARRAY_SEMANTIC => {
                 // Element by element (elements are never arrays), then the
@@ -923,7 +921,7 @@ fn hash_datum<H: Hasher>(d: &[u8], state: &mut H) {
     match d[0] {
         tag::FLOAT32 => OrdF32(f32::from_bits(u32::from_le_bytes(array(d)))).hash(state),
         tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(d)))).hash(state),
-        tag::NUMERIC => Decimal::deserialize(array(d)).hash(state),
+        tag::NUMERIC => Numeric::from_bytes(array(d)).hash(state),
         tag::INTERVAL => read_interval(d).hash(state),
         tag::ARRAY_SEMANTIC => {
             tag::ARRAY_SEMANTIC.hash(state);

@@ -8,11 +8,12 @@
 //! Where Freshet's representation is narrower than PostgreSQL's, input that
 //! PostgreSQL would accept is refused or adjusted, always said here:
 //!
-//! * `numeric` is a 96-bit [`Decimal`] (at most 28 digits after the point):
+//! * `numeric` is a 96-bit [`Numeric`] (at most 28 digits after the point):
 //!   `NaN` is [`Datum::NumericNaN`] beside it, `Infinity` and `-Infinity`
-//!   are refused (`0A000`); an integer part too large is
-//!   `22003 value overflows numeric format`; fractional digits beyond what
-//!   fits are rounded half away from zero (as `rust_decimal` itself does).
+//!   are refused (`0A000`); a value with more digits than fit (an integer
+//!   part too large, non-zero fractional digits beyond the 28th or beyond
+//!   the 96-bit mantissa) is `22003 value overflows numeric format`,
+//!   never rounded; trailing zeros that do not fit are dropped.
 //! * `date`/`timestamp`: `infinity` and `-infinity` are refused (`0A000`);
 //!   `now`, `today`, `tomorrow` and `yesterday` only in a constant
 //!   (`'today'::date`, planned like `now()`), alone, else `0A000`. Zones are numeric
@@ -29,7 +30,7 @@
 
 use std::fmt::Write as _;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use crate::{Numeric, NumericRounding};
 
 use super::date_fields::DateFields;
 use super::types::IntervalFields;
@@ -897,30 +898,35 @@ pub fn format_float32(v: f32) -> String {
 // numeric
 // ---------------------------------------------------------------------------
 
-/// The largest mantissa a [`Decimal`] holds: 2^96 - 1.
-const DECIMAL_MAX_MANTISSA: u128 = (1u128 << 96) - 1;
-/// The most digits after the point a [`Decimal`] holds.
-const DECIMAL_MAX_SCALE: i64 = 28;
+/// The largest mantissa a [`Numeric`] holds: 2^96 - 1.
+const DECIMAL_MAX_MANTISSA: u128 = Numeric::MAX_MANTISSA;
+/// The most digits after the point a [`Numeric`] holds.
+const DECIMAL_MAX_SCALE: i64 = Numeric::MAX_SCALE as i64;
 
-/// Builds a [`Decimal`] equal to the ASCII decimal `digits` times
+/// Builds a [`Numeric`] equal to the ASCII decimal `digits` times
 /// `10^-scale` (`scale` may be negative), negated if `neg`.
 ///
-/// Keeps `scale` digits after the point (none if negative) where they fit;
-/// excess fractional digits are rounded half away from zero. An integer
-/// part too large is `22003 value overflows numeric format`.
-pub fn decimal_from_digits(neg: bool, digits: &[u8], scale: i64) -> Result<Decimal, ParseError> {
-    decimal_from_digits_rounded(neg, digits, scale, DECIMAL_MAX_SCALE)
+/// Keeps `scale` digits after the point (none if negative). A value a
+/// [`Numeric`] cannot hold exactly — an integer part too large, or
+/// non-zero fractional digits beyond what fits — is `22003 value
+/// overflows numeric format` (PostgreSQL would keep every digit; Freshet
+/// never answers with fewer). Trailing zeros that do not fit are dropped.
+pub fn decimal_from_digits(neg: bool, digits: &[u8], scale: i64) -> Result<Numeric, ParseError> {
+    decimal_from_digits_rounded(neg, digits, scale, i64::MAX)
 }
 
 /// [`decimal_from_digits`], keeping at most `max_scale` digits after the
 /// point (rounding once, half away from zero, as PostgreSQL's `numeric(p,
-/// s)` does).
+/// s)` does). Digits PostgreSQL keeps but a [`Numeric`] cannot are an
+/// error, unless they are zeros.
 fn decimal_from_digits_rounded(
     neg: bool,
     digits: &[u8],
     scale: i64,
     max_scale: i64,
-) -> Result<Decimal, ParseError> {
+) -> Result<Numeric, ParseError> {
+    // The digits after the point PostgreSQL keeps (rounding the rest).
+    let wanted = scale.min(max_scale).max(0);
     let max_scale = max_scale.clamp(0, DECIMAL_MAX_SCALE);
     let first = digits
         .iter()
@@ -929,15 +935,15 @@ fn decimal_from_digits_rounded(
     let digits = digits.get(first..).unwrap_or(&[]);
     if digits.is_empty() {
         let s = scale.clamp(0, max_scale) as u32;
-        return Ok(Decimal::new(0, s));
+        return Ok(Numeric::new(0, s));
     }
     let int_len = digits.len() as i64 - scale;
     if int_len > 29 {
         return Err(ParseError::numeric_overflow());
     }
-    let signed = |m: u128, s: u32| -> Option<Decimal> {
+    let signed = |m: u128, s: u32| -> Option<Numeric> {
         let m = i128::try_from(m).ok()?;
-        Decimal::try_from_i128_with_scale(if neg { -m } else { m }, s).ok()
+        Numeric::try_from_i128_with_scale(if neg { -m } else { m }, s)
     };
     if scale <= 0 {
         // digits followed by -scale zeros: at most 29 digits, checked above.
@@ -959,6 +965,9 @@ fn decimal_from_digits_rounded(
         if keep > 30 {
             continue;
         }
+        if s < wanted && !drops_only_zeros(digits, keep, digits.len() as i64 - (scale - wanted)) {
+            return Err(ParseError::numeric_overflow());
+        }
         let mut m: u128 = 0;
         for d in digits.iter().take(keep.max(0) as usize) {
             m = m * 10 + u128::from(d.wrapping_sub(b'0') % 10);
@@ -975,16 +984,29 @@ fn decimal_from_digits_rounded(
     Err(ParseError::numeric_overflow())
 }
 
+/// Whether keeping `digits[..keep]` (rounded) instead of
+/// `digits[..wanted_keep]` (rounded) is the same value: the digits between
+/// are zeros, and the digit rounding at `wanted_keep` rounds down.
+fn drops_only_zeros(digits: &[u8], keep: i64, wanted_keep: i64) -> bool {
+    let len = digits.len() as i64;
+    let (from, to) = (keep.clamp(0, len), wanted_keep.clamp(0, len));
+    let between_zero = digits[from as usize..to.max(from) as usize]
+        .iter()
+        .all(|d| *d == b'0');
+    let rounds_down = wanted_keep < 0 || wanted_keep >= len || digits[wanted_keep as usize] < b'5';
+    between_zero && rounds_down
+}
+
 /// Parses a `numeric` (PostgreSQL's `numeric_in`): whitespace, an optional
 /// sign, digits with at most one decimal point, an optional exponent
 /// (`1.5e3`), whitespace. The scale of the input is kept (`1.50` stays
 /// `1.50`; `1.5e3` is `1500`).
 ///
 /// `NaN` and `Infinity`, which PostgreSQL accepts, are `0A000` here: a
-/// [`Decimal`] cannot hold them. [`parse`] reads `NaN` as
+/// [`Numeric`] cannot hold them. [`parse`] reads `NaN` as
 /// [`Datum::NumericNaN`] first ([`is_numeric_nan`]); `Infinity` stays
 /// refused there too, as Materialize refuses it.
-pub fn parse_numeric(text: &str) -> Result<Decimal, ParseError> {
+pub fn parse_numeric(text: &str) -> Result<Numeric, ParseError> {
     let (neg, digits, scale) = scan_numeric(text)?;
     decimal_from_digits(neg, &digits, scale)
 }
@@ -998,12 +1020,12 @@ pub fn is_numeric_nan(text: &str) -> bool {
 /// Parses a `numeric(precision, scale)` value: as [`parse_numeric`], but
 /// rounding the input digits once, straight to `scale`, and reporting a
 /// value too large for the type as PostgreSQL does (`22003 numeric field
-/// overflow`) even where it is too large for a [`Decimal`] too.
+/// overflow`) even where it is too large for a [`Numeric`] too.
 fn parse_numeric_typed(
     text: &str,
     precision: Option<u8>,
     scale: Option<u8>,
-) -> Result<Decimal, ParseError> {
+) -> Result<Numeric, ParseError> {
     let (neg, digits, exp_scale) = scan_numeric(text)?;
     let target = match (precision, scale) {
         (None, None) => return decimal_from_digits(neg, &digits, exp_scale),
@@ -1096,7 +1118,7 @@ fn scan_numeric(text: &str) -> Result<(bool, Vec<u8>, i64), ParseError> {
 
 /// Prints a `numeric` with exactly its scale's digits after the point
 /// (`1.50`), never in exponent notation, never as `-0`.
-pub fn format_numeric(d: &Decimal) -> String {
+pub fn format_numeric(d: &Numeric) -> String {
     let m = d.mantissa();
     let scale = d.scale() as usize;
     let mut digits = m.unsigned_abs().to_string();
@@ -1119,16 +1141,16 @@ pub fn format_numeric(d: &Decimal) -> String {
 
 /// `numeric(precision, scale)`'s type modifier: see [`apply_typmod`].
 fn apply_numeric_typmod(
-    d: Decimal,
+    d: Numeric,
     precision: Option<u8>,
     scale: Option<u8>,
-) -> Result<Decimal, ParseError> {
+) -> Result<Numeric, ParseError> {
     let s = match (precision, scale) {
         (None, None) => return Ok(d),
         (_, Some(s)) => u32::from(s),
         (Some(_), None) => 0,
     };
-    let mut d = d.round_dp_with_strategy(s, RoundingStrategy::MidpointAwayFromZero);
+    let mut d = d.round_dp_with(s, NumericRounding::HalfAwayFromZero);
     // Pad to exactly `s` digits after the point, or as many as fit.
     let target = s.min(DECIMAL_MAX_SCALE as u32);
     if d.scale() < target {
@@ -1137,7 +1159,7 @@ fn apply_numeric_typmod(
             let factor = 10i128.pow(new_scale - d.scale());
             if let Some(padded) = m
                 .checked_mul(factor)
-                .and_then(|pm| Decimal::try_from_i128_with_scale(pm, new_scale).ok())
+                .and_then(|pm| Numeric::try_from_i128_with_scale(pm, new_scale))
             {
                 d = padded;
                 break;
@@ -3558,14 +3580,24 @@ mod tests {
             rt("0.0000000000000000000000000001", &n),
             "0.0000000000000000000000000001"
         );
-        // Beyond 28 fractional digits: rounded half away from zero.
+        // Non-zero digits beyond the 28 fractional digits a value holds:
+        // PostgreSQL keeps them, so Freshet refuses rather than round.
         assert_eq!(
-            rt("0.00000000000000000000000000015", &n),
-            "0.0000000000000000000000000002"
+            err("0.00000000000000000000000000015", &n),
+            e("22003", "value overflows numeric format")
         );
         assert_eq!(
-            rt("3.14159265358979323846264338327950288", &n),
-            "3.1415926535897932384626433833"
+            err("3.14159265358979323846264338327950288", &n),
+            e("22003", "value overflows numeric format")
+        );
+        assert_eq!(
+            err("1e-29", &n),
+            e("22003", "value overflows numeric format")
+        );
+        // Zeros that do not fit are dropped (the value is the same).
+        assert_eq!(
+            rt("1.500000000000000000000000000000000", &n),
+            "1.5000000000000000000000000000"
         );
         assert_eq!(
             err("79228162514264337593543950336", &n),
@@ -3630,7 +3662,7 @@ mod tests {
             err("0.1", &num(Some(2), Some(3))),
             e("22003", "numeric field overflow")
         );
-        // Scale beyond what a Decimal holds: as many digits as fit.
+        // Scale beyond what a Numeric holds: as many digits as fit.
         assert_eq!(
             rt("1", &num(Some(38), Some(30))),
             "1.0000000000000000000000000000"
@@ -3639,7 +3671,7 @@ mod tests {
             rt("12345", &num(Some(38), Some(30))),
             "12345.000000000000000000000000"
         );
-        // Too large for the type, even where too large for a Decimal too.
+        // Too large for the type, even where too large for a Numeric too.
         assert_eq!(
             err("15E200470", &num(Some(5), Some(2))),
             e("22003", "numeric field overflow")
@@ -3647,6 +3679,16 @@ mod tests {
         assert_eq!(
             err("1e40", &num(Some(10), None)),
             e("22003", "numeric field overflow")
+        );
+        // A numeric(38,2) value of 30 digits does not fit: an error, never
+        // the value with a digit dropped.
+        assert_eq!(
+            err("1234567890123456789012345678.12", &num(Some(38), Some(2))).0,
+            "22003"
+        );
+        assert_eq!(
+            rt("123456789012345678901234567.12", &num(Some(38), Some(2))),
+            "123456789012345678901234567.12"
         );
         // The input is rounded once, straight to the scale.
         assert_eq!(
@@ -4507,7 +4549,7 @@ mod tests {
                 -mantissa
             };
             let scale = rng.range(0, 28) as u32;
-            let dec = Decimal::from_i128_with_scale(mantissa, scale);
+            let dec = Numeric::try_from_i128_with_scale(mantissa, scale).expect("in range");
             assert_text_round_trip(&Datum::Numeric(dec), &num(None, None));
             let ts = rng.range(TIMESTAMP_MIN_MICROS, i64::MAX);
             assert_text_round_trip(&Datum::Timestamp(ts), &ScalarType::Timestamp(None));

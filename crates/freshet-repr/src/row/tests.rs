@@ -155,17 +155,17 @@ fn postgres_equality_across_encodings() {
 #[test]
 fn numeric_nan_equals_itself_and_sorts_above_every_numeric() {
     let nan = Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]).into_key();
-    let max = Row::new(vec![Datum::Numeric(Decimal::MAX), Datum::Int32(2)]).into_key();
-    let min = Row::new(vec![Datum::Numeric(Decimal::MIN), Datum::Int32(0)]).into_key();
+    let max = Row::new(vec![Datum::Numeric(Numeric::MAX), Datum::Int32(2)]).into_key();
+    let min = Row::new(vec![Datum::Numeric(Numeric::MIN), Datum::Int32(0)]).into_key();
     assert!(nan > max && max > min);
     assert_eq!(
         nan,
         Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]).into_key()
     );
-    assert!(Datum::NumericNaN > Datum::Numeric(Decimal::MAX));
+    assert!(Datum::NumericNaN > Datum::Numeric(Numeric::MAX));
     let arrays =
         |d: Datum| Row::new(vec![Datum::Array(vec![Datum::Numeric(1.into()), d])]).into_key();
-    assert!(arrays(Datum::NumericNaN) > arrays(Datum::Numeric(Decimal::MAX)));
+    assert!(arrays(Datum::NumericNaN) > arrays(Datum::Numeric(Numeric::MAX)));
     assert_eq!(Row::decode(&nan.encode()), Ok(nan));
 }
 
