@@ -99,6 +99,7 @@ impl Coordinator {
                             "Sequence \"{}\" is linked to table \"{table}\".",
                             item.name
                         )),
+                        hint: None,
                     });
                 }
                 if old.implicit && column != old.owned_by {

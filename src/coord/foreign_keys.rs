@@ -382,6 +382,7 @@ pub(crate) fn build_foreign_key(
                     base_type_name(&fc.typ),
                     base_type_name(&pc.typ)
                 )),
+                hint: None,
             });
         }
     }

@@ -1233,14 +1233,15 @@ pub fn defaults_using(catalog: &Catalog, id: GlobalId) -> Vec<DefaultUser> {
 }
 
 /// PostgreSQL's error for a value given to a `GENERATED ALWAYS` identity
-/// column (`428C9`).
-fn generated_always(message: String, column: &str) -> AdapterError {
+/// column (`428C9`), with the hint an `INSERT` gets.
+fn generated_always(message: String, column: &str, hint: Option<&str>) -> AdapterError {
     AdapterError::Constraint {
         code: SqlState::GENERATED_ALWAYS,
         message,
         detail: Some(format!(
             "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
         )),
+        hint: hint.map(str::to_string),
     }
 }
 
@@ -1274,6 +1275,7 @@ pub fn check_identity_insert(
             return Err(generated_always(
                 format!("cannot insert a non-DEFAULT value into column \"{column}\""),
                 column,
+                Some("Use OVERRIDING SYSTEM VALUE to override."),
             ));
         }
     }
@@ -1310,6 +1312,7 @@ pub fn check_identity_update(
                 return Err(generated_always(
                     format!("column \"{column}\" can only be updated to DEFAULT"),
                     &column,
+                    None,
                 ));
             }
         }
