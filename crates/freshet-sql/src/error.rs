@@ -265,9 +265,8 @@ impl PlanError {
                 "column \"{column}\" must appear in the GROUP BY clause or be used in an aggregate function"
             ));
         }
-        // (PostgreSQL also refuses an aggregate in a subquery's WHERE,
-        // unless it aggregates an outer query's columns only, which makes
-        // it that query's: a form Freshet does not plan.)
+        // (An aggregate in a subquery's WHERE reaches the planner wrapped,
+        // `where_aggregates`: this is one in the outermost query's.)
         if text.contains("aggregate functions are not allowed in the WHERE clause") {
             return PlanError::Grouping("aggregate functions are not allowed in WHERE".into());
         }
