@@ -21,6 +21,8 @@
 //! * [`index_lookup_is_a_point_lookup`]: `EXPLAIN` shows an index lookup, and the lookup answers.
 //! * [`errors_have_sqlstate`]: PostgreSQL's SQLSTATEs for common errors; the connection survives.
 //! * [`errors_have_hints`]: PostgreSQL's DETAIL and HINT fields on errors that have them.
+//! * [`schema_and_constraint_comments_survive_kill_9`]: `COMMENT ON SCHEMA` and `COMMENT ON
+//!   CONSTRAINT` survive `kill -9`, and go with what they are on.
 //! * [`auction_demo_from_readme`]: the SQL of README.md's demo, run as written.
 //! * [`numeric_nan_over_the_wire`]: numeric's NaN in binary results and parameters, byte for
 //!   byte as PostgreSQL's `numeric_send`; a binary Infinity is refused.
@@ -1611,6 +1613,51 @@ async fn errors_have_hints() {
         "{} problem(s):\n{}",
         problems.len(),
         problems.join("\n")
+    );
+}
+
+/// Comments on schemas and constraints survive `kill -9`, and go with a dropped schema or table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_and_constraint_comments_survive_kill_9() {
+    let mut server = TestServer::start("comments-restart").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE SCHEMA s1;
+         CREATE TABLE s1.t (a int PRIMARY KEY CHECK (a > 0));
+         COMMENT ON SCHEMA s1 IS 'first';
+         COMMENT ON SCHEMA public IS 'standard';
+         COMMENT ON CONSTRAINT t_pkey ON s1.t IS 'the key';
+         COMMENT ON CONSTRAINT t_a_check ON s1.t IS 'positive';
+         COMMENT ON INDEX s1.t_pkey IS 'the index';",
+    )
+    .await
+    .expect("setup");
+    let descriptions = "SELECT c.relname || ': ' || d.description FROM pg_description d \
+         JOIN pg_class c ON c.oid = d.classoid ORDER BY 1";
+    let before = text_rows(&c, descriptions).await;
+    assert_eq!(
+        before,
+        expect_rows(&[
+            &["pg_class: the index"],
+            &["pg_constraint: positive"],
+            &["pg_constraint: the key"],
+            &["pg_namespace: first"],
+            &["pg_namespace: standard"],
+        ])
+    );
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(text_rows(&c, descriptions).await, before);
+    c.batch_execute("DROP SCHEMA s1 CASCADE")
+        .await
+        .expect("drop");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(&c, descriptions).await,
+        expect_rows(&[&["pg_namespace: standard"]])
     );
 }
 

@@ -339,6 +339,9 @@ impl Coordinator {
             FreshetStatement::AlterSequence(s) => {
                 self.alter_sequence(&mut state, s, path, replay_id)
             }
+            FreshetStatement::CommentOnConstraint(c) => {
+                self.comment_on_constraint(&mut state, &c, path, replay_id)
+            }
             FreshetStatement::CreateConnection(c) => {
                 self.create_connection(&mut state, c, sql, replay_id)
             }

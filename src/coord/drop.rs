@@ -476,10 +476,21 @@ impl Coordinator {
         // No dropped source commits another batch after this.
         Coordinator::stop_kafka_sources(state, &to_drop);
         self.stop_sinks(state, &to_drop);
-        let schema_ids: Vec<GlobalId> = schemas
+        let mut schema_ids: Vec<GlobalId> = schemas
             .iter()
             .filter_map(|s| state.catalog.schema_id(s))
             .collect();
+        // A dropped schema's comment record goes with it.
+        let comments: Vec<GlobalId> = schema_ids
+            .iter()
+            .filter_map(|id| {
+                state
+                    .catalog
+                    .comment(crate::catalog::CommentClass::Namespace, *id, 0)
+                    .map(|c| c.record)
+            })
+            .collect();
+        schema_ids.extend(comments);
         // A dropped table's `ALTER TABLE` records (`alter_table.rs`).
         let mut alter_records: Vec<GlobalId> = to_drop
             .iter()
