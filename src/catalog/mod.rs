@@ -228,6 +228,9 @@ pub struct SequenceDef {
     /// column), or an `ALTER TABLE ... ADD GENERATED ... AS IDENTITY`:
     /// that record stands for it in the durable store.
     pub implicit: bool,
+    /// For an implicit sequence: the table whose record makes it (its
+    /// owner unless `ALTER SEQUENCE ... OWNED BY` changed that).
+    pub maker: Option<GlobalId>,
 }
 
 /// A table's `CHECK` constraint; the coordinator enforces it

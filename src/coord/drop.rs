@@ -419,7 +419,7 @@ impl Coordinator {
             };
             if let Some(def) = state.catalog.sequence(id)
                 && def.implicit
-                && let Some((table, _)) = def.owned_by
+                && let Some(table) = def.maker
                 && !to_drop.contains(&table)
             {
                 let sql = format!(
@@ -439,11 +439,50 @@ impl Coordinator {
                 sequence_records.push((table, record));
             }
         }
+        // A `serial` column's sequence that `ALTER SEQUENCE ... OWNED BY`
+        // took from its dropped table outlives it: it gets a `CREATE
+        // SEQUENCE` record of its own, at its id (where the table's record
+        // made it; its `ALTER SEQUENCE` record replays after).
+        let standalone: Vec<GlobalId> = state
+            .catalog
+            .items()
+            .filter(|i| i.kind == ItemKind::Sequence && !to_drop.contains(&i.id))
+            .filter(|i| {
+                state
+                    .catalog
+                    .sequence(i.id)
+                    .is_some_and(|d| d.implicit && d.maker.is_some_and(|t| to_drop.contains(&t)))
+            })
+            .map(|i| i.id)
+            .collect();
+        for &id in &standalone {
+            if let (Some(item), Some(def)) = (state.catalog.get(id), state.catalog.sequence(id)) {
+                extra.put_items.push((
+                    id,
+                    CatalogRecord {
+                        name: item.name.clone(),
+                        create_sql: format!(
+                            "CREATE SEQUENCE {}.{} {}",
+                            quote_ident(&item.schema),
+                            quote_ident(&item.name),
+                            super::alter_sequence::options_sql(def)
+                        ),
+                    },
+                ));
+            }
+        }
         if !extra.put_items.is_empty() {
             extra.next_id = Some(state.next_id);
         }
         self.drop_ids(&mut state, to_drop, Vec::new(), extra)?;
         dropped_defaults.apply(&mut state);
+        for id in standalone {
+            if let Some(mut def) = state.catalog.sequence(id).cloned() {
+                def.implicit = false;
+                def.maker = None;
+                state.catalog.set_sequence(id, def);
+            }
+        }
         for (table, record) in sequence_records {
             state.catalog.add_alter_record(table, record);
         }
