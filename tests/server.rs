@@ -23,6 +23,8 @@
 //! * [`errors_have_hints`]: PostgreSQL's DETAIL and HINT fields on errors that have them.
 //! * [`detached_serial_sequence_survives_kill_9`]: a `serial` column's sequence taken from its
 //!   table by `ALTER SEQUENCE ... OWNED BY` outlives the table, across `kill -9`.
+//! * [`drop_index_cascade_survives_kill_9`]: `DROP INDEX ... CASCADE` drops the foreign keys that
+//!   reference the index, durably.
 //! * [`schema_and_constraint_comments_survive_kill_9`]: `COMMENT ON SCHEMA` and `COMMENT ON
 //!   CONSTRAINT` survive `kill -9`, and go with what they are on.
 //! * [`auction_demo_from_readme`]: the SQL of README.md's demo, run as written.
@@ -1705,6 +1707,34 @@ async fn detached_serial_sequence_survives_kill_9() {
         )
         .await,
         expect_rows(&[&["t_id_seq"]])
+    );
+}
+
+/// `DROP INDEX ... CASCADE` of a unique index that foreign keys reference (one declared in a
+/// `CREATE TABLE`, one added by `ALTER TABLE`) drops them, and they stay dropped after `kill -9`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_index_cascade_survives_kill_9() {
+    let mut server = TestServer::start("drop-index-cascade").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE p (a int PRIMARY KEY, b int);
+         CREATE UNIQUE INDEX ui ON p (b);
+         CREATE TABLE c (x int REFERENCES p (b));
+         CREATE TABLE c2 (y int);
+         ALTER TABLE c2 ADD CONSTRAINT c2_y_fkey FOREIGN KEY (y) REFERENCES p (b);
+         DROP INDEX ui CASCADE;",
+    )
+    .await
+    .expect("setup");
+    server.kill9();
+    server.restart().await;
+    let c = server.connect().await;
+    c.batch_execute("INSERT INTO c VALUES (99); INSERT INTO c2 VALUES (99); INSERT INTO p VALUES (1, 5), (2, 5)")
+        .await
+        .expect("no foreign key or unique index is left");
+    assert_eq!(
+        text_rows(&c, "SELECT conname FROM pg_constraint ORDER BY 1").await,
+        expect_rows(&[&["p_pkey"]])
     );
 }
 

@@ -253,29 +253,23 @@ impl Coordinator {
                     )),
                 });
             }
-            // A foreign key may reference the key of a unique index.
-            if let Some((child, fk)) = state
+            // Foreign keys may reference the key of a unique index:
+            // `CASCADE` drops them with it (below, with the other
+            // constraints that reference what goes).
+            let dependent: Vec<String> = state
                 .catalog
                 .all_foreign_keys()
-                .find(|(_, fk)| fk.key_index == item.id)
-            {
-                if cascade {
-                    return Err(PlanError::Unsupported(format!(
-                        "DROP INDEX ... CASCADE of an index that foreign key {} references",
-                        fk.name
-                    ))
-                    .into());
-                }
-                let child = state.catalog.get(child).map_or("", |t| t.name.as_str());
-                return Err(AdapterError::Constraint {
-                    code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
-                    message: format!("cannot drop index {n} because other objects depend on it"),
-                    detail: Some(format!(
+                .filter(|(_, fk)| fk.key_index == item.id)
+                .map(|(child, fk)| {
+                    let child = state.catalog.get(child).map_or("", |t| t.name.as_str());
+                    format!(
                         "constraint {} on table {child} depends on index {n}",
                         fk.name
-                    )),
-                    hint: Some(CASCADE_HINT.into()),
-                });
+                    )
+                })
+                .collect();
+            if !cascade && !dependent.is_empty() {
+                return Err(dependent_objects(&format!("index {n}"), &dependent));
             }
             if item.kind == ItemKind::Sequence {
                 let def = state.catalog.sequence(item.id);
