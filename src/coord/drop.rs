@@ -219,6 +219,14 @@ impl Coordinator {
                 // `IF EXISTS` also skips a name whose schema does not exist
                 // (PostgreSQL).
                 Ok(None) | Err(PlanError::UnknownSchema(_)) if if_exists => continue,
+                // PostgreSQL's code for a missing index is 42704, not the
+                // 42P01 of the other relations.
+                Ok(None) if kind == ItemKind::Index => {
+                    return Err(AdapterError::Variable {
+                        code: SqlState::UNDEFINED_OBJECT,
+                        message: format!("index \"{name}\" does not exist"),
+                    });
+                }
                 Ok(None) => {
                     return Err(PlanError::UnknownItem {
                         kind: kind.name(),
