@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fill the expected results of a sqllogictest file from PostgreSQL.
 
-Usage: pg_expect.py FILE.slt [--pg DSN] [--write]
+Usage: pg_expect.py FILE.slt [--pg DSN] [--write] [--messages]
 
 Runs every record of FILE against a PostgreSQL server, in order, and prints the
 file with each `query` record's results replaced by PostgreSQL's (or, with
@@ -12,8 +12,13 @@ for the empty string, one row per line with the values separated by spaces,
 rows sorted for `rowsort` and values one per line and sorted for `valuesort`.
 
 Everything that does not go as written is reported on stderr: a `statement ok`
-or `query` that fails on PostgreSQL (Freshet-only syntax, say), and an
-`error` record that PostgreSQL runs without an error. The record is then kept
+or `query` that fails on PostgreSQL (Freshet-only syntax, say), an `error`
+record that PostgreSQL runs without an error, and a `statement error (XXXXX)`
+or `query error (XXXXX)` record whose SQLSTATE is not PostgreSQL's. With
+`--messages`, every other `error` record's pattern is matched, as the harness
+does, against PostgreSQL's error as the harness would see it (`(sqlstate
+XXXXX) db error: ERROR: message`), and a pattern that does not match is
+reported too. The record is then kept
 unchanged. The file runs in a fresh database, dropped afterwards. DSN defaults to $PGEXPECT_DSN or `host=/tmp/pg-lead port=5498
 user=postgres dbname=postgres`. Needs psycopg2 (the test venv has it:
 ~/.cache/freshet-tools/python/bin/python).
@@ -21,6 +26,7 @@ user=postgres dbname=postgres`. Needs psycopg2 (the test venv has it:
 
 import argparse
 import os
+import re
 import sys
 
 import psycopg2
@@ -99,7 +105,34 @@ def format_results(rows, sort_mode):
     return lines
 
 
-def process(records, conn, where):
+SQLSTATE_ONLY = re.compile(r"^\(([0-9A-Z]{5})\)$")
+
+
+def check_error(pattern, error, where, check_messages):
+    """Reports an `error` record whose expectation PostgreSQL's error does not meet."""
+    code = getattr(error, "pgcode", None)
+    only = SQLSTATE_ONLY.match(pattern.strip())
+    if only:
+        if code != only.group(1):
+            print(
+                f"{where}: expected SQLSTATE {only.group(1)}, PostgreSQL gives {first_line(error)}",
+                file=sys.stderr,
+            )
+        return
+    if not check_messages or not pattern.strip():
+        return
+    message = str(getattr(error, "pgerror", None) or error).strip().split("\n")[0]
+    message = re.sub(r"^ERROR:\s*", "", message)
+    seen = f"(sqlstate {code}) db error: ERROR: {message}"
+    try:
+        matched = re.search(pattern.strip(), seen)
+    except re.error:
+        return
+    if not matched:
+        print(f"{where}: pattern {pattern.strip()!r} does not match PostgreSQL's {seen!r}", file=sys.stderr)
+
+
+def process(records, conn, where, check_messages=False):
     out = []
     line_no = 1
     for record in records:
@@ -109,11 +142,11 @@ def process(records, conn, where):
             continue
         start = line_no
         line_no += len(record)
-        out.extend(handle(record, conn, f"{where}:{start}"))
+        out.extend(handle(record, conn, f"{where}:{start}", check_messages))
     return out
 
 
-def handle(record, conn, where):
+def handle(record, conn, where, check_messages=False):
     lines = list(record)
     # Leading comments and conditions.
     i = 0
@@ -132,6 +165,7 @@ def handle(record, conn, where):
     if kind == "statement":
         sql = "\n".join(lines[i + 1:])
         expect_error = len(head) > 1 and head[1] == "error"
+        pattern = lines[i].split("error", 1)[1] if expect_error else ""
         try:
             with conn.cursor() as cur:
                 cur.execute(sql)
@@ -140,6 +174,8 @@ def handle(record, conn, where):
         except psycopg2.Error as e:
             if not expect_error:
                 print(f"{where}: statement failed on PostgreSQL: {first_line(e)}", file=sys.stderr)
+            else:
+                check_error(pattern, e, where, check_messages)
         return lines
     if kind == "query":
         try:
@@ -148,11 +184,14 @@ def handle(record, conn, where):
             sep = len(lines)
         sql = "\n".join(lines[i + 1:sep])
         expect_error = len(head) > 1 and head[1] == "error"
+        pattern = lines[i].split("error", 1)[1] if expect_error else ""
         try:
             letters, rows = run_query(conn, sql)
         except psycopg2.Error as e:
             if not expect_error:
                 print(f"{where}: query failed on PostgreSQL: {first_line(e)}", file=sys.stderr)
+            else:
+                check_error(pattern, e, where, check_messages)
             return lines
         if expect_error:
             print(f"{where}: PostgreSQL ran a `query error` without an error", file=sys.stderr)
@@ -178,6 +217,11 @@ def main():
     parser.add_argument("file")
     parser.add_argument("--pg", default=os.environ.get("PGEXPECT_DSN", DEFAULT_DSN))
     parser.add_argument("--write", action="store_true", help="rewrite FILE in place")
+    parser.add_argument(
+        "--messages",
+        action="store_true",
+        help="also match every error record's pattern against PostgreSQL's error",
+    )
     args = parser.parse_args()
     with open(args.file) as f:
         text = f.read()
@@ -191,7 +235,7 @@ def main():
     try:
         conn = connect(f"{args.pg} dbname={scratch}")
         try:
-            out = process(list(split_records(text)), conn, args.file)
+            out = process(list(split_records(text)), conn, args.file, args.messages)
         finally:
             conn.close()
     finally:

@@ -170,9 +170,23 @@ pub struct Catalog {
     foreign_keys: BTreeMap<GlobalId, Vec<ForeignKey>>,
     /// Sequences' definitions, by sequence.
     sequences: BTreeMap<GlobalId, SequenceDef>,
-    /// Comments (`COMMENT ON`), by item and `objsubid` (0 for the item,
-    /// a column's position plus one for a column).
-    comments: BTreeMap<(GlobalId, i32), Comment>,
+    /// Comments (`COMMENT ON`), by the kind of object, its id (an item's,
+    /// a schema's record's, a constraint's) and `objsubid` (0 for the
+    /// object, a column's position plus one for a column).
+    comments: BTreeMap<(CommentClass, GlobalId, i32), Comment>,
+}
+
+/// What kind of object a comment is on: the catalog that holds the object
+/// in PostgreSQL (`pg_description.classoid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CommentClass {
+    /// A relation (`pg_class`), or one of its columns.
+    Relation,
+    /// A schema (`pg_namespace`), by the id of its record.
+    Namespace,
+    /// A table's constraint (`pg_constraint`), by the constraint's id (a
+    /// key's: its index's).
+    Constraint,
 }
 
 /// A comment on an item or a column (`COMMENT ON ... IS 'text'`).
@@ -214,6 +228,9 @@ pub struct SequenceDef {
     /// column), or an `ALTER TABLE ... ADD GENERATED ... AS IDENTITY`:
     /// that record stands for it in the durable store.
     pub implicit: bool,
+    /// For an implicit sequence: the table whose record makes it (its
+    /// owner unless `ALTER SEQUENCE ... OWNED BY` changed that).
+    pub maker: Option<GlobalId>,
 }
 
 /// A table's `CHECK` constraint; the coordinator enforces it
@@ -351,13 +368,23 @@ impl Catalog {
     /// Removes an item.
     pub fn remove(&mut self, id: GlobalId) -> Option<CatalogItem> {
         self.version += 1;
+        // Comments on its constraints go with it.
+        let constraints: Vec<GlobalId> = self
+            .unique(id)
+            .iter()
+            .map(|k| k.index)
+            .chain(self.checks(id).iter().map(|c| c.id))
+            .chain(self.foreign_keys(id).iter().map(|f| f.id))
+            .collect();
+        self.comments.retain(|(class, item, _), _| {
+            *item != id && !(*class == CommentClass::Constraint && constraints.contains(item))
+        });
         self.unique.remove(&id);
         self.sequences.remove(&id);
         self.checks.remove(&id);
         self.alter_records.remove(&id);
         self.default_records.retain(|(table, _), _| *table != id);
         self.foreign_keys.remove(&id);
-        self.comments.retain(|(item, _), _| *item != id);
         let item = self.items.remove(&id)?;
         self.by_name
             .remove(&(item.schema.clone(), item.name.clone()));
@@ -445,29 +472,35 @@ impl Catalog {
         }
     }
 
-    /// Sets (`Some`) or removes (`None`) the comment on item `id`
-    /// (`sub` 0) or on its column `sub - 1`; returns the one it replaces.
+    /// Sets (`Some`) or removes (`None`) the comment on object `id` of
+    /// `class` (`sub` 0) or on its column `sub - 1`; returns the one it
+    /// replaces.
     pub fn set_comment(
         &mut self,
+        class: CommentClass,
         id: GlobalId,
         sub: i32,
         comment: Option<Comment>,
     ) -> Option<Comment> {
         self.version += 1;
         match comment {
-            Some(c) => self.comments.insert((id, sub), c),
-            None => self.comments.remove(&(id, sub)),
+            Some(c) => self.comments.insert((class, id, sub), c),
+            None => self.comments.remove(&(class, id, sub)),
         }
     }
 
-    /// The comment on item `id` (`sub` 0) or on its column `sub - 1`.
-    pub fn comment(&self, id: GlobalId, sub: i32) -> Option<&Comment> {
-        self.comments.get(&(id, sub))
+    /// The comment on object `id` of `class` (`sub` 0) or on its column
+    /// `sub - 1`.
+    pub fn comment(&self, class: CommentClass, id: GlobalId, sub: i32) -> Option<&Comment> {
+        self.comments.get(&(class, id, sub))
     }
 
-    /// Every comment: the item, the `objsubid`, the comment.
-    pub fn comments(&self) -> impl Iterator<Item = (GlobalId, i32, &Comment)> {
-        self.comments.iter().map(|((id, sub), c)| (*id, *sub, c))
+    /// Every comment: the kind of object, its id, the `objsubid`, the
+    /// comment.
+    pub fn comments(&self) -> impl Iterator<Item = (CommentClass, GlobalId, i32, &Comment)> {
+        self.comments
+            .iter()
+            .map(|((class, id, sub), c)| (*class, *id, *sub, c))
     }
 
     /// Sets the record of the default of column `column` of `table`,
@@ -569,7 +602,10 @@ impl Catalog {
     /// id of its durable record.
     pub fn remove_schema(&mut self, name: &str) -> Option<GlobalId> {
         self.version += 1;
-        self.schemas.remove(name)
+        let id = self.schemas.remove(name)?;
+        self.comments
+            .retain(|(class, item, _), _| !(*class == CommentClass::Namespace && *item == id));
+        Some(id)
     }
 
     /// The id of a user schema's durable record.

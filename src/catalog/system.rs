@@ -35,7 +35,7 @@ use crate::expr::{GlobalId, ScalarExpr};
 use crate::repr::types::IntervalFields;
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
 
-use super::{Catalog, CatalogItem, ItemKind, SYSTEM_SCHEMA, SearchPath};
+use super::{Catalog, CatalogItem, CommentClass, ItemKind, SYSTEM_SCHEMA, SearchPath};
 
 mod information_schema;
 
@@ -1320,18 +1320,48 @@ fn yes_no(b: bool) -> Datum {
 /// of comments on relations and their columns.
 pub const PG_CLASS_OID: i64 = RELATION_OID_BASE + 1;
 
-/// The comments `COMMENT ON` made (on relations and their columns).
+/// The OID of the catalog relation `name` (`pg_constraint`): the
+/// `classoid` of comments on its objects.
+fn catalog_relation_oid_by_name(name: &str) -> i64 {
+    let position = RELATIONS.iter().position(|r| r.name == name).unwrap_or(0);
+    RELATION_OID_BASE + position as i64
+}
+
+/// The `classoid` and `objoid` of a comment on object `id` of `class`
+/// (`None` for a schema that is gone).
+pub fn comment_oids(catalog: &Catalog, class: CommentClass, id: GlobalId) -> Option<(i64, i64)> {
+    match class {
+        CommentClass::Relation => Some((PG_CLASS_OID, item_oid(id))),
+        CommentClass::Constraint => {
+            Some((catalog_relation_oid_by_name("pg_constraint"), item_oid(id)))
+        }
+        CommentClass::Namespace => {
+            let name = catalog
+                .schema_names()
+                .into_iter()
+                .find(|n| catalog.schema_id(n) == Some(id))?;
+            Some((
+                catalog_relation_oid_by_name("pg_namespace"),
+                schema_oid(catalog, &name)?,
+            ))
+        }
+    }
+}
+
+/// The comments `COMMENT ON` made (on relations and their columns,
+/// schemas and constraints).
 fn pg_description(c: &Context) -> Vec<Vec<Datum>> {
     debug_assert_eq!(RELATIONS[1].name, "pg_class");
     c.catalog
         .comments()
-        .map(|(id, sub, comment)| {
-            vec![
-                oid(item_oid(id)),
-                oid(PG_CLASS_OID),
+        .filter_map(|(class, id, sub, comment)| {
+            let (classoid, objoid) = comment_oids(c.catalog, class, id)?;
+            Some(vec![
+                oid(objoid),
+                oid(classoid),
                 Datum::Int32(sub),
                 text(comment.text.clone()),
-            ]
+            ])
         })
         .collect()
 }

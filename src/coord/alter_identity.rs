@@ -167,6 +167,7 @@ impl Coordinator {
         def.identity = Some(stmt.always);
         def.owned_by = Some((table.id, position));
         def.implicit = true;
+        def.maker = Some(table.id);
         let sql = record_sql(&table_name, &column, &sequence, &def);
         let id = state.allocate_id(replay_id);
         if replay_id.is_none() {

@@ -18,6 +18,12 @@
 //! since: the new record names the owner, if any). The value (`RESTART`) is not in it: the
 //! sequence's value is written with the record, to the store's sequence
 //! values, which are restored after every record is replayed.
+//!
+//! A `serial` column's sequence, which its table's record makes
+//! (`SequenceDef::maker`), may be given another owner (`OWNED BY NONE`,
+//! another table's column) like any other: its record says so. When the
+//! table that made it is dropped while it belongs elsewhere, it gets a
+//! `CREATE SEQUENCE` record of its own at its id (`drop::drop_objects`).
 
 use super::alter_table::altered_relation;
 use super::sequence::ExecuteResponse;
@@ -34,7 +40,7 @@ use crate::storage::durable::{CatalogRecord, Commit};
 const TAG: &str = "ALTER SEQUENCE";
 
 /// `def`'s options, every one spelled out, in `sqlparser`'s order.
-fn options_sql(def: &SequenceDef) -> String {
+pub(super) fn options_sql(def: &SequenceDef) -> String {
     format!(
         "AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} {}CYCLE",
         def.typ.name(),
@@ -99,15 +105,8 @@ impl Coordinator {
                             "Sequence \"{}\" is linked to table \"{table}\".",
                             item.name
                         )),
+                        hint: None,
                     });
-                }
-                if old.implicit && column != old.owned_by {
-                    // Its table's record makes it: it cannot outlive or
-                    // leave that table.
-                    return Err(PlanError::Unsupported(
-                        "ALTER SEQUENCE ... OWNED BY of a serial column's sequence".into(),
-                    )
-                    .into());
                 }
                 Some(column)
             }

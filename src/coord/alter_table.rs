@@ -612,6 +612,7 @@ fn add_constraint(
                             new.name, work.table.name
                         ),
                         detail: None,
+                        hint: None,
                     });
                 }
             }
@@ -764,6 +765,7 @@ fn drop_constraint(
                     "constraint {} on table {child} depends on index {name}",
                     fk.name
                 )),
+                hint: Some(super::drop::CASCADE_HINT.into()),
             });
         }
         let key = work.keys.remove(i);

@@ -346,15 +346,30 @@ impl Rewrite<'_> {
                     .collect();
                 case(&arg(0), &cases, "NULL::text")
             }
-            // Comments on relations (`COMMENT ON`, `coord::comment`).
+            // Comments on relations, schemas and constraints (`COMMENT
+            // ON`, `coord::comment`); without a catalog name, any.
             ("obj_description", 1) | ("obj_description", 2)
-                if args.len() == 1 || arg(1) == "'pg_class'" =>
+                if args.len() == 1
+                    || ["'pg_class'", "'pg_namespace'", "'pg_constraint'"]
+                        .contains(&arg(1).as_str()) =>
             {
+                use crate::catalog::CommentClass;
+                let wanted = match (args.len(), arg(1).as_str()) {
+                    (1, _) => None,
+                    (_, "'pg_namespace'") => Some(CommentClass::Namespace),
+                    (_, "'pg_constraint'") => Some(CommentClass::Constraint),
+                    _ => Some(CommentClass::Relation),
+                };
                 let cases: Vec<(i64, String)> = catalog
                     .map(|(c, _)| {
                         c.comments()
-                            .filter(|(_, sub, _)| *sub == 0)
-                            .map(|(id, _, comment)| (system::item_oid(id), quote(&comment.text)))
+                            .filter(|(class, _, sub, _)| {
+                                *sub == 0 && wanted.is_none_or(|w| w == *class)
+                            })
+                            .filter_map(|(class, id, _, comment)| {
+                                let (_, oid) = system::comment_oids(c, class, id)?;
+                                Some((oid, quote(&comment.text)))
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
@@ -364,8 +379,8 @@ impl Rewrite<'_> {
                 let cases: Vec<String> = catalog
                     .map(|(c, _)| {
                         c.comments()
-                            .filter(|(_, sub, _)| *sub > 0)
-                            .map(|(id, sub, comment)| {
+                            .filter(|(_, _, sub, _)| *sub > 0)
+                            .map(|(_, id, sub, comment)| {
                                 format!(
                                     " WHEN ({}) = {} AND ({}) = {sub} THEN {}",
                                     arg(0),

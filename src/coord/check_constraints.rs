@@ -500,6 +500,7 @@ impl CoordState {
                             check.name
                         ),
                         detail: Some(failing_row(&datums)),
+                        hint: None,
                     });
                 }
             }

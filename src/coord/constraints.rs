@@ -383,6 +383,7 @@ pub(super) fn could_not_create(name: &str, columns: &[String], key: &[Datum]) ->
             columns.join(", "),
             values.join(", ")
         )),
+        hint: None,
     }
 }
 
@@ -518,6 +519,7 @@ impl CoordState {
                 names.join(", "),
                 values.join(", ")
             )),
+            hint: None,
         }
     }
 }

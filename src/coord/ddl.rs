@@ -339,6 +339,9 @@ impl Coordinator {
             FreshetStatement::AlterSequence(s) => {
                 self.alter_sequence(&mut state, s, path, replay_id)
             }
+            FreshetStatement::CommentOnConstraint(c) => {
+                self.comment_on_constraint(&mut state, &c, path, replay_id)
+            }
             FreshetStatement::CreateConnection(c) => {
                 self.create_connection(&mut state, c, sql, replay_id)
             }
@@ -832,6 +835,19 @@ impl Coordinator {
         }
         let mut depends_on = Vec::new();
         expr.depends_on(&mut depends_on);
+        // A view the query reads is inlined into its plan: it depends on
+        // that view all the same (dropping it is refused or cascades, as
+        // in PostgreSQL). The query's names are qualified, so a CTE's
+        // (unqualified) name resolves to nothing.
+        let _ = sqlparser::ast::visit_relations(&cv.query, |relation| {
+            if let Ok(Some(item)) = state.catalog.resolve(&path, relation)
+                && item.kind == ItemKind::View
+                && !depends_on.contains(&item.id)
+            {
+                depends_on.push(item.id);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
         let id = state.allocate_id(replay_id);
         state.persist_item(id, &name.item, sql, replay_id.is_some())?;
         let kind = if cv.materialized {

@@ -330,6 +330,9 @@ impl Coordinator {
                     message: "cannot truncate a table referenced in a foreign key constraint"
                         .into(),
                     detail: Some(format!("Table \"{child_name}\" references \"{parent}\".")),
+                    hint: Some(format!(
+                        "Truncate table \"{child_name}\" at the same time, or use TRUNCATE ... CASCADE."
+                    )),
                 });
             }
             notices.push(format!("truncate cascades to table \"{child_name}\""));

@@ -48,14 +48,17 @@ pub(crate) fn schema_name(path: &SearchPath, name: &ObjectName) -> Result<String
 impl CoordState {
     /// Adds `id` and, transitively, what depends on it to `to_drop`
     /// (dependents first). Without `cascade`, dependents other than the
-    /// item's own indexes are an error naming `what`.
+    /// item's own indexes block the drop: each adds PostgreSQL's detail
+    /// line to `blocked`, with `what` (`table t`), the object they block.
     fn collect_drop(
         &self,
         id: GlobalId,
         cascade: bool,
         what: &str,
+        path: &SearchPath,
         to_drop: &mut Vec<GlobalId>,
-    ) -> Result<(), PlanError> {
+        blocked: &mut Vec<(String, String)>,
+    ) {
         // A source's outputs go with it.
         let mut family = vec![id];
         family.extend(
@@ -72,18 +75,20 @@ impl CoordState {
                 .filter(|d| !family.contains(d))
                 .collect();
             if !cascade {
-                // Indexes on the dropped item itself go with it.
-                let blocking = dependents
+                // Indexes on the dropped item itself, or on one of its
+                // dependents, go with it without being named.
+                let blocking: Vec<&CatalogItem> = dependents
                     .iter()
                     .filter_map(|d| self.catalog.get(*d))
-                    .any(|d| {
+                    .filter(|d| {
                         !(d.kind == ItemKind::Index
-                            && d.index.as_ref().is_some_and(|i| i.on == member))
-                    });
-                if blocking {
-                    return Err(PlanError::DependentObjects {
-                        name: what.to_string(),
-                    });
+                            && d.index
+                                .as_ref()
+                                .is_some_and(|i| i.on == member || dependents.contains(&i.on)))
+                    })
+                    .collect();
+                for line in dependency_lines(&self.catalog, path, what, member, blocking) {
+                    blocked.push((what.to_string(), line));
                 }
             }
             for d in dependents {
@@ -97,9 +102,88 @@ impl CoordState {
                 to_drop.push(member);
             }
         }
-        Ok(())
     }
 }
+
+/// The description PostgreSQL gives an item in dependency messages:
+/// `view v`, with its schema when that is not on the search path.
+fn describe(item: &CatalogItem, path: &SearchPath) -> String {
+    if path.schemas.contains(&item.schema) {
+        format!("{} {}", item.kind.name(), quote_ident(&item.name))
+    } else {
+        format!(
+            "{} {}.{}",
+            item.kind.name(),
+            quote_ident(&item.schema),
+            quote_ident(&item.name)
+        )
+    }
+}
+
+/// PostgreSQL's detail lines for a `DROP ... RESTRICT` of `what` (`table
+/// t`, whose catalog item is `root`) that `blocking` depend on: one per
+/// dependent, in creation order, naming the dropped object it depends on
+/// directly.
+fn dependency_lines(
+    catalog: &crate::catalog::Catalog,
+    path: &SearchPath,
+    what: &str,
+    root: GlobalId,
+    mut blocking: Vec<&CatalogItem>,
+) -> Vec<String> {
+    blocking.sort_by_key(|i| i.id);
+    blocking
+        .iter()
+        .map(|item| {
+            // A view's plan names the tables under the views it reads
+            // too: the dependency on another dropped view is the direct
+            // one.
+            let on = item
+                .depends_on
+                .iter()
+                .filter(|d| **d != root && blocking.iter().any(|b| b.id == **d))
+                .max()
+                .and_then(|d| catalog.get(*d))
+                .map_or_else(|| what.to_string(), |d| describe(d, path));
+            format!("{} depends on {on}", describe(item, path))
+        })
+        .collect()
+}
+
+/// PostgreSQL's `2BP01` for a `DROP ... RESTRICT` of `what` that other
+/// objects depend on, with their detail lines and the hint to use
+/// `CASCADE`.
+fn dependent_objects(what: &str, lines: &[String]) -> AdapterError {
+    AdapterError::Constraint {
+        code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+        message: format!("cannot drop {what} because other objects depend on it"),
+        detail: (!lines.is_empty()).then(|| lines.join("\n")),
+        hint: Some(CASCADE_HINT.into()),
+    }
+}
+
+/// PostgreSQL's `42809` for `DROP kind name` of an item of another kind,
+/// with the hint naming the statement that drops it.
+fn wrong_kind(name: &str, kind: ItemKind, actual: ItemKind) -> AdapterError {
+    let article = |k: ItemKind| match k {
+        ItemKind::Index => "an",
+        _ => "a",
+    };
+    AdapterError::Constraint {
+        code: SqlState::WRONG_OBJECT_TYPE,
+        message: format!("\"{name}\" is not {} {}", article(kind), kind.name()),
+        detail: None,
+        hint: Some(format!(
+            "Use DROP {} to remove {} {}.",
+            actual.name().to_uppercase(),
+            article(actual),
+            actual.name()
+        )),
+    }
+}
+
+/// PostgreSQL's hint for a `DROP` that dependent objects block.
+pub(crate) const CASCADE_HINT: &str = "Use DROP ... CASCADE to drop the dependent objects too.";
 
 impl Coordinator {
     /// `DROP kind [IF EXISTS] names [CASCADE | RESTRICT]`.
@@ -126,12 +210,23 @@ impl Coordinator {
         let mut to_drop: Vec<GlobalId> = Vec::new();
         // Column defaults that draw from dropped sequences (`CASCADE`).
         let mut defaults = Vec::new();
+        // Without `CASCADE`: the dropped objects others depend on, and
+        // PostgreSQL's detail line for each dependent.
+        let mut blocked: Vec<(String, String)> = Vec::new();
         for name in names {
             let item = match state.catalog.resolve(path, name) {
                 Ok(Some(item)) => item,
                 // `IF EXISTS` also skips a name whose schema does not exist
                 // (PostgreSQL).
                 Ok(None) | Err(PlanError::UnknownSchema(_)) if if_exists => continue,
+                // PostgreSQL's code for a missing index is 42704, not the
+                // 42P01 of the other relations.
+                Ok(None) if kind == ItemKind::Index => {
+                    return Err(AdapterError::Variable {
+                        code: SqlState::UNDEFINED_OBJECT,
+                        message: format!("index \"{name}\" does not exist"),
+                    });
+                }
                 Ok(None) => {
                     return Err(PlanError::UnknownItem {
                         kind: kind.name(),
@@ -143,12 +238,7 @@ impl Coordinator {
             };
             let n = item.name.clone();
             if item.kind != kind {
-                return Err(PlanError::WrongObjectType(format!(
-                    "\"{}\" is not a {}",
-                    n,
-                    kind.name()
-                ))
-                .into());
+                return Err(wrong_kind(&n, kind, item.kind));
             }
             if item.id.is_system() {
                 return Err(PlanError::WrongObjectType(format!(
@@ -158,36 +248,36 @@ impl Coordinator {
             }
             if let Some((table, key)) = state.catalog.constraint_of_index(item.id) {
                 let table = state.catalog.get(table).map_or("", |t| t.name.as_str());
-                return Err(AdapterError::Variable {
+                return Err(AdapterError::Constraint {
                     code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
                     message: format!(
                         "cannot drop index {n} because constraint {} on table {table} requires it",
                         key.name
                     ),
-                });
-            }
-            // A foreign key may reference the key of a unique index.
-            if let Some((child, fk)) = state
-                .catalog
-                .all_foreign_keys()
-                .find(|(_, fk)| fk.key_index == item.id)
-            {
-                if cascade {
-                    return Err(PlanError::Unsupported(format!(
-                        "DROP INDEX ... CASCADE of an index that foreign key {} references",
-                        fk.name
-                    ))
-                    .into());
-                }
-                let child = state.catalog.get(child).map_or("", |t| t.name.as_str());
-                return Err(AdapterError::Constraint {
-                    code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
-                    message: format!("cannot drop index {n} because other objects depend on it"),
-                    detail: Some(format!(
-                        "constraint {} on table {child} depends on index {n}",
-                        fk.name
+                    detail: None,
+                    hint: Some(format!(
+                        "You can drop constraint {} on table {table} instead.",
+                        key.name
                     )),
                 });
+            }
+            // Foreign keys may reference the key of a unique index:
+            // `CASCADE` drops them with it (below, with the other
+            // constraints that reference what goes).
+            let dependent: Vec<String> = state
+                .catalog
+                .all_foreign_keys()
+                .filter(|(_, fk)| fk.key_index == item.id)
+                .map(|(child, fk)| {
+                    let child = state.catalog.get(child).map_or("", |t| t.name.as_str());
+                    format!(
+                        "constraint {} on table {child} depends on index {n}",
+                        fk.name
+                    )
+                })
+                .collect();
+            if !cascade && !dependent.is_empty() {
+                return Err(dependent_objects(&format!("index {n}"), &dependent));
             }
             if item.kind == ItemKind::Sequence {
                 let def = state.catalog.sequence(item.id);
@@ -198,12 +288,17 @@ impl Coordinator {
                     && let Some(t) = state.catalog.get(table)
                 {
                     let column = t.desc.columns.get(column).map_or("", |c| c.name.as_str());
-                    return Err(AdapterError::Variable {
+                    return Err(AdapterError::Constraint {
                         code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
                         message: format!(
                             "cannot drop sequence {n} because column {column} of table {} requires it",
                             t.name
                         ),
+                        detail: None,
+                        hint: Some(format!(
+                            "You can drop column {column} of table {} instead.",
+                            t.name
+                        )),
                     });
                 }
                 // A column default that draws from the sequence depends on
@@ -227,6 +322,7 @@ impl Coordinator {
                                 .collect::<Vec<_>>()
                                 .join("\n"),
                         ),
+                        hint: Some(CASCADE_HINT.into()),
                     });
                 }
                 for u in users {
@@ -252,12 +348,8 @@ impl Coordinator {
                 .into());
             }
             let id = item.id;
-            state.collect_drop(
-                id,
-                cascade,
-                &format!("{} \"{n}\"", kind.name()),
-                &mut to_drop,
-            )?;
+            let what = format!("{} {}", kind.name(), quote_ident(&n));
+            state.collect_drop(id, cascade, &what, path, &mut to_drop, &mut blocked);
         }
         // A foreign key of another table that references a dropped table
         // goes with it (`CASCADE`) or blocks the drop.
@@ -293,19 +385,24 @@ impl Coordinator {
                     }
                 }),
         );
-        if !cascade && let Some((_, fk)) = referencing.first() {
-            let parent = state
-                .catalog
-                .get(fk.referenced)
-                .map_or("", |t| t.name.as_str());
-            return Err(AdapterError::Constraint {
-                code: SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
-                message: format!(
-                    "cannot drop {} {parent} because other objects depend on it",
-                    kind.name()
-                ),
-                detail: Some(lines.join("\n")),
-            });
+        if !cascade && (!blocked.is_empty() || !referencing.is_empty()) {
+            let what = match (blocked.first(), referencing.first()) {
+                (Some((what, _)), _) => what.clone(),
+                (None, Some((_, fk))) => {
+                    let parent = state
+                        .catalog
+                        .get(fk.referenced)
+                        .map_or("", |t| t.name.as_str());
+                    format!("{} {parent}", kind.name())
+                }
+                (None, None) => String::new(),
+            };
+            let all: Vec<String> = blocked
+                .into_iter()
+                .map(|(_, line)| line)
+                .chain(lines)
+                .collect();
+            return Err(dependent_objects(&what, &all));
         }
         // The defaults go by records of their own (`ALTER COLUMN ... DROP
         // DEFAULT`), and so does a dropped `serial` column's sequence whose
@@ -324,7 +421,7 @@ impl Coordinator {
             };
             if let Some(def) = state.catalog.sequence(id)
                 && def.implicit
-                && let Some((table, _)) = def.owned_by
+                && let Some(table) = def.maker
                 && !to_drop.contains(&table)
             {
                 let sql = format!(
@@ -344,11 +441,50 @@ impl Coordinator {
                 sequence_records.push((table, record));
             }
         }
+        // A `serial` column's sequence that `ALTER SEQUENCE ... OWNED BY`
+        // took from its dropped table outlives it: it gets a `CREATE
+        // SEQUENCE` record of its own, at its id (where the table's record
+        // made it; its `ALTER SEQUENCE` record replays after).
+        let standalone: Vec<GlobalId> = state
+            .catalog
+            .items()
+            .filter(|i| i.kind == ItemKind::Sequence && !to_drop.contains(&i.id))
+            .filter(|i| {
+                state
+                    .catalog
+                    .sequence(i.id)
+                    .is_some_and(|d| d.implicit && d.maker.is_some_and(|t| to_drop.contains(&t)))
+            })
+            .map(|i| i.id)
+            .collect();
+        for &id in &standalone {
+            if let (Some(item), Some(def)) = (state.catalog.get(id), state.catalog.sequence(id)) {
+                extra.put_items.push((
+                    id,
+                    CatalogRecord {
+                        name: item.name.clone(),
+                        create_sql: format!(
+                            "CREATE SEQUENCE {}.{} {}",
+                            quote_ident(&item.schema),
+                            quote_ident(&item.name),
+                            super::alter_sequence::options_sql(def)
+                        ),
+                    },
+                ));
+            }
+        }
         if !extra.put_items.is_empty() {
             extra.next_id = Some(state.next_id);
         }
         self.drop_ids(&mut state, to_drop, Vec::new(), extra)?;
         dropped_defaults.apply(&mut state);
+        for id in standalone {
+            if let Some(mut def) = state.catalog.sequence(id).cloned() {
+                def.implicit = false;
+                def.maker = None;
+                state.catalog.set_sequence(id, def);
+            }
+        }
         for (table, record) in sequence_records {
             state.catalog.add_alter_record(table, record);
         }
@@ -381,10 +517,21 @@ impl Coordinator {
         // No dropped source commits another batch after this.
         Coordinator::stop_kafka_sources(state, &to_drop);
         self.stop_sinks(state, &to_drop);
-        let schema_ids: Vec<GlobalId> = schemas
+        let mut schema_ids: Vec<GlobalId> = schemas
             .iter()
             .filter_map(|s| state.catalog.schema_id(s))
             .collect();
+        // A dropped schema's comment record goes with it.
+        let comments: Vec<GlobalId> = schema_ids
+            .iter()
+            .filter_map(|id| {
+                state
+                    .catalog
+                    .comment(crate::catalog::CommentClass::Namespace, *id, 0)
+                    .map(|c| c.record)
+            })
+            .collect();
+        schema_ids.extend(comments);
         // A dropped table's `ALTER TABLE` records (`alter_table.rs`).
         let mut alter_records: Vec<GlobalId> = to_drop
             .iter()
@@ -531,10 +678,26 @@ impl Coordinator {
                 .filter(|i| i.schema == schema)
                 .collect();
             if !cascade && !members.is_empty() {
-                return Err(PlanError::DependentObjects {
-                    name: format!("schema {schema}"),
-                }
-                .into());
+                // An index, a column's own sequence and a source's outputs
+                // go with the object they belong to, unnamed.
+                let named: Vec<&CatalogItem> = members
+                    .iter()
+                    .copied()
+                    .filter(|i| {
+                        i.kind != ItemKind::Index
+                            && i.owned_by.is_none()
+                            && state
+                                .catalog
+                                .sequence(i.id)
+                                .is_none_or(|d| d.owned_by.is_none())
+                    })
+                    .collect();
+                let what = format!("schema {}", quote_ident(&schema));
+                let lines: Vec<String> = named
+                    .iter()
+                    .map(|i| format!("{} depends on {what}", describe(i, path)))
+                    .collect();
+                return Err(dependent_objects(&what, &lines));
             }
             let ids: Vec<GlobalId> = members
                 .iter()
@@ -542,7 +705,7 @@ impl Coordinator {
                 .map(|i| i.id)
                 .collect();
             for id in ids {
-                state.collect_drop(id, true, &format!("schema {schema}"), &mut to_drop)?;
+                state.collect_drop(id, true, "", path, &mut to_drop, &mut Vec::new());
             }
             if !schemas.contains(&schema) {
                 schemas.push(schema);

@@ -31,7 +31,8 @@ pub enum AdapterError {
     /// An external system (a Kafka broker) could not be reached.
     #[error("{0}")]
     Connection(String),
-    /// A constraint violation, with PostgreSQL's detail line.
+    /// An error with PostgreSQL's detail and hint lines: a constraint
+    /// violation, objects that depend on one being dropped.
     #[error("{message}")]
     Constraint {
         /// The SQLSTATE.
@@ -40,6 +41,9 @@ pub enum AdapterError {
         message: String,
         /// The detail (`Key (a)=(1) already exists.`).
         detail: Option<String>,
+        /// The hint (`Use DROP ... CASCADE to drop the dependent objects
+        /// too.`).
+        hint: Option<String>,
     },
     /// A bug in Freshet.
     #[error("internal error: {0}")]
@@ -51,6 +55,15 @@ impl AdapterError {
     pub fn detail(&self) -> Option<&str> {
         match self {
             AdapterError::Constraint { detail, .. } => detail.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The error's hint line, if it has one (PostgreSQL's wording).
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            AdapterError::Plan(e) => e.hint(),
+            AdapterError::Constraint { hint, .. } => hint.as_deref(),
             _ => None,
         }
     }

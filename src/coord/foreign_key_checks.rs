@@ -161,6 +161,7 @@ pub(crate) fn not_present(
             "Key ({names})=({values}) is not present in table \"{}\".",
             catalog.get(fk.referenced).map_or("", |t| t.name.as_str())
         )),
+        hint: None,
     }
 }
 
@@ -184,6 +185,7 @@ fn still_referenced(
         detail: Some(format!(
             "Key ({names})=({values}) is still referenced from table \"{child}\"."
         )),
+        hint: None,
     }
 }
 

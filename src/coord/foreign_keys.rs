@@ -46,7 +46,9 @@
 //! constraints that reference `p`: an added one's record is deleted; one
 //! of a `CREATE TABLE` is skipped when the record is replayed, as its
 //! referenced table does not exist then (a referenced table cannot be
-//! dropped otherwise, so that is the only way it can be missing).
+//! dropped otherwise, so that is the only way it can be missing). `DROP
+//! INDEX u CASCADE` of the unique index a constraint references drops it
+//! the same way: at replay, the key it references is missing.
 
 use std::collections::BTreeSet;
 
@@ -351,6 +353,11 @@ pub(crate) fn build_foreign_key(
             && k.columns.iter().all(|c| wanted.contains(c))
     });
     let Some(key) = key else {
+        // At replay: the key was dropped since, by a `DROP INDEX ...
+        // CASCADE` that dropped this constraint.
+        if replay {
+            return Ok(None);
+        }
         return Err(error(
             SqlState::INVALID_FOREIGN_KEY,
             format!(
@@ -382,6 +389,7 @@ pub(crate) fn build_foreign_key(
                     base_type_name(&fc.typ),
                     base_type_name(&pc.typ)
                 )),
+                hint: None,
             });
         }
     }
@@ -436,7 +444,10 @@ pub(crate) fn referencing_from_outside(
 ) -> Vec<(GlobalId, ForeignKey)> {
     catalog
         .all_foreign_keys()
-        .filter(|(c, fk)| tables.contains(&fk.referenced) && !tables.contains(c))
+        .filter(|(c, fk)| {
+            (tables.contains(&fk.referenced) || tables.contains(&fk.key_index))
+                && !tables.contains(c)
+        })
         .map(|(c, fk)| (c, fk.clone()))
         .collect()
 }

@@ -420,6 +420,7 @@ impl Coordinator {
             FreshetStatement::AlterSecret(s) => self.alter_secret(s, &path).await,
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::AlterSequence(_)
+            | FreshetStatement::CommentOnConstraint(_)
             | FreshetStatement::AddIdentity(_)
             | FreshetStatement::CreateSecret(_)
             | FreshetStatement::CreateDefaultIndex { .. } => {

@@ -737,6 +737,7 @@ pub fn init_params(
             owned_by: old.and_then(|d| d.owned_by),
             identity: old.and_then(|d| d.identity),
             implicit: old.is_some_and(|d| d.implicit),
+            maker: old.and_then(|d| d.maker),
         },
         restart,
     ))
@@ -806,9 +807,11 @@ pub fn owned_by_column(
         return Err(invalid("invalid OWNED BY option".into()));
     };
     if table.is_empty() {
-        return Err(AdapterError::Variable {
-            code: SqlState::INVALID_PARAMETER_VALUE,
+        return Err(AdapterError::Constraint {
+            code: SqlState::SYNTAX_ERROR,
             message: "invalid OWNED BY option".into(),
+            detail: None,
+            hint: Some("Specify OWNED BY table.column or OWNED BY NONE.".into()),
         });
     }
     let table_name = ObjectName::from(
@@ -1128,11 +1131,7 @@ impl super::Coordinator {
                 .filter(|i| i.kind == ItemKind::Sequence)
                 .ok_or_else(|| AdapterError::Internal(format!("no sequence {name} to drop")))?;
             let id = item.id;
-            let table = state
-                .catalog
-                .sequence(id)
-                .and_then(|d| d.owned_by)
-                .map(|(t, _)| t);
+            let table = state.catalog.sequence(id).and_then(|d| d.maker);
             state.catalog.remove(id);
             self.sequences.remove(id);
             if let Some(table) = table {
@@ -1174,6 +1173,7 @@ impl super::Coordinator {
             let id = state.allocate_id(forced);
             cs.def.owned_by = Some((table_id, cs.column));
             cs.def.implicit = true;
+            cs.def.maker = Some(table_id);
             let qname = QualifiedName {
                 schema: table.schema.clone(),
                 item: seq_name.clone(),
@@ -1233,14 +1233,15 @@ pub fn defaults_using(catalog: &Catalog, id: GlobalId) -> Vec<DefaultUser> {
 }
 
 /// PostgreSQL's error for a value given to a `GENERATED ALWAYS` identity
-/// column (`428C9`).
-fn generated_always(message: String, column: &str) -> AdapterError {
+/// column (`428C9`), with the hint an `INSERT` gets.
+fn generated_always(message: String, column: &str, hint: Option<&str>) -> AdapterError {
     AdapterError::Constraint {
         code: SqlState::GENERATED_ALWAYS,
         message,
         detail: Some(format!(
             "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
         )),
+        hint: hint.map(str::to_string),
     }
 }
 
@@ -1274,6 +1275,7 @@ pub fn check_identity_insert(
             return Err(generated_always(
                 format!("cannot insert a non-DEFAULT value into column \"{column}\""),
                 column,
+                Some("Use OVERRIDING SYSTEM VALUE to override."),
             ));
         }
     }
@@ -1310,6 +1312,7 @@ pub fn check_identity_update(
                 return Err(generated_always(
                     format!("column \"{column}\" can only be updated to DEFAULT"),
                     &column,
+                    None,
                 ));
             }
         }

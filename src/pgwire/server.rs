@@ -251,6 +251,7 @@ pub(super) fn error_info(e: &AdapterError) -> ErrorInfo {
         e.to_string(),
     );
     info.detail = e.detail().map(str::to_string);
+    info.hint = e.hint().map(str::to_string);
     info
 }
 

@@ -22,8 +22,9 @@ pub fn build_object(args: &[Datum]) -> Result<Datum, EvalError> {
     for (i, pair) in args.chunks(2).enumerate() {
         let key = match &pair[0] {
             Datum::Null => {
+                // PostgreSQL 15's `json_build_object` reports 22023 here.
                 return Err(EvalError::Jsonb {
-                    code: SqlState::NULL_VALUE_NOT_ALLOWED,
+                    code: SqlState::INVALID_PARAMETER_VALUE,
                     message: format!("argument {} cannot be null", 2 * i + 1),
                 });
             }

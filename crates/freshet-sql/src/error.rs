@@ -174,6 +174,25 @@ impl PlanError {
         ))))
     }
 
+    /// PostgreSQL's hint line for this error, if it gives one.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            PlanError::UnknownFunction(_) => Some(
+                "No function matches the given name and argument types. You might need to add explicit type casts.",
+            ),
+            PlanError::UndefinedOperator(_) => Some(
+                "No operator matches the given name and argument types. You might need to add explicit type casts.",
+            ),
+            PlanError::AmbiguousFunction(_) => Some(
+                "Could not choose a best candidate function. You might need to add explicit type casts.",
+            ),
+            PlanError::DependentObjects { .. } => {
+                Some("Use DROP ... CASCADE to drop the dependent objects too.")
+            }
+            _ => None,
+        }
+    }
+
     /// The SQLSTATE this error reports.
     pub fn code(&self) -> SqlState {
         match self {
@@ -246,9 +265,8 @@ impl PlanError {
                 "column \"{column}\" must appear in the GROUP BY clause or be used in an aggregate function"
             ));
         }
-        // (PostgreSQL also refuses an aggregate in a subquery's WHERE,
-        // unless it aggregates an outer query's columns only, which makes
-        // it that query's: a form Freshet does not plan.)
+        // (An aggregate in a subquery's WHERE reaches the planner wrapped,
+        // `where_aggregates`: this is one in the outermost query's.)
         if text.contains("aggregate functions are not allowed in the WHERE clause") {
             return PlanError::Grouping("aggregate functions are not allowed in WHERE".into());
         }
@@ -314,6 +332,32 @@ impl PlanError {
                     .unwrap_or("");
                 let what = rest.split(". No function matches").next().unwrap_or(rest);
                 PlanError::Unsupported(what.to_string())
+            }
+            // Arithmetic between types with no such operator (`1 +
+            // 'a'::text`): DataFusion names the operands by their Arrow
+            // types.
+            _ if text.contains("annot coerce arithmetic expression ") => {
+                let rest = text
+                    .split("oerce arithmetic expression ")
+                    .nth(1)
+                    .unwrap_or("");
+                let expr = rest.split(" to valid types").next().unwrap_or(rest);
+                let pg_name = |arrow: &str| {
+                    arrow
+                        .parse::<arrow_schema_types::DataType>()
+                        .ok()
+                        .and_then(|t| crate::repr::ScalarType::from_arrow(&t).ok())
+                        .map_or_else(|| arrow.to_string(), |t| t.name())
+                };
+                let words: Vec<&str> = expr.split(' ').collect();
+                match words.as_slice() {
+                    [left, op, right] => PlanError::UndefinedOperator(format!(
+                        "{} {op} {}",
+                        pg_name(left),
+                        pg_name(right)
+                    )),
+                    _ => PlanError::Planning(text),
+                }
             }
             // `mz_now()` markers (`sql/temporal.rs`) refuse an operand type
             // while DataFusion coerces it, which rewords the error.

@@ -17,7 +17,9 @@
 //!   answers reads of the always-empty catalog relations; [`bpchar`] where
 //!   `char(n)` values lose their padding (conversions to `text`,
 //!   comparisons); [`select_subqueries`] `EXISTS`/`IN (subquery)` in a
-//!   select list.
+//!   select list; [`outer_aggregates`] aggregates of an outer query's
+//!   columns inside a subquery, and [`where_aggregates`] those in a
+//!   subquery's `WHERE`.
 //! * [`constant_errors`]: the errors PostgreSQL raises while folding
 //!   constants (`SELECT 1/0 FROM t WHERE false`).
 //! * [`casts`]: which casts exist (PostgreSQL's `pg_cast`), and
@@ -141,6 +143,7 @@ pub mod unnest;
 pub mod unnest_ordinality;
 pub mod values;
 pub mod values_subqueries;
+pub mod where_aggregates;
 pub mod whole_row;
 pub mod window_funcs;
 

@@ -12,9 +12,10 @@
 //! aggregates or a `GROUP BY`): `SELECT (SELECT max(p.id) FROM c) FROM p`
 //! has a row per row of `c`, and fails when `c` has two.
 //!
-//! DataFusion plans the aggregate inside the subquery. [`rewrite`] moves
-//! it out, where the subquery is a scalar subquery of the outer query's
-//! select list, one level in: the outer projection's input becomes (or,
+//! DataFusion plans the aggregate inside the subquery (in an aggregate
+//! node, or in a filter where `where_aggregates` put it back). [`rewrite`]
+//! moves it out, where the subquery (scalar, `EXISTS`, `IN`) is in the
+//! outer query's select list or `HAVING`, one level in: the outer projection's input becomes (or,
 //! where the outer query is grouped, gains) an aggregate computing it as
 //! the column `__freshet_outer_agg_N`, and the subquery's aggregate node
 //! gives the value as an outer reference to that column under its old
@@ -24,20 +25,20 @@
 //! query is left as it is and `subquery_outer_refs::check_outer_aggregates`
 //! gives PostgreSQL's `42803`; a column the subquery reads outside the
 //! moved aggregates is PostgreSQL's `subquery uses ungrouped column`
-//! there too. Other places (`HAVING`, `WHERE` of the subquery, an
+//! there too. Other places (the outer query's `WHERE`, deeper levels, an
 //! aggregate over a subquery, grouping sets) are left as they are, and
-//! refused further on with `0A000`.
+//! refused further on with `42803` or `0A000`.
 
 use std::sync::Arc;
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{Column, DFSchema, Result as DfResult};
 use datafusion_expr::expr_rewriter::NamePreserver;
-use datafusion_expr::logical_plan::{Aggregate, Projection, Subquery};
+use datafusion_expr::logical_plan::{Aggregate, Filter, Projection, Subquery};
 use datafusion_expr::{Expr, LogicalPlan};
 
 use super::PlanError;
-use super::outer_levels::subquery_of;
+use super::outer_levels::{subquery_of, with_subquery};
 use super::subquery_outer_refs::only_outer_columns;
 
 /// The prefix of the moved aggregates' column names.
@@ -81,24 +82,41 @@ fn reads_columns(e: &Expr) -> bool {
 }
 
 /// The aggregates of the subquery `plan`'s own level whose arguments read
-/// only columns of `outer` (and hold no subquery).
+/// only columns of `outer` (and hold no subquery): in its aggregate nodes,
+/// and in its filters (an aggregate of outer columns in the subquery's
+/// `WHERE`, which `where_aggregates` gets past DataFusion's planner).
 fn outer_aggregates(plan: &LogicalPlan, outer: &DFSchema, found: &mut Vec<Expr>) {
-    let _ = plan.apply(|n| {
-        if let LogicalPlan::Aggregate(a) = n
-            && !a
-                .group_expr
-                .iter()
-                .any(|g| matches!(g, Expr::GroupingSet(_)))
+    let consider = |e: &Expr, own: &DFSchema, found: &mut Vec<Expr>| {
+        if !has_subquery(e)
+            && let Some(columns) = only_outer_columns(e, own)
+            && columns.iter().all(|c| outer.has_column(c))
+            && !found.contains(e)
         {
-            for e in &a.aggr_expr {
-                if !has_subquery(e)
-                    && let Some(columns) = only_outer_columns(e, a.input.schema())
-                    && columns.iter().all(|c| outer.has_column(c))
-                    && !found.contains(e)
-                {
-                    found.push(e.clone());
+            found.push(e.clone());
+        }
+    };
+    let _ = plan.apply(|n| {
+        match n {
+            LogicalPlan::Aggregate(a)
+                if !a
+                    .group_expr
+                    .iter()
+                    .any(|g| matches!(g, Expr::GroupingSet(_))) =>
+            {
+                for e in &a.aggr_expr {
+                    consider(e, a.input.schema(), found);
                 }
             }
+            LogicalPlan::Filter(f) => {
+                let _ = f.predicate.apply(|x| {
+                    if matches!(x, Expr::AggregateFunction(_)) {
+                        consider(x, f.input.schema(), found);
+                        return Ok(TreeNodeRecursion::Jump);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                });
+            }
+            _ => {}
         }
         Ok(TreeNodeRecursion::Continue)
     });
@@ -108,9 +126,17 @@ fn rewrite_node(node: LogicalPlan, names: &mut usize) -> DfResult<Transformed<Lo
     let LogicalPlan::Projection(projection) = &node else {
         return Ok(Transformed::no(node));
     };
+    // A grouped query's `HAVING`, between the projection and the
+    // aggregate: its subqueries may hold the query's aggregates too.
+    let (having, below) = match projection.input.as_ref() {
+        LogicalPlan::Filter(f) if matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)) => {
+            (Some(f), f.input.as_ref())
+        }
+        other => (None, other),
+    };
     // The outer query's rows: the projection's input, or the input of the
     // aggregate it is over.
-    let (rows, grouped) = match projection.input.as_ref() {
+    let (rows, grouped) = match below {
         LogicalPlan::Aggregate(a) => {
             if a.group_expr
                 .iter()
@@ -124,9 +150,9 @@ fn rewrite_node(node: LogicalPlan, names: &mut usize) -> DfResult<Transformed<Lo
         _ => (projection.input.clone(), None),
     };
     let mut moved: Vec<Expr> = Vec::new();
-    for e in &projection.expr {
+    for e in projection.expr.iter().chain(having.map(|f| &f.predicate)) {
         let _ = e.apply(|x| {
-            if let Expr::ScalarSubquery(sq) = x {
+            if let Some(sq) = subquery_of(x) {
                 outer_aggregates(&sq.subquery, rows.schema(), &mut moved);
             }
             Ok(TreeNodeRecursion::Continue)
@@ -177,28 +203,38 @@ fn rewrite_node(node: LogicalPlan, names: &mut usize) -> DfResult<Transformed<Lo
             Expr::OuterReferenceColumn(field.clone(), Column::from_name(name)),
         ));
     }
+    // `e` with its subqueries reading the moved aggregates.
+    let replace = |e: &Expr| -> DfResult<Expr> {
+        e.clone()
+            .transform_up(|x| {
+                let Some(sq) = subquery_of(&x) else {
+                    return Ok(Transformed::no(x));
+                };
+                let plan = without_moved(sq.subquery.as_ref().clone(), &references)?;
+                let replaced = Subquery {
+                    outer_ref_columns: plan.all_out_ref_exprs(),
+                    subquery: Arc::new(plan),
+                    spans: sq.spans.clone(),
+                };
+                Ok(Transformed::yes(with_subquery(x, replaced)))
+            })
+            .map(|t| t.data)
+    };
+    let input = match having {
+        Some(f) => Arc::new(LogicalPlan::Filter(Filter::try_new(
+            replace(&f.predicate)?,
+            aggregate,
+        )?)),
+        None => aggregate,
+    };
     let preserver = NamePreserver::new(&node);
     let mut exprs = Vec::new();
     for e in &projection.expr {
         let saved = preserver.save(e);
-        let replaced = e
-            .clone()
-            .transform_up(|x| match x {
-                Expr::ScalarSubquery(sq) => {
-                    let plan = without_moved(sq.subquery.as_ref().clone(), &references)?;
-                    Ok(Transformed::yes(Expr::ScalarSubquery(Subquery {
-                        outer_ref_columns: plan.all_out_ref_exprs(),
-                        subquery: Arc::new(plan),
-                        spans: sq.spans,
-                    })))
-                }
-                other => Ok(Transformed::no(other)),
-            })?
-            .data;
-        exprs.push(saved.restore(replaced));
+        exprs.push(saved.restore(replace(e)?));
     }
     Ok(Transformed::yes(LogicalPlan::Projection(
-        Projection::try_new(exprs, aggregate)?,
+        Projection::try_new(exprs, input)?,
     )))
 }
 
@@ -207,14 +243,31 @@ fn rewrite_node(node: LogicalPlan, names: &mut usize) -> DfResult<Transformed<Lo
 /// it) under their output names.
 fn without_moved(plan: LogicalPlan, references: &[(Expr, Expr)]) -> DfResult<LogicalPlan> {
     plan.transform_up(|n| {
-        let LogicalPlan::Aggregate(a) = &n else {
-            return Ok(Transformed::no(n));
-        };
         let reference = |e: &Expr| {
             references
                 .iter()
                 .find(|(from, _)| from == e)
                 .map(|(_, to)| to.clone())
+        };
+        // A filter reads the moved aggregate (`WHERE q.x = max(p.id)`).
+        if let LogicalPlan::Filter(f) = &n {
+            let predicate = f
+                .predicate
+                .clone()
+                .transform_down(|x| match reference(&x) {
+                    Some(outer) => Ok(Transformed::new(outer, true, TreeNodeRecursion::Jump)),
+                    None => Ok(Transformed::no(x)),
+                })?;
+            if !predicate.transformed {
+                return Ok(Transformed::no(n));
+            }
+            return Ok(Transformed::yes(LogicalPlan::Filter(Filter::try_new(
+                predicate.data,
+                f.input.clone(),
+            )?)));
+        }
+        let LogicalPlan::Aggregate(a) = &n else {
+            return Ok(Transformed::no(n));
         };
         if !a.aggr_expr.iter().any(|e| reference(e).is_some()) {
             return Ok(Transformed::no(n));

@@ -3,7 +3,7 @@
 //! `CREATE SOURCE ... FROM LOAD GENERATOR`, `CREATE DEFAULT INDEX`,
 //! `COPY (SUBSCRIBE ...) TO STDOUT`.
 
-use sqlparser::ast::{ObjectName, Query, Statement};
+use sqlparser::ast::{Ident, ObjectName, Query, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -51,6 +51,9 @@ pub enum FreshetStatement {
     CreateSecret(super::source::CreateSecretStatement),
     /// `ALTER SECRET [IF EXISTS] name AS 'value'`.
     AlterSecret(super::source::AlterSecretStatement),
+    /// `COMMENT ON CONSTRAINT name ON table IS 'text' | NULL`, which
+    /// sqlparser does not parse.
+    CommentOnConstraint(CommentOnConstraintStatement),
     /// `ALTER SEQUENCE [IF EXISTS] name options`.
     AlterSequence(super::sequence_options::AlterSequenceStatement),
     /// `ALTER TABLE t ALTER [COLUMN] c ADD GENERATED ... AS IDENTITY [(...)]`.
@@ -143,6 +146,15 @@ impl FreshetStatement {
             ),
             FreshetStatement::CreateSecret(s) => s.to_string(),
             FreshetStatement::AlterSequence(s) => s.to_string(),
+            FreshetStatement::CommentOnConstraint(c) => format!(
+                "COMMENT ON CONSTRAINT {} ON {} IS {}",
+                c.name,
+                c.table,
+                c.comment.as_ref().map_or_else(
+                    || "NULL".to_string(),
+                    |t| format!("'{}'", t.replace('\'', "''"))
+                )
+            ),
             FreshetStatement::AddIdentity(s) => s.to_string(),
             FreshetStatement::CreateConnection(c) => c.to_string(),
             FreshetStatement::CreateKafkaSource(k) => k.to_string(),
@@ -150,6 +162,37 @@ impl FreshetStatement {
             other => format!("{other:?}"),
         }
     }
+}
+
+/// `COMMENT ON CONSTRAINT name ON table IS 'text' | NULL`.
+#[derive(Debug, Clone)]
+pub struct CommentOnConstraintStatement {
+    /// The constraint.
+    pub name: Ident,
+    /// Its table.
+    pub table: ObjectName,
+    /// The text; `None` removes the comment.
+    pub comment: Option<String>,
+}
+
+/// `COMMENT ON CONSTRAINT` after its first three words.
+fn parse_comment_on_constraint(
+    parser: &mut Parser,
+) -> Result<CommentOnConstraintStatement, ParserError> {
+    let name = parser.parse_identifier()?;
+    parser.expect_keyword(Keyword::ON)?;
+    let table = parser.parse_object_name(false)?;
+    parser.expect_keyword(Keyword::IS)?;
+    let comment = if parser.parse_keyword(Keyword::NULL) {
+        None
+    } else {
+        Some(parser.parse_literal_string()?)
+    };
+    Ok(CommentOnConstraintStatement {
+        name,
+        table,
+        comment,
+    })
 }
 
 /// The objects Freshet's own `DROP` statements drop.
@@ -466,6 +509,12 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
     if super::identity_syntax::is_add_identity(parser) {
         return super::identity_syntax::parse_add_identity(parser)
             .map(|s| FreshetStatement::AddIdentity(Box::new(s)));
+    }
+    if word_is(&t0, "COMMENT") && word_is(&t1, "ON") && word_is(&t2, "CONSTRAINT") {
+        parser.next_token();
+        parser.next_token();
+        parser.next_token();
+        return parse_comment_on_constraint(parser).map(FreshetStatement::CommentOnConstraint);
     }
     if word_is(&t0, "ALTER") && word_is(&t1, "SEQUENCE") {
         parser.next_token();

@@ -633,6 +633,9 @@ pub fn plan_statement(
     super::select_subqueries::rewrite(&mut statement);
     super::set_ops_all::mark(&mut statement);
     super::empty_array::check_empty_arrays(&statement)?;
+    super::where_aggregates::wrap(&mut statement, &|name| {
+        FUNCTIONS.aggregates.contains_key(name)
+    });
     check_scalar_subqueries(&statement)?;
     let context = PlanContext::new(resolver);
     let planner = SqlToRel::new_with_options(&context, parser_options());
@@ -682,8 +685,10 @@ pub fn plan_statement(
         }
         Err(e) => Err(PlanError::from_datafusion(e)),
     }?;
-    guard_panics("planner", || super::float_unify::rewrite(planned))?
-        .map_err(PlanError::from_datafusion)
+    let planned = guard_panics("planner", || super::float_unify::rewrite(planned))?
+        .map_err(PlanError::from_datafusion)?;
+    // Aggregates in a subquery's `WHERE`, wrapped for the planner.
+    super::where_aggregates::unwrap(planned)
 }
 
 /// Refuses, before DataFusion's planner sees them, a scalar subquery with no

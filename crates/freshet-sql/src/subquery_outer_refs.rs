@@ -349,6 +349,30 @@ fn check_level<'a>(
                 }
             }
         }
+        // An aggregate of outer columns in a filter (`where_aggregates`)
+        // that `outer_aggregates` did not move.
+        if let LogicalPlan::Filter(f) = node {
+            let mut left = None;
+            let _ = f.predicate.apply(|x| {
+                if matches!(x, Expr::AggregateFunction(_)) {
+                    left.get_or_insert_with(|| {
+                        only_outer_columns(x, f.input.schema()).map_or_else(
+                            || {
+                                PlanError::Grouping(
+                                    "aggregate functions are not allowed in WHERE".into(),
+                                )
+                            },
+                            |columns| outer_aggregate_error(&columns, hosts),
+                        )
+                    });
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+            if let Some(e) = left {
+                return Err(e);
+            }
+        }
         let mut subqueries = Vec::new();
         for e in node.expressions() {
             let _ = e.apply(|x| {
