@@ -3056,6 +3056,15 @@ async fn foreign_keys_survive_kill_9() {
     );
 }
 
+/// Commits `client`'s transaction and expects it to fail with 40001.
+async fn commit_fails_to_serialize(client: &tokio_postgres::Client) {
+    let e = client
+        .batch_execute("COMMIT")
+        .await
+        .expect_err("a serialization failure");
+    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_update_fails_the_later_commit() {
     let server = TestServer::start("concurrent-update").await;
@@ -3077,8 +3086,7 @@ async fn concurrent_update_fails_the_later_commit() {
     b.batch_execute("DELETE FROM acct WHERE id = 1")
         .await
         .expect("b's delete");
-    let e = a.batch_execute("COMMIT").await.expect_err("a conflict");
-    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    commit_fails_to_serialize(&a).await;
     assert_eq!(
         text_rows(&a, "SELECT id, balance FROM acct ORDER BY id").await,
         expect_rows(&[&["2", "200"]]),
@@ -3092,8 +3100,7 @@ async fn concurrent_update_fails_the_later_commit() {
     b.batch_execute("UPDATE acct SET balance = balance * 2 WHERE id = 2")
         .await
         .expect("b's update");
-    let e = a.batch_execute("COMMIT").await.expect_err("a conflict");
-    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    commit_fails_to_serialize(&a).await;
     assert_eq!(
         text_rows(&a, "SELECT id, balance FROM acct ORDER BY id").await,
         expect_rows(&[&["2", "400"]])
@@ -3262,11 +3269,7 @@ async fn transaction_that_read_stale_rows_fails_to_commit() {
     a.batch_execute("COMMIT")
         .await
         .expect("the first commit wins");
-    let e = b
-        .batch_execute("COMMIT")
-        .await
-        .expect_err("b read stale rows");
-    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    commit_fails_to_serialize(&b).await;
     assert_eq!(
         text_rows(&a, "SELECT name FROM doctors WHERE on_call").await,
         expect_rows(&[&["bob"]])
@@ -3280,11 +3283,7 @@ async fn transaction_that_read_stale_rows_fails_to_commit() {
     b.batch_execute("UPDATE doctors SET on_call = true")
         .await
         .expect("b");
-    let e = a
-        .batch_execute("COMMIT")
-        .await
-        .expect_err("a read stale rows");
-    assert_eq!(sqlstate(&e), Some("40001".to_string()), "{e:?}");
+    commit_fails_to_serialize(&a).await;
     assert_eq!(
         text_rows(&a, "SELECT count(*)::text FROM log").await,
         expect_rows(&[&["0"]])

@@ -68,7 +68,7 @@ fn has_subquery(e: &Expr) -> bool {
 }
 
 /// Whether `e` reads a column of its own query outside its subqueries.
-fn reads_columns(e: &Expr) -> bool {
+pub(crate) fn reads_columns(e: &Expr) -> bool {
     let mut found = false;
     let _ = e.apply(|x| {
         found |= matches!(x, Expr::Column(_));

@@ -26,7 +26,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{DFSchema, Result as DfResult};
 use datafusion_expr::logical_plan::Filter;
 use datafusion_expr::{Expr, LogicalPlan};
@@ -165,7 +165,7 @@ pub fn unwrap(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
             };
             let aggregate = own_columns(aggregate.clone(), &own)?;
             // No column at all (`count(*)`) is the filter's own level too.
-            if reads_own_columns(&aggregate) || !aggregate.contains_outer() {
+            if super::outer_aggregates::reads_columns(&aggregate) || !aggregate.contains_outer() {
                 error.get_or_insert(PlanError::Grouping(
                     "aggregate functions are not allowed in WHERE".into(),
                 ));
@@ -223,19 +223,4 @@ fn own_columns(aggregate: Expr, own: &DFSchema) -> DfResult<Expr> {
             other => Ok(Transformed::no(other)),
         })
         .map(|t| t.data)
-}
-
-/// Whether `aggregate` reads a column of its own query's rows (outside
-/// subqueries).
-fn reads_own_columns(aggregate: &Expr) -> bool {
-    let mut found = false;
-    let _ = aggregate.apply(|x| {
-        found |= matches!(x, Expr::Column(_));
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    found
 }
