@@ -378,22 +378,27 @@ impl Backend {
                     )))
                     .await?;
                 let n = rows.len();
-                let mut data: Vec<Vec<u8>> = rows
-                    .iter()
-                    .map(|r| encoder.row(r))
-                    .chain(encoder.end())
-                    .collect();
                 // A header line is a message of its own; the binary header
                 // goes with the first row (or the trailer), as PostgreSQL
-                // sends it, which tokio-postgres's decoder expects.
-                match (encoder.start(), encoder.format_code()) {
-                    (Some(start), 1) if !data.is_empty() => {
-                        data[0].splice(0..0, start);
+                // sends it, which tokio-postgres's decoder expects. Rows are
+                // encoded as they are sent, one message each.
+                let mut binary_header = None;
+                match (encoder.start(), format) {
+                    (Some(start), 1) => binary_header = Some(start),
+                    (Some(start), _) => {
+                        client
+                            .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
+                                start,
+                            ))))
+                            .await?
                     }
-                    (Some(start), _) => data.insert(0, start),
                     (None, _) => {}
                 }
-                for bytes in data {
+                let messages = rows.iter().map(|r| encoder.row(r)).chain(encoder.end());
+                for mut bytes in messages {
+                    if let Some(header) = binary_header.take() {
+                        bytes.splice(0..0, header);
+                    }
                     client
                         .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
                             bytes,
