@@ -396,9 +396,6 @@ fn evaluate(e: &Expr, schema: &DFSchema) -> Result<Folded, PlanError> {
     match lowered.eval(&[]) {
         Ok(d) => Ok(Some(d)),
         Err(err) if err.code() == crate::repr::SqlState::INTERNAL_ERROR => Ok(None),
-        Err(err) => Err(PlanError::ConstantEvaluation {
-            code: err.code(),
-            message: err.to_string(),
-        }),
+        Err(err) => Err(PlanError::from_eval(err)),
     }
 }

@@ -153,6 +153,15 @@ pub enum PlanError {
 }
 
 impl PlanError {
+    /// An error evaluating a value while planning (a constant, a literal's
+    /// conversion), with the evaluation's own SQLSTATE and message.
+    pub fn from_eval(err: crate::expr::EvalError) -> PlanError {
+        PlanError::ConstantEvaluation {
+            code: err.code(),
+            message: err.to_string(),
+        }
+    }
+
     /// PostgreSQL's `function name(types) does not exist` for a call with
     /// these Arrow argument types, as the DataFusion error a planning
     /// function returns (`NULL` is PostgreSQL's `unknown`).

@@ -1149,7 +1149,7 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
 }
 
 fn literal(v: &ScalarValue) -> Result<Datum, PlanError> {
-    scalar_to_datum(v).map_err(|e| PlanError::Unsupported(e.to_string()))
+    scalar_to_datum(v).map_err(PlanError::from_eval)
 }
 
 /// Builds a `generate_series` flat map: used when the planner meets the

@@ -137,5 +137,5 @@ fn grouping_id(id: u64, ty: &DataType) -> Result<Datum, PlanError> {
             )));
         }
     };
-    scalar_to_datum(&value).map_err(|e| PlanError::Unsupported(e.to_string()))
+    scalar_to_datum(&value).map_err(PlanError::from_eval)
 }

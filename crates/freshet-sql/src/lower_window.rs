@@ -224,7 +224,7 @@ fn range_offset(
         .and_then(|t| ScalarType::from_arrow(&t).ok());
     let offset = match v {
         ScalarValue::UInt64(Some(n)) => Datum::Int64(i64::try_from(*n).unwrap_or(i64::MAX)),
-        other => scalar_to_datum(other).map_err(|e| PlanError::Unsupported(e.to_string()))?,
+        other => scalar_to_datum(other).map_err(PlanError::from_eval)?,
     };
     let negative = || {
         PlanError::InvalidPrecedingFollowing(
