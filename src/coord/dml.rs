@@ -383,8 +383,8 @@ impl Coordinator {
         if in_transaction {
             for (id, _, diff) in &updates {
                 if *diff < 0 {
-                    let writes = state.table_writes.get(id).copied().unwrap_or(0);
-                    session.retracted_from.entry(*id).or_insert(writes);
+                    let now = state.oracle.read_ts();
+                    session.retracted_from.entry(*id).or_insert(now);
                 }
             }
             session.pending_writes.extend(updates);
@@ -415,7 +415,6 @@ impl Coordinator {
         let mut last = None;
         for (t, _, _) in &updates {
             if last != Some(*t) {
-                *state.table_writes.entry(*t).or_default() += 1;
                 state.table_commits.insert(*t, ts);
                 last = Some(*t);
             }

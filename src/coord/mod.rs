@@ -108,13 +108,10 @@ pub struct CoordState {
     /// The committed counts of the keys that tables' `FOREIGN KEY`
     /// constraints reference.
     pub foreign: foreign_key_checks::ForeignKeyState,
-    /// How many commits have changed each table (since start-up): a
-    /// transaction whose changes retract rows it read from a table fails
-    /// at COMMIT if another commit changed the table since it read it.
-    pub table_writes: std::collections::BTreeMap<crate::expr::GlobalId, u64>,
     /// The timestamp of each table's latest commit (since start-up): a
-    /// transaction that read a table at an earlier snapshot and writes
-    /// fails at COMMIT ([`txn::Snapshot`]).
+    /// transaction that read a table at an earlier snapshot, or retracted
+    /// rows of it before, and writes fails at COMMIT ([`txn::Snapshot`],
+    /// `Session::retracted_from`).
     pub table_commits: std::collections::BTreeMap<crate::expr::GlobalId, crate::repr::Timestamp>,
     /// The earliest time each materialized view's and index's arrangement
     /// can be read at (the last write's when it was created): a
@@ -156,7 +153,6 @@ impl Coordinator {
                 connections: Default::default(),
                 unique: Default::default(),
                 foreign: Default::default(),
-                table_writes: Default::default(),
                 table_commits: Default::default(),
                 dataflow_since: Default::default(),
             }),

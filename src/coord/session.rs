@@ -75,11 +75,11 @@ pub struct Session {
     /// COMMIT; the transaction's reads see them
     /// ([`super::txn::read_own_writes`]).
     pub pending_writes: Vec<(GlobalId, Row, Diff)>,
-    /// The tables the open transaction retracted rows from, each with its
-    /// count of commits ([`super::CoordState::table_writes`]) when the
-    /// transaction first did: another commit to one of them before COMMIT
+    /// The tables the open transaction retracted rows from, each with the
+    /// last write's timestamp when the transaction first did: another
+    /// commit to one of them after it ([`super::CoordState::table_commits`])
     /// may have changed or removed those rows.
-    pub retracted_from: BTreeMap<GlobalId, u64>,
+    pub retracted_from: BTreeMap<GlobalId, crate::repr::Timestamp>,
     /// The open transaction's snapshot, once its first read chose one
     /// (behind a lock so that a read through [`Session::txn_reads`] can
     /// set it).

@@ -403,7 +403,7 @@ impl Coordinator {
         if stale_read
             || retracted_from
                 .iter()
-                .any(|(id, seen)| state.table_writes.get(id).copied().unwrap_or(0) != *seen)
+                .any(|(id, seen)| state.table_commits.get(id).is_some_and(|c| c > seen))
         {
             return Err(AdapterError::Variable {
                 code: SqlState::T_R_SERIALIZATION_FAILURE,
