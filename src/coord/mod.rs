@@ -22,6 +22,7 @@
 //! * [`comment`]: `COMMENT ON`.
 //! * [`source`]: secrets, connections and Kafka sources.
 //! * [`sink`]: Kafka sinks.
+//! * [`subscribe`]: `SUBSCRIBE`, and the rows it sends.
 //! * [`timestamp`]: the timestamp oracle.
 //! * [`append_only`]: which relations only ever grow.
 //! * [`materializable`]: which plans may be maintained.
@@ -59,6 +60,7 @@ pub mod session_funcs;
 pub mod show;
 pub mod sink;
 pub mod source;
+pub mod subscribe;
 pub mod timestamp;
 pub mod txn;
 pub mod unique_index;
@@ -73,8 +75,9 @@ use crate::compute::ComputeController;
 use crate::storage::durable::DurableStore;
 
 pub use error::AdapterError;
-pub use sequence::{ExecuteResponse, SubscribeResponse};
+pub use sequence::ExecuteResponse;
 pub use session::Session;
+pub use subscribe::SubscribeResponse;
 
 /// The coordinator's state, guarded by one lock: catalog changes and writes
 /// happen one at a time.

@@ -8,19 +8,18 @@ use sqlparser::ast::{Expr as SqlExpr, Statement};
 
 use crate::catalog::{Catalog, CatalogItem, ItemKind, SearchPath};
 use crate::compute::Command;
-use crate::compute::controller::SubscribeStream;
 use crate::expr::relation::compare_by_keys;
 use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
 use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, Timestamp};
 use crate::sql::PlanError;
-use crate::sql::lower::{Finishing, lower, lower_expr, lower_query};
-use crate::sql::parse::{DropKind, FreshetStatement, SubscribeRelation, SubscribeStatement};
+use crate::sql::lower::{Finishing, lower_expr, lower_query};
+use crate::sql::parse::{DropKind, FreshetStatement};
 use crate::sql::plan::{plan_query, plan_statement};
 
 use super::peek::{PeekPlan, apply_stages};
 use super::session::{Session, TransactionState};
 use super::txn::TxnReads;
-use super::{AdapterError, CoordState, Coordinator};
+use super::{AdapterError, CoordState, Coordinator, SubscribeResponse};
 
 /// What a statement returns to the client.
 pub enum ExecuteResponse {
@@ -82,42 +81,6 @@ impl ExecuteResponse {
         ExecuteResponse::Command {
             tag: tag.to_string(),
             rows: None,
-        }
-    }
-}
-
-/// A running SUBSCRIBE: its output schema and the stream of updates. Dropping
-/// it stops the subscribe and its dataflow.
-pub struct SubscribeResponse {
-    /// The columns after `mz_timestamp`, `mz_progressed`, `mz_diff`.
-    pub desc: RelationDesc,
-    /// Whether progress rows are wanted.
-    pub progress: bool,
-    /// Whether output goes through `COPY`.
-    pub copy: bool,
-    /// The updates.
-    pub stream: SubscribeStream,
-    guard: SubscribeGuard,
-}
-
-impl SubscribeResponse {
-    /// The subscribe's id.
-    pub fn id(&self) -> u64 {
-        self.guard.subscribe_id
-    }
-}
-
-struct SubscribeGuard {
-    coord: Arc<Coordinator>,
-    subscribe_id: u64,
-    transient: Option<GlobalId>,
-}
-
-impl Drop for SubscribeGuard {
-    fn drop(&mut self) {
-        self.coord.compute.drop_subscribe(self.subscribe_id);
-        if let Some(id) = self.transient {
-            self.coord.compute.send(Command::Drop { id });
         }
     }
 }
@@ -781,7 +744,7 @@ impl Coordinator {
     /// Builds a transient dataflow for `plan` that reads its inputs as of
     /// `as_of`, arranged by whole rows;
     /// the caller drops it (`Command::Drop`) when done.
-    fn create_transient(
+    pub(super) fn create_transient(
         &self,
         state: &mut CoordState,
         plan: RelationExpr,
@@ -928,73 +891,6 @@ impl Coordinator {
             desc: text_desc(&["logical_plan", "dataflow_plan"]),
             rows: vec![text_row(&[&logical, &dataflow])],
         })
-    }
-
-    pub(crate) async fn subscribe(
-        self: &Arc<Self>,
-        s: SubscribeStatement,
-        copy: bool,
-        path: &SearchPath,
-    ) -> Result<ExecuteResponse, AdapterError> {
-        let (subscribe_id, stream, desc, transient) = {
-            let mut state = self.state.lock().await;
-            let (expr, desc) = match &s.relation {
-                SubscribeRelation::Name(name) => {
-                    let item = state.catalog.resolve_existing(path, name, "relation")?;
-                    let expr = match (&item.kind, &item.plan) {
-                        (ItemKind::View, Some(p)) => p.clone(),
-                        _ => RelationExpr::Get {
-                            id: item.id,
-                            name: item.name.clone(),
-                        },
-                    };
-                    (expr, item.desc.clone())
-                }
-                SubscribeRelation::Query(q) => {
-                    let statement = Statement::Query(q.clone());
-                    let aliased = crate::sql::plan::explicit_aliases(&statement);
-                    let plan = plan_query(&state.catalog.scope(path), statement)?;
-                    (
-                        lower(&plan)?,
-                        crate::sql::plan::plan_desc_with(&plan, &aliased)?,
-                    )
-                }
-            };
-            super::materializable::check_materializable(&expr, "SUBSCRIBE", &state.catalog)?;
-            let ts = self.read_ts_for(&mut state, &expr);
-            let as_of = match s.as_of {
-                Some(a) if a < ts => {
-                    return Err(PlanError::InvalidParameter(format!(
-                        "AS OF {a} is before the earliest readable time {ts}"
-                    ))
-                    .into());
-                }
-                Some(a) => a,
-                None => ts,
-            };
-            let (id, transient) = match expr {
-                RelationExpr::Get { id, .. } => (id, None),
-                other => {
-                    let id = self.create_transient(&mut state, other, ts);
-                    (id, Some(id))
-                }
-            };
-            // Sent under the lock that chose `as_of`: no later write can let
-            // the workers compact past it first.
-            let (subscribe_id, stream) = self.compute.subscribe(id, as_of, s.snapshot);
-            (subscribe_id, stream, desc, transient)
-        };
-        Ok(ExecuteResponse::Subscribe(SubscribeResponse {
-            desc,
-            progress: s.progress,
-            copy,
-            stream,
-            guard: SubscribeGuard {
-                coord: self.clone(),
-                subscribe_id,
-                transient,
-            },
-        }))
     }
 }
 

@@ -40,11 +40,11 @@ use std::time::Duration;
 use crate::catalog::{Catalog, ItemKind};
 use crate::compute::{Command, ComputeController};
 use crate::expr::{GlobalId, RelationExpr};
-use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, SqlState, Timestamp};
+use crate::repr::{Row, SqlState, Timestamp};
 use crate::sql::parse::FreshetStatement;
 
 use super::session::{Cursor, Session, TransactionState};
-use super::{AdapterError, CoordState, Coordinator, ExecuteResponse, SubscribeResponse};
+use super::{AdapterError, CoordState, Coordinator, ExecuteResponse};
 
 /// What a statement's reads see of the transaction it runs in: the
 /// transaction's writes so far, and (inside `BEGIN ... COMMIT`) the
@@ -302,74 +302,6 @@ fn overlay(
         read |= overlay(child, changes, catalog);
     }
     read
-}
-
-impl SubscribeResponse {
-    /// The columns of the subscribe's output: `mz_timestamp`,
-    /// `mz_progressed` (with PROGRESS), `mz_diff`, then the relation's.
-    pub fn output_desc(&self) -> RelationDesc {
-        let mut columns = vec![ColumnDesc {
-            name: "mz_timestamp".into(),
-            typ: ScalarType::Numeric {
-                precision: None,
-                scale: None,
-            },
-            nullable: false,
-        }];
-        if self.progress {
-            columns.push(ColumnDesc {
-                name: "mz_progressed".into(),
-                typ: ScalarType::Bool,
-                nullable: false,
-            });
-        }
-        columns.push(ColumnDesc {
-            name: "mz_diff".into(),
-            typ: ScalarType::Int64,
-            nullable: true,
-        });
-        columns.extend(self.desc.columns.iter().map(|c| ColumnDesc {
-            nullable: true,
-            ..c.clone()
-        }));
-        RelationDesc { columns }
-    }
-
-    /// Waits for the next complete timestamp(s) that produce output rows
-    /// (changes, or a progress row with PROGRESS) and returns the rows.
-    /// `Ok(None)` once the subscribe has ended.
-    pub async fn next_rows(&mut self) -> Result<Option<Vec<Row>>, AdapterError> {
-        loop {
-            let Some(update) = self.stream.next().await? else {
-                return Ok(None);
-            };
-            let rows = self.rows_of(&update);
-            if !rows.is_empty() || update.upper.is_none() {
-                return Ok(Some(rows));
-            }
-        }
-    }
-
-    fn rows_of(&self, update: &crate::compute::SubscribeUpdate) -> Vec<Row> {
-        let mut rows = Vec::with_capacity(update.updates.len() + 1);
-        for (row, ts, diff) in &update.updates {
-            let mut datums = vec![Datum::Numeric((*ts).into())];
-            if self.progress {
-                datums.push(Datum::Bool(false));
-            }
-            datums.push(Datum::Int64(*diff));
-            datums.extend(row.iter());
-            rows.push(Row::new(datums));
-        }
-        if self.progress
-            && let Some(upper) = update.upper
-        {
-            let mut datums = vec![Datum::Numeric(upper.into()), Datum::Bool(true), Datum::Null];
-            datums.extend(self.desc.columns.iter().map(|_| Datum::Null));
-            rows.push(Row::new(datums));
-        }
-        rows
-    }
 }
 
 impl Coordinator {

@@ -3,7 +3,8 @@
 //! optimizer, and lowering DataFusion's logical plan into [`crate::expr`].
 //!
 //! * [`parse`]: statement splitting and Freshet-specific statements
-//!   (`SUBSCRIBE`, `CREATE SOURCE ... FROM LOAD GENERATOR`, `SHOW ...`).
+//!   (`CREATE SOURCE ... FROM LOAD GENERATOR`, `SHOW ...`); [`subscribe`]:
+//!   `SUBSCRIBE` and its output clauses.
 //! * [`plan`]: DataFusion planning against the catalog.
 //! * [`lower`]: DataFusion `LogicalPlan` → [`crate::expr::RelationExpr`];
 //!   [`lower_window`] lowers window functions and `DISTINCT ON`,
@@ -135,6 +136,7 @@ pub mod subquery_domain;
 pub mod subquery_outer_refs;
 pub mod subquery_predicates;
 pub mod subquery_top_k;
+pub mod subscribe;
 pub mod temporal;
 pub mod timezone;
 pub mod types;

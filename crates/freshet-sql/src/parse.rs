@@ -3,13 +3,14 @@
 //! `CREATE SOURCE ... FROM LOAD GENERATOR`, `CREATE DEFAULT INDEX`,
 //! `COPY (SUBSCRIBE ...) TO STDOUT`.
 
-use sqlparser::ast::{Ident, ObjectName, Query, Statement};
+use sqlparser::ast::{Ident, ObjectName, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Token;
 
 use super::PlanError;
+pub use super::subscribe::{SubscribeRelation, SubscribeStatement, parse_subscribe};
 
 /// A parsed statement.
 #[derive(Debug, Clone)]
@@ -206,28 +207,6 @@ pub enum DropKind {
     Connection,
     /// `DROP SECRET`.
     Secret,
-}
-
-/// `SUBSCRIBE [TO] obj | (query) [WITH (SNAPSHOT = b, PROGRESS = b)] [AS OF t]`.
-#[derive(Debug, Clone)]
-pub struct SubscribeStatement {
-    /// What to subscribe to.
-    pub relation: SubscribeRelation,
-    /// Emit the contents at the start (default true).
-    pub snapshot: bool,
-    /// Emit progress rows (default false).
-    pub progress: bool,
-    /// The first timestamp.
-    pub as_of: Option<u64>,
-}
-
-/// What a SUBSCRIBE reads.
-#[derive(Debug, Clone)]
-pub enum SubscribeRelation {
-    /// A named object.
-    Name(ObjectName),
-    /// A query.
-    Query(Box<Query>),
 }
 
 /// A SHOW statement over catalog objects. `from` is `FROM schema` (or
@@ -683,71 +662,6 @@ fn ident_name(ident: sqlparser::ast::Ident) -> String {
     } else {
         ident.value.to_lowercase()
     }
-}
-
-fn parse_subscribe(parser: &mut Parser) -> Result<SubscribeStatement, ParserError> {
-    let _ = parser.parse_keyword(Keyword::TO);
-    let relation = if parser.consume_token(&Token::LParen) {
-        let q = parser.parse_query()?;
-        parser.expect_token(&Token::RParen)?;
-        SubscribeRelation::Query(q)
-    } else {
-        SubscribeRelation::Name(parser.parse_object_name(false)?)
-    };
-    let mut s = SubscribeStatement {
-        relation,
-        snapshot: true,
-        progress: false,
-        as_of: None,
-    };
-    loop {
-        if parser.parse_keyword(Keyword::WITH) {
-            parser.expect_token(&Token::LParen)?;
-            loop {
-                let name = parser.parse_identifier()?.value.to_uppercase();
-                let value = if parser.consume_token(&Token::Eq)
-                    || matches!(parser.peek_token().token, Token::Word(_))
-                {
-                    match parser.next_token().token {
-                        Token::Word(w) => match w.value.to_lowercase().as_str() {
-                            "true" | "on" => true,
-                            "false" | "off" => false,
-                            other => {
-                                return Err(ParserError::ParserError(format!(
-                                    "invalid value for {name}: {other}"
-                                )));
-                            }
-                        },
-                        other => {
-                            return Err(ParserError::ParserError(format!(
-                                "invalid value for {name}: {other}"
-                            )));
-                        }
-                    }
-                } else {
-                    true
-                };
-                match name.as_str() {
-                    "SNAPSHOT" => s.snapshot = value,
-                    "PROGRESS" => s.progress = value,
-                    other => {
-                        return Err(ParserError::ParserError(format!(
-                            "unrecognized SUBSCRIBE option {other}"
-                        )));
-                    }
-                }
-                if !parser.consume_token(&Token::Comma) {
-                    break;
-                }
-            }
-            parser.expect_token(&Token::RParen)?;
-        } else if parser.parse_keywords(&[Keyword::AS, Keyword::OF]) {
-            s.as_of = Some(parser.parse_literal_uint()?);
-        } else {
-            break;
-        }
-    }
-    Ok(s)
 }
 
 fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError> {
