@@ -131,10 +131,11 @@ async fn describe_commands_list_the_catalog() {
             "    List of schemas
     Name     |  Owner  
 -------------+---------
+ mz_catalog  | freshet
  mz_internal | freshet
  public      | freshet
  sales       | freshet
-(3 rows)
+(4 rows)
 "
         )
     );

@@ -11,7 +11,7 @@
 //! `psql` reads that describe features Freshet does not have
 //! (policies, publications, inheritance, enums, role
 //! memberships, extensions, event triggers, foreign data, large objects),
-//! which are empty.
+//! which are empty; and Materialize's `mz_catalog` (in [`mz_catalog`]).
 //!
 //! The rows are computed when a one-shot query reads them, from the catalog
 //! and the session's search path at that moment (the coordinator replaces
@@ -38,6 +38,7 @@ use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType};
 use super::{Catalog, CatalogItem, CommentClass, ItemKind, SYSTEM_SCHEMA, SearchPath};
 
 mod information_schema;
+mod mz_catalog;
 
 use information_schema::{
     info_check_constraints, info_columns, info_constraint_column_usage,
@@ -49,6 +50,10 @@ use information_schema::{
 pub const PG_CATALOG: &str = "pg_catalog";
 /// The SQL standard's schema of catalog views.
 pub const INFORMATION_SCHEMA: &str = "information_schema";
+/// Materialize's system catalog (`mz_catalog`).
+pub const MZ_CATALOG: &str = "mz_catalog";
+/// The cluster every dataflow runs on (Freshet has one).
+pub const CLUSTER_NAME: &str = "default";
 /// The role that owns everything.
 pub const OWNER_NAME: &str = "freshet";
 /// Its OID (PostgreSQL's bootstrap superuser's).
@@ -59,6 +64,8 @@ const PG_CATALOG_OID: i64 = 11;
 const INFORMATION_SCHEMA_OID: i64 = 13_000;
 /// The OID of Freshet's system schema.
 const SYSTEM_SCHEMA_OID: i64 = 14_000;
+/// The OID of `mz_catalog`.
+const MZ_CATALOG_OID: i64 = 14_002;
 /// The OID of the current database.
 const DATABASE_OID: i64 = 16_383;
 /// OIDs of the catalog relations themselves: this plus their position in
@@ -1004,6 +1011,229 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: none,
     },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_databases",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("name", T::Text),
+            ("owner_id", T::Text),
+        ],
+        rows: mz_catalog::mz_databases,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_schemas",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("database_id", T::Text),
+            ("name", T::Text),
+            ("owner_id", T::Text),
+        ],
+        rows: mz_catalog::mz_schemas,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_tables",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_tables,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_views",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("definition", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_views,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_materialized_views",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("cluster_id", T::Text),
+            ("definition", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_materialized_views,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_indexes",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("name", T::Text),
+            ("on_id", T::Text),
+            ("cluster_id", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_indexes,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_index_columns",
+        columns: &[
+            ("index_id", T::Text),
+            ("index_position", T::I64),
+            ("on_position", T::I64),
+            ("on_expression", T::Text),
+            ("nullable", T::Bool),
+        ],
+        rows: mz_catalog::mz_index_columns,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_sources",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("type", T::Text),
+            ("connection_id", T::Text),
+            ("size", T::Text),
+            ("envelope_type", T::Text),
+            ("key_format", T::Text),
+            ("value_format", T::Text),
+            ("cluster_id", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_sources,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_sinks",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("type", T::Text),
+            ("connection_id", T::Text),
+            ("size", T::Text),
+            ("envelope_type", T::Text),
+            ("format", T::Text),
+            ("key_format", T::Text),
+            ("value_format", T::Text),
+            ("cluster_id", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_sinks,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_connections",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("type", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_connections,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_secrets",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("owner_id", T::Text),
+        ],
+        rows: mz_catalog::mz_secrets,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_columns",
+        columns: &[
+            ("id", T::Text),
+            ("name", T::Text),
+            ("position", T::I64),
+            ("nullable", T::Bool),
+            ("type", T::Text),
+            ("default", T::Text),
+            ("type_oid", T::Oid),
+            ("type_mod", T::I32),
+        ],
+        rows: mz_catalog::mz_columns,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_relations",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("type", T::Text),
+            ("owner_id", T::Text),
+            ("cluster_id", T::Text),
+        ],
+        rows: mz_catalog::mz_relations,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_objects",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("type", T::Text),
+            ("owner_id", T::Text),
+            ("cluster_id", T::Text),
+        ],
+        rows: mz_catalog::mz_objects,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_clusters",
+        columns: &[
+            ("id", T::Text),
+            ("name", T::Text),
+            ("owner_id", T::Text),
+            ("managed", T::Bool),
+        ],
+        rows: mz_catalog::mz_clusters,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_roles",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("name", T::Text),
+            ("inherit", T::Bool),
+        ],
+        rows: mz_catalog::mz_roles,
+    },
 ];
 
 /// `pg_tablespace`: PostgreSQL's two built-in tablespaces, with their
@@ -1162,7 +1392,7 @@ fn describe(index: usize) -> SystemRelation {
 
 /// Whether `schema` is one of the catalog relations' schemas.
 pub fn is_catalog_schema(schema: &str) -> bool {
-    schema == PG_CATALOG || schema == INFORMATION_SCHEMA
+    schema == PG_CATALOG || schema == INFORMATION_SCHEMA || schema == MZ_CATALOG
 }
 
 /// The catalog relation `name` of `schema`, if there is one.
@@ -1174,12 +1404,13 @@ pub fn lookup(schema: &str, name: &str) -> Option<SystemRelation> {
 }
 
 /// The catalog relation a name refers to, if it refers to one:
-/// `pg_catalog.x` and `information_schema.x`, and a bare `x` of
-/// `pg_catalog` (searched before the path, as in PostgreSQL).
+/// `pg_catalog.x`, `information_schema.x` and `mz_catalog.x`, and a bare
+/// `x` of `pg_catalog` or `mz_catalog` (searched before the path, as in
+/// PostgreSQL and Materialize).
 pub fn resolve(name: &super::names::PartialName) -> Option<SystemRelation> {
     match &name.schema {
         Some(schema) => lookup(schema, &name.item),
-        None => lookup(PG_CATALOG, &name.item),
+        None => lookup(PG_CATALOG, &name.item).or_else(|| lookup(MZ_CATALOG, &name.item)),
     }
 }
 
@@ -1252,6 +1483,7 @@ pub fn schema_oid(catalog: &Catalog, schema: &str) -> Option<i64> {
         PG_CATALOG => Some(PG_CATALOG_OID),
         INFORMATION_SCHEMA => Some(INFORMATION_SCHEMA_OID),
         SYSTEM_SCHEMA => Some(SYSTEM_SCHEMA_OID),
+        MZ_CATALOG => Some(MZ_CATALOG_OID),
         // PostgreSQL's OID for `public`, which clients may know.
         super::DEFAULT_SCHEMA if catalog.schema_id(schema).is_some() => Some(2200),
         _ => catalog.schema_id(schema).map(item_oid),
@@ -1370,6 +1602,7 @@ fn pg_namespace(c: &Context) -> Vec<Vec<Datum>> {
     let mut names = c.catalog.schema_names();
     names.push(PG_CATALOG.to_string());
     names.push(INFORMATION_SCHEMA.to_string());
+    names.push(MZ_CATALOG.to_string());
     names
         .into_iter()
         .filter_map(|name| {

@@ -14,7 +14,7 @@ use super::{AdapterError, CoordState, Coordinator};
 
 /// The cluster every dataflow runs on (Freshet has one), as `SHOW`
 /// reports it.
-const CLUSTER: &str = "default";
+const CLUSTER: &str = crate::catalog::system::CLUSTER_NAME;
 
 /// The columns of a SHOW statement's result (Materialize's, plus the
 /// `status` of sources and sinks).
