@@ -352,8 +352,10 @@ async fn restart_keeps_schemas() {
         text_rows(&c, "SHOW INDEXES FROM s").await,
         expect_rows(&[&["t_k", "t", "default", "{k}"]])
     );
+    // A query's relation in a schema that does not exist is a relation
+    // that does not exist, as in PostgreSQL.
     let gone = c.simple_query("SELECT * FROM gone.t").await.unwrap_err();
-    assert_eq!(sqlstate(&gone).as_deref(), Some("3F000"), "{gone}");
+    assert_eq!(sqlstate(&gone).as_deref(), Some("42P01"), "{gone}");
     // The restarted server maintains the views in s.
     c.batch_execute("UPDATE s.t SET v = 'S TWO' WHERE k = 2; DELETE FROM s.t WHERE k = 1")
         .await

@@ -184,6 +184,8 @@ fn plan_do_update(
 ) -> Result<ConflictUpdate, AdapterError> {
     let mut set: Vec<(usize, Option<ScalarExpr>)> = Vec::new();
     let mut values = Vec::new();
+    // The column and value as written of each item of `values`.
+    let mut assigned: Vec<(usize, &SqlExpr)> = Vec::new();
     for a in &du.assignments {
         let AssignmentTarget::ColumnName(name) = &a.target else {
             return Err(unsupported("ON CONFLICT DO UPDATE SET (a, b) = ..."));
@@ -224,6 +226,7 @@ fn plan_do_update(
             value => {
                 set.push((p, None));
                 values.push(value.to_string());
+                assigned.push((p, value));
             }
         }
     }
@@ -256,6 +259,14 @@ fn plan_do_update(
     if p.input.schema().fields().len() != 2 * table.desc.arity() || p.expr.len() != items.len() {
         return Err(unsupported("this ON CONFLICT DO UPDATE"));
     }
+    let types = super::assignment_checks::column_types(plan.schema());
+    super::assignment_checks::check_set_values(
+        table,
+        assigned
+            .iter()
+            .zip(types)
+            .map(|(&(column, value), typ)| (column, value, typ)),
+    )?;
     if p.expr.iter().any(super::dml_sql::has_subquery) {
         return Ok(ConflictUpdate {
             set,

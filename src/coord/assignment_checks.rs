@@ -1,0 +1,211 @@
+//! The types of the values DML stores into columns, checked against the
+//! columns' as PostgreSQL checks them while planning
+//! ([`crate::sql::assignment_casts`]): `INSERT`'s `VALUES` items or query
+//! columns, `UPDATE`'s and `ON CONFLICT DO UPDATE`'s `SET` values. A value
+//! of a type without an assignment cast to its column's is `42804`,
+//! whatever the rows (`INSERT ... SELECT true WHERE false` too); an
+//! untyped literal (`'abc'`, `NULL`, `DEFAULT`) is read by the column's
+//! type instead.
+//!
+//! PostgreSQL types the items of an `INSERT`'s own `VALUES` list one by
+//! one (`VALUES (1), ('2'), (now()::text)` into a `text` column is three
+//! assignments, not a column resolved to one type first), so a multi-row
+//! list is checked item by item before it is planned: items whose type
+//! their form decides (numbers, `TRUE`) from the syntax, the others by
+//! planning their row alone. Any other source (one row, a query) is
+//! checked on its planned columns; there, an untyped literal is one only
+//! as an item of the query's own select list (`INSERT ... SELECT '1'`),
+//! as in PostgreSQL, where a subquery's or a `UNION`'s makes it `text`.
+
+use datafusion_common::DFSchema;
+use sqlparser::ast::{Expr as SqlExpr, Query, SelectItem, SetExpr};
+
+use crate::catalog::{Catalog, CatalogItem, SearchPath};
+use crate::repr::ScalarType;
+use crate::sql::assignment_casts::{Assigned, check_assignment, is_unknown_literal, literal_type};
+use crate::sql::plan::plan_statement;
+
+use super::AdapterError;
+
+/// Checks the items of an `INSERT`'s multi-row `VALUES` list against the
+/// columns at `positions` of `table`, row by row, before the list is
+/// planned (where DataFusion would unify each column to one type first).
+/// A row with more items than columns is left to the planner's error.
+///
+/// An item that is not of its column's type, for a column that is not of
+/// a number type (whose mixes `float_unify` types), is then cast to the
+/// column's type without modifiers (the value's conversion, which
+/// PostgreSQL's assignment shares with the explicit cast; the modifiers
+/// are applied as the row is stored): DataFusion could not unify `(1),
+/// (true)` for a `text` column, which PostgreSQL stores as `1` and `true`.
+pub(super) fn check_values_rows(
+    catalog: &Catalog,
+    path: &SearchPath,
+    source: &mut Query,
+    table: &CatalogItem,
+    positions: &[usize],
+) -> Result<(), AdapterError> {
+    let SetExpr::Values(values) = source.body.as_mut() else {
+        return Ok(());
+    };
+    if values.rows.len() < 2 {
+        return Ok(());
+    }
+    for row in &mut values.rows {
+        if row.len() > positions.len() {
+            continue;
+        }
+        // The items whose type only planning tells, planned together.
+        let opaque: Vec<String> = row
+            .iter()
+            .filter(|e| !is_unknown_literal(e) && literal_type(e).is_none())
+            .map(|e| format!("({e})"))
+            .collect();
+        let mut planned = Vec::new();
+        if !opaque.is_empty() {
+            let statement = super::dml_sql::parse_one(&format!("SELECT {}", opaque.join(", ")))?;
+            let plan = plan_statement(&catalog.scope(path), statement)?;
+            planned = column_types(plan.schema());
+        }
+        let mut planned = planned.into_iter();
+        for (e, &p) in row.iter_mut().zip(positions) {
+            let typ = if is_unknown_literal(e) {
+                None
+            } else if let Some(t) = literal_type(e) {
+                Some(t)
+            } else {
+                planned.next().flatten()
+            };
+            check_column(table, p, typ.as_ref())?;
+            if let (Some(typ), Some(column)) = (&typ, table.desc.columns.get(p))
+                && let Some(to) = unifying_cast(typ, &column.typ)
+            {
+                *e = super::dml_sql::parse_expr(&format!("CAST(({e}) AS {to})"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The type (its name) an item of type `from` for a column of type `to`
+/// is cast to before a multi-row `VALUES` list is planned, if any: the
+/// column's type without modifiers (`text` for the string types), where
+/// it differs from the item's and is not a number type.
+fn unifying_cast(from: &ScalarType, to: &ScalarType) -> Option<String> {
+    let is_string = |t: &ScalarType| t.is_string() || *t == ScalarType::Name;
+    let is_number = matches!(
+        to,
+        ScalarType::Int16
+            | ScalarType::Int32
+            | ScalarType::Int64
+            | ScalarType::Float32
+            | ScalarType::Float64
+            | ScalarType::Numeric { .. }
+    );
+    if is_number || from.regtype_name() == to.regtype_name() {
+        return None;
+    }
+    if is_string(to) {
+        return (!is_string(from)).then(|| "text".to_string());
+    }
+    Some(to.regtype_name())
+}
+
+/// Which columns of an `INSERT`'s source are untyped literals, noted
+/// before it is planned: the items of a one-row `VALUES` list, or of a
+/// plain `SELECT`'s select list up to a wildcard (in parentheses or not);
+/// no column of another query. `None` for a multi-row `VALUES` list,
+/// checked before planning instead ([`check_values_rows`]).
+pub(super) fn unknown_columns(source: &Query) -> Option<Vec<bool>> {
+    fn of(body: &SetExpr) -> Option<Vec<bool>> {
+        match body {
+            SetExpr::Values(values) => match values.rows.as_slice() {
+                [row] => Some(row.iter().map(is_unknown_literal).collect()),
+                _ => None,
+            },
+            SetExpr::Select(select) => Some(
+                select
+                    .projection
+                    .iter()
+                    .map_while(|item| match item {
+                        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                            Some(is_unknown_literal(e))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            SetExpr::Query(q) if q.with.is_none() => of(q.body.as_ref()),
+            _ => Some(Vec::new()),
+        }
+    }
+    of(source.body.as_ref())
+}
+
+/// Checks the columns of an `INSERT`'s planned source (`schema`) against
+/// the columns at `positions` of `table`; `unknown` is the source's
+/// [`unknown_columns`] (`None`: already checked).
+pub(super) fn check_insert_source(
+    unknown: Option<&[bool]>,
+    schema: &DFSchema,
+    table: &CatalogItem,
+    positions: &[usize],
+) -> Result<(), AdapterError> {
+    let Some(unknown) = unknown else {
+        return Ok(());
+    };
+    for (j, (typ, &p)) in column_types(schema).iter().zip(positions).enumerate() {
+        let typ = if unknown.get(j) == Some(&true) {
+            None
+        } else {
+            typ.as_ref()
+        };
+        check_column(table, p, typ)?;
+    }
+    Ok(())
+}
+
+/// Checks the new values of an `UPDATE`'s (or `ON CONFLICT DO UPDATE`'s)
+/// assigned columns: `assigned` holds, for each column of `table` that
+/// `SET` assigns, its value as written and the type it planned to.
+pub(super) fn check_set_values<'a>(
+    table: &CatalogItem,
+    assigned: impl IntoIterator<Item = (usize, &'a SqlExpr, Option<ScalarType>)>,
+) -> Result<(), AdapterError> {
+    for (p, value, typ) in assigned {
+        let typ = if is_unknown_literal(value) { None } else { typ };
+        check_column(table, p, typ.as_ref())?;
+    }
+    Ok(())
+}
+
+/// The SQL types of a planned relation's columns; `None` for a column
+/// whose type is unknown to PostgreSQL too (an untyped `NULL` that
+/// DataFusion typed as its `Null` type) or that Freshet has no type for.
+pub(super) fn column_types(schema: &DFSchema) -> Vec<Option<ScalarType>> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.data_type().is_null() {
+                None
+            } else {
+                ScalarType::from_field(f).ok()
+            }
+        })
+        .collect()
+}
+
+/// Checks a value of type `typ` (`None`: read by the column's type) for
+/// column `p` of `table`.
+fn check_column(
+    table: &CatalogItem,
+    p: usize,
+    typ: Option<&ScalarType>,
+) -> Result<(), AdapterError> {
+    let Some(column) = table.desc.columns.get(p) else {
+        return Ok(());
+    };
+    check_assignment(typ, &column.typ, &column.name, Assigned::Expression)?;
+    Ok(())
+}
