@@ -18,7 +18,10 @@
 //! as in PostgreSQL, where a subquery's or a `UNION`'s makes it `text`.
 
 use datafusion_common::DFSchema;
-use sqlparser::ast::{Expr as SqlExpr, Query, SelectItem, SetExpr};
+use sqlparser::ast::{
+    Expr as SqlExpr, GroupByExpr, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Value,
+    ValueWithSpan,
+};
 
 use crate::catalog::{Catalog, CatalogItem, SearchPath};
 use crate::repr::ScalarType;
@@ -51,6 +54,8 @@ pub(super) fn check_values_rows(
     if values.rows.len() < 2 {
         return Ok(());
     }
+    // The columns with an item of a known type.
+    let mut typed = vec![false; positions.len()];
     for row in &mut values.rows {
         if row.len() > positions.len() {
             continue;
@@ -68,7 +73,7 @@ pub(super) fn check_values_rows(
             planned = column_types(plan.schema());
         }
         let mut planned = planned.into_iter();
-        for (e, &p) in row.iter_mut().zip(positions) {
+        for (j, (e, &p)) in row.iter_mut().zip(positions).enumerate() {
             let typ = if is_unknown_literal(e) {
                 None
             } else if let Some(t) = literal_type(e) {
@@ -77,8 +82,32 @@ pub(super) fn check_values_rows(
                 planned.next().flatten()
             };
             check_column(table, p, typ.as_ref())?;
-            if let (Some(typ), Some(column)) = (&typ, table.desc.columns.get(p))
-                && let Some(to) = unifying_cast(typ, &column.typ)
+            if let (Some(typ), Some(column)) = (&typ, table.desc.columns.get(p)) {
+                typed[j] = true;
+                if let Some(to) = unifying_cast(typ, &column.typ) {
+                    *e = super::dml_sql::parse_expr(&format!("CAST(({e}) AS {to})"))?;
+                }
+            }
+        }
+    }
+    // A string literal beside typed items is read by the column's type
+    // before planning too (`('2020-01-01'), (now())` for a `timestamp`
+    // column), as PostgreSQL reads it, where DataFusion would take it
+    // for text.
+    for row in &mut values.rows {
+        for (j, (e, &p)) in row.iter_mut().zip(positions).enumerate() {
+            if let Some(column) = table.desc.columns.get(p)
+                && typed[j]
+                && is_unknown_literal(e)
+                && !matches!(
+                    e,
+                    SqlExpr::Identifier(_)
+                        | SqlExpr::Value(ValueWithSpan {
+                            value: Value::Null,
+                            ..
+                        })
+                )
+                && let Some(to) = unifying_cast(&ScalarType::Text, &column.typ)
             {
                 *e = super::dml_sql::parse_expr(&format!("CAST(({e}) AS {to})"))?;
             }
@@ -113,18 +142,31 @@ fn unifying_cast(from: &ScalarType, to: &ScalarType) -> Option<String> {
 
 /// Which columns of an `INSERT`'s source are untyped literals, noted
 /// before it is planned: the items of a one-row `VALUES` list, or of a
-/// plain `SELECT`'s select list up to a wildcard (in parentheses or not);
-/// no column of another query. `None` for a multi-row `VALUES` list,
-/// checked before planning instead ([`check_values_rows`]).
+/// plain `SELECT`'s select list up to a wildcard (in parentheses or not),
+/// except where `DISTINCT`, or `GROUP BY` or `ORDER BY` naming the column
+/// by position, resolves it to `text` first (as PostgreSQL does); no
+/// column of another query. `None` for a multi-row `VALUES` list, checked
+/// before planning instead ([`check_values_rows`]).
 pub(super) fn unknown_columns(source: &Query) -> Option<Vec<bool>> {
-    fn of(body: &SetExpr) -> Option<Vec<bool>> {
+    fn positions<'a>(exprs: impl Iterator<Item = &'a SqlExpr>) -> Vec<usize> {
+        exprs
+            .filter_map(|e| match literal_type(e) {
+                Some(ScalarType::Int32) => e.to_string().parse::<usize>().ok(),
+                _ => None,
+            })
+            .collect()
+    }
+    fn of(body: &SetExpr, order_by: Option<&OrderBy>) -> Option<Vec<bool>> {
         match body {
             SetExpr::Values(values) => match values.rows.as_slice() {
                 [row] => Some(row.iter().map(is_unknown_literal).collect()),
                 _ => None,
             },
-            SetExpr::Select(select) => Some(
-                select
+            SetExpr::Select(select) => {
+                if select.distinct.is_some() {
+                    return Some(Vec::new());
+                }
+                let mut unknown: Vec<bool> = select
                     .projection
                     .iter()
                     .map_while(|item| match item {
@@ -133,13 +175,26 @@ pub(super) fn unknown_columns(source: &Query) -> Option<Vec<bool>> {
                         }
                         _ => None,
                     })
-                    .collect(),
-            ),
-            SetExpr::Query(q) if q.with.is_none() => of(q.body.as_ref()),
+                    .collect();
+                let mut resolved = Vec::new();
+                if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
+                    resolved.extend(positions(exprs.iter()));
+                }
+                if let Some(OrderByKind::Expressions(exprs)) = order_by.map(|o| &o.kind) {
+                    resolved.extend(positions(exprs.iter().map(|o| &o.expr)));
+                }
+                for k in resolved {
+                    if let Some(u) = k.checked_sub(1).and_then(|j| unknown.get_mut(j)) {
+                        *u = false;
+                    }
+                }
+                Some(unknown)
+            }
+            SetExpr::Query(q) if q.with.is_none() => of(q.body.as_ref(), q.order_by.as_ref()),
             _ => Some(Vec::new()),
         }
     }
-    of(source.body.as_ref())
+    of(source.body.as_ref(), source.order_by.as_ref())
 }
 
 /// Checks the columns of an `INSERT`'s planned source (`schema`) against
@@ -180,15 +235,17 @@ pub(super) fn check_set_values<'a>(
 }
 
 /// The SQL types of a planned relation's columns; `None` for a column
-/// whose type is unknown to PostgreSQL too (an untyped `NULL` that
-/// DataFusion typed as its `Null` type) or that Freshet has no type for.
+/// Freshet has no type for. A column DataFusion typed as its `Null` type
+/// is `text`, as PostgreSQL resolves an untyped `NULL` that is not itself
+/// the value (`SELECT NULL UNION SELECT NULL`, `CASE ... THEN NULL END`);
+/// the callers skip the untyped literals themselves first.
 pub(super) fn column_types(schema: &DFSchema) -> Vec<Option<ScalarType>> {
     schema
         .fields()
         .iter()
         .map(|f| {
             if f.data_type().is_null() {
-                None
+                Some(ScalarType::Text)
             } else {
                 ScalarType::from_field(f).ok()
             }
