@@ -172,8 +172,21 @@ pub fn plan_constant_expr(
     })?;
     // The default's own type must have an assignment cast to the
     // column's (an untyped literal is read by the column's type). Planned
-    // alone for its type; where that fails, the planning below reports why.
-    if !crate::sql::assignment_casts::is_unknown_literal(&e)
+    // alone for its type; where that fails, the planning below reports why,
+    // as it does for a subquery, which PostgreSQL refuses first (0A000).
+    let has_subquery = sqlparser::ast::visit_expressions(&e, |x| {
+        if matches!(
+            x,
+            SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::InSubquery { .. }
+        ) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .is_break();
+    if !has_subquery
+        && !crate::sql::assignment_casts::is_unknown_literal(&e)
         && let Ok(plan) = plan_select_analyzed(catalog, &format!("SELECT ({e})"))
         && let Some(Some(own)) = super::assignment_checks::column_types(plan.schema()).first()
     {
