@@ -17,6 +17,8 @@
 //! as an item of the query's own select list (`INSERT ... SELECT '1'`),
 //! as in PostgreSQL, where a subquery's or a `UNION`'s makes it `text`.
 
+use std::collections::BTreeMap;
+
 use datafusion_common::DFSchema;
 use sqlparser::ast::{
     Expr as SqlExpr, GroupByExpr, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Value,
@@ -54,32 +56,47 @@ pub(super) fn check_values_rows(
     if values.rows.len() < 2 {
         return Ok(());
     }
+    let opaque = |e: &SqlExpr| !is_unknown_literal(e) && literal_type(e).is_none();
+    // The items whose type only planning tells, each planned once, all in
+    // one select list (they read no columns).
+    let mut planned: BTreeMap<String, usize> = BTreeMap::new();
+    let mut items: Vec<String> = Vec::new();
+    for row in values.rows.iter().filter(|r| r.len() <= positions.len()) {
+        for e in row.iter().filter(|e| opaque(e)) {
+            let text = format!("({e})");
+            if !planned.contains_key(&text) {
+                planned.insert(text.clone(), items.len());
+                items.push(text);
+            }
+        }
+    }
+    let types = if items.is_empty() {
+        Vec::new()
+    } else {
+        // Named, since the planner refuses two items of one name.
+        let list: Vec<String> = items
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("{e} AS \"__item_{i}\""))
+            .collect();
+        let statement = super::dml_sql::parse_one(&format!("SELECT {}", list.join(", ")))?;
+        column_types(plan_statement(&catalog.scope(path), statement)?.schema())
+    };
     // The columns with an item of a known type.
     let mut typed = vec![false; positions.len()];
     for row in &mut values.rows {
         if row.len() > positions.len() {
             continue;
         }
-        // The items whose type only planning tells, planned together.
-        let opaque: Vec<String> = row
-            .iter()
-            .filter(|e| !is_unknown_literal(e) && literal_type(e).is_none())
-            .map(|e| format!("({e})"))
-            .collect();
-        let mut planned = Vec::new();
-        if !opaque.is_empty() {
-            let statement = super::dml_sql::parse_one(&format!("SELECT {}", opaque.join(", ")))?;
-            let plan = plan_statement(&catalog.scope(path), statement)?;
-            planned = column_types(plan.schema());
-        }
-        let mut planned = planned.into_iter();
         for (j, (e, &p)) in row.iter_mut().zip(positions).enumerate() {
             let typ = if is_unknown_literal(e) {
                 None
             } else if let Some(t) = literal_type(e) {
                 Some(t)
             } else {
-                planned.next().flatten()
+                planned
+                    .get(&format!("({e})"))
+                    .and_then(|&i| types.get(i).cloned().flatten())
             };
             check_column(table, p, typ.as_ref())?;
             if let (Some(typ), Some(column)) = (&typ, table.desc.columns.get(p)) {
