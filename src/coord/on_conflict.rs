@@ -24,7 +24,7 @@ use super::constraints::{ident, key_of};
 use super::error::AdapterError;
 use crate::catalog::{Catalog, CatalogItem, SearchPath, UniqueKey};
 use crate::expr::{GlobalId, ScalarExpr};
-use crate::repr::{Datum, Row, SqlState};
+use crate::repr::{Datum, Row, ScalarType, SqlState};
 use crate::sql::PlanError;
 
 /// What `INSERT ... ON CONFLICT` does with a proposed row whose arbiter
@@ -230,7 +230,15 @@ fn plan_do_update(
             }
         }
     }
-    let condition = du.selection.as_ref().map(|w| format!("({w})::boolean"));
+    // An untyped literal is read as a boolean; anything else must be one
+    // (checked once planned).
+    let condition = du.selection.as_ref().map(|w| {
+        if crate::sql::assignment_casts::is_unknown_literal(w) {
+            format!("({w})::boolean")
+        } else {
+            format!("({w})")
+        }
+    });
     let mut items = values.clone();
     items.extend(condition.clone());
     if items.is_empty() {
@@ -260,6 +268,16 @@ fn plan_do_update(
         return Err(unsupported("this ON CONFLICT DO UPDATE"));
     }
     let types = super::assignment_checks::column_types(plan.schema());
+    if condition.is_some()
+        && let Some(Some(t)) = types.last()
+        && *t != ScalarType::Bool
+    {
+        return Err(PlanError::TypeMismatch(format!(
+            "argument of WHERE must be type boolean, not type {}",
+            t.regtype_name()
+        ))
+        .into());
+    }
     super::assignment_checks::check_set_values(
         table,
         assigned
@@ -279,7 +297,10 @@ fn plan_do_update(
     }
     let mut lowered = Vec::with_capacity(p.expr.len());
     for e in &p.expr {
-        lowered.push(crate::sql::lower::lower_expr(e, p.input.schema())?);
+        // `now()` and its kin take the statement's values, as a DEFAULT's
+        // do (they were left unresolved: an internal error).
+        let e = crate::sql::lower::lower_expr(e, p.input.schema())?;
+        lowered.push(super::dml::resolved_default(&e));
     }
     let condition = if du.selection.is_some() {
         lowered.pop()
