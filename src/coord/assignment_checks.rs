@@ -18,8 +18,12 @@
 //! as in PostgreSQL, where a subquery's or a `UNION`'s makes it `text`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use datafusion_common::DFSchema;
+use datafusion_common::arrow::datatypes::DataType;
+use datafusion_expr::expr::Cast;
+use datafusion_expr::{Expr, LogicalPlan, Projection};
 use sqlparser::ast::{
     Expr as SqlExpr, GroupByExpr, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Value,
     ValueWithSpan,
@@ -31,6 +35,7 @@ use crate::sql::assignment_casts::{Assigned, check_assignment, is_unknown_litera
 use crate::sql::plan::plan_statement;
 
 use super::AdapterError;
+use crate::sql::PlanError;
 
 /// Checks the items of an `INSERT`'s multi-row `VALUES` list against the
 /// columns at `positions` of `table`, row by row, before the list is
@@ -152,7 +157,8 @@ fn unifying_cast(from: &ScalarType, to: &ScalarType) -> Option<String> {
         return None;
     }
     if is_string(to) {
-        return (!is_string(from)).then(|| "text".to_string());
+        // A `char(n)` loses its padding on the way (`needs_unpadding`).
+        return (!is_string(from) || needs_unpadding(from, to)).then(|| "text".to_string());
     }
     Some(to.regtype_name())
 }
@@ -217,15 +223,19 @@ pub(super) fn unknown_columns(source: &Query) -> Option<Vec<bool>> {
 /// Checks the columns of an `INSERT`'s planned source (`schema`) against
 /// the columns at `positions` of `table`; `unknown` is the source's
 /// [`unknown_columns`] (`None`: already checked).
+///
+/// Returns the source's columns of type `char(n)` bound for a `text` or
+/// `varchar` column ([`needs_unpadding`]), for [`unpad_columns`].
 pub(super) fn check_insert_source(
     unknown: Option<&[bool]>,
     schema: &DFSchema,
     table: &CatalogItem,
     positions: &[usize],
-) -> Result<(), AdapterError> {
+) -> Result<Vec<usize>, AdapterError> {
     let Some(unknown) = unknown else {
-        return Ok(());
+        return Ok(Vec::new());
     };
+    let mut unpad = Vec::new();
     for (j, (typ, &p)) in column_types(schema).iter().zip(positions).enumerate() {
         let typ = if unknown.get(j) == Some(&true) {
             None
@@ -233,8 +243,55 @@ pub(super) fn check_insert_source(
             typ.as_ref()
         };
         check_column(table, p, typ)?;
+        if let (Some(typ), Some(column)) = (typ, table.desc.columns.get(p))
+            && needs_unpadding(typ, &column.typ)
+        {
+            unpad.push(j);
+        }
     }
-    Ok(())
+    Ok(unpad)
+}
+
+/// Whether a value of type `from` stored into a column of type `to` loses
+/// its padding: a `char(n)` value into a `text`, `varchar` or `name`
+/// column, which PostgreSQL converts as it converts `char(n)` to `text`.
+pub(super) fn needs_unpadding(from: &ScalarType, to: &ScalarType) -> bool {
+    matches!(from, ScalarType::Char(_))
+        && matches!(
+            to,
+            ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Name
+        )
+}
+
+/// `plan` with its columns `columns` converted from `char(n)` to `text`
+/// (the lowering removes the padding), the others as they are.
+pub(super) fn unpad_columns(
+    plan: LogicalPlan,
+    columns: &[usize],
+) -> Result<LogicalPlan, AdapterError> {
+    if columns.is_empty() {
+        return Ok(plan);
+    }
+    let schema = plan.schema().clone();
+    let exprs = (0..schema.fields().len())
+        .map(|i| {
+            let column = Expr::Column(datafusion_common::Column::from(schema.qualified_field(i)));
+            if columns.contains(&i) {
+                unpadded(column).alias(schema.field(i).name())
+            } else {
+                column
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(LogicalPlan::Projection(
+        Projection::try_new(exprs, Arc::new(plan)).map_err(PlanError::from_datafusion)?,
+    ))
+}
+
+/// `e` (of type `char(n)`) converted to `text`: an explicit cast, which
+/// the lowering makes remove the padding.
+pub(super) fn unpadded(e: Expr) -> Expr {
+    Expr::Cast(Cast::new(Box::new(e), DataType::Utf8))
 }
 
 /// Checks the new values of an `UPDATE`'s (or `ON CONFLICT DO UPDATE`'s)

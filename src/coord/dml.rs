@@ -597,12 +597,13 @@ impl Coordinator {
             )
             .into());
         }
-        super::assignment_checks::check_insert_source(
+        let unpad = super::assignment_checks::check_insert_source(
             unknown.as_deref(),
             plan.schema(),
             &table,
             &positions,
         )?;
+        let plan = super::assignment_checks::unpad_columns(plan, &unpad)?;
         // After the source, as PostgreSQL plans them.
         let on_conflict = match &insert.on {
             Some(on) => Some(super::on_conflict::plan_on_conflict(
@@ -891,7 +892,16 @@ fn cast_new_columns(
         let column = datafusion_expr::Expr::Column(datafusion_common::Column::from(
             schema.qualified_field(i),
         ));
-        exprs.push(if i < arity || i >= 2 * arity {
+        let unpad = i >= arity
+            && i < 2 * arity
+            && assigned.values.get(i - arity).is_some_and(Option::is_some)
+            && types.get(i).cloned().flatten().is_some_and(|t| {
+                super::assignment_checks::needs_unpadding(&t, &table.desc.columns[i - arity].typ)
+            });
+        exprs.push(if unpad {
+            let name = schema.field(i).name().clone();
+            super::assignment_checks::unpadded(column).alias(name)
+        } else if i < arity || i >= 2 * arity {
             column
         } else {
             let name = schema.field(i).name().clone();

@@ -282,7 +282,7 @@ fn plan_do_update(
         table,
         assigned
             .iter()
-            .zip(types)
+            .zip(types.iter().cloned())
             .map(|(&(column, value), typ)| (column, value, typ)),
     )?;
     if p.expr.iter().any(super::dml_sql::has_subquery) {
@@ -296,7 +296,22 @@ fn plan_do_update(
         });
     }
     let mut lowered = Vec::with_capacity(p.expr.len());
-    for e in &p.expr {
+    for (k, e) in p.expr.iter().enumerate() {
+        // A `char(n)` value into a `text` or `varchar` column loses its
+        // padding, as PostgreSQL converts it.
+        let unpadded;
+        let e = match (assigned.get(k), types.get(k)) {
+            (Some(&(column, _)), Some(Some(t)))
+                if super::assignment_checks::needs_unpadding(
+                    t,
+                    &table.desc.columns[column].typ,
+                ) =>
+            {
+                unpadded = super::assignment_checks::unpadded(e.clone());
+                &unpadded
+            }
+            _ => e,
+        };
         // `now()` and its kin take the statement's values, as a DEFAULT's
         // do (they were left unresolved: an internal error).
         let e = crate::sql::lower::lower_expr(e, p.input.schema())?;
