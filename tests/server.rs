@@ -18,6 +18,8 @@
 //!   `SUBSCRIBE` is cleaned up (its server-side socket is released) and the server stays healthy.
 //! * [`extended_protocol_parameters_all_types`]: binary parameters and binary results for the
 //!   common scalar types, through prepared statements.
+//! * [`insert_select_parameters_take_their_columns_types`]: `INSERT ... SELECT $1` types the
+//!   parameter as its column, as PostgreSQL infers it.
 //! * [`index_lookup_is_a_point_lookup`]: `EXPLAIN` shows an index lookup, and the lookup answers.
 //! * [`errors_have_sqlstate`]: PostgreSQL's SQLSTATEs for common errors; the connection survives.
 //! * [`errors_have_hints`]: PostgreSQL's DETAIL and HINT fields on errors that have them.
@@ -352,8 +354,10 @@ async fn restart_keeps_schemas() {
         text_rows(&c, "SHOW INDEXES FROM s").await,
         expect_rows(&[&["t_k", "t", "default", "{k}"]])
     );
+    // A query's relation in a schema that does not exist is a relation
+    // that does not exist, as in PostgreSQL.
     let gone = c.simple_query("SELECT * FROM gone.t").await.unwrap_err();
-    assert_eq!(sqlstate(&gone).as_deref(), Some("3F000"), "{gone}");
+    assert_eq!(sqlstate(&gone).as_deref(), Some("42P01"), "{gone}");
     // The restarted server maintains the views in s.
     c.batch_execute("UPDATE s.t SET v = 'S TWO' WHERE k = 2; DELETE FROM s.t WHERE k = 1")
         .await
@@ -1314,6 +1318,41 @@ async fn extended_protocol_parameters_all_types() {
     );
 }
 
+/// An `INSERT ... SELECT` of bare parameters types them as their columns,
+/// as PostgreSQL infers them, so they meet the column's assignment rules
+/// (a parameter typed `text` would be 42804 for an integer column), and a
+/// value typed otherwise is 42804 over the extended protocol too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_select_parameters_take_their_columns_types() {
+    let server = TestServer::start("insert-select-params").await;
+    let c = server.connect().await;
+    c.batch_execute("CREATE TABLE ps (a int, b boolean)")
+        .await
+        .expect("table");
+    let insert = c
+        .prepare("INSERT INTO ps SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM ps)")
+        .await
+        .expect("prepare INSERT ... SELECT");
+    assert_eq!(insert.params(), &[Type::INT4, Type::BOOL]);
+    assert_eq!(
+        c.execute(&insert, &[&5i32, &true]).await.expect("insert"),
+        1
+    );
+    assert_eq!(
+        c.execute(&insert, &[&6i32, &false]).await.expect("insert"),
+        0
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT a::text, b::text FROM ps").await,
+        expect_rows(&[&["5", "true"]])
+    );
+    let e = c
+        .execute("INSERT INTO ps (a) VALUES ($1::boolean)", &[&true])
+        .await
+        .expect_err("a boolean for an integer column");
+    assert_eq!(sqlstate(&e).as_deref(), Some("42804"), "{e}");
+}
+
 /// Whether column `idx` of `row` is NULL, whatever its type.
 fn null_of_any_type(row: &tokio_postgres::Row, idx: usize) -> bool {
     /// Accepts any type and says whether the value is NULL.
@@ -1587,6 +1626,18 @@ async fn errors_have_hints() {
             Some(
                 "Could not choose a best candidate function. You might need to add explicit type casts.",
             ),
+        ),
+        (
+            "INSERT INTO p VALUES (true)",
+            "42804",
+            None,
+            Some("You will need to rewrite or cast the expression."),
+        ),
+        (
+            "UPDATE p SET b = 1 > 0",
+            "42804",
+            None,
+            Some("You will need to rewrite or cast the expression."),
         ),
         ("SELECT * FROM no_such_table", "42P01", None, None),
     ];

@@ -371,8 +371,12 @@ impl Resolver for Scope<'_> {
                 always_empty: super::system::is_always_empty(relation.id),
             }));
         }
-        let Some(item) = self.catalog.resolve_partial(self.path, &partial)? else {
-            return Ok(None);
+        // A query's relation in a schema that does not exist is a relation
+        // that does not exist, as in PostgreSQL (42P01; DDL says 3F000).
+        let item = match self.catalog.resolve_partial(self.path, &partial) {
+            Ok(Some(item)) => item,
+            Ok(None) | Err(PlanError::UnknownSchema(_)) => return Ok(None),
+            Err(e) => return Err(e),
         };
         if matches!(
             item.kind,

@@ -879,7 +879,7 @@ fn alter_default(
             let mut e = e.clone();
             super::sequence_objects::qualify_sequence_args(&mut e, &state.catalog, path)?;
             let typ = work.table.desc.columns[c].typ.clone();
-            let planned = super::sequence::plan_constant_expr(&state.catalog, &e, &typ)?;
+            let planned = super::sequence::plan_constant_expr(&state.catalog, &e, column, &typ)?;
             Some((planned, e))
         }
         None => None,

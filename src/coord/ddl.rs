@@ -512,7 +512,8 @@ impl Coordinator {
                     | ColumnOption::Check(_)
                     | ColumnOption::ForeignKey(_) => {}
                     ColumnOption::Default(e) => {
-                        let expr = super::sequence::plan_constant_expr(&state.catalog, e, &typ)?;
+                        let expr =
+                            super::sequence::plan_constant_expr(&state.catalog, e, &cname, &typ)?;
                         default = Some(expr);
                     }
                     other => {

@@ -50,8 +50,8 @@ use crate::sql::plan::{optimize, plan_statement};
 use crate::storage::durable::Commit;
 
 use super::dml_sql::{
-    ReturningPlan, Target, assignments, default_items, delete_join_query, parse_one, returning_of,
-    target_rows_query, update_from, update_query,
+    Assignments, ReturningPlan, Target, assignments, default_items, delete_join_query, parse_one,
+    returning_of, target_rows_query, update_from, update_query,
 };
 pub use super::dml_sql::{assigned_parameter_types, dml_query, returning_desc};
 use super::sequence::{ExecuteResponse, finish};
@@ -297,6 +297,9 @@ impl Coordinator {
         let mut state = self.state.lock().await;
         let mut tables: Vec<CatalogItem> = Vec::new();
         for t in &truncate.table_names {
+            // A schema that does not exist is 3F000 here, as in
+            // PostgreSQL (a query's relation there is 42P01).
+            state.catalog.resolve(&path, &t.name)?;
             let table = Target {
                 name: t.name.clone(),
                 alias: None,
@@ -520,19 +523,6 @@ impl Coordinator {
                 return Err(PlanError::Syntax("syntax error at or near \"DEFAULT\"".into()).into());
             }
         };
-        let on_conflict = match &insert.on {
-            Some(on) => Some(super::on_conflict::plan_on_conflict(
-                &state.catalog,
-                path,
-                &table,
-                &target
-                    .alias
-                    .as_ref()
-                    .map_or_else(|| table.name.clone(), super::constraints::ident),
-                on,
-            )?),
-            None => None,
-        };
         // Column list → positions in the table.
         let positions: Vec<usize> = if insert.columns.is_empty() {
             (0..table.desc.arity()).collect()
@@ -580,6 +570,16 @@ impl Coordinator {
                 .collect(),
             _ => Vec::new(),
         };
+        // The types of the values, as PostgreSQL checks them: a
+        // multi-row VALUES list item by item, before DataFusion unifies
+        // its columns.
+        super::assignment_checks::check_values_rows(
+            &state.catalog,
+            path,
+            &mut source,
+            &table,
+            &positions,
+        )?;
         let per_row_defaults = default_items(&mut source, &table, &positions)?;
         // The position of each row in the VALUES list, added last.
         let added = usize::from(per_row_defaults.is_some());
@@ -588,12 +588,8 @@ impl Coordinator {
             .map(|&p| table.desc.columns[p].typ.clone())
             .collect();
         crate::sql::literals::type_insert_literals(&mut source, &targets);
-        // The items of a VALUES list go to their columns' types
-        // one by one, as in PostgreSQL (`float_unify`).
+        let unknown = super::assignment_checks::unknown_columns(&source);
         let plan = plan_statement(&state.catalog.scope(path), Statement::Query(source))?;
-        let plan = crate::sql::float_unify::type_insert_values(plan, &targets)
-            .map_err(PlanError::from_datafusion)?;
-        let plan = optimize(plan)?;
         let arity = plan.schema().fields().len() - added;
         if arity > positions.len() {
             return Err(PlanError::Planning(
@@ -601,6 +597,32 @@ impl Coordinator {
             )
             .into());
         }
+        let unpad = super::assignment_checks::check_insert_source(
+            unknown.as_deref(),
+            plan.schema(),
+            &table,
+            &positions,
+        )?;
+        let plan = super::assignment_checks::unpad_columns(plan, &unpad)?;
+        // After the source, as PostgreSQL plans them.
+        let on_conflict = match &insert.on {
+            Some(on) => Some(super::on_conflict::plan_on_conflict(
+                &state.catalog,
+                path,
+                &table,
+                &target
+                    .alias
+                    .as_ref()
+                    .map_or_else(|| table.name.clone(), super::constraints::ident),
+                on,
+            )?),
+            None => None,
+        };
+        // The items of a VALUES list go to their columns' types
+        // one by one, as in PostgreSQL (`float_unify`).
+        let plan = crate::sql::float_unify::type_insert_values(plan, &targets)
+            .map_err(PlanError::from_datafusion)?;
+        let plan = optimize(plan)?;
         let (mut expr, finishing) = lower_query(&plan)?;
         let ts = self.prepare_one_shot(state, &mut expr, path, session.txn_reads());
         let rows = finish(self.compute_rows(state, expr, ts).await?, &finishing)?;
@@ -651,11 +673,11 @@ impl Coordinator {
         path: &SearchPath,
         pending: TxnReads<'_>,
         sql: &str,
-        cast_new_row: Option<&CatalogItem>,
+        cast_new_row: Option<(&CatalogItem, &Assignments)>,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
         let mut plan = plan_statement(&state.catalog.scope(path), parse_one(sql)?)?;
-        if let Some(table) = cast_new_row {
-            plan = cast_new_columns(plan, table)?;
+        if let Some((table, assigned)) = cast_new_row {
+            plan = cast_new_columns(plan, table, assigned)?;
         }
         let plan = optimize(plan)?;
         let mut expr = lower(&plan)?;
@@ -692,7 +714,7 @@ impl Coordinator {
             from_columns.unwrap_or_default(),
         );
         let rows = self
-            .compute_query(state, path, pending, &sql, Some(&table))
+            .compute_query(state, path, pending, &sql, Some((&table, &assigned)))
             .await?;
         let joined = from_columns.is_some();
         let per_row = &assigned.per_row_defaults;
@@ -841,8 +863,14 @@ fn concat(a: &Row, b: &Row) -> Row {
 }
 
 /// Casts the new row of an `UPDATE`'s query (the second of its rows of
-/// the table's width, before the `FROM` columns) to the table's column types, as an assignment does.
-fn cast_new_columns(plan: LogicalPlan, table: &CatalogItem) -> Result<LogicalPlan, AdapterError> {
+/// the table's width, before the `FROM` columns) to the table's column
+/// types, as an assignment does, once the types of the values `assigned`
+/// are checked.
+fn cast_new_columns(
+    plan: LogicalPlan,
+    table: &CatalogItem,
+    assigned: &Assignments,
+) -> Result<LogicalPlan, AdapterError> {
     let arity = table.desc.arity();
     let schema = plan.schema().clone();
     let width = schema.fields().len();
@@ -851,12 +879,29 @@ fn cast_new_columns(plan: LogicalPlan, table: &CatalogItem) -> Result<LogicalPla
             "UPDATE query has the wrong width".into(),
         ));
     }
+    let types = super::assignment_checks::column_types(&schema);
+    super::assignment_checks::check_set_values(
+        table,
+        assigned.order.iter().filter_map(|&i| {
+            let typ = types.get(arity + i).cloned().flatten();
+            assigned.values.get(i)?.as_ref().map(|v| (i, v, typ))
+        }),
+    )?;
     let mut exprs = Vec::with_capacity(width);
     for i in 0..width {
         let column = datafusion_expr::Expr::Column(datafusion_common::Column::from(
             schema.qualified_field(i),
         ));
-        exprs.push(if i < arity || i >= 2 * arity {
+        let unpad = i >= arity
+            && i < 2 * arity
+            && assigned.values.get(i - arity).is_some_and(Option::is_some)
+            && types.get(i).cloned().flatten().is_some_and(|t| {
+                super::assignment_checks::needs_unpadding(&t, &table.desc.columns[i - arity].typ)
+            });
+        exprs.push(if unpad {
+            let name = schema.field(i).name().clone();
+            super::assignment_checks::unpadded(column).alias(name)
+        } else if i < arity || i >= 2 * arity {
             column
         } else {
             let name = schema.field(i).name().clone();

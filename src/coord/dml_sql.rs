@@ -98,7 +98,14 @@ impl Target {
         path: &SearchPath,
     ) -> Result<CatalogItem, AdapterError> {
         let name = PartialName::from_object_name(&self.name)?;
-        let Some(item) = catalog.resolve_partial(path, &name)? else {
+        // A DML statement's target is read as a query's relations are: in
+        // a schema that does not exist, it is a relation that does not
+        // exist (PostgreSQL's 42P01; `TRUNCATE` says 3F000 first).
+        let found = match catalog.resolve_partial(path, &name) {
+            Err(PlanError::UnknownSchema(_)) => None,
+            other => other?,
+        };
+        let Some(item) = found else {
             return Err(PlanError::UnknownItem {
                 kind: "relation",
                 name: match &name.schema {
@@ -373,6 +380,9 @@ pub(super) struct Assignments {
     /// placeholders, and each updated row gets its own value of the
     /// default (PostgreSQL evaluates it for each row).
     pub(super) per_row_defaults: Vec<usize>,
+    /// The assigned columns in the order the list names them (the order
+    /// PostgreSQL checks their values' types in).
+    pub(super) order: Vec<usize>,
 }
 
 /// The `SET` list of an `UPDATE`, checked as PostgreSQL checks it: unknown
@@ -408,6 +418,7 @@ pub(super) fn assignments(
     }
     let mut out: Vec<Option<SqlExpr>> = vec![None; table.desc.arity()];
     let mut per_row_defaults = Vec::new();
+    let mut order = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
         let Some(first) = name.0.first().and_then(|p| p.as_ident()) else {
             return Err(PlanError::Syntax("empty column name".into()).into());
@@ -450,10 +461,12 @@ pub(super) fn assignments(
             other => other.clone(),
         };
         out[p] = Some(value);
+        order.push(p);
     }
     Ok(Assignments {
         values: out,
         per_row_defaults,
+        order,
     })
 }
 

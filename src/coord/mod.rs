@@ -7,7 +7,9 @@
 //! * [`prepared`]: plans kept for a prepared query's executions.
 //! * [`ddl`]: `CREATE` and start-up replay of the catalog.
 //! * [`dml`]: `INSERT`, `UPDATE`, `DELETE` (with `RETURNING`) and
-//!   `TRUNCATE`; [`dml_sql`]: the queries they read.
+//!   `TRUNCATE`; [`dml_sql`]: the queries they read;
+//!   [`assignment_checks`]: the types of the values they store, checked
+//!   against the columns'.
 //! * [`drop`]: `DROP`, and `CREATE`/`DROP SCHEMA`.
 //! * [`constraints`], [`check_constraints`], [`foreign_keys`]: tables'
 //!   `PRIMARY KEY`/`UNIQUE`, `CHECK` and `FOREIGN KEY` constraints
@@ -32,6 +34,7 @@ pub mod alter_identity;
 pub mod alter_sequence;
 pub mod alter_table;
 pub mod append_only;
+pub mod assignment_checks;
 pub mod catalog_funcs;
 pub mod catalog_vectors;
 pub mod check_constraints;

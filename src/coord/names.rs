@@ -278,7 +278,9 @@ impl VisitorMut for RelationQualifier<'_, '_> {
                     schema: item.schema.clone(),
                     item: item.name.clone(),
                 },
-                Ok(None) => {
+                // In a schema that does not exist, a relation that does
+                // not exist, as a query's (PostgreSQL's 42P01).
+                Ok(None) | Err(PlanError::UnknownSchema(_)) => {
                     return ControlFlow::Break(PlanError::UnknownItem {
                         kind: "relation",
                         name: name.to_string(),

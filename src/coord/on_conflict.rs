@@ -24,7 +24,7 @@ use super::constraints::{ident, key_of};
 use super::error::AdapterError;
 use crate::catalog::{Catalog, CatalogItem, SearchPath, UniqueKey};
 use crate::expr::{GlobalId, ScalarExpr};
-use crate::repr::{Datum, Row, SqlState};
+use crate::repr::{Datum, Row, ScalarType, SqlState};
 use crate::sql::PlanError;
 
 /// What `INSERT ... ON CONFLICT` does with a proposed row whose arbiter
@@ -184,6 +184,8 @@ fn plan_do_update(
 ) -> Result<ConflictUpdate, AdapterError> {
     let mut set: Vec<(usize, Option<ScalarExpr>)> = Vec::new();
     let mut values = Vec::new();
+    // The column and value as written of each item of `values`.
+    let mut assigned: Vec<(usize, &SqlExpr)> = Vec::new();
     for a in &du.assignments {
         let AssignmentTarget::ColumnName(name) = &a.target else {
             return Err(unsupported("ON CONFLICT DO UPDATE SET (a, b) = ..."));
@@ -224,10 +226,19 @@ fn plan_do_update(
             value => {
                 set.push((p, None));
                 values.push(value.to_string());
+                assigned.push((p, value));
             }
         }
     }
-    let condition = du.selection.as_ref().map(|w| format!("({w})::boolean"));
+    // An untyped literal is read as a boolean; anything else must be one
+    // (checked once planned).
+    let condition = du.selection.as_ref().map(|w| {
+        if crate::sql::assignment_casts::is_unknown_literal(w) {
+            format!("({w})::boolean")
+        } else {
+            format!("({w})")
+        }
+    });
     let mut items = values.clone();
     items.extend(condition.clone());
     if items.is_empty() {
@@ -256,6 +267,24 @@ fn plan_do_update(
     if p.input.schema().fields().len() != 2 * table.desc.arity() || p.expr.len() != items.len() {
         return Err(unsupported("this ON CONFLICT DO UPDATE"));
     }
+    let types = super::assignment_checks::column_types(plan.schema());
+    if condition.is_some()
+        && let Some(Some(t)) = types.last()
+        && *t != ScalarType::Bool
+    {
+        return Err(PlanError::TypeMismatch(format!(
+            "argument of WHERE must be type boolean, not type {}",
+            t.regtype_name()
+        ))
+        .into());
+    }
+    super::assignment_checks::check_set_values(
+        table,
+        assigned
+            .iter()
+            .zip(types.iter().cloned())
+            .map(|(&(column, value), typ)| (column, value, typ)),
+    )?;
     if p.expr.iter().any(super::dml_sql::has_subquery) {
         return Ok(ConflictUpdate {
             set,
@@ -267,8 +296,26 @@ fn plan_do_update(
         });
     }
     let mut lowered = Vec::with_capacity(p.expr.len());
-    for e in &p.expr {
-        lowered.push(crate::sql::lower::lower_expr(e, p.input.schema())?);
+    for (k, e) in p.expr.iter().enumerate() {
+        // A `char(n)` value into a `text` or `varchar` column loses its
+        // padding, as PostgreSQL converts it.
+        let unpadded;
+        let e = match (assigned.get(k), types.get(k)) {
+            (Some(&(column, _)), Some(Some(t)))
+                if super::assignment_checks::needs_unpadding(
+                    t,
+                    &table.desc.columns[column].typ,
+                ) =>
+            {
+                unpadded = super::assignment_checks::unpadded(e.clone());
+                &unpadded
+            }
+            _ => e,
+        };
+        // `now()` and its kin take the statement's values, as a DEFAULT's
+        // do (they were left unresolved: an internal error).
+        let e = crate::sql::lower::lower_expr(e, p.input.schema())?;
+        lowered.push(super::dml::resolved_default(&e));
     }
     let condition = if du.selection.is_some() {
         lowered.pop()

@@ -114,10 +114,13 @@ pub(super) fn plan_analyzed(
         .map_err(PlanError::from_datafusion)
 }
 
-/// Plans a constant expression cast to `typ` (a column DEFAULT).
+/// Plans a constant expression cast to `typ` (the DEFAULT of the column
+/// named `column`): `42804` where its own type has no assignment cast to
+/// `typ`, as in PostgreSQL.
 pub fn plan_constant_expr(
     catalog: &Catalog,
     e: &SqlExpr,
+    column: &str,
     typ: &ScalarType,
 ) -> Result<ScalarExpr, PlanError> {
     // A constant reads no relation.
@@ -130,6 +133,33 @@ pub fn plan_constant_expr(
         AdapterError::Plan(p) => p,
         other => PlanError::Internal(other.to_string()),
     })?;
+    // The default's own type must have an assignment cast to the
+    // column's (an untyped literal is read by the column's type). Planned
+    // alone for its type; where that fails, the planning below reports why,
+    // as it does for a subquery, which PostgreSQL refuses first (0A000).
+    let has_subquery = sqlparser::ast::visit_expressions(&e, |x| {
+        if matches!(
+            x,
+            SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::InSubquery { .. }
+        ) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .is_break();
+    if !has_subquery
+        && !crate::sql::assignment_casts::is_unknown_literal(&e)
+        && let Ok(plan) = plan_select_analyzed(catalog, &format!("SELECT ({e})"))
+        && let Some(Some(own)) = super::assignment_checks::column_types(plan.schema()).first()
+    {
+        crate::sql::assignment_casts::check_assignment(
+            Some(own),
+            typ,
+            column,
+            crate::sql::assignment_casts::Assigned::Default,
+        )?;
+    }
     // A name the constant cannot resolve is a column reference, which
     // PostgreSQL refuses in a DEFAULT with 0A000.
     let plan = plan_select_analyzed(catalog, &format!("SELECT CAST(({e}) AS {})", typ.name()))

@@ -1051,7 +1051,7 @@ impl Described {
 }
 
 /// The types of `$n` parameters that stand for whole values in an INSERT's
-/// VALUES list: their target columns' types.
+/// VALUES list or plain SELECT list: their target columns' types.
 fn insert_parameter_types(
     catalog: &crate::catalog::Catalog,
     path: &SearchPath,
@@ -1080,11 +1080,28 @@ fn insert_parameter_types(
     let Some(source) = &insert.source else {
         return out;
     };
-    let sqlparser::ast::SetExpr::Values(values) = source.body.as_ref() else {
-        return out;
+    // The items of a `VALUES` list, or of a plain `SELECT`'s select list
+    // (`INSERT ... SELECT $1, $2 WHERE NOT EXISTS (...)`): a bare
+    // parameter there is typed as its column, as PostgreSQL infers it.
+    let rows: Vec<Vec<&SqlExpr>> = match source.body.as_ref() {
+        sqlparser::ast::SetExpr::Values(values) => {
+            values.rows.iter().map(|r| r.iter().collect()).collect()
+        }
+        sqlparser::ast::SetExpr::Select(select) => vec![
+            select
+                .projection
+                .iter()
+                .map_while(|item| match item {
+                    sqlparser::ast::SelectItem::UnnamedExpr(e)
+                    | sqlparser::ast::SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+                    _ => None,
+                })
+                .collect(),
+        ],
+        _ => return out,
     };
-    for row in &values.rows {
-        for (i, e) in row.iter().enumerate() {
+    for row in rows {
+        for (i, e) in row.into_iter().enumerate() {
             if let SqlExpr::Value(v) = e
                 && let Value::Placeholder(p) = &v.value
                 && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())

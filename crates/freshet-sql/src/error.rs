@@ -84,6 +84,19 @@ pub enum PlanError {
     /// Operand types that do not fit.
     #[error("{0}")]
     TypeMismatch(String),
+    /// A value stored into a column whose type has no assignment cast from
+    /// the value's (`assignment_casts`).
+    #[error("column \"{column}\" is of type {column_type} but {assigned} is of type {value_type}")]
+    AssignmentMismatch {
+        /// The column's name.
+        column: String,
+        /// The column's type, without modifiers.
+        column_type: String,
+        /// `expression`, or `default expression` for a `DEFAULT`.
+        assigned: &'static str,
+        /// The value's type, without modifiers.
+        value_type: String,
+    },
     /// A construct Freshet does not support yet.
     #[error("{0} not supported")]
     Unsupported(String),
@@ -198,6 +211,9 @@ impl PlanError {
             PlanError::DependentObjects { .. } => {
                 Some("Use DROP ... CASCADE to drop the dependent objects too.")
             }
+            PlanError::AssignmentMismatch { .. } => {
+                Some("You will need to rewrite or cast the expression.")
+            }
             _ => None,
         }
     }
@@ -224,7 +240,9 @@ impl PlanError {
             PlanError::AmbiguousFunction(_) => SqlState::AMBIGUOUS_FUNCTION,
             PlanError::AmbiguousColumn(_) => SqlState::AMBIGUOUS_COLUMN,
             PlanError::AlreadyExists { .. } => SqlState::DUPLICATE_TABLE,
-            PlanError::TypeMismatch(_) => SqlState::DATATYPE_MISMATCH,
+            PlanError::TypeMismatch(_) | PlanError::AssignmentMismatch { .. } => {
+                SqlState::DATATYPE_MISMATCH
+            }
             PlanError::IndeterminateType(_) => SqlState::INDETERMINATE_DATATYPE,
             PlanError::Unsupported(_) | PlanError::NotImplemented(_) => {
                 SqlState::FEATURE_NOT_SUPPORTED

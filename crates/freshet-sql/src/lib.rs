@@ -24,7 +24,8 @@
 //! * [`constant_errors`]: the errors PostgreSQL raises while folding
 //!   constants (`SELECT 1/0 FROM t WHERE false`).
 //! * [`casts`]: which casts exist (PostgreSQL's `pg_cast`), and
-//!   `nullif`'s result type.
+//!   `nullif`'s result type; [`assignment_casts`]: which values a column
+//!   takes (`INSERT`, `UPDATE`, `DEFAULT`), and `42804` for the others.
 //! * [`temporal`]: `mz_now()`, planned as a `bigint` compared with values
 //!   converted to milliseconds.
 //! * [`jsonb`]: the `jsonb` (and `json`) operators, functions and
@@ -75,6 +76,7 @@ pub mod aggregate_funcs;
 pub mod aggregate_row;
 pub mod array;
 pub mod array_subquery;
+pub mod assignment_casts;
 pub mod bitwise;
 pub mod bpchar;
 pub mod casts;
