@@ -173,9 +173,12 @@ fn custom_precision(modifiers: &[String]) -> Result<Option<u8>, PlanError> {
 }
 
 fn numeric(p: u64, s: i64) -> Result<ScalarType, PlanError> {
-    if p == 0 || p > 38 {
+    // PostgreSQL allows 1000; `ScalarType` keeps the precision in a byte
+    // (values of any precision fit `Numeric`: 1000 digits each side).
+    if p == 0 || p > u64::from(u8::MAX) {
         return Err(PlanError::InvalidParameter(format!(
-            "NUMERIC precision {p} must be between 1 and 38"
+            "NUMERIC precision {p} must be between 1 and {}",
+            u8::MAX
         )));
     }
     if s < 0 || s as u64 > p {
