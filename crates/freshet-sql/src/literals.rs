@@ -238,12 +238,21 @@ mod tests {
             ("12.345e-2", Some("0.12345")),
             (".5e2", Some("50")),
             ("5.e-1", Some("0.5")),
-            ("1e300", None),
-            ("1e-300", None),
+            ("1e3000", None),
+            ("1e-3000", None),
             ("1x3", None),
         ];
         for (n, want) in cases {
             assert_eq!(plain_decimal(n).as_deref(), want, "{n}");
         }
+        // Wide forms, which `numeric` holds (written as `'…'::numeric`).
+        assert_eq!(
+            plain_decimal("1e300"),
+            Some(format!("1{}", "0".repeat(300)))
+        );
+        assert_eq!(
+            plain_decimal("1e-300"),
+            Some(format!("0.{}1", "0".repeat(299)))
+        );
     }
 }
