@@ -143,11 +143,7 @@ async fn wide_numerics_survive_kill_9_and_are_deleted_by_value() {
     server.kill9();
     server.restart().await;
     let c = server.connect().await;
-    assert_eq!(
-        text_rows(&c, all).await,
-        after,
-        "the deletes are durable"
-    );
+    assert_eq!(text_rows(&c, all).await, after, "the deletes are durable");
     assert_eq!(
         text_rows(&c, "SELECT s, c FROM w_sum").await,
         expect_rows(&[&[&sum, "2"]]),

@@ -967,7 +967,8 @@ mod tests {
             assert_round_trips(&Datum::Numeric(d.clone()), &num);
             // Wide values: the same digits times a power of ten, at any
             // scale up to 80.
-            let wide = d.to_big_parts().0 * num_bigint::BigInt::from(10u32).pow(rng.range(0, 60) as u32);
+            let wide =
+                d.to_big_parts().0 * num_bigint::BigInt::from(10u32).pow(rng.range(0, 60) as u32);
             if let Some(wide) = Numeric::from_big_parts(wide, rng.range(0, 80) as u32) {
                 assert_round_trips(&Datum::Numeric(wide), &num);
             }

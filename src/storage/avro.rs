@@ -442,7 +442,10 @@ fn value_kind(value: &Value) -> &'static str {
 
 /// A decimal from the big-endian two's complement bytes of its unscaled
 /// value.
-pub(crate) fn decimal_from_bytes(bytes: &[u8], scale: usize) -> Result<crate::repr::Numeric, String> {
+pub(crate) fn decimal_from_bytes(
+    bytes: &[u8],
+    scale: usize,
+) -> Result<crate::repr::Numeric, String> {
     // Beyond 1000 digits each side of the point is beyond any Numeric; a
     // longer message is refused before it is read as a number.
     if bytes.len() > 1024 {

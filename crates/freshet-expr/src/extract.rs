@@ -121,7 +121,7 @@ fn pg_div(a: i64, b: i64) -> Numeric {
     // `b` is a positive constant (micros per day), so the quotient exists.
     // The exact quotient rounded half away from zero, as `div_var` rounds.
     Numeric::from(a)
-        .checked_div_to_scale(Numeric::from(b), rscale)
+        .checked_div_to_scale(&Numeric::from(b), rscale)
         .unwrap_or_default()
 }
 

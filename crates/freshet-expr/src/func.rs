@@ -591,7 +591,7 @@ macro_rules! int_arith {
             (Datum::Int64(x), Datum::Int64(y)) => x.$op(y).map(Datum::Int64).ok_or_else(|| range("bigint")),
             (Datum::Float32(x), Datum::Float32(y)) => float32(x.0 $float_op y.0, x.0, y.0, $name),
             (Datum::Float64(x), Datum::Float64(y)) => float64(x.0 $float_op y.0, x.0, y.0, $name),
-            (Datum::Numeric(x), Datum::Numeric(y)) => x.$numeric_op(y).map(Datum::Numeric).ok_or(EvalError::NumericOverflow),
+            (Datum::Numeric(x), Datum::Numeric(y)) => x.$numeric_op(&y).map(Datum::Numeric).ok_or(EvalError::NumericOverflow),
             (a, b) => Err(EvalError::Unsupported(format!("operator {} for {} and {}", $name, datum_type_name(&a), datum_type_name(&b)))),
         }
     };
@@ -699,8 +699,7 @@ fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         }
         (Datum::Numeric(x), Datum::Numeric(y)) => {
             return x
-                .clone()
-                .checked_add(y.clone())
+                .checked_add(y)
                 .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
                 .ok_or(EvalError::NumericOverflow);
         }
@@ -762,8 +761,7 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         }
         (Datum::Numeric(x), Datum::Numeric(y)) => {
             return x
-                .clone()
-                .checked_sub(y.clone())
+                .checked_sub(y)
                 .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
                 .ok_or(EvalError::NumericOverflow);
         }
@@ -801,8 +799,7 @@ fn div(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         // its display limit, 1000, which is also `Numeric`'s).
         let scale = numeric_div_scale(x, y);
         return x
-            .clone()
-            .checked_div_to_scale(y.clone(), scale)
+            .checked_div_to_scale(y, scale)
             .map(Datum::Numeric)
             .ok_or(EvalError::NumericOverflow);
     }
@@ -869,8 +866,7 @@ fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         (Datum::Float64(x), Datum::Float64(y)) => Ok(Datum::f64(x.0 % y.0)),
         (Datum::Float32(x), Datum::Float32(y)) => Ok(Datum::f32(x.0 % y.0)),
         (Datum::Numeric(x), Datum::Numeric(y)) => x
-            .clone()
-            .checked_rem(y.clone())
+            .checked_rem(&y)
             .map(|r| Datum::Numeric(with_scale_of(r, &x, &y)))
             .ok_or(EvalError::NumericOverflow),
         (a, b) => Err(EvalError::Unsupported(format!(

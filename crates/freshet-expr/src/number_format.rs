@@ -972,7 +972,9 @@ fn numeric_nan_number(num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError
 fn numeric_number(d: &Numeric, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError> {
     if num.has(F_ROMAN) {
         // PostgreSQL 15 rounds to an `integer` first, which may overflow.
-        let rounded = d.clone().round_dp_with(0, NumericRounding::HalfAwayFromZero);
+        let rounded = d
+            .clone()
+            .round_dp_with(0, NumericRounding::HalfAwayFromZero);
         let v = rounded.to_i32().ok_or_else(|| out_of_range("integer"))?;
         return Ok((int_to_roman(v).into_bytes(), 0, 0));
     }

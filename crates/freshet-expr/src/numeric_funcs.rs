@@ -4,9 +4,9 @@
 //! 15's `numeric.c`, `float.c` and `int.c`. The planner side is
 //! `sql::pg_scalar`.
 
+use crate::repr::Numeric;
 use num_bigint::{BigInt, BigUint};
 use num_traits::Zero;
-use crate::repr::Numeric;
 
 use crate::repr::{Datum, SqlState};
 
@@ -91,10 +91,10 @@ pub fn width_bucket_numeric(args: &[Datum]) -> Result<Datum, EvalError> {
     let (offset, width) = match b1.cmp(&b2) {
         std::cmp::Ordering::Less if x < b1 => return Ok(Datum::Int32(0)),
         std::cmp::Ordering::Less if x >= b2 => return past_last(count),
-        std::cmp::Ordering::Less => (x.checked_sub(b1.clone()), b2.checked_sub(b1)),
+        std::cmp::Ordering::Less => (x.checked_sub(&b1.clone()), b2.checked_sub(&b1)),
         std::cmp::Ordering::Greater if x > b1 => return Ok(Datum::Int32(0)),
         std::cmp::Ordering::Greater if x <= b2 => return past_last(count),
-        std::cmp::Ordering::Greater => (b1.clone().checked_sub(x), b1.checked_sub(b2)),
+        std::cmp::Ordering::Greater => (b1.clone().checked_sub(&x), b1.checked_sub(&b2)),
         std::cmp::Ordering::Equal => {
             return Err(width_bucket_error("lower bound cannot equal upper bound"));
         }
@@ -104,12 +104,12 @@ pub fn width_bucket_numeric(args: &[Datum]) -> Result<Datum, EvalError> {
     };
     // `offset * count / width`, truncated: exact where the product fits,
     // else the quotient first (it lies in [0, 1)).
-    let bucket = match offset.clone().checked_mul(Numeric::from(count)) {
+    let bucket = match offset.clone().checked_mul(&Numeric::from(count)) {
         Some(product) => product
-            .checked_div_trunc(width)
+            .checked_div_trunc(&width)
             .ok_or(EvalError::NumericOverflow)?,
         None => offset
-            .checked_div_to_scale(width, Numeric::MAX_SCALE)
+            .checked_div_to_scale(&width, Numeric::MAX_SCALE)
             .and_then(|q| q.checked_mul_rounded(Numeric::from(count)))
             .ok_or(EvalError::NumericOverflow)?
             .trunc(),

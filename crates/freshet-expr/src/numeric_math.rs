@@ -194,7 +194,10 @@ fn estimate_ln_dweight(x: &Numeric) -> i64 {
     let point_nine = Numeric::new(9, 1);
     let one_point_one = Numeric::new(11, 1);
     if *x >= point_nine && *x <= one_point_one {
-        let d = x.clone().checked_sub(Numeric::ONE).unwrap_or(Numeric::ZERO);
+        let d = x
+            .clone()
+            .checked_sub(&Numeric::ONE)
+            .unwrap_or(Numeric::ZERO);
         let (weight, digits) = nbase_digits(&d);
         match digits.first() {
             Some(&first) => weight * 4 + f64::from(first).log10() as i64,
@@ -329,7 +332,11 @@ pub fn sqrt(x: &Numeric) -> Result<Numeric, EvalError> {
 /// `numeric_exp`.
 pub fn exp(x: &Numeric) -> Result<Numeric, EvalError> {
     // Beyond f64's range only in magnitude: as large as f64 goes.
-    let huge = if x.is_sign_negative() { f64::MIN } else { f64::MAX };
+    let huge = if x.is_sign_negative() {
+        f64::MIN
+    } else {
+        f64::MAX
+    };
     let val = x.to_f64().unwrap_or(huge) * PG_LOG10_E;
     let val = val.clamp(-2000.0, 2000.0);
     let rscale = clamp_scale((MIN_SIG_DIGITS - val as i64).max(i64::from(x.scale())));
@@ -392,7 +399,13 @@ pub fn power(base: &Numeric, exp_: &Numeric) -> Result<Numeric, EvalError> {
             "a negative number raised to a non-integer power yields a complex result",
         ));
     }
-    if is_integer && let Some(n) = exp_.clone().trunc().to_i64().filter(|n| i32::try_from(*n).is_ok()) {
+    if is_integer
+        && let Some(n) = exp_
+            .clone()
+            .trunc()
+            .to_i64()
+            .filter(|n| i32::try_from(*n).is_ok())
+    {
         let rscale = clamp_scale(MIN_SIG_DIGITS.max(i64::from(base.scale())));
         return power_int(base, n, rscale);
     }
@@ -491,7 +504,7 @@ pub fn factorial(n: i64) -> Result<Numeric, EvalError> {
     let mut acc = Numeric::ONE;
     for i in 2..=n {
         acc = acc
-            .checked_mul(Numeric::from(i))
+            .checked_mul(&Numeric::from(i))
             .ok_or(EvalError::NumericOverflow)?;
     }
     Ok(acc)

@@ -157,9 +157,8 @@ fn numerics(
     // `(stop - start) / step`, the number of steps after the first value;
     // past `Numeric`'s range it is far beyond the limit.
     let steps = stop
-        .clone()
-        .checked_sub(start.clone())
-        .and_then(|span| span.checked_div_trunc(step.clone()));
+        .checked_sub(&start)
+        .and_then(|span| span.checked_div_trunc(&step.clone()));
     match steps
         .and_then(|n| n.to_i128())
         .and_then(|n| u128::try_from(n).ok())
@@ -172,7 +171,7 @@ fn numerics(
     while !beyond(&current) {
         out.push(Datum::Numeric(current.clone()));
         check_length(out.len() as u128, limit)?;
-        current = match current.checked_add(step.clone()) {
+        current = match current.checked_add(&step.clone()) {
             Some(next) => next,
             None => return Err(EvalError::NumericOverflow),
         };

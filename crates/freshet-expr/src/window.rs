@@ -768,7 +768,11 @@ mod tests {
             call(WindowFunc::RowNumber, vec![], frame.clone()),
         ));
         assert_eq!(rn, vec![Some(1), Some(2), Some(3), Some(4)]);
-        let rank = third(eval(&input, &order, call(WindowFunc::Rank, vec![], frame.clone())));
+        let rank = third(eval(
+            &input,
+            &order,
+            call(WindowFunc::Rank, vec![], frame.clone()),
+        ));
         assert_eq!(rank, vec![Some(1), Some(2), Some(2), Some(4)]);
         let dense = third(eval(
             &input,
@@ -800,11 +804,19 @@ mod tests {
         assert_eq!(buckets, vec![Some(1), Some(1), Some(1), Some(2), Some(2)]);
         let buckets = third(eval(&input, &order, ntile(7)));
         assert_eq!(buckets, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
-        let percent = eval(&input, &order, call(WindowFunc::PercentRank, vec![], frame.clone()));
+        let percent = eval(
+            &input,
+            &order,
+            call(WindowFunc::PercentRank, vec![], frame.clone()),
+        );
         let percent: Vec<Datum> = percent.into_iter().map(|(_, _, d)| d).collect();
         assert_eq!(percent[1], Datum::f64(0.25));
         assert_eq!(percent[2], Datum::f64(0.25));
-        let cume = eval(&input, &order, call(WindowFunc::CumeDist, vec![], frame.clone()));
+        let cume = eval(
+            &input,
+            &order,
+            call(WindowFunc::CumeDist, vec![], frame.clone()),
+        );
         assert_eq!(cume[1].2, Datum::f64(0.6));
         let with_diffs: Vec<(&Row, Diff)> = input.iter().map(|r| (r, 1)).collect();
         assert!(eval_partition(&with_diffs, &order, &[ntile(0)]).is_err());
@@ -895,7 +907,11 @@ mod tests {
         let input = rows(&[(Some(1), 10), (Some(2), 20), (Some(3), 30)]);
         let order = order_by_first(true, false);
         let frame = WindowFrame::default_frame();
-        let last = call(WindowFunc::LastValue, vec![ScalarExpr::Column(1)], frame.clone());
+        let last = call(
+            WindowFunc::LastValue,
+            vec![ScalarExpr::Column(1)],
+            frame.clone(),
+        );
         assert_eq!(
             third(eval(&input, &order, last)),
             vec![Some(10), Some(20), Some(30)]

@@ -155,8 +155,7 @@ impl Numeric {
     /// limits.
     #[inline]
     pub fn try_from_i128_with_scale(mantissa: i128, scale: u32) -> Option<Numeric> {
-        if scale <= Numeric::COMPACT_MAX_SCALE && mantissa.unsigned_abs() <= Numeric::MAX_MANTISSA
-        {
+        if scale <= Numeric::COMPACT_MAX_SCALE && mantissa.unsigned_abs() <= Numeric::MAX_MANTISSA {
             return Decimal::try_from_i128_with_scale(mantissa, scale)
                 .ok()
                 .map(|d| Numeric(Repr::Compact(d)));
@@ -297,34 +296,40 @@ impl Numeric {
     /// limits. The scale is the larger of the two (or, where one compact
     /// operand is zero, the other's: callers pad it, see `expr::func`).
     #[inline]
-    pub fn checked_add(self, other: Numeric) -> Option<Numeric> {
+    pub fn checked_add(&self, other: &Numeric) -> Option<Numeric> {
         if let (Repr::Compact(a), Repr::Compact(b)) = (&self.0, &other.0)
             && let Some(r) = a.checked_add(*b)
             && exact(a, b, &r, a.scale().max(b.scale()))
         {
             return Some(Numeric(Repr::Compact(r)));
         }
-        wide::add(&self, &other)
+        wide::add(self, other, false)
     }
 
     /// `self - other` exactly, `None` where it is beyond the limits.
     #[inline]
-    pub fn checked_sub(self, other: Numeric) -> Option<Numeric> {
-        self.checked_add(-other)
+    pub fn checked_sub(&self, other: &Numeric) -> Option<Numeric> {
+        if let (Repr::Compact(a), Repr::Compact(b)) = (&self.0, &other.0)
+            && let Some(r) = a.checked_sub(*b)
+            && exact(a, b, &r, a.scale().max(b.scale()))
+        {
+            return Some(Numeric(Repr::Compact(r)));
+        }
+        wide::add(self, other, true)
     }
 
     /// `self * other` exactly (scale: the sum of the two), `None` where
     /// it is beyond the limits — PostgreSQL's product keeps every digit, so
     /// a rounded one would be a wrong answer.
     #[inline]
-    pub fn checked_mul(self, other: Numeric) -> Option<Numeric> {
+    pub fn checked_mul(&self, other: &Numeric) -> Option<Numeric> {
         if let (Repr::Compact(a), Repr::Compact(b)) = (&self.0, &other.0)
             && let Some(r) = a.checked_mul(*b)
             && exact(a, b, &r, a.scale() + b.scale())
         {
             return Some(Numeric(Repr::Compact(r)));
         }
-        wide::mul(&self, &other)
+        wide::mul(self, other)
     }
 
     /// `self + other`, its fraction rounded to fit (`None` only where the
@@ -340,7 +345,7 @@ impl Numeric {
         {
             return Some(Numeric(Repr::Compact(r)));
         }
-        wide::add(&self, &other)
+        wide::add(&self, &other, false)
     }
 
     /// `self * other`, its fraction rounded to fit (`None` only where the
@@ -378,24 +383,24 @@ impl Numeric {
     /// digits after the point (PostgreSQL's `div_var` with `round`), from
     /// the exact quotient. `None` for a zero divisor or a quotient beyond
     /// the limits.
-    pub fn checked_div_to_scale(self, other: Numeric, scale: u32) -> Option<Numeric> {
-        wide::div_to_scale(&self, &other, scale, NumericRounding::HalfAwayFromZero)
+    pub fn checked_div_to_scale(&self, other: &Numeric, scale: u32) -> Option<Numeric> {
+        wide::div_to_scale(self, other, scale, NumericRounding::HalfAwayFromZero)
     }
 
     /// `self / other` truncated to an integer (scale 0), `None` for a zero
     /// divisor.
-    pub fn checked_div_trunc(self, other: Numeric) -> Option<Numeric> {
-        wide::div_to_scale(&self, &other, 0, NumericRounding::ToZero)
+    pub fn checked_div_trunc(&self, other: &Numeric) -> Option<Numeric> {
+        wide::div_to_scale(self, other, 0, NumericRounding::ToZero)
     }
 
     /// The remainder of truncated division (sign of `self`, scale the
     /// larger of the two), `None` for a zero divisor.
     #[inline]
-    pub fn checked_rem(self, other: Numeric) -> Option<Numeric> {
+    pub fn checked_rem(&self, other: &Numeric) -> Option<Numeric> {
         if let (Repr::Compact(a), Repr::Compact(b)) = (&self.0, &other.0) {
             return a.checked_rem(*b).map(|r| Numeric(Repr::Compact(r)));
         }
-        wide::rem(&self, &other)
+        wide::rem(self, other)
     }
 
     /// Rounded to `dp` digits after the point by `rounding` (a value
@@ -403,9 +408,9 @@ impl Numeric {
     #[inline]
     pub fn round_dp_with(self, dp: u32, rounding: NumericRounding) -> Numeric {
         match &self.0 {
-            Repr::Compact(d) => {
-                Numeric(Repr::Compact(d.round_dp_with_strategy(dp, rounding.strategy())))
-            }
+            Repr::Compact(d) => Numeric(Repr::Compact(
+                d.round_dp_with_strategy(dp, rounding.strategy()),
+            )),
             Repr::Wide(w) if w.scale > dp => {
                 // The limit, 10^MAX_INTEGER_DIGITS, is a multiple of every
                 // rounding unit: a rounded value stays within it.
@@ -498,7 +503,8 @@ impl Numeric {
             let (m, s) = self.to_big_parts();
             let negative_zero = self.is_zero() && self.is_sign_negative();
             // Padding keeps the integer digits, so it always fits.
-            if let Some(padded) = Numeric::from_big_parts(m * BigInt::from(wide::pow10(scale - s)), scale)
+            if let Some(padded) =
+                Numeric::from_big_parts(m * BigInt::from(wide::pow10(scale - s)), scale)
             {
                 *self = if negative_zero { -padded } else { padded };
             }
@@ -519,7 +525,11 @@ impl Numeric {
         match &self.0 {
             Repr::Compact(d) => d.to_f64(),
             // Correctly rounded, as PostgreSQL's `strtod` of the text.
-            Repr::Wide(_) => self.to_string().parse::<f64>().ok().filter(|f| f.is_finite()),
+            Repr::Wide(_) => self
+                .to_string()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite()),
         }
     }
 
@@ -528,7 +538,11 @@ impl Numeric {
     pub fn to_i64(&self) -> Option<i64> {
         match &self.0 {
             Repr::Compact(d) => d.to_i64(),
-            Repr::Wide(_) => self.clone().trunc().to_i128().and_then(|v| i64::try_from(v).ok()),
+            Repr::Wide(_) => self
+                .clone()
+                .trunc()
+                .to_i128()
+                .and_then(|v| i64::try_from(v).ok()),
         }
     }
 
@@ -660,18 +674,23 @@ impl Hash for Numeric {
     /// By value: the normalized mantissa and scale, the same bits whichever
     /// form holds the value.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let (m, scale) = match &self.0 {
+        // A normalized wide value never fits an i128 at a compact scale,
+        // but one may fit an i128 at a wide scale: hash i128s alike.
+        match &self.0 {
             Repr::Compact(d) => {
                 let n = d.normalize();
-                (BigInt::from(n.mantissa()), n.scale())
+                n.mantissa().hash(state);
+                n.scale().hash(state);
             }
-            Repr::Wide(w) => wide::strip_zeros(&w.mantissa, w.scale),
-        };
-        match m.to_i128() {
-            Some(v) => v.hash(state),
-            None => m.to_signed_bytes_le().hash(state),
+            Repr::Wide(w) => {
+                let (m, scale) = wide::strip_zeros(&w.mantissa, w.scale);
+                match m.to_i128() {
+                    Some(v) => v.hash(state),
+                    None => m.to_signed_bytes_le().hash(state),
+                }
+                scale.hash(state);
+            }
         }
-        scale.hash(state);
     }
 }
 
@@ -692,7 +711,8 @@ impl<'de> Deserialize<'de> for Numeric {
                 f.write_str("a numeric as text")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Numeric, E> {
-                v.parse().map_err(|e: crate::ParseError| E::custom(e.to_string()))
+                v.parse()
+                    .map_err(|e: crate::ParseError| E::custom(e.to_string()))
             }
         }
         deserializer.deserialize_str(Visitor)

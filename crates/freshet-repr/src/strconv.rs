@@ -937,14 +937,17 @@ fn decimal_from_digits_rounded(
         keep_scale = limit;
     }
     if digits.is_empty() {
-        return Numeric::zero_with_scale(keep_scale as u32).ok_or_else(ParseError::numeric_overflow);
+        return Numeric::zero_with_scale(keep_scale as u32)
+            .ok_or_else(ParseError::numeric_overflow);
     }
     if digits.len() as i64 - scale > i64::from(Numeric::MAX_INTEGER_DIGITS) + 1 {
         return Err(ParseError::numeric_overflow());
     }
     // The digits down to 10^-keep_scale; the first one dropped rounds.
     let keep = digits.len() as i64 - (scale - keep_scale);
-    let kept = digits.get(..keep.clamp(0, digits.len() as i64) as usize).unwrap_or(&[]);
+    let kept = digits
+        .get(..keep.clamp(0, digits.len() as i64) as usize)
+        .unwrap_or(&[]);
     let round_up = keep >= 0 && digits.get(keep as usize).is_some_and(|d| *d >= b'5');
     let padding = (keep - digits.len() as i64).max(0);
     if keep <= 38 {
@@ -958,7 +961,8 @@ fn decimal_from_digits_rounded(
         return Numeric::try_from_i128_with_scale(if neg { -m } else { m }, keep_scale as u32)
             .ok_or_else(ParseError::numeric_overflow);
     }
-    let mut m = num_bigint::BigInt::parse_bytes(kept, 10).ok_or_else(ParseError::numeric_overflow)?;
+    let mut m =
+        num_bigint::BigInt::parse_bytes(kept, 10).ok_or_else(ParseError::numeric_overflow)?;
     m *= num_bigint::BigInt::from(10u32).pow(padding as u32);
     if round_up {
         m += 1u32;
@@ -3698,7 +3702,11 @@ mod tests {
             "1234567890123456789012345678.12"
         );
         assert_eq!(
-            err("1234567890123456789012345678901234567.12", &num(Some(38), Some(2))).0,
+            err(
+                "1234567890123456789012345678901234567.12",
+                &num(Some(38), Some(2))
+            )
+            .0,
             "22003"
         );
         assert_eq!(
@@ -4528,11 +4536,7 @@ mod tests {
             ),
             (Datum::Interval(a), Datum::Interval(b)) => assert!(same(*a, *b), "{text}"),
             (Datum::Numeric(a), Datum::Numeric(b)) => {
-                assert_eq!(
-                    a.to_big_parts(),
-                    b.to_big_parts(),
-                    "{text}"
-                )
+                assert_eq!(a.to_big_parts(), b.to_big_parts(), "{text}")
             }
             _ => assert_eq!(d, &back, "{text}"),
         }

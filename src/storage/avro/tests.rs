@@ -241,7 +241,10 @@ fn decimals_from_twos_complement() {
         num_bigint::BigInt::from_signed_bytes_be(&[0x7f; 20]).to_string()
     );
     // 2^96, one past the compact form's mantissa.
-    assert_eq!(d(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2), "792281625142643375935439503.36");
+    assert_eq!(
+        d(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2),
+        "792281625142643375935439503.36"
+    );
     assert!(decimal_from_bytes(&[0x7f; 500], 0).is_err());
 }
 

@@ -426,12 +426,17 @@ fn numeric_nan_is_an_error_not_bytes() {
 
 #[test]
 fn wide_numerics_fill_the_decimal_or_are_refused() {
-    let wide: crate::repr::Numeric = "123456789012345678901234567890123456789012.5".parse().unwrap();
+    let wide: crate::repr::Numeric = "123456789012345678901234567890123456789012.5"
+        .parse()
+        .unwrap();
     let bytes = decimal_bytes(&wide, 81, 39).unwrap();
     assert_eq!(bytes.len(), decimal_width(81));
     assert_eq!(
         BigInt::from_signed_bytes_be(&bytes).to_string(),
-        format!("1234567890123456789012345678901234567890125{}", "0".repeat(38))
+        format!(
+            "1234567890123456789012345678901234567890125{}",
+            "0".repeat(38)
+        )
     );
     let n = |t: &str| t.parse::<crate::repr::Numeric>().unwrap();
     // 43 integer digits: more than decimal(81, 39) holds.

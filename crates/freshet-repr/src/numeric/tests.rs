@@ -51,11 +51,15 @@ fn the_form_follows_the_value() {
     assert!(!n("0.00000000000000000000000000010").is_compact());
     // A wide result that fits again is compact again.
     let back = n("79228162514264337593543950336")
-        .checked_sub(Numeric::ONE)
+        .checked_sub(&Numeric::ONE)
         .expect("fits");
     assert!(back.is_compact());
     assert_eq!(back.to_string(), "79228162514264337593543950335");
-    assert!(n("1.500000000000000000000000000000").normalize().is_compact());
+    assert!(
+        n("1.500000000000000000000000000000")
+            .normalize()
+            .is_compact()
+    );
 }
 
 #[test]
@@ -81,10 +85,22 @@ fn wide_bytes_round_trip_and_are_canonical() {
     };
     assert!(Numeric::from_wide_bytes(&bytes[..3]).is_none());
     bytes.push(0);
-    assert!(Numeric::from_wide_bytes(&bytes).is_none(), "trailing zero byte");
-    assert!(Numeric::from_wide_bytes(&[0, 0, 0, 1]).is_none(), "compact value");
-    assert!(Numeric::from_wide_bytes(&[0, 0, 2, 1]).is_none(), "sign byte");
-    assert!(Numeric::from_wide_bytes(&[0xe9, 0x03, 0, 1]).is_none(), "scale 1001");
+    assert!(
+        Numeric::from_wide_bytes(&bytes).is_none(),
+        "trailing zero byte"
+    );
+    assert!(
+        Numeric::from_wide_bytes(&[0, 0, 0, 1]).is_none(),
+        "compact value"
+    );
+    assert!(
+        Numeric::from_wide_bytes(&[0, 0, 2, 1]).is_none(),
+        "sign byte"
+    );
+    assert!(
+        Numeric::from_wide_bytes(&[0xe9, 0x03, 0, 1]).is_none(),
+        "scale 1001"
+    );
 }
 
 #[test]
@@ -108,41 +124,41 @@ fn equal_values_compare_and_hash_alike_across_forms() {
 fn arithmetic_is_exact_or_none_at_the_limits() {
     let max = n(&format!("1{}", "0".repeat(1000)));
     assert_eq!(max.integer_digits(), 1001);
-    assert!(max.clone().checked_add(n("0.1")).is_none());
-    assert!(max.clone().checked_sub(Numeric::ONE).is_some());
-    assert!(nines(1000).checked_add(Numeric::ONE).is_some());
-    assert!(nines(1000).checked_add(n("2")).is_none());
-    assert!(nines(600).checked_mul(nines(400)).is_some());
-    assert!(nines(600).checked_mul(nines(401)).is_none());
+    assert!(max.clone().checked_add(&n("0.1")).is_none());
+    assert!(max.clone().checked_sub(&Numeric::ONE).is_some());
+    assert!(nines(1000).checked_add(&Numeric::ONE).is_some());
+    assert!(nines(1000).checked_add(&n("2")).is_none());
+    assert!(nines(600).checked_mul(&nines(400)).is_some());
+    assert!(nines(600).checked_mul(&nines(401)).is_none());
     let tiny = n(&format!("0.{}1", "0".repeat(999)));
     assert_eq!(tiny.scale(), 1000);
-    assert!(tiny.clone().checked_mul(n("0.1")).is_none());
+    assert!(tiny.clone().checked_mul(&n("0.1")).is_none());
     assert!("0.1e-1000".parse::<Numeric>().is_err());
     // Exact where the compact form would round.
     assert_eq!(
         n("1234567890123456789012345678.9")
-            .checked_add(n("0.01"))
+            .checked_add(&n("0.01"))
             .map(|s| s.to_string()),
         Some("1234567890123456789012345678.91".into())
     );
     assert_eq!(
         n("0.000000000000001")
-            .checked_mul(n("0.00000000000001"))
+            .checked_mul(&n("0.00000000000001"))
             .map(|s| s.to_string()),
         Some("0.00000000000000000000000000001".into())
     );
     assert_eq!(
         n("12345678901234567890123456789")
-            .checked_mul(Numeric::TEN)
+            .checked_mul(&Numeric::TEN)
             .map(|s| s.to_string()),
         Some("123456789012345678901234567890".into())
     );
-    assert_eq!(n("0.00").checked_add(n("1.5")), Some(n("1.5")));
+    assert_eq!(n("0.00").checked_add(&n("1.5")), Some(n("1.5")));
 }
 
 #[test]
 fn division_rounds_half_away_to_the_scale() {
-    let q = |a: &str, b: &str, s| n(a).checked_div_to_scale(n(b), s).map(|q| q.to_string());
+    let q = |a: &str, b: &str, s| n(a).checked_div_to_scale(&n(b), s).map(|q| q.to_string());
     assert_eq!(q("1", "3", 20).as_deref(), Some("0.33333333333333333333"));
     assert_eq!(q("2", "3", 2).as_deref(), Some("0.67"));
     assert_eq!(q("-2", "3", 2).as_deref(), Some("-0.67"));
@@ -158,7 +174,10 @@ fn division_rounds_half_away_to_the_scale() {
         Some("0.3333333333333333333333333333333333333333")
     );
     assert_eq!(
-        n("-7.5").checked_div_trunc(n("2")).map(|q| q.to_string()).as_deref(),
+        n("-7.5")
+            .checked_div_trunc(&n("2"))
+            .map(|q| q.to_string())
+            .as_deref(),
         Some("-3")
     );
 }
@@ -175,19 +194,37 @@ fn rounding_rules() {
     assert_eq!(n("-0.5").signum(), Numeric::NEGATIVE_ONE);
     assert_eq!(n("0.000").signum(), Numeric::ZERO);
     let w = "123456789012345678901234567890.5";
-    assert_eq!(r(w, NumericRounding::HalfAwayFromZero), "123456789012345678901234567891");
-    assert_eq!(r(w, NumericRounding::HalfEven), "123456789012345678901234567890");
-    assert_eq!(r(&format!("-{w}"), NumericRounding::Down), "-123456789012345678901234567891");
-    assert_eq!(r(&format!("-{w}"), NumericRounding::ToZero), "-123456789012345678901234567890");
+    assert_eq!(
+        r(w, NumericRounding::HalfAwayFromZero),
+        "123456789012345678901234567891"
+    );
+    assert_eq!(
+        r(w, NumericRounding::HalfEven),
+        "123456789012345678901234567890"
+    );
+    assert_eq!(
+        r(&format!("-{w}"), NumericRounding::Down),
+        "-123456789012345678901234567891"
+    );
+    assert_eq!(
+        r(&format!("-{w}"), NumericRounding::ToZero),
+        "-123456789012345678901234567890"
+    );
     // Rounding at the limit stays within it.
     let at_limit = format!("{}.5", "9".repeat(1000));
-    assert_eq!(r(&at_limit, NumericRounding::HalfAwayFromZero), format!("1{}", "0".repeat(1000)));
+    assert_eq!(
+        r(&at_limit, NumericRounding::HalfAwayFromZero),
+        format!("1{}", "0".repeat(1000))
+    );
     let mut padded = n("1.5");
     padded.rescale(40);
     assert_eq!(padded.to_string(), format!("1.5{}", "0".repeat(39)));
     padded.rescale(1);
     assert!(padded.is_compact());
-    assert_eq!(n("-123456789012345678901234567890.75").fract().to_string(), "-0.75");
+    assert_eq!(
+        n("-123456789012345678901234567890.75").fract().to_string(),
+        "-0.75"
+    );
 }
 
 #[test]

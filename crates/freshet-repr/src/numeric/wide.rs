@@ -62,13 +62,19 @@ fn aligned(a: &Numeric, b: &Numeric) -> (BigInt, BigInt, u32) {
     )
 }
 
-/// `a + b`, exact or `None`.
-pub(super) fn add(a: &Numeric, b: &Numeric) -> Option<Numeric> {
+/// `a + b` (`a - b` if `subtract`), exact or `None`.
+// Off the compact fast path: kept out of its callers' code.
+#[cold]
+#[inline(never)]
+pub(super) fn add(a: &Numeric, b: &Numeric, subtract: bool) -> Option<Numeric> {
     let (x, y, s) = aligned(a, b);
-    Numeric::from_big_parts(x + y, s)
+    Numeric::from_big_parts(if subtract { x - y } else { x + y }, s)
 }
 
 /// `a * b`, exact or `None`.
+// Off the compact fast path: kept out of its callers' code.
+#[cold]
+#[inline(never)]
 pub(super) fn mul(a: &Numeric, b: &Numeric) -> Option<Numeric> {
     let (ma, sa) = a.to_big_parts();
     let (mb, sb) = b.to_big_parts();
@@ -80,6 +86,9 @@ pub(super) fn mul(a: &Numeric, b: &Numeric) -> Option<Numeric> {
 }
 
 /// The remainder of truncated division, `None` for a zero divisor.
+// Off the compact fast path: kept out of its callers' code.
+#[cold]
+#[inline(never)]
 pub(super) fn rem(a: &Numeric, b: &Numeric) -> Option<Numeric> {
     if b.is_zero() {
         return None;
@@ -89,6 +98,9 @@ pub(super) fn rem(a: &Numeric, b: &Numeric) -> Option<Numeric> {
 }
 
 /// By value.
+// Off the compact fast path: kept out of its callers' code.
+#[cold]
+#[inline(never)]
 pub(super) fn cmp(a: &Numeric, b: &Numeric) -> Ordering {
     let sign = |n: &Numeric| {
         if n.is_zero() {
@@ -200,7 +212,11 @@ fn div_i128(ma: i128, mb: i128, shift: i64, rounding: NumericRounding) -> Option
             Ordering::Equal => q % 2 != 0,
         },
     };
-    Some(if up { q + if negative { -1 } else { 1 } } else { q })
+    Some(if up {
+        q + if negative { -1 } else { 1 }
+    } else {
+        q
+    })
 }
 
 /// The mantissa and scale without trailing zeros after the point.

@@ -295,7 +295,10 @@ fn numerics_keep_the_compact_encoding_and_widen_only_when_needed() {
         let back = Row::decode(&bytes).unwrap();
         assert_eq!(back.encode(), bytes, "{text}: one encoding");
         assert_eq!(back.unpack(), vec![n(text), Datum::Int32(7)]);
-        assert_eq!(back.get(0).map(|d| format!("{d:?}")), Some(format!("{:?}", n(text))));
+        assert_eq!(
+            back.get(0).map(|d| format!("{d:?}")),
+            Some(format!("{:?}", n(text)))
+        );
     }
     // Keys: by value across the two tags, in order, with equal hashes.
     let key = |d: Datum| Row::new(vec![d, Datum::Int32(1)]).into_key();
@@ -303,7 +306,7 @@ fn numerics_keep_the_compact_encoding_and_widen_only_when_needed() {
     let wide = key(n(&format!("-2.{}", "0".repeat(30))));
     assert_eq!(compact, wide);
     assert_eq!(hash_of(&compact), hash_of(&wide));
-    let mut sorted = vec![
+    let mut sorted = [
         key(n("79228162514264337593543950336")),
         key(Datum::NumericNaN),
         key(n("0.5")),
