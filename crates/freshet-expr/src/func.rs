@@ -1158,11 +1158,11 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
                 let v = r.to_i64().ok_or_else(|| range(int_name(to)))?;
                 return cast(Datum::Int64(v), to).map_err(|_| range(int_name(to)));
             }
-            // Through the text form, as PostgreSQL does: correctly rounded
-            // (`to_f64` divides by a power of ten and can be off by one
-            // unit in the last place).
-            T::Float32 => Datum::f32(n.to_string().parse().unwrap_or(f32::NAN)),
-            T::Float64 => Datum::f64(n.to_string().parse().unwrap_or(f64::NAN)),
+            // Through the text form and the float's input, as PostgreSQL
+            // does: correctly rounded (`to_f64` divides by a power of ten
+            // and can be off by one unit in the last place), and a wide
+            // value beyond the float's range, either way, is its `22003`.
+            T::Float32 | T::Float64 => return Ok(strconv::parse(&n.to_string(), to)?),
             T::Numeric { .. } => Datum::Numeric(n),
             _ => return Err(cannot_cast(to)),
         },
