@@ -254,9 +254,9 @@ fn encode_numeric(d: &Numeric, out: &mut Vec<u8>) {
 /// A decimal's sign, stripped base-10000 digits and weight (the power of
 /// 10000 of the first digit).
 fn numeric_groups(d: &Numeric) -> (bool, Vec<i16>, i16) {
-    let m = d.mantissa();
-    let scale = d.scale() as usize;
-    let digits = m.unsigned_abs().to_string();
+    let (m, scale) = d.to_big_parts();
+    let scale = scale as usize;
+    let digits = m.magnitude().to_string();
     // Split into integer and fractional digit strings.
     let (int_part, frac_part) = if digits.len() > scale {
         let (i, f) = digits.split_at(digits.len() - scale);
@@ -288,7 +288,7 @@ fn numeric_groups(d: &Numeric) -> (bool, Vec<i16>, i16) {
     if groups.is_empty() {
         return (false, groups, 0);
     }
-    (m < 0, groups, weight)
+    (m.sign() == num_bigint::Sign::Minus, groups, weight)
 }
 
 /// Reads a parameter value in binary format.
@@ -505,10 +505,11 @@ fn decode_finite_numeric(
     let Some(first) = groups.iter().position(|g| *g != 0) else {
         return strconv::decimal_from_digits(false, b"", dscale);
     };
-    // The power of 10000 of the first non-zero digit: from 10000^8 = 10^32
-    // on, the value is beyond any Numeric.
+    // The power of 10000 of the first non-zero digit: from 10000^251 =
+    // 10^1004 on, the value is beyond any Numeric (whose magnitude is at
+    // most 10^1000; `decimal_from_digits` checks the rest exactly).
     let top = weight - first as i64;
-    if top >= 8 {
+    if top > 250 {
         return Err(ParseError::new(
             SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             "value overflows numeric format",
@@ -661,9 +662,30 @@ mod tests {
         );
         let b = numeric_bytes(2, 1, 0, 0, &[1, 0]);
         assert_eq!(err(&b, &typ), e("22003", "numeric field overflow"));
-        // Too large for a Numeric.
+        // Wide values: 10000^8 = 10^32, and the largest and one past it.
         let b = numeric_bytes(1, 8, 0, 0, &[1]);
+        assert_eq!(
+            strconv::format(&decode_binary(&b, &NUM).unwrap()).unwrap(),
+            format!("1{}", "0".repeat(32))
+        );
+        let b = numeric_bytes(1, 250, 0, 0, &[1]);
+        assert_eq!(
+            strconv::format(&decode_binary(&b, &NUM).unwrap()).unwrap(),
+            format!("1{}", "0".repeat(1000))
+        );
+        let b = numeric_bytes(2, 250, 0, 0, &[1, 1]);
         assert_eq!(err(&b, &NUM), e("22003", "value overflows numeric format"));
+        let b = numeric_bytes(1, 251, 0, 0, &[1]);
+        assert_eq!(err(&b, &NUM), e("22003", "value overflows numeric format"));
+        // Digits beyond Freshet's 1000 after the point: zeros are dropped,
+        // anything else is refused.
+        let b = numeric_bytes(1, -251, 0, 1004, &[1]);
+        assert_eq!(err(&b, &NUM), e("22003", "value overflows numeric format"));
+        let b = numeric_bytes(1, 0, 0, 1004, &[1]);
+        assert_eq!(
+            strconv::format(&decode_binary(&b, &NUM).unwrap()).unwrap(),
+            format!("1.{}", "0".repeat(1000))
+        );
         let b = numeric_bytes(1, 32767, 0, 0, &[1]);
         assert_eq!(err(&b, &NUM), e("22003", "value overflows numeric format"));
         // Bad header or digits.
@@ -942,7 +964,14 @@ mod tests {
             let m = if rng.next().is_multiple_of(2) { m } else { -m };
             let d =
                 Numeric::try_from_i128_with_scale(m, rng.range(0, 28) as u32).expect("in range");
-            assert_round_trips(&Datum::Numeric(d), &num);
+            assert_round_trips(&Datum::Numeric(d.clone()), &num);
+            // Wide values: the same digits times a power of ten, at any
+            // scale up to 80.
+            let wide =
+                d.to_big_parts().0 * num_bigint::BigInt::from(10u32).pow(rng.range(0, 60) as u32);
+            if let Some(wide) = Numeric::from_big_parts(wide, rng.range(0, 80) as u32) {
+                assert_round_trips(&Datum::Numeric(wide), &num);
+            }
             let ts = rng.range(TIMESTAMP_MIN_MICROS, i64::MAX);
             assert_round_trips(&Datum::Timestamp(ts), &ScalarType::Timestamp(None));
             assert_round_trips(

@@ -196,9 +196,10 @@ impl AvroSchema {
                         d.scale, d.precision
                     ));
                 }
-                // numeric(p,s) as far as the planner's Decimal128 goes.
+                // numeric(p,s) as far as a type modifier goes (255
+                // digits); wider decimals are unconstrained `numeric`.
                 let typ = match (u8::try_from(d.precision), u8::try_from(d.scale)) {
-                    (Ok(p @ 1..=38), Ok(s)) => ScalarType::Numeric {
+                    (Ok(p @ 1..), Ok(s)) => ScalarType::Numeric {
                         precision: Some(p),
                         scale: Some(s),
                     },
@@ -441,21 +442,18 @@ fn value_kind(value: &Value) -> &'static str {
 
 /// A decimal from the big-endian two's complement bytes of its unscaled
 /// value.
-fn decimal_from_bytes(bytes: &[u8], scale: usize) -> Result<crate::repr::Numeric, String> {
-    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
-    let sign_byte = if negative { 0xff } else { 0 };
-    let significant = bytes
-        .iter()
-        .position(|b| *b != sign_byte)
-        .map_or(&[][..], |i| &bytes[i..]);
-    if significant.len() > 15 {
+pub(crate) fn decimal_from_bytes(
+    bytes: &[u8],
+    scale: usize,
+) -> Result<crate::repr::Numeric, String> {
+    // Beyond 1000 digits each side of the point is beyond any Numeric; a
+    // longer message is refused before it is read as a number.
+    if bytes.len() > 1024 {
         return Err("decimal value out of range for numeric".into());
     }
-    let mut buf = [sign_byte; 16];
-    buf[16 - significant.len()..].copy_from_slice(significant);
-    let unscaled = i128::from_be_bytes(buf);
+    let unscaled = num_bigint::BigInt::from_signed_bytes_be(bytes);
     let scale = u32::try_from(scale).map_err(|_| "decimal scale out of range".to_string())?;
-    crate::repr::Numeric::try_from_i128_with_scale(unscaled, scale)
+    crate::repr::Numeric::from_big_parts(unscaled, scale)
         .ok_or_else(|| "decimal value out of range for numeric".to_string())
 }
 

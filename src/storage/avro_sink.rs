@@ -342,17 +342,30 @@ fn decimal_width(precision: u32) -> usize {
         .unwrap_or(64)
 }
 
-/// A `numeric` as the unscaled bytes of an Avro decimal of scale `scale`.
-fn decimal_bytes(d: &crate::repr::Numeric, precision: u32, scale: u32) -> Vec<u8> {
-    // Values of a numeric(p,s) column have at most s digits after the
-    // point; rounding only matters for a column whose type says otherwise.
-    let rounded = d.round_dp(scale.min(28));
-    let mut unscaled = BigInt::from(rounded.mantissa());
-    let shift = scale.saturating_sub(rounded.scale());
-    if shift > 0 {
-        unscaled *= BigInt::from(10u8).pow(shift);
+/// A `numeric` as the unscaled bytes of an Avro decimal of `precision`
+/// and `scale`. Values of a numeric(p,s) column fit its decimal; a value of
+/// an unconstrained column (decimal(81, 39)) with more digits than the
+/// decimal holds, either side of the point, is an error rather than a
+/// rounded number.
+fn decimal_bytes(d: &crate::repr::Numeric, precision: u32, scale: u32) -> Result<Vec<u8>, String> {
+    let (mantissa, own_scale) = d.to_big_parts();
+    let unscaled = if own_scale <= scale {
+        mantissa * BigInt::from(10u8).pow(scale - own_scale)
+    } else {
+        let unit = BigInt::from(10u8).pow(own_scale - scale);
+        if (&mantissa % &unit).sign() != num_bigint::Sign::NoSign {
+            return Err(format!(
+                "numeric value {d} has more than {scale} digits after the point, the Avro decimal's scale"
+            ));
+        }
+        mantissa / unit
+    };
+    if unscaled.magnitude().to_string().len() > precision as usize {
+        return Err(format!(
+            "numeric value {d} has more than {precision} digits, the Avro decimal's precision"
+        ));
     }
-    twos_complement(&unscaled, decimal_width(precision))
+    Ok(twos_complement(&unscaled, decimal_width(precision)))
 }
 
 fn integer(datum: &Datum) -> Option<i64> {
@@ -401,7 +414,7 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
         (ScalarType::Float64, Datum::Float32(f)) => Value::Double(f64::from(f.0)),
         (ScalarType::Numeric { precision, scale }, d) => {
             let decimal = match d {
-                Datum::Numeric(n) => *n,
+                Datum::Numeric(n) => n.clone(),
                 // Avro's decimal is an unscaled integer: it has no `NaN`.
                 Datum::NumericNaN => {
                     return Err(format!(
@@ -412,7 +425,7 @@ fn datum_value(datum: &Datum, column: &AvroColumn) -> Result<Value, String> {
                 other => crate::repr::Numeric::from(integer(other).ok_or_else(mismatch)?),
             };
             let (p, s) = decimal_precision_scale(*precision, *scale);
-            Value::Decimal(apache_avro::Decimal::from(decimal_bytes(&decimal, p, s)))
+            Value::Decimal(apache_avro::Decimal::from(decimal_bytes(&decimal, p, s)?))
         }
         (ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Name, d) => {
             Value::String(strconv::format(d).unwrap_or_default())

@@ -207,8 +207,9 @@ pub fn regression<'a>(
     Ok(pairs.finish(f))
 }
 
-/// The largest scale Freshet's `numeric` holds.
-const MAX_SCALE: u32 = 28;
+/// The largest scale Freshet's `numeric` holds (PostgreSQL's display
+/// scale limit too).
+const MAX_SCALE: u32 = Numeric::MAX_SCALE;
 
 /// Exact sums of a group's values: the count, the sum and the sum of
 /// squares, the sums as integers scaled by `10^scale` and `10^(2·scale)`.
@@ -291,8 +292,7 @@ impl Moments {
 fn to_numeric(mut mantissa: BigInt, mut scale: u32) -> Result<Datum, EvalError> {
     loop {
         if scale <= MAX_SCALE
-            && let Ok(m) = i128::try_from(&mantissa)
-            && let Some(d) = Numeric::try_from_i128_with_scale(m, scale)
+            && let Some(d) = Numeric::from_big_parts(mantissa.clone(), scale)
         {
             return Ok(Datum::Numeric(d));
         }
@@ -343,7 +343,7 @@ pub fn exact_value(v: &Datum) -> Result<(BigInt, u32), EvalError> {
         Datum::Int16(x) => (BigInt::from(*x), 0),
         Datum::Int32(x) => (BigInt::from(*x), 0),
         Datum::Int64(x) => (BigInt::from(*x), 0),
-        Datum::Numeric(x) => (BigInt::from(x.mantissa()), x.scale()),
+        Datum::Numeric(x) => x.to_big_parts(),
         other => {
             return Err(EvalError::Internal(format!(
                 "variance of a non-number {other:?}"

@@ -117,14 +117,12 @@ fn pg_div(a: i64, b: i64) -> Numeric {
     if f1 < f2 {
         qweight -= 1;
     }
-    let rscale = (16 - qweight * 4).clamp(0, 28) as u32;
+    let rscale = (16 - qweight * 4).clamp(0, Numeric::MAX_SCALE as i32) as u32;
     // `b` is a positive constant (micros per day), so the quotient exists.
-    let mut q = Numeric::from(a)
-        .checked_div(Numeric::from(b))
-        .expect("a positive divisor")
-        .round_dp(rscale);
-    q.rescale(rscale);
-    q
+    // The exact quotient rounded half away from zero, as `div_var` rounds.
+    Numeric::from(a)
+        .checked_div_to_scale(&Numeric::from(b), rscale)
+        .unwrap_or_default()
 }
 
 /// The Julian day number of a date (PostgreSQL's `date2j`).

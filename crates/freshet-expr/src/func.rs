@@ -591,7 +591,7 @@ macro_rules! int_arith {
             (Datum::Int64(x), Datum::Int64(y)) => x.$op(y).map(Datum::Int64).ok_or_else(|| range("bigint")),
             (Datum::Float32(x), Datum::Float32(y)) => float32(x.0 $float_op y.0, x.0, y.0, $name),
             (Datum::Float64(x), Datum::Float64(y)) => float64(x.0 $float_op y.0, x.0, y.0, $name),
-            (Datum::Numeric(x), Datum::Numeric(y)) => x.$numeric_op(y).map(Datum::Numeric).ok_or(EvalError::NumericOverflow),
+            (Datum::Numeric(x), Datum::Numeric(y)) => x.$numeric_op(&y).map(Datum::Numeric).ok_or(EvalError::NumericOverflow),
             (a, b) => Err(EvalError::Unsupported(format!("operator {} for {} and {}", $name, datum_type_name(&a), datum_type_name(&b)))),
         }
     };
@@ -699,7 +699,7 @@ fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         }
         (Datum::Numeric(x), Datum::Numeric(y)) => {
             return x
-                .checked_add(*y)
+                .checked_add(y)
                 .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
                 .ok_or(EvalError::NumericOverflow);
         }
@@ -717,10 +717,11 @@ fn with_scale_of(r: Numeric, x: &Numeric, y: &Numeric) -> Numeric {
     if r.scale() >= scale {
         return r;
     }
+    // Padding keeps the value and the scale is within the limit (the
+    // operands' own).
     let mut padded = r;
     padded.rescale(scale);
-    // Past `Numeric`'s 28 digits the padding would round: keep `r`.
-    if padded == r { padded } else { r }
+    padded
 }
 
 fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
@@ -760,7 +761,7 @@ fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         }
         (Datum::Numeric(x), Datum::Numeric(y)) => {
             return x
-                .checked_sub(*y)
+                .checked_sub(y)
                 .map(|r| Datum::Numeric(with_scale_of(r, x, y)))
                 .ok_or(EvalError::NumericOverflow);
         }
@@ -775,9 +776,9 @@ fn mul(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     if let (Datum::Numeric(x), Datum::Numeric(y)) = (&a, &b)
         && (x.is_zero() || y.is_zero())
     {
-        let mut zero = Numeric::ZERO;
-        zero.rescale((x.scale() + y.scale()).min(28));
-        return Ok(Datum::Numeric(zero));
+        return Numeric::zero_with_scale(x.scale() + y.scale())
+            .map(Datum::Numeric)
+            .ok_or(EvalError::NumericOverflow);
     }
     int_arith!(a, b, checked_mul, *, checked_mul, "*")
 }
@@ -794,25 +795,15 @@ fn div(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         return Err(EvalError::DivisionByZero);
     }
     if let (Datum::Numeric(x), Datum::Numeric(y)) = (&a, &b) {
+        // The exact quotient rounded to PostgreSQL's result scale (at most
+        // its display limit, 1000, which is also `Numeric`'s).
         let scale = numeric_div_scale(x, y);
-        // PostgreSQL would print more digits after the point than a
-        // Numeric holds: refuse rather than print fewer.
-        if scale > Numeric::MAX_SCALE {
-            return Err(EvalError::NumericOverflow);
-        }
         return x
-            .checked_div(*y)
-            .map(|q| {
-                let mut q = q.round_dp_with(scale, NumericRounding::HalfAwayFromZero);
-                // Keep PostgreSQL's display scale: pad with zeros.
-                if q.scale() < scale {
-                    q.rescale(scale);
-                }
-                Datum::Numeric(q)
-            })
+            .checked_div_to_scale(y, scale)
+            .map(Datum::Numeric)
             .ok_or(EvalError::NumericOverflow);
     }
-    int_arith!(a, b, checked_div, /, checked_div, "/")
+    int_arith!(a, b, checked_div, /, checked_div_trunc, "/")
 }
 
 /// The result scale of numeric division, after PostgreSQL's
@@ -826,7 +817,7 @@ fn numeric_div_scale(x: &Numeric, y: &Numeric) -> u32 {
         if a.is_zero() {
             return (0, 0);
         }
-        let int_part = a.trunc();
+        let int_part = a.clone().trunc();
         if !int_part.is_zero() {
             let digits = int_part.to_string().len() as i64;
             let w = (digits - 1) / 4;
@@ -855,7 +846,8 @@ fn numeric_div_scale(x: &Numeric, y: &Numeric) -> u32 {
         .max(x.scale() as i64)
         .max(y.scale() as i64)
         .max(0);
-    rscale.min(i64::from(u32::MAX)) as u32
+    // PostgreSQL's `NUMERIC_MAX_DISPLAY_SCALE`.
+    rscale.min(i64::from(Numeric::MAX_SCALE)) as u32
 }
 
 fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
@@ -874,7 +866,7 @@ fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         (Datum::Float64(x), Datum::Float64(y)) => Ok(Datum::f64(x.0 % y.0)),
         (Datum::Float32(x), Datum::Float32(y)) => Ok(Datum::f32(x.0 % y.0)),
         (Datum::Numeric(x), Datum::Numeric(y)) => x
-            .checked_rem(y)
+            .checked_rem(&y)
             .map(|r| Datum::Numeric(with_scale_of(r, &x, &y)))
             .ok_or(EvalError::NumericOverflow),
         (a, b) => Err(EvalError::Unsupported(format!(
@@ -1166,11 +1158,11 @@ pub fn cast(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
                 let v = r.to_i64().ok_or_else(|| range(int_name(to)))?;
                 return cast(Datum::Int64(v), to).map_err(|_| range(int_name(to)));
             }
-            // Through the text form, as PostgreSQL does: correctly rounded
-            // (`to_f64` divides by a power of ten and can be off by one
-            // unit in the last place).
-            T::Float32 => Datum::f32(n.to_string().parse().unwrap_or(f32::NAN)),
-            T::Float64 => Datum::f64(n.to_string().parse().unwrap_or(f64::NAN)),
+            // Through the text form and the float's input, as PostgreSQL
+            // does: correctly rounded (`to_f64` divides by a power of ten
+            // and can be off by one unit in the last place), and a wide
+            // value beyond the float's range, either way, is its `22003`.
+            T::Float32 | T::Float64 => return Ok(strconv::parse(&n.to_string(), to)?),
             T::Numeric { .. } => Datum::Numeric(n),
             _ => return Err(cannot_cast(to)),
         },
@@ -1248,8 +1240,9 @@ fn float_to_numeric(v: f64, digits: usize) -> Result<Numeric, EvalError> {
         true => mantissa.trim_end_matches('0').trim_end_matches('.'),
         false => mantissa,
     };
-    let d = Numeric::from_scientific(&format!("{mantissa}e{exponent}"))
-        .ok_or(EvalError::NumericOverflow)?;
+    let d = format!("{mantissa}e{exponent}")
+        .parse::<Numeric>()
+        .map_err(|_| EvalError::NumericOverflow)?;
     Ok(d.normalize())
 }
 
@@ -1407,16 +1400,22 @@ pub fn datum_to_scalar(d: &Datum, t: &DataType) -> Result<ScalarValue, EvalError
             ));
         }
         Datum::Numeric(n) => {
-            let (p, s) = match t {
-                DataType::Decimal128(p, s) => (*p, *s),
-                _ => (38, n.scale() as i8),
+            let (p, s, wide) = match t {
+                DataType::Decimal128(p, s) => (*p, *s, false),
+                DataType::Decimal256(p, s) => (*p, *s, true),
+                _ => (38, n.scale().min(38) as i8, false),
             };
-            let rescaled = n.round_dp(s.max(0) as u32);
-            let mut m = rescaled.mantissa();
-            for _ in rescaled.scale()..(s.max(0) as u32) {
-                m = m.checked_mul(10).ok_or(EvalError::NumericOverflow)?;
+            let mut rescaled = n.clone().round_dp(s.max(0) as u32);
+            rescaled.rescale(s.max(0) as u32);
+            let (m, _) = rescaled.to_big_parts();
+            if wide {
+                let m = datafusion_common::arrow::datatypes::i256::from_string(&m.to_string())
+                    .ok_or(EvalError::NumericOverflow)?;
+                ScalarValue::Decimal256(Some(m), p, s)
+            } else {
+                use num_traits::ToPrimitive;
+                ScalarValue::Decimal128(Some(m.to_i128().ok_or(EvalError::NumericOverflow)?), p, s)
             }
-            ScalarValue::Decimal128(Some(m), p, s)
         }
         Datum::String(s) => ScalarValue::Utf8(Some(s.clone())),
         Datum::Jsonb(s) => ScalarValue::Dictionary(
@@ -1449,6 +1448,15 @@ pub fn datum_to_scalar(d: &Datum, t: &DataType) -> Result<ScalarValue, EvalError
     v.cast_to(t).map_err(|e| EvalError::Internal(e.to_string()))
 }
 
+/// An Arrow decimal's mantissa and scale as a `numeric` datum. A negative
+/// scale multiplies the mantissa: `15` at scale -2 is 1500.
+fn decimal_datum(m: num_bigint::BigInt, s: i8) -> Result<Datum, EvalError> {
+    let m = m * num_bigint::BigInt::from(10u32).pow(u32::from(s.min(0).unsigned_abs()));
+    Numeric::from_big_parts(m, s.max(0) as u32)
+        .map(Datum::Numeric)
+        .ok_or(EvalError::NumericOverflow)
+}
+
 /// Converts an Arrow scalar back to a Datum.
 pub fn scalar_to_datum(s: &ScalarValue) -> Result<Datum, EvalError> {
     use ScalarValue as S;
@@ -1467,18 +1475,14 @@ pub fn scalar_to_datum(s: &ScalarValue) -> Result<Datum, EvalError> {
         S::UInt64(Some(v)) => Datum::Numeric(Numeric::from(*v)),
         S::Float32(Some(v)) => Datum::f32(*v),
         S::Float64(Some(v)) => Datum::f64(*v),
-        S::Decimal128(Some(m), _, s) => {
-            // A negative scale multiplies the mantissa: `15` at scale -2 is
-            // 1500.
-            let mut m = *m;
-            for _ in *s..0 {
-                m = m.checked_mul(10).ok_or(EvalError::NumericOverflow)?;
-            }
-            Datum::Numeric(
-                Numeric::try_from_i128_with_scale(m, (*s).max(0) as u32)
-                    .ok_or(EvalError::NumericOverflow)?,
-            )
-        }
+        S::Decimal128(Some(m), _, s) => decimal_datum(num_bigint::BigInt::from(*m), *s)?,
+        // DataFusion types a literal of more than 38 digits so.
+        S::Decimal256(Some(m), _, s) => decimal_datum(
+            m.to_string()
+                .parse::<num_bigint::BigInt>()
+                .map_err(|e| EvalError::Internal(e.to_string()))?,
+            *s,
+        )?,
         S::Utf8(Some(v)) | S::Utf8View(Some(v)) => Datum::String(v.clone()),
         S::LargeUtf8(Some(v)) => Datum::String(v.clone()),
         S::Dictionary(key, inner) if **key == DataType::Int8 => match inner.as_ref() {
@@ -1613,7 +1617,10 @@ mod tests {
             Err(EvalError::DivisionByZero)
         );
         assert_eq!(
-            compare(&nan, &Datum::Numeric(Numeric::MAX)),
+            compare(
+                &nan,
+                &Datum::Numeric(format!("9{}", "0".repeat(999)).parse().unwrap())
+            ),
             Ok(Ordering::Greater)
         );
         assert_eq!(compare(&nan, &Datum::NumericNaN), Ok(Ordering::Equal));

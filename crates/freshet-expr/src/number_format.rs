@@ -687,7 +687,7 @@ fn c_fixed(value: f64, digits: usize) -> String {
 /// digits (any number of them, beyond a `Numeric`'s 28), as text with
 /// exactly that many; and whether `d` was negative and did not round to 0.
 fn numeric_digits(d: &Numeric, places: i32) -> (bool, String) {
-    let mantissa = d.mantissa().unsigned_abs().to_string();
+    let mantissa = d.to_big_parts().0.magnitude().to_string();
     let scale = d.scale() as i32;
     // Integer and fraction digit strings.
     let (mut int_part, mut frac): (Vec<u8>, Vec<u8>) = if mantissa.len() as i32 > scale {
@@ -741,16 +741,18 @@ fn numeric_digits(d: &Numeric, places: i32) -> (bool, String) {
 /// point, rounded half away from zero (and not renormalised: 9.999 to two
 /// places is `10.00e+00`, as in PostgreSQL).
 fn numeric_sci(d: &Numeric, places: i32) -> String {
-    let mantissa = d.mantissa().unsigned_abs().to_string();
+    let (m, _) = d.to_big_parts();
+    let mantissa = m.magnitude().to_string();
     let exponent = if d.is_zero() {
         0
     } else {
         mantissa.len() as i32 - 1 - d.scale() as i32
     };
     // The significand: the digits with the point after the first one.
-    // The mantissa and a scale of at most 28 always make a value.
-    let significand = Numeric::try_from_i128_with_scale(
-        d.mantissa().abs(),
+    // The mantissa (at most 2001 digits) and a scale of one fewer than
+    // its digits always make a value.
+    let significand = Numeric::from_big_parts(
+        num_bigint::BigInt::from(m.magnitude().clone()),
         (mantissa.len() as u32)
             .saturating_sub(1)
             .min(Numeric::MAX_SCALE),
@@ -970,7 +972,9 @@ fn numeric_nan_number(num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError
 fn numeric_number(d: &Numeric, num: &mut NumDesc) -> Result<(Vec<u8>, i32, u8), EvalError> {
     if num.has(F_ROMAN) {
         // PostgreSQL 15 rounds to an `integer` first, which may overflow.
-        let rounded = d.round_dp_with(0, NumericRounding::HalfAwayFromZero);
+        let rounded = d
+            .clone()
+            .round_dp_with(0, NumericRounding::HalfAwayFromZero);
         let v = rounded.to_i32().ok_or_else(|| out_of_range("integer"))?;
         return Ok((int_to_roman(v).into_bytes(), 0, 0));
     }
@@ -1096,7 +1100,7 @@ pub fn to_number(input: &str, template: &str) -> Result<Datum, EvalError> {
         // 16 more places than the value read.
         let multi = num.multi as u32;
         let scale = value.scale() + 16;
-        if scale > 28 {
+        if scale > Numeric::MAX_SCALE {
             return Err(EvalError::Unsupported(
                 "to_number with more than 12 fraction digits and \"V\"".into(),
             ));
@@ -1104,8 +1108,9 @@ pub fn to_number(input: &str, template: &str) -> Result<Datum, EvalError> {
         let mut out = if multi > 16 {
             Numeric::ZERO
         } else {
+            let shifted = value.scale() + multi;
             value
-                .with_scale(value.scale() + multi)
+                .with_scale(shifted)
                 .ok_or(EvalError::NumericOverflow)?
         };
         out.rescale(scale);

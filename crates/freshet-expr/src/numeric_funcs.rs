@@ -5,6 +5,8 @@
 //! `sql::pg_scalar`.
 
 use crate::repr::Numeric;
+use num_bigint::{BigInt, BigUint};
+use num_traits::Zero;
 
 use crate::repr::{Datum, SqlState};
 
@@ -36,7 +38,7 @@ pub fn scale(d: &Datum) -> Result<Datum, EvalError> {
 /// represent the value exactly; NULL for `NaN`.
 pub fn min_scale(d: &Datum) -> Result<Datum, EvalError> {
     Ok(match d {
-        Datum::Numeric(n) => Datum::Int32(n.normalize().scale() as i32),
+        Datum::Numeric(n) => Datum::Int32(n.clone().normalize().scale() as i32),
         _ => Datum::Null,
     })
 }
@@ -44,7 +46,7 @@ pub fn min_scale(d: &Datum) -> Result<Datum, EvalError> {
 /// `trim_scale(numeric)`: the value without trailing fractional zeros.
 pub fn trim_scale(d: &Datum) -> Result<Datum, EvalError> {
     Ok(match d {
-        Datum::Numeric(n) => Datum::Numeric(n.normalize()),
+        Datum::Numeric(n) => Datum::Numeric(n.clone().normalize()),
         other => other.clone(),
     })
 }
@@ -77,7 +79,7 @@ pub fn width_bucket_numeric(args: &[Datum]) -> Result<Datum, EvalError> {
     };
     let count = bucket_count(count)?;
     let value = |d: &Datum| match d {
-        Datum::Numeric(n) => Ok(Some(*n)),
+        Datum::Numeric(n) => Ok(Some(n.clone())),
         Datum::NumericNaN => Ok(None),
         other => Err(EvalError::Internal(format!("width_bucket of {other:?}"))),
     };
@@ -89,10 +91,10 @@ pub fn width_bucket_numeric(args: &[Datum]) -> Result<Datum, EvalError> {
     let (offset, width) = match b1.cmp(&b2) {
         std::cmp::Ordering::Less if x < b1 => return Ok(Datum::Int32(0)),
         std::cmp::Ordering::Less if x >= b2 => return past_last(count),
-        std::cmp::Ordering::Less => (x.checked_sub(b1), b2.checked_sub(b1)),
+        std::cmp::Ordering::Less => (x.checked_sub(&b1.clone()), b2.checked_sub(&b1)),
         std::cmp::Ordering::Greater if x > b1 => return Ok(Datum::Int32(0)),
         std::cmp::Ordering::Greater if x <= b2 => return past_last(count),
-        std::cmp::Ordering::Greater => (b1.checked_sub(x), b1.checked_sub(b2)),
+        std::cmp::Ordering::Greater => (b1.clone().checked_sub(&x), b1.checked_sub(&b2)),
         std::cmp::Ordering::Equal => {
             return Err(width_bucket_error("lower bound cannot equal upper bound"));
         }
@@ -102,16 +104,17 @@ pub fn width_bucket_numeric(args: &[Datum]) -> Result<Datum, EvalError> {
     };
     // `offset * count / width`, truncated: exact where the product fits,
     // else the quotient first (it lies in [0, 1)).
-    let bucket = match offset.checked_mul(Numeric::from(count)) {
+    let bucket = match offset.clone().checked_mul(&Numeric::from(count)) {
         Some(product) => product
-            .checked_div(width)
+            .checked_div_trunc(&width)
             .ok_or(EvalError::NumericOverflow)?,
         None => offset
-            .checked_div(width)
+            .checked_div_to_scale(&width, Numeric::MAX_SCALE)
             .and_then(|q| q.checked_mul_rounded(Numeric::from(count)))
-            .ok_or(EvalError::NumericOverflow)?,
+            .ok_or(EvalError::NumericOverflow)?
+            .trunc(),
     };
-    let bucket = bucket.trunc().to_i32().ok_or_else(integer_out_of_range)?;
+    let bucket = bucket.to_i32().ok_or_else(integer_out_of_range)?;
     // The quotient is below `count`; rounding could reach it.
     Ok(Datum::Int32(bucket.min(count - 1) + 1))
 }
@@ -201,6 +204,14 @@ fn gcd_u128(mut a: u128, mut b: u128) -> u128 {
     a
 }
 
+fn gcd_big(mut a: BigUint, mut b: BigUint) -> BigUint {
+    while !b.is_zero() {
+        let r = &a % &b;
+        (a, b) = (b, r);
+    }
+    a
+}
+
 /// `gcd(a, b)` (`lcm: false`) or `lcm(a, b)` of two integers of one type
 /// or two `numeric`s: never negative; `0` with a zero argument (`lcm`) or
 /// two (`gcd`); `NaN` with a `NaN` argument.
@@ -219,21 +230,23 @@ pub fn gcd_lcm(a: &Datum, b: &Datum, lcm: bool) -> Result<Datum, EvalError> {
         (Datum::NumericNaN, _) | (_, Datum::NumericNaN) => Ok(Datum::NumericNaN),
         (Datum::Numeric(x), Datum::Numeric(y)) => {
             let scale = x.scale().max(y.scale());
-            let mut x = *x;
-            let mut y = *y;
+            let mut x = x.clone();
+            let mut y = y.clone();
             x.rescale(scale);
             y.rescale(scale);
-            let (mx, my) = (x.mantissa().unsigned_abs(), y.mantissa().unsigned_abs());
-            let g = gcd_u128(mx, my);
+            let (mx, my) = (
+                x.to_big_parts().0.magnitude().clone(),
+                y.to_big_parts().0.magnitude().clone(),
+            );
+            let g = gcd_big(mx.clone(), my.clone());
             let r = if !lcm {
                 g
-            } else if mx == 0 || my == 0 {
-                0
+            } else if mx.is_zero() || my.is_zero() {
+                BigUint::zero()
             } else {
-                (mx / g).checked_mul(my).ok_or(EvalError::NumericOverflow)?
+                (mx / g) * my
             };
-            let r = i128::try_from(r).map_err(|_| EvalError::NumericOverflow)?;
-            Numeric::try_from_i128_with_scale(r, scale)
+            Numeric::from_big_parts(BigInt::from(r), scale)
                 .map(Datum::Numeric)
                 .ok_or(EvalError::NumericOverflow)
         }

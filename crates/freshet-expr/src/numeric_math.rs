@@ -6,10 +6,9 @@
 //! Each result is computed in fixed point on big integers with guard
 //! digits beyond PostgreSQL's result scale, then rounded half away from
 //! zero to that scale (an integer power and `sqrt` exactly). Freshet's
-//! `numeric` ([`Numeric`]) holds at most 28 digits after the point and a
-//! 96-bit mantissa (about 28 significant digits). A result
-//! PostgreSQL would print with more is refused (`0A000`) rather than
-//! printed with fewer digits; a result too large is `22003`.
+//! `numeric` ([`Numeric`]) holds up to 1000 digits each side of the point,
+//! as far as PostgreSQL's display scale goes; a result too large for it is
+//! `22003`.
 
 use crate::repr::Numeric;
 use num_bigint::{BigInt, Sign};
@@ -26,8 +25,6 @@ const MAX_DISPLAY_SCALE: i64 = 1000;
 /// truncate estimates computed with exactly this value.
 #[allow(clippy::approx_constant)]
 const PG_LOG10_E: f64 = 0.434294481903252;
-/// The most digits after the point a [`Numeric`] holds.
-const MAX_DECIMAL_SCALE: i64 = 28;
 
 /// A function of this module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,7 +67,7 @@ impl NumericMathFunc {
             return Ok(nan_result(self, &args));
         }
         let num = |d: &Datum| match d {
-            Datum::Numeric(d) => Ok(*d),
+            Datum::Numeric(d) => Ok(d.clone()),
             Datum::Int16(v) => Ok(Numeric::from(*v)),
             Datum::Int32(v) => Ok(Numeric::from(*v)),
             Datum::Int64(v) => Ok(Numeric::from(*v)),
@@ -124,8 +121,8 @@ fn pow10(n: i64) -> BigInt {
 
 /// `x` as an integer at `scale` digits after the point (truncated).
 fn to_fixed(x: &Numeric, scale: i64) -> BigInt {
-    let m = BigInt::from(x.mantissa());
-    let s = i64::from(x.scale());
+    let (m, s) = x.to_big_parts();
+    let s = i64::from(s);
     if scale >= s {
         m * pow10(scale - s)
     } else {
@@ -145,38 +142,24 @@ fn round_fixed(v: &BigInt, from: i64, to: i64) -> BigInt {
     if v.is_negative() { -mag } else { mag }
 }
 
-/// The [`Numeric`] `v / 10^scale`, if it fits; PostgreSQL's answer has
-/// exactly this scale, so one that does not fit is refused.
+/// The [`Numeric`] `v / 10^scale`, if it is within Freshet's limits
+/// (1000 digits each side of the point); PostgreSQL's answer has exactly
+/// this scale, so one beyond them is `22003`, never rounded. (A big
+/// integer has no negative zero, so neither has the result.)
 fn to_decimal(v: BigInt, scale: i64, func: &str) -> Result<Numeric, EvalError> {
-    if scale > MAX_DECIMAL_SCALE {
-        return Err(EvalError::Unsupported(format!(
-            "{func} with a result of {scale} digits after the point (Freshet's numeric holds 28)"
-        )));
-    }
-    let d = v
-        .to_i128()
-        .and_then(|m| Numeric::try_from_i128_with_scale(m, scale.max(0) as u32))
-        .ok_or_else(|| too_large(func))?;
-    if d.is_zero() {
-        // PostgreSQL's zero has no sign.
-        return Ok(Numeric::new(0, scale.max(0) as u32));
-    }
-    Ok(d)
-}
-
-/// A result PostgreSQL has but a [`Numeric`] cannot hold (PostgreSQL's
-/// own overflow is `EvalError::NumericOverflow`).
-fn too_large(func: &str) -> EvalError {
-    EvalError::Unsupported(format!(
-        "{func} with a result of more than 28 digits (Freshet's numeric holds 28)"
-    ))
+    let _ = func;
+    u32::try_from(scale.max(0))
+        .ok()
+        .and_then(|scale| Numeric::from_big_parts(v, scale))
+        .ok_or(EvalError::NumericOverflow)
 }
 
 /// A `numeric`'s base-10000 digits (PostgreSQL's `NumericVar`): the
 /// weight of the first and its non-zero-trimmed digits.
 fn nbase_digits(x: &Numeric) -> (i64, Vec<u32>) {
-    let digits = x.mantissa().unsigned_abs().to_string();
-    let scale = x.scale() as usize;
+    let (m, scale) = x.to_big_parts();
+    let digits = m.magnitude().to_string();
+    let scale = scale as usize;
     let (int_part, frac_part) = if digits.len() > scale {
         digits.split_at(digits.len() - scale)
     } else {
@@ -211,7 +194,10 @@ fn estimate_ln_dweight(x: &Numeric) -> i64 {
     let point_nine = Numeric::new(9, 1);
     let one_point_one = Numeric::new(11, 1);
     if *x >= point_nine && *x <= one_point_one {
-        let d = x.checked_sub(Numeric::ONE).unwrap_or(Numeric::ZERO);
+        let d = x
+            .clone()
+            .checked_sub(&Numeric::ONE)
+            .unwrap_or(Numeric::ZERO);
         let (weight, digits) = nbase_digits(&d);
         match digits.first() {
             Some(&first) => weight * 4 + f64::from(first).log10() as i64,
@@ -336,9 +322,6 @@ pub fn sqrt(x: &Numeric) -> Result<Numeric, EvalError> {
     // C's integer division truncates toward zero.
     let sweight = (weight + 1) * 4 / 2 - 1;
     let rscale = clamp_scale((MIN_SIG_DIGITS - sweight).max(i64::from(x.scale())));
-    if rscale > MAX_DECIMAL_SCALE {
-        return to_decimal(BigInt::zero(), rscale, "sqrt");
-    }
     // floor(sqrt(x) * 10^(rscale+1)), then round the last digit: the
     // truncated root decides the rounding exactly.
     let n = to_fixed(&x.abs(), 2 * (rscale + 1));
@@ -348,14 +331,18 @@ pub fn sqrt(x: &Numeric) -> Result<Numeric, EvalError> {
 
 /// `numeric_exp`.
 pub fn exp(x: &Numeric) -> Result<Numeric, EvalError> {
-    let val = x.to_f64().unwrap_or(0.0) * PG_LOG10_E;
+    // Beyond f64's range only in magnitude: as large as f64 goes.
+    let huge = if x.is_sign_negative() {
+        f64::MIN
+    } else {
+        f64::MAX
+    };
+    let val = x.to_f64().unwrap_or(huge) * PG_LOG10_E;
     let val = val.clamp(-2000.0, 2000.0);
     let rscale = clamp_scale((MIN_SIG_DIGITS - val as i64).max(i64::from(x.scale())));
-    if val > 29.0 {
-        return Err(too_large("exp"));
-    }
-    if rscale > MAX_DECIMAL_SCALE {
-        return to_decimal(BigInt::zero(), rscale, "exp");
+    // Past Freshet's 1000 integer digits (PostgreSQL's limit is larger).
+    if val > f64::from(Numeric::MAX_INTEGER_DIGITS) + 1.0 {
+        return Err(EvalError::NumericOverflow);
     }
     let w = rscale + (val.max(0.0) as i64) + 30;
     let e = exp_fixed(&to_fixed(x, w), w);
@@ -366,9 +353,6 @@ pub fn exp(x: &Numeric) -> Result<Numeric, EvalError> {
 pub fn ln(x: &Numeric) -> Result<Numeric, EvalError> {
     require_positive_for_log(x)?;
     let rscale = clamp_scale((MIN_SIG_DIGITS - estimate_ln_dweight(x)).max(i64::from(x.scale())));
-    if rscale > MAX_DECIMAL_SCALE {
-        return to_decimal(BigInt::zero(), rscale, "ln");
-    }
     let w = rscale + 30;
     let l = ln_fixed(&to_fixed(x, w), w);
     to_decimal(round_fixed(&l, w, rscale), rscale, "ln")
@@ -389,9 +373,6 @@ pub fn log(base: &Numeric, x: &Numeric) -> Result<Numeric, EvalError> {
     if *base == Numeric::ONE {
         return Err(EvalError::DivisionByZero);
     }
-    if rscale > MAX_DECIMAL_SCALE {
-        return to_decimal(BigInt::zero(), rscale, "log");
-    }
     let w = rscale + 30 + ln_num_dweight.abs() + ln_base_dweight.abs() + result_dweight.abs();
     let ln_x = ln_fixed(&to_fixed(x, w), w);
     let ln_b = ln_fixed(&to_fixed(base, w), w);
@@ -411,14 +392,20 @@ pub fn power(base: &Numeric, exp_: &Numeric) -> Result<Numeric, EvalError> {
             "zero raised to a negative power is undefined",
         ));
     }
-    let is_integer = exp_.fract().is_zero();
+    let is_integer = exp_.clone().fract().is_zero();
     if base.is_sign_negative() && !base.is_zero() && !is_integer {
         return Err(error(
             b"2201F",
             "a negative number raised to a non-integer power yields a complex result",
         ));
     }
-    if is_integer && let Some(n) = exp_.trunc().to_i64().filter(|n| i32::try_from(*n).is_ok()) {
+    if is_integer
+        && let Some(n) = exp_
+            .clone()
+            .trunc()
+            .to_i64()
+            .filter(|n| i32::try_from(*n).is_ok())
+    {
         let rscale = clamp_scale(MIN_SIG_DIGITS.max(i64::from(base.scale())));
         return power_int(base, n, rscale);
     }
@@ -450,13 +437,10 @@ pub fn power(base: &Numeric, exp_: &Numeric) -> Result<Numeric, EvalError> {
             .max(i64::from(base.scale()))
             .max(i64::from(exp_.scale())),
     );
-    if val > 29.0 {
-        return Err(too_large("power"));
+    if val > f64::from(Numeric::MAX_INTEGER_DIGITS) + 1.0 {
+        return Err(EvalError::NumericOverflow);
     }
-    if rscale > MAX_DECIMAL_SCALE {
-        return to_decimal(BigInt::zero(), rscale, "power");
-    }
-    let exp_digits = exp_.trunc().abs().to_string().len() as i64;
+    let exp_digits = exp_.clone().trunc().abs().to_string().len() as i64;
     let w = rscale + (val.max(0.0) as i64) + exp_digits + 30;
     let ln_b = ln_fixed(&to_fixed(base, w), w);
     let product = ln_b * to_fixed(exp_, i64::from(exp_.scale())) / pow10(i64::from(exp_.scale()));
@@ -472,14 +456,14 @@ fn power_int(base: &Numeric, n: i64, rscale: i64) -> Result<Numeric, EvalError> 
     if base.is_zero() {
         return to_decimal(BigInt::zero(), rscale, "power");
     }
-    let m = BigInt::from(base.mantissa());
-    let s = i64::from(base.scale());
-    let f = n as f64 * base.abs().to_f64().unwrap_or(1.0).log10();
+    let (m, s) = base.to_big_parts();
+    let s = i64::from(s);
+    let f = n as f64 * base.abs().to_f64().unwrap_or(f64::MAX).log10();
     if f > 3.0 * 32767.0 * 4.0 {
         return Err(EvalError::NumericOverflow);
     }
-    if f > 29.0 {
-        return Err(too_large("power"));
+    if f > f64::from(Numeric::MAX_INTEGER_DIGITS) + 1.0 {
+        return Err(EvalError::NumericOverflow);
     }
     if f + 1.0 < -(rscale as f64) {
         return to_decimal(BigInt::zero(), rscale, "power");
@@ -520,8 +504,8 @@ pub fn factorial(n: i64) -> Result<Numeric, EvalError> {
     let mut acc = Numeric::ONE;
     for i in 2..=n {
         acc = acc
-            .checked_mul(Numeric::from(i))
-            .ok_or_else(|| too_large("factorial"))?;
+            .checked_mul(&Numeric::from(i))
+            .ok_or(EvalError::NumericOverflow)?;
     }
     Ok(acc)
 }

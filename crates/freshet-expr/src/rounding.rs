@@ -22,8 +22,9 @@ pub enum RoundFunc {
     Floor,
 }
 
-/// [`Numeric`] keeps at most 28 fractional digits.
-const MAX_SCALE: i64 = 28;
+/// [`Numeric`] keeps at most this many fractional digits (PostgreSQL pads
+/// `round(x, n)` up to 2000; Freshet stops at its limit).
+const MAX_SCALE: i64 = Numeric::MAX_SCALE as i64;
 
 impl RoundFunc {
     /// The SQL name.
@@ -59,7 +60,7 @@ impl RoundFunc {
             }))),
             // `NaN` rounds to itself, at any number of places.
             [Datum::NumericNaN, ..] => Ok(Datum::NumericNaN),
-            [Datum::Numeric(x)] => self.numeric(*x, 0).map(Datum::Numeric),
+            [Datum::Numeric(x)] => self.numeric(x.clone(), 0).map(Datum::Numeric),
             [Datum::Numeric(x), places] => {
                 let places = match places {
                     Datum::Int16(p) => i64::from(*p),
@@ -67,7 +68,7 @@ impl RoundFunc {
                     Datum::Int64(p) => *p,
                     other => return Err(unexpected(self, other)),
                 };
-                self.numeric(*x, places).map(Datum::Numeric)
+                self.numeric(x.clone(), places).map(Datum::Numeric)
             }
             [other, ..] => Err(unexpected(self, other)),
             [] => Err(EvalError::Internal(format!(
@@ -86,20 +87,14 @@ impl RoundFunc {
             r.rescale(places);
             return Ok(r);
         }
-        // Beyond the largest value every number rounds to zero.
-        let Some(unit) = 10i64
-            .checked_pow(places.unsigned_abs().min(40) as u32)
-            .map(Numeric::from)
-        else {
-            return Ok(Numeric::ZERO);
-        };
-        let r = x
-            .checked_div(unit)
-            .ok_or(EvalError::NumericOverflow)?
-            .round_dp_with(0, self.strategy());
-        let mut r = r.checked_mul(unit).ok_or(EvalError::NumericOverflow)?;
-        r.rescale(0);
-        Ok(r)
+        // To a multiple of 10^-places: beyond the value's own digits
+        // (and the limit) every number rounds to zero, or to one unit for
+        // `ceil`/`floor` away from it, which would exceed the limit.
+        let power = u32::try_from(places.unsigned_abs())
+            .unwrap_or(u32::MAX)
+            .min(Numeric::MAX_INTEGER_DIGITS + 2);
+        x.round_to_power_of_ten(power, self.strategy())
+            .ok_or(EvalError::NumericOverflow)
     }
 }
 

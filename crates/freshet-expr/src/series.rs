@@ -131,7 +131,7 @@ fn numerics(
 ) -> Result<Vec<Datum>, EvalError> {
     let nan = |what: &str| EvalError::InvalidParameter(format!("{what} cannot be NaN"));
     let value = |d: &Datum, what: &str| match d {
-        Datum::Numeric(v) => Ok(*v),
+        Datum::Numeric(v) => Ok(v.clone()),
         Datum::NumericNaN => Err(nan(what)),
         other => Err(unexpected(other)),
     };
@@ -157,9 +157,8 @@ fn numerics(
     // `(stop - start) / step`, the number of steps after the first value;
     // past `Numeric`'s range it is far beyond the limit.
     let steps = stop
-        .checked_sub(start)
-        .and_then(|span| span.checked_div(step))
-        .map(|n| n.trunc());
+        .checked_sub(&start)
+        .and_then(|span| span.checked_div_trunc(&step.clone()));
     match steps
         .and_then(|n| n.to_i128())
         .and_then(|n| u128::try_from(n).ok())
@@ -170,9 +169,9 @@ fn numerics(
     let mut out = Vec::new();
     let mut current = start;
     while !beyond(&current) {
-        out.push(Datum::Numeric(current));
+        out.push(Datum::Numeric(current.clone()));
         check_length(out.len() as u128, limit)?;
-        current = match current.checked_add(step) {
+        current = match current.checked_add(&step.clone()) {
             Some(next) => next,
             None => return Err(EvalError::NumericOverflow),
         };

@@ -74,7 +74,7 @@ pub enum FrameUnits {
 
 /// The offset of a `RANGE` frame bound, in the type of the `ORDER BY`
 /// value it moves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RangeOffset {
     /// For integer values.
     Int(i64),
@@ -87,7 +87,7 @@ pub enum RangeOffset {
 }
 
 /// One end of a frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FrameBound {
     /// `UNBOUNDED PRECEDING`: the partition's first row.
     UnboundedPreceding,
@@ -107,7 +107,7 @@ pub enum FrameBound {
 
 /// A window frame: the rows, relative to the current one, that frame-aware
 /// functions (`first_value`, `last_value`, `nth_value`, aggregates) see.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WindowFrame {
     /// `ROWS`, `RANGE` or `GROUPS`.
     pub units: FrameUnits,
@@ -136,7 +136,7 @@ impl WindowFrame {
         let clamp = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         let group = peers.group[i];
         let groups = peers.group_bounds.len();
-        let lo = match (self.start, self.units) {
+        let lo = match (self.start.clone(), self.units) {
             (FrameBound::UnboundedPreceding, _) => 0,
             (FrameBound::Preceding(k), FrameUnits::Groups) => {
                 peers.group_bounds[group.saturating_sub(clamp(k))].0
@@ -155,7 +155,7 @@ impl WindowFrame {
             (FrameBound::RangePreceding(o), _) => peers.range_bound(i, o, true, true)?,
             (FrameBound::RangeFollowing(o), _) => peers.range_bound(i, o, false, true)?,
         };
-        let hi = match (self.end, self.units) {
+        let hi = match (self.end.clone(), self.units) {
             (FrameBound::UnboundedPreceding, _) => 0,
             (FrameBound::Preceding(k), FrameUnits::Groups) => match group.checked_sub(clamp(k)) {
                 Some(g) => peers.group_bounds[g].1,
@@ -765,15 +765,19 @@ mod tests {
         let rn = third(eval(
             &input,
             &order,
-            call(WindowFunc::RowNumber, vec![], frame),
+            call(WindowFunc::RowNumber, vec![], frame.clone()),
         ));
         assert_eq!(rn, vec![Some(1), Some(2), Some(3), Some(4)]);
-        let rank = third(eval(&input, &order, call(WindowFunc::Rank, vec![], frame)));
+        let rank = third(eval(
+            &input,
+            &order,
+            call(WindowFunc::Rank, vec![], frame.clone()),
+        ));
         assert_eq!(rank, vec![Some(1), Some(2), Some(2), Some(4)]);
         let dense = third(eval(
             &input,
             &order,
-            call(WindowFunc::DenseRank, vec![], frame),
+            call(WindowFunc::DenseRank, vec![], frame.clone()),
         ));
         assert_eq!(dense, vec![Some(1), Some(2), Some(2), Some(3)]);
     }
@@ -793,18 +797,26 @@ mod tests {
             call(
                 WindowFunc::Ntile,
                 vec![ScalarExpr::Literal(Datum::Int32(k))],
-                frame,
+                frame.clone(),
             )
         };
         let buckets = third(eval(&input, &order, ntile(2)));
         assert_eq!(buckets, vec![Some(1), Some(1), Some(1), Some(2), Some(2)]);
         let buckets = third(eval(&input, &order, ntile(7)));
         assert_eq!(buckets, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
-        let percent = eval(&input, &order, call(WindowFunc::PercentRank, vec![], frame));
+        let percent = eval(
+            &input,
+            &order,
+            call(WindowFunc::PercentRank, vec![], frame.clone()),
+        );
         let percent: Vec<Datum> = percent.into_iter().map(|(_, _, d)| d).collect();
         assert_eq!(percent[1], Datum::f64(0.25));
         assert_eq!(percent[2], Datum::f64(0.25));
-        let cume = eval(&input, &order, call(WindowFunc::CumeDist, vec![], frame));
+        let cume = eval(
+            &input,
+            &order,
+            call(WindowFunc::CumeDist, vec![], frame.clone()),
+        );
         assert_eq!(cume[1].2, Datum::f64(0.6));
         let with_diffs: Vec<(&Row, Diff)> = input.iter().map(|r| (r, 1)).collect();
         assert!(eval_partition(&with_diffs, &order, &[ntile(0)]).is_err());
@@ -842,13 +854,13 @@ mod tests {
                 ScalarExpr::Literal(Datum::Int32(2)),
                 ScalarExpr::Literal(Datum::Int32(-1)),
             ],
-            frame,
+            frame.clone(),
         );
         assert_eq!(
             third(eval(&input, &order, lag)),
             vec![Some(-1), Some(-1), Some(10)]
         );
-        let lead = call(WindowFunc::Lead, vec![ScalarExpr::Column(1)], frame);
+        let lead = call(WindowFunc::Lead, vec![ScalarExpr::Column(1)], frame.clone());
         assert_eq!(
             third(eval(&input, &order, lead)),
             vec![Some(20), Some(30), None]
@@ -895,7 +907,11 @@ mod tests {
         let input = rows(&[(Some(1), 10), (Some(2), 20), (Some(3), 30)]);
         let order = order_by_first(true, false);
         let frame = WindowFrame::default_frame();
-        let last = call(WindowFunc::LastValue, vec![ScalarExpr::Column(1)], frame);
+        let last = call(
+            WindowFunc::LastValue,
+            vec![ScalarExpr::Column(1)],
+            frame.clone(),
+        );
         assert_eq!(
             third(eval(&input, &order, last)),
             vec![Some(10), Some(20), Some(30)]
@@ -903,7 +919,7 @@ mod tests {
         let nth = call(
             WindowFunc::NthValue,
             vec![ScalarExpr::Column(1), ScalarExpr::Literal(Datum::Int32(2))],
-            frame,
+            frame.clone(),
         );
         assert_eq!(
             third(eval(&input, &order, nth)),
@@ -912,7 +928,7 @@ mod tests {
         let zero = call(
             WindowFunc::NthValue,
             vec![ScalarExpr::Column(1), ScalarExpr::Literal(Datum::Int32(0))],
-            frame,
+            frame.clone(),
         );
         let with_diffs: Vec<(&Row, Diff)> = input.iter().map(|r| (r, 1)).collect();
         assert!(eval_partition(&with_diffs, &order, &[zero]).is_err());

@@ -24,7 +24,7 @@ pub mod timezone;
 pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
-pub use numeric::{Numeric, NumericRounding};
+pub use numeric::{Numeric, NumericEncoding, NumericRounding};
 pub use row::{Row, RowColumns, RowDecodeError, RowPacker};
 pub use sqlstate::SqlState;
 pub use strconv::ParseError;

@@ -45,7 +45,7 @@ use std::hash::{Hash, Hasher};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::SmallVec;
 
-use super::{Datum, Interval, Numeric, OrdF32, OrdF64};
+use super::{Datum, Interval, Numeric, NumericEncoding, OrdF32, OrdF64};
 
 /// Bytes a row keeps inline before it allocates.
 pub const INLINE_BYTES: usize = 24;
@@ -81,7 +81,9 @@ pub mod tag {
     pub const FLOAT32: u8 = 9;
     /// `double precision`, 8 bytes.
     pub const FLOAT64: u8 = 10;
-    /// `numeric`, 16 bytes (`Numeric::to_bytes`).
+    /// `numeric` in the compact form, 16 bytes (`Numeric::to_bytes`):
+    /// every value with a mantissa below 2^96 and a scale of at most 28,
+    /// as every older build wrote them.
     pub const NUMERIC: u8 = 11;
     /// `text` up to 255 bytes: 1 length byte, then UTF-8.
     pub const STRING_SHORT: u8 = 12;
@@ -123,6 +125,12 @@ pub mod tag {
     pub const JSON_SHORT: u8 = 27;
     /// Longer `json` text.
     pub const JSON_LONG: u8 = 28;
+    /// `numeric` that needs the wide form (`numeric::NumericEncoding`): 4
+    /// length bytes, then the scale, sign and magnitude. Never a value the
+    /// [`NUMERIC`] encoding can hold, so each value has one encoding. Its
+    /// tag is above [`NUMERIC_NAN`]'s: key rows compare the two numeric
+    /// tags by value and `NaN` above both ([`super::Row`]'s `cmp_datum`).
+    pub const NUMERIC_WIDE: u8 = 29;
 }
 
 /// A tuple of values, packed.
@@ -358,6 +366,9 @@ fn check_datums(mut rest: &[u8], arrays_allowed: bool) -> Result<bool, RowDecode
             tag::NUMERIC if !Numeric::bytes_are_valid(&d[1..]) => {
                 return Err(RowDecodeError("numeric scale out of range"));
             }
+            tag::NUMERIC_WIDE if Numeric::from_wide_bytes(payload(d)).is_none() => {
+                return Err(RowDecodeError("malformed wide numeric"));
+            }
             tag::ARRAY | tag::ARRAY_SEMANTIC => {
                 if !arrays_allowed {
                     return Err(RowDecodeError("array nested in an array"));
@@ -552,7 +563,16 @@ impl RowPacker {
             }
             Datum::Numeric(v) => {
                 data[0] = SEMANTIC;
-                push_fixed(data, tag::NUMERIC, &v.to_bytes())
+                match v.encoding() {
+                    NumericEncoding::Compact(bytes) => push_fixed(data, tag::NUMERIC, &bytes),
+                    NumericEncoding::Wide(bytes) => {
+                        data.push(tag::NUMERIC_WIDE);
+                        // At most a few hundred bytes (1000 digits each
+                        // side of the point).
+                        data.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                        data.extend_from_slice(&bytes);
+                    }
+                }
             }
             Datum::NumericNaN => {
                 data[0] = SEMANTIC;
@@ -647,6 +667,7 @@ fn is_semantic_tag(tag: u8) -> bool {
         tag::FLOAT32
             | tag::FLOAT64
             | tag::NUMERIC
+            | tag::NUMERIC_WIDE
             | tag::NUMERIC_NAN
             | tag::INTERVAL
             | tag::ARRAY_SEMANTIC
@@ -674,7 +695,8 @@ fn datum_len(bytes: &[u8]) -> Option<usize> {
         | tag::JSONB_LONG
         | tag::JSON_LONG
         | tag::ARRAY
-        | tag::ARRAY_SEMANTIC => {
+        | tag::ARRAY_SEMANTIC
+        | tag::NUMERIC_WIDE => {
             let len = u32::from_le_bytes(bytes.get(1..5)?.try_into().ok()?) as usize;
             let end = len.checked_add(5)?;
             (bytes.len() >= end).then_some(end)
@@ -722,6 +744,8 @@ fn read_datum(d: &[u8]) -> Datum {
         tag::FLOAT32 => Datum::Float32(OrdF32(f32::from_bits(u32::from_le_bytes(array(d))))),
         tag::FLOAT64 => Datum::Float64(OrdF64(f64::from_bits(u64::from_le_bytes(array(d))))),
         tag::NUMERIC => Datum::Numeric(Numeric::from_bytes(array(d))),
+        // The row invariant: checked by `Row::decode` or written by `push`.
+        tag::NUMERIC_WIDE => Datum::Numeric(read_wide(d)),
         tag::NUMERIC_NAN => Datum::NumericNaN,
         tag::STRING_SHORT | tag::STRING_LONG => Datum::String(text(d)),
         tag::BYTES_SHORT | tag::BYTES_LONG => Datum::Bytes(payload(d).to_vec()),
@@ -738,6 +762,23 @@ fn read_datum(d: &[u8]) -> Datum {
                 .collect(),
         ),
         _ => Datum::Uuid(uuid::Uuid::from_bytes(array(d))),
+    }
+}
+
+/// The value of a [`tag::NUMERIC_WIDE`] encoding (well formed by the row
+/// invariant; zero otherwise, never a panic).
+#[inline]
+fn read_wide(d: &[u8]) -> Numeric {
+    Numeric::from_wide_bytes(payload(d)).unwrap_or_default()
+}
+
+/// The value of a [`tag::NUMERIC`] or [`tag::NUMERIC_WIDE`] encoding.
+#[inline]
+fn read_numeric(d: &[u8]) -> Numeric {
+    if d[0] == tag::NUMERIC {
+        Numeric::from_bytes(array(d))
+    } else {
+        read_wide(d)
     }
 }
 
@@ -822,13 +863,25 @@ fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
 /// `numeric` against `NaN` too: [`tag::NUMERIC_NAN`] is the greater tag).
 #[inline]
 fn cmp_datum(a: &[u8], b: &[u8]) -> Ordering {
-    if a[0] == b[0] && is_semantic_tag(a[0]) {
+    // The two forms of `numeric` are one type: by value, and `NaN` above
+    // both (its tag is between theirs).
+    let numeric = |t: u8| t == tag::NUMERIC || t == tag::NUMERIC_WIDE;
+    if a[0] != b[0] {
+        return match (a[0], b[0]) {
+            (x, y) if numeric(x) && numeric(y) => read_numeric(a).cmp(&read_numeric(b)),
+            (tag::NUMERIC_NAN, y) if numeric(y) => Ordering::Greater,
+            (x, tag::NUMERIC_NAN) if numeric(x) => Ordering::Less,
+            _ => cmp_bytes(a, b),
+        };
+    }
+    if is_semantic_tag(a[0]) {
         match a[0] {
             tag::FLOAT32 => OrdF32(f32::from_bits(u32::from_le_bytes(array(a))))
                 .cmp(&OrdF32(f32::from_bits(u32::from_le_bytes(array(b))))),
             tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(a))))
                 .cmp(&OrdF64(f64::from_bits(u64::from_le_bytes(array(b))))),
             tag::NUMERIC => Numeric::from_bytes(array(a)).cmp(&Numeric::from_bytes(array(b))),
+            tag::NUMERIC_WIDE => read_wide(a).cmp(&read_wide(b)),
             tag::NUMERIC_NAN => Ordering::Equal,
             tag::ARRAY_SEMANTIC => {
                 // Element by element (elements are never arrays), then the
@@ -921,7 +974,9 @@ fn hash_datum<H: Hasher>(d: &[u8], state: &mut H) {
     match d[0] {
         tag::FLOAT32 => OrdF32(f32::from_bits(u32::from_le_bytes(array(d)))).hash(state),
         tag::FLOAT64 => OrdF64(f64::from_bits(u64::from_le_bytes(array(d)))).hash(state),
+        // One hash for both forms (`Numeric`'s is by value).
         tag::NUMERIC => Numeric::from_bytes(array(d)).hash(state),
+        tag::NUMERIC_WIDE => read_wide(d).hash(state),
         tag::INTERVAL => read_interval(d).hash(state),
         tag::ARRAY_SEMANTIC => {
             tag::ARRAY_SEMANTIC.hash(state);

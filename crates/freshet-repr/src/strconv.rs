@@ -8,12 +8,12 @@
 //! Where Freshet's representation is narrower than PostgreSQL's, input that
 //! PostgreSQL would accept is refused or adjusted, always said here:
 //!
-//! * `numeric` is a 96-bit [`Numeric`] (at most 28 digits after the point):
-//!   `NaN` is [`Datum::NumericNaN`] beside it, `Infinity` and `-Infinity`
-//!   are refused (`0A000`); a value with more digits than fit (an integer
-//!   part too large, non-zero fractional digits beyond the 28th or beyond
-//!   the 96-bit mantissa) is `22003 value overflows numeric format`,
-//!   never rounded; trailing zeros that do not fit are dropped.
+//! * `numeric` is a [`Numeric`] (a magnitude of at most 10^1000, at most
+//!   1000 digits after the point): `NaN` is [`Datum::NumericNaN`] beside
+//!   it, `Infinity` and `-Infinity` are refused (`0A000`); a value beyond
+//!   those limits (PostgreSQL's are 131072 and 16383 digits) is `22003
+//!   value overflows numeric format`, never rounded; trailing zeros past
+//!   the 1000th digit after the point are dropped.
 //! * `date`/`timestamp`: `infinity` and `-infinity` are refused (`0A000`);
 //!   `now`, `today`, `tomorrow` and `yesterday` only in a constant
 //!   (`'today'::date`, planned like `now()`), alone, else `0A000`. Zones are numeric
@@ -898,90 +898,79 @@ pub fn format_float32(v: f32) -> String {
 // numeric
 // ---------------------------------------------------------------------------
 
-/// The largest mantissa a [`Numeric`] holds: 2^96 - 1.
-const DECIMAL_MAX_MANTISSA: u128 = Numeric::MAX_MANTISSA;
-/// The most digits after the point a [`Numeric`] holds.
-const DECIMAL_MAX_SCALE: i64 = Numeric::MAX_SCALE as i64;
-
 /// Builds a [`Numeric`] equal to the ASCII decimal `digits` times
 /// `10^-scale` (`scale` may be negative), negated if `neg`.
 ///
-/// Keeps `scale` digits after the point (none if negative). A value a
-/// [`Numeric`] cannot hold exactly — an integer part too large, or
-/// non-zero fractional digits beyond what fits — is `22003 value
-/// overflows numeric format` (PostgreSQL would keep every digit; Freshet
-/// never answers with fewer). Trailing zeros that do not fit are dropped.
+/// Keeps `scale` digits after the point (none if negative). A value beyond
+/// Freshet's limits (more than [`Numeric::MAX_INTEGER_DIGITS`] digits
+/// before the point, or non-zero digits past [`Numeric::MAX_SCALE`] after
+/// it) is `22003 value overflows numeric format` (PostgreSQL's limits are
+/// larger; Freshet never answers with fewer digits). Trailing zeros past
+/// the limit are dropped.
 pub fn decimal_from_digits(neg: bool, digits: &[u8], scale: i64) -> Result<Numeric, ParseError> {
     decimal_from_digits_rounded(neg, digits, scale, i64::MAX)
 }
 
 /// [`decimal_from_digits`], keeping at most `max_scale` digits after the
 /// point (rounding once, half away from zero, as PostgreSQL's `numeric(p,
-/// s)` does). Digits PostgreSQL keeps but a [`Numeric`] cannot are an
-/// error, unless they are zeros.
+/// s)` does).
 fn decimal_from_digits_rounded(
     neg: bool,
     digits: &[u8],
     scale: i64,
     max_scale: i64,
 ) -> Result<Numeric, ParseError> {
-    // The digits after the point PostgreSQL keeps (rounding the rest).
-    let wanted = scale.min(max_scale).max(0);
-    let max_scale = max_scale.clamp(0, DECIMAL_MAX_SCALE);
+    let limit = i64::from(Numeric::MAX_SCALE);
     let first = digits
         .iter()
         .position(|d| *d != b'0')
         .unwrap_or(digits.len());
     let digits = digits.get(first..).unwrap_or(&[]);
-    if digits.is_empty() {
-        let s = scale.clamp(0, max_scale) as u32;
-        return Ok(Numeric::new(0, s));
+    // The digits after the point that are kept (rounding the rest).
+    let mut keep_scale = scale.min(max_scale).max(0);
+    if keep_scale > limit {
+        // Past the limit only zeros may go, and they go without rounding.
+        let cut = digits.len() as i64 - (scale - limit);
+        if !drops_only_zeros(digits, cut, digits.len() as i64 - (scale - keep_scale)) {
+            return Err(ParseError::numeric_overflow());
+        }
+        keep_scale = limit;
     }
-    let int_len = digits.len() as i64 - scale;
-    if int_len > 29 {
+    if digits.is_empty() {
+        return Numeric::zero_with_scale(keep_scale as u32)
+            .ok_or_else(ParseError::numeric_overflow);
+    }
+    if digits.len() as i64 - scale > i64::from(Numeric::MAX_INTEGER_DIGITS) + 1 {
         return Err(ParseError::numeric_overflow());
     }
-    let signed = |m: u128, s: u32| -> Option<Numeric> {
-        let m = i128::try_from(m).ok()?;
-        Numeric::try_from_i128_with_scale(if neg { -m } else { m }, s)
-    };
-    if scale <= 0 {
-        // digits followed by -scale zeros: at most 29 digits, checked above.
+    // The digits down to 10^-keep_scale; the first one dropped rounds.
+    let keep = digits.len() as i64 - (scale - keep_scale);
+    let kept = digits
+        .get(..keep.clamp(0, digits.len() as i64) as usize)
+        .unwrap_or(&[]);
+    let round_up = keep >= 0 && digits.get(keep as usize).is_some_and(|d| *d >= b'5');
+    let padding = (keep - digits.len() as i64).max(0);
+    if keep <= 38 {
+        // The common case, without a big integer: at most 38 digits.
         let mut m: u128 = 0;
-        for d in digits {
+        for d in kept {
             m = m * 10 + u128::from(d.wrapping_sub(b'0') % 10);
         }
-        for _ in 0..-scale {
-            m *= 10;
-        }
-        if m > DECIMAL_MAX_MANTISSA {
-            return Err(ParseError::numeric_overflow());
-        }
-        return signed(m, 0).ok_or_else(ParseError::numeric_overflow);
+        m = m * 10u128.pow(padding as u32) + u128::from(round_up);
+        let m = m as i128;
+        return Numeric::try_from_i128_with_scale(if neg { -m } else { m }, keep_scale as u32)
+            .ok_or_else(ParseError::numeric_overflow);
     }
-    for s in (0..=scale.min(max_scale)).rev() {
-        // Keep the digits down to 10^-s; round on the first one dropped.
-        let keep = digits.len() as i64 - (scale - s);
-        if keep > 30 {
-            continue;
-        }
-        if s < wanted && !drops_only_zeros(digits, keep, digits.len() as i64 - (scale - wanted)) {
-            return Err(ParseError::numeric_overflow());
-        }
-        let mut m: u128 = 0;
-        for d in digits.iter().take(keep.max(0) as usize) {
-            m = m * 10 + u128::from(d.wrapping_sub(b'0') % 10);
-        }
-        if keep >= 0 && digits.get(keep as usize).is_some_and(|d| *d >= b'5') {
-            m += 1;
-        }
-        if m <= DECIMAL_MAX_MANTISSA
-            && let Some(d) = signed(m, s as u32)
-        {
-            return Ok(d);
-        }
+    let mut m =
+        num_bigint::BigInt::parse_bytes(kept, 10).ok_or_else(ParseError::numeric_overflow)?;
+    m *= num_bigint::BigInt::from(10u32).pow(padding as u32);
+    if round_up {
+        m += 1u32;
     }
-    Err(ParseError::numeric_overflow())
+    if neg {
+        m = -m;
+    }
+    Numeric::from_big_parts(m, keep_scale as u32).ok_or_else(ParseError::numeric_overflow)
 }
 
 /// Whether keeping `digits[..keep]` (rounded) instead of
@@ -1032,16 +1021,14 @@ fn parse_numeric_typed(
         (_, Some(s)) => i64::from(s),
         (Some(_), None) => 0,
     };
-    match decimal_from_digits_rounded(neg, &digits, exp_scale, target) {
-        Err(e) if precision.is_some_and(|p| i64::from(p) - target <= 29) => {
-            let _ = e;
-            Err(ParseError::new(
-                SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
-                "numeric field overflow",
-            ))
-        }
-        other => other,
-    }
+    // A value beyond Freshet's limits is beyond every type modifier's too
+    // (its precision is at most 255 digits): say so as PostgreSQL does.
+    decimal_from_digits_rounded(neg, &digits, exp_scale, target).map_err(|_| {
+        ParseError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            "numeric field overflow",
+        )
+    })
 }
 
 /// PostgreSQL's `numeric_in` scanner: the sign, the digits and the number
@@ -1119,16 +1106,24 @@ fn scan_numeric(text: &str) -> Result<(bool, Vec<u8>, i64), ParseError> {
 /// Prints a `numeric` with exactly its scale's digits after the point
 /// (`1.50`), never in exponent notation, never as `-0`.
 pub fn format_numeric(d: &Numeric) -> String {
-    let m = d.mantissa();
     let scale = d.scale() as usize;
-    let mut digits = m.unsigned_abs().to_string();
+    let (negative, mut digits) = match d.mantissa_i128() {
+        Some(m) => (m < 0, m.unsigned_abs().to_string()),
+        None => {
+            let (m, _) = d.to_big_parts();
+            (
+                m.sign() == num_bigint::Sign::Minus,
+                m.magnitude().to_string(),
+            )
+        }
+    };
     if digits.len() <= scale {
         let zeros = "0".repeat(scale + 1 - digits.len());
         digits.insert_str(0, &zeros);
     }
     let (int_part, frac_part) = digits.split_at(digits.len() - scale);
     let mut out = String::with_capacity(digits.len() + 2);
-    if m < 0 {
+    if negative && digits.bytes().any(|c| c != b'0') {
         out.push('-');
     }
     out.push_str(int_part);
@@ -1150,28 +1145,14 @@ fn apply_numeric_typmod(
         (_, Some(s)) => u32::from(s),
         (Some(_), None) => 0,
     };
+    // Round, then pad to exactly `s` digits after the point (a type
+    // modifier's scale is far below the limit, so padding always fits).
     let mut d = d.round_dp_with(s, NumericRounding::HalfAwayFromZero);
-    // Pad to exactly `s` digits after the point, or as many as fit.
-    let target = s.min(DECIMAL_MAX_SCALE as u32);
-    if d.scale() < target {
-        let m = d.mantissa();
-        for new_scale in (d.scale()..=target).rev() {
-            let factor = 10i128.pow(new_scale - d.scale());
-            if let Some(padded) = m
-                .checked_mul(factor)
-                .and_then(|pm| Numeric::try_from_i128_with_scale(pm, new_scale))
-            {
-                d = padded;
-                break;
-            }
-        }
-    }
+    d.rescale(s);
     if let Some(p) = precision {
-        // The rounded magnitude must be below 10^(p - s).
-        let m = d.mantissa().unsigned_abs();
-        let k = i64::from(p) - i64::from(s) + i64::from(d.scale());
-        let overflow = m != 0 && (k <= 0 || (k < 39 && m >= 10u128.pow(k as u32)));
-        if overflow {
+        // The rounded magnitude must be below 10^(p - s): at scale `s`, a
+        // mantissa of at most `p` digits.
+        if !d.is_zero() && d.mantissa_digits() > u32::from(p) {
             return Err(ParseError::new(
                 SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
                 "numeric field overflow",
@@ -3580,33 +3561,45 @@ mod tests {
             rt("0.0000000000000000000000000001", &n),
             "0.0000000000000000000000000001"
         );
-        // Non-zero digits beyond the 28 fractional digits a value holds:
-        // PostgreSQL keeps them, so Freshet refuses rather than round.
+        // Past the compact form: every digit kept, as PostgreSQL keeps it.
         assert_eq!(
-            err("0.00000000000000000000000000015", &n),
-            e("22003", "value overflows numeric format")
+            rt("0.00000000000000000000000000015", &n),
+            "0.00000000000000000000000000015"
         );
         assert_eq!(
-            err("3.14159265358979323846264338327950288", &n),
-            e("22003", "value overflows numeric format")
+            rt("3.14159265358979323846264338327950288", &n),
+            "3.14159265358979323846264338327950288"
         );
-        assert_eq!(
-            err("1e-29", &n),
-            e("22003", "value overflows numeric format")
-        );
-        // Zeros that do not fit are dropped (the value is the same).
+        assert_eq!(rt("1e-29", &n), "0.00000000000000000000000000001");
         assert_eq!(
             rt("1.500000000000000000000000000000000", &n),
-            "1.5000000000000000000000000000"
+            "1.500000000000000000000000000000000"
         );
         assert_eq!(
-            err("79228162514264337593543950336", &n),
-            e("22003", "value overflows numeric format")
+            rt("79228162514264337593543950336", &n),
+            "79228162514264337593543950336"
         );
+        assert_eq!(rt("-1e29", &n), "-100000000000000000000000000000");
+        // Freshet's limits: 10^1000, and 1000 digits after the point; zeros
+        // past those are dropped (the value is the same).
+        let limit = format!("1{}", "0".repeat(1000));
+        assert_eq!(rt("1e1000", &n), limit);
+        assert_eq!(rt(&format!("{limit}.000"), &n), format!("{limit}.000"));
+        assert_eq!(rt(&format!("-{limit}"), &n), format!("-{limit}"));
+        for over in ["1e1001", "10000000000000000000000000000001e970"] {
+            assert_eq!(err(over, &n), e("22003", "value overflows numeric format"));
+        }
         assert_eq!(
-            err("1e29", &n),
+            err(&format!("{limit}.1"), &n),
             e("22003", "value overflows numeric format")
         );
+        let tiny = format!("0.{}1", "0".repeat(999));
+        assert_eq!(rt(&tiny, &n), tiny);
+        assert_eq!(rt("1e-1000", &n), tiny);
+        assert_eq!(rt(&format!("{tiny}000"), &n), tiny);
+        for under in ["1e-1001", "15e-1001"] {
+            assert_eq!(err(under, &n), e("22003", "value overflows numeric format"));
+        }
         assert_eq!(
             err("1e2000000000", &n),
             e("22003", "value overflows numeric format")
@@ -3662,14 +3655,36 @@ mod tests {
             err("0.1", &num(Some(2), Some(3))),
             e("22003", "numeric field overflow")
         );
-        // Scale beyond what a Numeric holds: as many digits as fit.
+        // Scales and precisions past the compact form: every digit.
         assert_eq!(
             rt("1", &num(Some(38), Some(30))),
-            "1.0000000000000000000000000000"
+            "1.000000000000000000000000000000"
         );
         assert_eq!(
             rt("12345", &num(Some(38), Some(30))),
-            "12345.000000000000000000000000"
+            "12345.000000000000000000000000000000"
+        );
+        assert_eq!(
+            rt(
+                "1234567890123456789012345678901234567890.123456789012",
+                &num(Some(50), Some(10))
+            ),
+            "1234567890123456789012345678901234567890.1234567890"
+        );
+        assert_eq!(
+            err(
+                "12345678901234567890123456789012345678901.5",
+                &num(Some(50), Some(10))
+            ),
+            e("22003", "numeric field overflow")
+        );
+        // Rounding up to a 41st integer digit overflows, as in PostgreSQL.
+        assert_eq!(
+            err(
+                "-9999999999999999999999999999999999999999.99999999995",
+                &num(Some(50), Some(10))
+            ),
+            e("22003", "numeric field overflow")
         );
         // Too large for the type, even where too large for a Numeric too.
         assert_eq!(
@@ -3680,10 +3695,18 @@ mod tests {
             err("1e40", &num(Some(10), None)),
             e("22003", "numeric field overflow")
         );
-        // A numeric(38,2) value of 30 digits does not fit: an error, never
-        // the value with a digit dropped.
+        // A numeric(38,2) value of 30 digits fits, as in PostgreSQL; one of
+        // 37 integer digits does not.
         assert_eq!(
-            err("1234567890123456789012345678.12", &num(Some(38), Some(2))).0,
+            rt("1234567890123456789012345678.12", &num(Some(38), Some(2))),
+            "1234567890123456789012345678.12"
+        );
+        assert_eq!(
+            err(
+                "1234567890123456789012345678901234567.12",
+                &num(Some(38), Some(2))
+            )
+            .0,
             "22003"
         );
         assert_eq!(
@@ -4513,11 +4536,7 @@ mod tests {
             ),
             (Datum::Interval(a), Datum::Interval(b)) => assert!(same(*a, *b), "{text}"),
             (Datum::Numeric(a), Datum::Numeric(b)) => {
-                assert_eq!(
-                    (a.mantissa(), a.scale()),
-                    (b.mantissa(), b.scale()),
-                    "{text}"
-                )
+                assert_eq!(a.to_big_parts(), b.to_big_parts(), "{text}")
             }
             _ => assert_eq!(d, &back, "{text}"),
         }
@@ -4541,7 +4560,7 @@ mod tests {
                 (rng.range(-1_000_000, 1_000_000) as f64) / 10f64.powi(rng.range(0, 12) as i32);
             assert_text_round_trip(&Datum::f64(human), &ScalarType::Float64);
             let mantissa = (rng.next() as i128) << 32 | rng.next() as i128;
-            let mantissa = mantissa % (DECIMAL_MAX_MANTISSA as i128 + 1);
+            let mantissa = mantissa % (Numeric::MAX_MANTISSA as i128 + 1);
             let mantissa = mantissa >> rng.range(0, 90);
             let mantissa = if rng.next().is_multiple_of(2) {
                 mantissa
@@ -4550,7 +4569,14 @@ mod tests {
             };
             let scale = rng.range(0, 28) as u32;
             let dec = Numeric::try_from_i128_with_scale(mantissa, scale).expect("in range");
-            assert_text_round_trip(&Datum::Numeric(dec), &num(None, None));
+            assert_text_round_trip(&Datum::Numeric(dec.clone()), &num(None, None));
+            // Wide values too: the mantissa times a power of ten, at a
+            // scale beyond the compact form's.
+            let (m, _) = dec.to_big_parts();
+            let wide = m * num_bigint::BigInt::from(10u32).pow(rng.range(0, 60) as u32);
+            if let Some(wide) = Numeric::from_big_parts(wide, rng.range(0, 80) as u32) {
+                assert_text_round_trip(&Datum::Numeric(wide), &num(None, None));
+            }
             let ts = rng.range(TIMESTAMP_MIN_MICROS, i64::MAX);
             assert_text_round_trip(&Datum::Timestamp(ts), &ScalarType::Timestamp(None));
             assert_text_round_trip(&Datum::TimestampTz(ts), &ScalarType::TimestampTz(None));

@@ -319,8 +319,12 @@ impl ScalarType {
             ScalarType::Int64 | ScalarType::RegType => DataType::Int64,
             ScalarType::Float32 => DataType::Float32,
             ScalarType::Float64 => DataType::Float64,
+            // Arrow's type is a label for DataFusion's planner: values are
+            // Freshet's `Numeric`, of any width. A precision past
+            // Decimal128's 38 rides in the field's metadata (`to_field`).
             ScalarType::Numeric { precision, scale } => match precision {
-                Some(p) => DataType::Decimal128(*p, scale.unwrap_or(0) as i8),
+                Some(p) if *p <= 38 => DataType::Decimal128(*p, scale.unwrap_or(0) as i8),
+                Some(_) => DataType::Decimal128(38, scale.unwrap_or(0).min(38) as i8),
                 None => DataType::Decimal128(38, 10),
             },
             ScalarType::Text | ScalarType::VarChar(_) | ScalarType::Char(_) | ScalarType::Name => {

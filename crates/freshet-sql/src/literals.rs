@@ -7,6 +7,12 @@
 //! plain decimal form (`1500::numeric`, `0.001`), and one cast straight to a
 //! floating-point type (`1e300::float8`) into the string it would parse
 //! from, so it never passes through `numeric`.
+//!
+//! A literal of more than 38 digits (after that rewriting, `1e40` too)
+//! becomes `'digits'::numeric`: DataFusion would type it as `Decimal256`,
+//! which its constant folding and Freshet's planning paths for `numeric`
+//! (typed `Decimal128` throughout) do not expect; Freshet's `numeric`
+//! holds it (`repr::Numeric`, up to 1000 digits each side of the point).
 
 use std::ops::ControlFlow;
 
@@ -20,8 +26,22 @@ use crate::repr::ScalarType;
 use super::PlanError;
 
 /// Plain forms longer than this are left to fail as out of range: Freshet's
-/// `numeric` holds 28 significant digits.
-const MAX_PLAIN_DIGITS: usize = 80;
+/// `numeric` holds at most 1000 digits each side of the point.
+const MAX_PLAIN_DIGITS: usize = 2010;
+
+/// The most digits of a literal DataFusion types as `Decimal128`.
+const MAX_DECIMAL128_DIGITS: usize = 38;
+
+/// `'text'::numeric`.
+fn numeric_text(text: String) -> Expr {
+    Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(Expr::value(Value::SingleQuotedString(text))),
+        data_type: SqlType::Numeric(ExactNumberInfo::None),
+        array: false,
+        format: None,
+    }
+}
 
 /// Rewrites the exponent-notation literals of `statement` (see the module
 /// documentation).
@@ -74,6 +94,16 @@ impl VisitorMut for Rewrite {
             return ControlFlow::Continue(());
         }
         if let Expr::Value(ValueWithSpan {
+            value: Value::Number(n, _),
+            ..
+        }) = expr
+            && !has_exponent(n)
+            && n.bytes().filter(u8::is_ascii_digit).count() > MAX_DECIMAL128_DIGITS
+        {
+            *expr = numeric_text(n.clone());
+            return ControlFlow::Continue(());
+        }
+        if let Expr::Value(ValueWithSpan {
             value: Value::Number(n, long),
             ..
         }) = expr
@@ -81,10 +111,15 @@ impl VisitorMut for Rewrite {
         {
             let long = *long;
             let Some(plain) = plain_decimal(n) else {
-                return ControlFlow::Break(PlanError::Unsupported(format!(
-                    "numeric literal {n} (Freshet's numeric holds 28 significant digits)"
-                )));
+                return ControlFlow::Break(PlanError::InvalidLiteral {
+                    code: crate::repr::SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                    message: "value overflows numeric format".into(),
+                });
             };
+            if plain.bytes().filter(u8::is_ascii_digit).count() > MAX_DECIMAL128_DIGITS {
+                *expr = numeric_text(plain);
+                return ControlFlow::Continue(());
+            }
             let is_integer = !plain.contains('.');
             let number = Expr::value(Value::Number(plain, long));
             // An integral plain form would otherwise read as an integer.
@@ -203,12 +238,21 @@ mod tests {
             ("12.345e-2", Some("0.12345")),
             (".5e2", Some("50")),
             ("5.e-1", Some("0.5")),
-            ("1e300", None),
-            ("1e-300", None),
+            ("1e3000", None),
+            ("1e-3000", None),
             ("1x3", None),
         ];
         for (n, want) in cases {
             assert_eq!(plain_decimal(n).as_deref(), want, "{n}");
         }
+        // Wide forms, which `numeric` holds (written as `'…'::numeric`).
+        assert_eq!(
+            plain_decimal("1e300"),
+            Some(format!("1{}", "0".repeat(300)))
+        );
+        assert_eq!(
+            plain_decimal("1e-300"),
+            Some(format!("0.{}1", "0".repeat(299)))
+        );
     }
 }

@@ -978,9 +978,10 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
                 "sqrt" | "exp" | "ln" | "log" | "log10" | "power" | "pow" | "factorial"
                     if matches!(
                         e.get_type(schema),
-                        Ok(datafusion_common::arrow::datatypes::DataType::Decimal128(
-                            ..
-                        ))
+                        Ok(
+                            datafusion_common::arrow::datatypes::DataType::Decimal128(..)
+                                | datafusion_common::arrow::datatypes::DataType::Decimal256(..)
+                        )
                     ) =>
                 {
                     super::numeric_math::lower_call(&name, &lowered)

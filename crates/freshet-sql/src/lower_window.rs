@@ -296,10 +296,10 @@ fn range_offset(
         ) => RangeOffset::Interval(i.to_owned()),
         _ => return Err(unsupported_types()),
     };
-    let is_negative = match offset {
-        RangeOffset::Int(x) => x < 0,
+    let is_negative = match &offset {
+        RangeOffset::Int(x) => *x < 0,
         RangeOffset::Numeric(x) => x.is_sign_negative() && !x.is_zero(),
-        RangeOffset::Float(bits) => f64::from_bits(bits) < 0.0 || f64::from_bits(bits).is_nan(),
+        RangeOffset::Float(bits) => f64::from_bits(*bits) < 0.0 || f64::from_bits(*bits).is_nan(),
         RangeOffset::Interval(i) => i.months < 0 || i.days < 0 || i.micros < 0,
     };
     if is_negative {

@@ -173,9 +173,17 @@ fn custom_precision(modifiers: &[String]) -> Result<Option<u8>, PlanError> {
 }
 
 fn numeric(p: u64, s: i64) -> Result<ScalarType, PlanError> {
-    if p == 0 || p > 38 {
+    if p == 0 || p > 1000 {
         return Err(PlanError::InvalidParameter(format!(
-            "NUMERIC precision {p} must be between 1 and 38"
+            "NUMERIC precision {p} must be between 1 and 1000"
+        )));
+    }
+    // PostgreSQL allows 1000; `ScalarType` keeps the precision in a byte
+    // (the values themselves fit `Numeric`, 1000 digits each side).
+    if p > u64::from(u8::MAX) {
+        return Err(PlanError::Unsupported(format!(
+            "NUMERIC precision {p} (Freshet's type modifiers go up to {})",
+            u8::MAX
         )));
     }
     if s < 0 || s as u64 > p {

@@ -233,9 +233,19 @@ fn decimals_from_twos_complement() {
     assert_eq!(d(&[0xcf, 0xc7], 2), "-123.45");
     assert_eq!(d(&[0xff, 0xff, 0xff, 0xff], 0), "-1");
     assert_eq!(d(&[], 0), "0");
-    // Sign extension beyond 16 bytes is fine; significant digits are not.
+    // Sign extension beyond 16 bytes is fine, and so are wide values, up
+    // to Freshet's 1000 digits.
     assert_eq!(d(&[0; 20], 3), "0.000");
-    assert!(decimal_from_bytes(&[0x7f; 20], 0).is_err());
+    assert_eq!(
+        d(&[0x7f; 20], 0),
+        num_bigint::BigInt::from_signed_bytes_be(&[0x7f; 20]).to_string()
+    );
+    // 2^96, one past the compact form's mantissa.
+    assert_eq!(
+        d(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2),
+        "792281625142643375935439503.36"
+    );
+    assert!(decimal_from_bytes(&[0x7f; 500], 0).is_err());
 }
 
 const V1: &str = r#"{"type": "record", "name": "User", "fields": [

@@ -425,6 +425,39 @@ fn numeric_nan_is_an_error_not_bytes() {
 }
 
 #[test]
+fn wide_numerics_fill_the_decimal_or_are_refused() {
+    let wide: crate::repr::Numeric = "123456789012345678901234567890123456789012.5"
+        .parse()
+        .unwrap();
+    let bytes = decimal_bytes(&wide, 81, 39).unwrap();
+    assert_eq!(bytes.len(), decimal_width(81));
+    assert_eq!(
+        BigInt::from_signed_bytes_be(&bytes).to_string(),
+        format!(
+            "1234567890123456789012345678901234567890125{}",
+            "0".repeat(38)
+        )
+    );
+    let n = |t: &str| t.parse::<crate::repr::Numeric>().unwrap();
+    // 43 integer digits: more than decimal(81, 39) holds.
+    let e = decimal_bytes(&n(&format!("1{}", "0".repeat(42))), 81, 39).unwrap_err();
+    assert!(e.contains("precision"), "{e}");
+    // 40 digits after the point: more than its scale, and not rounded.
+    let e = decimal_bytes(&n(&format!("0.{}1", "0".repeat(39))), 81, 39).unwrap_err();
+    assert!(e.contains("scale"), "{e}");
+    // Trailing zeros past the scale are no digits.
+    assert!(decimal_bytes(&n(&format!("1.{}", "0".repeat(45))), 81, 39).is_ok());
+    // numeric(50, 10).
+    let v = n("1234567890123456789012345678901234567890.0123456789");
+    let bytes = decimal_bytes(&v, 50, 10).unwrap();
+    assert_eq!(bytes.len(), decimal_width(50));
+    assert_eq!(
+        crate::storage::avro::decimal_from_bytes(&bytes, 10).unwrap(),
+        v
+    );
+}
+
+#[test]
 fn decimal_widths_hold_their_precision() {
     assert_eq!(decimal_width(10), 5);
     assert_eq!(decimal_width(38), 16);

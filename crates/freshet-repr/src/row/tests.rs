@@ -21,6 +21,7 @@ fn every_variant() -> Vec<Datum> {
         Datum::f32(1.5),
         Datum::f64(f64::INFINITY),
         Datum::Numeric("123.4500".parse().unwrap()),
+        Datum::Numeric("-123456789012345678901234567890.5".parse().unwrap()),
         Datum::NumericNaN,
         Datum::String("héllo".into()),
         Datum::String("x".repeat(300)),
@@ -123,6 +124,17 @@ fn postgres_equality_across_encodings() {
             Datum::Array(vec![Datum::f64(-0.0)]),
             Datum::Array(vec![Datum::f64(0.0)]),
         ),
+        // One value, one compact and one wide (a scale past 28).
+        (
+            Datum::Numeric("1.5".parse().unwrap()),
+            Datum::Numeric(format!("1.5{}", "0".repeat(40)).parse().unwrap()),
+        ),
+        (
+            Datum::Array(vec![Datum::Numeric("-2".parse().unwrap())]),
+            Datum::Array(vec![Datum::Numeric(
+                format!("-2.{}", "0".repeat(30)).parse().unwrap(),
+            )]),
+        ),
     ];
     for (a, b) in pairs {
         let (ra, rb) = (
@@ -155,17 +167,20 @@ fn postgres_equality_across_encodings() {
 #[test]
 fn numeric_nan_equals_itself_and_sorts_above_every_numeric() {
     let nan = Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]).into_key();
-    let max = Row::new(vec![Datum::Numeric(Numeric::MAX), Datum::Int32(2)]).into_key();
-    let min = Row::new(vec![Datum::Numeric(Numeric::MIN), Datum::Int32(0)]).into_key();
-    assert!(nan > max && max > min);
+    let big: Numeric = format!("9{}", "0".repeat(999)).parse().unwrap();
+    let max = Row::new(vec![Datum::Numeric(big.clone()), Datum::Int32(2)]).into_key();
+    let min = Row::new(vec![Datum::Numeric(-big.clone()), Datum::Int32(0)]).into_key();
+    let one = Row::new(vec![Datum::Numeric(Numeric::ONE), Datum::Int32(1)]).into_key();
+    assert!(nan > max && max > one && one > min);
+    assert!(one < nan && min < nan);
     assert_eq!(
         nan,
         Row::new(vec![Datum::NumericNaN, Datum::Int32(1)]).into_key()
     );
-    assert!(Datum::NumericNaN > Datum::Numeric(Numeric::MAX));
+    assert!(Datum::NumericNaN > Datum::Numeric(big.clone()));
     let arrays =
         |d: Datum| Row::new(vec![Datum::Array(vec![Datum::Numeric(1.into()), d])]).into_key();
-    assert!(arrays(Datum::NumericNaN) > arrays(Datum::Numeric(Numeric::MAX)));
+    assert!(arrays(Datum::NumericNaN) > arrays(Datum::Numeric(big)));
     assert_eq!(Row::decode(&nan.encode()), Ok(nan));
 }
 
@@ -256,6 +271,82 @@ fn project_and_concat_match_their_unpacked_meaning() {
         packer.finish().unpack(),
         vec![datums[12].clone(), Datum::Int32(5)]
     );
+}
+
+#[test]
+fn numerics_keep_the_compact_encoding_and_widen_only_when_needed() {
+    let n = |t: &str| Datum::Numeric(t.parse().unwrap());
+    // The compact encoding is the one older builds wrote, byte for byte.
+    let small = Row::new(vec![n("1.50")]).encode();
+    assert_eq!(small[1], tag::NUMERIC);
+    assert_eq!(small.len(), 2 + Numeric::BYTES);
+    let mut old = vec![SEMANTIC, tag::NUMERIC];
+    old.extend_from_slice(&rust_decimal::Decimal::new(150, 2).serialize());
+    assert_eq!(small, old);
+    assert_eq!(Row::decode(&old).unwrap().unpack(), vec![n("1.50")]);
+    for text in [
+        "79228162514264337593543950336",
+        "-1234567890123456789012345678901234567890.0123456789",
+        "0.00000000000000000000000000000000000001",
+    ] {
+        let row = Row::new(vec![n(text), Datum::Int32(7)]);
+        let bytes = row.encode();
+        assert_eq!(bytes[1], tag::NUMERIC_WIDE, "{text}");
+        let back = Row::decode(&bytes).unwrap();
+        assert_eq!(back.encode(), bytes, "{text}: one encoding");
+        assert_eq!(back.unpack(), vec![n(text), Datum::Int32(7)]);
+        assert_eq!(
+            back.get(0).map(|d| format!("{d:?}")),
+            Some(format!("{:?}", n(text)))
+        );
+    }
+    // Keys: by value across the two tags, in order, with equal hashes.
+    let key = |d: Datum| Row::new(vec![d, Datum::Int32(1)]).into_key();
+    let compact = key(n("-2"));
+    let wide = key(n(&format!("-2.{}", "0".repeat(30))));
+    assert_eq!(compact, wide);
+    assert_eq!(hash_of(&compact), hash_of(&wide));
+    let mut sorted = [
+        key(n("79228162514264337593543950336")),
+        key(Datum::NumericNaN),
+        key(n("0.5")),
+        key(n("-79228162514264337593543950336")),
+        key(n(&format!("0.5{}", "0".repeat(30)))),
+        key(n("79228162514264337593543950335")),
+    ];
+    sorted.sort();
+    let printed: Vec<String> = sorted
+        .iter()
+        .map(|r| match r.get(0) {
+            Some(Datum::Numeric(v)) => v.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        printed[..],
+        [
+            "-79228162514264337593543950336".to_string(),
+            "0.5".into(),
+            format!("0.5{}", "0".repeat(30)),
+            "79228162514264337593543950335".into(),
+            "79228162514264337593543950336".into(),
+            "Some(NumericNaN)".into(),
+        ]
+    );
+    assert_eq!(sorted[1], sorted[2]);
+    // A malformed wide payload is refused: a compact value in the wide
+    // layout, a trailing zero byte, a truncated length.
+    let mut compact_as_wide = vec![SEMANTIC, tag::NUMERIC_WIDE, 4, 0, 0, 0, 0, 0, 0, 1];
+    assert!(Row::decode(&compact_as_wide).is_err());
+    compact_as_wide[9] = 0;
+    assert!(Row::decode(&compact_as_wide).is_err());
+    let good = Row::new(vec![n("79228162514264337593543950336")]).encode();
+    assert!(Row::decode(&good).is_ok());
+    assert!(Row::decode(&good[..good.len() - 1]).is_err());
+    let mut trailing = good.clone();
+    trailing.push(0);
+    trailing[2] += 1;
+    assert!(Row::decode(&trailing).is_err());
 }
 
 #[test]
