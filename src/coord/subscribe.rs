@@ -322,7 +322,7 @@ fn timestamp_of(
         Datum::Int32(v) => u64::try_from(v).map_err(|_| invalid(&v.to_string())),
         Datum::Int64(v) => u64::try_from(v).map_err(|_| invalid(&v.to_string())),
         Datum::Numeric(n) => {
-            if n.fract().is_zero()
+            if n.clone().fract().is_zero()
                 && let Some(v) = n.to_i128().and_then(|v| u64::try_from(v).ok())
             {
                 Ok(v)
