@@ -423,6 +423,151 @@ async fn restart_keeps_schemas() {
     assert_eq!(sqlstate(&none).as_deref(), Some("3F000"), "{none}");
 }
 
+/// `ALTER ... RENAME TO` rewrites the stored definitions of the renamed
+/// objects and of what depends on them in one durable commit: after kill -9,
+/// renamed tables, views, materialized views, indexes and a renamed schema
+/// come back with their new names, and their dependents (stored naming the
+/// old names before the rename) still read them. A running SUBSCRIBE keeps
+/// running across the rename of what it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_renames() {
+    let mut server = TestServer::start("restart-renames").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE SCHEMA s;
+         CREATE TABLE s.t (k int, v text);
+         INSERT INTO s.t VALUES (1, 'one'), (2, 'two');
+         CREATE VIEW s.v AS SELECT t.k, v FROM s.t;
+         CREATE MATERIALIZED VIEW public.mv AS SELECT count(*) AS n FROM s.v;
+         CREATE VIEW public.over_mv AS SELECT n * 10 AS n10 FROM mv;
+         CREATE INDEX t_k ON s.t (k);
+         CREATE TABLE p (k int PRIMARY KEY);
+         CREATE TABLE c (k int REFERENCES p (k));
+         CREATE INDEX ON c (k);",
+    )
+    .await
+    .expect("objects to rename");
+    let sub = server.connect().await;
+    let mut lines = SubscribeLines::start(&sub, "COPY (SUBSCRIBE mv) TO STDOUT", false).await;
+    let snapshot = lines.read_n(1, WAIT, "the snapshot of mv").await;
+    assert_eq!(snapshot[0].values, vec![Some("2".to_string())]);
+    c.batch_execute(
+        "ALTER TABLE s.t RENAME TO t2;
+         ALTER VIEW s.v RENAME TO v2;
+         ALTER MATERIALIZED VIEW mv RENAME TO mv2;
+         ALTER INDEX s.t_k RENAME TO t2_k;
+         ALTER SCHEMA s RENAME TO s2;
+         INSERT INTO s2.t2 VALUES (3, 'three');
+         ALTER TABLE p RENAME TO p2;
+         ALTER TABLE c RENAME TO c2;
+         CREATE TABLE p (z int);
+         ALTER TABLE p RENAME TO p3;
+         INSERT INTO p2 VALUES (1);",
+    )
+    .await
+    .expect("renames");
+    // The subscribe sees the insert through the renamed objects.
+    let mut changes: Vec<(Option<i64>, Vec<Option<String>>)> = lines
+        .read_n(2, WAIT, "the count after the renames")
+        .await
+        .into_iter()
+        .map(|l| (l.diff, l.values))
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        vec![
+            (Some(-1), vec![Some("2".into())]),
+            (Some(1), vec![Some("3".into())])
+        ]
+    );
+    drop(lines);
+    drop(sub);
+    drop(c);
+    server.kill9();
+    server.restart().await;
+
+    let c = server.connect().await;
+    assert_eq!(
+        text_rows(&c, "SHOW SCHEMAS").await,
+        expect_rows(&[&["mz_internal"], &["public"], &["s2"]]),
+        "the renamed schema after restart"
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT * FROM s2.v2 ORDER BY k").await,
+        expect_rows(&[&["1", "one"], &["2", "two"], &["3", "three"]]),
+        "the renamed view reads the renamed table"
+    );
+    c.batch_execute("INSERT INTO s2.t2 VALUES (4, 'four')")
+        .await
+        .expect("INSERT after restart");
+    assert_eq!(
+        text_rows(&c, "SELECT n FROM mv2").await,
+        expect_rows(&[&["4"]]),
+        "the renamed materialized view is maintained"
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT n10 FROM over_mv").await,
+        expect_rows(&[&["40"]])
+    );
+    assert_eq!(
+        text_rows(&c, "SHOW INDEXES FROM s2").await,
+        expect_rows(&[&["t2_k", "t2", "default", "{k}"]])
+    );
+    assert_eq!(
+        text_rows(&c, "SELECT v FROM s2.t2 WHERE k = 3").await,
+        expect_rows(&[&["three"]])
+    );
+    let create = text_rows(&c, "SHOW CREATE VIEW s2.v2").await;
+    assert_eq!(
+        create[0][1].as_deref(),
+        Some("CREATE VIEW s2.v2 AS SELECT t.k, v FROM s2.t2 AS t"),
+        "the stored definition names the new names"
+    );
+    // Names derived from a table's name when it was created stay (as in
+    // PostgreSQL), and a later table that took a renamed one's old name
+    // is another table.
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT conname FROM pg_constraint WHERE conrelid IN ('p2'::regclass, 'c2'::regclass) ORDER BY 1"
+        )
+        .await,
+        expect_rows(&[&["c_k_fkey"], &["p_pkey"]])
+    );
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'c2'"
+        )
+        .await,
+        expect_rows(&[&["c_k_idx"]])
+    );
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT relname FROM pg_class WHERE relname LIKE 'p%' AND relkind = 'r' ORDER BY 1"
+        )
+        .await,
+        expect_rows(&[&["p2"], &["p3"]])
+    );
+    c.batch_execute("INSERT INTO c2 VALUES (1)")
+        .await
+        .expect("the foreign key to the renamed table holds");
+    let missing = c
+        .simple_query("INSERT INTO c2 VALUES (2)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&missing).as_deref(), Some("23503"), "{missing}");
+    for old in [
+        "SELECT * FROM s2.t",
+        "SELECT * FROM mv",
+        "SELECT * FROM s.t2",
+    ] {
+        assert!(c.simple_query(old).await.is_err(), "{old} is gone");
+    }
+}
+
 /// `count(*)`, `count(DISTINCT counter)`, `min(counter)`, `max(counter)` of a COUNTER source.
 #[derive(Debug, Clone, Copy)]
 struct CounterStats {

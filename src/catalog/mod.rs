@@ -391,6 +391,46 @@ impl Catalog {
         Some(item)
     }
 
+    /// Renames an item in its schema (`ALTER ... RENAME TO`): everything
+    /// else refers to it by id, so only the name maps change.
+    pub fn rename_item(&mut self, id: GlobalId, new: &str) {
+        self.version += 1;
+        let Some(item) = self.items.get_mut(&id) else {
+            return;
+        };
+        self.by_name
+            .remove(&(item.schema.clone(), item.name.clone()));
+        item.name = new.to_string();
+        self.by_name
+            .insert((item.schema.clone(), item.name.clone()), id);
+    }
+
+    /// Renames a user schema (`ALTER SCHEMA ... RENAME TO`), moving its
+    /// items' names with it; its record's id (which comments on the
+    /// schema are keyed by) stays.
+    pub fn rename_schema(&mut self, old: &str, new: &str) {
+        self.version += 1;
+        let Some(id) = self.schemas.remove(old) else {
+            return;
+        };
+        self.schemas.insert(new.to_string(), id);
+        for item in self.items.values_mut().filter(|i| i.schema == old) {
+            self.by_name
+                .remove(&(item.schema.clone(), item.name.clone()));
+            item.schema = new.to_string();
+            self.by_name
+                .insert((item.schema.clone(), item.name.clone()), item.id);
+        }
+    }
+
+    /// Replaces an item's stored statement (a rename rewrote the names in
+    /// it).
+    pub fn set_create_sql(&mut self, id: GlobalId, sql: String) {
+        if let Some(item) = self.items.get_mut(&id) {
+            item.create_sql = sql;
+        }
+    }
+
     /// Sets a table's `PRIMARY KEY` and `UNIQUE` constraints.
     pub fn set_unique(&mut self, table: GlobalId, keys: Vec<UniqueKey>) {
         self.version += 1;

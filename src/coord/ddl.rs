@@ -334,6 +334,9 @@ impl Coordinator {
                     "not a DDL statement: {other}"
                 ))),
             },
+            // Only replayed: the end of a renamed item's record
+            // (`coord::rename`).
+            FreshetStatement::AlterRename(s) => super::rename::replay_rename(&mut state, &s),
             FreshetStatement::CreateSecret(s) => self.create_secret(&mut state, s, sql, replay_id),
             FreshetStatement::AddIdentity(s) => self.add_identity(&mut state, *s, path, replay_id),
             FreshetStatement::AlterSequence(s) => {

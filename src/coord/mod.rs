@@ -20,6 +20,8 @@
 //!   [`alter_identity`]: `ALTER COLUMN ... ADD GENERATED ... AS IDENTITY`.
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
 //!   executed and stored.
+//! * [`rename`]: `ALTER ... RENAME TO`; [`rename_sql`]: the stored names
+//!   it rewrites.
 //! * [`show`]: `SHOW` over the catalog.
 //! * [`comment`]: `COMMENT ON`.
 //! * [`source`]: secrets, connections and Kafka sources.
@@ -56,6 +58,8 @@ pub mod names;
 pub mod on_conflict;
 pub mod peek;
 pub mod prepared;
+pub mod rename;
+pub mod rename_sql;
 pub mod sequence;
 pub mod sequence_objects;
 pub mod session;

@@ -411,6 +411,12 @@ impl Coordinator {
                 self.create_sink_checked(s).await
             }
             FreshetStatement::AlterSecret(s) => self.alter_secret(s, &path).await,
+            FreshetStatement::AlterRename(s) => {
+                if !session.pending_writes.is_empty() {
+                    return Err(after_writes(&format!("ALTER {}", s.kind.sql())));
+                }
+                self.alter_rename(s, &path).await
+            }
             FreshetStatement::CreateLoadGenerator(_)
             | FreshetStatement::AlterSequence(_)
             | FreshetStatement::CommentOnConstraint(_)

@@ -871,7 +871,7 @@ struct SequenceArgs<'a> {
 
 /// The name a sequence function's first argument gives as text, if it
 /// does: `'s'` or `'s'::regclass` (`CAST('s' AS regclass)`).
-fn sequence_name_arg(e: &Expr) -> Option<&str> {
+pub(crate) fn sequence_name_arg(e: &Expr) -> Option<&str> {
     match e {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => Some(s),

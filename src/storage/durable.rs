@@ -673,6 +673,20 @@ impl DurableStore {
         Ok((keys, bytes))
     }
 
+    /// The catalog records alone, in id order (a rename rewrites the names
+    /// in them without reading every table's rows).
+    pub fn catalog_records(&self) -> Result<Vec<(GlobalId, CatalogRecord)>, StorageError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let catalog = txn.open_table(CATALOG).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in catalog.iter().map_err(err)? {
+            let (k, v) = entry.map_err(err)?;
+            let record: CatalogRecord = serde_json::from_slice(v.value()).map_err(err)?;
+            out.push((GlobalId(k.value()), record));
+        }
+        Ok(out)
+    }
+
     /// Reads everything in the store.
     pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
         let txn = self.db.begin_read().map_err(err)?;

@@ -121,6 +121,7 @@ pub mod pg_rewrite;
 pub mod pg_scalar;
 pub mod pg_syntax;
 pub mod plan;
+pub mod rename;
 pub mod rounding;
 pub mod row_compare;
 pub mod row_constructor;

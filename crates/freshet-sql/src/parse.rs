@@ -50,6 +50,8 @@ pub enum FreshetStatement {
     },
     /// `CREATE SECRET ...`.
     CreateSecret(super::source::CreateSecretStatement),
+    /// `ALTER kind [IF EXISTS] name RENAME TO new` (`sql/rename.rs`).
+    AlterRename(super::rename::AlterRenameStatement),
     /// `ALTER SECRET [IF EXISTS] name AS 'value'`.
     AlterSecret(super::source::AlterSecretStatement),
     /// `COMMENT ON CONSTRAINT name ON table IS 'text' | NULL`, which
@@ -147,6 +149,7 @@ impl FreshetStatement {
             ),
             FreshetStatement::CreateSecret(s) => s.to_string(),
             FreshetStatement::AlterSequence(s) => s.to_string(),
+            FreshetStatement::AlterRename(s) => s.to_string(),
             FreshetStatement::CommentOnConstraint(c) => format!(
                 "COMMENT ON CONSTRAINT {} ON {} IS {}",
                 c.name,
@@ -479,6 +482,9 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         parser.next_token();
         return super::source::parse_create_secret(parser).map(FreshetStatement::CreateSecret);
+    }
+    if super::rename::is_rename(parser) {
+        return super::rename::parse_rename(parser).map(FreshetStatement::AlterRename);
     }
     if word_is(&t0, "ALTER") && word_is(&t1, "SECRET") {
         parser.next_token();

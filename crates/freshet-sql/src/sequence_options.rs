@@ -198,8 +198,8 @@ pub struct AlterSequenceStatement {
     pub owned_by: Option<ObjectName>,
     /// `OWNER TO role`: the role (the statement has nothing else).
     pub owner_to: Option<String>,
-    /// A form Freshet does not support (`RENAME TO`, `SET SCHEMA`, `SET
-    /// LOGGED`), named.
+    /// A form Freshet does not support (`SET SCHEMA`, `SET LOGGED`; `RENAME
+    /// TO` is `sql::rename`'s), named.
     pub unsupported: Option<String>,
 }
 

@@ -253,7 +253,7 @@ pub fn parse_alter_secret(parser: &mut Parser) -> Result<AlterSecretStatement, P
     let name = parser.parse_object_name(false)?;
     if !parser.parse_keyword(Keyword::AS) {
         return Err(ParserError::ParserError(format!(
-            "Expected: AS (ALTER SECRET ... RENAME TO and OWNER TO are not supported), found: {}",
+            "Expected: AS or RENAME TO (ALTER SECRET ... OWNER TO is not supported), found: {}",
             parser.peek_token().token
         )));
     }
