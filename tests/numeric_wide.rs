@@ -14,45 +14,11 @@
 
 mod support;
 
-use std::error::Error as StdError;
-
-use bytes::{BufMut, BytesMut};
 use futures::{StreamExt, pin_mut};
+use support::raw_numeric::RawNumeric;
 use support::{TestServer, expect_rows, sqlstate, text_rows};
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-
-/// A `numeric` in PostgreSQL's binary format, byte for byte (the driver's
-/// own mapping, `rust_decimal`, holds 28 digits).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct RawNumeric(Vec<u8>);
-
-impl ToSql for RawNumeric {
-    fn to_sql(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
-        out.put_slice(&self.0);
-        Ok(IsNull::No)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::NUMERIC
-    }
-
-    to_sql_checked!();
-}
-
-impl<'a> FromSql<'a> for RawNumeric {
-    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
-        Ok(RawNumeric(raw.to_vec()))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::NUMERIC
-    }
-}
+use tokio_postgres::types::{ToSql, Type};
 
 /// Hex digits as bytes.
 fn hex(text: &str) -> Vec<u8> {

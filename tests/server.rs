@@ -68,6 +68,7 @@ use tokio::time::Instant;
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
+use support::raw_numeric::RawNumeric;
 use support::{
     Rows, SubscribeLine, SubscribeLines, TestServer, expect_rows, poll_for, poll_until, sqlstate,
     text_rows,
@@ -2360,38 +2361,6 @@ async fn case_columns_are_named_case() {
 
 // -------------------------------------------------------------------------------------------
 // numeric NaN over the wire.
-
-/// A `numeric` in PostgreSQL's binary form, as its raw bytes (`numeric_send`/`numeric_recv`):
-/// `rust_decimal`, the driver's mapping, has no NaN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct RawNumeric(Vec<u8>);
-
-impl ToSql for RawNumeric {
-    fn to_sql(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
-        out.put_slice(&self.0);
-        Ok(IsNull::No)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::NUMERIC
-    }
-
-    to_sql_checked!();
-}
-
-impl<'a> FromSql<'a> for RawNumeric {
-    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
-        Ok(RawNumeric(raw.to_vec()))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::NUMERIC
-    }
-}
 
 /// `numeric_send('NaN')` in PostgreSQL 15: no digits, weight 0, sign word `0xC000`, scale 0.
 const NUMERIC_NAN_BYTES: [u8; 8] = [0, 0, 0, 0, 0xC0, 0, 0, 0];

@@ -11,6 +11,8 @@
 //!   empty.
 //! * [`subscribe_clause_errors`]: the errors of bad keys, orderings and timestamps, with their
 //!   SQLSTATEs.
+//! * [`subscribe_over_the_extended_protocol`]: a prepared SUBSCRIBE is described with its
+//!   output columns before it runs, and sends its rows in the formats Bind asked for.
 //!
 //! Nothing sleeps to synchronise except where wall-clock time is the subject (`UP TO` a
 //! moment in the future): reads wait on observable conditions, with deadlines.
@@ -19,8 +21,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use tokio::time::Instant;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+use support::raw_numeric::RawNumeric;
 use support::{Rows, TestServer, exec, expect_rows, sqlstate};
 
 mod support;
@@ -383,4 +387,128 @@ async fn subscribe_clause_errors() {
     // The session is fine afterwards.
     let rows = support::text_rows(&c, "SELECT count(*) FROM kv").await;
     assert_eq!(rows, expect_rows(&[&["1"]]));
+}
+
+/// The value of a non-negative integral `numeric` in PostgreSQL's binary form: a count of
+/// base-10000 digits, the first digit's weight, the sign, the display scale, then the digits.
+fn numeric_integer(raw: &RawNumeric) -> u64 {
+    let word = |i: usize| u16::from_be_bytes([raw.0[2 * i], raw.0[2 * i + 1]]);
+    let (digits, weight, sign) = (word(0) as usize, word(1) as i16, word(2));
+    assert_eq!(sign, 0, "a non-negative numeric: {raw:?}");
+    let mut value = 0u64;
+    for place in 0..=weight {
+        let digit = if (place as usize) < digits {
+            u64::from(word(4 + place as usize))
+        } else {
+            0
+        };
+        value = value * 10_000 + digit;
+    }
+    value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_over_the_extended_protocol() {
+    let server = TestServer::start("subscribe_extended").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            "CREATE TABLE t (k int, v text)",
+            "INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+            "BEGIN",
+            "DECLARE c CURSOR FOR SUBSCRIBE t",
+        ],
+    )
+    .await;
+    let at = ts(&fetch_n(&c, "c", 2).await.rows[0]);
+    exec(&c, &["COMMIT"]).await;
+
+    // Describe tells the columns before Execute, as for a query; the rows then come in the
+    // formats Bind asked for (tokio-postgres asks for binary).
+    let plain = c
+        .prepare(&format!("SUBSCRIBE t AS OF {at} UP TO {}", at + 1))
+        .await
+        .expect("prepare a plain SUBSCRIBE");
+    let columns = |s: &tokio_postgres::Statement| -> Vec<(String, Type)> {
+        s.columns()
+            .iter()
+            .map(|c| (c.name().to_string(), c.type_().clone()))
+            .collect()
+    };
+    let named = |cols: &[(&str, Type)]| -> Vec<(String, Type)> {
+        cols.iter()
+            .map(|(n, t)| (n.to_string(), t.clone()))
+            .collect()
+    };
+    assert_eq!(
+        columns(&plain),
+        named(&[
+            ("mz_timestamp", Type::NUMERIC),
+            ("mz_diff", Type::INT8),
+            ("k", Type::INT4),
+            ("v", Type::TEXT),
+        ])
+    );
+    let mut got: Vec<(u64, i64, i32, String)> = c
+        .query(&plain, &[])
+        .await
+        .expect("run the plain SUBSCRIBE")
+        .iter()
+        .map(|r| (numeric_integer(&r.get(0)), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    got.sort();
+    assert_eq!(got, [(at, 1, 1, "a".into()), (at, 1, 2, "b".into())]);
+
+    // A query, with progress and an envelope: the output clause shapes the description. Progress
+    // comes first at AS OF, and last at UP TO.
+    let upsert = c
+        .prepare(&format!(
+            "SUBSCRIBE (SELECT v, k * 2 AS kk FROM t) WITH (PROGRESS) \
+             ENVELOPE UPSERT (KEY (kk)) AS OF {at} UP TO {}",
+            at + 1
+        ))
+        .await
+        .expect("prepare an envelope SUBSCRIBE");
+    assert_eq!(
+        columns(&upsert),
+        named(&[
+            ("mz_timestamp", Type::NUMERIC),
+            ("mz_progressed", Type::BOOL),
+            ("mz_state", Type::TEXT),
+            ("kk", Type::INT4),
+            ("v", Type::TEXT),
+        ])
+    );
+    type UpsertRow = (u64, bool, Option<String>, Option<i32>, Option<String>);
+    let got: Vec<UpsertRow> = c
+        .query(&upsert, &[])
+        .await
+        .expect("run the envelope SUBSCRIBE")
+        .iter()
+        .map(|r| {
+            let t = numeric_integer(&r.get(0));
+            (t, r.get(1), r.get(2), r.get(3), r.get(4))
+        })
+        .collect();
+    let upserted = |kk: i32, v: &str| (at, false, Some("upsert".into()), Some(kk), Some(v.into()));
+    assert_eq!(
+        got,
+        [
+            (at, true, None, None, None),
+            upserted(2, "a"),
+            upserted(4, "b"),
+            (at + 1, true, None, None, None)
+        ]
+    );
+
+    // Errors in the relation or the output clause come at Parse, as a query's do.
+    for (sql, code) in [
+        ("SUBSCRIBE nope", "42P01"),
+        ("SUBSCRIBE t ENVELOPE UPSERT (KEY (nope))", "42703"),
+        ("SUBSCRIBE (SELECT nope FROM t)", "42703"),
+    ] {
+        let e = c.prepare(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&e).as_deref(), Some(code), "{sql}: {e:?}");
+    }
 }

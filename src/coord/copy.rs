@@ -190,7 +190,7 @@ impl Coordinator {
             let state = self.state.lock().await;
             super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
         }
-        super::sequence::sleep_pending(session).await;
+        super::sequence::sleep_pending(session).await?;
         match self.query(stmt, path, session.txn_reads()).await? {
             ExecuteResponse::Rows { desc, rows } => {
                 if let Some(n) = options

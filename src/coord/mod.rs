@@ -37,6 +37,7 @@ pub mod alter_sequence;
 pub mod alter_table;
 pub mod append_only;
 pub mod assignment_checks;
+pub mod cancel;
 pub mod catalog_funcs;
 pub mod catalog_vectors;
 pub mod check_constraints;

@@ -297,9 +297,10 @@ pub(super) async fn as_statement<T>(
 ) -> Result<T, AdapterError> {
     let clock = statement_clock(session);
     let sequences = session.sequences.clone();
+    let cancel = session.cancel.clone();
     let result = super::sequence_objects::with_session_sequences(
         sequences,
-        with_statement_clock(clock, f(session)),
+        with_statement_clock(clock, cancel, f(session)),
     )
     .await;
     if result.is_err() && session.transaction == TransactionState::InTransaction {
@@ -506,7 +507,7 @@ impl Coordinator {
                     let state = self.state.lock().await;
                     super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
                 }
-                sleep_pending(session).await;
+                sleep_pending(session).await?;
                 self.query(stmt, &path, session.txn_reads()).await
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
@@ -804,7 +805,9 @@ impl Coordinator {
         &self,
         started: StartedPeek,
     ) -> Result<Vec<(Row, i64)>, AdapterError> {
-        let result = started.pending.wait().await;
+        // A cancelled read drops its transient dataflow as a finished one
+        // does; the workers' answer, if it comes, finds no one waiting.
+        let result = or_cancel(async { Ok(started.pending.wait().await?) }).await;
         if let Some(id) = started.transient {
             self.compute.send(Command::Drop { id });
         }
@@ -960,6 +963,8 @@ tokio::task_local! {
     /// running (the start of its transaction), and of
     /// `statement_timestamp()` (the statement's own start).
     static STATEMENT_NOW: (i64, i64);
+    /// The running statement's view of cancel requests.
+    static CANCEL: super::cancel::CancelToken;
 }
 
 /// The error for a statement in a failed transaction block.
@@ -979,20 +984,41 @@ pub(super) fn statement_clock(session: &Session) -> (i64, i64) {
     (session.transaction_start.unwrap_or(start), start)
 }
 
-/// Runs a statement's future with its clock (see [`statement_clock`]).
+/// Runs a statement's future with its clock (see [`statement_clock`]) and
+/// its session's cancel token, which [`or_cancel`] watches.
 pub(super) async fn with_statement_clock<T>(
     clock: (i64, i64),
+    cancel: super::cancel::CancelToken,
     f: impl std::future::Future<Output = T>,
 ) -> T {
-    STATEMENT_NOW.scope(clock, f).await
+    STATEMENT_NOW.scope(clock, CANCEL.scope(cancel, f)).await
 }
 
-/// Sleeps what the statement's `pg_sleep` calls asked for.
-pub(super) async fn sleep_pending(session: &mut Session) {
+/// Runs `f`, a wait that loses nothing when dropped, unless the running
+/// statement is cancelled first (57014).
+pub(super) async fn or_cancel<T>(
+    f: impl std::future::Future<Output = Result<T, AdapterError>>,
+) -> Result<T, AdapterError> {
+    match CANCEL.try_with(Clone::clone) {
+        Ok(token) => token.or_cancel(f).await,
+        Err(_) => f.await,
+    }
+}
+
+/// Sleeps what the statement's `pg_sleep` calls asked for, unless it is
+/// cancelled.
+pub(super) async fn sleep_pending(session: &mut Session) -> Result<(), AdapterError> {
     let d = std::mem::take(&mut session.pending_sleep);
     if !d.is_zero() {
-        tokio::time::sleep(d).await;
+        let token = session.cancel.clone();
+        token
+            .or_cancel(async {
+                tokio::time::sleep(d).await;
+                Ok(())
+            })
+            .await?;
     }
+    Ok(())
 }
 
 /// The moment the running statement started, for `statement_timestamp()`;

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::catalog::SearchPath;
 use crate::expr::GlobalId;
 use crate::repr::{Diff, RelationDesc, Row, SqlState};
 
+use super::cancel::{CancelToken, Canceller};
 use super::{AdapterError, SubscribeResponse};
 
 /// The session variables clients set or read at start-up, with their
@@ -114,6 +116,10 @@ pub struct Session {
     pub backend_pid: i32,
     /// The values `currval` and `lastval` read.
     pub sequences: super::sequence_objects::SessionSequencesRef,
+    /// Where cancel requests for this connection arrive.
+    pub canceller: Arc<Canceller>,
+    /// The running query's view of them (see [`Session::start_query`]).
+    pub cancel: CancelToken,
 }
 
 /// Process ids of sessions that no connection gave one (see
@@ -142,8 +148,8 @@ pub enum Cursor {
     },
     /// A running SUBSCRIBE, with rows received but not yet fetched.
     Subscribe {
-        /// The subscribe.
-        subscribe: SubscribeResponse,
+        /// The subscribe (boxed: it is far larger than the other variant).
+        subscribe: Box<SubscribeResponse>,
         /// Rows received, not yet fetched.
         buffered: VecDeque<Row>,
     },
@@ -161,6 +167,7 @@ impl Cursor {
 
 impl Default for Session {
     fn default() -> Self {
+        let canceller = Canceller::new();
         Session {
             vars: DEFAULT_VARIABLES
                 .iter()
@@ -180,7 +187,17 @@ impl Default for Session {
             user: DEFAULT_USER.to_string(),
             backend_pid: NEXT_BACKEND_PID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             sequences: Default::default(),
+            cancel: canceller.token(),
+            canceller,
         }
+    }
+}
+
+impl Session {
+    /// Marks the start of a query (a simple query's text, or one Execute):
+    /// cancel requests from now on stop it, earlier ones do not.
+    pub fn start_query(&mut self) {
+        self.cancel = self.canceller.token();
     }
 }
 

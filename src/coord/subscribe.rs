@@ -35,13 +35,15 @@ use crate::sql::lower::lower;
 use crate::sql::plan::plan_query;
 use crate::sql::subscribe::{SubscribeOutput, SubscribeRelation, SubscribeStatement};
 
-use super::{AdapterError, Coordinator, ExecuteResponse};
+use super::{AdapterError, CoordState, Coordinator, ExecuteResponse};
 
 /// A running SUBSCRIBE: its output schema and the stream of updates. Dropping
 /// it stops the subscribe and its dataflow.
 pub struct SubscribeResponse {
     /// The relation's columns.
     pub desc: RelationDesc,
+    /// The output's columns.
+    output: RelationDesc,
     /// Whether progress rows are wanted.
     pub progress: bool,
     /// Whether output goes through `COPY`.
@@ -96,28 +98,7 @@ impl Coordinator {
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
         let mut state = self.state.lock().await;
-        let (expr, desc) = match &s.relation {
-            SubscribeRelation::Name(name) => {
-                let item = state.catalog.resolve_existing(path, name, "relation")?;
-                let expr = match (&item.kind, &item.plan) {
-                    (ItemKind::View, Some(p)) => p.clone(),
-                    _ => RelationExpr::Get {
-                        id: item.id,
-                        name: item.name.clone(),
-                    },
-                };
-                (expr, item.desc.clone())
-            }
-            SubscribeRelation::Query(q) => {
-                let statement = sqlparser::ast::Statement::Query(q.clone());
-                let aliased = crate::sql::plan::explicit_aliases(&statement);
-                let plan = plan_query(&state.catalog.scope(path), statement)?;
-                (
-                    lower(&plan)?,
-                    crate::sql::plan::plan_desc_with(&plan, &aliased)?,
-                )
-            }
-        };
+        let (expr, desc) = relation_of(&state, &s.relation, path)?;
         let format = resolve_output(&s.output, &desc)?;
         super::materializable::check_materializable(&expr, "SUBSCRIBE", &state.catalog)?;
         let as_of_given = match &s.as_of {
@@ -159,6 +140,7 @@ impl Coordinator {
         let (subscribe_id, stream) = self.compute.subscribe(id, as_of, s.snapshot);
         drop(state);
         Ok(ExecuteResponse::Subscribe(SubscribeResponse {
+            output: output_desc(&desc, s.progress, &format),
             desc,
             progress: s.progress,
             copy,
@@ -175,6 +157,51 @@ impl Coordinator {
             },
         }))
     }
+}
+
+impl Coordinator {
+    /// The columns a SUBSCRIBE's rows will have, for the extended
+    /// protocol's Describe: its relation's, shaped by its output clause.
+    pub(crate) async fn describe_subscribe(
+        &self,
+        s: &SubscribeStatement,
+        path: &SearchPath,
+    ) -> Result<RelationDesc, AdapterError> {
+        let state = self.state.lock().await;
+        let (_, desc) = relation_of(&state, &s.relation, path)?;
+        let format = resolve_output(&s.output, &desc)?;
+        Ok(output_desc(&desc, s.progress, &format))
+    }
+}
+
+/// What a SUBSCRIBE reads: the expression and its columns.
+fn relation_of(
+    state: &CoordState,
+    relation: &SubscribeRelation,
+    path: &SearchPath,
+) -> Result<(RelationExpr, RelationDesc), AdapterError> {
+    Ok(match relation {
+        SubscribeRelation::Name(name) => {
+            let item = state.catalog.resolve_existing(path, name, "relation")?;
+            let expr = match (&item.kind, &item.plan) {
+                (ItemKind::View, Some(p)) => p.clone(),
+                _ => RelationExpr::Get {
+                    id: item.id,
+                    name: item.name.clone(),
+                },
+            };
+            (expr, item.desc.clone())
+        }
+        SubscribeRelation::Query(q) => {
+            let statement = sqlparser::ast::Statement::Query(q.clone());
+            let aliased = crate::sql::plan::explicit_aliases(&statement);
+            let plan = plan_query(&state.catalog.scope(path), statement)?;
+            (
+                lower(&plan)?,
+                crate::sql::plan::plan_desc_with(&plan, &aliased)?,
+            )
+        }
+    })
 }
 
 /// The position of the column `name` of `desc` (`42703`/`42702` as
@@ -348,85 +375,88 @@ fn timestamp_of(
     }
 }
 
+/// The value columns of an envelope: the relation's columns that are
+/// not in `key`, in order.
+fn value_columns(arity: usize, key: &[usize]) -> impl Iterator<Item = usize> + '_ {
+    (0..arity).filter(move |i| !key.contains(i))
+}
+
+/// The columns of the subscribe's output: `mz_timestamp`,
+/// `mz_progressed` (with PROGRESS), then `mz_diff` and the relation's
+/// columns, or an envelope's `mz_state`, key and values.
+fn output_desc(desc: &RelationDesc, progress: bool, format: &OutputFormat) -> RelationDesc {
+    let mut columns = vec![ColumnDesc {
+        name: "mz_timestamp".into(),
+        typ: ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        },
+        nullable: false,
+    }];
+    if progress {
+        columns.push(ColumnDesc {
+            name: "mz_progressed".into(),
+            typ: ScalarType::Bool,
+            nullable: false,
+        });
+    }
+    let nullable = |c: &ColumnDesc, name: String| ColumnDesc {
+        name,
+        typ: c.typ.clone(),
+        nullable: true,
+    };
+    match format {
+        OutputFormat::Diffs(_) => {
+            columns.push(ColumnDesc {
+                name: "mz_diff".into(),
+                typ: ScalarType::Int64,
+                nullable: true,
+            });
+            columns.extend(desc.columns.iter().map(|c| nullable(c, c.name.clone())));
+        }
+        OutputFormat::Envelope { key, debezium } => {
+            columns.push(ColumnDesc {
+                name: "mz_state".into(),
+                typ: ScalarType::Text,
+                nullable: true,
+            });
+            let relation = &desc.columns;
+            columns.extend(
+                key.iter()
+                    .map(|k| nullable(&relation[*k], relation[*k].name.clone())),
+            );
+            if *debezium {
+                columns.extend(
+                    value_columns(desc.arity(), key)
+                        .map(|v| nullable(&relation[v], format!("before_{}", relation[v].name))),
+                );
+            }
+            columns.extend(value_columns(desc.arity(), key).map(|v| {
+                let name = if *debezium {
+                    format!("after_{}", relation[v].name)
+                } else {
+                    relation[v].name.clone()
+                };
+                nullable(&relation[v], name)
+            }));
+        }
+    }
+    RelationDesc { columns }
+}
+
 impl SubscribeResponse {
     /// The subscribe's id.
     pub fn id(&self) -> u64 {
         self.guard.subscribe_id
     }
 
-    /// The value columns of an envelope: the relation's columns that are
-    /// not in `key`, in order.
-    fn value_columns<'a>(&'a self, key: &'a [usize]) -> impl Iterator<Item = usize> + 'a {
-        (0..self.desc.arity()).filter(move |i| !key.contains(i))
+    /// The columns of the subscribe's output.
+    pub fn output_desc(&self) -> RelationDesc {
+        self.output.clone()
     }
 
-    /// The columns of the subscribe's output: `mz_timestamp`,
-    /// `mz_progressed` (with PROGRESS), then `mz_diff` and the relation's
-    /// columns, or an envelope's `mz_state`, key and values.
-    pub fn output_desc(&self) -> RelationDesc {
-        let mut columns = vec![ColumnDesc {
-            name: "mz_timestamp".into(),
-            typ: ScalarType::Numeric {
-                precision: None,
-                scale: None,
-            },
-            nullable: false,
-        }];
-        if self.progress {
-            columns.push(ColumnDesc {
-                name: "mz_progressed".into(),
-                typ: ScalarType::Bool,
-                nullable: false,
-            });
-        }
-        let nullable = |c: &ColumnDesc, name: String| ColumnDesc {
-            name,
-            typ: c.typ.clone(),
-            nullable: true,
-        };
-        match &self.format {
-            OutputFormat::Diffs(_) => {
-                columns.push(ColumnDesc {
-                    name: "mz_diff".into(),
-                    typ: ScalarType::Int64,
-                    nullable: true,
-                });
-                columns.extend(
-                    self.desc
-                        .columns
-                        .iter()
-                        .map(|c| nullable(c, c.name.clone())),
-                );
-            }
-            OutputFormat::Envelope { key, debezium } => {
-                columns.push(ColumnDesc {
-                    name: "mz_state".into(),
-                    typ: ScalarType::Text,
-                    nullable: true,
-                });
-                let relation = &self.desc.columns;
-                columns.extend(
-                    key.iter()
-                        .map(|k| nullable(&relation[*k], relation[*k].name.clone())),
-                );
-                if *debezium {
-                    columns.extend(
-                        self.value_columns(key).map(|v| {
-                            nullable(&relation[v], format!("before_{}", relation[v].name))
-                        }),
-                    );
-                }
-                columns.extend(self.value_columns(key).map(|v| {
-                    let name = if *debezium {
-                        format!("after_{}", relation[v].name)
-                    } else {
-                        relation[v].name.clone()
-                    };
-                    nullable(&relation[v], name)
-                }));
-            }
-        }
-        RelationDesc { columns }
+    fn value_columns<'a>(&'a self, key: &'a [usize]) -> impl Iterator<Item = usize> + 'a {
+        value_columns(self.desc.arity(), key)
     }
 
     /// Waits for the next complete timestamp(s) that produce output rows
@@ -509,7 +539,7 @@ impl SubscribeResponse {
             }
         }
         if let Some(upper) = progress_to {
-            let width = self.output_desc().arity() - 2;
+            let width = self.output.arity() - 2;
             let mut datums = vec![Datum::Numeric(upper.into()), Datum::Bool(true)];
             datums.extend(std::iter::repeat_n(Datum::Null, width));
             rows.push(Row::new(datums));

@@ -386,7 +386,7 @@ impl Coordinator {
             FreshetStatement::Subscribe(s) => {
                 match self.subscribe(s, false, &session.search_path()).await? {
                     ExecuteResponse::Subscribe(subscribe) => Cursor::Subscribe {
-                        subscribe,
+                        subscribe: Box::new(subscribe),
                         buffered: VecDeque::new(),
                     },
                     _ => return Err(AdapterError::Internal("SUBSCRIBE did not subscribe".into())),
@@ -420,6 +420,7 @@ impl Coordinator {
         count: Option<u64>,
         timeout: Option<Duration>,
     ) -> Result<ExecuteResponse, AdapterError> {
+        let cancel = session.cancel.clone();
         let Some(cursor) = session.cursors.get_mut(name) else {
             return Err(AdapterError::Variable {
                 code: SqlState::INVALID_CURSOR_NAME,
@@ -438,7 +439,7 @@ impl Coordinator {
                 buffered,
             } => {
                 if buffered.is_empty() {
-                    let wait = subscribe.next_rows();
+                    let wait = cancel.or_cancel(subscribe.next_rows());
                     let next = match timeout {
                         Some(t) => tokio::time::timeout(t, wait)
                             .await

@@ -221,7 +221,7 @@ impl Backend {
                     )))
                 }
                 Ok(r) => Ok(self
-                    .respond(client, r, &pgwire::api::portal::Format::UnifiedText)
+                    .respond(client, r, &pgwire::api::portal::Format::UnifiedText, false)
                     .await?),
                 Err(e) => Err(e),
             };

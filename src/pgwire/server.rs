@@ -27,9 +27,7 @@ use pgwire::api::{
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
-use pgwire::messages::data::{
-    DataRow, FieldDescription, NoData, ParameterDescription, RowDescription,
-};
+use pgwire::messages::data::{DataRow, NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
     Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_STATEMENT,
 };
@@ -55,6 +53,7 @@ pub async fn serve(listener: TcpListener, coord: Arc<Coordinator>) -> std::io::R
         backend: Arc::new(Backend {
             coord,
             connections: connections.clone(),
+            cancellers: Default::default(),
         }),
     });
     loop {
@@ -86,6 +85,21 @@ impl PgWireServerHandlers for Handlers {
     fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
         self.backend.clone()
     }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.backend.clone()
+    }
+}
+
+#[async_trait]
+impl pgwire::api::cancel::CancelHandler for Backend {
+    /// A CancelRequest, on a connection of its own: stops the statement
+    /// running on the connection it names, where it waits
+    /// ([`crate::coord::cancel`]).
+    async fn on_cancel_request(&self, request: pgwire::messages::cancel::CancelRequest) {
+        self.cancellers
+            .cancel(request.pid, &request.secret_key.to_bytes());
+    }
 }
 
 /// The query handlers, shared by every connection.
@@ -94,6 +108,8 @@ pub struct Backend {
     /// The sessions of the connections being served, for
     /// `idle_in_transaction_session_timeout`.
     connections: Arc<super::idle::Connections>,
+    /// The connections' cancellers, for CancelRequests.
+    cancellers: Arc<crate::coord::cancel::Cancellers>,
 }
 
 #[async_trait]
@@ -113,7 +129,10 @@ impl NoopStartupHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut session = Session::default();
-        session.backend_pid = client.pid_and_secret_key().0;
+        let (pid, secret) = client.pid_and_secret_key();
+        session.backend_pid = pid;
+        self.cancellers
+            .register(pid, secret.to_bytes().to_vec(), &session.canceller);
         if let Some(name) = client.metadata().get("application_name") {
             let _ = session.set("application_name", name);
         }
@@ -340,12 +359,15 @@ fn command_response(tag: &str, rows: Option<usize>) -> Response {
 impl Backend {
     /// Turns a statement's result into wire responses. SUBSCRIBE output is
     /// sent here directly, flushed per timestamp, until the subscribe ends
-    /// or the client goes away.
+    /// or the client goes away. `extended` when the statement runs from a
+    /// portal (its columns were told at Describe, and `format` is the
+    /// portal's result formats).
     pub(super) async fn respond<C>(
         &self,
         client: &mut C,
         response: ExecuteResponse,
         format: &Format,
+        extended: bool,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -421,7 +443,9 @@ impl Backend {
             }
             ExecuteResponse::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
             ExecuteResponse::TransactionEnd(tag) => Response::TransactionEnd(Tag::new(tag)),
-            ExecuteResponse::Subscribe(s) => self.stream_subscribe(client, s).await?,
+            ExecuteResponse::Subscribe(s) => {
+                self.stream_subscribe(client, s, format, extended).await?
+            }
         })
     }
 
@@ -429,6 +453,8 @@ impl Backend {
         &self,
         client: &mut C,
         mut s: SubscribeResponse,
+        format: &Format,
+        extended: bool,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -444,11 +470,12 @@ impl Backend {
                     vec![0; desc.arity()],
                 )))
                 .await?;
-        } else {
-            let fields = desc
-                .columns
+        } else if !extended {
+            // In the extended protocol the columns went with Describe, as
+            // a query's do; a simple query's come with its rows.
+            let fields = fields(&desc, &Format::UnifiedText)
                 .iter()
-                .map(|c| FieldDescription::new(c.name.clone(), 0, 0, c.typ.oid(), -1, -1, 0))
+                .map(Into::into)
                 .collect();
             client
                 .send(PgWireBackendMessage::RowDescription(RowDescription::new(
@@ -456,7 +483,8 @@ impl Backend {
                 )))
                 .await?;
         }
-        let formats = vec![FieldFormat::Text; desc.arity()];
+        let formats: Vec<FieldFormat> = (0..desc.arity()).map(|i| format.format_for(i)).collect();
+        let cancel = session_of(client).lock().await.cancel.clone();
         let text_options = crate::sql::copy::CopyOptions::default();
         let encoder = super::copy_format::CopyEncoder::new(&text_options, &desc);
         let mut count = 0usize;
@@ -464,6 +492,7 @@ impl Backend {
         loop {
             let next = tokio::select! {
                 n = s.next_rows() => n,
+                () = cancel.cancelled() => Err(crate::coord::cancel::canceled()),
                 _ = heartbeat.tick() => {
                     // Notice a client that went away even when no update
                     // flows: a write to a closed socket fails (the second
@@ -484,14 +513,10 @@ impl Backend {
             let rows = match next {
                 Ok(Some(rows)) => rows,
                 Ok(None) => break,
-                Err(e) => {
-                    if s.copy {
-                        client
-                            .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
-                            .await?;
-                    }
-                    return Ok(Response::Error(Box::new(error_info(&e))));
-                }
+                // An error ends copy-out mode by itself, without CopyDone,
+                // as PostgreSQL sends it: the client then reports the error
+                // as the COPY's result.
+                Err(e) => return Ok(Response::Error(Box::new(error_info(&e)))),
             };
             for row in &rows {
                 count += 1;
@@ -596,6 +621,7 @@ impl SimpleQueryHandler for Backend {
             return Err(PgWireError::NotReadyForQuery);
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
+        session_of(client).lock().await.start_query();
         let query = query.query;
         if query.chars().all(|c| c == ';' || c.is_whitespace()) {
             client
@@ -648,7 +674,7 @@ impl SimpleQueryHandler for Backend {
             };
             match result {
                 Ok(r) => {
-                    let r = self.respond(client, r, &Format::UnifiedText).await?;
+                    let r = self.respond(client, r, &Format::UnifiedText, false).await?;
                     let is_error = matches!(r, Response::Error(_));
                     let is_copy_in = matches!(r, Response::CopyIn(_));
                     responses.push(r);
@@ -885,6 +911,12 @@ impl Backend {
             FreshetStatement::Show(show) => {
                 return Ok(Described::of(
                     Some(crate::coord::sequence::show_desc(show)),
+                    vec![],
+                ));
+            }
+            FreshetStatement::Subscribe(s) => {
+                return Ok(Described::of(
+                    Some(self.coord.describe_subscribe(s, path).await?),
                     vec![],
                 ));
             }
@@ -1192,6 +1224,7 @@ impl ExtendedQueryHandler for Backend {
         Arc::new(Backend {
             coord: self.coord.clone(),
             connections: self.connections.clone(),
+            cancellers: self.cancellers.clone(),
         })
     }
 
@@ -1367,6 +1400,8 @@ impl Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let prepared = &portal.statement.statement;
+        let session = session_of(client);
+        session.lock().await.start_query();
         // Decode the parameters.
         let mut values = Vec::new();
         let mut datums = Vec::new();
@@ -1400,7 +1435,6 @@ impl Backend {
             }
         }
         // A query whose plan was kept: bound and run without planning.
-        let session = session_of(client);
         let kept = prepared
             .planned
             .as_ref()
@@ -1413,7 +1447,11 @@ impl Backend {
                     .await
             };
             match result {
-                Some(Ok(r)) => return self.respond(client, r, &portal.result_column_format).await,
+                Some(Ok(r)) => {
+                    return self
+                        .respond(client, r, &portal.result_column_format, true)
+                        .await;
+                }
                 Some(Err(e)) => return Ok(Response::Error(Box::new(error_info(&e)))),
                 None => {}
             }
@@ -1453,7 +1491,10 @@ impl Backend {
             }
         };
         match result {
-            Ok(r) => self.respond(client, r, &portal.result_column_format).await,
+            Ok(r) => {
+                self.respond(client, r, &portal.result_column_format, true)
+                    .await
+            }
             Err(e) => Ok(Response::Error(Box::new(error_info(&e)))),
         }
     }

@@ -771,4 +771,22 @@ if ARGS.freshet:
             c.execute("DROP MATERIALIZED VIEW drv_counts")
 
 
+    @check("psycopg 3: SUBSCRIBE through cursor.stream(), left early (a cancel request)")
+    def _():
+        # Materialize's documented way to read a SUBSCRIBE from Python. Leaving the loop
+        # makes psycopg cancel the statement and read to its end, which needs the server to
+        # honour CancelRequest.
+        with psycopg.connect(DSN, autocommit=True) as c:
+            cur = c.cursor()
+            got = []
+            query = "SUBSCRIBE (SELECT v FROM drv_tx) WITH (PROGRESS) ENVELOPE UPSERT (KEY (v))"
+            for row in cur.stream(query):
+                if not row[1]:
+                    got.append(row[2:])
+                if len(got) == 2:
+                    break
+            expect([d.name for d in cur.description], ["mz_timestamp", "mz_progressed", "mz_state", "v"])
+            expect(sorted(got), [("upsert", "a"), ("upsert", "b")])
+            expect(c.execute("SELECT count(*) FROM drv_tx").fetchone(), (2,))
+
 sys.exit(len(FAILURES))

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod raw_numeric;
 pub mod registry;
 pub mod tls;
 
