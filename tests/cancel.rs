@@ -7,6 +7,8 @@
 //!   cancelled statement fails its transaction block as any error does.
 //! * [`cancel_needs_the_key_and_a_running_statement`]: a request with the wrong secret key
 //!   stops nothing, and one sent while the connection is idle does not stop the next statement.
+//! * [`statement_timeout_stops_statements_but_not_a_subscribe_stream`]: `statement_timeout`
+//!   stops each statement that runs longer (57014), but not a SUBSCRIBE's stream.
 
 mod support;
 
@@ -200,4 +202,77 @@ async fn cancel_needs_the_key_and_a_running_statement() {
     c.simple_query("SELECT pg_sleep(0.5)")
         .await
         .expect("an idle connection's cancel does not stop the next statement");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_stops_statements_but_not_a_subscribe_stream() {
+    let server = TestServer::start("statement_timeout").await;
+    let c = server.connect().await;
+    exec(
+        &c,
+        &[
+            "CREATE TABLE t (x int)",
+            "INSERT INTO t VALUES (1)",
+            "SET statement_timeout = '250ms'",
+        ],
+    )
+    .await;
+    assert_eq!(
+        text_rows(&c, "SHOW statement_timeout").await,
+        expect_rows(&[&["250ms"]])
+    );
+
+    // PostgreSQL 13 and later time each statement of a simple query on its own.
+    c.simple_query("SELECT pg_sleep(0.15); SELECT pg_sleep(0.15)")
+        .await
+        .expect("two statements, each within the timeout");
+    for sql in ["SELECT pg_sleep(600)", "SELECT 1; SELECT pg_sleep(600)"] {
+        let e = within(sql, c.simple_query(sql))
+            .await
+            .expect_err("past the timeout");
+        assert_eq!(sqlstate(&e).as_deref(), Some("57014"), "{sql}: {e:?}");
+        assert_eq!(message(&e), "canceling statement due to statement timeout");
+    }
+    let e = within("extended", c.query("SELECT pg_sleep(600)", &[]))
+        .await
+        .expect_err("past the timeout");
+    assert_eq!(message(&e), "canceling statement due to statement timeout");
+
+    // A SUBSCRIBE runs until its client leaves it, as in Materialize: the timeout does not end
+    // its stream. A change long after the timeout still arrives.
+    let copy = c
+        .copy_out("COPY (SUBSCRIBE t) TO STDOUT")
+        .await
+        .expect("start the COPY");
+    let mut copy = Box::pin(copy);
+    let first = within("the snapshot", copy.next()).await;
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let writer = server.connect().await;
+    exec(&writer, &["INSERT INTO t VALUES (2)"]).await;
+    let next = within("a change after the timeout", copy.next()).await;
+    assert!(
+        matches!(next, Some(Ok(ref line)) if line.ends_with(b"\t1\t2\n")),
+        "{next:?}"
+    );
+    let (rest, ()) = within("COPY (SUBSCRIBE)", async {
+        tokio::join!(copy.next(), cancel_soon(&server, &c))
+    })
+    .await;
+    assert_cancelled(
+        "COPY (SUBSCRIBE)",
+        rest.expect("the COPY ends with an error"),
+    );
+    drop(copy);
+
+    // 0 turns it off; a bad value is refused.
+    exec(&c, &["SET statement_timeout = 0"]).await;
+    c.simple_query("SELECT pg_sleep(0.4)")
+        .await
+        .expect("no timeout");
+    let e = c
+        .simple_query("SET statement_timeout = 'soon'")
+        .await
+        .expect_err("not a duration");
+    assert_eq!(sqlstate(&e).as_deref(), Some("22023"), "{e:?}");
 }

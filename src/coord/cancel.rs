@@ -14,6 +14,12 @@
 //! commits run to their end, as PostgreSQL's do past their last interrupt
 //! check. A request that arrives while nothing runs is forgotten when the
 //! next statement starts.
+//!
+//! `statement_timeout` stops a statement at the same places, once it has
+//! run that long (each statement of a simple query on its own, as in
+//! PostgreSQL 13 and later). It does not end a SUBSCRIBE's stream, whose
+//! statement is meant to run until the client leaves it (Materialize
+//! applies the setting to writes only).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -49,7 +55,11 @@ impl Canceller {
     pub fn token(&self) -> CancelToken {
         let requests = self.requests.subscribe();
         let seen = *requests.borrow();
-        CancelToken { requests, seen }
+        CancelToken {
+            requests,
+            seen,
+            deadline: None,
+        }
     }
 }
 
@@ -59,22 +69,50 @@ pub struct CancelToken {
     requests: watch::Receiver<u64>,
     /// The count of requests when the statement started.
     seen: u64,
+    /// When `statement_timeout` stops the statement.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl CancelToken {
-    /// Resolves once a request arrives after the statement started; never,
-    /// if the connection is gone.
-    pub async fn cancelled(&self) {
-        let mut requests = self.requests.clone();
-        let seen = self.seen;
-        if requests.wait_for(|n| *n != seen).await.is_err() {
-            std::future::pending::<()>().await;
+    /// The same token, for a statement that `statement_timeout` (`None`:
+    /// none) stops once it has run that long.
+    pub fn with_timeout(&self, timeout: Option<std::time::Duration>) -> CancelToken {
+        CancelToken {
+            deadline: timeout.map(|t| tokio::time::Instant::now() + t),
+            ..self.clone()
         }
     }
 
-    /// Runs `f` unless a request arrives first, which fails it with 57014
-    /// (and drops `f`: only futures that lose nothing when dropped belong
-    /// here).
+    /// Resolves, with the error to fail with, once a request arrives after
+    /// the statement started or its deadline passes; never, if neither
+    /// can happen.
+    pub async fn cancelled(&self) -> AdapterError {
+        let mut requests = self.requests.clone();
+        let seen = self.seen;
+        let request = async {
+            if requests.wait_for(|n| *n != seen).await.is_err() {
+                // The connection is gone: no request can come.
+                std::future::pending::<()>().await;
+            }
+        };
+        let timeout = async {
+            match self.deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = request => canceled(),
+            () = timeout => AdapterError::Variable {
+                code: SqlState::QUERY_CANCELED,
+                message: "canceling statement due to statement timeout".into(),
+            },
+        }
+    }
+
+    /// Runs `f` unless the statement is cancelled first, which fails it
+    /// with 57014 (and drops `f`: only futures that lose nothing when
+    /// dropped belong here).
     pub async fn or_cancel<T>(
         &self,
         f: impl Future<Output = Result<T, AdapterError>>,
@@ -82,7 +120,7 @@ impl CancelToken {
         tokio::select! {
             biased;
             result = f => result,
-            () = self.cancelled() => Err(canceled()),
+            e = self.cancelled() => Err(e),
         }
     }
 }
@@ -150,6 +188,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deadline_stops_a_statement_that_runs_too_long() {
+        let token = Canceller::new()
+            .token()
+            .with_timeout(Some(std::time::Duration::from_millis(10)));
+        let done = token.or_cancel(async { Ok(1) }).await;
+        assert_eq!(done.ok(), Some(1));
+        let err = token
+            .or_cancel(std::future::pending::<Result<(), AdapterError>>())
+            .await
+            .expect_err("timed out");
+        assert_eq!(
+            err.to_string(),
+            "canceling statement due to statement timeout"
+        );
+    }
+
+    #[tokio::test]
     async fn requests_need_the_right_key() {
         let cancellers = Cancellers::default();
         let c = Canceller::new();
@@ -160,7 +215,7 @@ mod tests {
         let still = tokio::time::timeout(std::time::Duration::from_millis(20), token.cancelled());
         assert!(still.await.is_err(), "a wrong key cancels nothing");
         cancellers.cancel(7, &[1, 2, 3, 4]);
-        token.cancelled().await;
+        let _ = token.cancelled().await;
         // A connection that ended leaves the map at the next registration.
         drop(c);
         let other = Canceller::new();

@@ -264,7 +264,7 @@ impl Coordinator {
             session.sequences.clone(),
             with_statement_clock(
                 clock,
-                session.cancel.clone(),
+                session.statement_cancel(),
                 self.run_prepared(query, &values, &path, session.txn_reads()),
             ),
         )

@@ -297,7 +297,7 @@ pub(super) async fn as_statement<T>(
 ) -> Result<T, AdapterError> {
     let clock = statement_clock(session);
     let sequences = session.sequences.clone();
-    let cancel = session.cancel.clone();
+    let cancel = session.statement_cancel();
     let result = super::sequence_objects::with_session_sequences(
         sequences,
         with_statement_clock(clock, cancel, f(session)),
@@ -1010,13 +1010,11 @@ pub(super) async fn or_cancel<T>(
 pub(super) async fn sleep_pending(session: &mut Session) -> Result<(), AdapterError> {
     let d = std::mem::take(&mut session.pending_sleep);
     if !d.is_zero() {
-        let token = session.cancel.clone();
-        token
-            .or_cancel(async {
-                tokio::time::sleep(d).await;
-                Ok(())
-            })
-            .await?;
+        or_cancel(async {
+            tokio::time::sleep(d).await;
+            Ok(())
+        })
+        .await?;
     }
     Ok(())
 }

@@ -199,6 +199,18 @@ impl Session {
     pub fn start_query(&mut self) {
         self.cancel = self.canceller.token();
     }
+
+    /// The running statement's cancel token: the query's, with the
+    /// deadline `statement_timeout` sets from now.
+    pub fn statement_cancel(&self) -> CancelToken {
+        let timeout = self
+            .get("statement_timeout")
+            .ok()
+            .and_then(timeout_ms)
+            .filter(|ms| *ms > 0)
+            .map(|ms| std::time::Duration::from_millis(ms as u64));
+        self.cancel.with_timeout(timeout)
+    }
 }
 
 /// A boolean setting's value as PostgreSQL shows it (`on` or `off`), if
@@ -313,8 +325,9 @@ impl Session {
                 timeout_ms(value).ok_or_else(|| invalid(""))?;
                 value.trim().to_string()
             }
-            // 0 turns it off (`pgwire/idle.rs` does the ending).
-            "idle_in_transaction_session_timeout" => {
+            // 0 turns them off (`pgwire/idle.rs` ends idle sessions;
+            // `cancel.rs` stops statements).
+            "idle_in_transaction_session_timeout" | "statement_timeout" => {
                 timeout_ms(value).ok_or_else(|| invalid(""))?;
                 value.trim().to_string()
             }

@@ -420,7 +420,6 @@ impl Coordinator {
         count: Option<u64>,
         timeout: Option<Duration>,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let cancel = session.cancel.clone();
         let Some(cursor) = session.cursors.get_mut(name) else {
             return Err(AdapterError::Variable {
                 code: SqlState::INVALID_CURSOR_NAME,
@@ -439,7 +438,7 @@ impl Coordinator {
                 buffered,
             } => {
                 if buffered.is_empty() {
-                    let wait = cancel.or_cancel(subscribe.next_rows());
+                    let wait = super::sequence::or_cancel(subscribe.next_rows());
                     let next = match timeout {
                         Some(t) => tokio::time::timeout(t, wait)
                             .await

@@ -492,7 +492,7 @@ impl Backend {
         loop {
             let next = tokio::select! {
                 n = s.next_rows() => n,
-                () = cancel.cancelled() => Err(crate::coord::cancel::canceled()),
+                e = cancel.cancelled() => Err(e),
                 _ = heartbeat.tick() => {
                     // Notice a client that went away even when no update
                     // flows: a write to a closed socket fails (the second
