@@ -7,8 +7,9 @@
 //!   cancelled statement fails its transaction block as any error does.
 //! * [`cancel_needs_the_key_and_a_running_statement`]: a request with the wrong secret key
 //!   stops nothing, and one sent while the connection is idle does not stop the next statement.
-//! * [`statement_timeout_stops_statements_but_not_a_subscribe_stream`]: `statement_timeout`
-//!   stops each statement that runs longer (57014), but not a SUBSCRIBE's stream.
+//! * [`statement_timeout_stops_statements_but_not_a_subscribe_stream`]: the setting
+//!   `statement_timeout` stops each statement that runs longer (57014), but not a SUBSCRIBE's
+//!   stream.
 
 mod support;
 
