@@ -144,16 +144,7 @@ pub(super) fn check_values_rows(
 /// it differs from the item's and is not a number type.
 fn unifying_cast(from: &ScalarType, to: &ScalarType) -> Option<String> {
     let is_string = |t: &ScalarType| t.is_string() || *t == ScalarType::Name;
-    let is_number = matches!(
-        to,
-        ScalarType::Int16
-            | ScalarType::Int32
-            | ScalarType::Int64
-            | ScalarType::Float32
-            | ScalarType::Float64
-            | ScalarType::Numeric { .. }
-    );
-    if is_number || from.regtype_name() == to.regtype_name() {
+    if to.is_number() || from.regtype_name() == to.regtype_name() {
         return None;
     }
     if is_string(to) {

@@ -310,6 +310,20 @@ impl ScalarType {
         )
     }
 
+    /// Whether this is one of PostgreSQL's numeric types (the integers,
+    /// the floats and `numeric`).
+    pub fn is_number(&self) -> bool {
+        matches!(
+            self,
+            ScalarType::Int16
+                | ScalarType::Int32
+                | ScalarType::Int64
+                | ScalarType::Float32
+                | ScalarType::Float64
+                | ScalarType::Numeric { .. }
+        )
+    }
+
     /// The Arrow type DataFusion's planner sees for this type.
     pub fn to_arrow(&self) -> DataType {
         match self {

@@ -160,15 +160,7 @@ pub fn type_insert_values(plan: LogicalPlan, targets: &[ScalarType]) -> DfResult
         LogicalPlan::Values(values) => {
             let target = |j: usize, types: &[DataType]| {
                 let target = targets.get(j)?;
-                let is_number = matches!(
-                    target,
-                    ScalarType::Int16
-                        | ScalarType::Int32
-                        | ScalarType::Int64
-                        | ScalarType::Float32
-                        | ScalarType::Float64
-                        | ScalarType::Numeric { .. }
-                );
+                let is_number = target.is_number();
                 let mixed = types
                     .iter()
                     .any(|t| matches!(t, DataType::Float32 | DataType::Float64 | DataType::Utf8))
