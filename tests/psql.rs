@@ -377,3 +377,72 @@ async fn functions_and_types() {
         )
     );
 }
+
+/// Runs `psql` with one `-c` per command against `server` and returns what it wrote to
+/// standard error: the notices, as psql prints them.
+fn psql_notices(server: &TestServer, commands: &[&str]) -> String {
+    let mut psql = Command::new("psql");
+    psql.args([
+        "-X",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &server.port().to_string(),
+    ]);
+    for c in commands {
+        psql.args(["-c", c]);
+    }
+    let output = psql.output().expect("psql is installed");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `DROP ... IF EXISTS` of a missing object and `DROP ... CASCADE` send PostgreSQL's notices:
+/// one per name skipped, and the objects dropped along, counted with a DETAIL line each when
+/// there are several. The expected text is PostgreSQL 15's output for the same commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_notices() {
+    let server = TestServer::start("psql_drop_notices").await;
+    let got = psql_notices(
+        &server,
+        &[
+            "DROP TABLE IF EXISTS nope.t",
+            "DROP TABLE IF EXISTS public.zz, zz2",
+            "DROP VIEW IF EXISTS vv",
+            "DROP MATERIALIZED VIEW IF EXISTS mm",
+            "DROP INDEX IF EXISTS ii",
+            "DROP SEQUENCE IF EXISTS sq",
+            "CREATE TABLE ft (a int PRIMARY KEY)",
+            "CREATE TABLE fc (a int REFERENCES ft, b int DEFAULT 1)",
+            "CREATE VIEW fv AS SELECT * FROM ft",
+            "DROP TABLE ft CASCADE",
+            "DROP TABLE fc",
+            "CREATE TABLE ct (a int)",
+            "CREATE VIEW cv1 AS SELECT a FROM ct",
+            "CREATE VIEW cv2 AS SELECT a FROM cv1",
+            "CREATE MATERIALIZED VIEW cm AS SELECT a FROM ct",
+            "CREATE INDEX ci ON cm (a)",
+            "DROP VIEW cv1 CASCADE",
+            "CREATE VIEW cv3 AS SELECT a FROM cm",
+            "DROP TABLE ct CASCADE",
+        ],
+    );
+    let want = "\
+NOTICE:  schema \"nope\" does not exist, skipping
+NOTICE:  table \"zz\" does not exist, skipping
+NOTICE:  table \"zz2\" does not exist, skipping
+NOTICE:  view \"vv\" does not exist, skipping
+NOTICE:  materialized view \"mm\" does not exist, skipping
+NOTICE:  index \"ii\" does not exist, skipping
+NOTICE:  sequence \"sq\" does not exist, skipping
+NOTICE:  drop cascades to 2 other objects
+DETAIL:  drop cascades to constraint fc_a_fkey on table fc
+drop cascades to view fv
+NOTICE:  drop cascades to view cv2
+NOTICE:  drop cascades to 2 other objects
+DETAIL:  drop cascades to materialized view cm
+drop cascades to view cv3
+";
+    assert_eq!(got, want);
+}

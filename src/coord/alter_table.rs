@@ -239,7 +239,9 @@ pub(super) fn altered_relation(
         Ok(None) | Err(PlanError::UnknownSchema(_)) if if_exists => {
             Ok(Err(ExecuteResponse::CommandWithNotice {
                 tag: tag.into(),
-                notice: format!("relation \"{name}\" does not exist, skipping"),
+                notices: vec![super::sequence::Notice::from(format!(
+                    "relation \"{name}\" does not exist, skipping"
+                ))],
             }))
         }
         Ok(None) => Err(PlanError::UnknownItem {
@@ -499,7 +501,7 @@ impl Coordinator {
         Ok(match work.notices.pop() {
             Some(notice) => ExecuteResponse::CommandWithNotice {
                 tag: TAG.into(),
-                notice,
+                notices: vec![super::sequence::Notice::from(notice)],
             },
             None => ExecuteResponse::command(TAG),
         })

@@ -358,7 +358,7 @@ impl Coordinator {
         Ok(match notices.pop() {
             Some(notice) => ExecuteResponse::CommandWithNotice {
                 tag: "TRUNCATE TABLE".into(),
-                notice,
+                notices: vec![super::sequence::Notice::from(notice)],
             },
             None => ExecuteResponse::command("TRUNCATE TABLE"),
         })

@@ -120,6 +120,40 @@ fn describe(item: &CatalogItem, path: &SearchPath) -> String {
     }
 }
 
+/// PostgreSQL's notice lines for the objects a `DROP ... CASCADE` of
+/// `named` drops too (`drop cascades to view v`), in creation order. As in
+/// PostgreSQL, the parts of a dropped object that have no life of their
+/// own are not listed: its indexes, a source's subsources, a `serial`
+/// column's sequence.
+fn cascaded_lines(
+    state: &CoordState,
+    to_drop: &[GlobalId],
+    named: &[GlobalId],
+    path: &SearchPath,
+) -> Vec<String> {
+    let catalog = &state.catalog;
+    let mut cascaded: Vec<&CatalogItem> = to_drop
+        .iter()
+        .filter(|id| !named.contains(id))
+        .filter_map(|id| catalog.get(*id))
+        .filter(|i| i.owned_by.is_none())
+        .filter(|i| {
+            !(i.kind == ItemKind::Index
+                && i.index.as_ref().is_some_and(|x| to_drop.contains(&x.on)))
+        })
+        .filter(|i| {
+            !catalog
+                .sequence(i.id)
+                .is_some_and(|d| d.implicit && d.maker.is_some_and(|t| to_drop.contains(&t)))
+        })
+        .collect();
+    cascaded.sort_by_key(|i| i.id);
+    cascaded
+        .into_iter()
+        .map(|i| format!("drop cascades to {}", describe(i, path)))
+        .collect()
+}
+
 /// PostgreSQL's detail lines for a `DROP ... RESTRICT` of `what` (`table
 /// t`, whose catalog item is `root`) that `blocking` depend on: one per
 /// dependent, in creation order, naming the dropped object it depends on
@@ -213,12 +247,35 @@ impl Coordinator {
         // Without `CASCADE`: the dropped objects others depend on, and
         // PostgreSQL's detail line for each dependent.
         let mut blocked: Vec<(String, String)> = Vec::new();
+        // The items the statement names (the rest of `to_drop` goes with
+        // them).
+        let mut named: Vec<GlobalId> = Vec::new();
+        // `IF EXISTS`: PostgreSQL's notice for each name not found.
+        let mut skipped: Vec<String> = Vec::new();
         for name in names {
             let item = match state.catalog.resolve(path, name) {
                 Ok(Some(item)) => item,
                 // `IF EXISTS` also skips a name whose schema does not exist
                 // (PostgreSQL).
-                Ok(None) | Err(PlanError::UnknownSchema(_)) if if_exists => continue,
+                Ok(None) if if_exists => {
+                    let last =
+                        name.0
+                            .last()
+                            .and_then(|p| p.as_ident())
+                            .map_or_else(String::new, |i| match i.quote_style {
+                                Some(_) => i.value.clone(),
+                                None => i.value.to_lowercase(),
+                            });
+                    skipped.push(format!(
+                        "{} \"{last}\" does not exist, skipping",
+                        kind.name()
+                    ));
+                    continue;
+                }
+                Err(PlanError::UnknownSchema(schema)) if if_exists => {
+                    skipped.push(format!("schema \"{schema}\" does not exist, skipping"));
+                    continue;
+                }
                 // PostgreSQL's code for a missing index is 42704, not the
                 // 42P01 of the other relations.
                 Ok(None) if kind == ItemKind::Index => {
@@ -236,6 +293,7 @@ impl Coordinator {
                 }
                 Err(e) => return Err(e.into()),
             };
+            named.push(item.id);
             let n = item.name.clone();
             if item.kind != kind {
                 return Err(wrong_kind(&n, kind, item.kind));
@@ -404,6 +462,9 @@ impl Coordinator {
                 .collect();
             return Err(dependent_objects(&what, &all));
         }
+        if cascade {
+            lines.extend(cascaded_lines(&state, &to_drop, &named, path));
+        }
         // The defaults go by records of their own (`ALTER COLUMN ... DROP
         // DEFAULT`), and so does a dropped `serial` column's sequence whose
         // table stays (its table's record makes it at replay).
@@ -488,16 +549,24 @@ impl Coordinator {
         for (table, record) in sequence_records {
             state.catalog.add_alter_record(table, record);
         }
-        Ok(match lines.as_slice() {
-            [] => ExecuteResponse::command(tag),
-            [one] => ExecuteResponse::CommandWithNotice {
+        let mut notices: Vec<super::sequence::Notice> =
+            skipped.into_iter().map(Into::into).collect();
+        match lines.as_slice() {
+            [] => {}
+            [one] => notices.push(one.clone().into()),
+            // PostgreSQL's count, with each object on a DETAIL line.
+            more => notices.push(super::sequence::Notice {
+                message: format!("drop cascades to {} other objects", more.len()),
+                detail: Some(more.join("\n")),
+            }),
+        }
+        Ok(if notices.is_empty() {
+            ExecuteResponse::command(tag)
+        } else {
+            ExecuteResponse::CommandWithNotice {
                 tag: tag.into(),
-                notice: one.clone(),
-            },
-            more => ExecuteResponse::CommandWithNotice {
-                tag: tag.into(),
-                notice: format!("drop cascades to {} other objects", more.len()),
-            },
+                notices,
+            }
         })
     }
 
@@ -622,7 +691,9 @@ impl Coordinator {
             if if_not_exists {
                 return Ok(ExecuteResponse::CommandWithNotice {
                     tag: "CREATE SCHEMA".into(),
-                    notice: format!("schema \"{name}\" already exists, skipping"),
+                    notices: vec![super::sequence::Notice::from(format!(
+                        "schema \"{name}\" already exists, skipping"
+                    ))],
                 });
             }
             return Err(PlanError::SchemaAlreadyExists(name).into());

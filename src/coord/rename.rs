@@ -90,11 +90,11 @@ impl Coordinator {
             Ok(None) | Err(PlanError::UnknownSchema(_)) if stmt.if_exists => {
                 return Ok(ExecuteResponse::CommandWithNotice {
                     tag,
-                    notice: format!(
+                    notices: vec![super::sequence::Notice::from(format!(
                         "{} \"{}\" does not exist, skipping",
                         what(stmt.kind),
                         stmt.name
-                    ),
+                    ))],
                 });
             }
             Ok(None) => return Err(unknown(&stmt)),

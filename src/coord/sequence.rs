@@ -53,12 +53,13 @@ pub enum ExecuteResponse {
     TransactionStart,
     /// `COMMIT` / `ROLLBACK`.
     TransactionEnd(&'static str),
-    /// A completed command with a notice for the client.
+    /// A completed command with notices for the client, sent before its
+    /// tag.
     CommandWithNotice {
         /// The command tag.
         tag: String,
-        /// The notice.
-        notice: String,
+        /// The notices, in order.
+        notices: Vec<Notice>,
     },
     /// A running SUBSCRIBE.
     Subscribe(SubscribeResponse),
@@ -73,6 +74,24 @@ pub enum ExecuteResponse {
         /// The command tag, without the count.
         tag: String,
     },
+}
+
+/// A NOTICE sent with a command's result.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The message.
+    pub message: String,
+    /// Its DETAIL line(s), if any.
+    pub detail: Option<String>,
+}
+
+impl From<String> for Notice {
+    fn from(message: String) -> Notice {
+        Notice {
+            message,
+            detail: None,
+        }
+    }
 }
 
 impl ExecuteResponse {

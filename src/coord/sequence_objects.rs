@@ -1082,7 +1082,10 @@ impl super::Coordinator {
         if state.lookup(name)?.is_some() && *if_not_exists {
             return Ok(super::ExecuteResponse::CommandWithNotice {
                 tag: "CREATE SEQUENCE".into(),
-                notice: format!("relation \"{}\" already exists, skipping", qname.item),
+                notices: vec![super::sequence::Notice::from(format!(
+                    "relation \"{}\" already exists, skipping",
+                    qname.item
+                ))],
             });
         }
         // PostgreSQL's word: sequences share the relations' names.

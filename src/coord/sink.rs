@@ -366,13 +366,13 @@ impl Coordinator {
         }
         Ok(ExecuteResponse::CommandWithNotice {
             tag: "CREATE SINK".into(),
-            notice: format!(
+            notices: vec![super::sequence::Notice::from(format!(
                 "the Kafka brokers do not support transactions: sink \"{}\" writes with an \
                  idempotent producer instead, so a timestamp's messages are not atomic, and after \
                  a crash or a broker failure the sink reads its topic back and writes what is \
                  missing",
                 name.item
-            ),
+            ))],
         })
     }
 

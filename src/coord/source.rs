@@ -712,7 +712,7 @@ impl Coordinator {
         Ok(match headers_notice {
             Some(notice) => ExecuteResponse::CommandWithNotice {
                 tag: "CREATE SOURCE".into(),
-                notice,
+                notices: vec![super::sequence::Notice::from(notice)],
             },
             None => ExecuteResponse::command("CREATE SOURCE"),
         })

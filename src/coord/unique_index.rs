@@ -142,7 +142,9 @@ impl Coordinator {
         if ci.if_not_exists && state.catalog.lookup_in(&qname.schema, &name).is_some() {
             return Ok(ExecuteResponse::CommandWithNotice {
                 tag: TAG.into(),
-                notice: format!("relation \"{name}\" already exists, skipping"),
+                notices: vec![super::sequence::Notice::from(format!(
+                    "relation \"{name}\" already exists, skipping"
+                ))],
             });
         }
         state.check_name_free(&qname)?;

@@ -434,11 +434,14 @@ impl Backend {
             }
             ExecuteResponse::CopyIn(target) => super::copy_in::start(client, target),
             ExecuteResponse::Command { tag, rows } => command_response(&tag, rows),
-            ExecuteResponse::CommandWithNotice { tag, notice } => {
-                let info = ErrorInfo::new("NOTICE".into(), "00000".into(), notice);
-                client
-                    .send(PgWireBackendMessage::NoticeResponse(info.into()))
-                    .await?;
+            ExecuteResponse::CommandWithNotice { tag, notices } => {
+                for notice in notices {
+                    let mut info = ErrorInfo::new("NOTICE".into(), "00000".into(), notice.message);
+                    info.detail = notice.detail;
+                    client
+                        .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+                        .await?;
+                }
                 command_response(&tag, None)
             }
             ExecuteResponse::TransactionStart => Response::TransactionStart(Tag::new("BEGIN")),
