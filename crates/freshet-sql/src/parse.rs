@@ -278,8 +278,9 @@ impl ShowStatement {
 }
 
 /// The filter after a listing `SHOW`: `LIKE 'pattern'` keeps the rows
-/// whose first column (the name) matches; `WHERE expr` is evaluated over
-/// the result's columns (Materialize's `ShowStatementFilter`).
+/// whose `name` matches (the first column, where there is no `name`);
+/// `WHERE expr` is evaluated over the result's columns (Materialize's
+/// `ShowStatementFilter`).
 #[derive(Debug, Clone)]
 pub enum ShowFilter {
     /// `LIKE 'pattern'`.
