@@ -40,6 +40,8 @@ use super::{Catalog, CatalogItem, CommentClass, ItemKind, SYSTEM_SCHEMA, SearchP
 mod information_schema;
 mod mz_catalog;
 
+pub use mz_catalog::{NoFacts, ObjectFacts, REPLICA_NAME, SinkFacts, SourceFacts, object_type};
+
 use information_schema::{
     info_check_constraints, info_columns, info_constraint_column_usage,
     info_constraint_table_usage, info_key_column_usage, info_referential_constraints,
@@ -124,6 +126,9 @@ impl T {
 struct Context<'a> {
     catalog: &'a Catalog,
     path: &'a SearchPath,
+    /// What the coordinator knows of sources, sinks and connections
+    /// beyond their catalog records.
+    facts: &'a dyn ObjectFacts,
 }
 
 /// A catalog relation.
@@ -1234,6 +1239,34 @@ static RELATIONS: &[Relation] = &[
         ],
         rows: mz_catalog::mz_roles,
     },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_cluster_replicas",
+        columns: &[
+            ("id", T::Text),
+            ("name", T::Text),
+            ("cluster_id", T::Text),
+            ("size", T::Text),
+            ("availability_zone", T::Text),
+            ("owner_id", T::Text),
+            ("disk", T::Bool),
+        ],
+        rows: mz_catalog::mz_cluster_replicas,
+    },
+    Relation {
+        schema: MZ_CATALOG,
+        name: "mz_types",
+        columns: &[
+            ("id", T::Text),
+            ("oid", T::Oid),
+            ("schema_id", T::Text),
+            ("name", T::Text),
+            ("category", T::Text),
+            ("owner_id", T::Text),
+            ("create_sql", T::Text),
+        ],
+        rows: mz_catalog::mz_types,
+    },
 ];
 
 /// `pg_tablespace`: PostgreSQL's two built-in tablespaces, with their
@@ -1416,12 +1449,22 @@ pub fn resolve(name: &super::names::PartialName) -> Option<SystemRelation> {
 
 /// The rows of catalog relation `id` for a session with search path
 /// `path`, and their arity; `None` if `id` is not a catalog relation.
-pub fn rows(id: GlobalId, catalog: &Catalog, path: &SearchPath) -> Option<(Vec<Row>, usize)> {
+/// `facts` tells what sources, sinks and connections are (`mz_sources`).
+pub fn rows(
+    id: GlobalId,
+    catalog: &Catalog,
+    path: &SearchPath,
+    facts: &dyn ObjectFacts,
+) -> Option<(Vec<Row>, usize)> {
     if !is_catalog_relation(id) {
         return None;
     }
     let relation = &RELATIONS[(id.0 - FIRST_ID) as usize];
-    let context = Context { catalog, path };
+    let context = Context {
+        catalog,
+        path,
+        facts,
+    };
     let rows = (relation.rows)(&context)
         .iter()
         .map(|datums| {
@@ -2612,6 +2655,7 @@ mod tests {
             let context = Context {
                 catalog: &catalog,
                 path: &path,
+                facts: &NoFacts,
             };
             for row in (r.rows)(&context) {
                 assert_eq!(row.len(), r.columns.len(), "{}", r.name);

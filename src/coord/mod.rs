@@ -22,7 +22,9 @@
 //!   executed and stored.
 //! * [`rename`]: `ALTER ... RENAME TO`; [`rename_sql`]: the stored names
 //!   it rewrites.
-//! * [`show`]: `SHOW` over the catalog.
+//! * [`show`]: `SHOW` over the catalog; [`show_filter`]: its `LIKE` and
+//!   `WHERE` filters, run as queries; [`object_facts`]: what a source,
+//!   sink or connection is, for `SHOW` and `mz_catalog` alike.
 //! * [`comment`]: `COMMENT ON`.
 //! * [`source`]: secrets, connections and Kafka sources.
 //! * [`sink`]: Kafka sinks.
@@ -56,6 +58,7 @@ pub mod introspection;
 pub mod kafka_options;
 pub mod materializable;
 pub mod names;
+pub mod object_facts;
 pub mod on_conflict;
 pub mod peek;
 pub mod prepared;
@@ -66,6 +69,7 @@ pub mod sequence_objects;
 pub mod session;
 pub mod session_funcs;
 pub mod show;
+pub mod show_filter;
 pub mod sink;
 pub mod source;
 pub mod subscribe;

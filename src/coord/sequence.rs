@@ -390,7 +390,7 @@ impl Coordinator {
                     .await
             }
             FreshetStatement::Copy(c) => self.copy(session, c, &path).await,
-            FreshetStatement::Show(show) => self.show(show, &path).await,
+            FreshetStatement::Show(show, filter) => self.show(session, show, filter).await,
             FreshetStatement::Subscribe(_) if !session.pending_writes.is_empty() => {
                 Err(after_writes("SUBSCRIBE"))
             }
@@ -860,7 +860,7 @@ impl Coordinator {
         expr.resolve_unmaterializable(statement_time(), statement_start());
         let sequences = &self.sequences;
         expr.resolve_catalog_relations(&|id| {
-            crate::catalog::system::rows(id, &state.catalog, path).or_else(|| {
+            crate::catalog::system::rows(id, &state.catalog, path, &*state).or_else(|| {
                 // A sequence reads as its one row of values.
                 state.catalog.sequence(id)?;
                 Some((vec![sequences.row(id)?], 3))

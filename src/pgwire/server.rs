@@ -911,7 +911,7 @@ impl Backend {
             // (`INSERT ... OVERRIDING ... VALUE` is described as the
             // `INSERT` without the clause.)
             FreshetStatement::Sql(s) | FreshetStatement::InsertOverriding { insert: s, .. } => s,
-            FreshetStatement::Show(show) => {
+            FreshetStatement::Show(show, _) => {
                 return Ok(Described::of(
                     Some(crate::coord::sequence::show_desc(show)),
                     vec![],

@@ -22,8 +22,9 @@ pub enum FreshetStatement {
     /// `COPY ... FROM STDIN | TO STDOUT`, including Materialize's
     /// `COPY (SUBSCRIBE ...) TO STDOUT`.
     Copy(super::copy::CopyStatement),
-    /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS | SOURCES | INDEXES | COLUMNS FROM x | CREATE ...`.
-    Show(ShowStatement),
+    /// `SHOW TABLES | VIEWS | ... | COLUMNS FROM x | CREATE ...`, with the
+    /// `LIKE 'pattern'` or `WHERE expr` filter the listing ones take.
+    Show(ShowStatement, Option<ShowFilter>),
     /// `CREATE SOURCE name FROM LOAD GENERATOR ...`.
     CreateLoadGenerator(LoadGeneratorStatement),
     /// `DECLARE name CURSOR [WITHOUT HOLD] FOR query | SUBSCRIBE ...`.
@@ -219,6 +220,26 @@ pub enum DropKind {
 pub enum ShowStatement {
     /// `SHOW SCHEMAS [FROM database]`.
     Schemas(Option<ObjectName>),
+    /// `SHOW OBJECTS [FROM schema]`: every object of the schema, with its
+    /// kind.
+    Objects(Option<ObjectName>),
+    /// `SHOW TYPES [FROM schema]`: the schema's user-defined types.
+    Types(Option<ObjectName>),
+    /// `SHOW SUBSOURCES [FROM schema] [ON source]`.
+    Subsources {
+        /// `FROM schema`.
+        from: Option<ObjectName>,
+        /// `ON source`.
+        on: Option<ObjectName>,
+    },
+    /// `SHOW DATABASES`.
+    Databases,
+    /// `SHOW ROLES`.
+    Roles,
+    /// `SHOW CLUSTERS`.
+    Clusters,
+    /// `SHOW CLUSTER REPLICAS`.
+    ClusterReplicas,
     /// `SHOW TABLES [FROM schema]`.
     Tables(Option<ObjectName>),
     /// `SHOW VIEWS [FROM schema]`.
@@ -246,6 +267,26 @@ pub enum ShowStatement {
     /// `SHOW CREATE TABLE|VIEW|MATERIALIZED VIEW|SOURCE|INDEX|SINK|CONNECTION obj`:
     /// the kind's SQL name (as `ItemKind::name`) and the object.
     Create(&'static str, ObjectName),
+}
+
+impl ShowStatement {
+    /// Whether the statement takes a `LIKE` or `WHERE` filter: every
+    /// listing does, `SHOW CREATE` (one row) does not (Materialize).
+    pub fn takes_filter(&self) -> bool {
+        !matches!(self, ShowStatement::Create(..))
+    }
+}
+
+/// The filter after a listing `SHOW`: `LIKE 'pattern'` keeps the rows
+/// whose `name` matches (the first column, where there is no `name`);
+/// `WHERE expr` is evaluated over the result's columns (Materialize's
+/// `ShowStatementFilter`).
+#[derive(Debug, Clone)]
+pub enum ShowFilter {
+    /// `LIKE 'pattern'`.
+    Like(String),
+    /// `WHERE expr`.
+    Where(Box<sqlparser::ast::Expr>),
 }
 
 /// The load generator kinds.
@@ -466,7 +507,12 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
     if word_is(&t0, "SHOW")
         && let Some(show) = parse_show(parser)?
     {
-        return Ok(FreshetStatement::Show(show));
+        let filter = if show.takes_filter() {
+            parse_show_filter(parser)?
+        } else {
+            None
+        };
+        return Ok(FreshetStatement::Show(show, filter));
     }
     if word_is(&t0, "CREATE") && word_is(&t1, "SOURCE") {
         parser.next_token();
@@ -670,6 +716,39 @@ fn ident_name(ident: sqlparser::ast::Ident) -> String {
     }
 }
 
+/// `[FROM | IN schema] [ON object]`, in either order, after `SHOW INDEXES`
+/// and `SHOW SUBSOURCES`.
+fn parse_from_on(
+    parser: &mut Parser,
+) -> Result<(Option<ObjectName>, Option<ObjectName>), ParserError> {
+    let mut from = None;
+    let mut on = None;
+    loop {
+        if from.is_none()
+            && parser
+                .parse_one_of_keywords(&[Keyword::FROM, Keyword::IN])
+                .is_some()
+        {
+            from = Some(parser.parse_object_name(false)?);
+        } else if on.is_none() && parser.parse_keyword(Keyword::ON) {
+            on = Some(parser.parse_object_name(false)?);
+        } else {
+            return Ok((from, on));
+        }
+    }
+}
+
+/// `[LIKE 'pattern' | WHERE expr]` at the end of a listing `SHOW`.
+fn parse_show_filter(parser: &mut Parser) -> Result<Option<ShowFilter>, ParserError> {
+    if parser.parse_keyword(Keyword::LIKE) {
+        return Ok(Some(ShowFilter::Like(parser.parse_literal_string()?)));
+    }
+    if parser.parse_keyword(Keyword::WHERE) {
+        return Ok(Some(ShowFilter::Where(Box::new(parser.parse_expr()?))));
+    }
+    Ok(None)
+}
+
 fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError> {
     let t1 = parser.peek_nth_token(1).token;
     let t2 = parser.peek_nth_token(2).token;
@@ -691,6 +770,10 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
         Some((2, ShowStatement::Connections))
     } else if simple("SECRETS") {
         Some((2, ShowStatement::Secrets))
+    } else if simple("OBJECTS") {
+        Some((2, ShowStatement::Objects))
+    } else if simple("TYPES") {
+        Some((2, ShowStatement::Types))
     } else {
         None
     };
@@ -708,24 +791,35 @@ fn parse_show(parser: &mut Parser) -> Result<Option<ShowStatement>, ParserError>
         };
         return Ok(Some(make(from)));
     }
+    // Listings of the whole region take no `FROM`. (`SHOW cluster`,
+    // singular, is the session variable.)
+    let whole: Option<(usize, ShowStatement)> = if simple("DATABASES") {
+        Some((2, ShowStatement::Databases))
+    } else if simple("ROLES") {
+        Some((2, ShowStatement::Roles))
+    } else if simple("CLUSTERS") {
+        Some((2, ShowStatement::Clusters))
+    } else if simple("CLUSTER") && word_is(&t2, "REPLICAS") {
+        Some((3, ShowStatement::ClusterReplicas))
+    } else {
+        None
+    };
+    if let Some((n, show)) = whole {
+        for _ in 0..n {
+            parser.next_token();
+        }
+        return Ok(Some(show));
+    }
+    if simple("SUBSOURCES") {
+        parser.next_token();
+        parser.next_token();
+        let (from, on) = parse_from_on(parser)?;
+        return Ok(Some(ShowStatement::Subsources { from, on }));
+    }
     if simple("INDEXES") || simple("INDEX") {
         parser.next_token();
         parser.next_token();
-        let mut from = None;
-        let mut on = None;
-        loop {
-            if from.is_none()
-                && parser
-                    .parse_one_of_keywords(&[Keyword::FROM, Keyword::IN])
-                    .is_some()
-            {
-                from = Some(parser.parse_object_name(false)?);
-            } else if on.is_none() && parser.parse_keyword(Keyword::ON) {
-                on = Some(parser.parse_object_name(false)?);
-            } else {
-                break;
-            }
-        }
+        let (from, on) = parse_from_on(parser)?;
         return Ok(Some(ShowStatement::Indexes { from, on }));
     }
     if simple("COLUMNS") {

@@ -4,15 +4,21 @@
 //! `mz_tables`, `mz_views`, `mz_materialized_views`, `mz_indexes`,
 //! `mz_index_columns`, `mz_sources`, `mz_sinks`, `mz_connections`,
 //! `mz_secrets`, `mz_columns`, `mz_relations`, `mz_objects`,
-//! `mz_clusters` and `mz_roles`.
+//! `mz_clusters`, `mz_cluster_replicas`, `mz_roles` and `mz_types`.
 //!
 //! Columns follow Materialize's documentation
 //! (<https://materialize.com/docs/sql/system-catalog/mz_catalog/>), less
 //! those of features Freshet does not have (privileges, redacted SQL,
-//! cluster replicas and sizes). Ids are Materialize's text ids: `u<n>` for
-//! a user object (its Freshet id), `s<n>` for a system one; OIDs are the
-//! ones `pg_catalog` shows for the same objects. As in Materialize,
-//! `mz_catalog` is searched before the search path, after `pg_catalog`.
+//! replica sizes). Ids are Materialize's text ids: `u<n>` for a user object
+//! (its Freshet id), `s<n>` for a system one (a built-in type's is `s` and
+//! its OID); OIDs are the ones `pg_catalog` shows for the same objects. As
+//! in Materialize, `mz_catalog` is searched before the search path, after
+//! `pg_catalog`.
+//!
+//! What kind of source, sink or connection an object is, and its formats
+//! and envelope, come from the coordinator's parsed definitions through
+//! [`ObjectFacts`] (the same answers `SHOW SOURCES` gives), not from the
+//! stored `CREATE` text.
 
 use super::{
     CLUSTER_NAME, Context, MZ_CATALOG, OWNER_NAME, OWNER_OID, default_text, item_oid, oid,
@@ -22,8 +28,74 @@ use crate::catalog::{Catalog, CatalogItem, ItemKind};
 use crate::expr::GlobalId;
 use crate::repr::Datum;
 
+/// What a source is, from its definition (`mz_sources`, `SHOW SOURCES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFacts {
+    /// Materialize's name of its kind: `kafka`, `load-generator` or
+    /// `subsource`.
+    pub source_type: &'static str,
+    /// A Kafka source's envelope: `none`, `upsert` or `debezium`.
+    pub envelope: Option<&'static str>,
+    /// A Kafka source's key format, if it decodes the key: `avro`, `json`,
+    /// `csv`, `text` or `bytes`.
+    pub key_format: Option<&'static str>,
+    /// A Kafka source's value format.
+    pub value_format: Option<&'static str>,
+}
+
+/// What a sink is, from its definition (`mz_sinks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkFacts {
+    /// Its envelope: `upsert` or `debezium`.
+    pub envelope: &'static str,
+    /// The format of its keys, if it has a `KEY`: `avro` or `json`.
+    pub key_format: Option<&'static str>,
+    /// The format of its values.
+    pub value_format: &'static str,
+}
+
+/// What the coordinator knows of sources, sinks and connections beyond
+/// their catalog records. The catalog cannot depend on the coordinator, so
+/// the coordinator implements this and hands it to [`super::rows`].
+pub trait ObjectFacts {
+    /// Source `item`'s facts; `None` if it is not a source the
+    /// coordinator runs.
+    fn source(&self, item: &CatalogItem) -> Option<SourceFacts>;
+    /// Sink `id`'s facts; `None` if it is not a sink.
+    fn sink(&self, id: GlobalId) -> Option<SinkFacts>;
+    /// Materialize's name of connection `id`'s kind (`kafka`,
+    /// `confluent-schema-registry`); `None` if it is not a connection.
+    fn connection_type(&self, id: GlobalId) -> Option<&'static str>;
+}
+
+/// No facts: every source, sink and connection reads as unknown (`NULL`).
+/// For computing catalog rows without a coordinator (tests).
+pub struct NoFacts;
+
+impl ObjectFacts for NoFacts {
+    fn source(&self, _: &CatalogItem) -> Option<SourceFacts> {
+        None
+    }
+    fn sink(&self, _: GlobalId) -> Option<SinkFacts> {
+        None
+    }
+    fn connection_type(&self, _: GlobalId) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A text datum, or `NULL`.
+fn text_or_null(s: Option<&str>) -> Datum {
+    s.map_or(Datum::Null, text)
+}
+
 /// Materialize's id of the one cluster.
 const CLUSTER_ID: &str = "u1";
+/// Materialize's id of the cluster's one replica.
+const REPLICA_ID: &str = "u1";
+/// The name of the cluster's one replica (Materialize names a managed
+/// cluster's replicas `r1`, `r2`, ...).
+pub const REPLICA_NAME: &str = "r1";
 /// Materialize's id of the one database.
 const DATABASE_ID: &str = "u1";
 /// The OID of the one database (as `pg_database` shows it).
@@ -52,8 +124,9 @@ fn schema_id(catalog: &Catalog, schema: &str) -> Datum {
     }
 }
 
-/// Materialize's name of an item's kind (`mz_objects.type`).
-fn object_type(item: &CatalogItem) -> &'static str {
+/// Materialize's name of an item's kind (`mz_objects.type`, `SHOW
+/// OBJECTS`).
+pub fn object_type(item: &CatalogItem) -> &'static str {
     match item.kind {
         ItemKind::Table => "table",
         ItemKind::View => "view",
@@ -85,19 +158,6 @@ fn cluster_of(item: &CatalogItem) -> Datum {
         }
         _ => Datum::Null,
     }
-}
-
-/// The words of an item's `CREATE` statement, upper case, for telling
-/// what kind of source, sink or connection it is.
-fn create_words(item: &CatalogItem) -> String {
-    format!(
-        " {} ",
-        item.create_sql
-            .to_uppercase()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
 }
 
 /// The connection an item's `CREATE` statement names (`CONNECTION x`), as
@@ -256,47 +316,18 @@ pub(super) fn mz_sources(c: &Context) -> Vec<Vec<Datum>> {
     items_of(c.catalog, ItemKind::Source)
         .filter(|item| !item.id.is_system())
         .map(|item| {
-            let words = create_words(item);
-            let kafka = words.contains(" FROM KAFKA ");
-            let source_type = if item.owned_by.is_some() {
-                "subsource"
-            } else if kafka {
-                "kafka"
-            } else {
-                "load-generator"
-            };
-            let format = |clause: &str| -> Datum {
-                if !kafka {
-                    return Datum::Null;
-                }
-                for f in ["AVRO", "JSON", "CSV", "TEXT", "BYTES"] {
-                    if words.contains(&format!(" {clause}{f} ")) {
-                        return text(f.to_lowercase());
-                    }
-                }
-                Datum::Null
-            };
-            let value_format = match format("VALUE FORMAT ") {
-                Datum::Null => format("FORMAT "),
-                f => f,
-            };
-            let envelope = if !kafka {
-                Datum::Null
-            } else if words.contains(" ENVELOPE UPSERT") {
-                text("upsert")
-            } else if words.contains(" ENVELOPE DEBEZIUM") {
-                text("debezium")
-            } else {
-                text("none")
-            };
+            let facts = c.facts.source(item);
+            let facts = facts.as_ref();
             let mut row = head(c, item);
             row.extend([
-                text(source_type),
+                text_or_null(facts.map(|f| f.source_type)),
                 connection_of(c.catalog, item),
                 Datum::Null,
-                envelope,
-                format("KEY FORMAT "),
-                value_format,
+                text_or_null(facts.and_then(|f| f.envelope)),
+                text_or_null(facts.and_then(|f| f.key_format)),
+                text_or_null(facts.and_then(|f| f.value_format)),
+                // A subsource is maintained by its source's ingestion,
+                // not on a cluster of its own.
                 if item.owned_by.is_some() {
                     Datum::Null
                 } else {
@@ -313,26 +344,19 @@ pub(super) fn mz_sources(c: &Context) -> Vec<Vec<Datum>> {
 pub(super) fn mz_sinks(c: &Context) -> Vec<Vec<Datum>> {
     items_of(c.catalog, ItemKind::Sink)
         .map(|item| {
-            let words = create_words(item);
-            let format = if words.contains(" FORMAT AVRO ") {
-                text("avro")
-            } else {
-                text("json")
-            };
-            let envelope = if words.contains(" ENVELOPE DEBEZIUM") {
-                text("debezium")
-            } else {
-                text("upsert")
-            };
+            let facts = c.facts.sink(item.id);
+            let facts = facts.as_ref();
+            let value_format = text_or_null(facts.map(|f| f.value_format));
             let mut row = head(c, item);
             row.extend([
                 text("kafka"),
                 connection_of(c.catalog, item),
                 Datum::Null,
-                envelope,
-                format.clone(),
-                format.clone(),
-                format,
+                text_or_null(facts.map(|f| f.envelope)),
+                // The deprecated `format` is the value's.
+                value_format.clone(),
+                text_or_null(facts.and_then(|f| f.key_format)),
+                value_format,
                 text(CLUSTER_ID),
                 text(OWNER_ID),
                 text(item.create_sql.clone()),
@@ -345,13 +369,12 @@ pub(super) fn mz_sinks(c: &Context) -> Vec<Vec<Datum>> {
 pub(super) fn mz_connections(c: &Context) -> Vec<Vec<Datum>> {
     items_of(c.catalog, ItemKind::Connection)
         .map(|item| {
-            let kind = if create_words(item).contains(" CONFLUENT SCHEMA REGISTRY ") {
-                "confluent-schema-registry"
-            } else {
-                "kafka"
-            };
             let mut row = head(c, item);
-            row.extend([text(kind), text(OWNER_ID), text(item.create_sql.clone())]);
+            row.extend([
+                text_or_null(c.facts.connection_type(item.id)),
+                text(OWNER_ID),
+                text(item.create_sql.clone()),
+            ]);
             row
         })
         .collect()
@@ -431,4 +454,45 @@ pub(super) fn mz_roles(_: &Context) -> Vec<Vec<Datum>> {
         text(OWNER_NAME),
         Datum::Bool(true),
     ]]
+}
+
+pub(super) fn mz_cluster_replicas(_: &Context) -> Vec<Vec<Datum>> {
+    vec![vec![
+        text(REPLICA_ID),
+        text(REPLICA_NAME),
+        text(CLUSTER_ID),
+        // Freshet has no replica sizes: the replica is this process and
+        // its workers.
+        Datum::Null,
+        Datum::Null,
+        text(OWNER_ID),
+        // Arrangements live in memory.
+        Datum::Bool(false),
+    ]]
+}
+
+/// `mz_types`: the built-in types (`pg_type`'s) and their arrays, in
+/// `pg_catalog`. Freshet has no `CREATE TYPE`, so there are no others.
+pub(super) fn mz_types(c: &Context) -> Vec<Vec<Datum>> {
+    let schema = schema_id(c.catalog, super::PG_CATALOG);
+    let mut out = Vec::new();
+    for (t, typname, _) in super::base_types() {
+        let array = crate::repr::ScalarType::Array(Box::new(t.clone()));
+        for (o, name, category) in [
+            (t.oid(), typname.to_string(), "base"),
+            (array.oid(), format!("_{typname}"), "array"),
+        ] {
+            out.push(vec![
+                text(format!("s{o}")),
+                oid(i64::from(o)),
+                schema.clone(),
+                text(name),
+                text(category),
+                text(OWNER_ID),
+                // Built in: no `CREATE` statement.
+                Datum::Null,
+            ]);
+        }
+    }
+    out
 }
