@@ -21,7 +21,8 @@
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
 //!   executed and stored.
 //! * [`rename`]: `ALTER ... RENAME TO`; [`rename_sql`]: the stored names
-//!   it rewrites.
+//!   it rewrites; [`rename_column`]: `ALTER ... RENAME COLUMN`, and
+//!   [`rename_column_sql`] the stored statements it rewrites.
 //! * [`show`]: `SHOW` over the catalog.
 //! * [`comment`]: `COMMENT ON`.
 //! * [`source`]: secrets, connections and Kafka sources.
@@ -59,6 +60,8 @@ pub mod on_conflict;
 pub mod peek;
 pub mod prepared;
 pub mod rename;
+pub mod rename_column;
+pub mod rename_column_sql;
 pub mod rename_sql;
 pub mod sequence;
 pub mod sequence_objects;

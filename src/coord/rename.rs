@@ -71,6 +71,9 @@ impl Coordinator {
         stmt: AlterRenameStatement,
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
+        if stmt.column.is_some() {
+            return self.alter_rename_column(stmt, path).await;
+        }
         let tag = format!("ALTER {}", stmt.kind.sql());
         let mut state = self.state.lock().await;
         let new = super::constraints::ident(&stmt.new_name);
@@ -192,8 +195,17 @@ fn unknown(stmt: &AlterRenameStatement) -> AdapterError {
     }
 }
 
+/// PostgreSQL's error for a relation that does not exist.
+pub(super) fn names_relation_error(name: &ObjectName) -> AdapterError {
+    PlanError::UnknownItem {
+        kind: "relation",
+        name: name.to_string(),
+    }
+    .into()
+}
+
 /// PostgreSQL's error for renaming a system catalog relation.
-fn system_catalog(name: &str) -> AdapterError {
+pub(super) fn system_catalog(name: &str) -> AdapterError {
     AdapterError::Variable {
         code: SqlState::INSUFFICIENT_PRIVILEGE,
         message: format!("permission denied: \"{name}\" is a system catalog"),
@@ -226,7 +238,7 @@ fn refuse_owned(state: &CoordState, item: &CatalogItem) -> Result<(), AdapterErr
 }
 
 /// The statement that renames an item of `kind` (in its record).
-fn rename_kind(kind: ItemKind) -> RenameKind {
+pub(super) fn rename_kind(kind: ItemKind) -> RenameKind {
     match kind {
         ItemKind::Table => RenameKind::Table,
         ItemKind::View => RenameKind::View,
@@ -272,8 +284,10 @@ fn rewrite_records(
         let mut changed = false;
         match (renamed, renaming) {
             (Some((item, kind)), Renaming::Item { schema, old, new }) if item == id => {
+                // The last statement, if it renames the item (not a
+                // column), names it as it was created.
                 match statements.last_mut() {
-                    Some(FreshetStatement::AlterRename(rename)) => {
+                    Some(FreshetStatement::AlterRename(rename)) if rename.column.is_none() => {
                         rename.new_name = sql_ident(new);
                     }
                     _ => statements.push(FreshetStatement::AlterRename(AlterRenameStatement {
@@ -284,6 +298,7 @@ fn rewrite_records(
                             item: old.clone(),
                         }
                         .to_object_name(),
+                        column: None,
                         new_name: sql_ident(new),
                     })),
                 }
@@ -386,6 +401,9 @@ pub(crate) fn replay_rename(
     state: &mut CoordState,
     stmt: &AlterRenameStatement,
 ) -> Result<ExecuteResponse, AdapterError> {
+    if stmt.column.is_some() {
+        return super::rename_column::replay_rename_column(state, stmt);
+    }
     let partial = PartialName::from_object_name(&stmt.name)?;
     let schema = partial.schema.clone().unwrap_or_default();
     let item = state
