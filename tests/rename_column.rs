@@ -7,7 +7,9 @@
 //!   sides, `CHECK` constraints, defaults, a `serial` column, comments, an
 //!   owned sequence), come back after `kill -9` as they were before it,
 //!   interleaved with renames of the objects themselves; a second rename
-//!   after the restart and a second restart too.
+//!   after the restart and a second restart too. A default set where the
+//!   `CREATE TABLE` drew from a sequence (which rewrites the table's
+//!   record without that `DEFAULT`) keeps the record's renames.
 
 mod support;
 
@@ -134,7 +136,12 @@ async fn column_renames_survive_kill_9() {
          ALTER TABLE t2 RENAME COLUMN a2 TO a3;
          ALTER TABLE t2 RENAME COLUMN a3 TO a2;
          INSERT INTO t2 (a2, b2) VALUES (3, 'zz');
-         DELETE FROM t2 WHERE a2 = 3;",
+         DELETE FROM t2 WHERE a2 = 3;
+         CREATE SEQUENCE q;
+         CREATE TABLE d (x int DEFAULT nextval('q'), y int CHECK (y > 0));
+         ALTER TABLE d RENAME COLUMN y TO y2;
+         ALTER TABLE d RENAME TO d2;
+         ALTER TABLE d2 ALTER COLUMN x SET DEFAULT 5;",
     )
     .await
     .expect("renames after the restart");
@@ -147,5 +154,18 @@ async fn column_renames_survive_kill_9() {
         text_rows(&c, "SELECT a2, id2, e2 FROM t2 ORDER BY a2").await,
         expect_rows(&[&["1", "1", "7"], &["2", "2", "7"]]),
         "the table's rows"
+    );
+    c.batch_execute("INSERT INTO d2 (y2) VALUES (1)")
+        .await
+        .expect("INSERT with the default set after the renames");
+    assert_eq!(
+        text_rows(
+            &c,
+            "SELECT conname, pg_get_constraintdef(oid), (SELECT x FROM d2) FROM pg_constraint \
+             WHERE conrelid = 'd2'::regclass"
+        )
+        .await,
+        expect_rows(&[&["d_y_check", "CHECK ((y2 > 0))", "5"]]),
+        "the check keeps the name the CREATE TABLE gave it"
     );
 }
