@@ -25,9 +25,9 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AlterTableOperation, ColumnOption, CommentObject, Expr, Ident,
-    ObjectName, Statement, TableAlias, TableAliasColumnDef, TableConstraint, TableFactor, Visit,
-    VisitMut, Visitor, VisitorMut,
+    AlterTableOperation, ColumnOption, CommentObject, Expr, Ident, ObjectName, Statement,
+    TableAlias, TableAliasColumnDef, TableConstraint, TableFactor, Visit, VisitMut, Visitor,
+    VisitorMut,
 };
 
 use super::constraints::ident;
@@ -377,11 +377,7 @@ impl Visitor for AliasCheck<'_> {
             | TableFactor::UNNEST {
                 alias: Some(alias), ..
             } => Some(ident(&alias.name)),
-            TableFactor::Table { name, .. } => name
-                .0
-                .last()
-                .and_then(|p| p.as_ident())
-                .map(|i| ident(i)),
+            TableFactor::Table { name, .. } => name.0.last().and_then(|p| p.as_ident()).map(ident),
             _ => None,
         };
         if known_as.as_deref() == Some(r.relation.as_str()) {
@@ -482,8 +478,10 @@ mod tests {
         // An alias keeps its name; a short alias list is completed; one
         // that names the column already stays.
         assert_eq!(
-            rewrite("CREATE VIEW public.v AS SELECT x.a FROM public.t AS x JOIN public.u ON x.a = u.a")
-                .unwrap(),
+            rewrite(
+                "CREATE VIEW public.v AS SELECT x.a FROM public.t AS x JOIN public.u ON x.a = u.a"
+            )
+            .unwrap(),
             "CREATE VIEW public.v AS SELECT x.a FROM public.t AS x (a, b) JOIN public.u ON x.a = u.a"
         );
         assert_eq!(
@@ -523,12 +521,15 @@ mod tests {
         );
         // Another table's: only the referenced columns are the relation's.
         assert_eq!(
-            rewrite("ALTER TABLE public.c ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES public.t (a)")
-                .unwrap(),
+            rewrite(
+                "ALTER TABLE public.c ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES public.t (a)"
+            )
+            .unwrap(),
             "ALTER TABLE public.c ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES public.t(b2)"
         );
         assert_eq!(
-            rewrite("CREATE TABLE public.c (a INT REFERENCES public.t (a), CHECK (a > 0))").unwrap(),
+            rewrite("CREATE TABLE public.c (a INT REFERENCES public.t (a), CHECK (a > 0))")
+                .unwrap(),
             "CREATE TABLE public.c (a INT REFERENCES public.t (b2), CHECK (a > 0))"
         );
         assert_eq!(

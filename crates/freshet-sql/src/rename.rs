@@ -166,8 +166,7 @@ pub fn is_rename(parser: &Parser) -> bool {
     word_is(&next, "TO")
         || (has_columns(kind)
             && matches!(next, Token::Word(_))
-            && (word_is(&parser.peek_nth_token(i + 2).token, "TO")
-                || word_is(&next, "COLUMN")))
+            && (word_is(&parser.peek_nth_token(i + 2).token, "TO") || word_is(&next, "COLUMN")))
 }
 
 /// Parses a statement [`is_rename`] accepted.
@@ -243,11 +242,21 @@ mod tests {
 
     #[test]
     fn column_renames_parse_with_or_without_column() {
-        let column = |sql| parse(sql).and_then(|s| s.column).map(|c| c.value.to_lowercase());
+        let column = |sql| {
+            parse(sql)
+                .and_then(|s| s.column)
+                .map(|c| c.value.to_lowercase())
+        };
         assert_eq!(column("ALTER TABLE t RENAME a TO b").as_deref(), Some("a"));
-        assert_eq!(column("ALTER TABLE t RENAME COLUMN a TO b").as_deref(), Some("a"));
+        assert_eq!(
+            column("ALTER TABLE t RENAME COLUMN a TO b").as_deref(),
+            Some("a")
+        );
         // A column named `column`, as PostgreSQL reads it.
-        assert_eq!(column("ALTER TABLE t RENAME COLUMN TO b").as_deref(), Some("column"));
+        assert_eq!(
+            column("ALTER TABLE t RENAME COLUMN TO b").as_deref(),
+            Some("column")
+        );
         assert_eq!(column("ALTER TABLE t RENAME TO b"), None);
     }
 
