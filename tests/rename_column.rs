@@ -9,14 +9,16 @@
 //!   interleaved with renames of the objects themselves; a second rename
 //!   after the restart and a second restart too. A default set where the
 //!   `CREATE TABLE` drew from a sequence (which rewrites the table's
-//!   record without that `DEFAULT`) keeps the record's renames.
+//!   record without that `DEFAULT`) keeps the record's renames. A
+//!   primary key's index (and so the constraint) and a `serial` column's
+//!   sequence, which the table's record makes, renamed, come back renamed.
 
 mod support;
 
 use support::{TestServer, expect_rows, sqlstate, text_rows};
 
 /// The answers that must hold before and after each restart.
-async fn check(c: &tokio_postgres::Client, what: &str) {
+async fn check(c: &tokio_postgres::Client, what: &str, pkey: &str, sequence: &str) {
     assert_eq!(
         text_rows(c, "SELECT a, b FROM v ORDER BY a").await,
         expect_rows(&[&["1", "x"], &["2", "y"]]),
@@ -52,7 +54,7 @@ async fn check(c: &tokio_postgres::Client, what: &str) {
             &["c_ref_fkey", "FOREIGN KEY (ref2) REFERENCES t2(a2)"],
             &["t_b_check", "CHECK ((length(b2) < 5))"],
             &["t_e_pos", "CHECK ((e2 > 0))"],
-            &["t_pkey", "PRIMARY KEY (a2)"],
+            &[pkey, "PRIMARY KEY (a2)"],
         ]),
         "{what}: the constraints name the new columns and keep their names"
     );
@@ -63,7 +65,7 @@ async fn check(c: &tokio_postgres::Client, what: &str) {
              pg_get_serial_sequence('t2', 'e2')"
         )
         .await,
-        expect_rows(&[&["the key", "public.t_id_seq", "public.owned"]]),
+        expect_rows(&[&["the key", sequence, "public.owned"]]),
         "{what}: the comment and the sequences stay with their columns"
     );
     assert_eq!(
@@ -106,13 +108,13 @@ async fn column_renames_survive_kill_9() {
     )
     .await
     .expect("objects and renames");
-    check(&c, "before the restart").await;
+    check(&c, "before the restart", "t_pkey", "public.t_id_seq").await;
     drop(c);
     server.kill9();
     server.restart().await;
 
     let c = server.connect().await;
-    check(&c, "after the restart").await;
+    check(&c, "after the restart", "t_pkey", "public.t_id_seq").await;
     // Constraints and defaults are enforced by the new names.
     let e = c
         .batch_execute("INSERT INTO t2 (a2, b2) VALUES (1, 'z')")
@@ -141,7 +143,12 @@ async fn column_renames_survive_kill_9() {
          CREATE TABLE d (x int DEFAULT nextval('q'), y int CHECK (y > 0));
          ALTER TABLE d RENAME COLUMN y TO y2;
          ALTER TABLE d RENAME TO d2;
-         ALTER TABLE d2 ALTER COLUMN x SET DEFAULT 5;",
+         ALTER TABLE d2 ALTER COLUMN x SET DEFAULT 5;
+         ALTER INDEX t_pkey RENAME TO t_pk1;
+         ALTER TABLE t2 RENAME COLUMN b2 TO b3;
+         ALTER INDEX t_pk1 RENAME TO t_pk;
+         ALTER TABLE t2 RENAME COLUMN b3 TO b2;
+         ALTER SEQUENCE t_id_seq RENAME TO t_ids;",
     )
     .await
     .expect("renames after the restart");
@@ -149,11 +156,24 @@ async fn column_renames_survive_kill_9() {
     server.kill9();
     server.restart().await;
     let c = server.connect().await;
-    check(&c, "after the second restart").await;
+    check(&c, "after the second restart", "t_pk", "public.t_ids").await;
     assert_eq!(
         text_rows(&c, "SELECT a2, id2, e2 FROM t2 ORDER BY a2").await,
         expect_rows(&[&["1", "1", "7"], &["2", "2", "7"]]),
         "the table's rows"
+    );
+    let e = c
+        .batch_execute("INSERT INTO t2 (a2, b2) VALUES (1, 'z')")
+        .await
+        .expect_err("a repeated key, through the renamed constraint");
+    assert_eq!(sqlstate(&e).as_deref(), Some("23505"));
+    c.batch_execute("INSERT INTO t2 (a2, b2) VALUES (7, 'z')")
+        .await
+        .expect("the serial column draws from its renamed sequence");
+    assert_eq!(
+        text_rows(&c, "SELECT id2 > 3 FROM t2 WHERE a2 = 7").await,
+        expect_rows(&[&["t"]]),
+        "the sequence goes on past what it gave before (3; a restart skips the values written ahead)"
     );
     c.batch_execute("INSERT INTO d2 (y2) VALUES (1)")
         .await
