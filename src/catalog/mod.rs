@@ -405,6 +405,30 @@ impl Catalog {
             .insert((item.schema.clone(), item.name.clone()), id);
     }
 
+    /// Renames column `position` of relation `id` (`ALTER ... RENAME
+    /// COLUMN`), and in the descriptions of the indexes on it, which copy
+    /// its columns.
+    pub fn rename_column(&mut self, id: GlobalId, position: usize, new: &str) {
+        self.version += 1;
+        for item in self.items.values_mut() {
+            let on = item.index.as_ref().map(|i| i.on);
+            if (item.id == id || on == Some(id))
+                && let Some(column) = item.desc.columns.get_mut(position)
+            {
+                column.name = new.to_string();
+            }
+        }
+    }
+
+    /// Sets the key expressions' text of index `id` (a column rename
+    /// changes it).
+    pub fn set_index_key_text(&mut self, id: GlobalId, key_text: Vec<String>) {
+        self.version += 1;
+        if let Some(index) = self.items.get_mut(&id).and_then(|i| i.index.as_mut()) {
+            index.key_text = key_text;
+        }
+    }
+
     /// Renames a user schema (`ALTER SCHEMA ... RENAME TO`), moving its
     /// items' names with it; its record's id (which comments on the
     /// schema are keyed by) stays.

@@ -175,36 +175,41 @@ impl Work {
     /// Rewrites the table's `CREATE TABLE` record without the `DEFAULT`
     /// clause of column `column` (its default is replaced by a record of
     /// its own). The ids the record takes at replay do not change.
-    fn without_create_default(&mut self, column: usize) -> Result<(), AdapterError> {
-        let name = &self.table.desc.columns[column].name;
-        let mut statements = crate::sql::parse::parse_statements(&self.table.create_sql)?;
-        let [crate::sql::parse::FreshetStatement::Sql(stmt)] = statements.as_mut_slice() else {
-            return Err(AdapterError::Internal(
-                "a table's record is one statement".into(),
-            ));
+    ///
+    /// The record is rewritten as stored: its `CREATE TABLE` names the
+    /// table and its columns as they were created, and renames of them
+    /// (`coord::rename`, `coord::rename_column`) follow it, which must
+    /// stay (the names the `CREATE` derives, `t_pkey`, `t_a_check`, come
+    /// from the created names). Columns are found by position, which no
+    /// statement changes.
+    fn without_create_default(
+        &mut self,
+        state: &CoordState,
+        column: usize,
+    ) -> Result<(), AdapterError> {
+        let id = self.table.id;
+        let stored = match self.puts.iter().find(|(r, _)| *r == id) {
+            Some((_, record)) => record.create_sql.clone(),
+            None => state
+                .store
+                .catalog_records()
+                .map_err(|e| AdapterError::Storage(e.to_string()))?
+                .into_iter()
+                .find(|(r, _)| *r == id)
+                .map(|(_, record)| record.create_sql)
+                .ok_or_else(|| AdapterError::Internal(format!("table {id:?} has no record")))?,
         };
-        let sqlparser::ast::Statement::CreateTable(ct) = stmt.as_mut() else {
-            return Err(AdapterError::Internal(
-                "a table's record is CREATE TABLE".into(),
-            ));
-        };
-        let mut changed = false;
-        for c in ct.columns.iter_mut().filter(|c| ident(&c.name) == *name) {
-            let before = c.options.len();
-            c.options
-                .retain(|o| !matches!(o.option, sqlparser::ast::ColumnOption::Default(_)));
-            changed |= c.options.len() != before;
+        let mut record = crate::sql::parse::parse_statements(&stored)?;
+        if !drop_create_default(&mut record, column)? {
+            return Ok(());
         }
-        if changed {
-            self.table.create_sql = statements[0].to_sql();
-            let (id, name, sql) = (
-                self.table.id,
-                self.table.name.clone(),
-                self.table.create_sql.clone(),
-            );
-            self.puts.retain(|(r, _)| *r != id);
-            self.record(id, &name, sql);
-        }
+        // What the catalog shows: the `CREATE TABLE` alone, as renamed.
+        let mut shown = crate::sql::parse::parse_statements(&self.table.create_sql)?;
+        drop_create_default(&mut shown, column)?;
+        self.table.create_sql = join_statements(&shown);
+        let name = self.table.name.clone();
+        self.puts.retain(|(r, _)| *r != id);
+        self.record(id, &name, join_statements(&record));
         Ok(())
     }
 
@@ -871,7 +876,7 @@ fn alter_default(
                 work.forget_record(record, &records);
             }
             None if calls_sequence => {
-                work.without_create_default(c)?;
+                work.without_create_default(state, c)?;
             }
             None => {}
         }
@@ -1028,4 +1033,37 @@ fn add_foreign_key(
     work.added_foreign_keys.push(id);
     work.foreign_keys.push(new);
     Ok(())
+}
+
+/// Removes the `DEFAULT` clause of column `column` from the `CREATE TABLE`
+/// that starts a table's statements; returns whether there was one.
+fn drop_create_default(
+    statements: &mut [crate::sql::parse::FreshetStatement],
+    column: usize,
+) -> Result<bool, AdapterError> {
+    let Some(crate::sql::parse::FreshetStatement::Sql(stmt)) = statements.first_mut() else {
+        return Err(AdapterError::Internal(
+            "a table's record starts with its CREATE TABLE".into(),
+        ));
+    };
+    let sqlparser::ast::Statement::CreateTable(ct) = stmt.as_mut() else {
+        return Err(AdapterError::Internal(
+            "a table's record starts with its CREATE TABLE".into(),
+        ));
+    };
+    let Some(c) = ct.columns.get_mut(column) else {
+        return Ok(false);
+    };
+    let before = c.options.len();
+    c.options
+        .retain(|o| !matches!(o.option, sqlparser::ast::ColumnOption::Default(_)));
+    Ok(c.options.len() != before)
+}
+
+fn join_statements(statements: &[crate::sql::parse::FreshetStatement]) -> String {
+    statements
+        .iter()
+        .map(|s| s.to_sql())
+        .collect::<Vec<_>>()
+        .join(";\n")
 }

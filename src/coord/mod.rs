@@ -21,10 +21,12 @@
 //! * [`names`]: qualifying the names in a `CREATE` statement before it is
 //!   executed and stored.
 //! * [`rename`]: `ALTER ... RENAME TO`; [`rename_sql`]: the stored names
-//!   it rewrites.
+//!   it rewrites; [`rename_column`]: `ALTER ... RENAME COLUMN`, and
+//!   [`rename_column_sql`] the stored statements it rewrites.
 //! * [`show`]: `SHOW` over the catalog; [`show_filter`]: its `LIKE` and
 //!   `WHERE` filters, run as queries; [`object_facts`]: what a source,
 //!   sink or connection is, for `SHOW` and `mz_catalog` alike.
+//! * [`cancel`]: cancel requests and `statement_timeout`.
 //! * [`comment`]: `COMMENT ON`.
 //! * [`source`]: secrets, connections and Kafka sources.
 //! * [`sink`]: Kafka sinks.
@@ -63,6 +65,8 @@ pub mod on_conflict;
 pub mod peek;
 pub mod prepared;
 pub mod rename;
+pub mod rename_column;
+pub mod rename_column_sql;
 pub mod rename_sql;
 pub mod sequence;
 pub mod sequence_objects;

@@ -10,7 +10,8 @@
 //! `coord::rename_sql` rewrites. Every changed record (the renamed
 //! object's own, its dependents', comments', `ALTER` records') is written
 //! in one durable commit, so a restart replays either the old names
-//! throughout or the new ones.
+//! throughout or the new ones. `RENAME [COLUMN] c TO new` goes on to
+//! `coord::rename_column`.
 
 use super::rename_sql::Renaming;
 use super::sequence::ExecuteResponse;
@@ -71,6 +72,9 @@ impl Coordinator {
         stmt: AlterRenameStatement,
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
+        if stmt.column.is_some() {
+            return self.alter_rename_column(stmt, path).await;
+        }
         let tag = format!("ALTER {}", stmt.kind.sql());
         let mut state = self.state.lock().await;
         let new = super::constraints::ident(&stmt.new_name);
@@ -109,7 +113,8 @@ impl Coordinator {
         if item.id.is_system() {
             return Err(system_catalog(&item.name));
         }
-        refuse_owned(&state, item)?;
+        let record = record_of(&state, item)?;
+        check_constraint_name(&state, item, &new)?;
         if let Some(existing) = state.catalog.lookup_in(&item.schema, &new) {
             return Err(PlanError::AlreadyExists {
                 kind: if names_relation(stmt.kind) {
@@ -130,8 +135,8 @@ impl Coordinator {
                 new: new.clone(),
             },
         );
-        rewrite_records(&state, &renaming, Some((id, kind)), None)?;
-        state.catalog.rename_item(id, &new);
+        rewrite_records(&state, &renaming, Some((id, kind, record)), None)?;
+        rename_item_and_key(&mut state, id, &new);
         rewrite_items(&mut state, &renaming);
         Ok(ExecuteResponse::command(&tag))
     }
@@ -192,19 +197,31 @@ fn unknown(stmt: &AlterRenameStatement) -> AdapterError {
     }
 }
 
+/// PostgreSQL's error for a relation that does not exist.
+pub(super) fn names_relation_error(name: &ObjectName) -> AdapterError {
+    PlanError::UnknownItem {
+        kind: "relation",
+        name: name.to_string(),
+    }
+    .into()
+}
+
 /// PostgreSQL's error for renaming a system catalog relation.
-fn system_catalog(name: &str) -> AdapterError {
+pub(super) fn system_catalog(name: &str) -> AdapterError {
     AdapterError::Variable {
         code: SqlState::INSUFFICIENT_PRIVILEGE,
         message: format!("permission denied: \"{name}\" is a system catalog"),
     }
 }
 
-/// Items that Freshet made for another item (a constraint's index, a
-/// `serial` column's sequence, a source's subsource) are stored as part of
-/// that item's record, which names them by the names it gives them: a
-/// rename would not survive a restart, so it is refused.
-fn refuse_owned(state: &CoordState, item: &CatalogItem) -> Result<(), AdapterError> {
+/// The record that makes an item, which ends with its renames: its own,
+/// or, for what Freshet made for a table's `CREATE TABLE` (a constraint's
+/// index, a `serial` or identity column's sequence), the table's, which
+/// names them by the names it gives them (as PostgreSQL's `ALTER INDEX`
+/// renames the constraint with its index). Other items made for another
+/// item (a subsource, a default index) are refused, and so is a
+/// constraint with a comment (its record names the constraint).
+fn record_of(state: &CoordState, item: &CatalogItem) -> Result<GlobalId, AdapterError> {
     let owner = item.owned_by.or_else(|| {
         state
             .catalog
@@ -213,8 +230,28 @@ fn refuse_owned(state: &CoordState, item: &CatalogItem) -> Result<(), AdapterErr
             .and_then(|d| d.maker)
     });
     let Some(owner) = owner.and_then(|o| state.catalog.get(o)) else {
-        return Ok(());
+        return Ok(item.id);
     };
+    let made_by_table = owner.kind == ItemKind::Table
+        && (state.catalog.constraint_of_index(item.id).is_some()
+            || state.catalog.sequence(item.id).is_some());
+    let commented = state
+        .catalog
+        .comment(crate::catalog::CommentClass::Constraint, item.id, 0)
+        .is_some();
+    if made_by_table && !commented {
+        let records = state
+            .store
+            .catalog_records()
+            .map_err(|e| AdapterError::Storage(e.to_string()))?;
+        // An `ALTER TABLE ... ADD CONSTRAINT` or `ADD GENERATED ... AS
+        // IDENTITY` record is at the item's id.
+        return Ok(if records.iter().any(|(id, _)| *id == item.id) {
+            item.id
+        } else {
+            owner.id
+        });
+    }
     Err(PlanError::Unsupported(format!(
         "renaming {} \"{}\", which {} \"{}\" created,",
         item.kind.name(),
@@ -225,8 +262,52 @@ fn refuse_owned(state: &CoordState, item: &CatalogItem) -> Result<(), AdapterErr
     .into())
 }
 
+/// PostgreSQL's check that an index renamed with its constraint does not
+/// take another constraint's name (`42710`).
+fn check_constraint_name(
+    state: &CoordState,
+    item: &CatalogItem,
+    new: &str,
+) -> Result<(), AdapterError> {
+    let Some((table, _)) = state.catalog.constraint_of_index(item.id) else {
+        return Ok(());
+    };
+    let taken = state.catalog.unique(table).iter().any(|k| k.name == new)
+        || state.catalog.checks(table).iter().any(|c| c.name == new)
+        || state
+            .catalog
+            .foreign_keys(table)
+            .iter()
+            .any(|f| f.name == new);
+    if !taken {
+        return Ok(());
+    }
+    let table = state.catalog.get(table).map(|t| t.name.clone());
+    Err(AdapterError::Variable {
+        code: SqlState::DUPLICATE_OBJECT,
+        message: format!(
+            "constraint \"{new}\" for relation \"{}\" already exists",
+            table.unwrap_or_default()
+        ),
+    })
+}
+
+/// Renames an item, and the unique key its index enforces (a constraint
+/// is renamed with its index, as in PostgreSQL; a unique index's key
+/// bears its name too).
+fn rename_item_and_key(state: &mut CoordState, id: GlobalId, new: &str) {
+    state.catalog.rename_item(id, new);
+    if let Some((table, _)) = state.catalog.unique_key_of_index(id) {
+        let mut keys = state.catalog.unique(table).to_vec();
+        for key in keys.iter_mut().filter(|k| k.index == id) {
+            key.name = new.to_string();
+        }
+        state.catalog.set_unique(table, keys);
+    }
+}
+
 /// The statement that renames an item of `kind` (in its record).
-fn rename_kind(kind: ItemKind) -> RenameKind {
+pub(super) fn rename_kind(kind: ItemKind) -> RenameKind {
     match kind {
         ItemKind::Table => RenameKind::Table,
         ItemKind::View => RenameKind::View,
@@ -242,9 +323,11 @@ fn rename_kind(kind: ItemKind) -> RenameKind {
 
 /// Rewrites the stored records a rename changes, in one durable commit.
 ///
-/// A renamed item's own record keeps its `CREATE` statement as it was and
-/// ends with `ALTER kind schema.old RENAME TO new` (one, changed by each
-/// later rename), replayed right after it: names the `CREATE` derives
+/// A renamed item's record (`renamed`: the item, its kind, and the record
+/// that makes it: its own, or its table's, [`record_of`]) keeps its
+/// `CREATE` statement as it was and ends with `ALTER kind schema.old
+/// RENAME TO new` (changed by the item's next rename while it is the last
+/// statement), replayed right after it: names the `CREATE` derives
 /// from the item's name (a table's constraints, `t_pkey`, `t_a_fkey`; its
 /// `serial` columns' sequences) stay what they were, as in PostgreSQL.
 /// Records after it name the item by its new name; records before it
@@ -254,7 +337,7 @@ fn rename_kind(kind: ItemKind) -> RenameKind {
 fn rewrite_records(
     state: &CoordState,
     renaming: &Renaming,
-    renamed: Option<(GlobalId, ItemKind)>,
+    renamed: Option<(GlobalId, ItemKind, GlobalId)>,
     schema_record: Option<GlobalId>,
 ) -> Result<(), AdapterError> {
     let records = state
@@ -263,7 +346,7 @@ fn rewrite_records(
         .map_err(|e| AdapterError::Storage(e.to_string()))?;
     let mut put_items = Vec::new();
     for (id, mut record) in records {
-        if renamed.is_some_and(|(item, _)| id < item) {
+        if renamed.is_some_and(|(_, _, record)| id < record) {
             continue;
         }
         let mut statements = parse_statements(&record.create_sql).map_err(|e| {
@@ -271,9 +354,17 @@ fn rewrite_records(
         })?;
         let mut changed = false;
         match (renamed, renaming) {
-            (Some((item, kind)), Renaming::Item { schema, old, new }) if item == id => {
+            (Some((item, kind, record_id)), Renaming::Item { schema, old, new })
+                if record_id == id =>
+            {
+                // The last statement, if it renames the item (not a
+                // column), names it as it was created.
                 match statements.last_mut() {
-                    Some(FreshetStatement::AlterRename(rename)) => {
+                    Some(FreshetStatement::AlterRename(rename))
+                        if rename.column.is_none()
+                            && rename.kind == rename_kind(kind)
+                            && super::constraints::ident(&rename.new_name) == *old =>
+                    {
                         rename.new_name = sql_ident(new);
                     }
                     _ => statements.push(FreshetStatement::AlterRename(AlterRenameStatement {
@@ -284,10 +375,15 @@ fn rewrite_records(
                             item: old.clone(),
                         }
                         .to_object_name(),
+                        column: None,
                         new_name: sql_ident(new),
                     })),
                 }
-                record.name = new.clone();
+                // A table's record that makes the item keeps the table's
+                // name.
+                if item == id {
+                    record.name = new.clone();
+                }
                 changed = true;
             }
             _ => {
@@ -386,6 +482,9 @@ pub(crate) fn replay_rename(
     state: &mut CoordState,
     stmt: &AlterRenameStatement,
 ) -> Result<ExecuteResponse, AdapterError> {
+    if stmt.column.is_some() {
+        return super::rename_column::replay_rename_column(state, stmt);
+    }
     let partial = PartialName::from_object_name(&stmt.name)?;
     let schema = partial.schema.clone().unwrap_or_default();
     let item = state
@@ -409,7 +508,7 @@ pub(crate) fn replay_rename(
         renaming.statement(s);
     }
     let sql = join(&statements);
-    state.catalog.rename_item(id, &new);
+    rename_item_and_key(state, id, &new);
     state.catalog.set_create_sql(id, sql);
     Ok(ExecuteResponse::command(&format!(
         "ALTER {}",

@@ -4,6 +4,10 @@
 //! `ALTER VIEW ... RENAME`, nor Materialize's object kinds): one statement
 //! for every kind, executed by `coord::rename`.
 //!
+//! `ALTER { TABLE | VIEW | MATERIALIZED VIEW | SOURCE } [IF EXISTS] name
+//! RENAME [COLUMN] c TO new` renames a column (`coord::rename_column`):
+//! the same statement, with the column.
+//!
 //! The new name is one identifier, as in PostgreSQL's grammar: an object
 //! keeps its schema, and `RENAME TO s.x` is a syntax error at the `.`.
 
@@ -64,7 +68,10 @@ pub struct AlterRenameStatement {
     pub if_exists: bool,
     /// The object.
     pub name: ObjectName,
-    /// Its new name (in the same schema).
+    /// The column renamed (`RENAME [COLUMN] c TO new`); `None` when the
+    /// object is.
+    pub column: Option<Ident>,
+    /// Its new name (the object's in the same schema, or the column's).
     pub new_name: Ident,
 }
 
@@ -72,12 +79,15 @@ impl std::fmt::Display for AlterRenameStatement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "ALTER {} {}{} RENAME TO {}",
+            "ALTER {} {}{} RENAME ",
             self.kind.sql(),
             if self.if_exists { "IF EXISTS " } else { "" },
             self.name,
-            self.new_name
-        )
+        )?;
+        if let Some(column) = &self.column {
+            write!(f, "COLUMN {column} ")?;
+        }
+        write!(f, "TO {}", self.new_name)
     }
 }
 
@@ -112,11 +122,21 @@ fn kind_at(parser: &Parser) -> Option<(RenameKind, usize)> {
     .and_then(|(_, kind)| one(kind))
 }
 
-/// Whether the statement is `ALTER <kind> [IF EXISTS] name RENAME TO`
-/// (looked at without consuming anything). `ALTER TABLE t RENAME [COLUMN]
-/// a TO b` is not: it is sqlparser's.
+/// Whether PostgreSQL's grammar has `RENAME [COLUMN] c TO new` for the
+/// kind (and Materialize's, for sources: refused later, not as a syntax
+/// error).
+fn has_columns(kind: RenameKind) -> bool {
+    matches!(
+        kind,
+        RenameKind::Table | RenameKind::View | RenameKind::MaterializedView | RenameKind::Source
+    )
+}
+
+/// Whether the statement is `ALTER <kind> [IF EXISTS] name RENAME TO` or,
+/// for a kind with columns, `... RENAME [COLUMN] c TO` (looked at without
+/// consuming anything).
 pub fn is_rename(parser: &Parser) -> bool {
-    let Some((_, words)) = kind_at(parser) else {
+    let Some((kind, words)) = kind_at(parser) else {
         return false;
     };
     let mut i = 1 + words;
@@ -137,8 +157,16 @@ pub fn is_rename(parser: &Parser) -> bool {
             break;
         }
     }
-    word_is(&parser.peek_nth_token(i).token, "RENAME")
-        && word_is(&parser.peek_nth_token(i + 1).token, "TO")
+    if !word_is(&parser.peek_nth_token(i).token, "RENAME") {
+        return false;
+    }
+    let next = parser.peek_nth_token(i + 1).token;
+    // `RENAME TO`, or a column: `RENAME COLUMN c TO`, `RENAME c TO` (a
+    // column named `to` needs `COLUMN` or quotes, as in PostgreSQL).
+    word_is(&next, "TO")
+        || (has_columns(kind)
+            && matches!(next, Token::Word(_))
+            && (word_is(&parser.peek_nth_token(i + 2).token, "TO") || word_is(&next, "COLUMN")))
 }
 
 /// Parses a statement [`is_rename`] accepted.
@@ -153,12 +181,25 @@ pub fn parse_rename(parser: &mut Parser) -> Result<AlterRenameStatement, ParserE
     let if_exists =
         kind != RenameKind::Schema && parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
     let name = parser.parse_object_name(false)?;
-    parser.expect_keywords(&[Keyword::RENAME, Keyword::TO])?;
+    parser.expect_keyword(Keyword::RENAME)?;
+    let column = if parser.parse_keyword(Keyword::TO) {
+        None
+    } else {
+        // `RENAME COLUMN TO x`: PostgreSQL takes `column` as the column's
+        // name there.
+        if !word_is(&parser.peek_nth_token(1).token, "TO") {
+            let _ = parser.parse_keyword(Keyword::COLUMN);
+        }
+        let column = parser.parse_identifier()?;
+        parser.expect_keyword(Keyword::TO)?;
+        Some(column)
+    };
     let new_name = parser.parse_identifier()?;
     Ok(AlterRenameStatement {
         kind,
         if_exists,
         name,
+        column,
         new_name,
     })
 }
@@ -190,15 +231,41 @@ mod tests {
             "ALTER CONNECTION c RENAME TO c2",
             "ALTER SECRET p RENAME TO p2",
             "ALTER SCHEMA s RENAME TO s2",
+            "ALTER TABLE IF EXISTS s.t RENAME COLUMN a TO \"B\"",
+            "ALTER VIEW v RENAME COLUMN a TO b",
+            "ALTER MATERIALIZED VIEW mv RENAME COLUMN a TO b",
+            "ALTER SOURCE src RENAME COLUMN a TO b",
         ] {
             assert_eq!(parse(sql).map(|s| s.to_string()).as_deref(), Some(sql));
         }
     }
 
     #[test]
+    fn column_renames_parse_with_or_without_column() {
+        let column = |sql| {
+            parse(sql)
+                .and_then(|s| s.column)
+                .map(|c| c.value.to_lowercase())
+        };
+        assert_eq!(column("ALTER TABLE t RENAME a TO b").as_deref(), Some("a"));
+        assert_eq!(
+            column("ALTER TABLE t RENAME COLUMN a TO b").as_deref(),
+            Some("a")
+        );
+        // A column named `column`, as PostgreSQL reads it.
+        assert_eq!(
+            column("ALTER TABLE t RENAME COLUMN TO b").as_deref(),
+            Some("column")
+        );
+        assert_eq!(column("ALTER TABLE t RENAME TO b"), None);
+    }
+
+    #[test]
     fn other_alters_are_not_renames() {
-        assert!(parse("ALTER TABLE t RENAME COLUMN a TO b").is_none());
-        assert!(parse("ALTER TABLE t RENAME a TO b").is_none());
+        // PostgreSQL's grammar has no column rename for these kinds.
+        assert!(parse("ALTER INDEX i RENAME COLUMN a TO b").is_none());
+        assert!(parse("ALTER SEQUENCE q RENAME a TO b").is_none());
+        assert!(parse("ALTER TABLE t RENAME CONSTRAINT a TO b").is_none());
         assert!(parse("ALTER SEQUENCE q RESTART").is_none());
         assert!(parse("ALTER SECRET p AS 'x'").is_none());
     }
