@@ -65,7 +65,9 @@ impl Coordinator {
             Ok(None) | Err(PlanError::UnknownSchema(_)) if stmt.if_exists => {
                 return Ok(ExecuteResponse::CommandWithNotice {
                     tag,
-                    notice: format!("relation \"{}\" does not exist, skipping", stmt.name),
+                    notices: vec![
+                        format!("relation \"{}\" does not exist, skipping", stmt.name).into(),
+                    ],
                 });
             }
             Ok(None) => return Err(names_relation_error(&stmt.name)),

@@ -134,7 +134,7 @@ impl Coordinator {
             let state = self.state.lock().await;
             super::session_funcs::substitute(&mut stmt, session, &state.catalog)?;
         }
-        sleep_pending(session).await;
+        sleep_pending(session).await?;
         let path = session.search_path();
         let ExecuteResponse::Rows { rows: kept, .. } =
             self.query(stmt, &path, session.txn_reads()).await?
