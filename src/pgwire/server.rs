@@ -1337,11 +1337,17 @@ impl ExtendedQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let response = self.execute_portal(client, portal).await;
-        if matches!(response, Ok(Response::Error(_))) {
-            fail_transaction(client).await;
+        match self.execute_portal(client, portal).await {
+            // An error, returned as one: pgwire then sends it and discards
+            // the messages that follow until Sync, as PostgreSQL does. (A
+            // `Response::Error` would be sent and the next Bind or Execute
+            // of a pipeline run, after the failed one.)
+            Ok(Response::Error(e)) => {
+                fail_transaction(client).await;
+                Err(PgWireError::UserError(e))
+            }
+            response => response,
         }
-        response
     }
 
     async fn do_describe_statement<C>(

@@ -750,6 +750,23 @@ def _():
     sqlalchemy_core("psycopg")
 
 
+@check("psycopg 3: an error in a pipeline skips the statements after it until Sync")
+def _():
+    # PostgreSQL discards the extended-protocol messages that follow an error until Sync: the
+    # second INSERT must not run, and the connection stays usable.
+    with psycopg.connect(DSN, autocommit=True) as c:
+        c.execute("DROP TABLE IF EXISTS drv_pipe")
+        c.execute("CREATE TABLE drv_pipe (a int)")
+        try:
+            with c.pipeline():
+                c.execute("INSERT INTO drv_pipe VALUES (1/0)")
+                c.execute("INSERT INTO drv_pipe VALUES (99)")
+            raise AssertionError("the pipeline did not fail")
+        except psycopg.errors.DivisionByZero:
+            pass
+        expect(c.execute("SELECT count(*) FROM drv_pipe").fetchone(), (0,))
+        c.execute("DROP TABLE drv_pipe")
+
 if ARGS.freshet:
 
     @check("psycopg 3: a maintained view and SUBSCRIBE through a cursor")

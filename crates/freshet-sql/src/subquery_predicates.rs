@@ -37,7 +37,7 @@
 use std::ops::Not;
 use std::sync::Arc;
 
-use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{
     DFSchema, ExprSchema, Result as DfResult, ScalarValue, Spans, not_impl_err,
 };
@@ -214,6 +214,15 @@ fn quantified(
     outer: &DFSchema,
 ) -> DfResult<Expr> {
     let plan = subquery.subquery.as_ref();
+    if reads_a_relation_named_as(&x, plan) {
+        // Decorrelated, `x`'s outer columns and the subquery's own would
+        // have the same qualified names, and the comparison would read
+        // one of them twice: refused rather than answered wrongly.
+        return not_impl_err!(
+            "a subquery compared with ANY, SOME, ALL or IN that reads a relation by the name \
+             of one outside it (give one of them an alias)"
+        );
+    }
     let x = to_outer_reference(x, outer)?;
     let column_nullable = plan
         .schema()
@@ -305,6 +314,32 @@ fn count(plan: LogicalPlan, spans: &Spans) -> DfResult<Expr> {
         outer_ref_columns,
         spans: spans.clone(),
     }))
+}
+
+/// Whether the subquery `plan` has a relation (a table, or an alias) by
+/// the name of one that the columns of `x` (outside it) belong to.
+fn reads_a_relation_named_as(x: &Expr, plan: &LogicalPlan) -> bool {
+    let outer: Vec<&datafusion_common::TableReference> = x
+        .column_refs()
+        .into_iter()
+        .filter_map(|c| c.relation.as_ref())
+        .collect();
+    if outer.is_empty() {
+        return false;
+    }
+    let mut clash = false;
+    let _ = plan.apply(|node| {
+        clash = node
+            .schema()
+            .iter()
+            .any(|(q, _)| q.is_some_and(|q| outer.contains(&q)));
+        Ok(if clash {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    clash
 }
 
 /// `e` with its columns (of the `outer` schema) read as outer references,
