@@ -37,7 +37,7 @@
 use std::ops::Not;
 use std::sync::Arc;
 
-use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{
     DFSchema, ExprSchema, Result as DfResult, ScalarValue, Spans, not_impl_err,
 };
@@ -316,30 +316,35 @@ fn count(plan: LogicalPlan, spans: &Spans) -> DfResult<Expr> {
     }))
 }
 
-/// Whether the subquery `plan` has a relation (a table, or an alias) by
-/// the name of one that the columns of `x` (outside it) belong to.
+/// Whether the value the subquery `plan` compares `x` with reads a column
+/// of a relation by the name of one that `x`'s columns belong to (`sal >
+/// ALL (SELECT sal FROM t ...)` over `t`).
 fn reads_a_relation_named_as(x: &Expr, plan: &LogicalPlan) -> bool {
     let outer: Vec<&datafusion_common::TableReference> = x
         .column_refs()
         .into_iter()
         .filter_map(|c| c.relation.as_ref())
         .collect();
-    if outer.is_empty() {
-        return false;
+    let mut node = plan;
+    while let LogicalPlan::Distinct(Distinct::All(input)) = node {
+        node = input.as_ref();
     }
-    let mut clash = false;
-    let _ = plan.apply(|node| {
-        clash = node
+    let inner: Vec<datafusion_common::TableReference> = match node {
+        LogicalPlan::Projection(p) => p.expr.first().map_or_else(Vec::new, |e| {
+            e.column_refs()
+                .into_iter()
+                .filter_map(|c| c.relation.clone())
+                .collect()
+        }),
+        _ => node
             .schema()
             .iter()
-            .any(|(q, _)| q.is_some_and(|q| outer.contains(&q)));
-        Ok(if clash {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    clash
+            .next()
+            .and_then(|(q, _)| q.cloned())
+            .into_iter()
+            .collect(),
+    };
+    inner.iter().any(|q| outer.contains(&q))
 }
 
 /// `e` with its columns (of the `outer` schema) read as outer references,
