@@ -233,6 +233,14 @@ impl VisitorMut for Rewrite {
         &mut self,
         table_factor: &mut sqlparser::ast::TableFactor,
     ) -> ControlFlow<PlanError> {
+        // `TABLESAMPLE` (which DataFusion's planner drops, reading every
+        // row): refused rather than answered with the whole table.
+        if let sqlparser::ast::TableFactor::Table {
+            sample: Some(_), ..
+        } = table_factor
+        {
+            return ControlFlow::Break(PlanError::Unsupported("TABLESAMPLE".into()));
+        }
         // A table function: `FROM pg_catalog.generate_series(...)`.
         if let sqlparser::ast::TableFactor::Table {
             name,
