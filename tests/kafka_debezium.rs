@@ -113,27 +113,62 @@ async fn send(producer: &FutureProducer, topic: &str, partition: i32, key: &str,
     .await;
 }
 
-/// Starts a task that reads `sql` (one row: account count, total balance) until `stop`, and
-/// counts reads and the rows that differ from `expected`.
+/// A task that reads `sql` until stopped and keeps every answer that is not `expected`.
+struct Watcher {
+    reads: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<support::Rows>>,
+}
+
+impl Watcher {
+    fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the watcher has read more than `min_reads` times, stops it and asserts that
+    /// every answer it read was the expected one.
+    async fn finish(self, min_reads: usize, what: &str) {
+        let reads = self.reads.clone();
+        poll_until("the watcher to read", WAIT, || async {
+            match reads.load(Ordering::SeqCst) {
+                n if n > min_reads => Ok(()),
+                n => Err(format!("{what}: {n} reads")),
+            }
+        })
+        .await;
+        self.stop.store(true, Ordering::SeqCst);
+        let violations = self.task.await.expect("the watcher");
+        assert!(
+            violations.is_empty(),
+            "{what}: partial transactions were visible: {violations:?}"
+        );
+    }
+}
+
+/// Starts a [`Watcher`] of `sql` (one row: account count, total balance).
 fn watch_invariant(
     client: support::Conn,
     sql: &'static str,
     expected: Vec<Option<String>>,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<(usize, Vec<support::Rows>)> {
-    tokio::spawn(async move {
-        let mut reads = 0;
-        let mut violations = Vec::new();
-        while !stop.load(Ordering::SeqCst) {
-            if let Ok(rows) = try_text_rows(&client, sql).await {
-                reads += 1;
-                if rows != vec![expected.clone()] {
-                    violations.push(rows);
+) -> Watcher {
+    let reads = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = {
+        let (reads, stop) = (reads.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut violations = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(rows) = try_text_rows(&client, sql).await {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    if rows != vec![expected.clone()] {
+                        violations.push(rows);
+                    }
                 }
             }
-        }
-        (reads, violations)
-    })
+            violations
+        })
+    };
+    Watcher { reads, stop, task }
 }
 
 async fn setup(broker: &Broker, c: &tokio_postgres::Client, partitions: i32, metadata: bool) {
@@ -213,7 +248,6 @@ async fn transaction_metadata_makes_transfers_atomic() {
     let mut model: BTreeMap<i64, i64> = (0..accounts).map(|id| (id, 1000)).collect();
     wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
     let expected = vec![
         Some(accounts.to_string()),
         Some((accounts * 1000).to_string()),
@@ -227,7 +261,6 @@ async fn transaction_metadata_makes_transfers_atomic() {
             server.connect().await,
             sql,
             expected.clone(),
-            stop.clone(),
         ));
     }
     let produced_events = Arc::new(AtomicUsize::new(0));
@@ -284,14 +317,8 @@ async fn transaction_metadata_makes_transfers_atomic() {
         .await;
     }
     wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
-    stop.store(true, Ordering::SeqCst);
     for w in watchers {
-        let (reads, violations) = w.await.expect("the watcher");
-        assert!(reads > 20, "the watcher read only {reads} times");
-        assert!(
-            violations.is_empty(),
-            "partial transactions were visible: {violations:?}"
-        );
+        w.finish(20, "the transfers").await;
     }
     assert!(produced_events.load(Ordering::SeqCst) > 30);
 }
@@ -541,7 +568,6 @@ async fn runs_of_a_transaction_are_not_split() {
     snapshot(&producer, accounts, 1).await;
     let mut model: BTreeMap<i64, i64> = (0..accounts).map(|id| (id, 1000)).collect();
     wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
-    let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_invariant(
         server.connect().await,
         "SELECT n, total FROM totals",
@@ -549,7 +575,6 @@ async fn runs_of_a_transaction_are_not_split() {
             Some(accounts.to_string()),
             Some((accounts * 1000).to_string()),
         ],
-        stop.clone(),
     );
     let mut lsn = 2000;
     for i in 0..20i64 {
@@ -579,13 +604,7 @@ async fn runs_of_a_transaction_are_not_split() {
         }
     }
     wait_for_rows(&c, BALANCES, &balances_rows(&model)).await;
-    stop.store(true, Ordering::SeqCst);
-    let (reads, violations) = watcher.await.expect("the watcher");
-    assert!(reads > 20, "the watcher read only {reads} times");
-    assert!(
-        violations.is_empty(),
-        "a transaction was split: {violations:?}"
-    );
+    watcher.finish(20, "a transaction was split").await;
     poll_until("the source to be running", WAIT, || async {
         let rows = try_text_rows(&c, "SHOW SOURCES").await?;
         if rows.iter().all(|r| r[2].as_deref() == Some("running")) {
@@ -736,29 +755,19 @@ async fn transaction_metadata_resumes_after_kill9() {
         Some(Ledger::ACCOUNTS.to_string()),
         Some((Ledger::ACCOUNTS * 1000).to_string()),
     ];
-    let watch = |conn: support::Conn, stop: Arc<AtomicBool>| {
-        watch_invariant(conn, "SELECT n, total FROM totals", invariant.clone(), stop)
-    };
-    let check = |w: tokio::task::JoinHandle<(usize, Vec<support::Rows>)>, what: &'static str| async move {
-        let (reads, violations) = w.await.expect("the watcher");
-        assert!(reads > 5, "{what}: the watcher read only {reads} times");
-        assert!(
-            violations.is_empty(),
-            "{what}: partial transactions were visible: {violations:?}"
-        );
+    let watch = |conn: support::Conn| {
+        watch_invariant(conn, "SELECT n, total FROM totals", invariant.clone())
     };
 
     // A history of 300 transactions, each produced whole.
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch(server.connect().await, stop.clone());
+    let watcher = watch(server.connect().await);
     for _ in 0..6 {
         let (data, meta) = ledger.transfers(50);
         produce_all(&producer, "dbserver1.public.accounts", &data).await;
         produce_all(&producer, "dbserver1.transaction", &meta).await;
     }
     wait_for_rows(&c, LEDGER, &balances_rows(&ledger.model)).await;
-    stop.store(true, Ordering::SeqCst);
-    check(watcher, "history").await;
+    watcher.finish(5, "history").await;
     wait_held(&c, (0, 0)).await;
 
     // Transaction e: its END is read before any of its events; h: its END and one of its two
@@ -817,19 +826,18 @@ async fn transaction_metadata_resumes_after_kill9() {
             }
         })
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch(server.connect().await, stop.clone());
-    poll_until("60 transactions to be produced", WAIT, || async {
-        match streamed.load(Ordering::SeqCst) {
-            n if n >= 60 => Ok(()),
-            n => Err(format!("{n} produced")),
+    let watcher = watch(server.connect().await);
+    // The watcher must have read while the stream ran, whatever the speed of either.
+    poll_until("60 transactions produced, 6 reads", WAIT, || async {
+        match (streamed.load(Ordering::SeqCst), watcher.reads()) {
+            (n, r) if n >= 60 && r > 5 => Ok(()),
+            (n, r) => Err(format!("{n} produced, {r} reads")),
         }
     })
     .await;
     drop(c);
     server.kill9();
-    stop.store(true, Ordering::SeqCst);
-    check(watcher, "before the kill").await;
+    watcher.finish(5, "before the kill").await;
     let produced_at_kill = streamed.load(Ordering::SeqCst);
     assert!(
         produced_at_kill < 200,
@@ -837,12 +845,10 @@ async fn transaction_metadata_resumes_after_kill9() {
     );
     server.restart().await;
     let c = server.connect().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch(server.connect().await, stop.clone());
+    let watcher = watch(server.connect().await);
     stream.await.expect("the producer");
     wait_for_rows(&c, LEDGER, &balances_rows(&ledger.model)).await;
-    stop.store(true, Ordering::SeqCst);
-    check(watcher, "after the restart").await;
+    watcher.finish(5, "after the restart").await;
     wait_for_rows(&c, "SELECT n, total FROM totals", &vec![invariant.clone()]).await;
     wait_held(&c, (0, 0)).await;
 }
