@@ -2128,6 +2128,29 @@ pub fn type_names() -> Vec<(i64, String)> {
     out
 }
 
+/// The kinds (`typtype`) of the rows of `pg_type` with `catalog`.
+pub fn type_kinds(catalog: &Catalog) -> std::collections::BTreeSet<String> {
+    let context = Context {
+        catalog,
+        path: &SearchPath::default(),
+        facts: &NoFacts,
+    };
+    let Some(kind) = RELATIONS
+        .iter()
+        .find(|r| r.schema == PG_CATALOG && r.name == "pg_type")
+        .and_then(|r| r.columns.iter().position(|(c, _)| *c == "typtype"))
+    else {
+        return Default::default();
+    };
+    pg_type(&context)
+        .into_iter()
+        .filter_map(|row| match &row[kind] {
+            Datum::String(s) => Some(s.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn pg_type(_: &Context) -> Vec<Vec<Datum>> {
     let mut out = Vec::new();
     for (t, typname, category) in base_types() {

@@ -68,6 +68,14 @@ impl AdapterError {
         }
     }
 
+    /// Where in the query string the error is (characters from 1), if known.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            AdapterError::Plan(e) => e.position(),
+            _ => None,
+        }
+    }
+
     /// The SQLSTATE.
     pub fn code(&self) -> SqlState {
         match self {

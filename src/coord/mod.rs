@@ -43,6 +43,7 @@ pub mod append_only;
 pub mod assignment_checks;
 pub mod cancel;
 pub mod catalog_funcs;
+pub mod catalog_type_kinds;
 pub mod catalog_vectors;
 pub mod check_constraints;
 pub mod clock;

@@ -64,6 +64,7 @@ pub fn substitute(
         session.set(&name, &value)?;
     }
     super::sequence_objects::resolve_sequence_args(stmt, Some((catalog, &path)))?;
+    super::catalog_type_kinds::remove_dead_branches(stmt, Some(catalog));
     super::catalog_funcs::substitute(stmt, Some((catalog, &path)))
 }
 
@@ -215,6 +216,7 @@ pub fn substitute_for_describe(stmt: &mut Statement) {
         sleep: std::time::Duration::ZERO,
     });
     let _ = super::sequence_objects::resolve_sequence_args(stmt, None);
+    super::catalog_type_kinds::remove_dead_branches(stmt, None);
     let _ = super::catalog_funcs::substitute(stmt, None);
 }
 

@@ -172,7 +172,10 @@ fn decode_array(r: &mut Reader<'_>, elem: &ScalarType) -> Result<Datum, ParseErr
         return Err(bad_array("invalid array flags"));
     }
     let elem_oid = r.i32()? as u32;
-    if elem_oid != elem.oid() {
+    // An `oid[]` parameter decodes its elements as `regtype`s: both are
+    // four-byte OIDs (`server::oid_parameter`).
+    const OID: u32 = 26;
+    if elem_oid != elem.oid() && !(elem_oid == OID && matches!(elem, ScalarType::RegType)) {
         return Err(ParseError::new(
             SqlState::DATATYPE_MISMATCH,
             format!(

@@ -271,6 +271,7 @@ pub(super) fn error_info(e: &AdapterError) -> ErrorInfo {
     );
     info.detail = e.detail().map(str::to_string);
     info.hint = e.hint().map(str::to_string);
+    info.position = e.position().map(|p| p.to_string());
     info
 }
 
@@ -895,7 +896,7 @@ impl Backend {
                     params.resize(n, None);
                 }
                 if params[n - 1].is_none() {
-                    params[n - 1] = Some(pg_type(&t));
+                    params[n - 1] = Some(t);
                 }
             }
         }
@@ -1153,26 +1154,68 @@ fn insert_parameter_types(
     out
 }
 
-/// Collects `$n::type` casts, which tell a parameter's type.
+/// Collects `$n::type` (and `($n)::type`) casts, which tell a parameter's
+/// type. `$1::oid` and `$1::oid[]` (asyncpg's type-introspection query) are
+/// described as PostgreSQL describes them, `oid` and `oid[]`, which clients
+/// send without introspecting them; their values are `bigint`s in Freshet
+/// ([`oid_parameter`]).
 #[derive(Default)]
 struct CastedParams {
-    found: Vec<(usize, ScalarType)>,
+    found: Vec<(usize, Type)>,
+}
+
+impl CastedParams {
+    fn cast_type(data_type: &sqlparser::ast::DataType) -> Option<Type> {
+        use sqlparser::ast::{ArrayElemTypeDef, DataType};
+        let is_oid = |t: &DataType| {
+            matches!(t, DataType::Custom(name, m) if m.is_empty() && name.0.len() == 1
+                && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("oid")))
+        };
+        match data_type {
+            t if is_oid(t) => Some(Type::OID),
+            DataType::Array(
+                ArrayElemTypeDef::SquareBracket(elem, _) | ArrayElemTypeDef::AngleBracket(elem),
+            ) if is_oid(elem) => Some(Type::OID_ARRAY),
+            t => crate::sql::types::scalar_type_from_sql(t)
+                .ok()
+                .map(|t| pg_type(&t)),
+        }
+    }
+}
+
+/// For a parameter described as `oid` or `oid[]`: the type its binary value
+/// decodes as (four unsigned bytes per OID, as a `regtype`'s) and the type
+/// of the value in Freshet (`bigint`, `bigint[]`).
+fn oid_parameter(oid: u32) -> Option<(ScalarType, ScalarType)> {
+    if oid == Type::OID.oid() {
+        Some((ScalarType::RegType, ScalarType::Int64))
+    } else if oid == Type::OID_ARRAY.oid() {
+        Some((
+            ScalarType::Array(Box::new(ScalarType::RegType)),
+            ScalarType::Array(Box::new(ScalarType::Int64)),
+        ))
+    } else {
+        None
+    }
 }
 
 impl sqlparser::ast::Visitor for CastedParams {
     type Break = ();
 
     fn pre_visit_expr(&mut self, expr: &SqlExpr) -> std::ops::ControlFlow<()> {
-        if let SqlExpr::Cast {
-            expr: inner,
-            data_type,
-            ..
-        } = expr
-            && let SqlExpr::Value(v) = inner.as_ref()
+        let mut inner = match expr {
+            SqlExpr::Cast { expr: inner, .. } => inner.as_ref(),
+            _ => return std::ops::ControlFlow::Continue(()),
+        };
+        while let SqlExpr::Nested(e) = inner {
+            inner = e;
+        }
+        if let SqlExpr::Cast { data_type, .. } = expr
+            && let SqlExpr::Value(v) = inner
             && let Value::Placeholder(p) = &v.value
             && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
             && n >= 1
-            && let Ok(t) = crate::sql::types::scalar_type_from_sql(data_type)
+            && let Some(t) = Self::cast_type(data_type)
         {
             self.found.push((n, t));
         }
@@ -1183,7 +1226,7 @@ impl sqlparser::ast::Visitor for CastedParams {
 /// Replaces `$n` placeholders with typed literals.
 struct Substitute<'a> {
     values: &'a [Option<(String, ScalarType)>],
-    error: Option<String>,
+    error: Option<usize>,
 }
 
 impl VisitorMut for Substitute<'_> {
@@ -1202,7 +1245,7 @@ impl VisitorMut for Substitute<'_> {
                 }
                 Some(None) => "NULL".to_string(),
                 None => {
-                    self.error = Some(format!("there is no parameter ${n}"));
+                    self.error = Some(n);
                     return std::ops::ControlFlow::Break(());
                 }
             };
@@ -1415,18 +1458,21 @@ impl Backend {
         let mut values = Vec::new();
         let mut datums = Vec::new();
         for (i, raw) in portal.parameters.iter().enumerate() {
-            let typ = prepared
-                .param_types
-                .get(i)
-                .and_then(|t| scalar_type_of_oid(t.oid()))
-                .unwrap_or(ScalarType::Text);
+            let oid = prepared.param_types.get(i).map(|t| t.oid());
+            let (wire_type, typ) = match oid.and_then(oid_parameter) {
+                Some(types) => types,
+                None => {
+                    let t = oid.and_then(scalar_type_of_oid).unwrap_or(ScalarType::Text);
+                    (t.clone(), t)
+                }
+            };
             let Some(bytes) = raw else {
                 values.push(None);
                 datums.push(crate::repr::Datum::Null);
                 continue;
             };
             let datum = if portal.parameter_format.is_binary(i) {
-                codec::decode_binary(bytes, &typ)
+                codec::decode_binary(bytes, &wire_type)
             } else {
                 let text = std::str::from_utf8(bytes).unwrap_or_default();
                 strconv::parse(text, &typ)
@@ -1488,7 +1534,7 @@ impl Backend {
             let _ = s.visit(&mut sub);
             if let Some(e) = sub.error {
                 return Ok(Response::Error(Box::new(error_info(&AdapterError::Plan(
-                    crate::sql::PlanError::InvalidParameter(e),
+                    crate::sql::PlanError::UndefinedParameter(e),
                 )))));
             }
         }

@@ -333,10 +333,14 @@ def _():
             stmt = await c.prepare("SELECT $1::bigint * 2 AS twice, $2::text AS t")
             expect(await stmt.fetchrow(21, "z"), (42, "z"))
             expect([a.name for a in stmt.get_attributes()], ["twice", "t"])
-            # asyncpg decodes only text[] and oid[] without introspection; any
-            # other array type sends its type-introspection query, whose
-            # correlated WITH RECURSIVE Freshet cannot plan yet.
             expect(await c.fetchval("SELECT ARRAY['a', NULL]::text[]"), ["a", None])
+            # Any other array type (and numeric[], timestamptz[], ...) makes
+            # asyncpg send its type-introspection query over pg_type first.
+            expect(await c.fetchval("SELECT ARRAY[1, NULL, 3]::int4[]"), [1, None, 3])
+            expect(await c.fetchval("SELECT $1::int8[]", [5, 6]), [5, 6])
+            expect(
+                await c.fetchval("SELECT ARRAY[1.5]::numeric[]"), [decimal.Decimal("1.5")]
+            )
             try:
                 await c.fetch("SELECT 1 / 0")
                 raise AssertionError("no error")

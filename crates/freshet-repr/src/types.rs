@@ -515,9 +515,12 @@ impl ScalarType {
     }
 }
 
-/// A `regtype`'s text: the name of the type with OID `oid`, or the number
-/// where there is no such type, as PostgreSQL writes one.
+/// A `regtype`'s text: the name of the type with OID `oid`, `-` for OID 0,
+/// or the number where there is no such type, as PostgreSQL writes one.
 pub fn regtype_name(oid: i64) -> String {
+    if oid == 0 {
+        return "-".into();
+    }
     if oid == UNKNOWN_OID {
         return "unknown".into();
     }

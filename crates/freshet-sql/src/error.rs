@@ -10,6 +10,16 @@ pub enum PlanError {
     /// The SQL does not parse.
     #[error("{0}")]
     Syntax(String),
+    /// The SQL does not parse, and where is known: `position` counts
+    /// characters of the query string from 1, as PostgreSQL's error field
+    /// `P` (psql's `LINE 1: ... ^`).
+    #[error("{message}")]
+    SyntaxAt {
+        /// The message (`syntax error at or near "x"`).
+        message: String,
+        /// The position.
+        position: usize,
+    },
     /// A relation that does not exist.
     #[error("{kind} \"{name}\" does not exist")]
     UnknownItem {
@@ -116,6 +126,16 @@ pub enum PlanError {
     /// A semantic error DataFusion reported while planning.
     #[error("{0}")]
     Planning(String),
+    /// A qualifier that names no relation of the `FROM` (`SELECT x.a FROM
+    /// t`).
+    #[error("missing FROM-clause entry for table \"{0}\"")]
+    MissingFromEntry(String),
+    /// A relation name used twice in one `FROM` (`FROM t, t`).
+    #[error("table name \"{0}\" specified more than once")]
+    DuplicateAlias(String),
+    /// A `$n` with no value bound (`SELECT $1` in a simple query).
+    #[error("there is no parameter ${0}")]
+    UndefinedParameter(usize),
     /// An invalid value for a parameter or option.
     #[error("{0}")]
     InvalidParameter(String),
@@ -218,10 +238,18 @@ impl PlanError {
         }
     }
 
+    /// Where in the query string the error is (characters from 1), if known.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            PlanError::SyntaxAt { position, .. } => Some(*position),
+            _ => None,
+        }
+    }
+
     /// The SQLSTATE this error reports.
     pub fn code(&self) -> SqlState {
         match self {
-            PlanError::Syntax(_) => SqlState::SYNTAX_ERROR,
+            PlanError::Syntax(_) | PlanError::SyntaxAt { .. } => SqlState::SYNTAX_ERROR,
             PlanError::UnknownItem { .. } => SqlState::UNDEFINED_TABLE,
             PlanError::UnknownSchema(_) | PlanError::NoSchemaSelected => {
                 SqlState::INVALID_SCHEMA_NAME
@@ -251,6 +279,9 @@ impl PlanError {
             PlanError::DependentObjects { .. } => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
             PlanError::Planning(_) => SqlState::SYNTAX_ERROR,
             PlanError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
+            PlanError::UndefinedParameter(_) => SqlState::UNDEFINED_PARAMETER,
+            PlanError::MissingFromEntry(_) => SqlState::UNDEFINED_TABLE,
+            PlanError::DuplicateAlias(_) => SqlState::DUPLICATE_ALIAS,
             PlanError::InvalidDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
             PlanError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
             PlanError::InvalidRecursion(_) => SqlState::INVALID_RECURSION,
@@ -311,8 +342,28 @@ impl PlanError {
                     S::FieldNotFound { field, .. } if field.name().starts_with("__freshet_") => {
                         PlanError::Unsupported("this form of correlated subquery".into())
                     }
+                    // `x.a` where no relation of the FROM is named `x`.
+                    S::FieldNotFound {
+                        field,
+                        valid_fields,
+                    } if field.relation.as_ref().is_some_and(|q| {
+                        !valid_fields.is_empty()
+                            && valid_fields.iter().all(|v| v.relation.as_ref() != Some(q))
+                    }) =>
+                    {
+                        let table = field
+                            .relation
+                            .as_ref()
+                            .map(|q| q.table().to_string())
+                            .unwrap_or_default();
+                        PlanError::MissingFromEntry(table)
+                    }
                     S::FieldNotFound { field, .. } => {
                         PlanError::UnknownColumn(format!("\"{}\"", field.name()))
+                    }
+                    // The same relation name twice in a FROM (`FROM t, t`).
+                    S::DuplicateQualifiedField { qualifier, .. } => {
+                        PlanError::DuplicateAlias(qualifier.table().to_string())
                     }
                     S::AmbiguousReference { field } => PlanError::AmbiguousColumn(format!(
                         "column reference \"{}\" is ambiguous",
@@ -392,6 +443,25 @@ impl PlanError {
                 let rest = text.split("operator does not exist: ").nth(1).unwrap_or("");
                 let operator = rest.split(". No function matches").next().unwrap_or(rest);
                 PlanError::UndefinedOperator(operator.to_string())
+            }
+            // `ORDER BY n` past the select list (or 0).
+            _ if text.contains("order by column out of bounds, specified: ")
+                || text.to_lowercase().contains("order by index starts at 1") =>
+            {
+                let n = text
+                    .split("specified: ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(',').next())
+                    .unwrap_or("0");
+                PlanError::InvalidColumnReference(format!(
+                    "ORDER BY position {n} is not in select list"
+                ))
+            }
+            _ if text.starts_with("there is no parameter $") => {
+                match text["there is no parameter $".len()..].parse() {
+                    Ok(n) => PlanError::UndefinedParameter(n),
+                    Err(_) => PlanError::Planning(text),
+                }
             }
             _ if text.contains("DISTINCT ON expressions must match initial ORDER BY") => {
                 PlanError::InvalidColumnReference(

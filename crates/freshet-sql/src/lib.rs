@@ -81,6 +81,7 @@ pub mod bitwise;
 pub mod bpchar;
 pub mod casts;
 pub mod column_aliases;
+pub mod comparison_order;
 pub mod constant_errors;
 pub mod copy;
 pub mod date_arith;

@@ -88,17 +88,57 @@ pub fn lower_query(plan: &LogicalPlan) -> Result<(RelationExpr, Finishing), Plan
 }
 
 fn skip_of(l: &datafusion_expr::logical_plan::Limit) -> Result<usize, PlanError> {
-    match l.get_skip_type().map_err(PlanError::from_datafusion)? {
-        SkipType::Literal(n) => Ok(n),
-        SkipType::UnsupportedExpr => Err(PlanError::Unsupported("non-constant OFFSET".into())),
+    match l.get_skip_type() {
+        Ok(SkipType::Literal(n)) => Ok(n),
+        Ok(SkipType::UnsupportedExpr) | Err(_) => match l.skip.as_deref() {
+            Some(e) => Ok(constant_count(e, "OFFSET")?.unwrap_or(0)),
+            None => Ok(0),
+        },
     }
 }
 
 fn fetch_of(l: &datafusion_expr::logical_plan::Limit) -> Result<Option<usize>, PlanError> {
-    match l.get_fetch_type().map_err(PlanError::from_datafusion)? {
-        FetchType::Literal(n) => Ok(n),
-        FetchType::UnsupportedExpr => Err(PlanError::Unsupported("non-constant LIMIT".into())),
+    match l.get_fetch_type() {
+        Ok(FetchType::Literal(n)) => Ok(n),
+        Ok(FetchType::UnsupportedExpr) | Err(_) => match l.fetch.as_deref() {
+            Some(e) => constant_count(e, "LIMIT"),
+            None => Ok(None),
+        },
     }
+}
+
+/// The value of a `LIMIT` or `OFFSET` (`clause`) expression, which must be
+/// a constant (`LIMIT 2 + 3`, `LIMIT -1`, `LIMIT NULL`): `None` for NULL
+/// (no limit), PostgreSQL's error (2201W, 2201X) for a negative count.
+fn constant_count(e: &Expr, clause: &str) -> Result<Option<usize>, PlanError> {
+    let not_constant = || PlanError::Unsupported(format!("non-constant {clause}"));
+    let lowered = lower_expr(e, &DFSchema::empty()).map_err(|_| not_constant())?;
+    let value = lowered.eval(&[]).map_err(|err| {
+        if err.code() == crate::repr::SqlState::INTERNAL_ERROR {
+            not_constant()
+        } else {
+            PlanError::from_eval(err)
+        }
+    })?;
+    let n = match value {
+        Datum::Null => return Ok(None),
+        Datum::Int64(n) => n,
+        Datum::Int32(n) => i64::from(n),
+        Datum::Int16(n) => i64::from(n),
+        _ => return Err(not_constant()),
+    };
+    if n < 0 {
+        let code = if clause == "LIMIT" {
+            crate::repr::SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE
+        } else {
+            crate::repr::SqlState::INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE
+        };
+        return Err(PlanError::ConstantEvaluation {
+            code,
+            message: format!("{clause} must not be negative"),
+        });
+    }
+    usize::try_from(n).map(Some).map_err(|_| not_constant())
 }
 
 pub(super) fn sort_keys(
@@ -1118,10 +1158,10 @@ pub fn lower_expr(e: &Expr, schema: &DFSchema) -> Result<ScalarExpr, PlanError> 
             ));
         }
         Expr::Placeholder(p) => {
-            return Err(PlanError::InvalidParameter(format!(
-                "there is no parameter {}",
-                p.id
-            )));
+            return Err(match p.id.strip_prefix('$').and_then(|n| n.parse().ok()) {
+                Some(n) => PlanError::UndefinedParameter(n),
+                None => PlanError::InvalidParameter(format!("there is no parameter {}", p.id)),
+            });
         }
         Expr::AggregateFunction(_) => return unsupported("aggregate function in this position"),
         Expr::WindowFunction(_) => return unsupported("window functions"),

@@ -321,6 +321,50 @@ fn syntax(e: ParserError) -> PlanError {
     PlanError::Syntax(s.to_string())
 }
 
+/// A parser error of `sql` in PostgreSQL's words: `syntax error at or near
+/// "x"` (or `at end of input`) at the offending token's position, where the
+/// parser names the token it found and where.
+fn syntax_in(sql: &str, e: ParserError) -> PlanError {
+    let text = e.to_string();
+    let text = text.strip_prefix("sql parser error: ").unwrap_or(&text);
+    let Some((body, location)) = text.rsplit_once(" at Line: ") else {
+        return match text.split_once("found: ") {
+            Some((_, "EOF")) => PlanError::SyntaxAt {
+                message: "syntax error at end of input".into(),
+                position: sql.trim_end().chars().count() + 1,
+            },
+            _ => syntax(e),
+        };
+    };
+    let Some(position) = position_of(sql, location) else {
+        return syntax(e);
+    };
+    let message = match body.split_once("found: ") {
+        Some((_, "EOF")) => "syntax error at end of input".to_string(),
+        Some((_, token)) => format!("syntax error at or near \"{token}\""),
+        None if body.starts_with("Unterminated string literal") => {
+            let rest: String = sql.chars().skip(position - 1).collect();
+            format!("unterminated quoted string at or near \"{rest}\"")
+        }
+        None => body.to_string(),
+    };
+    PlanError::SyntaxAt { message, position }
+}
+
+/// The character position (from 1) of sqlparser's `Line: l, Column: c` in
+/// `sql`.
+fn position_of(sql: &str, location: &str) -> Option<usize> {
+    let (line, column) = location.split_once(", Column: ")?;
+    let line: usize = line.trim().parse().ok()?;
+    let column: usize = column.trim().parse().ok()?;
+    let before: usize = sql
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(|l| l.chars().count())
+        .sum();
+    Some(before + column)
+}
+
 /// The parser has no `EXCLUDE` clause of a window frame (`ROWS BETWEEN
 /// ... EXCLUDE CURRENT ROW`), which PostgreSQL has: where the parser stops
 /// at `EXCLUDE` in a statement with a window frame, the error is `0A000`,
@@ -331,11 +375,11 @@ fn frame_exclusion(sql: &str, e: ParserError) -> PlanError {
         .to_ascii_uppercase()
         .contains("FOUND: EXCLUDE")
     {
-        return syntax(e);
+        return syntax_in(sql, e);
     }
     let dialect = PostgreSqlDialect {};
     let Ok(tokens) = sqlparser::tokenizer::Tokenizer::new(&dialect, sql).tokenize() else {
-        return syntax(e);
+        return syntax_in(sql, e);
     };
     // `EXCLUDE` right after a frame bound (`CURRENT ROW`, `n PRECEDING`,
     // `UNBOUNDED FOLLOWING`).
@@ -352,7 +396,7 @@ fn frame_exclusion(sql: &str, e: ParserError) -> PlanError {
     if after_bound {
         return PlanError::Unsupported("EXCLUDE in a window frame".into());
     }
-    syntax(e)
+    syntax_in(sql, e)
 }
 
 /// Parses a string of `;`-separated statements.
@@ -360,7 +404,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
     let dialect = PostgreSqlDialect {};
     let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
-        .map_err(|e| syntax(e.into()))?;
+        .map_err(|e| syntax_in(sql, e.into()))?;
     let mut tokens = super::pg_syntax::rewrite_tokens(tokens);
     let overriding = super::identity_syntax::strip_overriding(&mut tokens);
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
@@ -391,10 +435,12 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
         });
         if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
             let t = parser.peek_token();
-            return Err(PlanError::Syntax(format!(
-                "syntax error at or near \"{}\"",
-                t.token
-            )));
+            let message = format!("syntax error at or near \"{}\"", t.token);
+            let at = format!("{}, Column: {}", t.span.start.line, t.span.start.column);
+            return Err(match position_of(sql, &at) {
+                Some(position) => PlanError::SyntaxAt { message, position },
+                None => PlanError::Syntax(message),
+            });
         }
     }
     Ok(out)

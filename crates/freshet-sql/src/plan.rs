@@ -826,6 +826,8 @@ fn optimize_resolved(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     analyzer.add_function_rewrite(Arc::new(super::float_compare::FloatCompare));
     analyzer.add_function_rewrite(Arc::new(super::casts::NullIfType));
     analyzer.add_function_rewrite(Arc::new(super::unknown_literals::UnknownLiteralCheck));
+    analyzer.add_function_rewrite(Arc::new(super::unknown_literals::TextComparisonCheck));
+    analyzer.add_function_rewrite(Arc::new(super::comparison_order::ColumnFirst));
     analyzer.add_function_rewrite(Arc::new(super::integer_args::IntegerArgumentCheck));
     let analyzed = guard_panics("analyzer", || {
         analyzer.execute_and_check(plan, &FUNCTIONS.options, |_, _| {})

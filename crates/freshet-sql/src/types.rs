@@ -101,11 +101,7 @@ pub fn scalar_type_from_sql(t: &DataType) -> Result<ScalarType, PlanError> {
                 "string" => ScalarType::Text,
                 "regtype" => ScalarType::RegType,
                 "name" => ScalarType::Name,
-                other => {
-                    return Err(PlanError::Planning(format!(
-                        "type \"{other}\" does not exist"
-                    )));
-                }
+                other => return Err(PlanError::UnknownType(other.to_string())),
             }
         }
         DataType::Array(

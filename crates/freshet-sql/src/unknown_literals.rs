@@ -187,3 +187,79 @@ impl FunctionRewrite for UnknownLiteralCheck {
         Ok(Transformed::no(expr))
     }
 }
+
+/// Refuses a comparison of a string that is not an untyped literal (a
+/// `text` column, `'1'::text`, `data->>'k'`) with a value of another type
+/// (`integer`, `numeric`, `date`, ...), and such a string `IN` a list of
+/// them: PostgreSQL has no implicit cast between them and no such operator
+/// (`operator does not exist: text = integer`, `42883`), where DataFusion
+/// would cast one side. An untyped literal on either side takes the other
+/// side's type, as PostgreSQL's `unknown` does. An analyzer rewrite, so
+/// it sees the operands as written, before type coercion casts them.
+#[derive(Debug)]
+pub struct TextComparisonCheck;
+
+impl TextComparisonCheck {
+    /// The PostgreSQL name of `e`'s type, when `e` is a typed string or a
+    /// typed non-string (`None` for untyped literals, NULL, or a type that
+    /// cannot be derived here).
+    fn operand(e: &Expr, schema: &DFSchema) -> Option<(bool, String)> {
+        if is_untyped_string(e) || matches!(e, Expr::Literal(ScalarValue::Null, _)) {
+            return None;
+        }
+        let (_, field) = e.to_field(schema).ok()?;
+        if matches!(field.data_type(), DataType::Null) {
+            return None;
+        }
+        let name = crate::repr::ScalarType::from_field(&field)
+            .map(|t| t.without_modifier().name())
+            .unwrap_or_else(|_| field.data_type().to_string());
+        Some((is_string(field.data_type()), name))
+    }
+
+    fn check(left: &Expr, op: &str, right: &Expr, schema: &DFSchema) -> DfResult<()> {
+        if let (Some((l_string, l)), Some((r_string, r))) =
+            (Self::operand(left, schema), Self::operand(right, schema))
+            && l_string != r_string
+        {
+            return Err(datafusion_common::DataFusionError::External(Box::new(
+                PlanError::UndefinedOperator(format!("{l} {op} {r}")),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl FunctionRewrite for TextComparisonCheck {
+    fn name(&self) -> &str {
+        "freshet_text_comparison_check"
+    }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        schema: &DFSchema,
+        _config: &ConfigOptions,
+    ) -> DfResult<Transformed<Expr>> {
+        use datafusion_expr::Operator as O;
+        match &expr {
+            Expr::BinaryExpr(datafusion_expr::BinaryExpr { left, op, right })
+                if matches!(op, O::Eq | O::NotEq | O::Lt | O::LtEq | O::Gt | O::GtEq) =>
+            {
+                let op = if *op == O::NotEq {
+                    "<>".to_string()
+                } else {
+                    op.to_string()
+                };
+                Self::check(left, &op, right, schema)?;
+            }
+            Expr::InList(datafusion_expr::expr::InList { expr: x, list, .. }) => {
+                for item in list {
+                    Self::check(x, "=", item, schema)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(Transformed::no(expr))
+    }
+}
