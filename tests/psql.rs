@@ -446,3 +446,61 @@ drop cascades to view cv3
 ";
     assert_eq!(got, want);
 }
+
+/// `BEGIN` inside a transaction block and `COMMIT` or `ROLLBACK` outside one succeed with
+/// PostgreSQL's warnings (25001, 25P01), as psql shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_block_warnings() {
+    let server = TestServer::start("psql_txn_warnings").await;
+    let got = psql_notices(
+        &server,
+        &["BEGIN", "BEGIN", "COMMIT", "COMMIT", "ROLLBACK", "SELECT 1"],
+    );
+    let want = "\
+WARNING:  there is already a transaction in progress
+WARNING:  there is no transaction in progress
+WARNING:  there is no transaction in progress
+";
+    assert_eq!(got, want);
+}
+
+/// Settings in the start-up message (`application_name`, `-c name=value` in `options`) are the
+/// session's, and what `RESET` and `RESET ALL` restore, as in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_settings_are_what_reset_restores() {
+    let server = TestServer::start("psql_startup_settings").await;
+    let output = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p"])
+        .arg(server.port().to_string())
+        .args([
+            "-c",
+            "SET application_name = 'other'",
+            "-c",
+            "SET extra_float_digits = 0",
+            "-c",
+            "SHOW application_name",
+            "-c",
+            "RESET ALL",
+            "-c",
+            "SHOW application_name",
+            "-c",
+            "SHOW extra_float_digits",
+            "-c",
+            "SHOW myapp.tenant",
+            "-c",
+            "SET extra_float_digits = 1",
+            "-c",
+            "RESET extra_float_digits",
+            "-c",
+            "SHOW extra_float_digits",
+        ])
+        .env("PGAPPNAME", "startup app")
+        .env("PGOPTIONS", "-c extra_float_digits=2 --myapp.tenant=a\\ b")
+        .output()
+        .expect("psql is installed");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "other\nstartup app\n2\na b\n2\n"
+    );
+}

@@ -46,6 +46,8 @@
 //! * [`concurrent_update_fails_the_later_commit`]: a transaction that removed or replaced rows
 //!   of a table another session has changed since fails at COMMIT with 40001 and writes
 //!   nothing; one whose tables nobody else changed commits.
+//! * [`materialize_explain_forms`]: Materialize's `EXPLAIN ... PLAN FOR` and `EXPLAIN
+//!   MATERIALIZED VIEW` forms, one column each, named as Materialize's.
 //!
 //! Nothing here sleeps to synchronise: every wait is [`support::poll_until`] (or a read with a
 //! deadline) on an observable condition. When a test fails, the server's log tail is printed.
@@ -3537,4 +3539,78 @@ async fn idle_in_transaction_session_timeout_ends_the_connection() {
         .expect("other");
     tokio::time::sleep(Duration::from_millis(500)).await;
     other.batch_execute("COMMIT").await.expect("not ended");
+}
+
+/// Materialize's `EXPLAIN` forms: `[RAW | OPTIMIZED | PHYSICAL] PLAN [WITH (...)] [AS TEXT] FOR`
+/// a query, a `CREATE MATERIALIZED VIEW` or an existing view, and `EXPLAIN MATERIALIZED VIEW
+/// name`, each one text column named as Materialize names it; `EXPLAIN ANALYZE` is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn materialize_explain_forms() {
+    let server = TestServer::start("explain_forms").await;
+    let c = server.connect().await;
+    c.batch_execute(
+        "CREATE TABLE ex (a int, b int);
+         CREATE VIEW ex_v AS SELECT a, b FROM ex WHERE a > 1;
+         CREATE MATERIALIZED VIEW ex_mv AS SELECT a, count(*) AS n FROM ex GROUP BY a;",
+    )
+    .await
+    .expect("setting up");
+    for (sql, column, wanted) in [
+        (
+            "EXPLAIN RAW PLAN FOR SELECT a FROM ex WHERE a > 1",
+            "Raw Plan",
+            "Filter: ex.a >",
+        ),
+        (
+            "EXPLAIN OPTIMIZED PLAN WITH (arity) AS TEXT FOR SELECT a FROM ex WHERE a > 1",
+            "Optimized Plan",
+            "TableScan: ex projection=[a]",
+        ),
+        (
+            "EXPLAIN PHYSICAL PLAN FOR SELECT a FROM ex WHERE a > 1",
+            "Physical Plan",
+            "Peek: read of ex",
+        ),
+        (
+            "EXPLAIN PLAN FOR CREATE MATERIALIZED VIEW ex_mv2 AS SELECT b, sum(a) FROM ex GROUP BY b",
+            "Optimized Plan",
+            "Aggregate: groupBy=[[ex.b]]",
+        ),
+        (
+            "EXPLAIN MATERIALIZED VIEW ex_mv",
+            "Optimized Plan",
+            "Aggregate: groupBy=[[ex.a]]",
+        ),
+        (
+            "EXPLAIN PHYSICAL PLAN FOR MATERIALIZED VIEW ex_mv",
+            "Physical Plan",
+            "Reduce group_by=[#0]",
+        ),
+        (
+            "EXPLAIN VIEW ex_v",
+            "Optimized Plan",
+            "Filter: public.ex.a >",
+        ),
+    ] {
+        let stmt = c
+            .prepare(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let names: Vec<&str> = stmt.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(names, [column], "{sql}");
+        let rows = text_rows(&c, sql).await;
+        let text = rows[0][0].clone().unwrap_or_default();
+        assert!(text.contains(wanted), "{sql}: {text}");
+    }
+    // The materialized view's plan is maintained, not a one-shot read.
+    let physical = text_rows(&c, "EXPLAIN PHYSICAL PLAN FOR MATERIALIZED VIEW ex_mv").await;
+    assert!(!physical[0][0].clone().unwrap_or_default().contains("Peek"));
+    for (sql, code) in [
+        ("EXPLAIN VIEW ex_mv", "42809"),
+        ("EXPLAIN MATERIALIZED VIEW nope", "42P01"),
+        ("EXPLAIN ANALYZE SELECT a FROM ex", "0A000"),
+    ] {
+        let e = c.simple_query(sql).await.expect_err(sql);
+        assert_eq!(support::sqlstate(&e).as_deref(), Some(code), "{sql}: {e:?}");
+    }
 }

@@ -558,6 +558,7 @@ impl Coordinator {
             more => notices.push(super::sequence::Notice {
                 message: format!("drop cascades to {} other objects", more.len()),
                 detail: Some(more.join("\n")),
+                warning: None,
             }),
         }
         Ok(if notices.is_empty() {

@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, CatalogItem, ItemKind, SearchPath};
 use crate::compute::Command;
 use crate::expr::relation::compare_by_keys;
 use crate::expr::{EvalError, GlobalId, RelationExpr, ScalarExpr};
-use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, Timestamp};
+use crate::repr::{ColumnDesc, Datum, RelationDesc, Row, ScalarType, SqlState, Timestamp};
 use crate::sql::PlanError;
 use crate::sql::lower::{Finishing, lower_expr, lower_query};
 use crate::sql::parse::{DropKind, FreshetStatement};
@@ -76,13 +76,27 @@ pub enum ExecuteResponse {
     },
 }
 
-/// A NOTICE sent with a command's result.
+/// A NOTICE (or WARNING) sent with a command's result.
 #[derive(Debug, Clone)]
 pub struct Notice {
     /// The message.
     pub message: String,
     /// Its DETAIL line(s), if any.
     pub detail: Option<String>,
+    /// `None` for a NOTICE (`00000`); a WARNING's SQLSTATE (`BEGIN` in a
+    /// transaction block is `25001`).
+    pub warning: Option<crate::repr::SqlState>,
+}
+
+impl Notice {
+    /// A WARNING with its SQLSTATE.
+    pub fn warning(code: crate::repr::SqlState, message: &str) -> Notice {
+        Notice {
+            message: message.to_string(),
+            detail: None,
+            warning: Some(code),
+        }
+    }
 }
 
 impl From<String> for Notice {
@@ -90,6 +104,7 @@ impl From<String> for Notice {
         Notice {
             message,
             detail: None,
+            warning: None,
         }
     }
 }
@@ -100,6 +115,15 @@ impl ExecuteResponse {
         ExecuteResponse::Command {
             tag: tag.to_string(),
             rows: None,
+        }
+    }
+
+    /// A command completed with a WARNING (PostgreSQL's `BEGIN` inside a
+    /// transaction block, `COMMIT` outside one).
+    pub fn with_warning(tag: &str, code: SqlState, message: &str) -> ExecuteResponse {
+        ExecuteResponse::CommandWithNotice {
+            tag: tag.to_string(),
+            notices: vec![Notice::warning(code, message)],
         }
     }
 }
@@ -394,6 +418,10 @@ impl Coordinator {
             FreshetStatement::Subscribe(_) if !session.pending_writes.is_empty() => {
                 Err(after_writes("SUBSCRIBE"))
             }
+            FreshetStatement::ExplainPlan(_) if !session.pending_writes.is_empty() => {
+                Err(after_writes("EXPLAIN"))
+            }
+            FreshetStatement::ExplainPlan(e) => self.explain_plan(e, &path).await,
             _ if !session.pending_writes.is_empty() => Err(after_writes("DDL")),
             FreshetStatement::CreateConnection(_) => {
                 let stmt = self.qualify(stmt, &path).await?;
@@ -592,11 +620,33 @@ impl Coordinator {
                     .await
             }
             Statement::StartTransaction { .. } => {
-                if session.transaction == TransactionState::Idle {
-                    session.transaction = TransactionState::InTransaction;
-                    session.transaction_start = Some(statement_time());
+                if session.transaction != TransactionState::Idle {
+                    // PostgreSQL warns and carries on in the open block.
+                    return Ok(ExecuteResponse::with_warning(
+                        "BEGIN",
+                        SqlState::ACTIVE_SQL_TRANSACTION,
+                        "there is already a transaction in progress",
+                    ));
                 }
+                session.transaction = TransactionState::InTransaction;
+                session.transaction_start = Some(statement_time());
                 Ok(ExecuteResponse::TransactionStart)
+            }
+            Statement::Commit { .. }
+            | Statement::Rollback {
+                savepoint: None, ..
+            } if session.transaction == TransactionState::Idle => {
+                let tag = if matches!(stmt, Statement::Commit { .. }) {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                };
+                session.end_transaction();
+                Ok(ExecuteResponse::with_warning(
+                    tag,
+                    SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                    "there is no transaction in progress",
+                ))
             }
             Statement::Commit { .. } => {
                 let failed = session.transaction == TransactionState::Failed;
@@ -695,12 +745,7 @@ impl Coordinator {
                 Ok(ExecuteResponse::command("RESET"))
             }
             Statement::ShowVariable { variable } => {
-                let name = variable
-                    .iter()
-                    .map(|i| i.value.clone())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase();
+                let name = crate::coord::session::show_variable_name(&variable);
                 // PostgreSQL's spelling of `SHOW transaction_isolation`.
                 let name = if name == "transaction isolation level" {
                     "transaction_isolation".to_string()
@@ -728,6 +773,10 @@ impl Coordinator {
             Statement::Discard { .. } => {
                 session.reset("all")?;
                 Ok(ExecuteResponse::command("DISCARD ALL"))
+            }
+            // PostgreSQL's runs the query and reports its timing.
+            Statement::Explain { analyze: true, .. } => {
+                Err(PlanError::Unsupported("EXPLAIN ANALYZE".into()).into())
             }
             Statement::Explain { statement, .. } => self.explain(*statement, &path).await,
             other => {
@@ -885,7 +934,73 @@ impl Coordinator {
         stmt: Statement,
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
+        let plans = self.explain_plans(stmt, path).await?;
+        Ok(ExecuteResponse::Rows {
+            desc: explain_desc(),
+            rows: vec![text_row(&[&plans.optimized, &plans.dataflow])],
+        })
+    }
+
+    /// Materialize's `EXPLAIN [stage] PLAN FOR ...` and `EXPLAIN
+    /// [MATERIALIZED] VIEW name`: one column, the stage's plan.
+    async fn explain_plan(
+        self: &Arc<Self>,
+        explain: crate::sql::explain::ExplainPlanStatement,
+        path: &SearchPath,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        use crate::sql::explain::{ExplainStage, ExplainTarget};
+        let (name, kind, kind_name) = match explain.target {
+            ExplainTarget::Statement(s) => (Err(*s), ItemKind::View, ""),
+            ExplainTarget::View(name) => (Ok(name), ItemKind::View, "view"),
+            ExplainTarget::MaterializedView(name) => {
+                (Ok(name), ItemKind::MaterializedView, "materialized view")
+            }
+        };
+        let stmt = match name {
+            Err(s) => s,
+            Ok(name) => {
+                let state = self.state.lock().await;
+                let item = state.catalog.resolve_existing(path, &name, kind_name)?;
+                if item.kind != kind {
+                    return Err(PlanError::WrongObjectType(format!(
+                        "\"{}\" is not a {kind_name}",
+                        item.name
+                    ))
+                    .into());
+                }
+                match crate::sql::parse::parse_statements(&item.create_sql)?.pop() {
+                    Some(FreshetStatement::Sql(s)) => *s,
+                    _ => {
+                        return Err(AdapterError::Internal(format!(
+                            "the definition of {} does not parse as a view",
+                            item.name
+                        )));
+                    }
+                }
+            }
+        };
+        let plans = self.explain_plans(stmt, path).await?;
+        let text = match explain.stage {
+            ExplainStage::Raw => plans.raw,
+            ExplainStage::Decorrelated | ExplainStage::Optimized => plans.optimized,
+            ExplainStage::Physical => plans.dataflow,
+        };
+        Ok(ExecuteResponse::Rows {
+            desc: text_desc(&[explain.stage.column()]),
+            rows: vec![text_row(&[&text])],
+        })
+    }
+
+    /// The plans of a query (or a `CREATE [MATERIALIZED] VIEW`'s query).
+    async fn explain_plans(
+        self: &Arc<Self>,
+        stmt: Statement,
+        path: &SearchPath,
+    ) -> Result<ExplainedPlans, AdapterError> {
         let state = self.state.lock().await;
+        // How a one-shot read is answered, for a query only (a view's query
+        // is maintained, not peeked).
+        let one_shot = matches!(stmt, Statement::Query(_));
         let query = match stmt {
             Statement::Query(_) => stmt,
             Statement::CreateView(cv) => Statement::Query(cv.query),
@@ -895,6 +1010,8 @@ impl Coordinator {
                 );
             }
         };
+        let raw = crate::sql::plan::plan_statement(&state.catalog.scope(path), query.clone())?;
+        let raw = format!("{}", raw.display_indent());
         let plan = plan_query(&state.catalog.scope(path), query)?;
         let (expr, finishing) = lower_query(&plan)?;
         let mut dataflow = String::new();
@@ -913,6 +1030,7 @@ impl Coordinator {
             ));
         }
         match PeekPlan::new(expr, &state.catalog, &|_| true) {
+            _ if !one_shot => {}
             PeekPlan::Fast {
                 id,
                 key,
@@ -944,12 +1062,22 @@ impl Coordinator {
             }
             PeekPlan::Dataflow(_) => dataflow.push_str("Peek: transient dataflow\n"),
         }
-        let logical = format!("{}", plan.display_indent());
-        Ok(ExecuteResponse::Rows {
-            desc: text_desc(&["logical_plan", "dataflow_plan"]),
-            rows: vec![text_row(&[&logical, &dataflow])],
+        Ok(ExplainedPlans {
+            raw,
+            optimized: format!("{}", plan.display_indent()),
+            dataflow,
         })
     }
+}
+
+/// What `EXPLAIN` shows of a query.
+struct ExplainedPlans {
+    /// DataFusion's logical plan as planned.
+    raw: String,
+    /// The logical plan after DataFusion's optimizer.
+    optimized: String,
+    /// Freshet's dataflow plan, with how a one-shot read is answered.
+    dataflow: String,
 }
 
 /// A peek whose commands have been sent.

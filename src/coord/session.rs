@@ -107,6 +107,10 @@ pub struct Session {
     /// The database the client connected to: what `RESET` restores
     /// `database` to.
     startup_database: Option<String>,
+    /// The variables the client set in its start-up message
+    /// (`application_name`, `DateStyle`, `options=-c name=value`): what
+    /// `RESET` restores them to, as in PostgreSQL.
+    startup_vars: BTreeMap<String, String>,
     /// The user the client connected as (the start-up `user` parameter):
     /// `current_user`, `session_user`, `user` and `current_role`.
     user: String,
@@ -184,6 +188,7 @@ impl Default for Session {
             transaction_start: None,
             pending_sleep: std::time::Duration::ZERO,
             startup_database: None,
+            startup_vars: BTreeMap::new(),
             user: DEFAULT_USER.to_string(),
             backend_pid: NEXT_BACKEND_PID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             sequences: Default::default(),
@@ -211,6 +216,23 @@ impl Session {
             .map(|ms| std::time::Duration::from_millis(ms as u64));
         self.cancel.with_timeout(timeout)
     }
+}
+
+/// The variable `SHOW` names, lower case: its words joined by spaces
+/// (`time zone`), except a custom variable's two parts (`SHOW myapp.tenant`),
+/// joined by a dot.
+pub fn show_variable_name(variable: &[sqlparser::ast::Ident]) -> String {
+    let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+    match words.as_slice() {
+        [a, b] if !(a == "time" && b == "zone") => format!("{a}.{b}"),
+        _ => words.join(" "),
+    }
+}
+
+/// Whether `name` (lower case) is a custom variable: PostgreSQL takes any
+/// name with a dot (`myapp.tenant`) as one, set and read like its own.
+fn is_custom(name: &str) -> bool {
+    name.split('.').count() == 2 && name.split('.').all(|part| !part.is_empty())
 }
 
 /// A boolean setting's value as PostgreSQL shows it (`on` or `off`), if
@@ -269,6 +291,12 @@ impl Session {
     /// Sets a variable, validating the values Freshet depends on.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), AdapterError> {
         let name = name.to_lowercase();
+        if is_custom(&name) {
+            // A custom (placeholder) variable, `myapp.setting`: any value,
+            // kept for the session, as in PostgreSQL.
+            self.vars.insert(name, value.to_string());
+            return Ok(());
+        }
         if !self.vars.contains_key(&name) {
             return Err(AdapterError::Variable {
                 code: SqlState::UNDEFINED_OBJECT,
@@ -348,8 +376,22 @@ impl Session {
                 value.to_string()
             }
             "extra_float_digits" => {
-                value.trim().parse::<i32>().map_err(|_| invalid(""))?;
-                value.trim().to_string()
+                let n = value
+                    .trim()
+                    .parse::<i32>()
+                    .map_err(|_| AdapterError::Variable {
+                        code: SqlState::INVALID_PARAMETER_VALUE,
+                        message: format!("invalid value for parameter \"{name}\": \"{value}\""),
+                    })?;
+                if !(-15..=3).contains(&n) {
+                    return Err(AdapterError::Variable {
+                        code: SqlState::INVALID_PARAMETER_VALUE,
+                        message: format!(
+                            "{n} is outside the valid range for parameter \"{name}\" (-15 .. 3)"
+                        ),
+                    });
+                }
+                n.to_string()
             }
             "max_copy_from_size" => match value.trim().parse::<u64>() {
                 Ok(n) if n > 0 => n.to_string(),
@@ -380,6 +422,11 @@ impl Session {
             if let Some(db) = &self.startup_database {
                 self.vars.insert("database".into(), db.clone());
             }
+            self.vars.extend(self.startup_vars.clone());
+            return Ok(());
+        }
+        if let Some(value) = self.startup_vars.get(&name) {
+            self.vars.insert(name, value.clone());
             return Ok(());
         }
         if name == "database"
@@ -389,6 +436,11 @@ impl Session {
             return Ok(());
         }
         let Some((_, default)) = DEFAULT_VARIABLES.iter().find(|(k, _)| *k == name) else {
+            if is_custom(&name) {
+                // A custom variable resets to the empty string.
+                self.vars.insert(name, String::new());
+                return Ok(());
+            }
             return Err(AdapterError::Variable {
                 code: SqlState::UNDEFINED_OBJECT,
                 message: format!("unrecognized configuration parameter \"{name}\""),
@@ -487,6 +539,17 @@ impl Session {
                 code: SqlState::IN_FAILED_SQL_TRANSACTION,
                 message: "current transaction is aborted, commands ignored until end of transaction block".into(),
             }),
+        }
+    }
+
+    /// Sets a variable the client's start-up message gives, which `RESET`
+    /// then restores. A value Freshet refuses is left at its default.
+    pub fn set_startup(&mut self, name: &str, value: &str) {
+        if self.set(name, value).is_ok() {
+            let name = name.to_lowercase();
+            if let Some(v) = self.vars.get(&name) {
+                self.startup_vars.insert(name, v.clone());
+            }
         }
     }
 

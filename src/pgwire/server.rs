@@ -133,8 +133,19 @@ impl NoopStartupHandler for Backend {
         session.backend_pid = pid;
         self.cancellers
             .register(pid, secret.to_bytes().to_vec(), &session.canceller);
-        if let Some(name) = client.metadata().get("application_name") {
-            let _ = session.set("application_name", name);
+        // The settings the start-up message carries (`application_name`,
+        // JDBC's `DateStyle` and `extra_float_digits`, and `-c name=value`
+        // in `options`), which `RESET` then restores.
+        for (name, value) in client.metadata() {
+            match name.as_str() {
+                "user" | "database" | "replication" | "client_encoding" => {}
+                "options" => {
+                    for (name, value) in startup_options(value) {
+                        session.set_startup(&name, &value);
+                    }
+                }
+                _ => session.set_startup(name, value),
+            }
         }
         // `current_user` and friends: the user the client names (any is
         // accepted).
@@ -183,6 +194,44 @@ impl NoopStartupHandler for Backend {
             .attach(client.socket_addr(), session_of(client));
         Ok(())
     }
+}
+
+/// The `name=value` settings of a start-up `options` string: `-c
+/// name=value` and `--name=value`, separated by spaces (`\ ` is a space
+/// inside a value), as PostgreSQL reads them.
+fn startup_options(options: &str) -> Vec<(String, String)> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut out = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = if w == "-c" {
+            words.next()
+        } else if let Some(rest) = w.strip_prefix("-c") {
+            Some(rest.to_string())
+        } else {
+            w.strip_prefix("--").map(str::to_string)
+        };
+        if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            out.push((name.replace('-', "_"), value.to_string()));
+        }
+    }
+    out
 }
 
 pub(super) type SessionHandle = Arc<Mutex<Session>>;
@@ -437,7 +486,11 @@ impl Backend {
             ExecuteResponse::Command { tag, rows } => command_response(&tag, rows),
             ExecuteResponse::CommandWithNotice { tag, notices } => {
                 for notice in notices {
-                    let mut info = ErrorInfo::new("NOTICE".into(), "00000".into(), notice.message);
+                    let (severity, code) = match notice.warning {
+                        Some(code) => ("WARNING", code.as_str().to_string()),
+                        None => ("NOTICE", "00000".to_string()),
+                    };
+                    let mut info = ErrorInfo::new(severity.into(), code, notice.message);
                     info.detail = notice.detail;
                     client
                         .feed(PgWireBackendMessage::NoticeResponse(info.into()))
@@ -924,6 +977,12 @@ impl Backend {
                     vec![],
                 ));
             }
+            FreshetStatement::ExplainPlan(e) => {
+                return Ok(Described::of(
+                    Some(crate::coord::sequence::text_desc(&[e.stage.column()])),
+                    vec![],
+                ));
+            }
             _ => return Ok(Described::of(None, vec![])),
         };
         if let sqlparser::ast::Statement::Explain { .. } = s.as_ref() {
@@ -1032,12 +1091,7 @@ impl Backend {
                 }
             }
             sqlparser::ast::Statement::ShowVariable { variable } => {
-                let name = variable
-                    .iter()
-                    .map(|i| i.value.clone())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase();
+                let name = crate::coord::session::show_variable_name(variable);
                 if name == "all" {
                     return Ok(Described::of(
                         Some(crate::coord::sequence::text_desc(&["name", "setting"])),

@@ -512,7 +512,7 @@ impl PlanError {
                 {
                     // No signature takes these argument types: PostgreSQL
                     // has no such function (its hint is DataFusion's text).
-                    PlanError::UnknownFunction(rest.split("'.").next().unwrap_or(rest).to_string())
+                    PlanError::UnknownFunction(pg_call(rest.split("'.").next().unwrap_or(rest)))
                 } else if text.contains("Cannot") && text.contains("coerce")
                     || text.contains("cannot be cast")
                     || text.contains("No function matches")
@@ -523,5 +523,61 @@ impl PlanError {
                 }
             }
         }
+    }
+}
+
+/// A call as DataFusion writes it with Arrow argument types (`lower(Int32)`,
+/// `upper(Decimal128(2, 1))`) in PostgreSQL's type names (`lower(integer)`,
+/// `upper(numeric)`); a type without a PostgreSQL name is left as it is.
+fn pg_call(call: &str) -> String {
+    let Some((name, rest)) = call.split_once('(') else {
+        return call.to_string();
+    };
+    let Some(args) = rest.strip_suffix(')') else {
+        return call.to_string();
+    };
+    // Split at the commas outside parentheses.
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in args.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&args[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !args.trim().is_empty() {
+        parts.push(&args[start..]);
+    }
+    let names: Vec<String> = parts
+        .iter()
+        .map(|arrow| {
+            let arrow = arrow.trim();
+            match arrow.parse::<arrow_schema_types::DataType>() {
+                Ok(arrow_schema_types::DataType::Null) => "unknown".to_string(),
+                Ok(t) => crate::repr::ScalarType::from_arrow(&t)
+                    .map_or_else(|_| arrow.to_string(), |t| t.name()),
+                Err(_) => arrow.to_string(),
+            }
+        })
+        .collect();
+    format!("{name}({})", names.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pg_call;
+
+    #[test]
+    fn calls_name_postgresql_types() {
+        assert_eq!(pg_call("lower(Int32)"), "lower(integer)");
+        assert_eq!(pg_call("upper(Decimal128(2, 1))"), "upper(numeric)");
+        assert_eq!(pg_call("f(Utf8, Int64, Null)"), "f(text, bigint, unknown)");
+        assert_eq!(pg_call("now()"), "now()");
+        assert_eq!(pg_call("g(NoSuchType)"), "g(NoSuchType)");
     }
 }

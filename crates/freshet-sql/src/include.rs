@@ -224,9 +224,15 @@ mod tests {
     #[test]
     fn header_needs_a_string_key_and_a_name() {
         for (sql, expected) in [
-            ("INCLUDE HEADER client_id AS c", "string literal"),
-            ("INCLUDE HEADER 'client_id'", "Expected: AS"),
-            ("INCLUDE HEADER 'client_id' BYTES", "Expected: AS"),
+            (
+                "INCLUDE HEADER client_id AS c",
+                "syntax error at or near \"client_id\"",
+            ),
+            ("INCLUDE HEADER 'client_id'", "syntax error at end of input"),
+            (
+                "INCLUDE HEADER 'client_id' BYTES",
+                "syntax error at or near \"BYTES\"",
+            ),
             ("INCLUDE KEY, KEY AS k", "INCLUDE KEY given twice"),
         ] {
             let sql =

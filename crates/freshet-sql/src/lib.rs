@@ -90,6 +90,7 @@ pub mod debezium;
 pub mod empty_array;
 pub mod empty_relations;
 pub mod error;
+pub mod explain;
 pub mod float4;
 pub mod float_compare;
 pub mod float_unify;

@@ -88,7 +88,10 @@ pub fn select_names(statement: &Statement) -> Vec<Option<SelectName>> {
             SelectItem::UnnamedExpr(e) => Some(match figure(e) {
                 Some((name, strength)) => SelectName {
                     from_type: strength == Strength::TypeName
-                        || matches!(e, Expr::Exists { .. } | Expr::Case { .. })
+                        || matches!(
+                            e,
+                            Expr::Exists { .. } | Expr::Case { .. } | Expr::Extract { .. }
+                        )
                         || matches!(e, Expr::Function(_))
                             && super::pg_compat::is_rewritten_function(&name)
                         || super::whole_row::is_row_call(e),

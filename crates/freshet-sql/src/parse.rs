@@ -27,6 +27,9 @@ pub enum FreshetStatement {
     Show(ShowStatement, Option<ShowFilter>),
     /// `CREATE SOURCE name FROM LOAD GENERATOR ...`.
     CreateLoadGenerator(LoadGeneratorStatement),
+    /// Materialize's `EXPLAIN ... PLAN FOR ...` and `EXPLAIN [MATERIALIZED]
+    /// VIEW name`.
+    ExplainPlan(super::explain::ExplainPlanStatement),
     /// `DECLARE name CURSOR [WITHOUT HOLD] FOR query | SUBSCRIBE ...`.
     Declare {
         /// The cursor name.
@@ -333,7 +336,8 @@ fn syntax_in(sql: &str, e: ParserError) -> PlanError {
                 message: "syntax error at end of input".into(),
                 position: sql.trim_end().chars().count() + 1,
             },
-            _ => syntax(e),
+            Some((_, token)) => PlanError::Syntax(format!("syntax error at or near \"{token}\"")),
+            None => syntax(e),
         };
     };
     let Some(position) = position_of(sql, location) else {
@@ -405,6 +409,17 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
     let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| syntax_in(sql, e.into()))?;
+    // `""`: PostgreSQL has no empty identifier.
+    if let Some(t) = tokens.iter().find(
+        |t| matches!(&t.token, Token::Word(w) if w.quote_style == Some('"') && w.value.is_empty()),
+    ) {
+        let at = format!("{}, Column: {}", t.span.start.line, t.span.start.column);
+        let message = "zero-length delimited identifier at or near \"\"\"\"".to_string();
+        return Err(match position_of(sql, &at) {
+            Some(position) => PlanError::SyntaxAt { message, position },
+            None => PlanError::Syntax(message),
+        });
+    }
     let mut tokens = super::pg_syntax::rewrite_tokens(tokens);
     let overriding = super::identity_syntax::strip_overriding(&mut tokens);
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
@@ -546,6 +561,9 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
         parser.next_token();
         return parse_subscribe(parser).map(FreshetStatement::Subscribe);
     }
+    if super::explain::is_explain_plan(parser) {
+        return super::explain::parse_explain_plan(parser).map(FreshetStatement::ExplainPlan);
+    }
     if word_is(&t0, "COPY") {
         parser.next_token();
         return super::copy::parse_copy(parser, parse_subscribe).map(FreshetStatement::Copy);
@@ -652,7 +670,7 @@ fn parse_one(parser: &mut Parser) -> Result<FreshetStatement, ParserError> {
             let _ = parser.consume_token(&Token::Eq);
             let text = parser.parse_literal_string()?;
             timeout = Some(std::time::Duration::from_millis(
-                parse_interval_ms_allow_zero(&text)?,
+                parse_interval_ms_allow_zero(&text, "FETCH timeout")?,
             ));
             parser.expect_token(&Token::RParen)?;
         }
@@ -965,7 +983,7 @@ fn parse_create_source(parser: &mut Parser) -> Result<FreshetStatement, ParserEr
                     }
                     let _ = parser.consume_token(&Token::Eq);
                     let text = parser.parse_literal_string()?;
-                    stmt.tick_ms = parse_interval_ms(&text)?;
+                    stmt.tick_ms = parse_interval_ms(&text, "TICK INTERVAL")?;
                 }
                 "UP" => {
                     parser.expect_keyword(Keyword::TO)?;
@@ -1001,7 +1019,7 @@ fn parse_create_source(parser: &mut Parser) -> Result<FreshetStatement, ParserEr
 }
 
 /// Parses a FETCH timeout: an interval that may be zero.
-fn parse_interval_ms_allow_zero(text: &str) -> Result<u64, ParserError> {
+fn parse_interval_ms_allow_zero(text: &str, what: &str) -> Result<u64, ParserError> {
     let t = text.trim();
     if t.trim_end_matches(|c: char| c.is_alphabetic() || c.is_whitespace())
         .parse::<f64>()
@@ -1009,11 +1027,12 @@ fn parse_interval_ms_allow_zero(text: &str) -> Result<u64, ParserError> {
     {
         return Ok(0);
     }
-    parse_interval_ms(t)
+    parse_interval_ms(t, what)
 }
 
-/// Parses a simple interval such as `100ms`, `1s`, `2 seconds`.
-fn parse_interval_ms(text: &str) -> Result<u64, ParserError> {
+/// Parses a simple interval such as `100ms`, `1s`, `2 seconds`, the value
+/// of `what` (`TICK INTERVAL`, `FETCH timeout`), which errors name.
+fn parse_interval_ms(text: &str, what: &str) -> Result<u64, ParserError> {
     let t = text.trim().to_lowercase();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -1022,21 +1041,21 @@ fn parse_interval_ms(text: &str) -> Result<u64, ParserError> {
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| ParserError::ParserError(format!("invalid TICK INTERVAL '{text}'")))?;
+        .map_err(|_| ParserError::ParserError(format!("invalid {what} '{text}'")))?;
     let ms = match unit.trim() {
         "ms" | "millisecond" | "milliseconds" => n,
         "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000.0,
         "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000.0,
         other => {
             return Err(ParserError::ParserError(format!(
-                "invalid TICK INTERVAL unit '{other}'"
+                "invalid {what} unit '{other}'"
             )));
         }
     };
     if ms < 1.0 {
-        return Err(ParserError::ParserError(
-            "TICK INTERVAL must be at least 1ms".into(),
-        ));
+        return Err(ParserError::ParserError(format!(
+            "{what} must be at least 1ms"
+        )));
     }
     Ok(ms as u64)
 }
