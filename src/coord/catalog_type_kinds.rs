@@ -9,12 +9,14 @@
 //! removes such branches before planning, so the query answers as
 //! PostgreSQL's does.
 //!
-//! A branch is removed only where its condition is `a.typtype = 'k'` (or
-//! `CASE a.typtype WHEN 'k'`), `a` is bound, in the query that holds the
+//! A `CASE` becomes NULL only where it has no `ELSE` but NULL and each of
+//! its branches is dead: its condition is `a.typtype = 'k'` (or `CASE
+//! a.typtype WHEN 'k'`), `a` is bound, in the query that holds the
 //! expression or the nearest one around it that binds `a`, to
-//! `pg_catalog.pg_type` (and no CTE named `pg_type` hides it), and `k` is a
-//! kind no row of `pg_type` has. A query whose body is a set operation binds
-//! its names to nothing this pass trusts.
+//! `pg_catalog.pg_type` (without a column alias list, and no CTE named
+//! `pg_type` hides it), and `k` is a kind no row of `pg_type` has. Names
+//! fold to lower case unless quoted, as in PostgreSQL. A query whose body
+//! is a set operation binds its names to nothing this pass trusts.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -117,7 +119,7 @@ impl Pass<'_> {
     fn typtype_of(&self, e: &Expr) -> bool {
         match strip(e) {
             Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [a, c] => c.value.eq_ignore_ascii_case("typtype") && self.is_pg_type_row(&a.value),
+                [a, c] => name_of(c) == "typtype" && self.is_pg_type_row(&name_of(a)),
                 _ => false,
             },
             _ => false,
@@ -132,6 +134,16 @@ impl Pass<'_> {
             Some(_) => None,
         };
         kind.is_some_and(|k| self.kind_is_absent(&k))
+    }
+}
+
+/// An identifier as PostgreSQL resolves it: folded to lower case unless
+/// quoted.
+fn name_of(ident: &sqlparser::ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
     }
 }
 
@@ -205,7 +217,7 @@ fn bind(factor: &TableFactor, out: &mut Vec<(String, Binding)>) {
             let parts: Vec<String> = name
                 .0
                 .iter()
-                .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+                .filter_map(|p| p.as_ident().map(name_of))
                 .collect();
             let is_pg_type = args.is_none()
                 && parts.len() == name.0.len()
@@ -214,13 +226,14 @@ fn bind(factor: &TableFactor, out: &mut Vec<(String, Binding)>) {
                     [s, n] => s == "pg_catalog" && n == "pg_type",
                     _ => false,
                 };
-            let binding = if is_pg_type {
+            // (A column alias list renames `typtype` away.)
+            let binding = if is_pg_type && alias.as_ref().is_none_or(|a| a.columns.is_empty()) {
                 Binding::PgType
             } else {
                 Binding::Other
             };
             match alias {
-                Some(a) => out.push((a.name.value.clone(), binding)),
+                Some(a) => out.push((name_of(&a.name), binding)),
                 None => {
                     if let Some(last) = parts.last() {
                         out.push((last.clone(), binding));
@@ -250,7 +263,7 @@ fn factor_alias(factor: &TableFactor) -> Option<String> {
         TableFactor::Derived { alias, .. }
         | TableFactor::Function { alias, .. }
         | TableFactor::UNNEST { alias, .. }
-        | TableFactor::TableFunction { alias, .. } => alias.as_ref().map(|a| a.name.value.clone()),
+        | TableFactor::TableFunction { alias, .. } => alias.as_ref().map(|a| name_of(&a.name)),
         _ => None,
     }
 }
@@ -268,7 +281,7 @@ impl VisitorMut for Pass<'_> {
         let is_cte = self.scopes.last().is_some_and(|s| s.ctes.contains(&me));
         self.scopes.push(Scope {
             names: bindings(query),
-            hides_pg_type: ctes.iter().any(|c| c.alias.name.value == "pg_type"),
+            hides_pg_type: ctes.iter().any(|c| name_of(&c.alias.name) == "pg_type"),
             ctes: ctes.iter().map(|c| &*c.query as *const Query).collect(),
             is_cte,
         });
@@ -290,19 +303,23 @@ impl VisitorMut for Pass<'_> {
         else {
             return ControlFlow::Continue(());
         };
-        let before = conditions.len();
-        let mut kept = Vec::with_capacity(before);
-        for when in std::mem::take(conditions) {
-            if !self.dead(operand.as_deref(), &when) {
-                kept.push(when);
-            }
+        // Only a CASE that is NULL whatever the row: every branch dead and
+        // no ELSE but NULL. (Removing some branches could change the CASE's
+        // type, which all of them decide.)
+        let else_null = match else_result.as_deref() {
+            None => true,
+            Some(e) => matches!(strip(e), Expr::Value(v) if v.value == Value::Null),
+        };
+        if !else_null || conditions.is_empty() {
+            return ControlFlow::Continue(());
         }
-        *conditions = kept;
-        if conditions.is_empty() && before > 0 {
-            *expr = match else_result.take() {
-                Some(e) => Expr::Nested(e),
-                None => Expr::Value(Value::Null.into()),
-            };
+        let operand = operand.as_deref().cloned();
+        let conditions = conditions.clone();
+        if conditions
+            .iter()
+            .all(|when| self.dead(operand.as_ref(), when))
+        {
+            *expr = Expr::Value(Value::Null.into());
         }
         ControlFlow::Continue(())
     }
@@ -331,14 +348,14 @@ mod tests {
         );
         assert_eq!(
             rewritten(
-                "SELECT CASE WHEN 'c' = pg_type.typtype THEN 1 WHEN pg_type.typtype = 'b' \
-                 THEN 2 ELSE 3 END FROM pg_type"
+                "SELECT CASE WHEN 'c' = PG_TYPE.typtype THEN 1 WHEN pg_type.typtype = 'd' \
+                 THEN 2 ELSE NULL END FROM pg_type"
             ),
-            "SELECT CASE WHEN pg_type.typtype = 'b' THEN 2 ELSE 3 END FROM pg_type"
+            "SELECT NULL FROM pg_type"
         );
         assert_eq!(
-            rewritten("SELECT CASE t.typtype WHEN 'd' THEN 1 ELSE 2 END FROM pg_type t"),
-            "SELECT (2) FROM pg_type t"
+            rewritten("SELECT CASE T.typtype WHEN 'd' THEN 1 END FROM pg_type t"),
+            "SELECT NULL FROM pg_type t"
         );
         // Inside a subquery, `t` is still the outer query's.
         assert_eq!(
@@ -352,6 +369,18 @@ mod tests {
         for sql in [
             // A kind that pg_type has.
             "SELECT CASE WHEN t.typtype = 'b' THEN 1 END FROM pg_type AS t",
+            // One live branch: the CASE keeps every branch (its type is theirs).
+            "SELECT CASE WHEN t.typtype = 'd' THEN 1.0 WHEN t.typtype = 'b' THEN 1 END \
+             FROM pg_type AS t",
+            // An ELSE other than NULL.
+            "SELECT CASE WHEN t.typtype = 'd' THEN 1.0 ELSE 1 END FROM pg_type AS t",
+            // A column alias list: `t.typtype` is another column.
+            "SELECT CASE WHEN t.typtype = 'd' THEN 1 END FROM pg_type AS t (a, b, c, d, e, f, typtype)",
+            // The upper-case alias is the inner `t`.
+            "SELECT (SELECT CASE WHEN t.typtype = 'd' THEN 1 END FROM my_types T) FROM pg_type t",
+            // An upper-case CTE named pg_type.
+            "WITH PG_TYPE AS (SELECT 'd' AS typtype) \
+             SELECT CASE WHEN t.typtype = 'd' THEN 1 END FROM pg_type AS t",
             // `t` is not pg_type.
             "SELECT CASE WHEN t.typtype = 'd' THEN 1 END FROM my_types AS t",
             // An inner query rebinds `t`.

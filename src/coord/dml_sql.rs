@@ -277,7 +277,9 @@ impl Returning<'_> {
         let aliased = crate::sql::plan::explicit_aliases(&query);
         let plan =
             crate::sql::plan::plan_query(&catalog.scope(path), query).map_err(|e| match e {
-                PlanError::UnknownColumn(_) | PlanError::MissingFromEntry(_) if reads_others => {
+                PlanError::UnknownColumn(_) | PlanError::MissingFromEntry { .. }
+                    if reads_others =>
+                {
                     PlanError::Unsupported(
                         "RETURNING of a column of the FROM or USING list with a subquery".into(),
                     )

@@ -632,9 +632,12 @@ impl Coordinator {
                 session.transaction_start = Some(statement_time());
                 Ok(ExecuteResponse::TransactionStart)
             }
-            Statement::Commit { .. }
+            // (`AND CHAIN` outside a block is PostgreSQL's error; sqlparser
+            // does not tell it from `AND NO CHAIN`, so both run as before.)
+            Statement::Commit { chain: false, .. }
             | Statement::Rollback {
-                savepoint: None, ..
+                savepoint: None,
+                chain: false,
             } if session.transaction == TransactionState::Idle => {
                 let tag = if matches!(stmt, Statement::Commit { .. }) {
                     "COMMIT"
@@ -775,7 +778,17 @@ impl Coordinator {
                 Ok(ExecuteResponse::command("DISCARD ALL"))
             }
             // PostgreSQL's runs the query and reports its timing.
-            Statement::Explain { analyze: true, .. } => {
+            // (`EXPLAIN (ANALYZE) ...` too, unless `ANALYZE false`/`off`.)
+            Statement::Explain {
+                analyze, options, ..
+            } if analyze
+                || options.iter().flatten().any(|o| {
+                    o.name.value.eq_ignore_ascii_case("analyze")
+                        && o.arg.as_ref().is_none_or(|a| {
+                            !matches!(a.to_string().to_lowercase().as_str(), "false" | "off" | "0")
+                        })
+                }) =>
+            {
                 Err(PlanError::Unsupported("EXPLAIN ANALYZE".into()).into())
             }
             Statement::Explain { statement, .. } => self.explain(*statement, &path).await,

@@ -229,8 +229,9 @@ pub fn show_variable_name(variable: &[sqlparser::ast::Ident]) -> String {
     }
 }
 
-/// Whether `name` (lower case) is a custom variable: PostgreSQL takes any
-/// name with a dot (`myapp.tenant`) as one, set and read like its own.
+/// Whether `name` (lower case) is a custom variable: a name of two parts
+/// around a dot (`myapp.tenant`), which PostgreSQL sets and reads like its
+/// own variables. (PostgreSQL takes more dots too; `SHOW` here reads two.)
 fn is_custom(name: &str) -> bool {
     name.split('.').count() == 2 && name.split('.').all(|part| !part.is_empty())
 }
@@ -418,7 +419,11 @@ impl Session {
     pub fn reset(&mut self, name: &str) -> Result<(), AdapterError> {
         let name = name.to_lowercase();
         if name == "all" {
+            // Custom variables stay defined, reset to the empty string.
+            let custom: Vec<String> = self.vars.keys().filter(|k| is_custom(k)).cloned().collect();
             self.vars = Session::default().vars;
+            self.vars
+                .extend(custom.into_iter().map(|k| (k, String::new())));
             if let Some(db) = &self.startup_database {
                 self.vars.insert("database".into(), db.clone());
             }
@@ -582,9 +587,10 @@ impl Session {
         )
     }
 
-    /// All variables, for `SHOW ALL`.
+    /// All variables but custom ones, for `SHOW ALL` (PostgreSQL's lists
+    /// no custom variables).
     pub fn all(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.vars.iter()
+        self.vars.iter().filter(|(k, _)| !is_custom(k))
     }
 }
 

@@ -136,15 +136,20 @@ impl NoopStartupHandler for Backend {
         // The settings the start-up message carries (`application_name`,
         // JDBC's `DateStyle` and `extra_float_digits`, and `-c name=value`
         // in `options`), which `RESET` then restores.
-        for (name, value) in client.metadata() {
-            match name.as_str() {
-                "user" | "database" | "replication" | "client_encoding" => {}
-                "options" => {
-                    for (name, value) in startup_options(value) {
-                        session.set_startup(&name, &value);
-                    }
-                }
-                _ => session.set_startup(name, value),
+        // As in PostgreSQL, `options` first: a parameter of its own wins.
+        if let Some(options) = client.metadata().get("options") {
+            for (name, value) in startup_options(options) {
+                session.set_startup(&name, &value);
+            }
+        }
+        let parameters: std::collections::BTreeMap<&String, &String> =
+            client.metadata().iter().collect();
+        for (name, value) in parameters {
+            if !matches!(
+                name.as_str(),
+                "user" | "database" | "replication" | "client_encoding" | "options"
+            ) {
+                session.set_startup(name, value);
             }
         }
         // `current_user` and friends: the user the client names (any is
@@ -759,8 +764,13 @@ impl SimpleQueryHandler for Backend {
 pub struct Prepared {
     /// The SQL text.
     pub sql: String,
-    /// Parameter types, as declared or inferred.
+    /// Parameter types, as declared or inferred (`text` where neither).
     pub param_types: Vec<Type>,
+    /// Per parameter, whether neither the client nor the statement gave
+    /// its type: its value is then put into the SQL as an untyped literal,
+    /// which takes its type from where it stands, as PostgreSQL infers an
+    /// unknown parameter's (`id = $1 OR $1 IS NULL`).
+    pub untyped: Vec<bool>,
     /// The result schema, for statements that return rows.
     pub desc: Option<RelationDesc>,
     /// For a query: what it was last planned against, with the plan its
@@ -851,16 +861,17 @@ impl QueryParser for Backend {
             desc = session.cursors.get(name).map(|c| c.desc());
         }
         let n = inferred.len().max(types.len()).max(max_placeholder(sql));
-        let param_types: Vec<Type> = (0..n)
+        let known: Vec<Option<Type>> = (0..n)
             .map(|i| {
                 types
                     .get(i)
                     .cloned()
                     .flatten()
                     .or_else(|| inferred.get(i).cloned().flatten())
-                    .unwrap_or(Type::TEXT)
             })
             .collect();
+        let untyped = known.iter().map(Option::is_none).collect();
+        let param_types: Vec<Type> = known.into_iter().map(|t| t.unwrap_or(Type::TEXT)).collect();
         let planned = match (&stmt, described.plan, &desc) {
             (FreshetStatement::Sql(s), Some((plan, version)), Some(d)) => Some(Arc::new(
                 std::sync::Mutex::new(Planned::new(s, Some(plan), d, &param_types, version, &path)),
@@ -870,6 +881,7 @@ impl QueryParser for Backend {
         Ok(Some(Prepared {
             sql: sql.to_string(),
             param_types,
+            untyped,
             desc,
             planned,
         }))
@@ -1279,7 +1291,9 @@ impl sqlparser::ast::Visitor for CastedParams {
 
 /// Replaces `$n` placeholders with typed literals.
 struct Substitute<'a> {
-    values: &'a [Option<(String, ScalarType)>],
+    /// Per parameter: its value's text and type (`None`: an untyped
+    /// literal), or `None` for NULL.
+    values: &'a [Option<(String, Option<ScalarType>)>],
     error: Option<usize>,
 }
 
@@ -1294,9 +1308,10 @@ impl VisitorMut for Substitute<'_> {
                 return std::ops::ControlFlow::Continue(());
             };
             let replacement = match self.values.get(n.wrapping_sub(1)) {
-                Some(Some((text, typ))) => {
+                Some(Some((text, Some(typ)))) => {
                     format!("CAST('{}' AS {})", text.replace('\'', "''"), typ.name())
                 }
+                Some(Some((text, None))) => format!("'{}'", text.replace('\'', "''")),
                 Some(None) => "NULL".to_string(),
                 None => {
                     self.error = Some(n);
@@ -1533,7 +1548,8 @@ impl Backend {
             };
             match datum {
                 Ok(d) => {
-                    values.push(strconv::format(&d).map(|t| (t, typ)));
+                    let untyped = prepared.untyped.get(i).copied().unwrap_or(false);
+                    values.push(strconv::format(&d).map(|t| (t, (!untyped).then_some(typ))));
                     datums.push(d);
                 }
                 Err(e) => {
@@ -1690,4 +1706,20 @@ fn scalar_type_of_oid(oid: u32) -> Option<ScalarType> {
             .map(|t| ScalarType::Array(Box::new(t)));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::startup_options;
+
+    #[test]
+    fn startup_options_are_postgresql_s() {
+        let pairs = |o: &str| -> Vec<(String, String)> { startup_options(o) };
+        assert_eq!(
+            pairs("-c a=1 --b-c=2 -cd=3  -c e=x\\ y -x ignored"),
+            [("a", "1"), ("b_c", "2"), ("d", "3"), ("e", "x y")]
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+        assert!(pairs("").is_empty());
+    }
 }

@@ -245,6 +245,19 @@ def _():
     c.close()
 
 
+@check("psycopg 3: untyped (unknown) parameters take their type from where they stand")
+def _():
+    with psycopg.connect(DSN, autocommit=True) as c:
+        # psycopg 3 sends a str as `unknown` (OID 0): an integer where it is
+        # compared with one, as PostgreSQL infers it.
+        expect(c.execute("SELECT a FROM drv_types WHERE a = %s", ("1",)).fetchall(), [(1,)])
+        expect(
+            c.execute("SELECT a FROM drv_types WHERE a = coalesce(%s, 0)", ("1",)).fetchall(),
+            [(1,)],
+        )
+        expect(c.execute("SELECT %s::int + 1", ("4",)).fetchone(), (5,))
+
+
 @check("psycopg 3: nested transactions (savepoints)")
 def _():
     with psycopg.connect(DSN) as c:

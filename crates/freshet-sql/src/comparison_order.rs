@@ -32,19 +32,20 @@ impl FunctionRewrite for ColumnFirst {
             return Ok(Transformed::no(expr));
         };
         let swapped = match op {
-            Operator::Eq => Operator::Eq,
-            Operator::NotEq => Operator::NotEq,
-            Operator::Lt => Operator::Gt,
-            Operator::LtEq => Operator::GtEq,
-            Operator::Gt => Operator::Lt,
-            Operator::GtEq => Operator::LtEq,
-            _ => {
-                return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
-                    left,
-                    op,
-                    right,
-                })));
-            }
+            Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq => op.swap(),
+            _ => None,
+        };
+        let Some(swapped) = swapped else {
+            return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                left,
+                op,
+                right,
+            })));
         };
         if matches!(left.as_ref(), Expr::Literal(..)) && matches!(right.as_ref(), Expr::Column(_)) {
             return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {

@@ -128,8 +128,19 @@ pub enum PlanError {
     Planning(String),
     /// A qualifier that names no relation of the `FROM` (`SELECT x.a FROM
     /// t`).
-    #[error("missing FROM-clause entry for table \"{0}\"")]
-    MissingFromEntry(String),
+    #[error(
+        "{} FROM-clause entry for table \"{table}\"",
+        if *aliased { "invalid reference to" } else { "missing" }
+    )]
+    MissingFromEntry {
+        /// The qualifier.
+        table: String,
+        /// The column it qualifies.
+        column: String,
+        /// Whether the qualifier is the name of a relation the `FROM`
+        /// gives another name (`SELECT t.a FROM t AS x`).
+        aliased: bool,
+    },
     /// A relation name used twice in one `FROM` (`FROM t, t`).
     #[error("table name \"{0}\" specified more than once")]
     DuplicateAlias(String),
@@ -280,7 +291,7 @@ impl PlanError {
             PlanError::Planning(_) => SqlState::SYNTAX_ERROR,
             PlanError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
             PlanError::UndefinedParameter(_) => SqlState::UNDEFINED_PARAMETER,
-            PlanError::MissingFromEntry(_) => SqlState::UNDEFINED_TABLE,
+            PlanError::MissingFromEntry { .. } => SqlState::UNDEFINED_TABLE,
             PlanError::DuplicateAlias(_) => SqlState::DUPLICATE_ALIAS,
             PlanError::InvalidDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
             PlanError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
@@ -348,7 +359,9 @@ impl PlanError {
                         valid_fields,
                     } if field.relation.as_ref().is_some_and(|q| {
                         !valid_fields.is_empty()
-                            && valid_fields.iter().all(|v| v.relation.as_ref() != Some(q))
+                            && valid_fields
+                                .iter()
+                                .all(|v| v.relation.as_ref().is_none_or(|r| r.table() != q.table()))
                     }) =>
                     {
                         let table = field
@@ -356,7 +369,11 @@ impl PlanError {
                             .as_ref()
                             .map(|q| q.table().to_string())
                             .unwrap_or_default();
-                        PlanError::MissingFromEntry(table)
+                        PlanError::MissingFromEntry {
+                            table,
+                            column: field.name().to_string(),
+                            aliased: false,
+                        }
                     }
                     S::FieldNotFound { field, .. } => {
                         PlanError::UnknownColumn(format!("\"{}\"", field.name()))

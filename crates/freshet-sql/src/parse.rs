@@ -334,7 +334,7 @@ fn syntax_in(sql: &str, e: ParserError) -> PlanError {
         return match text.split_once("found: ") {
             Some((_, "EOF")) => PlanError::SyntaxAt {
                 message: "syntax error at end of input".into(),
-                position: sql.trim_end().chars().count() + 1,
+                position: sql.chars().count() + 1,
             },
             Some((_, token)) => PlanError::Syntax(format!("syntax error at or near \"{token}\"")),
             None => syntax(e),
@@ -1058,4 +1058,45 @@ fn parse_interval_ms(text: &str, what: &str) -> Result<u64, ParserError> {
         )));
     }
     Ok(ms as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_at(sql: &str) -> (String, Option<usize>) {
+        let e = parse_statements(sql).expect_err(sql);
+        (e.to_string(), e.position())
+    }
+
+    #[test]
+    fn syntax_errors_are_postgresql_s_with_positions() {
+        assert_eq!(
+            error_at("SELEC 1"),
+            ("syntax error at or near \"SELEC\"".into(), Some(1))
+        );
+        // Characters, not bytes, across lines.
+        assert_eq!(
+            error_at("SELECT 'é';\nSELECT 1 FROM;"),
+            ("syntax error at or near \";\"".into(), Some(26))
+        );
+        assert_eq!(
+            error_at("SELECT 1 +\n"),
+            ("syntax error at end of input".into(), Some(12))
+        );
+        assert_eq!(
+            error_at("SELECT 'abc"),
+            (
+                "unterminated quoted string at or near \"'abc\"".into(),
+                Some(8)
+            )
+        );
+        assert_eq!(
+            error_at("CREATE TABLE \"\" (a int)"),
+            (
+                "zero-length delimited identifier at or near \"\"\"\"".into(),
+                Some(14)
+            )
+        );
+    }
 }

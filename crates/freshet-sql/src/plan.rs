@@ -601,6 +601,92 @@ fn parser_options() -> ParserOptions {
 /// analyzed but unoptimized logical plan.
 pub fn plan_statement(
     resolver: &dyn Resolver,
+    statement: Statement,
+) -> Result<LogicalPlan, PlanError> {
+    let (visible, aliased) = relation_names(&statement);
+    plan_statement_unchecked(resolver, statement).map_err(|e| match e {
+        // The qualifier names a relation of the statement, of another
+        // query level than the column's (a correlated subquery's): the
+        // column is what is missing, as PostgreSQL reports.
+        PlanError::MissingFromEntry { table, column, .. } if visible.contains(&table) => {
+            PlanError::UnknownColumn(format!("{table}.{column}"))
+        }
+        // The name of a relation the FROM names otherwise.
+        PlanError::MissingFromEntry { table, column, .. } if aliased.contains(&table) => {
+            PlanError::MissingFromEntry {
+                table,
+                column,
+                aliased: true,
+            }
+        }
+        e => e,
+    })
+}
+
+/// The names `statement` gives relations, as PostgreSQL folds them: those
+/// a column may be qualified with (each `FROM` item's alias, else its
+/// name's last part, and each CTE's name), and the names of the relations
+/// an alias renames.
+fn relation_names(
+    statement: &Statement,
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+) {
+    use sqlparser::ast::{Ident, Query, TableFactor, Visit, Visitor};
+    use std::ops::ControlFlow;
+    fn name_of(i: &Ident) -> String {
+        if i.quote_style.is_some() {
+            i.value.clone()
+        } else {
+            i.value.to_lowercase()
+        }
+    }
+    #[derive(Default)]
+    struct Names {
+        visible: std::collections::BTreeSet<String>,
+        aliased: std::collections::BTreeSet<String>,
+    }
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            for cte in q.with.iter().flat_map(|w| &w.cte_tables) {
+                self.visible.insert(name_of(&cte.alias.name));
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_table_factor(&mut self, f: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, alias, .. } = f
+                && let Some(last) = name.0.last().and_then(|p| p.as_ident())
+            {
+                if alias.is_some() {
+                    self.aliased.insert(name_of(last));
+                } else {
+                    self.visible.insert(name_of(last));
+                }
+            }
+            let alias = match f {
+                TableFactor::Table { alias, .. }
+                | TableFactor::Derived { alias, .. }
+                | TableFactor::Function { alias, .. }
+                | TableFactor::UNNEST { alias, .. }
+                | TableFactor::TableFunction { alias, .. }
+                | TableFactor::NestedJoin { alias, .. } => alias.as_ref(),
+                _ => None,
+            };
+            if let Some(a) = alias {
+                self.visible.insert(name_of(&a.name));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names::default();
+    let _ = statement.visit(&mut names);
+    (names.visible, names.aliased)
+}
+
+fn plan_statement_unchecked(
+    resolver: &dyn Resolver,
     mut statement: Statement,
 ) -> Result<LogicalPlan, PlanError> {
     super::pg_syntax::distinct_from_precedence(&mut statement);
@@ -675,11 +761,28 @@ pub fn plan_statement(
             let Some(aliased) = retry? else {
                 return Err(PlanError::from_datafusion(e));
             };
+            let mut distinct_casts = aliased.clone();
             match guard_panics("planner", || planner.sql_statement_to_plan(aliased))? {
                 Ok(plan) => Ok(plan),
-                Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => Err(
-                    PlanError::Unsupported("columns of the same name in a subquery".into()),
-                ),
+                Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
+                    // Aggregate calls that differ only by casts, which
+                    // DataFusion names alike (`aggregate_casts`).
+                    let unsupported =
+                        || PlanError::Unsupported("columns of the same name in a subquery".into());
+                    if !super::aggregate_casts::distinguish(&mut distinct_casts, &|name| {
+                        FUNCTIONS.aggregates.contains_key(name)
+                    }) {
+                        return Err(unsupported());
+                    }
+                    match guard_panics("planner", || planner.sql_statement_to_plan(distinct_casts))?
+                    {
+                        Ok(plan) => Ok(plan),
+                        Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
+                            Err(unsupported())
+                        }
+                        Err(e) => Err(PlanError::from_datafusion(e)),
+                    }
+                }
                 Err(e) => Err(PlanError::from_datafusion(e)),
             }
         }
@@ -759,7 +862,7 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan, PlanError> {
     // It is refused as unsupported rather than reported as `42703`.
     let correlated = is_correlated(&plan);
     optimize_resolved(plan).map_err(|e| match e {
-        PlanError::UnknownColumn(_) if correlated => {
+        PlanError::UnknownColumn(_) | PlanError::MissingFromEntry { .. } if correlated => {
             PlanError::Unsupported("this form of correlated subquery".into())
         }
         e => e,

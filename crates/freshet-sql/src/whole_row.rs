@@ -589,7 +589,9 @@ fn plan_from(
         Ok(plan) => plan,
         // A `FROM` that reads the columns of an outer query (`LATERAL`)
         // does not plan alone.
-        Err(PlanError::UnknownColumn(_)) => return Err(unsupported()),
+        Err(PlanError::UnknownColumn(_) | PlanError::MissingFromEntry { .. }) => {
+            return Err(unsupported());
+        }
         Err(e) => return Err(e),
     };
     // The projection `*` over the `FROM`: its input has every column,
