@@ -71,7 +71,6 @@ use freshet_expr as expr;
 #[allow(unused_imports)]
 use freshet_repr as repr;
 
-pub mod aggregate_casts;
 pub mod aggregate_filter;
 pub mod aggregate_funcs;
 pub mod aggregate_row;

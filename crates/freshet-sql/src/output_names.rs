@@ -239,6 +239,7 @@ fn alias_set_expr(
     let leftmost = written.is_some();
     match body {
         SetExpr::Select(select) => {
+            let mut cast_names = NameCastArguments::default();
             for (i, item) in select.projection.iter_mut().enumerate() {
                 let (expr, name) = match item {
                     SelectItem::UnnamedExpr(e) => (e.clone(), column_name(e)),
@@ -260,7 +261,7 @@ fn alias_set_expr(
                     names.push((name.clone(), Some(expr.clone())));
                 }
                 let mut expr = expr;
-                let _ = expr.visit(&mut NameCastArguments);
+                let _ = expr.visit(&mut cast_names);
                 *item = SelectItem::ExprWithAlias {
                     expr,
                     alias: Ident::with_quote('"', format!("{name}{MARK}{i}")),
@@ -279,22 +280,69 @@ fn alias_set_expr(
 /// DataFusion names a cast after the value cast, so the aggregates
 /// `avg(x)` and `avg(x::real)` of one query collide; a cast argument of a
 /// function is wrapped in the identity [`super::values::SAME`], whose name
-/// tells them apart.
-struct NameCastArguments;
+/// tells them apart. Calls that differ only by their casts (`sum(y::int8),
+/// sum(y::int2)`) are wrapped once, twice, ... in the order met, so that
+/// each has a name of its own.
+#[derive(Default)]
+struct NameCastArguments {
+    /// Per call without its casts (DataFusion's name for it): the calls
+    /// as written, in the order met.
+    seen: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `e` without its casts, as text.
+fn without_casts(e: &Expr) -> String {
+    struct Strip;
+    impl VisitorMut for Strip {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr, .. } = e {
+                *e = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut e = e.clone();
+    let _ = e.visit(&mut Strip);
+    e.to_string()
+}
 
 impl VisitorMut for NameCastArguments {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        if let Expr::Function(f) = e
-            && let FunctionArguments::List(list) = &mut f.args
-        {
+        let has_cast_argument = |f: &sqlparser::ast::Function| {
+            matches!(&f.args, FunctionArguments::List(list) if list.args.iter().any(|a| {
+                matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast { .. })))
+            }))
+        };
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        if !has_cast_argument(f) {
+            return ControlFlow::Continue(());
+        }
+        let (key, written) = (without_casts(e), e.to_string());
+        let seen = self.seen.entry(key).or_default();
+        let wraps = match seen.iter().position(|w| *w == written) {
+            Some(p) => p + 1,
+            None => {
+                seen.push(written);
+                seen.len()
+            }
+        };
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        if let FunctionArguments::List(list) = &mut f.args {
             for arg in list.args.iter_mut() {
                 if let FunctionArg::Unnamed(FunctionArgExpr::Expr(a)) = arg
                     && matches!(a, Expr::Cast { .. })
                 {
-                    let inner = std::mem::replace(a, Expr::value(Value::Null));
-                    *a = super::values::call(super::values::SAME, inner);
+                    for _ in 0..wraps {
+                        let inner = std::mem::replace(a, Expr::value(Value::Null));
+                        *a = super::values::call(super::values::SAME, inner);
+                    }
                 }
             }
         }

@@ -761,28 +761,11 @@ fn plan_statement_unchecked(
             let Some(aliased) = retry? else {
                 return Err(PlanError::from_datafusion(e));
             };
-            let mut distinct_casts = aliased.clone();
             match guard_panics("planner", || planner.sql_statement_to_plan(aliased))? {
                 Ok(plan) => Ok(plan),
-                Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
-                    // Aggregate calls that differ only by casts, which
-                    // DataFusion names alike (`aggregate_casts`).
-                    let unsupported =
-                        || PlanError::Unsupported("columns of the same name in a subquery".into());
-                    if !super::aggregate_casts::distinguish(&mut distinct_casts, &|name| {
-                        FUNCTIONS.aggregates.contains_key(name)
-                    }) {
-                        return Err(unsupported());
-                    }
-                    match guard_panics("planner", || planner.sql_statement_to_plan(distinct_casts))?
-                    {
-                        Ok(plan) => Ok(plan),
-                        Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => {
-                            Err(unsupported())
-                        }
-                        Err(e) => Err(PlanError::from_datafusion(e)),
-                    }
-                }
+                Err(e) if super::output_names::is_duplicate_name_error(&e.to_string()) => Err(
+                    PlanError::Unsupported("columns of the same name in a subquery".into()),
+                ),
                 Err(e) => Err(PlanError::from_datafusion(e)),
             }
         }
