@@ -27,8 +27,9 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    ObjectName, TableAlias, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, TableAlias, TableAliasColumnDef, TableFactor, Value,
+    VisitMut, VisitorMut,
 };
 
 use super::AdapterError;
@@ -884,6 +885,38 @@ impl Rewrite<'_> {
     }
 }
 
+/// The operand of `x::regclass` where `x` is not a string literal.
+fn regclass_operand(e: &Expr) -> Option<&Expr> {
+    match unnested(e) {
+        c @ Expr::Cast { expr, .. }
+            if catalog_cast(c) == Some("regclass") && !regclass_literal(c) =>
+        {
+            Some(expr)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `e` is `'name'::regclass`, a string literal (possibly typed
+/// `text`, as a bound parameter's value is) cast.
+fn regclass_literal(e: &Expr) -> bool {
+    fn string(e: &Expr) -> bool {
+        match unnested(e) {
+            Expr::Value(v) => matches!(v.value, Value::SingleQuotedString(_)),
+            Expr::Cast {
+                expr,
+                data_type: DataType::Text | DataType::Varchar(_),
+                ..
+            } => string(expr),
+            _ => false,
+        }
+    }
+    match unnested(e) {
+        c @ Expr::Cast { expr, .. } if catalog_cast(c) == Some("regclass") => string(expr),
+        _ => false,
+    }
+}
+
 impl VisitorMut for Rewrite<'_> {
     type Break = AdapterError;
 
@@ -892,6 +925,36 @@ impl VisitorMut for Rewrite<'_> {
             match parse(&sql) {
                 Ok(r) => *expr = Expr::Nested(Box::new(r)),
                 Err(e) => return ControlFlow::Break(e),
+            }
+        }
+        // `x::regclass = 'name'::regclass` (and `<>`, `<`, ...): the literal
+        // becomes the relation's OID and `x::regclass` would become its name;
+        // PostgreSQL compares the OIDs, so the other side is `x` as an OID.
+        if let Expr::BinaryOp { left, op, right } = expr
+            && matches!(
+                op,
+                BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+            )
+        {
+            let as_oid = |x: &Expr| parse(&format!("CAST(({x}) AS bigint)"));
+            let result = if let Some(x) = regclass_operand(left)
+                && regclass_literal(right)
+            {
+                as_oid(x).map(|r| **left = Expr::Nested(Box::new(r)))
+            } else if let Some(x) = regclass_operand(right)
+                && regclass_literal(left)
+            {
+                as_oid(x).map(|r| **right = Expr::Nested(Box::new(r)))
+            } else {
+                Ok(())
+            };
+            if let Err(e) = result {
+                return ControlFlow::Break(e);
             }
         }
         ControlFlow::Continue(())

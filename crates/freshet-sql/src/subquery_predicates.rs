@@ -213,16 +213,19 @@ fn quantified(
     quantifier: SetQuantifier,
     outer: &DFSchema,
 ) -> DfResult<Expr> {
-    let plan = subquery.subquery.as_ref();
-    if reads_a_relation_named_as(&x, plan) {
-        // Decorrelated, `x`'s outer columns and the subquery's own would
-        // have the same qualified names, and the comparison would read
-        // one of them twice: refused rather than answered wrongly.
-        return not_impl_err!(
-            "a subquery compared with ANY, SOME, ALL or IN that reads a relation by the name \
-             of one outside it (give one of them an alias)"
-        );
-    }
+    // Decorrelated, `x`'s outer columns and the subquery's own would have
+    // the same qualified names where the subquery reads a relation by the
+    // name of `x`'s, and the comparison would read one of them twice: the
+    // subquery is then read under an alias of its own.
+    let aliased;
+    let plan = if reads_a_relation_named_as(&x, subquery.subquery.as_ref()) {
+        aliased = LogicalPlanBuilder::from(subquery.subquery.as_ref().clone())
+            .alias("__freshet_quantified")?
+            .build()?;
+        &aliased
+    } else {
+        subquery.subquery.as_ref()
+    };
     let x = to_outer_reference(x, outer)?;
     let column_nullable = plan
         .schema()
