@@ -518,23 +518,6 @@ impl Rewrite<'_> {
         let Expr::Cast { expr: inner, .. } = e else {
             return Ok(None);
         };
-        // A string literal, possibly typed `text` (as a bound parameter's
-        // value is: `CAST('t' AS text)::regclass` names a relation as well).
-        fn string_literal(e: &Expr) -> Option<String> {
-            match e {
-                Expr::Value(v) => match &v.value {
-                    Value::SingleQuotedString(s) => Some(s.clone()),
-                    _ => None,
-                },
-                Expr::Nested(inner) => string_literal(inner),
-                Expr::Cast {
-                    expr,
-                    data_type: DataType::Text | DataType::Varchar(_),
-                    ..
-                } => string_literal(expr),
-                _ => None,
-            }
-        }
         let literal = string_literal(inner);
         let x = inner.to_string();
         let sql = match (target, literal) {
@@ -897,23 +880,31 @@ fn regclass_operand(e: &Expr) -> Option<&Expr> {
     }
 }
 
-/// Whether `e` is `'name'::regclass`, a string literal (possibly typed
-/// `text`, as a bound parameter's value is) cast.
+/// Whether `e` is `'name'::regclass`, a [`string_literal`] cast.
 fn regclass_literal(e: &Expr) -> bool {
-    fn string(e: &Expr) -> bool {
-        match unnested(e) {
-            Expr::Value(v) => matches!(v.value, Value::SingleQuotedString(_)),
-            Expr::Cast {
-                expr,
-                data_type: DataType::Text | DataType::Varchar(_),
-                ..
-            } => string(expr),
-            _ => false,
-        }
-    }
     match unnested(e) {
-        c @ Expr::Cast { expr, .. } if catalog_cast(c) == Some("regclass") => string(expr),
+        c @ Expr::Cast { expr, .. } if catalog_cast(c) == Some("regclass") => {
+            string_literal(expr).is_some()
+        }
         _ => false,
+    }
+}
+
+/// A string literal, possibly typed `text` (as a bound parameter's value
+/// is: `CAST('t' AS text)::regclass` names a relation as well).
+fn string_literal(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        Expr::Nested(inner) => string_literal(inner),
+        Expr::Cast {
+            expr,
+            data_type: DataType::Text | DataType::Varchar(_),
+            ..
+        } => string_literal(expr),
+        _ => None,
     }
 }
 

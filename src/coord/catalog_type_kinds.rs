@@ -28,6 +28,7 @@ use sqlparser::ast::{
 
 use crate::catalog::Catalog;
 use crate::catalog::system;
+use crate::sql::output_names::normalize as name_of;
 
 /// Removes the `CASE` branches of `stmt` that test a `pg_type` row for a
 /// kind no type of `catalog` (the built-in types when `None`) has.
@@ -137,16 +138,6 @@ impl Pass<'_> {
     }
 }
 
-/// An identifier as PostgreSQL resolves it: folded to lower case unless
-/// quoted.
-fn name_of(ident: &sqlparser::ast::Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
-    }
-}
-
 /// `e` without parentheses.
 fn strip(mut e: &Expr) -> &Expr {
     while let Expr::Nested(inner) = e {
@@ -169,27 +160,18 @@ fn literal(e: &Expr) -> Option<String> {
 /// The names a query's `FROM` binds (none trusted for a set operation).
 fn bindings(query: &Query) -> Vec<(String, Binding)> {
     let mut out = Vec::new();
-    match query.body.as_ref() {
-        SetExpr::Select(select) => {
-            for t in &select.from {
-                for factor in
-                    std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))
-                {
-                    bind(factor, &mut out);
-                }
-            }
-        }
-        body => {
-            // Every name bound anywhere in the operation is untrusted.
-            let mut all = Vec::new();
-            collect_set_bindings(body, &mut all);
-            out.extend(all.into_iter().map(|(n, _)| (n, Binding::Other)));
+    collect_bindings(query.body.as_ref(), &mut out);
+    if !matches!(query.body.as_ref(), SetExpr::Select(_)) {
+        // Every name bound anywhere in a set operation is untrusted.
+        for (_, b) in &mut out {
+            *b = Binding::Other;
         }
     }
     out
 }
 
-fn collect_set_bindings(body: &SetExpr, out: &mut Vec<(String, Binding)>) {
+/// The names the `FROM`s of `body`'s selects bind.
+fn collect_bindings(body: &SetExpr, out: &mut Vec<(String, Binding)>) {
     match body {
         SetExpr::Select(select) => {
             for t in &select.from {
@@ -201,8 +183,8 @@ fn collect_set_bindings(body: &SetExpr, out: &mut Vec<(String, Binding)>) {
             }
         }
         SetExpr::SetOperation { left, right, .. } => {
-            collect_set_bindings(left, out);
-            collect_set_bindings(right, out);
+            collect_bindings(left, out);
+            collect_bindings(right, out);
         }
         SetExpr::Query(q) => out.extend(bindings(q)),
         _ => {}

@@ -947,7 +947,7 @@ impl Coordinator {
         stmt: Statement,
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let plans = self.explain_plans(stmt, path).await?;
+        let plans = self.explain_plans(stmt, path, false).await?;
         Ok(ExecuteResponse::Rows {
             desc: explain_desc(),
             rows: vec![text_row(&[&plans.optimized, &plans.dataflow])],
@@ -962,39 +962,18 @@ impl Coordinator {
         path: &SearchPath,
     ) -> Result<ExecuteResponse, AdapterError> {
         use crate::sql::explain::{ExplainStage, ExplainTarget};
-        let (name, kind, kind_name) = match explain.target {
-            ExplainTarget::Statement(s) => (Err(*s), ItemKind::View, ""),
-            ExplainTarget::View(name) => (Ok(name), ItemKind::View, "view"),
+        let stmt = match explain.target {
+            ExplainTarget::Statement(s) => *s,
+            ExplainTarget::View(name) => self.view_definition(&name, ItemKind::View, path).await?,
             ExplainTarget::MaterializedView(name) => {
-                (Ok(name), ItemKind::MaterializedView, "materialized view")
+                self.view_definition(&name, ItemKind::MaterializedView, path)
+                    .await?
             }
         };
-        let stmt = match name {
-            Err(s) => s,
-            Ok(name) => {
-                let state = self.state.lock().await;
-                let item = state.catalog.resolve_existing(path, &name, kind_name)?;
-                if item.kind != kind {
-                    return Err(PlanError::WrongObjectType(format!(
-                        "\"{}\" is not a {kind_name}",
-                        item.name
-                    ))
-                    .into());
-                }
-                match crate::sql::parse::parse_statements(&item.create_sql)?.pop() {
-                    Some(FreshetStatement::Sql(s)) => *s,
-                    _ => {
-                        return Err(AdapterError::Internal(format!(
-                            "the definition of {} does not parse as a view",
-                            item.name
-                        )));
-                    }
-                }
-            }
-        };
-        let plans = self.explain_plans(stmt, path).await?;
+        let raw = explain.stage == ExplainStage::Raw;
+        let plans = self.explain_plans(stmt, path, raw).await?;
         let text = match explain.stage {
-            ExplainStage::Raw => plans.raw,
+            ExplainStage::Raw => plans.raw.unwrap_or_default(),
             ExplainStage::Decorrelated | ExplainStage::Optimized => plans.optimized,
             ExplainStage::Physical => plans.dataflow,
         };
@@ -1004,11 +983,40 @@ impl Coordinator {
         })
     }
 
-    /// The plans of a query (or a `CREATE [MATERIALIZED] VIEW`'s query).
+    /// The `CREATE` statement of the view or materialized view (`kind`)
+    /// `name`.
+    async fn view_definition(
+        self: &Arc<Self>,
+        name: &sqlparser::ast::ObjectName,
+        kind: ItemKind,
+        path: &SearchPath,
+    ) -> Result<Statement, AdapterError> {
+        let kind_name = kind.name();
+        let state = self.state.lock().await;
+        let item = state.catalog.resolve_existing(path, name, kind_name)?;
+        if item.kind != kind {
+            return Err(PlanError::WrongObjectType(format!(
+                "\"{}\" is not a {kind_name}",
+                item.name
+            ))
+            .into());
+        }
+        match crate::sql::parse::parse_statements(&item.create_sql)?.pop() {
+            Some(FreshetStatement::Sql(s)) => Ok(*s),
+            _ => Err(AdapterError::Internal(format!(
+                "the definition of {} does not parse as a view",
+                item.name
+            ))),
+        }
+    }
+
+    /// The plans of a query (or a `CREATE [MATERIALIZED] VIEW`'s query);
+    /// the plan before optimization only when `raw` asks for it.
     async fn explain_plans(
         self: &Arc<Self>,
         stmt: Statement,
         path: &SearchPath,
+        raw: bool,
     ) -> Result<ExplainedPlans, AdapterError> {
         let state = self.state.lock().await;
         // How a one-shot read is answered, for a query only (a view's query
@@ -1023,8 +1031,12 @@ impl Coordinator {
                 );
             }
         };
-        let raw = crate::sql::plan::plan_statement(&state.catalog.scope(path), query.clone())?;
-        let raw = format!("{}", raw.display_indent());
+        let raw = if raw {
+            let plan = crate::sql::plan::plan_statement(&state.catalog.scope(path), query.clone())?;
+            Some(format!("{}", plan.display_indent()))
+        } else {
+            None
+        };
         let plan = plan_query(&state.catalog.scope(path), query)?;
         let (expr, finishing) = lower_query(&plan)?;
         let mut dataflow = String::new();
@@ -1085,8 +1097,8 @@ impl Coordinator {
 
 /// What `EXPLAIN` shows of a query.
 struct ExplainedPlans {
-    /// DataFusion's logical plan as planned.
-    raw: String,
+    /// DataFusion's logical plan as planned, when asked for.
+    raw: Option<String>,
     /// The logical plan after DataFusion's optimizer.
     optimized: String,
     /// Freshet's dataflow plan, with how a one-shot read is answered.

@@ -1233,10 +1233,7 @@ struct CastedParams {
 impl CastedParams {
     fn cast_type(data_type: &sqlparser::ast::DataType) -> Option<Type> {
         use sqlparser::ast::{ArrayElemTypeDef, DataType};
-        let is_oid = |t: &DataType| {
-            matches!(t, DataType::Custom(name, m) if m.is_empty() && name.0.len() == 1
-                && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("oid")))
-        };
+        let is_oid = crate::sql::pg_compat::is_oid_type;
         match data_type {
             t if is_oid(t) => Some(Type::OID),
             DataType::Array(

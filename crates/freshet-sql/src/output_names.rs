@@ -377,7 +377,9 @@ fn check_order_by(query: &Query, names: &[(String, Option<Expr>)]) -> Result<(),
     Ok(())
 }
 
-fn normalize(ident: &Ident) -> String {
+/// An identifier as PostgreSQL resolves it: folded to lower case unless
+/// quoted.
+pub fn normalize(ident: &Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
     } else {

@@ -7,7 +7,7 @@ use sqlparser::ast::{Ident, ObjectName, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::Token;
+use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::PlanError;
 pub use super::subscribe::{SubscribeRelation, SubscribeStatement, parse_subscribe};
@@ -359,14 +359,26 @@ fn syntax_in(sql: &str, e: ParserError) -> PlanError {
 /// `sql`.
 fn position_of(sql: &str, location: &str) -> Option<usize> {
     let (line, column) = location.split_once(", Column: ")?;
-    let line: usize = line.trim().parse().ok()?;
-    let column: usize = column.trim().parse().ok()?;
+    position_at(sql, line.trim().parse().ok()?, column.trim().parse().ok()?)
+}
+
+/// The character position (from 1) of line `line`, column `column` (both
+/// from 1) of `sql`.
+fn position_at(sql: &str, line: u64, column: u64) -> Option<usize> {
     let before: usize = sql
         .split_inclusive('\n')
-        .take(line.checked_sub(1)?)
+        .take(usize::try_from(line.checked_sub(1)?).ok()?)
         .map(|l| l.chars().count())
         .sum();
-    Some(before + column)
+    Some(before + usize::try_from(column).ok()?)
+}
+
+/// A syntax error `message` at `token`, with its position where known.
+fn syntax_at(sql: &str, token: &TokenWithSpan, message: String) -> PlanError {
+    match position_at(sql, token.span.start.line, token.span.start.column) {
+        Some(position) => PlanError::SyntaxAt { message, position },
+        None => PlanError::Syntax(message),
+    }
 }
 
 /// The parser has no `EXCLUDE` clause of a window frame (`ROWS BETWEEN
@@ -413,12 +425,8 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
     if let Some(t) = tokens.iter().find(
         |t| matches!(&t.token, Token::Word(w) if w.quote_style == Some('"') && w.value.is_empty()),
     ) {
-        let at = format!("{}, Column: {}", t.span.start.line, t.span.start.column);
         let message = "zero-length delimited identifier at or near \"\"\"\"".to_string();
-        return Err(match position_of(sql, &at) {
-            Some(position) => PlanError::SyntaxAt { message, position },
-            None => PlanError::Syntax(message),
-        });
+        return Err(syntax_at(sql, t, message));
     }
     let mut tokens = super::pg_syntax::rewrite_tokens(tokens);
     let overriding = super::identity_syntax::strip_overriding(&mut tokens);
@@ -451,11 +459,7 @@ pub fn parse_statements(sql: &str) -> Result<Vec<FreshetStatement>, PlanError> {
         if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
             let t = parser.peek_token();
             let message = format!("syntax error at or near \"{}\"", t.token);
-            let at = format!("{}, Column: {}", t.span.start.line, t.span.start.column);
-            return Err(match position_of(sql, &at) {
-                Some(position) => PlanError::SyntaxAt { message, position },
-                None => PlanError::Syntax(message),
-            });
+            return Err(syntax_at(sql, &t, message));
         }
     }
     Ok(out)

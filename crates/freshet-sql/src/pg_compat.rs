@@ -102,10 +102,7 @@ fn plain_type(data_type: &mut DataType) {
             // An OID is a `bigint` in Freshet (a scalar `x::oid` becomes
             // one in `coord::catalog_funcs`); `oid[]` is what clients such
             // as asyncpg pass lists of type OIDs as.
-            if matches!(elem.as_ref(), DataType::Custom(name, m)
-                if m.is_empty() && name.0.len() == 1
-                    && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("oid")))
-            {
+            if is_oid_type(elem) {
                 **elem = DataType::BigInt(None);
             }
         }
@@ -176,6 +173,13 @@ fn precision_arg(args: &sqlparser::ast::FunctionArguments) -> Option<Result<u64,
 
 /// Whether [`rewrite`] replaces calls of the function `name` (so that
 /// the column they compute must be named before it does).
+/// Whether `t` names PostgreSQL's `oid` type (a `bigint` in Freshet).
+pub fn is_oid_type(t: &DataType) -> bool {
+    matches!(t, DataType::Custom(name, m)
+        if m.is_empty() && name.0.len() == 1
+            && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("oid")))
+}
+
 pub fn is_rewritten_function(name: &str) -> bool {
     time_function(name).is_some()
         || precise_time_function(name).is_some()

@@ -633,15 +633,9 @@ fn relation_names(
     std::collections::BTreeSet<String>,
     std::collections::BTreeSet<String>,
 ) {
-    use sqlparser::ast::{Ident, Query, TableFactor, Visit, Visitor};
+    use super::output_names::normalize as name_of;
+    use sqlparser::ast::{Query, TableFactor, Visit, Visitor};
     use std::ops::ControlFlow;
-    fn name_of(i: &Ident) -> String {
-        if i.quote_style.is_some() {
-            i.value.clone()
-        } else {
-            i.value.to_lowercase()
-        }
-    }
     #[derive(Default)]
     struct Names {
         visible: std::collections::BTreeSet<String>,
